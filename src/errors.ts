@@ -1,0 +1,111 @@
+/**
+ * Every error the library throws on purpose. Operating errors (bad input,
+ * contention, I/O) are these classes with a stable `code`; programmer errors
+ * are failed `assert()`s and are never caught.
+ */
+
+export type MailstoreErrorCode =
+  | "LOG_CORRUPTED"
+  | "LOG_HEADER_INVALID"
+  | "LOG_INCOMPATIBLE"
+  | "LOG_CHAIN_BROKEN"
+  | "LOG_POSITION_LOST"
+  | "LOCK_TIMEOUT"
+  | "INDEX_CORRUPTED"
+  | "INVALID_ARGUMENT"
+  | "NOT_FOUND"
+  | "ALREADY_EXISTS"
+  | "REFCOUNT_OVERFLOW"
+  | "MAIL_CORRUPTED"
+  | "UNSUPPORTED";
+
+export interface ErrorLocation {
+  /** The file the error concerns. */
+  path?: string;
+  /** The log file sequence number, when the file is a transaction log. */
+  fileSeq?: number;
+  /** Byte offset inside `path` where the problem was found. */
+  offset?: number;
+}
+
+export class MailstoreError extends Error {
+  readonly code: MailstoreErrorCode;
+  readonly path?: string;
+  readonly fileSeq?: number;
+  readonly offset?: number;
+
+  constructor(code: MailstoreErrorCode, message: string, where: ErrorLocation = {}) {
+    super(formatMessage(message, where));
+    this.name = new.target.name;
+    this.code = code;
+    this.path = where.path;
+    this.fileSeq = where.fileSeq;
+    this.offset = where.offset;
+  }
+}
+
+function formatMessage(message: string, where: ErrorLocation): string {
+  const parts: string[] = [];
+  if (where.path !== undefined) parts.push(where.path);
+  if (where.fileSeq !== undefined) parts.push(`file_seq ${where.fileSeq}`);
+  if (where.offset !== undefined) parts.push(`offset ${where.offset}`);
+  return parts.length === 0 ? message : `${parts.join(", ")}: ${message}`;
+}
+
+/** A record or header in a transaction log is not what Dovecot would accept. */
+export class LogCorruptedError extends MailstoreError {
+  constructor(message: string, where: ErrorLocation) {
+    super("LOG_CORRUPTED", message, where);
+  }
+}
+
+/** The log file header is unusable (version, size, indexid, byte order). */
+export class LogHeaderError extends MailstoreError {
+  constructor(message: string, where: ErrorLocation) {
+    super("LOG_HEADER_INVALID", message, where);
+  }
+}
+
+/** Rotated log files do not chain (prev_file_seq/prev_file_offset mismatch). */
+export class LogChainError extends MailstoreError {
+  constructor(message: string, where: ErrorLocation) {
+    super("LOG_CHAIN_BROKEN", message, where);
+  }
+}
+
+/** A requested log position is no longer (or never was) in the log files. */
+export class LogPositionLostError extends MailstoreError {
+  constructor(message: string, where: ErrorLocation) {
+    super("LOG_POSITION_LOST", message, where);
+  }
+}
+
+/** The log lock could not be taken within the timeout. */
+export class LockTimeoutError extends MailstoreError {
+  constructor(message: string, where: ErrorLocation) {
+    super("LOCK_TIMEOUT", message, where);
+  }
+}
+
+/** dovecot.index (or dovecot.map.index) is not usable. */
+export class IndexCorruptedError extends MailstoreError {
+  constructor(message: string, where: ErrorLocation) {
+    super("INDEX_CORRUPTED", message, where);
+  }
+}
+
+/** The caller passed something the API cannot accept. */
+export class InvalidArgumentError extends MailstoreError {
+  constructor(message: string, where: ErrorLocation = {}) {
+    super("INVALID_ARGUMENT", message, where);
+  }
+}
+
+/** Throws a plain Error for a broken invariant: a bug, not bad input. */
+export function assert(condition: unknown, message = "assertion failed"): asserts condition {
+  if (!condition) throw new Error(`mailstore internal error: ${message}`);
+}
+
+export function assertNever(value: never): never {
+  throw new Error(`mailstore internal error: unexpected ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,73 @@
+/** Small byte helpers shared by the record codecs. */
+
+export function pad4(n: number): number {
+  return (n + 3) & ~3;
+}
+
+export function dataViewOf(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+const latin1 = new TextDecoder("latin1");
+
+/**
+ * Names in Dovecot's files are raw bytes (keywords are IMAP atoms, extension
+ * names ASCII). latin1 maps every byte to one char, so decode/encode round-trips.
+ */
+export function bytesToString(bytes: Uint8Array, start: number, end: number): string {
+  return latin1.decode(bytes.subarray(start, end));
+}
+
+export function stringToBytes(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0xff) throw new RangeError(`character U+${c.toString(16)} cannot be stored in a log name`);
+    out[i] = c;
+  }
+  return out;
+}
+
+/** A growable little-endian writer over one buffer. */
+export class ByteWriter {
+  bytes: Uint8Array;
+  view: DataView;
+  length = 0;
+
+  constructor(capacity = 256) {
+    this.bytes = new Uint8Array(capacity);
+    this.view = dataViewOf(this.bytes);
+  }
+
+  /** Makes room for `n` more bytes and returns the offset where they go. */
+  reserve(n: number): number {
+    const at = this.length;
+    const need = at + n;
+    if (need > this.bytes.length) {
+      let cap = this.bytes.length * 2;
+      while (cap < need) cap *= 2;
+      const next = new Uint8Array(cap);
+      next.set(this.bytes.subarray(0, at));
+      this.bytes = next;
+      this.view = dataViewOf(next);
+    }
+    this.length = need;
+    return at;
+  }
+
+  u8(v: number): void { this.view.setUint8(this.reserve(1), v); }
+  u16(v: number): void { this.view.setUint16(this.reserve(2), v, true); }
+  u32(v: number): void { this.view.setUint32(this.reserve(4), v >>> 0, true); }
+  i32(v: number): void { this.view.setInt32(this.reserve(4), v, true); }
+  u64(v: bigint): void { this.view.setBigUint64(this.reserve(8), v, true); }
+  raw(data: Uint8Array): void { this.bytes.set(data, this.reserve(data.length)); }
+  /** Zero bytes up to the next multiple of 4 counted from `from`. */
+  padFrom(from: number): void {
+    const n = pad4(this.length - from) - (this.length - from);
+    if (n > 0) this.bytes.fill(0, this.reserve(n), this.length);
+  }
+
+  result(): Uint8Array {
+    return this.bytes.subarray(0, this.length);
+  }
+}

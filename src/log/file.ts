@@ -1,0 +1,139 @@
+import { LogCorruptedError } from "../errors.js";
+import { dataViewOf } from "./bytes.js";
+import { decodeRecord } from "./codec.js";
+import { decodeLogHeader } from "./header.js";
+import { nextModseq } from "./modseq.js";
+import type { PayloadSource } from "./records/context.js";
+import { decodeRecordSize } from "./size-encoding.js";
+import { RecordType, TYPE_MASK, type LogEntry, type LogFileHeader, type LogTransaction } from "./types.js";
+
+/** One log file's bytes, decoded up to its last complete transaction. */
+export interface ParsedLogFile {
+  path: string;
+  header: LogFileHeader;
+  transactions: LogTransaction[];
+  /**
+   * End of the last complete transaction (Dovecot's sync_offset). Bytes after
+   * it are a transaction still being written, or garbage left by a crash.
+   */
+  syncOffset: number;
+  /** The running modseq at syncOffset. */
+  endModseq: bigint;
+  /** Bytes after syncOffset. */
+  trailingBytes: number;
+}
+
+/**
+ * Decodes a whole log file. Stops quietly at an unfinished write (a size
+ * field that is zero, a record or a boundary-framed transaction reaching past
+ * the end of the file) and throws LogCorruptedError for anything Dovecot
+ * would call corrupted. Work and memory are bounded by the file's size: every
+ * record advances by at least 12 bytes.
+ */
+export function parseLogBytes(bytes: Uint8Array, path: string): ParsedLogFile {
+  const header = decodeLogHeader(bytes, path);
+  const transactions: LogTransaction[] = [];
+  const { syncOffset, modseq } = scanTransactions(bytes, header, path, (tx) => transactions.push(tx));
+  return { path, header, transactions, syncOffset, endModseq: modseq, trailingBytes: bytes.length - syncOffset };
+}
+
+/**
+ * Walks complete transactions from the header's end, calling `onTransaction`
+ * for each. Modseqs are always counted from the file's start, so every entry
+ * carries the modseq Dovecot would give it.
+ */
+export function scanTransactions(
+  bytes: Uint8Array,
+  header: LogFileHeader,
+  path: string,
+  onTransaction: (tx: LogTransaction) => void,
+): { syncOffset: number; modseq: bigint } {
+  const view = dataViewOf(bytes);
+  const fileSeq = header.fileSeq;
+  const src: PayloadSource = { bytes, view, start: 0, end: 0, path, fileSeq, extRecordSize: undefined };
+  let pos = header.hdrSize;
+  let modseq = header.initialModseq;
+  const length = bytes.length;
+
+  while (pos + 8 <= length) {
+    const size = decodeRecordSize(bytes, pos);
+    if (size === 0 || pos + size > length) break;
+    checkRecordSize(size, path, fileSeq, pos);
+    const typeField = view.getUint32(pos + 4, true);
+    const txStart = pos;
+    let txEnd = pos + size;
+    let external: boolean;
+    let framed = false;
+    const entries: LogEntry[] = [];
+
+    if ((typeField & TYPE_MASK) === RecordType.BOUNDARY) {
+      if (size !== 12) {
+        throw new LogCorruptedError(`boundary record of ${size} bytes`, { path, fileSeq, offset: pos });
+      }
+      const txSize = view.getUint32(pos + 8, true);
+      if (pos + txSize > length) break; // the transaction is still being written
+      if (txSize < size) {
+        throw new LogCorruptedError(`boundary covers ${txSize} bytes, less than itself`, { path, fileSeq, offset: pos });
+      }
+      txEnd = pos + txSize;
+      external = true;
+      framed = true;
+      pos += size;
+      src.extRecordSize = undefined;
+      while (pos < txEnd) {
+        const recSize = decodeRecordSize(bytes, pos);
+        if (recSize === 0 || pos + recSize > txEnd) {
+          throw new LogCorruptedError("record crosses the end of its transaction's boundary", {
+            path, fileSeq, offset: pos,
+          });
+        }
+        checkRecordSize(recSize, path, fileSeq, pos);
+        const entry = decodeEntryAt(src, pos, recSize, modseq, header);
+        if ((view.getUint32(pos + 4, true) & TYPE_MASK) === RecordType.BOUNDARY) {
+          throw new LogCorruptedError("boundary inside a transaction", { path, fileSeq, offset: pos });
+        }
+        modseq = entry.modseq;
+        external &&= entry.record.external;
+        entries.push(entry);
+        pos += recSize;
+      }
+    } else {
+      const entry = decodeEntryAt(src, pos, size, modseq, header);
+      modseq = entry.modseq;
+      external = entry.record.external;
+      entries.push(entry);
+      pos += size;
+    }
+    onTransaction({
+      position: { fileSeq, offset: txStart },
+      end: { fileSeq, offset: txEnd },
+      entries,
+      modseq,
+      external,
+      framed,
+    });
+  }
+  return { syncOffset: pos, modseq };
+}
+
+function checkRecordSize(size: number, path: string, fileSeq: number, offset: number): void {
+  if (size <= 8) {
+    throw new LogCorruptedError(`record size ${size} leaves no payload`, { path, fileSeq, offset });
+  }
+}
+
+function decodeEntryAt(src: PayloadSource, pos: number, size: number, modseq: bigint, header: LogFileHeader): LogEntry {
+  src.start = pos + 8;
+  src.end = pos + size;
+  const record = decodeRecord(src.view.getUint32(pos + 4, true), src, pos);
+  if (record.type === "ext-intro") {
+    const last = record.intros[record.intros.length - 1];
+    src.extRecordSize = last?.recordSize;
+  }
+  return {
+    position: { fileSeq: src.fileSeq, offset: pos },
+    size,
+    modseq: nextModseq(modseq, record, header),
+    record,
+  };
+}

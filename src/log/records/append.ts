@@ -1,0 +1,28 @@
+import type { AppendedMessage, LogRecordBody } from "../types.js";
+import { requireMultiple, type RecordCodec } from "./context.js";
+
+type Append = Extract<LogRecordBody, { type: "append" }>;
+
+/**
+ * APPEND (0x2): struct mail_index_record {uid u32, flags u8, pad[3]}[].
+ * The padding must be zero: Dovecot copies the whole 8 bytes into the new
+ * index record, where bytes 5..7 belong to extension fields.
+ */
+export const appendCodec: RecordCodec<Append> = {
+  decode(src) {
+    const count = requireMultiple(src, 8, "append");
+    const messages: AppendedMessage[] = new Array(count);
+    for (let i = 0, p = src.start; i < count; i++, p += 8) {
+      messages[i] = { uid: src.view.getUint32(p, true), flags: src.bytes[p + 4] };
+    }
+    return { type: "append", messages };
+  },
+  encode(body, out) {
+    for (const m of body.messages) {
+      out.u32(m.uid);
+      out.u8(m.flags);
+      out.u8(0);
+      out.u16(0);
+    }
+  },
+};

@@ -1,0 +1,65 @@
+import { LogCorruptedError } from "../../errors.js";
+import type { ByteWriter } from "../bytes.js";
+import type { LogRecordBody, UidRange } from "../types.js";
+
+/** The payload of one record, as the codec of its type sees it. */
+export interface PayloadSource {
+  bytes: Uint8Array;
+  view: DataView;
+  /** File offset of the first payload byte. */
+  start: number;
+  /** File offset just past the payload. */
+  end: number;
+  path: string;
+  fileSeq: number;
+  /** record_size of the extension introduced earlier in this transaction. */
+  extRecordSize: number | undefined;
+}
+
+/** Decodes and encodes the payload of one record type. */
+export interface RecordCodec<B extends LogRecordBody = LogRecordBody> {
+  decode(src: PayloadSource): B;
+  encode(body: B, out: ByteWriter): void;
+}
+
+export function corrupt(src: PayloadSource, message: string, offset = src.start): LogCorruptedError {
+  return new LogCorruptedError(message, { path: src.path, fileSeq: src.fileSeq, offset });
+}
+
+export function requireMultiple(src: PayloadSource, entrySize: number, what: string): number {
+  const length = src.end - src.start;
+  if (length % entrySize !== 0) {
+    throw corrupt(src, `${what}: payload size ${length} is not a multiple of ${entrySize}`);
+  }
+  return length / entrySize;
+}
+
+/**
+ * Reads {uid1, uid2} pairs from `at` to the payload end, checking them as
+ * Dovecot's log view does: uid1 != 0, uid1 <= uid2, ascending, no overlap.
+ */
+export function readUidRanges(src: PayloadSource, at: number, what: string): UidRange[] {
+  const length = src.end - at;
+  if (length <= 0 || length % 8 !== 0) {
+    throw corrupt(src, `${what}: UID range list of ${length} bytes`, at);
+  }
+  const ranges: UidRange[] = new Array(length / 8);
+  let prev = 0;
+  for (let i = 0, p = at; p < src.end; i++, p += 8) {
+    const uid1 = src.view.getUint32(p, true);
+    const uid2 = src.view.getUint32(p + 4, true);
+    if (uid1 === 0 || uid1 > uid2 || uid1 <= prev) {
+      throw corrupt(src, `${what}: invalid UID range ${uid1}..${uid2}`, p);
+    }
+    prev = uid2;
+    ranges[i] = { uid1, uid2 };
+  }
+  return ranges;
+}
+
+export function writeUidRanges(ranges: readonly UidRange[], out: ByteWriter): void {
+  for (const r of ranges) {
+    out.u32(r.uid1);
+    out.u32(r.uid2);
+  }
+}

@@ -1,0 +1,26 @@
+import type { ExpungeGuid, LogRecordBody } from "../types.js";
+import { corrupt, requireMultiple, type RecordCodec } from "./context.js";
+
+type ExpungeGuidBody = Extract<LogRecordBody, { type: "expunge-guid" }>;
+
+/** EXPUNGE_GUID (0xED90): struct mail_transaction_expunge_guid {uid u32, guid_128[16]}[]. */
+export const expungeGuidCodec: RecordCodec<ExpungeGuidBody> = {
+  decode(src) {
+    const count = requireMultiple(src, 20, "expunge-guid");
+    const expunges: ExpungeGuid[] = new Array(count);
+    for (let i = 0, p = src.start; i < count; i++, p += 20) {
+      const uid = src.view.getUint32(p, true);
+      if (uid === 0) throw corrupt(src, "expunge-guid: uid 0", p);
+      expunges[i] = { uid, guid: src.bytes.slice(p + 4, p + 20) };
+    }
+    return { type: "expunge-guid", expunges };
+  },
+  encode(body, out) {
+    for (const e of body.expunges) {
+      out.u32(e.uid);
+      const guid = new Uint8Array(16);
+      guid.set(e.guid.subarray(0, 16));
+      out.raw(guid);
+    }
+  },
+};

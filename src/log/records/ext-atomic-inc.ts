@@ -1,0 +1,24 @@
+import type { ExtAtomicInc, LogRecordBody } from "../types.js";
+import { corrupt, requireMultiple, type RecordCodec } from "./context.js";
+
+type ExtAtomicIncBody = Extract<LogRecordBody, { type: "ext-atomic-inc" }>;
+
+/** EXT_ATOMIC_INC (0x1000): struct mail_transaction_ext_atomic_inc {uid u32, diff i32}[]. */
+export const extAtomicIncCodec: RecordCodec<ExtAtomicIncBody> = {
+  decode(src) {
+    const count = requireMultiple(src, 8, "ext-atomic-inc");
+    const updates: ExtAtomicInc[] = new Array(count);
+    for (let i = 0, p = src.start; i < count; i++, p += 8) {
+      const uid = src.view.getUint32(p, true);
+      if (uid === 0) throw corrupt(src, "ext-atomic-inc: uid 0", p);
+      updates[i] = { uid, diff: src.view.getInt32(p + 4, true) };
+    }
+    return { type: "ext-atomic-inc", updates };
+  },
+  encode(body, out) {
+    for (const u of body.updates) {
+      out.u32(u.uid);
+      out.i32(u.diff);
+    }
+  },
+};

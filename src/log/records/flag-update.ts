@@ -1,0 +1,47 @@
+import type { FlagUpdate, LogRecordBody } from "../types.js";
+import { corrupt, requireMultiple, type RecordCodec } from "./context.js";
+
+type FlagUpdateBody = Extract<LogRecordBody, { type: "flag-update" }>;
+
+/**
+ * FLAG_UPDATE (0x4): struct mail_transaction_flag_update
+ * {uid1 u32, uid2 u32, add_flags u8, remove_flags u8, modseq_inc_flag u8, pad u8}[].
+ */
+export const flagUpdateCodec: RecordCodec<FlagUpdateBody> = {
+  decode(src) {
+    const count = requireMultiple(src, 12, "flag-update");
+    const updates: FlagUpdate[] = new Array(count);
+    let prev = 0;
+    for (let i = 0, p = src.start; i < count; i++, p += 12) {
+      const uid1 = src.view.getUint32(p, true);
+      const uid2 = src.view.getUint32(p + 4, true);
+      if (uid1 === 0 || uid1 > uid2 || uid1 <= prev) {
+        throw corrupt(src, `flag-update: invalid UID range ${uid1}..${uid2}`, p);
+      }
+      prev = uid2;
+      updates[i] = {
+        uid1,
+        uid2,
+        addFlags: src.bytes[p + 8],
+        removeFlags: src.bytes[p + 9],
+        modseqIncFlag: src.bytes[p + 10],
+      };
+    }
+    return { type: "flag-update", updates };
+  },
+  encode(body, out) {
+    for (const u of body.updates) {
+      out.u32(u.uid1);
+      out.u32(u.uid2);
+      out.u8(u.addFlags);
+      out.u8(u.removeFlags);
+      out.u8(u.modseqIncFlag);
+      out.u8(0);
+    }
+  },
+};
+
+/** True when the update touches no IMAP-visible flag and forces no modseq bump. */
+export function isInternalFlagUpdate(u: FlagUpdate): boolean {
+  return ((u.addFlags | u.removeFlags) & 0x1f) === 0 && u.modseqIncFlag === 0;
+}
