@@ -38,27 +38,30 @@ export function parseLogBytes(bytes: Uint8Array, path: string): ParsedLogFile {
 }
 
 /**
- * Walks complete transactions from the header's end, calling `onTransaction`
- * for each. Modseqs are always counted from the file's start, so every entry
- * carries the modseq Dovecot would give it.
+ * Walks complete transactions from the header's end (or from `resume`, a
+ * transaction start whose running modseq is known; `resume.delta` is the file
+ * offset of bytes[0] when `bytes` is only the file's tail), calling `onTransaction`
+ * for each, so every entry carries the modseq Dovecot would give it.
  */
 export function scanTransactions(
   bytes: Uint8Array,
   header: LogFileHeader,
   path: string,
   onTransaction: (tx: LogTransaction) => void,
+  resume?: { offset: number; modseq: bigint; delta?: number },
 ): { syncOffset: number; modseq: bigint } {
   const view = dataViewOf(bytes);
   const fileSeq = header.fileSeq;
-  const src: PayloadSource = { bytes, view, start: 0, end: 0, path, fileSeq, extRecordSize: undefined };
-  let pos = header.hdrSize;
-  let modseq = header.initialModseq;
+  const delta = resume?.delta ?? 0;
+  const src: PayloadSource = { bytes, view, start: 0, end: 0, path, fileSeq, extRecordSize: undefined, delta };
+  let pos = (resume?.offset ?? header.hdrSize) - delta;
+  let modseq = resume?.modseq ?? header.initialModseq;
   const length = bytes.length;
 
   while (pos + 8 <= length) {
     const size = decodeRecordSize(bytes, pos);
     if (size === 0 || pos + size > length) break;
-    checkRecordSize(size, path, fileSeq, pos);
+    checkRecordSize(size, path, fileSeq, pos + delta);
     const typeField = view.getUint32(pos + 4, true);
     const txStart = pos;
     let txEnd = pos + size;
@@ -68,12 +71,12 @@ export function scanTransactions(
 
     if ((typeField & TYPE_MASK) === RecordType.BOUNDARY) {
       if (size !== 12) {
-        throw new LogCorruptedError(`boundary record of ${size} bytes`, { path, fileSeq, offset: pos });
+        throw new LogCorruptedError(`boundary record of ${size} bytes`, { path, fileSeq, offset: pos + delta });
       }
       const txSize = view.getUint32(pos + 8, true);
       if (pos + txSize > length) break; // the transaction is still being written
       if (txSize < size) {
-        throw new LogCorruptedError(`boundary covers ${txSize} bytes, less than itself`, { path, fileSeq, offset: pos });
+        throw new LogCorruptedError(`boundary covers ${txSize} bytes, less than itself`, { path, fileSeq, offset: pos + delta });
       }
       txEnd = pos + txSize;
       external = true;
@@ -84,13 +87,13 @@ export function scanTransactions(
         const recSize = decodeRecordSize(bytes, pos);
         if (recSize === 0 || pos + recSize > txEnd) {
           throw new LogCorruptedError("record crosses the end of its transaction's boundary", {
-            path, fileSeq, offset: pos,
+            path, fileSeq, offset: pos + delta,
           });
         }
-        checkRecordSize(recSize, path, fileSeq, pos);
+        checkRecordSize(recSize, path, fileSeq, pos + delta);
         const entry = decodeEntryAt(src, pos, recSize, modseq, header);
         if ((view.getUint32(pos + 4, true) & TYPE_MASK) === RecordType.BOUNDARY) {
-          throw new LogCorruptedError("boundary inside a transaction", { path, fileSeq, offset: pos });
+          throw new LogCorruptedError("boundary inside a transaction", { path, fileSeq, offset: pos + delta });
         }
         modseq = entry.modseq;
         external &&= entry.record.external;
@@ -105,15 +108,15 @@ export function scanTransactions(
       pos += size;
     }
     onTransaction({
-      position: { fileSeq, offset: txStart },
-      end: { fileSeq, offset: txEnd },
+      position: { fileSeq, offset: txStart + delta },
+      end: { fileSeq, offset: txEnd + delta },
       entries,
       modseq,
       external,
       framed,
     });
   }
-  return { syncOffset: pos, modseq };
+  return { syncOffset: pos + delta, modseq };
 }
 
 function checkRecordSize(size: number, path: string, fileSeq: number, offset: number): void {
@@ -131,7 +134,7 @@ function decodeEntryAt(src: PayloadSource, pos: number, size: number, modseq: bi
     src.extRecordSize = last?.recordSize;
   }
   return {
-    position: { fileSeq: src.fileSeq, offset: pos },
+    position: { fileSeq: src.fileSeq, offset: pos + src.delta },
     size,
     modseq: nextModseq(modseq, record, header),
     record,

@@ -14,6 +14,8 @@ export interface PayloadSource {
   fileSeq: number;
   /** record_size of the extension introduced earlier in this transaction. */
   extRecordSize: number | undefined;
+  /** File offset of bytes[0] (non-zero when decoding a slice of the file). */
+  delta: number;
 }
 
 /** Decodes and encodes the payload of one record type. */
@@ -23,7 +25,7 @@ export interface RecordCodec<B extends LogRecordBody = LogRecordBody> {
 }
 
 export function corrupt(src: PayloadSource, message: string, offset = src.start): LogCorruptedError {
-  return new LogCorruptedError(message, { path: src.path, fileSeq: src.fileSeq, offset });
+  return new LogCorruptedError(message, { path: src.path, fileSeq: src.fileSeq, offset: offset + src.delta });
 }
 
 export function requireMultiple(src: PayloadSource, entrySize: number, what: string): number {

@@ -1,0 +1,58 @@
+import * as fs from "node:fs";
+import { ByteWriter } from "./bytes.js";
+import { encodeTransactionInto } from "./encode-file.js";
+import { scanTransactions } from "./file.js";
+import type { LogFileHeader, LogRecord, LogTransaction } from "./types.js";
+
+/** Where a log file's complete data ends, as known to the appender. */
+export interface AppendCursor {
+  header: LogFileHeader;
+  syncOffset: number;
+  modseq: bigint;
+}
+
+/**
+ * Encodes `transactions` for appending at `cursor` and decodes them back, so
+ * that the caller learns the positions and modseqs Dovecot will see without
+ * re-reading the file. Each transaction is framed by a BOUNDARY when it has
+ * more than one record.
+ */
+export function prepareAppend(
+  cursor: AppendCursor,
+  transactions: ReadonlyArray<readonly LogRecord[]>,
+  path: string,
+): { bytes: Uint8Array; decoded: LogTransaction[]; end: AppendCursor } {
+  const out = new ByteWriter(256);
+  for (const records of transactions) if (records.length > 0) encodeTransactionInto(records, out);
+  const bytes = out.result();
+  const decoded: LogTransaction[] = [];
+  const scan = scanTransactions(bytes, cursor.header, path, (tx) => decoded.push(tx), {
+    offset: cursor.syncOffset,
+    modseq: cursor.modseq,
+    delta: cursor.syncOffset,
+  });
+  return {
+    bytes,
+    decoded,
+    end: { header: cursor.header, syncOffset: scan.syncOffset, modseq: scan.modseq },
+  };
+}
+
+/**
+ * Writes `bytes` at `offset` with one pwrite (the lock is held, so nobody else
+ * writes). On a failed or short write, truncates back to `offset` so no
+ * partial transaction is left behind, and rethrows.
+ */
+export function writeAt(fd: number, bytes: Uint8Array, offset: number): void {
+  try {
+    const written = fs.writeSync(fd, bytes, 0, bytes.length, offset);
+    if (written !== bytes.length) throw new Error(`short write: ${written} of ${bytes.length} bytes`);
+  } catch (err) {
+    try {
+      fs.ftruncateSync(fd, offset);
+    } catch {
+      // The original error says more; the reader ignores a torn tail anyway.
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,347 @@
+import * as fs from "node:fs";
+import { InvalidArgumentError, LogCorruptedError, MailstoreError } from "../errors.js";
+import { prepareAppend, writeAt, type AppendCursor } from "./append.js";
+import { ByteWriter } from "./bytes.js";
+import { encodeTransactionInto } from "./encode-file.js";
+import { parseLogBytes, scanTransactions } from "./file.js";
+import { encodeLogHeader } from "./header.js";
+import { lockExclusive, unlockFile } from "./lock.js";
+import { acquireLogFile, inodeAt, readRange, readWhole, releaseLogFile, withFileMutex, type SharedLogFile } from "./shared-file.js";
+import type { LogFileHeader, LogPosition, LogRecord, LogTransaction } from "./types.js";
+import { HEAD_SUFFIX, ROTATED_SUFFIX, readLog, type LogReadResult } from "./view.js";
+
+/**
+ * When a commit reaches the disk:
+ * - "always": fdatasync after every commit;
+ * - "optimized": Dovecot's default (mail_fsync=optimized): only commits that
+ *   append or expunge messages are synced;
+ * - "batch": group commit: commits that arrive together share one fdatasync,
+ *   each commit still resolves only after it is durable;
+ * - "never": leave it to the kernel.
+ */
+export type FsyncMode = "always" | "optimized" | "batch" | "never";
+
+/** Dovecot's defaults (mail_index_log_rotate_*). */
+export const DEFAULT_ROTATE = { minSizeBytes: 32 * 1024, maxSizeBytes: 1024 * 1024, minAgeSeconds: 300 };
+
+export interface LogOptions {
+  fsync?: FsyncMode;
+  /** How long to wait for the log lock; Dovecot waits up to 3 minutes. */
+  lockTimeoutMs?: number;
+  rotate?: Partial<typeof DEFAULT_ROTATE>;
+  /** Create the log when it does not exist. */
+  create?: CreateLogOptions;
+}
+
+export interface CreateLogOptions {
+  /** Shared with dovecot.index and the cache; defaults to the current UNIX time. */
+  indexId?: number;
+  fileSeq?: number;
+  initialModseq?: bigint;
+  /** Records written first, unframed, e.g. a storage's initial ext intro + header. */
+  initialRecords?: LogRecord[];
+}
+
+/** What one append wrote. */
+export interface AppendResult {
+  /** Position of the first written byte. */
+  start: LogPosition;
+  /** Position just past the last written byte. */
+  end: LogPosition;
+  /** Running modseq after the last transaction. */
+  modseq: bigint;
+  /** The written transactions, decoded, with their positions and modseqs. */
+  transactions: LogTransaction[];
+}
+
+/**
+ * A transaction log (`<prefix>.log` and `<prefix>.log.2`) that Dovecot can
+ * share: appends take Dovecot's fcntl lock on `.log`, pick up whatever other
+ * processes appended first, write each batch with one pwrite, and rotate the
+ * way Dovecot does.
+ */
+export class TransactionLog {
+  readonly prefix: string;
+  private head: SharedLogFile;
+  private cursor: AppendCursor;
+  private readonly fsyncMode: FsyncMode;
+  private readonly lockTimeoutMs: number;
+  private readonly rotateRules: typeof DEFAULT_ROTATE;
+  private pendingSync: Promise<void> | undefined;
+  private closed = false;
+
+  private constructor(prefix: string, head: SharedLogFile, cursor: AppendCursor, options: LogOptions) {
+    this.prefix = prefix;
+    this.head = head;
+    this.cursor = cursor;
+    this.fsyncMode = options.fsync ?? "optimized";
+    this.lockTimeoutMs = options.lockTimeoutMs ?? 180_000;
+    this.rotateRules = { ...DEFAULT_ROTATE, ...options.rotate };
+  }
+
+  /**
+   * Opens `<prefix>.log`, creating it (when `options.create` is given and it
+   * is missing) atomically: a complete file is linked into place, so no
+   * process ever sees a half-written header.
+   */
+  static open(prefix: string, options: LogOptions = {}): TransactionLog {
+    const headPath = prefix + HEAD_SUFFIX;
+    if (options.create && inodeAt(headPath) === undefined) createLogFile(headPath, options.create);
+    const head = acquireLogFile(headPath);
+    try {
+      const parsed = parseLogBytes(readWhole(head), headPath);
+      const cursor = { header: parsed.header, syncOffset: parsed.syncOffset, modseq: parsed.endModseq };
+      return new TransactionLog(prefix, head, cursor, options);
+    } catch (err) {
+      releaseLogFile(head);
+      throw err;
+    }
+  }
+
+  get headPath(): string {
+    return this.prefix + HEAD_SUFFIX;
+  }
+
+  /** The head file's header as last seen. */
+  get header(): LogFileHeader {
+    return this.cursor.header;
+  }
+
+  /** End of the data this object has seen (not re-read). */
+  get headPosition(): LogPosition {
+    return { fileSeq: this.cursor.header.fileSeq, offset: this.cursor.syncOffset };
+  }
+
+  get highestModseq(): bigint {
+    return this.cursor.modseq;
+  }
+
+  /** Reads complete transactions from `from` (default: the oldest file's start). */
+  read(from?: LogPosition): LogReadResult {
+    this.checkOpen();
+    return readLog(this.prefix, from);
+  }
+
+  /** Appends one transaction. See appendTransactions. */
+  append(records: LogRecord[]): Promise<AppendResult> {
+    return this.appendTransactions([records]);
+  }
+
+  /**
+   * Appends transactions in one write under the log lock. Records are written
+   * in the order given (the caller orders them as Dovecot does); each
+   * transaction with more than one record is framed by a BOUNDARY.
+   */
+  async appendTransactions(transactions: ReadonlyArray<readonly LogRecord[]>): Promise<AppendResult> {
+    this.checkOpen();
+    if (!transactions.some((t) => t.length > 0)) throw new InvalidArgumentError("empty transaction");
+    const needsSync = this.commitNeedsSync(transactions);
+    const result = await this.withLock(async () => {
+      const start = this.headPosition;
+      const prepared = prepareAppend(this.cursor, transactions, this.headPath);
+      writeAt(this.head.fd, prepared.bytes, this.cursor.syncOffset);
+      this.cursor = prepared.end;
+      if (needsSync && this.fsyncMode !== "batch") fs.fdatasyncSync(this.head.fd);
+      return { start, end: this.headPosition, modseq: this.cursor.modseq, transactions: prepared.decoded };
+    });
+    if (this.fsyncMode === "batch") await this.groupSync();
+    return result;
+  }
+
+  /** Picks up what other processes appended, without writing. */
+  async refresh(): Promise<LogPosition> {
+    this.checkOpen();
+    await this.withLock(async () => undefined);
+    return this.headPosition;
+  }
+
+  /**
+   * Whether Dovecot's rules would rotate now: over maxSize, or over minSize
+   * and older than minAge.
+   */
+  shouldRotate(nowSeconds = Math.floor(Date.now() / 1000)): boolean {
+    const size = this.cursor.syncOffset;
+    const r = this.rotateRules;
+    if (size > r.maxSizeBytes) return true;
+    return size >= r.minSizeBytes && this.cursor.header.createStamp < nowSeconds - r.minAgeSeconds;
+  }
+
+  /**
+   * Rotates as Dovecot does, under the lock: a new `.log` (file_seq + 1,
+   * prev = old seq and size, initial_modseq = old final modseq) is prepared
+   * as `.log.newlock`, the old `.log` is hard-linked to `.log.2`, and the new
+   * file is renamed over `.log`. The caller should then checkpoint
+   * dovecot.index so that it points at the new file.
+   */
+  async rotate(): Promise<LogFileHeader> {
+    this.checkOpen();
+    return this.withLock(async () => {
+      const old = this.cursor;
+      const header: LogFileHeader = {
+        ...old.header,
+        hdrSize: 40,
+        minorVersion: 3,
+        fileSeq: old.header.fileSeq + 1,
+        prevFileSeq: old.header.fileSeq,
+        prevFileOffset: old.syncOffset,
+        createStamp: Math.floor(Date.now() / 1000),
+        initialModseq: old.modseq,
+      };
+      const tmpPath = this.headPath + ".newlock";
+      writeNewFile(tmpPath, encodeLogHeader(header));
+      const next = acquireLogFile(tmpPath);
+      try {
+        await lockExclusive(next.fd, tmpPath, this.lockTimeoutMs);
+        const rotatedPath = this.prefix + ROTATED_SUFFIX;
+        fs.rmSync(rotatedPath, { force: true });
+        fs.linkSync(this.headPath, rotatedPath);
+        fs.renameSync(tmpPath, this.headPath);
+      } catch (err) {
+        releaseLogFile(next);
+        fs.rmSync(tmpPath, { force: true });
+        throw err;
+      }
+      await unlockFile(this.head.fd);
+      releaseLogFile(this.head);
+      this.head = next;
+      this.cursor = { header, syncOffset: header.hdrSize, modseq: header.initialModseq };
+      // withLock unlocks this.head, which is now the new file.
+      return header;
+    });
+  }
+
+  /** Waits for a pending group fsync, then releases the file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.pendingSync;
+    await withFileMutex(this.head, async () => undefined);
+    this.closed = true;
+    releaseLogFile(this.head);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new MailstoreError("INVALID_ARGUMENT", "the log is closed", { path: this.headPath });
+  }
+
+  private commitNeedsSync(transactions: ReadonlyArray<readonly LogRecord[]>): boolean {
+    if (this.fsyncMode === "never") return false;
+    if (this.fsyncMode !== "optimized") return true;
+    return transactions.some((t) =>
+      t.some((r) => r.type === "append" || r.type === "expunge" || r.type === "expunge-guid"),
+    );
+  }
+
+  /** One fdatasync shared by every commit that joins before it starts. */
+  private groupSync(): Promise<void> {
+    if (this.pendingSync) return this.pendingSync;
+    const fd = this.head.fd;
+    this.pendingSync = new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        this.pendingSync = undefined;
+        fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()));
+      });
+    });
+    return this.pendingSync;
+  }
+
+  /**
+   * Runs `fn` holding the in-process mutex and the fcntl lock on the current
+   * `.log`, with the cursor caught up to the file's end. If the file was
+   * rotated by someone else meanwhile, follows the rotation first.
+   */
+  private async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    for (;;) {
+      const file = this.head;
+      const outcome = await withFileMutex(file, async () => {
+        if (file !== this.head) return { retry: true as const };
+        await lockExclusive(file.fd, this.headPath, this.lockTimeoutMs);
+        let locked = true;
+        try {
+          const current = inodeAt(this.headPath);
+          if (current === undefined || current.ino !== file.ino || current.dev !== file.dev) {
+            await unlockFile(file.fd);
+            locked = false;
+            this.followRotation();
+            return { retry: true as const };
+          }
+          this.catchUp();
+          const value = await fn();
+          return { retry: false as const, value };
+        } finally {
+          // fn may have swapped this.head (rotation); unlock whichever is current.
+          if (locked) await unlockFile(this.head.fd);
+        }
+      });
+      if (!outcome.retry) return outcome.value;
+    }
+  }
+
+  /** Another process rotated or recreated `.log`: switch to the new file. */
+  private followRotation(): void {
+    const next = acquireLogFile(this.headPath);
+    const parsed = parseLogBytes(readWhole(next), this.headPath);
+    releaseLogFile(this.head);
+    this.head = next;
+    this.cursor = { header: parsed.header, syncOffset: parsed.syncOffset, modseq: parsed.endModseq };
+  }
+
+  /**
+   * Called with the lock held: reads what others appended since our cursor,
+   * and cuts off bytes after the last complete transaction (nobody is writing
+   * them, so they are the remains of a failed write, never committed data).
+   */
+  private catchUp(): void {
+    const size = fs.fstatSync(this.head.fd).size;
+    if (size < this.cursor.syncOffset) {
+      throw new LogCorruptedError(`log shrank below its known end ${this.cursor.syncOffset}`, {
+        path: this.headPath, fileSeq: this.cursor.header.fileSeq, offset: size,
+      });
+    }
+    if (size === this.cursor.syncOffset) return;
+    const tail = readRange(this.head, this.cursor.syncOffset, size);
+    const scan = scanTransactions(tail, this.cursor.header, this.headPath, () => undefined, {
+      offset: this.cursor.syncOffset,
+      modseq: this.cursor.modseq,
+      delta: this.cursor.syncOffset,
+    });
+    this.cursor = { header: this.cursor.header, syncOffset: scan.syncOffset, modseq: scan.modseq };
+    if (scan.syncOffset < size) fs.ftruncateSync(this.head.fd, scan.syncOffset);
+  }
+}
+
+/** Writes a complete new log file at `path` unless one is already there. */
+function createLogFile(path: string, options: CreateLogOptions): void {
+  const now = Math.floor(Date.now() / 1000);
+  const header = encodeLogHeader({
+    indexId: options.indexId ?? now,
+    fileSeq: options.fileSeq ?? 1,
+    prevFileSeq: 0,
+    prevFileOffset: 0,
+    createStamp: now,
+    initialModseq: options.initialModseq ?? 1n,
+  });
+  const out = new ByteWriter(256);
+  out.raw(header);
+  // Dovecot writes a storage's initial extension records without a boundary.
+  for (const record of options.initialRecords ?? []) encodeTransactionInto([record], out, false);
+  const tmpPath = `${path}.newlock.${process.pid}`;
+  writeNewFile(tmpPath, out.result());
+  try {
+    fs.linkSync(tmpPath, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    // Someone else created it first: theirs is as good as ours.
+  } finally {
+    fs.rmSync(tmpPath, { force: true });
+  }
+}
+
+function writeNewFile(path: string, bytes: Uint8Array): void {
+  const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+  try {
+    fs.writeSync(fd, bytes);
+    fs.fdatasyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -1,0 +1,103 @@
+import * as fs from "node:fs";
+
+/**
+ * One descriptor per log file (inode) and process, shared by every reader and
+ * writer in the process. fcntl locks are dropped when the process closes any
+ * descriptor of the locked file, so a reader that opened and closed its own
+ * descriptor would silently unlock a writer: everyone reads through this one.
+ */
+export interface SharedLogFile {
+  readonly path: string;
+  readonly fd: number;
+  readonly ino: number;
+  readonly dev: number;
+  readonly writable: boolean;
+  refs: number;
+  /** Serialises in-process writers, which fcntl cannot tell apart. */
+  mutex: Promise<void>;
+}
+
+const openFiles = new Map<string, SharedLogFile>();
+
+function keyOf(st: { dev: number; ino: number }): string {
+  return `${st.dev}:${st.ino}`;
+}
+
+/** Opens (or shares) the file at `path`. Throws ENOENT like fs does. */
+export function acquireLogFile(path: string): SharedLogFile {
+  const st = fs.statSync(path);
+  const known = openFiles.get(keyOf(st));
+  if (known) {
+    known.refs++;
+    return known;
+  }
+  let fd: number;
+  let writable = true;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDWR);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "EACCES" && code !== "EROFS" && code !== "EPERM") throw err;
+    fd = fs.openSync(path, fs.constants.O_RDONLY);
+    writable = false;
+  }
+  const fst = fs.fstatSync(fd);
+  const raced = openFiles.get(keyOf(fst));
+  if (raced) {
+    // The path was replaced between stat and open, by a file we already hold.
+    fs.closeSync(fd);
+    raced.refs++;
+    return raced;
+  }
+  const file: SharedLogFile = { path, fd, ino: fst.ino, dev: fst.dev, writable, refs: 1, mutex: Promise.resolve() };
+  openFiles.set(keyOf(fst), file);
+  return file;
+}
+
+export function releaseLogFile(file: SharedLogFile): void {
+  if (--file.refs > 0) return;
+  openFiles.delete(keyOf(file));
+  fs.closeSync(file.fd);
+}
+
+/** Runs `fn` after every earlier in-process holder of `file` has finished. */
+export async function withFileMutex<T>(file: SharedLogFile, fn: () => Promise<T>): Promise<T> {
+  const before = file.mutex;
+  let release!: () => void;
+  file.mutex = new Promise<void>((resolve) => (release = resolve));
+  await before;
+  try {
+    return await fn();
+  } finally {
+    release();
+  }
+}
+
+/** Reads the whole file through the shared descriptor. */
+export function readWhole(file: SharedLogFile): Uint8Array {
+  const size = fs.fstatSync(file.fd).size;
+  return readRange(file, 0, size);
+}
+
+/** Reads [start, end) through the shared descriptor (short at EOF). */
+export function readRange(file: SharedLogFile, start: number, end: number): Uint8Array {
+  const out = new Uint8Array(Math.max(0, end - start));
+  let done = 0;
+  while (done < out.length) {
+    const n = fs.readSync(file.fd, out, done, out.length - done, start + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done === out.length ? out : out.subarray(0, done);
+}
+
+/** The inode currently at `path`, or undefined when nothing is there. */
+export function inodeAt(path: string): { dev: number; ino: number } | undefined {
+  try {
+    const st = fs.statSync(path);
+    return { dev: st.dev, ino: st.ino };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
