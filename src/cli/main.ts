@@ -1,0 +1,29 @@
+import { Command, CommanderError } from "commander";
+import { MailstoreError } from "../errors.js";
+import { registerDump } from "./commands/dump.js";
+import { processIo, type CliIo } from "./io.js";
+
+/** Runs the `mailstore` command line; returns the exit code. Errors are one line on stderr. */
+export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  const program = new Command("mailstore")
+    .description("event-sourced mail storage engine, byte-compatible with Dovecot 2.3 index files")
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err });
+  registerDump(program, io);
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof MailstoreError) {
+      io.err(`mailstore: ${err.message}\n`);
+      return 65;
+    }
+    const e = err as NodeJS.ErrnoException;
+    if (e.code && e.syscall) {
+      io.err(`mailstore: ${e.message}\n`);
+      return 66;
+    }
+    throw err;
+  }
+}
