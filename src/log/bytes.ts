@@ -55,16 +55,20 @@ export class ByteWriter {
     return at;
   }
 
-  u8(v: number): void { this.view.setUint8(this.reserve(1), v); }
-  u16(v: number): void { this.view.setUint16(this.reserve(2), v, true); }
-  u32(v: number): void { this.view.setUint32(this.reserve(4), v >>> 0, true); }
-  i32(v: number): void { this.view.setInt32(this.reserve(4), v, true); }
-  u64(v: bigint): void { this.view.setBigUint64(this.reserve(8), v, true); }
-  raw(data: Uint8Array): void { this.bytes.set(data, this.reserve(data.length)); }
+  // reserve() may replace the buffer, so it runs before this.view is read.
+  u8(v: number): void { const at = this.reserve(1); this.view.setUint8(at, v); }
+  u16(v: number): void { const at = this.reserve(2); this.view.setUint16(at, v, true); }
+  u32(v: number): void { const at = this.reserve(4); this.view.setUint32(at, v >>> 0, true); }
+  i32(v: number): void { const at = this.reserve(4); this.view.setInt32(at, v, true); }
+  u64(v: bigint): void { const at = this.reserve(8); this.view.setBigUint64(at, v, true); }
+  raw(data: Uint8Array): void { const at = this.reserve(data.length); this.bytes.set(data, at); }
   /** Zero bytes up to the next multiple of 4 counted from `from`. */
   padFrom(from: number): void {
     const n = pad4(this.length - from) - (this.length - from);
-    if (n > 0) this.bytes.fill(0, this.reserve(n), this.length);
+    if (n > 0) {
+      const at = this.reserve(n);
+      this.bytes.fill(0, at, this.length);
+    }
   }
 
   result(): Uint8Array {

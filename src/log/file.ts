@@ -50,6 +50,9 @@ export function scanTransactions(
   onTransaction: (tx: LogTransaction) => void,
   resume?: { offset: number; modseq: bigint; delta?: number },
 ): { syncOffset: number; modseq: bigint } {
+  // A Buffer's slice() shares memory; decode from a plain Uint8Array so that
+  // record payloads are copies, never views of the caller's buffer.
+  bytes = plainBytes(bytes);
   const view = dataViewOf(bytes);
   const fileSeq = header.fileSeq;
   const delta = resume?.delta ?? 0;
@@ -139,4 +142,10 @@ function decodeEntryAt(src: PayloadSource, pos: number, size: number, modseq: bi
     modseq: nextModseq(modseq, record, header),
     record,
   };
+}
+
+function plainBytes(bytes: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(bytes) === Uint8Array.prototype
+    ? bytes
+    : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
