@@ -93,8 +93,8 @@ function recordDetails(r: LogRecord): string[] {
     case "flag-update":
       return r.updates.map((u) => `uids=${u.uid1}-${u.uid2} (flags +${u.addFlags.toString(16)}-${u.removeFlags.toString(16)}, modseq_inc_flag=${u.modseqIncFlag})`);
     case "header-update":
-    case "ext-hdr-update":
-    case "ext-hdr-update32":
+    case "ext-hdr":
+    case "ext-hdr32":
       return r.patches.map((p) => `offset = ${p.offset}, size = ${p.data.length}: ${hex(p.data)}`);
     case "ext-intro":
       return r.intros.flatMap((i) => [
@@ -103,7 +103,7 @@ function recordDetails(r: LogRecord): string[] {
       ]);
     case "ext-reset":
       return [`new_reset_id = ${r.newResetId}`, `preserve_data = ${r.preserveData}`];
-    case "ext-rec-update":
+    case "ext-rec":
       return r.updates.map((u) => `uid=${u.uid}: ${hex(u.data)}`);
     case "keyword-update":
       return [`modify=${r.modifyType === "add" ? 0 : 1}, name=${r.name}, uids=${uidList(r.ranges)}`];

@@ -140,9 +140,9 @@ export type LogRecordBody =
   | { type: "header-update"; patches: HeaderPatch[] }
   | { type: "ext-intro"; intros: ExtIntro[] }
   | { type: "ext-reset"; newResetId: number; preserveData: number; legacyShort?: boolean }
-  | { type: "ext-hdr-update"; patches: HeaderPatch[] }
-  | { type: "ext-hdr-update32"; patches: HeaderPatch[] }
-  | { type: "ext-rec-update"; recordSize: number; updates: ExtRecUpdate[] }
+  | { type: "ext-hdr"; patches: HeaderPatch[] }
+  | { type: "ext-hdr32"; patches: HeaderPatch[] }
+  | { type: "ext-rec"; recordSize: number; updates: ExtRecUpdate[] }
   | { type: "keyword-update"; modifyType: "add" | "remove"; name: string; ranges: UidRange[] }
   | { type: "keyword-reset"; ranges: UidRange[] }
   | { type: "ext-atomic-inc"; updates: ExtAtomicInc[] }

@@ -112,12 +112,15 @@ export class DoveadmError extends Error {
 }
 
 /** Lines of doveadm stderr that indicate Dovecot disliked something. */
-export function stderrProblems(stderr: string, opts: { allowWarnings?: RegExp[] } = {}): string[] {
+export function stderrProblems(stderr: string, opts: { allowWarnings?: readonly RegExp[] } = {}): string[] {
   return stderr
     .split("\n")
     .filter((l) => /Error:|Fatal:|Panic:|Corrupt|corrupt|Warning:/.test(l))
     .filter((l) => !(opts.allowWarnings ?? []).some((re) => re.test(l)));
 }
+
+/** Warnings `force-resync` always prints (ignored by assertNoStderrProblems for force-resync calls). */
+export const RESYNC_WARNINGS: readonly RegExp[] = [/: Rebuilding index$/, /: rebuilding indexes$/, /Warning: fscking index file /];
 
 /** Parse a doveadm flags string into a list, dropping \Recent. */
 export function parseFlags(flags: string | undefined): string[] {
@@ -328,16 +331,26 @@ export class DovecotOracle {
   }
 
   /** Problem lines ("Error:", "Fatal:", "Panic:", "Corrupt…", "Warning:") in the last call's stderr. */
-  lastStderrProblems(allowWarnings: RegExp[] = []): string[] {
+  lastStderrProblems(allowWarnings: readonly RegExp[] = []): string[] {
     return stderrProblems(this.lastStderr, { allowWarnings });
   }
 
-  /** Throw if any call so far printed a problem line (optionally allowing some warnings). */
-  assertNoStderrProblems(allowWarnings: RegExp[] = []): void {
-    const bad = this.stderrLog.flatMap((e) =>
-      stderrProblems(e.stderr, { allowWarnings }).map((l) => `doveadm ${e.args.join(" ")}: ${l}`),
-    );
+  /**
+   * Throw if any call so far printed a problem line (optionally allowing some
+   * warnings; RESYNC_WARNINGS are always allowed for force-resync calls).
+   */
+  assertNoStderrProblems(allowWarnings: readonly RegExp[] = []): void {
+    const bad = this.stderrLog.flatMap((e) => {
+      const allow = e.args.includes("force-resync") ? [...allowWarnings, ...RESYNC_WARNINGS] : allowWarnings;
+      return stderrProblems(e.stderr, { allowWarnings: allow }).map((l) => `doveadm ${e.args.join(" ")}: ${l}`);
+    });
     if (bad.length) throw new Error(`doveadm reported problems:\n${bad.join("\n")}`);
+  }
+
+  /** Forget the stderr collected so far (e.g. after an intentionally failing call). */
+  clearStderrLog(): void {
+    this.stderrLog.length = 0;
+    this.lastStderr = "";
   }
 
   // ─────────────────────────── mail commands ───────────────────────────

@@ -36,10 +36,10 @@ export const recordBody: fc.Arbitrary<LogRecordBody> = fc.oneof(
     recordAlign: fc.constantFrom(0, 1, 2, 4, 8), flags: fc.constantFrom(0, 1), name,
   }), { minLength: 1, maxLength: 2 }).map((intros) => ({ type: "ext-intro" as const, intros })),
   fc.record({ newResetId: fc.nat(), preserveData: fc.constantFrom(0, 1) }).map((r) => ({ type: "ext-reset" as const, ...r })),
-  patches(1000).map((p) => ({ type: "ext-hdr-update" as const, patches: p })),
-  patches(100000).map((p) => ({ type: "ext-hdr-update32" as const, patches: p })),
+  patches(1000).map((p) => ({ type: "ext-hdr" as const, patches: p })),
+  patches(100000).map((p) => ({ type: "ext-hdr32" as const, patches: p })),
   fc.integer({ min: 1, max: 24 }).chain((recordSize) =>
-    fc.array(fc.record({ uid, data: bytes(recordSize, recordSize) }), { minLength: 1, maxLength: 4 }).map((updates) => ({ type: "ext-rec-update" as const, recordSize, updates })),
+    fc.array(fc.record({ uid, data: bytes(recordSize, recordSize) }), { minLength: 1, maxLength: 4 }).map((updates) => ({ type: "ext-rec" as const, recordSize, updates })),
   ),
   fc.record({ modifyType: fc.constantFrom("add" as const, "remove" as const), name, ranges: uidRanges }).map((r) => ({ type: "keyword-update" as const, ...r })),
   uidRanges.map((ranges) => ({ type: "keyword-reset" as const, ranges })),
@@ -60,7 +60,7 @@ export const logRecord: fc.Arbitrary<LogRecord> = fc
 export const logTransaction: fc.Arbitrary<LogRecord[]> = fc.array(logRecord, { minLength: 1, maxLength: 5 }).map((records) => {
   const out: LogRecord[] = [];
   for (const r of records) {
-    if (r.type === "ext-rec-update") {
+    if (r.type === "ext-rec") {
       out.push({ type: "ext-intro", external: r.external, sync: r.sync, intros: [{ extId: 0xffffffff, resetId: 0, hdrSize: 0, recordSize: r.recordSize, recordAlign: 1, flags: 1, name: "test-ext" }] });
     }
     out.push(r);

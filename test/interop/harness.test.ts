@@ -90,6 +90,10 @@ function describeInteropFormat(format: (typeof MAIL_FORMATS)[number]): void {
       await o.purge();
     }
 
+    await o.forceResync("INBOX");
+    expect((await o.fetchFlags("INBOX")).map((r) => r.uid)).toEqual([1, 3]);
+    await o.mailboxDelete(sub);
+    expect(await o.mailboxList()).not.toContain(sub);
     o.assertNoStderrProblems();
 
     // Errors carry stderr and the exit code.

@@ -2,7 +2,7 @@ import { pad4 } from "../bytes.js";
 import type { ExtRecUpdate, LogRecordBody } from "../types.js";
 import { corrupt, requireMultiple, type RecordCodec } from "./context.js";
 
-type ExtRecUpdateBody = Extract<LogRecordBody, { type: "ext-rec-update" }>;
+type ExtRecUpdateBody = Extract<LogRecordBody, { type: "ext-rec" }>;
 
 /**
  * EXT_REC_UPDATE (0x200): {uid u32, data[record_size], pad4}[], where
@@ -14,14 +14,14 @@ export const extRecUpdateCodec: RecordCodec<ExtRecUpdateBody> = {
     const recordSize = src.extRecordSize;
     if (recordSize === undefined) throw corrupt(src, "ext-rec-update without a preceding ext-intro");
     const entrySize = pad4(4 + recordSize);
-    const count = requireMultiple(src, entrySize, "ext-rec-update");
+    const count = requireMultiple(src, entrySize, "ext-rec");
     const updates: ExtRecUpdate[] = new Array(count);
     for (let i = 0, p = src.start; i < count; i++, p += entrySize) {
       const uid = src.view.getUint32(p, true);
       if (uid === 0) throw corrupt(src, "ext-rec-update: uid 0", p);
       updates[i] = { uid, data: src.bytes.slice(p + 4, p + 4 + recordSize) };
     }
-    return { type: "ext-rec-update", recordSize, updates };
+    return { type: "ext-rec", recordSize, updates };
   },
   encode(body, out) {
     const from = out.length;

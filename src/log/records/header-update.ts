@@ -2,7 +2,7 @@ import { pad4 } from "../bytes.js";
 import type { HeaderPatch, LogRecordBody } from "../types.js";
 import { corrupt, type PayloadSource, type RecordCodec } from "./context.js";
 
-type PatchRecordType = "header-update" | "ext-hdr-update" | "ext-hdr-update32";
+type PatchRecordType = "header-update" | "ext-hdr" | "ext-hdr32";
 type PatchBody<T extends PatchRecordType> = Extract<LogRecordBody, { type: T }>;
 
 /**
@@ -49,6 +49,6 @@ function patchCodec<T extends PatchRecordType>(type: T, fieldBytes: 2 | 4): Reco
 /** HEADER_UPDATE (0x20): patches of struct mail_index_header. */
 export const headerUpdateCodec = patchCodec("header-update", 2);
 /** EXT_HDR_UPDATE (0x100): patches of the current extension's header. */
-export const extHdrUpdateCodec = patchCodec("ext-hdr-update", 2);
+export const extHdrUpdateCodec = patchCodec("ext-hdr", 2);
 /** EXT_HDR_UPDATE32 (0x10000): the same with 32-bit offset and size. */
-export const extHdrUpdate32Codec = patchCodec("ext-hdr-update32", 4);
+export const extHdrUpdate32Codec = patchCodec("ext-hdr32", 4);

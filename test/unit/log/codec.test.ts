@@ -45,7 +45,7 @@ describe("log codec", () => {
     const bytes = logOf(
       [
         { type: "ext-intro", ...ext, intros: [{ extId: 0xffffffff, resetId: 0, hdrSize: 24, recordSize: 0, recordAlign: 0, flags: 1, name: "dbox-hdr" }] },
-        { type: "ext-hdr-update", ...ext, patches: [{ offset: 0, data: dboxHdr }] },
+        { type: "ext-hdr", ...ext, patches: [{ offset: 0, data: dboxHdr }] },
         { type: "header-update", ...ext, patches: [{ offset: 24, data: uidValidity }] },
       ],
       [
@@ -127,7 +127,7 @@ describe("bad input", () => {
     expect(() => parseLogBytes(z, "bad.log")).toThrow(/marked corrupted/);
   });
   it("rejects an ext-rec-update that has no ext-intro before it", () => {
-    const rec = encodeRecord({ type: "ext-rec-update", ...ext, recordSize: 4, updates: [{ uid: 1, data: new Uint8Array(4) }] });
+    const rec = encodeRecord({ type: "ext-rec", ...ext, recordSize: 4, updates: [{ uid: 1, data: new Uint8Array(4) }] });
     expect(() => parseLogBytes(Buffer.concat([encodeLogHeader(header), rec]), "bad.log")).toThrow(/without a preceding ext-intro/);
   });
 });

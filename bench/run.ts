@@ -1,0 +1,21 @@
+import { decodeBench } from "./log/decode.bench.js";
+import { appendBench } from "./log/append.bench.js";
+
+/**
+ * `npm run bench [-- NAME…]`: runs the named benchmarks (all by default) and
+ * prints markdown table rows for bench/RESULTS.md.
+ */
+const benches: Record<string, () => Promise<string[]>> = {
+  "log-decode": () => decodeBench(),
+  "log-append": () => appendBench(),
+};
+
+const wanted = process.argv.slice(2);
+const names = wanted.length > 0 ? wanted : Object.keys(benches);
+console.log("| benchmark | time | throughput | comparison |");
+console.log("|---|---|---|---|");
+for (const name of names) {
+  const bench = benches[name];
+  if (!bench) throw new Error(`unknown benchmark ${name}; known: ${Object.keys(benches).join(", ")}`);
+  for (const row of await bench()) console.log(row);
+}
