@@ -90,11 +90,10 @@ export function recordTypeOf(typeField: number, src: PayloadSource, headerOffset
 /** Decodes the payload `src` of a record whose header carried `typeField`. */
 export function decodeRecord(typeField: number, src: PayloadSource, headerOffset: number): LogRecord {
   const type = recordTypeOf(typeField, src, headerOffset);
-  const body = (CODECS[type] as RecordCodec).decode(src);
-  return Object.assign(body, {
-    external: (typeField & TYPE_EXTERNAL) !== 0,
-    sync: (typeField & TYPE_SYNC) !== 0,
-  }) as LogRecord;
+  const record = (CODECS[type] as RecordCodec).decode(src) as LogRecord;
+  record.external = (typeField & TYPE_EXTERNAL) !== 0;
+  record.sync = (typeField & TYPE_SYNC) !== 0;
+  return record;
 }
 
 /** The type field Dovecot would write for `record`. */
