@@ -1,6 +1,8 @@
 import { Command, CommanderError } from "commander";
 import { MailstoreError } from "../errors.js";
 import { registerDump } from "./commands/dump.js";
+import { registerEvents } from "./commands/events.js";
+import { registerLog } from "./commands/log.js";
 import { processIo, type CliIo } from "./io.js";
 
 /** Runs the `mailstore` command line; returns the exit code. Errors are one line on stderr. */
@@ -10,6 +12,8 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
   registerDump(program, io);
+  registerLog(program, io);
+  registerEvents(program, io);
   try {
     await program.parseAsync(argv, { from: "user" });
     return 0;

@@ -11,6 +11,8 @@ export interface LogReadResult {
   end: LogPosition;
   /** The running modseq at `end`. */
   endModseq: bigint;
+  /** The running modseq where the returned transactions start. */
+  startModseq: bigint;
   /** Headers of the files read, oldest first. */
   headers: LogFileHeader[];
   /**
@@ -51,12 +53,15 @@ export function readLog(prefix: string, from?: LogPosition): LogReadResult {
     fromScratch = false;
   }
   const transactions: LogTransaction[] = [];
+  let startModseq = files[startIndex].header.initialModseq;
+  for (const tx of files[startIndex].transactions) if (tx.end.offset <= startOffset) startModseq = tx.modseq;
   for (let i = startIndex; i < files.length; i++) {
     const file = files[i];
     if (i > startIndex && file.header.prevFileSeq === 0) {
       // An index reset: whatever came before no longer counts.
       transactions.length = 0;
       fromScratch = true;
+      startModseq = file.header.initialModseq;
     }
     const minOffset = i === startIndex ? startOffset : 0;
     for (const tx of file.transactions) if (tx.position.offset >= minOffset) transactions.push(tx);
@@ -65,6 +70,7 @@ export function readLog(prefix: string, from?: LogPosition): LogReadResult {
     transactions,
     end: { fileSeq: head.header.fileSeq, offset: head.syncOffset },
     endModseq: head.endModseq,
+    startModseq,
     headers: files.map((f) => f.header),
     fromScratch,
   };

@@ -1,0 +1,12 @@
+/** IMAP names of the system flag bits in an index record's flags byte. */
+export const SYSTEM_FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
+  [0x01, "\\Answered"],
+  [0x02, "\\Flagged"],
+  [0x04, "\\Deleted"],
+  [0x08, "\\Seen"],
+  [0x10, "\\Draft"],
+];
+
+export function flagNames(flags: number): string[] {
+  return SYSTEM_FLAG_NAMES.filter(([bit]) => (flags & bit) !== 0).map(([, name]) => name);
+}

@@ -1,0 +1,49 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { main } from "../../../src/cli/main.js";
+import { TransactionLog } from "../../../src/log/log.js";
+
+let dir: string;
+beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-cli-")); });
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await main(argv, { out: (t) => void (out += t), err: (t) => void (err += t), isTTY: false });
+  return { code, out, err };
+}
+
+describe("mailstore CLI", () => {
+  it("log, dump --json and export/import-events work on an engine log", async () => {
+    const prefix = path.join(dir, "dovecot.index");
+    const log = TransactionLog.open(prefix, { create: {}, fsync: "never" });
+    await log.append([
+      { type: "append", external: true, sync: false, messages: [{ uid: 1, flags: 8 }] },
+      { type: "keyword-update", external: false, sync: false, modifyType: "add", name: "$Label1", ranges: [{ uid1: 1, uid2: 1 }] },
+    ]);
+    await log.close();
+    const text = await run("log", dir);
+    expect(text.code).toBe(0);
+    expect(text.out).toContain("append 1(\\Seen); keyword +$Label1 1");
+    const json = await run("dump", "--json", prefix + ".log");
+    const parsed = JSON.parse(json.out);
+    expect(parsed.records.map((r: { type: string }) => r.type)).toEqual(["boundary", "append", "keyword-update"]);
+    expect(parsed.records.map((r: { modseq: number }) => r.modseq)).toEqual([1, 2, 3]);
+    const bundle = path.join(dir, "b.mp");
+    expect((await run("export", dir, "-o", bundle)).code).toBe(0);
+    expect((await run("import-events", bundle, path.join(dir, "copy"))).code).toBe(0);
+    expect(fs.readFileSync(path.join(dir, "copy", "dovecot.index.log"))).toEqual(fs.readFileSync(prefix + ".log"));
+  });
+
+  it("reports errors as one line with a non-zero exit code", async () => {
+    fs.writeFileSync(path.join(dir, "bad.log"), Buffer.alloc(64, 0xff));
+    const r = await run("dump", path.join(dir, "bad.log"));
+    expect(r.code).not.toBe(0);
+    expect(r.err.trim().split("\n")).toHaveLength(1);
+    expect(r.err).toContain("bad.log");
+    expect((await run("log", "--help")).code).toBe(0);
+  });
+});
