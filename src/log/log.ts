@@ -133,10 +133,23 @@ export class TransactionLog {
    * transaction with more than one record is framed by a BOUNDARY.
    */
   async appendTransactions(transactions: ReadonlyArray<readonly LogRecord[]>): Promise<AppendResult> {
-    this.checkOpen();
     if (!transactions.some((t) => t.length > 0)) throw new InvalidArgumentError("empty transaction");
-    const needsSync = this.commitNeedsSync(transactions);
+    return (await this.transact(async () => transactions))!;
+  }
+
+  /**
+   * Runs `build` holding the log lock, after catching up with other writers,
+   * and appends the transactions it returns (none: nothing is written). This
+   * is where a mailbox allocates UIDs and moves message files: nobody else can
+   * commit between `build` looking at the log and its records landing.
+   */
+  async transact(build: () => Promise<ReadonlyArray<readonly LogRecord[]>>): Promise<AppendResult | undefined> {
+    this.checkOpen();
+    let needsSync = false;
     const result = await this.withLock(async () => {
+      const transactions = await build();
+      if (!transactions.some((t) => t.length > 0)) return undefined;
+      needsSync = this.commitNeedsSync(transactions);
       const start = this.headPosition;
       const prepared = prepareAppend(this.cursor, transactions, this.headPath);
       writeAt(this.head.fd, prepared.bytes, this.cursor.syncOffset);
@@ -144,7 +157,7 @@ export class TransactionLog {
       if (needsSync && this.fsyncMode !== "batch") fs.fdatasyncSync(this.head.fd);
       return { start, end: this.headPosition, modseq: this.cursor.modseq, transactions: prepared.decoded };
     });
-    if (this.fsyncMode === "batch") await this.groupSync();
+    if (result && needsSync && this.fsyncMode === "batch") await this.groupSync();
     return result;
   }
 

@@ -1,7 +1,9 @@
 import { LogChainError, LogPositionLostError } from "../errors.js";
-import { parseLogBytes, type ParsedLogFile } from "./file.js";
-import { acquireLogFile, readWhole, releaseLogFile } from "./shared-file.js";
-import type { LogFileHeader, LogPosition, LogTransaction } from "./types.js";
+import * as fs from "node:fs";
+import { parseLogBytes, scanTransactions, type ParsedLogFile } from "./file.js";
+import { decodeLogHeader } from "./header.js";
+import { acquireLogFile, readRange, readWhole, releaseLogFile } from "./shared-file.js";
+import { LOG_HEADER_SIZE, type LogFileHeader, type LogPosition, type LogTransaction } from "./types.js";
 
 /** What a read of the log files returns. */
 export interface LogReadResult {
@@ -74,6 +76,43 @@ export function readLog(prefix: string, from?: LogPosition): LogReadResult {
     headers: files.map((f) => f.header),
     fromScratch,
   };
+}
+
+/**
+ * Like readLog from `from`, but cheap when `from` is in the head file and the
+ * running modseq there is known: only the bytes after `from` are read and
+ * decoded. This is how an open mailbox catches up with other writers.
+ */
+export function readLogTail(prefix: string, from: LogPosition, modseqAtFrom: bigint): LogReadResult {
+  const headPath = prefix + HEAD_SUFFIX;
+  let file;
+  try {
+    file = acquireLogFile(headPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return readLog(prefix, from);
+    throw err;
+  }
+  try {
+    const headerBytes = readRange(file, 0, LOG_HEADER_SIZE);
+    const header = decodeLogHeader(headerBytes, headPath);
+    if (header.fileSeq !== from.fileSeq || from.offset < header.hdrSize) return readLog(prefix, from);
+    const size = fs.fstatSync(file.fd).size;
+    const transactions: LogTransaction[] = [];
+    const tail = readRange(file, from.offset, Math.max(from.offset, size));
+    const scan = scanTransactions(tail, header, headPath, (tx) => transactions.push(tx), {
+      offset: from.offset, modseq: modseqAtFrom, delta: from.offset,
+    });
+    return {
+      transactions,
+      end: { fileSeq: header.fileSeq, offset: scan.syncOffset },
+      endModseq: scan.modseq,
+      startModseq: modseqAtFrom,
+      headers: [header],
+      fromScratch: false,
+    };
+  } finally {
+    releaseLogFile(file);
+  }
 }
 
 /** Parses `.log.2` (when it chains to `.log`) and `.log`, oldest first. */

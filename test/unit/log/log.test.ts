@@ -3,7 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { TransactionLog } from "../../../src/log/log.js";
-import { readLog } from "../../../src/log/view.js";
+import { readLog, readLogTail } from "../../../src/log/view.js";
 import { encodeTransaction } from "../../../src/log/encode-file.js";
 import { LogChainError, LogPositionLostError } from "../../../src/errors.js";
 import type { LogRecord } from "../../../src/log/types.js";
@@ -103,6 +103,26 @@ describe("TransactionLog", () => {
     fs.appendFileSync(prefix + ".log.2", encodeOne(append(9)));
     expect(() => readLog(prefix)).toThrow(LogChainError);
     await log.close();
+  });
+
+  it("transact builds records under the lock after catching up; readLogTail reads only what is new", async () => {
+    const a = TransactionLog.open(prefix, { create: {}, fsync: "never" });
+    const b = TransactionLog.open(prefix, { fsync: "never" });
+    const first = await a.append([append(1)]);
+    await b.append([append(2), seen(2)]);
+    const tail = readLogTail(prefix, first.end, first.modseq);
+    expect(tail.transactions.map((t) => t.entries.length)).toEqual([2]);
+    expect(tail.endModseq).toBe(readLog(prefix).endModseq);
+    const nothing = await a.transact(async () => []);
+    expect(nothing).toBeUndefined();
+    const r = await a.transact(async () => {
+      const seenNow = readLogTail(prefix, first.end, first.modseq);
+      return [[append(3 + seenNow.transactions.length)]];
+    });
+    expect(r!.transactions[0].entries[0].record).toMatchObject({ messages: [{ uid: 4 }] });
+    expect(readLogTail(prefix, { fileSeq: 1, offset: 40 }, 1n).transactions).toHaveLength(3);
+    await a.close();
+    await b.close();
   });
 
   it("decides rotation by Dovecot's size and age rules", async () => {
