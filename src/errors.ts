@@ -94,6 +94,13 @@ export class IndexCorruptedError extends MailstoreError {
   }
 }
 
+/** A mail file (dbox u.N / m.N, …) is not what Dovecot would accept. */
+export class MailCorruptedError extends MailstoreError {
+  constructor(message: string, where: ErrorLocation) {
+    super("MAIL_CORRUPTED", message, where);
+  }
+}
+
 /** The caller passed something the API cannot accept. */
 export class InvalidArgumentError extends MailstoreError {
   constructor(message: string, where: ErrorLocation = {}) {

@@ -1,0 +1,303 @@
+/**
+ * File I/O for dbox mail files: publishing new u.N / m.N files through temp
+ * files, appending to m.N files, reading one message by offset, listing.
+ * Everything about the bytes lives in file-format.ts; this module only
+ * decides which bytes to read and write, and in which order, so that a crash
+ * never leaves a half-written file under a real name.
+ */
+import { promises as fsp } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
+import * as path from "node:path";
+import { MailCorruptedError, MailstoreError } from "../../errors.js";
+import { decodeDboxFileHeader, DBOX_MSG_HEADER_SIZE, type DecodedDboxFileHeader } from "./file-header.js";
+import { dboxMessageSize, decodeDboxFile, decodeDboxMessageAt, encodeDboxMessages, type DboxFile, type DboxMessage, type DboxMessageInput } from "./file-format.js";
+import { tryFlockExclusive } from "./flock.js";
+import { decodeDboxMessageHeader } from "./message-header.js";
+import { findDboxMetadataEnd } from "./metadata.js";
+import { mdboxFileHasRoom } from "./rotation.js";
+import { dboxTempFileName } from "./temp-name.js";
+
+/** SDBOX_MAIL_FILE_PREFIX */
+export const SDBOX_FILE_PREFIX = "u.";
+/** MDBOX_MAIL_FILE_PREFIX */
+export const MDBOX_FILE_PREFIX = "m.";
+
+/** @returns `u.<uid>`. */
+export function sdboxFileName(uid: number): string {
+  return `${SDBOX_FILE_PREFIX}${uid}`;
+}
+
+/** @returns `m.<fileId>`. */
+export function mdboxFileName(fileId: number): string {
+  return `${MDBOX_FILE_PREFIX}${fileId}`;
+}
+
+function isErrno(err: unknown, code: string): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === code;
+}
+
+export interface WriteDboxFileOptions {
+  /** File mode before the umask (default 0o666, as Dovecot's open()). */
+  readonly mode?: number;
+  /** fdatasync the file before it gets its name (default true). */
+  readonly syncFile?: boolean;
+  /** fsync the directory after the name appears (default true). */
+  readonly syncDir?: boolean;
+}
+
+/**
+ * Writes `bytes` to a new temp file in `dir` named as Dovecot names them
+ * (`.temp.<secs>.P<pid>Q<n>M<usecs>.<host>`), and syncs it.
+ * @returns the temp file's path; give it to publishDboxTempFile() at commit,
+ *   or unlink it on rollback.
+ * @throws the fs error; no temp file is left behind on failure.
+ */
+export async function createDboxTempFile(dir: string, bytes: Uint8Array, opts: WriteDboxFileOptions = {}): Promise<string> {
+  const tempPath = path.join(dir, dboxTempFileName());
+  const fh = await fsp.open(tempPath, "wx", opts.mode ?? 0o666);
+  try {
+    await fh.writeFile(bytes);
+    if (opts.syncFile ?? true) await fh.datasync();
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await fsp.unlink(tempPath).catch(() => undefined);
+    throw err;
+  }
+  await fh.close();
+  return tempPath;
+}
+
+/**
+ * Gives a temp file its final name. Uses link() + unlink() rather than
+ * rename() so that an existing u.N / m.N is never replaced: the name is
+ * claimed atomically or not at all.
+ * @throws MailstoreError ALREADY_EXISTS when `finalPath` exists (the temp
+ *   file is kept, for the caller to retry or remove); other fs errors as is.
+ */
+export async function publishDboxTempFile(tempPath: string, finalPath: string, opts: WriteDboxFileOptions = {}): Promise<void> {
+  try {
+    await fsp.link(tempPath, finalPath);
+  } catch (err) {
+    if (isErrno(err, "EEXIST")) throw new MailstoreError("ALREADY_EXISTS", "dbox file already exists", { path: finalPath });
+    throw err;
+  }
+  await fsp.unlink(tempPath);
+  if (opts.syncDir ?? true) await syncDirectory(path.dirname(finalPath));
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Writes a complete new file `dir/name` (e.g. `u.7`, `m.3`) through a temp file.
+ * @returns the final path.
+ * @throws as createDboxTempFile() and publishDboxTempFile(); the temp file is
+ *   removed when publishing fails.
+ */
+export async function writeDboxFile(dir: string, name: string, bytes: Uint8Array, opts: WriteDboxFileOptions = {}): Promise<string> {
+  const tempPath = await createDboxTempFile(dir, bytes, opts);
+  const finalPath = path.join(dir, name);
+  try {
+    await publishDboxTempFile(tempPath, finalPath, opts);
+  } catch (err) {
+    await fsp.unlink(tempPath).catch(() => undefined);
+    throw err;
+  }
+  return finalPath;
+}
+
+/**
+ * Reads and decodes a whole u.N or m.N file.
+ * @throws MailCorruptedError for a malformed file; fs errors as is.
+ */
+export async function readDboxFile(filePath: string): Promise<DboxFile> {
+  return decodeDboxFile(await fsp.readFile(filePath), { path: filePath });
+}
+
+/** How much to read at once when the length is not known yet. */
+const READ_CHUNK = 4096;
+
+async function readAt(fh: FileHandle, position: number, length: number): Promise<Uint8Array> {
+  const buf = Buffer.alloc(length);
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await fh.read(buf, got, length - got, position + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return buf.subarray(0, got);
+}
+
+/** Reads the header line, growing the read until its LF (bounded by the file size). */
+async function readFileHeader(fh: FileHandle, fileSize: number, filePath: string): Promise<DecodedDboxFileHeader> {
+  let length = Math.min(fileSize, 256);
+  for (;;) {
+    const bytes = await readAt(fh, 0, length);
+    if (bytes.includes(0x0a) || length >= fileSize) return decodeDboxFileHeader(bytes, { path: filePath });
+    length = Math.min(fileSize, length * 4);
+  }
+}
+
+/**
+ * Reads the message whose header is at `offset` (an mdbox map record's
+ * offset, or the header size for a u.N file), reading only the file header
+ * line and that message's bytes.
+ * @returns the message; its body is a fresh buffer.
+ * @throws MailCorruptedError when `offset` is not inside the messages or the
+ *   message there is malformed; fs errors as is.
+ */
+export async function readDboxMessageAt(filePath: string, offset: number): Promise<DboxMessage> {
+  const fh = await fsp.open(filePath, "r");
+  try {
+    const fileSize = (await fh.stat()).size;
+    const { header, headerSize } = await readFileHeader(fh, fileSize, filePath);
+    const m = header.msgHeaderSize;
+    if (!Number.isSafeInteger(offset) || offset < headerSize || offset >= fileSize) {
+      throw new MailCorruptedError(`message offset ${offset} is outside the messages (${headerSize}..${fileSize})`, { path: filePath, offset });
+    }
+    const source = { path: filePath, baseOffset: offset };
+    // M comes from the file: never read more than what is there.
+    const head = await readAt(fh, offset, Math.min(m, fileSize - offset));
+    if (head.length < m) return decodeDboxMessageAt(head, 0, m, source); // throws: truncated header
+    const bodySize = decodeDboxMessageHeader(head, 0, m, { path: filePath, offset });
+    if (bodySize > fileSize - offset - m) return decodeDboxMessageAt(head, 0, m, source); // throws: past EOF
+
+    // Read the body plus a guess at the metadata, and grow until its end line.
+    let length = Math.min(fileSize - offset, m + bodySize + READ_CHUNK);
+    for (;;) {
+      const window = await readAt(fh, offset, length);
+      const end = findDboxMetadataEnd(window, m + bodySize);
+      if (end !== undefined || offset + window.length >= fileSize) {
+        return decodeDboxMessageAt(end === undefined ? window : window.subarray(0, end), 0, m, source);
+      }
+      length = Math.min(fileSize - offset, length + Math.max(READ_CHUNK, length - m - bodySize));
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Where an appended message landed: the values of its mdbox map record. */
+export interface MdboxAppendRecord {
+  readonly offset: number;
+  readonly size: number;
+}
+
+export type MdboxAppendResult =
+  | {
+      readonly status: "appended";
+      /** One record per appended message, in order; may be fewer than given (rotation). */
+      readonly records: MdboxAppendRecord[];
+      /** File size after the append. */
+      readonly fileSizeBytes: number;
+    }
+  /** missing: no such file; locked: another process holds its flock; full: rotation
+   * says no; size-mismatch: the file does not end where the map says;
+   * not-appendable: msg header size is not 30. */
+  | { readonly status: "missing" | "locked" | "full" | "size-mismatch" | "not-appendable" };
+
+export interface MdboxAppendOptions {
+  /** The end of the file's last message per the map (offset + size); checked when given. */
+  readonly expectedSizeBytes?: number;
+  /** mdbox_rotate_size (default 10 MiB). */
+  readonly rotateSizeBytes?: number;
+  /** True when the caller's transaction already appended to this file (changes the rotation rule). */
+  readonly appendedInTransaction?: boolean;
+  /** fdatasync after writing (default true). */
+  readonly sync?: boolean;
+}
+
+/**
+ * Appends messages to an existing m.N file under Dovecot's flock, taking as
+ * many of `messages` (a prefix) as the rotation rule lets in; the caller
+ * puts the rest in another file. The file's header must say version 2 and
+ * M=30, as Dovecot requires for appending. A failed write is truncated away.
+ * @returns the outcome; for "appended", the map offset and size of each message.
+ * @throws MailCorruptedError when the file header is malformed; fs errors as is.
+ */
+export async function appendMdboxMessages(
+  filePath: string,
+  messages: readonly DboxMessageInput[],
+  opts: MdboxAppendOptions = {},
+): Promise<MdboxAppendResult> {
+  let fh: FileHandle;
+  try {
+    fh = await fsp.open(filePath, "r+");
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return { status: "missing" };
+    throw err;
+  }
+  try {
+    // Closing fh at the end releases the flock (its only descriptor).
+    if (!(await tryFlockExclusive(fh.fd, filePath))) return { status: "locked" };
+    const fileSize = (await fh.stat()).size;
+    const { header } = await readFileHeader(fh, fileSize, filePath);
+    if (header.msgHeaderSize !== DBOX_MSG_HEADER_SIZE) return { status: "not-appendable" };
+    if (opts.expectedSizeBytes !== undefined && opts.expectedSizeBytes !== fileSize) return { status: "size-mismatch" };
+
+    let size = fileSize;
+    let count = 0;
+    for (const message of messages) {
+      const appendedInTransaction = count > 0 || (opts.appendedInTransaction ?? false);
+      if (!mdboxFileHasRoom({ fileSizeBytes: size, mailSizeBytes: message.body.length, rotateSizeBytes: opts.rotateSizeBytes, appendedInTransaction })) break;
+      size += dboxMessageSize(message.body.length, message.metadata);
+      count++;
+    }
+    if (count === 0) return { status: "full" };
+
+    const { bytes, records } = encodeDboxMessages(messages.slice(0, count));
+    try {
+      await fh.write(bytes, 0, bytes.length, fileSize);
+      if (opts.sync ?? true) await fh.datasync();
+    } catch (err) {
+      await fh.truncate(fileSize).catch(() => undefined);
+      throw err;
+    }
+    return {
+      status: "appended",
+      records: records.map((r) => ({ offset: fileSize + r.offset, size: r.size })),
+      fileSizeBytes: fileSize + bytes.length,
+    };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A u.N or m.N file found in a directory. */
+export interface DboxFileEntry {
+  readonly name: string;
+  /** The uid (u.N) or file_id (m.N). */
+  readonly id: number;
+}
+
+/**
+ * Lists the sdbox (`u.<uid>`) or mdbox (`m.<file_id>`) files in `dir`, skipping
+ * temp files and anything else. Ids are decimal u32 values above 0.
+ * @returns the entries sorted by id.
+ * @throws MailstoreError NOT_FOUND when `dir` does not exist; other fs errors as is.
+ */
+export async function listDboxFiles(dir: string, kind: "sdbox" | "mdbox"): Promise<DboxFileEntry[]> {
+  const prefix = kind === "sdbox" ? SDBOX_FILE_PREFIX : MDBOX_FILE_PREFIX;
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) throw new MailstoreError("NOT_FOUND", "dbox directory does not exist", { path: dir });
+    throw err;
+  }
+  const entries: DboxFileEntry[] = [];
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const digits = name.slice(prefix.length);
+    if (!/^[0-9]{1,10}$/.test(digits)) continue;
+    const id = Number(digits);
+    if (id > 0 && id <= 0xffffffff) entries.push({ name, id });
+  }
+  return entries.sort((a, b) => a.id - b.id);
+}

@@ -1,0 +1,56 @@
+/**
+ * Hex numbers as dbox writes them in text: lowercase `%x` in the file header
+ * and metadata, 16 uppercase zero-padded digits in the message header.
+ * Readers accept either case, as Dovecot does.
+ */
+
+/** Largest value kept exactly: sizes and times beyond it cannot be in a real file. */
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  return -1;
+}
+
+/**
+ * Parses `bytes[start, end)` as a hex number.
+ * @returns the value, or undefined when the range is empty, holds a non-hex
+ *   byte, or exceeds Number.MAX_SAFE_INTEGER.
+ */
+export function parseHexBytes(bytes: Uint8Array, start: number, end: number): number | undefined {
+  if (end <= start) return undefined;
+  let value = 0;
+  for (let i = start; i < end; i++) {
+    const d = hexDigit(bytes[i]);
+    if (d < 0) return undefined;
+    value = value * 16 + d;
+    if (value > MAX_SAFE) return undefined;
+  }
+  return value;
+}
+
+/** Same as parseHexBytes for a string of single-byte characters. */
+export function parseHexString(text: string): number | undefined {
+  if (text.length === 0) return undefined;
+  let value = 0;
+  for (let i = 0; i < text.length; i++) {
+    const d = hexDigit(text.charCodeAt(i));
+    if (d < 0) return undefined;
+    value = value * 16 + d;
+    if (value > MAX_SAFE) return undefined;
+  }
+  return value;
+}
+
+/** Parses a plain decimal (POP3 order): digits only, no sign, no spaces. */
+export function parseDecimalString(text: string): number | undefined {
+  if (!/^[0-9]{1,15}$/.test(text)) return undefined;
+  return Number(text);
+}
+
+/** `%x`: lowercase hex without padding. */
+export function formatHexLower(value: number): string {
+  return value.toString(16);
+}

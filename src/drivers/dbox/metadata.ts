@@ -1,0 +1,264 @@
+/**
+ * The metadata block after each message body (dbox.md §2.4):
+ *
+ *     "\n" 0x01 0x03 "\n"          DBOX_MAGIC_POST
+ *     <key char><value> "\n"       zero or more items, in the order written
+ *     "\n"                         an empty line ends the block
+ *
+ * Items are kept as an ordered list, duplicates and unknown keys included,
+ * because Dovecot says unknown metadata must be preserved when copying, and
+ * because re-encoding that list gives back the same bytes.
+ */
+import { InvalidArgumentError, MailCorruptedError } from "../../errors.js";
+import { bytesToString, stringToBytes } from "../../log/bytes.js";
+import { formatHexLower, parseDecimalString, parseHexString } from "./hex.js";
+import type { DboxItem } from "./item.js";
+
+/** enum dbox_metadata_key: the keys Dovecot 2.3 knows. */
+export const DboxMetadataKey = {
+  /** Message GUID, normally 32 lowercase hex digits. */
+  GUID: "G",
+  /** POP3 UIDL overriding the default format. */
+  POP3_UIDL: "P",
+  /** POP3 message order (decimal), for migrated mail. */
+  POP3_ORDER: "O",
+  /** Received time, UNIX seconds in hex. */
+  RECEIVED_TIME: "R",
+  /** Plaintext size in hex, only when it differs from the stored size (compression). */
+  PHYSICAL_SIZE: "Z",
+  /** Virtual size in hex (every LF counted as CRLF). */
+  VIRTUAL_SIZE: "V",
+  /** External attachment references `<start> <bytes> <options> <ref>…`. */
+  EXT_REF: "X",
+  /** Mailbox the message was first saved to; rebuild re-homes orphans there (mdbox). */
+  ORIG_MAILBOX: "B",
+  /** Obsolete v1 keys: read and preserved, never written by 2.3. */
+  OLDV1_EXPUNGED: "E",
+  OLDV1_FLAGS: "F",
+  OLDV1_KEYWORDS: "K",
+  OLDV1_SAVE_TIME: "S",
+  OLDV1_SPACE: " ",
+} as const;
+
+/** DBOX_MAGIC_POST: the 4 bytes that open every metadata block. */
+export const DBOX_MAGIC_POST = Uint8Array.of(0x0a, 0x01, 0x03, 0x0a);
+
+const LF = 0x0a;
+const SPACE = 0x20;
+
+const HEX_KEYS = new Set<string>([DboxMetadataKey.RECEIVED_TIME, DboxMetadataKey.VIRTUAL_SIZE, DboxMetadataKey.PHYSICAL_SIZE]);
+
+export interface DecodedDboxMetadata {
+  readonly items: DboxItem[];
+  /** Index in `bytes` just after the terminating line: where the next message starts. */
+  readonly end: number;
+}
+
+/**
+ * Decodes the metadata block starting at `bytes[at]` (right after a body).
+ * `baseOffset` is the file offset of `bytes[0]`, for errors.
+ * Like Dovecot, a line starting with a space (v1 padding) also ends the block.
+ * @returns the items in file order and the end of the block.
+ * @throws MailCorruptedError when the block is truncated, the magic is
+ *   wrong, no empty line ends it before the end of `bytes`, or an `R`, `V`,
+ *   `Z` value is not hex or an `O` value not decimal.
+ */
+export function decodeDboxMetadata(bytes: Uint8Array, at: number, where: { path?: string; baseOffset?: number } = {}): DecodedDboxMetadata {
+  const base = where.baseOffset ?? 0;
+  const path = where.path;
+  if (at + DBOX_MAGIC_POST.length > bytes.length) {
+    throw new MailCorruptedError("metadata block is missing (file ends after the body)", { path, offset: base + at });
+  }
+  for (let i = 0; i < DBOX_MAGIC_POST.length; i++) {
+    if (bytes[at + i] !== DBOX_MAGIC_POST[i]) {
+      throw new MailCorruptedError("invalid metadata magic after the body", { path, offset: base + at });
+    }
+  }
+  const items: DboxItem[] = [];
+  let pos = at + DBOX_MAGIC_POST.length;
+  for (;;) {
+    const lf = bytes.indexOf(LF, pos);
+    if (lf < 0) {
+      throw new MailCorruptedError("missing end-of-metadata line", { path, offset: base + pos });
+    }
+    if (lf === pos || bytes[pos] === SPACE) return { items, end: lf + 1 };
+    const key = String.fromCharCode(bytes[pos]);
+    const value = bytesToString(bytes, pos + 1, lf);
+    checkValue(key, value, path, base + pos);
+    items.push({ key, value });
+    pos = lf + 1;
+  }
+}
+
+/**
+ * Finds where the metadata block starting at `bytes[at]` ends, without
+ * checking it: used to learn how much of a file to read before decoding.
+ * @returns the index after the terminating line, or undefined when `bytes`
+ *   ends first.
+ */
+export function findDboxMetadataEnd(bytes: Uint8Array, at: number): number | undefined {
+  let pos = at + DBOX_MAGIC_POST.length;
+  if (pos > bytes.length) return undefined;
+  for (;;) {
+    const lf = bytes.indexOf(LF, pos);
+    if (lf < 0) return undefined;
+    if (lf === pos || bytes[pos] === SPACE) return lf + 1;
+    pos = lf + 1;
+  }
+}
+
+function checkValue(key: string, value: string, path: string | undefined, offset: number): void {
+  if (HEX_KEYS.has(key) && parseHexString(value) === undefined) {
+    throw new MailCorruptedError(`metadata ${key} value ${JSON.stringify(value.slice(0, 40))} is not hex`, { path, offset });
+  }
+  if (key === DboxMetadataKey.POP3_ORDER && parseDecimalString(value) === undefined) {
+    throw new MailCorruptedError(`metadata O value ${JSON.stringify(value.slice(0, 40))} is not decimal`, { path, offset });
+  }
+}
+
+/** @returns the encoded length of the block for `items` (magic to final empty line). */
+export function dboxMetadataSize(items: readonly DboxItem[]): number {
+  let size = DBOX_MAGIC_POST.length + 1;
+  for (const item of items) size += 1 + item.value.length + 1;
+  return size;
+}
+
+/**
+ * Writes the block for `items` into `out` at `at` (room checked by the caller
+ * with dboxMetadataSize()).
+ * @returns the index after the block.
+ * @throws InvalidArgumentError when a key is not one character, is a space or
+ *   LF, or a value holds an LF or a char above U+00FF (values are byte strings).
+ */
+export function writeDboxMetadata(out: Uint8Array, at: number, items: readonly DboxItem[]): number {
+  out.set(DBOX_MAGIC_POST, at);
+  let pos = at + DBOX_MAGIC_POST.length;
+  for (const { key, value } of items) {
+    // A space or LF key, or an LF in a value, would end the block early.
+    if (key.length !== 1 || key === " " || key === "\n" || value.includes("\n")) {
+      throw new InvalidArgumentError(`metadata item ${JSON.stringify(key + value)} cannot be written`);
+    }
+    out[pos++] = key.charCodeAt(0);
+    out.set(stringToBytes(value), pos);
+    pos += value.length;
+    out[pos++] = LF;
+  }
+  out[pos++] = LF;
+  return pos;
+}
+
+/** @returns the encoded metadata block for `items`; throws as writeDboxMetadata(). */
+export function encodeDboxMetadata(items: readonly DboxItem[]): Uint8Array {
+  const out = new Uint8Array(dboxMetadataSize(items));
+  writeDboxMetadata(out, 0, items);
+  return out;
+}
+
+/** The metadata Dovecot 2.3 interprets, as typed values. */
+export interface DboxMetadata {
+  /** `G`: message GUID string. */
+  readonly guid?: string;
+  /** `R`: received time, UNIX seconds. */
+  readonly receivedTime?: number;
+  /** `V`: virtual size (LF counted as CRLF). */
+  readonly virtualSize?: number;
+  /** `Z`: plaintext size when the stored body is transformed (compressed). */
+  readonly physicalSize?: number;
+  /** `P`: POP3 UIDL. */
+  readonly pop3Uidl?: string;
+  /** `O`: POP3 order. */
+  readonly pop3Order?: number;
+  /** `B`: original mailbox name (UTF-8). */
+  readonly origMailbox?: string;
+  /** `X`: external attachment references, unparsed. */
+  readonly extRefs?: string;
+}
+
+const utf8 = new TextDecoder("utf-8");
+
+function textOf(value: string): string {
+  return utf8.decode(stringToBytes(value));
+}
+
+/**
+ * Typed view of `items`. For a repeated key the first item wins, as in
+ * dbox_file_metadata_get(). Text values are decoded as UTF-8.
+ * @returns the known fields present; a numeric value that does not parse is
+ *   left out (decodeDboxMetadata() already rejects those in files).
+ */
+export function readDboxMetadata(items: readonly DboxItem[]): DboxMetadata {
+  const first = new Map<string, string>();
+  for (const { key, value } of items) if (!first.has(key)) first.set(key, value);
+  const text = (key: string) => {
+    const v = first.get(key);
+    return v === undefined ? undefined : textOf(v);
+  };
+  const number = (key: string, parse: (v: string) => number | undefined) => {
+    const v = first.get(key);
+    return v === undefined ? undefined : parse(v);
+  };
+  const fields: { -readonly [K in keyof DboxMetadata]: DboxMetadata[K] } = {
+    guid: text(DboxMetadataKey.GUID),
+    receivedTime: number(DboxMetadataKey.RECEIVED_TIME, parseHexString),
+    virtualSize: number(DboxMetadataKey.VIRTUAL_SIZE, parseHexString),
+    physicalSize: number(DboxMetadataKey.PHYSICAL_SIZE, parseHexString),
+    pop3Uidl: text(DboxMetadataKey.POP3_UIDL),
+    pop3Order: number(DboxMetadataKey.POP3_ORDER, parseDecimalString),
+    origMailbox: text(DboxMetadataKey.ORIG_MAILBOX),
+    extRefs: text(DboxMetadataKey.EXT_REF),
+  };
+  // Leave absent keys out, so that results compare equal with toEqual-style checks.
+  for (const k of Object.keys(fields) as Array<keyof DboxMetadata>) if (fields[k] === undefined) delete fields[k];
+  return fields;
+}
+
+/** What a new message's metadata holds; see DboxMetadata for each field. */
+export interface NewDboxMetadata {
+  readonly guid: string;
+  readonly receivedTime: number;
+  readonly virtualSize: number;
+  readonly physicalSize?: number;
+  readonly pop3Uidl?: string;
+  readonly pop3Order?: number;
+  /** mdbox only: Dovecot writes `B` for mdbox saves and never for sdbox. */
+  readonly origMailbox?: string;
+  readonly extRefs?: string;
+  /** Further items to carry (unknown keys copied from another file), written last. */
+  readonly extra?: readonly DboxItem[];
+}
+
+function textItem(key: string, text: string): DboxItem {
+  // CR too: Dovecot leaves out a B name holding CR or LF, we refuse it loudly.
+  if (/[\r\n]/.test(text)) throw new InvalidArgumentError(`metadata ${key} value must not contain CR or LF`);
+  return { key, value: Buffer.from(text, "utf8").toString("latin1") };
+}
+
+function numberItem(key: string, n: number): DboxItem {
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`metadata ${key} value ${n} is not a non-negative integer`);
+  return { key, value: formatHexLower(n) };
+}
+
+/**
+ * Builds the items for a new message in the order Dovecot 2.3 writes them:
+ * `[Z] R V [P] [O] G [B] [X]`, then `extra`.
+ * @returns the item list for encodeDboxMetadata() / encodeDboxMessage().
+ * @throws InvalidArgumentError for a negative or fractional number, a text
+ *   value holding CR or LF, or an empty GUID.
+ */
+export function buildDboxMetadata(m: NewDboxMetadata): DboxItem[] {
+  if (m.guid === "") throw new InvalidArgumentError("message GUID must not be empty");
+  const items: DboxItem[] = [];
+  if (m.physicalSize !== undefined) items.push(numberItem(DboxMetadataKey.PHYSICAL_SIZE, m.physicalSize));
+  items.push(numberItem(DboxMetadataKey.RECEIVED_TIME, m.receivedTime));
+  items.push(numberItem(DboxMetadataKey.VIRTUAL_SIZE, m.virtualSize));
+  if (m.pop3Uidl !== undefined) items.push(textItem(DboxMetadataKey.POP3_UIDL, m.pop3Uidl));
+  if (m.pop3Order !== undefined) {
+    if (!Number.isSafeInteger(m.pop3Order) || m.pop3Order < 0) throw new InvalidArgumentError(`invalid POP3 order ${m.pop3Order}`);
+    items.push({ key: DboxMetadataKey.POP3_ORDER, value: String(m.pop3Order) });
+  }
+  items.push(textItem(DboxMetadataKey.GUID, m.guid));
+  if (m.origMailbox !== undefined) items.push(textItem(DboxMetadataKey.ORIG_MAILBOX, m.origMailbox));
+  if (m.extRefs !== undefined) items.push(textItem(DboxMetadataKey.EXT_REF, m.extRefs));
+  if (m.extra !== undefined) items.push(...m.extra);
+  return items;
+}
