@@ -188,39 +188,42 @@ export class TransactionLog {
    */
   async rotate(): Promise<LogFileHeader> {
     this.checkOpen();
-    return this.withLock(async () => {
-      const old = this.cursor;
-      const header: LogFileHeader = {
-        ...old.header,
-        hdrSize: 40,
-        minorVersion: 3,
-        fileSeq: old.header.fileSeq + 1,
-        prevFileSeq: old.header.fileSeq,
-        prevFileOffset: old.syncOffset,
-        createStamp: Math.floor(Date.now() / 1000),
-        initialModseq: old.modseq,
-      };
-      const tmpPath = this.headPath + ".newlock";
-      writeNewFile(tmpPath, encodeLogHeader(header));
-      const next = acquireLogFile(tmpPath);
-      try {
-        await lockExclusive(next.fd, tmpPath, this.lockTimeoutMs);
-        const rotatedPath = this.prefix + ROTATED_SUFFIX;
-        fs.rmSync(rotatedPath, { force: true });
-        fs.linkSync(this.headPath, rotatedPath);
-        fs.renameSync(tmpPath, this.headPath);
-      } catch (err) {
-        releaseLogFile(next);
-        fs.rmSync(tmpPath, { force: true });
-        throw err;
-      }
-      await unlockFile(this.head.fd);
-      releaseLogFile(this.head);
-      this.head = next;
-      this.cursor = { header, syncOffset: header.hdrSize, modseq: header.initialModseq };
-      // withLock unlocks this.head, which is now the new file.
-      return header;
-    });
+    return this.withLock(() => this.rotateLocked());
+  }
+
+  /** rotate() for callers already inside transact(), which holds the lock. */
+  async rotateLocked(): Promise<LogFileHeader> {
+    const old = this.cursor;
+    const header: LogFileHeader = {
+      ...old.header,
+      hdrSize: 40,
+      minorVersion: 3,
+      fileSeq: old.header.fileSeq + 1,
+      prevFileSeq: old.header.fileSeq,
+      prevFileOffset: old.syncOffset,
+      createStamp: Math.floor(Date.now() / 1000),
+      initialModseq: old.modseq,
+    };
+    const tmpPath = this.headPath + ".newlock";
+    writeNewFile(tmpPath, encodeLogHeader(header));
+    const next = acquireLogFile(tmpPath);
+    try {
+      await lockExclusive(next.fd, tmpPath, this.lockTimeoutMs);
+      const rotatedPath = this.prefix + ROTATED_SUFFIX;
+      fs.rmSync(rotatedPath, { force: true });
+      fs.linkSync(this.headPath, rotatedPath);
+      fs.renameSync(tmpPath, this.headPath);
+    } catch (err) {
+      releaseLogFile(next);
+      fs.rmSync(tmpPath, { force: true });
+      throw err;
+    }
+    await unlockFile(this.head.fd);
+    releaseLogFile(this.head);
+    this.head = next;
+    this.cursor = { header, syncOffset: header.hdrSize, modseq: header.initialModseq };
+    // The caller's withLock unlocks this.head, which is now the new file.
+    return header;
   }
 
   /** Waits for a pending group fsync, then releases the file. */

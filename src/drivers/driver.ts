@@ -1,0 +1,89 @@
+import type { LogRecord } from "../log/types.js";
+import type { IndexMapState } from "../projections/state.js";
+
+/** The mail storage formats the engine keeps in Dovecot's layouts. */
+export type MailFormat = "sdbox" | "mdbox" | "maildir" | "mbox";
+
+/** A message handed to a transaction's append. */
+export interface NewMessage {
+  /** The RFC 822 message, exactly as it will be stored (LF or CRLF as given). */
+  body: Uint8Array;
+  /** System flag bits (MailFlag). */
+  flags: number;
+  keywords: readonly string[];
+  /** IMAP INTERNALDATE as UNIX seconds; defaults to the save time. */
+  receivedTime?: number;
+  /** Message GUID to keep (copies, imports); a new one is made otherwise. */
+  guid?: string;
+}
+
+/** A message's identity in the storage, as `doveadm fetch guid` reports it. */
+export interface StoredMessageInfo {
+  guid: string;
+  physicalSize: number;
+  receivedTime: number;
+  savedTime: number;
+}
+
+/**
+ * What a driver does for one mailbox. Every method that changes files is
+ * called with the mailbox's log lock held and the state caught up to the end
+ * of the log, so UIDs and file names cannot race with another writer.
+ * Methods return the log records that describe what they did; the caller
+ * appends them in one transaction.
+ */
+export interface MailboxBackend {
+  /** The index prefix, e.g. `<root>/mailboxes/INBOX/dbox-Mails/dovecot.index`. */
+  readonly indexPrefix: string;
+  /** Whether Dovecot keeps `dovecot.index.backup` for this index (sdbox/mdbox). */
+  readonly keepsIndexBackup: boolean;
+
+  /** Records a brand-new log of this mailbox starts with (storage extensions, UIDVALIDITY). */
+  initialRecords(uidValidity: number): LogRecord[];
+
+  /**
+   * Stores `messages` as UIDs firstUid, firstUid+1, … and returns the
+   * records after the APPEND (extension records such as mdbox's map_uid and
+   * GUID). `commit` makes the files final once the log transaction landed
+   * (for formats that stage files); `rollback` removes them if it did not.
+   */
+  saveMessages(state: IndexMapState, messages: readonly NewMessage[], firstUid: number): Promise<PreparedSave>;
+
+  /** Removes the message files of `uids` and returns the records that say so (EXTERNAL expunges and driver records). */
+  expungeMessages(state: IndexMapState, uids: readonly number[]): Promise<LogRecord[]>;
+
+  /** The stored bytes of message `uid`. */
+  readMessage(state: IndexMapState, uid: number): Promise<Uint8Array>;
+
+  /** Identity and sizes of message `uid` as stored. */
+  messageInfo(state: IndexMapState, uid: number): Promise<StoredMessageInfo>;
+
+  /** Changes made to the files outside the engine, as transactions to log (Maildir, mbox). */
+  syncExternalChanges?(state: IndexMapState): Promise<LogRecord[][]>;
+
+  close(): Promise<void>;
+}
+
+export interface PreparedSave {
+  records: LogRecord[];
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+}
+
+/** A storage: the mailbox tree of one mail location. */
+export interface StorageBackend {
+  readonly format: MailFormat;
+  /** The root directory of the location. */
+  readonly root: string;
+  /** Mailbox names, hierarchy separated by "/". */
+  listMailboxes(): Promise<string[]>;
+  mailboxExists(name: string): Promise<boolean>;
+  /** Creates the mailbox's directories; the caller then creates its log. */
+  createMailbox(name: string): Promise<void>;
+  deleteMailbox(name: string): Promise<void>;
+  renameMailbox(from: string, to: string): Promise<void>;
+  /** A UIDVALIDITY for a new mailbox, unique in this storage (dovecot-uidvalidity). */
+  nextUidValidity(): Promise<number>;
+  openMailbox(name: string): MailboxBackend;
+  close(): Promise<void>;
+}

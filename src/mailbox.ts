@@ -1,0 +1,252 @@
+import { Observable, Subject } from "rxjs";
+import { changeBatchOf, type ChangeBatch } from "./changes.js";
+import type { MailboxBackend } from "./drivers/driver.js";
+import { MailstoreError } from "./errors.js";
+import { followLog } from "./log/follow.js";
+import { TransactionLog, type FsyncMode } from "./log/log.js";
+import type { LogPosition, LogTransaction } from "./log/types.js";
+import { readLog } from "./log/view.js";
+import { isBefore, loadState, readSince, stateAt } from "./mailbox-state.js";
+import { MailboxTransaction } from "./mailbox-transaction.js";
+import { MailboxViewHandle } from "./mailbox-view.js";
+import { applyTransaction } from "./projections/apply.js";
+import { writeCheckpoint } from "./projections/checkpoint-file.js";
+import { getHeader, position } from "./projections/read.js";
+import type { IndexMapState } from "./projections/state.js";
+import { SubscriberOverflowError, boundedDelivery } from "./subscribers.js";
+
+export interface MailboxOptions {
+  fsync?: FsyncMode;
+  lockTimeoutMs?: number;
+  /** Batches a slow subscriber may have waiting before it is cut off (default 10,000). */
+  subscriberBufferMax?: number;
+}
+
+/** Dovecot's mail_index_rewrite_max_log_bytes: rewrite dovecot.index past this much unindexed log. */
+const REWRITE_MAX_LOG_BYTES = 128 * 1024;
+
+/**
+ * An open mailbox: its log, its current state (a projection of the log),
+ * transactions, views and change streams. States are immutable values: what
+ * `state` returned stays valid while the mailbox moves on.
+ */
+export class Mailbox {
+  readonly name: string;
+  readonly backend: MailboxBackend;
+  private readonly log: TransactionLog;
+  private current: IndexMapState;
+  private readonly live = new Subject<ChangeBatch>();
+  private externalFollow: { unsubscribe(): void } | undefined;
+  private subscriberCount = 0;
+  private readonly options: MailboxOptions;
+  private closed = false;
+
+  private constructor(name: string, backend: MailboxBackend, log: TransactionLog, state: IndexMapState, options: MailboxOptions) {
+    this.name = name;
+    this.backend = backend;
+    this.log = log;
+    this.current = state;
+    this.options = options;
+  }
+
+  /** Opens the mailbox's log and state; creates the log when `uidValidity` is given and none exists. */
+  static open(name: string, backend: MailboxBackend, options: MailboxOptions & { createWithUidValidity?: number } = {}): Mailbox {
+    const create = options.createWithUidValidity !== undefined
+      ? { initialRecords: backend.initialRecords(options.createWithUidValidity) }
+      : undefined;
+    const log = TransactionLog.open(backend.indexPrefix, { fsync: options.fsync, lockTimeoutMs: options.lockTimeoutMs, create });
+    try {
+      return new Mailbox(name, backend, log, loadState(backend.indexPrefix), options);
+    } catch (err) {
+      void log.close();
+      throw err;
+    }
+  }
+
+  /** The state as of the last refresh or commit. */
+  get state(): IndexMapState {
+    return this.current;
+  }
+
+  get uidValidity(): number {
+    return this.current.header.uidValidity;
+  }
+
+  get position(): LogPosition {
+    return position(this.current);
+  }
+
+  /** Reads what other processes committed since and advances the state. */
+  async refresh(): Promise<IndexMapState> {
+    this.checkOpen();
+    this.advance(readSince(this.backend.indexPrefix, this.current).transactions);
+    if (this.backend.syncExternalChanges) {
+      await this.log.transact(async () => {
+        this.advance(readSince(this.backend.indexPrefix, this.current).transactions);
+        return this.backend.syncExternalChanges!(this.current);
+      }).then((r) => r && this.advance(r.transactions));
+    }
+    return this.current;
+  }
+
+  /** A new transaction; nothing is written before `commit()`. */
+  transaction(): MailboxTransaction {
+    this.checkOpen();
+    return new MailboxTransaction(this);
+  }
+
+  /** A view at the current state: MSNs that move only when the view syncs. */
+  view(): MailboxViewHandle {
+    this.checkOpen();
+    return new MailboxViewHandle(this, this.current);
+  }
+
+  /** The state at an earlier log position (time travel). */
+  stateAt(at: LogPosition): IndexMapState {
+    return stateAt(this.backend.indexPrefix, at);
+  }
+
+  /** The stored bytes of message `uid`. */
+  readMessage(uid: number): Promise<Uint8Array> {
+    return this.backend.readMessage(this.current, uid);
+  }
+
+  /**
+   * Change batches, one per committed transaction, in log order: from `from`
+   * when given (everything after it, as QRESYNC resumes), then live —
+   * including transactions other processes (Dovecot too) commit, noticed by
+   * an inotify watch on the log. A subscriber that falls more than
+   * `subscriberBufferMax` batches behind gets SubscriberOverflowError, whose
+   * `resumeFrom` is where to subscribe again.
+   */
+  changes(from?: LogPosition): Observable<ChangeBatch> {
+    this.checkOpen();
+    return new Observable<ChangeBatch>((subscriber) => {
+      const deliver = boundedDelivery(subscriber, this.options.subscriberBufferMax ?? 10_000);
+      let last = from ?? this.position;
+      const liveSub = this.live.subscribe({
+        next: (batch) => {
+          if (!isBefore(batch.position, last)) {
+            last = batch.end;
+            deliver(batch);
+          }
+        },
+        error: (err) => subscriber.error(err),
+      });
+      if (from) {
+        for (const tx of readLog(this.backend.indexPrefix, from).transactions) {
+          if (isBefore(tx.position, last)) continue;
+          if (!isBefore(tx.end, this.position) && tx.end.offset !== this.position.offset) break;
+          last = tx.end;
+          deliver(changeBatchOf(tx));
+        }
+      }
+      this.retainExternalFollow();
+      return () => {
+        liveSub.unsubscribe();
+        this.releaseExternalFollow();
+      };
+    });
+  }
+
+  /** Commits built records under the log lock. Used by MailboxTransaction. */
+  async commitWith(build: (state: IndexMapState) => Promise<LogTransactionRecords>): Promise<CommitResult | undefined> {
+    this.checkOpen();
+    const result = await this.log.transact(async () => {
+      this.advance(readSince(this.backend.indexPrefix, this.current).transactions);
+      return build(this.current);
+    });
+    if (!result) return undefined;
+    this.advance(result.transactions);
+    await this.maybeCheckpoint();
+    return { start: result.start, end: result.end, modseq: result.modseq };
+  }
+
+  /** Number of live change-stream subscribers (for tests of teardown). */
+  get liveSubscribers(): number {
+    return this.subscriberCount;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.externalFollow?.unsubscribe();
+    this.externalFollow = undefined;
+    this.live.complete();
+    await this.log.close();
+    await this.backend.close();
+  }
+
+  private advance(transactions: readonly LogTransaction[]): void {
+    for (const tx of transactions) {
+      if (isBefore(tx.position, this.position)) continue;
+      this.current = applyTransaction(this.current, tx);
+      this.live.next(changeBatchOf(tx));
+    }
+  }
+
+  /** Rotates and rewrites dovecot.index the way Dovecot decides to, under the lock. */
+  private async maybeCheckpoint(): Promise<void> {
+    const unindexed = this.log.headPosition.offset - this.checkpointOffset();
+    const rotate = this.log.shouldRotate();
+    if (!rotate && unindexed < REWRITE_MAX_LOG_BYTES) return;
+    await this.log.transact(async () => {
+      this.advance(readSince(this.backend.indexPrefix, this.current).transactions);
+      if (rotate && this.log.shouldRotate()) {
+        const header = await this.log.rotateLocked();
+        this.current = movedToNewFile(this.current, header.fileSeq, header.hdrSize);
+      }
+      writeCheckpoint(this.backend.indexPrefix, this.current, { backup: this.backend.keepsIndexBackup, fsync: this.options.fsync !== "never" });
+      this.indexedAt = this.position;
+      return [];
+    });
+  }
+
+  private indexedAt: LogPosition | undefined;
+  private checkpointOffset(): number {
+    const at = this.indexedAt ?? { fileSeq: getHeader(this.current).logFileSeq, offset: 0 };
+    return at.fileSeq === this.log.headPosition.fileSeq ? at.offset : 0;
+  }
+
+  private retainExternalFollow(): void {
+    if (this.subscriberCount++ > 0) return;
+    // One watch per mailbox, however many subscribers: it only triggers a catch-up read.
+    this.externalFollow = followLog(this.backend.indexPrefix, this.position).subscribe({
+      next: () => this.advance(readSince(this.backend.indexPrefix, this.current).transactions),
+      error: (err) => this.live.error(err),
+    });
+  }
+
+  private releaseExternalFollow(): void {
+    if (--this.subscriberCount > 0) return;
+    this.externalFollow?.unsubscribe();
+    this.externalFollow = undefined;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new MailstoreError("INVALID_ARGUMENT", `mailbox ${this.name} is closed`);
+  }
+}
+
+export type LogTransactionRecords = ReadonlyArray<ReadonlyArray<import("./log/types.js").LogRecord>>;
+
+/** What a commit wrote. */
+export interface CommitResult {
+  start: LogPosition;
+  end: LogPosition;
+  modseq: bigint;
+}
+
+export { SubscriberOverflowError };
+
+/** After a rotation the state sits at the new file's start (head = tail = hdr_size). */
+function movedToNewFile(state: IndexMapState, fileSeq: number, hdrSize: number): IndexMapState {
+  return applyTransaction(state, {
+    position: { fileSeq, offset: hdrSize },
+    end: { fileSeq, offset: hdrSize },
+    entries: [],
+    modseq: state.logModseq,
+    external: true,
+    framed: false,
+  });
+}
