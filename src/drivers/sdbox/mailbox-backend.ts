@@ -1,0 +1,131 @@
+import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+import * as path from "node:path";
+import { MailstoreError } from "../../errors.js";
+import { EXT_ID_BY_NAME, type LogRecord } from "../../log/types.js";
+import type { IndexMapState } from "../../projections/state.js";
+import { encodeDboxFile, decodeSdboxFile } from "../dbox/file-format.js";
+import { createDboxTempFile, publishDboxTempFile, sdboxFileName } from "../dbox/files.js";
+import { generateGuid128, generateMessageGuid } from "../dbox/guid.js";
+import { toLfLineEndings, virtualSizeOf } from "../dbox/message-body.js";
+import { buildDboxMetadata, readDboxMetadata } from "../dbox/metadata.js";
+import type { MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
+
+/** Size of the `dbox-hdr` extension header (dbox.md §3). */
+const DBOX_HDR_SIZE = 24;
+
+/**
+ * One sdbox mailbox: one `u.<uid>` file per message in `dbox-Mails`, with the
+ * ALT directory searched when a file is not in the primary one.
+ */
+export class SdboxMailboxBackend implements MailboxBackend {
+  readonly indexPrefix: string;
+  readonly keepsIndexBackup = true;
+
+  constructor(readonly dir: string, readonly altDir: string | undefined) {
+    this.indexPrefix = path.join(dir, "dovecot.index");
+  }
+
+  initialRecords(uidValidity: number): LogRecord[] {
+    const hdr = new Uint8Array(DBOX_HDR_SIZE);
+    hdr.set(generateGuid128(), 4); // mailbox GUID; rebuild_count 0
+    const validity = new Uint8Array(4);
+    new DataView(validity.buffer).setUint32(0, uidValidity, true);
+    return [
+      { type: "ext-intro", external: false, sync: false, intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: DBOX_HDR_SIZE, recordSize: 0, recordAlign: 0, flags: 0, name: "dbox-hdr" }] },
+      { type: "ext-hdr", external: false, sync: false, patches: [{ offset: 0, data: hdr }] },
+      { type: "header-update", external: true, sync: false, patches: [{ offset: 24, data: validity }] },
+    ];
+  }
+
+  /**
+   * Writes each message as `u.<uid>` before the log records it: a crash in
+   * between leaves a file that Dovecot's (and our) rebuild finds, never a
+   * logged message without its file.
+   */
+  async saveMessages(_state: IndexMapState, messages: readonly NewMessage[], firstUid: number): Promise<PreparedSave> {
+    const published: string[] = [];
+    try {
+      for (let i = 0; i < messages.length; i++) {
+        const m = messages[i];
+        const body = toLfLineEndings(m.body);
+        const metadata = buildDboxMetadata({
+          guid: m.guid ?? generateMessageGuid(),
+          receivedTime: m.receivedTime ?? Math.floor(Date.now() / 1000),
+          virtualSize: virtualSizeOf(body),
+        });
+        const bytes = encodeDboxFile({ header: { msgHeaderSize: 30, createStamp: Math.floor(Date.now() / 1000), unknownItems: [] }, messages: [{ body, metadata }] });
+        const temp = await createDboxTempFile(this.dir, bytes, { syncDir: false });
+        const final = path.join(this.dir, sdboxFileName(firstUid + i));
+        await publishDboxTempFile(temp, final, { syncDir: i === messages.length - 1 });
+        published.push(final);
+      }
+    } catch (err) {
+      await Promise.all(published.map((p) => fsp.rm(p, { force: true })));
+      throw err;
+    }
+    return {
+      records: [],
+      commit: async () => undefined,
+      rollback: async () => void (await Promise.all(published.map((p) => fsp.rm(p, { force: true })))),
+    };
+  }
+
+  async expungeMessages(_state: IndexMapState, uids: readonly number[]): Promise<LogRecord[]> {
+    for (const uid of uids) {
+      for (const dir of [this.dir, this.altDir]) {
+        if (!dir) continue;
+        await fsp.rm(path.join(dir, sdboxFileName(uid)), { force: true });
+      }
+    }
+    // sdbox's EXTERNAL expunges carry zero GUIDs (transaction-log.md §4.3).
+    return [{ type: "expunge-guid", external: true, sync: false, expunges: uids.map((uid) => ({ uid, guid: new Uint8Array(16) })) }];
+  }
+
+  async readMessage(_state: IndexMapState, uid: number): Promise<Uint8Array> {
+    return (await this.readFile(uid)).message.body;
+  }
+
+  async messageInfo(_state: IndexMapState, uid: number): Promise<StoredMessageInfo> {
+    const { file, filePath } = await this.readFileWithPath(uid);
+    const meta = readDboxMetadata(file.message.metadata);
+    const st = await fsp.stat(filePath);
+    return {
+      guid: meta.guid ?? "",
+      physicalSize: file.message.body.length,
+      receivedTime: meta.receivedTime ?? Math.floor(st.mtimeMs / 1000),
+      savedTime: Math.floor(st.ctimeMs / 1000),
+    };
+  }
+
+  async close(): Promise<void> {}
+
+  private async readFile(uid: number) {
+    return (await this.readFileWithPath(uid)).file;
+  }
+
+  /** Primary directory first, then ALT (dbox.md §3). */
+  private async readFileWithPath(uid: number) {
+    for (const dir of [this.dir, this.altDir]) {
+      if (!dir) continue;
+      const filePath = path.join(dir, sdboxFileName(uid));
+      let bytes: Buffer;
+      try {
+        bytes = await fsp.readFile(filePath);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
+        throw err;
+      }
+      return { file: decodeSdboxFile(bytes, { path: filePath }), filePath };
+    }
+    throw new MailstoreError("NOT_FOUND", `message file ${sdboxFileName(uid)} is missing`, { path: path.join(this.dir, sdboxFileName(uid)) });
+  }
+}
+
+export function sdboxAltDir(dir: string, root: string, altRoot: string | undefined): string | undefined {
+  return altRoot ? path.join(altRoot, path.relative(root, dir)) : undefined;
+}
+
+export function ensureDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+}

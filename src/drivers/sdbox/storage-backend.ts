@@ -1,0 +1,47 @@
+import { nextUidValidity } from "../dbox/uidvalidity.js";
+import { createDboxMailboxDir, deleteDboxMailboxDir, listDboxMailboxes, mailboxDir, renameDboxMailboxDir } from "../dbox/mailbox-tree.js";
+import type { MailboxBackend, StorageBackend } from "../driver.js";
+import { SdboxMailboxBackend, sdboxAltDir } from "./mailbox-backend.js";
+import * as fs from "node:fs";
+
+/** An sdbox storage: `sdbox:<root>[:ALT=<alt>]`. */
+export class SdboxStorageBackend implements StorageBackend {
+  readonly format = "sdbox" as const;
+
+  constructor(readonly root: string, readonly altRoot?: string) {
+    fs.mkdirSync(root, { recursive: true });
+  }
+
+  async listMailboxes(): Promise<string[]> {
+    return listDboxMailboxes(this.root);
+  }
+
+  async mailboxExists(name: string): Promise<boolean> {
+    return fs.existsSync(mailboxDir(this.root, name));
+  }
+
+  async createMailbox(name: string): Promise<void> {
+    createDboxMailboxDir(this.root, name);
+  }
+
+  async deleteMailbox(name: string): Promise<void> {
+    deleteDboxMailboxDir(this.root, name);
+    if (this.altRoot && fs.existsSync(mailboxDir(this.altRoot, name))) deleteDboxMailboxDir(this.altRoot, name);
+  }
+
+  async renameMailbox(from: string, to: string): Promise<void> {
+    renameDboxMailboxDir(this.root, from, to);
+    if (this.altRoot && fs.existsSync(mailboxDir(this.altRoot, from))) renameDboxMailboxDir(this.altRoot, from, to);
+  }
+
+  nextUidValidity(): Promise<number> {
+    return nextUidValidity(this.root);
+  }
+
+  openMailbox(name: string): MailboxBackend {
+    const dir = mailboxDir(this.root, name);
+    return new SdboxMailboxBackend(dir, sdboxAltDir(dir, this.root, this.altRoot));
+  }
+
+  async close(): Promise<void> {}
+}

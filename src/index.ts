@@ -1,0 +1,22 @@
+/**
+ * mailstore's public API: open a Dovecot mail location, use its mailboxes
+ * through transactions, views and change streams, and read the logs.
+ */
+export { openStorage, Storage, type StorageOptions } from "./storage.js";
+export { Mailbox, type MailboxOptions, type CommitResult, SubscriberOverflowError } from "./mailbox.js";
+export { MailboxTransaction, type AppendInput, type FlagAction, type TransactionCommitResult } from "./mailbox-transaction.js";
+export { MailboxViewHandle } from "./mailbox-view.js";
+export { changeBatchOf, type ChangeBatch, type MailboxChange } from "./changes.js";
+export { flagNames, parseFlagNames } from "./flags.js";
+export * from "./errors.js";
+export type { LogPosition, LogRecord, LogEntry, LogTransaction, LogFileHeader, UidRange } from "./log/types.js";
+export { TransactionLog, type FsyncMode, type LogOptions, type AppendResult } from "./log/log.js";
+export { readLog, type LogReadResult } from "./log/view.js";
+export { parseLogBytes } from "./log/file.js";
+export { followLog } from "./log/follow.js";
+export { stateAt, loadState } from "./mailbox-state.js";
+export { getHeader, messageCount, recordAt, lookupUid, keywordNames, highestModseq, position, type MessageRecord } from "./projections/read.js";
+export type { IndexMapState } from "./projections/state.js";
+export type { ViewChanges } from "./projections/view.js";
+export { exportBundle, importBundle } from "./forensics/export.js";
+export { encodeBundle, decodeBundle, type EventBundle } from "./forensics/bundle.js";

@@ -1,0 +1,99 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { StorageBackend } from "./drivers/driver.js";
+import { resolveMailLocation, type ResolvedMailLocation } from "./drivers/location-detect.js";
+import { SdboxStorageBackend } from "./drivers/sdbox/storage-backend.js";
+import { MailstoreError } from "./errors.js";
+import type { FsyncMode } from "./log/log.js";
+import { Mailbox, type MailboxOptions } from "./mailbox.js";
+
+export interface StorageOptions extends MailboxOptions {
+  /** Home directory for `~` and autodetection (default: $HOME). */
+  home?: string;
+  env?: Readonly<Record<string, string | undefined>>;
+  fsync?: FsyncMode;
+}
+
+/** A mail location opened for use: its mailbox tree and open mailboxes. */
+export class Storage {
+  private readonly open = new Set<Mailbox>();
+
+  private constructor(readonly location: ResolvedMailLocation, readonly backend: StorageBackend, private readonly options: StorageOptions) {}
+
+  /**
+   * Opens a Dovecot mail location (`sdbox:/path`, `mdbox:~/mdbox:ALT=/alt`,
+   * `maildir:~/Maildir`, …); an empty location uses $MAIL or autodetection.
+   */
+  static open(location: string, options: StorageOptions = {}): Storage {
+    const resolved = resolveMailLocation(location, { home: options.home ?? os.homedir(), env: options.env ?? process.env });
+    return new Storage(resolved, backendFor(resolved), options);
+  }
+
+  get format(): string {
+    return this.backend.format;
+  }
+
+  /** Mailbox names ("/"-separated). */
+  listMailboxes(): Promise<string[]> {
+    return this.backend.listMailboxes();
+  }
+
+  /** Creates a mailbox with a fresh UIDVALIDITY and its log. */
+  async createMailbox(name: string): Promise<void> {
+    await this.backend.createMailbox(name);
+    const box = Mailbox.open(name, this.backend.openMailbox(name), { ...this.options, createWithUidValidity: await this.backend.nextUidValidity() });
+    await box.close();
+  }
+
+  /**
+   * Opens a mailbox. INBOX is created on first use, as Dovecot does; other
+   * missing mailboxes give NOT_FOUND.
+   */
+  async openMailbox(name: string): Promise<Mailbox> {
+    const normalized = name.toUpperCase() === "INBOX" ? "INBOX" : name;
+    if (!(await this.backend.mailboxExists(normalized))) {
+      if (normalized !== "INBOX") throw new MailstoreError("NOT_FOUND", `mailbox ${name} does not exist`);
+      await this.backend.createMailbox("INBOX");
+    }
+    const backend = this.backend.openMailbox(normalized);
+    const isNew = !fs.existsSync(backend.indexPrefix + ".log") && !fs.existsSync(backend.indexPrefix);
+    const box = Mailbox.open(normalized, backend, {
+      ...this.options,
+      createWithUidValidity: isNew ? await this.backend.nextUidValidity() : undefined,
+    });
+    this.open.add(box);
+    return box;
+  }
+
+  async deleteMailbox(name: string): Promise<void> {
+    await this.backend.deleteMailbox(name);
+  }
+
+  async renameMailbox(from: string, to: string): Promise<void> {
+    await this.backend.renameMailbox(from, to);
+  }
+
+  /** Closes every mailbox opened through this storage (handles, locks, watches). */
+  async close(): Promise<void> {
+    for (const box of this.open) await box.close();
+    this.open.clear();
+    await this.backend.close();
+  }
+}
+
+function backendFor(loc: ResolvedMailLocation): StorageBackend {
+  const root = path.resolve(loc.root);
+  switch (loc.driver) {
+    case "sdbox":
+    case "dbox":
+      return new SdboxStorageBackend(root, loc.alt ? path.resolve(loc.alt) : undefined);
+    default:
+      throw new MailstoreError("UNSUPPORTED", `the ${loc.driver} driver is not available yet`);
+  }
+}
+
+/** Opens a mail location; see Storage.open. */
+export function openStorage(location: string, options: StorageOptions = {}): Storage {
+  return Storage.open(location, options);
+}
