@@ -1,0 +1,120 @@
+import * as fs from "node:fs";
+import { firstValueFrom, filter, take, takeWhile, toArray } from "rxjs";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { openStorage, recordAt, messageCount, flagNames, type ChangeBatch, type Storage } from "../../src/index.js";
+import { createOracle, describeInterop, sampleMessage, type DovecotOracle } from "../helpers/dovecot.js";
+
+/** What the engine sees of a mailbox, in doveadm's terms (flags then keywords, no \Recent). */
+async function engineFetch(storage: Storage, mailbox: string) {
+  const box = await storage.openMailbox(mailbox);
+  const state = await box.refresh();
+  const out = [];
+  for (let seq = 1; seq <= messageCount(state); seq++) {
+    const r = recordAt(state, seq)!;
+    const info = await box.backend.messageInfo(state, r.uid);
+    out.push({ uid: r.uid, flags: [...flagNames(r.flags), ...r.keywords].sort(), guid: info.guid, text: Buffer.from(await box.readMessage(r.uid)).toString("latin1"), modseq: String(r.modseq) });
+  }
+  await box.close();
+  return out;
+}
+
+async function doveadmFetch(o: DovecotOracle, mailbox: string) {
+  const rows = await o.fetch("uid flags guid modseq", ["mailbox", mailbox, "all"]);
+  const out = [];
+  for (const r of rows) {
+    out.push({
+      uid: Number(r.uid),
+      flags: r.flags.split(" ").filter((f) => f && f !== "\\Recent").sort(),
+      guid: r.guid,
+      text: (await o.fetchText(mailbox, Number(r.uid))).toString("latin1"),
+      modseq: r.modseq,
+    });
+  }
+  return out;
+}
+
+describeInterop("sdbox through the public API, against Dovecot", () => {
+  let o: DovecotOracle;
+  let storage: Storage;
+  beforeEach(() => {
+    o = createOracle("sdbox");
+    storage = openStorage(o.location);
+  });
+  afterEach(async () => {
+    await storage.close();
+    await o.cleanup();
+  });
+
+  it("engine writes, doveadm fetches the same; Dovecot continues, the engine reads on; interleaved", async () => {
+    const box = await storage.openMailbox("INBOX");
+    await box.transaction()
+      .append({ body: sampleMessage(1), flags: ["\\Seen", "$Label1"] })
+      .append({ body: sampleMessage(2).replace(/\n/g, "\r\n") })
+      .append({ body: sampleMessage(3), flags: ["\\Draft"] })
+      .commit();
+    await box.transaction().flags([{ uid1: 2, uid2: 3 }], "add", ["\\Flagged", "work"]).commit();
+    await box.transaction().flags([{ uid1: 1, uid2: 1 }], "replace", ["\\Answered"]).expunge([{ uid1: 3, uid2: 3 }]).commit();
+    await o.chownRoot();
+    const theirs = await doveadmFetch(o, "INBOX");
+    const ours = await engineFetch(storage, "INBOX");
+    expect(theirs.map((m) => m.uid)).toEqual([1, 2]);
+    expect(ours.map(({ modseq, ...m }) => m)).toEqual(theirs.map(({ modseq, ...m }) => m));
+    expect(theirs[0].flags).toEqual(["\\Answered"]);
+    expect(theirs[1].text).toBe(sampleMessage(2)); // stored with LF, as Dovecot stores it
+
+    // Dovecot continues ...
+    await o.save("INBOX", sampleMessage(4));
+    await o.flags("add", "\\Seen dovecot-kw", "mailbox INBOX uid 1:*");
+    await o.expunge("mailbox INBOX uid 2");
+    // ... the engine continues Dovecot's log ...
+    const box2 = await storage.openMailbox("INBOX");
+    await box2.transaction().append({ body: sampleMessage(5) }).flags([{ uid1: 4, uid2: 4 }], "remove", ["\\Seen"]).commit();
+    await o.chownRoot();
+    // ... and both agree, modseqs included.
+    const after = await doveadmFetch(o, "INBOX");
+    expect(after.map((m) => m.uid)).toEqual([1, 4, 5]);
+    expect(await engineFetch(storage, "INBOX")).toEqual(after);
+    const status = await o.mailboxStatus("messages uidnext uidvalidity highestmodseq", "INBOX");
+    expect(Number(status.uidnext)).toBe(6);
+    expect(Number(status.uidvalidity)).toBe(box2.uidValidity);
+    expect(String(box2.state.logModseq)).toBe(status.highestmodseq);
+    o.assertNoStderrProblems();
+  });
+
+  it("Dovecot writes, the engine reads the same (copy, move, expunge, keywords)", async () => {
+    await o.mailboxCreate("Sub/Child");
+    for (let i = 1; i <= 5; i++) await o.save("INBOX", sampleMessage(i));
+    await o.flags("add", "\\Seen $Label1 foo", "mailbox INBOX uid 1:3");
+    await o.flags("remove", "foo", "mailbox INBOX uid 2");
+    await o.copy("Sub/Child", "mailbox INBOX uid 1");
+    await o.move("Sub/Child", "mailbox INBOX uid 4");
+    await o.expunge("mailbox INBOX uid 2");
+    expect(await storage.listMailboxes()).toEqual(["INBOX", "Sub", "Sub/Child"].filter((n) => n !== "Sub"));
+    for (const mailbox of ["INBOX", "Sub/Child"]) expect(await engineFetch(storage, mailbox)).toEqual(await doveadmFetch(o, mailbox));
+  });
+
+  it("change stream: a flag change and an append made by doveadm reach a subscriber within 1 s; resuming yields exactly what was missed", async () => {
+    const box = await storage.openMailbox("INBOX");
+    const first = await box.transaction().append({ body: sampleMessage(1) }).commit();
+    await o.chownRoot();
+    const got = firstValueFrom(box.changes().pipe(filter((b) => b.changes.length > 0), take(2), toArray()));
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = Date.now();
+    await o.flags("add", "\\Flagged", "mailbox INBOX uid 1");
+    await o.save("INBOX", sampleMessage(2));
+    const batches: ChangeBatch[] = await got;
+    expect(Date.now() - t0).toBeLessThan(1000 + 200);
+    const kinds = batches.flatMap((b) => b.changes.map((c) => c.type));
+    expect(kinds).toContain("flags");
+    expect(kinds).toContain("append");
+
+    // Resume from the end of our first commit: exactly the transactions after it, none twice.
+    const endPos = (await box.refresh(), box.position);
+    const resumed = await firstValueFrom(box.changes(first.end).pipe(
+      takeWhile((b) => b.end.fileSeq !== endPos.fileSeq || b.end.offset !== endPos.offset, true), toArray()));
+    const positions = resumed.map((b) => `${b.position.fileSeq}:${b.position.offset}`);
+    expect(new Set(positions).size).toBe(positions.length);
+    expect(resumed.every((b) => b.position.offset >= first.end.offset)).toBe(true);
+    expect(resumed.filter((b) => b.changes.length > 0).map((b) => b.changes[0].type)).toEqual(batches.map((b) => b.changes[0].type));
+  });
+});
