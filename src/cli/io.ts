@@ -3,10 +3,19 @@ export interface CliIo {
   out(text: string): void;
   err(text: string): void;
   isTTY: boolean;
+  /** Standard input, whole (message bodies for `save`). */
+  readStdin(): Promise<Buffer>;
+  env: Readonly<Record<string, string | undefined>>;
 }
 
 export const processIo: CliIo = {
   out: (text) => void process.stdout.write(text),
   err: (text) => void process.stderr.write(text),
   isTTY: Boolean(process.stdout.isTTY),
+  readStdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  },
+  env: process.env,
 };

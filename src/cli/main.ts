@@ -3,17 +3,22 @@ import { MailstoreError } from "../errors.js";
 import { registerDump } from "./commands/dump.js";
 import { registerEvents } from "./commands/events.js";
 import { registerLog } from "./commands/log.js";
+import { registerMail } from "./commands/mail.js";
+import { registerMailbox } from "./commands/mailbox.js";
 import { processIo, type CliIo } from "./io.js";
 
 /** Runs the `mailstore` command line; returns the exit code. Errors are one line on stderr. */
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
   const program = new Command("mailstore")
     .description("event-sourced mail storage engine, byte-compatible with Dovecot 2.3 index files")
+    .option("-l, --location <location>", "mail location, Dovecot syntax (default: $MAIL, else mdbox:./mail)")
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
   registerDump(program, io);
   registerLog(program, io);
   registerEvents(program, io);
+  registerMail(program, io);
+  registerMailbox(program, io);
   try {
     await program.parseAsync(argv, { from: "user" });
     return 0;

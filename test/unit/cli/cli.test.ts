@@ -12,7 +12,7 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "";
   let err = "";
-  const code = await main(argv, { out: (t) => void (out += t), err: (t) => void (err += t), isTTY: false });
+  const code = await main(argv, { out: (t) => void (out += t), err: (t) => void (err += t), isTTY: false, readStdin: async () => Buffer.alloc(0), env: {} });
   return { code, out, err };
 }
 

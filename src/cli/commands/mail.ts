@@ -1,0 +1,100 @@
+import type { Command } from "commander";
+import { InvalidArgumentError, MailstoreError } from "../../errors.js";
+import type { Mailbox } from "../../mailbox.js";
+import { toRanges, type FlagAction } from "../../mailbox-transaction.js";
+import { searchUids } from "../../search.js";
+import type { Storage } from "../../storage.js";
+import { matchMailboxes, withStorage } from "../context.js";
+import { FETCH_FIELDS, fetchRow, pagerText, type FetchRow } from "../fetch-format.js";
+import type { CliIo } from "../io.js";
+import { parseQuery, type CliQuery } from "../query.js";
+
+/** Runs `fn` for each mailbox the query names (all when none), with the matching UIDs. */
+async function forEachMatch(storage: Storage, query: CliQuery, fn: (box: Mailbox, uids: number[]) => Promise<void>): Promise<void> {
+  const names = matchMailboxes(await storage.listMailboxes(), query.mailboxes);
+  for (const name of names) {
+    let box: Mailbox;
+    try {
+      box = await storage.openMailbox(name);
+    } catch (err) {
+      // doveadm prints nothing for a search in a mailbox that does not exist.
+      if (err instanceof MailstoreError && err.code === "NOT_FOUND") continue;
+      throw err;
+    }
+    const state = await box.refresh();
+    const keys = query.keys.length > 0 ? query.keys : [{ type: "all" as const }];
+    await fn(box, searchUids(state, keys));
+  }
+}
+
+export function registerMail(program: Command, io: CliIo): void {
+  program
+    .command("save")
+    .description("save the message on standard input")
+    .option("-m, --mailbox <mailbox>", "the mailbox to save into", "INBOX")
+    .action(async (opts: { mailbox: string }) => {
+      const body = await io.readStdin();
+      await withStorage(program, io, async (storage) => {
+        const box = await storage.openMailbox(opts.mailbox);
+        await box.transaction().append({ body }).commit();
+      });
+    });
+
+  program
+    .command("fetch")
+    .description(`print fields of the messages matching QUERY (fields: ${FETCH_FIELDS.join(" ")})`)
+    .argument("<fields>", "space-separated fields, e.g. 'uid flags guid'")
+    .argument("<query...>", "search query, e.g. mailbox INBOX uid 1:5 seen")
+    .option("--json", "print a JSON array of objects, as doveadm -f json fetch (flags as an array)")
+    .action(async (fieldList: string, queryArgs: string[], opts: { json?: boolean }) => {
+      const fields = fieldList.split(/\s+/).filter(Boolean);
+      const unknown = fields.filter((f) => !(FETCH_FIELDS as readonly string[]).includes(f));
+      if (unknown.length > 0) throw new InvalidArgumentError(`unknown fetch field(s): ${unknown.join(" ")}`);
+      const rows: FetchRow[] = [];
+      await withStorage(program, io, (storage) => forEachMatch(storage, parseQuery(queryArgs), async (box, uids) => {
+        for (const uid of uids) rows.push(await fetchRow(box, uid, fields));
+      }));
+      io.out(opts.json ? JSON.stringify(rows) + "\n" : pagerText(rows));
+    });
+
+  program
+    .command("flags")
+    .description("add, remove or replace flags and keywords of the messages matching QUERY")
+    .argument("<action>", "add | remove | replace")
+    .argument("<flags>", "space-separated, e.g. '\\Seen $Label1'")
+    .argument("<query...>")
+    .action(async (action: string, flags: string, queryArgs: string[]) => {
+      if (!["add", "remove", "replace"].includes(action)) throw new InvalidArgumentError(`flags action must be add, remove or replace, not ${action}`);
+      await withStorage(program, io, (storage) => forEachMatch(storage, parseQuery(queryArgs), async (box, uids) => {
+        if (uids.length > 0) await box.transaction().flags(toRanges(uids), action as FlagAction, flags.split(/\s+/).filter(Boolean)).commit();
+      }));
+    });
+
+  program
+    .command("expunge")
+    .description("expunge the messages matching QUERY")
+    .argument("<query...>")
+    .action(async (queryArgs: string[]) => {
+      await withStorage(program, io, (storage) => forEachMatch(storage, parseQuery(queryArgs), async (box, uids) => {
+        if (uids.length > 0) await box.transaction().expunge(toRanges(uids)).commit();
+      }));
+    });
+
+  for (const verb of ["copy", "move"] as const) {
+    program
+      .command(verb)
+      .description(`${verb} the messages matching QUERY to DEST`)
+      .argument("<dest>", "destination mailbox")
+      .argument("<query...>")
+      .action(async (dest: string, queryArgs: string[]) => {
+        await withStorage(program, io, async (storage) => {
+          const target = await storage.openMailbox(dest);
+          await forEachMatch(storage, parseQuery(queryArgs), async (box, uids) => {
+            if (uids.length === 0 || box.name === target.name) return;
+            await box.transaction().copyTo(target, toRanges(uids));
+            if (verb === "move") await box.transaction().expunge(toRanges(uids)).commit();
+          });
+        });
+      });
+  }
+}

@@ -1,0 +1,56 @@
+import type { Command } from "commander";
+import { InvalidArgumentError } from "../../errors.js";
+import { getHeader, highestModseq, messageCount } from "../../projections/read.js";
+import { searchUids, FLAG_KEYS } from "../../search.js";
+import { matchMailboxes, withStorage } from "../context.js";
+import type { CliIo } from "../io.js";
+
+const STATUS_FIELDS = ["messages", "uidnext", "uidvalidity", "highestmodseq", "unseen", "all"];
+
+export function registerMailbox(program: Command, io: CliIo): void {
+  const mailbox = program.command("mailbox").description("create, delete, rename, list mailboxes, or show their status");
+  mailbox.command("create").argument("<names...>").description("create mailboxes").action(async (names: string[]) => {
+    await withStorage(program, io, async (storage) => { for (const name of names) await storage.createMailbox(name); });
+  });
+  mailbox.command("delete").argument("<names...>").description("delete mailboxes and their messages").action(async (names: string[]) => {
+    await withStorage(program, io, async (storage) => { for (const name of names) await storage.deleteMailbox(name); });
+  });
+  mailbox.command("rename").argument("<from>").argument("<to>").description("rename a mailbox").action(async (from: string, to: string) => {
+    await withStorage(program, io, (storage) => storage.renameMailbox(from, to));
+  });
+  mailbox.command("list").argument("[patterns...]").description("list mailboxes (patterns with * and %)").action(async (patterns: string[]) => {
+    await withStorage(program, io, async (storage) => {
+      for (const name of matchMailboxes(await storage.listMailboxes(), patterns)) io.out(`${name}\n`);
+    });
+  });
+  mailbox
+    .command("status")
+    .description(`mailbox status fields: ${STATUS_FIELDS.join(" ")}`)
+    .argument("<fields>", "space-separated status fields")
+    .argument("<patterns...>", "mailbox names or patterns")
+    .option("--json", "print a JSON array")
+    .action(async (fieldList: string, patterns: string[], opts: { json?: boolean }) => {
+      let fields = fieldList.split(/\s+/).filter(Boolean);
+      if (fields.includes("all")) fields = STATUS_FIELDS.filter((f) => f !== "all");
+      const bad = fields.filter((f) => !STATUS_FIELDS.includes(f));
+      if (bad.length > 0) throw new InvalidArgumentError(`unknown status field(s): ${bad.join(" ")}`);
+      const rows: Array<Record<string, string>> = [];
+      await withStorage(program, io, async (storage) => {
+        for (const name of matchMailboxes(await storage.listMailboxes(), patterns)) {
+          const box = await storage.openMailbox(name);
+          const state = await box.refresh();
+          const h = getHeader(state);
+          const values: Record<string, string> = {
+            messages: String(messageCount(state)),
+            uidnext: String(h.nextUid),
+            uidvalidity: String(h.uidValidity),
+            highestmodseq: String(highestModseq(state)),
+            unseen: String(searchUids(state, [{ type: "flag", ...FLAG_KEYS.unseen }]).length),
+          };
+          rows.push({ mailbox: name, ...Object.fromEntries(fields.map((f) => [f, values[f]])) });
+        }
+      });
+      if (opts.json) io.out(JSON.stringify(rows) + "\n");
+      else for (const row of rows) io.out(`${row.mailbox} ${fields.map((f) => `${f}=${row[f]}`).join(" ")}\n`);
+    });
+}

@@ -1,0 +1,35 @@
+import * as path from "node:path";
+import type { Command } from "commander";
+import { openStorage, type Storage } from "../storage.js";
+import type { CliIo } from "./io.js";
+
+/** The embedded default location: mdbox under ./mail (unless -l or $MAIL say otherwise). */
+export function defaultLocation(env: CliIo["env"]): string {
+  return env.MAIL ? "" : `mdbox:${path.resolve("mail")}`;
+}
+
+/** Opens the storage named by the global `-l` option, runs `fn`, closes it. */
+export async function withStorage<T>(program: Command, io: CliIo, fn: (storage: Storage) => Promise<T>): Promise<T> {
+  const location = (program.opts() as { location?: string }).location ?? defaultLocation(io.env);
+  const storage = openStorage(location, { env: io.env });
+  try {
+    return await fn(storage);
+  } finally {
+    await storage.close();
+  }
+}
+
+/** Mailbox names matching a doveadm pattern (`*` any, `%` any but "/"), or the name itself. */
+export function matchMailboxes(all: readonly string[], patterns: readonly string[]): string[] {
+  if (patterns.length === 0) return [...all];
+  const out = new Set<string>();
+  for (const pattern of patterns) {
+    if (!/[*%]/.test(pattern)) {
+      out.add(pattern.toUpperCase() === "INBOX" ? "INBOX" : pattern);
+      continue;
+    }
+    const re = new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/%/g, "[^/]*")}$`, "i");
+    for (const name of all) if (re.test(name)) out.add(name);
+  }
+  return [...out];
+}

@@ -1,0 +1,70 @@
+import { MailFlag } from "./log/types.js";
+import type { UidRange } from "./log/types.js";
+import type { IndexMapState } from "./projections/state.js";
+import { recordAt } from "./projections/read.js";
+
+/** The part of IMAP SEARCH that administrators use most (doveadm's search query). */
+export type SearchKey =
+  | { type: "all" }
+  | { type: "uid"; ranges: UidRange[] }
+  | { type: "seq"; ranges: UidRange[] }
+  | { type: "flag"; flag: number; set: boolean }
+  | { type: "keyword"; name: string; set: boolean }
+  | { type: "not"; key: SearchKey }
+  | { type: "or"; keys: [SearchKey, SearchKey] };
+
+/** A search: every key must match (juxtaposition is AND). */
+export type SearchQuery = SearchKey[];
+
+/** UIDs of the messages in `state` matching every key, ascending. `*` in a set is the highest. */
+export function searchUids(state: IndexMapState, query: SearchQuery): number[] {
+  const out: number[] = [];
+  const count = state.records.count;
+  const lastUid = count > 0 ? state.records.uidAt(count - 1) : 0;
+  for (let seq = 1; seq <= count; seq++) {
+    const record = recordAt(state, seq)!;
+    if (query.every((key) => matches(key, seq, record.uid, record.flags, record.keywords, count, lastUid))) out.push(record.uid);
+  }
+  return out;
+}
+
+function matches(key: SearchKey, seq: number, uid: number, flags: number, keywords: readonly string[], count: number, lastUid: number): boolean {
+  switch (key.type) {
+    case "all":
+      return true;
+    case "uid":
+      return inRanges(uid, key.ranges, lastUid);
+    case "seq":
+      return inRanges(seq, key.ranges, count);
+    case "flag":
+      return ((flags & key.flag) !== 0) === key.set;
+    case "keyword":
+      return keywords.some((k) => k.toLowerCase() === key.name.toLowerCase()) === key.set;
+    case "not":
+      return !matches(key.key, seq, uid, flags, keywords, count, lastUid);
+    case "or":
+      return key.keys.some((k) => matches(k, seq, uid, flags, keywords, count, lastUid));
+  }
+}
+
+/** 0xffffffff in a range stands for `*`: the highest value present. */
+function inRanges(value: number, ranges: readonly UidRange[], highest: number): boolean {
+  return ranges.some((r) => {
+    const a = r.uid1 === 0xffffffff ? highest : r.uid1;
+    const b = r.uid2 === 0xffffffff ? highest : r.uid2;
+    return value >= Math.min(a, b) && value <= Math.max(a, b);
+  });
+}
+
+export const FLAG_KEYS: Record<string, { flag: number; set: boolean }> = {
+  seen: { flag: MailFlag.SEEN, set: true },
+  unseen: { flag: MailFlag.SEEN, set: false },
+  deleted: { flag: MailFlag.DELETED, set: true },
+  undeleted: { flag: MailFlag.DELETED, set: false },
+  flagged: { flag: MailFlag.FLAGGED, set: true },
+  unflagged: { flag: MailFlag.FLAGGED, set: false },
+  answered: { flag: MailFlag.ANSWERED, set: true },
+  unanswered: { flag: MailFlag.ANSWERED, set: false },
+  draft: { flag: MailFlag.DRAFT, set: true },
+  undraft: { flag: MailFlag.DRAFT, set: false },
+};
