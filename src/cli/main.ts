@@ -5,10 +5,12 @@ import { registerEvents } from "./commands/events.js";
 import { registerLog } from "./commands/log.js";
 import { registerMail } from "./commands/mail.js";
 import { registerMailbox } from "./commands/mailbox.js";
+import { registerReplay } from "./commands/replay.js";
+import { registerWatch } from "./commands/watch.js";
 import { processIo, type CliIo } from "./io.js";
 
 /** Runs the `mailstore` command line; returns the exit code. Errors are one line on stderr. */
-export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+export async function main(argv: string[], io: CliIo = processIo, stop: Promise<void> = interrupted()): Promise<number> {
   const program = new Command("mailstore")
     .description("event-sourced mail storage engine, byte-compatible with Dovecot 2.3 index files")
     .option("-l, --location <location>", "mail location, Dovecot syntax (default: $MAIL, else mdbox:./mail)")
@@ -19,6 +21,8 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   registerEvents(program, io);
   registerMail(program, io);
   registerMailbox(program, io);
+  registerReplay(program, io);
+  registerWatch(program, io, stop);
   try {
     await program.parseAsync(argv, { from: "user" });
     return 0;
@@ -35,4 +39,13 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     }
     throw err;
   }
+}
+
+/** Resolves on SIGINT/SIGTERM, for long-running verbs (watch) to close cleanly. */
+function interrupted(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => resolve();
+    process.once("SIGINT", done);
+    process.once("SIGTERM", done);
+  });
 }

@@ -118,3 +118,43 @@ describeInterop("sdbox through the public API, against Dovecot", () => {
     expect(resumed.filter((b) => b.changes.length > 0).map((b) => b.changes[0].type)).toEqual(batches.map((b) => b.changes[0].type));
   });
 });
+
+describeInterop("mailstore watch --json against doveadm", () => {
+  it("prints doveadm's flag change and append as JSON lines within a second", async () => {
+    const { spawn } = await import("node:child_process");
+    const path = await import("node:path");
+    const o = createOracle("sdbox");
+    try {
+      const storage = openStorage(o.location);
+      const box = await storage.openMailbox("INBOX");
+      await box.transaction().append({ body: sampleMessage(1) }).commit();
+      await storage.close();
+      await o.chownRoot();
+      const bin = path.resolve(__dirname, "../../bin/mailstore.js");
+      const child = spawn(process.execPath, [bin, "-l", o.location, "watch", "--json", "-m", "INBOX"], { stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (d) => (out += d));
+      await new Promise((r) => setTimeout(r, 700)); // let it start watching
+      const t0 = Date.now();
+      await o.flags("add", "\\Flagged", "mailbox INBOX uid 1");
+      await o.save("INBOX", sampleMessage(2));
+      const lines = await new Promise<string[]>((resolve, reject) => {
+        const deadline = setTimeout(() => reject(new Error(`timed out; got: ${out}`)), 3000);
+        const check = () => {
+          const batches = out.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+          const kinds = batches.flatMap((b: ChangeBatch) => b.changes.map((c) => c.type));
+          if (kinds.includes("flags") && kinds.includes("append")) {
+            clearTimeout(deadline);
+            resolve(out.split("\n").filter(Boolean));
+          } else setTimeout(check, 20);
+        };
+        check();
+      });
+      expect(Date.now() - t0).toBeLessThan(1000 + 100);
+      expect(lines.length).toBeGreaterThanOrEqual(2);
+      child.kill("SIGINT");
+    } finally {
+      await o.cleanup();
+    }
+  });
+});

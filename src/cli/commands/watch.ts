@@ -1,0 +1,40 @@
+import type { Command } from "commander";
+import { withStorage } from "../context.js";
+import type { CliIo } from "../io.js";
+import { toJson } from "../json.js";
+import { parsePosition } from "../position.js";
+import type { ChangeBatch } from "../../changes.js";
+
+export function registerWatch(program: Command, io: CliIo, stop: Promise<void>): void {
+  program
+    .command("watch")
+    .description("print a mailbox's changes as they are committed, by any process (Ctrl-C to stop)")
+    .option("-m, --mailbox <mailbox>", "the mailbox to watch", "INBOX")
+    .option("--from <seq:offset>", "first replay what was committed after this position")
+    .option("--json", "one JSON object per line per transaction")
+    .action(async (opts: { mailbox: string; from?: string; json?: boolean }) => {
+      await withStorage(program, io, async (storage) => {
+        const box = await storage.openMailbox(opts.mailbox);
+        const print = (batch: ChangeBatch) => {
+          if (opts.json) io.out(JSON.stringify(toJson(batch)) + "\n");
+          else if (batch.changes.length > 0) {
+            const what = batch.changes.map((c) => JSON.stringify(toJson(c))).join(" ");
+            io.out(`${batch.position.fileSeq}:${batch.position.offset} modseq=${batch.modseq} ${what}\n`);
+          }
+        };
+        // The library's watch does not keep a process alive; this command must.
+        const keepAlive = setInterval(() => undefined, 1 << 30);
+        try {
+          await new Promise<void>((resolve, reject) => {
+            const sub = box.changes(opts.from ? parsePosition(opts.from) : undefined).subscribe({ next: print, error: reject });
+            void stop.then(() => {
+              sub.unsubscribe();
+              resolve();
+            });
+          });
+        } finally {
+          clearInterval(keepAlive);
+        }
+      });
+    });
+}
