@@ -1,0 +1,194 @@
+/**
+ * KEYWORD_UPDATE and KEYWORD_RESET (transaction-log.md §4.11-§4.12) and the
+ * `keywords` extension they manage implicitly (index-file.md §6.1): a name
+ * list in the extension header, one bitmap per message. No EXT_INTRO is ever
+ * logged for it; it is created and grown here, taking the next ext_id.
+ */
+import { EXT_ID_BY_NAME, type LogRecord } from "../log/types.js";
+import type { ApplyContext } from "./apply-context.js";
+import { raiseMessageModseqs } from "./apply-modseq.js";
+import { applyIntro, KEYWORDS_EXT_NAME } from "./ext-registry.js";
+import { extIdOf, type ExtensionInfo } from "./state.js";
+
+type KeywordUpdateRecord = Extract<LogRecord, { type: "keyword-update" }>;
+type KeywordResetRecord = Extract<LogRecord, { type: "keyword-reset" }>;
+
+/** Slack Dovecot adds whenever the keywords header has to grow. */
+const KEYWORDS_HDR_SLACK = 128;
+
+/** Bitmap bytes for `count` keywords: ceil(count/8), plus one when that is not a multiple of 4. */
+export function keywordsRecordSize(count: number): number {
+  const bytes = Math.ceil(count / 8);
+  return bytes % 4 === 0 ? bytes : bytes + 1;
+}
+
+/** Keyword index of `name` (IMAP keywords compare ASCII case-insensitively, like Dovecot's strcasecmp), or -1. */
+export function keywordIndex(keywords: readonly string[], name: string): number {
+  const folded = asciiLower(name);
+  for (let i = 0; i < keywords.length; i++) if (asciiLower(keywords[i]) === folded) return i;
+  return -1;
+}
+
+function asciiLower(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
+}
+
+/**
+ * Parses the keywords extension header (mail_index_map_parse_keywords);
+ * returns an error text instead of names when it is malformed.
+ */
+export function parseKeywordsHeader(data: Uint8Array, hdrSize: number): string[] | string {
+  if (hdrSize < 4) return "keywords header too small";
+  const view = new DataView(data.buffer, data.byteOffset, hdrSize);
+  const count = view.getUint32(0, true);
+  const namesStart = 4 + count * 8;
+  if (namesStart > hdrSize) return "keywords_count larger than header size";
+  if (count === 0) return [];
+  const areaEnd = hdrSize - namesStart;
+  if (data[hdrSize - 1] !== 0) return "Keyword header doesn't end with NUL";
+  const names: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const offset = view.getUint32(4 + i * 8 + 4, true);
+    if (offset > areaEnd) return "name_offset points outside allocated header";
+    const start = namesStart + offset;
+    let end = start;
+    while (end < hdrSize && data[end] !== 0) end++;
+    if (end === start) return "Empty keyword name in header";
+    names.push(String.fromCharCode(...data.subarray(start, end)));
+  }
+  return names;
+}
+
+/** KEYWORD_UPDATE: add or remove one keyword on uid ranges; an unknown name is registered first, even for a remove. */
+export function applyKeywordUpdate(ctx: ApplyContext, record: KeywordUpdateRecord): void {
+  if (record.name === "" || record.name.includes("\0")) throw ctx.corrupt("invalid keyword name");
+  const draft = ctx.draft;
+  let index = keywordIndex(draft.keywords, record.name);
+  if (index < 0) index = addKeyword(ctx, record.name);
+  const extId = extIdOf({ extensions: ctx.exts }, KEYWORDS_EXT_NAME);
+  let ext = ctx.exts[extId];
+  if (index >> 3 >= ext.recordSize) {
+    if (record.modifyType === "remove") return;
+    growBitmap(ctx, extId, ext);
+    ext = ctx.exts[extId];
+  }
+  const byteOffset = ext.recordOffset + (index >> 3);
+  const mask = 1 << (index & 7);
+  const add = record.modifyType === "add";
+  for (const r of record.ranges) {
+    const range = ctx.records.rangeOfUids(r.uid1, r.uid2);
+    if (range === undefined) continue;
+    raiseMessageModseqs(ctx, range[0], range[1], ctx.entry.modseq);
+    const editor = ctx.edit();
+    const rs = editor.recordSize;
+    editor.forRange(range[0], range[1], (cur, from, to) => {
+      for (let i = from; i <= to; i++) {
+        const at = i * rs + byteOffset;
+        const value = add ? cur.bytes[at] | mask : cur.bytes[at] & ~mask;
+        if (value === cur.bytes[at]) continue;
+        cur.writable();
+        cur.bytes[at] = value;
+      }
+    });
+  }
+}
+
+/** KEYWORD_RESET: clear every keyword of the messages in the ranges. */
+export function applyKeywordReset(ctx: ApplyContext, record: KeywordResetRecord): void {
+  const extId = extIdOf({ extensions: ctx.exts }, KEYWORDS_EXT_NAME);
+  if (extId < 0) return;
+  const ext = ctx.exts[extId];
+  for (const r of record.ranges) {
+    const range = ctx.records.rangeOfUids(r.uid1, r.uid2);
+    if (range === undefined) continue;
+    raiseMessageModseqs(ctx, range[0], range[1], ctx.entry.modseq);
+    const editor = ctx.edit();
+    const rs = editor.recordSize;
+    editor.forRange(range[0], range[1], (cur, from, to) => {
+      for (let i = from; i <= to; i++) {
+        const at = i * rs + ext.recordOffset;
+        if (cur.bytes.subarray(at, at + ext.recordSize).every((b) => b === 0)) continue;
+        cur.writable();
+        cur.bytes.fill(0, at, at + ext.recordSize);
+      }
+    });
+  }
+}
+
+/** The bitmap is too small for a known keyword: an internal intro grows it, header size unchanged. */
+function growBitmap(ctx: ApplyContext, extId: number, ext: ExtensionInfo): void {
+  applyIntro(
+    ctx,
+    {
+      extId,
+      resetId: ext.resetId,
+      hdrSize: ext.hdrSize,
+      recordSize: keywordsRecordSize(ctx.draft.keywords.length),
+      recordAlign: 1,
+      flags: 0,
+      name: "",
+    },
+    true,
+  );
+}
+
+/**
+ * keywords_header_add: appends `name` to the header (creating the extension
+ * if needed) and returns its index. The new header data is count+1, every
+ * {0, name_offset} pair, every name NUL-terminated, padded to 4; when it does
+ * not fit, or the bitmap is too small, the extension is resized to data + 128
+ * bytes by an internal intro. Bytes after the new data are left as they were.
+ */
+function addKeyword(ctx: ApplyContext, name: string): number {
+  const extId = extIdOf({ extensions: ctx.exts }, KEYWORDS_EXT_NAME);
+  const ext = extId < 0 ? undefined : ctx.exts[extId];
+  const oldData = ext === undefined ? undefined : ctx.hdrData(extId).subarray(0, ext.hdrSize);
+  const oldCount = oldData === undefined || oldData.length < 4 ? 0 : new DataView(oldData.buffer, oldData.byteOffset).getUint32(0, true);
+  const count = oldCount + 1;
+  let recs: Uint8Array;
+  let names: Uint8Array;
+  if (oldCount > 0 && oldData !== undefined) {
+    const view = new DataView(oldData.buffer, oldData.byteOffset, oldData.length);
+    const namesStart = 4 + oldCount * 8;
+    const lastOffset = view.getUint32(namesStart - 4, true);
+    let end = namesStart + lastOffset;
+    while (end < oldData.length && oldData[end] !== 0) end++;
+    if (end >= oldData.length) throw ctx.corrupt("keywords header names run past its size");
+    recs = oldData.subarray(4, namesStart);
+    names = oldData.subarray(namesStart, end + 1);
+  } else {
+    recs = new Uint8Array(0);
+    names = new Uint8Array(0);
+  }
+  const used = 4 + recs.length + 8 + names.length + name.length + 1;
+  const data = new Uint8Array((used + 3) & ~3);
+  const out = new DataView(data.buffer);
+  out.setUint32(0, count, true);
+  data.set(recs, 4);
+  out.setUint32(4 + recs.length + 4, names.length, true);
+  const namesAt = 4 + recs.length + 8;
+  data.set(names, namesAt);
+  for (let i = 0; i < name.length; i++) data[namesAt + names.length + i] = name.charCodeAt(i) & 0xff;
+
+  if (ext === undefined || data.length > ext.hdrSize || ext.recordSize * 8 < count) {
+    applyIntro(
+      ctx,
+      {
+        extId: ext === undefined ? EXT_ID_BY_NAME : extId,
+        resetId: ext === undefined ? 0 : ext.resetId,
+        hdrSize: data.length + KEYWORDS_HDR_SLACK,
+        recordSize: keywordsRecordSize(count),
+        recordAlign: 1,
+        flags: 0,
+        name: ext === undefined ? KEYWORDS_EXT_NAME : "",
+      },
+      true,
+    );
+  }
+  const targetId = extIdOf({ extensions: ctx.exts }, KEYWORDS_EXT_NAME);
+  const hdrData = ctx.hdrData(targetId).slice();
+  hdrData.set(data, 0);
+  ctx.setHdrData(targetId, hdrData);
+  ctx.draft.keywords.push(name);
+  return count - 1;
+}

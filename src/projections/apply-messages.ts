@@ -1,0 +1,206 @@
+/**
+ * The records that add, change and remove messages: APPEND, FLAG_UPDATE,
+ * EXPUNGE and EXPUNGE_GUID (transaction-log.md §4.1-§4.4), with the header's
+ * counters and low-water marks kept the way Dovecot keeps them
+ * (index-file.md §8): incrementally, per flag flip, in record order.
+ */
+import type { Draft } from "immer";
+import { MailFlag, MAIL_FLAGS_NONRECENT, type FlagUpdate, type LogRecord } from "../log/types.js";
+import type { ApplyContext } from "./apply-context.js";
+import { raiseHighestModseq, raiseMessageModseqs } from "./apply-modseq.js";
+import { IndexHeaderFlag, type IndexBaseHeader } from "./base-header.js";
+
+type AppendRecord = Extract<LogRecord, { type: "append" }>;
+type FlagUpdateRecord = Extract<LogRecord, { type: "flag-update" }>;
+type ExpungeRecord = Extract<LogRecord, { type: "expunge" }>;
+type ExpungeGuidRecord = Extract<LogRecord, { type: "expunge-guid" }>;
+
+/** The header fields a flag flip touches, worked on as plain numbers. */
+interface Counters {
+  nextUid: number;
+  messagesCount: number;
+  seen: number;
+  deleted: number;
+  unseenLowwater: number;
+  deletedLowwater: number;
+}
+
+function readCounters(h: IndexBaseHeader, messagesCount: number): Counters {
+  return {
+    nextUid: h.nextUid,
+    messagesCount,
+    seen: h.seenMessagesCount,
+    deleted: h.deletedMessagesCount,
+    unseenLowwater: h.firstUnseenUidLowwater,
+    deletedLowwater: h.firstDeletedUidLowwater,
+  };
+}
+
+function writeCounters(h: Draft<IndexBaseHeader>, c: Counters): void {
+  h.nextUid = c.nextUid;
+  h.seenMessagesCount = c.seen;
+  h.deletedMessagesCount = c.deleted;
+  h.firstUnseenUidLowwater = c.unseenLowwater;
+  h.firstDeletedUidLowwater = c.deletedLowwater;
+}
+
+/**
+ * mail_index_header_update_counts: \Seen and \Deleted counters follow each
+ * flip; reaching "all seen" / "none deleted" moves the low-water mark to
+ * next_uid. Returns an error text when a counter would go out of range (the
+ * state did not match its records: Dovecot marks the index corrupted).
+ */
+function updateCounts(c: Counters, oldFlags: number, newFlags: number): string | undefined {
+  const changed = oldFlags ^ newFlags;
+  if (changed & MailFlag.SEEN) {
+    if (oldFlags & MailFlag.SEEN) {
+      if (c.seen === 0) return "Seen counter wrong";
+      c.seen--;
+    } else {
+      if (c.seen >= c.messagesCount) return "Seen counter wrong";
+      if (++c.seen === c.messagesCount) c.unseenLowwater = c.nextUid;
+    }
+  }
+  if (changed & MailFlag.DELETED) {
+    if ((oldFlags & MailFlag.DELETED) === 0) {
+      if (++c.deleted > c.messagesCount) return "Deleted counter wrong";
+    } else {
+      if (c.deleted === 0 || c.deleted > c.messagesCount) return "Deleted counter wrong";
+      if (--c.deleted === 0) c.deletedLowwater = c.nextUid;
+    }
+  }
+  return undefined;
+}
+
+/** mail_index_header_update_lowwaters: an unseen (or deleted) message lowers its mark. */
+function updateLowwaters(c: Counters, uid: number, flags: number): void {
+  if ((flags & MailFlag.SEEN) === 0 && uid < c.unseenLowwater) c.unseenLowwater = uid;
+  if ((flags & MailFlag.DELETED) !== 0 && uid < c.deletedLowwater) c.deletedLowwater = uid;
+}
+
+function isInternalFlagUpdate(u: FlagUpdate): boolean {
+  return ((u.addFlags | u.removeFlags) & MAIL_FLAGS_NONRECENT) === 0 && u.modseqIncFlag === 0;
+}
+
+/** APPEND: new records with final flags; uids must not go below next_uid. */
+export function applyAppend(ctx: ApplyContext, record: AppendRecord): void {
+  if (record.messages.length === 0) return;
+  const editor = ctx.edit();
+  const firstNew = editor.count;
+  const c = readCounters(ctx.draft.header, editor.count);
+  let dirty = 0;
+  for (const m of record.messages) {
+    if (m.uid < c.nextUid) throw ctx.corrupt(`Append with UID ${m.uid}, but next_uid = ${c.nextUid}`);
+    editor.append(m.uid, m.flags);
+    c.messagesCount++;
+    c.nextUid = m.uid + 1;
+    if (m.flags & MailFlag.DIRTY) dirty++;
+    updateLowwaters(c, m.uid, m.flags);
+    const error = updateCounts(c, 0, m.flags);
+    if (error !== undefined) throw ctx.corrupt(error);
+  }
+  writeCounters(ctx.draft.header, c);
+  if (dirty > 0) {
+    ctx.draft.header.flags |= IndexHeaderFlag.HAVE_DIRTY;
+    ctx.draft.dirtyCount += dirty;
+  }
+  raiseMessageModseqs(ctx, firstNew, editor.count - 1, ctx.entry.modseq);
+}
+
+/** FLAG_UPDATE: flags = (flags & ~remove) | add on every existing message of each range. */
+export function applyFlagUpdate(ctx: ApplyContext, record: FlagUpdateRecord): void {
+  for (const u of record.updates) {
+    const range = ctx.records.rangeOfUids(u.uid1, u.uid2);
+    if (range === undefined) continue;
+    const [first, last] = range;
+    if (!isInternalFlagUpdate(u)) raiseMessageModseqs(ctx, first, last, ctx.entry.modseq);
+    if (u.addFlags & MailFlag.DIRTY) ctx.draft.header.flags |= IndexHeaderFlag.HAVE_DIRTY;
+    applyFlagChange(ctx, first, last, u);
+  }
+}
+
+function applyFlagChange(ctx: ApplyContext, first: number, last: number, u: FlagUpdate): void {
+  const keep = ~u.removeFlags & 0xff;
+  const add = u.addFlags;
+  const counted = ((add | u.removeFlags) & (MailFlag.SEEN | MailFlag.DELETED)) !== 0;
+  const c = readCounters(ctx.draft.header, ctx.records.count);
+  let dirtyDelta = 0;
+  let error: string | undefined;
+  const editor = ctx.edit();
+  const rs = editor.recordSize;
+  editor.forRange(first, last, (cur, from, to) => {
+    for (let i = from; i <= to && error === undefined; i++) {
+      const at = i * rs;
+      const oldFlags = cur.bytes[at + 4];
+      const newFlags = (oldFlags & keep) | add;
+      if (counted) {
+        updateLowwaters(c, cur.words[at >>> 2], newFlags);
+        error = updateCounts(c, oldFlags, newFlags);
+      }
+      if (newFlags === oldFlags) continue;
+      dirtyDelta += ((newFlags & MailFlag.DIRTY) >> 7) - ((oldFlags & MailFlag.DIRTY) >> 7);
+      cur.writable();
+      cur.bytes[at + 4] = newFlags;
+    }
+  });
+  if (error !== undefined) throw ctx.corrupt(error);
+  if (counted) writeCounters(ctx.draft.header, c);
+  if (dirtyDelta !== 0) ctx.draft.dirtyCount += dirtyDelta;
+}
+
+/** EXPUNGE (EXTERNAL only; a request changes nothing): remove every existing message in the ranges. */
+export function applyExpunge(ctx: ApplyContext, record: ExpungeRecord): void {
+  if (!record.external) return;
+  const ranges: Array<[number, number]> = [];
+  for (const r of record.ranges) {
+    const range = ctx.records.rangeOfUids(r.uid1, r.uid2);
+    if (range !== undefined) ranges.push(range);
+  }
+  expungeIndexes(ctx, ranges);
+}
+
+/** EXPUNGE_GUID (EXTERNAL only): like EXPUNGE, one uid per entry; the GUID is not checked. */
+export function applyExpungeGuid(ctx: ApplyContext, record: ExpungeGuidRecord): void {
+  if (!record.external) return;
+  const ranges: Array<[number, number]> = [];
+  for (const e of record.expunges) {
+    const index = ctx.records.indexOfUid(e.uid);
+    if (index >= 0) ranges.push([index, index]);
+  }
+  expungeIndexes(ctx, ranges);
+}
+
+/** Sorts and merges index ranges (entries may come in any order), then expunges them. */
+function expungeIndexes(ctx: ApplyContext, ranges: Array<[number, number]>): void {
+  if (ranges.length === 0) return;
+  ranges.sort((a, b) => a[0] - b[0]);
+  const merged: Array<[number, number]> = [];
+  for (const r of ranges) {
+    const prev = merged[merged.length - 1];
+    if (prev !== undefined && r[0] <= prev[1] + 1) prev[1] = Math.max(prev[1], r[1]);
+    else merged.push([r[0], r[1]]);
+  }
+  const editor = ctx.edit();
+  const c = readCounters(ctx.draft.header, editor.count);
+  const rs = editor.recordSize;
+  let dirty = 0;
+  let error: string | undefined;
+  for (const [first, last] of merged) {
+    editor.forRange(first, last, (cur, from, to) => {
+      for (let i = from; i <= to && error === undefined; i++) {
+        const flags = cur.bytes[i * rs + 4];
+        const uid = cur.words[(i * rs) >>> 2];
+        if (uid >= c.nextUid) error = `uid ${uid} >= next_uid ${c.nextUid}`;
+        else error = updateCounts(c, flags, 0);
+        if (flags & MailFlag.DIRTY) dirty++;
+      }
+    });
+    if (error !== undefined) throw ctx.corrupt(error);
+    // Dovecot lowers messages_count range by range, and the next range's checks see it.
+    c.messagesCount -= last - first + 1;
+  }
+  editor.expunge(merged);
+  writeCounters(ctx.draft.header, c);
+  if (dirty > 0) ctx.draft.dirtyCount -= dirty;
+  raiseHighestModseq(ctx, ctx.entry.modseq);
+}

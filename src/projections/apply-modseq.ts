@@ -1,0 +1,155 @@
+/**
+ * The `modseq` extension (index-file.md §6.2, transaction-log.md §8): when it
+ * exists, every message keeps the modseq of its last change in an 8-byte
+ * field, and the extension header keeps {highest_modseq u64, log_seq u32,
+ * log_offset u32}. Without it nothing per message is tracked and a message's
+ * modseq reads as the mailbox's highest (what Dovecot returns too).
+ */
+import type { LogPosition, LogRecord } from "../log/types.js";
+import type { ApplyContext } from "./apply-context.js";
+import type { ExtensionInfo } from "./state.js";
+
+export const MODSEQ_EXT_NAME = "modseq";
+/** sizeof(struct mail_index_modseq_header). */
+export const MODSEQ_HDR_SIZE = 16;
+
+type ModseqUpdateRecord = Extract<LogRecord, { type: "modseq-update" }>;
+type AttributeUpdateRecord = Extract<LogRecord, { type: "attribute-update" }>;
+
+function modseqExtId(exts: readonly ExtensionInfo[]): number {
+  return exts.findIndex((e) => e.name === MODSEQ_EXT_NAME);
+}
+
+/** Offset of the per-message modseq field, or -1 when modseqs are not tracked. */
+export function modseqFieldOffset(exts: readonly ExtensionInfo[]): number {
+  const id = modseqExtId(exts);
+  return id >= 0 && exts[id].recordSize === 8 ? exts[id].recordOffset : -1;
+}
+
+/** highest_modseq from the modseq extension header, or 0n when there is none. */
+export function headerHighestModseq(exts: readonly ExtensionInfo[]): bigint {
+  const id = modseqExtId(exts);
+  if (id < 0 || exts[id].hdrSize < MODSEQ_HDR_SIZE) return 0n;
+  return readHdrU64(exts[id].hdrData);
+}
+
+function readHdrU64(data: Uint8Array): bigint {
+  return new DataView(data.buffer, data.byteOffset, 8).getBigUint64(0, true);
+}
+
+/** Reads the u64 at `offset` of a row as a bigint. */
+export function readU64(words: Uint32Array, offset: number): bigint {
+  const w = offset >>> 2;
+  return (BigInt(words[w + 1]) << 32n) | BigInt(words[w]);
+}
+
+/** ext_id of the modseq extension when its header can hold struct mail_index_modseq_header, else -1. */
+function modseqHeaderId(exts: readonly ExtensionInfo[]): number {
+  const id = modseqExtId(exts);
+  return id >= 0 && exts[id].hdrSize >= MODSEQ_HDR_SIZE ? id : -1;
+}
+
+/** Raises the header's highest_modseq (Dovecot's ctx->highest_modseq, written back at sync end). */
+export function raiseHighestModseq(ctx: ApplyContext, modseq: bigint): void {
+  const id = modseqHeaderId(ctx.exts);
+  if (id < 0) return;
+  const current = ctx.hdrData(id);
+  if (readHdrU64(current) >= modseq) return;
+  const data = current.slice();
+  new DataView(data.buffer).setBigUint64(0, modseq, true);
+  ctx.setHdrData(id, data);
+}
+
+/**
+ * Sets the modseq of messages first..last (0-based) to `modseq` where it is
+ * lower (mail_index_modseq_update_to_highest: never lowers, also when the
+ * flags did not actually change).
+ */
+export function raiseMessageModseqs(ctx: ApplyContext, first: number, last: number, modseq: bigint): void {
+  const offset = modseqFieldOffset(ctx.exts);
+  if (offset < 0) return;
+  raiseHighestModseq(ctx, modseq);
+  const lo = Number(modseq & 0xffffffffn);
+  const hi = Number(modseq >> 32n);
+  const editor = ctx.edit();
+  const rs = editor.recordSize;
+  editor.forRange(first, last, (cur, from, to) => {
+    for (let i = from; i <= to; i++) {
+      const w = (i * rs + offset) >>> 2;
+      const curHi = cur.words[w + 1];
+      if (curHi > hi || (curHi === hi && cur.words[w] >= lo)) continue;
+      cur.writable();
+      cur.words[w] = lo;
+      cur.words[w + 1] = hi;
+    }
+  });
+}
+
+/**
+ * After the modseq header was written (the enabling EXT_HDR_UPDATE), messages
+ * that have no modseq yet get its highest_modseq: Dovecot fills the zeros the
+ * same way when modseq tracking starts, so every existing message reports the
+ * modseq at which tracking began (transaction-log.md §8).
+ */
+export function fillMissingModseqs(ctx: ApplyContext): void {
+  const offset = modseqFieldOffset(ctx.exts);
+  const id = modseqHeaderId(ctx.exts);
+  if (offset < 0 || id < 0 || ctx.records.count === 0) return;
+  const highest = readHdrU64(ctx.hdrData(id));
+  if (highest === 0n) return;
+  const lo = Number(highest & 0xffffffffn);
+  const hi = Number(highest >> 32n);
+  const editor = ctx.edit();
+  const rs = editor.recordSize;
+  editor.forRange(0, editor.count - 1, (cur, from, to) => {
+    for (let i = from; i <= to; i++) {
+      const w = (i * rs + offset) >>> 2;
+      if (cur.words[w] !== 0 || cur.words[w + 1] !== 0) continue;
+      cur.writable();
+      cur.words[w] = lo;
+      cur.words[w + 1] = hi;
+    }
+  });
+}
+
+/**
+ * At the end of a transaction: the header's log position moves to `end`
+ * (Dovecot writes highest_modseq and log_seq/log_offset at the end of a sync;
+ * doing it per transaction gives the same bytes at every point a checkpoint
+ * can be taken).
+ */
+export function stampModseqHeader(ctx: ApplyContext, end: LogPosition): void {
+  const id = modseqHeaderId(ctx.exts);
+  if (id < 0) return;
+  const current = ctx.hdrData(id);
+  const view = new DataView(current.buffer, current.byteOffset, MODSEQ_HDR_SIZE);
+  const seq = view.getUint32(8, true);
+  const offset = view.getUint32(12, true);
+  if (seq > end.fileSeq || (seq === end.fileSeq && offset >= end.offset)) return;
+  const data = current.slice();
+  const out = new DataView(data.buffer);
+  out.setUint32(8, end.fileSeq, true);
+  out.setUint32(12, end.offset, true);
+  ctx.setHdrData(id, data);
+}
+
+/** MODSEQ_UPDATE: raise messages' modseqs; uid 0 only raises the highest. */
+export function applyModseqUpdate(ctx: ApplyContext, record: ModseqUpdateRecord): void {
+  const offset = modseqFieldOffset(ctx.exts);
+  let highest = 0n;
+  for (const u of record.updates) {
+    if (u.uid !== 0) {
+      const index = ctx.records.indexOfUid(u.uid);
+      if (index < 0) continue;
+      if (offset < 0) throw ctx.corrupt("modseqs updated before they were enabled");
+      raiseMessageModseqs(ctx, index, index, u.modseq);
+    }
+    if (u.modseq > highest) highest = u.modseq;
+  }
+  raiseHighestModseq(ctx, highest);
+}
+
+/** ATTRIBUTE_UPDATE: the index ignores the attributes; only the highest modseq moves. */
+export function applyAttributeUpdate(ctx: ApplyContext, _record: AttributeUpdateRecord): void {
+  raiseHighestModseq(ctx, ctx.entry.modseq);
+}

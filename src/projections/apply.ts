@@ -1,0 +1,204 @@
+/**
+ * The index map fold: `(state, entry) => state`, Dovecot's
+ * mail_index_sync_record() as a pure function. Replay from scratch, advancing
+ * a view and catching up from a checkpoint all go through `applyTransaction`.
+ *
+ * Positions: a state reflects the log up to `header.logFileSeq` /
+ * `header.logFileHeadOffset`, which only ever point at transaction ends (as
+ * Dovecot's head offset does), so the position moves per transaction, not
+ * per entry. That is also what lets an entry without effect (an expunge
+ * request, an update of an expunged uid) return the very same state object.
+ */
+import { produce } from "immer";
+import type { LogEntry, LogFileHeader, LogRecord, LogRecordType, LogTransaction } from "../log/types.js";
+import { ApplyContext } from "./apply-context.js";
+import {
+  applyExtAtomicInc,
+  applyExtHdrUpdate,
+  applyExtIntro,
+  applyExtRecUpdate,
+  applyExtReset,
+} from "./apply-ext.js";
+import { applyHeaderUpdate, trackTailOffset } from "./apply-header.js";
+import { applyKeywordReset, applyKeywordUpdate } from "./apply-keywords.js";
+import { applyAppend, applyExpunge, applyExpungeGuid, applyFlagUpdate } from "./apply-messages.js";
+import { applyAttributeUpdate, applyModseqUpdate, stampModseqHeader } from "./apply-modseq.js";
+import { IndexHeaderFlag } from "./base-header.js";
+import { emptyIndexMap, type IndexMapState } from "./state.js";
+
+type Applier<T extends LogRecordType> = (ctx: ApplyContext, record: Extract<LogRecord, { type: T }>) => void;
+
+/** One handler per record type: a new type without a handler does not compile. */
+const APPLIERS: { [T in LogRecordType]: Applier<T> } = {
+  "expunge": applyExpunge,
+  "append": applyAppend,
+  "flag-update": applyFlagUpdate,
+  "header-update": applyHeaderUpdate,
+  "ext-intro": applyExtIntro,
+  "ext-reset": applyExtReset,
+  "ext-hdr": applyExtHdrUpdate,
+  "ext-hdr32": applyExtHdrUpdate,
+  "ext-rec": applyExtRecUpdate,
+  "keyword-update": applyKeywordUpdate,
+  "keyword-reset": applyKeywordReset,
+  "ext-atomic-inc": applyExtAtomicInc,
+  "expunge-guid": applyExpungeGuid,
+  "modseq-update": applyModseqUpdate,
+  "index-deleted": applyIndexDeleted,
+  "index-undeleted": applyIndexUndeleted,
+  // Transactions are framed by the log reader; a boundary changes nothing.
+  "boundary": () => {},
+  "attribute-update": applyAttributeUpdate,
+};
+
+/** INDEX_DELETED: EXTERNAL means done; otherwise a request the next sync finishes. */
+function applyIndexDeleted(ctx: ApplyContext, record: Extract<LogRecord, { type: "index-deleted" }>): void {
+  if (record.external) {
+    ctx.draft.deleted = true;
+    ctx.draft.deleteRequested = false;
+  } else {
+    ctx.draft.deleteRequested = true;
+  }
+}
+
+/** INDEX_UNDELETED: cancels a request; EXTERNAL also undoes a deletion. */
+function applyIndexUndeleted(ctx: ApplyContext, record: Extract<LogRecord, { type: "index-undeleted" }>): void {
+  ctx.draft.deleteRequested = false;
+  if (record.external) ctx.draft.deleted = false;
+}
+
+function dispatch(ctx: ApplyContext, record: LogRecord): void {
+  (APPLIERS[record.type] as Applier<LogRecordType>)(ctx, record as never);
+}
+
+/** Applies one entry inside an open produce. */
+function step(ctx: ApplyContext, entry: LogEntry): void {
+  ctx.entry = entry;
+  dispatch(ctx, entry.record);
+  trackTailOffset(ctx);
+}
+
+/**
+ * Applies one record. Returns the same object when the record changes
+ * nothing. Throws LogCorruptedError (with the entry's position) for a record
+ * Dovecot would reject as corrupted; `state` is unchanged then.
+ *
+ * Use `applyTransaction` to advance a state: it also moves the position and
+ * does the end-of-transaction bookkeeping.
+ */
+export function applyEntry(state: IndexMapState, entry: LogEntry): IndexMapState {
+  return produce(state, (draft) => {
+    const ctx = new ApplyContext(draft, state, {});
+    step(ctx, entry);
+    ctx.finish();
+  });
+}
+
+/**
+ * One transaction in one immer produce and one record editor: the records of
+ * a transaction usually touch the same leaves (an append, its cache offsets,
+ * its keywords), which are then copied once.
+ */
+function applyWith(state: IndexMapState, tx: LogTransaction, token: object): IndexMapState {
+  return produce(state, (draft) => {
+    const ctx = new ApplyContext(draft, state, token);
+    const h = draft.header;
+    if (tx.position.fileSeq !== h.logFileSeq) {
+      // Entering another log file: the tail offset starts over in it.
+      h.logFileSeq = tx.position.fileSeq;
+      h.logFileTailOffset = 0;
+    }
+    if (tx.framed && tx.entries.length > 0 && h.logFileTailOffset === tx.position.offset) {
+      // The boundary record is EXTERNAL: the tail steps over it like over any external record.
+      h.logFileTailOffset = tx.entries[0].position.offset;
+    }
+    for (const entry of tx.entries) step(ctx, entry);
+    h.logFileSeq = tx.end.fileSeq;
+    h.logFileHeadOffset = tx.end.offset;
+    if (tx.modseq > draft.logModseq) draft.logModseq = tx.modseq;
+    stampModseqHeader(ctx, tx.end);
+    // HAVE_DIRTY is kept exact: set while any record is DIRTY. Dovecot only clears it
+    // at the end of a sync that began with it set, so one long sync over "+DIRTY … -DIRTY"
+    // (mbox) leaves it set until the next sync; that difference is harmless and
+    // depends on process boundaries a fold cannot see.
+    if (draft.dirtyCount === 0 && h.flags & IndexHeaderFlag.HAVE_DIRTY) h.flags &= ~IndexHeaderFlag.HAVE_DIRTY;
+    ctx.finish();
+  });
+}
+
+/**
+ * Applies a committed transaction and moves the state's position to its end.
+ * Throws LogCorruptedError like `applyEntry`.
+ */
+export function applyTransaction(state: IndexMapState, tx: LogTransaction): IndexMapState {
+  return applyWith(state, tx, {});
+}
+
+/**
+ * Folds transactions in order, from `initial` (an empty map by default: use
+ * `emptyIndexMap({indexId})` to give it the log's indexid). Intermediate
+ * states are never exposed, so records are changed in place after their
+ * first copy.
+ */
+export function replay(
+  transactions: Iterable<LogTransaction>,
+  initial: IndexMapState = emptyIndexMap(),
+  /** Headers of the log files read (readLog's `headers`): crossing into one is a rotation, see `enterLogFile`. */
+  headers: readonly LogFileHeader[] = [],
+): IndexMapState {
+  const token = {};
+  let state = initial;
+  for (const tx of transactions) {
+    if (tx.position.fileSeq !== state.header.logFileSeq) {
+      const header = headers.find((h) => h.fileSeq === tx.position.fileSeq);
+      if (header !== undefined) state = enterLogFile(state, header);
+    }
+    state = applyWith(state, tx, token);
+  }
+  return state;
+}
+
+/**
+ * Moves a state that has reached the end of its log file into the next one
+ * (`header` is that file's header, which continues this state). Dovecot
+ * rotates only with everything synced, then points dovecot.index at the new
+ * file with head = tail = its header size, and stamps log2_rotate_time with
+ * the rotation time, which is the new file's create_stamp. No record carries
+ * that time, so a fold learns it here. Returns `state` unchanged when the
+ * file does not continue it.
+ */
+export function enterLogFile(state: IndexMapState, header: LogFileHeader): IndexMapState {
+  const h = state.header;
+  if (header.fileSeq === h.logFileSeq) return state;
+  if (header.prevFileSeq !== h.logFileSeq || header.prevFileOffset !== h.logFileHeadOffset) return state;
+  return produce(state, (draft) => {
+    draft.header.logFileSeq = header.fileSeq;
+    draft.header.logFileHeadOffset = header.hdrSize;
+    draft.header.logFileTailOffset = header.hdrSize;
+    draft.header.log2RotateTime = header.createStamp;
+  });
+}
+
+/**
+ * The backend (mail files) has caught up with the whole log: the tail offset
+ * moves to the head, as Dovecot sets it when a syncing process writes
+ * dovecot.index.
+ */
+export function markBackendSynced(state: IndexMapState): IndexMapState {
+  return produce(state, (draft) => {
+    draft.header.logFileTailOffset = draft.header.logFileHeadOffset;
+  });
+}
+
+/**
+ * Tells a state the log's running modseq at its position. A decoded
+ * checkpoint cannot know it (dovecot.index stores only the modseq
+ * extension's highest_modseq); the log reader does (readLog's `endModseq`
+ * when the checkpoint is at the end of the log). Never lowers it.
+ */
+export function withLogModseq(state: IndexMapState, modseq: bigint): IndexMapState {
+  if (modseq <= state.logModseq) return state;
+  return produce(state, (draft) => {
+    draft.logModseq = modseq;
+  });
+}

@@ -1,0 +1,95 @@
+/**
+ * Reading and writing dovecot.index on disk (index-file.md §7). This is the
+ * only file under src/projections/ that does I/O; the byte layout is
+ * index-file.ts's job.
+ *
+ * Writing is never in place: the new file is written to dovecot.index.tmp
+ * (O_EXCL, a stale one removed first), synced, then renamed over
+ * dovecot.index, so a reader sees the old file or the new one, never a mix.
+ * For sdbox/mdbox mailbox indexes Dovecot first keeps the previous file as
+ * dovecot.index.backup (a hard link made under a temporary name and renamed
+ * into place). The caller must hold the log lock, as Dovecot does.
+ */
+import * as fs from "node:fs";
+import { encodeIndexFile, decodeIndexFile } from "./index-file.js";
+import type { IndexMapState } from "./state.js";
+
+export interface WriteCheckpointOptions {
+  /** Keep the previous file as `<path>.backup` (Dovecot does for sdbox/mdbox mailbox indexes). */
+  backup?: boolean;
+  /** fdatasync the new file before renaming it (default true; Dovecot's mail_fsync=never skips it). */
+  fsync?: boolean;
+  /** File mode for the new file (default: the mode of `<path>.log`, else 0o600). */
+  mode?: number;
+}
+
+function isErrno(err: unknown, code: string): boolean {
+  return (err as NodeJS.ErrnoException | null)?.code === code;
+}
+
+/** Reads and decodes `indexPath` (e.g. `<dir>/dovecot.index`); undefined when the file does not exist. */
+export function readCheckpoint(indexPath: string): IndexMapState | undefined {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(indexPath);
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return undefined;
+    throw err;
+  }
+  return decodeIndexFile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), indexPath);
+}
+
+/** Writes `state` as `indexPath` the way Dovecot replaces dovecot.index. */
+export function writeCheckpoint(indexPath: string, state: IndexMapState, opts: WriteCheckpointOptions = {}): void {
+  const bytes = encodeIndexFile(state);
+  const tmpPath = `${indexPath}.tmp`;
+  const mode = opts.mode ?? modeOf(`${indexPath}.log`) ?? 0o600;
+  try {
+    fs.unlinkSync(tmpPath);
+  } catch (err) {
+    if (!isErrno(err, "ENOENT")) throw err;
+  }
+  const fd = fs.openSync(tmpPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+  try {
+    try {
+      let done = 0;
+      while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+      if (opts.fsync ?? true) fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (opts.backup) keepBackup(indexPath);
+    fs.renameSync(tmpPath, indexPath);
+  } catch (err) {
+    try {
+      fs.unlinkSync(tmpPath);
+    } catch {
+      // The original error matters more than a leftover tmp file, which the next write removes.
+    }
+    throw err;
+  }
+}
+
+/** Hard-links the current file to `<path>.backup.tmp` and renames that to `<path>.backup`. */
+function keepBackup(indexPath: string): void {
+  const backupPath = `${indexPath}.backup`;
+  const tmpBackup = `${backupPath}.tmp`;
+  const link = (): void => fs.linkSync(indexPath, tmpBackup);
+  try {
+    link();
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return; // no previous dovecot.index: nothing to keep
+    if (!isErrno(err, "EEXIST")) throw err;
+    fs.unlinkSync(tmpBackup);
+    link();
+  }
+  fs.renameSync(tmpBackup, backupPath);
+}
+
+function modeOf(path: string): number | undefined {
+  try {
+    return fs.statSync(path).mode & 0o777;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * dovecot.index ↔ index map state, byte for byte as Dovecot 2.3 lays it out
+ * (index-file.md §2-§6): the 120-byte base header, the extension area (each
+ * entry: struct mail_index_ext_header, name, padding to 8, header data padded
+ * to 8), then messages_count records of record_size bytes. Pure: no I/O.
+ */
+import { freeze } from "immer";
+import { assert, IndexCorruptedError } from "../errors.js";
+import { MailFlag } from "../log/types.js";
+import {
+  BASE_HEADER_SIZE,
+  BASE_RECORD_SIZE,
+  INDEX_COMPAT_LITTLE_ENDIAN,
+  INDEX_MAJOR_VERSION,
+  INDEX_MINOR_VERSION,
+  IndexHeaderFlag,
+  readBaseHeader,
+  writeBaseHeader,
+  type IndexBaseHeader,
+  type IndexHeader,
+} from "./base-header.js";
+import { parseKeywordsHeader } from "./apply-keywords.js";
+import { headerHighestModseq } from "./apply-modseq.js";
+import { EXT_HEADER_MAX_SIZE, EXT_RECORD_MAX_SIZE, KEYWORDS_EXT_NAME } from "./ext-registry.js";
+import { align8, EXT_HEADER_FIXED_SIZE, extDataOffset, fullHeader } from "./header-layout.js";
+import { RecordStore } from "./record-store.js";
+import type { ExtensionInfo, IndexMapState } from "./state.js";
+
+/** Dovecot's str_sanitize keeps printable ASCII; anything else marks a broken name. */
+const PRINTABLE_NAME = /^[\x20-\x7e]+$/;
+
+/**
+ * Decodes dovecot.index bytes. Throws IndexCorruptedError (with `path` and
+ * the offending offset) for anything Dovecot would refuse or repair: wrong
+ * version or byte order, the CORRUPTED flag, inconsistent sizes, broken
+ * extension entries, a header that contradicts its records (uids not
+ * ascending or not below next_uid, counters that do not match).
+ */
+export function decodeIndexFile(bytes: Uint8Array, path: string): IndexMapState {
+  const fail = (message: string, offset: number): IndexCorruptedError => new IndexCorruptedError(message, { path, offset });
+  if (bytes.length < BASE_HEADER_SIZE) throw fail(`file of ${bytes.length} bytes is shorter than the base header`, 0);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const hdr = readBaseHeader(view, 0);
+  if (hdr.majorVersion !== INDEX_MAJOR_VERSION) throw fail(`major version ${hdr.majorVersion}, expected ${INDEX_MAJOR_VERSION}`, 0);
+  if (hdr.minorVersion < 2) throw fail(`minor version ${hdr.minorVersion} is too old to upgrade`, 1);
+  if (hdr.compatFlags !== INDEX_COMPAT_LITTLE_ENDIAN) throw fail(`compat_flags ${hdr.compatFlags}: CPU architecture changed`, 12);
+  if (hdr.flags & IndexHeaderFlag.CORRUPTED) throw fail("Header's corrupted flag is set", 20);
+  if (hdr.baseHeaderSize < BASE_HEADER_SIZE || hdr.headerSize < hdr.baseHeaderSize) {
+    throw fail(`Corrupted header sizes (base ${hdr.baseHeaderSize}, full ${hdr.headerSize})`, 2);
+  }
+  if (hdr.headerSize > bytes.length) throw fail(`Header size is larger than file (${hdr.headerSize} > ${bytes.length})`, 4);
+  if (hdr.recordSize < BASE_RECORD_SIZE || hdr.recordSize % 4 !== 0) throw fail(`record_size ${hdr.recordSize}`, 8);
+  const recordsEnd = hdr.headerSize + hdr.messagesCount * hdr.recordSize;
+  if (recordsEnd > bytes.length) throw fail(`messages_count ${hdr.messagesCount} too large for a ${bytes.length}-byte file`, 32);
+
+  const extensions = decodeExtensions(bytes, view, hdr, fail);
+  checkHeader(hdr, fail);
+  const records = RecordStore.fromRows(bytes, hdr.headerSize, hdr.messagesCount, hdr.recordSize);
+  const counts = checkRecords(records, hdr, fail);
+
+  let keywords: string[] = [];
+  const kwExt = extensions.find((e) => e.name === KEYWORDS_EXT_NAME);
+  if (kwExt !== undefined) {
+    const parsed = parseKeywordsHeader(kwExt.hdrData, kwExt.hdrSize);
+    if (typeof parsed === "string") throw fail(parsed, hdr.baseHeaderSize);
+    keywords = parsed;
+  }
+
+  const { headerSize: _h, recordSize: _r, messagesCount: _m, ...stored } = hdr;
+  const header: IndexBaseHeader =
+    hdr.minorVersion === 2
+      ? { ...stored, minorVersion: INDEX_MINOR_VERSION, unusedOldSyncSizePart1: 0 } // Dovecot's silent v2.2 upgrade
+      : stored;
+  return freeze(
+    {
+      header,
+      baseHeaderExtra: bytes.slice(BASE_HEADER_SIZE, hdr.baseHeaderSize),
+      extensions,
+      keywords,
+      records,
+      logModseq: headerHighestModseq(extensions),
+      currentExt: null,
+      deleted: false,
+      deleteRequested: false,
+      dirtyCount: counts.dirty,
+    },
+    true,
+  );
+}
+
+function decodeExtensions(
+  bytes: Uint8Array,
+  view: DataView,
+  hdr: IndexHeader,
+  fail: (message: string, offset: number) => IndexCorruptedError,
+): ExtensionInfo[] {
+  const extensions: ExtensionInfo[] = [];
+  let offset = align8(hdr.baseHeaderSize);
+  while (offset < hdr.headerSize) {
+    const at = offset;
+    if (offset + EXT_HEADER_FIXED_SIZE >= hdr.headerSize) throw fail(`Header extension #${extensions.length} goes outside header`, at);
+    const hdrSize = view.getUint32(at, true);
+    const resetId = view.getUint32(at + 4, true);
+    const recordOffset = view.getUint16(at + 8, true);
+    const recordSize = view.getUint16(at + 10, true);
+    const recordAlign = view.getUint16(at + 12, true);
+    const nameSize = view.getUint16(at + 14, true);
+    const dataAt = at + extDataOffset(nameSize);
+    if (dataAt > hdr.headerSize || dataAt + align8(hdrSize) > hdr.headerSize) {
+      throw fail(`Header extension #${extensions.length} goes outside header`, at);
+    }
+    const name = String.fromCharCode(...bytes.subarray(at + EXT_HEADER_FIXED_SIZE, at + EXT_HEADER_FIXED_SIZE + nameSize));
+    const broken = (why: string): IndexCorruptedError => fail(`Broken extension #${extensions.length} (${name}): ${why}`, at);
+    if (recordSize === 0 && hdrSize === 0) throw broken("Invalid field values");
+    if (!PRINTABLE_NAME.test(name)) throw broken("Broken name");
+    if (recordSize !== 0) {
+      if (recordAlign === 0 || recordAlign > 8) throw broken("Invalid field values");
+      if (recordSize >= EXT_RECORD_MAX_SIZE) throw broken("Record size is too large");
+      if (recordOffset + recordSize > hdr.recordSize) {
+        throw broken(`Record field points outside record size (${recordOffset}+${recordSize} > ${hdr.recordSize})`);
+      }
+      if (recordOffset < 5 || recordOffset % recordAlign !== 0) throw broken(`Record field alignment ${recordAlign} not used`);
+      if (hdr.recordSize % recordAlign !== 0) throw broken(`Record size not aligned by ${recordAlign} as required by extension`);
+    }
+    if (hdrSize > EXT_HEADER_MAX_SIZE) throw broken(`Headersize too large (${hdrSize})`);
+    if (extensions.some((e) => e.name === name)) throw fail(`Duplicate header extension ${name}`, at);
+    extensions.push({
+      name,
+      resetId,
+      hdrSize,
+      recordOffset: recordSize === 0 ? 0 : recordOffset,
+      recordSize,
+      recordAlign,
+      hdrData: bytes.slice(dataAt, dataAt + align8(hdrSize)),
+    });
+    offset = dataAt + align8(hdrSize);
+  }
+  return extensions;
+}
+
+/** mail_index_map_check_header's checks that need only the header. */
+function checkHeader(hdr: IndexHeader, fail: (message: string, offset: number) => IndexCorruptedError): void {
+  if (hdr.uidValidity === 0 && hdr.nextUid !== 1) throw fail(`uidvalidity=0, but next_uid=${hdr.nextUid}`, 24);
+  if (hdr.nextUid === 0) throw fail("next_uid=0", 28);
+  if (hdr.seenMessagesCount > hdr.messagesCount) throw fail(`seen_messages_count ${hdr.seenMessagesCount} > messages_count ${hdr.messagesCount}`, 40);
+  if (hdr.deletedMessagesCount > hdr.messagesCount) {
+    throw fail(`deleted_messages_count ${hdr.deletedMessagesCount} > messages_count ${hdr.messagesCount}`, 44);
+  }
+  if (hdr.firstRecentUid === 0) throw fail("first_recent_uid=0", 48);
+  if (hdr.firstRecentUid > hdr.nextUid) throw fail(`first_recent_uid ${hdr.firstRecentUid} > next_uid ${hdr.nextUid}`, 48);
+  if (hdr.firstUnseenUidLowwater > hdr.nextUid) throw fail(`first_unseen_uid_lowwater ${hdr.firstUnseenUidLowwater} > next_uid ${hdr.nextUid}`, 52);
+  if (hdr.firstDeletedUidLowwater > hdr.nextUid) throw fail(`first_deleted_uid_lowwater ${hdr.firstDeletedUidLowwater} > next_uid ${hdr.nextUid}`, 56);
+}
+
+/**
+ * One pass over the records: uids strictly ascending and below next_uid (the
+ * fold's uid lookups depend on it), the seen/deleted counters matching the
+ * flags (the fold's counter updates depend on that), and the DIRTY count.
+ */
+function checkRecords(
+  records: RecordStore,
+  hdr: IndexHeader,
+  fail: (message: string, offset: number) => IndexCorruptedError,
+): { dirty: number } {
+  let prevUid = 0;
+  let seen = 0;
+  let deleted = 0;
+  let dirty = 0;
+  let index = 0;
+  const rs = hdr.recordSize;
+  records.forEachChunk((rows) => {
+    const words = new Uint32Array(rows.buffer, rows.byteOffset, rows.length >>> 2);
+    for (let at = 0; at < rows.length; at += rs, index++) {
+      const uid = words[at >>> 2];
+      const flags = rows[at + 4];
+      if (uid <= prevUid || uid >= hdr.nextUid) {
+        throw fail(`record ${index + 1} has uid ${uid} after ${prevUid} (next_uid ${hdr.nextUid})`, hdr.headerSize + index * rs);
+      }
+      prevUid = uid;
+      if (flags & MailFlag.SEEN) seen++;
+      if (flags & MailFlag.DELETED) deleted++;
+      if (flags & MailFlag.DIRTY) dirty++;
+    }
+  });
+  if (seen !== hdr.seenMessagesCount) throw fail(`seen_messages_count ${hdr.seenMessagesCount}, but ${seen} records are \\Seen`, 40);
+  if (deleted !== hdr.deletedMessagesCount) {
+    throw fail(`deleted_messages_count ${hdr.deletedMessagesCount}, but ${deleted} records are \\Deleted`, 44);
+  }
+  return { dirty };
+}
+
+/** Encodes the state as Dovecot would write dovecot.index. */
+export function encodeIndexFile(state: IndexMapState): Uint8Array {
+  const hdr = fullHeader(state);
+  const out = new Uint8Array(hdr.headerSize + hdr.messagesCount * hdr.recordSize);
+  const view = new DataView(out.buffer);
+  writeBaseHeader(view, 0, hdr);
+  out.set(state.baseHeaderExtra, BASE_HEADER_SIZE);
+  let offset = align8(hdr.baseHeaderSize);
+  for (const ext of state.extensions) {
+    assert(ext.hdrData.length === align8(ext.hdrSize), `extension ${ext.name}: header data of ${ext.hdrData.length} bytes`);
+    assert(ext.recordOffset + ext.recordSize <= hdr.recordSize, `extension ${ext.name} outside the record`);
+    view.setUint32(offset, ext.hdrSize, true);
+    view.setUint32(offset + 4, ext.resetId, true);
+    view.setUint16(offset + 8, ext.recordOffset, true);
+    view.setUint16(offset + 10, ext.recordSize, true);
+    view.setUint16(offset + 12, ext.recordAlign, true);
+    view.setUint16(offset + 14, ext.name.length, true);
+    for (let i = 0; i < ext.name.length; i++) out[offset + EXT_HEADER_FIXED_SIZE + i] = ext.name.charCodeAt(i);
+    offset += extDataOffset(ext.name.length);
+    out.set(ext.hdrData, offset);
+    offset += ext.hdrData.length;
+  }
+  assert(offset === hdr.headerSize, `header area ended at ${offset}, header_size ${hdr.headerSize}`);
+  state.records.forEachChunk((rows) => {
+    out.set(rows, offset);
+    offset += rows.length;
+  });
+  return out;
+}

@@ -1,0 +1,477 @@
+/**
+ * Per-message records of the index map, stored the way Dovecot stores them in
+ * dovecot.index (index-file.md §4): `record_size` bytes per message, uid at 0,
+ * flags at 4, extension fields (keywords bitmap, modseq, cache offset…) at
+ * their layout offsets. Keeping Dovecot's row layout makes a checkpoint a
+ * straight copy and keeps every extension field in one place; record_size is
+ * a multiple of 4, so a Uint32Array over the same bytes reads uids without a
+ * DataView.
+ *
+ * Immutability with cheap commits: rows live in leaves of up to LEAF_RECORDS
+ * messages, leaves in segments of up to SEGMENT_LEAVES, segments in one top
+ * array. A RecordStore never changes; a RecordEditor copies only the leaves,
+ * segment and top array a change touches (a single-flag commit copies one leaf
+ * of ≤ 24 KiB, one 64-entry segment and a top array of count/65536 entries),
+ * so an old store handed to a view stays valid and its cost does not grow
+ * with the mailbox. Objects an editor created carry its token: the same token
+ * (one transaction, one replay) may change them in place again, anyone else
+ * copies first.
+ */
+import { BASE_RECORD_SIZE } from "./base-header.js";
+import { assert } from "../errors.js";
+import type { FieldMove } from "./ext-layout.js";
+
+/** 1024 records of ≤ 24 bytes: a 24 KiB leaf copies in a couple of microseconds. */
+export const LEAF_RECORDS = 1024;
+/** 64 leaves per segment: a segment covers 65536 messages. */
+export const SEGMENT_LEAVES = 64;
+
+interface Leaf {
+  /** capacity × recordSize bytes; rows past `count` are zero. */
+  bytes: Uint8Array;
+  /** The same buffer as u32s, for uids and aligned u32/u64 fields. */
+  words: Uint32Array;
+  count: number;
+  owner: object | null;
+}
+
+interface Segment {
+  leaves: Leaf[];
+  /** ends[i] = number of records in leaves[0..i]. */
+  ends: number[];
+  owner: object | null;
+}
+
+/** The shape reads work on: a store, or an editor in the middle of a change. */
+interface Tree {
+  readonly recordSize: number;
+  readonly count: number;
+  readonly segments: readonly Segment[];
+  /** segEnds[s] = number of records in segments[0..s]. */
+  readonly segEnds: readonly number[];
+}
+
+/** A leaf and a row in it, as returned by `locate`. */
+export interface RowRef {
+  readonly bytes: Uint8Array;
+  readonly words: Uint32Array;
+  /** Byte offset of the row in `bytes`. */
+  readonly offset: number;
+}
+
+function newLeaf(capacity: number, recordSize: number, owner: object | null): Leaf {
+  const bytes = new Uint8Array(capacity * recordSize);
+  return { bytes, words: new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2), count: 0, owner };
+}
+
+function copyLeaf(leaf: Leaf, capacity: number, recordSize: number, owner: object): Leaf {
+  const copy = newLeaf(Math.max(capacity, leaf.count), recordSize, owner);
+  copy.bytes.set(leaf.bytes.subarray(0, leaf.count * recordSize));
+  copy.count = leaf.count;
+  return copy;
+}
+
+/** First i with values[i] > x (values ascending). */
+function upperBound(values: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = values.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (values[mid] > x) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+function leafLastUid(leaf: Leaf, stride: number): number {
+  return leaf.words[(leaf.count - 1) * stride];
+}
+
+/** Index of the first record whose uid is ≥ `uid`, or `count`. */
+function lowerBoundUid(t: Tree, uid: number): number {
+  const stride = t.recordSize >>> 2;
+  const segs = t.segments;
+  let lo = 0;
+  let hi = segs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const leaves = segs[mid].leaves;
+    if (leafLastUid(leaves[leaves.length - 1], stride) < uid) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo === segs.length) return t.count;
+  const s = lo;
+  const seg = segs[s];
+  lo = 0;
+  hi = seg.leaves.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (leafLastUid(seg.leaves[mid], stride) < uid) lo = mid + 1;
+    else hi = mid;
+  }
+  const l = lo;
+  const leaf = seg.leaves[l];
+  lo = 0;
+  hi = leaf.count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (leaf.words[mid * stride] < uid) lo = mid + 1;
+    else hi = mid;
+  }
+  return (s === 0 ? 0 : t.segEnds[s - 1]) + (l === 0 ? 0 : seg.ends[l - 1]) + lo;
+}
+
+function locateIn(t: Tree, index: number): { s: number; l: number; i: number } {
+  assert(index >= 0 && index < t.count, `record index ${index} out of range`);
+  const s = upperBound(t.segEnds, index);
+  const seg = t.segments[s];
+  const inSeg = index - (s === 0 ? 0 : t.segEnds[s - 1]);
+  const l = upperBound(seg.ends, inSeg);
+  return { s, l, i: inSeg - (l === 0 ? 0 : seg.ends[l - 1]) };
+}
+
+/** Read access shared by RecordStore and RecordEditor. */
+abstract class RecordReader implements Tree {
+  abstract readonly recordSize: number;
+  abstract readonly count: number;
+  abstract readonly segments: readonly Segment[];
+  abstract readonly segEnds: readonly number[];
+
+  /** The row at 0-based `index` (a view into shared bytes: never write to it). */
+  row(index: number): RowRef {
+    const { s, l, i } = locateIn(this, index);
+    const leaf = this.segments[s].leaves[l];
+    return { bytes: leaf.bytes, words: leaf.words, offset: i * this.recordSize };
+  }
+
+  uidAt(index: number): number {
+    const r = this.row(index);
+    return r.words[r.offset >>> 2];
+  }
+
+  /** Index of the first record with uid ≥ `uid` (`count` when none). */
+  lowerBound(uid: number): number {
+    return lowerBoundUid(this, uid);
+  }
+
+  /** 0-based index of `uid`, or -1. */
+  indexOfUid(uid: number): number {
+    const i = lowerBoundUid(this, uid);
+    return i < this.count && this.uidAt(i) === uid ? i : -1;
+  }
+
+  /**
+   * Indexes of the first and last records with uid1 ≤ uid ≤ uid2, or
+   * undefined when there are none (Dovecot's mail_index_lookup_seq_range).
+   */
+  rangeOfUids(uid1: number, uid2: number): [number, number] | undefined {
+    const first = lowerBoundUid(this, uid1);
+    if (first >= this.count || this.uidAt(first) > uid2) return undefined;
+    const last = uid2 >= 0xffffffff ? this.count - 1 : lowerBoundUid(this, uid2 + 1) - 1;
+    return [first, last];
+  }
+
+  /** Calls `fn` with each leaf's rows, in order (`count × recordSize` bytes). */
+  forEachChunk(fn: (rows: Uint8Array) => void): void {
+    for (const seg of this.segments) {
+      for (const leaf of seg.leaves) fn(leaf.bytes.subarray(0, leaf.count * this.recordSize));
+    }
+  }
+}
+
+/** An immutable set of message records. */
+export class RecordStore extends RecordReader {
+  /** @internal Use RecordStore.empty / fromRows / RecordEditor.finish. */
+  constructor(
+    readonly recordSize: number,
+    readonly count: number,
+    readonly segments: readonly Segment[],
+    readonly segEnds: readonly number[],
+    /** @internal The token of the editor that built it. */
+    readonly owner: object | null,
+  ) {
+    super();
+    assert(recordSize >= BASE_RECORD_SIZE && recordSize % 4 === 0, `record size ${recordSize}`);
+  }
+
+  static empty(recordSize: number): RecordStore {
+    return new RecordStore(recordSize, 0, [], [], null);
+  }
+
+  /** Copies `count` rows of `recordSize` bytes starting at `bytes[start]`. */
+  static fromRows(bytes: Uint8Array, start: number, count: number, recordSize: number): RecordStore {
+    const segments: Segment[] = [];
+    const segEnds: number[] = [];
+    let done = 0;
+    while (done < count) {
+      const seg: Segment = { leaves: [], ends: [], owner: null };
+      let inSeg = 0;
+      while (done < count && seg.leaves.length < SEGMENT_LEAVES) {
+        const n = Math.min(LEAF_RECORDS, count - done);
+        const leaf = newLeaf(n, recordSize, null);
+        leaf.bytes.set(bytes.subarray(start + done * recordSize, start + (done + n) * recordSize));
+        leaf.count = n;
+        seg.leaves.push(leaf);
+        inSeg += n;
+        seg.ends.push(inSeg);
+        done += n;
+      }
+      segments.push(seg);
+      segEnds.push(done);
+    }
+    return new RecordStore(recordSize, count, segments, segEnds, null);
+  }
+
+  /** Starts a change; objects carrying `token` may be changed in place. */
+  edit(token: object): RecordEditor {
+    return new RecordEditor(this, token);
+  }
+}
+
+/**
+ * One leaf during `RecordEditor.forRange`: read `bytes`/`words` freely, call
+ * `writable()` before the first write (it copies the leaf unless the editor
+ * already owns it, and re-points `bytes`/`words` at the copy).
+ */
+export interface LeafCursor {
+  bytes: Uint8Array;
+  words: Uint32Array;
+  writable(): void;
+}
+
+/** A change in progress; `finish()` turns it into a new RecordStore. */
+export class RecordEditor extends RecordReader {
+  recordSize: number;
+  count: number;
+  segments: Segment[];
+  segEnds: number[];
+  private topOwned: boolean;
+  private changed = false;
+
+  constructor(
+    private readonly base: RecordStore,
+    private readonly token: object,
+  ) {
+    super();
+    this.recordSize = base.recordSize;
+    this.count = base.count;
+    this.segments = base.segments as Segment[];
+    this.segEnds = base.segEnds as number[];
+    this.topOwned = base.owner === token;
+  }
+
+  /** The store as changed so far (the base store itself when nothing changed). */
+  finish(): RecordStore {
+    if (!this.changed) return this.base;
+    return new RecordStore(this.recordSize, this.count, this.segments, this.segEnds, this.token);
+  }
+
+  private ownTop(): void {
+    this.changed = true;
+    if (this.topOwned) return;
+    this.segments = this.segments.slice();
+    this.segEnds = this.segEnds.slice();
+    this.topOwned = true;
+  }
+
+  private ownSegment(s: number): Segment {
+    this.ownTop();
+    let seg = this.segments[s];
+    if (seg.owner !== this.token) {
+      seg = { leaves: seg.leaves.slice(), ends: seg.ends.slice(), owner: this.token };
+      this.segments[s] = seg;
+    }
+    return seg;
+  }
+
+  private ownLeaf(s: number, l: number, capacity = 0): Leaf {
+    const seg = this.ownSegment(s);
+    let leaf = seg.leaves[l];
+    if (leaf.owner !== this.token || leaf.bytes.length < capacity * this.recordSize) {
+      leaf = copyLeaf(leaf, capacity, this.recordSize, this.token);
+      seg.leaves[l] = leaf;
+    }
+    return leaf;
+  }
+
+  /**
+   * Visits the records with 0-based indexes first..last, leaf by leaf:
+   * `visit(cursor, from, to)` gets leaf-local row numbers from..to.
+   */
+  forRange(first: number, last: number, visit: (cursor: LeafCursor, from: number, to: number) => void): void {
+    if (first > last) return;
+    let { s, l, i } = locateIn(this, first);
+    let remaining = last - first + 1;
+    const editor = this;
+    const cursor: LeafCursor & { s: number; l: number } = {
+      bytes: new Uint8Array(0),
+      words: new Uint32Array(0),
+      s: 0,
+      l: 0,
+      writable(): void {
+        const leaf = editor.ownLeaf(this.s, this.l);
+        this.bytes = leaf.bytes;
+        this.words = leaf.words;
+      },
+    };
+    while (remaining > 0) {
+      const seg = this.segments[s];
+      const leaf = seg.leaves[l];
+      const n = Math.min(leaf.count - i, remaining);
+      cursor.s = s;
+      cursor.l = l;
+      cursor.bytes = leaf.bytes;
+      cursor.words = leaf.words;
+      visit(cursor, i, i + n - 1);
+      remaining -= n;
+      i = 0;
+      if (++l === this.segments[s].leaves.length) {
+        l = 0;
+        s++;
+      }
+    }
+  }
+
+  /** Adds a record at the end: uid and flags set, every other byte zero. */
+  append(uid: number, flags: number): void {
+    this.ownTop();
+    const rs = this.recordSize;
+    let s = this.segments.length - 1;
+    let seg = s < 0 ? undefined : this.segments[s];
+    let lastLeaf = seg === undefined ? undefined : seg.leaves[seg.leaves.length - 1];
+    if (lastLeaf === undefined || lastLeaf.count === LEAF_RECORDS) {
+      if (seg === undefined || seg.leaves.length === SEGMENT_LEAVES) {
+        this.segments.push({ leaves: [], ends: [], owner: this.token });
+        this.segEnds.push(this.count);
+        s++;
+      }
+      seg = this.ownSegment(s);
+      seg.leaves.push(newLeaf(LEAF_RECORDS, rs, this.token));
+      seg.ends.push(seg.ends.length === 0 ? 0 : seg.ends[seg.ends.length - 1]);
+    } else {
+      seg = this.ownSegment(s);
+    }
+    const l = seg.leaves.length - 1;
+    const leaf = this.ownLeaf(s, l, LEAF_RECORDS);
+    const at = leaf.count * rs;
+    leaf.bytes.fill(0, at, at + rs);
+    leaf.words[at >>> 2] = uid;
+    leaf.bytes[at + 4] = flags;
+    leaf.count++;
+    seg.ends[l]++;
+    this.segEnds[s]++;
+    this.count++;
+  }
+
+  /**
+   * Removes the records in `ranges` (0-based inclusive index pairs, ascending,
+   * disjoint). Only the segments holding them are rebuilt; a leaf left small is
+   * merged with its predecessor so leaves stay reasonably full.
+   */
+  expunge(ranges: ReadonlyArray<readonly [number, number]>): void {
+    if (ranges.length === 0) return;
+    this.ownTop();
+    const rs = this.recordSize;
+    const segments: Segment[] = [];
+    let r = 0;
+    let segStart = 0;
+    for (let s = 0; s < this.segments.length; s++) {
+      const seg = this.segments[s];
+      const segEnd = this.segEnds[s];
+      if (r >= ranges.length || ranges[r][0] >= segEnd) {
+        segments.push(seg);
+        segStart = segEnd;
+        continue;
+      }
+      const leaves: Leaf[] = [];
+      for (let l = 0; l < seg.leaves.length; l++) {
+        const leaf = seg.leaves[l];
+        const leafStart = segStart + (l === 0 ? 0 : seg.ends[l - 1]);
+        const leafEnd = leafStart + leaf.count;
+        if (r >= ranges.length || ranges[r][0] >= leafEnd) {
+          leaves.push(leaf);
+          continue;
+        }
+        // Copy the surviving rows of this leaf into a tight new leaf.
+        const kept = newLeaf(leaf.count, rs, this.token);
+        let pos = leafStart;
+        while (pos < leafEnd) {
+          const inLeaf = r < ranges.length && ranges[r][0] < leafEnd;
+          const cut = inLeaf ? Math.max(ranges[r][0], pos) : leafEnd;
+          if (cut > pos) {
+            kept.bytes.set(leaf.bytes.subarray((pos - leafStart) * rs, (cut - leafStart) * rs), kept.count * rs);
+            kept.count += cut - pos;
+          }
+          if (!inLeaf) break;
+          const rangeEnd = ranges[r][1] + 1;
+          if (rangeEnd <= leafEnd) r++;
+          pos = Math.min(rangeEnd, leafEnd);
+        }
+        if (kept.count === 0) continue;
+        const prev = leaves[leaves.length - 1];
+        if (prev !== undefined && kept.count < LEAF_RECORDS / 2 && prev.count + kept.count <= LEAF_RECORDS) {
+          const merged = copyLeaf(prev, prev.count + kept.count, rs, this.token);
+          merged.bytes.set(kept.bytes.subarray(0, kept.count * rs), merged.count * rs);
+          merged.count += kept.count;
+          leaves[leaves.length - 1] = merged;
+        } else {
+          leaves.push(kept.count === leaf.count ? leaf : kept);
+        }
+      }
+      segStart = segEnd;
+      if (leaves.length === 0) continue;
+      const ends: number[] = [];
+      let total = 0;
+      for (const leaf of leaves) ends.push((total += leaf.count));
+      segments.push({ leaves, ends, owner: this.token });
+    }
+    this.segments = segments;
+    this.segEnds = [];
+    let total = 0;
+    for (const seg of segments) this.segEnds.push((total += seg.ends[seg.ends.length - 1]));
+    this.count = total;
+  }
+
+  /**
+   * Rewrites every record for a new layout (Dovecot's sync_ext_reorder): the
+   * 8 base bytes, then each field moved; everything else becomes zero.
+   */
+  relayout(recordSize: number, moves: readonly FieldMove[]): void {
+    this.ownTop();
+    const oldSize = this.recordSize;
+    for (let s = 0; s < this.segments.length; s++) {
+      const seg = this.segments[s];
+      const leaves = seg.leaves.map((leaf) => {
+        const out = newLeaf(leaf.count, recordSize, this.token);
+        const src = leaf.bytes;
+        const dst = out.bytes;
+        for (let i = 0; i < leaf.count; i++) {
+          const so = i * oldSize;
+          const d = i * recordSize;
+          for (let k = 0; k < BASE_RECORD_SIZE; k++) dst[d + k] = src[so + k];
+          for (const m of moves) for (let k = 0; k < m.size; k++) dst[d + m.to + k] = src[so + m.from + k];
+        }
+        out.count = leaf.count;
+        return out;
+      });
+      this.segments[s] = { leaves, ends: seg.ends.slice(), owner: this.token };
+    }
+    this.recordSize = recordSize;
+  }
+
+  /** Zeroes `size` bytes at `offset` of every record, copying only leaves that had non-zero bytes there. */
+  clearField(offset: number, size: number): void {
+    if (size === 0 || this.count === 0) return;
+    const rs = this.recordSize;
+    this.forRange(0, this.count - 1, (cur, from, to) => {
+      for (let i = from; i <= to; i++) {
+        const o = i * rs + offset;
+        let nonZero = false;
+        for (let k = 0; k < size; k++) if (cur.bytes[o + k] !== 0) nonZero = true;
+        if (!nonZero) continue;
+        cur.writable();
+        cur.bytes.fill(0, o, o + size);
+      }
+    });
+  }
+}

@@ -1,0 +1,143 @@
+import { describe, expect, it } from "vitest";
+import { LogCorruptedError } from "../../../src/errors.js";
+import { MailFlag } from "../../../src/log/types.js";
+import { applyEntry, applyTransaction } from "../../../src/projections/apply.js";
+import { IndexHeaderFlag } from "../../../src/projections/base-header.js";
+import { getHeader, lookupUid, messageCount, recordAt, seqOfUid } from "../../../src/projections/read.js";
+import { emptyIndexMap, type IndexMapState } from "../../../src/projections/state.js";
+import { LogBuilder, R } from "./log-builder.js";
+
+const { SEEN, DELETED, FLAGGED, DIRTY, ANSWERED } = MailFlag;
+
+function start(): { b: LogBuilder; s: IndexMapState } {
+  return { b: new LogBuilder(), s: emptyIndexMap({ indexId: 7 }) };
+}
+
+describe("APPEND", () => {
+  it("adds records with their flags, moves next_uid and counts \\Seen/\\Deleted", () => {
+    const { b, s } = start();
+    const s1 = applyTransaction(s, b.tx(R.append([[1, SEEN], [5, DELETED | FLAGGED], 6])));
+    const h = getHeader(s1);
+    expect(messageCount(s1)).toBe(3);
+    expect(h.messagesCount).toBe(3);
+    expect(h.nextUid).toBe(7);
+    expect(h.seenMessagesCount).toBe(1);
+    expect(h.deletedMessagesCount).toBe(1);
+    expect([1, 2, 3].map((q) => [recordAt(s1, q)!.uid, recordAt(s1, q)!.flags])).toEqual([
+      [1, SEEN],
+      [5, DELETED | FLAGGED],
+      [6, 0],
+    ]);
+    expect(seqOfUid(s1, 5)).toBe(2);
+    expect(lookupUid(s1, 2)).toBeUndefined();
+  });
+
+  it("keeps low-water marks as Dovecot does: 0 until all seen, then next_uid, lowered by unseen appends", () => {
+    const { b, s } = start();
+    let st = applyTransaction(s, b.tx(R.append([[1, SEEN], [2, SEEN]])));
+    // Every message seen → first_unseen_uid_lowwater jumps to next_uid (set when the count reached 2: next_uid was 3).
+    expect(getHeader(st).firstUnseenUidLowwater).toBe(3);
+    st = applyTransaction(st, b.tx(R.append([4])));
+    expect(getHeader(st).firstUnseenUidLowwater).toBe(3);
+    st = applyTransaction(st, b.tx(R.flags(4, 4, SEEN, 0)));
+    expect(getHeader(st).firstUnseenUidLowwater).toBe(5);
+    st = applyTransaction(st, b.tx(R.flags(2, 2, 0, SEEN)));
+    expect(getHeader(st).firstUnseenUidLowwater).toBe(2);
+    expect(getHeader(st).seenMessagesCount).toBe(2);
+  });
+
+  it("rejects a uid below next_uid with the entry's position", () => {
+    const { b, s } = start();
+    const s1 = applyTransaction(s, b.tx(R.append([3])));
+    const tx = b.tx(R.append([2]));
+    let error: unknown;
+    try {
+      applyTransaction(s1, tx);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(LogCorruptedError);
+    expect((error as LogCorruptedError).offset).toBe(tx.entries[0].position.offset);
+    expect((error as LogCorruptedError).fileSeq).toBe(2);
+    expect((error as Error).message).toContain("Append with UID 2, but next_uid = 4");
+    expect(messageCount(s1)).toBe(1);
+  });
+
+  it("sets HAVE_DIRTY for a DIRTY append and clears it when no record is dirty any more", () => {
+    const { b, s } = start();
+    let st = applyTransaction(s, b.tx(R.append([[1, DIRTY | SEEN], 2])));
+    expect(getHeader(st).flags & IndexHeaderFlag.HAVE_DIRTY).toBeTruthy();
+    st = applyTransaction(st, b.tx(R.flags(1, 1, 0, DIRTY, { external: true })));
+    expect(getHeader(st).flags & IndexHeaderFlag.HAVE_DIRTY).toBe(0);
+    st = applyTransaction(st, b.tx(R.flags(2, 2, DIRTY, 0)));
+    expect(getHeader(st).flags & IndexHeaderFlag.HAVE_DIRTY).toBeTruthy();
+    st = applyTransaction(st, b.tx(R.expunge([[2, 2]])));
+    expect(getHeader(st).flags & IndexHeaderFlag.HAVE_DIRTY).toBe(0);
+  });
+});
+
+describe("FLAG_UPDATE", () => {
+  it("applies (flags & ~remove) | add to existing messages in the ranges only", () => {
+    const { b, s } = start();
+    let st = applyTransaction(s, b.tx(R.append([[1, SEEN], [3, SEEN | ANSWERED], 4])));
+    st = applyTransaction(st, b.tx(R.flags(2, 3, FLAGGED, SEEN)));
+    expect([1, 2, 3].map((q) => recordAt(st, q)!.flags)).toEqual([SEEN, ANSWERED | FLAGGED, 0]);
+    expect(getHeader(st).seenMessagesCount).toBe(1);
+  });
+
+  it("counts deleted flips and resets the deleted low-water mark when none is left", () => {
+    const { b, s } = start();
+    let st = applyTransaction(s, b.tx(R.append([1, 2, 3])));
+    st = applyTransaction(st, b.tx(R.flags(2, 3, DELETED, 0)));
+    expect(getHeader(st).deletedMessagesCount).toBe(2);
+    expect(getHeader(st).firstDeletedUidLowwater).toBe(0);
+    st = applyTransaction(st, b.tx(R.flags(1, 3, 0, DELETED)));
+    expect(getHeader(st).deletedMessagesCount).toBe(0);
+    expect(getHeader(st).firstDeletedUidLowwater).toBe(4);
+    st = applyTransaction(st, b.tx(R.flags(3, 3, DELETED, 0)));
+    expect(getHeader(st).firstDeletedUidLowwater).toBe(3);
+  });
+
+  it("returns the same state when the range holds no message", () => {
+    const { b, s } = start();
+    const st = applyTransaction(s, b.tx(R.append([1, 2])));
+    const e = b.entry(R.flags(5, 9, SEEN, 0));
+    expect(applyEntry(st, e)).toBe(st);
+  });
+
+  it("returns the same state when every flag is already as asked (no modseq extension)", () => {
+    const { b, s } = start();
+    const st = applyTransaction(s, b.tx(R.append([[1, SEEN]])));
+    expect(applyEntry(st, b.entry(R.flags(1, 1, SEEN, 0)))).toBe(st);
+  });
+});
+
+describe("EXPUNGE / EXPUNGE_GUID", () => {
+  it("ignores requests (no EXTERNAL): same state object", () => {
+    const { b, s } = start();
+    const st = applyTransaction(s, b.tx(R.append([1, 2])));
+    expect(applyEntry(st, b.entry(R.expunge([[1, 2]], false)))).toBe(st);
+    expect(applyEntry(st, b.entry(R.expungeGuid([1], false)))).toBe(st);
+  });
+
+  it("removes EXTERNAL expunges, shifting sequence numbers and fixing counters", () => {
+    const { b, s } = start();
+    let st = applyTransaction(s, b.tx(R.append([[1, SEEN], [2, DELETED], [3, SEEN], 4, 5])));
+    st = applyTransaction(st, b.tx(R.expunge([[1, 2], [4, 4], [9, 12]])));
+    expect(messageCount(st)).toBe(2);
+    expect(recordAt(st, 1)!.uid).toBe(3);
+    expect(recordAt(st, 2)!.uid).toBe(5);
+    const h = getHeader(st);
+    expect(h.seenMessagesCount).toBe(1);
+    expect(h.deletedMessagesCount).toBe(0);
+    expect(h.firstDeletedUidLowwater).toBe(6);
+    expect(h.nextUid).toBe(6);
+  });
+
+  it("expunge-guid removes by uid in any order and ignores the guid", () => {
+    const { b, s } = start();
+    let st = applyTransaction(s, b.tx(R.append([1, 2, 3, 4])));
+    st = applyTransaction(st, b.tx(R.expungeGuid([4, 2, 7])));
+    expect([1, 2].map((q) => recordAt(st, q)!.uid)).toEqual([1, 3]);
+  });
+});
