@@ -9,7 +9,7 @@ import { readLog } from "./log/view.js";
 import { isBefore, loadState, readSince, stateAt } from "./mailbox-state.js";
 import { MailboxTransaction } from "./mailbox-transaction.js";
 import { MailboxViewHandle } from "./mailbox-view.js";
-import { applyTransaction } from "./projections/apply.js";
+import { applyTransaction, enterLogFile } from "./projections/apply.js";
 import { writeCheckpoint } from "./projections/checkpoint-file.js";
 import { getHeader, position } from "./projections/read.js";
 import type { IndexMapState } from "./projections/state.js";
@@ -194,7 +194,7 @@ export class Mailbox {
       this.advance(readSince(this.backend.indexPrefix, this.current).transactions);
       if (rotate && this.log.shouldRotate()) {
         const header = await this.log.rotateLocked();
-        this.current = movedToNewFile(this.current, header.fileSeq, header.hdrSize);
+        this.current = enterLogFile(this.current, header);
       }
       writeCheckpoint(this.backend.indexPrefix, this.current, { backup: this.backend.keepsIndexBackup, fsync: this.options.fsync !== "never" });
       this.indexedAt = this.position;
@@ -239,14 +239,3 @@ export interface CommitResult {
 
 export { SubscriberOverflowError };
 
-/** After a rotation the state sits at the new file's start (head = tail = hdr_size). */
-function movedToNewFile(state: IndexMapState, fileSeq: number, hdrSize: number): IndexMapState {
-  return applyTransaction(state, {
-    position: { fileSeq, offset: hdrSize },
-    end: { fileSeq, offset: hdrSize },
-    entries: [],
-    modseq: state.logModseq,
-    external: true,
-    framed: false,
-  });
-}

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { MailstoreError } from "../errors.js";
+import { registerDemo } from "./commands/demo.js";
 import { registerDump } from "./commands/dump.js";
 import { registerEvents } from "./commands/events.js";
 import { registerLog } from "./commands/log.js";
@@ -16,6 +17,7 @@ export async function main(argv: string[], io: CliIo = processIo, stop: Promise<
     .option("-l, --location <location>", "mail location, Dovecot syntax (default: $MAIL, else mdbox:./mail)")
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
+  registerDemo(program, io);
   registerDump(program, io);
   registerLog(program, io);
   registerEvents(program, io);
