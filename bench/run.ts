@@ -1,5 +1,6 @@
 import { decodeBench } from "./log/decode.bench.js";
 import { appendBench } from "./log/append.bench.js";
+import { indexMapBench } from "./projections/index-map.bench.js";
 
 /**
  * `npm run bench [-- NAME…]`: runs the named benchmarks (all by default) and
@@ -8,6 +9,7 @@ import { appendBench } from "./log/append.bench.js";
 const benches: Record<string, () => Promise<string[]>> = {
   "log-decode": () => decodeBench(),
   "log-append": () => appendBench(),
+  "index-map": () => indexMapBench(),
 };
 
 const wanted = process.argv.slice(2);

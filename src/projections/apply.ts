@@ -9,7 +9,7 @@
  * per entry. That is also what lets an entry without effect (an expunge
  * request, an update of an expunged uid) return the very same state object.
  */
-import { produce } from "immer";
+import { produce, type Draft } from "immer";
 import type { LogEntry, LogFileHeader, LogRecord, LogRecordType, LogTransaction } from "../log/types.js";
 import { ApplyContext } from "./apply-context.js";
 import {
@@ -100,30 +100,43 @@ export function applyEntry(state: IndexMapState, entry: LogEntry): IndexMapState
  * its keywords), which are then copied once.
  */
 function applyWith(state: IndexMapState, tx: LogTransaction, token: object): IndexMapState {
+  return applyBatch(state, [tx], token);
+}
+
+/**
+ * Several transactions in one produce and one record editor: replay's fast
+ * path (per-transaction bookkeeping is the same as applying them one by one,
+ * but immer copies and freezes the small state parts once per batch).
+ */
+function applyBatch(state: IndexMapState, txs: readonly LogTransaction[], token: object): IndexMapState {
   return produce(state, (draft) => {
     const ctx = new ApplyContext(draft, state, token);
-    const h = draft.header;
-    if (tx.position.fileSeq !== h.logFileSeq) {
-      // Entering another log file: the tail offset starts over in it.
-      h.logFileSeq = tx.position.fileSeq;
-      h.logFileTailOffset = 0;
-    }
-    if (tx.framed && tx.entries.length > 0 && h.logFileTailOffset === tx.position.offset) {
-      // The boundary record is EXTERNAL: the tail steps over it like over any external record.
-      h.logFileTailOffset = tx.entries[0].position.offset;
-    }
-    for (const entry of tx.entries) step(ctx, entry);
-    h.logFileSeq = tx.end.fileSeq;
-    h.logFileHeadOffset = tx.end.offset;
-    if (tx.modseq > draft.logModseq) draft.logModseq = tx.modseq;
-    stampModseqHeader(ctx, tx.end);
-    // HAVE_DIRTY is kept exact: set while any record is DIRTY. Dovecot only clears it
-    // at the end of a sync that began with it set, so one long sync over "+DIRTY … -DIRTY"
-    // (mbox) leaves it set until the next sync; that difference is harmless and
-    // depends on process boundaries a fold cannot see.
-    if (draft.dirtyCount === 0 && h.flags & IndexHeaderFlag.HAVE_DIRTY) h.flags &= ~IndexHeaderFlag.HAVE_DIRTY;
+    for (const tx of txs) applyToDraft(ctx, draft, tx);
     ctx.finish();
   });
+}
+
+function applyToDraft(ctx: ApplyContext, draft: Draft<IndexMapState>, tx: LogTransaction): void {
+  const h = draft.header;
+  if (tx.position.fileSeq !== h.logFileSeq) {
+    // Entering another log file: the tail offset starts over in it.
+    h.logFileSeq = tx.position.fileSeq;
+    h.logFileTailOffset = 0;
+  }
+  if (tx.framed && tx.entries.length > 0 && h.logFileTailOffset === tx.position.offset) {
+    // The boundary record is EXTERNAL: the tail steps over it like over any external record.
+    h.logFileTailOffset = tx.entries[0].position.offset;
+  }
+  for (const entry of tx.entries) step(ctx, entry);
+  h.logFileSeq = tx.end.fileSeq;
+  h.logFileHeadOffset = tx.end.offset;
+  if (tx.modseq > draft.logModseq) draft.logModseq = tx.modseq;
+  stampModseqHeader(ctx, tx.end);
+  // HAVE_DIRTY is kept exact: set while any record is DIRTY. Dovecot only clears it
+  // at the end of a sync that began with it set, so one long sync over "+DIRTY … -DIRTY"
+  // (mbox) leaves it set until the next sync; that difference is harmless and
+  // depends on process boundaries a fold cannot see.
+  if (draft.dirtyCount === 0 && h.flags & IndexHeaderFlag.HAVE_DIRTY) h.flags &= ~IndexHeaderFlag.HAVE_DIRTY;
 }
 
 /**
@@ -140,6 +153,9 @@ export function applyTransaction(state: IndexMapState, tx: LogTransaction): Inde
  * states are never exposed, so records are changed in place after their
  * first copy.
  */
+/** Transactions folded per immer produce during a replay. */
+const REPLAY_BATCH = 256;
+
 export function replay(
   transactions: Iterable<LogTransaction>,
   initial: IndexMapState = emptyIndexMap(),
@@ -148,13 +164,24 @@ export function replay(
 ): IndexMapState {
   const token = {};
   let state = initial;
+  let batch: LogTransaction[] = [];
+  let batchSeq = state.header.logFileSeq;
+  const flush = () => {
+    if (batch.length > 0) state = applyBatch(state, batch, token);
+    batch = [];
+  };
   for (const tx of transactions) {
-    if (tx.position.fileSeq !== state.header.logFileSeq) {
+    if (tx.position.fileSeq !== batchSeq) {
+      // A rotation is applied between batches, on a finished state.
+      flush();
+      batchSeq = tx.position.fileSeq;
       const header = headers.find((h) => h.fileSeq === tx.position.fileSeq);
       if (header !== undefined) state = enterLogFile(state, header);
     }
-    state = applyWith(state, tx, token);
+    batch.push(tx);
+    if (batch.length >= REPLAY_BATCH) flush();
   }
+  flush();
   return state;
 }
 
