@@ -1,7 +1,7 @@
 import { IndexCorruptedError, LogPositionLostError } from "./errors.js";
 import type { LogPosition, LogTransaction } from "./log/types.js";
 import { readLog, readLogTail, type LogReadResult } from "./log/view.js";
-import { applyTransaction, replay, withLogModseq } from "./projections/apply.js";
+import { applyTransaction, enterLogFile, replay, withLogModseq } from "./projections/apply.js";
 import { readCheckpoint } from "./projections/checkpoint-file.js";
 import { position } from "./projections/read.js";
 import { emptyIndexMap, type IndexMapState } from "./projections/state.js";
@@ -20,8 +20,12 @@ export function loadState(prefix: string): IndexMapState {
     throw new IndexCorruptedError("the log's older files are gone and there is no dovecot.index: the mailbox needs a rebuild", { path: prefix });
   }
   const initial = checkpoint && !read.fromScratch ? checkpoint : emptyIndexMap({ indexId: read.headers[0].indexId });
+  let state = replay(read.transactions, initial, read.headers);
+  // A rotated-to file with no transactions yet still moves the state into it.
+  const head = read.headers[read.headers.length - 1];
+  if (head.fileSeq !== state.header.logFileSeq) state = enterLogFile(state, head);
   // A decoded checkpoint cannot know the log's running modseq; the log read can.
-  return withLogModseq(replay(read.transactions, initial, read.headers), read.endModseq);
+  return withLogModseq(state, read.endModseq);
 }
 
 /**
