@@ -17,7 +17,8 @@ export type MailstoreErrorCode =
   | "ALREADY_EXISTS"
   | "REFCOUNT_OVERFLOW"
   | "MAIL_CORRUPTED"
-  | "UNSUPPORTED";
+  | "UNSUPPORTED"
+  | "SUBSCRIBER_OVERFLOW";
 
 export interface ErrorLocation {
   /** The file the error concerns. */

@@ -1,4 +1,4 @@
-import { Observable, Subject } from "rxjs";
+import { Observable } from "rxjs";
 import { changeBatchOf, type ChangeBatch } from "./changes.js";
 import type { MailboxBackend } from "./drivers/driver.js";
 import { MailstoreError } from "./errors.js";
@@ -13,7 +13,7 @@ import { applyTransaction, enterLogFile } from "./projections/apply.js";
 import { writeCheckpoint } from "./projections/checkpoint-file.js";
 import { getHeader, position } from "./projections/read.js";
 import type { IndexMapState } from "./projections/state.js";
-import { SubscriberOverflowError, boundedDelivery } from "./subscribers.js";
+import { ChangeFanout, SubscriberOverflowError } from "./subscribers.js";
 
 export interface MailboxOptions {
   fsync?: FsyncMode;
@@ -35,7 +35,7 @@ export class Mailbox {
   readonly backend: MailboxBackend;
   private readonly log: TransactionLog;
   private current: IndexMapState;
-  private readonly live = new Subject<ChangeBatch>();
+  private readonly live: ChangeFanout;
   private externalFollow: { unsubscribe(): void } | undefined;
   private subscriberCount = 0;
   private readonly options: MailboxOptions;
@@ -47,6 +47,7 @@ export class Mailbox {
     this.log = log;
     this.current = state;
     this.options = options;
+    this.live = new ChangeFanout(options.subscriberBufferMax ?? 10_000);
   }
 
   /** Opens the mailbox's log and state; creates the log when `uidValidity` is given and none exists. */
@@ -122,28 +123,20 @@ export class Mailbox {
   changes(from?: LogPosition): Observable<ChangeBatch> {
     this.checkOpen();
     return new Observable<ChangeBatch>((subscriber) => {
-      const deliver = boundedDelivery(subscriber, this.options.subscriberBufferMax ?? 10_000);
-      let last = from ?? this.position;
-      const liveSub = this.live.subscribe({
-        next: (batch) => {
-          if (!isBefore(batch.position, last)) {
-            last = batch.end;
-            deliver(batch);
-          }
-        },
-        error: (err) => subscriber.error(err),
-      });
+      // The backlog is read synchronously, then live batches continue right after it.
+      let next = from ?? this.position;
       if (from) {
+        const upTo = this.position;
         for (const tx of readLog(this.backend.indexPrefix, from).transactions) {
-          if (isBefore(tx.position, last)) continue;
-          if (!isBefore(tx.end, this.position) && tx.end.offset !== this.position.offset) break;
-          last = tx.end;
-          deliver(changeBatchOf(tx));
+          if (isBefore(upTo, tx.end)) break;
+          subscriber.next(changeBatchOf(tx));
+          next = tx.end;
         }
       }
+      const leave = this.live.join(subscriber, next);
       this.retainExternalFollow();
       return () => {
-        liveSub.unsubscribe();
+        leave();
         this.releaseExternalFollow();
       };
     });
@@ -181,7 +174,7 @@ export class Mailbox {
     for (const tx of transactions) {
       if (isBefore(tx.position, this.position)) continue;
       this.current = applyTransaction(this.current, tx);
-      this.live.next(changeBatchOf(tx));
+      this.live.publish(changeBatchOf(tx));
     }
   }
 
@@ -213,7 +206,7 @@ export class Mailbox {
     // One watch per mailbox, however many subscribers: it only triggers a catch-up read.
     this.externalFollow = followLog(this.backend.indexPrefix, this.position).subscribe({
       next: () => this.advance(readSince(this.backend.indexPrefix, this.current).transactions),
-      error: (err) => this.live.error(err),
+      error: (err) => this.live.fail(err),
     });
   }
 
