@@ -1,6 +1,7 @@
 import { decodeBench } from "./log/decode.bench.js";
 import { appendBench } from "./log/append.bench.js";
 import { indexMapBench } from "./projections/index-map.bench.js";
+import { notifyLatencyBench } from "./api/notify-latency.bench.js";
 
 /**
  * `npm run bench [-- NAME…]`: runs the named benchmarks (all by default) and
@@ -10,6 +11,7 @@ const benches: Record<string, () => Promise<string[]>> = {
   "log-decode": () => decodeBench(),
   "log-append": () => appendBench(),
   "index-map": () => indexMapBench(),
+  "notify-latency": () => notifyLatencyBench(),
 };
 
 const wanted = process.argv.slice(2);
