@@ -4,6 +4,8 @@ import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { main } from "../../../src/cli/main.js";
 import { TransactionLog } from "../../../src/log/log.js";
+import { loadState } from "../../../src/mailbox-state.js";
+import { writeCheckpoint } from "../../../src/projections/checkpoint-file.js";
 
 let dir: string;
 beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-cli-")); });
@@ -36,6 +38,11 @@ describe("mailstore CLI", () => {
     expect((await run("export", dir, "-o", bundle)).code).toBe(0);
     expect((await run("import-events", bundle, path.join(dir, "copy"))).code).toBe(0);
     expect(fs.readFileSync(path.join(dir, "copy", "dovecot.index.log"))).toEqual(fs.readFileSync(prefix + ".log"));
+    writeCheckpoint(prefix, loadState(prefix), { fsync: false });
+    const index = JSON.parse((await run("dump", "--json", prefix)).out);
+    expect(index.records).toMatchObject([{ uid: 1, flagNames: ["\\Seen"], keywords: ["$Label1"] }]);
+    const replayed = JSON.parse((await run("replay", "--json", dir)).out);
+    expect(replayed).toMatchObject({ header: { nextUid: 2, messagesCount: 1, highestModseq: 3 }, messages: [{ uid: 1, flags: ["\\Seen"], keywords: ["$Label1"] }] });
   });
 
   it("reports errors as one line with a non-zero exit code", async () => {
