@@ -21,7 +21,7 @@ async function run(...argv: string[]): Promise<{ code: number; out: string; err:
 describe("mailstore CLI", () => {
   it("log, dump --json and export/import-events work on an engine log", async () => {
     const prefix = path.join(dir, "dovecot.index");
-    const log = TransactionLog.open(prefix, { create: {}, fsync: "never" });
+    const log = TransactionLog.open(prefix, { create: { initialRecords: [{ type: "header-update", external: true, sync: false, patches: [{ offset: 24, data: Uint8Array.of(1, 0, 0, 0) }] }] }, fsync: "never" });
     await log.append([
       { type: "append", external: true, sync: false, messages: [{ uid: 1, flags: 8 }] },
       { type: "keyword-update", external: false, sync: false, modifyType: "add", name: "$Label1", ranges: [{ uid1: 1, uid2: 1 }] },
@@ -32,14 +32,16 @@ describe("mailstore CLI", () => {
     expect(text.out).toContain("append 1(\\Seen); keyword +$Label1 1");
     const json = await run("dump", "--json", prefix + ".log");
     const parsed = JSON.parse(json.out);
-    expect(parsed.records.map((r: { type: string }) => r.type)).toEqual(["boundary", "append", "keyword-update"]);
-    expect(parsed.records.map((r: { modseq: number }) => r.modseq)).toEqual([1, 2, 3]);
+    expect(parsed.records.map((r: { type: string }) => r.type)).toEqual(["header-update", "boundary", "append", "keyword-update"]);
+    expect(parsed.records.map((r: { modseq: number }) => r.modseq)).toEqual([1, 1, 2, 3]);
     const bundle = path.join(dir, "b.mp");
     expect((await run("export", dir, "-o", bundle)).code).toBe(0);
     expect((await run("import-events", bundle, path.join(dir, "copy"))).code).toBe(0);
     expect(fs.readFileSync(path.join(dir, "copy", "dovecot.index.log"))).toEqual(fs.readFileSync(prefix + ".log"));
     writeCheckpoint(prefix, loadState(prefix), { fsync: false });
-    const index = JSON.parse((await run("dump", "--json", prefix)).out);
+    const dumped = await run("dump", "--json", prefix);
+    expect(dumped.err).toBe("");
+    const index = JSON.parse(dumped.out);
     expect(index.records).toMatchObject([{ uid: 1, flagNames: ["\\Seen"], keywords: ["$Label1"] }]);
     const replayed = JSON.parse((await run("replay", "--json", dir)).out);
     expect(replayed).toMatchObject({ header: { nextUid: 2, messagesCount: 1, highestModseq: 3 }, messages: [{ uid: 1, flags: ["\\Seen"], keywords: ["$Label1"] }] });
