@@ -1,6 +1,6 @@
 import { decodeBench } from "./log/decode.bench.js";
 import { appendBench } from "./log/append.bench.js";
-import { indexMapBench } from "./projections/index-map.bench.js";
+import { commitBench, indexMapBench, memoryBench, openBench, replayBench } from "./projections/index-map.bench.js";
 import { notifyLatencyBench } from "./api/notify-latency.bench.js";
 
 /**
@@ -11,6 +11,10 @@ const benches: Record<string, () => Promise<string[]>> = {
   "log-decode": () => decodeBench(),
   "log-append": () => appendBench(),
   "index-map": () => indexMapBench(),
+  "index-map-memory": async () => [await memoryBench()],
+  "index-map-open": async () => [await openBench()],
+  "index-map-replay": async () => [await replayBench()],
+  "index-map-commit": () => commitBench(),
   "notify-latency": () => notifyLatencyBench(),
 };
 

@@ -15,7 +15,7 @@ const now = () => performance.timeOrigin + performance.now();
 /**
  * Commit-to-notification latency of change streams: in-process (from
  * commit() being called to the subscriber's callback) and across processes
- * (from another process's commit() returning to this process's callback,
+ * (from commit() being called in another process to this process's callback,
  * through the inotify watch on the log).
  */
 export async function notifyLatencyBench(): Promise<string[]> {
@@ -59,6 +59,6 @@ export async function notifyLatencyBench(): Promise<string[]> {
   const inp = inProcess.sort((a, b) => a - b);
   return [
     `| change stream latency, in-process (commit() called → subscriber), ${inp.length} commits | p50 ${fmt(percentile(inp, 50))} ms | p99 ${fmt(percentile(inp, 99))} ms | |`,
-    `| change stream latency, across processes (other process's commit() returned → subscriber, via inotify), ${cross.length} of ${commitsEnded.length} commits | p50 ${fmt(percentile(cross, 50))} ms | p99 ${fmt(percentile(cross, 99))} ms | |`,
+    `| change stream latency, across processes (commit() called in another process → subscriber here, via inotify), ${cross.length} of ${commitsEnded.length} commits | p50 ${fmt(percentile(cross, 50))} ms | p99 ${fmt(percentile(cross, 99))} ms | |`,
   ];
 }

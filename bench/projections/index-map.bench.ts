@@ -36,7 +36,7 @@ function tmpPrefix(): { dir: string; prefix: string } {
 }
 
 /** Open a 100k-message mailbox from dovecot.index plus a 1,000-record tail. */
-async function openBench(): Promise<string> {
+export async function openBench(): Promise<string> {
   const { dir, prefix } = tmpPrefix();
   const log = TransactionLog.open(prefix, { create: {}, fsync: "never" });
   await log.appendTransactions(appendTransactions(100_000));
@@ -52,7 +52,7 @@ async function openBench(): Promise<string> {
 }
 
 /** Full replay (read, decode, fold) of a log with >= 1M records. */
-async function replayBench(): Promise<string> {
+export async function replayBench(): Promise<string> {
   const { dir, prefix } = tmpPrefix();
   const log = TransactionLog.open(prefix, { create: {}, fsync: "never" });
   const txs = appendTransactions(100_000);
@@ -71,7 +71,7 @@ async function replayBench(): Promise<string> {
 }
 
 /** One single-flag commit at 10k, 100k, 1M messages: log append under the lock + projection advance. */
-async function commitBench(): Promise<string[]> {
+export async function commitBench(): Promise<string[]> {
   const rows: string[] = [];
   for (const count of [10_000, 100_000, 1_000_000]) {
     const { dir, prefix } = tmpPrefix();
@@ -103,22 +103,23 @@ async function commitBench(): Promise<string[]> {
 }
 
 /** Memory per message of the index map at 1M messages (uid, flags, modseq). */
-async function memoryBench(): Promise<string> {
+export async function memoryBench(): Promise<string> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) return "| memory per message at 1M messages | (run node with --expose-gc) | | |";
-  const fake = appendTransactions(1_000_000).map((records, i): LogTransaction => ({
-    position: { fileSeq: 1, offset: 40 + i }, end: { fileSeq: 1, offset: 41 + i }, modseq: 2n, external: true, framed: records.length > 1,
-    entries: records.map((record) => ({ position: { fileSeq: 1, offset: 40 + i }, size: 16, modseq: 2n, record })),
-  }));
-  let state: IndexMapState | undefined = replay(fake, emptyIndexMap({ indexId: 1 }));
-  fake.length = 0;
-  const count = state.records.count;
-  const recordSize = state.records.recordSize;
+  // Transactions are made lazily, so that only the state stays alive.
+  function* transactions(): Generator<LogTransaction> {
+    let i = 0;
+    for (const records of appendTransactions(1_000_000)) {
+      const position = { fileSeq: 1, offset: 40 + i };
+      i++;
+      yield { position, end: { fileSeq: 1, offset: 40 + i }, modseq: 2n, external: true, framed: records.length > 1, entries: records.map((record) => ({ position, size: 16, modseq: 2n, record })) };
+    }
+  }
   const used = () => { gc(); gc(); const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
-  const withState = used();
-  state = undefined;
-  const bytes = withState - used();
-  return `| memory of the index map at ${count.toLocaleString("en")} messages (uid, flags, modseq: ${recordSize}-byte rows) | ${fmt(bytes / count)} bytes/message | ${fmt(bytes / 1e6)} MB in all | |`;
+  const before = used();
+  const state = replay(transactions(), emptyIndexMap({ indexId: 1 }));
+  const bytes = used() - before;
+  return `| memory of the index map at ${state.records.count.toLocaleString("en")} messages (uid, flags, modseq: ${state.records.recordSize}-byte rows) | ${fmt(bytes / state.records.count)} bytes/message | ${fmt(bytes / 1e6)} MB in all | |`;
 }
 
 export async function indexMapBench(): Promise<string[]> {

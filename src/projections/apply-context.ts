@@ -14,11 +14,13 @@ import { LogCorruptedError } from "../errors.js";
 import type { LogEntry } from "../log/types.js";
 import type { RecordEditor, RecordStore } from "./record-store.js";
 import type { ExtensionInfo, IndexMapState } from "./state.js";
+import type { IndexBaseHeader } from "./base-header.js";
 
 export class ApplyContext {
   /** The entry being applied. */
   entry!: LogEntry;
   private editor: RecordEditor | undefined;
+  private headerCopy: Draft<IndexBaseHeader> | undefined;
   private registryChanged = false;
 
   constructor(
@@ -55,6 +57,16 @@ export class ApplyContext {
     this.draft.extensions[extId].hdrData = data;
   }
 
+  /**
+   * The base header as a plain mutable object, written back by `finish()`.
+   * Reading and writing it through the immer draft cost more than the rest
+   * of a flag update (replay applies millions of them).
+   */
+  get header(): Draft<IndexBaseHeader> {
+    this.headerCopy ??= { ...(this.draft.header as IndexBaseHeader) } as Draft<IndexBaseHeader>;
+    return this.headerCopy;
+  }
+
   /** The records as they are now (read-only use). */
   get records(): RecordStore | RecordEditor {
     return this.editor ?? this.base.records;
@@ -74,6 +86,13 @@ export class ApplyContext {
 
   /** Stores the changed records into the draft (a no-op when nothing changed). */
   finish(): void {
+    if (this.headerCopy !== undefined) {
+      const before = this.draft.header as unknown as Record<string, unknown>;
+      const after = this.headerCopy as unknown as Record<string, unknown>;
+      // Assign only what changed, so a record without effect leaves the state as it was.
+      for (const key of Object.keys(after)) if (before[key] !== after[key]) before[key] = after[key];
+      this.headerCopy = undefined;
+    }
     if (this.editor === undefined) return;
     const records = this.editor.finish();
     if (records !== this.base.records) this.draft.records = castDraft(records);

@@ -69,7 +69,7 @@ export function applyExtRecUpdate(ctx: ApplyContext, record: Rec<"ext-rec">): vo
     throw ctx.corrupt(`entries of ${record.recordSize} bytes, but the intro said ${cur.recordSize}`);
   }
   const ext = ctx.exts[cur.extId];
-  const nextUid = ctx.draft.header.nextUid;
+  const nextUid = ctx.header.nextUid;
   const size = cur.recordSize;
   if (size > ext.recordSize) throw ctx.corrupt(`entries of ${size} bytes for a ${ext.recordSize}-byte field`);
   for (const u of record.updates) {
@@ -101,7 +101,7 @@ export function applyExtAtomicInc(ctx: ApplyContext, record: Rec<"ext-atomic-inc
   const cur = current(ctx, "Extension record updated");
   if (cur.ignore) return;
   const ext = ctx.exts[cur.extId];
-  const nextUid = ctx.draft.header.nextUid;
+  const nextUid = ctx.header.nextUid;
   const size = cur.recordSize;
   for (const u of record.updates) {
     if (u.uid === 0 || u.uid >= nextUid) throw ctx.corrupt(`Extension record inc for invalid uid=${u.uid}`);

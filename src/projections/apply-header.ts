@@ -39,7 +39,7 @@ const STRUCTURAL_FIELDS = [
  */
 export function applyHeaderUpdate(ctx: ApplyContext, record: HeaderUpdateRecord): void {
   const draft = ctx.draft;
-  const before = fullHeader({ header: draft.header, extensions: ctx.exts, records: ctx.records });
+  const before = fullHeader({ header: ctx.header, extensions: ctx.exts, records: ctx.records });
   const baseSize = before.baseHeaderSize;
   const bytes = new Uint8Array(baseSize);
   const view = new DataView(bytes.buffer);
@@ -55,7 +55,7 @@ export function applyHeaderUpdate(ctx: ApplyContext, record: HeaderUpdateRecord)
   for (const field of STRUCTURAL_FIELDS) {
     if (after[field] !== before[field]) throw ctx.corrupt(`header update changes ${field} from ${before[field]} to ${after[field]}`);
   }
-  const h = draft.header;
+  const h = ctx.header;
   for (const key of Object.keys(before) as Array<keyof IndexHeader>) {
     if ((STRUCTURAL_FIELDS as readonly string[]).includes(key)) continue;
     if (key === "dayFirstUid" || key === "logFileTailOffset") continue;
@@ -89,7 +89,7 @@ function tailOffsetIn(record: HeaderUpdateRecord): number | undefined {
 export function trackTailOffset(ctx: ApplyContext): void {
   const entry: LogEntry = ctx.entry;
   const record = entry.record;
-  const h: Draft<IndexMapState>["header"] = ctx.draft.header;
+  const h: Draft<IndexMapState>["header"] = ctx.header;
   if (!record.external || entry.position.fileSeq !== h.logFileSeq) return;
   const end = entry.position.offset + entry.size;
   if (record.type === "header-update") {

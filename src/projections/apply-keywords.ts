@@ -24,13 +24,22 @@ export function keywordsRecordSize(count: number): number {
 
 /** Keyword index of `name` (IMAP keywords compare ASCII case-insensitively, like Dovecot's strcasecmp), or -1. */
 export function keywordIndex(keywords: readonly string[], name: string): number {
-  const folded = asciiLower(name);
-  for (let i = 0; i < keywords.length; i++) if (asciiLower(keywords[i]) === folded) return i;
-  return -1;
+  // Keywords are only ever appended, so a cache entry is valid while the length matches.
+  let cached = foldedIndexes.get(keywords);
+  if (cached === undefined || cached.length !== keywords.length) {
+    const byName = new Map<string, number>();
+    for (let i = keywords.length - 1; i >= 0; i--) byName.set(asciiLower(keywords[i]), i);
+    cached = { length: keywords.length, byName };
+    foldedIndexes.set(keywords, cached);
+  }
+  return cached.byName.get(asciiLower(name)) ?? -1;
 }
 
+/** Folded name → first index, per keyword list (replays look keywords up per record). */
+const foldedIndexes = new WeakMap<readonly string[], { length: number; byName: Map<string, number> }>();
+
 function asciiLower(s: string): string {
-  return s.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
+  return /[A-Z]/.test(s) ? s.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32)) : s;
 }
 
 /**

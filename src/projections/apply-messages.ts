@@ -87,7 +87,7 @@ export function applyAppend(ctx: ApplyContext, record: AppendRecord): void {
   if (record.messages.length === 0) return;
   const editor = ctx.edit();
   const firstNew = editor.count;
-  const c = readCounters(ctx.draft.header, editor.count);
+  const c = readCounters(ctx.header, editor.count);
   let dirty = 0;
   for (const m of record.messages) {
     if (m.uid < c.nextUid) throw ctx.corrupt(`Append with UID ${m.uid}, but next_uid = ${c.nextUid}`);
@@ -99,9 +99,9 @@ export function applyAppend(ctx: ApplyContext, record: AppendRecord): void {
     const error = updateCounts(c, 0, m.flags);
     if (error !== undefined) throw ctx.corrupt(error);
   }
-  writeCounters(ctx.draft.header, c);
+  writeCounters(ctx.header, c);
   if (dirty > 0) {
-    ctx.draft.header.flags |= IndexHeaderFlag.HAVE_DIRTY;
+    ctx.header.flags |= IndexHeaderFlag.HAVE_DIRTY;
     ctx.draft.dirtyCount += dirty;
   }
   raiseMessageModseqs(ctx, firstNew, editor.count - 1, ctx.entry.modseq);
@@ -114,7 +114,7 @@ export function applyFlagUpdate(ctx: ApplyContext, record: FlagUpdateRecord): vo
     if (range === undefined) continue;
     const [first, last] = range;
     if (!isInternalFlagUpdate(u)) raiseMessageModseqs(ctx, first, last, ctx.entry.modseq);
-    if (u.addFlags & MailFlag.DIRTY) ctx.draft.header.flags |= IndexHeaderFlag.HAVE_DIRTY;
+    if (u.addFlags & MailFlag.DIRTY) ctx.header.flags |= IndexHeaderFlag.HAVE_DIRTY;
     applyFlagChange(ctx, first, last, u);
   }
 }
@@ -123,7 +123,7 @@ function applyFlagChange(ctx: ApplyContext, first: number, last: number, u: Flag
   const keep = ~u.removeFlags & 0xff;
   const add = u.addFlags;
   const counted = ((add | u.removeFlags) & (MailFlag.SEEN | MailFlag.DELETED)) !== 0;
-  const c = readCounters(ctx.draft.header, ctx.records.count);
+  const c = readCounters(ctx.header, ctx.records.count);
   let dirtyDelta = 0;
   let error: string | undefined;
   const editor = ctx.edit();
@@ -144,7 +144,7 @@ function applyFlagChange(ctx: ApplyContext, first: number, last: number, u: Flag
     }
   });
   if (error !== undefined) throw ctx.corrupt(error);
-  if (counted) writeCounters(ctx.draft.header, c);
+  if (counted) writeCounters(ctx.header, c);
   if (dirtyDelta !== 0) ctx.draft.dirtyCount += dirtyDelta;
 }
 
@@ -181,7 +181,7 @@ function expungeIndexes(ctx: ApplyContext, ranges: Array<[number, number]>): voi
     else merged.push([r[0], r[1]]);
   }
   const editor = ctx.edit();
-  const c = readCounters(ctx.draft.header, editor.count);
+  const c = readCounters(ctx.header, editor.count);
   const rs = editor.recordSize;
   let dirty = 0;
   let error: string | undefined;
@@ -200,7 +200,7 @@ function expungeIndexes(ctx: ApplyContext, ranges: Array<[number, number]>): voi
     c.messagesCount -= last - first + 1;
   }
   editor.expunge(merged);
-  writeCounters(ctx.draft.header, c);
+  writeCounters(ctx.header, c);
   if (dirty > 0) ctx.draft.dirtyCount -= dirty;
   raiseHighestModseq(ctx, ctx.entry.modseq);
 }

@@ -117,7 +117,7 @@ function applyBatch(state: IndexMapState, txs: readonly LogTransaction[], token:
 }
 
 function applyToDraft(ctx: ApplyContext, draft: Draft<IndexMapState>, tx: LogTransaction): void {
-  const h = draft.header;
+  const h = ctx.header;
   if (tx.position.fileSeq !== h.logFileSeq) {
     // Entering another log file: the tail offset starts over in it.
     h.logFileSeq = tx.position.fileSeq;
