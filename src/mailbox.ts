@@ -205,7 +205,13 @@ export class Mailbox {
     if (this.subscriberCount++ > 0) return;
     // One watch per mailbox, however many subscribers: it only triggers a catch-up read.
     this.externalFollow = followLog(this.backend.indexPrefix, this.position).subscribe({
-      next: () => this.advance(readSince(this.backend.indexPrefix, this.current).transactions),
+      next: (tx) => {
+        // Our own commits come back through the watch too: those are already applied.
+        if (!isBefore(this.position, tx.end)) return;
+        const here = this.position;
+        if (tx.position.fileSeq === here.fileSeq && tx.position.offset === here.offset) this.advance([tx]);
+        else this.advance(readSince(this.backend.indexPrefix, this.current).transactions);
+      },
       error: (err) => this.live.fail(err),
     });
   }
