@@ -78,3 +78,25 @@ describe("change-stream subscribers", () => {
     await reader.close();
   });
 });
+
+describe("closing", () => {
+  it("releases every file handle, lock and watch", async () => {
+    const fds = () => fs.readdirSync("/proc/self/fd").length;
+    const s = openStorage(`sdbox:${dir}/closing`, { fsync: "never" });
+    const warm = await s.openMailbox("INBOX");
+    await warm.transaction().append({ body: "Subject: 0\n\n0\n" }).commit();
+    await s.close();
+    const before = fds();
+    const storage2 = openStorage(`sdbox:${dir}/closing`, { fsync: "never" });
+    const a = await storage2.openMailbox("INBOX");
+    await storage2.createMailbox("Other");
+    const b = await storage2.openMailbox("Other");
+    const subs = [a.changes().subscribe(), b.changes().subscribe(), a.changes({ fileSeq: 1, offset: 40 }).subscribe()];
+    await a.transaction().append({ body: "Subject: 1\n\n1\n" }).commit();
+    await a.transaction().copyTo(b, [{ uid1: 1, uid2: 2 }]);
+    expect(fds()).toBeGreaterThan(before);
+    void subs;
+    await storage2.close();
+    expect(fds()).toBe(before);
+  });
+});
