@@ -4,11 +4,12 @@
  *
  * - **mail_location empty**: look in the home directory, in this order:
  *   `~/sdbox` (with `mailboxes/`), `~/mdbox` (with `storage/`), `~/Maildir`
- *   (with `cur/`), then for `~/mail` and `~/Mail`: an `.imap/` directory, an
- *   `inbox` file or an `mbox` file makes it an mbox root.
+ *   (with `cur/`) — each directory must be rwx-accessible —, then for
+ *   `~/mail` and `~/Mail`: an rwx-accessible `.imap/` directory, or an
+ *   `inbox` or `mbox` file with rw access, makes it an mbox root.
  * - **a bare path**: `<path>/mailboxes/` → sdbox, `<path>/storage/` → mdbox,
- *   `<path>/cur/` → Maildir; a directory with `.imap/`, `inbox` or `mbox` →
- *   mbox root; a *file* is an mbox INBOX whose root is then looked up in the
+ *   `<path>/cur/` → Maildir (existence is enough); a directory with
+ *   `.imap/`, `inbox` or `mbox` (with the access above) → mbox root; a *file* is an mbox INBOX whose root is then looked up in the
  *   home as above (no root found: "Ambiguous mail location setting").
  * - **mbox without `INBOX=`**: `/var/mail/<user>`, then
  *   `/var/spool/mail/<user>` if readable and writable, else `<root>/inbox`.
@@ -32,8 +33,8 @@ export type PathKind = "dir" | "file" | "other";
 export interface FsProbe {
   /** @returns the kind of `p` (following symlinks), or undefined when it does not exist. */
   kind(p: string): PathKind | undefined;
-  /** @returns true when `p` is a file the user may read and write (access(R_OK|W_OK)). */
-  readWrite(p: string): boolean;
+  /** @returns true when the user may access `p` so: access(2) with R_OK|W_OK (`rw`) or R_OK|W_OK|X_OK (`rwx`). */
+  access(p: string, mode: "rw" | "rwx"): boolean;
 }
 
 /** An FsProbe over node:fs. */
@@ -46,10 +47,11 @@ export const nodeFsProbe: FsProbe = {
       return undefined;
     }
   },
-  readWrite(p) {
+  access(p, mode) {
+    const { R_OK, W_OK, X_OK } = fs.constants;
     try {
-      fs.accessSync(p, fs.constants.R_OK | fs.constants.W_OK);
-      return fs.statSync(p).isFile();
+      fs.accessSync(p, mode === "rw" ? R_OK | W_OK : R_OK | W_OK | X_OK);
+      return true;
     } catch {
       return false;
     }
@@ -91,9 +93,15 @@ export function detectFormatAt(root: string, probe: FsProbe = nodeFsProbe): "sdb
   return undefined;
 }
 
+/** An mbox root has an `.imap/` the user may use (rwx), or an `inbox` or `mbox` file it may read and write. */
 function isMboxRoot(dir: string, probe: FsProbe): boolean {
   if (!isDir(probe, dir)) return false;
-  return isDir(probe, path.join(dir, ".imap")) || probe.kind(path.join(dir, "inbox")) === "file" || probe.kind(path.join(dir, "mbox")) === "file";
+  const imap = path.join(dir, ".imap");
+  if (isDir(probe, imap) && probe.access(imap, "rwx")) return true;
+  return ["inbox", "mbox"].some((f) => {
+    const p = path.join(dir, f);
+    return probe.kind(p) === "file" && probe.access(p, "rw");
+  });
 }
 
 function findMboxRootInHome(home: string | undefined, probe: FsProbe): string | undefined {
@@ -106,7 +114,7 @@ export function defaultMboxInbox(root: string, user: string | undefined, probe: 
   if (user !== undefined && user !== "") {
     for (const spool of ["/var/mail", "/var/spool/mail"]) {
       const p = path.join(spool, user);
-      if (probe.readWrite(p)) return p;
+      if (probe.access(p, "rw")) return p;
     }
   }
   return path.join(root, "inbox");
@@ -127,7 +135,7 @@ function detectInHome(loc: MailLocation, opts: ResolveOptions, probe: FsProbe): 
   ];
   for (const [driver, dir, marker] of candidates) {
     const root = path.join(home, dir);
-    if (isDir(probe, path.join(root, marker))) return { ...loc, driver, root };
+    if (probe.access(root, "rwx") && isDir(probe, path.join(root, marker))) return { ...loc, driver, root };
   }
   const mboxRoot = findMboxRootInHome(home, probe);
   return mboxRoot === undefined ? undefined : { ...loc, driver: "mbox", root: mboxRoot };

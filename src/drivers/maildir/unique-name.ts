@@ -31,7 +31,6 @@ export class MaildirUniqueNames {
    */
   next(parts: UniqueNameParts = {}): string {
     const host = parts.hostname ?? os.hostname();
-    // eslint-disable-next-line no-control-regex
     if (host === "" || /[/:\x00-\x1f]/.test(host)) {
       throw new InvalidArgumentError(`host name "${host}" cannot be used in a maildir file name`);
     }

@@ -1,0 +1,83 @@
+/**
+ * Random-access byte sources for the mbox scanner. The scanner asks only for
+ * small windows (a From_ line, a header line, a search chunk), so a file is
+ * read through one reusable window buffer and memory stays bounded whatever
+ * the mbox size. A buffer source returns views without copying.
+ */
+import * as fs from "node:fs";
+import { assert } from "../../errors.js";
+
+export interface ByteSource {
+  /** Total length in bytes. */
+  readonly size: number;
+  /**
+   * @returns the bytes of [offset, offset+length) clipped at `size`. The
+   *   result may be a view that is only valid until the next read().
+   */
+  read(offset: number, length: number): Uint8Array;
+  /**
+   * Like read(), but may return fewer than `maxLength` bytes (what is at hand
+   * without I/O), though at least `minLength` unless the source ends first.
+   * Searches use it so that walking a file line by line does not re-read it.
+   */
+  peek(offset: number, maxLength: number, minLength: number): Uint8Array;
+}
+
+/** @returns a source over `data` (reads are zero-copy views). */
+export function bufferSource(data: Uint8Array): ByteSource {
+  const read = (offset: number, length: number) => data.subarray(offset, Math.min(offset + length, data.length));
+  return { size: data.length, read, peek: read };
+}
+
+/** Default window of {@link FileSource}. */
+export const FILE_SOURCE_WINDOW_BYTES = 64 * 1024;
+
+/**
+ * A source over an open file descriptor (synchronous reads through one
+ * window). `size` is fixed at construction: bytes appended later are not seen.
+ */
+export class FileSource implements ByteSource {
+  readonly size: number;
+  private window: Uint8Array;
+  private windowOffset = 0;
+  private windowLength = 0;
+
+  constructor(
+    private readonly fd: number,
+    windowBytes: number = FILE_SOURCE_WINDOW_BYTES,
+  ) {
+    this.size = fs.fstatSync(fd).size;
+    this.window = new Uint8Array(windowBytes);
+  }
+
+  peek(offset: number, maxLength: number, minLength: number): Uint8Array {
+    const end = Math.min(offset + maxLength, this.size);
+    const windowEnd = this.windowOffset + this.windowLength;
+    if (offset >= this.windowOffset && Math.min(end, offset + minLength) <= windowEnd) {
+      return this.window.subarray(offset - this.windowOffset, Math.min(end, windowEnd) - this.windowOffset);
+    }
+    return this.read(offset, Math.min(maxLength, this.window.length));
+  }
+
+  read(offset: number, length: number): Uint8Array {
+    assert(offset >= 0 && length >= 0, "FileSource.read range");
+    const end = Math.min(offset + length, this.size);
+    if (offset >= end) return new Uint8Array(0);
+    if (offset >= this.windowOffset && end <= this.windowOffset + this.windowLength) {
+      return this.window.subarray(offset - this.windowOffset, end - this.windowOffset);
+    }
+    // A request larger than the window gets its own buffer of exactly that size;
+    // callers bound their requests.
+    if (end - offset > this.window.length) this.window = new Uint8Array(end - offset);
+    let got = 0;
+    const want = Math.min(this.window.length, this.size - offset);
+    while (got < want) {
+      const n = fs.readSync(this.fd, this.window, got, want - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    this.windowOffset = offset;
+    this.windowLength = got;
+    return this.window.subarray(0, Math.min(end - offset, got));
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * The bytes of an mbox message as Dovecot shows them (`doveadm fetch text`,
+ * IMAP BODY[]): the header without Dovecot's own seven headers
+ * (metadata-headers.ts; a hidden header's continuation lines go with it),
+ * then everything from the end of the header to the message end, unchanged.
+ * Observed: a saved `From: a@b\nSubject: x\n\nbody\n` reads back exactly so,
+ * while the file also holds X-IMAPbase, X-UID, Status, X-Keywords and
+ * Content-Length lines.
+ */
+import type { ByteSource } from "./source.js";
+import { isMboxHiddenHeader } from "./metadata-headers.js";
+import { indexOfBytes } from "./scan.js";
+import type { MboxMessage } from "./scan.js";
+
+const LF = Buffer.from("\n");
+const COLON = 0x3a;
+const NAME_PROBE_BYTES = 64;
+
+/**
+ * @returns the header lines of `msg` that are not hidden, as [offset, end) ranges.
+ */
+export function visibleHeaderRanges(src: ByteSource, msg: MboxMessage): Array<readonly [number, number]> {
+  const ranges: Array<[number, number]> = [];
+  let pos = msg.headerOffset;
+  let hiding = false;
+  while (pos < msg.headerEndOffset) {
+    const bytes = src.read(pos, Math.min(NAME_PROBE_BYTES, msg.headerEndOffset - pos));
+    const probe = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const continued = probe[0] === 0x20 || probe[0] === 0x09;
+    if (!continued) {
+      const colon = probe.indexOf(COLON);
+      hiding = colon > 0 && isMboxHiddenHeader(probe.subarray(0, colon).toString("latin1").trimEnd());
+    }
+    const lf = indexOfBytes(src, LF, pos, msg.headerEndOffset);
+    const end = lf < 0 ? msg.headerEndOffset : lf + 1;
+    if (!hiding) {
+      const last = ranges.at(-1);
+      if (last && last[1] === pos) last[1] = end;
+      else ranges.push([pos, end]);
+    }
+    pos = end;
+  }
+  return ranges;
+}
+
+/**
+ * @returns the message text Dovecot serves for `msg`: visible header lines,
+ *   then the bytes from the end of the header to the end of the message.
+ *   Allocates the message's size.
+ */
+export function mboxMessageText(src: ByteSource, msg: MboxMessage): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const [from, to] of visibleHeaderRanges(src, msg)) parts.push(Uint8Array.from(src.read(from, to - from)));
+  parts.push(Uint8Array.from(src.read(msg.headerEndOffset, msg.endOffset - msg.headerEndOffset)));
+  return Buffer.concat(parts);
+}
+
+/** @returns the body bytes of `msg` (a copy). */
+export function mboxMessageBody(src: ByteSource, msg: MboxMessage): Uint8Array {
+  return Uint8Array.from(src.read(msg.bodyOffset, msg.endOffset - msg.bodyOffset));
+}
