@@ -12,15 +12,28 @@ import { emptyIndexMap, type IndexMapState } from "./projections/state.js";
  * empty. The same code answers "the state at position P" (time travel).
  */
 
+export interface LoadOptions {
+  /** Called while folding: transactions done and to do (for progress bars on long replays). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Transactions folded between two progress reports. */
+const PROGRESS_CHUNK = 20_000;
+
 /** The state at the end of the log. */
-export function loadState(prefix: string): IndexMapState {
+export function loadState(prefix: string, options: LoadOptions = {}): IndexMapState {
   const checkpoint = readCheckpoint(prefix);
   const read = checkpoint ? readFromCheckpoint(prefix, checkpoint) : readLog(prefix);
   if (!checkpoint && !read.fromScratch) {
     throw new IndexCorruptedError("the log's older files are gone and there is no dovecot.index: the mailbox needs a rebuild", { path: prefix });
   }
   const initial = checkpoint && !read.fromScratch ? checkpoint : emptyIndexMap({ indexId: read.headers[0].indexId });
-  let state = replay(read.transactions, initial, read.headers);
+  let state = initial;
+  const txs = read.transactions;
+  for (let i = 0; i < txs.length; i += PROGRESS_CHUNK) {
+    state = replay(txs.slice(i, i + PROGRESS_CHUNK), state, read.headers);
+    options.onProgress?.(Math.min(i + PROGRESS_CHUNK, txs.length), txs.length);
+  }
   // A rotated-to file with no transactions yet still moves the state into it.
   const head = read.headers[read.headers.length - 1];
   if (head.fileSeq !== state.header.logFileSeq) state = enterLogFile(state, head);

@@ -6,6 +6,7 @@ import { toJson } from "../json.js";
 import { parsePosition } from "../position.js";
 import { indexPrefixOf } from "../prefix.js";
 import { stateJson, stateText } from "../state-format.js";
+import { progressBar } from "../progress.js";
 
 export function registerReplay(program: Command, io: CliIo): void {
   program
@@ -16,7 +17,9 @@ export function registerReplay(program: Command, io: CliIo): void {
     .option("--json", "print {position, header, keywords, extensions, messages}")
     .action((target: string, opts: { until?: string; json?: boolean }) => {
       const prefix = indexPrefixOf(target);
-      const state = opts.until ? stateAt(prefix, parsePosition(opts.until)) : loadState(prefix);
+      const bar = progressBar(io, "replaying");
+      const state = opts.until ? stateAt(prefix, parsePosition(opts.until)) : loadState(prefix, { onProgress: bar.update });
+      bar.stop();
       io.out(opts.json ? JSON.stringify(stateJson(state), null, 1) + "\n" : stateText(state));
     });
 
