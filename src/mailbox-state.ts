@@ -1,6 +1,7 @@
 import { IndexCorruptedError, LogPositionLostError } from "./errors.js";
-import type { LogPosition, LogTransaction } from "./log/types.js";
-import { readLog, readLogTail, type LogReadResult } from "./log/view.js";
+import * as fs from "node:fs";
+import type { LogFileHeader, LogPosition, LogTransaction } from "./log/types.js";
+import { readLog, readLogTail, streamLog, type LogReadResult } from "./log/view.js";
 import { applyTransaction, enterLogFile, replay, withLogModseq } from "./projections/apply.js";
 import { readCheckpoint } from "./projections/checkpoint-file.js";
 import { position } from "./projections/read.js";
@@ -17,28 +18,63 @@ export interface LoadOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** Transactions folded between two progress reports. */
-const PROGRESS_CHUNK = 20_000;
-
 /** The state at the end of the log. */
 export function loadState(prefix: string, options: LoadOptions = {}): IndexMapState {
   const checkpoint = readCheckpoint(prefix);
-  const read = checkpoint ? readFromCheckpoint(prefix, checkpoint) : readLog(prefix);
-  if (!checkpoint && !read.fromScratch) {
+  const empty = () => emptyIndexMap({ indexId: checkpoint?.header.indexId ?? 0 });
+  let state = checkpoint ?? empty();
+  let batch: LogTransaction[] = [];
+  let header: LogFileHeader | undefined;
+  let totalBytes = 0;
+  let doneBytes = 0;
+  const flush = () => {
+    // replay() enters the batch's file (a rotation) itself, given its header.
+    if (batch.length > 0) state = replay(batch, state, header ? [header] : []);
+    batch = [];
+    options.onProgress?.(doneBytes, totalBytes);
+  };
+  // Streamed, not collected: a replay keeps only the state and one batch alive.
+  const summary = streamLog(prefix, checkpoint ? position(checkpoint) : undefined, {
+    onFile: (h) => {
+      flush();
+      header = h;
+      if (state.header.indexId === 0) state = emptyIndexMap({ indexId: h.indexId });
+      totalBytes = statLogBytes(prefix);
+    },
+    onTransaction: (tx) => {
+      batch.push(tx);
+      doneBytes += tx.end.offset - tx.position.offset;
+      if (batch.length >= REPLAY_BATCH) flush();
+    },
+    onReset: () => {
+      batch = [];
+      state = empty();
+    },
+  });
+  flush();
+  if (!checkpoint && !summary.fromScratch) {
     throw new IndexCorruptedError("the log's older files are gone and there is no dovecot.index: the mailbox needs a rebuild", { path: prefix });
   }
-  const initial = checkpoint && !read.fromScratch ? checkpoint : emptyIndexMap({ indexId: read.headers[0].indexId });
-  let state = initial;
-  const txs = read.transactions;
-  for (let i = 0; i < txs.length; i += PROGRESS_CHUNK) {
-    state = replay(txs.slice(i, i + PROGRESS_CHUNK), state, read.headers);
-    options.onProgress?.(Math.min(i + PROGRESS_CHUNK, txs.length), txs.length);
-  }
   // A rotated-to file with no transactions yet still moves the state into it.
-  const head = read.headers[read.headers.length - 1];
+  const head = summary.headers[summary.headers.length - 1];
   if (head.fileSeq !== state.header.logFileSeq) state = enterLogFile(state, head);
   // A decoded checkpoint cannot know the log's running modseq; the log read can.
-  return withLogModseq(state, read.endModseq);
+  return withLogModseq(state, summary.endModseq);
+}
+
+/** Transactions folded per replay call while streaming. */
+const REPLAY_BATCH = 4096;
+
+function statLogBytes(prefix: string): number {
+  let total = 0;
+  for (const suffix of [".log", ".log.2"]) {
+    try {
+      total += fs.statSync(prefix + suffix).size;
+    } catch {
+      // absent
+    }
+  }
+  return total;
 }
 
 /**

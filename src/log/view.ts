@@ -1,6 +1,6 @@
 import { LogChainError, LogPositionLostError } from "../errors.js";
 import * as fs from "node:fs";
-import { parseLogBytes, scanTransactions, type ParsedLogFile } from "./file.js";
+import { scanTransactions } from "./file.js";
 import { decodeLogHeader } from "./header.js";
 import { acquireLogFile, readRange, readWhole, releaseLogFile } from "./shared-file.js";
 import { LOG_HEADER_SIZE, type LogFileHeader, type LogPosition, type LogTransaction } from "./types.js";
@@ -38,11 +38,34 @@ export const ROTATED_SUFFIX = ".log.2";
  * for bad bytes.
  */
 export function readLog(prefix: string, from?: LogPosition): LogReadResult {
-  const files = readChain(prefix);
-  const head = files[files.length - 1];
+  const transactions: LogTransaction[] = [];
+  const summary = streamLog(prefix, from, {
+    onTransaction: (tx) => void transactions.push(tx),
+    onReset: () => void (transactions.length = 0),
+  });
+  return { transactions, ...summary };
+}
+
+export interface LogStreamHandlers {
+  onTransaction: (tx: LogTransaction) => void;
+  /** A later file starts from an empty state (prev_file_seq 0): what came before no longer counts. */
+  onReset?: () => void;
+  /** Before each file's transactions: its header and size. */
+  onFile?: (header: LogFileHeader, sizeBytes: number) => void;
+}
+
+/** What streamLog reports besides the transactions themselves. */
+export type LogStreamSummary = Omit<LogReadResult, "transactions">;
+
+/**
+ * readLog without keeping the transactions: each is handed to
+ * `onTransaction` as it is decoded (a replay folds and drops it), so memory
+ * stays bounded by the file sizes.
+ */
+export function streamLog(prefix: string, from: LogPosition | undefined, handlers: LogStreamHandlers): LogStreamSummary {
+  const { onTransaction, onReset = () => undefined, onFile = () => undefined } = handlers;
+  const files = chainFiles(prefix);
   let startIndex = 0;
-  let fromScratch = files[0].header.prevFileSeq === 0;
-  let startOffset = files[0].header.hdrSize;
   if (from !== undefined) {
     startIndex = files.findIndex((f) => f.header.fileSeq === from.fileSeq);
     if (startIndex < 0) {
@@ -50,32 +73,85 @@ export function readLog(prefix: string, from?: LogPosition): LogReadResult {
         path: prefix + HEAD_SUFFIX, fileSeq: from.fileSeq, offset: from.offset,
       });
     }
-    startOffset = from.offset;
-    checkIsBoundary(files[startIndex], from);
-    fromScratch = false;
   }
-  const transactions: LogTransaction[] = [];
+  let fromScratch = from === undefined && files[0].header.prevFileSeq === 0;
   let startModseq = files[startIndex].header.initialModseq;
-  for (const tx of files[startIndex].transactions) if (tx.end.offset <= startOffset) startModseq = tx.modseq;
+  let end: LogPosition = { fileSeq: 0, offset: 0 };
+  let endModseq = 0n;
   for (let i = startIndex; i < files.length; i++) {
     const file = files[i];
     if (i > startIndex && file.header.prevFileSeq === 0) {
       // An index reset: whatever came before no longer counts.
-      transactions.length = 0;
+      onReset();
       fromScratch = true;
       startModseq = file.header.initialModseq;
     }
-    const minOffset = i === startIndex ? startOffset : 0;
-    for (const tx of file.transactions) if (tx.position.offset >= minOffset) transactions.push(tx);
+    onFile(file.header, file.bytes.length);
+    const isStart = i === startIndex;
+    const minOffset = isStart && from ? from.offset : 0;
+    let found = !isStart || !from || from.offset === file.header.hdrSize;
+    const scan = scanTransactions(file.bytes, file.header, file.path, (tx) => {
+      if (tx.position.offset < minOffset) {
+        if (tx.end.offset <= minOffset) startModseq = tx.modseq;
+        if (tx.end.offset === minOffset) found = true;
+        return;
+      }
+      if (!found && tx.position.offset !== minOffset) throw notABoundary(file.path, from!);
+      found = true;
+      onTransaction(tx);
+    });
+    if (!found) throw notABoundary(file.path, from!);
+    const next = files[i + 1];
+    if (next && scan.syncOffset !== next.header.prevFileOffset) {
+      throw new LogChainError(
+        `${ROTATED_SUFFIX} ends at ${scan.syncOffset} but ${HEAD_SUFFIX} continues it from ${next.header.prevFileOffset}`,
+        { path: file.path, fileSeq: file.header.fileSeq, offset: scan.syncOffset },
+      );
+    }
+    end = { fileSeq: file.header.fileSeq, offset: scan.syncOffset };
+    endModseq = scan.modseq;
   }
-  return {
-    transactions,
-    end: { fileSeq: head.header.fileSeq, offset: head.syncOffset },
-    endModseq: head.endModseq,
-    startModseq,
-    headers: files.map((f) => f.header),
-    fromScratch,
-  };
+  return { end, endModseq, startModseq, headers: files.map((f) => f.header), fromScratch };
+}
+
+function notABoundary(path: string, at: LogPosition): LogPositionLostError {
+  return new LogPositionLostError("position is not the start of a transaction, or past the end of the log", {
+    path, fileSeq: at.fileSeq, offset: at.offset,
+  });
+}
+
+interface ChainFile {
+  path: string;
+  header: LogFileHeader;
+  bytes: Uint8Array;
+}
+
+/** The bytes and headers of `.log.2` (when it is the file `.log` continues) and `.log`, oldest first. */
+function chainFiles(prefix: string): ChainFile[] {
+  const head = readRaw(prefix + HEAD_SUFFIX);
+  if (head === undefined) throw new LogPositionLostError("no transaction log", { path: prefix + HEAD_SUFFIX });
+  const files = [head];
+  if (head.header.prevFileSeq !== 0) {
+    const rotated = readRaw(prefix + ROTATED_SUFFIX);
+    if (rotated !== undefined && rotated.header.fileSeq === head.header.prevFileSeq) files.unshift(rotated);
+  }
+  return files;
+}
+
+function readRaw(path: string): ChainFile | undefined {
+  let file;
+  try {
+    file = acquireLogFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  try {
+    const bytes = readWhole(file);
+    return { path, header: decodeLogHeader(bytes, path), bytes };
+  } finally {
+    releaseLogFile(file);
+  }
 }
 
 /**
@@ -115,49 +191,5 @@ export function readLogTail(prefix: string, from: LogPosition, modseqAtFrom: big
   }
 }
 
-/** Parses `.log.2` (when it chains to `.log`) and `.log`, oldest first. */
-export function readChain(prefix: string): ParsedLogFile[] {
-  const headPath = prefix + HEAD_SUFFIX;
-  const head = readParsed(headPath);
-  if (head === undefined) {
-    throw new LogPositionLostError("no transaction log", { path: headPath });
-  }
-  const files = [head];
-  if (head.header.prevFileSeq !== 0) {
-    const rotated = readParsed(prefix + ROTATED_SUFFIX);
-    if (rotated !== undefined && rotated.header.fileSeq === head.header.prevFileSeq) {
-      if (rotated.syncOffset !== head.header.prevFileOffset) {
-        throw new LogChainError(
-          `${ROTATED_SUFFIX} ends at ${rotated.syncOffset} but ${HEAD_SUFFIX} continues it from ${head.header.prevFileOffset}`,
-          { path: rotated.path, fileSeq: rotated.header.fileSeq, offset: rotated.syncOffset },
-        );
-      }
-      files.unshift(rotated);
-    }
-  }
-  return files;
-}
 
-function readParsed(path: string): ParsedLogFile | undefined {
-  let file;
-  try {
-    file = acquireLogFile(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
-  try {
-    return parseLogBytes(readWhole(file), path);
-  } finally {
-    releaseLogFile(file);
-  }
-}
 
-function checkIsBoundary(file: ParsedLogFile, at: LogPosition): void {
-  if (at.offset === file.header.hdrSize || at.offset === file.syncOffset) return;
-  if (file.transactions.some((tx) => tx.position.offset === at.offset)) return;
-  throw new LogPositionLostError(
-    at.offset > file.syncOffset ? "position is past the end of the log" : "position is not the start of a transaction",
-    { path: file.path, fileSeq: at.fileSeq, offset: at.offset },
-  );
-}
