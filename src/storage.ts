@@ -4,6 +4,7 @@ import * as path from "node:path";
 import type { StorageBackend } from "./drivers/driver.js";
 import { resolveMailLocation, type ResolvedMailLocation } from "./drivers/location-detect.js";
 import { SdboxStorageBackend } from "./drivers/sdbox/storage-backend.js";
+import { MdboxStorageBackend } from "./drivers/mdbox/storage-backend.js";
 import { MailstoreError } from "./errors.js";
 import type { FsyncMode } from "./log/log.js";
 import { Mailbox, type MailboxOptions } from "./mailbox.js";
@@ -88,6 +89,8 @@ function backendFor(loc: ResolvedMailLocation): StorageBackend {
     case "sdbox":
     case "dbox":
       return new SdboxStorageBackend(root, loc.alt ? path.resolve(loc.alt) : undefined);
+    case "mdbox":
+      return new MdboxStorageBackend(root, loc.alt ? path.resolve(loc.alt) : undefined);
     default:
       throw new MailstoreError("UNSUPPORTED", `the ${loc.driver} driver is not available yet`);
   }

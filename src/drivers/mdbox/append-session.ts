@@ -1,0 +1,166 @@
+/**
+ * Where new message data goes (dbox.md §4.3), for saves and for purge:
+ *
+ * 1. a file this session already writes to, while `size + mail ≤ rotate`;
+ * 2. else one of the files of the last 10 distinct file ids in the map
+ *    (newest first) with `end + mail < rotate`, in the wanted storage
+ *    (primary or ALT), lockable, and ending where the map says;
+ * 3. else a new temp file, named `m.<highest_file_id + 1>` … under the map
+ *    lock by publish().
+ *
+ * The session keeps every file it appends to flock()ed until release(), so
+ * the bytes it wrote cannot be purged away before the map points at them.
+ */
+import { MdboxPaths } from "./paths.js";
+import { AppendTarget } from "./append-target.js";
+import { mdboxFileHasRoom, MDBOX_ROTATE_SIZE_DEFAULT } from "../dbox/rotation.js";
+import type { MapEntry } from "./map-view.js";
+import * as fs from "node:fs";
+
+/** Dovecot looks at most this many distinct files when looking for one to append to. */
+const MAX_CANDIDATE_FILES = 10;
+
+/** Options of an AppendSession. */
+export interface AppendSessionOptions {
+  /** mdbox_rotate_size (default 10 MiB). */
+  rotateSizeBytes?: number;
+  /** fdatasync data before the map records it (default true). */
+  sync?: boolean;
+  /** Never append to these files (purge: the files being purged). */
+  excludeFileIds?: ReadonlySet<number>;
+}
+
+/** Where one message was put; resolve() gives its map record after publish(). */
+export interface Placement {
+  readonly target: AppendTarget;
+  readonly offset: number;
+  readonly size: number;
+}
+
+/** One save or purge writing new message data: places messages, writes them, names new files, then commits or takes it all back. */
+export class AppendSession {
+  private readonly targets: AppendTarget[] = [];
+  private readonly tried = new Set<number>();
+  private candidates: Array<{ fileId: number; end: number }> | undefined;
+  private committed = false;
+
+  constructor(private readonly paths: MdboxPaths, private readonly options: AppendSessionOptions = {}) {}
+
+  private get rotate(): number {
+    return this.options.rotateSizeBytes ?? MDBOX_ROTATE_SIZE_DEFAULT;
+  }
+
+  /**
+   * Places one encoded message record (30-byte header + body + metadata).
+   * `bodySize` is what the rotation rule counts. `mapEntries` is the map as
+   * the caller last read it (the candidates for step 2).
+   */
+  async add(record: Uint8Array, bodySize: number, mapEntries: () => readonly MapEntry[], alt = false): Promise<Placement> {
+    let target = this.targets.find((t) => t.alt === alt && mdboxFileHasRoom({ fileSizeBytes: t.size, mailSizeBytes: bodySize, rotateSizeBytes: this.rotate, appendedInTransaction: t.appended }));
+    if (target === undefined && bodySize < this.rotate) target = await this.openCandidate(bodySize, mapEntries, alt);
+    if (target === undefined) {
+      this.paths.ensureDirs(alt);
+      target = await AppendTarget.createNew(alt ? this.paths.altStorageDir! : this.paths.storageDir, alt);
+      this.targets.push(target);
+    }
+    target.appended = true;
+    return { target, offset: target.queue(record), size: record.length };
+  }
+
+  /** Writes everything queued (data first: the map must never point at bytes not on disk). */
+  async flush(): Promise<void> {
+    for (const t of this.targets) await t.flush(this.options.sync ?? true);
+  }
+
+  /** True when publish() has new files to name. */
+  get hasNewFiles(): boolean {
+    return this.targets.some((t) => t.kind === "new" && t.fileId === 0);
+  }
+
+  /**
+   * Gives new files their names, `m.<highestFileId + 1>` upwards, skipping an
+   * id whose file exists in either storage (an orphan of a crash). Call under
+   * the map lock, just before the map transaction that records them.
+   * @returns the new highest_file_id (unchanged when nothing was new).
+   */
+  async publish(highestFileId: number): Promise<number> {
+    let highest = highestFileId;
+    let published = false;
+    for (const t of this.targets) {
+      if (t.kind !== "new" || t.fileId !== 0) continue;
+      for (;;) {
+        const id = ++highest;
+        if (this.paths.locate(id) !== undefined) continue;
+        if (await t.publish(this.paths.filePath(id, t.alt), id)) break;
+      }
+      published = true;
+    }
+    if (published) {
+      syncDir(this.paths.storageDir);
+      if (this.targets.some((t) => t.alt)) syncDir(this.paths.altStorageDir!);
+    }
+    return highest;
+  }
+
+  /** The map record of a placed message (after publish()). */
+  resolve(p: Placement): { fileId: number; offset: number; size: number } {
+    if (p.target.fileId === 0) throw new Error("mailstore internal error: placement resolved before publish()");
+    return { fileId: p.target.fileId, offset: p.offset, size: p.size };
+  }
+
+  /** The map transaction landed: rollback() must no longer touch the data. */
+  markCommitted(): void {
+    this.committed = true;
+  }
+
+  /** Undoes the session's writes unless committed, then closes (unlocks) every file. */
+  async release(): Promise<void> {
+    try {
+      if (!this.committed) for (const t of this.targets) await t.rollback();
+    } finally {
+      for (const t of this.targets) await t.close();
+    }
+  }
+
+  /** Step 2: an existing file from the map with room, lockable, ending where the map says. */
+  private async openCandidate(bodySize: number, mapEntries: () => readonly MapEntry[], alt: boolean): Promise<AppendTarget | undefined> {
+    this.candidates ??= recentFiles(mapEntries());
+    for (const c of this.candidates) {
+      if (this.tried.has(c.fileId) || this.options.excludeFileIds?.has(c.fileId)) continue;
+      if (!mdboxFileHasRoom({ fileSizeBytes: c.end, mailSizeBytes: bodySize, rotateSizeBytes: this.rotate })) continue;
+      const located = this.paths.locate(c.fileId);
+      if (located === undefined || located.alt !== alt) continue;
+      this.tried.add(c.fileId);
+      const target = await AppendTarget.openExisting(located.path, c.fileId, alt, c.end);
+      if (target !== undefined) {
+        this.targets.push(target);
+        return target;
+      }
+    }
+    return undefined;
+  }
+}
+
+/** The last MAX_CANDIDATE_FILES distinct files, newest map uid first, each with the end of its last message. */
+export function recentFiles(entries: readonly MapEntry[]): Array<{ fileId: number; end: number }> {
+  const ends = new Map<number, number>();
+  for (const e of entries) ends.set(e.fileId, Math.max(ends.get(e.fileId) ?? 0, e.offset + e.size));
+  const out: Array<{ fileId: number; end: number }> = [];
+  const seen = new Set<number>();
+  for (let i = entries.length - 1; i >= 0 && out.length < MAX_CANDIDATE_FILES; i--) {
+    const id = entries[i].fileId;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    out.push({ fileId: id, end: ends.get(id)! });
+  }
+  return out;
+}
+
+function syncDir(dir: string): void {
+  const fd = fs.openSync(dir, "r");
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

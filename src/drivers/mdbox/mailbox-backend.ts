@@ -1,0 +1,196 @@
+/**
+ * One mdbox mailbox: its index (`dbox-Mails/dovecot.index*`) holds only
+ * records — `mdbox` {map_uid, save_date} and `guid` per message, the
+ * `mdbox-hdr` header — while the message data lives in the storage's m.N
+ * files, found through the map.
+ */
+import * as path from "node:path";
+import { IndexCorruptedError, MailCorruptedError, MailstoreError } from "../../errors.js";
+import type { LogRecord } from "../../log/types.js";
+import { extension, extensionHeader, lookupUid } from "../../projections/read.js";
+import type { IndexMapState } from "../../projections/state.js";
+import { readDboxMessageAt } from "../dbox/files.js";
+import { generateGuid128, generateMessageGuid, guid128ToString, messageGuid128 } from "../dbox/guid.js";
+import { toLfLineEndings } from "../dbox/message-body.js";
+import { readDboxMetadata } from "../dbox/metadata.js";
+import type { DboxMessage } from "../dbox/file-format.js";
+import type { MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
+import { storageNameOf, type MdboxContext } from "./context.js";
+import { copySourceOf, rememberCopySource } from "./copy-registry.js";
+import {
+  decodeMdboxHeader, decodeMdboxRecord, GUID_EXT_NAME, guidRecordRecords, initialMailboxRecords, MDBOX_EXT_NAME,
+  MDBOX_HDR_EXT_NAME, mdboxHeaderRecords, mdboxRecordRecords, type MdboxMailRecord,
+} from "./mailbox-format.js";
+import type { MapEntry } from "./map-view.js";
+import { releaseMapUids, saveToMap, type SaveItem } from "./save.js";
+
+/** A message of this mailbox, resolved through the map. */
+export interface ResolvedMessage {
+  readonly uid: number;
+  readonly record: MdboxMailRecord;
+  readonly entry: MapEntry;
+  /** The `guid` extension value (all zero when unset). */
+  readonly guid128: Uint8Array;
+}
+
+/** The MailboxBackend of one mdbox mailbox (see the module comment). */
+export class MdboxMailboxBackend implements MailboxBackend {
+  readonly indexPrefix: string;
+  readonly keepsIndexBackup = true;
+  /** Metadata `B` of messages saved here. */
+  readonly storageName: string;
+
+  constructor(readonly name: string, readonly dir: string, private readonly ctx: MdboxContext) {
+    this.indexPrefix = path.join(dir, "dovecot.index");
+    this.storageName = storageNameOf(name);
+  }
+
+  /** The map must exist first: the mailbox header repeats its uid_validity (mdbox_write_index_header). */
+  initialRecords(uidValidity: number): LogRecord[] {
+    const map = this.ctx.map.open();
+    return initialMailboxRecords({ mapUidValidity: map.uidValidity, mailboxGuid: generateGuid128(), flags: 0 }, uidValidity);
+  }
+
+  /**
+   * Appends the data (or, for a buffer readMessage returned, raises the
+   * source's refcount: a copy), commits the map, and returns the mailbox
+   * records: `mdbox` {map_uid, save_date} and `guid` for each new uid.
+   */
+  async saveMessages(state: IndexMapState, messages: readonly NewMessage[], firstUid: number): Promise<PreparedSave> {
+    const map = this.ctx.map.open();
+    const headerRecords = this.checkHeader(state, map.uidValidity);
+    const now = Math.floor(Date.now() / 1000);
+    const items: SaveItem[] = messages.map((m) => {
+      const fresh = { body: toLfLineEndings(m.body), guid: m.guid ?? generateMessageGuid(), receivedTime: m.receivedTime ?? now };
+      const src = copySourceOf(m.body);
+      const isCopy = src !== undefined && src.root === this.ctx.paths.root && src.mapUidValidity === map.uidValidity &&
+        (m.guid === undefined || m.guid === src.guid) &&
+        (m.receivedTime === undefined || src.receivedTime === undefined || m.receivedTime === src.receivedTime);
+      return isCopy ? { kind: "copy", mapUid: src.mapUid, fallback: { ...fresh, guid: src.guid } } : { kind: "new", ...fresh };
+    });
+    const mapUids = await saveToMap(this.ctx, items, { origMailbox: this.storageName, nested: true });
+    const uids = mapUids.map((_, i) => firstUid + i);
+    const records = [
+      ...headerRecords,
+      ...mdboxRecordRecords(uids.map((uid, i) => ({ uid, mapUid: mapUids[i], saveDate: now }))),
+      ...guidRecordRecords(uids.map((uid, i) => ({ uid, guid128: messageGuid128(guidOf(items[i])) }))),
+    ];
+    return {
+      records,
+      commit: async () => undefined,
+      // The mailbox never recorded them: give back the references the map gave out.
+      rollback: async () => void (await releaseMapUids(this.ctx, mapUids, { nested: false })),
+    };
+  }
+
+  /**
+   * Lowers the refcounts in the map (EXT_ATOMIC_INC −1, under the map lock),
+   * then returns the EXTERNAL expunges, which carry each message's GUID as
+   * Dovecot's do. The data stays in m.N until a purge.
+   */
+  async expungeMessages(state: IndexMapState, uids: readonly number[]): Promise<LogRecord[]> {
+    const mapUids: number[] = [];
+    const expunges = uids.map((uid) => {
+      const rec = lookupUid(state, uid);
+      const mdbox = decodeMdboxRecord(rec?.ext(MDBOX_EXT_NAME));
+      if (mdbox !== undefined) mapUids.push(mdbox.mapUid);
+      return { uid, guid: rec?.ext(GUID_EXT_NAME) ?? new Uint8Array(16) };
+    });
+    if (mapUids.length > 0) await releaseMapUids(this.ctx, mapUids, { nested: true });
+    return [{ type: "expunge-guid", external: true, sync: false, expunges }];
+  }
+
+  async readMessage(state: IndexMapState, uid: number): Promise<Uint8Array> {
+    const { message, resolved } = await this.readStored(state, uid);
+    const meta = readDboxMetadata(message.metadata);
+    // A fresh buffer per call: copyTo hands it back to a save, which then copies by reference.
+    const body = new Uint8Array(message.body);
+    rememberCopySource(body, {
+      root: this.ctx.paths.root, mapUidValidity: this.ctx.map.uidValidity, mapUid: resolved.entry.mapUid,
+      guid: meta.guid ?? guid128ToString(resolved.guid128), receivedTime: meta.receivedTime,
+    });
+    return body;
+  }
+
+  async messageInfo(state: IndexMapState, uid: number): Promise<StoredMessageInfo> {
+    const { message, resolved } = await this.readStored(state, uid);
+    const meta = readDboxMetadata(message.metadata);
+    return {
+      guid: meta.guid ?? guid128ToString(resolved.guid128),
+      physicalSize: meta.physicalSize ?? message.body.length,
+      receivedTime: meta.receivedTime ?? resolved.record.saveDate,
+      savedTime: resolved.record.saveDate,
+    };
+  }
+
+  async close(): Promise<void> {}
+
+  /**
+   * Finds `uid`'s map record.
+   * @throws MailstoreError NOT_FOUND for an unknown uid or a map uid the map
+   *   does not have (the storage needs a rebuild).
+   */
+  resolve(state: IndexMapState, uid: number): ResolvedMessage {
+    const rec = lookupUid(state, uid);
+    if (rec === undefined) throw new MailstoreError("NOT_FOUND", `no message with uid ${uid}`, { path: this.indexPrefix });
+    const record = decodeMdboxRecord(rec.ext(MDBOX_EXT_NAME));
+    if (record === undefined) throw new IndexCorruptedError(`uid ${uid} has no map uid`, { path: this.indexPrefix });
+    const entry = this.ctx.map.lookup(record.mapUid);
+    if (entry === undefined) {
+      throw new MailstoreError("NOT_FOUND", `map uid ${record.mapUid} (uid ${uid}) is not in the map: the storage needs a rebuild`, { path: this.ctx.paths.mapPrefix });
+    }
+    return { uid, record, entry, guid128: rec.ext(GUID_EXT_NAME) ?? new Uint8Array(16) };
+  }
+
+  /**
+   * Reads the stored message of `uid`: primary m.N, else ALT. A purge may
+   * have moved it since our map state (it deletes the old file only after
+   * the map says where the copy is), so a missing file means: refresh the
+   * map and look again.
+   */
+  private async readStored(state: IndexMapState, uid: number): Promise<{ message: DboxMessage; resolved: ResolvedMessage }> {
+    for (let attempt = 0; ; attempt++) {
+      const resolved = this.resolve(state, uid);
+      const located = this.ctx.paths.locate(resolved.entry.fileId);
+      try {
+        if (located === undefined) throw Object.assign(new Error("gone"), { code: "ENOENT" });
+        const message = await readDboxMessageAt(located.path, resolved.entry.offset);
+        if (message.size !== resolved.entry.size) {
+          throw new MailCorruptedError(`message at offset ${resolved.entry.offset} has size ${message.size}, the map says ${resolved.entry.size}`, { path: located.path, offset: resolved.entry.offset });
+        }
+        return { message, resolved };
+      } catch (err) {
+        const retry = (err as NodeJS.ErrnoException).code === "ENOENT" || err instanceof MailCorruptedError;
+        if (!retry || attempt >= 2) {
+          if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+            throw new MailstoreError("NOT_FOUND", `m.${resolved.entry.fileId} of uid ${uid} is missing`, { path: this.ctx.paths.filePath(resolved.entry.fileId) });
+          }
+          throw err;
+        }
+        this.ctx.map.refresh();
+      }
+    }
+  }
+
+  /**
+   * The records that give the mailbox its mdbox-hdr when it has none (a log
+   * not created by us or Dovecot).
+   * @throws IndexCorruptedError when its map_uid_validity names another map:
+   *   its map uids mean nothing in this one (Dovecot rebuilds then).
+   */
+  private checkHeader(state: IndexMapState, mapUidValidity: number): LogRecord[] {
+    const ext = extension(state, MDBOX_HDR_EXT_NAME);
+    const hdr = ext === undefined ? undefined : decodeMdboxHeader(extensionHeader(ext));
+    if (hdr === undefined || hdr.mapUidValidity === 0) {
+      return mdboxHeaderRecords({ mapUidValidity, mailboxGuid: hdr?.mailboxGuid.some((b) => b !== 0) ? hdr.mailboxGuid : generateGuid128(), flags: hdr?.flags ?? 0 });
+    }
+    if (hdr.mapUidValidity !== mapUidValidity) {
+      throw new IndexCorruptedError(`mailbox map_uid_validity ${hdr.mapUidValidity} does not match the map's ${mapUidValidity}: the storage needs a rebuild`, { path: this.indexPrefix });
+    }
+    return [];
+  }
+}
+
+function guidOf(item: SaveItem): string {
+  return item.kind === "new" ? item.guid : item.fallback.guid;
+}

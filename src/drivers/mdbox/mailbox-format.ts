@@ -1,0 +1,117 @@
+/**
+ * The extensions an mdbox mailbox index holds (dbox.md §4.1), and the log
+ * records that set them, as Dovecot 2.3 writes them (all EXTERNAL: the
+ * message data already exists when the mailbox log records it).
+ *
+ *     mdbox-hdr header (24): map_uid_validity u32, mailbox_guid[16], flags u8, unused[3]
+ *     mdbox record      (8): map_uid u32, save_date u32          align 4
+ *     guid record      (16): binary 128-bit message GUID         align 1
+ */
+import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord } from "../../log/types.js";
+
+/** Extension names, sizes and alignments (dbox.md §4.1). */
+export const MDBOX_HDR_EXT_NAME = "mdbox-hdr";
+export const MDBOX_HDR_SIZE = 24;
+export const MDBOX_EXT_NAME = "mdbox";
+export const MDBOX_RECORD_SIZE = 8;
+export const MDBOX_RECORD_ALIGN = 4;
+export const GUID_EXT_NAME = "guid";
+export const GUID_RECORD_SIZE = 16;
+
+/** struct mdbox_index_header. */
+export interface MdboxIndexHeader {
+  /** Must equal the map's uid_validity, or Dovecot rebuilds the storage. */
+  readonly mapUidValidity: number;
+  readonly mailboxGuid: Uint8Array;
+  readonly flags: number;
+}
+
+/** struct mdbox_mail_index_record. */
+export interface MdboxMailRecord {
+  readonly mapUid: number;
+  /** UNIX time the message was saved or copied into this mailbox. */
+  readonly saveDate: number;
+}
+
+/** @returns the 24 bytes of an mdbox-hdr. */
+export function encodeMdboxHeader(h: MdboxIndexHeader): Uint8Array {
+  const out = new Uint8Array(MDBOX_HDR_SIZE);
+  new DataView(out.buffer).setUint32(0, h.mapUidValidity, true);
+  out.set(h.mailboxGuid.subarray(0, 16), 4);
+  out[20] = h.flags;
+  return out;
+}
+
+/** @returns the header, or undefined when `bytes` is shorter than 4 bytes (Dovecot: invalid). */
+export function decodeMdboxHeader(bytes: Uint8Array): MdboxIndexHeader | undefined {
+  if (bytes.length < 4) return undefined;
+  const full = new Uint8Array(MDBOX_HDR_SIZE);
+  full.set(bytes.subarray(0, MDBOX_HDR_SIZE));
+  return { mapUidValidity: new DataView(full.buffer).getUint32(0, true), mailboxGuid: full.slice(4, 20), flags: full[20] };
+}
+
+/** @returns the 8 bytes of an `mdbox` record. */
+export function encodeMdboxRecord(r: MdboxMailRecord): Uint8Array {
+  const out = new Uint8Array(MDBOX_RECORD_SIZE);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, r.mapUid, true);
+  view.setUint32(4, r.saveDate >>> 0, true);
+  return out;
+}
+
+/** @returns the record, or undefined when map_uid is 0 (not an mdbox message). */
+export function decodeMdboxRecord(bytes: Uint8Array | undefined): MdboxMailRecord | undefined {
+  if (bytes === undefined || bytes.length < MDBOX_RECORD_SIZE) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const mapUid = view.getUint32(0, true);
+  return mapUid === 0 ? undefined : { mapUid, saveDate: view.getUint32(4, true) };
+}
+
+/**
+ * The header records a new mailbox log starts with (observed from doveadm
+ * `mailbox create`): EXTERNAL EXT_INTRO `mdbox-hdr` (flags 0, align 0) +
+ * EXT_HDR_UPDATE of the 24 bytes + HEADER_UPDATE uid_validity.
+ */
+export function initialMailboxRecords(h: MdboxIndexHeader, uidValidity: number): LogRecord[] {
+  const validity = new Uint8Array(4);
+  new DataView(validity.buffer).setUint32(0, uidValidity, true);
+  return [
+    ...mdboxHeaderRecords(h, 0),
+    { type: "header-update", external: true, sync: false, patches: [{ offset: 24, data: validity }] },
+  ];
+}
+
+/** [intro mdbox-hdr, EXT_HDR_UPDATE] writing the whole header. */
+export function mdboxHeaderRecords(h: MdboxIndexHeader, introFlags = EXT_INTRO_FLAG_NO_SHRINK): LogRecord[] {
+  return [
+    {
+      type: "ext-intro", external: true, sync: false,
+      intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: MDBOX_HDR_SIZE, recordSize: 0, recordAlign: 0, flags: introFlags, name: MDBOX_HDR_EXT_NAME }],
+    },
+    { type: "ext-hdr", external: true, sync: false, patches: [{ offset: 0, data: encodeMdboxHeader(h) }] },
+  ];
+}
+
+/** [intro mdbox, EXT_REC_UPDATE] for each uid. */
+export function mdboxRecordRecords(updates: ReadonlyArray<{ uid: number } & MdboxMailRecord>): LogRecord[] {
+  if (updates.length === 0) return [];
+  return [
+    {
+      type: "ext-intro", external: true, sync: false,
+      intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: 0, recordSize: MDBOX_RECORD_SIZE, recordAlign: MDBOX_RECORD_ALIGN, flags: EXT_INTRO_FLAG_NO_SHRINK, name: MDBOX_EXT_NAME }],
+    },
+    { type: "ext-rec", external: true, sync: false, recordSize: MDBOX_RECORD_SIZE, updates: updates.map((u) => ({ uid: u.uid, data: encodeMdboxRecord(u) })) },
+  ];
+}
+
+/** [intro guid, EXT_REC_UPDATE] for each uid. */
+export function guidRecordRecords(updates: ReadonlyArray<{ uid: number; guid128: Uint8Array }>): LogRecord[] {
+  if (updates.length === 0) return [];
+  return [
+    {
+      type: "ext-intro", external: true, sync: false,
+      intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: 0, recordSize: GUID_RECORD_SIZE, recordAlign: 1, flags: EXT_INTRO_FLAG_NO_SHRINK, name: GUID_EXT_NAME }],
+    },
+    { type: "ext-rec", external: true, sync: false, recordSize: GUID_RECORD_SIZE, updates: updates.map((u) => ({ uid: u.uid, data: u.guid128 })) },
+  ];
+}

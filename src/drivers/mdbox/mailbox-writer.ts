@@ -1,0 +1,87 @@
+/**
+ * Writing a mailbox's log from storage-level work (rebuild, recovering
+ * deleted messages), where no Mailbox object is involved: the same
+ * TransactionLog, under the mailbox's lock, with the state caught up first.
+ * Never called with the map locked (see MdboxMap on lock order).
+ */
+import * as fs from "node:fs";
+import { TransactionLog, type FsyncMode } from "../../log/log.js";
+import type { LogRecord } from "../../log/types.js";
+import { loadState } from "../../mailbox-state.js";
+import type { IndexMapState } from "../../projections/state.js";
+import { guidRecordRecords, mdboxRecordRecords } from "./mailbox-format.js";
+
+/** A message to add to a mailbox index, pointing at an existing map record. */
+export interface MailboxAppend {
+  readonly mapUid: number;
+  readonly guid128: Uint8Array;
+  readonly flags: number;
+  readonly keywords: readonly string[];
+  readonly saveDate: number;
+  /** Keep this uid (rebuild from a backup); must be ≥ the mailbox's next uid. Default: the next uid. */
+  readonly uid?: number;
+}
+
+/** Options of writeMailbox(). */
+export interface WriteMailboxOptions {
+  fsync?: FsyncMode;
+  /** Creates the log with these records when it does not exist. */
+  initialRecords?: () => LogRecord[];
+}
+
+/**
+ * Runs `build` under the mailbox log lock with the mailbox state caught up,
+ * appending the transactions it returns.
+ * @returns the state after the append.
+ */
+export async function writeMailbox(
+  prefix: string,
+  build: (state: IndexMapState) => Promise<ReadonlyArray<readonly LogRecord[]>> | ReadonlyArray<readonly LogRecord[]>,
+  opts: WriteMailboxOptions = {},
+): Promise<IndexMapState> {
+  const create = opts.initialRecords && !fs.existsSync(prefix + ".log") ? { initialRecords: opts.initialRecords() } : undefined;
+  const log = TransactionLog.open(prefix, { fsync: opts.fsync, create });
+  try {
+    await log.transact(async () => build(loadState(prefix)));
+    return loadState(prefix);
+  } finally {
+    await log.close();
+  }
+}
+
+/**
+ * The records that add `items` to a mailbox whose next uid is `nextUid`:
+ * EXTERNAL APPEND (flags included), keywords, `mdbox` and `guid` records.
+ * @returns the records and the uid each item got.
+ */
+export function appendRecords(nextUid: number, items: readonly MailboxAppend[]): { records: LogRecord[]; uids: number[] } {
+  let next = nextUid;
+  const uids = items.map((item) => {
+    const uid = item.uid !== undefined && item.uid >= next ? item.uid : next;
+    next = uid + 1;
+    return uid;
+  });
+  if (items.length === 0) return { records: [], uids };
+  const records: LogRecord[] = [
+    { type: "append", external: true, sync: false, messages: items.map((item, i) => ({ uid: uids[i], flags: item.flags & 0x1f })) },
+  ];
+  const byKeyword = new Map<string, number[]>();
+  items.forEach((item, i) => item.keywords.forEach((k) => byKeyword.set(k, [...(byKeyword.get(k) ?? []), uids[i]])));
+  for (const [name, list] of byKeyword) {
+    records.push({ type: "keyword-update", external: true, sync: false, modifyType: "add", name, ranges: mergeRanges(list) });
+  }
+  records.push(...mdboxRecordRecords(items.map((item, i) => ({ uid: uids[i], mapUid: item.mapUid, saveDate: item.saveDate }))));
+  records.push(...guidRecordRecords(items.map((item, i) => ({ uid: uids[i], guid128: item.guid128 }))));
+  return { records, uids };
+}
+
+/** Ascending uids as merged ranges (log records want sorted, non-overlapping ranges). */
+function mergeRanges(uids: readonly number[]): Array<{ uid1: number; uid2: number }> {
+  const out: Array<{ uid1: number; uid2: number }> = [];
+  for (const uid of uids) {
+    const last = out[out.length - 1];
+    if (last !== undefined && uid === last.uid2 + 1) last.uid2 = uid;
+    else out.push({ uid1: uid, uid2: uid });
+  }
+  return out;
+}

@@ -1,0 +1,166 @@
+/**
+ * The mdbox map index's extensions (dbox.md §4.2) and the log records that
+ * change them. The map is an ordinary Dovecot index whose "messages" are
+ * stored message bodies: record uid = map_uid, and two extensions say where
+ * each body lives (`map`) and how many mailbox records point at it (`ref`).
+ *
+ * Byte layouts (little endian, as every Dovecot index field):
+ *
+ *     map header  (8):  highest_file_id u32, rebuild_count u32
+ *     map record (12):  file_id u32, offset u32, size u32      align 4
+ *     ref record  (2):  refcount u16                           align 2
+ *
+ * `offset` is where the message's 30-byte dbox header starts inside
+ * `m.<file_id>`; `size` covers header + body + metadata block.
+ */
+import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord } from "../../log/types.js";
+
+/** Extension names, sizes and alignments (dbox.md §4.2). */
+export const MAP_EXT_NAME = "map";
+export const MAP_HDR_SIZE = 8;
+export const MAP_RECORD_SIZE = 12;
+export const MAP_RECORD_ALIGN = 4;
+
+export const REF_EXT_NAME = "ref";
+export const REF_RECORD_SIZE = 2;
+export const REF_RECORD_ALIGN = 2;
+
+/**
+ * The highest refcount a copy may create. Dovecot refuses a copy once
+ * `refcount + diff >= 32768` (mdbox_map_update_refcount), well below the u16
+ * limit, so that two racing processes cannot overflow it together.
+ */
+export const REFCOUNT_MAX = 32767;
+
+/** Where one stored message lives: the `map` extension record. */
+export interface MapRecord {
+  readonly fileId: number;
+  readonly offset: number;
+  readonly size: number;
+}
+
+/** The `map` extension header. */
+export interface MapHeader {
+  readonly highestFileId: number;
+  readonly rebuildCount: number;
+}
+
+/** @returns the 12 bytes of a `map` record. */
+export function encodeMapRecord(r: MapRecord): Uint8Array {
+  const out = new Uint8Array(MAP_RECORD_SIZE);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, r.fileId, true);
+  view.setUint32(4, r.offset, true);
+  view.setUint32(8, r.size, true);
+  return out;
+}
+
+/** @returns the record in `bytes` (at least 12 bytes), or undefined when file_id is 0 (never set). */
+export function decodeMapRecord(bytes: Uint8Array): MapRecord | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const fileId = view.getUint32(0, true);
+  if (fileId === 0) return undefined;
+  return { fileId, offset: view.getUint32(4, true), size: view.getUint32(8, true) };
+}
+
+/** @returns the refcount stored in a `ref` field. */
+export function decodeRefcount(bytes: Uint8Array): number {
+  return bytes[0] | (bytes[1] << 8);
+}
+
+/** @returns the 8 bytes of the `map` header. */
+export function encodeMapHeader(h: MapHeader): Uint8Array {
+  const out = new Uint8Array(MAP_HDR_SIZE);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, h.highestFileId, true);
+  view.setUint32(4, h.rebuildCount, true);
+  return out;
+}
+
+/** @returns the header in `bytes`; missing bytes read as 0 (a header Dovecot has not written yet). */
+export function decodeMapHeader(bytes: Uint8Array): MapHeader {
+  const full = new Uint8Array(MAP_HDR_SIZE);
+  full.set(bytes.subarray(0, MAP_HDR_SIZE));
+  const view = new DataView(full.buffer);
+  return { highestFileId: view.getUint32(0, true), rebuildCount: view.getUint32(4, true) };
+}
+
+/** Whether a record is EXTERNAL: Dovecot's saves write the map non-external, purge and rebuild external. */
+export interface RecordFlags {
+  readonly external: boolean;
+}
+
+/** EXT_INTRO selecting `map` by name, as Dovecot introduces it (NO_SHRINK, full sizes). */
+export function mapIntro(f: RecordFlags): LogRecord {
+  return {
+    type: "ext-intro", external: f.external, sync: false,
+    intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: MAP_HDR_SIZE, recordSize: MAP_RECORD_SIZE, recordAlign: MAP_RECORD_ALIGN, flags: EXT_INTRO_FLAG_NO_SHRINK, name: MAP_EXT_NAME }],
+  };
+}
+
+/** EXT_INTRO selecting `ref` by name. */
+export function refIntro(f: RecordFlags): LogRecord {
+  return {
+    type: "ext-intro", external: f.external, sync: false,
+    intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: 0, recordSize: REF_RECORD_SIZE, recordAlign: REF_RECORD_ALIGN, flags: EXT_INTRO_FLAG_NO_SHRINK, name: REF_EXT_NAME }],
+  };
+}
+
+/** [intro map, EXT_HDR_UPDATE highest_file_id]: Dovecot patches only the first u32. */
+export function highestFileIdRecords(highestFileId: number, f: RecordFlags): LogRecord[] {
+  const data = new Uint8Array(4);
+  new DataView(data.buffer).setUint32(0, highestFileId, true);
+  return [mapIntro(f), { type: "ext-hdr", external: f.external, sync: false, patches: [{ offset: 0, data }] }];
+}
+
+/** [intro map, EXT_HDR_UPDATE of the whole header] (rebuild writes both fields). */
+export function mapHeaderRecords(h: MapHeader, f: RecordFlags): LogRecord[] {
+  return [mapIntro(f), { type: "ext-hdr", external: f.external, sync: false, patches: [{ offset: 0, data: encodeMapHeader(h) }] }];
+}
+
+/** [intro map, EXT_REC_UPDATE] setting where each map uid lives; none for an empty list. */
+export function mapRecordRecords(updates: ReadonlyArray<{ mapUid: number } & MapRecord>, f: RecordFlags): LogRecord[] {
+  if (updates.length === 0) return [];
+  return [
+    mapIntro(f),
+    { type: "ext-rec", external: f.external, sync: false, recordSize: MAP_RECORD_SIZE, updates: updates.map((u) => ({ uid: u.mapUid, data: encodeMapRecord(u) })) },
+  ];
+}
+
+/** [intro ref, EXT_REC_UPDATE] setting absolute refcounts (new saves: 1; rebuild: recounted). */
+export function refSetRecords(updates: ReadonlyArray<{ mapUid: number; refcount: number }>, f: RecordFlags): LogRecord[] {
+  if (updates.length === 0) return [];
+  return [
+    refIntro(f),
+    {
+      type: "ext-rec", external: f.external, sync: false, recordSize: REF_RECORD_SIZE,
+      updates: updates.map((u) => ({ uid: u.mapUid, data: Uint8Array.of(u.refcount & 0xff, u.refcount >> 8) })),
+    },
+  ];
+}
+
+/** [intro ref, EXT_ATOMIC_INC]: how copies (+1) and expunges (−1) change refcounts. */
+export function refIncRecords(updates: ReadonlyArray<{ mapUid: number; diff: number }>, f: RecordFlags): LogRecord[] {
+  const nonZero = updates.filter((u) => u.diff !== 0);
+  if (nonZero.length === 0) return [];
+  return [refIntro(f), { type: "ext-atomic-inc", external: f.external, sync: false, updates: nonZero.map((u) => ({ uid: u.mapUid, diff: u.diff })) }];
+}
+
+/**
+ * The records a brand-new map log starts with (observed from doveadm): one
+ * EXTERNAL HEADER_UPDATE setting uid_validity (= creation time) and
+ * log2_rotate_time = 0xffffffff.
+ */
+export function initialMapRecords(uidValidity: number): LogRecord[] {
+  const validity = new Uint8Array(4);
+  new DataView(validity.buffer).setUint32(0, uidValidity, true);
+  return [
+    {
+      type: "header-update", external: true, sync: false,
+      patches: [
+        { offset: 24, data: validity }, // uid_validity
+        { offset: 76, data: Uint8Array.of(0xff, 0xff, 0xff, 0xff) }, // log2_rotate_time
+      ],
+    },
+  ];
+}

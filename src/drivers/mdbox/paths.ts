@@ -1,0 +1,68 @@
+/**
+ * Where mdbox keeps things (dbox.md §1): `<root>/storage/m.<file_id>` and the
+ * map index beside them; with ALT, the same relative path under the ALT
+ * root. File ids are global: `m.7` is either in the primary storage or in
+ * ALT, never both, and readers try primary first.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { listDboxFiles, mdboxFileName } from "../dbox/files.js";
+
+/** MDBOX_GLOBAL_DIR_NAME */
+export const STORAGE_DIR_NAME = "storage";
+/** MDBOX_GLOBAL_INDEX_PREFIX: prefix of the map index files. */
+export const MAP_INDEX_PREFIX = "dovecot.map.index";
+
+/** A located m.N file. */
+export interface LocatedFile {
+  readonly fileId: number;
+  readonly path: string;
+  readonly alt: boolean;
+}
+
+/** The paths of one mdbox storage (primary and optional ALT). */
+export class MdboxPaths {
+  /** `<root>/storage`. */
+  readonly storageDir: string;
+  /** `<alt>/storage`, when ALT is configured. */
+  readonly altStorageDir: string | undefined;
+  /** `<root>/storage/dovecot.map.index`: the map's index prefix. */
+  readonly mapPrefix: string;
+
+  constructor(readonly root: string, readonly altRoot?: string) {
+    this.storageDir = path.join(root, STORAGE_DIR_NAME);
+    this.altStorageDir = altRoot === undefined ? undefined : path.join(altRoot, STORAGE_DIR_NAME);
+    this.mapPrefix = path.join(this.storageDir, MAP_INDEX_PREFIX);
+  }
+
+  /** @returns the path `m.<fileId>` has in primary storage, or in ALT when `alt`. */
+  filePath(fileId: number, alt = false): string {
+    if (alt && this.altStorageDir === undefined) throw new Error("mailstore internal error: no ALT storage configured");
+    return path.join(alt ? this.altStorageDir! : this.storageDir, mdboxFileName(fileId));
+  }
+
+  /** @returns the file's location (primary first, then ALT, as Dovecot looks), or undefined when it exists in neither. */
+  locate(fileId: number): LocatedFile | undefined {
+    for (const alt of this.altStorageDir === undefined ? [false] : [false, true]) {
+      const p = this.filePath(fileId, alt);
+      if (fs.existsSync(p)) return { fileId, path: p, alt };
+    }
+    return undefined;
+  }
+
+  /** Every m.N in primary storage and ALT, by file id (primary listed first for an id in both). */
+  async listFiles(): Promise<LocatedFile[]> {
+    const out: LocatedFile[] = [];
+    for (const [dir, alt] of [[this.storageDir, false], [this.altStorageDir, true]] as const) {
+      if (dir === undefined || !fs.existsSync(dir)) continue;
+      for (const e of await listDboxFiles(dir, "mdbox")) out.push({ fileId: e.id, path: path.join(dir, e.name), alt });
+    }
+    return out.sort((a, b) => a.fileId - b.fileId || Number(a.alt) - Number(b.alt));
+  }
+
+  /** Creates the storage directory (and ALT's when `alt`). */
+  ensureDirs(alt = false): void {
+    fs.mkdirSync(this.storageDir, { recursive: true });
+    if (alt && this.altStorageDir !== undefined) fs.mkdirSync(this.altStorageDir, { recursive: true });
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * `doveadm purge` for mdbox (dbox.md §4.4, mdbox-purge.c): every file that
+ * holds a message nobody references (refcount 0) is rewritten — its live
+ * messages are copied, byte for byte, to the file new saves would go to, the
+ * map is pointed at the copies and the dead records are expunged in one map
+ * transaction, and only then is the old file deleted. Nothing is ever
+ * overwritten or truncated in place, so a crash at any point leaves every
+ * map record pointing at intact data.
+ *
+ * The same machinery moves single messages between primary and ALT storage
+ * (altmove): their file is purged with those messages written to the other
+ * storage.
+ */
+import { promises as fsp } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
+import type { LogRecord } from "../../log/types.js";
+import { decodeDboxMessageAt } from "../dbox/file-format.js";
+import { decodeDboxFileHeader } from "../dbox/file-header.js";
+import { tryFlockExclusive } from "../dbox/flock.js";
+import { AppendSession, type Placement } from "./append-session.js";
+import type { MdboxContext } from "./context.js";
+import { highestFileIdRecords, mapRecordRecords } from "./map-format.js";
+import { entriesByFile, lookupMapEntry, mapHeader, type MapEntry } from "./map-view.js";
+import { countReferences, snapshotAllMailboxes } from "./mailbox-refs.js";
+import { repairLowRefcounts } from "./refcount-repair.js";
+
+/** What a purge should also do. */
+export interface PurgeOptions {
+  /** Map uids to move to ALT storage (altmove). */
+  readonly moveToAlt?: ReadonlySet<number>;
+  /** Map uids to move back to primary storage. */
+  readonly moveFromAlt?: ReadonlySet<number>;
+  /**
+   * Before deleting a refcount-0 message, check that no mailbox index still
+   * points at it (default true). A crash between an expunge's map update and
+   * its mailbox record leaves a refcount too low; this keeps such a message.
+   */
+  readonly verifyReferences?: boolean;
+}
+
+/** What a purge did, file by file and message by message. */
+export interface PurgeResult {
+  /** Files rewritten and deleted. */
+  readonly purgedFileIds: number[];
+  /** Map uids whose data was copied to another file (or storage). */
+  readonly movedMapUids: number[];
+  /** Refcount-0 map uids expunged with their data. */
+  readonly expungedMapUids: number[];
+  /** Files left alone: locked by another process, or changed under us (try again later). */
+  readonly skippedFileIds: number[];
+  /** Files whose contents do not match the map (a rebuild is needed). */
+  readonly corruptFileIds: number[];
+  /** Refcount-0 map uids kept because a mailbox index still points at them. */
+  readonly stillReferencedMapUids: number[];
+  /** Of those, the ones whose refcount was raised back (see refcount-repair.ts). */
+  readonly repairedMapUids: number[];
+  /**
+   * m.N files no map record points at: what a crash leaves between a purge's
+   * map commit and its unlink. Reported, not deleted: after a lost map the
+   * same test would match every file, and only a rebuild can tell.
+   */
+  readonly orphanFileIds: number[];
+}
+
+/** Runs a purge. @throws LockTimeoutError, fs errors; a bad file is reported, not thrown. */
+export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): Promise<PurgeResult> {
+  const result: PurgeResult = {
+    purgedFileIds: [], movedMapUids: [], expungedMapUids: [], skippedFileIds: [], corruptFileIds: [],
+    stillReferencedMapUids: [], repairedMapUids: [], orphanFileIds: [],
+  };
+  if (!ctx.map.exists()) return result;
+  ctx.map.open().refresh();
+  let entries = ctx.map.entries();
+  const keep = new Set<number>();
+  if (opts.verifyReferences ?? true) {
+    const snapshots = snapshotAllMailboxes(ctx.paths.root);
+    const refs = countReferences(snapshots);
+    for (const e of entries) if (e.refcount === 0 && refs.has(e.mapUid)) keep.add(e.mapUid);
+    result.stillReferencedMapUids.push(...keep);
+    if (keep.size > 0) {
+      // The snapshot took no lock, so most of these are an expunge still under way elsewhere; the
+      // repair counts again under each mailbox's lock and only raises what a crash left too low.
+      const repaired = await repairLowRefcounts(ctx, keep, snapshots);
+      result.repairedMapUids.push(...repaired);
+      for (const mapUid of repaired) keep.delete(mapUid);
+      ctx.map.refresh();
+      entries = ctx.map.entries();
+    }
+  }
+  const fileIds = new Set<number>();
+  for (const e of entries) {
+    if (e.refcount === 0 && !keep.has(e.mapUid)) fileIds.add(e.fileId);
+    const located = opts.moveToAlt?.has(e.mapUid) || opts.moveFromAlt?.has(e.mapUid) ? ctx.paths.locate(e.fileId) : undefined;
+    if (located !== undefined && located.alt !== Boolean(opts.moveToAlt?.has(e.mapUid))) fileIds.add(e.fileId);
+  }
+  for (const fileId of [...fileIds].sort((a, b) => a - b)) {
+    await purgeFile(ctx, fileId, { ...opts, keep, exclude: fileIds }, result);
+  }
+  result.orphanFileIds.push(...(await findOrphanFiles(ctx)));
+  return result;
+}
+
+interface FileJob extends PurgeOptions {
+  readonly keep: ReadonlySet<number>;
+  readonly exclude: ReadonlySet<number>;
+}
+
+/** mdbox_file_purge(): one file, under its flock. */
+async function purgeFile(ctx: MdboxContext, fileId: number, job: FileJob, result: PurgeResult): Promise<void> {
+  const located = ctx.paths.locate(fileId);
+  if (located === undefined) {
+    await expungeDeadRecordsOf(ctx, fileId, job.keep, result);
+    return;
+  }
+  let fh: FileHandle;
+  try {
+    fh = await fsp.open(located.path, "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw err;
+  }
+  const session = new AppendSession(ctx.paths, { rotateSizeBytes: ctx.settings.rotateSizeBytes, sync: ctx.settings.fsyncFiles ?? true, excludeFileIds: job.exclude });
+  try {
+    if (!(await tryFlockExclusive(fh.fd, located.path))) {
+      result.skippedFileIds.push(fileId);
+      return;
+    }
+    // Another purge may have deleted it between our open and our lock.
+    const st = await fh.stat();
+    const now = await fsp.stat(located.path).catch(() => undefined);
+    if (now === undefined || now.ino !== st.ino) return;
+
+    ctx.map.refresh();
+    const msgs = entriesByFile(ctx.map.entries()).get(fileId) ?? [];
+    const bytes = await fh.readFile();
+    const plan = planCopies(bytes, located.path, msgs, job, located.alt);
+    if (plan === undefined) {
+      result.corruptFileIds.push(fileId);
+      return;
+    }
+    if (plan.kept.length > 0) {
+      // A message still in use pins the file as it is: expunging only the others would
+      // leave unmapped bytes between mapped ones, which Dovecot's purge calls corruption.
+      result.skippedFileIds.push(fileId);
+      return;
+    }
+    const moved: Array<{ entry: MapEntry; placement: Placement }> = [];
+    for (const m of plan.live) {
+      const record = bytes.subarray(m.entry.offset, m.entry.offset + m.entry.size);
+      moved.push({ entry: m.entry, placement: await session.add(new Uint8Array(record), m.bodySize, () => ctx.map.entries(), m.alt) });
+    }
+    await session.flush();
+
+    let committed = false;
+    await ctx.map.transact(async (state) => {
+      // Re-check under the lock: a copy may have referenced a dead message again, or a rebuild moved things.
+      for (const d of plan.dead) {
+        const now = lookupMapEntry(state, d.mapUid);
+        if (now === undefined || now.refcount > 0 || now.fileId !== fileId) return [];
+      }
+      for (const m of moved) {
+        const now = lookupMapEntry(state, m.entry.mapUid);
+        if (now === undefined || now.fileId !== fileId || now.offset !== m.entry.offset) return [];
+      }
+      const flags = { external: true };
+      const records: LogRecord[] = [];
+      const highest = mapHeader(state).highestFileId;
+      const newHighest = await session.publish(highest);
+      if (newHighest !== highest) records.push(...highestFileIdRecords(newHighest, flags));
+      records.push(...mapRecordRecords(moved.map((m) => ({ mapUid: m.entry.mapUid, ...session.resolve(m.placement) })), flags));
+      if (plan.dead.length > 0) {
+        // The map's expunges carry zero GUIDs (observed).
+        records.push({ type: "expunge-guid", external: true, sync: false, expunges: plan.dead.map((d) => ({ uid: d.mapUid, guid: new Uint8Array(16) })) });
+      }
+      committed = true;
+      return records.length > 0 ? [records] : [];
+    });
+    if (!committed) {
+      result.skippedFileIds.push(fileId);
+      return;
+    }
+    session.markCommitted();
+    result.movedMapUids.push(...moved.map((m) => m.entry.mapUid));
+    result.expungedMapUids.push(...plan.dead.map((d) => d.mapUid));
+    // Unlink after the map commit (readers follow the map to the copies), still holding the flock.
+    await fsp.unlink(located.path);
+    result.purgedFileIds.push(fileId);
+  } finally {
+    await session.release();
+    await fh.close();
+  }
+}
+
+interface CopyPlan {
+  readonly live: Array<{ entry: MapEntry; bodySize: number; alt: boolean }>;
+  readonly dead: MapEntry[];
+  /** Messages that must stay (still referenced per the mailboxes): the file cannot go. */
+  readonly kept: MapEntry[];
+}
+
+/**
+ * Walks the file from its header, checking that the map's records for it
+ * are exactly where the messages are (Dovecot: "purging found mismatched
+ * offsets"). Bytes after the last mapped message are the remains of an
+ * append that never committed; they go with the file.
+ * @returns the plan, or undefined when the file and the map disagree.
+ */
+function planCopies(bytes: Uint8Array, filePath: string, msgs: readonly MapEntry[], job: FileJob, fileInAlt: boolean): CopyPlan | undefined {
+  const plan: CopyPlan = { live: [], dead: [], kept: [] };
+  try {
+    const { header, headerSize } = decodeDboxFileHeader(bytes, { path: filePath });
+    let offset = headerSize;
+    for (const e of msgs) {
+      if (e.offset !== offset) return undefined;
+      const message = decodeDboxMessageAt(bytes, offset, header.msgHeaderSize, { path: filePath });
+      if (message.size !== e.size) return undefined;
+      if (e.refcount === 0 && job.keep.has(e.mapUid)) {
+        plan.kept.push(e);
+      } else if (e.refcount === 0) {
+        plan.dead.push(e);
+      } else {
+        const alt = job.moveToAlt?.has(e.mapUid) ? true : job.moveFromAlt?.has(e.mapUid) ? false : fileInAlt;
+        plan.live.push({ entry: e, bodySize: message.body.length, alt });
+      }
+      offset += message.size;
+    }
+  } catch {
+    return undefined;
+  }
+  return plan;
+}
+
+/** The file is gone: its refcount-0 records have nothing left to purge (mdbox_map_remove_file_id). */
+async function expungeDeadRecordsOf(ctx: MdboxContext, fileId: number, keep: ReadonlySet<number>, result: PurgeResult): Promise<void> {
+  const dead: number[] = [];
+  await ctx.map.transact(async (state) => {
+    if (ctx.paths.locate(fileId) !== undefined) return [];
+    for (const e of entriesByFile(ctx.map.entries()).get(fileId) ?? []) {
+      const now = lookupMapEntry(state, e.mapUid);
+      if (now !== undefined && now.refcount === 0 && !keep.has(e.mapUid)) dead.push(e.mapUid);
+    }
+    if (dead.length === 0) return [];
+    return [[{ type: "expunge-guid", external: true, sync: false, expunges: dead.map((uid) => ({ uid, guid: new Uint8Array(16) })) }]];
+  });
+  result.expungedMapUids.push(...dead);
+}
+
+/** m.N files (primary or ALT) that no map record points at, looked at under the map lock (where no save is half-way). */
+async function findOrphanFiles(ctx: MdboxContext): Promise<number[]> {
+  let orphans: number[] = [];
+  await ctx.map.transact(async () => {
+    const used = new Set(ctx.map.entries().map((e) => e.fileId));
+    orphans = (await ctx.paths.listFiles()).filter((f) => !used.has(f.fileId)).map((f) => f.fileId);
+    return [];
+  });
+  return orphans;
+}

@@ -1,0 +1,160 @@
+/**
+ * What a rebuild will do, decided from what was read (pure, no I/O), as
+ * mdbox-storage-rebuild.c decides it:
+ *
+ * - the map keeps a record whose {file_id, offset, size} is a message found
+ *   in the files; other records are expunged; found messages without a
+ *   record get new map uids;
+ * - the first message with a GUID is the one mailboxes point at; later
+ *   duplicates get refcount 0 (a purge removes them);
+ * - a mailbox record is matched by its GUID, else by its map uid (only when
+ *   its header names this map), and then points at that message; unmatched
+ *   records go;
+ * - a message no mailbox points at, and that the old map did not already
+ *   count as deleted (refcount 0), goes back to its original mailbox
+ *   (metadata `B`), else INBOX, without flags (Dovecot loses them too);
+ * - refcounts become the number of mailbox records pointing at each message.
+ */
+import type { FoundMessage } from "./rebuild-scan.js";
+import type { MailboxMessageRef, MailboxSnapshot } from "./mailbox-refs.js";
+import type { MapEntry } from "./map-view.js";
+
+/** A found message with the map uid it will have. */
+export interface PlacedMessage extends FoundMessage {
+  readonly mapUid: number;
+  /** The old map had it at refcount 0: it stays deleted when nothing points at it. */
+  readonly seenZero: boolean;
+  /** An earlier message has the same GUID. */
+  readonly duplicate: boolean;
+}
+
+/** The map half of a rebuild plan. */
+export interface MapPlan {
+  readonly placed: PlacedMessage[];
+  /** Map uids whose record points at nothing found (or at a message another record took). */
+  readonly expunge: number[];
+  /** Found messages that get a new map record, in map uid order. */
+  readonly append: PlacedMessage[];
+}
+
+/** @returns the map plan; new map uids start at `nextMapUid`. */
+export function planMap(found: readonly FoundMessage[], entries: readonly MapEntry[], nextMapUid: number): MapPlan {
+  const at = new Map<string, { msg: FoundMessage; entry?: MapEntry }>();
+  for (const m of found) at.set(`${m.fileId}:${m.offset}`, { msg: m });
+  const expunge: number[] = [];
+  for (const e of entries) {
+    const slot = at.get(`${e.fileId}:${e.offset}`);
+    if (slot === undefined || slot.entry !== undefined || slot.msg.size !== e.size) expunge.push(e.mapUid);
+    else slot.entry = e;
+  }
+  const seenGuids = new Set<string>();
+  const placed: PlacedMessage[] = [];
+  const append: PlacedMessage[] = [];
+  let next = nextMapUid;
+  for (const m of found) {
+    const slot = at.get(`${m.fileId}:${m.offset}`)!;
+    const duplicate = seenGuids.has(m.guidKey);
+    seenGuids.add(m.guidKey);
+    const p: PlacedMessage = {
+      ...m,
+      mapUid: slot.entry?.mapUid ?? next++,
+      seenZero: duplicate || slot.entry?.refcount === 0,
+      duplicate,
+    };
+    placed.push(p);
+    if (slot.entry === undefined) append.push(p);
+  }
+  append.sort((a, b) => a.mapUid - b.mapUid);
+  return { placed, expunge, append };
+}
+
+/** Lookup tables for matching mailbox records to placed messages. */
+export class MessageIndex {
+  private readonly byGuid = new Map<string, PlacedMessage>();
+  private readonly byMapUid = new Map<number, PlacedMessage>();
+
+  constructor(placed: readonly PlacedMessage[]) {
+    for (const p of placed) {
+      if (!p.duplicate) this.byGuid.set(p.guidKey, p);
+      this.byMapUid.set(p.mapUid, p);
+    }
+  }
+
+  /** Canonical messages (first of each GUID). */
+  canonical(): PlacedMessage[] {
+    return [...this.byGuid.values()];
+  }
+
+  /**
+   * The message a mailbox record stands for: by GUID, else by map uid when
+   * `trustMapUid` (the mailbox header names the map those uids are from).
+   */
+  match(ref: MailboxMessageRef, trustMapUid: boolean): PlacedMessage | undefined {
+    if (ref.guid128.some((b) => b !== 0)) {
+      const byGuid = this.byGuid.get(Buffer.from(ref.guid128).toString("hex"));
+      if (byGuid !== undefined) return byGuid;
+    }
+    if (!trustMapUid || ref.mapUid === 0) return undefined;
+    const m = this.byMapUid.get(ref.mapUid);
+    return m === undefined ? undefined : this.byGuid.get(m.guidKey);
+  }
+}
+
+/** One mailbox's part of the plan. */
+export interface MailboxPlan {
+  readonly name: string;
+  /** Undefined for a mailbox that only exists to take restored messages. */
+  readonly snapshot: MailboxSnapshot | undefined;
+  /** The mailbox log is unreadable or missing: write a new one. */
+  readonly recreate: boolean;
+  /** Records that point at a found message (for a recreated mailbox: the ones to re-add). */
+  readonly kept: Array<{ ref: MailboxMessageRef; msg: PlacedMessage }>;
+  /** Messages put back here. */
+  readonly restore: PlacedMessage[];
+}
+
+/** The mailbox half of a rebuild plan. */
+export interface MailboxesPlan {
+  readonly mailboxes: MailboxPlan[];
+  /** Final refcount of every placed map uid. */
+  readonly refcounts: Map<number, number>;
+}
+
+/**
+ * @param oldMapUidValidity the uid_validity of the map the snapshots' map
+ *   uids refer to when it is still the map (undefined: it was recreated).
+ * @param restoreTarget maps a `B` name to the mailbox to restore into (invalid names → INBOX).
+ */
+export function planMailboxes(
+  index: MessageIndex,
+  placed: readonly PlacedMessage[],
+  snapshots: readonly MailboxSnapshot[],
+  oldMapUidValidity: number | undefined,
+  restoreTarget: (orig: string | undefined) => string,
+): MailboxesPlan {
+  const refcounts = new Map<number, number>(placed.map((p) => [p.mapUid, 0]));
+  const plans = new Map<string, MailboxPlan>();
+  for (const s of snapshots) {
+    const trust = oldMapUidValidity !== undefined && s.header?.mapUidValidity === oldMapUidValidity;
+    const plan: MailboxPlan = { name: s.name, snapshot: s, recreate: s.source !== "log", kept: [], restore: [] };
+    for (const ref of s.messages) {
+      const msg = index.match(ref, trust);
+      if (msg === undefined) continue;
+      plan.kept.push({ ref, msg });
+      refcounts.set(msg.mapUid, refcounts.get(msg.mapUid)! + 1);
+    }
+    plans.set(s.name, plan);
+  }
+  for (const msg of index.canonical()) {
+    if (refcounts.get(msg.mapUid)! > 0 || msg.seenZero) continue;
+    const name = restoreTarget(msg.origMailbox);
+    let plan = plans.get(name);
+    if (plan === undefined) {
+      plan = { name, snapshot: undefined, recreate: true, kept: [], restore: [] };
+      plans.set(name, plan);
+    }
+    plan.restore.push(msg);
+    refcounts.set(msg.mapUid, 1);
+  }
+  return { mailboxes: [...plans.values()], refcounts };
+}

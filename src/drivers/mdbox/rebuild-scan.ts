@@ -1,0 +1,87 @@
+/**
+ * The first step of a rebuild (mdbox-storage-rebuild.c): read every m.N in
+ * primary and ALT storage and list the messages found, with what their
+ * metadata says (GUID, original mailbox). A file that stops making sense
+ * keeps the messages before the bad spot; the rest is reported.
+ */
+import { promises as fsp } from "node:fs";
+import { decodeDboxMessageAt } from "../dbox/file-format.js";
+import { decodeDboxFileHeader } from "../dbox/file-header.js";
+import { messageGuid128 } from "../dbox/guid.js";
+import { readDboxMetadata } from "../dbox/metadata.js";
+import { mailboxNameOfStorageName } from "./deleted.js";
+import type { MdboxPaths } from "./paths.js";
+
+/** A message found in an m.N file. */
+export interface FoundMessage {
+  readonly fileId: number;
+  readonly alt: boolean;
+  readonly offset: number;
+  readonly size: number;
+  readonly guid: string;
+  /** Hex of the 128-bit GUID: the key messages are matched by. */
+  readonly guidKey: string;
+  readonly guid128: Uint8Array;
+  readonly receivedTime: number | undefined;
+  /** Metadata `B`, decoded to a mailbox name. */
+  readonly origMailbox: string | undefined;
+}
+
+/** Where a file stopped making sense. */
+export interface BrokenSpot {
+  readonly fileId: number;
+  readonly path: string;
+  readonly offset: number;
+  readonly reason: string;
+}
+
+/** Everything found in the m.N files. */
+export interface ScanResult {
+  /** In (file_id, offset) order. */
+  readonly messages: FoundMessage[];
+  readonly broken: BrokenSpot[];
+  readonly highestFileId: number;
+}
+
+/** Reads every m.N; a file id present in both storages is read from primary (as readers look there first). */
+export async function scanStorageFiles(paths: MdboxPaths): Promise<ScanResult> {
+  const messages: FoundMessage[] = [];
+  const broken: BrokenSpot[] = [];
+  let highestFileId = 0;
+  const seen = new Set<number>();
+  for (const f of await paths.listFiles()) {
+    highestFileId = Math.max(highestFileId, f.fileId);
+    if (seen.has(f.fileId)) continue;
+    seen.add(f.fileId);
+    let bytes: Uint8Array;
+    try {
+      bytes = await fsp.readFile(f.path);
+    } catch (err) {
+      broken.push({ fileId: f.fileId, path: f.path, offset: 0, reason: (err as Error).message });
+      continue;
+    }
+    let offset = 0;
+    try {
+      const { header, headerSize } = decodeDboxFileHeader(bytes, { path: f.path });
+      offset = headerSize;
+      while (offset < bytes.length) {
+        const m = decodeDboxMessageAt(bytes, offset, header.msgHeaderSize, { path: f.path });
+        const meta = readDboxMetadata(m.metadata);
+        if (meta.guid === undefined || meta.guid === "") {
+          broken.push({ fileId: f.fileId, path: f.path, offset, reason: "message is missing GUID" });
+        } else {
+          const guid128 = messageGuid128(meta.guid);
+          messages.push({
+            fileId: f.fileId, alt: f.alt, offset, size: m.size, guid: meta.guid, guid128,
+            guidKey: Buffer.from(guid128).toString("hex"), receivedTime: meta.receivedTime,
+            origMailbox: meta.origMailbox === undefined ? undefined : mailboxNameOfStorageName(meta.origMailbox),
+          });
+        }
+        offset += m.size;
+      }
+    } catch (err) {
+      broken.push({ fileId: f.fileId, path: f.path, offset, reason: (err as Error).message });
+    }
+  }
+  return { messages, broken, highestFileId };
+}

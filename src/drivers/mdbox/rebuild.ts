@@ -1,0 +1,215 @@
+/**
+ * Storage rebuild (`doveadm force-resync` on mdbox): when indexes are lost
+ * or broken, the m.N files are the truth. Phases, each under at most one
+ * lock (never the map and a mailbox together, see MdboxMap):
+ *
+ * 1. read every m.N and every mailbox index (log, else dovecot.index, else
+ *    dovecot.index.backup, which is where flags survive a broken index);
+ * 2. under the map lock: fix the map (rebuilding it from scratch when it is
+ *    unreadable, with a new uid_validity) and set every refcount to the
+ *    number of mailbox records that will point at the message (rebuild-plan.ts);
+ * 3. per mailbox, under its lock: point records at the right map uids,
+ *    drop records whose message is gone, add the messages put back; a
+ *    mailbox whose log is unreadable gets a new log (new UIDVALIDITY: uids
+ *    handed out after the backup was written are unknown, so reusing the
+ *    old one could show a client a different message under a uid it knows);
+ * 4. under the map lock again: raise any refcount below the number of
+ *    records now pointing at it (someone saved meanwhile). Counts are only
+ *    ever raised here: a refcount too high keeps data, one too low loses it.
+ *
+ * Assumes nobody else rebuilds at the same time; open Mailbox objects of
+ * this process should be closed first (their logs may be replaced).
+ */
+import * as fs from "node:fs";
+import type { LogRecord } from "../../log/types.js";
+import { generateGuid128 } from "../dbox/guid.js";
+import { mailboxDir } from "../dbox/mailbox-tree.js";
+import type { MdboxContext } from "./context.js";
+import { guidRecordRecords, initialMailboxRecords, mdboxHeaderRecords, mdboxRecordRecords } from "./mailbox-format.js";
+import { countReferences, mdboxHeaderOf, messageRefs, snapshotAllMailboxes } from "./mailbox-refs.js";
+import { appendRecords, writeMailbox, type MailboxAppend } from "./mailbox-writer.js";
+import { mapHeaderRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refSetRecords } from "./map-format.js";
+import { lookupMapEntry, mapEntries, mapHeader } from "./map-view.js";
+import { MessageIndex, planMailboxes, planMap, type MailboxPlan, type PlacedMessage } from "./rebuild-plan.js";
+import { scanStorageFiles, type BrokenSpot } from "./rebuild-scan.js";
+
+/** What a rebuild needs from the storage. */
+export interface RebuildOptions {
+  /** A fresh UIDVALIDITY for a mailbox that gets a new log (dovecot-uidvalidity). */
+  readonly newUidValidity: () => Promise<number>;
+}
+
+/** What a rebuild changed. */
+export interface RebuildResult {
+  /** The map was unreadable or missing and was created anew. */
+  readonly mapRecreated: boolean;
+  readonly mapExpunged: number[];
+  readonly mapAdded: number[];
+  /** Messages no mailbox pointed at, put back (metadata `B`, else INBOX). */
+  readonly restored: Array<{ mailbox: string; uid: number; mapUid: number }>;
+  /** Mailboxes that got a new log, and where their records came from. */
+  readonly recreatedMailboxes: Array<{ mailbox: string; from: "index" | "backup" | "none" }>;
+  /** Mailbox records dropped because their message is in no m.N file. */
+  readonly droppedRecords: Array<{ mailbox: string; uid: number }>;
+  /** Places in m.N files that could not be read. */
+  readonly broken: BrokenSpot[];
+  /** Map uids whose refcount phase 4 had to raise. */
+  readonly refcountsRaised: number[];
+}
+
+/**
+ * Rebuilds the storage from its m.N files (see the module comment).
+ * @returns what was changed. @throws LockTimeoutError, fs errors.
+ */
+export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): Promise<RebuildResult> {
+  const scan = await scanStorageFiles(ctx.paths);
+  const snapshots = snapshotAllMailboxes(ctx.paths.root);
+  const mapRecreated = await openOrRecreateMap(ctx);
+  const oldMapUidValidity = mapRecreated ? undefined : ctx.map.uidValidity;
+  const result: RebuildResult = {
+    mapRecreated, mapExpunged: [], mapAdded: [], restored: [], recreatedMailboxes: [], droppedRecords: [],
+    broken: scan.broken, refcountsRaised: [],
+  };
+
+  // Phase 2: the map.
+  let index: MessageIndex | undefined;
+  let plans: MailboxPlan[] = [];
+  await ctx.map.transact(async (state) => {
+    const entries = mapEntries(state);
+    const mapPlan = planMap(scan.messages, entries, state.header.nextUid);
+    index = new MessageIndex(mapPlan.placed);
+    const planned = planMailboxes(index, mapPlan.placed, snapshots, oldMapUidValidity, (orig) => restoreTarget(ctx.paths.root, orig));
+    plans = planned.mailboxes;
+    result.mapExpunged.push(...mapPlan.expunge);
+    result.mapAdded.push(...mapPlan.append.map((p) => p.mapUid));
+
+    const flags = { external: true };
+    const header = mapHeader(state);
+    const records: LogRecord[] = [
+      ...mapHeaderRecords({ highestFileId: Math.max(header.highestFileId, scan.highestFileId), rebuildCount: header.rebuildCount + 1 }, flags),
+    ];
+    if (mapPlan.expunge.length > 0) {
+      records.push({ type: "expunge-guid", external: true, sync: false, expunges: mapPlan.expunge.map((uid) => ({ uid, guid: new Uint8Array(16) })) });
+    }
+    if (mapPlan.append.length > 0) {
+      records.push({ type: "append", external: true, sync: false, messages: mapPlan.append.map((p) => ({ uid: p.mapUid, flags: 0 })) });
+      records.push(...mapRecordRecords(mapPlan.append, flags));
+    }
+    const refs = [...planned.refcounts]
+      .filter(([mapUid, count]) => (lookupMapEntry(state, mapUid)?.refcount ?? -1) !== count)
+      .map(([mapUid, count]) => ({ mapUid, refcount: Math.min(count, REFCOUNT_MAX) }));
+    records.push(...refSetRecords(refs, flags));
+    return [records];
+  });
+
+  // Phase 3: the mailboxes.
+  for (const plan of plans) await fixMailbox(ctx, plan, index!, oldMapUidValidity, opts, result);
+
+  // Phase 4: nothing may point at a message more often than its refcount says.
+  const counts = countReferences(snapshotAllMailboxes(ctx.paths.root));
+  await ctx.map.transact(async (state) => {
+    const raise: Array<{ mapUid: number; diff: number }> = [];
+    for (const [mapUid, count] of counts) {
+      const e = lookupMapEntry(state, mapUid);
+      if (e !== undefined && count > e.refcount) raise.push({ mapUid, diff: Math.min(count, REFCOUNT_MAX) - e.refcount });
+    }
+    result.refcountsRaised.push(...raise.map((r) => r.mapUid));
+    const records = refIncRecords(raise, { external: true });
+    return records.length > 0 ? [records] : [];
+  });
+  return result;
+}
+
+/** Opens the map; an unreadable one is removed and created anew. @returns true when (re)created. */
+async function openOrRecreateMap(ctx: MdboxContext): Promise<boolean> {
+  const existed = ctx.map.exists();
+  try {
+    ctx.map.open().refresh();
+    return !existed;
+  } catch {
+    await ctx.map.close();
+    for (const suffix of ["", ".log", ".log.2", ".cache"]) fs.rmSync(ctx.paths.mapPrefix + suffix, { force: true });
+    ctx.map.open();
+    return true;
+  }
+}
+
+/** Where a message with metadata B = `orig` goes back to: that mailbox if the name is usable, else INBOX. */
+function restoreTarget(root: string, orig: string | undefined): string {
+  if (orig === undefined || orig === "" || orig.toUpperCase() === "INBOX") return "INBOX";
+  try {
+    mailboxDir(root, orig);
+    return orig;
+  } catch {
+    return "INBOX";
+  }
+}
+
+function toAppend(msg: PlacedMessage, now: number): MailboxAppend {
+  return { mapUid: msg.mapUid, guid128: msg.guid128, flags: 0, keywords: [], saveDate: now };
+}
+
+async function fixMailbox(ctx: MdboxContext, plan: MailboxPlan, index: MessageIndex, oldMapUidValidity: number | undefined, opts: RebuildOptions, result: RebuildResult): Promise<void> {
+  const snapshot = plan.snapshot;
+  const dir = mailboxDir(ctx.paths.root, plan.name);
+  const prefix = `${dir}/dovecot.index`;
+  const mapUidValidity = ctx.map.uidValidity;
+  const now = Math.floor(Date.now() / 1000);
+  const wasBroken = snapshot !== undefined && snapshot.source !== "log" && (snapshot.source !== "none" || snapshot.error !== undefined);
+  const restore = (nextUid: number) => {
+    const { records, uids } = appendRecords(nextUid, plan.restore.map((m) => toAppend(m, now)));
+    uids.forEach((uid, i) => result.restored.push({ mailbox: plan.name, uid, mapUid: plan.restore[i].mapUid }));
+    return records;
+  };
+
+  if (!plan.recreate) {
+    await writeMailbox(prefix, (state) => {
+      const header = mdboxHeaderOf(state);
+      const trust = oldMapUidValidity !== undefined && header?.mapUidValidity === oldMapUidValidity;
+      const records: LogRecord[] = [];
+      if (header === undefined || header.mapUidValidity !== mapUidValidity) {
+        const guid = header !== undefined && header.mailboxGuid.some((b) => b !== 0) ? header.mailboxGuid : generateGuid128();
+        records.push(...mdboxHeaderRecords({ mapUidValidity, mailboxGuid: guid, flags: header?.flags ?? 0 }));
+      }
+      const mdboxUpdates: Array<{ uid: number; mapUid: number; saveDate: number }> = [];
+      const guidUpdates: Array<{ uid: number; guid128: Uint8Array }> = [];
+      const expunges: Array<{ uid: number; guid: Uint8Array }> = [];
+      for (const ref of messageRefs(state)) {
+        const msg = index.match(ref, trust);
+        if (msg === undefined) {
+          expunges.push({ uid: ref.uid, guid: ref.guid128 });
+          result.droppedRecords.push({ mailbox: plan.name, uid: ref.uid });
+          continue;
+        }
+        if (ref.mapUid !== msg.mapUid) mdboxUpdates.push({ uid: ref.uid, mapUid: msg.mapUid, saveDate: ref.saveDate || now });
+        if (Buffer.compare(ref.guid128, msg.guid128) !== 0) guidUpdates.push({ uid: ref.uid, guid128: msg.guid128 });
+      }
+      records.push(...mdboxRecordRecords(mdboxUpdates), ...guidRecordRecords(guidUpdates));
+      if (expunges.length > 0) records.push({ type: "expunge-guid", external: true, sync: false, expunges });
+      records.push(...restore(state.header.nextUid));
+      return records.length > 0 ? [records] : [];
+    }, { fsync: ctx.settings.fsync });
+    return;
+  }
+
+  if (plan.restore.length === 0 && plan.kept.length === 0 && !wasBroken) return;
+  fs.mkdirSync(dir, { recursive: true });
+  // The backup stays: it is what the next rebuild would fall back to.
+  for (const suffix of ["", ".log", ".log.2", ".cache"]) fs.rmSync(prefix + suffix, { force: true });
+  const oldHeader = snapshot?.header;
+  const mailboxGuid = oldHeader !== undefined && oldHeader.mailboxGuid.some((b) => b !== 0) ? oldHeader.mailboxGuid : generateGuid128();
+  const uidValidity = await opts.newUidValidity();
+  await writeMailbox(prefix, (state) => {
+    const kept = [...plan.kept].sort((a, b) => a.ref.uid - b.ref.uid).map(({ ref, msg }) => ({
+      uid: ref.uid, flags: ref.flags, keywords: ref.keywords, mapUid: msg.mapUid, guid128: msg.guid128, saveDate: ref.saveDate || now,
+    }));
+    const first = appendRecords(state.header.nextUid, kept);
+    const next = first.uids.length > 0 ? first.uids[first.uids.length - 1] + 1 : state.header.nextUid;
+    const records = [...first.records, ...restore(next)];
+    return records.length > 0 ? [records] : [];
+  }, {
+    fsync: ctx.settings.fsync,
+    initialRecords: () => initialMailboxRecords({ mapUidValidity, mailboxGuid, flags: 0 }, uidValidity),
+  });
+  result.recreatedMailboxes.push({ mailbox: plan.name, from: snapshot?.source === "index" || snapshot?.source === "backup" ? snapshot.source : "none" });
+}

@@ -1,0 +1,140 @@
+/**
+ * Saving into an mdbox storage, the map half (mdbox-save.c): message data is
+ * appended to m.N files and synced first, then one map transaction gives
+ * the new messages map uids (APPEND + `map` record + `ref` = 1) and raises
+ * the refcount of copied ones (EXT_ATOMIC_INC +1). The caller writes the
+ * mailbox records afterwards; a crash in between leaks a refcount (the
+ * message stays until a rebuild recounts), never loses data.
+ */
+import type { LogRecord } from "../../log/types.js";
+import type { IndexMapState } from "../../projections/state.js";
+import { encodeDboxMessage } from "../dbox/file-format.js";
+import { buildDboxMetadata } from "../dbox/metadata.js";
+import { virtualSizeOf } from "../dbox/message-body.js";
+import { AppendSession, type Placement } from "./append-session.js";
+import type { MdboxContext } from "./context.js";
+import { RefcountOverflowError } from "./errors.js";
+import { highestFileIdRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refSetRecords } from "./map-format.js";
+import { lookupMapEntry, mapHeader } from "./map-view.js";
+
+/** One message to store: new data, or a copy of an existing map record. */
+export type SaveItem =
+  | { readonly kind: "new"; readonly body: Uint8Array; readonly guid: string; readonly receivedTime: number }
+  | { readonly kind: "copy"; readonly mapUid: number; readonly fallback: { body: Uint8Array; guid: string; receivedTime: number } };
+
+/** Options of saveToMap(). */
+export interface SaveOptions {
+  /** Metadata `B`: the mailbox's storage name. */
+  readonly origMailbox: string;
+  /** The caller holds a mailbox lock (see MdboxMap). */
+  readonly nested: boolean;
+}
+
+/**
+ * Stores `items` and commits the map transaction.
+ * @returns the map uid of each item, in order.
+ * @throws RefcountOverflowError when a copy would pass REFCOUNT_MAX (nothing
+ *   is written then); LockTimeoutError; fs errors (written data is taken back).
+ */
+export async function saveToMap(ctx: MdboxContext, items: readonly SaveItem[], opts: SaveOptions): Promise<number[]> {
+  const map = ctx.map.open();
+  const work = items.map((item) => ({ ...item }));
+  // A copy whose source was purged meanwhile becomes a new save; at most once per item.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const session = new AppendSession(ctx.paths, { rotateSizeBytes: ctx.settings.rotateSizeBytes, sync: ctx.settings.fsyncFiles ?? true });
+    try {
+      const placements = new Map<number, Placement>();
+      for (let i = 0; i < work.length; i++) {
+        const w = work[i];
+        if (w.kind !== "new") continue;
+        const metadata = buildDboxMetadata({ guid: w.guid, receivedTime: w.receivedTime, virtualSize: virtualSizeOf(w.body), origMailbox: opts.origMailbox });
+        placements.set(i, await session.add(encodeDboxMessage({ body: w.body, metadata }), w.body.length, () => map.entries()));
+      }
+      await session.flush();
+      const mapUids: number[] = new Array(work.length).fill(0);
+      let vanished: number[] = [];
+      await map.transact(async (state) => {
+        vanished = work.flatMap((w, i) => (w.kind === "copy" && lookupMapEntry(state, w.mapUid) === undefined ? [i] : []));
+        if (vanished.length > 0) return [];
+        return [await mapRecordsFor(state, work, placements, session, mapUids)];
+      }, { nested: opts.nested });
+      if (vanished.length === 0) {
+        session.markCommitted();
+        return mapUids;
+      }
+      for (const i of vanished) {
+        const w = work[i];
+        if (w.kind === "copy") work[i] = { kind: "new", ...w.fallback };
+      }
+    } finally {
+      await session.release();
+    }
+  }
+  throw new Error("mailstore internal error: copy sources kept vanishing");
+}
+
+/** Builds the map transaction (under the map lock): names new files, assigns map uids, sets/raises refcounts. */
+async function mapRecordsFor(
+  state: IndexMapState,
+  work: readonly SaveItem[],
+  placements: ReadonlyMap<number, Placement>,
+  session: AppendSession,
+  mapUids: number[],
+): Promise<LogRecord[]> {
+  // Check refcounts before naming any file, so a refused copy writes nothing.
+  const incs = new Map<number, number>();
+  for (const w of work) if (w.kind === "copy") incs.set(w.mapUid, (incs.get(w.mapUid) ?? 0) + 1);
+  for (const [mapUid, diff] of incs) {
+    const refcount = lookupMapEntry(state, mapUid)!.refcount;
+    if (refcount + diff > REFCOUNT_MAX) {
+      throw new RefcountOverflowError(`message has been copied too many times (map uid ${mapUid}: ${refcount} + ${diff} > ${REFCOUNT_MAX})`, mapUid, refcount);
+    }
+  }
+  const flags = { external: false };
+  const records: LogRecord[] = [];
+  const highest = mapHeader(state).highestFileId;
+  const newHighest = await session.publish(highest);
+  // Observed order: the highest_file_id header update comes before the APPEND.
+  if (newHighest !== highest) records.push(...highestFileIdRecords(newHighest, flags));
+  let next = state.header.nextUid;
+  const placed: Array<{ mapUid: number; fileId: number; offset: number; size: number }> = [];
+  work.forEach((w, i) => {
+    if (w.kind === "copy") {
+      mapUids[i] = w.mapUid;
+    } else {
+      mapUids[i] = next++;
+      placed.push({ mapUid: mapUids[i], ...session.resolve(placements.get(i)!) });
+    }
+  });
+  if (placed.length > 0) {
+    records.push({ type: "append", external: false, sync: false, messages: placed.map((p) => ({ uid: p.mapUid, flags: 0 })) });
+    records.push(...mapRecordRecords(placed, flags));
+    records.push(...refSetRecords(placed.map((p) => ({ mapUid: p.mapUid, refcount: 1 })), flags));
+  }
+  records.push(...refIncRecords([...incs].map(([mapUid, diff]) => ({ mapUid, diff })), flags));
+  return records;
+}
+
+/**
+ * Lowers the refcounts of `mapUids` by one per occurrence, never below zero
+ * (an inc below zero is corruption to Dovecot).
+ * @returns the map uids whose refcount reached zero.
+ */
+export async function releaseMapUids(ctx: MdboxContext, mapUids: readonly number[], opts: { nested: boolean }): Promise<number[]> {
+  const counts = new Map<number, number>();
+  for (const m of mapUids) counts.set(m, (counts.get(m) ?? 0) + 1);
+  const zero: number[] = [];
+  await ctx.map.open().transact(async (state) => {
+    const updates: Array<{ mapUid: number; diff: number }> = [];
+    for (const [mapUid, n] of counts) {
+      const entry = lookupMapEntry(state, mapUid);
+      if (entry === undefined || entry.refcount === 0) continue;
+      const dec = Math.min(n, entry.refcount);
+      if (dec === entry.refcount) zero.push(mapUid);
+      updates.push({ mapUid, diff: -dec });
+    }
+    const records = refIncRecords(updates, { external: false });
+    return records.length > 0 ? [records] : [];
+  }, opts);
+  return zero;
+}

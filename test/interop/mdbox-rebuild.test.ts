@@ -1,0 +1,144 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { openStorage, type Storage } from "../../src/index.js";
+import { createOracle, describeInterop, sampleMessage, type DovecotOracle } from "../helpers/dovecot.js";
+import { doveadmFetch, engineFetch, expectCleanMap, mdboxBackend } from "../unit/drivers/mdbox/oracle-helpers.js";
+
+/** Every index file of the storage: mailbox indexes and the map. */
+function indexFiles(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/^dovecot\.(map\.)?index/.test(e.name)) out.push(p);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+function chownTree(p: string): void {
+  fs.chownSync(p, 65534, 65534);
+  if (fs.statSync(p).isDirectory()) for (const e of fs.readdirSync(p)) chownTree(path.join(p, e));
+}
+
+/** mailbox → sorted GUIDs, from doveadm. */
+async function guidsByMailbox(o: DovecotOracle, location?: string): Promise<Record<string, string[]>> {
+  const { stdout } = await o.run(["-f", "json", "fetch", "mailbox guid", "all"], location ? { extraSettings: { mail_location: location } } : {});
+  const out: Record<string, string[]> = {};
+  for (const r of JSON.parse(stdout || "[]") as Array<Record<string, string>>) (out[r.mailbox] ??= []).push(r.guid);
+  for (const k of Object.keys(out)) out[k].sort();
+  return out;
+}
+
+describeInterop("mdbox rebuild, against Dovecot", () => {
+  let o: DovecotOracle;
+  let storage: Storage;
+  beforeEach(() => {
+    o = createOracle("mdbox");
+    storage = openStorage(o.location);
+  });
+  afterEach(async () => {
+    await storage.close();
+    await o.cleanup();
+  });
+
+  /** Dovecot and the engine both write; one message stays deleted-but-unpurged. */
+  async function populate(): Promise<void> {
+    await o.mailboxCreate("Sub/Child");
+    await o.mailboxCreate("Grüße");
+    for (let i = 1; i <= 3; i++) await o.save("INBOX", sampleMessage(i));
+    await o.save("Sub/Child", sampleMessage(4));
+    await o.save("Grüße", sampleMessage(5));
+    await o.flags("add", "\\Seen kw", "mailbox INBOX uid 1:2");
+    await o.copy("Sub/Child", "mailbox INBOX uid 1");
+    const work = (await storage.createMailbox("Work"), await storage.openMailbox("Work"));
+    await work.transaction().append({ body: sampleMessage(6), flags: ["\\Flagged"] }).append({ body: sampleMessage(7) }).commit();
+    await work.close();
+    await o.chownRoot();
+    await o.expunge("mailbox INBOX uid 3");
+  }
+
+  it("all indexes deleted: messages go back to their original mailboxes, as Dovecot's own rebuild puts them", async () => {
+    await populate();
+    await storage.close();
+    for (const f of indexFiles(o.root)) fs.rmSync(f);
+    // Dovecot's answer, on a copy of the same files.
+    const twin = `${o.root}-twin`;
+    fs.cpSync(o.root, twin, { recursive: true });
+    chownTree(twin);
+    await o.run(["force-resync", "*"], { extraSettings: { mail_location: `mdbox:${twin}` } });
+    const dovecots = await guidsByMailbox(o, `mdbox:${twin}`);
+
+    storage = openStorage(o.location);
+    const result = await mdboxBackend(storage).rebuild();
+    expect(result.mapRecreated).toBe(true);
+    expect(result.broken).toEqual([]);
+    await o.chownRoot();
+    expect(await guidsByMailbox(o)).toEqual(dovecots);
+    expect(Object.keys(dovecots).sort()).toEqual(["Grüße", "INBOX", "Sub/Child", "Work"]);
+    for (const mailbox of Object.keys(dovecots)) {
+      const seen = await doveadmFetch(o, mailbox);
+      expect(await engineFetch(storage, mailbox)).toEqual(seen);
+      expect(seen.every((m) => m.flags.length === 0)).toBe(true); // flags are lost, as Dovecot loses them
+    }
+    await expectCleanMap(o);
+    // Dovecot works on over it without wanting another rebuild.
+    await o.save("INBOX", sampleMessage(8));
+    await o.purge();
+    expect(await engineFetch(storage, "INBOX")).toEqual(await doveadmFetch(o, "INBOX"));
+    o.assertNoStderrProblems();
+  });
+
+  it("map lost, mailbox indexes intact: uids and flags stay, records point at the new map", async () => {
+    await populate();
+    const before: Record<string, unknown> = {};
+    for (const mailbox of ["INBOX", "Sub/Child", "Work"]) before[mailbox] = await doveadmFetch(o, mailbox);
+    await storage.close();
+    for (const f of indexFiles(o.storageDir())) fs.rmSync(f);
+    storage = openStorage(o.location);
+    const result = await mdboxBackend(storage).rebuild();
+    expect(result.mapRecreated).toBe(true);
+    // The expunged message was deleted in INBOX; with the map gone nothing says so: it comes back, as with Dovecot.
+    expect(result.restored.map((r) => r.mailbox)).toEqual(["INBOX"]);
+    await o.chownRoot();
+    for (const mailbox of ["INBOX", "Sub/Child", "Work"]) {
+      const seen = await doveadmFetch(o, mailbox);
+      expect(await engineFetch(storage, mailbox)).toEqual(seen);
+      expect(seen.slice(0, (before[mailbox] as unknown[]).length)).toEqual(before[mailbox]);
+    }
+    await expectCleanMap(o);
+    await o.save("Work", sampleMessage(9));
+    o.assertNoStderrProblems();
+  });
+
+  it("main index broken: flags come back from dovecot.index.backup", async () => {
+    for (let i = 1; i <= 3; i++) await o.save("INBOX", sampleMessage(i));
+    const rewrite = { extraSettings: { mail_index_rewrite_min_log_bytes: "1", mail_index_rewrite_max_log_bytes: "1" } };
+    await o.flags("add", "\\Seen $Label1", "mailbox INBOX uid 1", rewrite);
+    await o.flags("add", "\\Answered", "mailbox INBOX uid 2", rewrite);
+    // Each rewrite keeps the previous dovecot.index as the backup: after this one it has the two changes above.
+    await o.flags("add", "\\Flagged", "mailbox INBOX uid 3", rewrite);
+    const dir = o.mailboxIndexDir("INBOX");
+    expect(fs.existsSync(path.join(dir, "dovecot.index.backup"))).toBe(true);
+    const guids = (await doveadmFetch(o, "INBOX")).map((m) => m.guid);
+    // Garbage over the log header and the index: neither can be read any more.
+    for (const name of ["dovecot.index.log", "dovecot.index"]) {
+      const fd = fs.openSync(path.join(dir, name), "r+");
+      fs.writeSync(fd, Buffer.alloc(40, 0x5a), 0, 40, 0);
+      fs.closeSync(fd);
+    }
+    const result = await mdboxBackend(storage).rebuild();
+    expect(result.recreatedMailboxes).toEqual([{ mailbox: "INBOX", from: "backup" }]);
+    await o.chownRoot();
+    const seen = await doveadmFetch(o, "INBOX");
+    expect(seen.map((m) => m.guid)).toEqual(guids);
+    expect(seen.map((m) => m.flags)).toEqual([["$Label1", "\\Seen"], ["\\Answered"], []]); // \Flagged came after the backup
+    expect(await engineFetch(storage, "INBOX")).toEqual(seen);
+    await expectCleanMap(o);
+    await o.save("INBOX", sampleMessage(4));
+    o.assertNoStderrProblems();
+  });
+});

@@ -1,0 +1,68 @@
+import { describe, expect, it } from "vitest";
+import type { MailboxMessageRef, MailboxSnapshot } from "../../../../src/drivers/mdbox/mailbox-refs.js";
+import type { MapEntry } from "../../../../src/drivers/mdbox/map-view.js";
+import { MessageIndex, planMailboxes, planMap } from "../../../../src/drivers/mdbox/rebuild-plan.js";
+import type { FoundMessage } from "../../../../src/drivers/mdbox/rebuild-scan.js";
+
+const guid = (n: number) => Uint8Array.from({ length: 16 }, (_, i) => (i === 15 ? n : 0xa0));
+const found = (fileId: number, offset: number, g: number, orig?: string): FoundMessage => ({
+  fileId, alt: false, offset, size: 100, guid: Buffer.from(guid(g)).toString("hex"), guid128: guid(g),
+  guidKey: Buffer.from(guid(g)).toString("hex"), receivedTime: 1, origMailbox: orig,
+});
+const entry = (mapUid: number, fileId: number, offset: number, refcount: number): MapEntry => ({ mapUid, fileId, offset, size: 100, refcount });
+const ref = (uid: number, mapUid: number, g: number | undefined): MailboxMessageRef => ({
+  uid, flags: 0, keywords: [], mapUid, saveDate: 5, guid128: g === undefined ? new Uint8Array(16) : guid(g),
+});
+const snapshot = (name: string, messages: MailboxMessageRef[], mapUidValidity = 77, source: MailboxSnapshot["source"] = "log"): MailboxSnapshot => ({
+  name, dir: `/x/${name}`, prefix: `/x/${name}/dovecot.index`, source, state: undefined,
+  header: { mapUidValidity, mailboxGuid: guid(99), flags: 0 }, messages,
+});
+
+describe("rebuild planning", () => {
+  it("keeps map records that match a found message, expunges the rest, numbers new ones after next_uid", () => {
+    const msgs = [found(1, 16, 1), found(1, 116, 2), found(2, 16, 3)];
+    const plan = planMap(msgs, [entry(1, 1, 16, 1), entry(2, 1, 999, 1), entry(3, 2, 16, 0)], 10);
+    expect(plan.expunge).toEqual([2]);
+    expect(plan.placed.map((p) => [p.mapUid, p.seenZero])).toEqual([[1, false], [10, false], [3, true]]);
+    expect(plan.append.map((p) => p.mapUid)).toEqual([10]);
+  });
+
+  it("a second message with the same GUID gets refcount 0, the first is the one mailboxes point at", () => {
+    const plan = planMap([found(1, 16, 1), found(2, 16, 1)], [], 1);
+    const index = new MessageIndex(plan.placed);
+    expect(plan.placed.map((p) => p.duplicate)).toEqual([false, true]);
+    const { refcounts, mailboxes } = planMailboxes(index, plan.placed, [snapshot("INBOX", [ref(1, 2, 1)])], 77, (o) => o ?? "INBOX");
+    expect(mailboxes[0].kept.map((k) => k.msg.mapUid)).toEqual([1]);
+    expect([...refcounts]).toEqual([[1, 1], [2, 0]]);
+  });
+
+  it("matches records by GUID, by map uid only when the mailbox names this map, and drops the rest", () => {
+    const plan = planMap([found(1, 16, 1), found(1, 116, 2)], [entry(5, 1, 116, 1)], 6);
+    const index = new MessageIndex(plan.placed);
+    const refs = [ref(1, 99, 1), ref(2, 5, undefined), ref(3, 42, undefined)];
+    const trusted = planMailboxes(index, plan.placed, [snapshot("A", refs, 77)], 77, () => "INBOX");
+    expect(trusted.mailboxes[0].kept.map((k) => [k.ref.uid, k.msg.mapUid])).toEqual([[1, 6], [2, 5]]);
+    const untrusted = planMailboxes(index, plan.placed, [snapshot("A", refs, 12)], 77, () => "INBOX");
+    expect(untrusted.mailboxes[0].kept.map((k) => k.ref.uid)).toEqual([1]);
+    // message 2 is then unreferenced and not known deleted: it goes back to INBOX
+    expect(untrusted.mailboxes.find((m) => m.name === "INBOX")!.restore.map((m) => m.mapUid)).toEqual([5]);
+  });
+
+  it("puts unreferenced messages back into their original mailbox, but not ones the old map had as deleted", () => {
+    const msgs = [found(1, 16, 1, "Work"), found(1, 116, 2), found(1, 216, 3, "Work")];
+    const plan = planMap(msgs, [entry(3, 1, 216, 0)], 4);
+    const { mailboxes, refcounts } = planMailboxes(new MessageIndex(plan.placed), plan.placed, [snapshot("INBOX", [])], 77, (o) => o ?? "INBOX");
+    expect(mailboxes.map((m) => [m.name, m.recreate, m.restore.map((r) => r.guidKey.slice(-2))])).toEqual([
+      ["INBOX", false, ["02"]],
+      ["Work", true, ["01"]],
+    ]);
+    expect(refcounts.get(3)).toBe(0);
+  });
+
+  it("an unreadable mailbox (read from its backup) is recreated with the records found", () => {
+    const plan = planMap([found(1, 16, 1)], [], 1);
+    const { mailboxes } = planMailboxes(new MessageIndex(plan.placed), plan.placed, [snapshot("INBOX", [ref(7, 1, 1)], 77, "backup")], 77, () => "INBOX");
+    expect(mailboxes[0]).toMatchObject({ recreate: true });
+    expect(mailboxes[0].kept.map((k) => k.ref.uid)).toEqual([7]);
+  });
+});

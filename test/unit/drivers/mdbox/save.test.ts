@@ -1,0 +1,152 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { MdboxStorageBackend } from "../../../../src/drivers/mdbox/storage-backend.js";
+import { refSetRecords } from "../../../../src/drivers/mdbox/map-format.js";
+import { LockTimeoutError, Mailbox, MailstoreError, lookupUid, openStorage, readLog, type Storage } from "../../../../src/index.js";
+import { decodeMdboxRecord } from "../../../../src/drivers/mdbox/mailbox-format.js";
+
+let root: string;
+let storage: Storage;
+const backend = () => storage.backend as MdboxStorageBackend;
+const msg = (i: number, size = 60) => `Subject: ${i}\n\n`.padEnd(size, "x") + "\n";
+
+beforeEach(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), "mdbox-save-"));
+  storage = openStorage(`mdbox:${root}`, { fsync: "never" });
+});
+afterEach(async () => {
+  await storage.close();
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+describe("the map", () => {
+  it("is created with the first mailbox, uid_validity = now, and every mailbox header repeats it", async () => {
+    const t0 = Math.floor(Date.now() / 1000);
+    const box = await storage.openMailbox("INBOX");
+    const map = backend().map.refresh();
+    expect(map.header.uidValidity).toBeGreaterThanOrEqual(t0);
+    expect(map.header.uidValidity).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
+    expect(fs.existsSync(path.join(root, "storage", "dovecot.map.index.log"))).toBe(true);
+    await box.close();
+  });
+
+  it("saves: data in m.1, map record {file, offset, size}, refcount 1; copy +1, expunge −1, never below 0", async () => {
+    const box = await storage.openMailbox("INBOX");
+    await storage.createMailbox("Other");
+    const other = await storage.openMailbox("Other");
+    await box.transaction().append({ body: msg(1) }).append({ body: msg(2) }).commit();
+    const e1 = backend().map.lookup(1)!;
+    expect(e1).toMatchObject({ mapUid: 1, fileId: 1, offset: 16, refcount: 1 });
+    expect(backend().map.lookup(2)).toMatchObject({ fileId: 1, offset: 16 + e1.size, refcount: 1 });
+    expect(fs.readdirSync(path.join(root, "storage")).filter((n) => n.startsWith("m."))).toEqual(["m.1"]);
+
+    await box.transaction().copyTo(other, [{ uid1: 1, uid2: 2 }]);
+    expect(backend().map.refresh().records.count).toBe(2); // no data copied
+    expect(backend().map.lookup(1)!.refcount).toBe(2);
+    const copied = lookupUid(await other.refresh(), 1)!;
+    expect(decodeMdboxRecord(copied.ext("mdbox"))!.mapUid).toBe(1);
+
+    await box.transaction().expunge([{ uid1: 1, uid2: 1 }]).commit();
+    await other.transaction().expunge([{ uid1: 1, uid2: 1 }]).commit();
+    backend().map.refresh();
+    expect(backend().map.lookup(1)!.refcount).toBe(0);
+    expect(Buffer.from(await backend().readDeleted(1)).toString()).toBe(msg(1));
+    await box.close();
+    await other.close();
+  });
+
+  it("every map transaction ends with the tail offset at the head, as Dovecot's syncs do", async () => {
+    const box = await storage.openMailbox("INBOX");
+    await box.transaction().append({ body: msg(1) }).commit();
+    await storage.createMailbox("Other");
+    await box.transaction().copyTo(await storage.openMailbox("Other"), [{ uid1: 1, uid2: 1 }]);
+    await box.transaction().expunge([{ uid1: 1, uid2: 1 }]).commit();
+    const prefix = path.join(root, "storage", "dovecot.map.index");
+    const read = readLog(prefix);
+    const size = fs.statSync(prefix + ".log").size;
+    const last = read.transactions.at(-1)!.entries.at(-1)!;
+    expect(last.record).toMatchObject({ type: "header-update", external: true });
+    const patch = (last.record as { patches: Array<{ offset: number; data: Uint8Array }> }).patches[0];
+    expect(patch.offset).toBe(64);
+    expect(new DataView(patch.data.buffer, patch.data.byteOffset).getUint32(0, true)).toBe(size);
+    // and after each earlier transaction too
+    const tails = read.transactions.filter((tx) => tx.entries.length === 1 && tx.entries[0].record.type === "header-update" && (tx.entries[0].record as { patches: Array<{ offset: number }> }).patches[0].offset === 64);
+    expect(tails.length).toBeGreaterThanOrEqual(3);
+    for (const tx of tails) {
+      const p = (tx.entries[0].record as { patches: Array<{ data: Uint8Array }> }).patches[0];
+      expect(new DataView(p.data.buffer, p.data.byteOffset).getUint32(0, true)).toBe(tx.end.offset);
+    }
+    await box.close();
+  });
+
+  it("refuses a copy past refcount 32767 with REFCOUNT_OVERFLOW and writes nothing", async () => {
+    const box = await storage.openMailbox("INBOX");
+    await box.transaction().append({ body: msg(1) }).commit();
+    await backend().map.transact(async () => [refSetRecords([{ mapUid: 1, refcount: 32767 }], { external: false })]);
+    await storage.createMailbox("Other");
+    const other = await storage.openMailbox("Other");
+    const mapSize = fs.statSync(path.join(root, "storage", "dovecot.map.index.log")).size;
+    const err = await box.transaction().copyTo(other, [{ uid1: 1, uid2: 1 }]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MailstoreError);
+    expect((err as MailstoreError).code).toBe("REFCOUNT_OVERFLOW");
+    expect(fs.statSync(path.join(root, "storage", "dovecot.map.index.log")).size).toBe(mapSize);
+    expect((await other.refresh()).records.count).toBe(0);
+    expect(backend().map.refresh() && backend().map.lookup(1)!.refcount).toBe(32767);
+    // One below the limit still copies.
+    await backend().map.transact(async () => [refSetRecords([{ mapUid: 1, refcount: 32766 }], { external: false })]);
+    await box.transaction().copyTo(other, [{ uid1: 1, uid2: 1 }]);
+    expect(backend().map.refresh() && backend().map.lookup(1)!.refcount).toBe(32767);
+    await box.close();
+    await other.close();
+  });
+
+  it("a copy of a message read from another storage, or rebuilt by the caller, stores the bytes again", async () => {
+    const box = await storage.openMailbox("INBOX");
+    await box.transaction().append({ body: msg(1) }).commit();
+    const bytes = await box.readMessage(1);
+    await box.transaction().append({ body: new Uint8Array(bytes) }).commit(); // equal bytes, another buffer
+    await box.transaction().append({ body: bytes }).commit(); // the very buffer: a copy
+    backend().map.refresh();
+    expect(backend().map.entries().map((e) => [e.mapUid, e.refcount])).toEqual([[1, 2], [2, 1]]);
+    await box.close();
+  });
+});
+
+describe("lock order with Dovecot", () => {
+  let holder: ChildProcess | undefined;
+  afterEach(() => holder?.kill("SIGKILL"));
+
+  /** Holds an fcntl write lock on `file` from another process, as Dovecot holds the map while it waits for a mailbox. */
+  async function holdLock(file: string): Promise<void> {
+    holder = spawn("python3", ["-c", "import fcntl,sys,time\nf=open(sys.argv[1],'r+')\nfcntl.lockf(f,fcntl.LOCK_EX)\nprint('locked',flush=True)\ntime.sleep(60)", file], { stdio: ["ignore", "pipe", "inherit"] });
+    await new Promise<void>((resolve) => holder!.stdout!.on("data", () => resolve()));
+  }
+
+  it("a save that finds the map locked gives up (LockTimeoutError) and leaves the mailbox unlocked and unchanged", async () => {
+    const s2 = new MdboxStorageBackend(root, undefined, { nestedLockTimeoutMs: 300 });
+    await s2.createMailbox("Locked");
+    const box = Mailbox.open("Locked", s2.openMailbox("Locked"), { fsync: "never", createWithUidValidity: await s2.nextUidValidity() });
+    await box.transaction().append({ body: msg(1) }).commit();
+    await holdLock(path.join(root, "storage", "dovecot.map.index.log"));
+    const t0 = Date.now();
+    const err = await box.transaction().append({ body: msg(2) }).commit().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LockTimeoutError);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    // The mailbox lock is free again (the other side can finish), and nothing was appended.
+    await holdLockReleased();
+    await box.transaction().flags([{ uid1: 1, uid2: 1 }], "add", ["\\Seen"]).commit();
+    expect((await box.refresh()).records.count).toBe(1);
+    expect(fs.readdirSync(path.join(root, "storage")).filter((n) => n.startsWith("m.") || n.startsWith(".temp"))).toEqual(["m.1"]);
+    await box.close();
+    await s2.close();
+  });
+
+  async function holdLockReleased(): Promise<void> {
+    holder?.kill("SIGKILL");
+    await new Promise((r) => holder!.on("exit", r));
+    holder = undefined;
+  }
+});
