@@ -75,6 +75,34 @@ export class Storage {
     await this.backend.renameMailbox(from, to);
   }
 
+  /** mdbox: reclaims the space of expunged messages (a no-op for other formats, as in Dovecot). */
+  async purge(): Promise<void> {
+    await this.backend.purge?.();
+  }
+
+  /** Moves messages to the alternate storage (`toAlt` false: back to the primary). */
+  async altMove(mailbox: string, uids: readonly number[], toAlt = true): Promise<void> {
+    if (!this.backend.altMove) throw new MailstoreError("UNSUPPORTED", `altmove is not supported for ${this.backend.format}`);
+    await this.backend.altMove(mailbox, uids, toAlt);
+  }
+
+  /** Rebuilds indexes from the mail files ("*" = every mailbox), as doveadm force-resync. */
+  async forceResync(mailbox: string): Promise<void> {
+    if (!this.backend.forceResync) throw new MailstoreError("UNSUPPORTED", `force-resync is not supported for ${this.backend.format} yet`);
+    await this.backend.forceResync(mailbox);
+  }
+
+  /** mdbox: expunged messages whose bodies are still stored (not purged yet). */
+  async deletedMessages(): Promise<NonNullable<Awaited<ReturnType<NonNullable<StorageBackend["listDeleted"]>>>>> {
+    return (await this.backend.listDeleted?.()) ?? [];
+  }
+
+  /** mdbox: puts a deleted message back into `mailbox` (default: where it was first saved). */
+  async recoverDeleted(mapUid: number, mailbox?: string): Promise<{ mailbox: string; uid: number }> {
+    if (!this.backend.recoverDeleted) throw new MailstoreError("UNSUPPORTED", `deleted-message recovery is not supported for ${this.backend.format}`);
+    return this.backend.recoverDeleted(mapUid, mailbox);
+  }
+
   /** Closes every mailbox opened through this storage (handles, locks, watches). */
   async close(): Promise<void> {
     for (const box of this.open) await box.close();

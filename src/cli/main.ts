@@ -6,6 +6,7 @@ import { registerEvents } from "./commands/events.js";
 import { registerLog } from "./commands/log.js";
 import { registerMail } from "./commands/mail.js";
 import { registerMailbox } from "./commands/mailbox.js";
+import { registerMaintenance } from "./commands/maintenance.js";
 import { registerReplay } from "./commands/replay.js";
 import { registerWatch } from "./commands/watch.js";
 import { processIo, type CliIo } from "./io.js";
@@ -23,6 +24,7 @@ export async function main(argv: string[], io: CliIo = processIo, stop: Promise<
   registerEvents(program, io);
   registerMail(program, io);
   registerMailbox(program, io);
+  registerMaintenance(program, io);
   registerReplay(program, io);
   registerWatch(program, io, stop);
   try {

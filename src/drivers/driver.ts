@@ -85,5 +85,14 @@ export interface StorageBackend {
   /** A UIDVALIDITY for a new mailbox, unique in this storage (dovecot-uidvalidity). */
   nextUidValidity(): Promise<number>;
   openMailbox(name: string): MailboxBackend;
+  /** mdbox: rewrite files holding refcount-0 messages (a no-op elsewhere, as in Dovecot). */
+  purge?(): Promise<unknown>;
+  /** mdbox/sdbox with ALT: move messages to (or back from) the alternate storage. */
+  altMove?(mailbox: string, uids: readonly number[], toAlt: boolean): Promise<unknown>;
+  /** Rebuild indexes from the mail files (doveadm force-resync). */
+  forceResync?(mailbox: string): Promise<unknown>;
+  /** mdbox: refcount-0 messages not yet purged. */
+  listDeleted?(): Promise<Array<{ mapUid: number; guid: string; origMailbox: string | undefined; receivedTime: number | undefined; bodySizeBytes: number }>>;
+  recoverDeleted?(mapUid: number, mailbox?: string): Promise<{ mailbox: string; uid: number }>;
   close(): Promise<void>;
 }

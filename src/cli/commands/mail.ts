@@ -1,31 +1,11 @@
 import type { Command } from "commander";
-import { InvalidArgumentError, MailstoreError } from "../../errors.js";
-import type { Mailbox } from "../../mailbox.js";
+import { InvalidArgumentError } from "../../errors.js";
 import { toRanges, type FlagAction } from "../../mailbox-transaction.js";
-import { searchUids } from "../../search.js";
-import type { Storage } from "../../storage.js";
-import { matchMailboxes, withStorage } from "../context.js";
+import { withStorage } from "../context.js";
+import { forEachMatch } from "../match.js";
 import { FETCH_FIELDS, fetchRow, pagerText, type FetchRow } from "../fetch-format.js";
 import type { CliIo } from "../io.js";
-import { parseQuery, type CliQuery } from "../query.js";
-
-/** Runs `fn` for each mailbox the query names (all when none), with the matching UIDs. */
-async function forEachMatch(storage: Storage, query: CliQuery, fn: (box: Mailbox, uids: number[]) => Promise<void>): Promise<void> {
-  const names = matchMailboxes(await storage.listMailboxes(), query.mailboxes);
-  for (const name of names) {
-    let box: Mailbox;
-    try {
-      box = await storage.openMailbox(name);
-    } catch (err) {
-      // doveadm prints nothing for a search in a mailbox that does not exist.
-      if (err instanceof MailstoreError && err.code === "NOT_FOUND") continue;
-      throw err;
-    }
-    const state = await box.refresh();
-    const keys = query.keys.length > 0 ? query.keys : [{ type: "all" as const }];
-    await fn(box, searchUids(state, keys));
-  }
-}
+import { parseQuery } from "../query.js";
 
 export function registerMail(program: Command, io: CliIo): void {
   program

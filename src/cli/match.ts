@@ -1,0 +1,25 @@
+import { MailstoreError } from "../errors.js";
+import type { Mailbox } from "../mailbox.js";
+import { searchUids } from "../search.js";
+import type { Storage } from "../storage.js";
+import { matchMailboxes } from "./context.js";
+import type { CliQuery } from "./query.js";
+
+/** Runs `fn` for each mailbox the query names (all when none), with the matching UIDs. */
+export async function forEachMatch(storage: Storage, query: CliQuery, fn: (box: Mailbox, uids: number[]) => Promise<void>): Promise<void> {
+  const names = matchMailboxes(await storage.listMailboxes(), query.mailboxes);
+  for (const name of names) {
+    let box: Mailbox;
+    try {
+      box = await storage.openMailbox(name);
+    } catch (err) {
+      // doveadm prints nothing for a search in a mailbox that does not exist.
+      if (err instanceof MailstoreError && err.code === "NOT_FOUND") continue;
+      throw err;
+    }
+    const state = await box.refresh();
+    const keys = query.keys.length > 0 ? query.keys : [{ type: "all" as const }];
+    await fn(box, searchUids(state, keys));
+  }
+}
+

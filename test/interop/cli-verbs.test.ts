@@ -1,0 +1,51 @@
+import { execFile } from "node:child_process";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { afterEach, expect, it } from "vitest";
+import { createOracle, describeInterop, sampleMessage, type DovecotOracle } from "../helpers/dovecot.js";
+
+const exec = promisify(execFile);
+const bin = path.resolve(__dirname, "../../bin/mailstore.js");
+
+describeInterop("mailstore's doveadm-like verbs against doveadm (mdbox and sdbox)", () => {
+  let o: DovecotOracle;
+  const cli = async (...args: string[]) => (await exec(process.execPath, [bin, "-l", o.location, ...args], { env: { ...process.env, MAIL: "" } })).stdout;
+  const saveStdin = (mailbox: string, body: string) => new Promise<void>((resolve, reject) => {
+    const child = execFile(process.execPath, [bin, "-l", o.location, "save", "-m", mailbox], (err) => (err ? reject(err) : resolve()));
+    child.stdin!.end(body);
+  });
+  /** doveadm's JSON fetch with flags as an array without \Recent, as `mailstore fetch --json` prints it. */
+  const doveadmJson = async (fields: string, query: string[]) => (await o.fetch(fields, query)).map((r) => ({
+    ...r, ...(r.flags !== undefined ? { flags: r.flags.split(" ").filter((f) => f && f !== "\\Recent") } : {}),
+  }));
+
+  afterEach(async () => o?.cleanup());
+  for (const format of ["mdbox", "sdbox"] as const) {
+    it(`${format}: fetch --json equals doveadm -f json fetch on Dovecot's mailbox; engine's flags/copy/move/expunge/purge are what doveadm then sees`, async () => {
+      o = createOracle(format);
+      await o.mailboxCreate("Work");
+      for (let i = 1; i <= 4; i++) await o.save("INBOX", sampleMessage(i));
+      await o.flags("add", "\\Seen $Label1", "mailbox INBOX uid 1:2");
+      await o.run(["fetch", "modseq", "mailbox", "INBOX", "all"]); // enable modseqs on Dovecot's side
+      const fields = "uid flags guid size.physical modseq text";
+      expect(JSON.parse(await cli("fetch", "--json", fields, "mailbox", "INBOX", "all"))).toEqual(await doveadmJson(fields, ["mailbox", "INBOX", "all"]));
+
+      await saveStdin("INBOX", sampleMessage(5));
+      await cli("flags", "replace", "\\Flagged todo", "mailbox", "INBOX", "unseen");
+      await cli("copy", "Work", "mailbox", "INBOX", "uid", "1");
+      await cli("move", "Work", "mailbox", "INBOX", "keyword", "todo", "uid", "3");
+      await cli("expunge", "mailbox", "INBOX", "uid", "2");
+      await cli("purge");
+      await o.chownRoot();
+      for (const mailbox of ["INBOX", "Work"]) {
+        const ours = JSON.parse(await cli("fetch", "--json", "mailbox uid flags guid text", "mailbox", mailbox, "all"));
+        expect(ours).toEqual(await doveadmJson("mailbox uid flags guid text", ["mailbox", mailbox, "all"]));
+      }
+      expect((await doveadmJson("uid flags", ["mailbox", "INBOX", "all"])).map((m) => m.uid)).toEqual(["1", "4", "5"]);
+      const status = await cli("mailbox", "status", "--json", "messages uidnext uidvalidity highestmodseq", "INBOX");
+      const theirs = await o.mailboxStatus("messages uidnext uidvalidity highestmodseq", "INBOX");
+      expect(JSON.parse(status)[0]).toEqual({ mailbox: "INBOX", ...theirs });
+      o.assertNoStderrProblems();
+    });
+  }
+});
