@@ -2,6 +2,7 @@ import { decodeBench } from "./log/decode.bench.js";
 import { appendBench } from "./log/append.bench.js";
 import { commitBench, indexMapBench, memoryBench, openBench, replayBench } from "./projections/index-map.bench.js";
 import { notifyLatencyBench } from "./api/notify-latency.bench.js";
+import { mdboxWorkloadBench } from "./mdbox/workload.bench.js";
 
 /**
  * `npm run bench [-- NAME…]`: runs the named benchmarks (all by default) and
@@ -16,6 +17,7 @@ const benches: Record<string, () => Promise<string[]>> = {
   "index-map-replay": async () => [await replayBench()],
   "index-map-commit": () => commitBench(),
   "notify-latency": () => notifyLatencyBench(),
+  "mdbox-workload": () => mdboxWorkloadBench(),
 };
 
 const wanted = process.argv.slice(2);
