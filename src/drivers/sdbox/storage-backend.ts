@@ -2,6 +2,7 @@ import { nextUidValidity } from "../dbox/uidvalidity.js";
 import { createDboxMailboxDir, deleteDboxMailboxDir, listDboxMailboxes, mailboxDir, renameDboxMailboxDir } from "../dbox/mailbox-tree.js";
 import type { MailboxBackend, StorageBackend } from "../driver.js";
 import { SdboxMailboxBackend, sdboxAltDir } from "./mailbox-backend.js";
+import { rebuildSdboxMailbox, type SdboxRebuildResult } from "./rebuild.js";
 import * as fs from "node:fs";
 
 /** An sdbox storage: `sdbox:<root>[:ALT=<alt>]`. */
@@ -41,6 +42,17 @@ export class SdboxStorageBackend implements StorageBackend {
   openMailbox(name: string): MailboxBackend {
     const dir = mailboxDir(this.root, name);
     return new SdboxMailboxBackend(dir, sdboxAltDir(dir, this.root, this.altRoot));
+  }
+
+  /** Rebuilds indexes from the u.N files ("*" = every mailbox), as doveadm force-resync. */
+  async forceResync(mailbox: string): Promise<SdboxRebuildResult[]> {
+    const names = mailbox === "*" ? await this.listMailboxes() : [mailbox];
+    const results = [];
+    for (const name of names) {
+      const dir = mailboxDir(this.root, name);
+      results.push(await rebuildSdboxMailbox(dir, sdboxAltDir(dir, this.root, this.altRoot), () => this.nextUidValidity()));
+    }
+    return results;
   }
 
   async close(): Promise<void> {}

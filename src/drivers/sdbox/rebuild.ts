@@ -1,0 +1,126 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { MailstoreError } from "../../errors.js";
+import { ByteWriter } from "../../log/bytes.js";
+import { encodeTransactionInto } from "../../log/encode-file.js";
+import { encodeLogHeader } from "../../log/header.js";
+import { TransactionLog } from "../../log/log.js";
+import { EXT_ID_BY_NAME, MailFlag, type LogRecord } from "../../log/types.js";
+import { loadState } from "../../mailbox-state.js";
+import { readCheckpoint } from "../../projections/checkpoint-file.js";
+import { extension, highestModseq, lookupUid } from "../../projections/read.js";
+import type { IndexMapState } from "../../projections/state.js";
+import { listDboxFiles } from "../dbox/files.js";
+import { generateGuid128 } from "../dbox/guid.js";
+
+/** What a mailbox's rebuild found. */
+export interface SdboxRebuildResult {
+  messages: number;
+  /** Where flags and keywords came from: the readable index, its backup, or nowhere (lost). */
+  flagsFrom: "index" | "backup" | "none";
+}
+
+const DBOX_HDR_SIZE = 24;
+const ext = { external: true, sync: false } as const;
+
+/**
+ * Rebuilds one sdbox mailbox's index from its `u.N` files (doveadm
+ * force-resync): a new log (file_seq + 1, prev 0/0 = "state starts here")
+ * holding the whole state as one EXTERNAL transaction. Flags and keywords
+ * come from the old state when it is readable, else from
+ * dovecot.index.backup, else they are lost, as with Dovecot; messages in
+ * ALT get the BACKEND flag. Written under the old log's lock, then renamed
+ * over `.log`, so other writers follow it like a rotation.
+ */
+export async function rebuildSdboxMailbox(dir: string, altDir: string | undefined, newUidValidity: () => Promise<number>): Promise<SdboxRebuildResult> {
+  const prefix = path.join(dir, "dovecot.index");
+  const { old, from } = readOldState(prefix);
+  const primary = new Set((await listDboxFiles(dir, "sdbox")).map((f) => f.id));
+  const alt = altDir && fs.existsSync(altDir) ? new Set((await listDboxFiles(altDir, "sdbox")).map((f) => f.id)) : new Set<number>();
+  const uids = [...new Set([...primary, ...alt])].sort((a, b) => a - b);
+
+  const hdr = new Uint8Array(DBOX_HDR_SIZE);
+  const oldHdr = old ? extension(old, "dbox-hdr")?.hdrData : undefined;
+  const rebuildCount = oldHdr && oldHdr.length >= 4 ? new DataView(oldHdr.buffer, oldHdr.byteOffset).getUint32(0, true) : 0;
+  new DataView(hdr.buffer).setUint32(0, rebuildCount + 1, true);
+  const oldGuid = oldHdr?.subarray(4, 20);
+  hdr.set(oldGuid && oldGuid.some((b) => b !== 0) ? oldGuid : generateGuid128(), 4);
+  const uidValidity = old?.header.uidValidity || (await newUidValidity());
+  const nextUid = Math.max(old?.header.nextUid ?? 1, (uids[uids.length - 1] ?? 0) + 1);
+
+  const records: LogRecord[] = [
+    { type: "ext-intro", ...ext, intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: DBOX_HDR_SIZE, recordSize: 0, recordAlign: 0, flags: 0, name: "dbox-hdr" }] },
+    { type: "ext-hdr", ...ext, patches: [{ offset: 0, data: hdr }] },
+    { type: "header-update", ...ext, patches: [{ offset: 24, data: u32(uidValidity) }] },
+  ];
+  const keywordUids = new Map<string, number[]>();
+  if (uids.length > 0) {
+    records.push({
+      type: "append", ...ext,
+      messages: uids.map((uid) => {
+        const r = old ? lookupUid(old, uid) : undefined;
+        for (const k of r?.keywords ?? []) keywordUids.set(k, [...(keywordUids.get(k) ?? []), uid]);
+        const flags = ((r?.flags ?? 0) & 0x1f) | (!primary.has(uid) ? MailFlag.BACKEND : 0);
+        return { uid, flags };
+      }),
+    });
+  }
+  for (const [name, list] of keywordUids) records.push({ type: "keyword-update", ...ext, modifyType: "add", name, ranges: list.map((uid) => ({ uid1: uid, uid2: uid })) });
+  if (nextUid > (uids[uids.length - 1] ?? 0) + 1) records.push({ type: "header-update", ...ext, patches: [{ offset: 28, data: u32(nextUid) }] });
+
+  const write = (fileSeq: number, initialModseq: bigint) => {
+    const out = new ByteWriter(4096);
+    out.raw(encodeLogHeader({ indexId: old?.header.indexId || Math.floor(Date.now() / 1000), fileSeq, prevFileSeq: 0, prevFileOffset: 0, createStamp: Math.floor(Date.now() / 1000), initialModseq }));
+    encodeTransactionInto(records, out);
+    const tmp = `${prefix}.log.rebuild.${process.pid}`;
+    fs.writeFileSync(tmp, out.result(), { mode: 0o600 });
+    fs.renameSync(tmp, prefix + ".log");
+    // The old snapshot and rotated log describe a history this log replaces.
+    fs.rmSync(prefix + ".log.2", { force: true });
+    fs.rmSync(prefix, { force: true });
+  };
+  let log: TransactionLog | undefined;
+  try {
+    log = fs.existsSync(prefix + ".log") ? TransactionLog.open(prefix, { fsync: "always" }) : undefined;
+  } catch (err) {
+    if (!(err instanceof MailstoreError)) throw err;
+    // The log itself is broken: nothing to lock or continue; replace it.
+  }
+  if (log) {
+    try {
+      await log.transact(async () => {
+        write(log!.header.fileSeq + 1, log!.highestModseq);
+        return [];
+      });
+    } finally {
+      await log.close();
+    }
+  } else {
+    write((old?.header.logFileSeq ?? 0) + 1, old ? maxBig(highestModseq(old), old.logModseq, 1n) : 1n);
+  }
+  return { messages: uids.length, flagsFrom: from };
+}
+
+function readOldState(prefix: string): { old: IndexMapState | undefined; from: SdboxRebuildResult["flagsFrom"] } {
+  try {
+    return { old: loadState(prefix), from: "index" };
+  } catch {
+    try {
+      const backup = readCheckpoint(prefix + ".backup");
+      if (backup) return { old: backup, from: "backup" };
+    } catch {
+      // a broken backup is as good as none
+    }
+  }
+  return { old: undefined, from: "none" };
+}
+
+function u32(v: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, v >>> 0, true);
+  return b;
+}
+
+function maxBig(...xs: bigint[]): bigint {
+  return xs.reduce((a, b) => (b > a ? b : a));
+}
