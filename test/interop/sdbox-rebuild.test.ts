@@ -73,3 +73,32 @@ describeInterop("sdbox rebuild (force-resync) against Dovecot's", () => {
     expect((await o.fetch("uid guid", ["mailbox", "INBOX", "all"])).map((m) => m.guid)).toEqual(before.map((m) => m.guid));
   });
 });
+
+describeInterop("sdbox alternate storage", () => {
+  it("altmove by the engine: doveadm still fetches every message and sees it in ALT; Dovecot's altmove is read by the engine", async () => {
+    const o = createOracle("sdbox");
+    try {
+      const alt = path.join(o.dir, "alt");
+      fs.mkdirSync(alt);
+      const location = `${o.location}:ALT=${alt}`;
+      for (let i = 1; i <= 3; i++) await o.run(["save", "-m", "INBOX"], { input: sampleMessage(i), extraSettings: { mail_location: location } });
+      const storage = openStorage(location);
+      await storage.altMove("INBOX", [1, 2], true);
+      await storage.close();
+      expect(fs.existsSync(path.join(alt, "mailboxes/INBOX/dbox-Mails/u.1"))).toBe(true);
+      expect(fs.existsSync(path.join(o.mailboxIndexDir("INBOX"), "u.1"))).toBe(false);
+      await o.chownRoot();
+      const texts = await o.run(["fetch", "text", "mailbox", "INBOX", "all"], { extraSettings: { mail_location: location } });
+      for (let i = 1; i <= 3; i++) expect(texts.stdout).toContain(`Body of message ${i}.`);
+      // Dovecot moves uid 3 to ALT; the engine reads it from there.
+      await o.run(["altmove", "mailbox", "INBOX", "uid", "3"], { extraSettings: { mail_location: location } });
+      const again = openStorage(location);
+      const box = await again.openMailbox("INBOX");
+      expect(Buffer.from(await box.readMessage(3)).toString()).toContain("Body of message 3.");
+      expect(Buffer.from(await box.readMessage(1)).toString()).toContain("Body of message 1.");
+      await again.close();
+    } finally {
+      await o.cleanup();
+    }
+  });
+});

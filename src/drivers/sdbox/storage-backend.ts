@@ -3,6 +3,7 @@ import { createDboxMailboxDir, deleteDboxMailboxDir, listDboxMailboxes, mailboxD
 import type { MailboxBackend, StorageBackend } from "../driver.js";
 import { SdboxMailboxBackend, sdboxAltDir } from "./mailbox-backend.js";
 import { rebuildSdboxMailbox, type SdboxRebuildResult } from "./rebuild.js";
+import { altMoveSdbox, requireAlt } from "./altmove.js";
 import * as fs from "node:fs";
 
 /** An sdbox storage: `sdbox:<root>[:ALT=<alt>]`. */
@@ -42,6 +43,12 @@ export class SdboxStorageBackend implements StorageBackend {
   openMailbox(name: string): MailboxBackend {
     const dir = mailboxDir(this.root, name);
     return new SdboxMailboxBackend(dir, sdboxAltDir(dir, this.root, this.altRoot));
+  }
+
+  /** Moves messages to the ALT storage (or back), logging the BACKEND flag. */
+  async altMove(mailbox: string, uids: readonly number[], toAlt: boolean): Promise<number[]> {
+    const dir = mailboxDir(this.root, mailbox);
+    return altMoveSdbox(dir, requireAlt(sdboxAltDir(dir, this.root, this.altRoot)), uids, toAlt);
   }
 
   /** Rebuilds indexes from the u.N files ("*" = every mailbox), as doveadm force-resync. */
