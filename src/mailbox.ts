@@ -145,10 +145,11 @@ export class Mailbox {
   /** Commits built records under the log lock. Used by MailboxTransaction. */
   async commitWith(build: (state: IndexMapState) => Promise<LogTransactionRecords>): Promise<CommitResult | undefined> {
     this.checkOpen();
-    const result = await this.log.transact(async () => {
+    const commit = () => this.log.transact(async () => {
       this.advance(readSince(this.backend.indexPrefix, this.current).transactions);
       return build(this.current);
     });
+    const result = this.backend.withCommitLocks ? await this.backend.withCommitLocks(commit) : await commit();
     if (!result) return undefined;
     this.advance(result.transactions);
     await this.maybeCheckpoint();

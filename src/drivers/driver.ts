@@ -58,6 +58,12 @@ export interface MailboxBackend {
   /** Identity and sizes of message `uid` as stored. */
   messageInfo(state: IndexMapState, uid: number): Promise<StoredMessageInfo>;
 
+  /**
+   * Locks a commit must hold before the mailbox log's own (mdbox: the map,
+   * which Dovecot always locks first): runs `fn` holding them.
+   */
+  withCommitLocks?<T>(fn: () => Promise<T>): Promise<T>;
+
   /** Changes made to the files outside the engine, as transactions to log (Maildir, mbox). */
   syncExternalChanges?(state: IndexMapState): Promise<LogRecord[][]>;
 

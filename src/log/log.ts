@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import * as fs from "node:fs";
 import { InvalidArgumentError, LogCorruptedError, MailstoreError } from "../errors.js";
 import { prepareAppend, writeAt, type AppendCursor } from "./append.js";
@@ -20,6 +21,9 @@ import { HEAD_SUFFIX, ROTATED_SUFFIX, readLog, type LogReadResult } from "./view
  * - "never": leave it to the kernel.
  */
 export type FsyncMode = "always" | "optimized" | "batch" | "never";
+
+/** The log files whose lock the current async call chain holds. */
+const heldLocks = new AsyncLocalStorage<ReadonlySet<SharedLogFile>>();
 
 /** Dovecot's defaults (mail_index_log_rotate_*). */
 export const DEFAULT_ROTATE = { minSizeBytes: 32 * 1024, maxSizeBytes: 1024 * 1024, minAgeSeconds: 300 };
@@ -161,6 +165,18 @@ export class TransactionLog {
     return result;
   }
 
+  /**
+   * Runs `fn` holding this log's lock without writing anything itself:
+   * transact() calls on the same file inside `fn` (from any TransactionLog
+   * object of this process) re-enter it instead of waiting. This is how a
+   * caller takes locks in a fixed order (Dovecot locks the mdbox map before
+   * a mailbox).
+   */
+  async holdLock<T>(fn: () => Promise<T>): Promise<T> {
+    this.checkOpen();
+    return this.withLock(fn);
+  }
+
   /** Picks up what other processes appended, without writing. */
   async refresh(): Promise<LogPosition> {
     this.checkOpen();
@@ -266,6 +282,13 @@ export class TransactionLog {
    * rotated by someone else meanwhile, follows the rotation first.
    */
   private async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    const held = heldLocks.getStore();
+    if (held?.has(this.head)) {
+      // This async call chain already holds this file's lock (a commit that
+      // locks the mdbox map first, then writes it): re-entering is safe.
+      this.catchUp();
+      return fn();
+    }
     for (;;) {
       const file = this.head;
       const outcome = await withFileMutex(file, async () => {
@@ -281,7 +304,7 @@ export class TransactionLog {
             return { retry: true as const };
           }
           this.catchUp();
-          const value = await fn();
+          const value = await heldLocks.run(new Set([...(held ?? []), file]), fn);
           return { retry: false as const, value };
         } finally {
           // fn may have swapped this.head (rotation); unlock whichever is current.

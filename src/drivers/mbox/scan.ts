@@ -86,6 +86,14 @@ export interface MboxMessage {
   readonly imapBase?: MboxImapBase;
   /** The first message carries X-IMAP: Dovecot's hidden "FOLDER INTERNAL DATA" message. */
   readonly pseudo: boolean;
+  /**
+   * The first X-UID value that reads (digits, then only white space; not 0),
+   * before any ordering rule: a driver that knows the index's next UID applies
+   * Dovecot's rules itself (mbox-sync-parse.c parse_x_uid).
+   */
+  readonly rawUid?: number;
+  /** Every X-Keywords name, before checking them against a keyword list. */
+  readonly rawKeywords: readonly string[];
   /** The separator after this message is CRLF. */
   readonly crlfSeparator: boolean;
 }
@@ -97,6 +105,14 @@ export interface MboxScanOptions {
   readonly maxFromLineBytes?: number;
   /** Most bytes of Dovecot's header values kept per message (default 1 MiB); more is MailCorruptedError. */
   readonly maxMetadataValueBytes?: number;
+  /**
+   * Start at the message whose "from offset" (index record: 0, or the
+   * separator's LF/CR before `From `) this is, instead of the file start.
+   * Messages found this way are never the first (X-IMAPbase is not read), and
+   * their `uid` follows no UID rule: use `rawUid`.
+   * @throws MailCorruptedError when no From_ line is there.
+   */
+  readonly fromOffset?: number;
 }
 
 const LF = 0x0a;
@@ -157,6 +173,14 @@ function fromLineAt(src: ByteSource, offset: number, maxBytes: number): FromAt |
   }
   const parsed = parseFromLine(text);
   return parsed === undefined ? undefined : { offset, lfOffset, sender: parsed.sender, receivedTime: parsed.receivedTime };
+}
+
+/** @returns the From_ line after the separator (LF or CRLF) at `sepOffset`. */
+function fromLineAfterSeparator(src: ByteSource, sepOffset: number, maxBytes: number): FromAt | undefined {
+  const b0 = byteAt(src, sepOffset);
+  if (b0 === LF) return fromLineAt(src, sepOffset + 1, maxBytes);
+  if (b0 === CR && byteAt(src, sepOffset + 1) === LF) return fromLineAt(src, sepOffset + 2, maxBytes);
+  return undefined;
 }
 
 interface Boundary {
@@ -298,10 +322,13 @@ export function* scanMbox(src: ByteSource, opts: MboxScanOptions = {}): Generato
   const maxValue = opts.maxMetadataValueBytes ?? 1024 * 1024;
   const size = src.size;
   if (size === 0) return;
-  let from = fromLineAt(src, 0, maxFromLine);
-  if (!from) throw new MailCorruptedError("mbox file doesn't begin with a valid From_ line", { path: opts.path, offset: 0 });
-  let fromOffset = 0;
-  let seq = 0;
+  let fromOffset = opts.fromOffset ?? 0;
+  let from = fromOffset === 0 ? fromLineAt(src, 0, maxFromLine) : fromLineAfterSeparator(src, fromOffset, maxFromLine);
+  if (!from) {
+    const what = fromOffset === 0 ? "mbox file doesn't begin with a valid From_ line" : `no valid From_ line after offset ${fromOffset}`;
+    throw new MailCorruptedError(what, { path: opts.path, offset: fromOffset });
+  }
+  let seq = fromOffset === 0 ? 0 : 1;
   let nextUid = 1;
   let prevUid = 0;
   let mailboxKeywords: readonly string[] = [];
@@ -324,6 +351,8 @@ export function* scanMbox(src: ByteSource, opts: MboxScanOptions = {}): Generato
 
     let contentLength: number | undefined;
     let xUid: number | undefined;
+    let rawUid: number | undefined;
+    const rawKeywords: string[] = [];
     let sawXUid = false;
     let flags = 0;
     let old = false;
@@ -348,6 +377,7 @@ export function* scanMbox(src: ByteSource, opts: MboxScanOptions = {}): Generato
           break;
         case "x-keywords":
           keywords.push(...splitWords(h.value));
+          rawKeywords.push(...splitWords(h.value));
           break;
         case "x-imapbase":
         case "x-imap": {
@@ -364,6 +394,7 @@ export function* scanMbox(src: ByteSource, opts: MboxScanOptions = {}): Generato
           if (sawXUid) break;
           const v = parseXUidValue(h.value);
           if (v === undefined) break;
+          rawUid ??= v;
           if (v >= nextUid) nextUid = v + 1;
           if (v <= prevUid) break;
           sawXUid = true;
@@ -422,6 +453,8 @@ export function* scanMbox(src: ByteSource, opts: MboxScanOptions = {}): Generato
       ...(imapBase !== undefined ? { imapBase } : {}),
       pseudo,
       crlfSeparator,
+      ...(rawUid !== undefined ? { rawUid } : {}),
+      rawKeywords,
     };
     yield message;
     if (next === undefined || next === "eof") return;

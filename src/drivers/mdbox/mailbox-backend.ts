@@ -45,6 +45,11 @@ export class MdboxMailboxBackend implements MailboxBackend {
     this.storageName = storageNameOf(name);
   }
 
+  /** Dovecot locks the map before the mailbox (mdbox-save.c): commits take the locks in that order. */
+  withCommitLocks<T>(fn: () => Promise<T>): Promise<T> {
+    return this.ctx.map.holdLock(fn);
+  }
+
   /** The map must exist first: the mailbox header repeats its uid_validity (mdbox_write_index_header). */
   initialRecords(uidValidity: number): LogRecord[] {
     const map = this.ctx.map.open();

@@ -121,6 +121,17 @@ export class MdboxMap {
   }
 
   /**
+   * Runs `fn` holding the map lock (waiting as long as work that holds no
+   * other lock may): map transactions inside it re-enter the lock. Mailbox
+   * commits run inside this, so the map is locked before the mailbox, in
+   * Dovecot's order.
+   */
+  holdLock<T>(fn: () => Promise<T>): Promise<T> {
+    this.open();
+    return this.log!.holdLock(fn);
+  }
+
+  /**
    * Runs `build` under the map lock with the state caught up, and appends
    * what it returns. `nested` = the caller holds a mailbox lock: wait only
    * briefly for the map (LockTimeoutError otherwise).

@@ -1,0 +1,61 @@
+/**
+ * A Maildir storage: `maildir:<root>[:INBOX=<dir>][:INDEX=<dir>][:CONTROL=<dir>][:LAYOUT=fs]`.
+ * INBOX is the root itself (unless INBOX= says otherwise); other mailboxes
+ * are Maildir++ folders `.A.B` for "A/B" (or `A/B` with LAYOUT=fs).
+ */
+import { isInboxName } from "./folders.js";
+import { nextUidValidity } from "../dbox/uidvalidity.js";
+import type { MailboxBackend, StorageBackend } from "../driver.js";
+import type { MaildirSettings } from "./context.js";
+import { MaildirLayout, type MaildirLocationOptions } from "./layout.js";
+import { MaildirMailboxBackend } from "./mailbox-backend.js";
+import { createMaildirMailbox, deleteMaildirMailbox, listMaildirMailboxes, maildirMailboxExists, renameMaildirMailbox } from "./mailbox-tree.js";
+
+/** Location parts (INBOX=, INDEX=, CONTROL=, LAYOUT=, UTF-8) and driver settings. */
+export interface MaildirStorageOptions extends MaildirLocationOptions, MaildirSettings {}
+
+export class MaildirStorageBackend implements StorageBackend {
+  readonly format = "maildir" as const;
+  readonly layout: MaildirLayout;
+
+  /**
+   * @param root the Maildir root (INBOX's Maildir unless `opts.inbox`).
+   * @throws MailstoreError (UNSUPPORTED) for LAYOUT=index or in-memory indexes.
+   */
+  constructor(readonly root: string, private readonly opts: MaildirStorageOptions = {}) {
+    this.layout = new MaildirLayout(root, opts);
+  }
+
+  async listMailboxes(): Promise<string[]> {
+    return listMaildirMailboxes(this.layout);
+  }
+
+  async mailboxExists(name: string): Promise<boolean> {
+    return maildirMailboxExists(this.layout, name);
+  }
+
+  async createMailbox(name: string): Promise<void> {
+    createMaildirMailbox(this.layout, name);
+  }
+
+  async deleteMailbox(name: string): Promise<void> {
+    deleteMaildirMailbox(this.layout, name);
+  }
+
+  async renameMailbox(from: string, to: string): Promise<void> {
+    renameMaildirMailbox(this.layout, from, to);
+  }
+
+  /** From `dovecot-uidvalidity` in the root (or the CONTROL= root), shared with Dovecot. */
+  nextUidValidity(): Promise<number> {
+    return nextUidValidity(this.layout.uidValidityDir);
+  }
+
+  openMailbox(name: string): MailboxBackend {
+    const n = isInboxName(name) ? "INBOX" : name;
+    const paths = { mailDir: this.layout.mailDir(n), indexDir: this.layout.indexDir(n), controlDir: this.layout.controlDir(n) };
+    return new MaildirMailboxBackend(n, paths, this.opts, () => this.nextUidValidity());
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,117 @@
+/**
+ * Dotlocks as Dovecot's mbox writers take them (maildir-mbox.md B5;
+ * lib/file-dotlock.c): `<mbox>.lock`, created exclusively, holding
+ * `<pid>:<hostname>`. A lock is stale when its process is gone (same host,
+ * no such pid: observed, doveadm breaks such a lock within ~3 s) or when it
+ * has not been touched for `mbox_dotlock_change_timeout` (120 s) — which is
+ * why a long rewrite touches its lock. Every mbox program that dotlocks
+ * (procmail, mutt, Postfix local, Dovecot) honours the file, which is what
+ * makes replacing the mbox file safe for them (rewrite.ts).
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import { LockTimeoutError } from "../../errors.js";
+
+/** Dovecot's default mbox_dotlock_change_timeout. */
+export const DOTLOCK_STALE_MS = 120_000;
+
+export interface DotlockOptions {
+  timeoutMs: number;
+  staleMs?: number;
+}
+
+/** A held dotlock. */
+export interface Dotlock {
+  readonly path: string;
+  /** Keeps the lock from looking stale during long work. */
+  touch(): void;
+  /** Removes the lock file, if it is still ours. */
+  release(): void;
+}
+
+function lockContent(): string {
+  return `${process.pid}:${os.hostname()}`;
+}
+
+/** @returns true when the lock file at `lockPath` belongs to nobody alive, or is too old. */
+function isStale(lockPath: string, staleMs: number): boolean {
+  let content: string;
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(lockPath);
+    content = fs.readFileSync(lockPath, "utf8");
+  } catch {
+    return false; // gone (or unreadable): just try again
+  }
+  const m = /^(\d+):(.*)$/.exec(content.trim());
+  if (m && m[2] === os.hostname()) {
+    const pid = Number(m[1]);
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ESRCH") return true;
+    }
+  }
+  return Date.now() - st.mtimeMs > staleMs;
+}
+
+/**
+ * Creates `<mboxPath>.lock`, waiting while another live process holds it.
+ * @throws LockTimeoutError after `timeoutMs`.
+ */
+export async function acquireDotlock(mboxPath: string, opts: DotlockOptions): Promise<Dotlock> {
+  const lockPath = `${mboxPath}.lock`;
+  const staleMs = opts.staleMs ?? DOTLOCK_STALE_MS;
+  const deadline = Date.now() + opts.timeoutMs;
+  let waitMs = 2;
+  for (;;) {
+    try {
+      const fd = fs.openSync(lockPath, "wx", 0o600);
+      try {
+        fs.writeSync(fd, lockContent());
+      } finally {
+        fs.closeSync(fd);
+      }
+      return heldDotlock(lockPath, fs.statSync(lockPath).ino);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    if (isStale(lockPath, staleMs)) {
+      // Another breaker may have replaced it already; removing a fresh lock
+      // here would be wrong, so only remove what we judged stale.
+      try {
+        fs.unlinkSync(lockPath);
+      } catch {
+        /* someone else removed it */
+      }
+      continue;
+    }
+    if (Date.now() >= deadline) throw new LockTimeoutError(`mbox is dotlocked by another process (${opts.timeoutMs} ms)`, { path: lockPath });
+    await new Promise((r) => setTimeout(r, waitMs));
+    waitMs = Math.min(waitMs * 2, 100);
+  }
+}
+
+function heldDotlock(lockPath: string, ino: number): Dotlock {
+  let released = false;
+  const ours = () => {
+    try {
+      return fs.statSync(lockPath).ino === ino;
+    } catch {
+      return false;
+    }
+  };
+  return {
+    path: lockPath,
+    touch() {
+      if (released || !ours()) return;
+      const now = new Date();
+      fs.utimesSync(lockPath, now, now);
+    },
+    release() {
+      if (released) return;
+      released = true;
+      if (ours()) fs.rmSync(lockPath, { force: true });
+    },
+  };
+}

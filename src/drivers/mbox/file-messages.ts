@@ -1,0 +1,59 @@
+/**
+ * Reading an open mbox file message by message for the driver: the whole
+ * file (a sync), or one message at an index's from offset, with its header
+ * block at hand for MD5s, keyword checks and header rewrites.
+ */
+import * as fs from "node:fs";
+import { mboxHeaderMd5 } from "./header-md5.js";
+import type { IndexedMessage } from "./index-view.js";
+import { scanMbox, type MboxMessage } from "./scan.js";
+import { FileSource, type ByteSource } from "./source.js";
+
+/** Reads [offset, offset+length) of `fd` into a new buffer. */
+export function readRange(fd: number, offset: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  let got = 0;
+  while (got < length) {
+    const n = fs.readSync(fd, out, got, length - got, offset + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got === length ? out : out.subarray(0, got);
+}
+
+/** The header lines of `msg` (without the empty line that ends them). */
+export function headerBlock(src: ByteSource, msg: MboxMessage): Buffer {
+  return Buffer.from(src.read(msg.headerOffset, msg.headerEndOffset - msg.headerOffset));
+}
+
+/** @returns every message of the file open as `fd` (pseudo message included). */
+export function scanFile(fd: number, path: string): { src: FileSource; messages: MboxMessage[] } {
+  const src = new FileSource(fd);
+  return { src, messages: [...scanMbox(src, { path })] };
+}
+
+/**
+ * @returns the message whose from offset is `fromOffset`, or undefined when
+ *   no From_ line is there (the file changed behind the index).
+ */
+export function messageAt(src: ByteSource, fromOffset: number, path: string): MboxMessage | undefined {
+  if (fromOffset >= src.size) return undefined;
+  try {
+    const first = scanMbox(src, { path, fromOffset }).next();
+    return first.done ? undefined : first.value;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * @returns true when `msg` is the index's message `expected`: its X-UID is
+ *   that UID, or else the header MD5 the index keeps for it matches (as
+ *   Dovecot's mbox_sync_parse_match_mail decides).
+ */
+export function isSameMessage(src: ByteSource, msg: MboxMessage, expected: IndexedMessage): boolean {
+  if (msg.pseudo) return false;
+  if (msg.rawUid === expected.uid) return true;
+  if (expected.md5 === undefined) return false;
+  return Buffer.from(mboxHeaderMd5(headerBlock(src, msg))).equals(Buffer.from(expected.md5));
+}

@@ -1,0 +1,110 @@
+/**
+ * What the mbox driver needs to know from an index state: the messages with
+ * their from offsets and header MD5s, and which messages have changes the
+ * mbox file does not show yet.
+ *
+ * "Pending" follows Dovecot (transaction-log.md §5, mbox-sync.c): flag,
+ * keyword and expunge records written WITHOUT the EXTERNAL bit after the
+ * index's log_file_tail_offset are requests the mbox has not received; a
+ * record carrying the DIRTY flag (0x80) has flags that were not written back
+ * yet. For those messages the index wins over the file; for every other
+ * message a difference means someone changed the file, and the file wins.
+ */
+import { MailstoreError } from "../../errors.js";
+import type { UidRange } from "../../log/types.js";
+import { MailFlag } from "../../log/types.js";
+import { readLog } from "../../log/view.js";
+import { getHeader, position, recordAt } from "../../projections/read.js";
+import type { IndexMapState } from "../../projections/state.js";
+import { fromOffsetOf, headerMd5Of } from "./index-ext.js";
+
+/** One message of the index. */
+export interface IndexedMessage {
+  readonly uid: number;
+  /** Flags byte (MailFlag bits, DIRTY included). */
+  readonly flags: number;
+  readonly keywords: readonly string[];
+  readonly fromOffset?: number;
+  readonly md5?: Uint8Array;
+}
+
+/** @returns every message of `state`, in uid order. */
+export function indexedMessages(state: IndexMapState): IndexedMessage[] {
+  const out: IndexedMessage[] = [];
+  for (let seq = 1; seq <= state.records.count; seq++) {
+    const r = recordAt(state, seq)!;
+    const fromOffset = fromOffsetOf(r);
+    const md5 = headerMd5Of(r);
+    out.push({ uid: r.uid, flags: r.flags, keywords: r.keywords, ...(fromOffset !== undefined ? { fromOffset } : {}), ...(md5 ? { md5 } : {}) });
+  }
+  return out;
+}
+
+/** Changes the mbox file has not received yet. */
+export interface PendingChanges {
+  /** Messages whose flags/keywords the index decides ("all" when the log could not tell). */
+  readonly flags: ReadonlySet<number> | "all";
+  /** Expunges requested but not done. */
+  readonly expunges: ReadonlySet<number>;
+  /** True when there is anything at all (the tail lags the head or a record is DIRTY). */
+  readonly any: boolean;
+}
+
+function addExisting(state: IndexMapState, out: Set<number>, ranges: readonly UidRange[]): void {
+  for (const r of ranges) {
+    const span = state.records.rangeOfUids(r.uid1, r.uid2);
+    if (!span) continue;
+    for (let i = span[0]; i <= span[1]; i++) out.add(state.records.uidAt(i));
+  }
+}
+
+/**
+ * @returns the messages with changes not in the mbox: internal records
+ *   between the tail offset and the state's position, and DIRTY records.
+ */
+export function pendingChanges(prefix: string, state: IndexMapState): PendingChanges {
+  const h = getHeader(state);
+  const head = position(state);
+  const flags = new Set<number>();
+  const expunges = new Set<number>();
+  let all = false;
+  const tail = h.logFileTailOffset;
+  if (tail < head.offset) {
+    try {
+      for (const tx of readLog(prefix, { fileSeq: head.fileSeq, offset: tail }).transactions) {
+        for (const { record } of tx.entries) {
+          if (record.external) continue;
+          switch (record.type) {
+            case "flag-update":
+              addExisting(state, flags, record.updates);
+              break;
+            case "keyword-update":
+            case "keyword-reset":
+              addExisting(state, flags, record.ranges);
+              break;
+            case "expunge":
+              addExisting(state, expunges, record.ranges);
+              break;
+            case "expunge-guid":
+              addExisting(state, expunges, record.expunges.map((e) => ({ uid1: e.uid, uid2: e.uid })));
+              break;
+            default:
+              break;
+          }
+        }
+      }
+    } catch (err) {
+      // The tail is not a readable position (rotated away, or inside a
+      // transaction): trust the index for every message, as a DIRTY sync would.
+      if (!(err instanceof MailstoreError)) throw err;
+      all = true;
+    }
+  }
+  if (state.dirtyCount > 0) {
+    for (let i = 0; i < state.records.count; i++) {
+      const row = state.records.row(i);
+      if (row.bytes[row.offset + 4] & MailFlag.DIRTY) flags.add(state.records.uidAt(i));
+    }
+  }
+  return { flags: all ? "all" : flags, expunges, any: all || tail < head.offset || flags.size > 0 || expunges.size > 0 };
+}

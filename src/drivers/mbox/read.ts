@@ -1,0 +1,40 @@
+/**
+ * Finding one message of an mbox for reading, under the read lock: at the
+ * from offset the index keeps, checked by X-UID or header MD5 (as Dovecot's
+ * mbox_file_seek does when its offsets may be dirty); when the file moved
+ * under the index, by scanning it and matching it to the index the way a
+ * sync would, without writing anything (a refresh() then logs the changes).
+ */
+import { MailstoreError } from "../../errors.js";
+import { lookupUid } from "../../projections/read.js";
+import type { IndexMapState } from "../../projections/state.js";
+import { isSameMessage, messageAt, scanFile } from "./file-messages.js";
+import { fromOffsetOf, headerMd5Of } from "./index-ext.js";
+import { indexedMessages, type IndexedMessage } from "./index-view.js";
+import type { MboxMessage } from "./scan.js";
+import { FileSource, type ByteSource } from "./source.js";
+import { planSync } from "./sync-plan.js";
+
+/** @returns the message `uid` of the file open as `fd`, and the source to read it from. */
+export function locateMessage(fd: number, path: string, state: IndexMapState, uid: number): { src: ByteSource; msg: MboxMessage } {
+  const r = lookupUid(state, uid);
+  if (!r) throw new MailstoreError("NOT_FOUND", `no message with UID ${uid}`, { path });
+  const offset = fromOffsetOf(r);
+  const md5 = headerMd5Of(r);
+  const ix: IndexedMessage = { uid, flags: r.flags, keywords: r.keywords, ...(offset !== undefined ? { fromOffset: offset } : {}), ...(md5 ? { md5 } : {}) };
+  const src = new FileSource(fd);
+  const msg = offset === undefined ? undefined : messageAt(src, offset, path);
+  if (msg && isSameMessage(src, msg, ix)) return { src, msg };
+  const scanned = scanFile(fd, path);
+  const plan = planSync({
+    state,
+    indexed: indexedMessages(state),
+    pending: { flags: new Set(), expunges: new Set(), any: false },
+    expunge: new Set(),
+    src: scanned.src,
+    messages: scanned.messages,
+  });
+  const found = plan.messages.find((m) => m.uid === uid && m.indexed);
+  if (!found) throw new MailstoreError("NOT_FOUND", `message UID ${uid} is no longer in the mbox`, { path });
+  return { src: scanned.src, msg: found.msg };
+}

@@ -1,0 +1,174 @@
+/**
+ * Saving messages into an mbox, under the write hold and before the log
+ * records them (a crash in between leaves a message whose X-UID equals the
+ * index's next UID: the next sync takes it back with that UID, reconcile.ts).
+ *
+ * Normally the messages are appended at the end in Dovecot's layout
+ * (write.ts): a separator LF is added first when the file does not end in
+ * one; the first message of an empty file carries X-IMAPbase. Then, as
+ * Dovecot's sync does, the 10-digit last-UID field of the first message's
+ * X-IMAPbase (or the pseudo message's X-IMAP) is raised in place, so the
+ * UIDs stay safe should the index be lost.
+ *
+ * The UIDs are fixed by the caller (the index's next UIDs), and UIDs must
+ * grow through the file. So when the file changed behind the index and
+ * holds messages the index does not know yet (an MDA delivered), ours are
+ * written BEFORE the first of them (rewrite.ts), and the next sync gives
+ * those the UIDs after ours. In that case the `mbox` header is left as it
+ * was, so that the next reader scans the file.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import type { LogRecord } from "../../log/types.js";
+import type { IndexMapState } from "../../projections/state.js";
+import type { NewMessage } from "../driver.js";
+import { readRange, scanFile } from "./file-messages.js";
+import { fromOffsetRecords, mboxHeaderRecords } from "./index-ext.js";
+import type { IndexedMessage } from "./index-view.js";
+import { indexedMessages } from "./index-view.js";
+import type { WriteHold } from "./mbox-file.js";
+import { rewriteMbox, type RewriteItem } from "./rewrite.js";
+import { scanMbox } from "./scan.js";
+import { FileSource } from "./source.js";
+import { fileMatchesIndex, fileSyncStamp, syncHeaderOf } from "./sync.js";
+import { planSync, type SyncPlan } from "./sync-plan.js";
+import { formatMboxMessage } from "./write.js";
+
+/** What a save did, for the records and for undoing it. */
+export interface SaveOutcome {
+  readonly records: LogRecord[];
+  /** The saved messages as the index will know them (for an expunge in the same transaction). */
+  readonly saved: IndexedMessage[];
+  /** Undoes the save while the hold is still held (best effort). */
+  readonly undo: () => void;
+}
+
+/** The envelope sender Dovecot writes for a save without one: user@host. */
+function defaultSender(): string {
+  let user = process.env.USER;
+  if (!user) {
+    try {
+      user = os.userInfo().username;
+    } catch {
+      user = "MAILER-DAEMON";
+    }
+  }
+  return `${user}@${os.hostname()}`;
+}
+
+function formatAll(state: IndexMapState, messages: readonly NewMessage[], firstUid: number, atFileStart: boolean): Buffer[] {
+  const sender = defaultSender();
+  const keywords = [...state.keywords];
+  for (const m of messages) for (const k of m.keywords) if (!keywords.includes(k)) keywords.push(k);
+  return messages.map((m, i) =>
+    formatMboxMessage({
+      message: m.body,
+      uid: firstUid + i,
+      flags: m.flags,
+      keywords: m.keywords,
+      sender,
+      receivedTime: m.receivedTime ?? Math.floor(Date.now() / 1000),
+      ...(atFileStart && i === 0 ? { imapBase: { uidValidity: state.header.uidValidity, uidLast: firstUid + messages.length - 1, keywords } } : {}),
+    }),
+  );
+}
+
+/** Saves `messages` as UIDs firstUid… (see the module comment). */
+export async function saveToMbox(hold: WriteHold, state: IndexMapState, messages: readonly NewMessage[], firstUid: number): Promise<SaveOutcome> {
+  const saved: IndexedMessage[] = messages.map((m, i) => ({ uid: firstUid + i, flags: m.flags, keywords: m.keywords }));
+  const inSync = fileMatchesIndex(state, fileSyncStamp(hold.fd));
+  if (!inSync) {
+    const plan = planFile(hold, state);
+    const insertAt = plan.messages.findIndex((m) => m.uid !== 0 && !m.indexed);
+    if (insertAt >= 0) return insertBefore(hold, state, plan, messages, firstUid, insertAt, saved);
+  }
+  const size = fs.fstatSync(hold.fd).size;
+  const needLf = size > 0 && readRange(hold.fd, size - 1, 1)[0] !== 0x0a;
+  const start = size + (needLf ? 1 : 0);
+  const parts = formatAll(state, messages, firstUid, start === 0);
+  const offsets: Array<{ uid: number; offset: number }> = [];
+  let pos = start;
+  parts.forEach((p, i) => {
+    offsets.push({ uid: firstUid + i, offset: pos === 0 ? 0 : pos - 1 });
+    pos += p.length;
+  });
+  const bytes = Buffer.concat([needLf ? Buffer.from("\n") : Buffer.alloc(0), ...parts]);
+  let off = 0;
+  while (off < bytes.length) off += fs.writeSync(hold.fd, bytes, off, bytes.length - off, size + off);
+  const oldLast = raiseUidLast(hold.fd, firstUid + messages.length - 1);
+  fs.fdatasyncSync(hold.fd);
+  const records = fromOffsetRecords(offsets);
+  if (inSync) {
+    const stamp = fileSyncStamp(hold.fd);
+    records.unshift(...mboxHeaderRecords({ ...syncHeaderOf(state), syncSize: stamp.size, syncMtime: stamp.mtimeSecs, dirtyFlag: 0 }));
+  }
+  return {
+    records,
+    saved: saved.map((s, i) => ({ ...s, fromOffset: offsets[i].offset })),
+    undo: () => {
+      fs.ftruncateSync(hold.fd, size);
+      if (oldLast !== undefined) writeUidLast(hold.fd, oldLast.offset, oldLast.value);
+      fs.fdatasyncSync(hold.fd);
+    },
+  };
+}
+
+/** The file's messages matched to the index, nothing pending (read only). */
+function planFile(hold: WriteHold, state: IndexMapState): SyncPlan {
+  const { src, messages } = scanFile(hold.fd, hold.file.path);
+  return planSync({ state, indexed: indexedMessages(state), pending: { flags: new Set(), expunges: new Set(), any: false }, expunge: new Set(), src, messages });
+}
+
+async function insertBefore(
+  hold: WriteHold,
+  state: IndexMapState,
+  plan: SyncPlan,
+  messages: readonly NewMessage[],
+  firstUid: number,
+  insertAt: number,
+  saved: IndexedMessage[],
+): Promise<SaveOutcome> {
+  const parts = formatAll(state, messages, firstUid, insertAt === 0);
+  const items: RewriteItem[] = [];
+  plan.messages.forEach((m, i) => {
+    if (i === insertAt) parts.forEach((data, j) => items.push({ kind: "bytes", data, uid: firstUid + j }));
+    items.push({ kind: "copy", msg: m.msg, ...(m.indexed ? { uid: m.uid } : {}) });
+  });
+  const result = await rewriteMbox(hold, items);
+  const moved = [...result.offsets].filter(([uid, offset]) => uid >= firstUid || plan.messages.find((m) => m.uid === uid)?.indexed?.fromOffset !== offset);
+  return {
+    records: fromOffsetRecords(moved.map(([uid, offset]) => ({ uid, offset }))),
+    saved: saved.map((s) => ({ ...s, fromOffset: result.offsets.get(s.uid)! })),
+    // The messages stay in the file: the next sync finds them (X-UID = next UID) and keeps them.
+    undo: () => undefined,
+  };
+}
+
+const UID_LAST = /^(X-IMAPbase|X-IMAP):[ \t]*\d+[ \t]+(\d{10})(?=[ \t\r\n]|$)/im;
+
+/**
+ * Raises the 10-digit last UID of the first message's X-IMAPbase/X-IMAP to
+ * `uidLast` in place.
+ * @returns the old value and where it is, to undo; undefined when not changed.
+ */
+function raiseUidLast(fd: number, uidLast: number): { offset: number; value: number } | undefined {
+  const src = new FileSource(fd);
+  let first;
+  try {
+    first = scanMbox(src).next();
+  } catch {
+    return undefined;
+  }
+  if (first.done || !first.value.imapBase || first.value.imapBase.uidLast >= uidLast) return undefined;
+  const msg = first.value;
+  const header = readRange(fd, msg.headerOffset, msg.headerEndOffset - msg.headerOffset).toString("latin1");
+  const m = UID_LAST.exec(header);
+  if (!m || Number(m[2]) !== msg.imapBase!.uidLast) return undefined;
+  const offset = msg.headerOffset + m.index + m[0].length - 10;
+  writeUidLast(fd, offset, uidLast);
+  return { offset, value: msg.imapBase!.uidLast };
+}
+
+function writeUidLast(fd: number, offset: number, value: number): void {
+  fs.writeSync(fd, Buffer.from(String(value).padStart(10, "0"), "latin1"), 0, 10, offset);
+}

@@ -1,0 +1,85 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { MailstoreError } from "../../errors.js";
+import { nextUidValidity } from "../dbox/uidvalidity.js";
+import type { MailboxBackend, StorageBackend } from "../driver.js";
+import { MboxMailboxBackend } from "./mailbox-backend.js";
+import {
+  createMboxMailbox,
+  deleteMboxMailbox,
+  listMboxMailboxes,
+  MBOX_INDEX_DIR,
+  mboxFilePath,
+  mboxIndexDir,
+  renameMboxMailbox,
+  type MboxTree,
+} from "./mailbox-tree.js";
+
+export interface MboxStorageOptions {
+  /** The INBOX file (`INBOX=`); default `<root>/inbox`. */
+  inbox?: string;
+  /** Index root (`INDEX=`); default the mail root. "" (in-memory indexes) is not supported. */
+  index?: string;
+  /** How long to wait for another process's mbox lock (ms). */
+  lockTimeoutMs?: number;
+}
+
+/**
+ * An mbox storage: `mbox:<root>[:INBOX=<file>][:INDEX=<dir>]` — folders are
+ * files under the root, subfolders directories, INBOX possibly elsewhere,
+ * indexes in `.imap/<mailbox>/` (mailbox-tree.ts).
+ */
+export class MboxStorageBackend implements StorageBackend {
+  readonly format = "mbox" as const;
+  private readonly tree: MboxTree;
+
+  constructor(readonly root: string, private readonly opts: MboxStorageOptions = {}) {
+    if (opts.index === "") throw new MailstoreError("UNSUPPORTED", "in-memory indexes (INDEX=MEMORY) are not supported");
+    this.tree = { root, inbox: opts.inbox ?? path.join(root, "inbox"), indexRoot: opts.index ?? root };
+    fs.mkdirSync(root, { recursive: true });
+  }
+
+  /** The INBOX file. */
+  get inbox(): string {
+    return this.tree.inbox;
+  }
+
+  async listMailboxes(): Promise<string[]> {
+    return listMboxMailboxes(this.tree);
+  }
+
+  async mailboxExists(name: string): Promise<boolean> {
+    try {
+      return fs.statSync(mboxFilePath(this.tree, name)).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  async createMailbox(name: string): Promise<void> {
+    createMboxMailbox(this.tree, name);
+  }
+
+  async deleteMailbox(name: string): Promise<void> {
+    deleteMboxMailbox(this.tree, name);
+  }
+
+  async renameMailbox(from: string, to: string): Promise<void> {
+    renameMboxMailbox(this.tree, from, to);
+  }
+
+  /** From `<root>/.imap/dovecot-uidvalidity`, where Dovecot keeps it for mbox. */
+  async nextUidValidity(): Promise<number> {
+    const dir = path.join(this.root, MBOX_INDEX_DIR);
+    fs.mkdirSync(dir, { recursive: true });
+    return nextUidValidity(dir);
+  }
+
+  openMailbox(name: string): MailboxBackend {
+    const indexDir = mboxIndexDir(this.tree, name);
+    fs.mkdirSync(indexDir, { recursive: true });
+    return new MboxMailboxBackend(mboxFilePath(this.tree, name), indexDir, { lockTimeoutMs: this.opts.lockTimeoutMs });
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,203 @@
+/**
+ * Syncing an mbox file with its index, under the write hold (dotlock +
+ * fcntl), the two ways Dovecot's mbox sync does:
+ *
+ * - quick: the file is as the index last saw it (size and mtime match the
+ *   `mbox` header) and only flag/keyword requests are pending: each such
+ *   message is found at its from offset, checked (X-UID or header MD5) and
+ *   its header rewritten in place within its padding;
+ * - full: the file changed, a check failed, a header does not fit, or
+ *   something is to be expunged: the whole file is scanned, matched to the
+ *   index (reconcile.ts, sync-plan.ts), stale headers are written in place
+ *   when all fit, otherwise the file is rewritten (rewrite.ts).
+ *
+ * Both return the records that bring the index in line (sync-records.ts),
+ * with the file's new size and mtime in the `mbox` header.
+ */
+import * as fs from "node:fs";
+import type { LogRecord } from "../../log/types.js";
+import { MAIL_FLAGS_NONRECENT, MailFlag } from "../../log/types.js";
+import { lookupUid } from "../../projections/read.js";
+import type { IndexMapState } from "../../projections/state.js";
+import { headerBlock, isSameMessage, messageAt, scanFile } from "./file-messages.js";
+import { fromOffsetOf, headerMd5Of, mboxHeaderRecords, newMboxSyncHeader, readMboxSyncHeader, type MboxSyncHeader } from "./index-ext.js";
+import { indexedMessages, type IndexedMessage, type PendingChanges } from "./index-view.js";
+import { rebuildHeader, type ManagedFields } from "./managed-headers.js";
+import type { WriteHold } from "./mbox-file.js";
+import { formatPseudoMessage } from "./pseudo.js";
+import { rewriteMbox, writeHeaderInPlace, type RewriteItem } from "./rewrite.js";
+import type { MboxMessage } from "./scan.js";
+import { FileSource, type ByteSource } from "./source.js";
+import { planSync, type MessagePlan, type SyncPlan } from "./sync-plan.js";
+import { syncRecords } from "./sync-records.js";
+
+/** The file's size and mtime as the `mbox` header stores them. */
+export function fileSyncStamp(fd: number): { size: number; mtimeSecs: number } {
+  const st = fs.fstatSync(fd);
+  return { size: st.size, mtimeSecs: Math.floor(st.mtimeMs / 1000) };
+}
+
+/** @returns the state's `mbox` header, or a new one (fresh GUID) when the index has none yet. */
+export function syncHeaderOf(state: IndexMapState): MboxSyncHeader {
+  const h = readMboxSyncHeader(state);
+  return h && h.mailboxGuid.some((b) => b !== 0) ? h : { ...(h ?? newMboxSyncHeader()), mailboxGuid: newMboxSyncHeader().mailboxGuid };
+}
+
+/** @returns true when the file is as the index last saw it. */
+export function fileMatchesIndex(state: IndexMapState, stamp: { size: number; mtimeSecs: number }): boolean {
+  const h = readMboxSyncHeader(state);
+  return h !== undefined && h.syncSize === stamp.size && h.syncMtime === stamp.mtimeSecs && h.mailboxGuid.some((b) => b !== 0);
+}
+
+function stampedHeader(state: IndexMapState, fd: number): MboxSyncHeader {
+  const stamp = fileSyncStamp(fd);
+  return { ...syncHeaderOf(state), syncSize: stamp.size, syncMtime: stamp.mtimeSecs, dirtyFlag: 0 };
+}
+
+function sameKeywords(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((k) => b.includes(k));
+}
+
+/** X-IMAPbase for the file's first message after a sync. */
+function imapBaseFor(state: IndexMapState, uidLast: number, keywords: readonly string[]): NonNullable<ManagedFields["imapBase"]> {
+  return { uidValidity: state.header.uidValidity, uidLast, keywords };
+}
+
+/**
+ * The quick sync (see the module comment).
+ * @returns the records, or undefined when a full sync is needed.
+ */
+export function quickSync(hold: WriteHold, state: IndexMapState, pending: PendingChanges): LogRecord[] | undefined {
+  if (pending.flags === "all" || pending.expunges.size > 0) return undefined;
+  const src = new FileSource(hold.fd);
+  const known = new Set(state.keywords);
+  const writes: Array<{ msg: MboxMessage; header: Buffer }> = [];
+  const clean: number[] = [];
+  for (const uid of [...pending.flags].sort((a, b) => a - b)) {
+    const r = lookupUid(state, uid);
+    if (!r) continue;
+    const offset = fromOffsetOf(r);
+    const md5 = headerMd5Of(r);
+    const ix: IndexedMessage = { uid, flags: r.flags, keywords: r.keywords, ...(offset !== undefined ? { fromOffset: offset } : {}), ...(md5 ? { md5 } : {}) };
+    const msg = offset === undefined ? undefined : messageAt(src, offset, hold.file.path);
+    if (!msg || !isSameMessage(src, msg, ix)) return undefined;
+    const keywordsOk = msg.rawKeywords.every((k) => known.has(k));
+    const fileKeywords = keywordsOk ? [...new Set(msg.rawKeywords)] : [];
+    const flags = r.flags & MAIL_FLAGS_NONRECENT;
+    const upToDate = (msg.flags & MAIL_FLAGS_NONRECENT) === flags && sameKeywords(fileKeywords, r.keywords) && keywordsOk && msg.rawUid === uid;
+    if (!upToDate) {
+      const block = headerBlock(src, msg);
+      const header = rebuildHeader(
+        block,
+        {
+          uid,
+          flags,
+          keywords: r.keywords,
+          recent: msg.recent,
+          bodyLength: msg.endOffset - msg.bodyOffset,
+          ...(offset === 0 ? { imapBase: imapBaseFor(state, state.header.nextUid - 1, state.keywords) } : {}),
+        },
+        block.length,
+      );
+      if (!header) return undefined;
+      writes.push({ msg, header });
+    }
+    if (r.flags & MailFlag.DIRTY) clean.push(uid);
+  }
+  for (const w of writes) writeHeaderInPlace(hold.fd, w.msg, w.header);
+  if (writes.length > 0) fs.fdatasyncSync(hold.fd);
+  const records: LogRecord[] = [...mboxHeaderRecords(stampedHeader(state, hold.fd))];
+  if (clean.length > 0) {
+    records.push({
+      type: "flag-update",
+      external: true,
+      sync: false,
+      updates: clean.map((uid) => ({ uid1: uid, uid2: uid, addFlags: 0, removeFlags: MailFlag.DIRTY, modseqIncFlag: 0 })),
+    });
+  }
+  return records;
+}
+
+export interface FullSyncOptions {
+  /** UIDs to expunge now (the file is rewritten). */
+  readonly expunge?: ReadonlySet<number>;
+  /** Messages saved earlier in the same transaction, not in the state yet. */
+  readonly extraIndexed?: readonly IndexedMessage[];
+}
+
+/** The full sync (see the module comment). @returns the records. */
+export async function fullSync(hold: WriteHold, state: IndexMapState, pending: PendingChanges, opts: FullSyncOptions = {}): Promise<LogRecord[]> {
+  const { src, messages } = scanFile(hold.fd, hold.file.path);
+  const indexed = [...indexedMessages(state), ...(opts.extraIndexed ?? [])].sort((a, b) => a.uid - b.uid);
+  const plan = planSync({ state, indexed, pending, expunge: opts.expunge ?? new Set(), src, messages });
+  const written = new Set<number>();
+  let offsets: ReadonlyMap<number, number> | undefined;
+
+  let rewrite = plan.messages.some((m) => m.drop);
+  const inPlace: Array<{ msg: MboxMessage; header: Buffer; uid: number }> = [];
+  if (!rewrite) {
+    for (const m of plan.messages) {
+      if (!m.stale) continue;
+      const block = headerBlock(src, m.msg);
+      const header = rebuildHeader(block, managedFields(state, plan, m, m.msg.fromOffset === 0), block.length);
+      if (!header) {
+        rewrite = true;
+        break;
+      }
+      inPlace.push({ msg: m.msg, header, uid: m.uid });
+    }
+  }
+  if (rewrite) {
+    const result = await rewriteMbox(hold, rewriteItems(state, plan, src));
+    offsets = result.offsets;
+    for (const m of plan.messages) if (!m.drop && m.uid !== 0) written.add(m.uid);
+  } else {
+    for (const w of inPlace) {
+      writeHeaderInPlace(hold.fd, w.msg, w.header);
+      written.add(w.uid);
+    }
+    if (inPlace.length > 0) fs.fdatasyncSync(hold.fd);
+  }
+  return syncRecords({
+    plan,
+    written,
+    ...(offsets ? { offsets } : {}),
+    syncHeader: stampedHeader(state, hold.fd),
+    stateNextUid: state.header.nextUid,
+  });
+}
+
+function managedFields(state: IndexMapState, plan: SyncPlan, m: MessagePlan, first: boolean): ManagedFields {
+  return {
+    uid: m.uid,
+    flags: m.flags,
+    keywords: m.keywords,
+    recent: m.recent,
+    bodyLength: m.msg.endOffset - m.msg.bodyOffset,
+    ...(first ? { imapBase: imapBaseFor(state, plan.nextUid - 1, plan.keywords) } : {}),
+  };
+}
+
+/**
+ * The new file: kept messages in order; the first real message carries
+ * X-IMAPbase; headers that are stale or lacking are regenerated, the rest
+ * copied; an mbox left without messages gets Dovecot's pseudo message.
+ */
+function rewriteItems(state: IndexMapState, plan: SyncPlan, src: ByteSource): RewriteItem[] {
+  const kept = plan.messages.filter((m) => !m.drop);
+  const pseudo = () => formatPseudoMessage(state.header.uidValidity, plan.nextUid - 1, plan.keywords);
+  if (!kept.some((m) => m.uid !== 0)) return [{ kind: "bytes", data: pseudo() }];
+  const items: RewriteItem[] = [];
+  for (const m of kept) {
+    const first = items.length === 0;
+    if (m.uid === 0) {
+      if (first) items.push({ kind: "bytes", data: pseudo() });
+      continue;
+    }
+    if (first || m.stale || m.lacking) {
+      const header = rebuildHeader(headerBlock(src, m.msg), managedFields(state, plan, m, first))!;
+      items.push({ kind: "reheader", msg: m.msg, header, uid: m.uid });
+    } else items.push({ kind: "copy", msg: m.msg, uid: m.uid });
+  }
+  return items;
+}
