@@ -3,6 +3,7 @@ import { appendBench } from "./log/append.bench.js";
 import { commitBench, indexMapBench, memoryBench, openBench, replayBench } from "./projections/index-map.bench.js";
 import { notifyLatencyBench } from "./api/notify-latency.bench.js";
 import { mdboxWorkloadBench } from "./mdbox/workload.bench.js";
+import { maildirSyncBench } from "./maildir/sync.bench.js";
 
 /**
  * `npm run bench [-- NAME…]`: runs the named benchmarks (all by default) and
@@ -18,6 +19,7 @@ const benches: Record<string, () => Promise<string[]>> = {
   "index-map-commit": () => commitBench(),
   "notify-latency": () => notifyLatencyBench(),
   "mdbox-workload": () => mdboxWorkloadBench(),
+  "maildir-sync": () => maildirSyncBench(),
 };
 
 const wanted = process.argv.slice(2);

@@ -186,7 +186,11 @@ export class Mailbox {
     if (!rotate && unindexed < REWRITE_MAX_LOG_BYTES) return;
     await this.log.transact(async () => {
       this.advance(readSince(this.backend.indexPrefix, this.current).transactions);
-      if (rotate && this.log.shouldRotate()) {
+      // Like Dovecot, rotate only when the mail files have caught up with the log
+      // (tail = head): a Maildir/mbox backend still owes internal changes otherwise.
+      const h = this.current.header;
+      const backendBehind = this.backend.syncExternalChanges !== undefined && h.logFileTailOffset < h.logFileHeadOffset;
+      if (rotate && !backendBehind && this.log.shouldRotate()) {
         const header = await this.log.rotateLocked();
         this.current = enterLogFile(this.current, header);
       }

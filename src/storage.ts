@@ -4,6 +4,7 @@ import * as path from "node:path";
 import type { StorageBackend } from "./drivers/driver.js";
 import { resolveMailLocation, type ResolvedMailLocation } from "./drivers/location-detect.js";
 import { SdboxStorageBackend } from "./drivers/sdbox/storage-backend.js";
+import { MaildirStorageBackend } from "./drivers/maildir/storage-backend.js";
 import { MdboxStorageBackend } from "./drivers/mdbox/storage-backend.js";
 import { MailstoreError } from "./errors.js";
 import type { FsyncMode } from "./log/log.js";
@@ -119,6 +120,11 @@ function backendFor(loc: ResolvedMailLocation): StorageBackend {
       return new SdboxStorageBackend(root, loc.alt ? path.resolve(loc.alt) : undefined);
     case "mdbox":
       return new MdboxStorageBackend(root, loc.alt ? path.resolve(loc.alt) : undefined);
+    case "maildir":
+      return new MaildirStorageBackend(root, {
+        inbox: loc.inbox && path.resolve(loc.inbox), index: loc.index && path.resolve(loc.index),
+        control: loc.control && path.resolve(loc.control), layout: loc.layout, utf8: loc.utf8,
+      });
     default:
       throw new MailstoreError("UNSUPPORTED", `the ${loc.driver} driver is not available yet`);
   }

@@ -88,8 +88,9 @@ export function streamLog(prefix: string, from: LogPosition | undefined, handler
     }
     onFile(file.header, file.bytes.length);
     const isStart = i === startIndex;
-    const minOffset = isStart && from ? from.offset : 0;
-    let found = !isStart || !from || from.offset === file.header.hdrSize;
+    // A position before the first record (a state that has seen no record of this file yet) is its start.
+    const minOffset = isStart && from ? Math.max(from.offset, file.header.hdrSize) : 0;
+    let found = !isStart || !from || minOffset === file.header.hdrSize;
     const scan = scanTransactions(file.bytes, file.header, file.path, (tx) => {
       if (tx.position.offset < minOffset) {
         if (tx.end.offset <= minOffset) startModseq = tx.modseq;
@@ -171,7 +172,8 @@ export function readLogTail(prefix: string, from: LogPosition, modseqAtFrom: big
   try {
     const headerBytes = readRange(file, 0, LOG_HEADER_SIZE);
     const header = decodeLogHeader(headerBytes, headPath);
-    if (header.fileSeq !== from.fileSeq || from.offset < header.hdrSize) return readLog(prefix, from);
+    if (header.fileSeq !== from.fileSeq) return readLog(prefix, from);
+    if (from.offset < header.hdrSize) from = { fileSeq: from.fileSeq, offset: header.hdrSize };
     const size = fs.fstatSync(file.fd).size;
     const transactions: LogTransaction[] = [];
     const tail = readRange(file, from.offset, Math.max(from.offset, size));

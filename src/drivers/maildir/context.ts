@@ -4,13 +4,16 @@
  * the uidlist lock.
  *
  * Lock order. Dovecot takes the uidlist lock first and the log lock second.
- * The engine calls every driver method with the log lock already held, so
- * the driver takes the uidlist lock second. If Dovecot holds the uidlist lock
- * while waiting for our log lock, neither would move: so the driver never
- * waits long. A sync that cannot get the lock quickly gives up (Dovecot is
- * syncing the same files and will log what it finds); a save waits longer
- * and then fails with LockTimeoutError, which releases the log lock.
+ * Commits do the same: the backend's withCommitLocks() takes the uidlist
+ * lock before Mailbox takes the log lock, and the driver methods called
+ * inside re-enter it. A refresh calls syncExternalChanges() with the log
+ * lock already held; if Dovecot then holds the uidlist lock it may be
+ * waiting for our log lock, so the sync waits only briefly and then leaves
+ * the work to Dovecot, which is syncing the same files and will log what it
+ * finds.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { takeDotlock, type Dotlock } from "./dotlock.js";
 import { MaildirFileMemo } from "./file-memo.js";
@@ -23,18 +26,20 @@ import { UidlistFile } from "./uidlist-file.js";
 export interface MaildirSettings {
   /** fsync message files, directories and the uidlist (Dovecot's mail_fsync ≠ never). Default true. */
   readonly fsync?: boolean;
-  /** How long a save waits for the uidlist lock (default 10 s). */
+  /** How long a commit waits for the uidlist lock (default 10 s). */
   readonly saveLockTimeoutMs?: number;
   /** How long a sync waits for the uidlist lock before leaving the work to its holder (default 1 s). */
   readonly syncLockTimeoutMs?: number;
 }
+
+/** The uidlist locks the current async call chain holds, by uidlist path. */
+const heldUidlists = new AsyncLocalStorage<ReadonlySet<string>>();
 
 export class MaildirContext {
   readonly uidlist: UidlistFile;
   readonly keywords: KeywordsFile;
   readonly files: MaildirFileMemo;
   readonly fsync: boolean;
-  private held: { lock: Dotlock; depth: number } | undefined;
 
   constructor(
     /** The mailbox's name ("/"-separated). */
@@ -55,24 +60,27 @@ export class MaildirContext {
     this.files = new MaildirFileMemo(mailDir);
   }
 
+  /** Releases open files. */
+  close(): void {
+    this.uidlist.close();
+  }
+
   /**
-   * Runs `fn` holding the uidlist dotlock (re-entrant within this mailbox,
-   * so a caller that took it before the log lock can keep it for the driver).
+   * Runs `fn` holding the uidlist dotlock. Re-entrant within one async call
+   * chain (a commit takes it before the log lock, the driver methods it
+   * calls take it again); other chains of this process wait on the lock
+   * file like any other process.
    * @throws LockTimeoutError after `timeoutMs`.
    */
   async withUidlistLock<T>(timeoutMs: number, fn: () => Promise<T>): Promise<T> {
-    if (this.held) {
-      this.held.depth++;
-    } else {
-      this.held = { lock: await takeDotlock(this.uidlist.path, { timeoutMs }), depth: 1 };
-    }
+    const held = heldUidlists.getStore();
+    if (held?.has(this.uidlist.path)) return fn();
+    fs.mkdirSync(this.controlDir, { recursive: true });
+    const lock: Dotlock = await takeDotlock(this.uidlist.path, { timeoutMs });
     try {
-      return await fn();
+      return await heldUidlists.run(new Set([...(held ?? []), this.uidlist.path]), fn);
     } finally {
-      if (--this.held!.depth === 0) {
-        this.held!.lock.release();
-        this.held = undefined;
-      }
+      lock.release();
     }
   }
 }

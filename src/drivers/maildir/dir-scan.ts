@@ -35,7 +35,15 @@ export function listMaildirSubdir(mailDir: string, sub: MaildirSubdir): DirListi
   const dir = path.join(mailDir, sub);
   const checkTime = Math.floor(Date.now() / 1000);
   const stamp = statDirStamp(dir);
-  const names = fs.readdirSync(dir).filter((n) => n.charCodeAt(0) !== 46 /* "." */);
+  // opendir() rather than readdir(): libuv's scandir sorts the names, which
+  // for 100k files costs more than reading them (measured 55-100 ms vs 135-280 ms).
+  const names: string[] = [];
+  const handle = fs.opendirSync(dir, { bufferSize: 1024 });
+  try {
+    for (let e = handle.readSync(); e !== null; e = handle.readSync()) if (e.name.charCodeAt(0) !== 46 /* "." */) names.push(e.name);
+  } finally {
+    handle.closeSync();
+  }
   return { stamp, checkTime, names };
 }
 

@@ -7,7 +7,7 @@
  * - The lock is the file `<target>.lock`, created with O_EXCL (Dovecot's
  *   default `dotlock_use_excl = yes`), holding `<pid>:<hostname>`.
  * - A lock is stale when its holder is a dead process of this host, or when
- *   the file has not been touched for `staleMs` (Dovecot: 120 s for both
+ *   the file's mtime is older than `staleMs` (Dovecot: 120 s for both
  *   files); a stale lock is deleted and the attempt repeated.
  * - The holder touches the file every 10 s (MAILDIR_LOCK_TOUCH_SECS) so that
  *   a long sync is not taken for a stale lock.
@@ -77,7 +77,7 @@ function isStale(lockPath: string, staleMs: number): boolean {
   }
   const m = /^(\d+):(.*)$/.exec(content.trim());
   if (m && m[2] === os.hostname() && Number(m[1]) !== process.pid && !processAlive(Number(m[1]))) return true;
-  return Date.now() - Math.max(st.mtimeMs, st.ctimeMs) > staleMs;
+  return Date.now() - st.mtimeMs > staleMs;
 }
 
 function tryCreate(lockPath: string, mode: number): number | undefined {
@@ -117,8 +117,9 @@ export async function takeDotlock(target: string, opts: DotlockOptions = {}): Pr
 
 function heldLock(lockPath: string, fd: number, target: string): Dotlock {
   let ino: number;
+  const content = `${process.pid}:${os.hostname()}`;
   try {
-    fs.writeSync(fd, `${process.pid}:${os.hostname()}`);
+    fs.writeSync(fd, content);
     ino = fs.fstatSync(fd).ino;
   } finally {
     fs.closeSync(fd);
@@ -133,9 +134,10 @@ function heldLock(lockPath: string, fd: number, target: string): Dotlock {
     }
   }, TOUCH_INTERVAL_MS);
   touch.unref();
+  // An inode number can be reused at once, so the content is compared too.
   const stillOurs = () => {
     try {
-      return fs.statSync(lockPath).ino === ino;
+      return fs.statSync(lockPath).ino === ino && fs.readFileSync(lockPath, "latin1") === content;
     } catch {
       return false;
     }

@@ -27,24 +27,36 @@ export async function expungeMaildirMessages(ctx: MaildirContext, state: IndexMa
   await ctx.withUidlistLock(ctx.settings.saveLockTimeoutMs ?? 10_000, async () => {
     const list = await openUidlist(ctx, state);
     if (!ctx.files.complete) ctx.files.scan();
-    let rescanned = false;
     for (const uid of uids) {
-      const rec = list.byUid.get(uid);
-      if (!rec) continue;
-      const base = maildirBaseName(rec.fileName);
-      let file = ctx.files.find(base);
-      if (!file && !rescanned) {
-        ctx.files.scan();
-        rescanned = true;
-        file = ctx.files.find(base);
-      }
-      if (file) fs.rmSync(maildirFilePath(ctx.mailDir, file), { force: true });
-      ctx.files.remove(base);
+      const rec = list.recordOf(uid);
+      if (rec) unlinkMessageFile(ctx, maildirBaseName(rec.fileName));
     }
     const live = liveRecords(state, list, new Set(uids));
     if (uidlistWantsRewrite(list.lineCount, 0, live.length)) ctx.uidlist.recreate(list.header, live);
   });
   return [{ type: "expunge-guid", external: true, sync: false, expunges: [...uids].sort((a, b) => a - b).map((uid) => ({ uid, guid: new Uint8Array(16) })) }];
+}
+
+/**
+ * Unlinks the file of `base`. A file renamed since the memo was made (a
+ * client changed its flags) is looked up again, as Dovecot's
+ * maildir_file_do() retries after a rescan; a file that is gone is fine.
+ */
+function unlinkMessageFile(ctx: MaildirContext, base: string): void {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const file = ctx.files.find(base);
+    if (file) {
+      try {
+        fs.unlinkSync(maildirFilePath(ctx.mailDir, file));
+        ctx.files.remove(base);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      }
+    } else if (attempt > 0) return;
+    ctx.files.reset();
+    ctx.files.scan();
+  }
 }
 
 /** Records of messages the index keeps (minus `gone`), and those beyond its next UID (not logged yet). */

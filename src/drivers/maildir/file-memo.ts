@@ -14,8 +14,8 @@ import { MAILDIR_SYNC_SECS, type FileStamp } from "./index-header.js";
 import * as path from "node:path";
 
 interface DirState {
-  /** base name → full file name */
-  readonly files: Map<string, string>;
+  /** base name → the file (kept as objects: lookups during a sync allocate nothing) */
+  readonly files: Map<string, MaildirFile>;
   /** Names whose base name an earlier name of the same directory has, or that have none. */
   readonly dups: readonly string[];
   readonly stamp: FileStamp;
@@ -55,13 +55,14 @@ export class MaildirFileMemo {
     const readNew = this.refresh("new");
     const readCur = this.refresh("cur");
     const strays: MaildirFile[] = [];
-    // A base in both directories: Dovecot keeps the one in new/ (read first).
     const n = this.dirs.new!;
     const c = this.dirs.cur!;
-    if (readNew || readCur) {
-      for (const [base, name] of c.files) if (n.files.has(base)) strays.push({ dir: "cur", name });
-      for (const [dir, d] of [["new", n], ["cur", c]] as const) for (const name of d.dups) strays.push({ dir, name });
+    // A base in both directories: Dovecot keeps the one in new/ (read first).
+    for (const base of n.files.keys()) {
+      const file = c.files.get(base);
+      if (file !== undefined) strays.push(file);
     }
+    for (const [dir, d] of [["new", n], ["cur", c]] as const) for (const name of d.dups) strays.push({ dir, name });
     return { newStamp: n.stamp, newCheckTime: n.checkTime, curStamp: c.stamp, curCheckTime: c.checkTime, readNew, readCur, strays };
   }
 
@@ -69,7 +70,7 @@ export class MaildirFileMemo {
     const old = this.dirs[sub];
     if (old && sameStamp(old.stamp, statDirStamp(path.join(this.mailDir, sub))) && old.checkTime > old.stamp.mtime + MAILDIR_SYNC_SECS) return false;
     const listing = listMaildirSubdir(this.mailDir, sub);
-    const files = new Map<string, string>();
+    const files = new Map<string, MaildirFile>();
     const dups: string[] = [];
     for (const name of listing.names) {
       // ":…" has no base name: a stray for the caller to rename, as Dovecot does.
@@ -79,7 +80,7 @@ export class MaildirFileMemo {
       }
       const base = maildirBaseName(name);
       if (files.has(base)) dups.push(name);
-      else files.set(base, name);
+      else files.set(base, { dir: sub, name });
     }
     this.dirs[sub] = { files, dups, stamp: listing.stamp, checkTime: listing.checkTime };
     return true;
@@ -87,24 +88,40 @@ export class MaildirFileMemo {
 
   /** @returns where the file with base name `base` was seen, if anywhere. */
   find(base: string): MaildirFile | undefined {
-    const inNew = this.dirs.new?.files.get(base);
-    if (inNew !== undefined) return { dir: "new", name: inNew };
-    const inCur = this.dirs.cur?.files.get(base);
-    return inCur === undefined ? undefined : { dir: "cur", name: inCur };
+    return this.dirs.new?.files.get(base) ?? this.dirs.cur?.files.get(base);
   }
 
   /** Every file by base name (new/ wins over cur/ for a base in both). */
   *entries(): IterableIterator<[string, MaildirFile]> {
-    const n = this.dirs.new?.files ?? new Map<string, string>();
-    for (const [base, name] of n) yield [base, { dir: "new", name }];
-    for (const [base, name] of this.dirs.cur?.files ?? []) if (!n.has(base)) yield [base, { dir: "cur", name }];
+    const n = this.dirs.new?.files ?? new Map<string, MaildirFile>();
+    yield* n;
+    for (const [base, file] of this.dirs.cur?.files ?? []) if (!n.has(base)) yield [base, file];
   }
 
   /** Records a file we created or renamed. */
   put(base: string, file: MaildirFile): void {
     const other = file.dir === "new" ? "cur" : "new";
     this.dirs[other]?.files.delete(base);
-    this.dirs[file.dir]?.files.set(base, file.name);
+    this.dirs[file.dir]?.files.set(base, file);
+  }
+
+  /** Number of distinct base names. */
+  count(): number {
+    const n = this.dirs.new?.files ?? new Map<string, MaildirFile>();
+    const c = this.dirs.cur?.files ?? new Map<string, MaildirFile>();
+    let both = 0;
+    for (const base of n.keys()) if (c.has(base)) both++;
+    return n.size + c.size - both;
+  }
+
+  /** Forgets one listed name (a stray we renamed away), leaving the base's other file. */
+  dropName(file: MaildirFile): void {
+    const d = this.dirs[file.dir];
+    if (!d) return;
+    const base = maildirBaseName(file.name);
+    if (d.files.get(base)?.name === file.name) d.files.delete(base);
+    const i = d.dups.indexOf(file.name);
+    if (i >= 0) (d.dups as string[]).splice(i, 1);
   }
 
   /** Records a file we removed (or found missing). */

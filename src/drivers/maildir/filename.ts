@@ -240,3 +240,24 @@ export function compareMaildirFileNames(a: string, b: string): number {
   if (ua !== undefined && ub !== undefined && ua !== ub) return ua - ub;
   return compareBase(a.slice(sa.end), b.slice(sb.end));
 }
+
+/**
+ * The system flags of a name's `2,` info without building a parse result
+ * (a sync compares 100k names): -1 when the info also has keyword letters,
+ * which need {@link parseMaildirFileName}.
+ */
+export function quickMaildirFlags(name: string): number {
+  const colon = name.lastIndexOf(":");
+  if (colon < 0 || name.charCodeAt(colon + 1) !== 50 /* 2 */ || name.charCodeAt(colon + 2) !== 44 /* , */) return 0;
+  let flags = 0;
+  for (let i = colon + 3; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 44) break;
+    if (c >= 97 && c <= 122) return -1;
+    const flag = QUICK_FLAG[c];
+    if (flag !== undefined) flags |= flag;
+  }
+  return flags;
+}
+
+const QUICK_FLAG: Record<number, number> = Object.fromEntries(MAILDIR_FLAG_LETTERS.map(([letter, bit]) => [letter.charCodeAt(0), bit]));

@@ -74,6 +74,14 @@ export class MaildirMailboxBackend implements MailboxBackend {
     return [...records, tailRecord];
   }
 
+  /**
+   * Commits take the uidlist lock before the log lock, in Dovecot's order,
+   * so a save never waits for Dovecot while holding what Dovecot waits for.
+   */
+  withCommitLocks<T>(fn: () => Promise<T>): Promise<T> {
+    return this.ctx.withUidlistLock(this.ctx.settings.saveLockTimeoutMs ?? 10_000, fn);
+  }
+
   saveMessages(state: IndexMapState, messages: readonly NewMessage[], firstUid: number): Promise<PreparedSave> {
     return saveMaildirMessages(this.ctx, state, messages, firstUid);
   }
@@ -99,5 +107,7 @@ export class MaildirMailboxBackend implements MailboxBackend {
     return syncMaildir(this.ctx, state);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.ctx.close();
+  }
 }

@@ -18,7 +18,7 @@ function notFound(ctx: MaildirContext, uid: number): MailstoreError {
 
 /** The uidlist record of `uid` (re-reading the file when it changed). */
 export function uidlistRecordOf(ctx: MaildirContext, uid: number): UidlistRecord {
-  const rec = ctx.uidlist.read()?.byUid.get(uid);
+  const rec = ctx.uidlist.read()?.recordOf(uid);
   if (!rec) throw notFound(ctx, uid);
   return rec;
 }

@@ -20,6 +20,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { LogRecord } from "../../log/types.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { toLfLineEndings, virtualSizeOf } from "../dbox/message-body.js";
 import type { NewMessage, PreparedSave } from "../driver.js";
@@ -91,10 +92,12 @@ function chooseBase(t: TmpFile, list: UidlistSnapshot, ctx: MaildirContext, used
 export async function saveMaildirMessages(ctx: MaildirContext, state: IndexMapState, messages: readonly NewMessage[], firstUid: number): Promise<PreparedSave> {
   const tmps: TmpFile[] = [];
   const placed: Array<{ base: string; file: MaildirFile }> = [];
+  let uidValidity = state.header.uidValidity;
   try {
     for (const m of messages) tmps.push(writeTmp(ctx, m));
     await ctx.withUidlistLock(ctx.settings.saveLockTimeoutMs ?? 10_000, async () => {
       const { list, moved } = makeRoomInUidlist(ctx, await openUidlist(ctx, state), firstUid, messages.length);
+      uidValidity = list.header.uidValidity;
       const kw = ctx.keywords.table();
       const used = new Set<string>();
       const lines: UidlistRecord[] = [];
@@ -124,10 +127,18 @@ export async function saveMaildirMessages(ctx: MaildirContext, state: IndexMapSt
     throw err;
   }
   return {
-    records: [],
+    // A mailbox made by `doveadm mailbox create` has no UIDVALIDITY in its index until
+    // its first sync; Dovecot rejects an index with messages but none, so it comes along.
+    records: state.header.uidValidity === 0 ? [uidValidityRecord(uidValidity)] : [],
     commit: async () => undefined,
     rollback: () => removeSaved(ctx, placed, firstUid),
   };
+}
+
+function uidValidityRecord(uidValidity: number): LogRecord {
+  const data = new Uint8Array(4);
+  new DataView(data.buffer).setUint32(0, uidValidity, true);
+  return { type: "header-update", external: true, sync: false, patches: [{ offset: 24, data }] };
 }
 
 /** Letter indexes for keyword names (names beyond 26 letters stay index-only). */

@@ -11,12 +11,12 @@ import type { IndexMapState } from "../../projections/state.js";
 import { messageGuid128 } from "../dbox/guid.js";
 import type { MaildirContext } from "./context.js";
 import { maildirFilePath, type MaildirFile } from "./dir-scan.js";
-import { compareMaildirFileNames, maildirBaseName, maildirFileNameSize, parseMaildirFileName, setMaildirFileNameFlags } from "./filename.js";
+import { compareMaildirFileNames, maildirBaseName, parseMaildirFileName, quickMaildirFlags, setMaildirFileNameFlags } from "./filename.js";
 import { forEachIndexMessage, indexKeywords, type IndexMessage } from "./index-walk.js";
 import type { KeywordTable } from "./keywords-table.js";
 import { applyPendingOps, type PendingChanges, type PendingOp } from "./pending-changes.js";
 import { emptyOutcome, type SyncOutcome } from "./sync-records.js";
-import { newMaildirBaseName } from "./unique-name.js";
+import { renameStrays } from "./strays.js";
 import { snapshotNextUid, uidlistWantsRewrite, type UidlistSnapshot } from "./uidlist-file.js";
 import { uidlistMessageGuid, type UidlistRecord } from "./uidlist.js";
 
@@ -34,8 +34,8 @@ export interface ReconcileRequest {
 /** One walk's working set. */
 class Reconciler {
   readonly out: SyncOutcome = emptyOutcome();
-  /** Base names accounted for by a uidlist record. */
-  readonly claimed = new Set<string>();
+  /** Files accounted for by a uidlist record (the rest are new). */
+  matched = 0;
   /** Uidlist records that stay meaningful (for Dovecot's rewrite rule). */
   readonly live: UidlistRecord[] = [];
   /** Records replaced by a new UID (a file that reappeared after its expunge). */
@@ -46,31 +46,52 @@ class Reconciler {
     this.kw = ctx.keywords.table();
   }
 
-  async message(m: IndexMessage, rec: UidlistRecord | undefined): Promise<void> {
+  /**
+   * Reconciles one message. Most messages need no I/O and are done
+   * synchronously (undefined is returned: a promise per message of a 100k
+   * mailbox would cost more than the comparison); for renames and unlinks the
+   * work is returned, to be run after the walk, one message at a time.
+   */
+  message(m: IndexMessage, rec: UidlistRecord | undefined): (() => Promise<void>) | undefined {
     const ops = this.req.pending.get(m.uid);
     const dirty = (m.flags & DIRTY) !== 0;
     if (!this.req.full && !ops && !dirty) {
       if (rec) this.live.push(rec);
-      return;
+      return undefined;
     }
     if (!rec) {
       // The uidlist lost this message (Dovecot expunges it too).
       this.out.expunges.push(m.uid);
-      return;
+      return undefined;
     }
+    const file = this.ctx.files.find(maildirBaseName(rec.fileName));
+    if (!file) {
+      if (!ops?.some((op) => op.kind === "expunge") || expungeGuidMatches(ops, rec)) this.out.expunges.push(m.uid);
+      else this.live.push(rec);
+      return undefined;
+    }
+    this.matched++;
+    const quick = ops || dirty ? -1 : quickMaildirFlags(file.name);
+    if (quick < 0) return () => this.slowMessage(m, rec, file, ops, dirty);
+    // The common case, without parsing: no keyword letters, nothing requested.
+    const seq = m.index + 1;
+    this.live.push(rec);
+    if (quick !== (m.flags & SYSTEM_FLAGS)) this.out.flagReplaces.push({ seq, uid: m.uid, add: quick, remove: SYSTEM_FLAGS & ~quick });
+    if (m.hasKeywords) this.compareKeywords(seq, m.uid, [], indexKeywords(this.state, m));
+    return undefined;
+  }
+
+  /** A message with keyword letters, requested changes or the DIRTY flag. */
+  private async slowMessage(m: IndexMessage, rec: UidlistRecord, found: MaildirFile, ops: readonly PendingOp[] | undefined, dirty: boolean): Promise<void> {
     const base = maildirBaseName(rec.fileName);
-    this.claimed.add(base);
-    let file = this.ctx.files.find(base);
+    let file = found;
     if (ops?.some((op) => op.kind === "expunge")) {
       if (!expungeGuidMatches(ops, rec)) {
         this.live.push(rec);
         return;
       }
-      if (file) await this.unlink(base, file);
-      this.out.expunges.push(m.uid);
-      return;
-    }
-    if (!file) {
+      await this.unlink(base, file);
+      this.matched--;
       this.out.expunges.push(m.uid);
       return;
     }
@@ -84,6 +105,7 @@ class Reconciler {
       const target = ops ? applyPendingOps(fileFlags, fileKeywords, ops) : { flags: m.flags & SYSTEM_FLAGS, keywords: idxKeywords };
       const renamed = await this.rename(base, file, target.flags, target.keywords);
       if (!renamed) {
+        this.matched--;
         this.out.expunges.push(m.uid);
         return;
       }
@@ -140,8 +162,21 @@ class Reconciler {
     return file;
   }
 
+  /** Unlinks the message's file, found again if someone renamed it meanwhile. */
   private async unlink(base: string, file: MaildirFile): Promise<void> {
-    fs.rmSync(maildirFilePath(this.ctx.mailDir, file), { force: true });
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        fs.unlinkSync(maildirFilePath(this.ctx.mailDir, file));
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      }
+      this.ctx.files.reset();
+      this.ctx.files.scan();
+      const found = this.ctx.files.find(base);
+      if (!found) break;
+      file = found;
+    }
     this.ctx.files.remove(base);
   }
 
@@ -152,7 +187,7 @@ class Reconciler {
     if (!file) return; // a stale line: its message was expunged (or never logged)
     if (rec.uid >= this.state.header.nextUid) {
       // Written to the uidlist but never logged (a crash between the two): log it now.
-      this.claimed.add(base);
+      this.matched++;
       this.live.push(rec);
       this.out.appends.push({ uid: rec.uid, ...this.flagsOf(file) });
     } else {
@@ -184,19 +219,22 @@ export async function reconcileMessages(ctx: MaildirContext, state: IndexMapStat
   const r = new Reconciler(ctx, state, list, req);
   const records = list.records;
   let j = 0;
-  const work: Array<[IndexMessage, UidlistRecord | undefined]> = [];
+  // Messages needing I/O are finished in order after the walk (renames in UID order).
+  const slow: Array<() => Promise<void>> = [];
   forEachIndexMessage(state, (m) => {
     while (j < records.length && records[j].uid < m.uid) r.uidlistOnly(records[j++]);
     const rec = j < records.length && records[j].uid === m.uid ? records[j++] : undefined;
-    work.push([m, rec]);
+    const io = r.message(m, rec);
+    if (io) slow.push(io);
   });
   while (j < records.length) r.uidlistOnly(records[j++]);
-  for (const [m, rec] of work) await r.message(m, rec);
+  for (const finish of slow) await finish();
 
   const added: UidlistRecord[] = [];
-  if (req.full) {
+  if (req.full && ctx.files.count() > r.matched) {
+    // Some files have no (live) uidlist record: new mail, or mail that reappeared.
     const fresh: Array<[string, MaildirFile]> = [];
-    for (const [base, file] of ctx.files.entries()) if (!r.claimed.has(base) && !isRecorded(list, base, r.reborn)) fresh.push([base, file]);
+    for (const [base, file] of ctx.files.entries()) if (!isRecorded(list, base, r.reborn)) fresh.push([base, file]);
     fresh.sort((a, b) => compareMaildirFileNames(a[1].name, b[1].name));
     let uid = Math.max(snapshotNextUid(list), state.header.nextUid, (r.out.appends.at(-1)?.uid ?? 0) + 1);
     for (const [base, file] of fresh) {
@@ -230,40 +268,5 @@ function writeUidlist(ctx: MaildirContext, list: UidlistSnapshot, live: readonly
     ctx.uidlist.recreate({ ...list.header, nextUid }, records);
   } else if (added.length > 0) {
     ctx.uidlist.append(added);
-  }
-}
-
-/**
- * Gives a stray file (a base name seen twice, or none at all) a new name in
- * new/, keeping its sizes, as Dovecot's maildir_fix_duplicate() does; the
- * walk then finds it as a new file.
- */
-function renameStrays(ctx: MaildirContext, strays: readonly MaildirFile[]): void {
-  for (const stray of strays) {
-    const from = maildirFilePath(ctx.mailDir, stray);
-    let stSame = false;
-    const base = maildirBaseName(stray.name);
-    const keeper = base === "" ? undefined : ctx.files.find(base);
-    if (keeper && !(keeper.dir === stray.dir && keeper.name === stray.name)) {
-      try {
-        const a = fs.statSync(from);
-        const b = fs.statSync(maildirFilePath(ctx.mailDir, keeper));
-        stSame = a.ino === b.ino && a.dev === b.dev; // hard links of one file: leave them
-      } catch {
-        continue; // gone already
-      }
-    }
-    if (stSame) continue;
-    let fresh = newMaildirBaseName();
-    const size = maildirFileNameSize(stray.name, "S");
-    const vsize = maildirFileNameSize(stray.name, "W");
-    if (size !== undefined) fresh += `,S=${size}`;
-    if (vsize !== undefined) fresh += `,W=${vsize}`;
-    try {
-      fs.renameSync(from, path.join(ctx.mailDir, "new", fresh));
-      ctx.files.put(fresh, { dir: "new", name: fresh });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    }
   }
 }

@@ -95,12 +95,13 @@ interface SyncRequest {
 async function runSync(ctx: MaildirContext, state: IndexMapState, req: SyncRequest): Promise<SyncOutcome> {
   const uidlist = await openUidlist(ctx, state);
   const scan = ctx.files.scan();
+  const timeBeforeSync = Math.floor(Date.now() / 1000);
   const outcome = await reconcileMessages(ctx, state, uidlist, { full: req.full, pending: req.pending, strays: scan.strays });
   if (state.header.uidValidity === 0) outcome.uidValidity = uidlist.header.uidValidity;
   // Dovecot's maildir_sync_index_update_ext_header(): the listings the index now
   // matches, then cur/ stat()ed again (our renames moved its mtime) with a check
-  // time no earlier than that mtime, so a change in the same second is rescanned.
-  const timeBeforeSync = Math.floor(Date.now() / 1000);
+  // time from before the walk but no earlier than that mtime, so that a change
+  // made in the same second is rescanned once the second is over.
   const cur = stampOf(fs.statSync(path.join(ctx.mailDir, "cur"), { bigint: true }));
   const list = fs.statSync(ctx.uidlist.path, { bigint: true });
   const listStamp = stampOf(list);

@@ -24,33 +24,66 @@ const COMPRESS_PERCENTAGE = 75;
 
 /**
  * The file as last read or written. Valid until the next write through the
- * same UidlistFile: appends extend its arrays and maps in place, so that
- * adding one record to a 100k-record list does not copy it.
+ * same UidlistFile: appends extend its records in place, so that adding one
+ * record to a 100k-record list does not copy it. The by-name map is built
+ * only when asked for (a sync walks the records in order and needs none).
  */
-export interface UidlistSnapshot {
-  readonly header: UidlistHeader;
-  /** Records in UID order (a later line for the same base name replaced the earlier one). */
-  readonly records: readonly UidlistRecord[];
-  readonly byBase: ReadonlyMap<string, UidlistRecord>;
-  readonly byUid: ReadonlyMap<number, UidlistRecord>;
-  /** Record lines in the file, stale ones included (for Dovecot's rewrite rule). */
-  readonly lineCount: number;
-  /** A torn last line: appending after it would corrupt the file. */
-  readonly torn: boolean;
-  readonly sizeBytes: number;
-  readonly mtimeNs: bigint;
-  readonly ino: bigint;
+export class UidlistSnapshot {
+  private base: Map<string, UidlistRecord> | undefined;
+
+  constructor(
+    readonly header: UidlistHeader,
+    /** Records in UID order (a later line for the same base name replaced the earlier one). */
+    private readonly list: UidlistRecord[],
+    /** Record lines in the file, stale ones included (for Dovecot's rewrite rule). */
+    readonly lineCount: number,
+    /** A torn last line: appending after it would corrupt the file. */
+    readonly torn: boolean,
+    readonly sizeBytes: number,
+    readonly mtimeNs: bigint,
+    readonly ino: bigint,
+  ) {}
+
+  get records(): readonly UidlistRecord[] {
+    return this.list;
+  }
+
+  /** Records by base file name. */
+  get byBase(): ReadonlyMap<string, UidlistRecord> {
+    if (!this.base) {
+      this.base = new Map();
+      for (const r of this.list) this.base.set(maildirBaseName(r.fileName), r);
+    }
+    return this.base;
+  }
+
+  /** The record of `uid` (binary search), or undefined. */
+  recordOf(uid: number): UidlistRecord | undefined {
+    let lo = 0;
+    let hi = this.list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.list[mid].uid < uid) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.list[lo]?.uid === uid ? this.list[lo] : undefined;
+  }
+
+  /** This list with `records` (higher UIDs) added in place, and the file's new stamp. */
+  extendedBy(records: readonly UidlistRecord[], addedLines: number, torn: boolean, st: fs.BigIntStats): UidlistSnapshot {
+    for (const r of records) {
+      this.list.push(r);
+      this.base?.set(maildirBaseName(r.fileName), r);
+    }
+    const next = new UidlistSnapshot(this.header, this.list, this.lineCount + addedLines, torn, Number(st.size), st.mtimeNs, st.ino);
+    next.base = this.base;
+    return next;
+  }
 }
 
 function snapshotOf(header: UidlistHeader, records: readonly UidlistRecord[], lineCount: number, torn: boolean, st: fs.BigIntStats): UidlistSnapshot {
-  const byBase = new Map<string, UidlistRecord>();
-  const byUid = new Map<number, UidlistRecord>();
-  for (const r of records) {
-    byBase.set(maildirBaseName(r.fileName), r);
-    byUid.set(r.uid, r);
-  }
   // Our own copy: appends extend it in place.
-  return { header, records: records.slice(), byBase, byUid, lineCount, torn, sizeBytes: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino };
+  return new UidlistSnapshot(header, records.slice(), lineCount, torn, Number(st.size), st.mtimeNs, st.ino);
 }
 
 /** @returns the UID the next new file gets (N, raised past the last record). */
@@ -69,6 +102,12 @@ export function uidlistWantsRewrite(lineCount: number, addedCount: number, liveC
 
 export class UidlistFile {
   private cache: UidlistSnapshot | undefined;
+  /**
+   * The file last read, kept open as Dovecot keeps it: while we hold it, its
+   * inode number cannot be given to a file that replaces it, so "same inode,
+   * grown" really means "appended to" and only the new lines are read.
+   */
+  private held: { fd: number; ino: bigint } | undefined;
 
   constructor(readonly path: string, private readonly fsync: boolean) {}
 
@@ -81,31 +120,49 @@ export class UidlistFile {
     try {
       st = fs.statSync(this.path, { bigint: true });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return (this.cache = undefined);
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      this.close();
+      return undefined;
     }
+    if (this.held && this.held.ino !== st.ino) this.close();
+    if (!this.held) {
+      try {
+        this.hold();
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+        throw err;
+      }
+    }
+    const held = this.held!;
+    st = fs.fstatSync(held.fd, { bigint: true });
     const c = this.cache;
-    if (c && c.ino === st.ino && c.sizeBytes === Number(st.size) && c.mtimeNs === st.mtimeNs) return c;
-    if (c && c.ino === st.ino && !c.torn && Number(st.size) > c.sizeBytes) {
+    if (c && c.sizeBytes === Number(st.size) && c.mtimeNs === st.mtimeNs) return c;
+    if (c && !c.torn && Number(st.size) > c.sizeBytes) {
       const grown = this.readAppended(c, st);
       if (grown) return (this.cache = grown);
     }
-    const bytes = fs.readFileSync(this.path);
+    const bytes = readRange(held.fd, 0, Number(st.size));
     const parsed = parseUidlist(bytes, this.path);
     const lines = countLines(bytes) - 1;
     return (this.cache = snapshotOf(parsed.header, parsed.records, Math.max(lines, 0), parsed.partialLine !== "", st));
   }
 
+  /** Closes the held file (the next read opens it again). */
+  close(): void {
+    if (this.held) fs.closeSync(this.held.fd);
+    this.held = undefined;
+    this.cache = undefined;
+  }
+
+  private hold(): void {
+    const fd = fs.openSync(this.path, "r");
+    this.held = { fd, ino: fs.fstatSync(fd, { bigint: true }).ino };
+    this.cache = undefined;
+  }
+
   /** Parses only what another process appended; undefined when a full read is needed. */
   private readAppended(c: UidlistSnapshot, st: fs.BigIntStats): UidlistSnapshot | undefined {
-    const fd = fs.openSync(this.path, "r");
-    let tail: Buffer;
-    try {
-      tail = Buffer.alloc(Number(st.size) - c.sizeBytes);
-      fs.readSync(fd, tail, 0, tail.length, c.sizeBytes);
-    } finally {
-      fs.closeSync(fd);
-    }
+    const tail = readRange(this.held!.fd, c.sizeBytes, Number(st.size));
     const parsed = parseUidlist(formatUidlistHeader(c.header) + tail.toString("utf8"), this.path);
     const lastUid = c.records.at(-1)?.uid ?? 0;
     if (parsed.records.length > 0 && parsed.records[0].uid <= lastUid) return undefined;
@@ -114,7 +171,7 @@ export class UidlistFile {
       const kept = c.records.filter((r) => !replaced.has(maildirBaseName(r.fileName)));
       return snapshotOf(c.header, [...kept, ...parsed.records], c.lineCount + countLines(tail), parsed.partialLine !== "", st);
     }
-    return extended(c, parsed.records, countLines(tail), parsed.partialLine !== "", st);
+    return c.extendedBy(parsed.records, countLines(tail), parsed.partialLine !== "", st);
   }
 
   /**
@@ -161,14 +218,15 @@ export class UidlistFile {
     } finally {
       fs.closeSync(fd);
     }
-    return (this.cache = extended(c, records, records.length, false, fs.statSync(this.path, { bigint: true })));
+    return (this.cache = c.extendedBy(records, records.length, false, fs.fstatSync(this.held!.fd, { bigint: true })));
   }
 
   /** Rewrites the whole file (via `dovecot-uidlist.tmp`). */
   recreate(header: UidlistHeader, records: readonly UidlistRecord[]): UidlistSnapshot {
     this.writeWhole(formatUidlist({ header, records }));
-    const st = fs.statSync(this.path, { bigint: true });
-    return (this.cache = snapshotOf(header, records, records.length, false, st));
+    this.close();
+    this.hold();
+    return (this.cache = snapshotOf(header, records, records.length, false, fs.fstatSync(this.held!.fd, { bigint: true })));
   }
 
   private writeWhole(text: string): void {
@@ -184,17 +242,15 @@ export class UidlistFile {
   }
 }
 
-/** `c` with `records` added in place (see UidlistSnapshot). */
-function extended(c: UidlistSnapshot, records: readonly UidlistRecord[], addedLines: number, torn: boolean, st: fs.BigIntStats): UidlistSnapshot {
-  const all = c.records as UidlistRecord[];
-  const byBase = c.byBase as Map<string, UidlistRecord>;
-  const byUid = c.byUid as Map<number, UidlistRecord>;
-  for (const r of records) {
-    all.push(r);
-    byBase.set(maildirBaseName(r.fileName), r);
-    byUid.set(r.uid, r);
+function readRange(fd: number, from: number, to: number): Buffer {
+  const out = Buffer.alloc(Math.max(0, to - from));
+  let done = 0;
+  while (done < out.length) {
+    const n = fs.readSync(fd, out, done, out.length - done, from + done);
+    if (n === 0) break;
+    done += n;
   }
-  return { ...c, lineCount: c.lineCount + addedLines, torn, sizeBytes: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino };
+  return done === out.length ? out : out.subarray(0, done);
 }
 
 function countLines(bytes: Uint8Array): number {
