@@ -63,7 +63,9 @@ export class ApplyContext {
    * of a flag update (replay applies millions of them).
    */
   get header(): Draft<IndexBaseHeader> {
-    this.headerCopy ??= { ...(this.draft.header as IndexBaseHeader) } as Draft<IndexBaseHeader>;
+    // Copied from the plain base state: spreading the immer draft would go through
+    // a proxy trap per field. Nothing writes draft.header directly in a fold.
+    this.headerCopy ??= { ...this.base.header } as Draft<IndexBaseHeader>;
     return this.headerCopy;
   }
 
@@ -87,10 +89,16 @@ export class ApplyContext {
   /** Stores the changed records into the draft (a no-op when nothing changed). */
   finish(): void {
     if (this.headerCopy !== undefined) {
-      const before = this.draft.header as unknown as Record<string, unknown>;
+      const before = this.base.header as unknown as Record<string, unknown>;
       const after = this.headerCopy as unknown as Record<string, unknown>;
-      // Assign only what changed, so a record without effect leaves the state as it was.
-      for (const key of Object.keys(after)) if (before[key] !== after[key]) before[key] = after[key];
+      // Assign only what changed, so a record without effect leaves the state as it was
+      // (compared with the plain base: reading the draft would cost a proxy trap per field).
+      let target: Record<string, unknown> | undefined;
+      for (const key in after) {
+        if (before[key] === after[key]) continue;
+        target ??= this.draft.header as unknown as Record<string, unknown>;
+        target[key] = after[key];
+      }
       this.headerCopy = undefined;
     }
     if (this.editor === undefined) return;
