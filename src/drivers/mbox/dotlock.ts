@@ -4,9 +4,8 @@
  * `<pid>:<hostname>`. A lock is stale when its process is gone (same host,
  * no such pid: observed, doveadm breaks such a lock within ~3 s) or when it
  * has not been touched for `mbox_dotlock_change_timeout` (120 s) — which is
- * why a long rewrite touches its lock. Every mbox program that dotlocks
- * (procmail, mutt, Postfix local, Dovecot) honours the file, which is what
- * makes replacing the mbox file safe for them (rewrite.ts).
+ * why a long rewrite touches its lock. Dovecot takes it after its fcntl lock
+ * (mbox-file.ts); procmail, mutt and Postfix local take it first.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -23,6 +22,12 @@ export interface DotlockOptions {
 /** A held dotlock. */
 export interface Dotlock {
   readonly path: string;
+  /**
+   * A dead process's lock was broken to get this one: that process may have
+   * been killed in the middle of changing the mbox, so its index may not say
+   * what the file holds — the next sync must read the file.
+   */
+  readonly brokeStale: boolean;
   /** Keeps the lock from looking stale during long work. */
   touch(): void;
   /** Removes the lock file, if it is still ours. */
@@ -64,6 +69,7 @@ export async function acquireDotlock(mboxPath: string, opts: DotlockOptions): Pr
   const staleMs = opts.staleMs ?? DOTLOCK_STALE_MS;
   const deadline = Date.now() + opts.timeoutMs;
   let waitMs = 2;
+  let brokeStale = false;
   for (;;) {
     try {
       const fd = fs.openSync(lockPath, "wx", 0o600);
@@ -72,7 +78,7 @@ export async function acquireDotlock(mboxPath: string, opts: DotlockOptions): Pr
       } finally {
         fs.closeSync(fd);
       }
-      return heldDotlock(lockPath, fs.statSync(lockPath).ino);
+      return heldDotlock(lockPath, fs.statSync(lockPath).ino, brokeStale);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
@@ -81,6 +87,7 @@ export async function acquireDotlock(mboxPath: string, opts: DotlockOptions): Pr
       // here would be wrong, so only remove what we judged stale.
       try {
         fs.unlinkSync(lockPath);
+        brokeStale = true;
       } catch {
         /* someone else removed it */
       }
@@ -92,7 +99,7 @@ export async function acquireDotlock(mboxPath: string, opts: DotlockOptions): Pr
   }
 }
 
-function heldDotlock(lockPath: string, ino: number): Dotlock {
+function heldDotlock(lockPath: string, ino: number, brokeStale: boolean): Dotlock {
   let released = false;
   const ours = () => {
     try {
@@ -103,6 +110,7 @@ function heldDotlock(lockPath: string, ino: number): Dotlock {
   };
   return {
     path: lockPath,
+    brokeStale,
     touch() {
       if (released || !ours()) return;
       const now = new Date();

@@ -11,7 +11,7 @@
  * message a difference means someone changed the file, and the file wins.
  */
 import { MailstoreError } from "../../errors.js";
-import type { UidRange } from "../../log/types.js";
+import type { LogEntry, UidRange } from "../../log/types.js";
 import { MailFlag } from "../../log/types.js";
 import { readLog } from "../../log/view.js";
 import { getHeader, position, recordAt } from "../../projections/read.js";
@@ -58,6 +58,27 @@ function addExisting(state: IndexMapState, out: Set<number>, ranges: readonly Ui
   }
 }
 
+/** Size of a BOUNDARY record (header 8 + u32 size). */
+const BOUNDARY_RECORD_SIZE = 12;
+
+/**
+ * @returns the log entries from `offset` on, or undefined when the log
+ *   cannot be read from there (rotated away). The tail offset steps over the
+ *   BOUNDARY of a transaction that starts at it (projections/apply.ts), so it
+ *   may point just inside one: then the transaction is read from its start.
+ */
+function logEntriesFrom(prefix: string, fileSeq: number, offset: number): LogEntry[] | undefined {
+  for (const start of [offset, offset - BOUNDARY_RECORD_SIZE]) {
+    if (start <= 0) continue;
+    try {
+      return readLog(prefix, { fileSeq, offset: start }).transactions.flatMap((tx) => tx.entries.filter((e) => e.position.offset >= offset || e.position.fileSeq !== fileSeq));
+    } catch (err) {
+      if (!(err instanceof MailstoreError)) throw err;
+    }
+  }
+  return undefined;
+}
+
 /**
  * @returns the messages with changes not in the mbox: internal records
  *   between the tail offset and the state's position, and DIRTY records.
@@ -70,34 +91,27 @@ export function pendingChanges(prefix: string, state: IndexMapState): PendingCha
   let all = false;
   const tail = h.logFileTailOffset;
   if (tail < head.offset) {
-    try {
-      for (const tx of readLog(prefix, { fileSeq: head.fileSeq, offset: tail }).transactions) {
-        for (const { record } of tx.entries) {
-          if (record.external) continue;
-          switch (record.type) {
-            case "flag-update":
-              addExisting(state, flags, record.updates);
-              break;
-            case "keyword-update":
-            case "keyword-reset":
-              addExisting(state, flags, record.ranges);
-              break;
-            case "expunge":
-              addExisting(state, expunges, record.ranges);
-              break;
-            case "expunge-guid":
-              addExisting(state, expunges, record.expunges.map((e) => ({ uid1: e.uid, uid2: e.uid })));
-              break;
-            default:
-              break;
-          }
-        }
+    const entries = logEntriesFrom(prefix, head.fileSeq, tail);
+    if (entries === undefined) all = true;
+    for (const { record } of entries ?? []) {
+      if (record.external) continue;
+      switch (record.type) {
+        case "flag-update":
+          addExisting(state, flags, record.updates);
+          break;
+        case "keyword-update":
+        case "keyword-reset":
+          addExisting(state, flags, record.ranges);
+          break;
+        case "expunge":
+          addExisting(state, expunges, record.ranges);
+          break;
+        case "expunge-guid":
+          addExisting(state, expunges, record.expunges.map((e) => ({ uid1: e.uid, uid2: e.uid })));
+          break;
+        default:
+          break;
       }
-    } catch (err) {
-      // The tail is not a readable position (rotated away, or inside a
-      // transaction): trust the index for every message, as a DIRTY sync would.
-      if (!(err instanceof MailstoreError)) throw err;
-      all = true;
     }
   }
   if (state.dirtyCount > 0) {

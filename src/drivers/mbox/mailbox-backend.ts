@@ -6,20 +6,27 @@
  * Flag and keyword changes are logged as requests (internal records) by the
  * transaction, then written into Status/X-Status/X-Keywords by the next
  * sync — refresh() runs it — as Dovecot's sync does; saves append to the file
- * before the log records them; expunges rewrite the file (rewrite.ts) and
+ * before the log records them; expunges rewrite the file in place (in-place.ts) and
  * log EXTERNAL expunges. Changes made by other programs (an MDA appending,
  * a client deleting) are found by comparing the file with the `mbox` index
  * header, which costs one stat() when nothing changed.
  *
- * Lock order caveat: Mailbox calls these methods holding the log lock, so
- * the mbox lock is taken second, while Dovecot takes the mbox lock first. A
- * Dovecot process syncing the same mailbox at the same moment can make us
- * wait; the wait is bounded (`lockTimeoutMs`) and ends in LockTimeoutError,
- * which releases the log lock so that Dovecot finishes.
+ * Lock order, as Dovecot's: the mbox (dotlock, then fcntl) before the
+ * mailbox log. Commits get it through `withCommitLocks`, which Mailbox calls
+ * before taking the log lock; the save or expunge inside then uses that hold.
+ * The other order would deadlock with Dovecot — a Dovecot save holds the
+ * dotlock and then wants the log lock, `doveadm flags` holds an fcntl read
+ * lock while it commits to the log (both observed in
+ * test/interop/mbox-concurrent.test.ts) — so where Mailbox does call us under
+ * the log lock without that hook (refresh), we only try the mbox lock: a
+ * sync that cannot have it at once is skipped until the next refresh. Saves
+ * or expunges called outside a commit (not by Mailbox) wait briefly
+ * (`writeLockTimeoutMs`, `dotlockTimeoutMs`: 1 s) and fail with
+ * LockTimeoutError rather than risk that deadlock.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { MailstoreError } from "../../errors.js";
+import { LockTimeoutError, MailstoreError } from "../../errors.js";
 import { encodeTransaction } from "../../log/encode-file.js";
 import { type LogRecord } from "../../log/types.js";
 import { getHeader, position } from "../../projections/read.js";
@@ -29,25 +36,34 @@ import { headerBlock } from "./file-messages.js";
 import { mboxHeaderMd5, md5Hex } from "./header-md5.js";
 import { mboxHeaderRecords, newMboxSyncHeader } from "./index-ext.js";
 import { pendingChanges, type IndexedMessage } from "./index-view.js";
-import { openMboxFile, releaseMboxFile, type MboxFile, type WriteHold } from "./mbox-file.js";
+import { openMboxFile, releaseMboxFile, type MboxFile, type MboxLockOptions, type WriteHold } from "./mbox-file.js";
 import { locateMessage } from "./read.js";
 import { saveToMbox } from "./save.js";
-import { scanMbox } from "./scan.js";
-import { FileSource } from "./source.js";
+import { scanMbox, type MboxMessage } from "./scan.js";
+import { FileSource, type ByteSource } from "./source.js";
 import { fileMatchesIndex, fileSyncStamp, fullSync, quickSync } from "./sync.js";
 import { mboxMessageText, visibleHeaderRanges } from "./text.js";
 
+/** Lock waits (see the module comment on lock order) and tuning. */
 export interface MboxMailboxOptions {
-  /** How long to wait for another process's mbox lock (ms). */
+  /** Reading, and commits (before the log lock): another process's locks (ms, default 60 s). */
   lockTimeoutMs?: number;
+  /** Saving/expunging outside a commit: another process's fcntl lock (ms, default 1 s). */
+  writeLockTimeoutMs?: number;
+  /** Saving/expunging outside a commit: another process's dotlock (ms, default 1 s). */
+  dotlockTimeoutMs?: number;
+  /** Bytes an in-place rewrite reads per write (default 8 MiB; crash tests use small ones). */
+  rewriteWindowBytes?: number;
 }
 
 /** Size of the tail-offset HEADER_UPDATE: record header 8 + patch header 4 + u32. */
 const TAIL_RECORD_SIZE = 16;
 /** offsetof(struct mail_index_header, log_file_tail_offset). */
 const TAIL_OFFSET_FIELD = 64;
-/** Default wait for the mbox locks (Dovecot waits up to mbox_lock_timeout, 5 min; see the lock order caveat). */
+/** Default waits for the mbox locks (Dovecot waits up to mbox_lock_timeout, 5 min). */
 const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
+const DEFAULT_WRITE_LOCK_TIMEOUT_MS = 1_000;
+const DEFAULT_DOTLOCK_TIMEOUT_MS = 1_000;
 
 /** See the module comment. */
 export class MboxMailboxBackend implements MailboxBackend {
@@ -55,15 +71,30 @@ export class MboxMailboxBackend implements MailboxBackend {
   readonly keepsIndexBackup = false;
   private readonly file: MboxFile;
   private readonly lockTimeoutMs: number;
-  /** The write hold of a save, kept until its transaction commits or rolls back. */
-  private saveHold: WriteHold | undefined;
+  private readonly windowBytes: number | undefined;
+  private readonly writeLock: { timeoutMs: number; dotlockTimeoutMs: number };
+  /**
+   * The write hold, shared by its users: a commit (withCommitLocks), a save
+   * until its transaction ends, an expunge. All of them run under the log
+   * lock in turn, so sharing it never interleaves two writers.
+   */
+  private hold: WriteHold | undefined;
+  private holdUsers = 0;
+  private acquiring: Promise<WriteHold> | undefined;
+  /** Messages saved by the transaction being committed (for an expunge in the same transaction). */
   private saved: IndexedMessage[] = [];
   private closed = false;
+  private lastLocated: { uid: number; stamp: string; state: IndexMapState; src: ByteSource; msg: MboxMessage } | undefined;
 
   constructor(readonly mboxPath: string, readonly indexDir: string, opts: MboxMailboxOptions = {}) {
     this.indexPrefix = path.join(indexDir, "dovecot.index");
     this.file = openMboxFile(mboxPath);
     this.lockTimeoutMs = opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    this.windowBytes = opts.rewriteWindowBytes;
+    this.writeLock = {
+      timeoutMs: opts.writeLockTimeoutMs ?? DEFAULT_WRITE_LOCK_TIMEOUT_MS,
+      dotlockTimeoutMs: opts.dotlockTimeoutMs ?? DEFAULT_DOTLOCK_TIMEOUT_MS,
+    };
   }
 
   /**
@@ -78,41 +109,52 @@ export class MboxMailboxBackend implements MailboxBackend {
     return [...mboxHeaderRecords(newMboxSyncHeader()), { type: "header-update", external: true, sync: false, patches: [{ offset: 24, data: validity }] }];
   }
 
+  /** Dovecot's lock order: the mbox before the log (see the module comment). */
+  async withCommitLocks<T>(fn: () => Promise<T>): Promise<T> {
+    await this.retain({ timeoutMs: this.lockTimeoutMs });
+    try {
+      return await fn();
+    } finally {
+      await this.release();
+    }
+  }
+
   async saveMessages(state: IndexMapState, messages: readonly NewMessage[], firstUid: number): Promise<PreparedSave> {
-    const hold = this.saveHold ?? (await this.file.beginWrite({ timeoutMs: this.lockTimeoutMs }));
-    this.saveHold = hold;
+    const hold = await this.retain(this.writeLock);
     let outcome;
     try {
       outcome = await saveToMbox(hold, state, messages, firstUid);
     } catch (err) {
-      await this.endSave();
+      await this.release();
       throw err;
     }
     this.saved.push(...outcome.saved);
-    const undo = outcome.undo;
-    return {
-      records: outcome.records,
-      commit: () => this.endSave(),
-      rollback: async () => {
-        try {
-          if (this.saveHold) undo();
-        } finally {
-          await this.endSave();
-        }
-      },
+    let ended = false;
+    const end = async (undo: boolean) => {
+      if (ended) return;
+      ended = true;
+      this.saved = [];
+      try {
+        if (undo) outcome.undo();
+      } finally {
+        await this.release();
+      }
     };
+    return { records: outcome.records, commit: () => end(false), rollback: () => end(true) };
   }
 
   async expungeMessages(state: IndexMapState, uids: readonly number[]): Promise<LogRecord[]> {
-    return this.withHold(async (hold) => {
-      const pending = pendingChanges(this.indexPrefix, state);
-      return fullSync(hold, state, pending, { expunge: new Set(uids), extraIndexed: this.saved });
-    });
+    const hold = await this.retain(this.writeLock);
+    try {
+      return fullSync(hold, state, pendingChanges(this.indexPrefix, state), { expunge: new Set(uids), extraIndexed: this.saved, ...this.tuning() });
+    } finally {
+      await this.release();
+    }
   }
 
   async readMessage(state: IndexMapState, uid: number): Promise<Uint8Array> {
     return this.readLocked((fd) => {
-      const { src, msg } = locateMessage(fd, this.mboxPath, state, uid);
+      const { src, msg } = this.locate(fd, state, uid);
       return mboxMessageText(src, msg);
     });
   }
@@ -120,7 +162,7 @@ export class MboxMailboxBackend implements MailboxBackend {
   /** GUID: the header MD5 in hex, as `doveadm fetch guid` shows for mbox; received time: the From_ line's. */
   async messageInfo(state: IndexMapState, uid: number): Promise<StoredMessageInfo> {
     return this.readLocked((fd) => {
-      const { src, msg } = locateMessage(fd, this.mboxPath, state, uid);
+      const { src, msg } = this.locate(fd, state, uid);
       const visible = visibleHeaderRanges(src, msg).reduce((n, [a, b]) => n + (b - a), 0);
       return {
         guid: md5Hex(mboxHeaderMd5(headerBlock(src, msg))),
@@ -145,44 +187,91 @@ export class MboxMailboxBackend implements MailboxBackend {
       throw err;
     }
     const tailLags = getHeader(state).logFileTailOffset < position(state).offset;
-    if (fileMatchesIndex(state, stamp) && !tailLags) return [];
-    const records = await this.withHold(async (hold) => {
+    // A dotlock left behind may be a writer killed mid-change: then look, even if size and mtime agree.
+    if (fileMatchesIndex(state, stamp) && !tailLags && !fs.existsSync(`${this.mboxPath}.lock`)) return [];
+    let hold: WriteHold;
+    try {
+      // Called under the log lock (Mailbox.refresh): only try, see the module comment.
+      hold = await this.retain({ timeoutMs: 0, dotlockTimeoutMs: 0 });
+    } catch (err) {
+      if (err instanceof LockTimeoutError) return [];
+      throw err;
+    }
+    let records: LogRecord[];
+    try {
       const pending = pendingChanges(this.indexPrefix, state);
-      const inSync = fileMatchesIndex(state, fileSyncStamp(hold.fd));
-      if (inSync && !pending.any) return [];
-      return (inSync ? quickSync(hold, state, pending) : undefined) ?? (await fullSync(hold, state, pending));
-    });
+      const inSync = !hold.recovered && fileMatchesIndex(state, fileSyncStamp(hold.fd));
+      records = inSync && !pending.any ? [] : ((inSync ? quickSync(hold, state, pending) : undefined) ?? fullSync(hold, state, pending, this.tuning()));
+    } finally {
+      await this.release();
+    }
     return withTailOffset(records.length > 0 ? [records] : [], position(state).offset);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.endSave();
+    if (this.hold) {
+      this.holdUsers = 0;
+      await this.hold.end();
+      this.hold = undefined;
+    }
     releaseMboxFile(this.file);
   }
 
-  private async withHold<T>(fn: (hold: WriteHold) => Promise<T>): Promise<T> {
-    if (this.saveHold) return fn(this.saveHold);
-    const hold = await this.file.beginWrite({ timeoutMs: this.lockTimeoutMs });
+  /**
+   * locateMessage, remembering the last answer: readers ask for a message's
+   * bytes and then its identity (or the reverse), and the file cannot have
+   * changed when its inode, size and mtime (ns) have not.
+   */
+  private locate(fd: number, state: IndexMapState, uid: number): { src: ByteSource; msg: MboxMessage } {
+    const stamp = exactStamp(fd);
+    const last = this.lastLocated;
+    if (last && last.uid === uid && last.stamp === stamp && last.state === state) return last;
+    const found = locateMessage(fd, this.mboxPath, state, uid);
+    this.lastLocated = { ...found, uid, stamp, state };
+    return found;
+  }
+
+  private tuning(): { windowBytes?: number } {
+    return this.windowBytes ? { windowBytes: this.windowBytes } : {};
+  }
+
+  /** Takes (or shares) the write hold. */
+  private async retain(lock: MboxLockOptions): Promise<WriteHold> {
+    this.holdUsers++;
     try {
-      return await fn(hold);
-    } finally {
-      await hold.end();
+      if (!this.hold) {
+        // A try (under the log lock) must not join a patient acquisition.
+        if (lock.timeoutMs === 0 && this.acquiring) throw new LockTimeoutError("the mbox is being locked", { path: this.mboxPath });
+        this.acquiring ??= this.file
+          .beginWrite(lock)
+          .then((h) => (this.hold = h))
+          .finally(() => (this.acquiring = undefined));
+        await this.acquiring;
+      }
+      return this.hold!;
+    } catch (err) {
+      this.holdUsers--;
+      throw err;
     }
   }
 
-  /** Reads under the read lock — or under our own write hold while a save is open. */
-  private readLocked<T>(fn: (fd: number) => T): Promise<T> {
-    if (this.saveHold) return Promise.resolve(fn(this.saveHold.fd));
-    return this.file.read({ timeoutMs: this.lockTimeoutMs }, fn);
+  private async release(): Promise<void> {
+    if (--this.holdUsers > 0) return;
+    const hold = this.hold;
+    this.hold = undefined;
+    await hold?.end();
   }
 
-  private async endSave(): Promise<void> {
-    const hold = this.saveHold;
-    this.saveHold = undefined;
-    this.saved = [];
-    await hold?.end();
+  /**
+   * Reads under the read lock — or through our own write hold (the writes
+   * under it are synchronous, so a reader in this process never runs in the
+   * middle of one).
+   */
+  private readLocked<T>(fn: (fd: number) => T): Promise<T> {
+    if (this.hold) return Promise.resolve(fn(this.hold.fd));
+    return this.file.read({ timeoutMs: this.lockTimeoutMs }, fn);
   }
 
   private fileUidValidity(): number | undefined {
@@ -201,6 +290,12 @@ export class MboxMailboxBackend implements MailboxBackend {
       fs.closeSync(fd);
     }
   }
+}
+
+/** @returns inode, size and nanosecond mtime: equal only for the very same file state. */
+function exactStamp(fd: number): string {
+  const st = fs.fstatSync(fd, { bigint: true });
+  return `${st.ino}:${st.size}:${st.mtimeNs}`;
 }
 
 function fileSyncStamp0(p: string): { size: number; mtimeSecs: number } {

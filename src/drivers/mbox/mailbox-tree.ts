@@ -10,7 +10,7 @@
  *
  * Listing (mbox-list / fs layout): INBOX always exists; every other file is
  * a mailbox, directories are only hierarchy. Dovecot skips `*.lock` files
- * (dotlocks, and the rewrite temp file of rewrite.ts) and its index
+ * (dotlocks) and its index
  * directory; it does list other dot files, but we skip them all, since they
  * are never mail folders in practice. Names are modified UTF-7 on disk.
  */

@@ -2,18 +2,23 @@
  * One mbox file as this process shares it: one descriptor, Dovecot's locks,
  * and the in-process ordering of readers and writers.
  *
- * Locks, as Dovecot's defaults (maildir-mbox.md B5): writers take the
- * dotlock, then an fcntl write lock (`mbox_write_locks = dotlock fcntl`);
- * readers an fcntl read lock (`mbox_read_locks = fcntl`). fcntl locks belong
- * to the process and are dropped when ANY descriptor of the file closes, and
- * a read lock taken while holding the write lock would downgrade it — so
- * every user in this process goes through the one MboxFile per path, which
- * orders its own readers and writers first (a reader-writer queue) and keeps
- * the fcntl state equal to the strongest holder.
+ * Locks, as doveadm 2.3.19 actually runs (`doveconf -a`: `mbox_write_locks =
+ * fcntl dotlock`, `mbox_read_locks = fcntl` — the fcntl lock FIRST, although
+ * the documentation and our format sheet say "dotlock fcntl"): writers take
+ * an fcntl write lock, then the dotlock; readers an fcntl read lock. The
+ * order matters: taking the dotlock first deadlocks with a Dovecot save,
+ * which holds the fcntl lock while it waits for the dotlock (observed).
  *
- * Before locking, the path is checked for a new inode (another process
- * replaced the file, rewrite.ts) and reopened, as Dovecot's
- * mbox_file_open_latest does.
+ * fcntl locks belong to the process and are dropped when ANY descriptor of
+ * the file closes, and a read lock taken while holding the write lock would
+ * downgrade it — so every user in this process goes through the one
+ * MboxFile per path, which orders its own readers and writers first (a
+ * reader-writer queue) and keeps the fcntl state equal to the strongest
+ * holder.
+ *
+ * The engine never replaces the file (in-place.ts says why), but another
+ * program might: after getting its locks, a user checks that the path still
+ * names the inode it locked, and starts over on the new one otherwise.
  */
 import * as fs from "node:fs";
 import { lock as fcntlLock, unlock as fcntlUnlock } from "os-lock";
@@ -21,28 +26,27 @@ import { LockTimeoutError, MailstoreError } from "../../errors.js";
 import { acquireDotlock, type Dotlock } from "./dotlock.js";
 
 export interface MboxLockOptions {
-  /** How long to wait for another process's lock (ms). */
+  /** How long to wait for another process's fcntl lock (ms); 0 = only try. */
   timeoutMs: number;
+  /** How long to wait for another process's dotlock (ms; default timeoutMs). */
+  dotlockTimeoutMs?: number;
 }
 
-/** An exclusive hold on the mbox (dotlock + fcntl write lock). */
+/** An exclusive hold on the mbox (fcntl write lock + dotlock). */
 export interface WriteHold {
   readonly file: MboxFile;
-  /** Descriptor of the current file (changes after `replace`). */
+  /** Descriptor of the file. */
   readonly fd: number;
+  /** A dead writer's dotlock was broken: the file may not be what the index says (Dotlock.brokeStale). */
+  readonly recovered: boolean;
   /** Keeps the dotlock fresh during long work. */
   touch(): void;
-  /**
-   * Makes `tempPath` (open as `tempFd`, complete and fsynced) the mbox, keeping the hold.
-   * @see MboxFile.replaceLocked
-   */
-  replace(tempPath: string, tempFd: number): Promise<void>;
   end(): Promise<void>;
 }
 
 const files = new Map<string, { file: MboxFile; refs: number }>();
 
-/** @returns this process's MboxFile for `path` (release() it when done). */
+/** @returns this process's MboxFile for `path` (release it when done). */
 export function openMboxFile(path: string): MboxFile {
   const entry = files.get(path);
   if (entry) {
@@ -87,6 +91,15 @@ export class MboxFile {
   private readers = 0;
   private writer = false;
   private readonly waiting: Array<{ write: boolean; go: () => void }> = [];
+  /**
+   * The fcntl read lock outlives its last reader until the event loop turns
+   * (setImmediate), so that a run of reads (a conversion reading thousands
+   * of messages) takes it once, not once per message. Other processes wait
+   * no longer than for one of Dovecot's own read sessions.
+   */
+  private readLockHeld = false;
+  private readLocking: Promise<void> | undefined;
+  private lingering: NodeJS.Immediate | undefined;
 
   constructor(readonly path: string) {}
 
@@ -99,9 +112,10 @@ export class MboxFile {
   async read<T>(opts: MboxLockOptions, fn: (fd: number) => Promise<T> | T): Promise<T> {
     await this.enter(false);
     try {
-      if (this.readers === 1) {
-        this.openLatest();
-        await fcntlRetry(this.fdValue, false, this.path, opts.timeoutMs);
+      if (!this.readLockHeld) {
+        // Concurrent readers share one acquisition.
+        this.readLocking ??= this.takeReadLock(opts).finally(() => (this.readLocking = undefined));
+        await this.readLocking;
       }
     } catch (err) {
       this.leave(false);
@@ -110,72 +124,98 @@ export class MboxFile {
     try {
       return await fn(this.fdValue);
     } finally {
-      if (this.readers === 1) await fcntlUnlock(this.fdValue, 0, 0).catch(() => undefined);
       this.leave(false);
+      if (this.readers === 0 && !this.writer && this.lingering === undefined) {
+        this.lingering = setImmediate(() => {
+          this.lingering = undefined;
+          if (this.readers === 0 && !this.writer) void this.dropReadLock();
+        });
+      }
     }
   }
 
-  /** Takes the exclusive hold: this process's turn, then the dotlock, then the fcntl write lock. */
+  private async takeReadLock(opts: MboxLockOptions): Promise<void> {
+    if (this.readLockHeld) return;
+    for (;;) {
+      this.openLatest();
+      await fcntlRetry(this.fdValue, false, this.path, opts.timeoutMs);
+      if (this.isLatest()) break;
+      await fcntlUnlock(this.fdValue, 0, 0).catch(() => undefined);
+    }
+    this.readLockHeld = true;
+  }
+
+  private async dropReadLock(): Promise<void> {
+    if (!this.readLockHeld) return;
+    this.readLockHeld = false;
+    if (this.fdValue >= 0) await fcntlUnlock(this.fdValue, 0, 0).catch(() => undefined);
+  }
+
+  /**
+   * Takes the exclusive hold: this process's turn, then the fcntl write
+   * lock, then the dotlock — on the inode the path still names. With
+   * `timeoutMs` 0 nothing is waited for, not even this process's other users.
+   */
   async beginWrite(opts: MboxLockOptions): Promise<WriteHold> {
+    if (opts.timeoutMs === 0 && !this.isFree(true)) throw new LockTimeoutError("the mbox is in use in this process", { path: this.path });
     await this.enter(true);
+    if (this.lingering) clearImmediate(this.lingering);
+    this.lingering = undefined;
+    await this.dropReadLock();
     let dotlock: Dotlock | undefined;
     try {
-      dotlock = await acquireDotlock(this.path, { timeoutMs: opts.timeoutMs });
-      this.openLatest();
-      await fcntlRetry(this.fdValue, true, this.path, opts.timeoutMs);
+      for (;;) {
+        this.openLatest();
+        await fcntlRetry(this.fdValue, true, this.path, opts.timeoutMs);
+        dotlock = await acquireDotlock(this.path, { timeoutMs: opts.dotlockTimeoutMs ?? opts.timeoutMs });
+        if (this.isLatest()) break;
+        // Replaced while we waited: lock the new file instead.
+        dotlock.release();
+        dotlock = undefined;
+        await fcntlUnlock(this.fdValue, 0, 0).catch(() => undefined);
+      }
     } catch (err) {
-      dotlock?.release();
+      if (this.fdValue >= 0) await fcntlUnlock(this.fdValue, 0, 0).catch(() => undefined);
       this.leave(true);
       throw err;
     }
     let ended = false;
     const held = dotlock;
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getter must follow replaceLocked
-    const self = this;
+    const fd = this.fdValue;
     return {
       file: this,
       get fd() {
-        return ended ? -1 : self.fdValue;
+        return ended ? -1 : fd;
       },
+      recovered: held.brokeStale,
       touch: () => held.touch(),
-      replace: (tempPath, tempFd) => this.replaceLocked(tempPath, tempFd),
       end: async () => {
         if (ended) return;
         ended = true;
-        await fcntlUnlock(this.fdValue, 0, 0).catch(() => undefined);
         held.release();
+        await fcntlUnlock(this.fdValue, 0, 0).catch(() => undefined);
         this.leave(true);
       },
     };
   }
 
-  /**
-   * Under the write hold: fcntl-locks the complete, fsynced `tempFd`, renames
-   * `tempPath` over the mbox (atomic for every reader: old or new file, never
-   * a torn one) and syncs the directory. The old inode is then truncated when
-   * nothing else links to it, so a process that was waiting on its fcntl lock
-   * finds an empty file and resyncs rather than reading a message at an
-   * offset that now belongs to another.
-   */
-  async replaceLocked(tempPath: string, tempFd: number): Promise<void> {
-    await fcntlRetry(tempFd, true, tempPath, 1000);
-    fs.renameSync(tempPath, this.path);
-    syncDir(this.path);
-    const old = this.fdValue;
-    try {
-      if (fs.fstatSync(old).nlink === 0) fs.ftruncateSync(old, 0);
-    } finally {
-      fs.closeSync(old);
-    }
-    this.fdValue = tempFd;
-    this.ino = fs.fstatSync(tempFd).ino;
-  }
-
   /** Closes the descriptor (no lock may be held). */
   closeNow(): void {
+    if (this.lingering) clearImmediate(this.lingering);
+    this.lingering = undefined;
+    this.readLockHeld = false;
     if (this.fdValue >= 0) fs.closeSync(this.fdValue);
     this.fdValue = -1;
     this.ino = -1;
+  }
+
+  /** @returns true when the path names the inode we have open. */
+  private isLatest(): boolean {
+    try {
+      return fs.statSync(this.path).ino === this.ino;
+    } catch {
+      return false;
+    }
   }
 
   /** Reopens when the path now names another inode (or nothing was open). */
@@ -198,10 +238,13 @@ export class MboxFile {
     this.ino = fs.fstatSync(this.fdValue).ino;
   }
 
+  private isFree(write: boolean): boolean {
+    return write ? !this.writer && this.readers === 0 && this.waiting.length === 0 : !this.writer && !this.waiting.some((w) => w.write);
+  }
+
   /** Waits for this process's turn: readers share, a writer is alone; writers are not starved. */
   private enter(write: boolean): Promise<void> {
-    const free = write ? !this.writer && this.readers === 0 && this.waiting.length === 0 : !this.writer && !this.waiting.some((w) => w.write);
-    if (free) {
+    if (this.isFree(write)) {
       this.take(write);
       return Promise.resolve();
     }
@@ -224,14 +267,5 @@ export class MboxFile {
       next.go();
       if (next.write) break;
     }
-  }
-}
-
-function syncDir(filePath: string): void {
-  const dir = fs.openSync(filePath.slice(0, Math.max(filePath.lastIndexOf("/"), 1)), "r");
-  try {
-    fs.fsyncSync(dir);
-  } finally {
-    fs.closeSync(dir);
   }
 }

@@ -15,6 +15,9 @@ import type { MboxMessage } from "./scan.js";
 import { FileSource, type ByteSource } from "./source.js";
 import { planSync } from "./sync-plan.js";
 
+/** Read window for one message: most messages are a few KB, and a bigger window is copied for nothing. */
+const LOCATE_WINDOW_BYTES = 16 * 1024;
+
 /** @returns the message `uid` of the file open as `fd`, and the source to read it from. */
 export function locateMessage(fd: number, path: string, state: IndexMapState, uid: number): { src: ByteSource; msg: MboxMessage } {
   const r = lookupUid(state, uid);
@@ -22,7 +25,7 @@ export function locateMessage(fd: number, path: string, state: IndexMapState, ui
   const offset = fromOffsetOf(r);
   const md5 = headerMd5Of(r);
   const ix: IndexedMessage = { uid, flags: r.flags, keywords: r.keywords, ...(offset !== undefined ? { fromOffset: offset } : {}), ...(md5 ? { md5 } : {}) };
-  const src = new FileSource(fd);
+  const src = new FileSource(fd, LOCATE_WINDOW_BYTES);
   const msg = offset === undefined ? undefined : messageAt(src, offset, path);
   if (msg && isSameMessage(src, msg, ix)) return { src, msg };
   const scanned = scanFile(fd, path);
@@ -34,7 +37,8 @@ export function locateMessage(fd: number, path: string, state: IndexMapState, ui
     src: scanned.src,
     messages: scanned.messages,
   });
-  const found = plan.messages.find((m) => m.uid === uid && m.indexed);
+  // Failing Dovecot's rules (which a sync will apply), a message still carrying this X-UID is the one.
+  const found = plan.messages.find((m) => m.uid === uid && m.indexed) ?? plan.messages.find((m) => m.uid !== 0 && m.msg.rawUid === uid);
   if (!found) throw new MailstoreError("NOT_FOUND", `message UID ${uid} is no longer in the mbox`, { path });
   return { src: scanned.src, msg: found.msg };
 }

@@ -13,7 +13,7 @@
  * The UIDs are fixed by the caller (the index's next UIDs), and UIDs must
  * grow through the file. So when the file changed behind the index and
  * holds messages the index does not know yet (an MDA delivered), ours are
- * written BEFORE the first of them (rewrite.ts), and the next sync gives
+ * written BEFORE the first of them (in-place.ts), and the next sync gives
  * those the UIDs after ours. In that case the `mbox` header is left as it
  * was, so that the next reader scans the file.
  */
@@ -23,14 +23,16 @@ import type { LogRecord } from "../../log/types.js";
 import type { IndexMapState } from "../../projections/state.js";
 import type { NewMessage } from "../driver.js";
 import { readRange, scanFile } from "./file-messages.js";
-import { fromOffsetRecords, mboxHeaderRecords } from "./index-ext.js";
+import { mboxHeaderMd5 } from "./header-md5.js";
+import { fromOffsetRecords, headerMd5Records, mboxHeaderRecords } from "./index-ext.js";
 import type { IndexedMessage } from "./index-view.js";
 import { indexedMessages } from "./index-view.js";
 import type { WriteHold } from "./mbox-file.js";
-import { rewriteMbox, type RewriteItem } from "./rewrite.js";
+import { rewriteInPlace } from "./in-place.js";
+import { bytesPiece, verbatimPiece } from "./pieces.js";
 import { scanMbox } from "./scan.js";
 import { FileSource } from "./source.js";
-import { fileMatchesIndex, fileSyncStamp, syncHeaderOf } from "./sync.js";
+import { fileMatchesIndex, fileSyncStamp, stampedHeader } from "./sync.js";
 import { planSync, type SyncPlan } from "./sync-plan.js";
 import { formatMboxMessage } from "./write.js";
 
@@ -76,7 +78,7 @@ function formatAll(state: IndexMapState, messages: readonly NewMessage[], firstU
 /** Saves `messages` as UIDs firstUid… (see the module comment). */
 export async function saveToMbox(hold: WriteHold, state: IndexMapState, messages: readonly NewMessage[], firstUid: number): Promise<SaveOutcome> {
   const saved: IndexedMessage[] = messages.map((m, i) => ({ uid: firstUid + i, flags: m.flags, keywords: m.keywords }));
-  const inSync = fileMatchesIndex(state, fileSyncStamp(hold.fd));
+  const inSync = !hold.recovered && fileMatchesIndex(state, fileSyncStamp(hold.fd));
   if (!inSync) {
     const plan = planFile(hold, state);
     const insertAt = plan.messages.findIndex((m) => m.uid !== 0 && !m.indexed);
@@ -97,11 +99,8 @@ export async function saveToMbox(hold: WriteHold, state: IndexMapState, messages
   while (off < bytes.length) off += fs.writeSync(hold.fd, bytes, off, bytes.length - off, size + off);
   const oldLast = raiseUidLast(hold.fd, firstUid + messages.length - 1);
   fs.fdatasyncSync(hold.fd);
-  const records = fromOffsetRecords(offsets);
-  if (inSync) {
-    const stamp = fileSyncStamp(hold.fd);
-    records.unshift(...mboxHeaderRecords({ ...syncHeaderOf(state), syncSize: stamp.size, syncMtime: stamp.mtimeSecs, dirtyFlag: 0 }));
-  }
+  const records = [...fromOffsetRecords(offsets), ...headerMd5Records(parts.map((p, i) => ({ uid: firstUid + i, md5: formattedHeaderMd5(p) })))];
+  if (inSync) records.unshift(...mboxHeaderRecords(stampedHeader(state, hold.fd)));
   return {
     records,
     saved: saved.map((s, i) => ({ ...s, fromOffset: offsets[i].offset })),
@@ -119,7 +118,11 @@ function planFile(hold: WriteHold, state: IndexMapState): SyncPlan {
   return planSync({ state, indexed: indexedMessages(state), pending: { flags: new Set(), expunges: new Set(), any: false }, expunge: new Set(), src, messages });
 }
 
-async function insertBefore(
+/**
+ * Writes the new messages before the first message the index does not
+ * know, moving that one and the rest on (in-place.ts).
+ */
+function insertBefore(
   hold: WriteHold,
   state: IndexMapState,
   plan: SyncPlan,
@@ -127,21 +130,40 @@ async function insertBefore(
   firstUid: number,
   insertAt: number,
   saved: IndexedMessage[],
-): Promise<SaveOutcome> {
+): SaveOutcome {
   const parts = formatAll(state, messages, firstUid, insertAt === 0);
-  const items: RewriteItem[] = [];
-  plan.messages.forEach((m, i) => {
-    if (i === insertAt) parts.forEach((data, j) => items.push({ kind: "bytes", data, uid: firstUid + j }));
-    items.push({ kind: "copy", msg: m.msg, ...(m.indexed ? { uid: m.uid } : {}) });
+  const msgs = plan.messages;
+  const src = new FileSource(hold.fd);
+  const units = msgs.map((m, i) => ({ start: m.msg.fromLineOffset, end: i + 1 < msgs.length ? msgs[i + 1].msg.fromLineOffset : src.size }));
+  const result = rewriteInPlace(hold, {
+    units,
+    firstChange: insertAt,
+    // Everything after the new messages moves on byte for byte (their UIDs come at the next sync).
+    pieceFor: (i) => verbatimPiece(src, msgs[i].msg, units[i].end, msgs[i].indexed ? msgs[i].uid : undefined),
+    insertsBefore: (i) => (i === insertAt ? parts.map((data, j) => bytesPiece(data, firstUid + j)) : []),
   });
-  const result = await rewriteMbox(hold, items);
-  const moved = [...result.offsets].filter(([uid, offset]) => uid >= firstUid || plan.messages.find((m) => m.uid === uid)?.indexed?.fromOffset !== offset);
+  const moved = [...result.offsets].filter(([uid, offset]) => uid >= firstUid || msgs.find((m) => m.uid === uid)?.indexed?.fromOffset !== offset);
   return {
-    records: fromOffsetRecords(moved.map(([uid, offset]) => ({ uid, offset }))),
+    records: [
+      ...fromOffsetRecords(moved.map(([uid, offset]) => ({ uid, offset }))),
+      ...headerMd5Records(parts.map((p, j) => ({ uid: firstUid + j, md5: formattedHeaderMd5(p) }))),
+    ],
     saved: saved.map((s) => ({ ...s, fromOffset: result.offsets.get(s.uid)! })),
     // The messages stay in the file: the next sync finds them (X-UID = next UID) and keeps them.
     undo: () => undefined,
   };
+}
+
+/**
+ * The header MD5 of a message as formatMboxMessage laid it out. Kept in the
+ * index for every saved message (Dovecot keeps it only for messages without
+ * X-UID): should another program delete the first message, and X-IMAPbase
+ * with it, the others are still recognised instead of renumbered.
+ */
+function formattedHeaderMd5(formatted: Buffer): Uint8Array {
+  const start = formatted.indexOf(0x0a) + 1;
+  const end = formatted.indexOf("\n\n", start - 1);
+  return mboxHeaderMd5(formatted.subarray(start, end < 0 ? formatted.length : end + 1));
 }
 
 const UID_LAST = /^(X-IMAPbase|X-IMAP):[ \t]*\d+[ \t]+(\d{10})(?=[ \t\r\n]|$)/im;

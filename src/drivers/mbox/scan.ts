@@ -224,6 +224,18 @@ function boundaryAt(src: ByteSource, offset: number, maxFromLine: number): Bound
   return undefined;
 }
 
+/** @returns true when [from, to) holds only spaces, tabs and a final CR. */
+function isBlankRange(src: ByteSource, from: number, to: number): boolean {
+  for (let pos = from; pos < to; pos += SEARCH_CHUNK_BYTES) {
+    const chunk = src.read(pos, Math.min(SEARCH_CHUNK_BYTES, to - pos));
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i];
+      if (b !== 0x20 && b !== 0x09 && !(b === CR && pos + i === to - 1)) return false;
+    }
+  }
+  return true;
+}
+
 /** One logical header of the header block. */
 interface HeaderVisit {
   readonly name: string;
@@ -266,6 +278,9 @@ function walkHeaders(
   // on the first line, the blanks after the colon.
   const collect = (from: number, lineEnd: number, first: boolean) => {
     const c = current!;
+    // A continuation line of blanks only is padding (a rewrite may leave
+    // much of it, pieces.ts): it reads as nothing and costs no budget.
+    if (!first && isBlankRange(src, from, lineEnd)) return;
     keptBytes += lineEnd - from;
     if (keptBytes > maxValue) {
       throw new MailCorruptedError(`mbox header ${c.name}: Dovecot's headers of this message exceed ${maxValue} bytes`, { path, offset: c.offset });

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { MailstoreError } from "../../errors.js";
 import { nextUidValidity } from "../dbox/uidvalidity.js";
 import type { MailboxBackend, StorageBackend } from "../driver.js";
-import { MboxMailboxBackend } from "./mailbox-backend.js";
+import { MboxMailboxBackend, type MboxMailboxOptions } from "./mailbox-backend.js";
 import {
   createMboxMailbox,
   deleteMboxMailbox,
@@ -20,8 +20,8 @@ export interface MboxStorageOptions {
   inbox?: string;
   /** Index root (`INDEX=`); default the mail root. "" (in-memory indexes) is not supported. */
   index?: string;
-  /** How long to wait for another process's mbox lock (ms). */
-  lockTimeoutMs?: number;
+  /** Lock waits and rewrite window; see MboxMailboxOptions. */
+  mailbox?: MboxMailboxOptions;
 }
 
 /**
@@ -78,7 +78,7 @@ export class MboxStorageBackend implements StorageBackend {
   openMailbox(name: string): MailboxBackend {
     const indexDir = mboxIndexDir(this.tree, name);
     fs.mkdirSync(indexDir, { recursive: true });
-    return new MboxMailboxBackend(mboxFilePath(this.tree, name), indexDir, { lockTimeoutMs: this.opts.lockTimeoutMs });
+    return new MboxMailboxBackend(mboxFilePath(this.tree, name), indexDir, this.opts.mailbox);
   }
 
   async close(): Promise<void> {}

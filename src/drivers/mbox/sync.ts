@@ -9,7 +9,7 @@
  * - full: the file changed, a check failed, a header does not fit, or
  *   something is to be expunged: the whole file is scanned, matched to the
  *   index (reconcile.ts, sync-plan.ts), stale headers are written in place
- *   when all fit, otherwise the file is rewritten (rewrite.ts).
+ *   when all fit, otherwise the file is rewritten in place (in-place.ts).
  *
  * Both return the records that bring the index in line (sync-records.ts),
  * with the file's new size and mtime in the `mbox` header.
@@ -25,7 +25,8 @@ import { indexedMessages, type IndexedMessage, type PendingChanges } from "./ind
 import { rebuildHeader, type ManagedFields } from "./managed-headers.js";
 import type { WriteHold } from "./mbox-file.js";
 import { formatPseudoMessage } from "./pseudo.js";
-import { rewriteMbox, writeHeaderInPlace, type RewriteItem } from "./rewrite.js";
+import { repairInterruptedTrim, rewriteInPlace, writeHeaderInPlace, type InPlacePlan } from "./in-place.js";
+import { bytesPiece, messagePiece, type Piece } from "./pieces.js";
 import type { MboxMessage } from "./scan.js";
 import { FileSource, type ByteSource } from "./source.js";
 import { planSync, type MessagePlan, type SyncPlan } from "./sync-plan.js";
@@ -49,9 +50,17 @@ export function fileMatchesIndex(state: IndexMapState, stamp: { size: number; mt
   return h !== undefined && h.syncSize === stamp.size && h.syncMtime === stamp.mtimeSecs && h.mailboxGuid.some((b) => b !== 0);
 }
 
-function stampedHeader(state: IndexMapState, fd: number): MboxSyncHeader {
+/**
+ * The `mbox` header for the file as it is now. Its dirty flag stays SET:
+ * that makes Dovecot check a message's X-UID (or MD5) at its from offset
+ * before trusting it (mbox-file.c mbox_file_seek), so that should the next
+ * rewrite be killed midway — the file whole, but messages moved and their
+ * offsets not logged — Dovecot quietly resyncs instead of reporting the
+ * offsets "invalid" and the mbox "corrupted" (observed without the flag).
+ */
+export function stampedHeader(state: IndexMapState, fd: number): MboxSyncHeader {
   const stamp = fileSyncStamp(fd);
-  return { ...syncHeaderOf(state), syncSize: stamp.size, syncMtime: stamp.mtimeSecs, dirtyFlag: 0 };
+  return { ...syncHeaderOf(state), syncSize: stamp.size, syncMtime: stamp.mtimeSecs, dirtyFlag: 1 };
 }
 
 function sameKeywords(a: readonly string[], b: readonly string[]): boolean {
@@ -84,8 +93,11 @@ export function quickSync(hold: WriteHold, state: IndexMapState, pending: Pendin
     const keywordsOk = msg.rawKeywords.every((k) => known.has(k));
     const fileKeywords = keywordsOk ? [...new Set(msg.rawKeywords)] : [];
     const flags = r.flags & MAIL_FLAGS_NONRECENT;
-    const upToDate = (msg.flags & MAIL_FLAGS_NONRECENT) === flags && sameKeywords(fileKeywords, r.keywords) && keywordsOk && msg.rawUid === uid;
-    if (!upToDate) {
+    const flagsMatch = (msg.flags & MAIL_FLAGS_NONRECENT) === flags && sameKeywords(fileKeywords, r.keywords);
+    const complete = keywordsOk && msg.rawUid === uid;
+    // A header that only lacks its X-UID waits for the next rewrite (lazy, as Dovecot).
+    if (flagsMatch && !complete) continue;
+    if (!flagsMatch) {
       const block = headerBlock(src, msg);
       const header = rebuildHeader(
         block,
@@ -105,7 +117,10 @@ export function quickSync(hold: WriteHold, state: IndexMapState, pending: Pendin
     if (r.flags & MailFlag.DIRTY) clean.push(uid);
   }
   for (const w of writes) writeHeaderInPlace(hold.fd, w.msg, w.header);
-  if (writes.length > 0) fs.fdatasyncSync(hold.fd);
+  if (writes.length > 0) {
+    if (!writes.some((w) => w.msg.fromOffset === 0)) listKeywordsInImapBase(hold.fd, src, state.header.nextUid - 1, state.header.uidValidity, state.keywords);
+    fs.fdatasyncSync(hold.fd);
+  }
   const records: LogRecord[] = [...mboxHeaderRecords(stampedHeader(state, hold.fd))];
   if (clean.length > 0) {
     records.push({
@@ -123,11 +138,14 @@ export interface FullSyncOptions {
   readonly expunge?: ReadonlySet<number>;
   /** Messages saved earlier in the same transaction, not in the state yet. */
   readonly extraIndexed?: readonly IndexedMessage[];
+  /** Window of an in-place rewrite (in-place.ts; default 8 MiB). */
+  readonly windowBytes?: number;
 }
 
 /** The full sync (see the module comment). @returns the records. */
-export async function fullSync(hold: WriteHold, state: IndexMapState, pending: PendingChanges, opts: FullSyncOptions = {}): Promise<LogRecord[]> {
-  const { src, messages } = scanFile(hold.fd, hold.file.path);
+export function fullSync(hold: WriteHold, state: IndexMapState, pending: PendingChanges, opts: FullSyncOptions = {}): LogRecord[] {
+  let { src, messages } = scanFile(hold.fd, hold.file.path);
+  if (repairInterruptedTrim(hold.fd, messages.at(-1), src.size)) ({ src, messages } = scanFile(hold.fd, hold.file.path));
   const indexed = [...indexedMessages(state), ...(opts.extraIndexed ?? [])].sort((a, b) => a.uid - b.uid);
   const plan = planSync({ state, indexed, pending, expunge: opts.expunge ?? new Set(), src, messages });
   const written = new Set<number>();
@@ -148,15 +166,19 @@ export async function fullSync(hold: WriteHold, state: IndexMapState, pending: P
     }
   }
   if (rewrite) {
-    const result = await rewriteMbox(hold, rewriteItems(state, plan, src));
-    offsets = result.offsets;
-    for (const m of plan.messages) if (!m.drop && m.uid !== 0) written.add(m.uid);
+    const layout = inPlaceLayout(state, plan, src);
+    if (layout.plan.firstChange > 0) listKeywordsInImapBase(hold.fd, src, plan.nextUid - 1, state.header.uidValidity, plan.keywords);
+    offsets = rewriteInPlace(hold, { ...layout.plan, ...(opts.windowBytes ? { windowBytes: opts.windowBytes } : {}) }).offsets;
+    for (const uid of layout.rewritten) written.add(uid);
   } else {
     for (const w of inPlace) {
       writeHeaderInPlace(hold.fd, w.msg, w.header);
       written.add(w.uid);
     }
-    if (inPlace.length > 0) fs.fdatasyncSync(hold.fd);
+    if (inPlace.length > 0) {
+      if (!inPlace.some((w) => w.msg.fromOffset === 0)) listKeywordsInImapBase(hold.fd, src, plan.nextUid - 1, state.header.uidValidity, plan.keywords);
+      fs.fdatasyncSync(hold.fd);
+    }
   }
   return syncRecords({
     plan,
@@ -165,6 +187,34 @@ export async function fullSync(hold: WriteHold, state: IndexMapState, pending: P
     syncHeader: stampedHeader(state, hold.fd),
     stateNextUid: state.header.nextUid,
   });
+}
+
+/**
+ * Adds keywords the first message's X-IMAPbase does not list yet, in place
+ * when its padding allows (Dovecot, reading the file without its index,
+ * ignores an X-Keywords naming a keyword that list lacks). Best effort, as
+ * Dovecot's own imapbase_rewrite: a list that does not fit waits for the
+ * next rewrite of that message.
+ */
+function listKeywordsInImapBase(fd: number, src: ByteSource, uidLast: number, uidValidity: number, keywords: readonly string[]): void {
+  const first = messageAt(src, 0, "");
+  const base = first?.imapBase;
+  if (!first || first.pseudo || !base || first.rawUid === undefined) return;
+  if (keywords.every((k) => base.keywords.includes(k))) return;
+  const block = headerBlock(src, first);
+  const header = rebuildHeader(
+    block,
+    {
+      uid: first.rawUid,
+      flags: first.flags & MAIL_FLAGS_NONRECENT,
+      keywords: first.rawKeywords,
+      recent: first.recent,
+      bodyLength: first.endOffset - first.bodyOffset,
+      imapBase: { uidValidity, uidLast: Math.max(uidLast, base.uidLast), keywords: [...base.keywords, ...keywords.filter((k) => !base.keywords.includes(k))] },
+    },
+    block.length,
+  );
+  if (header) writeHeaderInPlace(fd, first, header);
 }
 
 function managedFields(state: IndexMapState, plan: SyncPlan, m: MessagePlan, first: boolean): ManagedFields {
@@ -179,25 +229,34 @@ function managedFields(state: IndexMapState, plan: SyncPlan, m: MessagePlan, fir
 }
 
 /**
- * The new file: kept messages in order; the first real message carries
- * X-IMAPbase; headers that are stale or lacking are regenerated, the rest
- * copied; an mbox left without messages gets Dovecot's pseudo message.
+ * The rewrite of the file from its first change on (in-place.ts): kept
+ * messages in order; the first real message carries X-IMAPbase; headers
+ * that are stale — and, from the first change on, lacking ones — are
+ * regenerated, the others kept byte for byte; an mbox left without messages
+ * gets Dovecot's pseudo message.
+ * @returns the plan, and the UIDs whose headers it writes completely.
  */
-function rewriteItems(state: IndexMapState, plan: SyncPlan, src: ByteSource): RewriteItem[] {
-  const kept = plan.messages.filter((m) => !m.drop);
-  const pseudo = () => formatPseudoMessage(state.header.uidValidity, plan.nextUid - 1, plan.keywords);
-  if (!kept.some((m) => m.uid !== 0)) return [{ kind: "bytes", data: pseudo() }];
-  const items: RewriteItem[] = [];
-  for (const m of kept) {
-    const first = items.length === 0;
-    if (m.uid === 0) {
-      if (first) items.push({ kind: "bytes", data: pseudo() });
-      continue;
-    }
-    if (first || m.stale || m.lacking) {
-      const header = rebuildHeader(headerBlock(src, m.msg), managedFields(state, plan, m, first))!;
-      items.push({ kind: "reheader", msg: m.msg, header, uid: m.uid });
-    } else items.push({ kind: "copy", msg: m.msg, uid: m.uid });
-  }
-  return items;
+function inPlaceLayout(state: IndexMapState, plan: SyncPlan, src: ByteSource): { plan: InPlacePlan; rewritten: number[] } {
+  const msgs = plan.messages;
+  const units = msgs.map((m, i) => ({ start: m.msg.fromLineOffset, end: i + 1 < msgs.length ? msgs[i + 1].msg.fromLineOffset : src.size }));
+  const pseudo = () => bytesPiece(formatPseudoMessage(state.header.uidValidity, plan.nextUid - 1, plan.keywords));
+  const firstKept = msgs.findIndex((m) => !m.drop);
+  const anyReal = msgs.some((m) => !m.drop && m.uid !== 0);
+  // The message that will open the file needs X-IMAPbase; unless it already opened it, that is a change.
+  const opener = firstKept >= 0 && msgs[firstKept].uid !== 0 ? firstKept : -1;
+  let firstChange = msgs.findIndex((m, i) => m.drop || m.stale || (i === opener && i !== 0));
+  if (!anyReal) firstChange = 0;
+  if (firstChange < 0) firstChange = msgs.length;
+  const rewritten: number[] = [];
+  const pieceFor = (i: number): Piece | undefined => {
+    const m = msgs[i];
+    if (m.drop) return undefined;
+    if (m.uid === 0) return i === firstKept ? pseudo() : undefined;
+    const first = i === opener;
+    const rewrite = m.stale || m.lacking || (first && i !== 0);
+    if (rewrite) rewritten.push(m.uid);
+    return messagePiece(src, m.msg, units[i].end, managedFields(state, plan, m, first), rewrite);
+  };
+  const insertsBefore = (i: number): Piece[] => (i === 0 && !anyReal && (firstKept < 0 || msgs[firstKept].uid !== 0) ? [pseudo()] : []);
+  return { plan: { units, firstChange, pieceFor, insertsBefore }, rewritten };
 }

@@ -1,0 +1,46 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { DoveadmRunner, writeSampleMbox } from "../dovecot.js";
+import { fmt } from "../util.js";
+import { engineSupports } from "./open.js";
+import { timeEngineTask } from "./process.js";
+
+/**
+ * Converting an mbox (as an MDA leaves it: From_ lines, no Dovecot headers)
+ * into another format, whole processes side by side: `doveadm import`
+ * against the engine's import (src/convert), each from its own copy of the
+ * source and into an empty target.
+ * @returns markdown table rows.
+ */
+export async function mboxConvertBench(format = "maildir", count = 20_000, messageBytes = 2250): Promise<string[]> {
+  const label = `mbox → ${format}: import ${count.toLocaleString("en")} messages`;
+  if (!DoveadmRunner.available()) return [`| ${label} | (needs doveadm and root) | | |`];
+  if (!engineSupports(format) || !engineSupports("mbox")) return [`| ${label} | (the engine's ${format} driver is not available yet) | | |`];
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-bench-mbox-convert-"));
+  fs.chmodSync(work, 0o755);
+  const dovecot = new DoveadmRunner();
+  try {
+    const sides = ["dovecot", "engine"].map((side) => {
+      const src = path.join(work, side, "src");
+      fs.mkdirSync(path.join(src, "mail"), { recursive: true });
+      const dst = path.join(work, side, "dst");
+      return { source: `mbox:${src}/mail:INBOX=${src}/inbox`, inbox: path.join(src, "inbox"), target: `${format}:${dst}`, dst };
+    });
+    const bytes = writeSampleMbox(sides[0].inbox, count, messageBytes);
+    fs.copyFileSync(sides[0].inbox, sides[1].inbox);
+    fs.mkdirSync(sides[0].dst);
+    dovecot.chown(path.join(work, "dovecot"));
+    const d = dovecot.run(sides[0].target, ["import", sides[0].source, "", "all"]);
+    const e = timeEngineTask(["import", sides[1].source, sides[1].target]);
+    return [`| ${label} (${fmt(bytes / 1e6)} MB mbox) | engine ${fmt(e)} s | Dovecot ${fmt(d)} s | ${fmt(d / e)}× ${e < d ? "faster" : "slower"} than Dovecot |`];
+  } finally {
+    dovecot.cleanup();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The issue's workload: a 20,000-message, 45 MB mbox imported into mdbox. */
+export function mboxToMdboxBench(): Promise<string[]> {
+  return mboxConvertBench("mdbox", 20_000, 2250);
+}

@@ -1,0 +1,248 @@
+/**
+ * Rewriting an mbox in place — for expunges, headers that outgrow their
+ * padding, and saves that must go before messages the index does not know —
+ * so that the file is a sequence of whole messages at every instant.
+ *
+ * Why in place. The file is never replaced: Dovecot locks `fcntl` first
+ * (mbox_write_locks = fcntl dotlock) and never looks at the path again once
+ * it waits on a descriptor, so a Dovecot save waiting while we renamed a new
+ * file over the old one would append to the old inode — observed losing
+ * mail (test/interop/mbox-concurrent.test.ts) — and no note left in the old
+ * file stops it.
+ *
+ * Why it survives a kill. Dovecot moves message bodies over expunged space
+ * chunk by chunk; a kill in between leaves a torn file. Here the tail of the
+ * file is rewritten from its first change onwards in windows: each window is
+ * read into memory, and written back with ONE pwrite over exactly the
+ * messages it read, whose new versions take exactly the same room — free
+ * space is handed on as padding (pieces.ts) in the last message written
+ * that can carry it, which the next window rewrites first. A write of a regular
+ * file is not cut short by SIGKILL, so the file holds before each write the
+ * old messages, and after it the new ones: every message exactly once,
+ * whole. Space still missing (a header that grew) is found the way Dovecot
+ * finds it: from the padding of the messages that follow, else at the end,
+ * where one write extends the file.
+ *
+ * The one step that is not a single write is the end of a shrinking
+ * rewrite: the last messages are written without their padding and the
+ * file then truncated. A kill between those two system calls leaves after
+ * the last message a repeat of its own last bytes, which readers take for
+ * more of its body — nothing is lost, and the next full sync recognises the
+ * repeat and cuts it (repairInterruptedTrim). (The alternative, never giving
+ * the padding back, would keep expunged space for good.)
+ */
+import * as fs from "node:fs";
+import type { WriteHold } from "./mbox-file.js";
+import type { Piece } from "./pieces.js";
+import type { MboxMessage } from "./scan.js";
+
+/** The file's messages as the rewrite sees them: where each starts and ends (next From_ line, or EOF). */
+export interface Unit {
+  readonly start: number;
+  readonly end: number;
+}
+
+export interface InPlacePlan {
+  readonly units: readonly Unit[];
+  /** First unit that changes (or the count, for inserts at the end only). */
+  readonly firstChange: number;
+  /** What unit `i` becomes (undefined: it goes). Called once, when its window is read. */
+  readonly pieceFor: (i: number) => Piece | undefined;
+  /** New messages that go before unit `i` (`units.length`: at the end). */
+  readonly insertsBefore: (i: number) => readonly Piece[];
+  /** Bytes of old messages a window reads before it writes (default 8 MiB; tests use tiny ones). */
+  readonly windowBytes?: number;
+  /** Called after every write and truncation (tests check the file there). */
+  readonly afterWrite?: () => void;
+}
+
+export interface InPlaceResult {
+  /** From offset of every piece written that has a uid. */
+  readonly offsets: Map<number, number>;
+  readonly size: number;
+}
+
+/** Bytes of old messages a window reads before it writes (more when growth needs it). */
+const WINDOW_BYTES = 8 * 1024 * 1024;
+const TOUCH_EVERY_BYTES = 64 * 1024 * 1024;
+
+function pwriteAll(fd: number, data: Buffer, at: number): void {
+  let off = 0;
+  while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off, at + off);
+}
+
+/** Dovecot's from offset of a message starting at `start` after `prev` (0 at the file start). */
+function fromOffsetAt(start: number, prev: Buffer | undefined): number {
+  if (start === 0) return 0;
+  return prev && prev.length >= 2 && prev[prev.length - 2] === 0x0d ? start - 2 : start - 1;
+}
+
+/**
+ * Sizes for `pieces` to fill exactly `room` bytes: preferred sizes, shrunk
+ * toward their minimum from the first on when they do not fit, the rest
+ * given as padding to the last piece that can carry it.
+ * @returns the sizes, or undefined when even the minimum does not fit, or
+ *   there is room left and no piece to carry it.
+ */
+function fit(pieces: readonly Piece[], room: number): number[] | undefined {
+  const sizes = pieces.map((p) => p.preferred.length);
+  let total = sizes.reduce((a, b) => a + b, 0);
+  for (let i = 0; i < pieces.length && total > room; i++) {
+    const cut = Math.min(sizes[i] - pieces[i].minSize, total - room);
+    sizes[i] -= cut;
+    total -= cut;
+  }
+  if (total > room) return undefined;
+  if (total < room) {
+    let k = pieces.length - 1;
+    while (k >= 0 && !pieces[k].sizeOk(sizes[k] + room - total)) k--;
+    if (k < 0) return undefined;
+    sizes[k] += room - total;
+  }
+  return sizes;
+}
+
+/**
+ * @returns where the next window's rewrite starts: the last piece written
+ *   at other than its preferred size (it carries padding), else the last
+ *   one that could (0 when none could: the whole list).
+ */
+function tailStart(pieces: readonly Piece[], sizes: readonly number[]): number {
+  for (let k = pieces.length - 1; k > 0; k--) if (sizes[k] !== pieces[k].preferred.length) return k;
+  for (let k = pieces.length - 1; k > 0; k--) if (pieces[k].sizeOk(pieces[k].preferred.length + 1)) return k;
+  return 0;
+}
+
+/**
+ * Rewrites the file under `hold` as `plan` says (see the module comment).
+ * The "tail" is what the next window rewrites first: the last written
+ * piece that can carry padding, and the pieces written after it.
+ */
+export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResult {
+  const fd = hold.fd;
+  const { units } = plan;
+  const n = units.length;
+  const offsets = new Map<number, number>();
+  const windowBytes = plan.windowBytes ?? WINDOW_BYTES;
+  const observe = plan.afterWrite ?? (() => undefined);
+  let fileSize = fs.fstatSync(fd).size;
+  let tail: Piece[] = [];
+  let tailBytes: Buffer[] = [];
+  let tailStartAt = plan.firstChange < n ? units[plan.firstChange].start : fileSize;
+  let written = tailStartAt;
+  // The message before the tail (only its last two bytes matter: a CRLF separator moves the from offset).
+  let prevBytes: Buffer | undefined;
+  if (plan.firstChange > 0 && plan.firstChange <= n) {
+    const before = units[plan.firstChange - 1];
+    prevBytes = Buffer.alloc(Math.min(2, before.end - before.start));
+    fs.readSync(fd, prevBytes, 0, prevBytes.length, before.end - prevBytes.length);
+  }
+  let sinceTouch = 0;
+  let u = plan.firstChange;
+  let insertsAtEndDone = false;
+
+  const write = (list: readonly Piece[], sizes: readonly number[], settled = true) => {
+    const bufs = list.map((p, i) => p.render(sizes[i]));
+    let pos = tailStartAt;
+    bufs.forEach((b, i) => {
+      const p = list[i];
+      if (p.uid !== undefined) offsets.set(p.uid, fromOffsetAt(pos, i === 0 ? prevBytes : bufs[i - 1]));
+      pos += b.length;
+    });
+    const data = Buffer.concat(bufs);
+    pwriteAll(fd, data, tailStartAt);
+    if (settled) observe();
+    written = tailStartAt + data.length;
+    fileSize = Math.max(fileSize, written);
+    const k = tailStart(list, sizes);
+    if (k > 0) prevBytes = bufs[k - 1];
+    tailStartAt += bufs.slice(0, k).reduce((a, b) => a + b.length, 0);
+    tail = list.slice(k);
+    tailBytes = bufs.slice(k);
+    sinceTouch += data.length;
+    if (sinceTouch >= TOUCH_EVERY_BYTES) {
+      hold.touch();
+      sinceTouch = 0;
+    }
+  };
+
+  while (u < n || !insertsAtEndDone) {
+    // Read a window: whole units from `u`, and the inserts that go before them.
+    const pieces: Piece[] = [];
+    let end = written;
+    let j = u;
+    for (;;) {
+      pieces.push(...plan.insertsBefore(j));
+      if (j === n) {
+        insertsAtEndDone = true;
+        break;
+      }
+      const piece = plan.pieceFor(j);
+      if (piece) pieces.push(piece);
+      end = units[j].end;
+      j++;
+      if (end - written >= windowBytes && fit([...tail, ...pieces], end - tailStartAt)) break;
+      if (j === n && plan.insertsBefore(n).length === 0) {
+        insertsAtEndDone = true;
+        break;
+      }
+    }
+    const list = [...tail, ...pieces];
+    const room = end - tailStartAt;
+    const sizes = fit(list, room);
+    if (sizes) write(list, sizes);
+    else {
+      // At the end of the file (fit() fails earlier only by asking for a bigger window):
+      // the rest is written at its preferred size. The file grows — one write — or,
+      // when nothing could carry the room left (plans avoid that: pieces after a
+      // dropped message can pad), it is cut below, like the final trim.
+      const preferred = list.map((p) => p.preferred.length);
+      write(list, preferred, preferred.reduce((a, b) => a + b, 0) >= room);
+    }
+    u = j;
+  }
+
+  // Everything is written; the tail may still carry padding, the file may end in old bytes.
+  // The one moment a kill leaves a copy of the end after the last message: between
+  // this write and the truncation below (see the module comment; sync repairs it).
+  if (tailBytes.some((b, i) => b.length !== tail[i].preferred.length)) write(tail, tail.map((p) => p.preferred.length), false);
+  if (written < fileSize) {
+    fs.ftruncateSync(fd, written);
+    observe();
+    fileSize = written;
+  }
+  fs.fdatasyncSync(fd);
+  return { offsets, size: fileSize };
+}
+
+/**
+ * Overwrites the header lines of `msg` with `header` of exactly the same
+ * length (a flag change within the padding). One small pwrite: a kill
+ * cannot tear it.
+ */
+export function writeHeaderInPlace(fd: number, msg: MboxMessage, header: Uint8Array): void {
+  if (header.length !== msg.headerEndOffset - msg.headerOffset) throw new Error("in-place header must keep its length");
+  let off = 0;
+  while (off < header.length) off += fs.writeSync(fd, header, off, header.length - off, msg.headerOffset + off);
+}
+
+/**
+ * Cuts the repeat a kill between the last write and the truncation of a
+ * shrinking rewrite leaves (see the module comment): the last message's
+ * Content-Length ends its body one separator before bytes that repeat, up
+ * to the end of the file, the bytes just before them.
+ * @returns true when the file was cut (scan it again).
+ */
+export function repairInterruptedTrim(fd: number, last: MboxMessage | undefined, fileSize: number): boolean {
+  if (!last || last.contentLength === undefined || last.endFromContentLength) return false;
+  const end = last.bodyOffset + last.contentLength + 1;
+  const extra = fileSize - end;
+  if (extra <= 0 || end - extra < last.headerOffset) return false;
+  const bytes = Buffer.alloc(extra * 2 + 1);
+  fs.readSync(fd, bytes, 0, bytes.length, end - 1 - extra);
+  if (bytes[extra] !== 0x0a) return false; // the separator where Content-Length says
+  if (!bytes.subarray(1, 1 + extra).equals(bytes.subarray(1 + extra))) return false;
+  fs.ftruncateSync(fd, end);
+  fs.fdatasyncSync(fd);
+  return true;
+}

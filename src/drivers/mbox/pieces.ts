@@ -1,0 +1,182 @@
+/**
+ * Messages of an mbox being rewritten in place (in-place.ts), as "pieces"
+ * that can be written at any size from a minimum up: the difference is
+ * spaces in a header IMAP clients never see — the X-Keywords padding Dovecot
+ * itself keeps for later flag changes (X-IMAP's in the pseudo message).
+ * That is what lets a rewrite keep the file a sequence of whole messages at
+ * every instant: space freed by an expunge, or still needed by a longer
+ * header, is carried as padding by a neighbouring message.
+ *
+ * Large paddings are written as continuation lines of blanks (at most 1,000
+ * bytes a line) so that no header line becomes huge; Dovecot and the scanner
+ * read blanks in these headers as nothing (mbox-sync-parse.c IS_LWSP_LF).
+ */
+import { InvalidArgumentError } from "../../errors.js";
+import { headerBlock } from "./file-messages.js";
+import { rebuildHeader, type ManagedFields } from "./managed-headers.js";
+import type { MboxMessage } from "./scan.js";
+import type { ByteSource } from "./source.js";
+
+/** One message of the file being written. */
+export interface Piece {
+  readonly uid?: number;
+  /** Its bytes when nothing asks for another size (separator LF included). */
+  readonly preferred: Buffer;
+  /** Smallest size it can be written at. */
+  readonly minSize: number;
+  /**
+   * Whether it can be written at `size` bytes. Not every size from minSize
+   * up: a message without Dovecot's headers has its own size, and then only
+   * sizes with the headers added.
+   */
+  sizeOk(size: number): boolean;
+  /** @returns exactly `size` bytes (size ≥ minSize). */
+  render(size: number): Buffer;
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const PADDED_HEADERS = /^(x-keywords|x-imap|x-imapbase)[ \t]*:/i;
+const LINE_BYTES = 1000;
+
+/** Where a unit's padding header field ends, and where its trailing blanks start. */
+interface PadSpot {
+  /** First blank (space/tab/blank-only continuation line) at the end of the field's value. */
+  readonly blankStart: number;
+  /** End of the field: its last line's CR or LF. */
+  readonly fieldEnd: number;
+}
+
+/**
+ * @returns the padding spot of `unit` (From_ line, header, …): the first
+ *   X-Keywords / X-IMAP / X-IMAPbase field, its trailing blanks and blank
+ *   continuation lines; undefined when it has no such field.
+ */
+function padSpot(unit: Buffer): PadSpot | undefined {
+  let pos = unit.indexOf(LF) + 1; // skip the From_ line
+  let fieldStart = -1;
+  let fieldEnd = -1;
+  while (pos > 0 && pos < unit.length) {
+    let lf = unit.indexOf(LF, pos);
+    if (lf < 0) lf = unit.length;
+    const lineEnd = lf > pos && unit[lf - 1] === CR ? lf - 1 : lf;
+    if (lineEnd === pos) break; // the empty line: end of the header
+    const continued = unit[pos] === 0x20 || unit[pos] === 0x09;
+    if (!continued) {
+      if (fieldStart >= 0) break; // the padded field has ended
+      if (PADDED_HEADERS.test(unit.subarray(pos, Math.min(lineEnd, pos + 16)).toString("latin1"))) fieldStart = pos;
+    }
+    if (fieldStart >= 0) fieldEnd = lineEnd;
+    pos = lf + 1;
+  }
+  if (fieldStart < 0) return undefined;
+  const valueStart = unit.indexOf(0x3a, fieldStart) + 1;
+  let blankStart = fieldEnd;
+  while (blankStart > valueStart) {
+    const b = unit[blankStart - 1];
+    if (b !== 0x20 && b !== 0x09 && b !== LF && b !== CR) break;
+    blankStart--;
+  }
+  return { blankStart, fieldEnd };
+}
+
+/** @returns the bytes of `count` blanks: spaces, then blank continuation lines when long. */
+function blanks(count: number): Buffer {
+  if (count <= LINE_BYTES) return Buffer.alloc(count, 0x20);
+  // Lines "\n" + spaces; the first part stays on the field's own line.
+  const parts: Buffer[] = [];
+  let left = count;
+  const first = 100;
+  parts.push(Buffer.alloc(first, 0x20));
+  left -= first;
+  while (left > 0) {
+    let line = Math.min(LINE_BYTES, left);
+    if (left - line === 1) line -= 1; // never leave a 1-byte remainder: a line needs "\n" and a blank
+    const b = Buffer.alloc(line, 0x20);
+    b[0] = LF;
+    parts.push(b);
+    left -= line;
+  }
+  return Buffer.concat(parts);
+}
+
+/** @returns `unit` with its padding changed so that it is `size` bytes long, or undefined when too short. */
+export function padTo(unit: Buffer, size: number): Buffer | undefined {
+  if (size === unit.length) return unit;
+  const spot = padSpot(unit);
+  if (!spot) return undefined;
+  const bare = unit.length - (spot.fieldEnd - spot.blankStart);
+  if (size < bare) return undefined;
+  return Buffer.concat([unit.subarray(0, spot.blankStart), blanks(size - bare), unit.subarray(spot.fieldEnd)]);
+}
+
+/** @returns the smallest size padTo() can give `unit` (its length when it has no padding header). */
+export function minPaddedSize(unit: Buffer): number {
+  const spot = padSpot(unit);
+  return spot ? unit.length - (spot.fieldEnd - spot.blankStart) : unit.length;
+}
+
+/** A piece from complete bytes that carry a padding header (a new message, the pseudo message). */
+export function bytesPiece(data: Buffer, uid?: number): Piece {
+  const min = minPaddedSize(data);
+  if (min === data.length && !padSpot(data)) throw new InvalidArgumentError("an mbox piece needs a padding header");
+  return {
+    ...(uid !== undefined ? { uid } : {}),
+    preferred: data,
+    minSize: min,
+    sizeOk: (size) => size >= min,
+    render: (size) => {
+      const out = padTo(data, size);
+      if (!out) throw new InvalidArgumentError(`piece cannot be ${size} bytes (min ${min})`);
+      return out;
+    },
+  };
+}
+
+/** The bytes of `msg` from its From_ line to the next message (or EOF), separator LF ensured. */
+export function verbatimUnit(src: ByteSource, msg: MboxMessage, unitEnd: number): Buffer {
+  const bytes = Buffer.from(src.read(msg.fromLineOffset, unitEnd - msg.fromLineOffset));
+  return unitEnd > msg.endOffset ? bytes : Buffer.concat([bytes, Buffer.from("\n")]);
+}
+
+/** A piece for a message that must stay byte for byte (one the index does not know yet, or around such). */
+export function verbatimPiece(src: ByteSource, msg: MboxMessage, unitEnd: number, uid?: number): Piece {
+  const bytes = verbatimUnit(src, msg, unitEnd);
+  return {
+    ...(uid !== undefined ? { uid } : {}),
+    preferred: bytes,
+    minSize: bytes.length,
+    sizeOk: (size) => size === bytes.length,
+    render: (size) => {
+      if (size !== bytes.length) throw new InvalidArgumentError("a message the index does not know cannot carry padding");
+      return bytes;
+    },
+  };
+}
+
+/**
+ * A piece for an existing message. With `rewrite`, its managed headers are
+ * regenerated from `fields` (default padding); otherwise its bytes stay as
+ * they are unless another size is asked for — then the managed headers are
+ * regenerated too (which completes a header an MDA left without them).
+ */
+export function messagePiece(src: ByteSource, msg: MboxMessage, unitEnd: number, fields: ManagedFields, rewrite: boolean): Piece {
+  const from = Buffer.from(src.read(msg.fromLineOffset, msg.headerOffset - msg.fromLineOffset));
+  const rest = Buffer.from(src.read(msg.headerEndOffset, msg.endOffset - msg.headerEndOffset));
+  const rebuilt = Buffer.concat([from, rebuildHeader(headerBlock(src, msg), fields)!, rest, Buffer.from("\n")]);
+  const verbatim = rewrite ? rebuilt : verbatimUnit(src, msg, unitEnd);
+  const rebuiltMin = minPaddedSize(rebuilt);
+  const min = Math.min(verbatim.length, rebuiltMin);
+  return {
+    uid: fields.uid,
+    preferred: verbatim,
+    minSize: min,
+    sizeOk: (size) => size === verbatim.length || size >= rebuiltMin,
+    render: (size) => {
+      if (size === verbatim.length) return verbatim;
+      const out = padTo(rebuilt, size);
+      if (!out) throw new InvalidArgumentError(`message ${fields.uid} cannot be ${size} bytes (min ${min})`);
+      return out;
+    },
+  };
+}

@@ -1,0 +1,156 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { recordAt, messageCount, flagNames, type Storage } from "../../src/index.js";
+import { createOracle, describeInterop, sampleMessage, type DovecotOracle } from "../helpers/dovecot.js";
+import { openAnyStorage } from "../unit/drivers/mbox/open-storage.js";
+
+/** What the engine sees of a mailbox, in doveadm's terms (flags then keywords, no \Recent). */
+async function engineFetch(storage: Storage, mailbox: string) {
+  const box = await storage.openMailbox(mailbox);
+  const state = await box.refresh();
+  const out = [];
+  for (let seq = 1; seq <= messageCount(state); seq++) {
+    const r = recordAt(state, seq)!;
+    const info = await box.backend.messageInfo(state, r.uid);
+    out.push({ uid: r.uid, flags: [...flagNames(r.flags), ...r.keywords].sort(), guid: info.guid, text: Buffer.from(await box.readMessage(r.uid)).toString("latin1") });
+  }
+  await box.close();
+  return out;
+}
+
+async function doveadmFetch(o: DovecotOracle, mailbox: string) {
+  const rows = await o.fetch("uid flags guid", ["mailbox", mailbox, "all"]);
+  const out = [];
+  for (const r of rows) {
+    out.push({
+      uid: Number(r.uid),
+      flags: r.flags.split(" ").filter((f) => f && f !== "\\Recent").sort(),
+      guid: r.guid,
+      text: (await o.fetchText(mailbox, Number(r.uid))).toString("latin1"),
+    });
+  }
+  return out;
+}
+
+const FROM_BODY = sampleMessage(7, { body: "First line\nFrom the start of a line\n>From quoted\nFrom someone@example.com Thu Nov 29 22:33:52 2001\nlast\n" });
+
+describeInterop("mbox through the public API, against Dovecot", () => {
+  let o: DovecotOracle;
+  let storage: Storage;
+  beforeEach(() => {
+    o = createOracle("mbox");
+    storage = openAnyStorage(o.location);
+  });
+  afterEach(async () => {
+    await storage.close();
+    await o.cleanup();
+  });
+
+  it("engine writes, doveadm fetches the same; Dovecot continues, the engine reads on", async () => {
+    const box = await storage.openMailbox("INBOX");
+    await box.refresh();
+    await box.transaction()
+      .append({ body: sampleMessage(1), flags: ["\\Seen", "$Label1"] })
+      .append({ body: sampleMessage(2).replace(/\n/g, "\r\n") })
+      .append({ body: FROM_BODY, flags: ["\\Draft"] })
+      .commit();
+    await box.transaction().flags([{ uid1: 2, uid2: 3 }], "add", ["\\Flagged", "work"]).commit();
+    await box.refresh();
+    await box.transaction().flags([{ uid1: 1, uid2: 1 }], "replace", ["\\Answered"]).expunge([{ uid1: 2, uid2: 2 }]).commit();
+    await box.refresh();
+    await o.chownRoot();
+    const theirs = await doveadmFetch(o, "INBOX");
+    const ours = await engineFetch(storage, "INBOX");
+    expect(theirs.map((m) => m.uid)).toEqual([1, 3]);
+    expect(ours).toEqual(theirs);
+    expect(theirs[0].flags).toEqual(["\\Answered"]);
+    expect(theirs[1].text).toBe(FROM_BODY);
+
+    await o.save("INBOX", sampleMessage(4));
+    await o.flags("add", "\\Seen dovecot-kw", "mailbox INBOX uid 1:*");
+    await o.expunge("mailbox INBOX uid 1");
+    const box2 = await storage.openMailbox("INBOX");
+    await box2.refresh();
+    await box2.transaction().append({ body: sampleMessage(5) }).flags([{ uid1: 4, uid2: 4 }], "remove", ["\\Seen"]).commit();
+    await box2.refresh();
+    await o.chownRoot();
+    const after = await doveadmFetch(o, "INBOX");
+    expect(after.map((m) => m.uid)).toEqual([3, 4, 5]);
+    expect(await engineFetch(storage, "INBOX")).toEqual(after);
+    o.assertNoStderrProblems();
+  });
+
+  it("Dovecot writes (From_ lines in bodies, flags, keywords, copy, move, expunge), the engine reads the same", async () => {
+    await o.mailboxCreate("Sub/Child");
+    for (let i = 1; i <= 5; i++) await o.save("INBOX", i === 3 ? FROM_BODY : sampleMessage(i));
+    await o.flags("add", "\\Seen $Label1 foo", "mailbox INBOX uid 1:3");
+    await o.flags("remove", "foo", "mailbox INBOX uid 2");
+    await o.flags("add", "\\Answered \\Flagged \\Draft \\Deleted", "mailbox INBOX uid 5");
+    await o.copy("Sub/Child", "mailbox INBOX uid 1");
+    await o.move("Sub/Child", "mailbox INBOX uid 3");
+    await o.expunge("mailbox INBOX uid 2");
+    expect(await storage.listMailboxes()).toEqual(["INBOX", "Sub/Child"]);
+    for (const mailbox of ["INBOX", "Sub/Child"]) expect(await engineFetch(storage, mailbox)).toEqual(await doveadmFetch(o, mailbox));
+    const child = await engineFetch(storage, "Sub/Child");
+    expect(child.map((m) => m.text)).toContain(FROM_BODY);
+    // ... and the engine continues on Dovecot's files.
+    const box = await storage.openMailbox("Sub/Child");
+    await box.refresh();
+    await box.transaction().flags([{ uid1: 1, uid2: 2 }], "add", ["engine-kw"]).commit();
+    await box.refresh();
+    await box.close();
+    await o.chownRoot();
+    expect(await engineFetch(storage, "Sub/Child")).toEqual(await doveadmFetch(o, "Sub/Child"));
+    o.assertNoStderrProblems();
+  });
+
+  it("a message an MDA appends (no X-UID) becomes an append with the next UID; a message removed by another program an expunge", async () => {
+    const box = await storage.openMailbox("INBOX");
+    await box.refresh();
+    await box.transaction().append({ body: sampleMessage(1) }).append({ body: sampleMessage(2) }).commit();
+    const inbox = path.join(o.root, "inbox");
+    const before = box.state;
+    // Nothing changed: refresh writes nothing.
+    const pos = box.position;
+    await box.refresh();
+    expect(box.position).toEqual(pos);
+    // An MDA appends a raw message (From_ line, no Dovecot headers, Status: O).
+    fs.appendFileSync(inbox, "From mda@example.com  Mon Nov 23 10:00:00 2026\nFrom: x@y\nSubject: delivered\nStatus: O\n\nhello\nFrom the body\n\n");
+    const st = await box.refresh();
+    expect(messageCount(st)).toBe(messageCount(before) + 1);
+    expect(recordAt(st, 3)!.uid).toBe(3);
+    expect(Buffer.from(await box.readMessage(3)).toString()).toBe("From: x@y\nSubject: delivered\n\nhello\nFrom the body\n");
+    await o.chownRoot();
+    expect(await doveadmFetch(o, "INBOX")).toEqual(await engineFetch(storage, "INBOX"));
+    // Another program deletes message 1 (rewrites the file without it).
+    const data = fs.readFileSync(inbox, "latin1");
+    const second = data.indexOf("\nFrom ", 1) + 1;
+    fs.writeFileSync(inbox, data.slice(second));
+    const st2 = await box.refresh();
+    expect([1, 2].map((s) => recordAt(st2, s)!.uid)).toEqual([2, 3]);
+    expect(messageCount(st2)).toBe(2);
+    await box.close();
+    await o.chownRoot();
+    expect(await doveadmFetch(o, "INBOX")).toEqual(await engineFetch(storage, "INBOX"));
+    o.assertNoStderrProblems();
+  });
+
+  it("engine copies and moves between mbox folders; doveadm sees the same", async () => {
+    await storage.createMailbox("Archive/2024");
+    const inbox = await storage.openMailbox("INBOX");
+    await inbox.refresh();
+    await inbox.transaction().append({ body: sampleMessage(1), flags: ["\\Seen", "k1"] }).append({ body: FROM_BODY, flags: ["\\Flagged"] }).commit();
+    const archive = await storage.openMailbox("Archive/2024");
+    await archive.refresh();
+    await inbox.transaction().copyTo(archive, [{ uid1: 1, uid2: 2 }]);
+    await inbox.transaction().expunge([{ uid1: 1, uid2: 1 }]).commit();
+    await inbox.close();
+    await archive.close();
+    await o.chownRoot();
+    expect(await o.mailboxList()).toEqual(expect.arrayContaining(["INBOX", "Archive/2024"]));
+    for (const mailbox of ["INBOX", "Archive/2024"]) expect(await engineFetch(storage, mailbox)).toEqual(await doveadmFetch(o, mailbox));
+    expect((await doveadmFetch(o, "Archive/2024")).map((m) => m.flags)).toEqual([["\\Seen", "k1"], ["\\Flagged"]]);
+    o.assertNoStderrProblems();
+  });
+});
