@@ -1,4 +1,5 @@
-import { Observable } from "rxjs";
+// The deep import loads only Observable, not the whole rxjs bundle (~0.1 s at every CLI start).
+import { Observable } from "rxjs/internal/Observable";
 import { changeBatchOf, type ChangeBatch } from "./changes.js";
 import type { MailboxBackend } from "./drivers/driver.js";
 import { MailstoreError } from "./errors.js";

@@ -5,6 +5,7 @@ import type { StorageBackend } from "./drivers/driver.js";
 import { resolveMailLocation, type ResolvedMailLocation } from "./drivers/location-detect.js";
 import { SdboxStorageBackend } from "./drivers/sdbox/storage-backend.js";
 import { MaildirStorageBackend } from "./drivers/maildir/storage-backend.js";
+import { MboxStorageBackend } from "./drivers/mbox/storage-backend.js";
 import { MdboxStorageBackend } from "./drivers/mdbox/storage-backend.js";
 import { MailstoreError } from "./errors.js";
 import type { FsyncMode } from "./log/log.js";
@@ -125,6 +126,8 @@ function backendFor(loc: ResolvedMailLocation): StorageBackend {
         inbox: loc.inbox && path.resolve(loc.inbox), index: loc.index && path.resolve(loc.index),
         control: loc.control && path.resolve(loc.control), layout: loc.layout, utf8: loc.utf8,
       });
+    case "mbox":
+      return new MboxStorageBackend(root, { inbox: loc.inbox && path.resolve(loc.inbox), index: loc.index && path.resolve(loc.index) });
     default:
       throw new MailstoreError("UNSUPPORTED", `the ${loc.driver} driver is not available yet`);
   }

@@ -1,4 +1,4 @@
-import type { Subscriber } from "rxjs";
+import type { Subscriber } from "rxjs/internal/Subscriber";
 import type { ChangeBatch } from "./changes.js";
 import { MailstoreError } from "./errors.js";
 import type { LogPosition } from "./log/types.js";

@@ -4,6 +4,7 @@ import { registerDemo } from "./commands/demo.js";
 import { registerDump } from "./commands/dump.js";
 import { registerEvents } from "./commands/events.js";
 import { registerLog } from "./commands/log.js";
+import { registerImport } from "./commands/import.js";
 import { registerMail } from "./commands/mail.js";
 import { registerMailbox } from "./commands/mailbox.js";
 import { registerMaintenance } from "./commands/maintenance.js";
@@ -22,6 +23,7 @@ export async function main(argv: string[], io: CliIo = processIo, stop: Promise<
   registerDump(program, io);
   registerLog(program, io);
   registerEvents(program, io);
+  registerImport(program, io);
   registerMail(program, io);
   registerMailbox(program, io);
   registerMaintenance(program, io);

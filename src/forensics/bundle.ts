@@ -1,4 +1,8 @@
-import { pack, unpack } from "msgpackr";
+import { createRequire } from "node:module";
+
+// msgpackr is loaded on first use: only export/import of bundles needs it.
+const require = createRequire(import.meta.url);
+const msgpackr = (): typeof import("msgpackr") => require("msgpackr") as typeof import("msgpackr");
 import { InvalidArgumentError } from "../errors.js";
 import type { LogFileHeader, LogPosition, LogRecord } from "../log/types.js";
 
@@ -36,7 +40,7 @@ export type BundleEncoding = "msgpack" | "json";
 
 /** Encodes a bundle; msgpack keeps bytes and bigints natively, JSON tags them. */
 export function encodeBundle(bundle: EventBundle, encoding: BundleEncoding): Uint8Array {
-  if (encoding === "msgpack") return pack(bundle);
+  if (encoding === "msgpack") return msgpackr().pack(bundle);
   return Buffer.from(JSON.stringify(bundle, jsonReplacer, 1) + "\n");
 }
 
@@ -47,7 +51,7 @@ export function encodeBundle(bundle: EventBundle, encoding: BundleEncoding): Uin
 export function decodeBundle(bytes: Uint8Array, path: string): EventBundle {
   let value: unknown;
   try {
-    value = bytes[0] === 0x7b ? JSON.parse(Buffer.from(bytes).toString("utf8"), jsonReviver) : unpack(bytes);
+    value = bytes[0] === 0x7b ? JSON.parse(Buffer.from(bytes).toString("utf8"), jsonReviver) : msgpackr().unpack(bytes);
   } catch (err) {
     throw new InvalidArgumentError(`not an event bundle: ${(err as Error).message}`, { path, offset: 0 });
   }
