@@ -4,6 +4,8 @@ import { commitBench, indexMapBench, memoryBench, openBench, replayBench } from 
 import { notifyLatencyBench } from "./api/notify-latency.bench.js";
 import { mdboxWorkloadBench } from "./mdbox/workload.bench.js";
 import { maildirSyncBench } from "./maildir/sync.bench.js";
+import { mboxConvertBench, mboxToMdboxBench } from "./mbox/convert.bench.js";
+import { mboxExpungeBench } from "./mbox/expunge.bench.js";
 
 /**
  * `npm run bench [-- NAME…]`: runs the named benchmarks (all by default) and
@@ -20,6 +22,9 @@ const benches: Record<string, () => Promise<string[]>> = {
   "notify-latency": () => notifyLatencyBench(),
   "mdbox-workload": () => mdboxWorkloadBench(),
   "maildir-sync": () => maildirSyncBench(),
+  "mbox-expunge": () => mboxExpungeBench(),
+  "mbox-to-maildir": () => mboxConvertBench("maildir"),
+  "mbox-to-mdbox": () => mboxToMdboxBench(),
 };
 
 const wanted = process.argv.slice(2);

@@ -15,7 +15,7 @@ describeInterop("mailstore's doveadm-like verbs against doveadm (mdbox and sdbox
     child.stdin!.end(body);
   });
   /** doveadm's JSON fetch with flags as an array without \Recent, as `mailstore fetch --json` prints it. */
-  const doveadmJson = async (fields: string, query: string[]) => (await o.fetch(fields, query)).map((r) => ({
+  const doveadmJson = async (fields: string, query: string[]): Promise<Array<Record<string, string | string[]>>> => (await o.fetch(fields, query)).map((r) => ({
     ...r, ...(r.flags !== undefined ? { flags: r.flags.split(" ").filter((f) => f && f !== "\\Recent") } : {}),
   }));
 

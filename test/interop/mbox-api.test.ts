@@ -1,9 +1,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { recordAt, messageCount, flagNames, type Storage } from "../../src/index.js";
+import { openStorage, recordAt, messageCount, flagNames, type Storage } from "../../src/index.js";
 import { createOracle, describeInterop, sampleMessage, type DovecotOracle } from "../helpers/dovecot.js";
-import { openAnyStorage } from "../unit/drivers/mbox/open-storage.js";
 
 /** What the engine sees of a mailbox, in doveadm's terms (flags then keywords, no \Recent). */
 async function engineFetch(storage: Storage, mailbox: string) {
@@ -40,7 +39,7 @@ describeInterop("mbox through the public API, against Dovecot", () => {
   let storage: Storage;
   beforeEach(() => {
     o = createOracle("mbox");
-    storage = openAnyStorage(o.location);
+    storage = openStorage(o.location);
   });
   afterEach(async () => {
     await storage.close();

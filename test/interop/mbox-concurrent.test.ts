@@ -15,23 +15,15 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { createOracle, describeInterop, ORACLE_GID, ORACLE_UID, sampleMessage, type DovecotOracle } from "../helpers/dovecot.js";
-import { openAnyStorage } from "../unit/drivers/mbox/open-storage.js";
-import { flagNames, messageCount, recordAt } from "../../src/index.js";
+import { flagNames, messageCount, openStorage, recordAt } from "../../src/index.js";
 
 const REPO = path.resolve(__dirname, "../..");
 const SECONDS = Number(process.env.MBOX_CONCURRENT_SECONDS ?? 4);
 
 const WORKER = `
-import { openStorage, Storage } from "${REPO}/dist/src/index.js";
-import { resolveMailLocation } from "${REPO}/dist/src/drivers/location-detect.js";
-import { MboxStorageBackend } from "${REPO}/dist/src/drivers/mbox/storage-backend.js";
+import { openStorage } from "${REPO}/dist/src/index.js";
 const [location, seconds] = process.argv.slice(2);
-function open() {
-  try { return openStorage(location); } catch (err) { if (err.code !== "UNSUPPORTED") throw err; }
-  const loc = resolveMailLocation(location, { home: process.env.HOME, env: {} });
-  return new Storage(loc, new MboxStorageBackend(loc.root, { inbox: loc.inbox }), {});
-}
-const storage = open();
+const storage = openStorage(location);
 const box = await storage.openMailbox("INBOX");
 const end = Date.now() + Number(seconds) * 1000;
 let n = 0, timeouts = 0;
@@ -122,7 +114,7 @@ describeInterop("mbox: the engine and doveadm writing at the same time", () => {
     const gone = new Set(result.expunged);
     expect([...subjects].sort()).toEqual([...ours, ...result.saved.filter((x) => !gone.has(x))].sort());
 
-    const storage = openAnyStorage(o.location);
+    const storage = openStorage(o.location);
     const box = await storage.openMailbox("INBOX");
     const st = await box.refresh();
     const engineView = [];

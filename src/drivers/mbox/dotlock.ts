@@ -1,6 +1,6 @@
 /**
  * Dotlocks as Dovecot's mbox writers take them (maildir-mbox.md B5;
- * lib/file-dotlock.c): `<mbox>.lock`, created exclusively, holding
+ * lib/file-dotlock.c): `<mbox>.lock`, linked into place, holding
  * `<pid>:<hostname>`. A lock is stale when its process is gone (same host,
  * no such pid: observed, doveadm breaks such a lock within ~3 s) or when it
  * has not been touched for `mbox_dotlock_change_timeout` (120 s) — which is
@@ -9,6 +9,7 @@
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
+import * as path from "node:path";
 import { LockTimeoutError } from "../../errors.js";
 
 /** Dovecot's default mbox_dotlock_change_timeout. */
@@ -61,6 +62,27 @@ function isStale(lockPath: string, staleMs: number): boolean {
 }
 
 /**
+ * Writes the lock's content to a hidden temporary file and links it into
+ * place, so that `<mbox>.lock` never exists without its owner's pid: a kill
+ * between creating and writing an O_EXCL lock would leave an empty lock that
+ * every reader must wait two minutes to break.
+ * @returns the lock's inode, or undefined when another lock is in place.
+ */
+function tryCreate(lockPath: string): number | undefined {
+  const tmpPath = path.join(path.dirname(lockPath), `.${path.basename(lockPath)}.${os.hostname()}.${process.pid}.tmp`);
+  fs.writeFileSync(tmpPath, lockContent(), { mode: 0o600 });
+  try {
+    fs.linkSync(tmpPath, lockPath);
+    return fs.statSync(lockPath).ino;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    return undefined;
+  } finally {
+    fs.rmSync(tmpPath, { force: true });
+  }
+}
+
+/**
  * Creates `<mboxPath>.lock`, waiting while another live process holds it.
  * @throws LockTimeoutError after `timeoutMs`.
  */
@@ -71,17 +93,8 @@ export async function acquireDotlock(mboxPath: string, opts: DotlockOptions): Pr
   let waitMs = 2;
   let brokeStale = false;
   for (;;) {
-    try {
-      const fd = fs.openSync(lockPath, "wx", 0o600);
-      try {
-        fs.writeSync(fd, lockContent());
-      } finally {
-        fs.closeSync(fd);
-      }
-      return heldDotlock(lockPath, fs.statSync(lockPath).ino, brokeStale);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
+    const taken = tryCreate(lockPath);
+    if (taken !== undefined) return heldDotlock(lockPath, taken, brokeStale);
     if (isStale(lockPath, staleMs)) {
       // Another breaker may have replaced it already; removing a fresh lock
       // here would be wrong, so only remove what we judged stale.

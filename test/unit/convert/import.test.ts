@@ -7,7 +7,6 @@ import { registerImport } from "../../../src/cli/commands/import.js";
 import type { CliIo } from "../../../src/cli/io.js";
 import { importMailboxes, type ImportProgress } from "../../../src/convert/import.js";
 import { flagNames, messageCount, openStorage, recordAt, type Storage } from "../../../src/index.js";
-import { openAnyStorage } from "../drivers/mbox/open-storage.js";
 
 async function contents(storage: Storage) {
   const out: Record<string, Array<[number, string[], string]>> = {};
@@ -45,7 +44,7 @@ describe("importMailboxes", () => {
   it("copies every mailbox with flags, keywords, bytes and UIDs, in batches, reporting progress", async () => {
     const source = openStorage(`sdbox:${dir}/src`);
     await fill(source);
-    const target = openAnyStorage(`mbox:${dir}/dst:INBOX=${dir}/dst/inbox`);
+    const target = openStorage(`mbox:${dir}/dst:INBOX=${dir}/dst/inbox`);
     const seen: ImportProgress[] = [];
     const result = await importMailboxes(source, target, { batchMessages: 3, onProgress: (p) => seen.push(p) });
     expect(result.map((r) => [r.name, r.messages, r.uidsKept]).sort()).toEqual([["A/B", 7, true], ["INBOX", 7, true]]);

@@ -5,8 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseMbox } from "../../../../src/drivers/mbox/scan.js";
 import { rebuildHeader } from "../../../../src/drivers/mbox/managed-headers.js";
 import { MailFlag } from "../../../../src/log/types.js";
-import { flagNames, lookupUid, messageCount, recordAt, type Storage } from "../../../../src/index.js";
-import { openAnyStorage } from "./open-storage.js";
+import { openStorage, flagNames, lookupUid, messageCount, recordAt, type Storage } from "../../../../src/index.js";
 
 const msg = (i: number, body = `Body ${i}\n`) => `From: a${i}@b\nSubject: s${i}\nMessage-ID: <m${i}@x>\n\n${body}`;
 
@@ -30,7 +29,7 @@ describe("mbox mailbox (engine only)", () => {
   const inbox = () => path.join(dir, "inbox");
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "mbox-unit-"));
-    storage = openAnyStorage(`mbox:${dir}:INBOX=${dir}/inbox`);
+    storage = openStorage(`mbox:${dir}:INBOX=${dir}/inbox`);
   });
   afterEach(async () => {
     await storage.close();
