@@ -30,3 +30,10 @@ export function timeCommand(cmd: string, args: string[], runs = 5): number {
 export function fmt(n: number, digits = 3): string {
   return n >= 100 ? n.toFixed(0) : n.toPrecision(digits);
 }
+
+/** "2.1× faster than Dovecot" or "13× slower than Dovecot", from both sides' seconds. */
+export function versusDovecot(engineSeconds: number, dovecotSeconds: number): string {
+  return engineSeconds <= dovecotSeconds
+    ? `${fmt(dovecotSeconds / engineSeconds)}× faster than Dovecot`
+    : `${fmt(engineSeconds / dovecotSeconds)}× slower than Dovecot`;
+}

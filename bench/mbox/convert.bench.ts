@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { DoveadmRunner, writeSampleMbox } from "../dovecot.js";
-import { fmt } from "../util.js";
+import { fmt, versusDovecot } from "../util.js";
 import { timeEngineTask } from "./process.js";
 
 /**
@@ -31,7 +31,7 @@ export async function mboxConvertBench(format = "maildir", count = 20_000, messa
     dovecot.chown(path.join(work, "dovecot"));
     const d = dovecot.run(sides[0].target, ["import", sides[0].source, "", "all"]);
     const e = timeEngineTask(["import", sides[1].source, sides[1].target]);
-    return [`| ${label} (${fmt(bytes / 1e6)} MB mbox) | engine ${fmt(e)} s | Dovecot ${fmt(d)} s | ${fmt(d / e)}× ${e < d ? "faster" : "slower"} than Dovecot |`];
+    return [`| ${label} (${fmt(bytes / 1e6)} MB mbox) | engine ${fmt(e)} s | Dovecot ${fmt(d)} s | ${versusDovecot(e, d)} |`];
   } finally {
     dovecot.cleanup();
     fs.rmSync(work, { recursive: true, force: true });

@@ -3,7 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { formatMboxMessage } from "../../src/drivers/mbox/write.js";
 import { DoveadmRunner } from "../dovecot.js";
-import { fmt } from "../util.js";
+import { fmt, versusDovecot } from "../util.js";
 import { timeEngineTask } from "./process.js";
 
 /**
@@ -84,7 +84,7 @@ export async function mboxExpungeBench(targetBytes = 200e6, messageBytes = 8000)
     const e = timeEngineTask(["expunge", sides[1].location, list]);
     const sizes = sides.map((s) => fs.statSync(s.inbox).size);
     return [
-      `| mbox: expunge 1% (${uids.size} of ${count.toLocaleString("en")} messages) from a ${fmt(bytes / 1e6)} MB mbox | engine ${fmt(e)} s | Dovecot ${fmt(d)} s | ${fmt(d / e)}× ${e < d ? "faster" : "slower"} than Dovecot (files after: ${fmt(sizes[1] / 1e6)} / ${fmt(sizes[0] / 1e6)} MB) |`,
+      `| mbox: expunge 1% (${uids.size} of ${count.toLocaleString("en")} messages) from a ${fmt(bytes / 1e6)} MB mbox | engine ${fmt(e)} s | Dovecot ${fmt(d)} s | ${versusDovecot(e, d)} (files after: ${fmt(sizes[1] / 1e6)} / ${fmt(sizes[0] / 1e6)} MB) |`,
     ];
   } finally {
     dovecot.cleanup();

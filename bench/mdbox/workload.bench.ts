@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fmt } from "../util.js";
+import { fmt, versusDovecot } from "../util.js";
 import { DoveadmRunner, timeMailstore, writeSampleMbox } from "../dovecot.js";
 
 /**
@@ -41,7 +41,7 @@ export async function mdboxWorkloadBench(count = 20_000): Promise<string[]> {
     for (const [label, theirs, ours] of steps) {
       const d = theirs();
       const e = ours();
-      rows.push(`| mdbox: ${label} | engine ${fmt(e)} s | Dovecot ${fmt(d)} s | ${fmt(d / e)}× ${e < d ? "faster" : "slower"} than Dovecot |`);
+      rows.push(`| mdbox: ${label} | engine ${fmt(e)} s | Dovecot ${fmt(d)} s | ${versusDovecot(e, d)} |`);
     }
   } finally {
     dovecot.cleanup();

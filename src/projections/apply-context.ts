@@ -22,6 +22,9 @@ export class ApplyContext {
   private editor: RecordEditor | undefined;
   private headerCopy: Draft<IndexBaseHeader> | undefined;
   private registryChanged = false;
+  /** Header data this context owns (a copy it may change), by extension id; see writableHdrData. */
+  private readonly hdrOwned = new Map<number, Uint8Array>();
+  private readonly extIds = new Map<string, number>();
 
   constructor(
     /** The state being changed (immer draft; `records` is not drafted). */
@@ -42,19 +45,55 @@ export class ApplyContext {
 
   /** The extension list for changing anything but header data. */
   changeRegistry(): Draft<ExtensionInfo>[] {
+    // A registry change may resize header data: it starts from what was written so far.
+    this.flushHdrData();
     this.registryChanged = true;
+    this.extIds.clear();
     return this.draft.extensions;
   }
 
-  /** Current header data (padded) of extension `extId`. */
-  hdrData(extId: number): Uint8Array {
-    // Only this element gets a draft proxy; the others stay plain objects.
-    return this.draft.extensions[extId].hdrData;
+  /** Index of the extension called `name`, or -1. */
+  extIdByName(name: string): number {
+    // Cached only while the registry is the plain base list, which cannot change under us.
+    if (this.registryChanged) return this.exts.findIndex((e) => e.name === name);
+    let id = this.extIds.get(name);
+    if (id === undefined) {
+      id = this.base.extensions.findIndex((e) => e.name === name);
+      this.extIds.set(name, id);
+    }
+    return id;
   }
 
-  /** Replaces the header data of extension `extId`. */
+  /** Current header data (padded) of extension `extId`: read only. */
+  hdrData(extId: number): Uint8Array {
+    return this.hdrOwned.get(extId) ?? this.exts[extId].hdrData;
+  }
+
+  /** Replaces the header data of extension `extId` with `data`, which the caller hands over. */
   setHdrData(extId: number, data: Uint8Array): void {
-    this.draft.extensions[extId].hdrData = data;
+    this.hdrOwned.set(extId, data);
+  }
+
+  /**
+   * Header data of extension `extId` to change in place: copied on the first
+   * call, then the same copy for the rest of this context (a replay batch
+   * raises highest_modseq hundreds of times; one copy serves them all).
+   */
+  writableHdrData(extId: number): Uint8Array {
+    let data = this.hdrOwned.get(extId);
+    if (data === undefined) {
+      data = this.hdrData(extId).slice();
+      this.hdrOwned.set(extId, data);
+    }
+    return data;
+  }
+
+  /** Stores header data changed through this context into the draft. */
+  private flushHdrData(): void {
+    if (this.hdrOwned.size === 0) return;
+    // Written through the draft only here: each draft access costs a proxy trap.
+    for (const [extId, data] of this.hdrOwned) this.draft.extensions[extId].hdrData = data;
+    this.hdrOwned.clear();
   }
 
   /**
@@ -88,6 +127,7 @@ export class ApplyContext {
 
   /** Stores the changed records into the draft (a no-op when nothing changed). */
   finish(): void {
+    this.flushHdrData();
     if (this.headerCopy !== undefined) {
       const before = this.base.header as unknown as Record<string, unknown>;
       const after = this.headerCopy as unknown as Record<string, unknown>;

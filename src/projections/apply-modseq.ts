@@ -34,7 +34,32 @@ export function headerHighestModseq(exts: readonly ExtensionInfo[]): bigint {
 }
 
 function readHdrU64(data: Uint8Array): bigint {
-  return new DataView(data.buffer, data.byteOffset, 8).getBigUint64(0, true);
+  return (BigInt(readHdrU32(data, 4)) << 32n) | BigInt(readHdrU32(data, 0));
+}
+
+function readHdrU32(data: Uint8Array, at: number): number {
+  return (data[at] | (data[at + 1] << 8) | (data[at + 2] << 16)) + data[at + 3] * 0x1000000;
+}
+
+function writeHdrU32(data: Uint8Array, at: number, value: number): void {
+  for (let i = 0; i < 4; i++) data[at + i] = (value >>> (8 * i)) & 0xff;
+}
+
+function writeHdrU64(data: Uint8Array, at: number, value: bigint): void {
+  writeHdrU32(data, at, Number(value & 0xffffffffn));
+  writeHdrU32(data, at + 4, Number(value >> 32n));
+}
+
+/** ext_id of the modseq extension when its header can hold struct mail_index_modseq_header, else -1. */
+function ctxModseqHeaderId(ctx: ApplyContext): number {
+  const id = ctx.extIdByName(MODSEQ_EXT_NAME);
+  return id >= 0 && ctx.exts[id].hdrSize >= MODSEQ_HDR_SIZE ? id : -1;
+}
+
+/** modseqFieldOffset() through the context's per-batch name cache. */
+function ctxModseqFieldOffset(ctx: ApplyContext): number {
+  const id = ctx.extIdByName(MODSEQ_EXT_NAME);
+  return id >= 0 && ctx.exts[id].recordSize === 8 ? ctx.exts[id].recordOffset : -1;
 }
 
 /** Reads the u64 at `offset` of a row as a bigint. */
@@ -43,21 +68,12 @@ export function readU64(words: Uint32Array, offset: number): bigint {
   return (BigInt(words[w + 1]) << 32n) | BigInt(words[w]);
 }
 
-/** ext_id of the modseq extension when its header can hold struct mail_index_modseq_header, else -1. */
-function modseqHeaderId(exts: readonly ExtensionInfo[]): number {
-  const id = modseqExtId(exts);
-  return id >= 0 && exts[id].hdrSize >= MODSEQ_HDR_SIZE ? id : -1;
-}
-
 /** Raises the header's highest_modseq (Dovecot's ctx->highest_modseq, written back at sync end). */
 export function raiseHighestModseq(ctx: ApplyContext, modseq: bigint): void {
-  const id = modseqHeaderId(ctx.exts);
+  const id = ctxModseqHeaderId(ctx);
   if (id < 0) return;
-  const current = ctx.hdrData(id);
-  if (readHdrU64(current) >= modseq) return;
-  const data = current.slice();
-  new DataView(data.buffer).setBigUint64(0, modseq, true);
-  ctx.setHdrData(id, data);
+  if (readHdrU64(ctx.hdrData(id)) >= modseq) return;
+  writeHdrU64(ctx.writableHdrData(id), 0, modseq);
 }
 
 /**
@@ -66,7 +82,7 @@ export function raiseHighestModseq(ctx: ApplyContext, modseq: bigint): void {
  * flags did not actually change).
  */
 export function raiseMessageModseqs(ctx: ApplyContext, first: number, last: number, modseq: bigint): void {
-  const offset = modseqFieldOffset(ctx.exts);
+  const offset = ctxModseqFieldOffset(ctx);
   if (offset < 0) return;
   raiseHighestModseq(ctx, modseq);
   const lo = Number(modseq & 0xffffffffn);
@@ -92,8 +108,8 @@ export function raiseMessageModseqs(ctx: ApplyContext, first: number, last: numb
  * modseq at which tracking began (transaction-log.md §8).
  */
 export function fillMissingModseqs(ctx: ApplyContext): void {
-  const offset = modseqFieldOffset(ctx.exts);
-  const id = modseqHeaderId(ctx.exts);
+  const offset = ctxModseqFieldOffset(ctx);
+  const id = ctxModseqHeaderId(ctx);
   if (offset < 0 || id < 0 || ctx.records.count === 0) return;
   const highest = readHdrU64(ctx.hdrData(id));
   if (highest === 0n) return;
@@ -119,23 +135,20 @@ export function fillMissingModseqs(ctx: ApplyContext): void {
  * can be taken).
  */
 export function stampModseqHeader(ctx: ApplyContext, end: LogPosition): void {
-  const id = modseqHeaderId(ctx.exts);
+  const id = ctxModseqHeaderId(ctx);
   if (id < 0) return;
   const current = ctx.hdrData(id);
-  const view = new DataView(current.buffer, current.byteOffset, MODSEQ_HDR_SIZE);
-  const seq = view.getUint32(8, true);
-  const offset = view.getUint32(12, true);
+  const seq = readHdrU32(current, 8);
+  const offset = readHdrU32(current, 12);
   if (seq > end.fileSeq || (seq === end.fileSeq && offset >= end.offset)) return;
-  const data = current.slice();
-  const out = new DataView(data.buffer);
-  out.setUint32(8, end.fileSeq, true);
-  out.setUint32(12, end.offset, true);
-  ctx.setHdrData(id, data);
+  const data = ctx.writableHdrData(id);
+  writeHdrU32(data, 8, end.fileSeq);
+  writeHdrU32(data, 12, end.offset);
 }
 
 /** MODSEQ_UPDATE: raise messages' modseqs; uid 0 only raises the highest. */
 export function applyModseqUpdate(ctx: ApplyContext, record: ModseqUpdateRecord): void {
-  const offset = modseqFieldOffset(ctx.exts);
+  const offset = ctxModseqFieldOffset(ctx);
   let highest = 0n;
   for (const u of record.updates) {
     if (u.uid !== 0) {

@@ -303,11 +303,13 @@ export class RecordEditor extends RecordReader {
     let { s, l, i } = locateIn(this, first);
     let remaining = last - first + 1;
     const editor = this;
+    const firstLeaf = this.segments[s].leaves[l];
+    // Starts on the first leaf's arrays: two empty typed arrays per call showed in replay profiles.
     const cursor: LeafCursor & { s: number; l: number } = {
-      bytes: new Uint8Array(0),
-      words: new Uint32Array(0),
-      s: 0,
-      l: 0,
+      bytes: firstLeaf.bytes,
+      words: firstLeaf.words,
+      s,
+      l,
       writable(): void {
         const leaf = editor.ownLeaf(this.s, this.l);
         this.bytes = leaf.bytes;
