@@ -25,6 +25,7 @@ export class ApplyContext {
   /** Header data this context owns (a copy it may change), by extension id; see writableHdrData. */
   private readonly hdrOwned = new Map<number, Uint8Array>();
   private readonly extIds = new Map<string, number>();
+  private logModseq: bigint;
 
   constructor(
     /** The state being changed (immer draft; `records` is not drafted). */
@@ -33,7 +34,9 @@ export class ApplyContext {
     private readonly base: IndexMapState,
     /** Ownership token for in-place record changes (see RecordStore). */
     private readonly token: object,
-  ) {}
+  ) {
+    this.logModseq = base.logModseq;
+  }
 
   /**
    * The extensions for lookups (ids, names, offsets, sizes, reset ids). Do not
@@ -108,6 +111,11 @@ export class ApplyContext {
     return this.headerCopy;
   }
 
+  /** Raises the modseq after the last transaction applied (kept here, written by `finish()`). */
+  raiseLogModseq(modseq: bigint): void {
+    if (modseq > this.logModseq) this.logModseq = modseq;
+  }
+
   /** The records as they are now (read-only use). */
   get records(): RecordStore | RecordEditor {
     return this.editor ?? this.base.records;
@@ -128,6 +136,7 @@ export class ApplyContext {
   /** Stores the changed records into the draft (a no-op when nothing changed). */
   finish(): void {
     this.flushHdrData();
+    if (this.logModseq !== this.base.logModseq) this.draft.logModseq = this.logModseq;
     if (this.headerCopy !== undefined) {
       const before = this.base.header as unknown as Record<string, unknown>;
       const after = this.headerCopy as unknown as Record<string, unknown>;

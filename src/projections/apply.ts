@@ -130,13 +130,14 @@ function applyToDraft(ctx: ApplyContext, draft: Draft<IndexMapState>, tx: LogTra
   for (const entry of tx.entries) step(ctx, entry);
   h.logFileSeq = tx.end.fileSeq;
   h.logFileHeadOffset = tx.end.offset;
-  if (tx.modseq > draft.logModseq) draft.logModseq = tx.modseq;
+  ctx.raiseLogModseq(tx.modseq);
   stampModseqHeader(ctx, tx.end);
   // HAVE_DIRTY is kept exact: set while any record is DIRTY. Dovecot only clears it
   // at the end of a sync that began with it set, so one long sync over "+DIRTY … -DIRTY"
   // (mbox) leaves it set until the next sync; that difference is harmless and
   // depends on process boundaries a fold cannot see.
-  if (draft.dirtyCount === 0 && h.flags & IndexHeaderFlag.HAVE_DIRTY) h.flags &= ~IndexHeaderFlag.HAVE_DIRTY;
+  // The flag first: reading the draft costs a proxy trap.
+  if (h.flags & IndexHeaderFlag.HAVE_DIRTY && draft.dirtyCount === 0) h.flags &= ~IndexHeaderFlag.HAVE_DIRTY;
 }
 
 /**
