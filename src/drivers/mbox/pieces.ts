@@ -12,7 +12,6 @@
  * read blanks in these headers as nothing (mbox-sync-parse.c IS_LWSP_LF).
  */
 import { InvalidArgumentError } from "../../errors.js";
-import { headerBlock } from "./file-messages.js";
 import { rebuildHeader, type ManagedFields } from "./managed-headers.js";
 import type { MboxMessage } from "./scan.js";
 import type { ByteSource } from "./source.js";
@@ -159,24 +158,41 @@ export function verbatimPiece(src: ByteSource, msg: MboxMessage, unitEnd: number
  * regenerated from `fields` (default padding); otherwise its bytes stay as
  * they are unless another size is asked for — then the managed headers are
  * regenerated too (which completes a header an MDA left without them).
+ *
+ * The message is copied once, now (the rewrite overwrites the file behind
+ * it); the regenerated form is built from that copy, and only when asked
+ * for: most messages of a rewrite are moved as they are.
  */
 export function messagePiece(src: ByteSource, msg: MboxMessage, unitEnd: number, fields: ManagedFields, rewrite: boolean): Piece {
-  const from = Buffer.from(src.read(msg.fromLineOffset, msg.headerOffset - msg.fromLineOffset));
-  const rest = Buffer.from(src.read(msg.headerEndOffset, msg.endOffset - msg.headerEndOffset));
-  const rebuilt = Buffer.concat([from, rebuildHeader(headerBlock(src, msg), fields)!, rest, Buffer.from("\n")]);
-  const verbatim = rewrite ? rebuilt : verbatimUnit(src, msg, unitEnd);
-  const rebuiltMin = minPaddedSize(rebuilt);
-  const min = Math.min(verbatim.length, rebuiltMin);
+  const unit = verbatimUnit(src, msg, unitEnd);
+  let rebuiltBytes: Buffer | undefined;
+  const rebuilt = () => (rebuiltBytes ??= regenerated(unit, msg, fields));
+  let rebuiltMinSize: number | undefined;
+  const rebuiltMin = () => (rebuiltMinSize ??= minPaddedSize(rebuilt()));
+  const preferred = rewrite ? rebuilt() : unit;
   return {
     uid: fields.uid,
-    preferred: verbatim,
-    minSize: min,
-    sizeOk: (size) => size === verbatim.length || size >= rebuiltMin,
+    preferred,
+    get minSize() {
+      return Math.min(preferred.length, rebuiltMin());
+    },
+    sizeOk: (size) => size === preferred.length || size >= rebuiltMin(),
     render: (size) => {
-      if (size === verbatim.length) return verbatim;
-      const out = padTo(rebuilt, size);
-      if (!out) throw new InvalidArgumentError(`message ${fields.uid} cannot be ${size} bytes (min ${min})`);
+      if (size === preferred.length) return preferred;
+      const out = padTo(rebuilt(), size);
+      if (!out) throw new InvalidArgumentError(`message ${fields.uid} cannot be ${size} bytes (min ${Math.min(preferred.length, rebuiltMin())})`);
       return out;
     },
   };
+}
+
+/** `unit` (a copy of `msg` from its From_ line on) with its managed headers regenerated from `fields`. */
+function regenerated(unit: Buffer, msg: MboxMessage, fields: ManagedFields): Buffer {
+  const at = (offset: number) => offset - msg.fromLineOffset;
+  return Buffer.concat([
+    unit.subarray(0, at(msg.headerOffset)),
+    rebuildHeader(unit.subarray(at(msg.headerOffset), at(msg.headerEndOffset)), fields)!,
+    unit.subarray(at(msg.headerEndOffset), at(msg.endOffset)),
+    Buffer.from("\n"),
+  ]);
 }
