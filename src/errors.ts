@@ -18,7 +18,8 @@ export type MailstoreErrorCode =
   | "REFCOUNT_OVERFLOW"
   | "MAIL_CORRUPTED"
   | "UNSUPPORTED"
-  | "SUBSCRIBER_OVERFLOW";
+  | "SUBSCRIBER_OVERFLOW"
+  | "SUBSCRIPTIONS_CORRUPTED";
 
 export interface ErrorLocation {
   /** The file the error concerns. */
@@ -99,6 +100,13 @@ export class IndexCorruptedError extends MailstoreError {
 export class MailCorruptedError extends MailstoreError {
   constructor(message: string, where: ErrorLocation) {
     super("MAIL_CORRUPTED", message, where);
+  }
+}
+
+/** The IMAP subscriptions file is not text in a format Dovecot 2.3 writes. */
+export class SubscriptionsCorruptedError extends MailstoreError {
+  constructor(message: string, where: ErrorLocation) {
+    super("SUBSCRIPTIONS_CORRUPTED", message, where);
   }
 }
 

@@ -8,6 +8,7 @@ import { MaildirStorageBackend } from "./drivers/maildir/storage-backend.js";
 import { MboxStorageBackend } from "./drivers/mbox/storage-backend.js";
 import { MdboxStorageBackend } from "./drivers/mdbox/storage-backend.js";
 import { MailstoreError } from "./errors.js";
+import { listSubscriptions, setSubscription } from "./drivers/subscriptions.js";
 import type { FsyncMode } from "./log/log.js";
 import { Mailbox, type MailboxOptions } from "./mailbox.js";
 
@@ -75,6 +76,24 @@ export class Storage {
 
   async renameMailbox(from: string, to: string): Promise<void> {
     await this.backend.renameMailbox(from, to);
+  }
+
+  /**
+   * Subscribes to mailbox `name` (IMAP SUBSCRIBE; it need not exist) in
+   * Dovecot's subscriptions file. @returns whether anything changed.
+   */
+  subscribe(name: string): Promise<boolean> {
+    return setSubscription(this.backend.subscriptionsLocation(), name, true);
+  }
+
+  /** IMAP UNSUBSCRIBE. @returns whether anything changed. */
+  unsubscribe(name: string): Promise<boolean> {
+    return setSubscription(this.backend.subscriptionsLocation(), name, false);
+  }
+
+  /** Subscribed mailbox names ("/"-separated, INBOX upper case), existing or not, in the file's order. */
+  async listSubscriptions(): Promise<string[]> {
+    return listSubscriptions(this.backend.subscriptionsLocation());
   }
 
   /** mdbox: reclaims the space of expunged messages (a no-op for other formats, as in Dovecot). */

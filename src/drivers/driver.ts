@@ -76,6 +76,18 @@ export interface PreparedSave {
   rollback(): Promise<void>;
 }
 
+/** Where a storage keeps its IMAP subscriptions, and how it spells names there. */
+export interface SubscriptionsLocation {
+  /** The subscriptions file: `<root>/subscriptions` (Maildir: the CONTROL= root), mbox `<root>/.subscriptions`. */
+  readonly file: string;
+  /** The directory of `dovecot.mailbox.log`, which records (un)subscriptions (the index root; mbox: its `.imap`). */
+  readonly mailboxLogDir: string;
+  /** The namespace hierarchy separator Dovecot shows ("." for Maildir++, "/" otherwise). */
+  readonly separator: string;
+  /** Names are UTF-8 on disk (the location's `UTF-8`), else modified UTF-7. */
+  readonly utf8: boolean;
+}
+
 /** A storage: the mailbox tree of one mail location. */
 export interface StorageBackend {
   readonly format: MailFormat;
@@ -91,6 +103,8 @@ export interface StorageBackend {
   /** A UIDVALIDITY for a new mailbox, unique in this storage (dovecot-uidvalidity). */
   nextUidValidity(): Promise<number>;
   openMailbox(name: string): MailboxBackend;
+  /** Where the IMAP subscriptions of this storage live. */
+  subscriptionsLocation(): SubscriptionsLocation;
   /** mdbox: rewrite files holding refcount-0 messages (a no-op elsewhere, as in Dovecot). */
   purge?(): Promise<unknown>;
   /** mdbox/sdbox with ALT: move messages to (or back from) the alternate storage. */

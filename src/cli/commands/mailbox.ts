@@ -8,7 +8,7 @@ import type { CliIo } from "../io.js";
 const STATUS_FIELDS = ["messages", "uidnext", "uidvalidity", "highestmodseq", "unseen", "all"];
 
 export function registerMailbox(program: Command, io: CliIo): void {
-  const mailbox = program.command("mailbox").description("create, delete, rename, list mailboxes, or show their status");
+  const mailbox = program.command("mailbox").description("create, delete, rename, list, subscribe to mailboxes, or show their status");
   mailbox.command("create").argument("<names...>").description("create mailboxes").action(async (names: string[]) => {
     await withStorage(program, io, async (storage) => { for (const name of names) await storage.createMailbox(name); });
   });
@@ -18,10 +18,27 @@ export function registerMailbox(program: Command, io: CliIo): void {
   mailbox.command("rename").argument("<from>").argument("<to>").description("rename a mailbox").action(async (from: string, to: string) => {
     await withStorage(program, io, (storage) => storage.renameMailbox(from, to));
   });
-  mailbox.command("list").argument("[patterns...]").description("list mailboxes (patterns with * and %)").action(async (patterns: string[]) => {
-    await withStorage(program, io, async (storage) => {
-      for (const name of matchMailboxes(await storage.listMailboxes(), patterns)) io.out(`${name}\n`);
+  mailbox
+    .command("list")
+    .argument("[patterns...]")
+    .option("-s, --subscribed", "only subscribed mailboxes (existing or not)")
+    .description("list mailboxes (patterns with * and %)")
+    .action(async (patterns: string[], opts: { subscribed?: boolean }) => {
+      await withStorage(program, io, async (storage) => {
+        if (!opts.subscribed) {
+          for (const name of matchMailboxes(await storage.listMailboxes(), patterns)) io.out(`${name}\n`);
+          return;
+        }
+        const subscribed = await storage.listSubscriptions();
+        const matched = new Set(matchMailboxes(subscribed, patterns));
+        for (const name of subscribed) if (matched.has(name)) io.out(`${name}\n`);
+      });
     });
+  mailbox.command("subscribe").argument("<names...>").description("subscribe to mailboxes (they need not exist)").action(async (names: string[]) => {
+    await withStorage(program, io, async (storage) => { for (const name of names) await storage.subscribe(name); });
+  });
+  mailbox.command("unsubscribe").argument("<names...>").description("unsubscribe from mailboxes").action(async (names: string[]) => {
+    await withStorage(program, io, async (storage) => { for (const name of names) await storage.unsubscribe(name); });
   });
   mailbox
     .command("status")

@@ -3,9 +3,10 @@
  * INBOX is the root itself (unless INBOX= says otherwise); other mailboxes
  * are Maildir++ folders `.A.B` for "A/B" (or `A/B` with LAYOUT=fs).
  */
-import { isInboxName } from "./folders.js";
+import * as path from "node:path";
+import { isInboxName, MAILDIR_SEPARATOR } from "./folders.js";
 import { nextUidValidity } from "../dbox/uidvalidity.js";
-import type { MailboxBackend, StorageBackend } from "../driver.js";
+import type { MailboxBackend, StorageBackend, SubscriptionsLocation } from "../driver.js";
 import type { MaildirSettings } from "./context.js";
 import { MaildirLayout, type MaildirLocationOptions } from "./layout.js";
 import { MaildirMailboxBackend } from "./mailbox-backend.js";
@@ -55,6 +56,16 @@ export class MaildirStorageBackend implements StorageBackend {
     const n = isInboxName(name) ? "INBOX" : name;
     const paths = { mailDir: this.layout.mailDir(n), indexDir: this.layout.indexDir(n), controlDir: this.layout.controlDir(n) };
     return new MaildirMailboxBackend(n, paths, this.opts, () => this.nextUidValidity());
+  }
+
+  /** `subscriptions` in the CONTROL= root (else the root); dovecot.mailbox.log in the INDEX= root (else the root). */
+  subscriptionsLocation(): SubscriptionsLocation {
+    return {
+      file: path.join(this.opts.control ?? this.root, "subscriptions"),
+      mailboxLogDir: this.opts.index ?? this.root,
+      separator: this.layout.fsLayout ? "/" : MAILDIR_SEPARATOR,
+      utf8: this.layout.utf8,
+    };
   }
 
   async close(): Promise<void> {}

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { MailstoreError } from "../../errors.js";
 import { nextUidValidity } from "../dbox/uidvalidity.js";
-import type { MailboxBackend, StorageBackend } from "../driver.js";
+import type { MailboxBackend, StorageBackend, SubscriptionsLocation } from "../driver.js";
 import { MboxMailboxBackend, type MboxMailboxOptions } from "./mailbox-backend.js";
 import {
   createMboxMailbox,
@@ -79,6 +79,11 @@ export class MboxStorageBackend implements StorageBackend {
     const indexDir = mboxIndexDir(this.tree, name);
     fs.mkdirSync(indexDir, { recursive: true });
     return new MboxMailboxBackend(mboxFilePath(this.tree, name), indexDir, this.opts.mailbox);
+  }
+
+  /** `.subscriptions` in the mail root (also with INDEX=); dovecot.mailbox.log in the index root's `.imap`. */
+  subscriptionsLocation(): SubscriptionsLocation {
+    return { file: path.join(this.root, ".subscriptions"), mailboxLogDir: path.join(this.tree.indexRoot, MBOX_INDEX_DIR), separator: "/", utf8: false };
   }
 
   async close(): Promise<void> {}

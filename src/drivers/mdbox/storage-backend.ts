@@ -11,7 +11,7 @@ import { MailstoreError } from "../../errors.js";
 import { loadState } from "../../mailbox-state.js";
 import { createDboxMailboxDir, deleteDboxMailboxDir, listDboxMailboxes, mailboxDir, renameDboxMailboxDir } from "../dbox/mailbox-tree.js";
 import { nextUidValidity } from "../dbox/uidvalidity.js";
-import type { MailboxBackend, StorageBackend } from "../driver.js";
+import type { MailboxBackend, StorageBackend, SubscriptionsLocation } from "../driver.js";
 import type { MdboxContext, MdboxSettings } from "./context.js";
 import { listDeletedMessages, readDeletedMessage, recoverDeletedMessage, type DeletedMessage } from "./deleted.js";
 import { MdboxMailboxBackend } from "./mailbox-backend.js";
@@ -86,6 +86,10 @@ export class MdboxStorageBackend implements StorageBackend {
 
   openMailbox(name: string): MailboxBackend {
     return new MdboxMailboxBackend(name, mailboxDir(this.root, name), this.ctx);
+  }
+
+  subscriptionsLocation(): SubscriptionsLocation {
+    return { file: path.join(this.root, "subscriptions"), mailboxLogDir: this.root, separator: "/", utf8: false };
   }
 
   /**

@@ -1,10 +1,11 @@
 import { nextUidValidity } from "../dbox/uidvalidity.js";
 import { createDboxMailboxDir, deleteDboxMailboxDir, listDboxMailboxes, mailboxDir, renameDboxMailboxDir } from "../dbox/mailbox-tree.js";
-import type { MailboxBackend, StorageBackend } from "../driver.js";
+import type { MailboxBackend, StorageBackend, SubscriptionsLocation } from "../driver.js";
 import { SdboxMailboxBackend, sdboxAltDir } from "./mailbox-backend.js";
 import { rebuildSdboxMailbox, type SdboxRebuildResult } from "./rebuild.js";
 import { altMoveSdbox, requireAlt } from "./altmove.js";
 import * as fs from "node:fs";
+import * as path from "node:path";
 
 /** An sdbox storage: `sdbox:<root>[:ALT=<alt>]`. */
 export class SdboxStorageBackend implements StorageBackend {
@@ -43,6 +44,10 @@ export class SdboxStorageBackend implements StorageBackend {
   openMailbox(name: string): MailboxBackend {
     const dir = mailboxDir(this.root, name);
     return new SdboxMailboxBackend(dir, sdboxAltDir(dir, this.root, this.altRoot));
+  }
+
+  subscriptionsLocation(): SubscriptionsLocation {
+    return { file: path.join(this.root, "subscriptions"), mailboxLogDir: this.root, separator: "/", utf8: false };
   }
 
   /** Moves messages to the ALT storage (or back), logging the BACKEND flag. */
