@@ -13,7 +13,7 @@ import { registerWatch } from "./commands/watch.js";
 import { processIo, type CliIo } from "./io.js";
 
 /** Runs the `mailstore` command line; returns the exit code. Errors are one line on stderr. */
-export async function main(argv: string[], io: CliIo = processIo, stop: Promise<void> = interrupted()): Promise<number> {
+export async function main(argv: string[], io: CliIo = processIo, stop: () => Promise<void> = interrupted): Promise<number> {
   const program = new Command("mailstore")
     .description("event-sourced mail storage engine, byte-compatible with Dovecot 2.3 index files")
     .option("-l, --location <location>", "mail location, Dovecot syntax (default: $MAIL, else mdbox:./mail)")
@@ -47,7 +47,10 @@ export async function main(argv: string[], io: CliIo = processIo, stop: Promise<
   }
 }
 
-/** Resolves on SIGINT/SIGTERM, for long-running verbs (watch) to close cleanly. */
+/**
+ * Resolves on SIGINT/SIGTERM, for long-running verbs (watch) to close cleanly.
+ * Called only by such a verb, so that other calls of main() add no listeners.
+ */
 function interrupted(): Promise<void> {
   return new Promise((resolve) => {
     const done = () => resolve();

@@ -7,7 +7,6 @@ import { openStorage, type Storage } from "../../src/index.js";
 import { createOracle, describeInterop, MAIL_FORMATS, type DovecotOracle, type MailFormat } from "../helpers/dovecot.js";
 
 /** main()'s stop signal; the default one adds process signal listeners per call. */
-const NEVER = new Promise<void>(() => {});
 /** Names as the API spells them ("/"); none of them exists as a mailbox. */
 const NAMES = ["INBOX", "a/b", "Grüße/日本", "&lit", "back\\slash", "tab\tx"];
 
@@ -37,7 +36,7 @@ describeInterop("IMAP subscriptions against doveadm (all four formats)", () => {
   const cli = async (...argv: string[]) => {
     let out = "";
     let err = "";
-    const code = await main(["-l", o.location, ...argv], { out: (t) => void (out += t), err: (t) => void (err += t), isTTY: false, readStdin: async () => Buffer.alloc(0), env: {} }, NEVER);
+    const code = await main(["-l", o.location, ...argv], { out: (t) => void (out += t), err: (t) => void (err += t), isTTY: false, readStdin: async () => Buffer.alloc(0), env: {} });
     expect(err).toBe("");
     expect(code).toBe(0);
     return out;

@@ -5,7 +5,7 @@ import { toJson } from "../json.js";
 import { parsePosition } from "../position.js";
 import type { ChangeBatch } from "../../changes.js";
 
-export function registerWatch(program: Command, io: CliIo, stop: Promise<void>): void {
+export function registerWatch(program: Command, io: CliIo, stop: () => Promise<void>): void {
   program
     .command("watch")
     .description("print a mailbox's changes as they are committed, by any process (Ctrl-C to stop)")
@@ -25,9 +25,10 @@ export function registerWatch(program: Command, io: CliIo, stop: Promise<void>):
         // The library's watch does not keep a process alive; this command must.
         const keepAlive = setInterval(() => undefined, 1 << 30);
         try {
+          const stopped = stop();
           await new Promise<void>((resolve, reject) => {
             const sub = box.changes(opts.from ? parsePosition(opts.from) : undefined).subscribe({ next: print, error: reject });
-            void stop.then(() => {
+            void stopped.then(() => {
               sub.unsubscribe();
               resolve();
             });
