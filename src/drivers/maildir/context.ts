@@ -16,6 +16,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { takeDotlock, type Dotlock } from "./dotlock.js";
+import { cleanupMaildirTmp } from "./tmp-cleanup.js";
 import { MaildirFileMemo } from "./file-memo.js";
 import { KeywordsFile } from "./keywords-table.js";
 import { MAILDIR_KEYWORDS_FILE_NAME } from "./keywords-file.js";
@@ -30,7 +31,16 @@ export interface MaildirSettings {
   readonly saveLockTimeoutMs?: number;
   /** How long a sync waits for the uidlist lock before leaving the work to its holder (default 1 s). */
   readonly syncLockTimeoutMs?: number;
+  /** Dovecot's mail_temp_scan_interval in seconds: how often tmp/ is scanned for stale files (default 1 week, 0 = never; tmp-cleanup.ts). */
+  readonly tempScanIntervalSecs?: number;
 }
+
+/**
+ * Dovecot looks at tmp/ each time a mailbox is opened; an open context
+ * looks at its first sync, then again at most this often (one stat(); the
+ * timestamps of tmp/ decide whether it is scanned, see tmp-cleanup.ts).
+ */
+const TMP_CHECK_EVERY_SECS = 60 * 60;
 
 /** The uidlist locks the current async call chain holds, by uidlist path. */
 const heldUidlists = new AsyncLocalStorage<ReadonlySet<string>>();
@@ -40,6 +50,8 @@ export class MaildirContext {
   readonly keywords: KeywordsFile;
   readonly files: MaildirFileMemo;
   readonly fsync: boolean;
+  /** When tmp/ was last looked at (seconds), by maybeCleanupTmp(). */
+  private tmpCheckedAt: number | undefined;
 
   constructor(
     /** The mailbox's name ("/"-separated). */
@@ -58,6 +70,16 @@ export class MaildirContext {
     this.uidlist = new UidlistFile(path.join(controlDir, MAILDIR_UIDLIST_FILE_NAME), this.fsync);
     this.keywords = new KeywordsFile(path.join(controlDir, MAILDIR_KEYWORDS_FILE_NAME), this.fsync);
     this.files = new MaildirFileMemo(mailDir);
+  }
+
+  /**
+   * Deletes stale files from tmp/ the way Dovecot does (tmp-cleanup.ts), at
+   * the first call and then at most once an hour.
+   */
+  maybeCleanupTmp(nowSecs: number): void {
+    if (this.tmpCheckedAt !== undefined && nowSecs - this.tmpCheckedAt < TMP_CHECK_EVERY_SECS) return;
+    this.tmpCheckedAt = nowSecs;
+    cleanupMaildirTmp(path.join(this.mailDir, "tmp"), { scanIntervalSecs: this.settings.tempScanIntervalSecs, nowSecs });
   }
 
   /** Releases open files. */

@@ -23,7 +23,7 @@ import { MAILDIR_SUBDIRS } from "./folders.js";
 import { MAILDIR_EXT_NAME, MAILDIR_HDR_SIZE } from "./index-header.js";
 import { maildirMessageInfo, readMaildirMessage } from "./message-files.js";
 import { saveMaildirMessages } from "./save.js";
-import { syncMaildir } from "./sync.js";
+import { syncMaildir, type MaildirSyncOptions } from "./sync.js";
 
 /** Where a mailbox's files are (see MaildirLayout). */
 export interface MaildirMailboxPaths {
@@ -101,10 +101,11 @@ export class MaildirMailboxBackend implements MailboxBackend {
   /**
    * Files renamed, delivered or deleted by others become EXTERNAL log
    * records; the engine's own pending flag changes are applied to the file
-   * names. Cheap when nothing changed (two stat()s).
+   * names. Cheap when nothing changed (two stat()s); `force` (force-resync)
+   * reads both directories whatever their mtimes say.
    */
-  syncExternalChanges(state: IndexMapState): Promise<LogRecord[][]> {
-    return syncMaildir(this.ctx, state);
+  syncExternalChanges(state: IndexMapState, opts: MaildirSyncOptions = {}): Promise<LogRecord[][]> {
+    return syncMaildir(this.ctx, state, opts);
   }
 
   async close(): Promise<void> {

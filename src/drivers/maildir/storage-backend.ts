@@ -10,6 +10,7 @@ import type { MailboxBackend, StorageBackend, SubscriptionsLocation } from "../d
 import type { MaildirSettings } from "./context.js";
 import { MaildirLayout, type MaildirLocationOptions } from "./layout.js";
 import { MaildirMailboxBackend } from "./mailbox-backend.js";
+import { resyncStorage, type FilesResyncResult } from "../files-resync.js";
 import { createMaildirMailbox, deleteMaildirMailbox, listMaildirMailboxes, maildirMailboxExists, renameMaildirMailbox } from "./mailbox-tree.js";
 
 /** Location parts (INBOX=, INDEX=, CONTROL=, LAYOUT=, UTF-8) and driver settings. */
@@ -66,6 +67,11 @@ export class MaildirStorageBackend implements StorageBackend {
       separator: this.layout.fsLayout ? "/" : MAILDIR_SEPARATOR,
       utf8: this.layout.utf8,
     };
+  }
+
+  /** doveadm force-resync ("*" = every mailbox): new/ and cur/ rescanned in full; see files-resync.ts. */
+  forceResync(mailbox: string): Promise<FilesResyncResult[]> {
+    return resyncStorage(this, mailbox, (name) => this.openMailbox(name) as MaildirMailboxBackend);
   }
 
   async close(): Promise<void> {}

@@ -52,19 +52,36 @@ function headLogEnd(prefix: string, state: IndexMapState): { sameFile: boolean; 
   }
 }
 
+/** Options of syncMaildir(). */
+export interface MaildirSyncOptions {
+  /**
+   * doveadm force-resync: skip the quick check and read new/ and cur/ again
+   * whatever their mtimes say (and whatever this process remembers of them).
+   */
+  readonly force?: boolean;
+}
+
 /**
  * Syncs the mailbox's files and log (see the module comment). Called with
- * the log lock held and `state` at the end of the log.
+ * the log lock held and `state` at the end of the log. Also deletes stale
+ * files from tmp/ now and then (context.ts maybeCleanupTmp).
  * @returns the transactions to append ([] when nothing changed, or when
  *   another process holds the uidlist lock: it is syncing and will log).
  */
-export async function syncMaildir(ctx: MaildirContext, state: IndexMapState): Promise<LogRecord[][]> {
+export async function syncMaildir(ctx: MaildirContext, state: IndexMapState, opts: MaildirSyncOptions = {}): Promise<LogRecord[][]> {
   const nowSecs = Math.floor(Date.now() / 1000);
+  ctx.maybeCleanupTmp(nowSecs);
   const head = headLogEnd(ctx.indexPrefix, state);
   const tailBehind = !head.sameFile || hasUnsyncedTail(state);
   const hdr = maildirHeaderOf(state);
-  const changed = maildirDirsChanged(hdr, statDirStamp(path.join(ctx.mailDir, "new")), statDirStamp(path.join(ctx.mailDir, "cur")), nowSecs);
-  const full = changed.newChanged || changed.curChanged;
+  let full: boolean;
+  if (opts.force) {
+    ctx.files.reset();
+    full = true;
+  } else {
+    const changed = maildirDirsChanged(hdr, statDirStamp(path.join(ctx.mailDir, "new")), statDirStamp(path.join(ctx.mailDir, "cur")), nowSecs);
+    full = changed.newChanged || changed.curChanged;
+  }
   const needsWork = full || tailBehind || state.dirtyCount > 0 || state.header.uidValidity === 0;
   if (!needsWork) return [];
   const pending: PendingChanges = head.sameFile ? readPendingChanges(ctx.indexPrefix, state) : new Map();

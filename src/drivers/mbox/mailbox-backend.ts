@@ -177,8 +177,10 @@ export class MboxMailboxBackend implements MailboxBackend {
    * Logs what changed in the file since the index last saw it, and writes
    * pending flag/keyword changes into the headers. Nothing is read but a
    * stat() when the file matches the `mbox` header and no request is pending.
+   * `force` (force-resync): the whole file is read and compared, whatever
+   * its size and mtime say; the caller holds the mbox lock (withCommitLocks).
    */
-  async syncExternalChanges(state: IndexMapState): Promise<LogRecord[][]> {
+  async syncExternalChanges(state: IndexMapState, opts: { force?: boolean } = {}): Promise<LogRecord[][]> {
     let stamp;
     try {
       stamp = fileSyncStamp0(this.mboxPath);
@@ -188,7 +190,7 @@ export class MboxMailboxBackend implements MailboxBackend {
     }
     const tailLags = getHeader(state).logFileTailOffset < position(state).offset;
     // A dotlock left behind may be a writer killed mid-change: then look, even if size and mtime agree.
-    if (fileMatchesIndex(state, stamp) && !tailLags && !fs.existsSync(`${this.mboxPath}.lock`)) return [];
+    if (!opts.force && fileMatchesIndex(state, stamp) && !tailLags && !fs.existsSync(`${this.mboxPath}.lock`)) return [];
     let hold: WriteHold;
     try {
       // Called under the log lock (Mailbox.refresh): only try, see the module comment.
@@ -200,7 +202,7 @@ export class MboxMailboxBackend implements MailboxBackend {
     let records: LogRecord[];
     try {
       const pending = pendingChanges(this.indexPrefix, state);
-      const inSync = !hold.recovered && fileMatchesIndex(state, fileSyncStamp(hold.fd));
+      const inSync = !opts.force && !hold.recovered && fileMatchesIndex(state, fileSyncStamp(hold.fd));
       records = inSync && !pending.any ? [] : ((inSync ? quickSync(hold, state, pending) : undefined) ?? fullSync(hold, state, pending, this.tuning()));
     } finally {
       await this.release();

@@ -4,6 +4,7 @@ import { MailstoreError } from "../../errors.js";
 import { nextUidValidity } from "../dbox/uidvalidity.js";
 import type { MailboxBackend, StorageBackend, SubscriptionsLocation } from "../driver.js";
 import { MboxMailboxBackend, type MboxMailboxOptions } from "./mailbox-backend.js";
+import { resyncStorage, type FilesResyncResult } from "../files-resync.js";
 import {
   createMboxMailbox,
   deleteMboxMailbox,
@@ -84,6 +85,11 @@ export class MboxStorageBackend implements StorageBackend {
   /** `.subscriptions` in the mail root (also with INDEX=); dovecot.mailbox.log in the index root's `.imap`. */
   subscriptionsLocation(): SubscriptionsLocation {
     return { file: path.join(this.root, ".subscriptions"), mailboxLogDir: path.join(this.tree.indexRoot, MBOX_INDEX_DIR), separator: "/", utf8: false };
+  }
+
+  /** doveadm force-resync ("*" = every mailbox): the whole mbox file read and synced; see files-resync.ts. */
+  forceResync(mailbox: string): Promise<FilesResyncResult[]> {
+    return resyncStorage(this, mailbox, (name) => this.openMailbox(name) as MboxMailboxBackend);
   }
 
   async close(): Promise<void> {}
