@@ -204,6 +204,8 @@ export class MboxMailboxBackend implements MailboxBackend {
       const pending = pendingChanges(this.indexPrefix, state);
       const inSync = !opts.force && !hold.recovered && fileMatchesIndex(state, fileSyncStamp(hold.fd));
       records = inSync && !pending.any ? [] : ((inSync ? quickSync(hold, state, pending) : undefined) ?? fullSync(hold, state, pending, this.tuning()));
+      // A forced sync that found the file as the index has it only restates the `mbox` header: nothing to log (as Dovecot).
+      if (opts.force && !tailLags && !pending.any && records.every((r) => r.type === "ext-intro" || r.type === "ext-hdr") && fileMatchesIndex(state, fileSyncStamp(hold.fd))) return [];
     } finally {
       await this.release();
     }
