@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import * as fs from "node:fs";
+import * as nodePath from "node:path";
 import { InvalidArgumentError, LogCorruptedError, MailstoreError } from "../errors.js";
 import { prepareAppend, writeAt, type AppendCursor } from "./append.js";
 import { ByteWriter } from "./bytes.js";
@@ -375,8 +376,21 @@ function createLogFile(path: string, options: CreateLogOptions): void {
   }
 }
 
+/**
+ * Mode of a new log file: the directory's read/write bits, as Dovecot derives
+ * index file permissions from the mailbox directory (a 0755 dir gives 0644
+ * files, a 0700 one 0600); the umask still applies.
+ */
+function newFileMode(path: string): number {
+  try {
+    return fs.statSync(nodePath.dirname(path)).mode & 0o666;
+  } catch {
+    return 0o600;
+  }
+}
+
 function writeNewFile(path: string, bytes: Uint8Array): void {
-  const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+  const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, newFileMode(path));
   try {
     fs.writeSync(fd, bytes);
     fs.fdatasyncSync(fd);

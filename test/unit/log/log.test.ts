@@ -140,3 +140,17 @@ describe("TransactionLog", () => {
 function encodeOne(r: LogRecord): Uint8Array {
   return encodeTransaction([r]);
 }
+
+describe("new log files", () => {
+  it("take the directory's read/write bits, as Dovecot's index files do (umask applied)", async () => {
+    const umask = process.umask();
+    for (const dirMode of [0o755, 0o700, 0o770]) {
+      const sub = path.join(dir, dirMode.toString(8));
+      fs.mkdirSync(sub);
+      fs.chmodSync(sub, dirMode);
+      const log = TransactionLog.open(path.join(sub, "dovecot.index"), { create: {}, fsync: "never" });
+      await log.close();
+      expect(fs.statSync(path.join(sub, "dovecot.index.log")).mode & 0o777).toBe(dirMode & 0o666 & ~umask);
+    }
+  });
+});
