@@ -1,5 +1,5 @@
 import { readLog } from "./log/view.js";
-import { isBefore } from "./mailbox-state.js";
+import { isBefore } from "./projections/load-state.js";
 import type { Mailbox } from "./mailbox.js";
 import { position } from "./projections/read.js";
 import type { IndexMapState } from "./projections/state.js";

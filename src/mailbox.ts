@@ -7,7 +7,7 @@ import { followLog } from "./log/follow.js";
 import { TransactionLog, type FsyncMode } from "./log/log.js";
 import type { LogPosition, LogTransaction } from "./log/types.js";
 import { readLog } from "./log/view.js";
-import { isBefore, loadState, readSince, stateAt } from "./mailbox-state.js";
+import { isBefore, loadState, readSince, stateAt } from "./projections/load-state.js";
 import { MailboxTransaction } from "./mailbox-transaction.js";
 import { MailboxViewHandle } from "./mailbox-view.js";
 import { applyTransaction, enterLogFile } from "./projections/apply.js";

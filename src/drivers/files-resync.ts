@@ -30,7 +30,7 @@ import * as fs from "node:fs";
 import { MailstoreError, type MailstoreErrorCode } from "../errors.js";
 import { TransactionLog, type FsyncMode } from "../log/log.js";
 import type { LogRecord } from "../log/types.js";
-import { loadState } from "../mailbox-state.js";
+import { loadState } from "../projections/load-state.js";
 import { messageCount } from "../projections/read.js";
 import type { IndexMapState } from "../projections/state.js";
 import type { MailboxBackend, StorageBackend } from "./driver.js";

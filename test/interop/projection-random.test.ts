@@ -2,7 +2,7 @@ import * as path from "node:path";
 import fc from "fast-check";
 import { afterAll, expect, it } from "vitest";
 import { flagNames } from "../../src/flags.js";
-import { loadState } from "../../src/mailbox-state.js";
+import { loadState } from "../../src/projections/load-state.js";
 import { getHeader, highestModseq, messageCount, recordAt } from "../../src/projections/read.js";
 import { createOracle, describeInterop, MAIL_FORMATS, sampleMessage, type DovecotOracle, type MailFormat } from "../helpers/dovecot.js";
 

@@ -7,7 +7,7 @@ import { decodeBundle, encodeBundle } from "../../src/forensics/bundle.js";
 import { exportBundle, importBundle } from "../../src/forensics/export.js";
 import { TransactionLog } from "../../src/log/log.js";
 import type { LogRecord } from "../../src/log/types.js";
-import { loadState } from "../../src/mailbox-state.js";
+import { loadState } from "../../src/projections/load-state.js";
 import { writeCheckpoint } from "../../src/projections/checkpoint-file.js";
 import { encodeIndexFile } from "../../src/projections/index-file.js";
 import { getHeader, keywordNames, messageCount, recordAt } from "../../src/projections/read.js";

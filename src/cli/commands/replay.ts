@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { loadState, stateAt } from "../../mailbox-state.js";
+import { loadState, stateAt } from "../../projections/load-state.js";
 import { diffStates } from "../../state-diff.js";
 import type { CliIo } from "../io.js";
 import { toJson } from "../json.js";

@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { loadState } from "../../mailbox-state.js";
+import { loadState } from "../../projections/load-state.js";
 import { extension, extensionHeader, recordAt } from "../../projections/read.js";
 import { readCheckpoint } from "../../projections/checkpoint-file.js";
 import type { IndexMapState } from "../../projections/state.js";

@@ -17,7 +17,7 @@ import * as fs from "node:fs";
 import { LockTimeoutError } from "../../errors.js";
 import { TransactionLog, type AppendResult, type FsyncMode } from "../../log/log.js";
 import type { LogFileHeader, LogRecord, LogTransaction } from "../../log/types.js";
-import { isBefore, loadState, readSince } from "../../mailbox-state.js";
+import { isBefore, loadState, readSince } from "../../projections/load-state.js";
 import { enterLogFile, replay } from "../../projections/apply.js";
 import { readCheckpoint, writeCheckpoint } from "../../projections/checkpoint-file.js";
 import { getHeader, position } from "../../projections/read.js";

@@ -8,7 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { MailstoreError } from "../../errors.js";
-import { loadState } from "../../mailbox-state.js";
+import { loadState } from "../../projections/load-state.js";
 import { createDboxMailboxDir, deleteDboxMailboxDir, listDboxMailboxes, mailboxDir, renameDboxMailboxDir } from "../dbox/mailbox-tree.js";
 import { nextUidValidity } from "../dbox/uidvalidity.js";
 import type { MailboxBackend, StorageBackend, SubscriptionsLocation } from "../driver.js";

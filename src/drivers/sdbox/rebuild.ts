@@ -6,7 +6,7 @@ import { encodeTransactionInto } from "../../log/encode-file.js";
 import { encodeLogHeader } from "../../log/header.js";
 import { TransactionLog } from "../../log/log.js";
 import { EXT_ID_BY_NAME, MailFlag, type LogRecord } from "../../log/types.js";
-import { loadState } from "../../mailbox-state.js";
+import { loadState } from "../../projections/load-state.js";
 import { readCheckpoint } from "../../projections/checkpoint-file.js";
 import { extension, highestModseq, lookupUid } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";

@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { main } from "../../../src/cli/main.js";
 import { TransactionLog } from "../../../src/log/log.js";
-import { loadState } from "../../../src/mailbox-state.js";
+import { loadState } from "../../../src/projections/load-state.js";
 import { writeCheckpoint } from "../../../src/projections/checkpoint-file.js";
 
 let dir: string;
