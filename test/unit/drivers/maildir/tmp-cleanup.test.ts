@@ -16,10 +16,18 @@ import { Mailbox } from "../../../../src/mailbox.js";
 const DAY = 24 * 60 * 60;
 const secs = (ms: number) => Math.floor(ms / 1000);
 
-/** Waits until the wall clock enters a new second (so two files get ctimes a second apart). */
-async function nextSecond(): Promise<void> {
-  const start = secs(Date.now());
-  while (secs(Date.now()) === start) await new Promise((r) => setTimeout(r, 20));
+/**
+ * Writes `file` again until its ctime is in a later second than `after`'s.
+ * The file system's clock is coarser than Date.now() and may lag it, so
+ * waiting for the wall clock's next second is not enough.
+ */
+async function writeInLaterSecond(file: string, data: string, after: string): Promise<void> {
+  const first = secs(fs.statSync(after).ctimeMs);
+  for (;;) {
+    fs.writeFileSync(file, data);
+    if (secs(fs.statSync(file).ctimeMs) > first) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 describe("Maildir tmp/ cleanup (Dovecot's rule)", () => {
@@ -40,8 +48,7 @@ describe("Maildir tmp/ cleanup (Dovecot's rule)", () => {
 
   it("deletes a file older than 36 h, keeps a younger one, and one whose mtime/atime only look old", async () => {
     fs.writeFileSync(path.join(tmp, "old"), "x");
-    await nextSecond();
-    fs.writeFileSync(path.join(tmp, "young"), "y");
+    await writeInLaterSecond(path.join(tmp, "young"), "y", path.join(tmp, "old"));
     // mtime and atime three days back, ctime now: still young (Dovecot looks at the ctime).
     fs.writeFileSync(path.join(tmp, "touched"), "z");
     const threeDaysAgo = Date.now() / 1000 - 3 * DAY;
