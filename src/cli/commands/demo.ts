@@ -20,7 +20,9 @@ export function registerDemo(program: Command, io: CliIo): void {
     .description("import a sample mailbox into the location, change it, and show the change stream, the log and the replayed state")
     .action(async () => {
       await withStorage(program, io, async (storage) => {
-        io.out(`Location: ${storage.location.driver}:${storage.location.root}\n\n`);
+        io.out(`Location: ${storage.location.driver}:${storage.location.root}\n`);
+        io.out("Every change is a transaction appended to dovecot.index.log (Dovecot's own format);\n");
+        io.out("the change stream, the mailbox state and dovecot.index are all derived from that log.\n\n");
         const inbox = await storage.openMailbox("INBOX");
         const before = inbox.position;
         const seen: ChangeBatch[] = [];
@@ -33,7 +35,7 @@ export function registerDemo(program: Command, io: CliIo): void {
         io.out(`   UIDs ${imported.appendedUids.join(",")} at log ${imported.start.fileSeq}:${imported.start.offset}..${imported.end.offset}, modseq ${imported.modseq}\n`);
         const [a, b, c] = imported.appendedUids;
 
-        io.out("2. A client reads two messages, flags one, labels one, deletes one ...\n");
+        io.out("2. A client reads two messages, flags one, labels one, deletes one, copies one to Archive ...\n");
         await inbox.transaction().flags([{ uid1: a, uid2: b }], "add", ["\\Seen"]).commit();
         await inbox.transaction().flags([{ uid1: b, uid2: b }], "add", ["\\Flagged", "$Label1"]).commit();
         await inbox.transaction().expunge([{ uid1: c, uid2: c }]).commit();
@@ -43,7 +45,7 @@ export function registerDemo(program: Command, io: CliIo): void {
           if (!(err instanceof MailstoreError && err.code === "ALREADY_EXISTS")) throw err;
         }
         const archive = await storage.openMailbox("Archive");
-        await inbox.transaction().copyTo(archive, [{ uid1: a, uid2: a }]);
+        const copied = await inbox.transaction().copyTo(archive, [{ uid1: a, uid2: a }]);
         await new Promise((resolve) => setTimeout(resolve, 20)); // change batches arrive on the next tick
         sub.unsubscribe();
 
@@ -57,6 +59,7 @@ export function registerDemo(program: Command, io: CliIo): void {
 
         io.out("\n5. The INBOX state, replayed from the log:\n");
         io.out(stateText(await inbox.refresh()).replace(/^/gm, "   "));
+        io.out(`\n6. Archive got INBOX uid ${a} as its uid ${copied.appendedUids.join(",")} (a transaction in Archive's own log).\n`);
         io.out(`\nTry: npx mailstore log ${inbox.backend.indexPrefix.replace(/\/dovecot\.index$/, "")}\n`);
         io.out(`     npx mailstore -l ${storage.location.driver}:${storage.location.root} fetch --json 'uid flags guid' mailbox INBOX all\n`);
       });
