@@ -13,6 +13,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { makeDirs } from "../make-dirs.js";
 
 export const MAILBOX_LOG_FILE_NAME = "dovecot.mailbox.log";
 export const MAILBOX_LOG_RECORD_SIZE = 24;
@@ -44,7 +45,7 @@ export function encodeMailboxLogRecord(type: MailboxLogType, id: Uint8Array, uni
 
 /** Appends one record to `<dir>/dovecot.mailbox.log` (created if missing) and rotates it when full. */
 export function appendMailboxLog(dir: string, type: MailboxLogType, id: Uint8Array, unixTime = Math.floor(Date.now() / 1000)): void {
-  fs.mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   const file = path.join(dir, MAILBOX_LOG_FILE_NAME);
   const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o644);
   try {

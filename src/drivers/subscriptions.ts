@@ -27,6 +27,7 @@ import {
   subscribedNames,
   type SubscriptionsFile,
 } from "./subscriptions-file.js";
+import { makeDirs } from "../make-dirs.js";
 
 /** Observed: doveadm overrides an untouched subscriptions.lock after 30 s. */
 export const SUBSCRIPTIONS_LOCK_STALE_MS = 30_000;
@@ -67,7 +68,7 @@ export function listSubscriptions(loc: SubscriptionsLocation): string[] {
 export async function setSubscription(loc: SubscriptionsLocation, name: string, subscribe: boolean, opts: SubscriptionChangeOptions = {}): Promise<boolean> {
   const normalized = normalizeSubscriptionName(name, loc);
   if (setSubscribed(readSubscriptionsFile(loc), normalized, loc, subscribe) === undefined) return false;
-  fs.mkdirSync(path.dirname(loc.file), { recursive: true });
+  makeDirs(path.dirname(loc.file));
   const lock = await takeDotlock(loc.file, { timeoutMs: opts.lockTimeoutMs ?? 60_000, staleMs: SUBSCRIPTIONS_LOCK_STALE_MS });
   let next: SubscriptionsFile | undefined;
   try {

@@ -6,6 +6,7 @@ import { InvalidArgumentError } from "../../errors.js";
 import type { CliIo } from "../io.js";
 import { parsePosition } from "../position.js";
 import { indexPrefixOf } from "../prefix.js";
+import { makeDirs } from "../../make-dirs.js";
 
 export function registerEvents(program: Command, io: CliIo): void {
   program
@@ -31,7 +32,7 @@ export function registerEvents(program: Command, io: CliIo): void {
     .argument("<dir>", "an empty mailbox index directory (created if missing)")
     .action((bundlePath: string, dir: string) => {
       const bundle = decodeBundle(fs.readFileSync(bundlePath), bundlePath);
-      fs.mkdirSync(dir, { recursive: true });
+      makeDirs(dir);
       const end = importBundle(bundle, indexPrefixOf(dir));
       io.err(`imported ${bundle.transactions.length} transactions, log ends at ${end.fileSeq}:${end.offset}\n`);
     });

@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { MailstoreError } from "../../errors.js";
 import { decodeMutf7, encodeMutf7 } from "../mutf7.js";
+import { makeDirs } from "../../make-dirs.js";
 
 /**
  * The dbox mailbox tree (list layout `fs`): mailbox "A/B" lives in
@@ -46,7 +47,7 @@ export function listDboxMailboxes(root: string): string[] {
 export function createDboxMailboxDir(root: string, name: string): void {
   const dir = mailboxDir(root, name);
   if (fs.existsSync(dir)) throw new MailstoreError("ALREADY_EXISTS", `mailbox ${name} already exists`, { path: dir });
-  fs.mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
 }
 
 /** Removes the mailbox's dbox-Mails directory, then parents left empty (not the tree root). */
@@ -66,6 +67,6 @@ export function renameDboxMailboxDir(root: string, from: string, to: string): vo
   const dst = path.dirname(mailboxDir(root, to));
   if (!fs.existsSync(src)) throw new MailstoreError("NOT_FOUND", `mailbox ${from} does not exist`, { path: src });
   if (fs.existsSync(dst)) throw new MailstoreError("ALREADY_EXISTS", `mailbox ${to} already exists`, { path: dst });
-  fs.mkdirSync(path.dirname(dst), { recursive: true });
+  makeDirs(path.dirname(dst));
   fs.renameSync(src, dst);
 }

@@ -22,6 +22,7 @@ import { KeywordsFile } from "./keywords-table.js";
 import { MAILDIR_KEYWORDS_FILE_NAME } from "./keywords-file.js";
 import { MAILDIR_UIDLIST_FILE_NAME } from "./uidlist.js";
 import { UidlistFile } from "./uidlist-file.js";
+import { makeDirs } from "../../make-dirs.js";
 
 /** Tunables of the Maildir driver. */
 export interface MaildirSettings {
@@ -97,7 +98,7 @@ export class MaildirContext {
   async withUidlistLock<T>(timeoutMs: number, fn: () => Promise<T>): Promise<T> {
     const held = heldUidlists.getStore();
     if (held?.has(this.uidlist.path)) return fn();
-    fs.mkdirSync(this.controlDir, { recursive: true });
+    makeDirs(this.controlDir);
     const lock: Dotlock = await takeDotlock(this.uidlist.path, { timeoutMs });
     try {
       return await heldUidlists.run(new Set([...(held ?? []), this.uidlist.path]), fn);

@@ -24,6 +24,7 @@ import { MAILDIR_EXT_NAME, MAILDIR_HDR_SIZE } from "./index-header.js";
 import { maildirMessageInfo, readMaildirMessage } from "./message-files.js";
 import { saveMaildirMessages } from "./save.js";
 import { syncMaildir, type MaildirSyncOptions } from "./sync.js";
+import { makeDirs } from "../../make-dirs.js";
 
 /** Where a mailbox's files are (see MaildirLayout). */
 export interface MaildirMailboxPaths {
@@ -51,9 +52,9 @@ export class MaildirMailboxBackend implements MailboxBackend {
    * sync has no history to look through.
    */
   initialRecords(uidValidity: number): LogRecord[] {
-    for (const sub of MAILDIR_SUBDIRS) fs.mkdirSync(path.join(this.ctx.mailDir, sub), { recursive: true });
-    fs.mkdirSync(path.dirname(this.indexPrefix), { recursive: true });
-    fs.mkdirSync(this.ctx.controlDir, { recursive: true });
+    for (const sub of MAILDIR_SUBDIRS) makeDirs(path.join(this.ctx.mailDir, sub));
+    makeDirs(path.dirname(this.indexPrefix));
+    makeDirs(this.ctx.controlDir);
     const list = this.ctx.uidlist.read()
       ?? this.ctx.uidlist.create({ version: 3, uidValidity, nextUid: 1, guid: guid128ToString(generateGuid128()), extensions: [] });
     const validity = new Uint8Array(4);

@@ -19,6 +19,7 @@ import { InvalidArgumentError, MailstoreError } from "../../errors.js";
 import { decodeMutf7 } from "../mutf7.js";
 import { classifyMaildirRootEntry, isInboxName, MAILDIR_FOLDER_MARKER, MAILDIR_SEPARATOR, MAILDIR_SUBDIRS, MAILDIR_TRASH_DIR_NAME } from "./folders.js";
 import type { MaildirLayout } from "./layout.js";
+import { makeDirs } from "../../make-dirs.js";
 
 /** Every mailbox of the location, "/"-separated, INBOX first, the rest sorted. */
 export function listMaildirMailboxes(layout: MaildirLayout): string[] {
@@ -92,9 +93,9 @@ export function maildirMailboxExists(layout: MaildirLayout, name: string): boole
 export function createMaildirMailbox(layout: MaildirLayout, name: string): void {
   if (maildirMailboxExists(layout, name)) throw new MailstoreError("ALREADY_EXISTS", `mailbox ${name} already exists`, { path: layout.mailDir(name) });
   const dir = layout.mailDir(name);
-  for (const sub of MAILDIR_SUBDIRS) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+  for (const sub of MAILDIR_SUBDIRS) makeDirs(path.join(dir, sub));
   if (!isInboxName(name) && !layout.fsLayout) fs.writeFileSync(path.join(dir, MAILDIR_FOLDER_MARKER), "");
-  for (const d of [layout.indexDir(name), layout.controlDir(name)]) fs.mkdirSync(d, { recursive: true });
+  for (const d of [layout.indexDir(name), layout.controlDir(name)]) makeDirs(d);
 }
 
 /**
@@ -167,7 +168,7 @@ export function renameMaildirMailbox(layout: MaildirLayout, from: string, to: st
   }
   for (const [a, b] of moves) {
     if (!fs.existsSync(a)) continue;
-    fs.mkdirSync(path.dirname(b), { recursive: true });
+    makeDirs(path.dirname(b));
     fs.renameSync(a, b);
   }
 }

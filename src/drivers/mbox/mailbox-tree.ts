@@ -18,6 +18,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { MailstoreError } from "../../errors.js";
 import { decodeMutf7, encodeMutf7 } from "../mutf7.js";
+import { makeDirs } from "../../make-dirs.js";
 
 /** Dovecot's mbox index directory name. */
 export const MBOX_INDEX_DIR = ".imap";
@@ -107,14 +108,14 @@ function realPathOrSelf(p: string): string {
  */
 export function createMboxMailbox(tree: MboxTree, name: string): void {
   const file = mboxFilePath(tree, name);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  makeDirs(path.dirname(file));
   try {
     fs.closeSync(fs.openSync(file, "wx", 0o600));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     if (!isInboxName(name)) throw new MailstoreError("ALREADY_EXISTS", `mailbox ${name} already exists`, { path: file });
   }
-  fs.mkdirSync(mboxIndexDir(tree, name), { recursive: true });
+  makeDirs(mboxIndexDir(tree, name));
 }
 
 /** Removes the mbox file and its index directory. */
@@ -132,12 +133,12 @@ export function renameMboxMailbox(tree: MboxTree, from: string, to: string): voi
   const dst = mboxFilePath(tree, to);
   if (!fs.existsSync(src)) throw new MailstoreError("NOT_FOUND", `mailbox ${from} does not exist`, { path: src });
   if (fs.existsSync(dst)) throw new MailstoreError("ALREADY_EXISTS", `mailbox ${to} already exists`, { path: dst });
-  fs.mkdirSync(path.dirname(dst), { recursive: true });
+  makeDirs(path.dirname(dst));
   fs.renameSync(src, dst);
   const srcIndex = mboxIndexDir(tree, from);
   if (fs.existsSync(srcIndex)) {
     const dstIndex = mboxIndexDir(tree, to);
-    fs.mkdirSync(path.dirname(dstIndex), { recursive: true });
+    makeDirs(path.dirname(dstIndex));
     fs.renameSync(srcIndex, dstIndex);
   }
 }

@@ -15,6 +15,7 @@ import {
   renameMboxMailbox,
   type MboxTree,
 } from "./mailbox-tree.js";
+import { makeDirs } from "../../make-dirs.js";
 
 export interface MboxStorageOptions {
   /** The INBOX file (`INBOX=`); default `<root>/inbox`. */
@@ -37,7 +38,7 @@ export class MboxStorageBackend implements StorageBackend {
   constructor(readonly root: string, private readonly opts: MboxStorageOptions = {}) {
     if (opts.index === "") throw new MailstoreError("UNSUPPORTED", "in-memory indexes (INDEX=MEMORY) are not supported");
     this.tree = { root, inbox: opts.inbox ?? path.join(root, "inbox"), indexRoot: opts.index ?? root };
-    fs.mkdirSync(root, { recursive: true });
+    makeDirs(root);
   }
 
   /** The INBOX file. */
@@ -72,13 +73,13 @@ export class MboxStorageBackend implements StorageBackend {
   /** From `<root>/.imap/dovecot-uidvalidity`, where Dovecot keeps it for mbox. */
   async nextUidValidity(): Promise<number> {
     const dir = path.join(this.root, MBOX_INDEX_DIR);
-    fs.mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     return nextUidValidity(dir);
   }
 
   openMailbox(name: string): MailboxBackend {
     const indexDir = mboxIndexDir(this.tree, name);
-    fs.mkdirSync(indexDir, { recursive: true });
+    makeDirs(indexDir);
     return new MboxMailboxBackend(mboxFilePath(this.tree, name), indexDir, this.opts.mailbox);
   }
 

@@ -17,6 +17,7 @@ import { mdboxHeaderOf } from "./mailbox-refs.js";
 import { appendRecords, writeMailbox } from "./mailbox-writer.js";
 import { refIncRecords } from "./map-format.js";
 import { lookupMapEntry, type MapEntry } from "./map-view.js";
+import { makeDirs } from "../../make-dirs.js";
 
 /** A refcount-0 message still in storage. */
 export interface DeletedMessage extends MapEntry {
@@ -81,7 +82,7 @@ export async function recoverDeletedMessage(ctx: MdboxContext, mapUid: number, o
   const { info } = await readEntry(ctx, e);
   const mailbox = opts.mailbox ?? info.origMailbox ?? "INBOX";
   const dir = mailboxDir(ctx.paths.root, mailbox);
-  fs.mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   const uidValidity = fs.existsSync(dir + "/dovecot.index.log") ? 0 : await opts.newUidValidity();
 
   let raised = false;

@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { listDboxFiles, mdboxFileName } from "../dbox/files.js";
+import { makeDirs } from "../../make-dirs.js";
 
 /** MDBOX_GLOBAL_DIR_NAME */
 export const STORAGE_DIR_NAME = "storage";
@@ -62,7 +63,7 @@ export class MdboxPaths {
 
   /** Creates the storage directory (and ALT's when `alt`). */
   ensureDirs(alt = false): void {
-    fs.mkdirSync(this.storageDir, { recursive: true });
-    if (alt && this.altStorageDir !== undefined) fs.mkdirSync(this.altStorageDir, { recursive: true });
+    makeDirs(this.storageDir);
+    if (alt && this.altStorageDir !== undefined) makeDirs(this.altStorageDir);
   }
 }

@@ -32,6 +32,7 @@ import { mapHeaderRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refSet
 import { lookupMapEntry, mapEntries, mapHeader } from "./map-view.js";
 import { MessageIndex, planMailboxes, planMap, type MailboxPlan, type PlacedMessage } from "./rebuild-plan.js";
 import { scanStorageFiles, type BrokenSpot } from "./rebuild-scan.js";
+import { makeDirs } from "../../make-dirs.js";
 
 /** What a rebuild needs from the storage. */
 export interface RebuildOptions {
@@ -193,7 +194,7 @@ async function fixMailbox(ctx: MdboxContext, plan: MailboxPlan, index: MessageIn
   }
 
   if (plan.restore.length === 0 && plan.kept.length === 0 && !wasBroken) return;
-  fs.mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   // The backup stays: it is what the next rebuild would fall back to.
   for (const suffix of ["", ".log", ".log.2", ".cache"]) fs.rmSync(prefix + suffix, { force: true });
   const oldHeader = snapshot?.header;

@@ -22,6 +22,7 @@ import { MdboxPaths } from "./paths.js";
 import { purgeStorage, type PurgeOptions, type PurgeResult } from "./purge.js";
 import { rebuildStorage, type RebuildResult } from "./rebuild.js";
 import { releaseMapUids } from "./save.js";
+import { makeDirs } from "../../make-dirs.js";
 
 /** Settings and lock waits of an mdbox storage. */
 export interface MdboxStorageOptions extends MdboxSettings, Pick<MdboxMapOptions, "lockTimeoutMs" | "nestedLockTimeoutMs"> {}
@@ -36,7 +37,7 @@ export class MdboxStorageBackend implements StorageBackend {
   private readonly ctx: MdboxContext;
 
   constructor(readonly root: string, readonly altRoot?: string, options: MdboxStorageOptions = {}) {
-    fs.mkdirSync(root, { recursive: true });
+    makeDirs(root);
     this.paths = new MdboxPaths(root, altRoot);
     this.settings = { rotateSizeBytes: options.rotateSizeBytes, fsyncFiles: options.fsyncFiles, fsync: options.fsync };
     this.map = new MdboxMap(this.paths, { fsync: options.fsync, lockTimeoutMs: options.lockTimeoutMs, nestedLockTimeoutMs: options.nestedLockTimeoutMs });

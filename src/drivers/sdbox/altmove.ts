@@ -4,6 +4,7 @@ import { MailstoreError } from "../../errors.js";
 import { TransactionLog } from "../../log/log.js";
 import { MailFlag } from "../../log/types.js";
 import { sdboxFileName } from "../dbox/files.js";
+import { makeDirs } from "../../make-dirs.js";
 
 /**
  * Moves sdbox messages between the primary and the ALT directory. The
@@ -18,7 +19,7 @@ export async function altMoveSdbox(dir: string, altDir: string, uids: readonly n
   const moved: number[] = [];
   try {
     await log.transact(async () => {
-      fs.mkdirSync(toAlt ? altDir : dir, { recursive: true });
+      makeDirs(toAlt ? altDir : dir);
       for (const uid of uids) {
         const from = path.join(toAlt ? dir : altDir, sdboxFileName(uid));
         const to = path.join(toAlt ? altDir : dir, sdboxFileName(uid));

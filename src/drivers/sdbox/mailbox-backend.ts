@@ -10,6 +10,7 @@ import { generateGuid128, generateMessageGuid } from "../dbox/guid.js";
 import { toLfLineEndings, virtualSizeOf } from "../dbox/message-body.js";
 import { buildDboxMetadata, readDboxMetadata } from "../dbox/metadata.js";
 import type { MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
+import { makeDirs } from "../../make-dirs.js";
 
 /** Size of the `dbox-hdr` extension header (dbox.md §3). */
 const DBOX_HDR_SIZE = 24;
@@ -127,5 +128,5 @@ export function sdboxAltDir(dir: string, root: string, altRoot: string | undefin
 }
 
 export function ensureDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
 }

@@ -6,13 +6,14 @@ import { rebuildSdboxMailbox, type SdboxRebuildResult } from "./rebuild.js";
 import { altMoveSdbox, requireAlt } from "./altmove.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { makeDirs } from "../../make-dirs.js";
 
 /** An sdbox storage: `sdbox:<root>[:ALT=<alt>]`. */
 export class SdboxStorageBackend implements StorageBackend {
   readonly format = "sdbox" as const;
 
   constructor(readonly root: string, readonly altRoot?: string) {
-    fs.mkdirSync(root, { recursive: true });
+    makeDirs(root);
   }
 
   async listMailboxes(): Promise<string[]> {
