@@ -3,6 +3,7 @@
  * through transactions, views and change streams, and read the logs.
  */
 export { openStorage, Storage, type StorageOptions } from "./storage.js";
+export { resolveMailLocation, type ResolvedMailLocation, type ResolveOptions } from "./drivers/location-detect.js";
 export { Mailbox, type MailboxOptions, type CommitResult, SubscriberOverflowError } from "./mailbox.js";
 export { MailboxTransaction, type AppendInput, type FlagAction, type TransactionCommitResult } from "./mailbox-transaction.js";
 export { MailboxViewHandle } from "./mailbox-view.js";

@@ -1,6 +1,9 @@
 import type { Command } from "commander";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import { importMailboxes } from "../../convert/import.js";
-import { openStorage } from "../../storage.js";
+import { MailstoreError } from "../../errors.js";
+import { openStorage, resolveMailLocation } from "../../index.js";
 import { matchMailboxes, withStorage } from "../context.js";
 import type { CliIo } from "../io.js";
 import { progressBar } from "../progress.js";
@@ -18,6 +21,12 @@ export function registerImport(program: Command, io: CliIo): void {
     .argument("<source>", "source mail location, Dovecot syntax (e.g. mbox:~/mail:INBOX=/var/mail/me)")
     .argument("[patterns...]", "mailbox names or patterns (* and %)")
     .action(async (sourceLocation: string, patterns: string[]) => {
+      // Checked before opening, which creates missing directories: a mistyped
+      // source would otherwise be created empty and "imported".
+      const { root, inbox } = resolveMailLocation(sourceLocation, { home: os.homedir(), env: io.env });
+      if (!fs.existsSync(root) && !(inbox !== undefined && fs.existsSync(inbox))) {
+        throw new MailstoreError("NOT_FOUND", "the source location does not exist", { path: root });
+      }
       const source = openStorage(sourceLocation, { env: io.env });
       try {
         await withStorage(program, io, async (target) => {

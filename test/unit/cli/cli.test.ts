@@ -55,4 +55,17 @@ describe("mailstore CLI", () => {
     expect(r.err).toContain("bad.log");
     expect((await run("log", "--help")).code).toBe(0);
   });
+
+  it("refuses what doveadm refuses instead of doing nothing: a missing import source, a bad flag", async () => {
+    const target = `sdbox:${path.join(dir, "target")}`;
+    const missing = await run("-l", target, "import", `mbox:${path.join(dir, "nope")}`);
+    expect(missing.code).not.toBe(0);
+    expect(missing.err).toMatch(/nope: the source location does not exist/);
+    expect(fs.existsSync(path.join(dir, "nope"))).toBe(false);
+    const save = await main(["-l", target, "save"], { out: () => undefined, err: () => undefined, isTTY: false, readStdin: async () => Buffer.from("Subject: x\n\nx\n"), env: {} });
+    expect(save).toBe(0);
+    const bad = await run("-l", target, "flags", "add", "\\Bogus", "mailbox", "INBOX", "all");
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toMatch(/invalid system flag/);
+  });
 });

@@ -1,0 +1,14 @@
+import { describe, expect, it } from "vitest";
+import { InvalidArgumentError } from "../../../src/errors.js";
+import { parseFlagNames } from "../../../src/flags.js";
+
+describe("parseFlagNames", () => {
+  it("splits system flags (any case) from keywords and drops \\Recent", () => {
+    expect(parseFlagNames(["\\seen", "\\FLAGGED", "$Label1", "Grüße", "\\Recent"])).toEqual({ flags: 0x08 | 0x02, keywords: ["$Label1", "Grüße"] });
+  });
+  it("refuses unknown system flags and keywords that are not IMAP atoms, as Dovecot does", () => {
+    for (const bad of ["\\Bogus", "", "two words", "par(en", "brace{", "per%cent", "star*", 'quo"te', "back\\slash", "brack]et", "tab\t", "del\x7f"]) {
+      expect(() => parseFlagNames([bad]), JSON.stringify(bad)).toThrow(InvalidArgumentError);
+    }
+  });
+});
