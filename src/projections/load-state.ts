@@ -99,6 +99,13 @@ export function stateAt(prefix: string, at: LogPosition): IndexMapState {
       path: prefix, fileSeq: at.fileSeq, offset: at.offset,
     });
   }
+  const end = transactions.at(-1)?.end ?? position(base);
+  if (isBefore(end, at)) {
+    // Asked for the future: answering with the end state would pass it off as that position.
+    throw new LogPositionLostError(`position is past the end of the log (${end.fileSeq}:${end.offset})`, {
+      path: prefix, fileSeq: at.fileSeq, offset: at.offset,
+    });
+  }
   let state = base;
   for (const tx of transactions) {
     if (isBefore(at, tx.end)) {
