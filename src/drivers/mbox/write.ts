@@ -11,7 +11,8 @@
  *     X-Keywords:[ <kw>…]<padding>\n   padding: 91 − len("\nContent-Length: <n>") spaces
  *     Content-Length: <body bytes>\n
  *     \n
- *     <body>                           ends with LF (one is added when missing, also to an empty body)
+ *     <body>                           ends with LF (one is added when missing, also to an empty body,
+ *                                      but not to an empty message: Content-Length: 0)
  *     \n                               separator
  *
  * The padding is what lets Dovecot rewrite flags later without moving the
@@ -161,9 +162,12 @@ export function formatMboxMetadataHeaders(input: Omit<MboxMessageInput, "message
  * @throws InvalidArgumentError for an invalid UID or keyword.
  */
 export function formatMboxMessage(input: MboxMessageInput): Buffer {
-  const [rawHeader, rawBody] = splitMessage(crlfToLf(toBuffer(input.message)));
+  const message = crlfToLf(toBuffer(input.message));
+  const [rawHeader, rawBody] = splitMessage(message);
   const header = keptHeader(rawHeader);
-  const body = rawBody.length > 0 && rawBody[rawBody.length - 1] === LF ? rawBody : Buffer.concat([rawBody, Buffer.from("\n")]);
+  // An empty message keeps an empty body (Content-Length: 0), as Dovecot saves it.
+  const endsInLf = message.length === 0 || (rawBody.length > 0 && rawBody[rawBody.length - 1] === LF);
+  const body = endsInLf ? rawBody : Buffer.concat([rawBody, Buffer.from("\n")]);
   const fromLine = formatFromLine(input.sender === "" ? "MAILER-DAEMON" : input.sender, input.receivedTime, input.utcOffsetMinutes);
   return Buffer.concat([
     Buffer.from(fromLine, "utf8"),
