@@ -7,7 +7,7 @@ import { createOracle, describeInterop, sampleMessage, type DovecotOracle } from
 const exec = promisify(execFile);
 const bin = path.resolve(__dirname, "../../bin/mailstore.js");
 
-describeInterop("mailstore's doveadm-like verbs against doveadm (mdbox and sdbox)", () => {
+describeInterop("mailstore's doveadm-like verbs against doveadm", () => {
   let o: DovecotOracle;
   const cli = async (...args: string[]) => (await exec(process.execPath, [bin, "-l", o.location, ...args], { env: { ...process.env, MAIL: "" } })).stdout;
   const saveStdin = (mailbox: string, body: string) => new Promise<void>((resolve, reject) => {
@@ -46,6 +46,21 @@ describeInterop("mailstore's doveadm-like verbs against doveadm (mdbox and sdbox
       const theirs = await o.mailboxStatus("messages uidnext uidvalidity highestmodseq", "INBOX");
       expect(JSON.parse(status)[0]).toEqual({ mailbox: "INBOX", ...theirs });
       o.assertNoStderrProblems();
+    });
+  }
+
+  for (const format of ["mdbox", "sdbox", "maildir", "mbox"] as const) {
+    it(`${format}: mailbox list shows what doveadm mailbox list shows (INBOX, parents of nested mailboxes)`, async () => {
+      o = createOracle(format);
+      const sep = format === "maildir" ? "." : "/";
+      await o.mailboxCreate(`Dovecot${sep}Nested${sep}Deep`);
+      await o.chownRoot();
+      await cli("mailbox", "create", "Engine/Child", "Plain");
+      await o.chownRoot();
+      const theirs = (await o.mailboxList()).map((n) => n.split(sep).join("/")).sort();
+      const ours = (await cli("mailbox", "list")).trim().split("\n").sort();
+      expect(ours).toEqual(theirs);
+      expect(ours).toEqual(expect.arrayContaining(["INBOX", "Dovecot", "Dovecot/Nested", "Engine", "Engine/Child", "Plain"]));
     });
   }
 });

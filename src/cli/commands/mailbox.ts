@@ -26,7 +26,7 @@ export function registerMailbox(program: Command, io: CliIo): void {
     .action(async (patterns: string[], opts: { subscribed?: boolean }) => {
       await withStorage(program, io, async (storage) => {
         if (!opts.subscribed) {
-          for (const name of matchMailboxes(await storage.listMailboxes(), patterns)) io.out(`${name}\n`);
+          for (const name of matchMailboxes(withParents(await storage.listMailboxes()), patterns)) io.out(`${name}\n`);
           return;
         }
         const subscribed = await storage.listSubscriptions();
@@ -70,4 +70,17 @@ export function registerMailbox(program: Command, io: CliIo): void {
       if (opts.json) io.out(JSON.stringify(rows) + "\n");
       else for (const row of rows) io.out(`${row.mailbox} ${fields.map((f) => `${f}=${row[f]}`).join(" ")}\n`);
     });
+}
+
+/**
+ * What `doveadm mailbox list` shows: INBOX always (it exists once opened),
+ * and the parents of nested mailboxes, which exist as hierarchy only.
+ */
+function withParents(names: readonly string[]): string[] {
+  const all = new Set(["INBOX"]);
+  for (const name of names) {
+    const parts = name.split("/");
+    for (let i = 1; i <= parts.length; i++) all.add(parts.slice(0, i).join("/"));
+  }
+  return [...all].sort((a, b) => (a === "INBOX" ? -1 : b === "INBOX" ? 1 : a < b ? -1 : a > b ? 1 : 0));
 }
