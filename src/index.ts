@@ -16,7 +16,7 @@ export { readLog, type LogReadResult } from "./log/view.js";
 export { parseLogBytes } from "./log/file.js";
 export { followLog } from "./log/follow.js";
 export { stateAt, loadState } from "./projections/load-state.js";
-export { getHeader, messageCount, recordAt, lookupUid, keywordNames, highestModseq, position, type MessageRecord } from "./projections/read.js";
+export { getHeader, messageCount, recordAt, lookupUid, keywordNames, highestModseq, recentCount, position, type MessageRecord } from "./projections/read.js";
 export type { IndexMapState } from "./projections/state.js";
 export type { ViewChanges } from "./projections/view.js";
 export { exportBundle, importBundle } from "./forensics/export.js";

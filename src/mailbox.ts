@@ -108,6 +108,14 @@ export class Mailbox {
     return stateAt(this.backend.indexPrefix, at);
   }
 
+  /**
+   * The mailbox GUID (`doveadm mailbox status guid`): 32 lowercase hex
+   * digits, or undefined while the mailbox has none (an mbox not synced yet).
+   */
+  guid(): string | undefined {
+    return this.backend.mailboxGuid(this.current);
+  }
+
   /** The stored bytes of message `uid`. */
   readMessage(uid: number): Promise<Uint8Array> {
     return this.backend.readMessage(this.current, uid);

@@ -11,6 +11,11 @@ export const FETCH_FIELDS = [
 
 export type FetchRow = Record<string, string | string[]>;
 
+/** size.virtual: the message's size with CRLF line endings, as IMAP RFC822.SIZE. */
+export async function virtualSize(box: Mailbox, uid: number): Promise<number> {
+  return virtualSizeOf(await box.readMessage(uid));
+}
+
 /** One message's fields; `flags` is an array of flag and keyword names (no \Recent). */
 export async function fetchRow(box: Mailbox, uid: number, fields: readonly string[]): Promise<FetchRow> {
   const state = box.state;
@@ -27,7 +32,7 @@ export async function fetchRow(box: Mailbox, uid: number, fields: readonly strin
       case "flags": row[field] = [...flagNames(record.flags), ...record.keywords]; break;
       case "modseq": row[field] = String(record.modseq); break;
       case "size.physical": row[field] = String(info!.physicalSize); break;
-      case "size.virtual": row[field] = String(virtualSizeOf(await box.readMessage(uid))); break;
+      case "size.virtual": row[field] = String(await virtualSize(box, uid)); break;
       case "date.received.unixtime": row[field] = String(info!.receivedTime); break;
       case "date.saved.unixtime": row[field] = String(info!.savedTime); break;
       case "text": row[field] = Buffer.from(await box.readMessage(uid)).toString("utf8"); break;

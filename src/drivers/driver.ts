@@ -59,6 +59,14 @@ export interface MailboxBackend {
   messageInfo(state: IndexMapState, uid: number): Promise<StoredMessageInfo>;
 
   /**
+   * The mailbox GUID (`doveadm mailbox status guid`): 32 lowercase hex
+   * digits of the 16 bytes in the order the format stores them (sdbox
+   * `dbox-hdr`, mdbox `mdbox-hdr`, mbox `mbox` extension header, Maildir
+   * dovecot-uidlist's `G`), or undefined while the mailbox has none.
+   */
+  mailboxGuid(state: IndexMapState): string | undefined;
+
+  /**
    * Locks a commit must hold before the mailbox log's own (mdbox: the map,
    * which Dovecot always locks first): runs `fn` holding them.
    */

@@ -89,6 +89,16 @@ export function seqRangeOfUids(state: IndexMapState, uid1: number, uid2: number)
   return range === undefined ? undefined : { seq1: range[0] + 1, seq2: range[1] + 1 };
 }
 
+/**
+ * The messages IMAP reports as \Recent, as Dovecot's STATUS RECENT counts
+ * them: those with first_recent_uid ≤ uid < next_uid (index_sync_update_recent_count).
+ */
+export function recentCount(state: IndexMapState): number {
+  const h = state.header;
+  const range = seqRangeOfUids(state, Math.max(h.firstRecentUid, 1), h.nextUid);
+  return range === undefined ? 0 : range.seq2 - range.seq1 + 1;
+}
+
 /** The message at sequence `seq` (1-based), or undefined. */
 export function recordAt(state: IndexMapState, seq: number): MessageRecord | undefined {
   if (seq < 1 || seq > state.records.count) return undefined;

@@ -500,9 +500,15 @@ function isDir(p: string): boolean {
   }
 }
 
+/**
+ * lchown only what is not owned by uid:gid yet: chown(2) sets a file's ctime
+ * even when nothing changes, and Dovecot's save date of sdbox and Maildir
+ * messages (`date.saved`, `mailbox status firstsaved`) is the file's ctime.
+ */
 function chownTree(p: string, uid: number, gid: number): void {
-  fs.lchownSync(p, uid, gid);
-  if (fs.lstatSync(p).isDirectory()) {
+  const st = fs.lstatSync(p);
+  if (st.uid !== uid || st.gid !== gid) fs.lchownSync(p, uid, gid);
+  if (st.isDirectory()) {
     for (const e of fs.readdirSync(p)) chownTree(path.join(p, e), uid, gid);
   }
 }

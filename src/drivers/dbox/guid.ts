@@ -101,3 +101,11 @@ export function messageGuid128(guid: string): Uint8Array {
   const sha1 = createHash("sha1").update(guid, "utf8").digest();
   return new Uint8Array(sha1.subarray(sha1.length - GUID_128_SIZE));
 }
+
+/**
+ * @returns `guid` (16 bytes, as stored) as 32 lowercase hex digits, or
+ *   undefined when it is all zero (guid_128_is_empty: not assigned yet).
+ */
+export function guid128StringUnlessEmpty(guid: Uint8Array): string | undefined {
+  return guid.some((b) => b !== 0) ? guid128ToString(guid) : undefined;
+}

@@ -109,6 +109,11 @@ export class MaildirMailboxBackend implements MailboxBackend {
     return syncMaildir(this.ctx, state, opts);
   }
 
+  /** dovecot-uidlist's `G` (the index does not hold it; a sync writes it when missing). */
+  mailboxGuid(_state: IndexMapState): string | undefined {
+    return this.ctx.uidlist.read()?.header.guid?.toLowerCase();
+  }
+
   async close(): Promise<void> {
     this.ctx.close();
   }

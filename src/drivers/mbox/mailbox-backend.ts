@@ -31,10 +31,11 @@ import { encodeTransaction } from "../../log/encode-file.js";
 import { type LogRecord } from "../../log/types.js";
 import { getHeader, position } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
+import { guid128StringUnlessEmpty } from "../dbox/guid.js";
 import type { MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
 import { headerBlock } from "./file-messages.js";
 import { mboxHeaderMd5, md5Hex } from "./header-md5.js";
-import { mboxHeaderRecords, newMboxSyncHeader } from "./index-ext.js";
+import { mboxHeaderRecords, newMboxSyncHeader, readMboxSyncHeader } from "./index-ext.js";
 import { pendingChanges, type IndexedMessage } from "./index-view.js";
 import { openMboxFile, releaseMboxFile, type MboxFile, type MboxLockOptions, type WriteHold } from "./mbox-file.js";
 import { locateMessage } from "./read.js";
@@ -210,6 +211,12 @@ export class MboxMailboxBackend implements MailboxBackend {
       await this.release();
     }
     return withTailOffset(records.length > 0 ? [records] : [], position(state).offset);
+  }
+
+  /** The `mbox` extension header's mailbox_guid (set by the first sync). */
+  mailboxGuid(state: IndexMapState): string | undefined {
+    const hdr = readMboxSyncHeader(state);
+    return hdr === undefined ? undefined : guid128StringUnlessEmpty(hdr.mailboxGuid);
   }
 
   async close(): Promise<void> {

@@ -10,7 +10,7 @@ import type { LogRecord } from "../../log/types.js";
 import { extension, extensionHeader, lookupUid } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { readDboxMessageAt } from "../dbox/files.js";
-import { generateGuid128, generateMessageGuid, guid128ToString, messageGuid128 } from "../dbox/guid.js";
+import { generateGuid128, generateMessageGuid, guid128StringUnlessEmpty, guid128ToString, messageGuid128 } from "../dbox/guid.js";
 import { toLfLineEndings } from "../dbox/message-body.js";
 import { readDboxMetadata } from "../dbox/metadata.js";
 import type { DboxMessage } from "../dbox/file-format.js";
@@ -126,6 +126,13 @@ export class MdboxMailboxBackend implements MailboxBackend {
       receivedTime: meta.receivedTime ?? resolved.record.saveDate,
       savedTime: resolved.record.saveDate,
     };
+  }
+
+  /** The mdbox-hdr's mailbox_guid. */
+  mailboxGuid(state: IndexMapState): string | undefined {
+    const ext = extension(state, MDBOX_HDR_EXT_NAME);
+    const hdr = ext === undefined ? undefined : decodeMdboxHeader(extensionHeader(ext));
+    return hdr === undefined ? undefined : guid128StringUnlessEmpty(hdr.mailboxGuid);
   }
 
   async close(): Promise<void> {}

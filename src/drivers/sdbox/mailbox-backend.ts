@@ -3,10 +3,11 @@ import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { MailstoreError } from "../../errors.js";
 import { EXT_ID_BY_NAME, type LogRecord } from "../../log/types.js";
+import { extension, extensionHeader } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { encodeDboxFile, decodeSdboxFile } from "../dbox/file-format.js";
 import { createDboxTempFile, publishDboxTempFile, sdboxFileName } from "../dbox/files.js";
-import { generateGuid128, generateMessageGuid } from "../dbox/guid.js";
+import { generateGuid128, generateMessageGuid, guid128StringUnlessEmpty } from "../dbox/guid.js";
 import { toLfLineEndings, virtualSizeOf } from "../dbox/message-body.js";
 import { buildDboxMetadata, readDboxMetadata } from "../dbox/metadata.js";
 import type { MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
@@ -97,6 +98,13 @@ export class SdboxMailboxBackend implements MailboxBackend {
       receivedTime: meta.receivedTime ?? Math.floor(st.mtimeMs / 1000),
       savedTime: Math.floor(st.ctimeMs / 1000),
     };
+  }
+
+  /** struct sdbox_index_header: rebuild_count u32, mailbox_guid[16], flags u8, unused[3]. */
+  mailboxGuid(state: IndexMapState): string | undefined {
+    const ext = extension(state, "dbox-hdr");
+    const hdr = ext === undefined ? undefined : extensionHeader(ext);
+    return hdr === undefined || hdr.length < 20 ? undefined : guid128StringUnlessEmpty(hdr.subarray(4, 20));
   }
 
   async close(): Promise<void> {}

@@ -4,6 +4,7 @@ import {
   generateGuid128,
   generateMessageGuid,
   guid128FromString,
+  guid128StringUnlessEmpty,
   guid128ToString,
   guidHostHash,
   messageGuid128,
@@ -40,6 +41,13 @@ describe("message GUIDs", () => {
     expect(guid128FromString("xyz")).toBeUndefined();
     expect(guid128FromString(s + "0")).toBeUndefined();
     expect(() => guid128ToString(new Uint8Array(15))).toThrow(InvalidArgumentError);
+  });
+
+  it("guid128StringUnlessEmpty: hex in stored byte order, undefined for an all-zero (unassigned) GUID", () => {
+    const bytes = guid128FromString("7d94eb257709046b7d35000083ecc375")!;
+    expect(guid128StringUnlessEmpty(bytes)).toBe("7d94eb257709046b7d35000083ecc375");
+    expect(guid128StringUnlessEmpty(new Uint8Array(16))).toBeUndefined();
+    expect(() => guid128StringUnlessEmpty(new Uint8Array(15).fill(1))).toThrow(InvalidArgumentError);
   });
 
   it("messageGuid128 hashes GUIDs that are not 32 hex digits (last 16 bytes of SHA-1)", () => {
