@@ -2,8 +2,9 @@
 import { Observable } from "rxjs/internal/Observable";
 import { changeBatchOf, type ChangeBatch } from "./changes.js";
 import type { MailboxBackend } from "./drivers/driver.js";
-import { MailstoreError } from "./errors.js";
+import { LockTimeoutError, MailstoreError } from "./errors.js";
 import { followLog } from "./log/follow.js";
+import { watchMailFiles } from "./mail-file-watch.js";
 import { TransactionLog, type FsyncMode } from "./log/log.js";
 import type { LogPosition, LogTransaction } from "./log/types.js";
 import { readLog } from "./log/view.js";
@@ -38,6 +39,7 @@ export class Mailbox {
   private current: IndexMapState;
   private readonly live: ChangeFanout;
   private externalFollow: { unsubscribe(): void } | undefined;
+  private stopMailFileWatch: (() => void) | undefined;
   private subscriberCount = 0;
   private readonly options: MailboxOptions;
   private closed = false;
@@ -175,6 +177,8 @@ export class Mailbox {
     this.closed = true;
     this.externalFollow?.unsubscribe();
     this.externalFollow = undefined;
+    this.stopMailFileWatch?.();
+    this.stopMailFileWatch = undefined;
     this.live.complete();
     await this.log.close();
     await this.backend.close();
@@ -228,12 +232,33 @@ export class Mailbox {
       },
       error: (err) => this.live.fail(err),
     });
+    // Mail other programs change without a log (an MDA's delivery, a client's rename): synced when its files change.
+    const paths = this.backend.mailFilePaths?.() ?? [];
+    if (paths.length > 0) this.stopMailFileWatch = watchMailFiles(paths, () => this.syncMailFiles());
+  }
+
+  /**
+   * A watched mail file changed: sync, so that subscribers see the change as
+   * an EXTERNAL transaction. While another process holds the mail lock
+   * (Dovecot, an MDA), it tries again shortly; other errors end the streams.
+   */
+  private async syncMailFiles(): Promise<void> {
+    if (this.closed || this.subscriberCount === 0) return;
+    try {
+      await this.refresh();
+    } catch (err) {
+      if (this.closed) return;
+      if (err instanceof LockTimeoutError) setTimeout(() => void this.syncMailFiles(), 200).unref();
+      else this.live.fail(err);
+    }
   }
 
   private releaseExternalFollow(): void {
     if (--this.subscriberCount > 0) return;
     this.externalFollow?.unsubscribe();
     this.externalFollow = undefined;
+    this.stopMailFileWatch?.();
+    this.stopMailFileWatch = undefined;
   }
 
   private checkOpen(): void {

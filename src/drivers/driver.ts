@@ -75,6 +75,13 @@ export interface MailboxBackend {
   /** Changes made to the files outside the engine, as transactions to log (Maildir, mbox). */
   syncExternalChanges?(state: IndexMapState): Promise<LogRecord[][]>;
 
+  /**
+   * Mail files that other programs change without writing a log (Maildir's
+   * new/ and cur/, an mbox file): watched while the mailbox has change
+   * subscribers, and synced when they change.
+   */
+  mailFilePaths?(): string[];
+
   close(): Promise<void>;
 }
 

@@ -105,6 +105,10 @@ export class MaildirMailboxBackend implements MailboxBackend {
    * names. Cheap when nothing changed (two stat()s); `force` (force-resync)
    * reads both directories whatever their mtimes say.
    */
+  mailFilePaths(): string[] {
+    return [path.join(this.ctx.mailDir, "new"), path.join(this.ctx.mailDir, "cur")];
+  }
+
   syncExternalChanges(state: IndexMapState, opts: MaildirSyncOptions = {}): Promise<LogRecord[][]> {
     return syncMaildir(this.ctx, state, opts);
   }

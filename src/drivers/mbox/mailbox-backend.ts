@@ -181,6 +181,10 @@ export class MboxMailboxBackend implements MailboxBackend {
    * `force` (force-resync): the whole file is read and compared, whatever
    * its size and mtime say; the caller holds the mbox lock (withCommitLocks).
    */
+  mailFilePaths(): string[] {
+    return [this.mboxPath];
+  }
+
   async syncExternalChanges(state: IndexMapState, opts: { force?: boolean } = {}): Promise<LogRecord[][]> {
     let stamp;
     try {
