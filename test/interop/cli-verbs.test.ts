@@ -62,5 +62,21 @@ describeInterop("mailstore's doveadm-like verbs against doveadm", () => {
       expect(ours).toEqual(theirs);
       expect(ours).toEqual(expect.arrayContaining(["INBOX", "Dovecot", "Dovecot/Nested", "Engine", "Engine/Child", "Plain"]));
     });
+
+    it(`${format}: a name that is only hierarchy: delete refuses it as doveadm does, rename moves its children`, async () => {
+      o = createOracle(format);
+      const sep = format === "maildir" ? "." : "/";
+      await o.mailboxCreate(`P${sep}C1`);
+      await o.mailboxCreate(`P${sep}C2${sep}G`);
+      await o.save(`P${sep}C1`, sampleMessage(1));
+      await o.chownRoot();
+      const refused = await exec(process.execPath, [bin, "-l", o.location, "mailbox", "delete", "P/C2"], { env: { ...process.env, MAIL: "" } }).then(() => "", (err) => String(err.stderr));
+      expect(refused).toMatch(format === "maildir" ? /does not exist/ : /has children, delete them first/);
+      await cli("mailbox", "rename", "P", "Q");
+      await o.chownRoot();
+      expect((await o.mailboxList()).map((n) => n.split(sep).join("/")).sort()).toEqual(["INBOX", "Q", "Q/C1", "Q/C2", "Q/C2/G"]);
+      expect((await o.fetch("uid", ["mailbox", `Q${sep}C1`, "all"])).map((r) => r.uid)).toEqual(["1"]);
+      o.assertNoStderrProblems();
+    });
   }
 });

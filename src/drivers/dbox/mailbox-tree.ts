@@ -53,7 +53,11 @@ export function createDboxMailboxDir(root: string, name: string): void {
 /** Removes the mailbox's dbox-Mails directory, then parents left empty (not the tree root). */
 export function deleteDboxMailboxDir(root: string, name: string): void {
   const dir = mailboxDir(root, name);
-  if (!fs.existsSync(dir)) throw new MailstoreError("NOT_FOUND", `mailbox ${name} does not exist`, { path: dir });
+  if (!fs.existsSync(dir)) {
+    // Only hierarchy: its mailboxes go first (doveadm's answer too).
+    if (fs.existsSync(path.dirname(dir))) throw new MailstoreError("INVALID_ARGUMENT", `mailbox ${name} has children, delete them first`, { path: path.dirname(dir) });
+    throw new MailstoreError("NOT_FOUND", `mailbox ${name} does not exist`, { path: dir });
+  }
   fs.rmSync(dir, { recursive: true, force: true });
   const top = path.join(root, MAILBOXES_DIR);
   for (let parent = path.dirname(dir); parent.startsWith(top) && parent !== top; parent = path.dirname(parent)) {

@@ -151,7 +151,6 @@ function trashAndRemove(root: string, dir: string): void {
 export function renameMaildirMailbox(layout: MaildirLayout, from: string, to: string): void {
   if (isInboxName(from) || isInboxName(to)) throw new InvalidArgumentError("INBOX can't be renamed");
   if (to === from || to.startsWith(`${from}/`)) throw new InvalidArgumentError(`can't rename ${from} into itself`);
-  if (!maildirMailboxExists(layout, from)) throw new MailstoreError("NOT_FOUND", `mailbox ${from} does not exist`, { path: layout.mailDir(from) });
   if (maildirMailboxExists(layout, to)) throw new MailstoreError("ALREADY_EXISTS", `mailbox ${to} already exists`, { path: layout.mailDir(to) });
   const moves: Array<[string, string]> = [];
   const trees = [layout.root, ...layout.sideTrees];
@@ -166,8 +165,10 @@ export function renameMaildirMailbox(layout: MaildirLayout, from: string, to: st
       }
     }
   }
-  for (const [a, b] of moves) {
-    if (!fs.existsSync(a)) continue;
+  const present = moves.filter(([a]) => fs.existsSync(a));
+  // A name that is only hierarchy (.A.B exists, .A does not) renames its children, as Dovecot does.
+  if (present.length === 0) throw new MailstoreError("NOT_FOUND", `mailbox ${from} does not exist`, { path: layout.mailDir(from) });
+  for (const [a, b] of present) {
     makeDirs(path.dirname(b));
     fs.renameSync(a, b);
   }

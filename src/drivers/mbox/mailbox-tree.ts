@@ -122,6 +122,8 @@ export function createMboxMailbox(tree: MboxTree, name: string): void {
 export function deleteMboxMailbox(tree: MboxTree, name: string): void {
   const file = mboxFilePath(tree, name);
   if (!fs.existsSync(file)) throw new MailstoreError("NOT_FOUND", `mailbox ${name} does not exist`, { path: file });
+  // A directory there is hierarchy: its mailboxes go first (doveadm's answer too).
+  if (fs.statSync(file).isDirectory()) throw new MailstoreError("INVALID_ARGUMENT", `mailbox ${name} has children, delete them first`, { path: file });
   fs.rmSync(file);
   fs.rmSync(mboxIndexDir(tree, name), { recursive: true, force: true });
 }
