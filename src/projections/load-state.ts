@@ -18,9 +18,24 @@ export interface LoadOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/**
+ * dovecot.index, or undefined with the reason when it is unreadable: a
+ * broken checkpoint is no worse than a missing one as long as the log
+ * reaches back to its start (the next checkpoint replaces it); otherwise
+ * the caller says the mailbox needs a rebuild.
+ */
+function usableCheckpoint(prefix: string): { checkpoint?: IndexMapState; broken?: IndexCorruptedError } {
+  try {
+    return { checkpoint: readCheckpoint(prefix) };
+  } catch (err) {
+    if (err instanceof IndexCorruptedError) return { broken: err };
+    throw err;
+  }
+}
+
 /** The state at the end of the log. */
 export function loadState(prefix: string, options: LoadOptions = {}): IndexMapState {
-  const checkpoint = readCheckpoint(prefix);
+  const { checkpoint, broken } = usableCheckpoint(prefix);
   const empty = () => emptyIndexMap({ indexId: checkpoint?.header.indexId ?? 0 });
   let state = checkpoint ?? empty();
   let batch: LogTransaction[] = [];
@@ -53,7 +68,8 @@ export function loadState(prefix: string, options: LoadOptions = {}): IndexMapSt
   });
   flush();
   if (!checkpoint && !summary.fromScratch) {
-    throw new IndexCorruptedError("the log's older files are gone and there is no dovecot.index: the mailbox needs a rebuild", { path: prefix });
+    const why = broken ? `dovecot.index is unreadable (${broken.message})` : "there is no dovecot.index";
+    throw new IndexCorruptedError(`the log's older files are gone and ${why}: the mailbox needs a rebuild (force-resync)`, { path: prefix });
   }
   // A rotated-to file with no transactions yet still moves the state into it.
   const head = summary.headers[summary.headers.length - 1];
@@ -84,7 +100,7 @@ function statLogBytes(prefix: string): number {
  * position is lost (LogPositionLostError).
  */
 export function stateAt(prefix: string, at: LogPosition): IndexMapState {
-  const checkpoint = readCheckpoint(prefix);
+  const { checkpoint } = usableCheckpoint(prefix);
   const full = readLog(prefix);
   let base: IndexMapState | undefined;
   let transactions: LogTransaction[];

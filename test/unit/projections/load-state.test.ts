@@ -41,3 +41,22 @@ describe("stateAt (time travel)", () => {
     expect(() => stateAt(prefix, future)).toThrow(/past the end of the log/);
   });
 });
+
+describe("an unreadable dovecot.index", () => {
+  it("is no worse than a missing one while the log reaches back to its start; otherwise the error says rebuild", async () => {
+    const log = TransactionLog.open(prefix, { create: {}, fsync: "never" });
+    await log.append([append(1), append(2)]);
+    await log.append([seen(2)]);
+    const full = loadState(prefix);
+    fs.writeFileSync(prefix, Buffer.alloc(300, 0xa5));
+    expect(position(loadState(prefix))).toEqual(position(full));
+    expect(lookupUid(loadState(prefix), 2)!.flags & 8).toBe(8);
+
+    // Rotated, and the older file gone: only a checkpoint could say what came before.
+    await log.rotate();
+    await log.append([append(3)]);
+    await log.close();
+    fs.rmSync(prefix + ".log.2");
+    expect(() => loadState(prefix)).toThrow(/dovecot\.index is unreadable .*force-resync/);
+  });
+});
