@@ -36,7 +36,7 @@ export async function main(argv: string[], io: CliIo = processIo, stop: () => Pr
     if (err instanceof CommanderError) return err.exitCode;
     if (err instanceof MailstoreError) {
       io.err(`mailstore: ${err.message}\n`);
-      return 65;
+      return exitCodeOf(err);
     }
     const e = err as NodeJS.ErrnoException;
     if (e.code && e.syscall) {
@@ -44,6 +44,24 @@ export async function main(argv: string[], io: CliIo = processIo, stop: () => Pr
       return 66;
     }
     throw err;
+  }
+}
+
+/**
+ * doveadm's exit codes (sysexits), so that scripts written for doveadm keep
+ * working: 68 when a mailbox or message does not exist, 75 when a lock could
+ * not be had in time (try again), 64 for a usage error, 65 otherwise.
+ */
+function exitCodeOf(err: MailstoreError): number {
+  switch (err.code) {
+    case "NOT_FOUND":
+      return 68;
+    case "LOCK_TIMEOUT":
+      return 75;
+    case "INVALID_ARGUMENT":
+      return 64;
+    default:
+      return 65;
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "../../errors.js";
 import { toRanges, type FlagAction } from "../../mailbox-transaction.js";
+import { parseFlagNames } from "../../flags.js";
 import { withStorage } from "../context.js";
 import { forEachMatch } from "../match.js";
 import { FETCH_FIELDS, fetchRow, pagerText, type FetchRow } from "../fetch-format.js";
@@ -45,8 +46,10 @@ export function registerMail(program: Command, io: CliIo): void {
     .argument("<query...>")
     .action(async (action: string, flags: string, queryArgs: string[]) => {
       if (!["add", "remove", "replace"].includes(action)) throw new InvalidArgumentError(`flags action must be add, remove or replace, not ${action}`);
+      const names = flags.split(/\s+/).filter(Boolean);
+      parseFlagNames(names); // refused before any mailbox is opened, as doveadm does, whether anything matches or not
       await withStorage(program, io, (storage) => forEachMatch(storage, parseQuery(queryArgs), async (box, uids) => {
-        if (uids.length > 0) await box.transaction().flags(toRanges(uids), action as FlagAction, flags.split(/\s+/).filter(Boolean)).commit();
+        if (uids.length > 0) await box.transaction().flags(toRanges(uids), action as FlagAction, names).commit();
       }));
     });
 

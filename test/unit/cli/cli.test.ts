@@ -65,7 +65,12 @@ describe("mailstore CLI", () => {
     const save = await main(["-l", target, "save"], { out: () => undefined, err: () => undefined, isTTY: false, readStdin: async () => Buffer.from("Subject: x\n\nx\n"), env: {} });
     expect(save).toBe(0);
     const bad = await run("-l", target, "flags", "add", "\\Bogus", "mailbox", "INBOX", "all");
-    expect(bad.code).not.toBe(0);
+    expect(bad.code).toBe(64);
     expect(bad.err).toMatch(/invalid system flag/);
+    // Also when nothing matches, as doveadm checks its arguments first.
+    expect((await run("-l", target, "flags", "add", "\\Bogus", "mailbox", "INBOX", "uid", "999")).code).toBe(64);
+    // doveadm's exit codes: 68 for what does not exist.
+    expect((await run("-l", target, "mailbox", "delete", "Nope")).code).toBe(68);
+    expect(missing.code).toBe(68);
   });
 });
