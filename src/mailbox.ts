@@ -156,6 +156,7 @@ export class Mailbox {
   /** Commits built records under the log lock. Used by MailboxTransaction. */
   async commitWith(build: (state: IndexMapState) => Promise<LogTransactionRecords>): Promise<CommitResult | undefined> {
     this.checkOpen();
+    if (this.backend.syncBeforeCommit) await this.refresh();
     const commit = () => this.log.transact(async () => {
       this.advance(readSince(this.backend.indexPrefix, this.current).transactions);
       return build(this.current);

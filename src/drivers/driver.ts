@@ -72,8 +72,11 @@ export interface MailboxBackend {
    */
   withCommitLocks?<T>(fn: () => Promise<T>): Promise<T>;
 
-  /** Changes made to the files outside the engine, as transactions to log (Maildir, mbox). */
+  /** Changes made to the files outside the engine, as transactions to log (Maildir, mbox; sdbox: files of crashed saves). */
   syncExternalChanges?(state: IndexMapState): Promise<LogRecord[][]>;
+
+  /** Run syncExternalChanges before every commit (it is cheap, and a commit would collide with what it finds). */
+  readonly syncBeforeCommit?: boolean;
 
   /**
    * Mail files that other programs change without writing a log (Maildir's
