@@ -161,7 +161,14 @@ export class Mailbox {
       this.advance(readSince(this.backend.indexPrefix, this.current).transactions);
       return build(this.current);
     });
-    const result = this.backend.withCommitLocks ? await this.backend.withCommitLocks(commit) : await commit();
+    let result;
+    try {
+      result = this.backend.withCommitLocks ? await this.backend.withCommitLocks(commit) : await commit();
+    } catch (err) {
+      await this.backend.afterCommit?.(false);
+      throw err;
+    }
+    await this.backend.afterCommit?.(result !== undefined);
     if (!result) return undefined;
     this.advance(result.transactions);
     await this.maybeCheckpoint();

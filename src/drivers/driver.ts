@@ -75,6 +75,12 @@ export interface MailboxBackend {
   /** Changes made to the files outside the engine, as transactions to log (Maildir, mbox; sdbox: files of crashed saves). */
   syncExternalChanges?(state: IndexMapState): Promise<LogRecord[][]>;
 
+  /**
+   * Work a commit leaves until its records are in the log (sdbox: unlinking
+   * expunged files), or drops when the commit failed (`committed` false).
+   */
+  afterCommit?(committed: boolean): Promise<void>;
+
   /** Run syncExternalChanges before every commit (it is cheap, and a commit would collide with what it finds). */
   readonly syncBeforeCommit?: boolean;
 

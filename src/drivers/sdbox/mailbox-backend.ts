@@ -94,15 +94,27 @@ export class SdboxMailboxBackend implements MailboxBackend {
     };
   }
 
+  /** Files of messages whose expunge is being committed: unlinked once it is logged. */
+  private expungedFiles: string[] = [];
+
   async expungeMessages(_state: IndexMapState, uids: readonly number[]): Promise<LogRecord[]> {
     for (const uid of uids) {
-      for (const dir of [this.dir, this.altDir]) {
-        if (!dir) continue;
-        await fsp.rm(path.join(dir, sdboxFileName(uid)), { force: true });
-      }
+      for (const dir of [this.dir, this.altDir]) if (dir) this.expungedFiles.push(path.join(dir, sdboxFileName(uid)));
     }
     // sdbox's EXTERNAL expunges carry zero GUIDs (transaction-log.md §4.3).
     return [{ type: "expunge-guid", external: true, sync: false, expunges: uids.map((uid) => ({ uid, guid: new Uint8Array(16) })) }];
+  }
+
+  /**
+   * The files go after the log says the messages are expunged: a kill in
+   * between leaves a file nothing refers to (which a rebuild would bring
+   * back, as after Dovecot's own crash there), never an indexed message
+   * without its file.
+   */
+  async afterCommit(committed: boolean): Promise<void> {
+    const files = this.expungedFiles;
+    this.expungedFiles = [];
+    if (committed) await Promise.all(files.map((f) => fsp.rm(f, { force: true })));
   }
 
   async readMessage(_state: IndexMapState, uid: number): Promise<Uint8Array> {
