@@ -156,17 +156,30 @@ export class Mailbox {
   /** Commits built records under the log lock. Used by MailboxTransaction. */
   async commitWith(build: (state: IndexMapState) => Promise<LogTransactionRecords>): Promise<CommitResult | undefined> {
     this.checkOpen();
-    if (this.backend.syncBeforeCommit) await this.refresh();
-    const commit = () => this.log.transact(async () => {
-      this.advance(readSince(this.backend.indexPrefix, this.current).transactions);
-      return build(this.current);
-    });
     let result;
-    try {
-      result = this.backend.withCommitLocks ? await this.backend.withCommitLocks(commit) : await commit();
-    } catch (err) {
-      await this.backend.afterCommit?.(false);
-      throw err;
+    for (;;) {
+      // What a crashed writer left (syncBeforeCommit) is logged first, in its own
+      // transaction under the same lock; then the commit is built on top of it.
+      let leftovers = false;
+      const commit = () => this.log.transact(async () => {
+        this.advance(readSince(this.backend.indexPrefix, this.current).transactions);
+        if (this.backend.syncBeforeCommit) {
+          const found = await this.backend.syncExternalChanges!(this.current);
+          if (found.length > 0) {
+            leftovers = true;
+            return found;
+          }
+        }
+        return build(this.current);
+      });
+      try {
+        result = this.backend.withCommitLocks ? await this.backend.withCommitLocks(commit) : await commit();
+      } catch (err) {
+        await this.backend.afterCommit?.(false);
+        throw err;
+      }
+      if (!leftovers) break;
+      if (result) this.advance(result.transactions);
     }
     await this.backend.afterCommit?.(result !== undefined);
     if (!result) return undefined;
