@@ -2,7 +2,10 @@ import { createRequire } from "node:module";
 
 // msgpackr is loaded on first use: only export/import of bundles needs it.
 const require = createRequire(import.meta.url);
-const msgpackr = (): typeof import("msgpackr") => require("msgpackr") as typeof import("msgpackr");
+let packr: import("msgpackr").Packr | undefined;
+/** One Packr for both ways; bigints beyond 64 bits (a running modseq can be any u64) keep their value. */
+const msgpack = (): import("msgpackr").Packr =>
+  (packr ??= new (require("msgpackr") as typeof import("msgpackr")).Packr({ useBigIntExtension: true }));
 import { InvalidArgumentError } from "../errors.js";
 import type { LogFileHeader, LogPosition, LogRecord } from "../log/types.js";
 
@@ -40,7 +43,7 @@ export type BundleEncoding = "msgpack" | "json";
 
 /** Encodes a bundle; msgpack keeps bytes and bigints natively, JSON tags them. */
 export function encodeBundle(bundle: EventBundle, encoding: BundleEncoding): Uint8Array {
-  if (encoding === "msgpack") return msgpackr().pack(bundle);
+  if (encoding === "msgpack") return msgpack().pack(bundle);
   return Buffer.from(JSON.stringify(bundle, jsonReplacer, 1) + "\n");
 }
 
@@ -51,7 +54,7 @@ export function encodeBundle(bundle: EventBundle, encoding: BundleEncoding): Uin
 export function decodeBundle(bytes: Uint8Array, path: string): EventBundle {
   let value: unknown;
   try {
-    value = bytes[0] === 0x7b ? JSON.parse(Buffer.from(bytes).toString("utf8"), jsonReviver) : msgpackr().unpack(bytes);
+    value = bytes[0] === 0x7b ? JSON.parse(Buffer.from(bytes).toString("utf8"), jsonReviver) : msgpack().unpack(bytes);
   } catch (err) {
     throw new InvalidArgumentError(`not an event bundle: ${(err as Error).message}`, { path, offset: 0 });
   }

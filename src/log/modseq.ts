@@ -1,6 +1,10 @@
 import { isInternalFlagUpdate } from "./records/flag-update.js";
 import type { LogFileHeader, LogRecord } from "./types.js";
 
+/** Dovecot counts in a uint64_t: past its largest value the counter wraps to 0. */
+const U64_MAX = 0xffffffffffffffffn;
+const inc = (counter: bigint): bigint => (counter === U64_MAX ? 0n : counter + 1n);
+
 /**
  * The running modseq of one log file (transaction-log.md §8): starts at the
  * header's initial_modseq and moves with each record. Returns the counter
@@ -15,16 +19,16 @@ export function nextModseq(counter: bigint, record: LogRecord, header: LogFileHe
   switch (record.type) {
     case "expunge":
     case "expunge-guid":
-      return record.external ? counter + 1n : counter;
+      return record.external ? inc(counter) : counter;
     case "append":
     case "keyword-update":
     case "keyword-reset":
     case "attribute-update":
-      return counter + 1n;
+      return inc(counter);
     case "flag-update": {
       const hidesInternal = header.majorVersion > 1 || header.minorVersion >= 3;
-      if (!hidesInternal) return counter + 1n;
-      return record.updates.some((u) => !isInternalFlagUpdate(u)) ? counter + 1n : counter;
+      if (!hidesInternal) return inc(counter);
+      return record.updates.some((u) => !isInternalFlagUpdate(u)) ? inc(counter) : counter;
     }
     case "modseq-update": {
       let max = counter;
