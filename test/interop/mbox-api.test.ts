@@ -3,34 +3,7 @@ import * as path from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { openStorage, recordAt, messageCount, flagNames, type Storage } from "../../src/index.js";
 import { createOracle, describeInterop, sampleMessage, type DovecotOracle } from "../helpers/dovecot.js";
-
-/** What the engine sees of a mailbox, in doveadm's terms (flags then keywords, no \Recent). */
-async function engineFetch(storage: Storage, mailbox: string) {
-  const box = await storage.openMailbox(mailbox);
-  const state = await box.refresh();
-  const out = [];
-  for (let seq = 1; seq <= messageCount(state); seq++) {
-    const r = recordAt(state, seq)!;
-    const info = await box.backend.messageInfo(state, r.uid);
-    out.push({ uid: r.uid, flags: [...flagNames(r.flags), ...r.keywords].sort(), guid: info.guid, text: Buffer.from(await box.readMessage(r.uid)).toString("latin1") });
-  }
-  await box.close();
-  return out;
-}
-
-async function doveadmFetch(o: DovecotOracle, mailbox: string) {
-  const rows = await o.fetch("uid flags guid", ["mailbox", mailbox, "all"]);
-  const out = [];
-  for (const r of rows) {
-    out.push({
-      uid: Number(r.uid),
-      flags: r.flags.split(" ").filter((f) => f && f !== "\\Recent").sort(),
-      guid: r.guid,
-      text: (await o.fetchText(mailbox, Number(r.uid))).toString("latin1"),
-    });
-  }
-  return out;
-}
+import { doveadmFetch, engineFetch } from "../helpers/fetch-compare.js";
 
 const FROM_BODY = sampleMessage(7, { body: "First line\nFrom the start of a line\n>From quoted\nFrom someone@example.com Thu Nov 29 22:33:52 2001\nlast\n" });
 

@@ -8,44 +8,7 @@ import { flagNames, messageCount, recordAt, type Storage } from "../../../../src
 import type { MdboxStorageBackend } from "../../../../src/drivers/mdbox/storage-backend.js";
 import type { DovecotOracle } from "../../../helpers/dovecot.js";
 
-export interface SeenMessage {
-  uid: number;
-  flags: string[];
-  guid: string;
-  text: string;
-}
-
-/** What the engine sees of a mailbox, in doveadm's terms (flags then keywords, sorted, no \Recent). */
-export async function engineFetch(storage: Storage, mailbox: string): Promise<SeenMessage[]> {
-  const box = await storage.openMailbox(mailbox);
-  try {
-    const state = await box.refresh();
-    const out: SeenMessage[] = [];
-    for (let seq = 1; seq <= messageCount(state); seq++) {
-      const r = recordAt(state, seq)!;
-      const info = await box.backend.messageInfo(state, r.uid);
-      out.push({ uid: r.uid, flags: [...flagNames(r.flags), ...r.keywords].sort(), guid: info.guid, text: Buffer.from(await box.readMessage(r.uid)).toString("latin1") });
-    }
-    return out;
-  } finally {
-    await box.close();
-  }
-}
-
-/** What `doveadm fetch 'uid flags guid'` + `fetch text` return. */
-export async function doveadmFetch(o: DovecotOracle, mailbox: string): Promise<SeenMessage[]> {
-  const rows = await o.fetch("uid flags guid", ["mailbox", mailbox, "all"]);
-  const out: SeenMessage[] = [];
-  for (const r of rows) {
-    out.push({
-      uid: Number(r.uid),
-      flags: r.flags.split(" ").filter((f) => f && f !== "\\Recent").sort(),
-      guid: r.guid,
-      text: (await o.fetchText(mailbox, Number(r.uid))).toString("latin1"),
-    });
-  }
-  return out;
-}
+export { doveadmFetch, engineFetch, type SeenMessage } from "../../../helpers/fetch-compare.js";
 
 export function mdboxBackend(storage: Storage): MdboxStorageBackend {
   return storage.backend as MdboxStorageBackend;
