@@ -10,13 +10,13 @@
  *
  * The child runs the compiled engine (dist/), like the other multi-process tests.
  */
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { MailFlag } from "../../src/log/types.js";
 import { messageCount, openStorage, recordAt } from "../../src/index.js";
 import { createOracle, describeInterop, parseFlags, type DovecotOracle } from "../helpers/dovecot.js";
+import { runAndKill } from "../helpers/kill-worker.js";
 
 const REPO = path.resolve(__dirname, "../..");
 const ROUNDS = Number(process.env.FILES_CRASH_ROUNDS ?? 6);
@@ -86,18 +86,8 @@ describeInterop("sdbox and Maildir crash safety (SIGKILL during saves, flag chan
       for (let round = 0; round < ROUNDS; round++) {
         const roundSeed = seed * 100 + round + 1;
         const where = `${format} seed ${seed} round ${round}`;
-        const child = spawn(process.execPath, [workerPath, o.location, journal, String(roundSeed)], { stdio: ["ignore", "pipe", "pipe"] });
-        let stderr = "";
-        child.stderr.on("data", (d) => (stderr += d));
-        const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-        await new Promise<void>((resolve, reject) => {
-          child.stdout.on("data", (d) => String(d).includes("ready") && resolve());
-          child.on("exit", (code) => reject(new Error(`worker exited early (${code}), ${where}: ${stderr}`)));
-        });
         const rand = ((roundSeed * 2654435761) >>> 0) / 2 ** 32;
-        await new Promise((r) => setTimeout(r, 50 + Math.floor(rand * 500)));
-        child.kill("SIGKILL");
-        await exited;
+        const stderr = await runAndKill(workerPath, [o.location, journal, String(roundSeed)], { killAfterMs: 50 + Math.floor(rand * 500) });
         expect(stderr, `worker failed before the kill, ${where}`).toBe("");
         agedLocks += ageLeftoverDotlocks(o.root);
         await verify(o, journal, where);

@@ -13,13 +13,13 @@
  * The child runs the compiled engine (dist/, `npx tsc -p .`), like the other
  * multi-process tests.
  */
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { parseMbox } from "../../src/drivers/mbox/scan.js";
 import { openStorage, messageCount, recordAt, type Storage } from "../../src/index.js";
 import { createOracle, describeInterop, type DovecotOracle } from "../helpers/dovecot.js";
+import { runAndKill } from "../helpers/kill-worker.js";
 
 const REPO = path.resolve(__dirname, "../..");
 const ROUNDS = Number(process.env.MBOX_CRASH_ROUNDS ?? 16);
@@ -82,24 +82,8 @@ describeInterop("mbox crash safety: SIGKILL during expunge rewrites and flag wri
   });
 
   /** Kills after `killAfterMs`, or, with `whenExists`, as soon as that file appears (a rewrite in progress) plus a little. */
-  async function runAndKill(seed: number, killAfterMs: number, whenExists?: string): Promise<void> {
-    const child = spawn(process.execPath, [workerPath, o.location, String(seed)], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, HOME: o.dir } });
-    let err = "";
-    child.stderr.on("data", (d) => (err += d));
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.on("data", (d) => {
-        if (String(d).includes("ready")) resolve();
-      });
-      child.on("exit", (code) => reject(new Error(`worker exited ${code} before ready: ${err}`)));
-    });
-    if (whenExists) {
-      const deadline = Date.now() + 3000;
-      while (!fs.existsSync(whenExists) && Date.now() < deadline) await new Promise((r) => setImmediate(r));
-    }
-    await new Promise((r) => setTimeout(r, killAfterMs));
-    const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGKILL");
-    await exited;
+  async function kill(seed: number, killAfterMs: number, whenExists?: string): Promise<void> {
+    const err = await runAndKill(workerPath, [o.location, String(seed)], { killAfterMs, ...(whenExists ? { whenExists } : {}), env: { ...process.env, HOME: o.dir } });
     if (err.trim() !== "") throw new Error(`worker failed: ${err}`);
   }
 
@@ -124,8 +108,8 @@ describeInterop("mbox crash safety: SIGKILL during expunge rewrites and flag wri
       const caught = { dotlock: 0 };
       for (let round = 0; round < ROUNDS; round++) {
         // Every other round aims at a write: killed a few ms after the mbox is dotlocked.
-        if (round % 2 === 1) await runAndKill(seed + round, Math.floor(rand() * 40), inbox + ".lock");
-        else await runAndKill(seed + round, 30 + Math.floor(rand() * 400));
+        if (round % 2 === 1) await kill(seed + round, Math.floor(rand() * 40), inbox + ".lock");
+        else await kill(seed + round, 30 + Math.floor(rand() * 400));
         // How often the kill hit a write (the dotlock still there).
         if (fs.existsSync(inbox + ".lock")) caught.dotlock++;
         // The mbox parses as whole messages whatever the moment of the kill.

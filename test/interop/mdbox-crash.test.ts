@@ -9,7 +9,6 @@
  * The child runs the compiled engine (dist/, `npx tsc -p .`), like the other
  * multi-process tests.
  */
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
@@ -19,6 +18,7 @@ import { MdboxPaths } from "../../src/drivers/mdbox/paths.js";
 import type { MdboxStorageBackend } from "../../src/drivers/mdbox/storage-backend.js";
 import { messageCount, openStorage, recordAt } from "../../src/index.js";
 import { createOracle, describeInterop, type DovecotOracle } from "../helpers/dovecot.js";
+import { runAndKill } from "../helpers/kill-worker.js";
 
 const REPO = path.resolve(__dirname, "../..");
 const ROUNDS = Number(process.env.MDBOX_CRASH_ROUNDS ?? 8);
@@ -101,18 +101,8 @@ describeInterop("mdbox crash safety (SIGKILL during saves, copies, expunges, pur
 
     for (let round = 0; round < ROUNDS; round++) {
       const roundSeed = seed * 100 + round + 1;
-      const child = spawn(process.execPath, [workerPath, o.root, journal, String(roundSeed)], { stdio: ["ignore", "pipe", "pipe"] });
-      let stderr = "";
-      child.stderr.on("data", (d) => (stderr += d));
-      const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-      await new Promise<void>((resolve, reject) => {
-        child.stdout.on("data", (d) => String(d).includes("ready") && resolve());
-        child.on("exit", (code) => reject(new Error(`worker exited early (${code}), seed ${seed}: ${stderr}`)));
-      });
       const rand = ((roundSeed * 2654435761) >>> 0) / 2 ** 32;
-      await new Promise((r) => setTimeout(r, 80 + Math.floor(rand * 600)));
-      child.kill("SIGKILL");
-      await exited;
+      const stderr = await runAndKill(workerPath, [o.root, journal, String(roundSeed)], { killAfterMs: 80 + Math.floor(rand * 600) });
       expect(stderr, `worker failed before the kill, seed ${seed} round ${round}`).toBe("");
       await verify(o, journal, `seed ${seed} round ${round}`);
     }
