@@ -158,17 +158,15 @@ export class Mailbox {
     this.checkOpen();
     let result;
     for (;;) {
-      // What a crashed writer left (syncBeforeCommit) is logged first, in its own
-      // transaction under the same lock; then the commit is built on top of it.
+      // What a crashed writer left is logged first, in its own transaction
+      // under the same lock; then the commit is built on top of it.
       let leftovers = false;
       const commit = () => this.log.transact(async () => {
         this.advance(readSince(this.backend.indexPrefix, this.current).transactions);
-        if (this.backend.syncBeforeCommit) {
-          const found = await this.backend.syncExternalChanges!(this.current);
-          if (found.length > 0) {
-            leftovers = true;
-            return found;
-          }
+        const found = (await this.backend.adoptLeftovers?.(this.current)) ?? [];
+        if (found.length > 0) {
+          leftovers = true;
+          return found;
         }
         return build(this.current);
       });

@@ -72,8 +72,15 @@ export interface MailboxBackend {
    */
   withCommitLocks?<T>(fn: () => Promise<T>): Promise<T>;
 
-  /** Changes made to the files outside the engine, as transactions to log (Maildir, mbox; sdbox: files of crashed saves). */
+  /** Changes made to the files outside the engine, as transactions to log (Maildir, mbox). */
   syncExternalChanges?(state: IndexMapState): Promise<LogRecord[][]>;
+
+  /**
+   * What a writer killed mid-commit left that the next commit would collide
+   * with (sdbox: u.N files past next_uid), as transactions to log first.
+   * Called under the commit's locks; must be cheap when there is nothing.
+   */
+  adoptLeftovers?(state: IndexMapState): Promise<LogRecord[][]>;
 
   /**
    * Work a commit leaves until its records are in the log (sdbox: unlinking
@@ -81,8 +88,6 @@ export interface MailboxBackend {
    */
   afterCommit?(committed: boolean): Promise<void>;
 
-  /** Run syncExternalChanges before every commit (it is cheap, and a commit would collide with what it finds). */
-  readonly syncBeforeCommit?: boolean;
 
   /**
    * Mail files that other programs change without writing a log (Maildir's

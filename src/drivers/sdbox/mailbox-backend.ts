@@ -40,18 +40,15 @@ export class SdboxMailboxBackend implements MailboxBackend {
     ];
   }
 
-  /** See syncExternalChanges: a commit must not collide with files a crashed save left. */
-  readonly syncBeforeCommit = true;
-
   /**
    * Files a save killed before its log commit left behind: saves write
    * `u.<uid>` from next_uid on, in order, under the log lock, so outside the
    * lock any such file is a leftover. Dovecot fails its next save on one and
    * rebuilds; here they are logged as the messages they are (EXTERNAL
-   * appends, what a rebuild finds), one stat() when there are none. Called
-   * under the log lock.
+   * appends, what a rebuild finds) before the next commit, one stat() when
+   * there are none. Called under the log lock.
    */
-  async syncExternalChanges(state: IndexMapState): Promise<LogRecord[][]> {
+  async adoptLeftovers(state: IndexMapState): Promise<LogRecord[][]> {
     const uids: number[] = [];
     for (let uid = state.header.nextUid; uid > 0 && uid < 0xffffffff; uid++) {
       if (!fs.existsSync(path.join(this.dir, sdboxFileName(uid)))) break;
