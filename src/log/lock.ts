@@ -1,5 +1,5 @@
 import { lock as fcntlLock, unlock as fcntlUnlock } from "os-lock";
-import { LockTimeoutError } from "../errors.js";
+import { LockTimeoutError, type ErrorLocation } from "../errors.js";
 
 /**
  * Exclusive POSIX record lock (F_SETLK, F_WRLCK, whole file) on an open log
@@ -15,13 +15,7 @@ export async function lockExclusive(fd: number, path: string, timeoutMs: number)
   const deadline = Date.now() + timeoutMs;
   let waitMs = 1;
   for (;;) {
-    try {
-      await fcntlLock(fd, 0, 0, { exclusive: true, immediate: true });
-      return;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "EACCES" && code !== "EAGAIN" && code !== "EBUSY") throw err;
-    }
+    if (await tryLockExclusive(fd)) return;
     if (Date.now() >= deadline) {
       throw new LockTimeoutError(`could not lock the log within ${timeoutMs} ms`, { path });
     }
@@ -30,6 +24,36 @@ export async function lockExclusive(fd: number, path: string, timeoutMs: number)
   }
 }
 
+/**
+ * One F_SETLK attempt. @returns false when another process holds a
+ * conflicting lock. When this process already holds the lock it succeeds (a
+ * no-op), so a false answer while we believe we hold it proves that the lock
+ * was lost (some descriptor of the file was closed in this process).
+ */
+export async function tryLockExclusive(fd: number): Promise<boolean> {
+  try {
+    await fcntlLock(fd, 0, 0, { exclusive: true, immediate: true });
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EACCES" || code === "EAGAIN" || code === "EBUSY") return false;
+    throw err;
+  }
+}
+
 export async function unlockFile(fd: number): Promise<void> {
   await fcntlUnlock(fd, 0, 0);
+}
+
+/**
+ * The log lock this process took is gone: another process holds it now, or
+ * appended while we thought we held it (POSIX locks are dropped when the
+ * process closes any descriptor of the file). Nothing was written; the
+ * commit can be retried (code LOCK_TIMEOUT: a temporary failure, as doveadm's
+ * exit code 75).
+ */
+export class LogLockLostError extends LockTimeoutError {
+  constructor(message: string, where: ErrorLocation) {
+    super(`log lock lost: ${message}`, where);
+  }
 }

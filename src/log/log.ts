@@ -7,8 +7,10 @@ import { ByteWriter } from "./bytes.js";
 import { encodeTransactionInto } from "./encode-file.js";
 import { parseLogBytes, scanTransactions } from "./file.js";
 import { encodeLogHeader } from "./header.js";
-import { lockExclusive, unlockFile } from "./lock.js";
-import { acquireLogFile, inodeAt, readRange, readWhole, releaseLogFile, withFileMutex, type SharedLogFile } from "./shared-file.js";
+import { LogLockLostError, lockExclusive, tryLockExclusive, unlockFile } from "./lock.js";
+import {
+  acquireFileMutex, acquireLogFile, inodeAt, readRange, readWhole, releaseLogFile, retainLogFile, withFileMutex, type SharedLogFile,
+} from "./shared-file.js";
 import type { LogFileHeader, LogPosition, LogRecord, LogTransaction } from "./types.js";
 import { HEAD_SUFFIX, ROTATED_SUFFIX, readLog, type LogReadResult } from "./view.js";
 
@@ -23,8 +25,26 @@ import { HEAD_SUFFIX, ROTATED_SUFFIX, readLog, type LogReadResult } from "./view
  */
 export type FsyncMode = "always" | "optimized" | "batch" | "never";
 
-/** The log files whose lock the current async call chain holds. */
-const heldLocks = new AsyncLocalStorage<ReadonlySet<SharedLogFile>>();
+/**
+ * The log files whose lock (in-process mutex + fcntl lock) one withLock()
+ * call holds for the async call chain running inside it. Scopes nest (a
+ * mailbox commit inside the mdbox map's lock); a file locked by an outer
+ * scope is held by every inner one. A rotation inside a scope adds the new
+ * head to the scope that held the old one, which releases both at its end.
+ */
+interface LockScope {
+  readonly parent: LockScope | undefined;
+  readonly files: Set<SharedLogFile>;
+  /** Releases of files added by rotations (run at the scope's end, newest first). */
+  readonly onExit: Array<() => Promise<void>>;
+}
+
+const heldLocks = new AsyncLocalStorage<LockScope>();
+
+function scopeHolding(scope: LockScope | undefined, file: SharedLogFile): LockScope | undefined {
+  for (let s = scope; s; s = s.parent) if (s.files.has(file)) return s;
+  return undefined;
+}
 
 /** Dovecot's defaults (mail_index_log_rotate_*). */
 export const DEFAULT_ROTATE = { minSizeBytes: 32 * 1024, maxSizeBytes: 1024 * 1024, minAgeSeconds: 300 };
@@ -74,6 +94,12 @@ export class TransactionLog {
   private readonly rotateRules: typeof DEFAULT_ROTATE;
   private pendingSync: Promise<void> | undefined;
   private closed = false;
+  /**
+   * Bytes after the last complete transaction seen by catchUp() under the
+   * lock: the file's size then. Cut off only right before our own write, and
+   * only if the lock is confirmed and the size has not moved since.
+   */
+  private tornTailSize: number | undefined;
 
   private constructor(prefix: string, head: SharedLogFile, cursor: AppendCursor, options: LogOptions) {
     this.prefix = prefix;
@@ -155,8 +181,9 @@ export class TransactionLog {
       const transactions = await build();
       if (!transactions.some((t) => t.length > 0)) return undefined;
       needsSync = this.commitNeedsSync(transactions);
-      const start = this.headPosition;
       const prepared = prepareAppend(this.cursor, transactions, this.headPath);
+      await this.confirmLockBeforeWrite();
+      const start = this.headPosition;
       writeAt(this.head.fd, prepared.bytes, this.cursor.syncOffset);
       this.cursor = prepared.end;
       if (needsSync && this.fsyncMode !== "batch") fs.fdatasyncSync(this.head.fd);
@@ -208,8 +235,24 @@ export class TransactionLog {
     return this.withLock(() => this.rotateLocked());
   }
 
-  /** rotate() for callers already inside transact(), which holds the lock. */
+  /**
+   * rotate() for callers already inside transact() or holdLock(), which hold
+   * the lock. The new `.log` is locked (fcntl and in-process mutex) before it
+   * is renamed into place, and stays locked until the scope that held the old
+   * one ends: nobody, in this process or another, can write to it before the
+   * caller is done. Called without the lock, it takes it (as rotate()).
+   */
   async rotateLocked(): Promise<LogFileHeader> {
+    this.checkOpen();
+    const scope = heldLocks.getStore();
+    if (scopeHolding(scope, this.head) && !this.headIsAtPath()) {
+      // A sibling object in this scope rotated already: continue from its file.
+      this.followRotation();
+      this.catchUp();
+    }
+    const owner = scopeHolding(scope, this.head);
+    if (!owner) return this.rotate();
+    await this.confirmLockBeforeWrite();
     const old = this.cursor;
     const header: LogFileHeader = {
       ...old.header,
@@ -224,6 +267,8 @@ export class TransactionLog {
     const tmpPath = this.headPath + ".newlock";
     writeNewFile(tmpPath, encodeLogHeader(header));
     const next = acquireLogFile(tmpPath);
+    // A brand-new inode: nobody else can hold its mutex yet.
+    const releaseMutex = await acquireFileMutex(next);
     try {
       await lockExclusive(next.fd, tmpPath, this.lockTimeoutMs);
       const rotatedPath = this.prefix + ROTATED_SUFFIX;
@@ -231,15 +276,30 @@ export class TransactionLog {
       fs.linkSync(this.headPath, rotatedPath);
       fs.renameSync(tmpPath, this.headPath);
     } catch (err) {
+      releaseMutex();
       releaseLogFile(next);
       fs.rmSync(tmpPath, { force: true });
       throw err;
     }
+    // The scope's reference keeps next's descriptor open until it is unlocked.
+    retainLogFile(next);
+    owner.files.add(next);
+    owner.onExit.push(async () => {
+      try {
+        await unlockFile(next.fd);
+      } finally {
+        releaseMutex();
+        releaseLogFile(next);
+      }
+    });
+    // The old file is no longer the head: let Dovecot processes waiting on
+    // it go on (they see the new inode and switch). Its descriptor stays
+    // open as long as the scope that locked it holds its reference.
     await unlockFile(this.head.fd);
     releaseLogFile(this.head);
     this.head = next;
     this.cursor = { header, syncOffset: header.hdrSize, modseq: header.initialModseq };
-    // The caller's withLock unlocks this.head, which is now the new file.
+    this.tornTailSize = undefined;
     return header;
   }
 
@@ -267,11 +327,17 @@ export class TransactionLog {
   /** One fdatasync shared by every commit that joins before it starts. */
   private groupSync(): Promise<void> {
     if (this.pendingSync) return this.pendingSync;
-    const fd = this.head.fd;
+    // Held until the sync is done: a rotation meanwhile must not close the
+    // descriptor (its number could be reused by another file).
+    const file = retainLogFile(this.head);
     this.pendingSync = new Promise<void>((resolve, reject) => {
       setImmediate(() => {
         this.pendingSync = undefined;
-        fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()));
+        fs.fdatasync(file.fd, (err) => {
+          releaseLogFile(file);
+          if (err) reject(err);
+          else resolve();
+        });
       });
     });
     return this.pendingSync;
@@ -283,52 +349,79 @@ export class TransactionLog {
    * rotated by someone else meanwhile, follows the rotation first.
    */
   private async withLock<T>(fn: () => Promise<T>): Promise<T> {
-    const held = heldLocks.getStore();
-    if (held?.has(this.head)) {
+    const scope = heldLocks.getStore();
+    if (scopeHolding(scope, this.head)) {
       // This async call chain already holds this file's lock (a commit that
-      // locks the mdbox map first, then writes it): re-entering is safe.
-      this.catchUp();
-      return fn();
+      // locks the mdbox map first, then writes it): re-entering is safe, once
+      // this object has followed a rotation made by a sibling in the scope.
+      if (!this.headIsAtPath()) this.followRotation();
+      if (scopeHolding(scope, this.head)) {
+        this.catchUp();
+        return fn();
+      }
+      // The path moved to a file this scope never locked: lock it below.
     }
     for (;;) {
-      const file = this.head;
-      const outcome = await withFileMutex(file, async () => {
-        if (file !== this.head) return { retry: true as const };
+      // Our own reference: the descriptor stays open (and its number ours)
+      // until the lock taken through it is released, whatever this.head becomes.
+      const file = retainLogFile(this.head);
+      const releaseMutex = await acquireFileMutex(file);
+      const inner: LockScope = { parent: scope, files: new Set([file]), onExit: [] };
+      let locked = false;
+      try {
+        if (file !== this.head) continue;
         await lockExclusive(file.fd, this.headPath, this.lockTimeoutMs);
-        let locked = true;
-        try {
-          const current = inodeAt(this.headPath);
-          if (current === undefined || current.ino !== file.ino || current.dev !== file.dev) {
-            await unlockFile(file.fd);
-            locked = false;
-            this.followRotation();
-            return { retry: true as const };
-          }
-          this.catchUp();
-          const value = await heldLocks.run(new Set([...(held ?? []), file]), fn);
-          return { retry: false as const, value };
-        } finally {
-          // fn may have swapped this.head (rotation); unlock whichever is current.
-          if (locked) await unlockFile(this.head.fd);
+        locked = true;
+        if (!this.headIsAtPath()) {
+          await unlockFile(file.fd);
+          locked = false;
+          this.followRotation();
+          continue;
         }
-      });
-      if (!outcome.retry) return outcome.value;
+        this.catchUp();
+        return await heldLocks.run(inner, fn);
+      } finally {
+        try {
+          // Files a rotation locked inside fn, newest first, then this one.
+          for (const release of inner.onExit.reverse()) await release();
+          if (locked) await unlockFile(file.fd);
+        } finally {
+          releaseMutex();
+          releaseLogFile(file);
+        }
+      }
     }
+  }
+
+  /** Whether `.log` is still the inode this object reads and writes. */
+  private headIsAtPath(): boolean {
+    const current = inodeAt(this.headPath);
+    return current !== undefined && current.ino === this.head.ino && current.dev === this.head.dev;
   }
 
   /** Another process rotated or recreated `.log`: switch to the new file. */
   private followRotation(): void {
     const next = acquireLogFile(this.headPath);
-    const parsed = parseLogBytes(readWhole(next), this.headPath);
+    let parsed;
+    try {
+      parsed = parseLogBytes(readWhole(next), this.headPath);
+    } catch (err) {
+      releaseLogFile(next);
+      throw err;
+    }
     releaseLogFile(this.head);
     this.head = next;
     this.cursor = { header: parsed.header, syncOffset: parsed.syncOffset, modseq: parsed.endModseq };
+    this.tornTailSize = undefined;
   }
 
   /**
-   * Called with the lock held: reads what others appended since our cursor,
-   * and cuts off bytes after the last complete transaction (nobody is writing
-   * them, so they are the remains of a failed write, never committed data).
+   * Called with the lock held: reads what others appended since our cursor.
+   * Bytes after the last complete transaction are only noted, never cut here:
+   * a read-only refresh must not change the file, and if our lock was lost
+   * (a descriptor of the file closed elsewhere in the process) they are
+   * another writer's transaction still being written. confirmLockBeforeWrite
+   * cuts them when that is certain.
    */
   private catchUp(): void {
     const size = fs.fstatSync(this.head.fd).size;
@@ -337,6 +430,7 @@ export class TransactionLog {
         path: this.headPath, fileSeq: this.cursor.header.fileSeq, offset: size,
       });
     }
+    this.tornTailSize = undefined;
     if (size === this.cursor.syncOffset) return;
     const tail = readRange(this.head, this.cursor.syncOffset, size);
     const scan = scanTransactions(tail, this.cursor.header, this.headPath, () => undefined, {
@@ -345,7 +439,37 @@ export class TransactionLog {
       delta: this.cursor.syncOffset,
     });
     this.cursor = { header: this.cursor.header, syncOffset: scan.syncOffset, modseq: scan.modseq };
-    if (scan.syncOffset < size) fs.ftruncateSync(this.head.fd, scan.syncOffset);
+    if (scan.syncOffset < size) this.tornTailSize = size;
+  }
+
+  /**
+   * Right before writing at the cursor: proves that nobody else wrote since
+   * catchUp(), and that the lock is still ours. F_SETLK fails if another
+   * process holds the lock (ours was lost); and if ours was lost and nobody
+   * holds it now, it takes it back, but then the file's size shows whether
+   * someone appended meanwhile. Then, and only then, a torn tail that was
+   * already there when we locked (Dovecot's rule: with the lock held, bytes
+   * after the last complete record are a crashed writer's garbage) is cut.
+   * @throws LogLockLostError, having written nothing.
+   */
+  private async confirmLockBeforeWrite(): Promise<void> {
+    const where = { path: this.headPath, fileSeq: this.cursor.header.fileSeq, offset: this.cursor.syncOffset };
+    if (!(await tryLockExclusive(this.head.fd))) {
+      throw new LogLockLostError("another process holds the lock we were writing under", where);
+    }
+    if (!this.headIsAtPath()) {
+      throw new LogLockLostError("the log was rotated or recreated by another process while we held its lock", where);
+    }
+    const size = fs.fstatSync(this.head.fd).size;
+    if (size === this.cursor.syncOffset) return;
+    if (size > this.cursor.syncOffset && size === this.tornTailSize) {
+      fs.ftruncateSync(this.head.fd, this.cursor.syncOffset);
+      this.tornTailSize = undefined;
+      return;
+    }
+    throw new LogLockLostError(
+      `the log changed under our lock (size ${size}, expected ${this.tornTailSize ?? this.cursor.syncOffset})`, where,
+    );
   }
 }
 

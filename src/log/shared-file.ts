@@ -15,6 +15,12 @@ export interface SharedLogFile {
   refs: number;
   /** Serialises in-process writers, which fcntl cannot tell apart. */
   mutex: Promise<void>;
+  /**
+   * Extra descriptors of this inode opened by a lost stat/open race. Closing
+   * one would drop a lock held through `fd`, so they stay open until the
+   * last reference goes, when `fd` is closed too.
+   */
+  spareFds: number[];
 }
 
 const openFiles = new Map<string, SharedLogFile>();
@@ -44,28 +50,54 @@ export function acquireLogFile(path: string): SharedLogFile {
   const fst = fs.fstatSync(fd);
   const raced = openFiles.get(keyOf(fst));
   if (raced) {
-    // The path was replaced between stat and open, by a file we already hold.
-    fs.closeSync(fd);
+    // The path was replaced between stat and open (a rotation) by a file we
+    // already hold, perhaps locked: closing this second descriptor now would
+    // release that lock, so it is kept until the file's last release.
+    raced.spareFds.push(fd);
     raced.refs++;
     return raced;
   }
-  const file: SharedLogFile = { path, fd, ino: fst.ino, dev: fst.dev, writable, refs: 1, mutex: Promise.resolve() };
+  const file: SharedLogFile = { path, fd, ino: fst.ino, dev: fst.dev, writable, refs: 1, mutex: Promise.resolve(), spareFds: [] };
   openFiles.set(keyOf(fst), file);
   return file;
 }
 
+/**
+ * Drops one reference; the last one closes the descriptor. Whoever holds the
+ * file's lock must hold a reference for as long, so that the descriptor (and
+ * with it the lock) is never closed under it, and its number never reused by
+ * another file while someone still uses it.
+ */
 export function releaseLogFile(file: SharedLogFile): void {
+  if (file.refs <= 0) throw new Error(`log file ${file.path} released more often than acquired`);
   if (--file.refs > 0) return;
   openFiles.delete(keyOf(file));
+  for (const spare of file.spareFds.splice(0)) fs.closeSync(spare);
   fs.closeSync(file.fd);
 }
 
-/** Runs `fn` after every earlier in-process holder of `file` has finished. */
-export async function withFileMutex<T>(file: SharedLogFile, fn: () => Promise<T>): Promise<T> {
+/** Takes another reference to a file already held. */
+export function retainLogFile(file: SharedLogFile): SharedLogFile {
+  if (file.refs <= 0) throw new Error(`log file ${file.path} retained after its last release`);
+  file.refs++;
+  return file;
+}
+
+/**
+ * Waits until every earlier in-process holder of `file`'s mutex is done.
+ * @returns the function that releases it (exactly once).
+ */
+export async function acquireFileMutex(file: SharedLogFile): Promise<() => void> {
   const before = file.mutex;
   let release!: () => void;
   file.mutex = new Promise<void>((resolve) => (release = resolve));
   await before;
+  return release;
+}
+
+/** Runs `fn` after every earlier in-process holder of `file` has finished. */
+export async function withFileMutex<T>(file: SharedLogFile, fn: () => Promise<T>): Promise<T> {
+  const release = await acquireFileMutex(file);
   try {
     return await fn();
   } finally {
