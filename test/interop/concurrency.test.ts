@@ -15,8 +15,11 @@
  * operations, which the two run back to back against each other while
  * doveadm goes on, so all three writers contend during the whole run.
  *
- * Seed: CONCURRENCY_SEED=<n> replays one run (every failure message names it);
- * CONCURRENCY_OPS sets the operations per writer (default 100).
+ * Seed: CONCURRENCY_SEED=<n> replays one run's operations (every failure
+ * message names it; the interleaving is up to the scheduler); CONCURRENCY_OPS
+ * sets the operations per writer (default 100). With KEEP_ORACLE=1 the
+ * mailbox stays, with every writer's acknowledged operations in
+ * <oracle dir>/concurrency-ops.json.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import * as fs from "node:fs";
@@ -202,6 +205,8 @@ async function runFormat(format: MailFormat, o: DovecotOracle, seed: number): Pr
   }
   console.log(`${tag} engine A ${reports[0].done.length} ops (${reports[0].retries} retried), engine B ${reports[1].done.length} ops (${reports[1].retries} retried), doveadm ${ours.length} ops`);
 
+  // For a failure's post-mortem: with KEEP_ORACLE=1 the mailbox, its log and this file stay.
+  fs.writeFileSync(path.join(o.dir, "concurrency-ops.json"), JSON.stringify({ seed, A: reports[0].done, B: reports[1].done, doveadm: ours }, null, 1));
   const writers = [reports[0].done, reports[1].done, ours];
   const flags = expectedFlags(writers);
   const saves = writers.flatMap((ops) => ops.flatMap((op) => (op.kind === "save" ? [op.subject] : []))).sort();
