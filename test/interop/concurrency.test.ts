@@ -43,7 +43,7 @@ const SYSTEM_FLAG_MASK = 0x1f;
 interface FlagOp { kind: "flags"; action: "add" | "remove"; names: string[]; uid1: number; uid2: number }
 interface SaveOp { kind: "save"; subject: string }
 type Op = FlagOp | SaveOp;
-interface WorkerReport { name: string; done: Op[]; retries: number; error?: string }
+interface WorkerReport { name: string; done: Op[]; retries: number; lockErrors: Record<string, number>; error?: string }
 
 /** mulberry32, as in the worker. */
 function prng(seed: number): () => number {
@@ -204,6 +204,7 @@ async function runFormat(format: MailFormat, o: DovecotOracle, seed: number): Pr
     for (const w of workers) if (w.child.exitCode === null) w.child.kill("SIGKILL");
   }
   console.log(`${tag} engine A ${reports[0].done.length} ops (${reports[0].retries} retried), engine B ${reports[1].done.length} ops (${reports[1].retries} retried), doveadm ${ours.length} ops`);
+  for (const r of reports) for (const [message, n] of Object.entries(r.lockErrors)) console.log(`${tag} engine ${r.name} retried ${n}× after: ${message}`);
 
   // For a failure's post-mortem: with KEEP_ORACLE=1 the mailbox, its log and this file stay.
   fs.writeFileSync(path.join(o.dir, "concurrency-ops.json"), JSON.stringify({ seed, A: reports[0].done, B: reports[1].done, doveadm: ours }, null, 1));
