@@ -3,7 +3,9 @@ import { InvalidArgumentError } from "./errors.js";
 import { flagNames, parseFlagNames } from "./flags.js";
 import type { LogRecord, UidRange } from "./log/types.js";
 import type { CommitResult, Mailbox } from "./mailbox.js";
-import { lookupUid } from "./projections/read.js";
+import { keywordIndex } from "./projections/apply-keywords.js";
+import { KEYWORDS_EXT_NAME } from "./projections/ext-registry.js";
+import { extension, lookupUid } from "./projections/read.js";
 import type { IndexMapState } from "./projections/state.js";
 
 /** How a flag change combines with the current flags. */
@@ -104,7 +106,16 @@ export class MailboxTransaction {
           this.appends.forEach((m, i) => m.keywords.forEach((k) => byKeyword.set(k, [...(byKeyword.get(k) ?? []), firstUid + i])));
           for (const [name, uids] of byKeyword) records.push({ type: "keyword-update", ...external, modifyType: "add", name, ranges: toRanges(uids) });
         }
-        for (const op of this.ops) records.push(...(await this.opRecords(state, op)));
+        const lastFlagsOp = this.ops.map((op) => op.kind).lastIndexOf("flags");
+        const pending: PendingFlags = { keywords: [...state.keywords], changed: new Map(), expunged: new Set(), track: false };
+        // The appends' keyword records above register their new names first.
+        for (const r of records) {
+          if (r.type === "keyword-update" && keywordIndex(pending.keywords, r.name) < 0) pending.keywords.push(r.name);
+        }
+        for (const [n, op] of this.ops.entries()) {
+          pending.track = n < lastFlagsOp;
+          records.push(...(await this.opRecords(state, op, pending)));
+        }
         return records.length > 0 ? [records] : [];
       });
     } catch (err) {
@@ -116,22 +127,191 @@ export class MailboxTransaction {
     return { ...end, appendedUids };
   }
 
-  private async opRecords(state: IndexMapState, op: Op): Promise<LogRecord[]> {
+  private async opRecords(state: IndexMapState, op: Op, pending: PendingFlags): Promise<LogRecord[]> {
+    if (op.kind === "flags") return flagOpRecords(state, op, pending);
     const uids = existingUids(state, op.uids);
     if (uids.length === 0) return [];
-    const ranges = toRanges(uids);
-    if (op.kind === "expunge") return this.mailbox.backend.expungeMessages(state, uids);
-    const out: LogRecord[] = [];
-    const add = op.action === "remove" ? 0 : op.flags;
-    const remove = op.action === "add" ? 0 : op.action === "remove" ? op.flags : ~op.flags & 0x1f;
-    if (add !== 0 || remove !== 0) {
-      out.push({ type: "flag-update", ...internal, updates: ranges.map((r) => ({ ...r, addFlags: add, removeFlags: remove, modseqIncFlag: 0 })) });
+    for (const r of op.uids) {
+      const span = state.records.rangeOfUids(r.uid1, r.uid2);
+      if (span) for (let i = span[0]; i <= span[1]; i++) pending.expunged.add(i);
     }
-    if (op.action === "replace") out.push({ type: "keyword-reset", ...internal, ranges });
-    for (const name of op.keywords) {
-      out.push({ type: "keyword-update", ...internal, modifyType: op.action === "remove" ? "remove" : "add", name, ranges });
+    return this.mailbox.backend.expungeMessages(state, uids);
+  }
+}
+
+/** System flag bits a flag update may set or clear (Dovecot's MAIL_INDEX_FLAGS_MASK). */
+const SYSTEM_FLAGS_MASK = 0x1f;
+
+/**
+ * What the earlier operations of the transaction being built did to the
+ * messages of the state it is built on, so that each operation is filtered
+ * against the flags it will really meet. Keyed by 0-based record index in
+ * that state (the records do not move while a transaction is built).
+ */
+interface PendingFlags {
+  /** Keyword names by index: the state's, then those the records built so far register. */
+  readonly keywords: string[];
+  /** Flags and keyword indexes of messages changed by earlier operations. */
+  readonly changed: Map<number, { flags: number; keywords: Set<number> }>;
+  /** Messages expunged by earlier operations: later ones leave them alone. */
+  readonly expunged: Set<number>;
+  /** Whether an operation still to come reads `changed` (else it is not kept up). */
+  track: boolean;
+}
+
+/** One message as an operation sees it. */
+interface Current {
+  readonly index: number;
+  readonly uid: number;
+  readonly flags: number;
+  has(keyword: number): boolean;
+  /** Keyword indexes set, ascending. */
+  keywords(): number[];
+}
+
+/**
+ * The records of one flags operation, following what Dovecot 2.3 logs for
+ * `doveadm flags` (index_mail_update_flags/_keywords with the transaction's
+ * drop of unnecessary updates), checked against doveadm's own logs:
+ * - system flags: one FLAG_UPDATE over the messages it changes, with the
+ *   request's full masks (replace: +flags −(~flags & 0x1f));
+ * - add/remove keywords: a message is concerned when the request changes any
+ *   of its keywords; then every requested keyword gets a record for it (so a
+ *   message lacking only one of `kw1 kw2` is in both records, and its modseq
+ *   is the second's, as in Dovecot);
+ * - replace keywords: a message is concerned when its keywords differ from the
+ *   request; it gets an add record for every requested keyword and a remove
+ *   for each other keyword it has. Dovecot 2.3 writes no KEYWORD_RESET.
+ * Keyword records come in keyword-index order (the mailbox's keywords, then
+ * new names in request order). A message the operation does not change gets
+ * no record, so its MODSEQ stays.
+ */
+function flagOpRecords(state: IndexMapState, op: Extract<Op, { kind: "flags" }>, pending: PendingFlags): LogRecord[] {
+  const add = op.action === "remove" ? 0 : op.flags;
+  const remove = op.action === "add" ? 0 : op.action === "remove" ? op.flags : ~op.flags & SYSTEM_FLAGS_MASK;
+  const { known, added } = resolveKeywords(pending.keywords, op.keywords);
+  const requested = [...known, ...added.map((_, j) => pending.keywords.length + j)];
+  const requestedSet = new Set(requested);
+  const flagUids: number[] = [];
+  const kwUids: number[] = [];
+  /** replace: keyword index → uids it is removed from. */
+  const removals = new Map<number, number[]>();
+  const touched: Current[] = [];
+  forEachMessage(state, op.uids, pending, (m) => {
+    const flagsChange = (m.flags & add) !== add || (m.flags & remove) !== 0;
+    if (flagsChange) flagUids.push(m.uid);
+    let kwChange: boolean;
+    if (op.action === "add") kwChange = requested.some((k) => !m.has(k));
+    else if (op.action === "remove") kwChange = known.some((k) => m.has(k));
+    else {
+      const own = m.keywords();
+      kwChange = own.length !== known.length || own.some((k) => !requestedSet.has(k)) || added.length > 0;
+      if (kwChange) {
+        for (const k of own) {
+          if (requestedSet.has(k)) continue;
+          const uids = removals.get(k);
+          if (uids) uids.push(m.uid);
+          else removals.set(k, [m.uid]);
+        }
+      }
     }
-    return out;
+    if (kwChange) kwUids.push(m.uid);
+    if (pending.track && (flagsChange || kwChange)) touched.push(m);
+  });
+
+  const out: LogRecord[] = [];
+  if (flagUids.length > 0) {
+    out.push({ type: "flag-update", ...internal, updates: ascendingRanges(flagUids).map((r) => ({ ...r, addFlags: add, removeFlags: remove, modseqIncFlag: 0 })) });
+  }
+  if (kwUids.length > 0) {
+    const kwRanges = ascendingRanges(kwUids);
+    const order = [...new Set([...requested, ...removals.keys()])].sort((a, b) => a - b);
+    for (const k of order) {
+      const name = k < pending.keywords.length ? pending.keywords[k] : added[k - pending.keywords.length];
+      if (requestedSet.has(k)) out.push({ type: "keyword-update", ...internal, modifyType: op.action === "remove" ? "remove" : "add", name, ranges: kwRanges });
+      else out.push({ type: "keyword-update", ...internal, modifyType: "remove", name, ranges: ascendingRanges(removals.get(k)!) });
+    }
+    // Records naming a new keyword register it (even a remove), giving it the next index.
+    pending.keywords.push(...added);
+  }
+  if (pending.track) {
+    for (const m of touched) {
+      const keywords = new Set(m.keywords());
+      if (op.action === "replace") keywords.clear();
+      for (const k of requested) {
+        if (op.action === "remove") keywords.delete(k);
+        else keywords.add(k);
+      }
+      pending.changed.set(m.index, { flags: (m.flags | add) & ~remove, keywords });
+    }
+  }
+  return out;
+}
+
+/** Ranges of strictly ascending uids, in one pass (toRanges sorts; these come sorted). */
+function ascendingRanges(uids: readonly number[]): UidRange[] {
+  const out: UidRange[] = [];
+  for (const uid of uids) {
+    const last = out[out.length - 1];
+    if (last !== undefined && uid === last.uid2 + 1) last.uid2 = uid;
+    else out.push({ uid1: uid, uid2: uid });
+  }
+  return out;
+}
+
+/**
+ * Requested keyword names as indexes into `keywords` (matched ASCII
+ * case-insensitively, as Dovecot does; duplicates dropped), and the names
+ * the mailbox does not have yet, in request order (first spelling kept).
+ */
+function resolveKeywords(keywords: readonly string[], names: readonly string[]): { known: number[]; added: string[] } {
+  const known: number[] = [];
+  const added: string[] = [];
+  for (const name of names) {
+    const k = keywordIndex(keywords, name);
+    if (k >= 0) {
+      if (!known.includes(k)) known.push(k);
+    } else if (keywordIndex(added, name) < 0) added.push(name);
+  }
+  return { known, added };
+}
+
+/**
+ * Calls `visit` for each existing, not yet expunged message of `ranges`, in
+ * uid order, with its flags and keywords as the transaction so far leaves
+ * them. Reads records by index (one lookup per range, not per uid).
+ */
+function forEachMessage(state: IndexMapState, ranges: readonly UidRange[], pending: PendingFlags, visit: (m: Current) => void): void {
+  const ext = extension(state, KEYWORDS_EXT_NAME);
+  const kwOffset = ext === undefined ? 0 : ext.recordOffset;
+  const kwBits = ext === undefined ? 0 : ext.recordSize * 8;
+  for (const r of ranges) {
+    const span = state.records.rangeOfUids(r.uid1, r.uid2);
+    if (!span) continue;
+    for (let i = span[0]; i <= span[1]; i++) {
+      if (pending.expunged.has(i)) continue;
+      const row = state.records.row(i);
+      const uid = row.words[row.offset >>> 2];
+      const changed = pending.changed.get(i);
+      if (changed !== undefined) {
+        visit({ index: i, uid, flags: changed.flags, has: (k) => changed.keywords.has(k), keywords: () => [...changed.keywords].sort((a, b) => a - b) });
+        continue;
+      }
+      const base = row.offset + kwOffset;
+      const has = (k: number) => k < kwBits && (row.bytes[base + (k >> 3)] & (1 << (k & 7))) !== 0;
+      visit({
+        index: i,
+        uid,
+        flags: row.bytes[row.offset + 4],
+        has,
+        keywords: () => {
+          const set: number[] = [];
+          // Bits past the known names are never set by a valid log; do not report them.
+          for (let k = 0; k < Math.min(kwBits, pending.keywords.length); k++) if (has(k)) set.push(k);
+          return set;
+        },
+      });
+    }
   }
 }
 
