@@ -12,6 +12,7 @@
 import { castDraft, type Draft } from "immer";
 import { LogCorruptedError } from "../errors.js";
 import type { LogEntry } from "../log/types.js";
+import type { EffectsCollector } from "./effects.js";
 import type { RecordEditor, RecordStore } from "./record-store.js";
 import type { ExtensionInfo, IndexMapState } from "./state.js";
 import type { IndexBaseHeader } from "./base-header.js";
@@ -34,6 +35,11 @@ export class ApplyContext {
     private readonly base: IndexMapState,
     /** Ownership token for in-place record changes (see RecordStore). */
     private readonly token: object,
+    /**
+     * Where appliers report what they changed, or undefined when nobody asked
+     * (replay): appliers test it once per record, never per message.
+     */
+    readonly effects: EffectsCollector | undefined = undefined,
   ) {
     this.logModseq = base.logModseq;
   }

@@ -84,19 +84,25 @@ export function applyKeywordUpdate(ctx: ApplyContext, record: KeywordUpdateRecor
   const byteOffset = ext.recordOffset + (index >> 3);
   const mask = 1 << (index & 7);
   const add = record.modifyType === "add";
+  const fx = ctx.effects;
+  // The registered spelling: the one every reader of the state sees.
+  const keyword = fx === undefined ? "" : draft.keywords[index];
+  const external = record.external;
   for (const r of record.ranges) {
     const range = ctx.records.rangeOfUids(r.uid1, r.uid2);
     if (range === undefined) continue;
     raiseMessageModseqs(ctx, range[0], range[1], ctx.entry.modseq);
     const editor = ctx.edit();
     const rs = editor.recordSize;
+    let n = range[0];
     editor.forRange(range[0], range[1], (cur, from, to) => {
-      for (let i = from; i <= to; i++) {
+      for (let i = from; i <= to; i++, n++) {
         const at = i * rs + byteOffset;
         const value = add ? cur.bytes[at] | mask : cur.bytes[at] & ~mask;
         if (value === cur.bytes[at]) continue;
         cur.writable();
         cur.bytes[at] = value;
+        fx?.keyword(n, cur.words[(i * rs) >>> 2], keyword, record.modifyType, external);
       }
     });
   }
@@ -107,18 +113,21 @@ export function applyKeywordReset(ctx: ApplyContext, record: KeywordResetRecord)
   const extId = extIdOf({ extensions: ctx.exts }, KEYWORDS_EXT_NAME);
   if (extId < 0) return;
   const ext = ctx.exts[extId];
+  const fx = ctx.effects;
   for (const r of record.ranges) {
     const range = ctx.records.rangeOfUids(r.uid1, r.uid2);
     if (range === undefined) continue;
     raiseMessageModseqs(ctx, range[0], range[1], ctx.entry.modseq);
     const editor = ctx.edit();
     const rs = editor.recordSize;
+    let n = range[0];
     editor.forRange(range[0], range[1], (cur, from, to) => {
-      for (let i = from; i <= to; i++) {
+      for (let i = from; i <= to; i++, n++) {
         const at = i * rs + ext.recordOffset;
         if (cur.bytes.subarray(at, at + ext.recordSize).every((b) => b === 0)) continue;
         cur.writable();
         cur.bytes.fill(0, at, at + ext.recordSize);
+        fx?.keywordsReset(n, cur.words[(i * rs) >>> 2], record.external);
       }
     });
   }

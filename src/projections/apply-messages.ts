@@ -89,9 +89,11 @@ export function applyAppend(ctx: ApplyContext, record: AppendRecord): void {
   const firstNew = editor.count;
   const c = readCounters(ctx.header, editor.count);
   let dirty = 0;
+  const fx = ctx.effects;
   for (const m of record.messages) {
     if (m.uid < c.nextUid) throw ctx.corrupt(`Append with UID ${m.uid}, but next_uid = ${c.nextUid}`);
     editor.append(m.uid, m.flags);
+    fx?.append(m.uid, m.flags);
     c.messagesCount++;
     c.nextUid = m.uid + 1;
     if (m.flags & MailFlag.DIRTY) dirty++;
@@ -128,8 +130,12 @@ function applyFlagChange(ctx: ApplyContext, first: number, last: number, u: Flag
   let error: string | undefined;
   const editor = ctx.edit();
   const rs = editor.recordSize;
+  const fx = ctx.effects;
+  const external = ctx.entry.record.external;
+  // The record index of row i, for effects (forRange hands out leaf-local rows).
+  let index = first;
   editor.forRange(first, last, (cur, from, to) => {
-    for (let i = from; i <= to && error === undefined; i++) {
+    for (let i = from; i <= to && error === undefined; i++, index++) {
       const at = i * rs;
       const oldFlags = cur.bytes[at + 4];
       const newFlags = (oldFlags & keep) | add;
@@ -141,6 +147,10 @@ function applyFlagChange(ctx: ApplyContext, first: number, last: number, u: Flag
       dirtyDelta += ((newFlags & MailFlag.DIRTY) >> 7) - ((oldFlags & MailFlag.DIRTY) >> 7);
       cur.writable();
       cur.bytes[at + 4] = newFlags;
+      if (fx === undefined) continue;
+      // The one definition of a visible flag change: an IMAP flag bit that flipped.
+      const changed = (oldFlags ^ newFlags) & MAIL_FLAGS_NONRECENT;
+      if (changed !== 0) fx.flags(index, cur.words[at >>> 2], newFlags & changed, oldFlags & changed, external);
     }
   });
   if (error !== undefined) throw ctx.corrupt(error);
@@ -150,7 +160,16 @@ function applyFlagChange(ctx: ApplyContext, first: number, last: number, u: Flag
 
 /** EXPUNGE (EXTERNAL only; a request changes nothing): remove every existing message in the ranges. */
 export function applyExpunge(ctx: ApplyContext, record: ExpungeRecord): void {
-  if (!record.external) return;
+  if (!record.external) {
+    // The state does not change, but the backend has been asked to expunge what exists.
+    const fx = ctx.effects;
+    if (fx === undefined) return;
+    for (const r of record.ranges) {
+      const range = ctx.records.rangeOfUids(r.uid1, r.uid2);
+      if (range !== undefined) fx.expungeRequest(ctx.records.uidAt(range[0]), ctx.records.uidAt(range[1]));
+    }
+    return;
+  }
   const ranges: Array<[number, number]> = [];
   for (const r of record.ranges) {
     const range = ctx.records.rangeOfUids(r.uid1, r.uid2);
@@ -161,7 +180,14 @@ export function applyExpunge(ctx: ApplyContext, record: ExpungeRecord): void {
 
 /** EXPUNGE_GUID (EXTERNAL only): like EXPUNGE, one uid per entry; the GUID is not checked. */
 export function applyExpungeGuid(ctx: ApplyContext, record: ExpungeGuidRecord): void {
-  if (!record.external) return;
+  if (!record.external) {
+    const fx = ctx.effects;
+    if (fx === undefined) return;
+    for (const e of record.expunges) {
+      if (ctx.records.indexOfUid(e.uid) >= 0) fx.expungeRequest(e.uid, e.uid, e.guid);
+    }
+    return;
+  }
   const ranges: Array<[number, number]> = [];
   for (const e of record.expunges) {
     const index = ctx.records.indexOfUid(e.uid);
@@ -199,8 +225,12 @@ function expungeIndexes(ctx: ApplyContext, ranges: Array<[number, number]>): voi
     // Dovecot lowers messages_count range by range, and the next range's checks see it.
     c.messagesCount -= last - first + 1;
   }
+  // UIDs are read before the rows go; the effects are emitted once nothing can throw.
+  const fx = ctx.effects;
+  const gone = fx === undefined ? undefined : merged.map(([first, last]) => [editor.uidAt(first), editor.uidAt(last)] as const);
   editor.expunge(merged);
   writeCounters(ctx.header, c);
   if (dirty > 0) ctx.draft.dirtyCount -= dirty;
   raiseHighestModseq(ctx, ctx.entry.modseq);
+  if (fx !== undefined && gone !== undefined) for (const [uid1, uid2] of gone) fx.expunge(uid1, uid2);
 }

@@ -89,6 +89,7 @@ export function raiseMessageModseqs(ctx: ApplyContext, first: number, last: numb
   const hi = Number(modseq >> 32n);
   const editor = ctx.edit();
   const rs = editor.recordSize;
+  const fx = ctx.effects;
   editor.forRange(first, last, (cur, from, to) => {
     for (let i = from; i <= to; i++) {
       const w = (i * rs + offset) >>> 2;
@@ -97,6 +98,7 @@ export function raiseMessageModseqs(ctx: ApplyContext, first: number, last: numb
       cur.writable();
       cur.words[w] = lo;
       cur.words[w + 1] = hi;
+      fx?.modseq(cur.words[(i * rs) >>> 2], modseq);
     }
   });
 }
@@ -117,6 +119,7 @@ export function fillMissingModseqs(ctx: ApplyContext): void {
   const hi = Number(highest >> 32n);
   const editor = ctx.edit();
   const rs = editor.recordSize;
+  const fx = ctx.effects;
   editor.forRange(0, editor.count - 1, (cur, from, to) => {
     for (let i = from; i <= to; i++) {
       const w = (i * rs + offset) >>> 2;
@@ -124,6 +127,7 @@ export function fillMissingModseqs(ctx: ApplyContext): void {
       cur.writable();
       cur.words[w] = lo;
       cur.words[w + 1] = hi;
+      fx?.modseq(cur.words[(i * rs) >>> 2], highest);
     }
   });
 }
@@ -163,6 +167,10 @@ export function applyModseqUpdate(ctx: ApplyContext, record: ModseqUpdateRecord)
 }
 
 /** ATTRIBUTE_UPDATE: the index ignores the attributes; only the highest modseq moves. */
-export function applyAttributeUpdate(ctx: ApplyContext, _record: AttributeUpdateRecord): void {
+export function applyAttributeUpdate(ctx: ApplyContext, record: AttributeUpdateRecord): void {
   raiseHighestModseq(ctx, ctx.entry.modseq);
+  const fx = ctx.effects;
+  if (fx === undefined) return;
+  // The index keeps no attributes, so every entry is reported as written: set or unset.
+  for (const c of record.changes) fx.attribute(c.key, c.scope === "p" ? "private" : "shared", c.op === "+" ? "set" : "unset");
 }

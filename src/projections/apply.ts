@@ -24,6 +24,7 @@ import { applyKeywordReset, applyKeywordUpdate } from "./apply-keywords.js";
 import { applyAppend, applyExpunge, applyExpungeGuid, applyFlagUpdate } from "./apply-messages.js";
 import { applyAttributeUpdate, applyModseqUpdate, stampModseqHeader } from "./apply-modseq.js";
 import { IndexHeaderFlag } from "./base-header.js";
+import { EffectsCollector, type TransactionEffects } from "./effects.js";
 import { emptyIndexMap, type IndexMapState } from "./state.js";
 
 type Applier<T extends LogRecordType> = (ctx: ApplyContext, record: Extract<LogRecord, { type: T }>) => void;
@@ -53,18 +54,24 @@ const APPLIERS: { [T in LogRecordType]: Applier<T> } = {
 
 /** INDEX_DELETED: EXTERNAL means done; otherwise a request the next sync finishes. */
 function applyIndexDeleted(ctx: ApplyContext, record: Extract<LogRecord, { type: "index-deleted" }>): void {
+  const draft = ctx.draft;
   if (record.external) {
-    ctx.draft.deleted = true;
-    ctx.draft.deleteRequested = false;
+    if (!draft.deleted) ctx.effects?.mailboxDeleted(true);
+    draft.deleted = true;
+    draft.deleteRequested = false;
   } else {
-    ctx.draft.deleteRequested = true;
+    if (!draft.deleteRequested) ctx.effects?.mailboxDeleted(false);
+    draft.deleteRequested = true;
   }
 }
 
 /** INDEX_UNDELETED: cancels a request; EXTERNAL also undoes a deletion. */
 function applyIndexUndeleted(ctx: ApplyContext, record: Extract<LogRecord, { type: "index-undeleted" }>): void {
-  ctx.draft.deleteRequested = false;
-  if (record.external) ctx.draft.deleted = false;
+  const draft = ctx.draft;
+  const undone = (record.external && draft.deleted) || draft.deleteRequested;
+  if (undone) ctx.effects?.mailboxUndeleted(record.external);
+  draft.deleteRequested = false;
+  if (record.external) draft.deleted = false;
 }
 
 function dispatch(ctx: ApplyContext, record: LogRecord): void {
@@ -99,8 +106,12 @@ export function applyEntry(state: IndexMapState, entry: LogEntry): IndexMapState
  * a transaction usually touch the same leaves (an append, its cache offsets,
  * its keywords), which are then copied once.
  */
-function applyWith(state: IndexMapState, tx: LogTransaction, token: object): IndexMapState {
-  return applyBatch(state, [tx], token);
+function applyWith(state: IndexMapState, tx: LogTransaction, token: object, effects?: EffectsCollector): IndexMapState {
+  return produce(state, (draft) => {
+    const ctx = new ApplyContext(draft, state, token, effects);
+    applyToDraft(ctx, draft, tx);
+    ctx.finish();
+  });
 }
 
 /**
@@ -146,6 +157,22 @@ function applyToDraft(ctx: ApplyContext, draft: Draft<IndexMapState>, tx: LogTra
  */
 export function applyTransaction(state: IndexMapState, tx: LogTransaction): IndexMapState {
   return applyWith(state, tx, {});
+}
+
+/**
+ * `applyTransaction`, also returning what the transaction changed (see
+ * effects.ts): the same appliers, told to report. Use it wherever a change
+ * is passed on (view sync, change streams, backend file updates); replay
+ * has no use for effects and does not collect them. Throws like
+ * `applyTransaction`.
+ */
+export function applyTransactionWithEffects(state: IndexMapState, tx: LogTransaction): { state: IndexMapState; effects: TransactionEffects } {
+  const collector = new EffectsCollector();
+  const next = applyWith(state, tx, {}, collector);
+  return {
+    state: next,
+    effects: { position: tx.position, end: tx.end, modseq: tx.modseq, external: tx.external, effects: collector.effects },
+  };
 }
 
 /**
