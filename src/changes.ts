@@ -1,5 +1,7 @@
+import { assertNever } from "./errors.js";
 import type { LogPosition, LogRecord, LogTransaction } from "./log/types.js";
 import { flagNames } from "./flags.js";
+import type { Effect, TransactionEffects } from "./projections/effects.js";
 
 /** One change a committed transaction made, as a server reports it (IDLE, JMAP push). */
 export type MailboxChange =
@@ -26,14 +28,74 @@ export interface ChangeBatch {
   changes: MailboxChange[];
 }
 
-/** The changes a transaction describes. Storage-internal records (extensions, header) are omitted. */
+/**
+ * The changes a transaction made, from its effects
+ * (`applyTransactionWithEffects`), so a batch says what really changed:
+ * - a change that changed nothing is not in it (a flag a message already
+ *   had, a keyword it lacked, an unknown or expunged UID): a transaction
+ *   of no-ops gives a batch with no changes;
+ * - `flags` carries the bits that flipped, per range of messages that got
+ *   the same flip; a UID range spans existing messages only at its ends;
+ * - `modseq` is reported for every message whose modseq rose (only where
+ *   the mailbox tracks per-message modseqs), except new messages of the
+ *   same batch: their `append` is their change;
+ * - a deletion request (INDEX_DELETED without EXTERNAL) is not reported,
+ *   the deletion is.
+ */
+export function changeBatchFromEffects(fx: TransactionEffects): ChangeBatch {
+  const changes: MailboxChange[] = [];
+  // New messages' UIDs are above every other UID of the batch: one bound tells them apart.
+  let firstAppendedUid = Infinity;
+  for (const e of fx.effects) {
+    const change = changeOf(e, firstAppendedUid);
+    if (e.type === "append" && e.uid < firstAppendedUid) firstAppendedUid = e.uid;
+    if (change !== undefined) changes.push(change);
+  }
+  return { position: fx.position, end: fx.end, modseq: fx.modseq, external: fx.external, changes };
+}
+
+function changeOf(e: Effect, firstAppendedUid: number): MailboxChange | undefined {
+  switch (e.type) {
+    case "append":
+      return { type: "append", uid: e.uid, flags: flagNames(e.flags) };
+    case "flags":
+      return { type: "flags", uid1: e.uid1, uid2: e.uid2, add: flagNames(e.add), remove: flagNames(e.remove) };
+    case "keywords":
+      return { type: "keywords", uid1: e.uid1, uid2: e.uid2, keyword: e.keyword, action: e.action };
+    case "keywords-reset":
+      return { type: "keywords-reset", uid1: e.uid1, uid2: e.uid2 };
+    case "expunge":
+      return { type: "expunge", uid1: e.uid1, uid2: e.uid2 };
+    case "expunge-request":
+      return { type: "expunge-request", uid1: e.uid1, uid2: e.uid2 };
+    case "modseq":
+      return e.uid >= firstAppendedUid ? undefined : { type: "modseq", uid: e.uid, modseq: e.modseq };
+    case "attribute":
+      return { type: "attribute", key: e.key, scope: e.scope, action: e.action };
+    case "mailbox-deleted":
+      return e.external ? { type: "mailbox-deleted" } : undefined;
+    case "mailbox-undeleted":
+      return { type: "mailbox-undeleted" };
+    default:
+      return assertNever(e);
+  }
+}
+
+/**
+ * The changes a transaction's records ask for, read without a state: what
+ * a change stream reported before the fold emitted effects. It cannot tell
+ * a no-op or an unknown UID from a change, so it reports those too.
+ * @deprecated Fold with `applyTransactionWithEffects` and use
+ *   `changeBatchFromEffects`; kept while callers without a state at hand
+ *   switch over.
+ */
 export function changeBatchOf(tx: LogTransaction): ChangeBatch {
   const changes: MailboxChange[] = [];
-  for (const entry of tx.entries) changes.push(...changesOf(entry.record));
+  for (const entry of tx.entries) changes.push(...requestedChangesOf(entry.record));
   return { position: tx.position, end: tx.end, modseq: tx.modseq, external: tx.external, changes };
 }
 
-function changesOf(r: LogRecord): MailboxChange[] {
+function requestedChangesOf(r: LogRecord): MailboxChange[] {
   switch (r.type) {
     case "append":
       return r.messages.map((m) => ({ type: "append", uid: m.uid, flags: flagNames(m.flags) }));
@@ -57,7 +119,17 @@ function changesOf(r: LogRecord): MailboxChange[] {
       return r.external ? [{ type: "mailbox-deleted" }] : [];
     case "index-undeleted":
       return [{ type: "mailbox-undeleted" }];
-    default:
+    // Storage-internal records: nothing a client sees.
+    case "header-update":
+    case "ext-intro":
+    case "ext-reset":
+    case "ext-hdr":
+    case "ext-hdr32":
+    case "ext-rec":
+    case "ext-atomic-inc":
+    case "boundary":
       return [];
+    default:
+      return assertNever(r);
   }
 }

@@ -1,10 +1,10 @@
 import { readLog } from "./log/view.js";
+import { advanceWithEffects } from "./projections/apply.js";
 import { isBefore } from "./projections/load-state.js";
 import type { Mailbox } from "./mailbox.js";
-import { position } from "./projections/read.js";
+import { highestModseq, position } from "./projections/read.js";
 import type { IndexMapState } from "./projections/state.js";
 import { createView, seqOf, seqRange, syncView, uidAt, type MailboxView, type ViewChanges } from "./projections/view.js";
-import { highestModseq } from "./projections/read.js";
 
 /**
  * One client's view of a mailbox (an IMAP session's selected mailbox): its
@@ -13,8 +13,15 @@ import { highestModseq } from "./projections/read.js";
  */
 export class MailboxViewHandle {
   private view: MailboxView;
+  /**
+   * The index map at the view's position (as a Dovecot view keeps its map):
+   * a sync folds the new transactions onto it for their effects. States are
+   * immutable with shared records, so holding it costs only what changed since.
+   */
+  private state: IndexMapState;
 
   constructor(private readonly mailbox: Mailbox, state: IndexMapState) {
+    this.state = state;
     const uids = new Uint32Array(state.records.count);
     for (let seq = 1; seq <= uids.length; seq++) uids[seq - 1] = state.records.uidAt(seq - 1);
     this.view = createView(position(state), uids, highestModseq(state));
@@ -48,8 +55,11 @@ export class MailboxViewHandle {
   async sync(options: { expunges?: boolean } = {}): Promise<ViewChanges> {
     await this.mailbox.refresh();
     const upTo = this.mailbox.position;
-    const transactions = readLog(this.mailbox.backend.indexPrefix, this.view.position).transactions.filter((tx) => !isBefore(upTo, tx.end));
-    const { view, changes } = syncView(this.view, transactions, options);
+    const log = readLog(this.mailbox.backend.indexPrefix, this.view.position);
+    const transactions = log.transactions.filter((tx) => !isBefore(upTo, tx.end));
+    const advanced = advanceWithEffects(this.state, transactions, log.headers);
+    const { view, changes } = syncView(this.view, advanced.effects, options);
+    this.state = advanced.state;
     this.view = view;
     return changes;
   }

@@ -176,6 +176,32 @@ export function applyTransactionWithEffects(state: IndexMapState, tx: LogTransac
 }
 
 /**
+ * Advances `state` over `transactions` (in log order, as readLog returns
+ * them) and returns the new state with the effects of each transaction.
+ * Crossing into a log file whose header is in `headers` enters it as
+ * `replay` does (enterLogFile). Throws LogCorruptedError like
+ * `applyTransaction`.
+ */
+export function advanceWithEffects(
+  state: IndexMapState,
+  transactions: Iterable<LogTransaction>,
+  headers: readonly LogFileHeader[] = [],
+): { state: IndexMapState; effects: TransactionEffects[] } {
+  const effects: TransactionEffects[] = [];
+  let current = state;
+  for (const tx of transactions) {
+    if (tx.position.fileSeq !== current.header.logFileSeq) {
+      const header = headers.find((h) => h.fileSeq === tx.position.fileSeq);
+      if (header !== undefined) current = enterLogFile(current, header);
+    }
+    const step = applyTransactionWithEffects(current, tx);
+    current = step.state;
+    effects.push(step.effects);
+  }
+  return { state: current, effects };
+}
+
+/**
  * Folds transactions in order, from `initial` (an empty map by default: use
  * `emptyIndexMap({indexId})` to give it the log's indexid). Intermediate
  * states are never exposed, so records are changed in place after their

@@ -1,6 +1,6 @@
-import { LogCorruptedError } from "../errors.js";
-import { isInternalFlagUpdate } from "../log/records/flag-update.js";
-import type { LogPosition, LogTransaction, UidRange } from "../log/types.js";
+import { assertNever, LogCorruptedError } from "../errors.js";
+import type { LogPosition } from "../log/types.js";
+import type { TransactionEffects } from "./effects.js";
 
 /**
  * A mailbox view: IMAP's message sequence numbers (MSNs) as one client sees
@@ -29,11 +29,11 @@ export interface ViewChanges {
    * `seq` is valid after the removals before it.
    */
   expunged: Array<{ uid: number; seq: number }>;
-  /** Visible messages whose system flags may have changed. */
+  /** Visible messages whose system flags changed. */
   flagsChanged: number[];
-  /** Visible messages whose keywords may have changed. */
+  /** Visible messages whose keywords changed. */
   keywordsChanged: number[];
-  /** Visible messages whose modseq was raised. */
+  /** Visible messages, other than this sync's new ones, whose modseq was raised (none where per-message modseqs are not tracked). */
   modseqChanged: number[];
   highestModseq: bigint;
 }
@@ -66,13 +66,17 @@ export interface ViewSyncOptions {
 }
 
 /**
- * Advances `view` over `transactions` (the log from view.position on, in
- * order) and returns the new view with what changed. Throws
- * LogCorruptedError if an append does not raise the UIDs.
+ * Advances `view` over the effects of the transactions from view.position
+ * on, in order (`applyTransactionWithEffects` / `advanceWithEffects` on the
+ * state at the view's position), and returns the new view with what
+ * changed. Only real changes reach a view: a flag update that changed
+ * nothing is not in `flagsChanged`. New messages are reported by `appended`;
+ * `modseqChanged` leaves them out (their modseq is their append's).
+ * Throws LogCorruptedError if an append does not raise the UIDs.
  */
 export function syncView(
   view: MailboxView,
-  transactions: readonly LogTransaction[],
+  transactions: readonly TransactionEffects[],
   options: ViewSyncOptions = {},
 ): { view: MailboxView; changes: ViewChanges } {
   const applyExpunges = options.expunges ?? true;
@@ -86,59 +90,48 @@ export function syncView(
   let position = view.position;
   let lastUid = view.uids.length > 0 ? view.uids[view.uids.length - 1] : 0;
   const appendedSet = new Set<number>();
-  const visible = (uid: number) => seqOf(view, uid) !== undefined || appendedSet.has(uid);
-  const forEachVisible = (ranges: readonly UidRange[], target: Set<number>) => {
-    for (const r of ranges) {
-      for (const uid of visibleIn(view, r, appended)) if (!expungedNow.has(uid) && !pending.has(uid)) target.add(uid);
-    }
+  const forEachVisible = (uid1: number, uid2: number, target: Set<number>) => {
+    for (const uid of visibleIn(view, uid1, uid2, appended)) if (!expungedNow.has(uid) && !pending.has(uid)) target.add(uid);
   };
 
   for (const tx of transactions) {
-    for (const entry of tx.entries) {
-      const r = entry.record;
-      switch (r.type) {
+    for (const e of tx.effects) {
+      switch (e.type) {
         case "append":
-          for (const m of r.messages) {
-            if (m.uid <= lastUid) {
-              throw new LogCorruptedError(`append of uid ${m.uid} after uid ${lastUid}`, {
-                fileSeq: entry.position.fileSeq, offset: entry.position.offset,
-              });
-            }
-            lastUid = m.uid;
-            appended.push(m.uid);
-            appendedSet.add(m.uid);
+          if (e.uid <= lastUid) {
+            throw new LogCorruptedError(`append of uid ${e.uid} after uid ${lastUid}`, { fileSeq: tx.position.fileSeq, offset: tx.position.offset });
           }
+          lastUid = e.uid;
+          appended.push(e.uid);
+          appendedSet.add(e.uid);
           break;
         case "expunge":
-        case "expunge-guid": {
-          if (!r.external) break; // a request, not an expunge
-          const uids = r.type === "expunge" ? r.ranges.flatMap((range) => visibleIn(view, range, appended)) : r.expunges.map((e) => e.uid);
-          for (const uid of uids) {
-            if (!visible(uid)) continue;
+          for (const uid of visibleIn(view, e.uid1, e.uid2, appended)) {
             if (applyExpunges || appendedSet.has(uid)) expungedNow.add(uid);
             else pending.add(uid);
           }
           break;
-        }
-        case "flag-update":
-          if (r.updates.some((u) => !isInternalFlagUpdate(u))) {
-            forEachVisible(r.updates.filter((u) => !isInternalFlagUpdate(u)), flags);
-            forEachVisible(r.updates.filter((u) => !isInternalFlagUpdate(u)), modseqs);
-          }
+        case "flags":
+          forEachVisible(e.uid1, e.uid2, flags);
           break;
-        case "keyword-update":
-        case "keyword-reset":
-          forEachVisible(r.ranges, keywords);
-          forEachVisible(r.ranges, modseqs);
+        case "keywords":
+        case "keywords-reset":
+          forEachVisible(e.uid1, e.uid2, keywords);
           break;
-        case "modseq-update":
-          for (const u of r.updates) if (u.uid !== 0) forEachVisible([{ uid1: u.uid, uid2: u.uid }], modseqs);
+        case "modseq":
+          if (!appendedSet.has(e.uid)) forEachVisible(e.uid, e.uid, modseqs);
+          break;
+        // Nothing a view shows: the message stays until the backend expunges it; no per-message state.
+        case "expunge-request":
+        case "attribute":
+        case "mailbox-deleted":
+        case "mailbox-undeleted":
           break;
         default:
-          break;
+          assertNever(e);
       }
-      if (entry.modseq > highestModseq) highestModseq = entry.modseq;
     }
+    if (tx.modseq > highestModseq) highestModseq = tx.modseq;
     position = tx.end;
   }
 
@@ -162,11 +155,12 @@ export function syncView(
   };
 }
 
-/** UIDs in `range` that the view shows or that this sync appended, ascending. */
-function visibleIn(view: MailboxView, range: UidRange, appended: readonly number[]): number[] {
+/** UIDs in uid1..uid2 that the view shows or that this sync appended, ascending. */
+function visibleIn(view: MailboxView, uid1: number, uid2: number, appended: readonly number[]): number[] {
   const out: number[] = [];
-  for (let i = lowerBound(view.uids, range.uid1); i < view.uids.length && view.uids[i] <= range.uid2; i++) out.push(view.uids[i]);
-  for (const uid of appended) if (uid >= range.uid1 && uid <= range.uid2) out.push(uid);
+  for (let i = lowerBound(view.uids, uid1); i < view.uids.length && view.uids[i] <= uid2; i++) out.push(view.uids[i]);
+  // Appends are ascending: start at the first one in range.
+  for (let i = lowerBound(appended, uid1); i < appended.length && appended[i] <= uid2; i++) out.push(appended[i]);
   return out;
 }
 
@@ -187,7 +181,7 @@ function removeExpunged(uids: Uint32Array, gone: ReadonlySet<number>): { uids: U
   return { uids: kept.subarray(0, n), expunged };
 }
 
-function lowerBound(uids: Uint32Array, uid: number): number {
+function lowerBound(uids: ArrayLike<number>, uid: number): number {
   let lo = 0;
   let hi = uids.length;
   while (lo < hi) {
