@@ -4,7 +4,9 @@
  * Dovecot's sync writes them). dovecot-uidlist keeps the lines of expunged
  * messages until fewer than 75 % of its lines are alive, then it is
  * rewritten without them (observed: 8 lines, 1 expunged → unchanged,
- * 2 expunged → rewritten); readers skip lines whose file is gone.
+ * 2 expunged → rewritten), with N past every UID the file named, so that
+ * the expunged UIDs are not given again once the index is lost; readers
+ * skip lines whose file is gone.
  */
 import * as fs from "node:fs";
 import type { LogRecord } from "../../log/types.js";
@@ -14,7 +16,7 @@ import { maildirFilePath } from "./dir-scan.js";
 import { maildirBaseName } from "./filename.js";
 import { forEachIndexMessage } from "./index-walk.js";
 import { openUidlist } from "./uidlist-open.js";
-import { uidlistWantsRewrite, type UidlistSnapshot } from "./uidlist-file.js";
+import { uidlistRecreateNextUid, uidlistWantsRewrite, type UidlistSnapshot } from "./uidlist-file.js";
 import type { UidlistRecord } from "./uidlist.js";
 
 /**
@@ -32,7 +34,10 @@ export async function expungeMaildirMessages(ctx: MaildirContext, state: IndexMa
       if (rec) unlinkMessageFile(ctx, maildirBaseName(rec.fileName));
     }
     const live = liveRecords(state, list, new Set(uids));
-    if (uidlistWantsRewrite(list.lineCount, 0, live.length)) ctx.uidlist.recreate(list.header, live);
+    if (uidlistWantsRewrite(list.lineCount, 0, live.length)) {
+      // N stays above the dropped lines: an expunged UID is never given again.
+      ctx.uidlist.recreate({ ...list.header, nextUid: uidlistRecreateNextUid(list, state.header.nextUid) }, live);
+    }
   });
   return [{ type: "expunge-guid", external: true, sync: false, expunges: [...uids].sort((a, b) => a - b).map((uid) => ({ uid, guid: new Uint8Array(16) })) }];
 }

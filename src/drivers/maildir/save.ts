@@ -160,7 +160,9 @@ function makeRoomInUidlist(ctx: MaildirContext, list: UidlistSnapshot, firstUid:
   ctx.files.scan();
   let uid = Math.max(firstUid + count, snapshotNextUid(list));
   const moved = tail.filter((r) => ctx.files.find(maildirBaseName(r.fileName)) !== undefined).map((r) => ({ ...r, uid: uid++ }));
-  return { list: ctx.uidlist.recreate(list.header, list.records.filter((r) => r.uid < firstUid)), moved };
+  // N keeps covering every logged UID (below firstUid); the dropped lines were never logged.
+  const header = { ...list.header, nextUid: Math.max(list.header.nextUid, firstUid) };
+  return { list: ctx.uidlist.recreate(header, list.records.filter((r) => r.uid < firstUid)), moved };
 }
 
 /** Rollback: the files go, and so do their uidlist lines (best effort: a later save or sync also cleans up). */

@@ -17,7 +17,7 @@ import type { KeywordTable } from "./keywords-table.js";
 import { applyPendingOps, type PendingChanges, type PendingOp } from "./pending-changes.js";
 import { emptyOutcome, type SyncOutcome } from "./sync-records.js";
 import { renameStrays } from "./strays.js";
-import { snapshotNextUid, uidlistWantsRewrite, type UidlistSnapshot } from "./uidlist-file.js";
+import { snapshotNextUid, uidlistRecreateNextUid, uidlistWantsRewrite, type UidlistSnapshot } from "./uidlist-file.js";
 import { uidlistMessageGuid, type UidlistRecord } from "./uidlist.js";
 
 const DIRTY = 0x80;
@@ -244,7 +244,7 @@ export async function reconcileMessages(ctx: MaildirContext, state: IndexMapStat
     }
   }
   await r.kw.flush();
-  writeUidlist(ctx, list, r.live, added);
+  writeUidlist(ctx, list, r.live, added, state.header.nextUid);
   const logNext = Math.max(state.header.nextUid, (r.out.appends.at(-1)?.uid ?? 0) + 1);
   const listNext = snapshotNextUid(ctx.uidlist.read()!);
   if (listNext > logNext) r.out.nextUid = listNext;
@@ -258,12 +258,16 @@ function isRecorded(list: UidlistSnapshot, base: string, reborn: ReadonlySet<str
 
 /**
  * New records are appended; the file is rewritten instead when Dovecot
- * would (75 % rule, a torn last line).
+ * would: 75 % rule, a torn last line, or an N below the index's next UID
+ * (maildir_sync_index() raises the uidlist's next_uid to the index's, which
+ * marks it for recreation: a file whose N was lowered, by an older writer or
+ * a recreated file, gets it back while the index still knows it).
  */
-function writeUidlist(ctx: MaildirContext, list: UidlistSnapshot, live: readonly UidlistRecord[], added: readonly UidlistRecord[]): void {
-  const rewrite = list.torn || uidlistWantsRewrite(list.lineCount, added.length, live.length + added.length);
-  if (rewrite && (added.length > 0 || live.length < list.records.length)) {
-    const nextUid = Math.max(snapshotNextUid(list), (added.at(-1)?.uid ?? 0) + 1);
+function writeUidlist(ctx: MaildirContext, list: UidlistSnapshot, live: readonly UidlistRecord[], added: readonly UidlistRecord[], indexNextUid: number): void {
+  const lowN = indexNextUid > snapshotNextUid(list);
+  const rewrite = list.torn || lowN || uidlistWantsRewrite(list.lineCount, added.length, live.length + added.length);
+  if (rewrite && (added.length > 0 || live.length < list.records.length || lowN)) {
+    const nextUid = Math.max(uidlistRecreateNextUid(list, indexNextUid), (added.at(-1)?.uid ?? 0) + 1);
     const records = [...live].sort((a, b) => a.uid - b.uid).concat(added);
     ctx.uidlist.recreate({ ...list.header, nextUid }, records);
   } else if (added.length > 0) {

@@ -92,6 +92,19 @@ export function snapshotNextUid(s: UidlistSnapshot): number {
 }
 
 /**
+ * The N a recreated file must carry: Dovecot writes its in-memory next_uid,
+ * which is the header's N raised past every line it read (expunged ones
+ * included, maildir_uidlist_update_read()) and past the index's next_uid
+ * (maildir_sync_index() calls maildir_uidlist_set_next_uid(hdr->next_uid)).
+ * So dropping the lines of expunged messages never lowers N, and a UID
+ * once used is not given again after the index is lost (observed: three
+ * saves, expunge of UID 3 -> the file is recreated with N4).
+ */
+export function uidlistRecreateNextUid(s: UidlistSnapshot, indexNextUid: number): number {
+  return Math.max(snapshotNextUid(s), indexNextUid);
+}
+
+/**
  * Dovecot's maildir_uidlist_want_compress(): rewrite the file once
  * `(lines read + lines added) × 75 %` no longer exceeds the records still
  * alive. Observed: 8 lines, 2 expunged → rewritten; 1 expunged → appended to.
@@ -221,8 +234,14 @@ export class UidlistFile {
     return (this.cache = c.extendedBy(records, records.length, false, fs.fstatSync(this.held!.fd, { bigint: true })));
   }
 
-  /** Rewrites the whole file (via `dovecot-uidlist.tmp`). */
+  /**
+   * Rewrites the whole file (via `dovecot-uidlist.tmp`). N is written as
+   * Dovecot's recreate writes it, never below the last record + 1 (its
+   * in-memory next_uid always is); the caller passes the N that covers the
+   * records it drops (uidlistRecreateNextUid()).
+   */
   recreate(header: UidlistHeader, records: readonly UidlistRecord[]): UidlistSnapshot {
+    header = { ...header, nextUid: Math.max(header.nextUid, (records.at(-1)?.uid ?? 0) + 1) };
     this.writeWhole(formatUidlist({ header, records }));
     this.close();
     this.hold();

@@ -9,7 +9,9 @@
  *   duplicates get refcount 0 (a purge removes them);
  * - a mailbox record is matched by its GUID, else by its map uid (only when
  *   its header names this map), and then points at that message; unmatched
- *   records go;
+ *   records go, and so do records read from a mailbox's dovecot.index or
+ *   backup (not its log) whose message the old map had at refcount 0: they
+ *   predate the expunge;
  * - a message no mailbox points at, and that the old map did not already
  *   count as deleted (refcount 0), goes back to its original mailbox
  *   (metadata `B`), else INBOX, without flags (Dovecot loses them too);
@@ -140,6 +142,10 @@ export function planMailboxes(
     for (const ref of s.messages) {
       const msg = index.match(ref, trust);
       if (msg === undefined) continue;
+      // A record read from dovecot.index or its backup (the log is gone) may be
+      // older than its expunge: the map counting its message as deleted says so.
+      // It stays expunged, as with Dovecot, whose rebuild does not read them.
+      if (s.source !== "log" && msg.seenZero) continue;
       plan.kept.push({ ref, msg });
       refcounts.set(msg.mapUid, refcounts.get(msg.mapUid)! + 1);
     }

@@ -28,7 +28,8 @@ const ext = { external: true, sync: false } as const;
  * force-resync): a new log (file_seq + 1, prev 0/0 = "state starts here")
  * holding the whole state as one EXTERNAL transaction. Flags and keywords
  * come from the old state when it is readable, else from
- * dovecot.index.backup, else they are lost, as with Dovecot; messages in
+ * dovecot.index.backup (with a new UIDVALIDITY), else they are lost, as with
+ * Dovecot; messages in
  * ALT get the BACKEND flag. Written under the old log's lock, then renamed
  * over `.log`, so other writers follow it like a rotation.
  */
@@ -45,7 +46,11 @@ export async function rebuildSdboxMailbox(dir: string, altDir: string | undefine
   new DataView(hdr.buffer).setUint32(0, rebuildCount + 1, true);
   const oldGuid = oldHdr?.subarray(4, 20);
   hdr.set(oldGuid && oldGuid.some((b) => b !== 0) ? oldGuid : generateGuid128(), 4);
-  const uidValidity = old?.header.uidValidity || (await newUidValidity());
+  // Only a state read through its log knows every UID handed out. The backup
+  // (also what is read when dovecot.index lost its log) may predate UIDs given
+  // and expunged since: with its UIDVALIDITY one of them could go to another
+  // message, so a new one is taken, as the mdbox rebuild does.
+  const uidValidity = (from === "index" ? old?.header.uidValidity : 0) || (await newUidValidity());
   const nextUid = Math.max(old?.header.nextUid ?? 1, (uids[uids.length - 1] ?? 0) + 1);
 
   const records: LogRecord[] = [

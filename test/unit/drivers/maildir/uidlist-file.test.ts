@@ -48,7 +48,15 @@ describe("dovecot-uidlist file", () => {
     const u = new UidlistFile(file, false);
     expect(u.read()!.torn).toBe(true);
     u.append([{ uid: 3, extensions: [], fileName: "c" }]);
-    expect(fs.readFileSync(file, "utf8")).toBe("3 V7 N1 G0123456789abcdef0123456789abcdef\n1 :a\n3 :c\n");
+    // A recreated file carries N past its last record, as Dovecot writes its next_uid.
+    expect(fs.readFileSync(file, "utf8")).toBe("3 V7 N4 G0123456789abcdef0123456789abcdef\n1 :a\n3 :c\n");
+  });
+
+  it("recreate never writes N at or below a record it keeps", () => {
+    const u = new UidlistFile(file, false);
+    u.create(HEADER);
+    u.recreate(HEADER, [{ uid: 5, extensions: [], fileName: "e" }]);
+    expect(fs.readFileSync(file, "utf8")).toBe("3 V7 N6 G0123456789abcdef0123456789abcdef\n5 :e\n");
   });
 
   it("two creators: one file wins, the other reads it", () => {

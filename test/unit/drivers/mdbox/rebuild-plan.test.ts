@@ -65,4 +65,16 @@ describe("rebuild planning", () => {
     expect(mailboxes[0]).toMatchObject({ recreate: true });
     expect(mailboxes[0].kept.map((k) => k.ref.uid)).toEqual([7]);
   });
+
+  it("a backup's record of a message the old map had at refcount 0 stays expunged; a log's record brings it back", () => {
+    const plan = planMap([found(1, 16, 1), found(1, 116, 2)], [entry(1, 1, 16, 1), entry(2, 1, 116, 0)], 3);
+    const refs = [ref(1, 1, 1), ref(2, 2, 2)];
+    const fromBackup = planMailboxes(new MessageIndex(plan.placed), plan.placed, [snapshot("INBOX", refs, 77, "backup")], 77, () => "INBOX");
+    expect(fromBackup.mailboxes[0].kept.map((k) => k.ref.uid)).toEqual([1]);
+    expect(fromBackup.mailboxes[0].restore).toEqual([]);
+    expect(fromBackup.refcounts.get(2)).toBe(0);
+    const fromLog = planMailboxes(new MessageIndex(plan.placed), plan.placed, [snapshot("INBOX", refs, 77, "log")], 77, () => "INBOX");
+    expect(fromLog.mailboxes[0].kept.map((k) => k.ref.uid)).toEqual([1, 2]);
+    expect(fromLog.refcounts.get(2)).toBe(1);
+  });
 });
