@@ -10,7 +10,7 @@
  * yet. For those messages the index wins over the file; for every other
  * message a difference means someone changed the file, and the file wins.
  */
-import { MailstoreError } from "../../errors.js";
+import { assertNever, MailstoreError } from "../../errors.js";
 import type { LogEntry, UidRange } from "../../log/types.js";
 import { MailFlag } from "../../log/types.js";
 import { readLog } from "../../log/view.js";
@@ -109,8 +109,23 @@ export function pendingChanges(prefix: string, state: IndexMapState): PendingCha
         case "expunge-guid":
           addExisting(state, expunges, record.expunges.map((e) => ({ uid1: e.uid, uid2: e.uid })));
           break;
-        default:
+        // Nothing the mbox file shows: appends are in it already, the rest lives in the index only.
+        case "append":
+        case "header-update":
+        case "ext-intro":
+        case "ext-reset":
+        case "ext-hdr":
+        case "ext-hdr32":
+        case "ext-rec":
+        case "ext-atomic-inc":
+        case "modseq-update":
+        case "index-deleted":
+        case "index-undeleted":
+        case "boundary":
+        case "attribute-update":
           break;
+        default:
+          assertNever(record);
       }
     }
   }
