@@ -10,6 +10,8 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { changeBatchFromEffects } from "../../../src/changes.js";
+import { pendingChangesOf } from "../../../src/drivers/maildir/pending-changes.js";
 import { LogCorruptedError } from "../../../src/errors.js";
 import { EXT_ID_BY_NAME, MAIL_FLAGS_NONRECENT, type LogRecord } from "../../../src/log/types.js";
 import { applyTransaction, applyTransactionWithEffects, replay } from "../../../src/projections/apply.js";
@@ -93,6 +95,34 @@ describe("effects of a transaction", () => {
     const { fx } = effectsOf(state, b, R.append([[7, SEEN | 0x80], 9]));
     expect(fx.effects.filter((e) => e.type === "append")).toEqual([{ type: "append", uid: 7, flags: SEEN | 0x80 }, { type: "append", uid: 9, flags: 0 }]);
     expect(fx.effects.filter((e) => e.type === "modseq").map((e) => e.type === "modseq" && e.uid)).toEqual([7, 9]);
+  });
+});
+
+describe("consumers of effects", () => {
+  it("a change batch omits no-op entries and reports the flags that flipped, and modseqs but not for new messages", () => {
+    const { state, b } = mailbox();
+    const { fx } = effectsOf(state, b, R.flags(1, 3, SEEN, 0), R.flags(90, 99, SEEN, 0), R.append([7]));
+    expect(changeBatchFromEffects(fx).changes).toEqual([
+      { type: "modseq", uid: 1, modseq: expect.any(BigInt) },
+      { type: "modseq", uid: 2, modseq: expect.any(BigInt) },
+      { type: "modseq", uid: 3, modseq: expect.any(BigInt) },
+      { type: "flags", uid1: 1, uid2: 1, add: ["\\Seen"], remove: [] },
+      { type: "flags", uid1: 3, uid2: 3, add: ["\\Seen"], remove: [] },
+      { type: "append", uid: 7, flags: [] },
+    ]);
+  });
+
+  it("Maildir pending changes are the internal effects, per UID the index still has", () => {
+    const { state, b } = mailbox();
+    const step1 = effectsOf(state, b, R.flags(1, 6, SEEN, 0), R.flags(5, 5, FLAGGED, 0, { external: true }), R.expungeGuid([6], false));
+    const step2 = effectsOf(step1.state, b, R.expunge([[3, 3]]));
+    const pending = pendingChangesOf(step2.state, [step1.fx, step2.fx]);
+    // uid 2 had \Seen (no-op), 3 is gone, 5's \Flagged is in its file already.
+    expect([...pending]).toEqual([
+      [1, [{ kind: "flags", add: SEEN, remove: 0 }]],
+      [5, [{ kind: "flags", add: SEEN, remove: 0 }]],
+      [6, [{ kind: "flags", add: SEEN, remove: 0 }, { kind: "expunge", guid: new Uint8Array(16) }]],
+    ]);
   });
 });
 
