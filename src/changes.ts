@@ -36,25 +36,22 @@ export interface ChangeBatch {
  *   of no-ops gives a batch with no changes;
  * - `flags` carries the bits that flipped, per range of messages that got
  *   the same flip; a UID range spans existing messages only at its ends;
- * - `modseq` is reported for every message whose modseq rose (only where
- *   the mailbox tracks per-message modseqs), except new messages of the
- *   same batch: their `append` is their change;
+ * - `modseq` is reported where a MODSEQ_UPDATE raised a message's modseq
+ *   (as before); a modseq raised by a change is that change's, at the
+ *   batch's modseq, and not repeated per message;
  * - a deletion request (INDEX_DELETED without EXTERNAL) is not reported,
  *   the deletion is.
  */
 export function changeBatchFromEffects(fx: TransactionEffects): ChangeBatch {
   const changes: MailboxChange[] = [];
-  // New messages' UIDs are above every other UID of the batch: one bound tells them apart.
-  let firstAppendedUid = Infinity;
   for (const e of fx.effects) {
-    const change = changeOf(e, firstAppendedUid);
-    if (e.type === "append" && e.uid < firstAppendedUid) firstAppendedUid = e.uid;
+    const change = changeOf(e);
     if (change !== undefined) changes.push(change);
   }
   return { position: fx.position, end: fx.end, modseq: fx.modseq, external: fx.external, changes };
 }
 
-function changeOf(e: Effect, firstAppendedUid: number): MailboxChange | undefined {
+function changeOf(e: Effect): MailboxChange | undefined {
   switch (e.type) {
     case "append":
       return { type: "append", uid: e.uid, flags: flagNames(e.flags) };
@@ -69,7 +66,8 @@ function changeOf(e: Effect, firstAppendedUid: number): MailboxChange | undefine
     case "expunge-request":
       return { type: "expunge-request", uid1: e.uid1, uid2: e.uid2 };
     case "modseq":
-      return e.uid >= firstAppendedUid ? undefined : { type: "modseq", uid: e.uid, modseq: e.modseq };
+      // Explicit raises are one UID each (EffectsCollector.modseq).
+      return e.explicit ? { type: "modseq", uid: e.uid1, modseq: e.modseq } : undefined;
     case "attribute":
       return { type: "attribute", key: e.key, scope: e.scope, action: e.action };
     case "mailbox-deleted":

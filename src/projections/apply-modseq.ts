@@ -81,7 +81,7 @@ export function raiseHighestModseq(ctx: ApplyContext, modseq: bigint): void {
  * lower (mail_index_modseq_update_to_highest: never lowers, also when the
  * flags did not actually change).
  */
-export function raiseMessageModseqs(ctx: ApplyContext, first: number, last: number, modseq: bigint): void {
+export function raiseMessageModseqs(ctx: ApplyContext, first: number, last: number, modseq: bigint, explicit = false): void {
   const offset = ctxModseqFieldOffset(ctx);
   if (offset < 0) return;
   raiseHighestModseq(ctx, modseq);
@@ -90,15 +90,16 @@ export function raiseMessageModseqs(ctx: ApplyContext, first: number, last: numb
   const editor = ctx.edit();
   const rs = editor.recordSize;
   const fx = ctx.effects;
+  let index = first;
   editor.forRange(first, last, (cur, from, to) => {
-    for (let i = from; i <= to; i++) {
+    for (let i = from; i <= to; i++, index++) {
       const w = (i * rs + offset) >>> 2;
       const curHi = cur.words[w + 1];
       if (curHi > hi || (curHi === hi && cur.words[w] >= lo)) continue;
       cur.writable();
       cur.words[w] = lo;
       cur.words[w + 1] = hi;
-      fx?.modseq(cur.words[(i * rs) >>> 2], modseq);
+      fx?.modseq(index, cur.words[(i * rs) >>> 2], modseq, explicit);
     }
   });
 }
@@ -120,14 +121,15 @@ export function fillMissingModseqs(ctx: ApplyContext): void {
   const editor = ctx.edit();
   const rs = editor.recordSize;
   const fx = ctx.effects;
+  let index = 0;
   editor.forRange(0, editor.count - 1, (cur, from, to) => {
-    for (let i = from; i <= to; i++) {
+    for (let i = from; i <= to; i++, index++) {
       const w = (i * rs + offset) >>> 2;
       if (cur.words[w] !== 0 || cur.words[w + 1] !== 0) continue;
       cur.writable();
       cur.words[w] = lo;
       cur.words[w + 1] = hi;
-      fx?.modseq(cur.words[(i * rs) >>> 2], highest);
+      fx?.modseq(index, cur.words[(i * rs) >>> 2], highest, false);
     }
   });
 }
@@ -159,7 +161,7 @@ export function applyModseqUpdate(ctx: ApplyContext, record: ModseqUpdateRecord)
       const index = ctx.records.indexOfUid(u.uid);
       if (index < 0) continue;
       if (offset < 0) throw ctx.corrupt("modseqs updated before they were enabled");
-      raiseMessageModseqs(ctx, index, index, u.modseq);
+      raiseMessageModseqs(ctx, index, index, u.modseq, true);
     }
     if (u.modseq > highest) highest = u.modseq;
   }

@@ -24,6 +24,7 @@
  * Collecting effects costs objects, so it is off unless asked for
  * (`applyTransactionWithEffects`); replay never pays for it.
  */
+import { assertNever } from "../errors.js";
 import type { LogPosition } from "../log/types.js";
 
 /** One change to the mailbox, in the order the transaction made it. */
@@ -39,8 +40,11 @@ export type Effect =
   | { readonly type: "expunge"; readonly uid1: number; readonly uid2: number }
   /** Internal expunges: a request the backend has to carry out; the messages still exist. `guid` from EXPUNGE_GUID. */
   | { readonly type: "expunge-request"; readonly uid1: number; readonly uid2: number; readonly guid?: Uint8Array }
-  /** The message's modseq field was raised to `modseq`. */
-  | { readonly type: "modseq"; readonly uid: number; readonly modseq: bigint }
+  /**
+   * The messages' modseq field was raised to `modseq`: by a change to them
+   * (in the same record), or, `explicit`, by a MODSEQ_UPDATE (one UID each).
+   */
+  | { readonly type: "modseq"; readonly uid1: number; readonly uid2: number; readonly modseq: bigint; readonly explicit: boolean }
   | { readonly type: "attribute"; readonly key: string; readonly scope: "private" | "shared"; readonly action: "set" | "unset" }
   /** INDEX_DELETED: `external` = the deletion is done, otherwise requested. */
   | { readonly type: "mailbox-deleted"; readonly external: boolean }
@@ -64,35 +68,71 @@ export interface TransactionEffects {
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type RangeEffect = Mutable<Extract<Effect, { uid1: number }>>;
 
+/** What a run changes: runs of different dimensions commute, runs of one dimension keep their order. */
+const enum Dimension {
+  FLAGS,
+  KEYWORDS,
+  MODSEQ,
+  COUNT,
+}
+
+function dimensionOf(type: RangeEffect["type"]): Dimension {
+  switch (type) {
+    case "flags":
+      return Dimension.FLAGS;
+    case "keywords":
+    case "keywords-reset":
+      return Dimension.KEYWORDS;
+    case "modseq":
+      return Dimension.MODSEQ;
+    case "expunge":
+    case "expunge-request":
+      // Emitted whole (push), never as runs.
+      return Dimension.COUNT;
+    default:
+      return assertNever(type);
+  }
+}
+
 /**
  * Collects effects while the fold runs. Consecutive messages that get the
  * same change become one range effect, so a flag change over a million
- * messages is one object, not a million. A run only grows while nothing else
- * was emitted in between (order is part of the meaning) and only by the
- * message right after the last one (index + 1), which is what makes a range
- * exact: no other message lies between uid1 and uid2.
+ * messages (and the modseq raise that goes with it) is two objects, not two
+ * million. A run grows only by the message right after its last one
+ * (index + 1), which is what makes a range exact: no other message lies
+ * between uid1 and uid2. One run is open per dimension (flags, keywords,
+ * modseq): a flag run may grow past a keyword effect, which changes
+ * something else, but never past another flag effect, an append or an
+ * expunge (those move record indexes and close every run).
  */
 export class EffectsCollector {
   readonly effects: Effect[] = [];
-  /** The effect the next message may extend, and the record index of its last message. */
-  private open: RangeEffect | undefined;
-  private openIndex = -1;
+  /** Per dimension: the effect the next message may extend, and the record index of its last message. */
+  private readonly open: (RangeEffect | undefined)[] = new Array(Dimension.COUNT).fill(undefined);
+  private readonly openIndex: number[] = new Array(Dimension.COUNT).fill(-1);
 
-  /** Closes the open run: the next message starts a new effect. */
+  /** Closes every open run: the next message starts new effects. */
   private push(effect: Effect): void {
-    this.open = undefined;
+    this.open.fill(undefined);
     this.effects.push(effect);
   }
 
   private extendable(index: number, type: RangeEffect["type"]): RangeEffect | undefined {
-    const open = this.open;
-    return open !== undefined && open.type === type && this.openIndex === index - 1 ? open : undefined;
+    const d = dimensionOf(type);
+    const open = this.open[d];
+    return open !== undefined && open.type === type && this.openIndex[d] === index - 1 ? open : undefined;
+  }
+
+  private extend(index: number, open: RangeEffect, uid: number): void {
+    open.uid2 = uid;
+    this.openIndex[dimensionOf(open.type)] = index;
   }
 
   private startRun(index: number, effect: RangeEffect): void {
+    const d = dimensionOf(effect.type);
     this.effects.push(effect);
-    this.open = effect;
-    this.openIndex = index;
+    this.open[d] = effect;
+    this.openIndex[d] = index;
   }
 
   append(uid: number, flags: number): void {
@@ -103,8 +143,7 @@ export class EffectsCollector {
   flags(index: number, uid: number, add: number, remove: number, external: boolean): void {
     const open = this.extendable(index, "flags");
     if (open !== undefined && open.type === "flags" && open.add === add && open.remove === remove && open.external === external) {
-      open.uid2 = uid;
-      this.openIndex = index;
+      this.extend(index, open, uid);
       return;
     }
     this.startRun(index, { type: "flags", uid1: uid, uid2: uid, add, remove, external });
@@ -113,8 +152,7 @@ export class EffectsCollector {
   keyword(index: number, uid: number, keyword: string, action: "add" | "remove", external: boolean): void {
     const open = this.extendable(index, "keywords");
     if (open !== undefined && open.type === "keywords" && open.keyword === keyword && open.action === action && open.external === external) {
-      open.uid2 = uid;
-      this.openIndex = index;
+      this.extend(index, open, uid);
       return;
     }
     this.startRun(index, { type: "keywords", uid1: uid, uid2: uid, keyword, action, external });
@@ -123,8 +161,7 @@ export class EffectsCollector {
   keywordsReset(index: number, uid: number, external: boolean): void {
     const open = this.extendable(index, "keywords-reset");
     if (open !== undefined && open.type === "keywords-reset" && open.external === external) {
-      open.uid2 = uid;
-      this.openIndex = index;
+      this.extend(index, open, uid);
       return;
     }
     this.startRun(index, { type: "keywords-reset", uid1: uid, uid2: uid, external });
@@ -139,9 +176,15 @@ export class EffectsCollector {
     this.push({ type: "expunge", uid1, uid2 });
   }
 
-  modseq(uid: number, modseq: bigint): void {
-    // One effect per message: change streams report modseqs per UID (MailboxChange "modseq").
-    this.effects.push({ type: "modseq", uid, modseq });
+  /** Message at record `index` had its modseq field raised to `modseq`. */
+  modseq(index: number, uid: number, modseq: bigint, explicit: boolean): void {
+    const open = this.extendable(index, "modseq");
+    // Explicit raises stay one UID each, as MODSEQ_UPDATE names them (change streams report them per UID).
+    if (!explicit && open !== undefined && open.type === "modseq" && !open.explicit && open.modseq === modseq) {
+      this.extend(index, open, uid);
+      return;
+    }
+    this.startRun(index, { type: "modseq", uid1: uid, uid2: uid, modseq, explicit });
   }
 
   attribute(key: string, scope: "private" | "shared", action: "set" | "unset"): void {

@@ -119,7 +119,9 @@ export function syncView(
           forEachVisible(e.uid1, e.uid2, keywords);
           break;
         case "modseq":
-          if (!appendedSet.has(e.uid)) forEachVisible(e.uid, e.uid, modseqs);
+          for (const uid of visibleIn(view, e.uid1, e.uid2, appended)) {
+            if (!appendedSet.has(uid) && !expungedNow.has(uid) && !pending.has(uid)) modseqs.add(uid);
+          }
           break;
         // Nothing a view shows: the message stays until the backend expunges it; no per-message state.
         case "expunge-request":

@@ -54,7 +54,8 @@ describe("effects of a transaction", () => {
       { type: "flags", uid1: 3, uid2: 6, add: SEEN, remove: 0, external: false },
     ]);
     // mail_index_modseq_update_to_highest: the modseq rises also where the flag was set already.
-    expect(fx.effects.filter((e) => e.type === "modseq").map((e) => e.type === "modseq" && e.uid)).toEqual([1, 2, 3, 5, 6]);
+    // One run: 1, 2, 3, 5, 6 are consecutive messages.
+    expect(fx.effects.filter((e) => e.type === "modseq")).toEqual([{ type: "modseq", uid1: 1, uid2: 6, modseq: expect.any(BigInt), explicit: false }]);
   });
 
   it("a transaction that changes nothing visible has no effects, and replay collects none", () => {
@@ -94,21 +95,21 @@ describe("effects of a transaction", () => {
     const { state, b } = mailbox();
     const { fx } = effectsOf(state, b, R.append([[7, SEEN | 0x80], 9]));
     expect(fx.effects.filter((e) => e.type === "append")).toEqual([{ type: "append", uid: 7, flags: SEEN | 0x80 }, { type: "append", uid: 9, flags: 0 }]);
-    expect(fx.effects.filter((e) => e.type === "modseq").map((e) => e.type === "modseq" && e.uid)).toEqual([7, 9]);
+    expect(fx.effects.filter((e) => e.type === "modseq")).toEqual([{ type: "modseq", uid1: 7, uid2: 9, modseq: b.modseq, explicit: false }]);
   });
 });
 
 describe("consumers of effects", () => {
-  it("a change batch omits no-op entries and reports the flags that flipped, and modseqs but not for new messages", () => {
+  it("a change batch omits no-op entries, reports the flags that flipped, and the modseqs MODSEQ_UPDATE raised", () => {
     const { state, b } = mailbox();
-    const { fx } = effectsOf(state, b, R.flags(1, 3, SEEN, 0), R.flags(90, 99, SEEN, 0), R.append([7]));
+    const { fx } = effectsOf(state, b, R.flags(1, 3, SEEN, 0), R.flags(90, 99, SEEN, 0), R.append([7]), R.modseqUpdate([[5, 1000n], [6, 1000n], [7, 1n]]));
     expect(changeBatchFromEffects(fx).changes).toEqual([
-      { type: "modseq", uid: 1, modseq: expect.any(BigInt) },
-      { type: "modseq", uid: 2, modseq: expect.any(BigInt) },
-      { type: "modseq", uid: 3, modseq: expect.any(BigInt) },
       { type: "flags", uid1: 1, uid2: 1, add: ["\\Seen"], remove: [] },
       { type: "flags", uid1: 3, uid2: 3, add: ["\\Seen"], remove: [] },
       { type: "append", uid: 7, flags: [] },
+      // uid 7 has a higher modseq already: no raise, no change.
+      { type: "modseq", uid: 5, modseq: 1000n },
+      { type: "modseq", uid: 6, modseq: 1000n },
     ]);
   });
 
@@ -194,12 +195,13 @@ function replayEffects(before: Map<number, Snapshot>, effects: readonly Effect[]
       case "expunge-request":
         inRange(model, e.uid1, e.uid2, what);
         break;
-      case "modseq": {
-        const m = model.get(e.uid);
-        if (m === undefined || m.modseq >= e.modseq) throw new Error(`${what}: not a raise of ${m?.modseq}`);
-        m.modseq = e.modseq;
+      case "modseq":
+        if (e.explicit && e.uid1 !== e.uid2) throw new Error(`${what}: an explicit raise names one UID`);
+        for (const m of inRange(model, e.uid1, e.uid2, what)) {
+          if (m.modseq >= e.modseq) throw new Error(`${what}: not a raise of ${m.modseq}`);
+          m.modseq = e.modseq;
+        }
         break;
-      }
       case "attribute":
       case "mailbox-deleted":
       case "mailbox-undeleted":
