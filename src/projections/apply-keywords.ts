@@ -94,15 +94,18 @@ export function applyKeywordUpdate(ctx: ApplyContext, record: KeywordUpdateRecor
     raiseMessageModseqs(ctx, range[0], range[1], ctx.entry.modseq);
     const editor = ctx.edit();
     const rs = editor.recordSize;
-    let n = range[0];
+    let indexStart = range[0];
     editor.forRange(range[0], range[1], (cur, from, to) => {
-      for (let i = from; i <= to; i++, n++) {
+      // The record index of leaf row i is indexStart + i - from (effects only).
+      const leafStart = indexStart - from;
+      indexStart += to - from + 1;
+      for (let i = from; i <= to; i++) {
         const at = i * rs + byteOffset;
         const value = add ? cur.bytes[at] | mask : cur.bytes[at] & ~mask;
         if (value === cur.bytes[at]) continue;
         cur.writable();
         cur.bytes[at] = value;
-        fx?.keyword(n, cur.words[(i * rs) >>> 2], keyword, record.modifyType, external);
+        fx?.keyword(leafStart + i, cur.words[(i * rs) >>> 2], keyword, record.modifyType, external);
       }
     });
   }
@@ -120,14 +123,17 @@ export function applyKeywordReset(ctx: ApplyContext, record: KeywordResetRecord)
     raiseMessageModseqs(ctx, range[0], range[1], ctx.entry.modseq);
     const editor = ctx.edit();
     const rs = editor.recordSize;
-    let n = range[0];
+    let indexStart = range[0];
     editor.forRange(range[0], range[1], (cur, from, to) => {
-      for (let i = from; i <= to; i++, n++) {
+      // The record index of leaf row i is indexStart + i - from (effects only).
+      const leafStart = indexStart - from;
+      indexStart += to - from + 1;
+      for (let i = from; i <= to; i++) {
         const at = i * rs + ext.recordOffset;
         if (cur.bytes.subarray(at, at + ext.recordSize).every((b) => b === 0)) continue;
         cur.writable();
         cur.bytes.fill(0, at, at + ext.recordSize);
-        fx?.keywordsReset(n, cur.words[(i * rs) >>> 2], record.external);
+        fx?.keywordsReset(leafStart + i, cur.words[(i * rs) >>> 2], record.external);
       }
     });
   }

@@ -132,10 +132,12 @@ function applyFlagChange(ctx: ApplyContext, first: number, last: number, u: Flag
   const rs = editor.recordSize;
   const fx = ctx.effects;
   const external = ctx.entry.record.external;
-  // The record index of row i, for effects (forRange hands out leaf-local rows).
-  let index = first;
+  let indexStart = first;
   editor.forRange(first, last, (cur, from, to) => {
-    for (let i = from; i <= to && error === undefined; i++, index++) {
+    // The record index of leaf row i is indexStart + i - from (effects only).
+    const leafStart = indexStart - from;
+    indexStart += to - from + 1;
+    for (let i = from; i <= to && error === undefined; i++) {
       const at = i * rs;
       const oldFlags = cur.bytes[at + 4];
       const newFlags = (oldFlags & keep) | add;
@@ -150,7 +152,7 @@ function applyFlagChange(ctx: ApplyContext, first: number, last: number, u: Flag
       if (fx === undefined) continue;
       // The one definition of a visible flag change: an IMAP flag bit that flipped.
       const changed = (oldFlags ^ newFlags) & MAIL_FLAGS_NONRECENT;
-      if (changed !== 0) fx.flags(index, cur.words[at >>> 2], newFlags & changed, oldFlags & changed, external);
+      if (changed !== 0) fx.flags(leafStart + i, cur.words[at >>> 2], newFlags & changed, oldFlags & changed, external);
     }
   });
   if (error !== undefined) throw ctx.corrupt(error);

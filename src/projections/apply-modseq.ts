@@ -90,16 +90,19 @@ export function raiseMessageModseqs(ctx: ApplyContext, first: number, last: numb
   const editor = ctx.edit();
   const rs = editor.recordSize;
   const fx = ctx.effects;
-  let index = first;
+  let indexStart = first;
   editor.forRange(first, last, (cur, from, to) => {
-    for (let i = from; i <= to; i++, index++) {
+    // The record index of leaf row i is indexStart + i - from (effects only).
+    const leafStart = indexStart - from;
+    indexStart += to - from + 1;
+    for (let i = from; i <= to; i++) {
       const w = (i * rs + offset) >>> 2;
       const curHi = cur.words[w + 1];
       if (curHi > hi || (curHi === hi && cur.words[w] >= lo)) continue;
       cur.writable();
       cur.words[w] = lo;
       cur.words[w + 1] = hi;
-      fx?.modseq(index, cur.words[(i * rs) >>> 2], modseq, explicit);
+      fx?.modseq(leafStart + i, cur.words[(i * rs) >>> 2], modseq, explicit);
     }
   });
 }
@@ -121,15 +124,18 @@ export function fillMissingModseqs(ctx: ApplyContext): void {
   const editor = ctx.edit();
   const rs = editor.recordSize;
   const fx = ctx.effects;
-  let index = 0;
+  let indexStart = 0;
   editor.forRange(0, editor.count - 1, (cur, from, to) => {
-    for (let i = from; i <= to; i++, index++) {
+    // The record index of leaf row i is indexStart + i - from (effects only).
+    const leafStart = indexStart - from;
+    indexStart += to - from + 1;
+    for (let i = from; i <= to; i++) {
       const w = (i * rs + offset) >>> 2;
       if (cur.words[w] !== 0 || cur.words[w + 1] !== 0) continue;
       cur.writable();
       cur.words[w] = lo;
       cur.words[w + 1] = hi;
-      fx?.modseq(index, cur.words[(i * rs) >>> 2], highest, false);
+      fx?.modseq(leafStart + i, cur.words[(i * rs) >>> 2], highest, false);
     }
   });
 }

@@ -91,6 +91,19 @@ describe("effects of a transaction", () => {
     ] satisfies Effect[]);
   });
 
+  it("runs span record-store leaves (1024 messages each) and break exactly where the change does", () => {
+    const b = new LogBuilder();
+    let state = applyTransaction(emptyIndexMap(), b.tx(...enableModseq(1n)));
+    state = applyTransaction(state, b.tx(R.append(Array.from({ length: 2500 }, (_, i) => [i + 1, i + 1 >= 1000 && i + 1 <= 1100 ? SEEN : 0] as const))));
+    const { fx } = effectsOf(state, b, R.flags(1, 2500, SEEN, 0), R.keyword("add", "Work", [[1, 2500]]));
+    expect(fx.effects.filter((e) => e.type !== "modseq")).toEqual([
+      { type: "flags", uid1: 1, uid2: 999, add: SEEN, remove: 0, external: false },
+      { type: "flags", uid1: 1101, uid2: 2500, add: SEEN, remove: 0, external: false },
+      { type: "keywords", uid1: 1, uid2: 2500, keyword: "Work", action: "add", external: false },
+    ]);
+    expect(fx.effects.filter((e) => e.type === "modseq").map((e) => e.type === "modseq" && [e.uid1, e.uid2])).toEqual([[1, 2500], [1, 2500]]); // each record raises all to its own modseq
+  });
+
   it("appends report their flags and the modseq they got", () => {
     const { state, b } = mailbox();
     const { fx } = effectsOf(state, b, R.append([[7, SEEN | 0x80], 9]));
