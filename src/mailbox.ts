@@ -87,7 +87,7 @@ export class Mailbox {
     if (this.backend.syncExternalChanges) {
       await this.log.transact(async () => {
         this.advance(readSince(this.backend.indexPrefix, this.current).transactions);
-        return this.backend.syncExternalChanges!(this.current);
+        return this.backend.syncExternalChanges!(this.current, { logHead: this.log.headPosition });
       }).then((r) => r && this.advance(r.transactions));
     }
     return this.current;

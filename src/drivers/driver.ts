@@ -1,4 +1,4 @@
-import type { LogRecord } from "../log/types.js";
+import type { LogPosition, LogRecord } from "../log/types.js";
 import type { IndexMapState } from "../projections/state.js";
 
 /** The mail storage formats the engine keeps in Dovecot's layouts. */
@@ -72,8 +72,14 @@ export interface MailboxBackend {
    */
   withCommitLocks?<T>(fn: () => Promise<T>): Promise<T>;
 
-  /** Changes made to the files outside the engine, as transactions to log (Maildir, mbox). */
-  syncExternalChanges?(state: IndexMapState): Promise<LogRecord[][]>;
+  /**
+   * Brings the mail files and the index together (Maildir, mbox): changes
+   * made to the files outside the engine become transactions to log, and
+   * the engine's own changes still owed to the files (after the index's
+   * tail offset) are written to them. Called under the commit's locks with
+   * the state caught up to `opts.logHead`.
+   */
+  syncExternalChanges?(state: IndexMapState, opts: ExternalSyncOptions): Promise<LogRecord[][]>;
 
   /**
    * What a writer killed mid-commit left that the next commit would collide
@@ -97,6 +103,18 @@ export interface MailboxBackend {
   mailFilePaths?(): string[];
 
   close(): Promise<void>;
+}
+
+/** What a file sync is told by the index writer that runs it. */
+export interface ExternalSyncOptions {
+  /** force-resync: skip the quick checks (mtimes, sizes) and read every file. */
+  readonly force?: boolean;
+  /**
+   * The end of the log under the lock, as the writer's TransactionLog sees
+   * it. Drivers never open dovecot.index.log themselves: closing any other
+   * descriptor of the file would drop the process's fcntl lock.
+   */
+  readonly logHead: LogPosition;
 }
 
 export interface PreparedSave {

@@ -33,12 +33,12 @@ import type { LogRecord } from "../log/types.js";
 import { loadState } from "../projections/load-state.js";
 import { messageCount } from "../projections/read.js";
 import type { IndexMapState } from "../projections/state.js";
-import type { MailboxBackend, StorageBackend } from "./driver.js";
+import type { ExternalSyncOptions, MailboxBackend, StorageBackend } from "./driver.js";
 
 /** A mailbox backend whose sync can be forced (Maildir, mbox). */
 export interface ResyncableBackend extends MailboxBackend {
   /** The format's sync; `force` turns its quick checks off. Called under the format's locks and the log lock. */
-  syncExternalChanges(state: IndexMapState, opts?: { force?: boolean }): Promise<LogRecord[][]>;
+  syncExternalChanges(state: IndexMapState, opts: ExternalSyncOptions): Promise<LogRecord[][]>;
 }
 
 /** What force-resync did to one mailbox. */
@@ -94,7 +94,7 @@ export async function resyncFromMailFiles(
     const log = TransactionLog.open(prefix, { fsync: opts.fsync, create });
     let written;
     try {
-      written = await log.transact(async () => backend.syncExternalChanges(loadState(prefix), { force: true }));
+      written = await log.transact(async () => backend.syncExternalChanges(loadState(prefix), { force: true, logHead: log.headPosition }));
     } finally {
       await log.close();
     }

@@ -109,7 +109,7 @@ export class MaildirMailboxBackend implements MailboxBackend {
     return [path.join(this.ctx.mailDir, "new"), path.join(this.ctx.mailDir, "cur")];
   }
 
-  syncExternalChanges(state: IndexMapState, opts: MaildirSyncOptions = {}): Promise<LogRecord[][]> {
+  syncExternalChanges(state: IndexMapState, opts: MaildirSyncOptions): Promise<LogRecord[][]> {
     return syncMaildir(this.ctx, state, opts);
   }
 

@@ -26,8 +26,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { LockTimeoutError } from "../../errors.js";
-import type { LogRecord } from "../../log/types.js";
-import { HEAD_SUFFIX } from "../../log/view.js";
+import type { LogPosition, LogRecord } from "../../log/types.js";
 import type { IndexMapState } from "../../projections/state.js";
 import type { MaildirContext } from "./context.js";
 import { statDirStamp } from "./dir-scan.js";
@@ -37,21 +36,6 @@ import { reconcileMessages } from "./sync-messages.js";
 import { outcomeIsEmpty, syncRecords, withTailOffset, type SyncOutcome } from "./sync-records.js";
 import { openUidlist } from "./uidlist-open.js";
 
-/** Where the next log write lands: the head file's seq and end. */
-function headLogEnd(prefix: string, state: IndexMapState): { sameFile: boolean; offset: number } {
-  const file = prefix + HEAD_SUFFIX;
-  const fd = fs.openSync(file, "r");
-  try {
-    const hdr = Buffer.alloc(12);
-    fs.readSync(fd, hdr, 0, 12, 0);
-    const fileSeq = hdr.readUInt32LE(8);
-    if (fileSeq === state.header.logFileSeq) return { sameFile: true, offset: state.header.logFileHeadOffset };
-    return { sameFile: false, offset: fs.fstatSync(fd).size };
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 /** Options of syncMaildir(). */
 export interface MaildirSyncOptions {
   /**
@@ -59,6 +43,13 @@ export interface MaildirSyncOptions {
    * whatever their mtimes say (and whatever this process remembers of them).
    */
   readonly force?: boolean;
+  /**
+   * Where the next log write lands: the head log's end as the caller's
+   * TransactionLog sees it under the lock. Taken from the log object, never
+   * by opening dovecot.index.log here: closing any other descriptor of the
+   * file would drop the caller's fcntl lock.
+   */
+  readonly logHead: LogPosition;
 }
 
 /**
@@ -68,10 +59,10 @@ export interface MaildirSyncOptions {
  * @returns the transactions to append ([] when nothing changed, or when
  *   another process holds the uidlist lock: it is syncing and will log).
  */
-export async function syncMaildir(ctx: MaildirContext, state: IndexMapState, opts: MaildirSyncOptions = {}): Promise<LogRecord[][]> {
+export async function syncMaildir(ctx: MaildirContext, state: IndexMapState, opts: MaildirSyncOptions): Promise<LogRecord[][]> {
   const nowSecs = Math.floor(Date.now() / 1000);
   ctx.maybeCleanupTmp(nowSecs);
-  const head = headLogEnd(ctx.indexPrefix, state);
+  const head = { sameFile: opts.logHead.fileSeq === state.header.logFileSeq, offset: opts.logHead.offset };
   const tailBehind = !head.sameFile || hasUnsyncedTail(state);
   const hdr = maildirHeaderOf(state);
   let full: boolean;

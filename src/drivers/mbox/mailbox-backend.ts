@@ -32,7 +32,7 @@ import { type LogRecord } from "../../log/types.js";
 import { getHeader, position } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { guid128StringUnlessEmpty } from "../dbox/guid.js";
-import type { MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
+import type { ExternalSyncOptions, MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
 import { headerBlock } from "./file-messages.js";
 import { mboxHeaderMd5, md5Hex } from "./header-md5.js";
 import { mboxHeaderRecords, newMboxSyncHeader, readMboxSyncHeader } from "./index-ext.js";
@@ -185,7 +185,7 @@ export class MboxMailboxBackend implements MailboxBackend {
     return [this.mboxPath];
   }
 
-  async syncExternalChanges(state: IndexMapState, opts: { force?: boolean } = {}): Promise<LogRecord[][]> {
+  async syncExternalChanges(state: IndexMapState, opts: ExternalSyncOptions): Promise<LogRecord[][]> {
     let stamp;
     try {
       stamp = fileSyncStamp0(this.mboxPath);
