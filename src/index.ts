@@ -2,20 +2,20 @@
  * mailstore's public API: open a Dovecot mail location, use its mailboxes
  * through transactions, views and change streams, and read the logs.
  */
-export { openStorage, Storage, type StorageOptions } from "./storage.js";
+export { openStorage, Storage, type StorageOptions } from "./api/storage.js";
 export { resolveMailLocation, type ResolvedMailLocation, type ResolveOptions } from "./drivers/location-detect.js";
-export { Mailbox, type MailboxOptions, type CommitResult, SubscriberOverflowError } from "./mailbox.js";
-export { MailboxTransaction, type AppendInput, type FlagAction, type TransactionCommitResult } from "./mailbox-transaction.js";
-export { MailboxViewHandle } from "./mailbox-view.js";
-export { changeBatchOf, type ChangeBatch, type MailboxChange } from "./changes.js";
-export { flagNames, parseFlagNames } from "./flags.js";
-export * from "./errors.js";
+export { Mailbox, type MailboxOptions, type CommitResult, SubscriberOverflowError } from "./api/mailbox.js";
+export { MailboxTransaction, type AppendInput, type FlagAction, type TransactionCommitResult } from "./api/mailbox-transaction.js";
+export { MailboxViewHandle } from "./api/mailbox-view.js";
+export { changeBatchOf, type ChangeBatch, type MailboxChange } from "./api/changes.js";
+export { flagNames, parseFlagNames } from "./shared/flags.js";
+export * from "./shared/errors.js";
 export type { LogPosition, LogRecord, LogEntry, LogTransaction, LogFileHeader, UidRange } from "./log/types.js";
 export { TransactionLog, type FsyncMode, type LogOptions, type AppendResult } from "./log/log.js";
 export { readLog, type LogReadResult } from "./log/view.js";
 export { parseLogBytes } from "./log/file.js";
 export { followLog } from "./log/follow.js";
-export { stateAt, loadState } from "./projections/load-state.js";
+export { stateAt, loadState } from "./index-io/load-state.js";
 export { getHeader, messageCount, recordAt, lookupUid, keywordNames, highestModseq, recentCount, position, type MessageRecord } from "./projections/read.js";
 export type { IndexMapState } from "./projections/state.js";
 export type { ViewChanges } from "./projections/view.js";

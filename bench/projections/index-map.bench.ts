@@ -3,9 +3,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { TransactionLog } from "../../src/log/log.js";
 import type { LogRecord, LogTransaction } from "../../src/log/types.js";
-import { loadState } from "../../src/projections/load-state.js";
+import { loadState } from "../../src/index-io/load-state.js";
 import { applyTransaction, replay } from "../../src/projections/apply.js";
-import { writeCheckpoint } from "../../src/projections/checkpoint-file.js";
+import { writeCheckpoint } from "../../src/index-io/checkpoint-file.js";
 import { emptyIndexMap, type IndexMapState } from "../../src/projections/state.js";
 import { fmt, measure } from "../util.js";
 

@@ -1,5 +1,5 @@
-import { flagNames } from "../flags.js";
-import type { Mailbox } from "../mailbox.js";
+import { flagNames } from "../shared/flags.js";
+import type { Mailbox } from "../api/mailbox.js";
 import { lookupUid } from "../projections/read.js";
 import { virtualSizeOf } from "../drivers/dbox/message-body.js";
 

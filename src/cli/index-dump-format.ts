@@ -1,4 +1,4 @@
-import { flagNames } from "../flags.js";
+import { flagNames } from "../shared/flags.js";
 import { getHeader, messageCount, recordAt } from "../projections/read.js";
 import type { IndexMapState } from "../projections/state.js";
 import { hex, toJson } from "./json.js";

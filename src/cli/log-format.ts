@@ -1,5 +1,5 @@
 import type { LogRecord, LogTransaction, UidRange } from "../log/types.js";
-import { flagNames } from "../flags.js";
+import { flagNames } from "../shared/flags.js";
 import { toJson } from "./json.js";
 
 /** One line per transaction for `mailstore log`: position, modseq and what each record did. */

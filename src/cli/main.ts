@@ -1,5 +1,5 @@
 import { Command, CommanderError } from "commander";
-import { MailstoreError } from "../errors.js";
+import { MailstoreError } from "../shared/errors.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerDump } from "./commands/dump.js";
 import { registerEvents } from "./commands/events.js";

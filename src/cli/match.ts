@@ -1,7 +1,7 @@
-import { MailstoreError } from "../errors.js";
-import type { Mailbox } from "../mailbox.js";
-import { searchUids } from "../search.js";
-import type { Storage } from "../storage.js";
+import { MailstoreError } from "../shared/errors.js";
+import type { Mailbox } from "../api/mailbox.js";
+import { searchUids } from "../api/search.js";
+import type { Storage } from "../api/storage.js";
 import { matchMailboxes } from "./context.js";
 import type { CliQuery } from "./query.js";
 

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from "../errors.js";
+import { InvalidArgumentError } from "../shared/errors.js";
 import type { LogPosition } from "../log/types.js";
 
 /** Parses `SEQ:OFFSET` as printed by `mailstore log`. */

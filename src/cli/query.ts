@@ -1,6 +1,6 @@
-import { InvalidArgumentError } from "../errors.js";
+import { InvalidArgumentError } from "../shared/errors.js";
 import type { UidRange } from "../log/types.js";
-import { FLAG_KEYS, type SearchKey, type SearchQuery } from "../search.js";
+import { FLAG_KEYS, type SearchKey, type SearchQuery } from "../api/search.js";
 
 /** A doveadm-style search query: which mailboxes, and which messages in them. */
 export interface CliQuery {

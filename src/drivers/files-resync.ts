@@ -27,10 +27,10 @@
  * readable log; after a broken one is replaced they must be reopened.
  */
 import * as fs from "node:fs";
-import { MailstoreError, type MailstoreErrorCode } from "../errors.js";
+import { MailstoreError, type MailstoreErrorCode } from "../shared/errors.js";
 import { TransactionLog, type FsyncMode } from "../log/log.js";
 import type { LogRecord } from "../log/types.js";
-import { loadState } from "../projections/load-state.js";
+import { loadState } from "../index-io/load-state.js";
 import { messageCount } from "../projections/read.js";
 import type { IndexMapState } from "../projections/state.js";
 import type { ExternalSyncOptions, MailboxBackend, StorageBackend } from "./driver.js";

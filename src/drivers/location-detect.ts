@@ -23,7 +23,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { InvalidArgumentError, MailstoreError } from "../errors.js";
+import { InvalidArgumentError, MailstoreError } from "../shared/errors.js";
 import { expandLocationHome, parseMailLocation } from "./location.js";
 import type { MailDriver, MailLocation } from "./location.js";
 

@@ -16,7 +16,7 @@
  *   `INDEX`; `BROKENCHAR` must be one character.
  * - `~` and `~/…` are expanded with the user's home ({@link expandLocationHome}).
  */
-import { InvalidArgumentError } from "../errors.js";
+import { InvalidArgumentError } from "../shared/errors.js";
 
 /** Storage drivers doveadm 2.3.19 knows (`dbox` is an alias of `sdbox`). */
 export const MAIL_DRIVERS = ["maildir", "mbox", "sdbox", "dbox", "mdbox", "imapc", "pop3c", "raw", "shared", "fail"] as const;

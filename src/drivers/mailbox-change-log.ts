@@ -13,7 +13,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { makeDirs } from "../make-dirs.js";
+import { makeDirs } from "../shared/make-dirs.js";
 
 export const MAILBOX_LOG_FILE_NAME = "dovecot.mailbox.log";
 export const MAILBOX_LOG_RECORD_SIZE = 24;

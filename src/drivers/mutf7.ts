@@ -5,7 +5,7 @@
  * UTF-16 in base64 with `,` instead of `/`, no padding, between `&` and `-`.
  * Observed: `Ünï` is stored as `.&ANw-n&AO8-` in a Maildir++ root.
  */
-import { InvalidArgumentError } from "../errors.js";
+import { InvalidArgumentError } from "../shared/errors.js";
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 const DECODE = new Map<string, number>([...ALPHABET].map((c, i) => [c, i]));

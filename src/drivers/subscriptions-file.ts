@@ -25,7 +25,7 @@
  * version, or CRs in it): the file is then not one Dovecot wrote, and is
  * left as it is.
  */
-import { InvalidArgumentError, SubscriptionsCorruptedError } from "../errors.js";
+import { InvalidArgumentError, SubscriptionsCorruptedError } from "../shared/errors.js";
 import { decodeMutf7, encodeMutf7 } from "./mutf7.js";
 
 /** How a storage spells mailbox names in its subscriptions file. */

@@ -14,7 +14,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { SubscriptionsCorruptedError } from "../errors.js";
+import { SubscriptionsCorruptedError } from "../shared/errors.js";
 import type { SubscriptionsLocation } from "./driver.js";
 import { appendMailboxLog, mailboxLogNameId, MailboxLogType } from "./mailbox-change-log.js";
 import { takeDotlock } from "./maildir/dotlock.js";
@@ -27,7 +27,7 @@ import {
   subscribedNames,
   type SubscriptionsFile,
 } from "./subscriptions-file.js";
-import { makeDirs } from "../make-dirs.js";
+import { makeDirs } from "../shared/make-dirs.js";
 
 /** Observed: doveadm overrides an untouched subscriptions.lock after 30 s. */
 export const SUBSCRIPTIONS_LOCK_STALE_MS = 30_000;

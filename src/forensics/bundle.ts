@@ -6,7 +6,7 @@ let packr: import("msgpackr").Packr | undefined;
 /** One Packr for both ways; bigints beyond 64 bits (a running modseq can be any u64) keep their value. */
 const msgpack = (): import("msgpackr").Packr =>
   (packr ??= new (require("msgpackr") as typeof import("msgpackr")).Packr({ useBigIntExtension: true }));
-import { InvalidArgumentError } from "../errors.js";
+import { InvalidArgumentError } from "../shared/errors.js";
 import type { LogFileHeader, LogPosition, LogRecord } from "../log/types.js";
 
 /**

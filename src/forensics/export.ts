@@ -1,5 +1,5 @@
 import * as fs from "node:fs";
-import { InvalidArgumentError, LogPositionLostError } from "../errors.js";
+import { InvalidArgumentError, LogPositionLostError } from "../shared/errors.js";
 import { ByteWriter } from "../log/bytes.js";
 import { encodeTransactionInto } from "../log/encode-file.js";
 import { encodeLogHeader } from "../log/header.js";

@@ -1,4 +1,4 @@
-import { LogCorruptedError } from "../errors.js";
+import { LogCorruptedError } from "../shared/errors.js";
 import { dataViewOf } from "./bytes.js";
 import { decodeRecord } from "./codec.js";
 import { decodeLogHeader } from "./header.js";

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 // The deep import loads only Observable, not the whole rxjs bundle (~0.1 s at every CLI start).
 import { Observable } from "rxjs/internal/Observable";
-import { LogPositionLostError } from "../errors.js";
+import { LogPositionLostError } from "../shared/errors.js";
 import { parseLogBytes, scanTransactions } from "./file.js";
 import { decodeLogHeader } from "./header.js";
 import { acquireLogFile, readRange, readWhole, releaseLogFile, type SharedLogFile } from "./shared-file.js";

@@ -1,4 +1,4 @@
-import { LogHeaderError } from "../errors.js";
+import { LogHeaderError } from "../shared/errors.js";
 import { dataViewOf } from "./bytes.js";
 import {
   COMPAT_LITTLE_ENDIAN,

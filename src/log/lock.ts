@@ -1,5 +1,5 @@
 import { lock as fcntlLock, unlock as fcntlUnlock } from "os-lock";
-import { LockTimeoutError, type ErrorLocation } from "../errors.js";
+import { LockTimeoutError, type ErrorLocation } from "../shared/errors.js";
 
 /**
  * Exclusive POSIX record lock (F_SETLK, F_WRLCK, whole file) on an open log

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import * as fs from "node:fs";
 import * as nodePath from "node:path";
-import { InvalidArgumentError, LogCorruptedError, MailstoreError } from "../errors.js";
+import { InvalidArgumentError, LogCorruptedError, MailstoreError } from "../shared/errors.js";
 import { prepareAppend, writeAt, type AppendCursor } from "./append.js";
 import { ByteWriter } from "./bytes.js";
 import { encodeTransactionInto } from "./encode-file.js";

@@ -1,4 +1,4 @@
-import { LogChainError, LogPositionLostError } from "../errors.js";
+import { LogChainError, LogPositionLostError } from "../shared/errors.js";
 import * as fs from "node:fs";
 import { scanTransactions } from "./file.js";
 import { decodeLogHeader } from "./header.js";

@@ -10,7 +10,7 @@
  * extension's registration, and only writers go through the draft.
  */
 import { castDraft, type Draft } from "immer";
-import { LogCorruptedError } from "../errors.js";
+import { LogCorruptedError } from "../shared/errors.js";
 import type { LogEntry } from "../log/types.js";
 import type { EffectsCollector } from "./effects.js";
 import type { RecordEditor, RecordStore } from "./record-store.js";

@@ -24,7 +24,7 @@
  * Collecting effects costs objects, so it is off unless asked for
  * (`applyTransactionWithEffects`); replay never pays for it.
  */
-import { assertNever } from "../errors.js";
+import { assertNever } from "../shared/errors.js";
 import type { LogPosition } from "../log/types.js";
 
 /** One change to the mailbox, in the order the transaction made it. */

@@ -5,7 +5,7 @@
  * to 8), then messages_count records of record_size bytes. Pure: no I/O.
  */
 import { freeze } from "immer";
-import { assert, IndexCorruptedError } from "../errors.js";
+import { assert, IndexCorruptedError } from "../shared/errors.js";
 import { MailFlag } from "../log/types.js";
 import {
   BASE_HEADER_SIZE,

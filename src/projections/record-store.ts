@@ -18,7 +18,7 @@
  * copies first.
  */
 import { BASE_RECORD_SIZE } from "./base-header.js";
-import { assert } from "../errors.js";
+import { assert } from "../shared/errors.js";
 import type { FieldMove } from "./ext-layout.js";
 
 /** 1024 records of ≤ 24 bytes: a 24 KiB leaf copies in a couple of microseconds. */

@@ -1,4 +1,4 @@
-import { assertNever, LogCorruptedError } from "../errors.js";
+import { assertNever, LogCorruptedError } from "../shared/errors.js";
 import type { LogPosition } from "../log/types.js";
 import type { TransactionEffects } from "./effects.js";
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import type { LogTransaction } from "../../src/log/types.js";
 import { readLog } from "../../src/log/view.js";
 import { enterLogFile, markBackendSynced, replay } from "../../src/projections/apply.js";
-import { readCheckpoint, writeCheckpoint } from "../../src/projections/checkpoint-file.js";
+import { readCheckpoint, writeCheckpoint } from "../../src/index-io/checkpoint-file.js";
 import { decodeIndexFile, encodeIndexFile } from "../../src/projections/index-file.js";
 import {
   extensionHeader,

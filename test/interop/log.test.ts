@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import fc from "fast-check";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { MailstoreError } from "../../src/errors.js";
+import { MailstoreError } from "../../src/shared/errors.js";
 import { encodeLogFile } from "../../src/log/encode-file.js";
 import { parseLogBytes } from "../../src/log/file.js";
 import { TransactionLog } from "../../src/log/log.js";

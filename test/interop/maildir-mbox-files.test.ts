@@ -8,7 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { flagNames } from "../../src/flags.js";
+import { flagNames } from "../../src/shared/flags.js";
 import { classifyMaildirRootEntry, maildirMailboxDir, maildirParentName, MAILDIR_FOLDER_MARKER } from "../../src/drivers/maildir/folders.js";
 import { formatMaildirFileName, maildirBaseName, parseMaildirFileName } from "../../src/drivers/maildir/filename.js";
 import {

@@ -1,8 +1,8 @@
 import * as path from "node:path";
 import fc from "fast-check";
 import { afterAll, expect, it } from "vitest";
-import { flagNames } from "../../src/flags.js";
-import { loadState } from "../../src/projections/load-state.js";
+import { flagNames } from "../../src/shared/flags.js";
+import { loadState } from "../../src/index-io/load-state.js";
 import { getHeader, highestModseq, messageCount, recordAt } from "../../src/projections/read.js";
 import { createOracle, describeInterop, MAIL_FORMATS, sampleMessage, type DovecotOracle, type MailFormat } from "../helpers/dovecot.js";
 

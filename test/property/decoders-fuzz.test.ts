@@ -8,7 +8,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { MailstoreError } from "../../src/errors.js";
+import { MailstoreError } from "../../src/shared/errors.js";
 import { MailFlag } from "../../src/log/types.js";
 import { parseUidlist } from "../../src/drivers/maildir/uidlist.js";
 import { parseMbox } from "../../src/drivers/mbox/scan.js";

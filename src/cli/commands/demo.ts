@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import type { ChangeBatch } from "../../changes.js";
+import type { ChangeBatch } from "../../api/changes.js";
 import { readLog } from "../../log/view.js";
-import { MailstoreError } from "../../errors.js";
+import { MailstoreError } from "../../shared/errors.js";
 import { withStorage } from "../context.js";
 import { demoMessages } from "../demo-messages.js";
 import type { CliIo } from "../io.js";

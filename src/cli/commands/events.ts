@@ -2,11 +2,11 @@ import * as fs from "node:fs";
 import type { Command } from "commander";
 import { decodeBundle, encodeBundle, type BundleEncoding } from "../../forensics/bundle.js";
 import { exportBundle, importBundle } from "../../forensics/export.js";
-import { InvalidArgumentError } from "../../errors.js";
+import { InvalidArgumentError } from "../../shared/errors.js";
 import type { CliIo } from "../io.js";
 import { parsePosition } from "../position.js";
 import { indexPrefixOf } from "../prefix.js";
-import { makeDirs } from "../../make-dirs.js";
+import { makeDirs } from "../../shared/make-dirs.js";
 
 export function registerEvents(program: Command, io: CliIo): void {
   program

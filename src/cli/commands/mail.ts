@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import { InvalidArgumentError } from "../../errors.js";
-import { toRanges, type FlagAction } from "../../mailbox-transaction.js";
-import { parseFlagNames } from "../../flags.js";
+import { InvalidArgumentError } from "../../shared/errors.js";
+import { toRanges, type FlagAction } from "../../api/mailbox-transaction.js";
+import { parseFlagNames } from "../../shared/flags.js";
 import { withStorage } from "../context.js";
 import { forEachMatch } from "../match.js";
 import { FETCH_FIELDS, fetchRow, pagerText, type FetchRow } from "../fetch-format.js";

@@ -1,8 +1,8 @@
 import type { Command } from "commander";
-import { InvalidArgumentError } from "../../errors.js";
-import type { Mailbox } from "../../mailbox.js";
+import { InvalidArgumentError } from "../../shared/errors.js";
+import type { Mailbox } from "../../api/mailbox.js";
 import { getHeader, highestModseq, messageCount, recentCount, uidAt } from "../../projections/read.js";
-import { searchUids, FLAG_KEYS } from "../../search.js";
+import { searchUids, FLAG_KEYS } from "../../api/search.js";
 import { matchMailboxes, withStorage } from "../context.js";
 import { virtualSize } from "../fetch-format.js";
 import type { CliIo } from "../io.js";

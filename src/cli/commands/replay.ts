@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { loadState, stateAt } from "../../projections/load-state.js";
-import { diffStates } from "../../state-diff.js";
+import { loadState, stateAt } from "../../index-io/load-state.js";
+import { diffStates } from "../../forensics/state-diff.js";
 import type { CliIo } from "../io.js";
 import { toJson } from "../json.js";
 import { parsePosition } from "../position.js";

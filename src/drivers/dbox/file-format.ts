@@ -7,7 +7,7 @@
  * the input: nothing is copied, and nothing is allocated in proportion to a
  * size field, so a hostile size cannot make us allocate more than the file.
  */
-import { MailCorruptedError } from "../../errors.js";
+import { MailCorruptedError } from "../../shared/errors.js";
 import { decodeDboxFileHeader, encodeDboxFileHeader, DBOX_MSG_HEADER_SIZE, type DboxFileHeader } from "./file-header.js";
 import type { DboxItem, DboxSource } from "./item.js";
 import { decodeDboxMessageHeader, writeDboxMessageHeader } from "./message-header.js";

@@ -3,7 +3,7 @@
  * `m.N`: `"2 M1e C<hex create time>\n"`. It is followed directly by the first
  * message header, so its length is the offset of the first message.
  */
-import { InvalidArgumentError, MailCorruptedError } from "../../errors.js";
+import { InvalidArgumentError, MailCorruptedError } from "../../shared/errors.js";
 import { bytesToString, stringToBytes } from "../../log/bytes.js";
 import { formatHexLower, parseHexString } from "./hex.js";
 import type { DboxItem, DboxSource } from "./item.js";

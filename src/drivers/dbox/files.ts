@@ -8,7 +8,7 @@
 import { promises as fsp } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import * as path from "node:path";
-import { MailCorruptedError, MailstoreError } from "../../errors.js";
+import { MailCorruptedError, MailstoreError } from "../../shared/errors.js";
 import { decodeDboxFileHeader, DBOX_MSG_HEADER_SIZE, type DecodedDboxFileHeader } from "./file-header.js";
 import { dboxMessageSize, decodeDboxFile, decodeDboxMessageAt, encodeDboxMessages, type DboxFile, type DboxMessage, type DboxMessageInput } from "./file-format.js";
 import { tryFlockExclusive } from "./flock.js";

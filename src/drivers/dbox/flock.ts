@@ -11,7 +11,7 @@
  * per lock: fine for appends, which also fsync.
  */
 import { spawn } from "node:child_process";
-import { MailstoreError } from "../../errors.js";
+import { MailstoreError } from "../../shared/errors.js";
 
 /** flock(1)'s exit code for "already locked", chosen with -E. */
 const CONFLICT_EXIT = 75;

@@ -14,7 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import * as os from "node:os";
-import { InvalidArgumentError } from "../../errors.js";
+import { InvalidArgumentError } from "../../shared/errors.js";
 
 /** GUID_128_SIZE */
 export const GUID_128_SIZE = 16;

@@ -1,8 +1,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { MailstoreError } from "../../errors.js";
+import { MailstoreError } from "../../shared/errors.js";
 import { decodeMutf7, encodeMutf7 } from "../mutf7.js";
-import { makeDirs } from "../../make-dirs.js";
+import { makeDirs } from "../../shared/make-dirs.js";
 
 /**
  * The dbox mailbox tree (list layout `fs`): mailbox "A/B" lives in

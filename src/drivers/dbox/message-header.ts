@@ -11,7 +11,7 @@
  * |  13 |   16 | message size, uppercase hex, zero padded         |
  * |  29 |    1 | '\n' (always the last byte, even if M > 30)      |
  */
-import { InvalidArgumentError, MailCorruptedError } from "../../errors.js";
+import { InvalidArgumentError, MailCorruptedError } from "../../shared/errors.js";
 import { DBOX_MSG_HEADER_SIZE } from "./file-header.js";
 import { parseHexBytes } from "./hex.js";
 

@@ -9,7 +9,7 @@
  * because Dovecot says unknown metadata must be preserved when copying, and
  * because re-encoding that list gives back the same bytes.
  */
-import { InvalidArgumentError, MailCorruptedError } from "../../errors.js";
+import { InvalidArgumentError, MailCorruptedError } from "../../shared/errors.js";
 import { bytesToString, stringToBytes } from "../../log/bytes.js";
 import { formatHexLower, parseDecimalString, parseHexString } from "./hex.js";
 import type { DboxItem } from "./item.js";

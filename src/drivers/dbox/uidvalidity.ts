@@ -16,7 +16,7 @@
  */
 import { constants, promises as fsp } from "node:fs";
 import * as path from "node:path";
-import { MailstoreError } from "../../errors.js";
+import { MailstoreError } from "../../shared/errors.js";
 
 /** File name of the counter's main file. */
 export const UIDVALIDITY_FILE_NAME = "dovecot-uidvalidity";

@@ -22,7 +22,7 @@ import { KeywordsFile } from "./keywords-table.js";
 import { MAILDIR_KEYWORDS_FILE_NAME } from "./keywords-file.js";
 import { MAILDIR_UIDLIST_FILE_NAME } from "./uidlist.js";
 import { UidlistFile } from "./uidlist-file.js";
-import { makeDirs } from "../../make-dirs.js";
+import { makeDirs } from "../../shared/make-dirs.js";
 
 /** Tunables of the Maildir driver. */
 export interface MaildirSettings {

@@ -18,7 +18,7 @@
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
-import { LockTimeoutError } from "../../errors.js";
+import { LockTimeoutError } from "../../shared/errors.js";
 
 /** Dovecot's MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT (and the keywords file's). */
 export const DOTLOCK_STALE_MS = 120_000;

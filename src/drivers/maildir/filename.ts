@@ -17,7 +17,7 @@
  * version.
  */
 import { MailFlag } from "../../log/types.js";
-import { InvalidArgumentError } from "../../errors.js";
+import { InvalidArgumentError } from "../../shared/errors.js";
 
 /** Maildir letter of each system flag, in ASCII order. */
 export const MAILDIR_FLAG_LETTERS: ReadonlyArray<readonly [letter: string, flag: number]> = [

@@ -10,7 +10,7 @@
  *   (then empties and removes it), so a directory starting with `..` is never
  *   a mailbox: it is a deletion in progress.
  */
-import { InvalidArgumentError } from "../../errors.js";
+import { InvalidArgumentError } from "../../shared/errors.js";
 import { decodeMutf7, encodeMutf7 } from "../mutf7.js";
 
 /** Hierarchy separator of Maildir++. */

@@ -15,7 +15,7 @@
  * are modified UTF-7 on disk unless the location says UTF-8.
  */
 import * as path from "node:path";
-import { InvalidArgumentError, MailstoreError } from "../../errors.js";
+import { InvalidArgumentError, MailstoreError } from "../../shared/errors.js";
 import { encodeMutf7 } from "../mutf7.js";
 import { isInboxName, maildirMailboxDir, MAILDIR_SEPARATOR } from "./folders.js";
 

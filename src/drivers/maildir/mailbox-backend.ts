@@ -24,7 +24,7 @@ import { MAILDIR_EXT_NAME, MAILDIR_HDR_SIZE } from "./index-header.js";
 import { maildirMessageInfo, readMaildirMessage } from "./message-files.js";
 import { saveMaildirMessages } from "./save.js";
 import { syncMaildir, type MaildirSyncOptions } from "./sync.js";
-import { makeDirs } from "../../make-dirs.js";
+import { makeDirs } from "../../shared/make-dirs.js";
 
 /** Where a mailbox's files are (see MaildirLayout). */
 export interface MaildirMailboxPaths {

@@ -15,11 +15,11 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { InvalidArgumentError, MailstoreError } from "../../errors.js";
+import { InvalidArgumentError, MailstoreError } from "../../shared/errors.js";
 import { decodeMutf7 } from "../mutf7.js";
 import { classifyMaildirRootEntry, isInboxName, MAILDIR_FOLDER_MARKER, MAILDIR_SEPARATOR, MAILDIR_SUBDIRS, MAILDIR_TRASH_DIR_NAME } from "./folders.js";
 import type { MaildirLayout } from "./layout.js";
-import { makeDirs } from "../../make-dirs.js";
+import { makeDirs } from "../../shared/make-dirs.js";
 
 /** Every mailbox of the location, "/"-separated, INBOX first, the rest sorted. */
 export function listMaildirMailboxes(layout: MaildirLayout): string[] {

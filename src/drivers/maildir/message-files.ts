@@ -5,7 +5,7 @@
  * by reading the directories again, as Dovecot's maildir_file_do() retries.
  */
 import * as fs from "node:fs";
-import { MailstoreError } from "../../errors.js";
+import { MailstoreError } from "../../shared/errors.js";
 import type { StoredMessageInfo } from "../driver.js";
 import type { MaildirContext } from "./context.js";
 import { maildirFilePath } from "./dir-scan.js";

@@ -11,13 +11,13 @@
  * changed nothing there (a flag the message had) asks nothing of the file.
  * Expunges among them are requests (a client asked, nobody unlinked yet).
  */
-import { IndexCorruptedError, LogPositionLostError, assertNever } from "../../errors.js";
+import { IndexCorruptedError, LogPositionLostError, assertNever } from "../../shared/errors.js";
 import { readLog } from "../../log/view.js";
 import type { LogFileHeader, LogRecord, LogTransaction, UidRange } from "../../log/types.js";
 import { advanceWithEffects, replay } from "../../projections/apply.js";
-import { readCheckpoint } from "../../projections/checkpoint-file.js";
+import { readCheckpoint } from "../../index-io/checkpoint-file.js";
 import { forEachUidIn, type TransactionEffects } from "../../projections/effects.js";
-import { isBefore } from "../../projections/load-state.js";
+import { isBefore } from "../../index-io/load-state.js";
 import { position } from "../../projections/read.js";
 import { emptyIndexMap, type IndexMapState } from "../../projections/state.js";
 

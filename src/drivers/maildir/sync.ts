@@ -25,7 +25,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { LockTimeoutError } from "../../errors.js";
+import { LockTimeoutError } from "../../shared/errors.js";
 import type { LogPosition, LogRecord } from "../../log/types.js";
 import type { IndexMapState } from "../../projections/state.js";
 import type { MaildirContext } from "./context.js";

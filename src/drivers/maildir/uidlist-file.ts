@@ -15,7 +15,7 @@
  * new lines are parsed.
  */
 import * as fs from "node:fs";
-import { assert } from "../../errors.js";
+import { assert } from "../../shared/errors.js";
 import { maildirBaseName } from "./filename.js";
 import { formatUidlist, formatUidlistHeader, formatUidlistRecord, parseUidlist, uidlistNextUid, type UidlistHeader, type UidlistRecord } from "./uidlist.js";
 

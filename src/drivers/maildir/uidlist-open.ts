@@ -2,7 +2,7 @@
  * Opening a mailbox's dovecot-uidlist for a save or sync (uidlist lock held):
  * created when missing, and checked against the index's UIDVALIDITY.
  */
-import { IndexCorruptedError } from "../../errors.js";
+import { IndexCorruptedError } from "../../shared/errors.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { generateGuid128, guid128ToString } from "../dbox/guid.js";
 import type { MaildirContext } from "./context.js";

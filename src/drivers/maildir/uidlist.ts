@@ -22,8 +22,8 @@
  * read; a record's extension fields in their stored order; one space between
  * fields. So a file Dovecot wrote re-encodes byte for byte.
  */
-import { MailCorruptedError } from "../../errors.js";
-import { assert } from "../../errors.js";
+import { MailCorruptedError } from "../../shared/errors.js";
+import { assert } from "../../shared/errors.js";
 
 /** File name of the UID list in a mailbox's control directory. */
 export const MAILDIR_UIDLIST_FILE_NAME = "dovecot-uidlist";

@@ -6,7 +6,7 @@
  * bumped by one (carrying into the seconds), as Dovecot does.
  */
 import * as os from "node:os";
-import { InvalidArgumentError } from "../../errors.js";
+import { InvalidArgumentError } from "../../shared/errors.js";
 
 export interface UniqueNameParts {
   /** Wall-clock time in microseconds since the epoch; default now. */

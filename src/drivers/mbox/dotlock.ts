@@ -10,7 +10,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { LockTimeoutError } from "../../errors.js";
+import { LockTimeoutError } from "../../shared/errors.js";
 
 /** Dovecot's default mbox_dotlock_change_timeout. */
 export const DOTLOCK_STALE_MS = 120_000;

@@ -10,7 +10,7 @@
  * yet. For those messages the index wins over the file; for every other
  * message a difference means someone changed the file, and the file wins.
  */
-import { assertNever, MailstoreError } from "../../errors.js";
+import { assertNever, MailstoreError } from "../../shared/errors.js";
 import type { LogEntry, UidRange } from "../../log/types.js";
 import { MailFlag } from "../../log/types.js";
 import { readLog } from "../../log/view.js";

@@ -26,7 +26,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { LockTimeoutError, MailstoreError } from "../../errors.js";
+import { LockTimeoutError, MailstoreError } from "../../shared/errors.js";
 import { encodeTransaction } from "../../log/encode-file.js";
 import { type LogRecord } from "../../log/types.js";
 import { getHeader, position } from "../../projections/read.js";

@@ -16,9 +16,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { MailstoreError } from "../../errors.js";
+import { MailstoreError } from "../../shared/errors.js";
 import { decodeMutf7, encodeMutf7 } from "../mutf7.js";
-import { makeDirs } from "../../make-dirs.js";
+import { makeDirs } from "../../shared/make-dirs.js";
 
 /** Dovecot's mbox index directory name. */
 export const MBOX_INDEX_DIR = ".imap";

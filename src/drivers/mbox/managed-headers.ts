@@ -14,7 +14,7 @@
  *   `mbox_sync_headers_add_space` pads the same header), and when even an
  *   unpadded block does not fit, the file has to be rewritten.
  */
-import { InvalidArgumentError } from "../../errors.js";
+import { InvalidArgumentError } from "../../shared/errors.js";
 import { splitHeaderFields } from "./header-fields.js";
 import { formatStatusValue, formatXStatusValue, isMboxHiddenHeader } from "./metadata-headers.js";
 import { MBOX_KEYWORDS_PADDING } from "./write.js";

@@ -22,7 +22,7 @@
  */
 import * as fs from "node:fs";
 import { lock as fcntlLock, unlock as fcntlUnlock } from "os-lock";
-import { LockTimeoutError, MailstoreError } from "../../errors.js";
+import { LockTimeoutError, MailstoreError } from "../../shared/errors.js";
 import { acquireDotlock, type Dotlock } from "./dotlock.js";
 
 export interface MboxLockOptions {

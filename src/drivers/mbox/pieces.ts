@@ -11,7 +11,7 @@
  * bytes a line) so that no header line becomes huge; Dovecot and the scanner
  * read blanks in these headers as nothing (mbox-sync-parse.c IS_LWSP_LF).
  */
-import { InvalidArgumentError } from "../../errors.js";
+import { InvalidArgumentError } from "../../shared/errors.js";
 import { rebuildHeader, type ManagedFields } from "./managed-headers.js";
 import type { MboxMessage } from "./scan.js";
 import type { ByteSource } from "./source.js";

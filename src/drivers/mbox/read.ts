@@ -5,7 +5,7 @@
  * under the index, by scanning it and matching it to the index the way a
  * sync would, without writing anything (a refresh() then logs the changes).
  */
-import { MailstoreError } from "../../errors.js";
+import { MailstoreError } from "../../shared/errors.js";
 import { lookupUid } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { isSameMessage, messageAt, scanFile } from "./file-messages.js";

@@ -31,7 +31,7 @@
  * message's UID (else it is ignored) and raises the next UID past itself; a
  * message without a usable X-UID gets the next UID (`uidFromHeader` false).
  */
-import { MailCorruptedError } from "../../errors.js";
+import { MailCorruptedError } from "../../shared/errors.js";
 import { MailFlag } from "../../log/types.js";
 import { parseFromLine } from "./from-line.js";
 import type { ByteSource } from "./source.js";

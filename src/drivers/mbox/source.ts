@@ -5,7 +5,7 @@
  * the mbox size. A buffer source returns views without copying.
  */
 import * as fs from "node:fs";
-import { assert } from "../../errors.js";
+import { assert } from "../../shared/errors.js";
 
 export interface ByteSource {
   /** Total length in bytes. */

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { MailstoreError } from "../../errors.js";
+import { MailstoreError } from "../../shared/errors.js";
 import { nextUidValidity } from "../dbox/uidvalidity.js";
 import type { MailboxBackend, StorageBackend, SubscriptionsLocation } from "../driver.js";
 import { MboxMailboxBackend, type MboxMailboxOptions } from "./mailbox-backend.js";
@@ -15,7 +15,7 @@ import {
   renameMboxMailbox,
   type MboxTree,
 } from "./mailbox-tree.js";
-import { makeDirs } from "../../make-dirs.js";
+import { makeDirs } from "../../shared/make-dirs.js";
 
 export interface MboxStorageOptions {
   /** The INBOX file (`INBOX=`); default `<root>/inbox`. */

@@ -32,7 +32,7 @@
  * ignores the message's X-Keywords altogether. Likewise, once Dovecot has an
  * index for the mbox, it renumbers appended messages and ignores their X-UID.
  */
-import { InvalidArgumentError } from "../../errors.js";
+import { InvalidArgumentError } from "../../shared/errors.js";
 import { formatFromLine } from "./from-line.js";
 import { formatStatusValue, formatXStatusValue, isMboxSaveDroppedHeader } from "./metadata-headers.js";
 

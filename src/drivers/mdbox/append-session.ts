@@ -14,7 +14,7 @@
 import { MdboxPaths } from "./paths.js";
 import { AppendTarget } from "./append-target.js";
 import { mdboxFileHasRoom, MDBOX_ROTATE_SIZE_DEFAULT } from "../dbox/rotation.js";
-import type { MapEntry } from "./map-view.js";
+import type { MapEntry } from "../../projections/mdbox-map-view.js";
 import * as fs from "node:fs";
 
 /** Dovecot looks at most this many distinct files when looking for one to append to. */

@@ -5,7 +5,7 @@
  * pointing at the same map uid, refcount back to 1. No data is copied.
  */
 import * as fs from "node:fs";
-import { MailstoreError } from "../../errors.js";
+import { MailstoreError } from "../../shared/errors.js";
 import { readDboxMessageAt } from "../dbox/files.js";
 import { generateGuid128, messageGuid128 } from "../dbox/guid.js";
 import { mailboxDir } from "../dbox/mailbox-tree.js";
@@ -15,9 +15,9 @@ import type { MdboxContext } from "./context.js";
 import { initialMailboxRecords, mdboxHeaderRecords } from "./mailbox-format.js";
 import { mdboxHeaderOf } from "./mailbox-refs.js";
 import { appendRecords, writeMailbox } from "./mailbox-writer.js";
-import { refIncRecords } from "./map-format.js";
-import { lookupMapEntry, type MapEntry } from "./map-view.js";
-import { makeDirs } from "../../make-dirs.js";
+import { refIncRecords } from "../../projections/mdbox-map-format.js";
+import { lookupMapEntry, type MapEntry } from "../../projections/mdbox-map-view.js";
+import { makeDirs } from "../../shared/make-dirs.js";
 
 /** A refcount-0 message still in storage. */
 export interface DeletedMessage extends MapEntry {

@@ -5,7 +5,7 @@
  * files, found through the map.
  */
 import * as path from "node:path";
-import { IndexCorruptedError, MailCorruptedError, MailstoreError } from "../../errors.js";
+import { IndexCorruptedError, MailCorruptedError, MailstoreError } from "../../shared/errors.js";
 import type { LogRecord } from "../../log/types.js";
 import { extension, extensionHeader, lookupUid } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
@@ -21,7 +21,7 @@ import {
   decodeMdboxHeader, decodeMdboxRecord, GUID_EXT_NAME, guidRecordRecords, initialMailboxRecords, MDBOX_EXT_NAME,
   MDBOX_HDR_EXT_NAME, mdboxHeaderRecords, mdboxRecordRecords, type MdboxMailRecord,
 } from "./mailbox-format.js";
-import type { MapEntry } from "./map-view.js";
+import type { MapEntry } from "../../projections/mdbox-map-view.js";
 import { releaseMapUids, saveToMap, type SaveItem } from "./save.js";
 
 /** A message of this mailbox, resolved through the map. */

@@ -6,9 +6,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { loadState } from "../../projections/load-state.js";
+import { loadState } from "../../index-io/load-state.js";
 import { extension, extensionHeader, recordAt } from "../../projections/read.js";
-import { readCheckpoint } from "../../projections/checkpoint-file.js";
+import { readCheckpoint } from "../../index-io/checkpoint-file.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { listDboxMailboxes, mailboxDir } from "../dbox/mailbox-tree.js";
 import { decodeMdboxHeader, decodeMdboxRecord, GUID_EXT_NAME, MDBOX_EXT_NAME, MDBOX_HDR_EXT_NAME, type MdboxIndexHeader } from "./mailbox-format.js";

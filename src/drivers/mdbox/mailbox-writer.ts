@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import { TransactionLog, type FsyncMode } from "../../log/log.js";
 import type { LogRecord } from "../../log/types.js";
-import { loadState } from "../../projections/load-state.js";
+import { loadState } from "../../index-io/load-state.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { guidRecordRecords, mdboxRecordRecords } from "./mailbox-format.js";
 

@@ -14,17 +14,17 @@
  * the cycle: our commit fails with LockTimeoutError, Dovecot goes on.
  */
 import * as fs from "node:fs";
-import { LockTimeoutError } from "../../errors.js";
+import { LockTimeoutError } from "../../shared/errors.js";
 import { TransactionLog, type AppendResult, type FsyncMode } from "../../log/log.js";
 import type { LogFileHeader, LogRecord, LogTransaction } from "../../log/types.js";
-import { isBefore, loadState, readSince } from "../../projections/load-state.js";
+import { isBefore, loadState, readSince } from "../../index-io/load-state.js";
 import { enterLogFile, replay } from "../../projections/apply.js";
-import { readCheckpoint, writeCheckpoint } from "../../projections/checkpoint-file.js";
+import { readCheckpoint, writeCheckpoint } from "../../index-io/checkpoint-file.js";
 import { getHeader, position } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { encodeTransaction } from "../../log/encode-file.js";
-import { initialMapRecords } from "./map-format.js";
-import { lookupMapEntry, mapEntries, mapHeader, type MapEntry } from "./map-view.js";
+import { initialMapRecords } from "../../projections/mdbox-map-format.js";
+import { lookupMapEntry, mapEntries, mapHeader, type MapEntry } from "../../projections/mdbox-map-view.js";
 import type { MdboxPaths } from "./paths.js";
 
 /** How the map syncs and how long it waits for its lock. */

@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { listDboxFiles, mdboxFileName } from "../dbox/files.js";
-import { makeDirs } from "../../make-dirs.js";
+import { makeDirs } from "../../shared/make-dirs.js";
 
 /** MDBOX_GLOBAL_DIR_NAME */
 export const STORAGE_DIR_NAME = "storage";

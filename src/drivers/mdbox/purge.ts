@@ -19,8 +19,8 @@ import { decodeDboxFileHeader } from "../dbox/file-header.js";
 import { tryFlockExclusive } from "../dbox/flock.js";
 import { AppendSession, type Placement } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
-import { highestFileIdRecords, mapRecordRecords } from "./map-format.js";
-import { entriesByFile, lookupMapEntry, mapHeader, type MapEntry } from "./map-view.js";
+import { highestFileIdRecords, mapRecordRecords } from "../../projections/mdbox-map-format.js";
+import { entriesByFile, lookupMapEntry, mapHeader, type MapEntry } from "../../projections/mdbox-map-view.js";
 import { countReferences, snapshotAllMailboxes } from "./mailbox-refs.js";
 import { repairLowRefcounts } from "./refcount-repair.js";
 

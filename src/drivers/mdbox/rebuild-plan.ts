@@ -19,7 +19,7 @@
  */
 import type { FoundMessage } from "./rebuild-scan.js";
 import type { MailboxMessageRef, MailboxSnapshot } from "./mailbox-refs.js";
-import type { MapEntry } from "./map-view.js";
+import type { MapEntry } from "../../projections/mdbox-map-view.js";
 
 /** A found message with the map uid it will have. */
 export interface PlacedMessage extends FoundMessage {

@@ -28,11 +28,11 @@ import type { MdboxContext } from "./context.js";
 import { guidRecordRecords, initialMailboxRecords, mdboxHeaderRecords, mdboxRecordRecords } from "./mailbox-format.js";
 import { countReferences, mdboxHeaderOf, messageRefs, snapshotAllMailboxes } from "./mailbox-refs.js";
 import { appendRecords, writeMailbox, type MailboxAppend } from "./mailbox-writer.js";
-import { mapHeaderRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refSetRecords } from "./map-format.js";
-import { lookupMapEntry, mapEntries, mapHeader } from "./map-view.js";
+import { mapHeaderRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refSetRecords } from "../../projections/mdbox-map-format.js";
+import { lookupMapEntry, mapEntries, mapHeader } from "../../projections/mdbox-map-view.js";
 import { MessageIndex, planMailboxes, planMap, type MailboxPlan, type PlacedMessage } from "./rebuild-plan.js";
 import { scanStorageFiles, type BrokenSpot } from "./rebuild-scan.js";
-import { makeDirs } from "../../make-dirs.js";
+import { makeDirs } from "../../shared/make-dirs.js";
 
 /** What a rebuild needs from the storage. */
 export interface RebuildOptions {

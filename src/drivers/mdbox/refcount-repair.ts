@@ -12,8 +12,8 @@
 import type { MdboxContext } from "./context.js";
 import { messageRefs, type MailboxSnapshot } from "./mailbox-refs.js";
 import { writeMailbox } from "./mailbox-writer.js";
-import { REFCOUNT_MAX, refIncRecords } from "./map-format.js";
-import { lookupMapEntry } from "./map-view.js";
+import { REFCOUNT_MAX, refIncRecords } from "../../projections/mdbox-map-format.js";
+import { lookupMapEntry } from "../../projections/mdbox-map-view.js";
 
 /**
  * @param suspects map uids with refcount 0 that `snapshots` show in use.

@@ -14,8 +14,8 @@ import { virtualSizeOf } from "../dbox/message-body.js";
 import { AppendSession, type Placement } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
 import { RefcountOverflowError } from "./errors.js";
-import { highestFileIdRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refSetRecords } from "./map-format.js";
-import { lookupMapEntry, mapHeader } from "./map-view.js";
+import { highestFileIdRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refSetRecords } from "../../projections/mdbox-map-format.js";
+import { lookupMapEntry, mapHeader } from "../../projections/mdbox-map-view.js";
 
 /** One message to store: new data, or a copy of an existing map record. */
 export type SaveItem =

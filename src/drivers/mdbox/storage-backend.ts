@@ -7,8 +7,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { MailstoreError } from "../../errors.js";
-import { loadState } from "../../projections/load-state.js";
+import { MailstoreError } from "../../shared/errors.js";
+import { loadState } from "../../index-io/load-state.js";
 import { createDboxMailboxDir, deleteDboxMailboxDir, listDboxMailboxes, mailboxDir, renameDboxMailboxDir } from "../dbox/mailbox-tree.js";
 import { nextUidValidity } from "../dbox/uidvalidity.js";
 import type { MailboxBackend, StorageBackend, SubscriptionsLocation } from "../driver.js";
@@ -22,7 +22,7 @@ import { MdboxPaths } from "./paths.js";
 import { purgeStorage, type PurgeOptions, type PurgeResult } from "./purge.js";
 import { rebuildStorage, type RebuildResult } from "./rebuild.js";
 import { releaseMapUids } from "./save.js";
-import { makeDirs } from "../../make-dirs.js";
+import { makeDirs } from "../../shared/make-dirs.js";
 
 /** Settings and lock waits of an mdbox storage. */
 export interface MdboxStorageOptions extends MdboxSettings, Pick<MdboxMapOptions, "lockTimeoutMs" | "nestedLockTimeoutMs"> {}

@@ -1,10 +1,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { MailstoreError } from "../../errors.js";
+import { MailstoreError } from "../../shared/errors.js";
 import { TransactionLog } from "../../log/log.js";
 import { MailFlag } from "../../log/types.js";
 import { sdboxFileName } from "../dbox/files.js";
-import { makeDirs } from "../../make-dirs.js";
+import { makeDirs } from "../../shared/make-dirs.js";
 
 /**
  * Moves sdbox messages between the primary and the ALT directory. The

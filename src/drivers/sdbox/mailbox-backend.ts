@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { MailstoreError } from "../../errors.js";
+import { MailstoreError } from "../../shared/errors.js";
 import { EXT_ID_BY_NAME, type LogRecord } from "../../log/types.js";
 import { extension, extensionHeader } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
@@ -11,7 +11,7 @@ import { generateGuid128, generateMessageGuid, guid128StringUnlessEmpty } from "
 import { toLfLineEndings, virtualSizeOf } from "../dbox/message-body.js";
 import { buildDboxMetadata, readDboxMetadata } from "../dbox/metadata.js";
 import type { MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
-import { makeDirs } from "../../make-dirs.js";
+import { makeDirs } from "../../shared/make-dirs.js";
 
 /** Size of the `dbox-hdr` extension header (dbox.md §3). */
 const DBOX_HDR_SIZE = 24;

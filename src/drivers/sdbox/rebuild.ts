@@ -1,13 +1,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { MailstoreError } from "../../errors.js";
+import { MailstoreError } from "../../shared/errors.js";
 import { ByteWriter } from "../../log/bytes.js";
 import { encodeTransactionInto } from "../../log/encode-file.js";
 import { encodeLogHeader } from "../../log/header.js";
 import { TransactionLog } from "../../log/log.js";
 import { EXT_ID_BY_NAME, MailFlag, type LogRecord } from "../../log/types.js";
-import { loadState } from "../../projections/load-state.js";
-import { readCheckpoint } from "../../projections/checkpoint-file.js";
+import { loadState } from "../../index-io/load-state.js";
+import { readCheckpoint } from "../../index-io/checkpoint-file.js";
 import { extension, highestModseq, lookupUid } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { listDboxFiles } from "../dbox/files.js";

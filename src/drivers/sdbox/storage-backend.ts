@@ -6,7 +6,7 @@ import { rebuildSdboxMailbox, type SdboxRebuildResult } from "./rebuild.js";
 import { altMoveSdbox, requireAlt } from "./altmove.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { makeDirs } from "../../make-dirs.js";
+import { makeDirs } from "../../shared/make-dirs.js";
 
 /** An sdbox storage: `sdbox:<root>[:ALT=<alt>]`. */
 export class SdboxStorageBackend implements StorageBackend {

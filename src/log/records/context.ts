@@ -1,4 +1,4 @@
-import { LogCorruptedError } from "../../errors.js";
+import { LogCorruptedError } from "../../shared/errors.js";
 import type { ByteWriter } from "../bytes.js";
 import type { LogRecordBody, UidRange } from "../types.js";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { InvalidArgumentError } from "../../../src/errors.js";
-import { parseFlagNames } from "../../../src/flags.js";
+import { InvalidArgumentError } from "../../../src/shared/errors.js";
+import { parseFlagNames } from "../../../src/shared/flags.js";
 
 describe("parseFlagNames", () => {
   it("splits system flags (any case) from keywords and drops \\Recent", () => {

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { watchMailFiles } from "../../../src/mail-file-watch.js";
+import { watchMailFiles } from "../../../src/api/mail-file-watch.js";
 
 let dir: string;
 beforeEach(() => {

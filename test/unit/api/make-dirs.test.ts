@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { expect, it } from "vitest";
-import { makeDirs } from "../../../src/make-dirs.js";
+import { makeDirs } from "../../../src/shared/make-dirs.js";
 import { openStorage } from "../../../src/index.js";
 
 it("makeDirs creates missing levels, accepts existing ones, and fails once where mkdir fails", () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { MailFlag } from "../../../src/log/types.js";
 import { applyTransaction, replay } from "../../../src/projections/apply.js";
 import { emptyIndexMap } from "../../../src/projections/state.js";
-import { FLAG_KEYS, searchUids, type SearchQuery } from "../../../src/search.js";
+import { FLAG_KEYS, searchUids, type SearchQuery } from "../../../src/api/search.js";
 import { LogBuilder, R } from "../projections/log-builder.js";
 
 /** uids 1, 2, 3, 5, 8; \Seen on 2 and 5, \Flagged on 5, keyword Work on 3 and 8. */

@@ -4,8 +4,8 @@ import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { main } from "../../../src/cli/main.js";
 import { TransactionLog } from "../../../src/log/log.js";
-import { loadState } from "../../../src/projections/load-state.js";
-import { writeCheckpoint } from "../../../src/projections/checkpoint-file.js";
+import { loadState } from "../../../src/index-io/load-state.js";
+import { writeCheckpoint } from "../../../src/index-io/checkpoint-file.js";
 
 let dir: string;
 beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-cli-")); });

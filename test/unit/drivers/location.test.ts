@@ -4,7 +4,7 @@ import { expandLocationHome, formatMailLocation, isIndexInMemory, parseMailLocat
 import type { MailLocation } from "../../../src/drivers/location.js";
 import { defaultMboxInbox, detectFormatAt, resolveMailLocation } from "../../../src/drivers/location-detect.js";
 import type { FsProbe, PathKind } from "../../../src/drivers/location-detect.js";
-import { InvalidArgumentError, MailstoreError } from "../../../src/errors.js";
+import { InvalidArgumentError, MailstoreError } from "../../../src/shared/errors.js";
 
 /** An in-memory file system: path → kind; everything is accessible except paths in `denied`. */
 function probe(entries: Record<string, PathKind>, denied: string[] = []): FsProbe {

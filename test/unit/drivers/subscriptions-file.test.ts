@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { MailstoreError, SubscriptionsCorruptedError } from "../../../src/errors.js";
+import { MailstoreError, SubscriptionsCorruptedError } from "../../../src/shared/errors.js";
 import {
   encodeSubscriptionLine,
   formatSubscriptions,

@@ -5,8 +5,8 @@ import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { appendMailboxLog, MailboxLogType, MAILBOX_LOG_ROTATE_SIZE } from "../../../src/drivers/mailbox-change-log.js";
 import { setSubscription } from "../../../src/drivers/subscriptions.js";
-import { LockTimeoutError, SubscriptionsCorruptedError } from "../../../src/errors.js";
-import { openStorage } from "../../../src/storage.js";
+import { LockTimeoutError, SubscriptionsCorruptedError } from "../../../src/shared/errors.js";
+import { openStorage } from "../../../src/api/storage.js";
 
 let dir: string;
 beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-subs-")); });

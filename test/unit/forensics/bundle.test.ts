@@ -8,7 +8,7 @@ import { exportBundle, importBundle } from "../../../src/forensics/export.js";
 import { TransactionLog } from "../../../src/log/log.js";
 import { readLog } from "../../../src/log/view.js";
 import { logTransaction } from "../../helpers/log-arbitraries.js";
-import { InvalidArgumentError } from "../../../src/errors.js";
+import { InvalidArgumentError } from "../../../src/shared/errors.js";
 
 describe("event bundles", () => {
   it("export → encode → decode → import-events writes a log identical byte for byte (msgpack and JSON)", async () => {

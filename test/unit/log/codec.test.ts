@@ -5,7 +5,7 @@ import { encodeRecord } from "../../../src/log/codec.js";
 import { parseLogBytes } from "../../../src/log/file.js";
 import { encodeLogHeader } from "../../../src/log/header.js";
 import { decodeRecordSize, encodeRecordSize } from "../../../src/log/size-encoding.js";
-import { LogCorruptedError, LogHeaderError } from "../../../src/errors.js";
+import { LogCorruptedError, LogHeaderError } from "../../../src/shared/errors.js";
 import type { LogRecord } from "../../../src/log/types.js";
 import { logTransaction } from "../../helpers/log-arbitraries.js";
 

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { TransactionLog } from "../../../src/log/log.js";
 import { readLog, readLogTail } from "../../../src/log/view.js";
 import { encodeTransaction } from "../../../src/log/encode-file.js";
-import { LogChainError, LogPositionLostError } from "../../../src/errors.js";
+import { LogChainError, LogPositionLostError } from "../../../src/shared/errors.js";
 import type { LogRecord } from "../../../src/log/types.js";
 
 let dir: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LogCorruptedError } from "../../../src/errors.js";
+import { LogCorruptedError } from "../../../src/shared/errors.js";
 import { applyEntry, applyTransaction, replay } from "../../../src/projections/apply.js";
 import { extension, extensionHeader, extensions, getHeader, lookupUid } from "../../../src/projections/read.js";
 import { emptyIndexMap, type IndexMapState } from "../../../src/projections/state.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LogCorruptedError } from "../../../src/errors.js";
+import { LogCorruptedError } from "../../../src/shared/errors.js";
 import { applyEntry, applyTransaction, markBackendSynced, replay } from "../../../src/projections/apply.js";
 import { getHeader, position } from "../../../src/projections/read.js";
 import { emptyIndexMap } from "../../../src/projections/state.js";

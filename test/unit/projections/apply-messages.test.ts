@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LogCorruptedError } from "../../../src/errors.js";
+import { LogCorruptedError } from "../../../src/shared/errors.js";
 import { MailFlag } from "../../../src/log/types.js";
 import { applyEntry, applyTransaction } from "../../../src/projections/apply.js";
 import { IndexHeaderFlag } from "../../../src/projections/base-header.js";

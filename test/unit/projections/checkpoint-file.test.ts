@@ -3,7 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { replay } from "../../../src/projections/apply.js";
-import { readCheckpoint, writeCheckpoint } from "../../../src/projections/checkpoint-file.js";
+import { readCheckpoint, writeCheckpoint } from "../../../src/index-io/checkpoint-file.js";
 import { encodeIndexFile } from "../../../src/projections/index-file.js";
 import { emptyIndexMap } from "../../../src/projections/state.js";
 import { HDR, LogBuilder, R } from "./log-builder.js";

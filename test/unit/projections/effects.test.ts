@@ -10,9 +10,9 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { changeBatchFromEffects } from "../../../src/changes.js";
+import { changeBatchFromEffects } from "../../../src/api/changes.js";
 import { pendingChangesOf } from "../../../src/drivers/maildir/pending-changes.js";
-import { LogCorruptedError } from "../../../src/errors.js";
+import { LogCorruptedError } from "../../../src/shared/errors.js";
 import { EXT_ID_BY_NAME, MAIL_FLAGS_NONRECENT, type LogRecord } from "../../../src/log/types.js";
 import { applyTransaction, applyTransactionWithEffects, replay } from "../../../src/projections/apply.js";
 import { modseqFieldOffset, readU64 } from "../../../src/projections/apply-modseq.js";

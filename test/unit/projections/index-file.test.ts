@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { IndexCorruptedError } from "../../../src/errors.js";
+import { IndexCorruptedError } from "../../../src/shared/errors.js";
 import { MailFlag } from "../../../src/log/types.js";
 import { replay } from "../../../src/projections/apply.js";
 import { decodeIndexFile, encodeIndexFile } from "../../../src/projections/index-file.js";

@@ -2,10 +2,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { LogPositionLostError } from "../../../src/errors.js";
+import { LogPositionLostError } from "../../../src/shared/errors.js";
 import { TransactionLog } from "../../../src/log/log.js";
 import type { LogPosition, LogRecord } from "../../../src/log/types.js";
-import { loadState, stateAt } from "../../../src/projections/load-state.js";
+import { loadState, stateAt } from "../../../src/index-io/load-state.js";
 import { lookupUid, messageCount, position } from "../../../src/projections/read.js";
 
 let dir: string;

@@ -5,14 +5,14 @@
  * LogRecordType, so a record type added to src/log/types.ts does not compile
  * until it is listed here with a sample and the effects it may have; and
  * every switch over record or effect types in src ends in assertNever
- * (src/errors.ts), so it does not compile either until it handles the type.
+ * (src/shared/errors.ts), so it does not compile either until it handles the type.
  *
  * At run time: each record type is applied to a mailbox, and its effects go
  * through every consumer (change streams, view sync, Maildir pending
  * changes); none may throw, and the effects must be of the kinds listed.
  */
 import { describe, expect, it } from "vitest";
-import { changeBatchFromEffects, changeBatchOf } from "../../../src/changes.js";
+import { changeBatchFromEffects, changeBatchOf } from "../../../src/api/changes.js";
 import { pendingChangesOf } from "../../../src/drivers/maildir/pending-changes.js";
 import { RECORD_TYPE_VALUES } from "../../../src/log/codec.js";
 import type { LogRecord, LogRecordBody, LogRecordType } from "../../../src/log/types.js";

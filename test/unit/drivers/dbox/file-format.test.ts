@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { InvalidArgumentError, MailCorruptedError } from "../../../../src/errors.js";
+import { InvalidArgumentError, MailCorruptedError } from "../../../../src/shared/errors.js";
 import {
   dboxMessageSize,
   decodeDboxFile,

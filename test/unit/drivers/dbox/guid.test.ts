@@ -9,7 +9,7 @@ import {
   guidHostHash,
   messageGuid128,
 } from "../../../../src/drivers/dbox/guid.js";
-import { InvalidArgumentError } from "../../../../src/errors.js";
+import { InvalidArgumentError } from "../../../../src/shared/errors.js";
 
 describe("message GUIDs", () => {
   it("are 32 lowercase hex digits and unique even when generated in a burst", () => {

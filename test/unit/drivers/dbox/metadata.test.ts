@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { InvalidArgumentError, MailCorruptedError } from "../../../../src/errors.js";
+import { InvalidArgumentError, MailCorruptedError } from "../../../../src/shared/errors.js";
 import {
   buildDboxMetadata,
   dboxMetadataSize,

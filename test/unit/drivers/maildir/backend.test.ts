@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { MaildirStorageOptions } from "../../../../src/drivers/maildir/storage-backend.js";
 import { MaildirStorageBackend } from "../../../../src/drivers/maildir/storage-backend.js";
 import { LockTimeoutError, lookupUid, messageCount, flagNames } from "../../../../src/index.js";
-import { Mailbox } from "../../../../src/mailbox.js";
+import { Mailbox } from "../../../../src/api/mailbox.js";
 import { TransactionLog } from "../../../../src/log/log.js";
 
 const MSG = "From: a@example.com\nSubject: hi\n\nbody\n";

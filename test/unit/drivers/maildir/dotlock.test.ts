@@ -3,7 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { takeDotlock } from "../../../../src/drivers/maildir/dotlock.js";
-import { LockTimeoutError } from "../../../../src/errors.js";
+import { LockTimeoutError } from "../../../../src/shared/errors.js";
 
 describe("Dovecot dotlocks", () => {
   let dir: string;

@@ -10,7 +10,7 @@ import {
   setMaildirFileNameFlags,
 } from "../../../../src/drivers/maildir/filename.js";
 import { MaildirUniqueNames } from "../../../../src/drivers/maildir/unique-name.js";
-import { InvalidArgumentError } from "../../../../src/errors.js";
+import { InvalidArgumentError } from "../../../../src/shared/errors.js";
 import { MailFlag } from "../../../../src/log/types.js";
 
 const { ANSWERED, FLAGGED, DELETED, SEEN, DRAFT } = MailFlag;

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { classifyMaildirRootEntry, maildirMailboxDir, maildirParentName, MAILDIR_TRASH_DIR_NAME } from "../../../../src/drivers/maildir/folders.js";
 import { decodeMutf7, encodeMutf7 } from "../../../../src/drivers/mutf7.js";
-import { InvalidArgumentError } from "../../../../src/errors.js";
+import { InvalidArgumentError } from "../../../../src/shared/errors.js";
 
 describe("Maildir++ folder names", () => {
   it("maps mailbox names to directories as doveadm does", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MaildirLayout } from "../../../../src/drivers/maildir/layout.js";
-import { InvalidArgumentError, MailstoreError } from "../../../../src/errors.js";
+import { InvalidArgumentError, MailstoreError } from "../../../../src/shared/errors.js";
 
 // Paths observed with doveadm 2.3.19 for each location form.
 describe("MaildirLayout", () => {

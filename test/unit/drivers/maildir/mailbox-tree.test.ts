@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MaildirLayout } from "../../../../src/drivers/maildir/layout.js";
 import { createMaildirMailbox, deleteMaildirMailbox, listMaildirMailboxes, maildirMailboxExists, renameMaildirMailbox } from "../../../../src/drivers/maildir/mailbox-tree.js";
-import { InvalidArgumentError, MailstoreError } from "../../../../src/errors.js";
+import { InvalidArgumentError, MailstoreError } from "../../../../src/shared/errors.js";
 
 describe("Maildir mailbox tree", () => {
   let root: string;

@@ -1,6 +1,6 @@
 /**
  * Opens a `maildir:` location through the public Storage class. Until
- * src/storage.ts maps the maildir driver to MaildirStorageBackend, the
+ * src/api/storage.ts maps the maildir driver to MaildirStorageBackend, the
  * Storage is built around our backend directly (its constructor is private
  * to TypeScript only); afterwards openStorage() is used as is.
  */

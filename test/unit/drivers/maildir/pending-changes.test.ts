@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { applyPendingOps, readPendingChanges } from "../../../../src/drivers/maildir/pending-changes.js";
 import { TransactionLog } from "../../../../src/log/log.js";
 import type { LogRecord } from "../../../../src/log/types.js";
-import { loadState } from "../../../../src/projections/load-state.js";
+import { loadState } from "../../../../src/index-io/load-state.js";
 
 const ext = { external: true, sync: false } as const;
 const int = { external: false, sync: false } as const;

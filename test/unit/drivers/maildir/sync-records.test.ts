@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { emptyOutcome, syncRecords, withTailOffset } from "../../../../src/drivers/maildir/sync-records.js";
 import { TransactionLog } from "../../../../src/log/log.js";
-import { loadState } from "../../../../src/projections/load-state.js";
+import { loadState } from "../../../../src/index-io/load-state.js";
 import { emptyIndexMap } from "../../../../src/projections/state.js";
 
 describe("Maildir sync records", () => {

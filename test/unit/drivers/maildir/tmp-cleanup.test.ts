@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { cleanupMaildirTmp, MAILDIR_TMP_DELETE_SECS } from "../../../../src/drivers/maildir/tmp-cleanup.js";
 import { MaildirStorageBackend } from "../../../../src/drivers/maildir/storage-backend.js";
-import { Mailbox } from "../../../../src/mailbox.js";
+import { Mailbox } from "../../../../src/api/mailbox.js";
 
 const DAY = 24 * 60 * 60;
 const secs = (ms: number) => Math.floor(ms / 1000);

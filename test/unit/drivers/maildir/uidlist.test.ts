@@ -9,7 +9,7 @@ import {
   uidlistRecordExtension,
 } from "../../../../src/drivers/maildir/uidlist.js";
 import type { Uidlist } from "../../../../src/drivers/maildir/uidlist.js";
-import { MailCorruptedError } from "../../../../src/errors.js";
+import { MailCorruptedError } from "../../../../src/shared/errors.js";
 
 // Written by doveadm 2.3.19 (save ×3, flags, expunge of uid 2).
 const DOVECOT = "3 V1795426730 N4 G1b155036aa09046bf836000083ecc375\n1 :1795426730.M910978P14072.vm,S=55,W=61\n3 :1795426730.M942495P14079.vm,S=31,W=33\n";

@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { acquireDotlock } from "../../../../src/drivers/mbox/dotlock.js";
-import { LockTimeoutError } from "../../../../src/errors.js";
+import { LockTimeoutError } from "../../../../src/shared/errors.js";
 
 describe("mbox dotlocks", () => {
   let dir: string;

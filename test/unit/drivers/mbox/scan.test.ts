@@ -6,7 +6,7 @@ import { parseMbox, scanMbox } from "../../../../src/drivers/mbox/scan.js";
 import type { MboxMessage } from "../../../../src/drivers/mbox/scan.js";
 import { bufferSource, FileSource } from "../../../../src/drivers/mbox/source.js";
 import { mboxMessageBody, mboxMessageText } from "../../../../src/drivers/mbox/text.js";
-import { MailCorruptedError } from "../../../../src/errors.js";
+import { MailCorruptedError } from "../../../../src/shared/errors.js";
 import { MailFlag } from "../../../../src/log/types.js";
 
 const { ANSWERED, FLAGGED, SEEN, DRAFT } = MailFlag;

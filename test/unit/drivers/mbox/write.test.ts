@@ -4,7 +4,7 @@ import { parseMbox } from "../../../../src/drivers/mbox/scan.js";
 import { bufferSource } from "../../../../src/drivers/mbox/source.js";
 import { mboxMessageText } from "../../../../src/drivers/mbox/text.js";
 import { formatMbox, formatMboxMessage, MBOX_KEYWORDS_PADDING } from "../../../../src/drivers/mbox/write.js";
-import { InvalidArgumentError } from "../../../../src/errors.js";
+import { InvalidArgumentError } from "../../../../src/shared/errors.js";
 import { MailFlag } from "../../../../src/log/types.js";
 
 const utc = (y: number, mo: number, d: number, h: number, mi: number, s: number) => Date.UTC(y, mo, d, h, mi, s) / 1000;

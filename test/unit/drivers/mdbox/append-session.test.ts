@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { tryFlockExclusive } from "../../../../src/drivers/dbox/flock.js";
 import { recentFiles } from "../../../../src/drivers/mdbox/append-session.js";
-import type { MapEntry } from "../../../../src/drivers/mdbox/map-view.js";
+import type { MapEntry } from "../../../../src/projections/mdbox-map-view.js";
 import { MdboxStorageBackend } from "../../../../src/drivers/mdbox/storage-backend.js";
 import { openStorage, type Storage } from "../../../../src/index.js";
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   decodeMapHeader, decodeMapRecord, decodeRefcount, encodeMapHeader, encodeMapRecord, highestFileIdRecords,
   initialMapRecords, mapRecordRecords, refIncRecords, refSetRecords,
-} from "../../../../src/drivers/mdbox/map-format.js";
+} from "../../../../src/projections/mdbox-map-format.js";
 import {
   decodeMdboxHeader, decodeMdboxRecord, encodeMdboxHeader, encodeMdboxRecord, initialMailboxRecords,
 } from "../../../../src/drivers/mdbox/mailbox-format.js";

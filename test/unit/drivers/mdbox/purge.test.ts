@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { mapRecordRecords } from "../../../../src/drivers/mdbox/map-format.js";
+import { mapRecordRecords } from "../../../../src/projections/mdbox-map-format.js";
 import { releaseMapUids } from "../../../../src/drivers/mdbox/save.js";
 import { MdboxStorageBackend } from "../../../../src/drivers/mdbox/storage-backend.js";
 import { openStorage, type Storage } from "../../../../src/index.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { MailboxMessageRef, MailboxSnapshot } from "../../../../src/drivers/mdbox/mailbox-refs.js";
-import type { MapEntry } from "../../../../src/drivers/mdbox/map-view.js";
+import type { MapEntry } from "../../../../src/projections/mdbox-map-view.js";
 import { MessageIndex, planMailboxes, planMap } from "../../../../src/drivers/mdbox/rebuild-plan.js";
 import type { FoundMessage } from "../../../../src/drivers/mdbox/rebuild-scan.js";
 

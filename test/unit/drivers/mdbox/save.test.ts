@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MdboxStorageBackend } from "../../../../src/drivers/mdbox/storage-backend.js";
-import { refSetRecords } from "../../../../src/drivers/mdbox/map-format.js";
+import { refSetRecords } from "../../../../src/projections/mdbox-map-format.js";
 import { LockTimeoutError, Mailbox, MailstoreError, lookupUid, openStorage, readLog, type Storage } from "../../../../src/index.js";
 import { decodeMdboxRecord } from "../../../../src/drivers/mdbox/mailbox-format.js";
 

@@ -1,7 +1,7 @@
 import type { Subscriber } from "rxjs/internal/Subscriber";
 import type { ChangeBatch } from "./changes.js";
-import { MailstoreError } from "./errors.js";
-import type { LogPosition } from "./log/types.js";
+import { MailstoreError } from "../shared/errors.js";
+import type { LogPosition } from "../log/types.js";
 
 /** A change-stream subscriber fell too far behind; resubscribe with `changes(resumeFrom)`. */
 export class SubscriberOverflowError extends MailstoreError {

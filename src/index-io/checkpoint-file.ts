@@ -11,8 +11,8 @@
  * into place). The caller must hold the log lock, as Dovecot does.
  */
 import * as fs from "node:fs";
-import { encodeIndexFile, decodeIndexFile } from "./index-file.js";
-import type { IndexMapState } from "./state.js";
+import { encodeIndexFile, decodeIndexFile } from "../projections/index-file.js";
+import type { IndexMapState } from "../projections/state.js";
 
 export interface WriteCheckpointOptions {
   /** Keep the previous file as `<path>.backup` (Dovecot does for sdbox/mdbox mailbox indexes). */

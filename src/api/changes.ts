@@ -1,7 +1,7 @@
-import { assertNever } from "./errors.js";
-import type { LogPosition, LogRecord, LogTransaction } from "./log/types.js";
-import { flagNames } from "./flags.js";
-import type { Effect, TransactionEffects } from "./projections/effects.js";
+import { assertNever } from "../shared/errors.js";
+import type { LogPosition, LogRecord, LogTransaction } from "../log/types.js";
+import { flagNames } from "../shared/flags.js";
+import type { Effect, TransactionEffects } from "../projections/effects.js";
 
 /** One change a committed transaction made, as a server reports it (IDLE, JMAP push). */
 export type MailboxChange =

@@ -1,12 +1,12 @@
-import type { NewMessage, PreparedSave } from "./drivers/driver.js";
-import { InvalidArgumentError } from "./errors.js";
-import { flagNames, parseFlagNames } from "./flags.js";
-import type { LogRecord, UidRange } from "./log/types.js";
+import type { NewMessage, PreparedSave } from "../drivers/driver.js";
+import { InvalidArgumentError } from "../shared/errors.js";
+import { flagNames, parseFlagNames } from "../shared/flags.js";
+import type { LogRecord, UidRange } from "../log/types.js";
 import type { CommitResult, Mailbox } from "./mailbox.js";
-import { keywordIndex } from "./projections/apply-keywords.js";
-import { KEYWORDS_EXT_NAME } from "./projections/ext-registry.js";
-import { extension, lookupUid } from "./projections/read.js";
-import type { IndexMapState } from "./projections/state.js";
+import { keywordIndex } from "../projections/apply-keywords.js";
+import { KEYWORDS_EXT_NAME } from "../projections/ext-registry.js";
+import { extension, lookupUid } from "../projections/read.js";
+import type { IndexMapState } from "../projections/state.js";
 
 /** How a flag change combines with the current flags. */
 export type FlagAction = "add" | "remove" | "replace";

@@ -1,11 +1,11 @@
-import { IndexCorruptedError, LogPositionLostError } from "../errors.js";
+import { IndexCorruptedError, LogPositionLostError } from "../shared/errors.js";
 import * as fs from "node:fs";
 import type { LogFileHeader, LogPosition, LogTransaction } from "../log/types.js";
 import { readLog, readLogTail, streamLog, type LogReadResult } from "../log/view.js";
-import { applyTransaction, enterLogFile, replay, withLogModseq } from "./apply.js";
+import { applyTransaction, enterLogFile, replay, withLogModseq } from "../projections/apply.js";
 import { readCheckpoint } from "./checkpoint-file.js";
-import { position } from "./read.js";
-import { emptyIndexMap, type IndexMapState } from "./state.js";
+import { position } from "../projections/read.js";
+import { emptyIndexMap, type IndexMapState } from "../projections/state.js";
 
 /**
  * Loading a mailbox's state from its files: `dovecot.index` (when present)

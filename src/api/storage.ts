@@ -1,15 +1,15 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { StorageBackend } from "./drivers/driver.js";
-import { resolveMailLocation, type ResolvedMailLocation } from "./drivers/location-detect.js";
-import { SdboxStorageBackend } from "./drivers/sdbox/storage-backend.js";
-import { MaildirStorageBackend } from "./drivers/maildir/storage-backend.js";
-import { MboxStorageBackend } from "./drivers/mbox/storage-backend.js";
-import { MdboxStorageBackend } from "./drivers/mdbox/storage-backend.js";
-import { MailstoreError } from "./errors.js";
-import { listSubscriptions, setSubscription } from "./drivers/subscriptions.js";
-import type { FsyncMode } from "./log/log.js";
+import type { StorageBackend } from "../drivers/driver.js";
+import { resolveMailLocation, type ResolvedMailLocation } from "../drivers/location-detect.js";
+import { SdboxStorageBackend } from "../drivers/sdbox/storage-backend.js";
+import { MaildirStorageBackend } from "../drivers/maildir/storage-backend.js";
+import { MboxStorageBackend } from "../drivers/mbox/storage-backend.js";
+import { MdboxStorageBackend } from "../drivers/mdbox/storage-backend.js";
+import { MailstoreError } from "../shared/errors.js";
+import { listSubscriptions, setSubscription } from "../drivers/subscriptions.js";
+import type { FsyncMode } from "../log/log.js";
 import { Mailbox, type MailboxOptions } from "./mailbox.js";
 
 export interface StorageOptions extends MailboxOptions {

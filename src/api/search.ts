@@ -1,7 +1,7 @@
-import { MailFlag } from "./log/types.js";
-import type { UidRange } from "./log/types.js";
-import type { IndexMapState } from "./projections/state.js";
-import { recordAt } from "./projections/read.js";
+import { MailFlag } from "../log/types.js";
+import type { UidRange } from "../log/types.js";
+import type { IndexMapState } from "../projections/state.js";
+import { recordAt } from "../projections/read.js";
 
 /** The part of IMAP SEARCH that administrators use most (doveadm's search query). */
 export type SearchKey =

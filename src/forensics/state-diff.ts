@@ -1,6 +1,6 @@
-import { flagNames } from "./flags.js";
-import { getHeader, highestModseq, recordAt, messageCount, type MessageRecord } from "./projections/read.js";
-import type { IndexMapState } from "./projections/state.js";
+import { flagNames } from "../shared/flags.js";
+import { getHeader, highestModseq, recordAt, messageCount, type MessageRecord } from "../projections/read.js";
+import type { IndexMapState } from "../projections/state.js";
 
 /** What changed between two states of one mailbox (forensics: `mailstore diff`). */
 export interface StateDiff {

@@ -13,7 +13,7 @@
  * `offset` is where the message's 30-byte dbox header starts inside
  * `m.<file_id>`; `size` covers header + body + metadata block.
  */
-import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord } from "../../log/types.js";
+import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord } from "../log/types.js";
 
 /** Extension names, sizes and alignments (dbox.md §4.2). */
 export const MAP_EXT_NAME = "map";

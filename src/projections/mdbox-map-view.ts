@@ -3,9 +3,9 @@
  * storage/dovecot.map.index + its log): map_uid → {file_id, offset, size}
  * and refcount. Pure functions, no I/O.
  */
-import { extension, extensionHeader, lookupUid } from "../../projections/read.js";
-import type { IndexMapState } from "../../projections/state.js";
-import { decodeMapHeader, decodeMapRecord, decodeRefcount, MAP_EXT_NAME, REF_EXT_NAME, type MapHeader, type MapRecord } from "./map-format.js";
+import { extension, extensionHeader, lookupUid } from "./read.js";
+import type { IndexMapState } from "./state.js";
+import { decodeMapHeader, decodeMapRecord, decodeRefcount, MAP_EXT_NAME, REF_EXT_NAME, type MapHeader, type MapRecord } from "./mdbox-map-format.js";
 
 /** One map record: where a stored message lives and how many mailbox records use it. */
 export interface MapEntry extends MapRecord {

@@ -1,20 +1,20 @@
 // The deep import loads only Observable, not the whole rxjs bundle (~0.1 s at every CLI start).
 import { Observable } from "rxjs/internal/Observable";
 import { changeBatchOf, type ChangeBatch } from "./changes.js";
-import type { MailboxBackend } from "./drivers/driver.js";
-import { LockTimeoutError, MailstoreError } from "./errors.js";
-import { followLog } from "./log/follow.js";
+import type { MailboxBackend } from "../drivers/driver.js";
+import { LockTimeoutError, MailstoreError } from "../shared/errors.js";
+import { followLog } from "../log/follow.js";
 import { watchMailFiles } from "./mail-file-watch.js";
-import { TransactionLog, type FsyncMode } from "./log/log.js";
-import type { LogPosition, LogTransaction } from "./log/types.js";
-import { readLog } from "./log/view.js";
-import { isBefore, loadState, readSince, stateAt } from "./projections/load-state.js";
+import { TransactionLog, type FsyncMode } from "../log/log.js";
+import type { LogPosition, LogTransaction } from "../log/types.js";
+import { readLog } from "../log/view.js";
+import { isBefore, loadState, readSince, stateAt } from "../index-io/load-state.js";
 import { MailboxTransaction } from "./mailbox-transaction.js";
 import { MailboxViewHandle } from "./mailbox-view.js";
-import { applyTransaction, enterLogFile } from "./projections/apply.js";
-import { writeCheckpoint } from "./projections/checkpoint-file.js";
-import { getHeader, position } from "./projections/read.js";
-import type { IndexMapState } from "./projections/state.js";
+import { applyTransaction, enterLogFile } from "../projections/apply.js";
+import { writeCheckpoint } from "../index-io/checkpoint-file.js";
+import { getHeader, position } from "../projections/read.js";
+import type { IndexMapState } from "../projections/state.js";
 import { ChangeFanout, SubscriberOverflowError } from "./subscribers.js";
 
 export interface MailboxOptions {
@@ -285,7 +285,7 @@ export class Mailbox {
   }
 }
 
-export type LogTransactionRecords = ReadonlyArray<ReadonlyArray<import("./log/types.js").LogRecord>>;
+export type LogTransactionRecords = ReadonlyArray<ReadonlyArray<import("../log/types.js").LogRecord>>;
 
 /** What a commit wrote. */
 export interface CommitResult {

@@ -1,10 +1,10 @@
-import { readLog } from "./log/view.js";
-import { advanceWithEffects } from "./projections/apply.js";
-import { isBefore } from "./projections/load-state.js";
+import { readLog } from "../log/view.js";
+import { advanceWithEffects } from "../projections/apply.js";
+import { isBefore } from "../index-io/load-state.js";
 import type { Mailbox } from "./mailbox.js";
-import { highestModseq, position } from "./projections/read.js";
-import type { IndexMapState } from "./projections/state.js";
-import { createView, seqOf, seqRange, syncView, uidAt, type MailboxView, type ViewChanges } from "./projections/view.js";
+import { highestModseq, position } from "../projections/read.js";
+import type { IndexMapState } from "../projections/state.js";
+import { createView, seqOf, seqRange, syncView, uidAt, type MailboxView, type ViewChanges } from "../projections/view.js";
 
 /**
  * One client's view of a mailbox (an IMAP session's selected mailbox): its
