@@ -1,19 +1,19 @@
 // The deep import loads only Observable, not the whole rxjs bundle (~0.1 s at every CLI start).
 import { Observable } from "rxjs/internal/Observable";
-import { changeBatchOf, type ChangeBatch } from "./changes.js";
+import { changeBatchFromEffects, type ChangeBatch } from "./changes.js";
 import type { MailboxBackend } from "../drivers/driver.js";
 import { LockTimeoutError, MailstoreError } from "../shared/errors.js";
 import { followLog } from "../log/follow.js";
 import { watchMailFiles } from "./mail-file-watch.js";
-import { TransactionLog, type FsyncMode } from "../log/log.js";
-import type { LogPosition, LogTransaction } from "../log/types.js";
+import type { FsyncMode } from "../log/log.js";
+import type { LogPosition, LogRecord } from "../log/types.js";
 import { readLog } from "../log/view.js";
-import { isBefore, loadState, readSince, stateAt } from "../index-io/load-state.js";
+import { isBefore, stateAt } from "../index-io/load-state.js";
+import { IndexWriter, type IndexSync } from "../index-io/writer.js";
 import { MailboxTransaction } from "./mailbox-transaction.js";
 import { MailboxViewHandle } from "./mailbox-view.js";
-import { applyTransaction, enterLogFile } from "../projections/apply.js";
-import { writeCheckpoint } from "../index-io/checkpoint-file.js";
-import { getHeader, position } from "../projections/read.js";
+import { advanceWithEffects } from "../projections/apply.js";
+import { position } from "../projections/read.js";
 import type { IndexMapState } from "../projections/state.js";
 import { ChangeFanout, SubscriberOverflowError } from "./subscribers.js";
 
@@ -24,9 +24,6 @@ export interface MailboxOptions {
   subscriberBufferMax?: number;
 }
 
-/** Dovecot's mail_index_rewrite_max_log_bytes: rewrite dovecot.index past this much unindexed log. */
-const REWRITE_MAX_LOG_BYTES = 128 * 1024;
-
 /**
  * An open mailbox: its log, its current state (a projection of the log),
  * transactions, views and change streams. States are immutable values: what
@@ -35,8 +32,8 @@ const REWRITE_MAX_LOG_BYTES = 128 * 1024;
 export class Mailbox {
   readonly name: string;
   readonly backend: MailboxBackend;
-  private readonly log: TransactionLog;
-  private current: IndexMapState;
+  /** Every change of this mailbox's index goes through it (Dovecot's mail_index_sync). */
+  private readonly writer: IndexWriter;
   private readonly live: ChangeFanout;
   private externalFollow: { unsubscribe(): void } | undefined;
   private stopMailFileWatch: (() => void) | undefined;
@@ -44,13 +41,14 @@ export class Mailbox {
   private readonly options: MailboxOptions;
   private closed = false;
 
-  private constructor(name: string, backend: MailboxBackend, log: TransactionLog, state: IndexMapState, options: MailboxOptions) {
+  private constructor(name: string, backend: MailboxBackend, writer: IndexWriter, options: MailboxOptions) {
     this.name = name;
     this.backend = backend;
-    this.log = log;
-    this.current = state;
+    this.writer = writer;
     this.options = options;
     this.live = new ChangeFanout(options.subscriberBufferMax ?? 10_000);
+    // Every transaction the writer folds (ours and others') is published once, from its effects.
+    writer.onFold = (effects) => this.live.publish(changeBatchFromEffects(effects));
   }
 
   /** Opens the mailbox's log and state; creates the log when `uidValidity` is given and none exists. */
@@ -58,39 +56,50 @@ export class Mailbox {
     const create = options.createWithUidValidity !== undefined
       ? { initialRecords: backend.initialRecords(options.createWithUidValidity) }
       : undefined;
-    const log = TransactionLog.open(backend.indexPrefix, { fsync: options.fsync, lockTimeoutMs: options.lockTimeoutMs, create });
-    try {
-      return new Mailbox(name, backend, log, loadState(backend.indexPrefix), options);
-    } catch (err) {
-      void log.close();
-      throw err;
-    }
+    const writer = IndexWriter.open(backend.indexPrefix, {
+      fsync: options.fsync,
+      lockTimeoutMs: options.lockTimeoutMs,
+      create,
+      keepsIndexBackup: backend.keepsIndexBackup,
+      filesFollowTail: backend.syncExternalChanges !== undefined,
+    });
+    return new Mailbox(name, backend, writer, options);
   }
 
   /** The state as of the last refresh or commit. */
   get state(): IndexMapState {
-    return this.current;
+    return this.writer.state;
   }
 
   get uidValidity(): number {
-    return this.current.header.uidValidity;
+    return this.state.header.uidValidity;
   }
 
   get position(): LogPosition {
-    return position(this.current);
+    return position(this.state);
   }
 
-  /** Reads what other processes committed since and advances the state. */
+  /**
+   * Reads what other processes committed since and advances the state. For
+   * Maildir and mbox, whose files others change without a log, the files are
+   * synced too, under the log lock (Dovecot's mailbox sync).
+   */
   async refresh(): Promise<IndexMapState> {
     this.checkOpen();
-    this.advance(readSince(this.backend.indexPrefix, this.current).transactions);
-    if (this.backend.syncExternalChanges) {
-      await this.log.transact(async () => {
-        this.advance(readSince(this.backend.indexPrefix, this.current).transactions);
-        return this.backend.syncExternalChanges!(this.current, { logHead: this.log.headPosition });
-      }).then((r) => r && this.advance(r.transactions));
-    }
-    return this.current;
+    if (this.backend.syncExternalChanges) await this.writer.sync((sync) => this.syncMailFiles(sync));
+    else this.writer.refresh();
+    return this.state;
+  }
+
+  /**
+   * Brings the mail files and the index together inside a sync: what others
+   * changed in the files is logged, and what the log holds that the files do
+   * not (this process's flag changes and expunge requests) is written to
+   * them, ending with the tail-offset update when the files caught up.
+   */
+  private async syncMailFiles(sync: IndexSync): Promise<void> {
+    const result = await this.backend.syncExternalChanges!(sync.state, { logHead: sync.logHead, unsyncedEffects: sync.unsyncedEffects });
+    await sync.append(result.transactions, { syncTail: result.filesSynced });
   }
 
   /** A new transaction; nothing is written before `commit()`. */
@@ -102,7 +111,7 @@ export class Mailbox {
   /** A view at the current state: MSNs that move only when the view syncs. */
   view(): MailboxViewHandle {
     this.checkOpen();
-    return new MailboxViewHandle(this, this.current);
+    return new MailboxViewHandle(this, this.state);
   }
 
   /** The state at an earlier log position (time travel). */
@@ -115,12 +124,29 @@ export class Mailbox {
    * digits, or undefined while the mailbox has none (an mbox not synced yet).
    */
   guid(): string | undefined {
-    return this.backend.mailboxGuid(this.current);
+    return this.backend.mailboxGuid(this.state);
   }
 
   /** The stored bytes of message `uid`. */
   readMessage(uid: number): Promise<Uint8Array> {
-    return this.backend.readMessage(this.current, uid);
+    return this.backend.readMessage(this.state, uid);
+  }
+
+  // Status and fetch live in their own modules (mailbox-status.ts, mailbox-fetch.ts), imported on first use.
+
+  /** `doveadm mailbox status` items of the current state (`refresh()` first for other writers' changes): see mailbox-status.ts. */
+  async status<T extends import("./mailbox-status.js").StatusItem>(items: readonly T[]): Promise<Pick<import("./mailbox-status.js").MailboxStatus, T>> {
+    return (await import("./mailbox-status.js")).mailboxStatus(this, items);
+  }
+
+  /** `fields` of messages `uids`, streamed one at a time (absent UIDs skipped): see mailbox-fetch.ts. */
+  async *fetch<F extends import("./mailbox-fetch.js").FetchField>(uids: Iterable<number>, fields: readonly F[]): AsyncGenerator<Pick<import("./mailbox-fetch.js").FetchedMessage, F | "uid">, void, undefined> {
+    yield* (await import("./mailbox-fetch.js")).fetchMessages(this, uids, fields);
+  }
+
+  /** The path prefix of this mailbox's index files (`dovecot.index`, `.log`, `.log.2`), as readLog, loadState and exportBundle take it. */
+  get indexPrefix(): string {
+    return this.backend.indexPrefix;
   }
 
   /**
@@ -137,11 +163,13 @@ export class Mailbox {
       // The backlog is read synchronously, then live batches continue right after it.
       let next = from ?? this.position;
       if (from) {
+        // The backlog is folded from the state at `from`, so that it speaks the same effects as live batches.
         const upTo = this.position;
-        for (const tx of readLog(this.backend.indexPrefix, from).transactions) {
-          if (isBefore(upTo, tx.end)) break;
-          subscriber.next(changeBatchOf(tx));
-          next = tx.end;
+        const read = readLog(this.backend.indexPrefix, from);
+        const backlog = read.transactions.filter((tx) => !isBefore(upTo, tx.end));
+        for (const fx of advanceWithEffects(this.stateAt(from), backlog, read.headers).effects) {
+          subscriber.next(changeBatchFromEffects(fx));
+          next = fx.end;
         }
       }
       const leave = this.live.join(subscriber, next);
@@ -156,33 +184,25 @@ export class Mailbox {
   /** Commits built records under the log lock. Used by MailboxTransaction. */
   async commitWith(build: (state: IndexMapState) => Promise<LogTransactionRecords>): Promise<CommitResult | undefined> {
     this.checkOpen();
+    const commit = () => this.writer.sync(async (sync) => {
+      // What a crashed writer left is logged first, in its own transaction;
+      // then the commit is built on top of it, under the same lock.
+      const found = (await this.backend.adoptLeftovers?.(sync.state)) ?? [];
+      if (found.length > 0) await sync.append(found);
+      const written = await sync.append(await build(sync.state));
+      // Like doveadm, the change reaches the mail files (Maildir names, mbox headers) before the commit returns.
+      if (this.backend.syncExternalChanges) await this.syncMailFiles(sync);
+      return written;
+    });
     let result;
-    for (;;) {
-      // What a crashed writer left is logged first, in its own transaction
-      // under the same lock; then the commit is built on top of it.
-      let leftovers = false;
-      const commit = () => this.log.transact(async () => {
-        this.advance(readSince(this.backend.indexPrefix, this.current).transactions);
-        const found = (await this.backend.adoptLeftovers?.(this.current)) ?? [];
-        if (found.length > 0) {
-          leftovers = true;
-          return found;
-        }
-        return build(this.current);
-      });
-      try {
-        result = this.backend.withCommitLocks ? await this.backend.withCommitLocks(commit) : await commit();
-      } catch (err) {
-        await this.backend.afterCommit?.(false);
-        throw err;
-      }
-      if (!leftovers) break;
-      if (result) this.advance(result.transactions);
+    try {
+      result = this.backend.withCommitLocks ? await this.backend.withCommitLocks(commit) : await commit();
+    } catch (err) {
+      await this.backend.afterCommit?.(false);
+      throw err;
     }
     await this.backend.afterCommit?.(result !== undefined);
     if (!result) return undefined;
-    this.advance(result.transactions);
-    await this.maybeCheckpoint();
     return { start: result.start, end: result.end, modseq: result.modseq };
   }
 
@@ -199,43 +219,8 @@ export class Mailbox {
     this.stopMailFileWatch?.();
     this.stopMailFileWatch = undefined;
     this.live.complete();
-    await this.log.close();
+    await this.writer.close();
     await this.backend.close();
-  }
-
-  private advance(transactions: readonly LogTransaction[]): void {
-    for (const tx of transactions) {
-      if (isBefore(tx.position, this.position)) continue;
-      this.current = applyTransaction(this.current, tx);
-      this.live.publish(changeBatchOf(tx));
-    }
-  }
-
-  /** Rotates and rewrites dovecot.index the way Dovecot decides to, under the lock. */
-  private async maybeCheckpoint(): Promise<void> {
-    const unindexed = this.log.headPosition.offset - this.checkpointOffset();
-    const rotate = this.log.shouldRotate();
-    if (!rotate && unindexed < REWRITE_MAX_LOG_BYTES) return;
-    await this.log.transact(async () => {
-      this.advance(readSince(this.backend.indexPrefix, this.current).transactions);
-      // Like Dovecot, rotate only when the mail files have caught up with the log
-      // (tail = head): a Maildir/mbox backend still owes internal changes otherwise.
-      const h = this.current.header;
-      const backendBehind = this.backend.syncExternalChanges !== undefined && h.logFileTailOffset < h.logFileHeadOffset;
-      if (rotate && !backendBehind && this.log.shouldRotate()) {
-        const header = await this.log.rotateLocked();
-        this.current = enterLogFile(this.current, header);
-      }
-      writeCheckpoint(this.backend.indexPrefix, this.current, { backup: this.backend.keepsIndexBackup, fsync: this.options.fsync !== "never" });
-      this.indexedAt = this.position;
-      return [];
-    });
-  }
-
-  private indexedAt: LogPosition | undefined;
-  private checkpointOffset(): number {
-    const at = this.indexedAt ?? { fileSeq: getHeader(this.current).logFileSeq, offset: 0 };
-    return at.fileSeq === this.log.headPosition.fileSeq ? at.offset : 0;
   }
 
   private retainExternalFollow(): void {
@@ -245,15 +230,13 @@ export class Mailbox {
       next: (tx) => {
         // Our own commits come back through the watch too: those are already applied.
         if (!isBefore(this.position, tx.end)) return;
-        const here = this.position;
-        if (tx.position.fileSeq === here.fileSeq && tx.position.offset === here.offset) this.advance([tx]);
-        else this.advance(readSince(this.backend.indexPrefix, this.current).transactions);
+        this.writer.refresh();
       },
       error: (err) => this.live.fail(err),
     });
     // Mail other programs change without a log (an MDA's delivery, a client's rename): synced when its files change.
     const paths = this.backend.mailFilePaths?.() ?? [];
-    if (paths.length > 0) this.stopMailFileWatch = watchMailFiles(paths, () => this.syncMailFiles());
+    if (paths.length > 0) this.stopMailFileWatch = watchMailFiles(paths, () => this.syncChangedMailFiles());
   }
 
   /**
@@ -261,13 +244,13 @@ export class Mailbox {
    * an EXTERNAL transaction. While another process holds the mail lock
    * (Dovecot, an MDA), it tries again shortly; other errors end the streams.
    */
-  private async syncMailFiles(): Promise<void> {
+  private async syncChangedMailFiles(): Promise<void> {
     if (this.closed || this.subscriberCount === 0) return;
     try {
       await this.refresh();
     } catch (err) {
       if (this.closed) return;
-      if (err instanceof LockTimeoutError) setTimeout(() => void this.syncMailFiles(), 200).unref();
+      if (err instanceof LockTimeoutError) setTimeout(() => void this.syncChangedMailFiles(), 200).unref();
       else this.live.fail(err);
     }
   }
@@ -285,7 +268,7 @@ export class Mailbox {
   }
 }
 
-export type LogTransactionRecords = ReadonlyArray<ReadonlyArray<import("../log/types.js").LogRecord>>;
+export type LogTransactionRecords = ReadonlyArray<ReadonlyArray<LogRecord>>;
 
 /** What a commit wrote. */
 export interface CommitResult {

@@ -1,4 +1,5 @@
 import type { LogPosition, LogRecord } from "../log/types.js";
+import type { TransactionEffects } from "../projections/effects.js";
 import type { IndexMapState } from "../projections/state.js";
 
 /** The mail storage formats the engine keeps in Dovecot's layouts. */
@@ -79,7 +80,7 @@ export interface MailboxBackend {
    * tail offset) are written to them. Called under the commit's locks with
    * the state caught up to `opts.logHead`.
    */
-  syncExternalChanges?(state: IndexMapState, opts: ExternalSyncOptions): Promise<LogRecord[][]>;
+  syncExternalChanges?(state: IndexMapState, opts: ExternalSyncOptions): Promise<FileSyncResult>;
 
   /**
    * What a writer killed mid-commit left that the next commit would collide
@@ -115,6 +116,24 @@ export interface ExternalSyncOptions {
    * descriptor of the file would drop the process's fcntl lock.
    */
   readonly logHead: LogPosition;
+  /**
+   * The effects of every transaction after the state's tail offset, when the
+   * writer folded them all: what the files still owe, without reading the
+   * log. Undefined: read them from the log.
+   */
+  readonly unsyncedEffects?: readonly TransactionEffects[];
+}
+
+/** What a file sync did. */
+export interface FileSyncResult {
+  /** What changed in the files outside the engine, to log ([] when nothing). */
+  readonly transactions: LogRecord[][];
+  /**
+   * The files now hold everything up to the end of the log: the writer
+   * ends the write with the tail-offset update. False when the sync could
+   * not run (another process holds the files' lock and will do it).
+   */
+  readonly filesSynced: boolean;
 }
 
 export interface PreparedSave {

@@ -28,17 +28,16 @@
  */
 import * as fs from "node:fs";
 import { MailstoreError, type MailstoreErrorCode } from "../shared/errors.js";
-import { TransactionLog, type FsyncMode } from "../log/log.js";
-import type { LogRecord } from "../log/types.js";
-import { loadState } from "../index-io/load-state.js";
+import type { FsyncMode } from "../log/log.js";
+import { IndexWriter, type IndexWriterOptions } from "../index-io/writer.js";
 import { messageCount } from "../projections/read.js";
 import type { IndexMapState } from "../projections/state.js";
-import type { ExternalSyncOptions, MailboxBackend, StorageBackend } from "./driver.js";
+import type { ExternalSyncOptions, FileSyncResult, MailboxBackend, StorageBackend } from "./driver.js";
 
 /** A mailbox backend whose sync can be forced (Maildir, mbox). */
 export interface ResyncableBackend extends MailboxBackend {
   /** The format's sync; `force` turns its quick checks off. Called under the format's locks and the log lock. */
-  syncExternalChanges(state: IndexMapState, opts: ExternalSyncOptions): Promise<LogRecord[][]>;
+  syncExternalChanges(state: IndexMapState, opts: ExternalSyncOptions): Promise<FileSyncResult>;
 }
 
 /** What force-resync did to one mailbox. */
@@ -60,17 +59,19 @@ const BROKEN_INDEX_CODES: ReadonlySet<MailstoreErrorCode> = new Set<MailstoreErr
 /** The index files a new log replaces (not dovecot.index.cache: see the module comment). */
 const INDEX_SUFFIXES = ["", ".log", ".log.2"] as const;
 
-/** @returns why the index cannot be read, or undefined when it can (or does not exist at all). */
-function unreadableIndex(prefix: string): MailstoreError | undefined {
+/**
+ * The index writer of `prefix`, or why the index cannot be read (its
+ * files are then to be replaced); undefined for both when there is no log.
+ */
+function openReadableIndex(prefix: string, opts: IndexWriterOptions): { writer?: IndexWriter; broken?: MailstoreError } {
   if (!fs.existsSync(prefix + ".log")) {
     // dovecot.index without its log: its history is gone; the files are rescanned from a new log.
-    return fs.existsSync(prefix) ? new MailstoreError("INDEX_CORRUPTED", "dovecot.index without dovecot.index.log", { path: prefix }) : undefined;
+    return fs.existsSync(prefix) ? { broken: new MailstoreError("INDEX_CORRUPTED", "dovecot.index without dovecot.index.log", { path: prefix }) } : {};
   }
   try {
-    loadState(prefix);
-    return undefined;
+    return { writer: IndexWriter.open(prefix, opts) };
   } catch (err) {
-    if (err instanceof MailstoreError && BROKEN_INDEX_CODES.has(err.code)) return err;
+    if (err instanceof MailstoreError && BROKEN_INDEX_CODES.has(err.code)) return { broken: err };
     throw err;
   }
 }
@@ -88,22 +89,27 @@ export async function resyncFromMailFiles(
   const prefix = backend.indexPrefix;
   const locked = <T>(fn: () => Promise<T>): Promise<T> => (backend.withCommitLocks ? backend.withCommitLocks(fn) : fn());
   return locked(async () => {
-    const broken = unreadableIndex(prefix);
+    const writerOptions: IndexWriterOptions = { fsync: opts.fsync, filesFollowTail: true, keepsIndexBackup: backend.keepsIndexBackup };
+    const { writer: readable, broken } = openReadableIndex(prefix, writerOptions);
     if (broken) for (const suffix of INDEX_SUFFIXES) fs.rmSync(prefix + suffix, { force: true });
-    const create = fs.existsSync(prefix + ".log") ? undefined : { initialRecords: backend.initialRecords(await newUidValidity()) };
-    const log = TransactionLog.open(prefix, { fsync: opts.fsync, create });
-    let written;
+    const writer = readable ?? IndexWriter.open(prefix, {
+      ...writerOptions,
+      create: { initialRecords: backend.initialRecords(await newUidValidity()) },
+    });
     try {
-      written = await log.transact(async () => backend.syncExternalChanges(loadState(prefix), { force: true, logHead: log.headPosition }));
+      const written = await writer.sync(async (sync) => {
+        const found = await backend.syncExternalChanges(sync.state, { force: true, logHead: sync.logHead, unsyncedEffects: sync.unsyncedEffects });
+        return sync.append(found.transactions, { syncTail: found.filesSynced });
+      });
+      return {
+        mailbox: name,
+        ...(broken ? { discarded: broken.code } : {}),
+        transactions: written?.transactions.length ?? 0,
+        messages: messageCount(writer.state),
+      };
     } finally {
-      await log.close();
+      await writer.close();
     }
-    return {
-      mailbox: name,
-      ...(broken ? { discarded: broken.code } : {}),
-      transactions: written?.transactions.length ?? 0,
-      messages: messageCount(loadState(prefix)),
-    };
   });
 }
 

@@ -1,6 +1,6 @@
 /**
  * Reading and writing dovecot.index on disk (index-file.md §7). This is the
- * only file under src/projections/ that does I/O; the byte layout is
+ * index I/O layer (src/index-io) that projections must not do; the byte layout is
  * index-file.ts's job.
  *
  * Writing is never in place: the new file is written to dovecot.index.tmp

@@ -16,6 +16,8 @@ import { emptyIndexMap, type IndexMapState } from "../projections/state.js";
 export interface LoadOptions {
   /** Called while folding: transactions done and to do (for progress bars on long replays). */
   onProgress?: (done: number, total: number) => void;
+  /** Told where dovecot.index (the checkpoint the load started from) points, when one was used. */
+  onCheckpoint?: (at: LogPosition) => void;
 }
 
 /**
@@ -36,6 +38,7 @@ function usableCheckpoint(prefix: string): { checkpoint?: IndexMapState; broken?
 /** The state at the end of the log. */
 export function loadState(prefix: string, options: LoadOptions = {}): IndexMapState {
   const { checkpoint, broken } = usableCheckpoint(prefix);
+  if (checkpoint) options.onCheckpoint?.(position(checkpoint));
   const empty = () => emptyIndexMap({ indexId: checkpoint?.header.indexId ?? 0 });
   let state = checkpoint ?? empty();
   let batch: LogTransaction[] = [];

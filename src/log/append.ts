@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import { ByteWriter } from "./bytes.js";
-import { encodeTransactionInto } from "./encode-file.js";
+import { encodeTransaction, encodeTransactionInto } from "./encode-file.js";
 import { scanTransactions } from "./file.js";
 import type { LogFileHeader, LogRecord, LogTransaction } from "./types.js";
 
@@ -21,9 +21,15 @@ export function prepareAppend(
   cursor: AppendCursor,
   transactions: ReadonlyArray<readonly LogRecord[]>,
   path: string,
+  syncTail?: (tailOffset: number) => LogRecord,
 ): { bytes: Uint8Array; decoded: LogTransaction[]; end: AppendCursor } {
   const out = new ByteWriter(256);
   for (const records of transactions) if (records.length > 0) encodeTransactionInto(records, out);
+  if (syncTail) {
+    // The tail points just past its own record, whose size does not depend on the value.
+    const size = encodeTransaction([syncTail(0)]).length;
+    encodeTransactionInto([syncTail(cursor.syncOffset + out.length + size)], out);
+  }
   const bytes = out.result();
   const decoded: LogTransaction[] = [];
   const scan = scanTransactions(bytes, cursor.header, path, (tx) => decoded.push(tx), {

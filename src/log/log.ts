@@ -6,7 +6,7 @@ import { prepareAppend, writeAt, type AppendCursor } from "./append.js";
 import { ByteWriter } from "./bytes.js";
 import { encodeTransactionInto } from "./encode-file.js";
 import { parseLogBytes, scanTransactions } from "./file.js";
-import { encodeLogHeader } from "./header.js";
+import { decodeLogHeader, encodeLogHeader } from "./header.js";
 import { LogLockLostError, lockExclusive, tryLockExclusive, unlockFile } from "./lock.js";
 import {
   acquireFileMutex, acquireLogFile, inodeAt, readRange, readWhole, releaseLogFile, retainLogFile, withFileMutex, type SharedLogFile,
@@ -67,6 +67,40 @@ export interface CreateLogOptions {
   initialRecords?: LogRecord[];
 }
 
+/**
+ * Where the caller already knows the head log ends (it just read the log up
+ * to there, e.g. loading a mailbox's state): open() then reads only the
+ * header instead of the whole file.
+ */
+export interface KnownLogEnd {
+  readonly position: LogPosition;
+  /** The running modseq at `position`. */
+  readonly modseq: bigint;
+}
+
+/**
+ * The record that moves dovecot.index's log_file_tail_offset to `tailOffset`
+ * (built by the index layer, which knows the header's layout).
+ */
+export type TailOffsetRecord = (tailOffset: number) => LogRecord;
+
+/** Options of one transact() call. */
+export interface TransactOptions {
+  /**
+   * Ends the write with an EXTERNAL header update of log_file_tail_offset
+   * pointing just past itself, as Dovecot's syncing commits do
+   * (log_append_sync_offset_if_needed): everything up to there is in the
+   * mail files. Written even when `build` returns nothing.
+   */
+  readonly syncTail?: TailOffsetRecord;
+}
+
+/** Transactions catchUp() read that the owner has not taken yet, and where they start. */
+export interface NewTransactions {
+  readonly from: LogPosition;
+  readonly transactions: LogTransaction[];
+}
+
 /** What one append wrote. */
 export interface AppendResult {
   /** Position of the first written byte. */
@@ -100,6 +134,13 @@ export class TransactionLog {
    * only if the lock is confirmed and the size has not moved since.
    */
   private tornTailSize: number | undefined;
+  /**
+   * What catchUp() decoded since the owner last took it (see
+   * collectNewTransactions), so that a catch-up is not read twice; null when
+   * the chain broke (another process rotated the log) and the owner must
+   * read the log itself; undefined when nobody collects.
+   */
+  private unseen: NewTransactions | null | undefined;
 
   private constructor(prefix: string, head: SharedLogFile, cursor: AppendCursor, options: LogOptions) {
     this.prefix = prefix;
@@ -115,18 +156,22 @@ export class TransactionLog {
    * is missing) atomically: a complete file is linked into place, so no
    * process ever sees a half-written header.
    */
-  static open(prefix: string, options: LogOptions = {}): TransactionLog {
+  static open(prefix: string, options: LogOptions & { knownEnd?: KnownLogEnd } = {}): TransactionLog {
     const headPath = prefix + HEAD_SUFFIX;
     if (options.create && inodeAt(headPath) === undefined) createLogFile(headPath, options.create);
     const head = acquireLogFile(headPath);
     try {
-      const parsed = parseLogBytes(readWhole(head), headPath);
-      const cursor = { header: parsed.header, syncOffset: parsed.syncOffset, modseq: parsed.endModseq };
-      return new TransactionLog(prefix, head, cursor, options);
+      return new TransactionLog(prefix, head, openCursor(head, headPath, options.knownEnd), options);
     } catch (err) {
       releaseLogFile(head);
       throw err;
     }
+  }
+
+  /** Creates `<prefix>.log` (atomically, see open()) unless it exists. */
+  static createIfMissing(prefix: string, create: CreateLogOptions): void {
+    const headPath = prefix + HEAD_SUFFIX;
+    if (inodeAt(headPath) === undefined) createLogFile(headPath, create);
   }
 
   get headPath(): string {
@@ -145,6 +190,36 @@ export class TransactionLog {
 
   get highestModseq(): bigint {
     return this.cursor.modseq;
+  }
+
+  /**
+   * From now on, keeps what catchUp() reads for takeNewTransactions(): the
+   * owner of a state folds it instead of reading the log again.
+   */
+  collectNewTransactions(): void {
+    this.unseen = { from: this.headPosition, transactions: [] };
+  }
+
+  /**
+   * What was caught up since the last call (or since collecting began),
+   * or undefined when the chain broke (another process rotated the log in
+   * between): then the caller reads the log from its own position.
+   */
+  takeNewTransactions(): NewTransactions | undefined {
+    const got = this.unseen;
+    if (this.unseen !== undefined) this.unseen = { from: this.headPosition, transactions: [] };
+    return got ?? undefined;
+  }
+
+  /**
+   * Picks up what other processes appended, without the lock: a reader's
+   * refresh (Dovecot's mail_index_refresh). An incomplete transaction at the
+   * end is left for later.
+   */
+  readNew(): void {
+    this.checkOpen();
+    if (!this.headIsAtPath()) this.followRotation();
+    this.catchUp();
   }
 
   /** Reads complete transactions from `from` (default: the oldest file's start). */
@@ -174,18 +249,20 @@ export class TransactionLog {
    * is where a mailbox allocates UIDs and moves message files: nobody else can
    * commit between `build` looking at the log and its records landing.
    */
-  async transact(build: () => Promise<ReadonlyArray<readonly LogRecord[]>>): Promise<AppendResult | undefined> {
+  async transact(build: () => Promise<ReadonlyArray<readonly LogRecord[]>>, options: TransactOptions = {}): Promise<AppendResult | undefined> {
     this.checkOpen();
     let needsSync = false;
     const result = await this.withLock(async () => {
       const transactions = await build();
-      if (!transactions.some((t) => t.length > 0)) return undefined;
+      if (!transactions.some((t) => t.length > 0) && !options.syncTail) return undefined;
       needsSync = this.commitNeedsSync(transactions);
-      const prepared = prepareAppend(this.cursor, transactions, this.headPath);
+      const prepared = prepareAppend(this.cursor, transactions, this.headPath, options.syncTail);
       await this.confirmLockBeforeWrite();
       const start = this.headPosition;
       writeAt(this.head.fd, prepared.bytes, this.cursor.syncOffset);
       this.cursor = prepared.end;
+      // Our own write is the caller's to fold (AppendResult): the unseen chain continues after it.
+      if (this.unseen) this.unseen = this.unseen.transactions.length === 0 ? { from: this.headPosition, transactions: [] } : null;
       if (needsSync && this.fsyncMode !== "batch") fs.fdatasyncSync(this.head.fd);
       return { start, end: this.headPosition, modseq: this.cursor.modseq, transactions: prepared.decoded };
     });
@@ -200,9 +277,9 @@ export class TransactionLog {
    * caller takes locks in a fixed order (Dovecot locks the mdbox map before
    * a mailbox).
    */
-  async holdLock<T>(fn: () => Promise<T>): Promise<T> {
+  async holdLock<T>(fn: () => Promise<T>, options: { lockTimeoutMs?: number } = {}): Promise<T> {
     this.checkOpen();
-    return this.withLock(fn);
+    return this.withLock(fn, options.lockTimeoutMs);
   }
 
   /** Picks up what other processes appended, without writing. */
@@ -300,6 +377,8 @@ export class TransactionLog {
     this.head = next;
     this.cursor = { header, syncOffset: header.hdrSize, modseq: header.initialModseq };
     this.tornTailSize = undefined;
+    // The caller enters the new file itself (enterLogFile); nothing in it to read.
+    if (this.unseen !== undefined) this.unseen = this.unseen?.transactions.length === 0 ? { from: this.headPosition, transactions: [] } : null;
     return header;
   }
 
@@ -348,7 +427,7 @@ export class TransactionLog {
    * `.log`, with the cursor caught up to the file's end. If the file was
    * rotated by someone else meanwhile, follows the rotation first.
    */
-  private async withLock<T>(fn: () => Promise<T>): Promise<T> {
+  private async withLock<T>(fn: () => Promise<T>, lockTimeoutMs = this.lockTimeoutMs): Promise<T> {
     const scope = heldLocks.getStore();
     if (scopeHolding(scope, this.head)) {
       // This async call chain already holds this file's lock (a commit that
@@ -370,7 +449,7 @@ export class TransactionLog {
       let locked = false;
       try {
         if (file !== this.head) continue;
-        await lockExclusive(file.fd, this.headPath, this.lockTimeoutMs);
+        await lockExclusive(file.fd, this.headPath, lockTimeoutMs);
         locked = true;
         if (!this.headIsAtPath()) {
           await unlockFile(file.fd);
@@ -413,6 +492,8 @@ export class TransactionLog {
     this.head = next;
     this.cursor = { header: parsed.header, syncOffset: parsed.syncOffset, modseq: parsed.endModseq };
     this.tornTailSize = undefined;
+    // What the old file held past our cursor was not read: the owner reads the log itself.
+    if (this.unseen !== undefined) this.unseen = null;
   }
 
   /**
@@ -433,7 +514,8 @@ export class TransactionLog {
     this.tornTailSize = undefined;
     if (size === this.cursor.syncOffset) return;
     const tail = readRange(this.head, this.cursor.syncOffset, size);
-    const scan = scanTransactions(tail, this.cursor.header, this.headPath, () => undefined, {
+    const collected = this.unseen?.transactions;
+    const scan = scanTransactions(tail, this.cursor.header, this.headPath, collected ? (tx) => collected.push(tx) : () => undefined, {
       offset: this.cursor.syncOffset,
       modseq: this.cursor.modseq,
       delta: this.cursor.syncOffset,
@@ -472,6 +554,26 @@ export class TransactionLog {
     );
   }
 }
+
+/**
+ * The append cursor of a freshly opened head file: from `known` when it is
+ * in this file and not past its end (only the header is read), else by
+ * reading the whole file.
+ */
+function openCursor(head: SharedLogFile, headPath: string, known: KnownLogEnd | undefined): AppendCursor {
+  if (known) {
+    const header = decodeLogHeader(readRange(head, 0, LOG_HEADER_PEEK), headPath);
+    const size = fs.fstatSync(head.fd).size;
+    if (header.fileSeq === known.position.fileSeq && known.position.offset >= header.hdrSize && known.position.offset <= size) {
+      return { header, syncOffset: known.position.offset, modseq: known.modseq };
+    }
+  }
+  const parsed = parseLogBytes(readWhole(head), headPath);
+  return { header: parsed.header, syncOffset: parsed.syncOffset, modseq: parsed.endModseq };
+}
+
+/** Bytes read to decode a log header (Dovecot's is 40; a longer one is skipped by its hdr_size). */
+const LOG_HEADER_PEEK = 64;
 
 /** Writes a complete new log file at `path` unless one is already there. */
 function createLogFile(path: string, options: CreateLogOptions): void {

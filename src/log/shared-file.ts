@@ -23,6 +23,9 @@ export interface SharedLogFile {
   spareFds: number[];
 }
 
+/** A read from offset 0 of at most this many bytes is a header peek, not a read of the log's records. */
+const HEADER_PEEK_BYTES = 64;
+
 const openFiles = new Map<string, SharedLogFile>();
 
 function keyOf(st: { dev: number; ino: number }): string {
@@ -111,8 +114,17 @@ export function readWhole(file: SharedLogFile): Uint8Array {
   return readRange(file, 0, size);
 }
 
+/** Reads of log file contents this process made (for the benchmarks' "log reads per command"). */
+let logReads = 0;
+
+/** @returns how many times this process has read log file contents (header-only reads excluded). */
+export function logReadCount(): number {
+  return logReads;
+}
+
 /** Reads [start, end) through the shared descriptor (short at EOF). */
 export function readRange(file: SharedLogFile, start: number, end: number): Uint8Array {
+  if (start > 0 || end > HEADER_PEEK_BYTES) logReads++;
   const out = new Uint8Array(Math.max(0, end - start));
   let done = 0;
   while (done < out.length) {

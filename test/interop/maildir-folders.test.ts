@@ -33,7 +33,8 @@ describeInterop("Maildir++ folders, engine and Dovecot", () => {
     const st = await o.mailboxStatus("messages uidnext uidvalidity guid", "Work.Projects");
     const uidlist = fs.readFileSync(path.join(o.root, ".Work.Projects", "dovecot-uidlist"), "utf8");
     expect(st).toMatchObject({ messages: "2", uidnext: "3", uidvalidity: String(box.uidValidity) });
-    expect(uidlist.split("\n")[0]).toBe(`3 V${box.uidValidity} N1 G${st.guid}`);
+    // N3, as doveadm leaves it after two saves into a new folder (it rewrites the header on the second).
+    expect(uidlist.split("\n")[0]).toBe(`3 V${box.uidValidity} N3 G${st.guid}`);
     expect(messageCount(await box.refresh())).toBe(2);
     await box.close();
     o.assertNoStderrProblems();

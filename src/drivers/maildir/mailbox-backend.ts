@@ -9,14 +9,12 @@
  * renames the files and moves the log's tail offset — or at Dovecot's next
  * sync, which does the same with the same records.
  */
-import * as fs from "node:fs";
 import * as path from "node:path";
-import { encodeTransaction } from "../../log/encode-file.js";
-import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, LOG_HEADER_SIZE, type LogRecord } from "../../log/types.js";
-import { TAIL_OFFSET_FIELD_OFFSET } from "../../projections/base-header.js";
+import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord } from "../../log/types.js";
+import { withInitialTail } from "../../projections/tail-offset.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { generateGuid128, guid128ToString } from "../dbox/guid.js";
-import type { MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
+import type { FileSyncResult, MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
 import { MaildirContext, type MaildirSettings } from "./context.js";
 import { expungeMaildirMessages } from "./expunge.js";
 import { MAILDIR_SUBDIRS } from "./folders.js";
@@ -66,13 +64,7 @@ export class MaildirMailboxBackend implements MailboxBackend {
       },
       { type: "header-update", external: true, sync: false, patches: [{ offset: 24, data: validity }] },
     ];
-    // The log is created with each initial record as its own unframed transaction.
-    let end = LOG_HEADER_SIZE;
-    for (const r of records) end += encodeTransaction([r], false).length;
-    const tail = new Uint8Array(4);
-    const tailRecord: LogRecord = { type: "header-update", external: true, sync: false, patches: [{ offset: TAIL_OFFSET_FIELD_OFFSET, data: tail }] };
-    new DataView(tail.buffer).setUint32(0, end + encodeTransaction([tailRecord], false).length, true);
-    return [...records, tailRecord];
+    return withInitialTail(records);
   }
 
   /**
@@ -109,7 +101,7 @@ export class MaildirMailboxBackend implements MailboxBackend {
     return [path.join(this.ctx.mailDir, "new"), path.join(this.ctx.mailDir, "cur")];
   }
 
-  syncExternalChanges(state: IndexMapState, opts: MaildirSyncOptions): Promise<LogRecord[][]> {
+  syncExternalChanges(state: IndexMapState, opts: MaildirSyncOptions): Promise<FileSyncResult> {
     return syncMaildir(this.ctx, state, opts);
   }
 

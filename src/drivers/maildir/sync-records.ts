@@ -114,16 +114,3 @@ function keywordRecords(state: IndexMapState, o: SyncOutcome): LogRecord[] {
   }
   return out;
 }
-
-/**
- * The transactions to append at `startOffset` of the head log: the sync
- * records (when any) and the tail-offset update that marks everything up to
- * the end of the log as applied to the files.
- */
-export function withTailOffset(syncTx: readonly LogRecord[], startOffset: number): LogRecord[][] {
-  const syncBytes = syncTx.length > 0 ? encodeTransaction(syncTx).length : 0;
-  const probe: LogRecord = { type: "header-update", ...external, patches: [{ offset: TAIL_OFFSET_FIELD_OFFSET, data: u32(0) }] };
-  const end = startOffset + syncBytes + encodeTransaction([probe]).length;
-  const tail: LogRecord = { type: "header-update", ...external, patches: [{ offset: TAIL_OFFSET_FIELD_OFFSET, data: u32(end) }] };
-  return syncTx.length > 0 ? [[...syncTx], [tail]] : [[tail]];
-}

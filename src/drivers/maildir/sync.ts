@@ -26,40 +26,28 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { LockTimeoutError } from "../../shared/errors.js";
-import type { LogPosition, LogRecord } from "../../log/types.js";
+import type { ExternalSyncOptions, FileSyncResult } from "../driver.js";
 import type { IndexMapState } from "../../projections/state.js";
 import type { MaildirContext } from "./context.js";
 import { statDirStamp } from "./dir-scan.js";
 import { maildirDirsChanged, maildirHeaderChanged, maildirHeaderOf, stampOf, type MaildirIndexHeader } from "./index-header.js";
-import { hasUnsyncedTail, readPendingChanges, type PendingChanges } from "./pending-changes.js";
+import { hasUnsyncedTail, pendingChangesOf, readPendingChanges, type PendingChanges } from "./pending-changes.js";
 import { reconcileMessages } from "./sync-messages.js";
-import { outcomeIsEmpty, syncRecords, withTailOffset, type SyncOutcome } from "./sync-records.js";
+import { outcomeIsEmpty, syncRecords, type SyncOutcome } from "./sync-records.js";
 import { openUidlist } from "./uidlist-open.js";
 
-/** Options of syncMaildir(). */
-export interface MaildirSyncOptions {
-  /**
-   * doveadm force-resync: skip the quick check and read new/ and cur/ again
-   * whatever their mtimes say (and whatever this process remembers of them).
-   */
-  readonly force?: boolean;
-  /**
-   * Where the next log write lands: the head log's end as the caller's
-   * TransactionLog sees it under the lock. Taken from the log object, never
-   * by opening dovecot.index.log here: closing any other descriptor of the
-   * file would drop the caller's fcntl lock.
-   */
-  readonly logHead: LogPosition;
-}
+/** Options of syncMaildir(): see ExternalSyncOptions (`force` reads new/ and cur/ whatever their mtimes say). */
+export type MaildirSyncOptions = ExternalSyncOptions;
 
 /**
  * Syncs the mailbox's files and log (see the module comment). Called with
  * the log lock held and `state` at the end of the log. Also deletes stale
  * files from tmp/ now and then (context.ts maybeCleanupTmp).
- * @returns the transactions to append ([] when nothing changed, or when
- *   another process holds the uidlist lock: it is syncing and will log).
+ * @returns the transactions to append ([] when nothing changed) and whether
+ *   the files now hold everything in the log (not when another process
+ *   holds the uidlist lock: it is syncing and will log).
  */
-export async function syncMaildir(ctx: MaildirContext, state: IndexMapState, opts: MaildirSyncOptions): Promise<LogRecord[][]> {
+export async function syncMaildir(ctx: MaildirContext, state: IndexMapState, opts: MaildirSyncOptions): Promise<FileSyncResult> {
   const nowSecs = Math.floor(Date.now() / 1000);
   ctx.maybeCleanupTmp(nowSecs);
   const head = { sameFile: opts.logHead.fileSeq === state.header.logFileSeq, offset: opts.logHead.offset };
@@ -74,24 +62,28 @@ export async function syncMaildir(ctx: MaildirContext, state: IndexMapState, opt
     full = changed.newChanged || changed.curChanged;
   }
   const needsWork = full || tailBehind || state.dirtyCount > 0 || state.header.uidValidity === 0;
-  if (!needsWork) return [];
-  const pending: PendingChanges = head.sameFile ? readPendingChanges(ctx.indexPrefix, state) : new Map();
+  if (!needsWork) return SYNCED_NOTHING;
+  const pending: PendingChanges = !head.sameFile
+    ? new Map()
+    : opts.unsyncedEffects ? pendingChangesOf(state, opts.unsyncedEffects) : readPendingChanges(ctx.indexPrefix, state);
   if (!full && pending.size === 0 && state.dirtyCount === 0 && state.header.uidValidity !== 0) {
     // Only the tail is behind (internal records that touch no file): move it.
-    return withTailOffset([], head.offset);
+    return SYNCED_NOTHING;
   }
   let outcome: SyncOutcome;
   try {
     outcome = await ctx.withUidlistLock(ctx.settings.syncLockTimeoutMs ?? 1_000, () => runSync(ctx, state, { full, pending, hdr }));
   } catch (err) {
     // Someone else (Dovecot) is syncing these files right now and will log what it finds.
-    if (err instanceof LockTimeoutError) return [];
+    if (err instanceof LockTimeoutError) return { transactions: [], filesSynced: false };
     throw err;
   }
   const records = outcomeIsEmpty(outcome) ? [] : syncRecords(state, outcome);
-  if (tailBehind) return withTailOffset(records, head.offset);
-  return records.length > 0 ? [records] : [];
+  return { transactions: records.length > 0 ? [records] : [], filesSynced: true };
 }
+
+/** The files needed nothing: the writer only moves the tail if it lags. */
+const SYNCED_NOTHING: FileSyncResult = { transactions: [], filesSynced: true };
 
 interface SyncRequest {
   /** new/ or cur/ changed: compare every file (otherwise only pending and DIRTY messages). */

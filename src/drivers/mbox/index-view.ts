@@ -15,6 +15,7 @@ import type { LogEntry, UidRange } from "../../log/types.js";
 import { MailFlag } from "../../log/types.js";
 import { readLog } from "../../log/view.js";
 import { getHeader, position, recordAt } from "../../projections/read.js";
+import type { TransactionEffects } from "../../projections/effects.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { fromOffsetOf, headerMd5Of } from "./index-ext.js";
 
@@ -80,6 +81,52 @@ function logEntriesFrom(prefix: string, fileSeq: number, offset: number): LogEnt
 }
 
 /**
+ * pendingChanges() from the effects of the transactions after the tail
+ * (the index writer keeps them), without reading the log: internal flag,
+ * keyword and expunge-request effects, and DIRTY records.
+ */
+export function pendingChangesOf(state: IndexMapState, effects: Iterable<TransactionEffects>): PendingChanges {
+  const flags = new Set<number>();
+  const expunges = new Set<number>();
+  for (const tx of effects) {
+    for (const e of tx.effects) {
+      switch (e.type) {
+        case "flags":
+        case "keywords":
+        case "keywords-reset":
+          if (!e.external) addExisting(state, flags, [e]);
+          break;
+        case "expunge-request":
+          addExisting(state, expunges, [e]);
+          break;
+        // Appends are in the file already, done expunges are gone, the rest lives in the index only.
+        case "append":
+        case "expunge":
+        case "modseq":
+        case "attribute":
+        case "mailbox-deleted":
+        case "mailbox-undeleted":
+          break;
+        default:
+          assertNever(e);
+      }
+    }
+  }
+  addDirty(state, flags);
+  const h = getHeader(state);
+  return { flags, expunges, any: h.logFileTailOffset < position(state).offset || flags.size > 0 || expunges.size > 0 };
+}
+
+/** Records whose DIRTY flag says their flags were never written to the file. */
+function addDirty(state: IndexMapState, out: Set<number>): void {
+  if (state.dirtyCount === 0) return;
+  for (let i = 0; i < state.records.count; i++) {
+    const row = state.records.row(i);
+    if (row.bytes[row.offset + 4] & MailFlag.DIRTY) out.add(state.records.uidAt(i));
+  }
+}
+
+/**
  * @returns the messages with changes not in the mbox: internal records
  *   between the tail offset and the state's position, and DIRTY records.
  */
@@ -129,11 +176,6 @@ export function pendingChanges(prefix: string, state: IndexMapState): PendingCha
       }
     }
   }
-  if (state.dirtyCount > 0) {
-    for (let i = 0; i < state.records.count; i++) {
-      const row = state.records.row(i);
-      if (row.bytes[row.offset + 4] & MailFlag.DIRTY) flags.add(state.records.uidAt(i));
-    }
-  }
+  addDirty(state, flags);
   return { flags: all ? "all" : flags, expunges, any: all || tail < head.offset || flags.size > 0 || expunges.size > 0 };
 }

@@ -32,11 +32,11 @@ import { type LogRecord } from "../../log/types.js";
 import { getHeader, position } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { guid128StringUnlessEmpty } from "../dbox/guid.js";
-import type { ExternalSyncOptions, MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
+import type { ExternalSyncOptions, FileSyncResult, MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
 import { headerBlock } from "./file-messages.js";
 import { mboxHeaderMd5, md5Hex } from "./header-md5.js";
 import { mboxHeaderRecords, newMboxSyncHeader, readMboxSyncHeader } from "./index-ext.js";
-import { pendingChanges, type IndexedMessage } from "./index-view.js";
+import { pendingChanges, pendingChangesOf, type IndexedMessage } from "./index-view.js";
 import { openMboxFile, releaseMboxFile, type MboxFile, type MboxLockOptions, type WriteHold } from "./mbox-file.js";
 import { locateMessage } from "./read.js";
 import { saveToMbox } from "./save.js";
@@ -57,10 +57,6 @@ export interface MboxMailboxOptions {
   rewriteWindowBytes?: number;
 }
 
-/** Size of the tail-offset HEADER_UPDATE: record header 8 + patch header 4 + u32. */
-const TAIL_RECORD_SIZE = 16;
-/** offsetof(struct mail_index_header, log_file_tail_offset). */
-const TAIL_OFFSET_FIELD = 64;
 /** Default waits for the mbox locks (Dovecot waits up to mbox_lock_timeout, 5 min). */
 const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
 const DEFAULT_WRITE_LOCK_TIMEOUT_MS = 1_000;
@@ -185,7 +181,7 @@ export class MboxMailboxBackend implements MailboxBackend {
     return [this.mboxPath];
   }
 
-  async syncExternalChanges(state: IndexMapState, opts: ExternalSyncOptions): Promise<LogRecord[][]> {
+  async syncExternalChanges(state: IndexMapState, opts: ExternalSyncOptions): Promise<FileSyncResult> {
     let stamp;
     try {
       stamp = fileSyncStamp0(this.mboxPath);
@@ -195,26 +191,26 @@ export class MboxMailboxBackend implements MailboxBackend {
     }
     const tailLags = getHeader(state).logFileTailOffset < position(state).offset;
     // A dotlock left behind may be a writer killed mid-change: then look, even if size and mtime agree.
-    if (!opts.force && fileMatchesIndex(state, stamp) && !tailLags && !fs.existsSync(`${this.mboxPath}.lock`)) return [];
+    if (!opts.force && fileMatchesIndex(state, stamp) && !tailLags && !fs.existsSync(`${this.mboxPath}.lock`)) return IN_SYNC;
     let hold: WriteHold;
     try {
       // Called under the log lock (Mailbox.refresh): only try, see the module comment.
       hold = await this.retain({ timeoutMs: 0, dotlockTimeoutMs: 0 });
     } catch (err) {
-      if (err instanceof LockTimeoutError) return [];
+      if (err instanceof LockTimeoutError) return { transactions: [], filesSynced: false };
       throw err;
     }
     let records: LogRecord[];
     try {
-      const pending = pendingChanges(this.indexPrefix, state);
+      const pending = opts.unsyncedEffects ? pendingChangesOf(state, opts.unsyncedEffects) : pendingChanges(this.indexPrefix, state);
       const inSync = !opts.force && !hold.recovered && fileMatchesIndex(state, fileSyncStamp(hold.fd));
       records = inSync && !pending.any ? [] : ((inSync ? quickSync(hold, state, pending) : undefined) ?? fullSync(hold, state, pending, this.tuning()));
       // A forced sync that found the file as the index has it only restates the `mbox` header: nothing to log (as Dovecot).
-      if (opts.force && !tailLags && !pending.any && records.every((r) => r.type === "ext-intro" || r.type === "ext-hdr") && fileMatchesIndex(state, fileSyncStamp(hold.fd))) return [];
+      if (opts.force && !tailLags && !pending.any && records.every((r) => r.type === "ext-intro" || r.type === "ext-hdr") && fileMatchesIndex(state, fileSyncStamp(hold.fd))) return IN_SYNC;
     } finally {
       await this.release();
     }
-    return withTailOffset(records.length > 0 ? [records] : [], position(state).offset);
+    return { transactions: records.length > 0 ? [records] : [], filesSynced: true };
   }
 
   /** The `mbox` extension header's mailbox_guid (set by the first sync). */
@@ -318,16 +314,5 @@ function fileSyncStamp0(p: string): { size: number; mtimeSecs: number } {
   return { size: st.size, mtimeSecs: Math.floor(st.mtimeMs / 1000) };
 }
 
-/**
- * Ends a sync the way Dovecot's syncing transactions end: an EXTERNAL
- * HEADER_UPDATE of log_file_tail_offset pointing just past itself, telling
- * every reader that the internal changes before it reached the mbox.
- * `start` is where the transactions will be written (the log's end: the
- * state is caught up under the log lock).
- */
-function withTailOffset(transactions: LogRecord[][], start: number): LogRecord[][] {
-  const size = transactions.reduce((n, t) => n + encodeTransaction(t).length, 0);
-  const tail = new Uint8Array(4);
-  new DataView(tail.buffer).setUint32(0, start + size + TAIL_RECORD_SIZE, true);
-  return [...transactions, [{ type: "header-update", external: true, sync: false, patches: [{ offset: TAIL_OFFSET_FIELD, data: tail }] }]];
-}
+/** The file already matches the index: nothing to log, the tail moves only if it lags. */
+const IN_SYNC: FileSyncResult = { transactions: [], filesSynced: true };

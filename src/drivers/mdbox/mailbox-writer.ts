@@ -1,13 +1,13 @@
 /**
  * Writing a mailbox's log from storage-level work (rebuild, recovering
- * deleted messages), where no Mailbox object is involved: the same
- * TransactionLog, under the mailbox's lock, with the state caught up first.
+ * deleted messages), where no Mailbox object is involved: through the same
+ * index writer, under the mailbox's lock, with the state caught up first.
  * Never called with the map locked (see MdboxMap on lock order).
  */
 import * as fs from "node:fs";
-import { TransactionLog, type FsyncMode } from "../../log/log.js";
+import type { FsyncMode } from "../../log/log.js";
 import type { LogRecord } from "../../log/types.js";
-import { loadState } from "../../index-io/load-state.js";
+import { IndexWriter } from "../../index-io/writer.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { guidRecordRecords, mdboxRecordRecords } from "./mailbox-format.js";
 
@@ -40,12 +40,12 @@ export async function writeMailbox(
   opts: WriteMailboxOptions = {},
 ): Promise<IndexMapState> {
   const create = opts.initialRecords && !fs.existsSync(prefix + ".log") ? { initialRecords: opts.initialRecords() } : undefined;
-  const log = TransactionLog.open(prefix, { fsync: opts.fsync, create });
+  const writer = IndexWriter.open(prefix, { fsync: opts.fsync, create, keepsIndexBackup: true });
   try {
-    await log.transact(async () => build(loadState(prefix)));
-    return loadState(prefix);
+    await writer.sync(async (sync) => sync.append(await build(sync.state)));
+    return writer.state;
   } finally {
-    await log.close();
+    await writer.close();
   }
 }
 

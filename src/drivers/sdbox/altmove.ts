@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { MailstoreError } from "../../shared/errors.js";
-import { TransactionLog } from "../../log/log.js";
+import { IndexWriter } from "../../index-io/writer.js";
 import { MailFlag } from "../../log/types.js";
 import { sdboxFileName } from "../dbox/files.js";
 import { makeDirs } from "../../shared/make-dirs.js";
@@ -15,10 +15,10 @@ import { makeDirs } from "../../shared/make-dirs.js";
  */
 export async function altMoveSdbox(dir: string, altDir: string, uids: readonly number[], toAlt: boolean): Promise<number[]> {
   const prefix = path.join(dir, "dovecot.index");
-  const log = TransactionLog.open(prefix, { fsync: "always" });
+  const writer = IndexWriter.open(prefix, { fsync: "always", keepsIndexBackup: true });
   const moved: number[] = [];
   try {
-    await log.transact(async () => {
+    await writer.sync(async (sync) => {
       makeDirs(toAlt ? altDir : dir);
       for (const uid of uids) {
         const from = path.join(toAlt ? dir : altDir, sdboxFileName(uid));
@@ -33,14 +33,14 @@ export async function altMoveSdbox(dir: string, altDir: string, uids: readonly n
         fs.rmSync(from);
         moved.push(uid);
       }
-      if (moved.length === 0) return [];
-      return [[{
+      if (moved.length === 0) return;
+      await sync.append([[{
         type: "flag-update", external: true, sync: false,
         updates: moved.map((uid) => ({ uid1: uid, uid2: uid, addFlags: toAlt ? MailFlag.BACKEND : 0, removeFlags: toAlt ? 0 : MailFlag.BACKEND, modseqIncFlag: 0 })),
-      }]];
+      }]]);
     });
   } finally {
-    await log.close();
+    await writer.close();
   }
   return moved;
 }

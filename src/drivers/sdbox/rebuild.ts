@@ -6,7 +6,7 @@ import { encodeTransactionInto } from "../../log/encode-file.js";
 import { encodeLogHeader } from "../../log/header.js";
 import { TransactionLog } from "../../log/log.js";
 import { EXT_ID_BY_NAME, MailFlag, type LogRecord } from "../../log/types.js";
-import { loadState } from "../../index-io/load-state.js";
+import { IndexWriter } from "../../index-io/writer.js";
 import { readCheckpoint } from "../../index-io/checkpoint-file.js";
 import { extension, highestModseq, lookupUid } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
@@ -35,7 +35,64 @@ const ext = { external: true, sync: false } as const;
  */
 export async function rebuildSdboxMailbox(dir: string, altDir: string | undefined, newUidValidity: () => Promise<number>): Promise<SdboxRebuildResult> {
   const prefix = path.join(dir, "dovecot.index");
-  const { old, from } = readOldState(prefix);
+  const writer = openReadableIndex(prefix);
+  if (writer) {
+    // The old state is read under the lock the new log is written under: no UID can be given meanwhile.
+    try {
+      return await writer.sync(async (sync) => {
+        const log = writer.transactionLog;
+        return rebuildFrom(dir, altDir, prefix, sync.state, "index", newUidValidity, { fileSeq: log.header.fileSeq + 1, initialModseq: log.highestModseq });
+      }, "none");
+    } finally {
+      await writer.close();
+    }
+  }
+  // The index is unreadable: flags come from dovecot.index.backup; the log's lock is still taken while it can be read.
+  const old = readBackup(prefix);
+  const from = old ? "backup" : "none";
+  let log: TransactionLog | undefined;
+  try {
+    log = fs.existsSync(prefix + ".log") ? TransactionLog.open(prefix, { fsync: "always" }) : undefined;
+  } catch (err) {
+    if (!(err instanceof MailstoreError)) throw err;
+    // The log itself is broken: nothing to lock or continue; replace it.
+  }
+  if (!log) {
+    const next = { fileSeq: (old?.header.logFileSeq ?? 0) + 1, initialModseq: old ? maxBig(highestModseq(old), old.logModseq, 1n) : 1n };
+    return rebuildFrom(dir, altDir, prefix, old, from, newUidValidity, next);
+  }
+  try {
+    const held = log;
+    return await held.holdLock(() => rebuildFrom(dir, altDir, prefix, old, from, newUidValidity, { fileSeq: held.header.fileSeq + 1, initialModseq: held.highestModseq }));
+  } finally {
+    await log.close();
+  }
+}
+
+/** The index writer when the index can be read, else undefined (a typed error of a broken index). */
+function openReadableIndex(prefix: string): IndexWriter | undefined {
+  if (!fs.existsSync(prefix + ".log")) return undefined;
+  try {
+    return IndexWriter.open(prefix, { fsync: "always", keepsIndexBackup: true });
+  } catch (err) {
+    if (err instanceof MailstoreError) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Writes the new log from the `u.N` files and `old` (see
+ * rebuildSdboxMailbox), continuing the old log's file_seq and modseq.
+ */
+async function rebuildFrom(
+  dir: string,
+  altDir: string | undefined,
+  prefix: string,
+  old: IndexMapState | undefined,
+  from: SdboxRebuildResult["flagsFrom"],
+  newUidValidity: () => Promise<number>,
+  next: { fileSeq: number; initialModseq: bigint },
+): Promise<SdboxRebuildResult> {
   const primary = new Set((await listDboxFiles(dir, "sdbox")).map((f) => f.id));
   const alt = altDir && fs.existsSync(altDir) ? new Set((await listDboxFiles(altDir, "sdbox")).map((f) => f.id)) : new Set<number>();
   const uids = [...new Set([...primary, ...alt])].sort((a, b) => a - b);
@@ -84,40 +141,18 @@ export async function rebuildSdboxMailbox(dir: string, altDir: string | undefine
     fs.rmSync(prefix + ".log.2", { force: true });
     fs.rmSync(prefix, { force: true });
   };
-  let log: TransactionLog | undefined;
-  try {
-    log = fs.existsSync(prefix + ".log") ? TransactionLog.open(prefix, { fsync: "always" }) : undefined;
-  } catch (err) {
-    if (!(err instanceof MailstoreError)) throw err;
-    // The log itself is broken: nothing to lock or continue; replace it.
-  }
-  if (log) {
-    try {
-      await log.transact(async () => {
-        write(log!.header.fileSeq + 1, log!.highestModseq);
-        return [];
-      });
-    } finally {
-      await log.close();
-    }
-  } else {
-    write((old?.header.logFileSeq ?? 0) + 1, old ? maxBig(highestModseq(old), old.logModseq, 1n) : 1n);
-  }
+  write(next.fileSeq, next.initialModseq);
   return { messages: uids.length, flagsFrom: from };
 }
 
-function readOldState(prefix: string): { old: IndexMapState | undefined; from: SdboxRebuildResult["flagsFrom"] } {
+/** dovecot.index.backup, or undefined when it is missing or unreadable (as good as none). */
+function readBackup(prefix: string): IndexMapState | undefined {
   try {
-    return { old: loadState(prefix), from: "index" };
-  } catch {
-    try {
-      const backup = readCheckpoint(prefix + ".backup");
-      if (backup) return { old: backup, from: "backup" };
-    } catch {
-      // a broken backup is as good as none
-    }
+    return readCheckpoint(prefix + ".backup");
+  } catch (err) {
+    if (err instanceof MailstoreError) return undefined;
+    throw err;
   }
-  return { old: undefined, from: "none" };
 }
 
 function u32(v: number): Uint8Array {

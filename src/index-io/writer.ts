@@ -1,0 +1,267 @@
+/**
+ * The index writer: the one way a change reaches a mailbox's (or the mdbox
+ * map's) index, modelled on Dovecot's mail_index_sync_begin … commit.
+ *
+ * - sync() takes the log lock (callers take a format's own locks first, in
+ *   Dovecot's order), catches the state up ONCE from the bytes the log read
+ *   while locking, and hands the caller a locked IndexSync.
+ * - IndexSync.append() writes transactions with one write and folds exactly
+ *   what it wrote (the log's decoded AppendResult), never re-reading.
+ * - `syncTail` ends a write with the log_file_tail_offset update, as
+ *   Dovecot's syncing commits do: "the mail files have everything up to here".
+ * - Before the lock is released, dovecot.index is rewritten by one policy
+ *   (Dovecot's mail_index_rewrite_max_log_bytes), rotating the log the way
+ *   Dovecot does and only when the mail files have caught up with it.
+ *
+ * Every fold reports its effects (projections/effects.ts) to `onFold`: change
+ * streams are published from there. For formats whose files follow the
+ * tail (Maildir, mbox) the writer also keeps the effects of the
+ * transactions after the tail, which is what a file sync must still carry
+ * out, so that the sync need not read the log again.
+ */
+import * as fs from "node:fs";
+import type { FsyncMode } from "../log/log.js";
+import { LogPositionLostError } from "../shared/errors.js";
+import { TransactionLog, type AppendResult, type CreateLogOptions } from "../log/log.js";
+import type { LogFileHeader, LogPosition, LogRecord, LogTransaction } from "../log/types.js";
+import { advanceWithEffects, enterLogFile } from "../projections/apply.js";
+import type { TransactionEffects } from "../projections/effects.js";
+import { position } from "../projections/read.js";
+import type { IndexMapState } from "../projections/state.js";
+import { tailOffsetUpdate } from "../projections/tail-offset.js";
+import { writeCheckpoint } from "./checkpoint-file.js";
+import { isBefore, loadState, readSince } from "./load-state.js";
+
+/** Dovecot's mail_index_rewrite_max_log_bytes: rewrite dovecot.index past this much unindexed log. */
+export const REWRITE_MAX_LOG_BYTES = 128 * 1024;
+
+export interface IndexWriterOptions {
+  readonly fsync?: FsyncMode;
+  readonly lockTimeoutMs?: number;
+  /** Keep dovecot.index.backup when rewriting dovecot.index (Dovecot does for sdbox/mdbox mailbox indexes). */
+  readonly keepsIndexBackup?: boolean;
+  /**
+   * The mail files follow the log's tail offset (Maildir, mbox): the log is
+   * rotated only once they caught up, and the effects after the tail are
+   * kept for their sync.
+   */
+  readonly filesFollowTail?: boolean;
+  /** Creates the log with these when it is missing. */
+  readonly create?: CreateLogOptions;
+  /** Rewrite dovecot.index past this much log it does not cover (default REWRITE_MAX_LOG_BYTES). */
+  readonly rewriteMaxLogBytes?: number;
+}
+
+/** The locked side of a sync: what the caller sees and does while the writer holds the log lock. */
+export interface IndexSync {
+  /** The state, caught up to the end of the log; moves as append() folds. */
+  readonly state: IndexMapState;
+  /** Where the next write lands (the log's end under the lock). */
+  readonly logHead: LogPosition;
+  /**
+   * The effects of every transaction after the state's tail offset, in log
+   * order, when this writer folded all of them (Maildir, mbox); undefined
+   * when it did not (then a file sync reads them from the log).
+   */
+  readonly unsyncedEffects: readonly TransactionEffects[] | undefined;
+  /**
+   * Appends `transactions` in one write and folds exactly them.
+   * `syncTail`: the mail files have everything up to the end of this write,
+   * so it ends with the tail-offset update (written alone when there are no
+   * transactions but the tail lags; nothing is written when neither).
+   */
+  append(transactions: ReadonlyArray<readonly LogRecord[]>, options?: { syncTail?: boolean }): Promise<AppendResult | undefined>;
+}
+
+/**
+ * When sync() rewrites dovecot.index before releasing the lock: when the
+ * policy says so, always, or never ("none": the caller replaced the index
+ * files itself, e.g. a rebuild that wrote a new log).
+ */
+export type CheckpointPolicy = "due" | "always" | "none";
+
+export class IndexWriter {
+  readonly prefix: string;
+  /** Told every folded transaction's effects, in log order (change streams). */
+  onFold: ((effects: TransactionEffects) => void) | undefined;
+  private readonly log: TransactionLog;
+  private readonly options: IndexWriterOptions;
+  private current: IndexMapState;
+  /** Where dovecot.index points, as far as this writer knows. */
+  private indexedAt: LogPosition | undefined;
+  /** Effects after the tail (filesFollowTail), or undefined when some were never folded here. */
+  private unsynced: TransactionEffects[] | undefined;
+
+  private constructor(prefix: string, log: TransactionLog, state: IndexMapState, indexedAt: LogPosition | undefined, options: IndexWriterOptions) {
+    this.prefix = prefix;
+    this.log = log;
+    this.current = state;
+    this.indexedAt = indexedAt;
+    this.options = options;
+    this.unsynced = options.filesFollowTail && !tailLags(state) ? [] : undefined;
+    log.collectNewTransactions();
+  }
+
+  /**
+   * Loads the state (dovecot.index plus the log after it) and opens the log
+   * at the end the load reached, so that opening reads the log once.
+   */
+  static open(prefix: string, options: IndexWriterOptions = {}): IndexWriter {
+    if (options.create) TransactionLog.createIfMissing(prefix, options.create);
+    // A missing log fails here as TransactionLog.open would (ENOENT), before any reading.
+    fs.statSync(prefix + ".log");
+    let indexedAt: LogPosition | undefined;
+    const state = loadState(prefix, { onCheckpoint: (at) => (indexedAt = at) });
+    const knownEnd = state.logModseq > 0n ? { position: position(state), modseq: state.logModseq } : undefined;
+    const log = TransactionLog.open(prefix, { fsync: options.fsync, lockTimeoutMs: options.lockTimeoutMs, knownEnd });
+    return new IndexWriter(prefix, log, state, indexedAt, options);
+  }
+
+  get state(): IndexMapState {
+    return this.current;
+  }
+
+  /** The end of the log as this writer last saw it. */
+  get logHead(): LogPosition {
+    return this.log.headPosition;
+  }
+
+  /** The log file under this writer (reads and rotation policy; never write around the writer). */
+  get transactionLog(): TransactionLog {
+    return this.log;
+  }
+
+  /** Reads what other processes appended, without the lock (Dovecot's mail_index_refresh), and folds it. */
+  refresh(): IndexMapState {
+    this.log.readNew();
+    this.foldNew();
+    return this.current;
+  }
+
+  /**
+   * Runs `fn` holding the log lock with the state caught up, then rewrites
+   * dovecot.index when the policy says so (or always), still under the lock.
+   * Re-entrant: a sync inside a sync (same async chain) shares the lock.
+   */
+  async sync<T>(fn: (sync: IndexSync) => Promise<T>, checkpoint: CheckpointPolicy = "due", options: { lockTimeoutMs?: number } = {}): Promise<T> {
+    return this.log.holdLock(async () => {
+      this.foldNew();
+      const result = await fn(this.lockedView());
+      if (checkpoint !== "none") await this.checkpointLocked(checkpoint === "always");
+      return result;
+    }, options);
+  }
+
+  async close(): Promise<void> {
+    await this.log.close();
+  }
+
+  private lockedView(): IndexSync {
+    const writer = this;
+    return {
+      get state() {
+        return writer.current;
+      },
+      get logHead() {
+        return writer.log.headPosition;
+      },
+      get unsyncedEffects() {
+        return writer.unsynced;
+      },
+      append: (transactions, options = {}) => this.appendLocked(transactions, options.syncTail ?? false),
+    };
+  }
+
+  private async appendLocked(transactions: ReadonlyArray<readonly LogRecord[]>, syncTail: boolean): Promise<AppendResult | undefined> {
+    const nonEmpty = transactions.some((t) => t.length > 0);
+    // Dovecot skips the tail update when it would not move (saved_tail_offset == offset).
+    const writeTail = syncTail && (nonEmpty || tailLags(this.current));
+    if (!nonEmpty && !writeTail) return undefined;
+    const result = await this.log.transact(async () => {
+      // Nothing else writes under our lock, unless a sibling log object of
+      // this process in the same lock scope did: fold that first.
+      this.foldNew();
+      return transactions;
+    }, writeTail ? { syncTail: tailOffsetUpdate } : {});
+    if (result) this.fold(result.transactions, []);
+    return result;
+  }
+
+  /** Folds what the log read since the last fold: from its own catch-up when that continues the state, else from the log. */
+  private foldNew(): void {
+    // A state that has seen no transaction of its file yet sits before the file's header.
+    const at = position(this.current);
+    const header = this.log.header;
+    const here = at.fileSeq === header.fileSeq && at.offset < header.hdrSize ? { fileSeq: at.fileSeq, offset: header.hdrSize } : at;
+    const caught = this.log.takeNewTransactions();
+    if (caught && !isBefore(here, caught.from)) {
+      this.fold(caught.transactions, []);
+      return;
+    }
+    let read;
+    try {
+      read = readSince(this.prefix, this.current);
+    } catch (err) {
+      if (!(err instanceof LogPositionLostError)) throw err;
+      // Our position is gone (the log rotated twice, or was recreated): start over from the files, as Dovecot reopens its index.
+      this.current = loadState(this.prefix);
+      this.unsynced = undefined;
+      this.trimUnsynced();
+      return;
+    }
+    this.fold(read.transactions, read.headers);
+  }
+
+  private fold(transactions: readonly LogTransaction[], headers: readonly LogFileHeader[]): void {
+    const here = position(this.current);
+    const fresh = transactions.filter((tx) => !isBefore(tx.position, here));
+    if (fresh.length === 0) return;
+    const { state, effects } = advanceWithEffects(this.current, fresh, headers);
+    this.current = state;
+    if (this.unsynced) {
+      if (fresh[0].position.fileSeq !== here.fileSeq) this.unsynced = undefined;
+      else this.unsynced.push(...effects);
+    }
+    this.trimUnsynced();
+    for (const fx of effects) this.onFold?.(fx);
+  }
+
+  /** Drops kept effects the tail has passed; starts keeping them once the tail reaches the head. */
+  private trimUnsynced(): void {
+    if (!this.options.filesFollowTail) return;
+    const h = this.current.header;
+    if (!tailLags(this.current)) {
+      this.unsynced = [];
+      return;
+    }
+    if (this.unsynced) this.unsynced = this.unsynced.filter((fx) => fx.end.fileSeq !== h.logFileSeq || fx.end.offset > h.logFileTailOffset);
+  }
+
+  /**
+   * Dovecot's rules, under the lock: rotate when the log is due and the
+   * mail files have caught up (tail = head); rewrite dovecot.index after a
+   * rotation or past rewriteMaxLogBytes of log it does not cover.
+   */
+  private async checkpointLocked(always: boolean): Promise<void> {
+    const rotate = this.log.shouldRotate() && !(this.options.filesFollowTail && tailLags(this.current));
+    const unindexed = this.log.headPosition.offset - this.checkpointOffset();
+    if (!always && !rotate && unindexed < (this.options.rewriteMaxLogBytes ?? REWRITE_MAX_LOG_BYTES)) return;
+    if (rotate) {
+      const header = await this.log.rotateLocked();
+      this.current = enterLogFile(this.current, header);
+      this.trimUnsynced();
+    }
+    writeCheckpoint(this.prefix, this.current, { backup: this.options.keepsIndexBackup ?? false, fsync: this.options.fsync !== "never" });
+    this.indexedAt = position(this.current);
+  }
+
+  private checkpointOffset(): number {
+    const at = this.indexedAt;
+    return at !== undefined && at.fileSeq === this.log.headPosition.fileSeq ? at.offset : 0;
+  }
+}
+
+/** The mail files are behind the log: internal changes after the tail offset are not in them yet. */
+function tailLags(state: IndexMapState): boolean {
+  return state.header.logFileTailOffset < state.header.logFileHeadOffset;
+}

@@ -1,0 +1,125 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { IndexWriter } from "../../../src/index-io/writer.js";
+import { loadState } from "../../../src/index-io/load-state.js";
+import { readCheckpoint } from "../../../src/index-io/checkpoint-file.js";
+import { TransactionLog } from "../../../src/log/log.js";
+import { logReadCount } from "../../../src/log/shared-file.js";
+import type { LogRecord } from "../../../src/log/types.js";
+import { position } from "../../../src/projections/read.js";
+import type { TransactionEffects } from "../../../src/projections/effects.js";
+
+const append = (uid: number): LogRecord => ({ type: "append", external: true, sync: false, messages: [{ uid, flags: 0 }] });
+const seen = (uid: number): LogRecord => ({
+  type: "flag-update", external: false, sync: false, updates: [{ uid1: uid, uid2: uid, addFlags: 1, removeFlags: 0, modseqIncFlag: 0 }],
+});
+
+describe("index writer", () => {
+  let dir: string;
+  let prefix: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-writer-"));
+    prefix = path.join(dir, "dovecot.index");
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("ends a syncing write with the tail-offset update exactly at the end of the log, and skips it when the tail would not move", async () => {
+    const writer = IndexWriter.open(prefix, { create: {}, filesFollowTail: true });
+    await writer.sync(async (s) => {
+      await s.append([[append(1)], [seen(1)]]);
+      expect(s.state.header.logFileTailOffset).toBeLessThan(s.state.header.logFileHeadOffset);
+      // The files caught up with nothing to log: the tail update alone.
+      const tailOnly = await s.append([], { syncTail: true });
+      expect(tailOnly?.transactions).toHaveLength(1);
+      expect(s.state.header.logFileTailOffset).toBe(s.state.header.logFileHeadOffset);
+      // Tail at the head and nothing to write: nothing is written.
+      expect(await s.append([], { syncTail: true })).toBeUndefined();
+      const both = await s.append([[seen(1)]], { syncTail: true });
+      expect(both?.transactions).toHaveLength(2);
+      expect(s.state.header.logFileTailOffset).toBe(s.state.header.logFileHeadOffset);
+    });
+    // What the writer folded is what a fresh read of the files gives.
+    const reread = loadState(prefix);
+    expect(reread.header.logFileTailOffset).toBe(reread.header.logFileHeadOffset);
+    expect(position(reread)).toEqual(position(writer.state));
+    expect(reread.header).toEqual(writer.state.header);
+    await writer.close();
+  });
+
+  it("reads the log once per sync: the catch-up under the lock is folded, never read again", async () => {
+    const writer = IndexWriter.open(prefix, { create: {} });
+    const other = TransactionLog.open(prefix);
+    await other.append([append(1)]);
+    await other.append([append(2)]);
+    const before = logReadCount();
+    await writer.sync(async (s) => {
+      expect(s.state.records.count).toBe(2);
+      await s.append([[seen(2)]]);
+    });
+    expect(logReadCount() - before).toBe(1);
+    // Nothing new: the sync reads nothing.
+    const idle = logReadCount();
+    await writer.sync(async () => undefined);
+    expect(logReadCount() - idle).toBe(0);
+    await other.close();
+    await writer.close();
+  });
+
+  it("opens reading the log once, and an unlocked refresh folds what others appended", async () => {
+    const first = IndexWriter.open(prefix, { create: {} });
+    await first.sync(async (s) => void (await s.append([[append(1)], [append(2)]])));
+    await first.close();
+    const before = logReadCount();
+    const writer = IndexWriter.open(prefix);
+    expect(logReadCount() - before).toBe(1);
+    const other = TransactionLog.open(prefix);
+    await other.append([append(3)]);
+    expect(writer.refresh().records.count).toBe(3);
+    await other.close();
+    await writer.close();
+  });
+
+  it("reports the effects of every folded transaction, its own and others', once each in log order", async () => {
+    const writer = IndexWriter.open(prefix, { create: {} });
+    const seenEffects: TransactionEffects[] = [];
+    writer.onFold = (fx) => seenEffects.push(fx);
+    const other = TransactionLog.open(prefix);
+    await other.append([append(1)]);
+    await writer.sync(async (s) => void (await s.append([[seen(1)]])));
+    writer.refresh();
+    expect(seenEffects.map((fx) => fx.effects.map((e) => e.type))).toEqual([["append"], ["flags"]]);
+    for (let i = 1; i < seenEffects.length; i++) expect(seenEffects[i].position).toEqual(seenEffects[i - 1].end);
+    await other.close();
+    await writer.close();
+  });
+
+  it("keeps the effects after the tail for a file sync, and drops them once the tail passes them", async () => {
+    const writer = IndexWriter.open(prefix, { create: {}, filesFollowTail: true });
+    await writer.sync(async (s) => {
+      await s.append([[append(1)]], { syncTail: true });
+      expect(s.unsyncedEffects).toEqual([]);
+      await s.append([[seen(1)]]);
+      expect(s.unsyncedEffects?.map((fx) => fx.effects[0].type)).toEqual(["flags"]);
+      await s.append([], { syncTail: true });
+      expect(s.unsyncedEffects).toEqual([]);
+    });
+    await writer.close();
+  });
+
+  it("rewrites dovecot.index before releasing the lock once the log it does not cover passes the limit", async () => {
+    // dovecot.index needs a UIDVALIDITY (base header offset 24).
+    const uidValidity: LogRecord = { type: "header-update", external: true, sync: false, patches: [{ offset: 24, data: new Uint8Array([1, 0, 0, 0]) }] };
+    const writer = IndexWriter.open(prefix, { create: { initialRecords: [uidValidity] }, rewriteMaxLogBytes: 1024 });
+    await writer.sync(async (s) => void (await s.append([[append(1)]])));
+    expect(fs.existsSync(prefix)).toBe(false);
+    for (let uid = 2; fs.existsSync(prefix) === false; uid++) {
+      expect(uid).toBeLessThan(200);
+      await writer.sync(async (s) => void (await s.append([[append(uid)]])));
+    }
+    const checkpoint = readCheckpoint(prefix)!;
+    expect(position(checkpoint)).toEqual(position(writer.state));
+    await writer.close();
+  });
+});
