@@ -117,7 +117,7 @@ export class MailboxTransaction {
           records.push(...(await this.opRecords(state, op, pending)));
         }
         return records.length > 0 ? [records] : [];
-      });
+      }, { changesMessages: this.appends.length > 0 || this.ops.some((op) => op.kind === "expunge") });
     } catch (err) {
       await prepared?.rollback();
       throw err;
@@ -338,6 +338,7 @@ export function normalizeRanges(ranges: readonly UidRange[]): UidRange[] {
   return out;
 }
 
+/** UIDs in any order (e.g. from searchUids) as the sorted, merged ranges transactions take. */
 export function toRanges(uids: readonly number[]): UidRange[] {
   return normalizeRanges(uids.map((uid) => ({ uid1: uid, uid2: uid })));
 }

@@ -1,7 +1,7 @@
 // The deep import loads only Observable, not the whole rxjs bundle (~0.1 s at every CLI start).
 import { Observable } from "rxjs/internal/Observable";
 import { changeBatchFromEffects, type ChangeBatch } from "./changes.js";
-import type { MailboxBackend } from "../drivers/driver.js";
+import type { CommitIntent, MailboxBackend } from "../drivers/driver.js";
 import { LockTimeoutError, MailstoreError } from "../shared/errors.js";
 import { followLog } from "../log/follow.js";
 import { watchMailFiles } from "./mail-file-watch.js";
@@ -182,7 +182,7 @@ export class Mailbox {
   }
 
   /** Commits built records under the log lock. Used by MailboxTransaction. */
-  async commitWith(build: (state: IndexMapState) => Promise<LogTransactionRecords>): Promise<CommitResult | undefined> {
+  async commitWith(build: (state: IndexMapState) => Promise<LogTransactionRecords>, intent?: CommitIntent): Promise<CommitResult | undefined> {
     this.checkOpen();
     const commit = () => this.writer.sync(async (sync) => {
       // What a crashed writer left is logged first, in its own transaction;
@@ -196,7 +196,7 @@ export class Mailbox {
     });
     let result;
     try {
-      result = this.backend.withCommitLocks ? await this.backend.withCommitLocks(commit) : await commit();
+      result = this.backend.withCommitLocks ? await this.backend.withCommitLocks(commit, intent) : await commit();
     } catch (err) {
       await this.backend.afterCommit?.(false);
       throw err;

@@ -31,7 +31,7 @@ export class Storage {
    */
   static open(location: string, options: StorageOptions = {}): Storage {
     const resolved = resolveMailLocation(location, { home: options.home ?? os.homedir(), env: options.env ?? process.env });
-    return new Storage(resolved, backendFor(resolved), options);
+    return new Storage(resolved, backendFor(resolved, options), options);
   }
 
   get format(): string {
@@ -132,14 +132,15 @@ export class Storage {
   }
 }
 
-function backendFor(loc: ResolvedMailLocation): StorageBackend {
+function backendFor(loc: ResolvedMailLocation, options: StorageOptions): StorageBackend {
   const root = path.resolve(loc.root);
   switch (loc.driver) {
     case "sdbox":
     case "dbox":
       return new SdboxStorageBackend(root, loc.alt ? path.resolve(loc.alt) : undefined);
     case "mdbox":
-      return new MdboxStorageBackend(root, loc.alt ? path.resolve(loc.alt) : undefined);
+      // The storage-wide map honours the storage's fsync and lock-wait settings too.
+      return new MdboxStorageBackend(root, loc.alt ? path.resolve(loc.alt) : undefined, { fsync: options.fsync, lockTimeoutMs: options.lockTimeoutMs });
     case "maildir":
       return new MaildirStorageBackend(root, {
         inbox: loc.inbox && path.resolve(loc.inbox), index: loc.index && path.resolve(loc.index),

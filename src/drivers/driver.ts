@@ -69,9 +69,11 @@ export interface MailboxBackend {
 
   /**
    * Locks a commit must hold before the mailbox log's own (mdbox: the map,
-   * which Dovecot always locks first): runs `fn` holding them.
+   * which Dovecot locks first when it changes it): runs `fn` holding them.
+   * `intent` says what the commit does, so that a lock nothing needs is not
+   * taken (mdbox: a flag change leaves the storage-wide map alone).
    */
-  withCommitLocks?<T>(fn: () => Promise<T>): Promise<T>;
+  withCommitLocks?<T>(fn: () => Promise<T>, intent?: CommitIntent): Promise<T>;
 
   /**
    * Brings the mail files and the index together (Maildir, mbox): changes
@@ -104,6 +106,12 @@ export interface MailboxBackend {
   mailFilePaths?(): string[];
 
   close(): Promise<void>;
+}
+
+/** What a commit is about to do, as far as locks care. */
+export interface CommitIntent {
+  /** Saves, copies or expunges messages (default true: assume the worst). */
+  readonly changesMessages: boolean;
 }
 
 /** What a file sync is told by the index writer that runs it. */

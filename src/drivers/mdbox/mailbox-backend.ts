@@ -14,7 +14,7 @@ import { generateGuid128, generateMessageGuid, guid128StringUnlessEmpty, guid128
 import { toLfLineEndings } from "../dbox/message-body.js";
 import { readDboxMetadata } from "../dbox/metadata.js";
 import type { DboxMessage } from "../dbox/file-format.js";
-import type { MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
+import type { CommitIntent, MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
 import { storageNameOf, type MdboxContext } from "./context.js";
 import { copySourceOf, rememberCopySource } from "./copy-registry.js";
 import {
@@ -45,9 +45,14 @@ export class MdboxMailboxBackend implements MailboxBackend {
     this.storageName = storageNameOf(name);
   }
 
-  /** Dovecot locks the map before the mailbox (mdbox-save.c): commits take the locks in that order. */
-  withCommitLocks<T>(fn: () => Promise<T>): Promise<T> {
-    return this.ctx.map.holdLock(fn);
+  /**
+   * Dovecot locks the map before the mailbox (mdbox-save.c) when a commit
+   * changes it: saves, copies and expunges take the locks in that order. A
+   * flag or keyword change never touches the storage-wide map, so it does
+   * not wait for (or block) other mailboxes' saves.
+   */
+  withCommitLocks<T>(fn: () => Promise<T>, intent: CommitIntent = { changesMessages: true }): Promise<T> {
+    return intent.changesMessages ? this.ctx.map.holdLock(fn) : fn();
   }
 
   /** The map must exist first: the mailbox header repeats its uid_validity (mdbox_write_index_header). */
