@@ -75,6 +75,7 @@ function inRanges(value: number, ranges: readonly UidRange[], highest: number): 
   });
 }
 
+/** IMAP SEARCH's system flag keys (`seen`, `unseen`, `deleted`, …, lowercase) as the `flag` SearchKey each stands for. */
 export const FLAG_KEYS: Record<string, { flag: number; set: boolean }> = {
   seen: { flag: MailFlag.SEEN, set: true },
   unseen: { flag: MailFlag.SEEN, set: false },

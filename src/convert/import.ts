@@ -1,8 +1,9 @@
 /**
  * Copying every mailbox of one storage into another, whatever the two
- * formats, through the public API only: each message's stored bytes
- * (Mailbox.readMessage), flags, keywords, received time and GUID go into
- * append transactions of the target, in UID order, in batches.
+ * formats, through the public API only (imported from its modules: index.ts
+ * re-exports this one): each message's stored bytes, flags, keywords,
+ * received time and GUID (Mailbox.fetch) go into append transactions of the
+ * target, in UID order, in batches.
  *
  * UIDs: the API gives appended messages the target's next UIDs, so a source
  * mailbox keeps its UIDs exactly when its UIDs run without gaps from the
@@ -13,7 +14,12 @@
  * "minimum next UID", Dovecot's mailbox_update.min_next_uid, and a
  * UIDVALIDITY for a new mailbox, mailbox_update.uid_validity).
  */
-import { flagNames, LockTimeoutError, messageCount, recordAt, type AppendInput, type Mailbox, type Storage, type TransactionCommitResult } from "../index.js";
+import { LockTimeoutError } from "../shared/errors.js";
+import { messageCount } from "../projections/read.js";
+import { searchUids } from "../api/search.js";
+import type { Mailbox } from "../api/mailbox.js";
+import type { Storage } from "../api/storage.js";
+import type { AppendInput, TransactionCommitResult } from "../api/mailbox-transaction.js";
 
 /** Where an import is. */
 export interface ImportProgress {
@@ -118,18 +124,15 @@ export async function importMailboxes(source: Storage, target: Storage, opts: Im
         pendingBytes = 0;
         report();
       };
-      for (let seq = 1; seq <= messageCount(state); seq++) {
-        const r = recordAt(state, seq)!;
-        const body = await src.readMessage(r.uid);
-        const info = await src.backend.messageInfo(state, r.uid);
+      for await (const m of src.fetch(searchUids(state, [{ type: "all" }]), ["body", "flags", "receivedTime", "guid"])) {
         batch.push({
-          body,
-          flags: [...flagNames(r.flags & 0x1f), ...r.keywords],
-          receivedDate: new Date(info.receivedTime * 1000),
-          ...(info.guid !== "" && info.guid !== EMPTY_MD5_GUID ? { guid: info.guid } : {}),
+          body: m.body,
+          flags: m.flags,
+          receivedDate: new Date(m.receivedTime * 1000),
+          ...(m.guid !== "" && m.guid !== EMPTY_MD5_GUID ? { guid: m.guid } : {}),
         });
-        pendingUids.push(r.uid);
-        pendingBytes += body.length;
+        pendingUids.push(m.uid);
+        pendingBytes += m.body.length;
         if (batch.length >= batchMessages || pendingBytes >= batchBytes) await flush();
       }
       await flush();
