@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import type { Command } from "commander";
-import { openStorage, type Storage } from "../api/storage.js";
+import { openStorage, type Storage } from "../index.js";
 import type { CliIo } from "./io.js";
 
 /** The embedded default location: mdbox under ./mail (unless -l or $MAIL say otherwise). */

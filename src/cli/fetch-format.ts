@@ -1,7 +1,4 @@
-import { flagNames } from "../shared/flags.js";
-import type { Mailbox } from "../api/mailbox.js";
-import { lookupUid } from "../projections/read.js";
-import { virtualSizeOf } from "../drivers/dbox/message-body.js";
+import type { FetchField, Mailbox } from "../index.js";
 
 /** Fields `mailstore fetch` knows, named as doveadm names them. */
 export const FETCH_FIELDS = [
@@ -9,43 +6,47 @@ export const FETCH_FIELDS = [
   "date.received.unixtime", "date.saved.unixtime", "text",
 ] as const;
 
+type CliFetchField = (typeof FETCH_FIELDS)[number];
+
+/** The Mailbox.fetch field behind each doveadm field (`mailbox` is the mailbox's name). */
+const API_FIELDS: Record<CliFetchField, FetchField | undefined> = {
+  mailbox: undefined,
+  uid: "uid",
+  seq: "seq",
+  guid: "guid",
+  flags: "flags",
+  modseq: "modseq",
+  "size.physical": "physicalSize",
+  "size.virtual": "virtualSize",
+  "date.received.unixtime": "receivedTime",
+  "date.saved.unixtime": "savedTime",
+  text: "body",
+};
+
 export type FetchRow = Record<string, string | string[]>;
 
-/** size.virtual: the message's size with CRLF line endings, as IMAP RFC822.SIZE. */
-export async function virtualSize(box: Mailbox, uid: number): Promise<number> {
-  return virtualSizeOf(await box.readMessage(uid));
-}
-
-/** One message's fields; `flags` is an array of flag and keyword names (no \Recent). */
-export async function fetchRow(box: Mailbox, uid: number, fields: readonly string[]): Promise<FetchRow> {
-  const state = box.state;
-  const record = lookupUid(state, uid)!;
-  const needsInfo = fields.some((f) => f === "guid" || f.startsWith("size.") || f.startsWith("date."));
-  const info = needsInfo ? await box.backend.messageInfo(state, uid) : undefined;
-  const row: FetchRow = {};
-  for (const field of fields) {
-    switch (field) {
-      case "mailbox": row[field] = box.name; break;
-      case "uid": row[field] = String(uid); break;
-      case "seq": row[field] = String(record.seq); break;
-      case "guid": row[field] = info!.guid; break;
-      case "flags": row[field] = [...flagNames(record.flags), ...record.keywords]; break;
-      case "modseq": row[field] = String(record.modseq); break;
-      case "size.physical": row[field] = String(info!.physicalSize); break;
-      case "size.virtual": row[field] = String(await virtualSize(box, uid)); break;
-      case "date.received.unixtime": row[field] = String(info!.receivedTime); break;
-      case "date.saved.unixtime": row[field] = String(info!.savedTime); break;
-      case "text": row[field] = Buffer.from(await box.readMessage(uid)).toString("utf8"); break;
-      default: throw new Error(`unknown fetch field ${field}`);
+/**
+ * The rows `mailstore fetch` prints for messages `uids` of `box`, one at a
+ * time: `fields` (FETCH_FIELDS, checked by the caller) in the order asked,
+ * values as doveadm prints them, except `flags`: an array of flag and
+ * keyword names (no \Recent).
+ */
+export async function* fetchRows(box: Mailbox, uids: readonly number[], fields: readonly CliFetchField[]): AsyncGenerator<FetchRow> {
+  const apiFields = [...new Set(fields.map((f) => API_FIELDS[f]).filter((f) => f !== undefined))];
+  for await (const message of box.fetch(uids, apiFields)) {
+    const row: FetchRow = {};
+    for (const field of fields) {
+      const value = field === "mailbox" ? box.name : message[API_FIELDS[field]!];
+      row[field] = Array.isArray(value) ? value : value instanceof Uint8Array ? Buffer.from(value).toString("utf8") : String(value);
     }
+    yield row;
   }
-  return row;
 }
 
-/** doveadm's default ("pager") layout: `field: value` lines, text fields on their own lines, \f between messages. */
-export function pagerText(rows: readonly FetchRow[]): string {
-  return rows.map((row) => Object.entries(row).map(([k, v]) => {
+/** One message in doveadm's default ("pager") layout: `field: value` lines, text fields on their own lines; messages are separated by \f. */
+export function pagerText(row: FetchRow): string {
+  return Object.entries(row).map(([k, v]) => {
     const value = Array.isArray(v) ? v.join(" ") : v;
     return k === "text" ? `${k}:\n${value}` : `${k}: ${value}\n`;
-  }).join("")).join("\f\n");
+  }).join("");
 }

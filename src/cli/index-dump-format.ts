@@ -1,6 +1,5 @@
 import { flagNames } from "../shared/flags.js";
-import { getHeader, messageCount, recordAt } from "../projections/read.js";
-import type { IndexMapState } from "../projections/state.js";
+import { getHeader, messageCount, recordAt, type IndexMapState } from "../index.js";
 import { hex, toJson } from "./json.js";
 
 /** `mailstore dump --json` of dovecot.index / dovecot.map.index: header, extensions, keywords, records. */

@@ -1,5 +1,4 @@
-import type { ParsedLogFile } from "../log/file.js";
-import type { LogEntry, LogFileHeader, LogRecord, UidRange } from "../log/types.js";
+import type { LogEntry, LogFileHeader, LogRecord, ParsedLogFile, UidRange } from "../index.js";
 import { hex, toJson } from "./json.js";
 
 /** `mailstore dump --json` of a log file: header and every record with its running modseq. */

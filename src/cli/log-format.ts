@@ -1,4 +1,4 @@
-import type { LogRecord, LogTransaction, UidRange } from "../log/types.js";
+import type { LogRecord, LogTransaction, UidRange } from "../index.js";
 import { flagNames } from "../shared/flags.js";
 import { toJson } from "./json.js";
 

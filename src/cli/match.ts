@@ -1,7 +1,5 @@
 import { MailstoreError } from "../shared/errors.js";
-import type { Mailbox } from "../api/mailbox.js";
-import { searchUids } from "../api/search.js";
-import type { Storage } from "../api/storage.js";
+import { searchUids, type Mailbox, type Storage } from "../index.js";
 import { matchMailboxes } from "./context.js";
 import type { CliQuery } from "./query.js";
 

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from "../shared/errors.js";
-import type { LogPosition } from "../log/types.js";
+import type { LogPosition } from "../index.js";
 
 /** Parses `SEQ:OFFSET` as printed by `mailstore log`. */
 export function parsePosition(text: string): LogPosition {

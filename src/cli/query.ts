@@ -1,6 +1,5 @@
 import { InvalidArgumentError } from "../shared/errors.js";
-import type { UidRange } from "../log/types.js";
-import { FLAG_KEYS, type SearchKey, type SearchQuery } from "../api/search.js";
+import { FLAG_KEYS, type SearchKey, type SearchQuery, type UidRange } from "../index.js";
 
 /** A doveadm-style search query: which mailboxes, and which messages in them. */
 export interface CliQuery {

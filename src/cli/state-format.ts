@@ -1,6 +1,5 @@
 import { flagNames } from "../shared/flags.js";
-import { getHeader, highestModseq, messageCount, position, recordAt } from "../projections/read.js";
-import type { IndexMapState } from "../projections/state.js";
+import { getHeader, highestModseq, messageCount, position, recordAt, type IndexMapState } from "../index.js";
 import { toJson } from "./json.js";
 
 /** `mailstore replay --json`: position, the header fields a server reads, every message. */

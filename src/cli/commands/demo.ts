@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import type { ChangeBatch } from "../../api/changes.js";
-import { readLog } from "../../log/view.js";
+import { readLog, type ChangeBatch } from "../../index.js";
 import { MailstoreError } from "../../shared/errors.js";
 import { withStorage } from "../context.js";
 import { demoMessages } from "../demo-messages.js";
@@ -55,12 +54,12 @@ export function registerDemo(program: Command, io: CliIo): void {
         }
 
         io.out("\n4. The transaction log those changes became (dovecot.index.log, readable by Dovecot):\n");
-        for (const t of readLog(inbox.backend.indexPrefix, before).transactions) io.out(`   ${transactionLine(t)}\n`);
+        for (const t of readLog(inbox.indexPrefix, before).transactions) io.out(`   ${transactionLine(t)}\n`);
 
         io.out("\n5. The INBOX state, replayed from the log:\n");
         io.out(stateText(await inbox.refresh()).replace(/^/gm, "   "));
         io.out(`\n6. Archive got INBOX uid ${a} as its uid ${copied.appendedUids.join(",")} (a transaction in Archive's own log).\n`);
-        io.out(`\nTry: npx mailstore log ${inbox.backend.indexPrefix.replace(/\/dovecot\.index$/, "")}\n`);
+        io.out(`\nTry: npx mailstore log ${inbox.indexPrefix.replace(/\/dovecot\.index$/, "")}\n`);
         io.out(`     npx mailstore -l ${storage.location.driver}:${storage.location.root} fetch --json 'uid flags guid' mailbox INBOX all\n`);
       });
     });

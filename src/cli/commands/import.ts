@@ -1,9 +1,8 @@
 import type { Command } from "commander";
 import * as fs from "node:fs";
 import * as os from "node:os";
-import { importMailboxes } from "../../convert/import.js";
 import { MailstoreError } from "../../shared/errors.js";
-import { openStorage, resolveMailLocation } from "../../index.js";
+import { importMailboxes, openStorage, resolveMailLocation } from "../../index.js";
 import { matchMailboxes, withStorage } from "../context.js";
 import type { CliIo } from "../io.js";
 import { progressBar } from "../progress.js";

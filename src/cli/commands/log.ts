@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { readLog } from "../../log/view.js";
+import { readLog } from "../../index.js";
 import type { CliIo } from "../io.js";
 import { transactionJson, transactionLine } from "../log-format.js";
 import { parsePosition } from "../position.js";

@@ -1,10 +1,10 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "../../shared/errors.js";
-import { toRanges, type FlagAction } from "../../api/mailbox-transaction.js";
+import { toRanges, type FlagAction } from "../../index.js";
 import { parseFlagNames } from "../../shared/flags.js";
 import { withStorage } from "../context.js";
 import { forEachMatch } from "../match.js";
-import { FETCH_FIELDS, fetchRow, pagerText, type FetchRow } from "../fetch-format.js";
+import { FETCH_FIELDS, fetchRows, pagerText } from "../fetch-format.js";
 import type { CliIo } from "../io.js";
 import { parseQuery } from "../query.js";
 
@@ -31,11 +31,16 @@ export function registerMail(program: Command, io: CliIo): void {
       const fields = fieldList.split(/\s+/).filter(Boolean);
       const unknown = fields.filter((f) => !(FETCH_FIELDS as readonly string[]).includes(f));
       if (unknown.length > 0) throw new InvalidArgumentError(`unknown fetch field(s): ${unknown.join(" ")}`);
-      const rows: FetchRow[] = [];
+      // Printed as fetched, so a big mailbox streams: a JSON array, or pager text with \f between messages.
+      let printed = 0;
       await withStorage(program, io, (storage) => forEachMatch(storage, parseQuery(queryArgs), async (box, uids) => {
-        for (const uid of uids) rows.push(await fetchRow(box, uid, fields));
+        for await (const row of fetchRows(box, uids, fields as Array<(typeof FETCH_FIELDS)[number]>)) {
+          if (opts.json) io.out((printed === 0 ? "[" : ",") + JSON.stringify(row));
+          else io.out((printed === 0 ? "" : "\f\n") + pagerText(row));
+          printed++;
+        }
       }));
-      io.out(opts.json ? JSON.stringify(rows) + "\n" : pagerText(rows));
+      if (opts.json) io.out(printed === 0 ? "[]\n" : "]\n");
     });
 
   program

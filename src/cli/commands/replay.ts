@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { loadState, stateAt } from "../../index-io/load-state.js";
+import { loadState, stateAt } from "../../index.js";
 import { diffStates } from "../../forensics/state-diff.js";
 import type { CliIo } from "../io.js";
 import { toJson } from "../json.js";

@@ -3,7 +3,7 @@ import { withStorage } from "../context.js";
 import type { CliIo } from "../io.js";
 import { toJson } from "../json.js";
 import { parsePosition } from "../position.js";
-import type { ChangeBatch } from "../../api/changes.js";
+import type { ChangeBatch } from "../../index.js";
 
 export function registerWatch(program: Command, io: CliIo, stop: () => Promise<void>): void {
   program
