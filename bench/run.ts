@@ -2,6 +2,7 @@ import { decodeBench } from "./log/decode.bench.js";
 import { appendBench } from "./log/append.bench.js";
 import { commitBench, indexMapBench, memoryBench, openBench, replayBench } from "./projections/index-map.bench.js";
 import { notifyLatencyBench } from "./api/notify-latency.bench.js";
+import { syncPathBench } from "./api/sync-path.bench.js";
 import { mdboxWorkloadBench } from "./mdbox/workload.bench.js";
 import { maildirSyncBench } from "./maildir/sync.bench.js";
 import { mboxConvertBench, mboxToMdboxBench } from "./mbox/convert.bench.js";
@@ -20,6 +21,7 @@ const benches: Record<string, () => Promise<string[]>> = {
   "index-map-replay": async () => [await replayBench()],
   "index-map-commit": () => commitBench(),
   "notify-latency": () => notifyLatencyBench(),
+  "sync-path": () => syncPathBench(),
   "mdbox-workload": () => mdboxWorkloadBench(),
   "maildir-sync": () => maildirSyncBench(),
   "mbox-expunge": () => mboxExpungeBench(),

@@ -10,6 +10,8 @@ import type { LogPosition, LogRecord } from "../log/types.js";
 import { readLog } from "../log/view.js";
 import { isBefore, stateAt } from "../index-io/load-state.js";
 import { IndexWriter, type IndexSync } from "../index-io/writer.js";
+import { fetchMessages, type FetchedMessage, type FetchField } from "./mailbox-fetch.js";
+import { mailboxStatus, type MailboxStatus, type StatusItem } from "./mailbox-status.js";
 import { MailboxTransaction } from "./mailbox-transaction.js";
 import { MailboxViewHandle } from "./mailbox-view.js";
 import { advanceWithEffects } from "../projections/apply.js";
@@ -31,6 +33,7 @@ export interface MailboxOptions {
  */
 export class Mailbox {
   readonly name: string;
+  /** @internal The format driver: for the engine's own modules, not part of the public API. */
   readonly backend: MailboxBackend;
   /** Every change of this mailbox's index goes through it (Dovecot's mail_index_sync). */
   private readonly writer: IndexWriter;
@@ -51,7 +54,11 @@ export class Mailbox {
     writer.onFold = (effects) => this.live.publish(changeBatchFromEffects(effects));
   }
 
-  /** Opens the mailbox's log and state; creates the log when `uidValidity` is given and none exists. */
+  /**
+   * @internal Opens the mailbox's log and state; creates the log when
+   * `uidValidity` is given and none exists. Users open mailboxes through
+   * Storage.openMailbox.
+   */
   static open(name: string, backend: MailboxBackend, options: MailboxOptions & { createWithUidValidity?: number } = {}): Mailbox {
     const create = options.createWithUidValidity !== undefined
       ? { initialRecords: backend.initialRecords(options.createWithUidValidity) }
@@ -132,16 +139,16 @@ export class Mailbox {
     return this.backend.readMessage(this.state, uid);
   }
 
-  // Status and fetch live in their own modules (mailbox-status.ts, mailbox-fetch.ts), imported on first use.
+  // Status and fetch live in their own modules (mailbox-status.ts, mailbox-fetch.ts).
 
   /** `doveadm mailbox status` items of the current state (`refresh()` first for other writers' changes): see mailbox-status.ts. */
-  async status<T extends import("./mailbox-status.js").StatusItem>(items: readonly T[]): Promise<Pick<import("./mailbox-status.js").MailboxStatus, T>> {
-    return (await import("./mailbox-status.js")).mailboxStatus(this, items);
+  async status<T extends StatusItem>(items: readonly T[]): Promise<Pick<MailboxStatus, T>> {
+    return mailboxStatus(this, items);
   }
 
   /** `fields` of messages `uids`, streamed one at a time (absent UIDs skipped): see mailbox-fetch.ts. */
-  async *fetch<F extends import("./mailbox-fetch.js").FetchField>(uids: Iterable<number>, fields: readonly F[]): AsyncGenerator<Pick<import("./mailbox-fetch.js").FetchedMessage, F | "uid">, void, undefined> {
-    yield* (await import("./mailbox-fetch.js")).fetchMessages(this, uids, fields);
+  async *fetch<F extends FetchField>(uids: Iterable<number>, fields: readonly F[]): AsyncGenerator<Pick<FetchedMessage, F | "uid">, void, undefined> {
+    yield* fetchMessages(this, uids, fields);
   }
 
   /** The path prefix of this mailbox's index files (`dovecot.index`, `.log`, `.log.2`), as readLog, loadState and exportBundle take it. */

@@ -23,7 +23,12 @@ export interface StorageOptions extends MailboxOptions {
 export class Storage {
   private readonly open = new Set<Mailbox>();
 
-  private constructor(readonly location: ResolvedMailLocation, readonly backend: StorageBackend, private readonly options: StorageOptions) {}
+  /** @internal The format driver: for the engine's own modules, not part of the public API. */
+  readonly backend: StorageBackend;
+
+  private constructor(readonly location: ResolvedMailLocation, backend: StorageBackend, private readonly options: StorageOptions) {
+    this.backend = backend;
+  }
 
   /**
    * Opens a Dovecot mail location (`sdbox:/path`, `mdbox:~/mdbox:ALT=/alt`,
