@@ -10,7 +10,8 @@ export { FETCH_FIELDS, type FetchField, type FetchedMessage } from "./api/mailbo
 export { searchUids, FLAG_KEYS, type SearchKey, type SearchQuery } from "./api/search.js";
 export { MailboxTransaction, toRanges, type AppendInput, type FlagAction, type TransactionCommitResult } from "./api/mailbox-transaction.js";
 export { MailboxViewHandle } from "./api/mailbox-view.js";
-export { changeBatchOf, type ChangeBatch, type MailboxChange } from "./api/changes.js";
+export { changeBatchFromEffects, type ChangeBatch, type MailboxChange } from "./api/changes.js";
+export type { Effect, TransactionEffects } from "./projections/effects.js";
 export { flagNames, parseFlagNames } from "./shared/flags.js";
 export * from "./shared/errors.js";
 export type { LogPosition, LogRecord, LogEntry, LogTransaction, LogFileHeader, UidRange } from "./log/types.js";

@@ -1,5 +1,5 @@
 import { assertNever } from "../shared/errors.js";
-import type { LogPosition, LogRecord, LogTransaction } from "../log/types.js";
+import type { LogPosition } from "../log/types.js";
 import { flagNames } from "../shared/flags.js";
 import type { Effect, TransactionEffects } from "../projections/effects.js";
 
@@ -79,55 +79,3 @@ function changeOf(e: Effect): MailboxChange | undefined {
   }
 }
 
-/**
- * The changes a transaction's records ask for, read without a state: what
- * a change stream reported before the fold emitted effects. It cannot tell
- * a no-op or an unknown UID from a change, so it reports those too.
- * @deprecated Fold with `applyTransactionWithEffects` and use
- *   `changeBatchFromEffects`; kept while callers without a state at hand
- *   switch over.
- */
-export function changeBatchOf(tx: LogTransaction): ChangeBatch {
-  const changes: MailboxChange[] = [];
-  for (const entry of tx.entries) changes.push(...requestedChangesOf(entry.record));
-  return { position: tx.position, end: tx.end, modseq: tx.modseq, external: tx.external, changes };
-}
-
-function requestedChangesOf(r: LogRecord): MailboxChange[] {
-  switch (r.type) {
-    case "append":
-      return r.messages.map((m) => ({ type: "append", uid: m.uid, flags: flagNames(m.flags) }));
-    case "flag-update":
-      return r.updates
-        .filter((u) => ((u.addFlags | u.removeFlags) & 0x1f) !== 0)
-        .map((u) => ({ type: "flags", uid1: u.uid1, uid2: u.uid2, add: flagNames(u.addFlags), remove: flagNames(u.removeFlags) }));
-    case "keyword-update":
-      return r.ranges.map((x) => ({ type: "keywords", uid1: x.uid1, uid2: x.uid2, keyword: r.name, action: r.modifyType }));
-    case "keyword-reset":
-      return r.ranges.map((x) => ({ type: "keywords-reset", uid1: x.uid1, uid2: x.uid2 }));
-    case "expunge":
-      return r.ranges.map((x) => ({ type: r.external ? "expunge" : "expunge-request", uid1: x.uid1, uid2: x.uid2 }));
-    case "expunge-guid":
-      return r.expunges.map((e) => ({ type: r.external ? "expunge" : "expunge-request", uid1: e.uid, uid2: e.uid }));
-    case "modseq-update":
-      return r.updates.filter((u) => u.uid !== 0).map((u) => ({ type: "modseq", uid: u.uid, modseq: u.modseq }));
-    case "attribute-update":
-      return r.changes.map((c) => ({ type: "attribute", key: c.key, scope: c.scope === "p" ? "private" : "shared", action: c.op === "+" ? "set" : "unset" }));
-    case "index-deleted":
-      return r.external ? [{ type: "mailbox-deleted" }] : [];
-    case "index-undeleted":
-      return [{ type: "mailbox-undeleted" }];
-    // Storage-internal records: nothing a client sees.
-    case "header-update":
-    case "ext-intro":
-    case "ext-reset":
-    case "ext-hdr":
-    case "ext-hdr32":
-    case "ext-rec":
-    case "ext-atomic-inc":
-    case "boundary":
-      return [];
-    default:
-      return assertNever(r);
-  }
-}

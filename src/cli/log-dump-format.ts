@@ -1,3 +1,4 @@
+import { assertNever } from "../shared/errors.js";
 import type { LogEntry, LogFileHeader, LogRecord, ParsedLogFile, UidRange } from "../index.js";
 import { hex, toJson } from "./json.js";
 
@@ -119,5 +120,7 @@ function recordDetails(r: LogRecord): string[] {
     case "index-deleted":
     case "index-undeleted":
       return [];
+    default:
+      return assertNever(r);
   }
 }

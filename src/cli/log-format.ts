@@ -1,3 +1,4 @@
+import { assertNever } from "../shared/errors.js";
 import type { LogRecord, LogTransaction, UidRange } from "../index.js";
 import { flagNames } from "../shared/flags.js";
 import { toJson } from "./json.js";
@@ -70,5 +71,7 @@ function recordSummary(r: LogRecord): string {
       return "mailbox undeleted";
     case "boundary":
       return "";
+    default:
+      return assertNever(r);
   }
 }

@@ -1,3 +1,4 @@
+import { assertNever } from "../shared/errors.js";
 import { isInternalFlagUpdate } from "./records/flag-update.js";
 import type { LogFileHeader, LogRecord } from "./types.js";
 
@@ -35,7 +36,19 @@ export function nextModseq(counter: bigint, record: LogRecord, header: LogFileHe
       for (const u of record.updates) if (u.modseq > max) max = u.modseq;
       return max;
     }
-    default:
+    // Records that change no message's modseq.
+    case "header-update":
+    case "ext-intro":
+    case "ext-reset":
+    case "ext-hdr":
+    case "ext-hdr32":
+    case "ext-rec":
+    case "ext-atomic-inc":
+    case "index-deleted":
+    case "index-undeleted":
+    case "boundary":
       return counter;
+    default:
+      return assertNever(record);
   }
 }
