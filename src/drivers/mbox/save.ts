@@ -32,7 +32,7 @@ import { rewriteInPlace } from "./in-place.js";
 import { bytesPiece, verbatimPiece } from "./pieces.js";
 import { scanMbox } from "./scan.js";
 import { FileSource } from "./source.js";
-import { fileMatchesIndex, fileSyncStamp, stampedHeader } from "./sync.js";
+import { fileMatchesIndex, fileSyncStamp, listKeywordsInImapBase, stampedHeader } from "./sync.js";
 import { planSync, type SyncPlan } from "./sync-plan.js";
 import { formatMboxMessage } from "./write.js";
 
@@ -58,10 +58,16 @@ function defaultSender(): string {
   return `${user}@${os.hostname()}`;
 }
 
-function formatAll(state: IndexMapState, messages: readonly NewMessage[], firstUid: number, atFileStart: boolean): Buffer[] {
-  const sender = defaultSender();
+/** The mailbox's keywords, then those `messages` bring, in that order (X-IMAPbase's list). */
+function keywordsWith(state: IndexMapState, messages: readonly NewMessage[]): string[] {
   const keywords = [...state.keywords];
   for (const m of messages) for (const k of m.keywords) if (!keywords.includes(k)) keywords.push(k);
+  return keywords;
+}
+
+function formatAll(state: IndexMapState, messages: readonly NewMessage[], firstUid: number, atFileStart: boolean): Buffer[] {
+  const sender = defaultSender();
+  const keywords = keywordsWith(state, messages);
   return messages.map((m, i) =>
     formatMboxMessage({
       message: m.body,
@@ -98,6 +104,11 @@ export async function saveToMbox(hold: WriteHold, state: IndexMapState, messages
   let off = 0;
   while (off < bytes.length) off += fs.writeSync(hold.fd, bytes, off, bytes.length - off, size + off);
   const oldLast = raiseUidLast(hold.fd, firstUid + messages.length - 1);
+  // A keyword new to the mailbox must be in the first message's X-IMAPbase list, or a reader without
+  // the index ignores the X-Keywords naming it. (Left listed if the save is undone: an unused name is harmless.)
+  if (start > 0 && messages.some((m) => m.keywords.some((k) => !state.keywords.includes(k)))) {
+    listKeywordsInImapBase(hold.fd, new FileSource(hold.fd), firstUid + messages.length - 1, state.header.uidValidity, keywordsWith(state, messages));
+  }
   fs.fdatasyncSync(hold.fd);
   const records = [...fromOffsetRecords(offsets), ...headerMd5Records(parts.map((p, i) => ({ uid: firstUid + i, md5: formattedHeaderMd5(p) })))];
   if (inSync) records.unshift(...mboxHeaderRecords(stampedHeader(state, hold.fd)));

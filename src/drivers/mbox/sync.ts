@@ -195,12 +195,13 @@ export function fullSync(hold: WriteHold, state: IndexMapState, pending: Pending
  * ignores an X-Keywords naming a keyword that list lacks). Best effort, as
  * Dovecot's own imapbase_rewrite: a list that does not fit waits for the
  * next rewrite of that message.
+ * @returns whether the list now holds every one of `keywords`.
  */
-function listKeywordsInImapBase(fd: number, src: ByteSource, uidLast: number, uidValidity: number, keywords: readonly string[]): void {
+export function listKeywordsInImapBase(fd: number, src: ByteSource, uidLast: number, uidValidity: number, keywords: readonly string[]): boolean {
   const first = messageAt(src, 0, "");
   const base = first?.imapBase;
-  if (!first || first.pseudo || !base || first.rawUid === undefined) return;
-  if (keywords.every((k) => base.keywords.includes(k))) return;
+  if (!first || first.pseudo || !base || first.rawUid === undefined) return false;
+  if (keywords.every((k) => base.keywords.includes(k))) return true;
   const block = headerBlock(src, first);
   const header = rebuildHeader(
     block,
@@ -215,6 +216,7 @@ function listKeywordsInImapBase(fd: number, src: ByteSource, uidLast: number, ui
     block.length,
   );
   if (header) writeHeaderInPlace(fd, first, header);
+  return header !== undefined;
 }
 
 function managedFields(state: IndexMapState, plan: SyncPlan, m: MessagePlan, first: boolean): ManagedFields {
