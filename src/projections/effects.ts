@@ -215,3 +215,38 @@ export function forEachUidIn(
   if (span === undefined) return;
   for (let i = span[0]; i <= span[1]; i++) fn(records.uidAt(i));
 }
+
+/** An effect the mail files still have to carry out when the files follow the log's tail (Maildir, mbox). */
+export type FileRequest = Extract<Effect, { type: "flags" | "keywords" | "keywords-reset" | "expunge-request" }>;
+
+/**
+ * The requests among `effects` (of transactions after the tail, in log
+ * order) that the mail files do not show yet: internal flag and keyword
+ * changes and expunge requests. EXTERNAL effects are in the files already;
+ * appends are files, done expunges are gone, the rest lives in the index only.
+ */
+export function* fileRequests(effects: Iterable<TransactionEffects>): Generator<FileRequest> {
+  for (const tx of effects) {
+    for (const e of tx.effects) {
+      switch (e.type) {
+        case "flags":
+        case "keywords":
+        case "keywords-reset":
+          if (!e.external) yield e;
+          break;
+        case "expunge-request":
+          yield e;
+          break;
+        case "append":
+        case "expunge":
+        case "modseq":
+        case "attribute":
+        case "mailbox-deleted":
+        case "mailbox-undeleted":
+          break;
+        default:
+          assertNever(e);
+      }
+    }
+  }
+}

@@ -16,7 +16,7 @@ import { readLog } from "../../log/view.js";
 import type { LogFileHeader, LogRecord, LogTransaction, UidRange } from "../../log/types.js";
 import { advanceWithEffects, replay } from "../../projections/apply.js";
 import { readCheckpoint } from "../../index-io/checkpoint-file.js";
-import { forEachUidIn, type TransactionEffects } from "../../projections/effects.js";
+import { fileRequests, forEachUidIn, type FileRequest, type TransactionEffects } from "../../projections/effects.js";
 import { isBefore } from "../../index-io/load-state.js";
 import { position } from "../../projections/read.js";
 import { emptyIndexMap, type IndexMapState } from "../../projections/state.js";
@@ -44,33 +44,23 @@ export function hasUnsyncedTail(state: IndexMapState): boolean {
  */
 export function pendingChangesOf(state: IndexMapState, effects: Iterable<TransactionEffects>): PendingChanges {
   const out = new Map<number, PendingOp[]>();
-  const add = (uid1: number, uid2: number, op: PendingOp) => forEachUidIn(state.records, uid1, uid2, (uid) => push(out, uid, op));
-  for (const tx of effects) {
-    for (const e of tx.effects) {
-      switch (e.type) {
-        case "flags":
-          if (!e.external) add(e.uid1, e.uid2, { kind: "flags", add: e.add, remove: e.remove });
-          break;
-        case "keywords":
-          if (!e.external) add(e.uid1, e.uid2, { kind: "keyword", name: e.keyword, add: e.action === "add" });
-          break;
-        case "keywords-reset":
-          if (!e.external) add(e.uid1, e.uid2, { kind: "keyword-reset" });
-          break;
-        case "expunge-request":
-          add(e.uid1, e.uid2, e.guid === undefined ? { kind: "expunge" } : { kind: "expunge", guid: e.guid });
-          break;
-        // New messages are already files; done expunges are gone from the index; the rest is not in file names.
-        case "append":
-        case "expunge":
-        case "modseq":
-        case "attribute":
-        case "mailbox-deleted":
-        case "mailbox-undeleted":
-          break;
-        default:
-          assertNever(e);
-      }
+  const add = (e: FileRequest, op: PendingOp) => forEachUidIn(state.records, e.uid1, e.uid2, (uid) => push(out, uid, op));
+  for (const e of fileRequests(effects)) {
+    switch (e.type) {
+      case "flags":
+        add(e, { kind: "flags", add: e.add, remove: e.remove });
+        break;
+      case "keywords":
+        add(e, { kind: "keyword", name: e.keyword, add: e.action === "add" });
+        break;
+      case "keywords-reset":
+        add(e, { kind: "keyword-reset" });
+        break;
+      case "expunge-request":
+        add(e, e.guid === undefined ? { kind: "expunge" } : { kind: "expunge", guid: e.guid });
+        break;
+      default:
+        assertNever(e);
     }
   }
   return out;

@@ -15,7 +15,7 @@ import type { LogEntry, UidRange } from "../../log/types.js";
 import { MailFlag } from "../../log/types.js";
 import { readLog } from "../../log/view.js";
 import { getHeader, position, recordAt } from "../../projections/read.js";
-import type { TransactionEffects } from "../../projections/effects.js";
+import { fileRequests, type TransactionEffects } from "../../projections/effects.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { fromOffsetOf, headerMd5Of } from "./index-ext.js";
 
@@ -88,30 +88,7 @@ function logEntriesFrom(prefix: string, fileSeq: number, offset: number): LogEnt
 export function pendingChangesOf(state: IndexMapState, effects: Iterable<TransactionEffects>): PendingChanges {
   const flags = new Set<number>();
   const expunges = new Set<number>();
-  for (const tx of effects) {
-    for (const e of tx.effects) {
-      switch (e.type) {
-        case "flags":
-        case "keywords":
-        case "keywords-reset":
-          if (!e.external) addExisting(state, flags, [e]);
-          break;
-        case "expunge-request":
-          addExisting(state, expunges, [e]);
-          break;
-        // Appends are in the file already, done expunges are gone, the rest lives in the index only.
-        case "append":
-        case "expunge":
-        case "modseq":
-        case "attribute":
-        case "mailbox-deleted":
-        case "mailbox-undeleted":
-          break;
-        default:
-          assertNever(e);
-      }
-    }
-  }
+  for (const e of fileRequests(effects)) addExisting(state, e.type === "expunge-request" ? expunges : flags, [e]);
   addDirty(state, flags);
   const h = getHeader(state);
   return { flags, expunges, any: h.logFileTailOffset < position(state).offset || flags.size > 0 || expunges.size > 0 };
