@@ -20,7 +20,11 @@
  * calls under the lock); for force-resync StorageBackend.openMailbox (to
  * reach the resynced mailbox's syncExternalChanges), sdbox's
  * StorageBackend.nextUidValidity (called under the lock only when the index
- * cannot be read) and the mdbox map's transact().
+ * cannot be read), the mdbox map's transact(), and IndexWriter.sync itself
+ * where the writer is made inside the driver, out of the test's reach (the
+ * sdbox rebuild of a readable index, the mdbox rebuild's mailbox phase):
+ * every write of an index goes through that one method, which runs its
+ * callback holding the log lock.
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
@@ -31,6 +35,7 @@ import { afterEach, expect, it } from "vitest";
 import { flagNames, lookupUid, messageCount, openStorage, type Storage } from "../../src/index.js";
 import type { MailboxBackend } from "../../src/drivers/driver.js";
 import { MdboxStorageBackend } from "../../src/drivers/mdbox/storage-backend.js";
+import { IndexWriter, type IndexSync } from "../../src/index-io/writer.js";
 import { createOracle, describeInterop, MAIL_FORMATS, sampleMessage, type DovecotOracle, type MailFormat } from "../helpers/dovecot.js";
 
 const exec = promisify(execFile);
@@ -95,6 +100,33 @@ function holdAfter<T extends object>(obj: T, key: AsyncMethodKeys<T>, point: Hol
 }
 
 /**
+ * Makes IndexWriter.sync, for the writers of index `prefix` only, run its
+ * callback to the end and then wait at `point` before returning, still
+ * inside the locked section (after the callback's writes and whatever it did
+ * to descriptors, before the checkpoint and the unlock). Patches the
+ * prototype, which the storage code shares with the test (one module
+ * instance): for writers a driver opens and closes inside one call.
+ * @returns the undo.
+ */
+function holdSyncsOf(prefix: string, point: HoldPoint): () => void {
+  const original = IndexWriter.prototype.sync;
+  const target = path.resolve(prefix);
+  type Rest = Parameters<IndexWriter["sync"]> extends [unknown, ...infer R] ? R : never;
+  const patched = function (this: IndexWriter, fn: (sync: IndexSync) => Promise<unknown>, ...rest: Rest): Promise<unknown> {
+    if (path.resolve(this.prefix) !== target) return original.call(this, fn, ...rest);
+    return original.call(this, async (sync) => {
+      const result = await fn(sync);
+      await point.hold();
+      return result;
+    }, ...rest);
+  };
+  IndexWriter.prototype.sync = patched as IndexWriter["sync"];
+  return () => {
+    IndexWriter.prototype.sync = original;
+  };
+}
+
+/**
  * Runs `op` until it reaches `point`, runs `whileHeld` there, releases, and
  * returns what `op` returned. Fails (instead of hanging) when `op` ends
  * without ever reaching the point: the hook would then test nothing.
@@ -139,7 +171,11 @@ function deliverOutside(o: DovecotOracle, i: number): void {
 describeInterop("Locks that hold: dovecot.index.log stays locked until the operation returns", () => {
   let o: DovecotOracle | undefined;
   let storage: Storage | undefined;
+  /** Undoes holdSyncsOf's patch of IndexWriter.prototype. */
+  let unpatchSync: (() => void) | undefined;
   afterEach(async () => {
+    unpatchSync?.();
+    unpatchSync = undefined;
     await storage?.close();
     await o?.cleanup();
     storage = o = undefined;
@@ -264,10 +300,35 @@ describeInterop("Locks that hold: dovecot.index.log stays locked until the opera
     expect(Object.keys(await doveadmFlags(oracle))).toEqual(["1", "2"]);
   });
 
-  // A force-resync of a readable sdbox index runs under the lock only
-  // module-level code (rebuild.ts: rebuildFrom, listDboxFiles): no method of
-  // an object the test can reach is called there, so there is nothing to hold it at.
-  it.todo("sdbox: force-resync of a readable index holds the mailbox log's lock (missing hook: no object method is called under the lock in rebuildSdboxMailbox's readable-index path)");
+  it("sdbox: force-resync of a readable index holds the lock of the log it replaces until it returns", async () => {
+    const oracle = await prepare("sdbox");
+    const dir = oracle.mailboxIndexDir("INBOX");
+    const logPath = oracle.mailboxLogPath("INBOX");
+    // Something for the rebuild to find: uid 2's file is gone.
+    fs.rmSync(path.join(dir, "u.2"));
+    // The rebuild writes its new log and renames it over .log inside the
+    // locked section, so at the hold the name already means the new file. A
+    // hard link keeps the old log reachable for the probe (fcntl locks belong
+    // to the inode) without this process opening it: closing a descriptor
+    // of its own would drop the lock this test is about.
+    const oldLog = path.join(oracle.dir, "replaced-dovecot.index.log");
+    fs.linkSync(logPath, oldLog);
+    const oldInode = fs.statSync(logPath).ino;
+
+    storage = openStorage(oracle.location);
+    const point = new HoldPoint("end of the rebuild's locked section on the readable mailbox index");
+    unpatchSync = holdSyncsOf(path.join(dir, "dovecot.index"), point);
+    await holdThen(point, storage.forceResync("INBOX"), async () => {
+      expect(fs.statSync(logPath).ino, "the hold came before the rebuild replaced the log").not.toBe(oldInode);
+      expect(await probe(oldLog), "another process took the lock of the log being replaced").toBe("locked");
+    });
+    expect(point.hits, `"${point.name}" hits`).toBe(1);
+    expect(await probe(oldLog), "the replaced log's lock is still held after force-resync returned").toBe("free");
+    expect(await probe(logPath)).toBe("free");
+    fs.rmSync(oldLog);
+    // Flags came from the readable index; uid 2 went with its file.
+    expect(await doveadmFlags(oracle)).toEqual({ 1: ["\\Seen"] });
+  });
 
   it("mdbox: force-resync holds the map log's lock while it fixes the map", async () => {
     const oracle = await prepare("mdbox");
@@ -286,8 +347,27 @@ describeInterop("Locks that hold: dovecot.index.log stays locked until the opera
     expect(await doveadmFlags(oracle)).toEqual({ 1: ["\\Seen"], 2: [] });
   });
 
-  // Phase 3 of the mdbox rebuild (rebuild.ts fixMailbox) writes each mailbox
-  // through writeMailbox() with a closure; nothing reachable from the
-  // Storage object is called while the mailbox log is locked.
-  it.todo("mdbox: force-resync holds each mailbox log's lock while it fixes the mailbox (missing hook: fixMailbox/writeMailbox call no reachable object method under the mailbox lock)");
+  it("mdbox: force-resync holds the mailbox log's lock while it fixes the mailbox", async () => {
+    const oracle = await prepare("mdbox");
+    // uid 2 expunged (its body stays in m.1 until a purge), then the map is
+    // lost: nothing says the body was expunged any more, and fixing INBOX
+    // (phase 3, the one sync of INBOX's index in a rebuild) puts it back as
+    // uid 3, as Dovecot's rebuild does: a write under the mailbox lock.
+    const s = openStorage(oracle.location);
+    try {
+      await (await s.openMailbox("INBOX")).transaction().expunge([{ uid1: 2, uid2: 2 }]).commit();
+    } finally {
+      await s.close();
+    }
+    for (const suffix of ["", ".log", ".log.2", ".cache"]) fs.rmSync(path.join(oracle.storageDir(), "dovecot.map.index" + suffix), { force: true });
+    const logPath = oracle.mailboxLogPath("INBOX");
+    const sizeBefore = fs.statSync(logPath).size;
+    storage = openStorage(oracle.location);
+    const point = new HoldPoint("end of the rebuild's fix of INBOX");
+    unpatchSync = holdSyncsOf(path.join(oracle.mailboxIndexDir("INBOX"), "dovecot.index"), point);
+    await expectHeldLock(logPath, point, storage.forceResync("*"));
+    expect(point.hits, `"${point.name}" hits`).toBe(1);
+    expect(fs.statSync(logPath).size, "fixing INBOX wrote nothing to its log").toBeGreaterThan(sizeBefore);
+    expect(await doveadmFlags(oracle)).toEqual({ 1: ["\\Seen"], 3: [] });
+  });
 });
