@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { openStorage } from "../../src/index.js";
+import { openStorage, type Mailbox } from "../../src/index.js";
 import { fmt } from "../util.js";
 
 function percentile(sorted: number[], p: number): number {
@@ -12,11 +12,49 @@ function percentile(sorted: number[], p: number): number {
 
 const now = () => performance.timeOrigin + performance.now();
 
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Mean ms of `n` single-flag commits. */
+async function timeCommits(box: Mailbox, n: number): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await box.transaction().flags([{ uid1: 1, uid2: 1 }], i % 2 ? "remove" : "add", ["\\Seen"]).commit();
+  return (performance.now() - t0) / n;
+}
+
+/**
+ * What 1,000 change-stream subscribers cost a commit: single-flag commit
+ * latency with them against none, in alternating rounds (on a shared
+ * machine alternating spreads the noise over both), medians of the rounds.
+ * test/unit/api/subscribers.test.ts checks, by counting, why it stays
+ * close to 1×: publishing runs no subscriber code, the fan-out's work per
+ * batch is linear in the subscribers, and one log watch serves them all.
+ */
+async function subscriberCostRow(box: Mailbox): Promise<string> {
+  const subscribers = 1000;
+  const rounds = 5;
+  const commits = 100;
+  await timeCommits(box, 50); // warm up
+  const alone: number[] = [];
+  const crowded: number[] = [];
+  let received = 0;
+  for (let round = 0; round < rounds; round++) {
+    alone.push(await timeCommits(box, commits));
+    const subs = Array.from({ length: subscribers }, () => box.changes().subscribe(() => void received++));
+    crowded.push(await timeCommits(box, commits));
+    await new Promise((r) => setImmediate(r));
+    for (const s of subs) s.unsubscribe();
+  }
+  if (received !== rounds * commits * subscribers) throw new Error(`subscribers received ${received} batches, expected ${rounds * commits * subscribers}`);
+  const [a, c] = [median(alone), median(crowded)];
+  return `| single-flag commit with ${subscribers} change-stream subscribers vs none (${rounds} alternating rounds of ${commits} commits, medians) | ${fmt(c)} ms vs ${fmt(a)} ms | | ${fmt(c / a, 2)}× |`;
+}
+
 /**
  * Commit-to-notification latency of change streams: in-process (from
  * commit() being called to the subscriber's callback) and across processes
  * (from commit() being called in another process to this process's callback,
- * through the inotify watch on the log).
+ * through the inotify watch on the log); then what 1,000 subscribers cost a
+ * commit (subscriberCostRow).
  */
 export async function notifyLatencyBench(): Promise<string[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-bench-"));
@@ -34,6 +72,7 @@ export async function notifyLatencyBench(): Promise<string[]> {
     await new Promise((r) => setImmediate(r));
   }
   sub.unsubscribe();
+  const subscriberCost = await subscriberCostRow(box);
 
   const arrivals: number[] = [];
   sub = box.changes().subscribe((b) => { if (b.changes.length > 0) arrivals.push(now()); });
@@ -60,5 +99,6 @@ export async function notifyLatencyBench(): Promise<string[]> {
   return [
     `| change stream latency, in-process (commit() called → subscriber), ${inp.length} commits | p50 ${fmt(percentile(inp, 50))} ms | p99 ${fmt(percentile(inp, 99))} ms | |`,
     `| change stream latency, across processes (commit() called in another process → subscriber here, via inotify), ${cross.length} of ${commitsEnded.length} commits | p50 ${fmt(percentile(cross, 50))} ms | p99 ${fmt(percentile(cross, 99))} ms | |`,
+    subscriberCost,
   ];
 }
