@@ -17,7 +17,7 @@ import * as path from "node:path";
 import { SubscriptionsCorruptedError } from "../shared/errors.js";
 import type { SubscriptionsLocation } from "./driver.js";
 import { appendMailboxLog, mailboxLogNameId, MailboxLogType } from "./mailbox-change-log.js";
-import { takeDotlock } from "./maildir/dotlock.js";
+import { MAILDIR_LOCK_TOUCH_MS, takeDotlock } from "./dotlock.js";
 import {
   formatSubscriptions,
   NO_SUBSCRIPTIONS,
@@ -69,7 +69,7 @@ export async function setSubscription(loc: SubscriptionsLocation, name: string, 
   const normalized = normalizeSubscriptionName(name, loc);
   if (setSubscribed(readSubscriptionsFile(loc), normalized, loc, subscribe) === undefined) return false;
   makeDirs(path.dirname(loc.file));
-  const lock = await takeDotlock(loc.file, { timeoutMs: opts.lockTimeoutMs ?? 60_000, staleMs: SUBSCRIPTIONS_LOCK_STALE_MS });
+  const lock = await takeDotlock(loc.file, { timeoutMs: opts.lockTimeoutMs ?? 60_000, staleMs: SUBSCRIPTIONS_LOCK_STALE_MS, touchEveryMs: MAILDIR_LOCK_TOUCH_MS });
   let next: SubscriptionsFile | undefined;
   try {
     next = setSubscribed(readSubscriptionsFile(loc), normalized, loc, subscribe);

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { main } from "../../src/cli/main.js";
-import { takeDotlock } from "../../src/drivers/maildir/dotlock.js";
+import { takeDotlock } from "../../src/drivers/dotlock.js";
 import { openStorage, type Storage } from "../../src/index.js";
 import { createOracle, describeInterop, MAIL_FORMATS, type DovecotOracle, type MailFormat } from "../helpers/dovecot.js";
 

@@ -15,7 +15,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { takeDotlock, type Dotlock } from "./dotlock.js";
+import { MAILDIR_LOCK_TOUCH_MS, takeDotlock, type Dotlock } from "../dotlock.js";
 import { cleanupMaildirTmp } from "./tmp-cleanup.js";
 import { MaildirFileMemo } from "./file-memo.js";
 import { KeywordsFile } from "./keywords-table.js";
@@ -99,7 +99,7 @@ export class MaildirContext {
     const held = heldUidlists.getStore();
     if (held?.has(this.uidlist.path)) return fn();
     makeDirs(this.controlDir);
-    const lock: Dotlock = await takeDotlock(this.uidlist.path, { timeoutMs });
+    const lock: Dotlock = await takeDotlock(this.uidlist.path, { timeoutMs, touchEveryMs: MAILDIR_LOCK_TOUCH_MS });
     try {
       return await heldUidlists.run(new Set([...(held ?? []), this.uidlist.path]), fn);
     } finally {

@@ -10,7 +10,7 @@
  * so that readers caching by mtime see the change.
  */
 import * as fs from "node:fs";
-import { takeDotlock } from "./dotlock.js";
+import { MAILDIR_LOCK_TOUCH_MS, takeDotlock } from "../dotlock.js";
 import { addMaildirKeyword, formatMaildirKeywords, maildirKeywordIndex, parseMaildirKeywords, type MaildirKeywords } from "./keywords-file.js";
 
 /** Reads dovecot-keywords, cached by its mtime and size. */
@@ -48,7 +48,7 @@ export class KeywordsFile {
     } catch {
       oldMtimeSecs = undefined;
     }
-    const lock = await takeDotlock(this.path, { timeoutMs: 10_000 });
+    const lock = await takeDotlock(this.path, { timeoutMs: 10_000, touchEveryMs: MAILDIR_LOCK_TOUCH_MS });
     lock.replaceTarget(formatMaildirKeywords(keywords), { fsync: this.fsync, mtimeAfterSecs: oldMtimeSecs });
     this.cache = undefined;
   }

@@ -23,7 +23,7 @@
 import * as fs from "node:fs";
 import { lock as fcntlLock, unlock as fcntlUnlock } from "os-lock";
 import { LockTimeoutError, MailstoreError } from "../../shared/errors.js";
-import { acquireDotlock, type Dotlock } from "./dotlock.js";
+import { takeDotlock, type Dotlock } from "../dotlock.js";
 
 export interface MboxLockOptions {
   /** How long to wait for another process's fcntl lock (ms); 0 = only try. */
@@ -167,7 +167,8 @@ export class MboxFile {
       for (;;) {
         this.openLatest();
         await fcntlRetry(this.fdValue, true, this.path, opts.timeoutMs);
-        dotlock = await acquireDotlock(this.path, { timeoutMs: opts.dotlockTimeoutMs ?? opts.timeoutMs });
+        // Linked into place (never empty, see dotlock.ts), 0600, polled up to every 100 ms.
+        dotlock = await takeDotlock(this.path, { timeoutMs: opts.dotlockTimeoutMs ?? opts.timeoutMs, create: "link", mode: 0o600, maxPollMs: 100 });
         if (this.isLatest()) break;
         // Replaced while we waited: lock the new file instead.
         dotlock.release();

@@ -1,0 +1,329 @@
+/**
+ * Dovecot's dotlocks (lib/file-dotlock.c), one implementation for every
+ * driver that takes them:
+ *
+ * - Maildir: `dovecot-uidlist.lock` guards the UID list (and with it the
+ *   right to give files UIDs or rename them during a sync);
+ *   `dovecot-keywords.lock` is both the lock and the new content of
+ *   dovecot-keywords (`replaceTarget`, Dovecot's file_dotlock_replace).
+ * - The storage's `subscriptions.lock`, taken the same way.
+ * - mbox: `<mbox>.lock`, which Dovecot's writers take after their fcntl lock
+ *   (mbox-file.ts) and procmail, mutt and Postfix local take first.
+ *
+ * Rules shared by all of them:
+ * - The lock is the file `<target>.lock`, holding `<pid>:<hostname>`.
+ * - A lock is stale when its holder is a dead process of this host (no such
+ *   pid; our own pid counts as alive: another async chain of this process
+ *   holds it), or when the file's mtime is older than `staleMs` (Dovecot:
+ *   120 s for the uidlist and keywords locks, mbox_dotlock_change_timeout
+ *   120 s for mbox; the subscriptions lock is overridden after 30 s). A lock
+ *   whose content names no local pid (Dovecot's own keywords and
+ *   subscriptions locks are empty or hold new content; an unreadable file)
+ *   is judged by its age alone, as Dovecot's read_local_pid() does. A stale
+ *   lock is deleted and the attempt repeated; `brokeStale` says so.
+ * - The holder may touch the file (`touch()`, or every `touchEveryMs`) so
+ *   that long work is not taken for a stale lock.
+ * - Release deletes the file only if it is still ours (same inode and
+ *   content): someone may have overridden a lock we held for too long.
+ * - A new lock file never gets more permission bits than Dovecot would give
+ *   it: `mode` is limited to the directory's read/write bits plus the
+ *   owner's (Dovecot's file_create_mode, `(dir & 0666) | 0600`), and the
+ *   umask applies on top.
+ *
+ * How the file comes into being differs per caller (`create`):
+ * - `"excl"`: open(O_CREAT|O_EXCL), then write the content — Dovecot's
+ *   default `dotlock_use_excl = yes`, as the Maildir locks are taken.
+ * - `"link"`: write the content to a hidden temporary file and link() it
+ *   into place (Dovecot's `dotlock_use_excl = no` way), so that the lock
+ *   never exists without its owner's pid: a kill between an O_EXCL create
+ *   and its write would leave an empty lock that every reader must wait
+ *   two minutes to break (observed with doveadm on mbox).
+ *
+ * fcntl locks would not do: Dovecot does not look at them for these files.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { LockTimeoutError } from "../shared/errors.js";
+
+/**
+ * Dovecot's MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT (also the keywords file's)
+ * and its default mbox_dotlock_change_timeout.
+ */
+export const DOTLOCK_STALE_MS = 120_000;
+/** Dovecot's MAILDIR_LOCK_TOUCH_SECS: how often a Maildir lock holder touches its lock. */
+export const MAILDIR_LOCK_TOUCH_MS = 10_000;
+
+export interface DotlockOptions {
+  /** How long to wait for another holder (ms; default 10 s; 0 = only try). */
+  readonly timeoutMs?: number;
+  /** Untouched this long, a lock is abandoned (ms; default DOTLOCK_STALE_MS). */
+  readonly staleMs?: number;
+  /** How the lock file is created (default `"excl"`, Dovecot's default); see the module comment. */
+  readonly create?: "excl" | "link";
+  /**
+   * File mode of the lock file (default 0o644), limited to what the
+   * directory allows (`(dir & 0o666) | 0o600`); the umask applies too.
+   */
+  readonly mode?: number;
+  /** Touch the lock this often while it is held (ms; default: only on `touch()`). */
+  readonly touchEveryMs?: number;
+  /** The longest pause between two attempts while waiting (ms; default 50). */
+  readonly maxPollMs?: number;
+}
+
+/** A held dotlock. */
+export interface Dotlock {
+  /** `<target>.lock`. */
+  readonly lockPath: string;
+  /**
+   * A stale lock (a dead process's, or one untouched too long) was broken to
+   * get this one: its holder may have been killed in the middle of changing
+   * the file it guarded, so an index may not say what the file holds.
+   */
+  readonly brokeStale: boolean;
+  /** Sets the lock file's times to now, if it is still ours, so that long work does not look stale. */
+  touch(): void;
+  /** Deletes the lock file if it is still ours. Idempotent. */
+  release(): void;
+  /**
+   * Writes `content` into the lock file and renames it over the locked file
+   * (Dovecot's file_dotlock_replace): the new content appears atomically,
+   * with the lock file's mode, and the lock is gone.
+   */
+  replaceTarget(content: string | Uint8Array, opts?: { fsync?: boolean; mtimeAfterSecs?: number }): void;
+}
+
+function errnoOf(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** Deletes `p`; a file already gone is fine. */
+function unlinkIfExists(p: string): void {
+  try {
+    fs.unlinkSync(p);
+  } catch (err) {
+    if (errnoOf(err) !== "ENOENT") throw err;
+  }
+}
+
+/** Largest pid a lock may name (pid_t); anything else names no pid, as Dovecot's str_to_pid(). */
+const MAX_PID = 2 ** 31 - 1;
+
+/**
+ * True unless `pid` is certainly gone: Dovecot breaks a lock only when
+ * kill(pid, 0) fails with ESRCH (EPERM: alive, but someone else's).
+ */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    if (errnoOf(err) === "ESRCH") return false;
+    if (errnoOf(err) === "EPERM") return true;
+    throw err;
+  }
+}
+
+/** The local pid a lock file's content names, as Dovecot's read_local_pid(); undefined if none. */
+function localPidOf(content: string): number | undefined {
+  const m = /^(\d+):(.*)$/.exec(content.trim());
+  if (!m || m[2] !== os.hostname()) return undefined;
+  const pid = Number(m[1]);
+  return pid > 0 && pid <= MAX_PID ? pid : undefined;
+}
+
+/**
+ * What the lock file at `lockPath` is: gone already (try again at once),
+ * stale (may be broken), or held.
+ */
+function judge(lockPath: string, staleMs: number): "gone" | "stale" | "held" {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(lockPath);
+  } catch (err) {
+    if (errnoOf(err) === "ENOENT") return "gone";
+    throw err;
+  }
+  let content: string | undefined;
+  try {
+    content = fs.readFileSync(lockPath, "utf8");
+  } catch (err) {
+    if (errnoOf(err) === "ENOENT") return "gone";
+    // Unreadable (another user's lock): no pid to check, only its age (Dovecot's read_local_pid()).
+    if (errnoOf(err) !== "EACCES") throw err;
+  }
+  const pid = content === undefined ? undefined : localPidOf(content);
+  if (pid !== undefined && pid !== process.pid && !processAlive(pid)) return "stale";
+  return Date.now() - st.mtimeMs > staleMs ? "stale" : "held";
+}
+
+/** The mode a new lock file in `dir` is created with (before the umask): `mode` within Dovecot's file_create_mode. */
+function lockFileMode(lockPath: string, mode: number): number {
+  const dirMode = fs.statSync(path.dirname(lockPath)).mode;
+  return mode & ((dirMode & 0o666) | 0o600);
+}
+
+/** Identity of a lock file we created: an inode number can be reused at once, so the content is compared too. */
+interface Created {
+  readonly dev: number;
+  readonly ino: number;
+}
+
+function writeContent(fd: number, content: Buffer): Created {
+  fs.writeSync(fd, content);
+  const st = fs.fstatSync(fd);
+  return { dev: st.dev, ino: st.ino };
+}
+
+/** O_EXCL: @returns the new lock's identity, or undefined when another lock is in place. */
+function createExcl(lockPath: string, content: Buffer, mode: number): Created | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(lockPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+  } catch (err) {
+    if (errnoOf(err) === "EEXIST") return undefined;
+    throw err;
+  }
+  try {
+    return writeContent(fd, content);
+  } catch (err) {
+    // Nobody else can have it yet: do not leave an empty lock for two minutes.
+    unlinkIfExists(lockPath);
+    throw err;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** link(): @returns the new lock's identity, or undefined when another lock is in place. */
+function createByLink(lockPath: string, content: Buffer, mode: number): Created | undefined {
+  const tmpPath = path.join(path.dirname(lockPath), `.${path.basename(lockPath)}.${os.hostname()}.${process.pid}.tmp`);
+  // A leftover of a killed process that had our pid: start afresh so that its mode is ours.
+  unlinkIfExists(tmpPath);
+  try {
+    const fd = fs.openSync(tmpPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+    let created: Created;
+    try {
+      created = writeContent(fd, content);
+    } finally {
+      fs.closeSync(fd);
+    }
+    try {
+      fs.linkSync(tmpPath, lockPath);
+    } catch (err) {
+      if (errnoOf(err) === "EEXIST") return undefined;
+      throw err;
+    }
+    return created;
+  } finally {
+    unlinkIfExists(tmpPath);
+  }
+}
+
+/**
+ * Takes the dotlock of `target` (`<target>.lock`), waiting up to
+ * `timeoutMs` for another holder and breaking a stale lock.
+ * @throws LockTimeoutError when the lock stays taken; fs errors otherwise.
+ */
+export async function takeDotlock(target: string, opts: DotlockOptions = {}): Promise<Dotlock> {
+  const lockPath = `${target}.lock`;
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const staleMs = opts.staleMs ?? DOTLOCK_STALE_MS;
+  const maxPollMs = opts.maxPollMs ?? 50;
+  const create = opts.create === "link" ? createByLink : createExcl;
+  const mode = lockFileMode(lockPath, opts.mode ?? 0o644);
+  const content = Buffer.from(`${process.pid}:${os.hostname()}`, "utf8");
+  const deadline = Date.now() + timeoutMs;
+  let waitMs = 2;
+  let brokeStale = false;
+  for (;;) {
+    const created = create(lockPath, content, mode);
+    if (created !== undefined) return heldLock(target, lockPath, content, created, brokeStale, opts.touchEveryMs);
+    const found = judge(lockPath, staleMs);
+    if (found === "gone") continue;
+    if (found === "stale") {
+      // Two processes may both find it stale; unlinking a fresh lock of the
+      // other is prevented by judging it again right before (the window is Dovecot's too).
+      if (judge(lockPath, staleMs) === "stale") {
+        try {
+          fs.unlinkSync(lockPath);
+          brokeStale = true;
+        } catch (err) {
+          if (errnoOf(err) !== "ENOENT") throw err; // another breaker was quicker
+        }
+      }
+      continue;
+    }
+    if (Date.now() >= deadline) throw new LockTimeoutError(`${lockPath} is held by another process (waited ${timeoutMs} ms)`, { path: lockPath });
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
+    waitMs = Math.min(waitMs * 2, maxPollMs);
+  }
+}
+
+function heldLock(target: string, lockPath: string, content: Buffer, created: Created, brokeStale: boolean, touchEveryMs: number | undefined): Dotlock {
+  let held = true;
+  const stillOurs = (): boolean => {
+    try {
+      const st = fs.statSync(lockPath);
+      return st.dev === created.dev && st.ino === created.ino && fs.readFileSync(lockPath).equals(content);
+    } catch (err) {
+      if (errnoOf(err) === "ENOENT") return false;
+      throw err;
+    }
+  };
+  const touch = (): void => {
+    if (!held || !stillOurs()) return;
+    const now = new Date();
+    try {
+      fs.utimesSync(lockPath, now, now);
+    } catch (err) {
+      if (errnoOf(err) !== "ENOENT") throw err; // removed since we looked: release() will notice
+    }
+  };
+  let timer: NodeJS.Timeout | undefined;
+  if (touchEveryMs !== undefined) {
+    timer = setInterval(() => {
+      try {
+        touch();
+      } catch (err) {
+        // Not ours to touch any more (overridden and chowned, a read-only
+        // remount): nothing to repair here, release() checks ownership.
+        const code = errnoOf(err);
+        if (code !== "EACCES" && code !== "EPERM" && code !== "EROFS" && code !== "ESTALE") throw err;
+      }
+    }, touchEveryMs);
+    timer.unref();
+  }
+  const stop = (): void => {
+    held = false;
+    if (timer !== undefined) clearInterval(timer);
+  };
+  return {
+    lockPath,
+    brokeStale,
+    touch,
+    release() {
+      if (!held) return;
+      stop();
+      if (stillOurs()) unlinkIfExists(lockPath);
+    },
+    replaceTarget(newContent, o = {}) {
+      if (!held) throw new Error(`mailstore internal error: ${lockPath} is not held`);
+      stop();
+      const wfd = fs.openSync(lockPath, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+      try {
+        fs.writeSync(wfd, typeof newContent === "string" ? Buffer.from(newContent, "utf8") : newContent);
+        if (o.fsync) fs.fdatasyncSync(wfd);
+        if (o.mtimeAfterSecs !== undefined) {
+          // Readers notice a rewrite by the mtime: make sure it moves forward.
+          const st = fs.fstatSync(wfd);
+          if (Math.floor(st.mtimeMs / 1000) <= o.mtimeAfterSecs) fs.futimesSync(wfd, st.atime, new Date((o.mtimeAfterSecs + 1) * 1000));
+        }
+      } finally {
+        fs.closeSync(wfd);
+      }
+      fs.renameSync(lockPath, target);
+    },
+  };
+}
