@@ -32,6 +32,8 @@ import { createOracle, describeInterop, MAIL_FORMATS, ORACLE_GID, ORACLE_UID, sa
 
 const WORKER = fileURLToPath(new URL("../workers/concurrency-worker.mjs", import.meta.url));
 const OPS = Number(process.env.CONCURRENCY_OPS ?? 100);
+/** 45 s at the default 100 operations per writer (Maildir takes ~15–25 s on 2 busy cores); longer runs get time in proportion. */
+const TEST_TIMEOUT_MS = 45_000 * Math.max(1, OPS / 100);
 /** Messages saved before the run; flag changes target UIDs 1..INITIAL. */
 const INITIAL = 12;
 const MAILBOX = "INBOX";
@@ -268,6 +270,6 @@ describeInterop("two engine processes and doveadm changing one mailbox at once",
         if (!e.message.includes(`seed=${seed}`)) e.message = `[${format} seed=${seed}] ${e.message}`;
         throw e;
       }
-    }, 45_000);
+    }, TEST_TIMEOUT_MS);
   }
 });
