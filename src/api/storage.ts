@@ -139,20 +139,24 @@ export class Storage {
 
 function backendFor(loc: ResolvedMailLocation, options: StorageOptions): StorageBackend {
   const root = path.resolve(loc.root);
+  // Mail files follow the log's setting: only "never" skips their fsyncs (Dovecot's mail_fsync).
+  const fsyncFiles = options.fsync === undefined ? undefined : options.fsync !== "never";
   switch (loc.driver) {
     case "sdbox":
     case "dbox":
-      return new SdboxStorageBackend(root, loc.alt ? path.resolve(loc.alt) : undefined);
+      return new SdboxStorageBackend(root, loc.alt ? path.resolve(loc.alt) : undefined, fsyncFiles);
     case "mdbox":
       // The storage-wide map honours the storage's fsync and lock-wait settings too.
-      return new MdboxStorageBackend(root, loc.alt ? path.resolve(loc.alt) : undefined, { fsync: options.fsync, lockTimeoutMs: options.lockTimeoutMs });
+      return new MdboxStorageBackend(root, loc.alt ? path.resolve(loc.alt) : undefined, { fsync: options.fsync, fsyncFiles, lockTimeoutMs: options.lockTimeoutMs });
     case "maildir":
       return new MaildirStorageBackend(root, {
         inbox: loc.inbox && path.resolve(loc.inbox), index: loc.index && path.resolve(loc.index),
-        control: loc.control && path.resolve(loc.control), layout: loc.layout, utf8: loc.utf8,
+        control: loc.control && path.resolve(loc.control), layout: loc.layout, utf8: loc.utf8, fsync: fsyncFiles,
       });
     case "mbox":
-      return new MboxStorageBackend(root, { inbox: loc.inbox && path.resolve(loc.inbox), index: loc.index && path.resolve(loc.index) });
+      return new MboxStorageBackend(root, {
+        inbox: loc.inbox && path.resolve(loc.inbox), index: loc.index && path.resolve(loc.index), mailbox: { fsync: fsyncFiles },
+      });
     default:
       throw new MailstoreError("UNSUPPORTED", `the ${loc.driver} driver is not available yet`);
   }

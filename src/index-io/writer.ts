@@ -107,7 +107,7 @@ export class IndexWriter {
    * at the end the load reached, so that opening reads the log once.
    */
   static open(prefix: string, options: IndexWriterOptions = {}): IndexWriter {
-    if (options.create) TransactionLog.createIfMissing(prefix, options.create);
+    if (options.create) TransactionLog.createIfMissing(prefix, options.create, options.fsync);
     // A missing log fails here as TransactionLog.open would (ENOENT), before any reading.
     fs.statSync(prefix + ".log");
     let indexedAt: LogPosition | undefined;

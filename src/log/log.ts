@@ -158,7 +158,7 @@ export class TransactionLog {
    */
   static open(prefix: string, options: LogOptions & { knownEnd?: KnownLogEnd } = {}): TransactionLog {
     const headPath = prefix + HEAD_SUFFIX;
-    if (options.create && inodeAt(headPath) === undefined) createLogFile(headPath, options.create);
+    if (options.create && inodeAt(headPath) === undefined) createLogFile(headPath, options.create, options.fsync !== "never");
     const head = acquireLogFile(headPath);
     try {
       return new TransactionLog(prefix, head, openCursor(head, headPath, options.knownEnd), options);
@@ -169,9 +169,9 @@ export class TransactionLog {
   }
 
   /** Creates `<prefix>.log` (atomically, see open()) unless it exists. */
-  static createIfMissing(prefix: string, create: CreateLogOptions): void {
+  static createIfMissing(prefix: string, create: CreateLogOptions, fsync: FsyncMode = "optimized"): void {
     const headPath = prefix + HEAD_SUFFIX;
-    if (inodeAt(headPath) === undefined) createLogFile(headPath, create);
+    if (inodeAt(headPath) === undefined) createLogFile(headPath, create, fsync !== "never");
   }
 
   get headPath(): string {
@@ -342,7 +342,7 @@ export class TransactionLog {
       initialModseq: old.modseq,
     };
     const tmpPath = this.headPath + ".newlock";
-    writeNewFile(tmpPath, encodeLogHeader(header));
+    writeNewFile(tmpPath, encodeLogHeader(header), this.fsyncMode !== "never");
     const next = acquireLogFile(tmpPath);
     // A brand-new inode: nobody else can hold its mutex yet.
     const releaseMutex = await acquireFileMutex(next);
@@ -576,7 +576,7 @@ function openCursor(head: SharedLogFile, headPath: string, known: KnownLogEnd | 
 const LOG_HEADER_PEEK = 64;
 
 /** Writes a complete new log file at `path` unless one is already there. */
-function createLogFile(path: string, options: CreateLogOptions): void {
+function createLogFile(path: string, options: CreateLogOptions, sync: boolean): void {
   const now = Math.floor(Date.now() / 1000);
   const header = encodeLogHeader({
     indexId: options.indexId ?? now,
@@ -591,7 +591,7 @@ function createLogFile(path: string, options: CreateLogOptions): void {
   // Dovecot writes a storage's initial extension records without a boundary.
   for (const record of options.initialRecords ?? []) encodeTransactionInto([record], out, false);
   const tmpPath = `${path}.newlock.${process.pid}`;
-  writeNewFile(tmpPath, out.result());
+  writeNewFile(tmpPath, out.result(), sync);
   try {
     fs.linkSync(tmpPath, path);
   } catch (err) {
@@ -603,23 +603,21 @@ function createLogFile(path: string, options: CreateLogOptions): void {
 }
 
 /**
- * Mode of a new log file: the directory's read/write bits, as Dovecot derives
- * index file permissions from the mailbox directory (a 0755 dir gives 0644
- * files, a 0700 one 0600); the umask still applies.
+ * Mode of a new log file: the directory's read/write bits and always the
+ * owner's, as Dovecot derives index file permissions from the mailbox
+ * directory (a 0755 dir gives 0644 files, a 0700 one 0600); the umask still
+ * applies. A directory that cannot be statted cannot take the file either:
+ * its error is the one to report.
  */
 function newFileMode(path: string): number {
-  try {
-    return fs.statSync(nodePath.dirname(path)).mode & 0o666;
-  } catch {
-    return 0o600;
-  }
+  return (fs.statSync(nodePath.dirname(path)).mode & 0o666) | 0o600;
 }
 
-function writeNewFile(path: string, bytes: Uint8Array): void {
+function writeNewFile(path: string, bytes: Uint8Array, sync: boolean): void {
   const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, newFileMode(path));
   try {
     fs.writeSync(fd, bytes);
-    fs.fdatasyncSync(fd);
+    if (sync) fs.fdatasyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }

@@ -211,7 +211,7 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
     observe();
     fileSize = written;
   }
-  fs.fdatasyncSync(fd);
+  hold.syncData();
   return { offsets, size: fileSize };
 }
 

@@ -55,6 +55,8 @@ export interface MboxMailboxOptions {
   dotlockTimeoutMs?: number;
   /** Bytes an in-place rewrite reads per write (default 8 MiB; crash tests use small ones). */
   rewriteWindowBytes?: number;
+  /** fdatasync the mbox after writing it (default true; false for the storage's fsync "never"). */
+  fsync?: boolean;
 }
 
 /** Default waits for the mbox locks (Dovecot waits up to mbox_lock_timeout, 5 min). */
@@ -67,9 +69,9 @@ export class MboxMailboxBackend implements MailboxBackend {
   readonly indexPrefix: string;
   readonly keepsIndexBackup = false;
   private readonly file: MboxFile;
-  private readonly lockTimeoutMs: number;
+  private readonly commitLock: MboxLockOptions;
   private readonly windowBytes: number | undefined;
-  private readonly writeLock: { timeoutMs: number; dotlockTimeoutMs: number };
+  private readonly writeLock: MboxLockOptions;
   /**
    * The write hold, shared by its users: a commit (withCommitLocks), a save
    * until its transaction ends, an expunge. All of them run under the log
@@ -86,11 +88,12 @@ export class MboxMailboxBackend implements MailboxBackend {
   constructor(readonly mboxPath: string, readonly indexDir: string, opts: MboxMailboxOptions = {}) {
     this.indexPrefix = path.join(indexDir, "dovecot.index");
     this.file = openMboxFile(mboxPath);
-    this.lockTimeoutMs = opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    this.commitLock = { timeoutMs: opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, fsync: opts.fsync };
     this.windowBytes = opts.rewriteWindowBytes;
     this.writeLock = {
       timeoutMs: opts.writeLockTimeoutMs ?? DEFAULT_WRITE_LOCK_TIMEOUT_MS,
       dotlockTimeoutMs: opts.dotlockTimeoutMs ?? DEFAULT_DOTLOCK_TIMEOUT_MS,
+      fsync: opts.fsync,
     };
   }
 
@@ -108,7 +111,7 @@ export class MboxMailboxBackend implements MailboxBackend {
 
   /** Dovecot's lock order: the mbox before the log (see the module comment). */
   async withCommitLocks<T>(fn: () => Promise<T>): Promise<T> {
-    await this.retain({ timeoutMs: this.lockTimeoutMs });
+    await this.retain(this.commitLock);
     try {
       return await fn();
     } finally {
@@ -195,7 +198,7 @@ export class MboxMailboxBackend implements MailboxBackend {
     let hold: WriteHold;
     try {
       // Called under the log lock (Mailbox.refresh): only try, see the module comment.
-      hold = await this.retain({ timeoutMs: 0, dotlockTimeoutMs: 0 });
+      hold = await this.retain({ timeoutMs: 0, dotlockTimeoutMs: 0, fsync: this.writeLock.fsync });
     } catch (err) {
       if (err instanceof LockTimeoutError) return { transactions: [], filesSynced: false };
       throw err;
@@ -282,7 +285,7 @@ export class MboxMailboxBackend implements MailboxBackend {
    */
   private readLocked<T>(fn: (fd: number) => T): Promise<T> {
     if (this.hold) return Promise.resolve(fn(this.hold.fd));
-    return this.file.read({ timeoutMs: this.lockTimeoutMs }, fn);
+    return this.file.read({ timeoutMs: this.commitLock.timeoutMs }, fn);
   }
 
   private fileUidValidity(): number | undefined {

@@ -30,6 +30,8 @@ export interface MboxLockOptions {
   timeoutMs: number;
   /** How long to wait for another process's dotlock (ms; default timeoutMs). */
   dotlockTimeoutMs?: number;
+  /** fdatasync what is written under the hold (Dovecot's mail_fsync ≠ never; default true). */
+  fsync?: boolean;
 }
 
 /** An exclusive hold on the mbox (fcntl write lock + dotlock). */
@@ -41,6 +43,8 @@ export interface WriteHold {
   readonly recovered: boolean;
   /** Keeps the dotlock fresh during long work. */
   touch(): void;
+  /** Makes what was written durable, unless the storage runs with fsync "never". */
+  syncData(): void;
   end(): Promise<void>;
 }
 
@@ -190,6 +194,9 @@ export class MboxFile {
       },
       recovered: held.brokeStale,
       touch: () => held.touch(),
+      syncData: () => {
+        if (opts.fsync !== false) fs.fdatasyncSync(fd);
+      },
       end: async () => {
         if (ended) return;
         ended = true;

@@ -109,7 +109,7 @@ export async function saveToMbox(hold: WriteHold, state: IndexMapState, messages
   if (start > 0 && messages.some((m) => m.keywords.some((k) => !state.keywords.includes(k)))) {
     listKeywordsInImapBase(hold.fd, new FileSource(hold.fd), firstUid + messages.length - 1, state.header.uidValidity, keywordsWith(state, messages));
   }
-  fs.fdatasyncSync(hold.fd);
+  hold.syncData();
   const records = [...fromOffsetRecords(offsets), ...headerMd5Records(parts.map((p, i) => ({ uid: firstUid + i, md5: formattedHeaderMd5(p) })))];
   if (inSync) records.unshift(...mboxHeaderRecords(stampedHeader(state, hold.fd)));
   return {
@@ -118,7 +118,7 @@ export async function saveToMbox(hold: WriteHold, state: IndexMapState, messages
     undo: () => {
       fs.ftruncateSync(hold.fd, size);
       if (oldLast !== undefined) writeUidLast(hold.fd, oldLast.offset, oldLast.value);
-      fs.fdatasyncSync(hold.fd);
+      hold.syncData();
     },
   };
 }

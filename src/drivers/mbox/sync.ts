@@ -119,7 +119,7 @@ export function quickSync(hold: WriteHold, state: IndexMapState, pending: Pendin
   for (const w of writes) writeHeaderInPlace(hold.fd, w.msg, w.header);
   if (writes.length > 0) {
     if (!writes.some((w) => w.msg.fromOffset === 0)) listKeywordsInImapBase(hold.fd, src, state.header.nextUid - 1, state.header.uidValidity, state.keywords);
-    fs.fdatasyncSync(hold.fd);
+    hold.syncData();
   }
   const records: LogRecord[] = [...mboxHeaderRecords(stampedHeader(state, hold.fd))];
   if (clean.length > 0) {
@@ -177,7 +177,7 @@ export function fullSync(hold: WriteHold, state: IndexMapState, pending: Pending
     }
     if (inPlace.length > 0) {
       if (!inPlace.some((w) => w.msg.fromOffset === 0)) listKeywordsInImapBase(hold.fd, src, plan.nextUid - 1, state.header.uidValidity, plan.keywords);
-      fs.fdatasyncSync(hold.fd);
+      hold.syncData();
     }
   }
   return syncRecords({

@@ -95,7 +95,7 @@ export class AppendSession {
       }
       published = true;
     }
-    if (published) {
+    if (published && (this.options.sync ?? true)) {
       syncDir(this.paths.storageDir);
       if (this.targets.some((t) => t.alt)) syncDir(this.paths.altStorageDir!);
     }

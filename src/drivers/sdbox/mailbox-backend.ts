@@ -24,7 +24,7 @@ export class SdboxMailboxBackend implements MailboxBackend {
   readonly indexPrefix: string;
   readonly keepsIndexBackup = true;
 
-  constructor(readonly dir: string, readonly altDir: string | undefined) {
+  constructor(readonly dir: string, readonly altDir: string | undefined, private readonly fsyncFiles = true) {
     this.indexPrefix = path.join(dir, "dovecot.index");
   }
 
@@ -75,9 +75,9 @@ export class SdboxMailboxBackend implements MailboxBackend {
           virtualSize: virtualSizeOf(body),
         });
         const bytes = encodeDboxFile({ header: { msgHeaderSize: 30, createStamp: Math.floor(Date.now() / 1000), unknownItems: [] }, messages: [{ body, metadata }] });
-        const temp = await createDboxTempFile(this.dir, bytes, { syncDir: false });
+        const temp = await createDboxTempFile(this.dir, bytes, { syncFile: this.fsyncFiles, syncDir: false });
         const final = path.join(this.dir, sdboxFileName(firstUid + i));
-        await publishDboxTempFile(temp, final, { syncDir: i === messages.length - 1 });
+        await publishDboxTempFile(temp, final, { syncDir: this.fsyncFiles && i === messages.length - 1 });
         published.push(final);
       }
     } catch (err) {

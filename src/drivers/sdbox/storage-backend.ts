@@ -12,7 +12,8 @@ import { makeDirs } from "../../shared/make-dirs.js";
 export class SdboxStorageBackend implements StorageBackend {
   readonly format = "sdbox" as const;
 
-  constructor(readonly root: string, readonly altRoot?: string) {
+  /** @param fsyncFiles fdatasync new u.N files and fsync their directory (default true). */
+  constructor(readonly root: string, readonly altRoot?: string, private readonly fsyncFiles = true) {
     makeDirs(root);
   }
 
@@ -44,7 +45,7 @@ export class SdboxStorageBackend implements StorageBackend {
 
   openMailbox(name: string): MailboxBackend {
     const dir = mailboxDir(this.root, name);
-    return new SdboxMailboxBackend(dir, sdboxAltDir(dir, this.root, this.altRoot));
+    return new SdboxMailboxBackend(dir, sdboxAltDir(dir, this.root, this.altRoot), this.fsyncFiles);
   }
 
   subscriptionsLocation(): SubscriptionsLocation {
