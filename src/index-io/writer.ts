@@ -34,6 +34,8 @@ import { isBefore, loadState, readSince } from "./load-state.js";
 
 /** Dovecot's mail_index_rewrite_max_log_bytes: rewrite dovecot.index past this much unindexed log. */
 export const REWRITE_MAX_LOG_BYTES = 128 * 1024;
+/** Dovecot's mail_index_rewrite_min_log_bytes: the threshold once an open had to read that much log. */
+export const REWRITE_MIN_LOG_BYTES = 8 * 1024;
 
 export interface IndexWriterOptions {
   readonly fsync?: FsyncMode;
@@ -50,6 +52,8 @@ export interface IndexWriterOptions {
   readonly create?: CreateLogOptions;
   /** Rewrite dovecot.index past this much log it does not cover (default REWRITE_MAX_LOG_BYTES). */
   readonly rewriteMaxLogBytes?: number;
+  /** … or past this much, when opening had to read this much (default REWRITE_MIN_LOG_BYTES). */
+  readonly rewriteMinLogBytes?: number;
 }
 
 /** The locked side of a sync: what the caller sees and does while the writer holds the log lock. */
@@ -91,6 +95,8 @@ export class IndexWriter {
   private indexedAt: LogPosition | undefined;
   /** Effects after the tail (filesFollowTail), or undefined when some were never folded here. */
   private unsynced: TransactionEffects[] | undefined;
+  /** Opening read more unindexed log than rewriteMinLogBytes: the next sync past it rewrites dovecot.index. */
+  private minWrite: boolean;
 
   private constructor(prefix: string, log: TransactionLog, state: IndexMapState, indexedAt: LogPosition | undefined, options: IndexWriterOptions) {
     this.prefix = prefix;
@@ -99,6 +105,7 @@ export class IndexWriter {
     this.indexedAt = indexedAt;
     this.options = options;
     this.unsynced = options.filesFollowTail && !tailLags(state) ? [] : undefined;
+    this.minWrite = this.unindexedBytes() >= this.rewriteMinLogBytes();
     log.collectNewTransactions();
   }
 
@@ -240,12 +247,15 @@ export class IndexWriter {
   /**
    * Dovecot's rules, under the lock: rotate when the log is due and the
    * mail files have caught up (tail = head); rewrite dovecot.index after a
-   * rotation or past rewriteMaxLogBytes of log it does not cover.
+   * rotation, past rewriteMaxLogBytes of log it does not cover, or past
+   * rewriteMinLogBytes when opening already had to read that much (so that
+   * the next open does not read it again).
    */
   private async checkpointLocked(always: boolean): Promise<void> {
     const rotate = this.log.shouldRotate() && !(this.options.filesFollowTail && tailLags(this.current));
-    const unindexed = this.log.headPosition.offset - this.checkpointOffset();
-    if (!always && !rotate && unindexed < (this.options.rewriteMaxLogBytes ?? REWRITE_MAX_LOG_BYTES)) return;
+    const unindexed = this.unindexedBytes();
+    const due = unindexed >= (this.options.rewriteMaxLogBytes ?? REWRITE_MAX_LOG_BYTES) || (this.minWrite && unindexed >= this.rewriteMinLogBytes());
+    if (!always && !rotate && !due) return;
     if (rotate) {
       const header = await this.log.rotateLocked();
       this.current = enterLogFile(this.current, header);
@@ -253,6 +263,16 @@ export class IndexWriter {
     }
     writeCheckpoint(this.prefix, this.current, { backup: this.options.keepsIndexBackup ?? false, fsync: this.options.fsync !== "never" });
     this.indexedAt = position(this.current);
+    this.minWrite = false;
+  }
+
+  /** Log bytes an open would read after dovecot.index (all of the head file when the index is older). */
+  private unindexedBytes(): number {
+    return this.log.headPosition.offset - this.checkpointOffset();
+  }
+
+  private rewriteMinLogBytes(): number {
+    return this.options.rewriteMinLogBytes ?? REWRITE_MIN_LOG_BYTES;
   }
 
   private checkpointOffset(): number {

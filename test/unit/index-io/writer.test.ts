@@ -122,4 +122,26 @@ describe("index writer", () => {
     expect(position(checkpoint)).toEqual(position(writer.state));
     await writer.close();
   });
+
+  it("rewrites dovecot.index at the lower limit once opening had to read that much log, as Dovecot's rewrite_min_log_bytes", async () => {
+    const uidValidity: LogRecord = { type: "header-update", external: true, sync: false, patches: [{ offset: 24, data: new Uint8Array([1, 0, 0, 0]) }] };
+    const limits = { rewriteMinLogBytes: 512, rewriteMaxLogBytes: 1 << 20 };
+    const first = IndexWriter.open(prefix, { create: { initialRecords: [uidValidity] }, ...limits });
+    // Past the lower limit, but this writer opened an empty log: no rewrite.
+    for (let uid = 1; uid <= 40; uid++) await first.sync(async (s) => void (await s.append([[append(uid)]])));
+    expect(fs.statSync(prefix + ".log").size).toBeGreaterThan(512);
+    expect(fs.existsSync(prefix)).toBe(false);
+    await first.close();
+
+    // The next writer reads all of it on open, so its first sync writes dovecot.index.
+    const second = IndexWriter.open(prefix, limits);
+    expect(fs.existsSync(prefix)).toBe(false);
+    await second.sync(async (s) => void (await s.append([[seen(1)]])));
+    expect(position(readCheckpoint(prefix)!)).toEqual(position(second.state));
+    // Then it is back to the upper limit: a few more syncs leave the checkpoint where it was.
+    const at = position(second.state);
+    for (let uid = 41; uid <= 80; uid++) await second.sync(async (s) => void (await s.append([[append(uid)]])));
+    expect(position(readCheckpoint(prefix)!)).toEqual(at);
+    await second.close();
+  });
 });
