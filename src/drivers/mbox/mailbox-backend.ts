@@ -69,7 +69,8 @@ export class MboxMailboxBackend implements MailboxBackend {
   readonly indexPrefix: string;
   readonly keepsIndexBackup = false;
   private readonly file: MboxFile;
-  private readonly commitLock: MboxLockOptions;
+  private readonly lockTimeoutMs: number;
+  private readonly fsync: boolean | undefined;
   private readonly windowBytes: number | undefined;
   private readonly writeLock: MboxLockOptions;
   /**
@@ -88,12 +89,12 @@ export class MboxMailboxBackend implements MailboxBackend {
   constructor(readonly mboxPath: string, readonly indexDir: string, opts: MboxMailboxOptions = {}) {
     this.indexPrefix = path.join(indexDir, "dovecot.index");
     this.file = openMboxFile(mboxPath);
-    this.commitLock = { timeoutMs: opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, fsync: opts.fsync };
+    this.lockTimeoutMs = opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    this.fsync = opts.fsync;
     this.windowBytes = opts.rewriteWindowBytes;
     this.writeLock = {
       timeoutMs: opts.writeLockTimeoutMs ?? DEFAULT_WRITE_LOCK_TIMEOUT_MS,
       dotlockTimeoutMs: opts.dotlockTimeoutMs ?? DEFAULT_DOTLOCK_TIMEOUT_MS,
-      fsync: opts.fsync,
     };
   }
 
@@ -111,7 +112,7 @@ export class MboxMailboxBackend implements MailboxBackend {
 
   /** Dovecot's lock order: the mbox before the log (see the module comment). */
   async withCommitLocks<T>(fn: () => Promise<T>): Promise<T> {
-    await this.retain(this.commitLock);
+    await this.retain({ timeoutMs: this.lockTimeoutMs });
     try {
       return await fn();
     } finally {
@@ -198,7 +199,7 @@ export class MboxMailboxBackend implements MailboxBackend {
     let hold: WriteHold;
     try {
       // Called under the log lock (Mailbox.refresh): only try, see the module comment.
-      hold = await this.retain({ timeoutMs: 0, dotlockTimeoutMs: 0, fsync: this.writeLock.fsync });
+      hold = await this.retain({ timeoutMs: 0, dotlockTimeoutMs: 0 });
     } catch (err) {
       if (err instanceof LockTimeoutError) return { transactions: [], filesSynced: false };
       throw err;
@@ -259,7 +260,7 @@ export class MboxMailboxBackend implements MailboxBackend {
         // A try (under the log lock) must not join a patient acquisition.
         if (lock.timeoutMs === 0 && this.acquiring) throw new LockTimeoutError("the mbox is being locked", { path: this.mboxPath });
         this.acquiring ??= this.file
-          .beginWrite(lock)
+          .beginWrite({ ...lock, fsync: this.fsync })
           .then((h) => (this.hold = h))
           .finally(() => (this.acquiring = undefined));
         await this.acquiring;
@@ -285,7 +286,7 @@ export class MboxMailboxBackend implements MailboxBackend {
    */
   private readLocked<T>(fn: (fd: number) => T): Promise<T> {
     if (this.hold) return Promise.resolve(fn(this.hold.fd));
-    return this.file.read({ timeoutMs: this.commitLock.timeoutMs }, fn);
+    return this.file.read({ timeoutMs: this.lockTimeoutMs }, fn);
   }
 
   private fileUidValidity(): number | undefined {
