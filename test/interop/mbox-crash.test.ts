@@ -151,7 +151,8 @@ describeInterop("mbox crash safety: SIGKILL during expunge rewrites and flag wri
       // serves were checked above.
       o.assertNoStderrProblems([/Next message unexpectedly corrupted in mbox file/, /Cached message offset \d+ is invalid for mbox/]);
     } catch (err) {
-      console.error(`mbox crash test failed with MBOX_CRASH_SEED=${seed}`);
+      // The seed goes into the failure itself: reporters keep that, not console output.
+      if (err instanceof Error) err.message = `[MBOX_CRASH_SEED=${seed}] ${err.message}`;
       throw err;
     }
   }, 300_000);
