@@ -45,6 +45,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { LockTimeoutError } from "../shared/errors.js";
+import { newFileModeIn } from "../shared/file-mode.js";
 
 /**
  * Dovecot's MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT (also the keywords file's)
@@ -82,6 +83,14 @@ export interface Dotlock {
    * the file it guarded, so an index may not say what the file holds.
    */
   readonly brokeStale: boolean;
+  /**
+   * Which lock this one is: its content (`<pid>:<hostname>`) and inode
+   * number, `<content>#<ino>` — what a journal written under it names
+   * (mbox/redo-journal.ts).
+   */
+  readonly owner: string;
+  /** The `owner` of the stale lock broken to get this one (undefined when none was, or it could not be read). */
+  readonly brokenOwner: string | undefined;
   /** Sets the lock file's times to now, if it is still ours, so that long work does not look stale. */
   touch(): void;
   /** Deletes the lock file if it is still ours. Idempotent. */
@@ -137,31 +146,30 @@ function localPidOf(content: string): number | undefined {
  * What the lock file at `lockPath` is: gone already (try again at once),
  * stale (may be broken), or held.
  */
-function judge(lockPath: string, staleMs: number): "gone" | "stale" | "held" {
+function judge(lockPath: string, staleMs: number): { state: "gone" | "stale" | "held"; owner?: string } {
   let st: fs.Stats;
   try {
     st = fs.statSync(lockPath);
   } catch (err) {
-    if (errnoOf(err) === "ENOENT") return "gone";
+    if (errnoOf(err) === "ENOENT") return { state: "gone" };
     throw err;
   }
   let content: string | undefined;
   try {
     content = fs.readFileSync(lockPath, "utf8");
   } catch (err) {
-    if (errnoOf(err) === "ENOENT") return "gone";
+    if (errnoOf(err) === "ENOENT") return { state: "gone" };
     // Unreadable (another user's lock): no pid to check, only its age (Dovecot's read_local_pid()).
     if (errnoOf(err) !== "EACCES") throw err;
   }
   const pid = content === undefined ? undefined : localPidOf(content);
-  if (pid !== undefined && pid !== process.pid && !processAlive(pid)) return "stale";
-  return Date.now() - st.mtimeMs > staleMs ? "stale" : "held";
+  const state = (pid !== undefined && pid !== process.pid && !processAlive(pid)) || Date.now() - st.mtimeMs > staleMs ? "stale" : "held";
+  return content === undefined ? { state } : { state, owner: `${content}#${st.ino}` };
 }
 
 /** The mode a new lock file in `dir` is created with (before the umask): `mode` within Dovecot's file_create_mode. */
 function lockFileMode(lockPath: string, mode: number): number {
-  const dirMode = fs.statSync(path.dirname(lockPath)).mode;
-  return mode & ((dirMode & 0o666) | 0o600);
+  return mode & newFileModeIn(path.dirname(lockPath));
 }
 
 /** Identity of a lock file we created: an inode number can be reused at once, so the content is compared too. */
@@ -236,19 +244,20 @@ export async function takeDotlock(target: string, opts: DotlockOptions = {}): Pr
   const content = Buffer.from(`${process.pid}:${os.hostname()}`, "utf8");
   const deadline = Date.now() + timeoutMs;
   let waitMs = 2;
-  let brokeStale = false;
+  let broken: { owner: string | undefined } | undefined;
   for (;;) {
     const created = create(lockPath, content, mode);
-    if (created !== undefined) return heldLock(target, lockPath, content, created, brokeStale, opts.touchEveryMs);
-    const found = judge(lockPath, staleMs);
+    if (created !== undefined) return heldLock(target, lockPath, content, created, broken, opts.touchEveryMs);
+    const found = judge(lockPath, staleMs).state;
     if (found === "gone") continue;
     if (found === "stale") {
       // Two processes may both find it stale; unlinking a fresh lock of the
       // other is prevented by judging it again right before (the window is Dovecot's too).
-      if (judge(lockPath, staleMs) === "stale") {
+      const again = judge(lockPath, staleMs);
+      if (again.state === "stale") {
         try {
           fs.unlinkSync(lockPath);
-          brokeStale = true;
+          broken = { owner: again.owner };
         } catch (err) {
           if (errnoOf(err) !== "ENOENT") throw err; // another breaker was quicker
         }
@@ -261,7 +270,7 @@ export async function takeDotlock(target: string, opts: DotlockOptions = {}): Pr
   }
 }
 
-function heldLock(target: string, lockPath: string, content: Buffer, created: Created, brokeStale: boolean, touchEveryMs: number | undefined): Dotlock {
+function heldLock(target: string, lockPath: string, content: Buffer, created: Created, broken: { owner: string | undefined } | undefined, touchEveryMs: number | undefined): Dotlock {
   let held = true;
   const stillOurs = (): boolean => {
     try {
@@ -301,7 +310,9 @@ function heldLock(target: string, lockPath: string, content: Buffer, created: Cr
   };
   return {
     lockPath,
-    brokeStale,
+    brokeStale: broken !== undefined,
+    owner: `${content.toString("utf8")}#${created.ino}`,
+    brokenOwner: broken?.owner,
     touch,
     release() {
       if (!held) return;

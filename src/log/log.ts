@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import * as fs from "node:fs";
 import * as nodePath from "node:path";
 import { InvalidArgumentError, LogCorruptedError, MailstoreError } from "../shared/errors.js";
+import { newFileModeIn } from "../shared/file-mode.js";
 import { prepareAppend, writeAt, type AppendCursor } from "./append.js";
 import { ByteWriter } from "./bytes.js";
 import { encodeTransactionInto } from "./encode-file.js";
@@ -602,19 +603,8 @@ function createLogFile(path: string, options: CreateLogOptions, sync: boolean): 
   }
 }
 
-/**
- * Mode of a new log file: the directory's read/write bits and always the
- * owner's, as Dovecot derives index file permissions from the mailbox
- * directory (a 0755 dir gives 0644 files, a 0700 one 0600); the umask still
- * applies. A directory that cannot be statted cannot take the file either:
- * its error is the one to report.
- */
-function newFileMode(path: string): number {
-  return (fs.statSync(nodePath.dirname(path)).mode & 0o666) | 0o600;
-}
-
 function writeNewFile(path: string, bytes: Uint8Array, sync: boolean): void {
-  const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, newFileMode(path));
+  const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, newFileModeIn(nodePath.dirname(path)));
   try {
     fs.writeSync(fd, bytes);
     if (sync) fs.fdatasyncSync(fd);

@@ -13,23 +13,23 @@
  * Why it survives a kill. Dovecot moves message bodies over expunged space
  * chunk by chunk; a kill in between leaves a torn file. Here the tail of the
  * file is rewritten from its first change onwards in windows: each window is
- * read into memory, and written back with ONE pwrite over exactly the
+ * read into memory, and written back with one write over exactly the
  * messages it read, whose new versions take exactly the same room — free
  * space is handed on as padding (pieces.ts) in the last message written
- * that can carry it, which the next window rewrites first. A write of a regular
- * file is not cut short by SIGKILL, so the file holds before each write the
- * old messages, and after it the new ones: every message exactly once,
- * whole. Space still missing (a header that grew) is found the way Dovecot
- * finds it: from the padding of the messages that follow, else at the end,
- * where one write extends the file.
+ * that can carry it, which the next window rewrites first. So before each
+ * write the file holds the old messages, and after it the new ones: every
+ * message exactly once, whole. Space still missing (a header that grew) is
+ * found the way Dovecot finds it: from the padding of the messages that
+ * follow, else at the end, where one write extends the file. The last write
+ * of a shrinking rewrite also cuts the file after the last message.
  *
- * The one step that is not a single write is the end of a shrinking
- * rewrite: the last messages are written without their padding and the
- * file then truncated. A kill between those two system calls leaves after
- * the last message a repeat of its own last bytes, which readers take for
- * more of its body — nothing is lost, and the next full sync recognises the
- * repeat and cuts it (repairInterruptedTrim). (The alternative, never giving
- * the padding back, would keep expunged space for good.)
+ * SIGKILL can cut a write of a regular file short at a page boundary, so
+ * each write goes through the hold's redo journal (redo-journal.ts): a
+ * window killed midway is written again by the next writer, before it reads
+ * anything. Until then the file is torn: a program that breaks the dead
+ * writer's dotlock first (Dovecot) sees what its own crash mid-rewrite
+ * leaves. (Files torn by versions before the journal, between the last
+ * write and the truncation, are still cut by repairInterruptedTrim.)
  */
 import * as fs from "node:fs";
 import type { WriteHold } from "./mbox-file.js";
@@ -65,11 +65,6 @@ export interface InPlaceResult {
 /** Bytes of old messages a window reads before it writes (more when growth needs it). */
 const WINDOW_BYTES = 8 * 1024 * 1024;
 const TOUCH_EVERY_BYTES = 64 * 1024 * 1024;
-
-function pwriteAll(fd: number, data: Buffer, at: number): void {
-  let off = 0;
-  while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off, at + off);
-}
 
 /** Dovecot's from offset of a message starting at `start` after `prev` (0 at the file start). */
 function fromOffsetAt(start: number, prev: Buffer | undefined): number {
@@ -141,7 +136,8 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
   let u = plan.firstChange;
   let insertsAtEndDone = false;
 
-  const write = (list: readonly Piece[], sizes: readonly number[], settled = true) => {
+  /** Writes `list` at the tail; `last`: nothing follows, the file ends after it. */
+  const write = (list: readonly Piece[], sizes: readonly number[], last = false) => {
     const bufs = list.map((p, i) => p.render(sizes[i]));
     let pos = tailStartAt;
     bufs.forEach((b, i) => {
@@ -150,10 +146,12 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
       pos += b.length;
     });
     const data = Buffer.concat(bufs);
-    pwriteAll(fd, data, tailStartAt);
-    if (settled) observe();
-    written = tailStartAt + data.length;
-    fileSize = Math.max(fileSize, written);
+    const end = tailStartAt + data.length;
+    const cut = last && end < fileSize ? end : undefined;
+    hold.write(data, tailStartAt, cut);
+    observe();
+    written = end;
+    fileSize = cut ?? Math.max(fileSize, written);
     const k = tailStart(list, sizes);
     if (k > 0) prevBytes = bufs[k - 1];
     tailStartAt += bufs.slice(0, k).reduce((a, b) => a + b.length, 0);
@@ -195,18 +193,19 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
       // At the end of the file (fit() fails earlier only by asking for a bigger window):
       // the rest is written at its preferred size. The file grows — one write — or,
       // when nothing could carry the room left (plans avoid that: pieces after a
-      // dropped message can pad), it is cut below, like the final trim.
+      // dropped message can pad), the same write cuts it after the last message.
       const preferred = list.map((p) => p.preferred.length);
-      write(list, preferred, preferred.reduce((a, b) => a + b, 0) >= room);
+      const short = preferred.reduce((a, b) => a + b, 0) < room;
+      if (short && !insertsAtEndDone) throw new Error(`mailstore internal error: in-place rewrite of ${hold.file.path} left room before offset ${end}`);
+      write(list, preferred, short);
     }
     u = j;
   }
 
-  // Everything is written; the tail may still carry padding, the file may end in old bytes.
-  // The one moment a kill leaves a copy of the end after the last message: between
-  // this write and the truncation below (see the module comment; sync repairs it).
-  if (tailBytes.some((b, i) => b.length !== tail[i].preferred.length)) write(tail, tail.map((p) => p.preferred.length), false);
-  if (written < fileSize) {
+  // Everything is written; the tail may still carry padding, the file may end in old bytes:
+  // the tail is written without its padding and the file cut after it, in one journaled step.
+  if (tailBytes.some((b, i) => b.length !== tail[i].preferred.length)) write(tail, tail.map((p) => p.preferred.length), true);
+  else if (written < fileSize) {
     fs.ftruncateSync(fd, written);
     observe();
     fileSize = written;
@@ -217,13 +216,12 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
 
 /**
  * Overwrites the header lines of `msg` with `header` of exactly the same
- * length (a flag change within the padding). One small pwrite: a kill
- * cannot tear it.
+ * length (a flag change within the padding), as one write a kill cannot
+ * tear (redo-journal.ts; usually within one page, where it needs no journal).
  */
-export function writeHeaderInPlace(fd: number, msg: MboxMessage, header: Uint8Array): void {
-  if (header.length !== msg.headerEndOffset - msg.headerOffset) throw new Error("in-place header must keep its length");
-  let off = 0;
-  while (off < header.length) off += fs.writeSync(fd, header, off, header.length - off, msg.headerOffset + off);
+export function writeHeaderInPlace(hold: WriteHold, msg: MboxMessage, header: Uint8Array): void {
+  if (header.length !== msg.headerEndOffset - msg.headerOffset) throw new Error("mailstore internal error: in-place header must keep its length");
+  hold.write(header, msg.headerOffset);
 }
 
 /**

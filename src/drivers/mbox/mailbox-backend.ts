@@ -37,6 +37,7 @@ import { headerBlock } from "./file-messages.js";
 import { mboxHeaderMd5, md5Hex } from "./header-md5.js";
 import { mboxHeaderRecords, newMboxSyncHeader, readMboxSyncHeader } from "./index-ext.js";
 import { pendingChanges, pendingChangesOf, type IndexedMessage } from "./index-view.js";
+import { MBOX_REDO_JOURNAL } from "./redo-journal.js";
 import { openMboxFile, releaseMboxFile, type MboxFile, type MboxLockOptions, type WriteHold } from "./mbox-file.js";
 import { locateMessage } from "./read.js";
 import { saveToMbox } from "./save.js";
@@ -88,7 +89,7 @@ export class MboxMailboxBackend implements MailboxBackend {
 
   constructor(readonly mboxPath: string, readonly indexDir: string, opts: MboxMailboxOptions = {}) {
     this.indexPrefix = path.join(indexDir, "dovecot.index");
-    this.file = openMboxFile(mboxPath);
+    this.file = openMboxFile(mboxPath, path.join(indexDir, MBOX_REDO_JOURNAL));
     this.lockTimeoutMs = opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
     this.fsync = opts.fsync;
     this.windowBytes = opts.rewriteWindowBytes;

@@ -24,6 +24,7 @@ import * as fs from "node:fs";
 import { lock as fcntlLock, unlock as fcntlUnlock } from "os-lock";
 import { LockTimeoutError, MailstoreError } from "../../shared/errors.js";
 import { takeDotlock, type Dotlock } from "../dotlock.js";
+import { RedoJournal, recoverRedoJournal } from "./redo-journal.js";
 
 export interface MboxLockOptions {
   /** How long to wait for another process's fcntl lock (ms); 0 = only try. */
@@ -41,6 +42,11 @@ export interface WriteHold {
   readonly fd: number;
   /** A dead writer's dotlock was broken: the file may not be what the index says (Dotlock.brokeStale). */
   readonly recovered: boolean;
+  /**
+   * Writes `data` at `at`, then cuts the file at `truncateTo` if given, as
+   * one step a kill cannot leave half done (redo-journal.ts).
+   */
+  write(data: Uint8Array, at: number, truncateTo?: number): void;
   /** Keeps the dotlock fresh during long work. */
   touch(): void;
   /** Makes what was written durable, unless the storage runs with fsync "never". */
@@ -50,14 +56,18 @@ export interface WriteHold {
 
 const files = new Map<string, { file: MboxFile; refs: number }>();
 
-/** @returns this process's MboxFile for `path` (release it when done). */
-export function openMboxFile(path: string): MboxFile {
+/**
+ * @param journalPath where writers keep their redo journal (redo-journal.ts):
+ *   in the mailbox's index directory. The first user's choice holds.
+ * @returns this process's MboxFile for `path` (release it when done).
+ */
+export function openMboxFile(path: string, journalPath: string): MboxFile {
   const entry = files.get(path);
   if (entry) {
     entry.refs++;
     return entry.file;
   }
-  const file = new MboxFile(path);
+  const file = new MboxFile(path, journalPath);
   files.set(path, { file, refs: 1 });
   return file;
 }
@@ -105,7 +115,10 @@ export class MboxFile {
   private readLocking: Promise<void> | undefined;
   private lingering: NodeJS.Immediate | undefined;
 
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    readonly journalPath: string,
+  ) {}
 
   /** The open descriptor; only meaningful while holding a lock. */
   get fd(): number {
@@ -187,19 +200,33 @@ export class MboxFile {
     let ended = false;
     const held = dotlock;
     const fd = this.fdValue;
+    const fsync = opts.fsync !== false;
+    let journal: RedoJournal;
+    try {
+      // A writer killed mid-write: finish its write, if nobody else has written since.
+      recoverRedoJournal(this.journalPath, fd, held.brokenOwner, fsync);
+      journal = new RedoJournal(this.journalPath, held.owner, fsync);
+    } catch (err) {
+      held.release();
+      await fcntlUnlock(fd, 0, 0).catch(() => undefined);
+      this.leave(true);
+      throw err;
+    }
     return {
       file: this,
       get fd() {
         return ended ? -1 : fd;
       },
       recovered: held.brokeStale,
+      write: (data, at, truncateTo) => journal.write(fd, data, at, truncateTo),
       touch: () => held.touch(),
       syncData: () => {
-        if (opts.fsync !== false) fs.fdatasyncSync(fd);
+        if (fsync) fs.fdatasyncSync(fd);
       },
       end: async () => {
         if (ended) return;
         ended = true;
+        journal.close();
         held.release();
         await fcntlUnlock(this.fdValue, 0, 0).catch(() => undefined);
         this.leave(true);

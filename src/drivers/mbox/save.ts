@@ -20,6 +20,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import type { LogRecord } from "../../log/types.js";
+import { MailCorruptedError } from "../../shared/errors.js";
 import type { IndexMapState } from "../../projections/state.js";
 import type { NewMessage } from "../driver.js";
 import { readRange, scanFile } from "./file-messages.js";
@@ -101,13 +102,12 @@ export async function saveToMbox(hold: WriteHold, state: IndexMapState, messages
     pos += p.length;
   });
   const bytes = Buffer.concat([needLf ? Buffer.from("\n") : Buffer.alloc(0), ...parts]);
-  let off = 0;
-  while (off < bytes.length) off += fs.writeSync(hold.fd, bytes, off, bytes.length - off, size + off);
-  const oldLast = raiseUidLast(hold.fd, firstUid + messages.length - 1);
+  hold.write(bytes, size);
+  const oldLast = raiseUidLast(hold, firstUid + messages.length - 1);
   // A keyword new to the mailbox must be in the first message's X-IMAPbase list, or a reader without
   // the index ignores the X-Keywords naming it. (Left listed if the save is undone: an unused name is harmless.)
   if (start > 0 && messages.some((m) => m.keywords.some((k) => !state.keywords.includes(k)))) {
-    listKeywordsInImapBase(hold.fd, new FileSource(hold.fd), firstUid + messages.length - 1, state.header.uidValidity, keywordsWith(state, messages));
+    listKeywordsInImapBase(hold, new FileSource(hold.fd), firstUid + messages.length - 1, state.header.uidValidity, keywordsWith(state, messages));
   }
   hold.syncData();
   const records = [...fromOffsetRecords(offsets), ...headerMd5Records(parts.map((p, i) => ({ uid: firstUid + i, md5: formattedHeaderMd5(p) })))];
@@ -117,7 +117,7 @@ export async function saveToMbox(hold: WriteHold, state: IndexMapState, messages
     saved: saved.map((s, i) => ({ ...s, fromOffset: offsets[i].offset })),
     undo: () => {
       fs.ftruncateSync(hold.fd, size);
-      if (oldLast !== undefined) writeUidLast(hold.fd, oldLast.offset, oldLast.value);
+      if (oldLast !== undefined) writeUidLast(hold, oldLast.offset, oldLast.value);
       hold.syncData();
     },
   };
@@ -184,13 +184,16 @@ const UID_LAST = /^(X-IMAPbase|X-IMAP):[ \t]*\d+[ \t]+(\d{10})(?=[ \t\r\n]|$)/im
  * `uidLast` in place.
  * @returns the old value and where it is, to undo; undefined when not changed.
  */
-function raiseUidLast(fd: number, uidLast: number): { offset: number; value: number } | undefined {
+function raiseUidLast(hold: WriteHold, uidLast: number): { offset: number; value: number } | undefined {
+  const fd = hold.fd;
   const src = new FileSource(fd);
   let first;
   try {
     first = scanMbox(src).next();
-  } catch {
-    return undefined;
+  } catch (err) {
+    // A first message that does not parse has no X-IMAPbase to raise; the next sync reports it.
+    if (err instanceof MailCorruptedError) return undefined;
+    throw err;
   }
   if (first.done || !first.value.imapBase || first.value.imapBase.uidLast >= uidLast) return undefined;
   const msg = first.value;
@@ -198,10 +201,10 @@ function raiseUidLast(fd: number, uidLast: number): { offset: number; value: num
   const m = UID_LAST.exec(header);
   if (!m || Number(m[2]) !== msg.imapBase!.uidLast) return undefined;
   const offset = msg.headerOffset + m.index + m[0].length - 10;
-  writeUidLast(fd, offset, uidLast);
+  writeUidLast(hold, offset, uidLast);
   return { offset, value: msg.imapBase!.uidLast };
 }
 
-function writeUidLast(fd: number, offset: number, value: number): void {
-  fs.writeSync(fd, Buffer.from(String(value).padStart(10, "0"), "latin1"), 0, 10, offset);
+function writeUidLast(hold: WriteHold, offset: number, value: number): void {
+  hold.write(Buffer.from(String(value).padStart(10, "0"), "latin1"), offset);
 }

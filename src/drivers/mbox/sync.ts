@@ -116,9 +116,9 @@ export function quickSync(hold: WriteHold, state: IndexMapState, pending: Pendin
     }
     if (r.flags & MailFlag.DIRTY) clean.push(uid);
   }
-  for (const w of writes) writeHeaderInPlace(hold.fd, w.msg, w.header);
+  for (const w of writes) writeHeaderInPlace(hold, w.msg, w.header);
   if (writes.length > 0) {
-    if (!writes.some((w) => w.msg.fromOffset === 0)) listKeywordsInImapBase(hold.fd, src, state.header.nextUid - 1, state.header.uidValidity, state.keywords);
+    if (!writes.some((w) => w.msg.fromOffset === 0)) listKeywordsInImapBase(hold, src, state.header.nextUid - 1, state.header.uidValidity, state.keywords);
     hold.syncData();
   }
   const records: LogRecord[] = [...mboxHeaderRecords(stampedHeader(state, hold.fd))];
@@ -167,16 +167,16 @@ export function fullSync(hold: WriteHold, state: IndexMapState, pending: Pending
   }
   if (rewrite) {
     const layout = inPlaceLayout(state, plan, src);
-    if (layout.plan.firstChange > 0) listKeywordsInImapBase(hold.fd, src, plan.nextUid - 1, state.header.uidValidity, plan.keywords);
+    if (layout.plan.firstChange > 0) listKeywordsInImapBase(hold, src, plan.nextUid - 1, state.header.uidValidity, plan.keywords);
     offsets = rewriteInPlace(hold, { ...layout.plan, ...(opts.windowBytes ? { windowBytes: opts.windowBytes } : {}) }).offsets;
     for (const uid of layout.rewritten) written.add(uid);
   } else {
     for (const w of inPlace) {
-      writeHeaderInPlace(hold.fd, w.msg, w.header);
+      writeHeaderInPlace(hold, w.msg, w.header);
       written.add(w.uid);
     }
     if (inPlace.length > 0) {
-      if (!inPlace.some((w) => w.msg.fromOffset === 0)) listKeywordsInImapBase(hold.fd, src, plan.nextUid - 1, state.header.uidValidity, plan.keywords);
+      if (!inPlace.some((w) => w.msg.fromOffset === 0)) listKeywordsInImapBase(hold, src, plan.nextUid - 1, state.header.uidValidity, plan.keywords);
       hold.syncData();
     }
   }
@@ -197,7 +197,7 @@ export function fullSync(hold: WriteHold, state: IndexMapState, pending: Pending
  * next rewrite of that message.
  * @returns whether the list now holds every one of `keywords`.
  */
-export function listKeywordsInImapBase(fd: number, src: ByteSource, uidLast: number, uidValidity: number, keywords: readonly string[]): boolean {
+export function listKeywordsInImapBase(hold: WriteHold, src: ByteSource, uidLast: number, uidValidity: number, keywords: readonly string[]): boolean {
   const first = messageAt(src, 0, "");
   const base = first?.imapBase;
   if (!first || first.pseudo || !base || first.rawUid === undefined) return false;
@@ -215,7 +215,7 @@ export function listKeywordsInImapBase(fd: number, src: ByteSource, uidLast: num
     },
     block.length,
   );
-  if (header) writeHeaderInPlace(fd, first, header);
+  if (header) writeHeaderInPlace(hold, first, header);
   return header !== undefined;
 }
 

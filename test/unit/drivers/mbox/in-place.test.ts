@@ -95,7 +95,7 @@ describe("rewriteInPlace", () => {
           fs.writeFileSync(file, Buffer.concat(msgs.map((g, i) => unitBytes(g, i + 1, i === 0))));
           const before = snapshot(fs.readFileSync(file));
           const ins = inserts.map(([at, g], k) => ({ at, g: { ...g, id: 100 + k, raw: false } }));
-          const mbox = openMboxFile(file);
+          const mbox = openMboxFile(file, `${file}.redo`);
           const hold = await mbox.beginWrite({ timeoutMs: 100 });
           try {
             const src = new FileSource(hold.fd);
@@ -154,7 +154,7 @@ describe("rewriteInPlace", () => {
     const msgs: Gen[] = [1, 2, 3, 4].map((id) => ({ id, body: "b".repeat(50 * id) + "\n", raw: id > 2, keywords: [] }));
     const file = path.join(dir, "insert");
     fs.writeFileSync(file, Buffer.concat(msgs.map((g, i) => unitBytes(g, i + 1, i === 0))));
-    const mbox = openMboxFile(file);
+    const mbox = openMboxFile(file, `${file}.redo`);
     const hold = await mbox.beginWrite({ timeoutMs: 100 });
     try {
       const src = new FileSource(hold.fd);

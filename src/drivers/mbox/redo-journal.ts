@@ -1,0 +1,170 @@
+/**
+ * A redo journal for the mbox writes that a kill could tear.
+ *
+ * Why. Linux looks for a fatal signal before each page it copies into the
+ * page cache (generic_perform_write), so SIGKILL cuts a write() of a
+ * regular file short at a page boundary. A window of an in-place rewrite
+ * (in-place.ts) killed that way leaves new bytes up to a page and old ones
+ * after it: a message cut in two, and when it moved by less than its own
+ * size, its only whole copy gone. Seen in test/interop/mbox-crash.test.ts.
+ *
+ * How. A write that spans more than one page goes first into the journal
+ * (a file in the mailbox's index directory, never in the mail directory
+ * where Dovecot would take it for a mailbox): where it goes, its bytes, and
+ * a SHA-1 over both. Then into the mbox; then the journal is emptied. The
+ * next writer that breaks the killed writer's dotlock — so nobody has
+ * written the mbox since — and finds that writer's whole record writes it
+ * again: the mbox is then as after the interrupted write, which is a state
+ * the rewrite allows between two windows. A torn record (the mbox write had
+ * not begun) or one whose owner's lock somebody else broke (that program
+ * may have changed the file since) is dropped. A write within one page
+ * cannot be torn and skips the journal.
+ *
+ * With fsync the journal is made durable before the mbox is written, and
+ * the mbox before the journal is emptied, so a power loss too leaves a
+ * whole record or a whole write.
+ *
+ * Record (little-endian): "MSREDO01"; u16 owner length; owner (the dotlock
+ * content `<pid>:<hostname>`); 48-bit offset; 48-bit length; 48-bit size to
+ * truncate the file to afterwards (all ones: none); 20-byte SHA-1 of all
+ * the above and the data; the data.
+ */
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { newFileModeIn } from "../../shared/file-mode.js";
+
+/** The journal's name in the mailbox's index directory. */
+export const MBOX_REDO_JOURNAL = "mailstore.mbox-redo";
+
+/** The smallest page Linux has: a write inside one is never torn. */
+export const PAGE_BYTES = 4096;
+
+const MAGIC = Buffer.from("MSREDO01", "latin1");
+const NO_TRUNCATE = 2 ** 48 - 1;
+const SHA1_BYTES = 20;
+
+export interface RedoRecord {
+  readonly owner: string;
+  readonly offset: number;
+  readonly data: Buffer;
+  readonly truncateTo: number | undefined;
+}
+
+export function pwriteAll(fd: number, data: Uint8Array, at: number): void {
+  let off = 0;
+  while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off, at + off);
+}
+
+function withinOnePage(at: number, length: number): boolean {
+  return length === 0 || Math.floor(at / PAGE_BYTES) === Math.floor((at + length - 1) / PAGE_BYTES);
+}
+
+export function encodeRedoRecord(record: RedoRecord): Buffer {
+  const owner = Buffer.from(record.owner, "utf8");
+  const head = Buffer.alloc(MAGIC.length + 2 + owner.length + 18);
+  MAGIC.copy(head, 0);
+  head.writeUInt16LE(owner.length, MAGIC.length);
+  owner.copy(head, MAGIC.length + 2);
+  let pos = MAGIC.length + 2 + owner.length;
+  head.writeUIntLE(record.offset, pos, 6);
+  head.writeUIntLE(record.data.length, pos + 6, 6);
+  head.writeUIntLE(record.truncateTo ?? NO_TRUNCATE, pos + 12, 6);
+  pos += 18;
+  const sum = createHash("sha1").update(head).update(record.data).digest();
+  return Buffer.concat([head, sum, record.data]);
+}
+
+/** @returns the record `bytes` hold, or undefined when they are not one whole record (torn, or not ours). */
+export function decodeRedoRecord(bytes: Buffer): RedoRecord | undefined {
+  if (bytes.length < MAGIC.length + 2 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+  const ownerLength = bytes.readUInt16LE(MAGIC.length);
+  const fixed = MAGIC.length + 2 + ownerLength + 18;
+  if (bytes.length < fixed + SHA1_BYTES) return undefined;
+  const offset = bytes.readUIntLE(fixed - 18, 6);
+  const length = bytes.readUIntLE(fixed - 12, 6);
+  const truncateTo = bytes.readUIntLE(fixed - 6, 6);
+  if (bytes.length !== fixed + SHA1_BYTES + length) return undefined;
+  const data = bytes.subarray(fixed + SHA1_BYTES);
+  const sum = createHash("sha1").update(bytes.subarray(0, fixed)).update(data).digest();
+  if (!sum.equals(bytes.subarray(fixed, fixed + SHA1_BYTES))) return undefined;
+  return {
+    owner: bytes.subarray(MAGIC.length + 2, MAGIC.length + 2 + ownerLength).toString("utf8"),
+    offset,
+    data,
+    truncateTo: truncateTo === NO_TRUNCATE ? undefined : truncateTo,
+  };
+}
+
+/** The journal of one write hold (see the module comment). */
+export class RedoJournal {
+  private fd = -1;
+
+  /**
+   * @param owner the hold's dotlock content, which recovery compares with the broken lock's.
+   * @param fsync make each step durable before the next (Dovecot's mail_fsync ≠ never).
+   */
+  constructor(
+    readonly path: string,
+    private readonly owner: string,
+    private readonly fsync: boolean,
+  ) {}
+
+  /**
+   * Writes `data` at `at` in the file `target`, then cuts it at
+   * `truncateTo` if given, as one step that a kill cannot leave half done
+   * once recoverRedoJournal has run.
+   */
+  write(target: number, data: Uint8Array, at: number, truncateTo?: number): void {
+    if (truncateTo === undefined && withinOnePage(at, data.length)) {
+      pwriteAll(target, data, at);
+      return;
+    }
+    const record = encodeRedoRecord({ owner: this.owner, offset: at, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), truncateTo });
+    const fd = this.open();
+    pwriteAll(fd, record, 0);
+    fs.ftruncateSync(fd, record.length);
+    if (this.fsync) fs.fdatasyncSync(fd);
+    pwriteAll(target, data, at);
+    if (truncateTo !== undefined) fs.ftruncateSync(target, truncateTo);
+    if (this.fsync) fs.fdatasyncSync(target);
+    fs.ftruncateSync(fd, 0);
+  }
+
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  private open(): number {
+    if (this.fd < 0) this.fd = fs.openSync(this.path, fs.constants.O_RDWR | fs.constants.O_CREAT, newFileModeIn(path.dirname(this.path)));
+    return this.fd;
+  }
+}
+
+/**
+ * Run by a writer that has just taken the mbox's locks: writes again the
+ * record a killed writer left, when this writer broke that writer's
+ * dotlock, and empties the journal in any case.
+ * @param brokenOwner the content of the stale dotlock this writer broke (undefined: none).
+ * @returns true when a write was replayed.
+ */
+export function recoverRedoJournal(journalPath: string, target: number, brokenOwner: string | undefined, fsync: boolean): boolean {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(journalPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
+  if (bytes.length === 0) return false;
+  const record = decodeRedoRecord(bytes);
+  const replay = record !== undefined && brokenOwner !== undefined && record.owner === brokenOwner;
+  if (replay) {
+    pwriteAll(target, record.data, record.offset);
+    if (record.truncateTo !== undefined) fs.ftruncateSync(target, record.truncateTo);
+    if (fsync) fs.fdatasyncSync(target);
+  }
+  fs.truncateSync(journalPath, 0);
+  return replay;
+}
