@@ -2,7 +2,7 @@ import { IndexCorruptedError, LogPositionLostError } from "../shared/errors.js";
 import * as fs from "node:fs";
 import type { LogFileHeader, LogPosition, LogTransaction } from "../log/types.js";
 import { readLog, readLogTail, streamLog, type LogReadResult } from "../log/view.js";
-import { applyTransaction, enterLogFile, replay, withLogModseq } from "../projections/apply.js";
+import { applyTransaction, enterLogFile, Replay, withLogModseq } from "../projections/apply.js";
 import { readCheckpoint } from "./checkpoint-file.js";
 import { position } from "../projections/read.js";
 import { emptyIndexMap, type IndexMapState } from "../projections/state.js";
@@ -39,37 +39,37 @@ function usableCheckpoint(prefix: string): { checkpoint?: IndexMapState; broken?
 export function loadState(prefix: string, options: LoadOptions = {}): IndexMapState {
   const { checkpoint, broken } = usableCheckpoint(prefix);
   if (checkpoint) options.onCheckpoint?.(position(checkpoint));
-  const empty = () => emptyIndexMap({ indexId: checkpoint?.header.indexId ?? 0 });
-  let state = checkpoint ?? empty();
-  let batch: LogTransaction[] = [];
-  let header: LogFileHeader | undefined;
+  let indexId = checkpoint?.header.indexId ?? 0;
+  let run = new Replay(checkpoint ?? emptyIndexMap({ indexId }));
   let totalBytes = 0;
   let doneBytes = 0;
-  const flush = () => {
-    // replay() enters the batch's file (a rotation) itself, given its header.
-    if (batch.length > 0) state = replay(batch, state, header ? [header] : []);
-    batch = [];
-    options.onProgress?.(doneBytes, totalBytes);
-  };
+  let sinceProgress = 0;
   // Streamed, not collected: a replay keeps only the state and one batch alive.
   const summary = streamLog(prefix, checkpoint ? position(checkpoint) : undefined, {
     onFile: (h) => {
-      flush();
-      header = h;
-      if (state.header.indexId === 0) state = emptyIndexMap({ indexId: h.indexId });
+      // The first file of a log that starts empty gives the state its indexid.
+      if (indexId === 0) {
+        indexId = h.indexId;
+        run = new Replay(emptyIndexMap({ indexId }));
+      }
+      run.addHeader(h);
       totalBytes = statLogBytes(prefix);
     },
     onTransaction: (tx) => {
-      batch.push(tx);
+      run.push(tx);
       doneBytes += tx.end.offset - tx.position.offset;
-      if (batch.length >= REPLAY_BATCH) flush();
+      if (++sinceProgress >= PROGRESS_EVERY) {
+        sinceProgress = 0;
+        options.onProgress?.(doneBytes, totalBytes);
+      }
     },
     onReset: () => {
-      batch = [];
-      state = empty();
+      indexId = checkpoint?.header.indexId ?? 0;
+      run = new Replay(emptyIndexMap({ indexId }));
     },
   });
-  flush();
+  let state = run.finish();
+  options.onProgress?.(doneBytes, totalBytes);
   if (!checkpoint && !summary.fromScratch) {
     const why = broken ? `dovecot.index is unreadable (${broken.message})` : "there is no dovecot.index";
     throw new IndexCorruptedError(`the log's older files are gone and ${why}: the mailbox needs a rebuild (force-resync)`, { path: prefix });
@@ -81,16 +81,16 @@ export function loadState(prefix: string, options: LoadOptions = {}): IndexMapSt
   return withLogModseq(state, summary.endModseq);
 }
 
-/** Transactions folded per replay call while streaming. */
-const REPLAY_BATCH = 4096;
+/** Transactions between two progress reports. */
+const PROGRESS_EVERY = 4096;
 
 function statLogBytes(prefix: string): number {
   let total = 0;
   for (const suffix of [".log", ".log.2"]) {
     try {
       total += fs.statSync(prefix + suffix).size;
-    } catch {
-      // absent
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err; // absent: nothing to count
     }
   }
   return total;

@@ -15,8 +15,16 @@ const latin1 = new TextDecoder("latin1");
  * names ASCII). latin1 maps every byte to one char, so decode/encode round-trips.
  */
 export function bytesToString(bytes: Uint8Array, start: number, end: number): string {
+  // Keyword names are short, and one is decoded per record: a TextDecoder call costs more than the loop.
+  if (end - start <= SHORT_NAME) {
+    let text = "";
+    for (let i = start; i < end; i++) text += String.fromCharCode(bytes[i]);
+    return text;
+  }
   return latin1.decode(bytes.subarray(start, end));
 }
+
+const SHORT_NAME = 16;
 
 export function stringToBytes(text: string): Uint8Array {
   const out = new Uint8Array(text.length);

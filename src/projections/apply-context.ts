@@ -23,6 +23,7 @@ export class ApplyContext {
   private editor: RecordEditor | undefined;
   private headerCopy: Draft<IndexBaseHeader> | undefined;
   private registryChanged = false;
+  private keywordsChanged = false;
   /** Header data this context owns (a copy it may change), by extension id; see writableHdrData. */
   private readonly hdrOwned = new Map<number, Uint8Array>();
   private readonly extIds = new Map<string, number>();
@@ -59,6 +60,17 @@ export class ApplyContext {
     this.registryChanged = true;
     this.extIds.clear();
     return this.draft.extensions;
+  }
+
+  /** Keyword names (read the plain base list until this context adds one: the draft costs a proxy per read). */
+  get keywords(): readonly string[] {
+    return this.keywordsChanged ? (this.draft.keywords as readonly string[]) : this.base.keywords;
+  }
+
+  /** Registers keyword `name` at the next index. */
+  addKeywordName(name: string): void {
+    this.keywordsChanged = true;
+    this.draft.keywords.push(name);
   }
 
   /** Index of the extension called `name`, or -1. */

@@ -8,7 +8,7 @@ import { EXT_ID_BY_NAME, type LogRecord } from "../log/types.js";
 import type { ApplyContext } from "./apply-context.js";
 import { raiseMessageModseqs } from "./apply-modseq.js";
 import { applyIntro, KEYWORDS_EXT_NAME } from "./ext-registry.js";
-import { extIdOf, type ExtensionInfo } from "./state.js";
+import type { ExtensionInfo } from "./state.js";
 
 type KeywordUpdateRecord = Extract<LogRecord, { type: "keyword-update" }>;
 type KeywordResetRecord = Extract<LogRecord, { type: "keyword-reset" }>;
@@ -29,17 +29,31 @@ export function keywordIndex(keywords: readonly string[], name: string): number 
   if (cached === undefined || cached.length !== keywords.length) {
     const byName = new Map<string, number>();
     for (let i = keywords.length - 1; i >= 0; i--) byName.set(asciiLower(keywords[i]), i);
-    cached = { length: keywords.length, byName };
+    cached = { length: keywords.length, byName, asWritten: new Map() };
     foldedIndexes.set(keywords, cached);
   }
-  return cached.byName.get(asciiLower(name)) ?? -1;
+  const known = cached.asWritten.get(name);
+  if (known !== undefined) return known;
+  const index = cached.byName.get(asciiLower(name)) ?? -1;
+  if (index >= 0 && cached.asWritten.size < AS_WRITTEN_MAX) cached.asWritten.set(name, index);
+  return index;
 }
 
-/** Folded name → first index, per keyword list (replays look keywords up per record). */
-const foldedIndexes = new WeakMap<readonly string[], { length: number; byName: Map<string, number> }>();
+/**
+ * Per keyword list (replays look keywords up per record): folded name →
+ * first index, and the spellings met so far → index, which spares folding
+ * the same name again.
+ */
+const foldedIndexes = new WeakMap<readonly string[], { length: number; byName: Map<string, number>; asWritten: Map<string, number> }>();
+/** Spellings remembered per list: a log naming a keyword in endless spellings gets no bigger cache. */
+const AS_WRITTEN_MAX = 4096;
 
 function asciiLower(s: string): string {
-  return /[A-Z]/.test(s) ? s.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32)) : s;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) return s.replace(/[A-Z]/g, (u) => String.fromCharCode(u.charCodeAt(0) + 32));
+  }
+  return s;
 }
 
 /**
@@ -71,10 +85,9 @@ export function parseKeywordsHeader(data: Uint8Array, hdrSize: number): string[]
 /** KEYWORD_UPDATE: add or remove one keyword on uid ranges; an unknown name is registered first, even for a remove. */
 export function applyKeywordUpdate(ctx: ApplyContext, record: KeywordUpdateRecord): void {
   if (record.name === "" || record.name.includes("\0")) throw ctx.corrupt("invalid keyword name");
-  const draft = ctx.draft;
-  let index = keywordIndex(draft.keywords, record.name);
+  let index = keywordIndex(ctx.keywords, record.name);
   if (index < 0) index = addKeyword(ctx, record.name);
-  const extId = extIdOf({ extensions: ctx.exts }, KEYWORDS_EXT_NAME);
+  const extId = ctx.extIdByName(KEYWORDS_EXT_NAME);
   let ext = ctx.exts[extId];
   if (index >> 3 >= ext.recordSize) {
     if (record.modifyType === "remove") return;
@@ -86,7 +99,7 @@ export function applyKeywordUpdate(ctx: ApplyContext, record: KeywordUpdateRecor
   const add = record.modifyType === "add";
   const fx = ctx.effects;
   // The registered spelling: the one every reader of the state sees.
-  const keyword = fx === undefined ? "" : draft.keywords[index];
+  const keyword = fx === undefined ? "" : ctx.keywords[index];
   const external = record.external;
   for (const r of record.ranges) {
     const range = ctx.records.rangeOfUids(r.uid1, r.uid2);
@@ -113,7 +126,7 @@ export function applyKeywordUpdate(ctx: ApplyContext, record: KeywordUpdateRecor
 
 /** KEYWORD_RESET: clear every keyword of the messages in the ranges. */
 export function applyKeywordReset(ctx: ApplyContext, record: KeywordResetRecord): void {
-  const extId = extIdOf({ extensions: ctx.exts }, KEYWORDS_EXT_NAME);
+  const extId = ctx.extIdByName(KEYWORDS_EXT_NAME);
   if (extId < 0) return;
   const ext = ctx.exts[extId];
   const fx = ctx.effects;
@@ -147,7 +160,7 @@ function growBitmap(ctx: ApplyContext, extId: number, ext: ExtensionInfo): void 
       extId,
       resetId: ext.resetId,
       hdrSize: ext.hdrSize,
-      recordSize: keywordsRecordSize(ctx.draft.keywords.length),
+      recordSize: keywordsRecordSize(ctx.keywords.length),
       recordAlign: 1,
       flags: 0,
       name: "",
@@ -164,7 +177,7 @@ function growBitmap(ctx: ApplyContext, extId: number, ext: ExtensionInfo): void 
  * bytes by an internal intro. Bytes after the new data are left as they were.
  */
 function addKeyword(ctx: ApplyContext, name: string): number {
-  const extId = extIdOf({ extensions: ctx.exts }, KEYWORDS_EXT_NAME);
+  const extId = ctx.extIdByName(KEYWORDS_EXT_NAME);
   const ext = extId < 0 ? undefined : ctx.exts[extId];
   const oldData = ext === undefined ? undefined : ctx.hdrData(extId).subarray(0, ext.hdrSize);
   const oldCount = oldData === undefined || oldData.length < 4 ? 0 : new DataView(oldData.buffer, oldData.byteOffset).getUint32(0, true);
@@ -209,10 +222,10 @@ function addKeyword(ctx: ApplyContext, name: string): number {
       true,
     );
   }
-  const targetId = extIdOf({ extensions: ctx.exts }, KEYWORDS_EXT_NAME);
+  const targetId = ctx.extIdByName(KEYWORDS_EXT_NAME);
   const hdrData = ctx.hdrData(targetId).slice();
   hdrData.set(data, 0);
   ctx.setHdrData(targetId, hdrData);
-  ctx.draft.keywords.push(name);
+  ctx.addKeywordName(name);
   return count - 1;
 }

@@ -45,11 +45,6 @@ function writeHdrU32(data: Uint8Array, at: number, value: number): void {
   for (let i = 0; i < 4; i++) data[at + i] = (value >>> (8 * i)) & 0xff;
 }
 
-function writeHdrU64(data: Uint8Array, at: number, value: bigint): void {
-  writeHdrU32(data, at, Number(value & 0xffffffffn));
-  writeHdrU32(data, at + 4, Number(value >> 32n));
-}
-
 /** ext_id of the modseq extension when its header can hold struct mail_index_modseq_header, else -1. */
 function ctxModseqHeaderId(ctx: ApplyContext): number {
   const id = ctx.extIdByName(MODSEQ_EXT_NAME);
@@ -68,12 +63,43 @@ export function readU64(words: Uint32Array, offset: number): bigint {
   return (BigInt(words[w + 1]) << 32n) | BigInt(words[w]);
 }
 
+/**
+ * The last modseq split into 32-bit halves: a fold asks for the same one for
+ * every record of a transaction, and BigInt arithmetic allocates.
+ */
+const split = { modseq: -1n, lo: 0, hi: 0 };
+
+function splitModseq(modseq: bigint): void {
+  if (modseq === split.modseq) return;
+  split.modseq = modseq;
+  split.lo = Number(modseq & 0xffffffffn);
+  split.hi = Number(modseq >> 32n);
+}
+
+/** The low 32 bits of a modseq. */
+function modseqLo(modseq: bigint): number {
+  splitModseq(modseq);
+  return split.lo;
+}
+
+/** The high 32 bits of a modseq. */
+function modseqHi(modseq: bigint): number {
+  splitModseq(modseq);
+  return split.hi;
+}
+
 /** Raises the header's highest_modseq (Dovecot's ctx->highest_modseq, written back at sync end). */
 export function raiseHighestModseq(ctx: ApplyContext, modseq: bigint): void {
   const id = ctxModseqHeaderId(ctx);
   if (id < 0) return;
-  if (readHdrU64(ctx.hdrData(id)) >= modseq) return;
-  writeHdrU64(ctx.writableHdrData(id), 0, modseq);
+  const lo = modseqLo(modseq);
+  const hi = modseqHi(modseq);
+  const data = ctx.hdrData(id);
+  const curHi = readHdrU32(data, 4);
+  if (curHi > hi || (curHi === hi && readHdrU32(data, 0) >= lo)) return;
+  const out = ctx.writableHdrData(id);
+  writeHdrU32(out, 0, lo);
+  writeHdrU32(out, 4, hi);
 }
 
 /**
@@ -85,8 +111,8 @@ export function raiseMessageModseqs(ctx: ApplyContext, first: number, last: numb
   const offset = ctxModseqFieldOffset(ctx);
   if (offset < 0) return;
   raiseHighestModseq(ctx, modseq);
-  const lo = Number(modseq & 0xffffffffn);
-  const hi = Number(modseq >> 32n);
+  const lo = modseqLo(modseq);
+  const hi = modseqHi(modseq);
   const editor = ctx.edit();
   const rs = editor.recordSize;
   const fx = ctx.effects;

@@ -201,42 +201,73 @@ export function advanceWithEffects(
   return { state: current, effects };
 }
 
-/**
- * Folds transactions in order, from `initial` (an empty map by default: use
- * `emptyIndexMap({indexId})` to give it the log's indexid). Intermediate
- * states are never exposed, so records are changed in place after their
- * first copy.
- */
 /** Transactions folded per immer produce during a replay. */
 const REPLAY_BATCH = 256;
 
+/**
+ * A replay in progress: transactions pushed in log order are folded in
+ * batches of REPLAY_BATCH, all under one ownership token, so a leaf copied
+ * once is changed in place for the rest of the replay. Intermediate states
+ * are never exposed. Streaming readers push as they decode, so decoded
+ * transactions die young.
+ */
+export class Replay {
+  private readonly token = {};
+  private batch: LogTransaction[] = [];
+  private batchSeq: number;
+  private readonly headers: LogFileHeader[];
+
+  constructor(
+    private state: IndexMapState,
+    /** Headers of the log files read: crossing into one is a rotation, see `enterLogFile`. */
+    headers: readonly LogFileHeader[] = [],
+  ) {
+    this.headers = [...headers];
+    this.batchSeq = state.header.logFileSeq;
+  }
+
+  /** Makes a log file's header known (a streaming reader meets them one by one). */
+  addHeader(header: LogFileHeader): void {
+    this.headers.push(header);
+  }
+
+  push(tx: LogTransaction): void {
+    if (tx.position.fileSeq !== this.batchSeq) {
+      // A rotation is applied between batches, on a finished state.
+      this.flush();
+      this.batchSeq = tx.position.fileSeq;
+      const header = this.headers.find((h) => h.fileSeq === tx.position.fileSeq);
+      if (header !== undefined) this.state = enterLogFile(this.state, header);
+    }
+    this.batch.push(tx);
+    if (this.batch.length >= REPLAY_BATCH) this.flush();
+  }
+
+  /** The state after every transaction pushed. */
+  finish(): IndexMapState {
+    this.flush();
+    return this.state;
+  }
+
+  private flush(): void {
+    if (this.batch.length > 0) this.state = applyBatch(this.state, this.batch, this.token);
+    this.batch = [];
+  }
+}
+
+/**
+ * Folds transactions in order, from `initial` (an empty map by default: use
+ * `emptyIndexMap({indexId})` to give it the log's indexid).
+ */
 export function replay(
   transactions: Iterable<LogTransaction>,
   initial: IndexMapState = emptyIndexMap(),
   /** Headers of the log files read (readLog's `headers`): crossing into one is a rotation, see `enterLogFile`. */
   headers: readonly LogFileHeader[] = [],
 ): IndexMapState {
-  const token = {};
-  let state = initial;
-  let batch: LogTransaction[] = [];
-  let batchSeq = state.header.logFileSeq;
-  const flush = () => {
-    if (batch.length > 0) state = applyBatch(state, batch, token);
-    batch = [];
-  };
-  for (const tx of transactions) {
-    if (tx.position.fileSeq !== batchSeq) {
-      // A rotation is applied between batches, on a finished state.
-      flush();
-      batchSeq = tx.position.fileSeq;
-      const header = headers.find((h) => h.fileSeq === tx.position.fileSeq);
-      if (header !== undefined) state = enterLogFile(state, header);
-    }
-    batch.push(tx);
-    if (batch.length >= REPLAY_BATCH) flush();
-  }
-  flush();
-  return state;
+  const run = new Replay(initial, headers);
+  for (const tx of transactions) run.push(tx);
+  return run.finish();
 }
 
 /**

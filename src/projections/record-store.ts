@@ -42,6 +42,14 @@ interface Segment {
   owner: object | null;
 }
 
+/** Where record `index` is: segment, leaf, row in the leaf. */
+interface Location {
+  index: number;
+  s: number;
+  l: number;
+  i: number;
+}
+
 /** The shape reads work on: a store, or an editor in the middle of a change. */
 interface Tree {
   readonly recordSize: number;
@@ -49,6 +57,12 @@ interface Tree {
   readonly segments: readonly Segment[];
   /** segEnds[s] = number of records in segments[0..s]. */
   readonly segEnds: readonly number[];
+  /**
+   * The last record found (index -1: none). A fold finds a uid, then reads
+   * and changes its row two or three times: each finds it here instead of
+   * searching again. Valid while records are neither added nor removed.
+   */
+  readonly found: Location;
 }
 
 /** A leaf and a row in it, as returned by `locate`. */
@@ -91,6 +105,17 @@ function leafLastUid(leaf: Leaf, stride: number): number {
 function lowerBoundUid(t: Tree, uid: number): number {
   const stride = t.recordSize >>> 2;
   const segs = t.segments;
+  const found = t.found;
+  // The record found last has this uid (a transaction's records name the same messages).
+  if (found.index >= 0 && segs[found.s].leaves[found.l].words[found.i * stride] === uid) return found.index;
+  if (t.count > 0) {
+    // Dense uids (nothing expunged before this one): its index is its distance from the first uid.
+    const guess = uid - segs[0].leaves[0].words[0];
+    if (guess >= 0 && guess < t.count) {
+      const at = locateIn(t, guess);
+      if (segs[at.s].leaves[at.l].words[at.i * stride] === uid) return guess;
+    }
+  }
   let lo = 0;
   let hi = segs.length;
   while (lo < hi) {
@@ -118,16 +143,32 @@ function lowerBoundUid(t: Tree, uid: number): number {
     if (leaf.words[mid * stride] < uid) lo = mid + 1;
     else hi = mid;
   }
-  return (s === 0 ? 0 : t.segEnds[s - 1]) + (l === 0 ? 0 : seg.ends[l - 1]) + lo;
+  const index = (s === 0 ? 0 : t.segEnds[s - 1]) + (l === 0 ? 0 : seg.ends[l - 1]) + lo;
+  found.index = index;
+  found.s = s;
+  found.l = l;
+  found.i = lo;
+  return index;
 }
 
-function locateIn(t: Tree, index: number): { s: number; l: number; i: number } {
+/** @returns where record `index` is (the tree's `found`, overwritten by the next search: copy what you keep). */
+function locateIn(t: Tree, index: number): Location {
+  const found = t.found;
+  if (found.index === index) return found;
   assert(index >= 0 && index < t.count, `record index ${index} out of range`);
   const s = upperBound(t.segEnds, index);
   const seg = t.segments[s];
   const inSeg = index - (s === 0 ? 0 : t.segEnds[s - 1]);
   const l = upperBound(seg.ends, inSeg);
-  return { s, l, i: inSeg - (l === 0 ? 0 : seg.ends[l - 1]) };
+  found.index = index;
+  found.s = s;
+  found.l = l;
+  found.i = inSeg - (l === 0 ? 0 : seg.ends[l - 1]);
+  return found;
+}
+
+function noneFound(): Location {
+  return { index: -1, s: 0, l: 0, i: 0 };
 }
 
 /** Read access shared by RecordStore and RecordEditor. */
@@ -136,6 +177,7 @@ abstract class RecordReader implements Tree {
   abstract readonly count: number;
   abstract readonly segments: readonly Segment[];
   abstract readonly segEnds: readonly number[];
+  readonly found: Location = noneFound();
 
   /** The row at 0-based `index` (a view into shared bytes: never write to it). */
   row(index: number): RowRef {
@@ -167,6 +209,8 @@ abstract class RecordReader implements Tree {
   rangeOfUids(uid1: number, uid2: number): [number, number] | undefined {
     const first = lowerBoundUid(this, uid1);
     if (first >= this.count || this.uidAt(first) > uid2) return undefined;
+    // One uid (most updates): found, and it is the only one.
+    if (uid1 === uid2) return [first, first];
     const last = uid2 >= 0xffffffff ? this.count - 1 : lowerBoundUid(this, uid2 + 1) - 1;
     return [first, last];
   }
@@ -337,6 +381,8 @@ export class RecordEditor extends RecordReader {
   /** Adds a record at the end: uid and flags set, every other byte zero. */
   append(uid: number, flags: number): void {
     this.ownTop();
+    // Record positions are unchanged, but the last leaf may be replaced by a new one.
+    this.found.index = -1;
     const rs = this.recordSize;
     let s = this.segments.length - 1;
     let seg = s < 0 ? undefined : this.segments[s];
@@ -373,6 +419,7 @@ export class RecordEditor extends RecordReader {
   expunge(ranges: ReadonlyArray<readonly [number, number]>): void {
     if (ranges.length === 0) return;
     this.ownTop();
+    this.found.index = -1;
     const rs = this.recordSize;
     const segments: Segment[] = [];
     let r = 0;
@@ -440,6 +487,7 @@ export class RecordEditor extends RecordReader {
    */
   relayout(recordSize: number, moves: readonly FieldMove[]): void {
     this.ownTop();
+    this.found.index = -1;
     const oldSize = this.recordSize;
     for (let s = 0; s < this.segments.length; s++) {
       const seg = this.segments[s];

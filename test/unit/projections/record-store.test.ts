@@ -112,8 +112,20 @@ describe("RecordStore", () => {
         let nextUid = 1;
         const history: Array<[RecordStore, Row[]]> = [];
         const token = {};
+        // Lookups against the model, on the editor as it changes: each one also leaves the
+        // store's last-found position behind, which an append or expunge must not let go stale.
+        const lookupsMatch = (ed: { indexOfUid(uid: number): number; lowerBound(uid: number): number }, picks: number) => {
+          for (let k = 0; k < picks && model.length > 0; k++) {
+            const i = (k * 7919 + model.length) % model.length;
+            expect(ed.indexOfUid(model[i][0])).toBe(i);
+            // A uid just below an existing one: found or not, lowerBound is that row's index or the one before.
+            const below = model[i][0] - 1;
+            expect(ed.lowerBound(below)).toBe(i > 0 && model[i - 1][0] === below ? i - 1 : i);
+          }
+        };
         for (const o of ops) {
           const ed = store.edit(sameToken ? token : {});
+          lookupsMatch(ed, 3);
           if (o.kind === "append") {
             for (let k = 0; k < o.n; k++, nextUid++) {
               ed.append(nextUid, nextUid & 0x1f);
@@ -143,7 +155,9 @@ describe("RecordStore", () => {
             ed.expunge(ranges);
             model = model.filter((_, i) => !marks.has(i));
           }
+          lookupsMatch(ed, 5);
           store = ed.finish();
+          lookupsMatch(store, 5);
           if (!sameToken) history.push([store, model.map((r) => [...r] as Row)]);
         }
         expect(store.count).toBe(model.length);
