@@ -44,7 +44,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { LockTimeoutError } from "../shared/errors.js";
+import { LockTimeoutError, type ErrorLocation } from "../shared/errors.js";
 import { newFileModeIn } from "../shared/file-mode.js";
 
 /**
@@ -101,6 +101,17 @@ export interface Dotlock {
    * with the lock file's mode, and the lock is gone.
    */
   replaceTarget(content: string | Uint8Array, opts?: { fsync?: boolean; mtimeAfterSecs?: number }): void;
+}
+
+/**
+ * The dotlock was overridden (judged stale and replaced by another process)
+ * before the work it guarded was put in place: nothing was written, the
+ * change can be retried (a temporary failure, code LOCK_TIMEOUT).
+ */
+export class DotlockLostError extends LockTimeoutError {
+  constructor(message: string, where: ErrorLocation) {
+    super(`dotlock lost: ${message}`, where);
+  }
 }
 
 function errnoOf(err: unknown): string | undefined {
@@ -281,6 +292,15 @@ function heldLock(target: string, lockPath: string, content: Buffer, created: Cr
       throw err;
     }
   };
+  const sameInode = (): boolean => {
+    try {
+      const st = fs.statSync(lockPath);
+      return st.dev === created.dev && st.ino === created.ino;
+    } catch (err) {
+      if (errnoOf(err) === "ENOENT") return false;
+      throw err;
+    }
+  };
   const touch = (): void => {
     if (!held || !stillOurs()) return;
     const now = new Date();
@@ -321,9 +341,13 @@ function heldLock(target: string, lockPath: string, content: Buffer, created: Cr
     },
     replaceTarget(newContent, o = {}) {
       if (!held) throw new Error(`mailstore internal error: ${lockPath} is not held`);
+      const ours = stillOurs();
       stop();
-      const wfd = fs.openSync(lockPath, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+      // Overridden as stale meanwhile: the file is another process's lock now, not ours to fill.
+      if (!ours) throw new DotlockLostError(`${lockPath} was overridden by another process`, { path: lockPath });
+      let wfd: number | undefined;
       try {
+        wfd = fs.openSync(lockPath, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
         fs.writeSync(wfd, typeof newContent === "string" ? Buffer.from(newContent, "utf8") : newContent);
         if (o.fsync) fs.fdatasyncSync(wfd);
         if (o.mtimeAfterSecs !== undefined) {
@@ -331,10 +355,16 @@ function heldLock(target: string, lockPath: string, content: Buffer, created: Cr
           const st = fs.fstatSync(wfd);
           if (Math.floor(st.mtimeMs / 1000) <= o.mtimeAfterSecs) fs.futimesSync(wfd, st.atime, new Date((o.mtimeAfterSecs + 1) * 1000));
         }
-      } finally {
         fs.closeSync(wfd);
+        wfd = undefined;
+        fs.renameSync(lockPath, target);
+      } catch (err) {
+        if (wfd !== undefined) fs.closeSync(wfd);
+        // Not renamed: the lock would stand until it turns stale. Removed only while it is
+        // still the file we created (its content is half written now, so the inode decides).
+        if (sameInode()) unlinkIfExists(lockPath);
+        throw err;
       }
-      fs.renameSync(lockPath, target);
     },
   };
 }

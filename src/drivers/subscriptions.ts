@@ -81,13 +81,8 @@ export async function setSubscription(loc: SubscriptionsLocation, name: string, 
     lock.release();
     return false;
   }
-  try {
-    lock.replaceTarget(formatSubscriptions(next), { fsync: opts.fsync ?? true });
-  } catch (err) {
-    // The lock file is still ours (it was not renamed): do not leave it for 30 s.
-    fs.rmSync(lock.lockPath, { force: true });
-    throw err;
-  }
+  // On failure replaceTarget removes the lock it still owns (no 30 s wait for the next writer).
+  lock.replaceTarget(formatSubscriptions(next), { fsync: opts.fsync ?? true });
   const vname = normalized.split("/").join(loc.separator);
   appendMailboxLog(loc.mailboxLogDir, subscribe ? MailboxLogType.Subscribe : MailboxLogType.Unsubscribe, mailboxLogNameId(vname));
   return true;

@@ -72,9 +72,18 @@ const split = { modseq: -1n, lo: 0, hi: 0 };
 function splitModseq(modseq: bigint): void {
   if (modseq === split.modseq) return;
   split.modseq = modseq;
-  split.lo = Number(modseq & 0xffffffffn);
-  split.hi = Number(modseq >> 32n);
+  if (modseq <= MAX_SAFE_MODSEQ) {
+    // Number arithmetic: exact below 2^53, and allocates nothing.
+    const n = Number(modseq);
+    split.lo = n >>> 0;
+    split.hi = Math.floor(n / 0x100000000);
+  } else {
+    split.lo = Number(modseq & 0xffffffffn);
+    split.hi = Number(modseq >> 32n);
+  }
 }
+
+const MAX_SAFE_MODSEQ = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** The low 32 bits of a modseq. */
 function modseqLo(modseq: bigint): number {

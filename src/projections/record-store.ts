@@ -25,6 +25,9 @@ import type { FieldMove } from "./ext-layout.js";
 export const LEAF_RECORDS = 1024;
 /** 64 leaves per segment: a segment covers 65536 messages. */
 export const SEGMENT_LEAVES = 64;
+const SEGMENT_RECORDS = SEGMENT_LEAVES * LEAF_RECORDS;
+/** log2(LEAF_RECORDS). */
+const LEAF_SHIFT = 10;
 
 interface Leaf {
   /** capacity × recordSize bytes; rows past `count` are zero. */
@@ -156,6 +159,24 @@ function locateIn(t: Tree, index: number): Location {
   const found = t.found;
   if (found.index === index) return found;
   assert(index >= 0 && index < t.count, `record index ${index} out of range`);
+  // Full leaves and segments before it (nothing expunged there yet): the place follows from the index.
+  const fs0 = Math.floor(index / SEGMENT_RECORDS);
+  const fl0 = (index % SEGMENT_RECORDS) >>> LEAF_SHIFT;
+  const fi0 = index & (LEAF_RECORDS - 1);
+  const seg0 = t.segments[fs0];
+  if (
+    seg0 !== undefined &&
+    (fs0 === 0 || t.segEnds[fs0 - 1] === fs0 * SEGMENT_RECORDS) &&
+    fl0 < seg0.leaves.length &&
+    (fl0 === 0 || seg0.ends[fl0 - 1] === fl0 * LEAF_RECORDS) &&
+    fi0 < seg0.leaves[fl0].count
+  ) {
+    found.index = index;
+    found.s = fs0;
+    found.l = fl0;
+    found.i = fi0;
+    return found;
+  }
   const s = upperBound(t.segEnds, index);
   const seg = t.segments[s];
   const inSeg = index - (s === 0 ? 0 : t.segEnds[s - 1]);
@@ -283,6 +304,28 @@ export interface LeafCursor {
   writable(): void;
 }
 
+/** forRange's cursor: on leaf (s, l) of its editor. */
+class EditorCursor implements LeafCursor {
+  bytes: Uint8Array;
+  words: Uint32Array;
+  s = 0;
+  l = 0;
+
+  constructor(
+    private readonly editor: RecordEditor,
+    leaf: Leaf,
+  ) {
+    this.bytes = leaf.bytes;
+    this.words = leaf.words;
+  }
+
+  writable(): void {
+    const leaf = this.editor.ownLeafAt(this.s, this.l);
+    this.bytes = leaf.bytes;
+    this.words = leaf.words;
+  }
+}
+
 /** A change in progress; `finish()` turns it into a new RecordStore. */
 export class RecordEditor extends RecordReader {
   recordSize: number;
@@ -291,6 +334,7 @@ export class RecordEditor extends RecordReader {
   segEnds: number[];
   private topOwned: boolean;
   private changed = false;
+  private idleCursor: EditorCursor | undefined;
 
   constructor(
     private readonly base: RecordStore,
@@ -346,20 +390,9 @@ export class RecordEditor extends RecordReader {
     if (first > last) return;
     let { s, l, i } = locateIn(this, first);
     let remaining = last - first + 1;
-    const editor = this;
-    const firstLeaf = this.segments[s].leaves[l];
-    // Starts on the first leaf's arrays: two empty typed arrays per call showed in replay profiles.
-    const cursor: LeafCursor & { s: number; l: number } = {
-      bytes: firstLeaf.bytes,
-      words: firstLeaf.words,
-      s,
-      l,
-      writable(): void {
-        const leaf = editor.ownLeaf(this.s, this.l);
-        this.bytes = leaf.bytes;
-        this.words = leaf.words;
-      },
-    };
+    // One cursor per editor (a replay calls this millions of times), unless a visit calls forRange again.
+    const cursor = this.idleCursor ?? new EditorCursor(this, this.segments[s].leaves[l]);
+    this.idleCursor = undefined;
     while (remaining > 0) {
       const seg = this.segments[s];
       const leaf = seg.leaves[l];
@@ -376,6 +409,12 @@ export class RecordEditor extends RecordReader {
         s++;
       }
     }
+    this.idleCursor = cursor;
+  }
+
+  /** @internal For EditorCursor. */
+  ownLeafAt(s: number, l: number): Leaf {
+    return this.ownLeaf(s, l);
   }
 
   /** Adds a record at the end: uid and flags set, every other byte zero. */

@@ -15,7 +15,9 @@
  * new lines are parsed.
  */
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { assert } from "../../shared/errors.js";
+import { newFileModeIn } from "../../shared/file-mode.js";
 import { maildirBaseName } from "./filename.js";
 import { formatUidlist, formatUidlistHeader, formatUidlistRecord, parseUidlist, uidlistNextUid, type UidlistHeader, type UidlistRecord } from "./uidlist.js";
 
@@ -197,7 +199,7 @@ export class UidlistFile {
     const existing = this.read();
     if (existing) return existing;
     const tmp = `${this.path}.new.${process.pid}`;
-    fs.writeFileSync(tmp, formatUidlistHeader(header), { mode: 0o644 });
+    fs.writeFileSync(tmp, formatUidlistHeader(header), { mode: newFileModeIn(path.dirname(this.path)) });
     try {
       if (this.fsync) {
         const fd = fs.openSync(tmp, "r");
@@ -250,7 +252,7 @@ export class UidlistFile {
 
   private writeWhole(text: string): void {
     const tmp = `${this.path}.tmp`;
-    const fd = fs.openSync(tmp, "w", 0o644);
+    const fd = fs.openSync(tmp, "w", newFileModeIn(path.dirname(this.path)));
     try {
       fs.writeSync(fd, text);
       if (this.fsync) fs.fdatasyncSync(fd);

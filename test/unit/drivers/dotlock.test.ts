@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { takeDotlock, type DotlockOptions } from "../../../src/drivers/dotlock.js";
+import { DotlockLostError, takeDotlock, type DotlockOptions } from "../../../src/drivers/dotlock.js";
 import { LockTimeoutError } from "../../../src/shared/errors.js";
 
 let dir: string;
@@ -120,6 +120,25 @@ describe.each(ways)("Dovecot dotlocks, created by $name", ({ opts }) => {
     expect(() => lock.replaceTarget("again\n")).toThrow(/not held/);
     lock.release(); // nothing left to release
     expect(fs.readFileSync(target, "utf8")).toBe("new\n");
+  });
+
+  it("replaceTarget leaves alone a lock another process overrode, and removes its own when the rename fails", async () => {
+    fs.writeFileSync(target, "old\n");
+    let lock = await takeDotlock(target, opts);
+    // Judged stale and replaced by another process meanwhile.
+    fs.rmSync(`${target}.lock`);
+    fs.writeFileSync(`${target}.lock`, "other:host");
+    expect(() => lock.replaceTarget("new\n")).toThrow(DotlockLostError);
+    expect(fs.readFileSync(`${target}.lock`, "utf8")).toBe("other:host");
+    expect(fs.readFileSync(target, "utf8")).toBe("old\n");
+    fs.rmSync(`${target}.lock`);
+    // A rename that fails (the target became a directory): our half-written lock does not stay behind.
+    lock = await takeDotlock(target, opts);
+    fs.rmSync(target);
+    fs.mkdirSync(target);
+    fs.writeFileSync(path.join(target, "x"), "");
+    expect(() => lock.replaceTarget("new\n")).toThrow();
+    expect(fs.existsSync(`${target}.lock`)).toBe(false);
   });
 
   it("does not delete a lock someone else took over", async () => {
