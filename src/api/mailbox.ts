@@ -180,7 +180,12 @@ export class Mailbox {
         }
       }
       const leave = this.live.join(subscriber, next);
-      this.retainExternalFollow();
+      try {
+        this.retainExternalFollow();
+      } catch (err) {
+        leave();
+        throw err;
+      }
       return () => {
         leave();
         this.releaseExternalFollow();
@@ -243,7 +248,15 @@ export class Mailbox {
     });
     // Mail other programs change without a log (an MDA's delivery, a client's rename): synced when its files change.
     const paths = this.backend.mailFilePaths?.() ?? [];
-    if (paths.length > 0) this.stopMailFileWatch = watchMailFiles(paths, () => this.syncChangedMailFiles());
+    try {
+      if (paths.length > 0) this.stopMailFileWatch = watchMailFiles(paths, () => this.syncChangedMailFiles());
+    } catch (err) {
+      // The mail files cannot be watched (e.g. EACCES): this subscriber gets the error, and nothing stays behind.
+      this.externalFollow?.unsubscribe();
+      this.externalFollow = undefined;
+      this.subscriberCount--;
+      throw err;
+    }
   }
 
   /**

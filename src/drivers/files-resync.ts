@@ -27,7 +27,7 @@
  * readable log; after a broken one is replaced they must be reopened.
  */
 import * as fs from "node:fs";
-import { MailstoreError, type MailstoreErrorCode } from "../shared/errors.js";
+import { isCorruptionError, MailstoreError, type MailstoreErrorCode } from "../shared/errors.js";
 import type { FsyncMode } from "../log/log.js";
 import { IndexWriter, type IndexWriterOptions } from "../index-io/writer.js";
 import { messageCount } from "../projections/read.js";
@@ -51,10 +51,14 @@ export interface FilesResyncResult {
   readonly messages: number;
 }
 
-/** Errors that mean "the index files are broken", as opposed to locks, permissions or I/O. */
-const BROKEN_INDEX_CODES: ReadonlySet<MailstoreErrorCode> = new Set<MailstoreErrorCode>([
-  "LOG_CORRUPTED", "LOG_HEADER_INVALID", "LOG_INCOMPATIBLE", "LOG_CHAIN_BROKEN", "LOG_POSITION_LOST", "INDEX_CORRUPTED",
-]);
+/**
+ * Errors that mean "the index files are to be replaced", as opposed to locks,
+ * permissions or I/O: corruption, and (force-resync only) a log this library
+ * cannot read.
+ */
+function isBrokenIndexError(err: unknown): err is MailstoreError {
+  return isCorruptionError(err) || (err instanceof MailstoreError && err.code === "LOG_INCOMPATIBLE");
+}
 
 /** The index files a new log replaces (not dovecot.index.cache: see the module comment). */
 const INDEX_SUFFIXES = ["", ".log", ".log.2"] as const;
@@ -71,7 +75,7 @@ function openReadableIndex(prefix: string, opts: IndexWriterOptions): { writer?:
   try {
     return { writer: IndexWriter.open(prefix, opts) };
   } catch (err) {
-    if (err instanceof MailstoreError && BROKEN_INDEX_CODES.has(err.code)) return { broken: err };
+    if (isBrokenIndexError(err)) return { broken: err };
     throw err;
   }
 }

@@ -37,14 +37,28 @@ export interface FsProbe {
   access(p: string, mode: "rw" | "rwx"): boolean;
 }
 
+/**
+ * stat(2)/access(2) errors that answer the probe's question with "no": the
+ * path is not there (ENOENT, ENOTDIR, ELOOP), or not for this user
+ * (EACCES, EPERM; EROFS and ETXTBSY for write access). Dovecot's autodetect
+ * likewise takes a failed stat() or access() as "not this format". Anything
+ * else (EIO, ENOMEM, EMFILE, …) is thrown.
+ */
+const PROBE_NO: ReadonlySet<string> = new Set(["ENOENT", "ENOTDIR", "ELOOP", "EACCES", "EPERM", "EROFS", "ETXTBSY"]);
+
+function isProbeNo(err: unknown): boolean {
+  return PROBE_NO.has((err as NodeJS.ErrnoException).code ?? "");
+}
+
 /** An FsProbe over node:fs. */
 export const nodeFsProbe: FsProbe = {
   kind(p) {
     try {
       const st = fs.statSync(p);
       return st.isDirectory() ? "dir" : st.isFile() ? "file" : "other";
-    } catch {
-      return undefined;
+    } catch (err) {
+      if (isProbeNo(err)) return undefined;
+      throw err;
     }
   },
   access(p, mode) {
@@ -52,8 +66,9 @@ export const nodeFsProbe: FsProbe = {
     try {
       fs.accessSync(p, mode === "rw" ? R_OK | W_OK : R_OK | W_OK | X_OK);
       return true;
-    } catch {
-      return false;
+    } catch (err) {
+      if (isProbeNo(err)) return false;
+      throw err;
     }
   },
 };

@@ -91,8 +91,9 @@ function decodeLevels(levels: string[], naming: SubscriptionNaming): string[] {
   if (naming.utf8) return levels;
   try {
     return levels.map(decodeMutf7);
-  } catch {
-    return levels; // not modified UTF-7: Dovecot shows the raw name
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) return levels; // not modified UTF-7: Dovecot shows the raw name
+    throw err;
   }
 }
 
@@ -137,7 +138,9 @@ export function parseSubscriptions(bytes: Uint8Array, naming: SubscriptionNaming
     let line: string;
     try {
       line = utf8.decode(bytes.subarray(pos, lf));
-    } catch {
+    } catch (err) {
+      // What a fatal TextDecoder throws for bytes that are not UTF-8.
+      if ((err as { code?: unknown }).code !== "ERR_ENCODING_INVALID_ENCODED_DATA") throw err;
       throw new SubscriptionsCorruptedError("line is not UTF-8", { path, offset: pos });
     }
     if (line.endsWith("\r")) line = line.slice(0, -1);

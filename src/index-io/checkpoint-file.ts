@@ -63,8 +63,10 @@ export function writeCheckpoint(indexPath: string, state: IndexMapState, opts: W
   } catch (err) {
     try {
       fs.unlinkSync(tmpPath);
-    } catch {
-      // The original error matters more than a leftover tmp file, which the next write removes.
+    } catch (cleanupErr) {
+      // Best-effort cleanup while the write's error is thrown: that error is the one to
+      // report, and the next write removes a leftover tmp file.
+      void cleanupErr;
     }
     throw err;
   }
@@ -89,7 +91,8 @@ function keepBackup(indexPath: string): void {
 function modeOf(path: string): number | undefined {
   try {
     return fs.statSync(path).mode & 0o777;
-  } catch {
-    return undefined;
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return undefined; // no log to take the mode from: the caller's default
+    throw err;
   }
 }

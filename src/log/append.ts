@@ -56,8 +56,10 @@ export function writeAt(fd: number, bytes: Uint8Array, offset: number): void {
   } catch (err) {
     try {
       fs.ftruncateSync(fd, offset);
-    } catch {
-      // The original error says more; the reader ignores a torn tail anyway.
+    } catch (cleanupErr) {
+      // Best-effort cleanup while the write's error is thrown: that error is the one to
+      // report, and the reader ignores a torn tail anyway.
+      void cleanupErr;
     }
     throw err;
   }

@@ -106,8 +106,10 @@ class LogFollower {
       let st: fs.Stats;
       try {
         st = fs.statSync(this.prefix + HEAD_SUFFIX);
-      } catch {
-        return; // between unlink and rename of a rotation: the next event brings the new file
+      } catch (err) {
+        // Between unlink and rename of a rotation: the next event brings the new file.
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+        throw err;
       }
       if (st.ino === file.ino && st.dev === file.dev) return;
       const next = acquireLogFile(this.prefix + HEAD_SUFFIX);

@@ -117,6 +117,21 @@ export class InvalidArgumentError extends MailstoreError {
   }
 }
 
+/** The codes that say a transaction log or index file is broken (see isCorruptionError). */
+const CORRUPTION_CODES: ReadonlySet<MailstoreErrorCode> = new Set<MailstoreErrorCode>([
+  "LOG_CORRUPTED", "LOG_HEADER_INVALID", "LOG_CHAIN_BROKEN", "LOG_POSITION_LOST", "INDEX_CORRUPTED",
+]);
+
+/**
+ * @returns true when `err` says a transaction log or index file (dovecot.index*,
+ *   dovecot.map.index*) cannot be used as it is: the one case where a rebuild
+ *   may replace that file. Not LOG_INCOMPATIBLE (a log this library does not
+ *   support is not broken), and never fs, lock or mail-file errors.
+ */
+export function isCorruptionError(err: unknown): err is MailstoreError {
+  return err instanceof MailstoreError && CORRUPTION_CODES.has(err.code);
+}
+
 /** Throws a plain Error for a broken invariant: a bug, not bad input. */
 export function assert(condition: unknown, message = "assertion failed"): asserts condition {
   if (!condition) throw new Error(`mailstore internal error: ${message}`);

@@ -65,8 +65,10 @@ export function classifyMaildirRootEntry(entry: string, opts: MaildirNamingOptio
   if (opts.utf8) return { kind: "mailbox", name: stored };
   try {
     return { kind: "mailbox", name: decodeMutf7(stored) };
-  } catch {
-    return { kind: "mailbox", name: stored };
+  } catch (err) {
+    // Not modified UTF-7: the raw name, as Dovecot shows it.
+    if (err instanceof InvalidArgumentError) return { kind: "mailbox", name: stored };
+    throw err;
   }
 }
 

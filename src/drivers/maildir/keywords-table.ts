@@ -45,7 +45,9 @@ export class KeywordsFile {
     let oldMtimeSecs: number | undefined;
     try {
       oldMtimeSecs = Math.floor(fs.statSync(this.path).mtimeMs / 1000);
-    } catch {
+    } catch (err) {
+      // No dovecot-keywords yet: no old mtime to move past.
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
       oldMtimeSecs = undefined;
     }
     const lock = await takeDotlock(this.path, { timeoutMs: 10_000, touchEveryMs: MAILDIR_LOCK_TOUCH_MS });

@@ -60,8 +60,10 @@ function listFs(layout: MaildirLayout): string[] {
 function safeDecode(name: string): string {
   try {
     return decodeMutf7(name);
-  } catch {
-    return name;
+  } catch (err) {
+    // Not modified UTF-7: the raw name, as Dovecot shows it.
+    if (err instanceof InvalidArgumentError) return name;
+    throw err;
   }
 }
 

@@ -165,7 +165,11 @@ function makeRoomInUidlist(ctx: MaildirContext, list: UidlistSnapshot, firstUid:
   return { list: ctx.uidlist.recreate(header, list.records.filter((r) => r.uid < firstUid)), moved };
 }
 
-/** Rollback: the files go, and so do their uidlist lines (best effort: a later save or sync also cleans up). */
+/**
+ * Rollback: the files go, and so do their uidlist lines (best effort: a later
+ * save or sync also cleans up). Runs while the commit's error is thrown
+ * (MailboxTransaction.commit), so it never throws a second error over it.
+ */
 async function removeSaved(ctx: MaildirContext, placed: ReadonlyArray<{ base: string; file: MaildirFile }>, firstUid: number): Promise<void> {
   for (const p of placed) {
     fs.rmSync(path.join(ctx.mailDir, p.file.dir, p.file.name), { force: true });
@@ -179,7 +183,9 @@ async function removeSaved(ctx: MaildirContext, placed: ReadonlyArray<{ base: st
       const rest = list.records.filter((r) => !(r.uid >= firstUid && ours.has(r.fileName)));
       if (rest.length !== list.records.length) ctx.uidlist.recreate(list.header, rest);
     });
-  } catch {
-    // The next save renumbers or drops these lines (makeRoomInUidlist).
+  } catch (cleanupErr) {
+    // Best-effort cleanup while the commit's error is thrown: that error is the one to
+    // report. The next save renumbers or drops these lines (makeRoomInUidlist).
+    void cleanupErr;
   }
 }

@@ -25,8 +25,9 @@ export function renameStrays(ctx: MaildirContext, strays: readonly MaildirFile[]
         const a = fs.statSync(from);
         const b = fs.statSync(maildirFilePath(ctx.mailDir, keeper));
         if (a.ino === b.ino && a.dev === b.dev) continue; // hard links of one file: leave them
-      } catch {
-        continue; // gone already
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") continue; // gone already
+        throw err;
       }
     }
     ctx.files.dropName(stray);

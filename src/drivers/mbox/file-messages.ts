@@ -4,6 +4,7 @@
  * block at hand for MD5s, keyword checks and header rewrites.
  */
 import * as fs from "node:fs";
+import { MailCorruptedError } from "../../shared/errors.js";
 import { mboxHeaderMd5 } from "./header-md5.js";
 import type { IndexedMessage } from "./index-view.js";
 import { scanMbox, type MboxMessage } from "./scan.js";
@@ -41,8 +42,10 @@ export function messageAt(src: ByteSource, fromOffset: number, path: string): Mb
   try {
     const first = scanMbox(src, { path, fromOffset }).next();
     return first.done ? undefined : first.value;
-  } catch {
-    return undefined;
+  } catch (err) {
+    // No valid From_ line there: the file changed behind the index.
+    if (err instanceof MailCorruptedError) return undefined;
+    throw err;
   }
 }
 

@@ -26,7 +26,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { LockTimeoutError, MailstoreError } from "../../shared/errors.js";
+import { LockTimeoutError, MailCorruptedError, MailstoreError } from "../../shared/errors.js";
 import { encodeTransaction } from "../../log/encode-file.js";
 import { type LogRecord } from "../../log/types.js";
 import { getHeader, position } from "../../projections/read.js";
@@ -294,14 +294,17 @@ export class MboxMailboxBackend implements MailboxBackend {
     let fd: number;
     try {
       fd = fs.openSync(this.mboxPath, "r");
-    } catch {
-      return undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined; // no file yet: nothing to keep
+      throw err;
     }
     try {
       const first = scanMbox(new FileSource(fd)).next();
       return first.done ? undefined : first.value.imapBase?.uidValidity;
-    } catch {
-      return undefined;
+    } catch (err) {
+      // Not an mbox (no valid From_ line first): it has no UIDVALIDITY of its own to keep.
+      if (err instanceof MailCorruptedError) return undefined;
+      throw err;
     } finally {
       fs.closeSync(fd);
     }

@@ -77,8 +77,12 @@ export function listMboxMailboxes(tree: MboxTree): string[] {
       let st: fs.Stats;
       try {
         st = fs.statSync(full);
-      } catch {
-        continue;
+      } catch (err) {
+        // Gone since readdir, a dangling or looping symlink, or not ours to see (as the
+        // readdir above): not listed.
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "ENOENT" || code === "EACCES" || code === "ELOOP") continue;
+        throw err;
       }
       const name = [...prefix, decodeMutf7(e.name)];
       if (st.isDirectory()) walk(full, name);
@@ -96,8 +100,10 @@ export function listMboxMailboxes(tree: MboxTree): string[] {
 function realPathOrSelf(p: string): string {
   try {
     return fs.realpathSync(p);
-  } catch {
-    return path.resolve(p);
+  } catch (err) {
+    // Not there (yet): the path as given is all there is to compare.
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return path.resolve(p);
+    throw err;
   }
 }
 

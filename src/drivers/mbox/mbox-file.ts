@@ -248,8 +248,10 @@ export class MboxFile {
   private isLatest(): boolean {
     try {
       return fs.statSync(this.path).ino === this.ino;
-    } catch {
-      return false;
+    } catch (err) {
+      // Renamed or unlinked away: what we have open is not the file any more (openLatest says NOT_FOUND).
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+      throw err;
     }
   }
 

@@ -52,7 +52,9 @@ function defaultSender(): string {
   if (!user) {
     try {
       user = os.userInfo().username;
-    } catch {
+    } catch (err) {
+      // A uid with no passwd entry (a container, a deleted user): os.userInfo's documented SystemError.
+      if ((err as NodeJS.ErrnoException).code !== "ERR_SYSTEM_ERROR") throw err;
       user = "MAILER-DAEMON";
     }
   }

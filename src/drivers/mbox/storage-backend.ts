@@ -53,8 +53,13 @@ export class MboxStorageBackend implements StorageBackend {
   async mailboxExists(name: string): Promise<boolean> {
     try {
       return fs.statSync(mboxFilePath(this.tree, name)).isFile();
-    } catch {
-      return false;
+    } catch (err) {
+      // No such file (ENOENT; ENOTDIR below a mailbox file), or a name the mbox layout
+      // cannot give a file (INVALID_ARGUMENT): no such mailbox.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return false;
+      if (err instanceof MailstoreError && err.code === "INVALID_ARGUMENT") return false;
+      throw err;
     }
   }
 

@@ -11,6 +11,7 @@
 import { promises as fsp } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import * as path from "node:path";
+import { MailCorruptedError } from "../../shared/errors.js";
 import { DBOX_MSG_HEADER_SIZE, decodeDboxFileHeader, encodeDboxFileHeader } from "../dbox/file-header.js";
 import { tryFlockExclusive } from "../dbox/flock.js";
 import { dboxTempFileName } from "../dbox/temp-name.js";
@@ -69,7 +70,9 @@ export class AppendTarget {
       let ok = false;
       try {
         ok = decodeDboxFileHeader(head, { path: filePath }).header.msgHeaderSize === DBOX_MSG_HEADER_SIZE;
-      } catch {
+      } catch (err) {
+        // A header Dovecot would not append to either: a new file takes the message.
+        if (!(err instanceof MailCorruptedError)) throw err;
         ok = false;
       }
       if (!ok) return close(fh);

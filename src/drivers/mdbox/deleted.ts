@@ -5,7 +5,7 @@
  * pointing at the same map uid, refcount back to 1. No data is copied.
  */
 import * as fs from "node:fs";
-import { MailstoreError } from "../../shared/errors.js";
+import { InvalidArgumentError, MailstoreError } from "../../shared/errors.js";
 import { readDboxMessageAt } from "../dbox/files.js";
 import { generateGuid128, messageGuid128 } from "../dbox/guid.js";
 import { mailboxDir } from "../dbox/mailbox-tree.js";
@@ -32,8 +32,10 @@ export interface DeletedMessage extends MapEntry {
 export function mailboxNameOfStorageName(storageName: string): string {
   try {
     return storageName.split("/").map(decodeMutf7).join("/");
-  } catch {
-    return storageName;
+  } catch (err) {
+    // Not modified UTF-7: the raw name, as Dovecot shows it.
+    if (err instanceof InvalidArgumentError) return storageName;
+    throw err;
   }
 }
 

@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { loadState } from "../../index-io/load-state.js";
 import { extension, extensionHeader, recordAt } from "../../projections/read.js";
 import { readCheckpoint } from "../../index-io/checkpoint-file.js";
+import { isCorruptionError } from "../../shared/errors.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { listDboxMailboxes, mailboxDir } from "../dbox/mailbox-tree.js";
 import { decodeMdboxHeader, decodeMdboxRecord, GUID_EXT_NAME, MDBOX_EXT_NAME, MDBOX_HDR_EXT_NAME, type MdboxIndexHeader } from "./mailbox-format.js";
@@ -63,7 +64,12 @@ export function mdboxHeaderOf(state: IndexMapState): MdboxIndexHeader | undefine
   return ext === undefined ? undefined : decodeMdboxHeader(extensionHeader(ext));
 }
 
-/** Reads one mailbox: its log, else dovecot.index, else dovecot.index.backup. Never throws for bad files. */
+/**
+ * Reads one mailbox: its log, else dovecot.index, else dovecot.index.backup.
+ * Never throws for corrupt index files; other errors (permissions, I/O)
+ * are thrown, so that nothing takes an unreadable mailbox for an empty or
+ * broken one.
+ */
 export function snapshotMailbox(root: string, name: string): MailboxSnapshot {
   const dir = mailboxDir(root, name);
   const prefix = path.join(dir, "dovecot.index");
@@ -80,7 +86,9 @@ export function snapshotMailbox(root: string, name: string): MailboxSnapshot {
       if (state === undefined) continue;
       return { name, dir, prefix, source, state, header: mdboxHeaderOf(state), messages: messageRefs(state), error };
     } catch (err) {
-      error ??= (err as Error).message;
+      // A corrupt file: fall back to the next one, remembering why.
+      if (!isCorruptionError(err)) throw err;
+      error ??= err.message;
     }
   }
   return { name, dir, prefix, source: "none", state: undefined, header: undefined, messages: [], error };

@@ -12,6 +12,7 @@
  * storage.
  */
 import { promises as fsp } from "node:fs";
+import { MailCorruptedError } from "../../shared/errors.js";
 import type { FileHandle } from "node:fs/promises";
 import type { LogRecord } from "../../log/types.js";
 import { decodeDboxMessageAt } from "../dbox/file-format.js";
@@ -203,7 +204,8 @@ interface CopyPlan {
  * are exactly where the messages are (Dovecot: "purging found mismatched
  * offsets"). Bytes after the last mapped message are the remains of an
  * append that never committed; they go with the file.
- * @returns the plan, or undefined when the file and the map disagree.
+ * @returns the plan, or undefined when the file and the map disagree
+ *   (including a file that cannot be read as dbox: MailCorruptedError).
  */
 function planCopies(bytes: Uint8Array, filePath: string, msgs: readonly MapEntry[], job: FileJob, fileInAlt: boolean): CopyPlan | undefined {
   const plan: CopyPlan = { live: [], dead: [], kept: [] };
@@ -224,8 +226,10 @@ function planCopies(bytes: Uint8Array, filePath: string, msgs: readonly MapEntry
       }
       offset += message.size;
     }
-  } catch {
-    return undefined;
+  } catch (err) {
+    // Not dbox where the map says a message is: the file is reported as corrupt and left alone.
+    if (err instanceof MailCorruptedError) return undefined;
+    throw err;
   }
   return plan;
 }

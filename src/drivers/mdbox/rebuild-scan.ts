@@ -5,6 +5,7 @@
  * keeps the messages before the bad spot; the rest is reported.
  */
 import { promises as fsp } from "node:fs";
+import { MailCorruptedError } from "../../shared/errors.js";
 import { decodeDboxMessageAt } from "../dbox/file-format.js";
 import { decodeDboxFileHeader } from "../dbox/file-header.js";
 import { messageGuid128 } from "../dbox/guid.js";
@@ -57,6 +58,8 @@ export async function scanStorageFiles(paths: MdboxPaths): Promise<ScanResult> {
     try {
       bytes = await fsp.readFile(f.path);
     } catch (err) {
+      // Gone since the listing (a purge removed it): nothing to read. Other fs errors stop the rebuild.
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
       broken.push({ fileId: f.fileId, path: f.path, offset: 0, reason: (err as Error).message });
       continue;
     }
@@ -80,7 +83,9 @@ export async function scanStorageFiles(paths: MdboxPaths): Promise<ScanResult> {
         offset += m.size;
       }
     } catch (err) {
-      broken.push({ fileId: f.fileId, path: f.path, offset, reason: (err as Error).message });
+      // The file stops making sense here: the messages before stay, the rest is reported.
+      if (!(err instanceof MailCorruptedError)) throw err;
+      broken.push({ fileId: f.fileId, path: f.path, offset, reason: err.message });
     }
   }
   return { messages, broken, highestFileId };

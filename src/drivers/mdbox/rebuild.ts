@@ -6,7 +6,7 @@
  * 1. read every m.N and every mailbox index (log, else dovecot.index, else
  *    dovecot.index.backup, which is where flags survive a broken index);
  * 2. under the map lock: fix the map (rebuilding it from scratch when it is
- *    unreadable, with a new uid_validity) and set every refcount to the
+ *    corrupt, with a new uid_validity) and set every refcount to the
  *    number of mailbox records that will point at the message (rebuild-plan.ts);
  * 3. per mailbox, under its lock: point records at the right map uids,
  *    drop records whose message is gone, add the messages put back; a
@@ -33,6 +33,7 @@ import { lookupMapEntry, mapEntries, mapHeader } from "../../projections/mdbox-m
 import { MessageIndex, planMailboxes, planMap, type MailboxPlan, type PlacedMessage } from "./rebuild-plan.js";
 import { scanStorageFiles, type BrokenSpot } from "./rebuild-scan.js";
 import { makeDirs } from "../../shared/make-dirs.js";
+import { isCorruptionError, MailstoreError } from "../../shared/errors.js";
 
 /** What a rebuild needs from the storage. */
 export interface RebuildOptions {
@@ -42,7 +43,7 @@ export interface RebuildOptions {
 
 /** What a rebuild changed. */
 export interface RebuildResult {
-  /** The map was unreadable or missing and was created anew. */
+  /** The map was corrupt or missing and was created anew. */
   readonly mapRecreated: boolean;
   readonly mapExpunged: number[];
   readonly mapAdded: number[];
@@ -121,13 +122,20 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
   return result;
 }
 
-/** Opens the map; an unreadable one is removed and created anew. @returns true when (re)created. */
+/**
+ * Opens the map; a corrupt one is removed and created anew.
+ * @returns true when (re)created.
+ * @throws whatever else kept the map from opening (permissions, too many
+ *   open files, a lock timeout): the files stay as they are.
+ */
 async function openOrRecreateMap(ctx: MdboxContext): Promise<boolean> {
   const existed = ctx.map.exists();
   try {
     ctx.map.open().refresh();
     return !existed;
-  } catch {
+  } catch (err) {
+    // Only a map shown to be corrupt is removed; it is rebuilt from the m.N files below.
+    if (!isCorruptionError(err)) throw err;
     await ctx.map.close();
     for (const suffix of ["", ".log", ".log.2", ".cache"]) fs.rmSync(ctx.paths.mapPrefix + suffix, { force: true });
     ctx.map.open();
@@ -141,8 +149,10 @@ function restoreTarget(root: string, orig: string | undefined): string {
   try {
     mailboxDir(root, orig);
     return orig;
-  } catch {
-    return "INBOX";
+  } catch (err) {
+    // A name no mailbox can have (an empty level, "." or ".."): INBOX takes the message.
+    if (err instanceof MailstoreError && err.code === "INVALID_ARGUMENT") return "INBOX";
+    throw err;
   }
 }
 
