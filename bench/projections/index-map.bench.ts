@@ -134,7 +134,3 @@ export async function memoryBench(): Promise<string> {
   const bytes = used() - before;
   return `| memory of the index map at ${state.records.count.toLocaleString("en")} messages (uid, flags, modseq: ${state.records.recordSize}-byte rows) | ${fmt(bytes / state.records.count)} bytes/message | ${fmt(bytes / 1e6)} MB in all | |`;
 }
-
-export async function indexMapBench(): Promise<string[]> {
-  return [await memoryBench(), await openBench(), await replayBench(), ...(await commitBench())];
-}

@@ -11,7 +11,7 @@
  * How. A write that spans more than one page goes first into the journal
  * (a file in the mailbox's index directory, never in the mail directory
  * where Dovecot would take it for a mailbox): where it goes, its bytes, and
- * a SHA-1 over both. Then into the mbox; then the journal is emptied. The
+ * a SHA-1 over both. Then into the mbox; then the record is voided. The
  * next writer that breaks the killed writer's dotlock — so nobody has
  * written the mbox since — and finds that writer's whole record writes it
  * again: the mbox is then as after the interrupted write, which is a state
@@ -21,7 +21,7 @@
  * cannot be torn and skips the journal.
  *
  * With fsync the journal is made durable before the mbox is written, and
- * the mbox before the journal is emptied, so a power loss too leaves a
+ * the mbox before the record is voided, so a power loss too leaves a
  * whole record or a whole write.
  *
  * Record (little-endian): "MSREDO01"; u16 owner length; owner (the dotlock
@@ -41,6 +41,8 @@ export const MBOX_REDO_JOURNAL = "mailstore.mbox-redo";
 export const PAGE_BYTES = 4096;
 
 const MAGIC = Buffer.from("MSREDO01", "latin1");
+/** What an emptied journal starts with. */
+const NOT_A_RECORD = Buffer.alloc(MAGIC.length);
 const NO_TRUNCATE = 2 ** 48 - 1;
 const SHA1_BYTES = 20;
 
@@ -60,22 +62,30 @@ function withinOnePage(at: number, length: number): boolean {
   return length === 0 || Math.floor(at / PAGE_BYTES) === Math.floor((at + length - 1) / PAGE_BYTES);
 }
 
-export function encodeRedoRecord(record: RedoRecord): Buffer {
+/** @returns the record's bytes before its data: everything up to and including the SHA-1. */
+function encodeRedoHead(record: RedoRecord): Buffer {
   const owner = Buffer.from(record.owner, "utf8");
   const head = Buffer.alloc(MAGIC.length + 2 + owner.length + 18);
   MAGIC.copy(head, 0);
   head.writeUInt16LE(owner.length, MAGIC.length);
   owner.copy(head, MAGIC.length + 2);
-  let pos = MAGIC.length + 2 + owner.length;
+  const pos = MAGIC.length + 2 + owner.length;
   head.writeUIntLE(record.offset, pos, 6);
   head.writeUIntLE(record.data.length, pos + 6, 6);
   head.writeUIntLE(record.truncateTo ?? NO_TRUNCATE, pos + 12, 6);
-  pos += 18;
   const sum = createHash("sha1").update(head).update(record.data).digest();
-  return Buffer.concat([head, sum, record.data]);
+  return Buffer.concat([head, sum]);
 }
 
-/** @returns the record `bytes` hold, or undefined when they are not one whole record (torn, or not ours). */
+export function encodeRedoRecord(record: RedoRecord): Buffer {
+  return Buffer.concat([encodeRedoHead(record), record.data]);
+}
+
+/**
+ * @returns the record at the start of `bytes` (what follows it is left over
+ *   from a longer earlier one), or undefined when there is no whole record
+ *   there (torn, emptied, or not a journal).
+ */
 export function decodeRedoRecord(bytes: Buffer): RedoRecord | undefined {
   if (bytes.length < MAGIC.length + 2 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
   const ownerLength = bytes.readUInt16LE(MAGIC.length);
@@ -84,8 +94,8 @@ export function decodeRedoRecord(bytes: Buffer): RedoRecord | undefined {
   const offset = bytes.readUIntLE(fixed - 18, 6);
   const length = bytes.readUIntLE(fixed - 12, 6);
   const truncateTo = bytes.readUIntLE(fixed - 6, 6);
-  if (bytes.length !== fixed + SHA1_BYTES + length) return undefined;
-  const data = bytes.subarray(fixed + SHA1_BYTES);
+  if (bytes.length < fixed + SHA1_BYTES + length) return undefined;
+  const data = bytes.subarray(fixed + SHA1_BYTES, fixed + SHA1_BYTES + length);
   const sum = createHash("sha1").update(bytes.subarray(0, fixed)).update(data).digest();
   if (!sum.equals(bytes.subarray(fixed, fixed + SHA1_BYTES))) return undefined;
   return {
@@ -120,15 +130,19 @@ export class RedoJournal {
       pwriteAll(target, data, at);
       return;
     }
-    const record = encodeRedoRecord({ owner: this.owner, offset: at, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), truncateTo });
+    const head = encodeRedoHead({ owner: this.owner, offset: at, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), truncateTo });
     const fd = this.open();
-    pwriteAll(fd, record, 0);
-    fs.ftruncateSync(fd, record.length);
+    // Written over the last record, never truncated: cutting a file and filling it again
+    // makes ext4 (auto_da_alloc) flush it; the length field says where this record ends.
+    pwriteAll(fd, head, 0);
+    pwriteAll(fd, data, head.length);
     if (this.fsync) fs.fdatasyncSync(fd);
     pwriteAll(target, data, at);
     if (truncateTo !== undefined) fs.ftruncateSync(target, truncateTo);
     if (this.fsync) fs.fdatasyncSync(target);
-    fs.ftruncateSync(fd, 0);
+    // Done: the record goes (its magic zeroed, one write within a page).
+    pwriteAll(fd, NOT_A_RECORD, 0);
+    if (this.fsync) fs.fdatasyncSync(fd);
   }
 
   close(): void {
@@ -145,7 +159,8 @@ export class RedoJournal {
 /**
  * Run by a writer that has just taken the mbox's locks: writes again the
  * record a killed writer left, when this writer broke that writer's
- * dotlock, and empties the journal in any case.
+ * dotlock, and empties the journal in any case (what is left there is a
+ * torn or voided record, or one that is not this writer's to replay).
  * @param brokenOwner the content of the stale dotlock this writer broke (undefined: none).
  * @returns true when a write was replayed.
  */
@@ -157,7 +172,6 @@ export function recoverRedoJournal(journalPath: string, target: number, brokenOw
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
     throw err;
   }
-  if (bytes.length === 0) return false;
   const record = decodeRedoRecord(bytes);
   const replay = record !== undefined && brokenOwner !== undefined && record.owner === brokenOwner;
   if (replay) {
@@ -165,6 +179,6 @@ export function recoverRedoJournal(journalPath: string, target: number, brokenOw
     if (record.truncateTo !== undefined) fs.ftruncateSync(target, record.truncateTo);
     if (fsync) fs.fdatasyncSync(target);
   }
-  fs.truncateSync(journalPath, 0);
+  if (bytes.length > 0) fs.truncateSync(journalPath, 0);
   return replay;
 }
