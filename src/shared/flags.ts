@@ -15,6 +15,8 @@ export function flagNames(flags: number): string[] {
 
 /** IMAP atom-specials and controls: none may appear in a keyword (RFC 3501 flag-keyword = atom). */
 const NOT_IN_KEYWORD = /[\x00-\x20\x7f(){%*"\\\]]/;
+/** Dovecot refuses these ("8bit characters in keyword"): IMAP clients could not name them back. */
+const EIGHT_BIT = /[^\x00-\x7f]/;
 
 /**
  * Splits IMAP flag names into system flag bits and keywords (case-insensitive
@@ -30,6 +32,7 @@ export function parseFlagNames(names: readonly string[]): { flags: number; keywo
     if (system) flags |= system[0];
     else if (name.toLowerCase() === "\\recent") continue;
     else if (name.startsWith("\\")) throw new InvalidArgumentError(`invalid system flag ${JSON.stringify(name)}`);
+    else if (EIGHT_BIT.test(name)) throw new InvalidArgumentError(`invalid keyword ${JSON.stringify(name)}: 8bit characters in keyword`);
     else if (name === "" || NOT_IN_KEYWORD.test(name)) throw new InvalidArgumentError(`invalid keyword ${JSON.stringify(name)}`);
     else keywords.push(name);
   }

@@ -30,7 +30,9 @@ export class KeywordsFile {
     }
     const key = `${st.ino}:${st.size}:${st.mtimeNs}`;
     if (this.cache?.key === key) return this.cache.keywords;
-    const keywords = parseMaildirKeywords(fs.readFileSync(this.path, "utf8"));
+    // Byte for byte (latin1), as the log stores names: a line that is not UTF-8 stays a
+    // keyword the log can hold, instead of one with U+FFFD that no later write could encode.
+    const keywords = parseMaildirKeywords(fs.readFileSync(this.path, "latin1"));
     this.cache = { key, keywords };
     return keywords;
   }
@@ -51,7 +53,7 @@ export class KeywordsFile {
       oldMtimeSecs = undefined;
     }
     const lock = await takeDotlock(this.path, { timeoutMs: 10_000, touchEveryMs: MAILDIR_LOCK_TOUCH_MS });
-    lock.replaceTarget(formatMaildirKeywords(keywords), { fsync: this.fsync, mtimeAfterSecs: oldMtimeSecs });
+    lock.replaceTarget(Buffer.from(formatMaildirKeywords(keywords), "latin1"), { fsync: this.fsync, mtimeAfterSecs: oldMtimeSecs });
     this.cache = undefined;
   }
 }

@@ -163,4 +163,22 @@ describe("Maildir driver (engine only)", () => {
     const bodies = await Promise.all([1, 2, 3].map(async (uid) => Buffer.from(await box.readMessage(uid)).toString()));
     expect(bodies.sort()).toEqual(["one\n", "three\n", "two\n"]);
   });
+  it("a dovecot-keywords line that is not UTF-8 keeps its bytes: the keyword works and is written back as it was", async () => {
+    const box = await mailbox();
+    await box.refresh();
+    // A message Dovecot's letter a marks, and a name with a Latin-1 byte (a fuzzed or foreign file).
+    fs.writeFileSync(path.join(root, "cur", "1700000000.M1P1.host,S=4:2,a"), "one\n");
+    fs.writeFileSync(path.join(root, "dovecot-keywords"), Buffer.from("0 caf\xe9\n", "latin1"));
+    const st = await box.refresh();
+    const uid = st.records.uidAt(0);
+    const flagsOf = async () => {
+      for await (const m of box.fetch([uid], ["flags"])) return m.flags;
+      return undefined;
+    };
+    expect(await flagsOf()).toEqual(["caf\xe9"]);
+    await box.transaction().flags([{ uid1: uid, uid2: uid }], "add", ["NonJunk"]).commit();
+    expect(await flagsOf()).toEqual(["caf\xe9", "NonJunk"]);
+    expect(fs.readFileSync(path.join(root, "dovecot-keywords"))).toEqual(Buffer.from("0 caf\xe9\n1 NonJunk\n", "latin1"));
+    expect(files()).toEqual(["cur/1700000000.M1P1.host,S=4:2,ab"]);
+  });
 });
