@@ -63,8 +63,9 @@ export interface DotlockOptions {
   /** How the lock file is created (default `"excl"`, Dovecot's default); see the module comment. */
   readonly create?: "excl" | "link";
   /**
-   * File mode of the lock file (default 0o644), limited to what the
-   * directory allows (`(dir & 0o666) | 0o600`); the umask applies too.
+   * File mode of the lock file, limited to what the directory allows
+   * (`(dir & 0o666) | 0o600`, Dovecot's file_create_mode; default 0o666:
+   * exactly that); the umask applies too.
    */
   readonly mode?: number;
   /** Touch the lock this often while it is held (ms; default: only on `touch()`). */
@@ -251,7 +252,7 @@ export async function takeDotlock(target: string, opts: DotlockOptions = {}): Pr
   const staleMs = opts.staleMs ?? DOTLOCK_STALE_MS;
   const maxPollMs = opts.maxPollMs ?? 50;
   const create = opts.create === "link" ? createByLink : createExcl;
-  const mode = lockFileMode(lockPath, opts.mode ?? 0o644);
+  const mode = lockFileMode(lockPath, opts.mode ?? 0o666);
   const content = Buffer.from(`${process.pid}:${os.hostname()}`, "utf8");
   const deadline = Date.now() + timeoutMs;
   let waitMs = 2;

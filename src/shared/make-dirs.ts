@@ -3,16 +3,32 @@
  * on Node 20 loops forever at 100% CPU under /proc (e.g. a mail location
  * mistyped as /proc/…): here the existing ancestor is found by stat() and
  * each missing level created on its own, so any failure is thrown once.
+ *
+ * Modes follow Dovecot's: a directory inside the store takes the permission
+ * bits of the directory it is created in (a 0700 mailbox tree stays 0700, a
+ * 0770 shared one 0770), and a new storage root is 0700 (`newRoot`). An
+ * ancestor with the sticky bit (/tmp) is nobody's store: what is created
+ * under it is 0700 too. The umask still applies; nothing is ever wider.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 
+export interface MakeDirsOptions {
+  /** The directory is a storage root: every level created is 0700, as Dovecot creates a missing mail root. */
+  readonly newRoot?: boolean;
+}
+
+const OWNER_ONLY = 0o700;
+/** S_ISVTX (not in Node's fs.constants). */
+const STICKY = 0o1000;
+
 /** Creates `dir` and its missing parents; an existing directory is fine. */
-export function makeDirs(dir: string): void {
+export function makeDirs(dir: string, opts: MakeDirsOptions = {}): void {
   const missing: string[] = [];
+  let ancestor: fs.Stats | undefined;
   for (let d = path.resolve(dir); ; ) {
     try {
-      fs.statSync(d);
+      ancestor = fs.statSync(d);
       break; // exists (a file here makes the mkdir below fail with ENOTDIR)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
@@ -22,9 +38,11 @@ export function makeDirs(dir: string): void {
     if (parent === d) break;
     d = parent;
   }
+  if (missing.length === 0) return;
+  const mode = opts.newRoot || ancestor === undefined || ancestor.mode & STICKY ? OWNER_ONLY : ancestor.mode & 0o777;
   for (const d of missing.reverse()) {
     try {
-      fs.mkdirSync(d);
+      fs.mkdirSync(d, mode);
     } catch (err) {
       // Another process may create the same directory meanwhile.
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;

@@ -16,6 +16,7 @@ import { decodeDboxMessageHeader } from "./message-header.js";
 import { findDboxMetadataEnd } from "./metadata.js";
 import { mdboxFileHasRoom } from "./rotation.js";
 import { dboxTempFileName } from "./temp-name.js";
+import { newFileModeIn } from "../../shared/file-mode.js";
 
 /** SDBOX_MAIL_FILE_PREFIX */
 export const SDBOX_FILE_PREFIX = "u.";
@@ -54,7 +55,7 @@ export interface WriteDboxFileOptions {
  */
 export async function createDboxTempFile(dir: string, bytes: Uint8Array, opts: WriteDboxFileOptions = {}): Promise<string> {
   const tempPath = path.join(dir, dboxTempFileName());
-  const fh = await fsp.open(tempPath, "wx", opts.mode ?? 0o666);
+  const fh = await fsp.open(tempPath, "wx", opts.mode ?? newFileModeIn(path.dirname(tempPath)));
   try {
     await fh.writeFile(bytes);
     if (opts.syncFile ?? true) await fh.datasync();

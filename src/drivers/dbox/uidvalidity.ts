@@ -17,6 +17,7 @@
 import { constants, promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { MailstoreError } from "../../shared/errors.js";
+import { newFileModeIn } from "../../shared/file-mode.js";
 
 /** File name of the counter's main file. */
 export const UIDVALIDITY_FILE_NAME = "dovecot-uidvalidity";
@@ -56,7 +57,7 @@ export async function readUidValidity(dir: string): Promise<number | undefined> 
 
 /** Writes the main file: 8 hex digits at offset 0, without truncating (as Dovecot's pwrite). */
 async function writeMain(dir: string, value: number): Promise<void> {
-  const fh = await fsp.open(path.join(dir, UIDVALIDITY_FILE_NAME), constants.O_RDWR | constants.O_CREAT, 0o666);
+  const fh = await fsp.open(path.join(dir, UIDVALIDITY_FILE_NAME), constants.O_RDWR | constants.O_CREAT, newFileModeIn(dir));
   try {
     await fh.write(Buffer.from(hex8(value), "latin1"), 0, 8, 0);
   } finally {

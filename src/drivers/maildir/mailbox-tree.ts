@@ -19,6 +19,7 @@ import { InvalidArgumentError, MailstoreError } from "../../shared/errors.js";
 import { decodeMutf7 } from "../mutf7.js";
 import { classifyMaildirRootEntry, isInboxName, MAILDIR_FOLDER_MARKER, MAILDIR_SEPARATOR, MAILDIR_SUBDIRS, MAILDIR_TRASH_DIR_NAME } from "./folders.js";
 import type { MaildirLayout } from "./layout.js";
+import { newFileModeIn } from "../../shared/file-mode.js";
 import { makeDirs } from "../../shared/make-dirs.js";
 
 /** Every mailbox of the location, "/"-separated, INBOX first, the rest sorted. */
@@ -95,8 +96,11 @@ export function maildirMailboxExists(layout: MaildirLayout, name: string): boole
 export function createMaildirMailbox(layout: MaildirLayout, name: string): void {
   if (maildirMailboxExists(layout, name)) throw new MailstoreError("ALREADY_EXISTS", `mailbox ${name} already exists`, { path: layout.mailDir(name) });
   const dir = layout.mailDir(name);
+  // A store's first mailbox creates its root: 0700, as Dovecot's (every later directory follows its parent's mode).
+  makeDirs(layout.root, { newRoot: true });
+  if (isInboxName(name)) makeDirs(dir, { newRoot: true });
   for (const sub of MAILDIR_SUBDIRS) makeDirs(path.join(dir, sub));
-  if (!isInboxName(name) && !layout.fsLayout) fs.writeFileSync(path.join(dir, MAILDIR_FOLDER_MARKER), "");
+  if (!isInboxName(name) && !layout.fsLayout) fs.writeFileSync(path.join(dir, MAILDIR_FOLDER_MARKER), "", { mode: newFileModeIn(dir) });
   for (const d of [layout.indexDir(name), layout.controlDir(name)]) makeDirs(d);
 }
 

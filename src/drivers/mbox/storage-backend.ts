@@ -38,7 +38,7 @@ export class MboxStorageBackend implements StorageBackend {
   constructor(readonly root: string, private readonly opts: MboxStorageOptions = {}) {
     if (opts.index === "") throw new MailstoreError("UNSUPPORTED", "in-memory indexes (INDEX=MEMORY) are not supported");
     this.tree = { root, inbox: opts.inbox ?? path.join(root, "inbox"), indexRoot: opts.index ?? root };
-    makeDirs(root);
+    makeDirs(root, { newRoot: true });
   }
 
   /** The INBOX file. */

@@ -15,6 +15,7 @@ import { MailCorruptedError } from "../../shared/errors.js";
 import { DBOX_MSG_HEADER_SIZE, decodeDboxFileHeader, encodeDboxFileHeader } from "../dbox/file-header.js";
 import { tryFlockExclusive } from "../dbox/flock.js";
 import { dboxTempFileName } from "../dbox/temp-name.js";
+import { newFileModeIn } from "../../shared/file-mode.js";
 
 /** An m.N (existing, flock()ed) or a new temp file that one session appends to. */
 export class AppendTarget {
@@ -86,7 +87,7 @@ export class AppendTarget {
   /** Creates a new temp file in `dir` holding just the file header line (`2 M1e C<now>`). */
   static async createNew(dir: string, alt: boolean): Promise<AppendTarget> {
     const tempPath = path.join(dir, dboxTempFileName());
-    const fh = await fsp.open(tempPath, "wx", 0o666);
+    const fh = await fsp.open(tempPath, "wx", newFileModeIn(path.dirname(tempPath)));
     const target = new AppendTarget("new", alt, fh, tempPath, 0, 0);
     target.queue(encodeDboxFileHeader({ msgHeaderSize: DBOX_MSG_HEADER_SIZE, createStamp: Math.floor(Date.now() / 1000), unknownItems: [] }));
     return target;

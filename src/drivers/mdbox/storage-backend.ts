@@ -37,7 +37,7 @@ export class MdboxStorageBackend implements StorageBackend {
   private readonly ctx: MdboxContext;
 
   constructor(readonly root: string, readonly altRoot?: string, options: MdboxStorageOptions = {}) {
-    makeDirs(root);
+    makeDirs(root, { newRoot: true });
     this.paths = new MdboxPaths(root, altRoot);
     this.settings = { rotateSizeBytes: options.rotateSizeBytes, fsyncFiles: options.fsyncFiles, fsync: options.fsync };
     this.map = new MdboxMap(this.paths, { fsync: options.fsync, lockTimeoutMs: options.lockTimeoutMs, nestedLockTimeoutMs: options.nestedLockTimeoutMs });

@@ -14,7 +14,7 @@ export class SdboxStorageBackend implements StorageBackend {
 
   /** @param fsyncFiles fdatasync new u.N files and fsync their directory (default true). */
   constructor(readonly root: string, readonly altRoot?: string, private readonly fsyncFiles = true) {
-    makeDirs(root);
+    makeDirs(root, { newRoot: true });
   }
 
   async listMailboxes(): Promise<string[]> {
