@@ -33,18 +33,37 @@ export async function main(argv: string[], io: CliIo = processIo, stop: () => Pr
     await program.parseAsync(argv, { from: "user" });
     return 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode;
+    // Help and version exit 0; every parser error (unknown verb or option, a missing argument,
+    // bare `mailstore`) is a usage error: 64, as doveadm's.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EX_USAGE;
     if (err instanceof MailstoreError) {
-      io.err(`mailstore: ${err.message}\n`);
+      io.err(`mailstore: ${oneLine(err.message)}\n`);
       return exitCodeOf(err);
     }
     const e = err as NodeJS.ErrnoException;
     if (e.code && e.syscall) {
-      io.err(`mailstore: ${e.message}\n`);
+      io.err(`mailstore: ${oneLine(e.message)}\n`);
       return 66;
     }
     throw err;
   }
+}
+
+/** sysexits EX_USAGE. */
+const EX_USAGE = 64;
+
+/**
+ * An error message as one line: a message quoting bytes from a damaged file
+ * may hold line breaks and control characters, which would split it or
+ * play tricks with the terminal. They are written as \n, \r, \t or \xNN.
+ */
+export function oneLine(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => {
+    if (c === "\n") return "\\n";
+    if (c === "\r") return "\\r";
+    if (c === "\t") return "\\t";
+    return `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
+  });
 }
 
 /**

@@ -56,6 +56,19 @@ describe("mailstore CLI", () => {
     expect((await run("log", "--help")).code).toBe(0);
   });
 
+  it("exits 64 (EX_USAGE, as doveadm) for every parser error, 0 for help", async () => {
+    for (const argv of [[], ["frobnicate"], ["dump"], ["log", "--no-such-option", "x"], ["mailbox", "status"]]) {
+      expect((await run(...argv)).code, argv.join(" ") || "(no verb)").toBe(64);
+    }
+    expect((await run("--help")).code).toBe(0);
+  });
+
+  it("prints an error that quotes line breaks or control bytes from a damaged file on one line", async () => {
+    const { oneLine } = await import("../../../src/cli/main.js");
+    expect(oneLine("bad header \"From x\ny\r\tz\x1b[2J\x7f\x85\"")).toBe('bad header "From x\\ny\\r\\tz\\x1b[2J\\x7f\\x85"');
+    expect(oneLine("Grüße, plain text")).toBe("Grüße, plain text");
+  });
+
   it("refuses what doveadm refuses instead of doing nothing: a missing import source, a bad flag", async () => {
     const target = `sdbox:${path.join(dir, "target")}`;
     const missing = await run("-l", target, "import", `mbox:${path.join(dir, "nope")}`);
