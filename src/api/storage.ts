@@ -17,6 +17,13 @@ export interface StorageOptions extends MailboxOptions {
   home?: string;
   env?: Readonly<Record<string, string | undefined>>;
   fsync?: FsyncMode;
+  /**
+   * Open only a store that is there: a missing root (for mbox, its mail
+   * directory and INBOX file) is NOT_FOUND and nothing is created. For
+   * work on existing mail (reading, flagging, expunging); a mistyped
+   * location then fails instead of leaving an empty store behind.
+   */
+  mustExist?: boolean;
 }
 
 /** A mail location opened for use: its mailbox tree and open mailboxes. */
@@ -36,6 +43,7 @@ export class Storage {
    */
   static open(location: string, options: StorageOptions = {}): Storage {
     const resolved = resolveMailLocation(location, { home: options.home ?? os.homedir(), env: options.env ?? process.env });
+    if (options.mustExist) requireExistingStore(resolved);
     return new Storage(resolved, backendFor(resolved, options), options);
   }
 
@@ -163,6 +171,13 @@ function backendFor(loc: ResolvedMailLocation, options: StorageOptions): Storage
 }
 
 /** Opens a mail location; see Storage.open. */
+/** @throws MailstoreError NOT_FOUND when the store `loc` names is not there (StorageOptions.mustExist). */
+function requireExistingStore(loc: ResolvedMailLocation): void {
+  const candidates = loc.driver === "mbox" ? [loc.root, loc.inbox ?? ""] : [loc.root];
+  if (candidates.some((p) => p !== "" && fs.existsSync(p))) return;
+  throw new MailstoreError("NOT_FOUND", `no ${loc.driver} store at ${loc.root} (nothing was created)`, { path: loc.root });
+}
+
 export function openStorage(location: string, options: StorageOptions = {}): Storage {
   return Storage.open(location, options);
 }

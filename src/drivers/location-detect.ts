@@ -187,6 +187,8 @@ export function resolveMailLocation(mailLocation: string | undefined, opts: Reso
   let loc = parseMailLocation(text);
   if (opts.home !== undefined) loc = expandLocationHome(loc, opts.home);
 
+  // "sdbox:" with nothing after it would be the current directory: refused, not guessed.
+  if (loc.driver !== undefined && loc.root === "") throw new InvalidArgumentError(`mail location "${text}" names no directory`);
   let autodetected = false;
   if (loc.driver === undefined) {
     autodetected = true;

@@ -39,7 +39,7 @@ export function registerMail(program: Command, io: CliIo): void {
           else io.out((printed === 0 ? "" : "\f\n") + pagerText(row));
           printed++;
         }
-      }));
+      }), { existing: true });
       if (opts.json) io.out(printed === 0 ? "[]\n" : "]\n");
     });
 
@@ -55,7 +55,7 @@ export function registerMail(program: Command, io: CliIo): void {
       parseFlagNames(names); // refused before any mailbox is opened, as doveadm does, whether anything matches or not
       await withStorage(program, io, (storage) => forEachMatch(storage, parseQuery(queryArgs), async (box, uids) => {
         if (uids.length > 0) await box.transaction().flags(toRanges(uids), action as FlagAction, names).commit();
-      }));
+      }), { existing: true });
     });
 
   program
@@ -65,7 +65,7 @@ export function registerMail(program: Command, io: CliIo): void {
     .action(async (queryArgs: string[]) => {
       await withStorage(program, io, (storage) => forEachMatch(storage, parseQuery(queryArgs), async (box, uids) => {
         if (uids.length > 0) await box.transaction().expunge(toRanges(uids)).commit();
-      }));
+      }), { existing: true });
     });
 
   for (const verb of ["copy", "move"] as const) {
@@ -82,7 +82,7 @@ export function registerMail(program: Command, io: CliIo): void {
             await box.transaction().copyTo(target, toRanges(uids));
             if (verb === "move") await box.transaction().expunge(toRanges(uids)).commit();
           });
-        });
+        }, { existing: true });
       });
   }
 }

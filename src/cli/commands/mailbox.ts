@@ -29,7 +29,7 @@ export function registerMailbox(program: Command, io: CliIo): void {
         const subscribed = await storage.listSubscriptions();
         const matched = new Set(matchMailboxes(subscribed, patterns));
         for (const name of subscribed) if (matched.has(name)) io.out(`${name}\n`);
-      });
+      }, { existing: true });
     });
   mailbox.command("subscribe").argument("<names...>").description("subscribe to mailboxes (they need not exist)").action(async (names: string[]) => {
     await withStorage(program, io, async (storage) => { for (const name of names) await storage.subscribe(name); });
@@ -59,7 +59,7 @@ export function registerMailbox(program: Command, io: CliIo): void {
           for (const f of fields) row[f] = status[f] === null ? (f === "firstsaved" ? "never" : "") : String(status[f]);
           rows.push(row);
         }
-      });
+      }, { existing: true });
       if (opts.json) io.out(JSON.stringify(rows) + "\n");
       else for (const row of rows) io.out(`${row.mailbox} ${fields.map((f) => `${f}=${row[f]}`).join(" ")}\n`);
     });

@@ -36,6 +36,6 @@ export function registerWatch(program: Command, io: CliIo, stop: () => Promise<v
         } finally {
           clearInterval(keepAlive);
         }
-      });
+      }, { existing: true });
     });
 }

@@ -56,6 +56,22 @@ describe("mailstore CLI", () => {
     expect((await run("log", "--help")).code).toBe(0);
   });
 
+  it("verbs that work on existing mail create no store: a mistyped location is NOT_FOUND (68) and leaves nothing behind; an empty path is refused", async () => {
+    for (const format of ["sdbox", "mdbox", "maildir", "mbox"]) {
+      const root = path.join(dir, `typo-${format}`);
+      for (const argv of [["fetch", "uid", "mailbox", "INBOX", "all"], ["mailbox", "list"], ["mailbox", "status", "messages", "INBOX"], ["flags", "add", "\\Seen", "mailbox", "INBOX", "all"], ["expunge", "mailbox", "INBOX", "all"], ["force-resync", "INBOX"]]) {
+        const r = await run("-l", `${format}:${root}`, ...argv);
+        expect(r.code, `${format} ${argv.join(" ")}: ${r.err}`).toBe(68);
+        expect(fs.existsSync(root), `${format} ${argv.join(" ")} created ${root}`).toBe(false);
+      }
+      expect((await run("-l", `${format}:`, "mailbox", "list")).code).toBe(64);
+    }
+    // A verb that stores mail still creates the store it is pointed at.
+    const r = await run("-l", `sdbox:${path.join(dir, "new")}`, "mailbox", "create", "Box");
+    expect(r.code, r.err).toBe(0);
+    expect(fs.existsSync(path.join(dir, "new"))).toBe(true);
+  });
+
   it("exits 64 (EX_USAGE, as doveadm) for every parser error, 0 for help", async () => {
     for (const argv of [[], ["frobnicate"], ["dump"], ["log", "--no-such-option", "x"], ["mailbox", "status"]]) {
       expect((await run(...argv)).code, argv.join(" ") || "(no verb)").toBe(64);
