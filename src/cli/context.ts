@@ -12,9 +12,15 @@ export function defaultLocation(env: CliIo["env"]): string {
  * Opens the storage named by the global `-l` option, runs `fn`, closes it.
  * `existing`: the verb works on mail that is there (fetch, flags, list, …):
  * a location with no store is NOT_FOUND, and no empty store is left behind.
+ * `fallbackLocation`: used instead of $MAIL / ./mail when -l is not given.
  */
-export async function withStorage<T>(program: Command, io: CliIo, fn: (storage: Storage) => Promise<T>, opts: { existing?: boolean } = {}): Promise<T> {
-  const location = (program.opts() as { location?: string }).location ?? defaultLocation(io.env);
+export async function withStorage<T>(
+  program: Command,
+  io: CliIo,
+  fn: (storage: Storage) => Promise<T>,
+  opts: { existing?: boolean; fallbackLocation?: string } = {},
+): Promise<T> {
+  const location = (program.opts() as { location?: string }).location ?? opts.fallbackLocation ?? defaultLocation(io.env);
   const storage = openStorage(location, { env: io.env, ...(opts.existing ? { mustExist: true } : {}) });
   try {
     return await fn(storage);

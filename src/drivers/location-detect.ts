@@ -192,7 +192,14 @@ export function resolveMailLocation(mailLocation: string | undefined, opts: Reso
   let autodetected = false;
   if (loc.driver === undefined) {
     autodetected = true;
-    const found = loc.root === "" ? detectInHome(loc, opts, probe) : detectAtPath(loc, opts, probe);
+    let found: MailLocation | undefined;
+    try {
+      found = loc.root === "" ? detectInHome(loc, opts, probe) : detectAtPath(loc, opts, probe);
+    } catch (err) {
+      // Say where the setting came from: a login shell sets $MAIL (e.g. /var/mail/$USER) unasked.
+      if (err instanceof InvalidArgumentError && text !== mailLocation) throw new InvalidArgumentError(`${err.message}; the location came from $MAIL=${text}`);
+      throw err;
+    }
     if (found === undefined) {
       throw new MailstoreError("NOT_FOUND", `Mail storage autodetection failed with home=${opts.home ?? "(not set)"}`);
     }

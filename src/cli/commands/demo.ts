@@ -1,3 +1,4 @@
+import * as path from "node:path";
 import type { Command } from "commander";
 import { readLog, type ChangeBatch } from "../../index.js";
 import { MailstoreError } from "../../shared/errors.js";
@@ -13,6 +14,15 @@ import { stateText } from "../state-format.js";
  * makes the changes an IMAP client would, and prints the stream, the log
  * those changes became and the state replayed from it.
  */
+/**
+ * Without -l the demo writes to ./mail, whatever $MAIL says: login shells set
+ * $MAIL to the user's real spool (/var/mail/$USER), which is no place for
+ * sample messages.
+ */
+function demoLocation(): string {
+  return `mdbox:${path.resolve("mail")}`;
+}
+
 export function registerDemo(program: Command, io: CliIo): void {
   program
     .command("demo")
@@ -61,6 +71,6 @@ export function registerDemo(program: Command, io: CliIo): void {
         io.out(`\n6. Archive got INBOX uid ${a} as its uid ${copied.appendedUids.join(",")} (a transaction in Archive's own log).\n`);
         io.out(`\nTry: npx mailstore log ${inbox.indexPrefix.replace(/\/dovecot\.index$/, "")}\n`);
         io.out(`     npx mailstore -l ${storage.location.driver}:${storage.location.root} fetch --json 'uid flags guid' mailbox INBOX all\n`);
-      });
+      }, { fallbackLocation: demoLocation() });
     });
 }

@@ -72,6 +72,13 @@ describe("mailstore CLI", () => {
     expect(fs.existsSync(path.join(dir, "new"))).toBe(true);
   });
 
+  it("an ambiguous location from $MAIL says it came from $MAIL", async () => {
+    let err = "";
+    const code = await main(["mailbox", "list"], { out: () => undefined, err: (t) => void (err += t), isTTY: false, readStdin: async () => Buffer.alloc(0), env: { MAIL: path.join(dir, "nowhere") } });
+    expect(code).toBe(64);
+    expect(err).toContain(`came from $MAIL=${path.join(dir, "nowhere")}`);
+  });
+
   it("exits 64 (EX_USAGE, as doveadm) for every parser error, 0 for help", async () => {
     for (const argv of [[], ["frobnicate"], ["dump"], ["log", "--no-such-option", "x"], ["mailbox", "status"]]) {
       expect((await run(...argv)).code, argv.join(" ") || "(no verb)").toBe(64);
