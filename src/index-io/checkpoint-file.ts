@@ -13,6 +13,7 @@
 import * as fs from "node:fs";
 import { encodeIndexFile, decodeIndexFile } from "../projections/index-file.js";
 import type { IndexMapState } from "../projections/state.js";
+import { IndexCorruptedError } from "../shared/errors.js";
 
 export interface WriteCheckpointOptions {
   /** Keep the previous file as `<path>.backup` (Dovecot does for sdbox/mdbox mailbox indexes). */
@@ -29,14 +30,31 @@ function isErrno(err: unknown, code: string): boolean {
 
 /** Reads and decodes `indexPath` (e.g. `<dir>/dovecot.index`); undefined when the file does not exist. */
 export function readCheckpoint(indexPath: string): IndexMapState | undefined {
-  let bytes: Buffer;
+  let fd: number;
   try {
-    bytes = fs.readFileSync(indexPath);
+    // Non-blocking: a FIFO in its place must not hang the open.
+    fd = fs.openSync(indexPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (err) {
     if (isErrno(err, "ENOENT")) return undefined;
     throw err;
   }
-  return decodeIndexFile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), indexPath);
+  let bytes: Uint8Array;
+  try {
+    const st = fs.fstatSync(fd);
+    // A device (/dev/zero) would be read forever: only a regular file is an index, and only its size is read.
+    if (!st.isFile()) throw new IndexCorruptedError("not a regular file", { path: indexPath });
+    bytes = new Uint8Array(st.size);
+    let done = 0;
+    while (done < bytes.length) {
+      const n = fs.readSync(fd, bytes, done, bytes.length - done, done);
+      if (n === 0) break;
+      done += n;
+    }
+    bytes = bytes.subarray(0, done);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return decodeIndexFile(bytes, indexPath);
 }
 
 /** Writes `state` as `indexPath` the way Dovecot replaces dovecot.index. */

@@ -106,7 +106,15 @@ describeInterop("mailstore watch --json against doveadm", () => {
       const child = spawn(process.execPath, [bin, "-l", o.location, "watch", "--json", "-m", "INBOX"], { stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
       child.stdout.on("data", (d) => (out += d));
-      await new Promise((r) => setTimeout(r, 700)); // let it start watching
+      // Its ready line (stderr): subscribed, so doveadm's changes from now on are seen.
+      await new Promise<void>((resolve, reject) => {
+        let err = "";
+        child.stderr.on("data", (d) => {
+          err += d;
+          if (err.includes("watching INBOX from ")) resolve();
+        });
+        child.once("exit", (code) => reject(new Error(`watch exited (${code}) before it was ready: ${err}`)));
+      });
       const t0 = Date.now();
       await o.flags("add", "\\Flagged", "mailbox INBOX uid 1");
       await o.save("INBOX", sampleMessage(2));

@@ -28,6 +28,8 @@ export function registerWatch(program: Command, io: CliIo, stop: () => Promise<v
           const stopped = stop();
           await new Promise<void>((resolve, reject) => {
             const sub = box.changes(opts.from ? parsePosition(opts.from) : undefined).subscribe({ next: print, error: reject });
+            // On stderr, so that stdout stays the stream itself: from here on nothing committed is missed.
+            io.err(`watching ${box.name} from ${box.position.fileSeq}:${box.position.offset} (Ctrl-C stops)\n`);
             void stopped.then(() => {
               sub.unsubscribe();
               resolve();

@@ -79,6 +79,22 @@ describe("mailstore CLI", () => {
     expect(err).toContain(`came from $MAIL=${path.join(dir, "nowhere")}`);
   });
 
+  it("dump and replay refuse what is not a regular file before reading it (a device would be read forever), and a missing dovecot.index names its log", async () => {
+    if (fs.existsSync("/dev/zero")) {
+      const d = await run("dump", "/dev/zero");
+      expect(d.code).toBe(64);
+      expect(d.err).toContain("not a regular file");
+      expect((await run("replay", "/dev/zero")).code).not.toBe(0);
+    }
+    const prefix = path.join(dir, "dovecot.index");
+    await (TransactionLog.open(prefix, { create: {}, fsync: "never" })).close();
+    const r = await run("dump", prefix);
+    expect(r.code).toBe(68);
+    expect(r.err).toContain(`dump ${prefix}.log`);
+    fs.writeFileSync(path.join(dir, "text"), "hello");
+    expect((await run("dump", path.join(dir, "text"))).err).toContain("Can't autodetect file type");
+  });
+
   it("exits 64 (EX_USAGE, as doveadm) for every parser error, 0 for help", async () => {
     for (const argv of [[], ["frobnicate"], ["dump"], ["log", "--no-such-option", "x"], ["mailbox", "status"]]) {
       expect((await run(...argv)).code, argv.join(" ") || "(no verb)").toBe(64);
