@@ -23,7 +23,8 @@ const API_FIELDS: Record<CliFetchField, FetchField | undefined> = {
   text: "body",
 };
 
-export type FetchRow = Record<string, string | string[]>;
+/** Field → value; `text` stays bytes (printed as they are, as doveadm prints them). */
+export type FetchRow = Record<string, string | string[] | Uint8Array>;
 
 /**
  * The rows `mailstore fetch` prints for messages `uids` of `box`, one at a
@@ -37,16 +38,29 @@ export async function* fetchRows(box: Mailbox, uids: readonly number[], fields: 
     const row: FetchRow = {};
     for (const field of fields) {
       const value = field === "mailbox" ? box.name : message[API_FIELDS[field]!];
-      row[field] = Array.isArray(value) ? value : value instanceof Uint8Array ? Buffer.from(value).toString("utf8") : String(value);
+      row[field] = Array.isArray(value) || value instanceof Uint8Array ? value : String(value);
     }
     yield row;
   }
 }
 
-/** One message in doveadm's default ("pager") layout: `field: value` lines, text fields on their own lines; messages are separated by \f. */
-export function pagerText(row: FetchRow): string {
-  return Object.entries(row).map(([k, v]) => {
+/**
+ * One message in doveadm's default ("pager") layout: `field: value` lines,
+ * text fields on their own lines (their bytes as stored: a Latin-1 body is
+ * not turned into U+FFFD); messages are separated by \f.
+ * @returns the pieces to write in order.
+ */
+export function pagerParts(row: FetchRow): Array<string | Uint8Array> {
+  return Object.entries(row).flatMap(([k, v]) => {
+    if (v instanceof Uint8Array) return [`${k}:\n`, v];
     const value = Array.isArray(v) ? v.join(" ") : v;
-    return k === "text" ? `${k}:\n${value}` : `${k}: ${value}\n`;
-  }).join("");
+    return [`${k}: ${value}\n`];
+  });
+}
+
+/** A row for JSON output: bytes as UTF-8 text (JSON has no bytes). */
+export function jsonRow(row: FetchRow): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(row)) out[k] = v instanceof Uint8Array ? Buffer.from(v).toString("utf8") : v;
+  return out;
 }

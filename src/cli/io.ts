@@ -1,6 +1,7 @@
 /** Where the CLI writes: injectable so tests can run commands in-process. */
 export interface CliIo {
-  out(text: string): void;
+  /** Standard output: text, or bytes written as they are (a message's text). */
+  out(data: string | Uint8Array): void;
   err(text: string): void;
   isTTY: boolean;
   /** Standard input, whole (message bodies for `save`). */

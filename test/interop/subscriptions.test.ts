@@ -36,7 +36,7 @@ describeInterop("IMAP subscriptions against doveadm (all four formats)", () => {
   const cli = async (...argv: string[]) => {
     let out = "";
     let err = "";
-    const code = await main(["-l", o.location, ...argv], { out: (t) => void (out += t), err: (t) => void (err += t), isTTY: false, readStdin: async () => Buffer.alloc(0), env: {} });
+    const code = await main(["-l", o.location, ...argv], { out: (t) => void (out += typeof t === "string" ? t : Buffer.from(t).toString("latin1")), err: (t) => void (err += t), isTTY: false, readStdin: async () => Buffer.alloc(0), env: {} });
     expect(err).toBe("");
     expect(code).toBe(0);
     return out;

@@ -4,7 +4,7 @@ import { toRanges, type FlagAction } from "../../index.js";
 import { parseFlagNames } from "../../shared/flags.js";
 import { withStorage } from "../context.js";
 import { forEachMatch } from "../match.js";
-import { FETCH_FIELDS, fetchRows, pagerText } from "../fetch-format.js";
+import { FETCH_FIELDS, fetchRows, jsonRow, pagerParts } from "../fetch-format.js";
 import type { CliIo } from "../io.js";
 import { parseQuery } from "../query.js";
 
@@ -35,8 +35,11 @@ export function registerMail(program: Command, io: CliIo): void {
       let printed = 0;
       await withStorage(program, io, (storage) => forEachMatch(storage, parseQuery(queryArgs), async (box, uids) => {
         for await (const row of fetchRows(box, uids, fields as Array<(typeof FETCH_FIELDS)[number]>)) {
-          if (opts.json) io.out((printed === 0 ? "[" : ",") + JSON.stringify(row));
-          else io.out((printed === 0 ? "" : "\f\n") + pagerText(row));
+          if (opts.json) io.out((printed === 0 ? "[" : ",") + JSON.stringify(jsonRow(row)));
+          else {
+            if (printed > 0) io.out("\f\n");
+            for (const part of pagerParts(row)) io.out(part);
+          }
           printed++;
         }
       }), { existing: true });

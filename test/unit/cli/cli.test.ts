@@ -14,7 +14,7 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "";
   let err = "";
-  const code = await main(argv, { out: (t) => void (out += t), err: (t) => void (err += t), isTTY: false, readStdin: async () => Buffer.alloc(0), env: {} });
+  const code = await main(argv, { out: (t) => void (out += typeof t === "string" ? t : Buffer.from(t).toString("latin1")), err: (t) => void (err += t), isTTY: false, readStdin: async () => Buffer.alloc(0), env: {} });
   return { code, out, err };
 }
 
@@ -93,6 +93,17 @@ describe("mailstore CLI", () => {
     expect(r.err).toContain(`dump ${prefix}.log`);
     fs.writeFileSync(path.join(dir, "text"), "hello");
     expect((await run("dump", path.join(dir, "text"))).err).toContain("Can't autodetect file type");
+  });
+
+  it("fetch text prints a message's bytes as stored: a Latin-1 body is not turned into U+FFFD", async () => {
+    const body = Buffer.concat([Buffer.from("Subject: caf"), Buffer.from([0xe9]), Buffer.from("\n\nna"), Buffer.from([0xef]), Buffer.from("ve\n")]);
+    const loc = `sdbox:${path.join(dir, "latin1")}`;
+    const io = { out: () => undefined, err: () => undefined, isTTY: false, readStdin: async () => body, env: {} };
+    expect(await main(["-l", loc, "save"], io)).toBe(0);
+    const chunks: Buffer[] = [];
+    const code = await main(["-l", loc, "fetch", "text", "mailbox", "INBOX", "all"], { ...io, out: (t) => void chunks.push(Buffer.from(t)) });
+    expect(code).toBe(0);
+    expect(Buffer.concat(chunks).equals(Buffer.concat([Buffer.from("text:\n"), body]))).toBe(true);
   });
 
   it("exits 64 (EX_USAGE, as doveadm) for every parser error, 0 for help", async () => {

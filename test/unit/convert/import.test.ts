@@ -78,7 +78,7 @@ describe("mailstore import", () => {
       await box.transaction().append({ body: "Subject: cli\n\nx\n", flags: ["\\Flagged"] }).commit();
       await source.close();
       let out = "";
-      const io: CliIo = { out: (t) => void (out += t), err: (t) => void (out += t), isTTY: false, readStdin: async () => Buffer.alloc(0), env: {} };
+      const io: CliIo = { out: (t) => void (out += typeof t === "string" ? t : Buffer.from(t).toString("latin1")), err: (t) => void (out += t), isTTY: false, readStdin: async () => Buffer.alloc(0), env: {} };
       const program = new Command("mailstore").option("-l, --location <location>").exitOverride();
       registerImport(program, io);
       await program.parseAsync(["-l", `sdbox:${dir}/dst`, "import", `sdbox:${dir}/src`], { from: "user" });
