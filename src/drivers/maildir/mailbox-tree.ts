@@ -110,7 +110,7 @@ export function createMaildirMailbox(layout: MaildirLayout, name: string): void 
  * @throws InvalidArgumentError for INBOX, MailstoreError (NOT_FOUND).
  */
 export function deleteMaildirMailbox(layout: MaildirLayout, name: string): void {
-  if (isInboxName(name)) throw new InvalidArgumentError("INBOX can't be deleted");
+  if (isInboxName(name)) throw new MailstoreError("UNSUPPORTED", "INBOX can't be deleted"); // not a usage error: doveadm exits 65 (NOTPOSSIBLE)
   if (!maildirMailboxExists(layout, name)) throw new MailstoreError("NOT_FOUND", `mailbox ${name} does not exist`, { path: layout.mailDir(name) });
   const dir = layout.mailDir(name);
   const sideDirs = layout.sideTrees.map((tree) => path.join(tree, layout.inTree(name)));

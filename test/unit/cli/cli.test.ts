@@ -106,6 +106,14 @@ describe("mailstore CLI", () => {
     expect(Buffer.concat(chunks).equals(Buffer.concat([Buffer.from("text:\n"), body]))).toBe(true);
   });
 
+  it("deleting a Maildir INBOX is refused with doveadm's 65, not a usage error", async () => {
+    const loc = `maildir:${path.join(dir, "md")}`;
+    expect((await run("-l", loc, "mailbox", "create", "Box")).code).toBe(0);
+    const r = await run("-l", loc, "mailbox", "delete", "INBOX");
+    expect(r.code).toBe(65);
+    expect(r.err).toContain("INBOX can't be deleted");
+  });
+
   it("exits 64 (EX_USAGE, as doveadm) for every parser error, 0 for help", async () => {
     for (const argv of [[], ["frobnicate"], ["dump"], ["log", "--no-such-option", "x"], ["mailbox", "status"]]) {
       expect((await run(...argv)).code, argv.join(" ") || "(no verb)").toBe(64);
