@@ -8,6 +8,7 @@ import { MaildirStorageBackend } from "../drivers/maildir/storage-backend.js";
 import { MboxStorageBackend } from "../drivers/mbox/storage-backend.js";
 import { MdboxStorageBackend } from "../drivers/mdbox/storage-backend.js";
 import { MailstoreError } from "../shared/errors.js";
+import { checkNewMailboxName } from "../drivers/mailbox-names.js";
 import { listSubscriptions, setSubscription } from "../drivers/subscriptions.js";
 import type { FsyncMode } from "../log/log.js";
 import { Mailbox, type MailboxOptions } from "./mailbox.js";
@@ -58,6 +59,7 @@ export class Storage {
 
   /** Creates a mailbox with a fresh UIDVALIDITY and its log. */
   async createMailbox(name: string): Promise<void> {
+    checkNewMailboxName(name, this.location.driver);
     await this.backend.createMailbox(name);
     const box = Mailbox.open(name, this.backend.openMailbox(name), { ...this.options, createWithUidValidity: await this.backend.nextUidValidity() });
     await box.close();
@@ -88,6 +90,7 @@ export class Storage {
   }
 
   async renameMailbox(from: string, to: string): Promise<void> {
+    checkNewMailboxName(to, this.location.driver);
     await this.backend.renameMailbox(from, to);
   }
 

@@ -114,6 +114,22 @@ describe("mailstore CLI", () => {
     expect(r.err).toContain("INBOX can't be deleted");
   });
 
+  it("refuses the mailbox names Dovecot refuses: dbox-Mails under sdbox/mdbox (it is the parent's mail), ~ levels, control characters; INBOX keeps its mail", async () => {
+    for (const format of ["sdbox", "mdbox"]) {
+      const loc = `${format}:${path.join(dir, format)}`;
+      const io = { out: () => undefined, err: () => undefined, isTTY: false, readStdin: async () => Buffer.from("Subject: keep\n\nme\n"), env: {} };
+      expect(await main(["-l", loc, "save"], io)).toBe(0);
+      for (const bad of ["INBOX/dbox-Mails", "dbox-Mails", "a/dbox-Mails/b", "~x", "a/~b", "tab\there", "nl\nx"]) {
+        const r = await run("-l", loc, "mailbox", "create", bad);
+        expect(r.code, `${format} create ${JSON.stringify(bad)}`).toBe(64);
+      }
+      expect((await run("-l", loc, "mailbox", "create", "Box")).code).toBe(0);
+      expect((await run("-l", loc, "mailbox", "rename", "Box", "INBOX/dbox-Mails")).code).toBe(64);
+      const listed = await run("-l", loc, "fetch", "uid", "mailbox", "INBOX", "all");
+      expect(listed.out, format).toContain("uid: 1");
+    }
+  });
+
   it("exits 64 (EX_USAGE, as doveadm) for every parser error, 0 for help", async () => {
     for (const argv of [[], ["frobnicate"], ["dump"], ["log", "--no-such-option", "x"], ["mailbox", "status"]]) {
       expect((await run(...argv)).code, argv.join(" ") || "(no verb)").toBe(64);
