@@ -1,4 +1,4 @@
-import { LogCorruptedError } from "../../shared/errors.js";
+import { assert, LogCorruptedError } from "../../shared/errors.js";
 import type { ByteWriter } from "../bytes.js";
 import type { LogRecordBody, UidRange } from "../types.js";
 
@@ -50,7 +50,7 @@ export function readUidRanges(src: PayloadSource, at: number, what: string): Uid
   for (let i = 0, p = at; p < src.end; i++, p += 8) {
     const uid1 = src.view.getUint32(p, true);
     const uid2 = src.view.getUint32(p + 4, true);
-    if (uid1 === 0 || uid1 > uid2 || uid1 <= prev) {
+    if (!isValidUidRange(uid1, uid2, prev)) {
       throw corrupt(src, `${what}: invalid UID range ${uid1}..${uid2}`, p);
     }
     prev = uid2;
@@ -59,7 +59,30 @@ export function readUidRanges(src: PayloadSource, at: number, what: string): Uid
   return ranges;
 }
 
-export function writeUidRanges(ranges: readonly UidRange[], out: ByteWriter): void {
+/**
+ * The rule Dovecot's reader applies to a record's UID ranges: each starts
+ * at 1 or more, ends at or after its start, and starts after the previous
+ * one ended (`prev`, 0 for the first).
+ */
+export function isValidUidRange(uid1: number, uid2: number, prev: number): boolean {
+  return uid1 !== 0 && uid1 <= uid2 && uid1 > prev && uid2 <= 0xffffffff;
+}
+
+/**
+ * Asserts, before encoding, what the reader will check: a record that
+ * breaks it would be a log Dovecot calls corrupted (the API normalizes
+ * ranges, so this is a bug, not bad input).
+ */
+export function assertUidRanges(ranges: readonly UidRange[], what: string): void {
+  let prev = 0;
+  for (const r of ranges) {
+    assert(Number.isInteger(r.uid1) && Number.isInteger(r.uid2) && isValidUidRange(r.uid1, r.uid2, prev), `${what}: UID range ${r.uid1}..${r.uid2} after ${prev}`);
+    prev = r.uid2;
+  }
+}
+
+export function writeUidRanges(ranges: readonly UidRange[], out: ByteWriter, what = "UID ranges"): void {
+  assertUidRanges(ranges, what);
   for (const r of ranges) {
     out.u32(r.uid1);
     out.u32(r.uid2);

@@ -1,5 +1,5 @@
 import type { FlagUpdate, LogRecordBody } from "../types.js";
-import { corrupt, requireMultiple, type RecordCodec } from "./context.js";
+import { assertUidRanges, corrupt, isValidUidRange, requireMultiple, type RecordCodec } from "./context.js";
 
 type FlagUpdateBody = Extract<LogRecordBody, { type: "flag-update" }>;
 
@@ -15,7 +15,7 @@ export const flagUpdateCodec: RecordCodec<FlagUpdateBody> = {
     for (let i = 0, p = src.start; i < count; i++, p += 12) {
       const uid1 = src.view.getUint32(p, true);
       const uid2 = src.view.getUint32(p + 4, true);
-      if (uid1 === 0 || uid1 > uid2 || uid1 <= prev) {
+      if (!isValidUidRange(uid1, uid2, prev)) {
         throw corrupt(src, `flag-update: invalid UID range ${uid1}..${uid2}`, p);
       }
       prev = uid2;
@@ -30,6 +30,7 @@ export const flagUpdateCodec: RecordCodec<FlagUpdateBody> = {
     return { type: "flag-update", updates };
   },
   encode(body, out) {
+    assertUidRanges(body.updates, "flag-update");
     for (const u of body.updates) {
       out.u32(u.uid1);
       out.u32(u.uid2);

@@ -151,3 +151,17 @@ function catchError(fn: () => unknown): unknown {
   try { fn(); } catch (err) { return err; }
   throw new Error("expected an error");
 }
+
+describe("encoders assert what the reader checks (a bug, not bad input: the API normalizes ranges)", () => {
+  const req = { external: false, sync: false };
+  it.each([
+    ["uid1 > uid2", [{ uid1: 5, uid2: 3 }]],
+    ["uid 0", [{ uid1: 0, uid2: 3 }]],
+    ["overlapping", [{ uid1: 1, uid2: 5 }, { uid1: 5, uid2: 6 }]],
+    ["descending", [{ uid1: 7, uid2: 8 }, { uid1: 1, uid2: 2 }]],
+  ])("refuses to encode UID ranges: %s", (_what, ranges) => {
+    expect(() => encodeRecord({ type: "expunge", ...req, ranges })).toThrow(/internal error/);
+    expect(() => encodeRecord({ type: "keyword-update", ...req, modifyType: "add", name: "k", ranges })).toThrow(/internal error/);
+    expect(() => encodeRecord({ type: "flag-update", ...req, updates: ranges.map((r) => ({ ...r, addFlags: 8, removeFlags: 0, modseqIncFlag: 0 })) })).toThrow(/internal error/);
+  });
+});
