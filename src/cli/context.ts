@@ -1,6 +1,7 @@
 import * as path from "node:path";
 import type { Command } from "commander";
-import { openStorage, type Storage } from "../index.js";
+import * as os from "node:os";
+import { openStorage, resolveMailLocation, type Storage } from "../index.js";
 import type { CliIo } from "./io.js";
 
 /** The embedded default location: mdbox under ./mail (unless -l or $MAIL say otherwise). */
@@ -21,6 +22,8 @@ export async function withStorage<T>(
   opts: { existing?: boolean; fallbackLocation?: string } = {},
 ): Promise<T> {
   const location = (program.opts() as { location?: string }).location ?? opts.fallbackLocation ?? defaultLocation(io.env);
+  // As doveadm: root works on a user's store as that user (before anything is opened or created).
+  if (io.actAsStoreOwner) io.actAsStoreOwner(resolveMailLocation(location, { home: os.homedir(), env: io.env }).root);
   const storage = openStorage(location, { env: io.env, ...(opts.existing ? { mustExist: true } : {}) });
   try {
     return await fn(storage);

@@ -1,3 +1,5 @@
+import { actAsStoreOwner } from "./store-owner.js";
+
 /** Where the CLI writes: injectable so tests can run commands in-process. */
 export interface CliIo {
   /** Standard output: text, or bytes written as they are (a message's text). */
@@ -7,6 +9,12 @@ export interface CliIo {
   /** Standard input, whole (message bodies for `save`). */
   readStdin(): Promise<Buffer>;
   env: Readonly<Record<string, string | undefined>>;
+  /**
+   * Run as root, become the owner of the store at `root` (store-owner.ts).
+   * Only the real process has it: in-process callers (tests, a server
+   * embedding the CLI) keep their identity.
+   */
+  actAsStoreOwner?(root: string): void;
 }
 
 export const processIo: CliIo = {
@@ -19,4 +27,5 @@ export const processIo: CliIo = {
     return Buffer.concat(chunks);
   },
   env: process.env,
+  actAsStoreOwner: (root) => void actAsStoreOwner(root),
 };

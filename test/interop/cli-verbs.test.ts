@@ -1,8 +1,9 @@
 import { execFile } from "node:child_process";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterEach, expect, it } from "vitest";
-import { createOracle, describeInterop, sampleMessage, type DovecotOracle } from "../helpers/dovecot.js";
+import { createOracle, describeInterop, ORACLE_UID, sampleMessage, type DovecotOracle } from "../helpers/dovecot.js";
 
 const exec = promisify(execFile);
 const bin = path.resolve(__dirname, "../../bin/mailstore.js");
@@ -50,6 +51,31 @@ describeInterop("mailstore's doveadm-like verbs against doveadm", () => {
   }
 
   for (const format of ["mdbox", "sdbox", "maildir", "mbox"] as const) {
+    it(`${format}: run as root on a store Dovecot's user owns, the CLI acts as that user: nothing it leaves is root's, and doveadm saves into a mailbox it created`, async () => {
+      o = createOracle(format);
+      await o.save("INBOX", sampleMessage(1));
+      const owner = fs.statSync(o.root);
+      expect(owner.uid).toBe(ORACLE_UID);
+      // No chownRoot() anywhere below: that is the point.
+      await cli("fetch", "uid flags", "mailbox", "INBOX", "all");
+      await cli("mailbox", "create", "Foo");
+      await saveStdin("Foo", sampleMessage(2));
+      await cli("flags", "add", "\\Seen kw", "mailbox", "Foo", "all");
+      await o.save("Foo", sampleMessage(3));
+      expect((await o.fetch("uid", ["mailbox", "Foo", "all"])).map((r) => r.uid)).toEqual(["1", "2"]);
+      const rootOwned: string[] = [];
+      const walk = (p: string): void => {
+        for (const e of fs.readdirSync(p, { withFileTypes: true })) {
+          const full = path.join(p, e.name);
+          if (fs.lstatSync(full).uid !== ORACLE_UID) rootOwned.push(path.relative(o.root, full));
+          if (e.isDirectory()) walk(full);
+        }
+      };
+      walk(o.root);
+      expect(rootOwned).toEqual([]);
+      o.assertNoStderrProblems();
+    });
+
     it(`${format}: mailbox list shows what doveadm mailbox list shows (INBOX, parents of nested mailboxes)`, async () => {
       o = createOracle(format);
       const sep = format === "maildir" ? "." : "/";

@@ -121,6 +121,8 @@ describeInterop("mailbox status (all fields) against doveadm mailbox status", ()
       } finally {
         await storage.close();
       }
+      // The in-process engine wrote as root; the CLI, like doveadm, runs as the store's owner.
+      await o.chownRoot();
       await saveStdin(sampleMessage(4));
       await cli("flags", "add", "\\Seen", "mailbox", "INBOX", "uid", "4");
       // mbox keeps no save date: Dovecot answers with the time it first looks
