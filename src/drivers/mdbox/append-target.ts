@@ -16,6 +16,7 @@ import { DBOX_MSG_HEADER_SIZE, decodeDboxFileHeader, encodeDboxFileHeader } from
 import { tryFlockExclusive } from "../dbox/flock.js";
 import { dboxTempFileName } from "../dbox/temp-name.js";
 import { newFileModeIn } from "../../shared/file-mode.js";
+import { statIfExists } from "../../shared/stat-if-exists.js";
 
 /** An m.N (existing, flock()ed) or a new temp file that one session appends to. */
 export class AppendTarget {
@@ -63,7 +64,7 @@ export class AppendTarget {
     try {
       if (!(await tryFlockExclusive(fh.fd, filePath))) return close(fh);
       const st = await fh.stat();
-      const now = await fsp.stat(filePath).catch(() => undefined);
+      const now = await statIfExists(filePath);
       if (now === undefined || now.ino !== st.ino || now.dev !== st.dev) return close(fh);
       if (st.size !== expectedSizeBytes) return close(fh);
       const head = Buffer.alloc(Math.min(256, st.size));

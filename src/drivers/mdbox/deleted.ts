@@ -5,7 +5,7 @@
  * pointing at the same map uid, refcount back to 1. No data is copied.
  */
 import * as fs from "node:fs";
-import { InvalidArgumentError, MailstoreError } from "../../shared/errors.js";
+import { InvalidArgumentError, MailCorruptedError, MailstoreError } from "../../shared/errors.js";
 import { readDboxMessageAt } from "../dbox/files.js";
 import { generateGuid128, messageGuid128 } from "../dbox/guid.js";
 import { mailboxDir } from "../dbox/mailbox-tree.js";
@@ -39,6 +39,18 @@ export function mailboxNameOfStorageName(storageName: string): string {
   }
 }
 
+/**
+ * What makes a deleted message unlistable rather than the listing fail: its
+ * m.N file is gone (purged meanwhile) or its bytes there are not a dbox
+ * message any more. Anything else (EACCES, EIO) is thrown.
+ */
+function notThere(err: unknown): undefined {
+  if (err instanceof MailCorruptedError) return undefined;
+  if (err instanceof MailstoreError && err.code === "NOT_FOUND") return undefined;
+  if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+  throw err;
+}
+
 /** Every refcount-0 message whose data is still there, in map-uid order. */
 export async function listDeletedMessages(ctx: MdboxContext): Promise<DeletedMessage[]> {
   if (!ctx.map.exists()) return [];
@@ -46,7 +58,7 @@ export async function listDeletedMessages(ctx: MdboxContext): Promise<DeletedMes
   const out: DeletedMessage[] = [];
   for (const e of ctx.map.entries()) {
     if (e.refcount !== 0) continue;
-    const found = await readEntry(ctx, e).catch(() => undefined);
+    const found = await readEntry(ctx, e).catch(notThere);
     if (found !== undefined) out.push(found.info);
   }
   return out;

@@ -24,6 +24,7 @@ import { highestFileIdRecords, mapRecordRecords } from "../../projections/mdbox-
 import { entriesByFile, lookupMapEntry, mapHeader, type MapEntry } from "../../projections/mdbox-map-view.js";
 import { countReferences, snapshotAllMailboxes } from "./mailbox-refs.js";
 import { repairLowRefcounts } from "./refcount-repair.js";
+import { statIfExists } from "../../shared/stat-if-exists.js";
 
 /** What a purge should also do. */
 export interface PurgeOptions {
@@ -128,7 +129,7 @@ async function purgeFile(ctx: MdboxContext, fileId: number, job: FileJob, result
     }
     // Another purge may have deleted it between our open and our lock.
     const st = await fh.stat();
-    const now = await fsp.stat(located.path).catch(() => undefined);
+    const now = await statIfExists(located.path);
     if (now === undefined || now.ino !== st.ino) return;
 
     ctx.map.refresh();
