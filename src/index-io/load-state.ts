@@ -105,6 +105,9 @@ function statLogBytes(prefix: string): number {
 export function stateAt(prefix: string, at: LogPosition): IndexMapState {
   const { checkpoint } = usableCheckpoint(prefix);
   const full = readLog(prefix);
+  // A position inside the first file's header (e.g. 1:0) of a log that starts empty is its start.
+  const first = full.transactions[0]?.position ?? full.end;
+  if (full.fromScratch && at.fileSeq === first.fileSeq && at.offset < first.offset) at = first;
   let base: IndexMapState | undefined;
   let transactions: LogTransaction[];
   if (full.fromScratch && !isBefore(at, full.transactions[0]?.position ?? full.end)) {
@@ -114,7 +117,9 @@ export function stateAt(prefix: string, at: LogPosition): IndexMapState {
     base = checkpoint;
     transactions = readLog(prefix, position(checkpoint)).transactions;
   } else {
-    throw new LogPositionLostError("no checkpoint or log history reaches back to this position", {
+    const since = checkpoint ? `dovecot.index is at ${position(checkpoint).fileSeq}:${position(checkpoint).offset}` : "there is no dovecot.index";
+    const logStart = full.fromScratch ? `the log starts at ${first.fileSeq}:${first.offset}` : `the log reaches back to ${first.fileSeq}:${first.offset} only`;
+    throw new LogPositionLostError(`no checkpoint or log history reaches back to this position (${logStart}; ${since})`, {
       path: prefix, fileSeq: at.fileSeq, offset: at.offset,
     });
   }

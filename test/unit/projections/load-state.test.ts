@@ -39,6 +39,8 @@ describe("stateAt (time travel)", () => {
     const future = { fileSeq: ends[2].fileSeq, offset: ends[2].offset + 1000 };
     expect(() => stateAt(prefix, future)).toThrow(LogPositionLostError);
     expect(() => stateAt(prefix, future)).toThrow(/past the end of the log/);
+    // 1:0 (inside the header) of a log that starts empty: its start, the empty mailbox (as `diff DIR 1:0` means it).
+    expect(messageCount(stateAt(prefix, { fileSeq: ends[0].fileSeq, offset: 0 }))).toBe(0);
   });
 });
 
