@@ -22,6 +22,7 @@ describeInterop("the README's main command", () => {
     expect(stdout).toContain(`Location: mdbox:${fs.realpathSync(cwd)}/mail`);
     expect(stdout).toMatch(/What a subscriber .* received:\n(.*"type":"append".*\n)+/);
     expect(stdout).toContain("The transaction log those changes became");
+    expect(stdout).toMatch(/UIDVALIDITY \d+, UIDNEXT 7, 5 messages \(2 seen, 0 deleted\), HIGHESTMODSEQ \d+/);
     fs.cpSync(path.join(cwd, "mail"), o.root, { recursive: true });
     await o.chownRoot();
     const inbox = await o.fetch("uid flags", ["mailbox", "INBOX", "all"]);
@@ -29,5 +30,13 @@ describeInterop("the README's main command", () => {
     expect(inbox[1].flags).toContain("$Label1");
     expect((await o.fetch("uid", ["mailbox", "Archive", "all"])).length).toBe(1);
     fs.rmSync(cwd, { recursive: true, force: true });
+
+    // A login shell's $MAIL (the real spool) is not where the demo writes.
+    const cwd2 = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-demo-"));
+    const spool = path.join(cwd2, "spool-of-the-user");
+    const second = await run(process.execPath, [bin, "demo"], { cwd: cwd2, env: { ...process.env, MAIL: spool } });
+    expect(second.stdout).toContain(`Location: mdbox:${fs.realpathSync(cwd2)}/mail`);
+    expect(fs.existsSync(spool)).toBe(false);
+    fs.rmSync(cwd2, { recursive: true, force: true });
   });
 });
