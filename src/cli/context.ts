@@ -23,7 +23,7 @@ export async function withStorage<T>(
 ): Promise<T> {
   const location = (program.opts() as { location?: string }).location ?? opts.fallbackLocation ?? defaultLocation(io.env);
   // As doveadm: root works on a user's store as that user (before anything is opened or created).
-  if (io.actAsStoreOwner) io.actAsStoreOwner(resolveMailLocation(location, { home: os.homedir(), env: io.env }).root);
+  io.actAsStoreOwner?.(() => resolveMailLocation(location, { home: os.homedir(), env: io.env }).root);
   const storage = openStorage(location, { env: io.env, ...(opts.existing ? { mustExist: true } : {}) });
   try {
     return await fn(storage);

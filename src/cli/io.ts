@@ -10,11 +10,11 @@ export interface CliIo {
   readStdin(): Promise<Buffer>;
   env: Readonly<Record<string, string | undefined>>;
   /**
-   * Run as root, become the owner of the store at `root` (store-owner.ts).
+   * Run as root, become the owner of the store whose root `rootOf` gives (store-owner.ts).
    * Only the real process has it: in-process callers (tests, a server
    * embedding the CLI) keep their identity.
    */
-  actAsStoreOwner?(root: string): void;
+  actAsStoreOwner?(rootOf: () => string): void;
 }
 
 export const processIo: CliIo = {
@@ -27,5 +27,5 @@ export const processIo: CliIo = {
     return Buffer.concat(chunks);
   },
   env: process.env,
-  actAsStoreOwner: (root) => void actAsStoreOwner(root),
+  actAsStoreOwner: (rootOf) => void actAsStoreOwner(rootOf),
 };

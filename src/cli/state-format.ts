@@ -37,6 +37,11 @@ export function stateText(state: IndexMapState): string {
   const j = stateJson(state) as { position: { fileSeq: number; offset: number }; header: Record<string, unknown>; messages: Array<{ uid: number; flags: string[]; keywords: string[]; modseq: number }> };
   const lines = [`position ${j.position.fileSeq}:${j.position.offset}`];
   for (const [k, v] of Object.entries(j.header)) lines.push(`${k} = ${v}`);
-  for (const m of j.messages) lines.push(`uid ${m.uid} modseq ${m.modseq} ${[...m.flags, ...m.keywords].join(" ")}`.trimEnd());
+  for (const m of j.messages) lines.push(messageLine(m));
   return lines.join("\n") + "\n";
+}
+
+/** One message of stateJson as a line: `uid N modseq M flags… keywords…`. */
+export function messageLine(m: { uid: number; modseq: number; flags: string[]; keywords: string[] }): string {
+  return `uid ${m.uid} modseq ${m.modseq} ${[...m.flags, ...m.keywords].join(" ")}`.trimEnd();
 }

@@ -18,11 +18,15 @@ export interface SwitchedUser {
 }
 
 /**
+ * @param rootOf the store's root, asked only when the process is root (it
+ *   resolves the location, which may probe the file system).
  * @returns the user switched to, or undefined when the process is not root
  *   or the place belongs to root.
  */
-export function actAsStoreOwner(root: string): SwitchedUser | undefined {
-  if (process.getuid?.() !== 0 || root === "") return undefined;
+export function actAsStoreOwner(rootOf: () => string): SwitchedUser | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const root = rootOf();
+  if (root === "") return undefined;
   const st = nearestExisting(path.resolve(root));
   if (st === undefined || st.uid === 0) return undefined;
   // Groups first, then gid, then uid: after setuid nothing else may be changed.

@@ -38,23 +38,15 @@ export function readCheckpoint(indexPath: string): IndexMapState | undefined {
     if (isErrno(err, "ENOENT")) return undefined;
     throw err;
   }
-  let bytes: Uint8Array;
+  let bytes: Buffer;
   try {
-    const st = fs.fstatSync(fd);
-    // A device (/dev/zero) would be read forever: only a regular file is an index, and only its size is read.
-    if (!st.isFile()) throw new IndexCorruptedError("not a regular file", { path: indexPath });
-    bytes = new Uint8Array(st.size);
-    let done = 0;
-    while (done < bytes.length) {
-      const n = fs.readSync(fd, bytes, done, bytes.length - done, done);
-      if (n === 0) break;
-      done += n;
-    }
-    bytes = bytes.subarray(0, done);
+    // A device (/dev/zero) would be read forever: only a regular file is an index.
+    if (!fs.fstatSync(fd).isFile()) throw new IndexCorruptedError("not a regular file", { path: indexPath });
+    bytes = fs.readFileSync(fd);
   } finally {
     fs.closeSync(fd);
   }
-  return decodeIndexFile(bytes, indexPath);
+  return decodeIndexFile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), indexPath);
 }
 
 /** Writes `state` as `indexPath` the way Dovecot replaces dovecot.index. */

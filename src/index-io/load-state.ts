@@ -110,7 +110,7 @@ export function stateAt(prefix: string, at: LogPosition): IndexMapState {
   if (full.fromScratch && at.fileSeq === first.fileSeq && at.offset < first.offset) at = first;
   let base: IndexMapState | undefined;
   let transactions: LogTransaction[];
-  if (full.fromScratch && !isBefore(at, full.transactions[0]?.position ?? full.end)) {
+  if (full.fromScratch && !isBefore(at, first)) {
     base = emptyIndexMap({ indexId: full.headers[0].indexId });
     transactions = full.transactions;
   } else if (checkpoint && !isBefore(at, position(checkpoint))) {

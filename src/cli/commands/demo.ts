@@ -6,7 +6,7 @@ import { withStorage } from "../context.js";
 import { demoMessages } from "../demo-messages.js";
 import type { CliIo } from "../io.js";
 import { transactionLine } from "../log-format.js";
-import { stateJson } from "../state-format.js";
+import { messageLine, stateJson } from "../state-format.js";
 
 /**
  * The main job: shows the engine working on its default location in a
@@ -31,7 +31,7 @@ function stateSummary(state: IndexMapState): string {
     `log position ${j.position.fileSeq}:${j.position.offset}`,
     `UIDVALIDITY ${h.uidValidity}, UIDNEXT ${h.nextUid}, ${h.messagesCount} messages (${h.seenMessagesCount} seen, ${h.deletedMessagesCount} deleted), HIGHESTMODSEQ ${h.highestModseq}`,
   ];
-  for (const m of j.messages) lines.push(`uid ${m.uid} modseq ${m.modseq} ${[...m.flags, ...m.keywords].join(" ")}`.trimEnd());
+  for (const m of j.messages) lines.push(messageLine(m));
   if (j.messages.length > 1 && j.messages.every((m) => String(m.modseq) === String(h.highestModseq))) {
     lines.push("(every message shows HIGHESTMODSEQ: per-message modseqs are kept once a client enables CONDSTORE, as in Dovecot)");
   }

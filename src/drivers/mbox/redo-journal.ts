@@ -41,7 +41,7 @@ export const MBOX_REDO_JOURNAL = "mailstore.mbox-redo";
 export const PAGE_BYTES = 4096;
 
 const MAGIC = Buffer.from("MSREDO01", "latin1");
-/** What an emptied journal starts with. */
+/** What a voided record starts with (its magic zeroed). */
 const NOT_A_RECORD = Buffer.alloc(MAGIC.length);
 const NO_TRUNCATE = 2 ** 48 - 1;
 const SHA1_BYTES = 20;
@@ -53,7 +53,7 @@ export interface RedoRecord {
   readonly truncateTo: number | undefined;
 }
 
-export function pwriteAll(fd: number, data: Uint8Array, at: number): void {
+function pwriteAll(fd: number, data: Uint8Array, at: number): void {
   let off = 0;
   while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off, at + off);
 }
@@ -137,9 +137,7 @@ export class RedoJournal {
     pwriteAll(fd, head, 0);
     pwriteAll(fd, data, head.length);
     if (this.fsync) fs.fdatasyncSync(fd);
-    pwriteAll(target, data, at);
-    if (truncateTo !== undefined) fs.ftruncateSync(target, truncateTo);
-    if (this.fsync) fs.fdatasyncSync(target);
+    applyWrite(target, data, at, truncateTo, this.fsync);
     // Done: the record goes (its magic zeroed, one write within a page).
     pwriteAll(fd, NOT_A_RECORD, 0);
     if (this.fsync) fs.fdatasyncSync(fd);
@@ -156,29 +154,40 @@ export class RedoJournal {
   }
 }
 
+/** The write itself: `data` at `at`, then the cut, then (with fsync) made durable. */
+function applyWrite(target: number, data: Uint8Array, at: number, truncateTo: number | undefined, fsync: boolean): void {
+  pwriteAll(target, data, at);
+  if (truncateTo !== undefined) fs.ftruncateSync(target, truncateTo);
+  if (fsync) fs.fdatasyncSync(target);
+}
+
 /**
  * Run by a writer that has just taken the mbox's locks: writes again the
  * record a killed writer left, when this writer broke that writer's
- * dotlock, and empties the journal in any case (what is left there is a
- * torn or voided record, or one that is not this writer's to replay).
+ * dotlock, and empties a journal that holds a record in any case (a torn
+ * one, or one that is not this writer's to replay).
+ * Every hold runs this, so the common case costs one open and one small
+ * read: a voided record (or an empty file) is recognised by its first bytes.
  * @param brokenOwner the content of the stale dotlock this writer broke (undefined: none).
  * @returns true when a write was replayed.
  */
 export function recoverRedoJournal(journalPath: string, target: number, brokenOwner: string | undefined, fsync: boolean): boolean {
-  let bytes: Buffer;
+  let fd: number;
   try {
-    bytes = fs.readFileSync(journalPath);
+    fd = fs.openSync(journalPath, fs.constants.O_RDWR);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
     throw err;
   }
-  const record = decodeRedoRecord(bytes);
-  const replay = record !== undefined && brokenOwner !== undefined && record.owner === brokenOwner;
-  if (replay) {
-    pwriteAll(target, record.data, record.offset);
-    if (record.truncateTo !== undefined) fs.ftruncateSync(target, record.truncateTo);
-    if (fsync) fs.fdatasyncSync(target);
+  try {
+    const magic = Buffer.alloc(MAGIC.length);
+    if (fs.readSync(fd, magic, 0, magic.length, 0) < magic.length || !magic.equals(MAGIC)) return false;
+    const record = decodeRedoRecord(fs.readFileSync(fd));
+    const replay = record !== undefined && brokenOwner !== undefined && record.owner === brokenOwner;
+    if (replay) applyWrite(target, record.data, record.offset, record.truncateTo, fsync);
+    fs.ftruncateSync(fd, 0);
+    return replay;
+  } finally {
+    fs.closeSync(fd);
   }
-  if (bytes.length > 0) fs.truncateSync(journalPath, 0);
-  return replay;
 }
