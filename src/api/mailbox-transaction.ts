@@ -18,6 +18,15 @@ export interface AppendInput {
   /** INTERNALDATE. */
   receivedDate?: Date;
   guid?: string;
+  /**
+   * The UID to give the message (Dovecot's mail_save_set_uid, as dsync and
+   * imports use it to keep another mailbox's UIDs): above the UID of the
+   * message appended before it in the transaction, and at or above the
+   * mailbox's next UID at commit. Gaps are kept; next UID becomes the last
+   * appended UID + 1. A message without one gets the UID after the previous
+   * message's (the mailbox's next UID for the first).
+   */
+  uid?: number;
 }
 
 export interface TransactionCommitResult extends CommitResult {
@@ -40,13 +49,22 @@ const external = { external: true, sync: false } as const;
  */
 export class MailboxTransaction {
   private readonly appends: NewMessage[] = [];
+  /** AppendInput.uid of each append (undefined: the next free one). */
+  private readonly requestedUids: Array<number | undefined> = [];
   private readonly ops: Op[] = [];
   private done = false;
 
   constructor(private readonly mailbox: Mailbox) {}
 
+  /** @throws InvalidArgumentError when `input.uid` is not a UID above the previous append's requested UID. */
   append(input: AppendInput): this {
     const { flags, keywords } = parseFlagNames(input.flags ?? []);
+    if (input.uid !== undefined) {
+      const previous = this.requestedUids.findLast((uid) => uid !== undefined);
+      if (!Number.isInteger(input.uid) || input.uid < 1 || input.uid > MAX_UID) throw new InvalidArgumentError(`append: ${input.uid} is not a UID`);
+      if (previous !== undefined && input.uid <= previous) throw new InvalidArgumentError(`append: UID ${input.uid} does not follow UID ${previous} appended before it`);
+    }
+    this.requestedUids.push(input.uid);
     this.appends.push({
       body: typeof input.body === "string" ? Buffer.from(input.body) : input.body,
       flags,
@@ -97,13 +115,13 @@ export class MailboxTransaction {
       result = await this.mailbox.commitWith(async (state) => {
         const records: LogRecord[] = [];
         if (this.appends.length > 0) {
-          const firstUid = state.header.nextUid;
-          appendedUids = this.appends.map((_, i) => firstUid + i);
-          prepared = await this.mailbox.backend.saveMessages(state, this.appends, firstUid);
-          records.push({ type: "append", ...external, messages: this.appends.map((m, i) => ({ uid: firstUid + i, flags: m.flags })) });
+          const uids = assignAppendUids(state.header.nextUid, this.requestedUids);
+          appendedUids = uids;
+          prepared = await this.mailbox.backend.saveMessages(state, this.appends, uids);
+          records.push({ type: "append", ...external, messages: this.appends.map((m, i) => ({ uid: uids[i], flags: m.flags })) });
           records.push(...prepared.records);
           const byKeyword = new Map<string, number[]>();
-          this.appends.forEach((m, i) => m.keywords.forEach((k) => byKeyword.set(k, [...(byKeyword.get(k) ?? []), firstUid + i])));
+          this.appends.forEach((m, i) => m.keywords.forEach((k) => byKeyword.set(k, [...(byKeyword.get(k) ?? []), uids[i]])));
           for (const [name, uids] of byKeyword) records.push({ type: "keyword-update", ...external, modifyType: "add", name, ranges: toRanges(uids) });
         }
         const lastFlagsOp = this.ops.map((op) => op.kind).lastIndexOf("flags");
@@ -137,6 +155,33 @@ export class MailboxTransaction {
     }
     return this.mailbox.backend.expungeMessages(state, uids);
   }
+}
+
+/** The highest UID: next_uid, one above it, must still fit its 32 bits. */
+const MAX_UID = 0xfffffffe;
+
+/**
+ * The UIDs of a transaction's appends: each requested one as is, the others
+ * following the previous message's (the first: `nextUid`).
+ * @throws InvalidArgumentError when a UID is below `nextUid` (taken, or
+ *   given out once and expunged) or they do not ascend (a message without a
+ *   requested UID runs into the next requested one), or pass MAX_UID.
+ */
+export function assignAppendUids(nextUid: number, requested: ReadonlyArray<number | undefined>): number[] {
+  const uids: number[] = [];
+  let next = nextUid;
+  for (const want of requested) {
+    const uid = want ?? next;
+    if (uid < next) {
+      throw new InvalidArgumentError(want === uid && uids.length === 0
+        ? `append: UID ${uid} is below the mailbox's next UID ${nextUid}`
+        : `append: UID ${uid} is not above the UID before it (${next - 1})`);
+    }
+    if (uid > MAX_UID) throw new InvalidArgumentError(`append: no UID left after ${next - 1}`);
+    uids.push(uid);
+    next = uid + 1;
+  }
+  return uids;
 }
 
 /** System flag bits a flag update may set or clear (Dovecot's MAIL_INDEX_FLAGS_MASK). */

@@ -12,6 +12,7 @@ import { isBefore, stateAt } from "../index-io/load-state.js";
 import { IndexWriter, type IndexSync } from "../index-io/writer.js";
 import { fetchMessages, type FetchedMessage, type FetchField } from "./mailbox-fetch.js";
 import { mailboxStatus, type MailboxStatus, type StatusItem } from "./mailbox-status.js";
+import { updateMailbox, type MailboxUpdate } from "./mailbox-update.js";
 import { MailboxTransaction } from "./mailbox-transaction.js";
 import { MailboxViewHandle } from "./mailbox-view.js";
 import { advanceWithEffects } from "../projections/apply.js";
@@ -144,6 +145,15 @@ export class Mailbox {
   /** `doveadm mailbox status` items of the current state (`refresh()` first for other writers' changes): see mailbox-status.ts. */
   async status<T extends StatusItem>(items: readonly T[]): Promise<Pick<MailboxStatus, T>> {
     return mailboxStatus(this, items);
+  }
+
+  /**
+   * Dovecot's mailbox_update: a UIDVALIDITY for a mailbox without messages,
+   * a minimum next UID (see mailbox-update.ts).
+   * @returns the log range written, or undefined when nothing changed.
+   */
+  async update(update: MailboxUpdate): Promise<CommitResult | undefined> {
+    return updateMailbox(this, update);
   }
 
   /** `fields` of messages `uids`, streamed one at a time (absent UIDs skipped): see mailbox-fetch.ts. */

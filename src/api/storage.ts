@@ -57,11 +57,20 @@ export class Storage {
     return this.backend.listMailboxes();
   }
 
-  /** Creates a mailbox with a fresh UIDVALIDITY and its log. */
-  async createMailbox(name: string): Promise<void> {
+  /**
+   * Creates a mailbox and its log, with a fresh UIDVALIDITY or the one given
+   * (Dovecot's mailbox_create with a mailbox_update, as dsync creates a
+   * mailbox that keeps its source's UIDs). A Maildir folder that already has
+   * a dovecot-uidlist, or an mbox file with X-IMAPbase, keeps theirs.
+   */
+  async createMailbox(name: string, opts: { uidValidity?: number } = {}): Promise<void> {
+    if (opts.uidValidity !== undefined && (!Number.isInteger(opts.uidValidity) || opts.uidValidity < 1 || opts.uidValidity > 0xffffffff)) {
+      throw new MailstoreError("INVALID_ARGUMENT", `UIDVALIDITY ${opts.uidValidity} is not a 32-bit value above 0`);
+    }
     checkNewMailboxName(name, this.location.driver);
     await this.backend.createMailbox(name);
-    const box = Mailbox.open(name, this.backend.openMailbox(name), { ...this.options, createWithUidValidity: await this.backend.nextUidValidity() });
+    const uidValidity = opts.uidValidity ?? (await this.backend.nextUidValidity());
+    const box = Mailbox.open(name, this.backend.openMailbox(name), { ...this.options, createWithUidValidity: uidValidity });
     await box.close();
   }
 

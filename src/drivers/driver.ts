@@ -18,6 +18,12 @@ export interface NewMessage {
   guid?: string;
 }
 
+/** The index header values a Mailbox.update sets (each absent when unchanged). */
+export interface MailboxHeaderUpdate {
+  readonly uidValidity?: number;
+  readonly nextUid?: number;
+}
+
 /** A message's identity in the storage, as `doveadm fetch guid` reports it. */
 export interface StoredMessageInfo {
   guid: string;
@@ -43,12 +49,25 @@ export interface MailboxBackend {
   initialRecords(uidValidity: number): LogRecord[];
 
   /**
-   * Stores `messages` as UIDs firstUid, firstUid+1, … and returns the
-   * records after the APPEND (extension records such as mdbox's map_uid and
-   * GUID). `commit` makes the files final once the log transaction landed
-   * (for formats that stage files); `rollback` removes them if it did not.
+   * Stores `messages` as `uids` (one per message, ascending, the first at
+   * or above next_uid; usually next_uid, next_uid+1, …, but a caller that
+   * keeps another mailbox's UIDs passes them with their gaps) and returns
+   * the records after the APPEND (extension records such as mdbox's map_uid
+   * and GUID). `commit` makes the files final once the log transaction
+   * landed (for formats that stage files); `rollback` removes them if it
+   * did not.
    */
-  saveMessages(state: IndexMapState, messages: readonly NewMessage[], firstUid: number): Promise<PreparedSave>;
+  saveMessages(state: IndexMapState, messages: readonly NewMessage[], uids: readonly number[]): Promise<PreparedSave>;
+
+  /**
+   * Brings the mail files in line with a change of the index header's
+   * UIDVALIDITY or next_uid (Mailbox.update), for formats that keep them in
+   * the files too (Maildir's dovecot-uidlist header, mbox's X-IMAPbase or
+   * pseudo message). Called under the commit's locks, before the header
+   * update is logged; `update` holds the values the index will have.
+   * @returns extra records to log with the update ([] when none).
+   */
+  updateMailbox?(state: IndexMapState, update: MailboxHeaderUpdate): Promise<LogRecord[]>;
 
   /** Removes the message files of `uids` and returns the records that say so (EXTERNAL expunges and driver records). */
   expungeMessages(state: IndexMapState, uids: readonly number[]): Promise<LogRecord[]>;

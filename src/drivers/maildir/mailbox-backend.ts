@@ -14,13 +14,14 @@ import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord } from "../../
 import { withInitialTail } from "../../projections/tail-offset.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { generateGuid128, guid128ToString } from "../dbox/guid.js";
-import type { FileSyncResult, MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
+import type { FileSyncResult, MailboxBackend, MailboxHeaderUpdate, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
 import { MaildirContext, type MaildirSettings } from "./context.js";
 import { expungeMaildirMessages } from "./expunge.js";
 import { MAILDIR_SUBDIRS } from "./folders.js";
 import { MAILDIR_EXT_NAME, MAILDIR_HDR_SIZE } from "./index-header.js";
 import { maildirMessageInfo, readMaildirMessage } from "./message-files.js";
 import { saveMaildirMessages } from "./save.js";
+import { updateMaildirUidlist } from "./update.js";
 import { syncMaildir, type MaildirSyncOptions } from "./sync.js";
 import { makeDirs } from "../../shared/make-dirs.js";
 
@@ -75,8 +76,13 @@ export class MaildirMailboxBackend implements MailboxBackend {
     return this.ctx.withUidlistLock(this.ctx.settings.saveLockTimeoutMs ?? 10_000, fn);
   }
 
-  saveMessages(state: IndexMapState, messages: readonly NewMessage[], firstUid: number): Promise<PreparedSave> {
-    return saveMaildirMessages(this.ctx, state, messages, firstUid);
+  saveMessages(state: IndexMapState, messages: readonly NewMessage[], uids: readonly number[]): Promise<PreparedSave> {
+    return saveMaildirMessages(this.ctx, state, messages, uids);
+  }
+
+  /** dovecot-uidlist's V and N follow the index header (update.ts). */
+  updateMailbox(state: IndexMapState, update: MailboxHeaderUpdate): Promise<LogRecord[]> {
+    return updateMaildirUidlist(this.ctx, state, update);
   }
 
   expungeMessages(state: IndexMapState, uids: readonly number[]): Promise<LogRecord[]> {

@@ -85,19 +85,20 @@ function chooseBase(t: TmpFile, list: UidlistSnapshot, ctx: MaildirContext, used
 }
 
 /**
- * Writes `messages` as UIDs firstUid, firstUid+1, … (see the module comment).
+ * Writes `messages` as `uids` (ascending, gaps allowed; see the module comment).
  * @returns the save, whose rollback removes the files and their uidlist lines.
  * @throws LockTimeoutError when the uidlist lock cannot be had; fs errors.
  *   Nothing is left behind on failure.
  */
-export async function saveMaildirMessages(ctx: MaildirContext, state: IndexMapState, messages: readonly NewMessage[], firstUid: number): Promise<PreparedSave> {
+export async function saveMaildirMessages(ctx: MaildirContext, state: IndexMapState, messages: readonly NewMessage[], uids: readonly number[]): Promise<PreparedSave> {
+  const firstUid = uids[0];
   const tmps: TmpFile[] = [];
   const placed: Array<{ base: string; file: MaildirFile }> = [];
   let uidValidity = state.header.uidValidity;
   try {
     for (const m of messages) tmps.push(writeTmp(ctx, m));
     await ctx.withUidlistLock(ctx.settings.saveLockTimeoutMs ?? 10_000, async () => {
-      const { list, moved } = makeRoomInUidlist(ctx, await openUidlist(ctx, state), firstUid, messages.length);
+      const { list, moved } = makeRoomInUidlist(ctx, await openUidlist(ctx, state), state.header.nextUid, uids[uids.length - 1] + 1);
       uidValidity = list.header.uidValidity;
       const kw = ctx.keywords.table();
       const used = new Set<string>();
@@ -105,7 +106,7 @@ export async function saveMaildirMessages(ctx: MaildirContext, state: IndexMapSt
       const names = tmps.map((t, i) => {
         const { base, guid } = chooseBase(t, list, ctx, used);
         used.add(base);
-        lines.push({ uid: firstUid + i, extensions: guid === undefined ? [] : [["G", guid]], fileName: base });
+        lines.push({ uid: uids[i], extensions: guid === undefined ? [] : [["G", guid]], fileName: base });
         const letters = keywordLetters(kw, t.message.keywords);
         return { base, name: formatMaildirFileName({ baseName: base, flags: t.message.flags, keywordIndexes: letters }), letters };
       });
@@ -148,22 +149,23 @@ function keywordLetters(kw: KeywordTable, names: readonly string[]): number[] {
 }
 
 /**
- * The uidlist may hold records at or above `firstUid` that the log never got:
- * a save rolled back, or a crash between uidlist and log. Lines without a
- * file are dropped; files that have one get UIDs after the new messages (no
+ * The uidlist may hold records at or above `fromUid` (the index's next_uid)
+ * that the log never got: a save rolled back, or a crash between uidlist
+ * and log. Lines without a file are dropped; files that have one get UIDs after the new messages (no
  * client has seen their old UIDs) and are logged by the next sync.
+ * @param afterUid the UID after the new messages' last.
  * @returns the list without them, and the renumbered records to append
  *   after the new messages' lines.
  */
-function makeRoomInUidlist(ctx: MaildirContext, list: UidlistSnapshot, firstUid: number, count: number): { list: UidlistSnapshot; moved: UidlistRecord[] } {
-  const tail = list.records.filter((r) => r.uid >= firstUid);
+function makeRoomInUidlist(ctx: MaildirContext, list: UidlistSnapshot, fromUid: number, afterUid: number): { list: UidlistSnapshot; moved: UidlistRecord[] } {
+  const tail = list.records.filter((r) => r.uid >= fromUid);
   if (tail.length === 0) return { list, moved: [] };
   ctx.files.scan();
-  let uid = Math.max(firstUid + count, snapshotNextUid(list));
+  let uid = Math.max(afterUid, snapshotNextUid(list));
   const moved = tail.filter((r) => ctx.files.find(maildirBaseName(r.fileName)) !== undefined).map((r) => ({ ...r, uid: uid++ }));
-  // N keeps covering every logged UID (below firstUid); the dropped lines were never logged.
-  const header = { ...list.header, nextUid: Math.max(list.header.nextUid, firstUid) };
-  return { list: ctx.uidlist.recreate(header, list.records.filter((r) => r.uid < firstUid)), moved };
+  // N keeps covering every logged UID (below fromUid); the dropped lines were never logged.
+  const header = { ...list.header, nextUid: Math.max(list.header.nextUid, fromUid) };
+  return { list: ctx.uidlist.recreate(header, list.records.filter((r) => r.uid < fromUid)), moved };
 }
 
 /**

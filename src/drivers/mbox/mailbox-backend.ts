@@ -32,7 +32,7 @@ import { type LogRecord } from "../../log/types.js";
 import { getHeader, position } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { guid128StringUnlessEmpty } from "../dbox/guid.js";
-import type { ExternalSyncOptions, FileSyncResult, MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
+import type { ExternalSyncOptions, FileSyncResult, MailboxBackend, MailboxHeaderUpdate, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
 import { headerBlock } from "./file-messages.js";
 import { mboxHeaderMd5, md5Hex } from "./header-md5.js";
 import { mboxHeaderRecords, newMboxSyncHeader, readMboxSyncHeader } from "./index-ext.js";
@@ -41,6 +41,7 @@ import { MBOX_REDO_JOURNAL } from "./redo-journal.js";
 import { openMboxFile, releaseMboxFile, type MboxFile, type MboxLockOptions, type WriteHold } from "./mbox-file.js";
 import { locateMessage } from "./read.js";
 import { saveToMbox } from "./save.js";
+import { updateMboxFile } from "./update.js";
 import { scanMbox, type MboxMessage } from "./scan.js";
 import { FileSource, type ByteSource } from "./source.js";
 import { fileMatchesIndex, fileSyncStamp, fullSync, quickSync } from "./sync.js";
@@ -121,11 +122,11 @@ export class MboxMailboxBackend implements MailboxBackend {
     }
   }
 
-  async saveMessages(state: IndexMapState, messages: readonly NewMessage[], firstUid: number): Promise<PreparedSave> {
+  async saveMessages(state: IndexMapState, messages: readonly NewMessage[], uids: readonly number[]): Promise<PreparedSave> {
     const hold = await this.retain(this.writeLock);
     let outcome;
     try {
-      outcome = await saveToMbox(hold, state, messages, firstUid);
+      outcome = await saveToMbox(hold, state, messages, uids);
     } catch (err) {
       await this.release();
       throw err;
@@ -143,6 +144,16 @@ export class MboxMailboxBackend implements MailboxBackend {
       }
     };
     return { records: outcome.records, commit: () => end(false), rollback: () => end(true) };
+  }
+
+  /** X-IMAPbase or the pseudo message follow the index header (update.ts). */
+  async updateMailbox(state: IndexMapState, update: MailboxHeaderUpdate): Promise<LogRecord[]> {
+    const hold = await this.retain(this.writeLock);
+    try {
+      return updateMboxFile(hold, state, update);
+    } finally {
+      await this.release();
+    }
   }
 
   async expungeMessages(state: IndexMapState, uids: readonly number[]): Promise<LogRecord[]> {

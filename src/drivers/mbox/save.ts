@@ -68,51 +68,52 @@ function keywordsWith(state: IndexMapState, messages: readonly NewMessage[]): st
   return keywords;
 }
 
-function formatAll(state: IndexMapState, messages: readonly NewMessage[], firstUid: number, atFileStart: boolean): Buffer[] {
+function formatAll(state: IndexMapState, messages: readonly NewMessage[], uids: readonly number[], atFileStart: boolean): Buffer[] {
   const sender = defaultSender();
   const keywords = keywordsWith(state, messages);
   return messages.map((m, i) =>
     formatMboxMessage({
       message: m.body,
-      uid: firstUid + i,
+      uid: uids[i],
       flags: m.flags,
       keywords: m.keywords,
       sender,
       receivedTime: m.receivedTime ?? Math.floor(Date.now() / 1000),
-      ...(atFileStart && i === 0 ? { imapBase: { uidValidity: state.header.uidValidity, uidLast: firstUid + messages.length - 1, keywords } } : {}),
+      ...(atFileStart && i === 0 ? { imapBase: { uidValidity: state.header.uidValidity, uidLast: uids[uids.length - 1], keywords } } : {}),
     }),
   );
 }
 
-/** Saves `messages` as UIDs firstUid… (see the module comment). */
-export async function saveToMbox(hold: WriteHold, state: IndexMapState, messages: readonly NewMessage[], firstUid: number): Promise<SaveOutcome> {
-  const saved: IndexedMessage[] = messages.map((m, i) => ({ uid: firstUid + i, flags: m.flags, keywords: m.keywords }));
+/** Saves `messages` as `uids` (ascending, gaps allowed; see the module comment). */
+export async function saveToMbox(hold: WriteHold, state: IndexMapState, messages: readonly NewMessage[], uids: readonly number[]): Promise<SaveOutcome> {
+  const saved: IndexedMessage[] = messages.map((m, i) => ({ uid: uids[i], flags: m.flags, keywords: m.keywords }));
+  const lastUid = uids[uids.length - 1];
   const inSync = !hold.recovered && fileMatchesIndex(state, fileSyncStamp(hold.fd));
   if (!inSync) {
     const plan = planFile(hold, state);
     const insertAt = plan.messages.findIndex((m) => m.uid !== 0 && !m.indexed);
-    if (insertAt >= 0) return insertBefore(hold, state, plan, messages, firstUid, insertAt, saved);
+    if (insertAt >= 0) return insertBefore(hold, state, plan, messages, uids, insertAt, saved);
   }
   const size = fs.fstatSync(hold.fd).size;
   const needLf = size > 0 && readRange(hold.fd, size - 1, 1)[0] !== 0x0a;
   const start = size + (needLf ? 1 : 0);
-  const parts = formatAll(state, messages, firstUid, start === 0);
+  const parts = formatAll(state, messages, uids, start === 0);
   const offsets: Array<{ uid: number; offset: number }> = [];
   let pos = start;
   parts.forEach((p, i) => {
-    offsets.push({ uid: firstUid + i, offset: pos === 0 ? 0 : pos - 1 });
+    offsets.push({ uid: uids[i], offset: pos === 0 ? 0 : pos - 1 });
     pos += p.length;
   });
   const bytes = Buffer.concat([needLf ? Buffer.from("\n") : Buffer.alloc(0), ...parts]);
   hold.write(bytes, size);
-  const oldLast = raiseUidLast(hold, firstUid + messages.length - 1);
+  const oldLast = raiseUidLast(hold, lastUid);
   // A keyword new to the mailbox must be in the first message's X-IMAPbase list, or a reader without
   // the index ignores the X-Keywords naming it. (Left listed if the save is undone: an unused name is harmless.)
   if (start > 0 && messages.some((m) => m.keywords.some((k) => !state.keywords.includes(k)))) {
-    listKeywordsInImapBase(hold, new FileSource(hold.fd), firstUid + messages.length - 1, state.header.uidValidity, keywordsWith(state, messages));
+    listKeywordsInImapBase(hold, new FileSource(hold.fd), lastUid, state.header.uidValidity, keywordsWith(state, messages));
   }
   hold.syncData();
-  const records = [...fromOffsetRecords(offsets), ...headerMd5Records(parts.map((p, i) => ({ uid: firstUid + i, md5: formattedHeaderMd5(p) })))];
+  const records = [...fromOffsetRecords(offsets), ...headerMd5Records(parts.map((p, i) => ({ uid: uids[i], md5: formattedHeaderMd5(p) })))];
   if (inSync) records.unshift(...mboxHeaderRecords(stampedHeader(state, hold.fd)));
   return {
     records,
@@ -140,11 +141,11 @@ function insertBefore(
   state: IndexMapState,
   plan: SyncPlan,
   messages: readonly NewMessage[],
-  firstUid: number,
+  uids: readonly number[],
   insertAt: number,
   saved: IndexedMessage[],
 ): SaveOutcome {
-  const parts = formatAll(state, messages, firstUid, insertAt === 0);
+  const parts = formatAll(state, messages, uids, insertAt === 0);
   const msgs = plan.messages;
   const src = new FileSource(hold.fd);
   const units = msgs.map((m, i) => ({ start: m.msg.fromLineOffset, end: i + 1 < msgs.length ? msgs[i + 1].msg.fromLineOffset : src.size }));
@@ -153,13 +154,13 @@ function insertBefore(
     firstChange: insertAt,
     // Everything after the new messages moves on byte for byte (their UIDs come at the next sync).
     pieceFor: (i) => verbatimPiece(src, msgs[i].msg, units[i].end, msgs[i].indexed ? msgs[i].uid : undefined),
-    insertsBefore: (i) => (i === insertAt ? parts.map((data, j) => bytesPiece(data, firstUid + j)) : []),
+    insertsBefore: (i) => (i === insertAt ? parts.map((data, j) => bytesPiece(data, uids[j])) : []),
   });
-  const moved = [...result.offsets].filter(([uid, offset]) => uid >= firstUid || msgs.find((m) => m.uid === uid)?.indexed?.fromOffset !== offset);
+  const moved = [...result.offsets].filter(([uid, offset]) => uid >= uids[0] || msgs.find((m) => m.uid === uid)?.indexed?.fromOffset !== offset);
   return {
     records: [
       ...fromOffsetRecords(moved.map(([uid, offset]) => ({ uid, offset }))),
-      ...headerMd5Records(parts.map((p, j) => ({ uid: firstUid + j, md5: formattedHeaderMd5(p) }))),
+      ...headerMd5Records(parts.map((p, j) => ({ uid: uids[j], md5: formattedHeaderMd5(p) }))),
     ],
     saved: saved.map((s) => ({ ...s, fromOffset: result.offsets.get(s.uid)! })),
     // The messages stay in the file: the next sync finds them (X-UID = next UID) and keeps them.
@@ -186,7 +187,7 @@ const UID_LAST = /^(X-IMAPbase|X-IMAP):[ \t]*\d+[ \t]+(\d{10})(?=[ \t\r\n]|$)/im
  * `uidLast` in place.
  * @returns the old value and where it is, to undo; undefined when not changed.
  */
-function raiseUidLast(hold: WriteHold, uidLast: number): { offset: number; value: number } | undefined {
+export function raiseUidLast(hold: WriteHold, uidLast: number): { offset: number; value: number } | undefined {
   const fd = hold.fd;
   const src = new FileSource(fd);
   let first;

@@ -66,7 +66,7 @@ export class MdboxMailboxBackend implements MailboxBackend {
    * source's refcount: a copy), commits the map, and returns the mailbox
    * records: `mdbox` {map_uid, save_date} and `guid` for each new uid.
    */
-  async saveMessages(state: IndexMapState, messages: readonly NewMessage[], firstUid: number): Promise<PreparedSave> {
+  async saveMessages(state: IndexMapState, messages: readonly NewMessage[], uids: readonly number[]): Promise<PreparedSave> {
     const map = this.ctx.map.open();
     const headerRecords = this.checkHeader(state, map.uidValidity);
     const now = Math.floor(Date.now() / 1000);
@@ -79,7 +79,6 @@ export class MdboxMailboxBackend implements MailboxBackend {
       return isCopy ? { kind: "copy", mapUid: src.mapUid, fallback: { ...fresh, guid: src.guid } } : { kind: "new", ...fresh };
     });
     const mapUids = await saveToMap(this.ctx, items, { origMailbox: this.storageName, nested: true });
-    const uids = mapUids.map((_, i) => firstUid + i);
     const records = [
       ...headerRecords,
       ...mdboxRecordRecords(uids.map((uid, i) => ({ uid, mapUid: mapUids[i], saveDate: now }))),

@@ -63,7 +63,7 @@ export class SdboxMailboxBackend implements MailboxBackend {
    * between leaves a file that Dovecot's (and our) rebuild finds, never a
    * logged message without its file.
    */
-  async saveMessages(_state: IndexMapState, messages: readonly NewMessage[], firstUid: number): Promise<PreparedSave> {
+  async saveMessages(_state: IndexMapState, messages: readonly NewMessage[], uids: readonly number[]): Promise<PreparedSave> {
     const published: string[] = [];
     try {
       for (let i = 0; i < messages.length; i++) {
@@ -76,7 +76,7 @@ export class SdboxMailboxBackend implements MailboxBackend {
         });
         const bytes = encodeDboxFile({ header: { msgHeaderSize: 30, createStamp: Math.floor(Date.now() / 1000), unknownItems: [] }, messages: [{ body, metadata }] });
         const temp = await createDboxTempFile(this.dir, bytes, { syncFile: this.fsyncFiles, syncDir: false });
-        const final = path.join(this.dir, sdboxFileName(firstUid + i));
+        const final = path.join(this.dir, sdboxFileName(uids[i]));
         await publishDboxTempFile(temp, final, { syncDir: this.fsyncFiles && i === messages.length - 1 });
         published.push(final);
       }

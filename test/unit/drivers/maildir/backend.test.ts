@@ -55,7 +55,7 @@ describe("Maildir driver (engine only)", () => {
     const box = await mailbox();
     await box.transaction().append({ body: MSG }).commit();
     // The driver writes file and uidlist line; the log append never happens.
-    await box.backend.saveMessages(box.state, [{ body: Buffer.from(MSG), flags: 0x02, keywords: [] }], 2);
+    await box.backend.saveMessages(box.state, [{ body: Buffer.from(MSG), flags: 0x02, keywords: [] }], [2]);
     expect(messageCount(box.state)).toBe(1);
     const after = await box.refresh();
     expect(messageCount(after)).toBe(2);
@@ -64,7 +64,7 @@ describe("Maildir driver (engine only)", () => {
 
   it("a rolled-back save leaves nothing; stale uidlist lines at the next UID are dropped by the next save", async () => {
     const box = await mailbox();
-    const prepared = await box.backend.saveMessages(box.state, [{ body: Buffer.from(MSG), flags: 0, keywords: [] }], 1);
+    const prepared = await box.backend.saveMessages(box.state, [{ body: Buffer.from(MSG), flags: 0, keywords: [] }], [1]);
     await prepared.rollback();
     expect(files()).toEqual([]);
     expect(uidlistLines()).toEqual([]);
