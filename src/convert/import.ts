@@ -5,14 +5,19 @@
  * received time and GUID (Mailbox.fetch) go into append transactions of the
  * target, in UID order, in batches.
  *
- * UIDs: the API gives appended messages the target's next UIDs, so a source
- * mailbox keeps its UIDs exactly when its UIDs run without gaps from the
- * target's next UID (a fresh target mailbox and a source that never lost
- * its last messages… or any message: gaps cannot be reproduced). UIDVALIDITY
- * is always the target's own. Each mailbox reports which it got. Keeping
- * both in every case needs a small API addition (a transaction-level
- * "minimum next UID", Dovecot's mailbox_update.min_next_uid, and a
- * UIDVALIDITY for a new mailbox, mailbox_update.uid_validity).
+ * Numbering, as dsync keeps it: when the target mailbox is new or has no
+ * messages (and never gave out the UIDs to keep), it takes the source's
+ * UIDVALIDITY (Storage.createMailbox's uidValidity, Mailbox.update), every
+ * message keeps its UID, gaps included (AppendInput.uid), and next UID is
+ * raised to the source's (Mailbox.update's minNextUid). A target that
+ * already has messages keeps its own UIDVALIDITY; new messages then keep
+ * their UIDs only when both mailboxes share the UIDVALIDITY (an earlier
+ * import) and the UIDs are still free, and are renumbered otherwise. Each
+ * mailbox reports what it got, and why.
+ *
+ * A second run copies nothing twice: a source message the target mailbox
+ * already had is skipped (by GUID, or by content where GUIDs do not carry
+ * over: present-messages.ts).
  */
 import { LockTimeoutError } from "../shared/errors.js";
 import { messageCount } from "../projections/read.js";
@@ -20,6 +25,7 @@ import { searchUids } from "../api/search.js";
 import type { Mailbox } from "../api/mailbox.js";
 import type { Storage } from "../api/storage.js";
 import type { AppendInput, TransactionCommitResult } from "../api/mailbox-transaction.js";
+import { PresentMessages, usableGuid } from "./present-messages.js";
 
 /** Where an import is. */
 export interface ImportProgress {
@@ -27,7 +33,7 @@ export interface ImportProgress {
   /** 0-based index of the mailbox being copied. */
   readonly mailboxIndex: number;
   readonly mailboxCount: number;
-  /** Messages copied so far, all mailboxes together. */
+  /** Source messages done so far (copied or skipped), all mailboxes together. */
   readonly messagesDone: number;
   readonly messagesTotal: number;
 }
@@ -46,9 +52,18 @@ export interface ImportOptions {
 /** What happened to one mailbox. */
 export interface ImportedMailbox {
   readonly name: string;
+  /** Messages copied. */
   readonly messages: number;
-  /** Every message got its source UID. */
+  /** Bytes of the messages copied, as the source stores them. */
+  readonly bytes: number;
+  /** Source messages the target mailbox already had: not copied again. */
+  readonly skipped: number;
+  /** Every copied message got its source UID (true when none was copied and none would have had to change). */
   readonly uidsKept: boolean;
+  /** Why the copied messages got new UIDs (undefined when uidsKept). */
+  readonly renumberedBecause?: string;
+  /** The target mailbox has the source's UIDVALIDITY now. */
+  readonly uidValidityKept: boolean;
   readonly sourceUidValidity: number;
   readonly targetUidValidity: number;
 }
@@ -74,75 +89,125 @@ async function commitWithRetry(box: Mailbox, batch: readonly AppendInput[]): Pro
   }
 }
 
-/** GUID of a message whose identifying headers are all missing (mbox header MD5 of nothing): not an identity. */
-const EMPTY_MD5_GUID = "d41d8cd98f00b204e9800998ecf8427e";
+/** Whether the copies keep their source UIDs (see the module comment). */
+type Numbering = { readonly keep: true; readonly setUidValidity: boolean } | { readonly keep: false; readonly why: string };
 
 /**
- * Copies the mailboxes of `source` into `target` (creating missing ones),
- * appending after whatever the target mailboxes already hold.
+ * @param targetCount messages the target mailbox had before the import.
+ * @param firstUid the first source UID to copy; undefined when none is.
+ */
+function numberingFor(dst: Mailbox, targetCount: number, sourceUidValidity: number, firstUid: number | undefined): Numbering {
+  const nextUid = dst.state.header.nextUid;
+  if (targetCount === 0) {
+    if (firstUid === undefined || firstUid >= nextUid) return { keep: true, setUidValidity: dst.uidValidity !== sourceUidValidity };
+    return { keep: false, why: `the target mailbox gave out UIDs up to ${nextUid - 1} before` };
+  }
+  if (dst.uidValidity !== sourceUidValidity) return { keep: false, why: "the target mailbox already has messages, under another UIDVALIDITY" };
+  if (firstUid !== undefined && firstUid < nextUid) return { keep: false, why: `the target mailbox already has messages, and UID ${firstUid} is below its next UID ${nextUid}` };
+  return { keep: true, setUidValidity: false };
+}
+
+/**
+ * Copies the mailboxes of `source` into `target` (creating missing ones).
  * @returns one entry per mailbox, in the order copied.
+ * @throws InvalidArgumentError when another writer took a UID being kept
+ *   between the decision and the commit; whatever the storages throw.
  */
 export async function importMailboxes(source: Storage, target: Storage, opts: ImportOptions = {}): Promise<ImportedMailbox[]> {
   const names = opts.mailboxes ? [...opts.mailboxes] : await source.listMailboxes();
-  const batchMessages = opts.batchMessages ?? 500;
-  const batchBytes = opts.batchBytes ?? 32 * 1024 * 1024;
-
   const counts: number[] = [];
   for (const name of names) {
     const box = await source.openMailbox(name);
     counts.push(messageCount(await box.refresh()));
     await box.close();
   }
-  const total = counts.reduce((a, b) => a + b, 0);
+  const progress = { done: 0, total: counts.reduce((a, b) => a + b, 0) };
   const existing = new Set(await target.listMailboxes());
-  let done = 0;
   const results: ImportedMailbox[] = [];
-
   for (let m = 0; m < names.length; m++) {
-    const name = names[m];
-    const report = () => opts.onProgress?.({ mailbox: name, mailboxIndex: m, mailboxCount: names.length, messagesDone: done, messagesTotal: total });
-    report();
-    if (!existing.has(name) && name !== "INBOX") await target.createMailbox(name);
-    const src = await source.openMailbox(name);
-    const dst = await target.openMailbox(name);
-    let uidsKept = true;
-    let copied = 0;
-    try {
-      const state = await src.refresh();
-      await dst.refresh();
-      let batch: AppendInput[] = [];
-      let pendingUids: number[] = [];
-      let pendingBytes = 0;
-      const flush = async () => {
-        if (batch.length === 0) return;
-        const { appendedUids } = await commitWithRetry(dst, batch);
-        if (appendedUids.some((uid, i) => uid !== pendingUids[i])) uidsKept = false;
-        done += batch.length;
-        copied += batch.length;
-        batch = [];
-        pendingUids = [];
-        pendingBytes = 0;
-        report();
-      };
-      for await (const m of src.fetch(searchUids(state, [{ type: "all" }]), ["body", "flags", "receivedTime", "guid"])) {
-        batch.push({
-          body: m.body,
-          flags: m.flags,
-          receivedDate: new Date(m.receivedTime * 1000),
-          ...(m.guid !== "" && m.guid !== EMPTY_MD5_GUID ? { guid: m.guid } : {}),
-        });
-        pendingUids.push(m.uid);
-        pendingBytes += m.body.length;
-        if (batch.length >= batchMessages || pendingBytes >= batchBytes) await flush();
-      }
-      await flush();
-      // Let drivers that write flags back lazily (mbox, Maildir) settle now.
-      await dst.refresh();
-      results.push({ name, messages: copied, uidsKept, sourceUidValidity: src.uidValidity, targetUidValidity: dst.uidValidity });
-    } finally {
-      await src.close();
-      await dst.close();
-    }
+    const report = () => opts.onProgress?.({ mailbox: names[m], mailboxIndex: m, mailboxCount: names.length, messagesDone: progress.done, messagesTotal: progress.total });
+    results.push(await importMailbox(source, target, names[m], existing.has(names[m]), { ...opts, report, progress }));
   }
   return results;
+}
+
+interface MailboxImportContext extends ImportOptions {
+  readonly report: () => void;
+  readonly progress: { done: number };
+}
+
+async function importMailbox(source: Storage, target: Storage, name: string, exists: boolean, ctx: MailboxImportContext): Promise<ImportedMailbox> {
+  const batchMessages = ctx.batchMessages ?? 500;
+  const batchBytes = ctx.batchBytes ?? 32 * 1024 * 1024;
+  ctx.report();
+  const src = await source.openMailbox(name);
+  let dst: Mailbox | undefined;
+  try {
+    const state = await src.refresh();
+    // A new mailbox takes the source's UIDVALIDITY from its first log record, as dsync creates it.
+    if (!exists && name !== "INBOX") await target.createMailbox(name, { uidValidity: src.uidValidity });
+    dst = await target.openMailbox(name);
+    await dst.refresh();
+    const present = new PresentMessages(dst, target.format !== "mbox");
+    let numbering: Numbering | undefined;
+    let copied = 0;
+    let bytes = 0;
+    let skipped = 0;
+    let batch: AppendInput[] = [];
+    let pendingBytes = 0;
+    const flush = async () => {
+      if (batch.length === 0) return;
+      await commitWithRetry(dst!, batch);
+      ctx.progress.done += batch.length;
+      copied += batch.length;
+      batch = [];
+      pendingBytes = 0;
+      ctx.report();
+    };
+    for await (const m of src.fetch(searchUids(state, [{ type: "all" }]), ["body", "flags", "receivedTime", "guid"])) {
+      if (await present.take(m.guid, m.body)) {
+        skipped++;
+        ctx.progress.done++;
+        continue;
+      }
+      if (numbering === undefined) {
+        numbering = numberingFor(dst, present.count, src.uidValidity, m.uid);
+        if (numbering.keep && numbering.setUidValidity) await dst.update({ uidValidity: src.uidValidity });
+      }
+      const guid = usableGuid(m.guid);
+      batch.push({
+        body: m.body,
+        flags: m.flags,
+        receivedDate: new Date(m.receivedTime * 1000),
+        ...(guid !== undefined ? { guid } : {}),
+        ...(numbering.keep ? { uid: m.uid } : {}),
+      });
+      bytes += m.body.length;
+      pendingBytes += m.body.length;
+      if (batch.length >= batchMessages || pendingBytes >= batchBytes) await flush();
+    }
+    await flush();
+    if (numbering === undefined) {
+      numbering = numberingFor(dst, present.count, src.uidValidity, undefined);
+      if (numbering.keep && numbering.setUidValidity) await dst.update({ uidValidity: src.uidValidity });
+    }
+    // UIDNEXT too, as the source has it (its last messages may have been expunged).
+    if (numbering.keep) await dst.update({ minNextUid: state.header.nextUid });
+    // Let drivers that write flags back lazily (mbox, Maildir) settle now.
+    await dst.refresh();
+    return {
+      name,
+      messages: copied,
+      bytes,
+      skipped,
+      uidsKept: numbering.keep,
+      ...(numbering.keep ? {} : { renumberedBecause: numbering.why }),
+      uidValidityKept: dst.uidValidity === src.uidValidity,
+      sourceUidValidity: src.uidValidity,
+      targetUidValidity: dst.uidValidity,
+    };
+  } finally {
+    await src.close();
+    await dst?.close();
+  }
 }

@@ -55,22 +55,69 @@ describe("importMailboxes", () => {
     await target.close();
   });
 
-  it("reports UIDs it could not keep (a gap in the source)", async () => {
+  it("keeps UIDVALIDITY, UIDs with their gaps and UIDNEXT in an empty target; a second run copies nothing", async () => {
     const source = openStorage(`sdbox:${dir}/src`);
     await fill(source);
     const box = await source.openMailbox("INBOX");
-    await box.transaction().expunge([{ uid1: 2, uid2: 2 }]).commit();
+    await box.transaction().expunge([{ uid1: 2, uid2: 2 }, { uid1: 7, uid2: 7 }]).commit();
+    const sourceValidity = box.uidValidity;
     await box.close();
-    const target = openStorage(`sdbox:${dir}/dst`);
-    const result = await importMailboxes(source, target, { mailboxes: ["INBOX"] });
-    expect(result).toMatchObject([{ name: "INBOX", messages: 6, uidsKept: false }]);
+    const target = openStorage(`maildir:${dir}/dst`);
+    const result = await importMailboxes(source, target, { mailboxes: ["INBOX"], batchMessages: 2 });
+    expect(result).toMatchObject([{ name: "INBOX", messages: 5, skipped: 0, uidsKept: true, uidValidityKept: true, targetUidValidity: sourceValidity }]);
+    const got = await target.openMailbox("INBOX");
+    const st = await got.refresh();
+    expect(Array.from({ length: messageCount(st) }, (_, i) => recordAt(st, i + 1)!.uid)).toEqual([1, 3, 4, 5, 6]);
+    expect([st.header.uidValidity, st.header.nextUid]).toEqual([sourceValidity, 8]);
+    await got.close();
+    const again = await importMailboxes(source, target, { mailboxes: ["INBOX"] });
+    expect(again).toMatchObject([{ name: "INBOX", messages: 0, bytes: 0, skipped: 5, uidsKept: true, uidValidityKept: true }]);
+    expect((await contents(target)).INBOX).toHaveLength(5);
+    await source.close();
+    await target.close();
+  });
+
+  it("renumbers into a mailbox that has messages under another UIDVALIDITY, and says why", async () => {
+    const source = openStorage(`sdbox:${dir}/src`);
+    await fill(source);
+    const target = openStorage(`mdbox:${dir}/dst`);
+    const own = await target.openMailbox("INBOX");
+    await own.transaction().append({ body: "Subject: own\n\nmine\n" }).commit();
+    const ownValidity = own.uidValidity;
+    await own.close();
+    const [result] = await importMailboxes(source, target, { mailboxes: ["INBOX"] });
+    expect(result).toMatchObject({ messages: 7, skipped: 0, uidsKept: false, uidValidityKept: false, targetUidValidity: ownValidity });
+    expect(result.renumberedBecause).toMatch(/already has messages, under another UIDVALIDITY/);
+    expect((await contents(target)).INBOX.map(([uid]) => uid)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    // Again: the seven are recognised by GUID, the target's own message stays.
+    const [again] = await importMailboxes(source, target, { mailboxes: ["INBOX"] });
+    expect(again).toMatchObject({ messages: 0, skipped: 7 });
+    await source.close();
+    await target.close();
+  });
+
+  it("recognises messages by content where the target cannot keep GUIDs (mbox), counting identical ones", async () => {
+    const source = openStorage(`sdbox:${dir}/src`);
+    const box = await source.openMailbox("INBOX");
+    // Two identical messages without the headers an mbox GUID covers, and one CRLF message.
+    await box.transaction().append({ body: "X: 1\n\nsame\n" }).append({ body: "X: 1\n\nsame\n" }).append({ body: "Subject: crlf\r\n\r\nbody\r\n" }).commit();
+    await box.close();
+    const target = openStorage(`mbox:${dir}/dst:INBOX=${dir}/dst/inbox`);
+    expect(await importMailboxes(source, target)).toMatchObject([{ messages: 3, skipped: 0, uidsKept: true }]);
+    expect(await importMailboxes(source, target)).toMatchObject([{ messages: 0, skipped: 3 }]);
+    // A third identical message in the source: one more copy, the other two are there.
+    const more = await source.openMailbox("INBOX");
+    await more.transaction().append({ body: "X: 1\n\nsame\n" }).commit();
+    await more.close();
+    expect(await importMailboxes(source, target)).toMatchObject([{ messages: 1, skipped: 3, uidsKept: true }]);
+    expect((await contents(target)).INBOX.map(([uid]) => uid)).toEqual([1, 2, 3, 4]);
     await source.close();
     await target.close();
   });
 });
 
 describe("mailstore import", () => {
-  it("copies a location into -l quietly when stdout is not a terminal", async () => {
+  it("copies a location into -l, printing one summary line per mailbox (no progress bar off a terminal); again, it skips what is there", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "convert-cli-"));
     try {
       const source = openStorage(`sdbox:${dir}/src`);
@@ -82,7 +129,10 @@ describe("mailstore import", () => {
       const program = new Command("mailstore").option("-l, --location <location>").exitOverride();
       registerImport(program, io);
       await program.parseAsync(["-l", `sdbox:${dir}/dst`, "import", `sdbox:${dir}/src`], { from: "user" });
-      expect(out).toBe("");
+      expect(out).toMatch(/^INBOX: 1 message \(16 bytes\), 0 skipped \(already there\), UIDs kept, UIDVALIDITY \d+ kept\n$/);
+      out = "";
+      await program.parseAsync(["-l", `sdbox:${dir}/dst`, "import", `sdbox:${dir}/src`], { from: "user" });
+      expect(out).toMatch(/^INBOX: 0 messages \(0 bytes\), 1 skipped \(already there\), UIDs kept, UIDVALIDITY \d+ kept\n$/);
       const target = openStorage(`sdbox:${dir}/dst`);
       const got = await contents(target);
       expect(got.INBOX).toEqual([[1, ["\\Flagged"], "Subject: cli\n\nx\n"]]);
