@@ -32,3 +32,32 @@ it("the README's API example runs and exits cleanly (every handle closed)", asyn
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it("re-running the README's API example keeps the message it just appended (issue: it used to expunge it)", async () => {
+  const readme = fs.readFileSync(path.join(REPO, "README.md"), "utf8");
+  const code = /```ts\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf("## API")))![1];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-readme-api-"));
+  try {
+    const location = JSON.stringify(`sdbox:${dir}/mail`);
+    const script = code
+      .replace(`from "mailstore"`, `from ${JSON.stringify(path.join(REPO, "dist/src/index.js"))}`)
+      .replace(`import { openStorage }`, `import { openStorage, messageCount, recordAt }`)
+      .replace(/"sdbox:\/srv\/mail\/alice"/, location);
+    const report = [
+      `const again = openStorage(${location});`,
+      `const box = await again.openMailbox("INBOX");`,
+      `const st = await box.refresh();`,
+      `const held = Array.from({ length: messageCount(st) }, (_, i) => recordAt(st, i + 1).uid);`,
+      `await again.close();`,
+      `console.log("done", appendedUids.join(","), "held", held.join(","));`,
+    ].join("\n");
+    const file = path.join(dir, "example.mjs");
+    fs.writeFileSync(file, `${script}\n${report}\n`);
+    const run = async () => (await promisify(execFile)(process.execPath, [file], { timeout: 20_000 })).stdout;
+    expect(await run()).toMatch(/^done 1 held 1$/m);
+    // The second run appends UID 2, flags it, and expunges only what the first run left.
+    expect(await run()).toMatch(/^done 2 held 2$/m);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
