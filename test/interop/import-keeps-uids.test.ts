@@ -5,6 +5,8 @@
  * that into sdbox. After every hop doveadm reports each mailbox with the
  * source's UIDVALIDITY and UIDNEXT (`mailbox status uidvalidity uidnext
  * messages`), and the same UIDs, GUIDs and flags (`fetch 'uid guid flags'`).
+ * The log records that set an existing INBOX's UIDVALIDITY and UIDNEXT are
+ * the header updates doveadm's own `mailbox update` writes (`doveadm dump`).
  * A second import into each target adds nothing (every message is skipped)
  * and changes nothing doveadm can see.
  */
@@ -68,6 +70,8 @@ describeInterop("import keeps UIDVALIDITY, UIDs (with gaps) and UIDNEXT: mbox â†
       for (const format of CHAIN) {
         const hop = createOracle(format);
         oracles.push(hop);
+        // An INBOX Dovecot made, empty, with a UIDVALIDITY of its own: the import replaces it.
+        await hop.run(["mailbox", "update", "--uid-validity", "4242", "INBOX"]);
         const target = openStorage(hop.location);
         const imported = await importMailboxes(source, target, { mailboxes: MAILBOXES });
         for (const m of imported) {
@@ -77,6 +81,12 @@ describeInterop("import keeps UIDVALIDITY, UIDs (with gaps) and UIDNEXT: mbox â†
         source = target;
         await hop.chownRoot();
         expect(await seenByDoveadm(hop), `doveadm on the ${format} copy`).toEqual(original);
+        // INBOX existed and was empty: its UIDVALIDITY and UIDNEXT came as header updates
+        // that doveadm reads as it reads those of its own `mailbox update`.
+        const log = await hop.dump(hop.mailboxLogPath("INBOX"), "log");
+        expect(log).toContain("type=header-update, size=16\n - uid_validity = 4242\n");
+        expect(log).toContain(`type=header-update, size=16\n - uid_validity = ${original.INBOX.status.uidvalidity}\n`);
+        expect(log).toContain("type=header-update, size=16\n - next_uid = 8\n");
 
         // Again: nothing is copied twice, nothing doveadm sees changes.
         const mbox = openStorage(first.location);
