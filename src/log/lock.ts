@@ -1,3 +1,4 @@
+import { channel } from "node:diagnostics_channel";
 import { lock as fcntlLock, unlock as fcntlUnlock } from "os-lock";
 import { LockTimeoutError, type ErrorLocation } from "../shared/errors.js";
 
@@ -10,12 +11,20 @@ import { LockTimeoutError, type ErrorLocation } from "../shared/errors.js";
  * succeeds, and closing ANY descriptor of the file drops the lock. Callers
  * therefore go through SharedLogFile (one descriptor per file and process) and
  * serialise in-process writers with its mutex.
+ *
+ * Each lock taken is published on the diagnostics channel LOCK_WAIT_CHANNEL
+ * as {path, waitMs} (nothing is computed when no one subscribes): the
+ * concurrency campaign reports lock-wait percentiles from it.
  */
 export async function lockExclusive(fd: number, path: string, timeoutMs: number): Promise<void> {
+  const startMs = performance.now();
   const deadline = Date.now() + timeoutMs;
   let waitMs = 1;
   for (;;) {
-    if (await tryLockExclusive(fd)) return;
+    if (await tryLockExclusive(fd)) {
+      if (lockWait.hasSubscribers) lockWait.publish({ path, waitMs: performance.now() - startMs });
+      return;
+    }
     if (Date.now() >= deadline) {
       throw new LockTimeoutError(`could not lock the log within ${timeoutMs} ms`, { path });
     }
@@ -23,6 +32,10 @@ export async function lockExclusive(fd: number, path: string, timeoutMs: number)
     waitMs = Math.min(waitMs * 2, 50);
   }
 }
+
+/** Name of the diagnostics channel lockExclusive publishes each lock's wait on ({path, waitMs}). */
+export const LOCK_WAIT_CHANNEL = "mailstore:log-lock-wait";
+const lockWait = channel(LOCK_WAIT_CHANNEL);
 
 /**
  * One F_SETLK attempt. @returns false when another process holds a
