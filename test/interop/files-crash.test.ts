@@ -17,6 +17,7 @@ import { MailFlag } from "../../src/log/types.js";
 import { messageCount, openStorage, recordAt } from "../../src/index.js";
 import { createOracle, describeInterop, parseFlags, type DovecotOracle } from "../helpers/dovecot.js";
 import { runAndKill } from "../helpers/kill-worker.js";
+import { ageLeftoverDotlocks } from "../../campaign/crash/dotlocks.js";
 
 const REPO = path.resolve(__dirname, "../..");
 const ROUNDS = Number(process.env.FILES_CRASH_ROUNDS ?? 6);
@@ -97,24 +98,6 @@ describeInterop("sdbox and Maildir crash safety (SIGKILL during saves, flag chan
     }, 120_000);
   }
 });
-
-/**
- * A kill while dovecot-uidlist.lock (or dovecot-keywords.lock) is held leaves
- * it behind. Dovecot's own locks of these files hold the new content, not a
- * pid, so neither Dovecot nor the engine can tell a dead holder from a live
- * one: both wait for the lock to be 2 minutes old and then break it. The
- * test moves its mtime back instead of waiting. @returns how many it aged.
- */
-function ageLeftoverDotlocks(root: string): number {
-  const old = new Date(Date.now() - 200_000);
-  let n = 0;
-  for (const name of fs.readdirSync(root)) {
-    if (!name.endsWith(".lock")) continue;
-    fs.utimesSync(path.join(root, name), old, old);
-    n++;
-  }
-  return n;
-}
 
 async function verify(o: DovecotOracle, journal: string, where: string): Promise<void> {
   // Committed and not expunged since; and those a returned commit marked \Seen.

@@ -16,6 +16,7 @@ import { replay } from "../../src/projections/apply.js";
 import { decodeIndexFile, encodeIndexFile } from "../../src/projections/index-file.js";
 import { emptyIndexMap } from "../../src/projections/state.js";
 import { enableModseq, HDR, LogBuilder, R } from "../unit/projections/log-builder.js";
+import { BYTE_VALUES, mutate, U32_VALUES, type Mutation } from "../../campaign/fuzz/mutate.js";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 400);
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
@@ -51,28 +52,13 @@ const UIDLIST = Buffer.from(
   "latin1",
 );
 
-/** Byte edits: overwrite, insert, delete, truncate, with boundary-ish values. */
-const mutation = fc.oneof(
-  fc.record({ kind: fc.constant("set" as const), at: fc.nat(), value: fc.constantFrom(0, 1, 0x0a, 0x20, 0x7f, 0x80, 0xff, 0x46) }),
-  fc.record({ kind: fc.constant("u32" as const), at: fc.nat(), value: fc.constantFrom(0, 1, 0x7fffffff, 0xffffffff, 0x10000, 40) }),
+/** Byte edits (campaign/fuzz/mutate.ts, shared with the fuzz campaign): overwrite, insert, delete, truncate, with boundary-ish values. */
+const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+  fc.record({ kind: fc.constant("set" as const), at: fc.nat(), value: fc.constantFrom(...BYTE_VALUES) }),
+  fc.record({ kind: fc.constant("u32" as const), at: fc.nat(), value: fc.constantFrom(...U32_VALUES) }),
   fc.record({ kind: fc.constant("cut" as const), at: fc.nat() }),
   fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), bytes: fc.uint8Array({ maxLength: 16 }) }),
 );
-type Mutation = typeof mutation extends fc.Arbitrary<infer T> ? T : never;
-
-function mutate(original: Uint8Array, edits: readonly Mutation[]): Uint8Array {
-  let bytes = Buffer.from(original);
-  for (const e of edits) {
-    if (bytes.length === 0) break;
-    const at = e.at % bytes.length;
-    if (e.kind === "set") bytes[at] = e.value;
-    else if (e.kind === "u32") {
-      if (at + 4 <= bytes.length) bytes.writeUInt32LE(e.value, at);
-    } else if (e.kind === "cut") bytes = bytes.subarray(0, at);
-    else bytes = Buffer.concat([bytes.subarray(0, at), e.bytes, bytes.subarray(at)]);
-  }
-  return bytes;
-}
 
 /** Runs `read`; only a MailstoreError naming `file` may come out, quickly. */
 function expectTypedOnly(read: () => unknown, file: string): void {

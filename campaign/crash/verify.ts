@@ -1,0 +1,143 @@
+/**
+ * After each kill: the engine and doveadm each read the whole store, in
+ * alternating order, and what they find is checked against the journal.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { readDboxMessageAt } from "../../src/drivers/dbox/files.js";
+import { MdboxMap } from "../../src/drivers/mdbox/map.js";
+import { MdboxPaths } from "../../src/drivers/mdbox/paths.js";
+import { decodeRedoRecord, MBOX_REDO_JOURNAL } from "../../src/drivers/mbox/redo-journal.js";
+import { MailstoreError, openStorage } from "../../src/index.js";
+import { DoveadmError, parseFlags, stderrProblems, type DovecotOracle } from "../../test/helpers/dovecot-oracle.js";
+import { ageLeftoverDotlocks } from "./dotlocks.js";
+import { compareViews, compareWithJournal, type Found, type Problem } from "./compare.js";
+import { foundMessage, readCrashMailbox } from "./read.js";
+import { CRASH_MAILBOXES, type JournalFold } from "./steps.js";
+
+/** A command slower than this after a kill waited for something the dead process left. */
+export const LOCK_WAIT_LIMIT_MS = 10_000;
+
+/**
+ * Lines Dovecot prints when it finds an mbox whose index lags behind a
+ * rewrite cut by a kill, before it resyncs: its own words after its own crash
+ * (see test/interop/mbox-crash.test.ts).
+ */
+const ALLOWED_DOVEADM_WARNINGS: readonly RegExp[] = [/Next message unexpectedly corrupted in mbox file/, /Cached message offset \d+ is invalid for mbox/];
+
+export interface VerifyResult {
+  readonly problems: Problem[];
+  /** What the engine found (the next round's baseline), when it could read the store. */
+  readonly engineFound: Found | undefined;
+  readonly dotlocksAged: number;
+  readonly doveadmFirst: boolean;
+}
+
+/** Checks the store after a kill. `doveadmFirst` is honoured unless an mbox write is waiting in the redo journal. */
+export async function verifyAfterKill(o: DovecotOracle, fold: JournalFold, limbo: ReadonlySet<string>, tainted: ReadonlySet<string>, doveadmFirst: boolean): Promise<VerifyResult> {
+  const problems: Problem[] = [];
+  const dotlocksAged = ageLeftoverDotlocks(o.root);
+  // A write the kill cut short is redone by the engine's next writer; Dovecot would renumber instead.
+  const first = doveadmFirst && !(o.format === "mbox" && pendingMboxRedo(o));
+  let engineFound: Found | undefined;
+  let doveadmFound: Found | undefined;
+  const engine = async () => {
+    engineFound = await engineRead(o, problems);
+    if (engineFound) problems.push(...compareWithJournal("engine", engineFound, fold, limbo, tainted));
+  };
+  const doveadm = async () => {
+    doveadmFound = await doveadmRead(o, problems);
+    if (doveadmFound) problems.push(...compareWithJournal("doveadm", doveadmFound, fold, limbo, tainted));
+  };
+  if (first) {
+    await doveadm();
+    await engine();
+  } else {
+    await engine();
+    await doveadm();
+  }
+  if (engineFound && doveadmFound) problems.push(...compareViews(engineFound, doveadmFound));
+  if (o.format === "mdbox") problems.push(...(await checkMdboxMap(o)));
+  return { problems, engineFound, dotlocksAged, doveadmFirst: first };
+}
+
+function pendingMboxRedo(o: DovecotOracle): boolean {
+  return CRASH_MAILBOXES.some((m) => {
+    const file = path.join(o.mailboxIndexDir(m), MBOX_REDO_JOURNAL);
+    return fs.existsSync(file) && decodeRedoRecord(fs.readFileSync(file)) !== undefined;
+  });
+}
+
+async function timed<T>(problems: Problem[], who: string, run: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  const result = await run();
+  const ms = performance.now() - t0;
+  if (ms > LOCK_WAIT_LIMIT_MS) problems.push({ kind: "lock-wait", message: `${who} took ${Math.round(ms)} ms after the kill` });
+  return result;
+}
+
+async function engineRead(o: DovecotOracle, problems: Problem[]): Promise<Found | undefined> {
+  const storage = openStorage(o.location, { lockTimeoutMs: LOCK_WAIT_LIMIT_MS });
+  try {
+    return await timed(problems, "the engine", async () => {
+      const found: Found = { INBOX: [], Other: [] };
+      for (const m of CRASH_MAILBOXES) {
+        const box = await storage.openMailbox(m);
+        found[m] = await readCrashMailbox(box);
+        await box.close();
+      }
+      return found;
+    });
+  } catch (err) {
+    if (err instanceof MailstoreError && err.code === "LOCK_TIMEOUT") problems.push({ kind: "lock-wait", message: `engine: ${err.message}` });
+    else problems.push({ kind: "engine-error", message: `engine read failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}` });
+    return undefined;
+  } finally {
+    await storage.close();
+  }
+}
+
+async function doveadmRead(o: DovecotOracle, problems: Problem[]): Promise<Found | undefined> {
+  try {
+    return await timed(problems, "doveadm", async () => {
+      const found: Found = { INBOX: [], Other: [] };
+      for (const m of CRASH_MAILBOXES) {
+        const rows = await o.fetch("uid flags text", ["mailbox", m, "all"]);
+        found[m] = rows.map((r) => foundMessage(Number(r.uid), r.text ?? "", parseFlags(r.flags)));
+        for (const line of stderrProblems(o.lastStderr, { allowWarnings: ALLOWED_DOVEADM_WARNINGS })) {
+          problems.push({ kind: "doveadm-problem", message: `doveadm fetch ${m}: ${line}` });
+        }
+      }
+      return found;
+    });
+  } catch (err) {
+    if (!(err instanceof DoveadmError)) throw err;
+    problems.push({ kind: "doveadm-error", message: err.message });
+    return undefined;
+  }
+}
+
+/** mdbox: every map record points at an intact message of an existing m.N (primary or ALT). */
+async function checkMdboxMap(o: DovecotOracle): Promise<Problem[]> {
+  const alt = /:ALT=([^:]+)/.exec(o.location)?.[1];
+  const paths = new MdboxPaths(o.root, alt);
+  const map = new MdboxMap(paths);
+  const problems: Problem[] = [];
+  try {
+    for (const e of map.open().entries()) {
+      const located = paths.locate(e.fileId);
+      if (!located) {
+        problems.push({ kind: "map", message: `map uid ${e.mapUid} points at m.${e.fileId}, which is gone` });
+        continue;
+      }
+      const m = await readDboxMessageAt(located.path, e.offset);
+      if (m.size !== e.size) problems.push({ kind: "map", message: `map uid ${e.mapUid}: m.${e.fileId} offset ${e.offset} holds ${m.size} bytes, the map says ${e.size}` });
+    }
+  } catch (err) {
+    if (!(err instanceof MailstoreError)) throw err;
+    problems.push({ kind: "map", message: `map check: ${err.message}` });
+  } finally {
+    await map.close();
+  }
+  return problems;
+}
