@@ -25,6 +25,14 @@ export interface MailboxOptions {
   lockTimeoutMs?: number;
   /** Batches a slow subscriber may have waiting before it is cut off (default 10,000). */
   subscriberBufferMax?: number;
+  /**
+   * Open for reading only (forensics, read-only verbs): nothing is created,
+   * renamed or rewritten, no lock is taken, and the store must exist (as
+   * mustExist). A mailbox shows what its index holds: Maildir and mbox file
+   * changes that no index has seen yet stay out of it
+   * (hasUnindexedFileChanges() tells). Every change is UNSUPPORTED.
+   */
+  readOnly?: boolean;
 }
 
 /**
@@ -94,9 +102,19 @@ export class Mailbox {
    */
   async refresh(): Promise<IndexMapState> {
     this.checkOpen();
-    if (this.backend.syncExternalChanges) await this.writer.sync((sync) => this.syncMailFiles(sync));
+    if (this.backend.syncExternalChanges && !this.options.readOnly) await this.writer.sync((sync) => this.syncMailFiles(sync));
     else this.writer.refresh();
     return this.state;
+  }
+
+  /**
+   * Whether the mail files (Maildir's new/ and cur/, an mbox file) changed
+   * since an index last synced them: a read-only mailbox does not show those
+   * changes, a writing refresh() logs them. Always false for dbox, whose
+   * files change only with the index.
+   */
+  hasUnindexedFileChanges(): boolean {
+    return this.backend.filesChangedSinceSync?.(this.state) ?? false;
   }
 
   /**
@@ -206,6 +224,7 @@ export class Mailbox {
   /** Commits built records under the log lock. Used by MailboxTransaction. */
   async commitWith(build: (state: IndexMapState) => Promise<LogTransactionRecords>, intent?: CommitIntent): Promise<CommitResult | undefined> {
     this.checkOpen();
+    if (this.options.readOnly) throw new MailstoreError("UNSUPPORTED", `mailbox ${this.name} is open read-only`, { path: this.backend.indexPrefix });
     const commit = () => this.writer.sync(async (sync) => {
       // What a crashed writer left is logged first, in its own transaction;
       // then the commit is built on top of it, under the same lock.
@@ -257,7 +276,7 @@ export class Mailbox {
       error: (err) => this.live.fail(err),
     });
     // Mail other programs change without a log (an MDA's delivery, a client's rename): synced when its files change.
-    const paths = this.backend.mailFilePaths?.() ?? [];
+    const paths = this.options.readOnly ? [] : (this.backend.mailFilePaths?.() ?? []);
     try {
       if (paths.length > 0) this.stopMailFileWatch = watchMailFiles(paths, () => this.syncChangedMailFiles());
     } catch (err) {

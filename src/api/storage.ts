@@ -44,12 +44,17 @@ export class Storage {
    */
   static open(location: string, options: StorageOptions = {}): Storage {
     const resolved = resolveMailLocation(location, { home: options.home ?? os.homedir(), env: options.env ?? process.env });
-    if (options.mustExist) requireExistingStore(resolved);
+    if (options.mustExist || options.readOnly) requireExistingStore(resolved);
     return new Storage(resolved, backendFor(resolved, options), options);
   }
 
   get format(): string {
     return this.backend.format;
+  }
+
+  /** Opened with StorageOptions.readOnly. */
+  get readOnly(): boolean {
+    return this.options.readOnly ?? false;
   }
 
   /** Mailbox names ("/"-separated). */
@@ -67,6 +72,7 @@ export class Storage {
     if (opts.uidValidity !== undefined && (!Number.isInteger(opts.uidValidity) || opts.uidValidity < 1 || opts.uidValidity > 0xffffffff)) {
       throw new MailstoreError("INVALID_ARGUMENT", `UIDVALIDITY ${opts.uidValidity} is not a 32-bit value above 0`);
     }
+    this.checkWritable("create a mailbox");
     checkNewMailboxName(name, this.location.driver);
     await this.backend.createMailbox(name);
     const uidValidity = opts.uidValidity ?? (await this.backend.nextUidValidity());
@@ -81,11 +87,15 @@ export class Storage {
   async openMailbox(name: string): Promise<Mailbox> {
     const normalized = name.toUpperCase() === "INBOX" ? "INBOX" : name;
     if (!(await this.backend.mailboxExists(normalized))) {
-      if (normalized !== "INBOX") throw new MailstoreError("NOT_FOUND", `mailbox ${name} does not exist`);
+      if (normalized !== "INBOX" || this.readOnly) throw new MailstoreError("NOT_FOUND", `mailbox ${name} does not exist`);
       await this.backend.createMailbox("INBOX");
     }
     const backend = this.backend.openMailbox(normalized);
     const isNew = !fs.existsSync(backend.indexPrefix + ".log") && !fs.existsSync(backend.indexPrefix);
+    if (isNew && this.readOnly) {
+      // Creating the index would be a write; its mail files (an MDA's deliveries) are indexed by the next writer or Dovecot.
+      throw new MailstoreError("NOT_FOUND", `mailbox ${name} has no index yet, and read-only access does not create one`, { path: backend.indexPrefix + ".log" });
+    }
     const box = Mailbox.open(normalized, backend, {
       ...this.options,
       createWithUidValidity: isNew ? await this.backend.nextUidValidity() : undefined,
@@ -95,10 +105,12 @@ export class Storage {
   }
 
   async deleteMailbox(name: string): Promise<void> {
+    this.checkWritable("delete a mailbox");
     await this.backend.deleteMailbox(name);
   }
 
   async renameMailbox(from: string, to: string): Promise<void> {
+    this.checkWritable("rename a mailbox");
     checkNewMailboxName(to, this.location.driver);
     await this.backend.renameMailbox(from, to);
   }
@@ -107,12 +119,14 @@ export class Storage {
    * Subscribes to mailbox `name` (IMAP SUBSCRIBE; it need not exist) in
    * Dovecot's subscriptions file. @returns whether anything changed.
    */
-  subscribe(name: string): Promise<boolean> {
+  async subscribe(name: string): Promise<boolean> {
+    this.checkWritable("subscribe");
     return setSubscription(this.backend.subscriptionsLocation(), name, true);
   }
 
   /** IMAP UNSUBSCRIBE. @returns whether anything changed. */
-  unsubscribe(name: string): Promise<boolean> {
+  async unsubscribe(name: string): Promise<boolean> {
+    this.checkWritable("unsubscribe");
     return setSubscription(this.backend.subscriptionsLocation(), name, false);
   }
 
@@ -123,17 +137,20 @@ export class Storage {
 
   /** mdbox: reclaims the space of expunged messages (a no-op for other formats, as in Dovecot). */
   async purge(): Promise<void> {
+    this.checkWritable("purge");
     await this.backend.purge?.();
   }
 
   /** Moves messages to the alternate storage (`toAlt` false: back to the primary). */
   async altMove(mailbox: string, uids: readonly number[], toAlt = true): Promise<void> {
+    this.checkWritable("altmove");
     if (!this.backend.altMove) throw new MailstoreError("UNSUPPORTED", `altmove is not supported for ${this.backend.format}`);
     await this.backend.altMove(mailbox, uids, toAlt);
   }
 
   /** Rebuilds indexes from the mail files ("*" = every mailbox), as doveadm force-resync. */
   async forceResync(mailbox: string): Promise<void> {
+    this.checkWritable("force-resync");
     if (!this.backend.forceResync) throw new MailstoreError("UNSUPPORTED", `force-resync is not supported for ${this.backend.format} yet`);
     await this.backend.forceResync(mailbox);
   }
@@ -145,8 +162,14 @@ export class Storage {
 
   /** mdbox: puts a deleted message back into `mailbox` (default: where it was first saved). */
   async recoverDeleted(mapUid: number, mailbox?: string): Promise<{ mailbox: string; uid: number }> {
+    this.checkWritable("recover a deleted message");
     if (!this.backend.recoverDeleted) throw new MailstoreError("UNSUPPORTED", `deleted-message recovery is not supported for ${this.backend.format}`);
     return this.backend.recoverDeleted(mapUid, mailbox);
+  }
+
+  /** @throws MailstoreError UNSUPPORTED when the storage was opened read-only. */
+  private checkWritable(what: string): void {
+    if (this.readOnly) throw new MailstoreError("UNSUPPORTED", `cannot ${what}: the storage is open read-only`, { path: this.location.root });
   }
 
   /** Closes every mailbox opened through this storage (handles, locks, watches). */

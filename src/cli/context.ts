@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import type { Command } from "commander";
 import * as os from "node:os";
-import { openStorage, resolveMailLocation, type Storage } from "../index.js";
+import { openStorage, resolveMailLocation, type Mailbox, type Storage } from "../index.js";
 import type { CliIo } from "./io.js";
 
 /** The embedded default location: mdbox under ./mail (unless -l or $MAIL say otherwise). */
@@ -11,25 +11,33 @@ export function defaultLocation(env: CliIo["env"]): string {
 
 /**
  * Opens the storage named by the global `-l` option, runs `fn`, closes it.
- * `existing`: the verb works on mail that is there (fetch, flags, list, …):
- * a location with no store is NOT_FOUND, and no empty store is left behind.
+ * `existing`: the verb works on mail that is there (flags, expunge, …): a
+ * location with no store is NOT_FOUND, and no empty store is left behind.
+ * `readOnly`: the verb only reads (fetch, list, status, watch, …): as
+ * `existing`, and nothing at all is written (StorageOptions.readOnly).
  * `fallbackLocation`: used instead of $MAIL / ./mail when -l is not given.
  */
 export async function withStorage<T>(
   program: Command,
   io: CliIo,
   fn: (storage: Storage) => Promise<T>,
-  opts: { existing?: boolean; fallbackLocation?: string } = {},
+  opts: { existing?: boolean; readOnly?: boolean; fallbackLocation?: string } = {},
 ): Promise<T> {
   const location = (program.opts() as { location?: string }).location ?? opts.fallbackLocation ?? defaultLocation(io.env);
   // As doveadm: root works on a user's store as that user (before anything is opened or created).
   io.actAsStoreOwner?.(() => resolveMailLocation(location, { home: os.homedir(), env: io.env }).root);
-  const storage = openStorage(location, { env: io.env, ...(opts.existing ? { mustExist: true } : {}) });
+  const storage = openStorage(location, { env: io.env, ...(opts.existing ? { mustExist: true } : {}), ...(opts.readOnly ? { readOnly: true } : {}) });
   try {
     return await fn(storage);
   } finally {
     await storage.close();
   }
+}
+
+/** A read-only verb shows what the index holds: says so when the mail files have changes no index has seen (Maildir, mbox). */
+export function noteUnindexedChanges(io: CliIo, box: Mailbox): void {
+  if (!box.hasUnindexedFileChanges()) return;
+  io.err(`mailstore: ${box.name}: the mail files changed since an index last synced them; not shown, as this command writes nothing (a writing command or Dovecot syncs them)\n`);
 }
 
 /** Mailbox names matching a doveadm pattern (`*` any, `%` any but "/"), or the name itself. */

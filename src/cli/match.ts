@@ -5,14 +5,14 @@ import type { CliQuery } from "./query.js";
 
 /** Runs `fn` for each mailbox the query names (all when none), with the matching UIDs. */
 export async function forEachMatch(storage: Storage, query: CliQuery, fn: (box: Mailbox, uids: number[]) => Promise<void>): Promise<void> {
-  const names = matchMailboxes(await storage.listMailboxes(), query.mailboxes);
-  for (const name of names) {
+  const listed = await storage.listMailboxes();
+  for (const name of matchMailboxes(listed, query.mailboxes)) {
     let box: Mailbox;
     try {
       box = await storage.openMailbox(name);
     } catch (err) {
-      // doveadm prints nothing for a search in a mailbox that does not exist.
-      if (err instanceof MailstoreError && err.code === "NOT_FOUND") continue;
+      // doveadm prints nothing for a search in a mailbox that does not exist (a listed one without an index, read-only, is an error).
+      if (err instanceof MailstoreError && err.code === "NOT_FOUND" && !listed.includes(name)) continue;
       throw err;
     }
     const state = await box.refresh();

@@ -104,6 +104,14 @@ export interface MailboxBackend {
   syncExternalChanges?(state: IndexMapState, opts: ExternalSyncOptions): Promise<FileSyncResult>;
 
   /**
+   * Whether the mail files changed since an index last synced them (two
+   * stat()s: Maildir's new/ and cur/ mtimes against the `maildir` header, an
+   * mbox file's size and mtime against the `mbox` header). For read-only
+   * opens, which do not sync.
+   */
+  filesChangedSinceSync?(state: IndexMapState): boolean;
+
+  /**
    * What a writer killed mid-commit left that the next commit would collide
    * with (sdbox: u.N files past next_uid), as transactions to log first.
    * Called under the commit's locks; must be cheap when there is nothing.

@@ -105,9 +105,9 @@ function statLogBytes(prefix: string): number {
 export function stateAt(prefix: string, at: LogPosition): IndexMapState {
   const { checkpoint } = usableCheckpoint(prefix);
   const full = readLog(prefix);
-  // A position inside the first file's header (e.g. 1:0) of a log that starts empty is its start.
+  // Before a log that starts empty (e.g. 1:0, also when Dovecot created the index at file_seq 2) there is only the empty state: its start.
   const first = full.transactions[0]?.position ?? full.end;
-  if (full.fromScratch && at.fileSeq === first.fileSeq && at.offset < first.offset) at = first;
+  if (full.fromScratch && isBefore(at, first)) at = first;
   let base: IndexMapState | undefined;
   let transactions: LogTransaction[];
   if (full.fromScratch && !isBefore(at, first)) {

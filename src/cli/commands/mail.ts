@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { InvalidArgumentError } from "../../shared/errors.js";
 import { toRanges, type FlagAction } from "../../index.js";
 import { parseFlagNames } from "../../shared/flags.js";
-import { withStorage } from "../context.js";
+import { noteUnindexedChanges, withStorage } from "../context.js";
 import { forEachMatch } from "../match.js";
 import { FETCH_FIELDS, fetchRows, jsonRow, pagerParts } from "../fetch-format.js";
 import type { CliIo } from "../io.js";
@@ -34,6 +34,7 @@ export function registerMail(program: Command, io: CliIo): void {
       // Printed as fetched, so a big mailbox streams: a JSON array, or pager text with \f between messages.
       let printed = 0;
       await withStorage(program, io, (storage) => forEachMatch(storage, parseQuery(queryArgs), async (box, uids) => {
+        noteUnindexedChanges(io, box);
         for await (const row of fetchRows(box, uids, fields as Array<(typeof FETCH_FIELDS)[number]>)) {
           if (opts.json) io.out((printed === 0 ? "[" : ",") + JSON.stringify(jsonRow(row)));
           else {
@@ -42,7 +43,7 @@ export function registerMail(program: Command, io: CliIo): void {
           }
           printed++;
         }
-      }), { existing: true });
+      }), { readOnly: true });
       if (opts.json) io.out(printed === 0 ? "[]\n" : "]\n");
     });
 

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "../../shared/errors.js";
 import { STATUS_ITEMS, type MailboxStatus } from "../../index.js";
-import { matchMailboxes, withStorage } from "../context.js";
+import { matchMailboxes, noteUnindexedChanges, withStorage } from "../context.js";
 import type { CliIo } from "../io.js";
 
 export function registerMailbox(program: Command, io: CliIo): void {
@@ -29,7 +29,7 @@ export function registerMailbox(program: Command, io: CliIo): void {
         const subscribed = await storage.listSubscriptions();
         const matched = new Set(matchMailboxes(subscribed, patterns));
         for (const name of subscribed) if (matched.has(name)) io.out(`${name}\n`);
-      }, { existing: true });
+      }, { readOnly: true });
     });
   mailbox.command("subscribe").argument("<names...>").description("subscribe to mailboxes (they need not exist)").action(async (names: string[]) => {
     await withStorage(program, io, async (storage) => { for (const name of names) await storage.subscribe(name); });
@@ -53,13 +53,14 @@ export function registerMailbox(program: Command, io: CliIo): void {
         for (const name of matchMailboxes(await storage.listMailboxes(), patterns)) {
           const box = await storage.openMailbox(name);
           await box.refresh();
+          noteUnindexedChanges(io, box);
           const status: Partial<MailboxStatus> = await box.status(fields);
           const row: Record<string, string> = { mailbox: name };
           // As doveadm prints them: no GUID is empty, an empty mailbox's first save is "never".
           for (const f of fields) row[f] = status[f] === null ? (f === "firstsaved" ? "never" : "") : String(status[f]);
           rows.push(row);
         }
-      }, { existing: true });
+      }, { readOnly: true });
       if (opts.json) io.out(JSON.stringify(rows) + "\n");
       else for (const row of rows) io.out(`${row.mailbox} ${fields.map((f) => `${f}=${row[f]}`).join(" ")}\n`);
     });

@@ -39,7 +39,7 @@ export function registerMaintenance(program: Command, io: CliIo): void {
         if (list.length > 0) io.out("map-uid\tguid\torig-mailbox\tbody-bytes\n");
         for (const m of list) io.out(`${m.mapUid}\t${m.guid}\t${m.origMailbox ?? ""}\t${m.bodySizeBytes}\n`);
       }
-    }, { existing: true }));
+    }, { readOnly: true }));
   deleted
     .command("recover")
     .argument("<map-uid>", "as printed by `deleted list`")

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { withStorage } from "../context.js";
+import { noteUnindexedChanges, withStorage } from "../context.js";
 import type { CliIo } from "../io.js";
 import { toJson } from "../json.js";
 import { parsePosition } from "../position.js";
@@ -15,6 +15,7 @@ export function registerWatch(program: Command, io: CliIo, stop: () => Promise<v
     .action(async (opts: { mailbox: string; from?: string; json?: boolean }) => {
       await withStorage(program, io, async (storage) => {
         const box = await storage.openMailbox(opts.mailbox);
+        noteUnindexedChanges(io, box);
         const print = (batch: ChangeBatch) => {
           if (opts.json) io.out(JSON.stringify(toJson(batch)) + "\n");
           else if (batch.changes.length > 0) {
@@ -38,6 +39,6 @@ export function registerWatch(program: Command, io: CliIo, stop: () => Promise<v
         } finally {
           clearInterval(keepAlive);
         }
-      }, { existing: true });
+      }, { readOnly: true });
     });
 }

@@ -19,6 +19,7 @@ import { MaildirContext, type MaildirSettings } from "./context.js";
 import { expungeMaildirMessages } from "./expunge.js";
 import { MAILDIR_SUBDIRS } from "./folders.js";
 import { MAILDIR_EXT_NAME, MAILDIR_HDR_SIZE } from "./index-header.js";
+import { maildirHasUnindexedChanges } from "./unindexed.js";
 import { maildirMessageInfo, readMaildirMessage } from "./message-files.js";
 import { saveMaildirMessages } from "./save.js";
 import { updateMaildirUidlist } from "./update.js";
@@ -109,6 +110,11 @@ export class MaildirMailboxBackend implements MailboxBackend {
 
   syncExternalChanges(state: IndexMapState, opts: MaildirSyncOptions): Promise<FileSyncResult> {
     return syncMaildir(this.ctx, state, opts);
+  }
+
+  /** See unindexed.ts: no write, and two stat()s when nothing moved. */
+  filesChangedSinceSync(state: IndexMapState): boolean {
+    return maildirHasUnindexedChanges(this.ctx, state);
   }
 
   /** dovecot-uidlist's `G` (the index does not hold it; a sync writes it when missing). */

@@ -197,14 +197,14 @@ export class MboxMailboxBackend implements MailboxBackend {
     return [this.mboxPath];
   }
 
+  /** The mbox file's size and mtime differ from what the `mbox` header says the index last synced (a file never synced: when it holds anything). */
+  filesChangedSinceSync(state: IndexMapState): boolean {
+    const stamp = fileSyncStamp0(this.mboxPath);
+    return readMboxSyncHeader(state) === undefined ? stamp.size > 0 : !fileMatchesIndex(state, stamp);
+  }
+
   async syncExternalChanges(state: IndexMapState, opts: ExternalSyncOptions): Promise<FileSyncResult> {
-    let stamp;
-    try {
-      stamp = fileSyncStamp0(this.mboxPath);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new MailstoreError("NOT_FOUND", "mbox file does not exist", { path: this.mboxPath });
-      throw err;
-    }
+    const stamp = fileSyncStamp0(this.mboxPath);
     const tailLags = getHeader(state).logFileTailOffset < position(state).offset;
     // A dotlock left behind may be a writer killed mid-change: then look, even if size and mtime agree.
     if (!opts.force && fileMatchesIndex(state, stamp) && !tailLags && !fs.existsSync(`${this.mboxPath}.lock`)) return IN_SYNC;
@@ -328,8 +328,15 @@ function exactStamp(fd: number): string {
   return `${st.ino}:${st.size}:${st.mtimeNs}`;
 }
 
+/** @throws MailstoreError NOT_FOUND when the mbox file is gone. */
 function fileSyncStamp0(p: string): { size: number; mtimeSecs: number } {
-  const st = fs.statSync(p);
+  let st;
+  try {
+    st = fs.statSync(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new MailstoreError("NOT_FOUND", "mbox file does not exist", { path: p });
+    throw err;
+  }
   return { size: st.size, mtimeSecs: Math.floor(st.mtimeMs / 1000) };
 }
 
