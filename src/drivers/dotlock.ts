@@ -45,7 +45,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { LockTimeoutError, type ErrorLocation } from "../shared/errors.js";
-import { newFileModeIn } from "../shared/file-mode.js";
+import { newFilePermissionsIn, finishNewFile, type NewFilePermissions } from "../shared/file-mode.js";
 
 /**
  * Dovecot's MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT (also the keywords file's)
@@ -179,9 +179,14 @@ function judge(lockPath: string, staleMs: number): { state: "gone" | "stale" | "
   return content === undefined ? { state } : { state, owner: `${content}#${st.ino}` };
 }
 
-/** The mode a new lock file in `dir` is created with (before the umask): `mode` within Dovecot's file_create_mode. */
-function lockFileMode(lockPath: string, mode: number): number {
-  return mode & newFileModeIn(path.dirname(lockPath));
+/**
+ * What a new lock file in `dir` is created with: `mode` within Dovecot's
+ * file_create_mode (before the umask), and the directory's group when
+ * Dovecot gives it (a lock may become the file it locks: replaceTarget).
+ */
+function lockFilePermissions(lockPath: string, mode: number): NewFilePermissions {
+  const dirPerm = newFilePermissionsIn(path.dirname(lockPath));
+  return { mode: mode & dirPerm.mode, gid: dirPerm.gid };
 }
 
 /** Identity of a lock file we created: an inode number can be reused at once, so the content is compared too. */
@@ -197,15 +202,16 @@ function writeContent(fd: number, content: Buffer): Created {
 }
 
 /** O_EXCL: @returns the new lock's identity, or undefined when another lock is in place. */
-function createExcl(lockPath: string, content: Buffer, mode: number): Created | undefined {
+function createExcl(lockPath: string, content: Buffer, perm: NewFilePermissions): Created | undefined {
   let fd: number;
   try {
-    fd = fs.openSync(lockPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+    fd = fs.openSync(lockPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, perm.mode);
   } catch (err) {
     if (errnoOf(err) === "EEXIST") return undefined;
     throw err;
   }
   try {
+    finishNewFile(fd, perm, lockPath);
     return writeContent(fd, content);
   } catch (err) {
     // Nobody else can have it yet: do not leave an empty lock for two minutes.
@@ -217,14 +223,15 @@ function createExcl(lockPath: string, content: Buffer, mode: number): Created | 
 }
 
 /** link(): @returns the new lock's identity, or undefined when another lock is in place. */
-function createByLink(lockPath: string, content: Buffer, mode: number): Created | undefined {
+function createByLink(lockPath: string, content: Buffer, perm: NewFilePermissions): Created | undefined {
   const tmpPath = path.join(path.dirname(lockPath), `.${path.basename(lockPath)}.${os.hostname()}.${process.pid}.tmp`);
   // A leftover of a killed process that had our pid: start afresh so that its mode is ours.
   unlinkIfExists(tmpPath);
   try {
-    const fd = fs.openSync(tmpPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+    const fd = fs.openSync(tmpPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, perm.mode);
     let created: Created;
     try {
+      finishNewFile(fd, perm, tmpPath);
       created = writeContent(fd, content);
     } finally {
       fs.closeSync(fd);
@@ -252,13 +259,13 @@ export async function takeDotlock(target: string, opts: DotlockOptions = {}): Pr
   const staleMs = opts.staleMs ?? DOTLOCK_STALE_MS;
   const maxPollMs = opts.maxPollMs ?? 50;
   const create = opts.create === "link" ? createByLink : createExcl;
-  const mode = lockFileMode(lockPath, opts.mode ?? 0o666);
+  const perm = lockFilePermissions(lockPath, opts.mode ?? 0o666);
   const content = Buffer.from(`${process.pid}:${os.hostname()}`, "utf8");
   const deadline = Date.now() + timeoutMs;
   let waitMs = 2;
   let broken: { owner: string | undefined } | undefined;
   for (;;) {
-    const created = create(lockPath, content, mode);
+    const created = create(lockPath, content, perm);
     if (created !== undefined) return heldLock(target, lockPath, content, created, broken, opts.touchEveryMs);
     const found = judge(lockPath, staleMs).state;
     if (found === "gone") continue;

@@ -13,7 +13,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { newFileModeIn } from "../shared/file-mode.js";
+import { openCreating } from "../shared/file-mode.js";
 import { makeDirs } from "../shared/make-dirs.js";
 
 export const MAILBOX_LOG_FILE_NAME = "dovecot.mailbox.log";
@@ -48,7 +48,7 @@ export function encodeMailboxLogRecord(type: MailboxLogType, id: Uint8Array, uni
 export function appendMailboxLog(dir: string, type: MailboxLogType, id: Uint8Array, unixTime = Math.floor(Date.now() / 1000)): void {
   makeDirs(dir);
   const file = path.join(dir, MAILBOX_LOG_FILE_NAME);
-  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, newFileModeIn(path.dirname(file)));
+  const fd = openCreating(file, fs.constants.O_WRONLY | fs.constants.O_APPEND);
   try {
     fs.writeSync(fd, encodeMailboxLogRecord(type, id, unixTime));
     if (fs.fstatSync(fd).size >= MAILBOX_LOG_ROTATE_SIZE) rotate(file);

@@ -11,9 +11,11 @@
  * into place). The caller must hold the log lock, as Dovecot does.
  */
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { encodeIndexFile, decodeIndexFile } from "../projections/index-file.js";
 import type { IndexMapState } from "../projections/state.js";
 import { IndexCorruptedError } from "../shared/errors.js";
+import { newFilePermissionsIn, finishNewFile } from "../shared/file-mode.js";
 
 export interface WriteCheckpointOptions {
   /** Keep the previous file as `<path>.backup` (Dovecot does for sdbox/mdbox mailbox indexes). */
@@ -61,6 +63,7 @@ export function writeCheckpoint(indexPath: string, state: IndexMapState, opts: W
   }
   const fd = fs.openSync(tmpPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
   try {
+    finishNewFile(fd, newFilePermissionsIn(path.dirname(indexPath)), tmpPath);
     try {
       let done = 0;
       while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done);

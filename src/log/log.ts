@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import * as fs from "node:fs";
 import * as nodePath from "node:path";
 import { InvalidArgumentError, LogCorruptedError, MailstoreError } from "../shared/errors.js";
-import { newFileModeIn } from "../shared/file-mode.js";
+import { createNewFile } from "../shared/file-mode.js";
 import { prepareAppend, writeAt, type AppendCursor } from "./append.js";
 import { ByteWriter } from "./bytes.js";
 import { encodeTransactionInto } from "./encode-file.js";
@@ -604,7 +604,7 @@ function createLogFile(path: string, options: CreateLogOptions, sync: boolean): 
 }
 
 function writeNewFile(path: string, bytes: Uint8Array, sync: boolean): void {
-  const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, newFileModeIn(nodePath.dirname(path)));
+  const fd = createNewFile(path);
   try {
     fs.writeSync(fd, bytes);
     if (sync) fs.fdatasyncSync(fd);

@@ -1,15 +1,116 @@
 /**
- * The mode a new file gets in a directory, as Dovecot's file_create_mode
- * follows the mailbox directory: the directory's read/write bits for group
- * and others, never less than 0600 for the owner. A 0700 mailbox directory
- * gives 0600 files; a 0770 shared one, 0660. (The umask still applies.)
+ * The permissions a new file gets in a directory, as Dovecot's
+ * file_create_mode and file_create_gid follow the mailbox directory:
+ *
+ * - mode: the directory's read/write bits for group and others, never less
+ *   than 0600 for the owner. A 0700 mailbox directory gives 0600 files; a
+ *   0770 shared one, 0660. Like Dovecot, not narrowed by the umask: a
+ *   shared store stays shared whoever writes it (a chmod only when the
+ *   umask took bits away).
+ * - group: the directory's, given with fchown() when the kernel would not
+ *   give it anyway — unless the directory is set-group-ID (the kernel does
+ *   it), its group has no other rights than everyone (nothing to share), or
+ *   it is already our effective group.
  */
 import * as fs from "node:fs";
+import * as path from "node:path";
+
+/** The process's umask, read once (library code never sets it). */
+const UMASK = process.umask();
+
+/** S_ISGID (not in Node's fs.constants). */
+const SET_GROUP_ID = 0o2000;
+
+export interface NewFilePermissions {
+  readonly mode: number;
+  /** The group to give the file after creating it; undefined when it gets the right one by itself. */
+  readonly gid: number | undefined;
+}
 
 /**
- * @returns the mode for a new file in `dir`.
+ * @returns the permissions for a new file (or directory: see makeDirs) in `dir`.
  * @throws the stat error: a directory that cannot be statted cannot take the file either.
  */
-export function newFileModeIn(dir: string): number {
-  return (fs.statSync(dir).mode & 0o666) | 0o600;
+export function newFilePermissionsIn(dir: string): NewFilePermissions {
+  const st = fs.statSync(dir);
+  return { mode: (st.mode & 0o666) | 0o600, gid: groupToGive(st) };
+}
+
+/** Dovecot's file_create_gid for a directory with these stats. */
+export function groupToGive(dir: fs.Stats): number | undefined {
+  if (dir.mode & SET_GROUP_ID) return undefined;
+  if (((dir.mode >> 3) & 0o7) === (dir.mode & 0o7)) return undefined;
+  if (process.getegid?.() === dir.gid) return undefined;
+  return dir.gid;
+}
+
+/**
+ * Gives `file` (a descriptor, or a path), right after it was created, what
+ * the umask and the kernel may have left out: its full mode and the group
+ * `perm` asks for. A group we are not a member of fails with EPERM, as
+ * Dovecot's save fails: the error names the file.
+ */
+export function finishNewFile(file: number | string, perm: NewFilePermissions, filePath = String(file)): void {
+  try {
+    if ((perm.mode & UMASK) !== 0) {
+      if (typeof file === "number") fs.fchmodSync(file, perm.mode);
+      else fs.chmodSync(file, perm.mode);
+    }
+    if (perm.gid === undefined) return;
+    if (typeof file === "number") fs.fchownSync(file, -1, perm.gid);
+    else fs.chownSync(file, -1, perm.gid);
+  } catch (err) {
+    if (err instanceof Error && "code" in err && typeof file === "number") err.message = `${filePath}: ${err.message}`;
+    throw err;
+  }
+}
+
+/** makeDirs' counterpart of finishNewFile for a directory it just made with `mode`. */
+export function finishNewDir(dir: string, mode: number, gid: number | undefined): void {
+  // The set-group-ID bit the kernel copies from a parent stays: a chmod without it would clear it.
+  if ((mode & UMASK) !== 0) fs.chmodSync(dir, mode | (fs.statSync(dir).mode & SET_GROUP_ID));
+  if (gid !== undefined) fs.chownSync(dir, -1, gid);
+}
+
+/**
+ * Creates `filePath` (O_CREAT | O_EXCL, plus `flags`: O_WRONLY when not
+ * given) with the permissions of its directory, mode and group.
+ * @returns the descriptor. @throws EEXIST when the file is there.
+ */
+export function createNewFile(filePath: string, flags: number = fs.constants.O_WRONLY): number {
+  return createWith(filePath, flags, newFilePermissionsIn(path.dirname(filePath)));
+}
+
+/**
+ * Opens `filePath` with `flags`, creating it when missing: only a file this
+ * call creates gets its directory's permissions; one that is there keeps its
+ * own (another writer's, or Dovecot's).
+ */
+export function openCreating(filePath: string, flags: number): number {
+  const perm = newFilePermissionsIn(path.dirname(filePath));
+  const plain = flags & ~(fs.constants.O_CREAT | fs.constants.O_EXCL);
+  for (;;) {
+    try {
+      return createWith(filePath, plain, perm);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    try {
+      return fs.openSync(filePath, plain);
+    } catch (err) {
+      // Removed between the two opens: create it after all.
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+  }
+}
+
+function createWith(filePath: string, flags: number, perm: NewFilePermissions): number {
+  const fd = fs.openSync(filePath, flags | fs.constants.O_CREAT | fs.constants.O_EXCL, perm.mode);
+  try {
+    finishNewFile(fd, perm, filePath);
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
+  return fd;
 }

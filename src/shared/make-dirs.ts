@@ -6,12 +6,15 @@
  *
  * Modes follow Dovecot's: a directory inside the store takes the permission
  * bits of the directory it is created in (a 0700 mailbox tree stays 0700, a
- * 0770 shared one 0770), and a new storage root is 0700 (`newRoot`). An
+ * 0770 shared one 0770) and its group (see file-mode.ts), and a new
+ * storage root is 0700 (`newRoot`). An
  * ancestor with the sticky bit (/tmp) is nobody's store: what is created
- * under it is 0700 too. The umask still applies; nothing is ever wider.
+ * under it is 0700 too. As Dovecot, the umask does not narrow them; nothing
+ * is ever wider than the directory it is made in.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { finishNewDir, groupToGive } from "./file-mode.js";
 
 export interface MakeDirsOptions {
   /** The directory is a storage root: every level created is 0700, as Dovecot creates a missing mail root. */
@@ -39,13 +42,43 @@ export function makeDirs(dir: string, opts: MakeDirsOptions = {}): void {
     d = parent;
   }
   if (missing.length === 0) return;
-  const mode = opts.newRoot || ancestor === undefined || ancestor.mode & STICKY ? OWNER_ONLY : ancestor.mode & 0o777;
+  const ownerOnly = opts.newRoot || ancestor === undefined || (ancestor.mode & STICKY) !== 0;
+  const mode = ownerOnly ? OWNER_ONLY : ancestor!.mode & 0o777;
+  const gid = ownerOnly ? undefined : groupToGive(ancestor!);
   for (const d of missing.reverse()) {
     try {
       fs.mkdirSync(d, mode);
+      finishNewDir(d, mode, gid);
     } catch (err) {
       // Another process may create the same directory meanwhile.
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
   }
+}
+
+/**
+ * Creates `dir` (parents as makeDirs) with the permissions Dovecot derives
+ * from the mailbox it belongs to rather than from its parent: an mbox
+ * file's mode with x added to every r (an 0600 INBOX gives a 0700 index
+ * directory, an 0644 mailbox 0755) and its group. Without that file (not
+ * created yet), as makeDirs.
+ */
+export function makeDirsFor(dir: string, mailboxFile: string): void {
+  let file: fs.Stats;
+  try {
+    file = fs.statSync(mailboxFile);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    return makeDirs(dir);
+  }
+  makeDirs(path.dirname(dir));
+  const mode = (file.mode & 0o666) | ((file.mode & 0o444) >> 2);
+  try {
+    fs.mkdirSync(dir, mode);
+  } catch (err) {
+    // There already (ours, Dovecot's, or another process's meanwhile): it keeps its own.
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return;
+    throw err;
+  }
+  finishNewDir(dir, mode, groupToGive(file));
 }

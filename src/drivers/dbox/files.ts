@@ -16,7 +16,7 @@ import { decodeDboxMessageHeader } from "./message-header.js";
 import { findDboxMetadataEnd } from "./metadata.js";
 import { mdboxFileHasRoom } from "./rotation.js";
 import { dboxTempFileName } from "./temp-name.js";
-import { newFileModeIn } from "../../shared/file-mode.js";
+import { newFilePermissionsIn, finishNewFile } from "../../shared/file-mode.js";
 
 /** SDBOX_MAIL_FILE_PREFIX */
 export const SDBOX_FILE_PREFIX = "u.";
@@ -55,8 +55,10 @@ export interface WriteDboxFileOptions {
  */
 export async function createDboxTempFile(dir: string, bytes: Uint8Array, opts: WriteDboxFileOptions = {}): Promise<string> {
   const tempPath = path.join(dir, dboxTempFileName());
-  const fh = await fsp.open(tempPath, "wx", opts.mode ?? newFileModeIn(path.dirname(tempPath)));
+  const perm = newFilePermissionsIn(dir);
+  const fh = await fsp.open(tempPath, "wx", opts.mode ?? perm.mode);
   try {
+    finishNewFile(fh.fd, perm, tempPath);
     await fh.writeFile(bytes);
     if (opts.syncFile ?? true) await fh.datasync();
   } catch (err) {

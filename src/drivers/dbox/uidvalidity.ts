@@ -14,10 +14,11 @@
  * at all, the current time is used (and a marker created), even when the main
  * file held a larger value.
  */
+import * as fs from "node:fs";
 import { constants, promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { MailstoreError } from "../../shared/errors.js";
-import { newFileModeIn } from "../../shared/file-mode.js";
+import { newFilePermissionsIn, openCreating, finishNewFile } from "../../shared/file-mode.js";
 
 /** File name of the counter's main file. */
 export const UIDVALIDITY_FILE_NAME = "dovecot-uidvalidity";
@@ -57,11 +58,21 @@ export async function readUidValidity(dir: string): Promise<number | undefined> 
 
 /** Writes the main file: 8 hex digits at offset 0, without truncating (as Dovecot's pwrite). */
 async function writeMain(dir: string, value: number): Promise<void> {
-  const fh = await fsp.open(path.join(dir, UIDVALIDITY_FILE_NAME), constants.O_RDWR | constants.O_CREAT, newFileModeIn(dir));
+  const fd = openCreating(path.join(dir, UIDVALIDITY_FILE_NAME), constants.O_RDWR);
   try {
-    await fh.write(Buffer.from(hex8(value), "latin1"), 0, 8, 0);
+    fs.writeSync(fd, Buffer.from(hex8(value), "latin1"), 0, 8, 0);
   } finally {
-    await fh.close();
+    fs.closeSync(fd);
+  }
+}
+
+/** An empty 0444 marker file (with the directory's group, as every new file). @throws EEXIST when it is there. */
+function createMarker(dir: string, value: number): void {
+  const fd = fs.openSync(markerPath(dir, value), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o444);
+  try {
+    finishNewFile(fd, { mode: 0o444, gid: newFilePermissionsIn(dir).gid }, markerPath(dir, value));
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -107,7 +118,7 @@ export async function nextUidValidity(dir: string, nowSecs: number = Math.floor(
     if (markers.length === 0) {
       const value = nowSecs >>> 0 === 0 ? 1 : nowSecs >>> 0;
       try {
-        await (await fsp.open(markerPath(dir, value), "wx", 0o444)).close();
+        createMarker(dir, value);
       } catch (err) {
         if (isErrno(err, "EEXIST")) continue; // another process created it first: rescan
         throw err;

@@ -19,7 +19,7 @@ import { InvalidArgumentError, MailstoreError } from "../../shared/errors.js";
 import { decodeMutf7 } from "../mutf7.js";
 import { classifyMaildirRootEntry, isInboxName, MAILDIR_FOLDER_MARKER, MAILDIR_SEPARATOR, MAILDIR_SUBDIRS, MAILDIR_TRASH_DIR_NAME } from "./folders.js";
 import type { MaildirLayout } from "./layout.js";
-import { newFileModeIn } from "../../shared/file-mode.js";
+import { openCreating } from "../../shared/file-mode.js";
 import { makeDirs } from "../../shared/make-dirs.js";
 
 /** Every mailbox of the location, "/"-separated, INBOX first, the rest sorted. */
@@ -100,7 +100,7 @@ export function createMaildirMailbox(layout: MaildirLayout, name: string): void 
   makeDirs(layout.root, { newRoot: true });
   if (isInboxName(name)) makeDirs(dir, { newRoot: true });
   for (const sub of MAILDIR_SUBDIRS) makeDirs(path.join(dir, sub));
-  if (!isInboxName(name) && !layout.fsLayout) fs.writeFileSync(path.join(dir, MAILDIR_FOLDER_MARKER), "", { mode: newFileModeIn(dir) });
+  if (!isInboxName(name) && !layout.fsLayout) fs.closeSync(openCreating(path.join(dir, MAILDIR_FOLDER_MARKER), fs.constants.O_WRONLY));
   for (const d of [layout.indexDir(name), layout.controlDir(name)]) makeDirs(d);
 }
 

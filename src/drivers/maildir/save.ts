@@ -33,7 +33,7 @@ import { openUidlist } from "./uidlist-open.js";
 import { snapshotNextUid, type UidlistSnapshot } from "./uidlist-file.js";
 import type { UidlistRecord } from "./uidlist.js";
 import { fsyncDir } from "./fsync-dir.js";
-import { newFileModeIn } from "../../shared/file-mode.js";
+import { createNewFile } from "../../shared/file-mode.js";
 
 /** A message written to tmp/, waiting for its final name. */
 interface TmpFile {
@@ -51,7 +51,7 @@ function writeTmp(ctx: MaildirContext, message: NewMessage): TmpFile {
     const tmpPath = path.join(ctx.mailDir, "tmp", tmpBase);
     let fd: number;
     try {
-      fd = fs.openSync(tmpPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, newFileModeIn(path.dirname(tmpPath)));
+      fd = createNewFile(tmpPath);
     } catch (err) {
       // Only a clock that went backwards repeats a name; make another.
       if ((err as NodeJS.ErrnoException).code === "EEXIST") continue;

@@ -17,7 +17,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { assert } from "../../shared/errors.js";
-import { newFileModeIn } from "../../shared/file-mode.js";
+import { newFilePermissionsIn, openCreating, finishNewFile } from "../../shared/file-mode.js";
 import { maildirBaseName } from "./filename.js";
 import { formatUidlist, formatUidlistHeader, formatUidlistRecord, parseUidlist, uidlistNextUid, type UidlistHeader, type UidlistRecord } from "./uidlist.js";
 
@@ -199,8 +199,10 @@ export class UidlistFile {
     const existing = this.read();
     if (existing) return existing;
     const tmp = `${this.path}.new.${process.pid}`;
-    fs.writeFileSync(tmp, formatUidlistHeader(header), { mode: newFileModeIn(path.dirname(this.path)) });
+    const perm = newFilePermissionsIn(path.dirname(this.path));
+    fs.writeFileSync(tmp, formatUidlistHeader(header), { mode: perm.mode });
     try {
+      finishNewFile(tmp, perm);
       if (this.fsync) {
         const fd = fs.openSync(tmp, "r");
         fs.fdatasyncSync(fd);
@@ -252,7 +254,7 @@ export class UidlistFile {
 
   private writeWhole(text: string): void {
     const tmp = `${this.path}.tmp`;
-    const fd = fs.openSync(tmp, "w", newFileModeIn(path.dirname(this.path)));
+    const fd = openCreating(tmp, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
     try {
       fs.writeSync(fd, text);
       if (this.fsync) fs.fdatasyncSync(fd);

@@ -18,7 +18,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { MailstoreError } from "../../shared/errors.js";
 import { decodeMutf7, encodeMutf7 } from "../mutf7.js";
-import { makeDirs } from "../../shared/make-dirs.js";
+import { makeDirs, makeDirsFor } from "../../shared/make-dirs.js";
+import { createNewFile } from "../../shared/file-mode.js";
 
 /** Dovecot's mbox index directory name. */
 export const MBOX_INDEX_DIR = ".imap";
@@ -116,12 +117,12 @@ export function createMboxMailbox(tree: MboxTree, name: string): void {
   const file = mboxFilePath(tree, name);
   makeDirs(path.dirname(file));
   try {
-    fs.closeSync(fs.openSync(file, "wx", 0o600));
+    fs.closeSync(createNewFile(file));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     if (!isInboxName(name)) throw new MailstoreError("ALREADY_EXISTS", `mailbox ${name} already exists`, { path: file });
   }
-  makeDirs(mboxIndexDir(tree, name));
+  makeDirsFor(mboxIndexDir(tree, name), file);
 }
 
 /** Removes the mbox file and its index directory. */

@@ -32,7 +32,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { newFileModeIn } from "../../shared/file-mode.js";
+import { openCreating } from "../../shared/file-mode.js";
 
 /** The journal's name in the mailbox's index directory. */
 export const MBOX_REDO_JOURNAL = "mailstore.mbox-redo";
@@ -149,7 +149,7 @@ export class RedoJournal {
   }
 
   private open(): number {
-    if (this.fd < 0) this.fd = fs.openSync(this.path, fs.constants.O_RDWR | fs.constants.O_CREAT, newFileModeIn(path.dirname(this.path)));
+    if (this.fd < 0) this.fd = openCreating(this.path, fs.constants.O_RDWR);
     return this.fd;
   }
 }

@@ -15,7 +15,7 @@ import {
   renameMboxMailbox,
   type MboxTree,
 } from "./mailbox-tree.js";
-import { makeDirs } from "../../shared/make-dirs.js";
+import { makeDirs, makeDirsFor } from "../../shared/make-dirs.js";
 
 export interface MboxStorageOptions {
   /** The INBOX file (`INBOX=`); default `<root>/inbox`. */
@@ -84,8 +84,9 @@ export class MboxStorageBackend implements StorageBackend {
 
   openMailbox(name: string): MailboxBackend {
     const indexDir = mboxIndexDir(this.tree, name);
-    makeDirs(indexDir);
-    return new MboxMailboxBackend(mboxFilePath(this.tree, name), indexDir, this.opts.mailbox);
+    const file = mboxFilePath(this.tree, name);
+    makeDirsFor(indexDir, file);
+    return new MboxMailboxBackend(file, indexDir, this.opts.mailbox);
   }
 
   /** `.subscriptions` in the mail root (also with INDEX=); dovecot.mailbox.log in the index root's `.imap`. */

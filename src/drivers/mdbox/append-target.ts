@@ -15,7 +15,7 @@ import { MailCorruptedError } from "../../shared/errors.js";
 import { DBOX_MSG_HEADER_SIZE, decodeDboxFileHeader, encodeDboxFileHeader } from "../dbox/file-header.js";
 import { tryFlockExclusive } from "../dbox/flock.js";
 import { dboxTempFileName } from "../dbox/temp-name.js";
-import { newFileModeIn } from "../../shared/file-mode.js";
+import { newFilePermissionsIn, finishNewFile } from "../../shared/file-mode.js";
 import { statIfExists } from "../../shared/stat-if-exists.js";
 
 /** An m.N (existing, flock()ed) or a new temp file that one session appends to. */
@@ -88,7 +88,9 @@ export class AppendTarget {
   /** Creates a new temp file in `dir` holding just the file header line (`2 M1e C<now>`). */
   static async createNew(dir: string, alt: boolean): Promise<AppendTarget> {
     const tempPath = path.join(dir, dboxTempFileName());
-    const fh = await fsp.open(tempPath, "wx", newFileModeIn(path.dirname(tempPath)));
+    const perm = newFilePermissionsIn(dir);
+    const fh = await fsp.open(tempPath, "wx", perm.mode);
+    finishNewFile(fh.fd, perm, tempPath);
     const target = new AppendTarget("new", alt, fh, tempPath, 0, 0);
     target.queue(encodeDboxFileHeader({ msgHeaderSize: DBOX_MSG_HEADER_SIZE, createStamp: Math.floor(Date.now() / 1000), unknownItems: [] }));
     return target;

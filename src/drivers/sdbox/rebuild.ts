@@ -12,6 +12,7 @@ import { extension, highestModseq, lookupUid } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { listDboxFiles } from "../dbox/files.js";
 import { generateGuid128 } from "../dbox/guid.js";
+import { newFilePermissionsIn, finishNewFile } from "../../shared/file-mode.js";
 
 /** What a mailbox's rebuild found. */
 export interface SdboxRebuildResult {
@@ -135,7 +136,9 @@ async function rebuildFrom(
     out.raw(encodeLogHeader({ indexId: old?.header.indexId || Math.floor(Date.now() / 1000), fileSeq, prevFileSeq: 0, prevFileOffset: 0, createStamp: Math.floor(Date.now() / 1000), initialModseq }));
     encodeTransactionInto(records, out);
     const tmp = `${prefix}.log.rebuild.${process.pid}`;
-    fs.writeFileSync(tmp, out.result(), { mode: 0o600 });
+    const perm = newFilePermissionsIn(path.dirname(prefix));
+    fs.writeFileSync(tmp, out.result(), { mode: perm.mode });
+    finishNewFile(tmp, perm);
     fs.renameSync(tmp, prefix + ".log");
     // The old snapshot and rotated log describe a history this log replaces.
     fs.rmSync(prefix + ".log.2", { force: true });

@@ -1,0 +1,89 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { openStorage } from "../../../src/index.js";
+import { createNewFile, newFilePermissionsIn, openCreating } from "../../../src/shared/file-mode.js";
+import { makeDirs } from "../../../src/shared/make-dirs.js";
+
+// Giving a file another group than our own needs root (or membership): CI runs as root, and must run these.
+const canChgrp = process.getuid?.() === 0;
+const SHARED_GID = 65534;
+
+/** Every entry under `dir` (itself included) as "relative-path mode gid". */
+function entries(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (p: string) => {
+    const st = fs.lstatSync(p);
+    out.push(`${path.relative(dir, p) || "."} ${(st.mode & 0o7777).toString(8)} ${st.gid}`);
+    if (st.isDirectory()) for (const name of fs.readdirSync(p)) walk(path.join(p, name));
+  };
+  walk(dir);
+  return out;
+}
+
+describe.runIf(canChgrp || process.env.CI)("new files and directories take their directory's group, as Dovecot's file_create_gid", () => {
+  let dir: string;
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const sharedDir = (mode: number) => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "gid-"));
+    const shared = path.join(dir, "shared");
+    fs.mkdirSync(shared);
+    fs.chownSync(shared, -1, SHARED_GID);
+    fs.chmodSync(shared, mode);
+    return shared;
+  };
+
+  it("a 0770 directory of another group: files get that group and 0660, subdirectories that group and 0770, whatever the umask", () => {
+    const shared = sharedDir(0o770);
+    expect(newFilePermissionsIn(shared)).toEqual({ mode: 0o660, gid: SHARED_GID });
+    fs.closeSync(createNewFile(path.join(shared, "f")));
+    makeDirs(path.join(shared, "a", "b"));
+    // Not narrowed by the umask (022 here, as usual), as Dovecot's are not.
+    expect(entries(shared).sort()).toEqual([`. 770 ${SHARED_GID}`, `a 770 ${SHARED_GID}`, `a/b 770 ${SHARED_GID}`, `f 660 ${SHARED_GID}`]);
+  });
+
+  it("no chgrp where the kernel or nobody needs one: set-group-ID directory, group rights no more than others', our own group", () => {
+    expect(newFilePermissionsIn(sharedDir(0o2770)).gid).toBeUndefined(); // the kernel gives the group
+    fs.rmSync(dir, { recursive: true });
+    expect(newFilePermissionsIn(sharedDir(0o755)).gid).toBeUndefined(); // nothing shared with the group
+    fs.rmSync(dir, { recursive: true });
+    const own = sharedDir(0o770);
+    fs.chownSync(own, -1, process.getegid!());
+    expect(newFilePermissionsIn(own).gid).toBeUndefined();
+  });
+
+  it("openCreating leaves a file that is there as it is (another writer's group stays)", () => {
+    const shared = sharedDir(0o770);
+    const file = path.join(shared, "dovecot.mailbox.log");
+    fs.writeFileSync(file, "", { mode: 0o640 });
+    fs.chownSync(file, -1, 0);
+    fs.closeSync(openCreating(file, fs.constants.O_WRONLY | fs.constants.O_APPEND));
+    const st = fs.statSync(file);
+    expect(st.gid).toBe(0);
+  });
+
+  for (const format of ["sdbox", "mdbox", "maildir", "mbox"] as const) {
+    it(`${format}: a store inside a 0770 directory of another group has that group on every file and directory, and nothing wider`, async () => {
+      const shared = sharedDir(0o770);
+      const root = path.join(shared, "mail");
+      makeDirs(root);
+      const location = format === "mbox" ? `mbox:${root}:INBOX=${root}/inbox` : `${format}:${root}`;
+      const storage = openStorage(location);
+      await storage.createMailbox("Work");
+      for (const name of ["INBOX", "Work"]) {
+        const box = await storage.openMailbox(name);
+        await box.transaction().append({ body: "Subject: a\r\n\r\nbody\r\n", flags: ["$Label1"] }).commit();
+        await box.transaction().flags([{ uid1: 1, uid2: 1 }], "add", ["\\Seen"]).commit();
+      }
+      await storage.close();
+      const bad = entries(root).filter((e) => {
+        const [name, mode, gid] = e.split(" ");
+        // The UIDVALIDITY marker is empty and 0444, as Dovecot creates it.
+        const allowed = /dovecot-uidvalidity\.[0-9a-f]{8}$/.test(name) ? 0o444 : 0o770;
+        return Number(gid) !== SHARED_GID || (parseInt(mode, 8) & ~allowed) !== 0;
+      });
+      expect(bad).toEqual([]);
+    });
+  }
+});
