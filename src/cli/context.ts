@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import * as os from "node:os";
 import { openStorage, resolveMailLocation, type Mailbox, type Storage } from "../index.js";
 import type { CliIo } from "./io.js";
+import { MailstoreError } from "../shared/errors.js";
 
 /** The embedded default location: mdbox under ./mail (unless -l or $MAIL say otherwise). */
 export function defaultLocation(env: CliIo["env"]): string {
@@ -23,10 +24,20 @@ export async function withStorage<T>(
   fn: (storage: Storage) => Promise<T>,
   opts: { existing?: boolean; readOnly?: boolean; fallbackLocation?: string } = {},
 ): Promise<T> {
-  const location = (program.opts() as { location?: string }).location ?? opts.fallbackLocation ?? defaultLocation(io.env);
-  // As doveadm: root works on a user's store as that user (before anything is opened or created).
-  io.actAsStoreOwner?.(() => resolveMailLocation(location, { home: os.homedir(), env: io.env }).root);
-  const storage = openStorage(location, { env: io.env, ...(opts.existing ? { mustExist: true } : {}), ...(opts.readOnly ? { readOnly: true } : {}) });
+  const given = (program.opts() as { location?: string }).location;
+  const location = given ?? opts.fallbackLocation ?? defaultLocation(io.env);
+  let storage: Storage;
+  try {
+    // As doveadm: root works on a user's store as that user (before anything is opened or created).
+    io.actAsStoreOwner?.(() => resolveMailLocation(location, { home: os.homedir(), env: io.env }).root);
+    storage = openStorage(location, { env: io.env, ...(opts.existing ? { mustExist: true } : {}), ...(opts.readOnly ? { readOnly: true } : {}) });
+  } catch (err) {
+    // A location error says where the location came from: -l, $MAIL (a login shell sets it unasked), or the default.
+    if (err instanceof MailstoreError && !err.message.includes("came from")) {
+      err.message += given !== undefined ? `; the location came from -l ${given}` : location === "" ? `; the location came from $MAIL=${io.env.MAIL}` : `; the location is the default, ${location}`;
+    }
+    throw err;
+  }
   try {
     return await fn(storage);
   } finally {

@@ -72,6 +72,24 @@ describe("mailstore CLI", () => {
     expect(fs.existsSync(path.join(dir, "new"))).toBe(true);
   });
 
+  it("a location error says where the location came from: -l, $MAIL, or the default", async () => {
+    const missing = path.join(dir, "missing");
+    expect((await run("-l", `sdbox:${missing}`, "mailbox", "list")).err).toContain(`; the location came from -l sdbox:${missing}`);
+    let err = "";
+    const io = { out: () => undefined, err: (t: string) => void (err += t), isTTY: false, readStdin: async () => Buffer.alloc(0) };
+    expect(await main(["mailbox", "list"], { ...io, env: { MAIL: `maildir:${missing}` } })).toBe(68);
+    expect(err).toContain(`; the location came from $MAIL=maildir:${missing}`);
+    err = "";
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      expect(await main(["mailbox", "list"], { ...io, env: {} })).toBe(68);
+    } finally {
+      process.chdir(cwd);
+    }
+    expect(err).toContain(`; the location is the default, mdbox:${fs.realpathSync(dir)}/mail`);
+  });
+
   it("an ambiguous location from $MAIL says it came from $MAIL", async () => {
     let err = "";
     const code = await main(["mailbox", "list"], { out: () => undefined, err: (t) => void (err += t), isTTY: false, readStdin: async () => Buffer.alloc(0), env: { MAIL: path.join(dir, "nowhere") } });
