@@ -8,8 +8,9 @@ const dist = new URL("../dist/", import.meta.url);
 const mtime = (file) => {
   try {
     return fs.statSync(new URL(file, dist)).mtimeMs;
-  } catch {
-    return -1;
+  } catch (err) {
+    if (err.code === "ENOENT") return -1;
+    throw err;
   }
 };
 const { main } = await import(mtime("cli.mjs") >= mtime("src/cli/main.js") ? "../dist/cli.mjs" : "../dist/src/cli/main.js");

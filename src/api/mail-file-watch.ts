@@ -20,7 +20,8 @@ const UNWATCHABLE: ReadonlySet<string> = new Set(["ENOENT", "ENOTDIR", "ENOSPC",
 
 /**
  * Calls `onChange` (at most once per COALESCE_MS, never concurrently with
- * itself; it handles its own errors, a rejection is ignored) after anything
+ * itself; it must handle its own errors: a rejection is not swallowed here,
+ * it surfaces as an unhandled rejection) after anything
  * changes in `paths`: directories are watched
  * directly; for a file, its directory is watched and events for other names
  * are ignored, so a file replaced by rename is still followed.
@@ -40,7 +41,7 @@ export function watchMailFiles(paths: readonly string[], onChange: () => Promise
       again = true;
       return;
     }
-    running = onChange().catch(() => undefined).finally(() => {
+    running = onChange().finally(() => {
       running = undefined;
       if (again && !stopped) {
         again = false;

@@ -17,6 +17,7 @@ import { findDboxMetadataEnd } from "./metadata.js";
 import { mdboxFileHasRoom } from "./rotation.js";
 import { dboxTempFileName } from "./temp-name.js";
 import { newFilePermissionsIn, finishNewFile } from "../../shared/file-mode.js";
+import { cleanupAfter } from "../../shared/cleanup.js";
 
 /** SDBOX_MAIL_FILE_PREFIX */
 export const SDBOX_FILE_PREFIX = "u.";
@@ -62,8 +63,8 @@ export async function createDboxTempFile(dir: string, bytes: Uint8Array, opts: W
     await fh.writeFile(bytes);
     if (opts.syncFile ?? true) await fh.datasync();
   } catch (err) {
-    await fh.close().catch(() => undefined);
-    await fsp.unlink(tempPath).catch(() => undefined);
+    await cleanupAfter(err, () => fh.close());
+    await cleanupAfter(err, () => fsp.rm(tempPath, { force: true }));
     throw err;
   }
   await fh.close();
@@ -109,7 +110,7 @@ export async function writeDboxFile(dir: string, name: string, bytes: Uint8Array
   try {
     await publishDboxTempFile(tempPath, finalPath, opts);
   } catch (err) {
-    await fsp.unlink(tempPath).catch(() => undefined);
+    await cleanupAfter(err, () => fsp.rm(tempPath, { force: true }));
     throw err;
   }
   return finalPath;
@@ -259,7 +260,7 @@ export async function appendMdboxMessages(
       await fh.write(bytes, 0, bytes.length, fileSize);
       if (opts.sync ?? true) await fh.datasync();
     } catch (err) {
-      await fh.truncate(fileSize).catch(() => undefined);
+      await cleanupAfter(err, () => fh.truncate(fileSize));
       throw err;
     }
     return {

@@ -25,6 +25,7 @@ import { lock as fcntlLock, unlock as fcntlUnlock } from "os-lock";
 import { LockTimeoutError, MailstoreError } from "../../shared/errors.js";
 import { takeDotlock, type Dotlock } from "../dotlock.js";
 import { RedoJournal, recoverRedoJournal } from "./redo-journal.js";
+import { cleanupAfter } from "../../shared/cleanup.js";
 
 export interface MboxLockOptions {
   /** How long to wait for another process's fcntl lock (ms); 0 = only try. */
@@ -157,7 +158,7 @@ export class MboxFile {
       this.openLatest();
       await fcntlRetry(this.fdValue, false, this.path, opts.timeoutMs);
       if (this.isLatest()) break;
-      await fcntlUnlock(this.fdValue, 0, 0).catch(() => undefined);
+      await fcntlUnlock(this.fdValue, 0, 0);
     }
     this.readLockHeld = true;
   }
@@ -165,7 +166,7 @@ export class MboxFile {
   private async dropReadLock(): Promise<void> {
     if (!this.readLockHeld) return;
     this.readLockHeld = false;
-    if (this.fdValue >= 0) await fcntlUnlock(this.fdValue, 0, 0).catch(() => undefined);
+    if (this.fdValue >= 0) await fcntlUnlock(this.fdValue, 0, 0);
   }
 
   /**
@@ -190,10 +191,10 @@ export class MboxFile {
         // Replaced while we waited: lock the new file instead.
         dotlock.release();
         dotlock = undefined;
-        await fcntlUnlock(this.fdValue, 0, 0).catch(() => undefined);
+        await fcntlUnlock(this.fdValue, 0, 0);
       }
     } catch (err) {
-      if (this.fdValue >= 0) await fcntlUnlock(this.fdValue, 0, 0).catch(() => undefined);
+      if (this.fdValue >= 0) await cleanupAfter(err, () => fcntlUnlock(this.fdValue, 0, 0));
       this.leave(true);
       throw err;
     }
@@ -207,8 +208,8 @@ export class MboxFile {
       recoverRedoJournal(this.journalPath, fd, held.brokenOwner, fsync);
       journal = new RedoJournal(this.journalPath, held.owner, fsync);
     } catch (err) {
-      held.release();
-      await fcntlUnlock(fd, 0, 0).catch(() => undefined);
+      await cleanupAfter(err, () => held.release());
+      await cleanupAfter(err, () => fcntlUnlock(fd, 0, 0));
       this.leave(true);
       throw err;
     }
@@ -226,10 +227,14 @@ export class MboxFile {
       end: async () => {
         if (ended) return;
         ended = true;
-        journal.close();
-        held.release();
-        await fcntlUnlock(this.fdValue, 0, 0).catch(() => undefined);
-        this.leave(true);
+        try {
+          journal.close();
+          held.release();
+          await fcntlUnlock(this.fdValue, 0, 0);
+        } finally {
+          // This process's next user gets its turn even if the unlock failed (the error still reaches the caller).
+          this.leave(true);
+        }
       },
     };
   }

@@ -17,6 +17,7 @@ import { tryFlockExclusive } from "../dbox/flock.js";
 import { dboxTempFileName } from "../dbox/temp-name.js";
 import { newFilePermissionsIn, finishNewFile } from "../../shared/file-mode.js";
 import { statIfExists } from "../../shared/stat-if-exists.js";
+import { cleanupAfter } from "../../shared/cleanup.js";
 
 /** An m.N (existing, flock()ed) or a new temp file that one session appends to. */
 export class AppendTarget {
@@ -80,7 +81,7 @@ export class AppendTarget {
       if (!ok) return close(fh);
       return new AppendTarget("existing", alt, fh, filePath, fileId, st.size);
     } catch (err) {
-      await fh.close().catch(() => undefined);
+      await cleanupAfter(err, () => fh.close());
       throw err;
     }
   }
@@ -142,7 +143,7 @@ export class AppendTarget {
     if (this.kind === "existing") {
       if (this.written > this.startSize) await this.fh!.truncate(this.startSize);
     } else {
-      await fsp.unlink(this.path).catch(() => undefined);
+      await fsp.rm(this.path, { force: true });
     }
   }
 

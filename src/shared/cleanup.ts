@@ -1,0 +1,24 @@
+/**
+ * Cleanup on a failure path: the failure is what the caller rethrows, so a
+ * cleanup step that fails too must not replace it — nor vanish. Its error
+ * is kept on the failure (`suppressed`, as Java's try-with-resources and
+ * the TC39 SuppressedError keep theirs), where a debugger or a report
+ * finds it.
+ */
+
+/** An error that carries the errors of the cleanup that ran after it. */
+export interface ErrorWithSuppressed extends Error {
+  suppressed?: unknown[];
+}
+
+/** Runs `step` after `failure`; a step error is added to `failure.suppressed`, never thrown. */
+export async function cleanupAfter(failure: unknown, step: () => unknown): Promise<void> {
+  try {
+    await step();
+  } catch (stepError) {
+    if (failure instanceof Error) {
+      const f = failure as ErrorWithSuppressed;
+      f.suppressed = [...(f.suppressed ?? []), stepError];
+    }
+  }
+}
