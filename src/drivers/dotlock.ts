@@ -44,7 +44,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { LockTimeoutError, type ErrorLocation } from "../shared/errors.js";
+import { assert, LockTimeoutError, type ErrorLocation } from "../shared/errors.js";
 import { newFilePermissionsIn, finishNewFile, type NewFilePermissions } from "../shared/file-mode.js";
 
 /**
@@ -348,7 +348,7 @@ function heldLock(target: string, lockPath: string, content: Buffer, created: Cr
       if (stillOurs()) unlinkIfExists(lockPath);
     },
     replaceTarget(newContent, o = {}) {
-      if (!held) throw new Error(`mailstore internal error: ${lockPath} is not held`);
+      assert(held, `${lockPath} is not held`);
       const ours = stillOurs();
       stop();
       // Overridden as stale meanwhile: the file is another process's lock now, not ours to fill.

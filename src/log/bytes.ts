@@ -1,4 +1,5 @@
 /** Small byte helpers shared by the record codecs. */
+import { assert } from "../shared/errors.js";
 
 export function pad4(n: number): number {
   return (n + 3) & ~3;
@@ -64,8 +65,17 @@ export class ByteWriter {
   }
 
   // reserve() may replace the buffer, so it runs before this.view is read.
-  u8(v: number): void { const at = this.reserve(1); this.view.setUint8(at, v); }
-  u16(v: number): void { const at = this.reserve(2); this.view.setUint16(at, v, true); }
+  // A value that does not fit would be written modulo the field's size (a name length of 70,000 as 4,464): refused instead.
+  u8(v: number): void {
+    assert(v >= 0 && v <= 0xff && Number.isInteger(v), `${v} does not fit a u8 field`);
+    const at = this.reserve(1);
+    this.view.setUint8(at, v);
+  }
+  u16(v: number): void {
+    assert(v >= 0 && v <= 0xffff && Number.isInteger(v), `${v} does not fit a u16 field`);
+    const at = this.reserve(2);
+    this.view.setUint16(at, v, true);
+  }
   u32(v: number): void { const at = this.reserve(4); this.view.setUint32(at, v >>> 0, true); }
   i32(v: number): void { const at = this.reserve(4); this.view.setInt32(at, v, true); }
   u64(v: bigint): void { const at = this.reserve(8); this.view.setBigUint64(at, v, true); }

@@ -1,4 +1,5 @@
 import * as fs from "node:fs";
+import { assert } from "../shared/errors.js";
 
 /**
  * One descriptor per log file (inode) and process, shared by every reader and
@@ -72,7 +73,7 @@ export function acquireLogFile(path: string): SharedLogFile {
  * another file while someone still uses it.
  */
 export function releaseLogFile(file: SharedLogFile): void {
-  if (file.refs <= 0) throw new Error(`log file ${file.path} released more often than acquired`);
+  assert(file.refs > 0, `log file ${file.path} released more often than acquired`);
   if (--file.refs > 0) return;
   openFiles.delete(keyOf(file));
   for (const spare of file.spareFds.splice(0)) fs.closeSync(spare);
@@ -81,7 +82,7 @@ export function releaseLogFile(file: SharedLogFile): void {
 
 /** Takes another reference to a file already held. */
 export function retainLogFile(file: SharedLogFile): SharedLogFile {
-  if (file.refs <= 0) throw new Error(`log file ${file.path} retained after its last release`);
+  assert(file.refs > 0, `log file ${file.path} retained after its last release`);
   file.refs++;
   return file;
 }

@@ -132,11 +132,23 @@ export function isCorruptionError(err: unknown): err is MailstoreError {
   return err instanceof MailstoreError && CORRUPTION_CODES.has(err.code);
 }
 
-/** Throws a plain Error for a broken invariant: a bug, not bad input. */
+/**
+ * A broken invariant: a bug in the engine, not bad input or a failing disk
+ * (those are MailstoreErrors). Deliberately not a MailstoreError: nothing
+ * should handle it as an expected condition.
+ */
+export class AssertionFailure extends Error {
+  override readonly name = "AssertionFailure";
+  constructor(message: string) {
+    super(`mailstore internal error: ${message}`);
+  }
+}
+
+/** @throws AssertionFailure when `condition` is false: a "can't happen" path. */
 export function assert(condition: unknown, message = "assertion failed"): asserts condition {
-  if (!condition) throw new Error(`mailstore internal error: ${message}`);
+  if (!condition) throw new AssertionFailure(message);
 }
 
 export function assertNever(value: never): never {
-  throw new Error(`mailstore internal error: unexpected ${JSON.stringify(value)}`);
+  throw new AssertionFailure(`unexpected ${JSON.stringify(value)}`);
 }

@@ -35,6 +35,7 @@ import * as fs from "node:fs";
 import type { WriteHold } from "./mbox-file.js";
 import type { Piece } from "./pieces.js";
 import type { MboxMessage } from "./scan.js";
+import { assert } from "../../shared/errors.js";
 
 /** The file's messages as the rewrite sees them: where each starts and ends (next From_ line, or EOF). */
 export interface Unit {
@@ -196,7 +197,7 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
       // dropped message can pad), the same write cuts it after the last message.
       const preferred = list.map((p) => p.preferred.length);
       const short = preferred.reduce((a, b) => a + b, 0) < room;
-      if (short && !insertsAtEndDone) throw new Error(`mailstore internal error: in-place rewrite of ${hold.file.path} left room before offset ${end}`);
+      assert(!short || insertsAtEndDone, `in-place rewrite of ${hold.file.path} left room before offset ${end}`);
       write(list, preferred, short);
     }
     u = j;
@@ -220,7 +221,7 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
  * tear (redo-journal.ts; usually within one page, where it needs no journal).
  */
 export function writeHeaderInPlace(hold: WriteHold, msg: MboxMessage, header: Uint8Array): void {
-  if (header.length !== msg.headerEndOffset - msg.headerOffset) throw new Error("mailstore internal error: in-place header must keep its length");
+  assert(header.length === msg.headerEndOffset - msg.headerOffset, "in-place header must keep its length");
   hold.write(header, msg.headerOffset);
 }
 

@@ -16,6 +16,7 @@ import { AppendTarget } from "./append-target.js";
 import { mdboxFileHasRoom, MDBOX_ROTATE_SIZE_DEFAULT } from "../dbox/rotation.js";
 import type { MapEntry } from "../../projections/mdbox-map-view.js";
 import * as fs from "node:fs";
+import { assert } from "../../shared/errors.js";
 
 /** Dovecot looks at most this many distinct files when looking for one to append to. */
 const MAX_CANDIDATE_FILES = 10;
@@ -104,7 +105,7 @@ export class AppendSession {
 
   /** The map record of a placed message (after publish()). */
   resolve(p: Placement): { fileId: number; offset: number; size: number } {
-    if (p.target.fileId === 0) throw new Error("mailstore internal error: placement resolved before publish()");
+    assert(p.target.fileId !== 0, "placement resolved before publish()");
     return { fileId: p.target.fileId, offset: p.offset, size: p.size };
   }
 

@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { listDboxFiles, mdboxFileName } from "../dbox/files.js";
 import { makeDirs } from "../../shared/make-dirs.js";
+import { assert } from "../../shared/errors.js";
 
 /** MDBOX_GLOBAL_DIR_NAME */
 export const STORAGE_DIR_NAME = "storage";
@@ -38,7 +39,7 @@ export class MdboxPaths {
 
   /** @returns the path `m.<fileId>` has in primary storage, or in ALT when `alt`. */
   filePath(fileId: number, alt = false): string {
-    if (alt && this.altStorageDir === undefined) throw new Error("mailstore internal error: no ALT storage configured");
+    assert(!alt || this.altStorageDir !== undefined, "no ALT storage configured");
     return path.join(alt ? this.altStorageDir! : this.storageDir, mdboxFileName(fileId));
   }
 

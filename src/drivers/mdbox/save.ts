@@ -16,6 +16,7 @@ import type { MdboxContext } from "./context.js";
 import { RefcountOverflowError } from "./errors.js";
 import { highestFileIdRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refSetRecords } from "../../projections/mdbox-map-format.js";
 import { lookupMapEntry, mapHeader } from "../../projections/mdbox-map-view.js";
+import { AssertionFailure } from "../../shared/errors.js";
 
 /** One message to store: new data, or a copy of an existing map record. */
 export type SaveItem =
@@ -70,7 +71,7 @@ export async function saveToMap(ctx: MdboxContext, items: readonly SaveItem[], o
       await session.release();
     }
   }
-  throw new Error("mailstore internal error: copy sources kept vanishing");
+  throw new AssertionFailure("copy sources kept vanishing");
 }
 
 /** Builds the map transaction (under the map lock): names new files, assigns map uids, sets/raises refcounts. */

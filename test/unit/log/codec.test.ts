@@ -165,3 +165,11 @@ describe("encoders assert what the reader checks (a bug, not bad input: the API 
     expect(() => encodeRecord({ type: "flag-update", ...req, updates: ranges.map((r) => ({ ...r, addFlags: 8, removeFlags: 0, modseqIncFlag: 0 })) })).toThrow(/internal error/);
   });
 });
+
+describe("encoders refuse values that do not fit their fields", () => {
+  it("a keyword name or extension name longer than a u16 length, or a header patch past a u16 offset, is an assertion, not a wrapped length", () => {
+    const req = { external: false, sync: false } as const;
+    expect(() => encodeRecord({ type: "keyword-update", ...req, modifyType: "add", name: "k".repeat(70_000), ranges: [{ uid1: 1, uid2: 1 }] })).toThrow(/does not fit a u16 field/);
+    expect(() => encodeRecord({ type: "header-update", ...req, patches: [{ offset: 70_000, data: new Uint8Array(4) }] })).toThrow(/does not fit a u16 field/);
+  });
+});
