@@ -8,7 +8,8 @@ import { openStorage, type Storage } from "../../src/index.js";
 
 /**
  * Issue #4's side-by-side workload, whole processes on both sides, same input:
- * import a 20,000-message, 45 MB mbox into mdbox; flag all; expunge half;
+ * import a 20,000-message, 45 MB mbox into mdbox; fetch every message's
+ * text; flag all; expunge half;
  * purge; reopen; rebuild after index loss. A third copy runs the same steps
  * embedded (the engine as a server uses it: one process, storage opened once),
  * which separates the engine's work from Node's start-up and module loading.
@@ -37,6 +38,7 @@ export async function mdboxWorkloadBench(count = 20_000): Promise<string[]> {
       () => dovecot.run(dl, ["import", source, "", "all"]),
       () => timeMailstore(["-l", el, "import", source]),
       () => embedded.import()],
+    ["fetch text all", () => dovecot.run(dl, ["fetch", "text", "mailbox", "INBOX", "all"]), () => timeMailstore(["-l", el, "fetch", "text", "mailbox", "INBOX", "all"]), () => embedded.fetchAll()],
     ["flag all \\Seen", () => dovecot.run(dl, ["flags", "add", "\\Seen", "mailbox", "INBOX", "all"]), () => timeMailstore(["-l", el, "flags", "add", "\\Seen", "mailbox", "INBOX", "all"]), () => embedded.flagAll()],
     [`expunge half (uid ${half})`, () => dovecot.run(dl, ["expunge", "mailbox", "INBOX", "uid", half]), () => timeMailstore(["-l", el, "expunge", "mailbox", "INBOX", "uid", half]), () => embedded.expungeHalf()],
     ["purge", () => dovecot.run(dl, ["purge"]), () => timeMailstore(["-l", el, "purge"]), () => embedded.purge()],
@@ -86,6 +88,16 @@ class EmbeddedSteps {
       const box = await this.storage.openMailbox("INBOX");
       await fn(box);
       await box.close();
+    });
+  }
+
+  /** Every message's text, read as a server streams a FETCH of them all. */
+  fetchAll(): Promise<number> {
+    return this.inbox(async (box) => {
+      const all = { *[Symbol.iterator]() { for (let uid = 1; uid < box.state.header.nextUid; uid++) yield uid; } };
+      let bytes = 0;
+      for await (const m of box.fetch(all, ["body"])) bytes += m.body.length;
+      if (bytes === 0) throw new Error("fetch read nothing");
     });
   }
 

@@ -58,6 +58,17 @@ export function pagerParts(row: FetchRow): Array<string | Uint8Array> {
   });
 }
 
+/**
+ * Whether doveadm's pager puts "\f\n" between two messages: only when a
+ * message starts with a field it prints as a value; one that starts with
+ * `text` (printed as a stream) follows the previous one directly (observed
+ * with doveadm 2.3.19: `fetch text` has no form feeds, `fetch 'uid text'`
+ * has them).
+ */
+export function pagerSeparates(fields: readonly string[]): boolean {
+  return fields[0] !== "text";
+}
+
 /** A row for JSON output: bytes as UTF-8 text (JSON has no bytes). */
 export function jsonRow(row: FetchRow): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};

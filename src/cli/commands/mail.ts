@@ -4,7 +4,7 @@ import { toRanges, type FlagAction } from "../../index.js";
 import { parseFlagNames } from "../../shared/flags.js";
 import { noteUnindexedChanges, withStorage } from "../context.js";
 import { forEachMatch } from "../match.js";
-import { FETCH_FIELDS, fetchRows, jsonRow, pagerParts } from "../fetch-format.js";
+import { FETCH_FIELDS, fetchRows, jsonRow, pagerParts, pagerSeparates } from "../fetch-format.js";
 import type { CliIo } from "../io.js";
 import { parseQuery } from "../query.js";
 
@@ -38,7 +38,7 @@ export function registerMail(program: Command, io: CliIo): void {
         for await (const row of fetchRows(box, uids, fields as Array<(typeof FETCH_FIELDS)[number]>)) {
           if (opts.json) io.out((printed === 0 ? "[" : ",") + JSON.stringify(jsonRow(row)));
           else {
-            if (printed > 0) io.out("\f\n");
+            if (printed > 0 && pagerSeparates(fields)) io.out("\f\n");
             for (const part of pagerParts(row)) io.out(part);
           }
           printed++;

@@ -5,6 +5,7 @@
  * decides which bytes to read and write, and in which order, so that a crash
  * never leaves a half-written file under a real name.
  */
+import * as fs from "node:fs";
 import { promises as fsp } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import * as path from "node:path";
@@ -127,11 +128,18 @@ export async function readDboxFile(filePath: string): Promise<DboxFile> {
 /** How much to read at once when the length is not known yet. */
 const READ_CHUNK = 4096;
 
-async function readAt(fh: FileHandle, position: number, length: number): Promise<Uint8Array> {
+/**
+ * Reads up to `length` bytes at `position` (fewer at EOF). Synchronous, as
+ * Dovecot reads: a message read is a few syscalls of a few µs each, where a
+ * promise per read costs a thread-pool round trip (fetch of 20,000 mdbox
+ * messages: 5.4 s with fs.promises, most of it waiting for the pool).
+ */
+function readAt(fd: number, position: number, length: number): Uint8Array {
+  // Buffer.alloc, not allocUnsafe: a pooled slice keeps its 8 KiB pool alive as long as the message is (a fetch's peak RSS: 150 MB against 115 MB), for no measurable speed.
   const buf = Buffer.alloc(length);
   let got = 0;
   while (got < length) {
-    const { bytesRead } = await fh.read(buf, got, length - got, position + got);
+    const bytesRead = fs.readSync(fd, buf, got, length - got, position + got);
     if (bytesRead === 0) break;
     got += bytesRead;
   }
@@ -139,51 +147,90 @@ async function readAt(fh: FileHandle, position: number, length: number): Promise
 }
 
 /** Reads the header line, growing the read until its LF (bounded by the file size). */
-async function readFileHeader(fh: FileHandle, fileSize: number, filePath: string): Promise<DecodedDboxFileHeader> {
+function readFileHeader(fd: number, fileSize: number, filePath: string): DecodedDboxFileHeader {
   let length = Math.min(fileSize, 256);
   for (;;) {
-    const bytes = await readAt(fh, 0, length);
+    const bytes = readAt(fd, 0, length);
     if (bytes.includes(0x0a) || length >= fileSize) return decodeDboxFileHeader(bytes, { path: filePath });
     length = Math.min(fileSize, length * 4);
   }
 }
 
 /**
- * Reads the message whose header is at `offset` (an mdbox map record's
- * offset, or the header size for a u.N file), reading only the file header
- * line and that message's bytes.
- * @returns the message; its body is a fresh buffer.
- * @throws MailCorruptedError when `offset` is not inside the messages or the
- *   message there is malformed; fs errors as is.
+ * Reads messages out of dbox files, keeping the last file open with its
+ * header decoded: an mdbox mailbox's consecutive UIDs mostly share an m.N
+ * file, so a fetch of all of them opens each file once, and with the map's
+ * record size each message is one pread (20,000 messages: ~3 syscalls each
+ * instead of 6). The file can only grow while open (appends); a file
+ * replaced under the same name is seen through `forget()`, which callers
+ * use when what they read disagrees with the map.
  */
-export async function readDboxMessageAt(filePath: string, offset: number): Promise<DboxMessage> {
-  const fh = await fsp.open(filePath, "r");
-  try {
-    const fileSize = (await fh.stat()).size;
-    const { header, headerSize } = await readFileHeader(fh, fileSize, filePath);
-    const m = header.msgHeaderSize;
-    if (!Number.isSafeInteger(offset) || offset < headerSize || offset >= fileSize) {
-      throw new MailCorruptedError(`message offset ${offset} is outside the messages (${headerSize}..${fileSize})`, { path: filePath, offset });
+export class DboxMessageReader {
+  private file: { path: string; fd: number; size: number; headerSize: number; msgHeaderSize: number } | undefined;
+
+  /**
+   * Reads the message whose header is at `offset` (an mdbox map record's
+   * offset, or the header size for a u.N file). `sizeHint` (the map's record
+   * size) is how much to read at once; without it, or when it falls short,
+   * the read grows until the metadata's end line.
+   * @returns the message; its body is a fresh buffer.
+   * @throws MailCorruptedError when `offset` is not inside the messages or the
+   *   message there is malformed; fs errors as is.
+   */
+  read(filePath: string, offset: number, sizeHint?: number): DboxMessage {
+    const f = this.fileFor(filePath, offset);
+    const m = f.msgHeaderSize;
+    if (!Number.isSafeInteger(offset) || offset < f.headerSize || offset >= f.size) {
+      throw new MailCorruptedError(`message offset ${offset} is outside the messages (${f.headerSize}..${f.size})`, { path: filePath, offset });
     }
     const source = { path: filePath, baseOffset: offset };
-    // M comes from the file: never read more than what is there.
-    const head = await readAt(fh, offset, Math.min(m, fileSize - offset));
-    if (head.length < m) return decodeDboxMessageAt(head, 0, m, source); // throws: truncated header
-    const bodySize = decodeDboxMessageHeader(head, 0, m, { path: filePath, offset });
-    if (bodySize > fileSize - offset - m) return decodeDboxMessageAt(head, 0, m, source); // throws: past EOF
-
-    // Read the body plus a guess at the metadata, and grow until its end line.
-    let length = Math.min(fileSize - offset, m + bodySize + READ_CHUNK);
+    // Sizes come from the file (and a hint from the map): never read more than what is there.
+    let length = Math.min(f.size - offset, sizeHint !== undefined && sizeHint > m ? sizeHint : m + READ_CHUNK);
     for (;;) {
-      const window = await readAt(fh, offset, length);
-      const end = findDboxMetadataEnd(window, m + bodySize);
-      if (end !== undefined || offset + window.length >= fileSize) {
+      const window = readAt(f.fd, offset, length);
+      if (window.length < m) return decodeDboxMessageAt(window, 0, m, source); // throws: truncated header
+      const bodySize = decodeDboxMessageHeader(window, 0, m, { path: filePath, offset });
+      if (bodySize > f.size - offset - m) return decodeDboxMessageAt(window, 0, m, source); // throws: past EOF
+      const end = window.length > m + bodySize ? findDboxMetadataEnd(window, m + bodySize) : undefined;
+      if (end !== undefined || offset + window.length >= f.size) {
         return decodeDboxMessageAt(end === undefined ? window : window.subarray(0, end), 0, m, source);
       }
-      length = Math.min(fileSize - offset, length + Math.max(READ_CHUNK, length - m - bodySize));
+      length = Math.min(f.size - offset, Math.max(length + READ_CHUNK, m + bodySize + READ_CHUNK));
     }
+  }
+
+  /** Closes the open file: the next read opens the path again. */
+  forget(): void {
+    if (this.file) fs.closeSync(this.file.fd);
+    this.file = undefined;
+  }
+
+  private fileFor(filePath: string, offset: number) {
+    if (this.file?.path !== filePath) {
+      this.forget();
+      const fd = fs.openSync(filePath, "r");
+      try {
+        const size = fs.fstatSync(fd).size;
+        const { header, headerSize } = readFileHeader(fd, size, filePath);
+        this.file = { path: filePath, fd, size, headerSize, msgHeaderSize: header.msgHeaderSize };
+      } catch (err) {
+        fs.closeSync(fd);
+        throw err;
+      }
+    } else if (offset >= this.file.size) {
+      this.file.size = fs.fstatSync(this.file.fd).size; // appended to since
+    }
+    return this.file;
+  }
+}
+
+/** One message, with a reader of its own (see DboxMessageReader.read). */
+export async function readDboxMessageAt(filePath: string, offset: number): Promise<DboxMessage> {
+  const reader = new DboxMessageReader();
+  try {
+    return reader.read(filePath, offset);
   } finally {
-    await fh.close();
+    reader.forget();
   }
 }
 
@@ -241,7 +288,7 @@ export async function appendMdboxMessages(
     // Closing fh at the end releases the flock (its only descriptor).
     if (!(await tryFlockExclusive(fh.fd, filePath))) return { status: "locked" };
     const fileSize = (await fh.stat()).size;
-    const { header } = await readFileHeader(fh, fileSize, filePath);
+    const { header } = readFileHeader(fh.fd, fileSize, filePath);
     if (header.msgHeaderSize !== DBOX_MSG_HEADER_SIZE) return { status: "not-appendable" };
     if (opts.expectedSizeBytes !== undefined && opts.expectedSizeBytes !== fileSize) return { status: "size-mismatch" };
 

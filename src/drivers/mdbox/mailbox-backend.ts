@@ -9,7 +9,7 @@ import { IndexCorruptedError, MailCorruptedError, MailstoreError } from "../../s
 import type { LogRecord } from "../../log/types.js";
 import { extension, extensionHeader, lookupUid } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
-import { readDboxMessageAt } from "../dbox/files.js";
+import { DboxMessageReader } from "../dbox/files.js";
 import { generateGuid128, generateMessageGuid, guid128StringUnlessEmpty, guid128ToString, messageGuid128 } from "../dbox/guid.js";
 import { toLfLineEndings } from "../dbox/message-body.js";
 import { readDboxMetadata } from "../dbox/metadata.js";
@@ -39,6 +39,8 @@ export class MdboxMailboxBackend implements MailboxBackend {
   readonly keepsIndexBackup = true;
   /** Metadata `B` of messages saved here. */
   readonly storageName: string;
+  /** Keeps the last m.N read open: a fetch reads mostly consecutive messages of a file. */
+  private readonly reader = new DboxMessageReader();
 
   constructor(readonly name: string, readonly dir: string, private readonly ctx: MdboxContext) {
     this.indexPrefix = path.join(dir, "dovecot.index");
@@ -111,12 +113,19 @@ export class MdboxMailboxBackend implements MailboxBackend {
 
   async readMessage(state: IndexMapState, uid: number): Promise<Uint8Array> {
     const { message, resolved } = await this.readStored(state, uid);
-    const meta = readDboxMetadata(message.metadata);
-    // A fresh buffer per call: copyTo hands it back to a save, which then copies by reference.
-    const body = new Uint8Array(message.body);
+    // A fresh buffer per call (the reader reads each message into its own): copyTo hands it back to a save, which then copies by reference.
+    const body = message.body;
+    // The metadata is parsed only if a save asks (a fetch never does).
+    let meta: ReturnType<typeof readDboxMetadata> | undefined;
+    const metaOf = () => (meta ??= readDboxMetadata(message.metadata));
     rememberCopySource(body, {
       root: this.ctx.paths.root, mapUidValidity: this.ctx.map.uidValidity, mapUid: resolved.entry.mapUid,
-      guid: meta.guid ?? guid128ToString(resolved.guid128), receivedTime: meta.receivedTime,
+      get guid() {
+        return metaOf().guid ?? guid128ToString(resolved.guid128);
+      },
+      get receivedTime() {
+        return metaOf().receivedTime;
+      },
     });
     return body;
   }
@@ -139,7 +148,9 @@ export class MdboxMailboxBackend implements MailboxBackend {
     return hdr === undefined ? undefined : guid128StringUnlessEmpty(hdr.mailboxGuid);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.reader.forget();
+  }
 
   /**
    * Finds `uid`'s map record.
@@ -167,12 +178,12 @@ export class MdboxMailboxBackend implements MailboxBackend {
   private async readStored(state: IndexMapState, uid: number): Promise<{ message: DboxMessage; resolved: ResolvedMessage }> {
     for (let attempt = 0; ; attempt++) {
       const resolved = this.resolve(state, uid);
-      const located = this.ctx.paths.locate(resolved.entry.fileId);
+      const filePath = this.ctx.paths.readPath(resolved.entry.fileId);
       try {
-        if (located === undefined) throw Object.assign(new Error("gone"), { code: "ENOENT" });
-        const message = await readDboxMessageAt(located.path, resolved.entry.offset);
+        if (filePath === undefined) throw Object.assign(new Error("gone"), { code: "ENOENT" });
+        const message = this.reader.read(filePath, resolved.entry.offset, resolved.entry.size);
         if (message.size !== resolved.entry.size) {
-          throw new MailCorruptedError(`message at offset ${resolved.entry.offset} has size ${message.size}, the map says ${resolved.entry.size}`, { path: located.path, offset: resolved.entry.offset });
+          throw new MailCorruptedError(`message at offset ${resolved.entry.offset} has size ${message.size}, the map says ${resolved.entry.size}`, { path: filePath, offset: resolved.entry.offset });
         }
         return { message, resolved };
       } catch (err) {
@@ -183,6 +194,7 @@ export class MdboxMailboxBackend implements MailboxBackend {
           }
           throw err;
         }
+        this.reader.forget();
         this.ctx.map.refresh();
       }
     }

@@ -52,6 +52,15 @@ export class MdboxPaths {
     return undefined;
   }
 
+  /**
+   * Where to read m.N from: without ALT its one possible path, unchecked
+   * (the open finds out, and a fetch of 20,000 messages saves as many
+   * stat()s); with ALT, the one that exists (locate).
+   */
+  readPath(fileId: number): string | undefined {
+    return this.altStorageDir === undefined ? this.filePath(fileId, false) : this.locate(fileId)?.path;
+  }
+
   /** Every m.N in primary storage and ALT, by file id (primary listed first for an id in both). */
   async listFiles(): Promise<LocatedFile[]> {
     const out: LocatedFile[] = [];

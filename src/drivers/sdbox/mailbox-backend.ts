@@ -121,7 +121,7 @@ export class SdboxMailboxBackend implements MailboxBackend {
   async messageInfo(_state: IndexMapState, uid: number): Promise<StoredMessageInfo> {
     const { file, filePath } = await this.readFileWithPath(uid);
     const meta = readDboxMetadata(file.message.metadata);
-    const st = await fsp.stat(filePath);
+    const st = fs.statSync(filePath);
     return {
       guid: meta.guid ?? "",
       physicalSize: file.message.body.length,
@@ -150,7 +150,8 @@ export class SdboxMailboxBackend implements MailboxBackend {
       const filePath = path.join(dir, sdboxFileName(uid));
       let bytes: Buffer;
       try {
-        bytes = await fsp.readFile(filePath);
+        // Synchronous: one message's read is a few µs of syscalls, a promise a thread-pool round trip each (see dbox/files.ts readAt).
+        bytes = fs.readFileSync(filePath);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
         throw err;

@@ -11,6 +11,7 @@ import {
   publishDboxTempFile,
   readDboxFile,
   readDboxMessageAt,
+  DboxMessageReader,
   sdboxFileName,
   writeDboxFile,
 } from "../../../../src/drivers/dbox/files.js";
@@ -74,6 +75,30 @@ describe("reading one message by offset", () => {
       expect(one.size).toBe(m.size);
       expect(Buffer.from(one.body).equals(Buffer.from(m.body))).toBe(true);
       expect(one.metadata).toEqual(m.metadata);
+    }
+  });
+
+  it("a DboxMessageReader keeps the file open across reads, with or without the map's size hint (too small a hint grows), sees appends, and opens another file when asked", async () => {
+    const p = await writeDboxFile(dir, "m.1", MDBOX_M1);
+    const whole = decodeDboxFile(MDBOX_M1);
+    const reader = new DboxMessageReader();
+    try {
+      for (const hint of [undefined, 1, 31, ...whole.messages.map((m) => m.size)]) {
+        for (const m of whole.messages) {
+          const one = reader.read(p, m.offset, hint);
+          expect([one.offset, one.size, Buffer.from(one.body).toString("latin1")]).toEqual([m.offset, m.size, Buffer.from(m.body).toString("latin1")]);
+        }
+      }
+      // An append after the file was opened: its message is found past the size seen at open.
+      const extra = encodeDboxFile({ header: { msgHeaderSize: 30, createStamp: 1, unknownItems: [] }, messages: [message(9)] });
+      const headerLine = extra.indexOf(0x0a) + 1;
+      fs.appendFileSync(p, extra.subarray(headerLine));
+      const appended = reader.read(p, MDBOX_M1.length);
+      expect(Buffer.from(appended.body).toString("latin1")).toBe(Buffer.from(message(9).body).toString("latin1"));
+      const other = await writeDboxFile(dir, "m.2", MDBOX_M1);
+      expect(reader.read(other, whole.messages[0].offset).size).toBe(whole.messages[0].size);
+    } finally {
+      reader.forget();
     }
   });
 
