@@ -39,7 +39,7 @@ import { mboxHeaderRecords, newMboxSyncHeader, readMboxSyncHeader } from "./inde
 import { pendingChanges, pendingChangesOf, type IndexedMessage } from "./index-view.js";
 import { MBOX_REDO_JOURNAL } from "./redo-journal.js";
 import { openMboxFile, releaseMboxFile, type MboxFile, type MboxLockOptions, type WriteHold } from "./mbox-file.js";
-import { locateMessage } from "./read.js";
+import { LOCATE_WINDOW_BYTES, locateMessage } from "./read.js";
 import { saveToMbox } from "./save.js";
 import { updateMboxFile } from "./update.js";
 import { scanMbox, type MboxMessage } from "./scan.js";
@@ -251,11 +251,14 @@ export class MboxMailboxBackend implements MailboxBackend {
    * bytes and then its identity (or the reverse), and the file cannot have
    * changed when its inode, size and mtime (ns) have not.
    */
+  /** The window locate() reads through, reused from message to message (lastLocated's source reads it). */
+  private locateWindow: Uint8Array | undefined;
+
   private locate(fd: number, state: IndexMapState, uid: number): { src: ByteSource; msg: MboxMessage } {
     const stamp = exactStamp(fd);
     const last = this.lastLocated;
     if (last && last.uid === uid && last.stamp === stamp && last.state === state) return last;
-    const found = locateMessage(fd, this.mboxPath, state, uid);
+    const found = locateMessage(fd, this.mboxPath, state, uid, (this.locateWindow ??= new Uint8Array(LOCATE_WINDOW_BYTES)));
     this.lastLocated = { ...found, uid, stamp, state };
     return found;
   }

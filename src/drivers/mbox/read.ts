@@ -16,16 +16,19 @@ import { FileSource, type ByteSource } from "./source.js";
 import { planSync } from "./sync-plan.js";
 
 /** Read window for one message: most messages are a few KB, and a bigger window is copied for nothing. */
-const LOCATE_WINDOW_BYTES = 16 * 1024;
+export const LOCATE_WINDOW_BYTES = 16 * 1024;
 
-/** @returns the message `uid` of the file open as `fd`, and the source to read it from. */
-export function locateMessage(fd: number, path: string, state: IndexMapState, uid: number): { src: ByteSource; msg: MboxMessage } {
+/**
+ * @returns the message `uid` of the file open as `fd`, and the source to
+ *   read it from (valid until `scratch`, when given, is used again).
+ */
+export function locateMessage(fd: number, path: string, state: IndexMapState, uid: number, scratch?: Uint8Array): { src: ByteSource; msg: MboxMessage } {
   const r = lookupUid(state, uid);
   if (!r) throw new MailstoreError("NOT_FOUND", `no message with UID ${uid}`, { path });
   const offset = fromOffsetOf(r);
   const md5 = headerMd5Of(r);
   const ix: IndexedMessage = { uid, flags: r.flags, keywords: r.keywords, ...(offset !== undefined ? { fromOffset: offset } : {}), ...(md5 ? { md5 } : {}) };
-  const src = new FileSource(fd, LOCATE_WINDOW_BYTES);
+  const src = new FileSource(fd, LOCATE_WINDOW_BYTES, scratch);
   const msg = offset === undefined ? undefined : messageAt(src, offset, path);
   if (msg && isSameMessage(src, msg, ix)) return { src, msg };
   const scanned = scanFile(fd, path);
