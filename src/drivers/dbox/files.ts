@@ -19,6 +19,7 @@ import { mdboxFileHasRoom } from "./rotation.js";
 import { dboxTempFileName } from "./temp-name.js";
 import { newFilePermissionsIn, finishNewFile } from "../../shared/file-mode.js";
 import { cleanupAfter } from "../../shared/cleanup.js";
+import { fsyncDir } from "../../shared/fsync-dir.js";
 
 /** SDBOX_MAIL_FILE_PREFIX */
 export const SDBOX_FILE_PREFIX = "u.";
@@ -87,16 +88,7 @@ export async function publishDboxTempFile(tempPath: string, finalPath: string, o
     throw err;
   }
   await fsp.unlink(tempPath);
-  if (opts.syncDir ?? true) await syncDirectory(path.dirname(finalPath));
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  if (opts.syncDir ?? true) fsyncDir(path.dirname(finalPath));
 }
 
 /**

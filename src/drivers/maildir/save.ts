@@ -32,7 +32,7 @@ import { newMaildirBaseName } from "./unique-name.js";
 import { openUidlist } from "./uidlist-open.js";
 import { snapshotNextUid, type UidlistSnapshot } from "./uidlist-file.js";
 import type { UidlistRecord } from "./uidlist.js";
-import { fsyncDir } from "./fsync-dir.js";
+import { fsyncDir } from "../../shared/fsync-dir.js";
 import { createNewFile } from "../../shared/file-mode.js";
 
 /** A message written to tmp/, waiting for its final name. */

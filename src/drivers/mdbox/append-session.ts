@@ -17,6 +17,7 @@ import { mdboxFileHasRoom, MDBOX_ROTATE_SIZE_DEFAULT } from "../dbox/rotation.js
 import type { MapEntry } from "../../projections/mdbox-map-view.js";
 import * as fs from "node:fs";
 import { assert } from "../../shared/errors.js";
+import { fsyncDir } from "../../shared/fsync-dir.js";
 
 /** Dovecot looks at most this many distinct files when looking for one to append to. */
 const MAX_CANDIDATE_FILES = 10;
@@ -97,8 +98,8 @@ export class AppendSession {
       published = true;
     }
     if (published && (this.options.sync ?? true)) {
-      syncDir(this.paths.storageDir);
-      if (this.targets.some((t) => t.alt)) syncDir(this.paths.altStorageDir!);
+      fsyncDir(this.paths.storageDir);
+      if (this.targets.some((t) => t.alt)) fsyncDir(this.paths.altStorageDir!);
     }
     return highest;
   }
@@ -157,11 +158,3 @@ export function recentFiles(entries: readonly MapEntry[]): Array<{ fileId: numbe
   return out;
 }
 
-function syncDir(dir: string): void {
-  const fd = fs.openSync(dir, "r");
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}

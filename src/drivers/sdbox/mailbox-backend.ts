@@ -12,6 +12,8 @@ import { toLfLineEndings, virtualSizeOf } from "../dbox/message-body.js";
 import { buildDboxMetadata, readDboxMetadata } from "../dbox/metadata.js";
 import type { MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
 import { makeDirs } from "../../shared/make-dirs.js";
+import { linkSourceOf, rememberLinkSource } from "./link-source.js";
+import { fsyncDir } from "../../shared/fsync-dir.js";
 
 /** Size of the `dbox-hdr` extension header (dbox.md §3). */
 const DBOX_HDR_SIZE = 24;
@@ -47,12 +49,28 @@ export class SdboxMailboxBackend implements MailboxBackend {
    * rebuilds; here they are logged as the messages they are (EXTERNAL
    * appends, what a rebuild finds) before the next commit, one stat() when
    * there are none. Called under the log lock.
+   *
+   * Except a copy's: a copy is a hard link (saveMessages), so a leftover
+   * with more than one link is a copy whose commit never landed, and its
+   * original is still in its mailbox. Adopting it would show the message
+   * twice once the copy or move is tried again; it is unlinked instead
+   * (the other name keeps the data). A leftover whose original was
+   * expunged meanwhile has one link again, and is adopted: then it is the
+   * only copy.
    */
   async adoptLeftovers(state: IndexMapState): Promise<LogRecord[][]> {
     const uids: number[] = [];
     for (let uid = state.header.nextUid; uid > 0 && uid < 0xffffffff; uid++) {
-      if (!fs.existsSync(path.join(this.dir, sdboxFileName(uid)))) break;
-      uids.push(uid);
+      const file = path.join(this.dir, sdboxFileName(uid));
+      let links: number;
+      try {
+        links = fs.statSync(file).nlink;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") break;
+        throw err;
+      }
+      if (links > 1) fs.rmSync(file);
+      else uids.push(uid);
     }
     if (uids.length === 0) return [];
     return [[{ type: "append", external: true, sync: false, messages: uids.map((uid) => ({ uid, flags: 0 })) }]];
@@ -65,9 +83,15 @@ export class SdboxMailboxBackend implements MailboxBackend {
    */
   async saveMessages(_state: IndexMapState, messages: readonly NewMessage[], uids: readonly number[]): Promise<PreparedSave> {
     const published: string[] = [];
+    let linked = false;
     try {
       for (let i = 0; i < messages.length; i++) {
         const m = messages[i];
+        if (this.linkCopy(m, path.join(this.dir, sdboxFileName(uids[i])))) {
+          published.push(path.join(this.dir, sdboxFileName(uids[i])));
+          linked = true;
+          continue;
+        }
         const body = toLfLineEndings(m.body);
         const metadata = buildDboxMetadata({
           guid: m.guid ?? generateMessageGuid(),
@@ -77,9 +101,10 @@ export class SdboxMailboxBackend implements MailboxBackend {
         const bytes = encodeDboxFile({ header: { msgHeaderSize: 30, createStamp: Math.floor(Date.now() / 1000), unknownItems: [] }, messages: [{ body, metadata }] });
         const temp = await createDboxTempFile(this.dir, bytes, { syncFile: this.fsyncFiles, syncDir: false });
         const final = path.join(this.dir, sdboxFileName(uids[i]));
-        await publishDboxTempFile(temp, final, { syncDir: this.fsyncFiles && i === messages.length - 1 });
+        await publishDboxTempFile(temp, final, { syncDir: this.fsyncFiles && i === messages.length - 1 && !linked });
         published.push(final);
       }
+      if (linked && this.fsyncFiles) fsyncDir(this.dir);
     } catch (err) {
       await Promise.all(published.map((p) => fsp.rm(p, { force: true })));
       throw err;
@@ -89,6 +114,27 @@ export class SdboxMailboxBackend implements MailboxBackend {
       commit: async () => undefined,
       rollback: async () => void (await Promise.all(published.map((p) => fsp.rm(p, { force: true })))),
     };
+  }
+
+  /**
+   * A copy of a message this storage read from another u.N file (same
+   * bytes, GUID and received time): a hard link, as Dovecot's sdbox copy.
+   * @returns false when `m` is not one, or the link cannot be made (ALT on
+   *   another filesystem, the link limit, the source expunged meanwhile):
+   *   then it is written as any message.
+   */
+  private linkCopy(m: NewMessage, final: string): boolean {
+    const src = linkSourceOf(m.body);
+    if (src === undefined || m.guid === undefined || m.guid !== src.guid || (m.receivedTime !== undefined && m.receivedTime !== src.receivedTime)) return false;
+    try {
+      fs.linkSync(src.path, final);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EEXIST") throw new MailstoreError("ALREADY_EXISTS", "dbox file already exists", { path: final });
+      if (code === "EXDEV" || code === "EMLINK" || code === "EPERM" || code === "ENOENT") return false;
+      throw err;
+    }
   }
 
   /** Files of messages whose expunge is being committed: unlinked once it is logged. */
@@ -115,11 +161,29 @@ export class SdboxMailboxBackend implements MailboxBackend {
   }
 
   async readMessage(_state: IndexMapState, uid: number): Promise<Uint8Array> {
-    return (await this.readFile(uid)).message.body;
+    const { file, filePath } = await this.readFileWithPath(uid);
+    const body = file.message.body;
+    // A copy of this buffer into another mailbox can link the file (link-source.ts); the metadata is parsed only then.
+    let info: StoredMessageInfo | undefined;
+    const infoOf = () => (info ??= this.infoOf(file, filePath));
+    rememberLinkSource(body, {
+      path: filePath,
+      get guid() {
+        return infoOf().guid || undefined;
+      },
+      get receivedTime() {
+        return infoOf().receivedTime;
+      },
+    });
+    return body;
   }
 
   async messageInfo(_state: IndexMapState, uid: number): Promise<StoredMessageInfo> {
     const { file, filePath } = await this.readFileWithPath(uid);
+    return this.infoOf(file, filePath);
+  }
+
+  private infoOf(file: ReturnType<typeof decodeSdboxFile>, filePath: string): StoredMessageInfo {
     const meta = readDboxMetadata(file.message.metadata);
     const st = fs.statSync(filePath);
     return {

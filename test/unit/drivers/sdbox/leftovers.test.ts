@@ -37,3 +37,34 @@ it("an expunged message's file is gone once its expunge is committed", async () 
   expect(fs.existsSync(path.join(mails, "u.1"))).toBe(false);
   expect(fs.existsSync(path.join(mails, "u.2"))).toBe(true);
 });
+
+it("a copy into another sdbox mailbox is a hard link of the u.N file, as Dovecot's; the copy stays readable after the original is expunged", async () => {
+  await storage.createMailbox("Archive");
+  const inbox = await storage.openMailbox("INBOX");
+  await inbox.transaction().append({ body: "Subject: one\n\n1\n" }).commit();
+  const archive = await storage.openMailbox("Archive");
+  await inbox.transaction().copyTo(archive, [{ uid1: 1, uid2: 1 }]);
+  const original = fs.statSync(path.join(dir, "mail/mailboxes/INBOX/dbox-Mails/u.1"));
+  const copy = fs.statSync(path.join(dir, "mail/mailboxes/Archive/dbox-Mails/u.1"));
+  expect([copy.ino, copy.nlink]).toEqual([original.ino, 2]);
+  await inbox.transaction().expunge([{ uid1: 1, uid2: 1 }]).commit();
+  expect(fs.statSync(path.join(dir, "mail/mailboxes/Archive/dbox-Mails/u.1")).nlink).toBe(1);
+  expect(Buffer.from(await archive.readMessage(1)).toString()).toBe("Subject: one\n\n1\n");
+});
+
+it("a killed copy's leftover (a u.N with another link: the original is still in its mailbox) is removed, not adopted, so that trying the copy again leaves the message there once", async () => {
+  await storage.createMailbox("Archive");
+  const inbox = await storage.openMailbox("INBOX");
+  await inbox.transaction().append({ body: "Subject: one\n\n1\n" }).commit();
+  const archive = await storage.openMailbox("Archive");
+  const archiveDir = path.join(dir, "mail/mailboxes/Archive/dbox-Mails");
+  // What a copy killed between linking its file and logging it leaves; and a killed save's file after it.
+  fs.linkSync(path.join(dir, "mail/mailboxes/INBOX/dbox-Mails/u.1"), path.join(archiveDir, "u.1"));
+  fs.copyFileSync(path.join(dir, "mail/mailboxes/INBOX/dbox-Mails/u.1"), path.join(archiveDir, "u.2"));
+  const { appendedUids } = await inbox.transaction().copyTo(archive, [{ uid1: 1, uid2: 1 }]);
+  expect(fs.existsSync(path.join(archiveDir, "u.1"))).toBe(false);
+  // u.2 (one link: a save's) is adopted; the retried copy comes after it.
+  expect(appendedUids).toEqual([3]);
+  expect(messageCount(archive.state)).toBe(2);
+  expect(fs.statSync(path.join(dir, "mail/mailboxes/INBOX/dbox-Mails/u.1")).nlink).toBe(2);
+});
