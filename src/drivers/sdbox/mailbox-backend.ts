@@ -87,8 +87,12 @@ export class SdboxMailboxBackend implements MailboxBackend {
     try {
       for (let i = 0; i < messages.length; i++) {
         const m = messages[i];
-        if (this.linkCopy(m, path.join(this.dir, sdboxFileName(uids[i])))) {
-          published.push(path.join(this.dir, sdboxFileName(uids[i])));
+        const final = path.join(this.dir, sdboxFileName(uids[i]));
+        // A u.N at a UID this save takes (at or past next_uid, under the log lock) is a killed save's
+        // leftover that adoptLeftovers did not reach (past a gap of requested UIDs): never logged, replaced.
+        fs.rmSync(final, { force: true });
+        if (this.linkCopy(m, final)) {
+          published.push(final);
           linked = true;
           continue;
         }
@@ -100,7 +104,6 @@ export class SdboxMailboxBackend implements MailboxBackend {
         });
         const bytes = encodeDboxFile({ header: { msgHeaderSize: 30, createStamp: Math.floor(Date.now() / 1000), unknownItems: [] }, messages: [{ body, metadata }] });
         const temp = await createDboxTempFile(this.dir, bytes, { syncFile: this.fsyncFiles, syncDir: false });
-        const final = path.join(this.dir, sdboxFileName(uids[i]));
         await publishDboxTempFile(temp, final, { syncDir: this.fsyncFiles && i === messages.length - 1 && !linked });
         published.push(final);
       }
@@ -202,10 +205,6 @@ export class SdboxMailboxBackend implements MailboxBackend {
   }
 
   async close(): Promise<void> {}
-
-  private async readFile(uid: number) {
-    return (await this.readFileWithPath(uid)).file;
-  }
 
   /** Primary directory first, then ALT (dbox.md §3). */
   private async readFileWithPath(uid: number) {

@@ -68,3 +68,15 @@ it("a killed copy's leftover (a u.N with another link: the original is still in 
   expect(messageCount(archive.state)).toBe(2);
   expect(fs.statSync(path.join(dir, "mail/mailboxes/INBOX/dbox-Mails/u.1")).nlink).toBe(2);
 });
+
+it("a killed save's leftover past a gap of requested UIDs (which adoption does not reach) is replaced by the save that takes its UID", async () => {
+  const box = await storage.openMailbox("INBOX");
+  await box.transaction().append({ body: "Subject: one\n\n1\n" }).commit();
+  const mails = path.join(dir, "mail/mailboxes/INBOX/dbox-Mails");
+  // An import with gaps killed after writing u.5 (next_uid still 2): nothing at u.2, so adoption stops there.
+  fs.copyFileSync(path.join(mails, "u.1"), path.join(mails, "u.5"));
+  const { appendedUids } = await box.transaction().append({ body: "Subject: five\n\n5\n", uid: 5 }).commit();
+  expect(appendedUids).toEqual([5]);
+  expect(Buffer.from(await box.readMessage(5)).toString()).toBe("Subject: five\n\n5\n");
+  expect(messageCount(box.state)).toBe(2);
+});
