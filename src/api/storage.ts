@@ -184,21 +184,24 @@ function backendFor(loc: ResolvedMailLocation, options: StorageOptions): Storage
   const root = path.resolve(loc.root);
   // Mail files follow the log's setting: only "never" skips their fsyncs (Dovecot's mail_fsync).
   const fsyncFiles = options.fsync === undefined ? undefined : options.fsync !== "never";
+  // INDEX=MEMORY stays "" so that the backend refuses it by name.
+  const indexRoot = loc.index && path.resolve(loc.index);
+  const altRoot = loc.alt ? path.resolve(loc.alt) : undefined;
   switch (loc.driver) {
     case "sdbox":
     case "dbox":
-      return new SdboxStorageBackend(root, loc.alt ? path.resolve(loc.alt) : undefined, fsyncFiles);
+      return new SdboxStorageBackend(root, { alt: altRoot, index: indexRoot }, fsyncFiles);
     case "mdbox":
       // The storage-wide map honours the storage's fsync and lock-wait settings too.
-      return new MdboxStorageBackend(root, loc.alt ? path.resolve(loc.alt) : undefined, { fsync: options.fsync, fsyncFiles, lockTimeoutMs: options.lockTimeoutMs });
+      return new MdboxStorageBackend(root, altRoot, { indexRoot, fsync: options.fsync, fsyncFiles, lockTimeoutMs: options.lockTimeoutMs });
     case "maildir":
       return new MaildirStorageBackend(root, {
-        inbox: loc.inbox && path.resolve(loc.inbox), index: loc.index && path.resolve(loc.index),
+        inbox: loc.inbox && path.resolve(loc.inbox), index: indexRoot,
         control: loc.control && path.resolve(loc.control), layout: loc.layout, utf8: loc.utf8, fsync: fsyncFiles,
       });
     case "mbox":
       return new MboxStorageBackend(root, {
-        inbox: loc.inbox && path.resolve(loc.inbox), index: loc.index && path.resolve(loc.index), mailbox: { fsync: fsyncFiles },
+        inbox: loc.inbox && path.resolve(loc.inbox), index: indexRoot, mailbox: { fsync: fsyncFiles },
       });
     default:
       throw new MailstoreError("UNSUPPORTED", `the ${loc.driver} driver is not available yet`);

@@ -19,6 +19,12 @@ import { finishNewDir, groupToGive } from "./file-mode.js";
 export interface MakeDirsOptions {
   /** The directory is a storage root: every level created is 0700, as Dovecot creates a missing mail root. */
   readonly newRoot?: boolean;
+  /**
+   * The levels created take this existing directory's mode and group
+   * instead of the nearest existing ancestor's: Dovecot creates a missing
+   * `INDEX=` root with the permissions of the mail root, wherever it is.
+   */
+  readonly permissionsOf?: string;
 }
 
 const OWNER_ONLY = 0o700;
@@ -42,6 +48,7 @@ export function makeDirs(dir: string, opts: MakeDirsOptions = {}): void {
     d = parent;
   }
   if (missing.length === 0) return;
+  if (opts.permissionsOf !== undefined) ancestor = fs.statSync(opts.permissionsOf);
   const ownerOnly = opts.newRoot || ancestor === undefined || (ancestor.mode & STICKY) !== 0;
   const mode = ownerOnly ? OWNER_ONLY : ancestor!.mode & 0o777;
   const gid = ownerOnly ? undefined : groupToGive(ancestor!);

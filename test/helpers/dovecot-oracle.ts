@@ -11,11 +11,14 @@
  *
  * Per-format index directories (verified with doveadm 2.3.19):
  *   sdbox / mdbox : <root>/mailboxes/<name>/dbox-Mails/   ("A/B" → mailboxes/A/B/dbox-Mails)
- *   mdbox map     : <root>/storage/  (dovecot.map.index*, m.N files)
+ *                   with INDEX=<i>: <i>/mailboxes/<name>/ (u.N stay in dbox-Mails)
+ *   mdbox map     : <root>/storage/  (dovecot.map.index*, m.N files); with INDEX=<i>
+ *                   the map index is in <i>/storage/, the m.N files stay
  *   maildir       : INBOX → <root>/, "X" → <root>/.X/, "A.B" → <root>/.A.B/
  *   mbox          : INBOX → <root>/mail/.imap/INBOX/, "X" → <root>/mail/.imap/X/,
  *                   "A/B" → <root>/mail/A/.imap/B/   (the .imap dir sits next to the mbox file)
- *   list index    : dovecot.list.index.log in <root>/ (mbox: <root>/mail/.imap/)
+ *   list index    : dovecot.list.index.log in <root>/ (mbox: <root>/mail/.imap/); with
+ *                   sdbox/mdbox INDEX=<i> in <i>/, with dovecot.mailbox.log
  * Mailbox names are assumed to be plain ASCII (no mUTF-7 / fs escaping handled).
  */
 import { execFile } from "node:child_process";
@@ -134,6 +137,8 @@ export interface OracleOptions {
   timeoutMs?: number;
   /** sdbox/mdbox: alternate storage at <dir>/alt (`:ALT=` in the location), for altmove. */
   alt?: boolean;
+  /** sdbox/mdbox: index files in their own tree at <dir>/index (`:INDEX=` in the location). */
+  index?: boolean;
 }
 
 /**
@@ -149,6 +154,8 @@ export class DovecotOracle {
   readonly root: string;
   /** The mail_location string passed with -o. */
   readonly location: string;
+  /** `INDEX=` directory (OracleOptions.index), else undefined. */
+  readonly indexRoot: string | undefined;
   /** Hierarchy separator for mailbox names ("." for maildir, "/" otherwise). */
   readonly separator: string;
   /** stderr of the last doveadm call. */
@@ -209,11 +216,18 @@ export class DovecotOracle {
           this.location += `:ALT=${this.dir}/alt`;
         }
         break;
+
       case "mbox":
         fs.mkdirSync(path.join(this.root, "mail"), { mode: 0o755 });
         fs.writeFileSync(path.join(this.root, "inbox"), "", { mode: 0o600 });
         this.location = `mbox:${this.root}/mail:INBOX=${this.root}/inbox`;
         break;
+    }
+    this.indexRoot = opts.index ? path.join(this.dir, "index") : undefined;
+    if (this.indexRoot !== undefined) {
+      if (format !== "sdbox" && format !== "mdbox") throw new Error(`OracleOptions.index is for sdbox and mdbox (format ${format})`);
+      fs.mkdirSync(this.indexRoot, { mode: 0o755 });
+      this.location += `:INDEX=${this.indexRoot}`;
     }
     this.chownRootSync();
   }
@@ -226,6 +240,7 @@ export class DovecotOracle {
     switch (this.format) {
       case "sdbox":
       case "mdbox":
+        if (this.indexRoot !== undefined) return path.join(this.indexRoot, "mailboxes", ...mailbox.split("/"));
         return path.join(this.root, "mailboxes", ...mailbox.split("/"), "dbox-Mails");
       case "maildir":
         return inbox ? this.root : path.join(this.root, `.${mailbox}`);
@@ -249,9 +264,14 @@ export class DovecotOracle {
     return path.join(this.root, "storage");
   }
 
+  /** mdbox only: the directory of dovecot.map.index* (<root>/storage, with INDEX= <index>/storage). */
+  mapIndexDir(): string {
+    return path.join(this.indexRoot ?? this.root, path.relative(this.root, this.storageDir()));
+  }
+
   /** Directory holding dovecot.list.index.log. */
   listIndexDir(): string {
-    return this.format === "mbox" ? path.join(this.root, "mail", ".imap") : this.root;
+    return this.format === "mbox" ? path.join(this.root, "mail", ".imap") : (this.indexRoot ?? this.root);
   }
 
   // ─────────────────────────── process running ───────────────────────────
@@ -470,6 +490,7 @@ export class DovecotOracle {
   chownRootSync(): void {
     chownTree(this.root, ORACLE_UID, ORACLE_GID);
     if (this.location.includes(":ALT=")) chownTree(path.join(this.dir, "alt"), ORACLE_UID, ORACLE_GID);
+    if (this.indexRoot !== undefined) chownTree(this.indexRoot, ORACLE_UID, ORACLE_GID);
   }
 
   /** Remove the oracle directory (kept when opts.keep / env KEEP_ORACLE). */

@@ -8,7 +8,6 @@ import * as fs from "node:fs";
 import { InvalidArgumentError, MailCorruptedError, MailstoreError } from "../../shared/errors.js";
 import { readDboxMessageAt } from "../dbox/files.js";
 import { generateGuid128, messageGuid128 } from "../dbox/guid.js";
-import { mailboxDir } from "../dbox/mailbox-tree.js";
 import { readDboxMetadata } from "../dbox/metadata.js";
 import { decodeMutf7 } from "../mutf7.js";
 import type { MdboxContext } from "./context.js";
@@ -17,7 +16,6 @@ import { mdboxHeaderOf } from "./mailbox-refs.js";
 import { appendRecords, writeMailbox } from "./mailbox-writer.js";
 import { refIncRecords } from "../../projections/mdbox-map-format.js";
 import { lookupMapEntry, type MapEntry } from "../../projections/mdbox-map-view.js";
-import { makeDirs } from "../../shared/make-dirs.js";
 
 /** A refcount-0 message still in storage. */
 export interface DeletedMessage extends MapEntry {
@@ -95,9 +93,9 @@ export async function recoverDeletedMessage(ctx: MdboxContext, mapUid: number, o
   if (e === undefined) throw new MailstoreError("NOT_FOUND", `map uid ${mapUid} is not in the map`, { path: ctx.paths.mapPrefix });
   const { info } = await readEntry(ctx, e);
   const mailbox = opts.mailbox ?? info.origMailbox ?? "INBOX";
-  const dir = mailboxDir(ctx.paths.root, mailbox);
-  makeDirs(dir);
-  const uidValidity = fs.existsSync(dir + "/dovecot.index.log") ? 0 : await opts.newUidValidity();
+  const prefix = ctx.paths.indexPrefix(mailbox);
+  ctx.paths.makeMailboxDirs(mailbox);
+  const uidValidity = fs.existsSync(prefix + ".log") ? 0 : await opts.newUidValidity();
 
   let raised = false;
   await map.transact(async (state) => {
@@ -109,7 +107,7 @@ export async function recoverDeletedMessage(ctx: MdboxContext, mapUid: number, o
   if (!raised) throw new MailstoreError("NOT_FOUND", `map uid ${mapUid} is no longer a deleted message`, { path: ctx.paths.mapPrefix });
 
   let uid = 0;
-  await writeMailbox(`${dir}/dovecot.index`, (state) => {
+  await writeMailbox(prefix, (state) => {
     const header = mdboxHeaderOf(state);
     const headerRecords = header === undefined || header.mapUidValidity !== map.uidValidity
       ? mdboxHeaderRecords({ mapUidValidity: map.uidValidity, mailboxGuid: header?.mailboxGuid ?? generateGuid128(), flags: header?.flags ?? 0 })

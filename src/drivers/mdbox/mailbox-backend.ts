@@ -1,5 +1,6 @@
 /**
- * One mdbox mailbox: its index (`dbox-Mails/dovecot.index*`) holds only
+ * One mdbox mailbox: its index (`dbox-Mails/dovecot.index*`, with INDEX=
+ * `<index>/mailboxes/<name>/dovecot.index*`) holds only
  * records — `mdbox` {map_uid, save_date} and `guid` per message, the
  * `mdbox-hdr` header — while the message data lives in the storage's m.N
  * files, found through the map.
@@ -42,8 +43,8 @@ export class MdboxMailboxBackend implements MailboxBackend {
   /** Keeps the last m.N read open: a fetch reads mostly consecutive messages of a file. */
   private readonly reader = new DboxMessageReader();
 
-  constructor(readonly name: string, readonly dir: string, private readonly ctx: MdboxContext) {
-    this.indexPrefix = path.join(dir, "dovecot.index");
+  constructor(readonly name: string, private readonly ctx: MdboxContext) {
+    this.indexPrefix = ctx.paths.indexPrefix(name);
     this.storageName = storageNameOf(name);
   }
 
@@ -59,6 +60,7 @@ export class MdboxMailboxBackend implements MailboxBackend {
 
   /** The map must exist first: the mailbox header repeats its uid_validity (mdbox_write_index_header). */
   initialRecords(uidValidity: number): LogRecord[] {
+    this.ctx.paths.makeIndexDirs(path.dirname(this.indexPrefix));
     const map = this.ctx.map.open();
     return initialMailboxRecords({ mapUidValidity: map.uidValidity, mailboxGuid: generateGuid128(), flags: 0 }, uidValidity);
   }

@@ -5,13 +5,13 @@
  * to put messages back.
  */
 import * as fs from "node:fs";
-import * as path from "node:path";
 import { loadState } from "../../index-io/load-state.js";
 import { extension, extensionHeader, recordAt } from "../../projections/read.js";
 import { readCheckpoint } from "../../index-io/checkpoint-file.js";
 import { isCorruptionError } from "../../shared/errors.js";
 import type { IndexMapState } from "../../projections/state.js";
-import { listDboxMailboxes, mailboxDir } from "../dbox/mailbox-tree.js";
+import { listDboxMailboxes } from "../dbox/mailbox-tree.js";
+import type { DboxLayout } from "../dbox/layout.js";
 import { decodeMdboxHeader, decodeMdboxRecord, GUID_EXT_NAME, MDBOX_EXT_NAME, MDBOX_HDR_EXT_NAME, type MdboxIndexHeader } from "./mailbox-format.js";
 
 /** One mailbox record as rebuild and purge need it. */
@@ -70,9 +70,9 @@ export function mdboxHeaderOf(state: IndexMapState): MdboxIndexHeader | undefine
  * are thrown, so that nothing takes an unreadable mailbox for an empty or
  * broken one.
  */
-export function snapshotMailbox(root: string, name: string): MailboxSnapshot {
-  const dir = mailboxDir(root, name);
-  const prefix = path.join(dir, "dovecot.index");
+export function snapshotMailbox(layout: DboxLayout, name: string): MailboxSnapshot {
+  const dir = layout.mailDir(name);
+  const prefix = layout.indexPrefix(name);
   const hasIndex = fs.existsSync(prefix + ".log") || fs.existsSync(prefix);
   let error: string | undefined;
   const attempts: Array<[MailboxSnapshot["source"], () => IndexMapState | undefined]> = [
@@ -95,8 +95,8 @@ export function snapshotMailbox(root: string, name: string): MailboxSnapshot {
 }
 
 /** Snapshots of every mailbox in the tree. */
-export function snapshotAllMailboxes(root: string): MailboxSnapshot[] {
-  return listDboxMailboxes(root).map((name) => snapshotMailbox(root, name));
+export function snapshotAllMailboxes(layout: DboxLayout): MailboxSnapshot[] {
+  return listDboxMailboxes(layout.root).map((name) => snapshotMailbox(layout, name));
 }
 
 /** How many records of readable (`log`) snapshots point at each map uid. */

@@ -1,14 +1,17 @@
 /**
  * Where mdbox keeps things (dbox.md §1): `<root>/storage/m.<file_id>` and the
- * map index beside them; with ALT, the same relative path under the ALT
- * root. File ids are global: `m.7` is either in the primary storage or in
- * ALT, never both, and readers try primary first.
+ * map index beside them, or with INDEX= in `<index>/storage/` (checked with
+ * doveadm 2.3.19); with ALT, the same relative path under the ALT root. File
+ * ids are global: `m.7` is either in the primary storage or in ALT, never
+ * both, and readers try primary first. The mailbox tree is dbox's
+ * (layout.ts).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { listDboxFiles, mdboxFileName } from "../dbox/files.js";
 import { makeDirs } from "../../shared/make-dirs.js";
 import { assert } from "../../shared/errors.js";
+import { DboxLayout } from "../dbox/layout.js";
 
 /** MDBOX_GLOBAL_DIR_NAME */
 export const STORAGE_DIR_NAME = "storage";
@@ -22,19 +25,21 @@ export interface LocatedFile {
   readonly alt: boolean;
 }
 
-/** The paths of one mdbox storage (primary and optional ALT). */
-export class MdboxPaths {
+/** The paths of one mdbox storage (primary, optional ALT and INDEX): its mailbox tree and its storage. */
+export class MdboxPaths extends DboxLayout {
   /** `<root>/storage`. */
   readonly storageDir: string;
   /** `<alt>/storage`, when ALT is configured. */
   readonly altStorageDir: string | undefined;
-  /** `<root>/storage/dovecot.map.index`: the map's index prefix. */
+  /** `<root>/storage/dovecot.map.index` (with INDEX=, under `<index>/storage`): the map's index prefix. */
   readonly mapPrefix: string;
 
-  constructor(readonly root: string, readonly altRoot?: string) {
+  /** @throws MailstoreError UNSUPPORTED for `INDEX=MEMORY` (layout.ts). */
+  constructor(root: string, altRoot?: string, indexRoot?: string) {
+    super(root, { alt: altRoot, index: indexRoot });
     this.storageDir = path.join(root, STORAGE_DIR_NAME);
     this.altStorageDir = altRoot === undefined ? undefined : path.join(altRoot, STORAGE_DIR_NAME);
-    this.mapPrefix = path.join(this.storageDir, MAP_INDEX_PREFIX);
+    this.mapPrefix = path.join(this.indexRootDir, STORAGE_DIR_NAME, MAP_INDEX_PREFIX);
   }
 
   /** @returns the path `m.<fileId>` has in primary storage, or in ALT when `alt`. */
@@ -71,9 +76,10 @@ export class MdboxPaths {
     return out.sort((a, b) => a.fileId - b.fileId || Number(a.alt) - Number(b.alt));
   }
 
-  /** Creates the storage directory (and ALT's when `alt`). */
+  /** Creates the storage directory and the map's (and ALT's storage when `alt`). */
   ensureDirs(alt = false): void {
     makeDirs(this.storageDir);
+    if (this.indexRoot !== undefined) this.makeIndexDirs(path.dirname(this.mapPrefix));
     if (alt && this.altStorageDir !== undefined) makeDirs(this.altStorageDir);
   }
 }

@@ -75,7 +75,7 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
   let entries = ctx.map.entries();
   const keep = new Set<number>();
   if (opts.verifyReferences ?? true) {
-    const snapshots = snapshotAllMailboxes(ctx.paths.root);
+    const snapshots = snapshotAllMailboxes(ctx.paths);
     const refs = countReferences(snapshots);
     for (const e of entries) if (e.refcount === 0 && refs.has(e.mapUid)) keep.add(e.mapUid);
     result.stillReferencedMapUids.push(...keep);

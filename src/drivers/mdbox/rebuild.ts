@@ -23,7 +23,7 @@
 import * as fs from "node:fs";
 import type { LogRecord } from "../../log/types.js";
 import { generateGuid128 } from "../dbox/guid.js";
-import { mailboxDir } from "../dbox/mailbox-tree.js";
+import { mailboxDir } from "../dbox/layout.js";
 import type { MdboxContext } from "./context.js";
 import { guidRecordRecords, initialMailboxRecords, mdboxHeaderRecords, mdboxRecordRecords } from "./mailbox-format.js";
 import { countReferences, mdboxHeaderOf, messageRefs, snapshotAllMailboxes } from "./mailbox-refs.js";
@@ -32,7 +32,6 @@ import { mapHeaderRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refSet
 import { lookupMapEntry, mapEntries, mapHeader } from "../../projections/mdbox-map-view.js";
 import { MessageIndex, planMailboxes, planMap, type MailboxPlan, type PlacedMessage } from "./rebuild-plan.js";
 import { scanStorageFiles, type BrokenSpot } from "./rebuild-scan.js";
-import { makeDirs } from "../../shared/make-dirs.js";
 import { isCorruptionError, MailstoreError } from "../../shared/errors.js";
 
 /** What a rebuild needs from the storage. */
@@ -65,7 +64,7 @@ export interface RebuildResult {
  */
 export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): Promise<RebuildResult> {
   const scan = await scanStorageFiles(ctx.paths);
-  const snapshots = snapshotAllMailboxes(ctx.paths.root);
+  const snapshots = snapshotAllMailboxes(ctx.paths);
   const mapRecreated = await openOrRecreateMap(ctx);
   const oldMapUidValidity = mapRecreated ? undefined : ctx.map.uidValidity;
   const result: RebuildResult = {
@@ -108,7 +107,7 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
   for (const plan of plans) await fixMailbox(ctx, plan, index!, oldMapUidValidity, opts, result);
 
   // Phase 4: nothing may point at a message more often than its refcount says.
-  const counts = countReferences(snapshotAllMailboxes(ctx.paths.root));
+  const counts = countReferences(snapshotAllMailboxes(ctx.paths));
   await ctx.map.transact(async (state) => {
     const raise: Array<{ mapUid: number; diff: number }> = [];
     for (const [mapUid, count] of counts) {
@@ -162,8 +161,7 @@ function toAppend(msg: PlacedMessage, now: number): MailboxAppend {
 
 async function fixMailbox(ctx: MdboxContext, plan: MailboxPlan, index: MessageIndex, oldMapUidValidity: number | undefined, opts: RebuildOptions, result: RebuildResult): Promise<void> {
   const snapshot = plan.snapshot;
-  const dir = mailboxDir(ctx.paths.root, plan.name);
-  const prefix = `${dir}/dovecot.index`;
+  const prefix = ctx.paths.indexPrefix(plan.name);
   const mapUidValidity = ctx.map.uidValidity;
   const now = Math.floor(Date.now() / 1000);
   const wasBroken = snapshot !== undefined && snapshot.source !== "log" && (snapshot.source !== "none" || snapshot.error !== undefined);
@@ -204,7 +202,8 @@ async function fixMailbox(ctx: MdboxContext, plan: MailboxPlan, index: MessageIn
   }
 
   if (plan.restore.length === 0 && plan.kept.length === 0 && !wasBroken) return;
-  makeDirs(dir);
+  // A mailbox messages are put back into may not exist yet: its mail directory says it does.
+  ctx.paths.makeMailboxDirs(plan.name);
   // The backup stays: it is what the next rebuild would fall back to.
   for (const suffix of ["", ".log", ".log.2", ".cache"]) fs.rmSync(prefix + suffix, { force: true });
   const oldHeader = snapshot?.header;

@@ -1,6 +1,6 @@
 /**
- * An mdbox storage: `mdbox:<root>[:ALT=<alt>]`. The mailbox tree is the same
- * as sdbox's; message data lives in `storage/m.N`, found through the map.
+ * An mdbox storage: `mdbox:<root>[:ALT=<alt>][:INDEX=<index>]`. The mailbox
+ * tree is the same as sdbox's (dbox/layout.ts); message data lives in `storage/m.N`, found through the map.
  * Besides the StorageBackend interface this offers the storage-wide
  * operations Dovecot has for mdbox: purge, altmove, access to deleted
  * messages, and rebuild (force-resync).
@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { MailstoreError } from "../../shared/errors.js";
 import { loadState } from "../../index-io/load-state.js";
-import { createDboxMailboxDir, deleteDboxMailboxDir, listDboxMailboxes, mailboxDir, renameDboxMailboxDir } from "../dbox/mailbox-tree.js";
+import { createDboxMailboxDir, deleteDboxMailboxDir, listDboxMailboxes, renameDboxMailboxDir } from "../dbox/mailbox-tree.js";
 import { nextUidValidity } from "../dbox/uidvalidity.js";
 import type { MailboxBackend, StorageBackend, SubscriptionsLocation } from "../driver.js";
 import type { MdboxContext, MdboxSettings } from "./context.js";
@@ -25,9 +25,12 @@ import { releaseMapUids } from "./save.js";
 import { makeDirs } from "../../shared/make-dirs.js";
 
 /** Settings and lock waits of an mdbox storage. */
-export interface MdboxStorageOptions extends MdboxSettings, Pick<MdboxMapOptions, "lockTimeoutMs" | "nestedLockTimeoutMs"> {}
+export interface MdboxStorageOptions extends MdboxSettings, Pick<MdboxMapOptions, "lockTimeoutMs" | "nestedLockTimeoutMs"> {
+  /** `INDEX=`: root of the mailbox indexes and the map index; "" (INDEX=MEMORY) is refused. */
+  indexRoot?: string;
+}
 
-/** The StorageBackend of `mdbox:<root>[:ALT=<alt>]`, plus purge, altmove, deleted messages and rebuild. */
+/** The StorageBackend of `mdbox:<root>[:ALT=<alt>][:INDEX=<index>]`, plus purge, altmove, deleted messages and rebuild. */
 export class MdboxStorageBackend implements StorageBackend {
   readonly format = "mdbox" as const;
   readonly paths: MdboxPaths;
@@ -36,9 +39,10 @@ export class MdboxStorageBackend implements StorageBackend {
   readonly settings: MdboxSettings;
   private readonly ctx: MdboxContext;
 
+  /** @throws MailstoreError UNSUPPORTED for `INDEX=MEMORY`. */
   constructor(readonly root: string, readonly altRoot?: string, options: MdboxStorageOptions = {}) {
+    this.paths = new MdboxPaths(root, altRoot, options.indexRoot);
     makeDirs(root, { newRoot: true });
-    this.paths = new MdboxPaths(root, altRoot);
     this.settings = { rotateSizeBytes: options.rotateSizeBytes, fsyncFiles: options.fsyncFiles, fsync: options.fsync };
     this.map = new MdboxMap(this.paths, { fsync: options.fsync, lockTimeoutMs: options.lockTimeoutMs, nestedLockTimeoutMs: options.nestedLockTimeoutMs });
     this.ctx = { paths: this.paths, map: this.map, settings: this.settings };
@@ -49,11 +53,11 @@ export class MdboxStorageBackend implements StorageBackend {
   }
 
   async mailboxExists(name: string): Promise<boolean> {
-    return fs.existsSync(mailboxDir(this.root, name));
+    return fs.existsSync(this.paths.mailDir(name));
   }
 
   async createMailbox(name: string): Promise<void> {
-    createDboxMailboxDir(this.root, name);
+    createDboxMailboxDir(this.paths, name);
   }
 
   /**
@@ -62,8 +66,7 @@ export class MdboxStorageBackend implements StorageBackend {
    * then), then the directory goes.
    */
   async deleteMailbox(name: string): Promise<void> {
-    const dir = mailboxDir(this.root, name);
-    const prefix = path.join(dir, "dovecot.index");
+    const prefix = this.paths.indexPrefix(name);
     if (fs.existsSync(prefix + ".log")) {
       await writeMailbox(prefix, async (state) => {
         const refs = messageRefs(state);
@@ -74,11 +77,11 @@ export class MdboxStorageBackend implements StorageBackend {
         return refs.length > 0 ? [[{ type: "expunge-guid", external: true, sync: false, expunges: refs.map((m) => ({ uid: m.uid, guid: m.guid128 })) }]] : [];
       }, { fsync: this.settings.fsync });
     }
-    deleteDboxMailboxDir(this.root, name);
+    deleteDboxMailboxDir(this.paths, name);
   }
 
   async renameMailbox(from: string, to: string): Promise<void> {
-    renameDboxMailboxDir(this.root, from, to);
+    renameDboxMailboxDir(this.paths, from, to);
   }
 
   nextUidValidity(): Promise<number> {
@@ -86,11 +89,11 @@ export class MdboxStorageBackend implements StorageBackend {
   }
 
   openMailbox(name: string): MailboxBackend {
-    return new MdboxMailboxBackend(name, mailboxDir(this.root, name), this.ctx);
+    return new MdboxMailboxBackend(name, this.ctx);
   }
 
   subscriptionsLocation(): SubscriptionsLocation {
-    return { file: path.join(this.root, "subscriptions"), mailboxLogDir: this.root, separator: "/", utf8: false };
+    return { file: path.join(this.root, "subscriptions"), mailboxLogDir: this.paths.indexRootDir, separator: "/", utf8: false };
   }
 
   /**

@@ -5,6 +5,7 @@ import { IndexWriter } from "../../index-io/writer.js";
 import { MailFlag } from "../../log/types.js";
 import { sdboxFileName } from "../dbox/files.js";
 import { makeDirs } from "../../shared/make-dirs.js";
+import type { DboxLayout } from "../dbox/layout.js";
 
 /**
  * Moves sdbox messages between the primary and the ALT directory. The
@@ -13,9 +14,11 @@ import { makeDirs } from "../../shared/make-dirs.js";
  * before the original is removed: a crash leaves two copies (the primary is
  * read first), never none.
  */
-export async function altMoveSdbox(dir: string, altDir: string, uids: readonly number[], toAlt: boolean): Promise<number[]> {
-  const prefix = path.join(dir, "dovecot.index");
-  const writer = IndexWriter.open(prefix, { fsync: "always", keepsIndexBackup: true });
+export async function altMoveSdbox(layout: DboxLayout, name: string, uids: readonly number[], toAlt: boolean): Promise<number[]> {
+  const altDir = layout.altDir(name);
+  if (altDir === undefined) throw new MailstoreError("UNSUPPORTED", "this storage has no ALT location", { path: layout.root });
+  const dir = layout.mailDir(name);
+  const writer = IndexWriter.open(layout.indexPrefix(name), { fsync: "always", keepsIndexBackup: true });
   const moved: number[] = [];
   try {
     await writer.sync(async (sync) => {
@@ -43,9 +46,4 @@ export async function altMoveSdbox(dir: string, altDir: string, uids: readonly n
     await writer.close();
   }
   return moved;
-}
-
-export function requireAlt(altDir: string | undefined): string {
-  if (!altDir) throw new MailstoreError("UNSUPPORTED", "this storage has no ALT location");
-  return altDir;
 }

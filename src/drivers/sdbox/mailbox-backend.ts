@@ -11,9 +11,9 @@ import { generateGuid128, generateMessageGuid, guid128StringUnlessEmpty } from "
 import { toLfLineEndings, virtualSizeOf } from "../dbox/message-body.js";
 import { buildDboxMetadata, readDboxMetadata } from "../dbox/metadata.js";
 import type { MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
-import { makeDirs } from "../../shared/make-dirs.js";
 import { linkSourceOf, rememberLinkSource } from "./link-source.js";
 import { fsyncDir } from "../../shared/fsync-dir.js";
+import type { DboxLayout } from "../dbox/layout.js";
 
 /** Size of the `dbox-hdr` extension header (dbox.md §3). */
 const DBOX_HDR_SIZE = 24;
@@ -25,12 +25,19 @@ const DBOX_HDR_SIZE = 24;
 export class SdboxMailboxBackend implements MailboxBackend {
   readonly indexPrefix: string;
   readonly keepsIndexBackup = true;
+  /** The mailbox's dbox-Mails directory. */
+  readonly dir: string;
+  readonly altDir: string | undefined;
 
-  constructor(readonly dir: string, readonly altDir: string | undefined, private readonly fsyncFiles = true) {
-    this.indexPrefix = path.join(dir, "dovecot.index");
+  constructor(private readonly layout: DboxLayout, name: string, private readonly fsyncFiles = true) {
+    this.dir = layout.mailDir(name);
+    this.altDir = layout.altDir(name);
+    this.indexPrefix = layout.indexPrefix(name);
   }
 
+  /** With INDEX=, a mailbox made before its index directory (or whose index tree was removed) gets it here. */
   initialRecords(uidValidity: number): LogRecord[] {
+    this.layout.makeIndexDirs(path.dirname(this.indexPrefix));
     const hdr = new Uint8Array(DBOX_HDR_SIZE);
     hdr.set(generateGuid128(), 4); // mailbox GUID; rebuild_count 0
     const validity = new Uint8Array(4);
@@ -223,12 +230,4 @@ export class SdboxMailboxBackend implements MailboxBackend {
     }
     throw new MailstoreError("NOT_FOUND", `message file ${sdboxFileName(uid)} is missing`, { path: path.join(this.dir, sdboxFileName(uid)) });
   }
-}
-
-export function sdboxAltDir(dir: string, root: string, altRoot: string | undefined): string | undefined {
-  return altRoot ? path.join(altRoot, path.relative(root, dir)) : undefined;
-}
-
-export function ensureDir(dir: string): void {
-  makeDirs(dir);
 }

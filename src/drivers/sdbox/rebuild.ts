@@ -13,6 +13,7 @@ import type { IndexMapState } from "../../projections/state.js";
 import { listDboxFiles } from "../dbox/files.js";
 import { generateGuid128 } from "../dbox/guid.js";
 import { newFilePermissionsIn, finishNewFile } from "../../shared/file-mode.js";
+import type { DboxLayout } from "../dbox/layout.js";
 
 /** What a mailbox's rebuild found. */
 export interface SdboxRebuildResult {
@@ -34,8 +35,13 @@ const ext = { external: true, sync: false } as const;
  * ALT get the BACKEND flag. Written under the old log's lock, then renamed
  * over `.log`, so other writers follow it like a rotation.
  */
-export async function rebuildSdboxMailbox(dir: string, altDir: string | undefined, newUidValidity: () => Promise<number>): Promise<SdboxRebuildResult> {
-  const prefix = path.join(dir, "dovecot.index");
+export async function rebuildSdboxMailbox(layout: DboxLayout, name: string, newUidValidity: () => Promise<number>): Promise<SdboxRebuildResult> {
+  const dir = layout.mailDir(name);
+  const altDir = layout.altDir(name);
+  const prefix = layout.indexPrefix(name);
+  if (!fs.existsSync(dir)) throw new MailstoreError("NOT_FOUND", `mailbox ${name} does not exist`, { path: dir });
+  // With INDEX=, the index directory may be what was lost.
+  layout.makeIndexDirs(path.dirname(prefix));
   const writer = openReadableIndex(prefix);
   if (writer) {
     // The old state is read under the lock the new log is written under: no UID can be given meanwhile.

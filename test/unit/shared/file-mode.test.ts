@@ -86,4 +86,18 @@ describe.runIf(canChgrp || process.env.CI)("new files and directories take their
       expect(bad).toEqual([]);
     });
   }
+
+  for (const format of ["sdbox", "mdbox"] as const) {
+    it(`${format}: a missing INDEX= root takes the mail root's mode and group, wherever it is (as Dovecot creates it)`, async () => {
+      const shared = sharedDir(0o770);
+      const index = path.join(dir, "elsewhere", "index");
+      fs.mkdirSync(path.dirname(index), { mode: 0o755 });
+      const storage = openStorage(`${format}:${shared}:INDEX=${index}`);
+      const box = await storage.openMailbox("INBOX");
+      await box.transaction().append({ body: "Subject: a\r\n\r\nbody\r\n" }).commit();
+      await storage.close();
+      expect(entries(index).filter((e) => !e.endsWith(` 770 ${SHARED_GID}`) && !e.endsWith(` 660 ${SHARED_GID}`))).toEqual([]);
+      expect(entries(index).some((e) => e.startsWith("mailboxes/INBOX/dovecot.index.log "))).toBe(true);
+    });
+  }
 });
