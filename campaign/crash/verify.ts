@@ -97,12 +97,26 @@ async function engineRead(o: DovecotOracle, problems: Problem[]): Promise<Found 
   }
 }
 
+/**
+ * doveadm's view. A fetch that exits 75 (EX_TEMPFAIL: Dovecot found a message
+ * gone while it fetched, e.g. a Maildir file a killed flag change renamed) is
+ * reported and tried once more, so that what it then sees is still checked.
+ */
 async function doveadmRead(o: DovecotOracle, problems: Problem[]): Promise<Found | undefined> {
+  const fetchRows = async (m: string) => {
+    try {
+      return await o.fetch("uid flags text", ["mailbox", m, "all"]);
+    } catch (err) {
+      if (!(err instanceof DoveadmError) || err.code !== 75) throw err;
+      problems.push({ kind: "doveadm-tempfail", message: `${err.message} (tried again)` });
+      return o.fetch("uid flags text", ["mailbox", m, "all"]);
+    }
+  };
   try {
     return await timed(problems, "doveadm", async () => {
       const found: Found = { INBOX: [], Other: [] };
       for (const m of CRASH_MAILBOXES) {
-        const rows = await o.fetch("uid flags text", ["mailbox", m, "all"]);
+        const rows = await fetchRows(m);
         found[m] = rows.map((r) => foundMessage(Number(r.uid), r.text ?? "", parseFlags(r.flags)));
         for (const line of stderrProblems(o.lastStderr, { allowWarnings: ALLOWED_DOVEADM_WARNINGS })) {
           problems.push({ kind: "doveadm-problem", message: `doveadm fetch ${m}: ${line}` });
