@@ -130,8 +130,10 @@ async function crashRound(o: DovecotOracle, worker: string, input: RoundInput) {
   if (fold.inFlight) for (const key of stepKeys(fold.inFlight)) input.limbo.add(key);
   // What an interrupted expunge or copy leaves may come back at any later rebuild, and in
   // either mailbox: sdbox unlinks an expunged u.N after the log commit (as Dovecot's
-  // dbox_sync_expunge_files() does after its sync commit), and mdbox keeps a refcount too
-  // high rather than too low, so its rebuild puts the message back where it was first saved.
+  // dbox_sync_expunge_files() does after its sync commit), and mdbox raises a copy's map
+  // refcount before it writes the mailbox record (mdbox/save.ts: a kill between leaks a
+  // refcount, never data), so its rebuild puts the message back where it was first saved,
+  // even when that original was expunged since.
   const step = fold.inFlight;
   if (step?.kind === "expunge" || step?.kind === "copy") for (const m of CRASH_MAILBOXES) input.tainted.add(`${m} ${step.id}`);
   for (const p of verified.problems) if (p.kind === "adopted" && p.key) input.tainted.add(p.key);
