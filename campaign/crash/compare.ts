@@ -13,16 +13,22 @@ import { applyStep, copyExpected, CRASH_MAILBOXES, type CrashMailbox, type Expec
  */
 export type ProblemKind =
   | "loss" | "duplicate" | "damaged" | "flags" | "phantom" | "in-flight" | "disagree"
-  | "worker-error" | "engine-error" | "doveadm-error" | "doveadm-problem" | "lock-wait" | "map"
+  | "worker-error" | "engine-error" | "doveadm-error" | "doveadm-tempfail" | "doveadm-problem" | "lock-wait" | "map"
   | "adopted";
 
 /**
- * Not failures: a message of a step a kill cut short (never acknowledged)
- * that shows up in a later round. sdbox adopts a u.N a killed save left
- * (flags lost) on its next commit, and any rebuild (force-resync) brings back
- * a file whose expunge was logged but not yet unlinked, as Dovecot's does.
+ * Counted, not failed:
+ * - adopted: a message of a step a kill cut short (never acknowledged) that
+ *   shows up in a later round. sdbox adopts a u.N a killed save left (flags
+ *   lost) on its next commit; a rebuild (force-resync) brings back what an
+ *   interrupted expunge or copy left (run.ts says why), as Dovecot's does;
+ * - doveadm-tempfail: doveadm's first fetch after the kill exited 75 (a
+ *   message gone while it fetched: a Maildir file renamed by the killed flag
+ *   change, an mbox whose index lags behind a killed rewrite, which Dovecot
+ *   resyncs), and the fetch tried again saw a store the journal allows
+ *   (when it does not, that is a failure of its own kind).
  */
-export const INFORMATIONAL: ReadonlySet<ProblemKind> = new Set(["adopted"]);
+export const INFORMATIONAL: ReadonlySet<ProblemKind> = new Set(["adopted", "doveadm-tempfail"]);
 
 export interface Problem {
   readonly kind: ProblemKind;

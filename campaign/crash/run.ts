@@ -14,7 +14,7 @@ import type { Progress } from "../lib/progress.js";
 import type { CampaignReport, Failure } from "../lib/report.js";
 import { deriveSeed, Rng } from "../lib/rng.js";
 import { expectedFrom, INFORMATIONAL, type ProblemKind } from "./compare.js";
-import { crashOpsFor, emptyExpected, foldJournal, stepKeys, type CrashOp, type Expected } from "./steps.js";
+import { CRASH_MAILBOXES, crashOpsFor, emptyExpected, foldJournal, stepKeys, type CrashOp, type Expected } from "./steps.js";
 import { verifyAfterKill } from "./verify.js";
 import type { WorkerConfig } from "./worker.js";
 
@@ -36,6 +36,7 @@ interface Cell {
   rounds: number;
   acked: number;
   adopted: number;
+  tempfails: number;
   midStep: number;
   problems: Map<ProblemKind, number>;
 }
@@ -60,12 +61,13 @@ export async function runCrashCampaign(opts: CrashOptions): Promise<CampaignRepo
       for (let round = 0; round < opts.roundsPerFormat && (opts.deadline === undefined || Date.now() < opts.deadline); round++) {
         const op = ops[round % ops.length];
         const seed = deriveSeed(opts.seed, "crash", format, round);
-        const cell = cells.get(`${format} ${op}`) ?? { rounds: 0, acked: 0, adopted: 0, midStep: 0, problems: new Map() };
+        const cell = cells.get(`${format} ${op}`) ?? { rounds: 0, acked: 0, adopted: 0, tempfails: 0, midStep: 0, problems: new Map() };
         cells.set(`${format} ${op}`, cell);
         const result = await crashRound(o, worker, { op, seed, round, expected, limbo, tainted, killMaxMs: opts.killMaxMs ?? 600 });
         cell.rounds++;
         cell.acked += result.acked;
         cell.adopted += result.problems.filter((p) => p.kind === "adopted").length;
+        cell.tempfails += result.problems.filter((p) => p.kind === "doveadm-tempfail").length;
         if (result.midStep) cell.midStep++;
         dotlocks += result.dotlocksAged;
         for (const p of result.problems.filter((p) => !INFORMATIONAL.has(p.kind))) {
@@ -126,6 +128,14 @@ async function crashRound(o: DovecotOracle, worker: string, input: RoundInput) {
   const verified = await verifyAfterKill(o, fold, input.limbo, input.tainted, input.round % 2 === 1);
   for (const step of fold.acked) for (const key of stepKeys(step)) input.limbo.delete(key);
   if (fold.inFlight) for (const key of stepKeys(fold.inFlight)) input.limbo.add(key);
+  // What an interrupted expunge or copy leaves may come back at any later rebuild, and in
+  // either mailbox: sdbox unlinks an expunged u.N after the log commit (as Dovecot's
+  // dbox_sync_expunge_files() does after its sync commit), and mdbox raises a copy's map
+  // refcount before it writes the mailbox record (mdbox/save.ts: a kill between leaks a
+  // refcount, never data), so its rebuild puts the message back where it was first saved,
+  // even when that original was expunged since.
+  const step = fold.inFlight;
+  if (step?.kind === "expunge" || step?.kind === "copy") for (const m of CRASH_MAILBOXES) input.tainted.add(`${m} ${step.id}`);
   for (const p of verified.problems) if (p.kind === "adopted" && p.key) input.tainted.add(p.key);
   const problems = [...(stderr.trim() === "" ? [] : [{ kind: "worker-error" as const, message: stderr.trim() }]), ...verified.problems];
   return {
@@ -142,16 +152,16 @@ function crashReport(seed: number, cells: Map<string, Cell>, failures: Failure[]
   const rows = [...cells].map(([key, c]) => {
     const [format, op] = key.split(" ");
     const other = [...c.problems].filter(([k]) => k !== "loss" && k !== "duplicate").reduce((n, [, v]) => n + v, 0);
-    return [format, op, c.rounds, c.acked, c.midStep, count(c, "loss"), count(c, "duplicate"), other, c.adopted];
+    return [format, op, c.rounds, c.acked, c.midStep, count(c, "loss"), count(c, "duplicate"), other, c.adopted, c.tempfails];
   });
   const total = (i: number) => rows.reduce((n, r) => n + Number(r[i]), 0);
   const formats = new Set([...cells.keys()].map((k) => k.split(" ")[0])).size;
   return {
     campaign: "crash",
     seed,
-    columns: ["driver", "operation", "rounds", "acknowledged steps", "kills mid-step", "lost", "duplicated", "other failures", "interrupted steps surfacing later"],
+    columns: ["driver", "operation", "rounds", "acknowledged steps", "kills mid-step", "lost", "duplicated", "other failures", "interrupted steps surfacing later", "doveadm exit 75, clean on retry"],
     rows,
-    figure: `crash: ${total(2)} SIGKILL rounds over ${formats} drivers, ${total(3)} acknowledged steps, ${total(4)} kills mid-step, ${total(5)} lost, ${total(6)} duplicated, ${total(7)} other failures, ${dotlocks} dotlocks left (aged)`,
+    figure: `crash: ${total(2)} SIGKILL rounds over ${formats} drivers, ${total(3)} acknowledged steps, ${total(4)} kills mid-step, ${total(5)} lost, ${total(6)} duplicated, ${total(7)} other failures; ${total(8)} interrupted steps surfaced later, ${total(9)} doveadm fetches retried after exit 75, ${dotlocks} dotlocks left (aged)`,
     failures,
     durationMs,
   };

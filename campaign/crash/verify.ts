@@ -4,13 +4,11 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { readDboxMessageAt } from "../../src/drivers/dbox/files.js";
-import { MdboxMap } from "../../src/drivers/mdbox/map.js";
-import { MdboxPaths } from "../../src/drivers/mdbox/paths.js";
 import { decodeRedoRecord, MBOX_REDO_JOURNAL } from "../../src/drivers/mbox/redo-journal.js";
 import { MailstoreError, openStorage } from "../../src/index.js";
 import { DoveadmError, parseFlags, stderrProblems, type DovecotOracle } from "../../test/helpers/dovecot-oracle.js";
 import { ageLeftoverDotlocks } from "./dotlocks.js";
+import { mdboxMapProblems } from "./mdbox-map.js";
 import { compareViews, compareWithJournal, type Found, type Problem } from "./compare.js";
 import { foundMessage, readCrashMailbox } from "./read.js";
 import { CRASH_MAILBOXES, type JournalFold } from "./steps.js";
@@ -57,7 +55,9 @@ export async function verifyAfterKill(o: DovecotOracle, fold: JournalFold, limbo
     await doveadm();
   }
   if (engineFound && doveadmFound) problems.push(...compareViews(engineFound, doveadmFound));
-  if (o.format === "mdbox") problems.push(...(await checkMdboxMap(o)));
+  if (o.format === "mdbox") {
+    for (const message of await mdboxMapProblems(o.root, /:ALT=([^:]+)/.exec(o.location)?.[1])) problems.push({ kind: "map", message });
+  }
   return { problems, engineFound, dotlocksAged, doveadmFirst: first };
 }
 
@@ -97,12 +97,26 @@ async function engineRead(o: DovecotOracle, problems: Problem[]): Promise<Found 
   }
 }
 
+/**
+ * doveadm's view. A fetch that exits 75 (EX_TEMPFAIL: Dovecot found a message
+ * gone while it fetched, e.g. a Maildir file a killed flag change renamed) is
+ * reported and tried once more, so that what it then sees is still checked.
+ */
 async function doveadmRead(o: DovecotOracle, problems: Problem[]): Promise<Found | undefined> {
+  const fetchRows = async (m: string) => {
+    try {
+      return await o.fetch("uid flags text", ["mailbox", m, "all"]);
+    } catch (err) {
+      if (!(err instanceof DoveadmError) || err.code !== 75) throw err;
+      problems.push({ kind: "doveadm-tempfail", message: `${err.message} (tried again)` });
+      return o.fetch("uid flags text", ["mailbox", m, "all"]);
+    }
+  };
   try {
     return await timed(problems, "doveadm", async () => {
       const found: Found = { INBOX: [], Other: [] };
       for (const m of CRASH_MAILBOXES) {
-        const rows = await o.fetch("uid flags text", ["mailbox", m, "all"]);
+        const rows = await fetchRows(m);
         found[m] = rows.map((r) => foundMessage(Number(r.uid), r.text ?? "", parseFlags(r.flags)));
         for (const line of stderrProblems(o.lastStderr, { allowWarnings: ALLOWED_DOVEADM_WARNINGS })) {
           problems.push({ kind: "doveadm-problem", message: `doveadm fetch ${m}: ${line}` });
@@ -115,29 +129,4 @@ async function doveadmRead(o: DovecotOracle, problems: Problem[]): Promise<Found
     problems.push({ kind: "doveadm-error", message: err.message });
     return undefined;
   }
-}
-
-/** mdbox: every map record points at an intact message of an existing m.N (primary or ALT). */
-async function checkMdboxMap(o: DovecotOracle): Promise<Problem[]> {
-  const alt = /:ALT=([^:]+)/.exec(o.location)?.[1];
-  const paths = new MdboxPaths(o.root, alt);
-  const map = new MdboxMap(paths);
-  const problems: Problem[] = [];
-  try {
-    for (const e of map.open().entries()) {
-      const located = paths.locate(e.fileId);
-      if (!located) {
-        problems.push({ kind: "map", message: `map uid ${e.mapUid} points at m.${e.fileId}, which is gone` });
-        continue;
-      }
-      const m = await readDboxMessageAt(located.path, e.offset);
-      if (m.size !== e.size) problems.push({ kind: "map", message: `map uid ${e.mapUid}: m.${e.fileId} offset ${e.offset} holds ${m.size} bytes, the map says ${e.size}` });
-    }
-  } catch (err) {
-    if (!(err instanceof MailstoreError)) throw err;
-    problems.push({ kind: "map", message: `map check: ${err.message}` });
-  } finally {
-    await map.close();
-  }
-  return problems;
 }

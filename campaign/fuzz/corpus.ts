@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { encodeBundle, exportBundle, openStorage } from "../../src/index.js";
 import { createOracle, sampleMessage, type DovecotOracle, type MailFormat } from "../../test/helpers/dovecot-oracle.js";
+import { BYSTANDER_MAILBOX } from "./store-work.js";
 import type { FuzzTarget } from "./targets.js";
 
 export interface CorpusEntry {
@@ -19,7 +20,7 @@ export interface CorpusEntry {
   readonly origin: "doveadm" | "engine";
   /** Path relative to the corpus directory. */
   readonly file: string;
-  /** For files of <format>/store: the path inside that store. */
+  /** For files of <format>/store other than Other's own: the path inside that store. */
   readonly storeRel?: string;
 }
 
@@ -64,7 +65,9 @@ export async function loadOrBuildCorpus(dir: string, formats: readonly MailForma
         const target = targetOf(rel, format);
         if (!target) continue;
         const unchanged = seen.get(rel)?.equals(fs.readFileSync(path.join(storeDir, rel)));
-        entries.push({ target, format, origin: unchanged ? "doveadm" : "engine", file: path.join(format, "store", rel), storeRel: rel });
+        // Other's own files are not placed in the store: Other is the mailbox that must not change.
+        const bystanders = rel.split(path.sep).some((part) => part === BYSTANDER_MAILBOX || part === `.${BYSTANDER_MAILBOX}`);
+        entries.push({ target, format, origin: unchanged ? "doveadm" : "engine", file: path.join(format, "store", rel), ...(bystanders ? {} : { storeRel: rel }) });
       }
       const bundle = exportBundle(path.join(o.mailboxIndexDir("INBOX"), "dovecot.index"));
       for (const encoding of ["msgpack", "json"] as const) {

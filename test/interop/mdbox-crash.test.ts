@@ -12,13 +12,11 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { readDboxMessageAt } from "../../src/drivers/dbox/files.js";
-import { MdboxMap } from "../../src/drivers/mdbox/map.js";
-import { MdboxPaths } from "../../src/drivers/mdbox/paths.js";
 import type { MdboxStorageBackend } from "../../src/drivers/mdbox/storage-backend.js";
 import { messageCount, openStorage, recordAt } from "../../src/index.js";
 import { createOracle, describeInterop, type DovecotOracle } from "../helpers/dovecot.js";
 import { runAndKill } from "../helpers/kill-worker.js";
+import { mdboxMapProblems } from "../../campaign/crash/mdbox-map.js";
 
 const REPO = path.resolve(__dirname, "../..");
 const ROUNDS = Number(process.env.MDBOX_CRASH_ROUNDS ?? 8);
@@ -149,17 +147,7 @@ async function verify(o: DovecotOracle, journal: string, where: string): Promise
   }
 
   // Every map record points at an intact message of an existing file.
-  const map = new MdboxMap(new MdboxPaths(o.root));
-  try {
-    for (const e of map.open().entries()) {
-      const file = path.join(o.storageDir(), `m.${e.fileId}`);
-      expect(fs.existsSync(file), `${where}: map uid ${e.mapUid} → m.${e.fileId}`).toBe(true);
-      const m = await readDboxMessageAt(file, e.offset);
-      expect(m.size, `${where}: map uid ${e.mapUid} size`).toBe(e.size);
-    }
-  } finally {
-    await map.close();
-  }
+  expect(await mdboxMapProblems(o.root), where).toEqual([]);
 
   // doveadm opens it and sees at least what was committed.
   await o.chownRoot();
