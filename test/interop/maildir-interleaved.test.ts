@@ -12,17 +12,8 @@ import { expect, it } from "vitest";
 import { flagNames, messageCount, recordAt, type Mailbox } from "../../src/index.js";
 import { createOracle, describeInterop, parseFlags, sampleMessage, type DovecotOracle } from "../helpers/dovecot.js";
 import { openMaildirStorage } from "../unit/drivers/maildir/open-storage.js";
+import { prng } from "../../campaign/lib/rng.js";
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FLAGS = ["\\Seen", "\\Flagged", "\\Answered", "$Label1", "work"];
 
@@ -42,7 +33,7 @@ async function dovecotView(o: DovecotOracle) {
 describeInterop("Maildir: engine, Dovecot and outside renames interleaved", () => {
   it("agree after every step of a seeded random sequence", async () => {
     const seed = Number(process.env.MAILDIR_SEED ?? 20261123);
-    const random = rng(seed);
+    const random = prng(seed);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
     const someFlags = () => FLAGS.filter(() => random() < 0.35);
     const o = createOracle("maildir", { autoChown: true });

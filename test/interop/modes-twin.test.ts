@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterEach, expect, it } from "vitest";
 import { createOracle, describeInterop, MAIL_FORMATS, ORACLE_GID, ORACLE_UID, sampleMessage, type DovecotOracle } from "../helpers/dovecot.js";
+import { describeTree, modeBits } from "../helpers/tree.js";
 
 const exec = promisify(execFile);
 const bin = path.resolve(__dirname, "../../bin/mailstore.js");
@@ -11,18 +12,10 @@ const bin = path.resolve(__dirname, "../../bin/mailstore.js");
 /** Relative path (names that differ from store to store normalized) → permission bits, for everything under `root`. */
 function modes(root: string): Map<string, string> {
   const out = new Map<string, string>();
-  const walk = (p: string, rel: string) => {
-    const st = fs.lstatSync(p);
-    out.set(rel || ".", `${st.isDirectory() ? "d" : "f"}${(st.mode & 0o7777).toString(8)}`);
-    if (!st.isDirectory()) return;
-    for (const name of fs.readdirSync(p)) {
-      const parent = path.basename(p);
-      // Message files of Maildir and the UIDVALIDITY marker have names of their own in each store.
-      const norm = (parent === "cur" || parent === "new") ? "<message>" : name.replace(/^dovecot-uidvalidity\.[0-9a-f]{8}$/, "dovecot-uidvalidity.<hex>");
-      walk(path.join(p, name), rel ? `${rel}/${norm}` : norm);
-    }
-  };
-  walk(root, "");
+  for (const [rel, mode] of describeTree(root, (_, st) => `${st.isDirectory() ? "d" : "f"}${modeBits(st)}`)) {
+    // Message files of Maildir and the UIDVALIDITY marker have names of their own in each store.
+    out.set(rel.replace(/(^|\/)(cur|new)\/[^/]+$/, "$1$2/<message>").replace(/dovecot-uidvalidity\.[0-9a-f]{8}$/, "dovecot-uidvalidity.<hex>"), mode);
+  }
   return out;
 }
 

@@ -6,21 +6,17 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterEach, expect, it } from "vitest";
 import { createOracle, describeInterop, MAIL_FORMATS, ORACLE_GID, ORACLE_UID, sampleMessage, type DovecotOracle } from "../helpers/dovecot.js";
+import { describeTree } from "../helpers/tree.js";
 
 const exec = promisify(execFile);
 const bin = path.resolve(__dirname, "../../bin/mailstore.js");
 
 /** Every entry under `dir`: type, mode, owner, size, mtime (ns) and, for files, a hash of the bytes. */
 function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (p: string): void => {
-    const st = fs.lstatSync(p, { bigint: true });
+  return describeTree(dir, (p, st) => {
     const bytes = st.isFile() ? createHash("sha1").update(fs.readFileSync(p)).digest("hex") : "";
-    out.set(path.relative(dir, p) || ".", `${st.mode.toString(8)} ${st.uid}:${st.gid} ${st.size} ${st.mtimeNs} ${bytes}`);
-    if (st.isDirectory()) for (const name of fs.readdirSync(p).sort()) walk(path.join(p, name));
-  };
-  walk(dir);
-  return out;
+    return `${st.mode.toString(8)} ${st.uid}:${st.gid} ${st.size} ${st.mtimeNs} ${bytes}`;
+  });
 }
 
 /** What differs between two snapshots, one line per path. */

@@ -4,17 +4,11 @@ import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openStorage } from "../../../src/index.js";
 import { MailstoreError } from "../../../src/shared/errors.js";
+import { describeTree } from "../../helpers/tree.js";
 
 /** Every path under `dir` with its size and mtime (ns). */
 function listing(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (p: string) => {
-    const st = fs.lstatSync(p, { bigint: true });
-    out.push(`${path.relative(dir, p)} ${st.mode.toString(8)} ${st.size} ${st.mtimeNs}`);
-    if (st.isDirectory()) for (const name of fs.readdirSync(p).sort()) walk(path.join(p, name));
-  };
-  walk(dir);
-  return out;
+  return [...describeTree(dir, (_, st) => `${st.mode.toString(8)} ${st.size} ${st.mtimeNs}`)].map(([p, d]) => `${p} ${d}`);
 }
 
 const code = async (p: Promise<unknown> | (() => unknown)): Promise<string | undefined> => {

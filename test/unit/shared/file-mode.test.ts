@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { openStorage } from "../../../src/index.js";
 import { createNewFile, newFilePermissionsIn, openCreating } from "../../../src/shared/file-mode.js";
 import { makeDirs } from "../../../src/shared/make-dirs.js";
+import { describeTree, modeBits } from "../../helpers/tree.js";
 
 // Giving a file another group than our own needs root (or membership): CI runs as root, and must run these.
 const canChgrp = process.getuid?.() === 0;
@@ -12,14 +13,7 @@ const SHARED_GID = 65534;
 
 /** Every entry under `dir` (itself included) as "relative-path mode gid". */
 function entries(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (p: string) => {
-    const st = fs.lstatSync(p);
-    out.push(`${path.relative(dir, p) || "."} ${(st.mode & 0o7777).toString(8)} ${st.gid}`);
-    if (st.isDirectory()) for (const name of fs.readdirSync(p)) walk(path.join(p, name));
-  };
-  walk(dir);
-  return out;
+  return [...describeTree(dir, (_, st) => `${modeBits(st)} ${st.gid}`)].map(([p, d]) => `${p} ${d}`);
 }
 
 describe.runIf(canChgrp || process.env.CI)("new files and directories take their directory's group, as Dovecot's file_create_gid", () => {
