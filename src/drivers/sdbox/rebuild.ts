@@ -10,7 +10,7 @@ import { IndexWriter } from "../../index-io/writer.js";
 import { readCheckpoint } from "../../index-io/checkpoint-file.js";
 import { extension, highestModseq, lookupUid } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
-import { listDboxFiles } from "../dbox/files.js";
+import { listDboxFiles, sdboxFileName } from "../dbox/files.js";
 import { generateGuid128 } from "../dbox/guid.js";
 import { newFilePermissionsIn, finishNewFile } from "../../shared/file-mode.js";
 import type { DboxLayout } from "../dbox/layout.js";
@@ -102,7 +102,9 @@ async function rebuildFrom(
 ): Promise<SdboxRebuildResult> {
   const primary = new Set((await listDboxFiles(dir, "sdbox")).map((f) => f.id));
   const alt = altDir && fs.existsSync(altDir) ? new Set((await listDboxFiles(altDir, "sdbox")).map((f) => f.id)) : new Set<number>();
-  const uids = [...new Set([...primary, ...alt])].sort((a, b) => a - b);
+  const found = [...new Set([...primary, ...alt])].sort((a, b) => a - b);
+  const stale = from === "index" && old ? staleFiles(old, found, (uid) => [primary.has(uid) ? dir : undefined, alt.has(uid) ? altDir : undefined]) : new Set<number>();
+  const uids = found.filter((uid) => !stale.has(uid));
 
   const hdr = new Uint8Array(DBOX_HDR_SIZE);
   const oldHdr = old ? extension(old, "dbox-hdr")?.hdrData : undefined;
@@ -151,7 +153,32 @@ async function rebuildFrom(
     fs.rmSync(prefix, { force: true });
   };
   write(next.fileSeq, next.initialModseq);
+  // Only once the new log no longer needs them: what a killed expunge or copy left (see staleFiles).
+  for (const uid of stale) for (const d of [dir, altDir]) if (d) fs.rmSync(path.join(d, sdboxFileName(uid)), { force: true });
   return { messages: uids.length, flagsFrom: from };
+}
+
+/**
+ * Files the readable log says are not messages, which Dovecot's rebuild
+ * would bring back (it adds every u.N it finds):
+ * - a UID below next_uid that the state does not have was expunged, and a
+ *   kill came between the expunge's commit and the unlink that follows it;
+ * - a UID at or past next_uid with more than one link is a copy's link
+ *   whose commit never landed (its original is still in its mailbox; see
+ *   SdboxMailboxBackend.adoptLeftovers).
+ * A single-link file past next_uid is a killed save's, and is kept.
+ */
+function staleFiles(old: IndexMapState, found: readonly number[], dirsOf: (uid: number) => Array<string | undefined>): Set<number> {
+  const stale = new Set<number>();
+  for (const uid of found) {
+    if (uid < old.header.nextUid) {
+      if (!lookupUid(old, uid)) stale.add(uid);
+      continue;
+    }
+    const links = dirsOf(uid).map((d) => (d ? fs.statSync(path.join(d, sdboxFileName(uid))).nlink : 0));
+    if (Math.max(...links) > 1) stale.add(uid);
+  }
+  return stale;
 }
 
 /** dovecot.index.backup, or undefined when it is missing or unreadable (as good as none). */

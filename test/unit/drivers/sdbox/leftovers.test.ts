@@ -80,3 +80,26 @@ it("a killed save's leftover past a gap of requested UIDs (which adoption does n
   expect(Buffer.from(await box.readMessage(5)).toString()).toBe("Subject: five\n\n5\n");
   expect(messageCount(box.state)).toBe(2);
 });
+
+it("force-resync with a readable log does not bring back what a kill left: an expunged message's file (killed before its unlink), a copy's unlogged link; a killed save's file is kept", async () => {
+  await storage.createMailbox("Other");
+  const inbox = await storage.openMailbox("INBOX");
+  await inbox.transaction().append({ body: "Subject: one\n\n1\n" }).append({ body: "Subject: two\n\n2\n" }).commit();
+  const mails = path.join(dir, "mail/mailboxes/INBOX/dbox-Mails");
+  const kept = fs.readFileSync(path.join(mails, "u.1"));
+  await inbox.transaction().expunge([{ uid1: 1, uid2: 1 }]).commit();
+  // The expunge was committed, then (as if killed before its unlink) the file is back.
+  fs.writeFileSync(path.join(mails, "u.1"), kept);
+  const otherDir = path.join(dir, "mail/mailboxes/Other/dbox-Mails");
+  const other = await storage.openMailbox("Other");
+  await other.refresh();
+  fs.linkSync(path.join(mails, "u.2"), path.join(otherDir, "u.1")); // a copy killed before its commit
+  fs.copyFileSync(path.join(mails, "u.2"), path.join(otherDir, "u.2")); // a save killed before its commit
+  await storage.forceResync("*");
+  await inbox.refresh();
+  await other.refresh();
+  expect([messageCount(inbox.state), messageCount(other.state)]).toEqual([1, 1]);
+  expect(fs.existsSync(path.join(mails, "u.1"))).toBe(false);
+  expect(fs.readdirSync(otherDir).filter((f) => f.startsWith("u."))).toEqual(["u.2"]);
+  expect(Buffer.from(await other.readMessage(2)).toString()).toBe("Subject: two\n\n2\n");
+});
