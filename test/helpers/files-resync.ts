@@ -42,6 +42,20 @@ export function loggedMessages(indexDir: string): Array<{ uid: number; flags: st
 }
 
 /** The storage's own forceResync results (Storage.forceResync returns nothing). */
+/** Sets every Maildir new/ and cur/ under `root` to have last changed 10 s ago (nothing for mbox). */
+export function settleMaildirDirs(root: string): void {
+  const past = new Date(Date.now() - 10_000);
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      const p = path.join(dir, e.name);
+      if (e.name === "new" || e.name === "cur") fs.utimesSync(p, past, past);
+      else walk(p);
+    }
+  };
+  walk(root);
+}
+
 export function backendResync(storage: Storage, mailbox: string): Promise<FilesResyncResult[]> {
   return (storage.backend as unknown as { forceResync(m: string): Promise<FilesResyncResult[]> }).forceResync(mailbox);
 }
@@ -137,6 +151,10 @@ export function sharedResyncCases(format: FilesFormat): void {
     expect(bytes.length).toBeGreaterThan(200);
     bytes.fill(0xa5, 60, 200);
     fs.writeFileSync(childLog, bytes);
+    // Maildir's header records whether new/ and cur/ changed within a second of their scan (then the
+    // next scan repeats, and logs the header again once the second is over): with their last change
+    // well in the past, whether the second resync runs in the same second as the first does not matter.
+    settleMaildirDirs(o.root);
     const storage = openStorage(o.location);
     const results = await backendResync(storage, "*");
     expect(results.map((r) => r.messages)).toEqual([4, 2]);
