@@ -127,8 +127,8 @@ export class SdboxMailboxBackend implements MailboxBackend {
   }
 
   /**
-   * A copy of a message this storage read from another u.N file (same
-   * bytes, GUID and received time): a hard link, as Dovecot's sdbox copy.
+   * A copy of a message this storage read from another of its u.N files
+   * (same bytes, GUID and received time): a hard link, as Dovecot's sdbox copy.
    * @returns false when `m` is not one, or the link cannot be made (ALT on
    *   another filesystem, the link limit, the source expunged meanwhile):
    *   then it is written as any message.
@@ -136,6 +136,9 @@ export class SdboxMailboxBackend implements MailboxBackend {
   private linkCopy(m: NewMessage, final: string): boolean {
     const src = linkSourceOf(m.body);
     if (src === undefined || m.guid === undefined || m.guid !== src.guid || (m.receivedTime !== undefined && m.receivedTime !== src.receivedTime)) return false;
+    // Only within this storage's primary tree: a file linked in from another store (an import) would
+    // carry that store's owner and mode, and tie two stores' files together.
+    if (!src.path.startsWith(this.layout.root + path.sep)) return false;
     try {
       fs.linkSync(src.path, final);
       return true;

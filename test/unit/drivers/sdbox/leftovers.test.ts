@@ -103,3 +103,20 @@ it("force-resync with a readable log does not bring back what a kill left: an ex
   expect(fs.readdirSync(otherDir).filter((f) => f.startsWith("u."))).toEqual(["u.2"]);
   expect(Buffer.from(await other.readMessage(2)).toString()).toBe("Subject: two\n\n2\n");
 });
+
+it("a message copied from another storage (an import) is written, not linked: stores never share a file", async () => {
+  const inbox = await storage.openMailbox("INBOX");
+  await inbox.transaction().append({ body: "Subject: one\n\n1\n" }).commit();
+  const other = openStorage(`sdbox:${dir}/other`);
+  try {
+    const target = await other.openMailbox("INBOX");
+    const fetched = [];
+    for await (const f of inbox.fetch([1], ["body", "guid", "receivedTime"])) fetched.push(f);
+    const [m] = fetched;
+    await target.transaction().append({ body: m.body, guid: m.guid, receivedDate: new Date(m.receivedTime * 1000) }).commit();
+    expect(fs.statSync(path.join(dir, "other/mailboxes/INBOX/dbox-Mails/u.1")).nlink).toBe(1);
+    expect(fs.statSync(path.join(dir, "mail/mailboxes/INBOX/dbox-Mails/u.1")).nlink).toBe(1);
+  } finally {
+    await other.close();
+  }
+});
