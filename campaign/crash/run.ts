@@ -69,7 +69,7 @@ export async function runCrashCampaign(opts: CrashOptions): Promise<CampaignRepo
         cell.adopted += result.problems.filter((p) => p.kind === "adopted").length;
         cell.tempfails += result.problems.filter((p) => p.kind === "doveadm-tempfail").length;
         if (result.midStep) cell.midStep++;
-        dotlocks += result.dotlocksAged;
+        dotlocks += result.dotlocksLeft;
         for (const p of result.problems.filter((p) => !INFORMATIONAL.has(p.kind))) {
           cell.problems.set(p.kind, (cell.problems.get(p.kind) ?? 0) + 1);
           failures.push({
@@ -142,7 +142,7 @@ async function crashRound(o: DovecotOracle, worker: string, input: RoundInput) {
     acked: fold.acked.length,
     midStep: fold.inFlight !== undefined,
     problems,
-    dotlocksAged: verified.dotlocksAged,
+    dotlocksLeft: verified.dotlocksLeft,
     expected: verified.engineFound ? expectedFrom(verified.engineFound) : fold.expected,
   };
 }
@@ -161,7 +161,7 @@ function crashReport(seed: number, cells: Map<string, Cell>, failures: Failure[]
     seed,
     columns: ["driver", "operation", "rounds", "acknowledged steps", "kills mid-step", "lost", "duplicated", "other failures", "interrupted steps surfacing later", "doveadm exit 75, clean on retry"],
     rows,
-    figure: `crash: ${total(2)} SIGKILL rounds over ${formats} drivers, ${total(3)} acknowledged steps, ${total(4)} kills mid-step, ${total(5)} lost, ${total(6)} duplicated, ${total(7)} other failures; ${total(8)} interrupted steps surfaced later, ${total(9)} doveadm fetches retried after exit 75, ${dotlocks} dotlocks left (aged)`,
+    figure: `crash: ${total(2)} SIGKILL rounds over ${formats} drivers, ${total(3)} acknowledged steps, ${total(4)} kills mid-step, ${total(5)} lost, ${total(6)} duplicated, ${total(7)} other failures; ${total(8)} interrupted steps surfaced later, ${total(9)} doveadm fetches retried after exit 75, ${dotlocks} dotlocks left by killed workers (each naming its dead pid)`,
     failures,
     durationMs,
   };

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { decodeRedoRecord, MBOX_REDO_JOURNAL } from "../../src/drivers/mbox/redo-journal.js";
 import { MailstoreError, openStorage } from "../../src/index.js";
 import { DoveadmError, parseFlags, stderrProblems, type DovecotOracle } from "../../test/helpers/dovecot-oracle.js";
-import { ageLeftoverDotlocks } from "./dotlocks.js";
+import { inspectLeftoverDotlocks } from "./dotlocks.js";
 import { mdboxMapProblems } from "./mdbox-map.js";
 import { compareViews, compareWithJournal, type Found, type Problem } from "./compare.js";
 import { foundMessage, readCrashMailbox } from "./read.js";
@@ -27,14 +27,16 @@ export interface VerifyResult {
   readonly problems: Problem[];
   /** What the engine found (the next round's baseline), when it could read the store. */
   readonly engineFound: Found | undefined;
-  readonly dotlocksAged: number;
+  /** Dotlocks the kill left (each naming the dead worker; any other kind is a problem). */
+  readonly dotlocksLeft: number;
   readonly doveadmFirst: boolean;
 }
 
 /** Checks the store after a kill. `doveadmFirst` is honoured unless an mbox write is waiting in the redo journal. */
 export async function verifyAfterKill(o: DovecotOracle, fold: JournalFold, limbo: ReadonlySet<string>, tainted: ReadonlySet<string>, doveadmFirst: boolean): Promise<VerifyResult> {
   const problems: Problem[] = [];
-  const dotlocksAged = ageLeftoverDotlocks(o.root);
+  const dotlocks = inspectLeftoverDotlocks(o.root);
+  for (const message of dotlocks.problems) problems.push({ kind: "lock-wait", message });
   // A write the kill cut short is redone by the engine's next writer; Dovecot would renumber instead.
   const first = doveadmFirst && !(o.format === "mbox" && pendingMboxRedo(o));
   let engineFound: Found | undefined;
@@ -58,7 +60,7 @@ export async function verifyAfterKill(o: DovecotOracle, fold: JournalFold, limbo
   if (o.format === "mdbox") {
     for (const message of await mdboxMapProblems(o.root, /:ALT=([^:]+)/.exec(o.location)?.[1])) problems.push({ kind: "map", message });
   }
-  return { problems, engineFound, dotlocksAged, doveadmFirst: first };
+  return { problems, engineFound, dotlocksLeft: dotlocks.left, doveadmFirst: first };
 }
 
 function pendingMboxRedo(o: DovecotOracle): boolean {

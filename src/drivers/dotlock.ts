@@ -30,14 +30,20 @@
  *   owner's (Dovecot's file_create_mode, `(dir & 0666) | 0600`), and the
  *   umask applies on top.
  *
- * How the file comes into being differs per caller (`create`):
- * - `"excl"`: open(O_CREAT|O_EXCL), then write the content — Dovecot's
- *   default `dotlock_use_excl = yes`, as the Maildir locks are taken.
- * - `"link"`: write the content to a hidden temporary file and link() it
- *   into place (Dovecot's `dotlock_use_excl = no` way), so that the lock
- *   never exists without its owner's pid: a kill between an O_EXCL create
- *   and its write would leave an empty lock that every reader must wait
- *   two minutes to break (observed with doveadm on mbox).
+ * How the file comes into being: the content is written to a hidden
+ * temporary file first and link()ed into place (Dovecot's
+ * `dotlock_use_excl = no` way; its default O_EXCL way excludes others just
+ * the same). So a lock of ours never exists without our pid, and a kill at
+ * any moment leaves a lock that Dovecot breaks at once (the pid is gone).
+ * A lock naming no pid is judged by Dovecot only by how long *it* has
+ * watched the locked file stand still (120 s from its first look,
+ * whatever the lock's mtime: checked with doveadm 2.3.19), so an empty lock
+ * (a kill between an O_EXCL create and its write) or one holding new
+ * content made every doveadm command wait two minutes (seen in the crash
+ * campaign on Maildir and mbox). For the same reason replaceTarget() does
+ * not write the new content into the lock as Dovecot's
+ * file_dotlock_replace() does: it writes a temporary file, renames that
+ * over the target while the lock still names us, then removes the lock.
  *
  * fcntl locks would not do: Dovecot does not look at them for these files.
  */
@@ -60,8 +66,6 @@ export interface DotlockOptions {
   readonly timeoutMs?: number;
   /** Untouched this long, a lock is abandoned (ms; default DOTLOCK_STALE_MS). */
   readonly staleMs?: number;
-  /** How the lock file is created (default `"excl"`, Dovecot's default); see the module comment. */
-  readonly create?: "excl" | "link";
   /**
    * File mode of the lock file, limited to what the directory allows
    * (`(dir & 0o666) | 0o600`, Dovecot's file_create_mode; default 0o666:
@@ -97,9 +101,10 @@ export interface Dotlock {
   /** Deletes the lock file if it is still ours. Idempotent. */
   release(): void;
   /**
-   * Writes `content` into the lock file and renames it over the locked file
-   * (Dovecot's file_dotlock_replace): the new content appears atomically,
-   * with the lock file's mode, and the lock is gone.
+   * Puts `content` in place of the locked file atomically, with the lock
+   * file's mode, and releases the lock (what Dovecot's file_dotlock_replace
+   * does, through a temporary file: see the module comment). The lock is
+   * released on failure too.
    */
   replaceTarget(content: string | Uint8Array, opts?: { fsync?: boolean; mtimeAfterSecs?: number }): void;
 }
@@ -158,7 +163,7 @@ function localPidOf(content: string): number | undefined {
  * What the lock file at `lockPath` is: gone already (try again at once),
  * stale (may be broken), or held.
  */
-function judge(lockPath: string, staleMs: number): { state: "gone" | "stale" | "held"; owner?: string } {
+function judge(lockPath: string, staleMs: number): { state: "gone" | "stale" | "held"; owner?: string; deadPid?: number } {
   let st: fs.Stats;
   try {
     st = fs.statSync(lockPath);
@@ -175,8 +180,9 @@ function judge(lockPath: string, staleMs: number): { state: "gone" | "stale" | "
     if (errnoOf(err) !== "EACCES") throw err;
   }
   const pid = content === undefined ? undefined : localPidOf(content);
-  const state = (pid !== undefined && pid !== process.pid && !processAlive(pid)) || Date.now() - st.mtimeMs > staleMs ? "stale" : "held";
-  return content === undefined ? { state } : { state, owner: `${content}#${st.ino}` };
+  const deadPid = pid !== undefined && pid !== process.pid && !processAlive(pid) ? pid : undefined;
+  const state = deadPid !== undefined || Date.now() - st.mtimeMs > staleMs ? "stale" : "held";
+  return content === undefined ? { state } : { state, owner: `${content}#${st.ino}`, deadPid };
 }
 
 /**
@@ -201,30 +207,40 @@ function writeContent(fd: number, content: Buffer): Created {
   return { dev: st.dev, ino: st.ino };
 }
 
-/** O_EXCL: @returns the new lock's identity, or undefined when another lock is in place. */
-function createExcl(lockPath: string, content: Buffer, perm: NewFilePermissions): Created | undefined {
-  let fd: number;
-  try {
-    fd = fs.openSync(lockPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, perm.mode);
-  } catch (err) {
-    if (errnoOf(err) === "EEXIST") return undefined;
-    throw err;
-  }
-  try {
-    finishNewFile(fd, perm, lockPath);
-    return writeContent(fd, content);
-  } catch (err) {
-    // Nobody else can have it yet: do not leave an empty lock for two minutes.
-    unlinkIfExists(lockPath);
-    throw err;
-  } finally {
-    fs.closeSync(fd);
+/** The hidden file a lock is written to before link() puts it in place. */
+function lockTemporaryPath(lockPath: string, pid: number): string {
+  return path.join(path.dirname(lockPath), `.${path.basename(lockPath)}.${os.hostname()}.${pid}.tmp`);
+}
+
+/** The hidden file replaceTarget() writes the new content to. */
+function replacementTemporaryPath(target: string, pid: number): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${os.hostname()}.${pid}.new`);
+}
+
+/** What a holder killed mid-way leaves besides its lock: no one else writes these names. */
+function removeTemporaryFilesOf(deadPid: number, target: string, lockPath: string): void {
+  unlinkIfExists(lockTemporaryPath(lockPath, deadPid));
+  unlinkIfExists(replacementTemporaryPath(target, deadPid));
+}
+
+/**
+ * Removes the replacement files of holders killed mid-replace whose lock
+ * someone else (Dovecot, which knows nothing of them) has broken since.
+ * Called before a replace, which is rare (a new keyword, a subscription).
+ */
+function sweepDeadReplacements(target: string): void {
+  const dir = path.dirname(target);
+  const prefix = `.${path.basename(target)}.${os.hostname()}.`;
+  for (const name of fs.readdirSync(dir)) {
+    if (!name.startsWith(prefix) || !name.endsWith(".new")) continue;
+    const pid = Number(name.slice(prefix.length, -".new".length));
+    if (Number.isInteger(pid) && pid > 0 && pid <= MAX_PID && pid !== process.pid && !processAlive(pid)) unlinkIfExists(path.join(dir, name));
   }
 }
 
 /** link(): @returns the new lock's identity, or undefined when another lock is in place. */
 function createByLink(lockPath: string, content: Buffer, perm: NewFilePermissions): Created | undefined {
-  const tmpPath = path.join(path.dirname(lockPath), `.${path.basename(lockPath)}.${os.hostname()}.${process.pid}.tmp`);
+  const tmpPath = lockTemporaryPath(lockPath, process.pid);
   // A leftover of a killed process that had our pid: start afresh so that its mode is ours.
   unlinkIfExists(tmpPath);
   try {
@@ -258,15 +274,14 @@ export async function takeDotlock(target: string, opts: DotlockOptions = {}): Pr
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const staleMs = opts.staleMs ?? DOTLOCK_STALE_MS;
   const maxPollMs = opts.maxPollMs ?? 50;
-  const create = opts.create === "link" ? createByLink : createExcl;
   const perm = lockFilePermissions(lockPath, opts.mode ?? 0o666);
   const content = Buffer.from(`${process.pid}:${os.hostname()}`, "utf8");
   const deadline = Date.now() + timeoutMs;
   let waitMs = 2;
   let broken: { owner: string | undefined } | undefined;
   for (;;) {
-    const created = create(lockPath, content, perm);
-    if (created !== undefined) return heldLock(target, lockPath, content, created, broken, opts.touchEveryMs);
+    const created = createByLink(lockPath, content, perm);
+    if (created !== undefined) return heldLock(target, lockPath, content, perm, created, broken, opts.touchEveryMs);
     const found = judge(lockPath, staleMs).state;
     if (found === "gone") continue;
     if (found === "stale") {
@@ -280,6 +295,7 @@ export async function takeDotlock(target: string, opts: DotlockOptions = {}): Pr
         } catch (err) {
           if (errnoOf(err) !== "ENOENT") throw err; // another breaker was quicker
         }
+        if (again.deadPid !== undefined) removeTemporaryFilesOf(again.deadPid, target, lockPath);
       }
       continue;
     }
@@ -289,21 +305,12 @@ export async function takeDotlock(target: string, opts: DotlockOptions = {}): Pr
   }
 }
 
-function heldLock(target: string, lockPath: string, content: Buffer, created: Created, broken: { owner: string | undefined } | undefined, touchEveryMs: number | undefined): Dotlock {
+function heldLock(target: string, lockPath: string, content: Buffer, perm: NewFilePermissions, created: Created, broken: { owner: string | undefined } | undefined, touchEveryMs: number | undefined): Dotlock {
   let held = true;
   const stillOurs = (): boolean => {
     try {
       const st = fs.statSync(lockPath);
       return st.dev === created.dev && st.ino === created.ino && fs.readFileSync(lockPath).equals(content);
-    } catch (err) {
-      if (errnoOf(err) === "ENOENT") return false;
-      throw err;
-    }
-  };
-  const sameInode = (): boolean => {
-    try {
-      const st = fs.statSync(lockPath);
-      return st.dev === created.dev && st.ino === created.ino;
     } catch (err) {
       if (errnoOf(err) === "ENOENT") return false;
       throw err;
@@ -336,26 +343,28 @@ function heldLock(target: string, lockPath: string, content: Buffer, created: Cr
     held = false;
     if (timer !== undefined) clearInterval(timer);
   };
+  const release = (): void => {
+    if (!held) return;
+    stop();
+    if (stillOurs()) unlinkIfExists(lockPath);
+  };
   return {
     lockPath,
     brokeStale: broken !== undefined,
     owner: `${content.toString("utf8")}#${created.ino}`,
     brokenOwner: broken?.owner,
     touch,
-    release() {
-      if (!held) return;
-      stop();
-      if (stillOurs()) unlinkIfExists(lockPath);
-    },
+    release,
     replaceTarget(newContent, o = {}) {
       assert(held, `${lockPath} is not held`);
-      const ours = stillOurs();
-      stop();
-      // Overridden as stale meanwhile: the file is another process's lock now, not ours to fill.
-      if (!ours) throw new DotlockLostError(`${lockPath} was overridden by another process`, { path: lockPath });
+      const tmpPath = replacementTemporaryPath(target, process.pid);
       let wfd: number | undefined;
       try {
-        wfd = fs.openSync(lockPath, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+        sweepDeadReplacements(target);
+        // A leftover of a killed process that had our pid: start afresh so that its mode is ours.
+        unlinkIfExists(tmpPath);
+        wfd = fs.openSync(tmpPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, perm.mode);
+        finishNewFile(wfd, perm, tmpPath);
         fs.writeSync(wfd, typeof newContent === "string" ? Buffer.from(newContent, "utf8") : newContent);
         if (o.fsync) fs.fdatasyncSync(wfd);
         if (o.mtimeAfterSecs !== undefined) {
@@ -365,14 +374,17 @@ function heldLock(target: string, lockPath: string, content: Buffer, created: Cr
         }
         fs.closeSync(wfd);
         wfd = undefined;
-        fs.renameSync(lockPath, target);
+        // Overridden as stale meanwhile: another process owns the target now, not ours to replace.
+        if (!stillOurs()) throw new DotlockLostError(`${lockPath} was overridden by another process`, { path: lockPath });
+        fs.renameSync(tmpPath, target);
       } catch (err) {
         if (wfd !== undefined) fs.closeSync(wfd);
-        // Not renamed: the lock would stand until it turns stale. Removed only while it is
-        // still the file we created (its content is half written now, so the inode decides).
-        if (sameInode()) unlinkIfExists(lockPath);
+        unlinkIfExists(tmpPath);
+        // The lock still names us: removed now rather than standing until it turns stale.
+        release();
         throw err;
       }
+      release();
     },
   };
 }

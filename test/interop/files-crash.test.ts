@@ -17,7 +17,7 @@ import { MailFlag } from "../../src/log/types.js";
 import { messageCount, openStorage, recordAt } from "../../src/index.js";
 import { createOracle, describeInterop, parseFlags, type DovecotOracle } from "../helpers/dovecot.js";
 import { runAndKill } from "../helpers/kill-worker.js";
-import { ageLeftoverDotlocks } from "../../campaign/crash/dotlocks.js";
+import { inspectLeftoverDotlocks } from "../../campaign/crash/dotlocks.js";
 
 const REPO = path.resolve(__dirname, "../..");
 const ROUNDS = Number(process.env.FILES_CRASH_ROUNDS ?? 6);
@@ -83,17 +83,19 @@ describeInterop("sdbox and Maildir crash safety (SIGKILL during saves, flag chan
       const journal = path.join(o.dir, "journal");
       fs.writeFileSync(workerPath, WORKER);
       fs.writeFileSync(journal, "");
-      let agedLocks = 0;
+      let leftLocks = 0;
       for (let round = 0; round < ROUNDS; round++) {
         const roundSeed = seed * 100 + round + 1;
         const where = `${format} seed ${seed} round ${round}`;
         const rand = ((roundSeed * 2654435761) >>> 0) / 2 ** 32;
         const stderr = await runAndKill(workerPath, [o.location, journal, String(roundSeed)], { killAfterMs: 50 + Math.floor(rand * 500) });
         expect(stderr, `worker failed before the kill, ${where}`).toBe("");
-        agedLocks += ageLeftoverDotlocks(o.root);
+        const locks = inspectLeftoverDotlocks(o.root);
+        expect(locks.problems, `${where}: locks left by the kill`).toEqual([]);
+        leftLocks += locks.left;
         await verify(o, journal, where);
       }
-      console.log(`${format} crash: ${ROUNDS} kills, ${agedLocks} left a dotlock behind`);
+      console.log(`${format} crash: ${ROUNDS} kills, ${leftLocks} left a dotlock behind (each naming the dead worker)`);
       o.assertNoStderrProblems();
     }, 120_000);
   }

@@ -186,7 +186,7 @@ export class MboxFile {
         this.openLatest();
         await fcntlRetry(this.fdValue, true, this.path, opts.timeoutMs);
         // Linked into place (never empty, see dotlock.ts), 0600, polled up to every 100 ms.
-        dotlock = await takeDotlock(this.path, { timeoutMs: opts.dotlockTimeoutMs ?? opts.timeoutMs, create: "link", mode: 0o600, maxPollMs: 100 });
+        dotlock = await takeDotlock(this.path, { timeoutMs: opts.dotlockTimeoutMs ?? opts.timeoutMs, mode: 0o600, maxPollMs: 100 });
         if (this.isLatest()) break;
         // Replaced while we waited: lock the new file instead.
         dotlock.release();

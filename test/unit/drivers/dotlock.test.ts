@@ -12,13 +12,13 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** How each driver takes its lock (maildir/context.ts and keywords-table.ts, mbox/mbox-file.ts). */
+/** How the drivers take their locks (maildir/context.ts and keywords-table.ts; mbox/mbox-file.ts). */
 const ways: Array<{ name: string; opts: DotlockOptions }> = [
-  { name: "O_EXCL (Maildir)", opts: {} },
-  { name: "link (mbox)", opts: { create: "link", mode: 0o600, maxPollMs: 100 } },
+  { name: "Maildir's options", opts: {} },
+  { name: "mbox's options", opts: { mode: 0o600, maxPollMs: 100 } },
 ];
 
-describe.each(ways)("Dovecot dotlocks, created by $name", ({ opts }) => {
+describe.each(ways)("Dovecot dotlocks, with $name", ({ opts }) => {
   let target: string;
   beforeEach(() => {
     target = path.join(dir, "dovecot-uidlist");
@@ -115,6 +115,7 @@ describe.each(ways)("Dovecot dotlocks, created by $name", ({ opts }) => {
     const lock = await takeDotlock(target, opts);
     lock.replaceTarget("new\n", { mtimeAfterSecs: before });
     expect(fs.readFileSync(target, "utf8")).toBe("new\n");
+    expect(fs.readdirSync(dir)).toEqual(["dovecot-uidlist"]); // no temporary file left
     expect(Math.floor(fs.statSync(target).mtimeMs / 1000)).toBeGreaterThan(before);
     expect(fs.existsSync(`${target}.lock`)).toBe(false);
     expect(() => lock.replaceTarget("again\n")).toThrow(/not held/);
@@ -139,6 +140,34 @@ describe.each(ways)("Dovecot dotlocks, created by $name", ({ opts }) => {
     fs.writeFileSync(path.join(target, "x"), "");
     expect(() => lock.replaceTarget("new\n")).toThrow();
     expect(fs.existsSync(`${target}.lock`)).toBe(false);
+    expect(fs.readdirSync(dir)).toEqual(["dovecot-uidlist"]);
+  });
+
+  it("replaceTarget removes the replacement files of dead holders whose lock is gone, and no one else's", async () => {
+    const child = spawn("true");
+    await new Promise((r) => child.on("exit", r));
+    const host = os.hostname();
+    fs.writeFileSync(target, "old\n");
+    const dead = `.dovecot-uidlist.${host}.${child.pid}.new`;
+    const alive = `.dovecot-uidlist.${host}.1.new`;
+    const elsewhere = `.dovecot-uidlist.otherhost.${child.pid}.new`;
+    for (const f of [dead, alive, elsewhere]) fs.writeFileSync(path.join(dir, f), "half");
+    (await takeDotlock(target, opts)).replaceTarget("new\n");
+    expect(fs.readdirSync(dir).sort()).toEqual([alive, elsewhere, "dovecot-uidlist"].sort());
+  });
+
+  it("breaking the lock of a dead holder also removes the temporary files it was writing", async () => {
+    const child = spawn("true");
+    await new Promise((r) => child.on("exit", r));
+    const host = os.hostname();
+    fs.writeFileSync(`${target}.lock`, `${child.pid}:${host}`);
+    const leftovers = [`.dovecot-uidlist.lock.${host}.${child.pid}.tmp`, `.dovecot-uidlist.${host}.${child.pid}.new`];
+    const someoneElses = `.dovecot-uidlist.${host}.${child.pid! + 1}.new`;
+    for (const f of [...leftovers, someoneElses]) fs.writeFileSync(path.join(dir, f), "half");
+    const lock = await takeDotlock(target, { ...opts, timeoutMs: 100 });
+    expect(lock.brokeStale).toBe(true);
+    expect(fs.readdirSync(dir).sort()).toEqual([someoneElses, "dovecot-uidlist.lock"].sort());
+    lock.release();
   });
 
   it("does not delete a lock someone else took over", async () => {
@@ -205,7 +234,7 @@ describe("dotlock options", () => {
   it("without touchEveryMs nothing touches the lock by itself", async () => {
     vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
     try {
-      const lock = await takeDotlock(path.join(dir, "inbox"), { create: "link", mode: 0o600 });
+      const lock = await takeDotlock(path.join(dir, "inbox"), { mode: 0o600 });
       expect(vi.getTimerCount()).toBe(0);
       lock.release();
     } finally {
@@ -213,12 +242,12 @@ describe("dotlock options", () => {
     }
   });
 
-  it("link: replaces a leftover temporary file of a process that had our pid", async () => {
+  it("replaces a leftover temporary file of a process that had our pid", async () => {
     const mbox = path.join(dir, "inbox");
     const tmp = path.join(dir, `.inbox.lock.${os.hostname()}.${process.pid}.tmp`);
     fs.writeFileSync(tmp, "stale leftover", { mode: 0o666 });
     fs.chmodSync(tmp, 0o666);
-    const lock = await takeDotlock(mbox, { create: "link", mode: 0o600 });
+    const lock = await takeDotlock(mbox, { mode: 0o600 });
     expect(fs.existsSync(tmp)).toBe(false);
     expect(fs.readFileSync(lock.lockPath, "utf8")).toBe(`${process.pid}:${os.hostname()}`);
     expect(fs.statSync(lock.lockPath).mode & 0o777).toBe(0o600 & ~process.umask());
@@ -226,8 +255,6 @@ describe("dotlock options", () => {
   });
 
   it("fails with the file system's error when the directory is missing", async () => {
-    for (const create of ["excl", "link"] as const) {
-      await expect(takeDotlock(path.join(dir, "missing", "file"), { create })).rejects.toMatchObject({ code: "ENOENT" });
-    }
+    await expect(takeDotlock(path.join(dir, "missing", "file"))).rejects.toMatchObject({ code: "ENOENT" });
   });
 });
