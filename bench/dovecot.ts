@@ -3,6 +3,38 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
+/** A whole process measured: wall-clock seconds and, where GNU time(1) is installed, peak RSS. */
+export interface Measured {
+  readonly seconds: number;
+  /** Peak resident set size in bytes (undefined without /usr/bin/time). */
+  readonly peakRss: number | undefined;
+}
+
+const GNU_TIME = "/usr/bin/time";
+const haveGnuTime = fs.existsSync(GNU_TIME);
+
+/**
+ * Runs `cmd args` to completion, timed with the wall clock; under GNU
+ * time(1) (`-f %M`, the child's max RSS in KiB, written to a file so that
+ * the command's own stderr stays its own), which both sides pay alike.
+ * @throws when the command exits non-zero.
+ */
+export function runMeasured(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; input?: Buffer } = {}): Measured {
+  const rssFile = haveGnuTime ? path.join(os.tmpdir(), `mailstore-bench-rss-${process.pid}`) : undefined;
+  const [file, argv] = rssFile === undefined ? [cmd, [...args]] : [GNU_TIME, ["-f", "%M", "-o", rssFile, cmd, ...args]];
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(file, argv, { env: opts.env, input: opts.input, stdio: ["pipe", "ignore", "pipe"], maxBuffer: 1 << 28 });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`${path.basename(cmd)} ${args.join(" ")} exited ${r.status}: ${r.stderr?.toString("utf8") ?? ""}`);
+  let peakRss: number | undefined;
+  if (rssFile !== undefined) {
+    const kib = Number(fs.readFileSync(rssFile, "utf8").trim().split("\n").at(-1));
+    fs.rmSync(rssFile, { force: true });
+    peakRss = Number.isFinite(kib) ? kib * 1024 : undefined;
+  }
+  return { seconds, peakRss };
+}
+
 /**
  * doveadm as the side-by-side reference in benchmarks: a private config that
  * drops to uid 65534 (see shared/formats/doveadm-oracle.md), whole processes
@@ -29,12 +61,13 @@ export class DoveadmRunner {
 
   /** Runs doveadm on `location`; returns wall-clock seconds. Throws on a non-zero exit. */
   run(location: string, args: string[], settings: Record<string, string> = {}): number {
+    return this.measure(location, args, settings).seconds;
+  }
+
+  /** Runs doveadm on `location`, measured. Throws on a non-zero exit. */
+  measure(location: string, args: string[], settings: Record<string, string> = {}): Measured {
     const full = ["-c", this.conf, "-o", `mail_location=${location}`, ...Object.entries(settings).flatMap(([k, v]) => ["-o", `${k}=${v}`]), ...args];
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync("doveadm", full, { env: { PATH: process.env.PATH, USER: "bench", HOME: this.dir, TZ: "UTC" }, encoding: "utf8", maxBuffer: 1 << 28 });
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (r.status !== 0) throw new Error(`doveadm ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
-    return seconds;
+    return runMeasured("doveadm", full, { env: { PATH: process.env.PATH, USER: "bench", HOME: this.dir, TZ: "UTC" } });
   }
 
   /** The mail tree must belong to the uid doveadm drops to. */
@@ -49,12 +82,13 @@ export class DoveadmRunner {
 
 /** Runs the mailstore CLI as a whole process; returns wall-clock seconds. */
 export function timeMailstore(args: string[], input?: Buffer): number {
+  return measureMailstore(args, input).seconds;
+}
+
+/** Runs the mailstore CLI (bin/mailstore.js, as installed) as a whole process, measured. */
+export function measureMailstore(args: string[], input?: Buffer): Measured {
   const bin = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../../bin/mailstore.js");
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [bin, ...args], { env: { ...process.env, MAIL: "" }, input, encoding: "utf8", maxBuffer: 1 << 28 });
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.status !== 0) throw new Error(`mailstore ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
-  return seconds;
+  return runMeasured(process.execPath, [bin, ...args], { env: { ...process.env, MAIL: "" }, input });
 }
 
 /** A synthetic mbox of `count` distinct messages of about `sizeBytes` each. */

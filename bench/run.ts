@@ -5,15 +5,18 @@ import { appendBench } from "./log/append.bench.js";
 import { commitBench, memoryBench, openBench, replayBench } from "./projections/index-map.bench.js";
 import { notifyLatencyBench } from "./api/notify-latency.bench.js";
 import { syncPathBench } from "./api/sync-path.bench.js";
-import { mdboxWorkloadBench } from "./mdbox/workload.bench.js";
+import { vsDovecotBench } from "./side-by-side/vs-dovecot.bench.js";
 import { maildirSyncBench } from "./maildir/sync.bench.js";
 import { mboxConvertBench, mboxToMdboxBench } from "./mbox/convert.bench.js";
 import { mboxExpungeBench } from "./mbox/expunge.bench.js";
 
 /**
- * `npm run bench [-- NAME…]`: runs the named benchmarks (all by default) and
- * prints markdown table rows for bench/RESULTS.md.
+ * `npm run bench [-- NAME…] [--messages N | --sizes A,B…]`: runs the named
+ * benchmarks (all by default) and prints markdown table rows for
+ * bench/RESULTS.md. `vs-dovecot` runs at 20,000 messages and at
+ * `--messages N` (default 100,000), or at exactly `--sizes`.
  */
+const { names: wanted, sizes } = parseArgs(process.argv.slice(2));
 const benches: Record<string, () => Promise<string[]>> = {
   "log-decode": () => decodeBench(),
   "log-append": () => appendBench(),
@@ -24,17 +27,17 @@ const benches: Record<string, () => Promise<string[]>> = {
   "index-map-commit": () => commitBench(),
   "notify-latency": () => notifyLatencyBench(),
   "sync-path": () => syncPathBench(),
-  "mdbox-workload": () => mdboxWorkloadBench(),
+  "vs-dovecot": () => vsDovecotBench({ sizes }),
+  "mdbox-workload": () => vsDovecotBench({ sizes: [20_000] }),
   "maildir-sync": () => maildirSyncBench(),
   "mbox-expunge": () => mboxExpungeBench(),
   "mbox-to-maildir": () => mboxConvertBench("maildir"),
   "mbox-to-mdbox": () => mboxToMdboxBench(),
 };
 
-const wanted = process.argv.slice(2);
 const INDEX_MAP_PARTS = ["index-map-memory", "index-map-open", "index-map-replay", "index-map-commit"];
-// By default every benchmark once; index-map is its four parts.
-const names = (wanted.length > 0 ? wanted : Object.keys(benches).filter((n) => !n.startsWith("index-map-"))).flatMap((n) =>
+// By default every benchmark once (mdbox-workload is vs-dovecot at 20k); index-map is its four parts.
+const names = (wanted.length > 0 ? wanted : Object.keys(benches).filter((n) => !n.startsWith("index-map-") && n !== "mdbox-workload")).flatMap((n) =>
   n === "index-map" ? INDEX_MAP_PARTS : [n],
 );
 for (const name of names) {
@@ -50,10 +53,28 @@ if (names.length === 1) {
   // Each in a fresh process: what one leaves on the heap slowed the next one's garbage
   // collection (a replay measured 2.7× slower after the memory benchmark).
   for (const name of names) {
-    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), name], {
+    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), name, "--sizes", sizes.join(",")], {
       stdio: ["ignore", "inherit", "inherit"],
       env: { ...process.env, MAILSTORE_BENCH_CHILD: "1" },
     });
     if (child.status !== 0) throw new Error(`benchmark ${name} failed (exit ${child.status ?? child.signal})`);
   }
+}
+
+function parseArgs(argv: readonly string[]): { names: string[]; sizes: number[] } {
+  const names: string[] = [];
+  let sizes = [20_000, 100_000];
+  const count = (v: string | undefined, flag: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 2) throw new Error(`${flag} wants a whole number of messages ≥ 2, not ${v}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--messages") sizes = [...new Set([20_000, count(argv[++i], a)])].sort((x, y) => x - y);
+    else if (a === "--sizes") sizes = (argv[++i] ?? "").split(",").map((v) => count(v, a));
+    else if (a.startsWith("--")) throw new Error(`unknown option ${a}`);
+    else names.push(a);
+  }
+  return { names, sizes };
 }
