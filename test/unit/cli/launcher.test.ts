@@ -1,0 +1,62 @@
+/**
+ * bin/mailstore.js: runs the bundle (dist/cli.cjs) through V8's code cache
+ * (dist/cli.cache), writing the cache when it has none or V8 rejects it, and
+ * falls back to the compiled modules when the bundle is older than them.
+ * Runs a copy of the launcher against a stand-in dist/ so that the real one
+ * is not touched while other tests use it.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, beforeEach, expect, it } from "vitest";
+
+const REPO = path.resolve(__dirname, "../../..");
+let root: string;
+
+beforeEach(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-launcher-"));
+  fs.mkdirSync(path.join(root, "bin"));
+  fs.copyFileSync(path.join(REPO, "bin/mailstore.js"), path.join(root, "bin/mailstore.js"));
+  fs.copyFileSync(path.join(REPO, "bin/package.json"), path.join(root, "bin/package.json"));
+  fs.writeFileSync(path.join(root, "package.json"), '{ "type": "module" }\n');
+  fs.mkdirSync(path.join(root, "dist/src/cli"), { recursive: true });
+  fs.writeFileSync(path.join(root, "dist/src/cli/main.js"), 'export async function main(args) { process.stdout.write(`compiled ${args.join(" ")}\\n`); return 3; }\n');
+  fs.writeFileSync(path.join(root, "dist/cli.cjs"), 'exports.main = async (args) => { process.stdout.write(`bundle ${args.join(" ")} ${__filename === require.resolve("./cli.cjs")}\\n`); return 4; };\n');
+  const later = new Date(Date.now() + 60_000);
+  fs.utimesSync(path.join(root, "dist/cli.cjs"), later, later);
+});
+afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+function launch(...args: string[]): { stdout: string; status: number | null } {
+  const r = spawnSync(process.execPath, [path.join(root, "bin/mailstore.js"), ...args], { encoding: "utf8" });
+  expect(r.stderr).toBe("");
+  return { stdout: r.stdout, status: r.status };
+}
+
+it("runs the bundle, as a CommonJS module of dist/, with the command's arguments and exit code", () => {
+  expect(launch("a", "b")).toEqual({ stdout: "bundle a b true\n", status: 4 });
+});
+
+it("writes the code cache after a run without one, keeps it while V8 accepts it, and replaces a rejected one", () => {
+  const cache = path.join(root, "dist/cli.cache");
+  launch();
+  const first = fs.readFileSync(cache);
+  expect(first.length).toBeGreaterThan(0);
+  const old = new Date(Date.now() - 60_000);
+  fs.utimesSync(cache, old, old);
+  expect(launch("x").stdout).toBe("bundle x true\n");
+  expect(fs.statSync(cache).mtimeMs).toBe(old.getTime()); // accepted: not rewritten
+  fs.writeFileSync(cache, "not a code cache");
+  expect(launch("y").stdout).toBe("bundle y true\n");
+  expect(fs.readFileSync(cache).equals(Buffer.from("not a code cache"))).toBe(false);
+  expect(fs.readdirSync(path.join(root, "dist")).sort()).toEqual(["cli.cache", "cli.cjs", "src"]); // no temporary file left
+});
+
+it("falls back to the compiled modules when the bundle is older than them (tsc run alone)", () => {
+  const older = new Date(Date.now() - 120_000);
+  fs.utimesSync(path.join(root, "dist/cli.cjs"), older, older);
+  expect(launch("c")).toEqual({ stdout: "compiled c\n", status: 3 });
+  fs.rmSync(path.join(root, "dist/cli.cjs"));
+  expect(launch("d")).toEqual({ stdout: "compiled d\n", status: 3 });
+});
