@@ -21,7 +21,7 @@ import { readCheckpoint } from "../../index-io/checkpoint-file.js";
 import { IndexWriter } from "../../index-io/writer.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { initialMapRecords } from "../../projections/mdbox-map-format.js";
-import { lookupMapEntry, mapEntries, mapHeader, type MapEntry } from "../../projections/mdbox-map-view.js";
+import { entriesByFile, lookupMapEntry, mapEntries, mapHeader, type MapEntry } from "../../projections/mdbox-map-view.js";
 import type { MdboxPaths } from "./paths.js";
 
 /** How the map syncs and how long it waits for its lock. */
@@ -41,6 +41,8 @@ export type MapTransactions = ReadonlyArray<readonly LogRecord[]>;
 /** The map of one mdbox storage: its state (a projection of the map log) and its writer. */
 export class MdboxMap {
   private writer: IndexWriter | undefined;
+  private entriesOf: { readonly state: IndexMapState; readonly entries: readonly MapEntry[] } | undefined;
+  private byFileOf: { readonly entries: readonly MapEntry[]; readonly byFile: ReadonlyMap<number, readonly MapEntry[]> } | undefined;
 
   constructor(readonly paths: MdboxPaths, private readonly options: MdboxMapOptions = {}) {}
 
@@ -88,9 +90,21 @@ export class MdboxMap {
     return lookupMapEntry(this.state, mapUid) ?? lookupMapEntry(this.refresh(), mapUid);
   }
 
-  /** Every placed record of the current state. */
-  entries(): MapEntry[] {
-    return mapEntries(this.state);
+  /**
+   * Every placed record of the current state (read-only: shared by callers
+   * until the state changes, as saves, purges and rebuilds ask for it per file).
+   */
+  entries(): readonly MapEntry[] {
+    const state = this.state;
+    if (this.entriesOf?.state !== state) this.entriesOf = { state, entries: mapEntries(state) };
+    return this.entriesOf.entries;
+  }
+
+  /** The placed records of the current state, file by file in offset order (read-only, shared like entries()). */
+  entriesByFile(): ReadonlyMap<number, readonly MapEntry[]> {
+    const entries = this.entries();
+    if (this.byFileOf?.entries !== entries) this.byFileOf = { entries, byFile: entriesByFile(entries) };
+    return this.byFileOf.byFile;
   }
 
   get highestFileId(): number {

@@ -21,7 +21,7 @@ import { tryFlockExclusive } from "../dbox/flock.js";
 import { AppendSession, type Placement } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
 import { highestFileIdRecords, mapRecordRecords } from "../../projections/mdbox-map-format.js";
-import { entriesByFile, lookupMapEntry, mapHeader, type MapEntry } from "../../projections/mdbox-map-view.js";
+import { lookupMapEntry, mapHeader, type MapEntry } from "../../projections/mdbox-map-view.js";
 import { countReferences, snapshotAllMailboxes } from "./mailbox-refs.js";
 import { repairLowRefcounts } from "./refcount-repair.js";
 import { statIfExists } from "../../shared/stat-if-exists.js";
@@ -133,7 +133,7 @@ async function purgeFile(ctx: MdboxContext, fileId: number, job: FileJob, result
     if (now === undefined || now.ino !== st.ino) return;
 
     ctx.map.refresh();
-    const msgs = entriesByFile(ctx.map.entries()).get(fileId) ?? [];
+    const msgs = ctx.map.entriesByFile().get(fileId) ?? [];
     const bytes = await fh.readFile();
     const plan = planCopies(bytes, located.path, msgs, job, located.alt);
     if (plan === undefined) {
@@ -240,7 +240,7 @@ async function expungeDeadRecordsOf(ctx: MdboxContext, fileId: number, keep: Rea
   const dead: number[] = [];
   await ctx.map.transact(async (state) => {
     if (ctx.paths.locate(fileId) !== undefined) return [];
-    for (const e of entriesByFile(ctx.map.entries()).get(fileId) ?? []) {
+    for (const e of ctx.map.entriesByFile().get(fileId) ?? []) {
       const now = lookupMapEntry(state, e.mapUid);
       if (now !== undefined && now.refcount === 0 && !keep.has(e.mapUid)) dead.push(e.mapUid);
     }
