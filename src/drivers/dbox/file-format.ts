@@ -49,7 +49,19 @@ export interface DboxFile {
  */
 export function decodeDboxMessageAt(bytes: Uint8Array, at: number, msgHeaderSize: number, source: DboxSource = {}): DboxMessage {
   const base = source.baseOffset ?? 0;
-  const where = { path: source.path, offset: base + at };
+  const { bodyStart, bodyEnd } = locateDboxBody(bytes, at, msgHeaderSize, source);
+  const { items, end } = decodeDboxMetadata(bytes, bodyEnd, { path: source.path, baseOffset: base });
+  return { offset: base + at, size: end - at, body: bytes.subarray(bodyStart, bodyEnd), metadata: items };
+}
+
+/**
+ * Where the body of the message whose header starts at `bytes[at]` lies
+ * (its metadata block starts at `bodyEnd`); `source` as decodeDboxMessageAt().
+ * @throws MailCorruptedError when the header is truncated or malformed, or
+ *   the body reaches past the end of `bytes`.
+ */
+export function locateDboxBody(bytes: Uint8Array, at: number, msgHeaderSize: number, source: DboxSource = {}): { bodyStart: number; bodyEnd: number } {
+  const where = { path: source.path, offset: (source.baseOffset ?? 0) + at };
   if (at + msgHeaderSize > bytes.length) {
     throw new MailCorruptedError(`message header is truncated (${bytes.length - at} of ${msgHeaderSize} bytes)`, where);
   }
@@ -59,9 +71,7 @@ export function decodeDboxMessageAt(bytes: Uint8Array, at: number, msgHeaderSize
   if (messageSize > bytes.length - bodyStart) {
     throw new MailCorruptedError(`message size ${messageSize} reaches past the end of the file`, where);
   }
-  const bodyEnd = bodyStart + messageSize;
-  const { items, end } = decodeDboxMetadata(bytes, bodyEnd, { path: source.path, baseOffset: base });
-  return { offset: base + at, size: end - at, body: bytes.subarray(bodyStart, bodyEnd), metadata: items };
+  return { bodyStart, bodyEnd: bodyStart + messageSize };
 }
 
 /**

@@ -11,7 +11,7 @@
  */
 import { InvalidArgumentError, MailCorruptedError } from "../../shared/errors.js";
 import { bytesToString, stringToBytes } from "../../log/bytes.js";
-import { formatHexLower, parseDecimalString, parseHexString } from "./hex.js";
+import { formatHexLower, parseDecimalString, parseHexBytes, parseHexString } from "./hex.js";
 import type { DboxItem } from "./item.js";
 
 /** enum dbox_metadata_key: the keys Dovecot 2.3 knows. */
@@ -64,6 +64,26 @@ export interface DecodedDboxMetadata {
  *   `Z` value is not hex or an `O` value not decimal.
  */
 export function decodeDboxMetadata(bytes: Uint8Array, at: number, where: { path?: string; baseOffset?: number } = {}): DecodedDboxMetadata {
+  const items: DboxItem[] = [];
+  const end = walkDboxMetadata(bytes, at, where, (key, start, stop) => {
+    items.push({ key: String.fromCharCode(key), value: bytesToString(bytes, start, stop) });
+  });
+  return { items, end };
+}
+
+/**
+ * Walks the metadata block starting at `bytes[at]` item by item, checking
+ * each value as decodeDboxMetadata() documents, and calls `onItem` with the
+ * key byte and the value's range in `bytes` (nothing is allocated per item).
+ * @returns the index after the terminating line.
+ * @throws MailCorruptedError as decodeDboxMetadata().
+ */
+export function walkDboxMetadata(
+  bytes: Uint8Array,
+  at: number,
+  where: { path?: string; baseOffset?: number },
+  onItem: (key: number, valueStart: number, valueEnd: number) => void,
+): number {
   const base = where.baseOffset ?? 0;
   const path = where.path;
   if (at + DBOX_MAGIC_POST.length > bytes.length) {
@@ -74,18 +94,15 @@ export function decodeDboxMetadata(bytes: Uint8Array, at: number, where: { path?
       throw new MailCorruptedError("invalid metadata magic after the body", { path, offset: base + at });
     }
   }
-  const items: DboxItem[] = [];
   let pos = at + DBOX_MAGIC_POST.length;
   for (;;) {
     const lf = bytes.indexOf(LF, pos);
     if (lf < 0) {
       throw new MailCorruptedError("missing end-of-metadata line", { path, offset: base + pos });
     }
-    if (lf === pos || bytes[pos] === SPACE) return { items, end: lf + 1 };
-    const key = String.fromCharCode(bytes[pos]);
-    const value = bytesToString(bytes, pos + 1, lf);
-    checkValue(key, value, path, base + pos);
-    items.push({ key, value });
+    if (lf === pos || bytes[pos] === SPACE) return lf + 1;
+    checkValue(bytes, pos, lf, path, base + pos);
+    onItem(bytes[pos], pos + 1, lf);
     pos = lf + 1;
   }
 }
@@ -107,13 +124,52 @@ export function findDboxMetadataEnd(bytes: Uint8Array, at: number): number | und
   }
 }
 
-function checkValue(key: string, value: string, path: string | undefined, offset: number): void {
-  if (HEX_KEYS.has(key) && parseHexString(value) === undefined) {
-    throw new MailCorruptedError(`metadata ${key} value ${JSON.stringify(value.slice(0, 40))} is not hex`, { path, offset });
+const HEX_KEY_BYTES = new Set([...HEX_KEYS].map((k) => k.charCodeAt(0)));
+const POP3_ORDER_BYTE = DboxMetadataKey.POP3_ORDER.charCodeAt(0);
+
+/** Checks the item line `bytes[line, lf)` (key byte, then value). */
+function checkValue(bytes: Uint8Array, line: number, lf: number, path: string | undefined, offset: number): void {
+  const key = bytes[line];
+  if (key !== POP3_ORDER_BYTE && !HEX_KEY_BYTES.has(key)) return;
+  const shown = () => JSON.stringify(bytesToString(bytes, line + 1, Math.min(lf, line + 41)));
+  if (key === POP3_ORDER_BYTE) {
+    if (parseDecimalString(bytesToString(bytes, line + 1, lf)) === undefined) throw new MailCorruptedError(`metadata O value ${shown()} is not decimal`, { path, offset });
+  } else if (parseHexBytes(bytes, line + 1, lf) === undefined) {
+    throw new MailCorruptedError(`metadata ${String.fromCharCode(key)} value ${shown()} is not hex`, { path, offset });
   }
-  if (key === DboxMetadataKey.POP3_ORDER && parseDecimalString(value) === undefined) {
-    throw new MailCorruptedError(`metadata O value ${JSON.stringify(value.slice(0, 40))} is not decimal`, { path, offset });
-  }
+}
+
+/** What a rebuild needs of a message's metadata: GUID, received time, original mailbox. */
+export interface DboxMetadataForRebuild {
+  /** Index after the block: where the next message starts. */
+  readonly end: number;
+  /** `G` as written (its bytes as single-byte characters). */
+  readonly guid: string | undefined;
+  readonly receivedTime: number | undefined;
+  /** `B` decoded as UTF-8 (a storage name). */
+  readonly origMailbox: string | undefined;
+}
+
+const GUID_BYTE = DboxMetadataKey.GUID.charCodeAt(0);
+const RECEIVED_TIME_BYTE = DboxMetadataKey.RECEIVED_TIME.charCodeAt(0);
+const ORIG_MAILBOX_BYTE = DboxMetadataKey.ORIG_MAILBOX.charCodeAt(0);
+
+/**
+ * Reads the block at `bytes[at]` as decodeDboxMetadata() + readDboxMetadata()
+ * would (same checks, first item of a key wins), keeping only the fields a
+ * storage rebuild matches messages by, straight from the bytes: a rebuild
+ * reads every message of every file.
+ */
+export function readDboxMetadataForRebuild(bytes: Uint8Array, at: number, where: { path?: string; baseOffset?: number } = {}): DboxMetadataForRebuild {
+  let guid: string | undefined;
+  let receivedTime: number | undefined;
+  let origMailbox: string | undefined;
+  const end = walkDboxMetadata(bytes, at, where, (key, start, stop) => {
+    if (key === GUID_BYTE) guid ??= textAt(bytes, start, stop);
+    else if (key === RECEIVED_TIME_BYTE) receivedTime ??= parseHexBytes(bytes, start, stop);
+    else if (key === ORIG_MAILBOX_BYTE) origMailbox ??= textAt(bytes, start, stop);
+  });
+  return { end, guid, receivedTime, origMailbox };
 }
 
 /** @returns the encoded length of the block for `items` (magic to final empty line). */
@@ -178,6 +234,12 @@ const utf8 = new TextDecoder("utf-8");
 
 function textOf(value: string): string {
   return utf8.decode(stringToBytes(value));
+}
+
+/** `bytes[start, end)` decoded as UTF-8 (as textOf(), without the detour through a string when it is ASCII). */
+function textAt(bytes: Uint8Array, start: number, end: number): string {
+  for (let i = start; i < end; i++) if (bytes[i] >= 0x80) return utf8.decode(bytes.subarray(start, end));
+  return bytesToString(bytes, start, end);
 }
 
 /**

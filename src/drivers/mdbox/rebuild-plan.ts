@@ -39,13 +39,28 @@ export interface MapPlan {
   readonly append: PlacedMessage[];
 }
 
+/** Found messages by {file_id, offset}: numbers, not a string key per message (that cost ~60 ms at 20k). */
+class Places<T> {
+  private readonly byFile = new Map<number, Map<number, T>>();
+
+  set(fileId: number, offset: number, value: T): void {
+    let file = this.byFile.get(fileId);
+    if (file === undefined) this.byFile.set(fileId, (file = new Map()));
+    file.set(offset, value);
+  }
+
+  get(fileId: number, offset: number): T | undefined {
+    return this.byFile.get(fileId)?.get(offset);
+  }
+}
+
 /** @returns the map plan; new map uids start at `nextMapUid`. */
 export function planMap(found: readonly FoundMessage[], entries: readonly MapEntry[], nextMapUid: number): MapPlan {
-  const at = new Map<string, { msg: FoundMessage; entry?: MapEntry }>();
-  for (const m of found) at.set(`${m.fileId}:${m.offset}`, { msg: m });
+  const at = new Places<{ msg: FoundMessage; entry?: MapEntry }>();
+  for (const m of found) at.set(m.fileId, m.offset, { msg: m });
   const expunge: number[] = [];
   for (const e of entries) {
-    const slot = at.get(`${e.fileId}:${e.offset}`);
+    const slot = at.get(e.fileId, e.offset);
     if (slot === undefined || slot.entry !== undefined || slot.msg.size !== e.size) expunge.push(e.mapUid);
     else slot.entry = e;
   }
@@ -54,7 +69,7 @@ export function planMap(found: readonly FoundMessage[], entries: readonly MapEnt
   const append: PlacedMessage[] = [];
   let next = nextMapUid;
   for (const m of found) {
-    const slot = at.get(`${m.fileId}:${m.offset}`)!;
+    const slot = at.get(m.fileId, m.offset)!;
     const duplicate = seenGuids.has(m.guidKey);
     seenGuids.add(m.guidKey);
     const p: PlacedMessage = {

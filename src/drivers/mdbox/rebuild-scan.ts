@@ -6,10 +6,10 @@
  */
 import { promises as fsp } from "node:fs";
 import { MailCorruptedError } from "../../shared/errors.js";
-import { decodeDboxMessageAt } from "../dbox/file-format.js";
+import { locateDboxBody } from "../dbox/file-format.js";
 import { decodeDboxFileHeader } from "../dbox/file-header.js";
 import { messageGuid128 } from "../dbox/guid.js";
-import { readDboxMetadata } from "../dbox/metadata.js";
+import { readDboxMetadataForRebuild } from "../dbox/metadata.js";
 import { mailboxNameOfStorageName } from "./deleted.js";
 import type { MdboxPaths } from "./paths.js";
 
@@ -44,12 +44,22 @@ export interface ScanResult {
   readonly highestFileId: number;
 }
 
+/** A GUID written as 32 lowercase hex digits is its own key (the hex of its 128 bits). */
+const GUID_HEX = /^[0-9a-f]{32}$/;
+
 /** Reads every m.N; a file id present in both storages is read from primary (as readers look there first). */
 export async function scanStorageFiles(paths: MdboxPaths): Promise<ScanResult> {
   const messages: FoundMessage[] = [];
   const broken: BrokenSpot[] = [];
   let highestFileId = 0;
   const seen = new Set<number>();
+  // Few mailboxes, many messages: decode each `B` once.
+  const names = new Map<string, string>();
+  const mailboxNames = (storageName: string): string => {
+    let name = names.get(storageName);
+    if (name === undefined) names.set(storageName, (name = mailboxNameOfStorageName(storageName)));
+    return name;
+  };
   for (const f of await paths.listFiles()) {
     highestFileId = Math.max(highestFileId, f.fileId);
     if (seen.has(f.fileId)) continue;
@@ -68,19 +78,19 @@ export async function scanStorageFiles(paths: MdboxPaths): Promise<ScanResult> {
       const { header, headerSize } = decodeDboxFileHeader(bytes, { path: f.path });
       offset = headerSize;
       while (offset < bytes.length) {
-        const m = decodeDboxMessageAt(bytes, offset, header.msgHeaderSize, { path: f.path });
-        const meta = readDboxMetadata(m.metadata);
+        const { bodyEnd } = locateDboxBody(bytes, offset, header.msgHeaderSize, { path: f.path });
+        const meta = readDboxMetadataForRebuild(bytes, bodyEnd, { path: f.path });
         if (meta.guid === undefined || meta.guid === "") {
           broken.push({ fileId: f.fileId, path: f.path, offset, reason: "message is missing GUID" });
         } else {
           const guid128 = messageGuid128(meta.guid);
           messages.push({
-            fileId: f.fileId, alt: f.alt, offset, size: m.size, guid: meta.guid, guid128,
-            guidKey: Buffer.from(guid128).toString("hex"), receivedTime: meta.receivedTime,
-            origMailbox: meta.origMailbox === undefined ? undefined : mailboxNameOfStorageName(meta.origMailbox),
+            fileId: f.fileId, alt: f.alt, offset, size: meta.end - offset, guid: meta.guid, guid128,
+            guidKey: GUID_HEX.test(meta.guid) ? meta.guid : Buffer.from(guid128).toString("hex"), receivedTime: meta.receivedTime,
+            origMailbox: meta.origMailbox === undefined ? undefined : mailboxNames(meta.origMailbox),
           });
         }
-        offset += m.size;
+        offset = meta.end;
       }
     } catch (err) {
       // The file stops making sense here: the messages before stay, the rest is reported.
