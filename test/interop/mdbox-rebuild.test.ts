@@ -141,4 +141,34 @@ describeInterop("mdbox rebuild, against Dovecot", () => {
     await o.save("INBOX", sampleMessage(4));
     o.assertNoStderrProblems();
   });
+
+  it("a purge killed between its map commit and its unlink: the rebuild keeps the expunged messages of the old file expunged", async () => {
+    for (let i = 1; i <= 6; i++) await o.save("INBOX", sampleMessage(i));
+    await o.mailboxCreate("Other");
+    await o.copy("Other", "mailbox INBOX uid 5");
+    const before = await guidsByMailbox(o);
+    await o.expunge("mailbox INBOX uid 1:3");
+    const after = await guidsByMailbox(o);
+    expect(after.INBOX).toHaveLength(3);
+    // The kill, played back: the purge ran to its end, then its unlink is undone.
+    const storageDir = path.join(o.root, "storage");
+    const oldFiles = new Map(fs.readdirSync(storageDir).filter((f) => /^m\.\d+$/.test(f)).map((f) => [f, fs.readFileSync(path.join(storageDir, f))]));
+    const purged = await mdboxBackend(storage).purge();
+    expect(purged.purgedFileIds.length).toBeGreaterThan(0);
+    for (const [name, bytes] of oldFiles) if (!fs.existsSync(path.join(storageDir, name))) fs.writeFileSync(path.join(storageDir, name), bytes, { mode: 0o600 });
+    chownTree(storageDir);
+
+    const result = await mdboxBackend(storage).rebuild();
+    expect(result.restored).toEqual([]);
+    await o.chownRoot();
+    expect(await guidsByMailbox(o)).toEqual(after);
+    expect((await engineFetch(storage, "INBOX")).map((m) => m.guid).sort()).toEqual(after.INBOX);
+    // The old file's copies are the duplicates now; a purge takes them, and the expunged ones, away.
+    await mdboxBackend(storage).purge();
+    await o.chownRoot();
+    expect(await guidsByMailbox(o)).toEqual(after);
+    await expectCleanMap(o);
+    expect(before.INBOX).toHaveLength(6);
+    o.assertNoStderrProblems();
+  });
 });

@@ -5,16 +5,19 @@
  * - the map keeps a record whose {file_id, offset, size} is a message found
  *   in the files; other records are expunged; found messages without a
  *   record get new map uids;
- * - the first message with a GUID is the one mailboxes point at; later
- *   duplicates get refcount 0 (a purge removes them);
+ * - of messages with one GUID, mailboxes point at the first one a map
+ *   record points at, else the first found; the others get refcount 0 (a
+ *   purge removes them);
  * - a mailbox record is matched by its GUID, else by its map uid (only when
  *   its header names this map), and then points at that message; unmatched
  *   records go, and so do records read from a mailbox's dovecot.index or
  *   backup (not its log) whose message the old map had at refcount 0: they
  *   predate the expunge;
  * - a message no mailbox points at, and that the old map did not already
- *   count as deleted (refcount 0), goes back to its original mailbox
- *   (metadata `B`), else INBOX, without flags (Dovecot loses them too);
+ *   count as deleted (refcount 0) nor, with the map intact, a mailbox log
+ *   shows expunged (by GUID: a purge killed before its unlink leaves such
+ *   messages in a file the map no longer knows), goes back to its original mailbox (metadata
+ *   `B`), else INBOX, without flags (Dovecot loses them too);
  * - refcounts become the number of mailbox records pointing at each message.
  */
 import type { FoundMessage } from "./rebuild-scan.js";
@@ -64,14 +67,20 @@ export function planMap(found: readonly FoundMessage[], entries: readonly MapEnt
     if (slot === undefined || slot.entry !== undefined || slot.msg.size !== e.size) expunge.push(e.mapUid);
     else slot.entry = e;
   }
-  const seenGuids = new Set<string>();
+  // Of messages sharing a GUID, the first the map knows is the one kept: a purge killed
+  // before its unlink leaves the old file, whose copies come first but are no longer mapped.
+  const canonical = new Map<string, { msg: FoundMessage; mapped: boolean }>();
+  for (const m of found) {
+    const mapped = at.get(m.fileId, m.offset)!.entry !== undefined;
+    const cur = canonical.get(m.guidKey);
+    if (cur === undefined || (!cur.mapped && mapped)) canonical.set(m.guidKey, { msg: m, mapped });
+  }
   const placed: PlacedMessage[] = [];
   const append: PlacedMessage[] = [];
   let next = nextMapUid;
   for (const m of found) {
     const slot = at.get(m.fileId, m.offset)!;
-    const duplicate = seenGuids.has(m.guidKey);
-    seenGuids.add(m.guidKey);
+    const duplicate = canonical.get(m.guidKey)!.msg !== m;
     const p: PlacedMessage = {
       ...m,
       mapUid: slot.entry?.mapUid ?? next++,
@@ -141,6 +150,7 @@ export interface MailboxesPlan {
  * @param oldMapUidValidity the uid_validity of the map the snapshots' map
  *   uids refer to when it is still the map (undefined: it was recreated).
  * @param restoreTarget maps a `B` name to the mailbox to restore into (invalid names → INBOX).
+ * @param expunged hex GUIDs a mailbox log shows expunged: not put back.
  */
 export function planMailboxes(
   index: MessageIndex,
@@ -148,6 +158,7 @@ export function planMailboxes(
   snapshots: readonly MailboxSnapshot[],
   oldMapUidValidity: number | undefined,
   restoreTarget: (orig: string | undefined) => string,
+  expunged: ReadonlySet<string> = new Set(),
 ): MailboxesPlan {
   const refcounts = new Map<number, number>(placed.map((p) => [p.mapUid, 0]));
   const plans = new Map<string, MailboxPlan>();
@@ -167,7 +178,7 @@ export function planMailboxes(
     plans.set(s.name, plan);
   }
   for (const msg of index.canonical()) {
-    if (refcounts.get(msg.mapUid)! > 0 || msg.seenZero) continue;
+    if (refcounts.get(msg.mapUid)! > 0 || msg.seenZero || expunged.has(msg.guidKey)) continue;
     const name = restoreTarget(msg.origMailbox);
     let plan = plans.get(name);
     if (plan === undefined) {

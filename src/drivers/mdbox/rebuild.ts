@@ -32,6 +32,7 @@ import { mapHeaderRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refSet
 import { lookupMapEntry, mapEntries, mapHeader } from "../../projections/mdbox-map-view.js";
 import { MessageIndex, planMailboxes, planMap, type MailboxPlan, type PlacedMessage } from "./rebuild-plan.js";
 import { scanStorageFiles, type BrokenSpot } from "./rebuild-scan.js";
+import { expungedGuids } from "./expunged-guids.js";
 import { isCorruptionError, MailstoreError } from "../../shared/errors.js";
 
 /** What a rebuild needs from the storage. */
@@ -66,6 +67,9 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
   const scan = await scanStorageFiles(ctx.paths);
   const snapshots = snapshotAllMailboxes(ctx.paths);
   const mapRecreated = await openOrRecreateMap(ctx);
+  // Only with the map intact: a lost map says nothing of what a purge did, and
+  // then, as Dovecot does, a rebuild errs on the side of bringing messages back.
+  const expunged = mapRecreated ? new Set<string>() : expungedGuids(snapshots);
   const oldMapUidValidity = mapRecreated ? undefined : ctx.map.uidValidity;
   const result: RebuildResult = {
     mapRecreated, mapExpunged: [], mapAdded: [], restored: [], recreatedMailboxes: [], droppedRecords: [],
@@ -79,7 +83,7 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
     const entries = mapEntries(state);
     const mapPlan = planMap(scan.messages, entries, state.header.nextUid);
     index = new MessageIndex(mapPlan.placed);
-    const planned = planMailboxes(index, mapPlan.placed, snapshots, oldMapUidValidity, (orig) => restoreTarget(ctx.paths.root, orig));
+    const planned = planMailboxes(index, mapPlan.placed, snapshots, oldMapUidValidity, (orig) => restoreTarget(ctx.paths.root, orig), expunged);
     plans = planned.mailboxes;
     result.mapExpunged.push(...mapPlan.expunge);
     result.mapAdded.push(...mapPlan.append.map((p) => p.mapUid));

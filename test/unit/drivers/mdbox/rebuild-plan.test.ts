@@ -77,4 +77,20 @@ describe("rebuild planning", () => {
     expect(fromLog.mailboxes[0].kept.map((k) => k.ref.uid)).toEqual([1, 2]);
     expect(fromLog.refcounts.get(2)).toBe(1);
   });
+
+  it("of two copies of one GUID, the one a map record points at is kept, even when the other comes first", () => {
+    // m.1 is a purged file whose unlink a kill undid: the map knows only the copy in m.2.
+    const plan = planMap([found(1, 16, 1), found(2, 16, 1)], [entry(4, 2, 16, 1)], 5);
+    expect(plan.placed.map((p) => [p.fileId, p.mapUid, p.duplicate])).toEqual([[1, 5, true], [2, 4, false]]);
+    const { refcounts } = planMailboxes(new MessageIndex(plan.placed), plan.placed, [snapshot("INBOX", [ref(1, 4, 1)])], 77, () => "INBOX");
+    expect([...refcounts]).toEqual([[5, 0], [4, 1]]);
+  });
+
+  it("a message a mailbox log shows expunged (by GUID) is not put back", () => {
+    const plan = planMap([found(1, 16, 1), found(1, 116, 2)], [], 1);
+    const index = new MessageIndex(plan.placed);
+    const expunged = new Set([found(1, 16, 1).guidKey]);
+    const { mailboxes } = planMailboxes(index, plan.placed, [snapshot("INBOX", [])], 77, () => "INBOX", expunged);
+    expect(mailboxes[0].restore.map((m) => m.guidKey.slice(-2))).toEqual(["02"]);
+  });
 });
