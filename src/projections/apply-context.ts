@@ -26,7 +26,8 @@ export class ApplyContext {
   private keywordsChanged = false;
   /** Header data this context owns (a copy it may change), by extension id; see writableHdrData. */
   private readonly hdrOwned = new Map<number, Uint8Array>();
-  private readonly extIds = new Map<string, number>();
+  private readonly extIdNames: string[] = [];
+  private readonly extIdValues: number[] = [];
   private logModseq: bigint;
 
   constructor(
@@ -58,7 +59,8 @@ export class ApplyContext {
     // A registry change may resize header data: it starts from what was written so far.
     this.flushHdrData();
     this.registryChanged = true;
-    this.extIds.clear();
+    this.extIdNames.length = 0;
+    this.extIdValues.length = 0;
     return this.draft.extensions;
   }
 
@@ -77,11 +79,13 @@ export class ApplyContext {
   extIdByName(name: string): number {
     // Cached only while the registry is the plain base list, which cannot change under us.
     if (this.registryChanged) return this.exts.findIndex((e) => e.name === name);
-    let id = this.extIds.get(name);
-    if (id === undefined) {
-      id = this.base.extensions.findIndex((e) => e.name === name);
-      this.extIds.set(name, id);
-    }
+    // A short list compared with ===: the fold asks for the same two or three
+    // constant names per record, and a Map lookup hashes the name each time.
+    const names = this.extIdNames;
+    for (let i = 0; i < names.length; i++) if (names[i] === name) return this.extIdValues[i];
+    const id = this.base.extensions.findIndex((e) => e.name === name);
+    names.push(name);
+    this.extIdValues.push(id);
     return id;
   }
 

@@ -118,19 +118,18 @@ export function raiseHighestModseq(ctx: ApplyContext, modseq: bigint): void {
  */
 export function raiseMessageModseqs(ctx: ApplyContext, first: number, last: number, modseq: bigint, explicit = false): void {
   const offset = ctxModseqFieldOffset(ctx);
-  if (offset < 0) return;
+  if (offset < 0 || first > last) return;
   raiseHighestModseq(ctx, modseq);
   const lo = modseqLo(modseq);
   const hi = modseqHi(modseq);
   const editor = ctx.edit();
   const rs = editor.recordSize;
   const fx = ctx.effects;
-  let indexStart = first;
-  editor.forRange(first, last, (cur, from, to) => {
-    // The record index of leaf row i is indexStart + i - from (effects only).
-    const leafStart = indexStart - from;
-    indexStart += to - from + 1;
-    for (let i = from; i <= to; i++) {
+  const cur = editor.span(first, last);
+  do {
+    // The record index of leaf row i (effects only).
+    const leafStart = cur.first - cur.from;
+    for (let i = cur.from; i <= cur.to; i++) {
       const w = (i * rs + offset) >>> 2;
       const curHi = cur.words[w + 1];
       if (curHi > hi || (curHi === hi && cur.words[w] >= lo)) continue;
@@ -139,7 +138,7 @@ export function raiseMessageModseqs(ctx: ApplyContext, first: number, last: numb
       cur.words[w + 1] = hi;
       fx?.modseq(leafStart + i, cur.words[(i * rs) >>> 2], modseq, explicit);
     }
-  });
+  } while (cur.next());
 }
 
 /**
