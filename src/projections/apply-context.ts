@@ -75,6 +75,19 @@ export class ApplyContext {
     this.draft.keywords.push(name);
   }
 
+  /**
+   * Where the modseq extension is (its id when its header can hold
+   * mail_index_modseq_header, the per-message field's offset), filled by
+   * apply-modseq.ts on first use: every record asks, and nothing moves
+   * while the registry is the plain base list.
+   */
+  readonly modseqLayout = { known: false, hdrId: -1, fieldOffset: -1 };
+
+  /** True once this context changed the extension registry (caches of ids and offsets no longer hold). */
+  get registryChanging(): boolean {
+    return this.registryChanged;
+  }
+
   /** Index of the extension called `name`, or -1. */
   extIdByName(name: string): number {
     // Cached only while the registry is the plain base list, which cannot change under us.

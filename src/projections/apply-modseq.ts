@@ -45,16 +45,26 @@ function writeHdrU32(data: Uint8Array, at: number, value: number): void {
   for (let i = 0; i < 4; i++) data[at + i] = (value >>> (8 * i)) & 0xff;
 }
 
-/** ext_id of the modseq extension when its header can hold struct mail_index_modseq_header, else -1. */
-function ctxModseqHeaderId(ctx: ApplyContext): number {
+/** Fills ctx.modseqLayout, cached while the registry is unchanged (see ApplyContext.modseqLayout). */
+function modseqLayout(ctx: ApplyContext): ApplyContext["modseqLayout"] {
+  const layout = ctx.modseqLayout;
+  if (layout.known && !ctx.registryChanging) return layout;
   const id = ctx.extIdByName(MODSEQ_EXT_NAME);
-  return id >= 0 && ctx.exts[id].hdrSize >= MODSEQ_HDR_SIZE ? id : -1;
+  const ext = id >= 0 ? ctx.exts[id] : undefined;
+  layout.hdrId = ext !== undefined && ext.hdrSize >= MODSEQ_HDR_SIZE ? id : -1;
+  layout.fieldOffset = ext !== undefined && ext.recordSize === 8 ? ext.recordOffset : -1;
+  layout.known = !ctx.registryChanging;
+  return layout;
 }
 
-/** modseqFieldOffset() through the context's per-batch name cache. */
+/** ext_id of the modseq extension when its header can hold struct mail_index_modseq_header, else -1. */
+function ctxModseqHeaderId(ctx: ApplyContext): number {
+  return modseqLayout(ctx).hdrId;
+}
+
+/** modseqFieldOffset() through the context's cache. */
 function ctxModseqFieldOffset(ctx: ApplyContext): number {
-  const id = ctx.extIdByName(MODSEQ_EXT_NAME);
-  return id >= 0 && ctx.exts[id].recordSize === 8 ? ctx.exts[id].recordOffset : -1;
+  return modseqLayout(ctx).fieldOffset;
 }
 
 /** Reads the u64 at `offset` of a row as a bigint. */
@@ -85,24 +95,13 @@ function splitModseq(modseq: bigint): void {
 
 const MAX_SAFE_MODSEQ = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** The low 32 bits of a modseq. */
-function modseqLo(modseq: bigint): number {
-  splitModseq(modseq);
-  return split.lo;
-}
-
-/** The high 32 bits of a modseq. */
-function modseqHi(modseq: bigint): number {
-  splitModseq(modseq);
-  return split.hi;
-}
-
 /** Raises the header's highest_modseq (Dovecot's ctx->highest_modseq, written back at sync end). */
 export function raiseHighestModseq(ctx: ApplyContext, modseq: bigint): void {
   const id = ctxModseqHeaderId(ctx);
   if (id < 0) return;
-  const lo = modseqLo(modseq);
-  const hi = modseqHi(modseq);
+  splitModseq(modseq);
+  const lo = split.lo;
+  const hi = split.hi;
   const data = ctx.hdrData(id);
   const curHi = readHdrU32(data, 4);
   if (curHi > hi || (curHi === hi && readHdrU32(data, 0) >= lo)) return;
@@ -120,8 +119,10 @@ export function raiseMessageModseqs(ctx: ApplyContext, first: number, last: numb
   const offset = ctxModseqFieldOffset(ctx);
   if (offset < 0 || first > last) return;
   raiseHighestModseq(ctx, modseq);
-  const lo = modseqLo(modseq);
-  const hi = modseqHi(modseq);
+  // Split again: raiseHighestModseq left it split, this is a compare and two loads.
+  splitModseq(modseq);
+  const lo = split.lo;
+  const hi = split.hi;
   const editor = ctx.edit();
   const rs = editor.recordSize;
   const fx = ctx.effects;
