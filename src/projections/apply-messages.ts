@@ -25,15 +25,23 @@ interface Counters {
   deletedLowwater: number;
 }
 
+/**
+ * The one Counters object: a replay reads counters once per flag update
+ * (hundreds of thousands), and an object each was garbage. Appliers never
+ * nest, so each fills it, works on it and writes it back before the next.
+ */
+const scratch: Counters = { nextUid: 0, messagesCount: 0, seen: 0, deleted: 0, unseenLowwater: 0, deletedLowwater: 0 };
+
+/** The header's counters in the shared scratch object (valid until the next call). */
 function readCounters(h: IndexBaseHeader, messagesCount: number): Counters {
-  return {
-    nextUid: h.nextUid,
-    messagesCount,
-    seen: h.seenMessagesCount,
-    deleted: h.deletedMessagesCount,
-    unseenLowwater: h.firstUnseenUidLowwater,
-    deletedLowwater: h.firstDeletedUidLowwater,
-  };
+  const c = scratch;
+  c.nextUid = h.nextUid;
+  c.messagesCount = messagesCount;
+  c.seen = h.seenMessagesCount;
+  c.deleted = h.deletedMessagesCount;
+  c.unseenLowwater = h.firstUnseenUidLowwater;
+  c.deletedLowwater = h.firstDeletedUidLowwater;
+  return c;
 }
 
 function writeCounters(h: Draft<IndexBaseHeader>, c: Counters): void {
