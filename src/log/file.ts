@@ -79,7 +79,8 @@ export function scanTransactions(
     let external: boolean;
     let framed = false;
     const entries: LogEntry[] = pool === undefined ? [] : pool.tx.entries;
-    if (entries.length !== 0) entries.length = 0;
+    // Written by index and cut once: a reused array keeps its length from one transaction to the next.
+    let count = 0;
 
     if ((typeField & TYPE_MASK) === RecordType.BOUNDARY) {
       if (size !== 12) {
@@ -109,16 +110,17 @@ export function scanTransactions(
         }
         modseq = entry.modseq;
         external &&= entry.record.external;
-        entries.push(entry);
+        entries[count++] = entry;
         pos += recSize;
       }
     } else {
       const entry = decodeEntryAt(src, pos, size, modseq, header, pool, 0);
       modseq = entry.modseq;
       external = entry.record.external;
-      entries.push(entry);
+      entries[count++] = entry;
       pos += size;
     }
+    if (entries.length !== count) entries.length = count;
     if (pool === undefined) {
       onTransaction({
         position: { fileSeq, offset: txStart + delta },

@@ -158,7 +158,8 @@ function lowerBoundUid(t: Tree, uid: number): number {
 function locateIn(t: Tree, index: number): Location {
   const found = t.found;
   if (found.index === index) return found;
-  assert(index >= 0 && index < t.count, `record index ${index} out of range`);
+  // The message is built only on failure: this runs per record a replay applies.
+  if (!(index >= 0 && index < t.count)) assert(false, `record index ${index} out of range`);
   // Full leaves and segments before it (nothing expunged there yet): the place follows from the index.
   const fs0 = Math.floor(index / SEGMENT_RECORDS);
   const fl0 = (index % SEGMENT_RECORDS) >>> LEAF_SHIFT;

@@ -41,7 +41,8 @@ export function requireMultiple(src: PayloadSource, entrySize: number, what: str
  * Dovecot's log view does: uid1 != 0, uid1 <= uid2, ascending, no overlap.
  */
 export function readUidRanges(src: PayloadSource, at: number, what: string): UidRange[] {
-  return readUidRangesInto(src, at, what, []);
+  // Sized up front, as a fresh decode always was (a bad size throws inside).
+  return readUidRangesInto(src, at, what, new Array(Math.max(0, ((src.end - at) / 8) | 0)));
 }
 
 /**

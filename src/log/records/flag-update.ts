@@ -9,7 +9,8 @@ export type FlagUpdateBody = Extract<LogRecordBody, { type: "flag-update" }>;
  */
 export const flagUpdateCodec: RecordCodec<FlagUpdateBody> = {
   decode(src) {
-    return decodeFlagUpdateInto(src, { type: "flag-update", updates: [] });
+    // Sized up front, as a fresh decode always was (a bad size throws inside).
+    return decodeFlagUpdateInto(src, { type: "flag-update", updates: new Array(Math.max(0, ((src.end - src.start) / 12) | 0)) });
   },
   encode(body, out) {
     assertUidRanges(body.updates, "flag-update");
