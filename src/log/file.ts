@@ -104,7 +104,7 @@ export function scanTransactions(
           });
         }
         checkRecordSize(recSize, path, fileSeq, pos + delta);
-        const entry = decodeEntryAt(src, pos, recSize, modseq, header, pool, entries.length);
+        const entry = decodeEntryAt(src, pos, recSize, modseq, header, pool, count);
         if ((view.getUint32(pos + 4, true) & TYPE_MASK) === RecordType.BOUNDARY) {
           throw new LogCorruptedError("boundary inside a transaction", { path, fileSeq, offset: pos + delta });
         }
