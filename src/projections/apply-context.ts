@@ -81,7 +81,13 @@ export class ApplyContext {
    * apply-modseq.ts on first use: every record asks, and nothing moves
    * while the registry is the plain base list.
    */
-  readonly modseqLayout = { known: false, hdrId: -1, fieldOffset: -1 };
+  readonly modseqLayout: { known: boolean; hdrId: number; fieldOffset: number; hdr: Uint8Array | undefined } = {
+    known: false,
+    hdrId: -1,
+    fieldOffset: -1,
+    /** The modseq header data this context owns (writableHdrData's copy), while it owns it. */
+    hdr: undefined,
+  };
 
   /** True once this context changed the extension registry (caches of ids and offsets no longer hold). */
   get registryChanging(): boolean {
@@ -110,6 +116,7 @@ export class ApplyContext {
   /** Replaces the header data of extension `extId` with `data`, which the caller hands over. */
   setHdrData(extId: number, data: Uint8Array): void {
     this.hdrOwned.set(extId, data);
+    this.modseqLayout.hdr = undefined;
   }
 
   /**
@@ -128,6 +135,8 @@ export class ApplyContext {
 
   /** Stores header data changed through this context into the draft. */
   private flushHdrData(): void {
+    // Once in the draft, the copy belongs to the next state: nothing may write it any more.
+    this.modseqLayout.hdr = undefined;
     if (this.hdrOwned.size === 0) return;
     // Written through the draft only here: each draft access costs a proxy trap.
     for (const [extId, data] of this.hdrOwned) this.draft.extensions[extId].hdrData = data;

@@ -42,7 +42,29 @@ function readHdrU32(data: Uint8Array, at: number): number {
 }
 
 function writeHdrU32(data: Uint8Array, at: number, value: number): void {
-  for (let i = 0; i < 4; i++) data[at + i] = (value >>> (8 * i)) & 0xff;
+  data[at] = value & 0xff;
+  data[at + 1] = (value >>> 8) & 0xff;
+  data[at + 2] = (value >>> 16) & 0xff;
+  data[at + 3] = value >>> 24;
+}
+
+/**
+ * The modseq header data to change in place (ext `id`): the context's copy,
+ * remembered in its modseqLayout while the registry is unchanged, so that
+ * the raise per record and the stamp per transaction find it without a lookup.
+ */
+function writableModseqHdr(ctx: ApplyContext, id: number): Uint8Array {
+  const layout = ctx.modseqLayout;
+  if (layout.hdr !== undefined && !ctx.registryChanging) return layout.hdr;
+  const data = ctx.writableHdrData(id);
+  if (!ctx.registryChanging) layout.hdr = data;
+  return data;
+}
+
+/** The modseq header data as it is now (read only). */
+function currentModseqHdr(ctx: ApplyContext, id: number): Uint8Array {
+  const owned = ctx.modseqLayout.hdr;
+  return owned !== undefined && !ctx.registryChanging ? owned : ctx.hdrData(id);
 }
 
 /** Fills ctx.modseqLayout, cached while the registry is unchanged (see ApplyContext.modseqLayout). */
@@ -102,10 +124,10 @@ export function raiseHighestModseq(ctx: ApplyContext, modseq: bigint): void {
   splitModseq(modseq);
   const lo = split.lo;
   const hi = split.hi;
-  const data = ctx.hdrData(id);
+  const data = currentModseqHdr(ctx, id);
   const curHi = readHdrU32(data, 4);
   if (curHi > hi || (curHi === hi && readHdrU32(data, 0) >= lo)) return;
-  const out = ctx.writableHdrData(id);
+  const out = writableModseqHdr(ctx, id);
   writeHdrU32(out, 0, lo);
   writeHdrU32(out, 4, hi);
 }
@@ -184,11 +206,11 @@ export function fillMissingModseqs(ctx: ApplyContext): void {
 export function stampModseqHeader(ctx: ApplyContext, end: LogPosition): void {
   const id = ctxModseqHeaderId(ctx);
   if (id < 0) return;
-  const current = ctx.hdrData(id);
+  const current = currentModseqHdr(ctx, id);
   const seq = readHdrU32(current, 8);
   const offset = readHdrU32(current, 12);
   if (seq > end.fileSeq || (seq === end.fileSeq && offset >= end.offset)) return;
-  const data = ctx.writableHdrData(id);
+  const data = writableModseqHdr(ctx, id);
   writeHdrU32(data, 8, end.fileSeq);
   writeHdrU32(data, 12, end.offset);
 }

@@ -59,7 +59,8 @@ export class KeywordNameCache {
   lookup(bytes: Uint8Array, start: number, end: number): string {
     const length = end - start;
     for (const name of this.names) {
-      if (name.length !== length) continue;
+      // The last character first: names like $Label1..$Label5 differ there.
+      if (name.length !== length || name.charCodeAt(length - 1) !== bytes[end - 1]) continue;
       let i = 0;
       while (i < length && name.charCodeAt(i) === bytes[start + i]) i++;
       if (i === length) return name;
