@@ -67,6 +67,8 @@ export function loadState(prefix: string, options: LoadOptions = {}): IndexMapSt
       indexId = checkpoint?.header.indexId ?? 0;
       run = new Replay(emptyIndexMap({ indexId }));
     },
+    // The replay folds each transaction as it comes and keeps nothing of it.
+    reuse: true,
   });
   let state = run.finish();
   options.onProgress?.(doneBytes, totalBytes);

@@ -3,6 +3,7 @@ import { dataViewOf } from "./bytes.js";
 import { decodeRecord } from "./codec.js";
 import { decodeLogHeader } from "./header.js";
 import { nextModseq } from "./modseq.js";
+import { ScanPool } from "./scan-reuse.js";
 import type { PayloadSource } from "./records/context.js";
 import { decodeRecordSize } from "./size-encoding.js";
 import { RecordType, TYPE_MASK, type LogEntry, type LogFileHeader, type LogTransaction } from "./types.js";
@@ -49,6 +50,12 @@ export function scanTransactions(
   path: string,
   onTransaction: (tx: LogTransaction) => void,
   resume?: { offset: number; modseq: bigint; delta?: number },
+  /**
+   * `reuse`: hand the same transaction, entry and (flag and keyword update)
+   * record objects to every call, overwritten by the next one (see
+   * scan-reuse.ts); for a consumer that keeps nothing of a transaction.
+   */
+  options: { reuse?: boolean } = {},
 ): { syncOffset: number; modseq: bigint } {
   // A Buffer's slice() shares memory; decode from a plain Uint8Array so that
   // record payloads are copies, never views of the caller's buffer.
@@ -60,6 +67,7 @@ export function scanTransactions(
   let pos = (resume?.offset ?? header.hdrSize) - delta;
   let modseq = resume?.modseq ?? header.initialModseq;
   const length = bytes.length;
+  const pool = options.reuse === true ? new ScanPool() : undefined;
 
   while (pos + 8 <= length) {
     const size = decodeRecordSize(bytes, pos);
@@ -70,7 +78,9 @@ export function scanTransactions(
     let txEnd = pos + size;
     let external: boolean;
     let framed = false;
-    const entries: LogEntry[] = [];
+    const entries: LogEntry[] = pool === undefined ? [] : pool.tx.entries;
+    // Written by index and cut once: a reused array keeps its length from one transaction to the next.
+    let count = 0;
 
     if ((typeField & TYPE_MASK) === RecordType.BOUNDARY) {
       if (size !== 12) {
@@ -94,30 +104,35 @@ export function scanTransactions(
           });
         }
         checkRecordSize(recSize, path, fileSeq, pos + delta);
-        const entry = decodeEntryAt(src, pos, recSize, modseq, header);
+        const entry = decodeEntryAt(src, pos, recSize, modseq, header, pool, count);
         if ((view.getUint32(pos + 4, true) & TYPE_MASK) === RecordType.BOUNDARY) {
           throw new LogCorruptedError("boundary inside a transaction", { path, fileSeq, offset: pos + delta });
         }
         modseq = entry.modseq;
         external &&= entry.record.external;
-        entries.push(entry);
+        entries[count++] = entry;
         pos += recSize;
       }
     } else {
-      const entry = decodeEntryAt(src, pos, size, modseq, header);
+      const entry = decodeEntryAt(src, pos, size, modseq, header, pool, 0);
       modseq = entry.modseq;
       external = entry.record.external;
-      entries.push(entry);
+      entries[count++] = entry;
       pos += size;
     }
-    onTransaction({
-      position: { fileSeq, offset: txStart + delta },
-      end: { fileSeq, offset: txEnd + delta },
-      entries,
-      modseq,
-      external,
-      framed,
-    });
+    if (entries.length !== count) entries.length = count;
+    if (pool === undefined) {
+      onTransaction({
+        position: { fileSeq, offset: txStart + delta },
+        end: { fileSeq, offset: txEnd + delta },
+        entries,
+        modseq,
+        external,
+        framed,
+      });
+    } else {
+      onTransaction(pool.transaction(fileSeq, txStart + delta, txEnd + delta, modseq, external, framed));
+    }
   }
   return { syncOffset: pos + delta, modseq };
 }
@@ -128,20 +143,27 @@ function checkRecordSize(size: number, path: string, fileSeq: number, offset: nu
   }
 }
 
-function decodeEntryAt(src: PayloadSource, pos: number, size: number, modseq: bigint, header: LogFileHeader): LogEntry {
+/** The entry at `pos`: a new object, or entry `index` of `pool` when the scan reuses objects. */
+function decodeEntryAt(
+  src: PayloadSource,
+  pos: number,
+  size: number,
+  modseq: bigint,
+  header: LogFileHeader,
+  pool: ScanPool | undefined,
+  index: number,
+): LogEntry {
   src.start = pos + 8;
   src.end = pos + size;
-  const record = decodeRecord(src.view.getUint32(pos + 4, true), src, pos);
+  const typeField = src.view.getUint32(pos + 4, true);
+  const record = pool === undefined ? decodeRecord(typeField, src, pos) : pool.decode(index, typeField, src, pos);
   if (record.type === "ext-intro") {
     const last = record.intros[record.intros.length - 1];
     src.extRecordSize = last?.recordSize;
   }
-  return {
-    position: { fileSeq: src.fileSeq, offset: pos + src.delta },
-    size,
-    modseq: nextModseq(modseq, record, header),
-    record,
-  };
+  const next = nextModseq(modseq, record, header);
+  if (pool === undefined) return { position: { fileSeq: src.fileSeq, offset: pos + src.delta }, size, modseq: next, record };
+  return pool.entry(index, src.fileSeq, pos + src.delta, size, next, record);
 }
 
 function plainBytes(bytes: Uint8Array): Uint8Array {

@@ -52,6 +52,12 @@ export interface LogStreamHandlers {
   onReset?: () => void;
   /** Before each file's transactions: its header and size. */
   onFile?: (header: LogFileHeader, sizeBytes: number) => void;
+  /**
+   * Hand the same transaction object (entries and flag/keyword update records
+   * included) to every onTransaction call, overwritten by the next one: for a
+   * consumer that keeps nothing of it, such as a replay (see scan-reuse.ts).
+   */
+  reuse?: boolean;
 }
 
 /** What streamLog reports besides the transactions themselves. */
@@ -100,7 +106,7 @@ export function streamLog(prefix: string, from: LogPosition | undefined, handler
       if (!found && tx.position.offset !== minOffset) throw notABoundary(file.path, from!);
       found = true;
       onTransaction(tx);
-    });
+    }, undefined, { reuse: handlers.reuse });
     if (!found) throw notABoundary(file.path, from!);
     const next = files[i + 1];
     if (next && scan.syncOffset !== next.header.prevFileOffset) {

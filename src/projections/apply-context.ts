@@ -26,7 +26,8 @@ export class ApplyContext {
   private keywordsChanged = false;
   /** Header data this context owns (a copy it may change), by extension id; see writableHdrData. */
   private readonly hdrOwned = new Map<number, Uint8Array>();
-  private readonly extIds = new Map<string, number>();
+  private readonly extIdNames: string[] = [];
+  private readonly extIdValues: number[] = [];
   private logModseq: bigint;
 
   constructor(
@@ -58,7 +59,8 @@ export class ApplyContext {
     // A registry change may resize header data: it starts from what was written so far.
     this.flushHdrData();
     this.registryChanged = true;
-    this.extIds.clear();
+    this.extIdNames.length = 0;
+    this.extIdValues.length = 0;
     return this.draft.extensions;
   }
 
@@ -73,15 +75,36 @@ export class ApplyContext {
     this.draft.keywords.push(name);
   }
 
+  /**
+   * Where the modseq extension is (its id when its header can hold
+   * mail_index_modseq_header, the per-message field's offset), filled by
+   * apply-modseq.ts on first use: every record asks, and nothing moves
+   * while the registry is the plain base list.
+   */
+  readonly modseqLayout: { known: boolean; hdrId: number; fieldOffset: number; hdr: Uint8Array | undefined } = {
+    known: false,
+    hdrId: -1,
+    fieldOffset: -1,
+    /** The modseq header data this context owns (writableHdrData's copy), while it owns it. */
+    hdr: undefined,
+  };
+
+  /** True once this context changed the extension registry (caches of ids and offsets no longer hold). */
+  get registryChanging(): boolean {
+    return this.registryChanged;
+  }
+
   /** Index of the extension called `name`, or -1. */
   extIdByName(name: string): number {
     // Cached only while the registry is the plain base list, which cannot change under us.
     if (this.registryChanged) return this.exts.findIndex((e) => e.name === name);
-    let id = this.extIds.get(name);
-    if (id === undefined) {
-      id = this.base.extensions.findIndex((e) => e.name === name);
-      this.extIds.set(name, id);
-    }
+    // A short list compared with ===: the fold asks for the same two or three
+    // constant names per record, and a Map lookup hashes the name each time.
+    const names = this.extIdNames;
+    for (let i = 0; i < names.length; i++) if (names[i] === name) return this.extIdValues[i];
+    const id = this.base.extensions.findIndex((e) => e.name === name);
+    names.push(name);
+    this.extIdValues.push(id);
     return id;
   }
 
@@ -93,6 +116,7 @@ export class ApplyContext {
   /** Replaces the header data of extension `extId` with `data`, which the caller hands over. */
   setHdrData(extId: number, data: Uint8Array): void {
     this.hdrOwned.set(extId, data);
+    this.modseqLayout.hdr = undefined;
   }
 
   /**
@@ -111,6 +135,8 @@ export class ApplyContext {
 
   /** Stores header data changed through this context into the draft. */
   private flushHdrData(): void {
+    // Once in the draft, the copy belongs to the next state: nothing may write it any more.
+    this.modseqLayout.hdr = undefined;
     if (this.hdrOwned.size === 0) return;
     // Written through the draft only here: each draft access costs a proxy trap.
     for (const [extId, data] of this.hdrOwned) this.draft.extensions[extId].hdrData = data;

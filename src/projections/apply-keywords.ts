@@ -102,17 +102,18 @@ export function applyKeywordUpdate(ctx: ApplyContext, record: KeywordUpdateRecor
   const keyword = fx === undefined ? "" : ctx.keywords[index];
   const external = record.external;
   for (const r of record.ranges) {
-    const range = ctx.records.rangeOfUids(r.uid1, r.uid2);
-    if (range === undefined) continue;
-    raiseMessageModseqs(ctx, range[0], range[1], ctx.entry.modseq);
+    const records = ctx.records;
+    const first = records.firstOfUids(r.uid1, r.uid2);
+    if (first < 0) continue;
+    const last = records.lastOfUids(first, r.uid1, r.uid2);
+    raiseMessageModseqs(ctx, first, last, ctx.entry.modseq);
     const editor = ctx.edit();
     const rs = editor.recordSize;
-    let indexStart = range[0];
-    editor.forRange(range[0], range[1], (cur, from, to) => {
-      // The record index of leaf row i is indexStart + i - from (effects only).
-      const leafStart = indexStart - from;
-      indexStart += to - from + 1;
-      for (let i = from; i <= to; i++) {
+    const cur = editor.span(first, last);
+    do {
+      // The record index of leaf row i (effects only).
+      const leafStart = cur.first - cur.from;
+      for (let i = cur.from; i <= cur.to; i++) {
         const at = i * rs + byteOffset;
         const value = add ? cur.bytes[at] | mask : cur.bytes[at] & ~mask;
         if (value === cur.bytes[at]) continue;
@@ -120,7 +121,7 @@ export function applyKeywordUpdate(ctx: ApplyContext, record: KeywordUpdateRecor
         cur.bytes[at] = value;
         fx?.keyword(leafStart + i, cur.words[(i * rs) >>> 2], keyword, record.modifyType, external);
       }
-    });
+    } while (cur.next());
   }
 }
 

@@ -25,15 +25,23 @@ interface Counters {
   deletedLowwater: number;
 }
 
+/**
+ * The one Counters object: a replay reads counters once per flag update
+ * (hundreds of thousands), and an object each was garbage. Appliers never
+ * nest, so each fills it, works on it and writes it back before the next.
+ */
+const scratch: Counters = { nextUid: 0, messagesCount: 0, seen: 0, deleted: 0, unseenLowwater: 0, deletedLowwater: 0 };
+
+/** The header's counters in the shared scratch object (valid until the next call). */
 function readCounters(h: IndexBaseHeader, messagesCount: number): Counters {
-  return {
-    nextUid: h.nextUid,
-    messagesCount,
-    seen: h.seenMessagesCount,
-    deleted: h.deletedMessagesCount,
-    unseenLowwater: h.firstUnseenUidLowwater,
-    deletedLowwater: h.firstDeletedUidLowwater,
-  };
+  const c = scratch;
+  c.nextUid = h.nextUid;
+  c.messagesCount = messagesCount;
+  c.seen = h.seenMessagesCount;
+  c.deleted = h.deletedMessagesCount;
+  c.unseenLowwater = h.firstUnseenUidLowwater;
+  c.deletedLowwater = h.firstDeletedUidLowwater;
+  return c;
 }
 
 function writeCounters(h: Draft<IndexBaseHeader>, c: Counters): void {
@@ -112,9 +120,10 @@ export function applyAppend(ctx: ApplyContext, record: AppendRecord): void {
 /** FLAG_UPDATE: flags = (flags & ~remove) | add on every existing message of each range. */
 export function applyFlagUpdate(ctx: ApplyContext, record: FlagUpdateRecord): void {
   for (const u of record.updates) {
-    const range = ctx.records.rangeOfUids(u.uid1, u.uid2);
-    if (range === undefined) continue;
-    const [first, last] = range;
+    const records = ctx.records;
+    const first = records.firstOfUids(u.uid1, u.uid2);
+    if (first < 0) continue;
+    const last = records.lastOfUids(first, u.uid1, u.uid2);
     if (!isInternalFlagUpdate(u)) raiseMessageModseqs(ctx, first, last, ctx.entry.modseq);
     if (u.addFlags & MailFlag.DIRTY) ctx.header.flags |= IndexHeaderFlag.HAVE_DIRTY;
     applyFlagChange(ctx, first, last, u);
@@ -132,12 +141,11 @@ function applyFlagChange(ctx: ApplyContext, first: number, last: number, u: Flag
   const rs = editor.recordSize;
   const fx = ctx.effects;
   const external = ctx.entry.record.external;
-  let indexStart = first;
-  editor.forRange(first, last, (cur, from, to) => {
-    // The record index of leaf row i is indexStart + i - from (effects only).
-    const leafStart = indexStart - from;
-    indexStart += to - from + 1;
-    for (let i = from; i <= to && error === undefined; i++) {
+  const cur = editor.span(first, last);
+  do {
+    // The record index of leaf row i (effects only).
+    const leafStart = cur.first - cur.from;
+    for (let i = cur.from; i <= cur.to && error === undefined; i++) {
       const at = i * rs;
       const oldFlags = cur.bytes[at + 4];
       const newFlags = (oldFlags & keep) | add;
@@ -154,7 +162,7 @@ function applyFlagChange(ctx: ApplyContext, first: number, last: number, u: Flag
       const changed = (oldFlags ^ newFlags) & MAIL_FLAGS_NONRECENT;
       if (changed !== 0) fx.flags(leafStart + i, cur.words[at >>> 2], newFlags & changed, oldFlags & changed, external);
     }
-  });
+  } while (error === undefined && cur.next());
   if (error !== undefined) throw ctx.corrupt(error);
   if (counted) writeCounters(ctx.header, c);
   if (dirtyDelta !== 0) ctx.draft.dirtyCount += dirtyDelta;

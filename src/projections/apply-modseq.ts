@@ -42,19 +42,51 @@ function readHdrU32(data: Uint8Array, at: number): number {
 }
 
 function writeHdrU32(data: Uint8Array, at: number, value: number): void {
-  for (let i = 0; i < 4; i++) data[at + i] = (value >>> (8 * i)) & 0xff;
+  data[at] = value & 0xff;
+  data[at + 1] = (value >>> 8) & 0xff;
+  data[at + 2] = (value >>> 16) & 0xff;
+  data[at + 3] = value >>> 24;
+}
+
+/**
+ * The modseq header data to change in place (ext `id`): the context's copy,
+ * remembered in its modseqLayout while the registry is unchanged, so that
+ * the raise per record and the stamp per transaction find it without a lookup.
+ */
+function writableModseqHdr(ctx: ApplyContext, id: number): Uint8Array {
+  const layout = ctx.modseqLayout;
+  if (layout.hdr !== undefined && !ctx.registryChanging) return layout.hdr;
+  const data = ctx.writableHdrData(id);
+  if (!ctx.registryChanging) layout.hdr = data;
+  return data;
+}
+
+/** The modseq header data as it is now (read only). */
+function currentModseqHdr(ctx: ApplyContext, id: number): Uint8Array {
+  const owned = ctx.modseqLayout.hdr;
+  return owned !== undefined && !ctx.registryChanging ? owned : ctx.hdrData(id);
+}
+
+/** Fills ctx.modseqLayout, cached while the registry is unchanged (see ApplyContext.modseqLayout). */
+function modseqLayout(ctx: ApplyContext): ApplyContext["modseqLayout"] {
+  const layout = ctx.modseqLayout;
+  if (layout.known && !ctx.registryChanging) return layout;
+  const id = ctx.extIdByName(MODSEQ_EXT_NAME);
+  const ext = id >= 0 ? ctx.exts[id] : undefined;
+  layout.hdrId = ext !== undefined && ext.hdrSize >= MODSEQ_HDR_SIZE ? id : -1;
+  layout.fieldOffset = ext !== undefined && ext.recordSize === 8 ? ext.recordOffset : -1;
+  layout.known = !ctx.registryChanging;
+  return layout;
 }
 
 /** ext_id of the modseq extension when its header can hold struct mail_index_modseq_header, else -1. */
 function ctxModseqHeaderId(ctx: ApplyContext): number {
-  const id = ctx.extIdByName(MODSEQ_EXT_NAME);
-  return id >= 0 && ctx.exts[id].hdrSize >= MODSEQ_HDR_SIZE ? id : -1;
+  return modseqLayout(ctx).hdrId;
 }
 
-/** modseqFieldOffset() through the context's per-batch name cache. */
+/** modseqFieldOffset() through the context's cache. */
 function ctxModseqFieldOffset(ctx: ApplyContext): number {
-  const id = ctx.extIdByName(MODSEQ_EXT_NAME);
-  return id >= 0 && ctx.exts[id].recordSize === 8 ? ctx.exts[id].recordOffset : -1;
+  return modseqLayout(ctx).fieldOffset;
 }
 
 /** Reads the u64 at `offset` of a row as a bigint. */
@@ -85,28 +117,17 @@ function splitModseq(modseq: bigint): void {
 
 const MAX_SAFE_MODSEQ = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** The low 32 bits of a modseq. */
-function modseqLo(modseq: bigint): number {
-  splitModseq(modseq);
-  return split.lo;
-}
-
-/** The high 32 bits of a modseq. */
-function modseqHi(modseq: bigint): number {
-  splitModseq(modseq);
-  return split.hi;
-}
-
 /** Raises the header's highest_modseq (Dovecot's ctx->highest_modseq, written back at sync end). */
 export function raiseHighestModseq(ctx: ApplyContext, modseq: bigint): void {
   const id = ctxModseqHeaderId(ctx);
   if (id < 0) return;
-  const lo = modseqLo(modseq);
-  const hi = modseqHi(modseq);
-  const data = ctx.hdrData(id);
+  splitModseq(modseq);
+  const lo = split.lo;
+  const hi = split.hi;
+  const data = currentModseqHdr(ctx, id);
   const curHi = readHdrU32(data, 4);
   if (curHi > hi || (curHi === hi && readHdrU32(data, 0) >= lo)) return;
-  const out = ctx.writableHdrData(id);
+  const out = writableModseqHdr(ctx, id);
   writeHdrU32(out, 0, lo);
   writeHdrU32(out, 4, hi);
 }
@@ -118,19 +139,20 @@ export function raiseHighestModseq(ctx: ApplyContext, modseq: bigint): void {
  */
 export function raiseMessageModseqs(ctx: ApplyContext, first: number, last: number, modseq: bigint, explicit = false): void {
   const offset = ctxModseqFieldOffset(ctx);
-  if (offset < 0) return;
+  if (offset < 0 || first > last) return;
   raiseHighestModseq(ctx, modseq);
-  const lo = modseqLo(modseq);
-  const hi = modseqHi(modseq);
+  // Split again: raiseHighestModseq left it split, this is a compare and two loads.
+  splitModseq(modseq);
+  const lo = split.lo;
+  const hi = split.hi;
   const editor = ctx.edit();
   const rs = editor.recordSize;
   const fx = ctx.effects;
-  let indexStart = first;
-  editor.forRange(first, last, (cur, from, to) => {
-    // The record index of leaf row i is indexStart + i - from (effects only).
-    const leafStart = indexStart - from;
-    indexStart += to - from + 1;
-    for (let i = from; i <= to; i++) {
+  const cur = editor.span(first, last);
+  do {
+    // The record index of leaf row i (effects only).
+    const leafStart = cur.first - cur.from;
+    for (let i = cur.from; i <= cur.to; i++) {
       const w = (i * rs + offset) >>> 2;
       const curHi = cur.words[w + 1];
       if (curHi > hi || (curHi === hi && cur.words[w] >= lo)) continue;
@@ -139,7 +161,7 @@ export function raiseMessageModseqs(ctx: ApplyContext, first: number, last: numb
       cur.words[w + 1] = hi;
       fx?.modseq(leafStart + i, cur.words[(i * rs) >>> 2], modseq, explicit);
     }
-  });
+  } while (cur.next());
 }
 
 /**
@@ -184,11 +206,11 @@ export function fillMissingModseqs(ctx: ApplyContext): void {
 export function stampModseqHeader(ctx: ApplyContext, end: LogPosition): void {
   const id = ctxModseqHeaderId(ctx);
   if (id < 0) return;
-  const current = ctx.hdrData(id);
+  const current = currentModseqHdr(ctx, id);
   const seq = readHdrU32(current, 8);
   const offset = readHdrU32(current, 12);
   if (seq > end.fileSeq || (seq === end.fileSeq && offset >= end.offset)) return;
-  const data = ctx.writableHdrData(id);
+  const data = writableModseqHdr(ctx, id);
   writeHdrU32(data, 8, end.fileSeq);
   writeHdrU32(data, 12, end.offset);
 }

@@ -9,7 +9,7 @@
  * per entry. That is also what lets an entry without effect (an expunge
  * request, an update of an expunged uid) return the very same state object.
  */
-import { produce, type Draft } from "immer";
+import { createDraft, finishDraft, produce, type Draft } from "immer";
 import type { LogEntry, LogFileHeader, LogRecord, LogRecordType, LogTransaction } from "../log/types.js";
 import { ApplyContext } from "./apply-context.js";
 import {
@@ -114,19 +114,6 @@ function applyWith(state: IndexMapState, tx: LogTransaction, token: object, effe
   });
 }
 
-/**
- * Several transactions in one produce and one record editor: replay's fast
- * path (per-transaction bookkeeping is the same as applying them one by one,
- * but immer copies and freezes the small state parts once per batch).
- */
-function applyBatch(state: IndexMapState, txs: readonly LogTransaction[], token: object): IndexMapState {
-  return produce(state, (draft) => {
-    const ctx = new ApplyContext(draft, state, token);
-    for (const tx of txs) applyToDraft(ctx, draft, tx);
-    ctx.finish();
-  });
-}
-
 function applyToDraft(ctx: ApplyContext, draft: Draft<IndexMapState>, tx: LogTransaction): void {
   const h = ctx.header;
   if (tx.position.fileSeq !== h.logFileSeq) {
@@ -201,19 +188,21 @@ export function advanceWithEffects(
   return { state: current, effects };
 }
 
-/** Transactions folded per immer produce during a replay. */
+/** Transactions folded per immer draft during a replay. */
 const REPLAY_BATCH = 256;
 
 /**
- * A replay in progress: transactions pushed in log order are folded in
- * batches of REPLAY_BATCH, all under one ownership token, so a leaf copied
- * once is changed in place for the rest of the replay. Intermediate states
- * are never exposed. Streaming readers push as they decode, so decoded
- * transactions die young.
+ * A replay in progress: each transaction pushed (in log order) is folded at
+ * once into an open immer draft, which is finished every REPLAY_BATCH
+ * transactions, all under one ownership token, so a leaf copied once is
+ * changed in place for the rest of the replay. Folding on push, rather than
+ * collecting a batch first, means a streaming reader's decoded transaction
+ * is garbage as soon as push returns: young-generation collections then find
+ * next to nothing alive to copy. Intermediate states are never exposed.
  */
 export class Replay {
   private readonly token = {};
-  private batch: LogTransaction[] = [];
+  private open: { draft: Draft<IndexMapState>; ctx: ApplyContext; count: number } | undefined;
   private batchSeq: number;
   private readonly headers: LogFileHeader[];
 
@@ -231,6 +220,10 @@ export class Replay {
     this.headers.push(header);
   }
 
+  /**
+   * Folds `tx` (it is not kept: a reader may reuse it afterwards). Throws
+   * LogCorruptedError like `applyTransaction`; the replay is unusable then.
+   */
   push(tx: LogTransaction): void {
     if (tx.position.fileSeq !== this.batchSeq) {
       // A rotation is applied between batches, on a finished state.
@@ -239,8 +232,13 @@ export class Replay {
       const header = this.headers.find((h) => h.fileSeq === tx.position.fileSeq);
       if (header !== undefined) this.state = enterLogFile(this.state, header);
     }
-    this.batch.push(tx);
-    if (this.batch.length >= REPLAY_BATCH) this.flush();
+    if (this.open === undefined) {
+      const draft = createDraft(this.state);
+      this.open = { draft, ctx: new ApplyContext(draft, this.state, this.token), count: 0 };
+    }
+    const open = this.open;
+    applyToDraft(open.ctx, open.draft, tx);
+    if (++open.count >= REPLAY_BATCH) this.flush();
   }
 
   /** The state after every transaction pushed. */
@@ -250,8 +248,12 @@ export class Replay {
   }
 
   private flush(): void {
-    if (this.batch.length > 0) this.state = applyBatch(this.state, this.batch, this.token);
-    this.batch = [];
+    const open = this.open;
+    if (open === undefined) return;
+    this.open = undefined;
+    // The same end as applyWith's produce: the context writes back, immer finalizes.
+    open.ctx.finish();
+    this.state = finishDraft(open.draft) as IndexMapState;
   }
 }
 

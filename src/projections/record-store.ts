@@ -158,7 +158,8 @@ function lowerBoundUid(t: Tree, uid: number): number {
 function locateIn(t: Tree, index: number): Location {
   const found = t.found;
   if (found.index === index) return found;
-  assert(index >= 0 && index < t.count, `record index ${index} out of range`);
+  // The message is built only on failure: this runs per record a replay applies.
+  if (!(index >= 0 && index < t.count)) assert(false, `record index ${index} out of range`);
   // Full leaves and segments before it (nothing expunged there yet): the place follows from the index.
   const fs0 = Math.floor(index / SEGMENT_RECORDS);
   const fl0 = (index % SEGMENT_RECORDS) >>> LEAF_SHIFT;
@@ -208,8 +209,9 @@ abstract class RecordReader implements Tree {
   }
 
   uidAt(index: number): number {
-    const r = this.row(index);
-    return r.words[r.offset >>> 2];
+    // Not through row(): a lookup per applied record must not allocate.
+    const { s, l, i } = locateIn(this, index);
+    return this.segments[s].leaves[l].words[(i * this.recordSize) >>> 2];
   }
 
   /** Index of the first record with uid ≥ `uid` (`count` when none). */
@@ -234,6 +236,21 @@ abstract class RecordReader implements Tree {
     if (uid1 === uid2) return [first, first];
     const last = uid2 >= 0xffffffff ? this.count - 1 : lowerBoundUid(this, uid2 + 1) - 1;
     return [first, last];
+  }
+
+  /**
+   * Index of the first record with uid1 ≤ uid ≤ uid2, or -1: rangeOfUids
+   * without the array, for the fold's per-record lookups.
+   */
+  firstOfUids(uid1: number, uid2: number): number {
+    const first = lowerBoundUid(this, uid1);
+    return first < this.count && this.uidAt(first) <= uid2 ? first : -1;
+  }
+
+  /** Index of the last record with uid ≤ uid2, given `first` = firstOfUids(uid1, uid2) ≥ 0. */
+  lastOfUids(first: number, uid1: number, uid2: number): number {
+    if (uid1 === uid2) return first;
+    return uid2 >= 0xffffffff ? this.count - 1 : lowerBoundUid(this, uid2 + 1) - 1;
   }
 
   /** Calls `fn` with each leaf's rows, in order (`count × recordSize` bytes). */
@@ -304,19 +321,50 @@ export interface LeafCursor {
   writable(): void;
 }
 
-/** forRange's cursor: on leaf (s, l) of its editor. */
-class EditorCursor implements LeafCursor {
+/**
+ * A walk over records first..last, one leaf at a time, without a callback:
+ * replay walks a range per record it applies, and a closure per walk was a
+ * good part of its garbage. Rows `from..to` of `bytes`/`words` are the
+ * current leaf's part of the range; `next()` moves to the next leaf.
+ */
+export class RowSpan implements LeafCursor {
   bytes: Uint8Array;
   words: Uint32Array;
-  s = 0;
-  l = 0;
+  /** Leaf-local row numbers of the current leaf's part of the range. */
+  from = 0;
+  to = -1;
+  /** The 0-based record index of row `from`. */
+  first = 0;
+  private s = 0;
+  private l = 0;
+  private remaining = 0;
 
-  constructor(
-    private readonly editor: RecordEditor,
-    leaf: Leaf,
-  ) {
-    this.bytes = leaf.bytes;
-    this.words = leaf.words;
+  constructor(private readonly editor: RecordEditor) {
+    this.bytes = EMPTY_BYTES;
+    this.words = EMPTY_WORDS;
+  }
+
+  /** @internal Starts at records first..last (first ≤ last, both in range). */
+  start(first: number, last: number): this {
+    const at = locateIn(this.editor, first);
+    this.s = at.s;
+    this.l = at.l;
+    this.remaining = last - first + 1;
+    this.first = first;
+    this.enter(at.i);
+    return this;
+  }
+
+  /** Moves to the next leaf of the range; false when the range is done. */
+  next(): boolean {
+    if (this.remaining === 0) return false;
+    this.first += this.to - this.from + 1;
+    if (++this.l === this.editor.segments[this.s].leaves.length) {
+      this.l = 0;
+      this.s++;
+    }
+    this.enter(0);
+    return true;
   }
 
   writable(): void {
@@ -324,7 +372,20 @@ class EditorCursor implements LeafCursor {
     this.bytes = leaf.bytes;
     this.words = leaf.words;
   }
+
+  private enter(i: number): void {
+    const leaf = this.editor.segments[this.s].leaves[this.l];
+    const n = Math.min(leaf.count - i, this.remaining);
+    this.bytes = leaf.bytes;
+    this.words = leaf.words;
+    this.from = i;
+    this.to = i + n - 1;
+    this.remaining -= n;
+  }
 }
+
+const EMPTY_BYTES = new Uint8Array(0);
+const EMPTY_WORDS = new Uint32Array(0);
 
 /** A change in progress; `finish()` turns it into a new RecordStore. */
 export class RecordEditor extends RecordReader {
@@ -334,7 +395,7 @@ export class RecordEditor extends RecordReader {
   segEnds: number[];
   private topOwned: boolean;
   private changed = false;
-  private idleCursor: EditorCursor | undefined;
+  private sharedSpan: RowSpan | undefined;
 
   constructor(
     private readonly base: RecordStore,
@@ -388,31 +449,23 @@ export class RecordEditor extends RecordReader {
    */
   forRange(first: number, last: number, visit: (cursor: LeafCursor, from: number, to: number) => void): void {
     if (first > last) return;
-    let { s, l, i } = locateIn(this, first);
-    let remaining = last - first + 1;
-    // One cursor per editor (a replay calls this millions of times), unless a visit calls forRange again.
-    const cursor = this.idleCursor ?? new EditorCursor(this, this.segments[s].leaves[l]);
-    this.idleCursor = undefined;
-    while (remaining > 0) {
-      const seg = this.segments[s];
-      const leaf = seg.leaves[l];
-      const n = Math.min(leaf.count - i, remaining);
-      cursor.s = s;
-      cursor.l = l;
-      cursor.bytes = leaf.bytes;
-      cursor.words = leaf.words;
-      visit(cursor, i, i + n - 1);
-      remaining -= n;
-      i = 0;
-      if (++l === this.segments[s].leaves.length) {
-        l = 0;
-        s++;
-      }
-    }
-    this.idleCursor = cursor;
+    // A span of its own: a visit may start another walk.
+    const span = new RowSpan(this).start(first, last);
+    do visit(span, span.from, span.to);
+    while (span.next());
   }
 
-  /** @internal For EditorCursor. */
+  /**
+   * Records first..last (first ≤ last) as a RowSpan, without a callback. The
+   * editor has one span: a walk must end before the next one starts (use
+   * forRange for nested walks).
+   */
+  span(first: number, last: number): RowSpan {
+    this.sharedSpan ??= new RowSpan(this);
+    return this.sharedSpan.start(first, last);
+  }
+
+  /** @internal For RowSpan. */
   ownLeafAt(s: number, l: number): Leaf {
     return this.ownLeaf(s, l);
   }

@@ -4,42 +4,47 @@
  * files it cannot lock. flock locks are separate from fcntl locks, so the
  * fcntl binding (os-lock) cannot stand in, and Node has no flock().
  *
- * We borrow util-linux's flock(1): the child gets our descriptor as its fd 3
- * and locks it. An flock lock belongs to the open file description, which
- * the child shares with us, so the lock outlives the child and lasts until we
- * unlock or close our last descriptor of that description. One process spawn
- * per lock: fine for appends, which also fsync.
+ * fs-ext's flockSync calls flock(2) on our descriptor in this process. It
+ * replaced spawning util-linux flock(1) per lock, which cost a process per
+ * m.N file touched (~0.56 s of a 20k-message mdbox import). The sync call is
+ * right here: with LOCK_NB the kernel answers at once, and the async variant
+ * would only add a trip through libuv's thread pool.
+ *
+ * An flock lock belongs to the open file description: it lasts until
+ * unlockFlock() or until the last descriptor of that description is closed.
  */
-import { spawn } from "node:child_process";
+import { flockSync } from "fs-ext";
 import { MailstoreError } from "../../shared/errors.js";
 
-/** flock(1)'s exit code for "already locked", chosen with -E. */
-const CONFLICT_EXIT = 75;
+/** errno codes flock(2) gives for "another description holds a conflicting lock" (LOCK_NB). */
+const CONFLICT_CODES = new Set(["EWOULDBLOCK", "EAGAIN"]);
 
-function runFlock(fd: number, args: string[], path: string | undefined): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("flock", [...args, "3"], { stdio: ["ignore", "ignore", "pipe", fd] });
-    let stderr = "";
-    child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", (err) => reject(new MailstoreError("UNSUPPORTED", `cannot run flock(1): ${err.message}`, { path })));
-    child.on("close", (code) => {
-      if (code === 0 || code === CONFLICT_EXIT) resolve(code);
-      else reject(new MailstoreError("UNSUPPORTED", `flock(1) failed (exit ${code}): ${stderr.trim()}`, { path }));
-    });
-  });
+function flockError(err: unknown, what: string, path: string | undefined): MailstoreError {
+  const code = (err as NodeJS.ErrnoException).code ?? "unknown error";
+  return new MailstoreError("UNSUPPORTED", `flock(2) ${what} failed: ${code}`, { path });
 }
 
 /**
  * Tries to take an exclusive flock on `fd` without waiting.
  * @returns true when locked (released by unlockFlock() or by closing `fd`),
- *   false when another process holds a lock on the file.
- * @throws MailstoreError (UNSUPPORTED) when flock(1) cannot be run.
+ *   false when another process (or another open of the file) holds a lock on it.
+ * @throws MailstoreError (UNSUPPORTED) when flock(2) fails otherwise (e.g. EBADF, ENOLCK).
  */
 export async function tryFlockExclusive(fd: number, path?: string): Promise<boolean> {
-  return (await runFlock(fd, ["-x", "-n", "-E", String(CONFLICT_EXIT)], path)) === 0;
+  try {
+    flockSync(fd, "exnb");
+    return true;
+  } catch (err) {
+    if (err instanceof Error && CONFLICT_CODES.has((err as NodeJS.ErrnoException).code ?? "")) return false;
+    throw flockError(err, "LOCK_EX|LOCK_NB", path);
+  }
 }
 
-/** Releases a lock taken with tryFlockExclusive(). */
+/** Releases a lock taken with tryFlockExclusive(). @throws MailstoreError (UNSUPPORTED) when flock(2) fails. */
 export async function unlockFlock(fd: number, path?: string): Promise<void> {
-  await runFlock(fd, ["-u"], path);
+  try {
+    flockSync(fd, "un");
+  } catch (err) {
+    throw flockError(err, "LOCK_UN", path);
+  }
 }

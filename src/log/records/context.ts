@@ -41,11 +41,20 @@ export function requireMultiple(src: PayloadSource, entrySize: number, what: str
  * Dovecot's log view does: uid1 != 0, uid1 <= uid2, ascending, no overlap.
  */
 export function readUidRanges(src: PayloadSource, at: number, what: string): UidRange[] {
+  // Sized up front, as a fresh decode always was (a bad size throws inside).
+  return readUidRangesInto(src, at, what, new Array(Math.max(0, ((src.end - at) / 8) | 0)));
+}
+
+/**
+ * readUidRanges into `out`, reusing the range objects it already holds (a
+ * reusing scan decodes every keyword update into the same array). Returns `out`.
+ */
+export function readUidRangesInto(src: PayloadSource, at: number, what: string, out: UidRange[]): UidRange[] {
   const length = src.end - at;
   if (length <= 0 || length % 8 !== 0) {
     throw corrupt(src, `${what}: UID range list of ${length} bytes`, at);
   }
-  const ranges: UidRange[] = new Array(length / 8);
+  const count = length / 8;
   let prev = 0;
   for (let i = 0, p = at; p < src.end; i++, p += 8) {
     const uid1 = src.view.getUint32(p, true);
@@ -54,9 +63,15 @@ export function readUidRanges(src: PayloadSource, at: number, what: string): Uid
       throw corrupt(src, `${what}: invalid UID range ${uid1}..${uid2}`, p);
     }
     prev = uid2;
-    ranges[i] = { uid1, uid2 };
+    const r = out[i];
+    if (r === undefined) out[i] = { uid1, uid2 };
+    else {
+      r.uid1 = uid1;
+      r.uid2 = uid2;
+    }
   }
-  return ranges;
+  if (out.length !== count) out.length = count;
+  return out;
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { FlagUpdate, LogRecordBody } from "../types.js";
-import { assertUidRanges, corrupt, isValidUidRange, requireMultiple, type RecordCodec } from "./context.js";
+import { assertUidRanges, corrupt, isValidUidRange, requireMultiple, type PayloadSource, type RecordCodec } from "./context.js";
 
-type FlagUpdateBody = Extract<LogRecordBody, { type: "flag-update" }>;
+export type FlagUpdateBody = Extract<LogRecordBody, { type: "flag-update" }>;
 
 /**
  * FLAG_UPDATE (0x4): struct mail_transaction_flag_update
@@ -9,25 +9,8 @@ type FlagUpdateBody = Extract<LogRecordBody, { type: "flag-update" }>;
  */
 export const flagUpdateCodec: RecordCodec<FlagUpdateBody> = {
   decode(src) {
-    const count = requireMultiple(src, 12, "flag-update");
-    const updates: FlagUpdate[] = new Array(count);
-    let prev = 0;
-    for (let i = 0, p = src.start; i < count; i++, p += 12) {
-      const uid1 = src.view.getUint32(p, true);
-      const uid2 = src.view.getUint32(p + 4, true);
-      if (!isValidUidRange(uid1, uid2, prev)) {
-        throw corrupt(src, `flag-update: invalid UID range ${uid1}..${uid2}`, p);
-      }
-      prev = uid2;
-      updates[i] = {
-        uid1,
-        uid2,
-        addFlags: src.bytes[p + 8],
-        removeFlags: src.bytes[p + 9],
-        modseqIncFlag: src.bytes[p + 10],
-      };
-    }
-    return { type: "flag-update", updates };
+    // Sized up front, as a fresh decode always was (a bad size throws inside).
+    return decodeFlagUpdateInto(src, { type: "flag-update", updates: new Array(Math.max(0, ((src.end - src.start) / 12) | 0)) });
   },
   encode(body, out) {
     assertUidRanges(body.updates, "flag-update");
@@ -41,6 +24,37 @@ export const flagUpdateCodec: RecordCodec<FlagUpdateBody> = {
     }
   },
 };
+
+/**
+ * Decodes a FLAG_UPDATE payload into `target`, reusing the update objects it
+ * holds (a reusing scan decodes every flag update into the same one).
+ * Throws LogCorruptedError for a payload Dovecot would reject. Returns `target`.
+ */
+export function decodeFlagUpdateInto(src: PayloadSource, target: FlagUpdateBody): FlagUpdateBody {
+  const count = requireMultiple(src, 12, "flag-update");
+  const updates = target.updates;
+  let prev = 0;
+  for (let i = 0, p = src.start; i < count; i++, p += 12) {
+    const uid1 = src.view.getUint32(p, true);
+    const uid2 = src.view.getUint32(p + 4, true);
+    if (!isValidUidRange(uid1, uid2, prev)) {
+      throw corrupt(src, `flag-update: invalid UID range ${uid1}..${uid2}`, p);
+    }
+    prev = uid2;
+    const u = updates[i];
+    if (u === undefined) {
+      updates[i] = { uid1, uid2, addFlags: src.bytes[p + 8], removeFlags: src.bytes[p + 9], modseqIncFlag: src.bytes[p + 10] };
+    } else {
+      u.uid1 = uid1;
+      u.uid2 = uid2;
+      u.addFlags = src.bytes[p + 8];
+      u.removeFlags = src.bytes[p + 9];
+      u.modseqIncFlag = src.bytes[p + 10];
+    }
+  }
+  if (updates.length !== count) updates.length = count;
+  return target;
+}
 
 /** True when the update touches no IMAP-visible flag and forces no modseq bump. */
 export function isInternalFlagUpdate(u: FlagUpdate): boolean {

@@ -1,0 +1,55 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { encodeTransaction } from "../../../src/log/encode-file.js";
+import { decodeLogHeader, encodeLogHeader } from "../../../src/log/header.js";
+import { scanTransactions } from "../../../src/log/file.js";
+import { LogCorruptedError } from "../../../src/shared/errors.js";
+import type { LogRecord, LogTransaction } from "../../../src/log/types.js";
+import { logTransaction } from "../../helpers/log-arbitraries.js";
+
+const header = { indexId: 0x65000000, fileSeq: 1, prevFileSeq: 0, prevFileOffset: 0, createStamp: 0x65000000, initialModseq: 1n };
+const int = { external: false, sync: false };
+
+function logOf(...transactions: LogRecord[][]): Uint8Array {
+  return Buffer.concat([encodeLogHeader(header), ...transactions.map((t) => encodeTransaction(t))]);
+}
+
+/** Every transaction, deep-copied while the callback runs (a reusing scan overwrites it afterwards). */
+function scan(bytes: Uint8Array, reuse: boolean): LogTransaction[] {
+  const seen: LogTransaction[] = [];
+  scanTransactions(bytes, decodeLogHeader(bytes, "t.log"), "t.log", (tx) => void seen.push(structuredClone(tx)), undefined, { reuse });
+  return seen;
+}
+
+describe("reusing scan (scanTransactions with reuse)", () => {
+  it("hands out what a plain scan decodes, transaction by transaction (property)", () => {
+    fc.assert(fc.property(fc.array(logTransaction, { minLength: 1, maxLength: 8 }), (txs) => {
+      const bytes = logOf(...txs);
+      expect(scan(bytes, true)).toEqual(scan(bytes, false));
+    }), { numRuns: 300 });
+  });
+
+  it("gives each entry of a transaction its own record, and names of one length their own strings", () => {
+    const bytes = logOf(
+      [
+        { type: "flag-update", ...int, updates: [{ uid1: 1, uid2: 3, addFlags: 8, removeFlags: 0, modseqIncFlag: 0 }, { uid1: 5, uid2: 5, addFlags: 0, removeFlags: 8, modseqIncFlag: 0 }] },
+        { type: "flag-update", ...int, updates: [{ uid1: 2, uid2: 2, addFlags: 4, removeFlags: 0, modseqIncFlag: 1 }] },
+        { type: "keyword-update", ...int, modifyType: "add", name: "$Label1", ranges: [{ uid1: 1, uid2: 2 }, { uid1: 4, uid2: 9 }] },
+        { type: "keyword-update", ...int, modifyType: "remove", name: "$Label2", ranges: [{ uid1: 3, uid2: 3 }] },
+      ],
+      [{ type: "keyword-update", ...int, modifyType: "add", name: "$label1", ranges: [{ uid1: 7, uid2: 7 }] }],
+    );
+    const reused = scan(bytes, true);
+    expect(reused).toEqual(scan(bytes, false));
+    expect(reused[0].entries.map((e) => e.record.type)).toEqual(["flag-update", "flag-update", "keyword-update", "keyword-update"]);
+    expect(reused[1].entries[0].record).toMatchObject({ name: "$label1", ranges: [{ uid1: 7, uid2: 7 }] });
+  });
+
+  it("still throws LogCorruptedError for a record Dovecot would reject", () => {
+    const bytes = logOf([{ type: "flag-update", ...int, updates: [{ uid1: 4, uid2: 4, addFlags: 8, removeFlags: 0, modseqIncFlag: 0 }] }]);
+    // uid1 = 0: an invalid range.
+    new DataView(bytes.buffer, bytes.byteOffset).setUint32(40 + 8, 0, true);
+    expect(() => scan(bytes, true)).toThrow(LogCorruptedError);
+    expect(() => scan(bytes, false)).toThrow(LogCorruptedError);
+  });
+});
