@@ -166,16 +166,16 @@ export class MboxMailboxBackend implements MailboxBackend {
   }
 
   async readMessage(state: IndexMapState, uid: number): Promise<Uint8Array> {
-    return this.readLocked((fd) => {
-      const { src, msg } = this.locate(fd, state, uid);
+    return this.readLocked((fd, file) => {
+      const { src, msg } = this.locate(fd, file, state, uid);
       return mboxMessageText(src, msg);
     });
   }
 
   /** GUID: the header MD5 in hex, as `doveadm fetch guid` shows for mbox; received time: the From_ line's. */
   async messageInfo(state: IndexMapState, uid: number): Promise<StoredMessageInfo> {
-    return this.readLocked((fd) => {
-      const { src, msg } = this.locate(fd, state, uid);
+    return this.readLocked((fd, file) => {
+      const { src, msg } = this.locate(fd, file, state, uid);
       const visible = visibleHeaderRanges(src, msg).reduce((n, [a, b]) => n + (b - a), 0);
       return {
         guid: md5Hex(mboxHeaderMd5(headerBlock(src, msg))),
@@ -246,20 +246,19 @@ export class MboxMailboxBackend implements MailboxBackend {
     releaseMboxFile(this.file);
   }
 
-  /**
-   * locateMessage, remembering the last answer: readers ask for a message's
-   * bytes and then its identity (or the reverse), and the file cannot have
-   * changed when its inode, size and mtime (ns) have not.
-   */
   /** The window locate() reads through, reused from message to message (lastLocated's source reads it). */
   private locateWindow: Uint8Array | undefined;
 
-  private locate(fd: number, state: IndexMapState, uid: number): { src: ByteSource; msg: MboxMessage } {
-    const stamp = exactStamp(fd);
+  /**
+   * locateMessage, remembering the last answer: readers ask for a message's
+   * bytes and then its identity (or the reverse), and the file cannot have
+   * changed while `file.stamp` has not.
+   */
+  private locate(fd: number, file: FileView, state: IndexMapState, uid: number): { src: ByteSource; msg: MboxMessage } {
     const last = this.lastLocated;
-    if (last && last.uid === uid && last.stamp === stamp && last.state === state) return last;
-    const found = locateMessage(fd, this.mboxPath, state, uid, (this.locateWindow ??= new Uint8Array(LOCATE_WINDOW_BYTES)));
-    this.lastLocated = { ...found, uid, stamp, state };
+    if (last && last.uid === uid && last.stamp === file.stamp && last.state === state) return last;
+    const found = locateMessage(fd, this.mboxPath, state, uid, (this.locateWindow ??= new Uint8Array(LOCATE_WINDOW_BYTES)), file.size);
+    this.lastLocated = { ...found, uid, stamp: file.stamp, state };
     return found;
   }
 
@@ -297,11 +296,16 @@ export class MboxMailboxBackend implements MailboxBackend {
   /**
    * Reads under the read lock — or through our own write hold (the writes
    * under it are synchronous, so a reader in this process never runs in the
-   * middle of one).
+   * middle of one). Under the read lock the file stands still for the
+   * lock's whole run, so its epoch stamps it (no fstat per message); under
+   * the write hold our own writes move it, so fstat says.
    */
-  private readLocked<T>(fn: (fd: number) => T): Promise<T> {
-    if (this.hold) return Promise.resolve(fn(this.hold.fd));
-    return this.file.read({ timeoutMs: this.lockTimeoutMs }, fn);
+  private readLocked<T>(fn: (fd: number, file: FileView) => T): Promise<T> {
+    if (this.hold) {
+      const st = fs.fstatSync(this.hold.fd, { bigint: true });
+      return Promise.resolve(fn(this.hold.fd, { stamp: `${st.ino}:${st.size}:${st.mtimeNs}`, size: Number(st.size) }));
+    }
+    return this.file.read({ timeoutMs: this.lockTimeoutMs }, (fd, held) => fn(fd, { stamp: `read:${held.epoch}`, size: held.size }));
   }
 
   private fileUidValidity(): number | undefined {
@@ -325,10 +329,10 @@ export class MboxMailboxBackend implements MailboxBackend {
   }
 }
 
-/** @returns inode, size and nanosecond mtime: equal only for the very same file state. */
-function exactStamp(fd: number): string {
-  const st = fs.fstatSync(fd, { bigint: true });
-  return `${st.ino}:${st.size}:${st.mtimeNs}`;
+/** The open mbox as one read sees it: a stamp equal only for the very same file state, and its size. */
+interface FileView {
+  readonly stamp: string;
+  readonly size: number;
 }
 
 /** @throws MailstoreError NOT_FOUND when the mbox file is gone. */

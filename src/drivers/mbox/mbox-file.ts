@@ -99,6 +99,14 @@ async function fcntlRetry(fd: number, exclusive: boolean, path: string, timeoutM
   }
 }
 
+/** What a reader under the read lock knows without asking the kernel again. */
+export interface ReadLockView {
+  /** Same value for the whole of one uninterrupted read lock. */
+  readonly epoch: number;
+  /** The file's size when the lock was taken (it cannot change under the lock). */
+  readonly size: number;
+}
+
 /** See the module comment. */
 export class MboxFile {
   private fdValue = -1;
@@ -113,6 +121,9 @@ export class MboxFile {
    * no longer than for one of Dovecot's own read sessions.
    */
   private readLockHeld = false;
+  /** Counts read-lock acquisitions: the file cannot change while one lasts. */
+  private readLockEpoch = 0;
+  private readLockSize = 0;
   private readLocking: Promise<void> | undefined;
   private lingering: NodeJS.Immediate | undefined;
 
@@ -126,8 +137,13 @@ export class MboxFile {
     return this.fdValue;
   }
 
-  /** Runs `fn` under a read lock (shared with this process's other readers). */
-  async read<T>(opts: MboxLockOptions, fn: (fd: number) => Promise<T> | T): Promise<T> {
+  /**
+   * Runs `fn` under a read lock (shared with this process's other readers).
+   * `fn` gets the file's size and an epoch that stays the same for as long
+   * as this lock is held without a break (no writer can change the file in
+   * between), so a reader may cache what it located by it.
+   */
+  async read<T>(opts: MboxLockOptions, fn: (fd: number, held: ReadLockView) => Promise<T> | T): Promise<T> {
     await this.enter(false);
     try {
       if (!this.readLockHeld) {
@@ -140,7 +156,7 @@ export class MboxFile {
       throw err;
     }
     try {
-      return await fn(this.fdValue);
+      return await fn(this.fdValue, { epoch: this.readLockEpoch, size: this.readLockSize });
     } finally {
       this.leave(false);
       if (this.readers === 0 && !this.writer && this.lingering === undefined) {
@@ -160,6 +176,8 @@ export class MboxFile {
       if (this.isLatest()) break;
       await fcntlUnlock(this.fdValue, 0, 0);
     }
+    this.readLockSize = fs.fstatSync(this.fdValue).size;
+    this.readLockEpoch++;
     this.readLockHeld = true;
   }
 

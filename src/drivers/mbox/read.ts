@@ -19,16 +19,17 @@ import { planSync } from "./sync-plan.js";
 export const LOCATE_WINDOW_BYTES = 16 * 1024;
 
 /**
+ * @param fileSize the file's size when known (under a lock), else fstat() is asked.
  * @returns the message `uid` of the file open as `fd`, and the source to
  *   read it from (valid until `scratch`, when given, is used again).
  */
-export function locateMessage(fd: number, path: string, state: IndexMapState, uid: number, scratch?: Uint8Array): { src: ByteSource; msg: MboxMessage } {
+export function locateMessage(fd: number, path: string, state: IndexMapState, uid: number, scratch?: Uint8Array, fileSize?: number): { src: ByteSource; msg: MboxMessage } {
   const r = lookupUid(state, uid);
   if (!r) throw new MailstoreError("NOT_FOUND", `no message with UID ${uid}`, { path });
   const offset = fromOffsetOf(r);
   const md5 = headerMd5Of(r);
   const ix: IndexedMessage = { uid, flags: r.flags, keywords: r.keywords, ...(offset !== undefined ? { fromOffset: offset } : {}), ...(md5 ? { md5 } : {}) };
-  const src = new FileSource(fd, LOCATE_WINDOW_BYTES, scratch);
+  const src = new FileSource(fd, LOCATE_WINDOW_BYTES, scratch, fileSize);
   const msg = offset === undefined ? undefined : messageAt(src, offset, path);
   if (msg && isSameMessage(src, msg, ix)) return { src, msg };
   const scanned = scanFile(fd, path);

@@ -52,8 +52,10 @@ export class FileSource implements ByteSource {
     private readonly fd: number,
     windowBytes: number = FILE_SOURCE_WINDOW_BYTES,
     scratch?: Uint8Array,
+    /** The file's size, when the caller knows it (under a lock); else fstat's. */
+    knownSize?: number,
   ) {
-    this.size = fs.fstatSync(fd).size;
+    this.size = knownSize ?? fs.fstatSync(fd).size;
     this.window = scratch !== undefined && scratch.length >= windowBytes ? scratch : new Uint8Array(windowBytes);
   }
 
