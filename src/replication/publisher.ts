@@ -1,0 +1,168 @@
+/**
+ * The primary's side: every commit of a storage opened with these hooks is
+ * published to its mailbox's subject, with its exact log bytes and the bodies
+ * it saved (see wire.ts), under JetStream's expected-last-subject-sequence:
+ * a cluster-wide compare-and-append that plays the role of the log lock
+ * across machines. A writer whose expectation is stale is fenced
+ * (ReplicationFencedError) and writes nothing more.
+ *
+ * Commit modes:
+ * - `replicated`: `commit()` returns only once JetStream acknowledged the
+ *   commit (stored on a majority of the ×3 stream's nodes).
+ * - `local`: `commit()` returns after the local log append and a durable
+ *   outbox record (outbox.ts); the outbox is published in the background,
+ *   and what a killed process left in it is published by the next one.
+ */
+import { NatsError } from "nats";
+import type { CommitHooks, CommittedRange, Mailbox } from "../api/mailbox.js";
+import type { IndexMapState } from "../projections/state.js";
+import { lookupUid } from "../projections/read.js";
+import { decodeLogSegment, readLogSegments } from "../log/segments.js";
+import type { LogPosition } from "../log/types.js";
+import { ReplicationError, ReplicationFencedError } from "../shared/errors.js";
+import { INLINE_BUDGET_BYTES } from "./bodies.js";
+import { asReplicationError, type ReplicationConnection } from "./connection.js";
+import { mailboxSubject, checkToken } from "./subjects.js";
+import { decodeCommit, encodeCommit, WIRE_VERSION, type ShippedBody, type ShippedCommit } from "./wire.js";
+
+export type CommitMode = "replicated" | "local";
+
+/** Where a subject stands in the stream, as this writer knows it. */
+export interface SubjectCursor {
+  /** Stream sequence of the subject's last message (0: none). */
+  lastSeq: number;
+  /** The primary log position and modseq that message ended at. */
+  end: LogPosition | undefined;
+  modseq: bigint | undefined;
+}
+
+/** JetStream's "wrong last sequence" refusal of an expected-last-subject-sequence publish. */
+const WRONG_LAST_SEQUENCE = 10071;
+/** JetStream's "no message found". */
+const NO_MESSAGE = 10037;
+
+export class Publisher {
+  private readonly cursors = new Map<string, SubjectCursor>();
+  private fenced: ReplicationFencedError | undefined;
+
+  constructor(readonly conn: ReplicationConnection, readonly storageId: string) {
+    checkToken("storage id", storageId);
+  }
+
+  /** The error that fenced this writer, if one did. */
+  get fencedBy(): ReplicationFencedError | undefined {
+    return this.fenced;
+  }
+
+  /** @throws ReplicationError when the mailbox has no GUID yet (an mbox never synced). */
+  subjectOf(mailbox: Mailbox): string {
+    const guid = mailbox.guid();
+    if (guid === undefined) throw new ReplicationError(`mailbox ${mailbox.name} has no GUID to name its subject`, { path: mailbox.indexPrefix });
+    return mailboxSubject(this.conn.names, this.storageId, guid);
+  }
+
+  /** @throws ReplicationFencedError once this writer was fenced: nothing is written. */
+  checkNotFenced(): void {
+    if (this.fenced) throw new ReplicationFencedError(`this writer was fenced: ${this.fenced.message}`, this.fenced.subject, this.fenced.expectedSequence);
+  }
+
+  /** The subject's last stream message, as a cursor (cached after the first look). */
+  async cursor(subject: string): Promise<SubjectCursor> {
+    const known = this.cursors.get(subject);
+    if (known) return known;
+    const found = await lastOnSubject(this.conn, subject);
+    this.cursors.set(subject, found);
+    return found;
+  }
+
+  /** Builds the message for everything the mailbox's log holds past the subject's cursor, up to `committed.end`. */
+  async build(mailbox: Mailbox, committed: Pick<CommittedRange, "end" | "state">, cursor: SubjectCursor): Promise<ShippedCommit> {
+    const from = cursor.end ?? { fileSeq: committed.end.fileSeq, offset: 0 };
+    const segments = readLogSegments(mailbox.indexPrefix, from, cursor.modseq, committed.end);
+    const uids: number[] = [];
+    for (const seg of segments) {
+      for (const tx of decodeLogSegment(seg, mailbox.indexPrefix + ".log")) {
+        for (const e of tx.entries) if (e.record.type === "append") for (const m of e.record.messages) uids.push(m.uid);
+      }
+    }
+    return {
+      version: WIRE_VERSION, storageId: this.storageId, mailboxGuid: mailbox.guid()!, mailbox: mailbox.name,
+      uidValidity: committed.state.header.uidValidity, start: from, end: committed.end, modseq: committed.state.logModseq,
+      segments, bodies: await this.bodiesOf(mailbox, committed.state, uids),
+    };
+  }
+
+  private async bodiesOf(mailbox: Mailbox, state: IndexMapState, uids: readonly number[]): Promise<ShippedBody[]> {
+    const out: ShippedBody[] = [];
+    let inline = 0;
+    for (const uid of uids) {
+      // A message expunged since (local mode publishes later) is expunged in the same stream too: the replica skips it.
+      if (!lookupUid(state, uid)) continue;
+      const info = await mailbox.backend.messageInfo(state, uid);
+      const body = await mailbox.readMessage(uid);
+      if (inline + body.length <= INLINE_BUDGET_BYTES) {
+        inline += body.length;
+        out.push({ uid, guid: info.guid, receivedTime: info.receivedTime, body, sizeBytes: body.length });
+      } else {
+        const name = await this.conn.bodies.put(info.guid || `${mailbox.guid()}-${uid}`, body);
+        out.push({ uid, guid: info.guid, receivedTime: info.receivedTime, objectName: name, sizeBytes: body.length });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Publishes `shipped` on `subject` expecting `cursor.lastSeq` as the
+   * subject's last sequence, and advances the cursor.
+   * @throws ReplicationFencedError when another writer published since (nothing is written; this writer stays fenced).
+   * @throws ReplicationError when JetStream does not acknowledge in time.
+   */
+  async publish(subject: string, shipped: ShippedCommit, cursor: SubjectCursor): Promise<number> {
+    let ack;
+    try {
+      ack = await this.conn.js.publish(subject, encodeCommit(shipped), {
+        expect: { lastSubjectSequence: cursor.lastSeq },
+        msgID: `${subject}@${shipped.end.fileSeq}:${shipped.end.offset}:${shipped.modseq}`,
+        timeout: this.conn.timeoutMs,
+      });
+    } catch (err) {
+      if (err instanceof NatsError && err.api_error?.err_code === WRONG_LAST_SEQUENCE) {
+        this.cursors.delete(subject);
+        this.fenced = new ReplicationFencedError(
+          `another writer published to ${subject} after stream sequence ${cursor.lastSeq} (${err.api_error.description}); commit ending at ${shipped.end.fileSeq}:${shipped.end.offset} not published`,
+          subject, cursor.lastSeq, { fileSeq: shipped.end.fileSeq, offset: shipped.end.offset },
+        );
+        throw this.fenced;
+      }
+      throw asReplicationError(err, `publish to ${subject}`);
+    }
+    cursor.lastSeq = ack.seq;
+    cursor.end = shipped.end;
+    cursor.modseq = shipped.modseq;
+    return ack.seq;
+  }
+}
+
+/** The cursor of `subject`: its last message's sequence and where it ended. */
+export async function lastOnSubject(conn: ReplicationConnection, subject: string): Promise<SubjectCursor> {
+  try {
+    const m = await conn.jsm.streams.getMessage(conn.names.stream, { last_by_subj: subject });
+    const c = decodeCommit(m.data, subject, m.seq);
+    return { lastSeq: m.seq, end: c.end, modseq: c.modseq };
+  } catch (err) {
+    if (err instanceof NatsError && err.api_error?.err_code === NO_MESSAGE) return { lastSeq: 0, end: undefined, modseq: undefined };
+    throw asReplicationError(err, `last message of ${subject}`);
+  }
+}
+
+/** Commit hooks that publish every commit before `commit()` returns (`replicated` mode). */
+export function replicatedCommitHooks(publisher: Publisher): CommitHooks {
+  return {
+    beforeCommit: async () => publisher.checkNotFenced(),
+    afterCommit: async (mailbox, committed) => {
+      const subject = publisher.subjectOf(mailbox);
+      const cursor = await publisher.cursor(subject);
+      await publisher.publish(subject, await publisher.build(mailbox, committed, cursor), cursor);
+    },
+  };
+}

@@ -1,0 +1,165 @@
+/**
+ * A replica: applies a storage's stream (every mailbox subject of one
+ * storage id) to a store of its own, in any format, from an ordered push
+ * consumer (`js.subscribe`; nats-server 2.9 hangs on the newer
+ * `consumers.get` with filter subjects). It remembers the last stream
+ * sequence it applied (position-file.ts), starts after it when restarted,
+ * and reports its lag: messages in the stream it has not applied.
+ */
+import { consumerOpts, type JetStreamSubscription, type JsMsg } from "nats";
+import type { Mailbox } from "../api/mailbox.js";
+import type { Storage } from "../api/storage.js";
+import { ReplicationError } from "../shared/errors.js";
+import { applyShipped, replicaMailbox, type ApplyResult } from "./apply.js";
+import type { ReplicationConnection } from "./connection.js";
+import { readPosition, writePosition } from "./position-file.js";
+import { storageSubjects, checkToken } from "./subjects.js";
+import { decodeCommit } from "./wire.js";
+
+export interface ReplicaOptions {
+  /** The primary's storage id (the second subject token). */
+  storageId: string;
+  /** Where the replica keeps its stream position. */
+  positionFile: string;
+  /** Told after each applied stream message (for progress output; the library does not print). */
+  onApplied?: (info: { streamSeq: number; mailbox: string; result: ApplyResult; lag: number }) => void;
+}
+
+export interface ReplicaStatus {
+  /** Last stream sequence applied. */
+  appliedSeq: number;
+  /** Stream messages of this storage not applied yet. */
+  lag: number;
+  /** Transactions written to the replica since start, and left out (already there, or nothing to repeat). */
+  appliedTransactions: number;
+  skippedTransactions: number;
+  /** The error that stopped the replica, if one did. */
+  error: Error | undefined;
+}
+
+export class Replica {
+  private sub: JetStreamSubscription | undefined;
+  private loop: Promise<void> | undefined;
+  private appliedSeq: number;
+  private pending = 0;
+  private inFlight = 0;
+  private appliedTx = 0;
+  private skippedTx = 0;
+  private failure: Error | undefined;
+  private readonly open = new Map<string, Mailbox>();
+  private waiters: Array<() => void> = [];
+  private lastSave = 0;
+
+  private constructor(private readonly conn: ReplicationConnection, readonly storage: Storage, private readonly options: ReplicaOptions) {
+    checkToken("storage id", options.storageId);
+    const stored = readPosition(options.positionFile);
+    if (stored && (stored.stream !== conn.names.stream || stored.storageId !== options.storageId)) {
+      throw new ReplicationError(`position is for ${stored.stream}/${stored.storageId}, not ${conn.names.stream}/${options.storageId}`, { path: options.positionFile });
+    }
+    this.appliedSeq = stored?.streamSeq ?? 0;
+  }
+
+  /** Starts applying from the stored position (or the stream's start). */
+  static async start(conn: ReplicationConnection, storage: Storage, options: ReplicaOptions): Promise<Replica> {
+    const r = new Replica(conn, storage, options);
+    const opts = consumerOpts();
+    opts.orderedConsumer();
+    if (r.appliedSeq > 0) opts.startSequence(r.appliedSeq + 1);
+    else opts.deliverAll();
+    r.sub = await conn.js.subscribe(storageSubjects(conn.names, options.storageId), opts);
+    const info = await r.sub.consumerInfo();
+    r.pending = info.num_pending;
+    r.loop = r.run(r.sub);
+    return r;
+  }
+
+  private async run(sub: JetStreamSubscription): Promise<void> {
+    try {
+      for await (const m of sub) {
+        this.inFlight = 1;
+        this.pending = m.info.pending;
+        await this.applyMessage(m);
+        this.inFlight = 0;
+        this.wake();
+      }
+    } catch (err) {
+      this.failure = err as Error;
+      this.wake();
+    } finally {
+      this.savePosition(true);
+    }
+  }
+
+  private async applyMessage(m: JsMsg): Promise<void> {
+    const c = decodeCommit(m.data, m.subject, m.seq);
+    const box = await replicaMailbox(this.storage, this.open, c);
+    const result = await applyShipped(box, c, this.conn.bodies, m.subject);
+    this.appliedTx += result.applied;
+    this.skippedTx += result.skipped;
+    this.appliedSeq = m.seq;
+    this.savePosition(m.info.pending === 0);
+    this.options.onApplied?.({ streamSeq: m.seq, mailbox: c.mailbox, result, lag: m.info.pending });
+  }
+
+  /** Writes the position when caught up, and at most every 100 ms while catching up. */
+  private savePosition(force: boolean): void {
+    const now = Date.now();
+    if (!force && now - this.lastSave < 100) return;
+    this.lastSave = now;
+    writePosition(this.options.positionFile, { streamSeq: this.appliedSeq, stream: this.conn.names.stream, storageId: this.options.storageId });
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  status(): ReplicaStatus {
+    return {
+      appliedSeq: this.appliedSeq, lag: this.pending + this.inFlight,
+      appliedTransactions: this.appliedTx, skippedTransactions: this.skippedTx, error: this.failure,
+    };
+  }
+
+  /**
+   * Lag as the server counts it: messages of the storage's subjects after the
+   * last one applied (asks the consumer, so it sees what was published since
+   * the last delivery).
+   */
+  async lag(): Promise<number> {
+    if (!this.sub) return 0;
+    const info = await this.sub.consumerInfo();
+    // Not delivered yet, delivered but queued in the client, and the one being applied.
+    return info.num_pending + this.sub.getPending() + this.inFlight;
+  }
+
+  /**
+   * Resolves once the replica applied everything the stream had for this
+   * storage when it was called (lag 0).
+   * @throws the error that stopped the replica; ReplicationError after `timeoutMs`.
+   */
+  async caughtUp(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.failure) throw this.failure;
+      if ((await this.lag()) === 0) return;
+      if (Date.now() > deadline) throw new ReplicationError(`replica still ${await this.lag()} messages behind after ${timeoutMs} ms`, { path: this.options.positionFile });
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 50);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Stops consuming (the position is saved), closes the replica's mailboxes; the storage stays open. */
+  async stop(): Promise<void> {
+    this.sub?.unsubscribe();
+    await this.loop;
+    for (const box of this.open.values()) await box.close();
+    this.open.clear();
+  }
+}
