@@ -132,7 +132,8 @@ async function translate(
           const shipped = byUid.get(m.uid);
           if (!shipped) throw new ReplicationError(`no body shipped for UID ${m.uid} appended at ${tx.position.fileSeq}:${tx.position.offset}`, { path: subject });
           const body = shipped.body ?? (await bodies.get(shipped.objectName!));
-          messages.push({ body, flags: m.flags, keywords: [], receivedTime: shipped.receivedTime, guid: shipped.guid || undefined });
+          // The keywords the same transaction gives the message: a driver that keeps them in the file (Maildir names) needs them at save.
+          messages.push({ body, flags: m.flags, keywords: keywordsAddedTo(tx, m.uid), receivedTime: shipped.receivedTime, guid: shipped.guid || undefined });
           uids.push(m.uid);
         }
         prepared = await box.backend.saveMessages(state, messages, uids);
@@ -160,6 +161,21 @@ async function translate(
     }
   }
   return { records, prepared };
+}
+
+function keywordsAddedTo(tx: LogTransaction, uid: number): string[] {
+  const out: string[] = [];
+  for (const { record } of tx.entries) {
+    if (record.type !== "keyword-update") continue;
+    if (!record.ranges.some((r) => r.uid1 <= uid && uid <= r.uid2)) continue;
+    if (record.modifyType === "add") {
+      if (!out.includes(record.name)) out.push(record.name);
+    } else {
+      const i = out.indexOf(record.name);
+      if (i >= 0) out.splice(i, 1);
+    }
+  }
+  return out;
 }
 
 function uidsIn(state: IndexMapState, uid1: number, uid2: number): number[] {

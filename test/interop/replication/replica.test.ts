@@ -39,6 +39,10 @@ describeNats("replication through JetStream: random work on a primary, a replica
         await primary.createMailbox("Other");
         const steps = await randomWork(primary, seed, 40, { bigBodyEvery: 17 });
         expect(steps.length).toBe(40);
+        expect(steps.some((s) => s === "purge"), "the seed includes a purge").toBe(true);
+        // Bodies above the inline budget (700 KiB messages) went through the object store, keyed by GUID.
+        const bucket = await conn.js.views.os(conn.names.bodyBucket);
+        expect((await bucket.list()).length).toBeGreaterThan(0);
 
         const replicaStore = openStorage(r.location);
         const replica = await Replica.start(conn, replicaStore, { storageId, positionFile: path.join(r.dir, "replica-position.json") });
