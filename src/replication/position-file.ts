@@ -14,6 +14,8 @@ export interface ReplicaPosition {
   streamSeq: number;
   stream: string;
   storageId: string;
+  /** The primary's mailbox GUID (its subject) of every mailbox applied, by name: what promotion takes over. */
+  mailboxes: Record<string, string>;
 }
 
 /** @returns the stored position, or undefined when there is none. @throws ReplicationError for a damaged file. */
@@ -27,7 +29,7 @@ export function readPosition(file: string): ReplicaPosition | undefined {
   }
   try {
     const p = JSON.parse(text) as ReplicaPosition;
-    if (Number.isSafeInteger(p.streamSeq) && p.streamSeq >= 0) return p;
+    if (Number.isSafeInteger(p.streamSeq) && p.streamSeq >= 0) return { ...p, mailboxes: p.mailboxes ?? {} };
   } catch (err) {
     if (!(err instanceof SyntaxError)) throw err;
   }

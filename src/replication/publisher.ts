@@ -34,6 +34,19 @@ export interface SubjectCursor {
   /** The primary log position and modseq that message ended at. */
   end: LogPosition | undefined;
   modseq: bigint | undefined;
+  /** The own mailbox GUID of the writer whose log `end` is a position of. */
+  writerGuid: string | undefined;
+}
+
+/**
+ * A mailbox this store takes over from another writer (a promoted replica):
+ * its subject's GUID, and where in this store's log publishing starts (what
+ * the log held when it was promoted came from the stream).
+ */
+export interface Takeover {
+  guid: string;
+  from: LogPosition;
+  modseq: bigint;
 }
 
 /** JetStream's "wrong last sequence" refusal of an expected-last-subject-sequence publish. */
@@ -45,8 +58,16 @@ export class Publisher {
   private readonly cursors = new Map<string, SubjectCursor>();
   private fenced: ReplicationFencedError | undefined;
 
-  constructor(readonly conn: ReplicationConnection, readonly storageId: string) {
+  /**
+   * @param takeovers by mailbox name: mailboxes whose subject another writer
+   *   published last, that this store takes over (Replica.promote gives them).
+   */
+  constructor(readonly conn: ReplicationConnection, readonly storageId: string, private readonly takeovers: ReadonlyMap<string, Takeover> = new Map()) {
     checkToken("storage id", storageId);
+  }
+
+  private guidOf(mailbox: Mailbox): string | undefined {
+    return this.takeovers.get(mailbox.name)?.guid ?? mailbox.guid();
   }
 
   /** The error that fenced this writer, if one did. */
@@ -56,7 +77,7 @@ export class Publisher {
 
   /** @throws ReplicationError when the mailbox has no GUID yet (an mbox never synced). */
   subjectOf(mailbox: Mailbox): string {
-    const guid = mailbox.guid();
+    const guid = this.guidOf(mailbox);
     if (guid === undefined) throw new ReplicationError(`mailbox ${mailbox.name} has no GUID to name its subject`, { path: mailbox.indexPrefix });
     return mailboxSubject(this.conn.names, this.storageId, guid);
   }
@@ -64,6 +85,45 @@ export class Publisher {
   /** @throws ReplicationFencedError once this writer was fenced: nothing is written. */
   checkNotFenced(): void {
     if (this.fenced) throw new ReplicationFencedError(`this writer was fenced: ${this.fenced.message}`, this.fenced.subject, this.fenced.expectedSequence);
+  }
+
+  /**
+   * Before a commit, under the local log lock: may this writer publish the
+   * mailbox's next commit? One request (the subject's last message):
+   * - a subject this writer published to before must still end with its
+   *   last message (else another writer published since);
+   * - a subject another log published last (another indexid) is taken over
+   *   only when this store was promoted for it (a Takeover).
+   * The compare-and-append at publish still decides a race between this
+   * check and the publish.
+   * @throws ReplicationFencedError when it may not: nothing is written, locally or to the stream.
+   */
+  async verifyCursor(mailbox: Mailbox): Promise<void> {
+    this.checkNotFenced();
+    // A mailbox without a GUID yet (a new Maildir INBOX) gets its subject after its first commit.
+    if (this.guidOf(mailbox) === undefined) return;
+    const subject = this.subjectOf(mailbox);
+    const known = this.cursors.get(subject);
+    const now = await lastOnSubject(this.conn, subject);
+    const here = { fileSeq: mailbox.position.fileSeq, offset: mailbox.position.offset };
+    const fence = (why: string, expected: number) => {
+      this.cursors.delete(subject);
+      this.fenced = new ReplicationFencedError(`${why}; nothing was written`, subject, expected, here);
+      throw this.fenced;
+    };
+    if (known) {
+      if (now.lastSeq !== known.lastSeq) fence(`another writer published to ${subject}: its last stream sequence is ${now.lastSeq}, this writer expected ${known.lastSeq}`, known.lastSeq);
+      return;
+    }
+    // A log's identity is its mailbox's own GUID: random, and kept by every format (indexids are times, and collide).
+    const mine = mailbox.guid()!;
+    if (now.lastSeq > 0 && now.writerGuid !== mine) {
+      const t = this.takeovers.get(mailbox.name);
+      if (!t) fence(`${subject} was last published by another store (mailbox GUID ${now.writerGuid}, stream sequence ${now.lastSeq}); promote this store to take it over`, now.lastSeq);
+      this.cursors.set(subject, { lastSeq: now.lastSeq, end: t!.from, modseq: t!.modseq, writerGuid: mine });
+      return;
+    }
+    this.cursors.set(subject, now);
   }
 
   /** The subject's last stream message, as a cursor (cached after the first look). */
@@ -86,7 +146,7 @@ export class Publisher {
       }
     }
     return {
-      version: WIRE_VERSION, storageId: this.storageId, mailboxGuid: mailbox.guid()!, mailbox: mailbox.name,
+      version: WIRE_VERSION, storageId: this.storageId, mailboxGuid: this.guidOf(mailbox)!, writerGuid: mailbox.guid()!, mailbox: mailbox.name,
       uidValidity: committed.state.header.uidValidity, start: from, end: committed.end, modseq: committed.state.logModseq,
       segments, bodies: await this.bodiesOf(mailbox, committed.state, uids),
     };
@@ -139,6 +199,7 @@ export class Publisher {
     cursor.lastSeq = ack.seq;
     cursor.end = shipped.end;
     cursor.modseq = shipped.modseq;
+    cursor.writerGuid = shipped.writerGuid;
     return ack.seq;
   }
 }
@@ -148,9 +209,9 @@ export async function lastOnSubject(conn: ReplicationConnection, subject: string
   try {
     const m = await conn.jsm.streams.getMessage(conn.names.stream, { last_by_subj: subject });
     const c = decodeCommit(m.data, subject, m.seq);
-    return { lastSeq: m.seq, end: c.end, modseq: c.modseq };
+    return { lastSeq: m.seq, end: c.end, modseq: c.modseq, writerGuid: c.writerGuid };
   } catch (err) {
-    if (err instanceof NatsError && err.api_error?.err_code === NO_MESSAGE) return { lastSeq: 0, end: undefined, modseq: undefined };
+    if (err instanceof NatsError && err.api_error?.err_code === NO_MESSAGE) return { lastSeq: 0, end: undefined, modseq: undefined, writerGuid: undefined };
     throw asReplicationError(err, `last message of ${subject}`);
   }
 }
@@ -158,7 +219,7 @@ export async function lastOnSubject(conn: ReplicationConnection, subject: string
 /** Commit hooks that publish every commit before `commit()` returns (`replicated` mode). */
 export function replicatedCommitHooks(publisher: Publisher): CommitHooks {
   return {
-    beforeCommit: async () => publisher.checkNotFenced(),
+    beforeCommit: async (mailbox) => publisher.verifyCursor(mailbox),
     afterCommit: async (mailbox, committed) => {
       const subject = publisher.subjectOf(mailbox);
       const cursor = await publisher.cursor(subject);

@@ -15,6 +15,26 @@ import type { ReplicationConnection } from "./connection.js";
 import { readPosition, writePosition } from "./position-file.js";
 import { storageSubjects, checkToken } from "./subjects.js";
 import { decodeCommit } from "./wire.js";
+import { Publisher, type Takeover } from "./publisher.js";
+
+/**
+ * A Publisher for a store that was a replica of `storageId`: every mailbox
+ * in `mailboxes` (primary GUID by name, as the position file keeps them)
+ * carries on its subject from where this store's log is now.
+ */
+export async function promoteStore(conn: ReplicationConnection, storage: Storage, storageId: string, mailboxes: Record<string, string>): Promise<Publisher> {
+  const takeovers = new Map<string, Takeover>();
+  for (const [name, guid] of Object.entries(mailboxes)) {
+    const box = await storage.openMailbox(name);
+    try {
+      const state = await box.refresh();
+      takeovers.set(name, { guid, from: box.position, modseq: state.logModseq });
+    } finally {
+      await box.close();
+    }
+  }
+  return new Publisher(conn, storageId, takeovers);
+}
 
 export interface ReplicaOptions {
   /** The primary's storage id (the second subject token). */
@@ -49,6 +69,8 @@ export class Replica {
   private readonly open = new Map<string, Mailbox>();
   private waiters: Array<() => void> = [];
   private lastSave = 0;
+  /** Primary mailbox GUIDs by name (position-file.ts). */
+  private readonly mailboxes: Record<string, string>;
 
   private constructor(private readonly conn: ReplicationConnection, readonly storage: Storage, private readonly options: ReplicaOptions) {
     checkToken("storage id", options.storageId);
@@ -57,6 +79,7 @@ export class Replica {
       throw new ReplicationError(`position is for ${stored.stream}/${stored.storageId}, not ${conn.names.stream}/${options.storageId}`, { path: options.positionFile });
     }
     this.appliedSeq = stored?.streamSeq ?? 0;
+    this.mailboxes = { ...stored?.mailboxes };
   }
 
   /** Starts applying from the stored position (or the stream's start). */
@@ -93,6 +116,7 @@ export class Replica {
   private async applyMessage(m: JsMsg): Promise<void> {
     const c = decodeCommit(m.data, m.subject, m.seq);
     const box = await replicaMailbox(this.storage, this.open, c);
+    this.mailboxes[c.mailbox] = c.mailboxGuid;
     const result = await applyShipped(box, c, this.conn.bodies, m.subject);
     this.appliedTx += result.applied;
     this.skippedTx += result.skipped;
@@ -106,7 +130,7 @@ export class Replica {
     const now = Date.now();
     if (!force && now - this.lastSave < 100) return;
     this.lastSave = now;
-    writePosition(this.options.positionFile, { streamSeq: this.appliedSeq, stream: this.conn.names.stream, storageId: this.options.storageId });
+    writePosition(this.options.positionFile, { streamSeq: this.appliedSeq, stream: this.conn.names.stream, storageId: this.options.storageId, mailboxes: this.mailboxes });
   }
 
   private wake(): void {
@@ -153,6 +177,19 @@ export class Replica {
         });
       });
     }
+  }
+
+  /**
+   * Makes this replica's store a primary: stops applying, and returns a
+   * Publisher that carries on every mailbox's subject from this store's log
+   * (what it holds now came from the stream). Pass it to the storage's
+   * commit hooks (replicatedCommitHooks); the old primary is fenced at its
+   * next commit. Call `caughtUp()` first to lose nothing the old primary
+   * published.
+   */
+  async promote(): Promise<Publisher> {
+    await this.stop();
+    return promoteStore(this.conn, this.storage, this.options.storageId, this.mailboxes);
   }
 
   /** Stops consuming (the position is saved), closes the replica's mailboxes; the storage stays open. */

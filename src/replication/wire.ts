@@ -31,6 +31,8 @@ export interface ShippedCommit {
   /** Mailbox name, "/"-separated. */
   mailbox: string;
   uidValidity: number;
+  /** The writing mailbox's own GUID: whose log `start` and `end` are positions of (a promoted replica's differs from `mailboxGuid`). */
+  writerGuid: string;
   /** The range of the primary's log this message carries. */
   start: LogPosition;
   end: LogPosition;
