@@ -7,6 +7,7 @@
  * doveadm shows both stores alike: status (UIDVALIDITY, UIDNEXT,
  * HIGHESTMODSEQ), and `fetch 'uid flags guid modseq'` + `text` per message.
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { NatsCluster } from "../../../bench/replication/nats-cluster.js";
@@ -67,4 +68,64 @@ describeNats("replication through JetStream: random work on a primary, a replica
       }
     });
   }
+
+  it("a replica stopped mid-run catches up from its stored position to lag 0, nothing applied twice, even from a position file older than what it applied", async () => {
+    const conn = await ReplicationConnection.open({ servers: cluster.servers });
+    const p = createOracle("mdbox");
+    const r = createOracle("sdbox");
+    try {
+      const storageId = "t-restart";
+      const primary = openStorage(p.location, { commitHooks: replicatedCommitHooks(new Publisher(conn, storageId)) });
+      await primary.createMailbox("Other");
+      await randomWork(primary, 1403, 20);
+      const positionFile = path.join(r.dir, "replica-position.json");
+      const replicaStore = openStorage(r.location);
+      let replica = await Replica.start(conn, replicaStore, { storageId, positionFile });
+      // Stopped while the primary goes on, before it necessarily caught up.
+      const working = randomWork(primary, 1404, 20);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      await replica.stop();
+      await working;
+      const stoppedAt = JSON.parse(fs.readFileSync(positionFile, "utf8")).streamSeq as number;
+      expect(await lagFrom(conn, storageId, stoppedAt)).toBeGreaterThan(0);
+
+      replica = await Replica.start(conn, replicaStore, { storageId, positionFile });
+      await replica.caughtUp();
+      expect(await replica.lag()).toBe(0);
+      const first = replica.status();
+      expect(first.appliedSeq).toBeGreaterThan(stoppedAt);
+      await replica.stop();
+      for (const name of REPLICATED_MAILBOXES) expect(await portableState(replicaStore, name)).toEqual(await portableState(primary, name));
+
+      // A replica killed after applying but before saving its position: everything again from the start of the stream.
+      const saved = JSON.parse(fs.readFileSync(positionFile, "utf8"));
+      fs.writeFileSync(positionFile, JSON.stringify({ ...saved, streamSeq: 0 }));
+      replica = await Replica.start(conn, replicaStore, { storageId, positionFile });
+      await replica.caughtUp();
+      const again = replica.status();
+      expect(again.appliedTransactions).toBe(0);
+      expect(again.skippedTransactions).toBeGreaterThan(0);
+      expect(again.appliedSeq).toBe(first.appliedSeq);
+      await replica.stop();
+      for (const name of REPLICATED_MAILBOXES) expect(await portableState(replicaStore, name)).toEqual(await portableState(primary, name));
+      await primary.close();
+      await replicaStore.close();
+      for (const name of REPLICATED_MAILBOXES) expect(await doveadmView(r, name)).toEqual(await doveadmView(p, name));
+    } finally {
+      await conn.close();
+      await p.cleanup();
+      await r.cleanup();
+    }
+  });
 });
+
+/** Messages of the storage's subjects in the stream after `seq`. */
+async function lagFrom(conn: ReplicationConnection, storageId: string, seq: number): Promise<number> {
+  const info = await conn.jsm.streams.info(conn.names.stream, { subjects_filter: `${conn.names.subjectPrefix}.${storageId}.>` });
+  let n = 0;
+  for (let s = seq + 1; s <= info.state.last_seq; s++) {
+    const m = await conn.jsm.streams.getMessage(conn.names.stream, { seq: s }).catch(() => undefined);
+    if (m && m.subject.startsWith(`${conn.names.subjectPrefix}.${storageId}.`)) n++;
+  }
+  return n;
+}
