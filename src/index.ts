@@ -29,6 +29,7 @@ export { encodeBundle, decodeBundle, type EventBundle } from "./forensics/bundle
 export { importMailboxes, type ImportOptions, type ImportProgress, type ImportedMailbox } from "./convert/import.js";
 export { ReplicationConnection, type ReplicationConnectOptions } from "./replication/connection.js";
 export { Publisher, replicatedCommitHooks, type CommitMode, type Takeover, type SubjectCursor } from "./replication/publisher.js";
+export { Outbox, type OutboxStatus } from "./replication/outbox.js";
 export { Replica, promoteStore, type ReplicaOptions, type ReplicaStatus } from "./replication/replica.js";
 export { DEFAULT_NAMES as REPLICATION_DEFAULT_NAMES, mailboxSubject, type StreamNames } from "./replication/subjects.js";
 export type { ShippedCommit, ShippedBody } from "./replication/wire.js";

@@ -137,7 +137,7 @@ export class Publisher {
 
   /** Builds the message for everything the mailbox's log holds past the subject's cursor, up to `committed.end`. */
   async build(mailbox: Mailbox, committed: Pick<CommittedRange, "end" | "state">, cursor: SubjectCursor): Promise<ShippedCommit> {
-    const from = cursor.end ?? { fileSeq: committed.end.fileSeq, offset: 0 };
+    const from = this.fromOf(committed.end, cursor);
     const segments = readLogSegments(mailbox.indexPrefix, from, cursor.modseq, committed.end);
     const uids: number[] = [];
     for (const seg of segments) {
@@ -152,12 +152,21 @@ export class Publisher {
     };
   }
 
+  /** Where the next message of a subject starts in this writer's log. */
+  fromOf(end: LogPosition, cursor: SubjectCursor): LogPosition {
+    return cursor.end ?? { fileSeq: end.fileSeq, offset: 0 };
+  }
+
   private async bodiesOf(mailbox: Mailbox, state: IndexMapState, uids: readonly number[]): Promise<ShippedBody[]> {
     const out: ShippedBody[] = [];
     let inline = 0;
     for (const uid of uids) {
-      // A message expunged since (local mode publishes later) is expunged in the same stream too: the replica skips it.
-      if (!lookupUid(state, uid)) continue;
+      // A message expunged since it was saved (local mode publishes later) is expunged later in the same range:
+      // the replica saves an empty placeholder for it, which that expunge removes.
+      if (!lookupUid(state, uid)) {
+        out.push({ uid, guid: "", receivedTime: 0, body: new Uint8Array(0), sizeBytes: 0, expunged: true });
+        continue;
+      }
       const info = await mailbox.backend.messageInfo(state, uid);
       const body = await mailbox.readMessage(uid);
       if (inline + body.length <= INLINE_BUDGET_BYTES) {
@@ -194,6 +203,9 @@ export class Publisher {
         );
         throw this.fenced;
       }
+      // Unknown outcome (a timeout during a leader election): the next commit looks the subject up again,
+      // and finds either its own message (published after all) or the one before it.
+      this.cursors.delete(subject);
       throw asReplicationError(err, `publish to ${subject}`);
     }
     cursor.lastSeq = ack.seq;

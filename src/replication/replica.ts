@@ -6,7 +6,7 @@
  * sequence it applied (position-file.ts), starts after it when restarted,
  * and reports its lag: messages in the stream it has not applied.
  */
-import { consumerOpts, type JetStreamSubscription, type JsMsg } from "nats";
+import { consumerOpts, ErrorCode, NatsError, type JetStreamSubscription, type JsMsg } from "nats";
 import type { Mailbox } from "../api/mailbox.js";
 import type { Storage } from "../api/storage.js";
 import { ReplicationError } from "../shared/errors.js";
@@ -57,6 +57,17 @@ export interface ReplicaStatus {
   error: Error | undefined;
 }
 
+/** Runs `fn` again (up to `tries` times) when JetStream does not answer in time: a leader election after a node died. */
+async function retryTimeouts<T>(fn: () => Promise<T>, tries: number): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof NatsError) || err.code !== ErrorCode.Timeout || i >= tries) throw err;
+    }
+  }
+}
+
 export class Replica {
   private sub: JetStreamSubscription | undefined;
   private loop: Promise<void> | undefined;
@@ -89,8 +100,8 @@ export class Replica {
     opts.orderedConsumer();
     if (r.appliedSeq > 0) opts.startSequence(r.appliedSeq + 1);
     else opts.deliverAll();
-    r.sub = await conn.js.subscribe(storageSubjects(conn.names, options.storageId), opts);
-    const info = await r.sub.consumerInfo();
+    r.sub = await retryTimeouts(() => conn.js.subscribe(storageSubjects(conn.names, options.storageId), opts), 3);
+    const info = await retryTimeouts(() => r.sub!.consumerInfo(), 3);
     r.pending = info.num_pending;
     r.loop = r.run(r.sub);
     return r;

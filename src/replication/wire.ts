@@ -22,6 +22,8 @@ export interface ShippedBody {
   /** Object-store name of the body (its GUID) when it does not. */
   objectName?: string;
   sizeBytes: number;
+  /** Expunged before it was shipped (the range expunges it too): `body` is an empty placeholder. */
+  expunged?: boolean;
 }
 
 export interface ShippedCommit {
