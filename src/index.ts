@@ -30,6 +30,7 @@ export { importMailboxes, type ImportOptions, type ImportProgress, type Imported
 export { ReplicationConnection, type ReplicationConnectOptions } from "./replication/connection.js";
 export { Publisher, replicatedCommitHooks, type CommitMode, type Takeover, type SubjectCursor } from "./replication/publisher.js";
 export { Outbox, type OutboxStatus } from "./replication/outbox.js";
+export { remoteChanges, type RemoteChangesOptions } from "./replication/remote-changes.js";
 export { Replica, promoteStore, type ReplicaOptions, type ReplicaStatus } from "./replication/replica.js";
 export { DEFAULT_NAMES as REPLICATION_DEFAULT_NAMES, mailboxSubject, type StreamNames } from "./replication/subjects.js";
 export type { ShippedCommit, ShippedBody } from "./replication/wire.js";
