@@ -16,6 +16,8 @@ export interface ReplicaPosition {
   storageId: string;
   /** The primary's mailbox GUID (its subject) of every mailbox applied, by name: what promotion takes over. */
   mailboxes: Record<string, string>;
+  /** The last stream sequence applied per mailbox name. */
+  appliedSeqs: Record<string, number>;
 }
 
 /** @returns the stored position, or undefined when there is none. @throws ReplicationError for a damaged file. */
@@ -29,7 +31,7 @@ export function readPosition(file: string): ReplicaPosition | undefined {
   }
   try {
     const p = JSON.parse(text) as ReplicaPosition;
-    if (Number.isSafeInteger(p.streamSeq) && p.streamSeq >= 0) return { ...p, mailboxes: p.mailboxes ?? {} };
+    if (Number.isSafeInteger(p.streamSeq) && p.streamSeq >= 0) return { ...p, mailboxes: p.mailboxes ?? {}, appliedSeqs: p.appliedSeqs ?? {} };
   } catch (err) {
     if (!(err instanceof SyntaxError)) throw err;
   }

@@ -38,17 +38,6 @@ export interface SubjectCursor {
   writerGuid: string | undefined;
 }
 
-/**
- * A mailbox this store takes over from another writer (a promoted replica):
- * its subject's GUID, and where in this store's log publishing starts (what
- * the log held when it was promoted came from the stream).
- */
-export interface Takeover {
-  guid: string;
-  from: LogPosition;
-  modseq: bigint;
-}
-
 /** JetStream's "wrong last sequence" refusal of an expected-last-subject-sequence publish. */
 const WRONG_LAST_SEQUENCE = 10071;
 /** JetStream's "no message found". */
@@ -59,15 +48,21 @@ export class Publisher {
   private fenced: ReplicationFencedError | undefined;
 
   /**
-   * @param takeovers by mailbox name: mailboxes whose subject another writer
-   *   published last, that this store takes over (Replica.promote gives them).
+   * @param subjectGuids by mailbox name: the subject GUID of mailboxes whose
+   *   subject is not their own GUID (a promoted replica carries on the
+   *   primary's subjects; its position file keeps them).
    */
-  constructor(readonly conn: ReplicationConnection, readonly storageId: string, private readonly takeovers: ReadonlyMap<string, Takeover> = new Map()) {
+  constructor(readonly conn: ReplicationConnection, readonly storageId: string, private readonly subjectGuids: ReadonlyMap<string, string> = new Map()) {
     checkToken("storage id", storageId);
   }
 
   private guidOf(mailbox: Mailbox): string | undefined {
-    return this.takeovers.get(mailbox.name)?.guid ?? mailbox.guid();
+    return this.subjectGuids.get(mailbox.name) ?? mailbox.guid();
+  }
+
+  /** Drops what this writer knows of `subject` (the next commit looks it up). */
+  forgetCursor(subject: string): void {
+    this.cursors.delete(subject);
   }
 
   /** The error that fenced this writer, if one did. */
@@ -92,8 +87,9 @@ export class Publisher {
    * mailbox's next commit? One request (the subject's last message):
    * - a subject this writer published to before must still end with its
    *   last message (else another writer published since);
-   * - a subject another log published last (another indexid) is taken over
-   *   only when this store was promoted for it (a Takeover).
+   * - a subject another store published last is not this writer's: a store
+   *   takes a subject over only by promotion (promoteStore), which publishes
+   *   a takeover message of its own.
    * The compare-and-append at publish still decides a race between this
    * check and the publish.
    * @throws ReplicationFencedError when it may not: nothing is written, locally or to the stream.
@@ -118,10 +114,7 @@ export class Publisher {
     // A log's identity is its mailbox's own GUID: random, and kept by every format (indexids are times, and collide).
     const mine = mailbox.guid()!;
     if (now.lastSeq > 0 && now.writerGuid !== mine) {
-      const t = this.takeovers.get(mailbox.name);
-      if (!t) fence(`${subject} was last published by another store (mailbox GUID ${now.writerGuid}, stream sequence ${now.lastSeq}); promote this store to take it over`, now.lastSeq);
-      this.cursors.set(subject, { lastSeq: now.lastSeq, end: t!.from, modseq: t!.modseq, writerGuid: mine });
-      return;
+      fence(`${subject} was last published by another store (mailbox GUID ${now.writerGuid}, stream sequence ${now.lastSeq}); promote this store to take it over`, now.lastSeq);
     }
     this.cursors.set(subject, now);
   }
@@ -226,6 +219,27 @@ export async function lastOnSubject(conn: ReplicationConnection, subject: string
     if (err instanceof NatsError && err.api_error?.err_code === NO_MESSAGE) return { lastSeq: 0, end: undefined, modseq: undefined, writerGuid: undefined };
     throw asReplicationError(err, `last message of ${subject}`);
   }
+}
+
+/**
+ * Takes `mailbox`'s subject over: publishes a takeover message (no log
+ * bytes; this store's own GUID as writer, its log's end as the position the
+ * next message continues from) expecting `appliedSeq`, the subject's last
+ * message this store applied as a replica. From then on the old writer is
+ * fenced at its next commit.
+ * @throws ReplicationFencedError when the subject has messages this store did not apply (catch up first).
+ */
+export async function takeOver(publisher: Publisher, mailbox: Mailbox, subjectGuid: string, appliedSeq: number): Promise<void> {
+  const subject = mailboxSubject(publisher.conn.names, publisher.storageId, subjectGuid);
+  const state = await mailbox.refresh();
+  const marker: ShippedCommit = {
+    version: WIRE_VERSION, storageId: publisher.storageId, mailboxGuid: subjectGuid, mailbox: mailbox.name,
+    uidValidity: state.header.uidValidity, writerGuid: mailbox.guid()!, start: mailbox.position, end: mailbox.position,
+    modseq: state.logModseq, segments: [], bodies: [],
+  };
+  const cursor: SubjectCursor = { lastSeq: appliedSeq, end: undefined, modseq: undefined, writerGuid: undefined };
+  await publisher.publish(subject, marker, cursor);
+  publisher.forgetCursor(subject);
 }
 
 /** Commit hooks that publish every commit before `commit()` returns (`replicated` mode). */

@@ -15,25 +15,34 @@ import type { ReplicationConnection } from "./connection.js";
 import { readPosition, writePosition } from "./position-file.js";
 import { storageSubjects, checkToken } from "./subjects.js";
 import { decodeCommit } from "./wire.js";
-import { Publisher, type Takeover } from "./publisher.js";
+import { Publisher, takeOver } from "./publisher.js";
+import type { ReplicaPosition } from "./position-file.js";
 
 /**
- * A Publisher for a store that was a replica of `storageId`: every mailbox
- * in `mailboxes` (primary GUID by name, as the position file keeps them)
- * carries on its subject from where this store's log is now.
+ * Makes a store that was a replica of `storageId` a primary: for every
+ * mailbox in `position.mailboxes`, publishes a takeover message expecting
+ * the subject's last message the replica applied (takeOver), so the old
+ * primary is fenced at its next commit, and returns the Publisher that
+ * carries on those subjects. Stop the replica first.
+ * @throws ReplicationFencedError when the stream has messages the replica has not applied.
  */
-export async function promoteStore(conn: ReplicationConnection, storage: Storage, storageId: string, mailboxes: Record<string, string>): Promise<Publisher> {
-  const takeovers = new Map<string, Takeover>();
-  for (const [name, guid] of Object.entries(mailboxes)) {
+export async function promoteStore(conn: ReplicationConnection, storage: Storage, position: ReplicaPosition): Promise<Publisher> {
+  const publisher = new Publisher(conn, position.storageId, new Map(Object.entries(position.mailboxes)));
+  for (const [name, guid] of Object.entries(position.mailboxes)) {
     const box = await storage.openMailbox(name);
     try {
-      const state = await box.refresh();
-      takeovers.set(name, { guid, from: box.position, modseq: state.logModseq });
+      await takeOver(publisher, box, guid, position.appliedSeqs[name] ?? 0);
     } finally {
       await box.close();
     }
   }
-  return new Publisher(conn, storageId, takeovers);
+  return publisher;
+}
+
+/** A Publisher for a promoted store (a later process): its subjects as its position file keeps them. */
+export function promotedPublisher(conn: ReplicationConnection, positionFile: string, storageId: string): Publisher {
+  const p = readPosition(positionFile);
+  return new Publisher(conn, storageId, new Map(Object.entries(p?.storageId === storageId ? p.mailboxes : {})));
 }
 
 export interface ReplicaOptions {
@@ -82,6 +91,8 @@ export class Replica {
   private lastSave = 0;
   /** Primary mailbox GUIDs by name (position-file.ts). */
   private readonly mailboxes: Record<string, string>;
+  /** The last stream sequence applied per mailbox: what a promotion expects of each subject. */
+  private readonly appliedSeqs: Record<string, number>;
 
   private constructor(private readonly conn: ReplicationConnection, readonly storage: Storage, private readonly options: ReplicaOptions) {
     checkToken("storage id", options.storageId);
@@ -91,6 +102,7 @@ export class Replica {
     }
     this.appliedSeq = stored?.streamSeq ?? 0;
     this.mailboxes = { ...stored?.mailboxes };
+    this.appliedSeqs = { ...stored?.appliedSeqs };
   }
 
   /** Starts applying from the stored position (or the stream's start). */
@@ -128,6 +140,7 @@ export class Replica {
     const c = decodeCommit(m.data, m.subject, m.seq);
     const box = await replicaMailbox(this.storage, this.open, c);
     this.mailboxes[c.mailbox] = c.mailboxGuid;
+    this.appliedSeqs[c.mailbox] = m.seq;
     const result = await applyShipped(box, c, this.conn.bodies, m.subject);
     this.appliedTx += result.applied;
     this.skippedTx += result.skipped;
@@ -141,7 +154,7 @@ export class Replica {
     const now = Date.now();
     if (!force && now - this.lastSave < 100) return;
     this.lastSave = now;
-    writePosition(this.options.positionFile, { streamSeq: this.appliedSeq, stream: this.conn.names.stream, storageId: this.options.storageId, mailboxes: this.mailboxes });
+    writePosition(this.options.positionFile, { streamSeq: this.appliedSeq, stream: this.conn.names.stream, storageId: this.options.storageId, mailboxes: this.mailboxes, appliedSeqs: this.appliedSeqs });
   }
 
   private wake(): void {
@@ -200,7 +213,9 @@ export class Replica {
    */
   async promote(): Promise<Publisher> {
     await this.stop();
-    return promoteStore(this.conn, this.storage, this.options.storageId, this.mailboxes);
+    return promoteStore(this.conn, this.storage, {
+      streamSeq: this.appliedSeq, stream: this.conn.names.stream, storageId: this.options.storageId, mailboxes: this.mailboxes, appliedSeqs: this.appliedSeqs,
+    });
   }
 
   /** Stops consuming (the position is saved), closes the replica's mailboxes; the storage stays open. */

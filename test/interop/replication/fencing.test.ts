@@ -42,9 +42,16 @@ describeNats("fencing: two primaries writing one mailbox", () => {
     for (let i = 1; i <= 3; i++) await inboxA.transaction().append({ body: sampleMessage(i), flags: ["\\Seen"] }).commit();
     const subject = mailboxSubject(conn.names, storageId, inboxA.guid()!);
 
-    // B follows A, then is promoted: one call.
+    // B follows A; a promotion that has not applied everything A published is refused.
     const storeB = openStorage(b.location);
-    const replicaB = await Replica.start(conn, storeB, { storageId, positionFile: path.join(b.dir, "replica.json") });
+    const positionFile = path.join(b.dir, "replica.json");
+    const behind = await Replica.start(conn, storeB, { storageId, positionFile });
+    await behind.caughtUp();
+    await behind.stop();
+    await inboxA.transaction().append({ body: sampleMessage(10), flags: ["\Seen"] }).commit();
+    await expect(behind.promote()).rejects.toBeInstanceOf(ReplicationFencedError);
+    // Caught up, it is promoted: one call (it publishes a takeover message that fences A).
+    const replicaB = await Replica.start(conn, storeB, { storageId, positionFile });
     await replicaB.caughtUp();
     const publisherB = await replicaB.promote();
     const primaryB = openStorage(b.location, { commitHooks: replicatedCommitHooks(publisherB) });
@@ -52,7 +59,7 @@ describeNats("fencing: two primaries writing one mailbox", () => {
     await inboxB.transaction().append({ body: sampleMessage(4) }).commit();
     await inboxB.transaction().flags([{ uid1: 1, uid2: 2 }], "add", ["\\Flagged"]).commit();
     const afterB = await lastOnSubject(conn, subject);
-    expect(afterB.lastSeq).toBe(5);
+    expect(afterB.lastSeq).toBe(7); // A's 4 commits, B's takeover, B's 2 commits
 
     // A, still running, commits: fenced before anything is written.
     const before = inboxA.position;
@@ -60,12 +67,12 @@ describeNats("fencing: two primaries writing one mailbox", () => {
     expect(err).toBeInstanceOf(ReplicationFencedError);
     expect((err as ReplicationFencedError).code).toBe("REPLICATION_FENCED");
     expect((err as ReplicationFencedError).subject).toBe(subject);
-    expect((err as ReplicationFencedError).expectedSequence).toBe(3);
+    expect((err as ReplicationFencedError).expectedSequence).toBe(4);
     expect((err as Error).message).toContain(subject);
     expect(inboxA.position).toEqual(before);
     await inboxA.refresh();
     expect(inboxA.position).toEqual(before);
-    expect((await lastOnSubject(conn, subject)).lastSeq).toBe(5);
+    expect((await lastOnSubject(conn, subject)).lastSeq).toBe(7);
     // And it stays fenced.
     await expect(inboxA.transaction().flags([{ uid1: 1, uid2: 1 }], "add", ["\\Answered"]).commit()).rejects.toBeInstanceOf(ReplicationFencedError);
 
