@@ -70,5 +70,7 @@ export function decodeCommit(bytes: Uint8Array, subject: string, seq: number): S
   const segments = (raw.segments as WireSegment[]).map((s) => ({
     ...s, headerBytes: new Uint8Array(s.headerBytes), bytes: new Uint8Array(s.bytes), modseqAtFrom: BigInt(s.modseqAtFrom),
   }));
-  return { ...(raw as unknown as ShippedCommit), modseq: BigInt(raw.modseq as string), segments };
+  // msgpackr gives Buffers in Node: plain Uint8Array views of the same bytes.
+  const bodies = (raw.bodies as ShippedBody[]).map((b) => (b.body ? { ...b, body: new Uint8Array(b.body.buffer, b.body.byteOffset, b.body.byteLength) } : b));
+  return { ...(raw as unknown as ShippedCommit), modseq: BigInt(raw.modseq as string), segments, bodies };
 }
