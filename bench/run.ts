@@ -9,6 +9,7 @@ import { mdboxWorkloadBench } from "./mdbox/workload.bench.js";
 import { maildirSyncBench } from "./maildir/sync.bench.js";
 import { mboxConvertBench, mboxToMdboxBench } from "./mbox/convert.bench.js";
 import { mboxExpungeBench } from "./mbox/expunge.bench.js";
+import { replicationBench } from "./replication/replication.bench.js";
 
 /**
  * `npm run bench [-- NAME…]`: runs the named benchmarks (all by default) and
@@ -29,6 +30,7 @@ const benches: Record<string, () => Promise<string[]>> = {
   "mbox-expunge": () => mboxExpungeBench(),
   "mbox-to-maildir": () => mboxConvertBench("maildir"),
   "mbox-to-mdbox": () => mboxToMdboxBench(),
+  replication: () => replicationBench(),
 };
 
 const wanted = process.argv.slice(2);

@@ -48,8 +48,9 @@ export async function replicaMailbox(storage: Storage, open: Map<string, Mailbox
     if (!names.includes(c.mailbox) && c.mailbox !== "INBOX") await storage.createMailbox(c.mailbox, { uidValidity: c.uidValidity });
     box = await storage.openMailbox(c.mailbox);
     open.set(c.mailboxGuid, box);
+    // Later commits catch up under the log lock themselves: a refresh per message would rescan Maildir's files each time.
+    await box.refresh();
   }
-  await box.refresh();
   // INBOX is created on first use with a UIDVALIDITY of its own: take the primary's while it is empty.
   if (box.uidValidity !== c.uidValidity && messageCount(box.state) === 0) await box.update({ uidValidity: c.uidValidity });
   return box;

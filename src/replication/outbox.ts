@@ -23,6 +23,8 @@ import type { Publisher } from "./publisher.js";
 
 /** Log bytes per stream message while draining a backlog (JetStream's message limit is 1 MiB, bodies travel too). */
 const DRAIN_MAX_LOG_BYTES = 256 * 1024;
+/** How long a commit waits for company before the drain starts. */
+const DRAIN_DELAY_MS = 5;
 
 export interface OutboxStatus {
   /** Mailboxes with commits not published yet. */
@@ -39,6 +41,7 @@ export class Outbox {
   private again = false;
   private failure: Error | undefined;
   private retry: NodeJS.Timeout | undefined;
+  private soon: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly boxes = new Map<string, Mailbox>();
 
@@ -80,7 +83,7 @@ export class Outbox {
     while (this.dirty.size > 0 || this.draining) {
       if (this.failure instanceof ReplicationFencedError) throw this.failure;
       if (Date.now() > deadline) throw new ReplicationError(`outbox still has ${[...this.dirty].join(", ")} after ${timeoutMs} ms: ${this.failure?.message ?? ""}`, { path: this.dir });
-      this.kick();
+      this.drainNow();
       await (this.draining ?? new Promise((r) => setTimeout(r, 20)));
     }
   }
@@ -88,6 +91,7 @@ export class Outbox {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retry);
+    clearTimeout(this.soon);
     await this.draining;
     for (const box of this.boxes.values()) await box.close();
     this.boxes.clear();
@@ -117,7 +121,16 @@ export class Outbox {
     fsyncDir(this.dir);
   }
 
+  /** Drains soon (within DRAIN_DELAY_MS), so that a burst of commits goes out in few messages. */
   private kick(): void {
+    if (this.closed || !this.storage || this.soon) return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      this.drainNow();
+    }, DRAIN_DELAY_MS);
+  }
+
+  private drainNow(): void {
     if (this.closed || !this.storage) return;
     if (this.draining) {
       this.again = true;
@@ -127,7 +140,7 @@ export class Outbox {
       this.draining = undefined;
       if (this.again && !this.closed) {
         this.again = false;
-        this.kick();
+        this.drainNow();
       }
     });
   }
