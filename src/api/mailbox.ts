@@ -20,6 +20,7 @@ import { position } from "../projections/read.js";
 import type { IndexMapState } from "../projections/state.js";
 import type { TransactionEffects } from "../projections/effects.js";
 import { ChangeFanout, SubscriberOverflowError } from "./subscribers.js";
+import { isLandedInLog, markLandedInLog } from "./landed-errors.js";
 
 export interface MailboxOptions {
   fsync?: FsyncMode;
@@ -283,7 +284,13 @@ export class Mailbox {
         this.foldTap = undefined;
       }
       if (hooks?.afterCommit && effects.length > 0) {
-        await hooks.afterCommit(this, { start, end: sync.logHead, modseqBefore, modseq: sync.state.logModseq, effects, state: sync.state });
+        try {
+          await hooks.afterCommit(this, { start, end: sync.logHead, modseqBefore, modseq: sync.state.logModseq, effects, state: sync.state });
+        } catch (err) {
+          // The transaction is in the log: what it saved must stay (no rollback), and commit() still fails.
+          markLandedInLog(err);
+          throw err;
+        }
       }
       return written;
     });
@@ -291,7 +298,7 @@ export class Mailbox {
     try {
       result = this.backend.withCommitLocks ? await this.backend.withCommitLocks(commit, intent) : await commit();
     } catch (err) {
-      await this.backend.afterCommit?.(false);
+      await this.backend.afterCommit?.(isLandedInLog(err));
       throw err;
     }
     await this.backend.afterCommit?.(result !== undefined);

@@ -152,6 +152,8 @@ export class Outbox {
         this.failure = undefined;
       } catch (err) {
         this.failure = err as Error;
+        // The next round opens the mailbox afresh (this one may have been closed with its storage).
+        this.boxes.delete(name);
         if (err instanceof ReplicationFencedError) return;
         // The stream is unreachable (an election, a partition): try again shortly; the marker stays.
         clearTimeout(this.retry);

@@ -91,4 +91,4 @@ describeNats("change streams across nodes", () => {
       await connB.close();
     }
   });
-});
+}, { doveadm: true });

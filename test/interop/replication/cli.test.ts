@@ -76,4 +76,4 @@ describeNats("replication CLI: --replicate, replica, replica --promote, watch --
     expect(fenced).toMatchObject({ code: 65 });
     expect((fenced as { stderr: string }).stderr).toMatch(/mail\.cli\.[0-9a-f]{32}.*promote this store/);
   });
-});
+}, { doveadm: true });

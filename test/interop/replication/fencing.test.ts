@@ -113,4 +113,4 @@ describeNats("fencing: two primaries writing one mailbox", () => {
     expect((await lastOnSubject(conn, subject)).lastSeq).toBe(cursor.lastSeq);
     await store.close();
   });
-});
+}, { doveadm: true });

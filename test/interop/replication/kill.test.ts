@@ -136,6 +136,8 @@ describeNats("kills during replicated and local commits", () => {
       expect(await portableState(replicaStore, "INBOX")).toEqual(await portableState(primary, "INBOX"));
       await primary.close();
       await replicaStore.close();
+      // The refused commits' bodies stayed on the primary (the log refers to them): doveadm sees both stores alike.
+      expect(await doveadmView(r, "INBOX")).toEqual(await doveadmView(p, "INBOX"));
       // Commits refused while the stream elected a new leader (about 6 s on loopback) were not acknowledged.
       expect(refused).toBeGreaterThan(0);
     } finally {
@@ -175,4 +177,4 @@ describeNats("kills during replicated and local commits", () => {
       await conn.close();
     }
   });
-});
+}, { doveadm: true });

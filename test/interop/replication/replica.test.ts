@@ -117,15 +117,15 @@ describeNats("replication through JetStream: random work on a primary, a replica
       await r.cleanup();
     }
   });
-});
+}, { doveadm: true });
 
 /** Messages of the storage's subjects in the stream after `seq`. */
 async function lagFrom(conn: ReplicationConnection, storageId: string, seq: number): Promise<number> {
   const info = await conn.jsm.streams.info(conn.names.stream, { subjects_filter: `${conn.names.subjectPrefix}.${storageId}.>` });
   let n = 0;
   for (let s = seq + 1; s <= info.state.last_seq; s++) {
-    const m = await conn.jsm.streams.getMessage(conn.names.stream, { seq: s }).catch(() => undefined);
-    if (m && m.subject.startsWith(`${conn.names.subjectPrefix}.${storageId}.`)) n++;
+    const m = await conn.jsm.streams.getMessage(conn.names.stream, { seq: s });
+    if (m.subject.startsWith(`${conn.names.subjectPrefix}.${storageId}.`)) n++;
   }
   return n;
 }
