@@ -25,9 +25,11 @@ describeNats("replication through JetStream: random work on a primary, a replica
     await cluster?.stop();
   });
 
-  const pairs: Array<[MailFormat, MailFormat, number]> = [["mdbox", "maildir", 1401], ["sdbox", "mdbox", 1402]];
+  // An mbox message's GUID is its header MD5 (what doveadm shows), which a save cannot set: an mbox replica has its own GUIDs.
+  const pairs: Array<[MailFormat, MailFormat, number]> = [["mdbox", "maildir", 1401], ["sdbox", "mdbox", 1402], ["mbox", "sdbox", 1405], ["sdbox", "mbox", 1406]];
   for (const [from, to, seed] of pairs) {
-    it(`${from} → ${to} (seed ${seed})`, async () => {
+    const sameGuids = to !== "mbox";
+    it(`${from} → ${to} (seed ${seed})${sameGuids ? "" : ", GUIDs aside"}`, async () => {
       const oracles: DovecotOracle[] = [];
       const conn = await ReplicationConnection.open({ servers: cluster.servers });
       try {
@@ -40,7 +42,7 @@ describeNats("replication through JetStream: random work on a primary, a replica
         await primary.createMailbox("Other");
         const steps = await randomWork(primary, seed, 40, { bigBodyEvery: 17 });
         expect(steps.length).toBe(40);
-        expect(steps.some((s) => s === "purge"), "the seed includes a purge").toBe(true);
+        if (from === "mdbox") expect(steps.some((s) => s === "purge"), "the seed includes a purge").toBe(true);
         // Bodies above the inline budget (700 KiB messages) went through the object store, keyed by GUID.
         const bucket = await conn.js.views.os(conn.names.bodyBucket);
         expect((await bucket.list()).length).toBeGreaterThan(0);
@@ -57,8 +59,10 @@ describeNats("replication through JetStream: random work on a primary, a replica
         }
         await primary.close();
         await replicaStore.close();
+        const withoutGuids = (v: unknown) => ({ ...(v as object), messages: (v as { messages: Array<{ guid: string }> }).messages.map((m) => ({ ...m, guid: "" })) });
         for (const name of REPLICATED_MAILBOXES) {
-          expect(await doveadmView(r, name), `doveadm ${name}`).toEqual(await doveadmView(p, name));
+          const [theirs, ours] = [await doveadmView(r, name), await doveadmView(p, name)];
+          expect(sameGuids ? theirs : withoutGuids(theirs), `doveadm ${name}`).toEqual(sameGuids ? ours : withoutGuids(ours));
         }
         p.assertNoStderrProblems();
         r.assertNoStderrProblems();
