@@ -56,6 +56,7 @@ export async function replicationBench(): Promise<string[]> {
       const n = 1000;
       rows.push(await commitRun("local only (no replication)", `sdbox:${tmp}/local-only`, undefined, n));
       rows.push(await commitRun("`replicated` (returns after JetStream's ack, stream ×3)", `sdbox:${tmp}/replicated`, replicatedCommitHooks(new Publisher(connA, "bench-replicated")), n));
+      rows.push(await commitRun("`replicated` without the pre-commit fencing check", `sdbox:${tmp}/replicated-noprecheck`, replicatedCommitHooks(new Publisher(connA, "bench-noprecheck"), { precheck: false }), n));
       const outbox = new Outbox(new Publisher(connA, "bench-local"), `${tmp}/outbox`);
       let drainSeconds = 0;
       rows.push(await commitRun("`local` (returns after the log and the outbox marker)", `sdbox:${tmp}/local-mode`, outbox.hooks, n, (s) => outbox.attach(s), async () => {

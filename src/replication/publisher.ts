@@ -60,6 +60,11 @@ export class Publisher {
     return this.subjectGuids.get(mailbox.name) ?? mailbox.guid();
   }
 
+  /** Whether this writer has looked `subject` up since it last had to forget it. */
+  knows(subject: string): boolean {
+    return this.cursors.has(subject);
+  }
+
   /** Drops what this writer knows of `subject` (the next commit looks it up). */
   forgetCursor(subject: string): void {
     this.cursors.delete(subject);
@@ -242,12 +247,26 @@ export async function takeOver(publisher: Publisher, mailbox: Mailbox, subjectGu
   publisher.forgetCursor(subject);
 }
 
+export interface ReplicatedHooksOptions {
+  /**
+   * Check before each commit, under the log lock, that the subject still
+   * ends with this writer's last message (one JetStream request), so that a
+   * fenced writer writes nothing locally either (default true). Without it
+   * a fenced writer's commit reaches its own log, and JetStream's
+   * compare-and-append refuses it at publish.
+   */
+  precheck?: boolean;
+}
+
 /** Commit hooks that publish every commit before `commit()` returns (`replicated` mode). */
-export function replicatedCommitHooks(publisher: Publisher): CommitHooks {
+export function replicatedCommitHooks(publisher: Publisher, options: ReplicatedHooksOptions = {}): CommitHooks {
+  const precheck = options.precheck ?? true;
   return {
-    beforeCommit: async (mailbox) => publisher.verifyCursor(mailbox),
+    beforeCommit: async (mailbox) => (precheck ? publisher.verifyCursor(mailbox) : publisher.checkNotFenced()),
     afterCommit: async (mailbox, committed) => {
       const subject = publisher.subjectOf(mailbox);
+      // The subject's first look checks whose it is (a new mailbox's GUID is known only now, or no precheck ran).
+      if (!publisher.knows(subject)) await publisher.verifyCursor(mailbox);
       const cursor = await publisher.cursor(subject);
       await publisher.publish(subject, await publisher.build(mailbox, committed, cursor), cursor);
     },

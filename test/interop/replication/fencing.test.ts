@@ -82,6 +82,12 @@ describeNats("fencing: two primaries writing one mailbox", () => {
     const again = await reopenedA.openMailbox("INBOX");
     await expect(again.transaction().append({ body: sampleMessage(6) }).commit()).rejects.toThrow(/promote this store/);
     await reopenedA.close();
+    // Without the pre-commit check, the commit reaches A's own log, and the stream refuses it: the same typed error.
+    const unchecked = openStorage(a.location, { commitHooks: replicatedCommitHooks(new Publisher(conn, storageId), { precheck: false }) });
+    const uncheckedInbox = await unchecked.openMailbox("INBOX");
+    await expect(uncheckedInbox.transaction().append({ body: sampleMessage(7) }).commit()).rejects.toBeInstanceOf(ReplicationFencedError);
+    expect((await lastOnSubject(conn, subject)).lastSeq).toBe(7);
+    await unchecked.close();
 
     // A third store following the stream has A's commits, then B's, exactly once.
     const storeC = openStorage(c.location);
