@@ -19,7 +19,7 @@ import { ReplicationError, ReplicationFencedError } from "../shared/errors.js";
 import { createNewFile } from "../shared/file-mode.js";
 import { fsyncDir } from "../shared/fsync-dir.js";
 import { makeDirs } from "../shared/make-dirs.js";
-import type { Publisher } from "./publisher.js";
+import { OwnPublishLanded, type Publisher } from "./publisher.js";
 
 /** Log bytes per stream message while draining a backlog (JetStream's message limit is 1 MiB, bodies travel too). */
 const DRAIN_MAX_LOG_BYTES = 256 * 1024;
@@ -179,7 +179,12 @@ export class Outbox {
       const from = this.publisher.fromOf(box.position, cursor);
       if (!isBefore(from, box.position)) break;
       const end = chunkEnd(box.indexPrefix, from, box.position);
-      await this.publisher.publish(subject, await this.publisher.build(box, { end, state: box.state }, cursor), cursor);
+      try {
+        await this.publisher.publish(subject, await this.publisher.build(box, { end, state: box.state }, cursor), cursor);
+      } catch (err) {
+        // An earlier publish of ours was stored late: the cursor moved to it; go on from there.
+        if (!(err instanceof OwnPublishLanded)) throw err;
+      }
     }
     if ((this.generation.get(name) ?? 0) !== generation) return; // committed meanwhile: the next round publishes it
     this.dirty.delete(name);

@@ -179,6 +179,26 @@ export class Publisher {
   }
 
   /**
+   * Publishes everything the mailbox's log holds past the subject's cursor,
+   * up to `committed.end`, in one message (again once, when an earlier
+   * publish of this writer turns out to have been stored late).
+   * @throws as publish().
+   */
+  async publishCommit(mailbox: Mailbox, committed: Pick<CommittedRange, "end" | "state">): Promise<void> {
+    const subject = this.subjectOf(mailbox);
+    for (let attempt = 0; ; attempt++) {
+      const cursor = await this.cursor(subject);
+      if (cursor.end !== undefined && !isBefore(cursor.end, committed.end)) return; // already there
+      try {
+        await this.publish(subject, await this.build(mailbox, committed, cursor), cursor);
+        return;
+      } catch (err) {
+        if (!(err instanceof OwnPublishLanded) || attempt > 0) throw err;
+      }
+    }
+  }
+
+  /**
    * Publishes `shipped` on `subject` expecting `cursor.lastSeq` as the
    * subject's last sequence, and advances the cursor.
    * @throws ReplicationFencedError when another writer published since (nothing is written; this writer stays fenced).
@@ -194,6 +214,12 @@ export class Publisher {
       });
     } catch (err) {
       if (err instanceof NatsError && err.api_error?.err_code === WRONG_LAST_SEQUENCE) {
+        const now = await lastOnSubject(this.conn, subject);
+        if (now.lastSeq > cursor.lastSeq && now.writerGuid === shipped.writerGuid && now.end !== undefined && !isBefore(shipped.end, now.end)) {
+          // This writer's own earlier publish, whose acknowledgement it stopped waiting for, was stored after all.
+          this.cursors.set(subject, now);
+          throw new OwnPublishLanded(`${subject}: an earlier publish of this writer was stored at stream sequence ${now.lastSeq} after its timeout`, { path: subject });
+        }
         this.cursors.delete(subject);
         this.fenced = new ReplicationFencedError(
           `another writer published to ${subject} after stream sequence ${cursor.lastSeq} (${err.api_error.description}); commit ending at ${shipped.end.fileSeq}:${shipped.end.offset} not published`,
@@ -212,6 +238,17 @@ export class Publisher {
     cursor.writerGuid = shipped.writerGuid;
     return ack.seq;
   }
+}
+
+/**
+ * The subject moved on by this writer's own message, stored after its
+ * publish timed out: not a fence. Publisher.publishCommit builds again from
+ * it; the outbox's drain does too.
+ */
+export class OwnPublishLanded extends ReplicationError {}
+
+function isBefore(a: LogPosition, b: LogPosition): boolean {
+  return a.fileSeq < b.fileSeq || (a.fileSeq === b.fileSeq && a.offset < b.offset);
 }
 
 /** The cursor of `subject`: its last message's sequence and where it ended. */
@@ -267,8 +304,7 @@ export function replicatedCommitHooks(publisher: Publisher, options: ReplicatedH
       const subject = publisher.subjectOf(mailbox);
       // The subject's first look checks whose it is (a new mailbox's GUID is known only now, or no precheck ran).
       if (!publisher.knows(subject)) await publisher.verifyCursor(mailbox);
-      const cursor = await publisher.cursor(subject);
-      await publisher.publish(subject, await publisher.build(mailbox, committed, cursor), cursor);
+      await publisher.publishCommit(mailbox, committed);
     },
   };
 }

@@ -12,7 +12,7 @@ import { NatsCluster } from "../../../bench/replication/nats-cluster.js";
 import {
   openStorage, Publisher, Replica, ReplicationConnection, ReplicationFencedError, replicatedCommitHooks, mailboxSubject, type Storage,
 } from "../../../src/index.js";
-import { lastOnSubject } from "../../../src/replication/publisher.js";
+import { lastOnSubject, OwnPublishLanded, takeOver } from "../../../src/replication/publisher.js";
 import { createOracle, sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
 import { describeNats } from "../../helpers/nats.js";
 import { doveadmView, portableState } from "../../helpers/replication.js";
@@ -102,21 +102,38 @@ describeNats("fencing: two primaries writing one mailbox", () => {
     expect(await doveadmView(c, "INBOX")).toEqual(await doveadmView(b, "INBOX"));
   });
 
-  it("a stale expectation at publish is refused by JetStream's compare-and-append (typed error, nothing in the stream)", async () => {
+  it("at publish, JetStream's compare-and-append refuses a stale expectation: another writer's message fences (typed error, nothing in the stream); this writer's own late-stored message does not", async () => {
     const a = createOracle("sdbox");
-    oracles.push(a);
+    const b = createOracle("mdbox");
+    oracles.push(a, b);
     const publisher = new Publisher(conn, "race");
     const store = openStorage(a.location, { commitHooks: replicatedCommitHooks(publisher) });
     const inbox = await store.openMailbox("INBOX");
     await inbox.transaction().append({ body: sampleMessage(1) }).commit();
+    await inbox.transaction().append({ body: sampleMessage(2) }).commit();
     const subject = publisher.subjectOf(inbox);
     const cursor = await publisher.cursor(subject);
-    const built = await publisher.build(inbox, { end: inbox.position, state: inbox.state }, { ...cursor });
-    const stale = { ...cursor, lastSeq: cursor.lastSeq - 1 };
-    const err = await publisher.publish(subject, built, stale).catch((e: unknown) => e);
+    const lastSeq = cursor.lastSeq;
+
+    // A publish whose acknowledgement this writer did not wait for, stored after all: not a fence, and not sent twice.
+    const stale = { ...cursor, lastSeq: lastSeq - 1, end: undefined, modseq: undefined };
+    const built = await publisher.build(inbox, { end: inbox.position, state: inbox.state }, stale);
+    await expect(publisher.publish(subject, built, stale)).rejects.toBeInstanceOf(OwnPublishLanded);
+    await publisher.publishCommit(inbox, { end: inbox.position, state: inbox.state });
+    expect((await lastOnSubject(conn, subject)).lastSeq).toBe(lastSeq);
+    expect(publisher.fencedBy).toBeUndefined();
+
+    // Another store publishes on the subject (here a takeover message) between this writer's check and its publish.
+    const other = openStorage(b.location);
+    const otherInbox = await other.openMailbox("INBOX");
+    await takeOver(new Publisher(conn, "race", new Map([["INBOX", inbox.guid()!]])), otherInbox, inbox.guid()!, lastSeq);
+    const mine = await publisher.cursor(subject);
+    const next = await publisher.build(inbox, { end: inbox.position, state: inbox.state }, { ...mine, end: { fileSeq: inbox.position.fileSeq, offset: 0 }, modseq: undefined });
+    const err = await publisher.publish(subject, next, mine).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ReplicationFencedError);
-    expect((err as ReplicationFencedError).expectedSequence).toBe(stale.lastSeq);
-    expect((await lastOnSubject(conn, subject)).lastSeq).toBe(cursor.lastSeq);
+    expect((err as ReplicationFencedError).expectedSequence).toBe(lastSeq);
+    expect((await lastOnSubject(conn, subject)).lastSeq).toBe(lastSeq + 1);
+    await other.close();
     await store.close();
   });
 }, { doveadm: true });
