@@ -4,7 +4,7 @@
  * storage, replicated ×3 by default, so a commit JetStream acknowledged is
  * on a majority of the nodes' disks.
  */
-import { connect, NatsError, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
+import { connect, ErrorCode, NatsError, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
 import { ReplicationError } from "../shared/errors.js";
 import { BodyStore } from "./bodies.js";
 import { DEFAULT_NAMES, type StreamNames } from "./subjects.js";
@@ -41,7 +41,15 @@ export class ReplicationConnection {
     }
     try {
       const jsm = await nc.jetstreamManager({ timeout: timeoutMs });
-      await ensureStream(jsm, names);
+      // A stream whose nodes just came back may take a few seconds to elect a leader.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await ensureStream(jsm, names);
+          break;
+        } catch (err) {
+          if (!(err instanceof NatsError) || err.code !== ErrorCode.Timeout || attempt >= 3) throw err;
+        }
+      }
       return new ReplicationConnection(nc, nc.jetstream({ timeout: timeoutMs }), jsm, names, timeoutMs);
     } catch (err) {
       await nc.close();
