@@ -57,10 +57,40 @@ export class ReplicationConnection {
     }
   }
 
+  /**
+   * Stream sequence of the last message on `filter` (wildcards allowed) as
+   * the stream's leader has it; 0 when there is none. Asked with
+   * `$JS.API.STREAM.MSG.GET`, which only the leader answers (a member of a
+   * group without a leader answers 503); STREAM.INFO would not do: during an
+   * election any member answers it from its own store, possibly behind.
+   * Asked again during an election, until `deadline` (epoch ms).
+   * @throws ReplicationError when no leader answers by `deadline`.
+   */
+  async lastSequence(filter: string, deadline: number): Promise<number> {
+    for (;;) {
+      const timeout = Math.max(1, Math.min(this.timeoutMs, deadline - Date.now()));
+      try {
+        const api = await this.nc.jetstreamManager({ timeout, checkAPI: false });
+        return (await api.streams.getMessage(this.names.stream, { last_by_subj: filter })).seq;
+      } catch (err) {
+        if (!(err instanceof NatsError)) throw err;
+        if (err.api_error?.err_code === NO_MESSAGE) return 0;
+        const election = err.api_error?.err_code === CLUSTER_NOT_AVAILABLE || err.code === ErrorCode.Timeout || err.code === ErrorCode.NoResponders;
+        if (!election || Date.now() >= deadline) throw asReplicationError(err, `last message of ${filter} in ${this.names.stream}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100, Math.max(0, deadline - Date.now()))));
+    }
+  }
+
   async close(): Promise<void> {
     if (!this.nc.isClosed()) await this.nc.drain();
   }
 }
+
+/** JetStream's "no message found". */
+const NO_MESSAGE = 10037;
+/** JetStream's "system temporarily unavailable": the stream's group has no leader (an election). */
+const CLUSTER_NOT_AVAILABLE = 10008;
 
 async function ensureStream(jsm: JetStreamManager, names: StreamNames): Promise<void> {
   try {

@@ -21,7 +21,6 @@ import { advanceWithEffects } from "../projections/apply.js";
 import { emptyIndexMap, type IndexMapState } from "../projections/state.js";
 import { InvalidArgumentError } from "../shared/errors.js";
 import type { ReplicationConnection } from "./connection.js";
-import { lastOnSubject } from "./publisher.js";
 import { mailboxSubject, storageSubjects } from "./subjects.js";
 import { decodeCommit } from "./wire.js";
 
@@ -42,9 +41,8 @@ export function remoteChanges(conn: ReplicationConnection, opts: RemoteChangesOp
     let stopped = false;
     void (async () => {
       // Live-only: what the subject holds now is history.
-      const liveAfter = opts.from === undefined
-        ? opts.mailboxGuid !== undefined ? (await lastOnSubject(conn, subject)).lastSeq : (await conn.jsm.streams.info(conn.names.stream)).state.last_seq
-        : 0;
+      // Asked of the stream's leader (stream info may come from a member behind it, during an election).
+      const liveAfter = opts.from === undefined ? await conn.lastSequence(subject, Date.now() + conn.timeoutMs) : 0;
       const co = consumerOpts();
       co.orderedConsumer();
       co.deliverAll();

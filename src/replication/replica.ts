@@ -5,6 +5,12 @@
  * `consumers.get` with filter subjects). It remembers the last stream
  * sequence it applied (position-file.ts), starts after it when restarted,
  * and reports its lag: messages in the stream it has not applied.
+ *
+ * The consumer may sit on a node that is behind the stream's leader (one
+ * restarted after a crash catches up for a few seconds): it delivers in
+ * order, only later, and counts no more than its node holds. "Caught up"
+ * is therefore measured against the leader's last message of the storage
+ * (ReplicationConnection.lastSequence), never against the consumer's count.
  */
 import { consumerOpts, ErrorCode, NatsError, type JetStreamSubscription, type JsMsg } from "nats";
 import type { Mailbox } from "../api/mailbox.js";
@@ -86,6 +92,7 @@ export class Replica {
   private appliedTx = 0;
   private skippedTx = 0;
   private failure: Error | undefined;
+  private stopping = false;
   private readonly open = new Map<string, Mailbox>();
   private waiters: Array<() => void> = [];
   private lastSave = 0;
@@ -128,11 +135,13 @@ export class Replica {
         this.inFlight = 0;
         this.wake();
       }
+      // The subscription ended without stop(): the connection closed.
+      if (!this.stopping) this.failure = new ReplicationError(`the replica's subscription to ${this.options.storageId} ended`, { path: this.options.positionFile });
     } catch (err) {
       this.failure = err as Error;
-      this.wake();
     } finally {
       this.savePosition(true);
+      this.wake();
     }
   }
 
@@ -171,36 +180,50 @@ export class Replica {
   }
 
   /**
-   * Lag as the server counts it: messages of the storage's subjects after the
-   * last one applied (asks the consumer, so it sees what was published since
-   * the last delivery).
+   * Messages of the storage's subjects not applied yet: 0 once the replica
+   * applied the last one the stream's leader has. The ordered consumer is
+   * placed on any node of the stream (nats-server picks one at random), and
+   * a node that was down catches up for a while after it is back: its
+   * consumer counts only what that node holds, so that count (plus what the
+   * client queued and the message being applied) is the lag only when the
+   * replica is not behind the leader's last message; when it is, the lag is
+   * at least 1.
    */
   async lag(): Promise<number> {
     if (!this.sub) return 0;
+    const last = await this.conn.lastSequence(storageSubjects(this.conn.names, this.options.storageId), Date.now() + this.conn.timeoutMs);
+    if (last <= this.appliedSeq) return 0;
     const info = await this.sub.consumerInfo();
     // Not delivered yet, delivered but queued in the client, and the one being applied.
-    return info.num_pending + this.sub.getPending() + this.inFlight;
+    return Math.max(1, info.num_pending + this.sub.getPending() + this.inFlight);
   }
 
   /**
    * Resolves once the replica applied everything the stream had for this
-   * storage when it was called (lag 0).
+   * storage when it was called: the last message of the storage's subjects
+   * as the stream's leader has it (not the consumer's count of pending
+   * messages, which a consumer on a node still catching up gives too low).
    * @throws the error that stopped the replica; ReplicationError after `timeoutMs`.
    */
   async caughtUp(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
+    if (this.failure) throw this.failure;
+    const target = await this.conn.lastSequence(storageSubjects(this.conn.names, this.options.storageId), deadline);
+    while (this.appliedSeq < target) {
       if (this.failure) throw this.failure;
-      if ((await this.lag()) === 0) return;
-      if (Date.now() > deadline) throw new ReplicationError(`replica still ${await this.lag()} messages behind after ${timeoutMs} ms`, { path: this.options.positionFile });
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new ReplicationError(`replica applied stream sequence ${this.appliedSeq} after ${timeoutMs} ms; the stream's leader has ${target} for ${this.options.storageId}`, { path: this.options.positionFile });
+      }
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 50);
+        const t = setTimeout(resolve, left);
         this.waiters.push(() => {
           clearTimeout(t);
           resolve();
         });
       });
     }
+    if (this.failure) throw this.failure;
   }
 
   /**
@@ -220,6 +243,7 @@ export class Replica {
 
   /** Stops consuming (the position is saved), closes the replica's mailboxes; the storage stays open. */
   async stop(): Promise<void> {
+    this.stopping = true;
     this.sub?.unsubscribe();
     await this.loop;
     for (const box of this.open.values()) await box.close();

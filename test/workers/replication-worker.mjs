@@ -1,5 +1,6 @@
 // A primary that commits one message per transaction until killed, and
-// journals each commit commit() acknowledged ("ok I") or refused ("err I CODE").
+// journals each commit commit() acknowledged ("ok I") or refused ("err I CODE"),
+// then prints the same line on stdout (the test's progress signal; the journal is the record).
 // Usage: node replication-worker.mjs '{"servers":[…],"location":…,"storageId":…,"mode":"replicated"|"local","outboxDir":…,"journal":…}'
 import * as fs from "node:fs";
 import { openStorage, Outbox, Publisher, ReplicationConnection, replicatedCommitHooks } from "../../dist/src/index.js";
@@ -17,8 +18,10 @@ for (let i = opts.first ?? 1; ; i++) {
   try {
     await inbox.transaction().append({ body: `Subject: m${i}\n\nmessage ${i}\n` }).commit();
     fs.writeSync(journal, `ok ${i}\n`);
+    process.stdout.write(`ok ${i}\n`);
   } catch (err) {
     fs.writeSync(journal, `err ${i} ${err.code ?? err.name}\n`);
+    process.stdout.write(`err ${i} ${err.code ?? err.name}\n`);
     if (err.code === "REPLICATION_FENCED") break;
   }
 }

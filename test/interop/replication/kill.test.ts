@@ -8,17 +8,19 @@
  * - the primary SIGKILLed during `local` commits: the outbox it left is
  *   published by the next process, and every acknowledged commit reaches
  *   the replica exactly once.
+ * No sleeps: the worker's progress lines ("ok N") and the processes' exits
+ * decide when to kill; the replica is caught up when it applied the last
+ * message the stream's leader has for the storage.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { NatsError } from "nats";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { NatsCluster } from "../../../bench/replication/nats-cluster.js";
 import { messageCount, recordAt, openStorage, Outbox, Publisher, Replica, ReplicationConnection, replicatedCommitHooks, type Storage } from "../../../src/index.js";
 import { createOracle, type DovecotOracle } from "../../helpers/dovecot.js";
-import { decodeCommit } from "../../../src/replication/wire.js";
-import { runAndKill } from "../../helpers/kill-worker.js";
 import { describeNats } from "../../helpers/nats.js";
 import { doveadmView, portableState } from "../../helpers/replication.js";
 
@@ -47,10 +49,68 @@ async function counts(storage: Storage): Promise<Map<number, number>> {
   return out;
 }
 
-function expectExactlyOnce(ack: number[], seen: Map<number, number>): void {
-  expect(ack.length).toBeGreaterThan(0);
-  for (const n of ack) expect(seen.get(n), `acknowledged commit ${n}`).toBe(1);
-  for (const [n, c] of seen) expect(c, `message ${n}`).toBe(1);
+function expectExactlyOnce(ack: number[], seen: Map<number, number>, context: string): void {
+  expect(ack.length, context).toBeGreaterThan(0);
+  const missing = ack.filter((n) => seen.get(n) !== 1);
+  expect(missing, `acknowledged commits not on the replica exactly once (${missing.map((n) => `m${n}×${seen.get(n) ?? 0}`).join(" ")}); ${context}`).toEqual([]);
+  for (const [n, c] of seen) expect(c, `message ${n}; ${context}`).toBe(1);
+}
+
+/**
+ * The replication worker as a child process: its stdout lines ("ready",
+ * "ok N", "err N CODE") are its progress; `until` waits for a condition on
+ * them, `kill` SIGKILLs it by PID and waits for its exit.
+ */
+class WorkerProcess {
+  readonly acked: number[] = [];
+  private ready = false;
+  private stderr = "";
+  private exitCode: number | null | undefined;
+  private readonly checks = new Set<() => void>();
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly exited: Promise<void>;
+
+  constructor(options: object) {
+    this.child = spawn(process.execPath, [WORKER, JSON.stringify(options)]);
+    let partial = "";
+    this.child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      const lines = (partial + d).split("\n");
+      partial = lines.pop()!;
+      for (const line of lines) {
+        if (line === "ready") this.ready = true;
+        else if (line.startsWith("ok ")) this.acked.push(Number(line.slice(3)));
+      }
+      for (const check of [...this.checks]) check();
+    });
+    this.child.stderr.setEncoding("utf8").on("data", (d: string) => (this.stderr += d));
+    this.exited = new Promise((resolve) => this.child.once("exit", (code) => {
+      this.exitCode = code;
+      for (const check of [...this.checks]) check();
+      resolve();
+    }));
+  }
+
+  /** Resolves once `cond` holds. @throws when the worker exits before. */
+  until(what: string, cond: (w: { ready: boolean; acked: readonly number[] }) => boolean): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (cond({ ready: this.ready, acked: this.acked })) {
+          this.checks.delete(check);
+          resolve();
+        } else if (this.exitCode !== undefined) {
+          this.checks.delete(check);
+          reject(new Error(`worker exited (${this.exitCode}) before ${what}; ${this.acked.length} acknowledged; stderr: ${this.stderr}`));
+        }
+      };
+      this.checks.add(check);
+      check();
+    });
+  }
+
+  async kill(): Promise<void> {
+    if (this.exitCode === undefined) process.kill(this.child.pid!, "SIGKILL");
+    await this.exited;
+  }
 }
 
 describeNats("kills during replicated and local commits", () => {
@@ -73,16 +133,33 @@ describeNats("kills during replicated and local commits", () => {
     return store;
   }
 
+  /** For failure messages: where the stream stands, as its leader says. */
+  async function streamContext(conn: ReplicationConnection, extra: string): Promise<string> {
+    let info;
+    try {
+      info = await conn.jsm.streams.info(conn.names.stream);
+    } catch (err) {
+      if (!(err instanceof NatsError)) throw err;
+      return `${extra}; stream info: ${err.message}`;
+    }
+    const replicas = (info.cluster?.replicas ?? []).map((r) => `${r.name}${r.current ? "" : ` (behind ${r.lag ?? "?"})`}`).join(", ");
+    return `${extra}; stream last_seq ${info.state.last_seq}, leader ${info.cluster?.leader ?? "none"}, replicas ${replicas}`;
+  }
+
   it("the primary SIGKILLed during replicated commits: every acknowledged commit on the replica exactly once", async () => {
     const p = createOracle("sdbox");
     const r = createOracle("mdbox");
     oracles.push(p, r);
     const journal = path.join(p.dir, "journal");
-    await runAndKill(WORKER, [JSON.stringify({ servers: cluster.servers, location: p.location, storageId: "kill-primary", mode: "replicated", journal })], { killAfterMs: 700 });
+    const worker = new WorkerProcess({ servers: cluster.servers, location: p.location, storageId: "kill-primary", mode: "replicated", journal });
+    // Killed in the middle of its commits: after its 30th acknowledged one.
+    await worker.until("30 acknowledged commits", (w) => w.acked.length >= 30);
+    await worker.kill();
     const conn = await ReplicationConnection.open({ servers: cluster.servers });
     try {
       const replicaStore = await replicate("kill-primary", r, conn);
-      expectExactlyOnce(acked(journal), await counts(replicaStore));
+      const ack = acked(journal);
+      expectExactlyOnce(ack, await counts(replicaStore), await streamContext(conn, `${ack.length} acknowledged`));
       // A new process on the primary publishes what the killed one had committed but not published, with its next commit.
       const primary = openStorage(p.location, { commitHooks: replicatedCommitHooks(new Publisher(conn, "kill-primary")) });
       const inbox = await primary.openMailbox("INBOX");
@@ -109,14 +186,17 @@ describeNats("kills during replicated and local commits", () => {
       const inbox = await primary.openMailbox("INBOX");
       const ack: number[] = [];
       let refused = 0;
-      let killed = -1;
+      let ackedBeforeKill = -1;
+      let killedNode = "";
+      // 39 commits, the stream's leader SIGKILLed, then commits until 30 more were acknowledged (the election refuses some).
       const started = Date.now();
-      for (let i = 1; Date.now() - started < 40_000 && (killed < 0 || ack.length < killed + 30); i++) {
+      for (let i = 1; Date.now() - started < 40_000 && (ackedBeforeKill < 0 || ack.length < ackedBeforeKill + 30); i++) {
         if (i === 40) {
-          const leader = (await conn.jsm.streams.info(conn.names.stream)).cluster!.leader!;
-          killed = cluster.nodes.findIndex((n) => n.name === leader);
-          await cluster.kill(killed);
-          killed = ack.length;
+          killedNode = (await conn.jsm.streams.info(conn.names.stream)).cluster?.leader ?? "";
+          const k = cluster.nodes.findIndex((n) => n.name === killedNode);
+          expect(k, `the stream's leader "${killedNode}" is a node`).toBeGreaterThanOrEqual(0);
+          await cluster.kill(k);
+          ackedBeforeKill = ack.length;
         }
         try {
           await inbox.transaction().append({ body: `Subject: m${i}\n\nmessage ${i}\n` }).commit();
@@ -126,26 +206,15 @@ describeNats("kills during replicated and local commits", () => {
           refused++;
         }
       }
-      expect(killed).toBeGreaterThan(0);
-      // The killed node comes back and catches up (the replica reads from any node).
-      cluster.restart(cluster.nodes.findIndex((n) => n.process!.signalCode !== null));
+      const context = `leader ${killedNode} killed after ${ackedBeforeKill} acknowledged commits; ${ack.length} acknowledged, ${refused} refused`;
+      expect(ackedBeforeKill, context).toBeGreaterThan(0);
+      expect(ack.length, context).toBeGreaterThan(ackedBeforeKill + 10);
+      // The killed node comes back and catches up; the replica's consumer may be placed on it while it does.
+      cluster.restart(cluster.nodes.findIndex((n) => n.name === killedNode));
       await cluster.waitReady();
-      expect(ack.length).toBeGreaterThan(killed + 10);
       await inbox.close();
       const replicaStore = await replicate("kill-leader", r, conn);
-      const seen = await counts(replicaStore);
-      const missing = ack.filter((n) => seen.get(n) !== 1);
-      if (missing.length > 0) {
-        const onPrimary = await counts(primary);
-        const info = await conn.jsm.streams.info(conn.names.stream);
-        console.log("DEBUG missing", missing, "acked", ack.length, "killed at", killed, "refused", refused, "on primary", missing.map((n) => onPrimary.get(n)), "stream", JSON.stringify(info.state));
-        for (let seq = 1; seq <= info.state.last_seq; seq++) {
-          const m = await conn.jsm.streams.getMessage(conn.names.stream, { seq });
-          const c = decodeCommit(m.data, m.subject, seq);
-          console.log("DEBUG msg", seq, c.start, c.end, String(c.modseq), c.bodies.map((b) => b.uid).join(","));
-        }
-      }
-      expectExactlyOnce(ack, seen);
+      expectExactlyOnce(ack, await counts(replicaStore), await streamContext(conn, context));
       // Nothing the primary committed is missing either: refused commits went out with the next one.
       expect(await portableState(replicaStore, "INBOX")).toEqual(await portableState(primary, "INBOX"));
       await primary.close();
@@ -170,19 +239,18 @@ describeNats("kills during replicated and local commits", () => {
     oracles.push(p, r);
     const journal = path.join(p.dir, "journal");
     const outboxDir = path.join(p.dir, "outbox");
-    const worker = spawn(process.execPath, [WORKER, JSON.stringify({ servers: cluster.servers, location: p.location, storageId: "kill-local", mode: "local", outboxDir, journal, timeoutMs: 1000 })], { stdio: ["ignore", "pipe", "pipe"] });
-    const exited = new Promise((resolve) => worker.once("exit", resolve));
-    await new Promise<void>((resolve, reject) => {
-      worker.stdout.on("data", (d) => String(d).includes("ready") && resolve());
-      worker.once("exit", (code) => reject(new Error(`worker exited ${code}`)));
-    });
-    // Two of the three nodes die: the stream has no quorum, local commits go on, the outbox keeps them.
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    await cluster.kill(1);
-    await cluster.kill(2);
-    await new Promise((resolve) => setTimeout(resolve, 700));
-    worker.kill("SIGKILL");
-    await exited;
+    const worker = new WorkerProcess({ servers: cluster.servers, location: p.location, storageId: "kill-local", mode: "local", outboxDir, journal, timeoutMs: 1000 });
+    let atQuorumLoss = -1;
+    try {
+      await worker.until("10 acknowledged commits", (w) => w.acked.length >= 10);
+      // Two of the three nodes die: the stream has no quorum, local commits go on, the outbox keeps them.
+      await cluster.kill(1);
+      await cluster.kill(2);
+      atQuorumLoss = worker.acked.length;
+      await worker.until("10 acknowledged commits without quorum", (w) => w.acked.length >= atQuorumLoss + 10);
+    } finally {
+      await worker.kill();
+    }
     cluster.restart(1);
     cluster.restart(2);
     await cluster.waitReady();
@@ -197,7 +265,8 @@ describeNats("kills during replicated and local commits", () => {
       expect(fs.readdirSync(outboxDir)).toEqual([]);
       await outbox.close();
       const replicaStore = await replicate("kill-local", r, conn);
-      expectExactlyOnce(acked(journal), await counts(replicaStore));
+      const ack = acked(journal);
+      expectExactlyOnce(ack, await counts(replicaStore), await streamContext(conn, `${ack.length} acknowledged, ${ack.length - atQuorumLoss} of them after the quorum was lost`));
       expect(await portableState(replicaStore, "INBOX")).toEqual(await portableState(primary, "INBOX"));
       await primary.close();
       await replicaStore.close();
