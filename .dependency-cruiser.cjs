@@ -1,6 +1,6 @@
 // The import boundaries between src/ layers (README, "Architecture"):
 //
-//   shared ← log ← projections ← index-io ← drivers ← api ← forensics, convert
+//   shared ← log ← projections ← index-io ← drivers ← api ← forensics, convert, replication
 //   cli → src/index.ts (the public API), forensics, shared
 //
 // Each rule names what a layer must NOT import, so a new folder is allowed
@@ -64,6 +64,20 @@ module.exports = {
       severity: "error",
       from: { path: "^src/(forensics|convert)/" },
       to: { path: "^src/cli/" },
+    },
+    {
+      name: "replication-beside-convert",
+      comment: "src/replication (shipping logs through NATS JetStream) uses the API and the layers below it; not forensics, convert or the CLI.",
+      severity: "error",
+      from: { path: "^src/replication/" },
+      to: { path: "^src/(cli|forensics|convert)/|^src/index\\.ts$" },
+    },
+    {
+      name: "below-api-no-replication",
+      comment: "Only the public entry (and the CLI through it) reach src/replication: the engine below never depends on the network.",
+      severity: "error",
+      from: { path: "^src/(shared|log|projections|index-io|drivers|api|forensics|convert)/" },
+      to: { path: "^src/replication/" },
     },
     {
       name: "cli-uses-the-public-api",

@@ -9,6 +9,7 @@ import { vsDovecotBench } from "./side-by-side/vs-dovecot.bench.js";
 import { maildirSyncBench } from "./maildir/sync.bench.js";
 import { mboxConvertBench, mboxToMdboxBench } from "./mbox/convert.bench.js";
 import { mboxExpungeBench } from "./mbox/expunge.bench.js";
+import { replicationBench } from "./replication/replication.bench.js";
 
 /**
  * `npm run bench [-- NAME…] [--messages N | --sizes A,B…]`: runs the named
@@ -33,6 +34,7 @@ const benches: Record<string, () => Promise<string[]>> = {
   "mbox-expunge": () => mboxExpungeBench(),
   "mbox-to-maildir": () => mboxConvertBench("maildir"),
   "mbox-to-mdbox": () => mboxToMdboxBench(),
+  replication: () => replicationBench(),
 };
 
 const INDEX_MAP_PARTS = ["index-map-memory", "index-map-open", "index-map-replay", "index-map-commit"];

@@ -4,7 +4,7 @@
  */
 export { openStorage, Storage, type StorageOptions } from "./api/storage.js";
 export { resolveMailLocation, type ResolvedMailLocation, type ResolveOptions } from "./drivers/location-detect.js";
-export { Mailbox, type MailboxOptions, type CommitResult, SubscriberOverflowError } from "./api/mailbox.js";
+export { Mailbox, type MailboxOptions, type CommitResult, type CommitHooks, type CommittedRange, SubscriberOverflowError } from "./api/mailbox.js";
 export { STATUS_ITEMS, type StatusItem, type MailboxStatus } from "./api/mailbox-status.js";
 export { FETCH_FIELDS, type FetchField, type FetchedMessage } from "./api/mailbox-fetch.js";
 export { searchUids, FLAG_KEYS, type SearchKey, type SearchQuery } from "./api/search.js";
@@ -27,3 +27,11 @@ export type { ViewChanges } from "./projections/view.js";
 export { exportBundle, importBundle } from "./forensics/export.js";
 export { encodeBundle, decodeBundle, type EventBundle } from "./forensics/bundle.js";
 export { importMailboxes, type ImportOptions, type ImportProgress, type ImportedMailbox } from "./convert/import.js";
+export { ReplicationConnection, type ReplicationConnectOptions } from "./replication/connection.js";
+export { Publisher, replicatedCommitHooks, takeOver, type CommitMode, type SubjectCursor } from "./replication/publisher.js";
+export { Outbox, type OutboxStatus } from "./replication/outbox.js";
+export { remoteChanges, type RemoteChangesOptions } from "./replication/remote-changes.js";
+export { readPosition as readReplicaPosition, type ReplicaPosition } from "./replication/position-file.js";
+export { Replica, promoteStore, promotedPublisher, type ReplicaOptions, type ReplicaStatus } from "./replication/replica.js";
+export { DEFAULT_NAMES as REPLICATION_DEFAULT_NAMES, mailboxSubject, type StreamNames } from "./replication/subjects.js";
+export type { ShippedCommit, ShippedBody } from "./replication/wire.js";

@@ -3,6 +3,7 @@ import { InvalidArgumentError } from "../shared/errors.js";
 import { flagNames, parseFlagNames } from "../shared/flags.js";
 import type { LogRecord, UidRange } from "../log/types.js";
 import type { CommitResult, Mailbox } from "./mailbox.js";
+import { isLandedInLog } from "./landed-errors.js";
 import { keywordIndex } from "../projections/apply-keywords.js";
 import { KEYWORDS_EXT_NAME } from "../projections/ext-registry.js";
 import { extension, lookupUid } from "../projections/read.js";
@@ -137,7 +138,9 @@ export class MailboxTransaction {
         return records.length > 0 ? [records] : [];
       }, { changesMessages: this.appends.length > 0 || this.ops.some((op) => op.kind === "expunge") });
     } catch (err) {
-      await prepared?.rollback();
+      // A commit hook failed after the log append (e.g. a publish): the log refers to the saved files, keep them.
+      if (isLandedInLog(err)) await prepared?.commit();
+      else await prepared?.rollback();
       throw err;
     }
     await prepared?.commit();

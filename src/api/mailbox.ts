@@ -18,7 +18,9 @@ import { MailboxViewHandle } from "./mailbox-view.js";
 import { advanceWithEffects } from "../projections/apply.js";
 import { position } from "../projections/read.js";
 import type { IndexMapState } from "../projections/state.js";
+import type { TransactionEffects } from "../projections/effects.js";
 import { ChangeFanout, SubscriberOverflowError } from "./subscribers.js";
+import { isLandedInLog, markLandedInLog } from "./landed-errors.js";
 
 export interface MailboxOptions {
   fsync?: FsyncMode;
@@ -33,6 +35,38 @@ export interface MailboxOptions {
    * (hasUnindexedFileChanges() tells). Every change is UNSUPPORTED.
    */
   readOnly?: boolean;
+  /**
+   * Called around every commit of this mailbox, inside the log lock (so in
+   * log order, and no other writer of this store gets between the append
+   * and the hook). See CommitHooks. Replication (src/replication) uses them.
+   */
+  commitHooks?: CommitHooks;
+}
+
+/** What a commit put in the log, as the after-commit hook sees it. */
+export interface CommittedRange {
+  /** Log head before the commit's first transaction (what a crashed writer left included). */
+  start: LogPosition;
+  /** Log head after the commit (its file syncs included). */
+  end: LogPosition;
+  /** The log's running modseq at `start` and at `end`. */
+  modseqBefore: bigint;
+  modseq: bigint;
+  /** The effects of every transaction in the range, in log order. */
+  effects: readonly TransactionEffects[];
+  /** The state at `end`. */
+  state: IndexMapState;
+}
+
+/**
+ * Generic commit hooks. `beforeCommit` runs under the lock before anything
+ * is built or written: throwing there fails the commit with nothing written.
+ * `afterCommit` runs under the lock once the commit is in the local log:
+ * throwing there fails `commit()` (the local log keeps the transaction).
+ */
+export interface CommitHooks {
+  beforeCommit?(mailbox: Mailbox, state: IndexMapState): Promise<void>;
+  afterCommit?(mailbox: Mailbox, committed: CommittedRange): Promise<void>;
 }
 
 /**
@@ -50,6 +84,8 @@ export class Mailbox {
   private externalFollow: { unsubscribe(): void } | undefined;
   private stopMailFileWatch: (() => void) | undefined;
   private subscriberCount = 0;
+  /** Collects the effects a commit folds, for CommitHooks.afterCommit. */
+  private foldTap: ((effects: TransactionEffects) => void) | undefined;
   private readonly options: MailboxOptions;
   private closed = false;
 
@@ -60,7 +96,10 @@ export class Mailbox {
     this.options = options;
     this.live = new ChangeFanout(options.subscriberBufferMax ?? 10_000);
     // Every transaction the writer folds (ours and others') is published once, from its effects.
-    writer.onFold = (effects) => this.live.publish(changeBatchFromEffects(effects));
+    writer.onFold = (effects) => {
+      this.foldTap?.(effects);
+      this.live.publish(changeBatchFromEffects(effects));
+    };
   }
 
   /**
@@ -225,21 +264,41 @@ export class Mailbox {
   async commitWith(build: (state: IndexMapState) => Promise<LogTransactionRecords>, intent?: CommitIntent): Promise<CommitResult | undefined> {
     this.checkOpen();
     if (this.options.readOnly) throw new MailstoreError("UNSUPPORTED", `mailbox ${this.name} is open read-only`, { path: this.backend.indexPrefix });
+    const hooks = this.options.commitHooks;
     const commit = () => this.writer.sync(async (sync) => {
-      // What a crashed writer left is logged first, in its own transaction;
-      // then the commit is built on top of it, under the same lock.
-      const found = (await this.backend.adoptLeftovers?.(sync.state)) ?? [];
-      if (found.length > 0) await sync.append(found);
-      const written = await sync.append(await build(sync.state));
-      // Like doveadm, the change reaches the mail files (Maildir names, mbox headers) before the commit returns.
-      if (this.backend.syncExternalChanges) await this.syncMailFiles(sync);
+      await hooks?.beforeCommit?.(this, sync.state);
+      const start = sync.logHead;
+      const modseqBefore = sync.state.logModseq;
+      const effects: TransactionEffects[] = [];
+      if (hooks?.afterCommit) this.foldTap = (fx) => effects.push(fx);
+      let written;
+      try {
+        // What a crashed writer left is logged first, in its own transaction;
+        // then the commit is built on top of it, under the same lock.
+        const found = (await this.backend.adoptLeftovers?.(sync.state)) ?? [];
+        if (found.length > 0) await sync.append(found);
+        written = await sync.append(await build(sync.state));
+        // Like doveadm, the change reaches the mail files (Maildir names, mbox headers) before the commit returns.
+        if (this.backend.syncExternalChanges) await this.syncMailFiles(sync);
+      } finally {
+        this.foldTap = undefined;
+      }
+      if (hooks?.afterCommit && effects.length > 0) {
+        try {
+          await hooks.afterCommit(this, { start, end: sync.logHead, modseqBefore, modseq: sync.state.logModseq, effects, state: sync.state });
+        } catch (err) {
+          // The transaction is in the log: what it saved must stay (no rollback), and commit() still fails.
+          markLandedInLog(err);
+          throw err;
+        }
+      }
       return written;
     });
     let result;
     try {
       result = this.backend.withCommitLocks ? await this.backend.withCommitLocks(commit, intent) : await commit();
     } catch (err) {
-      await this.backend.afterCommit?.(false);
+      await this.backend.afterCommit?.(isLandedInLog(err));
       throw err;
     }
     await this.backend.afterCommit?.(result !== undefined);

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import * as os from "node:os";
 import { openStorage, resolveMailLocation, type Mailbox, type Storage } from "../index.js";
 import type { CliIo } from "./io.js";
+import { openCliReplication, type CliReplication } from "./replication.js";
 import { MailstoreError } from "../shared/errors.js";
 
 /** The embedded default location: mdbox under ./mail (unless -l or $MAIL say otherwise). */
@@ -27,21 +28,33 @@ export async function withStorage<T>(
   const given = (program.opts() as { location?: string }).location;
   const location = given ?? opts.fallbackLocation ?? defaultLocation(io.env);
   let storage: Storage;
+  let replication: CliReplication | undefined;
   try {
     // As doveadm: root works on a user's store as that user (before anything is opened or created).
     io.actAsStoreOwner?.(() => resolveMailLocation(location, { home: os.homedir(), env: io.env }).root);
-    storage = openStorage(location, { env: io.env, ...(opts.existing ? { mustExist: true } : {}), ...(opts.readOnly ? { readOnly: true } : {}) });
+    // --replicate: the verb's commits are published (replication.ts); reading verbs publish nothing.
+    replication = opts.readOnly ? undefined : await openCliReplication(program, () => resolveMailLocation(location, { home: os.homedir(), env: io.env }).root);
+    storage = openStorage(location, {
+      env: io.env, ...(opts.existing ? { mustExist: true } : {}), ...(opts.readOnly ? { readOnly: true } : {}),
+      ...(replication ? { commitHooks: replication.hooks } : {}),
+    });
   } catch (err) {
     // A location error says where the location came from: -l, $MAIL (a login shell sets it unasked), or the default.
     if (err instanceof MailstoreError && !err.message.includes("came from")) {
       err.message += given !== undefined ? `; the location came from -l ${given}` : location === "" ? `; the location came from $MAIL=${io.env.MAIL}` : `; the location is the default, ${location}`;
     }
+    await replication?.close();
     throw err;
   }
   try {
+    await replication?.attach(storage);
     return await fn(storage);
   } finally {
-    await storage.close();
+    try {
+      await replication?.close();
+    } finally {
+      await storage.close();
+    }
   }
 }
 

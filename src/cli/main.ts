@@ -10,6 +10,8 @@ import { registerMailbox } from "./commands/mailbox.js";
 import { registerMaintenance } from "./commands/maintenance.js";
 import { registerReplay } from "./commands/replay.js";
 import { registerWatch } from "./commands/watch.js";
+import { registerReplica } from "./commands/replica.js";
+import { addReplicationOptions } from "./replication.js";
 import { processIo, type CliIo } from "./io.js";
 
 /** Runs the `mailstore` command line; returns the exit code. Errors are one line on stderr. */
@@ -29,6 +31,8 @@ export async function main(argv: string[], io: CliIo = processIo, stop: () => Pr
   registerMaintenance(program, io);
   registerReplay(program, io);
   registerWatch(program, io, stop);
+  registerReplica(program, io, stop);
+  addReplicationOptions(program);
   try {
     await program.parseAsync(argv, { from: "user" });
     return 0;
@@ -76,6 +80,7 @@ function exitCodeOf(err: MailstoreError): number {
     case "NOT_FOUND":
       return 68;
     case "LOCK_TIMEOUT":
+    case "REPLICATION_FAILED":
       return 75;
     case "INVALID_ARGUMENT":
       return 64;

@@ -19,7 +19,9 @@ export type MailstoreErrorCode =
   | "MAIL_CORRUPTED"
   | "UNSUPPORTED"
   | "SUBSCRIBER_OVERFLOW"
-  | "SUBSCRIPTIONS_CORRUPTED";
+  | "SUBSCRIPTIONS_CORRUPTED"
+  | "REPLICATION_FENCED"
+  | "REPLICATION_FAILED";
 
 export interface ErrorLocation {
   /** The file the error concerns. */
@@ -107,6 +109,29 @@ export class MailCorruptedError extends MailstoreError {
 export class SubscriptionsCorruptedError extends MailstoreError {
   constructor(message: string, where: ErrorLocation) {
     super("SUBSCRIPTIONS_CORRUPTED", message, where);
+  }
+}
+
+/**
+ * Another writer published to this mailbox's subject since this writer last
+ * did (JetStream refused the expected-last-subject-sequence): this writer is
+ * fenced, and nothing of its commit reached the stream. `path` is the
+ * subject, `offset` the local log offset of the refused commit.
+ */
+export class ReplicationFencedError extends MailstoreError {
+  readonly subject: string;
+  readonly expectedSequence: number;
+  constructor(message: string, subject: string, expectedSequence: number, where: ErrorLocation = {}) {
+    super("REPLICATION_FENCED", message, { path: subject, ...where });
+    this.subject = subject;
+    this.expectedSequence = expectedSequence;
+  }
+}
+
+/** Shipping or applying a mailbox's log through JetStream failed (`path`: the subject or replica mailbox). */
+export class ReplicationError extends MailstoreError {
+  constructor(message: string, where: ErrorLocation = {}) {
+    super("REPLICATION_FAILED", message, where);
   }
 }
 

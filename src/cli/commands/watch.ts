@@ -3,7 +3,8 @@ import { noteUnindexedChanges, withStorage } from "../context.js";
 import type { CliIo } from "../io.js";
 import { toJson } from "../json.js";
 import { parsePosition } from "../position.js";
-import type { ChangeBatch } from "../../index.js";
+import { remoteChanges, ReplicationConnection, type ChangeBatch } from "../../index.js";
+import { MailstoreError } from "../../shared/errors.js";
 
 export function registerWatch(program: Command, io: CliIo, stop: () => Promise<void>): void {
   program
@@ -12,17 +13,40 @@ export function registerWatch(program: Command, io: CliIo, stop: () => Promise<v
     .option("-m, --mailbox <mailbox>", "the mailbox to watch", "INBOX")
     .option("--from <seq:offset>", "first replay what was committed after this position")
     .option("--json", "one JSON object per line per transaction")
-    .action(async (opts: { mailbox: string; from?: string; json?: boolean }) => {
+    .option("--nats <nats-urls>", "watch through JetStream instead of the local log: commits made on any node (with --storage-id)")
+    .option("--storage-id <id>", "the primary's storage id (with --nats)")
+    .action(async (opts: { mailbox: string; from?: string; json?: boolean; nats?: string; storageId?: string }) => {
+      const print = (batch: ChangeBatch) => {
+        if (opts.json) io.out(JSON.stringify(toJson(batch)) + "\n");
+        else if (batch.changes.length > 0) {
+          const what = batch.changes.map((c) => JSON.stringify(toJson(c))).join(" ");
+          io.out(`${batch.position.fileSeq}:${batch.position.offset} modseq=${batch.modseq} ${what}\n`);
+        }
+      };
+      if (opts.nats) {
+        if (!opts.storageId) throw new MailstoreError("INVALID_ARGUMENT", "watch --nats needs --storage-id");
+        const conn = await ReplicationConnection.open({ servers: opts.nats });
+        const keepAlive = setInterval(() => undefined, 1 << 30);
+        try {
+          const stopped = stop();
+          await new Promise<void>((resolve, reject) => {
+            const from = opts.from ? parsePosition(opts.from) : undefined;
+            const sub = remoteChanges(conn, { storageId: opts.storageId!, mailbox: opts.mailbox, from }).subscribe({ next: print, error: reject });
+            io.err(`watching ${opts.mailbox} of ${opts.storageId} through ${opts.nats}${from ? ` from ${opts.from}` : ""} (Ctrl-C stops)\n`);
+            void stopped.then(() => {
+              sub.unsubscribe();
+              resolve();
+            });
+          });
+        } finally {
+          clearInterval(keepAlive);
+          await conn.close();
+        }
+        return;
+      }
       await withStorage(program, io, async (storage) => {
         const box = await storage.openMailbox(opts.mailbox);
         noteUnindexedChanges(io, box);
-        const print = (batch: ChangeBatch) => {
-          if (opts.json) io.out(JSON.stringify(toJson(batch)) + "\n");
-          else if (batch.changes.length > 0) {
-            const what = batch.changes.map((c) => JSON.stringify(toJson(c))).join(" ");
-            io.out(`${batch.position.fileSeq}:${batch.position.offset} modseq=${batch.modseq} ${what}\n`);
-          }
-        };
         // The library's watch does not keep a process alive; this command must.
         const keepAlive = setInterval(() => undefined, 1 << 30);
         try {

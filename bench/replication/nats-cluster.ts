@@ -1,0 +1,153 @@
+/**
+ * A real 3-node nats-server cluster on loopback, for tests and benchmarks:
+ * free ports picked by the kernel, JetStream stores under a temp dir, ready
+ * when every node's monitoring `/healthz?js-enabled-only=true` answers 200
+ * and a stream replicated ×3 can be created (a meta leader was elected),
+ * never after a fixed sleep. Stopped by PID.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { connect } from "nats";
+
+export const NATS_SERVER_CANDIDATES = ["/usr/bin/nats-server", "/usr/sbin/nats-server", "/usr/local/bin/nats-server"];
+
+/** Path of nats-server, if installed. */
+export function natsServerPath(): string | undefined {
+  return NATS_SERVER_CANDIDATES.find((p) => fs.existsSync(p));
+}
+
+export interface NatsNode {
+  name: string;
+  clientPort: number;
+  monitorPort: number;
+  clusterPort: number;
+  storeDir: string;
+  process: ChildProcess | undefined;
+  url: string;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function healthy(monitorPort: number): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${monitorPort}/healthz?js-enabled-only=true`);
+    return res.status === 200;
+  } catch (err) {
+    if (err instanceof TypeError) return false; // connection refused while the node starts
+    throw err;
+  }
+}
+
+export class NatsCluster {
+  readonly nodes: NatsNode[];
+  private constructor(readonly dir: string, nodes: NatsNode[], private readonly binary: string) {
+    this.nodes = nodes;
+  }
+
+  /** Every node's client URL, comma-separated (what `--from` takes). */
+  get servers(): string[] {
+    return this.nodes.map((n) => n.url);
+  }
+
+  static async start(size = 3): Promise<NatsCluster> {
+    const binary = natsServerPath();
+    if (!binary) throw new Error("nats-server is not installed");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-nats-"));
+    const nodes: NatsNode[] = [];
+    for (let i = 0; i < size; i++) {
+      const clientPort = await freePort();
+      nodes.push({
+        name: `n${i + 1}`, clientPort, monitorPort: await freePort(), clusterPort: await freePort(),
+        storeDir: path.join(dir, `n${i + 1}`), process: undefined, url: `nats://127.0.0.1:${clientPort}`,
+      });
+    }
+    const cluster = new NatsCluster(dir, nodes, binary);
+    for (const n of nodes) cluster.spawnNode(n);
+    try {
+      await cluster.waitReady();
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+    return cluster;
+  }
+
+  private spawnNode(n: NatsNode): void {
+    const routes = this.nodes.filter((o) => o !== n).map((o) => `nats://127.0.0.1:${o.clusterPort}`).join(",");
+    const args = [
+      "-a", "127.0.0.1", "-p", String(n.clientPort), "-m", String(n.monitorPort), "-n", n.name,
+      "-js", "-sd", n.storeDir, "--cluster_name", "mailstore", "--cluster", `nats://127.0.0.1:${n.clusterPort}`, "--routes", routes,
+    ];
+    const log = fs.openSync(path.join(this.dir, `${n.name}.log`), "a");
+    const child = spawn(this.binary, args, { stdio: ["ignore", log, log] });
+    fs.closeSync(log);
+    n.process = child;
+    // A test runner that dies without afterAll must not leave servers behind.
+    const reap = () => {
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, "SIGKILL");
+    };
+    process.once("exit", reap);
+    child.once("exit", () => process.off("exit", reap));
+  }
+
+  /** Waits until every running node is healthy and a replicated stream can be created. */
+  async waitReady(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const running = () => this.nodes.filter((n) => n.process && n.process.exitCode === null && n.process.signalCode === null);
+    for (;;) {
+      const states = await Promise.all(running().map((n) => healthy(n.monitorPort)));
+      if (states.every(Boolean)) break;
+      if (Date.now() > deadline) throw new Error(`nats cluster not healthy after ${timeoutMs} ms (logs in ${this.dir})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Healthy nodes may still lack a meta leader: a stream create succeeds only with one.
+    const nc = await connect({ servers: running().map((n) => n.url), reconnectTimeWait: 100 });
+    try {
+      for (;;) {
+        try {
+          const jsm = await nc.jetstreamManager({ timeout: 2_000 });
+          await jsm.streams.add({ name: "READY_PROBE", subjects: ["ready.probe"], num_replicas: Math.min(3, running().length) });
+          await jsm.streams.delete("READY_PROBE");
+          return;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    } finally {
+      await nc.close();
+    }
+  }
+
+  /** SIGKILLs node `i` (by PID) and waits for its exit. */
+  async kill(i: number, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const p = this.nodes[i].process;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((r) => p.once("exit", r));
+    process.kill(p.pid!, signal);
+    await exited;
+  }
+
+  /** Starts node `i` again on its ports and store. */
+  restart(i: number): void {
+    this.spawnNode(this.nodes[i]);
+  }
+
+  /** Stops every node by PID and removes the store dirs. */
+  async stop(): Promise<void> {
+    for (let i = 0; i < this.nodes.length; i++) await this.kill(i, "SIGTERM");
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}

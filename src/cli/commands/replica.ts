@@ -1,0 +1,62 @@
+import type { Command } from "commander";
+import { Replica, ReplicationConnection } from "../../index.js";
+import { withStorage } from "../context.js";
+import type { CliIo } from "../io.js";
+import { defaultPositionFile } from "../replication.js";
+
+export function registerReplica(program: Command, io: CliIo, stop: () => Promise<void>): void {
+  program
+    .command("replica")
+    .description("apply a primary's JetStream stream to this location (any format), remember the position, report the lag (Ctrl-C to stop)")
+    .requiredOption("--from <nats-urls>", "the JetStream cluster (nats://HOST:PORT, comma-separated)")
+    .requiredOption("--storage-id <id>", "the primary's storage id (its --replicate-id)")
+    .option("--position <file>", "where the replica keeps its stream position (default: <root>/mailstore-replica.json)")
+    .option("--once", "stop when caught up (lag 0)")
+    .option("--promote", "catch up, then make this store the primary of the storage id (fences the old primary)")
+    .option("--json", "one JSON object per line: applied messages, then the final status")
+    .action(async (opts: { from: string; storageId: string; position?: string; once?: boolean; promote?: boolean; json?: boolean }) => {
+      const conn = await ReplicationConnection.open({ servers: opts.from });
+      try {
+        await withStorage(program, io, async (storage) => {
+          const positionFile = opts.position ?? defaultPositionFile(storage);
+          const replica = await Replica.start(conn, storage, {
+            storageId: opts.storageId, positionFile,
+            onApplied: (a) => {
+              if (opts.json) io.out(JSON.stringify({ streamSeq: a.streamSeq, mailbox: a.mailbox, applied: a.result.applied, skipped: a.result.skipped, lag: a.lag }) + "\n");
+            },
+          });
+          io.err(`replicating ${opts.storageId} from ${opts.from} into ${storage.location.root}, after stream sequence ${replica.status().appliedSeq}\n`);
+          const keepAlive = setInterval(() => undefined, 1 << 30);
+          try {
+            if (opts.once || opts.promote) await replica.caughtUp(5 * 60_000);
+            else await Promise.race([stop(), new Promise<never>((_, reject) => {
+              const check = setInterval(() => {
+                const failure = replica.status().error;
+                if (failure) {
+                  clearInterval(check);
+                  reject(failure);
+                }
+              }, 200);
+              check.unref();
+            })]);
+          } finally {
+            clearInterval(keepAlive);
+          }
+          const lag = await replica.lag();
+          const s = replica.status();
+          if (opts.promote) {
+            await replica.promote();
+            io.out(opts.json ? JSON.stringify({ promoted: true, storageId: opts.storageId, positionFile }) + "\n"
+              : `promoted: this store now publishes ${opts.storageId} (write with --replicate ${opts.from} --replicate-id ${opts.storageId}); the old primary is fenced\n`);
+          } else {
+            await replica.stop();
+          }
+          const line = { appliedSeq: s.appliedSeq, lag, appliedTransactions: s.appliedTransactions, skippedTransactions: s.skippedTransactions };
+          io.out(opts.json ? JSON.stringify(line) + "\n"
+            : `stream sequence ${line.appliedSeq}, lag ${line.lag}, ${line.appliedTransactions} transactions applied, ${line.skippedTransactions} left out\n`);
+        });
+      } finally {
+        await conn.close();
+      }
+    });
+}

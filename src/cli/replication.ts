@@ -1,0 +1,69 @@
+/**
+ * The CLI's side of replication (issue 14): the global `--replicate` options
+ * that make a writing verb publish its commits, and the defaults shared by
+ * `replica` and `watch --nats`.
+ */
+import * as path from "node:path";
+import type { Command } from "commander";
+import {
+  Outbox, promotedPublisher, replicatedCommitHooks, ReplicationConnection, type CommitHooks, type Storage,
+} from "../index.js";
+import { MailstoreError } from "../shared/errors.js";
+
+export interface GlobalReplicationOptions {
+  replicate?: string;
+  replicateId?: string;
+  commitMode?: string;
+  outbox?: string;
+  replicaPosition?: string;
+}
+
+/** Registers the global options on `program`. */
+export function addReplicationOptions(program: Command): void {
+  program
+    .option("--replicate <nats-urls>", "publish every commit to JetStream (nats://HOST:PORT, comma-separated)")
+    .option("--replicate-id <storage-id>", "the storage id of the published subjects (mail.<storage-id>.<mailbox-guid>)")
+    .option("--commit-mode <mode>", "replicated (commit returns once JetStream acknowledged) or local (after the local log and a durable outbox)", "replicated")
+    .option("--outbox <dir>", "local mode's outbox directory (default: <root>/mailstore-outbox)")
+    .option("--replica-position <file>", "a promoted replica's position file, for its subjects (default: <root>/mailstore-replica.json)");
+}
+
+/** Where a store keeps its replica position by default: in its root (not a mailbox for dbox or Maildir; mbox needs --position). */
+export function defaultPositionFile(storage: Storage): string {
+  if (storage.format === "mbox") throw new MailstoreError("INVALID_ARGUMENT", "an mbox root lists every file as a mailbox: give the replica position file explicitly");
+  return path.join(storage.location.root, "mailstore-replica.json");
+}
+
+export interface CliReplication {
+  hooks: CommitHooks;
+  /** After the storage is open (local mode drains what an earlier process left). */
+  attach(storage: Storage): Promise<void>;
+  /** Publishes what is left (local mode), then disconnects. */
+  close(): Promise<void>;
+}
+
+/** @returns the hooks for `--replicate`, or undefined without it. */
+export async function openCliReplication(program: Command, root: () => string): Promise<CliReplication | undefined> {
+  const o = program.opts() as GlobalReplicationOptions;
+  if (!o.replicate) return undefined;
+  if (!o.replicateId) throw new MailstoreError("INVALID_ARGUMENT", "--replicate needs --replicate-id");
+  if (o.commitMode !== "replicated" && o.commitMode !== "local") throw new MailstoreError("INVALID_ARGUMENT", `--commit-mode ${o.commitMode}: replicated or local`);
+  const conn = await ReplicationConnection.open({ servers: o.replicate });
+  const publisher = promotedPublisher(conn, o.replicaPosition ?? path.join(root(), "mailstore-replica.json"), o.replicateId);
+  if (o.commitMode === "replicated") {
+    return { hooks: replicatedCommitHooks(publisher), attach: async () => undefined, close: () => conn.close() };
+  }
+  const outbox = new Outbox(publisher, o.outbox ?? path.join(root(), "mailstore-outbox"));
+  return {
+    hooks: outbox.hooks,
+    attach: (storage) => outbox.attach(storage),
+    close: async () => {
+      try {
+        await outbox.flush(10_000);
+      } finally {
+        await outbox.close();
+        await conn.close();
+      }
+    },
+  };
+}

@@ -1,0 +1,188 @@
+/**
+ * Applying a shipped commit to a replica store of any format. The primary's
+ * records are translated, transaction by transaction, into one replica
+ * transaction each, so that the replica's log counts modseqs as the
+ * primary's does:
+ * - append: the replica's driver saves the shipped bodies under the same
+ *   UIDs and GUIDs (its own format's records for them), with the same append
+ *   record (UIDs, system flags);
+ * - flag, keyword, keyword-reset, modseq and attribute updates: copied as they
+ *   are (they do not depend on the format);
+ * - an EXTERNAL expunge: the replica's driver expunges the same UIDs; an
+ *   expunge request (not EXTERNAL) changes nothing and is left out, as its
+ *   EXTERNAL expunge follows in the stream;
+ * - format records (ext intros and record updates, header updates of the
+ *   primary's driver, the mdbox map's references): left out; the replica's
+ *   driver writes its own.
+ * A transaction whose modseq the replica's log already reached was applied
+ * before (a replica restarted between applying and saving its position):
+ * it is skipped, so nothing is applied twice.
+ */
+import type { Mailbox } from "../api/mailbox.js";
+import type { Storage } from "../api/storage.js";
+import type { NewMessage, PreparedSave } from "../drivers/driver.js";
+import { decodeLogSegment } from "../log/segments.js";
+import type { LogRecord, LogTransaction } from "../log/types.js";
+import { lookupUid, messageCount } from "../projections/read.js";
+import type { IndexMapState } from "../projections/state.js";
+import { ReplicationError } from "../shared/errors.js";
+import type { BodyStore } from "./bodies.js";
+import type { ShippedBody, ShippedCommit } from "./wire.js";
+
+export interface ApplyResult {
+  /** Transactions of the shipped range written to the replica. */
+  applied: number;
+  /** Transactions left out: already applied, or nothing a replica repeats. */
+  skipped: number;
+}
+
+/** Opens (creating with the primary's UIDVALIDITY when missing) the replica's mailbox for `c`. */
+export async function replicaMailbox(storage: Storage, open: Map<string, Mailbox>, c: ShippedCommit): Promise<Mailbox> {
+  let box = open.get(c.mailboxGuid);
+  if (box && box.name !== c.mailbox) {
+    await box.close();
+    box = undefined;
+  }
+  if (!box) {
+    const names = await storage.listMailboxes();
+    if (!names.includes(c.mailbox) && c.mailbox !== "INBOX") await storage.createMailbox(c.mailbox, { uidValidity: c.uidValidity });
+    box = await storage.openMailbox(c.mailbox);
+    open.set(c.mailboxGuid, box);
+    // Later commits catch up under the log lock themselves: a refresh per message would rescan Maildir's files each time.
+    await box.refresh();
+  }
+  // INBOX is created on first use with a UIDVALIDITY of its own: take the primary's while it is empty.
+  if (box.uidValidity !== c.uidValidity && messageCount(box.state) === 0) await box.update({ uidValidity: c.uidValidity });
+  return box;
+}
+
+/**
+ * Applies every transaction of `c` that `box` has not applied yet.
+ * @throws ReplicationError when a body the commit needs is missing, or the
+ *   replica's modseq does not follow the primary's (a diverged replica).
+ */
+export async function applyShipped(box: Mailbox, c: ShippedCommit, bodies: BodyStore, subject: string): Promise<ApplyResult> {
+  const result: ApplyResult = { applied: 0, skipped: 0 };
+  const byUid = new Map(c.bodies.map((b) => [b.uid, b]));
+  for (const seg of c.segments) {
+    for (const tx of decodeLogSegment(seg, subject)) {
+      const before = box.state.logModseq;
+      if (!hasModseqChange(tx) || tx.modseq <= before) {
+        result.skipped++;
+        continue;
+      }
+      let prepared: PreparedSave | undefined;
+      const committed = await box.commitWith(async (state) => {
+        const built = await translate(box, state, tx, byUid, bodies, subject);
+        prepared = built.prepared;
+        return built.records.length > 0 ? [built.records] : [];
+      }, { changesMessages: tx.entries.some((e) => e.record.type === "append" || isExternalExpunge(e.record)) });
+      await prepared?.commit();
+      if (committed === undefined) {
+        result.skipped++;
+        continue;
+      }
+      result.applied++;
+      const after = box.state.logModseq;
+      if (after !== tx.modseq) {
+        throw new ReplicationError(
+          `replica modseq ${after} after applying the primary's transaction at ${tx.position.fileSeq}:${tx.position.offset} (modseq ${tx.modseq}): the replica diverged`,
+          { path: box.indexPrefix, fileSeq: committed.end.fileSeq, offset: committed.end.offset },
+        );
+      }
+    }
+  }
+  return result;
+}
+
+/** Whether a transaction changes anything a modseq counts (Dovecot's mail_transaction_header_has_modseq). */
+function hasModseqChange(tx: LogTransaction): boolean {
+  return tx.entries.some((e) => {
+    switch (e.record.type) {
+      case "append":
+      case "flag-update":
+      case "keyword-update":
+      case "keyword-reset":
+      case "attribute-update":
+      case "modseq-update":
+        return true;
+      case "expunge":
+      case "expunge-guid":
+        return e.record.external;
+      default:
+        return false;
+    }
+  });
+}
+
+function isExternalExpunge(r: LogRecord): boolean {
+  return (r.type === "expunge" || r.type === "expunge-guid") && r.external;
+}
+
+async function translate(
+  box: Mailbox, state: IndexMapState, tx: LogTransaction, byUid: Map<number, ShippedBody>, bodies: BodyStore, subject: string,
+): Promise<{ records: LogRecord[]; prepared: PreparedSave | undefined }> {
+  const records: LogRecord[] = [];
+  let prepared: PreparedSave | undefined;
+  for (const { record } of tx.entries) {
+    switch (record.type) {
+      case "append": {
+        const messages: NewMessage[] = [];
+        const uids: number[] = [];
+        for (const m of record.messages) {
+          const shipped = byUid.get(m.uid);
+          if (!shipped) throw new ReplicationError(`no body shipped for UID ${m.uid} appended at ${tx.position.fileSeq}:${tx.position.offset}`, { path: subject });
+          const body = shipped.body ?? (await bodies.get(shipped.objectName!));
+          // The keywords the same transaction gives the message: a driver that keeps them in the file (Maildir names) needs them at save.
+          messages.push({ body, flags: m.flags, keywords: keywordsAddedTo(tx, m.uid), receivedTime: shipped.receivedTime, guid: shipped.guid || undefined });
+          uids.push(m.uid);
+        }
+        prepared = await box.backend.saveMessages(state, messages, uids);
+        records.push({ ...record, messages: record.messages.map((m) => ({ ...m })) }, ...prepared.records);
+        break;
+      }
+      case "flag-update":
+      case "keyword-update":
+      case "keyword-reset":
+      case "attribute-update":
+      case "modseq-update":
+        records.push(record);
+        break;
+      case "expunge":
+      case "expunge-guid": {
+        if (!record.external) break;
+        const uids = record.type === "expunge"
+          ? record.ranges.flatMap((r) => uidsIn(state, r.uid1, r.uid2))
+          : record.expunges.map((e) => e.uid).filter((uid) => lookupUid(state, uid) !== undefined);
+        if (uids.length > 0) records.push(...(await box.backend.expungeMessages(state, uids)));
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return { records, prepared };
+}
+
+function keywordsAddedTo(tx: LogTransaction, uid: number): string[] {
+  const out: string[] = [];
+  for (const { record } of tx.entries) {
+    if (record.type !== "keyword-update") continue;
+    if (!record.ranges.some((r) => r.uid1 <= uid && uid <= r.uid2)) continue;
+    if (record.modifyType === "add") {
+      if (!out.includes(record.name)) out.push(record.name);
+    } else {
+      const i = out.indexOf(record.name);
+      if (i >= 0) out.splice(i, 1);
+    }
+  }
+  return out;
+}
+
+function uidsIn(state: IndexMapState, uid1: number, uid2: number): number[] {
+  const span = state.records.rangeOfUids(uid1, uid2);
+  if (!span) return [];
+  const out: number[] = [];
+  for (let i = span[0]; i <= span[1]; i++) out.push(state.records.uidAt(i));
+  return out;
+}

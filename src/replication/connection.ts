@@ -1,0 +1,110 @@
+/**
+ * A connection to a JetStream cluster with the mailstore stream in place:
+ * one stream for every replicated storage (subjects `<prefix>.>`), file
+ * storage, replicated ×3 by default, so a commit JetStream acknowledged is
+ * on a majority of the nodes' disks.
+ */
+import { connect, ErrorCode, NatsError, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
+import { ReplicationError } from "../shared/errors.js";
+import { BodyStore } from "./bodies.js";
+import { DEFAULT_NAMES, type StreamNames } from "./subjects.js";
+
+export interface ReplicationConnectOptions {
+  /** `nats://host:port`, one or several (every node of the cluster is best). */
+  servers: string | string[];
+  names?: Partial<StreamNames>;
+  /** How long a JetStream request may take (default 10 s: a leader election takes a few). */
+  timeoutMs?: number;
+}
+
+export class ReplicationConnection {
+  readonly names: StreamNames;
+  readonly bodies: BodyStore;
+  private constructor(readonly nc: NatsConnection, readonly js: JetStreamClient, readonly jsm: JetStreamManager, names: StreamNames, readonly timeoutMs: number) {
+    this.names = names;
+    this.bodies = new BodyStore(js, names);
+  }
+
+  /**
+   * Connects and makes sure the stream exists.
+   * @throws ReplicationError when no server answers or the stream cannot be created.
+   */
+  static async open(opts: ReplicationConnectOptions): Promise<ReplicationConnection> {
+    const names = { ...DEFAULT_NAMES, ...opts.names };
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    const servers = Array.isArray(opts.servers) ? opts.servers : opts.servers.split(",");
+    let nc: NatsConnection;
+    try {
+      nc = await connect({ servers, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: timeoutMs });
+    } catch (err) {
+      throw asReplicationError(err, `cannot connect to ${servers.join(",")}`);
+    }
+    try {
+      const jsm = await nc.jetstreamManager({ timeout: timeoutMs });
+      // A stream whose nodes just came back may take a few seconds to elect a leader.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await ensureStream(jsm, names);
+          break;
+        } catch (err) {
+          if (!(err instanceof NatsError) || err.code !== ErrorCode.Timeout || attempt >= 3) throw err;
+        }
+      }
+      return new ReplicationConnection(nc, nc.jetstream({ timeout: timeoutMs }), jsm, names, timeoutMs);
+    } catch (err) {
+      await nc.close();
+      throw asReplicationError(err, `stream ${names.stream}`);
+    }
+  }
+
+  /**
+   * Stream sequence of the last message on `filter` (wildcards allowed) as
+   * the stream's leader has it; 0 when there is none. Asked with
+   * `$JS.API.STREAM.MSG.GET`, which only the leader answers (a member of a
+   * group without a leader answers 503); STREAM.INFO would not do: during an
+   * election any member answers it from its own store, possibly behind.
+   * Asked again during an election, until `deadline` (epoch ms).
+   * @throws ReplicationError when no leader answers by `deadline`.
+   */
+  async lastSequence(filter: string, deadline: number): Promise<number> {
+    for (;;) {
+      const timeout = Math.max(1, Math.min(this.timeoutMs, deadline - Date.now()));
+      try {
+        const api = await this.nc.jetstreamManager({ timeout, checkAPI: false });
+        return (await api.streams.getMessage(this.names.stream, { last_by_subj: filter })).seq;
+      } catch (err) {
+        if (!(err instanceof NatsError)) throw err;
+        if (err.api_error?.err_code === NO_MESSAGE) return 0;
+        const election = err.api_error?.err_code === CLUSTER_NOT_AVAILABLE || err.code === ErrorCode.Timeout || err.code === ErrorCode.NoResponders;
+        if (!election || Date.now() >= deadline) throw asReplicationError(err, `last message of ${filter} in ${this.names.stream}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100, Math.max(0, deadline - Date.now()))));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.nc.isClosed()) await this.nc.drain();
+  }
+}
+
+/** JetStream's "no message found". */
+const NO_MESSAGE = 10037;
+/** JetStream's "system temporarily unavailable": the stream's group has no leader (an election). */
+const CLUSTER_NOT_AVAILABLE = 10008;
+
+async function ensureStream(jsm: JetStreamManager, names: StreamNames): Promise<void> {
+  try {
+    await jsm.streams.info(names.stream);
+    return;
+  } catch (err) {
+    if (!(err instanceof NatsError) || err.api_error?.err_code !== 10059) throw err; // 10059: stream not found
+  }
+  await jsm.streams.add({ name: names.stream, subjects: [`${names.subjectPrefix}.>`], num_replicas: names.replicas, duplicate_window: 120_000_000_000 });
+}
+
+/** A NatsError (or anything) as a ReplicationError naming `what`; ReplicationErrors pass through. */
+export function asReplicationError(err: unknown, what: string): Error {
+  if (err instanceof ReplicationError) return err;
+  if (err instanceof NatsError) return new ReplicationError(`${what}: ${err.message}${err.api_error ? ` (JetStream error ${err.api_error.err_code})` : ""}`);
+  return err as Error;
+}

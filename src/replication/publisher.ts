@@ -1,0 +1,310 @@
+/**
+ * The primary's side: every commit of a storage opened with these hooks is
+ * published to its mailbox's subject, with its exact log bytes and the bodies
+ * it saved (see wire.ts), under JetStream's expected-last-subject-sequence:
+ * a cluster-wide compare-and-append that plays the role of the log lock
+ * across machines. A writer whose expectation is stale is fenced
+ * (ReplicationFencedError) and writes nothing more.
+ *
+ * Commit modes:
+ * - `replicated`: `commit()` returns only once JetStream acknowledged the
+ *   commit (stored on a majority of the ×3 stream's nodes).
+ * - `local`: `commit()` returns after the local log append and a durable
+ *   outbox record (outbox.ts); the outbox is published in the background,
+ *   and what a killed process left in it is published by the next one.
+ */
+import { NatsError } from "nats";
+import type { CommitHooks, CommittedRange, Mailbox } from "../api/mailbox.js";
+import type { IndexMapState } from "../projections/state.js";
+import { lookupUid } from "../projections/read.js";
+import { decodeLogSegment, readLogSegments } from "../log/segments.js";
+import type { LogPosition } from "../log/types.js";
+import { ReplicationError, ReplicationFencedError } from "../shared/errors.js";
+import { INLINE_BUDGET_BYTES } from "./bodies.js";
+import { asReplicationError, type ReplicationConnection } from "./connection.js";
+import { mailboxSubject, checkToken } from "./subjects.js";
+import { decodeCommit, encodeCommit, WIRE_VERSION, type ShippedBody, type ShippedCommit } from "./wire.js";
+
+export type CommitMode = "replicated" | "local";
+
+/** Where a subject stands in the stream, as this writer knows it. */
+export interface SubjectCursor {
+  /** Stream sequence of the subject's last message (0: none). */
+  lastSeq: number;
+  /** The primary log position and modseq that message ended at. */
+  end: LogPosition | undefined;
+  modseq: bigint | undefined;
+  /** The own mailbox GUID of the writer whose log `end` is a position of. */
+  writerGuid: string | undefined;
+}
+
+/** JetStream's "wrong last sequence" refusal of an expected-last-subject-sequence publish. */
+const WRONG_LAST_SEQUENCE = 10071;
+/** JetStream's "no message found". */
+const NO_MESSAGE = 10037;
+
+export class Publisher {
+  private readonly cursors = new Map<string, SubjectCursor>();
+  private fenced: ReplicationFencedError | undefined;
+
+  /**
+   * @param subjectGuids by mailbox name: the subject GUID of mailboxes whose
+   *   subject is not their own GUID (a promoted replica carries on the
+   *   primary's subjects; its position file keeps them).
+   */
+  constructor(readonly conn: ReplicationConnection, readonly storageId: string, private readonly subjectGuids: ReadonlyMap<string, string> = new Map()) {
+    checkToken("storage id", storageId);
+  }
+
+  private guidOf(mailbox: Mailbox): string | undefined {
+    return this.subjectGuids.get(mailbox.name) ?? mailbox.guid();
+  }
+
+  /** Whether this writer has looked `subject` up since it last had to forget it. */
+  knows(subject: string): boolean {
+    return this.cursors.has(subject);
+  }
+
+  /** Drops what this writer knows of `subject` (the next commit looks it up). */
+  forgetCursor(subject: string): void {
+    this.cursors.delete(subject);
+  }
+
+  /** The error that fenced this writer, if one did. */
+  get fencedBy(): ReplicationFencedError | undefined {
+    return this.fenced;
+  }
+
+  /** @throws ReplicationError when the mailbox has no GUID yet (an mbox never synced). */
+  subjectOf(mailbox: Mailbox): string {
+    const guid = this.guidOf(mailbox);
+    if (guid === undefined) throw new ReplicationError(`mailbox ${mailbox.name} has no GUID to name its subject`, { path: mailbox.indexPrefix });
+    return mailboxSubject(this.conn.names, this.storageId, guid);
+  }
+
+  /** @throws ReplicationFencedError once this writer was fenced: nothing is written. */
+  checkNotFenced(): void {
+    if (this.fenced) throw new ReplicationFencedError(`this writer was fenced: ${this.fenced.message}`, this.fenced.subject, this.fenced.expectedSequence);
+  }
+
+  /**
+   * Before a commit, under the local log lock: may this writer publish the
+   * mailbox's next commit? One request (the subject's last message):
+   * - a subject this writer published to before must still end with its
+   *   last message (else another writer published since);
+   * - a subject another store published last is not this writer's: a store
+   *   takes a subject over only by promotion (promoteStore), which publishes
+   *   a takeover message of its own.
+   * The compare-and-append at publish still decides a race between this
+   * check and the publish.
+   * @throws ReplicationFencedError when it may not: nothing is written, locally or to the stream.
+   */
+  async verifyCursor(mailbox: Mailbox): Promise<void> {
+    this.checkNotFenced();
+    // A mailbox without a GUID yet (a new Maildir INBOX) gets its subject after its first commit.
+    if (this.guidOf(mailbox) === undefined) return;
+    const subject = this.subjectOf(mailbox);
+    const known = this.cursors.get(subject);
+    const now = await lastOnSubject(this.conn, subject);
+    const here = { fileSeq: mailbox.position.fileSeq, offset: mailbox.position.offset };
+    const fence = (why: string, expected: number) => {
+      this.cursors.delete(subject);
+      this.fenced = new ReplicationFencedError(`${why}; nothing was written`, subject, expected, here);
+      throw this.fenced;
+    };
+    if (known) {
+      if (now.lastSeq !== known.lastSeq) fence(`another writer published to ${subject}: its last stream sequence is ${now.lastSeq}, this writer expected ${known.lastSeq}`, known.lastSeq);
+      return;
+    }
+    // A log's identity is its mailbox's own GUID: random, and kept by every format (indexids are times, and collide).
+    const mine = mailbox.guid()!;
+    if (now.lastSeq > 0 && now.writerGuid !== mine) {
+      fence(`${subject} was last published by another store (mailbox GUID ${now.writerGuid}, stream sequence ${now.lastSeq}); promote this store to take it over`, now.lastSeq);
+    }
+    this.cursors.set(subject, now);
+  }
+
+  /** The subject's last stream message, as a cursor (cached after the first look). */
+  async cursor(subject: string): Promise<SubjectCursor> {
+    const known = this.cursors.get(subject);
+    if (known) return known;
+    const found = await lastOnSubject(this.conn, subject);
+    this.cursors.set(subject, found);
+    return found;
+  }
+
+  /** Builds the message for everything the mailbox's log holds past the subject's cursor, up to `committed.end`. */
+  async build(mailbox: Mailbox, committed: Pick<CommittedRange, "end" | "state">, cursor: SubjectCursor): Promise<ShippedCommit> {
+    const from = this.fromOf(committed.end, cursor);
+    const segments = readLogSegments(mailbox.indexPrefix, from, cursor.modseq, committed.end);
+    const uids: number[] = [];
+    for (const seg of segments) {
+      for (const tx of decodeLogSegment(seg, mailbox.indexPrefix + ".log")) {
+        for (const e of tx.entries) if (e.record.type === "append") for (const m of e.record.messages) uids.push(m.uid);
+      }
+    }
+    return {
+      version: WIRE_VERSION, storageId: this.storageId, mailboxGuid: this.guidOf(mailbox)!, writerGuid: mailbox.guid()!, mailbox: mailbox.name,
+      uidValidity: committed.state.header.uidValidity, start: from, end: committed.end, modseq: committed.state.logModseq,
+      segments, bodies: await this.bodiesOf(mailbox, committed.state, uids),
+    };
+  }
+
+  /** Where the next message of a subject starts in this writer's log. */
+  fromOf(end: LogPosition, cursor: SubjectCursor): LogPosition {
+    return cursor.end ?? { fileSeq: end.fileSeq, offset: 0 };
+  }
+
+  private async bodiesOf(mailbox: Mailbox, state: IndexMapState, uids: readonly number[]): Promise<ShippedBody[]> {
+    const out: ShippedBody[] = [];
+    let inline = 0;
+    for (const uid of uids) {
+      // A message expunged since it was saved (local mode publishes later) is expunged later in the same range:
+      // the replica saves an empty placeholder for it, which that expunge removes.
+      if (!lookupUid(state, uid)) {
+        out.push({ uid, guid: "", receivedTime: 0, body: new Uint8Array(0), sizeBytes: 0, expunged: true });
+        continue;
+      }
+      const info = await mailbox.backend.messageInfo(state, uid);
+      const body = await mailbox.readMessage(uid);
+      if (inline + body.length <= INLINE_BUDGET_BYTES) {
+        inline += body.length;
+        out.push({ uid, guid: info.guid, receivedTime: info.receivedTime, body, sizeBytes: body.length });
+      } else {
+        const name = await this.conn.bodies.put(info.guid || `${mailbox.guid()}-${uid}`, body);
+        out.push({ uid, guid: info.guid, receivedTime: info.receivedTime, objectName: name, sizeBytes: body.length });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Publishes everything the mailbox's log holds past the subject's cursor,
+   * up to `committed.end`, in one message (again once, when an earlier
+   * publish of this writer turns out to have been stored late).
+   * @throws as publish().
+   */
+  async publishCommit(mailbox: Mailbox, committed: Pick<CommittedRange, "end" | "state">): Promise<void> {
+    const subject = this.subjectOf(mailbox);
+    for (let attempt = 0; ; attempt++) {
+      const cursor = await this.cursor(subject);
+      if (cursor.end !== undefined && !isBefore(cursor.end, committed.end)) return; // already there
+      try {
+        await this.publish(subject, await this.build(mailbox, committed, cursor), cursor);
+        return;
+      } catch (err) {
+        if (!(err instanceof OwnPublishLanded) || attempt > 0) throw err;
+      }
+    }
+  }
+
+  /**
+   * Publishes `shipped` on `subject` expecting `cursor.lastSeq` as the
+   * subject's last sequence, and advances the cursor.
+   * @throws ReplicationFencedError when another writer published since (nothing is written; this writer stays fenced).
+   * @throws ReplicationError when JetStream does not acknowledge in time.
+   */
+  async publish(subject: string, shipped: ShippedCommit, cursor: SubjectCursor): Promise<number> {
+    let ack;
+    try {
+      ack = await this.conn.js.publish(subject, encodeCommit(shipped), {
+        expect: { lastSubjectSequence: cursor.lastSeq },
+        msgID: `${subject}@${shipped.end.fileSeq}:${shipped.end.offset}:${shipped.modseq}`,
+        timeout: this.conn.timeoutMs,
+      });
+    } catch (err) {
+      if (err instanceof NatsError && err.api_error?.err_code === WRONG_LAST_SEQUENCE) {
+        const now = await lastOnSubject(this.conn, subject);
+        if (now.lastSeq > cursor.lastSeq && now.writerGuid === shipped.writerGuid && now.end !== undefined && !isBefore(shipped.end, now.end)) {
+          // This writer's own earlier publish, whose acknowledgement it stopped waiting for, was stored after all.
+          this.cursors.set(subject, now);
+          throw new OwnPublishLanded(`${subject}: an earlier publish of this writer was stored at stream sequence ${now.lastSeq} after its timeout`, { path: subject });
+        }
+        this.cursors.delete(subject);
+        this.fenced = new ReplicationFencedError(
+          `another writer published to ${subject} after stream sequence ${cursor.lastSeq} (${err.api_error.description}); commit ending at ${shipped.end.fileSeq}:${shipped.end.offset} not published`,
+          subject, cursor.lastSeq, { fileSeq: shipped.end.fileSeq, offset: shipped.end.offset },
+        );
+        throw this.fenced;
+      }
+      // Unknown outcome (a timeout during a leader election): the next commit looks the subject up again,
+      // and finds either its own message (published after all) or the one before it.
+      this.cursors.delete(subject);
+      throw asReplicationError(err, `publish to ${subject}`);
+    }
+    cursor.lastSeq = ack.seq;
+    cursor.end = shipped.end;
+    cursor.modseq = shipped.modseq;
+    cursor.writerGuid = shipped.writerGuid;
+    return ack.seq;
+  }
+}
+
+/**
+ * The subject moved on by this writer's own message, stored after its
+ * publish timed out: not a fence. Publisher.publishCommit builds again from
+ * it; the outbox's drain does too.
+ */
+export class OwnPublishLanded extends ReplicationError {}
+
+function isBefore(a: LogPosition, b: LogPosition): boolean {
+  return a.fileSeq < b.fileSeq || (a.fileSeq === b.fileSeq && a.offset < b.offset);
+}
+
+/** The cursor of `subject`: its last message's sequence and where it ended. */
+export async function lastOnSubject(conn: ReplicationConnection, subject: string): Promise<SubjectCursor> {
+  try {
+    const m = await conn.jsm.streams.getMessage(conn.names.stream, { last_by_subj: subject });
+    const c = decodeCommit(m.data, subject, m.seq);
+    return { lastSeq: m.seq, end: c.end, modseq: c.modseq, writerGuid: c.writerGuid };
+  } catch (err) {
+    if (err instanceof NatsError && err.api_error?.err_code === NO_MESSAGE) return { lastSeq: 0, end: undefined, modseq: undefined, writerGuid: undefined };
+    throw asReplicationError(err, `last message of ${subject}`);
+  }
+}
+
+/**
+ * Takes `mailbox`'s subject over: publishes a takeover message (no log
+ * bytes; this store's own GUID as writer, its log's end as the position the
+ * next message continues from) expecting `appliedSeq`, the subject's last
+ * message this store applied as a replica. From then on the old writer is
+ * fenced at its next commit.
+ * @throws ReplicationFencedError when the subject has messages this store did not apply (catch up first).
+ */
+export async function takeOver(publisher: Publisher, mailbox: Mailbox, subjectGuid: string, appliedSeq: number): Promise<void> {
+  const subject = mailboxSubject(publisher.conn.names, publisher.storageId, subjectGuid);
+  const state = await mailbox.refresh();
+  const marker: ShippedCommit = {
+    version: WIRE_VERSION, storageId: publisher.storageId, mailboxGuid: subjectGuid, mailbox: mailbox.name,
+    uidValidity: state.header.uidValidity, writerGuid: mailbox.guid()!, start: mailbox.position, end: mailbox.position,
+    modseq: state.logModseq, segments: [], bodies: [],
+  };
+  const cursor: SubjectCursor = { lastSeq: appliedSeq, end: undefined, modseq: undefined, writerGuid: undefined };
+  await publisher.publish(subject, marker, cursor);
+  publisher.forgetCursor(subject);
+}
+
+export interface ReplicatedHooksOptions {
+  /**
+   * Check before each commit, under the log lock, that the subject still
+   * ends with this writer's last message (one JetStream request), so that a
+   * fenced writer writes nothing locally either (default true). Without it
+   * a fenced writer's commit reaches its own log, and JetStream's
+   * compare-and-append refuses it at publish.
+   */
+  precheck?: boolean;
+}
+
+/** Commit hooks that publish every commit before `commit()` returns (`replicated` mode). */
+export function replicatedCommitHooks(publisher: Publisher, options: ReplicatedHooksOptions = {}): CommitHooks {
+  const precheck = options.precheck ?? true;
+  return {
+    beforeCommit: async (mailbox) => (precheck ? publisher.verifyCursor(mailbox) : publisher.checkNotFenced()),
+    afterCommit: async (mailbox, committed) => {
+      const subject = publisher.subjectOf(mailbox);
+      // The subject's first look checks whose it is (a new mailbox's GUID is known only now, or no precheck ran).
+      if (!publisher.knows(subject)) await publisher.verifyCursor(mailbox);
+      await publisher.publishCommit(mailbox, committed);
+    },
+  };
+}

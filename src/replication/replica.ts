@@ -1,0 +1,252 @@
+/**
+ * A replica: applies a storage's stream (every mailbox subject of one
+ * storage id) to a store of its own, in any format, from an ordered push
+ * consumer (`js.subscribe`; nats-server 2.9 hangs on the newer
+ * `consumers.get` with filter subjects). It remembers the last stream
+ * sequence it applied (position-file.ts), starts after it when restarted,
+ * and reports its lag: messages in the stream it has not applied.
+ *
+ * The consumer may sit on a node that is behind the stream's leader (one
+ * restarted after a crash catches up for a few seconds): it delivers in
+ * order, only later, and counts no more than its node holds. "Caught up"
+ * is therefore measured against the leader's last message of the storage
+ * (ReplicationConnection.lastSequence), never against the consumer's count.
+ */
+import { consumerOpts, ErrorCode, NatsError, type JetStreamSubscription, type JsMsg } from "nats";
+import type { Mailbox } from "../api/mailbox.js";
+import type { Storage } from "../api/storage.js";
+import { ReplicationError } from "../shared/errors.js";
+import { applyShipped, replicaMailbox, type ApplyResult } from "./apply.js";
+import type { ReplicationConnection } from "./connection.js";
+import { readPosition, writePosition } from "./position-file.js";
+import { storageSubjects, checkToken } from "./subjects.js";
+import { decodeCommit } from "./wire.js";
+import { Publisher, takeOver } from "./publisher.js";
+import type { ReplicaPosition } from "./position-file.js";
+
+/**
+ * Makes a store that was a replica of `storageId` a primary: for every
+ * mailbox in `position.mailboxes`, publishes a takeover message expecting
+ * the subject's last message the replica applied (takeOver), so the old
+ * primary is fenced at its next commit, and returns the Publisher that
+ * carries on those subjects. Stop the replica first.
+ * @throws ReplicationFencedError when the stream has messages the replica has not applied.
+ */
+export async function promoteStore(conn: ReplicationConnection, storage: Storage, position: ReplicaPosition): Promise<Publisher> {
+  const publisher = new Publisher(conn, position.storageId, new Map(Object.entries(position.mailboxes)));
+  for (const [name, guid] of Object.entries(position.mailboxes)) {
+    const box = await storage.openMailbox(name);
+    try {
+      await takeOver(publisher, box, guid, position.appliedSeqs[name] ?? 0);
+    } finally {
+      await box.close();
+    }
+  }
+  return publisher;
+}
+
+/** A Publisher for a promoted store (a later process): its subjects as its position file keeps them. */
+export function promotedPublisher(conn: ReplicationConnection, positionFile: string, storageId: string): Publisher {
+  const p = readPosition(positionFile);
+  return new Publisher(conn, storageId, new Map(Object.entries(p?.storageId === storageId ? p.mailboxes : {})));
+}
+
+export interface ReplicaOptions {
+  /** The primary's storage id (the second subject token). */
+  storageId: string;
+  /** Where the replica keeps its stream position. */
+  positionFile: string;
+  /** Told after each applied stream message (for progress output; the library does not print). */
+  onApplied?: (info: { streamSeq: number; mailbox: string; result: ApplyResult; lag: number }) => void;
+}
+
+export interface ReplicaStatus {
+  /** Last stream sequence applied. */
+  appliedSeq: number;
+  /** Stream messages of this storage not applied yet. */
+  lag: number;
+  /** Transactions written to the replica since start, and left out (already there, or nothing to repeat). */
+  appliedTransactions: number;
+  skippedTransactions: number;
+  /** The error that stopped the replica, if one did. */
+  error: Error | undefined;
+}
+
+/** Runs `fn` again (up to `tries` times) when JetStream does not answer in time: a leader election after a node died. */
+async function retryTimeouts<T>(fn: () => Promise<T>, tries: number): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof NatsError) || err.code !== ErrorCode.Timeout || i >= tries) throw err;
+    }
+  }
+}
+
+export class Replica {
+  private sub: JetStreamSubscription | undefined;
+  private loop: Promise<void> | undefined;
+  private appliedSeq: number;
+  private pending = 0;
+  private inFlight = 0;
+  private appliedTx = 0;
+  private skippedTx = 0;
+  private failure: Error | undefined;
+  private stopping = false;
+  private readonly open = new Map<string, Mailbox>();
+  private waiters: Array<() => void> = [];
+  private lastSave = 0;
+  /** Primary mailbox GUIDs by name (position-file.ts). */
+  private readonly mailboxes: Record<string, string>;
+  /** The last stream sequence applied per mailbox: what a promotion expects of each subject. */
+  private readonly appliedSeqs: Record<string, number>;
+
+  private constructor(private readonly conn: ReplicationConnection, readonly storage: Storage, private readonly options: ReplicaOptions) {
+    checkToken("storage id", options.storageId);
+    const stored = readPosition(options.positionFile);
+    if (stored && (stored.stream !== conn.names.stream || stored.storageId !== options.storageId)) {
+      throw new ReplicationError(`position is for ${stored.stream}/${stored.storageId}, not ${conn.names.stream}/${options.storageId}`, { path: options.positionFile });
+    }
+    this.appliedSeq = stored?.streamSeq ?? 0;
+    this.mailboxes = { ...stored?.mailboxes };
+    this.appliedSeqs = { ...stored?.appliedSeqs };
+  }
+
+  /** Starts applying from the stored position (or the stream's start). */
+  static async start(conn: ReplicationConnection, storage: Storage, options: ReplicaOptions): Promise<Replica> {
+    const r = new Replica(conn, storage, options);
+    const opts = consumerOpts();
+    opts.orderedConsumer();
+    if (r.appliedSeq > 0) opts.startSequence(r.appliedSeq + 1);
+    else opts.deliverAll();
+    r.sub = await retryTimeouts(() => conn.js.subscribe(storageSubjects(conn.names, options.storageId), opts), 3);
+    const info = await retryTimeouts(() => r.sub!.consumerInfo(), 3);
+    r.pending = info.num_pending;
+    r.loop = r.run(r.sub);
+    return r;
+  }
+
+  private async run(sub: JetStreamSubscription): Promise<void> {
+    try {
+      for await (const m of sub) {
+        this.inFlight = 1;
+        this.pending = m.info.pending;
+        await this.applyMessage(m);
+        this.inFlight = 0;
+        this.wake();
+      }
+      // The subscription ended without stop(): the connection closed.
+      if (!this.stopping) this.failure = new ReplicationError(`the replica's subscription to ${this.options.storageId} ended`, { path: this.options.positionFile });
+    } catch (err) {
+      this.failure = err as Error;
+    } finally {
+      this.savePosition(true);
+      this.wake();
+    }
+  }
+
+  private async applyMessage(m: JsMsg): Promise<void> {
+    const c = decodeCommit(m.data, m.subject, m.seq);
+    const box = await replicaMailbox(this.storage, this.open, c);
+    this.mailboxes[c.mailbox] = c.mailboxGuid;
+    this.appliedSeqs[c.mailbox] = m.seq;
+    const result = await applyShipped(box, c, this.conn.bodies, m.subject);
+    this.appliedTx += result.applied;
+    this.skippedTx += result.skipped;
+    this.appliedSeq = m.seq;
+    this.savePosition(m.info.pending === 0);
+    this.options.onApplied?.({ streamSeq: m.seq, mailbox: c.mailbox, result, lag: m.info.pending });
+  }
+
+  /** Writes the position when caught up, and at most every 100 ms while catching up. */
+  private savePosition(force: boolean): void {
+    const now = Date.now();
+    if (!force && now - this.lastSave < 100) return;
+    this.lastSave = now;
+    writePosition(this.options.positionFile, { streamSeq: this.appliedSeq, stream: this.conn.names.stream, storageId: this.options.storageId, mailboxes: this.mailboxes, appliedSeqs: this.appliedSeqs });
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  status(): ReplicaStatus {
+    return {
+      appliedSeq: this.appliedSeq, lag: this.pending + this.inFlight,
+      appliedTransactions: this.appliedTx, skippedTransactions: this.skippedTx, error: this.failure,
+    };
+  }
+
+  /**
+   * Messages of the storage's subjects not applied yet: 0 once the replica
+   * applied the last one the stream's leader has. The ordered consumer is
+   * placed on any node of the stream (nats-server picks one at random), and
+   * a node that was down catches up for a while after it is back: its
+   * consumer counts only what that node holds, so that count (plus what the
+   * client queued and the message being applied) is the lag only when the
+   * replica is not behind the leader's last message; when it is, the lag is
+   * at least 1.
+   */
+  async lag(): Promise<number> {
+    if (!this.sub) return 0;
+    const last = await this.conn.lastSequence(storageSubjects(this.conn.names, this.options.storageId), Date.now() + this.conn.timeoutMs);
+    if (last <= this.appliedSeq) return 0;
+    const info = await this.sub.consumerInfo();
+    // Not delivered yet, delivered but queued in the client, and the one being applied.
+    return Math.max(1, info.num_pending + this.sub.getPending() + this.inFlight);
+  }
+
+  /**
+   * Resolves once the replica applied everything the stream had for this
+   * storage when it was called: the last message of the storage's subjects
+   * as the stream's leader has it (not the consumer's count of pending
+   * messages, which a consumer on a node still catching up gives too low).
+   * @throws the error that stopped the replica; ReplicationError after `timeoutMs`.
+   */
+  async caughtUp(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    if (this.failure) throw this.failure;
+    const target = await this.conn.lastSequence(storageSubjects(this.conn.names, this.options.storageId), deadline);
+    while (this.appliedSeq < target) {
+      if (this.failure) throw this.failure;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new ReplicationError(`replica applied stream sequence ${this.appliedSeq} after ${timeoutMs} ms; the stream's leader has ${target} for ${this.options.storageId}`, { path: this.options.positionFile });
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  /**
+   * Makes this replica's store a primary: stops applying, and returns a
+   * Publisher that carries on every mailbox's subject from this store's log
+   * (what it holds now came from the stream). Pass it to the storage's
+   * commit hooks (replicatedCommitHooks); the old primary is fenced at its
+   * next commit. Call `caughtUp()` first to lose nothing the old primary
+   * published.
+   */
+  async promote(): Promise<Publisher> {
+    await this.stop();
+    return promoteStore(this.conn, this.storage, {
+      streamSeq: this.appliedSeq, stream: this.conn.names.stream, storageId: this.options.storageId, mailboxes: this.mailboxes, appliedSeqs: this.appliedSeqs,
+    });
+  }
+
+  /** Stops consuming (the position is saved), closes the replica's mailboxes; the storage stays open. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.sub?.unsubscribe();
+    await this.loop;
+    for (const box of this.open.values()) await box.close();
+    this.open.clear();
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Names in JetStream: one stream for every replicated storage, one subject
+ * per mailbox (`<prefix>.<storage-id>.<mailbox-guid>`), replicated ×3, and
+ * one object-store bucket for bodies too large for a stream message.
+ */
+import { InvalidArgumentError } from "../shared/errors.js";
+
+export interface StreamNames {
+  /** Stream name (default MAILSTORE). */
+  stream: string;
+  /** First subject token (default `mail`). */
+  subjectPrefix: string;
+  /** Object-store bucket for large bodies (default `mailstore-bodies`). */
+  bodyBucket: string;
+  /** Stream and bucket replicas (default 3). */
+  replicas: number;
+}
+
+export const DEFAULT_NAMES: StreamNames = { stream: "MAILSTORE", subjectPrefix: "mail", bodyBucket: "mailstore-bodies", replicas: 3 };
+
+const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** @throws InvalidArgumentError when `id` cannot be a subject token. */
+export function checkToken(what: string, id: string): string {
+  if (!TOKEN.test(id)) throw new InvalidArgumentError(`${what} "${id}" must be 1-64 of A-Z a-z 0-9 _ - (a NATS subject token)`);
+  return id;
+}
+
+export function mailboxSubject(names: StreamNames, storageId: string, mailboxGuid: string): string {
+  return `${names.subjectPrefix}.${checkToken("storage id", storageId)}.${checkToken("mailbox GUID", mailboxGuid)}`;
+}
+
+/** Every mailbox of a storage. */
+export function storageSubjects(names: StreamNames, storageId: string): string {
+  return `${names.subjectPrefix}.${checkToken("storage id", storageId)}.>`;
+}

@@ -1,0 +1,126 @@
+/**
+ * Replication test helpers: random mailbox work on a primary, and what a
+ * store looks like to the engine (`replay --json`'s format-independent part)
+ * and to doveadm (`fetch 'uid flags guid modseq'` + text, mailbox status).
+ */
+import { flagNames, getHeader, highestModseq, messageCount, recordAt, type Storage } from "../../src/index.js";
+import type { DovecotOracle } from "./dovecot.js";
+import { doveadmFetch } from "./fetch-compare.js";
+import { sampleMessage } from "./dovecot.js";
+
+export const REPLICATED_MAILBOXES = ["INBOX", "Other"];
+
+/** A seeded PRNG (mulberry32), so a failing run can be replayed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const FLAGS = ["\\Seen", "\\Flagged", "\\Answered", "\\Draft", "\\Deleted", "$Label1", "$Junk", "work", "todo"];
+
+/** What one random step did, for failure messages. */
+export type Step = string;
+
+/**
+ * `count` random operations on the primary (save, flags, keywords, copy,
+ * move, expunge, purge) over INBOX and Other, which must exist.
+ * @returns the steps, in order.
+ */
+export async function randomWork(storage: Storage, seed: number, count: number, opts: { bigBodyEvery?: number } = {}): Promise<Step[]> {
+  const rnd = prng(seed);
+  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
+  const boxes = { INBOX: await storage.openMailbox("INBOX"), Other: await storage.openMailbox("Other") };
+  const steps: Step[] = [];
+  let n = 0;
+  try {
+    for (let i = 0; i < count; i++) {
+      const name = pick(REPLICATED_MAILBOXES) as keyof typeof boxes;
+      const box = boxes[name];
+      const other = boxes[name === "INBOX" ? "Other" : "INBOX"];
+      const state = await box.refresh();
+      const uids: number[] = [];
+      for (let s = 1; s <= messageCount(state); s++) uids.push(recordAt(state, s)!.uid);
+      const some = () => {
+        const chosen = uids.filter(() => rnd() < 0.4);
+        return chosen.length > 0 ? chosen : uids.slice(0, 1);
+      };
+      const ranges = (xs: number[]) => xs.map((uid) => ({ uid1: uid, uid2: uid }));
+      const r = rnd();
+      if (uids.length === 0 || r < 0.3) {
+        const tx = box.transaction();
+        const k = 1 + Math.floor(rnd() * 3);
+        for (let j = 0; j < k; j++) {
+          n++;
+          const big = opts.bigBodyEvery !== undefined && n % opts.bigBodyEvery === 0;
+          tx.append({ body: sampleMessage(seed * 1000 + n, big ? { minSize: 700 * 1024 } : {}), flags: FLAGS.filter(() => rnd() < 0.2) });
+        }
+        await tx.commit();
+        steps.push(`${name}: save ${k}`);
+      } else if (r < 0.55) {
+        const action = pick(["add", "remove", "replace"] as const);
+        const flags = FLAGS.filter(() => rnd() < 0.3);
+        const chosen = some();
+        await box.transaction().flags(ranges(chosen), action, flags).commit();
+        steps.push(`${name}: flags ${action} ${flags.join(" ")} ${chosen.join(",")}`);
+      } else if (r < 0.65) {
+        const chosen = some();
+        await box.transaction().flags(ranges(chosen), pick(["add", "remove"] as const), [pick(["$Label1", "work", "todo", "new-" + i])]).commit();
+        steps.push(`${name}: keyword ${chosen.join(",")}`);
+      } else if (r < 0.75) {
+        const chosen = some();
+        await box.transaction().copyTo(other, ranges(chosen));
+        steps.push(`${name}: copy ${chosen.join(",")}`);
+      } else if (r < 0.85) {
+        const chosen = some();
+        await box.transaction().copyTo(other, ranges(chosen));
+        await box.transaction().expunge(ranges(chosen)).commit();
+        steps.push(`${name}: move ${chosen.join(",")}`);
+      } else if (r < 0.95) {
+        const chosen = some();
+        await box.transaction().expunge(ranges(chosen)).commit();
+        steps.push(`${name}: expunge ${chosen.join(",")}`);
+      } else {
+        await storage.purge();
+        steps.push("purge");
+      }
+    }
+  } finally {
+    await boxes.INBOX.close();
+    await boxes.Other.close();
+  }
+  return steps;
+}
+
+/** `mailstore replay --json` of a mailbox, without what depends on the format (index id, log offsets, extensions). */
+export async function portableState(storage: Storage, mailbox: string): Promise<unknown> {
+  const box = await storage.openMailbox(mailbox);
+  try {
+    const state = await box.refresh();
+    const h = getHeader(state);
+    const messages = [];
+    for (let seq = 1; seq <= messageCount(state); seq++) {
+      const r = recordAt(state, seq)!;
+      messages.push({ uid: r.uid, flags: flagNames(r.flags), keywords: r.keywords, modseq: String(r.modseq) });
+    }
+    return {
+      uidValidity: h.uidValidity, nextUid: h.nextUid, messagesCount: h.messagesCount, highestModseq: String(highestModseq(state)),
+      seenMessagesCount: h.seenMessagesCount, deletedMessagesCount: h.deletedMessagesCount, keywords: state.keywords, messages,
+    };
+  } finally {
+    await box.close();
+  }
+}
+
+/** What doveadm shows of a mailbox: status, then every message's uid, flags, GUID, modseq and text. */
+export async function doveadmView(o: DovecotOracle, mailbox: string): Promise<unknown> {
+  await o.chownRoot();
+  const theirs = mailbox.replace("/", o.separator);
+  const { mailbox: _, ...status } = await o.mailboxStatus("messages uidvalidity uidnext highestmodseq unseen", theirs);
+  return { status, messages: await doveadmFetch(o, theirs, { modseq: true }) };
+}

@@ -1,0 +1,94 @@
+/**
+ * Change streams across nodes (issue 14): commits made on node A reach a
+ * subscriber on node B in order, with the same batches a local
+ * `mailbox.changes()` on A delivers (positions, modseqs, changes), and a
+ * subscription resumes from a position. On a replica node, the replica's
+ * own `mailbox.changes()` delivers the same changes with the same modseqs.
+ */
+import * as path from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { NatsCluster } from "../../../bench/replication/nats-cluster.js";
+import { openStorage, Publisher, remoteChanges, Replica, ReplicationConnection, replicatedCommitHooks, type ChangeBatch } from "../../../src/index.js";
+import { createOracle, sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
+import { describeNats } from "../../helpers/nats.js";
+
+async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describeNats("change streams across nodes", () => {
+  let cluster: NatsCluster;
+  const oracles: DovecotOracle[] = [];
+  beforeAll(async () => {
+    cluster = await NatsCluster.start(3);
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+    for (const o of oracles) await o.cleanup();
+  });
+
+  it("node B gets node A's batches in order, as A's local stream has them, and resumes from a position", async () => {
+    const a = createOracle("mdbox");
+    const b = createOracle("maildir");
+    oracles.push(a, b);
+    // Node A and node B each have their own connection (to different cluster nodes).
+    const connA = await ReplicationConnection.open({ servers: [cluster.servers[0]] });
+    const connB = await ReplicationConnection.open({ servers: [cluster.servers[1]] });
+    try {
+      const storageId = "changes";
+      const primary = openStorage(a.location, { commitHooks: replicatedCommitHooks(new Publisher(connA, storageId)) });
+      const inbox = await primary.openMailbox("INBOX");
+      await inbox.transaction().append({ body: sampleMessage(1) }).commit(); // history before anyone subscribes
+      const guid = inbox.guid()!;
+
+      const local: ChangeBatch[] = [];
+      const remote: ChangeBatch[] = [];
+      const onReplica: ChangeBatch[] = [];
+      const localSub = inbox.changes().subscribe((batch) => local.push(batch));
+      const remoteSub = remoteChanges(connB, { storageId, mailboxGuid: guid }).subscribe({ next: (batch) => remote.push(batch) });
+      const replicaStore = openStorage(b.location);
+      const replica = await Replica.start(connB, replicaStore, { storageId, positionFile: path.join(b.dir, "replica.json") });
+      await replica.caughtUp();
+      const replicaBox = await replicaStore.openMailbox("INBOX");
+      const replicaSub = replicaBox.changes().subscribe((batch) => onReplica.push(batch));
+      await new Promise((r) => setTimeout(r, 200)); // the remote subscription has its consumer
+
+      for (let i = 2; i <= 6; i++) await inbox.transaction().append({ body: sampleMessage(i), flags: i % 2 ? ["\\Seen", "work"] : [] }).commit();
+      await inbox.transaction().flags([{ uid1: 1, uid2: 3 }], "add", ["\\Flagged", "$Label1"]).commit();
+      await inbox.transaction().flags([{ uid1: 2, uid2: 2 }], "remove", ["\\Flagged"]).commit();
+      await inbox.transaction().expunge([{ uid1: 4, uid2: 5 }]).commit();
+      await until(() => local.length === 8 && remote.length === 8);
+      expect(remote).toEqual(local);
+      expect(remote.map((x) => x.modseq)).toEqual([...remote.map((x) => x.modseq)].sort((x, y) => (x < y ? -1 : 1)));
+
+      // The replica node's own stream: the same changes at the same modseqs (positions are the replica's log's).
+      await until(() => onReplica.filter((x) => x.changes.length > 0).length === 8);
+      const strip = (xs: ChangeBatch[]) => xs.filter((x) => x.changes.length > 0).map((x) => ({ modseq: x.modseq, changes: x.changes }));
+      expect(strip(onReplica)).toEqual(strip(local));
+
+      // Resume from a position: exactly what came after it.
+      const resumed: ChangeBatch[] = [];
+      const resumeSub = remoteChanges(connB, { storageId, mailboxGuid: guid, from: local[3].end }).subscribe((batch) => resumed.push(batch));
+      await until(() => resumed.length === 4);
+      expect(resumed).toEqual(local.slice(4));
+      // By name, from the storage's subjects.
+      const byName: ChangeBatch[] = [];
+      const byNameSub = remoteChanges(connB, { storageId, mailbox: "INBOX", from: local[6].end }).subscribe((batch) => byName.push(batch));
+      await until(() => byName.length === 1);
+      expect(byName).toEqual(local.slice(7));
+
+      for (const s of [localSub, remoteSub, replicaSub, resumeSub, byNameSub]) s.unsubscribe();
+      await replica.stop();
+      await replicaBox.close();
+      await primary.close();
+      await replicaStore.close();
+    } finally {
+      await connA.close();
+      await connB.close();
+    }
+  });
+}, { doveadm: true });

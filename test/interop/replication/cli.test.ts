@@ -1,0 +1,79 @@
+/**
+ * The replication CLI (issue 14), as a process, with a real 3-node cluster:
+ * writing verbs with `--replicate` publish; `replica --once` applies the
+ * stream into another format and reports lag 0; doveadm sees both stores
+ * alike; `replica --promote` makes the replica the primary and the old
+ * primary's next write is fenced (exit 65); `watch --nats --json` prints
+ * the batches from the stream.
+ */
+import { execFile, spawn } from "node:child_process";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { NatsCluster } from "../../../bench/replication/nats-cluster.js";
+import { createOracle, sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
+import { describeNats } from "../../helpers/nats.js";
+import { doveadmView } from "../../helpers/replication.js";
+
+const exec = promisify(execFile);
+const bin = path.resolve(__dirname, "../../../bin/mailstore.js");
+
+describeNats("replication CLI: --replicate, replica, replica --promote, watch --nats", () => {
+  let cluster: NatsCluster;
+  const oracles: DovecotOracle[] = [];
+  beforeAll(async () => {
+    cluster = await NatsCluster.start(3);
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+    for (const o of oracles) await o.cleanup();
+  });
+
+  it("publishes, replicates mdbox → Maildir, promotes, fences, watches", async () => {
+    const p = createOracle("mdbox");
+    const r = createOracle("maildir");
+    oracles.push(p, r);
+    const urls = cluster.servers.join(",");
+    const env = { ...process.env, MAIL: "" };
+    const cli = async (loc: string, ...args: string[]) => (await exec(process.execPath, [bin, "-l", loc, ...args], { env })).stdout;
+    const replicate = ["--replicate", urls, "--replicate-id", "cli"];
+    const save = (loc: string, body: string, extra: string[] = []) => new Promise<void>((resolve, reject) => {
+      const child = execFile(process.execPath, [bin, "-l", loc, ...replicate, ...extra, "save", "-m", "INBOX"], { env }, (err, _out, stderr) => (err ? reject(Object.assign(err, { stderr })) : resolve()));
+      child.stdin!.end(body);
+    });
+    for (let i = 1; i <= 3; i++) await save(p.location, sampleMessage(i));
+    await save(p.location, sampleMessage(4), ["--commit-mode", "local"]);
+    await cli(p.location, ...replicate, "flags", "add", "\\Seen work", "mailbox", "INBOX", "uid", "1:2");
+    await cli(p.location, ...replicate, "expunge", "mailbox", "INBOX", "uid", "3");
+
+    const out = (await cli(r.location, "replica", "--from", urls, "--storage-id", "cli", "--once", "--json")).trim().split("\n");
+    const last = JSON.parse(out[out.length - 1]);
+    expect(last).toMatchObject({ lag: 0, appliedSeq: 6 });
+    expect(await doveadmView(r, "INBOX")).toEqual(await doveadmView(p, "INBOX"));
+
+    // watch --nats: every batch of INBOX from the start of the primary's log.
+    const watched = await new Promise<string[]>((resolve, reject) => {
+      const child = spawn(process.execPath, [bin, "watch", "--nats", urls, "--storage-id", "cli", "-m", "INBOX", "--json", "--from", "1:0"], { env });
+      let text = "";
+      child.stdout.on("data", (d) => {
+        text += d;
+        const lines = text.split("\n").filter((l) => l.includes("\"changes\""));
+        if (lines.filter((l) => !l.includes("\"changes\":[]")).length >= 6) {
+          child.kill("SIGTERM");
+          resolve(lines);
+        }
+      });
+      child.once("exit", (code) => reject(new Error(`watch exited ${code}: ${text}`)));
+    });
+    const changes = watched.map((l) => JSON.parse(l).changes).flat();
+    expect(changes.filter((c: { type: string }) => c.type === "append").map((c: { uid: number }) => c.uid)).toEqual([1, 2, 3, 4]);
+    expect(changes.some((c: { type: string }) => c.type === "expunge")).toBe(true);
+
+    // Promotion: one command. Then the replica writes on, and the old primary is fenced.
+    expect(await cli(r.location, "replica", "--from", urls, "--storage-id", "cli", "--promote")).toContain("promoted");
+    await save(r.location, sampleMessage(5));
+    const fenced = await save(p.location, sampleMessage(6)).catch((e: { code: number; stderr: string }) => e);
+    expect(fenced).toMatchObject({ code: 65 });
+    expect((fenced as { stderr: string }).stderr).toMatch(/mail\.cli\.[0-9a-f]{32}.*promote this store/);
+  });
+}, { doveadm: true });

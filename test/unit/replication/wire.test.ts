@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import { ReplicationError } from "../../../src/shared/errors.js";
+import { checkToken, DEFAULT_NAMES, mailboxSubject, storageSubjects } from "../../../src/replication/subjects.js";
+import { decodeCommit, encodeCommit, WIRE_VERSION, type ShippedCommit } from "../../../src/replication/wire.js";
+
+const commit: ShippedCommit = {
+  version: WIRE_VERSION, storageId: "alice", mailboxGuid: "0123456789abcdef0123456789abcdef", mailbox: "Sub/Child", uidValidity: 1796534791,
+  writerGuid: "fedcba9876543210fedcba9876543210", start: { fileSeq: 1, offset: 40 }, end: { fileSeq: 2, offset: 96 }, modseq: 2n ** 40n + 3n,
+  segments: [{ fileSeq: 1, headerBytes: new Uint8Array(40).fill(7), fromOffset: 40, modseqAtFrom: 2n ** 40n, bytes: new Uint8Array([1, 2, 3]) }],
+  bodies: [
+    { uid: 7, guid: "g7", receivedTime: 1700000000, body: new Uint8Array([0x0d, 0x0a, 0xff]), sizeBytes: 3 },
+    { uid: 8, guid: "g8", receivedTime: 1700000001, objectName: "g8", sizeBytes: 2_000_000 },
+  ],
+};
+
+describe("wire", () => {
+  it("round-trips a shipped commit, 64-bit modseqs and bytes included", () => {
+    expect(decodeCommit(encodeCommit(commit), "s", 1)).toEqual(commit);
+  });
+
+  it("refuses another version or bytes that are not a commit, with a typed error naming the subject", () => {
+    expect(() => decodeCommit(encodeCommit({ ...commit, version: 99 }), "mail.a.b", 5)).toThrow(ReplicationError);
+    expect(() => decodeCommit(new Uint8Array([0xc1]), "mail.a.b", 5)).toThrow(/mail\.a\.b.*stream message 5/);
+  });
+});
+
+describe("subjects", () => {
+  it("one subject per mailbox under the storage id; tokens that would break a subject are refused", () => {
+    expect(mailboxSubject(DEFAULT_NAMES, "alice", "0123")).toBe("mail.alice.0123");
+    expect(storageSubjects(DEFAULT_NAMES, "alice")).toBe("mail.alice.>");
+    for (const bad of ["a.b", "a*", ">", "", "a b"]) expect(() => checkToken("storage id", bad)).toThrow(/NATS subject token/);
+  });
+});
