@@ -12,9 +12,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import {
-  openStorage, Outbox, Publisher, remoteChanges, Replica, ReplicationConnection, replicatedCommitHooks, type CommitHooks, type Storage,
-} from "../../src/index.js";
+import { openStorage, type CommitHooks, type Storage } from "../../src/index.js";
+import { Outbox, Publisher, remoteChanges, Replica, ReplicationConnection, replicatedCommitHooks } from "../../src/replication/index.js";
 import { fmt } from "../util.js";
 import { NatsCluster } from "./nats-cluster.js";
 

@@ -5,9 +5,7 @@
  */
 import * as path from "node:path";
 import type { Command } from "commander";
-import {
-  Outbox, promotedPublisher, replicatedCommitHooks, ReplicationConnection, type CommitHooks, type Storage,
-} from "../index.js";
+import type { CommitHooks, Storage } from "../index.js";
 import { MailstoreError } from "../shared/errors.js";
 
 export interface GlobalReplicationOptions {
@@ -48,6 +46,8 @@ export async function openCliReplication(program: Command, root: () => string): 
   if (!o.replicate) return undefined;
   if (!o.replicateId) throw new MailstoreError("INVALID_ARGUMENT", "--replicate needs --replicate-id");
   if (o.commitMode !== "replicated" && o.commitMode !== "local") throw new MailstoreError("INVALID_ARGUMENT", `--commit-mode ${o.commitMode}: replicated or local`);
+  // On demand: the NATS client is loaded only by a process that replicates.
+  const { Outbox, promotedPublisher, replicatedCommitHooks, ReplicationConnection } = await import("../replication/index.js");
   const conn = await ReplicationConnection.open({ servers: o.replicate });
   const publisher = promotedPublisher(conn, o.replicaPosition ?? path.join(root(), "mailstore-replica.json"), o.replicateId);
   if (o.commitMode === "replicated") {

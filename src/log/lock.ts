@@ -1,6 +1,6 @@
 import { channel } from "node:diagnostics_channel";
-import { lock as fcntlLock, unlock as fcntlUnlock } from "os-lock";
 import { LockTimeoutError, type ErrorLocation } from "../shared/errors.js";
+import { fcntlLock, fcntlUnlock } from "../shared/native-addons.js";
 
 /**
  * Exclusive POSIX record lock (F_SETLK, F_WRLCK, whole file) on an open log

@@ -3,7 +3,8 @@
 // then prints the same line on stdout (the test's progress signal; the journal is the record).
 // Usage: node replication-worker.mjs '{"servers":[…],"location":…,"storageId":…,"mode":"replicated"|"local","outboxDir":…,"journal":…}'
 import * as fs from "node:fs";
-import { openStorage, Outbox, Publisher, ReplicationConnection, replicatedCommitHooks } from "../../dist/src/index.js";
+import { openStorage } from "../../dist/src/index.js";
+import { Outbox, Publisher, ReplicationConnection, replicatedCommitHooks } from "../../dist/src/replication/index.js";
 
 const opts = JSON.parse(process.argv[2]);
 const conn = await ReplicationConnection.open({ servers: opts.servers, timeoutMs: opts.timeoutMs ?? 5000 });

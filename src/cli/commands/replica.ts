@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { Replica, ReplicationConnection } from "../../index.js";
 import { withStorage } from "../context.js";
 import type { CliIo } from "../io.js";
 import { defaultPositionFile } from "../replication.js";
@@ -15,6 +14,7 @@ export function registerReplica(program: Command, io: CliIo, stop: () => Promise
     .option("--promote", "catch up, then make this store the primary of the storage id (fences the old primary)")
     .option("--json", "one JSON object per line: applied messages, then the final status")
     .action(async (opts: { from: string; storageId: string; position?: string; once?: boolean; promote?: boolean; json?: boolean }) => {
+      const { Replica, ReplicationConnection } = await import("../../replication/index.js");
       const conn = await ReplicationConnection.open({ servers: opts.from });
       try {
         await withStorage(program, io, async (storage) => {

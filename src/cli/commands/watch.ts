@@ -3,7 +3,7 @@ import { noteUnindexedChanges, withStorage } from "../context.js";
 import type { CliIo } from "../io.js";
 import { toJson } from "../json.js";
 import { parsePosition } from "../position.js";
-import { remoteChanges, ReplicationConnection, type ChangeBatch } from "../../index.js";
+import type { ChangeBatch } from "../../index.js";
 import { MailstoreError } from "../../shared/errors.js";
 
 export function registerWatch(program: Command, io: CliIo, stop: () => Promise<void>): void {
@@ -25,6 +25,7 @@ export function registerWatch(program: Command, io: CliIo, stop: () => Promise<v
       };
       if (opts.nats) {
         if (!opts.storageId) throw new MailstoreError("INVALID_ARGUMENT", "watch --nats needs --storage-id");
+        const { remoteChanges, ReplicationConnection } = await import("../../replication/index.js");
         const conn = await ReplicationConnection.open({ servers: opts.nats });
         const keepAlive = setInterval(() => undefined, 1 << 30);
         try {

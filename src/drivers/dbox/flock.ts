@@ -13,8 +13,8 @@
  * An flock lock belongs to the open file description: it lasts until
  * unlockFlock() or until the last descriptor of that description is closed.
  */
-import { flockSync } from "fs-ext";
 import { MailstoreError } from "../../shared/errors.js";
+import { flockSync } from "../../shared/native-addons.js";
 
 /** errno codes flock(2) gives for "another description holds a conflicting lock" (LOCK_NB). */
 const CONFLICT_CODES = new Set(["EWOULDBLOCK", "EAGAIN"]);

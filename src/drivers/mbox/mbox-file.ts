@@ -21,7 +21,7 @@
  * names the inode it locked, and starts over on the new one otherwise.
  */
 import * as fs from "node:fs";
-import { lock as fcntlLock, unlock as fcntlUnlock } from "os-lock";
+import { fcntlLock, fcntlUnlock } from "../../shared/native-addons.js";
 import { LockTimeoutError, MailstoreError } from "../../shared/errors.js";
 import { takeDotlock, type Dotlock } from "../dotlock.js";
 import { RedoJournal, recoverRedoJournal } from "./redo-journal.js";

@@ -8,7 +8,8 @@
 import * as path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { NatsCluster } from "../../../bench/replication/nats-cluster.js";
-import { openStorage, Publisher, remoteChanges, Replica, ReplicationConnection, replicatedCommitHooks, type ChangeBatch } from "../../../src/index.js";
+import { openStorage, type ChangeBatch } from "../../../src/index.js";
+import { Publisher, remoteChanges, Replica, ReplicationConnection, replicatedCommitHooks } from "../../../src/replication/index.js";
 import { createOracle, sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
 import { describeNats } from "../../helpers/nats.js";
 

@@ -9,9 +9,8 @@
 import * as path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { NatsCluster } from "../../../bench/replication/nats-cluster.js";
-import {
-  openStorage, Publisher, Replica, ReplicationConnection, ReplicationFencedError, replicatedCommitHooks, mailboxSubject, type Storage,
-} from "../../../src/index.js";
+import { openStorage, ReplicationFencedError, type Storage } from "../../../src/index.js";
+import { Publisher, Replica, ReplicationConnection, replicatedCommitHooks, mailboxSubject } from "../../../src/replication/index.js";
 import { lastOnSubject, OwnPublishLanded, takeOver } from "../../../src/replication/publisher.js";
 import { createOracle, sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
 import { describeNats } from "../../helpers/nats.js";
