@@ -99,6 +99,19 @@ export function recentCount(state: IndexMapState): number {
   return range === undefined ? 0 : range.seq2 - range.seq1 + 1;
 }
 
+/**
+ * The `name` extension's field of the message at sequence `seq` (a copy),
+ * or undefined (no such message, no such extension, or no per-message
+ * field): one field without building the whole record.
+ */
+export function extRecordAt(state: IndexMapState, seq: number, name: string): Uint8Array | undefined {
+  if (seq < 1 || seq > state.records.count) return undefined;
+  const e = extension(state, name);
+  if (e === undefined || e.recordSize === 0) return undefined;
+  const row = state.records.row(seq - 1);
+  return row.bytes.slice(row.offset + e.recordOffset, row.offset + e.recordOffset + e.recordSize);
+}
+
 /** The message at sequence `seq` (1-based), or undefined. */
 export function recordAt(state: IndexMapState, seq: number): MessageRecord | undefined {
   if (seq < 1 || seq > state.records.count) return undefined;
@@ -141,10 +154,6 @@ function buildRecord(state: IndexMapState, seq: number): MessageRecord {
     flags: row.bytes[row.offset + 4],
     keywords: keywordsAt(state, index),
     modseq: modseqAt(state, index),
-    ext(name: string): Uint8Array | undefined {
-      const e = extension(state, name);
-      if (e === undefined || e.recordSize === 0) return undefined;
-      return row.bytes.slice(row.offset + e.recordOffset, row.offset + e.recordOffset + e.recordSize);
-    },
+    ext: (name: string) => extRecordAt(state, seq, name),
   };
 }

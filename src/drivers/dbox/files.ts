@@ -120,6 +120,9 @@ export async function readDboxFile(filePath: string): Promise<DboxFile> {
 /** How much to read at once when the length is not known yet. */
 const READ_CHUNK = 4096;
 
+/** Read-ahead of a sequential walk through an m.N file (see DboxMessageReader). */
+const READ_AHEAD_BYTES = 256 * 1024;
+
 /**
  * Reads up to `length` bytes at `position` (fewer at EOF). Synchronous, as
  * Dovecot reads: a message read is a few syscalls of a few µs each, where a
@@ -129,13 +132,18 @@ const READ_CHUNK = 4096;
 function readAt(fd: number, position: number, length: number): Uint8Array {
   // Buffer.alloc, not allocUnsafe: a pooled slice keeps its 8 KiB pool alive as long as the message is (a fetch's peak RSS: 150 MB against 115 MB), for no measurable speed.
   const buf = Buffer.alloc(length);
+  return buf.subarray(0, readInto(fd, buf, position, length));
+}
+
+/** Reads up to `length` bytes at `position` into the start of `buf`. @returns how many (fewer at EOF). */
+function readInto(fd: number, buf: Uint8Array, position: number, length: number): number {
   let got = 0;
   while (got < length) {
     const bytesRead = fs.readSync(fd, buf, got, length - got, position + got);
     if (bytesRead === 0) break;
     got += bytesRead;
   }
-  return buf.subarray(0, got);
+  return got;
 }
 
 /** Reads the header line, growing the read until its LF (bounded by the file size). */
@@ -156,20 +164,35 @@ function readFileHeader(fd: number, fileSize: number, filePath: string): Decoded
  * instead of 6). The file can only grow while open (appends); a file
  * replaced under the same name is seen through `forget()`, which callers
  * use when what they read disagrees with the map.
+ *
+ * When a read starts where the previous one ended (a fetch walking a file's
+ * messages in order), the reader reads ahead 256 KiB and serves the next
+ * messages from memory: one syscall per ~100 messages instead of one each.
+ * The read-ahead belongs to the `readAheadKey` the caller gives (mdbox:
+ * its map state): committed bytes of an m.N never change, but bytes past
+ * them may be an append still in progress, which a rollback truncates and a
+ * later append rewrites; a message there can only be known from a newer
+ * map state, whose key drops the old read-ahead.
  */
 export class DboxMessageReader {
   private file: { path: string; fd: number; size: number; headerSize: number; msgHeaderSize: number } | undefined;
+  private ahead: { key: object; path: string; start: number; length: number } | undefined;
+  private aheadBuffer: Buffer | undefined;
+  /** Where the last read ended, in `lastPath`: the next read starting there is sequential. */
+  private lastEnd = -1;
+  private lastPath = "";
 
   /**
    * Reads the message whose header is at `offset` (an mdbox map record's
    * offset, or the header size for a u.N file). `sizeHint` (the map's record
    * size) is how much to read at once; without it, or when it falls short,
    * the read grows until the metadata's end line.
+   * `readAheadKey`: allows reading ahead (see the class comment).
    * @returns the message; its body is a fresh buffer.
    * @throws MailCorruptedError when `offset` is not inside the messages or the
    *   message there is malformed; fs errors as is.
    */
-  read(filePath: string, offset: number, sizeHint?: number): DboxMessage {
+  read(filePath: string, offset: number, sizeHint?: number, readAheadKey?: object): DboxMessage {
     const f = this.fileFor(filePath, offset);
     const m = f.msgHeaderSize;
     if (!Number.isSafeInteger(offset) || offset < f.headerSize || offset >= f.size) {
@@ -178,8 +201,8 @@ export class DboxMessageReader {
     const source = { path: filePath, baseOffset: offset };
     // Sizes come from the file (and a hint from the map): never read more than what is there.
     let length = Math.min(f.size - offset, sizeHint !== undefined && sizeHint > m ? sizeHint : m + READ_CHUNK);
-    for (;;) {
-      const window = readAt(f.fd, offset, length);
+    for (let first = true; ; first = false) {
+      const window = first ? this.readFirst(f, offset, length, readAheadKey) : readAt(f.fd, offset, length);
       if (window.length < m) return decodeDboxMessageAt(window, 0, m, source); // throws: truncated header
       const bodySize = decodeDboxMessageHeader(window, 0, m, { path: filePath, offset });
       if (bodySize > f.size - offset - m) return decodeDboxMessageAt(window, 0, m, source); // throws: past EOF
@@ -195,6 +218,27 @@ export class DboxMessageReader {
   forget(): void {
     if (this.file) fs.closeSync(this.file.fd);
     this.file = undefined;
+    this.ahead = undefined;
+    this.lastEnd = -1;
+  }
+
+  /** A message's first read: from the read-ahead when sequential, else one pread. @returns a fresh buffer. */
+  private readFirst(f: { path: string; fd: number; size: number }, offset: number, length: number, key: object | undefined): Uint8Array {
+    const sequential = key !== undefined && offset === this.lastEnd && f.path === this.lastPath;
+    this.lastEnd = offset + length;
+    this.lastPath = f.path;
+    if (!sequential || length > READ_AHEAD_BYTES / 2) return readAt(f.fd, offset, length);
+    let a = this.ahead;
+    if (a === undefined || a.key !== key || a.path !== f.path || offset < a.start || offset + length > a.start + a.length) {
+      const buffer = (this.aheadBuffer ??= Buffer.allocUnsafeSlow(READ_AHEAD_BYTES));
+      const got = readInto(f.fd, buffer, offset, Math.min(READ_AHEAD_BYTES, f.size - offset));
+      a = this.ahead = { key, path: f.path, start: offset, length: got };
+      if (got < length) return readAt(f.fd, offset, length);
+    }
+    // Not zeroed: every byte is set from the read-ahead just below.
+    const out = Buffer.allocUnsafeSlow(length);
+    out.set(this.aheadBuffer!.subarray(offset - a.start, offset - a.start + length));
+    return out;
   }
 
   private fileFor(filePath: string, offset: number) {

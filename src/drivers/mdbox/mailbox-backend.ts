@@ -8,7 +8,7 @@
 import * as path from "node:path";
 import { IndexCorruptedError, MailCorruptedError, MailstoreError } from "../../shared/errors.js";
 import type { LogRecord } from "../../log/types.js";
-import { extension, extensionHeader, lookupUid } from "../../projections/read.js";
+import { extension, extensionHeader, extRecordAt, seqOfUid } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { DboxMessageReader } from "../dbox/files.js";
 import { generateGuid128, generateMessageGuid, guid128StringUnlessEmpty, guid128ToString, messageGuid128 } from "../dbox/guid.js";
@@ -104,10 +104,10 @@ export class MdboxMailboxBackend implements MailboxBackend {
   async expungeMessages(state: IndexMapState, uids: readonly number[]): Promise<LogRecord[]> {
     const mapUids: number[] = [];
     const expunges = uids.map((uid) => {
-      const rec = lookupUid(state, uid);
-      const mdbox = decodeMdboxRecord(rec?.ext(MDBOX_EXT_NAME));
+      const seq = seqOfUid(state, uid);
+      const mdbox = decodeMdboxRecord(extRecordAt(state, seq, MDBOX_EXT_NAME));
       if (mdbox !== undefined) mapUids.push(mdbox.mapUid);
-      return { uid, guid: rec?.ext(GUID_EXT_NAME) ?? new Uint8Array(16) };
+      return { uid, guid: extRecordAt(state, seq, GUID_EXT_NAME) ?? new Uint8Array(16) };
     });
     if (mapUids.length > 0) await releaseMapUids(this.ctx, mapUids, { nested: true });
     return [{ type: "expunge-guid", external: true, sync: false, expunges }];
@@ -160,15 +160,16 @@ export class MdboxMailboxBackend implements MailboxBackend {
    *   does not have (the storage needs a rebuild).
    */
   resolve(state: IndexMapState, uid: number): ResolvedMessage {
-    const rec = lookupUid(state, uid);
-    if (rec === undefined) throw new MailstoreError("NOT_FOUND", `no message with uid ${uid}`, { path: this.indexPrefix });
-    const record = decodeMdboxRecord(rec.ext(MDBOX_EXT_NAME));
+    // The two fields only, not the whole record (keywords, modseq): a fetch resolves every message.
+    const seq = seqOfUid(state, uid);
+    if (seq === 0) throw new MailstoreError("NOT_FOUND", `no message with uid ${uid}`, { path: this.indexPrefix });
+    const record = decodeMdboxRecord(extRecordAt(state, seq, MDBOX_EXT_NAME));
     if (record === undefined) throw new IndexCorruptedError(`uid ${uid} has no map uid`, { path: this.indexPrefix });
     const entry = this.ctx.map.lookup(record.mapUid);
     if (entry === undefined) {
       throw new MailstoreError("NOT_FOUND", `map uid ${record.mapUid} (uid ${uid}) is not in the map: the storage needs a rebuild`, { path: this.ctx.paths.mapPrefix });
     }
-    return { uid, record, entry, guid128: rec.ext(GUID_EXT_NAME) ?? new Uint8Array(16) };
+    return { uid, record, entry, guid128: extRecordAt(state, seq, GUID_EXT_NAME) ?? new Uint8Array(16) };
   }
 
   /**
@@ -183,7 +184,8 @@ export class MdboxMailboxBackend implements MailboxBackend {
       const filePath = this.ctx.paths.readPath(resolved.entry.fileId);
       try {
         if (filePath === undefined) throw Object.assign(new Error("gone"), { code: "ENOENT" });
-        const message = this.reader.read(filePath, resolved.entry.offset, resolved.entry.size);
+        // Read-ahead keyed to the map state the record came from (see DboxMessageReader).
+        const message = this.reader.read(filePath, resolved.entry.offset, resolved.entry.size, this.ctx.map.state);
         if (message.size !== resolved.entry.size) {
           throw new MailCorruptedError(`message at offset ${resolved.entry.offset} has size ${message.size}, the map says ${resolved.entry.size}`, { path: filePath, offset: resolved.entry.offset });
         }

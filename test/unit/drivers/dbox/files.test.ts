@@ -102,6 +102,36 @@ describe("reading one message by offset", () => {
     }
   });
 
+  it("reads ahead on a sequential walk, within one read-ahead key: a new key sees bytes rewritten past what was read", async () => {
+    const bytes = encodeDboxFile({ header: { msgHeaderSize: 30, createStamp: 1, unknownItems: [] }, messages: [1, 2, 3, 4].map((i) => message(i)) });
+    const p = await writeDboxFile(dir, "m.1", bytes);
+    const whole = decodeDboxFile(bytes);
+    const text = (m: { body: Uint8Array }) => Buffer.from(m.body).toString("latin1");
+    const reader = new DboxMessageReader();
+    try {
+      const key = {};
+      const [m1, m2, m3, m4] = whole.messages;
+      reader.read(p, m1.offset, m1.size, key);
+      const second = reader.read(p, m2.offset, m2.size, key); // sequential: reads ahead to the end
+      expect(text(second)).toBe(text(m2));
+      // An uncommitted append rolled back and written again: same length, other bytes.
+      const fd = fs.openSync(p, "r+");
+      fs.writeSync(fd, Buffer.from("Subject: Z"), 0, 10, m3.offset + 30);
+      fs.closeSync(fd);
+      const third = reader.read(p, m3.offset, m3.size, key);
+      expect(text(third)).toBe(text(m3)); // served from the read-ahead: the key says nothing changed
+      third.body.fill(0x41); // a fresh buffer: the read-ahead keeps its bytes
+      expect(text(reader.read(p, m4.offset, m4.size, key))).toBe(text(m4));
+      // A new key (a newer map state) reads the file again.
+      reader.read(p, m2.offset, m2.size, {});
+      expect(text(reader.read(p, m3.offset, m3.size, {}))).toMatch(/^Subject: Z/);
+      // Without a key there is no read-ahead at all.
+      expect(text(reader.read(p, m3.offset, m3.size))).toMatch(/^Subject: Z/);
+    } finally {
+      reader.forget();
+    }
+  });
+
   it("grows its read for long metadata and large bodies", async () => {
     const big: DboxMessageInput = {
       body: latin1("x".repeat(20000)),
