@@ -6,6 +6,7 @@ import { commitBench, memoryBench, openBench, replayBench } from "./projections/
 import { notifyLatencyBench } from "./api/notify-latency.bench.js";
 import { syncPathBench } from "./api/sync-path.bench.js";
 import { vsDovecotBench } from "./side-by-side/vs-dovecot.bench.js";
+import { profileStepsBench } from "./side-by-side/profile-steps.bench.js";
 import { maildirSyncBench } from "./maildir/sync.bench.js";
 import { mboxConvertBench, mboxToMdboxBench } from "./mbox/convert.bench.js";
 import { mboxExpungeBench } from "./mbox/expunge.bench.js";
@@ -15,7 +16,8 @@ import { replicationBench } from "./replication/replication.bench.js";
  * `npm run bench [-- NAME…] [--messages N | --sizes A,B…]`: runs the named
  * benchmarks (all by default) and prints markdown table rows for
  * bench/RESULTS.md. `vs-dovecot` runs at 20,000 messages and at
- * `--messages N` (default 100,000), or at exactly `--sizes`.
+ * `--messages N` (default 100,000), or at exactly `--sizes`; so does
+ * `profile-steps` (its embedded steps under the sampling profiler).
  */
 const { names: wanted, sizes } = parseArgs(process.argv.slice(2));
 const benches: Record<string, () => Promise<string[]>> = {
@@ -30,6 +32,7 @@ const benches: Record<string, () => Promise<string[]>> = {
   "sync-path": () => syncPathBench(),
   "vs-dovecot": () => vsDovecotBench({ sizes }),
   "mdbox-workload": () => vsDovecotBench({ sizes: [20_000] }),
+  "profile-steps": () => profileStepsBench({ sizes }),
   "maildir-sync": () => maildirSyncBench(),
   "mbox-expunge": () => mboxExpungeBench(),
   "mbox-to-maildir": () => mboxConvertBench("maildir"),
@@ -38,8 +41,9 @@ const benches: Record<string, () => Promise<string[]>> = {
 };
 
 const INDEX_MAP_PARTS = ["index-map-memory", "index-map-open", "index-map-replay", "index-map-commit"];
-// By default every benchmark once (mdbox-workload is vs-dovecot at 20k); index-map is its four parts.
-const names = (wanted.length > 0 ? wanted : Object.keys(benches).filter((n) => !n.startsWith("index-map-") && n !== "mdbox-workload")).flatMap((n) =>
+// By default every benchmark once (mdbox-workload is vs-dovecot at 20k; profile-steps is a
+// diagnostic, run when named); index-map is its four parts.
+const names = (wanted.length > 0 ? wanted : Object.keys(benches).filter((n) => !n.startsWith("index-map-") && n !== "mdbox-workload" && n !== "profile-steps")).flatMap((n) =>
   n === "index-map" ? INDEX_MAP_PARTS : [n],
 );
 for (const name of names) {
