@@ -3,8 +3,9 @@
  * skipped only when one is missing AND CI is unset; under CI a missing one
  * fails at collection time.
  */
-import { describe } from "vitest";
-import { natsServerPath } from "../../bench/replication/nats-cluster.js";
+import { afterAll, beforeAll, describe } from "vitest";
+import { NatsCluster, natsServerPath } from "../../bench/replication/nats-cluster.js";
+import type { DovecotOracle } from "./dovecot.js";
 import { interopAvailable, haveDoveadm } from "./dovecot-oracle.js";
 
 export const haveNatsServer = natsServerPath() !== undefined;
@@ -17,4 +18,28 @@ export function describeNats(name: string, fn: () => void, opts: { doveadm?: boo
   }
   if (process.env.CI) throw new Error(`suite "${name}" cannot run: ${missing}, and CI is set`);
   describe.skip(`${name} (skipped: ${missing})`, fn);
+}
+
+/**
+ * Inside a describeNats suite: a 3-node cluster started before its tests and
+ * stopped (by PID) after them, and the oracles the tests push to `oracles`
+ * cleaned up with it.
+ */
+export function useNatsCluster(): { readonly cluster: NatsCluster; readonly oracles: DovecotOracle[] } {
+  let cluster: NatsCluster | undefined;
+  const oracles: DovecotOracle[] = [];
+  beforeAll(async () => {
+    cluster = await NatsCluster.start(3);
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+    for (const o of oracles) await o.cleanup();
+  });
+  return {
+    get cluster(): NatsCluster {
+      if (cluster === undefined) throw new Error("the NATS cluster starts in beforeAll: use it inside a test");
+      return cluster;
+    },
+    oracles,
+  };
 }

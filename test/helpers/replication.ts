@@ -7,20 +7,9 @@ import { flagNames, getHeader, highestModseq, messageCount, recordAt, type Stora
 import type { DovecotOracle } from "./dovecot.js";
 import { doveadmFetch } from "./fetch-compare.js";
 import { sampleMessage } from "./dovecot.js";
+import { prng } from "../../campaign/lib/rng.js";
 
 export const REPLICATED_MAILBOXES = ["INBOX", "Other"];
-
-/** A seeded PRNG (mulberry32), so a failing run can be replayed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FLAGS = ["\\Seen", "\\Flagged", "\\Answered", "\\Draft", "\\Deleted", "$Label1", "$Junk", "work", "todo"];
 

@@ -4,7 +4,6 @@
  * released; doveadm save, which only tries the lock, leaves its file for a
  * later sync — which the engine then logs with the next UID.
  */
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -12,6 +11,7 @@ import { expect, it } from "vitest";
 import { flagNames, lookupUid, messageCount, toRanges } from "../../src/index.js";
 import type { MaildirMailboxBackend } from "../../src/drivers/maildir/mailbox-backend.js";
 import { createOracle, describeInterop, sampleMessage } from "../helpers/dovecot.js";
+import { startReadyWorker } from "../helpers/kill-worker.js";
 import { openMaildirStorage } from "../unit/drivers/maildir/open-storage.js";
 
 describeInterop("Maildir uidlist lock shared with Dovecot", () => {
@@ -71,14 +71,7 @@ describeInterop("Maildir dotlocks after a kill", () => {
       const keywordsBefore = fs.readFileSync(keywordsFile, "latin1");
       const workerPath = path.join(o.dir, "replace-worker.mjs");
       fs.writeFileSync(workerPath, REPLACE_WORKER);
-      const child = spawn(process.execPath, [workerPath, keywordsFile], { stdio: ["ignore", "pipe", "pipe"] });
-      let stderr = "";
-      child.stderr.on("data", (d) => (stderr += d));
-      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-      await new Promise<void>((resolve, reject) => {
-        child.stdout.on("data", (d) => String(d).includes("ready") && resolve());
-        child.once("exit", (code) => reject(new Error(`worker exited early (${code}): ${stderr}`)));
-      });
+      const { child, exited } = await startReadyWorker(workerPath, [keywordsFile]);
       // Watch the lock until the replacement is being written, then kill: the
       // lock must name the worker the whole time (a lock holding content names
       // no pid, and Dovecot waits two minutes to break such a lock).

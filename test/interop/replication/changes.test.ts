@@ -6,12 +6,11 @@
  * own `mailbox.changes()` delivers the same changes with the same modseqs.
  */
 import * as path from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { NatsCluster } from "../../../bench/replication/nats-cluster.js";
+import { expect, it } from "vitest";
 import { openStorage, type ChangeBatch } from "../../../src/index.js";
 import { Publisher, remoteChanges, Replica, ReplicationConnection, replicatedCommitHooks } from "../../../src/replication/index.js";
-import { createOracle, sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
-import { describeNats } from "../../helpers/nats.js";
+import { createOracle, sampleMessage } from "../../helpers/dovecot.js";
+import { describeNats, useNatsCluster } from "../../helpers/nats.js";
 
 async function until(cond: () => boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -22,23 +21,16 @@ async function until(cond: () => boolean, ms = 10_000): Promise<void> {
 }
 
 describeNats("change streams across nodes", () => {
-  let cluster: NatsCluster;
-  const oracles: DovecotOracle[] = [];
-  beforeAll(async () => {
-    cluster = await NatsCluster.start(3);
-  });
-  afterAll(async () => {
-    await cluster?.stop();
-    for (const o of oracles) await o.cleanup();
-  });
+  const nats = useNatsCluster();
+  const oracles = nats.oracles;
 
   it("node B gets node A's batches in order, as A's local stream has them, and resumes from a position", async () => {
     const a = createOracle("mdbox");
     const b = createOracle("maildir");
     oracles.push(a, b);
     // Node A and node B each have their own connection (to different cluster nodes).
-    const connA = await ReplicationConnection.open({ servers: [cluster.servers[0]] });
-    const connB = await ReplicationConnection.open({ servers: [cluster.servers[1]] });
+    const connA = await ReplicationConnection.open({ servers: [nats.cluster.servers[0]] });
+    const connB = await ReplicationConnection.open({ servers: [nats.cluster.servers[1]] });
     try {
       const storageId = "changes";
       const primary = openStorage(a.location, { commitHooks: replicatedCommitHooks(new Publisher(connA, storageId)) });

@@ -9,31 +9,23 @@
 import { execFile, spawn } from "node:child_process";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { NatsCluster } from "../../../bench/replication/nats-cluster.js";
-import { createOracle, sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
-import { describeNats } from "../../helpers/nats.js";
+import { expect, it } from "vitest";
+import { createOracle, sampleMessage } from "../../helpers/dovecot.js";
+import { describeNats, useNatsCluster } from "../../helpers/nats.js";
 import { doveadmView } from "../../helpers/replication.js";
 
 const exec = promisify(execFile);
 const bin = path.resolve(__dirname, "../../../bin/mailstore.js");
 
 describeNats("replication CLI: --replicate, replica, replica --promote, watch --nats", () => {
-  let cluster: NatsCluster;
-  const oracles: DovecotOracle[] = [];
-  beforeAll(async () => {
-    cluster = await NatsCluster.start(3);
-  });
-  afterAll(async () => {
-    await cluster?.stop();
-    for (const o of oracles) await o.cleanup();
-  });
+  const nats = useNatsCluster();
+  const oracles = nats.oracles;
 
   it("publishes, replicates mdbox → Maildir, promotes, fences, watches", async () => {
     const p = createOracle("mdbox");
     const r = createOracle("maildir");
     oracles.push(p, r);
-    const urls = cluster.servers.join(",");
+    const urls = nats.cluster.servers.join(",");
     const env = { ...process.env, MAIL: "" };
     const cli = async (loc: string, ...args: string[]) => (await exec(process.execPath, [bin, "-l", loc, ...args], { env })).stdout;
     const replicate = ["--replicate", urls, "--replicate-id", "cli"];

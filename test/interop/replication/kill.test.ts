@@ -17,12 +17,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { NatsError } from "nats";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { NatsCluster } from "../../../bench/replication/nats-cluster.js";
+import { expect, it } from "vitest";
 import { messageCount, recordAt, openStorage, type Storage } from "../../../src/index.js";
 import { Outbox, Publisher, Replica, ReplicationConnection, replicatedCommitHooks } from "../../../src/replication/index.js";
 import { createOracle, type DovecotOracle } from "../../helpers/dovecot.js";
-import { describeNats } from "../../helpers/nats.js";
+import { describeNats, useNatsCluster } from "../../helpers/nats.js";
 import { doveadmView, portableState } from "../../helpers/replication.js";
 
 const WORKER = fileURLToPath(new URL("../../workers/replication-worker.mjs", import.meta.url));
@@ -115,15 +114,8 @@ class WorkerProcess {
 }
 
 describeNats("kills during replicated and local commits", () => {
-  let cluster: NatsCluster;
-  const oracles: DovecotOracle[] = [];
-  beforeAll(async () => {
-    cluster = await NatsCluster.start(3);
-  });
-  afterAll(async () => {
-    await cluster?.stop();
-    for (const o of oracles) await o.cleanup();
-  });
+  const nats = useNatsCluster();
+  const oracles = nats.oracles;
 
   async function replicate(storageId: string, to: DovecotOracle, conn: ReplicationConnection): Promise<Storage> {
     const store = openStorage(to.location);
@@ -152,11 +144,11 @@ describeNats("kills during replicated and local commits", () => {
     const r = createOracle("mdbox");
     oracles.push(p, r);
     const journal = path.join(p.dir, "journal");
-    const worker = new WorkerProcess({ servers: cluster.servers, location: p.location, storageId: "kill-primary", mode: "replicated", journal });
+    const worker = new WorkerProcess({ servers: nats.cluster.servers, location: p.location, storageId: "kill-primary", mode: "replicated", journal });
     // Killed in the middle of its commits: after its 30th acknowledged one.
     await worker.until("30 acknowledged commits", (w) => w.acked.length >= 30);
     await worker.kill();
-    const conn = await ReplicationConnection.open({ servers: cluster.servers });
+    const conn = await ReplicationConnection.open({ servers: nats.cluster.servers });
     try {
       const replicaStore = await replicate("kill-primary", r, conn);
       const ack = acked(journal);
@@ -181,7 +173,7 @@ describeNats("kills during replicated and local commits", () => {
     const p = createOracle("mdbox");
     const r = createOracle("maildir");
     oracles.push(p, r);
-    const conn = await ReplicationConnection.open({ servers: cluster.servers, timeoutMs: 3000 });
+    const conn = await ReplicationConnection.open({ servers: nats.cluster.servers, timeoutMs: 3000 });
     try {
       const primary = openStorage(p.location, { commitHooks: replicatedCommitHooks(new Publisher(conn, "kill-leader")) });
       const inbox = await primary.openMailbox("INBOX");
@@ -194,9 +186,9 @@ describeNats("kills during replicated and local commits", () => {
       for (let i = 1; Date.now() - started < 40_000 && (ackedBeforeKill < 0 || ack.length < ackedBeforeKill + 30); i++) {
         if (i === 40) {
           killedNode = (await conn.jsm.streams.info(conn.names.stream)).cluster?.leader ?? "";
-          const k = cluster.nodes.findIndex((n) => n.name === killedNode);
+          const k = nats.cluster.nodes.findIndex((n) => n.name === killedNode);
           expect(k, `the stream's leader "${killedNode}" is a node`).toBeGreaterThanOrEqual(0);
-          await cluster.kill(k);
+          await nats.cluster.kill(k);
           ackedBeforeKill = ack.length;
         }
         try {
@@ -211,8 +203,8 @@ describeNats("kills during replicated and local commits", () => {
       expect(ackedBeforeKill, context).toBeGreaterThan(0);
       expect(ack.length, context).toBeGreaterThan(ackedBeforeKill + 10);
       // The killed node comes back and catches up; the replica's consumer may be placed on it while it does.
-      cluster.restart(cluster.nodes.findIndex((n) => n.name === killedNode));
-      await cluster.waitReady();
+      nats.cluster.restart(nats.cluster.nodes.findIndex((n) => n.name === killedNode));
+      await nats.cluster.waitReady();
       await inbox.close();
       const replicaStore = await replicate("kill-leader", r, conn);
       expectExactlyOnce(ack, await counts(replicaStore), await streamContext(conn, context));
@@ -225,11 +217,11 @@ describeNats("kills during replicated and local commits", () => {
       // Commits refused while the stream elected a new leader (about 6 s on loopback) were not acknowledged.
       expect(refused).toBeGreaterThan(0);
     } finally {
-      for (let i = 0; i < cluster.nodes.length; i++) {
-        const proc = cluster.nodes[i].process;
-        if (proc && (proc.exitCode !== null || proc.signalCode !== null)) cluster.restart(i);
+      for (let i = 0; i < nats.cluster.nodes.length; i++) {
+        const proc = nats.cluster.nodes[i].process;
+        if (proc && (proc.exitCode !== null || proc.signalCode !== null)) nats.cluster.restart(i);
       }
-      await cluster.waitReady();
+      await nats.cluster.waitReady();
       await conn.close();
     }
   });
@@ -240,22 +232,22 @@ describeNats("kills during replicated and local commits", () => {
     oracles.push(p, r);
     const journal = path.join(p.dir, "journal");
     const outboxDir = path.join(p.dir, "outbox");
-    const worker = new WorkerProcess({ servers: cluster.servers, location: p.location, storageId: "kill-local", mode: "local", outboxDir, journal, timeoutMs: 1000 });
+    const worker = new WorkerProcess({ servers: nats.cluster.servers, location: p.location, storageId: "kill-local", mode: "local", outboxDir, journal, timeoutMs: 1000 });
     let atQuorumLoss = -1;
     try {
       await worker.until("10 acknowledged commits", (w) => w.acked.length >= 10);
       // Two of the three nodes die: the stream has no quorum, local commits go on, the outbox keeps them.
-      await cluster.kill(1);
-      await cluster.kill(2);
+      await nats.cluster.kill(1);
+      await nats.cluster.kill(2);
       atQuorumLoss = worker.acked.length;
       await worker.until("10 acknowledged commits without quorum", (w) => w.acked.length >= atQuorumLoss + 10);
     } finally {
       await worker.kill();
     }
-    cluster.restart(1);
-    cluster.restart(2);
-    await cluster.waitReady();
-    const conn = await ReplicationConnection.open({ servers: cluster.servers });
+    nats.cluster.restart(1);
+    nats.cluster.restart(2);
+    await nats.cluster.waitReady();
+    const conn = await ReplicationConnection.open({ servers: nats.cluster.servers });
     try {
       expect(fs.readdirSync(outboxDir)).toHaveLength(1); // INBOX's marker, left by the killed process
       const primary = openStorage(p.location);
