@@ -14,9 +14,9 @@
  *   backup (not its log) whose message the old map had at refcount 0: they
  *   predate the expunge;
  * - a message no mailbox points at, and that the old map did not already
- *   count as deleted (refcount 0) nor, with the map intact, a mailbox log
- *   shows expunged (by GUID: a purge killed before its unlink leaves such
- *   messages in a file the map no longer knows), goes back to its original mailbox (metadata
+ *   count as deleted (refcount 0) nor, when the intact map has no record of
+ *   it, a mailbox log shows expunged (by GUID: a purge killed before its
+ *   unlink leaves such messages in a file the map no longer knows), goes back to its original mailbox (metadata
  *   `B`), else INBOX, without flags (Dovecot loses them too);
  * - refcounts become the number of mailbox records pointing at each message.
  */
@@ -31,6 +31,8 @@ export interface PlacedMessage extends FoundMessage {
   readonly seenZero: boolean;
   /** An earlier message has the same GUID. */
   readonly duplicate: boolean;
+  /** The old map had no record of it (new, or left in a file a killed purge had replaced). */
+  readonly unmapped: boolean;
 }
 
 /** The map half of a rebuild plan. */
@@ -86,6 +88,7 @@ export function planMap(found: readonly FoundMessage[], entries: readonly MapEnt
       mapUid: slot.entry?.mapUid ?? next++,
       seenZero: duplicate || slot.entry?.refcount === 0,
       duplicate,
+      unmapped: slot.entry === undefined,
     };
     placed.push(p);
     if (slot.entry === undefined) append.push(p);
@@ -150,7 +153,8 @@ export interface MailboxesPlan {
  * @param oldMapUidValidity the uid_validity of the map the snapshots' map
  *   uids refer to when it is still the map (undefined: it was recreated).
  * @param restoreTarget maps a `B` name to the mailbox to restore into (invalid names → INBOX).
- * @param expunged hex GUIDs a mailbox log shows expunged: not put back.
+ * @param expunged hex GUIDs a mailbox log shows expunged: not put back
+ *   when the old map has no record of them.
  */
 export function planMailboxes(
   index: MessageIndex,
@@ -178,7 +182,9 @@ export function planMailboxes(
     plans.set(s.name, plan);
   }
   for (const msg of index.canonical()) {
-    if (refcounts.get(msg.mapUid)! > 0 || msg.seenZero || expunged.has(msg.guidKey)) continue;
+    // A message the map still counts (refcount > 0) goes back even if some log expunged its GUID:
+    // a copy in another mailbox whose index is lost shares the GUID.
+    if (refcounts.get(msg.mapUid)! > 0 || msg.seenZero || (msg.unmapped && expunged.has(msg.guidKey))) continue;
     const name = restoreTarget(msg.origMailbox);
     let plan = plans.get(name);
     if (plan === undefined) {

@@ -93,4 +93,11 @@ describe("rebuild planning", () => {
     const { mailboxes } = planMailboxes(index, plan.placed, [snapshot("INBOX", [])], 77, () => "INBOX", expunged);
     expect(mailboxes[0].restore.map((m) => m.guidKey.slice(-2))).toEqual(["02"]);
   });
+
+  it("a message the map still counts goes back though a log expunged its GUID (a copy elsewhere, whose index is lost)", () => {
+    const plan = planMap([found(1, 16, 1)], [entry(3, 1, 16, 1)], 4);
+    const expunged = new Set([found(1, 16, 1).guidKey]);
+    const { mailboxes } = planMailboxes(new MessageIndex(plan.placed), plan.placed, [snapshot("INBOX", [])], 77, () => "INBOX", expunged);
+    expect(mailboxes[0].restore.map((m) => m.mapUid)).toEqual([3]);
+  });
 });
