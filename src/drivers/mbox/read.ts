@@ -19,17 +19,19 @@ import { planSync } from "./sync-plan.js";
 export const LOCATE_WINDOW_BYTES = 16 * 1024;
 
 /**
- * @param fileSize the file's size when known (under a lock), else fstat() is asked.
+ * @param file the source to read `fd` through: a caller reading one message
+ *   after another passes the same one while the file cannot change (its
+ *   window then usually holds the next message already); else a new one.
  * @returns the message `uid` of the file open as `fd`, and the source to
- *   read it from (valid until `scratch`, when given, is used again).
+ *   read it from (valid until `file` reads elsewhere).
  */
-export function locateMessage(fd: number, path: string, state: IndexMapState, uid: number, scratch?: Uint8Array, fileSize?: number): { src: ByteSource; msg: MboxMessage } {
+export function locateMessage(fd: number, path: string, state: IndexMapState, uid: number, file?: FileSource): { src: ByteSource; msg: MboxMessage } {
   const r = lookupUid(state, uid);
   if (!r) throw new MailstoreError("NOT_FOUND", `no message with UID ${uid}`, { path });
   const offset = fromOffsetOf(r);
   const md5 = headerMd5Of(r);
   const ix: IndexedMessage = { uid, flags: r.flags, keywords: r.keywords, ...(offset !== undefined ? { fromOffset: offset } : {}), ...(md5 ? { md5 } : {}) };
-  const src = new FileSource(fd, LOCATE_WINDOW_BYTES, scratch, fileSize);
+  const src = file ?? new FileSource(fd, LOCATE_WINDOW_BYTES);
   const msg = offset === undefined ? undefined : messageAt(src, offset, path);
   if (msg && isSameMessage(src, msg, ix)) return { src, msg };
   const scanned = scanFile(fd, path);
