@@ -47,7 +47,7 @@ describeNats("fencing: two primaries writing one mailbox", () => {
     const behind = await Replica.start(conn, storeB, { storageId, positionFile });
     await behind.caughtUp();
     await behind.stop();
-    await inboxA.transaction().append({ body: sampleMessage(10), flags: ["\Seen"] }).commit();
+    await inboxA.transaction().append({ body: sampleMessage(10), flags: ["\\Seen"] }).commit();
     await expect(behind.promote()).rejects.toBeInstanceOf(ReplicationFencedError);
     // Caught up, it is promoted: one call (it publishes a takeover message that fences A).
     const replicaB = await Replica.start(conn, storeB, { storageId, positionFile });
