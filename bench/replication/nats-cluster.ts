@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { connect } from "nats";
+import { connect, NatsError, type NatsConnection, type StreamConfig, type StreamInfo } from "nats";
 
 export const NATS_SERVER_CANDIDATES = ["/usr/bin/nats-server", "/usr/sbin/nats-server", "/usr/local/bin/nats-server"];
 
@@ -115,17 +115,9 @@ export class NatsCluster {
     // Healthy nodes may still lack a meta leader: a stream create succeeds only with one.
     const nc = await connect({ servers: running().map((n) => n.url), reconnectTimeWait: 100 });
     try {
-      for (;;) {
-        try {
-          const jsm = await nc.jetstreamManager({ timeout: 2_000 });
-          await jsm.streams.add({ name: "READY_PROBE", subjects: ["ready.probe"], num_replicas: Math.min(3, running().length) });
-          await jsm.streams.delete("READY_PROBE");
-          return;
-        } catch (err) {
-          if (Date.now() > deadline) throw err;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
+      await addStreamWhenPlaceable(nc, { name: "READY_PROBE", subjects: ["ready.probe"], num_replicas: Math.min(3, running().length) }, deadline);
+      const jsm = await nc.jetstreamManager({ timeout: 2_000 });
+      await jsm.streams.delete("READY_PROBE");
     } finally {
       await nc.close();
     }
@@ -149,5 +141,23 @@ export class NatsCluster {
   async stop(): Promise<void> {
     for (let i = 0; i < this.nodes.length; i++) await this.kill(i, "SIGTERM");
     fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Adds a stream, asking again until `deadline` (epoch ms) while the cluster
+ * cannot place it yet: no meta leader, or fewer current peers than replicas
+ * (a peer lagging under load drops out of placement for a moment).
+ * @returns the stream's info.
+ */
+export async function addStreamWhenPlaceable(nc: NatsConnection, config: Partial<StreamConfig> & { name: string }, deadline: number): Promise<StreamInfo> {
+  for (;;) {
+    try {
+      const jsm = await nc.jetstreamManager({ timeout: 2_000 });
+      return await jsm.streams.add(config);
+    } catch (err) {
+      if (!(err instanceof NatsError) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 }

@@ -8,6 +8,7 @@
  */
 import type { JetStreamClient, ObjectStore } from "nats";
 import { ReplicationError } from "../shared/errors.js";
+import { whileSettling } from "./settling.js";
 import type { StreamNames } from "./subjects.js";
 
 /** Inline bodies while the commit message stays below this (JetStream's default max_payload is 1 MiB). */
@@ -18,7 +19,8 @@ export class BodyStore {
   constructor(private readonly js: JetStreamClient, private readonly names: StreamNames) {}
 
   private async bucket(): Promise<ObjectStore> {
-    this.store ??= await this.js.views.os(this.names.bodyBucket, { replicas: this.names.replicas });
+    // Created with the first large body: the cluster may still be settling (see settling.ts).
+    this.store ??= await whileSettling(Date.now() + 30_000, () => this.js.views.os(this.names.bodyBucket, { replicas: this.names.replicas }));
     return this.store;
   }
 

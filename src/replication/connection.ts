@@ -5,6 +5,7 @@
  * on a majority of the nodes' disks.
  */
 import { connect, ErrorCode, NatsError, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
+import { CLUSTER_NOT_AVAILABLE, whileSettling } from "./settling.js";
 import { ReplicationError } from "../shared/errors.js";
 import { BodyStore } from "./bodies.js";
 import { DEFAULT_NAMES, type StreamNames } from "./subjects.js";
@@ -41,15 +42,9 @@ export class ReplicationConnection {
     }
     try {
       const jsm = await nc.jetstreamManager({ timeout: timeoutMs });
-      // A stream whose nodes just came back may take a few seconds to elect a leader.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await ensureStream(jsm, names);
-          break;
-        } catch (err) {
-          if (!(err instanceof NatsError) || err.code !== ErrorCode.Timeout || attempt >= 3) throw err;
-        }
-      }
+      // A stream whose nodes just came back may take a few seconds to elect a leader, and a
+      // cluster just formed (or a peer lagging under load) may not offer 3 peers for a new one yet.
+      await whileSettling(Date.now() + 3 * timeoutMs, () => ensureStream(jsm, names));
       return new ReplicationConnection(nc, nc.jetstream({ timeout: timeoutMs }), jsm, names, timeoutMs);
     } catch (err) {
       await nc.close();
@@ -89,8 +84,7 @@ export class ReplicationConnection {
 
 /** JetStream's "no message found". */
 const NO_MESSAGE = 10037;
-/** JetStream's "system temporarily unavailable": the stream's group has no leader (an election). */
-const CLUSTER_NOT_AVAILABLE = 10008;
+
 
 async function ensureStream(jsm: JetStreamManager, names: StreamNames): Promise<void> {
   try {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { connect } from "nats";
-import { NatsCluster } from "../../../bench/replication/nats-cluster.js";
+import { addStreamWhenPlaceable, NatsCluster } from "../../../bench/replication/nats-cluster.js";
 import { describeNats } from "../../helpers/nats.js";
 
 describeNats("a real 3-node nats-server cluster", () => {
@@ -16,7 +16,8 @@ describeNats("a real 3-node nats-server cluster", () => {
     const nc = await connect({ servers: cluster.servers });
     try {
       const jsm = await nc.jetstreamManager();
-      const info = await jsm.streams.add({ name: "T", subjects: ["t.>"], num_replicas: 3 });
+      // As the engine does (ReplicationConnection.open): a peer lagging under load may drop out of placement for a moment.
+      const info = await addStreamWhenPlaceable(nc, { name: "T", subjects: ["t.>"], num_replicas: 3 }, Date.now() + 30_000);
       expect(info.config.num_replicas).toBe(3);
       const js = nc.jetstream();
       const ack = await js.publish("t.a", new Uint8Array([1]));
