@@ -18,6 +18,7 @@
  * before (a replica restarted between applying and saving its position):
  * it is skipped, so nothing is applied twice.
  */
+import * as fs from "node:fs";
 import type { Mailbox } from "../api/mailbox.js";
 import type { Storage } from "../api/storage.js";
 import type { NewMessage, PreparedSave } from "../drivers/driver.js";
@@ -45,7 +46,9 @@ export interface ApplyResult {
  *   A mailbox is recognised by its UIDVALIDITY, which the replica takes from
  *   the primary and which is unique in the primary's store (dovecot-uidvalidity).
  */
-export async function replicaMailbox(storage: Storage, open: Map<string, Mailbox>, c: ShippedCommit): Promise<Mailbox | undefined> {
+export async function replicaMailbox(
+  storage: Storage, open: Map<string, Mailbox>, c: ShippedCommit, known: Readonly<Record<string, string>> = {},
+): Promise<Mailbox | undefined> {
   let box = open.get(c.mailboxGuid);
   if (box && box.name !== c.mailbox) {
     await box.close();
@@ -55,13 +58,13 @@ export async function replicaMailbox(storage: Storage, open: Map<string, Mailbox
   if (!box) {
     const names = await storage.listMailboxes();
     if (!names.includes(c.mailbox) && c.mailbox !== "INBOX") {
-      if ((await mailboxWithUidValidity(storage, names, c.uidValidity)) !== undefined) return undefined;
+      if ((await renamedTo(storage, names, c, known)) !== undefined) return undefined;
       await storage.createMailbox(c.mailbox, { uidValidity: c.uidValidity });
     }
     box = await storage.openMailbox(c.mailbox);
     if (box.uidValidity !== c.uidValidity) {
       // Another mailbox of that name (created after the shipped one was renamed away), while the shipped one lives on under its later name.
-      const elsewhere = await mailboxWithUidValidity(storage, names.filter((n) => n !== c.mailbox), c.uidValidity);
+      const elsewhere = await renamedTo(storage, names.filter((n) => n !== c.mailbox), c, known);
       if (elsewhere !== undefined) {
         await box.close();
         return undefined;
@@ -76,8 +79,10 @@ export async function replicaMailbox(storage: Storage, open: Map<string, Mailbox
   return box;
 }
 
-/** The UIDVALIDITY of the replica's mailbox `name` (which exists), without keeping it open. */
-async function uidValidityOf(storage: Storage, name: string): Promise<number> {
+/** The UIDVALIDITY of the replica's mailbox `name` (which exists), without keeping it open; undefined when it has no index (none is created). */
+async function uidValidityOf(storage: Storage, name: string): Promise<number | undefined> {
+  const backend = storage.backend.openMailbox(name);
+  if (!fs.existsSync(backend.indexPrefix + ".log") && !fs.existsSync(backend.indexPrefix)) return undefined;
   const box = await storage.openMailbox(name);
   try {
     return box.uidValidity;
@@ -86,8 +91,17 @@ async function uidValidityOf(storage: Storage, name: string): Promise<number> {
   }
 }
 
-async function mailboxWithUidValidity(storage: Storage, names: readonly string[], uidValidity: number): Promise<string | undefined> {
-  for (const name of names) if ((await uidValidityOf(storage, name)) === uidValidity) return name;
+/**
+ * The replica mailbox that is `c`'s under a later name: the primary's
+ * UIDVALIDITY, which the replica's mailboxes take from it (INBOX aside: it
+ * is created with one of its own, and is never a rename's target), and not
+ * known (`known`: the position file's primary GUIDs by name) as another one.
+ */
+async function renamedTo(storage: Storage, names: readonly string[], c: ShippedCommit, known: Readonly<Record<string, string>>): Promise<string | undefined> {
+  for (const name of names) {
+    if (name === "INBOX" || (known[name] !== undefined && known[name] !== c.mailboxGuid)) continue;
+    if ((await uidValidityOf(storage, name)) === c.uidValidity) return name;
+  }
   return undefined;
 }
 

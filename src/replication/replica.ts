@@ -162,7 +162,7 @@ export class Replica {
       // The mailbox ends deleted: its commits are not applied (again), whether this replica applied the delete already or not.
       result = { applied: 0, skipped: 1 };
     } else {
-      const box = await replicaMailbox(this.storage, this.open, c);
+      const box = await replicaMailbox(this.storage, this.open, c, this.mailboxes);
       if (box === undefined) {
         result = { applied: 0, skipped: 1 };
       } else {
