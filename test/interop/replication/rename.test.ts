@@ -7,10 +7,12 @@
  * catching up from the stream's start, and the Maildir replica restarted
  * from an older position file all end with the primary's mailbox list and
  * states (doveadm agrees), nothing applied twice. A fenced writer renames
- * nothing.
+ * nothing. The CLI's `mailbox rename|delete` with `--replicate` publish too.
  */
+import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { promisify } from "node:util";
 import { expect, it } from "vitest";
 import { openStorage, type Storage } from "../../../src/index.js";
 import { ReplicationFencedError } from "../../../src/shared/errors.js";
@@ -29,6 +31,9 @@ async function save(storage: Storage, mailbox: string, seeds: readonly number[],
     await box.close();
   }
 }
+
+const exec = promisify(execFile);
+const bin = path.resolve(__dirname, "../../../bin/mailstore.js");
 
 async function sortedNames(storage: Storage): Promise<string[]> {
   return (await storage.listMailboxes()).sort();
@@ -174,5 +179,29 @@ describeNats("replication: mailbox rename and delete", () => {
     } finally {
       await conn.close();
     }
+  });
+
+  it("CLI: mailbox rename and delete with --replicate reach `replica --once`", async () => {
+    const p = createOracle("sdbox");
+    const r = createOracle("maildir");
+    nats.oracles.push(p, r);
+    const urls = nats.cluster.servers.join(",");
+    const env = { ...process.env, MAIL: "" };
+    const replicate = ["--replicate", urls, "--replicate-id", "cli-rename"];
+    const cli = async (loc: string, ...args: string[]) => (await exec(process.execPath, [bin, "-l", loc, ...args], { env })).stdout;
+    const save = (mailbox: string, body: string) => new Promise<void>((resolve, reject) => {
+      const child = execFile(process.execPath, [bin, "-l", p.location, ...replicate, "save", "-m", mailbox], { env }, (err, _out, stderr) => (err ? reject(Object.assign(err, { stderr })) : resolve()));
+      child.stdin!.end(body);
+    });
+    await cli(p.location, ...replicate, "mailbox", "create", "Drafts", "Junk");
+    await save("Drafts", sampleMessage(1));
+    await save("Junk", sampleMessage(2));
+    await cli(p.location, ...replicate, "mailbox", "rename", "Drafts", "Notes");
+    await cli(p.location, ...replicate, "mailbox", "delete", "Junk");
+    await save("Notes", sampleMessage(3));
+    const out = (await cli(r.location, "replica", "--from", urls, "--storage-id", "cli-rename", "--once", "--json")).trim().split("\n");
+    expect(JSON.parse(out[out.length - 1])).toMatchObject({ lag: 0 });
+    await expectSameForDoveadm(r, p, ["Notes"]);
+    expect((await r.mailboxList()).sort()).toEqual(["INBOX", "Notes"]);
   });
 }, { doveadm: true });
