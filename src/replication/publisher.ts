@@ -303,7 +303,11 @@ export async function publishTreeChange(publisher: Publisher, change: MailboxTre
 export function replicatedTreeHooks(publisher: Publisher, options: ReplicatedHooksOptions = {}): MailboxTreeHooks {
   const precheck = options.precheck ?? true;
   return {
-    beforeMailboxChange: async (_change, mailbox) => (precheck ? publisher.verifyCursor(mailbox) : publisher.checkNotFenced()),
+    beforeMailboxChange: async (_change, mailbox) => {
+      // Without the precheck, a subject this writer has not looked up yet is still checked for whose it is (as afterCommit does).
+      if (precheck || (mailbox.guid() !== undefined && !publisher.knows(publisher.subjectOf(mailbox)))) return publisher.verifyCursor(mailbox);
+      publisher.checkNotFenced();
+    },
     afterMailboxChange: async (change) => publishTreeChange(publisher, change),
   };
 }
