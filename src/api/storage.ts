@@ -13,6 +13,34 @@ import { listSubscriptions, setSubscription } from "../drivers/subscriptions.js"
 import type { FsyncMode } from "../log/log.js";
 import { Mailbox, type MailboxOptions } from "./mailbox.js";
 
+/** A mailbox as it was just before a rename or delete (what MailboxTreeHooks see). */
+export interface MailboxIdentity {
+  /** Its name before the change. */
+  name: string;
+  /** Its own GUID (undefined: no index yet, or an mbox never synced). */
+  guid: string | undefined;
+  uidValidity: number;
+}
+
+/** A rename or delete of one mailbox (`to` for a rename). */
+export type MailboxTreeChange =
+  | { type: "rename"; mailbox: MailboxIdentity; to: string }
+  | { type: "delete"; mailbox: MailboxIdentity };
+
+/**
+ * Generic hooks around Storage.renameMailbox and Storage.deleteMailbox, in
+ * the spirit of CommitHooks. `beforeMailboxChange` runs with the mailbox
+ * open (closed again before the change): throwing there refuses the change,
+ * nothing is changed. `afterMailboxChange` runs once the change is on disk:
+ * throwing there fails the call (the local change stays). They are not run
+ * for a mailbox that has no index yet (nothing of it was ever committed).
+ * Replication (src/replication) uses them.
+ */
+export interface MailboxTreeHooks {
+  beforeMailboxChange?(change: MailboxTreeChange, mailbox: Mailbox): Promise<void>;
+  afterMailboxChange?(change: MailboxTreeChange): Promise<void>;
+}
+
 export interface StorageOptions extends MailboxOptions {
   /** Home directory for `~` and autodetection (default: $HOME). */
   home?: string;
@@ -25,6 +53,8 @@ export interface StorageOptions extends MailboxOptions {
    * location then fails instead of leaving an empty store behind.
    */
   mustExist?: boolean;
+  /** Called around every mailbox rename and delete (see MailboxTreeHooks). */
+  mailboxTreeHooks?: MailboxTreeHooks;
 }
 
 /** A mail location opened for use: its mailbox tree and open mailboxes. */
@@ -106,13 +136,37 @@ export class Storage {
 
   async deleteMailbox(name: string): Promise<void> {
     this.checkWritable("delete a mailbox");
+    const identity = await this.beforeTreeChange(name, (mailbox) => ({ type: "delete", mailbox }));
     await this.backend.deleteMailbox(name);
+    if (identity) await this.options.mailboxTreeHooks?.afterMailboxChange?.(identity);
   }
 
   async renameMailbox(from: string, to: string): Promise<void> {
     this.checkWritable("rename a mailbox");
     checkNewMailboxName(to, this.location.driver);
+    const identity = await this.beforeTreeChange(from, (mailbox) => ({ type: "rename", mailbox, to }));
     await this.backend.renameMailbox(from, to);
+    if (identity) await this.options.mailboxTreeHooks?.afterMailboxChange?.(identity);
+  }
+
+  /**
+   * With MailboxTreeHooks: opens mailbox `name` (when it exists and has an
+   * index), runs `beforeMailboxChange` and closes it again.
+   * @returns the change for `afterMailboxChange`, or undefined when the hooks are not run.
+   */
+  private async beforeTreeChange(name: string, change: (mailbox: MailboxIdentity) => MailboxTreeChange): Promise<MailboxTreeChange | undefined> {
+    const hooks = this.options.mailboxTreeHooks;
+    if (!hooks || !(await this.backend.mailboxExists(name))) return undefined;
+    const backend = this.backend.openMailbox(name);
+    if (!fs.existsSync(backend.indexPrefix + ".log") && !fs.existsSync(backend.indexPrefix)) return undefined;
+    const box = Mailbox.open(name, backend, this.options);
+    try {
+      const c = change({ name, guid: box.guid(), uidValidity: box.uidValidity });
+      await hooks.beforeMailboxChange?.(c, box);
+      return c;
+    } finally {
+      await box.close();
+    }
   }
 
   /**

@@ -5,7 +5,7 @@
  */
 import * as path from "node:path";
 import type { Command } from "commander";
-import type { CommitHooks, Storage } from "../index.js";
+import type { CommitHooks, MailboxTreeHooks, Storage } from "../index.js";
 import { MailstoreError } from "../shared/errors.js";
 
 export interface GlobalReplicationOptions {
@@ -34,6 +34,8 @@ export function defaultPositionFile(storage: Storage): string {
 
 export interface CliReplication {
   hooks: CommitHooks;
+  /** Replicated mode: mailbox renames and deletes are published too (local mode does not carry them yet). */
+  treeHooks?: MailboxTreeHooks;
   /** After the storage is open (local mode drains what an earlier process left). */
   attach(storage: Storage): Promise<void>;
   /** Publishes what is left (local mode), then disconnects. */
@@ -47,11 +49,11 @@ export async function openCliReplication(program: Command, root: () => string): 
   if (!o.replicateId) throw new MailstoreError("INVALID_ARGUMENT", "--replicate needs --replicate-id");
   if (o.commitMode !== "replicated" && o.commitMode !== "local") throw new MailstoreError("INVALID_ARGUMENT", `--commit-mode ${o.commitMode}: replicated or local`);
   // On demand: the NATS client is loaded only by a process that replicates.
-  const { Outbox, promotedPublisher, replicatedCommitHooks, ReplicationConnection } = await import("../replication/index.js");
+  const { Outbox, promotedPublisher, replicatedCommitHooks, replicatedTreeHooks, ReplicationConnection } = await import("../replication/index.js");
   const conn = await ReplicationConnection.open({ servers: o.replicate });
   const publisher = promotedPublisher(conn, o.replicaPosition ?? path.join(root(), "mailstore-replica.json"), o.replicateId);
   if (o.commitMode === "replicated") {
-    return { hooks: replicatedCommitHooks(publisher), attach: async () => undefined, close: () => conn.close() };
+    return { hooks: replicatedCommitHooks(publisher), treeHooks: replicatedTreeHooks(publisher), attach: async () => undefined, close: () => conn.close() };
   }
   const outbox = new Outbox(publisher, o.outbox ?? path.join(root(), "mailstore-outbox"));
   return {

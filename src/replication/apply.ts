@@ -18,6 +18,7 @@
  * before (a replica restarted between applying and saving its position):
  * it is skipped, so nothing is applied twice.
  */
+import * as fs from "node:fs";
 import type { Mailbox } from "../api/mailbox.js";
 import type { Storage } from "../api/storage.js";
 import type { NewMessage, PreparedSave } from "../drivers/driver.js";
@@ -36,17 +37,39 @@ export interface ApplyResult {
   skipped: number;
 }
 
-/** Opens (creating with the primary's UIDVALIDITY when missing) the replica's mailbox for `c`. */
-export async function replicaMailbox(storage: Storage, open: Map<string, Mailbox>, c: ShippedCommit): Promise<Mailbox> {
+/**
+ * Opens (creating with the primary's UIDVALIDITY when missing) the replica's
+ * mailbox for `c`.
+ * @returns undefined when the commit is for a mailbox the replica has
+ *   renamed since (a commit re-delivered to a replica restarted from an older
+ *   position): the replica holds it under its later name, commits included.
+ *   A mailbox is recognised by its UIDVALIDITY, which the replica takes from
+ *   the primary and which is unique in the primary's store (dovecot-uidvalidity).
+ */
+export async function replicaMailbox(
+  storage: Storage, open: Map<string, Mailbox>, c: ShippedCommit, known: Readonly<Record<string, string>> = {},
+): Promise<Mailbox | undefined> {
   let box = open.get(c.mailboxGuid);
   if (box && box.name !== c.mailbox) {
     await box.close();
+    open.delete(c.mailboxGuid);
     box = undefined;
   }
   if (!box) {
     const names = await storage.listMailboxes();
-    if (!names.includes(c.mailbox) && c.mailbox !== "INBOX") await storage.createMailbox(c.mailbox, { uidValidity: c.uidValidity });
+    if (!names.includes(c.mailbox) && c.mailbox !== "INBOX") {
+      if ((await renamedTo(storage, names, c, known)) !== undefined) return undefined;
+      await storage.createMailbox(c.mailbox, { uidValidity: c.uidValidity });
+    }
     box = await storage.openMailbox(c.mailbox);
+    if (box.uidValidity !== c.uidValidity) {
+      // Another mailbox of that name (created after the shipped one was renamed away), while the shipped one lives on under its later name.
+      const elsewhere = await renamedTo(storage, names.filter((n) => n !== c.mailbox), c, known);
+      if (elsewhere !== undefined) {
+        await box.close();
+        return undefined;
+      }
+    }
     open.set(c.mailboxGuid, box);
     // Later commits catch up under the log lock themselves: a refresh per message would rescan Maildir's files each time.
     await box.refresh();
@@ -54,6 +77,69 @@ export async function replicaMailbox(storage: Storage, open: Map<string, Mailbox
   // INBOX is created on first use with a UIDVALIDITY of its own: take the primary's while it is empty.
   if (box.uidValidity !== c.uidValidity && messageCount(box.state) === 0) await box.update({ uidValidity: c.uidValidity });
   return box;
+}
+
+/** The UIDVALIDITY of the replica's mailbox `name` (which exists), without keeping it open; undefined when it has no index (none is created). */
+async function uidValidityOf(storage: Storage, name: string): Promise<number | undefined> {
+  const backend = storage.backend.openMailbox(name);
+  if (!fs.existsSync(backend.indexPrefix + ".log") && !fs.existsSync(backend.indexPrefix)) return undefined;
+  const box = await storage.openMailbox(name);
+  try {
+    return box.uidValidity;
+  } finally {
+    await box.close();
+  }
+}
+
+/**
+ * The replica mailbox that is `c`'s under a later name: the primary's
+ * UIDVALIDITY, which the replica's mailboxes take from it (INBOX aside: it
+ * is created with one of its own, and is never a rename's target), and not
+ * known (`known`: the position file's primary GUIDs by name) as another one.
+ */
+async function renamedTo(storage: Storage, names: readonly string[], c: ShippedCommit, known: Readonly<Record<string, string>>): Promise<string | undefined> {
+  for (const name of names) {
+    if (name === "INBOX" || (known[name] !== undefined && known[name] !== c.mailboxGuid)) continue;
+    if ((await uidValidityOf(storage, name)) === c.uidValidity) return name;
+  }
+  return undefined;
+}
+
+/**
+ * Applies a rename or delete message (ShippedCommit.op) to the replica's
+ * store. Idempotent, as a replica restarted from an older position gets it
+ * again: a rename whose target is already the shipped mailbox (same
+ * UIDVALIDITY), or whose source is not there (never created here, or renamed
+ * further since), changes nothing; nor does a delete of a mailbox that is
+ * not there.
+ * @throws ReplicationError when the target name of a rename is another mailbox.
+ */
+export async function applyTreeOp(storage: Storage, open: Map<string, Mailbox>, c: ShippedCommit, subject: string): Promise<ApplyResult> {
+  const op = c.op;
+  if (op === undefined) throw new ReplicationError(`stream message for ${c.mailbox} is a commit, not a rename or delete`, { path: subject });
+  const names = await storage.listMailboxes();
+  const isShipped = async (name: string) => names.includes(name) && (await uidValidityOf(storage, name)) === c.uidValidity;
+  // The open handle of the mailbox (and of any child a rename moves) would point at the old place.
+  const from = op.type === "rename" ? op.from : c.mailbox;
+  for (const [guid, box] of [...open]) {
+    if (guid === c.mailboxGuid || box.name.startsWith(from + "/")) {
+      await box.close();
+      open.delete(guid);
+    }
+  }
+  const skipped: ApplyResult = { applied: 0, skipped: 1 };
+  if (op.type === "rename") {
+    if (await isShipped(c.mailbox)) return skipped;
+    if (names.includes(c.mailbox)) {
+      throw new ReplicationError(`cannot rename ${op.from} to ${c.mailbox} as the primary did: the replica has another mailbox ${c.mailbox}`, { path: subject });
+    }
+    if (!(await isShipped(op.from))) return skipped;
+    await storage.renameMailbox(op.from, c.mailbox);
+    return { applied: 1, skipped: 0 };
+  }
+  if (!(await isShipped(c.mailbox))) return skipped;
+  await storage.deleteMailbox(c.mailbox);
+  return { applied: 1, skipped: 0 };
 }
 
 /**

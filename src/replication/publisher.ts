@@ -15,6 +15,7 @@
  */
 import { NatsError } from "nats";
 import type { CommitHooks, CommittedRange, Mailbox } from "../api/mailbox.js";
+import type { MailboxTreeChange, MailboxTreeHooks } from "../api/storage.js";
 import type { IndexMapState } from "../projections/state.js";
 import { lookupUid } from "../projections/read.js";
 import { decodeLogSegment, readLogSegments } from "../log/segments.js";
@@ -46,18 +47,37 @@ const NO_MESSAGE = 10037;
 export class Publisher {
   private readonly cursors = new Map<string, SubjectCursor>();
   private fenced: ReplicationFencedError | undefined;
+  /** Subject GUIDs by mailbox name (a renamed mailbox's entry moves with it). */
+  private readonly subjectGuids: Map<string, string>;
 
   /**
    * @param subjectGuids by mailbox name: the subject GUID of mailboxes whose
    *   subject is not their own GUID (a promoted replica carries on the
    *   primary's subjects; its position file keeps them).
    */
-  constructor(readonly conn: ReplicationConnection, readonly storageId: string, private readonly subjectGuids: ReadonlyMap<string, string> = new Map()) {
+  constructor(readonly conn: ReplicationConnection, readonly storageId: string, subjectGuids: ReadonlyMap<string, string> = new Map()) {
     checkToken("storage id", storageId);
+    this.subjectGuids = new Map(subjectGuids);
   }
 
   private guidOf(mailbox: Mailbox): string | undefined {
     return this.subjectGuids.get(mailbox.name) ?? mailbox.guid();
+  }
+
+  /** The subject GUID of mailbox `name` when it is not its own GUID (a promoted store's). */
+  subjectGuidOf(name: string): string | undefined {
+    return this.subjectGuids.get(name);
+  }
+
+  /** After a rename (`to`) or delete (undefined) of mailbox `from`: its subject GUID, and its children's, follow it. */
+  mailboxMoved(from: string, to: string | undefined): void {
+    for (const [name, guid] of [...this.subjectGuids]) {
+      // Children move with a rename; a delete leaves them (Dovecot keeps them, the parent \\NoSelect).
+      const rest = name === from ? "" : to !== undefined && name.startsWith(from + "/") ? name.slice(from.length) : undefined;
+      if (rest === undefined) continue;
+      this.subjectGuids.delete(name);
+      if (to !== undefined) this.subjectGuids.set(to + rest, guid);
+    }
   }
 
   /** Whether this writer has looked `subject` up since it last had to forget it. */
@@ -209,7 +229,8 @@ export class Publisher {
     try {
       ack = await this.conn.js.publish(subject, encodeCommit(shipped), {
         expect: { lastSubjectSequence: cursor.lastSeq },
-        msgID: `${subject}@${shipped.end.fileSeq}:${shipped.end.offset}:${shipped.modseq}`,
+        // A rename or delete ends where the message before it did: its id names the op and the sequence it follows.
+        msgID: `${subject}@${shipped.end.fileSeq}:${shipped.end.offset}:${shipped.modseq}${shipped.op ? `:${shipped.op.type}@${cursor.lastSeq}:${shipped.mailbox}` : ""}`,
         timeout: this.conn.timeoutMs,
       });
     } catch (err) {
@@ -238,6 +259,57 @@ export class Publisher {
     cursor.writerGuid = shipped.writerGuid;
     return ack.seq;
   }
+}
+
+/**
+ * Publishes a mailbox rename or delete (after it was done locally) as a
+ * message on the mailbox's own subject, `mail.<storage-id>.<mailbox-guid>`.
+ * Why that subject: the GUID stays the same across a rename (dbox and
+ * Maildir keep it in the index, which moves with the mailbox), so the
+ * mailbox's commits before and after the rename share the subject, and a
+ * stream keeps one subject's messages in order: a replica applies the
+ * rename after every commit published before it and before every commit
+ * after it (which carry the new name). The publish expects the subject's
+ * last sequence, as a commit's does, so a fenced writer's rename or delete
+ * is refused by JetStream too. A subject with no message yet (a mailbox
+ * never committed to while replicating) gets none: no replica has it.
+ * @throws ReplicationFencedError, ReplicationError as publish().
+ */
+export async function publishTreeChange(publisher: Publisher, change: MailboxTreeChange): Promise<void> {
+  const from = change.mailbox.name;
+  const subjectGuid = publisher.subjectGuidOf(from) ?? change.mailbox.guid;
+  const writerGuid = change.mailbox.guid;
+  if (subjectGuid === undefined || writerGuid === undefined) return;
+  const subject = mailboxSubject(publisher.conn.names, publisher.storageId, subjectGuid);
+  const cursor = await publisher.cursor(subject);
+  if (cursor.lastSeq > 0) {
+    const marker: ShippedCommit = {
+      version: WIRE_VERSION, storageId: publisher.storageId, mailboxGuid: subjectGuid, writerGuid,
+      mailbox: change.type === "rename" ? change.to : from, uidValidity: change.mailbox.uidValidity,
+      start: cursor.end ?? { fileSeq: 0, offset: 0 }, end: cursor.end ?? { fileSeq: 0, offset: 0 }, modseq: cursor.modseq ?? 0n,
+      segments: [], bodies: [], op: change.type === "rename" ? { type: "rename", from } : { type: "delete" },
+    };
+    await publisher.publish(subject, marker, cursor);
+  }
+  publisher.mailboxMoved(from, change.type === "rename" ? change.to : undefined);
+}
+
+/**
+ * Storage hooks (StorageOptions.mailboxTreeHooks) that publish every
+ * mailbox rename and delete before the call returns (`replicated` mode):
+ * the writer's check of the subject (Publisher.verifyCursor) runs before
+ * the local change, so a fenced writer renames or deletes nothing.
+ */
+export function replicatedTreeHooks(publisher: Publisher, options: ReplicatedHooksOptions = {}): MailboxTreeHooks {
+  const precheck = options.precheck ?? true;
+  return {
+    beforeMailboxChange: async (_change, mailbox) => {
+      // Without the precheck, a subject this writer has not looked up yet is still checked for whose it is (as afterCommit does).
+      if (precheck || (mailbox.guid() !== undefined && !publisher.knows(publisher.subjectOf(mailbox)))) return publisher.verifyCursor(mailbox);
+      publisher.checkNotFenced();
+    },
+    afterMailboxChange: async (change) => publishTreeChange(publisher, change),
+  };
 }
 
 /**

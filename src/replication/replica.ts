@@ -16,8 +16,8 @@ import { consumerOpts, ErrorCode, NatsError, type JetStreamSubscription, type Js
 import type { Mailbox } from "../api/mailbox.js";
 import type { Storage } from "../api/storage.js";
 import { ReplicationError } from "../shared/errors.js";
-import { applyShipped, replicaMailbox, type ApplyResult } from "./apply.js";
-import type { ReplicationConnection } from "./connection.js";
+import { applyShipped, applyTreeOp, replicaMailbox, type ApplyResult } from "./apply.js";
+import { asReplicationError, type ReplicationConnection } from "./connection.js";
 import { readPosition, writePosition } from "./position-file.js";
 import { storageSubjects, checkToken } from "./subjects.js";
 import { decodeCommit } from "./wire.js";
@@ -100,6 +100,8 @@ export class Replica {
   private readonly mailboxes: Record<string, string>;
   /** The last stream sequence applied per mailbox: what a promotion expects of each subject. */
   private readonly appliedSeqs: Record<string, number>;
+  /** Per subject seen in this run: the sequence of its last message when that is a delete, else 0. */
+  private readonly deletedAt = new Map<string, number>();
 
   private constructor(private readonly conn: ReplicationConnection, readonly storage: Storage, private readonly options: ReplicaOptions) {
     checkToken("storage id", options.storageId);
@@ -147,15 +149,69 @@ export class Replica {
 
   private async applyMessage(m: JsMsg): Promise<void> {
     const c = decodeCommit(m.data, m.subject, m.seq);
-    const box = await replicaMailbox(this.storage, this.open, c);
-    this.mailboxes[c.mailbox] = c.mailboxGuid;
-    this.appliedSeqs[c.mailbox] = m.seq;
-    const result = await applyShipped(box, c, this.conn.bodies, m.subject);
+    let result: ApplyResult;
+    if (c.op) {
+      // A rename or delete, in order with the mailbox's commits (its own subject).
+      result = await applyTreeOp(this.storage, this.open, c, m.subject);
+      this.mailboxMoved(c.op.type === "rename" ? c.op.from : c.mailbox, c.op.type === "rename" ? c.mailbox : undefined);
+      if (c.op.type === "rename") {
+        this.mailboxes[c.mailbox] = c.mailboxGuid;
+        this.appliedSeqs[c.mailbox] = m.seq;
+      }
+    } else if (await this.deletedLater(m.subject, m.seq)) {
+      // The mailbox ends deleted: its commits are not applied (again), whether this replica applied the delete already or not.
+      result = { applied: 0, skipped: 1 };
+    } else {
+      const box = await replicaMailbox(this.storage, this.open, c, this.mailboxes);
+      if (box === undefined) {
+        result = { applied: 0, skipped: 1 };
+      } else {
+        this.mailboxes[c.mailbox] = c.mailboxGuid;
+        this.appliedSeqs[c.mailbox] = m.seq;
+        result = await applyShipped(box, c, this.conn.bodies, m.subject);
+      }
+    }
     this.appliedTx += result.applied;
     this.skippedTx += result.skipped;
     this.appliedSeq = m.seq;
-    this.savePosition(m.info.pending === 0);
+    this.savePosition(m.info.pending === 0 || c.op !== undefined);
     this.options.onApplied?.({ streamSeq: m.seq, mailbox: c.mailbox, result, lag: m.info.pending });
+  }
+
+  /** The position file's names follow a rename (`to`) or delete (undefined) of `from`, children included. */
+  private mailboxMoved(from: string, to: string | undefined): void {
+    for (const name of Object.keys(this.mailboxes)) {
+      // Children move with a rename; a delete leaves them (Dovecot keeps them, the parent \\NoSelect).
+      const rest = name === from ? "" : to !== undefined && name.startsWith(from + "/") ? name.slice(from.length) : undefined;
+      if (rest === undefined) continue;
+      const guid = this.mailboxes[name];
+      const seq = this.appliedSeqs[name];
+      delete this.mailboxes[name];
+      delete this.appliedSeqs[name];
+      if (to === undefined) continue;
+      this.mailboxes[to + rest] = guid;
+      if (seq !== undefined) this.appliedSeqs[to + rest] = seq;
+    }
+  }
+
+  /**
+   * Whether the subject's last message is a delete after `seq`: then the
+   * mailbox's earlier commits are not applied. One request per subject and
+   * run (a delete is a GUID's last message: a new mailbox gets a new GUID).
+   */
+  private async deletedLater(subject: string, seq: number): Promise<boolean> {
+    let at = this.deletedAt.get(subject);
+    if (at === undefined) {
+      let last;
+      try {
+        last = await retryTimeouts(() => this.conn.jsm.streams.getMessage(this.conn.names.stream, { last_by_subj: subject }), 3);
+      } catch (err) {
+        throw asReplicationError(err, `last message of ${subject}`);
+      }
+      at = decodeCommit(last.data, subject, last.seq).op?.type === "delete" ? last.seq : 0;
+      this.deletedAt.set(subject, at);
+    }
+    return seq < at;
   }
 
   /** Writes the position when caught up, and at most every 100 ms while catching up. */

@@ -26,6 +26,12 @@ export interface ShippedBody {
   expunged?: boolean;
 }
 
+/**
+ * A mailbox rename or delete, carried by a message with no log bytes on the
+ * mailbox's own subject (its `mailbox` is the name after a rename).
+ */
+export type MailboxOp = { type: "rename"; from: string } | { type: "delete" };
+
 export interface ShippedCommit {
   version: number;
   storageId: string;
@@ -42,6 +48,13 @@ export interface ShippedCommit {
   modseq: bigint;
   segments: LogSegment[];
   bodies: ShippedBody[];
+  /**
+   * Set on a rename or delete message: it carries no log bytes, and its
+   * `start`, `end` and `modseq` are those of the subject's previous message
+   * (the position the next commit continues from). Absent in commits and
+   * takeover messages; a replica of an older version reads it as an empty commit.
+   */
+  op?: MailboxOp;
 }
 
 const packr = new Packr({ useRecords: false });
