@@ -116,8 +116,8 @@ export class NatsCluster {
     const nc = await connect({ servers: running().map((n) => n.url), reconnectTimeWait: 100 });
     try {
       await addStreamWhenPlaceable(nc, { name: "READY_PROBE", subjects: ["ready.probe"], num_replicas: Math.min(3, running().length) }, deadline);
-      const jsm = await nc.jetstreamManager({ timeout: 2_000 });
-      await jsm.streams.delete("READY_PROBE");
+      // A restarted node still catching up can make this request time out too (seen: a 2 s TIMEOUT).
+      await untilNatsAnswers(deadline, async () => (await nc.jetstreamManager({ timeout: 2_000 })).streams.delete("READY_PROBE"));
     } finally {
       await nc.close();
     }
@@ -151,10 +151,14 @@ export class NatsCluster {
  * @returns the stream's info.
  */
 export async function addStreamWhenPlaceable(nc: NatsConnection, config: Partial<StreamConfig> & { name: string }, deadline: number): Promise<StreamInfo> {
+  return untilNatsAnswers(deadline, async () => (await nc.jetstreamManager({ timeout: 2_000 })).streams.add(config));
+}
+
+/** Runs `fn` again every 100 ms while it fails with a NatsError, until `deadline` (epoch ms). */
+async function untilNatsAnswers<T>(deadline: number, fn: () => Promise<T>): Promise<T> {
   for (;;) {
     try {
-      const jsm = await nc.jetstreamManager({ timeout: 2_000 });
-      return await jsm.streams.add(config);
+      return await fn();
     } catch (err) {
       if (!(err instanceof NatsError) || Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 100));
