@@ -84,11 +84,20 @@ export class NatsCluster {
     return cluster;
   }
 
+  /**
+   * Unique per cluster: a node of another cluster (an orphan of a killed test
+   * run keeps dialling its old routes) that reaches one of our reused ports
+   * is refused, instead of joining with a duplicate name.
+   */
+  private get clusterName(): string {
+    return `mailstore-${path.basename(this.dir).replace(/[^A-Za-z0-9_-]/g, "")}`;
+  }
+
   private spawnNode(n: NatsNode): void {
     const routes = this.nodes.filter((o) => o !== n).map((o) => `nats://127.0.0.1:${o.clusterPort}`).join(",");
     const args = [
       "-a", "127.0.0.1", "-p", String(n.clientPort), "-m", String(n.monitorPort), "-n", n.name,
-      "-js", "-sd", n.storeDir, "--cluster_name", "mailstore", "--cluster", `nats://127.0.0.1:${n.clusterPort}`, "--routes", routes,
+      "-js", "-sd", n.storeDir, "--cluster_name", this.clusterName, "--cluster", `nats://127.0.0.1:${n.clusterPort}`, "--routes", routes,
     ];
     const log = fs.openSync(path.join(this.dir, `${n.name}.log`), "a");
     const child = spawn(this.binary, args, { stdio: ["ignore", log, log] });
