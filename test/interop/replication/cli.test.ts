@@ -4,7 +4,8 @@
  * stream into another format and reports lag 0; doveadm sees both stores
  * alike; `replica --promote` makes the replica the primary and the old
  * primary's next write is fenced (exit 65); `watch --nats --json` prints
- * the batches from the stream.
+ * the batches from the stream; `replica` without `--once` follows new
+ * commits until Ctrl-C.
  */
 import { execFile, spawn } from "node:child_process";
 import * as path from "node:path";
@@ -67,5 +68,50 @@ describeNats("replication CLI: --replicate, replica, replica --promote, watch --
     const fenced = await save(p.location, sampleMessage(6)).catch((e: { code: number; stderr: string }) => e);
     expect(fenced).toMatchObject({ code: 65 });
     expect((fenced as { stderr: string }).stderr).toMatch(/mail\.cli\.[0-9a-f]{32}.*promote this store/);
+  });
+
+  it("replica without --once follows commits made while it runs, and Ctrl-C stops it with its status", async () => {
+    const p = createOracle("mdbox");
+    const r = createOracle("sdbox");
+    oracles.push(p, r);
+    const urls = nats.cluster.servers.join(",");
+    const env = { ...process.env, MAIL: "" };
+    const save = (body: string) => new Promise<void>((resolve, reject) => {
+      const child = execFile(process.execPath, [bin, "-l", p.location, "--replicate", urls, "--replicate-id", "follow", "save", "-m", "INBOX"], { env }, (err, _out, stderr) => (err ? reject(Object.assign(err, { stderr })) : resolve()));
+      child.stdin!.end(body);
+    });
+    await save(sampleMessage(1));
+
+    const child = spawn(process.execPath, [bin, "-l", r.location, "replica", "--from", urls, "--storage-id", "follow", "--json"], { env });
+    let out = "";
+    let err = "";
+    const applied = () => out.split("\n").filter((l) => l.includes("\"streamSeq\"")).map((l) => JSON.parse(l) as { streamSeq: number; lag: number });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    // Waits on the replica's own output: its start line on stderr, then applied messages on stdout.
+    const until = (what: string, cond: () => boolean) => new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!cond()) return;
+        child.stdout.off("data", check);
+        child.stderr.off("data", check);
+        resolve();
+      };
+      child.stdout.on("data", check);
+      child.stderr.on("data", check);
+      void exited.then((code) => reject(new Error(`replica exited (${code}) before ${what}: ${err}${out}`)));
+      check();
+    });
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    await until("it started", () => err.includes("replicating follow"));
+    await until("it applied the first commit", () => applied().length >= 1);
+    for (let i = 2; i <= 4; i++) await save(sampleMessage(i));
+    await until("it applied the commits made while it ran", () => applied().length >= 4);
+    expect(applied().map((a) => a.streamSeq)).toEqual([...applied().map((a) => a.streamSeq)].sort((a, b) => a - b));
+
+    child.kill("SIGINT");
+    expect(await exited).toBe(0);
+    const status = JSON.parse(out.trim().split("\n").at(-1)!);
+    expect(status).toMatchObject({ appliedSeq: applied().at(-1)!.streamSeq, appliedTransactions: 4 });
+    expect(await doveadmView(r, "INBOX")).toEqual(await doveadmView(p, "INBOX"));
   });
 }, { doveadm: true });
