@@ -8,7 +8,7 @@
  * UIDVALIDITY included), then follows a rename of B, commits in it and a
  * delete of A; restarts from the stream's start apply nothing twice; a
  * Maildir replica started afterwards never creates A (deleted) and ends as
- * the primary. The CLI's `mailbox
+ * the primary. A fenced writer's create publishes nothing. The CLI's `mailbox
  * create` with `--replicate` publishes too.
  */
 import { execFile } from "node:child_process";
@@ -17,6 +17,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { expect, it } from "vitest";
 import { openStorage, type Storage } from "../../../src/index.js";
+import { ReplicationFencedError } from "../../../src/shared/errors.js";
 import { Publisher, Replica, ReplicationConnection, replicatedCommitHooks, replicatedTreeHooks } from "../../../src/replication/index.js";
 import { createOracle, sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
@@ -198,6 +199,34 @@ describeNats("replication: mailbox create", () => {
       expect((await r.mailboxList()).sort()).toEqual((await p.mailboxList()).sort());
       p.assertNoStderrProblems();
       r.assertNoStderrProblems();
+    } finally {
+      await conn.close();
+    }
+  });
+
+  it("a fenced writer's create fails with ReplicationFencedError and publishes nothing", async () => {
+    const conn = await ReplicationConnection.open({ servers: nats.cluster.servers });
+    const p = createOracle("sdbox");
+    nats.oracles.push(p);
+    try {
+      const storageId = "t-create-fence";
+      const subjects = `${conn.names.subjectPrefix}.${storageId}.>`;
+      const a = new Publisher(conn, storageId);
+      const b = new Publisher(conn, storageId);
+      const storeA = openStorage(p.location, { commitHooks: replicatedCommitHooks(a), mailboxTreeHooks: replicatedTreeHooks(a) });
+      const storeB = openStorage(p.location, { commitHooks: replicatedCommitHooks(b), mailboxTreeHooks: replicatedTreeHooks(b) });
+      await storeA.createMailbox("Box");
+      await save(storeA, "Box", [1]);
+      await save(storeB, "Box", [2]); // B published since: A's cursor is stale
+      await expect(save(storeA, "Box", [3])).rejects.toBeInstanceOf(ReplicationFencedError);
+      const lastBefore = await conn.lastSequence(subjects, Date.now() + conn.timeoutMs);
+      await expect(storeA.createMailbox("New")).rejects.toBeInstanceOf(ReplicationFencedError);
+      expect(await conn.lastSequence(subjects, Date.now() + conn.timeoutMs)).toBe(lastBefore);
+      // The writer that is not fenced publishes its creates.
+      await storeB.createMailbox("Other");
+      expect(await conn.lastSequence(subjects, Date.now() + conn.timeoutMs)).toBe(lastBefore + 1);
+      await storeA.close();
+      await storeB.close();
     } finally {
       await conn.close();
     }
