@@ -13,32 +13,37 @@ import { listSubscriptions, setSubscription } from "../drivers/subscriptions.js"
 import type { FsyncMode } from "../log/log.js";
 import { Mailbox, type MailboxOptions } from "./mailbox.js";
 
-/** A mailbox as it was just before a rename or delete (what MailboxTreeHooks see). */
+/** A mailbox as it was just before a rename or delete, or just after its create (what MailboxTreeHooks see). */
 export interface MailboxIdentity {
-  /** Its name before the change. */
+  /** Its name before the change (a create: its new name). */
   name: string;
   /** Its own GUID (undefined: no index yet, or an mbox never synced). */
   guid: string | undefined;
   uidValidity: number;
 }
 
-/** A rename or delete of one mailbox (`to` for a rename). */
+/** A create, rename or delete of one mailbox (`to` for a rename). */
 export type MailboxTreeChange =
+  | { type: "create"; mailbox: MailboxIdentity }
   | { type: "rename"; mailbox: MailboxIdentity; to: string }
   | { type: "delete"; mailbox: MailboxIdentity };
 
 /**
- * Generic hooks around Storage.renameMailbox and Storage.deleteMailbox, in
- * the spirit of CommitHooks. `beforeMailboxChange` runs with the mailbox
- * open (closed again before the change): throwing there refuses the change,
- * nothing is changed. `afterMailboxChange` runs once the change is on disk:
- * throwing there fails the call (the local change stays). They are not run
- * for a mailbox that has no index yet (nothing of it was ever committed).
- * Replication (src/replication) uses them.
+ * Generic hooks around Storage.createMailbox, Storage.renameMailbox and
+ * Storage.deleteMailbox, in the spirit of CommitHooks. `beforeMailboxChange`
+ * runs before a rename or delete with the mailbox open (closed again before
+ * the change): throwing there refuses the change, nothing is changed. It is
+ * not run for a create (there is no mailbox yet). `afterMailboxChange` runs
+ * once the change is on disk: throwing there fails the call (the local
+ * change stays). For a create it gets the new mailbox, open (closed after
+ * the hook), with its index just created. They are not run for a rename or
+ * delete of a mailbox that has no index yet (nothing of it was ever
+ * committed). Replication (src/replication) uses them.
  */
 export interface MailboxTreeHooks {
   beforeMailboxChange?(change: MailboxTreeChange, mailbox: Mailbox): Promise<void>;
-  afterMailboxChange?(change: MailboxTreeChange): Promise<void>;
+  /** `mailbox`: for a create, the new mailbox (open); undefined for a rename or delete. */
+  afterMailboxChange?(change: MailboxTreeChange, mailbox?: Mailbox): Promise<void>;
 }
 
 export interface StorageOptions extends MailboxOptions {
@@ -53,7 +58,7 @@ export interface StorageOptions extends MailboxOptions {
    * location then fails instead of leaving an empty store behind.
    */
   mustExist?: boolean;
-  /** Called around every mailbox rename and delete (see MailboxTreeHooks). */
+  /** Called around every mailbox create, rename and delete (see MailboxTreeHooks). */
   mailboxTreeHooks?: MailboxTreeHooks;
 }
 
@@ -97,6 +102,8 @@ export class Storage {
    * (Dovecot's mailbox_create with a mailbox_update, as dsync creates a
    * mailbox that keeps its source's UIDs). A Maildir folder that already has
    * a dovecot-uidlist, or an mbox file with X-IMAPbase, keeps theirs.
+   * With MailboxTreeHooks, `afterMailboxChange` gets a `create` change (the
+   * new mailbox's name, GUID and UIDVALIDITY) before this returns.
    */
   async createMailbox(name: string, opts: { uidValidity?: number } = {}): Promise<void> {
     if (opts.uidValidity !== undefined && (!Number.isInteger(opts.uidValidity) || opts.uidValidity < 1 || opts.uidValidity > 0xffffffff)) {
@@ -107,7 +114,12 @@ export class Storage {
     await this.backend.createMailbox(name);
     const uidValidity = opts.uidValidity ?? (await this.backend.nextUidValidity());
     const box = Mailbox.open(name, this.backend.openMailbox(name), { ...this.options, createWithUidValidity: uidValidity });
-    await box.close();
+    try {
+      const after = this.options.mailboxTreeHooks?.afterMailboxChange;
+      if (after) await after({ type: "create", mailbox: { name, guid: box.guid(), uidValidity: box.uidValidity } }, box);
+    } finally {
+      await box.close();
+    }
   }
 
   /**

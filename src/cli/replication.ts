@@ -34,7 +34,7 @@ export function defaultPositionFile(storage: Storage): string {
 
 export interface CliReplication {
   hooks: CommitHooks;
-  /** Replicated mode: mailbox renames and deletes are published too (local mode does not carry them yet). */
+  /** Replicated mode: mailbox creates, renames and deletes are published too (local mode does not carry them yet). */
   treeHooks?: MailboxTreeHooks;
   /** After the storage is open (local mode drains what an earlier process left). */
   attach(storage: Storage): Promise<void>;

@@ -106,6 +106,24 @@ async function renamedTo(storage: Storage, names: readonly string[], c: ShippedC
 }
 
 /**
+ * Applies a create message (ShippedCommit.op `create`): the replica gets the
+ * mailbox with the primary's UIDVALIDITY, as a first commit would create it
+ * (replicaMailbox), before any message is committed to it. Idempotent: a
+ * replica that has it already (same name and UIDVALIDITY), or has it under a
+ * later name (a re-delivery after a rename), changes nothing.
+ * @returns the mailbox, open (undefined: renamed since), and whether anything was written.
+ */
+export async function applyCreate(
+  storage: Storage, open: Map<string, Mailbox>, c: ShippedCommit, known: Readonly<Record<string, string>> = {},
+): Promise<{ box: Mailbox | undefined; result: ApplyResult }> {
+  const had = (await storage.listMailboxes()).includes(c.mailbox);
+  const before = had ? await uidValidityOf(storage, c.mailbox) : undefined;
+  const box = await replicaMailbox(storage, open, c, known);
+  const changed = box !== undefined && (!had || before !== box.uidValidity);
+  return { box, result: changed ? { applied: 1, skipped: 0 } : { applied: 0, skipped: 1 } };
+}
+
+/**
  * Applies a rename or delete message (ShippedCommit.op) to the replica's
  * store. Idempotent, as a replica restarted from an older position gets it
  * again: a rename whose target is already the shipped mailbox (same
@@ -116,7 +134,7 @@ async function renamedTo(storage: Storage, names: readonly string[], c: ShippedC
  */
 export async function applyTreeOp(storage: Storage, open: Map<string, Mailbox>, c: ShippedCommit, subject: string): Promise<ApplyResult> {
   const op = c.op;
-  if (op === undefined) throw new ReplicationError(`stream message for ${c.mailbox} is a commit, not a rename or delete`, { path: subject });
+  if (op === undefined || op.type === "create") throw new ReplicationError(`stream message for ${c.mailbox} is a ${op ? "create" : "commit"}, not a rename or delete`, { path: subject });
   const names = await storage.listMailboxes();
   const isShipped = async (name: string) => names.includes(name) && (await uidValidityOf(storage, name)) === c.uidValidity;
   // The open handle of the mailbox (and of any child a rename moves) would point at the old place.

@@ -273,9 +273,16 @@ export class Publisher {
  * last sequence, as a commit's does, so a fenced writer's rename or delete
  * is refused by JetStream too. A subject with no message yet (a mailbox
  * never committed to while replicating) gets none: no replica has it.
+ *
+ * A create (`mailbox`: the new mailbox, open) is the first message of its
+ * subject (see publishCreate).
  * @throws ReplicationFencedError, ReplicationError as publish().
  */
-export async function publishTreeChange(publisher: Publisher, change: MailboxTreeChange): Promise<void> {
+export async function publishTreeChange(publisher: Publisher, change: MailboxTreeChange, mailbox?: Mailbox): Promise<void> {
+  if (change.type === "create") {
+    if (mailbox === undefined) throw new ReplicationError(`the create of ${change.mailbox.name} came without its mailbox: nothing to publish from`, { path: change.mailbox.name });
+    return publishCreate(publisher, mailbox);
+  }
   const from = change.mailbox.name;
   const subjectGuid = publisher.subjectGuidOf(from) ?? change.mailbox.guid;
   const writerGuid = change.mailbox.guid;
@@ -295,10 +302,42 @@ export async function publishTreeChange(publisher: Publisher, change: MailboxTre
 }
 
 /**
+ * Publishes a mailbox create (after it was done locally) as the first
+ * message of the new mailbox's subject: its name and UIDVALIDITY, no log
+ * bytes, and the new log's end as the position the mailbox's first commit
+ * continues from (the creation records stay out of the stream: a replica
+ * creates the mailbox with the shipped UIDVALIDITY, its driver writing its
+ * own). Its GUID is new, so its subject is normally empty: the publish
+ * expects that (the subject's owner is checked as a commit's first look
+ * does), and a writer that finds its own create there already (a retry)
+ * publishes nothing. A mailbox without a GUID yet (an mbox not synced)
+ * publishes nothing: its first commit creates it on replicas, as before.
+ * @throws ReplicationFencedError when the subject is another store's, or this writer was fenced.
+ * @throws ReplicationError as publish().
+ */
+async function publishCreate(publisher: Publisher, mailbox: Mailbox): Promise<void> {
+  publisher.checkNotFenced();
+  const guid = mailbox.guid();
+  if (guid === undefined || publisher.subjectGuidOf(mailbox.name) !== undefined) return;
+  await publisher.verifyCursor(mailbox);
+  const subject = publisher.subjectOf(mailbox);
+  const cursor = await publisher.cursor(subject);
+  if (cursor.lastSeq > 0) return; // this writer's own create (or commit) is there already
+  const end = mailbox.position;
+  const marker: ShippedCommit = {
+    version: WIRE_VERSION, storageId: publisher.storageId, mailboxGuid: guid, writerGuid: guid, mailbox: mailbox.name,
+    uidValidity: mailbox.uidValidity, start: end, end, modseq: mailbox.state.logModseq, segments: [], bodies: [], op: { type: "create" },
+  };
+  await publisher.publish(subject, marker, cursor);
+}
+
+/**
  * Storage hooks (StorageOptions.mailboxTreeHooks) that publish every
- * mailbox rename and delete before the call returns (`replicated` mode):
- * the writer's check of the subject (Publisher.verifyCursor) runs before
- * the local change, so a fenced writer renames or deletes nothing.
+ * mailbox create, rename and delete before the call returns (`replicated`
+ * mode): the writer's check of the subject (Publisher.verifyCursor) runs
+ * before the local rename or delete, so a fenced writer renames or deletes
+ * nothing. A fenced writer's create is refused after the local create
+ * (there is no mailbox to check before it), which then stays local.
  */
 export function replicatedTreeHooks(publisher: Publisher, options: ReplicatedHooksOptions = {}): MailboxTreeHooks {
   const precheck = options.precheck ?? true;
@@ -308,7 +347,7 @@ export function replicatedTreeHooks(publisher: Publisher, options: ReplicatedHoo
       if (precheck || (mailbox.guid() !== undefined && !publisher.knows(publisher.subjectOf(mailbox)))) return publisher.verifyCursor(mailbox);
       publisher.checkNotFenced();
     },
-    afterMailboxChange: async (change) => publishTreeChange(publisher, change),
+    afterMailboxChange: async (change, mailbox) => publishTreeChange(publisher, change, mailbox),
   };
 }
 

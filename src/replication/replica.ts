@@ -16,7 +16,7 @@ import { consumerOpts, ErrorCode, NatsError, type JetStreamSubscription, type Js
 import type { Mailbox } from "../api/mailbox.js";
 import type { Storage } from "../api/storage.js";
 import { ReplicationError } from "../shared/errors.js";
-import { applyShipped, applyTreeOp, replicaMailbox, type ApplyResult } from "./apply.js";
+import { applyCreate, applyShipped, applyTreeOp, replicaMailbox, type ApplyResult } from "./apply.js";
 import { asReplicationError, type ReplicationConnection } from "./connection.js";
 import { readPosition, writePosition } from "./position-file.js";
 import { storageSubjects, checkToken } from "./subjects.js";
@@ -150,7 +150,18 @@ export class Replica {
   private async applyMessage(m: JsMsg): Promise<void> {
     const c = decodeCommit(m.data, m.subject, m.seq);
     let result: ApplyResult;
-    if (c.op) {
+    if (c.op?.type === "create" && !(await this.deletedLater(m.subject, m.seq))) {
+      // The mailbox's first message: created here with the primary's UIDVALIDITY (nothing, when it is here already).
+      const created = await applyCreate(this.storage, this.open, c, this.mailboxes);
+      result = created.result;
+      if (created.box !== undefined) {
+        this.mailboxes[c.mailbox] = c.mailboxGuid;
+        this.appliedSeqs[c.mailbox] = m.seq;
+      }
+    } else if (c.op?.type === "create") {
+      // The mailbox ends deleted: it is not created (again).
+      result = { applied: 0, skipped: 1 };
+    } else if (c.op) {
       // A rename or delete, in order with the mailbox's commits (its own subject).
       result = await applyTreeOp(this.storage, this.open, c, m.subject);
       this.mailboxMoved(c.op.type === "rename" ? c.op.from : c.mailbox, c.op.type === "rename" ? c.mailbox : undefined);

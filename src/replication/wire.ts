@@ -27,10 +27,10 @@ export interface ShippedBody {
 }
 
 /**
- * A mailbox rename or delete, carried by a message with no log bytes on the
- * mailbox's own subject (its `mailbox` is the name after a rename).
+ * A mailbox create, rename or delete, carried by a message with no log bytes
+ * on the mailbox's own subject (its `mailbox` is the name after a rename).
  */
-export type MailboxOp = { type: "rename"; from: string } | { type: "delete" };
+export type MailboxOp = { type: "create" } | { type: "rename"; from: string } | { type: "delete" };
 
 export interface ShippedCommit {
   version: number;
@@ -49,10 +49,13 @@ export interface ShippedCommit {
   segments: LogSegment[];
   bodies: ShippedBody[];
   /**
-   * Set on a rename or delete message: it carries no log bytes, and its
-   * `start`, `end` and `modseq` are those of the subject's previous message
-   * (the position the next commit continues from). Absent in commits and
-   * takeover messages; a replica of an older version reads it as an empty commit.
+   * Set on a create, rename or delete message: it carries no log bytes. A
+   * rename's or delete's `start`, `end` and `modseq` are those of the
+   * subject's previous message; a create's are the new log's end (its
+   * creation records are not shipped: the replica creates the mailbox with
+   * `uidValidity` itself). Either way, the position the next commit
+   * continues from. Absent in commits and takeover messages; a replica of an
+   * older version reads it as an empty commit (which creates the mailbox).
    */
   op?: MailboxOp;
 }
