@@ -3,11 +3,18 @@
  * store looks like to the engine (`replay --json`'s format-independent part)
  * and to doveadm (`fetch 'uid flags guid modseq'` + text, mailbox status).
  */
-import { flagNames, getHeader, highestModseq, messageCount, recordAt, type Storage } from "../../src/index.js";
+import { execFile } from "node:child_process";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { expect } from "vitest";
+import { Publisher, replicatedCommitHooks, replicatedTreeHooks, type ReplicationConnection } from "../../src/replication/index.js";
+import { openStorage, flagNames, getHeader, highestModseq, messageCount, recordAt, type Storage } from "../../src/index.js";
 import type { DovecotOracle } from "./dovecot.js";
 import { doveadmFetch } from "./fetch-compare.js";
 import { sampleMessage } from "./dovecot.js";
 import { prng } from "../../campaign/lib/rng.js";
+
+const exec = promisify(execFile);
 
 export const REPLICATED_MAILBOXES = ["INBOX", "Other"];
 
@@ -112,4 +119,56 @@ export async function doveadmView(o: DovecotOracle, mailbox: string): Promise<un
   const theirs = mailbox.replace("/", o.separator);
   const { mailbox: _, ...status } = await o.mailboxStatus("messages uidvalidity uidnext highestmodseq unseen", theirs);
   return { status, messages: await doveadmFetch(o, theirs, { modseq: true }) };
+}
+
+/** The mailstore CLI as a replicating process would run it: `--replicate URLS --replicate-id ID` on writes. */
+export function replicationCli(urls: string, storageId: string) {
+  const bin = path.resolve(__dirname, "../../bin/mailstore.js");
+  const env = { ...process.env, MAIL: "" };
+  const replicate = ["--replicate", urls, "--replicate-id", storageId];
+  return {
+    bin,
+    env,
+    replicate,
+    /** Runs `mailstore -l LOCATION ARGS…`. @returns its stdout. */
+    async cli(location: string, ...args: string[]): Promise<string> {
+      return (await exec(process.execPath, [bin, "-l", location, ...args], { env })).stdout;
+    },
+    /** `save -m MAILBOX` of `body` with --replicate (and `extra` global options). @throws the exec error, with its stderr. */
+    save(location: string, mailbox: string, body: string, extra: string[] = []): Promise<void> {
+      return new Promise<void>((resolve, reject) => {
+        const child = execFile(process.execPath, [bin, "-l", location, ...replicate, ...extra, "save", "-m", mailbox], { env }, (err, _out, stderr) => (err ? reject(Object.assign(err, { stderr })) : resolve()));
+        child.stdin!.end(body);
+      });
+    },
+  };
+}
+
+/** Appends sampleMessage(seed) for each seed to `mailbox`, in one commit. */
+export async function saveSamples(storage: Storage, mailbox: string, seeds: readonly number[], flags: string[] = []): Promise<void> {
+  const box = await storage.openMailbox(mailbox);
+  try {
+    const tx = box.transaction();
+    for (const i of seeds) tx.append({ body: sampleMessage(i), flags });
+    await tx.commit();
+  } finally {
+    await box.close();
+  }
+}
+
+export async function sortedNames(storage: Storage): Promise<string[]> {
+  return (await storage.listMailboxes()).sort();
+}
+
+/** The replica has the primary's mailboxes, each with the primary's portableState. */
+export async function expectSameStores(replica: Storage, primary: Storage, what: string): Promise<void> {
+  const names = await sortedNames(primary);
+  expect(await sortedNames(replica), `${what}: mailbox list`).toEqual(names);
+  for (const name of names) expect(await portableState(replica, name), `${what}: ${name}`).toEqual(await portableState(primary, name));
+}
+
+/** `location` opened as a replicating primary: commits, creates, renames and deletes published by a new Publisher. */
+export function replicatingStorage(conn: ReplicationConnection, location: string, storageId: string): Storage {
+  const publisher = new Publisher(conn, storageId);
+  return openStorage(location, { commitHooks: replicatedCommitHooks(publisher), mailboxTreeHooks: replicatedTreeHooks(publisher) });
 }

@@ -7,16 +7,11 @@
  * the batches from the stream; `replica` without `--once` follows new
  * commits until Ctrl-C.
  */
-import { execFile, spawn } from "node:child_process";
-import * as path from "node:path";
-import { promisify } from "node:util";
+import { spawn } from "node:child_process";
 import { expect, it } from "vitest";
 import { createOracle, sampleMessage } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
-import { doveadmView } from "../../helpers/replication.js";
-
-const exec = promisify(execFile);
-const bin = path.resolve(__dirname, "../../../bin/mailstore.js");
+import { doveadmView, replicationCli } from "../../helpers/replication.js";
 
 describeNats("replication CLI: --replicate, replica, replica --promote, watch --nats", () => {
   const nats = useNatsCluster();
@@ -27,13 +22,8 @@ describeNats("replication CLI: --replicate, replica, replica --promote, watch --
     const r = createOracle("maildir");
     oracles.push(p, r);
     const urls = nats.cluster.servers.join(",");
-    const env = { ...process.env, MAIL: "" };
-    const cli = async (loc: string, ...args: string[]) => (await exec(process.execPath, [bin, "-l", loc, ...args], { env })).stdout;
-    const replicate = ["--replicate", urls, "--replicate-id", "cli"];
-    const save = (loc: string, body: string, extra: string[] = []) => new Promise<void>((resolve, reject) => {
-      const child = execFile(process.execPath, [bin, "-l", loc, ...replicate, ...extra, "save", "-m", "INBOX"], { env }, (err, _out, stderr) => (err ? reject(Object.assign(err, { stderr })) : resolve()));
-      child.stdin!.end(body);
-    });
+    const { cli, save: saveCli, replicate, env, bin } = replicationCli(urls, "cli");
+    const save = (loc: string, body: string, extra: string[] = []) => saveCli(loc, "INBOX", body, extra);
     for (let i = 1; i <= 3; i++) await save(p.location, sampleMessage(i));
     await save(p.location, sampleMessage(4), ["--commit-mode", "local"]);
     await cli(p.location, ...replicate, "flags", "add", "\\Seen work", "mailbox", "INBOX", "uid", "1:2");
@@ -75,11 +65,8 @@ describeNats("replication CLI: --replicate, replica, replica --promote, watch --
     const r = createOracle("sdbox");
     oracles.push(p, r);
     const urls = nats.cluster.servers.join(",");
-    const env = { ...process.env, MAIL: "" };
-    const save = (body: string) => new Promise<void>((resolve, reject) => {
-      const child = execFile(process.execPath, [bin, "-l", p.location, "--replicate", urls, "--replicate-id", "follow", "save", "-m", "INBOX"], { env }, (err, _out, stderr) => (err ? reject(Object.assign(err, { stderr })) : resolve()));
-      child.stdin!.end(body);
-    });
+    const { save: saveCli, env, bin } = replicationCli(urls, "follow");
+    const save = (body: string) => saveCli(p.location, "INBOX", body);
     await save(sampleMessage(1));
 
     const child = spawn(process.execPath, [bin, "-l", r.location, "replica", "--from", urls, "--storage-id", "follow", "--json"], { env });

@@ -11,31 +11,15 @@
  * the primary. A fenced writer's create publishes nothing. The CLI's `mailbox
  * create` with `--replicate` publishes too.
  */
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { promisify } from "node:util";
 import { expect, it } from "vitest";
 import { openStorage, type Storage } from "../../../src/index.js";
 import { ReplicationFencedError } from "../../../src/shared/errors.js";
-import { Publisher, Replica, ReplicationConnection, replicatedCommitHooks, replicatedTreeHooks } from "../../../src/replication/index.js";
+import { Replica, ReplicationConnection } from "../../../src/replication/index.js";
 import { createOracle, sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
-import { doveadmView, portableState } from "../../helpers/replication.js";
-
-const exec = promisify(execFile);
-const bin = path.resolve(__dirname, "../../../bin/mailstore.js");
-
-async function save(storage: Storage, mailbox: string, seeds: readonly number[], flags: string[] = []): Promise<void> {
-  const box = await storage.openMailbox(mailbox);
-  try {
-    const tx = box.transaction();
-    for (const i of seeds) tx.append({ body: sampleMessage(i), flags });
-    await tx.commit();
-  } finally {
-    await box.close();
-  }
-}
+import { doveadmView, portableState, expectSameStores, replicatingStorage, replicationCli, saveSamples as save, sortedNames } from "../../helpers/replication.js";
 
 async function uidValidityOf(storage: Storage, name: string): Promise<number> {
   const box = await storage.openMailbox(name);
@@ -44,16 +28,6 @@ async function uidValidityOf(storage: Storage, name: string): Promise<number> {
   } finally {
     await box.close();
   }
-}
-
-async function sortedNames(storage: Storage): Promise<string[]> {
-  return (await storage.listMailboxes()).sort();
-}
-
-async function expectSameStores(replica: Storage, primary: Storage, what: string): Promise<void> {
-  const names = await sortedNames(primary);
-  expect(await sortedNames(replica), `${what}: mailbox list`).toEqual(names);
-  for (const name of names) expect(await portableState(replica, name), `${what}: ${name}`).toEqual(await portableState(primary, name));
 }
 
 async function doveadmUidValidity(o: DovecotOracle, name: string): Promise<string> {
@@ -86,8 +60,7 @@ describeNats("replication: mailbox create", () => {
     try {
       const storageId = "t-create";
       const subjects = `${conn.names.subjectPrefix}.${storageId}.>`;
-      const publisher = new Publisher(conn, storageId);
-      const primary = openStorage(p.location, { commitHooks: replicatedCommitHooks(publisher), mailboxTreeHooks: replicatedTreeHooks(publisher) });
+      const primary = replicatingStorage(conn, p.location, storageId);
       await primary.createMailbox("A");
       expect(await conn.lastSequence(subjects, Date.now() + conn.timeoutMs), "the create of A is published").toBe(1);
       await primary.createMailbox("B", { uidValidity: 1234567 });
@@ -179,8 +152,7 @@ describeNats("replication: mailbox create", () => {
     nats.oracles.push(p, r);
     try {
       const storageId = "t-create-doveadm";
-      const publisher = new Publisher(conn, storageId);
-      const primary = openStorage(p.location, { commitHooks: replicatedCommitHooks(publisher), mailboxTreeHooks: replicatedTreeHooks(publisher) });
+      const primary = replicatingStorage(conn, p.location, storageId);
       await primary.createMailbox("A");
       await primary.createMailbox("B");
       await save(primary, "A", [1, 2]);
@@ -211,10 +183,9 @@ describeNats("replication: mailbox create", () => {
     try {
       const storageId = "t-create-fence";
       const subjects = `${conn.names.subjectPrefix}.${storageId}.>`;
-      const a = new Publisher(conn, storageId);
-      const b = new Publisher(conn, storageId);
-      const storeA = openStorage(p.location, { commitHooks: replicatedCommitHooks(a), mailboxTreeHooks: replicatedTreeHooks(a) });
-      const storeB = openStorage(p.location, { commitHooks: replicatedCommitHooks(b), mailboxTreeHooks: replicatedTreeHooks(b) });
+      // Two writers of one store, each with its own publisher (its own view of the subjects).
+      const storeA = replicatingStorage(conn, p.location, storageId);
+      const storeB = replicatingStorage(conn, p.location, storageId);
       await storeA.createMailbox("Box");
       await save(storeA, "Box", [1]);
       await save(storeB, "Box", [2]); // B published since: A's cursor is stale
@@ -237,19 +208,14 @@ describeNats("replication: mailbox create", () => {
     const r = createOracle("maildir");
     nats.oracles.push(p, r);
     const urls = nats.cluster.servers.join(",");
-    const env = { ...process.env, MAIL: "" };
-    const replicate = ["--replicate", urls, "--replicate-id", "cli-create"];
-    const cli = async (loc: string, ...args: string[]) => (await exec(process.execPath, [bin, "-l", loc, ...args], { env })).stdout;
+    const { cli, save: saveCli, replicate } = replicationCli(urls, "cli-create");
     await cli(p.location, ...replicate, "mailbox", "create", "Drafts", "Sent");
     const out = (await cli(r.location, "replica", "--from", urls, "--storage-id", "cli-create", "--once", "--json")).trim().split("\n");
     expect(JSON.parse(out[out.length - 1])).toMatchObject({ lag: 0 });
     for (const name of ["Drafts", "Sent"]) expect(await doveadmUidValidity(r, name), `doveadm ${name}`).toBe(await doveadmUidValidity(p, name));
     expect((await r.mailboxList()).sort()).toEqual(["Drafts", "INBOX", "Sent"]);
     // A commit of a later process continues the subject from the create.
-    await new Promise<void>((resolve, reject) => {
-      const child = execFile(process.execPath, [bin, "-l", p.location, ...replicate, "save", "-m", "Drafts"], { env }, (err, _out, stderr) => (err ? reject(Object.assign(err, { stderr })) : resolve()));
-      child.stdin!.end(sampleMessage(1));
-    });
+    await saveCli(p.location, "Drafts", sampleMessage(1));
     const again = (await cli(r.location, "replica", "--from", urls, "--storage-id", "cli-create", "--once", "--json")).trim().split("\n");
     expect(JSON.parse(again[again.length - 1])).toMatchObject({ lag: 0 });
     for (const name of ["Drafts", "Sent"]) expect(await doveadmView(r, name), `doveadm ${name}`).toEqual(await doveadmView(p, name));

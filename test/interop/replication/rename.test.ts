@@ -9,41 +9,15 @@
  * states (doveadm agrees), nothing applied twice. A fenced writer renames
  * nothing. The CLI's `mailbox rename|delete` with `--replicate` publish too.
  */
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { promisify } from "node:util";
 import { expect, it } from "vitest";
 import { openStorage, type Storage } from "../../../src/index.js";
 import { ReplicationFencedError } from "../../../src/shared/errors.js";
-import { Publisher, Replica, ReplicationConnection, replicatedCommitHooks, replicatedTreeHooks } from "../../../src/replication/index.js";
+import { Replica, ReplicationConnection } from "../../../src/replication/index.js";
 import { createOracle, sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
-import { doveadmView, portableState, randomWork } from "../../helpers/replication.js";
-
-async function save(storage: Storage, mailbox: string, seeds: readonly number[], flags: string[] = []): Promise<void> {
-  const box = await storage.openMailbox(mailbox);
-  try {
-    const tx = box.transaction();
-    for (const i of seeds) tx.append({ body: sampleMessage(i), flags });
-    await tx.commit();
-  } finally {
-    await box.close();
-  }
-}
-
-const exec = promisify(execFile);
-const bin = path.resolve(__dirname, "../../../bin/mailstore.js");
-
-async function sortedNames(storage: Storage): Promise<string[]> {
-  return (await storage.listMailboxes()).sort();
-}
-
-async function expectSameStores(replica: Storage, primary: Storage, what: string): Promise<void> {
-  const names = await sortedNames(primary);
-  expect(await sortedNames(replica), `${what}: mailbox list`).toEqual(names);
-  for (const name of names) expect(await portableState(replica, name), `${what}: ${name}`).toEqual(await portableState(primary, name));
-}
+import { doveadmView, portableState, randomWork, expectSameStores, replicatingStorage, replicationCli, saveSamples as save, sortedNames } from "../../helpers/replication.js";
 
 async function expectSameForDoveadm(r: DovecotOracle, p: DovecotOracle, names: readonly string[]): Promise<void> {
   await r.chownRoot();
@@ -63,8 +37,7 @@ describeNats("replication: mailbox rename and delete", () => {
     nats.oracles.push(p, r, fresh);
     try {
       const storageId = "t-rename";
-      const publisher = new Publisher(conn, storageId);
-      const primary = openStorage(p.location, { commitHooks: replicatedCommitHooks(publisher), mailboxTreeHooks: replicatedTreeHooks(publisher) });
+      const primary = replicatingStorage(conn, p.location, storageId);
       await primary.createMailbox("Other");
       await primary.createMailbox("Old");
       await randomWork(primary, 1421, 20);
@@ -158,10 +131,9 @@ describeNats("replication: mailbox rename and delete", () => {
     nats.oracles.push(p);
     try {
       const storageId = "t-rename-fence";
-      const a = new Publisher(conn, storageId);
-      const b = new Publisher(conn, storageId);
-      const storeA = openStorage(p.location, { commitHooks: replicatedCommitHooks(a), mailboxTreeHooks: replicatedTreeHooks(a) });
-      const storeB = openStorage(p.location, { commitHooks: replicatedCommitHooks(b), mailboxTreeHooks: replicatedTreeHooks(b) });
+      // Two writers of one store, each with its own publisher (its own view of the subjects).
+      const storeA = replicatingStorage(conn, p.location, storageId);
+      const storeB = replicatingStorage(conn, p.location, storageId);
       await storeA.createMailbox("Box");
       await save(storeA, "Box", [1]);
       await save(storeB, "Box", [2]); // B looks the subject up now: A's cursor is stale
@@ -186,13 +158,8 @@ describeNats("replication: mailbox rename and delete", () => {
     const r = createOracle("maildir");
     nats.oracles.push(p, r);
     const urls = nats.cluster.servers.join(",");
-    const env = { ...process.env, MAIL: "" };
-    const replicate = ["--replicate", urls, "--replicate-id", "cli-rename"];
-    const cli = async (loc: string, ...args: string[]) => (await exec(process.execPath, [bin, "-l", loc, ...args], { env })).stdout;
-    const save = (mailbox: string, body: string) => new Promise<void>((resolve, reject) => {
-      const child = execFile(process.execPath, [bin, "-l", p.location, ...replicate, "save", "-m", mailbox], { env }, (err, _out, stderr) => (err ? reject(Object.assign(err, { stderr })) : resolve()));
-      child.stdin!.end(body);
-    });
+    const { cli, save: saveCli, replicate } = replicationCli(urls, "cli-rename");
+    const save = (mailbox: string, body: string) => saveCli(p.location, mailbox, body);
     await cli(p.location, ...replicate, "mailbox", "create", "Drafts", "Junk");
     await save("Drafts", sampleMessage(1));
     await save("Junk", sampleMessage(2));
