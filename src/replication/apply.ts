@@ -169,9 +169,14 @@ export async function applyShipped(box: Mailbox, c: ShippedCommit, bodies: BodyS
   const result: ApplyResult = { applied: 0, skipped: 0 };
   const byUid = new Map(c.bodies.map((b) => [b.uid, b]));
   for (const seg of c.segments) {
+    // The primary's running modseq before each transaction: one that leaves it
+    // unchanged (Dovecot's mail_transaction_header_has_modseq false) is not repeated.
+    let primaryBefore = seg.modseqAtFrom;
     for (const tx of decodeLogSegment(seg, subject)) {
       const before = box.state.logModseq;
-      if (!hasModseqChange(tx) || tx.modseq <= before) {
+      const changesModseq = tx.modseq !== primaryBefore;
+      primaryBefore = tx.modseq;
+      if (!changesModseq || tx.modseq <= before) {
         result.skipped++;
         continue;
       }
@@ -197,26 +202,6 @@ export async function applyShipped(box: Mailbox, c: ShippedCommit, bodies: BodyS
     }
   }
   return result;
-}
-
-/** Whether a transaction changes anything a modseq counts (Dovecot's mail_transaction_header_has_modseq). */
-function hasModseqChange(tx: LogTransaction): boolean {
-  return tx.entries.some((e) => {
-    switch (e.record.type) {
-      case "append":
-      case "flag-update":
-      case "keyword-update":
-      case "keyword-reset":
-      case "attribute-update":
-      case "modseq-update":
-        return true;
-      case "expunge":
-      case "expunge-guid":
-        return e.record.external;
-      default:
-        return false;
-    }
-  });
 }
 
 function isExternalExpunge(r: LogRecord): boolean {
