@@ -85,10 +85,12 @@ describeNats("replication through JetStream: random work on a primary, a replica
       await randomWork(primary, 1403, 20);
       const positionFile = path.join(r.dir, "replica-position.json");
       const replicaStore = openStorage(r.location);
-      let replica = await Replica.start(conn, replicaStore, { storageId, positionFile });
-      // Stopped while the primary goes on, before it necessarily caught up.
+      let firstApplied!: () => void;
+      const applying = new Promise<void>((resolve) => (firstApplied = resolve));
+      let replica = await Replica.start(conn, replicaStore, { storageId, positionFile, onApplied: () => firstApplied() });
+      // Stopped once it applied its first message of a backlog of 20 commits, while the primary goes on.
       const working = randomWork(primary, 1404, 20);
-      await new Promise((resolve) => setTimeout(resolve, 30));
+      await applying;
       await replica.stop();
       await working;
       const stoppedAt = JSON.parse(fs.readFileSync(positionFile, "utf8")).streamSeq as number;
