@@ -9,6 +9,7 @@ export { STATUS_ITEMS, type StatusItem, type MailboxStatus } from "./api/mailbox
 export { FETCH_FIELDS, type FetchField, type FetchedMessage } from "./api/mailbox-fetch.js";
 export { searchUids, FLAG_KEYS, type SearchKey, type SearchQuery } from "./api/search.js";
 export { MailboxTransaction, toRanges, type AppendInput, type FlagAction, type TransactionCommitResult } from "./api/mailbox-transaction.js";
+export type { MoveResult } from "./api/mailbox-move.js";
 export type { MailboxUpdate } from "./api/mailbox-update.js";
 export { MailboxViewHandle } from "./api/mailbox-view.js";
 export { changeBatchFromEffects, type ChangeBatch, type MailboxChange } from "./api/changes.js";

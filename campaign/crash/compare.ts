@@ -4,7 +4,7 @@
  * of the step in flight, which may also be in the state after it.
  */
 import type { FoundMessage } from "./read.js";
-import { applyStep, copyExpected, CRASH_MAILBOXES, type CrashMailbox, type Expected, type JournalFold } from "./steps.js";
+import { applyStep, copyExpected, CRASH_MAILBOXES, type CrashMailbox, type Expected, type JournalFold, type Step } from "./steps.js";
 
 /**
  * Kinds of problems: what the journal check finds (loss … disagree) and what
@@ -88,7 +88,25 @@ export function compareWithJournal(who: string, found: Found, fold: JournalFold,
       else problems.push({ kind: "flags", key, message: `${where} has flags ${show(actual)}, acknowledged ${show(acked)}` });
     }
   }
+  if (fold.inFlight?.kind === "move") problems.push(...moveProblems(who, found, fold.inFlight, limbo, tainted));
   return problems;
+}
+
+/**
+ * A move the kill cut short leaves its message in exactly one of the two
+ * mailboxes: each key alone may be before or after the step, but not the
+ * source's "before" with the target's "after" (in both) or the reverse (lost).
+ */
+function moveProblems(who: string, found: Found, move: Extract<Step, { kind: "move" }>, limbo: ReadonlySet<string>, tainted: ReadonlySet<string>): Problem[] {
+  const keys = [`${move.from} ${move.id}`, `${move.to} ${move.id}`];
+  if (keys.some((k) => limbo.has(k) || tainted.has(k))) return [];
+  const inFrom = found[move.from].some((f) => f.id === move.id);
+  const inTo = found[move.to].some((f) => f.id === move.id);
+  if (inFrom === inTo) {
+    const message = `${who}: message ${move.id}, moved from ${move.from} to ${move.to} when the kill came, is ${inFrom ? "in both" : "in neither"}`;
+    return [{ kind: inFrom ? "duplicate" : "loss", key: keys[1], message }];
+  }
+  return [];
 }
 
 /** The engine and doveadm see the same (mailbox, id) → flags. */

@@ -135,7 +135,7 @@ async function crashRound(o: DovecotOracle, worker: string, input: RoundInput) {
   // refcount, never data), so its rebuild puts the message back where it was first saved,
   // even when that original was expunged since.
   const step = fold.inFlight;
-  if (step?.kind === "expunge" || step?.kind === "copy") for (const m of CRASH_MAILBOXES) input.tainted.add(`${m} ${step.id}`);
+  if (step?.kind === "expunge" || step?.kind === "copy" || step?.kind === "move") for (const m of CRASH_MAILBOXES) input.tainted.add(`${m} ${step.id}`);
   for (const p of verified.problems) if (p.kind === "adopted" && p.key) input.tainted.add(p.key);
   const problems = [...(stderr.trim() === "" ? [] : [{ kind: "worker-error" as const, message: stderr.trim() }]), ...verified.problems];
   return {

@@ -18,12 +18,13 @@ export function crashOpsFor(format: string): CrashOp[] {
   return CRASH_OPS.filter((op) => (op === "purge" ? format === "mdbox" : op === "altmove" ? format === "sdbox" || format === "mdbox" : true));
 }
 
-/** One step of a worker; `move` is journaled as a copy step then an expunge step. */
+/** One step of a worker. A `move` is one step: its message ends up in exactly one of the two mailboxes. */
 export type Step =
   | { readonly kind: "save"; readonly mailbox: CrashMailbox; readonly ids: readonly number[]; readonly flags: ReadonlyArray<readonly string[]> }
   | { readonly kind: "flags"; readonly mailbox: CrashMailbox; readonly id: number; readonly flags: readonly string[] }
   | { readonly kind: "expunge"; readonly mailbox: CrashMailbox; readonly id: number }
   | { readonly kind: "copy"; readonly from: CrashMailbox; readonly to: CrashMailbox; readonly id: number }
+  | { readonly kind: "move"; readonly from: CrashMailbox; readonly to: CrashMailbox; readonly id: number }
   | { readonly kind: "storage"; readonly what: "purge" | "altmove" | "force-resync" };
 
 /** Expected contents: per mailbox, id → flags (sorted). */
@@ -43,6 +44,7 @@ export function stepKeys(step: Step): string[] {
     case "flags":
     case "expunge": return [`${step.mailbox} ${step.id}`];
     case "copy": return [`${step.to} ${step.id}`];
+    case "move": return [`${step.from} ${step.id}`, `${step.to} ${step.id}`];
     case "storage": return [];
   }
 }
@@ -67,9 +69,11 @@ export function applyStep(e: Expected, step: Step): void {
     case "expunge":
       e[step.mailbox].delete(step.id);
       return;
-    case "copy": {
+    case "copy":
+    case "move": {
       const flags = e[step.from].get(step.id);
       if (flags) e[step.to].set(step.id, flags);
+      if (step.kind === "move") e[step.from].delete(step.id);
       return;
     }
     case "storage":

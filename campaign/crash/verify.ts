@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { decodeRedoRecord, MBOX_REDO_JOURNAL } from "../../src/drivers/mbox/redo-journal.js";
 import { MailstoreError, openStorage } from "../../src/index.js";
+import { decodeMoveIntent, MOVE_INTENT_PREFIX } from "../../src/api/move-intent.js";
 import { DoveadmError, parseFlags, stderrProblems, type DovecotOracle } from "../../test/helpers/dovecot-oracle.js";
 import { inspectLeftoverDotlocks } from "./dotlocks.js";
 import { mdboxMapProblems } from "./mdbox-map.js";
@@ -38,7 +39,8 @@ export async function verifyAfterKill(o: DovecotOracle, fold: JournalFold, limbo
   const dotlocks = inspectLeftoverDotlocks(o.root);
   for (const message of dotlocks.problems) problems.push({ kind: "lock-wait", message });
   // A write the kill cut short is redone by the engine's next writer; Dovecot would renumber instead.
-  const first = doveadmFirst && !(o.format === "mbox" && pendingMboxRedo(o));
+  // A move the kill cut short is finished by the engine's next open of its source; until then Dovecot sees both copies.
+  const first = doveadmFirst && !(o.format === "mbox" && pendingMboxRedo(o)) && !pendingMoveIntent(o);
   let engineFound: Found | undefined;
   let doveadmFound: Found | undefined;
   const engine = async () => {
@@ -61,6 +63,13 @@ export async function verifyAfterKill(o: DovecotOracle, fold: JournalFold, limbo
     for (const message of await mdboxMapProblems(o.root, /:ALT=([^:]+)/.exec(o.location)?.[1])) problems.push({ kind: "map", message });
   }
   return { problems, engineFound, dotlocksLeft: dotlocks.left, doveadmFirst: first };
+}
+
+function pendingMoveIntent(o: DovecotOracle): boolean {
+  return CRASH_MAILBOXES.some((m) => {
+    const dir = o.mailboxIndexDir(m);
+    return fs.existsSync(dir) && fs.readdirSync(dir).some((f) => f.startsWith(MOVE_INTENT_PREFIX) && decodeMoveIntent(fs.readFileSync(path.join(dir, f))) !== undefined);
+  });
 }
 
 function pendingMboxRedo(o: DovecotOracle): boolean {

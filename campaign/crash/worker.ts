@@ -131,7 +131,7 @@ class CrashWorker {
     });
   }
 
-  /** Copies a message to the mailbox that does not have it yet; `move` then expunges the original. */
+  /** Copies or moves a message to the mailbox that does not have it yet. */
   private async copy(move: boolean): Promise<void> {
     const candidates = CRASH_MAILBOXES.flatMap((from) => {
       const to: CrashMailbox = from === "INBOX" ? "Other" : "INBOX";
@@ -139,11 +139,12 @@ class CrashWorker {
     });
     if (candidates.length === 0) return this.save();
     const { from, to, id, uid } = this.rng.pick(candidates);
-    await this.step({ kind: "copy", from, to, id }, async () => {
-      const { appendedUids } = await this.boxes[from].transaction().copyTo(this.boxes[to], [{ uid1: uid, uid2: uid }]);
+    const uids = [{ uid1: uid, uid2: uid }];
+    await this.step({ kind: move ? "move" : "copy", from, to, id }, async () => {
+      const { appendedUids } = move ? await this.boxes[from].moveTo(this.boxes[to], uids) : await this.boxes[from].transaction().copyTo(this.boxes[to], uids);
       this.live[to].set(id, { uid: appendedUids[0], flags: this.live[from].get(id)!.flags });
+      if (move) this.live[from].delete(id);
     });
-    if (move) await this.expunge([from, id, uid]);
   }
 
   /** Imports a small fresh sdbox store (new ids) into INBOX, in batches of two. */

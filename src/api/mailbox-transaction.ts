@@ -1,12 +1,16 @@
 import type { NewMessage, PreparedSave } from "../drivers/driver.js";
 import { InvalidArgumentError } from "../shared/errors.js";
-import { flagNames, parseFlagNames } from "../shared/flags.js";
+import { parseFlagNames } from "../shared/flags.js";
 import type { LogRecord, UidRange } from "../log/types.js";
 import type { CommitResult, Mailbox } from "./mailbox.js";
 import { isLandedInLog } from "./landed-errors.js";
+import { readCopies } from "./mailbox-copy.js";
+import { existingUids, normalizeRanges, toRanges } from "./uid-ranges.js";
+
+export { existingUids, normalizeRanges, toRanges } from "./uid-ranges.js";
 import { keywordIndex } from "../projections/apply-keywords.js";
 import { KEYWORDS_EXT_NAME } from "../projections/ext-registry.js";
-import { extension, lookupUid } from "../projections/read.js";
+import { extension } from "../projections/read.js";
 import type { IndexMapState } from "../projections/state.js";
 
 /** How a flag change combines with the current flags. */
@@ -90,18 +94,8 @@ export class MailboxTransaction {
 
   /** Copies messages into `target` (in `target`'s next commit-free transaction). */
   async copyTo(target: Mailbox, uids: readonly UidRange[]): Promise<TransactionCommitResult> {
-    const state = await this.mailbox.refresh();
     const tx = target.transaction();
-    for (const uid of existingUids(state, normalizeRanges(uids))) {
-      const record = lookupUid(state, uid)!;
-      const info = await this.mailbox.backend.messageInfo(state, uid);
-      tx.append({
-        body: await this.mailbox.backend.readMessage(state, uid),
-        flags: [...flagNames(record.flags), ...record.keywords],
-        receivedDate: new Date(info.receivedTime * 1000),
-        guid: info.guid,
-      });
-    }
+    for (const copy of await readCopies(this.mailbox, uids)) tx.append(copy.input);
     return tx.commit();
   }
 
@@ -361,32 +355,4 @@ function forEachMessage(state: IndexMapState, ranges: readonly UidRange[], pendi
       });
     }
   }
-}
-
-/** UIDs of `ranges` that exist in `state`, ascending. */
-export function existingUids(state: IndexMapState, ranges: readonly UidRange[]): number[] {
-  const out: number[] = [];
-  for (const r of ranges) {
-    const span = state.records.rangeOfUids(r.uid1, r.uid2);
-    if (!span) continue;
-    for (let i = span[0]; i <= span[1]; i++) out.push(state.records.uidAt(i));
-  }
-  return out;
-}
-
-/** Sorted, merged, non-overlapping ranges, as log records require. */
-export function normalizeRanges(ranges: readonly UidRange[]): UidRange[] {
-  const sorted = ranges.filter((r) => r.uid1 >= 1 && r.uid1 <= r.uid2).map((r) => ({ ...r })).sort((a, b) => a.uid1 - b.uid1);
-  const out: UidRange[] = [];
-  for (const r of sorted) {
-    const last = out[out.length - 1];
-    if (last && r.uid1 <= last.uid2 + 1) last.uid2 = Math.max(last.uid2, r.uid2);
-    else out.push(r);
-  }
-  return out;
-}
-
-/** UIDs in any order (e.g. from searchUids) as the sorted, merged ranges transactions take. */
-export function toRanges(uids: readonly number[]): UidRange[] {
-  return normalizeRanges(uids.map((uid) => ({ uid1: uid, uid2: uid })));
 }

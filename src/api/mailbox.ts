@@ -6,7 +6,7 @@ import { LockTimeoutError, MailstoreError } from "../shared/errors.js";
 import { followLog } from "../log/follow.js";
 import { watchMailFiles } from "./mail-file-watch.js";
 import type { FsyncMode } from "../log/log.js";
-import type { LogPosition, LogRecord } from "../log/types.js";
+import type { LogPosition, LogRecord, UidRange } from "../log/types.js";
 import { readLog } from "../log/view.js";
 import { isBefore, stateAt } from "../index-io/load-state.js";
 import { IndexWriter, type IndexSync } from "../index-io/writer.js";
@@ -14,6 +14,7 @@ import { fetchMessages, type FetchedMessage, type FetchField } from "./mailbox-f
 import { mailboxStatus, type MailboxStatus, type StatusItem } from "./mailbox-status.js";
 import { updateMailbox, type MailboxUpdate } from "./mailbox-update.js";
 import { MailboxTransaction } from "./mailbox-transaction.js";
+import { finishInterruptedMoves, moveMessages, type MoveResult, type OpenExistingMailbox } from "./mailbox-move.js";
 import { MailboxViewHandle } from "./mailbox-view.js";
 import { advanceWithEffects } from "../projections/apply.js";
 import { position } from "../projections/read.js";
@@ -171,6 +172,22 @@ export class Mailbox {
   transaction(): MailboxTransaction {
     this.checkOpen();
     return new MailboxTransaction(this);
+  }
+
+  /**
+   * IMAP MOVE of `uids` to `target`: a copy commit there, then an expunge
+   * commit here, journaled so that a process killed between the two leaves
+   * each message in exactly one mailbox once this one is opened again
+   * (mailbox-move.ts).
+   */
+  moveTo(target: Mailbox, uids: readonly UidRange[]): Promise<MoveResult> {
+    this.checkOpen();
+    return moveMessages(this, target, uids, this.options.fsync !== "never");
+  }
+
+  /** Finishes the moves out of this mailbox that a killed process left half done (Storage.openMailbox runs it). */
+  finishInterruptedMoves(openExisting: OpenExistingMailbox): Promise<void> {
+    return finishInterruptedMoves(this, openExisting, this.options.fsync !== "never");
   }
 
   /** A view at the current state: MSNs that move only when the view syncs. */

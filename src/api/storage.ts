@@ -143,7 +143,16 @@ export class Storage {
       createWithUidValidity: isNew ? await this.backend.nextUidValidity() : undefined,
     });
     this.open.add(box);
+    if (!this.readOnly) await box.finishInterruptedMoves((other) => this.openIndexed(other));
     return box;
+  }
+
+  /** Opens mailbox `name` when it exists and has an index (else undefined), outside `this.open`: the caller closes it. */
+  private async openIndexed(name: string): Promise<Mailbox | undefined> {
+    if (!(await this.backend.mailboxExists(name))) return undefined;
+    const backend = this.backend.openMailbox(name);
+    if (!fs.existsSync(backend.indexPrefix + ".log") && !fs.existsSync(backend.indexPrefix)) return undefined;
+    return Mailbox.open(name, backend, this.options);
   }
 
   async deleteMailbox(name: string): Promise<void> {
@@ -168,10 +177,8 @@ export class Storage {
    */
   private async beforeTreeChange(name: string, change: (mailbox: MailboxIdentity) => MailboxTreeChange): Promise<MailboxTreeChange | undefined> {
     const hooks = this.options.mailboxTreeHooks;
-    if (!hooks || !(await this.backend.mailboxExists(name))) return undefined;
-    const backend = this.backend.openMailbox(name);
-    if (!fs.existsSync(backend.indexPrefix + ".log") && !fs.existsSync(backend.indexPrefix)) return undefined;
-    const box = Mailbox.open(name, backend, this.options);
+    const box = hooks && (await this.openIndexed(name));
+    if (!box) return undefined;
     try {
       const c = change({ name, guid: box.guid(), uidValidity: box.uidValidity });
       await hooks.beforeMailboxChange?.(c, box);

@@ -79,6 +79,13 @@ export interface MailboxBackend {
   messageInfo(state: IndexMapState, uid: number): Promise<StoredMessageInfo>;
 
   /**
+   * The GUID messageInfo() will give a message saved with `body` and
+   * `guid`, when it is not `guid` itself (mbox: the header MD5, which a
+   * save cannot set).
+   */
+  savedGuid?(body: Uint8Array, guid: string): string;
+
+  /**
    * The mailbox GUID (`doveadm mailbox status guid`): 32 lowercase hex
    * digits of the 16 bytes in the order the format stores them (sdbox
    * `dbox-hdr`, mdbox `mdbox-hdr`, mbox `mbox` extension header, Maildir

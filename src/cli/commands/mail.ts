@@ -83,8 +83,8 @@ export function registerMail(program: Command, io: CliIo): void {
           const target = await storage.openMailbox(dest);
           await forEachMatch(storage, parseQuery(queryArgs), async (box, uids) => {
             if (uids.length === 0 || box.name === target.name) return;
-            await box.transaction().copyTo(target, toRanges(uids));
-            if (verb === "move") await box.transaction().expunge(toRanges(uids)).commit();
+            if (verb === "move") await box.moveTo(target, toRanges(uids));
+            else await box.transaction().copyTo(target, toRanges(uids));
           });
         }, { existing: true });
       });

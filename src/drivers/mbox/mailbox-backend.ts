@@ -40,7 +40,7 @@ import { pendingChanges, pendingChangesOf, type IndexedMessage } from "./index-v
 import { MBOX_REDO_JOURNAL } from "./redo-journal.js";
 import { openMboxFile, releaseMboxFile, type MboxFile, type MboxLockOptions, type WriteHold } from "./mbox-file.js";
 import { LOCATE_WINDOW_BYTES, locateMessage } from "./read.js";
-import { saveToMbox } from "./save.js";
+import { saveToMbox, savedHeaderMd5 } from "./save.js";
 import { updateMboxFile } from "./update.js";
 import { scanMbox, type MboxMessage } from "./scan.js";
 import { FileSource, type ByteSource } from "./source.js";
@@ -170,6 +170,11 @@ export class MboxMailboxBackend implements MailboxBackend {
       const { src, msg } = this.locate(fd, file, state, uid);
       return mboxMessageText(src, msg);
     });
+  }
+
+  /** A copy's GUID here is its header MD5, not the one it had. */
+  savedGuid(body: Uint8Array): string {
+    return md5Hex(savedHeaderMd5(body));
   }
 
   /** GUID: the header MD5 in hex, as `doveadm fetch guid` shows for mbox; received time: the From_ line's. */

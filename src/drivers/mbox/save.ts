@@ -168,6 +168,11 @@ function insertBefore(
   };
 }
 
+/** The header MD5 a save gives `body` (what messageInfo() shows as its GUID, in hex). */
+export function savedHeaderMd5(body: Uint8Array): Uint8Array {
+  return formattedHeaderMd5(formatMboxMessage({ message: body, uid: 1, flags: 0, keywords: [], sender: "MAILER-DAEMON", receivedTime: 0 }));
+}
+
 /**
  * The header MD5 of a message as formatMboxMessage laid it out. Kept in the
  * index for every saved message (Dovecot keeps it only for messages without

@@ -50,6 +50,18 @@ describe("crash campaign: judging a store after a kill", () => {
     expect(kinds(compareWithJournal("engine", found([msg(1, 1, ["\\Flagged"]), msg(2, 2)]), fold, new Set(), new Set()))).toEqual(["in-flight"]);
   });
 
+  it("a move in flight leaves its message in exactly one of the two mailboxes", () => {
+    const fold = journal([[save, true], [{ kind: "move", from: "INBOX", to: "Other", id: 1 }, false]]);
+    expect(compareWithJournal("engine", found([msg(1, 1, ["\\Seen"]), msg(2, 2)]), fold, new Set(), new Set())).toEqual([]);
+    expect(compareWithJournal("engine", found([msg(2, 2)], [msg(1, 1, ["\\Seen"])]), fold, new Set(), new Set())).toEqual([]);
+    expect(kinds(compareWithJournal("engine", found([msg(1, 1, ["\\Seen"]), msg(2, 2)], [msg(1, 1, ["\\Seen"])]), fold, new Set(), new Set()))).toEqual(["duplicate"]);
+    expect(kinds(compareWithJournal("engine", found([msg(2, 2)]), fold, new Set(), new Set()))).toEqual(["loss"]);
+    // An acknowledged move: in the target only.
+    const done = journal([[save, true], [{ kind: "move", from: "INBOX", to: "Other", id: 1 }, true]]);
+    expect(compareWithJournal("engine", found([msg(2, 2)], [msg(1, 1, ["\\Seen"])]), done, new Set(), new Set())).toEqual([]);
+    expect(kinds(compareWithJournal("engine", found([msg(1, 1, ["\\Seen"]), msg(2, 2)], [msg(1, 1, ["\\Seen"])]), done, new Set(), new Set()))).toEqual(["phantom"]);
+  });
+
   it("a message nobody saved is a phantom, unless an earlier interrupted step left it (counted from the engine's read only)", () => {
     const fold = journal([[save, true]]);
     const store = found([msg(1, 1, ["\\Seen"]), msg(2, 2), msg(3, 7)]);
