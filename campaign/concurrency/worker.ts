@@ -81,7 +81,7 @@ async function retried<T>(fn: () => Promise<T>): Promise<T> {
 
 const range = (subject: string) => [{ uid1: uids.get(subject)!, uid2: uids.get(subject)! }];
 
-/** One attempt at `op`; `progress.copied` keeps a move that copied from copying again when its expunge is retried. */
+/** One attempt at `op`; `progress.copied` keeps a copy that landed from copying again when it is retried. */
 async function perform(op: Op, i: number, progress: { copied: boolean }): Promise<void> {
   switch (op.kind) {
     case "save": {
@@ -98,10 +98,12 @@ async function perform(op: Op, i: number, progress: { copied: boolean }): Promis
       await box.transaction().expunge(range(op.subject)).commit();
       return;
     case "copy":
-    case "move":
       if (!progress.copied) await box.transaction().copyTo(other!, range(op.subject));
       progress.copied = true;
-      if (op.kind === "move") await box.transaction().expunge(range(op.subject)).commit();
+      return;
+    case "move":
+      // A retry after a lock timeout finishes a move whose copy landed instead of copying again.
+      await box.moveTo(other!, range(op.subject));
       return;
   }
 }

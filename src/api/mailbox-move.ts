@@ -33,6 +33,8 @@ export interface MoveResult {
  * they end up in exactly one of the two once the source is opened again.
  */
 export async function moveMessages(source: Mailbox, target: Mailbox, uids: readonly UidRange[], fsync: boolean): Promise<MoveResult> {
+  // A move into `target` that failed after its copy landed (e.g. its expunge timed out on the lock) is finished, not copied again by a retry.
+  await finishInterruptedMoves(source, { borrowed: target }, fsync);
   const copies = await readCopies(source, uids);
   if (copies.length === 0) return { sourceUids: [], appendedUids: [], copied: undefined, expunged: undefined };
   const targetState = await target.refresh();
@@ -54,26 +56,48 @@ export async function moveMessages(source: Mailbox, target: Mailbox, uids: reado
     slot.clear();
     return { sourceUids, appendedUids: copied.appendedUids, copied, expunged };
   } finally {
-    // After a failure the intent stays: whether the copy landed is for the next open to find out.
+    // After a failure the intent stays: whether the copy landed is for the next open (or move into the same target) to find out.
     slot.close();
   }
 }
 
-/** Opens mailbox `name` when it exists and has an index; the caller closes it. */
-export type OpenExistingMailbox = (name: string) => Promise<Mailbox | undefined>;
+/** Where a finisher finds the target mailboxes of interrupted moves. */
+export interface MoveTargets {
+  /** Opens mailbox `name` when it exists and has an index (undefined: it does not); the finisher closes it. */
+  readonly openExisting?: (name: string) => Promise<Mailbox | undefined>;
+  /** An open mailbox to use when it is the target; intents for other targets are left when there is no `openExisting`. */
+  readonly borrowed?: Mailbox;
+}
 
 /**
- * Finishes the moves out of `source` that a dead process left in its move
- * intent journal. Run by a writer opening `source`.
+ * Finishes the moves out of `source` that a dead process (or a failed
+ * moveTo) left in its move intent journal.
  */
-export async function finishInterruptedMoves(source: Mailbox, openExisting: OpenExistingMailbox, fsync: boolean): Promise<void> {
+export async function finishInterruptedMoves(source: Mailbox, targets: MoveTargets, fsync: boolean): Promise<void> {
   for (const { slot, intent } of await interruptedMoveSlots(path.dirname(source.indexPrefix), fsync)) {
     try {
-      if (intent && (await copiesLanded(intent, openExisting))) await source.transaction().expunge(toRanges(intent.sourceUids)).commit();
+      if (intent) {
+        const landed = await withTarget(intent.target, targets, (target) => copiesLanded(intent, target));
+        if (landed === "unknown") continue;
+        if (landed) await source.transaction().expunge(toRanges(intent.sourceUids)).commit();
+      }
       slot.clear();
     } finally {
       slot.close();
     }
+  }
+}
+
+/** Runs `fn` on the target named `name`: false when it is gone, "unknown" when `targets` cannot open it. */
+async function withTarget(name: string, targets: MoveTargets, fn: (target: Mailbox) => Promise<boolean>): Promise<boolean | "unknown"> {
+  if (targets.borrowed?.name === name) return fn(targets.borrowed);
+  if (!targets.openExisting) return "unknown";
+  const target = await targets.openExisting(name);
+  if (!target) return false;
+  try {
+    return await fn(target);
+  } finally {
+    await target.close();
   }
 }
 
@@ -83,25 +107,18 @@ export async function finishInterruptedMoves(source: Mailbox, openExisting: Open
  * the next UID it had before the copy. The copy is one transaction, so it
  * is all of them or none.
  */
-async function copiesLanded(intent: MoveIntent, openExisting: OpenExistingMailbox): Promise<boolean> {
-  const target = await openExisting(intent.target);
-  if (!target) return false;
-  try {
-    const state = await target.refresh();
-    if (state.header.uidValidity !== intent.targetUidValidity || target.guid() !== intent.targetGuid) return false;
-    const wanted = new Map<string, number>();
-    for (const guid of intent.targetGuids) wanted.set(guid, (wanted.get(guid) ?? 0) + 1);
-    const copied = seqRangeOfUids(state, intent.targetNextUid, 0xffffffff);
-    for (let seq = copied?.seq1 ?? 1; copied && seq <= copied.seq2; seq++) {
-      const uid = uidAt(state, seq);
-      const guid = (await target.backend.messageInfo(state, uid)).guid;
-      const left = wanted.get(guid);
-      if (left === 1) wanted.delete(guid);
-      else if (left !== undefined) wanted.set(guid, left - 1);
-      if (wanted.size === 0) return true;
-    }
-    return false;
-  } finally {
-    await target.close();
+async function copiesLanded(intent: MoveIntent, target: Mailbox): Promise<boolean> {
+  const state = await target.refresh();
+  if (state.header.uidValidity !== intent.targetUidValidity || target.guid() !== intent.targetGuid) return false;
+  const wanted = new Map<string, number>();
+  for (const guid of intent.targetGuids) wanted.set(guid, (wanted.get(guid) ?? 0) + 1);
+  const copied = seqRangeOfUids(state, intent.targetNextUid, 0xffffffff);
+  for (let seq = copied?.seq1 ?? 1; copied && seq <= copied.seq2; seq++) {
+    const guid = (await target.backend.messageInfo(state, uidAt(state, seq))).guid;
+    const left = wanted.get(guid);
+    if (left === 1) wanted.delete(guid);
+    else if (left !== undefined) wanted.set(guid, left - 1);
+    if (wanted.size === 0) return true;
   }
+  return false;
 }

@@ -14,7 +14,7 @@ import { fetchMessages, type FetchedMessage, type FetchField } from "./mailbox-f
 import { mailboxStatus, type MailboxStatus, type StatusItem } from "./mailbox-status.js";
 import { updateMailbox, type MailboxUpdate } from "./mailbox-update.js";
 import { MailboxTransaction } from "./mailbox-transaction.js";
-import { finishInterruptedMoves, moveMessages, type MoveResult, type OpenExistingMailbox } from "./mailbox-move.js";
+import { finishInterruptedMoves, moveMessages, type MoveResult } from "./mailbox-move.js";
 import { MailboxViewHandle } from "./mailbox-view.js";
 import { advanceWithEffects } from "../projections/apply.js";
 import { position } from "../projections/read.js";
@@ -186,8 +186,8 @@ export class Mailbox {
   }
 
   /** Finishes the moves out of this mailbox that a killed process left half done (Storage.openMailbox runs it). */
-  finishInterruptedMoves(openExisting: OpenExistingMailbox): Promise<void> {
-    return finishInterruptedMoves(this, openExisting, this.options.fsync !== "never");
+  finishInterruptedMoves(openExisting: (name: string) => Promise<Mailbox | undefined>): Promise<void> {
+    return finishInterruptedMoves(this, { openExisting }, this.options.fsync !== "never");
   }
 
   /** A view at the current state: MSNs that move only when the view syncs. */

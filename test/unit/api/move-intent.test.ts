@@ -100,6 +100,27 @@ describe.each(FORMATS)("%s: moveTo and finishing a dead mover's move", (format) 
     expect(await inbox.moveTo(archive, [{ uid1: 2, uid2: 3 }])).toMatchObject({ sourceUids: [], appendedUids: [] });
   });
 
+  it("a moveTo whose expunge failed after the copy landed is finished by the retry, not copied again", async () => {
+    await storage.close();
+    let failExpunge = true;
+    storage = openStorage(location(), {
+      commitHooks: {
+        beforeCommit: async (box) => {
+          if (box.name === "INBOX" && failExpunge) throw new Error("expunge refused once");
+        },
+      },
+    });
+    inbox = await storage.openMailbox("INBOX");
+    archive = await storage.openMailbox("Archive");
+    await expect(inbox.moveTo(archive, [{ uid1: 2, uid2: 2 }])).rejects.toThrow("expunge refused once");
+    expect(await subjects(archive)).toEqual(["m2"]);
+    expect(await subjects(inbox)).toEqual(["m1", "m2", "m3"]);
+    failExpunge = false;
+    expect(await inbox.moveTo(archive, [{ uid1: 2, uid2: 2 }])).toMatchObject({ sourceUids: [], appendedUids: [] });
+    expect(await subjects(archive)).toEqual(["m2"]);
+    expect(await subjects(inbox)).toEqual(["m1", "m3"]);
+  });
+
   it("a dead mover whose copy landed: the next open expunges the originals; one whose copy did not: they stay", async () => {
     const indexDir = path.dirname(inbox.indexPrefix);
     const intentFor = async (uid: number): Promise<MoveIntent> => {
