@@ -38,6 +38,7 @@ interface Cell {
   adopted: number;
   tempfails: number;
   midStep: number;
+  movesFinished: number;
   problems: Map<ProblemKind, number>;
 }
 
@@ -61,7 +62,7 @@ export async function runCrashCampaign(opts: CrashOptions): Promise<CampaignRepo
       for (let round = 0; round < opts.roundsPerFormat && (opts.deadline === undefined || Date.now() < opts.deadline); round++) {
         const op = ops[round % ops.length];
         const seed = deriveSeed(opts.seed, "crash", format, round);
-        const cell = cells.get(`${format} ${op}`) ?? { rounds: 0, acked: 0, adopted: 0, tempfails: 0, midStep: 0, problems: new Map() };
+        const cell = cells.get(`${format} ${op}`) ?? { rounds: 0, acked: 0, adopted: 0, tempfails: 0, midStep: 0, movesFinished: 0, problems: new Map() };
         cells.set(`${format} ${op}`, cell);
         const result = await crashRound(o, worker, { op, seed, round, expected, limbo, tainted, killMaxMs: opts.killMaxMs ?? 600 });
         cell.rounds++;
@@ -69,6 +70,7 @@ export async function runCrashCampaign(opts: CrashOptions): Promise<CampaignRepo
         cell.adopted += result.problems.filter((p) => p.kind === "adopted").length;
         cell.tempfails += result.problems.filter((p) => p.kind === "doveadm-tempfail").length;
         if (result.midStep) cell.midStep++;
+        if (result.moveToFinish) cell.movesFinished++;
         dotlocks += result.dotlocksLeft;
         for (const p of result.problems.filter((p) => !INFORMATIONAL.has(p.kind))) {
           cell.problems.set(p.kind, (cell.problems.get(p.kind) ?? 0) + 1);
@@ -143,6 +145,7 @@ async function crashRound(o: DovecotOracle, worker: string, input: RoundInput) {
     midStep: fold.inFlight !== undefined,
     problems,
     dotlocksLeft: verified.dotlocksLeft,
+    moveToFinish: verified.moveToFinish,
     expected: verified.engineFound ? expectedFrom(verified.engineFound) : fold.expected,
   };
 }
@@ -152,16 +155,16 @@ function crashReport(seed: number, cells: Map<string, Cell>, failures: Failure[]
   const rows = [...cells].map(([key, c]) => {
     const [format, op] = key.split(" ");
     const other = [...c.problems].filter(([k]) => k !== "loss" && k !== "duplicate").reduce((n, [, v]) => n + v, 0);
-    return [format, op, c.rounds, c.acked, c.midStep, count(c, "loss"), count(c, "duplicate"), other, c.adopted, c.tempfails];
+    return [format, op, c.rounds, c.acked, c.midStep, count(c, "loss"), count(c, "duplicate"), other, c.adopted, c.tempfails, c.movesFinished];
   });
   const total = (i: number) => rows.reduce((n, r) => n + Number(r[i]), 0);
   const formats = new Set([...cells.keys()].map((k) => k.split(" ")[0])).size;
   return {
     campaign: "crash",
     seed,
-    columns: ["driver", "operation", "rounds", "acknowledged steps", "kills mid-step", "lost", "duplicated", "other failures", "interrupted steps surfacing later", "doveadm exit 75, clean on retry"],
+    columns: ["driver", "operation", "rounds", "acknowledged steps", "kills mid-step", "lost", "duplicated", "other failures", "interrupted steps surfacing later", "doveadm exit 75, clean on retry", "moves finished by the next open"],
     rows,
-    figure: `crash: ${total(2)} SIGKILL rounds over ${formats} drivers, ${total(3)} acknowledged steps, ${total(4)} kills mid-step, ${total(5)} lost, ${total(6)} duplicated, ${total(7)} other failures; ${total(8)} interrupted steps surfaced later, ${total(9)} doveadm fetches retried after exit 75, ${dotlocks} dotlocks left by killed workers (each naming its dead pid)`,
+    figure: `crash: ${total(2)} SIGKILL rounds over ${formats} drivers, ${total(3)} acknowledged steps, ${total(4)} kills mid-step, ${total(5)} lost, ${total(6)} duplicated, ${total(7)} other failures; ${total(8)} interrupted steps surfaced later, ${total(9)} doveadm fetches retried after exit 75, ${dotlocks} dotlocks left by killed workers (each naming its dead pid), ${total(10)} killed moves finished by the next open`,
     failures,
     durationMs,
   };

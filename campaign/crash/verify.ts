@@ -31,6 +31,8 @@ export interface VerifyResult {
   /** Dotlocks the kill left (each naming the dead worker; any other kind is a problem). */
   readonly dotlocksLeft: number;
   readonly doveadmFirst: boolean;
+  /** Whether the kill left a move intent for the engine's next open to finish. */
+  readonly moveToFinish: boolean;
 }
 
 /** Checks the store after a kill. `doveadmFirst` is honoured unless an mbox write is waiting in the redo journal. */
@@ -40,7 +42,8 @@ export async function verifyAfterKill(o: DovecotOracle, fold: JournalFold, limbo
   for (const message of dotlocks.problems) problems.push({ kind: "lock-wait", message });
   // A write the kill cut short is redone by the engine's next writer; Dovecot would renumber instead.
   // A move the kill cut short is finished by the engine's next open of its source; until then Dovecot sees both copies.
-  const first = doveadmFirst && !(o.format === "mbox" && pendingMboxRedo(o)) && !pendingMoveIntent(o);
+  const moveToFinish = pendingMoveIntent(o);
+  const first = doveadmFirst && !(o.format === "mbox" && pendingMboxRedo(o)) && !moveToFinish;
   let engineFound: Found | undefined;
   let doveadmFound: Found | undefined;
   const engine = async () => {
@@ -62,7 +65,7 @@ export async function verifyAfterKill(o: DovecotOracle, fold: JournalFold, limbo
   if (o.format === "mdbox") {
     for (const message of await mdboxMapProblems(o.root, /:ALT=([^:]+)/.exec(o.location)?.[1])) problems.push({ kind: "map", message });
   }
-  return { problems, engineFound, dotlocksLeft: dotlocks.left, doveadmFirst: first };
+  return { problems, engineFound, dotlocksLeft: dotlocks.left, doveadmFirst: first, moveToFinish };
 }
 
 function pendingMoveIntent(o: DovecotOracle): boolean {
