@@ -176,8 +176,7 @@ function readFileHeader(fd: number, fileSize: number, filePath: string): Decoded
  */
 export class DboxMessageReader {
   private file: { path: string; fd: number; size: number; headerSize: number; msgHeaderSize: number } | undefined;
-  private ahead: { key: object; path: string; start: number; length: number } | undefined;
-  private aheadBuffer: Buffer | undefined;
+  private ahead: { key: object; path: string; start: number; length: number; buffer: Buffer } | undefined;
   /** Where the last read ended, in `lastPath`: the next read starting there is sequential. */
   private lastEnd = -1;
   private lastPath = "";
@@ -188,7 +187,8 @@ export class DboxMessageReader {
    * size) is how much to read at once; without it, or when it falls short,
    * the read grows until the metadata's end line.
    * `readAheadKey`: allows reading ahead (see the class comment).
-   * @returns the message; its body is a fresh buffer.
+   * @returns the message; its body is a view that nothing writes to again
+   *   (of its own read, or of a read-ahead window that is never refilled).
    * @throws MailCorruptedError when `offset` is not inside the messages or the
    *   message there is malformed; fs errors as is.
    */
@@ -222,7 +222,7 @@ export class DboxMessageReader {
     this.lastEnd = -1;
   }
 
-  /** A message's first read: from the read-ahead when sequential, else one pread. @returns a fresh buffer. */
+  /** A message's first read: from the read-ahead when sequential (a view of its window), else one pread (a buffer of its own). */
   private readFirst(f: { path: string; fd: number; size: number }, offset: number, length: number, key: object | undefined): Uint8Array {
     const sequential = key !== undefined && offset === this.lastEnd && f.path === this.lastPath;
     this.lastEnd = offset + length;
@@ -230,15 +230,13 @@ export class DboxMessageReader {
     if (!sequential || length > READ_AHEAD_BYTES / 2) return readAt(f.fd, offset, length);
     let a = this.ahead;
     if (a === undefined || a.key !== key || a.path !== f.path || offset < a.start || offset + length > a.start + a.length) {
-      const buffer = (this.aheadBuffer ??= Buffer.allocUnsafeSlow(READ_AHEAD_BYTES));
+      // A new window each time, never refilled: the messages served from it are views of it, not copies.
+      const buffer = Buffer.allocUnsafeSlow(READ_AHEAD_BYTES);
       const got = readInto(f.fd, buffer, offset, Math.min(READ_AHEAD_BYTES, f.size - offset));
-      a = this.ahead = { key, path: f.path, start: offset, length: got };
+      a = this.ahead = { key, path: f.path, start: offset, length: got, buffer };
       if (got < length) return readAt(f.fd, offset, length);
     }
-    // Not zeroed: every byte is set from the read-ahead just below.
-    const out = Buffer.allocUnsafeSlow(length);
-    out.set(this.aheadBuffer!.subarray(offset - a.start, offset - a.start + length));
-    return out;
+    return a.buffer.subarray(offset - a.start, offset - a.start + length);
   }
 
   private fileFor(filePath: string, offset: number) {

@@ -25,7 +25,7 @@ export interface CopySource {
 
 const sources = new WeakMap<Uint8Array, CopySource>();
 
-/** Records that `body` (a fresh buffer returned by readMessage) holds the message `source`. */
+/** Records that `body` (a buffer object readMessage returned, its own per call) holds the message `source`. */
 export function rememberCopySource(body: Uint8Array, source: CopySource): void {
   sources.set(body, source);
 }

@@ -115,7 +115,7 @@ export class MdboxMailboxBackend implements MailboxBackend {
 
   async readMessage(state: IndexMapState, uid: number): Promise<Uint8Array> {
     const { message, resolved } = await this.readStored(state, uid);
-    // A fresh buffer per call (the reader reads each message into its own): copyTo hands it back to a save, which then copies by reference.
+    // A buffer object of its own per call (a view, see DboxMessageReader): copyTo hands it back to a save, which then copies by reference.
     const body = message.body;
     // The metadata is parsed only if a save asks (a fetch never does).
     let meta: ReturnType<typeof readDboxMetadata> | undefined;
