@@ -12,7 +12,7 @@ export interface MessageCopy {
   /** The message's UID in the source. */
   readonly uid: number;
   /** What MailboxTransaction.append takes. */
-  readonly input: { body: Uint8Array; flags: string[]; receivedDate: Date; guid: string };
+  readonly input: { body: Uint8Array; flags: string[]; receivedDate: Date; guid: string; copyOf: { mailbox: Mailbox; uid: number } };
 }
 
 /** The messages of `uids` that exist in `source` now, in UID order, as appends. */
@@ -29,6 +29,7 @@ export async function readCopies(source: Mailbox, uids: readonly UidRange[]): Pr
         flags: [...flagNames(record.flags), ...record.keywords],
         receivedDate: new Date(info.receivedTime * 1000),
         guid: info.guid,
+        copyOf: { mailbox: source, uid },
       },
     });
   }

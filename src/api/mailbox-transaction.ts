@@ -32,6 +32,12 @@ export interface AppendInput {
    * message's (the mailbox's next UID for the first).
    */
   uid?: number;
+  /**
+   * The message this append copies (`body` holds its bytes), as copyTo
+   * sets it: mdbox and sdbox then share the stored message (a map
+   * refcount, a hard link) instead of writing the bytes again.
+   */
+  copyOf?: { readonly mailbox: Mailbox; readonly uid: number };
 }
 
 export interface TransactionCommitResult extends CommitResult {
@@ -76,6 +82,7 @@ export class MailboxTransaction {
       keywords,
       receivedTime: input.receivedDate ? Math.floor(input.receivedDate.getTime() / 1000) : undefined,
       guid: input.guid,
+      copyOf: input.copyOf && { backend: input.copyOf.mailbox.backend, state: input.copyOf.mailbox.state, uid: input.copyOf.uid },
     });
     return this;
   }

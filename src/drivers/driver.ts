@@ -16,6 +16,20 @@ export interface NewMessage {
   receivedTime?: number;
   /** Message GUID to keep (copies, imports); a new one is made otherwise. */
   guid?: string;
+  /**
+   * The stored message this one is a copy of (its bytes are `body`), as
+   * Dovecot's mailbox_copy knows its source: a driver may then share what
+   * is stored instead of writing the bytes again (mdbox: the map record's
+   * refcount +1; sdbox: a hard link of the u.N file).
+   */
+  copyOf?: CopyOrigin;
+}
+
+/** A stored message, named by the backend and state it was read through. */
+export interface CopyOrigin {
+  readonly backend: MailboxBackend;
+  readonly state: IndexMapState;
+  readonly uid: number;
 }
 
 /** The index header values a Mailbox.update sets (each absent when unchanged). */

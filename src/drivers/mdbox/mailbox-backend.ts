@@ -17,7 +17,6 @@ import { readDboxMetadata } from "../dbox/metadata.js";
 import type { DboxMessage } from "../dbox/file-format.js";
 import type { CommitIntent, MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
 import { storageNameOf, type MdboxContext } from "./context.js";
-import { copySourceOf, rememberCopySource } from "./copy-registry.js";
 import {
   decodeMdboxHeader, decodeMdboxRecord, GUID_EXT_NAME, guidRecordRecords, initialMailboxRecords, MDBOX_EXT_NAME,
   MDBOX_HDR_EXT_NAME, mdboxHeaderRecords, mdboxRecordRecords, type MdboxMailRecord,
@@ -66,22 +65,23 @@ export class MdboxMailboxBackend implements MailboxBackend {
   }
 
   /**
-   * Appends the data (or, for a buffer readMessage returned, raises the
-   * source's refcount: a copy), commits the map, and returns the mailbox
+   * Appends the data (or, for a copy of a message of this storage, raises
+   * the source's refcount), commits the map, and returns the mailbox
    * records: `mdbox` {map_uid, save_date} and `guid` for each new uid.
    */
   async saveMessages(state: IndexMapState, messages: readonly NewMessage[], uids: readonly number[]): Promise<PreparedSave> {
     const map = this.ctx.map.open();
     const headerRecords = this.checkHeader(state, map.uidValidity);
     const now = Math.floor(Date.now() / 1000);
-    const items: SaveItem[] = messages.map((m) => {
+    const items: SaveItem[] = [];
+    for (const m of messages) {
       const fresh = { body: toLfLineEndings(m.body), guid: m.guid ?? generateMessageGuid(), receivedTime: m.receivedTime ?? now };
-      const src = copySourceOf(m.body);
-      const isCopy = src !== undefined && src.root === this.ctx.paths.root && src.mapUidValidity === map.uidValidity &&
+      const src = await this.sharedSource(m);
+      const isCopy = src !== undefined && src.mapUidValidity === map.uidValidity &&
         (m.guid === undefined || m.guid === src.guid) &&
         (m.receivedTime === undefined || src.receivedTime === undefined || m.receivedTime === src.receivedTime);
-      return isCopy ? { kind: "copy", mapUid: src.mapUid, fallback: { ...fresh, guid: src.guid } } : { kind: "new", ...fresh };
-    });
+      items.push(isCopy ? { kind: "copy", mapUid: src.mapUid, fallback: { ...fresh, guid: src.guid } } : { kind: "new", ...fresh });
+    }
     const mapUids = await saveToMap(this.ctx, items, { origMailbox: this.storageName, nested: true });
     const records = [
       ...headerRecords,
@@ -114,22 +114,27 @@ export class MdboxMailboxBackend implements MailboxBackend {
   }
 
   async readMessage(state: IndexMapState, uid: number): Promise<Uint8Array> {
-    const { message, resolved } = await this.readStored(state, uid);
-    // A buffer object of its own per call (a view, see DboxMessageReader): copyTo hands it back to a save, which then copies by reference.
-    const body = message.body;
-    // The metadata is parsed only if a save asks (a fetch never does).
-    let meta: ReturnType<typeof readDboxMetadata> | undefined;
-    const metaOf = () => (meta ??= readDboxMetadata(message.metadata));
-    rememberCopySource(body, {
-      root: this.ctx.paths.root, mapUidValidity: this.ctx.map.uidValidity, mapUid: resolved.entry.mapUid,
-      get guid() {
-        return metaOf().guid ?? guid128ToString(resolved.guid128);
-      },
-      get receivedTime() {
-        return metaOf().receivedTime;
-      },
-    });
-    return body;
+    return (await this.readStored(state, uid)).message.body;
+  }
+
+  /**
+   * What a copy of `m` can share when it copies a message of this storage
+   * (NewMessage.copyOf): its map record, GUID and received time.
+   * @returns undefined when `m` is no copy, or one from another storage, or its source is gone.
+   */
+  private async sharedSource(m: NewMessage): Promise<{ mapUidValidity: number; mapUid: number; guid: string; receivedTime: number | undefined } | undefined> {
+    const origin = m.copyOf;
+    if (!(origin?.backend instanceof MdboxMailboxBackend) || origin.backend.ctx.paths.root !== this.ctx.paths.root) return undefined;
+    let stored;
+    try {
+      stored = await origin.backend.readStored(origin.state, origin.uid);
+    } catch (err) {
+      // Expunged (and purged) since it was read: the bytes in `m` are written as a new message.
+      if (err instanceof MailstoreError && err.code === "NOT_FOUND") return undefined;
+      throw err;
+    }
+    const meta = readDboxMetadata(stored.message.metadata);
+    return { mapUidValidity: origin.backend.ctx.map.uidValidity, mapUid: stored.resolved.entry.mapUid, guid: meta.guid ?? guid128ToString(stored.resolved.guid128), receivedTime: meta.receivedTime };
   }
 
   async messageInfo(state: IndexMapState, uid: number): Promise<StoredMessageInfo> {

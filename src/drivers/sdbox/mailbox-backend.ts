@@ -11,7 +11,6 @@ import { generateGuid128, generateMessageGuid, guid128StringUnlessEmpty } from "
 import { toLfLineEndings, virtualSizeOf } from "../dbox/message-body.js";
 import { buildDboxMetadata, readDboxMetadata } from "../dbox/metadata.js";
 import type { MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
-import { linkSourceOf, rememberLinkSource } from "./link-source.js";
 import { fsyncDir } from "../../shared/fsync-dir.js";
 import type { DboxLayout } from "../dbox/layout.js";
 
@@ -98,7 +97,7 @@ export class SdboxMailboxBackend implements MailboxBackend {
         // A u.N at a UID this save takes (at or past next_uid, under the log lock) is a killed save's
         // leftover that adoptLeftovers did not reach (past a gap of requested UIDs): never logged, replaced.
         fs.rmSync(final, { force: true });
-        if (this.linkCopy(m, final)) {
+        if (await this.linkCopy(m, final)) {
           published.push(final);
           linked = true;
           continue;
@@ -127,14 +126,16 @@ export class SdboxMailboxBackend implements MailboxBackend {
   }
 
   /**
-   * A copy of a message this storage read from another of its u.N files
-   * (same bytes, GUID and received time): a hard link, as Dovecot's sdbox copy.
+   * A copy of another u.N file of this storage (NewMessage.copyOf, with the
+   * same GUID and received time): a hard link, as Dovecot's sdbox copy.
+   * The link count then also tells a killed copy's leftover from a killed
+   * save's (adoptLeftovers).
    * @returns false when `m` is not one, or the link cannot be made (ALT on
    *   another filesystem, the link limit, the source expunged meanwhile):
    *   then it is written as any message.
    */
-  private linkCopy(m: NewMessage, final: string): boolean {
-    const src = linkSourceOf(m.body);
+  private async linkCopy(m: NewMessage, final: string): Promise<boolean> {
+    const src = await this.linkSource(m);
     if (src === undefined || m.guid === undefined || m.guid !== src.guid || (m.receivedTime !== undefined && m.receivedTime !== src.receivedTime)) return false;
     // Only within this storage's primary tree: a file linked in from another store (an import) would
     // carry that store's owner and mode, and tie two stores' files together.
@@ -174,21 +175,27 @@ export class SdboxMailboxBackend implements MailboxBackend {
   }
 
   async readMessage(_state: IndexMapState, uid: number): Promise<Uint8Array> {
-    const { file, filePath } = await this.readFileWithPath(uid);
-    const body = file.message.body;
-    // A copy of this buffer into another mailbox can link the file (link-source.ts); the metadata is parsed only then.
-    let info: StoredMessageInfo | undefined;
-    const infoOf = () => (info ??= this.infoOf(file, filePath));
-    rememberLinkSource(body, {
-      path: filePath,
-      get guid() {
-        return infoOf().guid || undefined;
-      },
-      get receivedTime() {
-        return infoOf().receivedTime;
-      },
-    });
-    return body;
+    return (await this.readFileWithPath(uid)).file.message.body;
+  }
+
+  /**
+   * The u.N file a copy of an sdbox message (NewMessage.copyOf) can link,
+   * with what its metadata says. @returns undefined when `m` is no such
+   * copy or its source is gone.
+   */
+  private async linkSource(m: NewMessage): Promise<{ path: string; guid: string | undefined; receivedTime: number | undefined } | undefined> {
+    const origin = m.copyOf;
+    if (!(origin?.backend instanceof SdboxMailboxBackend)) return undefined;
+    let found;
+    try {
+      found = await origin.backend.readFileWithPath(origin.uid);
+    } catch (err) {
+      // Expunged since it was read: the bytes in `m` are written as a new file.
+      if (err instanceof MailstoreError && err.code === "NOT_FOUND") return undefined;
+      throw err;
+    }
+    const info = origin.backend.infoOf(found.file, found.filePath);
+    return { path: found.filePath, guid: info.guid || undefined, receivedTime: info.receivedTime };
   }
 
   async messageInfo(_state: IndexMapState, uid: number): Promise<StoredMessageInfo> {

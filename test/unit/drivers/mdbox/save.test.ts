@@ -103,14 +103,21 @@ describe("the map", () => {
     await other.close();
   });
 
-  it("a copy of a message read from another storage, or rebuilt by the caller, stores the bytes again", async () => {
+  it("an append is a copy (refcount +1) only when it names its source (copyOf) in this storage; equal bytes, even readMessage's buffer, are stored again", async () => {
     const box = await storage.openMailbox("INBOX");
     await box.transaction().append({ body: msg(1) }).commit();
     const bytes = await box.readMessage(1);
     await box.transaction().append({ body: new Uint8Array(bytes) }).commit(); // equal bytes, another buffer
-    await box.transaction().append({ body: bytes }).commit(); // the very buffer: a copy
+    await box.transaction().append({ body: bytes }).commit(); // the very buffer, but no source named
+    await box.transaction().append({ body: bytes, copyOf: { mailbox: box, uid: 1 } }).commit(); // a copy
+    const elsewhere = openStorage(`mdbox:${root}-other`);
+    const other = await elsewhere.openMailbox("INBOX");
+    await box.transaction().append({ body: msg(2) }).commit();
+    await other.transaction().append({ body: await box.readMessage(4), copyOf: { mailbox: box, uid: 4 } }).commit(); // another storage's map
     backend().map.refresh();
-    expect(backend().map.entries().map((e) => [e.mapUid, e.refcount])).toEqual([[1, 2], [2, 1]]);
+    expect(backend().map.entries().map((e) => [e.mapUid, e.refcount])).toEqual([[1, 2], [2, 1], [3, 1], [4, 1]]);
+    await elsewhere.close();
+    fs.rmSync(`${root}-other`, { recursive: true, force: true });
     await box.close();
   });
 });
