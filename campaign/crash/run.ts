@@ -162,9 +162,9 @@ function crashReport(seed: number, cells: Map<string, Cell>, failures: Failure[]
   return {
     campaign: "crash",
     seed,
-    columns: ["driver", "operation", "rounds", "acknowledged steps", "kills mid-step", "lost", "duplicated", "other failures", "interrupted steps surfacing later", "doveadm exit 75, clean on retry", "moves finished by the next open"],
+    columns: ["driver", "operation", "rounds", "acknowledged steps", "kills mid-step", "lost", "duplicated", "other failures", "interrupted steps surfacing later", "doveadm exit 75, clean on retry", "killed moves left to the next open"],
     rows,
-    figure: `crash: ${total(2)} SIGKILL rounds over ${formats} drivers, ${total(3)} acknowledged steps, ${total(4)} kills mid-step, ${total(5)} lost, ${total(6)} duplicated, ${total(7)} other failures; ${total(8)} interrupted steps surfaced later, ${total(9)} doveadm fetches retried after exit 75, ${dotlocks} dotlocks left by killed workers (each naming its dead pid), ${total(10)} killed moves finished by the next open`,
+    figure: `crash: ${total(2)} SIGKILL rounds over ${formats} drivers, ${total(3)} acknowledged steps, ${total(4)} kills mid-step, ${total(5)} lost, ${total(6)} duplicated, ${total(7)} other failures; ${total(8)} interrupted steps surfaced later, ${total(9)} doveadm fetches retried after exit 75, ${dotlocks} dotlocks left by killed workers (each naming its dead pid), ${total(10)} killed moves left to the next open (finished, or dropped when the copy had not landed)`,
     failures,
     durationMs,
   };
