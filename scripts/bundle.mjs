@@ -1,23 +1,49 @@
 // Bundles the CLI into dist/cli.cjs (run by `npm run bundle`; bin/mailstore.js loads it).
-// esbuild turns each `import * as fs from "node:fs"` into its own copy of the module's
-// namespace (__toESM: one getter per export), made at start-up: about 110 copies, ~4 ms of
-// a no-op command. Namespace imports of Node's modules go through one re-exporting module
-// per builtin instead, so that each namespace is copied once.
+// Two changes to what esbuild alone makes, both for start-up (a no-op command):
+// - esbuild turns each `import * as fs from "node:fs"` into its own copy of the module's
+//   namespace (__toESM: one getter per export), made at start-up: about 110 copies, ~4 ms.
+//   The project's imports of Node's modules go through one re-exporting module per builtin
+//   instead, so that each namespace is copied once.
+// - LAZY builtins are loaded on the first call of one of their functions, not at start-up.
+import { createRequire } from "node:module";
 import { build } from "esbuild";
 
 const SHARED = "mailstore-builtin";
+const LAZY_NS = "mailstore-lazy-builtin";
+
+/**
+ * Builtins that no-op start-up does not need, and whose importers only call their
+ * functions (a forwarding function has none of the original's properties, such as
+ * util.promisify.custom): loading them costs ~1.5–2 ms each.
+ * child_process: commander's executable subcommands (unused); crypto: hashes and
+ * random names when writing.
+ */
+const LAZY = new Set(["node:child_process", "node:crypto"]);
+
+/** The module's own functions named in lower case (not its classes, constants or getters). */
+function functionNames(builtin) {
+  const mod = createRequire(import.meta.url)(builtin);
+  return Object.keys(mod).filter((k) => /^[a-z]/.test(k) && typeof Object.getOwnPropertyDescriptor(mod, k).value === "function");
+}
+
+function lazyModule(builtin) {
+  const load = `let m;\nconst load = () => (m ??= require(${JSON.stringify(builtin)}));\n`;
+  return load + functionNames(builtin).map((k) => `export function ${k}(...args) { return load().${k}(...args); }\n`).join("");
+}
 
 /** @type {import("esbuild").Plugin} */
-const sharedBuiltins = {
-  name: "shared-builtins",
+const builtins = {
+  name: "builtins",
   setup(b) {
     b.onResolve({ filter: /^node:[a-z_/]+$/ }, (args) => {
-      if (args.namespace === SHARED) return { path: args.path, external: true };
+      if (args.namespace === SHARED || args.namespace === LAZY_NS) return { path: args.path, external: true };
+      if (LAZY.has(args.path)) return { path: args.path, namespace: LAZY_NS };
       // Only the project's own ES imports: a dependency's require() must get the module itself.
       if (args.kind !== "import-statement" || args.importer.includes("node_modules")) return undefined;
       return { path: args.path, namespace: SHARED };
     });
     b.onLoad({ filter: /.*/, namespace: SHARED }, (args) => ({ contents: `export * from ${JSON.stringify(args.path)};`, loader: "js" }));
+    b.onLoad({ filter: /.*/, namespace: LAZY_NS }, (args) => ({ contents: lazyModule(args.path), loader: "js" }));
   },
 };
 
@@ -35,5 +61,5 @@ await build({
   external: ["os-lock", "fs-ext", "nats"],
   define: { "import.meta.url": "__mailstoreImportMetaUrl" },
   banner: { js: "const __mailstoreImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-  plugins: [sharedBuiltins],
+  plugins: [builtins],
 });
