@@ -42,7 +42,11 @@ const builtins = {
       if (args.kind !== "import-statement" || args.importer.includes("node_modules")) return undefined;
       return { path: args.path, namespace: SHARED };
     });
-    b.onLoad({ filter: /.*/, namespace: SHARED }, (args) => ({ contents: `export * from ${JSON.stringify(args.path)};`, loader: "js" }));
+    b.onLoad({ filter: /.*/, namespace: SHARED }, (args) => {
+      const name = JSON.stringify(args.path);
+      // `export *` leaves out the default export: a default import would be undefined, not an error.
+      return { contents: `import m from ${name};\nexport * from ${name};\nexport default m;\n`, loader: "js" };
+    });
     b.onLoad({ filter: /.*/, namespace: LAZY_NS }, (args) => ({ contents: lazyModule(args.path), loader: "js" }));
   },
 };
