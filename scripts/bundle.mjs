@@ -10,13 +10,14 @@ import { build } from "esbuild";
 
 const SHARED = "mailstore-builtin";
 const LAZY_NS = "mailstore-lazy-builtin";
+const LAZY_CJS = "mailstore-lazy-builtin-cjs";
 
 /**
- * Builtins that no-op start-up does not need, and whose importers only call their
- * functions (a forwarding function has none of the original's properties, such as
- * util.promisify.custom): loading them costs ~1.5–2 ms each.
+ * Builtins that no-op start-up does not need: loading them costs ~1.5–2 ms each.
  * child_process: commander's executable subcommands (unused); crypto: hashes and
- * random names when writing.
+ * random names when writing. An ES import gets forwarding functions (importing
+ * anything else from them fails the build; a forwarder has none of the original's
+ * properties, such as util.promisify.custom); a require() gets a proxy of the module.
  */
 const LAZY = new Set(["node:child_process", "node:crypto"]);
 
@@ -26,9 +27,21 @@ function functionNames(builtin) {
   return Object.keys(mod).filter((k) => /^[a-z]/.test(k) && typeof Object.getOwnPropertyDescriptor(mod, k).value === "function");
 }
 
+const loader = (builtin) => `let m;\nconst load = () => (m ??= require(${JSON.stringify(builtin)}));\n`;
+
 function lazyModule(builtin) {
-  const load = `let m;\nconst load = () => (m ??= require(${JSON.stringify(builtin)}));\n`;
-  return load + functionNames(builtin).map((k) => `export function ${k}(...args) { return load().${k}(...args); }\n`).join("");
+  return loader(builtin) + functionNames(builtin).map((k) => `export function ${k}(...args) { return load().${k}(...args); }\n`).join("");
+}
+
+function lazyCjsModule(builtin) {
+  const handler = [
+    "get: (_, k) => load()[k]",
+    "has: (_, k) => k in load()",
+    "ownKeys: () => Reflect.ownKeys(load())",
+    // Configurable, as the proxy's empty target does not have the property.
+    "getOwnPropertyDescriptor: (_, k) => { const d = Reflect.getOwnPropertyDescriptor(load(), k); return d && { ...d, configurable: true }; }",
+  ];
+  return `${loader(builtin)}module.exports = new Proxy({}, { ${handler.join(", ")} });\n`;
 }
 
 /** @type {import("esbuild").Plugin} */
@@ -36,8 +49,8 @@ const builtins = {
   name: "builtins",
   setup(b) {
     b.onResolve({ filter: /^node:[a-z_/]+$/ }, (args) => {
-      if (args.namespace === SHARED || args.namespace === LAZY_NS) return { path: args.path, external: true };
-      if (LAZY.has(args.path)) return { path: args.path, namespace: LAZY_NS };
+      if (args.namespace === SHARED || args.namespace === LAZY_NS || args.namespace === LAZY_CJS) return { path: args.path, external: true };
+      if (LAZY.has(args.path)) return { path: args.path, namespace: args.kind === "require-call" ? LAZY_CJS : LAZY_NS };
       // Only the project's own ES imports: a dependency's require() must get the module itself.
       if (args.kind !== "import-statement" || args.importer.includes("node_modules")) return undefined;
       return { path: args.path, namespace: SHARED };
@@ -48,6 +61,7 @@ const builtins = {
       return { contents: `import m from ${name};\nexport * from ${name};\nexport default m;\n`, loader: "js" };
     });
     b.onLoad({ filter: /.*/, namespace: LAZY_NS }, (args) => ({ contents: lazyModule(args.path), loader: "js" }));
+    b.onLoad({ filter: /.*/, namespace: LAZY_CJS }, (args) => ({ contents: lazyCjsModule(args.path), loader: "js" }));
   },
 };
 
