@@ -11,6 +11,7 @@ import { maildirSyncBench } from "./maildir/sync.bench.js";
 import { mboxConvertBench, mboxToMdboxBench } from "./mbox/convert.bench.js";
 import { mboxExpungeBench } from "./mbox/expunge.bench.js";
 import { replicationBench } from "./replication/replication.bench.js";
+import { noopStartupBench } from "./startup/noop.bench.js";
 
 /**
  * `npm run bench [-- NAME…] [--messages N | --sizes A,B…]`: runs the named
@@ -18,8 +19,9 @@ import { replicationBench } from "./replication/replication.bench.js";
  * bench/RESULTS.md. `vs-dovecot` runs at 20,000 messages and at
  * `--messages N` (default 100,000), or at exactly `--sizes`; so does
  * `profile-steps` (its embedded steps under the sampling profiler).
+ * `noop-startup [--vs-bin PATH]`: also times another checkout's bin/mailstore.js.
  */
-const { names: wanted, sizes } = parseArgs(process.argv.slice(2));
+const { names: wanted, sizes, vsBin } = parseArgs(process.argv.slice(2));
 const benches: Record<string, () => Promise<string[]>> = {
   "log-decode": () => decodeBench(),
   "log-append": () => appendBench(),
@@ -38,6 +40,7 @@ const benches: Record<string, () => Promise<string[]>> = {
   "mbox-to-maildir": () => mboxConvertBench("maildir"),
   "mbox-to-mdbox": () => mboxToMdboxBench(),
   replication: () => replicationBench(),
+  "noop-startup": () => Promise.resolve(noopStartupBench({ otherBin: vsBin })),
 };
 
 const INDEX_MAP_PARTS = ["index-map-memory", "index-map-open", "index-map-replay", "index-map-commit"];
@@ -59,7 +62,7 @@ if (names.length === 1) {
   // Each in a fresh process: what one leaves on the heap slowed the next one's garbage
   // collection (a replay measured 2.7× slower after the memory benchmark).
   for (const name of names) {
-    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), name, "--sizes", sizes.join(",")], {
+    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), name, "--sizes", sizes.join(","), ...(vsBin === undefined ? [] : ["--vs-bin", vsBin])], {
       stdio: ["ignore", "inherit", "inherit"],
       env: { ...process.env, MAILSTORE_BENCH_CHILD: "1" },
     });
@@ -67,8 +70,9 @@ if (names.length === 1) {
   }
 }
 
-function parseArgs(argv: readonly string[]): { names: string[]; sizes: number[] } {
+function parseArgs(argv: readonly string[]): { names: string[]; sizes: number[]; vsBin?: string } {
   const names: string[] = [];
+  let vsBin: string | undefined;
   let sizes = [20_000, 100_000];
   const count = (v: string | undefined, flag: string): number => {
     const n = Number(v);
@@ -79,8 +83,9 @@ function parseArgs(argv: readonly string[]): { names: string[]; sizes: number[] 
     const a = argv[i];
     if (a === "--messages") sizes = [...new Set([20_000, count(argv[++i], a)])].sort((x, y) => x - y);
     else if (a === "--sizes") sizes = (argv[++i] ?? "").split(",").map((v) => count(v, a));
+    else if (a === "--vs-bin") vsBin = argv[++i];
     else if (a.startsWith("--")) throw new Error(`unknown option ${a}`);
     else names.push(a);
   }
-  return { names, sizes };
+  return { names, sizes, vsBin };
 }

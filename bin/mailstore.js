@@ -2,8 +2,8 @@
 "use strict";
 // Thin launcher (CommonJS: bin/package.json). `npm ci` (prepare) compiles to
 // dist/ and bundles the CLI with its dependencies into one script,
-// dist/cli.cjs (os-lock and fs-ext, native addons, and the NATS client stay
-// outside, loaded on first use). It is compiled
+// dist/cli.cjs (scripts/bundle.mjs; os-lock and fs-ext, native addons, and the
+// NATS client stay outside, loaded on first use). It is compiled
 // through vm.Script with V8's code cache, dist/cli.cache: with it, start-up
 // skips most parsing and compiling (about 18% of a no-op command's CPU).
 // The cache is written after a run that had none or had it rejected (a new

@@ -15,7 +15,7 @@ import { createRequire, syncBuiltinESMExports } from "node:module";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { fmt } from "../util.js";
+import { fmt, median } from "../util.js";
 
 const FORMATS = ["sdbox", "mdbox", "maildir", "mbox"] as const;
 type Format = (typeof FORMATS)[number];
@@ -102,11 +102,6 @@ async function makeStore(engine: Engine, format: Format): Promise<string> {
   }
   await storage.close();
   return dir;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 /** Seconds per single-flag commit (median of COMMITS), on an open mailbox. */

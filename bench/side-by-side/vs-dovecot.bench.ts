@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fmt } from "../util.js";
+import { fmt, median } from "../util.js";
 import { DoveadmRunner, measureMailstore, runMeasured, writeSampleMbox, type Measured } from "../dovecot.js";
 import { EmbeddedSteps } from "./embedded-steps.js";
 
@@ -54,11 +54,6 @@ export async function vsDovecotBench(opts: VsDovecotOptions): Promise<string[]> 
 
 function mib(bytes: number | undefined): string {
   return bytes === undefined ? "n/a" : `${fmt(bytes / 2 ** 20)} MiB`;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 /** Each tool's cost of doing nothing: start, open an empty mailbox, report. */

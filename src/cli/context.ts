@@ -65,12 +65,17 @@ export function noteUnindexedChanges(io: CliIo, box: Mailbox): void {
   io.err(`mailstore: ${box.name}: the mail files changed since an index last synced them; not shown, as this command writes nothing (a writing command or Dovecot syncs them)\n`);
 }
 
+/** Whether a doveadm mailbox pattern has a wildcard (`*` any, `%` any but "/"), or is a name. */
+export function isMailboxPattern(pattern: string): boolean {
+  return /[*%]/.test(pattern);
+}
+
 /** Mailbox names matching a doveadm pattern (`*` any, `%` any but "/"), or the name itself. */
 export function matchMailboxes(all: readonly string[], patterns: readonly string[]): string[] {
   if (patterns.length === 0) return [...all];
   const out = new Set<string>();
   for (const pattern of patterns) {
-    if (!/[*%]/.test(pattern)) {
+    if (!isMailboxPattern(pattern)) {
       out.add(pattern.toUpperCase() === "INBOX" ? "INBOX" : pattern);
       continue;
     }

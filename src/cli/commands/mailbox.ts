@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "../../shared/errors.js";
 import { STATUS_ITEMS, type MailboxStatus } from "../../index.js";
-import { matchMailboxes, noteUnindexedChanges, withStorage } from "../context.js";
+import { isMailboxPattern, matchMailboxes, noteUnindexedChanges, withStorage } from "../context.js";
 import type { CliIo } from "../io.js";
 
 export function registerMailbox(program: Command, io: CliIo): void {
@@ -50,7 +50,9 @@ export function registerMailbox(program: Command, io: CliIo): void {
       const fields = STATUS_ITEMS.filter((f) => asked.includes("all") || asked.includes(f));
       const rows: Array<Record<string, string>> = [];
       await withStorage(program, io, async (storage) => {
-        for (const name of matchMailboxes(await storage.listMailboxes(), patterns)) {
+        // Names alone need no listing, which walks the whole mailbox tree (a no-op status did only that besides its mailbox).
+        const listed = patterns.some(isMailboxPattern) ? await storage.listMailboxes() : [];
+        for (const name of matchMailboxes(listed, patterns)) {
           const box = await storage.openMailbox(name);
           await box.refresh();
           noteUnindexedChanges(io, box);

@@ -1,5 +1,4 @@
 import * as fs from "node:fs";
-import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { MailstoreError } from "../../shared/errors.js";
 import { EXT_ID_BY_NAME, type LogRecord } from "../../log/types.js";
@@ -115,13 +114,13 @@ export class SdboxMailboxBackend implements MailboxBackend {
       }
       if (linked && this.fsyncFiles) fsyncDir(this.dir);
     } catch (err) {
-      await Promise.all(published.map((p) => fsp.rm(p, { force: true })));
+      await Promise.all(published.map((p) => fs.promises.rm(p, { force: true })));
       throw err;
     }
     return {
       records: [],
       commit: async () => undefined,
-      rollback: async () => void (await Promise.all(published.map((p) => fsp.rm(p, { force: true })))),
+      rollback: async () => void (await Promise.all(published.map((p) => fs.promises.rm(p, { force: true })))),
     };
   }
 
@@ -171,7 +170,7 @@ export class SdboxMailboxBackend implements MailboxBackend {
   async afterCommit(committed: boolean): Promise<void> {
     const files = this.expungedFiles;
     this.expungedFiles = [];
-    if (committed) await Promise.all(files.map((f) => fsp.rm(f, { force: true })));
+    if (committed) await Promise.all(files.map((f) => fs.promises.rm(f, { force: true })));
   }
 
   async readMessage(_state: IndexMapState, uid: number): Promise<Uint8Array> {

@@ -148,6 +148,15 @@ describe("mailstore CLI", () => {
     }
   });
 
+  it("mailbox status takes names (INBOX in any case, a missing one is 68) and patterns, which match the listed mailboxes", async () => {
+    const loc = `mdbox:${path.join(dir, "m")}`;
+    expect((await run("-l", loc, "mailbox", "create", "INBOX", "A", "B/C")).code).toBe(0);
+    expect((await run("-l", loc, "mailbox", "status", "messages", "inbox", "A")).out).toBe("INBOX messages=0\nA messages=0\n");
+    expect((await run("-l", loc, "mailbox", "status", "messages", "B/%", "A")).out).toBe("B/C messages=0\nA messages=0\n");
+    expect((await run("-l", loc, "mailbox", "status", "messages", "*")).out.split("\n").filter(Boolean).sort()).toEqual(["A messages=0", "B/C messages=0", "INBOX messages=0"]);
+    expect((await run("-l", loc, "mailbox", "status", "messages", "Nope")).code).toBe(68);
+  });
+
   it("exits 64 (EX_USAGE, as doveadm) for every parser error, 0 for help", async () => {
     for (const argv of [[], ["frobnicate"], ["dump"], ["log", "--no-such-option", "x"], ["mailbox", "status"]]) {
       expect((await run(...argv)).code, argv.join(" ") || "(no verb)").toBe(64);

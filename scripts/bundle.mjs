@@ -1,0 +1,83 @@
+// Bundles the CLI into dist/cli.cjs (run by `npm run bundle`; bin/mailstore.js loads it).
+// Two changes to what esbuild alone makes, both for start-up (a no-op command):
+// - esbuild turns each `import * as fs from "node:fs"` into its own copy of the module's
+//   namespace (__toESM: one getter per export), made at start-up: about 110 copies, ~4 ms.
+//   The project's imports of Node's modules go through one re-exporting module per builtin
+//   instead, so that each namespace is copied once.
+// - LAZY builtins are loaded on the first call of one of their functions, not at start-up.
+import { createRequire } from "node:module";
+import { build } from "esbuild";
+
+const SHARED = "mailstore-builtin";
+const LAZY_NS = "mailstore-lazy-builtin";
+const LAZY_CJS = "mailstore-lazy-builtin-cjs";
+
+/**
+ * Builtins that no-op start-up does not need: loading them costs ~1.5–2 ms each.
+ * child_process: commander's executable subcommands (unused); crypto: hashes and
+ * random names when writing. An ES import gets forwarding functions (importing
+ * anything else from them fails the build; a forwarder has none of the original's
+ * properties, such as util.promisify.custom); a require() gets a proxy of the module.
+ */
+const LAZY = new Set(["node:child_process", "node:crypto"]);
+
+/** The module's own functions named in lower case (not its classes, constants or getters). */
+function functionNames(builtin) {
+  const mod = createRequire(import.meta.url)(builtin);
+  return Object.keys(mod).filter((k) => /^[a-z]/.test(k) && typeof Object.getOwnPropertyDescriptor(mod, k).value === "function");
+}
+
+const loader = (builtin) => `let m;\nconst load = () => (m ??= require(${JSON.stringify(builtin)}));\n`;
+
+function lazyModule(builtin) {
+  return loader(builtin) + functionNames(builtin).map((k) => `export function ${k}(...args) { return load().${k}(...args); }\n`).join("");
+}
+
+function lazyCjsModule(builtin) {
+  const handler = [
+    "get: (_, k) => load()[k]",
+    "has: (_, k) => k in load()",
+    "ownKeys: () => Reflect.ownKeys(load())",
+    // Configurable, as the proxy's empty target does not have the property.
+    "getOwnPropertyDescriptor: (_, k) => { const d = Reflect.getOwnPropertyDescriptor(load(), k); return d && { ...d, configurable: true }; }",
+  ];
+  return `${loader(builtin)}module.exports = new Proxy({}, { ${handler.join(", ")} });\n`;
+}
+
+/** @type {import("esbuild").Plugin} */
+const builtins = {
+  name: "builtins",
+  setup(b) {
+    b.onResolve({ filter: /^node:[a-z_/]+$/ }, (args) => {
+      if (args.namespace === SHARED || args.namespace === LAZY_NS || args.namespace === LAZY_CJS) return { path: args.path, external: true };
+      if (LAZY.has(args.path)) return { path: args.path, namespace: args.kind === "require-call" ? LAZY_CJS : LAZY_NS };
+      // Only the project's own ES imports: a dependency's require() must get the module itself.
+      if (args.kind !== "import-statement" || args.importer.includes("node_modules")) return undefined;
+      return { path: args.path, namespace: SHARED };
+    });
+    b.onLoad({ filter: /.*/, namespace: SHARED }, (args) => {
+      const name = JSON.stringify(args.path);
+      // `export *` leaves out the default export: a default import would be undefined, not an error.
+      return { contents: `import m from ${name};\nexport * from ${name};\nexport default m;\n`, loader: "js" };
+    });
+    b.onLoad({ filter: /.*/, namespace: LAZY_NS }, (args) => ({ contents: lazyModule(args.path), loader: "js" }));
+    b.onLoad({ filter: /.*/, namespace: LAZY_CJS }, (args) => ({ contents: lazyCjsModule(args.path), loader: "js" }));
+  },
+};
+
+await build({
+  entryPoints: ["dist/src/cli/main.js"],
+  outfile: "dist/cli.cjs",
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  minifyWhitespace: true,
+  minifySyntax: true,
+  logLevel: "warning",
+  // Native addons and the NATS client stay outside, loaded on first use.
+  external: ["os-lock", "fs-ext", "nats"],
+  define: { "import.meta.url": "__mailstoreImportMetaUrl" },
+  banner: { js: "const __mailstoreImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  plugins: [builtins],
+});

@@ -1,0 +1,46 @@
+/**
+ * What the built CLI (bin/mailstore.js running dist/cli.cjs, as `npm run
+ * build` leaves it) loads for a no-op command: none of the builtins that
+ * scripts/bundle.mjs defers (issue #11 goal 2: start-up within 1.5× `node -e
+ * 0`), while a verb that needs one still gets it.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, beforeEach, expect, it } from "vitest";
+
+const REPO = path.resolve(__dirname, "../../..");
+const BIN = path.join(REPO, "bin/mailstore.js");
+let dir: string;
+beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-startup-")); });
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** Runs the CLI; returns its output and the builtins it had loaded at exit. */
+function run(args: string[], input = ""): { stdout: string; loaded: string[] } {
+  const hook = path.join(dir, "hook.cjs");
+  const list = path.join(dir, "loaded.json");
+  fs.writeFileSync(hook, `process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(list)}, JSON.stringify(process.moduleLoadList)));\n`);
+  // --require changes no V8 flag: the code cache is used as in a plain run.
+  const r = spawnSync(process.execPath, ["--require", hook, BIN, "-l", `mdbox:${dir}/mail`, ...args], { input, encoding: "utf8" });
+  expect(r.stderr).toBe("");
+  expect(r.status).toBe(0);
+  const loaded = (JSON.parse(fs.readFileSync(list, "utf8")) as string[]).filter((m) => m.startsWith("NativeModule ")).map((m) => m.slice("NativeModule ".length));
+  return { stdout: r.stdout, loaded };
+}
+
+it("a no-op command loads neither child_process, crypto nor fs/promises; a save loads crypto when it needs it", () => {
+  expect(fs.statSync(path.join(REPO, "dist/cli.cjs")).mtimeMs, "run `npm run build` first").toBeGreaterThanOrEqual(fs.statSync(path.join(REPO, "dist/src/cli/main.js")).mtimeMs);
+  run(["mailbox", "create", "INBOX"]);
+  const noop = run(["mailbox", "status", "messages", "INBOX"]);
+  expect(noop.stdout).toBe("INBOX messages=0\n");
+  expect(noop.loaded.filter((m) => ["child_process", "crypto", "fs/promises"].includes(m))).toEqual([]);
+  expect(run(["save", "-m", "INBOX"], "Subject: hi\n\nbody\n").loaded).toContain("crypto"); // the message's GUID
+  expect(run(["mailbox", "status", "messages", "INBOX"]).stdout).toBe("INBOX messages=1\n");
+});
+
+it("each of Node's modules is made into an ES namespace once in the bundle, not once per importing module", () => {
+  const bundle = fs.readFileSync(path.join(REPO, "dist/cli.cjs"), "utf8");
+  const copies = bundle.match(/__toESM\(require\("node:fs"\)/g) ?? [];
+  expect(copies.length).toBeLessThanOrEqual(1);
+});
