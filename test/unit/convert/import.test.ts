@@ -82,6 +82,9 @@ describe("importMailboxes", () => {
     await fill(source);
     const target = openStorage(`mdbox:${dir}/dst`);
     const own = await target.openMailbox("INBOX");
+    // Two stores created in the same second get the same time-based UIDVALIDITY: make them differ.
+    const sourceValidity = (await source.openMailbox("INBOX")).uidValidity;
+    await own.update({ uidValidity: sourceValidity + 1 });
     await own.transaction().append({ body: "Subject: own\n\nmine\n" }).commit();
     const ownValidity = own.uidValidity;
     await own.close();
