@@ -3,9 +3,9 @@
  * storage/dovecot.map.index + its log): map_uid → {file_id, offset, size}
  * and refcount. Pure functions, no I/O.
  */
-import { extension, extensionHeader, lookupUid } from "./read.js";
-import type { IndexMapState } from "./state.js";
-import { decodeMapHeader, decodeMapRecord, decodeRefcount, MAP_EXT_NAME, REF_EXT_NAME, type MapHeader, type MapRecord } from "./mdbox-map-format.js";
+import { extension, extensionHeader } from "./read.js";
+import type { ExtensionInfo, IndexMapState } from "./state.js";
+import { decodeMapHeader, MAP_EXT_NAME, REF_EXT_NAME, type MapHeader, type MapRecord } from "./mdbox-map-format.js";
 
 /** One map record: where a stored message lives and how many mailbox records use it. */
 export interface MapEntry extends MapRecord {
@@ -15,13 +15,10 @@ export interface MapEntry extends MapRecord {
 
 /** @returns the entry of `mapUid`, or undefined when the map has no such record (or it was never placed). */
 export function lookupMapEntry(state: IndexMapState, mapUid: number): MapEntry | undefined {
-  const rec = lookupUid(state, mapUid);
-  if (rec === undefined) return undefined;
-  const where = rec.ext(MAP_EXT_NAME);
-  const placed = where === undefined ? undefined : decodeMapRecord(where);
-  if (placed === undefined) return undefined;
-  const ref = rec.ext(REF_EXT_NAME);
-  return { mapUid, ...placed, refcount: ref === undefined ? 0 : decodeRefcount(ref) };
+  const map = extension(state, MAP_EXT_NAME);
+  if (map === undefined || map.recordSize < 12) return undefined;
+  const index = state.records.indexOfUid(mapUid);
+  return index < 0 ? undefined : entryAt(state, index, map, extension(state, REF_EXT_NAME));
 }
 
 /**
@@ -34,19 +31,25 @@ export function mapEntries(state: IndexMapState): MapEntry[] {
   const ref = extension(state, REF_EXT_NAME);
   const out: MapEntry[] = [];
   for (let i = 0; i < state.records.count; i++) {
-    const row = state.records.row(i);
-    const view = new DataView(row.bytes.buffer, row.bytes.byteOffset + row.offset);
-    const fileId = view.getUint32(map.recordOffset, true);
-    if (fileId === 0) continue;
-    out.push({
-      mapUid: row.words[row.offset >>> 2],
-      fileId,
-      offset: view.getUint32(map.recordOffset + 4, true),
-      size: view.getUint32(map.recordOffset + 8, true),
-      refcount: ref === undefined || ref.recordSize < 2 ? 0 : view.getUint16(ref.recordOffset, true),
-    });
+    const entry = entryAt(state, i, map, ref);
+    if (entry !== undefined) out.push(entry);
   }
   return out;
+}
+
+/** The entry in row `index`, read in place (no MessageRecord); undefined when never placed (file_id 0). */
+function entryAt(state: IndexMapState, index: number, map: ExtensionInfo, ref: ExtensionInfo | undefined): MapEntry | undefined {
+  const row = state.records.row(index);
+  const view = new DataView(row.bytes.buffer, row.bytes.byteOffset + row.offset);
+  const fileId = view.getUint32(map.recordOffset, true);
+  if (fileId === 0) return undefined;
+  return {
+    mapUid: row.words[row.offset >>> 2],
+    fileId,
+    offset: view.getUint32(map.recordOffset + 4, true),
+    size: view.getUint32(map.recordOffset + 8, true),
+    refcount: ref === undefined || ref.recordSize < 2 ? 0 : view.getUint16(ref.recordOffset, true),
+  };
 }
 
 /** @returns the `map` extension header (zeros when the map has none yet). */
