@@ -45,21 +45,23 @@ export async function* fetchMessages<F extends FetchField>(box: Mailbox, uids: I
   const wanted = new Set<FetchField>(fields);
   const needsInfo = wanted.has("guid") || wanted.has("physicalSize") || wanted.has("receivedTime") || wanted.has("savedTime");
   const needsBody = wanted.has("body") || wanted.has("virtualSize");
+  // The whole record (keywords, modseq) only when a field needs it: a body fetch only asks whether the uid exists.
+  const needsRecord = wanted.has("seq") || wanted.has("flags") || wanted.has("modseq");
   const state = box.state;
   const backend = box.backend;
   for (const uid of uids) {
-    const record = lookupUid(state, uid);
-    if (record === undefined) continue;
+    const record = needsRecord ? lookupUid(state, uid) : undefined;
+    if (needsRecord ? record === undefined : state.records.indexOfUid(uid) < 0) continue;
     const info = needsInfo ? await backend.messageInfo(state, uid) : undefined;
     const body = needsBody ? await backend.readMessage(state, uid) : undefined;
     const out: Partial<FetchedMessage> = { uid };
     for (const field of wanted) {
       switch (field) {
         case "uid": break;
-        case "seq": out.seq = record.seq; break;
+        case "seq": out.seq = record!.seq; break;
         case "guid": out.guid = info!.guid; break;
-        case "flags": out.flags = [...flagNames(record.flags), ...record.keywords]; break;
-        case "modseq": out.modseq = record.modseq; break;
+        case "flags": out.flags = [...flagNames(record!.flags), ...record!.keywords]; break;
+        case "modseq": out.modseq = record!.modseq; break;
         case "physicalSize": out.physicalSize = info!.physicalSize; break;
         case "virtualSize": out.virtualSize = virtualSizeOf(body!); break;
         case "receivedTime": out.receivedTime = info!.receivedTime; break;

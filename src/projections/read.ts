@@ -112,6 +112,18 @@ export function extRecordAt(state: IndexMapState, seq: number, name: string): Ui
   return row.bytes.slice(row.offset + e.recordOffset, row.offset + e.recordOffset + e.recordSize);
 }
 
+/**
+ * As extRecordAt, but a view into the record store instead of a copy:
+ * decode it at once, never keep or modify it (per-message hot paths).
+ */
+export function extRecordViewAt(state: IndexMapState, seq: number, name: string): Uint8Array | undefined {
+  if (seq < 1 || seq > state.records.count) return undefined;
+  const e = extension(state, name);
+  if (e === undefined || e.recordSize === 0) return undefined;
+  const row = state.records.row(seq - 1);
+  return row.bytes.subarray(row.offset + e.recordOffset, row.offset + e.recordOffset + e.recordSize);
+}
+
 /** The message at sequence `seq` (1-based), or undefined. */
 export function recordAt(state: IndexMapState, seq: number): MessageRecord | undefined {
   if (seq < 1 || seq > state.records.count) return undefined;

@@ -8,7 +8,7 @@
 import * as path from "node:path";
 import { IndexCorruptedError, MailCorruptedError, MailstoreError } from "../../shared/errors.js";
 import type { LogRecord } from "../../log/types.js";
-import { extension, extensionHeader, extRecordAt, seqOfUid } from "../../projections/read.js";
+import { extension, extensionHeader, extRecordAt, extRecordViewAt, seqOfUid } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { DboxMessageReader } from "../dbox/files.js";
 import { generateGuid128, generateMessageGuid, guid128StringUnlessEmpty, guid128ToString, messageGuid128 } from "../dbox/guid.js";
@@ -168,7 +168,7 @@ export class MdboxMailboxBackend implements MailboxBackend {
     // The two fields only, not the whole record (keywords, modseq): a fetch resolves every message.
     const seq = seqOfUid(state, uid);
     if (seq === 0) throw new MailstoreError("NOT_FOUND", `no message with uid ${uid}`, { path: this.indexPrefix });
-    const record = decodeMdboxRecord(extRecordAt(state, seq, MDBOX_EXT_NAME));
+    const record = decodeMdboxRecord(extRecordViewAt(state, seq, MDBOX_EXT_NAME));
     if (record === undefined) throw new IndexCorruptedError(`uid ${uid} has no map uid`, { path: this.indexPrefix });
     const entry = this.ctx.map.lookup(record.mapUid);
     if (entry === undefined) {

@@ -62,9 +62,9 @@ export function encodeMdboxRecord(r: MdboxMailRecord): Uint8Array {
 /** @returns the record, or undefined when map_uid is 0 (not an mdbox message). */
 export function decodeMdboxRecord(bytes: Uint8Array | undefined): MdboxMailRecord | undefined {
   if (bytes === undefined || bytes.length < MDBOX_RECORD_SIZE) return undefined;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const mapUid = view.getUint32(0, true);
-  return mapUid === 0 ? undefined : { mapUid, saveDate: view.getUint32(4, true) };
+  // Read by hand, not through a DataView: a fetch decodes one per message.
+  const mapUid = (bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24)) >>> 0;
+  return mapUid === 0 ? undefined : { mapUid, saveDate: (bytes[4] | (bytes[5] << 8) | (bytes[6] << 16) | (bytes[7] << 24)) >>> 0 };
 }
 
 /**

@@ -45,7 +45,8 @@ export class MdboxPaths extends DboxLayout {
   /** @returns the path `m.<fileId>` has in primary storage, or in ALT when `alt`. */
   filePath(fileId: number, alt = false): string {
     assert(!alt || this.altStorageDir !== undefined, "no ALT storage configured");
-    return path.join(alt ? this.altStorageDir! : this.storageDir, mdboxFileName(fileId));
+    // Both directories are normalised already (path.join above): a fetch asks once per message.
+    return `${alt ? this.altStorageDir! : this.storageDir}${path.sep}${mdboxFileName(fileId)}`;
   }
 
   /** @returns the file's location (primary first, then ALT, as Dovecot looks), or undefined when it exists in neither. */
