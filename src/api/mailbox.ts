@@ -182,6 +182,10 @@ export class Mailbox {
    */
   moveTo(target: Mailbox, uids: readonly UidRange[]): Promise<MoveResult> {
     this.checkOpen();
+    // Before the intent journal is touched: a read-only store gets no slot file either.
+    for (const box of [this, target]) {
+      if (box.options.readOnly) return Promise.reject(new MailstoreError("UNSUPPORTED", `mailbox ${box.name} is open read-only`, { path: box.backend.indexPrefix }));
+    }
     return moveMessages(this, target, uids, this.options.fsync !== "never");
   }
 

@@ -47,6 +47,7 @@ describe("Storage opened read-only", () => {
         expect(Buffer.from(await box.readMessage(2)).toString()).toContain("two");
         expect(await code(box.transaction().flags([{ uid1: 1, uid2: 1 }], "add", ["\\Seen"]).commit())).toBe("UNSUPPORTED");
         expect(await code(box.transaction().append({ body: "Subject: 3\r\n\r\n" }).commit())).toBe("UNSUPPORTED");
+        expect(await code(box.moveTo(await storage.openMailbox("Work"), [{ uid1: 1, uid2: 1 }]))).toBe("UNSUPPORTED");
         expect(await code(storage.createMailbox("New"))).toBe("UNSUPPORTED");
         expect(await code(storage.deleteMailbox("Work"))).toBe("UNSUPPORTED");
         expect(await code(storage.renameMailbox("Work", "Old"))).toBe("UNSUPPORTED");
