@@ -1,0 +1,151 @@
+/**
+ * Mailbox.update (a raised next UID, a UIDVALIDITY changed after the
+ * create) reaches replicas in both commit modes, in order with the
+ * mailbox's commits: the update is a log transaction (one HEADER_UPDATE,
+ * no modseq change) shipped as log bytes like any commit, and the replica
+ * repeats it with its own driver. doveadm on the replica shows the
+ * primary's UIDVALIDITY and UIDNEXT. A fenced writer's update is refused
+ * with nothing written or published.
+ */
+import * as path from "node:path";
+import { expect, it } from "vitest";
+import { getHeader, openStorage, type Storage } from "../../../src/index.js";
+import { ReplicationFencedError } from "../../../src/shared/errors.js";
+import { Outbox, Publisher, Replica, ReplicationConnection } from "../../../src/replication/index.js";
+import { createOracle } from "../../helpers/dovecot.js";
+import { describeNats, useNatsCluster } from "../../helpers/nats.js";
+import { doveadmView, expectSameStores, replicatingStorage, saveSamples as save } from "../../helpers/replication.js";
+
+async function update(storage: Storage, name: string, u: { uidValidity?: number; minNextUid?: number }): Promise<void> {
+  const box = await storage.openMailbox(name);
+  try {
+    await box.update(u);
+  } finally {
+    await box.close();
+  }
+}
+
+async function nextUidOf(storage: Storage, name: string): Promise<number> {
+  const box = await storage.openMailbox(name);
+  try {
+    return getHeader(await box.refresh()).nextUid;
+  } finally {
+    await box.close();
+  }
+}
+
+/** The primary's work: updates before, between and after commits, on a mailbox with messages and on an empty one. */
+async function work(primary: Storage): Promise<void> {
+  await primary.createMailbox("A");
+  await save(primary, "A", [1, 2]);
+  await update(primary, "A", { minNextUid: 50 });
+  await save(primary, "A", [3]);
+  await update(primary, "A", { minNextUid: 70 });
+  await primary.createMailbox("B");
+  await update(primary, "B", { uidValidity: 4242, minNextUid: 20 });
+  await primary.createMailbox("Empty");
+  await update(primary, "Empty", { minNextUid: 9 });
+}
+
+describeNats("replication: Mailbox.update", () => {
+  const nats = useNatsCluster();
+
+  it("replicated mode: an mdbox replica of an sdbox primary has its next UIDs and UIDVALIDITY, live and restarted from the stream's start", async () => {
+    const conn = await ReplicationConnection.open({ servers: nats.cluster.servers });
+    const p = createOracle("sdbox");
+    const r = createOracle("mdbox");
+    nats.oracles.push(p, r);
+    try {
+      const storageId = "t-update";
+      const primary = replicatingStorage(conn, p.location, storageId);
+      await work(primary);
+      expect(await nextUidOf(primary, "A")).toBe(70);
+      const replicaStore = openStorage(r.location);
+      const positionFile = path.join(r.dir, "replica-position.json");
+      const replica = await Replica.start(conn, replicaStore, { storageId, positionFile });
+      await replica.caughtUp();
+      expect(replica.status().error).toBeUndefined();
+      await expectSameStores(replicaStore, primary, "caught up");
+      // Live: an update, then a save under the raised next UID.
+      await update(primary, "B", { minNextUid: 30 });
+      await save(primary, "B", [4]);
+      await update(primary, "A", { minNextUid: 90 });
+      await replica.caughtUp();
+      expect(replica.status().error).toBeUndefined();
+      await replica.stop();
+      await expectSameStores(replicaStore, primary, "live");
+      expect(await nextUidOf(replicaStore, "A")).toBe(90);
+
+      // From the stream's start: the updates are there already; nothing changes.
+      const again = await Replica.start(conn, replicaStore, { storageId, positionFile: path.join(r.dir, "from-start.json") });
+      await again.caughtUp();
+      expect(again.status().error).toBeUndefined();
+      expect(again.status().appliedTransactions, "applied again from the stream's start").toBe(0);
+      await again.stop();
+      await expectSameStores(replicaStore, primary, "from the stream's start");
+
+      await primary.close();
+      await replicaStore.close();
+      for (const name of ["A", "B", "Empty"]) expect(await doveadmView(r, name), `doveadm ${name}`).toEqual(await doveadmView(p, name));
+      p.assertNoStderrProblems();
+      r.assertNoStderrProblems();
+    } finally {
+      await conn.close();
+    }
+  });
+
+  it("local mode: the outbox publishes the updates; a Maildir replica has them", async () => {
+    const conn = await ReplicationConnection.open({ servers: nats.cluster.servers });
+    const p = createOracle("mdbox");
+    const r = createOracle("maildir");
+    nats.oracles.push(p, r);
+    try {
+      const storageId = "t-update-local";
+      const publisher = new Publisher(conn, storageId);
+      const outbox = new Outbox(publisher, path.join(p.dir, "outbox"));
+      const primary = openStorage(p.location, { commitHooks: outbox.hooks });
+      await outbox.attach(primary);
+      await work(primary);
+      await outbox.flush();
+      const replicaStore = openStorage(r.location);
+      const replica = await Replica.start(conn, replicaStore, { storageId, positionFile: path.join(r.dir, "replica-position.json") });
+      await replica.caughtUp();
+      expect(replica.status().error).toBeUndefined();
+      await replica.stop();
+      await outbox.close();
+      // Maildir lists INBOX always; the primary's mailboxes are the replica's.
+      for (const name of ["A", "B", "Empty"]) expect(await nextUidOf(replicaStore, name), name).toBe(await nextUidOf(primary, name));
+      await primary.close();
+      await replicaStore.close();
+      for (const name of ["A", "B", "Empty"]) expect(await doveadmView(r, name), `doveadm ${name}`).toEqual(await doveadmView(p, name));
+      p.assertNoStderrProblems();
+      r.assertNoStderrProblems();
+    } finally {
+      await conn.close();
+    }
+  });
+
+  it("a fenced writer's update fails with ReplicationFencedError: nothing written locally, nothing published", async () => {
+    const conn = await ReplicationConnection.open({ servers: nats.cluster.servers });
+    const p = createOracle("sdbox");
+    nats.oracles.push(p);
+    try {
+      const storageId = "t-update-fence";
+      const subjects = `${conn.names.subjectPrefix}.${storageId}.>`;
+      const storeA = replicatingStorage(conn, p.location, storageId);
+      const storeB = replicatingStorage(conn, p.location, storageId);
+      await storeA.createMailbox("Box");
+      await save(storeA, "Box", [1]);
+      await save(storeB, "Box", [2]); // B published since: A's cursor is stale
+      const lastBefore = await conn.lastSequence(subjects, Date.now() + conn.timeoutMs);
+      const nextBefore = await nextUidOf(storeA, "Box");
+      await expect(update(storeA, "Box", { minNextUid: 100 })).rejects.toBeInstanceOf(ReplicationFencedError);
+      expect(await nextUidOf(storeA, "Box")).toBe(nextBefore);
+      expect(await conn.lastSequence(subjects, Date.now() + conn.timeoutMs)).toBe(lastBefore);
+      await storeA.close();
+      await storeB.close();
+    } finally {
+      await conn.close();
+    }
+  });
+}, { doveadm: true });
