@@ -34,7 +34,7 @@ export function defaultPositionFile(storage: Storage): string {
 
 export interface CliReplication {
   hooks: CommitHooks;
-  /** Replicated mode: mailbox creates, renames and deletes are published too (local mode does not carry them yet). */
+  /** Mailbox creates, renames and deletes: published at once (replicated mode) or through the outbox (local mode). */
   treeHooks?: MailboxTreeHooks;
   /** After the storage is open (local mode drains what an earlier process left). */
   attach(storage: Storage): Promise<void>;
@@ -58,6 +58,7 @@ export async function openCliReplication(program: Command, root: () => string): 
   const outbox = new Outbox(publisher, o.outbox ?? path.join(root(), "mailstore-outbox"));
   return {
     hooks: outbox.hooks,
+    treeHooks: outbox.treeHooks,
     attach: (storage) => outbox.attach(storage),
     close: async () => {
       try {

@@ -98,11 +98,19 @@ export class Publisher {
     return this.fenced;
   }
 
-  /** @throws ReplicationError when the mailbox has no GUID yet (an mbox never synced). */
-  subjectOf(mailbox: Mailbox): string {
+  /**
+   * The GUID that names the mailbox's subject.
+   * @throws ReplicationError when the mailbox has no GUID yet (an mbox never synced).
+   */
+  subjectGuidFor(mailbox: Mailbox): string {
     const guid = this.guidOf(mailbox);
     if (guid === undefined) throw new ReplicationError(`mailbox ${mailbox.name} has no GUID to name its subject`, { path: mailbox.indexPrefix });
-    return mailboxSubject(this.conn.names, this.storageId, guid);
+    return guid;
+  }
+
+  /** @throws ReplicationError when the mailbox has no GUID yet (an mbox never synced). */
+  subjectOf(mailbox: Mailbox): string {
+    return mailboxSubject(this.conn.names, this.storageId, this.subjectGuidFor(mailbox));
   }
 
   /** @throws ReplicationFencedError once this writer was fenced: nothing is written. */
@@ -172,14 +180,17 @@ export class Publisher {
     const from = this.fromOf(committed.end, cursor);
     const segments = readLogSegments(mailbox.indexPrefix, from, cursor.modseq, committed.end);
     const uids: number[] = [];
+    // The running modseq at `end`: the next message's segment starts from it. The state's is the log end's, past `end` when the outbox drains in chunks or up to a rename.
+    let modseq = committed.state.logModseq;
     for (const seg of segments) {
       for (const tx of decodeLogSegment(seg, mailbox.indexPrefix + ".log")) {
         for (const e of tx.entries) if (e.record.type === "append") for (const m of e.record.messages) uids.push(m.uid);
+        modseq = tx.modseq;
       }
     }
     return {
       version: WIRE_VERSION, storageId: this.storageId, mailboxGuid: this.guidOf(mailbox)!, writerGuid: mailbox.guid()!, mailbox: name,
-      uidValidity: committed.state.header.uidValidity, start: from, end: committed.end, modseq: committed.state.logModseq,
+      uidValidity: committed.state.header.uidValidity, start: from, end: committed.end, modseq,
       segments, bodies: await this.bodiesOf(mailbox, committed.state, uids),
     };
   }

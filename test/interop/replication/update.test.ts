@@ -103,7 +103,7 @@ describeNats("replication: Mailbox.update", () => {
       const storageId = "t-update-local";
       const publisher = new Publisher(conn, storageId);
       const outbox = new Outbox(publisher, path.join(p.dir, "outbox"));
-      const primary = openStorage(p.location, { commitHooks: outbox.hooks });
+      const primary = openStorage(p.location, { commitHooks: outbox.hooks, mailboxTreeHooks: outbox.treeHooks });
       await outbox.attach(primary);
       await work(primary);
       await outbox.flush();

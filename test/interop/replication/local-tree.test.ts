@@ -1,0 +1,106 @@
+/**
+ * Mailbox create, rename and delete in `local` commit mode go through the
+ * outbox (one file per subject, the mailbox GUID) and reach replicas in
+ * order with the mailbox's commits: commits made before a rename and still
+ * in the outbox are published under the old name, before the rename, so
+ * they land on the right replica mailbox. doveadm on the replica shows
+ * what it shows on the primary. A process SIGKILLed after its local
+ * creates, renames and commits, while the stream has no quorum (nothing
+ * published), leaves them in the outbox; the next process publishes them.
+ */
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { expect, it } from "vitest";
+import { openStorage, type Storage } from "../../../src/index.js";
+import { Outbox, Publisher, Replica, ReplicationConnection } from "../../../src/replication/index.js";
+import { createOracle, type DovecotOracle } from "../../helpers/dovecot.js";
+import { describeNats, useNatsCluster } from "../../helpers/nats.js";
+import { doveadmView, expectSameStores, saveSamples as save } from "../../helpers/replication.js";
+import { WorkerProcess } from "../../helpers/worker-process.js";
+
+const WORKER = fileURLToPath(new URL("../../workers/tree-worker.mjs", import.meta.url));
+
+/** Starts a replica of `storageId` on `store`, waits until it applied everything, stops it. @returns its status. */
+async function catchUp(conn: ReplicationConnection, store: Storage, storageId: string, positionFile: string) {
+  const replica = await Replica.start(conn, store, { storageId, positionFile });
+  await replica.caughtUp();
+  const status = replica.status();
+  await replica.stop();
+  expect(status.error).toBeUndefined();
+  return status;
+}
+
+async function expectSameInDoveadm(r: DovecotOracle, p: DovecotOracle, names: readonly string[]): Promise<void> {
+  for (const name of names) expect(await doveadmView(r, name), `doveadm ${name}`).toEqual(await doveadmView(p, name));
+}
+
+describeNats("replication: mailbox create, rename and delete in local mode", () => {
+  const nats = useNatsCluster();
+
+  it("everything still in the outbox at once (commits before and after renames, a deleted mailbox): an mdbox replica ends as the sdbox primary", async () => {
+    const conn = await ReplicationConnection.open({ servers: nats.cluster.servers });
+    const p = createOracle("sdbox");
+    const r = createOracle("mdbox");
+    nats.oracles.push(p, r);
+    try {
+      const storageId = "t-local-tree";
+      const outboxDir = path.join(p.dir, "outbox");
+      const outbox = new Outbox(new Publisher(conn, storageId), outboxDir);
+      const primary = openStorage(p.location, { commitHooks: outbox.hooks, mailboxTreeHooks: outbox.treeHooks });
+      // Not attached yet: nothing drains, so the renames happen with the mailbox's commits still in the outbox.
+      await primary.createMailbox("A");
+      await save(primary, "A", [1, 2], ["\\Seen"]);
+      await primary.renameMailbox("A", "B");
+      await save(primary, "B", [3]);
+      await primary.createMailbox("C");
+      await save(primary, "C", [4]);
+      await primary.renameMailbox("B", "E");
+      await primary.renameMailbox("C", "D");
+      const d = await primary.openMailbox("D");
+      await d.update({ minNextUid: 30 });
+      await d.close();
+      await primary.createMailbox("X");
+      await save(primary, "X", [5]);
+      await primary.deleteMailbox("X");
+      await primary.createMailbox("Empty");
+      expect(fs.readdirSync(outboxDir).length, "one outbox file per subject: A/B/E, C/D, X, Empty").toBe(4);
+
+      await outbox.attach(primary);
+      await outbox.flush();
+      expect(fs.readdirSync(outboxDir)).toEqual([]);
+
+      const replicaStore = openStorage(r.location);
+      const positionFile = path.join(r.dir, "replica-position.json");
+      await catchUp(conn, replicaStore, storageId, positionFile);
+      expect((await replicaStore.listMailboxes()).sort()).toEqual(["D", "E", "Empty"]);
+      await expectSameStores(replicaStore, primary, "caught up");
+
+      // Live, drained in the background: a commit and a rename right after it, a create and a delete.
+      await save(primary, "E", [6]);
+      await primary.renameMailbox("E", "F");
+      await save(primary, "F", [7]);
+      await primary.deleteMailbox("Empty");
+      await primary.createMailbox("G");
+      await outbox.flush();
+      await catchUp(conn, replicaStore, storageId, positionFile);
+      await expectSameStores(replicaStore, primary, "live");
+
+      // From the stream's start: everything is there already.
+      const again = await catchUp(conn, replicaStore, storageId, path.join(r.dir, "from-start.json"));
+      expect(again.appliedTransactions, "applied again from the stream's start").toBe(0);
+      await expectSameStores(replicaStore, primary, "from the stream's start");
+
+      await outbox.close();
+      await primary.close();
+      await replicaStore.close();
+      await expectSameInDoveadm(r, p, ["D", "F", "G"]);
+      p.assertNoStderrProblems();
+      r.assertNoStderrProblems();
+    } finally {
+      await conn.close();
+    }
+  });
+}, { doveadm: true });
