@@ -8,11 +8,9 @@
  * creates, renames and commits, while the stream has no quorum (nothing
  * published), leaves them in the outbox; the next process publishes them.
  */
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { expect, it } from "vitest";
 import { openStorage, type Storage } from "../../../src/index.js";
 import { Outbox, Publisher, Replica, ReplicationConnection } from "../../../src/replication/index.js";
@@ -97,6 +95,51 @@ describeNats("replication: mailbox create, rename and delete in local mode", () 
       await primary.close();
       await replicaStore.close();
       await expectSameInDoveadm(r, p, ["D", "F", "G"]);
+      p.assertNoStderrProblems();
+      r.assertNoStderrProblems();
+    } finally {
+      await conn.close();
+    }
+  });
+
+  it("the primary SIGKILLed after local creates, renames, commits and a delete while the stream has no quorum: the next process publishes its outbox, and an sdbox replica ends as the mdbox primary", async () => {
+    const p = createOracle("mdbox");
+    const r = createOracle("sdbox");
+    nats.oracles.push(p, r);
+    const storageId = "t-local-tree-kill";
+    const outboxDir = path.join(p.dir, "outbox");
+    const worker = new WorkerProcess(WORKER, { servers: nats.cluster.servers, location: p.location, storageId, outboxDir });
+    try {
+      await worker.until("ready", (w) => w.ready);
+      // Two of the three nodes die: nothing can be published, the changes stay in the outbox.
+      await nats.cluster.kill(1);
+      await nats.cluster.kill(2);
+      worker.send("go");
+      await worker.until("done", (w) => w.lines.includes("done"));
+    } finally {
+      await worker.kill();
+    }
+    expect(fs.readdirSync(outboxDir).length, "left by the killed process: A/B/D, C, X, Empty").toBe(4);
+    nats.cluster.restart(1);
+    nats.cluster.restart(2);
+    await nats.cluster.waitReady();
+    const conn = await ReplicationConnection.open({ servers: nats.cluster.servers });
+    try {
+      const primary = openStorage(p.location);
+      const outbox = new Outbox(new Publisher(conn, storageId), outboxDir);
+      await outbox.attach(primary);
+      await outbox.flush();
+      expect(outbox.status().dirty).toEqual([]);
+      expect(fs.readdirSync(outboxDir)).toEqual([]);
+      await outbox.close();
+
+      const replicaStore = openStorage(r.location);
+      await catchUp(conn, replicaStore, storageId, path.join(r.dir, "replica-position.json"));
+      expect((await replicaStore.listMailboxes()).sort()).toEqual(["C", "D", "Empty"]);
+      await expectSameStores(replicaStore, primary, "after the kill");
+      await primary.close();
+      await replicaStore.close();
+      await expectSameInDoveadm(r, p, ["C", "D", "Empty"]);
       p.assertNoStderrProblems();
       r.assertNoStderrProblems();
     } finally {
