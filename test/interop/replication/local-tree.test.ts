@@ -7,6 +7,7 @@
  * what it shows on the primary. A process SIGKILLed after its local
  * creates, renames and commits, while the stream has no quorum (nothing
  * published), leaves them in the outbox; the next process publishes them.
+ * The CLI's `--commit-mode local` publishes creates and renames too.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -16,7 +17,7 @@ import { openStorage, type Storage } from "../../../src/index.js";
 import { Outbox, Publisher, Replica, ReplicationConnection } from "../../../src/replication/index.js";
 import { createOracle, type DovecotOracle } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
-import { doveadmView, expectSameStores, saveSamples as save } from "../../helpers/replication.js";
+import { doveadmView, expectSameStores, replicationCli, saveSamples as save } from "../../helpers/replication.js";
 import { WorkerProcess } from "../../helpers/worker-process.js";
 
 const WORKER = fileURLToPath(new URL("../../workers/tree-worker.mjs", import.meta.url));
@@ -145,5 +146,24 @@ describeNats("replication: mailbox create, rename and delete in local mode", () 
     } finally {
       await conn.close();
     }
+  });
+
+  it("CLI: mailbox create and rename with --commit-mode local reach `replica --once`", async () => {
+    const p = createOracle("sdbox");
+    const r = createOracle("maildir");
+    nats.oracles.push(p, r);
+    const urls = nats.cluster.servers.join(",");
+    const { cli, replicate } = replicationCli(urls, "cli-local-tree");
+    // The default outbox, in the store's root (the CLI works on the store as its owner).
+    const local = [...replicate, "--commit-mode", "local"];
+    await cli(p.location, ...local, "mailbox", "create", "Drafts", "Sent");
+    await cli(p.location, ...local, "mailbox", "rename", "Sent", "Archive");
+    expect(fs.readdirSync(path.join(p.location.slice(p.location.indexOf(":") + 1), "mailstore-outbox")), "published before the CLI exits").toEqual([]);
+    const out = (await cli(r.location, "replica", "--from", urls, "--storage-id", "cli-local-tree", "--once", "--json")).trim().split("\n");
+    expect(JSON.parse(out[out.length - 1])).toMatchObject({ lag: 0 });
+    expect((await r.mailboxList()).sort()).toEqual(["Archive", "Drafts", "INBOX"]);
+    await expectSameInDoveadm(r, p, ["Archive", "Drafts"]);
+    p.assertNoStderrProblems();
+    r.assertNoStderrProblems();
   });
 }, { doveadm: true });
