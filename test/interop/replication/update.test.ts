@@ -11,10 +11,9 @@ import * as path from "node:path";
 import { expect, it } from "vitest";
 import { getHeader, openStorage, type Storage } from "../../../src/index.js";
 import { ReplicationFencedError } from "../../../src/shared/errors.js";
-import { Outbox, Publisher, Replica, ReplicationConnection } from "../../../src/replication/index.js";
-import { createOracle } from "../../helpers/dovecot.js";
+import { Outbox, Publisher, Replica } from "../../../src/replication/index.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
-import { doveadmView, expectSameStores, replicatingStorage, saveSamples as save } from "../../helpers/replication.js";
+import { catchUpOnce, closeAndCompareInDoveadm, expectSameStores, replicatingStorage, saveSamples as save, staleAndCurrentWriters } from "../../helpers/replication.js";
 
 async function update(storage: Storage, name: string, u: { uidValidity?: number; minNextUid?: number }): Promise<void> {
   const box = await storage.openMailbox(name);
@@ -51,11 +50,8 @@ describeNats("replication: Mailbox.update", () => {
   const nats = useNatsCluster();
 
   it("replicated mode: an mdbox replica of an sdbox primary has its next UIDs and UIDVALIDITY, live and restarted from the stream's start", async () => {
-    const conn = await ReplicationConnection.open({ servers: nats.cluster.servers });
-    const p = createOracle("sdbox");
-    const r = createOracle("mdbox");
-    nats.oracles.push(p, r);
-    try {
+    const [p, r] = nats.newOracles("sdbox", "mdbox");
+    await nats.withConnection(async (conn) => {
       const storageId = "t-update";
       const primary = replicatingStorage(conn, p.location, storageId);
       await work(primary);
@@ -64,7 +60,6 @@ describeNats("replication: Mailbox.update", () => {
       const positionFile = path.join(r.dir, "replica-position.json");
       const replica = await Replica.start(conn, replicaStore, { storageId, positionFile });
       await replica.caughtUp();
-      expect(replica.status().error).toBeUndefined();
       await expectSameStores(replicaStore, primary, "caught up");
       // Live: an update, then a save under the raised next UID.
       await update(primary, "B", { minNextUid: 30 });
@@ -77,29 +72,16 @@ describeNats("replication: Mailbox.update", () => {
       expect(await nextUidOf(replicaStore, "A")).toBe(90);
 
       // From the stream's start: the updates are there already; nothing changes.
-      const again = await Replica.start(conn, replicaStore, { storageId, positionFile: path.join(r.dir, "from-start.json") });
-      await again.caughtUp();
-      expect(again.status().error).toBeUndefined();
-      expect(again.status().appliedTransactions, "applied again from the stream's start").toBe(0);
-      await again.stop();
+      const again = await catchUpOnce(conn, replicaStore, storageId, path.join(r.dir, "from-start.json"));
+      expect(again.appliedTransactions, "applied again from the stream's start").toBe(0);
       await expectSameStores(replicaStore, primary, "from the stream's start");
-
-      await primary.close();
-      await replicaStore.close();
-      for (const name of ["A", "B", "Empty"]) expect(await doveadmView(r, name), `doveadm ${name}`).toEqual(await doveadmView(p, name));
-      p.assertNoStderrProblems();
-      r.assertNoStderrProblems();
-    } finally {
-      await conn.close();
-    }
+      await closeAndCompareInDoveadm([primary, replicaStore], r, p, ["A", "B", "Empty"]);
+    });
   });
 
   it("local mode: the outbox publishes the updates; a Maildir replica has them", async () => {
-    const conn = await ReplicationConnection.open({ servers: nats.cluster.servers });
-    const p = createOracle("mdbox");
-    const r = createOracle("maildir");
-    nats.oracles.push(p, r);
-    try {
+    const [p, r] = nats.newOracles("mdbox", "maildir");
+    await nats.withConnection(async (conn) => {
       const storageId = "t-update-local";
       const publisher = new Publisher(conn, storageId);
       const outbox = new Outbox(publisher, path.join(p.dir, "outbox"));
@@ -108,44 +90,25 @@ describeNats("replication: Mailbox.update", () => {
       await work(primary);
       await outbox.flush();
       const replicaStore = openStorage(r.location);
-      const replica = await Replica.start(conn, replicaStore, { storageId, positionFile: path.join(r.dir, "replica-position.json") });
-      await replica.caughtUp();
-      expect(replica.status().error).toBeUndefined();
-      await replica.stop();
+      await catchUpOnce(conn, replicaStore, storageId, path.join(r.dir, "replica-position.json"));
       await outbox.close();
       // Maildir lists INBOX always; the primary's mailboxes are the replica's.
       for (const name of ["A", "B", "Empty"]) expect(await nextUidOf(replicaStore, name), name).toBe(await nextUidOf(primary, name));
-      await primary.close();
-      await replicaStore.close();
-      for (const name of ["A", "B", "Empty"]) expect(await doveadmView(r, name), `doveadm ${name}`).toEqual(await doveadmView(p, name));
-      p.assertNoStderrProblems();
-      r.assertNoStderrProblems();
-    } finally {
-      await conn.close();
-    }
+      await closeAndCompareInDoveadm([primary, replicaStore], r, p, ["A", "B", "Empty"]);
+    });
   });
 
   it("a fenced writer's update fails with ReplicationFencedError: nothing written locally, nothing published", async () => {
-    const conn = await ReplicationConnection.open({ servers: nats.cluster.servers });
-    const p = createOracle("sdbox");
-    nats.oracles.push(p);
-    try {
-      const storageId = "t-update-fence";
-      const subjects = `${conn.names.subjectPrefix}.${storageId}.>`;
-      const storeA = replicatingStorage(conn, p.location, storageId);
-      const storeB = replicatingStorage(conn, p.location, storageId);
-      await storeA.createMailbox("Box");
-      await save(storeA, "Box", [1]);
-      await save(storeB, "Box", [2]); // B published since: A's cursor is stale
-      const lastBefore = await conn.lastSequence(subjects, Date.now() + conn.timeoutMs);
-      const nextBefore = await nextUidOf(storeA, "Box");
-      await expect(update(storeA, "Box", { minNextUid: 100 })).rejects.toBeInstanceOf(ReplicationFencedError);
-      expect(await nextUidOf(storeA, "Box")).toBe(nextBefore);
-      expect(await conn.lastSequence(subjects, Date.now() + conn.timeoutMs)).toBe(lastBefore);
-      await storeA.close();
-      await storeB.close();
-    } finally {
-      await conn.close();
-    }
+    const [p] = nats.newOracles("sdbox");
+    await nats.withConnection(async (conn) => {
+      const { stale, current, lastSeq } = await staleAndCurrentWriters(conn, p.location, "t-update-fence");
+      const lastBefore = await lastSeq();
+      const nextBefore = await nextUidOf(stale, "Box");
+      await expect(update(stale, "Box", { minNextUid: 100 })).rejects.toBeInstanceOf(ReplicationFencedError);
+      expect(await nextUidOf(stale, "Box")).toBe(nextBefore);
+      expect(await lastSeq()).toBe(lastBefore);
+      await stale.close();
+      await current.close();
+    });
   });
 }, { doveadm: true });
