@@ -425,7 +425,7 @@ export async function lastOnSubject(conn: ReplicationConnection, subject: string
   try {
     const m = await conn.jsm.streams.getMessage(conn.names.stream, { last_by_subj: subject });
     const c = decodeCommit(m.data, subject, m.seq);
-    return { lastSeq: m.seq, end: c.end, modseq: c.modseq, writerGuid: c.writerGuid };
+    return { lastSeq: m.seq, end: c.end, modseq: c.modseq, writerGuid: c.writerGuid, mailbox: c.mailbox, op: c.op };
   } catch (err) {
     if (err instanceof NatsError && err.api_error?.err_code === NO_MESSAGE) return { lastSeq: 0, end: undefined, modseq: undefined, writerGuid: undefined };
     throw asReplicationError(err, `last message of ${subject}`);

@@ -24,7 +24,7 @@ const WORKER = fileURLToPath(new URL("../../workers/tree-worker.mjs", import.met
 describeNats("replication: mailbox create, rename and delete in local mode", () => {
   const nats = useNatsCluster();
 
-  it("everything still in the outbox at once (commits before and after renames, a deleted mailbox): an mdbox replica ends as the sdbox primary", async () => {
+  it("everything still in the outbox at once (commits before and after renames, a deleted mailbox), then live, then a rename left unnoted by a killed drain: an mdbox replica ends as the sdbox primary", async () => {
     const [p, r] = nats.newOracles("sdbox", "mdbox");
     await nats.withConnection(async (conn) => {
       const storageId = "t-local-tree";
@@ -69,13 +69,30 @@ describeNats("replication: mailbox create, rename and delete in local mode", () 
       await catchUpOnce(conn, replicaStore, storageId, positionFile);
       await expectSameStores(replicaStore, primary, "live");
 
+      // A process killed after publishing a rename and before noting it: its file as it was before the drain.
+      await primary.renameMailbox("G", "H");
+      const [file] = fs.readdirSync(outboxDir);
+      const beforeDrain = fs.readFileSync(path.join(outboxDir, file));
+      await outbox.flush();
+      const subjects = `${conn.names.subjectPrefix}.${storageId}.>`;
+      const last = await conn.lastSequence(subjects, Date.now() + conn.timeoutMs);
+      fs.writeFileSync(path.join(outboxDir, file), beforeDrain);
+      const next = new Outbox(new Publisher(conn, storageId), outboxDir);
+      await next.attach(primary);
+      await next.flush();
+      await next.close();
+      expect(await conn.lastSequence(subjects, Date.now() + conn.timeoutMs), "the rename is not published twice").toBe(last);
+      expect(fs.readdirSync(outboxDir)).toEqual([]);
+      await catchUpOnce(conn, replicaStore, storageId, positionFile);
+      await expectSameStores(replicaStore, primary, "after the rename");
+
       // From the stream's start: everything is there already.
       const again = await catchUpOnce(conn, replicaStore, storageId, path.join(r.dir, "from-start.json"));
       expect(again.appliedTransactions, "applied again from the stream's start").toBe(0);
       await expectSameStores(replicaStore, primary, "from the stream's start");
 
       await outbox.close();
-      await closeAndCompareInDoveadm([primary, replicaStore], r, p, ["D", "F", "G"]);
+      await closeAndCompareInDoveadm([primary, replicaStore], r, p, ["D", "F", "H"]);
     });
   });
 
