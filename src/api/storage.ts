@@ -146,6 +146,13 @@ export class Storage {
     return box;
   }
 
+  /** Whether mailbox `name` exists with an index (something of it was committed): opening it then creates nothing. */
+  async hasIndex(name: string): Promise<boolean> {
+    if (!(await this.backend.mailboxExists(name))) return false;
+    const prefix = this.backend.openMailbox(name).indexPrefix;
+    return fs.existsSync(prefix + ".log") || fs.existsSync(prefix);
+  }
+
   async deleteMailbox(name: string): Promise<void> {
     this.checkWritable("delete a mailbox");
     const identity = await this.beforeTreeChange(name, (mailbox) => ({ type: "delete", mailbox }));
@@ -168,10 +175,8 @@ export class Storage {
    */
   private async beforeTreeChange(name: string, change: (mailbox: MailboxIdentity) => MailboxTreeChange): Promise<MailboxTreeChange | undefined> {
     const hooks = this.options.mailboxTreeHooks;
-    if (!hooks || !(await this.backend.mailboxExists(name))) return undefined;
-    const backend = this.backend.openMailbox(name);
-    if (!fs.existsSync(backend.indexPrefix + ".log") && !fs.existsSync(backend.indexPrefix)) return undefined;
-    const box = Mailbox.open(name, backend, this.options);
+    if (!hooks || !(await this.hasIndex(name))) return undefined;
+    const box = Mailbox.open(name, this.backend.openMailbox(name), this.options);
     try {
       const c = change({ name, guid: box.guid(), uidValidity: box.uidValidity });
       await hooks.beforeMailboxChange?.(c, box);

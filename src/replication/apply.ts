@@ -22,7 +22,6 @@
  * before (a replica restarted between applying and saving its position):
  * it is skipped, so nothing is applied twice.
  */
-import * as fs from "node:fs";
 import type { Mailbox } from "../api/mailbox.js";
 import { NEXT_UID_OFFSET, UID_VALIDITY_OFFSET, type MailboxUpdate } from "../api/mailbox-update.js";
 import type { Storage } from "../api/storage.js";
@@ -86,8 +85,7 @@ export async function replicaMailbox(
 
 /** The UIDVALIDITY of the replica's mailbox `name` (which exists), without keeping it open; undefined when it has no index (none is created). */
 async function uidValidityOf(storage: Storage, name: string): Promise<number | undefined> {
-  const backend = storage.backend.openMailbox(name);
-  if (!fs.existsSync(backend.indexPrefix + ".log") && !fs.existsSync(backend.indexPrefix)) return undefined;
+  if (!(await storage.hasIndex(name))) return undefined;
   const box = await storage.openMailbox(name);
   try {
     return box.uidValidity;

@@ -283,10 +283,14 @@ export class Outbox {
   }
 
   private async drainOne(key: string, p: Pending): Promise<void> {
-    const generation = p.generation;
     this.publisher.checkNotFenced();
     const subject = mailboxSubject(this.publisher.conn.names, this.publisher.storageId, key);
-    const box = p.name === undefined ? undefined : await this.boxOf(key, p.name);
+    let box = p.name === undefined ? undefined : await this.boxOf(key, p.name);
+    if (p.name !== undefined && box === undefined) {
+      await this.adoptUnnotedChange(key, p, subject);
+      box = p.name === undefined ? undefined : await this.boxOf(key, p.name);
+    }
+    const generation = p.generation;
     if (box) {
       await box.refresh();
       await this.publisher.verifySubject(subject, box.guid()!, box.position);
@@ -301,10 +305,41 @@ export class Outbox {
       p.done++;
       this.append(key, { t: "done", n: p.done });
     }
-    if (box) await this.publishLog(box, subject, box.position, box.name);
+    if (box) {
+      const cursor = await this.publisher.cursor(subject);
+      if (cursor.mailbox !== undefined && cursor.mailbox !== box.name && cursor.op?.type !== "delete") {
+        // Replicas know the mailbox by another name: a rename with no line (see adoptUnnotedChange). The
+        // commits go under that name, then the rename: a replica ends with the mailbox as it is here.
+        await this.publishLog(box, subject, box.position, cursor.mailbox);
+        const change: MailboxTreeChange = { type: "rename", mailbox: { name: cursor.mailbox, guid: box.guid(), uidValidity: box.uidValidity }, to: box.name };
+        await publishTreeOp(this.publisher, { change, subjectGuid: key });
+      }
+      await this.publishLog(box, subject, box.position, box.name);
+    }
     if (p.generation !== generation) return; // marked meanwhile: the next round publishes it
     this.pending.delete(key);
     fs.rmSync(this.fileOf(key), { force: true });
+  }
+
+  /**
+   * A process killed between a local rename or delete and its outbox line
+   * leaves the subject's entry under a name that is gone: the mailbox is
+   * looked for by its subject GUID. Found under another name, the entry
+   * follows it (drainOne publishes the rename); found nowhere, it was
+   * deleted, and the delete is noted as if the line had been written (the
+   * stream's last message gives the name and UIDVALIDITY replicas know).
+   */
+  private async adoptUnnotedChange(key: string, p: Pending, subject: string): Promise<void> {
+    for (const name of await this.storage!.listMailboxes()) {
+      const box = await this.boxOf(key, name);
+      if (box !== undefined) {
+        p.name = name;
+        return;
+      }
+    }
+    const last = await this.publisher.cursor(subject);
+    const change: MailboxTreeChange = { type: "delete", mailbox: { name: last.mailbox ?? p.name!, guid: last.writerGuid ?? key, uidValidity: last.uidValidity ?? 0 } };
+    this.markOp({ op: { change, subjectGuid: key } });
   }
 
   /** Publishes the mailbox's log past the subject's cursor up to `upTo`, in messages of at most DRAIN_MAX_LOG_BYTES, as mailbox `name`. */
@@ -323,12 +358,21 @@ export class Outbox {
     }
   }
 
-  /** The subject's mailbox, open under its name now (one opened under an older name is closed). */
-  private async boxOf(key: string, name: string): Promise<Mailbox> {
+  /**
+   * The subject's mailbox, open, when it is mailbox `name` (one opened under
+   * an older name is closed); undefined when `name` is not there, has no
+   * index, or is another mailbox.
+   */
+  private async boxOf(key: string, name: string): Promise<Mailbox | undefined> {
     const open = this.boxes.get(key);
     if (open?.name === name) return open;
     await this.closeBox(key);
+    if (!(await this.storage!.hasIndex(name))) return undefined;
     const box = await this.storage!.openMailbox(name);
+    if ((this.publisher.subjectGuidOf(name) ?? box.guid()) !== key) {
+      await box.close();
+      return undefined;
+    }
     this.boxes.set(key, box);
     return box;
   }

@@ -37,8 +37,9 @@ export interface SubjectCursor {
   modseq: bigint | undefined;
   /** The own mailbox GUID of the writer whose log `end` is a position of. */
   writerGuid: string | undefined;
-  /** The mailbox name and op of that message (op: a create, rename or delete), to tell a tree op already published. */
+  /** The mailbox name, UIDVALIDITY and op of that message (op: a create, rename or delete): how replicas know the mailbox now. */
   mailbox?: string;
+  uidValidity?: number;
   op?: MailboxOp;
 }
 
@@ -283,6 +284,7 @@ export class Publisher {
     cursor.modseq = shipped.modseq;
     cursor.writerGuid = shipped.writerGuid;
     cursor.mailbox = shipped.mailbox;
+    cursor.uidValidity = shipped.uidValidity;
     cursor.op = shipped.op;
     return ack.seq;
   }
@@ -425,7 +427,7 @@ export async function lastOnSubject(conn: ReplicationConnection, subject: string
   try {
     const m = await conn.jsm.streams.getMessage(conn.names.stream, { last_by_subj: subject });
     const c = decodeCommit(m.data, subject, m.seq);
-    return { lastSeq: m.seq, end: c.end, modseq: c.modseq, writerGuid: c.writerGuid, mailbox: c.mailbox, op: c.op };
+    return { lastSeq: m.seq, end: c.end, modseq: c.modseq, writerGuid: c.writerGuid, mailbox: c.mailbox, uidValidity: c.uidValidity, op: c.op };
   } catch (err) {
     if (err instanceof NatsError && err.api_error?.err_code === NO_MESSAGE) return { lastSeq: 0, end: undefined, modseq: undefined, writerGuid: undefined };
     throw asReplicationError(err, `last message of ${subject}`);

@@ -16,7 +16,7 @@ import { expect, it } from "vitest";
 import { openStorage, type Storage } from "../../../src/index.js";
 import { Outbox, Publisher } from "../../../src/replication/index.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
-import { catchUpOnce, closeAndCompareInDoveadm, expectSameStores, replicationCli, saveSamples as save } from "../../helpers/replication.js";
+import { catchUpOnce, closeAndCompareInDoveadm, expectSameStores, portableState, replicationCli, saveSamples as save } from "../../helpers/replication.js";
 import { WorkerProcess } from "../../helpers/worker-process.js";
 
 const WORKER = fileURLToPath(new URL("../../workers/tree-worker.mjs", import.meta.url));
@@ -145,5 +145,49 @@ describeNats("replication: mailbox create, rename and delete in local mode", () 
     expect(JSON.parse(out[out.length - 1])).toMatchObject({ lag: 0 });
     expect((await r.mailboxList()).sort()).toEqual(["Archive", "Drafts", "INBOX"]);
     await closeAndCompareInDoveadm([], r, p, ["Archive", "Drafts"]);
+  });
+
+  it("a rename or delete that has no outbox line (a kill right after the local change): the drain finds the mailbox by its GUID, or not at all, and publishes the rename or delete", async () => {
+    const [p, r] = nats.newOracles("sdbox", "mdbox");
+    await nats.withConnection(async (conn) => {
+      const storageId = "t-local-unnoted";
+      const outboxDir = path.join(p.dir, "outbox");
+      const first = new Outbox(new Publisher(conn, storageId), outboxDir);
+      const before = openStorage(p.location, { commitHooks: first.hooks, mailboxTreeHooks: first.treeHooks });
+      await first.attach(before);
+      for (const [i, name] of ["K", "Gone", "Quiet"].entries()) {
+        await before.createMailbox(name);
+        await save(before, name, [i + 1]);
+      }
+      await first.flush();
+      await first.close();
+      await before.close();
+      const replicaStore = openStorage(r.location);
+      const positionFile = path.join(r.dir, "replica-position.json");
+      await catchUpOnce(conn, replicaStore, storageId, positionFile);
+
+      // The next process commits (left in its outbox: not attached yet); the renames and the delete are made
+      // without the outbox's hooks, as a process killed between the local change and its line leaves them.
+      const outbox = new Outbox(new Publisher(conn, storageId), outboxDir);
+      const primary = openStorage(p.location, { commitHooks: outbox.hooks, mailboxTreeHooks: outbox.treeHooks });
+      await save(primary, "K", [4]);
+      await save(primary, "Gone", [5]);
+      const unnoted = openStorage(p.location);
+      await unnoted.renameMailbox("K", "L");
+      await unnoted.deleteMailbox("Gone");
+      await unnoted.renameMailbox("Quiet", "Calm");
+      await unnoted.createMailbox("K"); // another mailbox under the old name
+      await unnoted.close();
+      await save(primary, "Calm", [6]);
+      await outbox.attach(primary);
+      await outbox.flush();
+      await outbox.close();
+      expect(fs.readdirSync(outboxDir)).toEqual([]);
+
+      await catchUpOnce(conn, replicaStore, storageId, positionFile);
+      expect((await replicaStore.listMailboxes()).sort(), "K, created without the outbox, is not published").toEqual(["Calm", "L"]);
+      for (const name of ["Calm", "L"]) expect(await portableState(replicaStore, name), name).toEqual(await portableState(primary, name));
+      await closeAndCompareInDoveadm([primary, replicaStore], r, p, ["Calm", "L"]);
+    });
   });
 }, { doveadm: true });
