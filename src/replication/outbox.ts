@@ -26,7 +26,7 @@ import { openCreating } from "../shared/file-mode.js";
 import { fsyncDir } from "../shared/fsync-dir.js";
 import { makeDirs } from "../shared/make-dirs.js";
 import { mailboxSubject } from "./subjects.js";
-import { OwnPublishLanded, publishTreeOp, treeOpOf, type Publisher, type TreeOp } from "./publisher.js";
+import { lastOnSubject, OwnPublishLanded, publishTreeOp, treeOpOf, type Publisher, type TreeOp } from "./publisher.js";
 
 /** Log bytes per stream message while draining a backlog (JetStream's message limit is 1 MiB, bodies travel too). */
 const DRAIN_MAX_LOG_BYTES = 256 * 1024;
@@ -286,10 +286,7 @@ export class Outbox {
     this.publisher.checkNotFenced();
     const subject = mailboxSubject(this.publisher.conn.names, this.publisher.storageId, key);
     let box = p.name === undefined ? undefined : await this.boxOf(key, p.name);
-    if (p.name !== undefined && box === undefined) {
-      await this.adoptUnnotedChange(key, p, subject);
-      box = p.name === undefined ? undefined : await this.boxOf(key, p.name);
-    }
+    if (p.name !== undefined && box === undefined) box = await this.adoptUnnotedChange(key, p, subject);
     const generation = p.generation;
     if (box) {
       await box.refresh();
@@ -328,18 +325,28 @@ export class Outbox {
    * follows it (drainOne publishes the rename); found nowhere, it was
    * deleted, and the delete is noted as if the line had been written (the
    * stream's last message gives the name and UIDVALIDITY replicas know).
+   * @returns the mailbox, open, when found.
+   * @throws ReplicationError when it is not found and the subject is not
+   *   named by a mailbox of this store (a promoted store's): nothing is published.
    */
-  private async adoptUnnotedChange(key: string, p: Pending, subject: string): Promise<void> {
+  private async adoptUnnotedChange(key: string, p: Pending, subject: string): Promise<Mailbox | undefined> {
+    // A promoted store's mailbox is on a subject of the old primary's: its own GUID is the last writer's.
+    // Not the cached cursor: the writer's first look at a subject (verifySubject) checks whose it is.
+    const last = await lastOnSubject(this.publisher.conn, subject);
     for (const name of await this.storage!.listMailboxes()) {
-      const box = await this.boxOf(key, name);
-      if (box !== undefined) {
-        p.name = name;
-        return;
-      }
+      const box = await this.boxOf(key, name, last.writerGuid);
+      if (box === undefined) continue;
+      this.publisher.mailboxMoved(p.name!, name);
+      p.name = name;
+      return box;
     }
-    const last = await this.publisher.cursor(subject);
+    if (last.writerGuid !== undefined && last.writerGuid !== key) {
+      // Not a subject this store's mailbox names: whether it is gone here or was never this store's, nothing tells.
+      throw new ReplicationError(`mailbox ${p.name} of ${subject} is not in the store (last published by mailbox GUID ${last.writerGuid}): nothing published`, { path: this.fileOf(key) });
+    }
     const change: MailboxTreeChange = { type: "delete", mailbox: { name: last.mailbox ?? p.name!, guid: last.writerGuid ?? key, uidValidity: last.uidValidity ?? 0 } };
     this.markOp({ op: { change, subjectGuid: key } });
+    return undefined;
   }
 
   /** Publishes the mailbox's log past the subject's cursor up to `upTo`, in messages of at most DRAIN_MAX_LOG_BYTES, as mailbox `name`. */
@@ -361,15 +368,19 @@ export class Outbox {
   /**
    * The subject's mailbox, open, when it is mailbox `name` (one opened under
    * an older name is closed); undefined when `name` is not there, has no
-   * index, or is another mailbox.
+   * index, or is another mailbox. It is the subject's mailbox when its own
+   * GUID names the subject, or is the subject's last writer (a promoted
+   * store's mailbox), or (the subject without messages) when the
+   * publisher's names say so.
    */
-  private async boxOf(key: string, name: string): Promise<Mailbox | undefined> {
+  private async boxOf(key: string, name: string, writerGuid?: string): Promise<Mailbox | undefined> {
     const open = this.boxes.get(key);
     if (open?.name === name) return open;
     await this.closeBox(key);
     if (!(await this.storage!.hasIndex(name))) return undefined;
     const box = await this.storage!.openMailbox(name);
-    if ((this.publisher.subjectGuidOf(name) ?? box.guid()) !== key) {
+    const own = box.guid();
+    if (own !== key && (writerGuid === undefined ? this.publisher.subjectGuidOf(name) !== key : own !== writerGuid)) {
       await box.close();
       return undefined;
     }
