@@ -16,7 +16,7 @@ import { expect, it } from "vitest";
 import { openStorage, type Storage } from "../../../src/index.js";
 import { Outbox, Publisher } from "../../../src/replication/index.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
-import { catchUpOnce, closeAndCompareInDoveadm, expectSameStores, portableState, replicationCli, saveSamples as save } from "../../helpers/replication.js";
+import { catchUpOnce, closeAndCompareInDoveadm, expectSameStores, localModeStorage, portableState, replicationCli, saveSamples as save } from "../../helpers/replication.js";
 import { WorkerProcess } from "../../helpers/worker-process.js";
 
 const WORKER = fileURLToPath(new URL("../../workers/tree-worker.mjs", import.meta.url));
@@ -29,8 +29,7 @@ describeNats("replication: mailbox create, rename and delete in local mode", () 
     await nats.withConnection(async (conn) => {
       const storageId = "t-local-tree";
       const outboxDir = path.join(p.dir, "outbox");
-      const outbox = new Outbox(new Publisher(conn, storageId), outboxDir);
-      const primary = openStorage(p.location, { commitHooks: outbox.hooks, mailboxTreeHooks: outbox.treeHooks });
+      const { storage: primary, outbox } = localModeStorage(conn, p.location, storageId, outboxDir);
       // Not attached yet: nothing drains, so the renames happen with the mailbox's commits still in the outbox.
       await primary.createMailbox("A");
       await save(primary, "A", [1, 2], ["\\Seen"]);
@@ -152,8 +151,7 @@ describeNats("replication: mailbox create, rename and delete in local mode", () 
     await nats.withConnection(async (conn) => {
       const storageId = "t-local-unnoted";
       const outboxDir = path.join(p.dir, "outbox");
-      const first = new Outbox(new Publisher(conn, storageId), outboxDir);
-      const before = openStorage(p.location, { commitHooks: first.hooks, mailboxTreeHooks: first.treeHooks });
+      const { storage: before, outbox: first } = localModeStorage(conn, p.location, storageId, outboxDir);
       await first.attach(before);
       for (const [i, name] of ["K", "Gone", "Quiet"].entries()) {
         await before.createMailbox(name);
@@ -168,8 +166,7 @@ describeNats("replication: mailbox create, rename and delete in local mode", () 
 
       // The next process commits (left in its outbox: not attached yet); the renames and the delete are made
       // without the outbox's hooks, as a process killed between the local change and its line leaves them.
-      const outbox = new Outbox(new Publisher(conn, storageId), outboxDir);
-      const primary = openStorage(p.location, { commitHooks: outbox.hooks, mailboxTreeHooks: outbox.treeHooks });
+      const { storage: primary, outbox } = localModeStorage(conn, p.location, storageId, outboxDir);
       await save(primary, "K", [4]);
       await save(primary, "Gone", [5]);
       const unnoted = openStorage(p.location);

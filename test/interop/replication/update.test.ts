@@ -11,9 +11,9 @@ import * as path from "node:path";
 import { expect, it } from "vitest";
 import { getHeader, openStorage, type Storage } from "../../../src/index.js";
 import { ReplicationFencedError } from "../../../src/shared/errors.js";
-import { Outbox, Publisher, Replica } from "../../../src/replication/index.js";
+import { Replica } from "../../../src/replication/index.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
-import { catchUpOnce, closeAndCompareInDoveadm, expectSameStores, replicatingStorage, saveSamples as save, staleAndCurrentWriters } from "../../helpers/replication.js";
+import { catchUpOnce, closeAndCompareInDoveadm, expectSameStores, localModeStorage, replicatingStorage, saveSamples as save, staleAndCurrentWriters } from "../../helpers/replication.js";
 
 async function update(storage: Storage, name: string, u: { uidValidity?: number; minNextUid?: number }): Promise<void> {
   const box = await storage.openMailbox(name);
@@ -83,9 +83,7 @@ describeNats("replication: Mailbox.update", () => {
     const [p, r] = nats.newOracles("mdbox", "maildir");
     await nats.withConnection(async (conn) => {
       const storageId = "t-update-local";
-      const publisher = new Publisher(conn, storageId);
-      const outbox = new Outbox(publisher, path.join(p.dir, "outbox"));
-      const primary = openStorage(p.location, { commitHooks: outbox.hooks, mailboxTreeHooks: outbox.treeHooks });
+      const { storage: primary, outbox } = localModeStorage(conn, p.location, storageId, path.join(p.dir, "outbox"));
       await outbox.attach(primary);
       await work(primary);
       await outbox.flush();
