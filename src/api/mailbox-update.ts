@@ -31,8 +31,8 @@ export interface MailboxUpdate {
 }
 
 /** Offsets of uid_validity and next_uid in struct mail_index_header. */
-const UID_VALIDITY_OFFSET = 24;
-const NEXT_UID_OFFSET = 28;
+export const UID_VALIDITY_OFFSET = 24;
+export const NEXT_UID_OFFSET = 28;
 
 /**
  * Applies `update` to `mailbox` in one log transaction (none when nothing

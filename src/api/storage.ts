@@ -147,12 +147,16 @@ export class Storage {
     return box;
   }
 
-  /** Opens mailbox `name` when it exists and has an index (else undefined), outside `this.open`: the caller closes it. */
+  /** Whether mailbox `name` exists with an index (something of it was committed): opening it then creates nothing. */
+  async hasIndex(name: string): Promise<boolean> {
+    if (!(await this.backend.mailboxExists(name))) return false;
+    const prefix = this.backend.openMailbox(name).indexPrefix;
+    return fs.existsSync(prefix + ".log") || fs.existsSync(prefix);
+  }
+
+  /** Opens mailbox `name` when it has an index (else undefined), outside `this.open`: the caller closes it. */
   private async openIndexed(name: string): Promise<Mailbox | undefined> {
-    if (!(await this.backend.mailboxExists(name))) return undefined;
-    const backend = this.backend.openMailbox(name);
-    if (!fs.existsSync(backend.indexPrefix + ".log") && !fs.existsSync(backend.indexPrefix)) return undefined;
-    return Mailbox.open(name, backend, this.options);
+    return (await this.hasIndex(name)) ? Mailbox.open(name, this.backend.openMailbox(name), this.options) : undefined;
   }
 
   async deleteMailbox(name: string): Promise<void> {

@@ -6,6 +6,7 @@
 import * as path from "node:path";
 import type { Command } from "commander";
 import type { CommitHooks, MailboxTreeHooks, Storage } from "../index.js";
+import type { Outbox, ReplicationConnection } from "../replication/index.js";
 import { MailstoreError } from "../shared/errors.js";
 
 export interface GlobalReplicationOptions {
@@ -34,7 +35,7 @@ export function defaultPositionFile(storage: Storage): string {
 
 export interface CliReplication {
   hooks: CommitHooks;
-  /** Replicated mode: mailbox creates, renames and deletes are published too (local mode does not carry them yet). */
+  /** Mailbox creates, renames and deletes: published at once (replicated mode) or through the outbox (local mode). */
   treeHooks?: MailboxTreeHooks;
   /** After the storage is open (local mode drains what an earlier process left). */
   attach(storage: Storage): Promise<void>;
@@ -51,13 +52,24 @@ export async function openCliReplication(program: Command, root: () => string): 
   // On demand: the NATS client is loaded only by a process that replicates.
   const { Outbox, promotedPublisher, replicatedCommitHooks, replicatedTreeHooks, ReplicationConnection } = await import("../replication/index.js");
   const conn = await ReplicationConnection.open({ servers: o.replicate });
-  const publisher = promotedPublisher(conn, o.replicaPosition ?? path.join(root(), "mailstore-replica.json"), o.replicateId);
-  if (o.commitMode === "replicated") {
-    return { hooks: replicatedCommitHooks(publisher), treeHooks: replicatedTreeHooks(publisher), attach: async () => undefined, close: () => conn.close() };
+  try {
+    const publisher = promotedPublisher(conn, o.replicaPosition ?? path.join(root(), "mailstore-replica.json"), o.replicateId);
+    if (o.commitMode === "replicated") {
+      return { hooks: replicatedCommitHooks(publisher), treeHooks: replicatedTreeHooks(publisher), attach: async () => undefined, close: () => conn.close() };
+    }
+    return localModeReplication(conn, new Outbox(publisher, o.outbox ?? path.join(root(), "mailstore-outbox")));
+  } catch (err) {
+    // An open connection would keep the process from exiting (an outbox directory it may not create, say).
+    await conn.close();
+    throw err;
   }
-  const outbox = new Outbox(publisher, o.outbox ?? path.join(root(), "mailstore-outbox"));
+}
+
+/** Local mode: the outbox's hooks; what is left is published before the process exits. */
+function localModeReplication(conn: ReplicationConnection, outbox: Outbox): CliReplication {
   return {
     hooks: outbox.hooks,
+    treeHooks: outbox.treeHooks,
     attach: (storage) => outbox.attach(storage),
     close: async () => {
       try {

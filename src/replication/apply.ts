@@ -11,15 +11,19 @@
  * - an EXTERNAL expunge: the replica's driver expunges the same UIDs; an
  *   expunge request (not EXTERNAL) changes nothing and is left out, as its
  *   EXTERNAL expunge follows in the stream;
- * - format records (ext intros and record updates, header updates of the
- *   primary's driver, the mdbox map's references): left out; the replica's
- *   driver writes its own.
+ * - header updates of the UIDVALIDITY or next UID (Mailbox.update's, or
+ *   a driver's sync): repeated with the replica's Mailbox.update, so that its
+ *   driver writes its own files too (Maildir's dovecot-uidlist, mbox's
+ *   X-IMAPbase); they change no modseq, on either side;
+ * - other format records (ext intros and record updates, other header
+ *   updates, the mdbox map's references): left out; the replica's driver
+ *   writes its own.
  * A transaction whose modseq the replica's log already reached was applied
  * before (a replica restarted between applying and saving its position):
  * it is skipped, so nothing is applied twice.
  */
-import * as fs from "node:fs";
 import type { Mailbox } from "../api/mailbox.js";
+import { NEXT_UID_OFFSET, UID_VALIDITY_OFFSET, type MailboxUpdate } from "../api/mailbox-update.js";
 import type { Storage } from "../api/storage.js";
 import type { NewMessage, PreparedSave } from "../drivers/driver.js";
 import { decodeLogSegment } from "../log/segments.js";
@@ -81,8 +85,7 @@ export async function replicaMailbox(
 
 /** The UIDVALIDITY of the replica's mailbox `name` (which exists), without keeping it open; undefined when it has no index (none is created). */
 async function uidValidityOf(storage: Storage, name: string): Promise<number | undefined> {
-  const backend = storage.backend.openMailbox(name);
-  if (!fs.existsSync(backend.indexPrefix + ".log") && !fs.existsSync(backend.indexPrefix)) return undefined;
+  if (!(await storage.hasIndex(name))) return undefined;
   const box = await storage.openMailbox(name);
   try {
     return box.uidValidity;
@@ -177,7 +180,9 @@ export async function applyShipped(box: Mailbox, c: ShippedCommit, bodies: BodyS
       const changesModseq = tx.modseq !== primaryBefore;
       primaryBefore = tx.modseq;
       if (!changesModseq || tx.modseq <= before) {
-        result.skipped++;
+        // A transaction that changes no modseq may still be a Mailbox.update (repeating one is a no-op).
+        if (await applyHeaderUpdate(box, tx)) result.applied++;
+        else result.skipped++;
         continue;
       }
       let prepared: PreparedSave | undefined;
@@ -199,9 +204,51 @@ export async function applyShipped(box: Mailbox, c: ShippedCommit, bodies: BodyS
           { path: box.indexPrefix, fileSeq: committed.end.fileSeq, offset: committed.end.offset },
         );
       }
+      // After the transaction's appends, which move the next UID themselves: a header update raises it further.
+      await applyHeaderUpdate(box, tx);
     }
   }
   return result;
+}
+
+/**
+ * Repeats what `tx`'s header updates set of the UIDVALIDITY and next UID
+ * with the replica's Mailbox.update.
+ * Nothing to do when they set what the replica has, and a re-delivered one
+ * changes nothing: the next UID never shrinks, and a UIDVALIDITY change is
+ * left out once the replica has messages (the primary changes it only
+ * while it has none, so the replica is past it).
+ * @returns whether the replica wrote anything.
+ */
+async function applyHeaderUpdate(box: Mailbox, tx: LogTransaction): Promise<boolean> {
+  const set = headerValuesOf(tx, box.state);
+  if (set === undefined) return false;
+  const update: MailboxUpdate = {};
+  if (set.uidValidity !== box.state.header.uidValidity && set.uidValidity !== 0 && messageCount(box.state) === 0) update.uidValidity = set.uidValidity;
+  if (set.nextUid > box.state.header.nextUid) update.minNextUid = set.nextUid;
+  if (update.uidValidity === undefined && update.minNextUid === undefined) return false;
+  return (await box.update(update)) !== undefined;
+}
+
+/** uid_validity and next_uid after `tx`'s header-update patches, over `state`'s; undefined when no patch touches them. */
+function headerValuesOf(tx: LogTransaction, state: IndexMapState): { uidValidity: number; nextUid: number } | undefined {
+  const fields = new Uint8Array(NEXT_UID_OFFSET + 4 - UID_VALIDITY_OFFSET);
+  const view = new DataView(fields.buffer);
+  view.setUint32(0, state.header.uidValidity, true);
+  view.setUint32(NEXT_UID_OFFSET - UID_VALIDITY_OFFSET, state.header.nextUid, true);
+  let touched = false;
+  for (const { record } of tx.entries) {
+    if (record.type !== "header-update") continue;
+    for (const patch of record.patches) {
+      for (let i = 0; i < patch.data.length; i++) {
+        const at = patch.offset + i - UID_VALIDITY_OFFSET;
+        if (at < 0 || at >= fields.length) continue;
+        fields[at] = patch.data[i];
+        touched = true;
+      }
+    }
+  }
+  return touched ? { uidValidity: view.getUint32(0, true), nextUid: view.getUint32(NEXT_UID_OFFSET - UID_VALIDITY_OFFSET, true) } : undefined;
 }
 
 function isExternalExpunge(r: LogRecord): boolean {

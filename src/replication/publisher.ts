@@ -24,7 +24,7 @@ import { ReplicationError, ReplicationFencedError } from "../shared/errors.js";
 import { INLINE_BUDGET_BYTES } from "./bodies.js";
 import { asReplicationError, type ReplicationConnection } from "./connection.js";
 import { mailboxSubject, checkToken } from "./subjects.js";
-import { decodeCommit, encodeCommit, WIRE_VERSION, type ShippedBody, type ShippedCommit } from "./wire.js";
+import { decodeCommit, encodeCommit, WIRE_VERSION, type MailboxOp, type ShippedBody, type ShippedCommit } from "./wire.js";
 
 export type CommitMode = "replicated" | "local";
 
@@ -37,6 +37,10 @@ export interface SubjectCursor {
   modseq: bigint | undefined;
   /** The own mailbox GUID of the writer whose log `end` is a position of. */
   writerGuid: string | undefined;
+  /** The mailbox name, UIDVALIDITY and op of that message (op: a create, rename or delete): how replicas know the mailbox now. */
+  mailbox?: string;
+  uidValidity?: number;
+  op?: MailboxOp;
 }
 
 /** JetStream's "wrong last sequence" refusal of an expected-last-subject-sequence publish. */
@@ -95,11 +99,19 @@ export class Publisher {
     return this.fenced;
   }
 
-  /** @throws ReplicationError when the mailbox has no GUID yet (an mbox never synced). */
-  subjectOf(mailbox: Mailbox): string {
+  /**
+   * The GUID that names the mailbox's subject.
+   * @throws ReplicationError when the mailbox has no GUID yet (an mbox never synced).
+   */
+  subjectGuidFor(mailbox: Mailbox): string {
     const guid = this.guidOf(mailbox);
     if (guid === undefined) throw new ReplicationError(`mailbox ${mailbox.name} has no GUID to name its subject`, { path: mailbox.indexPrefix });
-    return mailboxSubject(this.conn.names, this.storageId, guid);
+    return guid;
+  }
+
+  /** @throws ReplicationError when the mailbox has no GUID yet (an mbox never synced). */
+  subjectOf(mailbox: Mailbox): string {
+    return mailboxSubject(this.conn.names, this.storageId, this.subjectGuidFor(mailbox));
   }
 
   /** @throws ReplicationFencedError once this writer was fenced: nothing is written. */
@@ -123,22 +135,29 @@ export class Publisher {
     this.checkNotFenced();
     // A mailbox without a GUID yet (a new Maildir INBOX) gets its subject after its first commit.
     if (this.guidOf(mailbox) === undefined) return;
-    const subject = this.subjectOf(mailbox);
+    // A log's identity is its mailbox's own GUID: random, and kept by every format (indexids are times, and collide).
+    await this.verifySubject(this.subjectOf(mailbox), mailbox.guid()!, mailbox.position);
+  }
+
+  /**
+   * verifyCursor for `subject`, written by the mailbox whose own GUID is
+   * `writerGuid`, from its log at `here` (for the error).
+   * @throws ReplicationFencedError as verifyCursor.
+   */
+  async verifySubject(subject: string, writerGuid: string, here: LogPosition): Promise<void> {
+    this.checkNotFenced();
     const known = this.cursors.get(subject);
     const now = await lastOnSubject(this.conn, subject);
-    const here = { fileSeq: mailbox.position.fileSeq, offset: mailbox.position.offset };
     const fence = (why: string, expected: number) => {
       this.cursors.delete(subject);
-      this.fenced = new ReplicationFencedError(`${why}; nothing was written`, subject, expected, here);
+      this.fenced = new ReplicationFencedError(`${why}; nothing was written`, subject, expected, { fileSeq: here.fileSeq, offset: here.offset });
       throw this.fenced;
     };
     if (known) {
       if (now.lastSeq !== known.lastSeq) fence(`another writer published to ${subject}: its last stream sequence is ${now.lastSeq}, this writer expected ${known.lastSeq}`, known.lastSeq);
       return;
     }
-    // A log's identity is its mailbox's own GUID: random, and kept by every format (indexids are times, and collide).
-    const mine = mailbox.guid()!;
-    if (now.lastSeq > 0 && now.writerGuid !== mine) {
+    if (now.lastSeq > 0 && now.writerGuid !== writerGuid) {
       fence(`${subject} was last published by another store (mailbox GUID ${now.writerGuid}, stream sequence ${now.lastSeq}); promote this store to take it over`, now.lastSeq);
     }
     this.cursors.set(subject, now);
@@ -153,19 +172,26 @@ export class Publisher {
     return found;
   }
 
-  /** Builds the message for everything the mailbox's log holds past the subject's cursor, up to `committed.end`. */
-  async build(mailbox: Mailbox, committed: Pick<CommittedRange, "end" | "state">, cursor: SubjectCursor): Promise<ShippedCommit> {
+  /**
+   * Builds the message for everything the mailbox's log holds past the
+   * subject's cursor, up to `committed.end`. `name`: the mailbox's name when
+   * those commits were made, if it was renamed since (the outbox publishes later).
+   */
+  async build(mailbox: Mailbox, committed: Pick<CommittedRange, "end" | "state">, cursor: SubjectCursor, name = mailbox.name): Promise<ShippedCommit> {
     const from = this.fromOf(committed.end, cursor);
     const segments = readLogSegments(mailbox.indexPrefix, from, cursor.modseq, committed.end);
     const uids: number[] = [];
+    // The running modseq at `end`: the next message's segment starts from it. The state's is the log end's, past `end` when the outbox drains in chunks or up to a rename.
+    let modseq = committed.state.logModseq;
     for (const seg of segments) {
       for (const tx of decodeLogSegment(seg, mailbox.indexPrefix + ".log")) {
         for (const e of tx.entries) if (e.record.type === "append") for (const m of e.record.messages) uids.push(m.uid);
+        modseq = tx.modseq;
       }
     }
     return {
-      version: WIRE_VERSION, storageId: this.storageId, mailboxGuid: this.guidOf(mailbox)!, writerGuid: mailbox.guid()!, mailbox: mailbox.name,
-      uidValidity: committed.state.header.uidValidity, start: from, end: committed.end, modseq: committed.state.logModseq,
+      version: WIRE_VERSION, storageId: this.storageId, mailboxGuid: this.guidOf(mailbox)!, writerGuid: mailbox.guid()!, mailbox: name,
+      uidValidity: committed.state.header.uidValidity, start: from, end: committed.end, modseq,
       segments, bodies: await this.bodiesOf(mailbox, committed.state, uids),
     };
   }
@@ -257,13 +283,42 @@ export class Publisher {
     cursor.end = shipped.end;
     cursor.modseq = shipped.modseq;
     cursor.writerGuid = shipped.writerGuid;
+    cursor.mailbox = shipped.mailbox;
+    cursor.uidValidity = shipped.uidValidity;
+    cursor.op = shipped.op;
     return ack.seq;
   }
 }
 
 /**
- * Publishes a mailbox rename or delete (after it was done locally) as a
- * message on the mailbox's own subject, `mail.<storage-id>.<mailbox-guid>`.
+ * A create, rename or delete as its stream message tells it: the change,
+ * the subject's GUID, and for a create the new log's end and modseq (where
+ * the mailbox's first commit continues from). The outbox keeps these for
+ * `local` mode.
+ */
+export interface TreeOp {
+  change: MailboxTreeChange;
+  subjectGuid: string;
+  /** A create's: the new mailbox's log end and modseq. */
+  end?: LogPosition;
+  modseq?: bigint;
+}
+
+/** The change's mailbox as a tree op names it: its subject GUID (undefined: it has none, so no replica has it). */
+export function treeOpOf(publisher: Publisher, change: MailboxTreeChange, created?: Mailbox): TreeOp | undefined {
+  if (change.type === "create") {
+    // A promoted store's mailbox of that name is on a subject of the old primary's: it is not new there.
+    const guid = created?.guid();
+    if (guid === undefined || publisher.subjectGuidOf(change.mailbox.name) !== undefined) return undefined;
+    return { change, subjectGuid: guid, end: created!.position, modseq: created!.state.logModseq };
+  }
+  const subjectGuid = publisher.subjectGuidOf(change.mailbox.name) ?? change.mailbox.guid;
+  return subjectGuid === undefined || change.mailbox.guid === undefined ? undefined : { change, subjectGuid };
+}
+
+/**
+ * Publishes a mailbox create, rename or delete (after it was done locally)
+ * as a message on the mailbox's own subject, `mail.<storage-id>.<mailbox-guid>`.
  * Why that subject: the GUID stays the same across a rename (dbox and
  * Maildir keep it in the index, which moves with the mailbox), so the
  * mailbox's commits before and after the rename share the subject, and a
@@ -271,64 +326,69 @@ export class Publisher {
  * rename after every commit published before it and before every commit
  * after it (which carry the new name). The publish expects the subject's
  * last sequence, as a commit's does, so a fenced writer's rename or delete
- * is refused by JetStream too. A subject with no message yet (a mailbox
- * never committed to while replicating) gets none: no replica has it.
+ * is refused by JetStream too. A rename or delete of a subject with no
+ * message yet (a mailbox never committed to while replicating) is not
+ * published: no replica has it; nor is one that is the subject's last
+ * message already (the outbox's retry after a kill).
  *
- * A create (`mailbox`: the new mailbox, open) is the first message of its
- * subject (see publishCreate).
+ * A create is the first message of its subject, with no log bytes and the
+ * new log's end as the position the mailbox's first commit continues from
+ * (the creation records stay out of the stream: a replica creates the
+ * mailbox with the shipped UIDVALIDITY, its driver writing its own). Its
+ * GUID is new, so its subject is normally empty: the publish expects that,
+ * and a writer that finds its own create (or commit) there already
+ * publishes nothing; the subject's owner is checked first.
  * @throws ReplicationFencedError, ReplicationError as publish().
  */
-export async function publishTreeChange(publisher: Publisher, change: MailboxTreeChange, mailbox?: Mailbox): Promise<void> {
-  if (change.type === "create") {
-    if (mailbox === undefined) throw new ReplicationError(`the create of ${change.mailbox.name} came without its mailbox: nothing to publish from`, { path: change.mailbox.name });
-    return publishCreate(publisher, mailbox);
-  }
-  const from = change.mailbox.name;
-  const subjectGuid = publisher.subjectGuidOf(from) ?? change.mailbox.guid;
-  const writerGuid = change.mailbox.guid;
-  if (subjectGuid === undefined || writerGuid === undefined) return;
+export async function publishTreeOp(publisher: Publisher, op: TreeOp): Promise<void> {
+  const { change, subjectGuid } = op;
+  const writerGuid = change.mailbox.guid!;
   const subject = mailboxSubject(publisher.conn.names, publisher.storageId, subjectGuid);
-  const cursor = await publisher.cursor(subject);
-  if (cursor.lastSeq > 0) {
-    const marker: ShippedCommit = {
-      version: WIRE_VERSION, storageId: publisher.storageId, mailboxGuid: subjectGuid, writerGuid,
-      mailbox: change.type === "rename" ? change.to : from, uidValidity: change.mailbox.uidValidity,
-      start: cursor.end ?? { fileSeq: 0, offset: 0 }, end: cursor.end ?? { fileSeq: 0, offset: 0 }, modseq: cursor.modseq ?? 0n,
-      segments: [], bodies: [], op: change.type === "rename" ? { type: "rename", from } : { type: "delete" },
+  const name = change.type === "rename" ? change.to : change.mailbox.name;
+  let marker: ShippedCommit;
+  if (change.type === "create") {
+    await publisher.verifySubject(subject, writerGuid, op.end!);
+    const cursor = await publisher.cursor(subject);
+    if (cursor.lastSeq > 0) return;
+    marker = {
+      version: WIRE_VERSION, storageId: publisher.storageId, mailboxGuid: subjectGuid, writerGuid, mailbox: name, uidValidity: change.mailbox.uidValidity,
+      start: op.end!, end: op.end!, modseq: op.modseq!, segments: [], bodies: [], op: { type: "create" },
     };
     await publisher.publish(subject, marker, cursor);
+    return;
   }
-  publisher.mailboxMoved(from, change.type === "rename" ? change.to : undefined);
+  const cursor = await publisher.cursor(subject);
+  const wireOp: MailboxOp = change.type === "rename" ? { type: "rename", from: change.mailbox.name } : { type: "delete" };
+  if (cursor.lastSeq === 0 || isSameOp(cursor, name, wireOp)) return;
+  const at = cursor.end ?? { fileSeq: 0, offset: 0 };
+  marker = {
+    version: WIRE_VERSION, storageId: publisher.storageId, mailboxGuid: subjectGuid, writerGuid, mailbox: name, uidValidity: change.mailbox.uidValidity,
+    start: at, end: at, modseq: cursor.modseq ?? 0n, segments: [], bodies: [], op: wireOp,
+  };
+  await publisher.publish(subject, marker, cursor);
+}
+
+function isSameOp(cursor: SubjectCursor, name: string, op: MailboxOp): boolean {
+  if (cursor.op === undefined || cursor.op.type !== op.type || cursor.mailbox !== name) return false;
+  return cursor.op.type !== "rename" || (op.type === "rename" && cursor.op.from === op.from);
 }
 
 /**
- * Publishes a mailbox create (after it was done locally) as the first
- * message of the new mailbox's subject: its name and UIDVALIDITY, no log
- * bytes, and the new log's end as the position the mailbox's first commit
- * continues from (the creation records stay out of the stream: a replica
- * creates the mailbox with the shipped UIDVALIDITY, its driver writing its
- * own). Its GUID is new, so its subject is normally empty: the publish
- * expects that (the subject's owner is checked as a commit's first look
- * does), and a writer that finds its own create there already (a retry)
- * publishes nothing. A mailbox without a GUID yet (an mbox not synced)
- * publishes nothing: its first commit creates it on replicas, as before.
- * @throws ReplicationFencedError when the subject is another store's, or this writer was fenced.
+ * Publishes a create, rename or delete at once (`replicated` mode; see
+ * publishTreeOp). `mailbox`: for a create, the new mailbox, open. A
+ * mailbox without a GUID yet (an mbox not synced) publishes nothing: its
+ * first commit creates it on replicas.
+ * @throws ReplicationFencedError when this writer was fenced, or the subject is another store's.
  * @throws ReplicationError as publish().
  */
-async function publishCreate(publisher: Publisher, mailbox: Mailbox): Promise<void> {
+export async function publishTreeChange(publisher: Publisher, change: MailboxTreeChange, mailbox?: Mailbox): Promise<void> {
+  if (change.type === "create" && mailbox === undefined) {
+    throw new ReplicationError(`the create of ${change.mailbox.name} came without its mailbox: nothing to publish from`, { path: change.mailbox.name });
+  }
   publisher.checkNotFenced();
-  const guid = mailbox.guid();
-  if (guid === undefined || publisher.subjectGuidOf(mailbox.name) !== undefined) return;
-  await publisher.verifyCursor(mailbox);
-  const subject = publisher.subjectOf(mailbox);
-  const cursor = await publisher.cursor(subject);
-  if (cursor.lastSeq > 0) return; // this writer's own create (or commit) is there already
-  const end = mailbox.position;
-  const marker: ShippedCommit = {
-    version: WIRE_VERSION, storageId: publisher.storageId, mailboxGuid: guid, writerGuid: guid, mailbox: mailbox.name,
-    uidValidity: mailbox.uidValidity, start: end, end, modseq: mailbox.state.logModseq, segments: [], bodies: [], op: { type: "create" },
-  };
-  await publisher.publish(subject, marker, cursor);
+  const op = treeOpOf(publisher, change, mailbox);
+  if (op !== undefined) await publishTreeOp(publisher, op);
+  if (change.type !== "create") publisher.mailboxMoved(change.mailbox.name, change.type === "rename" ? change.to : undefined);
 }
 
 /**
@@ -367,7 +427,7 @@ export async function lastOnSubject(conn: ReplicationConnection, subject: string
   try {
     const m = await conn.jsm.streams.getMessage(conn.names.stream, { last_by_subj: subject });
     const c = decodeCommit(m.data, subject, m.seq);
-    return { lastSeq: m.seq, end: c.end, modseq: c.modseq, writerGuid: c.writerGuid };
+    return { lastSeq: m.seq, end: c.end, modseq: c.modseq, writerGuid: c.writerGuid, mailbox: c.mailbox, uidValidity: c.uidValidity, op: c.op };
   } catch (err) {
     if (err instanceof NatsError && err.api_error?.err_code === NO_MESSAGE) return { lastSeq: 0, end: undefined, modseq: undefined, writerGuid: undefined };
     throw asReplicationError(err, `last message of ${subject}`);

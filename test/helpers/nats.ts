@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe } from "vitest";
 import { NatsCluster, natsServerPath } from "../../bench/replication/nats-cluster.js";
-import type { DovecotOracle } from "./dovecot.js";
+import { ReplicationConnection } from "../../src/replication/index.js";
+import { createOracle, type DovecotOracle, type MailFormat } from "./dovecot.js";
 import { interopAvailable, haveDoveadm } from "./dovecot-oracle.js";
 
 export const haveNatsServer = natsServerPath() !== undefined;
@@ -25,7 +26,16 @@ export function describeNats(name: string, fn: () => void, opts: { doveadm?: boo
  * stopped (by PID) after them, and the oracles the tests push to `oracles`
  * cleaned up with it.
  */
-export function useNatsCluster(): { readonly cluster: NatsCluster; readonly oracles: DovecotOracle[] } {
+export interface NatsSuite {
+  readonly cluster: NatsCluster;
+  readonly oracles: DovecotOracle[];
+  /** New oracles of `formats`, cleaned up with the cluster. */
+  newOracles(...formats: MailFormat[]): DovecotOracle[];
+  /** Runs `fn` with a connection to the cluster, closed after it. */
+  withConnection(fn: (conn: ReplicationConnection) => Promise<void>): Promise<void>;
+}
+
+export function useNatsCluster(): NatsSuite {
   let cluster: NatsCluster | undefined;
   const oracles: DovecotOracle[] = [];
   beforeAll(async () => {
@@ -41,5 +51,18 @@ export function useNatsCluster(): { readonly cluster: NatsCluster; readonly orac
       return cluster;
     },
     oracles,
+    newOracles(...formats: MailFormat[]): DovecotOracle[] {
+      const made = formats.map((f) => createOracle(f));
+      oracles.push(...made);
+      return made;
+    },
+    async withConnection(fn: (conn: ReplicationConnection) => Promise<void>): Promise<void> {
+      const conn = await ReplicationConnection.open({ servers: this.cluster.servers });
+      try {
+        await fn(conn);
+      } finally {
+        await conn.close();
+      }
+    },
   };
 }

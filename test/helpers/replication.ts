@@ -7,7 +7,7 @@ import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { expect } from "vitest";
-import { Publisher, replicatedCommitHooks, replicatedTreeHooks, type ReplicationConnection } from "../../src/replication/index.js";
+import { Outbox, Publisher, Replica, replicatedCommitHooks, replicatedTreeHooks, type ReplicaStatus, type ReplicationConnection } from "../../src/replication/index.js";
 import { openStorage, flagNames, getHeader, highestModseq, messageCount, recordAt, type Storage } from "../../src/index.js";
 import type { DovecotOracle } from "./dovecot.js";
 import { doveadmFetch } from "./fetch-compare.js";
@@ -165,6 +165,55 @@ export async function expectSameStores(replica: Storage, primary: Storage, what:
   const names = await sortedNames(primary);
   expect(await sortedNames(replica), `${what}: mailbox list`).toEqual(names);
   for (const name of names) expect(await portableState(replica, name), `${what}: ${name}`).toEqual(await portableState(primary, name));
+}
+
+/** Starts a replica of `storageId` on `store`, waits until it applied all the stream has, stops it. @returns its status (no error). */
+export async function catchUpOnce(conn: ReplicationConnection, store: Storage, storageId: string, positionFile: string): Promise<ReplicaStatus> {
+  const replica = await Replica.start(conn, store, { storageId, positionFile });
+  await replica.caughtUp();
+  const status = replica.status();
+  await replica.stop();
+  expect(status.error).toBeUndefined();
+  return status;
+}
+
+/** Closes `stores`; then doveadm shows `names` on the replica `r` as on the primary `p`, and neither logged a problem. */
+export async function closeAndCompareInDoveadm(stores: readonly Storage[], r: DovecotOracle, p: DovecotOracle, names: readonly string[]): Promise<void> {
+  for (const store of stores) await store.close();
+  await expectSameDoveadmViews(r, p, names);
+  p.assertNoStderrProblems();
+  r.assertNoStderrProblems();
+}
+
+/** doveadm shows mailboxes `names` of the replica `r` as it shows those of the primary `p` (doveadmView). */
+export async function expectSameDoveadmViews(r: DovecotOracle, p: DovecotOracle, names: readonly string[]): Promise<void> {
+  for (const name of names) expect(await doveadmView(r, name), `doveadm ${name}`).toEqual(await doveadmView(p, name));
+}
+
+/**
+ * Two replicating writers of the store at `location`, each with its own
+ * Publisher (its own view of the subjects): `stale` creates mailbox "Box"
+ * and commits to it, then `current` commits to it, so `stale`'s next write
+ * is fenced. `lastSeq()`: the storage's last stream sequence.
+ */
+export async function staleAndCurrentWriters(conn: ReplicationConnection, location: string, storageId: string): Promise<{ stale: Storage; current: Storage; lastSeq(): Promise<number> }> {
+  const stale = replicatingStorage(conn, location, storageId);
+  const current = replicatingStorage(conn, location, storageId);
+  await stale.createMailbox("Box");
+  await saveSamples(stale, "Box", [1]);
+  await saveSamples(current, "Box", [2]);
+  const subjects = `${conn.names.subjectPrefix}.${storageId}.>`;
+  return { stale, current, lastSeq: () => conn.lastSequence(subjects, Date.now() + conn.timeoutMs) };
+}
+
+/**
+ * `location` opened as a `local`-mode primary: commits, creates, renames and
+ * deletes go through an outbox in `outboxDir`, with a new Publisher. Not
+ * attached: nothing drains until `outbox.attach(storage)`.
+ */
+export function localModeStorage(conn: ReplicationConnection, location: string, storageId: string, outboxDir: string): { storage: Storage; outbox: Outbox } {
+  const outbox = new Outbox(new Publisher(conn, storageId), outboxDir);
+  return { storage: openStorage(location, { commitHooks: outbox.hooks, mailboxTreeHooks: outbox.treeHooks }), outbox };
 }
 
 /** `location` opened as a replicating primary: commits, creates, renames and deletes published by a new Publisher. */

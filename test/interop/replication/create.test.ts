@@ -19,7 +19,7 @@ import { ReplicationFencedError } from "../../../src/shared/errors.js";
 import { Replica, ReplicationConnection } from "../../../src/replication/index.js";
 import { createOracle, sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
-import { doveadmView, portableState, expectSameStores, replicatingStorage, replicationCli, saveSamples as save, sortedNames } from "../../helpers/replication.js";
+import { doveadmView, portableState, expectSameStores, replicatingStorage, replicationCli, saveSamples as save, sortedNames, staleAndCurrentWriters } from "../../helpers/replication.js";
 
 async function uidValidityOf(storage: Storage, name: string): Promise<number> {
   const box = await storage.openMailbox(name);
@@ -181,23 +181,16 @@ describeNats("replication: mailbox create", () => {
     const p = createOracle("sdbox");
     nats.oracles.push(p);
     try {
-      const storageId = "t-create-fence";
-      const subjects = `${conn.names.subjectPrefix}.${storageId}.>`;
-      // Two writers of one store, each with its own publisher (its own view of the subjects).
-      const storeA = replicatingStorage(conn, p.location, storageId);
-      const storeB = replicatingStorage(conn, p.location, storageId);
-      await storeA.createMailbox("Box");
-      await save(storeA, "Box", [1]);
-      await save(storeB, "Box", [2]); // B published since: A's cursor is stale
-      await expect(save(storeA, "Box", [3])).rejects.toBeInstanceOf(ReplicationFencedError);
-      const lastBefore = await conn.lastSequence(subjects, Date.now() + conn.timeoutMs);
-      await expect(storeA.createMailbox("New")).rejects.toBeInstanceOf(ReplicationFencedError);
-      expect(await conn.lastSequence(subjects, Date.now() + conn.timeoutMs)).toBe(lastBefore);
+      const { stale, current, lastSeq } = await staleAndCurrentWriters(conn, p.location, "t-create-fence");
+      await expect(save(stale, "Box", [3])).rejects.toBeInstanceOf(ReplicationFencedError);
+      const lastBefore = await lastSeq();
+      await expect(stale.createMailbox("New")).rejects.toBeInstanceOf(ReplicationFencedError);
+      expect(await lastSeq()).toBe(lastBefore);
       // The writer that is not fenced publishes its creates.
-      await storeB.createMailbox("Other");
-      expect(await conn.lastSequence(subjects, Date.now() + conn.timeoutMs)).toBe(lastBefore + 1);
-      await storeA.close();
-      await storeB.close();
+      await current.createMailbox("Other");
+      expect(await lastSeq()).toBe(lastBefore + 1);
+      await stale.close();
+      await current.close();
     } finally {
       await conn.close();
     }

@@ -12,7 +12,6 @@
  * decide when to kill; the replica is caught up when it applied the last
  * message the stream's leader has for the storage.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,6 +22,7 @@ import { Outbox, Publisher, Replica, ReplicationConnection, replicatedCommitHook
 import { createOracle, type DovecotOracle } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
 import { doveadmView, portableState } from "../../helpers/replication.js";
+import { WorkerProcess } from "../../helpers/worker-process.js";
 
 const WORKER = fileURLToPath(new URL("../../workers/replication-worker.mjs", import.meta.url));
 
@@ -56,63 +56,6 @@ function expectExactlyOnce(ack: number[], seen: Map<number, number>, context: st
   for (const [n, c] of seen) expect(c, `message ${n}; ${context}`).toBe(1);
 }
 
-/**
- * The replication worker as a child process: its stdout lines ("ready",
- * "ok N", "err N CODE") are its progress; `until` waits for a condition on
- * them, `kill` SIGKILLs it by PID and waits for its exit.
- */
-class WorkerProcess {
-  readonly acked: number[] = [];
-  private ready = false;
-  private stderr = "";
-  private exitCode: number | null | undefined;
-  private readonly checks = new Set<() => void>();
-  private readonly child: ChildProcessWithoutNullStreams;
-  private readonly exited: Promise<void>;
-
-  constructor(options: object) {
-    this.child = spawn(process.execPath, [WORKER, JSON.stringify(options)]);
-    let partial = "";
-    this.child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      const lines = (partial + d).split("\n");
-      partial = lines.pop()!;
-      for (const line of lines) {
-        if (line === "ready") this.ready = true;
-        else if (line.startsWith("ok ")) this.acked.push(Number(line.slice(3)));
-      }
-      for (const check of [...this.checks]) check();
-    });
-    this.child.stderr.setEncoding("utf8").on("data", (d: string) => (this.stderr += d));
-    this.exited = new Promise((resolve) => this.child.once("exit", (code) => {
-      this.exitCode = code;
-      for (const check of [...this.checks]) check();
-      resolve();
-    }));
-  }
-
-  /** Resolves once `cond` holds. @throws when the worker exits before. */
-  until(what: string, cond: (w: { ready: boolean; acked: readonly number[] }) => boolean): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (cond({ ready: this.ready, acked: this.acked })) {
-          this.checks.delete(check);
-          resolve();
-        } else if (this.exitCode !== undefined) {
-          this.checks.delete(check);
-          reject(new Error(`worker exited (${this.exitCode}) before ${what}; ${this.acked.length} acknowledged; stderr: ${this.stderr}`));
-        }
-      };
-      this.checks.add(check);
-      check();
-    });
-  }
-
-  async kill(): Promise<void> {
-    if (this.exitCode === undefined) process.kill(this.child.pid!, "SIGKILL");
-    await this.exited;
-  }
-}
-
 describeNats("kills during replicated and local commits", () => {
   const nats = useNatsCluster();
   const oracles = nats.oracles;
@@ -144,7 +87,7 @@ describeNats("kills during replicated and local commits", () => {
     const r = createOracle("mdbox");
     oracles.push(p, r);
     const journal = path.join(p.dir, "journal");
-    const worker = new WorkerProcess({ servers: nats.cluster.servers, location: p.location, storageId: "kill-primary", mode: "replicated", journal });
+    const worker = new WorkerProcess(WORKER, { servers: nats.cluster.servers, location: p.location, storageId: "kill-primary", mode: "replicated", journal });
     // Killed in the middle of its commits: after its 30th acknowledged one.
     await worker.until("30 acknowledged commits", (w) => w.acked.length >= 30);
     await worker.kill();
@@ -232,7 +175,7 @@ describeNats("kills during replicated and local commits", () => {
     oracles.push(p, r);
     const journal = path.join(p.dir, "journal");
     const outboxDir = path.join(p.dir, "outbox");
-    const worker = new WorkerProcess({ servers: nats.cluster.servers, location: p.location, storageId: "kill-local", mode: "local", outboxDir, journal, timeoutMs: 1000 });
+    const worker = new WorkerProcess(WORKER, { servers: nats.cluster.servers, location: p.location, storageId: "kill-local", mode: "local", outboxDir, journal, timeoutMs: 1000 });
     let atQuorumLoss = -1;
     try {
       await worker.until("10 acknowledged commits", (w) => w.acked.length >= 10);

@@ -17,13 +17,13 @@ import { ReplicationFencedError } from "../../../src/shared/errors.js";
 import { Replica, ReplicationConnection } from "../../../src/replication/index.js";
 import { createOracle, sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
-import { doveadmView, portableState, randomWork, expectSameStores, replicatingStorage, replicationCli, saveSamples as save, sortedNames } from "../../helpers/replication.js";
+import { expectSameDoveadmViews, portableState, randomWork, expectSameStores, replicatingStorage, replicationCli, saveSamples as save, sortedNames, staleAndCurrentWriters } from "../../helpers/replication.js";
 
 async function expectSameForDoveadm(r: DovecotOracle, p: DovecotOracle, names: readonly string[]): Promise<void> {
   await r.chownRoot();
   await p.chownRoot();
   expect((await r.mailboxList()).sort(), "doveadm mailbox list").toEqual((await p.mailboxList()).sort());
-  for (const name of names) expect(await doveadmView(r, name), `doveadm ${name}`).toEqual(await doveadmView(p, name));
+  await expectSameDoveadmViews(r, p, names);
 }
 
 describeNats("replication: mailbox rename and delete", () => {
@@ -130,24 +130,18 @@ describeNats("replication: mailbox rename and delete", () => {
     const p = createOracle("sdbox");
     nats.oracles.push(p);
     try {
-      const storageId = "t-rename-fence";
-      // Two writers of one store, each with its own publisher (its own view of the subjects).
-      const storeA = replicatingStorage(conn, p.location, storageId);
-      const storeB = replicatingStorage(conn, p.location, storageId);
-      await storeA.createMailbox("Box");
-      await save(storeA, "Box", [1]);
-      await save(storeB, "Box", [2]); // B looks the subject up now: A's cursor is stale
-      const lastBefore = await conn.lastSequence(`${conn.names.subjectPrefix}.${storageId}.>`, Date.now() + conn.timeoutMs);
-      await expect(storeA.renameMailbox("Box", "Renamed")).rejects.toBeInstanceOf(ReplicationFencedError);
-      await expect(storeA.deleteMailbox("Box")).rejects.toBeInstanceOf(ReplicationFencedError);
-      expect(await sortedNames(storeA)).toEqual(["Box"]);
-      expect(await conn.lastSequence(`${conn.names.subjectPrefix}.${storageId}.>`, Date.now() + conn.timeoutMs)).toBe(lastBefore);
+      const { stale, current, lastSeq } = await staleAndCurrentWriters(conn, p.location, "t-rename-fence");
+      const lastBefore = await lastSeq();
+      await expect(stale.renameMailbox("Box", "Renamed")).rejects.toBeInstanceOf(ReplicationFencedError);
+      await expect(stale.deleteMailbox("Box")).rejects.toBeInstanceOf(ReplicationFencedError);
+      expect(await sortedNames(stale)).toEqual(["Box"]);
+      expect(await lastSeq()).toBe(lastBefore);
       // The writer that owns the subject still can.
-      await storeB.renameMailbox("Box", "Renamed");
-      expect(await sortedNames(storeB)).toEqual(["Renamed"]);
-      expect(await conn.lastSequence(`${conn.names.subjectPrefix}.${storageId}.>`, Date.now() + conn.timeoutMs)).toBe(lastBefore + 1);
-      await storeA.close();
-      await storeB.close();
+      await current.renameMailbox("Box", "Renamed");
+      expect(await sortedNames(current)).toEqual(["Renamed"]);
+      expect(await lastSeq()).toBe(lastBefore + 1);
+      await stale.close();
+      await current.close();
     } finally {
       await conn.close();
     }
