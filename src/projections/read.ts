@@ -105,11 +105,7 @@ export function recentCount(state: IndexMapState): number {
  * field): one field without building the whole record.
  */
 export function extRecordAt(state: IndexMapState, seq: number, name: string): Uint8Array | undefined {
-  if (seq < 1 || seq > state.records.count) return undefined;
-  const e = extension(state, name);
-  if (e === undefined || e.recordSize === 0) return undefined;
-  const row = state.records.row(seq - 1);
-  return row.bytes.slice(row.offset + e.recordOffset, row.offset + e.recordOffset + e.recordSize);
+  return extRecordViewAt(state, seq, name)?.slice();
 }
 
 /**
