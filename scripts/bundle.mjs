@@ -76,7 +76,7 @@ await build({
   minifySyntax: true,
   logLevel: "warning",
   // Native addons and the NATS client stay outside, loaded on first use.
-  external: ["os-lock", "fs-ext", "nats"],
+  external: ["os-lock", "fs-ext", "nats", "msgpackr"],
   define: { "import.meta.url": "__mailstoreImportMetaUrl" },
   banner: { js: "const __mailstoreImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   plugins: [builtins],
