@@ -289,6 +289,12 @@ export class DovecotOracle {
     const full = this.buildArgs(args, opts);
     this.calls++;
     return new Promise((resolve, reject) => {
+      // Not execFile's own timeout: before the kill, say what the process was waiting for.
+      let hung = "";
+      const timer = setTimeout(() => {
+        hung = `\n(killed after ${this.timeoutMs} ms: ${whatProcessWaitsFor(child.pid)})`;
+        child.kill("SIGKILL");
+      }, this.timeoutMs);
       const child = execFile(
         doveadmPath!,
         full,
@@ -297,10 +303,10 @@ export class DovecotOracle {
           cwd: this.dir,
           encoding: "buffer",
           maxBuffer: 256 * 1024 * 1024,
-          timeout: this.timeoutMs,
         },
         (err: ExecFileException | null, stdout: Buffer, stderr: Buffer) => {
-          const errText = stderr.toString("utf8");
+          clearTimeout(timer);
+          const errText = stderr.toString("utf8") + hung;
           let code = 0;
           if (err) {
             if (typeof err.code === "number") code = err.code;
@@ -563,4 +569,24 @@ export function sampleMessage(i: number, opts: SampleMessageOptions = {}): strin
     while (msg.length < opts.minSize) msg += `filler line ${n++} of message ${i}\n`;
   }
   return msg;
+}
+
+/** For a hung doveadm: its kernel wait channel and open files (Linux /proc), so that a timeout names the lock it waited on. */
+function whatProcessWaitsFor(pid: number | undefined): string {
+  if (pid === undefined) return "no pid";
+  const read = (file: string): string => {
+    try {
+      return fs.readFileSync(file, "utf8").trim();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "EACCES") return "?";
+      throw err;
+    }
+  };
+  let fds: string[] = [];
+  try {
+    fds = fs.readdirSync(`/proc/${pid}/fd`).map((fd) => fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT" && (err as NodeJS.ErrnoException).code !== "EACCES") throw err;
+  }
+  return `wchan ${read(`/proc/${pid}/wchan`)}; state ${read(`/proc/${pid}/stat`).split(" ")[2] ?? "?"}; open files ${fds.join(", ") || "?"}; blocked locks ${read("/proc/locks").split("\n").filter((l) => l.includes("->")).join("; ") || "none"}`;
 }
