@@ -57,6 +57,13 @@ export interface CommittedRange {
   effects: readonly TransactionEffects[];
   /** The state at `end`. */
   state: IndexMapState;
+  /**
+   * True for a refresh that logged what others changed in the mail files
+   * (Maildir, mbox: an MDA's delivery, a flag changed by another program):
+   * not a commit, and `beforeCommit` did not run for it (it records what
+   * already happened).
+   */
+  sync?: boolean;
 }
 
 /**
@@ -64,6 +71,8 @@ export interface CommittedRange {
  * is built or written: throwing there fails the commit with nothing written.
  * `afterCommit` runs under the lock once the commit is in the local log:
  * throwing there fails `commit()` (the local log keeps the transaction).
+ * `afterCommit` also runs after a `refresh()` that logged changes found in
+ * the mail files (`committed.sync`); throwing there fails the refresh.
  */
 export interface CommitHooks {
   beforeCommit?(mailbox: Mailbox, state: IndexMapState): Promise<void>;
@@ -142,8 +151,9 @@ export class Mailbox {
    */
   async refresh(): Promise<IndexMapState> {
     this.checkOpen();
-    if (this.backend.syncExternalChanges && !this.options.readOnly) await this.writer.sync((sync) => this.syncMailFiles(sync));
-    else this.writer.refresh();
+    if (this.backend.syncExternalChanges && !this.options.readOnly) {
+      await this.writer.sync((sync) => this.reportingWrites(sync, () => this.syncMailFiles(sync), true));
+    } else this.writer.refresh();
     return this.state;
   }
 
@@ -288,32 +298,16 @@ export class Mailbox {
     const hooks = this.options.commitHooks;
     const commit = () => this.writer.sync(async (sync) => {
       await hooks?.beforeCommit?.(this, sync.state);
-      const start = sync.logHead;
-      const modseqBefore = sync.state.logModseq;
-      const effects: TransactionEffects[] = [];
-      if (hooks?.afterCommit) this.foldTap = (fx) => effects.push(fx);
-      let written;
-      try {
+      return this.reportingWrites(sync, async () => {
         // What a crashed writer left is logged first, in its own transaction;
         // then the commit is built on top of it, under the same lock.
         const found = (await this.backend.adoptLeftovers?.(sync.state)) ?? [];
         if (found.length > 0) await sync.append(found);
-        written = await sync.append(await build(sync.state));
+        const written = await sync.append(await build(sync.state));
         // Like doveadm, the change reaches the mail files (Maildir names, mbox headers) before the commit returns.
         if (this.backend.syncExternalChanges) await this.syncMailFiles(sync);
-      } finally {
-        this.foldTap = undefined;
-      }
-      if (hooks?.afterCommit && effects.length > 0) {
-        try {
-          await hooks.afterCommit(this, { start, end: sync.logHead, modseqBefore, modseq: sync.state.logModseq, effects, state: sync.state });
-        } catch (err) {
-          // The transaction is in the log: what it saved must stay (no rollback), and commit() still fails.
-          markLandedInLog(err);
-          throw err;
-        }
-      }
-      return written;
+        return written;
+      }, false);
     });
     let result;
     try {
@@ -325,6 +319,36 @@ export class Mailbox {
     await this.backend.afterCommit?.(result !== undefined);
     if (!result) return undefined;
     return { start: result.start, end: result.end, modseq: result.modseq };
+  }
+
+  /**
+   * Runs `write` inside `sync`, then the `afterCommit` hook with the range
+   * it appended, when it appended anything (`isSync`: a refresh's sync of
+   * the mail files, not a commit).
+   * @throws what afterCommit throws, marked as landed in the log: what was
+   *   written stays (no rollback), and the call still fails.
+   */
+  private async reportingWrites<T>(sync: IndexSync, write: () => Promise<T>, isSync: boolean): Promise<T> {
+    const after = this.options.commitHooks?.afterCommit;
+    const start = sync.logHead;
+    const modseqBefore = sync.state.logModseq;
+    const effects: TransactionEffects[] = [];
+    if (after) this.foldTap = (fx) => effects.push(fx);
+    let written: T;
+    try {
+      written = await write();
+    } finally {
+      this.foldTap = undefined;
+    }
+    if (after && effects.length > 0) {
+      try {
+        await after(this, { start, end: sync.logHead, modseqBefore, modseq: sync.state.logModseq, effects, state: sync.state, ...(isSync ? { sync: true } : {}) });
+      } catch (err) {
+        markLandedInLog(err);
+        throw err;
+      }
+    }
+    return written;
   }
 
   /** Number of live change-stream subscribers (for tests of teardown). */
