@@ -15,7 +15,7 @@ import { generateGuid128, generateMessageGuid, guid128StringUnlessEmpty, guid128
 import { toLfLineEndings } from "../dbox/message-body.js";
 import { readDboxMetadata } from "../dbox/metadata.js";
 import type { DboxMessage } from "../dbox/file-format.js";
-import type { CommitIntent, MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
+import type { CommitIntent, MailboxBackend, NewMessage, PreparedSave, StorageLogAppend, StoredMessageInfo } from "../driver.js";
 import { storageNameOf, type MdboxContext } from "./context.js";
 import { copySourceOf, rememberCopySource } from "./copy-registry.js";
 import {
@@ -55,7 +55,13 @@ export class MdboxMailboxBackend implements MailboxBackend {
    * not wait for (or block) other mailboxes' saves.
    */
   withCommitLocks<T>(fn: () => Promise<T>, intent: CommitIntent = { changesMessages: true }): Promise<T> {
-    return intent.changesMessages ? this.ctx.map.holdLock(fn) : fn();
+    if (!intent.changesMessages) return fn();
+    // The map records the commit writes (refcounts of its saves, copies, expunges) are noted for its hooks (storageLogAppends).
+    return this.ctx.map.holdLock(async () => (await this.ctx.map.collectAppends(fn)).value);
+  }
+
+  storageLogAppends(): readonly StorageLogAppend[] {
+    return this.ctx.map.appendsInScope();
   }
 
   /** The map must exist first: the mailbox header repeats its uid_validity (mdbox_write_index_header). */
