@@ -7,7 +7,7 @@ import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { expect } from "vitest";
-import { Outbox, Publisher, Replica, replicatedCommitHooks, replicatedTreeHooks, type ReplicaStatus, type ReplicationConnection } from "../../src/replication/index.js";
+import { Outbox, Publisher, Replica, replicatedCommitHooks, replicatedStorageHooks, replicatedTreeHooks, type ReplicaStatus, type ReplicationConnection } from "../../src/replication/index.js";
 import { openStorage, flagNames, getHeader, highestModseq, messageCount, recordAt, type Storage } from "../../src/index.js";
 import type { DovecotOracle } from "./dovecot.js";
 import { doveadmFetch } from "./fetch-compare.js";
@@ -216,8 +216,8 @@ export function localModeStorage(conn: ReplicationConnection, location: string, 
   return { storage: openStorage(location, { commitHooks: outbox.hooks, mailboxTreeHooks: outbox.treeHooks }), outbox };
 }
 
-/** `location` opened as a replicating primary: commits, creates, renames and deletes published by a new Publisher. */
+/** `location` opened as a replicating primary: commits, creates, renames, deletes, purges and altmoves published by a new Publisher. */
 export function replicatingStorage(conn: ReplicationConnection, location: string, storageId: string): Storage {
   const publisher = new Publisher(conn, storageId);
-  return openStorage(location, { commitHooks: replicatedCommitHooks(publisher), mailboxTreeHooks: replicatedTreeHooks(publisher) });
+  return openStorage(location, { commitHooks: replicatedCommitHooks(publisher), mailboxTreeHooks: replicatedTreeHooks(publisher), storageHooks: replicatedStorageHooks(publisher) });
 }
