@@ -62,15 +62,18 @@ async function copy(store: Storage, from: string, to: string, uids: readonly num
 }
 
 /**
- * The primary's work before any replica runs: saves in INBOX (UIDs 1-5),
- * a copy of UID 1 to Other (a refcount raised), and expunges of UIDs 2
- * and 3 (refcounts to 0: deleted, not purged yet).
+ * `location` opened as a replicating primary, with its work before any
+ * replica runs: saves in INBOX (UIDs 1-5), a copy of UID 1 to Other (a
+ * refcount raised), and expunges of UIDs 2 and 3 (refcounts to 0: deleted,
+ * not purged yet).
  */
-async function saveCopyExpunge(primary: Storage): Promise<void> {
+async function primaryAfterSaves(conn: ReplicationConnection, location: string, storageId: string): Promise<Storage> {
+  const primary = replicatingStorage(conn, location, storageId);
   await primary.createMailbox("Other");
   await save(primary, "INBOX", [1, 2, 3, 4, 5]);
   await copy(primary, "INBOX", "Other", [1]);
   await expunge(primary, "INBOX", [2, 3]);
+  return primary;
 }
 
 /** The primary's storage events: a purge (after one more expunge), UID 4 of INBOX to ALT, then UID 1 to ALT and back. */
@@ -92,8 +95,7 @@ describeNats("replication: storage events (purge, altmove, map records)", () => 
     const [p, r] = altOracles(nats, "mdbox", "mdbox");
     await nats.withConnection(async (conn) => {
       const storageId = "t-storage-events";
-      const primary = replicatingStorage(conn, p.location, storageId);
-      await saveCopyExpunge(primary);
+      const primary = await primaryAfterSaves(conn, p.location, storageId);
       const replicaStore = openStorage(r.location);
       const replica = await Replica.start(conn, replicaStore, { storageId, positionFile: path.join(r.dir, "replica-position.json") });
       await replica.caughtUp();
@@ -130,8 +132,7 @@ describeNats("replication: storage events (purge, altmove, map records)", () => 
     const [r] = nats.newOracles("maildir");
     await nats.withConnection(async (conn) => {
       const storageId = "t-storage-events-maildir";
-      const primary = replicatingStorage(conn, p.location, storageId);
-      await saveCopyExpunge(primary);
+      const primary = await primaryAfterSaves(conn, p.location, storageId);
       await purgeAndAltmove(primary);
       const replicaStore = openStorage(r.location);
       const status = await catchUpOnce(conn, replicaStore, storageId, path.join(r.dir, "replica-position.json"));
@@ -171,8 +172,7 @@ describeNats("replication: storage events (purge, altmove, map records)", () => 
     const [p, r] = altOracles(nats, "mdbox", "mdbox");
     await nats.withConnection(async (conn) => {
       const storageId = "t-storage-events-promote";
-      const primary = replicatingStorage(conn, p.location, storageId);
-      await saveCopyExpunge(primary);
+      const primary = await primaryAfterSaves(conn, p.location, storageId);
       await primary.purge();
       const replicaStore = openStorage(r.location);
       const replica = await Replica.start(conn, replicaStore, { storageId, positionFile: path.join(r.dir, "replica-position.json") });
