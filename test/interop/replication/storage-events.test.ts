@@ -19,9 +19,9 @@ import { decodeCommit, decodeStorageEvent, type ShippedLogRange } from "../../..
 import { isStorageSubject } from "../../../src/replication/subjects.js";
 import type { MdboxMailboxBackend } from "../../../src/drivers/mdbox/mailbox-backend.js";
 import type { MdboxStorageBackend } from "../../../src/drivers/mdbox/storage-backend.js";
-import { createOracle, type DovecotOracle, type MailFormat } from "../../helpers/dovecot.js";
+import { createOracle, sampleMessage, type DovecotOracle, type MailFormat } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster, type NatsSuite } from "../../helpers/nats.js";
-import { catchUpOnce, closeAndCompareInDoveadm, expectSameStores, replicatingStorage, saveSamples as save } from "../../helpers/replication.js";
+import { catchUpOnce, closeAndCompareInDoveadm, doveadmView, expectSameStores, replicatingStorage, replicationCli, saveSamples as save } from "../../helpers/replication.js";
 
 /** Oracles with ALT storage where the format has it, cleaned up with the cluster. */
 function altOracles(nats: NatsSuite, ...formats: MailFormat[]): DovecotOracle[] {
@@ -189,6 +189,25 @@ describeNats("replication: storage events (purge, altmove, map records)", () => 
       await primary.close();
       await promoted.close();
     });
+  });
+
+  it("the CLI: purge and altmove with --replicate are published; replica --once on an mdbox with ALT repeats them", async () => {
+    const [p, r] = altOracles(nats, "mdbox", "mdbox");
+    const urls = nats.cluster.servers.join(",");
+    const { cli, save, replicate } = replicationCli(urls, "t-storage-events-cli");
+    for (let i = 1; i <= 3; i++) await save(p.location, "INBOX", sampleMessage(i));
+    await cli(p.location, ...replicate, "expunge", "mailbox", "INBOX", "uid", "1");
+    await cli(p.location, ...replicate, "purge");
+    await cli(p.location, ...replicate, "altmove", "mailbox", "INBOX", "uid", "2");
+    const out = (await cli(r.location, "replica", "--from", urls, "--storage-id", "t-storage-events-cli", "--once", "--json")).trim().split("\n");
+    const lines = out.map((l) => JSON.parse(l) as { storageEvent?: { type: string; applied: boolean } });
+    expect(lines.flatMap((l) => (l.storageEvent ? [l.storageEvent] : []))).toEqual([{ type: "purge", applied: true }, { type: "altmove", applied: true }]);
+    expect(lines.at(-1)).toMatchObject({ lag: 0, appliedStorageEvents: 2, skippedStorageEvents: 0 });
+    const replicaStore = openStorage(r.location);
+    expect(await replicaStore.deletedMessages()).toEqual([]);
+    expect(await inAlt(replicaStore, "INBOX", 2)).toBe(true);
+    await replicaStore.close();
+    expect(await doveadmView(r, "INBOX")).toEqual(await doveadmView(p, "INBOX"));
   });
 }, { doveadm: true });
 
