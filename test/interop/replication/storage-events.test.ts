@@ -191,6 +191,29 @@ describeNats("replication: storage events (purge, altmove, map records)", () => 
     });
   });
 
+  it("sdbox with ALT → sdbox with ALT: the altmoves are repeated (u.N in the replica's ALT), the primary's BACKEND flag updates are left out, modseqs agree", async () => {
+    const [p, r] = altOracles(nats, "sdbox", "sdbox");
+    await nats.withConnection(async (conn) => {
+      const storageId = "t-storage-events-sdbox";
+      const primary = replicatingStorage(conn, p.location, storageId);
+      await save(primary, "INBOX", [1, 2, 3]);
+      // A purge of sdbox is a no-op, as Dovecot's: nothing to publish.
+      await primary.purge();
+      expect(await conn.lastSequence(storageSubject(conn.names, storageId), Date.now() + conn.timeoutMs)).toBe(0);
+      await primary.altMove("INBOX", [1, 2], true);
+      await primary.altMove("INBOX", [2], false);
+      // The altmoves' flag updates reach the stream with this commit.
+      await save(primary, "INBOX", [4]);
+      const replicaStore = openStorage(r.location);
+      const status = await catchUpOnce(conn, replicaStore, storageId, path.join(r.dir, "replica-position.json"));
+      expect(status.appliedStorageEvents).toBe(2);
+      expect(fs.existsSync(path.join(r.dir, "alt", "mailboxes", "INBOX", "dbox-Mails", "u.1")), "u.1 in the replica's ALT").toBe(true);
+      expect(fs.existsSync(path.join(r.dir, "alt", "mailboxes", "INBOX", "dbox-Mails", "u.2")), "u.2 moved back").toBe(false);
+      await expectSameStores(replicaStore, primary, "sdbox");
+      await closeAndCompareInDoveadm([primary, replicaStore], r, p, ["INBOX"]);
+    });
+  });
+
   it("the CLI: purge and altmove with --replicate are published; replica --once on an mdbox with ALT repeats them", async () => {
     const [p, r] = altOracles(nats, "mdbox", "mdbox");
     const urls = nats.cluster.servers.join(",");
