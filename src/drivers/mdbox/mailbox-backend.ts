@@ -55,9 +55,10 @@ export class MdboxMailboxBackend implements MailboxBackend {
    * not wait for (or block) other mailboxes' saves.
    */
   withCommitLocks<T>(fn: () => Promise<T>, intent: CommitIntent = { changesMessages: true }): Promise<T> {
-    if (!intent.changesMessages) return fn();
-    // The map records the commit writes (refcounts of its saves, copies, expunges) are noted for its hooks (storageLogAppends).
-    return this.ctx.map.holdLock(async () => (await this.ctx.map.collectAppends(fn)).value);
+    // The map records the commit writes (refcounts of its saves, copies, expunges) are noted for its hooks (storageLogAppends);
+    // a scope of its own for a flag change too, so that one made inside a purge or altmove never reports theirs.
+    const collect = async () => (await this.ctx.map.collectAppends(fn)).value;
+    return intent.changesMessages ? this.ctx.map.holdLock(collect) : collect();
   }
 
   storageLogAppends(): readonly StorageLogAppend[] {

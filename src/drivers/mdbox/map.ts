@@ -26,12 +26,6 @@ import { entriesByFile, lookupMapEntry, mapEntries, mapHeader, type MapEntry } f
 import type { StorageLogAppend } from "../driver.js";
 import type { MdboxPaths } from "./paths.js";
 
-/** The appends of one collectAppends scope; a nested scope's reach its parent's too (a purge's inner work is the purge's). */
-interface AppendScope {
-  readonly appends: StorageLogAppend[];
-  readonly parent: AppendScope | undefined;
-}
-
 /** How the map syncs and how long it waits for its lock. */
 export interface MdboxMapOptions {
   fsync?: FsyncMode;
@@ -56,7 +50,7 @@ export class MdboxMap {
    * concurrently (their map writes serialised by the lock), and each
    * commit's hooks must get its own map records only.
    */
-  private readonly appendScopes = new AsyncLocalStorage<AppendScope>();
+  private readonly appendScopes = new AsyncLocalStorage<StorageLogAppend[]>();
 
   constructor(readonly paths: MdboxPaths, private readonly options: MdboxMapOptions = {}) {}
 
@@ -169,18 +163,22 @@ export class MdboxMap {
    * that ship it (StorageLogAppend).
    */
   async collectAppends<T>(fn: () => Promise<T>): Promise<{ value: T; appends: StorageLogAppend[] }> {
-    const scope: AppendScope = { appends: [], parent: this.appendScopes.getStore() };
-    const value = await this.appendScopes.run(scope, fn);
-    return { value, appends: scope.appends };
+    const appends: StorageLogAppend[] = [];
+    const value = await this.appendScopes.run(appends, fn);
+    return { value, appends };
   }
 
   /** The appends noted so far in the innermost collectAppends scope around the caller (none outside one). */
   appendsInScope(): readonly StorageLogAppend[] {
-    return this.appendScopes.getStore()?.appends ?? [];
+    return this.appendScopes.getStore() ?? [];
   }
 
+  /**
+   * An append belongs to the innermost scope only: a mailbox commit made
+   * inside a purge's scope ships its map records once, with the commit.
+   */
   private noteAppend(append: StorageLogAppend): void {
-    for (let scope = this.appendScopes.getStore(); scope !== undefined; scope = scope.parent) scope.appends.push(append);
+    this.appendScopes.getStore()?.push(append);
   }
 
   async close(): Promise<void> {
