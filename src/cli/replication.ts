@@ -37,7 +37,7 @@ export interface CliReplication {
   hooks: CommitHooks;
   /** Mailbox creates, renames and deletes: published at once (replicated mode) or through the outbox (local mode). */
   treeHooks?: MailboxTreeHooks;
-  /** Purges and altmoves: published at once (replicated mode only; see README, Not done yet). */
+  /** Purges and altmoves: published at once (local mode: once the outbox is drained). */
   storageHooks?: StorageHooks;
   /** After the storage is open (local mode drains what an earlier process left). */
   attach(storage: Storage): Promise<void>;
@@ -75,6 +75,7 @@ function localModeReplication(conn: ReplicationConnection, outbox: Outbox): CliR
   return {
     hooks: outbox.hooks,
     treeHooks: outbox.treeHooks,
+    storageHooks: outbox.storageHooks,
     attach: (storage) => outbox.attach(storage),
     close: async () => {
       try {

@@ -208,12 +208,13 @@ export async function staleAndCurrentWriters(conn: ReplicationConnection, locati
 
 /**
  * `location` opened as a `local`-mode primary: commits, creates, renames and
- * deletes go through an outbox in `outboxDir`, with a new Publisher. Not
- * attached: nothing drains until `outbox.attach(storage)`.
+ * deletes go through an outbox in `outboxDir`, with a new Publisher (purges
+ * and altmoves are published once it is drained). Not attached: nothing
+ * drains until `outbox.attach(storage)`.
  */
 export function localModeStorage(conn: ReplicationConnection, location: string, storageId: string, outboxDir: string): { storage: Storage; outbox: Outbox } {
   const outbox = new Outbox(new Publisher(conn, storageId), outboxDir);
-  return { storage: openStorage(location, { commitHooks: outbox.hooks, mailboxTreeHooks: outbox.treeHooks }), outbox };
+  return { storage: openStorage(location, { commitHooks: outbox.hooks, mailboxTreeHooks: outbox.treeHooks, storageHooks: outbox.storageHooks }), outbox };
 }
 
 /** `location` opened as a replicating primary: commits, creates, renames, deletes, purges and altmoves published by a new Publisher. */

@@ -21,7 +21,7 @@ import type { MdboxMailboxBackend } from "../../../src/drivers/mdbox/mailbox-bac
 import type { MdboxStorageBackend } from "../../../src/drivers/mdbox/storage-backend.js";
 import { createOracle, sampleMessage, type DovecotOracle, type MailFormat } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster, type NatsSuite } from "../../helpers/nats.js";
-import { catchUpOnce, closeAndCompareInDoveadm, doveadmView, expectSameStores, replicatingStorage, replicationCli, saveSamples as save } from "../../helpers/replication.js";
+import { catchUpOnce, closeAndCompareInDoveadm, doveadmView, expectSameStores, localModeStorage, replicatingStorage, replicationCli, saveSamples as save } from "../../helpers/replication.js";
 
 /** Oracles with ALT storage where the format has it, cleaned up with the cluster. */
 function altOracles(nats: NatsSuite, ...formats: MailFormat[]): DovecotOracle[] {
@@ -188,6 +188,28 @@ describeNats("replication: storage events (purge, altmove, map records)", () => 
       await expect(primary.purge()).rejects.toBeInstanceOf(ReplicationFencedError);
       await primary.close();
       await promoted.close();
+    });
+  });
+
+  it("local mode: a purge and an altmove wait for the outbox's commits, then are published; the mdbox replica with ALT repeats them", async () => {
+    const [p, r] = altOracles(nats, "mdbox", "mdbox");
+    await nats.withConnection(async (conn) => {
+      const storageId = "t-storage-events-local";
+      const { storage: primary, outbox } = localModeStorage(conn, p.location, storageId, path.join(p.dir, "outbox"));
+      await outbox.attach(primary);
+      await save(primary, "INBOX", [1, 2, 3]);
+      // The purge drains the outbox first, so the expunge is before it in the stream (this test does not force the drain to lag).
+      await expunge(primary, "INBOX", [1]);
+      await primary.purge();
+      expect(outbox.status().dirty, "drained before the purge").toEqual([]);
+      await primary.altMove("INBOX", [2], true);
+      const replicaStore = openStorage(r.location);
+      const status = await catchUpOnce(conn, replicaStore, storageId, path.join(r.dir, "replica-position.json"));
+      expect(status.appliedStorageEvents).toBe(2);
+      expect(await replicaStore.deletedMessages(), "the expunge came before the purge").toEqual([]);
+      expect(await inAlt(replicaStore, "INBOX", 2)).toBe(true);
+      await outbox.close();
+      await closeAndCompareInDoveadm([primary, replicaStore], r, p, ["INBOX"]);
     });
   });
 
