@@ -90,10 +90,14 @@ async function purgeAndAltmove(primary: Storage): Promise<void> {
 
 describeNats("replication: storage events (purge, altmove, map records)", () => {
   const nats = useNatsCluster();
+  /** Runs `fn` with an mdbox primary and an mdbox replica oracle, both with ALT, and a connection. */
+  const withMdboxAltPair = (fn: (p: DovecotOracle, r: DovecotOracle, conn: ReplicationConnection) => Promise<void>) => {
+    const [p, r] = altOracles(nats, "mdbox", "mdbox");
+    return nats.withConnection((conn) => fn(p, r, conn));
+  };
 
   it("mdbox with ALT → mdbox with ALT: the replica purges and altmoves as the primary, live and again from the stream's start", async () => {
-    const [p, r] = altOracles(nats, "mdbox", "mdbox");
-    await nats.withConnection(async (conn) => {
+    await withMdboxAltPair(async (p, r, conn) => {
       const storageId = "t-storage-events";
       const primary = await primaryAfterSaves(conn, p.location, storageId);
       const replicaStore = openStorage(r.location);
@@ -169,8 +173,7 @@ describeNats("replication: storage events (purge, altmove, map records)", () => 
   });
 
   it("a promoted mdbox replica takes the storage subject over: its purge is published, the old primary's is fenced", async () => {
-    const [p, r] = altOracles(nats, "mdbox", "mdbox");
-    await nats.withConnection(async (conn) => {
+    await withMdboxAltPair(async (p, r, conn) => {
       const storageId = "t-storage-events-promote";
       const primary = await primaryAfterSaves(conn, p.location, storageId);
       await primary.purge();
@@ -192,8 +195,7 @@ describeNats("replication: storage events (purge, altmove, map records)", () => 
   });
 
   it("local mode: a purge and an altmove wait for the outbox's commits, then are published; the mdbox replica with ALT repeats them", async () => {
-    const [p, r] = altOracles(nats, "mdbox", "mdbox");
-    await nats.withConnection(async (conn) => {
+    await withMdboxAltPair(async (p, r, conn) => {
       const storageId = "t-storage-events-local";
       const { storage: primary, outbox } = localModeStorage(conn, p.location, storageId, path.join(p.dir, "outbox"));
       await outbox.attach(primary);
