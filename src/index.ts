@@ -2,7 +2,8 @@
  * mailstore's public API: open a Dovecot mail location, use its mailboxes
  * through transactions, views and change streams, and read the logs.
  */
-export { openStorage, Storage, type StorageOptions, type MailboxTreeHooks, type MailboxTreeChange, type MailboxIdentity } from "./api/storage.js";
+export { openStorage, Storage, type StorageOptions, type MailboxTreeHooks, type MailboxTreeChange, type MailboxIdentity, type StorageHooks, type StorageChange } from "./api/storage.js";
+export type { StorageLogAppend } from "./drivers/driver.js";
 export { resolveMailLocation, type ResolvedMailLocation, type ResolveOptions } from "./drivers/location-detect.js";
 export { Mailbox, type MailboxOptions, type CommitResult, type CommitHooks, type CommittedRange, SubscriberOverflowError } from "./api/mailbox.js";
 export { STATUS_ITEMS, type StatusItem, type MailboxStatus } from "./api/mailbox-status.js";

@@ -29,6 +29,11 @@ export interface NatsNode {
   url: string;
 }
 
+function lastLogLine(file: string): string {
+  const lines = fs.readFileSync(file, "utf8").trim().split("\n");
+  return lines[lines.length - 1] ?? "";
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -61,7 +66,25 @@ export class NatsCluster {
     return this.nodes.map((n) => n.url);
   }
 
+  /**
+   * A port picked free may be taken (by another process's connection)
+   * before its node binds it: that node exits at once, and the others still
+   * come up healthy and place the 2-replica ready probe, but no ×3 stream
+   * (every test of the file then fails creating MAILSTORE after 30 s). Such
+   * a start is thrown away and made again on new ports.
+   */
   static async start(size = 3): Promise<NatsCluster> {
+    for (let attempt = 1; ; attempt++) {
+      const cluster = await NatsCluster.startOnce(size);
+      const exited = cluster.nodes.filter((n) => n.process?.exitCode !== null || n.process?.signalCode !== null);
+      if (exited.length === 0) return cluster;
+      const why = exited.map((n) => `${n.name}: ${lastLogLine(path.join(cluster.dir, `${n.name}.log`))}`).join("; ");
+      await cluster.stop();
+      if (attempt >= 3) throw new Error(`nats cluster: nodes exited at start ${attempt} times (${why})`);
+    }
+  }
+
+  private static async startOnce(size: number): Promise<NatsCluster> {
     const binary = natsServerPath();
     if (!binary) throw new Error("nats-server is not installed");
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-nats-"));

@@ -1,7 +1,7 @@
 // The deep import loads only Observable, not the whole rxjs bundle (~0.1 s at every CLI start).
 import { Observable } from "rxjs/internal/Observable";
 import { changeBatchFromEffects, type ChangeBatch } from "./changes.js";
-import type { CommitIntent, MailboxBackend } from "../drivers/driver.js";
+import type { CommitIntent, MailboxBackend, StorageLogAppend } from "../drivers/driver.js";
 import { LockTimeoutError, MailstoreError } from "../shared/errors.js";
 import { followLog } from "../log/follow.js";
 import { watchMailFiles } from "./mail-file-watch.js";
@@ -57,6 +57,12 @@ export interface CommittedRange {
   effects: readonly TransactionEffects[];
   /** The state at `end`. */
   state: IndexMapState;
+  /**
+   * What the commit appended to a storage-wide log (mdbox: the map records
+   * of its saves, copies and expunges), in order; empty for other formats
+   * and for commits that leave the map alone (flags, keywords).
+   */
+  storageLog: readonly StorageLogAppend[];
   /**
    * True for a refresh that logged what others changed in the mail files
    * (Maildir, mbox: an MDA's delivery, a flag changed by another program):
@@ -342,7 +348,8 @@ export class Mailbox {
     }
     if (after && effects.length > 0) {
       try {
-        await after(this, { start, end: sync.logHead, modseqBefore, modseq: sync.state.logModseq, effects, state: sync.state, ...(isSync ? { sync: true } : {}) });
+        const storageLog = this.backend.storageLogAppends?.() ?? [];
+        await after(this, { start, end: sync.logHead, modseqBefore, modseq: sync.state.logModseq, effects, state: sync.state, storageLog, ...(isSync ? { sync: true } : {}) });
       } catch (err) {
         markLandedInLog(err);
         throw err;

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { StorageBackend } from "../drivers/driver.js";
+import type { StorageBackend, StorageLogAppend } from "../drivers/driver.js";
 import { resolveMailLocation, type ResolvedMailLocation } from "../drivers/location-detect.js";
 import { SdboxStorageBackend } from "../drivers/sdbox/storage-backend.js";
 import { MaildirStorageBackend } from "../drivers/maildir/storage-backend.js";
@@ -46,6 +46,27 @@ export interface MailboxTreeHooks {
   afterMailboxChange?(change: MailboxTreeChange, mailbox?: Mailbox): Promise<void>;
 }
 
+/** A change of the storage as a whole, beyond one mailbox's log (what StorageHooks see). */
+export type StorageChange =
+  | { type: "purge" }
+  /** `mailbox`: as it is at the move (a move changes no name, GUID or UIDVALIDITY). */
+  | { type: "altmove"; mailbox: MailboxIdentity; uids: readonly number[]; toAlt: boolean };
+
+/**
+ * Hooks around Storage.purge and Storage.altMove, in the spirit of
+ * MailboxTreeHooks. `beforeStorageChange` runs first: throwing there
+ * refuses the change, nothing is changed. `afterStorageChange` runs once
+ * the change is on disk, with what it appended to the storage-wide log
+ * (mdbox: the map's, in order; empty for other formats): throwing there
+ * fails the call (the local change stays). Not run for a purge of a format
+ * that has none (a no-op, as Dovecot's). Replication (src/replication)
+ * uses them.
+ */
+export interface StorageHooks {
+  beforeStorageChange?(change: StorageChange, storage: Storage): Promise<void>;
+  afterStorageChange?(change: StorageChange, storageLog: readonly StorageLogAppend[], storage: Storage): Promise<void>;
+}
+
 export interface StorageOptions extends MailboxOptions {
   /** Home directory for `~` and autodetection (default: $HOME). */
   home?: string;
@@ -60,6 +81,8 @@ export interface StorageOptions extends MailboxOptions {
   mustExist?: boolean;
   /** Called around every mailbox create, rename and delete (see MailboxTreeHooks). */
   mailboxTreeHooks?: MailboxTreeHooks;
+  /** Called around every purge and altmove (see StorageHooks). */
+  storageHooks?: StorageHooks;
 }
 
 /** A mail location opened for use: its mailbox tree and open mailboxes. */
@@ -215,14 +238,40 @@ export class Storage {
   /** mdbox: reclaims the space of expunged messages (a no-op for other formats, as in Dovecot). */
   async purge(): Promise<void> {
     this.checkWritable("purge");
-    await this.backend.purge?.();
+    const backend = this.backend;
+    if (!backend.purge) return;
+    await this.storageChange({ type: "purge" }, () => backend.purge!());
   }
 
   /** Moves messages to the alternate storage (`toAlt` false: back to the primary). */
   async altMove(mailbox: string, uids: readonly number[], toAlt = true): Promise<void> {
     this.checkWritable("altmove");
-    if (!this.backend.altMove) throw new MailstoreError("UNSUPPORTED", `altmove is not supported for ${this.backend.format}`);
-    await this.backend.altMove(mailbox, uids, toAlt);
+    const backend = this.backend;
+    if (!backend.altMove) throw new MailstoreError("UNSUPPORTED", `altmove is not supported for ${backend.format}`);
+    const name = mailbox.toUpperCase() === "INBOX" ? "INBOX" : mailbox;
+    // The hooks name the mailbox as replicas know it (GUID, UIDVALIDITY); one with no index has no messages to move.
+    const identity = this.options.storageHooks && (await this.hasIndex(name)) ? await this.identityOf(name) : undefined;
+    const move = () => backend.altMove!(name, uids, toAlt);
+    if (identity === undefined) await move();
+    else await this.storageChange({ type: "altmove", mailbox: identity, uids: [...uids], toAlt }, move);
+  }
+
+  /** Runs `change` between the StorageHooks, noting what it appended to the storage-wide log. */
+  private async storageChange(change: StorageChange, run: () => Promise<unknown>): Promise<void> {
+    const hooks = this.options.storageHooks;
+    await hooks?.beforeStorageChange?.(change, this);
+    const storageLog = this.backend.collectStorageLog ? (await this.backend.collectStorageLog(run)).appends : (await run(), []);
+    await hooks?.afterStorageChange?.(change, storageLog, this);
+  }
+
+  /** The name, GUID and UIDVALIDITY of mailbox `name`, which has an index (opened and closed again; no hooks run). */
+  private async identityOf(name: string): Promise<MailboxIdentity> {
+    const box = Mailbox.open(name, this.backend.openMailbox(name), this.options);
+    try {
+      return { name, guid: box.guid(), uidValidity: box.uidValidity };
+    } finally {
+      await box.close();
+    }
   }
 
   /** Rebuilds indexes from the mail files ("*" = every mailbox), as doveadm force-resync. */

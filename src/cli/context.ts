@@ -38,6 +38,7 @@ export async function withStorage<T>(
       env: io.env, ...(opts.existing ? { mustExist: true } : {}), ...(opts.readOnly ? { readOnly: true } : {}),
       ...(replication ? { commitHooks: replication.hooks } : {}),
       ...(replication?.treeHooks ? { mailboxTreeHooks: replication.treeHooks } : {}),
+      ...(replication?.storageHooks ? { storageHooks: replication.storageHooks } : {}),
     });
   } catch (err) {
     // A location error says where the location came from: -l, $MAIL (a login shell sets it unasked), or the default.

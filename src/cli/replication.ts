@@ -5,7 +5,7 @@
  */
 import * as path from "node:path";
 import type { Command } from "commander";
-import type { CommitHooks, MailboxTreeHooks, Storage } from "../index.js";
+import type { CommitHooks, MailboxTreeHooks, Storage, StorageHooks } from "../index.js";
 import type { Outbox, ReplicationConnection } from "../replication/index.js";
 import { MailstoreError } from "../shared/errors.js";
 
@@ -37,6 +37,8 @@ export interface CliReplication {
   hooks: CommitHooks;
   /** Mailbox creates, renames and deletes: published at once (replicated mode) or through the outbox (local mode). */
   treeHooks?: MailboxTreeHooks;
+  /** Purges and altmoves: published at once (local mode: once the outbox is drained). */
+  storageHooks?: StorageHooks;
   /** After the storage is open (local mode drains what an earlier process left). */
   attach(storage: Storage): Promise<void>;
   /** Publishes what is left (local mode), then disconnects. */
@@ -50,12 +52,15 @@ export async function openCliReplication(program: Command, root: () => string): 
   if (!o.replicateId) throw new MailstoreError("INVALID_ARGUMENT", "--replicate needs --replicate-id");
   if (o.commitMode !== "replicated" && o.commitMode !== "local") throw new MailstoreError("INVALID_ARGUMENT", `--commit-mode ${o.commitMode}: replicated or local`);
   // On demand: the NATS client is loaded only by a process that replicates.
-  const { Outbox, promotedPublisher, replicatedCommitHooks, replicatedTreeHooks, ReplicationConnection } = await import("../replication/index.js");
+  const { Outbox, promotedPublisher, replicatedCommitHooks, replicatedStorageHooks, replicatedTreeHooks, ReplicationConnection } = await import("../replication/index.js");
   const conn = await ReplicationConnection.open({ servers: o.replicate });
   try {
     const publisher = promotedPublisher(conn, o.replicaPosition ?? path.join(root(), "mailstore-replica.json"), o.replicateId);
     if (o.commitMode === "replicated") {
-      return { hooks: replicatedCommitHooks(publisher), treeHooks: replicatedTreeHooks(publisher), attach: async () => undefined, close: () => conn.close() };
+      return {
+        hooks: replicatedCommitHooks(publisher), treeHooks: replicatedTreeHooks(publisher), storageHooks: replicatedStorageHooks(publisher),
+        attach: async () => undefined, close: () => conn.close(),
+      };
     }
     return localModeReplication(conn, new Outbox(publisher, o.outbox ?? path.join(root(), "mailstore-outbox")));
   } catch (err) {
@@ -70,6 +75,7 @@ function localModeReplication(conn: ReplicationConnection, outbox: Outbox): CliR
   return {
     hooks: outbox.hooks,
     treeHooks: outbox.treeHooks,
+    storageHooks: outbox.storageHooks,
     attach: (storage) => outbox.attach(storage),
     close: async () => {
       try {

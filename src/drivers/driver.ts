@@ -116,6 +116,14 @@ export interface MailboxBackend {
   withCommitLocks?<T>(fn: () => Promise<T>, intent?: CommitIntent): Promise<T>;
 
   /**
+   * Inside `withCommitLocks`' `fn`: what this commit appended so far to the
+   * storage-wide log (mdbox: the map records of its saves, copies and
+   * expunges, i.e. refcount changes), in order. The mailbox's commit hooks
+   * get it with the commit's own range (CommittedRange.storageLog).
+   */
+  storageLogAppends?(): readonly StorageLogAppend[];
+
+  /**
    * Brings the mail files and the index together (Maildir, mbox): changes
    * made to the files outside the engine become transactions to log, and
    * the engine's own changes still owed to the files (after the index's
@@ -210,6 +218,24 @@ export interface SubscriptionsLocation {
   readonly utf8: boolean;
 }
 
+/**
+ * Bytes a driver appended to a storage-wide log (mdbox: the map's
+ * `storage/dovecot.map.index.log`) during a commit, purge or altmove: what
+ * a hook needs to read them back exactly (log/segments.ts), as a mailbox
+ * commit's own range is read from its log.
+ */
+export interface StorageLogAppend {
+  /** Which storage-wide log: only the mdbox map has one. */
+  readonly log: "map";
+  /** The log's index prefix (`<prefix>.log`). */
+  readonly indexPrefix: string;
+  /** First written byte, and just past the last. */
+  readonly start: LogPosition;
+  readonly end: LogPosition;
+  /** The log's running modseq at `start`. */
+  readonly modseqBefore: bigint;
+}
+
 /** A storage: the mailbox tree of one mail location. */
 export interface StorageBackend {
   readonly format: MailFormat;
@@ -236,5 +262,11 @@ export interface StorageBackend {
   /** mdbox: refcount-0 messages not yet purged. */
   listDeleted?(): Promise<Array<{ mapUid: number; guid: string; origMailbox: string | undefined; receivedTime: number | undefined; bodySizeBytes: number }>>;
   recoverDeleted?(mapUid: number, mailbox?: string): Promise<{ mailbox: string; uid: number }>;
+  /**
+   * Runs `fn` (a purge, an altmove) and reports what it appended to the
+   * storage-wide log (mdbox: the map's), in order. Formats without one have
+   * no such method: nothing of theirs is storage-wide.
+   */
+  collectStorageLog?<T>(fn: () => Promise<T>): Promise<{ value: T; appends: StorageLogAppend[] }>;
   close(): Promise<void>;
 }

@@ -18,7 +18,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { CommitHooks, Mailbox } from "../api/mailbox.js";
-import type { MailboxTreeChange, MailboxTreeHooks, Storage } from "../api/storage.js";
+import type { MailboxTreeChange, MailboxTreeHooks, Storage, StorageHooks } from "../api/storage.js";
 import { readLog } from "../log/view.js";
 import type { LogPosition } from "../log/types.js";
 import { ReplicationError, ReplicationFencedError } from "../shared/errors.js";
@@ -26,7 +26,7 @@ import { openCreating } from "../shared/file-mode.js";
 import { fsyncDir } from "../shared/fsync-dir.js";
 import { makeDirs } from "../shared/make-dirs.js";
 import { mailboxSubject } from "./subjects.js";
-import { lastOnSubject, OwnPublishLanded, publishTreeOp, treeOpOf, type Publisher, type TreeOp } from "./publisher.js";
+import { lastOnSubject, OwnPublishLanded, publishTreeOp, replicatedStorageHooks, treeOpOf, type Publisher, type TreeOp } from "./publisher.js";
 
 /** Log bytes per stream message while draining a backlog (JetStream's message limit is 1 MiB, bodies travel too). */
 const DRAIN_MAX_LOG_BYTES = 256 * 1024;
@@ -116,6 +116,27 @@ export class Outbox {
         this.markOp({ op, at: this.logEnds.get(change) });
         this.kick();
       },
+    };
+  }
+
+  /**
+   * Hooks for the storage's `storageHooks` (local mode): a purge or altmove
+   * is published as in `replicated` mode (replicatedStorageHooks), once the
+   * outbox is drained. Why not through the outbox: they are rare
+   * maintenance, and the drain is per mailbox subject, in no order with a
+   * storage subject, so a purge could reach replicas before the expunges it
+   * reclaims. Draining first keeps the stream's order; the price is that
+   * they need the stream: while it is unreachable they fail before
+   * anything is changed.
+   */
+  get storageHooks(): StorageHooks {
+    const direct = replicatedStorageHooks(this.publisher);
+    return {
+      beforeStorageChange: async (change, storage) => {
+        await this.flush();
+        await direct.beforeStorageChange!(change, storage);
+      },
+      afterStorageChange: direct.afterStorageChange,
     };
   }
 

@@ -18,6 +18,8 @@ export interface ReplicaPosition {
   mailboxes: Record<string, string>;
   /** The last stream sequence applied per mailbox name. */
   appliedSeqs: Record<string, number>;
+  /** The last stream sequence applied of the storage subject (purge, altmove); absent: none. */
+  storageSeq?: number;
 }
 
 /** @returns the stored position, or undefined when there is none. @throws ReplicationError for a damaged file. */

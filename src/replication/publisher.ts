@@ -13,9 +13,11 @@
  *   outbox record (outbox.ts); the outbox is published in the background,
  *   and what a killed process left in it is published by the next one.
  */
+import { randomUUID } from "node:crypto";
 import { NatsError } from "nats";
 import type { CommitHooks, CommittedRange, Mailbox } from "../api/mailbox.js";
-import type { MailboxTreeChange, MailboxTreeHooks } from "../api/storage.js";
+import type { MailboxTreeChange, MailboxTreeHooks, Storage, StorageChange, StorageHooks } from "../api/storage.js";
+import type { StorageLogAppend } from "../drivers/driver.js";
 import type { IndexMapState } from "../projections/state.js";
 import { lookupUid } from "../projections/read.js";
 import { decodeLogSegment, readLogSegments } from "../log/segments.js";
@@ -23,8 +25,11 @@ import type { LogPosition } from "../log/types.js";
 import { ReplicationError, ReplicationFencedError } from "../shared/errors.js";
 import { INLINE_BUDGET_BYTES } from "./bodies.js";
 import { asReplicationError, type ReplicationConnection } from "./connection.js";
-import { mailboxSubject, checkToken } from "./subjects.js";
-import { decodeCommit, encodeCommit, WIRE_VERSION, type MailboxOp, type ShippedBody, type ShippedCommit } from "./wire.js";
+import { mailboxSubject, checkToken, isStorageSubject, storageSubject } from "./subjects.js";
+import {
+  decodeCommit, decodeStorageEvent, encodeCommit, encodeStorageEvent, WIRE_VERSION,
+  type MailboxOp, type ShippedBody, type ShippedCommit, type ShippedLogRange, type ShippedStorageEvent, type StorageOp,
+} from "./wire.js";
 
 export type CommitMode = "replicated" | "local";
 
@@ -41,6 +46,8 @@ export interface SubjectCursor {
   mailbox?: string;
   uidValidity?: number;
   op?: MailboxOp;
+  /** On the storage subject: the last event's id (ShippedStorageEvent.eventId). */
+  eventId?: string;
 }
 
 /** JetStream's "wrong last sequence" refusal of an expected-last-subject-sequence publish. */
@@ -53,6 +60,8 @@ export class Publisher {
   private fenced: ReplicationFencedError | undefined;
   /** Subject GUIDs by mailbox name (a renamed mailbox's entry moves with it). */
   private readonly subjectGuids: Map<string, string>;
+  /** Each storage's identity as the storage subject's writer (storageWriterGuid). */
+  private readonly storageGuids = new WeakMap<Storage, string>();
 
   /**
    * @param subjectGuids by mailbox name: the subject GUID of mailboxes whose
@@ -177,7 +186,7 @@ export class Publisher {
    * subject's cursor, up to `committed.end`. `name`: the mailbox's name when
    * those commits were made, if it was renamed since (the outbox publishes later).
    */
-  async build(mailbox: Mailbox, committed: Pick<CommittedRange, "end" | "state">, cursor: SubjectCursor, name = mailbox.name): Promise<ShippedCommit> {
+  async build(mailbox: Mailbox, committed: Pick<CommittedRange, "end" | "state"> & Partial<Pick<CommittedRange, "storageLog">>, cursor: SubjectCursor, name = mailbox.name): Promise<ShippedCommit> {
     const from = this.fromOf(committed.end, cursor);
     const segments = readLogSegments(mailbox.indexPrefix, from, cursor.modseq, committed.end);
     const uids: number[] = [];
@@ -193,6 +202,7 @@ export class Publisher {
       version: WIRE_VERSION, storageId: this.storageId, mailboxGuid: this.guidOf(mailbox)!, writerGuid: mailbox.guid()!, mailbox: name,
       uidValidity: committed.state.header.uidValidity, start: from, end: committed.end, modseq,
       segments, bodies: await this.bodiesOf(mailbox, committed.state, uids),
+      ...(committed.storageLog?.length ? { mapLog: shippedLogRanges(committed.storageLog) } : {}),
     };
   }
 
@@ -230,7 +240,7 @@ export class Publisher {
    * publish of this writer turns out to have been stored late).
    * @throws as publish().
    */
-  async publishCommit(mailbox: Mailbox, committed: Pick<CommittedRange, "end" | "state">): Promise<void> {
+  async publishCommit(mailbox: Mailbox, committed: Pick<CommittedRange, "end" | "state"> & Partial<Pick<CommittedRange, "storageLog">>): Promise<void> {
     const subject = this.subjectOf(mailbox);
     for (let attempt = 0; ; attempt++) {
       const cursor = await this.cursor(subject);
@@ -251,26 +261,73 @@ export class Publisher {
    * @throws ReplicationError when JetStream does not acknowledge in time.
    */
   async publish(subject: string, shipped: ShippedCommit, cursor: SubjectCursor): Promise<number> {
+    const seq = await this.compareAndAppend(subject, encodeCommit(shipped), cursor, {
+      // A rename or delete ends where the message before it did: its id names the op and the sequence it follows.
+      msgID: `${subject}@${shipped.end.fileSeq}:${shipped.end.offset}:${shipped.modseq}${shipped.op ? `:${shipped.op.type}@${cursor.lastSeq}:${shipped.mailbox}` : ""}`,
+      writerGuid: shipped.writerGuid,
+      here: shipped.end,
+      what: `commit ending at ${shipped.end.fileSeq}:${shipped.end.offset}`,
+      isOwn: (now) => now.end !== undefined && !isBefore(shipped.end, now.end),
+    });
+    cursor.end = shipped.end;
+    cursor.modseq = shipped.modseq;
+    cursor.mailbox = shipped.mailbox;
+    cursor.uidValidity = shipped.uidValidity;
+    cursor.op = shipped.op;
+    return seq;
+  }
+
+  /**
+   * Publishes a storage event on the storage subject, expecting its last
+   * sequence as this writer knows it (the same fencing as a commit's).
+   * An event of this writer stored after a timed-out publish counts as
+   * published: the event says what was done, and it was.
+   * @throws ReplicationFencedError, ReplicationError as publish().
+   */
+  async publishStorageEvent(event: ShippedStorageEvent): Promise<number> {
+    const subject = storageSubject(this.conn.names, this.storageId);
+    return this.publishAt(subject, event, await this.cursor(subject));
+  }
+
+  /** publishStorageEvent expecting `cursor` (a takeover's: the sequence the replica applied). */
+  async publishAt(subject: string, event: ShippedStorageEvent, cursor: SubjectCursor): Promise<number> {
+    try {
+      return await this.compareAndAppend(subject, encodeStorageEvent(event), cursor, {
+        msgID: `${subject}@${event.eventId}`, writerGuid: event.writerGuid, here: NO_POSITION, what: `${event.op.type} event`,
+        isOwn: (now) => now.eventId === event.eventId,
+      });
+    } catch (err) {
+      if (err instanceof OwnPublishLanded) return this.cursors.get(subject)!.lastSeq;
+      throw err;
+    }
+  }
+
+  /**
+   * Appends `data` to `subject` if the subject's last sequence is still
+   * `cursor.lastSeq` (JetStream's compare-and-append), and advances the
+   * cursor's sequence and writer.
+   * @throws OwnPublishLanded when this writer's earlier publish (`isOwn` tells it by the subject's last message) was stored after its timeout.
+   * @throws ReplicationFencedError when another writer published since (nothing is written; this writer stays fenced).
+   * @throws ReplicationError when JetStream does not acknowledge in time.
+   */
+  private async compareAndAppend(subject: string, data: Uint8Array, cursor: SubjectCursor, m: {
+    msgID: string; writerGuid: string; here: LogPosition; what: string; isOwn: (now: SubjectCursor) => boolean;
+  }): Promise<number> {
     let ack;
     try {
-      ack = await this.conn.js.publish(subject, encodeCommit(shipped), {
-        expect: { lastSubjectSequence: cursor.lastSeq },
-        // A rename or delete ends where the message before it did: its id names the op and the sequence it follows.
-        msgID: `${subject}@${shipped.end.fileSeq}:${shipped.end.offset}:${shipped.modseq}${shipped.op ? `:${shipped.op.type}@${cursor.lastSeq}:${shipped.mailbox}` : ""}`,
-        timeout: this.conn.timeoutMs,
-      });
+      ack = await this.conn.js.publish(subject, data, { expect: { lastSubjectSequence: cursor.lastSeq }, msgID: m.msgID, timeout: this.conn.timeoutMs });
     } catch (err) {
       if (err instanceof NatsError && err.api_error?.err_code === WRONG_LAST_SEQUENCE) {
         const now = await lastOnSubject(this.conn, subject);
-        if (now.lastSeq > cursor.lastSeq && now.writerGuid === shipped.writerGuid && now.end !== undefined && !isBefore(shipped.end, now.end)) {
+        if (now.lastSeq > cursor.lastSeq && now.writerGuid === m.writerGuid && m.isOwn(now)) {
           // This writer's own earlier publish, whose acknowledgement it stopped waiting for, was stored after all.
           this.cursors.set(subject, now);
           throw new OwnPublishLanded(`${subject}: an earlier publish of this writer was stored at stream sequence ${now.lastSeq} after its timeout`, { path: subject });
         }
         this.cursors.delete(subject);
         this.fenced = new ReplicationFencedError(
-          `another writer published to ${subject} after stream sequence ${cursor.lastSeq} (${err.api_error.description}); commit ending at ${shipped.end.fileSeq}:${shipped.end.offset} not published`,
-          subject, cursor.lastSeq, { fileSeq: shipped.end.fileSeq, offset: shipped.end.offset },
+          `another writer published to ${subject} after stream sequence ${cursor.lastSeq} (${err.api_error.description}); ${m.what} not published`,
+          subject, cursor.lastSeq, { fileSeq: m.here.fileSeq, offset: m.here.offset },
         );
         throw this.fenced;
       }
@@ -280,14 +337,92 @@ export class Publisher {
       throw asReplicationError(err, `publish to ${subject}`);
     }
     cursor.lastSeq = ack.seq;
-    cursor.end = shipped.end;
-    cursor.modseq = shipped.modseq;
-    cursor.writerGuid = shipped.writerGuid;
-    cursor.mailbox = shipped.mailbox;
-    cursor.uidValidity = shipped.uidValidity;
-    cursor.op = shipped.op;
+    cursor.writerGuid = m.writerGuid;
     return ack.seq;
   }
+
+  /**
+   * The identity of `storage` as a writer of its storage subject: its
+   * INBOX's own GUID (random, made with the INBOX's index, which every
+   * dbox store has; Dovecot never deletes INBOX). Another store, a
+   * promoted replica among them, has another one.
+   * @throws ReplicationError when INBOX has no GUID yet (a Maildir or mbox INBOX never committed to).
+   */
+  async storageWriterGuid(storage: Storage): Promise<string> {
+    const known = this.storageGuids.get(storage);
+    if (known !== undefined) return known;
+    const inbox = await storage.openMailbox("INBOX");
+    let guid;
+    try {
+      guid = inbox.guid();
+    } finally {
+      await inbox.close();
+    }
+    if (guid === undefined) throw new ReplicationError("INBOX has no GUID yet to name this store as the storage subject's writer", { path: storage.location.root });
+    this.storageGuids.set(storage, guid);
+    return guid;
+  }
+
+  /**
+   * Before a purge or altmove: may this writer publish on the storage
+   * subject? As verifyCursor for a mailbox (one request).
+   * @throws ReplicationFencedError when it may not: nothing is changed, locally or in the stream.
+   */
+  async verifyStorageSubject(storage: Storage): Promise<void> {
+    this.checkNotFenced();
+    await this.verifySubject(storageSubject(this.conn.names, this.storageId), await this.storageWriterGuid(storage), NO_POSITION);
+  }
+}
+
+/** Storage events have no position in a mailbox log: errors about them name none. */
+const NO_POSITION: LogPosition = { fileSeq: 0, offset: 0 };
+
+/**
+ * The map log ranges a commit, purge or altmove appended, as exact bytes.
+ * Appends that follow each other (one lock scope) become one range.
+ */
+export function shippedLogRanges(appends: readonly StorageLogAppend[]): ShippedLogRange[] {
+  const merged: StorageLogAppend[] = [];
+  for (const a of appends) {
+    const last = merged[merged.length - 1];
+    if (last !== undefined && last.indexPrefix === a.indexPrefix && !isBefore(a.start, last.end) && !isBefore(last.end, a.start)) merged[merged.length - 1] = { ...last, end: a.end };
+    else merged.push(a);
+  }
+  return merged.map((a) => ({ log: a.log, start: a.start, end: a.end, segments: readLogSegments(a.indexPrefix, a.start, a.modseqBefore, a.end) }));
+}
+
+/** The storage event of `change`, with the map log it appended. */
+export function storageEventOf(publisher: Publisher, writerGuid: string, op: StorageOp, storageLog: readonly StorageLogAppend[]): ShippedStorageEvent {
+  return { version: WIRE_VERSION, kind: "storage", storageId: publisher.storageId, writerGuid, eventId: randomUUID(), op, mapLog: shippedLogRanges(storageLog) };
+}
+
+/**
+ * The wire op of a purge or altmove. An altmove names the mailbox by its
+ * subject GUID (a promoted store's is the old primary's), its name and
+ * UIDVALIDITY, as replicas know it.
+ */
+export function storageOpOf(publisher: Publisher, change: StorageChange): StorageOp {
+  if (change.type === "purge") return { type: "purge" };
+  const m = change.mailbox;
+  return {
+    type: "altmove", mailboxGuid: publisher.subjectGuidOf(m.name) ?? m.guid ?? "", mailbox: m.name, uidValidity: m.uidValidity,
+    uids: [...change.uids], toAlt: change.toAlt,
+  };
+}
+
+/**
+ * Storage hooks (StorageOptions.storageHooks) that publish every purge and
+ * altmove on the storage subject before the call returns (`replicated`
+ * mode), with the map log bytes it wrote. The subject is checked first,
+ * as before a commit: a fenced writer purges or moves nothing.
+ */
+export function replicatedStorageHooks(publisher: Publisher): StorageHooks {
+  return {
+    beforeStorageChange: async (_change, storage) => publisher.verifyStorageSubject(storage),
+    afterStorageChange: async (change, storageLog, storage) => {
+      await publisher.publishStorageEvent(storageEventOf(publisher, await publisher.storageWriterGuid(storage), storageOpOf(publisher, change), storageLog));
+    },
+  };
 }
 
 /**
@@ -426,6 +561,10 @@ function isBefore(a: LogPosition, b: LogPosition): boolean {
 export async function lastOnSubject(conn: ReplicationConnection, subject: string): Promise<SubjectCursor> {
   try {
     const m = await conn.jsm.streams.getMessage(conn.names.stream, { last_by_subj: subject });
+    if (isStorageSubject(subject)) {
+      const e = decodeStorageEvent(m.data, subject, m.seq);
+      return { lastSeq: m.seq, end: undefined, modseq: undefined, writerGuid: e.writerGuid, eventId: e.eventId };
+    }
     const c = decodeCommit(m.data, subject, m.seq);
     return { lastSeq: m.seq, end: c.end, modseq: c.modseq, writerGuid: c.writerGuid, mailbox: c.mailbox, uidValidity: c.uidValidity, op: c.op };
   } catch (err) {
@@ -453,6 +592,20 @@ export async function takeOver(publisher: Publisher, mailbox: Mailbox, subjectGu
   const cursor: SubjectCursor = { lastSeq: appliedSeq, end: undefined, modseq: undefined, writerGuid: undefined };
   await publisher.publish(subject, marker, cursor);
   publisher.forgetCursor(subject);
+}
+
+/**
+ * Takes the storage subject over for a promoted store (as takeOver a
+ * mailbox's): a takeover event expecting `appliedSeq`, the subject's last
+ * message this store applied as a replica, with this store's identity as
+ * writer. The old primary's next purge or altmove is then fenced.
+ * @throws ReplicationFencedError when the subject has events this store did not apply.
+ */
+export async function takeOverStorage(publisher: Publisher, storage: Storage, appliedSeq: number): Promise<void> {
+  const subject = storageSubject(publisher.conn.names, publisher.storageId);
+  publisher.forgetCursor(subject);
+  const event = storageEventOf(publisher, await publisher.storageWriterGuid(storage), { type: "takeover" }, []);
+  await publisher.publishAt(subject, event, { lastSeq: appliedSeq, end: undefined, modseq: undefined, writerGuid: undefined });
 }
 
 export interface ReplicatedHooksOptions {

@@ -19,9 +19,10 @@ import { ReplicationError } from "../shared/errors.js";
 import { applyCreate, applyShipped, applyTreeOp, replicaMailbox, type ApplyResult } from "./apply.js";
 import { asReplicationError, type ReplicationConnection } from "./connection.js";
 import { readPosition, writePosition } from "./position-file.js";
-import { storageSubjects, checkToken } from "./subjects.js";
-import { decodeCommit } from "./wire.js";
-import { Publisher, takeOver } from "./publisher.js";
+import { storageSubjects, checkToken, isStorageSubject } from "./subjects.js";
+import { decodeCommit, decodeStorageEvent } from "./wire.js";
+import { Publisher, takeOver, takeOverStorage } from "./publisher.js";
+import { applyStorageEvent, type StorageEventResult } from "./storage-events.js";
 import type { ReplicaPosition } from "./position-file.js";
 
 /**
@@ -42,6 +43,8 @@ export async function promoteStore(conn: ReplicationConnection, storage: Storage
       await box.close();
     }
   }
+  // The storage subject too, once it has events: the old primary's next purge or altmove is fenced. Only a dbox store has either to publish.
+  if ((position.storageSeq ?? 0) > 0 && (storage.format === "mdbox" || storage.format === "sdbox")) await takeOverStorage(publisher, storage, position.storageSeq!);
   return publisher;
 }
 
@@ -57,7 +60,7 @@ export interface ReplicaOptions {
   /** Where the replica keeps its stream position. */
   positionFile: string;
   /** Told after each applied stream message (for progress output; the library does not print). */
-  onApplied?: (info: { streamSeq: number; mailbox: string; result: ApplyResult; lag: number }) => void;
+  onApplied?: (info: { streamSeq: number; mailbox: string; result: ApplyResult; lag: number; storageEvent?: { type: string } & StorageEventResult }) => void;
 }
 
 export interface ReplicaStatus {
@@ -68,6 +71,14 @@ export interface ReplicaStatus {
   /** Transactions written to the replica since start, and left out (already there, or nothing to repeat). */
   appliedTransactions: number;
   skippedTransactions: number;
+  /**
+   * Storage events (purge, altmove) repeated on this store, and left out:
+   * a format without purge or ALT storage, a mailbox not here, a takeover.
+   */
+  appliedStorageEvents: number;
+  skippedStorageEvents: number;
+  /** mdbox map log ranges received with commits and events: information only (the replica's map is its own). */
+  mapLogRanges: number;
   /** The error that stopped the replica, if one did. */
   error: Error | undefined;
 }
@@ -91,6 +102,11 @@ export class Replica {
   private inFlight = 0;
   private appliedTx = 0;
   private skippedTx = 0;
+  private appliedEvents = 0;
+  private skippedEvents = 0;
+  private mapRanges = 0;
+  /** The last storage-subject sequence applied: what a promotion expects of it. */
+  private storageSeq: number;
   private failure: Error | undefined;
   private stopping = false;
   private readonly open = new Map<string, Mailbox>();
@@ -112,6 +128,7 @@ export class Replica {
     this.appliedSeq = stored?.streamSeq ?? 0;
     this.mailboxes = { ...stored?.mailboxes };
     this.appliedSeqs = { ...stored?.appliedSeqs };
+    this.storageSeq = stored?.storageSeq ?? 0;
   }
 
   /** Starts applying from the stored position (or the stream's start). */
@@ -148,7 +165,12 @@ export class Replica {
   }
 
   private async applyMessage(m: JsMsg): Promise<void> {
+    if (isStorageSubject(m.subject)) {
+      await this.applyStorageMessage(m);
+      return;
+    }
     const c = decodeCommit(m.data, m.subject, m.seq);
+    this.mapRanges += c.mapLog?.length ?? 0;
     let result: ApplyResult;
     if (c.op?.type === "create" && !(await this.deletedLater(m.subject, m.seq))) {
       // The mailbox's first message: created here with the primary's UIDVALIDITY (nothing, when it is here already).
@@ -184,9 +206,28 @@ export class Replica {
     }
     this.appliedTx += result.applied;
     this.skippedTx += result.skipped;
+    this.applied(m, c.op !== undefined, { streamSeq: m.seq, mailbox: c.mailbox, result, lag: m.info.pending });
+  }
+
+  /** A purge or altmove of the primary (storage-events.ts), in stream order with the mailbox commits around it. */
+  private async applyStorageMessage(m: JsMsg): Promise<void> {
+    const e = decodeStorageEvent(m.data, m.subject, m.seq);
+    this.mapRanges += e.mapLog.length;
+    const done = await applyStorageEvent(this.storage, this.open, e, this.mailboxes);
+    if (done.applied) this.appliedEvents++;
+    else this.skippedEvents++;
+    this.storageSeq = m.seq;
+    this.applied(m, true, {
+      streamSeq: m.seq, mailbox: e.op.type === "altmove" ? e.op.mailbox : "", result: { applied: 0, skipped: 0 }, lag: m.info.pending,
+      storageEvent: { type: e.op.type, ...done },
+    });
+  }
+
+  /** After stream message `m` was applied: the position moves on (saved now when caught up, or `force`). */
+  private applied(m: JsMsg, force: boolean, info: Parameters<NonNullable<ReplicaOptions["onApplied"]>>[0]): void {
     this.appliedSeq = m.seq;
-    this.savePosition(m.info.pending === 0 || c.op !== undefined);
-    this.options.onApplied?.({ streamSeq: m.seq, mailbox: c.mailbox, result, lag: m.info.pending });
+    this.savePosition(m.info.pending === 0 || force);
+    this.options.onApplied?.(info);
   }
 
   /** The position file's names follow a rename (`to`) or delete (undefined) of `from`, children included. */
@@ -230,7 +271,14 @@ export class Replica {
     const now = Date.now();
     if (!force && now - this.lastSave < 100) return;
     this.lastSave = now;
-    writePosition(this.options.positionFile, { streamSeq: this.appliedSeq, stream: this.conn.names.stream, storageId: this.options.storageId, mailboxes: this.mailboxes, appliedSeqs: this.appliedSeqs });
+    writePosition(this.options.positionFile, this.position());
+  }
+
+  private position(): ReplicaPosition {
+    return {
+      streamSeq: this.appliedSeq, stream: this.conn.names.stream, storageId: this.options.storageId, mailboxes: this.mailboxes, appliedSeqs: this.appliedSeqs,
+      ...(this.storageSeq > 0 ? { storageSeq: this.storageSeq } : {}),
+    };
   }
 
   private wake(): void {
@@ -242,7 +290,8 @@ export class Replica {
   status(): ReplicaStatus {
     return {
       appliedSeq: this.appliedSeq, lag: this.pending + this.inFlight,
-      appliedTransactions: this.appliedTx, skippedTransactions: this.skippedTx, error: this.failure,
+      appliedTransactions: this.appliedTx, skippedTransactions: this.skippedTx,
+      appliedStorageEvents: this.appliedEvents, skippedStorageEvents: this.skippedEvents, mapLogRanges: this.mapRanges, error: this.failure,
     };
   }
 
@@ -303,9 +352,7 @@ export class Replica {
    */
   async promote(): Promise<Publisher> {
     await this.stop();
-    return promoteStore(this.conn, this.storage, {
-      streamSeq: this.appliedSeq, stream: this.conn.names.stream, storageId: this.options.storageId, mailboxes: this.mailboxes, appliedSeqs: this.appliedSeqs,
-    });
+    return promoteStore(this.conn, this.storage, this.position());
   }
 
   /** Stops consuming (the position is saved), closes the replica's mailboxes; the storage stays open. */

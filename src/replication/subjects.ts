@@ -34,3 +34,20 @@ export function mailboxSubject(names: StreamNames, storageId: string, mailboxGui
 export function storageSubjects(names: StreamNames, storageId: string): string {
   return `${names.subjectPrefix}.${checkToken("storage id", storageId)}.>`;
 }
+
+/**
+ * The last token of a storage's own subject, for purge and altmove
+ * (`<prefix>.<storage-id>._storage`): in the same stream, and under the
+ * replica's filter `<prefix>.<storage-id>.>`, so a replica gets these
+ * in stream order with the mailbox commits. A mailbox subject's token is
+ * a GUID, 32 hex digits, so it never collides.
+ */
+export const STORAGE_TOKEN = "_storage";
+
+export function storageSubject(names: StreamNames, storageId: string): string {
+  return `${names.subjectPrefix}.${checkToken("storage id", storageId)}.${STORAGE_TOKEN}`;
+}
+
+export function isStorageSubject(subject: string): boolean {
+  return subject.endsWith(`.${STORAGE_TOKEN}`);
+}

@@ -32,6 +32,18 @@ export interface ShippedBody {
  */
 export type MailboxOp = { type: "create" } | { type: "rename"; from: string } | { type: "delete" };
 
+/**
+ * Exact bytes a writer appended to a storage-wide log (the mdbox map's
+ * `storage/dovecot.map.index.log`): its range and segments, read as a
+ * commit's own are from the mailbox's log.
+ */
+export interface ShippedLogRange {
+  log: "map";
+  start: LogPosition;
+  end: LogPosition;
+  segments: LogSegment[];
+}
+
 export interface ShippedCommit {
   version: number;
   storageId: string;
@@ -58,6 +70,38 @@ export interface ShippedCommit {
    * older version reads it as an empty commit (which creates the mailbox).
    */
   op?: MailboxOp;
+  /**
+   * mdbox: the map records this commit wrote (refcounts of its saves,
+   * copies and expunges), in the same message as the mailbox records that
+   * caused them: one publish under one expected sequence, so a fenced or
+   * killed writer never ships one half. Information only for replicas
+   * (their map is their own); absent when the commit left the map alone,
+   * and in `local` mode (the outbox reads the mailbox log alone).
+   */
+  mapLog?: ShippedLogRange[];
+}
+
+/**
+ * A change of the storage as a whole, on its own subject
+ * (`<prefix>.<storage-id>._storage`): a purge, an altmove, or the takeover
+ * of that subject by a promoted store.
+ */
+export type StorageOp =
+  | { type: "purge" }
+  | { type: "altmove"; mailboxGuid: string; mailbox: string; uidValidity: number; uids: number[]; toAlt: boolean }
+  | { type: "takeover" };
+
+export interface ShippedStorageEvent {
+  version: number;
+  kind: "storage";
+  storageId: string;
+  /** The writing store's identity: its INBOX's own GUID (what fences another store's writer on this subject). */
+  writerGuid: string;
+  /** Unique per event: how a writer recognises its own publish stored after a timeout. */
+  eventId: string;
+  op: StorageOp;
+  /** What the change appended to the map log, in order (empty: nothing, or not mdbox). */
+  mapLog: ShippedLogRange[];
 }
 
 const packr = new Packr({ useRecords: false });
@@ -66,27 +110,59 @@ interface WireSegment extends Omit<LogSegment, "modseqAtFrom"> {
   modseqAtFrom: string;
 }
 
+function encodeSegments(segments: readonly LogSegment[]): WireSegment[] {
+  return segments.map((s) => ({ ...s, modseqAtFrom: s.modseqAtFrom.toString() }));
+}
+
+function decodeSegments(segments: readonly WireSegment[]): LogSegment[] {
+  return segments.map((s) => ({ ...s, headerBytes: new Uint8Array(s.headerBytes), bytes: new Uint8Array(s.bytes), modseqAtFrom: BigInt(s.modseqAtFrom) }));
+}
+
+function encodeRanges(ranges: readonly ShippedLogRange[]): unknown[] {
+  return ranges.map((r) => ({ ...r, segments: encodeSegments(r.segments) }));
+}
+
+function decodeRanges(ranges: unknown): ShippedLogRange[] {
+  return ((ranges ?? []) as Array<ShippedLogRange & { segments: WireSegment[] }>).map((r) => ({ ...r, segments: decodeSegments(r.segments) }));
+}
+
 export function encodeCommit(c: ShippedCommit): Uint8Array {
   return packr.pack({
     ...c,
     modseq: c.modseq.toString(),
-    segments: c.segments.map((s): WireSegment => ({ ...s, modseqAtFrom: s.modseqAtFrom.toString() })),
+    segments: encodeSegments(c.segments),
+    ...(c.mapLog ? { mapLog: encodeRanges(c.mapLog) } : {}),
   });
 }
 
-/** @throws ReplicationError for a message this version cannot read. */
-export function decodeCommit(bytes: Uint8Array, subject: string, seq: number): ShippedCommit {
+export function encodeStorageEvent(e: ShippedStorageEvent): Uint8Array {
+  return packr.pack({ ...e, mapLog: encodeRanges(e.mapLog) });
+}
+
+/** msgpackr's map of a stream message, of this wire version. @throws ReplicationError otherwise. */
+function unpackMessage(bytes: Uint8Array, subject: string, seq: number, what: string): Record<string, unknown> {
   let raw: Record<string, unknown>;
   try {
     raw = packr.unpack(bytes) as Record<string, unknown>;
   } catch (err) {
-    throw new ReplicationError(`stream message ${seq} is not a mailstore commit: ${(err as Error).message}`, { path: subject });
+    throw new ReplicationError(`stream message ${seq} is not a mailstore ${what}: ${(err as Error).message}`, { path: subject });
   }
   if (raw?.version !== WIRE_VERSION) throw new ReplicationError(`stream message ${seq} has wire version ${String(raw?.version)}, not ${WIRE_VERSION}`, { path: subject });
-  const segments = (raw.segments as WireSegment[]).map((s) => ({
-    ...s, headerBytes: new Uint8Array(s.headerBytes), bytes: new Uint8Array(s.bytes), modseqAtFrom: BigInt(s.modseqAtFrom),
-  }));
+  return raw;
+}
+
+/** @throws ReplicationError for a message this version cannot read. */
+export function decodeStorageEvent(bytes: Uint8Array, subject: string, seq: number): ShippedStorageEvent {
+  const raw = unpackMessage(bytes, subject, seq, "storage event");
+  if (raw.kind !== "storage") throw new ReplicationError(`stream message ${seq} is not a storage event`, { path: subject });
+  return { ...(raw as unknown as ShippedStorageEvent), mapLog: decodeRanges(raw.mapLog) };
+}
+
+/** @throws ReplicationError for a message this version cannot read. */
+export function decodeCommit(bytes: Uint8Array, subject: string, seq: number): ShippedCommit {
+  const raw = unpackMessage(bytes, subject, seq, "commit");
+  const segments = decodeSegments(raw.segments as WireSegment[]);
   // msgpackr gives Buffers in Node: plain Uint8Array views of the same bytes.
   const bodies = (raw.bodies as ShippedBody[]).map((b) => (b.body ? { ...b, body: new Uint8Array(b.body.buffer, b.body.byteOffset, b.body.byteLength) } : b));
-  return { ...(raw as unknown as ShippedCommit), modseq: BigInt(raw.modseq as string), segments, bodies };
+  return { ...(raw as unknown as ShippedCommit), modseq: BigInt(raw.modseq as string), segments, bodies, ...(raw.mapLog ? { mapLog: decodeRanges(raw.mapLog) } : {}) };
 }

@@ -7,7 +7,7 @@ import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { expect } from "vitest";
-import { Outbox, Publisher, Replica, replicatedCommitHooks, replicatedTreeHooks, type ReplicaStatus, type ReplicationConnection } from "../../src/replication/index.js";
+import { Outbox, Publisher, Replica, replicatedCommitHooks, replicatedStorageHooks, replicatedTreeHooks, type ReplicaStatus, type ReplicationConnection } from "../../src/replication/index.js";
 import { openStorage, flagNames, getHeader, highestModseq, messageCount, recordAt, type Storage } from "../../src/index.js";
 import type { DovecotOracle } from "./dovecot.js";
 import { doveadmFetch } from "./fetch-compare.js";
@@ -208,16 +208,17 @@ export async function staleAndCurrentWriters(conn: ReplicationConnection, locati
 
 /**
  * `location` opened as a `local`-mode primary: commits, creates, renames and
- * deletes go through an outbox in `outboxDir`, with a new Publisher. Not
- * attached: nothing drains until `outbox.attach(storage)`.
+ * deletes go through an outbox in `outboxDir`, with a new Publisher (purges
+ * and altmoves are published once it is drained). Not attached: nothing
+ * drains until `outbox.attach(storage)`.
  */
 export function localModeStorage(conn: ReplicationConnection, location: string, storageId: string, outboxDir: string): { storage: Storage; outbox: Outbox } {
   const outbox = new Outbox(new Publisher(conn, storageId), outboxDir);
-  return { storage: openStorage(location, { commitHooks: outbox.hooks, mailboxTreeHooks: outbox.treeHooks }), outbox };
+  return { storage: openStorage(location, { commitHooks: outbox.hooks, mailboxTreeHooks: outbox.treeHooks, storageHooks: outbox.storageHooks }), outbox };
 }
 
-/** `location` opened as a replicating primary: commits, creates, renames and deletes published by a new Publisher. */
+/** `location` opened as a replicating primary: commits, creates, renames, deletes, purges and altmoves published by a new Publisher. */
 export function replicatingStorage(conn: ReplicationConnection, location: string, storageId: string): Storage {
   const publisher = new Publisher(conn, storageId);
-  return openStorage(location, { commitHooks: replicatedCommitHooks(publisher), mailboxTreeHooks: replicatedTreeHooks(publisher) });
+  return openStorage(location, { commitHooks: replicatedCommitHooks(publisher), mailboxTreeHooks: replicatedTreeHooks(publisher), storageHooks: replicatedStorageHooks(publisher) });
 }

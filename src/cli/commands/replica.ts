@@ -22,7 +22,7 @@ export function registerReplica(program: Command, io: CliIo, stop: () => Promise
           const replica = await Replica.start(conn, storage, {
             storageId: opts.storageId, positionFile,
             onApplied: (a) => {
-              if (opts.json) io.out(JSON.stringify({ streamSeq: a.streamSeq, mailbox: a.mailbox, applied: a.result.applied, skipped: a.result.skipped, lag: a.lag }) + "\n");
+              if (opts.json) io.out(JSON.stringify({ streamSeq: a.streamSeq, mailbox: a.mailbox, applied: a.result.applied, skipped: a.result.skipped, lag: a.lag, ...(a.storageEvent ? { storageEvent: a.storageEvent } : {}) }) + "\n");
             },
           });
           io.err(`replicating ${opts.storageId} from ${opts.from} into ${storage.location.root}, after stream sequence ${replica.status().appliedSeq}\n`);
@@ -51,9 +51,13 @@ export function registerReplica(program: Command, io: CliIo, stop: () => Promise
           } else {
             await replica.stop();
           }
-          const line = { appliedSeq: s.appliedSeq, lag, appliedTransactions: s.appliedTransactions, skippedTransactions: s.skippedTransactions };
+          const line = {
+            appliedSeq: s.appliedSeq, lag, appliedTransactions: s.appliedTransactions, skippedTransactions: s.skippedTransactions,
+            appliedStorageEvents: s.appliedStorageEvents, skippedStorageEvents: s.skippedStorageEvents,
+          };
+          const events = line.appliedStorageEvents + line.skippedStorageEvents > 0 ? `, ${line.appliedStorageEvents} purges/altmoves repeated, ${line.skippedStorageEvents} skipped` : "";
           io.out(opts.json ? JSON.stringify(line) + "\n"
-            : `stream sequence ${line.appliedSeq}, lag ${line.lag}, ${line.appliedTransactions} transactions applied, ${line.skippedTransactions} left out\n`);
+            : `stream sequence ${line.appliedSeq}, lag ${line.lag}, ${line.appliedTransactions} transactions applied, ${line.skippedTransactions} left out${events}\n`);
         });
       } finally {
         await conn.close();

@@ -15,7 +15,7 @@ import { generateGuid128, generateMessageGuid, guid128StringUnlessEmpty, guid128
 import { toLfLineEndings } from "../dbox/message-body.js";
 import { readDboxMetadata } from "../dbox/metadata.js";
 import type { DboxMessage } from "../dbox/file-format.js";
-import type { CommitIntent, MailboxBackend, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
+import type { CommitIntent, MailboxBackend, NewMessage, PreparedSave, StorageLogAppend, StoredMessageInfo } from "../driver.js";
 import { storageNameOf, type MdboxContext } from "./context.js";
 import {
   decodeMdboxHeader, decodeMdboxRecord, GUID_EXT_NAME, guidRecordRecords, initialMailboxRecords, MDBOX_EXT_NAME,
@@ -54,7 +54,14 @@ export class MdboxMailboxBackend implements MailboxBackend {
    * not wait for (or block) other mailboxes' saves.
    */
   withCommitLocks<T>(fn: () => Promise<T>, intent: CommitIntent = { changesMessages: true }): Promise<T> {
-    return intent.changesMessages ? this.ctx.map.holdLock(fn) : fn();
+    // The map records the commit writes (refcounts of its saves, copies, expunges) are noted for its hooks (storageLogAppends);
+    // a scope of its own for a flag change too, so that one made inside a purge or altmove never reports theirs.
+    const collect = async () => (await this.ctx.map.collectAppends(fn)).value;
+    return intent.changesMessages ? this.ctx.map.holdLock(collect) : collect();
+  }
+
+  storageLogAppends(): readonly StorageLogAppend[] {
+    return this.ctx.map.appendsInScope();
   }
 
   /** The map must exist first: the mailbox header repeats its uid_validity (mdbox_write_index_header). */

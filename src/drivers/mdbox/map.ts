@@ -13,6 +13,7 @@
  * process waiting for that mailbox. Giving up after the short wait breaks
  * the cycle: our commit fails with LockTimeoutError, Dovecot goes on.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import * as fs from "node:fs";
 import { LockTimeoutError } from "../../shared/errors.js";
 import type { AppendResult, FsyncMode } from "../../log/log.js";
@@ -22,6 +23,7 @@ import { IndexWriter } from "../../index-io/writer.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { initialMapRecords } from "../../projections/mdbox-map-format.js";
 import { entriesByFile, lookupMapEntry, mapEntries, mapHeader, type MapEntry } from "../../projections/mdbox-map-view.js";
+import type { StorageLogAppend } from "../driver.js";
 import type { MdboxPaths } from "./paths.js";
 
 /** How the map syncs and how long it waits for its lock. */
@@ -43,6 +45,12 @@ export class MdboxMap {
   private writer: IndexWriter | undefined;
   private entriesOf: { readonly state: IndexMapState; readonly entries: readonly MapEntry[] } | undefined;
   private byFileOf: { readonly entries: readonly MapEntry[]; readonly byFile: ReadonlyMap<number, readonly MapEntry[]> } | undefined;
+  /**
+   * Per async scope, not per map: two mailboxes of one process may commit
+   * concurrently (their map writes serialised by the lock), and each
+   * commit's hooks must get its own map records only.
+   */
+  private readonly appendScopes = new AsyncLocalStorage<StorageLogAppend[]>();
 
   constructor(readonly paths: MdboxPaths, private readonly options: MdboxMapOptions = {}) {}
 
@@ -136,7 +144,10 @@ export class MdboxMap {
     try {
       return await writer.sync(async (sync) => {
         const transactions = await build(sync.state);
-        return sync.append(transactions, { syncTail: transactions.some((t) => t.length > 0) });
+        const modseqBefore = sync.state.logModseq;
+        const written = await sync.append(transactions, { syncTail: transactions.some((t) => t.length > 0) });
+        if (written !== undefined && written.transactions.length > 0) this.noteAppend({ log: "map", indexPrefix: writer.prefix, start: written.start, end: written.end, modseqBefore });
+        return written;
       }, "due", { lockTimeoutMs });
     } catch (err) {
       if (err instanceof LockTimeoutError && opts.nested) {
@@ -144,6 +155,30 @@ export class MdboxMap {
       }
       throw err;
     }
+  }
+
+  /**
+   * Runs `fn` noting every map append made inside it (its async scope):
+   * what a mailbox commit, purge or altmove wrote to the map, for hooks
+   * that ship it (StorageLogAppend).
+   */
+  async collectAppends<T>(fn: () => Promise<T>): Promise<{ value: T; appends: StorageLogAppend[] }> {
+    const appends: StorageLogAppend[] = [];
+    const value = await this.appendScopes.run(appends, fn);
+    return { value, appends };
+  }
+
+  /** The appends noted so far in the innermost collectAppends scope around the caller (none outside one). */
+  appendsInScope(): readonly StorageLogAppend[] {
+    return this.appendScopes.getStore() ?? [];
+  }
+
+  /**
+   * An append belongs to the innermost scope only: a mailbox commit made
+   * inside a purge's scope ships its map records once, with the commit.
+   */
+  private noteAppend(append: StorageLogAppend): void {
+    this.appendScopes.getStore()?.push(append);
   }
 
   async close(): Promise<void> {

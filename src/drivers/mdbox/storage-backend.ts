@@ -11,7 +11,7 @@ import { MailstoreError } from "../../shared/errors.js";
 import { loadState } from "../../index-io/load-state.js";
 import { createDboxMailboxDir, deleteDboxMailboxDir, listDboxMailboxes, renameDboxMailboxDir } from "../dbox/mailbox-tree.js";
 import { nextUidValidity } from "../dbox/uidvalidity.js";
-import type { MailboxBackend, StorageBackend, SubscriptionsLocation } from "../driver.js";
+import type { MailboxBackend, StorageBackend, StorageLogAppend, SubscriptionsLocation } from "../driver.js";
 import type { MdboxContext, MdboxSettings } from "./context.js";
 import { listDeletedMessages, readDeletedMessage, recoverDeletedMessage, type DeletedMessage } from "./deleted.js";
 import { MdboxMailboxBackend } from "./mailbox-backend.js";
@@ -118,6 +118,11 @@ export class MdboxStorageBackend implements StorageBackend {
     const state = loadState(backend.indexPrefix);
     const mapUids = new Set(uids.map((uid) => backend.resolve(state, uid).entry.mapUid));
     return purgeStorage(this.ctx, toAlt ? { moveToAlt: mapUids } : { moveFromAlt: mapUids });
+  }
+
+  /** What `fn` (a purge, an altmove) wrote to the map log. */
+  collectStorageLog<T>(fn: () => Promise<T>): Promise<{ value: T; appends: StorageLogAppend[] }> {
+    return this.map.collectAppends(fn);
   }
 
   /** Refcount-0 messages still in storage (expunged everywhere, not purged yet). */

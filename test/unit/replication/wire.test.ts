@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { ReplicationError } from "../../../src/shared/errors.js";
-import { checkToken, DEFAULT_NAMES, mailboxSubject, storageSubjects } from "../../../src/replication/subjects.js";
-import { decodeCommit, encodeCommit, WIRE_VERSION, type ShippedCommit } from "../../../src/replication/wire.js";
+import { checkToken, DEFAULT_NAMES, isStorageSubject, mailboxSubject, storageSubject, storageSubjects } from "../../../src/replication/subjects.js";
+import {
+  decodeCommit, decodeStorageEvent, encodeCommit, encodeStorageEvent, WIRE_VERSION, type ShippedCommit, type ShippedLogRange, type ShippedStorageEvent,
+} from "../../../src/replication/wire.js";
 
 const commit: ShippedCommit = {
   version: WIRE_VERSION, storageId: "alice", mailboxGuid: "0123456789abcdef0123456789abcdef", mailbox: "Sub/Child", uidValidity: 1796534791,
@@ -13,9 +15,29 @@ const commit: ShippedCommit = {
   ],
 };
 
+const mapLog: ShippedLogRange[] = [{
+  log: "map", start: { fileSeq: 3, offset: 200 }, end: { fileSeq: 3, offset: 260 },
+  segments: [{ fileSeq: 3, headerBytes: new Uint8Array(40).fill(9), fromOffset: 200, modseqAtFrom: 5n, bytes: new Uint8Array(60).fill(4) }],
+}];
+
+const altmove: ShippedStorageEvent = {
+  version: WIRE_VERSION, kind: "storage", storageId: "alice", writerGuid: "fedcba9876543210fedcba9876543210", eventId: "e1",
+  op: { type: "altmove", mailboxGuid: "0123456789abcdef0123456789abcdef", mailbox: "INBOX", uidValidity: 17, uids: [4, 9], toAlt: true }, mapLog,
+};
+
 describe("wire", () => {
   it("round-trips a shipped commit, 64-bit modseqs and bytes included", () => {
     expect(decodeCommit(encodeCommit(commit), "s", 1)).toEqual(commit);
+  });
+
+  it("round-trips a commit's map log ranges and a storage event's", () => {
+    expect(decodeCommit(encodeCommit({ ...commit, mapLog }), "s", 1)).toEqual({ ...commit, mapLog });
+    expect(decodeStorageEvent(encodeStorageEvent(altmove), "mail.alice._storage", 2)).toEqual(altmove);
+    expect(decodeStorageEvent(encodeStorageEvent({ ...altmove, op: { type: "purge" }, mapLog: [] }), "s", 3).op).toEqual({ type: "purge" });
+  });
+
+  it("refuses a commit read as a storage event", () => {
+    expect(() => decodeStorageEvent(encodeCommit(commit), "mail.alice._storage", 4)).toThrow(/not a storage event/);
   });
 
   it("refuses another version or bytes that are not a commit, with a typed error naming the subject", () => {
@@ -28,6 +50,10 @@ describe("subjects", () => {
   it("one subject per mailbox under the storage id; tokens that would break a subject are refused", () => {
     expect(mailboxSubject(DEFAULT_NAMES, "alice", "0123")).toBe("mail.alice.0123");
     expect(storageSubjects(DEFAULT_NAMES, "alice")).toBe("mail.alice.>");
+    // The storage's own subject: under the replica's filter, and never a mailbox GUID (32 hex digits).
+    expect(storageSubject(DEFAULT_NAMES, "alice")).toBe("mail.alice._storage");
+    expect(isStorageSubject("mail.alice._storage")).toBe(true);
+    expect(isStorageSubject(mailboxSubject(DEFAULT_NAMES, "alice", "0123456789abcdef0123456789abcdef"))).toBe(false);
     for (const bad of ["a.b", "a*", ">", "", "a b"]) expect(() => checkToken("storage id", bad)).toThrow(/NATS subject token/);
   });
 });
