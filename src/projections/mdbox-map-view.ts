@@ -37,6 +37,39 @@ export function mapEntries(state: IndexMapState): MapEntry[] {
   return out;
 }
 
+/** A file of the map and where its last message ends. */
+export interface FileEnd {
+  readonly fileId: number;
+  readonly end: number;
+}
+
+/**
+ * The last `max` distinct files of the map, newest map uid first, each with
+ * the end of its last message (the most offset + size of its records):
+ * where a save may append. Reads the rows in place: a save asks once per
+ * commit, and a MapEntry per record of a large map each time cost an
+ * import O(messages²) allocations.
+ */
+export function recentFileEnds(state: IndexMapState, max: number): FileEnd[] {
+  const map = extension(state, MAP_EXT_NAME);
+  if (map === undefined || map.recordSize < 12) return [];
+  const fileAt = (i: number) => {
+    const row = state.records.row(i);
+    return new DataView(row.bytes.buffer, row.bytes.byteOffset + row.offset + map.recordOffset, 12);
+  };
+  const ends = new Map<number, number>();
+  for (let i = state.records.count - 1; i >= 0 && ends.size < max; i--) {
+    const fileId = fileAt(i).getUint32(0, true);
+    if (fileId !== 0 && !ends.has(fileId)) ends.set(fileId, 0);
+  }
+  for (let i = 0; i < state.records.count; i++) {
+    const view = fileAt(i);
+    const end = ends.get(view.getUint32(0, true));
+    if (end !== undefined) ends.set(view.getUint32(0, true), Math.max(end, view.getUint32(4, true) + view.getUint32(8, true)));
+  }
+  return [...ends].map(([fileId, end]) => ({ fileId, end }));
+}
+
 /** The entry in row `index`, read in place (no MessageRecord); undefined when never placed (file_id 0). */
 function entryAt(state: IndexMapState, index: number, map: ExtensionInfo, ref: ExtensionInfo | undefined): MapEntry | undefined {
   const row = state.records.row(index);

@@ -14,13 +14,13 @@
 import { MdboxPaths } from "./paths.js";
 import { AppendTarget } from "./append-target.js";
 import { mdboxFileHasRoom, MDBOX_ROTATE_SIZE_DEFAULT } from "../dbox/rotation.js";
-import type { MapEntry } from "../../projections/mdbox-map-view.js";
+import type { FileEnd } from "../../projections/mdbox-map-view.js";
 import * as fs from "node:fs";
 import { assert } from "../../shared/errors.js";
 import { fsyncDir } from "../../shared/fsync-dir.js";
 
 /** Dovecot looks at most this many distinct files when looking for one to append to. */
-const MAX_CANDIDATE_FILES = 10;
+export const MAX_CANDIDATE_FILES = 10;
 
 /** Options of an AppendSession. */
 export interface AppendSessionOptions {
@@ -43,7 +43,7 @@ export interface Placement {
 export class AppendSession {
   private readonly targets: AppendTarget[] = [];
   private readonly tried = new Set<number>();
-  private candidates: Array<{ fileId: number; end: number }> | undefined;
+  private candidates: readonly FileEnd[] | undefined;
   private committed = false;
 
   constructor(private readonly paths: MdboxPaths, private readonly options: AppendSessionOptions = {}) {}
@@ -54,12 +54,13 @@ export class AppendSession {
 
   /**
    * Places one encoded message record (30-byte header + body + metadata).
-   * `bodySize` is what the rotation rule counts. `mapEntries` is the map as
-   * the caller last read it (the candidates for step 2).
+   * `bodySize` is what the rotation rule counts. `recentFiles` gives the
+   * map's last files as the caller last read it (the candidates for step 2,
+   * asked once per session).
    */
-  async add(record: Uint8Array, bodySize: number, mapEntries: () => readonly MapEntry[], alt = false): Promise<Placement> {
+  async add(record: Uint8Array, bodySize: number, recentFiles: () => readonly FileEnd[], alt = false): Promise<Placement> {
     let target = this.targets.find((t) => t.alt === alt && mdboxFileHasRoom({ fileSizeBytes: t.size, mailSizeBytes: bodySize, rotateSizeBytes: this.rotate, appendedInTransaction: t.appended }));
-    if (target === undefined && bodySize < this.rotate) target = await this.openCandidate(bodySize, mapEntries, alt);
+    if (target === undefined && bodySize < this.rotate) target = await this.openCandidate(bodySize, recentFiles, alt);
     if (target === undefined) {
       this.paths.ensureDirs(alt);
       target = await AppendTarget.createNew(alt ? this.paths.altStorageDir! : this.paths.storageDir, alt);
@@ -125,8 +126,8 @@ export class AppendSession {
   }
 
   /** Step 2: an existing file from the map with room, lockable, ending where the map says. */
-  private async openCandidate(bodySize: number, mapEntries: () => readonly MapEntry[], alt: boolean): Promise<AppendTarget | undefined> {
-    this.candidates ??= recentFiles(mapEntries());
+  private async openCandidate(bodySize: number, recentFiles: () => readonly FileEnd[], alt: boolean): Promise<AppendTarget | undefined> {
+    this.candidates ??= recentFiles();
     for (const c of this.candidates) {
       if (this.tried.has(c.fileId) || this.options.excludeFileIds?.has(c.fileId)) continue;
       if (!mdboxFileHasRoom({ fileSizeBytes: c.end, mailSizeBytes: bodySize, rotateSizeBytes: this.rotate })) continue;
@@ -143,18 +144,4 @@ export class AppendSession {
   }
 }
 
-/** The last MAX_CANDIDATE_FILES distinct files, newest map uid first, each with the end of its last message. */
-export function recentFiles(entries: readonly MapEntry[]): Array<{ fileId: number; end: number }> {
-  const ends = new Map<number, number>();
-  for (const e of entries) ends.set(e.fileId, Math.max(ends.get(e.fileId) ?? 0, e.offset + e.size));
-  const out: Array<{ fileId: number; end: number }> = [];
-  const seen = new Set<number>();
-  for (let i = entries.length - 1; i >= 0 && out.length < MAX_CANDIDATE_FILES; i--) {
-    const id = entries[i].fileId;
-    if (seen.has(id)) continue;
-    seen.add(id);
-    out.push({ fileId: id, end: ends.get(id)! });
-  }
-  return out;
-}
 

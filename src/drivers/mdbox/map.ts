@@ -22,7 +22,8 @@ import { readCheckpoint } from "../../index-io/checkpoint-file.js";
 import { IndexWriter } from "../../index-io/writer.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { initialMapRecords } from "../../projections/mdbox-map-format.js";
-import { entriesByFile, lookupMapEntry, mapEntries, mapHeader, type MapEntry } from "../../projections/mdbox-map-view.js";
+import { entriesByFile, lookupMapEntry, mapEntries, mapHeader, recentFileEnds, type FileEnd, type MapEntry } from "../../projections/mdbox-map-view.js";
+import { MAX_CANDIDATE_FILES } from "./append-session.js";
 import type { StorageLogAppend } from "../driver.js";
 import type { MdboxPaths } from "./paths.js";
 
@@ -106,6 +107,11 @@ export class MdboxMap {
     const state = this.state;
     if (this.entriesOf?.state !== state) this.entriesOf = { state, entries: mapEntries(state) };
     return this.entriesOf.entries;
+  }
+
+  /** The files a save may append to: the map's last MAX_CANDIDATE_FILES distinct files with their ends (see recentFileEnds). */
+  recentFiles(): readonly FileEnd[] {
+    return recentFileEnds(this.state, MAX_CANDIDATE_FILES);
   }
 
   /** The placed records of the current state, file by file in offset order (read-only, shared like entries()). */

@@ -149,7 +149,7 @@ async function purgeFile(ctx: MdboxContext, fileId: number, job: FileJob, result
     const moved: Array<{ entry: MapEntry; placement: Placement }> = [];
     for (const m of plan.live) {
       const record = bytes.subarray(m.entry.offset, m.entry.offset + m.entry.size);
-      moved.push({ entry: m.entry, placement: await session.add(new Uint8Array(record), m.bodySize, () => ctx.map.entries(), m.alt) });
+      moved.push({ entry: m.entry, placement: await session.add(new Uint8Array(record), m.bodySize, () => ctx.map.recentFiles(), m.alt) });
     }
     await session.flush();
 

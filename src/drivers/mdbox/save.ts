@@ -49,7 +49,7 @@ export async function saveToMap(ctx: MdboxContext, items: readonly SaveItem[], o
         const w = work[i];
         if (w.kind !== "new") continue;
         const metadata = buildDboxMetadata({ guid: w.guid, receivedTime: w.receivedTime, virtualSize: virtualSizeOf(w.body), origMailbox: opts.origMailbox });
-        placements.set(i, await session.add(encodeDboxMessage({ body: w.body, metadata }), w.body.length, () => map.entries()));
+        placements.set(i, await session.add(encodeDboxMessage({ body: w.body, metadata }), w.body.length, () => map.recentFiles()));
       }
       await session.flush();
       const mapUids: number[] = new Array(work.length).fill(0);

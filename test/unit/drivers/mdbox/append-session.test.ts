@@ -3,8 +3,6 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { tryFlockExclusive } from "../../../../src/drivers/dbox/flock.js";
-import { recentFiles } from "../../../../src/drivers/mdbox/append-session.js";
-import type { MapEntry } from "../../../../src/projections/mdbox-map-view.js";
 import { MdboxStorageBackend } from "../../../../src/drivers/mdbox/storage-backend.js";
 import { openStorage, type Storage } from "../../../../src/index.js";
 
@@ -75,11 +73,12 @@ describe("where saves go (Dovecot's rotation rule)", () => {
     expect(fs.readFileSync(mPath(2), "latin1")).toBe("2 M1e C0\n");
   });
 
-  it("looks at the last 10 distinct files only, newest first", () => {
-    const e = (mapUid: number, fileId: number, offset = 16, size = 100): MapEntry => ({ mapUid, fileId, offset, size, refcount: 1 });
-    const entries = [e(1, 1), e(2, 1, 116), ...Array.from({ length: 11 }, (_, i) => e(3 + i, 2 + i))];
-    const files = recentFiles(entries);
+  it("looks at the last 10 distinct files only, newest first, each with the end of its last message", async () => {
+    for (let i = 0; i < 12; i++) await save(600); // each one a file of its own: 600 + 600 ≥ 1000
+    await save(200); // into the newest file with room: the last one, m.12
+    backend().map.refresh();
+    const files = backend().map.recentFiles();
     expect(files.map((f) => f.fileId)).toEqual([12, 11, 10, 9, 8, 7, 6, 5, 4, 3]);
-    expect(recentFiles([e(1, 1), e(2, 1, 116), e(3, 2)]).map((f) => [f.fileId, f.end])).toEqual([[2, 116], [1, 216]]);
+    for (const f of files) expect(f.end, `m.${f.fileId}`).toBe(fs.statSync(mPath(f.fileId)).size);
   });
 });
