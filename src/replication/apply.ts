@@ -29,9 +29,11 @@ import type { NewMessage, PreparedSave } from "../drivers/driver.js";
 import { decodeLogSegment } from "../log/segments.js";
 import type { LogRecord, LogTransaction } from "../log/types.js";
 import { lookupUid, messageCount } from "../projections/read.js";
+import { modseqFieldOffset } from "../projections/apply-modseq.js";
 import type { IndexMapState } from "../projections/state.js";
 import { ReplicationError } from "../shared/errors.js";
 import type { BodyStore } from "./bodies.js";
+import { toRanges } from "../api/uid-ranges.js";
 import { flagNames } from "../shared/flags.js";
 import type { SeededMessage, ShippedBody, ShippedCommit } from "./wire.js";
 
@@ -293,6 +295,7 @@ export async function applySeed(box: Mailbox, c: ShippedCommit, bodies: BodyStor
     wanted.push(m);
   }
   let applied = 0;
+  if (wanted.length > 0 && (await registerKeywords(box, seed.keywords, wanted.map((m) => m.uid))) !== undefined) applied++;
   if (wanted.length > 0) {
     // Saved as an import saves: the primary's UIDs, GUIDs and INTERNALDATEs kept.
     const tx = box.transaction();
@@ -306,8 +309,9 @@ export async function applySeed(box: Mailbox, c: ShippedCommit, bodies: BodyStor
     await tx.commit();
     applied++;
   }
-  // Dovecot's MODSEQ_UPDATE only raises: each message's towards the primary's, and (UID 0) the log's to the seed's position.
-  const updates = wanted.map((m) => ({ uid: m.uid, modseq: m.modseq }));
+  // Dovecot's MODSEQ_UPDATE only raises: each message's towards the primary's (where both indexes keep them per message), and (UID 0) the log's to the seed's position.
+  const tracked = modseqFieldOffset(box.state.extensions) >= 0;
+  const updates = tracked ? wanted.flatMap((m) => (m.modseq === undefined ? [] : [{ uid: m.uid, modseq: m.modseq }])) : [];
   if (seed.last && box.state.logModseq < c.modseq) updates.push({ uid: 0, modseq: c.modseq });
   if (updates.length > 0 && (await box.commitWith(async () => [[{ type: "modseq-update", external: false, sync: false, updates }]])) !== undefined) applied++;
   if (seed.last) {
@@ -320,6 +324,21 @@ export async function applySeed(box: Mailbox, c: ShippedCommit, bodies: BodyStor
     if (seed.nextUid > box.state.header.nextUid && (await box.update({ minNextUid: seed.nextUid })) !== undefined) applied++;
   }
   return applied > 0 ? { applied, skipped: 0 } : { applied: 0, skipped: 1 };
+}
+
+/**
+ * Registers the primary's keywords the replica lacks, in the primary's
+ * order, before the seed's appends (which would register them in the order
+ * the messages first use them): the keyword lists, and so every message's
+ * keyword bits, then match. A keyword record registers its name whatever it
+ * does (Dovecot's keyword sync adds the name first): a remove from `uids`,
+ * which the replica does not have yet, changes no message.
+ */
+async function registerKeywords(box: Mailbox, keywords: readonly string[], uids: readonly number[]) {
+  const missing = keywords.filter((k) => !box.state.keywords.includes(k));
+  if (missing.length === 0) return undefined;
+  const ranges = toRanges(uids);
+  return box.commitWith(async () => [missing.map((name): LogRecord => ({ type: "keyword-update", external: false, sync: false, modifyType: "remove", name, ranges }))]);
 }
 
 /** Whether the replica has every message of seed part `c` (a part before the last moves no modseq there by itself). */

@@ -20,6 +20,7 @@ import type { MailboxTreeChange, MailboxTreeHooks, Storage, StorageChange, Stora
 import type { StorageLogAppend } from "../drivers/driver.js";
 import type { IndexMapState } from "../projections/state.js";
 import { lookupUid, messageCount, recordAt } from "../projections/read.js";
+import { modseqFieldOffset } from "../projections/apply-modseq.js";
 import { decodeLogHeader } from "../log/header.js";
 import { decodeLogSegment, readLogSegments } from "../log/segments.js";
 import type { LogPosition } from "../log/types.js";
@@ -302,13 +303,14 @@ export class Publisher {
       await this.publish(subject, {
         version: WIRE_VERSION, storageId: this.storageId, mailboxGuid: this.guidOf(mailbox)!, writerGuid: mailbox.guid()!, mailbox: name,
         uidValidity: state.header.uidValidity, start: end, end, modseq: state.logModseq, segments: [], bodies,
-        seed: { part, last, nextUid: state.header.nextUid, messages },
+        seed: { part, last, nextUid: state.header.nextUid, keywords: [...state.keywords], messages },
       }, cursor);
       part++;
       messages = [];
       bodies = [];
       inline = 0;
     };
+    const tracksModseqs = modseqFieldOffset(state.extensions) >= 0;
     for (let seq = 1; seq <= messageCount(state); seq++) {
       const r = recordAt(state, seq)!;
       let b = await this.readBody(mailbox, state, r.uid);
@@ -317,7 +319,7 @@ export class Publisher {
       if (messages.length >= this.seedPartMessages || (!fits && messages.length > 0 && b.sizeBytes <= INLINE_BUDGET_BYTES)) await flush(false);
       if (inline + b.sizeBytes <= INLINE_BUDGET_BYTES) inline += b.sizeBytes;
       else b = await this.offload(mailbox, b);
-      messages.push({ uid: r.uid, flags: r.flags & SEED_FLAGS_MASK, keywords: r.keywords, modseq: r.modseq });
+      messages.push({ uid: r.uid, flags: r.flags & SEED_FLAGS_MASK, keywords: r.keywords, ...(tracksModseqs ? { modseq: r.modseq } : {}) });
       bodies.push(b);
     }
     await flush(true);

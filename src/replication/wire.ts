@@ -50,8 +50,8 @@ export interface SeededMessage {
   /** System flags (MailFlag bits, Dovecot's MAIL_INDEX_FLAGS_MASK). */
   flags: number;
   keywords: string[];
-  /** The message's modseq in the primary's index. */
-  modseq: bigint;
+  /** The message's modseq in the primary's index; absent when that index keeps none per message (modseqs not enabled: they read as the highest). */
+  modseq?: bigint;
 }
 
 /**
@@ -67,6 +67,8 @@ export interface ShippedSeed {
   last: boolean;
   /** The primary's next UID at the seed's position. */
   nextUid: number;
+  /** The primary's keyword names in its index's order (a message's keywords are bits in that order). */
+  keywords: string[];
   messages: SeededMessage[];
 }
 
@@ -163,7 +165,7 @@ export function encodeCommit(c: ShippedCommit): Uint8Array {
     ...c,
     modseq: c.modseq.toString(),
     segments: encodeSegments(c.segments),
-    ...(c.seed ? { seed: { ...c.seed, messages: c.seed.messages.map((m) => ({ ...m, modseq: m.modseq.toString() })) } } : {}),
+    ...(c.seed ? { seed: { ...c.seed, messages: c.seed.messages.map((m) => ({ ...m, modseq: m.modseq?.toString() })) } } : {}),
     ...(c.mapLog ? { mapLog: encodeRanges(c.mapLog) } : {}),
   });
 }
@@ -197,10 +199,10 @@ export function decodeCommit(bytes: Uint8Array, subject: string, seq: number): S
   const segments = decodeSegments(raw.segments as WireSegment[]);
   // msgpackr gives Buffers in Node: plain Uint8Array views of the same bytes.
   const bodies = (raw.bodies as ShippedBody[]).map((b) => (b.body ? { ...b, body: new Uint8Array(b.body.buffer, b.body.byteOffset, b.body.byteLength) } : b));
-  const seed = raw.seed as (Omit<ShippedSeed, "messages"> & { messages: Array<Omit<SeededMessage, "modseq"> & { modseq: string }> }) | undefined;
+  const seed = raw.seed as (Omit<ShippedSeed, "messages"> & { messages: Array<Omit<SeededMessage, "modseq"> & { modseq?: string }> }) | undefined;
   return {
     ...(raw as unknown as ShippedCommit), modseq: BigInt(raw.modseq as string), segments, bodies,
     ...(raw.mapLog ? { mapLog: decodeRanges(raw.mapLog) } : {}),
-    ...(seed ? { seed: { ...seed, messages: seed.messages.map((m) => ({ ...m, modseq: BigInt(m.modseq) })) } } : {}),
+    ...(seed ? { seed: { ...seed, messages: seed.messages.map(({ modseq, ...m }) => (modseq === undefined ? m : { ...m, modseq: BigInt(modseq) })) } } : {}),
   };
 }
