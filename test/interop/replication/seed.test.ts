@@ -21,7 +21,7 @@ import { decodeCommit, type ShippedCommit } from "../../../src/replication/wire.
 import type { SubjectCursor } from "../../../src/replication/publisher.js";
 import { sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
-import { catchUpOnce, closeAndCompareInDoveadm, expectSameStores } from "../../helpers/replication.js";
+import { catchUpOnce, closeAndCompareInDoveadm, expectSameStores, localModeStorage } from "../../helpers/replication.js";
 
 const ROTATE_NOW = { mail_index_log_rotate_max_size: "1", mail_index_rewrite_max_log_bytes: "1" };
 
@@ -100,7 +100,7 @@ describeNats("replication: seeding a mailbox whose log rotated away before repli
       const inbox = await primary.openMailbox("INBOX");
       const parts = await seedParts(conn, publisher.subjectOf(inbox));
       await inbox.close();
-      expect(parts.length, "INBOX's seed parts (21 messages, 4 per part)").toBe(6);
+      expect(parts.length, "INBOX's seed parts (22 messages, 4 per part)").toBe(6);
       expect(parts.map((s) => s!.last)).toEqual([false, false, false, false, false, true]);
 
       const replicaStore = openStorage(r.location);
@@ -152,6 +152,23 @@ describeNats("replication: seeding a mailbox whose log rotated away before repli
 
       const again = await catchUpOnce(conn, replicaStore, storageId, path.join(r.dir, "from-start.json"));
       expect(again.appliedTransactions, "applied again from the stream's start").toBe(0);
+      await closeAndCompareInDoveadm([primary, replicaStore], r, p, ["INBOX"]);
+    });
+  });
+
+  it("local mode: the outbox's drain seeds (sdbox → mdbox), then publishes the commits after it", async () => {
+    const [p, r] = nats.newOracles("sdbox", "mdbox");
+    await historyRotatedAway(p, "INBOX", 12);
+    await nats.withConnection(async (conn) => {
+      const storageId = "t-seed-local";
+      const { storage: primary, outbox } = localModeStorage(conn, p.location, storageId, path.join(p.dir, "outbox"));
+      await outbox.attach(primary);
+      await workAfter(primary, "INBOX");
+      await outbox.flush();
+      const replicaStore = openStorage(r.location);
+      await catchUpOnce(conn, replicaStore, storageId, path.join(r.dir, "replica-position.json"));
+      await outbox.close();
+      await expectSameStores(replicaStore, primary, "seeded by the drain");
       await closeAndCompareInDoveadm([primary, replicaStore], r, p, ["INBOX"]);
     });
   });
