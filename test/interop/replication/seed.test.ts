@@ -21,7 +21,7 @@ import { decodeCommit, type ShippedCommit } from "../../../src/replication/wire.
 import type { SubjectCursor } from "../../../src/replication/publisher.js";
 import { sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
-import { catchUpOnce, closeAndCompareInDoveadm, expectSameStores, localModeStorage } from "../../helpers/replication.js";
+import { catchUpOnce, closeAndCompareInDoveadm, expectSameStores, localModeStorage, replicationCli } from "../../helpers/replication.js";
 
 const ROTATE_NOW = { mail_index_log_rotate_max_size: "1", mail_index_rewrite_max_log_bytes: "1" };
 
@@ -170,6 +170,25 @@ describeNats("replication: seeding a mailbox whose log rotated away before repli
       await outbox.close();
       await expectSameStores(replicaStore, primary, "seeded by the drain");
       await closeAndCompareInDoveadm([primary, replicaStore], r, p, ["INBOX"]);
+    });
+  });
+
+  it("the CLI's seed verb publishes every mailbox, also one nobody writes to; a second run publishes nothing", async () => {
+    const [p, r] = nats.newOracles("sdbox", "maildir");
+    await historyRotatedAway(p, "INBOX", 9);
+    await historyRotatedAway(p, "Quiet", 6);
+    await nats.withConnection(async (conn) => {
+      const storageId = "t-seed-cli";
+      const { cli, replicate } = replicationCli(nats.cluster.servers.join(","), storageId);
+      await p.chownRoot();
+      expect(await cli(p.location, ...replicate, "seed")).toBe("INBOX: seeded\nQuiet: seeded\n");
+      expect(await cli(p.location, ...replicate, "seed", "Quiet")).toBe("Quiet: its subject has messages already\n");
+      const primary = seedingPrimary(new Publisher(conn, storageId), p.location);
+      await workAfter(primary, "INBOX");
+      const replicaStore = openStorage(r.location);
+      await catchUpOnce(conn, replicaStore, storageId, path.join(r.dir, "replica-position.json"));
+      await expectSameStores(replicaStore, primary, "seeded by the CLI");
+      await closeAndCompareInDoveadm([primary, replicaStore], r, p, ["INBOX", "Quiet"]);
     });
   });
 }, { doveadm: true });
