@@ -54,7 +54,13 @@ async function historyRotatedAway(o: DovecotOracle, name: string, count: number)
   expect(decodeLogHeader(fs.readFileSync(log), log).prevFileSeq, "the log follows a rotated file").not.toBe(0);
 }
 
-/** A replicating primary whose seeds have at most `partMessages` messages per part. */
+/** The primary of `[primary, replica]` with mailboxes (name: message count) whose history rotated away. */
+async function rotatedPrimary(oracles: DovecotOracle[], mailboxes: Record<string, number>): Promise<DovecotOracle[]> {
+  for (const [name, count] of Object.entries(mailboxes)) await historyRotatedAway(oracles[0], name, count);
+  return oracles;
+}
+
+/** `location` opened as a replicating primary publishing with `publisher` (a seed part size of its own, or a cut one). */
 function seedingPrimary(publisher: Publisher, location: string): Storage {
   return openStorage(location, { commitHooks: replicatedCommitHooks(publisher), mailboxTreeHooks: replicatedTreeHooks(publisher) });
 }
@@ -88,9 +94,7 @@ describeNats("replication: seeding a mailbox whose log rotated away before repli
   const nats = useNatsCluster();
 
   it("sdbox → Maildir: a seed in several parts, then commits; equal to the primary, restarted from the stream's start applying nothing", async () => {
-    const [p, r] = nats.newOracles("sdbox", "maildir");
-    await historyRotatedAway(p, "INBOX", 23);
-    await historyRotatedAway(p, "Archive", 7);
+    const [p, r] = await rotatedPrimary(nats.newOracles("sdbox", "maildir"), { INBOX: 23, Archive: 7 });
     await nats.withConnection(async (conn) => {
       const storageId = "t-seed";
       const publisher = new Publisher(conn, storageId, new Map(), { seedPartMessages: 4 });
@@ -123,8 +127,7 @@ describeNats("replication: seeding a mailbox whose log rotated away before repli
   });
 
   it("mdbox → sdbox: a primary killed mid-seed is seeded again whole; a replica that applied the cut seed ends equal", async () => {
-    const [p, r] = nats.newOracles("mdbox", "sdbox");
-    await historyRotatedAway(p, "INBOX", 17);
+    const [p, r] = await rotatedPrimary(nats.newOracles("mdbox", "sdbox"), { INBOX: 17 });
     await nats.withConnection(async (conn) => {
       const storageId = "t-seed-cut";
       // The first writer stops after two seed parts, as a process killed between publishes would.
@@ -157,8 +160,7 @@ describeNats("replication: seeding a mailbox whose log rotated away before repli
   });
 
   it("local mode: the outbox's drain seeds (sdbox → mdbox), then publishes the commits after it", async () => {
-    const [p, r] = nats.newOracles("sdbox", "mdbox");
-    await historyRotatedAway(p, "INBOX", 12);
+    const [p, r] = await rotatedPrimary(nats.newOracles("sdbox", "mdbox"), { INBOX: 12 });
     await nats.withConnection(async (conn) => {
       const storageId = "t-seed-local";
       const { storage: primary, outbox } = localModeStorage(conn, p.location, storageId, path.join(p.dir, "outbox"));
@@ -174,9 +176,7 @@ describeNats("replication: seeding a mailbox whose log rotated away before repli
   });
 
   it("the CLI's seed verb publishes every mailbox, also one nobody writes to; a second run publishes nothing", async () => {
-    const [p, r] = nats.newOracles("sdbox", "maildir");
-    await historyRotatedAway(p, "INBOX", 9);
-    await historyRotatedAway(p, "Quiet", 6);
+    const [p, r] = await rotatedPrimary(nats.newOracles("sdbox", "maildir"), { INBOX: 9, Quiet: 6 });
     await nats.withConnection(async (conn) => {
       const storageId = "t-seed-cli";
       const { cli, replicate } = replicationCli(nats.cluster.servers.join(","), storageId);
