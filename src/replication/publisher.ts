@@ -74,14 +74,14 @@ export class Publisher {
   private readonly subjectGuids: Map<string, string>;
   /** Each storage's identity as the storage subject's writer (storageWriterGuid). */
   private readonly storageGuids = new WeakMap<Storage, string>();
+  private readonly seedPartMessages: number;
 
   /**
    * @param subjectGuids by mailbox name: the subject GUID of mailboxes whose
    *   subject is not their own GUID (a promoted replica carries on the
    *   primary's subjects; its position file keeps them).
+   * @param options how seeds are cut into parts.
    */
-  private readonly seedPartMessages: number;
-
   constructor(readonly conn: ReplicationConnection, readonly storageId: string, subjectGuids: ReadonlyMap<string, string> = new Map(), options: PublisherOptions = {}) {
     checkToken("storage id", storageId);
     this.subjectGuids = new Map(subjectGuids);

@@ -27,17 +27,17 @@ const ROTATE_NOW = { mail_index_log_rotate_max_size: "1", mail_index_rewrite_max
 
 /**
  * Mailbox `name` of the store at `o` written without replication: saves
- * with flags and keywords, an expunge, flag changes on every message, one
- * by one; then
+ * with flags and keywords (every `bigEvery`th body above the inline
+ * budget), an expunge, flag changes on every message, one by one; then
  * doveadm rotates its log, and the rotated file is deleted.
  */
-async function historyRotatedAway(o: DovecotOracle, name: string, count: number): Promise<void> {
+async function historyRotatedAway(o: DovecotOracle, name: string, count: number, bigEvery = 0): Promise<void> {
   const plain = openStorage(o.location);
   if (name !== "INBOX") await plain.createMailbox(name);
   const box = await plain.openMailbox(name);
   for (let i = 0; i < count; i += 5) {
     const tx = box.transaction();
-    for (let j = i; j < Math.min(count, i + 5); j++) tx.append({ body: sampleMessage(500 + j), flags: j % 3 === 0 ? ["\\Seen", "work"] : j % 3 === 1 ? ["$Label1"] : [] });
+    for (let j = i; j < Math.min(count, i + 5); j++) tx.append({ body: sampleMessage(500 + j, bigEvery > 0 && j % bigEvery === 0 ? { minSize: 700 * 1024 } : {}), flags: j % 3 === 0 ? ["\\Seen", "work"] : j % 3 === 1 ? ["$Label1"] : [] });
     await tx.commit();
   }
   await box.transaction().expunge([{ uid1: 2, uid2: 3 }]).commit();
@@ -55,8 +55,8 @@ async function historyRotatedAway(o: DovecotOracle, name: string, count: number)
 }
 
 /** The primary of `[primary, replica]` with mailboxes (name: message count) whose history rotated away. */
-async function rotatedPrimary(oracles: DovecotOracle[], mailboxes: Record<string, number>): Promise<DovecotOracle[]> {
-  for (const [name, count] of Object.entries(mailboxes)) await historyRotatedAway(oracles[0], name, count);
+async function rotatedPrimary(oracles: DovecotOracle[], mailboxes: Record<string, number>, bigEvery = 0): Promise<DovecotOracle[]> {
+  for (const [name, count] of Object.entries(mailboxes)) await historyRotatedAway(oracles[0], name, count, bigEvery);
   return oracles;
 }
 
@@ -126,8 +126,8 @@ describeNats("replication: seeding a mailbox whose log rotated away before repli
     });
   });
 
-  it("mdbox → sdbox: a primary killed mid-seed is seeded again whole; a replica that applied the cut seed ends equal", async () => {
-    const [p, r] = await rotatedPrimary(nats.newOracles("mdbox", "sdbox"), { INBOX: 17 });
+  it("mdbox → sdbox: a primary killed mid-seed is seeded again whole; a replica that applied the cut seed ends equal; 700 KiB bodies through the object store", async () => {
+    const [p, r] = await rotatedPrimary(nats.newOracles("mdbox", "sdbox"), { INBOX: 17 }, 8);
     await nats.withConnection(async (conn) => {
       const storageId = "t-seed-cut";
       // The first writer stops after two seed parts, as a process killed between publishes would.
@@ -141,6 +141,8 @@ describeNats("replication: seeding a mailbox whose log rotated away before repli
       const first = seedingPrimary(cut, p.location);
       await expect(workAfter(first, "INBOX")).rejects.toThrow("killed mid-seed");
       await first.close();
+      // The 700 KiB bodies went through the object store, keyed by GUID.
+      expect((await (await conn.js.views.os(conn.names.bodyBucket)).list()).length).toBeGreaterThan(0);
 
       const replicaStore = openStorage(r.location);
       const positionFile = path.join(r.dir, "replica-position.json");
