@@ -27,9 +27,9 @@ import { NEXT_UID_OFFSET, UID_VALIDITY_OFFSET, type MailboxUpdate } from "../api
 import type { Storage } from "../api/storage.js";
 import type { NewMessage, PreparedSave } from "../drivers/driver.js";
 import { decodeLogSegment } from "../log/segments.js";
-import type { LogRecord, LogTransaction } from "../log/types.js";
+import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord, type LogTransaction } from "../log/types.js";
 import { lookupUid, messageCount } from "../projections/read.js";
-import { modseqFieldOffset } from "../projections/apply-modseq.js";
+import { MODSEQ_EXT_NAME, MODSEQ_HDR_SIZE, modseqFieldOffset } from "../projections/apply-modseq.js";
 import type { IndexMapState } from "../projections/state.js";
 import { ReplicationError } from "../shared/errors.js";
 import type { BodyStore } from "./bodies.js";
@@ -257,10 +257,14 @@ function headerValuesOf(tx: LogTransaction, state: IndexMapState): { uidValidity
 /**
  * Applies a seed part (ShippedCommit.seed): a replica transaction that
  * appends the part's messages the replica does not have, under their UIDs,
- * with their flags, keywords, GUIDs, INTERNALDATEs and bodies; then one that
- * raises each one's modseq to the primary's (MODSEQ_UPDATE: Dovecot's records only
- * raise a modseq, so a message whose replica transaction already counted
- * past the primary's keeps the higher one). The last part also raises the
+ * with their flags, keywords, GUIDs, INTERNALDATEs and bodies (modseqs
+ * enabled first when the primary keeps them per message); then one that
+ * raises the part's seeded modseqs to the primary's (MODSEQ_UPDATE: Dovecot's
+ * records only raise a modseq, so a message whose replica transaction
+ * already counted past the primary's keeps the higher one). The modseqs
+ * come after every message part because a MODSEQ_UPDATE raises the log's
+ * counter too: were a part's appends to count after it, the replica's
+ * counter could pass the primary's. The last part also raises the
  * log's modseq to the primary's at the seed's position (MODSEQ_UPDATE of
  * UID 0, Dovecot's highest-modseq update) and the next UID to the
  * primary's: the commits after the seed then count modseqs as the
@@ -295,6 +299,8 @@ export async function applySeed(box: Mailbox, c: ShippedCommit, bodies: BodyStor
     wanted.push(m);
   }
   let applied = 0;
+  // The primary keeps a modseq per message (a CONDSTORE client enabled them): so does the replica, before it appends.
+  if (seed.tracksModseqs && (await enableModseqs(box)) !== undefined) applied++;
   if (wanted.length > 0 && (await registerKeywords(box, seed.keywords, wanted.map((m) => m.uid))) !== undefined) applied++;
   if (wanted.length > 0) {
     // Saved as an import saves: the primary's UIDs, GUIDs and INTERNALDATEs kept.
@@ -309,9 +315,8 @@ export async function applySeed(box: Mailbox, c: ShippedCommit, bodies: BodyStor
     await tx.commit();
     applied++;
   }
-  // Dovecot's MODSEQ_UPDATE only raises: each message's towards the primary's (where both indexes keep them per message), and (UID 0) the log's to the seed's position.
-  const tracked = modseqFieldOffset(box.state.extensions) >= 0;
-  const updates = tracked ? wanted.flatMap((m) => (m.modseq === undefined ? [] : [{ uid: m.uid, modseq: m.modseq }])) : [];
+  // Dovecot's MODSEQ_UPDATE only raises: each message's towards the primary's, and (UID 0) the log's to the seed's position.
+  const updates = seed.modseqs.filter((m) => lookupUid(box.state, m.uid) !== undefined).map((m) => ({ uid: m.uid, modseq: m.modseq }));
   if (seed.last && box.state.logModseq < c.modseq) updates.push({ uid: 0, modseq: c.modseq });
   if (updates.length > 0 && (await box.commitWith(async () => [[{ type: "modseq-update", external: false, sync: false, updates }]])) !== undefined) applied++;
   if (seed.last) {
@@ -339,6 +344,26 @@ async function registerKeywords(box: Mailbox, keywords: readonly string[], uids:
   if (missing.length === 0) return undefined;
   const ranges = toRanges(uids);
   return box.commitWith(async () => [missing.map((name): LogRecord => ({ type: "keyword-update", external: false, sync: false, modifyType: "remove", name, ranges }))]);
+}
+
+/**
+ * Starts keeping a modseq per message, as Dovecot's mail_index_modseq_enable
+ * does (the records doveadm writes at its first `fetch modseq`): EXT_INTRO
+ * `modseq` (8-byte records, a 16-byte header), then the header's
+ * highest_modseq set to the log's counter, which the messages already there
+ * take as theirs. Nothing when the replica keeps them already.
+ */
+async function enableModseqs(box: Mailbox) {
+  if (modseqFieldOffset(box.state.extensions) >= 0) return undefined;
+  const hdr = new Uint8Array(MODSEQ_HDR_SIZE);
+  new DataView(hdr.buffer).setBigUint64(0, box.state.logModseq, true);
+  return box.commitWith(async () => [[
+    {
+      type: "ext-intro", external: false, sync: false,
+      intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: MODSEQ_HDR_SIZE, recordSize: 8, recordAlign: 8, flags: EXT_INTRO_FLAG_NO_SHRINK, name: MODSEQ_EXT_NAME }],
+    },
+    { type: "ext-hdr", external: false, sync: false, patches: [{ offset: 0, data: hdr }] },
+  ]]);
 }
 
 /** Whether the replica has every message of seed part `c` (a part before the last moves no modseq there by itself). */

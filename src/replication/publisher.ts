@@ -30,7 +30,7 @@ import { asReplicationError, type ReplicationConnection } from "./connection.js"
 import { mailboxSubject, checkToken, isStorageSubject, storageSubject } from "./subjects.js";
 import {
   decodeCommit, decodeStorageEvent, encodeCommit, encodeStorageEvent, WIRE_VERSION,
-  type MailboxOp, type SeededMessage, type ShippedBody, type ShippedCommit, type ShippedLogRange, type ShippedStorageEvent, type StorageOp,
+  type MailboxOp, type SeededMessage, type SeededModseq, type ShippedBody, type ShippedCommit, type ShippedLogRange, type ShippedStorageEvent, type StorageOp,
 } from "./wire.js";
 
 export type CommitMode = "replicated" | "local";
@@ -286,8 +286,9 @@ export class Publisher {
    * Publishes a seed of the mailbox as `state` holds it at log position
    * `end` (which `state` must reflect: take both under the log lock, as the
    * afterCommit hook has them): UIDVALIDITY, next UID, and per message its
-   * UID, flags, keywords, modseq, GUID, INTERNALDATE and body, in parts of
-   * at most `seedPartMessages` messages and the inline body budget, each
+   * UID, flags, keywords, GUID, INTERNALDATE and body, in parts of at most
+   * `seedPartMessages` messages and the inline body budget; then, when the
+   * index keeps them, the messages' modseqs (as many per part); each part
    * fenced by the subject's last sequence. Only the last part moves the
    * cursor to `end`: the commits after it continue from there. A seed left
    * unfinished (a writer killed between parts) is published again whole by
@@ -298,19 +299,21 @@ export class Publisher {
     let part = 0;
     let messages: SeededMessage[] = [];
     let bodies: ShippedBody[] = [];
+    let modseqs: SeededModseq[] = [];
     let inline = 0;
+    const tracksModseqs = modseqFieldOffset(state.extensions) >= 0;
     const flush = async (last: boolean) => {
       await this.publish(subject, {
         version: WIRE_VERSION, storageId: this.storageId, mailboxGuid: this.guidOf(mailbox)!, writerGuid: mailbox.guid()!, mailbox: name,
         uidValidity: state.header.uidValidity, start: end, end, modseq: state.logModseq, segments: [], bodies,
-        seed: { part, last, nextUid: state.header.nextUid, keywords: [...state.keywords], messages },
+        seed: { part, last, nextUid: state.header.nextUid, keywords: [...state.keywords], tracksModseqs, messages, modseqs },
       }, cursor);
       part++;
       messages = [];
       bodies = [];
+      modseqs = [];
       inline = 0;
     };
-    const tracksModseqs = modseqFieldOffset(state.extensions) >= 0;
     for (let seq = 1; seq <= messageCount(state); seq++) {
       const r = recordAt(state, seq)!;
       let b = await this.readBody(mailbox, state, r.uid);
@@ -319,8 +322,15 @@ export class Publisher {
       if (messages.length >= this.seedPartMessages || (!fits && messages.length > 0 && b.sizeBytes <= INLINE_BUDGET_BYTES)) await flush(false);
       if (inline + b.sizeBytes <= INLINE_BUDGET_BYTES) inline += b.sizeBytes;
       else b = await this.offload(mailbox, b);
-      messages.push({ uid: r.uid, flags: r.flags & SEED_FLAGS_MASK, keywords: r.keywords, ...(tracksModseqs ? { modseq: r.modseq } : {}) });
+      messages.push({ uid: r.uid, flags: r.flags & SEED_FLAGS_MASK, keywords: r.keywords });
       bodies.push(b);
+    }
+    if (tracksModseqs) {
+      for (let seq = 1; seq <= messageCount(state); seq++) {
+        if (messages.length + modseqs.length >= this.seedPartMessages) await flush(false);
+        const r = recordAt(state, seq)!;
+        modseqs.push({ uid: r.uid, modseq: r.modseq });
+      }
     }
     await flush(true);
   }

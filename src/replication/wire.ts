@@ -50,8 +50,12 @@ export interface SeededMessage {
   /** System flags (MailFlag bits, Dovecot's MAIL_INDEX_FLAGS_MASK). */
   flags: number;
   keywords: string[];
-  /** The message's modseq in the primary's index; absent when that index keeps none per message (modseqs not enabled: they read as the highest). */
-  modseq?: bigint;
+}
+
+/** A seeded message's modseq in the primary's index. */
+export interface SeededModseq {
+  uid: number;
+  modseq: bigint;
 }
 
 /**
@@ -69,7 +73,15 @@ export interface ShippedSeed {
   nextUid: number;
   /** The primary's keyword names in its index's order (a message's keywords are bits in that order). */
   keywords: string[];
+  /** Whether the primary's index keeps a modseq per message (modseqs enabled); when not, they read as the highest, and no part has `modseqs`. */
+  tracksModseqs: boolean;
   messages: SeededMessage[];
+  /**
+   * The messages' modseqs, in parts after every message part: a
+   * MODSEQ_UPDATE raises the log's counter to its highest modseq as well,
+   * so the replica counts all its appends first (see apply.ts applySeed).
+   */
+  modseqs: SeededModseq[];
 }
 
 export interface ShippedCommit {
@@ -165,7 +177,7 @@ export function encodeCommit(c: ShippedCommit): Uint8Array {
     ...c,
     modseq: c.modseq.toString(),
     segments: encodeSegments(c.segments),
-    ...(c.seed ? { seed: { ...c.seed, messages: c.seed.messages.map((m) => ({ ...m, modseq: m.modseq?.toString() })) } } : {}),
+    ...(c.seed ? { seed: { ...c.seed, modseqs: c.seed.modseqs.map((m) => ({ ...m, modseq: m.modseq.toString() })) } } : {}),
     ...(c.mapLog ? { mapLog: encodeRanges(c.mapLog) } : {}),
   });
 }
@@ -199,10 +211,10 @@ export function decodeCommit(bytes: Uint8Array, subject: string, seq: number): S
   const segments = decodeSegments(raw.segments as WireSegment[]);
   // msgpackr gives Buffers in Node: plain Uint8Array views of the same bytes.
   const bodies = (raw.bodies as ShippedBody[]).map((b) => (b.body ? { ...b, body: new Uint8Array(b.body.buffer, b.body.byteOffset, b.body.byteLength) } : b));
-  const seed = raw.seed as (Omit<ShippedSeed, "messages"> & { messages: Array<Omit<SeededMessage, "modseq"> & { modseq?: string }> }) | undefined;
+  const seed = raw.seed as (Omit<ShippedSeed, "modseqs"> & { modseqs: Array<{ uid: number; modseq: string }> }) | undefined;
   return {
     ...(raw as unknown as ShippedCommit), modseq: BigInt(raw.modseq as string), segments, bodies,
     ...(raw.mapLog ? { mapLog: decodeRanges(raw.mapLog) } : {}),
-    ...(seed ? { seed: { ...seed, messages: seed.messages.map(({ modseq, ...m }) => (modseq === undefined ? m : { ...m, modseq: BigInt(modseq) })) } } : {}),
+    ...(seed ? { seed: { ...seed, modseqs: seed.modseqs.map((m) => ({ ...m, modseq: BigInt(m.modseq) })) } } : {}),
   };
 }

@@ -23,15 +23,22 @@ import { sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
 import { catchUpOnce, closeAndCompareInDoveadm, expectSameStores, localModeStorage, replicationCli } from "../../helpers/replication.js";
 
+interface HistoryOptions {
+  bigEvery?: number;
+  condstore?: boolean;
+}
+
 const ROTATE_NOW = { mail_index_log_rotate_max_size: "1", mail_index_rewrite_max_log_bytes: "1" };
 
 /**
  * Mailbox `name` of the store at `o` written without replication: saves
  * with flags and keywords (every `bigEvery`th body above the inline
  * budget), an expunge, flag changes on every message, one by one; then
- * doveadm rotates its log, and the rotated file is deleted.
+ * doveadm (after a `fetch modseq`, with `condstore`) rotates its log, and
+ * the rotated file is deleted.
  */
-async function historyRotatedAway(o: DovecotOracle, name: string, count: number, bigEvery = 0): Promise<void> {
+async function historyRotatedAway(o: DovecotOracle, name: string, count: number, opts: HistoryOptions): Promise<void> {
+  const bigEvery = opts.bigEvery ?? 0;
   const plain = openStorage(o.location);
   if (name !== "INBOX") await plain.createMailbox(name);
   const box = await plain.openMailbox(name);
@@ -48,6 +55,8 @@ async function historyRotatedAway(o: DovecotOracle, name: string, count: number,
   await box.close();
   await plain.close();
   await o.chownRoot();
+  // A CONDSTORE client's first use: Dovecot keeps a modseq per message from then on.
+  if (opts.condstore) await o.run(["fetch", "modseq", "mailbox", name.replace("/", o.separator), "all"]);
   await o.flags("add", "\\Flagged", ["mailbox", name.replace("/", o.separator), "uid", "1:5"], { extraSettings: ROTATE_NOW });
   const log = path.join(o.mailboxIndexDir(name), "dovecot.index.log");
   fs.rmSync(log + ".2");
@@ -55,8 +64,8 @@ async function historyRotatedAway(o: DovecotOracle, name: string, count: number,
 }
 
 /** The primary of `[primary, replica]` with mailboxes (name: message count) whose history rotated away. */
-async function rotatedPrimary(oracles: DovecotOracle[], mailboxes: Record<string, number>, bigEvery = 0): Promise<DovecotOracle[]> {
-  for (const [name, count] of Object.entries(mailboxes)) await historyRotatedAway(oracles[0], name, count, bigEvery);
+async function rotatedPrimary(oracles: DovecotOracle[], mailboxes: Record<string, number>, opts: HistoryOptions = {}): Promise<DovecotOracle[]> {
+  for (const [name, count] of Object.entries(mailboxes)) await historyRotatedAway(oracles[0], name, count, opts);
   return oracles;
 }
 
@@ -126,8 +135,8 @@ describeNats("replication: seeding a mailbox whose log rotated away before repli
     });
   });
 
-  it("mdbox → sdbox: a primary killed mid-seed is seeded again whole; a replica that applied the cut seed ends equal; 700 KiB bodies through the object store", async () => {
-    const [p, r] = await rotatedPrimary(nats.newOracles("mdbox", "sdbox"), { INBOX: 17 }, 8);
+  it("mdbox → sdbox: a primary killed mid-seed is seeded again whole; a replica that applied the cut seed ends equal; 700 KiB bodies through the object store; per-message modseqs (CONDSTORE)", async () => {
+    const [p, r] = await rotatedPrimary(nats.newOracles("mdbox", "sdbox"), { INBOX: 17 }, { bigEvery: 8, condstore: true });
     await nats.withConnection(async (conn) => {
       const storageId = "t-seed-cut";
       // The first writer stops after two seed parts, as a process killed between publishes would.
