@@ -22,7 +22,7 @@ export function defaultLocation(env: CliIo["env"]): string {
 export async function withStorage<T>(
   program: Command,
   io: CliIo,
-  fn: (storage: Storage) => Promise<T>,
+  fn: (storage: Storage, replication: CliReplication | undefined) => Promise<T>,
   opts: { existing?: boolean; readOnly?: boolean; fallbackLocation?: string } = {},
 ): Promise<T> {
   const given = (program.opts() as { location?: string }).location;
@@ -50,7 +50,7 @@ export async function withStorage<T>(
   }
   try {
     await replication?.attach(storage);
-    return await fn(storage);
+    return await fn(storage, replication);
   } finally {
     try {
       await replication?.close();

@@ -10,7 +10,7 @@ import { registerMailbox } from "./commands/mailbox.js";
 import { registerMaintenance } from "./commands/maintenance.js";
 import { registerReplay } from "./commands/replay.js";
 import { registerWatch } from "./commands/watch.js";
-import { registerReplica } from "./commands/replica.js";
+import { registerReplica, registerSeed } from "./commands/replica.js";
 import { addReplicationOptions } from "./replication.js";
 import { processIo, type CliIo } from "./io.js";
 
@@ -32,6 +32,7 @@ export async function main(argv: string[], io: CliIo = processIo, stop: () => Pr
   registerReplay(program, io);
   registerWatch(program, io, stop);
   registerReplica(program, io, stop);
+  registerSeed(program, io);
   addReplicationOptions(program);
   try {
     await program.parseAsync(argv, { from: "user" });

@@ -6,7 +6,7 @@
 import * as path from "node:path";
 import type { Command } from "commander";
 import type { CommitHooks, MailboxTreeHooks, Storage, StorageHooks } from "../index.js";
-import type { Outbox, ReplicationConnection } from "../replication/index.js";
+import type { Outbox, Publisher, ReplicationConnection } from "../replication/index.js";
 import { MailstoreError } from "../shared/errors.js";
 
 export interface GlobalReplicationOptions {
@@ -34,6 +34,8 @@ export function defaultPositionFile(storage: Storage): string {
 }
 
 export interface CliReplication {
+  /** The writer publishing this process's changes (the `seed` verb publishes with it at once, in both modes). */
+  publisher: Publisher;
   hooks: CommitHooks;
   /** Mailbox creates, renames and deletes: published at once (replicated mode) or through the outbox (local mode). */
   treeHooks?: MailboxTreeHooks;
@@ -58,11 +60,11 @@ export async function openCliReplication(program: Command, root: () => string): 
     const publisher = promotedPublisher(conn, o.replicaPosition ?? path.join(root(), "mailstore-replica.json"), o.replicateId);
     if (o.commitMode === "replicated") {
       return {
-        hooks: replicatedCommitHooks(publisher), treeHooks: replicatedTreeHooks(publisher), storageHooks: replicatedStorageHooks(publisher),
+        publisher, hooks: replicatedCommitHooks(publisher), treeHooks: replicatedTreeHooks(publisher), storageHooks: replicatedStorageHooks(publisher),
         attach: async () => undefined, close: () => conn.close(),
       };
     }
-    return localModeReplication(conn, new Outbox(publisher, o.outbox ?? path.join(root(), "mailstore-outbox")));
+    return localModeReplication(conn, publisher, new Outbox(publisher, o.outbox ?? path.join(root(), "mailstore-outbox")));
   } catch (err) {
     // An open connection would keep the process from exiting (an outbox directory it may not create, say).
     await conn.close();
@@ -71,8 +73,9 @@ export async function openCliReplication(program: Command, root: () => string): 
 }
 
 /** Local mode: the outbox's hooks; what is left is published before the process exits. */
-function localModeReplication(conn: ReplicationConnection, outbox: Outbox): CliReplication {
+function localModeReplication(conn: ReplicationConnection, publisher: Publisher, outbox: Outbox): CliReplication {
   return {
+    publisher,
     hooks: outbox.hooks,
     treeHooks: outbox.treeHooks,
     storageHooks: outbox.storageHooks,

@@ -27,12 +27,15 @@ import { NEXT_UID_OFFSET, UID_VALIDITY_OFFSET, type MailboxUpdate } from "../api
 import type { Storage } from "../api/storage.js";
 import type { NewMessage, PreparedSave } from "../drivers/driver.js";
 import { decodeLogSegment } from "../log/segments.js";
-import type { LogRecord, LogTransaction } from "../log/types.js";
+import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord, type LogTransaction } from "../log/types.js";
 import { lookupUid, messageCount } from "../projections/read.js";
+import { MODSEQ_EXT_NAME, MODSEQ_HDR_SIZE, modseqFieldOffset } from "../projections/apply-modseq.js";
 import type { IndexMapState } from "../projections/state.js";
 import { ReplicationError } from "../shared/errors.js";
 import type { BodyStore } from "./bodies.js";
-import type { ShippedBody, ShippedCommit } from "./wire.js";
+import { toRanges } from "../api/uid-ranges.js";
+import { flagNames } from "../shared/flags.js";
+import type { SeededMessage, ShippedBody, ShippedCommit } from "./wire.js";
 
 export interface ApplyResult {
   /** Transactions of the shipped range written to the replica. */
@@ -249,6 +252,123 @@ function headerValuesOf(tx: LogTransaction, state: IndexMapState): { uidValidity
     }
   }
   return touched ? { uidValidity: view.getUint32(0, true), nextUid: view.getUint32(NEXT_UID_OFFSET - UID_VALIDITY_OFFSET, true) } : undefined;
+}
+
+/**
+ * Applies a seed part (ShippedCommit.seed): a replica transaction that
+ * appends the part's messages the replica does not have, under their UIDs,
+ * with their flags, keywords, GUIDs, INTERNALDATEs and bodies (modseqs
+ * enabled first when the primary keeps them per message); then one that
+ * raises the part's seeded modseqs to the primary's (MODSEQ_UPDATE: Dovecot's
+ * records only raise a modseq, so a message whose replica transaction
+ * already counted past the primary's keeps the higher one). The modseqs
+ * come after every message part because a MODSEQ_UPDATE raises the log's
+ * counter too: were a part's appends to count after it, the replica's
+ * counter could pass the primary's. The last part also raises the
+ * log's modseq to the primary's at the seed's position (MODSEQ_UPDATE of
+ * UID 0, Dovecot's highest-modseq update) and the next UID to the
+ * primary's: the commits after the seed then count modseqs as the
+ * primary's do, and one the replica has (a re-delivery) is skipped by the
+ * same check as always.
+ * Idempotent: a part whose messages the replica has (same UIDs, same
+ * GUIDs) appends nothing, and a replica whose modseq reached the seed's has
+ * applied all of it.
+ * @throws ReplicationError when the replica has another message under a
+ *   seeded UID, or cannot take one (a UID below its next UID that it does
+ *   not have), or its modseq passed the primary's (a diverged replica).
+ */
+export async function applySeed(box: Mailbox, c: ShippedCommit, bodies: BodyStore, subject: string): Promise<ApplyResult> {
+  const seed = c.seed!;
+  if (box.state.logModseq >= c.modseq && seedPartApplied(box, c)) return { applied: 0, skipped: 1 };
+  const byUid = new Map(c.bodies.map((b) => [b.uid, b]));
+  const state = box.state;
+  const wanted: SeededMessage[] = [];
+  for (const m of seed.messages) {
+    const shipped = byUid.get(m.uid);
+    if (!shipped) throw new ReplicationError(`no body shipped for seeded UID ${m.uid}`, { path: subject });
+    if (lookupUid(state, m.uid) !== undefined) {
+      const guid = (await box.backend.messageInfo(state, m.uid)).guid;
+      if (shipped.guid !== "" && guid !== "" && guid !== shipped.guid) {
+        throw new ReplicationError(`the replica's UID ${m.uid} is message ${guid}, the primary's seed has ${shipped.guid}: the replica diverged`, { path: box.indexPrefix });
+      }
+      continue;
+    }
+    if (m.uid < state.header.nextUid) {
+      throw new ReplicationError(`seeded UID ${m.uid} is below the replica's next UID ${state.header.nextUid} and not there: the replica diverged`, { path: box.indexPrefix });
+    }
+    wanted.push(m);
+  }
+  let applied = 0;
+  // The primary keeps a modseq per message (a CONDSTORE client enabled them): so does the replica, before it appends.
+  if (seed.tracksModseqs && (await enableModseqs(box)) !== undefined) applied++;
+  if (wanted.length > 0 && (await registerKeywords(box, seed.keywords, wanted.map((m) => m.uid))) !== undefined) applied++;
+  if (wanted.length > 0) {
+    // Saved as an import saves: the primary's UIDs, GUIDs and INTERNALDATEs kept.
+    const tx = box.transaction();
+    for (const m of wanted) {
+      const shipped = byUid.get(m.uid)!;
+      tx.append({
+        body: shipped.body ?? (await bodies.get(shipped.objectName!)), flags: [...flagNames(m.flags), ...m.keywords],
+        receivedDate: new Date(shipped.receivedTime * 1000), guid: shipped.guid || undefined, uid: m.uid,
+      });
+    }
+    await tx.commit();
+    applied++;
+  }
+  // Dovecot's MODSEQ_UPDATE only raises: each message's towards the primary's, and (UID 0) the log's to the seed's position.
+  const updates = seed.modseqs.filter((m) => lookupUid(box.state, m.uid) !== undefined).map((m) => ({ uid: m.uid, modseq: m.modseq }));
+  if (seed.last && box.state.logModseq < c.modseq) updates.push({ uid: 0, modseq: c.modseq });
+  if (updates.length > 0 && (await box.commitWith(async () => [[{ type: "modseq-update", external: false, sync: false, updates }]])) !== undefined) applied++;
+  if (seed.last) {
+    if (box.state.logModseq !== c.modseq) {
+      throw new ReplicationError(
+        `replica modseq ${box.state.logModseq} after the primary's seed at ${c.end.fileSeq}:${c.end.offset} (modseq ${c.modseq}): the replica counted past it and diverged`,
+        { path: box.indexPrefix },
+      );
+    }
+    if (seed.nextUid > box.state.header.nextUid && (await box.update({ minNextUid: seed.nextUid })) !== undefined) applied++;
+  }
+  return applied > 0 ? { applied, skipped: 0 } : { applied: 0, skipped: 1 };
+}
+
+/**
+ * Registers the primary's keywords the replica lacks, in the primary's
+ * order, before the seed's appends (which would register them in the order
+ * the messages first use them): the keyword lists, and so every message's
+ * keyword bits, then match. A keyword record registers its name whatever it
+ * does (Dovecot's keyword sync adds the name first): a remove from `uids`,
+ * which the replica does not have yet, changes no message.
+ */
+async function registerKeywords(box: Mailbox, keywords: readonly string[], uids: readonly number[]) {
+  const missing = keywords.filter((k) => !box.state.keywords.includes(k));
+  if (missing.length === 0) return undefined;
+  const ranges = toRanges(uids);
+  return box.commitWith(async () => [missing.map((name): LogRecord => ({ type: "keyword-update", external: false, sync: false, modifyType: "remove", name, ranges }))]);
+}
+
+/**
+ * Starts keeping a modseq per message, as Dovecot's mail_index_modseq_enable
+ * does (the records doveadm writes at its first `fetch modseq`): EXT_INTRO
+ * `modseq` (8-byte records, a 16-byte header), then the header's
+ * highest_modseq set to the log's counter, which the messages already there
+ * take as theirs. Nothing when the replica keeps them already.
+ */
+async function enableModseqs(box: Mailbox) {
+  if (modseqFieldOffset(box.state.extensions) >= 0) return undefined;
+  const hdr = new Uint8Array(MODSEQ_HDR_SIZE);
+  new DataView(hdr.buffer).setBigUint64(0, box.state.logModseq, true);
+  return box.commitWith(async () => [[
+    {
+      type: "ext-intro", external: false, sync: false,
+      intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: MODSEQ_HDR_SIZE, recordSize: 8, recordAlign: 8, flags: EXT_INTRO_FLAG_NO_SHRINK, name: MODSEQ_EXT_NAME }],
+    },
+    { type: "ext-hdr", external: false, sync: false, patches: [{ offset: 0, data: hdr }] },
+  ]]);
+}
+
+/** Whether the replica has every message of seed part `c` (a part before the last moves no modseq there by itself). */
+function seedPartApplied(box: Mailbox, c: ShippedCommit): boolean {
+  return c.seed!.messages.every((m) => lookupUid(box.state, m.uid) !== undefined || m.uid < box.state.header.nextUid);
 }
 
 function isExternalExpunge(r: LogRecord): boolean {

@@ -6,7 +6,7 @@
  * it would otherwise cost every command's start-up).
  */
 export { ReplicationConnection, type ReplicationConnectOptions } from "./connection.js";
-export { Publisher, replicatedCommitHooks, replicatedStorageHooks, replicatedTreeHooks, publishTreeChange, takeOver, type CommitMode, type SubjectCursor, type TreeOp } from "./publisher.js";
+export { Publisher, type PublisherOptions, replicatedCommitHooks, replicatedStorageHooks, replicatedTreeHooks, publishTreeChange, takeOver, type CommitMode, type SubjectCursor, type TreeOp } from "./publisher.js";
 export { Outbox, type OutboxStatus } from "./outbox.js";
 export { remoteChanges, type RemoteChangesOptions } from "./remote-changes.js";
 export { readPosition as readReplicaPosition, type ReplicaPosition } from "./position-file.js";

@@ -374,11 +374,14 @@ export class Outbox {
   private async publishLog(box: Mailbox, subject: string, upTo: LogPosition, name: string): Promise<void> {
     for (;;) {
       const cursor = await this.publisher.cursor(subject);
+      // A subject whose log does not reach back to the mailbox's creation starts with a seed: of the state the drain
+      // has (one snapshot with its position, past `upTo`, so the commits up to there are in it); the cursor moves there.
+      const seed = cursor.end === undefined && this.publisher.needsSeed(box, box.position, box.state);
       const from = this.publisher.fromOf(upTo, cursor);
-      if (!isBefore(from, upTo)) return;
-      const end = chunkEnd(box.indexPrefix, from, upTo);
+      if (!seed && !isBefore(from, upTo)) return;
       try {
-        await this.publisher.publish(subject, await this.publisher.build(box, { end, state: box.state }, cursor, name), cursor);
+        if (seed) await this.publisher.publishSeed(box, subject, box.position, box.state, cursor, name);
+        else await this.publisher.publish(subject, await this.publisher.build(box, { end: chunkEnd(box.indexPrefix, from, upTo), state: box.state }, cursor, name), cursor);
       } catch (err) {
         // An earlier publish of ours was stored late: the cursor moved to it; go on from there.
         if (!(err instanceof OwnPublishLanded)) throw err;

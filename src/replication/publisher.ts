@@ -19,7 +19,9 @@ import type { CommitHooks, CommittedRange, Mailbox } from "../api/mailbox.js";
 import type { MailboxTreeChange, MailboxTreeHooks, Storage, StorageChange, StorageHooks } from "../api/storage.js";
 import type { StorageLogAppend } from "../drivers/driver.js";
 import type { IndexMapState } from "../projections/state.js";
-import { lookupUid } from "../projections/read.js";
+import { lookupUid, messageCount, recordAt } from "../projections/read.js";
+import { modseqFieldOffset } from "../projections/apply-modseq.js";
+import { decodeLogHeader } from "../log/header.js";
 import { decodeLogSegment, readLogSegments } from "../log/segments.js";
 import type { LogPosition } from "../log/types.js";
 import { ReplicationError, ReplicationFencedError } from "../shared/errors.js";
@@ -28,7 +30,7 @@ import { asReplicationError, type ReplicationConnection } from "./connection.js"
 import { mailboxSubject, checkToken, isStorageSubject, storageSubject } from "./subjects.js";
 import {
   decodeCommit, decodeStorageEvent, encodeCommit, encodeStorageEvent, WIRE_VERSION,
-  type MailboxOp, type ShippedBody, type ShippedCommit, type ShippedLogRange, type ShippedStorageEvent, type StorageOp,
+  type MailboxOp, type SeededMessage, type SeededModseq, type ShippedBody, type ShippedCommit, type ShippedLogRange, type ShippedStorageEvent, type StorageOp,
 } from "./wire.js";
 
 export type CommitMode = "replicated" | "local";
@@ -48,7 +50,17 @@ export interface SubjectCursor {
   op?: MailboxOp;
   /** On the storage subject: the last event's id (ShippedStorageEvent.eventId). */
   eventId?: string;
+  /** The last message is this part of a seed that has more parts (`end` is undefined: the seed is not complete). */
+  seedPart?: number;
 }
+
+export interface PublisherOptions {
+  /** At most this many messages per seed part (default 1000; bodies also split parts at the inline budget). */
+  seedPartMessages?: number;
+}
+
+/** System flag bits a seed carries (Dovecot's MAIL_INDEX_FLAGS_MASK: not BACKEND or DIRTY, which are the primary format's). */
+const SEED_FLAGS_MASK = 0x1f;
 
 /** JetStream's "wrong last sequence" refusal of an expected-last-subject-sequence publish. */
 const WRONG_LAST_SEQUENCE = 10071;
@@ -62,15 +74,18 @@ export class Publisher {
   private readonly subjectGuids: Map<string, string>;
   /** Each storage's identity as the storage subject's writer (storageWriterGuid). */
   private readonly storageGuids = new WeakMap<Storage, string>();
+  private readonly seedPartMessages: number;
 
   /**
    * @param subjectGuids by mailbox name: the subject GUID of mailboxes whose
    *   subject is not their own GUID (a promoted replica carries on the
    *   primary's subjects; its position file keeps them).
+   * @param options how seeds are cut into parts.
    */
-  constructor(readonly conn: ReplicationConnection, readonly storageId: string, subjectGuids: ReadonlyMap<string, string> = new Map()) {
+  constructor(readonly conn: ReplicationConnection, readonly storageId: string, subjectGuids: ReadonlyMap<string, string> = new Map(), options: PublisherOptions = {}) {
     checkToken("storage id", storageId);
     this.subjectGuids = new Map(subjectGuids);
+    this.seedPartMessages = options.seedPartMessages ?? 1000;
   }
 
   private guidOf(mailbox: Mailbox): string | undefined {
@@ -221,17 +236,124 @@ export class Publisher {
         out.push({ uid, guid: "", receivedTime: 0, body: new Uint8Array(0), sizeBytes: 0, expunged: true });
         continue;
       }
-      const info = await mailbox.backend.messageInfo(state, uid);
-      const body = await mailbox.readMessage(uid);
-      if (inline + body.length <= INLINE_BUDGET_BYTES) {
-        inline += body.length;
-        out.push({ uid, guid: info.guid, receivedTime: info.receivedTime, body, sizeBytes: body.length });
+      const b = await this.readBody(mailbox, state, uid);
+      if (inline + b.sizeBytes <= INLINE_BUDGET_BYTES) {
+        inline += b.sizeBytes;
+        out.push(b);
       } else {
-        const name = await this.conn.bodies.put(info.guid || `${mailbox.guid()}-${uid}`, body);
-        out.push({ uid, guid: info.guid, receivedTime: info.receivedTime, objectName: name, sizeBytes: body.length });
+        out.push(await this.offload(mailbox, b));
       }
     }
     return out;
+  }
+
+  /** The body of `uid` with its GUID and INTERNALDATE, inline. */
+  private async readBody(mailbox: Mailbox, state: IndexMapState, uid: number): Promise<ShippedBody> {
+    const info = await mailbox.backend.messageInfo(state, uid);
+    const body = await mailbox.readMessage(uid);
+    return { uid, guid: info.guid, receivedTime: info.receivedTime, body, sizeBytes: body.length };
+  }
+
+  /** `b` with its bytes moved to the object store (over the inline budget of its message). */
+  private async offload(mailbox: Mailbox, b: ShippedBody): Promise<ShippedBody> {
+    const name = await this.conn.bodies.put(b.guid || `${mailbox.guid()}-${b.uid}`, b.body!);
+    return { uid: b.uid, guid: b.guid, receivedTime: b.receivedTime, objectName: name, sizeBytes: b.sizeBytes };
+  }
+
+  /**
+   * Whether replicas need a seed before the mailbox's log from offset 0 of
+   * `end`'s file (where a subject without messages starts): that file
+   * follows a rotated one (its header's prev_file_seq), or the index holds
+   * messages the file does not append (an index rebuilt, or written by
+   * something else). Either way the log does not reach back to the
+   * mailbox's creation, and a replica fed the log alone would miss messages.
+   */
+  needsSeed(mailbox: Mailbox, end: LogPosition, state: IndexMapState): boolean {
+    const path = mailbox.indexPrefix + ".log";
+    const segments = readLogSegments(mailbox.indexPrefix, { fileSeq: end.fileSeq, offset: 0 }, undefined, end);
+    if (decodeLogHeader(segments[0].headerBytes, path).prevFileSeq !== 0) return true;
+    const appended = new Set<number>();
+    for (const seg of segments) {
+      for (const tx of decodeLogSegment(seg, path)) {
+        for (const e of tx.entries) if (e.record.type === "append") for (const m of e.record.messages) appended.add(m.uid);
+      }
+    }
+    for (let i = 0; i < messageCount(state); i++) if (!appended.has(state.records.uidAt(i))) return true;
+    return false;
+  }
+
+  /**
+   * Publishes a seed of the mailbox as `state` holds it at log position
+   * `end` (which `state` must reflect: take both under the log lock, as the
+   * afterCommit hook has them): UIDVALIDITY, next UID, and per message its
+   * UID, flags, keywords, GUID, INTERNALDATE and body, in parts of at most
+   * `seedPartMessages` messages and the inline body budget; then, when the
+   * index keeps them, the messages' modseqs (as many per part); each part
+   * fenced by the subject's last sequence. Only the last part moves the
+   * cursor to `end`: the commits after it continue from there. A seed left
+   * unfinished (a writer killed between parts) is published again whole by
+   * the next writer; replicas apply a part they have already as nothing.
+   * @throws ReplicationFencedError, ReplicationError as publish().
+   */
+  async publishSeed(mailbox: Mailbox, subject: string, end: LogPosition, state: IndexMapState, cursor: SubjectCursor, name = mailbox.name): Promise<void> {
+    let part = 0;
+    let messages: SeededMessage[] = [];
+    let bodies: ShippedBody[] = [];
+    let modseqs: SeededModseq[] = [];
+    let inline = 0;
+    const tracksModseqs = modseqFieldOffset(state.extensions) >= 0;
+    const flush = async (last: boolean) => {
+      await this.publish(subject, {
+        version: WIRE_VERSION, storageId: this.storageId, mailboxGuid: this.guidOf(mailbox)!, writerGuid: mailbox.guid()!, mailbox: name,
+        uidValidity: state.header.uidValidity, start: end, end, modseq: state.logModseq, segments: [], bodies,
+        seed: { part, last, nextUid: state.header.nextUid, keywords: [...state.keywords], tracksModseqs, messages, modseqs },
+      }, cursor);
+      part++;
+      messages = [];
+      bodies = [];
+      modseqs = [];
+      inline = 0;
+    };
+    for (let seq = 1; seq <= messageCount(state); seq++) {
+      const r = recordAt(state, seq)!;
+      let b = await this.readBody(mailbox, state, r.uid);
+      const fits = inline + b.sizeBytes <= INLINE_BUDGET_BYTES;
+      // A body that fits a part of its own starts one rather than going to the object store.
+      if (messages.length >= this.seedPartMessages || (!fits && messages.length > 0 && b.sizeBytes <= INLINE_BUDGET_BYTES)) await flush(false);
+      if (inline + b.sizeBytes <= INLINE_BUDGET_BYTES) inline += b.sizeBytes;
+      else b = await this.offload(mailbox, b);
+      messages.push({ uid: r.uid, flags: r.flags & SEED_FLAGS_MASK, keywords: r.keywords });
+      bodies.push(b);
+    }
+    if (tracksModseqs) {
+      for (let seq = 1; seq <= messageCount(state); seq++) {
+        if (messages.length + modseqs.length >= this.seedPartMessages) await flush(false);
+        const r = recordAt(state, seq)!;
+        modseqs.push({ uid: r.uid, modseq: r.modseq });
+      }
+    }
+    await flush(true);
+  }
+
+  /**
+   * Seeds the mailbox's subject explicitly (an operator adding replication
+   * to an existing store, before its first commit): when the subject has no
+   * complete seed or commit yet, publishes a seed of the mailbox's current
+   * state, whether or not its log reaches back to its creation. Nothing
+   * when the subject has messages already. Call it while no other process
+   * writes the mailbox: the state is read at the log's end, outside the
+   * log lock (a commit of this process publishes after it, from its end).
+   * @returns whether a seed was published.
+   * @throws ReplicationFencedError, ReplicationError as publish().
+   */
+  async seed(mailbox: Mailbox): Promise<boolean> {
+    await this.verifyCursor(mailbox);
+    const subject = this.subjectOf(mailbox);
+    const cursor = await this.cursor(subject);
+    if (cursor.end !== undefined) return false;
+    const state = await mailbox.refresh();
+    await this.publishSeed(mailbox, subject, mailbox.position, state, cursor);
+    return true;
   }
 
   /**
@@ -246,7 +368,9 @@ export class Publisher {
       const cursor = await this.cursor(subject);
       if (cursor.end !== undefined && !isBefore(cursor.end, committed.end)) return; // already there
       try {
-        await this.publish(subject, await this.build(mailbox, committed, cursor), cursor);
+        // A subject without a complete seed or commit starts at the log file holding `end`: a seed first when that misses history.
+        if (cursor.end === undefined && this.needsSeed(mailbox, committed.end, committed.state)) await this.publishSeed(mailbox, subject, committed.end, committed.state, cursor);
+        else await this.publish(subject, await this.build(mailbox, committed, cursor), cursor);
         return;
       } catch (err) {
         if (!(err instanceof OwnPublishLanded) || attempt > 0) throw err;
@@ -261,14 +385,20 @@ export class Publisher {
    * @throws ReplicationError when JetStream does not acknowledge in time.
    */
   async publish(subject: string, shipped: ShippedCommit, cursor: SubjectCursor): Promise<number> {
+    const seed = shipped.seed;
     const seq = await this.compareAndAppend(subject, encodeCommit(shipped), cursor, {
       // A rename or delete ends where the message before it did: its id names the op and the sequence it follows.
-      msgID: `${subject}@${shipped.end.fileSeq}:${shipped.end.offset}:${shipped.modseq}${shipped.op ? `:${shipped.op.type}@${cursor.lastSeq}:${shipped.mailbox}` : ""}`,
+      // A seed part names the sequence it follows too: a seed published again (after a killed writer's parts) is not a duplicate.
+      msgID: seed
+        ? `${subject}@seed@${cursor.lastSeq}:${seed.part}`
+        : `${subject}@${shipped.end.fileSeq}:${shipped.end.offset}:${shipped.modseq}${shipped.op ? `:${shipped.op.type}@${cursor.lastSeq}:${shipped.mailbox}` : ""}`,
       writerGuid: shipped.writerGuid,
       here: shipped.end,
-      what: `commit ending at ${shipped.end.fileSeq}:${shipped.end.offset}`,
-      isOwn: (now) => now.end !== undefined && !isBefore(shipped.end, now.end),
+      what: seed ? `seed part ${seed.part} at ${shipped.end.fileSeq}:${shipped.end.offset}` : `commit ending at ${shipped.end.fileSeq}:${shipped.end.offset}`,
+      isOwn: (now) => (seed && !seed.last ? now.seedPart === seed.part : now.end !== undefined && !isBefore(shipped.end, now.end)),
     });
+    cursor.seedPart = seed && !seed.last ? seed.part : undefined;
+    if (cursor.seedPart !== undefined) return seq;
     cursor.end = shipped.end;
     cursor.modseq = shipped.modseq;
     cursor.mailbox = shipped.mailbox;
@@ -566,6 +696,8 @@ export async function lastOnSubject(conn: ReplicationConnection, subject: string
       return { lastSeq: m.seq, end: undefined, modseq: undefined, writerGuid: e.writerGuid, eventId: e.eventId };
     }
     const c = decodeCommit(m.data, subject, m.seq);
+    // An unfinished seed is no position to continue from: the next writer seeds again.
+    if (c.seed && !c.seed.last) return { lastSeq: m.seq, end: undefined, modseq: undefined, writerGuid: c.writerGuid, mailbox: c.mailbox, uidValidity: c.uidValidity, seedPart: c.seed.part };
     return { lastSeq: m.seq, end: c.end, modseq: c.modseq, writerGuid: c.writerGuid, mailbox: c.mailbox, uidValidity: c.uidValidity, op: c.op };
   } catch (err) {
     if (err instanceof NatsError && err.api_error?.err_code === NO_MESSAGE) return { lastSeq: 0, end: undefined, modseq: undefined, writerGuid: undefined };

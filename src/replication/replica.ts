@@ -16,7 +16,7 @@ import { consumerOpts, ErrorCode, NatsError, type JetStreamSubscription, type Js
 import type { Mailbox } from "../api/mailbox.js";
 import type { Storage } from "../api/storage.js";
 import { ReplicationError } from "../shared/errors.js";
-import { applyCreate, applyShipped, applyTreeOp, replicaMailbox, type ApplyResult } from "./apply.js";
+import { applyCreate, applySeed, applyShipped, applyTreeOp, replicaMailbox, type ApplyResult } from "./apply.js";
 import { asReplicationError, type ReplicationConnection } from "./connection.js";
 import { readPosition, writePosition } from "./position-file.js";
 import { storageSubjects, checkToken, isStorageSubject } from "./subjects.js";
@@ -201,7 +201,7 @@ export class Replica {
       } else {
         this.mailboxes[c.mailbox] = c.mailboxGuid;
         this.appliedSeqs[c.mailbox] = m.seq;
-        result = await applyShipped(box, c, this.conn.bodies, m.subject);
+        result = c.seed ? await applySeed(box, c, this.conn.bodies, m.subject) : await applyShipped(box, c, this.conn.bodies, m.subject);
       }
     }
     this.appliedTx += result.applied;

@@ -44,6 +44,46 @@ export interface ShippedLogRange {
   segments: LogSegment[];
 }
 
+/** One message of a seed: what the primary's index holds of it at the seed's position. */
+export interface SeededMessage {
+  uid: number;
+  /** System flags (MailFlag bits, Dovecot's MAIL_INDEX_FLAGS_MASK). */
+  flags: number;
+  keywords: string[];
+}
+
+/** A seeded message's modseq in the primary's index. */
+export interface SeededModseq {
+  uid: number;
+  modseq: bigint;
+}
+
+/**
+ * A mailbox's state at one log position, for a subject whose replicas
+ * cannot get it from the log (history rotated away before replication
+ * started). Shipped in parts, each a stream message of its own (the
+ * message size limit); only the last one moves the subject's cursor.
+ * The bodies travel in the message's `bodies`, as a commit's do.
+ */
+export interface ShippedSeed {
+  /** 0, 1, …: parts of one seed are consecutive messages of the subject. */
+  part: number;
+  last: boolean;
+  /** The primary's next UID at the seed's position. */
+  nextUid: number;
+  /** The primary's keyword names in its index's order (a message's keywords are bits in that order). */
+  keywords: string[];
+  /** Whether the primary's index keeps a modseq per message (modseqs enabled); when not, they read as the highest, and no part has `modseqs`. */
+  tracksModseqs: boolean;
+  messages: SeededMessage[];
+  /**
+   * The messages' modseqs, in parts after every message part: a
+   * MODSEQ_UPDATE raises the log's counter to its highest modseq as well,
+   * so the replica counts all its appends first (see apply.ts applySeed).
+   */
+  modseqs: SeededModseq[];
+}
+
 export interface ShippedCommit {
   version: number;
   storageId: string;
@@ -79,6 +119,12 @@ export interface ShippedCommit {
    * and in `local` mode (the outbox reads the mailbox log alone).
    */
   mapLog?: ShippedLogRange[];
+  /**
+   * Set on a seed part: no log bytes; `start` and `end` are the seed's
+   * position E and `modseq` the primary log's modseq there, where the
+   * commits after the seed continue from.
+   */
+  seed?: ShippedSeed;
 }
 
 /**
@@ -131,6 +177,7 @@ export function encodeCommit(c: ShippedCommit): Uint8Array {
     ...c,
     modseq: c.modseq.toString(),
     segments: encodeSegments(c.segments),
+    ...(c.seed ? { seed: { ...c.seed, modseqs: c.seed.modseqs.map((m) => ({ ...m, modseq: m.modseq.toString() })) } } : {}),
     ...(c.mapLog ? { mapLog: encodeRanges(c.mapLog) } : {}),
   });
 }
@@ -164,5 +211,10 @@ export function decodeCommit(bytes: Uint8Array, subject: string, seq: number): S
   const segments = decodeSegments(raw.segments as WireSegment[]);
   // msgpackr gives Buffers in Node: plain Uint8Array views of the same bytes.
   const bodies = (raw.bodies as ShippedBody[]).map((b) => (b.body ? { ...b, body: new Uint8Array(b.body.buffer, b.body.byteOffset, b.body.byteLength) } : b));
-  return { ...(raw as unknown as ShippedCommit), modseq: BigInt(raw.modseq as string), segments, bodies, ...(raw.mapLog ? { mapLog: decodeRanges(raw.mapLog) } : {}) };
+  const seed = raw.seed as (Omit<ShippedSeed, "modseqs"> & { modseqs: Array<{ uid: number; modseq: string }> }) | undefined;
+  return {
+    ...(raw as unknown as ShippedCommit), modseq: BigInt(raw.modseq as string), segments, bodies,
+    ...(raw.mapLog ? { mapLog: decodeRanges(raw.mapLog) } : {}),
+    ...(seed ? { seed: { ...seed, modseqs: seed.modseqs.map((m) => ({ ...m, modseq: BigInt(m.modseq) })) } } : {}),
+  };
 }

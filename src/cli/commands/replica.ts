@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { withStorage } from "../context.js";
+import { MailstoreError } from "../../shared/errors.js";
+import { matchMailboxes, withStorage } from "../context.js";
 import type { CliIo } from "../io.js";
 import { defaultPositionFile } from "../replication.js";
 
@@ -62,5 +63,32 @@ export function registerReplica(program: Command, io: CliIo, stop: () => Promise
       } finally {
         await conn.close();
       }
+    });
+}
+
+/**
+ * `seed`: publishes a seed of each mailbox (all, or those matching the
+ * patterns) whose subject has no messages yet, as a writer with
+ * `--replicate` would before its first commit to it. For an operator adding
+ * replication to an existing store: replicas then have every mailbox, also
+ * those nobody writes to. Run it while nothing else writes the store.
+ */
+export function registerSeed(program: Command, io: CliIo): void {
+  program
+    .command("seed")
+    .argument("[mailboxes...]", "mailbox names or doveadm patterns (default: all)")
+    .description("publish each mailbox's state to the stream (--replicate) when its subject has no messages yet")
+    .action(async (patterns: string[]) => {
+      await withStorage(program, io, async (storage, replication) => {
+        if (!replication) throw new MailstoreError("INVALID_ARGUMENT", "seed publishes to the stream: give --replicate and --replicate-id");
+        for (const name of matchMailboxes(await storage.listMailboxes(), patterns)) {
+          const box = await storage.openMailbox(name);
+          try {
+            io.out(`${name}: ${(await replication.publisher.seed(box)) ? "seeded" : "its subject has messages already"}\n`);
+          } finally {
+            await box.close();
+          }
+        }
+      }, { existing: true });
     });
 }

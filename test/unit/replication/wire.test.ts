@@ -36,6 +36,15 @@ describe("wire", () => {
     expect(decodeStorageEvent(encodeStorageEvent({ ...altmove, op: { type: "purge" }, mapLog: [] }), "s", 3).op).toEqual({ type: "purge" });
   });
 
+  it("round-trips a seed part, 64-bit message modseqs included", () => {
+    const seed = {
+      part: 2, last: true, nextUid: 90, keywords: ["work", "$Label1"], tracksModseqs: true,
+      messages: [{ uid: 7, flags: 9, keywords: ["work"] }, { uid: 8, flags: 0, keywords: [] }], modseqs: [{ uid: 7, modseq: 2n ** 40n + 1n }, { uid: 8, modseq: 5n }],
+    };
+    const part: ShippedCommit = { ...commit, start: commit.end, segments: [], seed };
+    expect(decodeCommit(encodeCommit(part), "s", 1)).toEqual(part);
+  });
+
   it("refuses a commit read as a storage event", () => {
     expect(() => decodeStorageEvent(encodeCommit(commit), "mail.alice._storage", 4)).toThrow(/not a storage event/);
   });
