@@ -419,6 +419,22 @@ export class Publisher {
     return this.publishAt(subject, event, await this.cursor(subject));
   }
 
+  /**
+   * Publishes a mailbox subject's takeover marker (takeOver) expecting
+   * `cursor.lastSeq`. Its id names it a takeover of that sequence, not the
+   * position a commit's id names: the store's log may still end where its
+   * own last commit on the subject did (promoted back after another store's
+   * takeover that added no log bytes), and that commit's id would make
+   * JetStream take the marker for a duplicate.
+   * @throws as publish().
+   */
+  async publishTakeover(subject: string, marker: ShippedCommit, cursor: SubjectCursor): Promise<number> {
+    return this.compareAndAppend(subject, encodeCommit(marker), cursor, {
+      msgID: `${subject}@takeover@${cursor.lastSeq}`, writerGuid: marker.writerGuid, here: marker.end, what: `takeover at ${marker.end.fileSeq}:${marker.end.offset}`,
+      isOwn: (now) => now.end !== undefined && !isBefore(marker.end, now.end),
+    });
+  }
+
   /** publishStorageEvent expecting `cursor` (a takeover's: the sequence the replica applied). */
   async publishAt(subject: string, event: ShippedStorageEvent, cursor: SubjectCursor): Promise<number> {
     try {
@@ -445,7 +461,11 @@ export class Publisher {
   }): Promise<number> {
     let ack;
     try {
-      ack = await this.conn.js.publish(subject, data, { expect: { lastSubjectSequence: cursor.lastSeq }, msgID: m.msgID, timeout: this.conn.timeoutMs });
+      // The id names the writer: JetStream acknowledges a message whose id it stored within its duplicate window with
+      // that message's sequence and stores nothing, and another store's log (a promoted replica's is byte-for-byte the
+      // old primary's) can end at the same position and modseq, which is all a commit's id says.
+      const msgID = `${m.msgID}:by:${m.writerGuid}`;
+      ack = await this.conn.js.publish(subject, data, { expect: { lastSubjectSequence: cursor.lastSeq }, msgID, timeout: this.conn.timeoutMs });
     } catch (err) {
       if (err instanceof NatsError && err.api_error?.err_code === WRONG_LAST_SEQUENCE) {
         const now = await lastOnSubject(this.conn, subject);
@@ -466,9 +486,29 @@ export class Publisher {
       this.cursors.delete(subject);
       throw asReplicationError(err, `publish to ${subject}`);
     }
+    if (ack.duplicate) await this.checkDuplicate(subject, ack.seq, cursor, m);
     cursor.lastSeq = ack.seq;
     cursor.writerGuid = m.writerGuid;
     return ack.seq;
+  }
+
+  /**
+   * After JetStream acknowledged a publish as a duplicate (stored nothing):
+   * that is this writer's message stored before (a retry) only when the
+   * acknowledged sequence is the subject's last message and this writer's
+   * own; anything else is a message this publish did not write, which must
+   * not pass for it.
+   * @throws ReplicationFencedError when it is not: nothing was written.
+   */
+  private async checkDuplicate(subject: string, seq: number, cursor: SubjectCursor, m: { writerGuid: string; here: LogPosition; what: string; isOwn: (now: SubjectCursor) => boolean }): Promise<void> {
+    const now = await lastOnSubject(this.conn, subject);
+    if (now.lastSeq === seq && now.writerGuid === m.writerGuid && m.isOwn(now)) return;
+    this.cursors.delete(subject);
+    this.fenced = new ReplicationFencedError(
+      `JetStream took the ${m.what} for a duplicate of stream sequence ${seq}, and ${subject} ends with stream sequence ${now.lastSeq} of writer ${now.writerGuid}, not this writer's; nothing was written`,
+      subject, cursor.lastSeq, { fileSeq: m.here.fileSeq, offset: m.here.offset },
+    );
+    throw this.fenced;
   }
 
   /**
@@ -722,7 +762,7 @@ export async function takeOver(publisher: Publisher, mailbox: Mailbox, subjectGu
     modseq: state.logModseq, segments: [], bodies: [],
   };
   const cursor: SubjectCursor = { lastSeq: appliedSeq, end: undefined, modseq: undefined, writerGuid: undefined };
-  await publisher.publish(subject, marker, cursor);
+  await publisher.publishTakeover(subject, marker, cursor);
   publisher.forgetCursor(subject);
 }
 

@@ -135,4 +135,31 @@ describeNats("fencing: two primaries writing one mailbox", () => {
     await other.close();
     await store.close();
   });
+
+  it("a store taking a subject back (its log where its last commit ended) stores its takeover: not taken for a duplicate of that commit", async () => {
+    const a = createOracle("sdbox");
+    const b = createOracle("mdbox");
+    oracles.push(a, b);
+    const publisherA = new Publisher(conn, "back");
+    const storeA = openStorage(a.location, { commitHooks: replicatedCommitHooks(publisherA) });
+    const inboxA = await storeA.openMailbox("INBOX");
+    await inboxA.transaction().append({ body: sampleMessage(1) }).commit();
+    const subject = publisherA.subjectOf(inboxA);
+    const committed = await lastOnSubject(conn, subject);
+    // B takes the subject over and writes nothing; A takes it back with its log unchanged, at its last commit's end and modseq.
+    const storeB = openStorage(b.location);
+    const inboxB = await storeB.openMailbox("INBOX");
+    await takeOver(new Publisher(conn, "back", new Map([["INBOX", inboxA.guid()!]])), inboxB, inboxA.guid()!, committed.lastSeq);
+    expect(inboxA.position).toEqual(committed.end);
+    await takeOver(publisherA, inboxA, inboxA.guid()!, committed.lastSeq + 1);
+    const last = await lastOnSubject(conn, subject);
+    expect(last.lastSeq, "A's takeover stored after B's").toBe(committed.lastSeq + 2);
+    expect(last.writerGuid).toBe(inboxA.guid());
+    // A commits on from there.
+    await inboxA.transaction().append({ body: sampleMessage(2) }).commit();
+    expect((await lastOnSubject(conn, subject)).lastSeq).toBe(committed.lastSeq + 3);
+    await inboxB.close();
+    await storeB.close();
+    await storeA.close();
+  });
 }, { doveadm: true });

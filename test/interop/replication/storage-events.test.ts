@@ -16,7 +16,7 @@ import { openStorage, type Storage } from "../../../src/index.js";
 import { ReplicationFencedError } from "../../../src/shared/errors.js";
 import { Publisher, Replica, replicatedCommitHooks, replicatedStorageHooks, replicatedTreeHooks, storageSubject, type ReplicationConnection } from "../../../src/replication/index.js";
 import { decodeCommit, decodeStorageEvent, type ShippedLogRange } from "../../../src/replication/wire.js";
-import { isStorageSubject } from "../../../src/replication/subjects.js";
+import { isStorageSubject, mailboxSubject } from "../../../src/replication/subjects.js";
 import type { MdboxMailboxBackend } from "../../../src/drivers/mdbox/mailbox-backend.js";
 import type { MdboxStorageBackend } from "../../../src/drivers/mdbox/storage-backend.js";
 import { createOracle, sampleMessage, type DovecotOracle, type MailFormat } from "../../helpers/dovecot.js";
@@ -181,6 +181,8 @@ describeNats("replication: storage events (purge, altmove, map records)", () => 
       const replica = await Replica.start(conn, replicaStore, { storageId, positionFile: path.join(r.dir, "replica-position.json") });
       await replica.caughtUp();
       const publisher = await replica.promote();
+      // Every subject the replica applied ends with its takeover, Other's too (its log is byte-for-byte the primary's).
+      await expectTakenOver(conn, storageId, publisher, replicaStore, ["INBOX", "Other"]);
       await replicaStore.close();
       const promoted = promotedStorage(publisher, r.location);
       await expunge(promoted, "INBOX", [4]);
@@ -273,6 +275,30 @@ async function assertLastIsPurgeOf(conn: ReplicationConnection, storageId: strin
   await inbox.close();
   expect(event.op.type).toBe("purge");
   expect(event.writerGuid, "written by the promoted store").toBe(guid);
+}
+
+/**
+ * Each of `mailboxes`' subjects (the old primary's GUIDs, as the promoted
+ * publisher keeps them) and the storage subject end with a message written
+ * by `store`: its takeover was stored, not taken by JetStream for a
+ * duplicate of the old primary's last message.
+ */
+async function expectTakenOver(conn: ReplicationConnection, storageId: string, publisher: Publisher, store: Storage, mailboxes: readonly string[]): Promise<void> {
+  for (const name of mailboxes) {
+    const subjectGuid = publisher.subjectGuidOf(name);
+    expect(subjectGuid, `${name}: on the old primary's subject`).toBeDefined();
+    const subject = mailboxSubject(conn.names, storageId, subjectGuid!);
+    const m = await conn.jsm.streams.getMessage(conn.names.stream, { last_by_subj: subject });
+    const box = await store.openMailbox(name);
+    const guid = box.guid();
+    await box.close();
+    expect(decodeCommit(m.data, subject, m.seq).writerGuid, `${name}'s subject ends with the promoted store's takeover`).toBe(guid);
+  }
+  const subject = storageSubject(conn.names, storageId);
+  const m = await conn.jsm.streams.getMessage(conn.names.stream, { last_by_subj: subject });
+  const event = decodeStorageEvent(m.data, subject, m.seq);
+  expect(event.op.type).toBe("takeover");
+  expect(event.writerGuid).toBe(await publisher.storageWriterGuid(store));
 }
 
 /**
