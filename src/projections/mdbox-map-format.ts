@@ -57,10 +57,11 @@ export function encodeMapRecord(r: MapRecord): Uint8Array {
 
 /** @returns the record in `bytes` (at least 12 bytes), or undefined when file_id is 0 (never set). */
 export function decodeMapRecord(bytes: Uint8Array): MapRecord | undefined {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const fileId = view.getUint32(0, true);
+  // By hand, not through a DataView: mapEntries and every fetch's map lookup decode one per record.
+  const u32 = (at: number) => (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+  const fileId = u32(0);
   if (fileId === 0) return undefined;
-  return { fileId, offset: view.getUint32(4, true), size: view.getUint32(8, true) };
+  return { fileId, offset: u32(4), size: u32(8) };
 }
 
 /** @returns the refcount stored in a `ref` field. */

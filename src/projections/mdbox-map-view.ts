@@ -5,7 +5,7 @@
  */
 import { extension, extensionHeader } from "./read.js";
 import type { ExtensionInfo, IndexMapState } from "./state.js";
-import { decodeMapHeader, MAP_EXT_NAME, REF_EXT_NAME, type MapHeader, type MapRecord } from "./mdbox-map-format.js";
+import { decodeMapHeader, decodeMapRecord, decodeRefcount, MAP_EXT_NAME, REF_EXT_NAME, type MapHeader, type MapRecord } from "./mdbox-map-format.js";
 
 /** One map record: where a stored message lives and how many mailbox records use it. */
 export interface MapEntry extends MapRecord {
@@ -46,26 +46,22 @@ export interface FileEnd {
 /**
  * The last `max` distinct files of the map, newest map uid first, each with
  * the end of its last message (the most offset + size of its records):
- * where a save may append. Reads the rows in place: a save asks once per
- * commit, and a MapEntry per record of a large map each time cost an
- * import O(messages²) allocations.
+ * where a save may append. Keeps no list of the map's entries: a save asks
+ * once per commit, and building one for a large map each time made an
+ * import O(messages²) in retained objects.
  */
 export function recentFileEnds(state: IndexMapState, max: number): FileEnd[] {
   const map = extension(state, MAP_EXT_NAME);
   if (map === undefined || map.recordSize < 12) return [];
-  const fileAt = (i: number) => {
-    const row = state.records.row(i);
-    return new DataView(row.bytes.buffer, row.bytes.byteOffset + row.offset + map.recordOffset, 12);
-  };
   const ends = new Map<number, number>();
   for (let i = state.records.count - 1; i >= 0 && ends.size < max; i--) {
-    const fileId = fileAt(i).getUint32(0, true);
-    if (fileId !== 0 && !ends.has(fileId)) ends.set(fileId, 0);
+    const e = entryAt(state, i, map, undefined);
+    if (e !== undefined && !ends.has(e.fileId)) ends.set(e.fileId, 0);
   }
   for (let i = 0; i < state.records.count; i++) {
-    const view = fileAt(i);
-    const end = ends.get(view.getUint32(0, true));
-    if (end !== undefined) ends.set(view.getUint32(0, true), Math.max(end, view.getUint32(4, true) + view.getUint32(8, true)));
+    const e = entryAt(state, i, map, undefined);
+    const end = e === undefined ? undefined : ends.get(e.fileId);
+    if (end !== undefined) ends.set(e!.fileId, Math.max(end, e!.offset + e!.size));
   }
   return [...ends].map(([fileId, end]) => ({ fileId, end }));
 }
@@ -73,15 +69,16 @@ export function recentFileEnds(state: IndexMapState, max: number): FileEnd[] {
 /** The entry in row `index`, read in place (no MessageRecord); undefined when never placed (file_id 0). */
 function entryAt(state: IndexMapState, index: number, map: ExtensionInfo, ref: ExtensionInfo | undefined): MapEntry | undefined {
   const row = state.records.row(index);
-  const view = new DataView(row.bytes.buffer, row.bytes.byteOffset + row.offset);
-  const fileId = view.getUint32(map.recordOffset, true);
-  if (fileId === 0) return undefined;
+  const at = row.offset + map.recordOffset;
+  const placed = decodeMapRecord(row.bytes.subarray(at, at + 12));
+  if (placed === undefined) return undefined;
+  const refAt = ref === undefined || ref.recordSize < 2 ? -1 : row.offset + ref.recordOffset;
   return {
     mapUid: row.words[row.offset >>> 2],
-    fileId,
-    offset: view.getUint32(map.recordOffset + 4, true),
-    size: view.getUint32(map.recordOffset + 8, true),
-    refcount: ref === undefined || ref.recordSize < 2 ? 0 : view.getUint16(ref.recordOffset, true),
+    fileId: placed.fileId,
+    offset: placed.offset,
+    size: placed.size,
+    refcount: refAt < 0 ? 0 : decodeRefcount(row.bytes.subarray(refAt, refAt + 2)),
   };
 }
 
