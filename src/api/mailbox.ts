@@ -196,12 +196,11 @@ export class Mailbox {
    * each message in exactly one mailbox once this one is opened again
    * (mailbox-move.ts).
    */
-  moveTo(target: Mailbox, uids: readonly UidRange[]): Promise<MoveResult> {
+  async moveTo(target: Mailbox, uids: readonly UidRange[]): Promise<MoveResult> {
     this.checkOpen();
     // Before the intent journal is touched: a read-only store gets no slot file either.
-    for (const box of [this, target]) {
-      if (box.options.readOnly) return Promise.reject(new MailstoreError("UNSUPPORTED", `mailbox ${box.name} is open read-only`, { path: box.backend.indexPrefix }));
-    }
+    this.checkWritable();
+    target.checkWritable();
     return moveMessages(this, target, uids, this.options.fsync !== "never");
   }
 
@@ -300,7 +299,7 @@ export class Mailbox {
   /** Commits built records under the log lock. Used by MailboxTransaction. */
   async commitWith(build: (state: IndexMapState) => Promise<LogTransactionRecords>, intent?: CommitIntent): Promise<CommitResult | undefined> {
     this.checkOpen();
-    if (this.options.readOnly) throw new MailstoreError("UNSUPPORTED", `mailbox ${this.name} is open read-only`, { path: this.backend.indexPrefix });
+    this.checkWritable();
     const hooks = this.options.commitHooks;
     const commit = () => this.writer.sync(async (sync) => {
       await hooks?.beforeCommit?.(this, sync.state);
@@ -421,6 +420,11 @@ export class Mailbox {
     this.externalFollow = undefined;
     this.stopMailFileWatch?.();
     this.stopMailFileWatch = undefined;
+  }
+
+  /** @throws MailstoreError UNSUPPORTED when the mailbox was opened read-only. */
+  private checkWritable(): void {
+    if (this.options.readOnly) throw new MailstoreError("UNSUPPORTED", `mailbox ${this.name} is open read-only`, { path: this.backend.indexPrefix });
   }
 
   private checkOpen(): void {
