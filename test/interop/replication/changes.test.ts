@@ -12,12 +12,30 @@ import { Publisher, remoteChanges, Replica, ReplicationConnection, replicatedCom
 import { createOracle, sampleMessage } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
 
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 10));
-  }
+/** What a subscriber received, and a wait for a number of batches that resolves on the push that reaches it (no polling). */
+function received(): { batches: ChangeBatch[]; push(batch: ChangeBatch): void; count(n: number, of?: (b: ChangeBatch) => boolean): Promise<void> } {
+  const batches: ChangeBatch[] = [];
+  const waits = new Set<() => void>();
+  return {
+    batches,
+    push(batch) {
+      batches.push(batch);
+      for (const check of [...waits]) check();
+    },
+    count(n, of = () => true) {
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${batches.filter(of).length} of ${n} batches after 10 s`)), 10_000);
+        const check = () => {
+          if (batches.filter(of).length < n) return;
+          waits.delete(check);
+          clearTimeout(timer);
+          resolve();
+        };
+        waits.add(check);
+        check();
+      });
+    },
+  };
 }
 
 describeNats("change streams across nodes", () => {
@@ -38,9 +56,9 @@ describeNats("change streams across nodes", () => {
       await inbox.transaction().append({ body: sampleMessage(1) }).commit(); // history before anyone subscribes
       const guid = inbox.guid()!;
 
-      const local: ChangeBatch[] = [];
-      const remote: ChangeBatch[] = [];
-      const onReplica: ChangeBatch[] = [];
+      const local = received();
+      const remote = received();
+      const onReplica = received();
       const localSub = inbox.changes().subscribe((batch) => local.push(batch));
       // From the position after the history: what follows is delivered however late the remote consumer is ready.
       const remoteSub = remoteChanges(connB, { storageId, mailboxGuid: guid, from: inbox.position }).subscribe({ next: (batch) => remote.push(batch) });
@@ -54,25 +72,26 @@ describeNats("change streams across nodes", () => {
       await inbox.transaction().flags([{ uid1: 1, uid2: 3 }], "add", ["\\Flagged", "$Label1"]).commit();
       await inbox.transaction().flags([{ uid1: 2, uid2: 2 }], "remove", ["\\Flagged"]).commit();
       await inbox.transaction().expunge([{ uid1: 4, uid2: 5 }]).commit();
-      await until(() => local.length === 8 && remote.length === 8);
-      expect(remote).toEqual(local);
-      expect(remote.map((x) => x.modseq)).toEqual([...remote.map((x) => x.modseq)].sort((x, y) => (x < y ? -1 : 1)));
+      await local.count(8);
+      await remote.count(8);
+      expect(remote.batches).toEqual(local.batches);
+      expect(remote.batches.map((x) => x.modseq)).toEqual([...remote.batches.map((x) => x.modseq)].sort((x, y) => (x < y ? -1 : 1)));
 
       // The replica node's own stream: the same changes at the same modseqs (positions are the replica's log's).
-      await until(() => onReplica.filter((x) => x.changes.length > 0).length === 8);
+      await onReplica.count(8, (x) => x.changes.length > 0);
       const strip = (xs: ChangeBatch[]) => xs.filter((x) => x.changes.length > 0).map((x) => ({ modseq: x.modseq, changes: x.changes }));
-      expect(strip(onReplica)).toEqual(strip(local));
+      expect(strip(onReplica.batches)).toEqual(strip(local.batches));
 
       // Resume from a position: exactly what came after it.
-      const resumed: ChangeBatch[] = [];
-      const resumeSub = remoteChanges(connB, { storageId, mailboxGuid: guid, from: local[3].end }).subscribe((batch) => resumed.push(batch));
-      await until(() => resumed.length === 4);
-      expect(resumed).toEqual(local.slice(4));
+      const resumed = received();
+      const resumeSub = remoteChanges(connB, { storageId, mailboxGuid: guid, from: local.batches[3].end }).subscribe((batch) => resumed.push(batch));
+      await resumed.count(4);
+      expect(resumed.batches).toEqual(local.batches.slice(4));
       // By name, from the storage's subjects.
-      const byName: ChangeBatch[] = [];
-      const byNameSub = remoteChanges(connB, { storageId, mailbox: "INBOX", from: local[6].end }).subscribe((batch) => byName.push(batch));
-      await until(() => byName.length === 1);
-      expect(byName).toEqual(local.slice(7));
+      const byName = received();
+      const byNameSub = remoteChanges(connB, { storageId, mailbox: "INBOX", from: local.batches[6].end }).subscribe((batch) => byName.push(batch));
+      await byName.count(1);
+      expect(byName.batches).toEqual(local.batches.slice(7));
 
       for (const s of [localSub, remoteSub, replicaSub, resumeSub, byNameSub]) s.unsubscribe();
       await replica.stop();
