@@ -10,6 +10,7 @@ import type { LogPosition, LogRecord, UidRange } from "../log/types.js";
 import { readLog } from "../log/view.js";
 import { isBefore, stateAt } from "../index-io/load-state.js";
 import { IndexWriter, type IndexSync } from "../index-io/writer.js";
+import type { ClosedIndexCache } from "../index-io/closed-index-cache.js";
 import { fetchMessages, type FetchedMessage, type FetchField } from "./mailbox-fetch.js";
 import { mailboxStatus, type MailboxStatus, type StatusItem } from "./mailbox-status.js";
 import { updateMailbox, type MailboxUpdate } from "./mailbox-update.js";
@@ -123,7 +124,7 @@ export class Mailbox {
    * `uidValidity` is given and none exists. Users open mailboxes through
    * Storage.openMailbox.
    */
-  static open(name: string, backend: MailboxBackend, options: MailboxOptions & { createWithUidValidity?: number } = {}): Mailbox {
+  static open(name: string, backend: MailboxBackend, options: MailboxOptions & { createWithUidValidity?: number; closedIndexes?: ClosedIndexCache } = {}): Mailbox {
     const create = options.createWithUidValidity !== undefined
       ? { initialRecords: backend.initialRecords(options.createWithUidValidity) }
       : undefined;
@@ -133,6 +134,7 @@ export class Mailbox {
       create,
       keepsIndexBackup: backend.keepsIndexBackup,
       filesFollowTail: backend.syncExternalChanges !== undefined,
+      closedIndexes: options.closedIndexes,
     });
     return new Mailbox(name, backend, writer, options);
   }

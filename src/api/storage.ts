@@ -12,6 +12,7 @@ import { checkNewMailboxName } from "../drivers/mailbox-names.js";
 import { listSubscriptions, setSubscription } from "../drivers/subscriptions.js";
 import type { FsyncMode } from "../log/log.js";
 import { Mailbox, type MailboxOptions } from "./mailbox.js";
+import { ClosedIndexCache } from "../index-io/closed-index-cache.js";
 
 /** A mailbox as it was just before a rename or delete, or just after its create (what MailboxTreeHooks see). */
 export interface MailboxIdentity {
@@ -88,6 +89,8 @@ export interface StorageOptions extends MailboxOptions {
 /** A mail location opened for use: its mailbox tree and open mailboxes. */
 export class Storage {
   private readonly open = new Set<Mailbox>();
+  /** States of mailboxes closed a moment ago: opening one again reads only its new log (see closed-index-cache.ts). */
+  private readonly closedIndexes = new ClosedIndexCache();
 
   /** @internal The format driver: for the engine's own modules, not part of the public API. */
   readonly backend: StorageBackend;
@@ -164,6 +167,7 @@ export class Storage {
     const box = Mailbox.open(normalized, backend, {
       ...this.options,
       createWithUidValidity: isNew ? await this.backend.nextUidValidity() : undefined,
+      closedIndexes: this.closedIndexes,
     });
     this.open.add(box);
     if (!this.readOnly) await box.finishInterruptedMoves((other) => this.openIndexed(other));
@@ -185,6 +189,7 @@ export class Storage {
   async deleteMailbox(name: string): Promise<void> {
     this.checkWritable("delete a mailbox");
     const identity = await this.beforeTreeChange(name, (mailbox) => ({ type: "delete", mailbox }));
+    this.closedIndexes.clear();
     await this.backend.deleteMailbox(name);
     if (identity) await this.options.mailboxTreeHooks?.afterMailboxChange?.(identity);
   }
@@ -193,6 +198,7 @@ export class Storage {
     this.checkWritable("rename a mailbox");
     checkNewMailboxName(to, this.location.driver);
     const identity = await this.beforeTreeChange(from, (mailbox) => ({ type: "rename", mailbox, to }));
+    this.closedIndexes.clear();
     await this.backend.renameMailbox(from, to);
     if (identity) await this.options.mailboxTreeHooks?.afterMailboxChange?.(identity);
   }
@@ -278,6 +284,7 @@ export class Storage {
   async forceResync(mailbox: string): Promise<void> {
     this.checkWritable("force-resync");
     if (!this.backend.forceResync) throw new MailstoreError("UNSUPPORTED", `force-resync is not supported for ${this.backend.format} yet`);
+    this.closedIndexes.clear();
     await this.backend.forceResync(mailbox);
   }
 
@@ -302,6 +309,7 @@ export class Storage {
   async close(): Promise<void> {
     for (const box of this.open) await box.close();
     this.open.clear();
+    this.closedIndexes.clear();
     await this.backend.close();
   }
 }

@@ -23,6 +23,7 @@ import * as fs from "node:fs";
 import type { FsyncMode } from "../log/log.js";
 import { LogPositionLostError } from "../shared/errors.js";
 import { TransactionLog, type AppendResult, type CreateLogOptions } from "../log/log.js";
+import { releaseLogFile } from "../log/shared-file.js";
 import type { LogFileHeader, LogPosition, LogRecord, LogTransaction } from "../log/types.js";
 import { advanceWithEffects, enterLogFile } from "../projections/apply.js";
 import type { TransactionEffects } from "../projections/effects.js";
@@ -30,6 +31,7 @@ import { position } from "../projections/read.js";
 import type { IndexMapState } from "../projections/state.js";
 import { tailOffsetUpdate } from "../projections/tail-offset.js";
 import { writeCheckpoint } from "./checkpoint-file.js";
+import type { ClosedIndex, ClosedIndexCache } from "./closed-index-cache.js";
 import { isBefore, loadState, readSince } from "./load-state.js";
 
 /** Dovecot's mail_index_rewrite_max_log_bytes: rewrite dovecot.index past this much unindexed log. */
@@ -54,6 +56,8 @@ export interface IndexWriterOptions {
   readonly rewriteMaxLogBytes?: number;
   /** … or past this much, when opening had to read this much (default REWRITE_MIN_LOG_BYTES). */
   readonly rewriteMinLogBytes?: number;
+  /** Open from here when it holds this index's state, and leave the state here on close. */
+  readonly closedIndexes?: ClosedIndexCache;
 }
 
 /** The locked side of a sync: what the caller sees and does while the writer holds the log lock. */
@@ -114,6 +118,14 @@ export class IndexWriter {
    * at the end the load reached, so that opening reads the log once.
    */
   static open(prefix: string, options: IndexWriterOptions = {}): IndexWriter {
+    const closed = options.closedIndexes?.take(prefix);
+    if (closed) {
+      try {
+        return IndexWriter.resume(prefix, closed, options);
+      } finally {
+        releaseLogFile(closed.file);
+      }
+    }
     if (options.create) TransactionLog.createIfMissing(prefix, options.create, options.fsync);
     // A missing log fails here as TransactionLog.open would (ENOENT), before any reading.
     fs.statSync(prefix + ".log");
@@ -122,6 +134,16 @@ export class IndexWriter {
     const knownEnd = state.logModseq > 0n ? { position: position(state), modseq: state.logModseq } : undefined;
     const log = TransactionLog.open(prefix, { fsync: options.fsync, lockTimeoutMs: options.lockTimeoutMs, knownEnd });
     return new IndexWriter(prefix, log, state, indexedAt, options);
+  }
+
+  /** Continues a state closed a moment ago in this process: only what was appended since is read. */
+  private static resume(prefix: string, closed: ClosedIndex, options: IndexWriterOptions): IndexWriter {
+    const state = closed.state;
+    const knownEnd = { position: position(state), modseq: state.logModseq };
+    const log = TransactionLog.open(prefix, { fsync: options.fsync, lockTimeoutMs: options.lockTimeoutMs, knownEnd });
+    const writer = new IndexWriter(prefix, log, state, closed.indexedAt, options);
+    writer.refresh();
+    return writer;
   }
 
   get state(): IndexMapState {
@@ -160,7 +182,11 @@ export class IndexWriter {
   }
 
   async close(): Promise<void> {
+    const cache = this.options.closedIndexes;
+    // A state whose running modseq is unknown cannot resume a log read (knownEnd): it is loaded again instead.
+    const keep = cache && this.current.logModseq > 0n ? this.log.retainHead() : undefined;
     await this.log.close();
+    if (keep) cache!.put(this.prefix, { state: this.current, indexedAt: this.indexedAt, file: keep });
   }
 
   private lockedView(): IndexSync {

@@ -383,6 +383,12 @@ export class TransactionLog {
     return header;
   }
 
+  /** Another reference to the head file as it is now (the caller releases it), e.g. to keep its inode from being reused. */
+  retainHead(): SharedLogFile {
+    this.checkOpen();
+    return retainLogFile(this.head);
+  }
+
   /** Waits for a pending group fsync, then releases the file. */
   async close(): Promise<void> {
     if (this.closed) return;
