@@ -208,7 +208,10 @@ interface PendingFlags {
   track: boolean;
 }
 
-/** One message as an operation sees it. */
+/**
+ * One message as an operation sees it. The same object is handed to every
+ * visit, moved to the next message: copy what you keep.
+ */
 interface Current {
   readonly index: number;
   readonly uid: number;
@@ -245,7 +248,7 @@ function flagOpRecords(state: IndexMapState, op: Extract<Op, { kind: "flags" }>,
   const kwUids: number[] = [];
   /** replace: keyword index → uids it is removed from. */
   const removals = new Map<number, number[]>();
-  const touched: Current[] = [];
+  const touched: Array<{ index: number; flags: number; keywords: number[] }> = [];
   forEachMessage(state, op.uids, pending, (m) => {
     const flagsChange = (m.flags & add) !== add || (m.flags & remove) !== 0;
     if (flagsChange) flagUids.push(m.uid);
@@ -265,7 +268,7 @@ function flagOpRecords(state: IndexMapState, op: Extract<Op, { kind: "flags" }>,
       }
     }
     if (kwChange) kwUids.push(m.uid);
-    if (pending.track && (flagsChange || kwChange)) touched.push(m);
+    if (pending.track && (flagsChange || kwChange)) touched.push({ index: m.index, flags: m.flags, keywords: m.keywords() });
   });
 
   const out: LogRecord[] = [];
@@ -285,7 +288,7 @@ function flagOpRecords(state: IndexMapState, op: Extract<Op, { kind: "flags" }>,
   }
   if (pending.track) {
     for (const m of touched) {
-      const keywords = new Set(m.keywords());
+      const keywords = new Set(m.keywords);
       if (op.action === "replace") keywords.clear();
       for (const k of requested) {
         if (op.action === "remove") keywords.delete(k);
@@ -328,38 +331,54 @@ function resolveKeywords(keywords: readonly string[], names: readonly string[]):
 /**
  * Calls `visit` for each existing, not yet expunged message of `ranges`, in
  * uid order, with its flags and keywords as the transaction so far leaves
- * them. Reads records by index (one lookup per range, not per uid).
+ * them. One range lookup per range, and no allocation per message: a flags
+ * operation on a whole mailbox visits every record.
  */
 function forEachMessage(state: IndexMapState, ranges: readonly UidRange[], pending: PendingFlags, visit: (m: Current) => void): void {
   const ext = extension(state, KEYWORDS_EXT_NAME);
-  const kwOffset = ext === undefined ? 0 : ext.recordOffset;
-  const kwBits = ext === undefined ? 0 : ext.recordSize * 8;
+  const cursor = new MessageCursor(ext === undefined ? 0 : ext.recordOffset, ext === undefined ? 0 : ext.recordSize * 8, pending.keywords);
+  const { expunged, changed } = pending;
   for (const r of ranges) {
     const span = state.records.rangeOfUids(r.uid1, r.uid2);
     if (!span) continue;
-    for (let i = span[0]; i <= span[1]; i++) {
-      if (pending.expunged.has(i)) continue;
-      const row = state.records.row(i);
-      const uid = row.words[row.offset >>> 2];
-      const changed = pending.changed.get(i);
-      if (changed !== undefined) {
-        visit({ index: i, uid, flags: changed.flags, has: (k) => changed.keywords.has(k), keywords: () => [...changed.keywords].sort((a, b) => a - b) });
-        continue;
-      }
-      const base = row.offset + kwOffset;
-      const has = (k: number) => k < kwBits && (row.bytes[base + (k >> 3)] & (1 << (k & 7))) !== 0;
-      visit({
-        index: i,
-        uid,
-        flags: row.bytes[row.offset + 4],
-        has,
-        keywords: () => {
-          const set: number[] = [];
-          // Bits past the known names are never set by a valid log; do not report them.
-          for (let k = 0; k < Math.min(kwBits, pending.keywords.length); k++) if (has(k)) set.push(k);
-          return set;
-        },
-      });
-    }
+    state.records.visitRows(span[0], span[1], (bytes, words, offset, index) => {
+      if (expunged.size > 0 && expunged.has(index)) return;
+      visit(cursor.moveTo(bytes, words, offset, index, changed.size > 0 ? changed.get(index) : undefined));
+    });
+  }
+}
+
+/** The Current of forEachMessage: a record's row, or what earlier operations of the transaction left of it. */
+class MessageCursor implements Current {
+  index = 0;
+  uid = 0;
+  flags = 0;
+  private bytes: Uint8Array = new Uint8Array(0);
+  private keywordBase = 0;
+  private changed: { flags: number; keywords: Set<number> } | undefined;
+
+  constructor(private readonly keywordOffset: number, private readonly keywordBits: number, private readonly names: readonly string[]) {}
+
+  moveTo(bytes: Uint8Array, words: Uint32Array, offset: number, index: number, changed: { flags: number; keywords: Set<number> } | undefined): this {
+    this.index = index;
+    this.uid = words[offset >>> 2];
+    this.changed = changed;
+    this.bytes = bytes;
+    this.keywordBase = offset + this.keywordOffset;
+    this.flags = changed ? changed.flags : bytes[offset + 4];
+    return this;
+  }
+
+  has(k: number): boolean {
+    if (this.changed) return this.changed.keywords.has(k);
+    return k < this.keywordBits && (this.bytes[this.keywordBase + (k >> 3)] & (1 << (k & 7))) !== 0;
+  }
+
+  keywords(): number[] {
+    if (this.changed) return [...this.changed.keywords].sort((a, b) => a - b);
+    const set: number[] = [];
+    // Bits past the known names are never set by a valid log; do not report them.
+    for (let k = 0; k < Math.min(this.keywordBits, this.names.length); k++) if (this.has(k)) set.push(k);
+    return set;
   }
 }

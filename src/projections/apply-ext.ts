@@ -103,6 +103,8 @@ export function applyExtAtomicInc(ctx: ApplyContext, record: Rec<"ext-atomic-inc
   const ext = ctx.exts[cur.extId];
   const nextUid = ctx.header.nextUid;
   const size = cur.recordSize;
+  // Plain numbers up to 4 bytes (exact in a double); BigInt only for 8.
+  const max = size === 8 ? MAX_U64 : 2 ** (size * 8) - 1;
   for (const u of record.updates) {
     if (u.uid === 0 || u.uid >= nextUid) throw ctx.corrupt(`Extension record inc for invalid uid=${u.uid}`);
     const index = ctx.records.indexOfUid(u.uid);
@@ -110,49 +112,42 @@ export function applyExtAtomicInc(ctx: ApplyContext, record: Rec<"ext-atomic-inc
     if ((size !== 1 && size !== 2 && size !== 4 && size !== 8) || size > ext.recordSize) {
       throw ctx.corrupt(`Extension record inc with invalid size=${size}`);
     }
-    const max = (1n << BigInt(size * 8)) - 1n;
-    const diff = BigInt(u.diff);
-    if (diff > max) throw ctx.corrupt(`Extension record inc diff=${u.diff} larger than max value=${max} (uid=${u.uid})`);
+    if (u.diff > max) throw ctx.corrupt(`Extension record inc diff=${u.diff} larger than max value=${max} (uid=${u.uid})`);
     const editor = ctx.edit();
-    editor.forRange(index, index, (c, i) => {
-      const o = i * editor.recordSize + ext.recordOffset;
-      const view = new DataView(c.bytes.buffer, c.bytes.byteOffset + o, size);
-      const orig = readUnsigned(view, size);
-      const value = orig + diff;
-      if (value < 0n) throw ctx.corrupt(`Extension record inc drops number below zero (uid=${u.uid}, diff=${u.diff}, orig=${orig})`);
-      if (value > max) throw ctx.corrupt(`Extension record inc overflows number (uid=${u.uid}, diff=${u.diff}, orig=${orig})`);
-      if (diff === 0n) return;
-      c.writable();
-      writeUnsigned(new DataView(c.bytes.buffer, c.bytes.byteOffset + o, size), size, value);
-    });
+    // One row, no callback: an mdbox expunge applies one inc per message.
+    const row = editor.span(index, index);
+    const o = row.from * editor.recordSize + ext.recordOffset;
+    const orig = readUnsigned(row.bytes, o, size);
+    const value = typeof orig === "bigint" ? orig + BigInt(u.diff) : orig + u.diff;
+    if (value < 0) throw ctx.corrupt(`Extension record inc drops number below zero (uid=${u.uid}, diff=${u.diff}, orig=${orig})`);
+    if (value > max) throw ctx.corrupt(`Extension record inc overflows number (uid=${u.uid}, diff=${u.diff}, orig=${orig})`);
+    if (u.diff === 0) continue;
+    row.writable();
+    writeUnsigned(row.bytes, o, size, value);
   }
 }
 
-function readUnsigned(view: DataView, size: number): bigint {
+const MAX_U64 = (1n << 64n) - 1n;
+
+/** A little-endian unsigned field: a number up to 4 bytes, a bigint for 8. */
+function readUnsigned(b: Uint8Array, o: number, size: number): number | bigint {
   switch (size) {
     case 1:
-      return BigInt(view.getUint8(0));
+      return b[o];
     case 2:
-      return BigInt(view.getUint16(0, true));
+      return b[o] | (b[o + 1] << 8);
     case 4:
-      return BigInt(view.getUint32(0, true));
+      return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16)) + b[o + 3] * 0x1000000;
     default:
-      return view.getBigUint64(0, true);
+      return new DataView(b.buffer, b.byteOffset + o, 8).getBigUint64(0, true);
   }
 }
 
-function writeUnsigned(view: DataView, size: number, value: bigint): void {
-  switch (size) {
-    case 1:
-      view.setUint8(0, Number(value));
-      break;
-    case 2:
-      view.setUint16(0, Number(value), true);
-      break;
-    case 4:
-      view.setUint32(0, Number(value), true);
-      break;
-    default:
-      view.setBigUint64(0, value, true);
+function writeUnsigned(b: Uint8Array, o: number, size: number, value: number | bigint): void {
+  if (size === 8) {
+    new DataView(b.buffer, b.byteOffset + o, 8).setBigUint64(0, BigInt(value), true);
+    return;
   }
+  const n = Number(value);
+  for (let i = 0; i < size; i++) b[o + i] = Math.floor(n / 2 ** (8 * i)) & 0xff;
 }

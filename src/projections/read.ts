@@ -113,8 +113,17 @@ export function extRecordAt(state: IndexMapState, seq: number, name: string): Ui
  * decode it at once, never keep or modify it (per-message hot paths).
  */
 export function extRecordViewAt(state: IndexMapState, seq: number, name: string): Uint8Array | undefined {
-  if (seq < 1 || seq > state.records.count) return undefined;
+  return extRecordView(state, extension(state, name), seq);
+}
+
+/** extRecordViewAt for many messages: the extension is looked up once. */
+export function extRecordViewReader(state: IndexMapState, name: string): (seq: number) => Uint8Array | undefined {
   const e = extension(state, name);
+  return (seq) => extRecordView(state, e, seq);
+}
+
+function extRecordView(state: IndexMapState, e: ExtensionInfo | undefined, seq: number): Uint8Array | undefined {
+  if (seq < 1 || seq > state.records.count) return undefined;
   if (e === undefined || e.recordSize === 0) return undefined;
   const row = state.records.row(seq - 1);
   return row.bytes.subarray(row.offset + e.recordOffset, row.offset + e.recordOffset + e.recordSize);

@@ -253,6 +253,23 @@ abstract class RecordReader implements Tree {
     return uid2 >= 0xffffffff ? this.count - 1 : lowerBoundUid(this, uid2 + 1) - 1;
   }
 
+  /**
+   * Calls `visit` for records first..last in order with the leaf's arrays
+   * and the row's byte offset in them: no allocation per row (a flags
+   * operation visits every message). The arrays are shared: never write.
+   */
+  visitRows(first: number, last: number, visit: (bytes: Uint8Array, words: Uint32Array, offset: number, index: number) => void): void {
+    if (first > last) return;
+    let { s, l, i } = locateIn(this, first);
+    for (let index = first; index <= last; s++, l = 0) {
+      const leaves = this.segments[s].leaves;
+      for (; l < leaves.length && index <= last; l++, i = 0) {
+        const leaf = leaves[l];
+        for (; i < leaf.count && index <= last; i++, index++) visit(leaf.bytes, leaf.words, i * this.recordSize, index);
+      }
+    }
+  }
+
   /** Calls `fn` with each leaf's rows, in order (`count × recordSize` bytes). */
   forEachChunk(fn: (rows: Uint8Array) => void): void {
     for (const seg of this.segments) {

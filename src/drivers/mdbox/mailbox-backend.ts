@@ -8,7 +8,7 @@
 import * as path from "node:path";
 import { IndexCorruptedError, MailCorruptedError, MailstoreError } from "../../shared/errors.js";
 import type { LogRecord } from "../../log/types.js";
-import { extension, extensionHeader, extRecordAt, extRecordViewAt, seqOfUid } from "../../projections/read.js";
+import { extension, extensionHeader, extRecordAt, extRecordViewAt, extRecordViewReader, seqOfUid } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { DboxMessageReader } from "../dbox/files.js";
 import { generateGuid128, generateMessageGuid, guid128StringUnlessEmpty, guid128ToString, messageGuid128 } from "../dbox/guid.js";
@@ -110,11 +110,13 @@ export class MdboxMailboxBackend implements MailboxBackend {
    */
   async expungeMessages(state: IndexMapState, uids: readonly number[]): Promise<LogRecord[]> {
     const mapUids: number[] = [];
+    const mdboxAt = extRecordViewReader(state, MDBOX_EXT_NAME);
+    const guidAt = extRecordViewReader(state, GUID_EXT_NAME);
     const expunges = uids.map((uid) => {
       const seq = seqOfUid(state, uid);
-      const mdbox = decodeMdboxRecord(extRecordAt(state, seq, MDBOX_EXT_NAME));
+      const mdbox = decodeMdboxRecord(mdboxAt(seq));
       if (mdbox !== undefined) mapUids.push(mdbox.mapUid);
-      return { uid, guid: extRecordAt(state, seq, GUID_EXT_NAME) ?? new Uint8Array(16) };
+      return { uid, guid: guidAt(seq)?.slice() ?? new Uint8Array(16) };
     });
     if (mapUids.length > 0) await releaseMapUids(this.ctx, mapUids, { nested: true });
     return [{ type: "expunge-guid", external: true, sync: false, expunges }];
