@@ -22,6 +22,31 @@ export function lookupMapEntry(state: IndexMapState, mapUid: number): MapEntry |
 }
 
 /**
+ * A reader of map uids' refcounts (undefined when the map has no placed
+ * record of it, as lookupMapEntry), the extensions looked up once and the
+ * row read in place: an expunge of many messages asks per message.
+ */
+export function refcountReader(state: IndexMapState): (mapUid: number) => number | undefined {
+  const map = extension(state, MAP_EXT_NAME);
+  const ref = extension(state, REF_EXT_NAME);
+  return (mapUid) => {
+    if (map === undefined || map.recordSize < 12) return undefined;
+    const index = state.records.indexOfUid(mapUid);
+    if (index < 0) return undefined;
+    const row = state.records.row(index);
+    const at = row.offset + map.recordOffset;
+    // file_id 0: never placed.
+    if ((row.bytes[at] | row.bytes[at + 1] | row.bytes[at + 2] | row.bytes[at + 3]) === 0) return undefined;
+    return refcountIn(row, ref);
+  };
+}
+
+/** The refcount of a map row (0 when the map has no `ref` extension yet). */
+function refcountIn(row: { bytes: Uint8Array; offset: number }, ref: ExtensionInfo | undefined): number {
+  return ref === undefined || ref.recordSize < 2 ? 0 : decodeRefcount(row.bytes.subarray(row.offset + ref.recordOffset));
+}
+
+/**
  * Every placed map record, in map-uid order. Reads the rows in place, so the
  * cost is one small object per record.
  */
@@ -72,13 +97,12 @@ function entryAt(state: IndexMapState, index: number, map: ExtensionInfo, ref: E
   const at = row.offset + map.recordOffset;
   const placed = decodeMapRecord(row.bytes.subarray(at, at + 12));
   if (placed === undefined) return undefined;
-  const refAt = ref === undefined || ref.recordSize < 2 ? -1 : row.offset + ref.recordOffset;
   return {
     mapUid: row.words[row.offset >>> 2],
     fileId: placed.fileId,
     offset: placed.offset,
     size: placed.size,
-    refcount: refAt < 0 ? 0 : decodeRefcount(row.bytes.subarray(refAt, refAt + 2)),
+    refcount: refcountIn(row, ref),
   };
 }
 

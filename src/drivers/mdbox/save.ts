@@ -15,7 +15,7 @@ import { AppendSession, type Placement } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
 import { RefcountOverflowError } from "./errors.js";
 import { highestFileIdRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refSetRecords } from "../../projections/mdbox-map-format.js";
-import { lookupMapEntry, mapHeader } from "../../projections/mdbox-map-view.js";
+import { lookupMapEntry, mapHeader, refcountReader } from "../../projections/mdbox-map-view.js";
 import { AssertionFailure } from "../../shared/errors.js";
 
 /** One message to store: new data, or a copy of an existing map record. */
@@ -127,11 +127,12 @@ export async function releaseMapUids(ctx: MdboxContext, mapUids: readonly number
   const zero: number[] = [];
   await ctx.map.open().transact(async (state) => {
     const updates: Array<{ mapUid: number; diff: number }> = [];
+    const refcountOf = refcountReader(state);
     for (const [mapUid, n] of counts) {
-      const entry = lookupMapEntry(state, mapUid);
-      if (entry === undefined || entry.refcount === 0) continue;
-      const dec = Math.min(n, entry.refcount);
-      if (dec === entry.refcount) zero.push(mapUid);
+      const refcount = refcountOf(mapUid);
+      if (refcount === undefined || refcount === 0) continue;
+      const dec = Math.min(n, refcount);
+      if (dec === refcount) zero.push(mapUid);
       updates.push({ mapUid, diff: -dec });
     }
     const records = refIncRecords(updates, { external: false });

@@ -18,9 +18,11 @@ export const expungeGuidCodec: RecordCodec<ExpungeGuidBody> = {
   encode(body, out) {
     for (const e of body.expunges) {
       out.u32(e.uid);
-      const guid = new Uint8Array(16);
-      guid.set(e.guid.subarray(0, 16));
-      out.raw(guid);
+      // In place, zero-padded: a mass expunge encodes one per message.
+      const guid = e.guid.subarray(0, 16);
+      const at = out.reserve(16);
+      out.bytes.set(guid, at);
+      if (guid.length < 16) out.bytes.fill(0, at + guid.length, at + 16);
     }
   },
 };
