@@ -273,15 +273,15 @@ function flagOpRecords(state: IndexMapState, op: Extract<Op, { kind: "flags" }>,
 
   const out: LogRecord[] = [];
   if (flagUids.length > 0) {
-    out.push({ type: "flag-update", ...internal, updates: ascendingRanges(flagUids).map((r) => ({ ...r, addFlags: add, removeFlags: remove, modseqIncFlag: 0 })) });
+    out.push({ type: "flag-update", ...internal, updates: toRanges(flagUids).map((r) => ({ ...r, addFlags: add, removeFlags: remove, modseqIncFlag: 0 })) });
   }
   if (kwUids.length > 0) {
-    const kwRanges = ascendingRanges(kwUids);
+    const kwRanges = toRanges(kwUids);
     const order = [...new Set([...requested, ...removals.keys()])].sort((a, b) => a - b);
     for (const k of order) {
       const name = k < pending.keywords.length ? pending.keywords[k] : added[k - pending.keywords.length];
       if (requestedSet.has(k)) out.push({ type: "keyword-update", ...internal, modifyType: op.action === "remove" ? "remove" : "add", name, ranges: kwRanges });
-      else out.push({ type: "keyword-update", ...internal, modifyType: "remove", name, ranges: ascendingRanges(removals.get(k)!) });
+      else out.push({ type: "keyword-update", ...internal, modifyType: "remove", name, ranges: toRanges(removals.get(k)!) });
     }
     // Records naming a new keyword register it (even a remove), giving it the next index.
     pending.keywords.push(...added);
@@ -296,17 +296,6 @@ function flagOpRecords(state: IndexMapState, op: Extract<Op, { kind: "flags" }>,
       }
       pending.changed.set(m.index, { flags: (m.flags | add) & ~remove, keywords });
     }
-  }
-  return out;
-}
-
-/** Ranges of strictly ascending uids, in one pass (toRanges sorts; these come sorted). */
-function ascendingRanges(uids: readonly number[]): UidRange[] {
-  const out: UidRange[] = [];
-  for (const uid of uids) {
-    const last = out[out.length - 1];
-    if (last !== undefined && uid === last.uid2 + 1) last.uid2 = uid;
-    else out.push({ uid1: uid, uid2: uid });
   }
   return out;
 }

@@ -20,31 +20,33 @@ export type SearchQuery = SearchKey[];
 export function searchUids(state: IndexMapState, query: SearchQuery): number[] {
   const out: number[] = [];
   const count = state.records.count;
-  const lastUid = count > 0 ? state.records.uidAt(count - 1) : 0;
-  // Keyword names are looked up only for queries that need them: building every
-  // record showed in a whole-mailbox `flags add … all`.
-  const needsRecord = query.some(needsKeywords);
-  for (let seq = 1; seq <= count; seq++) {
-    const record = needsRecord ? recordAt(state, seq)! : undefined;
-    const uid = record?.uid ?? state.records.uidAt(seq - 1);
-    const flags = record?.flags ?? flagsOfRow(state, seq - 1);
-    const keywords = record?.keywords ?? [];
-    if (query.every((key) => matches(key, seq, uid, flags, keywords, count, lastUid))) out.push(uid);
+  if (count === 0) return out;
+  const lastUid = state.records.uidAt(count - 1);
+  if (query.some(needsKeywords)) {
+    // Keyword names are looked up only for queries that need them: building every
+    // record showed in a whole-mailbox `flags add … all`.
+    for (let seq = 1; seq <= count; seq++) {
+      const record = recordAt(state, seq)!;
+      if (query.every((key) => matches(key, seq, record.uid, record.flags, record.keywords, count, lastUid))) out.push(record.uid);
+    }
+    return out;
   }
+  // Straight from the rows: uid and system flags (the u8 at offset 4 of Dovecot's record).
+  const everything = query.every((key) => key.type === "all");
+  state.records.visitRows(0, count - 1, (bytes, words, offset, index) => {
+    const uid = words[offset >>> 2];
+    if (everything || query.every((key) => matches(key, index + 1, uid, bytes[offset + 4], NO_KEYWORDS, count, lastUid))) out.push(uid);
+  });
   return out;
 }
+
+const NO_KEYWORDS: readonly string[] = [];
 
 function needsKeywords(key: SearchKey): boolean {
   if (key.type === "keyword") return true;
   if (key.type === "not") return needsKeywords(key.key);
   if (key.type === "or") return key.keys.some(needsKeywords);
   return false;
-}
-
-/** System flags of the row at `index` (the u8 at offset 4 of Dovecot's record). */
-function flagsOfRow(state: IndexMapState, index: number): number {
-  const row = state.records.row(index);
-  return row.bytes[row.offset + 4];
 }
 
 function matches(key: SearchKey, seq: number, uid: number, flags: number, keywords: readonly string[], count: number, lastUid: number): boolean {

@@ -8,7 +8,7 @@ export function existingUids(state: IndexMapState, ranges: readonly UidRange[]):
   for (const r of ranges) {
     const span = state.records.rangeOfUids(r.uid1, r.uid2);
     if (!span) continue;
-    for (let i = span[0]; i <= span[1]; i++) out.push(state.records.uidAt(i));
+    state.records.visitRows(span[0], span[1], (_bytes, words, offset) => void out.push(words[offset >>> 2]));
   }
   return out;
 }
@@ -27,5 +27,20 @@ export function normalizeRanges(ranges: readonly UidRange[]): UidRange[] {
 
 /** UIDs in any order (e.g. from searchUids) as the sorted, merged ranges transactions take. */
 export function toRanges(uids: readonly number[]): UidRange[] {
-  return normalizeRanges(uids.map((uid) => ({ uid1: uid, uid2: uid })));
+  // Usually ascending already (a search's, a transaction's): then one pass, no sort and no object per uid.
+  let sorted = uids;
+  for (let i = 1; i < uids.length; i++) {
+    if (uids[i] < uids[i - 1]) {
+      sorted = [...uids].sort((a, b) => a - b);
+      break;
+    }
+  }
+  const out: UidRange[] = [];
+  let last: UidRange | undefined;
+  for (const uid of sorted) {
+    if (!(uid >= 1)) continue; // as normalizeRanges: no uid 0
+    if (last !== undefined && uid <= last.uid2 + 1) last.uid2 = Math.max(last.uid2, uid);
+    else out.push((last = { uid1: uid, uid2: uid }));
+  }
+  return out;
 }
