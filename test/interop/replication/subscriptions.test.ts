@@ -14,10 +14,10 @@ import * as path from "node:path";
 import { expect, it } from "vitest";
 import { openStorage, type Storage } from "../../../src/index.js";
 import { ReplicationFencedError } from "../../../src/shared/errors.js";
-import { Replica, type ReplicationConnection } from "../../../src/replication/index.js";
+import { Replica, replicatedStorageHooks, type ReplicationConnection } from "../../../src/replication/index.js";
 import type { DovecotOracle, MailFormat } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
-import { localModeStorage, replicatingStorage, saveSamples, staleAndCurrentWriters } from "../../helpers/replication.js";
+import { catchUpOnce, localModeStorage, replicatingStorage, saveSamples, staleAndCurrentWriters } from "../../helpers/replication.js";
 
 /** A primary in `mode`, and how to wait until what it did is in the stream. */
 async function openPrimary(conn: ReplicationConnection, o: DovecotOracle, storageId: string, mode: "replicated" | "local"): Promise<{ primary: Storage; published(): Promise<void>; close(): Promise<void> }> {
@@ -117,6 +117,59 @@ describeNats("replication: subscriptions", () => {
       expect(sorted(await stale.listSubscriptions()), "nothing written").toEqual(["Box", "Other"]);
       await stale.close();
       await current.close();
+    });
+  });
+
+  it("local mode: a change marked by a process that never drained (killed) is published by the next one to attach the outbox", async () => {
+    const [p, r] = nats.newOracles("sdbox", "maildir");
+    await nats.withConnection(async (conn) => {
+      const storageId = "t-subs-local-left";
+      const outboxDir = path.join(p.dir, "outbox");
+      const first = localModeStorage(conn, p.location, storageId, outboxDir);
+      // Not attached: nothing drains, as in a process killed right after the calls returned.
+      expect(await first.storage.subscribe("Left")).toBe(true);
+      expect(await first.storage.subscribe("Behind")).toBe(true);
+      expect(first.outbox.status().subscriptions, "marked before subscribe returned").toBe(true);
+      await first.outbox.close();
+      await first.storage.close();
+
+      const next = localModeStorage(conn, p.location, storageId, outboxDir);
+      expect(next.outbox.status().subscriptions, "the mark survives the process").toBe(true);
+      await next.outbox.attach(next.storage);
+      await next.outbox.flush();
+      await next.outbox.close();
+      await next.storage.close();
+      const replicaStore = openStorage(r.location);
+      await catchUpOnce(conn, replicaStore, storageId, path.join(r.dir, "replica-position.json"));
+      await expectSubscribedEverywhere([replicaStore], r, p, ["Left", "Behind"]);
+    });
+  });
+
+  it("a promoted replica takes the subscriptions subject over: its changes are published, the old primary's are fenced", async () => {
+    const [p, r, r2] = nats.newOracles("mdbox", "maildir", "sdbox");
+    await nats.withConnection(async (conn) => {
+      const storageId = "t-subs-promote";
+      const primary = replicatingStorage(conn, p.location, storageId);
+      await saveSamples(primary, "INBOX", [1]);
+      await primary.subscribe("A");
+      const replicaStore = openStorage(r.location);
+      const replica = await Replica.start(conn, replicaStore, { storageId, positionFile: path.join(r.dir, "replica-position.json") });
+      await replica.caughtUp();
+      const publisher = await replica.promote();
+      await replicaStore.close();
+      // The subject ends with the takeover (no list): a new replica applies the lists before it.
+      const second = openStorage(r2.location);
+      await catchUpOnce(conn, second, storageId, path.join(r2.dir, "replica-position.json"));
+      expect(await second.listSubscriptions(), "a new replica after the takeover").toEqual(["A"]);
+
+      const promoted = openStorage(r.location, { storageHooks: replicatedStorageHooks(publisher) });
+      expect(await promoted.subscribe("B")).toBe(true);
+      await expect(primary.subscribe("Old")).rejects.toBeInstanceOf(ReplicationFencedError);
+      expect(await primary.listSubscriptions(), "the fenced old primary wrote nothing").toEqual(["A"]);
+      await catchUpOnce(conn, second, storageId, path.join(r2.dir, "replica-position.json"));
+      await primary.close();
+      await promoted.close();
+      await expectSubscribedEverywhere([second], r2, r, ["A", "B"]);
     });
   });
 
