@@ -74,7 +74,7 @@ describeNats("replication: subscriptions", () => {
       await nats.withConnection(async (conn) => {
         const storageId = `t-subs-${mode}-${from}-${to}`;
         const { primary, published, close } = await openPrimary(conn, p, storageId, mode);
-        // A commit to INBOX first: a Maildir or mbox INBOX gets its GUID (the store's identity as writer) with it.
+        // Mail with the subscriptions: the replica's INBOX comes from the stream too.
         await saveSamples(primary, "INBOX", [1]);
         await primary.createMailbox("Work");
         for (const name of ["INBOX", "Work", "Work/Reports", "Grüße", "Not/Here"]) expect(await primary.subscribe(name), `subscribe ${name}`).toBe(true);
