@@ -17,7 +17,8 @@ import { ReplicationFencedError } from "../../../src/shared/errors.js";
 import { Replica, replicatedStorageHooks, type ReplicationConnection } from "../../../src/replication/index.js";
 import type { DovecotOracle, MailFormat } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
-import { catchUpOnce, localModeStorage, replicatingStorage, saveSamples, staleAndCurrentWriters } from "../../helpers/replication.js";
+import { catchUpOnce, localModeStorage, replicatingStorage, replicationCli, saveSamples, staleAndCurrentWriters } from "../../helpers/replication.js";
+import { sampleMessage } from "../../helpers/dovecot.js";
 
 /** A primary in `mode`, and how to wait until what it did is in the stream. */
 async function openPrimary(conn: ReplicationConnection, o: DovecotOracle, storageId: string, mode: "replicated" | "local"): Promise<{ primary: Storage; published(): Promise<void>; close(): Promise<void> }> {
@@ -102,6 +103,18 @@ describeNats("replication: subscriptions", () => {
       });
     });
   }
+
+  it("the CLI: mailbox subscribe|unsubscribe with --replicate, replicated and --commit-mode local, reach `replica --once`", async () => {
+    const [p, r] = nats.newOracles("mdbox", "maildir");
+    const urls = nats.cluster.servers.join(",");
+    const { cli, save, replicate } = replicationCli(urls, "t-subs-cli");
+    await save(p.location, "INBOX", sampleMessage(1));
+    await cli(p.location, ...replicate, "mailbox", "subscribe", "INBOX", "Lists/Dev", "Drafts");
+    await cli(p.location, ...replicate, "--commit-mode", "local", "mailbox", "unsubscribe", "Drafts");
+    const out = (await cli(r.location, "replica", "--from", urls, "--storage-id", "t-subs-cli", "--once", "--json")).trim().split("\n");
+    expect(JSON.parse(out[out.length - 1])).toMatchObject({ lag: 0 });
+    await expectSubscribedEverywhere([], r, p, ["INBOX", "Lists/Dev"]);
+  });
 
   it("a stale writer's subscribe and unsubscribe are fenced: its file and the stream stay as they were", async () => {
     const [p] = nats.newOracles("sdbox");
