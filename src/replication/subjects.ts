@@ -1,7 +1,8 @@
 /**
  * Names in JetStream: one stream for every replicated storage, one subject
- * per mailbox (`<prefix>.<storage-id>.<mailbox-guid>`), replicated ×3, and
- * one object-store bucket for bodies too large for a stream message.
+ * per mailbox (`<prefix>.<storage-id>.<mailbox-guid>`) and two per storage
+ * (`._storage`, `._subscriptions`), replicated ×3, and one object-store
+ * bucket for bodies too large for a stream message.
  */
 import { InvalidArgumentError } from "../shared/errors.js";
 
