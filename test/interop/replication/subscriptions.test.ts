@@ -133,6 +133,31 @@ describeNats("replication: subscriptions", () => {
     });
   });
 
+  it("local mode: a stale writer's drain is fenced (its change stays local, as a commit's does); its next subscribe is refused and writes nothing", async () => {
+    const [p] = nats.newOracles("mdbox");
+    await nats.withConnection(async (conn) => {
+      const storageId = "t-subs-local-fence";
+      const { storage: stale, outbox } = localModeStorage(conn, p.location, storageId, path.join(p.dir, "outbox"));
+      await outbox.attach(stale);
+      await saveSamples(stale, "INBOX", [1]);
+      expect(await stale.subscribe("First")).toBe(true);
+      await outbox.flush();
+      const current = replicatingStorage(conn, p.location, storageId);
+      expect(await current.subscribe("Current")).toBe(true);
+      const lastSeq = () => conn.lastSequence(`${conn.names.subjectPrefix}.${storageId}.>`, Date.now() + conn.timeoutMs);
+      const before = await lastSeq();
+
+      expect(await stale.subscribe("Late"), "a local-mode write returns before the drain").toBe(true);
+      await expect(outbox.flush()).rejects.toBeInstanceOf(ReplicationFencedError);
+      expect(await lastSeq(), "the stale drain published nothing").toBe(before);
+      await expect(stale.subscribe("Later")).rejects.toBeInstanceOf(ReplicationFencedError);
+      expect(sorted(await stale.listSubscriptions()), "Later not written").toEqual(["Current", "First", "Late"]);
+      await outbox.close();
+      await stale.close();
+      await current.close();
+    });
+  });
+
   it("local mode: a change marked by a process that never drained (killed) is published by the next one to attach the outbox", async () => {
     const [p, r] = nats.newOracles("sdbox", "maildir");
     await nats.withConnection(async (conn) => {
