@@ -51,17 +51,21 @@ export interface MailboxTreeHooks {
 export type StorageChange =
   | { type: "purge" }
   /** `mailbox`: as it is at the move (a move changes no name, GUID or UIDVALIDITY). */
-  | { type: "altmove"; mailbox: MailboxIdentity; uids: readonly number[]; toAlt: boolean };
+  | { type: "altmove"; mailbox: MailboxIdentity; uids: readonly number[]; toAlt: boolean }
+  /** A subscribe (`subscribe` true) or unsubscribe of `name`, as the caller gave it. */
+  | { type: "subscription"; name: string; subscribe: boolean };
 
 /**
- * Hooks around Storage.purge and Storage.altMove, in the spirit of
- * MailboxTreeHooks. `beforeStorageChange` runs first: throwing there
- * refuses the change, nothing is changed. `afterStorageChange` runs once
- * the change is on disk, with what it appended to the storage-wide log
- * (mdbox: the map's, in order; empty for other formats): throwing there
+ * Hooks around Storage.purge, Storage.altMove, Storage.subscribe and
+ * Storage.unsubscribe, in the spirit of MailboxTreeHooks.
+ * `beforeStorageChange` runs first: throwing there refuses the change,
+ * nothing is changed. `afterStorageChange` runs once the change is on disk,
+ * with what it appended to the storage-wide log (mdbox: the map's, in
+ * order; empty for other formats and for subscriptions): throwing there
  * fails the call (the local change stays). Not run for a purge of a format
- * that has none (a no-op, as Dovecot's). Replication (src/replication)
- * uses them.
+ * that has none (a no-op, as Dovecot's); `afterStorageChange` is not run
+ * for a subscribe or unsubscribe that changed nothing. Replication
+ * (src/replication) uses them.
  */
 export interface StorageHooks {
   beforeStorageChange?(change: StorageChange, storage: Storage): Promise<void>;
@@ -226,14 +230,24 @@ export class Storage {
    * Dovecot's subscriptions file. @returns whether anything changed.
    */
   async subscribe(name: string): Promise<boolean> {
-    this.checkWritable("subscribe");
-    return setSubscription(this.backend.subscriptionsLocation(), name, true);
+    return this.setSubscribed(name, true);
   }
 
   /** IMAP UNSUBSCRIBE. @returns whether anything changed. */
   async unsubscribe(name: string): Promise<boolean> {
-    this.checkWritable("unsubscribe");
-    return setSubscription(this.backend.subscriptionsLocation(), name, false);
+    return this.setSubscribed(name, false);
+  }
+
+  /** subscribe/unsubscribe between the StorageHooks (the after hook only when the file changed). */
+  private async setSubscribed(name: string, subscribe: boolean): Promise<boolean> {
+    this.checkWritable(subscribe ? "subscribe" : "unsubscribe");
+    const loc = this.backend.subscriptionsLocation();
+    let changed = false;
+    await this.storageChange({ type: "subscription", name, subscribe }, async () => {
+      changed = await setSubscription(loc, name, subscribe);
+      return changed;
+    }, () => changed);
+    return changed;
   }
 
   /** Subscribed mailbox names ("/"-separated, INBOX upper case), existing or not, in the file's order. */
@@ -262,12 +276,16 @@ export class Storage {
     else await this.storageChange({ type: "altmove", mailbox: identity, uids: [...uids], toAlt }, move);
   }
 
-  /** Runs `change` between the StorageHooks, noting what it appended to the storage-wide log. */
-  private async storageChange(change: StorageChange, run: () => Promise<unknown>): Promise<void> {
+  /**
+   * Runs `change` between the StorageHooks, noting what it appended to the
+   * storage-wide log. `changed`: whether `run` changed anything (default
+   * yes); the after hook is not run when it did not.
+   */
+  private async storageChange(change: StorageChange, run: () => Promise<unknown>, changed: () => boolean = () => true): Promise<void> {
     const hooks = this.options.storageHooks;
     await hooks?.beforeStorageChange?.(change, this);
     const storageLog = this.backend.collectStorageLog ? (await this.backend.collectStorageLog(run)).appends : (await run(), []);
-    await hooks?.afterStorageChange?.(change, storageLog, this);
+    if (changed()) await hooks?.afterStorageChange?.(change, storageLog, this);
   }
 
   /** The name, GUID and UIDVALIDITY of mailbox `name`, which has an index (opened and closed again; no hooks run). */

@@ -13,7 +13,8 @@
  * published under the old name, then the rename, then the later commits,
  * as replicated mode orders them. A process killed with anything
  * unpublished leaves the files; the next one to attach the outbox
- * publishes them (`attach`).
+ * publishes them (`attach`). Subscription changes are marked by a file of
+ * their own (outbox-subscriptions.ts) and drained after the mailboxes.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -26,6 +27,7 @@ import { openCreating } from "../shared/file-mode.js";
 import { fsyncDir } from "../shared/fsync-dir.js";
 import { makeDirs } from "../shared/make-dirs.js";
 import { mailboxSubject } from "./subjects.js";
+import { PendingSubscriptions } from "./outbox-subscriptions.js";
 import { lastOnSubject, OwnPublishLanded, publishTreeOp, replicatedStorageHooks, treeOpOf, type Publisher, type TreeOp } from "./publisher.js";
 
 /** Log bytes per stream message while draining a backlog (JetStream's message limit is 1 MiB, bodies travel too). */
@@ -39,6 +41,8 @@ const NAME_MARKER_SUFFIX = ".dirty";
 export interface OutboxStatus {
   /** Mailboxes with commits, creates, renames or deletes not published yet (a deleted one by its last name). */
   dirty: string[];
+  /** Whether a subscribe or unsubscribe is not published yet. */
+  subscriptions: boolean;
   /** The error that stopped draining (fenced, or the stream unreachable at the last try). */
   error: Error | undefined;
 }
@@ -80,9 +84,11 @@ export class Outbox {
   private readonly boxes = new Map<string, Mailbox>();
   /** A rename's or delete's log end, from before the change to after it. */
   private readonly logEnds = new WeakMap<MailboxTreeChange, LogPosition>();
+  private readonly subscriptions: PendingSubscriptions;
 
   constructor(private readonly publisher: Publisher, readonly dir: string) {
     makeDirs(dir);
+    this.subscriptions = new PendingSubscriptions(dir);
   }
 
   /** Hooks for the storage's `commitHooks` (local mode). */
@@ -128,15 +134,29 @@ export class Outbox {
    * reclaims. Draining first keeps the stream's order; the price is that
    * they need the stream: while it is unreachable they fail before
    * anything is changed.
+   *
+   * A subscribe or unsubscribe is a local-mode write: it returns once the
+   * file is written and the change marked durably, and the drain publishes
+   * the list. Nothing orders it with mail, so nothing needs draining first.
+   * A fenced writer changes nothing; one fenced at the drain keeps its
+   * local change, as a commit does.
    */
   get storageHooks(): StorageHooks {
     const direct = replicatedStorageHooks(this.publisher);
     return {
       beforeStorageChange: async (change, storage) => {
+        if (change.type === "subscription") {
+          this.publisher.checkNotFenced();
+          return;
+        }
         await this.flush();
         await direct.beforeStorageChange!(change, storage);
       },
-      afterStorageChange: direct.afterStorageChange,
+      afterStorageChange: async (change, storageLog, storage) => {
+        if (change.type !== "subscription") return direct.afterStorageChange!(change, storageLog, storage);
+        this.subscriptions.mark();
+        this.kick();
+      },
     };
   }
 
@@ -156,7 +176,7 @@ export class Outbox {
       const name = p.name ?? (p.ops.length > 0 ? p.ops[p.ops.length - 1].op.change.mailbox.name : undefined);
       if (name !== undefined) names.push(name);
     }
-    return { dirty: names, error: this.failure };
+    return { dirty: names, subscriptions: this.subscriptions.pending, error: this.failure };
   }
 
   /**
@@ -165,9 +185,9 @@ export class Outbox {
    */
   async flush(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (this.pending.size > 0 || this.draining) {
+    while (this.pending.size > 0 || this.subscriptions.pending || this.draining) {
       if (this.failure instanceof ReplicationFencedError) throw this.failure;
-      if (Date.now() > deadline) throw new ReplicationError(`outbox still has ${this.status().dirty.join(", ")} after ${timeoutMs} ms: ${this.failure?.message ?? ""}`, { path: this.dir });
+      if (Date.now() > deadline) throw new ReplicationError(`outbox still has ${[...this.status().dirty, ...(this.subscriptions.pending ? ["(subscriptions)"] : [])].join(", ")} after ${timeoutMs} ms: ${this.failure?.message ?? ""}`, { path: this.dir });
       this.drainNow();
       await (this.draining ?? new Promise((r) => setTimeout(r, 20)));
     }
@@ -285,14 +305,16 @@ export class Outbox {
   }
 
   private async drainAll(): Promise<void> {
-    for (const [key, p] of [...this.pending]) {
+    const rounds: Array<[key: string | undefined, drain: () => Promise<void>]> = [...this.pending].map(([key, p]) => [key, () => this.drainOne(key, p)]);
+    rounds.push([undefined, () => this.subscriptions.drain(this.publisher, this.storage!)]);
+    for (const [key, drain] of rounds) {
       try {
-        await this.drainOne(key, p);
+        await drain();
         this.failure = undefined;
       } catch (err) {
         this.failure = err as Error;
         // The next round opens the mailbox afresh (this one may have been closed with its storage, or renamed).
-        await this.closeBox(key);
+        if (key !== undefined) await this.closeBox(key);
         if (err instanceof ReplicationFencedError) return;
         // The stream is unreachable (an election, a partition): try again shortly; the file stays.
         clearTimeout(this.retry);

@@ -20,6 +20,8 @@ export interface ReplicaPosition {
   appliedSeqs: Record<string, number>;
   /** The last stream sequence applied of the storage subject (purge, altmove); absent: none. */
   storageSeq?: number;
+  /** The same for the subscriptions subject. */
+  subscriptionsSeq?: number;
 }
 
 /** @returns the stored position, or undefined when there is none. @throws ReplicationError for a damaged file. */

@@ -27,7 +27,7 @@ import type { LogPosition } from "../log/types.js";
 import { ReplicationError, ReplicationFencedError } from "../shared/errors.js";
 import { INLINE_BUDGET_BYTES } from "./bodies.js";
 import { asReplicationError, type ReplicationConnection } from "./connection.js";
-import { mailboxSubject, checkToken, isStorageSubject, storageSubject } from "./subjects.js";
+import { mailboxSubject, checkToken, isStoreLevelSubject, storageSubject, subscriptionsSubject } from "./subjects.js";
 import {
   decodeCommit, decodeStorageEvent, encodeCommit, encodeStorageEvent, WIRE_VERSION,
   type MailboxOp, type SeededMessage, type SeededModseq, type ShippedBody, type ShippedCommit, type ShippedLogRange, type ShippedStorageEvent, type StorageOp,
@@ -542,6 +542,45 @@ export class Publisher {
     this.checkNotFenced();
     await this.verifySubject(storageSubject(this.conn.names, this.storageId), await this.storageWriterGuid(storage), NO_POSITION);
   }
+
+  /**
+   * Before a subscribe or unsubscribe (replicated mode), or a local-mode
+   * drain of them: may this writer publish on the subscriptions subject? As
+   * verifyStorageSubject, with the same writer identity.
+   * @throws ReplicationFencedError when it may not: nothing is changed, locally or in the stream.
+   */
+  async verifySubscriptionsSubject(storage: Storage): Promise<void> {
+    this.checkNotFenced();
+    await this.verifySubject(subscriptionsSubject(this.conn.names, this.storageId), await this.storageWriterGuid(storage), NO_POSITION);
+  }
+
+  /**
+   * Publishes the storage's subscriptions as they are now (the whole list,
+   * see StorageOp) on the subscriptions subject, fenced as a storage event.
+   * Read at publish time, not taken from the change: a local-mode drain
+   * publishes several changes as one list, and a list read after this
+   * writer's change holds it.
+   * @throws ReplicationFencedError, ReplicationError as publish().
+   */
+  async publishSubscriptions(storage: Storage): Promise<number> {
+    const subject = subscriptionsSubject(this.conn.names, this.storageId);
+    const op: StorageOp = { type: "subscriptions", names: await storage.listSubscriptions() };
+    return this.publishAt(subject, storageEventOf(this, await this.storageWriterGuid(storage), op, []), await this.cursor(subject));
+  }
+
+  /**
+   * Seeds the subscriptions subject (as `seed` does a mailbox's): when it
+   * has no message yet and the storage has subscriptions, publishes them.
+   * @returns whether a list was published.
+   * @throws ReplicationFencedError, ReplicationError as publish().
+   */
+  async seedSubscriptions(storage: Storage): Promise<boolean> {
+    await this.verifySubscriptionsSubject(storage);
+    const cursor = await this.cursor(subscriptionsSubject(this.conn.names, this.storageId));
+    if (cursor.lastSeq > 0 || (await storage.listSubscriptions()).length === 0) return false;
+    await this.publishSubscriptions(storage);
+    return true;
+  }
 }
 
 /** Storage events have no position in a mailbox log: errors about them name none. */
@@ -571,7 +610,7 @@ export function storageEventOf(publisher: Publisher, writerGuid: string, op: Sto
  * subject GUID (a promoted store's is the old primary's), its name and
  * UIDVALIDITY, as replicas know it.
  */
-export function storageOpOf(publisher: Publisher, change: StorageChange): StorageOp {
+export function storageOpOf(publisher: Publisher, change: Exclude<StorageChange, { type: "subscription" }>): StorageOp {
   if (change.type === "purge") return { type: "purge" };
   const m = change.mailbox;
   return {
@@ -582,14 +621,21 @@ export function storageOpOf(publisher: Publisher, change: StorageChange): Storag
 
 /**
  * Storage hooks (StorageOptions.storageHooks) that publish every purge and
- * altmove on the storage subject before the call returns (`replicated`
- * mode), with the map log bytes it wrote. The subject is checked first,
- * as before a commit: a fenced writer purges or moves nothing.
+ * altmove on the storage subject, with the map log bytes it wrote, and
+ * every subscribe and unsubscribe that changed the file on the
+ * subscriptions subject, before the call returns (`replicated` mode). The
+ * subject is checked first, as before a commit: a fenced writer purges,
+ * moves or (un)subscribes nothing.
  */
 export function replicatedStorageHooks(publisher: Publisher): StorageHooks {
   return {
-    beforeStorageChange: async (_change, storage) => publisher.verifyStorageSubject(storage),
+    beforeStorageChange: async (change, storage) =>
+      change.type === "subscription" ? publisher.verifySubscriptionsSubject(storage) : publisher.verifyStorageSubject(storage),
     afterStorageChange: async (change, storageLog, storage) => {
+      if (change.type === "subscription") {
+        await publisher.publishSubscriptions(storage);
+        return;
+      }
       await publisher.publishStorageEvent(storageEventOf(publisher, await publisher.storageWriterGuid(storage), storageOpOf(publisher, change), storageLog));
     },
   };
@@ -731,7 +777,7 @@ function isBefore(a: LogPosition, b: LogPosition): boolean {
 export async function lastOnSubject(conn: ReplicationConnection, subject: string): Promise<SubjectCursor> {
   try {
     const m = await conn.jsm.streams.getMessage(conn.names.stream, { last_by_subj: subject });
-    if (isStorageSubject(subject)) {
+    if (isStoreLevelSubject(subject)) {
       const e = decodeStorageEvent(m.data, subject, m.seq);
       return { lastSeq: m.seq, end: undefined, modseq: undefined, writerGuid: e.writerGuid, eventId: e.eventId };
     }
@@ -767,14 +813,14 @@ export async function takeOver(publisher: Publisher, mailbox: Mailbox, subjectGu
 }
 
 /**
- * Takes the storage subject over for a promoted store (as takeOver a
+ * Takes a store-level subject (by default the storage subject; the
+ * subscriptions subject too) over for a promoted store (as takeOver a
  * mailbox's): a takeover event expecting `appliedSeq`, the subject's last
  * message this store applied as a replica, with this store's identity as
- * writer. The old primary's next purge or altmove is then fenced.
+ * writer. The old primary's next purge, altmove or (un)subscribe is then fenced.
  * @throws ReplicationFencedError when the subject has events this store did not apply.
  */
-export async function takeOverStorage(publisher: Publisher, storage: Storage, appliedSeq: number): Promise<void> {
-  const subject = storageSubject(publisher.conn.names, publisher.storageId);
+export async function takeOverStorage(publisher: Publisher, storage: Storage, appliedSeq: number, subject = storageSubject(publisher.conn.names, publisher.storageId)): Promise<void> {
   publisher.forgetCursor(subject);
   const event = storageEventOf(publisher, await publisher.storageWriterGuid(storage), { type: "takeover" }, []);
   await publisher.publishAt(subject, event, { lastSeq: appliedSeq, end: undefined, modseq: undefined, writerGuid: undefined });

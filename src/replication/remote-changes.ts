@@ -21,7 +21,7 @@ import { advanceWithEffects } from "../projections/apply.js";
 import { emptyIndexMap, type IndexMapState } from "../projections/state.js";
 import { InvalidArgumentError } from "../shared/errors.js";
 import type { ReplicationConnection } from "./connection.js";
-import { isStorageSubject, mailboxSubject, storageSubjects } from "./subjects.js";
+import { isStoreLevelSubject, mailboxSubject, storageSubjects } from "./subjects.js";
 import { decodeCommit } from "./wire.js";
 
 export interface RemoteChangesOptions {
@@ -53,8 +53,8 @@ export function remoteChanges(conn: ReplicationConnection, opts: RemoteChangesOp
       }
       let state: IndexMapState | undefined;
       for await (const m of sub) {
-        // Purges and altmoves change no mailbox's log (their own subject, under the same filter).
-        if (isStorageSubject(m.subject)) continue;
+        // Purges, altmoves and subscriptions change no mailbox's log (subjects of their own, under the same filter).
+        if (isStoreLevelSubject(m.subject)) continue;
         const c = decodeCommit(m.data, m.subject, m.seq);
         if (opts.mailbox !== undefined && c.mailbox !== opts.mailbox) continue;
         for (const seg of c.segments) {

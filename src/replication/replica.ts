@@ -19,7 +19,7 @@ import { ReplicationError } from "../shared/errors.js";
 import { applyCreate, applySeed, applyShipped, applyTreeOp, replicaMailbox, type ApplyResult } from "./apply.js";
 import { asReplicationError, type ReplicationConnection } from "./connection.js";
 import { readPosition, writePosition } from "./position-file.js";
-import { storageSubjects, checkToken, isStorageSubject } from "./subjects.js";
+import { storageSubjects, checkToken, isStorageSubject, isSubscriptionsSubject, subscriptionsSubject } from "./subjects.js";
 import { decodeCommit, decodeStorageEvent } from "./wire.js";
 import { Publisher, takeOver, takeOverStorage } from "./publisher.js";
 import { applyStorageEvent, type StorageEventResult } from "./storage-events.js";
@@ -45,6 +45,8 @@ export async function promoteStore(conn: ReplicationConnection, storage: Storage
   }
   // The storage subject too, once it has events: the old primary's next purge or altmove is fenced. Only a dbox store has either to publish.
   if ((position.storageSeq ?? 0) > 0 && (storage.format === "mdbox" || storage.format === "sdbox")) await takeOverStorage(publisher, storage, position.storageSeq!);
+  // The subscriptions subject, once it has lists: the old primary's next (un)subscribe is fenced (any format: it needs the INBOX's GUID, which a replica's INBOX has once it got a commit).
+  if ((position.subscriptionsSeq ?? 0) > 0) await takeOverStorage(publisher, storage, position.subscriptionsSeq!, subscriptionsSubject(conn.names, position.storageId));
   return publisher;
 }
 
@@ -72,8 +74,10 @@ export interface ReplicaStatus {
   appliedTransactions: number;
   skippedTransactions: number;
   /**
-   * Storage events (purge, altmove) repeated on this store, and left out:
-   * a format without purge or ALT storage, a mailbox not here, a takeover.
+   * Storage events (purge, altmove, subscriptions lists) repeated on this
+   * store, and left out: a format without purge or ALT storage, a mailbox
+   * not here, a takeover, a list this store has already or one a later
+   * list replaces.
    */
   appliedStorageEvents: number;
   skippedStorageEvents: number;
@@ -107,6 +111,10 @@ export class Replica {
   private mapRanges = 0;
   /** The last storage-subject sequence applied: what a promotion expects of it. */
   private storageSeq: number;
+  /** The same for the subscriptions subject. */
+  private subscriptionsSeq: number;
+  /** The subscriptions subject's last sequence, looked up at its first message of this run (subscriptionsSuperseded). */
+  private latestSubscriptionsSeq: number | undefined;
   private failure: Error | undefined;
   private stopping = false;
   private readonly open = new Map<string, Mailbox>();
@@ -129,6 +137,7 @@ export class Replica {
     this.mailboxes = { ...stored?.mailboxes };
     this.appliedSeqs = { ...stored?.appliedSeqs };
     this.storageSeq = stored?.storageSeq ?? 0;
+    this.subscriptionsSeq = stored?.subscriptionsSeq ?? 0;
   }
 
   /** Starts applying from the stored position (or the stream's start). */
@@ -165,7 +174,7 @@ export class Replica {
   }
 
   private async applyMessage(m: JsMsg): Promise<void> {
-    if (isStorageSubject(m.subject)) {
+    if (isStorageSubject(m.subject) || isSubscriptionsSubject(m.subject)) {
       await this.applyStorageMessage(m);
       return;
     }
@@ -209,14 +218,22 @@ export class Replica {
     this.applied(m, c.op !== undefined, { streamSeq: m.seq, mailbox: c.mailbox, result, lag: m.info.pending });
   }
 
-  /** A purge or altmove of the primary (storage-events.ts), in stream order with the mailbox commits around it. */
+  /**
+   * A purge or altmove of the primary (storage-events.ts), in stream order
+   * with the mailbox commits around it; or a subscriptions list, unless a
+   * later one is in the stream already.
+   */
   private async applyStorageMessage(m: JsMsg): Promise<void> {
     const e = decodeStorageEvent(m.data, m.subject, m.seq);
     this.mapRanges += e.mapLog.length;
-    const done = await applyStorageEvent(this.storage, this.open, e, this.mailboxes);
+    const subscriptions = isSubscriptionsSubject(m.subject);
+    const done = subscriptions && (await this.subscriptionsSuperseded(m.subject, m.seq))
+      ? { applied: false as const, reason: "a later subscriptions list is in the stream" }
+      : await applyStorageEvent(this.storage, this.open, e, this.mailboxes);
     if (done.applied) this.appliedEvents++;
     else this.skippedEvents++;
-    this.storageSeq = m.seq;
+    if (subscriptions) this.subscriptionsSeq = m.seq;
+    else this.storageSeq = m.seq;
     this.applied(m, true, {
       streamSeq: m.seq, mailbox: e.op.type === "altmove" ? e.op.mailbox : "", result: { applied: 0, skipped: 0 }, lag: m.info.pending,
       storageEvent: { type: e.op.type, ...done },
@@ -266,6 +283,28 @@ export class Replica {
     return seq < at;
   }
 
+  /**
+   * Whether the subscriptions list at `seq` is older than the subject's last
+   * one when this run first looked: a replica restarted from an earlier
+   * position (or from the stream's start) goes straight to the current list
+   * instead of passing through the old ones. One request per run; lists
+   * published after it are newer, and applied.
+   * @throws ReplicationError when JetStream does not answer.
+   */
+  private async subscriptionsSuperseded(subject: string, seq: number): Promise<boolean> {
+    if (this.latestSubscriptionsSeq === undefined) {
+      let last;
+      try {
+        last = await retryTimeouts(() => this.conn.jsm.streams.getMessage(this.conn.names.stream, { last_by_subj: subject }), 3);
+      } catch (err) {
+        throw asReplicationError(err, `last message of ${subject}`);
+      }
+      // Only a list supersedes: a subject ending with a promoted store's takeover (no list) has every list applied in order.
+      this.latestSubscriptionsSeq = decodeStorageEvent(last.data, subject, last.seq).op.type === "subscriptions" ? last.seq : 0;
+    }
+    return seq < this.latestSubscriptionsSeq;
+  }
+
   /** Writes the position when caught up, and at most every 100 ms while catching up. */
   private savePosition(force: boolean): void {
     const now = Date.now();
@@ -278,6 +317,7 @@ export class Replica {
     return {
       streamSeq: this.appliedSeq, stream: this.conn.names.stream, storageId: this.options.storageId, mailboxes: this.mailboxes, appliedSeqs: this.appliedSeqs,
       ...(this.storageSeq > 0 ? { storageSeq: this.storageSeq } : {}),
+      ...(this.subscriptionsSeq > 0 ? { subscriptionsSeq: this.subscriptionsSeq } : {}),
     };
   }
 

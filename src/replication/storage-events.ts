@@ -9,6 +9,8 @@
  *   are those the primary's purge removed;
  * - altmove: `storage.altMove(mailbox, uids, toAlt)` when its location has
  *   ALT (sdbox, mdbox), for the UIDs its mailbox still has;
+ * - subscriptions (their own subject): the replica's list becomes the
+ *   shipped one (subscriptions-apply.ts);
  * - a takeover (a promoted store's first word on the subject): nothing.
  * Repeating either is harmless (a purge finds nothing more, a message
  * already in its place stays), so a re-delivered event, or a replica
@@ -17,6 +19,7 @@
 import type { Mailbox } from "../api/mailbox.js";
 import type { Storage } from "../api/storage.js";
 import { lookupUid } from "../projections/read.js";
+import { applySubscriptions } from "./subscriptions-apply.js";
 import type { ShippedStorageEvent, StorageOp } from "./wire.js";
 
 /** What a storage event did on the replica: applied, or skipped and why. */
@@ -30,6 +33,7 @@ export async function applyStorageEvent(
 ): Promise<StorageEventResult> {
   const op = e.op;
   if (op.type === "takeover") return { applied: false, reason: "a takeover changes nothing" };
+  if (op.type === "subscriptions") return applySubscriptions(storage, op.names);
   if (op.type === "purge") {
     if (storage.format !== "mdbox") return { applied: false, reason: `a ${storage.format} store has nothing to purge` };
     await storage.purge();

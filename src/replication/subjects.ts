@@ -1,7 +1,8 @@
 /**
  * Names in JetStream: one stream for every replicated storage, one subject
- * per mailbox (`<prefix>.<storage-id>.<mailbox-guid>`), replicated ×3, and
- * one object-store bucket for bodies too large for a stream message.
+ * per mailbox (`<prefix>.<storage-id>.<mailbox-guid>`) and two per storage
+ * (`._storage`, `._subscriptions`), replicated ×3, and one object-store
+ * bucket for bodies too large for a stream message.
  */
 import { InvalidArgumentError } from "../shared/errors.js";
 
@@ -50,4 +51,29 @@ export function storageSubject(names: StreamNames, storageId: string): string {
 
 export function isStorageSubject(subject: string): boolean {
   return subject.endsWith(`.${STORAGE_TOKEN}`);
+}
+
+/**
+ * The last token of a storage's subscriptions subject
+ * (`<prefix>.<storage-id>._subscriptions`). Each message carries the whole
+ * list after a change (wire.ts), so its subject's last message is the
+ * current list: a replica restarted from an earlier position looks that up
+ * and skips the older lists instead of passing through them again, which
+ * it could not do on `_storage`, shared with purges and altmoves. Nothing
+ * orders subscriptions with mail (a subscription may name a mailbox that
+ * does not exist), so a subject of their own loses no ordering.
+ */
+export const SUBSCRIPTIONS_TOKEN = "_subscriptions";
+
+export function subscriptionsSubject(names: StreamNames, storageId: string): string {
+  return `${names.subjectPrefix}.${checkToken("storage id", storageId)}.${SUBSCRIPTIONS_TOKEN}`;
+}
+
+export function isSubscriptionsSubject(subject: string): boolean {
+  return subject.endsWith(`.${SUBSCRIPTIONS_TOKEN}`);
+}
+
+/** Whether `subject` is a storage's own (`_storage`, `_subscriptions`): its messages are ShippedStorageEvents, not commits. */
+export function isStoreLevelSubject(subject: string): boolean {
+  return isStorageSubject(subject) || isSubscriptionsSubject(subject);
 }

@@ -128,13 +128,22 @@ export interface ShippedCommit {
 }
 
 /**
- * A change of the storage as a whole, on its own subject
- * (`<prefix>.<storage-id>._storage`): a purge, an altmove, or the takeover
- * of that subject by a promoted store.
+ * A change of the storage as a whole, on a subject of its own: a purge or
+ * an altmove (`<prefix>.<storage-id>._storage`), the subscriptions
+ * (`<prefix>.<storage-id>._subscriptions`), or the takeover of either
+ * subject by a promoted store.
  */
 export type StorageOp =
   | { type: "purge" }
   | { type: "altmove"; mailboxGuid: string; mailbox: string; uidValidity: number; uids: number[]; toAlt: boolean }
+  /**
+   * The subscribed names after a subscribe or unsubscribe ("/"-separated,
+   * INBOX upper case, in the primary file's order): the whole list, not the
+   * one change, so that applying it twice, or after a later one, or only
+   * the last of many (a seed, a local-mode drain that coalesced changes)
+   * ends with the primary's list.
+   */
+  | { type: "subscriptions"; names: string[] }
   | { type: "takeover" };
 
 export interface ShippedStorageEvent {

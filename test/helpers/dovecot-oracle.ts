@@ -444,6 +444,14 @@ export class DovecotOracle {
     return (JSON.parse(t) as Array<{ mailbox: string }>).map((r) => r.mailbox);
   }
 
+  /** `mailbox list -s` → subscribed names as API names ("/" between levels), in doveadm's order. */
+  async mailboxListSubscribed(opts: RunOptions = {}): Promise<string[]> {
+    const { stdout } = await this.run(["-f", "json", "mailbox", "list", "-s"], opts);
+    const t = stdout.trim();
+    if (t === "") return [];
+    return (JSON.parse(t) as Array<{ mailbox: string }>).map((r) => r.mailbox.split(this.separator).join("/"));
+  }
+
   /**
    * `mailbox status <fields> <mailbox>` → {mailbox, field: value…} (values are strings).
    * Fields e.g. "messages uidnext uidvalidity highestmodseq guid".

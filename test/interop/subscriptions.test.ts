@@ -25,12 +25,8 @@ describeInterop("IMAP subscriptions against doveadm (all four formats)", () => {
   }
   /** The name doveadm uses for an API name ("." between levels for Maildir++). */
   const vname = (name: string) => name.split("/").join(o.separator);
-  const apiName = (v: string) => v.split(o.separator).join("/");
   /** `doveadm mailbox list -s`, as API names. */
-  const doveadmSubscribed = async (): Promise<string[]> => {
-    const { stdout } = await o.run(["-f", "json", "mailbox", "list", "-s"]);
-    return stdout.trim() === "" ? [] : (JSON.parse(stdout) as Array<{ mailbox: string }>).map((r) => apiName(r.mailbox));
-  };
+  const doveadmSubscribed = (): Promise<string[]> => o.mailboxListSubscribed();
   const subscriptionsFile = () => (o.format === "mbox" ? path.join(o.root, "mail", ".subscriptions") : path.join(o.root, "subscriptions"));
   const mailboxLog = () => path.join(o.format === "mbox" ? path.join(o.root, "mail", ".imap") : o.root, "dovecot.mailbox.log");
   const cli = async (...argv: string[]) => {

@@ -77,7 +77,7 @@ export function registerSeed(program: Command, io: CliIo): void {
   program
     .command("seed")
     .argument("[mailboxes...]", "mailbox names or doveadm patterns (default: all)")
-    .description("publish each mailbox's state to the stream (--replicate) when its subject has no messages yet")
+    .description("publish each mailbox's state (and, with no names, the subscriptions) to the stream (--replicate) when its subject has no messages yet")
     .action(async (patterns: string[]) => {
       await withStorage(program, io, async (storage, replication) => {
         if (!replication) throw new MailstoreError("INVALID_ARGUMENT", "seed publishes to the stream: give --replicate and --replicate-id");
@@ -88,6 +88,10 @@ export function registerSeed(program: Command, io: CliIo): void {
           } finally {
             await box.close();
           }
+        }
+        // The subscriptions belong to the store, not to a mailbox: seeded with the whole store only.
+        if (patterns.length === 0) {
+          io.out(`subscriptions: ${(await replication.publisher.seedSubscriptions(storage)) ? "seeded" : "none, or their subject has messages already"}\n`);
         }
       }, { existing: true });
     });

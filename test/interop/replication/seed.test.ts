@@ -186,20 +186,23 @@ describeNats("replication: seeding a mailbox whose log rotated away before repli
     });
   });
 
-  it("the CLI's seed verb publishes every mailbox, also one nobody writes to; a second run publishes nothing", async () => {
+  it("the CLI's seed verb publishes every mailbox, also one nobody writes to, and the subscriptions; a second run publishes nothing", async () => {
     const [p, r] = await rotatedPrimary(nats.newOracles("sdbox", "maildir"), { INBOX: 9, Quiet: 6 });
     await nats.withConnection(async (conn) => {
       const storageId = "t-seed-cli";
       const { cli, replicate } = replicationCli(nats.cluster.servers.join(","), storageId);
+      await p.run(["mailbox", "subscribe", "Quiet", "Not/Here"]);
       await p.chownRoot();
-      expect(await cli(p.location, ...replicate, "seed")).toBe("INBOX: seeded\nQuiet: seeded\n");
+      expect(await cli(p.location, ...replicate, "seed")).toBe("INBOX: seeded\nQuiet: seeded\nsubscriptions: seeded\n");
       expect(await cli(p.location, ...replicate, "seed", "Quiet")).toBe("Quiet: its subject has messages already\n");
+      expect(await cli(p.location, ...replicate, "seed")).toContain("subscriptions: none, or their subject has messages already\n");
       const primary = seedingPrimary(new Publisher(conn, storageId), p.location);
       await workAfter(primary, "INBOX");
       const replicaStore = openStorage(r.location);
       await catchUpOnce(conn, replicaStore, storageId, path.join(r.dir, "replica-position.json"));
       await expectSameStores(replicaStore, primary, "seeded by the CLI");
       await closeAndCompareInDoveadm([primary, replicaStore], r, p, ["INBOX", "Quiet"]);
+      expect((await r.mailboxListSubscribed()).sort(), "the replica's subscriptions, seeded").toEqual(["Not/Here", "Quiet"]);
     });
   });
 }, { doveadm: true });

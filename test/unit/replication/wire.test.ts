@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ReplicationError } from "../../../src/shared/errors.js";
-import { checkToken, DEFAULT_NAMES, isStorageSubject, mailboxSubject, storageSubject, storageSubjects } from "../../../src/replication/subjects.js";
+import { checkToken, DEFAULT_NAMES, isStorageSubject, isStoreLevelSubject, isSubscriptionsSubject, mailboxSubject, storageSubject, storageSubjects, subscriptionsSubject } from "../../../src/replication/subjects.js";
 import {
   decodeCommit, decodeStorageEvent, encodeCommit, encodeStorageEvent, WIRE_VERSION, type ShippedCommit, type ShippedLogRange, type ShippedStorageEvent,
 } from "../../../src/replication/wire.js";
@@ -34,6 +34,8 @@ describe("wire", () => {
     expect(decodeCommit(encodeCommit({ ...commit, mapLog }), "s", 1)).toEqual({ ...commit, mapLog });
     expect(decodeStorageEvent(encodeStorageEvent(altmove), "mail.alice._storage", 2)).toEqual(altmove);
     expect(decodeStorageEvent(encodeStorageEvent({ ...altmove, op: { type: "purge" }, mapLog: [] }), "s", 3).op).toEqual({ type: "purge" });
+    const list = { type: "subscriptions" as const, names: ["INBOX", "Grüße/日本", "Not/Here"] };
+    expect(decodeStorageEvent(encodeStorageEvent({ ...altmove, op: list, mapLog: [] }), "mail.alice._subscriptions", 5).op).toEqual(list);
   });
 
   it("round-trips a seed part, 64-bit message modseqs included", () => {
@@ -63,6 +65,12 @@ describe("subjects", () => {
     expect(storageSubject(DEFAULT_NAMES, "alice")).toBe("mail.alice._storage");
     expect(isStorageSubject("mail.alice._storage")).toBe(true);
     expect(isStorageSubject(mailboxSubject(DEFAULT_NAMES, "alice", "0123456789abcdef0123456789abcdef"))).toBe(false);
+    // The subscriptions' subject: beside it, also never a mailbox GUID; both carry storage events, not commits.
+    expect(subscriptionsSubject(DEFAULT_NAMES, "alice")).toBe("mail.alice._subscriptions");
+    expect(isSubscriptionsSubject("mail.alice._subscriptions")).toBe(true);
+    expect(isStorageSubject("mail.alice._subscriptions")).toBe(false);
+    expect(isStoreLevelSubject("mail.alice._subscriptions") && isStoreLevelSubject("mail.alice._storage")).toBe(true);
+    expect(isStoreLevelSubject(mailboxSubject(DEFAULT_NAMES, "alice", "0123456789abcdef0123456789abcdef"))).toBe(false);
     for (const bad of ["a.b", "a*", ">", "", "a b"]) expect(() => checkToken("storage id", bad)).toThrow(/NATS subject token/);
   });
 });
