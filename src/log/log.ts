@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from "node:async_hooks";
+import { CallScope } from "../shared/call-scope.js";
 import * as fs from "node:fs";
 import * as nodePath from "node:path";
 import { InvalidArgumentError, LogCorruptedError, MailstoreError } from "../shared/errors.js";
@@ -40,7 +40,7 @@ interface LockScope {
   readonly onExit: Array<() => Promise<void>>;
 }
 
-const heldLocks = new AsyncLocalStorage<LockScope>();
+const heldLocks = new CallScope<LockScope>();
 
 function scopeHolding(scope: LockScope | undefined, file: SharedLogFile): LockScope | undefined {
   for (let s = scope; s; s = s.parent) if (s.files.has(file)) return s;

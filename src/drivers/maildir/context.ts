@@ -12,7 +12,7 @@
  * the work to Dovecot, which is syncing the same files and will log what it
  * finds.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
+import { CallScope } from "../../shared/call-scope.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { MAILDIR_LOCK_TOUCH_MS, takeDotlock, type Dotlock } from "../dotlock.js";
@@ -44,7 +44,7 @@ export interface MaildirSettings {
 const TMP_CHECK_EVERY_SECS = 60 * 60;
 
 /** The uidlist locks the current async call chain holds, by uidlist path. */
-const heldUidlists = new AsyncLocalStorage<ReadonlySet<string>>();
+const heldUidlists = new CallScope<ReadonlySet<string>>();
 
 export class MaildirContext {
   readonly uidlist: UidlistFile;

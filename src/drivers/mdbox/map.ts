@@ -13,7 +13,7 @@
  * process waiting for that mailbox. Giving up after the short wait breaks
  * the cycle: our commit fails with LockTimeoutError, Dovecot goes on.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
+import { CallScope } from "../../shared/call-scope.js";
 import * as fs from "node:fs";
 import { LockTimeoutError } from "../../shared/errors.js";
 import type { AppendResult, FsyncMode } from "../../log/log.js";
@@ -22,7 +22,7 @@ import { readCheckpoint } from "../../index-io/checkpoint-file.js";
 import { IndexWriter } from "../../index-io/writer.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { initialMapRecords } from "../../projections/mdbox-map-format.js";
-import { entriesByFile, lookupMapEntry, mapEntries, mapHeader, recentFileEnds, type FileEnd, type MapEntry } from "../../projections/mdbox-map-view.js";
+import { entriesByFile, mapEntries, mapEntryReader, mapHeader, recentFileEnds, type FileEnd, type MapEntry } from "../../projections/mdbox-map-view.js";
 import { MAX_CANDIDATE_FILES } from "./append-session.js";
 import type { StorageLogAppend } from "../driver.js";
 import type { MdboxPaths } from "./paths.js";
@@ -45,13 +45,14 @@ export type MapTransactions = ReadonlyArray<readonly LogRecord[]>;
 export class MdboxMap {
   private writer: IndexWriter | undefined;
   private entriesOf: { readonly state: IndexMapState; readonly entries: readonly MapEntry[] } | undefined;
+  private readerOf: { readonly state: IndexMapState; readonly read: (mapUid: number) => MapEntry | undefined } | undefined;
   private byFileOf: { readonly entries: readonly MapEntry[]; readonly byFile: ReadonlyMap<number, readonly MapEntry[]> } | undefined;
   /**
    * Per async scope, not per map: two mailboxes of one process may commit
    * concurrently (their map writes serialised by the lock), and each
    * commit's hooks must get its own map records only.
    */
-  private readonly appendScopes = new AsyncLocalStorage<StorageLogAppend[]>();
+  private readonly appendScopes = new CallScope<StorageLogAppend[]>();
 
   constructor(readonly paths: MdboxPaths, private readonly options: MdboxMapOptions = {}) {}
 
@@ -96,7 +97,13 @@ export class MdboxMap {
 
   /** @returns the entry of `mapUid`, refreshing once when it is not known yet. */
   lookup(mapUid: number): MapEntry | undefined {
-    return lookupMapEntry(this.state, mapUid) ?? lookupMapEntry(this.refresh(), mapUid);
+    return this.entryReader(this.state)(mapUid) ?? this.entryReader(this.refresh())(mapUid);
+  }
+
+  /** The state's mapEntryReader, kept while the state is current. */
+  private entryReader(state: IndexMapState): (mapUid: number) => MapEntry | undefined {
+    if (this.readerOf?.state !== state) this.readerOf = { state, read: mapEntryReader(state) };
+    return this.readerOf.read;
   }
 
   /**
