@@ -15,10 +15,18 @@ export interface MapEntry extends MapRecord {
 
 /** @returns the entry of `mapUid`, or undefined when the map has no such record (or it was never placed). */
 export function lookupMapEntry(state: IndexMapState, mapUid: number): MapEntry | undefined {
+  return mapEntryReader(state)(mapUid);
+}
+
+/** lookupMapEntry for many map uids of one state: the extensions are looked up once (a fetch asks per message). */
+export function mapEntryReader(state: IndexMapState): (mapUid: number) => MapEntry | undefined {
   const map = extension(state, MAP_EXT_NAME);
-  if (map === undefined || map.recordSize < 12) return undefined;
-  const index = state.records.indexOfUid(mapUid);
-  return index < 0 ? undefined : entryAt(state, index, map, extension(state, REF_EXT_NAME));
+  if (map === undefined || map.recordSize < 12) return () => undefined;
+  const ref = extension(state, REF_EXT_NAME);
+  return (mapUid) => {
+    const index = state.records.indexOfUid(mapUid);
+    return index < 0 ? undefined : entryAt(state, index, map, ref);
+  };
 }
 
 /**

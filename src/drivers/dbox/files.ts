@@ -11,7 +11,8 @@ import type { FileHandle } from "node:fs/promises";
 import * as path from "node:path";
 import { MailCorruptedError, MailstoreError } from "../../shared/errors.js";
 import { decodeDboxFileHeader, DBOX_MSG_HEADER_SIZE, type DecodedDboxFileHeader } from "./file-header.js";
-import { dboxMessageSize, decodeDboxFile, decodeDboxMessageAt, encodeDboxMessages, type DboxFile, type DboxMessage, type DboxMessageInput } from "./file-format.js";
+import { dboxMessageSize, decodeDboxFile, decodeDboxMessageAt, encodeDboxMessages, locateDboxBody, type DboxFile, type DboxMessage, type DboxMessageInput } from "./file-format.js";
+import type { DboxSource } from "./item.js";
 import { tryFlockExclusive } from "./flock.js";
 import { decodeDboxMessageHeader } from "./message-header.js";
 import { findDboxMetadataEnd } from "./metadata.js";
@@ -193,23 +194,46 @@ export class DboxMessageReader {
    *   message there is malformed; fs errors as is.
    */
   read(filePath: string, offset: number, sizeHint?: number, readAheadKey?: object): DboxMessage {
+    const { record, msgHeaderSize, source } = this.readRecord(filePath, offset, sizeHint, readAheadKey);
+    return decodeDboxMessageAt(record, 0, msgHeaderSize, source);
+  }
+
+  /**
+   * As read(), without decoding the metadata block (a body fetch needs only
+   * the body; Dovecot reads no metadata for it either). The block's framing
+   * is still found, for `size`.
+   * @returns the body and the record's size (header, body and metadata).
+   */
+  readBody(filePath: string, offset: number, sizeHint?: number, readAheadKey?: object): { body: Uint8Array; size: number } {
+    const { record, msgHeaderSize, source } = this.readRecord(filePath, offset, sizeHint, readAheadKey);
+    const { bodyStart, bodyEnd } = locateDboxBody(record, 0, msgHeaderSize, source);
+    const end = findDboxMetadataEnd(record, bodyEnd);
+    if (end === undefined) {
+      // No end line before the file ends: the full decode says what is wrong, or what it makes of it.
+      const message = decodeDboxMessageAt(record, 0, msgHeaderSize, source);
+      return { body: message.body, size: message.size };
+    }
+    return { body: record.subarray(bodyStart, bodyEnd), size: end };
+  }
+
+  /** The bytes of the message record at `offset`, up to its metadata's end line when the file has it (see read()). */
+  private readRecord(filePath: string, offset: number, sizeHint: number | undefined, readAheadKey: object | undefined): { record: Uint8Array; msgHeaderSize: number; source: DboxSource } {
     const f = this.fileFor(filePath, offset);
     const m = f.msgHeaderSize;
     if (!Number.isSafeInteger(offset) || offset < f.headerSize || offset >= f.size) {
       throw new MailCorruptedError(`message offset ${offset} is outside the messages (${f.headerSize}..${f.size})`, { path: filePath, offset });
     }
     const source = { path: filePath, baseOffset: offset };
+    const done = (record: Uint8Array) => ({ record, msgHeaderSize: m, source });
     // Sizes come from the file (and a hint from the map): never read more than what is there.
     let length = Math.min(f.size - offset, sizeHint !== undefined && sizeHint > m ? sizeHint : m + READ_CHUNK);
     for (let first = true; ; first = false) {
       const window = first ? this.readFirst(f, offset, length, readAheadKey) : readAt(f.fd, offset, length);
-      if (window.length < m) return decodeDboxMessageAt(window, 0, m, source); // throws: truncated header
+      if (window.length < m) return done(window); // the decode throws: truncated header
       const bodySize = decodeDboxMessageHeader(window, 0, m, { path: filePath, offset });
-      if (bodySize > f.size - offset - m) return decodeDboxMessageAt(window, 0, m, source); // throws: past EOF
+      if (bodySize > f.size - offset - m) return done(window); // the decode throws: past EOF
       const end = window.length > m + bodySize ? findDboxMetadataEnd(window, m + bodySize) : undefined;
-      if (end !== undefined || offset + window.length >= f.size) {
-        return decodeDboxMessageAt(end === undefined ? window : window.subarray(0, end), 0, m, source);
-      }
+      if (end !== undefined || offset + window.length >= f.size) return done(end === undefined ? window : window.subarray(0, end));
       length = Math.min(f.size - offset, Math.max(length + READ_CHUNK, m + bodySize + READ_CHUNK));
     }
   }

@@ -27,10 +27,10 @@ import { releaseMapUids, saveToMap, type SaveItem } from "./save.js";
 /** A message of this mailbox, resolved through the map. */
 export interface ResolvedMessage {
   readonly uid: number;
+  /** 1-based, in the state it was resolved in. */
+  readonly seq: number;
   readonly record: MdboxMailRecord;
   readonly entry: MapEntry;
-  /** The `guid` extension value (all zero when unset). */
-  readonly guid128: Uint8Array;
 }
 
 /** The MailboxBackend of one mdbox mailbox (see the module comment). */
@@ -41,6 +41,8 @@ export class MdboxMailboxBackend implements MailboxBackend {
   readonly storageName: string;
   /** Keeps the last m.N read open: a fetch reads mostly consecutive messages of a file. */
   private readonly reader = new DboxMessageReader();
+  /** The `mdbox` extension's reader for the last state resolved in (a fetch resolves every message of one state). */
+  private mdboxRecordsOf: { readonly state: IndexMapState; readonly at: (seq: number) => Uint8Array | undefined } | undefined;
 
   constructor(readonly name: string, private readonly ctx: MdboxContext) {
     this.indexPrefix = ctx.paths.indexPrefix(name);
@@ -123,7 +125,9 @@ export class MdboxMailboxBackend implements MailboxBackend {
   }
 
   async readMessage(state: IndexMapState, uid: number): Promise<Uint8Array> {
-    return (await this.readStored(state, uid)).message.body;
+    // The body only: its metadata block is not decoded.
+    const read = (file: string, entry: MapEntry) => this.reader.readBody(file, entry.offset, entry.size, this.ctx.map.state);
+    return (await this.readStored(state, uid, read)).message.body;
   }
 
   /**
@@ -143,14 +147,14 @@ export class MdboxMailboxBackend implements MailboxBackend {
       throw err;
     }
     const meta = readDboxMetadata(stored.message.metadata);
-    return { mapUidValidity: origin.backend.ctx.map.uidValidity, mapUid: stored.resolved.entry.mapUid, guid: meta.guid ?? guid128ToString(stored.resolved.guid128), receivedTime: meta.receivedTime };
+    return { mapUidValidity: origin.backend.ctx.map.uidValidity, mapUid: stored.resolved.entry.mapUid, guid: meta.guid ?? guid128ToString(guid128At(origin.state, stored.resolved.seq)), receivedTime: meta.receivedTime };
   }
 
   async messageInfo(state: IndexMapState, uid: number): Promise<StoredMessageInfo> {
     const { message, resolved } = await this.readStored(state, uid);
     const meta = readDboxMetadata(message.metadata);
     return {
-      guid: meta.guid ?? guid128ToString(resolved.guid128),
+      guid: meta.guid ?? guid128ToString(guid128At(state, resolved.seq)),
       physicalSize: meta.physicalSize ?? message.body.length,
       receivedTime: meta.receivedTime ?? resolved.record.saveDate,
       savedTime: resolved.record.saveDate,
@@ -177,13 +181,14 @@ export class MdboxMailboxBackend implements MailboxBackend {
     // The two fields only, not the whole record (keywords, modseq): a fetch resolves every message.
     const seq = seqOfUid(state, uid);
     if (seq === 0) throw new MailstoreError("NOT_FOUND", `no message with uid ${uid}`, { path: this.indexPrefix });
-    const record = decodeMdboxRecord(extRecordViewAt(state, seq, MDBOX_EXT_NAME));
+    if (this.mdboxRecordsOf?.state !== state) this.mdboxRecordsOf = { state, at: extRecordViewReader(state, MDBOX_EXT_NAME) };
+    const record = decodeMdboxRecord(this.mdboxRecordsOf.at(seq));
     if (record === undefined) throw new IndexCorruptedError(`uid ${uid} has no map uid`, { path: this.indexPrefix });
     const entry = this.ctx.map.lookup(record.mapUid);
     if (entry === undefined) {
       throw new MailstoreError("NOT_FOUND", `map uid ${record.mapUid} (uid ${uid}) is not in the map: the storage needs a rebuild`, { path: this.ctx.paths.mapPrefix });
     }
-    return { uid, record, entry, guid128: extRecordAt(state, seq, GUID_EXT_NAME) ?? new Uint8Array(16) };
+    return { uid, seq, record, entry };
   }
 
   /**
@@ -192,14 +197,18 @@ export class MdboxMailboxBackend implements MailboxBackend {
    * the map says where the copy is), so a missing file means: refresh the
    * map and look again.
    */
-  private async readStored(state: IndexMapState, uid: number): Promise<{ message: DboxMessage; resolved: ResolvedMessage }> {
+  private async readStored<M extends { size: number } = DboxMessage>(
+    state: IndexMapState,
+    uid: number,
+    // Read-ahead keyed to the map state the record came from (see DboxMessageReader).
+    read: (filePath: string, entry: MapEntry) => M = (file, entry) => this.reader.read(file, entry.offset, entry.size, this.ctx.map.state) as unknown as M,
+  ): Promise<{ message: M; resolved: ResolvedMessage }> {
     for (let attempt = 0; ; attempt++) {
       const resolved = this.resolve(state, uid);
       const filePath = this.ctx.paths.readPath(resolved.entry.fileId);
       try {
         if (filePath === undefined) throw Object.assign(new Error("gone"), { code: "ENOENT" });
-        // Read-ahead keyed to the map state the record came from (see DboxMessageReader).
-        const message = this.reader.read(filePath, resolved.entry.offset, resolved.entry.size, this.ctx.map.state);
+        const message = read(filePath, resolved.entry);
         if (message.size !== resolved.entry.size) {
           throw new MailCorruptedError(`message at offset ${resolved.entry.offset} has size ${message.size}, the map says ${resolved.entry.size}`, { path: filePath, offset: resolved.entry.offset });
         }
@@ -235,6 +244,11 @@ export class MdboxMailboxBackend implements MailboxBackend {
     }
     return [];
   }
+}
+
+/** The `guid` extension value of message `seq` (all zero when unset). */
+function guid128At(state: IndexMapState, seq: number): Uint8Array {
+  return extRecordAt(state, seq, GUID_EXT_NAME) ?? new Uint8Array(16);
 }
 
 function guidOf(item: SaveItem): string {
