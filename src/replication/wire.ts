@@ -217,6 +217,10 @@ export function decodeStorageEvent(bytes: Uint8Array, subject: string, seq: numb
 /** @throws ReplicationError for a message this version cannot read. */
 export function decodeCommit(bytes: Uint8Array, subject: string, seq: number): ShippedCommit {
   const raw = unpackMessage(bytes, subject, seq, "commit");
+  // A storage event (or a kind a later version adds) on a subject this version takes for a mailbox's.
+  if (raw.kind !== undefined || !Array.isArray(raw.segments) || !Array.isArray(raw.bodies)) {
+    throw new ReplicationError(`stream message ${seq} is not a mailbox commit this version can read (kind ${String(raw.kind ?? "commit")}): is the writer a newer mailstore?`, { path: subject });
+  }
   const segments = decodeSegments(raw.segments as WireSegment[]);
   // msgpackr gives Buffers in Node: plain Uint8Array views of the same bytes.
   const bodies = (raw.bodies as ShippedBody[]).map((b) => (b.body ? { ...b, body: new Uint8Array(b.body.buffer, b.body.byteOffset, b.body.byteLength) } : b));

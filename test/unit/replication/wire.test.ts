@@ -47,8 +47,10 @@ describe("wire", () => {
     expect(decodeCommit(encodeCommit(part), "s", 1)).toEqual(part);
   });
 
-  it("refuses a commit read as a storage event", () => {
+  it("refuses a commit read as a storage event, and a storage event read as a commit (a subject a newer writer added)", () => {
     expect(() => decodeStorageEvent(encodeCommit(commit), "mail.alice._storage", 4)).toThrow(/not a storage event/);
+    expect(() => decodeCommit(encodeStorageEvent(altmove), "mail.alice._newer", 4)).toThrow(ReplicationError);
+    expect(() => decodeCommit(encodeStorageEvent(altmove), "mail.alice._newer", 4)).toThrow(/not a mailbox commit.*kind storage/);
   });
 
   it("refuses another version or bytes that are not a commit, with a typed error naming the subject", () => {
