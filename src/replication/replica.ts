@@ -43,8 +43,9 @@ export async function promoteStore(conn: ReplicationConnection, storage: Storage
       await box.close();
     }
   }
-  // The storage subject too, once it has events: the old primary's next purge or altmove is fenced. Only a dbox store has either to publish.
-  if ((position.storageSeq ?? 0) > 0 && (storage.format === "mdbox" || storage.format === "sdbox")) await takeOverStorage(publisher, storage, position.storageSeq!);
+  // The storage subject too, once it has events: the old primary's next purge or altmove is fenced, whatever this store's
+  // format (a Maildir or mbox store publishes none itself, but its INBOX's GUID names it as the subject's writer).
+  if ((position.storageSeq ?? 0) > 0) await takeOverStorage(publisher, storage, position.storageSeq!);
   // The subscriptions subject, once it has lists: the old primary's next (un)subscribe is fenced (any format: it needs the INBOX's GUID, which a replica's INBOX has once it got a commit).
   if ((position.subscriptionsSeq ?? 0) > 0) await takeOverStorage(publisher, storage, position.subscriptionsSeq!, subscriptionsSubject(conn.names, position.storageId));
   return publisher;

@@ -196,6 +196,26 @@ describeNats("replication: storage events (purge, altmove, map records)", () => 
     });
   });
 
+  it("a promoted Maildir replica takes the storage subject over too: the old mdbox primary's next purge is fenced", async () => {
+    const [p] = altOracles(nats, "mdbox");
+    const [r] = nats.newOracles("maildir");
+    await nats.withConnection(async (conn) => {
+      const storageId = "t-storage-events-promote-maildir";
+      const primary = await primaryAfterSaves(conn, p.location, storageId);
+      await primary.purge();
+      // A message deleted and not purged yet (its only reference): what the fenced purge must leave.
+      await expunge(primary, "INBOX", [5]);
+      const replicaStore = openStorage(r.location);
+      const replica = await Replica.start(conn, replicaStore, { storageId, positionFile: path.join(r.dir, "replica-position.json") });
+      await replica.caughtUp();
+      await replica.promote();
+      await replicaStore.close();
+      await expect(primary.purge()).rejects.toBeInstanceOf(ReplicationFencedError);
+      expect((await primary.deletedMessages()).length, "the fenced purge removed nothing").toBe(1);
+      await primary.close();
+    });
+  });
+
   it("local mode: a purge and an altmove wait for the outbox's commits, then are published; the mdbox replica with ALT repeats them", async () => {
     await withMdboxAltPair(async (p, r, conn) => {
       const storageId = "t-storage-events-local";
