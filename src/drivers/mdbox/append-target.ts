@@ -31,6 +31,13 @@ import { cleanupAfter } from "../../shared/cleanup.js";
  */
 const STAGING_BYTES = 256 * 1024;
 
+/**
+ * A staging buffer a closed target left, for the next one: a save per
+ * transaction (an import commits hundreds) would otherwise allocate one
+ * each, garbage that lingers until a full GC.
+ */
+let spareStaging: Uint8Array | undefined;
+
 /** An m.N (existing, flock()ed) or a new temp file that one session appends to. */
 export class AppendTarget {
   /** Queued bytes not written yet: staging[0, staged). Allocated at the first queue(). */
@@ -130,7 +137,10 @@ export class AppendTarget {
       encode(own, 0);
       await this.writeOut(own);
     } else {
-      this.staging ??= new Uint8Array(STAGING_BYTES);
+      if (this.staging === undefined) {
+        this.staging = spareStaging ?? new Uint8Array(STAGING_BYTES);
+        spareStaging = undefined;
+      }
       encode(this.staging, this.staged);
       this.staged += size;
     }
@@ -193,6 +203,10 @@ export class AppendTarget {
 
   /** Closes the file, which releases the flock. */
   async close(): Promise<void> {
+    // Nothing staged is still to be written once the file closes: the buffer can serve another target.
+    spareStaging ??= this.staging;
+    this.staging = undefined;
+    this.staged = 0;
     const fh = this.fh;
     this.fh = undefined;
     await fh?.close();
