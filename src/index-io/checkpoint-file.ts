@@ -12,7 +12,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { encodeIndexFile, decodeIndexFile } from "../projections/index-file.js";
+import { encodeIndexHeaderArea, decodeIndexFile } from "../projections/index-file.js";
 import type { IndexMapState } from "../projections/state.js";
 import { IndexCorruptedError } from "../shared/errors.js";
 import { newFilePermissionsIn, finishNewFile } from "../shared/file-mode.js";
@@ -53,7 +53,7 @@ export function readCheckpoint(indexPath: string): IndexMapState | undefined {
 
 /** Writes `state` as `indexPath` the way Dovecot replaces dovecot.index. */
 export function writeCheckpoint(indexPath: string, state: IndexMapState, opts: WriteCheckpointOptions = {}): void {
-  const bytes = encodeIndexFile(state);
+  const head = encodeIndexHeaderArea(state);
   const tmpPath = `${indexPath}.tmp`;
   const mode = opts.mode ?? modeOf(`${indexPath}.log`) ?? 0o600;
   try {
@@ -65,8 +65,9 @@ export function writeCheckpoint(indexPath: string, state: IndexMapState, opts: W
   try {
     finishNewFile(fd, newFilePermissionsIn(path.dirname(indexPath)), tmpPath);
     try {
-      let done = 0;
-      while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+      writeAll(fd, head);
+      // The records as the record store holds them, chunk by chunk: no copy of the whole index.
+      state.records.forEachChunk((rows) => writeAll(fd, rows));
       if (opts.fsync ?? true) fs.fdatasyncSync(fd);
     } finally {
       fs.closeSync(fd);
@@ -83,6 +84,12 @@ export function writeCheckpoint(indexPath: string, state: IndexMapState, opts: W
     }
     throw err;
   }
+}
+
+/** Writes all of `bytes` at the file position of `fd`. */
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done);
 }
 
 /** Hard-links the current file to `<path>.backup.tmp` and renames that to `<path>.backup`. */

@@ -191,8 +191,26 @@ function checkRecords(
 
 /** Encodes the state as Dovecot would write dovecot.index. */
 export function encodeIndexFile(state: IndexMapState): Uint8Array {
+  const head = encodeIndexHeaderArea(state);
+  const out = new Uint8Array(head.length + state.records.count * state.records.recordSize);
+  out.set(head, 0);
+  let offset = head.length;
+  state.records.forEachChunk((rows) => {
+    out.set(rows, offset);
+    offset += rows.length;
+  });
+  return out;
+}
+
+/**
+ * The part of dovecot.index before the records (base header, extension
+ * headers): a writer can follow it with state.records' chunks as they are,
+ * instead of copying the whole index into one buffer (3 MB per rewrite at
+ * 100,000 messages).
+ */
+export function encodeIndexHeaderArea(state: IndexMapState): Uint8Array {
   const hdr = fullHeader(state);
-  const out = new Uint8Array(hdr.headerSize + hdr.messagesCount * hdr.recordSize);
+  const out = new Uint8Array(hdr.headerSize);
   const view = new DataView(out.buffer);
   writeBaseHeader(view, 0, hdr);
   out.set(state.baseHeaderExtra, BASE_HEADER_SIZE);
@@ -212,9 +230,5 @@ export function encodeIndexFile(state: IndexMapState): Uint8Array {
     offset += ext.hdrData.length;
   }
   assert(offset === hdr.headerSize, `header area ended at ${offset}, header_size ${hdr.headerSize}`);
-  state.records.forEachChunk((rows) => {
-    out.set(rows, offset);
-    offset += rows.length;
-  });
   return out;
 }

@@ -55,13 +55,28 @@ export function encodeMapRecord(r: MapRecord): Uint8Array {
   return out;
 }
 
+/** The little-endian u32 at bytes[at]. */
+function u32le(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+}
+
 /** @returns the record in `bytes` (at least 12 bytes), or undefined when file_id is 0 (never set). */
 export function decodeMapRecord(bytes: Uint8Array): MapRecord | undefined {
   // By hand, not through a DataView: mapEntries and every fetch's map lookup decode one per record.
-  const u32 = (at: number) => (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
-  const fileId = u32(0);
-  if (fileId === 0) return undefined;
-  return { fileId, offset: u32(4), size: u32(8) };
+  return mapRecordFileId(bytes, 0) === 0 ? undefined : { fileId: u32le(bytes, 0), offset: u32le(bytes, 4), size: u32le(bytes, 8) };
+}
+
+/**
+ * file_id of the `map` record at bytes[at] (0: never placed), read in place:
+ * for scans of the whole map that must not build an object per record.
+ */
+export function mapRecordFileId(bytes: Uint8Array, at: number): number {
+  return u32le(bytes, at);
+}
+
+/** offset + size of the `map` record at bytes[at]: where its message ends in its file. */
+export function mapRecordEnd(bytes: Uint8Array, at: number): number {
+  return u32le(bytes, at + 4) + u32le(bytes, at + 8);
 }
 
 /** @returns the refcount stored in a `ref` field. */

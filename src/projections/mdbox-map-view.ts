@@ -5,7 +5,7 @@
  */
 import { extension, extensionHeader } from "./read.js";
 import type { ExtensionInfo, IndexMapState } from "./state.js";
-import { decodeMapHeader, decodeMapRecord, decodeRefcount, MAP_EXT_NAME, REF_EXT_NAME, type MapHeader, type MapRecord } from "./mdbox-map-format.js";
+import { decodeMapHeader, decodeMapRecord, decodeRefcount, mapRecordEnd, mapRecordFileId, MAP_EXT_NAME, REF_EXT_NAME, type MapHeader, type MapRecord } from "./mdbox-map-format.js";
 
 /** One map record: where a stored message lives and how many mailbox records use it. */
 export interface MapEntry extends MapRecord {
@@ -79,24 +79,38 @@ export interface FileEnd {
 /**
  * The last `max` distinct files of the map, newest map uid first, each with
  * the end of its last message (the most offset + size of its records):
- * where a save may append. Keeps no list of the map's entries: a save asks
- * once per commit, and building one for a large map each time made an
- * import O(messages²) in retained objects.
+ * where a save may append. A save asks once per commit, so this is one pass
+ * over the rows read in place, with an entry per file, not per record:
+ * walking the rows through entry objects (twice) made an import of 100,000
+ * messages allocate 3.7 GB here, O(messages²), most of its garbage.
  */
 export function recentFileEnds(state: IndexMapState, max: number): FileEnd[] {
   const map = extension(state, MAP_EXT_NAME);
   if (map === undefined || map.recordSize < 12) return [];
-  const ends = new Map<number, number>();
-  for (let i = state.records.count - 1; i >= 0 && ends.size < max; i--) {
-    const e = entryAt(state, i, map, undefined);
-    if (e !== undefined && !ends.has(e.fileId)) ends.set(e.fileId, 0);
-  }
-  for (let i = 0; i < state.records.count; i++) {
-    const e = entryAt(state, i, map, undefined);
-    const end = e === undefined ? undefined : ends.get(e.fileId);
-    if (end !== undefined) ends.set(e!.fileId, Math.max(end, e!.offset + e!.size));
-  }
-  return [...ends].map(([fileId, end]) => ({ fileId, end }));
+  /** Per file: its last row (the newest map uid in it) and its end. */
+  const files = new Map<number, { last: number; end: number }>();
+  const stride = state.records.recordSize;
+  let index = 0;
+  let fileId = 0;
+  let file = { last: 0, end: 0 };
+  state.records.forEachChunk((rows) => {
+    for (let at = map.recordOffset; at < rows.length; at += stride, index++) {
+      const id = mapRecordFileId(rows, at);
+      if (id === 0) continue;
+      // Consecutive rows mostly share a file: look it up only when the file changes.
+      if (id !== fileId) {
+        fileId = id;
+        file = files.get(id) ?? { last: 0, end: 0 };
+        files.set(id, file);
+      }
+      file.last = index;
+      file.end = Math.max(file.end, mapRecordEnd(rows, at));
+    }
+  });
+  return [...files]
+    .sort((a, b) => b[1].last - a[1].last)
+    .slice(0, max)
+    .map(([id, f]) => ({ fileId: id, end: f.end }));
 }
 
 /** The entry in row `index`, read in place (no MessageRecord); undefined when never placed (file_id 0). */

@@ -131,11 +131,16 @@ export function dboxMessageSize(bodySize: number, metadata: readonly DboxItem[])
  */
 export function encodeDboxMessage(message: DboxMessageInput): Uint8Array {
   const out = new Uint8Array(dboxMessageSize(message.body.length, message.metadata));
-  writeMessage(out, 0, message);
+  writeDboxMessage(out, 0, message);
   return out;
 }
 
-function writeMessage(out: Uint8Array, at: number, message: DboxMessageInput): number {
+/**
+ * Encodes one message record into `out` at `at` (dboxMessageSize() bytes),
+ * for a writer that stages records in a buffer of its own.
+ * @returns the offset after it.
+ */
+export function writeDboxMessage(out: Uint8Array, at: number, message: DboxMessageInput): number {
   writeDboxMessageHeader(out, at, message.body.length);
   out.set(message.body, at + DBOX_MSG_HEADER_SIZE);
   return writeDboxMetadata(out, at + DBOX_MSG_HEADER_SIZE + message.body.length, message.metadata);
@@ -152,7 +157,7 @@ export function encodeDboxMessages(messages: readonly DboxMessageInput[]): { byt
   let at = 0;
   messages.forEach((m, i) => {
     records[i].offset = at;
-    at = writeMessage(out, at, m);
+    at = writeDboxMessage(out, at, m);
   });
   return { bytes: out, records };
 }

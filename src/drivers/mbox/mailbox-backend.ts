@@ -67,6 +67,26 @@ const DEFAULT_WRITE_LOCK_TIMEOUT_MS = 1_000;
 const DEFAULT_DOTLOCK_TIMEOUT_MS = 1_000;
 
 /** See the module comment. */
+/**
+ * The message locate() found last, with what was worked out about it while
+ * the file stands still: a fetch of a message's identity and then its bytes
+ * walks its header once for both, and hashes it at most once.
+ */
+interface LocatedMessage {
+  readonly uid: number;
+  readonly stamp: string;
+  readonly state: IndexMapState;
+  readonly src: ByteSource;
+  readonly msg: MboxMessage;
+  headerMd5?: Uint8Array;
+  visible?: ReadonlyArray<readonly [number, number]>;
+}
+
+/** The visible header lines of a located message (text.ts), worked out once. */
+function visibleRangesOf(found: LocatedMessage): ReadonlyArray<readonly [number, number]> {
+  return (found.visible ??= visibleHeaderRanges(found.src, found.msg));
+}
+
 export class MboxMailboxBackend implements MailboxBackend {
   readonly indexPrefix: string;
   readonly keepsIndexBackup = false;
@@ -86,7 +106,7 @@ export class MboxMailboxBackend implements MailboxBackend {
   /** Messages saved by the transaction being committed (for an expunge in the same transaction). */
   private saved: IndexedMessage[] = [];
   private closed = false;
-  private lastLocated: { uid: number; stamp: string; state: IndexMapState; src: ByteSource; msg: MboxMessage } | undefined;
+  private lastLocated: LocatedMessage | undefined;
 
   constructor(readonly mboxPath: string, readonly indexDir: string, opts: MboxMailboxOptions = {}) {
     this.indexPrefix = path.join(indexDir, "dovecot.index");
@@ -167,8 +187,8 @@ export class MboxMailboxBackend implements MailboxBackend {
 
   async readMessage(state: IndexMapState, uid: number): Promise<Uint8Array> {
     return this.readLocked((fd, file) => {
-      const { src, msg } = this.locate(fd, file, state, uid);
-      return mboxMessageText(src, msg);
+      const found = this.locate(fd, file, state, uid);
+      return mboxMessageText(found.src, found.msg, visibleRangesOf(found));
     });
   }
 
@@ -180,10 +200,11 @@ export class MboxMailboxBackend implements MailboxBackend {
   /** GUID: the header MD5 in hex, as `doveadm fetch guid` shows for mbox; received time: the From_ line's. */
   async messageInfo(state: IndexMapState, uid: number): Promise<StoredMessageInfo> {
     return this.readLocked((fd, file) => {
-      const { src, msg } = this.locate(fd, file, state, uid);
-      const visible = visibleHeaderRanges(src, msg).reduce((n, [a, b]) => n + (b - a), 0);
+      const found = this.locate(fd, file, state, uid);
+      const { src, msg } = found;
+      const visible = visibleRangesOf(found).reduce((n, [a, b]) => n + (b - a), 0);
       return {
-        guid: md5Hex(mboxHeaderMd5(headerBlock(src, msg))),
+        guid: md5Hex((found.headerMd5 ??= mboxHeaderMd5(headerBlock(src, msg)))),
         physicalSize: visible + (msg.endOffset - msg.headerEndOffset),
         receivedTime: msg.receivedTime,
         savedTime: msg.receivedTime,
@@ -266,7 +287,7 @@ export class MboxMailboxBackend implements MailboxBackend {
    * bytes and then its identity (or the reverse), and the file cannot have
    * changed while `file.stamp` has not.
    */
-  private locate(fd: number, file: FileView, state: IndexMapState, uid: number): { src: ByteSource; msg: MboxMessage } {
+  private locate(fd: number, file: FileView, state: IndexMapState, uid: number): LocatedMessage {
     const last = this.lastLocated;
     if (last && last.uid === uid && last.stamp === file.stamp && last.state === state) return last;
     let cached = this.locateSource;
@@ -275,8 +296,7 @@ export class MboxMailboxBackend implements MailboxBackend {
       cached = this.locateSource = { stamp: file.stamp, fd, src: new FileSource(fd, LOCATE_WINDOW_BYTES, window, file.size) };
     }
     const found = locateMessage(fd, this.mboxPath, state, uid, cached.src);
-    this.lastLocated = { ...found, uid, stamp: file.stamp, state };
-    return found;
+    return (this.lastLocated = { ...found, uid, stamp: file.stamp, state });
   }
 
   private tuning(): { windowBytes?: number } {

@@ -22,10 +22,11 @@ export const LOCATE_WINDOW_BYTES = 16 * 1024;
  * @param file the source to read `fd` through: a caller reading one message
  *   after another passes the same one while the file cannot change (its
  *   window then usually holds the next message already); else a new one.
- * @returns the message `uid` of the file open as `fd`, and the source to
- *   read it from (valid until `file` reads elsewhere).
+ * @returns the message `uid` of the file open as `fd`, the source to read
+ *   it from (valid until `file` reads elsewhere), and its header MD5 when
+ *   finding it took one (it matched the index's, so its GUID needs no other).
  */
-export function locateMessage(fd: number, path: string, state: IndexMapState, uid: number, file?: FileSource): { src: ByteSource; msg: MboxMessage } {
+export function locateMessage(fd: number, path: string, state: IndexMapState, uid: number, file?: FileSource): { src: ByteSource; msg: MboxMessage; headerMd5?: Uint8Array } {
   const r = lookupUid(state, uid);
   if (!r) throw new MailstoreError("NOT_FOUND", `no message with UID ${uid}`, { path });
   const offset = fromOffsetOf(r);
@@ -33,7 +34,8 @@ export function locateMessage(fd: number, path: string, state: IndexMapState, ui
   const ix: IndexedMessage = { uid, flags: r.flags, keywords: r.keywords, ...(offset !== undefined ? { fromOffset: offset } : {}), ...(md5 ? { md5 } : {}) };
   const src = file ?? new FileSource(fd, LOCATE_WINDOW_BYTES);
   const msg = offset === undefined ? undefined : messageAt(src, offset, path);
-  if (msg && isSameMessage(src, msg, ix)) return { src, msg };
+  // Without its X-UID, the message was recognised by the header MD5 the index keeps: that is its MD5.
+  if (msg && isSameMessage(src, msg, ix)) return msg.rawUid !== uid && md5 ? { src, msg, headerMd5: md5 } : { src, msg };
   const scanned = scanFile(fd, path);
   const plan = planSync({
     state,

@@ -44,15 +44,26 @@ export function visibleHeaderRanges(src: ByteSource, msg: MboxMessage): Array<re
 }
 
 /**
+ * `visible`: visibleHeaderRanges(src, msg), when the caller has them already.
  * @returns the message text Dovecot serves for `msg`: visible header lines,
  *   then the bytes from the end of the header to the end of the message.
- *   Allocates the message's size.
+ *   Allocates the message's size, once: each range goes straight from the
+ *   source's window into the result (a copy per range and then their
+ *   concatenation made an import allocate the mbox two more times over).
  */
-export function mboxMessageText(src: ByteSource, msg: MboxMessage): Uint8Array {
-  const parts: Uint8Array[] = [];
-  for (const [from, to] of visibleHeaderRanges(src, msg)) parts.push(Uint8Array.from(src.read(from, to - from)));
-  parts.push(Uint8Array.from(src.read(msg.headerEndOffset, msg.endOffset - msg.headerEndOffset)));
-  return Buffer.concat(parts);
+export function mboxMessageText(src: ByteSource, msg: MboxMessage, visible: ReadonlyArray<readonly [number, number]> = visibleHeaderRanges(src, msg)): Uint8Array {
+  const rest = msg.endOffset - msg.headerEndOffset;
+  const out = Buffer.allocUnsafe(visible.reduce((n, [from, to]) => n + (to - from), rest));
+  let at = 0;
+  const copy = (from: number, to: number) => {
+    // Copied before the next read: a read's result is a view into the source's window.
+    const part = src.read(from, to - from);
+    out.set(part, at);
+    at += part.length;
+  };
+  for (const [from, to] of visible) copy(from, to);
+  copy(msg.headerEndOffset, msg.endOffset);
+  return at === out.length ? out : out.subarray(0, at);
 }
 
 /** @returns the body bytes of `msg` (a copy). */

@@ -14,6 +14,7 @@
 import { MdboxPaths } from "./paths.js";
 import { AppendTarget } from "./append-target.js";
 import { mdboxFileHasRoom, MDBOX_ROTATE_SIZE_DEFAULT } from "../dbox/rotation.js";
+import { dboxMessageSize, writeDboxMessage, type DboxMessageInput } from "../dbox/file-format.js";
 import type { FileEnd } from "../../projections/mdbox-map-view.js";
 import * as fs from "node:fs";
 import { assert } from "../../shared/errors.js";
@@ -58,7 +59,17 @@ export class AppendSession {
    * map's last files as the caller last read it (the candidates for step 2,
    * asked once per session).
    */
-  async add(record: Uint8Array, bodySize: number, recentFiles: () => readonly FileEnd[], alt = false): Promise<Placement> {
+  add(record: Uint8Array, bodySize: number, recentFiles: () => readonly FileEnd[], alt = false): Promise<Placement> {
+    return this.place(record.length, bodySize, (out, at) => out.set(record, at), recentFiles, alt);
+  }
+
+  /** Like add(), for a message not encoded yet: it is encoded straight into the file's staging buffer. */
+  addMessage(message: DboxMessageInput, recentFiles: () => readonly FileEnd[], alt = false): Promise<Placement> {
+    const size = dboxMessageSize(message.body.length, message.metadata);
+    return this.place(size, message.body.length, (out, at) => writeDboxMessage(out, at, message), recentFiles, alt);
+  }
+
+  private async place(size: number, bodySize: number, encode: (out: Uint8Array, at: number) => void, recentFiles: () => readonly FileEnd[], alt: boolean): Promise<Placement> {
     let target = this.targets.find((t) => t.alt === alt && mdboxFileHasRoom({ fileSizeBytes: t.size, mailSizeBytes: bodySize, rotateSizeBytes: this.rotate, appendedInTransaction: t.appended }));
     if (target === undefined && bodySize < this.rotate) target = await this.openCandidate(bodySize, recentFiles, alt);
     if (target === undefined) {
@@ -67,7 +78,7 @@ export class AppendSession {
       this.targets.push(target);
     }
     target.appended = true;
-    return { target, offset: target.queue(record), size: record.length };
+    return { target, offset: await target.queueEncoded(size, encode), size };
   }
 
   /** Writes everything queued (data first: the map must never point at bytes not on disk). */

@@ -5,8 +5,14 @@
  * can take the file away meanwhile), or a new temp file that gets its
  * `m.<file_id>` name under the map lock.
  *
- * Bytes are queued and written by flush(); data reaches the disk before the
- * map records that point at it (body first, then map, then mailbox).
+ * Bytes are staged in one buffer per file and written whenever it fills and
+ * by flush(); flush() syncs them, so data reaches the disk before the map
+ * records that point at it (body first, then map, then mailbox). Until the
+ * map points at them, written bytes are only an uncommitted tail, which
+ * rollback() takes back (and which a crash leaves unreferenced, as it did a
+ * half-written flush before). Staging bounds what a large transaction holds
+ * here, instead of a copy of every record until flush() and then their
+ * concatenation.
  */
 import { promises as fsp } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
@@ -19,12 +25,28 @@ import { newFilePermissionsIn, finishNewFile } from "../../shared/file-mode.js";
 import { statIfExists } from "../../shared/stat-if-exists.js";
 import { cleanupAfter } from "../../shared/cleanup.js";
 
+/**
+ * Size of a target's staging buffer: a few writes per transaction of small
+ * messages, and little held for a transaction of many.
+ */
+const STAGING_BYTES = 256 * 1024;
+
+/**
+ * A staging buffer a closed target left, for the next one: a save per
+ * transaction (an import commits hundreds) would otherwise allocate one
+ * each, garbage that lingers until a full GC.
+ */
+let spareStaging: Uint8Array | undefined;
+
 /** An m.N (existing, flock()ed) or a new temp file that one session appends to. */
 export class AppendTarget {
-  /** Bytes queued by add(), not yet written. */
-  private pending: Uint8Array[] = [];
-  /** File size on disk (what flush() has written). */
+  /** Queued bytes not written yet: staging[0, staged). Allocated at the first queue(). */
+  private staging: Uint8Array | undefined;
+  private staged = 0;
+  /** File size on disk (what has been written). */
   private written: number;
+  /** Bytes were written since the last sync. */
+  private unsynced = false;
   /** Messages this session put here (Dovecot's rotation rule is laxer for them). */
   appended = false;
 
@@ -93,30 +115,61 @@ export class AppendTarget {
     const fh = await fsp.open(tempPath, "wx", perm.mode);
     finishNewFile(fh.fd, perm, tempPath);
     const target = new AppendTarget("new", alt, fh, tempPath, 0, 0);
-    target.queue(encodeDboxFileHeader({ msgHeaderSize: DBOX_MSG_HEADER_SIZE, createStamp: Math.floor(Date.now() / 1000), unknownItems: [] }));
+    await target.queue(encodeDboxFileHeader({ msgHeaderSize: DBOX_MSG_HEADER_SIZE, createStamp: Math.floor(Date.now() / 1000), unknownItems: [] }));
     return target;
   }
 
   /** Queues `bytes` at the end. @returns the offset they will have. */
-  queue(bytes: Uint8Array): number {
+  queue(bytes: Uint8Array): Promise<number> {
+    return this.queueEncoded(bytes.length, (out, at) => out.set(bytes, at));
+  }
+
+  /**
+   * Queues `size` bytes at the end, which `encode` writes into `out` at `at`
+   * (the staging buffer, or one of their own when they do not fit it).
+   * @returns the offset they will have.
+   */
+  async queueEncoded(size: number, encode: (out: Uint8Array, at: number) => void): Promise<number> {
     const offset = this.size;
-    this.pending.push(bytes);
-    this.size += bytes.length;
+    if (this.staged + size > STAGING_BYTES) await this.writeStaged();
+    if (size > STAGING_BYTES) {
+      const own = new Uint8Array(size);
+      encode(own, 0);
+      await this.writeOut(own);
+    } else {
+      if (this.staging === undefined) {
+        this.staging = spareStaging ?? new Uint8Array(STAGING_BYTES);
+        spareStaging = undefined;
+      }
+      encode(this.staging, this.staged);
+      this.staged += size;
+    }
+    this.size += size;
     return offset;
   }
 
-  /** Writes what is queued and (when `sync`) fdatasyncs it. */
+  /** Writes what is queued and (when `sync`) fdatasyncs all that was written since the last sync. */
   async flush(sync: boolean): Promise<void> {
-    if (this.pending.length === 0) return;
-    const bytes = Buffer.concat(this.pending);
+    await this.writeStaged();
+    if (sync && this.unsynced) await this.fh!.datasync();
+    this.unsynced = false;
+  }
+
+  private async writeStaged(): Promise<void> {
+    if (this.staged === 0) return;
+    await this.writeOut(this.staging!.subarray(0, this.staged));
+    this.staged = 0;
+  }
+
+  /** Writes `bytes` at the end of what is on disk. */
+  private async writeOut(bytes: Uint8Array): Promise<void> {
     let done = 0;
     while (done < bytes.length) {
       const { bytesWritten } = await this.fh!.write(bytes, done, bytes.length - done, this.written + done);
       done += bytesWritten;
     }
     this.written += bytes.length;
-    this.pending = [];
-    if (sync) await this.fh!.datasync();
+    this.unsynced = true;
   }
 
   /**
@@ -139,9 +192,10 @@ export class AppendTarget {
 
   /** Takes back what this session wrote: an existing file is cut back (we hold its flock), a new one removed. */
   async rollback(): Promise<void> {
-    this.pending = [];
+    this.staged = 0;
     if (this.kind === "existing") {
-      if (this.written > this.startSize) await this.fh!.truncate(this.startSize);
+      // Whatever was queued may be on disk in part (a write that failed half-way included).
+      if (this.size > this.startSize) await this.fh!.truncate(this.startSize);
     } else {
       await fsp.rm(this.path, { force: true });
     }
@@ -149,6 +203,10 @@ export class AppendTarget {
 
   /** Closes the file, which releases the flock. */
   async close(): Promise<void> {
+    // Nothing staged is still to be written once the file closes: the buffer can serve another target.
+    spareStaging ??= this.staging;
+    this.staging = undefined;
+    this.staged = 0;
     const fh = this.fh;
     this.fh = undefined;
     await fh?.close();

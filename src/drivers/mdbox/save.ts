@@ -8,7 +8,6 @@
  */
 import type { LogRecord } from "../../log/types.js";
 import type { IndexMapState } from "../../projections/state.js";
-import { encodeDboxMessage } from "../dbox/file-format.js";
 import { buildDboxMetadata } from "../dbox/metadata.js";
 import { virtualSizeOf } from "../dbox/message-body.js";
 import { AppendSession, type Placement } from "./append-session.js";
@@ -49,7 +48,7 @@ export async function saveToMap(ctx: MdboxContext, items: readonly SaveItem[], o
         const w = work[i];
         if (w.kind !== "new") continue;
         const metadata = buildDboxMetadata({ guid: w.guid, receivedTime: w.receivedTime, virtualSize: virtualSizeOf(w.body), origMailbox: opts.origMailbox });
-        placements.set(i, await session.add(encodeDboxMessage({ body: w.body, metadata }), w.body.length, () => map.recentFiles()));
+        placements.set(i, await session.addMessage({ body: w.body, metadata }, () => map.recentFiles()));
       }
       await session.flush();
       const mapUids: number[] = new Array(work.length).fill(0);
