@@ -24,13 +24,15 @@ export const extRecUpdateCodec: RecordCodec<ExtRecUpdateBody> = {
     return { type: "ext-rec", recordSize, updates };
   },
   encode(body, out) {
-    const from = out.length;
+    const recordSize = body.recordSize;
+    const entrySize = pad4(4 + recordSize);
+    // Straight into the writer, not a padded copy of each entry's data: one entry per message of a rebuild or import.
     for (const u of body.updates) {
-      out.u32(u.uid);
-      const data = new Uint8Array(body.recordSize);
-      data.set(u.data.subarray(0, body.recordSize));
-      out.raw(data);
-      out.padFrom(from);
+      const at = out.reserve(entrySize);
+      out.view.setUint32(at, u.uid >>> 0, true);
+      const n = Math.min(recordSize, u.data.length);
+      for (let k = 0; k < n; k++) out.bytes[at + 4 + k] = u.data[k];
+      out.bytes.fill(0, at + 4 + n, at + entrySize);
     }
   },
 };
