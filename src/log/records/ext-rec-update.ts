@@ -16,10 +16,14 @@ export const extRecUpdateCodec: RecordCodec<ExtRecUpdateBody> = {
     const entrySize = pad4(4 + recordSize);
     const count = requireMultiple(src, entrySize, "ext-rec");
     const updates: ExtRecUpdate[] = new Array(count);
+    // One copy of the record's entries, each entry's data a view of it: the input is not
+    // aliased, and there is no buffer per entry (a rebuild decodes one per message per field).
+    const copy = src.bytes.slice(src.start, src.start + count * entrySize);
     for (let i = 0, p = src.start; i < count; i++, p += entrySize) {
       const uid = src.view.getUint32(p, true);
       if (uid === 0) throw corrupt(src, "ext-rec-update: uid 0", p);
-      updates[i] = { uid, data: src.bytes.slice(p + 4, p + 4 + recordSize) };
+      const at = p - src.start + 4;
+      updates[i] = { uid, data: copy.subarray(at, at + recordSize) };
     }
     return { type: "ext-rec", recordSize, updates };
   },
