@@ -26,7 +26,7 @@ import { generateGuid128 } from "../dbox/guid.js";
 import { mailboxDir } from "../dbox/layout.js";
 import type { MdboxContext } from "./context.js";
 import { guidRecordRecords, initialMailboxRecords, mdboxHeaderRecords, mdboxRecordRecords } from "./mailbox-format.js";
-import { countReferences, mdboxHeaderOf, messageRefs, snapshotAllMailboxes } from "./mailbox-refs.js";
+import { countReferencesInLogs, mdboxHeaderOf, messageRefs, snapshotAllMailboxes } from "./mailbox-refs.js";
 import { appendRecords, writeMailbox, type MailboxAppend } from "./mailbox-writer.js";
 import { mapHeaderRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refSetRecords } from "../../projections/mdbox-map-format.js";
 import { lookupMapEntry, mapEntries, mapHeader } from "../../projections/mdbox-map-view.js";
@@ -111,7 +111,7 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
   for (const plan of plans) await fixMailbox(ctx, plan, index!, oldMapUidValidity, opts, result);
 
   // Phase 4: nothing may point at a message more often than its refcount says.
-  const counts = countReferences(snapshotAllMailboxes(ctx.paths));
+  const counts = countReferencesInLogs(ctx.paths);
   await ctx.map.transact(async (state) => {
     const raise: Array<{ mapUid: number; diff: number }> = [];
     for (const [mapUid, count] of counts) {
