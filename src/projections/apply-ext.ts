@@ -73,7 +73,11 @@ export function applyExtRecUpdate(ctx: ApplyContext, record: Rec<"ext-rec">): vo
   const size = cur.recordSize;
   if (size > ext.recordSize) throw ctx.corrupt(`entries of ${size} bytes for a ${ext.recordSize}-byte field`);
   const fieldSize = ext.recordSize;
-  for (const u of record.updates) {
+  const updates = record.updates;
+  // Indexed, not for-of: a loop over every message of a big transaction runs once, mostly
+  // before it is optimized, and there for-of allocates an iterator result per element.
+  for (let n = 0; n < updates.length; n++) {
+    const u = updates[n];
     if (u.uid === 0 || u.uid >= nextUid) throw ctx.corrupt(`Extension record update for invalid uid=${u.uid}`);
     const index = ctx.records.indexOfUid(u.uid);
     if (index < 0) continue;

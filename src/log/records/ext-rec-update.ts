@@ -31,7 +31,10 @@ export const extRecUpdateCodec: RecordCodec<ExtRecUpdateBody> = {
     const recordSize = body.recordSize;
     const entrySize = pad4(4 + recordSize);
     // Straight into the writer, not a padded copy of each entry's data: one entry per message of a rebuild or import.
-    for (const u of body.updates) {
+    const updates = body.updates;
+    // Indexed, not for-of: run once per big transaction, mostly unoptimized, where for-of allocates per element.
+    for (let i = 0; i < updates.length; i++) {
+      const u = updates[i];
       const at = out.reserve(entrySize);
       out.view.setUint32(at, u.uid >>> 0, true);
       const n = Math.min(recordSize, u.data.length);
