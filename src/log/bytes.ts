@@ -37,6 +37,14 @@ export function stringToBytes(text: string): Uint8Array {
   return out;
 }
 
+/** Writes `v` as a little-endian u32 at `out[at]`, without a DataView (per-message encoders). */
+export function writeU32LE(out: Uint8Array, at: number, v: number): void {
+  out[at] = v;
+  out[at + 1] = v >>> 8;
+  out[at + 2] = v >>> 16;
+  out[at + 3] = v >>> 24;
+}
+
 /** A growable little-endian writer over one buffer. */
 export class ByteWriter {
   bytes: Uint8Array;

@@ -13,6 +13,8 @@
  * `offset` is where the message's 30-byte dbox header starts inside
  * `m.<file_id>`; `size` covers header + body + metadata block.
  */
+import { writeU32LE } from "../log/bytes.js";
+import { extRecUpdates } from "../log/records/ext-rec-update.js";
 import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord } from "../log/types.js";
 
 /** Extension names, sizes and alignments (dbox.md §4.2). */
@@ -48,11 +50,15 @@ export interface MapHeader {
 /** @returns the 12 bytes of a `map` record. */
 export function encodeMapRecord(r: MapRecord): Uint8Array {
   const out = new Uint8Array(MAP_RECORD_SIZE);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, r.fileId, true);
-  view.setUint32(4, r.offset, true);
-  view.setUint32(8, r.size, true);
+  writeMapRecord(out, 0, r);
   return out;
+}
+
+/** Writes the 12 bytes of a `map` record at `out[at]` (by hand: one per message of a rebuild). */
+function writeMapRecord(out: Uint8Array, at: number, r: MapRecord): void {
+  writeU32LE(out, at, r.fileId);
+  writeU32LE(out, at + 4, r.offset);
+  writeU32LE(out, at + 8, r.size);
 }
 
 /** @returns the record in `bytes` (at least 12 bytes), or undefined when file_id is 0 (never set). */
@@ -124,7 +130,7 @@ export function mapRecordRecords(updates: ReadonlyArray<{ mapUid: number } & Map
   if (updates.length === 0) return [];
   return [
     mapIntro(f),
-    { type: "ext-rec", external: f.external, sync: false, recordSize: MAP_RECORD_SIZE, updates: updates.map((u) => ({ uid: u.mapUid, data: encodeMapRecord(u) })) },
+    { type: "ext-rec", external: f.external, sync: false, recordSize: MAP_RECORD_SIZE, updates: extRecUpdates(updates, MAP_RECORD_SIZE, (u) => u.mapUid, writeMapRecord) },
   ];
 }
 
@@ -135,7 +141,10 @@ export function refSetRecords(updates: ReadonlyArray<{ mapUid: number; refcount:
     refIntro(f),
     {
       type: "ext-rec", external: f.external, sync: false, recordSize: REF_RECORD_SIZE,
-      updates: updates.map((u) => ({ uid: u.mapUid, data: Uint8Array.of(u.refcount & 0xff, u.refcount >> 8) })),
+      updates: extRecUpdates(updates, REF_RECORD_SIZE, (u) => u.mapUid, (out, at, u) => {
+        out[at] = u.refcount & 0xff;
+        out[at + 1] = u.refcount >> 8;
+      }),
     },
   ];
 }

@@ -7,6 +7,8 @@
  *     mdbox record      (8): map_uid u32, save_date u32          align 4
  *     guid record      (16): binary 128-bit message GUID         align 1
  */
+import { writeU32LE } from "../../log/bytes.js";
+import { extRecUpdates } from "../../log/records/ext-rec-update.js";
 import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord } from "../../log/types.js";
 
 /** Extension names, sizes and alignments (dbox.md §4.1). */
@@ -53,10 +55,14 @@ export function decodeMdboxHeader(bytes: Uint8Array): MdboxIndexHeader | undefin
 /** @returns the 8 bytes of an `mdbox` record. */
 export function encodeMdboxRecord(r: MdboxMailRecord): Uint8Array {
   const out = new Uint8Array(MDBOX_RECORD_SIZE);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, r.mapUid, true);
-  view.setUint32(4, r.saveDate >>> 0, true);
+  writeMdboxRecord(out, 0, r);
   return out;
+}
+
+/** Writes the 8 bytes of an `mdbox` record at `out[at]` (by hand: one per message of a rebuild). */
+function writeMdboxRecord(out: Uint8Array, at: number, r: MdboxMailRecord): void {
+  writeU32LE(out, at, r.mapUid);
+  writeU32LE(out, at + 4, r.saveDate);
 }
 
 /** @returns the record, or undefined when map_uid is 0 (not an mdbox message). */
@@ -100,7 +106,7 @@ export function mdboxRecordRecords(updates: ReadonlyArray<{ uid: number } & Mdbo
       type: "ext-intro", external: true, sync: false,
       intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: 0, recordSize: MDBOX_RECORD_SIZE, recordAlign: MDBOX_RECORD_ALIGN, flags: EXT_INTRO_FLAG_NO_SHRINK, name: MDBOX_EXT_NAME }],
     },
-    { type: "ext-rec", external: true, sync: false, recordSize: MDBOX_RECORD_SIZE, updates: updates.map((u) => ({ uid: u.uid, data: encodeMdboxRecord(u) })) },
+    { type: "ext-rec", external: true, sync: false, recordSize: MDBOX_RECORD_SIZE, updates: extRecUpdates(updates, MDBOX_RECORD_SIZE, (u) => u.uid, writeMdboxRecord) },
   ];
 }
 

@@ -43,3 +43,25 @@ export const extRecUpdateCodec: RecordCodec<ExtRecUpdateBody> = {
     }
   },
 };
+
+/**
+ * EXT_REC_UPDATE entries for `items`, each one's data written by `write`
+ * into one buffer shared by all (each entry's data is a view of it): one
+ * buffer instead of one per message for records that name every message,
+ * as a rebuild's do (issue #11).
+ */
+export function extRecUpdates<T>(
+  items: readonly T[],
+  recordSize: number,
+  uidOf: (item: T) => number,
+  write: (out: Uint8Array, at: number, item: T) => void,
+): ExtRecUpdate[] {
+  const data = new Uint8Array(items.length * recordSize);
+  const updates: ExtRecUpdate[] = new Array(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const at = i * recordSize;
+    write(data, at, items[i]);
+    updates[i] = { uid: uidOf(items[i]), data: data.subarray(at, at + recordSize) };
+  }
+  return updates;
+}
