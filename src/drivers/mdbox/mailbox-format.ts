@@ -98,26 +98,34 @@ export function mdboxHeaderRecords(h: MdboxIndexHeader, introFlags = EXT_INTRO_F
   ];
 }
 
-/** [intro mdbox, EXT_REC_UPDATE] for each uid. */
-export function mdboxRecordRecords(updates: ReadonlyArray<{ uid: number } & MdboxMailRecord>): LogRecord[] {
+/**
+ * [intro mdbox, EXT_REC_UPDATE] for each uid: each update's own, or `uids[i]`
+ * for the i-th (so that a caller with the uids apart need not build an
+ * object per message to join them).
+ */
+export function mdboxRecordRecords(updates: ReadonlyArray<{ uid: number } & MdboxMailRecord>): LogRecord[];
+export function mdboxRecordRecords(updates: readonly MdboxMailRecord[], uids: readonly number[]): LogRecord[];
+export function mdboxRecordRecords(updates: ReadonlyArray<MdboxMailRecord & { uid?: number }>, uids?: readonly number[]): LogRecord[] {
   if (updates.length === 0) return [];
   return [
     {
       type: "ext-intro", external: true, sync: false,
       intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: 0, recordSize: MDBOX_RECORD_SIZE, recordAlign: MDBOX_RECORD_ALIGN, flags: EXT_INTRO_FLAG_NO_SHRINK, name: MDBOX_EXT_NAME }],
     },
-    { type: "ext-rec", external: true, sync: false, recordSize: MDBOX_RECORD_SIZE, updates: extRecUpdates(updates, MDBOX_RECORD_SIZE, (u) => u.uid, writeMdboxRecord) },
+    { type: "ext-rec", external: true, sync: false, recordSize: MDBOX_RECORD_SIZE, updates: extRecUpdates(updates, MDBOX_RECORD_SIZE, (u, i) => uids?.[i] ?? u.uid!, writeMdboxRecord) },
   ];
 }
 
-/** [intro guid, EXT_REC_UPDATE] for each uid. */
-export function guidRecordRecords(updates: ReadonlyArray<{ uid: number; guid128: Uint8Array }>): LogRecord[] {
+/** [intro guid, EXT_REC_UPDATE] for each uid: each update's own, or `uids[i]` (as mdboxRecordRecords). */
+export function guidRecordRecords(updates: ReadonlyArray<{ uid: number; guid128: Uint8Array }>): LogRecord[];
+export function guidRecordRecords(updates: ReadonlyArray<{ guid128: Uint8Array }>, uids: readonly number[]): LogRecord[];
+export function guidRecordRecords(updates: ReadonlyArray<{ uid?: number; guid128: Uint8Array }>, uids?: readonly number[]): LogRecord[] {
   if (updates.length === 0) return [];
   return [
     {
       type: "ext-intro", external: true, sync: false,
       intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: 0, recordSize: GUID_RECORD_SIZE, recordAlign: 1, flags: EXT_INTRO_FLAG_NO_SHRINK, name: GUID_EXT_NAME }],
     },
-    { type: "ext-rec", external: true, sync: false, recordSize: GUID_RECORD_SIZE, updates: updates.map((u) => ({ uid: u.uid, data: u.guid128 })) },
+    { type: "ext-rec", external: true, sync: false, recordSize: GUID_RECORD_SIZE, updates: updates.map((u, i) => ({ uid: uids?.[i] ?? u.uid!, data: u.guid128 })) },
   ];
 }

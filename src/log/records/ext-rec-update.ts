@@ -53,7 +53,7 @@ export const extRecUpdateCodec: RecordCodec<ExtRecUpdateBody> = {
 export function extRecUpdates<T>(
   items: readonly T[],
   recordSize: number,
-  uidOf: (item: T) => number,
+  uidOf: (item: T, index: number) => number,
   write: (out: Uint8Array, at: number, item: T) => void,
 ): ExtRecUpdate[] {
   const data = new Uint8Array(items.length * recordSize);
@@ -61,7 +61,7 @@ export function extRecUpdates<T>(
   for (let i = 0; i < items.length; i++) {
     const at = i * recordSize;
     write(data, at, items[i]);
-    updates[i] = { uid: uidOf(items[i]), data: data.subarray(at, at + recordSize) };
+    updates[i] = { uid: uidOf(items[i], i), data: data.subarray(at, at + recordSize) };
   }
   return updates;
 }
