@@ -69,7 +69,8 @@ describe("rebuild scan of m.N files", () => {
     const messages = Array.from({ length: 40 }, (_, i) => ({
       // Sizes around the window's 256 KiB, and one far above it.
       body: new Uint8Array(i === 7 ? 700_000 : 9_000 + i * 4_099).fill(0x61),
-      metadata: [{ key: "G", value: i.toString(16).padStart(32, "0") }, { key: "B", value: "Trash" }, { key: "R", value: "6b040977" }],
+      // Every third block is longer than the window reads ahead for one (4 KiB).
+      metadata: [{ key: "G", value: i.toString(16).padStart(32, "0") }, { key: "B", value: "Trash" }, { key: "R", value: "6b040977" }, ...(i % 3 === 0 ? [{ key: "X", value: "x".repeat(9_000) }] : [])],
     }));
     const bytes = encodeDboxFile({ header: { msgHeaderSize: 30, createStamp: 0x6b040977, unknownItems: [] }, messages });
     await expectLikeWholeFile(bytes);
@@ -78,6 +79,16 @@ describe("rebuild scan of m.N files", () => {
     // Cut inside the large body and inside a later metadata block.
     await expectLikeWholeFile(bytes.subarray(0, got.messages[7].offset + 500_000));
     await expectLikeWholeFile(bytes.subarray(0, got.messages[20].offset + got.messages[20].size - 3));
+  });
+
+  it("a metadata value that is not what its key needs ends the file there, as a whole-file decode does", async () => {
+    const messages = Array.from({ length: 200 }, (_, i) => ({
+      body: new Uint8Array(3_000).fill(0x62),
+      metadata: [{ key: "G", value: i.toString(16).padStart(32, "0") }, { key: "R", value: i === 150 ? "not hex" : "6b040977" }],
+    }));
+    const bytes = encodeDboxFile({ header: { msgHeaderSize: 30, createStamp: 1, unknownItems: [] }, messages });
+    await expectLikeWholeFile(bytes);
+    expect((await scanBytes(bytes)).messages).toHaveLength(150);
   });
 
   it("a GUID in capitals is keyed by its lowercase hex, as Dovecot's guid extension stores it", async () => {
