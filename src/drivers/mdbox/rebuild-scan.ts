@@ -7,7 +7,7 @@
 import { MailCorruptedError } from "../../shared/errors.js";
 import { decodeDboxFileHeader } from "../dbox/file-header.js";
 import { FileWindow } from "../dbox/file-window.js";
-import { guid128FromString, messageGuid128 } from "../dbox/guid.js";
+import { GUID_128_SIZE, guid128FromString, messageGuid128 } from "../dbox/guid.js";
 import { decodeDboxMessageHeader } from "../dbox/message-header.js";
 import { findDboxMetadataEnd, readDboxMetadataForRebuild, type DboxMetadataForRebuild } from "../dbox/metadata.js";
 import { mailboxNameOfStorageName } from "./deleted.js";
@@ -57,6 +57,7 @@ export async function scanStorageFiles(paths: MdboxPaths): Promise<ScanResult> {
     if (name === undefined) names.set(storageName, (name = mailboxNameOfStorageName(storageName)));
     return name;
   };
+  const guids = new GuidSlab();
   for (const f of await paths.listFiles()) {
     highestFileId = Math.max(highestFileId, f.fileId);
     if (seen.has(f.fileId)) continue;
@@ -76,7 +77,7 @@ export async function scanStorageFiles(paths: MdboxPaths): Promise<ScanResult> {
           broken.push({ fileId: f.fileId, path: f.path, offset: m.offset, reason: "message is missing GUID" });
           return;
         }
-        const direct = guid128FromString(m.guid);
+        const direct = guid128FromString(m.guid, guids.next());
         const guid128 = direct ?? messageGuid128(m.guid);
         messages.push({
           fileId: f.fileId, alt: f.alt, offset: m.offset, size: m.size, guid: m.guid, guid128,
@@ -89,6 +90,25 @@ export async function scanStorageFiles(paths: MdboxPaths): Promise<ScanResult> {
     }
   }
   return { messages, broken, highestFileId };
+}
+
+/**
+ * 16-byte places for GUIDs, cut from shared buffers: a view per message
+ * instead of an array with its own buffer, each of which the GC copied
+ * while the scan went on (issue #11).
+ */
+class GuidSlab {
+  private slab = new Uint8Array(0);
+  private used = 0;
+
+  next(): Uint8Array {
+    if (this.used === this.slab.length) {
+      this.slab = new Uint8Array(GUID_128_SIZE * 4096);
+      this.used = 0;
+    }
+    this.used += GUID_128_SIZE;
+    return this.slab.subarray(this.used - GUID_128_SIZE, this.used);
+  }
 }
 
 /** A GUID of 32 hex digits is its own key when they are lowercase (the hex of its 128 bits). */
