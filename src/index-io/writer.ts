@@ -25,7 +25,7 @@ import { LogPositionLostError } from "../shared/errors.js";
 import { TransactionLog, type AppendResult, type CreateLogOptions } from "../log/log.js";
 import { releaseLogFile } from "../log/shared-file.js";
 import type { LogFileHeader, LogPosition, LogRecord, LogTransaction } from "../log/types.js";
-import { advanceWithEffects, enterLogFile } from "../projections/apply.js";
+import { advance, advanceWithEffects, enterLogFile } from "../projections/apply.js";
 import type { TransactionEffects } from "../projections/effects.js";
 import { position } from "../projections/read.js";
 import type { IndexMapState } from "../projections/state.js";
@@ -249,6 +249,12 @@ export class IndexWriter {
     const here = position(this.current);
     const fresh = transactions.filter((tx) => !isBefore(tx.position, here));
     if (fresh.length === 0) return;
+    // Effects are for the files' sync and for listeners: without either, they are not collected.
+    if (this.unsynced === undefined && this.onFold === undefined) {
+      this.current = advance(this.current, fresh, headers);
+      this.trimUnsynced();
+      return;
+    }
     const { state, effects } = advanceWithEffects(this.current, fresh, headers);
     this.current = state;
     if (this.unsynced) {

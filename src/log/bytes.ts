@@ -37,6 +37,19 @@ export function stringToBytes(text: string): Uint8Array {
   return out;
 }
 
+/** Writes `v` as a little-endian u32 at `out[at]`, without a DataView (per-message encoders). */
+/** The little-endian u32 at bytes[at], by hand (no DataView): for per-record reads. */
+export function readU32LE(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+}
+
+export function writeU32LE(out: Uint8Array, at: number, v: number): void {
+  out[at] = v;
+  out[at + 1] = v >>> 8;
+  out[at + 2] = v >>> 16;
+  out[at + 3] = v >>> 24;
+}
+
 /** A growable little-endian writer over one buffer. */
 export class ByteWriter {
   bytes: Uint8Array;

@@ -72,23 +72,25 @@ export function applyExtRecUpdate(ctx: ApplyContext, record: Rec<"ext-rec">): vo
   const nextUid = ctx.header.nextUid;
   const size = cur.recordSize;
   if (size > ext.recordSize) throw ctx.corrupt(`entries of ${size} bytes for a ${ext.recordSize}-byte field`);
-  for (const u of record.updates) {
+  const fieldSize = ext.recordSize;
+  const updates = record.updates;
+  // Indexed, not for-of: a loop over every message of a big transaction runs once, mostly
+  // before it is optimized, and there for-of allocates an iterator result per element.
+  for (let n = 0; n < updates.length; n++) {
+    const u = updates[n];
     if (u.uid === 0 || u.uid >= nextUid) throw ctx.corrupt(`Extension record update for invalid uid=${u.uid}`);
     const index = ctx.records.indexOfUid(u.uid);
     if (index < 0) continue;
     const editor = ctx.edit();
-    editor.forRange(index, index, (c, i) => {
-      const o = i * editor.recordSize + ext.recordOffset;
-      let same = true;
-      for (let k = 0; k < ext.recordSize; k++) {
-        const want = k < size ? u.data[k] : 0;
-        if (c.bytes[o + k] !== want) same = false;
-      }
-      if (same) return;
-      c.writable();
-      c.bytes.set(u.data.subarray(0, size), o);
-      if (size < ext.recordSize) c.bytes.fill(0, o + size, o + ext.recordSize);
-    });
+    // The editor's shared span and byte loops, not forRange's closure and subarrays: a
+    // rebuild or import writes one entry per message (issue #11: ~50 MB of garbage at 100k).
+    const cur = editor.span(index, index);
+    const o = cur.from * editor.recordSize + ext.recordOffset;
+    let same = true;
+    for (let k = 0; k < fieldSize && same; k++) same = cur.bytes[o + k] === (k < size ? u.data[k] : 0);
+    if (same) continue;
+    cur.writable();
+    for (let k = 0; k < fieldSize; k++) cur.bytes[o + k] = k < size ? u.data[k] : 0;
   }
 }
 

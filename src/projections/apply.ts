@@ -175,17 +175,40 @@ export function advanceWithEffects(
   headers: readonly LogFileHeader[] = [],
 ): { state: IndexMapState; effects: TransactionEffects[] } {
   const effects: TransactionEffects[] = [];
+  const next = advanceOver(state, transactions, headers, (fx) => effects.push(fx));
+  return { state: next, effects };
+}
+
+/**
+ * advanceWithEffects without the effects, for a fold nobody is told about:
+ * they cost an object per appended message (issue #11: a rebuild's writers
+ * append every message and have no listener).
+ */
+export function advance(state: IndexMapState, transactions: Iterable<LogTransaction>, headers: readonly LogFileHeader[] = []): IndexMapState {
+  return advanceOver(state, transactions, headers, undefined);
+}
+
+function advanceOver(
+  state: IndexMapState,
+  transactions: Iterable<LogTransaction>,
+  headers: readonly LogFileHeader[],
+  onEffects: ((effects: TransactionEffects) => void) | undefined,
+): IndexMapState {
   let current = state;
   for (const tx of transactions) {
     if (tx.position.fileSeq !== current.header.logFileSeq) {
       const header = headers.find((h) => h.fileSeq === tx.position.fileSeq);
       if (header !== undefined) current = enterLogFile(current, header);
     }
-    const step = applyTransactionWithEffects(current, tx);
-    current = step.state;
-    effects.push(step.effects);
+    if (onEffects === undefined) {
+      current = applyTransaction(current, tx);
+    } else {
+      const step = applyTransactionWithEffects(current, tx);
+      current = step.state;
+      onEffects(step.effects);
+    }
   }
-  return { state: current, effects };
+  return current;
 }
 
 /** Transactions folded per immer draft during a replay. */

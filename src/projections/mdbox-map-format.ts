@@ -13,6 +13,8 @@
  * `offset` is where the message's 30-byte dbox header starts inside
  * `m.<file_id>`; `size` covers header + body + metadata block.
  */
+import { readU32LE, writeU32LE } from "../log/bytes.js";
+import { extRecUpdates } from "../log/records/ext-rec-update.js";
 import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord } from "../log/types.js";
 
 /** Extension names, sizes and alignments (dbox.md §4.2). */
@@ -48,22 +50,21 @@ export interface MapHeader {
 /** @returns the 12 bytes of a `map` record. */
 export function encodeMapRecord(r: MapRecord): Uint8Array {
   const out = new Uint8Array(MAP_RECORD_SIZE);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, r.fileId, true);
-  view.setUint32(4, r.offset, true);
-  view.setUint32(8, r.size, true);
+  writeMapRecord(out, 0, r);
   return out;
 }
 
-/** The little-endian u32 at bytes[at]. */
-function u32le(bytes: Uint8Array, at: number): number {
-  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+/** Writes the 12 bytes of a `map` record at `out[at]` (by hand: one per message of a rebuild). */
+function writeMapRecord(out: Uint8Array, at: number, r: MapRecord): void {
+  writeU32LE(out, at, r.fileId);
+  writeU32LE(out, at + 4, r.offset);
+  writeU32LE(out, at + 8, r.size);
 }
 
 /** @returns the record in `bytes` (at least 12 bytes), or undefined when file_id is 0 (never set). */
 export function decodeMapRecord(bytes: Uint8Array): MapRecord | undefined {
   // By hand, not through a DataView: mapEntries and every fetch's map lookup decode one per record.
-  return mapRecordFileId(bytes, 0) === 0 ? undefined : { fileId: u32le(bytes, 0), offset: u32le(bytes, 4), size: u32le(bytes, 8) };
+  return mapRecordFileId(bytes, 0) === 0 ? undefined : { fileId: readU32LE(bytes, 0), offset: readU32LE(bytes, 4), size: readU32LE(bytes, 8) };
 }
 
 /**
@@ -71,12 +72,12 @@ export function decodeMapRecord(bytes: Uint8Array): MapRecord | undefined {
  * for scans of the whole map that must not build an object per record.
  */
 export function mapRecordFileId(bytes: Uint8Array, at: number): number {
-  return u32le(bytes, at);
+  return readU32LE(bytes, at);
 }
 
 /** offset + size of the `map` record at bytes[at]: where its message ends in its file. */
 export function mapRecordEnd(bytes: Uint8Array, at: number): number {
-  return u32le(bytes, at + 4) + u32le(bytes, at + 8);
+  return readU32LE(bytes, at + 4) + readU32LE(bytes, at + 8);
 }
 
 /** @returns the refcount stored in a `ref` field. */
@@ -139,7 +140,7 @@ export function mapRecordRecords(updates: ReadonlyArray<{ mapUid: number } & Map
   if (updates.length === 0) return [];
   return [
     mapIntro(f),
-    { type: "ext-rec", external: f.external, sync: false, recordSize: MAP_RECORD_SIZE, updates: updates.map((u) => ({ uid: u.mapUid, data: encodeMapRecord(u) })) },
+    { type: "ext-rec", external: f.external, sync: false, recordSize: MAP_RECORD_SIZE, updates: extRecUpdates(updates, MAP_RECORD_SIZE, (u) => u.mapUid, writeMapRecord) },
   ];
 }
 
@@ -150,7 +151,10 @@ export function refSetRecords(updates: ReadonlyArray<{ mapUid: number; refcount:
     refIntro(f),
     {
       type: "ext-rec", external: f.external, sync: false, recordSize: REF_RECORD_SIZE,
-      updates: updates.map((u) => ({ uid: u.mapUid, data: Uint8Array.of(u.refcount & 0xff, u.refcount >> 8) })),
+      updates: extRecUpdates(updates, REF_RECORD_SIZE, (u) => u.mapUid, (out, at, u) => {
+        out[at] = u.refcount & 0xff;
+        out[at + 1] = u.refcount >> 8;
+      }),
     },
   ];
 }

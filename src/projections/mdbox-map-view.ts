@@ -70,6 +70,28 @@ export function mapEntries(state: IndexMapState): MapEntry[] {
   return out;
 }
 
+/**
+ * Calls `fn` with the map uid and refcount of every placed record, in map
+ * uid order, reading the rows in place: for passes over the whole map that
+ * would otherwise look up each map uid (a rebuild's refcount passes).
+ */
+export function forEachRefcount(state: IndexMapState, fn: (mapUid: number, refcount: number) => void): void {
+  const map = extension(state, MAP_EXT_NAME);
+  if (map === undefined || map.recordSize < 12) return;
+  const ref = extension(state, REF_EXT_NAME);
+  const refAt = ref === undefined || ref.recordSize < 2 ? -1 : ref.recordOffset;
+  const rs = state.records.recordSize;
+  state.records.forEachChunk((rows) => {
+    for (let o = 0; o < rows.length; o += rs) {
+      const at = o + map.recordOffset;
+      // file_id 0: never placed, as entryAt says.
+      if ((rows[at] | rows[at + 1] | rows[at + 2] | rows[at + 3]) === 0) continue;
+      const mapUid = (rows[o] | (rows[o + 1] << 8) | (rows[o + 2] << 16) | (rows[o + 3] << 24)) >>> 0;
+      fn(mapUid, refAt < 0 ? 0 : rows[o + refAt] | (rows[o + refAt + 1] << 8));
+    }
+  });
+}
+
 /** A file of the map and where its last message ends. */
 export interface FileEnd {
   readonly fileId: number;

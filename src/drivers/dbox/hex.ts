@@ -7,7 +7,8 @@
 /** Largest value kept exactly: sizes and times beyond it cannot be in a real file. */
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
-function hexDigit(c: number): number {
+/** @returns the value of the hex digit with char code `c` (either case), or -1. */
+export function hexDigit(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
   if (c >= 0x61 && c <= 0x66) return c - 0x57;
   if (c >= 0x41 && c <= 0x46) return c - 0x37;

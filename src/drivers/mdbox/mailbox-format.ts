@@ -7,6 +7,8 @@
  *     mdbox record      (8): map_uid u32, save_date u32          align 4
  *     guid record      (16): binary 128-bit message GUID         align 1
  */
+import { writeU32LE } from "../../log/bytes.js";
+import { extRecUpdates } from "../../log/records/ext-rec-update.js";
 import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord } from "../../log/types.js";
 
 /** Extension names, sizes and alignments (dbox.md §4.1). */
@@ -53,10 +55,14 @@ export function decodeMdboxHeader(bytes: Uint8Array): MdboxIndexHeader | undefin
 /** @returns the 8 bytes of an `mdbox` record. */
 export function encodeMdboxRecord(r: MdboxMailRecord): Uint8Array {
   const out = new Uint8Array(MDBOX_RECORD_SIZE);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, r.mapUid, true);
-  view.setUint32(4, r.saveDate >>> 0, true);
+  writeMdboxRecord(out, 0, r);
   return out;
+}
+
+/** Writes the 8 bytes of an `mdbox` record at `out[at]` (by hand: one per message of a rebuild). */
+function writeMdboxRecord(out: Uint8Array, at: number, r: MdboxMailRecord): void {
+  writeU32LE(out, at, r.mapUid);
+  writeU32LE(out, at + 4, r.saveDate);
 }
 
 /** @returns the record, or undefined when map_uid is 0 (not an mdbox message). */
@@ -92,26 +98,34 @@ export function mdboxHeaderRecords(h: MdboxIndexHeader, introFlags = EXT_INTRO_F
   ];
 }
 
-/** [intro mdbox, EXT_REC_UPDATE] for each uid. */
-export function mdboxRecordRecords(updates: ReadonlyArray<{ uid: number } & MdboxMailRecord>): LogRecord[] {
+/**
+ * [intro mdbox, EXT_REC_UPDATE] for each uid: each update's own, or `uids[i]`
+ * for the i-th (so that a caller with the uids apart need not build an
+ * object per message to join them).
+ */
+export function mdboxRecordRecords(updates: ReadonlyArray<{ uid: number } & MdboxMailRecord>): LogRecord[];
+export function mdboxRecordRecords(updates: readonly MdboxMailRecord[], uids: readonly number[]): LogRecord[];
+export function mdboxRecordRecords(updates: ReadonlyArray<MdboxMailRecord & { uid?: number }>, uids?: readonly number[]): LogRecord[] {
   if (updates.length === 0) return [];
   return [
     {
       type: "ext-intro", external: true, sync: false,
       intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: 0, recordSize: MDBOX_RECORD_SIZE, recordAlign: MDBOX_RECORD_ALIGN, flags: EXT_INTRO_FLAG_NO_SHRINK, name: MDBOX_EXT_NAME }],
     },
-    { type: "ext-rec", external: true, sync: false, recordSize: MDBOX_RECORD_SIZE, updates: updates.map((u) => ({ uid: u.uid, data: encodeMdboxRecord(u) })) },
+    { type: "ext-rec", external: true, sync: false, recordSize: MDBOX_RECORD_SIZE, updates: extRecUpdates(updates, MDBOX_RECORD_SIZE, (u, i) => uids?.[i] ?? u.uid!, writeMdboxRecord) },
   ];
 }
 
-/** [intro guid, EXT_REC_UPDATE] for each uid. */
-export function guidRecordRecords(updates: ReadonlyArray<{ uid: number; guid128: Uint8Array }>): LogRecord[] {
+/** [intro guid, EXT_REC_UPDATE] for each uid: each update's own, or `uids[i]` (as mdboxRecordRecords). */
+export function guidRecordRecords(updates: ReadonlyArray<{ uid: number; guid128: Uint8Array }>): LogRecord[];
+export function guidRecordRecords(updates: ReadonlyArray<{ guid128: Uint8Array }>, uids: readonly number[]): LogRecord[];
+export function guidRecordRecords(updates: ReadonlyArray<{ uid?: number; guid128: Uint8Array }>, uids?: readonly number[]): LogRecord[] {
   if (updates.length === 0) return [];
   return [
     {
       type: "ext-intro", external: true, sync: false,
       intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: 0, recordSize: GUID_RECORD_SIZE, recordAlign: 1, flags: EXT_INTRO_FLAG_NO_SHRINK, name: GUID_EXT_NAME }],
     },
-    { type: "ext-rec", external: true, sync: false, recordSize: GUID_RECORD_SIZE, updates: updates.map((u) => ({ uid: u.uid, data: u.guid128 })) },
+    { type: "ext-rec", external: true, sync: false, recordSize: GUID_RECORD_SIZE, updates: updates.map((u, i) => ({ uid: uids?.[i] ?? u.uid!, data: u.guid128 })) },
   ];
 }

@@ -6,13 +6,13 @@
  */
 import * as fs from "node:fs";
 import { loadState } from "../../index-io/load-state.js";
-import { extension, extensionHeader, recordAt } from "../../projections/read.js";
+import { extension, extensionHeader, keywordsAt } from "../../projections/read.js";
 import { readCheckpoint } from "../../index-io/checkpoint-file.js";
 import { isCorruptionError } from "../../shared/errors.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { listDboxMailboxes } from "../dbox/mailbox-tree.js";
 import type { DboxLayout } from "../dbox/layout.js";
-import { decodeMdboxHeader, decodeMdboxRecord, GUID_EXT_NAME, MDBOX_EXT_NAME, MDBOX_HDR_EXT_NAME, type MdboxIndexHeader } from "./mailbox-format.js";
+import { decodeMdboxHeader, GUID_EXT_NAME, GUID_RECORD_SIZE, MDBOX_EXT_NAME, MDBOX_HDR_EXT_NAME, MDBOX_RECORD_SIZE, type MdboxIndexHeader } from "./mailbox-format.js";
 
 /** One mailbox record as rebuild and purge need it. */
 export interface MailboxMessageRef {
@@ -43,18 +43,51 @@ export interface MailboxSnapshot {
   readonly error?: string;
 }
 
-/** @returns the message records of `state`. */
+/** Byte offset of the `mdbox` field in a record, or -1 when records have none. */
+function mdboxFieldOffset(state: IndexMapState): number {
+  const ext = extension(state, MDBOX_EXT_NAME);
+  return ext !== undefined && ext.recordSize >= MDBOX_RECORD_SIZE ? ext.recordOffset : -1;
+}
+
+function u32At(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+}
+
+const NO_KEYWORDS: readonly string[] = Object.freeze([]);
+
+/**
+ * @returns the message records of `state`. Fields are read from the rows
+ * with extension offsets looked up once, not through a MessageRecord per
+ * message (a rebuild reads every record of every mailbox; issue #11).
+ */
 export function messageRefs(state: IndexMapState): MailboxMessageRef[] {
   const out: MailboxMessageRef[] = [];
-  for (let seq = 1; seq <= state.records.count; seq++) {
-    const r = recordAt(state, seq)!;
-    const mdbox = decodeMdboxRecord(r.ext(MDBOX_EXT_NAME));
-    out.push({
-      uid: r.uid, flags: r.flags, keywords: r.keywords,
-      mapUid: mdbox?.mapUid ?? 0, saveDate: mdbox?.saveDate ?? 0,
-      guid128: r.ext(GUID_EXT_NAME) ?? new Uint8Array(16),
-    });
-  }
+  const mdboxAt = mdboxFieldOffset(state);
+  const guidExt = extension(state, GUID_EXT_NAME);
+  const guidSize = guidExt?.recordSize ?? 0;
+  // Every GUID copied into one buffer: a view each, not a buffer each.
+  const guids = new Uint8Array(state.records.count * Math.max(guidSize, GUID_RECORD_SIZE));
+  const rs = state.records.recordSize;
+  let index = 0;
+  state.records.forEachChunk((rows) => {
+    for (let o = 0; o < rows.length; o += rs, index++) {
+      const mapUid = mdboxAt < 0 ? 0 : u32At(rows, o + mdboxAt);
+      let guid128: Uint8Array;
+      if (guidSize > 0) {
+        guid128 = guids.subarray(index * guidSize, (index + 1) * guidSize);
+        guid128.set(rows.subarray(o + guidExt!.recordOffset, o + guidExt!.recordOffset + guidSize));
+      } else {
+        guid128 = guids.subarray(index * GUID_RECORD_SIZE, (index + 1) * GUID_RECORD_SIZE);
+      }
+      out.push({
+        uid: u32At(rows, o), flags: rows[o + 4],
+        keywords: state.keywords.length === 0 ? NO_KEYWORDS : keywordsAt(state, index),
+        // A map uid of 0 is no mdbox record (decodeMdboxRecord), and then no save date either.
+        mapUid, saveDate: mapUid === 0 ? 0 : u32At(rows, o + mdboxAt + 4),
+        guid128,
+      });
+    }
+  });
   return out;
 }
 
@@ -73,10 +106,9 @@ export function mdboxHeaderOf(state: IndexMapState): MdboxIndexHeader | undefine
 export function snapshotMailbox(layout: DboxLayout, name: string): MailboxSnapshot {
   const dir = layout.mailDir(name);
   const prefix = layout.indexPrefix(name);
-  const hasIndex = fs.existsSync(prefix + ".log") || fs.existsSync(prefix);
   let error: string | undefined;
   const attempts: Array<[MailboxSnapshot["source"], () => IndexMapState | undefined]> = [
-    ["log", () => (hasIndex ? loadState(prefix) : undefined)],
+    ["log", () => loadLogState(prefix)],
     ["index", () => readCheckpoint(prefix)],
     ["backup", () => readCheckpoint(prefix + ".backup")],
   ];
@@ -94,6 +126,22 @@ export function snapshotMailbox(layout: DboxLayout, name: string): MailboxSnapsh
   return { name, dir, prefix, source: "none", state: undefined, header: undefined, messages: [], error };
 }
 
+/** The state from the mailbox's log (and dovecot.index), or undefined when it has neither. @throws as loadState. */
+function loadLogState(prefix: string): IndexMapState | undefined {
+  return fs.existsSync(prefix + ".log") || fs.existsSync(prefix) ? loadState(prefix) : undefined;
+}
+
+/** The state from the mailbox's log, or undefined when there is none or it is corrupt (snapshotMailbox's source "log"). */
+function readLogState(prefix: string): IndexMapState | undefined {
+  try {
+    return loadLogState(prefix);
+  } catch (err) {
+    // A corrupt log: snapshotMailbox falls back to other files, whose records are not counted.
+    if (!isCorruptionError(err)) throw err;
+    return undefined;
+  }
+}
+
 /** Snapshots of every mailbox in the tree. */
 export function snapshotAllMailboxes(layout: DboxLayout): MailboxSnapshot[] {
   return listDboxMailboxes(layout.root).map((name) => snapshotMailbox(layout, name));
@@ -105,6 +153,29 @@ export function countReferences(snapshots: readonly MailboxSnapshot[]): Map<numb
   for (const s of snapshots) {
     if (s.source !== "log") continue;
     for (const m of s.messages) if (m.mapUid !== 0) counts.set(m.mapUid, (counts.get(m.mapUid) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/**
+ * As countReferences(snapshotAllMailboxes(layout)), reading only the map
+ * uid of each record: what a rebuild's last phase recounts.
+ * @throws as snapshotMailbox (not for corrupt index files).
+ */
+export function countReferencesInLogs(layout: DboxLayout): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (const name of listDboxMailboxes(layout.root)) {
+    const state = readLogState(layout.indexPrefix(name));
+    if (state === undefined) continue;
+    const at = mdboxFieldOffset(state);
+    if (at < 0) continue;
+    const rs = state.records.recordSize;
+    state.records.forEachChunk((rows) => {
+      for (let o = at; o < rows.length; o += rs) {
+        const mapUid = u32At(rows, o);
+        if (mapUid !== 0) counts.set(mapUid, (counts.get(mapUid) ?? 0) + 1);
+      }
+    });
   }
   return counts;
 }

@@ -70,8 +70,9 @@ export function appendRecords(nextUid: number, items: readonly MailboxAppend[]):
   for (const [name, list] of byKeyword) {
     records.push({ type: "keyword-update", external: true, sync: false, modifyType: "add", name, ranges: mergeRanges(list) });
   }
-  records.push(...mdboxRecordRecords(items.map((item, i) => ({ uid: uids[i], mapUid: item.mapUid, saveDate: item.saveDate }))));
-  records.push(...guidRecordRecords(items.map((item, i) => ({ uid: uids[i], guid128: item.guid128 }))));
+  // The items themselves with the uids apart: no joined object per message (a rebuild adds every message).
+  records.push(...mdboxRecordRecords(items, uids));
+  records.push(...guidRecordRecords(items, uids));
   return { records, uids };
 }
 

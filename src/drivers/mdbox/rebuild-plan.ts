@@ -61,39 +61,42 @@ class Places<T> {
 
 /** @returns the map plan; new map uids start at `nextMapUid`. */
 export function planMap(found: readonly FoundMessage[], entries: readonly MapEntry[], nextMapUid: number): MapPlan {
-  const at = new Places<{ msg: FoundMessage; entry?: MapEntry }>();
-  for (const m of found) at.set(m.fileId, m.offset, { msg: m });
+  // Messages are named by their index in `found`, with the map entry of each in a parallel
+  // array: no slot object per message, which lived long enough to be copied by the GC (issue #11).
+  const at = new Places<number>();
+  for (let i = 0; i < found.length; i++) at.set(found[i].fileId, found[i].offset, i);
+  const entryOf: Array<MapEntry | undefined> = new Array(found.length).fill(undefined);
   const expunge: number[] = [];
   for (const e of entries) {
-    const slot = at.get(e.fileId, e.offset);
-    if (slot === undefined || slot.entry !== undefined || slot.msg.size !== e.size) expunge.push(e.mapUid);
-    else slot.entry = e;
+    const i = at.get(e.fileId, e.offset);
+    if (i === undefined || entryOf[i] !== undefined || found[i].size !== e.size) expunge.push(e.mapUid);
+    else entryOf[i] = e;
   }
   // Of messages sharing a GUID, the first the map knows is the one kept: a purge killed
   // before its unlink leaves the old file, whose copies come first but are no longer mapped.
-  const canonical = new Map<string, { msg: FoundMessage; mapped: boolean }>();
-  for (const m of found) {
-    const mapped = at.get(m.fileId, m.offset)!.entry !== undefined;
-    const cur = canonical.get(m.guidKey);
-    if (cur === undefined || (!cur.mapped && mapped)) canonical.set(m.guidKey, { msg: m, mapped });
+  const canonical = new Map<string, number>();
+  for (let i = 0; i < found.length; i++) {
+    const cur = canonical.get(found[i].guidKey);
+    if (cur === undefined || (entryOf[cur] === undefined && entryOf[i] !== undefined)) canonical.set(found[i].guidKey, i);
   }
   const placed: PlacedMessage[] = [];
   const append: PlacedMessage[] = [];
   let next = nextMapUid;
-  for (const m of found) {
-    const slot = at.get(m.fileId, m.offset)!;
-    const duplicate = canonical.get(m.guidKey)!.msg !== m;
+  for (let i = 0; i < found.length; i++) {
+    const m = found[i];
+    const entry = entryOf[i];
+    const duplicate = canonical.get(m.guidKey) !== i;
     // Field by field, not a spread of `m`: a spread per message cost more than the rest of the plan.
     const p: PlacedMessage = {
       fileId: m.fileId, alt: m.alt, offset: m.offset, size: m.size, guid: m.guid, guidKey: m.guidKey,
       guid128: m.guid128, receivedTime: m.receivedTime, origMailbox: m.origMailbox,
-      mapUid: slot.entry?.mapUid ?? next++,
-      seenZero: duplicate || slot.entry?.refcount === 0,
+      mapUid: entry?.mapUid ?? next++,
+      seenZero: duplicate || entry?.refcount === 0,
       duplicate,
-      unmapped: slot.entry === undefined,
+      unmapped: entry === undefined,
     };
     placed.push(p);
-    if (slot.entry === undefined) append.push(p);
+    if (entry === undefined) append.push(p);
   }
   append.sort((a, b) => a.mapUid - b.mapUid);
   return { placed, expunge, append };

@@ -26,10 +26,10 @@ import { generateGuid128 } from "../dbox/guid.js";
 import { mailboxDir } from "../dbox/layout.js";
 import type { MdboxContext } from "./context.js";
 import { guidRecordRecords, initialMailboxRecords, mdboxHeaderRecords, mdboxRecordRecords } from "./mailbox-format.js";
-import { countReferences, mdboxHeaderOf, messageRefs, snapshotAllMailboxes } from "./mailbox-refs.js";
+import { countReferencesInLogs, mdboxHeaderOf, messageRefs, snapshotAllMailboxes } from "./mailbox-refs.js";
 import { appendRecords, writeMailbox, type MailboxAppend } from "./mailbox-writer.js";
 import { mapHeaderRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refSetRecords } from "../../projections/mdbox-map-format.js";
-import { lookupMapEntry, mapEntries, mapHeader } from "../../projections/mdbox-map-view.js";
+import { forEachRefcount, mapEntries, mapHeader } from "../../projections/mdbox-map-view.js";
 import { MessageIndex, planMailboxes, planMap, type MailboxPlan, type PlacedMessage } from "./rebuild-plan.js";
 import { scanStorageFiles, type BrokenSpot } from "./rebuild-scan.js";
 import { expungedGuids } from "./expunged-guids.js";
@@ -100,9 +100,13 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
       records.push({ type: "append", external: true, sync: false, messages: mapPlan.append.map((p) => ({ uid: p.mapUid, flags: 0 })) });
       records.push(...mapRecordRecords(mapPlan.append, flags));
     }
-    const refs = [...planned.refcounts]
-      .filter(([mapUid, count]) => (lookupMapEntry(state, mapUid)?.refcount ?? -1) !== count)
-      .map(([mapUid, count]) => ({ mapUid, refcount: Math.min(count, REFCOUNT_MAX) }));
+    // One pass over the map for the refcounts already right, not a lookup per planned map uid.
+    const right = new Set<number>();
+    forEachRefcount(state, (mapUid, refcount) => {
+      if (planned.refcounts.get(mapUid) === refcount) right.add(mapUid);
+    });
+    const refs: Array<{ mapUid: number; refcount: number }> = [];
+    for (const [mapUid, count] of planned.refcounts) if (!right.has(mapUid)) refs.push({ mapUid, refcount: Math.min(count, REFCOUNT_MAX) });
     records.push(...refSetRecords(refs, flags));
     return [records];
   });
@@ -111,13 +115,13 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
   for (const plan of plans) await fixMailbox(ctx, plan, index!, oldMapUidValidity, opts, result);
 
   // Phase 4: nothing may point at a message more often than its refcount says.
-  const counts = countReferences(snapshotAllMailboxes(ctx.paths));
+  const counts = countReferencesInLogs(ctx.paths);
   await ctx.map.transact(async (state) => {
     const raise: Array<{ mapUid: number; diff: number }> = [];
-    for (const [mapUid, count] of counts) {
-      const e = lookupMapEntry(state, mapUid);
-      if (e !== undefined && count > e.refcount) raise.push({ mapUid, diff: Math.min(count, REFCOUNT_MAX) - e.refcount });
-    }
+    forEachRefcount(state, (mapUid, refcount) => {
+      const count = counts.get(mapUid);
+      if (count !== undefined && count > refcount) raise.push({ mapUid, diff: Math.min(count, REFCOUNT_MAX) - refcount });
+    });
     result.refcountsRaised.push(...raise.map((r) => r.mapUid));
     const records = refIncRecords(raise, { external: true });
     return records.length > 0 ? [records] : [];

@@ -16,21 +16,52 @@ export const extRecUpdateCodec: RecordCodec<ExtRecUpdateBody> = {
     const entrySize = pad4(4 + recordSize);
     const count = requireMultiple(src, entrySize, "ext-rec");
     const updates: ExtRecUpdate[] = new Array(count);
+    // One copy of the record's entries, each entry's data a view of it: the input is not
+    // aliased, and there is no buffer per entry (a rebuild decodes one per message per field).
+    const copy = src.bytes.slice(src.start, src.start + count * entrySize);
     for (let i = 0, p = src.start; i < count; i++, p += entrySize) {
       const uid = src.view.getUint32(p, true);
       if (uid === 0) throw corrupt(src, "ext-rec-update: uid 0", p);
-      updates[i] = { uid, data: src.bytes.slice(p + 4, p + 4 + recordSize) };
+      const at = p - src.start + 4;
+      updates[i] = { uid, data: copy.subarray(at, at + recordSize) };
     }
     return { type: "ext-rec", recordSize, updates };
   },
   encode(body, out) {
-    const from = out.length;
-    for (const u of body.updates) {
-      out.u32(u.uid);
-      const data = new Uint8Array(body.recordSize);
-      data.set(u.data.subarray(0, body.recordSize));
-      out.raw(data);
-      out.padFrom(from);
+    const recordSize = body.recordSize;
+    const entrySize = pad4(4 + recordSize);
+    // Straight into the writer, not a padded copy of each entry's data: one entry per message of a rebuild or import.
+    const updates = body.updates;
+    // Indexed, not for-of: run once per big transaction, mostly unoptimized, where for-of allocates per element.
+    for (let i = 0; i < updates.length; i++) {
+      const u = updates[i];
+      const at = out.reserve(entrySize);
+      out.view.setUint32(at, u.uid >>> 0, true);
+      const n = Math.min(recordSize, u.data.length);
+      for (let k = 0; k < n; k++) out.bytes[at + 4 + k] = u.data[k];
+      out.bytes.fill(0, at + 4 + n, at + entrySize);
     }
   },
 };
+
+/**
+ * EXT_REC_UPDATE entries for `items`, each one's data written by `write`
+ * into one buffer shared by all (each entry's data is a view of it): one
+ * buffer instead of one per message for records that name every message,
+ * as a rebuild's do (issue #11).
+ */
+export function extRecUpdates<T>(
+  items: readonly T[],
+  recordSize: number,
+  uidOf: (item: T, index: number) => number,
+  write: (out: Uint8Array, at: number, item: T) => void,
+): ExtRecUpdate[] {
+  const data = new Uint8Array(items.length * recordSize);
+  const updates: ExtRecUpdate[] = new Array(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const at = i * recordSize;
+    write(data, at, items[i]);
+    updates[i] = { uid: uidOf(items[i], i), data: data.subarray(at, at + recordSize) };
+  }
+  return updates;
+}

@@ -173,6 +173,36 @@ describe("EXT_REC_UPDATE", () => {
     expect(error(() => applyEntry(sel, b.entry(R.extRec(4, [[0, [1, 1, 1, 1]]])))).message).toContain("invalid uid=0");
   });
 
+  it("runs of consecutive records, gaps, repeats and unsorted entries: each message ends with its last entry's data", () => {
+    // Entries naming consecutive records are applied in one walk; this checks it against a plain model.
+    let seed = 7;
+    const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    for (let round = 0; round < 40; round++) {
+      const b = new LogBuilder();
+      const uids = Array.from({ length: 1 + random(3000) }, (_, i) => i + 1);
+      let s = applyTransaction(emptyIndexMap(), b.tx(R.append(uids), R.intro({ name: "y", recordSize: 4, recordAlign: 4 })));
+      const gone = uids.filter(() => random(5) === 0);
+      if (gone.length > 0) s = applyTransaction(s, b.tx(R.expunge(gone.map((u) => [u, u]))));
+      const want = new Map<number, number[]>();
+      const entries: Array<[number, number[]]> = [];
+      let uid = 1 + random(uids.length);
+      for (let i = random(4000); i > 0; i--) {
+        // Mostly the next uid (runs), sometimes the same again or a jump anywhere.
+        const r = random(10);
+        uid = r < 7 ? uid + 1 : r < 8 ? uid : 1 + random(uids.length);
+        if (uid > uids.length) uid = 1;
+        const data = [random(256), random(256), round, 1];
+        entries.push([uid, data]);
+        if (!gone.includes(uid)) want.set(uid, data);
+      }
+      s = applyTransaction(s, b.tx(R.intro({ name: "y", recordSize: 4, recordAlign: 4 }), R.extRec(4, entries)));
+      for (const u of uids) {
+        if (gone.includes(u)) continue;
+        expect([...lookupUid(s, u)!.ext("y")!], `round ${round} uid ${u}`).toEqual(want.get(u) ?? [0, 0, 0, 0]);
+      }
+    }
+  });
+
   it("zeroes the rest of the field when the intro's record is smaller (NO_SHRINK)", () => {
     const b = new LogBuilder();
     let s = applyTransaction(emptyIndexMap(), b.tx(R.append([1]), R.intro({ name: "y", recordSize: 4, recordAlign: 1 }), R.extRec(4, [[1, [1, 2, 3, 4]]])));

@@ -1,0 +1,61 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { countReferences, countReferencesInLogs, messageRefs, snapshotAllMailboxes } from "../../../../src/drivers/mdbox/mailbox-refs.js";
+import { decodeMdboxRecord, GUID_EXT_NAME, MDBOX_EXT_NAME } from "../../../../src/drivers/mdbox/mailbox-format.js";
+import { MdboxPaths } from "../../../../src/drivers/mdbox/paths.js";
+import { loadState } from "../../../../src/index-io/load-state.js";
+import { recordAt } from "../../../../src/projections/read.js";
+import { openStorage, type Storage } from "../../../../src/index.js";
+
+/** messageRefs and countReferencesInLogs read rows in place; these compare them with the record-by-record reading. */
+let root: string;
+let storage: Storage;
+const msg = (i: number) => `Subject: ${i}\n\nbody ${i}\n`;
+
+beforeEach(async () => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), "mdbox-refs-"));
+  storage = openStorage(`mdbox:${root}`, { fsync: "never" });
+  await storage.createMailbox("Other");
+  const inbox = await storage.openMailbox("INBOX");
+  const tx = inbox.transaction();
+  for (let i = 1; i <= 6; i++) tx.append({ body: msg(i) });
+  await tx.commit();
+  await inbox.transaction().flags([{ uid1: 2, uid2: 4 }], "add", ["\\Seen", "$Label1"]).commit();
+  const other = await storage.openMailbox("Other");
+  // Copies point at the same map uids: counts above 1.
+  await inbox.transaction().copyTo(other, [{ uid1: 1, uid2: 3 }]);
+  await inbox.close();
+  await other.close();
+  await storage.close();
+});
+afterEach(() => {
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+describe("mailbox refs", () => {
+  it("messageRefs gives each record's uid, flags, keywords, map uid, save date and GUID", () => {
+    const prefix = new MdboxPaths(root).indexPrefix("INBOX");
+    const state = loadState(prefix);
+    const want = [];
+    for (let seq = 1; seq <= state.records.count; seq++) {
+      const r = recordAt(state, seq)!;
+      const mdbox = decodeMdboxRecord(r.ext(MDBOX_EXT_NAME));
+      want.push({ uid: r.uid, flags: r.flags, keywords: r.keywords, mapUid: mdbox?.mapUid ?? 0, saveDate: mdbox?.saveDate ?? 0, guid128: r.ext(GUID_EXT_NAME) });
+    }
+    expect(want.some((w) => w.keywords.length > 0)).toBe(true);
+    expect(messageRefs(state)).toEqual(want);
+  });
+
+  it("countReferencesInLogs counts what countReferences counts of every snapshot, and not a mailbox whose log is corrupt", () => {
+    const paths = new MdboxPaths(root);
+    const counts = countReferencesInLogs(paths);
+    expect([...counts].sort((a, b) => a[0] - b[0])).toEqual([...countReferences(snapshotAllMailboxes(paths))].sort((a, b) => a[0] - b[0]));
+    expect(Math.max(...counts.values())).toBe(2);
+    fs.writeFileSync(paths.indexPrefix("Other") + ".log", "garbage, not a log");
+    const withoutOther = countReferencesInLogs(paths);
+    expect([...withoutOther].sort((a, b) => a[0] - b[0])).toEqual([...countReferences(snapshotAllMailboxes(paths))].sort((a, b) => a[0] - b[0]));
+    expect(Math.max(...withoutOther.values())).toBe(1);
+  });
+});

@@ -1,0 +1,103 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { scanStorageFiles } from "../../../../src/drivers/mdbox/rebuild-scan.js";
+import type { MdboxPaths } from "../../../../src/drivers/mdbox/paths.js";
+import { decodeDboxFileHeader } from "../../../../src/drivers/dbox/file-header.js";
+import { encodeDboxFile, iterateDboxMessages } from "../../../../src/drivers/dbox/file-format.js";
+import { MailCorruptedError } from "../../../../src/shared/errors.js";
+import { MDBOX_M1 } from "../dbox/fixtures.js";
+
+/** The scan reads files through a window; these compare it with a decode of the whole file. */
+let dir: string | undefined;
+afterEach(() => {
+  if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+/** Scans one m.1 holding `bytes`. */
+async function scanBytes(bytes: Uint8Array) {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "rebuild-scan-"));
+  const file = path.join(dir, "m.1");
+  fs.writeFileSync(file, bytes);
+  const paths = { listFiles: async () => [{ fileId: 1, path: file, alt: false }] } as unknown as MdboxPaths;
+  return scanStorageFiles(paths);
+}
+
+/** What a whole-file decode finds: {offset, size} of each message before the first bad one, and that one's offset. */
+function reference(bytes: Uint8Array): { messages: Array<{ offset: number; size: number }>; brokenAt: number | undefined } {
+  const messages: Array<{ offset: number; size: number }> = [];
+  let at: number | undefined;
+  try {
+    const { header, headerSize } = decodeDboxFileHeader(bytes);
+    at = headerSize;
+    for (const m of iterateDboxMessages(bytes, headerSize, header.msgHeaderSize)) {
+      messages.push({ offset: m.offset, size: m.size });
+      at = m.offset + m.size;
+    }
+    return { messages, brokenAt: undefined };
+  } catch (err) {
+    if (!(err instanceof MailCorruptedError)) throw err;
+    return { messages, brokenAt: at ?? 0 };
+  }
+}
+
+async function expectLikeWholeFile(bytes: Uint8Array): Promise<void> {
+  const want = reference(bytes);
+  const got = await scanBytes(bytes);
+  expect(got.messages.map((m) => ({ offset: m.offset, size: m.size }))).toEqual(want.messages);
+  expect(got.broken.map((b) => b.offset)).toEqual(want.brokenAt === undefined ? [] : [want.brokenAt]);
+}
+
+describe("rebuild scan of m.N files", () => {
+  it("finds every message of a file Dovecot wrote, with its GUID and original mailbox", async () => {
+    const got = await scanBytes(MDBOX_M1);
+    expect(got.broken).toEqual([]);
+    expect(got.messages.map((m) => [m.guidKey, m.origMailbox])).toEqual([
+      ["507364287709046b8135000083ecc375", "INBOX"],
+      ["4e35b6297709046b8335000083ecc375", "INBOX"],
+      ["d8284206d509046b1d38000083ecc375", "INBOX"],
+    ]);
+  });
+
+  it("cut anywhere, keeps the messages before the cut and reports the one it cuts", async () => {
+    for (let length = 0; length < MDBOX_M1.length; length++) await expectLikeWholeFile(MDBOX_M1.subarray(0, length));
+  });
+
+  it("reads files larger than its window, with bodies and metadata across window edges", async () => {
+    const messages = Array.from({ length: 40 }, (_, i) => ({
+      // Sizes around the window's 256 KiB, and one far above it.
+      body: new Uint8Array(i === 7 ? 700_000 : 9_000 + i * 4_099).fill(0x61),
+      // Every third block is longer than the window reads ahead for one (4 KiB).
+      metadata: [{ key: "G", value: i.toString(16).padStart(32, "0") }, { key: "B", value: "Trash" }, { key: "R", value: "6b040977" }, ...(i % 3 === 0 ? [{ key: "X", value: "x".repeat(9_000) }] : [])],
+    }));
+    const bytes = encodeDboxFile({ header: { msgHeaderSize: 30, createStamp: 0x6b040977, unknownItems: [] }, messages });
+    await expectLikeWholeFile(bytes);
+    const got = await scanBytes(bytes);
+    expect(got.messages.map((m) => m.origMailbox)).toEqual(messages.map(() => "Trash"));
+    // Cut inside the large body and inside a later metadata block.
+    await expectLikeWholeFile(bytes.subarray(0, got.messages[7].offset + 500_000));
+    await expectLikeWholeFile(bytes.subarray(0, got.messages[20].offset + got.messages[20].size - 3));
+  });
+
+  it("a metadata value that is not what its key needs ends the file there, as a whole-file decode does", async () => {
+    const messages = Array.from({ length: 200 }, (_, i) => ({
+      body: new Uint8Array(3_000).fill(0x62),
+      metadata: [{ key: "G", value: i.toString(16).padStart(32, "0") }, { key: "R", value: i === 150 ? "not hex" : "6b040977" }],
+    }));
+    const bytes = encodeDboxFile({ header: { msgHeaderSize: 30, createStamp: 1, unknownItems: [] }, messages });
+    await expectLikeWholeFile(bytes);
+    expect((await scanBytes(bytes)).messages).toHaveLength(150);
+  });
+
+  it("a GUID in capitals is keyed by its lowercase hex, as Dovecot's guid extension stores it", async () => {
+    const bytes = encodeDboxFile({
+      header: { msgHeaderSize: 30, createStamp: 1, unknownItems: [] },
+      messages: [{ body: new Uint8Array(3), metadata: [{ key: "G", value: "ABCDEF00000000000000000000000001" }] }],
+    });
+    const got = await scanBytes(bytes);
+    expect(got.messages[0].guidKey).toBe("abcdef00000000000000000000000001");
+    expect(got.messages[0].guid).toBe("ABCDEF00000000000000000000000001");
+  });
+});
