@@ -57,16 +57,32 @@ export function encodeMapRecord(r: MapRecord): Uint8Array {
 
 /** @returns the record in `bytes` (at least 12 bytes), or undefined when file_id is 0 (never set). */
 export function decodeMapRecord(bytes: Uint8Array): MapRecord | undefined {
-  // By hand, not through a DataView: mapEntries and every fetch's map lookup decode one per record.
-  const u32 = (at: number) => (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
-  const fileId = u32(0);
-  if (fileId === 0) return undefined;
-  return { fileId, offset: u32(4), size: u32(8) };
+  const out = { fileId: 0, offset: 0, size: 0 };
+  return readMapRecordInto(bytes, 0, out) ? out : undefined;
 }
 
-/** @returns the refcount stored in a `ref` field. */
-export function decodeRefcount(bytes: Uint8Array): number {
-  return bytes[0] | (bytes[1] << 8);
+/**
+ * Reads the `map` record at `bytes[at]` into `out`, allocating nothing: a
+ * purge walks every row of the map several times (issue #11).
+ * @returns false when file_id is 0 (never set); `out` is then unchanged.
+ */
+export function readMapRecordInto(bytes: Uint8Array, at: number, out: { fileId: number; offset: number; size: number }): boolean {
+  // By hand, not through a DataView: mapEntries and every fetch's map lookup decode one per record.
+  const fileId = readU32(bytes, at);
+  if (fileId === 0) return false;
+  out.fileId = fileId;
+  out.offset = readU32(bytes, at + 4);
+  out.size = readU32(bytes, at + 8);
+  return true;
+}
+
+/** @returns the refcount stored in the `ref` field at `bytes[at]`. */
+export function decodeRefcount(bytes: Uint8Array, at = 0): number {
+  return bytes[at] | (bytes[at + 1] << 8);
+}
+
+function readU32(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
 }
 
 /** @returns the 8 bytes of the `map` header. */

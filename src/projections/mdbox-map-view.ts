@@ -5,7 +5,7 @@
  */
 import { extension, extensionHeader } from "./read.js";
 import type { ExtensionInfo, IndexMapState } from "./state.js";
-import { decodeMapHeader, decodeMapRecord, decodeRefcount, MAP_EXT_NAME, REF_EXT_NAME, type MapHeader, type MapRecord } from "./mdbox-map-format.js";
+import { decodeMapHeader, decodeRefcount, MAP_EXT_NAME, readMapRecordInto, REF_EXT_NAME, type MapHeader, type MapRecord } from "./mdbox-map-format.js";
 
 /** One map record: where a stored message lives and how many mailbox records use it. */
 export interface MapEntry extends MapRecord {
@@ -21,20 +21,52 @@ export function lookupMapEntry(state: IndexMapState, mapUid: number): MapEntry |
   return index < 0 ? undefined : entryAt(state, index, map, extension(state, REF_EXT_NAME));
 }
 
-/**
- * Every placed map record, in map-uid order. Reads the rows in place, so the
- * cost is one small object per record.
- */
+/** Every placed map record, in map-uid order: one object per record. */
 export function mapEntries(state: IndexMapState): MapEntry[] {
-  const map = extension(state, MAP_EXT_NAME);
-  if (map === undefined || map.recordSize < 12) return [];
-  const ref = extension(state, REF_EXT_NAME);
   const out: MapEntry[] = [];
-  for (let i = 0; i < state.records.count; i++) {
-    const entry = entryAt(state, i, map, ref);
-    if (entry !== undefined) out.push(entry);
-  }
+  forEachMapRow(state, (row) => out.push({ ...row }));
   return out;
+}
+
+/** The placed records of file `fileId`, in offset order (one walk of the map; objects only for the file's records). */
+export function mapEntriesOfFile(state: IndexMapState, fileId: number): MapEntry[] {
+  const out: MapEntry[] = [];
+  forEachMapRow(state, (row) => {
+    if (row.fileId === fileId) out.push({ ...row });
+  });
+  return out.sort((a, b) => a.offset - b.offset);
+}
+
+/** A map record as forEachMapRow passes it. */
+export interface MapRow {
+  mapUid: number;
+  fileId: number;
+  offset: number;
+  size: number;
+  refcount: number;
+}
+
+/**
+ * Calls `visit` with every placed map record, in map-uid order. The rows are
+ * read leaf by leaf in place into one MapRow, overwritten for each record
+ * (copy what you keep): a purge walks the whole map a few times, and a
+ * MapEntry per record and walk was most of its garbage (issue #11).
+ */
+export function forEachMapRow(state: IndexMapState, visit: (row: Readonly<MapRow>) => void): void {
+  const map = extension(state, MAP_EXT_NAME);
+  if (map === undefined || map.recordSize < 12) return;
+  const ref = extension(state, REF_EXT_NAME);
+  const refOffset = ref === undefined || ref.recordSize < 2 ? -1 : ref.recordOffset;
+  const recordSize = state.records.recordSize;
+  const row: MapRow = { mapUid: 0, fileId: 0, offset: 0, size: 0, refcount: 0 };
+  state.records.forEachChunk((rows, words) => {
+    for (let at = 0; at < rows.length; at += recordSize) {
+      if (!readMapRecordInto(rows, at + map.recordOffset, row)) continue;
+      row.mapUid = words[at >>> 2];
+      row.refcount = refOffset < 0 ? 0 : decodeRefcount(rows, at + refOffset);
+      visit(row);
+    }
+  });
 }
 
 /** A file of the map and where its last message ends. */
@@ -69,16 +101,13 @@ export function recentFileEnds(state: IndexMapState, max: number): FileEnd[] {
 /** The entry in row `index`, read in place (no MessageRecord); undefined when never placed (file_id 0). */
 function entryAt(state: IndexMapState, index: number, map: ExtensionInfo, ref: ExtensionInfo | undefined): MapEntry | undefined {
   const row = state.records.row(index);
-  const at = row.offset + map.recordOffset;
-  const placed = decodeMapRecord(row.bytes.subarray(at, at + 12));
-  if (placed === undefined) return undefined;
+  const placed = { fileId: 0, offset: 0, size: 0 };
+  if (!readMapRecordInto(row.bytes, row.offset + map.recordOffset, placed)) return undefined;
   const refAt = ref === undefined || ref.recordSize < 2 ? -1 : row.offset + ref.recordOffset;
   return {
     mapUid: row.words[row.offset >>> 2],
-    fileId: placed.fileId,
-    offset: placed.offset,
-    size: placed.size,
-    refcount: refAt < 0 ? 0 : decodeRefcount(row.bytes.subarray(refAt, refAt + 2)),
+    ...placed,
+    refcount: refAt < 0 ? 0 : decodeRefcount(row.bytes, refAt),
   };
 }
 
@@ -86,16 +115,4 @@ function entryAt(state: IndexMapState, index: number, map: ExtensionInfo, ref: E
 export function mapHeader(state: IndexMapState): MapHeader {
   const ext = extension(state, MAP_EXT_NAME);
   return ext === undefined ? { highestFileId: 0, rebuildCount: 0 } : decodeMapHeader(extensionHeader(ext));
-}
-
-/** Entries grouped by file id, each group sorted by offset. */
-export function entriesByFile(entries: readonly MapEntry[]): Map<number, MapEntry[]> {
-  const byFile = new Map<number, MapEntry[]>();
-  for (const e of entries) {
-    const list = byFile.get(e.fileId);
-    if (list) list.push(e);
-    else byFile.set(e.fileId, [e]);
-  }
-  for (const list of byFile.values()) list.sort((a, b) => a.offset - b.offset);
-  return byFile;
 }

@@ -253,10 +253,10 @@ abstract class RecordReader implements Tree {
     return uid2 >= 0xffffffff ? this.count - 1 : lowerBoundUid(this, uid2 + 1) - 1;
   }
 
-  /** Calls `fn` with each leaf's rows, in order (`count × recordSize` bytes). */
-  forEachChunk(fn: (rows: Uint8Array) => void): void {
+  /** Calls `fn` with each leaf's rows, in order (`count × recordSize` bytes), and the leaf's whole buffer as u32s (row r's uid is `words[r × recordSize / 4]`). */
+  forEachChunk(fn: (rows: Uint8Array, words: Uint32Array) => void): void {
     for (const seg of this.segments) {
-      for (const leaf of seg.leaves) fn(leaf.bytes.subarray(0, leaf.count * this.recordSize));
+      for (const leaf of seg.leaves) fn(leaf.bytes.subarray(0, leaf.count * this.recordSize), leaf.words);
     }
   }
 }

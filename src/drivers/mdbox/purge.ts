@@ -15,14 +15,15 @@ import { promises as fsp } from "node:fs";
 import { MailCorruptedError } from "../../shared/errors.js";
 import type { FileHandle } from "node:fs/promises";
 import type { LogRecord } from "../../log/types.js";
-import { decodeDboxMessageAt } from "../dbox/file-format.js";
+import { locateDboxBody } from "../dbox/file-format.js";
+import { walkDboxMetadata } from "../dbox/metadata.js";
 import { decodeDboxFileHeader } from "../dbox/file-header.js";
 import { tryFlockExclusive } from "../dbox/flock.js";
 import { AppendSession, type Placement } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
 import { highestFileIdRecords, mapRecordRecords } from "../../projections/mdbox-map-format.js";
-import { lookupMapEntry, mapHeader, type MapEntry } from "../../projections/mdbox-map-view.js";
-import { countReferences, snapshotAllMailboxes } from "./mailbox-refs.js";
+import { forEachMapRow, lookupMapEntry, mapEntriesOfFile, mapHeader, type MapEntry } from "../../projections/mdbox-map-view.js";
+import { findReferencedMapUids } from "./referenced-map-uids.js";
 import { repairLowRefcounts } from "./refcount-repair.js";
 import { statIfExists } from "../../shared/stat-if-exists.js";
 
@@ -71,30 +72,32 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
     stillReferencedMapUids: [], repairedMapUids: [], orphanFileIds: [],
   };
   if (!ctx.map.exists()) return result;
-  ctx.map.open().refresh();
-  let entries = ctx.map.entries();
+  let state = ctx.map.open().refresh();
   const keep = new Set<number>();
   if (opts.verifyReferences ?? true) {
-    const snapshots = snapshotAllMailboxes(ctx.paths);
-    const refs = countReferences(snapshots);
-    for (const e of entries) if (e.refcount === 0 && refs.has(e.mapUid)) keep.add(e.mapUid);
+    const unreferenced = new Set<number>();
+    forEachMapRow(state, (e) => {
+      if (e.refcount === 0) unreferenced.add(e.mapUid);
+    });
+    const refs = findReferencedMapUids(ctx.paths, unreferenced);
+    // In map-uid order, as the map lists them.
+    for (const mapUid of unreferenced) if (refs.referenced.has(mapUid)) keep.add(mapUid);
     result.stillReferencedMapUids.push(...keep);
     if (keep.size > 0) {
-      // The snapshot took no lock, so most of these are an expunge still under way elsewhere; the
+      // The look took no lock, so most of these are an expunge still under way elsewhere; the
       // repair counts again under each mailbox's lock and only raises what a crash left too low.
-      const repaired = await repairLowRefcounts(ctx, keep, snapshots);
+      const repaired = await repairLowRefcounts(ctx, keep, refs.mailboxPrefixes);
       result.repairedMapUids.push(...repaired);
       for (const mapUid of repaired) keep.delete(mapUid);
-      ctx.map.refresh();
-      entries = ctx.map.entries();
+      state = ctx.map.refresh();
     }
   }
   const fileIds = new Set<number>();
-  for (const e of entries) {
+  forEachMapRow(state, (e) => {
     if (e.refcount === 0 && !keep.has(e.mapUid)) fileIds.add(e.fileId);
     const located = opts.moveToAlt?.has(e.mapUid) || opts.moveFromAlt?.has(e.mapUid) ? ctx.paths.locate(e.fileId) : undefined;
     if (located !== undefined && located.alt !== Boolean(opts.moveToAlt?.has(e.mapUid))) fileIds.add(e.fileId);
-  }
+  });
   for (const fileId of [...fileIds].sort((a, b) => a - b)) {
     await purgeFile(ctx, fileId, { ...opts, keep, exclude: fileIds }, result);
   }
@@ -132,8 +135,7 @@ async function purgeFile(ctx: MdboxContext, fileId: number, job: FileJob, result
     const now = await statIfExists(located.path);
     if (now === undefined || now.ino !== st.ino) return;
 
-    ctx.map.refresh();
-    const msgs = ctx.map.entriesByFile().get(fileId) ?? [];
+    const msgs = mapEntriesOfFile(ctx.map.refresh(), fileId);
     const bytes = await fh.readFile();
     const plan = planCopies(bytes, located.path, msgs, job, located.alt);
     if (plan === undefined) {
@@ -149,7 +151,8 @@ async function purgeFile(ctx: MdboxContext, fileId: number, job: FileJob, result
     const moved: Array<{ entry: MapEntry; placement: Placement }> = [];
     for (const m of plan.live) {
       const record = bytes.subarray(m.entry.offset, m.entry.offset + m.entry.size);
-      moved.push({ entry: m.entry, placement: await session.add(new Uint8Array(record), m.bodySize, () => ctx.map.recentFiles(), m.alt) });
+      // A view, not a copy: `bytes` outlives the session's flush below.
+      moved.push({ entry: m.entry, placement: await session.add(record, m.bodySize, () => ctx.map.recentFiles(), m.alt) });
     }
     await session.flush();
 
@@ -212,20 +215,23 @@ function planCopies(bytes: Uint8Array, filePath: string, msgs: readonly MapEntry
   const plan: CopyPlan = { live: [], dead: [], kept: [] };
   try {
     const { header, headerSize } = decodeDboxFileHeader(bytes, { path: filePath });
+    const source = { path: filePath };
     let offset = headerSize;
     for (const e of msgs) {
       if (e.offset !== offset) return undefined;
-      const message = decodeDboxMessageAt(bytes, offset, header.msgHeaderSize, { path: filePath });
-      if (message.size !== e.size) return undefined;
+      // The metadata is checked but not decoded: purge copies it as bytes.
+      const { bodyStart, bodyEnd } = locateDboxBody(bytes, offset, header.msgHeaderSize, source);
+      const end = walkDboxMetadata(bytes, bodyEnd, source, ignoreItem);
+      if (end - offset !== e.size) return undefined;
       if (e.refcount === 0 && job.keep.has(e.mapUid)) {
         plan.kept.push(e);
       } else if (e.refcount === 0) {
         plan.dead.push(e);
       } else {
         const alt = job.moveToAlt?.has(e.mapUid) ? true : job.moveFromAlt?.has(e.mapUid) ? false : fileInAlt;
-        plan.live.push({ entry: e, bodySize: message.body.length, alt });
+        plan.live.push({ entry: e, bodySize: bodyEnd - bodyStart, alt });
       }
-      offset += message.size;
+      offset = end;
     }
   } catch (err) {
     // Not dbox where the map says a message is: the file is reported as corrupt and left alone.
@@ -235,15 +241,18 @@ function planCopies(bytes: Uint8Array, filePath: string, msgs: readonly MapEntry
   return plan;
 }
 
+function ignoreItem(): void {
+  // planCopies() only needs where each metadata block ends.
+}
+
 /** The file is gone: its refcount-0 records have nothing left to purge (mdbox_map_remove_file_id). */
 async function expungeDeadRecordsOf(ctx: MdboxContext, fileId: number, keep: ReadonlySet<number>, result: PurgeResult): Promise<void> {
   const dead: number[] = [];
   await ctx.map.transact(async (state) => {
     if (ctx.paths.locate(fileId) !== undefined) return [];
-    for (const e of ctx.map.entriesByFile().get(fileId) ?? []) {
-      const now = lookupMapEntry(state, e.mapUid);
-      if (now !== undefined && now.refcount === 0 && !keep.has(e.mapUid)) dead.push(e.mapUid);
-    }
+    forEachMapRow(state, (e) => {
+      if (e.fileId === fileId && e.refcount === 0 && !keep.has(e.mapUid)) dead.push(e.mapUid);
+    });
     if (dead.length === 0) return [];
     return [[{ type: "expunge-guid", external: true, sync: false, expunges: dead.map((uid) => ({ uid, guid: new Uint8Array(16) })) }]];
   });
@@ -253,8 +262,9 @@ async function expungeDeadRecordsOf(ctx: MdboxContext, fileId: number, keep: Rea
 /** m.N files (primary or ALT) that no map record points at, looked at under the map lock (where no save is half-way). */
 async function findOrphanFiles(ctx: MdboxContext): Promise<number[]> {
   let orphans: number[] = [];
-  await ctx.map.transact(async () => {
-    const used = new Set(ctx.map.entries().map((e) => e.fileId));
+  await ctx.map.transact(async (state) => {
+    const used = new Set<number>();
+    forEachMapRow(state, (e) => used.add(e.fileId));
     orphans = (await ctx.paths.listFiles()).filter((f) => !used.has(f.fileId)).map((f) => f.fileId);
     return [];
   });
