@@ -76,19 +76,19 @@ export function applyExtRecUpdate(ctx: ApplyContext, record: Rec<"ext-rec">): vo
     if (u.uid === 0 || u.uid >= nextUid) throw ctx.corrupt(`Extension record update for invalid uid=${u.uid}`);
     const index = ctx.records.indexOfUid(u.uid);
     if (index < 0) continue;
+    // One row through the editor's span, not forRange: a purge applies one of these per message it moves.
     const editor = ctx.edit();
-    editor.forRange(index, index, (c, i) => {
-      const o = i * editor.recordSize + ext.recordOffset;
-      let same = true;
-      for (let k = 0; k < ext.recordSize; k++) {
-        const want = k < size ? u.data[k] : 0;
-        if (c.bytes[o + k] !== want) same = false;
-      }
-      if (same) return;
-      c.writable();
-      c.bytes.set(u.data.subarray(0, size), o);
-      if (size < ext.recordSize) c.bytes.fill(0, o + size, o + ext.recordSize);
-    });
+    const c = editor.span(index, index);
+    const o = c.from * editor.recordSize + ext.recordOffset;
+    let same = true;
+    for (let k = 0; k < ext.recordSize; k++) {
+      const want = k < size ? u.data[k] : 0;
+      if (c.bytes[o + k] !== want) same = false;
+    }
+    if (same) continue;
+    c.writable();
+    c.bytes.set(size === u.data.length ? u.data : u.data.subarray(0, size), o);
+    if (size < ext.recordSize) c.bytes.fill(0, o + size, o + ext.recordSize);
   }
 }
 

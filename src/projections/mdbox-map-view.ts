@@ -78,24 +78,26 @@ export interface FileEnd {
 /**
  * The last `max` distinct files of the map, newest map uid first, each with
  * the end of its last message (the most offset + size of its records):
- * where a save may append. Keeps no list of the map's entries: a save asks
- * once per commit, and building one for a large map each time made an
- * import O(messages²) in retained objects.
+ * where a save may append. One walk of the rows in place, keeping one
+ * entry per file: a save asks once per commit and a purge once per file,
+ * and building a list of the map's entries each time made an import
+ * O(messages²) in retained objects.
  */
 export function recentFileEnds(state: IndexMapState, max: number): FileEnd[] {
-  const map = extension(state, MAP_EXT_NAME);
-  if (map === undefined || map.recordSize < 12) return [];
-  const ends = new Map<number, number>();
-  for (let i = state.records.count - 1; i >= 0 && ends.size < max; i--) {
-    const e = entryAt(state, i, map, undefined);
-    if (e !== undefined && !ends.has(e.fileId)) ends.set(e.fileId, 0);
-  }
-  for (let i = 0; i < state.records.count; i++) {
-    const e = entryAt(state, i, map, undefined);
-    const end = e === undefined ? undefined : ends.get(e.fileId);
-    if (end !== undefined) ends.set(e!.fileId, Math.max(end, e!.offset + e!.size));
-  }
-  return [...ends].map(([fileId, end]) => ({ fileId, end }));
+  const files = new Map<number, { lastMapUid: number; end: number }>();
+  forEachMapRow(state, (e) => {
+    const f = files.get(e.fileId);
+    // Rows come in map-uid order, so the last row seen of a file has its newest map uid.
+    if (f === undefined) files.set(e.fileId, { lastMapUid: e.mapUid, end: e.offset + e.size });
+    else {
+      f.lastMapUid = e.mapUid;
+      f.end = Math.max(f.end, e.offset + e.size);
+    }
+  });
+  return [...files]
+    .sort((a, b) => b[1].lastMapUid - a[1].lastMapUid)
+    .slice(0, max)
+    .map(([fileId, f]) => ({ fileId, end: f.end }));
 }
 
 /** The entry in row `index`, read in place (no MessageRecord); undefined when never placed (file_id 0). */

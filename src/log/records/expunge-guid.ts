@@ -18,9 +18,11 @@ export const expungeGuidCodec: RecordCodec<ExpungeGuidBody> = {
   encode(body, out) {
     for (const e of body.expunges) {
       out.u32(e.uid);
-      const guid = new Uint8Array(16);
-      guid.set(e.guid.subarray(0, 16));
-      out.raw(guid);
+      // Written in place, zero-padded to 16 bytes: a purge encodes one per expunged map record.
+      const at = out.reserve(16);
+      const guid = e.guid.length > 16 ? e.guid.subarray(0, 16) : e.guid;
+      out.bytes.set(guid, at);
+      out.bytes.fill(0, at + guid.length, at + 16);
     }
   },
 };
