@@ -26,6 +26,7 @@ import { forEachMapRow, lookupMapEntry, mapEntriesOfFile, mapHeader, type MapEnt
 import { findReferencedMapUids } from "./referenced-map-uids.js";
 import { repairLowRefcounts } from "./refcount-repair.js";
 import { statIfExists } from "../../shared/stat-if-exists.js";
+import { readWholeFile } from "../../shared/read-whole-file.js";
 
 /** What a purge should also do. */
 export interface PurgeOptions {
@@ -105,6 +106,9 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
   return result;
 }
 
+/** The map's expunges carry zero GUIDs (observed). One array for all of them: log records are never modified. */
+const ZERO_GUID = new Uint8Array(16);
+
 interface FileJob extends PurgeOptions {
   readonly keep: ReadonlySet<number>;
   readonly exclude: ReadonlySet<number>;
@@ -136,7 +140,7 @@ async function purgeFile(ctx: MdboxContext, fileId: number, job: FileJob, result
     if (now === undefined || now.ino !== st.ino) return;
 
     const msgs = mapEntriesOfFile(ctx.map.refresh(), fileId);
-    const bytes = await fh.readFile();
+    const bytes = await readWholeFile(fh, st.size);
     const plan = planCopies(bytes, located.path, msgs, job, located.alt);
     if (plan === undefined) {
       result.corruptFileIds.push(fileId);
@@ -174,8 +178,7 @@ async function purgeFile(ctx: MdboxContext, fileId: number, job: FileJob, result
       if (newHighest !== highest) records.push(...highestFileIdRecords(newHighest, flags));
       records.push(...mapRecordRecords(moved.map((m) => ({ mapUid: m.entry.mapUid, ...session.resolve(m.placement) })), flags));
       if (plan.dead.length > 0) {
-        // The map's expunges carry zero GUIDs (observed).
-        records.push({ type: "expunge-guid", external: true, sync: false, expunges: plan.dead.map((d) => ({ uid: d.mapUid, guid: new Uint8Array(16) })) });
+        records.push({ type: "expunge-guid", external: true, sync: false, expunges: plan.dead.map((d) => ({ uid: d.mapUid, guid: ZERO_GUID })) });
       }
       committed = true;
       return records.length > 0 ? [records] : [];
@@ -254,7 +257,7 @@ async function expungeDeadRecordsOf(ctx: MdboxContext, fileId: number, keep: Rea
       if (e.fileId === fileId && e.refcount === 0 && !keep.has(e.mapUid)) dead.push(e.mapUid);
     });
     if (dead.length === 0) return [];
-    return [[{ type: "expunge-guid", external: true, sync: false, expunges: dead.map((uid) => ({ uid, guid: new Uint8Array(16) })) }]];
+    return [[{ type: "expunge-guid", external: true, sync: false, expunges: dead.map((uid) => ({ uid, guid: ZERO_GUID })) }]];
   });
   result.expungedMapUids.push(...dead);
 }
