@@ -13,7 +13,9 @@ import type { FileHandle } from "node:fs/promises";
  * @returns the bytes; shorter than `sizeBytes` only if the file shrank meanwhile.
  */
 export async function readWholeFile(fh: FileHandle, sizeBytes: number): Promise<Uint8Array> {
-  const bytes = new Uint8Array(sizeBytes);
+  // Not zero-filled first: every byte returned is read from the file.
+  const buffer = Buffer.allocUnsafeSlow(sizeBytes);
+  const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, sizeBytes);
   let done = 0;
   while (done < sizeBytes) {
     const { bytesRead } = await fh.read(bytes, done, sizeBytes - done, done);

@@ -97,24 +97,33 @@ export class AppendTarget {
     return target;
   }
 
-  /** Queues `bytes` at the end. @returns the offset they will have. */
+  /**
+   * Queues `bytes` at the end (kept, not copied: the caller must not change
+   * them before flush()). A view that continues the last one queued (a
+   * purge's run of live messages out of one file) is merged with it.
+   * @returns the offset they will have.
+   */
   queue(bytes: Uint8Array): number {
     const offset = this.size;
-    this.pending.push(bytes);
+    const last = this.pending[this.pending.length - 1];
+    if (last !== undefined && last.buffer === bytes.buffer && last.byteOffset + last.length === bytes.byteOffset) {
+      this.pending[this.pending.length - 1] = new Uint8Array(last.buffer, last.byteOffset, last.length + bytes.length);
+    } else {
+      this.pending.push(bytes);
+    }
     this.size += bytes.length;
     return offset;
   }
 
-  /** Writes what is queued and (when `sync`) fdatasyncs it. */
+  /** Writes what is queued (gathered by writev, not first copied into one buffer) and (when `sync`) fdatasyncs it. */
   async flush(sync: boolean): Promise<void> {
     if (this.pending.length === 0) return;
-    const bytes = Buffer.concat(this.pending);
-    let done = 0;
-    while (done < bytes.length) {
-      const { bytesWritten } = await this.fh!.write(bytes, done, bytes.length - done, this.written + done);
-      done += bytesWritten;
+    let pieces = this.pending;
+    while (pieces.length > 0) {
+      const { bytesWritten } = await this.fh!.writev(pieces, this.written);
+      this.written += bytesWritten;
+      pieces = piecesAfter(pieces, bytesWritten);
     }
-    this.written += bytes.length;
     this.pending = [];
     if (sync) await this.fh!.datasync();
   }
@@ -153,6 +162,16 @@ export class AppendTarget {
     this.fh = undefined;
     await fh?.close();
   }
+}
+
+/** What a short writev of `pieces` left unwritten after `written` bytes. */
+function piecesAfter(pieces: readonly Uint8Array[], written: number): Uint8Array[] {
+  let i = 0;
+  let left = written;
+  while (i < pieces.length && left >= pieces[i].length) left -= pieces[i++].length;
+  const rest = pieces.slice(i);
+  if (rest.length > 0 && left > 0) rest[0] = rest[0].subarray(left);
+  return rest;
 }
 
 async function close(fh: FileHandle): Promise<undefined> {
