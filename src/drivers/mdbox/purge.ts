@@ -19,10 +19,11 @@ import { locateDboxBody } from "../dbox/file-format.js";
 import { walkDboxMetadata } from "../dbox/metadata.js";
 import { decodeDboxFileHeader } from "../dbox/file-header.js";
 import { tryFlockExclusive } from "../dbox/flock.js";
-import { AppendSession, type Placement } from "./append-session.js";
+import { AppendSession } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
 import { highestFileIdRecords, mapRecordRecords } from "../../projections/mdbox-map-format.js";
-import { forEachMapRow, lookupMapEntry, mapEntriesOfFile, mapHeader, type MapEntry } from "../../projections/mdbox-map-view.js";
+import { forEachMapRow, mapEntriesOfFile, mapHeader, type MapEntry } from "../../projections/mdbox-map-view.js";
+import type { IndexMapState } from "../../projections/state.js";
 import { findReferencedMapUids } from "./referenced-map-uids.js";
 import { repairLowRefcounts } from "./refcount-repair.js";
 import { statIfExists } from "../../shared/stat-if-exists.js";
@@ -152,25 +153,16 @@ async function purgeFile(ctx: MdboxContext, fileId: number, job: FileJob, result
       result.skippedFileIds.push(fileId);
       return;
     }
-    const moved: Array<{ entry: MapEntry; placement: Placement }> = [];
-    for (const m of plan.live) {
-      const record = bytes.subarray(m.entry.offset, m.entry.offset + m.entry.size);
-      // A view, not a copy: `bytes` outlives the session's flush below.
-      moved.push({ entry: m.entry, placement: await session.add(record, m.bodySize, () => ctx.map.recentFiles(), m.alt) });
-    }
+    // Views, not copies: `bytes` outlives the session's flush below.
+    const records = plan.live.map((m) => ({ record: bytes.subarray(m.entry.offset, m.entry.offset + m.entry.size), bodySize: m.bodySize, alt: m.alt }));
+    const placements = await session.addAll(records, () => ctx.map.recentFiles());
+    const moved = plan.live.map((m, i) => ({ entry: m.entry, placement: placements[i] }));
     await session.flush();
 
     let committed = false;
     await ctx.map.transact(async (state) => {
       // Re-check under the lock: a copy may have referenced a dead message again, or a rebuild moved things.
-      for (const d of plan.dead) {
-        const now = lookupMapEntry(state, d.mapUid);
-        if (now === undefined || now.refcount > 0 || now.fileId !== fileId) return [];
-      }
-      for (const m of moved) {
-        const now = lookupMapEntry(state, m.entry.mapUid);
-        if (now === undefined || now.fileId !== fileId || now.offset !== m.entry.offset) return [];
-      }
+      if (!planStillHolds(state, fileId, plan)) return [];
       const flags = { external: true };
       const records: LogRecord[] = [];
       const highest = mapHeader(state).highestFileId;
@@ -242,6 +234,24 @@ function planCopies(bytes: Uint8Array, filePath: string, msgs: readonly MapEntry
     throw err;
   }
   return plan;
+}
+
+/**
+ * Whether the map still has the plan's records as planned: each dead one in
+ * this file and unreferenced, each live one at its offset here. One walk of
+ * the map instead of a lookup per message.
+ */
+function planStillHolds(state: IndexMapState, fileId: number, plan: CopyPlan): boolean {
+  const DEAD = -1;
+  const wanted = new Map<number, number>();
+  for (const d of plan.dead) wanted.set(d.mapUid, DEAD);
+  for (const m of plan.live) wanted.set(m.entry.mapUid, m.entry.offset);
+  let holding = 0;
+  forEachMapRow(state, (e) => {
+    const offset = e.fileId === fileId ? wanted.get(e.mapUid) : undefined;
+    if (offset !== undefined && (offset === DEAD ? e.refcount === 0 : e.offset === offset)) holding++;
+  });
+  return holding === wanted.size;
 }
 
 function ignoreItem(): void {
