@@ -28,13 +28,17 @@ export function mapEntries(state: IndexMapState): MapEntry[] {
   return out;
 }
 
-/** The placed records of file `fileId`, in offset order (one walk of the map; objects only for the file's records). */
-export function mapEntriesOfFile(state: IndexMapState, fileId: number): MapEntry[] {
-  const out: MapEntry[] = [];
+/** The placed records of each of `fileIds` that has any, in offset order: one walk of the map, objects only for those files' records. */
+export function mapEntriesOfFiles(state: IndexMapState, fileIds: ReadonlySet<number>): Map<number, MapEntry[]> {
+  const byFile = new Map<number, MapEntry[]>();
   forEachMapRow(state, (row) => {
-    if (row.fileId === fileId) out.push({ ...row });
+    if (!fileIds.has(row.fileId)) return;
+    const list = byFile.get(row.fileId);
+    if (list === undefined) byFile.set(row.fileId, [{ ...row }]);
+    else list.push({ ...row });
   });
-  return out.sort((a, b) => a.offset - b.offset);
+  for (const list of byFile.values()) list.sort((a, b) => a.offset - b.offset);
+  return byFile;
 }
 
 /** A map record as forEachMapRow passes it. */

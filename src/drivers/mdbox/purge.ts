@@ -22,12 +22,13 @@ import { tryFlockExclusive } from "../dbox/flock.js";
 import { AppendSession } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
 import { highestFileIdRecords, mapRecordRecords } from "../../projections/mdbox-map-format.js";
-import { forEachMapRow, mapEntriesOfFile, mapHeader, type MapEntry } from "../../projections/mdbox-map-view.js";
+import { forEachMapRow, mapHeader, type MapEntry } from "../../projections/mdbox-map-view.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { findReferencedMapUids } from "./referenced-map-uids.js";
 import { repairLowRefcounts } from "./refcount-repair.js";
 import { statIfExists } from "../../shared/stat-if-exists.js";
 import { readWholeFile } from "../../shared/read-whole-file.js";
+import { PurgeListing } from "./purge-listing.js";
 
 /** What a purge should also do. */
 export interface PurgeOptions {
@@ -100,9 +101,8 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
     const located = opts.moveToAlt?.has(e.mapUid) || opts.moveFromAlt?.has(e.mapUid) ? ctx.paths.locate(e.fileId) : undefined;
     if (located !== undefined && located.alt !== Boolean(opts.moveToAlt?.has(e.mapUid))) fileIds.add(e.fileId);
   });
-  for (const fileId of [...fileIds].sort((a, b) => a - b)) {
-    await purgeFile(ctx, fileId, { ...opts, keep, exclude: fileIds }, result);
-  }
+  const job: FileJob = { ...opts, keep, exclude: fileIds, listing: new PurgeListing(ctx.map, fileIds) };
+  for (const fileId of [...fileIds].sort((a, b) => a - b)) await purgeFile(ctx, fileId, job, result);
   result.orphanFileIds.push(...(await findOrphanFiles(ctx)));
   return result;
 }
@@ -113,6 +113,7 @@ const ZERO_GUID = new Uint8Array(16);
 interface FileJob extends PurgeOptions {
   readonly keep: ReadonlySet<number>;
   readonly exclude: ReadonlySet<number>;
+  readonly listing: PurgeListing;
 }
 
 /** mdbox_file_purge(): one file, under its flock. */
@@ -140,7 +141,8 @@ async function purgeFile(ctx: MdboxContext, fileId: number, job: FileJob, result
     const now = await statIfExists(located.path);
     if (now === undefined || now.ino !== st.ino) return;
 
-    const msgs = mapEntriesOfFile(ctx.map.refresh(), fileId);
+    const listed = job.listing.entriesOf(fileId);
+    const msgs = listed.entries;
     const bytes = await readWholeFile(fh, st.size);
     const plan = planCopies(bytes, located.path, msgs, job, located.alt);
     if (plan === undefined) {
@@ -160,9 +162,12 @@ async function purgeFile(ctx: MdboxContext, fileId: number, job: FileJob, result
     await session.flush();
 
     let committed = false;
+    let onListedState = false;
     await ctx.map.transact(async (state) => {
-      // Re-check under the lock: a copy may have referenced a dead message again, or a rebuild moved things.
-      if (!planStillHolds(state, fileId, plan)) return [];
+      // Re-check under the lock, unless the map is still the state we planned from: a copy may
+      // have referenced a dead message again, or a rebuild moved things.
+      onListedState = state === listed.state;
+      if (!onListedState && !planStillHolds(state, fileId, plan)) return [];
       const flags = { external: true };
       const records: LogRecord[] = [];
       const highest = mapHeader(state).highestFileId;
@@ -180,6 +185,7 @@ async function purgeFile(ctx: MdboxContext, fileId: number, job: FileJob, result
       return;
     }
     session.markCommitted();
+    if (onListedState) job.listing.afterOwnCommit(ctx.map.state);
     result.movedMapUids.push(...moved.map((m) => m.entry.mapUid));
     result.expungedMapUids.push(...plan.dead.map((d) => d.mapUid));
     // Unlink after the map commit (readers follow the map to the copies), still holding the flock.
@@ -237,9 +243,9 @@ function planCopies(bytes: Uint8Array, filePath: string, msgs: readonly MapEntry
 }
 
 /**
- * Whether the map still has the plan's records as planned: each dead one in
- * this file and unreferenced, each live one at its offset here. One walk of
- * the map instead of a lookup per message.
+ * Whether the map still has the plan's records as planned, and no other in
+ * this file: each dead one unreferenced, each live one at its offset here.
+ * One walk of the map instead of a lookup per message.
  */
 function planStillHolds(state: IndexMapState, fileId: number, plan: CopyPlan): boolean {
   const DEAD = -1;
@@ -247,11 +253,14 @@ function planStillHolds(state: IndexMapState, fileId: number, plan: CopyPlan): b
   for (const d of plan.dead) wanted.set(d.mapUid, DEAD);
   for (const m of plan.live) wanted.set(m.entry.mapUid, m.entry.offset);
   let holding = 0;
+  let inFile = 0;
   forEachMapRow(state, (e) => {
-    const offset = e.fileId === fileId ? wanted.get(e.mapUid) : undefined;
+    if (e.fileId !== fileId) return;
+    inFile++;
+    const offset = wanted.get(e.mapUid);
     if (offset !== undefined && (offset === DEAD ? e.refcount === 0 : e.offset === offset)) holding++;
   });
-  return holding === wanted.size;
+  return holding === wanted.size && inFile === wanted.size;
 }
 
 function ignoreItem(): void {
