@@ -27,7 +27,7 @@ import type { IndexMapState } from "../../projections/state.js";
 import { findReferencedMapUids } from "./referenced-map-uids.js";
 import { repairLowRefcounts } from "./refcount-repair.js";
 import { statIfExists } from "../../shared/stat-if-exists.js";
-import { readWholeFile } from "../../shared/read-whole-file.js";
+import { WholeFileReader } from "../../shared/whole-file-reader.js";
 import { PurgeListing } from "./purge-listing.js";
 
 /** What a purge should also do. */
@@ -101,7 +101,7 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
     const located = opts.moveToAlt?.has(e.mapUid) || opts.moveFromAlt?.has(e.mapUid) ? ctx.paths.locate(e.fileId) : undefined;
     if (located !== undefined && located.alt !== Boolean(opts.moveToAlt?.has(e.mapUid))) fileIds.add(e.fileId);
   });
-  const job: FileJob = { ...opts, keep, exclude: fileIds, listing: new PurgeListing(ctx.map, fileIds) };
+  const job: FileJob = { ...opts, keep, exclude: fileIds, listing: new PurgeListing(ctx.map, fileIds), reader: new WholeFileReader() };
   for (const fileId of [...fileIds].sort((a, b) => a - b)) await purgeFile(ctx, fileId, job, result);
   result.orphanFileIds.push(...(await findOrphanFiles(ctx)));
   return result;
@@ -114,6 +114,8 @@ interface FileJob extends PurgeOptions {
   readonly keep: ReadonlySet<number>;
   readonly exclude: ReadonlySet<number>;
   readonly listing: PurgeListing;
+  /** Each file is read into the same buffer: its views are written out before the next file. */
+  readonly reader: WholeFileReader;
 }
 
 /** mdbox_file_purge(): one file, under its flock. */
@@ -143,7 +145,7 @@ async function purgeFile(ctx: MdboxContext, fileId: number, job: FileJob, result
 
     const listed = job.listing.entriesOf(fileId);
     const msgs = listed.entries;
-    const bytes = await readWholeFile(fh, st.size);
+    const bytes = await job.reader.read(fh, st.size);
     const plan = planCopies(bytes, located.path, msgs, job, located.alt);
     if (plan === undefined) {
       result.corruptFileIds.push(fileId);
@@ -155,7 +157,7 @@ async function purgeFile(ctx: MdboxContext, fileId: number, job: FileJob, result
       result.skippedFileIds.push(fileId);
       return;
     }
-    // Views, not copies: `bytes` outlives the session's flush below.
+    // Views, not copies: `bytes` stays as it is until the next file, after the session's flush below.
     const records = plan.live.map((m) => ({ record: bytes.subarray(m.entry.offset, m.entry.offset + m.entry.size), bodySize: m.bodySize, alt: m.alt }));
     const placements = await session.addAll(records, () => ctx.map.recentFiles());
     const moved = plan.live.map((m, i) => ({ entry: m.entry, placement: placements[i] }));
