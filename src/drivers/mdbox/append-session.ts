@@ -96,9 +96,16 @@ export class AppendSession {
     return target;
   }
 
-  /** Writes everything queued (data first: the map must never point at bytes not on disk). */
+  /**
+   * Writes everything queued (data first: the map must never point at bytes
+   * not on disk), all files at once so that their fdatasyncs overlap (a
+   * purge's copies often go to an existing file and a new one).
+   */
   async flush(): Promise<void> {
-    for (const t of this.targets) await t.flush(this.options.sync ?? true);
+    const done = await Promise.allSettled(this.targets.map((t) => t.flush(this.options.sync ?? true)));
+    // Every write has ended before a failure is thrown: release() must not roll a file back under a write.
+    const failed = done.find((d): d is PromiseRejectedResult => d.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
   }
 
   /** True when publish() has new files to name. */
