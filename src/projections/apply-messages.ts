@@ -205,7 +205,12 @@ export function applyExpungeGuid(ctx: ApplyContext, record: ExpungeGuidRecord): 
   const ranges: Array<[number, number]> = [];
   for (const e of record.expunges) {
     const index = ctx.records.indexOfUid(e.uid);
-    if (index >= 0) ranges.push([index, index]);
+    if (index < 0) continue;
+    // Entries mostly come in uid order (a purge's, one per map record): extend the last range
+    // rather than adding one per entry for expungeIndexes to sort and merge.
+    const last = ranges[ranges.length - 1];
+    if (last !== undefined && last[1] + 1 === index) last[1] = index;
+    else ranges.push([index, index]);
   }
   expungeIndexes(ctx, ranges);
 }

@@ -75,14 +75,23 @@ export function mapRecordFileId(bytes: Uint8Array, at: number): number {
   return readU32LE(bytes, at);
 }
 
-/** offset + size of the `map` record at bytes[at]: where its message ends in its file. */
-export function mapRecordEnd(bytes: Uint8Array, at: number): number {
-  return readU32LE(bytes, at + 4) + readU32LE(bytes, at + 8);
+/**
+ * Reads the `map` record at `bytes[at]` into `out`, allocating nothing: a
+ * purge walks every row of the map several times (issue #11).
+ * @returns false when file_id is 0 (never set); `out` is then unchanged.
+ */
+export function readMapRecordInto(bytes: Uint8Array, at: number, out: { fileId: number; offset: number; size: number }): boolean {
+  const fileId = mapRecordFileId(bytes, at);
+  if (fileId === 0) return false;
+  out.fileId = fileId;
+  out.offset = readU32LE(bytes, at + 4);
+  out.size = readU32LE(bytes, at + 8);
+  return true;
 }
 
-/** @returns the refcount stored in a `ref` field. */
-export function decodeRefcount(bytes: Uint8Array): number {
-  return bytes[0] | (bytes[1] << 8);
+/** @returns the refcount stored in the `ref` field at `bytes[at]`. */
+export function decodeRefcount(bytes: Uint8Array, at = 0): number {
+  return bytes[at] | (bytes[at + 1] << 8);
 }
 
 /** @returns the 8 bytes of the `map` header. */

@@ -5,7 +5,7 @@
  */
 import { extension, extensionHeader } from "./read.js";
 import type { ExtensionInfo, IndexMapState } from "./state.js";
-import { decodeMapHeader, decodeMapRecord, decodeRefcount, mapRecordEnd, mapRecordFileId, MAP_EXT_NAME, REF_EXT_NAME, type MapHeader, type MapRecord } from "./mdbox-map-format.js";
+import { decodeMapHeader, decodeRefcount, MAP_EXT_NAME, mapRecordFileId, readMapRecordInto, REF_EXT_NAME, type MapHeader, type MapRecord } from "./mdbox-map-format.js";
 
 /** One map record: where a stored message lives and how many mailbox records use it. */
 export interface MapEntry extends MapRecord {
@@ -36,58 +36,79 @@ export function mapEntryReader(state: IndexMapState): (mapUid: number) => MapEnt
  */
 export function refcountReader(state: IndexMapState): (mapUid: number) => number | undefined {
   const map = extension(state, MAP_EXT_NAME);
+  if (map === undefined || map.recordSize < 12) return () => undefined;
   const ref = extension(state, REF_EXT_NAME);
   return (mapUid) => {
-    if (map === undefined || map.recordSize < 12) return undefined;
     const index = state.records.indexOfUid(mapUid);
     if (index < 0) return undefined;
     const row = state.records.row(index);
-    const at = row.offset + map.recordOffset;
     // file_id 0: never placed.
-    if ((row.bytes[at] | row.bytes[at + 1] | row.bytes[at + 2] | row.bytes[at + 3]) === 0) return undefined;
-    return refcountIn(row, ref);
+    if (mapRecordFileId(row.bytes, row.offset + map.recordOffset) === 0) return undefined;
+    return refcountIn(row.bytes, row.offset, ref);
   };
 }
 
-/** The refcount of a map row (0 when the map has no `ref` extension yet). */
-function refcountIn(row: { bytes: Uint8Array; offset: number }, ref: ExtensionInfo | undefined): number {
-  return ref === undefined || ref.recordSize < 2 ? 0 : decodeRefcount(row.bytes.subarray(row.offset + ref.recordOffset));
-}
-
-/**
- * Every placed map record, in map-uid order. Reads the rows in place, so the
- * cost is one small object per record.
- */
-export function mapEntries(state: IndexMapState): MapEntry[] {
-  const map = extension(state, MAP_EXT_NAME);
-  if (map === undefined || map.recordSize < 12) return [];
-  const ref = extension(state, REF_EXT_NAME);
-  const out: MapEntry[] = [];
-  for (let i = 0; i < state.records.count; i++) {
-    const entry = entryAt(state, i, map, ref);
-    if (entry !== undefined) out.push(entry);
-  }
-  return out;
+/** The refcount of the map row at bytes[rowAt] (0 when the map has no `ref` extension yet). */
+function refcountIn(bytes: Uint8Array, rowAt: number, ref: ExtensionInfo | undefined): number {
+  return ref === undefined || ref.recordSize < 2 ? 0 : decodeRefcount(bytes, rowAt + ref.recordOffset);
 }
 
 /**
  * Calls `fn` with the map uid and refcount of every placed record, in map
- * uid order, reading the rows in place: for passes over the whole map that
- * would otherwise look up each map uid (a rebuild's refcount passes).
+ * uid order (forEachMapRow): for passes over the whole map that would
+ * otherwise look up each map uid (a rebuild's refcount passes).
  */
 export function forEachRefcount(state: IndexMapState, fn: (mapUid: number, refcount: number) => void): void {
+  forEachMapRow(state, (row) => fn(row.mapUid, row.refcount));
+}
+
+/** Every placed map record, in map-uid order: one object per record. */
+export function mapEntries(state: IndexMapState): MapEntry[] {
+  const out: MapEntry[] = [];
+  forEachMapRow(state, (row) => out.push({ ...row }));
+  return out;
+}
+
+/** The placed records of each of `fileIds` that has any, in offset order: one walk of the map, objects only for those files' records. */
+export function mapEntriesOfFiles(state: IndexMapState, fileIds: ReadonlySet<number>): Map<number, MapEntry[]> {
+  const byFile = new Map<number, MapEntry[]>();
+  forEachMapRow(state, (row) => {
+    if (!fileIds.has(row.fileId)) return;
+    const list = byFile.get(row.fileId);
+    if (list === undefined) byFile.set(row.fileId, [{ ...row }]);
+    else list.push({ ...row });
+  });
+  for (const list of byFile.values()) list.sort((a, b) => a.offset - b.offset);
+  return byFile;
+}
+
+/** A map record as forEachMapRow passes it. */
+export interface MapRow {
+  mapUid: number;
+  fileId: number;
+  offset: number;
+  size: number;
+  refcount: number;
+}
+
+/**
+ * Calls `visit` with every placed map record, in map-uid order. The rows are
+ * read leaf by leaf in place into one MapRow, overwritten for each record
+ * (copy what you keep): a purge walks the whole map a few times, and a
+ * MapEntry per record and walk was most of its garbage (issue #11).
+ */
+export function forEachMapRow(state: IndexMapState, visit: (row: Readonly<MapRow>) => void): void {
   const map = extension(state, MAP_EXT_NAME);
   if (map === undefined || map.recordSize < 12) return;
   const ref = extension(state, REF_EXT_NAME);
-  const refAt = ref === undefined || ref.recordSize < 2 ? -1 : ref.recordOffset;
-  const rs = state.records.recordSize;
-  state.records.forEachChunk((rows) => {
-    for (let o = 0; o < rows.length; o += rs) {
-      const at = o + map.recordOffset;
-      // file_id 0: never placed, as entryAt says.
-      if ((rows[at] | rows[at + 1] | rows[at + 2] | rows[at + 3]) === 0) continue;
-      const mapUid = (rows[o] | (rows[o + 1] << 8) | (rows[o + 2] << 16) | (rows[o + 3] << 24)) >>> 0;
-      fn(mapUid, refAt < 0 ? 0 : rows[o + refAt] | (rows[o + refAt + 1] << 8));
+  const recordSize = state.records.recordSize;
+  const row: MapRow = { mapUid: 0, fileId: 0, offset: 0, size: 0, refcount: 0 };
+  state.records.forEachChunk((rows, words) => {
+    for (let at = 0; at < rows.length; at += recordSize) {
+      if (!readMapRecordInto(rows, at + map.recordOffset, row)) continue;
+      row.mapUid = words[at >>> 2];
+      row.refcount = refcountIn(rows, at, ref);
+      visit(row);
     }
   });
 }
@@ -101,69 +122,38 @@ export interface FileEnd {
 /**
  * The last `max` distinct files of the map, newest map uid first, each with
  * the end of its last message (the most offset + size of its records):
- * where a save may append. A save asks once per commit, so this is one pass
- * over the rows read in place, with an entry per file, not per record:
- * walking the rows through entry objects (twice) made an import of 100,000
- * messages allocate 3.7 GB here, O(messages²), most of its garbage.
+ * where a save may append. One walk of the rows in place, keeping one
+ * entry per file: a save asks once per commit and a purge once per file,
+ * and building a list of the map's entries each time made an import
+ * O(messages²) in retained objects.
  */
 export function recentFileEnds(state: IndexMapState, max: number): FileEnd[] {
-  const map = extension(state, MAP_EXT_NAME);
-  if (map === undefined || map.recordSize < 12) return [];
-  /** Per file: its last row (the newest map uid in it) and its end. */
-  const files = new Map<number, { last: number; end: number }>();
-  const stride = state.records.recordSize;
-  let index = 0;
-  let fileId = 0;
-  let file = { last: 0, end: 0 };
-  state.records.forEachChunk((rows) => {
-    for (let at = map.recordOffset; at < rows.length; at += stride, index++) {
-      const id = mapRecordFileId(rows, at);
-      if (id === 0) continue;
-      // Consecutive rows mostly share a file: look it up only when the file changes.
-      if (id !== fileId) {
-        fileId = id;
-        file = files.get(id) ?? { last: 0, end: 0 };
-        files.set(id, file);
-      }
-      file.last = index;
-      file.end = Math.max(file.end, mapRecordEnd(rows, at));
+  const files = new Map<number, { lastMapUid: number; end: number }>();
+  forEachMapRow(state, (e) => {
+    const f = files.get(e.fileId);
+    // Rows come in map-uid order, so the last row seen of a file has its newest map uid.
+    if (f === undefined) files.set(e.fileId, { lastMapUid: e.mapUid, end: e.offset + e.size });
+    else {
+      f.lastMapUid = e.mapUid;
+      f.end = Math.max(f.end, e.offset + e.size);
     }
   });
   return [...files]
-    .sort((a, b) => b[1].last - a[1].last)
+    .sort((a, b) => b[1].lastMapUid - a[1].lastMapUid)
     .slice(0, max)
-    .map(([id, f]) => ({ fileId: id, end: f.end }));
+    .map(([fileId, f]) => ({ fileId, end: f.end }));
 }
 
 /** The entry in row `index`, read in place (no MessageRecord); undefined when never placed (file_id 0). */
 function entryAt(state: IndexMapState, index: number, map: ExtensionInfo, ref: ExtensionInfo | undefined): MapEntry | undefined {
   const row = state.records.row(index);
-  const at = row.offset + map.recordOffset;
-  const placed = decodeMapRecord(row.bytes.subarray(at, at + 12));
-  if (placed === undefined) return undefined;
-  return {
-    mapUid: row.words[row.offset >>> 2],
-    fileId: placed.fileId,
-    offset: placed.offset,
-    size: placed.size,
-    refcount: refcountIn(row, ref),
-  };
+  const placed = { fileId: 0, offset: 0, size: 0 };
+  if (!readMapRecordInto(row.bytes, row.offset + map.recordOffset, placed)) return undefined;
+  return { mapUid: row.words[row.offset >>> 2], ...placed, refcount: refcountIn(row.bytes, row.offset, ref) };
 }
 
 /** @returns the `map` extension header (zeros when the map has none yet). */
 export function mapHeader(state: IndexMapState): MapHeader {
   const ext = extension(state, MAP_EXT_NAME);
   return ext === undefined ? { highestFileId: 0, rebuildCount: 0 } : decodeMapHeader(extensionHeader(ext));
-}
-
-/** Entries grouped by file id, each group sorted by offset. */
-export function entriesByFile(entries: readonly MapEntry[]): Map<number, MapEntry[]> {
-  const byFile = new Map<number, MapEntry[]>();
-  for (const e of entries) {
-    const list = byFile.get(e.fileId);
-    if (list) list.push(e);
-    else byFile.set(e.fileId, [e]);
-  }
-  for (const list of byFile.values()) list.sort((a, b) => a.offset - b.offset);
-  return byFile;
 }

@@ -109,8 +109,16 @@ function lowerBoundUid(t: Tree, uid: number): number {
   const stride = t.recordSize >>> 2;
   const segs = t.segments;
   const found = t.found;
-  // The record found last has this uid (a transaction's records name the same messages).
-  if (found.index >= 0 && segs[found.s].leaves[found.l].words[found.i * stride] === uid) return found.index;
+  if (found.index >= 0) {
+    const leaf = segs[found.s].leaves[found.l];
+    // The record found last has this uid (a transaction's records name the same messages).
+    if (leaf.words[found.i * stride] === uid) return found.index;
+    // Or the one after it: a transaction's updates and expunges mostly come in uid order (a purge's, one per message).
+    if (found.i + 1 < leaf.count && leaf.words[(found.i + 1) * stride] === uid) {
+      found.i++;
+      return ++found.index;
+    }
+  }
   if (t.count > 0) {
     // Dense uids (nothing expunged before this one): its index is its distance from the first uid.
     const guess = uid - segs[0].leaves[0].words[0];
@@ -270,10 +278,10 @@ abstract class RecordReader implements Tree {
     }
   }
 
-  /** Calls `fn` with each leaf's rows, in order (`count × recordSize` bytes). */
-  forEachChunk(fn: (rows: Uint8Array) => void): void {
+  /** Calls `fn` with each leaf's rows, in order (`count × recordSize` bytes), and the leaf's whole buffer as u32s (row r's uid is `words[r × recordSize / 4]`). */
+  forEachChunk(fn: (rows: Uint8Array, words: Uint32Array) => void): void {
     for (const seg of this.segments) {
-      for (const leaf of seg.leaves) fn(leaf.bytes.subarray(0, leaf.count * this.recordSize));
+      for (const leaf of seg.leaves) fn(leaf.bytes.subarray(0, leaf.count * this.recordSize), leaf.words);
     }
   }
 }

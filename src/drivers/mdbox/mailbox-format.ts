@@ -68,9 +68,18 @@ function writeMdboxRecord(out: Uint8Array, at: number, r: MdboxMailRecord): void
 /** @returns the record, or undefined when map_uid is 0 (not an mdbox message). */
 export function decodeMdboxRecord(bytes: Uint8Array | undefined): MdboxMailRecord | undefined {
   if (bytes === undefined || bytes.length < MDBOX_RECORD_SIZE) return undefined;
-  // Read by hand, not through a DataView: a fetch decodes one per message.
-  const mapUid = (bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24)) >>> 0;
-  return mapUid === 0 ? undefined : { mapUid, saveDate: (bytes[4] | (bytes[5] << 8) | (bytes[6] << 16) | (bytes[7] << 24)) >>> 0 };
+  const mapUid = mdboxMapUidAt(bytes, 0);
+  return mapUid === 0 ? undefined : { mapUid, saveDate: readU32(bytes, 4) };
+}
+
+/** The map_uid of the `mdbox` record at `bytes[at]` (0: not an mdbox message), read without allocating. */
+export function mdboxMapUidAt(bytes: Uint8Array, at: number): number {
+  return readU32(bytes, at);
+}
+
+// By hand, not through a DataView: a fetch decodes one record per message, a purge one per record of every mailbox.
+function readU32(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
 }
 
 /**

@@ -22,7 +22,7 @@ import { readCheckpoint } from "../../index-io/checkpoint-file.js";
 import { IndexWriter } from "../../index-io/writer.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { initialMapRecords } from "../../projections/mdbox-map-format.js";
-import { entriesByFile, mapEntries, mapEntryReader, mapHeader, recentFileEnds, type FileEnd, type MapEntry } from "../../projections/mdbox-map-view.js";
+import { mapEntries, mapEntryReader, mapHeader, recentFileEnds, type FileEnd, type MapEntry } from "../../projections/mdbox-map-view.js";
 import { MAX_CANDIDATE_FILES } from "./append-session.js";
 import type { StorageLogAppend } from "../driver.js";
 import type { MdboxPaths } from "./paths.js";
@@ -46,7 +46,6 @@ export class MdboxMap {
   private writer: IndexWriter | undefined;
   private entriesOf: { readonly state: IndexMapState; readonly entries: readonly MapEntry[] } | undefined;
   private readerOf: { readonly state: IndexMapState; readonly read: (mapUid: number) => MapEntry | undefined } | undefined;
-  private byFileOf: { readonly entries: readonly MapEntry[]; readonly byFile: ReadonlyMap<number, readonly MapEntry[]> } | undefined;
   /**
    * Per async scope, not per map: two mailboxes of one process may commit
    * concurrently (their map writes serialised by the lock), and each
@@ -108,7 +107,7 @@ export class MdboxMap {
 
   /**
    * Every placed record of the current state (read-only: shared by callers
-   * until the state changes, as saves, purges and rebuilds ask for it per file).
+   * until the state changes).
    */
   entries(): readonly MapEntry[] {
     const state = this.state;
@@ -119,13 +118,6 @@ export class MdboxMap {
   /** The files a save may append to: the map's last MAX_CANDIDATE_FILES distinct files with their ends (see recentFileEnds). */
   recentFiles(): readonly FileEnd[] {
     return recentFileEnds(this.state, MAX_CANDIDATE_FILES);
-  }
-
-  /** The placed records of the current state, file by file in offset order (read-only, shared like entries()). */
-  entriesByFile(): ReadonlyMap<number, readonly MapEntry[]> {
-    const entries = this.entries();
-    if (this.byFileOf?.entries !== entries) this.byFileOf = { entries, byFile: entriesByFile(entries) };
-    return this.byFileOf.byFile;
   }
 
   get highestFileId(): number {

@@ -15,16 +15,20 @@ import { promises as fsp } from "node:fs";
 import { MailCorruptedError } from "../../shared/errors.js";
 import type { FileHandle } from "node:fs/promises";
 import type { LogRecord } from "../../log/types.js";
-import { decodeDboxMessageAt } from "../dbox/file-format.js";
+import { locateDboxBody } from "../dbox/file-format.js";
+import { walkDboxMetadata } from "../dbox/metadata.js";
 import { decodeDboxFileHeader } from "../dbox/file-header.js";
 import { tryFlockExclusive } from "../dbox/flock.js";
-import { AppendSession, type Placement } from "./append-session.js";
+import { AppendSession } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
 import { highestFileIdRecords, mapRecordRecords } from "../../projections/mdbox-map-format.js";
-import { lookupMapEntry, mapHeader, type MapEntry } from "../../projections/mdbox-map-view.js";
-import { countReferences, snapshotAllMailboxes } from "./mailbox-refs.js";
+import { forEachMapRow, mapHeader, type MapEntry } from "../../projections/mdbox-map-view.js";
+import type { IndexMapState } from "../../projections/state.js";
+import { findReferencedMapUids } from "./referenced-map-uids.js";
 import { repairLowRefcounts } from "./refcount-repair.js";
 import { statIfExists } from "../../shared/stat-if-exists.js";
+import { WholeFileReader } from "../../shared/whole-file-reader.js";
+import { PurgeListing } from "./purge-listing.js";
 
 /** What a purge should also do. */
 export interface PurgeOptions {
@@ -71,40 +75,47 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
     stillReferencedMapUids: [], repairedMapUids: [], orphanFileIds: [],
   };
   if (!ctx.map.exists()) return result;
-  ctx.map.open().refresh();
-  let entries = ctx.map.entries();
+  let state = ctx.map.open().refresh();
   const keep = new Set<number>();
   if (opts.verifyReferences ?? true) {
-    const snapshots = snapshotAllMailboxes(ctx.paths);
-    const refs = countReferences(snapshots);
-    for (const e of entries) if (e.refcount === 0 && refs.has(e.mapUid)) keep.add(e.mapUid);
+    const unreferenced = new Set<number>();
+    forEachMapRow(state, (e) => {
+      if (e.refcount === 0) unreferenced.add(e.mapUid);
+    });
+    const refs = findReferencedMapUids(ctx.paths, unreferenced);
+    // In map-uid order, as the map lists them.
+    for (const mapUid of unreferenced) if (refs.referenced.has(mapUid)) keep.add(mapUid);
     result.stillReferencedMapUids.push(...keep);
     if (keep.size > 0) {
-      // The snapshot took no lock, so most of these are an expunge still under way elsewhere; the
+      // The look took no lock, so most of these are an expunge still under way elsewhere; the
       // repair counts again under each mailbox's lock and only raises what a crash left too low.
-      const repaired = await repairLowRefcounts(ctx, keep, snapshots);
+      const repaired = await repairLowRefcounts(ctx, keep, refs.mailboxPrefixes);
       result.repairedMapUids.push(...repaired);
       for (const mapUid of repaired) keep.delete(mapUid);
-      ctx.map.refresh();
-      entries = ctx.map.entries();
+      state = ctx.map.refresh();
     }
   }
   const fileIds = new Set<number>();
-  for (const e of entries) {
+  forEachMapRow(state, (e) => {
     if (e.refcount === 0 && !keep.has(e.mapUid)) fileIds.add(e.fileId);
     const located = opts.moveToAlt?.has(e.mapUid) || opts.moveFromAlt?.has(e.mapUid) ? ctx.paths.locate(e.fileId) : undefined;
     if (located !== undefined && located.alt !== Boolean(opts.moveToAlt?.has(e.mapUid))) fileIds.add(e.fileId);
-  }
-  for (const fileId of [...fileIds].sort((a, b) => a - b)) {
-    await purgeFile(ctx, fileId, { ...opts, keep, exclude: fileIds }, result);
-  }
+  });
+  const job: FileJob = { ...opts, keep, exclude: fileIds, listing: new PurgeListing(ctx.map, fileIds), reader: new WholeFileReader() };
+  for (const fileId of [...fileIds].sort((a, b) => a - b)) await purgeFile(ctx, fileId, job, result);
   result.orphanFileIds.push(...(await findOrphanFiles(ctx)));
   return result;
 }
 
+/** The map's expunges carry zero GUIDs (observed). One array for all of them: log records are never modified. */
+const ZERO_GUID = new Uint8Array(16);
+
 interface FileJob extends PurgeOptions {
   readonly keep: ReadonlySet<number>;
   readonly exclude: ReadonlySet<number>;
+  readonly listing: PurgeListing;
+  /** Each file is read into the same buffer: its views are written out before the next file. */
+  readonly reader: WholeFileReader;
 }
 
 /** mdbox_file_purge(): one file, under its flock. */
@@ -132,9 +143,9 @@ async function purgeFile(ctx: MdboxContext, fileId: number, job: FileJob, result
     const now = await statIfExists(located.path);
     if (now === undefined || now.ino !== st.ino) return;
 
-    ctx.map.refresh();
-    const msgs = ctx.map.entriesByFile().get(fileId) ?? [];
-    const bytes = await fh.readFile();
+    const listed = job.listing.entriesOf(fileId);
+    const msgs = listed.entries;
+    const bytes = await job.reader.read(fh, st.size);
     const plan = planCopies(bytes, located.path, msgs, job, located.alt);
     if (plan === undefined) {
       result.corruptFileIds.push(fileId);
@@ -146,24 +157,19 @@ async function purgeFile(ctx: MdboxContext, fileId: number, job: FileJob, result
       result.skippedFileIds.push(fileId);
       return;
     }
-    const moved: Array<{ entry: MapEntry; placement: Placement }> = [];
-    for (const m of plan.live) {
-      const record = bytes.subarray(m.entry.offset, m.entry.offset + m.entry.size);
-      moved.push({ entry: m.entry, placement: await session.add(new Uint8Array(record), m.bodySize, () => ctx.map.recentFiles(), m.alt) });
-    }
+    // Views, not copies: `bytes` stays as it is until the next file, after the session's flush below.
+    const records = plan.live.map((m) => ({ record: bytes.subarray(m.entry.offset, m.entry.offset + m.entry.size), bodySize: m.bodySize, alt: m.alt }));
+    const placements = await session.addAll(records, () => ctx.map.recentFiles());
+    const moved = plan.live.map((m, i) => ({ entry: m.entry, placement: placements[i] }));
     await session.flush();
 
     let committed = false;
+    let onListedState = false;
     await ctx.map.transact(async (state) => {
-      // Re-check under the lock: a copy may have referenced a dead message again, or a rebuild moved things.
-      for (const d of plan.dead) {
-        const now = lookupMapEntry(state, d.mapUid);
-        if (now === undefined || now.refcount > 0 || now.fileId !== fileId) return [];
-      }
-      for (const m of moved) {
-        const now = lookupMapEntry(state, m.entry.mapUid);
-        if (now === undefined || now.fileId !== fileId || now.offset !== m.entry.offset) return [];
-      }
+      // Re-check under the lock, unless the map is still the state we planned from: a copy may
+      // have referenced a dead message again, or a rebuild moved things.
+      onListedState = state === listed.state;
+      if (!onListedState && !planStillHolds(state, fileId, plan)) return [];
       const flags = { external: true };
       const records: LogRecord[] = [];
       const highest = mapHeader(state).highestFileId;
@@ -171,8 +177,7 @@ async function purgeFile(ctx: MdboxContext, fileId: number, job: FileJob, result
       if (newHighest !== highest) records.push(...highestFileIdRecords(newHighest, flags));
       records.push(...mapRecordRecords(moved.map((m) => ({ mapUid: m.entry.mapUid, ...session.resolve(m.placement) })), flags));
       if (plan.dead.length > 0) {
-        // The map's expunges carry zero GUIDs (observed).
-        records.push({ type: "expunge-guid", external: true, sync: false, expunges: plan.dead.map((d) => ({ uid: d.mapUid, guid: new Uint8Array(16) })) });
+        records.push({ type: "expunge-guid", external: true, sync: false, expunges: plan.dead.map((d) => ({ uid: d.mapUid, guid: ZERO_GUID })) });
       }
       committed = true;
       return records.length > 0 ? [records] : [];
@@ -182,6 +187,7 @@ async function purgeFile(ctx: MdboxContext, fileId: number, job: FileJob, result
       return;
     }
     session.markCommitted();
+    if (onListedState) job.listing.afterOwnCommit(ctx.map.state);
     result.movedMapUids.push(...moved.map((m) => m.entry.mapUid));
     result.expungedMapUids.push(...plan.dead.map((d) => d.mapUid));
     // Unlink after the map commit (readers follow the map to the copies), still holding the flock.
@@ -212,20 +218,23 @@ function planCopies(bytes: Uint8Array, filePath: string, msgs: readonly MapEntry
   const plan: CopyPlan = { live: [], dead: [], kept: [] };
   try {
     const { header, headerSize } = decodeDboxFileHeader(bytes, { path: filePath });
+    const source = { path: filePath };
     let offset = headerSize;
     for (const e of msgs) {
       if (e.offset !== offset) return undefined;
-      const message = decodeDboxMessageAt(bytes, offset, header.msgHeaderSize, { path: filePath });
-      if (message.size !== e.size) return undefined;
+      // The metadata is checked but not decoded: purge copies it as bytes.
+      const { bodyStart, bodyEnd } = locateDboxBody(bytes, offset, header.msgHeaderSize, source);
+      const end = walkDboxMetadata(bytes, bodyEnd, source, ignoreItem);
+      if (end - offset !== e.size) return undefined;
       if (e.refcount === 0 && job.keep.has(e.mapUid)) {
         plan.kept.push(e);
       } else if (e.refcount === 0) {
         plan.dead.push(e);
       } else {
         const alt = job.moveToAlt?.has(e.mapUid) ? true : job.moveFromAlt?.has(e.mapUid) ? false : fileInAlt;
-        plan.live.push({ entry: e, bodySize: message.body.length, alt });
+        plan.live.push({ entry: e, bodySize: bodyEnd - bodyStart, alt });
       }
-      offset += message.size;
+      offset = end;
     }
   } catch (err) {
     // Not dbox where the map says a message is: the file is reported as corrupt and left alone.
@@ -235,17 +244,41 @@ function planCopies(bytes: Uint8Array, filePath: string, msgs: readonly MapEntry
   return plan;
 }
 
+/**
+ * Whether the map still has the plan's records as planned, and no other in
+ * this file: each dead one unreferenced, each live one at its offset here.
+ * One walk of the map instead of a lookup per message.
+ */
+function planStillHolds(state: IndexMapState, fileId: number, plan: CopyPlan): boolean {
+  const DEAD = -1;
+  const wanted = new Map<number, number>();
+  for (const d of plan.dead) wanted.set(d.mapUid, DEAD);
+  for (const m of plan.live) wanted.set(m.entry.mapUid, m.entry.offset);
+  let holding = 0;
+  let inFile = 0;
+  forEachMapRow(state, (e) => {
+    if (e.fileId !== fileId) return;
+    inFile++;
+    const offset = wanted.get(e.mapUid);
+    if (offset !== undefined && (offset === DEAD ? e.refcount === 0 : e.offset === offset)) holding++;
+  });
+  return holding === wanted.size && inFile === wanted.size;
+}
+
+function ignoreItem(): void {
+  // planCopies() only needs where each metadata block ends.
+}
+
 /** The file is gone: its refcount-0 records have nothing left to purge (mdbox_map_remove_file_id). */
 async function expungeDeadRecordsOf(ctx: MdboxContext, fileId: number, keep: ReadonlySet<number>, result: PurgeResult): Promise<void> {
   const dead: number[] = [];
   await ctx.map.transact(async (state) => {
     if (ctx.paths.locate(fileId) !== undefined) return [];
-    for (const e of ctx.map.entriesByFile().get(fileId) ?? []) {
-      const now = lookupMapEntry(state, e.mapUid);
-      if (now !== undefined && now.refcount === 0 && !keep.has(e.mapUid)) dead.push(e.mapUid);
-    }
+    forEachMapRow(state, (e) => {
+      if (e.fileId === fileId && e.refcount === 0 && !keep.has(e.mapUid)) dead.push(e.mapUid);
+    });
     if (dead.length === 0) return [];
-    return [[{ type: "expunge-guid", external: true, sync: false, expunges: dead.map((uid) => ({ uid, guid: new Uint8Array(16) })) }]];
+    return [[{ type: "expunge-guid", external: true, sync: false, expunges: dead.map((uid) => ({ uid, guid: ZERO_GUID })) }]];
   });
   result.expungedMapUids.push(...dead);
 }
@@ -253,8 +286,9 @@ async function expungeDeadRecordsOf(ctx: MdboxContext, fileId: number, keep: Rea
 /** m.N files (primary or ALT) that no map record points at, looked at under the map lock (where no save is half-way). */
 async function findOrphanFiles(ctx: MdboxContext): Promise<number[]> {
   let orphans: number[] = [];
-  await ctx.map.transact(async () => {
-    const used = new Set(ctx.map.entries().map((e) => e.fileId));
+  await ctx.map.transact(async (state) => {
+    const used = new Set<number>();
+    forEachMapRow(state, (e) => used.add(e.fileId));
     orphans = (await ctx.paths.listFiles()).filter((f) => !used.has(f.fileId)).map((f) => f.fileId);
     return [];
   });

@@ -10,23 +10,25 @@
  * order every engine save and expunge uses).
  */
 import type { MdboxContext } from "./context.js";
-import { messageRefs, type MailboxSnapshot } from "./mailbox-refs.js";
+import { forEachMailboxMapUid } from "./referenced-map-uids.js";
 import { writeMailbox } from "./mailbox-writer.js";
 import { REFCOUNT_MAX, refIncRecords } from "../../projections/mdbox-map-format.js";
 import { lookupMapEntry } from "../../projections/mdbox-map-view.js";
 
 /**
- * @param suspects map uids with refcount 0 that `snapshots` show in use.
+ * @param suspects map uids with refcount 0 that records of the mailboxes at
+ *   `mailboxPrefixes` pointed at when read without a lock.
  * @returns the map uids whose refcount was raised.
  */
-export async function repairLowRefcounts(ctx: MdboxContext, suspects: ReadonlySet<number>, snapshots: readonly MailboxSnapshot[]): Promise<number[]> {
+export async function repairLowRefcounts(ctx: MdboxContext, suspects: ReadonlySet<number>, mailboxPrefixes: readonly string[]): Promise<number[]> {
   const counted = new Map<number, number>();
   const raised = new Set<number>();
-  for (const s of snapshots) {
-    if (s.source !== "log" || !s.messages.some((m) => suspects.has(m.mapUid))) continue;
-    await writeMailbox(s.prefix, async (state) => {
+  for (const prefix of mailboxPrefixes) {
+    await writeMailbox(prefix, async (state) => {
       const here = new Map<number, number>();
-      for (const m of messageRefs(state)) if (suspects.has(m.mapUid)) here.set(m.mapUid, (here.get(m.mapUid) ?? 0) + 1);
+      forEachMailboxMapUid(state, (mapUid) => {
+        if (suspects.has(mapUid)) here.set(mapUid, (here.get(mapUid) ?? 0) + 1);
+      });
       for (const [mapUid, n] of here) counted.set(mapUid, (counted.get(mapUid) ?? 0) + n);
       await ctx.map.transact(async (mapState) => {
         const incs: Array<{ mapUid: number; diff: number }> = [];
