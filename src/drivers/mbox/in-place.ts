@@ -35,6 +35,7 @@ import * as fs from "node:fs";
 import type { WriteHold } from "./mbox-file.js";
 import type { Piece } from "./pieces.js";
 import type { MboxMessage } from "./scan.js";
+import { UnitReader } from "./unit-reader.js";
 import { assert } from "../../shared/errors.js";
 
 /** The file's messages as the rewrite sees them: where each starts and ends (next From_ line, or EOF). */
@@ -47,8 +48,12 @@ export interface InPlacePlan {
   readonly units: readonly Unit[];
   /** First unit that changes (or the count, for inserts at the end only). */
   readonly firstChange: number;
-  /** What unit `i` becomes (undefined: it goes). Called once, when its window is read. */
-  readonly pieceFor: (i: number) => Piece | undefined;
+  /**
+   * What unit `i` becomes (undefined: it goes). Called once, when its window
+   * is read, with the unit's old bytes (a view the rewrite never reuses: the
+   * piece may keep it).
+   */
+  readonly pieceFor: (i: number, unit: Buffer) => Piece | undefined;
   /** New messages that go before unit `i` (`units.length`: at the end). */
   readonly insertsBefore: (i: number) => readonly Piece[];
   /** Bytes of old messages a window reads before it writes (default 8 MiB; tests use tiny ones). */
@@ -66,6 +71,8 @@ export interface InPlaceResult {
 /** Bytes of old messages a window reads before it writes (more when growth needs it). */
 const WINDOW_BYTES = 8 * 1024 * 1024;
 const TOUCH_EVERY_BYTES = 64 * 1024 * 1024;
+/** What a read block holds beyond a window, so that the message crossing the window's end is in it too. */
+const READ_AHEAD_SLACK_BYTES = 1024 * 1024;
 
 /** Dovecot's from offset of a message starting at `start` after `prev` (0 at the file start). */
 function fromOffsetAt(start: number, prev: Buffer | undefined): number {
@@ -133,6 +140,8 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
     prevBytes = Buffer.alloc(Math.min(2, before.end - before.start));
     fs.readSync(fd, prevBytes, 0, prevBytes.length, before.end - prevBytes.length);
   }
+  // Read ahead by a window and a bit: a window's messages then come from one read.
+  const reader = new UnitReader(fd, windowBytes + READ_AHEAD_SLACK_BYTES);
   let sinceTouch = 0;
   let u = plan.firstChange;
   let insertsAtEndDone = false;
@@ -146,10 +155,11 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
       if (p.uid !== undefined) offsets.set(p.uid, fromOffsetAt(pos, i === 0 ? prevBytes : bufs[i - 1]));
       pos += b.length;
     });
-    const data = Buffer.concat(bufs);
-    const end = tailStartAt + data.length;
+    const length = pos - tailStartAt;
+    const end = tailStartAt + length;
     const cut = last && end < fileSize ? end : undefined;
-    hold.write(data, tailStartAt, cut);
+    // The pieces as they are (views of the read blocks), gathered by the write itself.
+    hold.write(bufs, tailStartAt, cut);
     observe();
     written = end;
     fileSize = cut ?? Math.max(fileSize, written);
@@ -158,7 +168,7 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
     tailStartAt += bufs.slice(0, k).reduce((a, b) => a + b.length, 0);
     tail = list.slice(k);
     tailBytes = bufs.slice(k);
-    sinceTouch += data.length;
+    sinceTouch += length;
     if (sinceTouch >= TOUCH_EVERY_BYTES) {
       hold.touch();
       sinceTouch = 0;
@@ -176,7 +186,7 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
         insertsAtEndDone = true;
         break;
       }
-      const piece = plan.pieceFor(j);
+      const piece = plan.pieceFor(j, reader.read(units[j].start, units[j].end));
       if (piece) pieces.push(piece);
       end = units[j].end;
       j++;

@@ -14,7 +14,6 @@
 import { InvalidArgumentError } from "../../shared/errors.js";
 import { rebuildHeader, type ManagedFields } from "./managed-headers.js";
 import type { MboxMessage } from "./scan.js";
-import type { ByteSource } from "./source.js";
 
 /** One message of the file being written. */
 export interface Piece {
@@ -132,15 +131,21 @@ export function bytesPiece(data: Buffer, uid?: number): Piece {
   };
 }
 
-/** The bytes of `msg` from its From_ line to the next message (or EOF), separator LF ensured. */
-export function verbatimUnit(src: ByteSource, msg: MboxMessage, unitEnd: number): Buffer {
-  const bytes = Buffer.from(src.read(msg.fromLineOffset, unitEnd - msg.fromLineOffset));
-  return unitEnd > msg.endOffset ? bytes : Buffer.concat([bytes, Buffer.from("\n")]);
+/**
+ * `unit` — the bytes of `msg` from its From_ line to the next message (or
+ * EOF), as the rewrite read them — with the separator LF ensured.
+ */
+function withSeparator(unit: Buffer, msg: MboxMessage): Buffer {
+  return msg.fromLineOffset + unit.length > msg.endOffset ? unit : Buffer.concat([unit, Buffer.from("\n")]);
 }
 
-/** A piece for a message that must stay byte for byte (one the index does not know yet, or around such). */
-export function verbatimPiece(src: ByteSource, msg: MboxMessage, unitEnd: number, uid?: number): Piece {
-  const bytes = verbatimUnit(src, msg, unitEnd);
+/**
+ * A piece for a message that must stay byte for byte (one the index does
+ * not know yet, or around such). `unit`: its bytes as the rewrite read them
+ * (kept, not copied: the rewrite never reuses them).
+ */
+export function verbatimPiece(unit: Buffer, msg: MboxMessage, uid?: number): Piece {
+  const bytes = withSeparator(unit, msg);
   return {
     ...(uid !== undefined ? { uid } : {}),
     preferred: bytes,
@@ -159,12 +164,13 @@ export function verbatimPiece(src: ByteSource, msg: MboxMessage, unitEnd: number
  * they are unless another size is asked for — then the managed headers are
  * regenerated too (which completes a header an MDA left without them).
  *
- * The message is copied once, now (the rewrite overwrites the file behind
- * it); the regenerated form is built from that copy, and only when asked
- * for: most messages of a rewrite are moved as they are.
+ * `bytes`: the message as the rewrite read it, from its From_ line to the
+ * next message (a view of the rewrite's read block, which the rewrite never
+ * reuses: no copy per message). The regenerated form is built from it, and
+ * only when asked for: most messages of a rewrite are moved as they are.
  */
-export function messagePiece(src: ByteSource, msg: MboxMessage, unitEnd: number, fields: ManagedFields, rewrite: boolean): Piece {
-  const unit = verbatimUnit(src, msg, unitEnd);
+export function messagePiece(bytes: Buffer, msg: MboxMessage, fields: ManagedFields, rewrite: boolean): Piece {
+  const unit = withSeparator(bytes, msg);
   let rebuiltBytes: Buffer | undefined;
   const rebuilt = () => (rebuiltBytes ??= regenerated(unit, msg, fields));
   let rebuiltMinSize: number | undefined;

@@ -53,32 +53,69 @@ export interface RedoRecord {
   readonly truncateTo: number | undefined;
 }
 
+/** Linux's IOV_MAX: the most buffers one writev takes. */
+const IOV_MAX = 1024;
+
 function pwriteAll(fd: number, data: Uint8Array, at: number): void {
   let off = 0;
   while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off, at + off);
+}
+
+/**
+ * Writes `parts` one after another from `at`, gathered by writev — a
+ * rewrite's window is a thousand messages' views, written without first
+ * being copied into one buffer.
+ */
+function pwritevAll(fd: number, parts: readonly Uint8Array[], at: number): void {
+  let i = 0;
+  let pos = at;
+  while (i < parts.length) {
+    const batch = parts.slice(i, i + IOV_MAX);
+    const want = batch.reduce((a, b) => a + b.length, 0);
+    const n = fs.writevSync(fd, batch, pos);
+    if (n === want) {
+      i += batch.length;
+      pos += n;
+      continue;
+    }
+    // A short write (rare): finish the part it stopped in, then go on from the next.
+    let done = n;
+    pos += n;
+    while (done >= parts[i].length) done -= parts[i++].length;
+    pwriteAll(fd, parts[i].subarray(done), pos);
+    pos += parts[i].length - done;
+    i++;
+  }
+}
+
+function totalLength(parts: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  return n;
 }
 
 function withinOnePage(at: number, length: number): boolean {
   return length === 0 || Math.floor(at / PAGE_BYTES) === Math.floor((at + length - 1) / PAGE_BYTES);
 }
 
-/** @returns the record's bytes before its data: everything up to and including the SHA-1. */
-function encodeRedoHead(record: RedoRecord): Buffer {
-  const owner = Buffer.from(record.owner, "utf8");
-  const head = Buffer.alloc(MAGIC.length + 2 + owner.length + 18);
+/** @returns the record's bytes before its data (`parts`, one after another): everything up to and including the SHA-1. */
+function encodeRedoHead(owner: string, offset: number, parts: readonly Uint8Array[], truncateTo: number | undefined): Buffer {
+  const ownerBytes = Buffer.from(owner, "utf8");
+  const head = Buffer.alloc(MAGIC.length + 2 + ownerBytes.length + 18);
   MAGIC.copy(head, 0);
-  head.writeUInt16LE(owner.length, MAGIC.length);
-  owner.copy(head, MAGIC.length + 2);
-  const pos = MAGIC.length + 2 + owner.length;
-  head.writeUIntLE(record.offset, pos, 6);
-  head.writeUIntLE(record.data.length, pos + 6, 6);
-  head.writeUIntLE(record.truncateTo ?? NO_TRUNCATE, pos + 12, 6);
-  const sum = createHash("sha1").update(head).update(record.data).digest();
-  return Buffer.concat([head, sum]);
+  head.writeUInt16LE(ownerBytes.length, MAGIC.length);
+  ownerBytes.copy(head, MAGIC.length + 2);
+  const pos = MAGIC.length + 2 + ownerBytes.length;
+  head.writeUIntLE(offset, pos, 6);
+  head.writeUIntLE(totalLength(parts), pos + 6, 6);
+  head.writeUIntLE(truncateTo ?? NO_TRUNCATE, pos + 12, 6);
+  const hash = createHash("sha1").update(head);
+  for (const p of parts) hash.update(p);
+  return Buffer.concat([head, hash.digest()]);
 }
 
 export function encodeRedoRecord(record: RedoRecord): Buffer {
-  return Buffer.concat([encodeRedoHead(record), record.data]);
+  return Buffer.concat([encodeRedoHead(record.owner, record.offset, [record.data], record.truncateTo), record.data]);
 }
 
 /**
@@ -125,19 +162,19 @@ export class RedoJournal {
    * `truncateTo` if given, as one step that a kill cannot leave half done
    * once recoverRedoJournal has run.
    */
-  write(target: number, data: Uint8Array, at: number, truncateTo?: number): void {
-    if (truncateTo === undefined && withinOnePage(at, data.length)) {
-      pwriteAll(target, data, at);
+  write(target: number, data: Uint8Array | readonly Uint8Array[], at: number, truncateTo?: number): void {
+    const parts: readonly Uint8Array[] = data instanceof Uint8Array ? [data] : data;
+    if (truncateTo === undefined && withinOnePage(at, totalLength(parts))) {
+      pwritevAll(target, parts, at);
       return;
     }
-    const head = encodeRedoHead({ owner: this.owner, offset: at, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), truncateTo });
+    const head = encodeRedoHead(this.owner, at, parts, truncateTo);
     const fd = this.open();
     // Written over the last record, never truncated: cutting a file and filling it again
     // makes ext4 (auto_da_alloc) flush it; the length field says where this record ends.
-    pwriteAll(fd, head, 0);
-    pwriteAll(fd, data, head.length);
+    pwritevAll(fd, [head, ...parts], 0);
     if (this.fsync) fs.fdatasyncSync(fd);
-    applyWrite(target, data, at, truncateTo, this.fsync);
+    applyWrite(target, parts, at, truncateTo, this.fsync);
     // Done: the record goes (its magic zeroed, one write within a page).
     pwriteAll(fd, NOT_A_RECORD, 0);
     if (this.fsync) fs.fdatasyncSync(fd);
@@ -155,8 +192,8 @@ export class RedoJournal {
 }
 
 /** The write itself: `data` at `at`, then the cut, then (with fsync) made durable. */
-function applyWrite(target: number, data: Uint8Array, at: number, truncateTo: number | undefined, fsync: boolean): void {
-  pwriteAll(target, data, at);
+function applyWrite(target: number, parts: readonly Uint8Array[], at: number, truncateTo: number | undefined, fsync: boolean): void {
+  pwritevAll(target, parts, at);
   if (truncateTo !== undefined) fs.ftruncateSync(target, truncateTo);
   if (fsync) fs.fdatasyncSync(target);
 }
@@ -184,7 +221,7 @@ export function recoverRedoJournal(journalPath: string, target: number, brokenOw
     if (fs.readSync(fd, magic, 0, magic.length, 0) < magic.length || !magic.equals(MAGIC)) return false;
     const record = decodeRedoRecord(fs.readFileSync(fd));
     const replay = record !== undefined && brokenOwner !== undefined && record.owner === brokenOwner;
-    if (replay) applyWrite(target, record.data, record.offset, record.truncateTo, fsync);
+    if (replay) applyWrite(target, [record.data], record.offset, record.truncateTo, fsync);
     fs.ftruncateSync(fd, 0);
     return replay;
   } finally {
