@@ -72,6 +72,13 @@ describe("mbox redo journal", () => {
     expect(recoverRedoJournal(journal, fd, "dead#1", true)).toBe(false);
   });
 
+  it("replays a record with a SHA-1 (MSREDO01: Node before 20.15, earlier versions) too", () => {
+    fs.writeFileSync(journal, encodeRedoRecord({ owner: "dead#1", offset: at, data, truncateTo: undefined }, "sha1"));
+    fs.writeSync(fd, data, 0, PAGE_BYTES - at, at);
+    expect(recoverRedoJournal(journal, fd, "dead#1", false)).toBe(true);
+    expect(fs.readFileSync(target).equals(after())).toBe(true);
+  });
+
   it("drops a record whose owner's lock another program broke (it may have written since), and a torn record", () => {
     tornAt("dead#1", 1);
     const torn = fs.readFileSync(target);
