@@ -171,13 +171,37 @@ export function verbatimPiece(unit: Buffer, msg: MboxMessage, uid?: number): Pie
  */
 export function messagePiece(bytes: Buffer, msg: MboxMessage, fields: ManagedFields, rewrite: boolean): Piece {
   const unit = withSeparator(bytes, msg);
+  return paddablePiece(fields.uid, unit, () => regenerated(unit, msg, fields), rewrite);
+}
+
+/**
+ * A piece for a message moved as it is (`unit`, from its From_ line to the
+ * next one, separator LF included) whose managed headers are regenerated
+ * only if another size is asked of it (it carries padding): `parse` then
+ * says where its header is within `unit` and what the headers say. For a
+ * rewrite that knows its messages from the index, not from a scan.
+ */
+export function movedPiece(unit: Buffer, uid: number, parse: () => { msg: MboxMessage; fields: ManagedFields }): Piece {
+  return paddablePiece(
+    uid,
+    unit,
+    () => {
+      const { msg, fields } = parse();
+      return regenerated(unit, msg, fields);
+    },
+    false,
+  );
+}
+
+/** `unit`, or — when `rewrite`, or asked for another size — what `regenerate` makes of it, padded. */
+function paddablePiece(uid: number, unit: Buffer, regenerate: () => Buffer, rewrite: boolean): Piece {
   let rebuiltBytes: Buffer | undefined;
-  const rebuilt = () => (rebuiltBytes ??= regenerated(unit, msg, fields));
+  const rebuilt = () => (rebuiltBytes ??= regenerate());
   let rebuiltMinSize: number | undefined;
   const rebuiltMin = () => (rebuiltMinSize ??= minPaddedSize(rebuilt()));
   const preferred = rewrite ? rebuilt() : unit;
   return {
-    uid: fields.uid,
+    uid,
     preferred,
     get minSize() {
       return Math.min(preferred.length, rebuiltMin());
@@ -186,7 +210,7 @@ export function messagePiece(bytes: Buffer, msg: MboxMessage, fields: ManagedFie
     render: (size) => {
       if (size === preferred.length) return preferred;
       const out = padTo(rebuilt(), size);
-      if (!out) throw new InvalidArgumentError(`message ${fields.uid} cannot be ${size} bytes (min ${Math.min(preferred.length, rebuiltMin())})`);
+      if (!out) throw new InvalidArgumentError(`message ${uid} cannot be ${size} bytes (min ${Math.min(preferred.length, rebuiltMin())})`);
       return out;
     },
   };
