@@ -78,24 +78,25 @@ function padSpot(unit: Buffer): PadSpot | undefined {
   return { blankStart, fieldEnd };
 }
 
-/** @returns the bytes of `count` blanks: spaces, then blank continuation lines when long. */
-function blanks(count: number): Buffer {
-  if (count <= LINE_BYTES) return Buffer.alloc(count, 0x20);
+/**
+ * Writes `count` blanks into `out` at `at`: spaces, then blank continuation
+ * lines when long. In place: a rewrite pads its last message of each window
+ * with all the room freed so far (megabytes), a buffer per line was most of
+ * the allocation left in an expunge.
+ */
+function writeBlanks(out: Buffer, at: number, count: number): void {
+  out.fill(0x20, at, at + count);
+  if (count <= LINE_BYTES) return;
   // Lines "\n" + spaces; the first part stays on the field's own line.
-  const parts: Buffer[] = [];
-  let left = count;
-  const first = 100;
-  parts.push(Buffer.alloc(first, 0x20));
-  left -= first;
+  let pos = at + 100;
+  let left = count - 100;
   while (left > 0) {
     let line = Math.min(LINE_BYTES, left);
     if (left - line === 1) line -= 1; // never leave a 1-byte remainder: a line needs "\n" and a blank
-    const b = Buffer.alloc(line, 0x20);
-    b[0] = LF;
-    parts.push(b);
+    out[pos] = LF;
+    pos += line;
     left -= line;
   }
-  return Buffer.concat(parts);
 }
 
 /** @returns `unit` with its padding changed so that it is `size` bytes long, or undefined when too short. */
@@ -105,7 +106,11 @@ export function padTo(unit: Buffer, size: number): Buffer | undefined {
   if (!spot) return undefined;
   const bare = unit.length - (spot.fieldEnd - spot.blankStart);
   if (size < bare) return undefined;
-  return Buffer.concat([unit.subarray(0, spot.blankStart), blanks(size - bare), unit.subarray(spot.fieldEnd)]);
+  const out = Buffer.allocUnsafe(size);
+  unit.copy(out, 0, 0, spot.blankStart);
+  writeBlanks(out, spot.blankStart, size - bare);
+  unit.copy(out, spot.blankStart + size - bare, spot.fieldEnd);
+  return out;
 }
 
 /** @returns the smallest size padTo() can give `unit` (its length when it has no padding header). */
@@ -142,7 +147,7 @@ function withSeparator(unit: Buffer, msg: MboxMessage): Buffer {
 /**
  * A piece for a message that must stay byte for byte (one the index does
  * not know yet, or around such). `unit`: its bytes as the rewrite read them
- * (kept, not copied: the rewrite never reuses them).
+ * (kept, not copied: valid as long as the rewrite holds the piece).
  */
 export function verbatimPiece(unit: Buffer, msg: MboxMessage, uid?: number): Piece {
   const bytes = withSeparator(unit, msg);
@@ -165,9 +170,10 @@ export function verbatimPiece(unit: Buffer, msg: MboxMessage, uid?: number): Pie
  * regenerated too (which completes a header an MDA left without them).
  *
  * `bytes`: the message as the rewrite read it, from its From_ line to the
- * next message (a view of the rewrite's read block, which the rewrite never
- * reuses: no copy per message). The regenerated form is built from it, and
- * only when asked for: most messages of a rewrite are moved as they are.
+ * next message (a view of the rewrite's read block, valid as long as the
+ * rewrite holds the piece: no copy per message). The regenerated form is
+ * built from it, and only when asked for: most messages of a rewrite are
+ * moved as they are.
  */
 export function messagePiece(bytes: Buffer, msg: MboxMessage, fields: ManagedFields, rewrite: boolean): Piece {
   const unit = withSeparator(bytes, msg);
