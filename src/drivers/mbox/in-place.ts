@@ -50,8 +50,8 @@ export interface InPlacePlan {
   readonly firstChange: number;
   /**
    * What unit `i` becomes (undefined: it goes). Called once, when its window
-   * is read, with the unit's old bytes (a view the rewrite never reuses: the
-   * piece may keep it).
+   * is read, with the unit's old bytes (a view that stays valid as long as
+   * the rewrite holds the piece: the piece may keep it).
    */
   readonly pieceFor: (i: number, unit: Buffer) => Piece | undefined;
   /** New messages that go before unit `i` (`units.length`: at the end). */
@@ -71,8 +71,6 @@ export interface InPlaceResult {
 /** Bytes of old messages a window reads before it writes (more when growth needs it). */
 const WINDOW_BYTES = 8 * 1024 * 1024;
 const TOUCH_EVERY_BYTES = 64 * 1024 * 1024;
-/** What a read block holds beyond a window, so that the message crossing the window's end is in it too. */
-const READ_AHEAD_SLACK_BYTES = 1024 * 1024;
 
 /** Dovecot's from offset of a message starting at `start` after `prev` (0 at the file start). */
 function fromOffsetAt(start: number, prev: Buffer | undefined): number {
@@ -140,8 +138,11 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
     prevBytes = Buffer.alloc(Math.min(2, before.end - before.start));
     fs.readSync(fd, prevBytes, 0, prevBytes.length, before.end - prevBytes.length);
   }
-  // Read ahead by a window and a bit: a window's messages then come from one read.
-  const reader = new UnitReader(fd, windowBytes + READ_AHEAD_SLACK_BYTES);
+  // Read ahead by a window and an eighth (1 MiB by default), so that the message crossing
+  // the window's end usually comes from the same read; tests' tiny windows reuse blocks often.
+  const reader = new UnitReader(fd, windowBytes + Math.ceil(windowBytes / 8));
+  // Where the unit each piece was made of starts: what the tail still holds views of.
+  const unitStartOf = new WeakMap<Piece, number>();
   let sinceTouch = 0;
   let u = plan.firstChange;
   let insertsAtEndDone = false;
@@ -164,10 +165,12 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
     written = end;
     fileSize = cut ?? Math.max(fileSize, written);
     const k = tailStart(list, sizes);
-    if (k > 0) prevBytes = bufs[k - 1];
+    // A copy: the piece may be a view of a read block that is read into again.
+    if (k > 0) prevBytes = Buffer.from(bufs[k - 1].subarray(-2));
     tailStartAt += bufs.slice(0, k).reduce((a, b) => a + b.length, 0);
     tail = list.slice(k);
     tailBytes = bufs.slice(k);
+    reader.release(Math.min(...tail.map((p) => unitStartOf.get(p) ?? Infinity)));
     sinceTouch += length;
     if (sinceTouch >= TOUCH_EVERY_BYTES) {
       hold.touch();
@@ -187,7 +190,10 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
         break;
       }
       const piece = plan.pieceFor(j, reader.read(units[j].start, units[j].end));
-      if (piece) pieces.push(piece);
+      if (piece) {
+        pieces.push(piece);
+        unitStartOf.set(piece, units[j].start);
+      }
       end = units[j].end;
       j++;
       if (end - written >= windowBytes && fit([...tail, ...pieces], end - tailStartAt)) break;
