@@ -160,7 +160,8 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
     const end = tailStartAt + length;
     const cut = last && end < fileSize ? end : undefined;
     // The pieces as they are (views of the read blocks), gathered by the write itself.
-    hold.write(bufs, tailStartAt, cut);
+    // The record stays for the next window's to replace: settled once, at the end.
+    hold.write(bufs, tailStartAt, cut, true);
     observe();
     written = end;
     fileSize = cut ?? Math.max(fileSize, written);
@@ -223,11 +224,13 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
   // the tail is written without its padding and the file cut after it, in one journaled step.
   if (tailBytes.some((b, i) => b.length !== tail[i].preferred.length)) write(tail, tail.map((p) => p.preferred.length), true);
   else if (written < fileSize) {
+    // Before settle(): a replay of the last window's record writes nothing beyond `written`.
     fs.ftruncateSync(fd, written);
     observe();
     fileSize = written;
   }
   hold.syncData();
+  hold.settle();
   return { offsets, size: fileSize };
 }
 

@@ -11,7 +11,10 @@
  * How. A write that spans more than one page goes first into the journal
  * (a file in the mailbox's index directory, never in the mail directory
  * where Dovecot would take it for a mailbox): where it goes, its bytes, and
- * a checksum over both. Then into the mbox; then the record is voided. The
+ * a checksum over both. Then into the mbox; then the record is voided —
+ * or, between the windows of one rewrite, left for the next window's record
+ * to replace (replaying a finished write again changes nothing; settle()
+ * voids the last one before the hold ends or writes anything else). The
  * next writer that breaks the killed writer's dotlock — so nobody has
  * written the mbox since — and finds that writer's whole record writes it
  * again: the mbox is then as after the interrupted write, which is a state
@@ -189,6 +192,8 @@ export function decodeRedoRecord(bytes: Buffer): RedoRecord | undefined {
 /** The journal of one write hold (see the module comment). */
 export class RedoJournal {
   private fd = -1;
+  /** The journal holds the record of a finished write (write()'s keepRecord). */
+  private kept = false;
 
   /**
    * @param owner the hold's dotlock content, which recovery compares with the broken lock's.
@@ -204,13 +209,20 @@ export class RedoJournal {
    * Writes `data` at `at` in the file `target`, then cuts it at
    * `truncateTo` if given, as one step that a kill cannot leave half done
    * once recoverRedoJournal has run.
+   * @param keepRecord the caller's next change to `target` is another
+   *   journaled write, or settle(): the record is not voided now (a small
+   *   write and an fdatasync saved per window of a rewrite).
    */
-  write(target: number, data: Uint8Array | readonly Uint8Array[], at: number, truncateTo?: number): void {
+  write(target: number, data: Uint8Array | readonly Uint8Array[], at: number, truncateTo?: number, keepRecord = false): void {
     const parts: readonly Uint8Array[] = data instanceof Uint8Array ? [data] : data;
     if (truncateTo === undefined && withinOnePage(at, totalLength(parts))) {
+      // A replay of the kept record would undo this write.
+      this.settle();
       pwritevAll(target, parts, at);
       return;
     }
+    // Replaced by this record (a torn one is dropped; the kept one's write is finished).
+    this.kept = false;
     const head = encodeRedoHead(this.owner, at, parts, truncateTo, WRITE_SUM);
     const fd = this.open();
     // Written over the last record, never truncated: cutting a file and filling it again
@@ -218,12 +230,21 @@ export class RedoJournal {
     pwritevAll(fd, [head, ...parts], 0);
     if (this.fsync) fs.fdatasyncSync(fd);
     applyWrite(target, parts, at, truncateTo, this.fsync);
-    // Done: the record goes (its magic zeroed, one write within a page).
-    pwriteAll(fd, NOT_A_RECORD, 0);
-    if (this.fsync) fs.fdatasyncSync(fd);
+    this.kept = true;
+    if (!keepRecord) this.settle();
   }
 
+  /** Voids a finished write's record still in the journal (its magic zeroed, one write within a page). */
+  settle(): void {
+    if (!this.kept) return;
+    pwriteAll(this.fd, NOT_A_RECORD, 0);
+    if (this.fsync) fs.fdatasyncSync(this.fd);
+    this.kept = false;
+  }
+
+  /** Voids a kept record, and closes the journal. */
   close(): void {
+    this.settle();
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
   }
