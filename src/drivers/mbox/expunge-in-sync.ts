@@ -6,28 +6,32 @@
  * Every message from the first expunged one on is read once, in large
  * blocks, by the in-place rewrite (in-place.ts), checked — its From_ line
  * where the index says, its X-UID the index's UID — and moved byte for
- * byte; a header is parsed only when its message is to carry padding.
+ * byte; a header is parsed only when its message is to carry padding, or
+ * to take X-IMAPbase over when the first message goes. Headers come out as
+ * the full sync writes them (sync-plan.ts: the file's flags and keywords).
  *
  * The scan it saves read and parsed every byte of the file (bodies are
  * searched for From_ lines): about 0.4 s of CPU for 199 MB.
  *
  * Anything else goes to the full sync (sync.ts): pending flag or keyword
- * changes, DIRTY messages (their headers lack something), the first
- * message expunged (X-IMAPbase moves), a From_ line or X-UID not where the
- * index says. A check fails before the window holding that message is
- * written, so the file is then whole messages (in-place.ts) and the full
- * sync takes it from there.
+ * changes, DIRTY messages (their headers lack something), every message
+ * expunged (Dovecot's pseudo message), an X-IMAPbase ahead of the index's
+ * next UID, a From_ line or X-UID not where the index says. A check fails
+ * before the window holding that message is written, so the file is then
+ * whole messages (in-place.ts) and the full sync takes it from there.
  */
 import { MAIL_FLAGS_NONRECENT } from "../../log/types.js";
 import type { LogRecord } from "../../log/types.js";
 import { MailCorruptedError } from "../../shared/errors.js";
-import { extRecordViewReader, lookupUid } from "../../projections/read.js";
+import { extRecordViewReader } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
+import { messageAt } from "./file-messages.js";
 import { fromOffsetRecords, MBOX_EXT_NAME, mboxHeaderRecords } from "./index-ext.js";
 import type { PendingChanges } from "./index-view.js";
 import { rewriteInPlace, type Unit } from "./in-place.js";
 import type { WriteHold } from "./mbox-file.js";
-import { movedPiece } from "./pieces.js";
+import type { ManagedFields } from "./managed-headers.js";
+import { messagePiece, movedPiece } from "./pieces.js";
 import { scanMbox, type MboxMessage } from "./scan.js";
 import { bufferSource, FileSource } from "./source.js";
 import { fileMatchesIndex, fileSyncStamp, listKeywordsInImapBase, stampedHeader } from "./sync.js";
@@ -96,8 +100,27 @@ export function expungeInSync(
   const drops = (i: number) => expunge.has(uidAt(i)) || pending.expunges.has(uidAt(i));
   let firstChange = 0;
   while (firstChange < units.length && !drops(firstChange)) firstChange++;
-  // Nothing to expunge, or the first message (X-IMAPbase's) is: the full sync knows those cases.
-  if (firstChange === 0 || firstChange === units.length) return undefined;
+  let opener = 0;
+  while (opener < units.length && drops(opener)) opener++;
+  // Nothing to expunge, or everything (Dovecot's pseudo message then): the full sync knows those cases.
+  if (firstChange === units.length || opener === units.length) return undefined;
+  // The first message's X-IMAPbase: what the message that opens the file after the sync says, as sync-plan.ts.
+  const src = new FileSource(hold.fd);
+  const base = messageAt(src, 0, hold.file.path)?.imapBase;
+  // An X-IMAPbase ahead of the index's next UID: the full sync logs the new next UID.
+  if (!base || base.uidLast >= state.header.nextUid) return undefined;
+  const keywords = [...state.keywords, ...base.keywords.filter((k) => !state.keywords.includes(k))];
+  const known = new Set(keywords);
+  const uidLast = state.header.nextUid - 1;
+  /** The managed headers of `msg` (uid `uid`, in a unit of its own) as the full sync would write them. */
+  const fieldsOf = (msg: MboxMessage, uid: number, opens: boolean): ManagedFields => ({
+    uid,
+    flags: msg.flags & MAIL_FLAGS_NONRECENT,
+    keywords: msg.rawKeywords.every((k) => known.has(k)) ? [...new Set(msg.rawKeywords)] : [],
+    recent: msg.recent,
+    bodyLength: msg.endOffset - msg.bodyOffset,
+    ...(opens ? { imapBase: { uidValidity: state.header.uidValidity, uidLast, keywords } } : {}),
+  });
 
   const expunged: number[] = [];
   const last = units.length - 1;
@@ -109,16 +132,20 @@ export function expungeInSync(
       expunged.push(uid);
       return undefined;
     }
+    // The first message went: the one that now opens the file takes X-IMAPbase over.
+    if (i === opener) {
+      const msg = firstMessageOf(unit);
+      return messagePiece(unit, msg, fieldsOf(msg, uid, true), true);
+    }
     const whole = unit[unit.length - 1] === LF ? unit : Buffer.concat([unit, Buffer.from("\n")]);
     return movedPiece(whole, uid, () => {
       const msg = firstMessageOf(unit);
-      const r = lookupUid(state, uid)!;
-      return { msg, fields: { uid, flags: r.flags & MAIL_FLAGS_NONRECENT, keywords: r.keywords, recent: msg.recent, bodyLength: msg.endOffset - msg.bodyOffset } };
+      return { msg, fields: fieldsOf(msg, uid, false) };
     });
   };
   let offsets: ReadonlyMap<number, number>;
   try {
-    listKeywordsInImapBase(hold, new FileSource(hold.fd), state.header.nextUid - 1, state.header.uidValidity, state.keywords);
+    if (firstChange > 0) listKeywordsInImapBase(hold, src, uidLast, state.header.uidValidity, keywords);
     offsets = rewriteInPlace(hold, { units, firstChange, pieceFor, insertsBefore: () => [], ...(opts.windowBytes ? { windowBytes: opts.windowBytes } : {}) }).offsets;
   } catch (err) {
     if (err instanceof NotAsIndexed) return undefined;

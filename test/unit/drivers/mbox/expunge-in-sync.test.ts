@@ -77,8 +77,18 @@ describe("mbox expunge from the index's offsets (expunge-in-sync.ts)", () => {
     expect(messagesOf(inbox()).map(([, text]) => text)).toEqual(before.map(([, text]) => text).filter((_, i) => i !== 2));
   });
 
-  it("leaves it to the full sync when the first message (X-IMAPbase's) goes, or flags are pending", async () => {
-    expect(await expunge([1, 5])).toBeUndefined();
+  it("gives X-IMAPbase to the message that opens the file when the first one goes", async () => {
+    const before = messagesOf(inbox());
+    const base = parseMbox(fs.readFileSync(inbox())).imapBase;
+    expect(await expunge([1, 2, 9])).toBeDefined();
+    const parsed = parseMbox(fs.readFileSync(inbox()));
+    expect(parsed.imapBase).toEqual(base);
+    expect(parsed.messages[0].uid).toBe(3);
+    expect(messagesOf(inbox())).toEqual(before.filter(([uid]) => ![1, 2, 9].includes(uid)));
+  });
+
+  it("leaves it to the full sync when every message goes (Dovecot's pseudo message), or flags are pending", async () => {
+    expect(await expunge(Array.from({ length: COUNT }, (_, i) => i + 1))).toBeUndefined();
     const file = openMboxFile(inbox(), path.join(dir, "redo"));
     const hold = await file.beginWrite({ timeoutMs: 100 });
     try {
