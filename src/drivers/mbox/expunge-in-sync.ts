@@ -148,8 +148,10 @@ export function expungeInSync(
     if (firstChange > 0) listKeywordsInImapBase(hold, src, uidLast, state.header.uidValidity, keywords);
     offsets = rewriteInPlace(hold, { units, firstChange, pieceFor, insertsBefore: () => [], ...(opts.windowBytes ? { windowBytes: opts.windowBytes } : {}) }).offsets;
   } catch (err) {
-    if (err instanceof NotAsIndexed) return undefined;
-    throw err;
+    if (!(err instanceof NotAsIndexed)) throw err;
+    // Stopped between two windows: the last one written is finished, its record goes.
+    hold.settle();
+    return undefined;
   }
   return [
     ...mboxHeaderRecords(stampedHeader(state, hold.fd)),
