@@ -53,6 +53,36 @@ describeInterop("mbox through the public API, against Dovecot", () => {
     o.assertNoStderrProblems();
   });
 
+  it("expunges that move messages by the index's offsets (expunge-in-sync.ts): doveadm reads the same, and carries on", async () => {
+    const box = await storage.openMailbox("INBOX");
+    await box.refresh();
+    const tx = box.transaction();
+    for (let i = 1; i <= 12; i++) tx.append({ body: i === 6 ? FROM_BODY : sampleMessage(i), flags: i % 3 === 0 ? ["\\Seen", "work"] : [] });
+    await tx.commit();
+    await box.refresh();
+    // Nothing pending: the index-driven path; the first message goes too (message 3 takes X-IMAPbase over).
+    await box.transaction().expunge([{ uid1: 1, uid2: 2 }, { uid1: 7, uid2: 8 }, { uid1: 12, uid2: 12 }]).commit();
+    await box.refresh();
+    await o.chownRoot();
+    const theirs = await doveadmFetch(o, "INBOX");
+    expect(theirs.map((m) => m.uid)).toEqual([3, 4, 5, 6, 9, 10, 11]);
+    expect(await engineFetch(storage, "INBOX")).toEqual(theirs);
+    expect(theirs.find((m) => m.uid === 6)!.text).toBe(FROM_BODY);
+    expect(theirs.find((m) => m.uid === 9)!.flags).toEqual(["\\Seen", "work"]);
+
+    await o.save("INBOX", sampleMessage(13));
+    await o.expunge("mailbox INBOX uid 4");
+    const box2 = await storage.openMailbox("INBOX");
+    await box2.refresh();
+    await box2.transaction().expunge([{ uid1: 5, uid2: 5 }]).commit();
+    await box2.refresh();
+    await o.chownRoot();
+    const after = await doveadmFetch(o, "INBOX");
+    expect(after.map((m) => m.uid)).toEqual([3, 6, 9, 10, 11, 13]);
+    expect(await engineFetch(storage, "INBOX")).toEqual(after);
+    o.assertNoStderrProblems();
+  });
+
   it("Dovecot writes (From_ lines in bodies, flags, keywords, copy, move, expunge), the engine reads the same", async () => {
     await o.mailboxCreate("Sub/Child");
     for (let i = 1; i <= 5; i++) await o.save("INBOX", i === 3 ? FROM_BODY : sampleMessage(i));

@@ -35,6 +35,7 @@ import * as fs from "node:fs";
 import type { WriteHold } from "./mbox-file.js";
 import type { Piece } from "./pieces.js";
 import type { MboxMessage } from "./scan.js";
+import { UnitReader } from "./unit-reader.js";
 import { assert } from "../../shared/errors.js";
 
 /** The file's messages as the rewrite sees them: where each starts and ends (next From_ line, or EOF). */
@@ -47,8 +48,12 @@ export interface InPlacePlan {
   readonly units: readonly Unit[];
   /** First unit that changes (or the count, for inserts at the end only). */
   readonly firstChange: number;
-  /** What unit `i` becomes (undefined: it goes). Called once, when its window is read. */
-  readonly pieceFor: (i: number) => Piece | undefined;
+  /**
+   * What unit `i` becomes (undefined: it goes). Called once, when its window
+   * is read, with the unit's old bytes (a view that stays valid as long as
+   * the rewrite holds the piece: the piece may keep it).
+   */
+  readonly pieceFor: (i: number, unit: Buffer) => Piece | undefined;
   /** New messages that go before unit `i` (`units.length`: at the end). */
   readonly insertsBefore: (i: number) => readonly Piece[];
   /** Bytes of old messages a window reads before it writes (default 8 MiB; tests use tiny ones). */
@@ -133,6 +138,11 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
     prevBytes = Buffer.alloc(Math.min(2, before.end - before.start));
     fs.readSync(fd, prevBytes, 0, prevBytes.length, before.end - prevBytes.length);
   }
+  // Read ahead by a window and an eighth (1 MiB by default), so that the message crossing
+  // the window's end usually comes from the same read; tests' tiny windows reuse blocks often.
+  const reader = new UnitReader(fd, windowBytes + Math.ceil(windowBytes / 8));
+  // Where the unit each piece was made of starts: what the tail still holds views of.
+  const unitStartOf = new WeakMap<Piece, number>();
   let sinceTouch = 0;
   let u = plan.firstChange;
   let insertsAtEndDone = false;
@@ -146,19 +156,23 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
       if (p.uid !== undefined) offsets.set(p.uid, fromOffsetAt(pos, i === 0 ? prevBytes : bufs[i - 1]));
       pos += b.length;
     });
-    const data = Buffer.concat(bufs);
-    const end = tailStartAt + data.length;
+    const length = pos - tailStartAt;
+    const end = tailStartAt + length;
     const cut = last && end < fileSize ? end : undefined;
-    hold.write(data, tailStartAt, cut);
+    // The pieces as they are (views of the read blocks), gathered by the write itself.
+    // The record stays for the next window's to replace: settled once, at the end.
+    hold.write(bufs, tailStartAt, cut, true);
     observe();
     written = end;
     fileSize = cut ?? Math.max(fileSize, written);
     const k = tailStart(list, sizes);
-    if (k > 0) prevBytes = bufs[k - 1];
+    // A copy: the piece may be a view of a read block that is read into again.
+    if (k > 0) prevBytes = Buffer.from(bufs[k - 1].subarray(-2));
     tailStartAt += bufs.slice(0, k).reduce((a, b) => a + b.length, 0);
     tail = list.slice(k);
     tailBytes = bufs.slice(k);
-    sinceTouch += data.length;
+    reader.release(Math.min(...tail.map((p) => unitStartOf.get(p) ?? Infinity)));
+    sinceTouch += length;
     if (sinceTouch >= TOUCH_EVERY_BYTES) {
       hold.touch();
       sinceTouch = 0;
@@ -176,8 +190,11 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
         insertsAtEndDone = true;
         break;
       }
-      const piece = plan.pieceFor(j);
-      if (piece) pieces.push(piece);
+      const piece = plan.pieceFor(j, reader.read(units[j].start, units[j].end));
+      if (piece) {
+        pieces.push(piece);
+        unitStartOf.set(piece, units[j].start);
+      }
       end = units[j].end;
       j++;
       if (end - written >= windowBytes && fit([...tail, ...pieces], end - tailStartAt)) break;
@@ -207,11 +224,13 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
   // the tail is written without its padding and the file cut after it, in one journaled step.
   if (tailBytes.some((b, i) => b.length !== tail[i].preferred.length)) write(tail, tail.map((p) => p.preferred.length), true);
   else if (written < fileSize) {
+    // Before settle(): a replay of the last window's record writes nothing beyond `written`.
     fs.ftruncateSync(fd, written);
     observe();
     fileSize = written;
   }
   hold.syncData();
+  hold.settle();
   return { offsets, size: fileSize };
 }
 

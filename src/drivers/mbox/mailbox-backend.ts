@@ -33,6 +33,7 @@ import { getHeader, position } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { guid128StringUnlessEmpty } from "../dbox/guid.js";
 import type { ExternalSyncOptions, FileSyncResult, MailboxBackend, MailboxHeaderUpdate, NewMessage, PreparedSave, StoredMessageInfo } from "../driver.js";
+import { expungeInSync } from "./expunge-in-sync.js";
 import { headerBlock } from "./file-messages.js";
 import { mboxHeaderMd5, md5Hex } from "./header-md5.js";
 import { mboxHeaderRecords, newMboxSyncHeader, readMboxSyncHeader } from "./index-ext.js";
@@ -179,7 +180,11 @@ export class MboxMailboxBackend implements MailboxBackend {
   async expungeMessages(state: IndexMapState, uids: readonly number[]): Promise<LogRecord[]> {
     const hold = await this.retain(this.writeLock);
     try {
-      return fullSync(hold, state, pendingChanges(this.indexPrefix, state), { expunge: new Set(uids), extraIndexed: this.saved, ...this.tuning() });
+      const pending = pendingChanges(this.indexPrefix, state);
+      const expunge = new Set(uids);
+      // Messages saved earlier in this transaction are not in the index the fast path reads.
+      const fast = this.saved.length === 0 ? expungeInSync(hold, state, pending, expunge, this.tuning()) : undefined;
+      return fast ?? fullSync(hold, state, pending, { expunge, extraIndexed: this.saved, ...this.tuning() });
     } finally {
       await this.release();
     }

@@ -44,10 +44,14 @@ export interface WriteHold {
   /** A dead writer's dotlock was broken: the file may not be what the index says (Dotlock.brokeStale). */
   readonly recovered: boolean;
   /**
-   * Writes `data` at `at`, then cuts the file at `truncateTo` if given, as
-   * one step a kill cannot leave half done (redo-journal.ts).
+   * Writes `data` (a list: its parts one after another) at `at`, then cuts
+   * the file at `truncateTo` if given, as one step a kill cannot leave half
+   * done (redo-journal.ts). `keepRecord`: the next change is another such
+   * write or settle() (RedoJournal.write).
    */
-  write(data: Uint8Array, at: number, truncateTo?: number): void;
+  write(data: Uint8Array | readonly Uint8Array[], at: number, truncateTo?: number, keepRecord?: boolean): void;
+  /** Voids the redo record a keepRecord write left. */
+  settle(): void;
   /** Keeps the dotlock fresh during long work. */
   touch(): void;
   /** Makes what was written durable, unless the storage runs with fsync "never". */
@@ -237,7 +241,8 @@ export class MboxFile {
         return ended ? -1 : fd;
       },
       recovered: held.brokeStale,
-      write: (data, at, truncateTo) => journal.write(fd, data, at, truncateTo),
+      write: (data, at, truncateTo, keepRecord) => journal.write(fd, data, at, truncateTo, keepRecord),
+      settle: () => journal.settle(),
       touch: () => held.touch(),
       syncData: () => {
         if (fsync) fs.fdatasyncSync(fd);
@@ -246,6 +251,7 @@ export class MboxFile {
         if (ended) return;
         ended = true;
         try {
+          // The last journaled write is done: its record goes before the dotlock does.
           journal.close();
           held.release();
           await fcntlUnlock(this.fdValue, 0, 0);

@@ -14,7 +14,6 @@
 import { InvalidArgumentError } from "../../shared/errors.js";
 import { rebuildHeader, type ManagedFields } from "./managed-headers.js";
 import type { MboxMessage } from "./scan.js";
-import type { ByteSource } from "./source.js";
 
 /** One message of the file being written. */
 export interface Piece {
@@ -79,24 +78,25 @@ function padSpot(unit: Buffer): PadSpot | undefined {
   return { blankStart, fieldEnd };
 }
 
-/** @returns the bytes of `count` blanks: spaces, then blank continuation lines when long. */
-function blanks(count: number): Buffer {
-  if (count <= LINE_BYTES) return Buffer.alloc(count, 0x20);
+/**
+ * Writes `count` blanks into `out` at `at`: spaces, then blank continuation
+ * lines when long. In place: a rewrite pads its last message of each window
+ * with all the room freed so far (megabytes), a buffer per line was most of
+ * the allocation left in an expunge.
+ */
+function writeBlanks(out: Buffer, at: number, count: number): void {
+  out.fill(0x20, at, at + count);
+  if (count <= LINE_BYTES) return;
   // Lines "\n" + spaces; the first part stays on the field's own line.
-  const parts: Buffer[] = [];
-  let left = count;
-  const first = 100;
-  parts.push(Buffer.alloc(first, 0x20));
-  left -= first;
+  let pos = at + 100;
+  let left = count - 100;
   while (left > 0) {
     let line = Math.min(LINE_BYTES, left);
     if (left - line === 1) line -= 1; // never leave a 1-byte remainder: a line needs "\n" and a blank
-    const b = Buffer.alloc(line, 0x20);
-    b[0] = LF;
-    parts.push(b);
+    out[pos] = LF;
+    pos += line;
     left -= line;
   }
-  return Buffer.concat(parts);
 }
 
 /** @returns `unit` with its padding changed so that it is `size` bytes long, or undefined when too short. */
@@ -106,7 +106,11 @@ export function padTo(unit: Buffer, size: number): Buffer | undefined {
   if (!spot) return undefined;
   const bare = unit.length - (spot.fieldEnd - spot.blankStart);
   if (size < bare) return undefined;
-  return Buffer.concat([unit.subarray(0, spot.blankStart), blanks(size - bare), unit.subarray(spot.fieldEnd)]);
+  const out = Buffer.allocUnsafe(size);
+  unit.copy(out, 0, 0, spot.blankStart);
+  writeBlanks(out, spot.blankStart, size - bare);
+  unit.copy(out, spot.blankStart + size - bare, spot.fieldEnd);
+  return out;
 }
 
 /** @returns the smallest size padTo() can give `unit` (its length when it has no padding header). */
@@ -132,15 +136,21 @@ export function bytesPiece(data: Buffer, uid?: number): Piece {
   };
 }
 
-/** The bytes of `msg` from its From_ line to the next message (or EOF), separator LF ensured. */
-export function verbatimUnit(src: ByteSource, msg: MboxMessage, unitEnd: number): Buffer {
-  const bytes = Buffer.from(src.read(msg.fromLineOffset, unitEnd - msg.fromLineOffset));
-  return unitEnd > msg.endOffset ? bytes : Buffer.concat([bytes, Buffer.from("\n")]);
+/**
+ * `unit` — the bytes of `msg` from its From_ line to the next message (or
+ * EOF), as the rewrite read them — with the separator LF ensured.
+ */
+function withSeparator(unit: Buffer, msg: MboxMessage): Buffer {
+  return msg.fromLineOffset + unit.length > msg.endOffset ? unit : Buffer.concat([unit, Buffer.from("\n")]);
 }
 
-/** A piece for a message that must stay byte for byte (one the index does not know yet, or around such). */
-export function verbatimPiece(src: ByteSource, msg: MboxMessage, unitEnd: number, uid?: number): Piece {
-  const bytes = verbatimUnit(src, msg, unitEnd);
+/**
+ * A piece for a message that must stay byte for byte (one the index does
+ * not know yet, or around such). `unit`: its bytes as the rewrite read them
+ * (kept, not copied: valid as long as the rewrite holds the piece).
+ */
+export function verbatimPiece(unit: Buffer, msg: MboxMessage, uid?: number): Piece {
+  const bytes = withSeparator(unit, msg);
   return {
     ...(uid !== undefined ? { uid } : {}),
     preferred: bytes,
@@ -159,19 +169,45 @@ export function verbatimPiece(src: ByteSource, msg: MboxMessage, unitEnd: number
  * they are unless another size is asked for — then the managed headers are
  * regenerated too (which completes a header an MDA left without them).
  *
- * The message is copied once, now (the rewrite overwrites the file behind
- * it); the regenerated form is built from that copy, and only when asked
- * for: most messages of a rewrite are moved as they are.
+ * `bytes`: the message as the rewrite read it, from its From_ line to the
+ * next message (a view of the rewrite's read block, valid as long as the
+ * rewrite holds the piece: no copy per message). The regenerated form is
+ * built from it, and only when asked for: most messages of a rewrite are
+ * moved as they are.
  */
-export function messagePiece(src: ByteSource, msg: MboxMessage, unitEnd: number, fields: ManagedFields, rewrite: boolean): Piece {
-  const unit = verbatimUnit(src, msg, unitEnd);
+export function messagePiece(bytes: Buffer, msg: MboxMessage, fields: ManagedFields, rewrite: boolean): Piece {
+  const unit = withSeparator(bytes, msg);
+  return paddablePiece(fields.uid, unit, () => regenerated(unit, msg, fields), rewrite);
+}
+
+/**
+ * A piece for a message moved as it is (`unit`, from its From_ line to the
+ * next one, separator LF included) whose managed headers are regenerated
+ * only if another size is asked of it (it carries padding): `parse` then
+ * says where its header is within `unit` and what the headers say. For a
+ * rewrite that knows its messages from the index, not from a scan.
+ */
+export function movedPiece(unit: Buffer, uid: number, parse: () => { msg: MboxMessage; fields: ManagedFields }): Piece {
+  return paddablePiece(
+    uid,
+    unit,
+    () => {
+      const { msg, fields } = parse();
+      return regenerated(unit, msg, fields);
+    },
+    false,
+  );
+}
+
+/** `unit`, or — when `rewrite`, or asked for another size — what `regenerate` makes of it, padded. */
+function paddablePiece(uid: number, unit: Buffer, regenerate: () => Buffer, rewrite: boolean): Piece {
   let rebuiltBytes: Buffer | undefined;
-  const rebuilt = () => (rebuiltBytes ??= regenerated(unit, msg, fields));
+  const rebuilt = () => (rebuiltBytes ??= regenerate());
   let rebuiltMinSize: number | undefined;
   const rebuiltMin = () => (rebuiltMinSize ??= minPaddedSize(rebuilt()));
   const preferred = rewrite ? rebuilt() : unit;
   return {
-    uid: fields.uid,
+    uid,
     preferred,
     get minSize() {
       return Math.min(preferred.length, rebuiltMin());
@@ -180,7 +216,7 @@ export function messagePiece(src: ByteSource, msg: MboxMessage, unitEnd: number,
     render: (size) => {
       if (size === preferred.length) return preferred;
       const out = padTo(rebuilt(), size);
-      if (!out) throw new InvalidArgumentError(`message ${fields.uid} cannot be ${size} bytes (min ${Math.min(preferred.length, rebuiltMin())})`);
+      if (!out) throw new InvalidArgumentError(`message ${uid} cannot be ${size} bytes (min ${Math.min(preferred.length, rebuiltMin())})`);
       return out;
     },
   };

@@ -11,7 +11,10 @@
  * How. A write that spans more than one page goes first into the journal
  * (a file in the mailbox's index directory, never in the mail directory
  * where Dovecot would take it for a mailbox): where it goes, its bytes, and
- * a SHA-1 over both. Then into the mbox; then the record is voided. The
+ * a checksum over both. Then into the mbox; then the record is voided —
+ * or, between the windows of one rewrite, left for the next window's record
+ * to replace (replaying a finished write again changes nothing; settle()
+ * voids the last one before the hold ends or writes anything else). The
  * next writer that breaks the killed writer's dotlock — so nobody has
  * written the mbox since — and finds that writer's whole record writes it
  * again: the mbox is then as after the interrupted write, which is a state
@@ -24,14 +27,21 @@
  * the mbox before the record is voided, so a power loss too leaves a
  * whole record or a whole write.
  *
- * Record (little-endian): "MSREDO01"; u16 owner length; owner (the dotlock
+ * Record (little-endian): magic; u16 owner length; owner (the dotlock
  * content `<pid>:<hostname>`); 48-bit offset; 48-bit length; 48-bit size to
- * truncate the file to afterwards (all ones: none); 20-byte SHA-1 of all
- * the above and the data; the data.
+ * truncate the file to afterwards (all ones: none); the checksum of all the
+ * above and the data; the data. The magic names the checksum: "MSREDO02" a
+ * 4-byte CRC-32 (zlib's), "MSREDO01" a 20-byte SHA-1 (what Node without
+ * zlib.crc32, before 20.15, writes, and what earlier versions wrote).
+ *
+ * Why CRC-32: it only has to tell a whole record from a torn one, not
+ * resist forgery, and a rewrite checksums every byte it moves — SHA-1 cost
+ * an expunge from a 199 MB mbox about 0.13 s of CPU, CRC-32 a fifth of it.
  */
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as zlib from "node:zlib";
 import { openCreating } from "../../shared/file-mode.js";
 
 /** The journal's name in the mailbox's index directory. */
@@ -40,11 +50,47 @@ export const MBOX_REDO_JOURNAL = "mailstore.mbox-redo";
 /** The smallest page Linux has: a write inside one is never torn. */
 export const PAGE_BYTES = 4096;
 
-const MAGIC = Buffer.from("MSREDO01", "latin1");
+const MAGIC_BYTES = 8;
 /** What a voided record starts with (its magic zeroed). */
-const NOT_A_RECORD = Buffer.alloc(MAGIC.length);
+const NOT_A_RECORD = Buffer.alloc(MAGIC_BYTES);
 const NO_TRUNCATE = 2 ** 48 - 1;
-const SHA1_BYTES = 20;
+
+/** A record checksum, and the magic that names it. */
+interface RecordSum {
+  readonly magic: Buffer;
+  readonly bytes: number;
+  of(parts: readonly Uint8Array[]): Buffer;
+}
+
+const SHA1_SUM: RecordSum = {
+  magic: Buffer.from("MSREDO01", "latin1"),
+  bytes: 20,
+  of: (parts) => {
+    const hash = createHash("sha1");
+    for (const p of parts) hash.update(p);
+    return hash.digest();
+  },
+};
+
+const CRC32_SUM: RecordSum = {
+  magic: Buffer.from("MSREDO02", "latin1"),
+  bytes: 4,
+  of: (parts) => {
+    let crc = 0;
+    for (const p of parts) crc = zlib.crc32(p, crc);
+    const out = Buffer.alloc(4);
+    out.writeUInt32LE(crc >>> 0);
+    return out;
+  },
+};
+
+/** What new records use (see the module comment). */
+const WRITE_SUM = typeof zlib.crc32 === "function" ? CRC32_SUM : SHA1_SUM;
+
+/** @returns the checksum `magic` names, or undefined when it names none (voided, or not a journal). */
+function sumNamedBy(magic: Uint8Array): RecordSum | undefined {
+  return [CRC32_SUM, SHA1_SUM].find((s) => s.magic.equals(magic));
+}
 
 export interface RedoRecord {
   readonly owner: string;
@@ -53,32 +99,69 @@ export interface RedoRecord {
   readonly truncateTo: number | undefined;
 }
 
+/** Linux's IOV_MAX: the most buffers one writev takes. */
+const IOV_MAX = 1024;
+
 function pwriteAll(fd: number, data: Uint8Array, at: number): void {
   let off = 0;
   while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off, at + off);
+}
+
+/**
+ * Writes `parts` one after another from `at`, gathered by writev — a
+ * rewrite's window is a thousand messages' views, written without first
+ * being copied into one buffer.
+ */
+function pwritevAll(fd: number, parts: readonly Uint8Array[], at: number): void {
+  let i = 0;
+  let pos = at;
+  while (i < parts.length) {
+    const batch = parts.slice(i, i + IOV_MAX);
+    const want = batch.reduce((a, b) => a + b.length, 0);
+    const n = fs.writevSync(fd, batch, pos);
+    if (n === want) {
+      i += batch.length;
+      pos += n;
+      continue;
+    }
+    // A short write (rare): finish the part it stopped in, then go on from the next.
+    let done = n;
+    pos += n;
+    while (done >= parts[i].length) done -= parts[i++].length;
+    pwriteAll(fd, parts[i].subarray(done), pos);
+    pos += parts[i].length - done;
+    i++;
+  }
+}
+
+function totalLength(parts: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  return n;
 }
 
 function withinOnePage(at: number, length: number): boolean {
   return length === 0 || Math.floor(at / PAGE_BYTES) === Math.floor((at + length - 1) / PAGE_BYTES);
 }
 
-/** @returns the record's bytes before its data: everything up to and including the SHA-1. */
-function encodeRedoHead(record: RedoRecord): Buffer {
-  const owner = Buffer.from(record.owner, "utf8");
-  const head = Buffer.alloc(MAGIC.length + 2 + owner.length + 18);
-  MAGIC.copy(head, 0);
-  head.writeUInt16LE(owner.length, MAGIC.length);
-  owner.copy(head, MAGIC.length + 2);
-  const pos = MAGIC.length + 2 + owner.length;
-  head.writeUIntLE(record.offset, pos, 6);
-  head.writeUIntLE(record.data.length, pos + 6, 6);
-  head.writeUIntLE(record.truncateTo ?? NO_TRUNCATE, pos + 12, 6);
-  const sum = createHash("sha1").update(head).update(record.data).digest();
-  return Buffer.concat([head, sum]);
+/** @returns the record's bytes before its data (`parts`, one after another): everything up to and including the checksum. */
+function encodeRedoHead(owner: string, offset: number, parts: readonly Uint8Array[], truncateTo: number | undefined, sum: RecordSum): Buffer {
+  const ownerBytes = Buffer.from(owner, "utf8");
+  const head = Buffer.alloc(MAGIC_BYTES + 2 + ownerBytes.length + 18);
+  sum.magic.copy(head, 0);
+  head.writeUInt16LE(ownerBytes.length, MAGIC_BYTES);
+  ownerBytes.copy(head, MAGIC_BYTES + 2);
+  const pos = MAGIC_BYTES + 2 + ownerBytes.length;
+  head.writeUIntLE(offset, pos, 6);
+  head.writeUIntLE(totalLength(parts), pos + 6, 6);
+  head.writeUIntLE(truncateTo ?? NO_TRUNCATE, pos + 12, 6);
+  return Buffer.concat([head, sum.of([head, ...parts])]);
 }
 
-export function encodeRedoRecord(record: RedoRecord): Buffer {
-  return Buffer.concat([encodeRedoHead(record), record.data]);
+/** @param checksum "sha1": a record as Node before 20.15 (and earlier versions) wrote it. */
+export function encodeRedoRecord(record: RedoRecord, checksum: "crc32" | "sha1" = "crc32"): Buffer {
+  const sum = checksum === "sha1" ? SHA1_SUM : CRC32_SUM;
+  return Buffer.concat([encodeRedoHead(record.owner, record.offset, [record.data], record.truncateTo, sum), record.data]);
 }
 
 /**
@@ -87,19 +170,19 @@ export function encodeRedoRecord(record: RedoRecord): Buffer {
  *   there (torn, emptied, or not a journal).
  */
 export function decodeRedoRecord(bytes: Buffer): RedoRecord | undefined {
-  if (bytes.length < MAGIC.length + 2 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
-  const ownerLength = bytes.readUInt16LE(MAGIC.length);
-  const fixed = MAGIC.length + 2 + ownerLength + 18;
-  if (bytes.length < fixed + SHA1_BYTES) return undefined;
+  const sum = bytes.length >= MAGIC_BYTES + 2 ? sumNamedBy(bytes.subarray(0, MAGIC_BYTES)) : undefined;
+  if (!sum) return undefined;
+  const ownerLength = bytes.readUInt16LE(MAGIC_BYTES);
+  const fixed = MAGIC_BYTES + 2 + ownerLength + 18;
+  if (bytes.length < fixed + sum.bytes) return undefined;
   const offset = bytes.readUIntLE(fixed - 18, 6);
   const length = bytes.readUIntLE(fixed - 12, 6);
   const truncateTo = bytes.readUIntLE(fixed - 6, 6);
-  if (bytes.length < fixed + SHA1_BYTES + length) return undefined;
-  const data = bytes.subarray(fixed + SHA1_BYTES, fixed + SHA1_BYTES + length);
-  const sum = createHash("sha1").update(bytes.subarray(0, fixed)).update(data).digest();
-  if (!sum.equals(bytes.subarray(fixed, fixed + SHA1_BYTES))) return undefined;
+  if (bytes.length < fixed + sum.bytes + length) return undefined;
+  const data = bytes.subarray(fixed + sum.bytes, fixed + sum.bytes + length);
+  if (!sum.of([bytes.subarray(0, fixed), data]).equals(bytes.subarray(fixed, fixed + sum.bytes))) return undefined;
   return {
-    owner: bytes.subarray(MAGIC.length + 2, MAGIC.length + 2 + ownerLength).toString("utf8"),
+    owner: bytes.subarray(MAGIC_BYTES + 2, MAGIC_BYTES + 2 + ownerLength).toString("utf8"),
     offset,
     data,
     truncateTo: truncateTo === NO_TRUNCATE ? undefined : truncateTo,
@@ -109,6 +192,8 @@ export function decodeRedoRecord(bytes: Buffer): RedoRecord | undefined {
 /** The journal of one write hold (see the module comment). */
 export class RedoJournal {
   private fd = -1;
+  /** The journal holds the record of a finished write (write()'s keepRecord). */
+  private kept = false;
 
   /**
    * @param owner the hold's dotlock content, which recovery compares with the broken lock's.
@@ -124,26 +209,42 @@ export class RedoJournal {
    * Writes `data` at `at` in the file `target`, then cuts it at
    * `truncateTo` if given, as one step that a kill cannot leave half done
    * once recoverRedoJournal has run.
+   * @param keepRecord the caller's next change to `target` is another
+   *   journaled write, or settle(): the record is not voided now (a small
+   *   write and an fdatasync saved per window of a rewrite).
    */
-  write(target: number, data: Uint8Array, at: number, truncateTo?: number): void {
-    if (truncateTo === undefined && withinOnePage(at, data.length)) {
-      pwriteAll(target, data, at);
+  write(target: number, data: Uint8Array | readonly Uint8Array[], at: number, truncateTo?: number, keepRecord = false): void {
+    const parts: readonly Uint8Array[] = data instanceof Uint8Array ? [data] : data;
+    if (truncateTo === undefined && withinOnePage(at, totalLength(parts))) {
+      // A replay of the kept record would undo this write.
+      this.settle();
+      pwritevAll(target, parts, at);
       return;
     }
-    const head = encodeRedoHead({ owner: this.owner, offset: at, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), truncateTo });
+    // Replaced by this record (a torn one is dropped; the kept one's write is finished).
+    this.kept = false;
+    const head = encodeRedoHead(this.owner, at, parts, truncateTo, WRITE_SUM);
     const fd = this.open();
     // Written over the last record, never truncated: cutting a file and filling it again
     // makes ext4 (auto_da_alloc) flush it; the length field says where this record ends.
-    pwriteAll(fd, head, 0);
-    pwriteAll(fd, data, head.length);
+    pwritevAll(fd, [head, ...parts], 0);
     if (this.fsync) fs.fdatasyncSync(fd);
-    applyWrite(target, data, at, truncateTo, this.fsync);
-    // Done: the record goes (its magic zeroed, one write within a page).
-    pwriteAll(fd, NOT_A_RECORD, 0);
-    if (this.fsync) fs.fdatasyncSync(fd);
+    applyWrite(target, parts, at, truncateTo, this.fsync);
+    this.kept = true;
+    if (!keepRecord) this.settle();
   }
 
+  /** Voids a finished write's record still in the journal (its magic zeroed, one write within a page). */
+  settle(): void {
+    if (!this.kept) return;
+    pwriteAll(this.fd, NOT_A_RECORD, 0);
+    if (this.fsync) fs.fdatasyncSync(this.fd);
+    this.kept = false;
+  }
+
+  /** Voids a kept record, and closes the journal. */
   close(): void {
+    this.settle();
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
   }
@@ -155,8 +256,8 @@ export class RedoJournal {
 }
 
 /** The write itself: `data` at `at`, then the cut, then (with fsync) made durable. */
-function applyWrite(target: number, data: Uint8Array, at: number, truncateTo: number | undefined, fsync: boolean): void {
-  pwriteAll(target, data, at);
+function applyWrite(target: number, parts: readonly Uint8Array[], at: number, truncateTo: number | undefined, fsync: boolean): void {
+  pwritevAll(target, parts, at);
   if (truncateTo !== undefined) fs.ftruncateSync(target, truncateTo);
   if (fsync) fs.fdatasyncSync(target);
 }
@@ -180,11 +281,11 @@ export function recoverRedoJournal(journalPath: string, target: number, brokenOw
     throw err;
   }
   try {
-    const magic = Buffer.alloc(MAGIC.length);
-    if (fs.readSync(fd, magic, 0, magic.length, 0) < magic.length || !magic.equals(MAGIC)) return false;
+    const magic = Buffer.alloc(MAGIC_BYTES);
+    if (fs.readSync(fd, magic, 0, magic.length, 0) < magic.length || !sumNamedBy(magic)) return false;
     const record = decodeRedoRecord(fs.readFileSync(fd));
     const replay = record !== undefined && brokenOwner !== undefined && record.owner === brokenOwner;
-    if (replay) applyWrite(target, record.data, record.offset, record.truncateTo, fsync);
+    if (replay) applyWrite(target, [record.data], record.offset, record.truncateTo, fsync);
     fs.ftruncateSync(fd, 0);
     return replay;
   } finally {

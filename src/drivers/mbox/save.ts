@@ -153,7 +153,7 @@ function insertBefore(
     units,
     firstChange: insertAt,
     // Everything after the new messages moves on byte for byte (their UIDs come at the next sync).
-    pieceFor: (i) => verbatimPiece(src, msgs[i].msg, units[i].end, msgs[i].indexed ? msgs[i].uid : undefined),
+    pieceFor: (i, unit) => verbatimPiece(unit, msgs[i].msg, msgs[i].indexed ? msgs[i].uid : undefined),
     insertsBefore: (i) => (i === insertAt ? parts.map((data, j) => bytesPiece(data, uids[j])) : []),
   });
   const moved = [...result.offsets].filter(([uid, offset]) => uid >= uids[0] || msgs.find((m) => m.uid === uid)?.indexed?.fromOffset !== offset);

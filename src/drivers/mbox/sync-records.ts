@@ -38,6 +38,11 @@ function ranges(uids: readonly number[]): Array<{ uid1: number; uid2: number }> 
   return out;
 }
 
+/** The record of messages the file no longer has (`uids` ascending); an mbox has no GUIDs to give. */
+export function expungedRecord(uids: readonly number[]): LogRecord {
+  return { type: "expunge-guid", ...ext, expunges: uids.map((uid) => ({ uid, guid: new Uint8Array(16) })) };
+}
+
 /** @returns the sync transaction's records (empty when nothing is to be said). */
 export function syncRecords(o: SyncOutcome): LogRecord[] {
   const appends: Array<{ uid: number; flags: number }> = [];
@@ -85,9 +90,7 @@ export function syncRecords(o: SyncOutcome): LogRecord[] {
   if (keywordResets.length > 0) records.push({ type: "keyword-reset", ...ext, ranges: ranges(keywordResets) });
   for (const [name, uids] of keywordAdds) records.push({ type: "keyword-update", ...ext, modifyType: "add", name, ranges: ranges(uids) });
   const uniqueExpunged = [...new Set(expunged)].sort((a, b) => a - b);
-  if (uniqueExpunged.length > 0) {
-    records.push({ type: "expunge-guid", ...ext, expunges: uniqueExpunged.map((uid) => ({ uid, guid: new Uint8Array(16) })) });
-  }
+  if (uniqueExpunged.length > 0) records.push(expungedRecord(uniqueExpunged));
   const appendedNext = appends.length > 0 ? appends[appends.length - 1].uid + 1 : 0;
   if (o.plan.nextUid > Math.max(o.stateNextUid, appendedNext)) {
     const data = new Uint8Array(4);

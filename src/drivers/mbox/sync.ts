@@ -250,14 +250,14 @@ function inPlaceLayout(state: IndexMapState, plan: SyncPlan, src: ByteSource): {
   if (!anyReal) firstChange = 0;
   if (firstChange < 0) firstChange = msgs.length;
   const rewritten: number[] = [];
-  const pieceFor = (i: number): Piece | undefined => {
+  const pieceFor = (i: number, unit: Buffer): Piece | undefined => {
     const m = msgs[i];
     if (m.drop) return undefined;
     if (m.uid === 0) return i === firstKept ? pseudo() : undefined;
     const first = i === opener;
     const rewrite = m.stale || m.lacking || (first && i !== 0);
     if (rewrite) rewritten.push(m.uid);
-    return messagePiece(src, m.msg, units[i].end, managedFields(state, plan, m, first), rewrite);
+    return messagePiece(unit, m.msg, managedFields(state, plan, m, first), rewrite);
   };
   const insertsBefore = (i: number): Piece[] => (i === 0 && !anyReal && (firstKept < 0 || msgs[firstKept].uid !== 0) ? [pseudo()] : []);
   return { plan: { units, firstChange, pieceFor, insertsBefore }, rewritten };

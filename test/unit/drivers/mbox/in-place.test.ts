@@ -121,12 +121,12 @@ describe("rewriteInPlace", () => {
               firstChange: first < 0 ? (ins.length > 0 ? scanned.length : scanned.length) : first,
               windowBytes,
               afterWrite: check,
-              pieceFor: (i): Piece | undefined => {
+              pieceFor: (i, unit): Piece | undefined => {
                 const fate = fates[i];
                 if (fate === "drop") return undefined;
                 const kws = fate === "grow" ? ["long-keyword-number-1", "long-keyword-number-2", "k1", "k2", "k3"] : fate === "shrink" ? [] : msgs[i].keywords;
                 // As sync plans them: a message without Dovecot's headers can still carry padding (they get written).
-                return messagePiece(src, scanned[i], units[i].end, { uid: i + 1, flags: 0, keywords: kws, recent: true, bodyLength: scanned[i].endOffset - scanned[i].bodyOffset }, fate !== "keep");
+                return messagePiece(unit, scanned[i], { uid: i + 1, flags: 0, keywords: kws, recent: true, bodyLength: scanned[i].endOffset - scanned[i].bodyOffset }, fate !== "keep");
               },
               insertsBefore: (i) => ins.filter((x) => x.at === i).map((x) => bytesPiece(unitBytes(x.g, 200 + x.g.id, false), 200 + x.g.id)),
             };
@@ -167,7 +167,7 @@ describe("rewriteInPlace", () => {
         firstChange: 2,
         windowBytes: 1,
         afterWrite: () => checks.push(snapshot(fs.readFileSync(file)).map(([id]) => id)),
-        pieceFor: (i) => verbatimPiece(src, scanned[i], units[i].end),
+        pieceFor: (i, unit) => verbatimPiece(unit, scanned[i]),
         insertsBefore: (i) => (i === 2 ? [bytesPiece(unitBytes(added, 3, false), 3)] : []),
       });
       expect(checks).toEqual([[1, 2, 9, 3, 4]]);

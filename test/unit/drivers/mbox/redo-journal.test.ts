@@ -56,6 +56,23 @@ describe("mbox redo journal", () => {
     expect(decodeRedoRecord(left)?.data.length).toBe(PAGE_BYTES + 1);
   });
 
+  it("keeps a finished write's record for the next journaled write to replace, voiding it before a write it does not cover", () => {
+    const j = new RedoJournal(journal, "me", false);
+    j.write(fd, data, at, undefined, true);
+    expect(decodeRedoRecord(fs.readFileSync(journal))?.offset).toBe(at);
+    j.write(fd, data.subarray(0, PAGE_BYTES + 1), 0, undefined, true);
+    expect(decodeRedoRecord(fs.readFileSync(journal))?.offset).toBe(0);
+    // A replay of the kept record would undo this one: it goes first.
+    j.write(fd, Buffer.from("abc"), PAGE_BYTES - 3);
+    expect(decodeRedoRecord(fs.readFileSync(journal))).toBeUndefined();
+    j.write(fd, data, at, undefined, true);
+    j.settle();
+    expect(decodeRedoRecord(fs.readFileSync(journal))).toBeUndefined();
+    j.write(fd, data, at, undefined, true);
+    j.close();
+    expect(decodeRedoRecord(fs.readFileSync(journal)), "close() settles").toBeUndefined();
+  });
+
   it("writes inside one page directly: such a write cannot be torn", () => {
     const j = new RedoJournal(journal, "me", false);
     j.write(fd, Buffer.from("abc"), PAGE_BYTES - 3);
@@ -70,6 +87,13 @@ describe("mbox redo journal", () => {
     expect(fs.readFileSync(target).equals(after(4 * PAGE_BYTES))).toBe(true);
     expect(fs.statSync(journal).size).toBe(0);
     expect(recoverRedoJournal(journal, fd, "dead#1", true)).toBe(false);
+  });
+
+  it("replays a record with a SHA-1 (MSREDO01: Node before 20.15, earlier versions) too", () => {
+    fs.writeFileSync(journal, encodeRedoRecord({ owner: "dead#1", offset: at, data, truncateTo: undefined }, "sha1"));
+    fs.writeSync(fd, data, 0, PAGE_BYTES - at, at);
+    expect(recoverRedoJournal(journal, fd, "dead#1", false)).toBe(true);
+    expect(fs.readFileSync(target).equals(after())).toBe(true);
   });
 
   it("drops a record whose owner's lock another program broke (it may have written since), and a torn record", () => {
