@@ -10,6 +10,7 @@ import { promises as fsp } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import * as path from "node:path";
 import { MailCorruptedError, MailstoreError } from "../../shared/errors.js";
+import { readFullyAt } from "../../shared/read-at.js";
 import { decodeDboxFileHeader, DBOX_MSG_HEADER_SIZE, type DecodedDboxFileHeader } from "./file-header.js";
 import { dboxMessageSize, decodeDboxFile, decodeDboxMessageAt, encodeDboxMessages, locateDboxBody, type DboxFile, type DboxMessage, type DboxMessageInput } from "./file-format.js";
 import type { DboxSource } from "./item.js";
@@ -133,18 +134,7 @@ const READ_AHEAD_BYTES = 256 * 1024;
 function readAt(fd: number, position: number, length: number): Uint8Array {
   // Buffer.alloc, not allocUnsafe: a pooled slice keeps its 8 KiB pool alive as long as the message is (a fetch's peak RSS: 150 MB against 115 MB), for no measurable speed.
   const buf = Buffer.alloc(length);
-  return buf.subarray(0, readInto(fd, buf, position, length));
-}
-
-/** Reads up to `length` bytes at `position` into the start of `buf`. @returns how many (fewer at EOF). */
-function readInto(fd: number, buf: Uint8Array, position: number, length: number): number {
-  let got = 0;
-  while (got < length) {
-    const bytesRead = fs.readSync(fd, buf, got, length - got, position + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return got;
+  return buf.subarray(0, readFullyAt(fd, buf, position, length));
 }
 
 /** Reads the header line, growing the read until its LF (bounded by the file size). */
@@ -256,7 +246,7 @@ export class DboxMessageReader {
     if (a === undefined || a.key !== key || a.path !== f.path || offset < a.start || offset + length > a.start + a.length) {
       // A new window each time, never refilled: the messages served from it are views of it, not copies.
       const buffer = Buffer.allocUnsafeSlow(READ_AHEAD_BYTES);
-      const got = readInto(f.fd, buffer, offset, Math.min(READ_AHEAD_BYTES, f.size - offset));
+      const got = readFullyAt(f.fd, buffer, offset, Math.min(READ_AHEAD_BYTES, f.size - offset));
       a = this.ahead = { key, path: f.path, start: offset, length: got, buffer };
       if (got < length) return readAt(f.fd, offset, length);
     }

@@ -14,7 +14,7 @@
  * still old when they are used, because the rewrite writes no further than
  * the messages it has already read.
  */
-import * as fs from "node:fs";
+import { readFullyAt } from "../../shared/read-at.js";
 
 interface Block {
   readonly buffer: Buffer;
@@ -43,7 +43,7 @@ export class UnitReader {
       const size = Math.max(this.blockBytes, end - start);
       const reused = this.free.findIndex((b) => b.length >= size);
       const buffer = reused >= 0 ? this.free.splice(reused, 1)[0] : Buffer.allocUnsafe(size);
-      block = { buffer, start, length: readInto(this.fd, buffer, size, start), servedEnd: start };
+      block = { buffer, start, length: readFullyAt(this.fd, buffer, start, size), servedEnd: start };
       this.inUse.push(block);
     }
     block.servedEnd = Math.max(block.servedEnd, end);
@@ -54,15 +54,4 @@ export class UnitReader {
   release(offset: number): void {
     while (this.inUse.length > 1 && this.inUse[0].servedEnd <= offset) this.free.push(this.inUse.shift()!.buffer);
   }
-}
-
-/** Reads up to `length` bytes at `position` into the start of `buffer`. @returns how many (fewer only at the end of the file). */
-function readInto(fd: number, buffer: Buffer, length: number, position: number): number {
-  let got = 0;
-  while (got < length) {
-    const n = fs.readSync(fd, buffer, got, length - got, position + got);
-    if (n === 0) break;
-    got += n;
-  }
-  return got;
 }
