@@ -18,11 +18,14 @@ export const expungeGuidCodec: RecordCodec<ExpungeGuidBody> = {
   encode(body, out) {
     for (const e of body.expunges) {
       out.u32(e.uid);
-      // In place, zero-padded: a mass expunge encodes one per message.
-      const guid = e.guid.subarray(0, 16);
+      // In place, zero-padded, byte by byte: a mass expunge encodes one per message, and a
+      // subarray plus set() per GUID cost more than the 16 stores (issue #11).
+      const guid = e.guid;
+      const n = Math.min(guid.length, 16);
       const at = out.reserve(16);
-      out.bytes.set(guid, at);
-      if (guid.length < 16) out.bytes.fill(0, at + guid.length, at + 16);
+      const bytes = out.bytes;
+      for (let i = 0; i < n; i++) bytes[at + i] = guid[i];
+      for (let i = n; i < 16; i++) bytes[at + i] = 0;
     }
   },
 };
