@@ -261,6 +261,17 @@ describe("EXT_ATOMIC_INC", () => {
     expect(error(() => applyEntry(s, b.entry(R.atomicInc([[1, 1]])))).message).toContain("invalid size=3");
   });
 
+  it("writes 4-byte counters past 2^31 and 1-byte ones up to 255", () => {
+    const b = new LogBuilder();
+    const s = applyTransaction(
+      emptyIndexMap(),
+      b.tx(R.append([1]), R.intro({ name: "c4", recordSize: 4, recordAlign: 4 }), R.atomicInc([[1, 2_000_000_000], [1, 2_000_000_000], [1, 294_967_295]])),
+    );
+    expect(new DataView(lookupUid(s, 1)!.ext("c4")!.buffer).getUint32(0, true)).toBe(0xffffffff);
+    const t = applyTransaction(emptyIndexMap(), b.tx(R.append([1]), R.intro({ name: "c1", recordSize: 1, recordAlign: 1 }), R.atomicInc([[1, 200], [1, 55]])));
+    expect(lookupUid(t, 1)!.ext("c1")![0]).toBe(255);
+  });
+
   it("handles 8-byte counters", () => {
     const b = new LogBuilder();
     const s = applyTransaction(
