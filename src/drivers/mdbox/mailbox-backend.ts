@@ -116,6 +116,9 @@ export class MdboxMailboxBackend implements MailboxBackend {
     const mdboxAt = mdboxExt !== undefined && mdboxExt.recordSize >= MDBOX_RECORD_SIZE ? mdboxExt.recordOffset : -1;
     const guidExt = extension(state, GUID_EXT_NAME);
     const guidSize = guidExt?.recordSize ?? 0;
+    // The GUIDs copied into one buffer, each a view of it: not an ArrayBuffer per message (issue #11).
+    const guids = new Uint8Array(uids.length * guidSize);
+    let guidsAt = 0;
     const expunges = uids.map((uid) => {
       // Read in the row, not through a view per field (issue #11: two subarrays per expunged message).
       const seq = seqOfUid(state, uid);
@@ -124,7 +127,10 @@ export class MdboxMailboxBackend implements MailboxBackend {
       const mapUid = mdboxAt < 0 ? 0 : mdboxMapUidAt(row.bytes, row.offset + mdboxAt);
       if (mapUid !== 0) mapUids.push(mapUid);
       const guidAt = row.offset + (guidExt?.recordOffset ?? 0);
-      return { uid, guid: guidSize > 0 ? row.bytes.slice(guidAt, guidAt + guidSize) : new Uint8Array(16) };
+      if (guidSize === 0) return { uid, guid: new Uint8Array(16) };
+      for (let i = 0; i < guidSize; i++) guids[guidsAt + i] = row.bytes[guidAt + i];
+      guidsAt += guidSize;
+      return { uid, guid: guids.subarray(guidsAt - guidSize, guidsAt) };
     });
     if (mapUids.length > 0) await releaseMapUids(this.ctx, mapUids, { nested: true });
     return [{ type: "expunge-guid", external: true, sync: false, expunges }];

@@ -8,10 +8,14 @@ export const expungeGuidCodec: RecordCodec<ExpungeGuidBody> = {
   decode(src) {
     const count = requireMultiple(src, 20, "expunge-guid");
     const expunges: ExpungeGuid[] = new Array(count);
+    // One copy of the payload, each GUID a view into it: a copy per GUID was an ArrayBuffer
+    // per expunged message, and most of a mass expunge's garbage (issue #11).
+    const payload = src.bytes.slice(src.start, src.end);
     for (let i = 0, p = src.start; i < count; i++, p += 20) {
       const uid = src.view.getUint32(p, true);
       if (uid === 0) throw corrupt(src, "expunge-guid: uid 0", p);
-      expunges[i] = { uid, guid: src.bytes.slice(p + 4, p + 20) };
+      const at = p - src.start + 4;
+      expunges[i] = { uid, guid: payload.subarray(at, at + 16) };
     }
     return { type: "expunge-guid", expunges };
   },
