@@ -19,7 +19,7 @@ import type { CommitIntent, MailboxBackend, NewMessage, PreparedSave, StorageLog
 import { storageNameOf, type MdboxContext } from "./context.js";
 import {
   decodeMdboxHeader, decodeMdboxRecord, GUID_EXT_NAME, guidRecordRecords, initialMailboxRecords, MDBOX_EXT_NAME,
-  MDBOX_HDR_EXT_NAME, mdboxHeaderRecords, mdboxRecordRecords, type MdboxMailRecord,
+  MDBOX_HDR_EXT_NAME, MDBOX_RECORD_SIZE, mdboxMapUidAt, mdboxHeaderRecords, mdboxRecordRecords, type MdboxMailRecord,
 } from "./mailbox-format.js";
 import type { MapEntry } from "../../projections/mdbox-map-view.js";
 import { releaseMapUids, saveToMap, type SaveItem } from "./save.js";
@@ -112,13 +112,25 @@ export class MdboxMailboxBackend implements MailboxBackend {
    */
   async expungeMessages(state: IndexMapState, uids: readonly number[]): Promise<LogRecord[]> {
     const mapUids: number[] = [];
-    const mdboxAt = extRecordViewReader(state, MDBOX_EXT_NAME);
-    const guidAt = extRecordViewReader(state, GUID_EXT_NAME);
+    const mdboxExt = extension(state, MDBOX_EXT_NAME);
+    const mdboxAt = mdboxExt !== undefined && mdboxExt.recordSize >= MDBOX_RECORD_SIZE ? mdboxExt.recordOffset : -1;
+    const guidExt = extension(state, GUID_EXT_NAME);
+    const guidSize = guidExt?.recordSize ?? 0;
+    // The GUIDs copied into one buffer, each a view of it: not an ArrayBuffer per message (issue #11).
+    const guids = new Uint8Array(uids.length * guidSize);
+    let guidsAt = 0;
     const expunges = uids.map((uid) => {
+      // Read in the row, not through a view per field (issue #11: two subarrays per expunged message).
       const seq = seqOfUid(state, uid);
-      const mdbox = decodeMdboxRecord(mdboxAt(seq));
-      if (mdbox !== undefined) mapUids.push(mdbox.mapUid);
-      return { uid, guid: guidAt(seq)?.slice() ?? new Uint8Array(16) };
+      if (seq === 0) return { uid, guid: new Uint8Array(16) };
+      const row = state.records.row(seq - 1);
+      const mapUid = mdboxAt < 0 ? 0 : mdboxMapUidAt(row.bytes, row.offset + mdboxAt);
+      if (mapUid !== 0) mapUids.push(mapUid);
+      const guidAt = row.offset + (guidExt?.recordOffset ?? 0);
+      if (guidSize === 0) return { uid, guid: new Uint8Array(16) };
+      for (let i = 0; i < guidSize; i++) guids[guidsAt + i] = row.bytes[guidAt + i];
+      guidsAt += guidSize;
+      return { uid, guid: guids.subarray(guidsAt - guidSize, guidsAt) };
     });
     if (mapUids.length > 0) await releaseMapUids(this.ctx, mapUids, { nested: true });
     return [{ type: "expunge-guid", external: true, sync: false, expunges }];

@@ -121,13 +121,20 @@ async function mapRecordsFor(
  * @returns the map uids whose refcount reached zero.
  */
 export async function releaseMapUids(ctx: MdboxContext, mapUids: readonly number[], opts: { nested: boolean }): Promise<number[]> {
-  const counts = new Map<number, number>();
-  for (const m of mapUids) counts.set(m, (counts.get(m) ?? 0) + 1);
+  // Sorted, so that repeats of a map uid sit together and the map is read and written
+  // in uid order, as Dovecot's transaction sorts its atomic incs by sequence (issue #11:
+  // a Map of counts built per message before).
+  const sorted = Uint32Array.from(mapUids).sort();
   const zero: number[] = [];
   await ctx.map.open().transact(async (state) => {
+    zero.length = 0;
     const updates: Array<{ mapUid: number; diff: number }> = [];
     const refcountOf = refcountReader(state);
-    for (const [mapUid, n] of counts) {
+    for (let i = 0; i < sorted.length; ) {
+      const mapUid = sorted[i];
+      let n = 1;
+      while (i + n < sorted.length && sorted[i + n] === mapUid) n++;
+      i += n;
       const refcount = refcountOf(mapUid);
       if (refcount === undefined || refcount === 0) continue;
       const dec = Math.min(n, refcount);

@@ -229,10 +229,47 @@ describe("EXT_ATOMIC_INC", () => {
     expect(error(() => applyEntry(sel, b.entry(R.atomicInc([[3, 1]])))).message).toContain("invalid uid=3");
   });
 
+  it("applies runs of consecutive uids across leaves and gaps as one update per message would", () => {
+    // Runs are walked as one span (issue #11); gaps, expunged uids, repeats and
+    // leaf edges (1,024 rows) must give what a lookup per update gives.
+    const b = new LogBuilder();
+    const all = Array.from({ length: 3000 }, (_, i) => i + 1);
+    let s = applyTransaction(emptyIndexMap(), b.tx(R.append(all), ref(), R.atomicInc(all.map((u) => [u, 5] as const))));
+    s = applyTransaction(s, b.tx(R.expunge([[1020, 1030], [2047, 2049]])));
+    const before = s;
+    const updates: Array<readonly [number, number]> = [];
+    for (let u = 1000; u <= 2100; u++) updates.push([u, -1]);
+    updates.push([1500, -2], [1501, 0], [1502, -1], [7, 3], [8, -4], [2999, -5], [3000, 1]);
+    s = applyTransaction(s, b.tx(ref(), R.atomicInc(updates)));
+    const want = new Map(all.map((u) => [u, 5]));
+    for (const [u, d] of updates) want.set(u, want.get(u)! + d);
+    for (const u of all) {
+      const gone = (u >= 1020 && u <= 1030) || (u >= 2047 && u <= 2049);
+      expect(lookupUid(s, u)?.ext("ref")?.[0]).toBe(gone ? undefined : want.get(u));
+      // The state it was applied to keeps its values (leaves copied, not written through).
+      if (!gone) expect(lookupUid(before, u)!.ext("ref")![0]).toBe(5);
+    }
+    // An error mid-run leaves the state as it was.
+    const sel = applyEntry(s, b.entry(ref()));
+    expect(error(() => applyEntry(sel, b.entry(R.atomicInc([[1100, -1], [1101, -1], [1102, -9]])))).message).toContain("below zero");
+    expect(lookupUid(sel, 1100)!.ext("ref")![0]).toBe(4);
+  });
+
   it("rejects fields that are not 1, 2, 4 or 8 bytes", () => {
     const b = new LogBuilder();
     const s = applyTransaction(emptyIndexMap(), b.tx(R.append([1]), R.intro({ name: "odd", recordSize: 3, recordAlign: 1 })));
     expect(error(() => applyEntry(s, b.entry(R.atomicInc([[1, 1]])))).message).toContain("invalid size=3");
+  });
+
+  it("writes 4-byte counters past 2^31 and 1-byte ones up to 255", () => {
+    const b = new LogBuilder();
+    const s = applyTransaction(
+      emptyIndexMap(),
+      b.tx(R.append([1]), R.intro({ name: "c4", recordSize: 4, recordAlign: 4 }), R.atomicInc([[1, 2_000_000_000], [1, 2_000_000_000], [1, 294_967_295]])),
+    );
+    expect(new DataView(lookupUid(s, 1)!.ext("c4")!.buffer).getUint32(0, true)).toBe(0xffffffff);
+    const t = applyTransaction(emptyIndexMap(), b.tx(R.append([1]), R.intro({ name: "c1", recordSize: 1, recordAlign: 1 }), R.atomicInc([[1, 200], [1, 55]])));
+    expect(lookupUid(t, 1)!.ext("c1")![0]).toBe(255);
   });
 
   it("handles 8-byte counters", () => {

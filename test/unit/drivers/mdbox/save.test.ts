@@ -58,6 +58,23 @@ describe("the map", () => {
     await other.close();
   });
 
+  it("an expunge of several references to one map uid lowers it once by their number, in map uid order", async () => {
+    const box = await storage.openMailbox("INBOX");
+    await storage.createMailbox("Other");
+    const other = await storage.openMailbox("Other");
+    await box.transaction().append({ body: msg(1) }).append({ body: msg(2) }).append({ body: msg(3) }).commit();
+    await box.transaction().copyTo(other, [{ uid1: 1, uid2: 3 }]);
+    await other.transaction().copyTo(box, [{ uid1: 1, uid2: 3 }]);
+    // INBOX uids 2..6 name map uids 2, 3, 1, 2, 3.
+    await box.transaction().expunge([{ uid1: 2, uid2: 6 }]).commit();
+    backend().map.refresh();
+    expect([1, 2, 3].map((m) => backend().map.lookup(m)!.refcount)).toEqual([2, 1, 1]);
+    const incs = readLog(path.join(root, "storage", "dovecot.map.index")).transactions.flatMap((tx) => tx.entries.map((e) => e.record)).filter((r) => r.type === "ext-atomic-inc");
+    expect(incs.at(-1)).toMatchObject({ updates: [{ uid: 1, diff: -1 }, { uid: 2, diff: -2 }, { uid: 3, diff: -2 }] });
+    await box.close();
+    await other.close();
+  });
+
   it("every map transaction ends with the tail offset at the head, as Dovecot's syncs do", async () => {
     const box = await storage.openMailbox("INBOX");
     await box.transaction().append({ body: msg(1) }).commit();
