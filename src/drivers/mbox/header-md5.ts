@@ -11,18 +11,17 @@
  * - the first `Received` field (all its lines);
  * - `Date` and `Message-ID`, but only before any `Received` was hashed;
  * - every `Delivered-To` and `X-Delivery-ID`.
- * Dovecot's own headers (Status, X-UID, …) never reach the hash.
+ * Dovecot's own headers (Status, X-UID, …) never reach the hash: none of
+ * them is one of these, so no field needs that check.
  */
 import { createHash } from "node:crypto";
 import { splitHeaderFields } from "./header-fields.js";
-import { isMboxHiddenHeader } from "./metadata-headers.js";
 
 /** @returns the 16-byte header MD5 of the header block `block`. */
 export function mboxHeaderMd5(block: Uint8Array): Uint8Array {
   const md5 = createHash("md5");
   let seenReceived = false;
   for (const field of splitHeaderFields(block)) {
-    if (isMboxHiddenHeader(field.name)) continue;
     const name = field.name.toLowerCase();
     let hash: boolean;
     switch (name) {
