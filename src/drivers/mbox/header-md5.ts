@@ -14,12 +14,23 @@
  * Dovecot's own headers (Status, X-UID, …) never reach the hash: none of
  * them is one of these, so no field needs that check.
  */
-import { createHash } from "node:crypto";
+import * as crypto from "node:crypto";
 import { splitHeaderFields } from "./header-fields.js";
+
+/**
+ * MD5 in one call: crypto.hash (Node 20.12 on) makes no Hash object, and
+ * a Hash object, two updates and a digest per message were most of the
+ * hashing when an import recognises 20,000 messages by their header MD5.
+ */
+const md5Of: (data: Uint8Array) => Uint8Array =
+  typeof crypto.hash === "function" ? (data) => crypto.hash("md5", data, "buffer") : (data) => crypto.createHash("md5").update(data).digest();
+
+/** The hashed values, one after another (MD5 of their concatenation = MD5 updated with each); reused, grown on demand. */
+let hashed = new Uint8Array(1024);
 
 /** @returns the 16-byte header MD5 of the header block `block`. */
 export function mboxHeaderMd5(block: Uint8Array): Uint8Array {
-  const md5 = createHash("md5");
+  let hashedBytes = 0;
   let seenReceived = false;
   for (const field of splitHeaderFields(block)) {
     const name = field.name.toLowerCase();
@@ -38,10 +49,19 @@ export function mboxHeaderMd5(block: Uint8Array): Uint8Array {
         hash = false;
     }
     if (!hash) continue;
-    for (const [start, end] of field.values) md5.update(block.subarray(start, end));
+    for (const [start, end] of field.values) {
+      if (hashedBytes + (end - start) > hashed.length) {
+        const grown = new Uint8Array(Math.max(2 * hashed.length, hashedBytes + (end - start)));
+        grown.set(hashed.subarray(0, hashedBytes));
+        hashed = grown;
+      }
+      hashed.set(block.subarray(start, end), hashedBytes);
+      hashedBytes += end - start;
+    }
     if (name === "received") seenReceived = true;
   }
-  return new Uint8Array(md5.digest());
+  const md5 = md5Of(hashed.subarray(0, hashedBytes));
+  return new Uint8Array(md5.buffer, md5.byteOffset, md5.byteLength);
 }
 
 /** @returns `md5` as Dovecot prints a GUID: 32 lower-case hex digits. */
