@@ -303,7 +303,9 @@ export class MboxMailboxBackend implements MailboxBackend {
       cached = this.locateSource = { stamp: file.stamp, fd, cursor: new MessageCursor(src, this.mboxPath) };
     }
     const found = locateMessage(fd, this.mboxPath, state, uid, cached.cursor);
-    return (this.lastLocated = { ...found, uid, stamp: file.stamp, state });
+    // Every field named, those filled in later too: one object shape for all messages
+    // (a spread of `found` and fields added afterwards cost an import of 20,000 messages ~40 ms).
+    return (this.lastLocated = { uid, stamp: file.stamp, state, src: found.src, msg: found.msg, headerMd5: found.headerMd5, visible: undefined });
   }
 
   private tuning(): { windowBytes?: number } {
