@@ -161,10 +161,6 @@ export function indexOfByte(src: ByteSource, byte: number, from: number, limit: 
   return -1;
 }
 
-function byteAt(src: ByteSource, offset: number): number {
-  return offset < src.size ? src.read(offset, 1)[0] : -1;
-}
-
 interface FromAt {
   /** Offset of `From `. */
   readonly offset: number;
@@ -198,9 +194,9 @@ function fromLineAt(src: ByteSource, offset: number, maxBytes: number): FromAt |
 
 /** @returns the From_ line after the separator (LF or CRLF) at `sepOffset`. */
 function fromLineAfterSeparator(src: ByteSource, sepOffset: number, maxBytes: number): FromAt | undefined {
-  const b0 = byteAt(src, sepOffset);
+  const b0 = src.byteAt(sepOffset);
   if (b0 === LF) return fromLineAt(src, sepOffset + 1, maxBytes);
-  if (b0 === CR && byteAt(src, sepOffset + 1) === LF) return fromLineAt(src, sepOffset + 2, maxBytes);
+  if (b0 === CR && src.byteAt(sepOffset + 1) === LF) return fromLineAt(src, sepOffset + 2, maxBytes);
   return undefined;
 }
 
@@ -219,7 +215,7 @@ function findBoundary(src: ByteSource, from: number, maxFromLine: number): Bound
     if (lf < 0) return undefined;
     const line = fromLineAt(src, lf + 1, maxFromLine);
     if (line) {
-      const crlf = lf > from && byteAt(src, lf - 1) === CR;
+      const crlf = lf > from && src.byteAt(lf - 1) === CR;
       return { sepOffset: crlf ? lf - 1 : lf, crlf, from: line };
     }
     pos = lf + 1;
@@ -230,15 +226,15 @@ function findBoundary(src: ByteSource, from: number, maxFromLine: number): Bound
 function boundaryAt(src: ByteSource, offset: number, maxFromLine: number): Boundary | "eof" | undefined {
   const rest = src.size - offset;
   if (rest < 1) return undefined;
-  const b0 = byteAt(src, offset);
+  const b0 = src.byteAt(offset);
   if (rest === 1 && b0 === LF) return "eof";
-  if (rest === 2 && b0 === CR && byteAt(src, offset + 1) === LF) return "eof";
+  if (rest === 2 && b0 === CR && src.byteAt(offset + 1) === LF) return "eof";
   // Dovecot looks only when at least a minimal From_ line can follow (31 bytes).
   if (b0 === LF && rest > 31) {
     const line = fromLineAt(src, offset + 1, maxFromLine);
     return line ? { sepOffset: offset, crlf: false, from: line } : undefined;
   }
-  if (b0 === CR && rest > 32 && byteAt(src, offset + 1) === LF) {
+  if (b0 === CR && rest > 32 && src.byteAt(offset + 1) === LF) {
     const line = fromLineAt(src, offset + 2, maxFromLine);
     return line ? { sepOffset: offset, crlf: true, from: line } : undefined;
   }
@@ -310,13 +306,13 @@ function walkHeaders(
     c.parts.push(first ? text.replace(/^[ \t]+/, "") : text);
   };
   while (pos < regionEnd) {
-    const b0 = byteAt(src, pos);
+    const b0 = src.byteAt(pos);
     // An empty line (LF or CRLF) ends the header, even when it is the separator.
     if (b0 === LF) {
       flush();
       return { eohLf: pos, headerEnd: Math.min(pos, textEnd) };
     }
-    if (b0 === CR && pos + 1 < regionEnd && byteAt(src, pos + 1) === LF) {
+    if (b0 === CR && pos + 1 < regionEnd && src.byteAt(pos + 1) === LF) {
       flush();
       return { eohLf: pos + 1, headerEnd: Math.min(pos, textEnd) };
     }
@@ -374,9 +370,9 @@ export function* scanMbox(src: ByteSource, opts: MboxScanOptions = {}): Generato
     if (natural) naturalEnd = natural.sepOffset;
     else {
       naturalEnd = size;
-      if (size > headerOffset && byteAt(src, size - 1) === LF) {
+      if (size > headerOffset && src.byteAt(size - 1) === LF) {
         naturalEnd = size - 1;
-        if (naturalEnd > headerOffset && byteAt(src, naturalEnd - 1) === CR) naturalEnd--;
+        if (naturalEnd > headerOffset && src.byteAt(naturalEnd - 1) === CR) naturalEnd--;
       }
     }
     // The separator's LF may also end the header (an empty line), so look one separator further.

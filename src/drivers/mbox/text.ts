@@ -32,7 +32,7 @@ export function visibleHeaderRanges(src: ByteSource, msg: MboxMessage): Array<re
   let pos = msg.headerOffset;
   let hiding = false;
   while (pos < msg.headerEndOffset) {
-    const first = src.read(pos, 1)[0];
+    const first = src.byteAt(pos);
     const continued = first === 0x20 || first === 0x09;
     // A line that cannot be one of the hidden headers by its first byte (most) is shown without reading its name.
     if (!continued) hiding = mayBeMboxHiddenHeader(first) && isHiddenHeaderLine(src, pos, msg.headerEndOffset);
