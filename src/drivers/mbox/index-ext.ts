@@ -21,7 +21,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { EXT_ID_BY_NAME, type LogRecord } from "../../log/types.js";
-import { extension, extensionHeader, type MessageRecord } from "../../projections/read.js";
+import { extension, extensionHeader, extRecordViewReader, type MessageRecord } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
 
 export const MBOX_EXT_NAME = "mbox";
@@ -114,16 +114,43 @@ export function headerMd5Records(updates: ReadonlyArray<{ uid: number; md5: Uint
   ];
 }
 
-/** @returns the message's from offset, or undefined when the index has none. */
-export function fromOffsetOf(record: MessageRecord): number | undefined {
-  const data = record.ext(MBOX_EXT_NAME);
+/** @returns the from offset in an `mbox` record field, or undefined when there is none. */
+function decodeFromOffset(data: Uint8Array | undefined): number | undefined {
   if (data === undefined || data.length < 8) return undefined;
   return Number(new DataView(data.buffer, data.byteOffset, 8).getBigUint64(0, true));
 }
 
-/** @returns the message's header MD5, or undefined when unset (all zero) or absent. */
-export function headerMd5Of(record: MessageRecord): Uint8Array | undefined {
-  const data = record.ext(HEADER_MD5_EXT_NAME);
+/** @returns the `header-md5` record field, or undefined when unset (all zero) or absent. */
+function decodeHeaderMd5(data: Uint8Array | undefined): Uint8Array | undefined {
   if (data === undefined || data.length < 16 || data.every((b) => b === 0)) return undefined;
   return data;
+}
+
+/** @returns the message's from offset, or undefined when the index has none. */
+export function fromOffsetOf(record: MessageRecord): number | undefined {
+  return decodeFromOffset(record.ext(MBOX_EXT_NAME));
+}
+
+/** @returns the message's header MD5, or undefined when unset (all zero) or absent. */
+export function headerMd5Of(record: MessageRecord): Uint8Array | undefined {
+  return decodeHeaderMd5(record.ext(HEADER_MD5_EXT_NAME));
+}
+
+/** fromOffsetOf and headerMd5Of by sequence number, straight from the index rows. */
+export interface MboxRecordReader {
+  fromOffset(seq: number): number | undefined;
+  /** A view into the index rows: compare it at once, never keep it. */
+  headerMd5(seq: number): Uint8Array | undefined;
+}
+
+/**
+ * @returns a reader of `state`'s from offsets and header MD5s: a reader that
+ *   locates message after message needs only these two fields, and building
+ *   a whole MessageRecord (keywords, modseq) per message cost an import of
+ *   20,000 messages about 25 ms.
+ */
+export function mboxRecordReader(state: IndexMapState): MboxRecordReader {
+  const fromOffsetAt = extRecordViewReader(state, MBOX_EXT_NAME);
+  const headerMd5At = extRecordViewReader(state, HEADER_MD5_EXT_NAME);
+  return { fromOffset: (seq) => decodeFromOffset(fromOffsetAt(seq)), headerMd5: (seq) => decodeHeaderMd5(headerMd5At(seq)) };
 }

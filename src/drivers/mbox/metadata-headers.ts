@@ -31,6 +31,23 @@ export function isMboxHiddenHeader(name: string): boolean {
   return HIDDEN.has(name.toLowerCase());
 }
 
+/** First bytes of the hidden headers' names, either case (only ASCII letters lower-case to ASCII letters). */
+const HIDDEN_FIRST_BYTES = new Uint8Array(256);
+for (const name of MBOX_HIDDEN_HEADERS) {
+  HIDDEN_FIRST_BYTES[name.toLowerCase().charCodeAt(0)] = 1;
+  HIDDEN_FIRST_BYTES[name.toUpperCase().charCodeAt(0)] = 1;
+}
+
+/**
+ * @returns false when a header line beginning with byte `first` cannot be
+ *   one of {@link MBOX_HIDDEN_HEADERS}: readers walking every header line
+ *   decode the name only of the few lines that may be (most are From, To,
+ *   Subject, Received…).
+ */
+export function mayBeMboxHiddenHeader(first: number): boolean {
+  return HIDDEN_FIRST_BYTES[first] === 1;
+}
+
 /** @returns true when Dovecot drops header `name` on save (its own headers, or a `From ` header). */
 export function isMboxSaveDroppedHeader(name: string): boolean {
   return SAVE_DROP.has(name.toLowerCase()) || name.startsWith("From ");

@@ -6,11 +6,10 @@
  * sync would, without writing anything (a refresh() then logs the changes).
  */
 import { MailstoreError } from "../../shared/errors.js";
-import { lookupUid } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
-import { isSameMessage, messageAt, scanFile } from "./file-messages.js";
-import { fromOffsetOf, headerMd5Of } from "./index-ext.js";
-import { indexedMessages, type IndexedMessage } from "./index-view.js";
+import { isSameMessage, MessageCursor, scanFile } from "./file-messages.js";
+import { mboxRecordReader } from "./index-ext.js";
+import { indexedMessages } from "./index-view.js";
 import type { MboxMessage } from "./scan.js";
 import { FileSource, type ByteSource } from "./source.js";
 import { planSync } from "./sync-plan.js";
@@ -19,23 +18,26 @@ import { planSync } from "./sync-plan.js";
 export const LOCATE_WINDOW_BYTES = 16 * 1024;
 
 /**
- * @param file the source to read `fd` through: a caller reading one message
- *   after another passes the same one while the file cannot change (its
- *   window then usually holds the next message already); else a new one.
+ * @param cursor reads `fd`: a caller reading one message after another
+ *   passes the same one while the file cannot change (its source's window
+ *   then usually holds the next message already, and its scan goes on from
+ *   the boundary the last message ended at); else a new one.
  * @returns the message `uid` of the file open as `fd`, the source to read
- *   it from (valid until `file` reads elsewhere), and its header MD5 when
+ *   it from (valid until the cursor's source reads elsewhere), and its header MD5 when
  *   finding it took one (it matched the index's, so its GUID needs no other).
  */
-export function locateMessage(fd: number, path: string, state: IndexMapState, uid: number, file?: FileSource): { src: ByteSource; msg: MboxMessage; headerMd5?: Uint8Array } {
-  const r = lookupUid(state, uid);
-  if (!r) throw new MailstoreError("NOT_FOUND", `no message with UID ${uid}`, { path });
-  const offset = fromOffsetOf(r);
-  const md5 = headerMd5Of(r);
-  const ix: IndexedMessage = { uid, flags: r.flags, keywords: r.keywords, ...(offset !== undefined ? { fromOffset: offset } : {}), ...(md5 ? { md5 } : {}) };
-  const src = file ?? new FileSource(fd, LOCATE_WINDOW_BYTES);
-  const msg = offset === undefined ? undefined : messageAt(src, offset, path);
-  // Without its X-UID, the message was recognised by the header MD5 the index keeps: that is its MD5.
-  if (msg && isSameMessage(src, msg, ix)) return msg.rawUid !== uid && md5 ? { src, msg, headerMd5: md5 } : { src, msg };
+export function locateMessage(fd: number, path: string, state: IndexMapState, uid: number, cursor?: MessageCursor): { src: ByteSource; msg: MboxMessage; headerMd5?: Uint8Array } {
+  const index = state.records.indexOfUid(uid);
+  if (index < 0) throw new MailstoreError("NOT_FOUND", `no message with UID ${uid}`, { path });
+  const rows = mboxRecordReader(state);
+  const offset = rows.fromOffset(index + 1);
+  const md5 = rows.headerMd5(index + 1);
+  const at = cursor ?? new MessageCursor(new FileSource(fd, LOCATE_WINDOW_BYTES), path);
+  const src = at.src;
+  const msg = offset === undefined ? undefined : at.at(offset);
+  // Without its X-UID, the message was recognised by the header MD5 the index keeps: that is its MD5
+  // (copied: the caller keeps it, and the index rows are not ours to keep).
+  if (msg && isSameMessage(src, msg, { uid, md5 })) return msg.rawUid !== uid && md5 ? { src, msg, headerMd5: md5.slice() } : { src, msg };
   const scanned = scanFile(fd, path);
   const plan = planSync({
     state,

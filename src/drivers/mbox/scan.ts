@@ -37,6 +37,8 @@ import { parseFromLine } from "./from-line.js";
 import type { ByteSource } from "./source.js";
 import { bufferSource } from "./source.js";
 import {
+  isMboxHiddenHeader,
+  mayBeMboxHiddenHeader,
   parseContentLengthValue,
   parseImapBaseValue,
   parseStatusValue,
@@ -141,8 +143,22 @@ export function indexOfBytes(src: ByteSource, pattern: Buffer, from: number, lim
   return -1;
 }
 
-function byteAt(src: ByteSource, offset: number): number {
-  return offset < src.size ? src.read(offset, 1)[0] : -1;
+/**
+ * indexOfBytes for one byte: searches the source's windows as they are,
+ * without a Buffer around each (one per header line cost an import of
+ * 20,000 messages tens of milliseconds).
+ * @returns the first offset >= from (and < limit) holding `byte`, or -1.
+ */
+export function indexOfByte(src: ByteSource, byte: number, from: number, limit: number): number {
+  let pos = from;
+  while (pos < limit) {
+    const chunk = src.peek(pos, Math.min(SEARCH_CHUNK_BYTES, limit - pos), 1);
+    if (chunk.length === 0) return -1;
+    const i = chunk.indexOf(byte);
+    if (i >= 0) return pos + i;
+    pos += chunk.length;
+  }
+  return -1;
 }
 
 interface FromAt {
@@ -156,10 +172,11 @@ interface FromAt {
 
 /** @returns the From_ line starting at `offset` when valid and LF-terminated. */
 function fromLineAt(src: ByteSource, offset: number, maxBytes: number): FromAt | undefined {
-  const head = src.read(offset, 5);
-  if (head.length < 5 || !asBuffer(head).equals(FROM)) return undefined;
+  const head = src.read(offset, FROM.length);
+  if (head.length < FROM.length) return undefined;
+  for (let i = 0; i < FROM.length; i++) if (head[i] !== FROM[i]) return undefined;
   const bytes = src.read(offset + 5, maxBytes);
-  const lf = asBuffer(bytes).indexOf(LF);
+  const lf = bytes.indexOf(LF);
   // The line must end in LF; a longer line is judged by its first bytes, as Dovecot does.
   let lfOffset: number;
   let text: string;
@@ -168,7 +185,7 @@ function fromLineAt(src: ByteSource, offset: number, maxBytes: number): FromAt |
     text = utf8.decode(bytes.subarray(0, lf));
   } else {
     text = utf8.decode(bytes);
-    lfOffset = indexOfBytes(src, Buffer.from([LF]), offset + 5 + bytes.length, src.size);
+    lfOffset = indexOfByte(src, LF, offset + 5 + bytes.length, src.size);
     if (lfOffset < 0) return undefined;
   }
   const parsed = parseFromLine(text);
@@ -177,9 +194,9 @@ function fromLineAt(src: ByteSource, offset: number, maxBytes: number): FromAt |
 
 /** @returns the From_ line after the separator (LF or CRLF) at `sepOffset`. */
 function fromLineAfterSeparator(src: ByteSource, sepOffset: number, maxBytes: number): FromAt | undefined {
-  const b0 = byteAt(src, sepOffset);
+  const b0 = src.byteAt(sepOffset);
   if (b0 === LF) return fromLineAt(src, sepOffset + 1, maxBytes);
-  if (b0 === CR && byteAt(src, sepOffset + 1) === LF) return fromLineAt(src, sepOffset + 2, maxBytes);
+  if (b0 === CR && src.byteAt(sepOffset + 1) === LF) return fromLineAt(src, sepOffset + 2, maxBytes);
   return undefined;
 }
 
@@ -198,7 +215,7 @@ function findBoundary(src: ByteSource, from: number, maxFromLine: number): Bound
     if (lf < 0) return undefined;
     const line = fromLineAt(src, lf + 1, maxFromLine);
     if (line) {
-      const crlf = lf > from && byteAt(src, lf - 1) === CR;
+      const crlf = lf > from && src.byteAt(lf - 1) === CR;
       return { sepOffset: crlf ? lf - 1 : lf, crlf, from: line };
     }
     pos = lf + 1;
@@ -209,15 +226,15 @@ function findBoundary(src: ByteSource, from: number, maxFromLine: number): Bound
 function boundaryAt(src: ByteSource, offset: number, maxFromLine: number): Boundary | "eof" | undefined {
   const rest = src.size - offset;
   if (rest < 1) return undefined;
-  const b0 = byteAt(src, offset);
+  const b0 = src.byteAt(offset);
   if (rest === 1 && b0 === LF) return "eof";
-  if (rest === 2 && b0 === CR && byteAt(src, offset + 1) === LF) return "eof";
+  if (rest === 2 && b0 === CR && src.byteAt(offset + 1) === LF) return "eof";
   // Dovecot looks only when at least a minimal From_ line can follow (31 bytes).
   if (b0 === LF && rest > 31) {
     const line = fromLineAt(src, offset + 1, maxFromLine);
     return line ? { sepOffset: offset, crlf: false, from: line } : undefined;
   }
-  if (b0 === CR && rest > 32 && byteAt(src, offset + 1) === LF) {
+  if (b0 === CR && rest > 32 && src.byteAt(offset + 1) === LF) {
     const line = fromLineAt(src, offset + 2, maxFromLine);
     return line ? { sepOffset: offset, crlf: true, from: line } : undefined;
   }
@@ -252,15 +269,14 @@ interface HeaderScan {
 }
 
 /**
- * Walks header lines from `start`: calls `visit` for each header whose name is
- * in `wanted` (lower case). Lines are read only as far as needed.
+ * Walks header lines from `start`: calls `visit` for each of Dovecot's own
+ * headers (metadata-headers.ts). Lines are read only as far as needed.
  */
 function walkHeaders(
   src: ByteSource,
   start: number,
   textEnd: number,
   regionEnd: number,
-  wanted: ReadonlySet<string>,
   maxValue: number,
   path: string | undefined,
   visit: (h: HeaderVisit) => void,
@@ -289,29 +305,29 @@ function walkHeaders(
     if (text.endsWith("\r")) text = text.slice(0, -1);
     c.parts.push(first ? text.replace(/^[ \t]+/, "") : text);
   };
-  const lfByte = Buffer.from([LF]);
   while (pos < regionEnd) {
-    const b0 = byteAt(src, pos);
+    const b0 = src.byteAt(pos);
     // An empty line (LF or CRLF) ends the header, even when it is the separator.
     if (b0 === LF) {
       flush();
       return { eohLf: pos, headerEnd: Math.min(pos, textEnd) };
     }
-    if (b0 === CR && pos + 1 < regionEnd && byteAt(src, pos + 1) === LF) {
+    if (b0 === CR && pos + 1 < regionEnd && src.byteAt(pos + 1) === LF) {
       flush();
       return { eohLf: pos + 1, headerEnd: Math.min(pos, textEnd) };
     }
     if (pos >= textEnd) break;
-    const lf = indexOfBytes(src, lfByte, pos, regionEnd);
+    const lf = indexOfByte(src, LF, pos, regionEnd);
     const lineEnd = Math.min(lf < 0 ? regionEnd : lf, textEnd);
     if (b0 === 0x20 || b0 === 0x09) {
       if (current) collect(pos, lineEnd, false);
     } else {
       flush();
-      const probe = asBuffer(src.read(pos, Math.min(NAME_PROBE_BYTES, lineEnd - pos)));
-      const colon = probe.indexOf(0x3a);
-      const name = colon < 0 ? "" : probe.subarray(0, colon).toString("latin1").trimEnd();
-      if (name !== "" && wanted.has(name.toLowerCase())) {
+      // Most lines cannot be one of Dovecot's headers by their first byte: their name is not read.
+      const probe = mayBeMboxHiddenHeader(b0) ? asBuffer(src.read(pos, Math.min(NAME_PROBE_BYTES, lineEnd - pos))) : undefined;
+      const colon = probe === undefined ? -1 : probe.indexOf(0x3a);
+      const name = colon < 0 ? "" : probe!.subarray(0, colon).toString("latin1").trimEnd();
+      if (name !== "" && isMboxHiddenHeader(name)) {
         current = { name, offset: pos, parts: [] };
         collect(pos + colon + 1, lineEnd, true);
       }
@@ -322,8 +338,6 @@ function walkHeaders(
   flush();
   return { headerEnd: Math.min(pos, textEnd) };
 }
-
-const WANTED = new Set(["content-length", "status", "x-imap", "x-imapbase", "x-keywords", "x-status", "x-uid"]);
 
 /**
  * Scans an mbox, yielding one message at a time (the pseudo message
@@ -356,9 +370,9 @@ export function* scanMbox(src: ByteSource, opts: MboxScanOptions = {}): Generato
     if (natural) naturalEnd = natural.sepOffset;
     else {
       naturalEnd = size;
-      if (size > headerOffset && byteAt(src, size - 1) === LF) {
+      if (size > headerOffset && src.byteAt(size - 1) === LF) {
         naturalEnd = size - 1;
-        if (naturalEnd > headerOffset && byteAt(src, naturalEnd - 1) === CR) naturalEnd--;
+        if (naturalEnd > headerOffset && src.byteAt(naturalEnd - 1) === CR) naturalEnd--;
       }
     }
     // The separator's LF may also end the header (an empty line), so look one separator further.
@@ -374,7 +388,7 @@ export function* scanMbox(src: ByteSource, opts: MboxScanOptions = {}): Generato
     const keywords: string[] = [];
     let imapBase: MboxImapBase | undefined;
     let pseudo = false;
-    const hdr = walkHeaders(src, headerOffset, naturalEnd, regionEnd, WANTED, maxValue, opts.path, (h) => {
+    const hdr = walkHeaders(src, headerOffset, naturalEnd, regionEnd, maxValue, opts.path, (h) => {
       switch (h.name.toLowerCase()) {
         case "content-length": {
           const v = parseContentLengthValue(h.value);

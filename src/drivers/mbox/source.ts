@@ -21,12 +21,17 @@ export interface ByteSource {
    * Searches use it so that walking a file line by line does not re-read it.
    */
   peek(offset: number, maxLength: number, minLength: number): Uint8Array;
+  /**
+   * @returns the byte at `offset`, or -1 at or past `size`. Unlike read(),
+   *   makes no view: the scanner asks for a byte or two on every line.
+   */
+  byteAt(offset: number): number;
 }
 
 /** @returns a source over `data` (reads are zero-copy views). */
 export function bufferSource(data: Uint8Array): ByteSource {
   const read = (offset: number, length: number) => data.subarray(offset, Math.min(offset + length, data.length));
-  return { size: data.length, read, peek: read };
+  return { size: data.length, read, peek: read, byteAt: (offset) => (offset >= 0 && offset < data.length ? data[offset] : -1) };
 }
 
 /** Default window of {@link FileSource}. */
@@ -66,6 +71,11 @@ export class FileSource implements ByteSource {
       return this.window.subarray(offset - this.windowOffset, Math.min(end, windowEnd) - this.windowOffset);
     }
     return this.read(offset, Math.min(maxLength, this.window.length));
+  }
+
+  byteAt(offset: number): number {
+    if (offset >= this.windowOffset && offset < this.windowOffset + this.windowLength) return this.window[offset - this.windowOffset];
+    return offset < this.size ? this.read(offset, 1)[0] : -1;
   }
 
   read(offset: number, length: number): Uint8Array {

@@ -8,13 +8,21 @@
  * Content-Length lines.
  */
 import type { ByteSource } from "./source.js";
-import { isMboxHiddenHeader } from "./metadata-headers.js";
-import { indexOfBytes } from "./scan.js";
+import { isMboxHiddenHeader, mayBeMboxHiddenHeader } from "./metadata-headers.js";
+import { indexOfByte } from "./scan.js";
 import type { MboxMessage } from "./scan.js";
 
-const LF = Buffer.from("\n");
+const LF = 0x0a;
 const COLON = 0x3a;
 const NAME_PROBE_BYTES = 64;
+
+/** @returns true when the header line at `pos` names a hidden header (its name is read from the first bytes). */
+function isHiddenHeaderLine(src: ByteSource, pos: number, end: number): boolean {
+  const bytes = src.read(pos, Math.min(NAME_PROBE_BYTES, end - pos));
+  const probe = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const colon = probe.indexOf(COLON);
+  return colon > 0 && isMboxHiddenHeader(probe.subarray(0, colon).toString("latin1").trimEnd());
+}
 
 /**
  * @returns the header lines of `msg` that are not hidden, as [offset, end) ranges.
@@ -24,14 +32,11 @@ export function visibleHeaderRanges(src: ByteSource, msg: MboxMessage): Array<re
   let pos = msg.headerOffset;
   let hiding = false;
   while (pos < msg.headerEndOffset) {
-    const bytes = src.read(pos, Math.min(NAME_PROBE_BYTES, msg.headerEndOffset - pos));
-    const probe = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const continued = probe[0] === 0x20 || probe[0] === 0x09;
-    if (!continued) {
-      const colon = probe.indexOf(COLON);
-      hiding = colon > 0 && isMboxHiddenHeader(probe.subarray(0, colon).toString("latin1").trimEnd());
-    }
-    const lf = indexOfBytes(src, LF, pos, msg.headerEndOffset);
+    const first = src.byteAt(pos);
+    const continued = first === 0x20 || first === 0x09;
+    // A line that cannot be one of the hidden headers by its first byte (most) is shown without reading its name.
+    if (!continued) hiding = mayBeMboxHiddenHeader(first) && isHiddenHeaderLine(src, pos, msg.headerEndOffset);
+    const lf = indexOfByte(src, LF, pos, msg.headerEndOffset);
     const end = lf < 0 ? msg.headerEndOffset : lf + 1;
     if (!hiding) {
       const last = ranges.at(-1);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
 import { mboxHeaderMd5, md5Hex } from "../../../../src/drivers/mbox/header-md5.js";
 import { splitHeaderFields } from "../../../../src/drivers/mbox/header-fields.js";
 
@@ -24,5 +25,29 @@ describe("splitHeaderFields", () => {
     expect(f.map((x) => [x.start, x.end])).toEqual([[0, 10], [10, 17], [17, 24]]);
     expect(f[0].values.map(([s, e]) => block.subarray(s, e).toString())).toEqual(["1", "  2"]);
     expect(f[2].values.map(([s, e]) => block.subarray(s, e).toString())).toEqual([" v"]);
+  });
+});
+
+describe("mboxHeaderMd5 reads only the names that may be hashed", () => {
+  // The rules applied to splitHeaderFields' whole fields, the way the hash was first written.
+  const reference = (block: Buffer): string => {
+    const parts: Buffer[] = [];
+    let seenReceived = false;
+    for (const field of splitHeaderFields(block)) {
+      const name = field.name.toLowerCase();
+      const hash = name === "delivered-to" || name === "x-delivery-id" || (["date", "message-id", "received"].includes(name) && !seenReceived);
+      if (hash) for (const [s, e] of field.values) parts.push(block.subarray(s, e));
+      if (name === "received") seenReceived = true;
+    }
+    return md5Hex(new Uint8Array(createHash("md5").update(Buffer.concat(parts)).digest()));
+  };
+  it.each([
+    " Date: leading blank\nDATE : x\n\tcont\nmessage-ID:<a>\r\nReceived\n by z\nDate: after\nX-Delivery-ID: 7\n",
+    "Received: one\nReceived: two\nDelivered-To: a\n  b\nMessage-Id: <m>\n",
+    "Subject: s\nX-UID: 3\nDelivered-To:\nDate:",
+    "",
+  ])("as the rules say for %j", (text) => {
+    const block = Buffer.from(text, "latin1");
+    expect(md5Hex(mboxHeaderMd5(block))).toBe(reference(block));
   });
 });
