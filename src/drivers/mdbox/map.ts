@@ -38,6 +38,18 @@ export interface MdboxMapOptions {
 
 const DEFAULT_NESTED_LOCK_TIMEOUT_MS = 15_000;
 
+/**
+ * Every map transaction is made durable when it is written, as Dovecot
+ * commits them (doveadm fdatasyncs the map log even for an expunge's
+ * refcount decrements), not only those with appends or expunges (the
+ * "optimized" rule for mailbox logs): a refcount a copy raised must be on
+ * disk before the mailbox record that counts on it, or a power loss and a
+ * later purge could delete a message a mailbox still holds.
+ */
+function mapLogFsync(mode: FsyncMode | undefined): FsyncMode {
+  return mode === "never" || mode === "batch" ? mode : "always";
+}
+
 /** What a map transaction's build function returns: transactions to append (none: nothing written). */
 export type MapTransactions = ReadonlyArray<readonly LogRecord[]>;
 
@@ -75,7 +87,7 @@ export class MdboxMap {
     const create = checkpoint
       ? { indexId: checkpoint.header.indexId }
       : { indexId: now, initialRecords: initialMapRecords(now) };
-    this.writer = IndexWriter.open(prefix, { fsync: this.options.fsync, lockTimeoutMs: this.options.lockTimeoutMs, create });
+    this.writer = IndexWriter.open(prefix, { fsync: mapLogFsync(this.options.fsync), lockTimeoutMs: this.options.lockTimeoutMs, create });
     return this;
   }
 
