@@ -51,7 +51,7 @@ export function scanTransactions(
   onTransaction: (tx: LogTransaction) => void,
   resume?: { offset: number; modseq: bigint; delta?: number },
   /**
-   * `reuse`: hand the same transaction, entry and (flag and keyword update)
+   * `reuse`: hand the same transaction, entry and (flag, keyword and ext-rec update)
    * record objects to every call, overwritten by the next one (see
    * scan-reuse.ts); for a consumer that keeps nothing of a transaction.
    */

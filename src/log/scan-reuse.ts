@@ -5,6 +5,10 @@
  * themselves. A full replay decodes a million records; with fresh objects
  * each, garbage collection was a good part of its time (issue #11). Dovecot
  * applies records straight from the file buffer for the same reason.
+ * EXT_REC_UPDATE records are not even split into entries: the reused record
+ * points at them in the log's bytes (`packed`) and the replay applies them
+ * from there (after an mdbox import, one entry per message per field: most
+ * of a reopen's replay).
  *
  * Only for a consumer that is done with a transaction when its callback
  * returns (a replay folds it and keeps nothing): the next transaction
@@ -12,12 +16,16 @@
  */
 import { decodeRecord } from "./codec.js";
 import type { PayloadSource } from "./records/context.js";
+import { decodeExtRecUpdateInto } from "./records/ext-rec-update.js";
 import { decodeFlagUpdateInto } from "./records/flag-update.js";
 import { decodeKeywordUpdateInto, KeywordNameCache } from "./records/keyword-update.js";
-import { RecordType, TYPE_EXTERNAL, TYPE_MASK, TYPE_SYNC, type LogEntry, type LogRecord, type LogTransaction } from "./types.js";
+import {
+  RecordType, TYPE_EXTERNAL, TYPE_MASK, TYPE_SYNC, type LogEntry, type LogRecord, type LogTransaction, type PackedExtRecUpdates,
+} from "./types.js";
 
 type FlagUpdateRecord = Extract<LogRecord, { type: "flag-update" }>;
 type KeywordUpdateRecord = Extract<LogRecord, { type: "keyword-update" }>;
+type ExtRecRecord = Extract<LogRecord, { type: "ext-rec" }> & { packed: PackedExtRecUpdates };
 
 /** One entry's place in the reused transaction, with its own records (two entries of a transaction never share one). */
 interface Slot {
@@ -26,7 +34,10 @@ interface Slot {
   position: { fileSeq: number; offset: number };
   flagUpdate: FlagUpdateRecord;
   keywordUpdate: KeywordUpdateRecord;
+  extRec: ExtRecRecord;
 }
+
+const EMPTY = new Uint8Array(0);
 
 export class ScanPool {
   private readonly start = { fileSeq: 0, offset: 0 };
@@ -71,6 +82,7 @@ export class ScanPool {
     let record: LogRecord;
     if (masked === RecordType.FLAG_UPDATE) record = decodeFlagUpdateInto(src, this.slot(index).flagUpdate) as FlagUpdateRecord;
     else if (masked === RecordType.KEYWORD_UPDATE) record = decodeKeywordUpdateInto(src, this.slot(index).keywordUpdate, this.names) as KeywordUpdateRecord;
+    else if (masked === RecordType.EXT_REC_UPDATE) record = decodeExtRecUpdateInto(src, this.slot(index).extRec) as ExtRecRecord;
     else return decodeRecord(typeField, src, headerOffset);
     record.external = (typeField & TYPE_EXTERNAL) !== 0;
     record.sync = (typeField & TYPE_SYNC) !== 0;
@@ -87,6 +99,10 @@ export class ScanPool {
         position,
         flagUpdate: { type: "flag-update", updates: [], external: false, sync: false },
         keywordUpdate: { type: "keyword-update", modifyType: "add", name: "", ranges: [], external: false, sync: false },
+        extRec: {
+          type: "ext-rec", recordSize: 0, updates: [], external: false, sync: false,
+          packed: { bytes: EMPTY, view: new DataView(EMPTY.buffer), start: 0, count: 0, entrySize: 0 },
+        },
       };
       this.slots[index] = slot;
     }

@@ -104,6 +104,20 @@ export interface ExtRecUpdate {
   data: Uint8Array;
 }
 
+/**
+ * EXT_REC_UPDATE entries left where they are in the log's bytes, as a
+ * reusing scan hands them to a replay (scan-reuse.ts): entry i is the uid
+ * (u32 LE) at `start + i * entrySize`, its data the record_size bytes after.
+ * Only valid until the scan's callback returns.
+ */
+export interface PackedExtRecUpdates {
+  bytes: Uint8Array;
+  view: DataView;
+  start: number;
+  count: number;
+  entrySize: number;
+}
+
 export interface ExtAtomicInc {
   uid: number;
   diff: number;
@@ -142,7 +156,8 @@ export type LogRecordBody =
   | { type: "ext-reset"; newResetId: number; preserveData: number; legacyShort?: boolean }
   | { type: "ext-hdr"; patches: HeaderPatch[] }
   | { type: "ext-hdr32"; patches: HeaderPatch[] }
-  | { type: "ext-rec"; recordSize: number; updates: ExtRecUpdate[] }
+  /** `packed` only from a reusing scan, and then `updates` is empty: the entries are read from the log's bytes. */
+  | { type: "ext-rec"; recordSize: number; updates: ExtRecUpdate[]; packed?: PackedExtRecUpdates }
   | { type: "keyword-update"; modifyType: "add" | "remove"; name: string; ranges: UidRange[] }
   | { type: "keyword-reset"; ranges: UidRange[] }
   | { type: "ext-atomic-inc"; updates: ExtAtomicInc[] }

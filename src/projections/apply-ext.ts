@@ -61,7 +61,12 @@ function patched(ctx: ApplyContext, hdrData: Uint8Array, hdrSize: number, patche
   return data;
 }
 
-/** EXT_REC_UPDATE: each entry overwrites its message's field; unknown uids are skipped. */
+/**
+ * EXT_REC_UPDATE: each entry overwrites its message's field; unknown uids are
+ * skipped. The entries come as objects (`updates`) or, from a reusing scan, in
+ * place in the log's bytes (`packed`); one loop reads either, so both get the
+ * same checks and errors.
+ */
 export function applyExtRecUpdate(ctx: ApplyContext, record: Rec<"ext-rec">): void {
   const cur = current(ctx, "Extension record updated");
   if (cur.ignore) return;
@@ -74,23 +79,38 @@ export function applyExtRecUpdate(ctx: ApplyContext, record: Rec<"ext-rec">): vo
   if (size > ext.recordSize) throw ctx.corrupt(`entries of ${size} bytes for a ${ext.recordSize}-byte field`);
   const fieldSize = ext.recordSize;
   const updates = record.updates;
+  const packed = record.packed;
+  const count = packed === undefined ? updates.length : packed.count;
   // Indexed, not for-of: a loop over every message of a big transaction runs once, mostly
   // before it is optimized, and there for-of allocates an iterator result per element.
-  for (let n = 0; n < updates.length; n++) {
-    const u = updates[n];
-    if (u.uid === 0 || u.uid >= nextUid) throw ctx.corrupt(`Extension record update for invalid uid=${u.uid}`);
-    const index = ctx.records.indexOfUid(u.uid);
+  for (let n = 0; n < count; n++) {
+    // Entry n's uid, and its data as `data` from `at`.
+    let uid: number;
+    let data: Uint8Array;
+    let at: number;
+    if (packed === undefined) {
+      uid = updates[n].uid;
+      data = updates[n].data;
+      at = 0;
+    } else {
+      const p = packed.start + n * packed.entrySize;
+      uid = packed.view.getUint32(p, true);
+      data = packed.bytes;
+      at = p + 4;
+    }
+    if (uid === 0 || uid >= nextUid) throw ctx.corrupt(`Extension record update for invalid uid=${uid}`);
+    const index = ctx.records.indexOfUid(uid);
     if (index < 0) continue;
     const editor = ctx.edit();
     // The editor's shared span and byte loops, not forRange's closure and subarrays: a
     // rebuild or import writes one entry per message (issue #11: ~50 MB of garbage at 100k).
-    const cur = editor.span(index, index);
-    const o = cur.from * editor.recordSize + ext.recordOffset;
+    const span = editor.span(index, index);
+    const o = span.from * editor.recordSize + ext.recordOffset;
     let same = true;
-    for (let k = 0; k < fieldSize && same; k++) same = cur.bytes[o + k] === (k < size ? u.data[k] : 0);
+    for (let k = 0; k < fieldSize && same; k++) same = span.bytes[o + k] === (k < size ? data[at + k] : 0);
     if (same) continue;
-    cur.writable();
-    for (let k = 0; k < fieldSize; k++) cur.bytes[o + k] = k < size ? u.data[k] : 0;
+    span.writable();
+    for (let k = 0; k < fieldSize; k++) span.bytes[o + k] = k < size ? data[at + k] : 0;
   }
 }
 

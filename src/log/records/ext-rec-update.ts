@@ -1,6 +1,6 @@
 import { pad4 } from "../bytes.js";
-import type { ExtRecUpdate, LogRecordBody } from "../types.js";
-import { corrupt, requireMultiple, type RecordCodec } from "./context.js";
+import type { ExtRecUpdate, LogRecordBody, PackedExtRecUpdates } from "../types.js";
+import { corrupt, requireMultiple, type PayloadSource, type RecordCodec } from "./context.js";
 
 type ExtRecUpdateBody = Extract<LogRecordBody, { type: "ext-rec" }>;
 
@@ -11,19 +11,14 @@ type ExtRecUpdateBody = Extract<LogRecordBody, { type: "ext-rec" }>;
  */
 export const extRecUpdateCodec: RecordCodec<ExtRecUpdateBody> = {
   decode(src) {
-    const recordSize = src.extRecordSize;
-    if (recordSize === undefined) throw corrupt(src, "ext-rec-update without a preceding ext-intro");
-    const entrySize = pad4(4 + recordSize);
-    const count = requireMultiple(src, entrySize, "ext-rec");
+    const { recordSize, entrySize, count } = checkedLayout(src);
     const updates: ExtRecUpdate[] = new Array(count);
     // One copy of the record's entries, each entry's data a view of it: the input is not
     // aliased, and there is no buffer per entry (a rebuild decodes one per message per field).
     const copy = src.bytes.slice(src.start, src.start + count * entrySize);
     for (let i = 0, p = src.start; i < count; i++, p += entrySize) {
-      const uid = src.view.getUint32(p, true);
-      if (uid === 0) throw corrupt(src, "ext-rec-update: uid 0", p);
       const at = p - src.start + 4;
-      updates[i] = { uid, data: copy.subarray(at, at + recordSize) };
+      updates[i] = { uid: src.view.getUint32(p, true), data: copy.subarray(at, at + recordSize) };
     }
     return { type: "ext-rec", recordSize, updates };
   },
@@ -43,6 +38,36 @@ export const extRecUpdateCodec: RecordCodec<ExtRecUpdateBody> = {
     }
   },
 };
+
+/**
+ * Decodes into `out` (a reusing scan's record) without an object per entry:
+ * its `packed` points at the entries in `src`'s bytes, which must outlive
+ * the use of `out`. Checks and throws exactly as the codec's decode does.
+ */
+export function decodeExtRecUpdateInto(src: PayloadSource, out: ExtRecUpdateBody & { packed: PackedExtRecUpdates }): ExtRecUpdateBody {
+  const { recordSize, entrySize, count } = checkedLayout(src);
+  out.recordSize = recordSize;
+  if (out.updates.length !== 0) out.updates.length = 0;
+  const packed = out.packed;
+  packed.bytes = src.bytes;
+  packed.view = src.view;
+  packed.start = src.start;
+  packed.count = count;
+  packed.entrySize = entrySize;
+  return out;
+}
+
+/** The record's entry layout, once every entry is checked (the checks both decoders make). */
+function checkedLayout(src: PayloadSource): { recordSize: number; entrySize: number; count: number } {
+  const recordSize = src.extRecordSize;
+  if (recordSize === undefined) throw corrupt(src, "ext-rec-update without a preceding ext-intro");
+  const entrySize = pad4(4 + recordSize);
+  const count = requireMultiple(src, entrySize, "ext-rec");
+  for (let p = src.start, end = src.start + count * entrySize; p < end; p += entrySize) {
+    if (src.view.getUint32(p, true) === 0) throw corrupt(src, "ext-rec-update: uid 0", p);
+  }
+  return { recordSize, entrySize, count };
+}
 
 /**
  * EXT_REC_UPDATE entries for `items`, each one's data written by `write`

@@ -14,11 +14,27 @@ function logOf(...transactions: LogRecord[][]): Uint8Array {
   return Buffer.concat([encodeLogHeader(header), ...transactions.map((t) => encodeTransaction(t))]);
 }
 
-/** Every transaction, deep-copied while the callback runs (a reusing scan overwrites it afterwards). */
+/**
+ * Every transaction, deep-copied while the callback runs (a reusing scan
+ * overwrites it afterwards), a reusing scan's in-place ext-rec entries
+ * turned into the objects a plain scan decodes.
+ */
 function scan(bytes: Uint8Array, reuse: boolean): LogTransaction[] {
   const seen: LogTransaction[] = [];
-  scanTransactions(bytes, decodeLogHeader(bytes, "t.log"), "t.log", (tx) => void seen.push(structuredClone(tx)), undefined, { reuse });
+  scanTransactions(bytes, decodeLogHeader(bytes, "t.log"), "t.log", (tx) => {
+    seen.push(structuredClone({ ...tx, entries: tx.entries.map((e) => ({ ...e, record: unpacked(e.record) })) }));
+  }, undefined, { reuse });
   return seen;
+}
+
+function unpacked(record: LogRecord): LogRecord {
+  if (record.type !== "ext-rec" || record.packed === undefined) return record;
+  const { packed, ...rest } = record;
+  const updates = Array.from({ length: packed.count }, (_, i) => {
+    const p = packed.start + i * packed.entrySize;
+    return { uid: packed.view.getUint32(p, true), data: packed.bytes.slice(p + 4, p + 4 + record.recordSize) };
+  });
+  return { ...rest, updates };
 }
 
 describe("reusing scan (scanTransactions with reuse)", () => {
@@ -43,6 +59,23 @@ describe("reusing scan (scanTransactions with reuse)", () => {
     expect(reused).toEqual(scan(bytes, false));
     expect(reused[0].entries.map((e) => e.record.type)).toEqual(["flag-update", "flag-update", "keyword-update", "keyword-update"]);
     expect(reused[1].entries[0].record).toMatchObject({ name: "$label1", ranges: [{ uid1: 7, uid2: 7 }] });
+  });
+
+  it("leaves ext-rec entries in the log's bytes, each record of a transaction its own", () => {
+    const intro = { type: "ext-intro" as const, ...int, intros: [{ extId: 0xffffffff, resetId: 0, hdrSize: 0, recordSize: 3, recordAlign: 1, flags: 0, name: "x" }] };
+    const bytes = logOf([
+      intro,
+      { type: "ext-rec", ...int, recordSize: 3, updates: [{ uid: 1, data: Uint8Array.of(1, 2, 3) }, { uid: 2, data: Uint8Array.of(4, 5, 6) }] },
+      { type: "ext-rec", ...int, recordSize: 3, updates: [{ uid: 7, data: Uint8Array.of(7, 8, 9) }] },
+    ]);
+    const header = decodeLogHeader(bytes, "t.log");
+    scanTransactions(bytes, header, "t.log", (tx) => {
+      const [first, second] = tx.entries.slice(1).map((e) => e.record);
+      expect(first).not.toBe(second);
+      expect(first).toMatchObject({ type: "ext-rec", recordSize: 3, updates: [], packed: { count: 2, entrySize: 8 } });
+      expect(second).toMatchObject({ packed: { count: 1, entrySize: 8 } });
+    }, undefined, { reuse: true });
+    expect(scan(bytes, true)).toEqual(scan(bytes, false));
   });
 
   it("still throws LogCorruptedError for a record Dovecot would reject", () => {
