@@ -5,14 +5,11 @@
  * counter below can see them).
  */
 import * as fs from "node:fs";
-import { createRequire, syncBuiltinESMExports } from "node:module";
 import * as os from "node:os";
 import * as path from "node:path";
-import { afterEach, beforeEach, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { stopWatchingSyncs, watchSyncs } from "../../helpers/sync-spy.js";
 import { openStorage, type FsyncMode } from "../../../src/index.js";
-
-/** The CommonJS fs object: patching it (then syncing) is what every ESM importer of node:fs sees. */
-const fsModule = createRequire(import.meta.url)("node:fs") as typeof fs;
 
 let dir: string;
 let calls: string[];
@@ -20,20 +17,11 @@ let calls: string[];
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-fsync-never-"));
   calls = [];
-  // The engine imports node:fs as a namespace; syncBuiltinESMExports makes it see the spies.
-  for (const name of ["fsyncSync", "fdatasyncSync"] as const) {
-    const real = fs[name];
-    vi.spyOn(fsModule, name).mockImplementation((fd: number) => {
-      calls.push(name + (process.env.FSYNC_STACK ? new Error().stack!.split("\n").slice(2, 5).join(" < ") : ""));
-      real(fd);
-    });
-  }
-  syncBuiltinESMExports();
+  watchSyncs((name) => calls.push(name + (process.env.FSYNC_STACK ? new Error().stack!.split("\n").slice(2, 5).join(" < ") : "")));
 });
 
 afterEach(() => {
-  vi.restoreAllMocks();
-  syncBuiltinESMExports();
+  stopWatchingSyncs();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

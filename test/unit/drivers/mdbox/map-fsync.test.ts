@@ -4,13 +4,11 @@
  * fdatasync, not only saves; with the storage's fsync "never" nothing does.
  */
 import * as fs from "node:fs";
-import { createRequire, syncBuiltinESMExports } from "node:module";
 import * as os from "node:os";
 import * as path from "node:path";
-import { afterEach, beforeEach, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { stopWatchingSyncs, watchSyncs } from "../../../helpers/sync-spy.js";
 import { openStorage, type FsyncMode } from "../../../../src/index.js";
-
-const fsModule = createRequire(import.meta.url)("node:fs") as typeof fs;
 
 let dir: string;
 /** Basenames of the files fdatasync()ed, in order. */
@@ -19,17 +17,13 @@ let synced: string[];
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-map-fsync-"));
   synced = [];
-  const real = fs.fdatasyncSync;
-  vi.spyOn(fsModule, "fdatasyncSync").mockImplementation((fd: number) => {
-    synced.push(path.basename(fs.readlinkSync(`/proc/self/fd/${fd}`)));
-    real(fd);
+  watchSyncs((name, fd) => {
+    if (name === "fdatasyncSync") synced.push(path.basename(fs.readlinkSync(`/proc/self/fd/${fd}`)));
   });
-  syncBuiltinESMExports();
 });
 
 afterEach(() => {
-  vi.restoreAllMocks();
-  syncBuiltinESMExports();
+  stopWatchingSyncs();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
