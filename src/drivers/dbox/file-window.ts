@@ -7,6 +7,7 @@
  * (issue #11). One buffer is reused for the whole file.
  */
 import * as fs from "node:fs";
+import { readFullyAt } from "../../shared/read-at.js";
 
 /** Bytes read at a time when less is asked for. */
 const CHUNK_BYTES = 256 * 1024;
@@ -47,14 +48,8 @@ export class FileWindow {
 
   private fill(offset: number, bytes: number): void {
     if (this.buffer.length < bytes) this.buffer = new Uint8Array(bytes);
-    let read = 0;
-    const stop = Math.min(bytes, this.size - offset);
-    while (read < stop) {
-      const n = fs.readSync(this.fd, this.buffer, read, stop - read, offset + read);
-      // The file shrank under us: what is there is all there is.
-      if (n === 0) break;
-      read += n;
-    }
+    // Short only when the file shrank under us: what is there is all there is.
+    const read = readFullyAt(this.fd, this.buffer, offset, Math.min(bytes, this.size - offset));
     this.base = offset;
     this.view = this.buffer.subarray(0, read);
   }

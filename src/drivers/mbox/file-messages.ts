@@ -3,7 +3,7 @@
  * file (a sync), or one message at an index's from offset, with its header
  * block at hand for MD5s, keyword checks and header rewrites.
  */
-import * as fs from "node:fs";
+import { readFullyAt } from "../../shared/read-at.js";
 import { MailCorruptedError } from "../../shared/errors.js";
 import { mboxHeaderMd5 } from "./header-md5.js";
 import type { IndexedMessage } from "./index-view.js";
@@ -13,12 +13,7 @@ import { FileSource, type ByteSource } from "./source.js";
 /** Reads [offset, offset+length) of `fd` into a new buffer. */
 export function readRange(fd: number, offset: number, length: number): Buffer {
   const out = Buffer.allocUnsafe(length);
-  let got = 0;
-  while (got < length) {
-    const n = fs.readSync(fd, out, got, length - got, offset + got);
-    if (n === 0) break;
-    got += n;
-  }
+  const got = readFullyAt(fd, out, offset, length);
   return got === length ? out : out.subarray(0, got);
 }
 

@@ -5,6 +5,7 @@
  * the mbox size. A buffer source returns views without copying.
  */
 import * as fs from "node:fs";
+import { readFullyAt } from "../../shared/read-at.js";
 import { assert } from "../../shared/errors.js";
 
 export interface ByteSource {
@@ -88,13 +89,7 @@ export class FileSource implements ByteSource {
     // A request larger than the window gets its own buffer of exactly that size;
     // callers bound their requests.
     if (end - offset > this.window.length) this.window = new Uint8Array(end - offset);
-    let got = 0;
-    const want = Math.min(this.window.length, this.size - offset);
-    while (got < want) {
-      const n = fs.readSync(this.fd, this.window, got, want - got, offset + got);
-      if (n === 0) break;
-      got += n;
-    }
+    const got = readFullyAt(this.fd, this.window, offset, Math.min(this.window.length, this.size - offset));
     this.windowOffset = offset;
     this.windowLength = got;
     return this.window.subarray(0, Math.min(end - offset, got));
