@@ -5,6 +5,7 @@
  */
 import { extension, extensionHeader } from "./read.js";
 import type { ExtensionInfo, IndexMapState } from "./state.js";
+import type { RowRef } from "./record-store.js";
 import { decodeMapHeader, decodeRefcount, MAP_EXT_NAME, mapRecordFileId, readMapRecordInto, REF_EXT_NAME, type MapHeader, type MapRecord } from "./mdbox-map-format.js";
 
 /** One map record: where a stored message lives and how many mailbox records use it. */
@@ -20,21 +21,27 @@ export function lookupMapEntry(state: IndexMapState, mapUid: number): MapEntry |
 
 /** lookupMapEntry for many map uids of one state: the extensions are looked up once (a fetch asks per message). */
 export function mapEntryReader(state: IndexMapState): (mapUid: number) => MapEntry | undefined {
-  const map = extension(state, MAP_EXT_NAME);
-  if (map === undefined || map.recordSize < 12) return () => undefined;
-  const ref = extension(state, REF_EXT_NAME);
-  return (mapUid) => {
-    const index = state.records.indexOfUid(mapUid);
-    return index < 0 ? undefined : entryAt(state, index, map, ref);
-  };
+  return placedRowReader(state, (row, map, ref) => {
+    const placed = { fileId: 0, offset: 0, size: 0 };
+    readMapRecordInto(row.bytes, row.offset + map.recordOffset, placed);
+    return { mapUid: row.words[row.offset >>> 2], ...placed, refcount: refcountIn(row.bytes, row.offset, ref) };
+  });
 }
 
 /**
- * A reader of map uids' refcounts (undefined when the map has no placed
- * record of it, as lookupMapEntry), the extensions looked up once and the
- * row read in place: an expunge of many messages asks per message.
+ * A reader of map uids' refcounts (undefined as for lookupMapEntry), read
+ * in place without a MapEntry: an expunge of many messages asks per message.
  */
 export function refcountReader(state: IndexMapState): (mapUid: number) => number | undefined {
+  return placedRowReader(state, (row, _map, ref) => refcountIn(row.bytes, row.offset, ref));
+}
+
+/**
+ * `read` applied to the map row of a map uid, the extensions looked up
+ * once; undefined when the map has no such record or it was never placed
+ * (file_id 0).
+ */
+function placedRowReader<T>(state: IndexMapState, read: (row: RowRef, map: ExtensionInfo, ref: ExtensionInfo | undefined) => T): (mapUid: number) => T | undefined {
   const map = extension(state, MAP_EXT_NAME);
   if (map === undefined || map.recordSize < 12) return () => undefined;
   const ref = extension(state, REF_EXT_NAME);
@@ -42,9 +49,7 @@ export function refcountReader(state: IndexMapState): (mapUid: number) => number
     const index = state.records.indexOfUid(mapUid);
     if (index < 0) return undefined;
     const row = state.records.row(index);
-    // file_id 0: never placed.
-    if (mapRecordFileId(row.bytes, row.offset + map.recordOffset) === 0) return undefined;
-    return refcountIn(row.bytes, row.offset, ref);
+    return mapRecordFileId(row.bytes, row.offset + map.recordOffset) === 0 ? undefined : read(row, map, ref);
   };
 }
 
@@ -142,14 +147,6 @@ export function recentFileEnds(state: IndexMapState, max: number): FileEnd[] {
     .sort((a, b) => b[1].lastMapUid - a[1].lastMapUid)
     .slice(0, max)
     .map(([fileId, f]) => ({ fileId, end: f.end }));
-}
-
-/** The entry in row `index`, read in place (no MessageRecord); undefined when never placed (file_id 0). */
-function entryAt(state: IndexMapState, index: number, map: ExtensionInfo, ref: ExtensionInfo | undefined): MapEntry | undefined {
-  const row = state.records.row(index);
-  const placed = { fileId: 0, offset: 0, size: 0 };
-  if (!readMapRecordInto(row.bytes, row.offset + map.recordOffset, placed)) return undefined;
-  return { mapUid: row.words[row.offset >>> 2], ...placed, refcount: refcountIn(row.bytes, row.offset, ref) };
 }
 
 /** @returns the `map` extension header (zeros when the map has none yet). */
