@@ -139,7 +139,7 @@ export class MdboxMailboxBackend implements MailboxBackend {
   async readMessage(state: IndexMapState, uid: number): Promise<Uint8Array> {
     // The body only: its metadata block is not decoded.
     const read = (file: string, entry: MapEntry) => this.reader.readBody(file, entry.offset, entry.size, this.ctx.map.state);
-    return (await this.readStored(state, uid, read)).message.body;
+    return (await this.readStoredWith(state, uid, read)).message.body;
   }
 
   /**
@@ -209,12 +209,13 @@ export class MdboxMailboxBackend implements MailboxBackend {
    * the map says where the copy is), so a missing file means: refresh the
    * map and look again.
    */
-  private async readStored<M extends { size: number } = DboxMessage>(
-    state: IndexMapState,
-    uid: number,
+  private readStored(state: IndexMapState, uid: number): Promise<{ message: DboxMessage; resolved: ResolvedMessage }> {
     // Read-ahead keyed to the map state the record came from (see DboxMessageReader).
-    read: (filePath: string, entry: MapEntry) => M = (file, entry) => this.reader.read(file, entry.offset, entry.size, this.ctx.map.state) as unknown as M,
-  ): Promise<{ message: M; resolved: ResolvedMessage }> {
+    return this.readStoredWith(state, uid, (file, entry) => this.reader.read(file, entry.offset, entry.size, this.ctx.map.state));
+  }
+
+  /** readStored with `read` reading the record (the whole message, or its body only). */
+  private async readStoredWith<M extends { size: number }>(state: IndexMapState, uid: number, read: (filePath: string, entry: MapEntry) => M): Promise<{ message: M; resolved: ResolvedMessage }> {
     for (let attempt = 0; ; attempt++) {
       const resolved = this.resolve(state, uid);
       const filePath = this.ctx.paths.readPath(resolved.entry.fileId);
