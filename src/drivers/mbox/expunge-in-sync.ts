@@ -23,10 +23,9 @@
 import { MAIL_FLAGS_NONRECENT } from "../../log/types.js";
 import type { LogRecord } from "../../log/types.js";
 import { MailCorruptedError } from "../../shared/errors.js";
-import { extRecordViewReader } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { messageAt } from "./file-messages.js";
-import { fromOffsetRecords, MBOX_EXT_NAME, mboxHeaderRecords } from "./index-ext.js";
+import { fromOffsetRecords, mboxHeaderRecords, mboxRecordReader } from "./index-ext.js";
 import type { PendingChanges } from "./index-view.js";
 import { rewriteInPlace, type Unit } from "./in-place.js";
 import type { WriteHold } from "./mbox-file.js";
@@ -63,13 +62,12 @@ function xUidOf(unit: Buffer): number | undefined {
 
 /** @returns each message's unit (From_ line to the next From_ line) from the index's from offsets, or undefined when they cannot be. */
 function unitsFromIndex(state: IndexMapState, fileSize: number): Unit[] | undefined {
-  const fromOffset = extRecordViewReader(state, MBOX_EXT_NAME);
+  const records = mboxRecordReader(state);
   const n = state.records.count;
   const starts: number[] = [];
   for (let seq = 1; seq <= n; seq++) {
-    const v = fromOffset(seq);
-    if (v === undefined || v.length < 8) return undefined;
-    const offset = v[0] + v[1] * 2 ** 8 + v[2] * 2 ** 16 + v[3] * 2 ** 24 + (v[4] + v[5] * 2 ** 8 + v[6] * 2 ** 16 + v[7] * 2 ** 24) * 2 ** 32;
+    const offset = records.fromOffset(seq);
+    if (offset === undefined) return undefined;
     // Dovecot's from offset is the separator's LF (the file's start for the first message).
     const start = seq === 1 ? offset : offset + 1;
     if (seq === 1 ? offset !== 0 : start <= starts[starts.length - 1] || start >= fileSize) return undefined;

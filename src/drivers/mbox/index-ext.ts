@@ -21,6 +21,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { EXT_ID_BY_NAME, type LogRecord } from "../../log/types.js";
+import { readU32LE } from "../../log/bytes.js";
 import { extension, extensionHeader, extRecordViewReader, type MessageRecord } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
 
@@ -117,7 +118,8 @@ export function headerMd5Records(updates: ReadonlyArray<{ uid: number; md5: Uint
 /** @returns the from offset in an `mbox` record field, or undefined when there is none. */
 function decodeFromOffset(data: Uint8Array | undefined): number | undefined {
   if (data === undefined || data.length < 8) return undefined;
-  return Number(new DataView(data.buffer, data.byteOffset, 8).getBigUint64(0, true));
+  // By hand, not through a DataView and a BigInt: readers ask per message (exact below 2^53, far past any mbox).
+  return readU32LE(data, 0) + readU32LE(data, 4) * 2 ** 32;
 }
 
 /** @returns the `header-md5` record field, or undefined when unset (all zero) or absent. */
