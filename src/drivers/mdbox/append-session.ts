@@ -31,6 +31,13 @@ export interface AppendSessionOptions {
   sync?: boolean;
   /** Never append to these files (purge: the files being purged). */
   excludeFileIds?: ReadonlySet<number>;
+  /**
+   * publish() leaves the directory sync to syncPublishedNames() (purge: the
+   * files it copies from still hold every message until it deletes them,
+   * so the new names need to be durable before those unlinks, not before
+   * the map commit).
+   */
+  deferDirSync?: boolean;
 }
 
 /** Where one message was put; resolve() gives its map record after publish(). */
@@ -91,6 +98,15 @@ export class AppendSession {
     return placements;
   }
 
+  /**
+   * Starts what Dovecot would do in a transaction of its own (purge: one
+   * per file): the files written so far take more mail under the rule for
+   * files of earlier transactions, `size + mail < rotate`.
+   */
+  beginTransaction(): void {
+    for (const t of this.targets) t.appended = false;
+  }
+
   /** Step 1: a file this session already writes to, with room. */
   private targetWithRoom(bodySize: number, alt: boolean): AppendTarget | undefined {
     for (const t of this.targets) {
@@ -144,11 +160,16 @@ export class AppendSession {
       }
       published = true;
     }
-    if (published && (this.options.sync ?? true)) {
-      fsyncDir(this.paths.storageDir);
-      if (this.targets.some((t) => t.alt)) fsyncDir(this.paths.altStorageDir!);
-    }
+    if (published && !this.options.deferDirSync) this.syncPublishedNames();
     return highest;
+  }
+
+  /** Makes the names publish() gave durable (fsyncs the storage directories), unless syncs are off. */
+  syncPublishedNames(): void {
+    if (!(this.options.sync ?? true)) return;
+    const named = this.targets.filter((t) => t.kind === "new" && t.fileId !== 0);
+    if (named.some((t) => !t.alt)) fsyncDir(this.paths.storageDir);
+    if (named.some((t) => t.alt)) fsyncDir(this.paths.altStorageDir!);
   }
 
   /** The map record of a placed message (after publish()). */

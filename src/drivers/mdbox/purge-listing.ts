@@ -31,10 +31,11 @@ export class PurgeListing {
   }
 
   /**
-   * The purge's map transaction for one file committed on top of the listed
-   * state itself (nothing else was folded first): `state` differs from it
-   * only in that file's records (moved to files outside the purge, or
-   * expunged) and the header, so the other files' lists still hold.
+   * The purge's map transaction for a batch of files committed on top of
+   * the listed state itself (nothing else was folded first): `state`
+   * differs from it only in those files' records (moved to files outside
+   * the purge, or expunged) and the header, so the other files' lists
+   * still hold.
    */
   afterOwnCommit(state: IndexMapState): void {
     this.state = state;

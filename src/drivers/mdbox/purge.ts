@@ -12,23 +12,20 @@
  * storage.
  */
 import { promises as fsp } from "node:fs";
-import { MailCorruptedError } from "../../shared/errors.js";
 import type { FileHandle } from "node:fs/promises";
 import type { LogRecord } from "../../log/types.js";
-import { locateDboxBody } from "../dbox/file-format.js";
-import { walkDboxMetadata } from "../dbox/metadata.js";
-import { decodeDboxFileHeader } from "../dbox/file-header.js";
 import { tryFlockExclusive } from "../dbox/flock.js";
-import { AppendSession } from "./append-session.js";
+import { AppendSession, type Placement } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
 import { highestFileIdRecords, mapRecordRecords } from "../../projections/mdbox-map-format.js";
-import { forEachMapRow, mapHeader, type MapEntry } from "../../projections/mdbox-map-view.js";
+import { forEachMapRow, mapHeader } from "../../projections/mdbox-map-view.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { findReferencedMapUids } from "./referenced-map-uids.js";
 import { repairLowRefcounts } from "./refcount-repair.js";
 import { statIfExists } from "../../shared/stat-if-exists.js";
 import { WholeFileReader } from "../../shared/whole-file-reader.js";
 import { PurgeListing } from "./purge-listing.js";
+import { planCopies, plansStillHold, type CopyPlan, type PlanRules } from "./purge-plan.js";
 
 /** What a purge should also do. */
 export interface PurgeOptions {
@@ -102,171 +99,171 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
     if (located !== undefined && located.alt !== Boolean(opts.moveToAlt?.has(e.mapUid))) fileIds.add(e.fileId);
   });
   const job: FileJob = { ...opts, keep, exclude: fileIds, listing: new PurgeListing(ctx.map, fileIds), reader: new WholeFileReader() };
-  for (const fileId of [...fileIds].sort((a, b) => a - b)) await purgeFile(ctx, fileId, job, result);
+  const order = [...fileIds].sort((a, b) => a - b);
+  for (let i = 0; i < order.length; i += MAX_BATCH_FILES) await purgeBatch(ctx, order.slice(i, i + MAX_BATCH_FILES), job, result);
   result.orphanFileIds.push(...(await findOrphanFiles(ctx)));
   return result;
 }
 
+/**
+ * Files purged together: one data sync per file written, one map
+ * transaction (and its fdatasync) for all of them. Bounded so that a
+ * purge of a large storage does not hold a descriptor and a flock for
+ * every file at once.
+ */
+const MAX_BATCH_FILES = 32;
+
 /** The map's expunges carry zero GUIDs (observed). One array for all of them: log records are never modified. */
 const ZERO_GUID = new Uint8Array(16);
 
-interface FileJob extends PurgeOptions {
-  readonly keep: ReadonlySet<number>;
+interface FileJob extends PlanRules {
   readonly exclude: ReadonlySet<number>;
   readonly listing: PurgeListing;
-  /** Each file is read into the same buffer: its views are written out before the next file. */
+  /** Each file is read into the same buffer: its live messages are queued (copied) before the next file is read. */
   readonly reader: WholeFileReader;
 }
 
-/** mdbox_file_purge(): one file, under its flock. */
-async function purgeFile(ctx: MdboxContext, fileId: number, job: FileJob, result: PurgeResult): Promise<void> {
+/** A file read and planned, its flock held until it is deleted. */
+interface PlannedFile {
+  readonly fileId: number;
+  readonly path: string;
+  readonly fh: FileHandle;
+  /** The map state its records were listed from. */
+  readonly listedState: IndexMapState;
+  readonly plan: CopyPlan;
+  /** Where each of plan.live was queued, in the same order. */
+  placements: Placement[];
+}
+
+/**
+ * mdbox_file_purge() for several files at once: each file is read and
+ * planned under its flock and its live messages queued in one append
+ * session; then the copies are synced (once per file written), one map
+ * transaction moves and expunges the records of all the files, and only
+ * then are they deleted. Dovecot purges file by file, with a map
+ * transaction and fdatasync each: this is the same order of writes with
+ * fewer syncs. When the map changed under the batch so that a plan no
+ * longer holds, nothing is committed (the copies are taken back) and each
+ * file is tried again on its own.
+ */
+async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: FileJob, result: PurgeResult): Promise<void> {
+  const planned: PlannedFile[] = [];
+  // The directory sync of new files waits until just before the unlinks: until then the files
+  // being purged still hold every message, so a name lost in a crash loses nothing.
+  const session = new AppendSession(ctx.paths, { rotateSizeBytes: ctx.settings.rotateSizeBytes, sync: ctx.settings.fsyncFiles ?? true, excludeFileIds: job.exclude, deferDirSync: true });
+  let held: boolean;
+  try {
+    for (const fileId of fileIds) {
+      const opened = await openAndPlan(ctx, fileId, job, result);
+      if (opened === undefined) continue;
+      const { file, bytes } = opened;
+      planned.push(file);
+      // Dovecot purges each file in a transaction of its own (the rotation rule depends on it).
+      session.beginTransaction();
+      // Views of the shared read buffer: addAll() has copied them all when it returns, before the next read.
+      const records = file.plan.live.map((m) => ({ record: bytes.subarray(m.entry.offset, m.entry.offset + m.entry.size), bodySize: m.bodySize, alt: m.alt }));
+      file.placements = await session.addAll(records, () => ctx.map.recentFiles());
+    }
+    held = planned.length === 0 || (await commitBatch(ctx, session, planned, job));
+    if (held && planned.length > 0) {
+      session.markCommitted();
+      session.syncPublishedNames();
+      for (const file of planned) {
+        result.movedMapUids.push(...file.plan.live.map((m) => m.entry.mapUid));
+        result.expungedMapUids.push(...file.plan.dead.map((d) => d.mapUid));
+        // Unlink after the map commit (readers follow the map to the copies), still holding the flock.
+        await fsp.unlink(file.path);
+        result.purgedFileIds.push(file.fileId);
+      }
+    }
+  } finally {
+    await session.release();
+    for (const file of planned) await file.fh.close();
+  }
+  if (held) return;
+  // Unlocked and taken back above: each file again, alone.
+  if (fileIds.length === 1) result.skippedFileIds.push(fileIds[0]);
+  else for (const file of planned) await purgeBatch(ctx, [file.fileId], job, result);
+}
+
+/**
+ * Opens, locks, reads and plans one file. Files that cannot be purged now
+ * are reported in `result` (skipped, corrupt) and closed.
+ * @returns the planned file, its flock held, and its bytes (the reader's
+ *   buffer, valid until the next read); undefined when it is not purged now.
+ */
+async function openAndPlan(ctx: MdboxContext, fileId: number, job: FileJob, result: PurgeResult): Promise<{ file: PlannedFile; bytes: Uint8Array } | undefined> {
   const located = ctx.paths.locate(fileId);
   if (located === undefined) {
     await expungeDeadRecordsOf(ctx, fileId, job.keep, result);
-    return;
+    return undefined;
   }
   let fh: FileHandle;
   try {
     fh = await fsp.open(located.path, "r");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
   }
-  const session = new AppendSession(ctx.paths, { rotateSizeBytes: ctx.settings.rotateSizeBytes, sync: ctx.settings.fsyncFiles ?? true, excludeFileIds: job.exclude });
+  let file: PlannedFile | undefined;
   try {
     if (!(await tryFlockExclusive(fh.fd, located.path))) {
       result.skippedFileIds.push(fileId);
-      return;
+      return undefined;
     }
     // Another purge may have deleted it between our open and our lock.
     const st = await fh.stat();
     const now = await statIfExists(located.path);
-    if (now === undefined || now.ino !== st.ino) return;
+    if (now === undefined || now.ino !== st.ino) return undefined;
 
     const listed = job.listing.entriesOf(fileId);
-    const msgs = listed.entries;
     const bytes = await job.reader.read(fh, st.size);
-    const plan = planCopies(bytes, located.path, msgs, job, located.alt);
+    const plan = planCopies(bytes, located.path, listed.entries, job, located.alt);
     if (plan === undefined) {
       result.corruptFileIds.push(fileId);
-      return;
+      return undefined;
     }
     if (plan.kept.length > 0) {
       // A message still in use pins the file as it is: expunging only the others would
       // leave unmapped bytes between mapped ones, which Dovecot's purge calls corruption.
       result.skippedFileIds.push(fileId);
-      return;
+      return undefined;
     }
-    // Views, not copies: `bytes` stays as it is until the next file, after the session's flush below.
-    const records = plan.live.map((m) => ({ record: bytes.subarray(m.entry.offset, m.entry.offset + m.entry.size), bodySize: m.bodySize, alt: m.alt }));
-    const placements = await session.addAll(records, () => ctx.map.recentFiles());
-    const moved = plan.live.map((m, i) => ({ entry: m.entry, placement: placements[i] }));
-    await session.flush();
-
-    let committed = false;
-    let onListedState = false;
-    await ctx.map.transact(async (state) => {
-      // Re-check under the lock, unless the map is still the state we planned from: a copy may
-      // have referenced a dead message again, or a rebuild moved things.
-      onListedState = state === listed.state;
-      if (!onListedState && !planStillHolds(state, fileId, plan)) return [];
-      const flags = { external: true };
-      const records: LogRecord[] = [];
-      const highest = mapHeader(state).highestFileId;
-      const newHighest = await session.publish(highest);
-      if (newHighest !== highest) records.push(...highestFileIdRecords(newHighest, flags));
-      records.push(...mapRecordRecords(moved.map((m) => ({ mapUid: m.entry.mapUid, ...session.resolve(m.placement) })), flags));
-      if (plan.dead.length > 0) {
-        records.push({ type: "expunge-guid", external: true, sync: false, expunges: plan.dead.map((d) => ({ uid: d.mapUid, guid: ZERO_GUID })) });
-      }
-      committed = true;
-      return records.length > 0 ? [records] : [];
-    });
-    if (!committed) {
-      result.skippedFileIds.push(fileId);
-      return;
-    }
-    session.markCommitted();
-    if (onListedState) job.listing.afterOwnCommit(ctx.map.state);
-    result.movedMapUids.push(...moved.map((m) => m.entry.mapUid));
-    result.expungedMapUids.push(...plan.dead.map((d) => d.mapUid));
-    // Unlink after the map commit (readers follow the map to the copies), still holding the flock.
-    await fsp.unlink(located.path);
-    result.purgedFileIds.push(fileId);
+    file = { fileId, path: located.path, fh, listedState: listed.state, plan, placements: [] };
+    return { file, bytes };
   } finally {
-    await session.release();
-    await fh.close();
+    if (file === undefined) await fh.close();
   }
 }
 
-interface CopyPlan {
-  readonly live: Array<{ entry: MapEntry; bodySize: number; alt: boolean }>;
-  readonly dead: MapEntry[];
-  /** Messages that must stay (still referenced per the mailboxes): the file cannot go. */
-  readonly kept: MapEntry[];
-}
-
 /**
- * Walks the file from its header, checking that the map's records for it
- * are exactly where the messages are (Dovecot: "purging found mismatched
- * offsets"). Bytes after the last mapped message are the remains of an
- * append that never committed; they go with the file.
- * @returns the plan, or undefined when the file and the map disagree
- *   (including a file that cannot be read as dbox: MailCorruptedError).
+ * The batch's map transaction, once the copies are on disk: new files
+ * named, live records pointed at their copies, dead ones expunged. Re-checks the plans under the lock,
+ * unless the map is still the state they were made from: a copy may have
+ * referenced a dead message again, or a rebuild moved things.
+ * @returns false when a plan no longer holds (nothing written).
  */
-function planCopies(bytes: Uint8Array, filePath: string, msgs: readonly MapEntry[], job: FileJob, fileInAlt: boolean): CopyPlan | undefined {
-  const plan: CopyPlan = { live: [], dead: [], kept: [] };
-  try {
-    const { header, headerSize } = decodeDboxFileHeader(bytes, { path: filePath });
-    const source = { path: filePath };
-    let offset = headerSize;
-    for (const e of msgs) {
-      if (e.offset !== offset) return undefined;
-      // The metadata is checked but not decoded: purge copies it as bytes.
-      const { bodyStart, bodyEnd } = locateDboxBody(bytes, offset, header.msgHeaderSize, source);
-      const end = walkDboxMetadata(bytes, bodyEnd, source, ignoreItem);
-      if (end - offset !== e.size) return undefined;
-      if (e.refcount === 0 && job.keep.has(e.mapUid)) {
-        plan.kept.push(e);
-      } else if (e.refcount === 0) {
-        plan.dead.push(e);
-      } else {
-        const alt = job.moveToAlt?.has(e.mapUid) ? true : job.moveFromAlt?.has(e.mapUid) ? false : fileInAlt;
-        plan.live.push({ entry: e, bodySize: bodyEnd - bodyStart, alt });
-      }
-      offset = end;
-    }
-  } catch (err) {
-    // Not dbox where the map says a message is: the file is reported as corrupt and left alone.
-    if (err instanceof MailCorruptedError) return undefined;
-    throw err;
-  }
-  return plan;
-}
-
-/**
- * Whether the map still has the plan's records as planned, and no other in
- * this file: each dead one unreferenced, each live one at its offset here.
- * One walk of the map instead of a lookup per message.
- */
-function planStillHolds(state: IndexMapState, fileId: number, plan: CopyPlan): boolean {
-  const DEAD = -1;
-  const wanted = new Map<number, number>();
-  for (const d of plan.dead) wanted.set(d.mapUid, DEAD);
-  for (const m of plan.live) wanted.set(m.entry.mapUid, m.entry.offset);
-  let holding = 0;
-  let inFile = 0;
-  forEachMapRow(state, (e) => {
-    if (e.fileId !== fileId) return;
-    inFile++;
-    const offset = wanted.get(e.mapUid);
-    if (offset !== undefined && (offset === DEAD ? e.refcount === 0 : e.offset === offset)) holding++;
+async function commitBatch(ctx: MdboxContext, session: AppendSession, planned: readonly PlannedFile[], job: FileJob): Promise<boolean> {
+  await session.flush();
+  let held = false;
+  let onListedState = false;
+  await ctx.map.transact(async (state) => {
+    onListedState = planned.every((f) => f.listedState === state);
+    if (!onListedState && !plansStillHold(state, new Map(planned.map((f) => [f.fileId, f.plan])))) return [];
+    held = true;
+    const flags = { external: true };
+    const records: LogRecord[] = [];
+    const highest = mapHeader(state).highestFileId;
+    const newHighest = await session.publish(highest);
+    if (newHighest !== highest) records.push(...highestFileIdRecords(newHighest, flags));
+    const moved = planned.flatMap((f) => f.plan.live.map((m, i) => ({ mapUid: m.entry.mapUid, ...session.resolve(f.placements[i]) })));
+    records.push(...mapRecordRecords(moved, flags));
+    const dead = planned.flatMap((f) => f.plan.dead.map((d) => ({ uid: d.mapUid, guid: ZERO_GUID })));
+    if (dead.length > 0) records.push({ type: "expunge-guid", external: true, sync: false, expunges: dead });
+    return records.length > 0 ? [records] : [];
   });
-  return holding === wanted.size && inFile === wanted.size;
-}
-
-function ignoreItem(): void {
-  // planCopies() only needs where each metadata block ends.
+  if (held && onListedState) job.listing.afterOwnCommit(ctx.map.state);
+  return held;
 }
 
 /** The file is gone: its refcount-0 records have nothing left to purge (mdbox_map_remove_file_id). */

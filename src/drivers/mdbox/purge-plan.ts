@@ -1,0 +1,91 @@
+/**
+ * What a purge does with one m.N file: which of its messages are copied,
+ * which are dropped, and whether the map still says so when it commits.
+ */
+import { MailCorruptedError } from "../../shared/errors.js";
+import { locateDboxBody } from "../dbox/file-format.js";
+import { walkDboxMetadata } from "../dbox/metadata.js";
+import { decodeDboxFileHeader } from "../dbox/file-header.js";
+import { forEachMapRow, type MapEntry } from "../../projections/mdbox-map-view.js";
+import type { IndexMapState } from "../../projections/state.js";
+
+/** The file's messages, sorted by what the purge does with them. */
+export interface CopyPlan {
+  readonly live: Array<{ entry: MapEntry; bodySize: number; alt: boolean }>;
+  readonly dead: MapEntry[];
+  /** Messages that must stay (still referenced per the mailboxes): the file cannot go. */
+  readonly kept: MapEntry[];
+}
+
+/** Which messages stay and where live ones go. */
+export interface PlanRules {
+  /** Refcount-0 map uids a mailbox still points at. */
+  readonly keep: ReadonlySet<number>;
+  readonly moveToAlt?: ReadonlySet<number>;
+  readonly moveFromAlt?: ReadonlySet<number>;
+}
+
+/**
+ * Walks the file from its header, checking that the map's records for it
+ * are exactly where the messages are (Dovecot: "purging found mismatched
+ * offsets"). Bytes after the last mapped message are the remains of an
+ * append that never committed; they go with the file.
+ * @returns the plan, or undefined when the file and the map disagree
+ *   (including a file that cannot be read as dbox: MailCorruptedError).
+ */
+export function planCopies(bytes: Uint8Array, filePath: string, msgs: readonly MapEntry[], rules: PlanRules, fileInAlt: boolean): CopyPlan | undefined {
+  const plan: CopyPlan = { live: [], dead: [], kept: [] };
+  try {
+    const { header, headerSize } = decodeDboxFileHeader(bytes, { path: filePath });
+    const source = { path: filePath };
+    let offset = headerSize;
+    for (const e of msgs) {
+      if (e.offset !== offset) return undefined;
+      // The metadata is checked but not decoded: purge copies it as bytes.
+      const { bodyStart, bodyEnd } = locateDboxBody(bytes, offset, header.msgHeaderSize, source);
+      const end = walkDboxMetadata(bytes, bodyEnd, source, ignoreItem);
+      if (end - offset !== e.size) return undefined;
+      if (e.refcount === 0 && rules.keep.has(e.mapUid)) {
+        plan.kept.push(e);
+      } else if (e.refcount === 0) {
+        plan.dead.push(e);
+      } else {
+        const alt = rules.moveToAlt?.has(e.mapUid) ? true : rules.moveFromAlt?.has(e.mapUid) ? false : fileInAlt;
+        plan.live.push({ entry: e, bodySize: bodyEnd - bodyStart, alt });
+      }
+      offset = end;
+    }
+  } catch (err) {
+    // Not dbox where the map says a message is: the file is reported as corrupt and left alone.
+    if (err instanceof MailCorruptedError) return undefined;
+    throw err;
+  }
+  return plan;
+}
+
+function ignoreItem(): void {
+  // planCopies() only needs where each metadata block ends.
+}
+
+/**
+ * Whether the map still has the plans' records as planned, and no other in
+ * their files: each dead one unreferenced, each live one at its offset
+ * there. One walk of the map for all the files instead of a lookup per
+ * message.
+ */
+export function plansStillHold(state: IndexMapState, plans: ReadonlyMap<number, CopyPlan>): boolean {
+  const wanted = new Map<number, { readonly entry: MapEntry; readonly dead: boolean }>();
+  for (const plan of plans.values()) {
+    for (const entry of plan.dead) wanted.set(entry.mapUid, { entry, dead: true });
+    for (const m of plan.live) wanted.set(m.entry.mapUid, { entry: m.entry, dead: false });
+  }
+  let holding = 0;
+  let inFiles = 0;
+  forEachMapRow(state, (e) => {
+    if (!plans.has(e.fileId)) return;
+    inFiles++;
+    const w = wanted.get(e.mapUid);
+    if (w !== undefined && w.entry.fileId === e.fileId && (w.dead ? e.refcount === 0 : e.offset === w.entry.offset)) holding++;
+  });
+  return holding === wanted.size && inFiles === wanted.size;
+}

@@ -1,0 +1,112 @@
+/**
+ * A purge of several files commits them in one map transaction: one map
+ * log fdatasync, the new file's name made durable before any old file is
+ * deleted; and when the map changes under the batch, nothing of it is
+ * committed and each file is purged on its own.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, beforeEach, expect, it, vi } from "vitest";
+import { stopWatchingSyncs, watchSyncs } from "../../../helpers/sync-spy.js";
+import { refIncRecords } from "../../../../src/projections/mdbox-map-format.js";
+import { MdboxMap } from "../../../../src/drivers/mdbox/map.js";
+import { MdboxStorageBackend } from "../../../../src/drivers/mdbox/storage-backend.js";
+import { openStorage, type Mailbox, type Storage } from "../../../../src/index.js";
+
+let root: string;
+let storage: Storage;
+/** What the engine did, in order: "sync <file>" for fdatasync, "dirsync <dir>" for fsync, "unlink <file>". */
+let events: string[];
+const backend = () => storage.backend as MdboxStorageBackend;
+const msg = (i: number) => `Subject: ${i}\n\nbody of message ${i}\n`;
+const mFiles = () => fs.readdirSync(path.join(root, "storage")).filter((n) => /^m\.\d+$/.test(n)).sort();
+
+beforeEach(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), "mdbox-purge-batch-"));
+  storage = openStorage(`mdbox:${root}`);
+  events = [];
+});
+afterEach(async () => {
+  stopWatchingSyncs();
+  await storage.close();
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+/** INBOX with messages 1..n, three to a file; then the odd ones expunged (every file keeps a live one). */
+async function threeFilesHalfExpunged(): Promise<Mailbox> {
+  const box = await storage.openMailbox("INBOX");
+  const three = async (first: number) => {
+    const tx = box.transaction();
+    for (let i = first; i < first + 3; i++) tx.append({ body: msg(i) });
+    await tx.commit();
+  };
+  await three(1);
+  // m.1 as full as a file may be that takes three of these in one transaction: each transaction starts a file.
+  backend().settings.rotateSizeBytes = fs.statSync(path.join(root, "storage", "m.1")).size;
+  await three(4);
+  await three(7);
+  expect(mFiles()).toEqual(["m.1", "m.2", "m.3"]);
+  await box.transaction().expunge([1, 3, 5, 7, 9].map((uid) => ({ uid1: uid, uid2: uid }))).commit();
+  backend().settings.rotateSizeBytes = undefined;
+  return box;
+}
+
+async function expectLiveMessages(box: Mailbox): Promise<void> {
+  await box.refresh();
+  for (const uid of [2, 4, 6, 8]) expect(Buffer.from(await box.readMessage(uid)).toString()).toBe(msg(uid));
+}
+
+it("purges several files in one map transaction: the map log synced once, the new name before any old file goes", async () => {
+  const box = await threeFilesHalfExpunged();
+  watchSyncs((name, fd) => {
+    const file = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    events.push(`${name === "fsyncSync" && fs.statSync(file).isDirectory() ? "dirsync" : "sync"} ${path.basename(file)}`);
+  });
+  const realUnlink = fs.promises.unlink;
+  vi.spyOn(fs.promises, "unlink").mockImplementation(async (p) => {
+    events.push(`unlink ${path.basename(String(p))}`);
+    return realUnlink(p);
+  });
+
+  const result = await backend().purge();
+  expect(result).toMatchObject({ purgedFileIds: [1, 2, 3], movedMapUids: [2, 4, 6, 8], expungedMapUids: [1, 3, 5, 7, 9], skippedFileIds: [] });
+  expect(mFiles()).toEqual(["m.4"]);
+  expect(events.filter((e) => e === "sync dovecot.map.index.log")).toHaveLength(1);
+  const mapSync = events.indexOf("sync dovecot.map.index.log");
+  const dirSync = events.indexOf("dirsync storage");
+  const firstUnlink = events.findIndex((e) => /^unlink m\.\d+$/.test(e));
+  expect(mapSync).toBeGreaterThanOrEqual(0);
+  expect(dirSync).toBeGreaterThan(mapSync);
+  expect(firstUnlink).toBeGreaterThan(dirSync);
+  await expectLiveMessages(box);
+  await box.close();
+});
+
+it("a dead message referenced again while the batch was planned: nothing of the batch is committed, each file is purged alone and that message kept", async () => {
+  const box = await threeFilesHalfExpunged();
+  const revived = 3;
+  const fileOfRevived = backend().map.lookup(revived)!.fileId;
+  // Another process raises the refcount (a copy of the message) just before the purge commits.
+  const other = new MdboxMap(backend().paths);
+  const transact = backend().map.transact.bind(backend().map);
+  let calls = 0;
+  vi.spyOn(backend().map, "transact").mockImplementation(async (build, opts) => {
+    if (calls++ === 0) await other.transact(async () => [refIncRecords([{ mapUid: revived, diff: 1 }], { external: true })]);
+    return transact(build, opts);
+  });
+
+  const result = await backend().purge();
+  await other.close();
+  expect(result.purgedFileIds).toEqual([1, 2, 3]);
+  expect(result.expungedMapUids).toEqual([1, 5, 7, 9]);
+  expect(result.movedMapUids.sort((a, b) => a - b)).toEqual([2, 3, 4, 6, 8]);
+  backend().map.refresh();
+  const moved = backend().map.lookup(revived)!;
+  expect(moved.refcount).toBe(1);
+  expect(moved.fileId).not.toBe(fileOfRevived);
+  const bytes = fs.readFileSync(backend().paths.filePath(moved.fileId, false)).subarray(moved.offset, moved.offset + moved.size);
+  expect(Buffer.from(bytes).toString()).toContain(msg(revived));
+  await expectLiveMessages(box);
+  await box.close();
+});
