@@ -74,19 +74,6 @@ export function mapEntries(state: IndexMapState): MapEntry[] {
   return out;
 }
 
-/** The placed records of each of `fileIds` that has any, in offset order: one walk of the map, objects only for those files' records. */
-export function mapEntriesOfFiles(state: IndexMapState, fileIds: ReadonlySet<number>): Map<number, MapEntry[]> {
-  const byFile = new Map<number, MapEntry[]>();
-  forEachMapRow(state, (row) => {
-    if (!fileIds.has(row.fileId)) return;
-    const list = byFile.get(row.fileId);
-    if (list === undefined) byFile.set(row.fileId, [{ ...row }]);
-    else list.push({ ...row });
-  });
-  for (const list of byFile.values()) list.sort((a, b) => a.offset - b.offset);
-  return byFile;
-}
-
 /** A map record as forEachMapRow passes it. */
 export interface MapRow {
   mapUid: number;
@@ -128,25 +115,43 @@ export interface FileEnd {
  * The last `max` distinct files of the map, newest map uid first, each with
  * the end of its last message (the most offset + size of its records):
  * where a save may append. One walk of the rows in place, keeping one
- * entry per file: a save asks once per commit and a purge once per file,
+ * entry per file: a save asks once per commit and a purge once per batch,
  * and building a list of the map's entries each time made an import
  * O(messages²) in retained objects.
  */
 export function recentFileEnds(state: IndexMapState, max: number): FileEnd[] {
-  const files = new Map<number, { lastMapUid: number; end: number }>();
-  forEachMapRow(state, (e) => {
-    const f = files.get(e.fileId);
-    // Rows come in map-uid order, so the last row seen of a file has its newest map uid.
-    if (f === undefined) files.set(e.fileId, { lastMapUid: e.mapUid, end: e.offset + e.size });
-    else {
-      f.lastMapUid = e.mapUid;
-      f.end = Math.max(f.end, e.offset + e.size);
-    }
-  });
-  return [...files]
-    .sort((a, b) => b[1].lastMapUid - a[1].lastMapUid)
-    .slice(0, max)
-    .map(([fileId, f]) => ({ fileId, end: f.end }));
+  const files = new FileEndsTracker();
+  forEachMapRow(state, (e) => files.add(e.fileId, e.mapUid, e.offset + e.size));
+  return files.newest(max);
+}
+
+/**
+ * The files of map records seen in map-uid order, with the newest map uid
+ * and the end of each. Arrays indexed by file id (small integers, bounded
+ * by highest_file_id in a sound map) rather than a Map: a lookup and a
+ * store per row was most of a walk.
+ */
+export class FileEndsTracker {
+  private readonly lastMapUid: number[] = [];
+  private readonly end: number[] = [];
+  private readonly fileIds: number[] = [];
+
+  /** A record of `fileId` ending at `end`; map uids come in ascending order. */
+  add(fileId: number, mapUid: number, end: number): void {
+    if (this.lastMapUid[fileId] === undefined) {
+      this.fileIds.push(fileId);
+      this.end[fileId] = end;
+    } else if (end > this.end[fileId]) this.end[fileId] = end;
+    this.lastMapUid[fileId] = mapUid;
+  }
+
+  /** The `max` files with the newest map uids, newest first. */
+  newest(max: number): FileEnd[] {
+    return [...this.fileIds]
+      .sort((a, b) => this.lastMapUid[b] - this.lastMapUid[a])
+      .slice(0, max)
+      .map((fileId) => ({ fileId, end: this.end[fileId] }));
+  }
 }
 
 /** @returns the `map` extension header (zeros when the map has none yet). */

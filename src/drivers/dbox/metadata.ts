@@ -86,14 +86,7 @@ export function walkDboxMetadata(
 ): number {
   const base = where.baseOffset ?? 0;
   const path = where.path;
-  if (at + DBOX_MAGIC_POST.length > bytes.length) {
-    throw new MailCorruptedError("metadata block is missing (file ends after the body)", { path, offset: base + at });
-  }
-  for (let i = 0; i < DBOX_MAGIC_POST.length; i++) {
-    if (bytes[at + i] !== DBOX_MAGIC_POST[i]) {
-      throw new MailCorruptedError("invalid metadata magic after the body", { path, offset: base + at });
-    }
-  }
+  checkMetadataMagic(bytes, at, path, base);
   let pos = at + DBOX_MAGIC_POST.length;
   for (;;) {
     const lf = bytes.indexOf(LF, pos);
@@ -105,6 +98,32 @@ export function walkDboxMetadata(
     onItem(bytes[pos], pos + 1, lf);
     pos = lf + 1;
   }
+}
+
+/** @throws MailCorruptedError unless DBOX_MAGIC_POST is at `bytes[at]`. */
+function checkMetadataMagic(bytes: Uint8Array, at: number, path: string | undefined, base: number): void {
+  if (at + DBOX_MAGIC_POST.length > bytes.length) {
+    throw new MailCorruptedError("metadata block is missing (file ends after the body)", { path, offset: base + at });
+  }
+  for (let i = 0; i < DBOX_MAGIC_POST.length; i++) {
+    if (bytes[at + i] !== DBOX_MAGIC_POST[i]) {
+      throw new MailCorruptedError("invalid metadata magic after the body", { path, offset: base + at });
+    }
+  }
+}
+
+/**
+ * Where the metadata block starting at `bytes[at]` ends, its magic checked
+ * but not its items: what a purge, which copies the block as bytes, needs
+ * (Dovecot's purge too reads the lines up to the empty one, not their values).
+ * @throws MailCorruptedError when the magic is wrong or no empty line ends the block.
+ */
+export function skipDboxMetadata(bytes: Uint8Array, at: number, where: { path?: string; baseOffset?: number }): number {
+  const base = where.baseOffset ?? 0;
+  checkMetadataMagic(bytes, at, where.path, base);
+  const end = findDboxMetadataEnd(bytes, at);
+  if (end === undefined) throw new MailCorruptedError("missing end-of-metadata line", { path: where.path, offset: base + at });
+  return end;
 }
 
 /**

@@ -1,19 +1,29 @@
 /**
- * The map records of the files one purge rewrites, read in one walk of the
- * map and reused file after file while nobody else changes the map. Reading
- * each file's records afresh walked the whole map once per file, which made
- * a purge O(files × messages) (issue #11: most of its CPU at 100k).
+ * What one purge reads of the map, from one walk of it reused file after
+ * file while nobody else changes the map: the records of the files it
+ * rewrites, and the files new copies may go to. Reading each file's
+ * records afresh walked the whole map once per file, which made a purge
+ * O(files × messages) (issue #11: most of its CPU at 100k).
  */
 import type { IndexMapState } from "../../projections/state.js";
-import { mapEntriesOfFiles, type MapEntry } from "../../projections/mdbox-map-view.js";
+import type { FileEnd, MapEntry } from "../../projections/mdbox-map-view.js";
+import { MapColumns } from "../../projections/mdbox-map-columns.js";
+import { MAX_CANDIDATE_FILES } from "./append-session.js";
 import type { MdboxMap } from "./map.js";
 
 /** The records of the files being purged, as of one map state. */
 export class PurgeListing {
-  private state: IndexMapState | undefined;
-  private byFile = new Map<number, MapEntry[]>();
+  private state: IndexMapState;
+  private byFile: Map<number, MapEntry[]>;
+  /** The columns the lists came from, while their state is the map's. */
+  private columns: MapColumns | undefined;
 
-  constructor(private readonly map: MdboxMap, private readonly fileIds: ReadonlySet<number>) {}
+  /** `columns`: of the map's current state, when the caller has them already. */
+  constructor(private readonly map: MdboxMap, private readonly fileIds: ReadonlySet<number>, columns = MapColumns.of(map.state)) {
+    this.state = columns.state;
+    this.columns = columns;
+    this.byFile = columns.entriesOfFiles(fileIds);
+  }
 
   /**
    * The records of `fileId` in offset order as the map has them now, and the
@@ -24,10 +34,16 @@ export class PurgeListing {
   entriesOf(fileId: number): { readonly state: IndexMapState; readonly entries: readonly MapEntry[] } {
     const state = this.map.refresh();
     if (state !== this.state) {
+      this.columns = MapColumns.of(state);
       this.state = state;
-      this.byFile = mapEntriesOfFiles(state, this.fileIds);
+      this.byFile = this.columns.entriesOfFiles(this.fileIds);
     }
     return { state, entries: this.byFile.get(fileId) ?? [] };
+  }
+
+  /** MdboxMap.recentFiles(), from the columns while they are the map's state. */
+  recentFiles(): readonly FileEnd[] {
+    return this.columns?.state === this.map.state ? this.columns.recentFileEnds(MAX_CANDIDATE_FILES) : this.map.recentFiles();
   }
 
   /**
@@ -39,5 +55,6 @@ export class PurgeListing {
    */
   afterOwnCommit(state: IndexMapState): void {
     this.state = state;
+    this.columns = undefined;
   }
 }

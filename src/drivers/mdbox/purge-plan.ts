@@ -4,7 +4,7 @@
  */
 import { MailCorruptedError } from "../../shared/errors.js";
 import { locateDboxBody } from "../dbox/file-format.js";
-import { walkDboxMetadata } from "../dbox/metadata.js";
+import { skipDboxMetadata } from "../dbox/metadata.js";
 import { decodeDboxFileHeader } from "../dbox/file-header.js";
 import { forEachMapRow, type MapEntry } from "../../projections/mdbox-map-view.js";
 import type { IndexMapState } from "../../projections/state.js";
@@ -41,9 +41,9 @@ export function planCopies(bytes: Uint8Array, filePath: string, msgs: readonly M
     let offset = headerSize;
     for (const e of msgs) {
       if (e.offset !== offset) return undefined;
-      // The metadata is checked but not decoded: purge copies it as bytes.
+      // The metadata is only skipped: purge copies it as bytes.
       const { bodyStart, bodyEnd } = locateDboxBody(bytes, offset, header.msgHeaderSize, source);
-      const end = walkDboxMetadata(bytes, bodyEnd, source, ignoreItem);
+      const end = skipDboxMetadata(bytes, bodyEnd, source);
       if (end - offset !== e.size) return undefined;
       if (e.refcount === 0 && rules.keep.has(e.mapUid)) {
         plan.kept.push(e);
@@ -61,10 +61,6 @@ export function planCopies(bytes: Uint8Array, filePath: string, msgs: readonly M
     throw err;
   }
   return plan;
-}
-
-function ignoreItem(): void {
-  // planCopies() only needs where each metadata block ends.
 }
 
 /**

@@ -25,6 +25,7 @@ import { repairLowRefcounts } from "./refcount-repair.js";
 import { statIfExists } from "../../shared/stat-if-exists.js";
 import { WholeFileReader } from "../../shared/whole-file-reader.js";
 import { PurgeListing } from "./purge-listing.js";
+import { MapColumns } from "../../projections/mdbox-map-columns.js";
 import { planCopies, plansStillHold, type CopyPlan, type PlanRules } from "./purge-plan.js";
 
 /** What a purge should also do. */
@@ -72,13 +73,11 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
     stillReferencedMapUids: [], repairedMapUids: [], orphanFileIds: [],
   };
   if (!ctx.map.exists()) return result;
-  let state = ctx.map.open().refresh();
+  let columns = MapColumns.of(ctx.map.open().refresh());
+  let found = refcountZeroAndMoved(ctx, columns, opts);
   const keep = new Set<number>();
   if (opts.verifyReferences ?? true) {
-    const unreferenced = new Set<number>();
-    forEachMapRow(state, (e) => {
-      if (e.refcount === 0) unreferenced.add(e.mapUid);
-    });
+    const unreferenced = new Set(found.deadMapUids);
     const refs = findReferencedMapUids(ctx.paths, unreferenced);
     // In map-uid order, as the map lists them.
     for (const mapUid of unreferenced) if (refs.referenced.has(mapUid)) keep.add(mapUid);
@@ -89,20 +88,47 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
       const repaired = await repairLowRefcounts(ctx, keep, refs.mailboxPrefixes);
       result.repairedMapUids.push(...repaired);
       for (const mapUid of repaired) keep.delete(mapUid);
-      state = ctx.map.refresh();
+      columns = MapColumns.of(ctx.map.refresh());
+      found = refcountZeroAndMoved(ctx, columns, opts);
     }
   }
-  const fileIds = new Set<number>();
-  forEachMapRow(state, (e) => {
-    if (e.refcount === 0 && !keep.has(e.mapUid)) fileIds.add(e.fileId);
-    const located = opts.moveToAlt?.has(e.mapUid) || opts.moveFromAlt?.has(e.mapUid) ? ctx.paths.locate(e.fileId) : undefined;
-    if (located !== undefined && located.alt !== Boolean(opts.moveToAlt?.has(e.mapUid))) fileIds.add(e.fileId);
+  const fileIds = new Set(found.movedFileIds);
+  found.deadMapUids.forEach((mapUid, i) => {
+    if (!keep.has(mapUid)) fileIds.add(found.deadFileIds[i]);
   });
-  const job: FileJob = { ...opts, keep, exclude: fileIds, listing: new PurgeListing(ctx.map, fileIds), reader: new WholeFileReader() };
+  const job: FileJob = { ...opts, keep, exclude: fileIds, listing: new PurgeListing(ctx.map, fileIds, columns), reader: new WholeFileReader() };
   const order = [...fileIds].sort((a, b) => a - b);
   for (let i = 0; i < order.length; i += MAX_BATCH_FILES) await purgeBatch(ctx, order.slice(i, i + MAX_BATCH_FILES), job, result);
   result.orphanFileIds.push(...(await findOrphanFiles(ctx)));
   return result;
+}
+
+/** What one walk of the map finds for a purge. */
+interface PurgeCandidates {
+  /** The refcount-0 records, in map-uid order, and the file of each. */
+  readonly deadMapUids: number[];
+  readonly deadFileIds: number[];
+  /** Files holding a record that moves to the other storage (altmove). */
+  readonly movedFileIds: Set<number>;
+}
+
+function refcountZeroAndMoved(ctx: MdboxContext, columns: MapColumns, opts: PurgeOptions): PurgeCandidates {
+  const found: PurgeCandidates = { deadMapUids: [], deadFileIds: [], movedFileIds: new Set() };
+  const { moveToAlt, moveFromAlt } = opts;
+  const moves = moveToAlt !== undefined || moveFromAlt !== undefined;
+  for (let i = 0; i < columns.count; i++) {
+    const mapUid = columns.mapUids[i];
+    const fileId = columns.fileIds[i];
+    if (columns.refcounts[i] === 0) {
+      found.deadMapUids.push(mapUid);
+      found.deadFileIds.push(fileId);
+    }
+    if (!moves) continue;
+    const toAlt = moveToAlt?.has(mapUid) ?? false;
+    const located = toAlt || moveFromAlt?.has(mapUid) ? ctx.paths.locate(fileId) : undefined;
+    if (located !== undefined && located.alt !== toAlt) found.movedFileIds.add(fileId);
+  }
+  return found;
 }
 
 /**
@@ -162,7 +188,7 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
       session.beginTransaction();
       // Views of the shared read buffer: addAll() has copied them all when it returns, before the next read.
       const records = file.plan.live.map((m) => ({ record: bytes.subarray(m.entry.offset, m.entry.offset + m.entry.size), bodySize: m.bodySize, alt: m.alt }));
-      file.placements = await session.addAll(records, () => ctx.map.recentFiles());
+      file.placements = await session.addAll(records, () => job.listing.recentFiles());
     }
     held = planned.length === 0 || (await commitBatch(ctx, session, planned, job));
     if (held && planned.length > 0) {

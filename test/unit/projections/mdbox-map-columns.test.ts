@@ -1,0 +1,51 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { MapColumns } from "../../../src/projections/mdbox-map-columns.js";
+import { mapEntries, recentFileEnds } from "../../../src/projections/mdbox-map-view.js";
+import { MdboxStorageBackend } from "../../../src/drivers/mdbox/storage-backend.js";
+import { openStorage, type Storage } from "../../../src/index.js";
+
+let root: string;
+let storage: Storage;
+const backend = () => storage.backend as MdboxStorageBackend;
+
+beforeEach(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), "mdbox-map-columns-"));
+  storage = openStorage(`mdbox:${root}`, { fsync: "never" });
+});
+afterEach(async () => {
+  await storage.close();
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+it("hold what the map's walks read: every placed record, each file's records in offset order, the newest files with their ends", async () => {
+  backend().settings.rotateSizeBytes = 300;
+  const box = await storage.openMailbox("INBOX");
+  for (let i = 1; i <= 12; i++) await box.transaction().append({ body: `Subject: ${i}\n\n`.padEnd(60 + 7 * i, "x") + "\n" }).commit();
+  // A purge moves old map uids to the ends of files: a file's end is not always its newest record's.
+  await box.transaction().expunge([{ uid1: 2, uid2: 2 }, { uid1: 7, uid2: 7 }]).commit();
+  backend().settings.rotateSizeBytes = undefined;
+  await backend().purge();
+  await box.close();
+
+  const state = backend().map.refresh();
+  const columns = MapColumns.of(state);
+  const all = mapEntries(state);
+  expect(columns.count).toBe(all.length);
+  expect(Array.from({ length: columns.count }, (_, i) => columns.entry(i))).toEqual(all);
+  const files = new Set(all.map((e) => e.fileId));
+  expect(files.size).toBeGreaterThan(2);
+  const byFile = columns.entriesOfFiles(files);
+  for (const fileId of files) {
+    expect(byFile.get(fileId)).toEqual(all.filter((e) => e.fileId === fileId).sort((a, b) => a.offset - b.offset));
+  }
+  for (const max of [1, 2, 10]) expect(columns.recentFileEnds(max)).toEqual(recentFileEnds(state, max));
+  expect(recentFileEnds(state, 10)).toEqual(
+    [...files]
+      .map((fileId) => ({ fileId, newest: Math.max(...all.filter((e) => e.fileId === fileId).map((e) => e.mapUid)), end: Math.max(...all.filter((e) => e.fileId === fileId).map((e) => e.offset + e.size)) }))
+      .sort((a, b) => b.newest - a.newest)
+      .map(({ fileId, end }) => ({ fileId, end })),
+  );
+});
