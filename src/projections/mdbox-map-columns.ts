@@ -60,6 +60,19 @@ export class MapColumns {
     return byFile;
   }
 
+  /** The files the records point at. */
+  fileIdsInUse(): Set<number> {
+    const used = new Set<number>();
+    // Records come grouped by file mostly (saves append in map-uid order): a Set add per change of file.
+    let last = -1;
+    for (let i = 0; i < this.count; i++) {
+      if (this.fileIds[i] === last) continue;
+      last = this.fileIds[i];
+      used.add(last);
+    }
+    return used;
+  }
+
   /** recentFileEnds() of the state, from the columns. */
   recentFileEnds(max: number): FileEnd[] {
     const files = new FileEndsTracker();

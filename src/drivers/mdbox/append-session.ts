@@ -164,6 +164,11 @@ export class AppendSession {
     return highest;
   }
 
+  /** The ids publish() gave to new files. */
+  publishedFileIds(): number[] {
+    return this.targets.filter((t) => t.kind === "new" && t.fileId !== 0).map((t) => t.fileId);
+  }
+
   /** Makes the names publish() gave durable (fsyncs the storage directories), unless syncs are off. */
   syncPublishedNames(): void {
     if (!(this.options.sync ?? true)) return;

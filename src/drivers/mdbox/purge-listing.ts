@@ -46,6 +46,11 @@ export class PurgeListing {
     return this.columns?.state === this.map.state ? this.columns.recentFileEnds(MAX_CANDIDATE_FILES) : this.map.recentFiles();
   }
 
+  /** The files `state`'s records point at, from the columns when they are of `state`. */
+  fileIdsInUse(state: IndexMapState): Set<number> | undefined {
+    return this.columns?.state === state ? this.columns.fileIdsInUse() : undefined;
+  }
+
   /**
    * The purge's map transaction for a batch of files committed on top of
    * the listed state itself (nothing else was folded first): `state`

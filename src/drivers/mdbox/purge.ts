@@ -96,10 +96,14 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
   found.deadMapUids.forEach((mapUid, i) => {
     if (!keep.has(mapUid)) fileIds.add(found.deadFileIds[i]);
   });
-  const job: FileJob = { ...opts, keep, exclude: fileIds, listing: new PurgeListing(ctx.map, fileIds, columns), reader: new WholeFileReader() };
+  const job: FileJob = { ...opts, keep, exclude: fileIds, listing: new PurgeListing(ctx.map, fileIds, columns), reader: new WholeFileReader(), orphansLooked: { done: false } };
   const order = [...fileIds].sort((a, b) => a - b);
-  for (let i = 0; i < order.length; i += MAX_BATCH_FILES) await purgeBatch(ctx, order.slice(i, i + MAX_BATCH_FILES), job, result);
-  result.orphanFileIds.push(...(await findOrphanFiles(ctx)));
+  for (let i = 0; i < order.length; i += MAX_BATCH_FILES) {
+    const last = i + MAX_BATCH_FILES >= order.length;
+    await purgeBatch(ctx, order.slice(i, i + MAX_BATCH_FILES), { ...job, orphans: last ? result.orphanFileIds : undefined }, result);
+  }
+  // Looked at in the last batch's map transaction, unless that did not commit.
+  if (!job.orphansLooked.done) result.orphanFileIds.push(...(await findOrphanFiles(ctx)));
   return result;
 }
 
@@ -147,6 +151,9 @@ interface FileJob extends PlanRules {
   readonly listing: PurgeListing;
   /** Each file is read into the same buffer: its live messages are queued (copied) before the next file is read. */
   readonly reader: WholeFileReader;
+  /** Where the batch's map transaction adds the orphan files it finds (the last batch: saves a lock and a walk of its own). */
+  readonly orphans?: number[];
+  readonly orphansLooked: { done: boolean };
 }
 
 /** A file read and planned, its flock held until it is deleted. */
@@ -286,6 +293,13 @@ async function commitBatch(ctx: MdboxContext, session: AppendSession, planned: r
     records.push(...mapRecordRecords(moved, flags));
     const dead = planned.flatMap((f) => f.plan.dead.map((d) => ({ uid: d.mapUid, guid: ZERO_GUID })));
     if (dead.length > 0) records.push({ type: "expunge-guid", external: true, sync: false, expunges: dead });
+    if (job.orphans !== undefined && !job.orphansLooked.done) {
+      // Before this commit the files just named have no records yet: they are not orphans.
+      const named = new Set(session.publishedFileIds());
+      const used = job.listing.fileIdsInUse(state) ?? fileIdsInUse(state);
+      job.orphans.push(...(await orphanFiles(ctx, used)).filter((fileId) => !named.has(fileId)));
+      job.orphansLooked.done = true;
+    }
     return records.length > 0 ? [records] : [];
   });
   if (held && onListedState) job.listing.afterOwnCommit(ctx.map.state);
@@ -310,10 +324,20 @@ async function expungeDeadRecordsOf(ctx: MdboxContext, fileId: number, keep: Rea
 async function findOrphanFiles(ctx: MdboxContext): Promise<number[]> {
   let orphans: number[] = [];
   await ctx.map.transact(async (state) => {
-    const used = new Set<number>();
-    forEachMapRow(state, (e) => used.add(e.fileId));
-    orphans = (await ctx.paths.listFiles()).filter((f) => !used.has(f.fileId)).map((f) => f.fileId);
+    orphans = await orphanFiles(ctx, fileIdsInUse(state));
     return [];
   });
   return orphans;
+}
+
+/** The m.N files, of either storage, not in `used`. */
+async function orphanFiles(ctx: MdboxContext, used: ReadonlySet<number>): Promise<number[]> {
+  return (await ctx.paths.listFiles()).filter((f) => !used.has(f.fileId)).map((f) => f.fileId);
+}
+
+/** The files the map's records point at. */
+function fileIdsInUse(state: IndexMapState): Set<number> {
+  const used = new Set<number>();
+  forEachMapRow(state, (e) => used.add(e.fileId));
+  return used;
 }

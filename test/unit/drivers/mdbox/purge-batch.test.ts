@@ -1,7 +1,7 @@
 /**
  * A purge of several files commits them in one map transaction: one map
  * log fdatasync, the new file's name made durable before any old file is
- * deleted; and when the map changes under the batch, nothing of it is
+ * deleted, orphan files looked for in that same transaction; and when the map changes under the batch, nothing of it is
  * committed and each file is purged on its own.
  */
 import * as fs from "node:fs";
@@ -69,9 +69,14 @@ it("purges several files in one map transaction: the map log synced once, the ne
     return realUnlink(p);
   });
 
+  // A file no record points at: found in the batch's own map transaction, not in one more.
+  fs.copyFileSync(path.join(root, "storage", "m.1"), path.join(root, "storage", "m.9"));
+  const transact = vi.spyOn(backend().map, "transact");
+
   const result = await backend().purge();
-  expect(result).toMatchObject({ purgedFileIds: [1, 2, 3], movedMapUids: [2, 4, 6, 8], expungedMapUids: [1, 3, 5, 7, 9], skippedFileIds: [] });
-  expect(mFiles()).toEqual(["m.4"]);
+  expect(result).toMatchObject({ purgedFileIds: [1, 2, 3], movedMapUids: [2, 4, 6, 8], expungedMapUids: [1, 3, 5, 7, 9], skippedFileIds: [], orphanFileIds: [9] });
+  expect(transact).toHaveBeenCalledTimes(1);
+  expect(mFiles()).toEqual(["m.4", "m.9"]);
   expect(events.filter((e) => e === "sync dovecot.map.index.log")).toHaveLength(1);
   const mapSync = events.indexOf("sync dovecot.map.index.log");
   const dirSync = events.indexOf("dirsync storage");
