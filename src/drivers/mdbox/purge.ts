@@ -3,7 +3,8 @@
  * holds a message nobody references (refcount 0) is rewritten — its live
  * messages are copied, byte for byte, to the file new saves would go to, the
  * map is pointed at the copies and the dead records are expunged in one map
- * transaction, and only then is the old file deleted. Nothing is ever
+ * transaction (one for a batch of files), and only then is the old file
+ * deleted. Nothing is ever
  * overwritten or truncated in place, so a crash at any point leaves every
  * map record pointing at intact data.
  *
