@@ -1,4 +1,5 @@
 import type { ExtAtomicInc, LogRecordBody } from "../types.js";
+import { writeU32LE } from "../bytes.js";
 import { corrupt, requireMultiple, type RecordCodec } from "./context.js";
 
 type ExtAtomicIncBody = Extract<LogRecordBody, { type: "ext-atomic-inc" }>;
@@ -16,9 +17,15 @@ export const extAtomicIncCodec: RecordCodec<ExtAtomicIncBody> = {
     return { type: "ext-atomic-inc", updates };
   },
   encode(body, out) {
-    for (const u of body.updates) {
-      out.u32(u.uid);
-      out.i32(u.diff);
+    // One reserve for the whole payload (issue #11: an mdbox expunge writes one entry per message).
+    const updates = body.updates;
+    let at = out.reserve(updates.length * 8);
+    const bytes = out.bytes;
+    for (let k = 0; k < updates.length; k++, at += 8) {
+      const u = updates[k];
+      writeU32LE(bytes, at, u.uid);
+      // Two's complement, as DataView.setInt32 wrote it.
+      writeU32LE(bytes, at + 4, u.diff | 0);
     }
   },
 };
