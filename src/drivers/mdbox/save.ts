@@ -14,7 +14,7 @@ import { AppendSession, type Placement } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
 import { RefcountOverflowError } from "./errors.js";
 import { highestFileIdRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refSetRecords } from "../../projections/mdbox-map-format.js";
-import { lookupMapEntry, mapHeader, refcountReader } from "../../projections/mdbox-map-view.js";
+import { lookupMapEntry, mapHeader, refcountsOf } from "../../projections/mdbox-map-view.js";
 import { AssertionFailure } from "../../shared/errors.js";
 
 /** One message to store: new data, or a copy of an existing map record. */
@@ -129,14 +129,15 @@ export async function releaseMapUids(ctx: MdboxContext, mapUids: readonly number
   await ctx.map.open().transact(async (state) => {
     zero.length = 0;
     const updates: Array<{ mapUid: number; diff: number }> = [];
-    const refcountOf = refcountReader(state);
+    const refcounts = refcountsOf(state, sorted);
     for (let i = 0; i < sorted.length; ) {
       const mapUid = sorted[i];
+      const refcount = refcounts[i];
       let n = 1;
       while (i + n < sorted.length && sorted[i + n] === mapUid) n++;
       i += n;
-      const refcount = refcountOf(mapUid);
-      if (refcount === undefined || refcount === 0) continue;
+      // -1: no such map record (or never placed).
+      if (refcount <= 0) continue;
       const dec = Math.min(n, refcount);
       if (dec === refcount) zero.push(mapUid);
       updates.push({ mapUid, diff: -dec });
