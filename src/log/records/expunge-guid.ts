@@ -1,5 +1,4 @@
 import type { ExpungeGuid, LogRecordBody } from "../types.js";
-import { writeU32LE } from "../bytes.js";
 import { corrupt, requireMultiple, type RecordCodec } from "./context.js";
 
 type ExpungeGuidBody = Extract<LogRecordBody, { type: "expunge-guid" }>;
@@ -26,9 +25,10 @@ export const expungeGuidCodec: RecordCodec<ExpungeGuidBody> = {
     const expunges = body.expunges;
     let at = out.reserve(expunges.length * 20);
     const bytes = out.bytes;
+    const words = out.words(at);
     for (let k = 0; k < expunges.length; k++, at += 20) {
       const e = expunges[k];
-      writeU32LE(bytes, at, e.uid);
+      words[at >>> 2] = e.uid;
       const guid = e.guid;
       // set() of a whole 16-byte GUID costs less than 16 stores in code that runs once per commit.
       if (guid.length === 16) {

@@ -1,5 +1,4 @@
 import type { ExtAtomicInc, LogRecordBody } from "../types.js";
-import { writeU32LE } from "../bytes.js";
 import { corrupt, requireMultiple, type RecordCodec } from "./context.js";
 
 type ExtAtomicIncBody = Extract<LogRecordBody, { type: "ext-atomic-inc" }>;
@@ -17,15 +16,15 @@ export const extAtomicIncCodec: RecordCodec<ExtAtomicIncBody> = {
     return { type: "ext-atomic-inc", updates };
   },
   encode(body, out) {
-    // One reserve for the whole payload (issue #11: an mdbox expunge writes one entry per message).
+    // One reserve for the whole payload, one store per field (issue #11: an mdbox expunge
+    // writes one entry per message). A u32 store of the diff is its two's complement.
     const updates = body.updates;
-    let at = out.reserve(updates.length * 8);
-    const bytes = out.bytes;
-    for (let k = 0; k < updates.length; k++, at += 8) {
+    const at = out.reserve(updates.length * 8);
+    const words = out.words(at);
+    for (let k = 0, w = at >>> 2; k < updates.length; k++, w += 2) {
       const u = updates[k];
-      writeU32LE(bytes, at, u.uid);
-      // Two's complement, as DataView.setInt32 wrote it.
-      writeU32LE(bytes, at + 4, u.diff | 0);
+      words[w] = u.uid;
+      words[w + 1] = u.diff;
     }
   },
 };
