@@ -194,12 +194,12 @@ describe("RecordStore", () => {
           const wanted: number[] = [];
           for (const [start, len, step, times] of picks) for (let u = 1 + (start % (2 * n + 3)), k = 0; k < len; k++, u += step) for (let t = 0; t < times; t++) wanted.push(u);
           wanted.sort((x, y) => x - y);
-          const seen: Array<[number, number, number]> = [];
-          store.visitUids(wanted, (bytes, words, offset, k) => seen.push([k, words[offset >>> 2], bytes[offset + 4]]));
-          const expected: Array<[number, number, number]> = [];
+          const seen: Array<[number, number, number, number]> = [];
+          store.visitUids(wanted, (bytes, words, offset, k, index) => seen.push([k, index, words[offset >>> 2], bytes[offset + 4]]));
+          const expected: Array<[number, number, number, number]> = [];
           wanted.forEach((uid, k) => {
             const i = store.indexOfUid(uid);
-            if (i >= 0) expected.push([k, uid, store.row(i).bytes[store.row(i).offset + 4]]);
+            if (i >= 0) expected.push([k, i, uid, store.row(i).bytes[store.row(i).offset + 4]]);
           });
           expect(seen).toEqual(expected);
         },
