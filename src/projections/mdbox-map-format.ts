@@ -170,11 +170,17 @@ export function refSetRecords(updates: ReadonlyArray<{ mapUid: number; refcount:
 
 /** [intro ref, EXT_ATOMIC_INC]: how copies (+1) and expunges (−1) change refcounts. */
 export function refIncRecords(updates: ReadonlyArray<{ mapUid: number; diff: number }>, f: RecordFlags): LogRecord[] {
-  // One pass, not a filter and a map: an expunge decrements one refcount per message.
-  const incs: ExtAtomicInc[] = [];
-  for (const u of updates) if (u.diff !== 0) incs.push({ uid: u.mapUid, diff: u.diff });
-  if (incs.length === 0) return [];
-  return [refIntro(f), { type: "ext-atomic-inc", external: f.external, sync: false, updates: incs }];
+  return refIncRecordsOf(updates.map((u) => ({ uid: u.mapUid, diff: u.diff })), f);
+}
+
+/**
+ * refIncRecords of entries already in the record's form (uid = map uid),
+ * taken as they are: an expunge builds one per message (issue #11).
+ */
+export function refIncRecordsOf(incs: ExtAtomicInc[], f: RecordFlags): LogRecord[] {
+  const nonZero = incs.every((u) => u.diff !== 0) ? incs : incs.filter((u) => u.diff !== 0);
+  if (nonZero.length === 0) return [];
+  return [refIntro(f), { type: "ext-atomic-inc", external: f.external, sync: false, updates: nonZero }];
 }
 
 /**
