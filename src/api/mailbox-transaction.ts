@@ -153,9 +153,12 @@ export class MailboxTransaction {
     if (op.kind === "flags") return flagOpRecords(state, op, pending);
     const uids = existingUids(state, op.uids);
     if (uids.length === 0) return [];
-    for (const r of op.uids) {
-      const span = state.records.rangeOfUids(r.uid1, r.uid2);
-      if (span) for (let i = span[0]; i <= span[1]; i++) pending.expunged.add(i);
+    // Only a later flags operation reads them (a Set entry per expunged message otherwise wasted, issue #11).
+    if (pending.track) {
+      for (const r of op.uids) {
+        const span = state.records.rangeOfUids(r.uid1, r.uid2);
+        if (span) for (let i = span[0]; i <= span[1]; i++) pending.expunged.add(i);
+      }
     }
     return this.mailbox.backend.expungeMessages(state, uids);
   }
@@ -204,7 +207,7 @@ interface PendingFlags {
   readonly changed: Map<number, { flags: number; keywords: Set<number> }>;
   /** Messages expunged by earlier operations: later ones leave them alone. */
   readonly expunged: Set<number>;
-  /** Whether an operation still to come reads `changed` (else it is not kept up). */
+  /** Whether an operation still to come reads `changed` and `expunged` (else they are not kept up). */
   track: boolean;
 }
 

@@ -12,9 +12,10 @@ export interface AppendCursor {
 }
 
 /**
- * Encodes `transactions` for appending at `cursor` and decodes them back, so
+ * Encodes `transactions` for appending at `cursor` and scans them back, so
  * that the caller learns the positions and modseqs Dovecot will see without
- * re-reading the file. Each transaction is framed by a BOUNDARY when it has
+ * re-reading the file (records that decode to themselves are not decoded:
+ * see own-records.ts). Each transaction is framed by a BOUNDARY when it has
  * more than one record.
  */
 export function prepareAppend(
@@ -24,19 +25,31 @@ export function prepareAppend(
   syncTail?: (tailOffset: number) => LogRecord,
 ): { bytes: Uint8Array; decoded: LogTransaction[]; end: AppendCursor } {
   const out = new ByteWriter(256);
-  for (const records of transactions) if (records.length > 0) encodeTransactionInto(records, out);
+  // Every record in the order written: the scan's entries, one for one (the boundaries the
+  // encoder frames transactions with are no entries; a caller's own would be, so with one
+  // the scan decodes everything).
+  const written: LogRecord[] = [];
+  for (const records of transactions) {
+    if (records.length === 0) continue;
+    encodeTransactionInto(records, out);
+    for (const r of records) written.push(r);
+  }
   if (syncTail) {
     // The tail points just past its own record, whose size does not depend on the value.
     const size = encodeTransaction([syncTail(0)]).length;
-    encodeTransactionInto([syncTail(cursor.syncOffset + out.length + size)], out);
+    const tail = syncTail(cursor.syncOffset + out.length + size);
+    encodeTransactionInto([tail], out);
+    written.push(tail);
   }
   const bytes = out.result();
   const decoded: LogTransaction[] = [];
+  // The bytes are scanned as any reader would (positions, modseqs, the decoder's checks), but
+  // records that decode to themselves are not decoded again (issue #11: an expunge's GUIDs).
   const scan = scanTransactions(bytes, cursor.header, path, (tx) => decoded.push(tx), {
     offset: cursor.syncOffset,
     modseq: cursor.modseq,
     delta: cursor.syncOffset,
-  });
+  }, { written: written.some((r) => r.type === "boundary") ? undefined : written });
   return {
     bytes,
     decoded,

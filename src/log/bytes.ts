@@ -61,6 +61,20 @@ export class ByteWriter {
     this.view = dataViewOf(this.bytes);
   }
 
+  private wordsOf: Uint32Array | undefined;
+
+  /**
+   * The buffer as u32s, for per-entry encoders writing at 4-aligned offsets
+   * (a little-endian host, as the record store's uid reads assume): one
+   * store per field instead of four. Valid until the next reserve().
+   */
+  words(at: number): Uint32Array {
+    // Records start 4-aligned in every log buffer (a 40-byte header, records padded to 4).
+    assert((at & 3) === 0, `u32 stores at unaligned offset ${at}`);
+    if (this.wordsOf?.buffer !== this.bytes.buffer) this.wordsOf = new Uint32Array(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length >>> 2);
+    return this.wordsOf!;
+  }
+
   /** Makes room for `n` more bytes and returns the offset where they go. */
   reserve(n: number): number {
     const at = this.length;

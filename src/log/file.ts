@@ -1,12 +1,13 @@
 import { LogCorruptedError } from "../shared/errors.js";
 import { dataViewOf } from "./bytes.js";
-import { decodeRecord } from "./codec.js";
+import { decodeRecord, typeFieldOf } from "./codec.js";
 import { decodeLogHeader } from "./header.js";
 import { nextModseq } from "./modseq.js";
+import { decodesToItself } from "./own-records.js";
 import { ScanPool } from "./scan-reuse.js";
 import type { PayloadSource } from "./records/context.js";
 import { decodeRecordSize } from "./size-encoding.js";
-import { RecordType, TYPE_MASK, type LogEntry, type LogFileHeader, type LogTransaction } from "./types.js";
+import { RecordType, TYPE_MASK, type LogEntry, type LogFileHeader, type LogRecord, type LogTransaction } from "./types.js";
 
 /** One log file's bytes, decoded up to its last complete transaction. */
 export interface ParsedLogFile {
@@ -55,7 +56,15 @@ export function scanTransactions(
    * record objects to every call, overwritten by the next one (see
    * scan-reuse.ts); for a consumer that keeps nothing of a transaction.
    */
-  options: { reuse?: boolean } = {},
+  options: {
+    reuse?: boolean;
+    /**
+     * `written`: the records `bytes` were just encoded from, in order (an
+     * append's own): those that decodesToItself stand for their bytes
+     * instead of a decode of them. Not with `reuse`.
+     */
+    written?: readonly LogRecord[];
+  } = {},
 ): { syncOffset: number; modseq: bigint } {
   // A Buffer's slice() shares memory; decode from a plain Uint8Array so that
   // record payloads are copies, never views of the caller's buffer.
@@ -68,6 +77,8 @@ export function scanTransactions(
   let modseq = resume?.modseq ?? header.initialModseq;
   const length = bytes.length;
   const pool = options.reuse === true ? new ScanPool() : undefined;
+  const written = options.written;
+  let recordNo = 0;
 
   while (pos + 8 <= length) {
     const size = decodeRecordSize(bytes, pos);
@@ -104,7 +115,7 @@ export function scanTransactions(
           });
         }
         checkRecordSize(recSize, path, fileSeq, pos + delta);
-        const entry = decodeEntryAt(src, pos, recSize, modseq, header, pool, count);
+        const entry = decodeEntryAt(src, pos, recSize, modseq, header, pool, count, written?.[recordNo++]);
         if ((view.getUint32(pos + 4, true) & TYPE_MASK) === RecordType.BOUNDARY) {
           throw new LogCorruptedError("boundary inside a transaction", { path, fileSeq, offset: pos + delta });
         }
@@ -114,7 +125,7 @@ export function scanTransactions(
         pos += recSize;
       }
     } else {
-      const entry = decodeEntryAt(src, pos, size, modseq, header, pool, 0);
+      const entry = decodeEntryAt(src, pos, size, modseq, header, pool, 0, written?.[recordNo++]);
       modseq = entry.modseq;
       external = entry.record.external;
       entries[count++] = entry;
@@ -143,7 +154,11 @@ function checkRecordSize(size: number, path: string, fileSeq: number, offset: nu
   }
 }
 
-/** The entry at `pos`: a new object, or entry `index` of `pool` when the scan reuses objects. */
+/**
+ * The entry at `pos`: a new object, or entry `index` of `pool` when the scan
+ * reuses objects. Its record is `written` (the record these bytes were
+ * encoded from) when that decodes to itself, else decoded.
+ */
 function decodeEntryAt(
   src: PayloadSource,
   pos: number,
@@ -152,11 +167,15 @@ function decodeEntryAt(
   header: LogFileHeader,
   pool: ScanPool | undefined,
   index: number,
+  written: LogRecord | undefined,
 ): LogEntry {
   src.start = pos + 8;
   src.end = pos + size;
   const typeField = src.view.getUint32(pos + 4, true);
-  const record = pool === undefined ? decodeRecord(typeField, src, pos) : pool.decode(index, typeField, src, pos);
+  const record =
+    written !== undefined && typeFieldOf(written) === typeField && decodesToItself(written) ? written
+    : pool === undefined ? decodeRecord(typeField, src, pos)
+    : pool.decode(index, typeField, src, pos);
   if (record.type === "ext-intro") {
     const last = record.intros[record.intros.length - 1];
     src.extRecordSize = last?.recordSize;

@@ -15,7 +15,7 @@
  */
 import { readU32LE, writeU32LE } from "../log/bytes.js";
 import { extRecUpdates } from "../log/records/ext-rec-update.js";
-import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord } from "../log/types.js";
+import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type ExtAtomicInc, type LogRecord } from "../log/types.js";
 
 /** Extension names, sizes and alignments (dbox.md §4.2). */
 export const MAP_EXT_NAME = "map";
@@ -170,9 +170,17 @@ export function refSetRecords(updates: ReadonlyArray<{ mapUid: number; refcount:
 
 /** [intro ref, EXT_ATOMIC_INC]: how copies (+1) and expunges (−1) change refcounts. */
 export function refIncRecords(updates: ReadonlyArray<{ mapUid: number; diff: number }>, f: RecordFlags): LogRecord[] {
-  const nonZero = updates.filter((u) => u.diff !== 0);
+  return refIncRecordsOf(updates.map((u) => ({ uid: u.mapUid, diff: u.diff })), f);
+}
+
+/**
+ * refIncRecords of entries already in the record's form (uid = map uid),
+ * taken as they are: an expunge builds one per message (issue #11).
+ */
+export function refIncRecordsOf(incs: ExtAtomicInc[], f: RecordFlags): LogRecord[] {
+  const nonZero = incs.every((u) => u.diff !== 0) ? incs : incs.filter((u) => u.diff !== 0);
   if (nonZero.length === 0) return [];
-  return [refIntro(f), { type: "ext-atomic-inc", external: f.external, sync: false, updates: nonZero.map((u) => ({ uid: u.mapUid, diff: u.diff })) }];
+  return [refIntro(f), { type: "ext-atomic-inc", external: f.external, sync: false, updates: nonZero }];
 }
 
 /**

@@ -29,11 +29,21 @@ export function mapEntryReader(state: IndexMapState): (mapUid: number) => MapEnt
 }
 
 /**
- * A reader of map uids' refcounts (undefined as for lookupMapEntry), read
- * in place without a MapEntry: an expunge of many messages asks per message.
+ * The refcount of each of `mapUids` (ascending, repeats allowed), -1 where
+ * the map has no such record or it was never placed (as lookupMapEntry's
+ * undefined): read in place in one walk of the map's rows, without a search
+ * or an object per map uid (issue #11: an expunge of many messages asks for
+ * each of them).
  */
-export function refcountReader(state: IndexMapState): (mapUid: number) => number | undefined {
-  return placedRowReader(state, (row, _map, ref) => refcountIn(row.bytes, row.offset, ref));
+export function refcountsOf(state: IndexMapState, mapUids: ArrayLike<number>): Int32Array {
+  const out = new Int32Array(mapUids.length).fill(-1);
+  const map = extension(state, MAP_EXT_NAME);
+  if (map === undefined || map.recordSize < 12) return out;
+  const ref = extension(state, REF_EXT_NAME);
+  state.records.visitUids(mapUids, (bytes, _words, offset, k) => {
+    if (mapRecordFileId(bytes, offset + map.recordOffset) !== 0) out[k] = refcountIn(bytes, offset, ref);
+  });
+  return out;
 }
 
 /**

@@ -278,6 +278,63 @@ abstract class RecordReader implements Tree {
     }
   }
 
+  /**
+   * Calls `visit` with the row of each of `uids` (ascending; repeats are
+   * visited again) that exists, its position `k` in `uids` and its 0-based
+   * record index, in order.
+   * From one row it steps to the next in place and searches only when the
+   * next uid is not there: a commit naming thousands of messages in uid
+   * order finds each without a search or an object per message (issue #11).
+   * The arrays are shared: never write.
+   */
+  visitUids(uids: ArrayLike<number>, visit: (bytes: Uint8Array, words: Uint32Array, offset: number, k: number, index: number) => void): void {
+    const stride = this.recordSize >>> 2;
+    const segs = this.segments;
+    let leaf: Leaf | undefined;
+    let s = 0;
+    let l = 0;
+    let i = 0;
+    let index = 0;
+    for (let k = 0; k < uids.length; k++) {
+      const uid = uids[k];
+      if (leaf !== undefined && leaf.words[i * stride] !== uid) {
+        // The next row, across a leaf or segment edge.
+        let ns = s;
+        let nl = l;
+        let ni = i + 1;
+        if (ni === leaf.count) {
+          ni = 0;
+          if (++nl === segs[ns].leaves.length) {
+            nl = 0;
+            ns++;
+          }
+        }
+        const next = ns < segs.length ? segs[ns].leaves[nl] : undefined;
+        if (next !== undefined && next.words[ni * stride] === uid) {
+          leaf = next;
+          s = ns;
+          l = nl;
+          i = ni;
+          index++;
+        } else {
+          leaf = undefined;
+        }
+      }
+      if (leaf === undefined) {
+        index = lowerBoundUid(this, uid);
+        // Every later uid is above this one: none of them is here either.
+        if (index >= this.count) return;
+        const at = locateIn(this, index);
+        s = at.s;
+        l = at.l;
+        i = at.i;
+        leaf = segs[s].leaves[l];
+        if (leaf.words[i * stride] !== uid) continue;
+      }
+      visit(leaf.bytes, leaf.words, i * this.recordSize, k, index);
+    }
+  }
+
   /** Calls `fn` with each leaf's rows, in order (`count × recordSize` bytes), and the leaf's whole buffer as u32s (row r's uid is `words[r × recordSize / 4]`). */
   forEachChunk(fn: (rows: Uint8Array, words: Uint32Array) => void): void {
     for (const seg of this.segments) {

@@ -6,15 +6,15 @@
  * mailbox records afterwards; a crash in between leaks a refcount (the
  * message stays until a rebuild recounts), never loses data.
  */
-import type { LogRecord } from "../../log/types.js";
+import type { ExtAtomicInc, LogRecord } from "../../log/types.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { buildDboxMetadata } from "../dbox/metadata.js";
 import { virtualSizeOf } from "../dbox/message-body.js";
 import { AppendSession, type Placement } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
 import { RefcountOverflowError } from "./errors.js";
-import { highestFileIdRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refSetRecords } from "../../projections/mdbox-map-format.js";
-import { lookupMapEntry, mapHeader, refcountReader } from "../../projections/mdbox-map-view.js";
+import { highestFileIdRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refIncRecordsOf, refSetRecords } from "../../projections/mdbox-map-format.js";
+import { lookupMapEntry, mapHeader, refcountsOf } from "../../projections/mdbox-map-view.js";
 import { AssertionFailure } from "../../shared/errors.js";
 
 /** One message to store: new data, or a copy of an existing map record. */
@@ -128,20 +128,21 @@ export async function releaseMapUids(ctx: MdboxContext, mapUids: readonly number
   const zero: number[] = [];
   await ctx.map.open().transact(async (state) => {
     zero.length = 0;
-    const updates: Array<{ mapUid: number; diff: number }> = [];
-    const refcountOf = refcountReader(state);
+    const updates: ExtAtomicInc[] = [];
+    const refcounts = refcountsOf(state, sorted);
     for (let i = 0; i < sorted.length; ) {
       const mapUid = sorted[i];
+      const refcount = refcounts[i];
       let n = 1;
       while (i + n < sorted.length && sorted[i + n] === mapUid) n++;
       i += n;
-      const refcount = refcountOf(mapUid);
-      if (refcount === undefined || refcount === 0) continue;
+      // -1: no such map record (or never placed).
+      if (refcount <= 0) continue;
       const dec = Math.min(n, refcount);
       if (dec === refcount) zero.push(mapUid);
-      updates.push({ mapUid, diff: -dec });
+      updates.push({ uid: mapUid, diff: -dec });
     }
-    const records = refIncRecords(updates, { external: false });
+    const records = refIncRecordsOf(updates, { external: false });
     return records.length > 0 ? [records] : [];
   }, opts);
   return zero;

@@ -20,16 +20,25 @@ export const expungeGuidCodec: RecordCodec<ExpungeGuidBody> = {
     return { type: "expunge-guid", expunges };
   },
   encode(body, out) {
-    for (const e of body.expunges) {
-      out.u32(e.uid);
-      // In place, zero-padded, byte by byte: a mass expunge encodes one per message, and a
-      // subarray plus set() per GUID cost more than the 16 stores (issue #11).
+    // One reserve for the whole payload, then byte stores in place: a mass expunge encodes
+    // one entry per message, and a reserve and DataView write per field cost more (issue #11).
+    const expunges = body.expunges;
+    let at = out.reserve(expunges.length * 20);
+    const bytes = out.bytes;
+    const words = out.words(at);
+    for (let k = 0; k < expunges.length; k++, at += 20) {
+      const e = expunges[k];
+      words[at >>> 2] = e.uid;
       const guid = e.guid;
+      // set() of a whole 16-byte GUID costs less than 16 stores in code that runs once per commit.
+      if (guid.length === 16) {
+        bytes.set(guid, at + 4);
+        continue;
+      }
+      // Zero-padded (or cut) to 16 bytes.
       const n = Math.min(guid.length, 16);
-      const at = out.reserve(16);
-      const bytes = out.bytes;
-      for (let i = 0; i < n; i++) bytes[at + i] = guid[i];
-      for (let i = n; i < 16; i++) bytes[at + i] = 0;
+      for (let i = 0; i < n; i++) bytes[at + 4 + i] = guid[i];
+      for (let i = n; i < 16; i++) bytes[at + 4 + i] = 0;
     }
   },
 };

@@ -16,9 +16,15 @@ export const extAtomicIncCodec: RecordCodec<ExtAtomicIncBody> = {
     return { type: "ext-atomic-inc", updates };
   },
   encode(body, out) {
-    for (const u of body.updates) {
-      out.u32(u.uid);
-      out.i32(u.diff);
+    // One reserve for the whole payload, one store per field (issue #11: an mdbox expunge
+    // writes one entry per message). A u32 store of the diff is its two's complement.
+    const updates = body.updates;
+    const at = out.reserve(updates.length * 8);
+    const words = out.words(at);
+    for (let k = 0, w = at >>> 2; k < updates.length; k++, w += 2) {
+      const u = updates[k];
+      words[w] = u.uid;
+      words[w + 1] = u.diff;
     }
   },
 };

@@ -79,6 +79,17 @@ describe("log codec", () => {
     }), { numRuns: 300 });
   });
 
+  it("writes an EXPUNGE_GUID's GUID as 16 bytes (a shorter one zero-padded, a longer one cut) and an EXT_ATOMIC_INC's diff in two's complement", () => {
+    const guid = (n: number) => Uint8Array.from({ length: n }, (_, i) => i + 1);
+    const hex = (r: LogRecord) => Buffer.from(encodeRecord(r)).toString("hex").slice(16);
+    expect(hex({ type: "expunge-guid", ...ext, expunges: [{ uid: 0x01020304, guid: guid(5) }, { uid: 7, guid: guid(20) }, { uid: 8, guid: guid(16) }] })).toBe(
+      "04030201" + "0102030405" + "00".repeat(11) + "07000000" + "0102030405060708090a0b0c0d0e0f10" + "08000000" + "0102030405060708090a0b0c0d0e0f10",
+    );
+    expect(hex({ type: "ext-atomic-inc", ...ext, updates: [{ uid: 0xfffffffe, diff: -1 }, { uid: 2, diff: -(2 ** 31) }, { uid: 3, diff: 2 ** 31 - 1 }] })).toBe(
+      "feffffff" + "ffffffff" + "02000000" + "00000080" + "03000000" + "ffffff7f",
+    );
+  });
+
   it("counts modseqs as Dovecot does", () => {
     const bytes = logOf(
       [{ type: "append", ...ext, messages: [{ uid: 1, flags: 0 }, { uid: 2, flags: 0 }] }],

@@ -169,4 +169,42 @@ describe("RecordStore", () => {
       { seed: 0x5eed, numRuns: 60 },
     );
   });
+
+  it("visitUids visits the rows of ascending uids, repeats again, missing ones never, across leaves and segments (fast-check)", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: LEAF_RECORDS * SEGMENT_LEAVES + 2 * LEAF_RECORDS }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 3000 })), { maxLength: 4 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 2500 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })), { maxLength: 4 }),
+        (n, cuts, picks) => {
+          // uids 1, 3, 5…, then a few runs cut out: leaves of every fill, gaps in the uids.
+          const ed = RecordStore.empty(RS).edit({});
+          for (let i = 0; i < n; i++) ed.append(2 * i + 1, (2 * i + 1) & 0x1f);
+          const marks = new Set<number>();
+          for (const [start, len] of cuts) for (let i = start % Math.max(n, 1); i < Math.min(n, (start % Math.max(n, 1)) + len); i++) marks.add(i);
+          const ranges: Array<[number, number]> = [];
+          for (const i of [...marks].sort((x, y) => x - y)) {
+            const last = ranges[ranges.length - 1];
+            if (last && last[1] === i - 1) last[1] = i;
+            else ranges.push([i, i]);
+          }
+          ed.expunge(ranges);
+          const store = ed.finish();
+          // Runs of every uid from a start (present or not), each uid repeated `times`.
+          const wanted: number[] = [];
+          for (const [start, len, step, times] of picks) for (let u = 1 + (start % (2 * n + 3)), k = 0; k < len; k++, u += step) for (let t = 0; t < times; t++) wanted.push(u);
+          wanted.sort((x, y) => x - y);
+          const seen: Array<[number, number, number, number]> = [];
+          store.visitUids(wanted, (bytes, words, offset, k, index) => seen.push([k, index, words[offset >>> 2], bytes[offset + 4]]));
+          const expected: Array<[number, number, number, number]> = [];
+          wanted.forEach((uid, k) => {
+            const i = store.indexOfUid(uid);
+            if (i >= 0) expected.push([k, i, uid, store.row(i).bytes[store.row(i).offset + 4]]);
+          });
+          expect(seen).toEqual(expected);
+        },
+      ),
+      { seed: 0x0e1d5, numRuns: 40 },
+    );
+  });
 });
