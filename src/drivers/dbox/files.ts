@@ -12,8 +12,7 @@ import * as path from "node:path";
 import { MailCorruptedError, MailstoreError } from "../../shared/errors.js";
 import { readFullyAt } from "../../shared/read-at.js";
 import { decodeDboxFileHeader, DBOX_MSG_HEADER_SIZE, type DecodedDboxFileHeader } from "./file-header.js";
-import { dboxMessageSize, decodeDboxFile, decodeDboxMessageAt, encodeDboxMessages, locateDboxBody, type DboxFile, type DboxMessage, type DboxMessageInput } from "./file-format.js";
-import type { DboxSource } from "./item.js";
+import { dboxMessageSize, decodeDboxFile, decodeDboxMessageAt, encodeDboxMessages, type DboxFile, type DboxMessage, type DboxMessageInput } from "./file-format.js";
 import { tryFlockExclusive } from "./flock.js";
 import { decodeDboxMessageHeader } from "./message-header.js";
 import { findDboxMetadataEnd } from "./metadata.js";
@@ -132,9 +131,10 @@ const READ_AHEAD_BYTES = 256 * 1024;
  * messages: 5.4 s with fs.promises, most of it waiting for the pool).
  */
 function readAt(fd: number, position: number, length: number): Uint8Array {
-  // Buffer.alloc, not allocUnsafe: a pooled slice keeps its 8 KiB pool alive as long as the message is (a fetch's peak RSS: 150 MB against 115 MB), for no measurable speed.
-  const buf = Buffer.alloc(length);
-  return buf.subarray(0, readFullyAt(fd, buf, position, length));
+  // A buffer of its own, not a slice of Buffer's pool: that keeps its 8 KiB pool alive as long as the message is (a fetch's peak RSS: 150 MB against 115 MB), for no measurable speed.
+  const buf = new Uint8Array(length);
+  const got = readFullyAt(fd, buf, position, length);
+  return got === length ? buf : buf.subarray(0, got);
 }
 
 /** Reads the header line, growing the read until its LF (bounded by the file size). */
@@ -167,10 +167,17 @@ function readFileHeader(fd: number, fileSize: number, filePath: string): Decoded
  */
 export class DboxMessageReader {
   private file: { path: string; fd: number; size: number; headerSize: number; msgHeaderSize: number } | undefined;
-  private ahead: { key: object; path: string; start: number; length: number; buffer: Buffer } | undefined;
+  private ahead: { key: object; path: string; start: number; length: number; buffer: Uint8Array } | undefined;
   /** Where the last read ended, in `lastPath`: the next read starting there is sequential. */
   private lastEnd = -1;
   private lastPath = "";
+  /**
+   * What the last readRecord found besides the bytes, in fields rather than
+   * an object per message: the body size in the message header, and where
+   * the metadata's end line ends (-1: not found, the full decode must say why).
+   */
+  private recordBodySize = 0;
+  private recordEnd = -1;
 
   /**
    * Reads the message whose header is at `offset` (an mdbox map record's
@@ -184,8 +191,8 @@ export class DboxMessageReader {
    *   message there is malformed; fs errors as is.
    */
   read(filePath: string, offset: number, sizeHint?: number, readAheadKey?: object): DboxMessage {
-    const { record, msgHeaderSize, source } = this.readRecord(filePath, offset, sizeHint, readAheadKey);
-    return decodeDboxMessageAt(record, 0, msgHeaderSize, source);
+    const record = this.readRecord(filePath, offset, sizeHint, readAheadKey);
+    return decodeDboxMessageAt(record, 0, this.file!.msgHeaderSize, { path: filePath, baseOffset: offset });
   }
 
   /**
@@ -195,35 +202,44 @@ export class DboxMessageReader {
    * @returns the body and the record's size (header, body and metadata).
    */
   readBody(filePath: string, offset: number, sizeHint?: number, readAheadKey?: object): { body: Uint8Array; size: number } {
-    const { record, msgHeaderSize, source } = this.readRecord(filePath, offset, sizeHint, readAheadKey);
-    const { bodyStart, bodyEnd } = locateDboxBody(record, 0, msgHeaderSize, source);
-    const end = findDboxMetadataEnd(record, bodyEnd);
-    if (end === undefined) {
-      // No end line before the file ends: the full decode says what is wrong, or what it makes of it.
-      const message = decodeDboxMessageAt(record, 0, msgHeaderSize, source);
+    const record = this.readRecord(filePath, offset, sizeHint, readAheadKey);
+    const m = this.file!.msgHeaderSize;
+    if (this.recordEnd < 0) {
+      // A bad header, a body past the file's end or no end line before it: the full decode says what is wrong, or what it makes of it.
+      const message = decodeDboxMessageAt(record, 0, m, { path: filePath, baseOffset: offset });
       return { body: message.body, size: message.size };
     }
-    return { body: record.subarray(bodyStart, bodyEnd), size: end };
+    // The header was checked and the end line found by readRecord: not again.
+    return { body: record.subarray(m, m + this.recordBodySize), size: this.recordEnd };
   }
 
-  /** The bytes of the message record at `offset`, up to its metadata's end line when the file has it (see read()). */
-  private readRecord(filePath: string, offset: number, sizeHint: number | undefined, readAheadKey: object | undefined): { record: Uint8Array; msgHeaderSize: number; source: DboxSource } {
+  /**
+   * The bytes of the message record at `offset`, up to its metadata's end
+   * line when the file has it (see read()); recordBodySize and recordEnd
+   * say what was found.
+   */
+  private readRecord(filePath: string, offset: number, sizeHint: number | undefined, readAheadKey: object | undefined): Uint8Array {
     const f = this.fileFor(filePath, offset);
     const m = f.msgHeaderSize;
     if (!Number.isSafeInteger(offset) || offset < f.headerSize || offset >= f.size) {
       throw new MailCorruptedError(`message offset ${offset} is outside the messages (${f.headerSize}..${f.size})`, { path: filePath, offset });
     }
-    const source = { path: filePath, baseOffset: offset };
-    const done = (record: Uint8Array) => ({ record, msgHeaderSize: m, source });
+    this.recordEnd = -1;
     // Sizes come from the file (and a hint from the map): never read more than what is there.
     let length = Math.min(f.size - offset, sizeHint !== undefined && sizeHint > m ? sizeHint : m + READ_CHUNK);
     for (let first = true; ; first = false) {
       const window = first ? this.readFirst(f, offset, length, readAheadKey) : readAt(f.fd, offset, length);
-      if (window.length < m) return done(window); // the decode throws: truncated header
+      if (window.length < m) return window; // the decode throws: truncated header
       const bodySize = decodeDboxMessageHeader(window, 0, m, { path: filePath, offset });
-      if (bodySize > f.size - offset - m) return done(window); // the decode throws: past EOF
+      if (bodySize > f.size - offset - m) return window; // the decode throws: past EOF
       const end = window.length > m + bodySize ? findDboxMetadataEnd(window, m + bodySize) : undefined;
-      if (end !== undefined || offset + window.length >= f.size) return done(end === undefined ? window : window.subarray(0, end));
+      if (end !== undefined) {
+        this.recordBodySize = bodySize;
+        this.recordEnd = end;
+        // With the map's size as the hint the window is the record: no second view of it.
+        return end === window.length ? window : window.subarray(0, end);
+      }
+      if (offset + window.length >= f.size) return window;
       length = Math.min(f.size - offset, Math.max(length + READ_CHUNK, m + bodySize + READ_CHUNK));
     }
   }
@@ -245,7 +261,8 @@ export class DboxMessageReader {
     let a = this.ahead;
     if (a === undefined || a.key !== key || a.path !== f.path || offset < a.start || offset + length > a.start + a.length) {
       // A new window each time, never refilled: the messages served from it are views of it, not copies.
-      const buffer = Buffer.allocUnsafeSlow(READ_AHEAD_BYTES);
+      // Not zeroed (every byte served is read first), and a plain Uint8Array: its views cost less to make than a Buffer's.
+      const buffer = new Uint8Array(Buffer.allocUnsafeSlow(READ_AHEAD_BYTES).buffer, 0, READ_AHEAD_BYTES);
       const got = readFullyAt(f.fd, buffer, offset, Math.min(READ_AHEAD_BYTES, f.size - offset));
       a = this.ahead = { key, path: f.path, start: offset, length: got, buffer };
       if (got < length) return readAt(f.fd, offset, length);
