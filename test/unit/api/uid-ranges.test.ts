@@ -2,14 +2,15 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { toRanges, UidRangeBuilder } from "../../../src/api/uid-ranges.js";
 
-/** The ranges of a set of UIDs, one UID at a time. */
+/** The ranges of a set of UIDs: its distinct UIDs (0 dropped) cut where one is not the one before + 1. */
 function modelRanges(uids: readonly number[]): Array<{ uid1: number; uid2: number }> {
   const set = [...new Set(uids.filter((u) => u >= 1))].sort((a, b) => a - b);
   const out: Array<{ uid1: number; uid2: number }> = [];
-  for (const u of set) {
-    const last = out[out.length - 1];
-    if (last !== undefined && u === last.uid2 + 1) last.uid2 = u;
-    else out.push({ uid1: u, uid2: u });
+  let start = 0;
+  for (let i = 1; i <= set.length; i++) {
+    if (i < set.length && set[i] === set[i - 1] + 1) continue;
+    out.push({ uid1: set[start], uid2: set[i - 1] });
+    start = i;
   }
   return out;
 }
