@@ -43,19 +43,24 @@ export async function* fetchMessages<F extends FetchField>(box: Mailbox, uids: I
   const unknown = fields.filter((f) => !(FETCH_FIELDS as readonly string[]).includes(f));
   if (unknown.length > 0) throw new InvalidArgumentError(`unknown fetch field(s): ${unknown.join(" ")}`);
   const wanted = new Set<FetchField>(fields);
+  // An array walked per message, not the set: no iterator per message.
+  const order = [...wanted];
   const needsInfo = wanted.has("guid") || wanted.has("physicalSize") || wanted.has("receivedTime") || wanted.has("savedTime");
   const needsBody = wanted.has("body") || wanted.has("virtualSize");
   // The whole record (keywords, modseq) only when a field needs it: a body fetch only asks whether the uid exists.
   const needsRecord = wanted.has("seq") || wanted.has("flags") || wanted.has("modseq");
   const state = box.state;
   const backend = box.backend;
+  // Read synchronously where the format can: no promise per message besides the yield's (issue #11).
+  const readBody = needsBody ? backend.messageReader?.(state) : undefined;
   for (const uid of uids) {
     const record = needsRecord ? lookupUid(state, uid) : undefined;
     if (needsRecord ? record === undefined : state.records.indexOfUid(uid) < 0) continue;
     const info = needsInfo ? await backend.messageInfo(state, uid) : undefined;
-    const body = needsBody ? await backend.readMessage(state, uid) : undefined;
+    const body = !needsBody ? undefined : readBody !== undefined ? readBody(uid) : await backend.readMessage(state, uid);
     const out: Partial<FetchedMessage> = { uid };
-    for (const field of wanted) {
+    for (let i = 0; i < order.length; i++) {
+      const field = order[i];
       switch (field) {
         case "uid": break;
         case "seq": out.seq = record!.seq; break;

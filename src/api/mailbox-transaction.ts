@@ -5,7 +5,7 @@ import type { LogRecord, UidRange } from "../log/types.js";
 import type { CommitResult, Mailbox } from "./mailbox.js";
 import { isLandedInLog } from "./landed-errors.js";
 import { readCopies } from "./mailbox-copy.js";
-import { existingUids, normalizeRanges, toRanges } from "./uid-ranges.js";
+import { existingUids, normalizeRanges, toRanges, UidRangeBuilder } from "./uid-ranges.js";
 
 export { existingUids, normalizeRanges, toRanges } from "./uid-ranges.js";
 import { keywordIndex } from "../projections/apply-keywords.js";
@@ -247,16 +247,20 @@ function flagOpRecords(state: IndexMapState, op: Extract<Op, { kind: "flags" }>,
   const { known, added } = resolveKeywords(pending.keywords, op.keywords);
   const requested = [...known, ...added.map((_, j) => pending.keywords.length + j)];
   const requestedSet = new Set(requested);
-  const flagUids: number[] = [];
-  const kwUids: number[] = [];
-  /** replace: keyword index → uids it is removed from. */
-  const removals = new Map<number, number[]>();
+  // Ranges built as the messages come, in uid order (op.uids is normalized): no array of every uid to merge after.
+  const flagRanges = new UidRangeBuilder();
+  const kwRanges = new UidRangeBuilder();
+  /** replace: keyword index → ranges of the uids it is removed from. */
+  const removals = new Map<number, UidRangeBuilder>();
   const touched: Array<{ index: number; flags: number; keywords: number[] }> = [];
+  // add or remove of system flags only (most flag changes): no keyword of a message is looked at.
+  const flagsOnly = requested.length === 0 && op.action !== "replace";
   forEachMessage(state, op.uids, pending, (m) => {
     const flagsChange = (m.flags & add) !== add || (m.flags & remove) !== 0;
-    if (flagsChange) flagUids.push(m.uid);
+    if (flagsChange) flagRanges.add(m.uid);
     let kwChange: boolean;
-    if (op.action === "add") kwChange = requested.some((k) => !m.has(k));
+    if (flagsOnly) kwChange = false;
+    else if (op.action === "add") kwChange = requested.some((k) => !m.has(k));
     else if (op.action === "remove") kwChange = known.some((k) => m.has(k));
     else {
       const own = m.keywords();
@@ -264,27 +268,26 @@ function flagOpRecords(state: IndexMapState, op: Extract<Op, { kind: "flags" }>,
       if (kwChange) {
         for (const k of own) {
           if (requestedSet.has(k)) continue;
-          const uids = removals.get(k);
-          if (uids) uids.push(m.uid);
-          else removals.set(k, [m.uid]);
+          let ranges = removals.get(k);
+          if (ranges === undefined) removals.set(k, (ranges = new UidRangeBuilder()));
+          ranges.add(m.uid);
         }
       }
     }
-    if (kwChange) kwUids.push(m.uid);
+    if (kwChange) kwRanges.add(m.uid);
     if (pending.track && (flagsChange || kwChange)) touched.push({ index: m.index, flags: m.flags, keywords: m.keywords() });
   });
 
   const out: LogRecord[] = [];
-  if (flagUids.length > 0) {
-    out.push({ type: "flag-update", ...internal, updates: toRanges(flagUids).map((r) => ({ ...r, addFlags: add, removeFlags: remove, modseqIncFlag: 0 })) });
+  if (!flagRanges.isEmpty) {
+    out.push({ type: "flag-update", ...internal, updates: flagRanges.ranges.map((r) => ({ ...r, addFlags: add, removeFlags: remove, modseqIncFlag: 0 })) });
   }
-  if (kwUids.length > 0) {
-    const kwRanges = toRanges(kwUids);
+  if (!kwRanges.isEmpty) {
     const order = [...new Set([...requested, ...removals.keys()])].sort((a, b) => a - b);
     for (const k of order) {
       const name = k < pending.keywords.length ? pending.keywords[k] : added[k - pending.keywords.length];
-      if (requestedSet.has(k)) out.push({ type: "keyword-update", ...internal, modifyType: op.action === "remove" ? "remove" : "add", name, ranges: kwRanges });
-      else out.push({ type: "keyword-update", ...internal, modifyType: "remove", name, ranges: toRanges(removals.get(k)!) });
+      if (requestedSet.has(k)) out.push({ type: "keyword-update", ...internal, modifyType: op.action === "remove" ? "remove" : "add", name, ranges: kwRanges.ranges });
+      else out.push({ type: "keyword-update", ...internal, modifyType: "remove", name, ranges: removals.get(k)!.ranges });
     }
     // Records naming a new keyword register it (even a remove), giving it the next index.
     pending.keywords.push(...added);

@@ -252,8 +252,9 @@ export class Mailbox {
   }
 
   /** `fields` of messages `uids`, streamed one at a time (absent UIDs skipped): see mailbox-fetch.ts. */
-  async *fetch<F extends FetchField>(uids: Iterable<number>, fields: readonly F[]): AsyncGenerator<Pick<FetchedMessage, F | "uid">, void, undefined> {
-    yield* fetchMessages(this, uids, fields);
+  fetch<F extends FetchField>(uids: Iterable<number>, fields: readonly F[]): AsyncGenerator<Pick<FetchedMessage, F | "uid">, void, undefined> {
+    // fetchMessages' generator itself, not one delegating to it: a yield* costs each message another round of promises (issue #11).
+    return fetchMessages(this, uids, fields);
   }
 
   /** The path prefix of this mailbox's index files (`dovecot.index`, `.log`, `.log.2`), as readLog, loadState and exportBundle take it. */

@@ -35,12 +35,30 @@ export function toRanges(uids: readonly number[]): UidRange[] {
       break;
     }
   }
-  const out: UidRange[] = [];
-  let last: UidRange | undefined;
-  for (const uid of sorted) {
-    if (!(uid >= 1)) continue; // as normalizeRanges: no uid 0
-    if (last !== undefined && uid <= last.uid2 + 1) last.uid2 = Math.max(last.uid2, uid);
-    else out.push((last = { uid1: uid, uid2: uid }));
+  const ranges = new UidRangeBuilder();
+  for (let i = 0; i < sorted.length; i++) ranges.add(sorted[i]);
+  return ranges.ranges;
+}
+
+/**
+ * The ranges of UIDs given in ascending order (repeats allowed), built as
+ * they come: a flag change of a whole mailbox gets its one range without
+ * an array of 20,000 UIDs to merge afterwards (issue #11).
+ */
+export class UidRangeBuilder {
+  /** Sorted, merged, non-overlapping, as log records require. */
+  readonly ranges: UidRange[] = [];
+  private last: UidRange | undefined;
+
+  /** Adds `uid` (not below the last one added; 0 is skipped, as normalizeRanges does). */
+  add(uid: number): void {
+    const last = this.last;
+    if (last !== undefined && uid <= last.uid2 + 1) {
+      if (uid > last.uid2) last.uid2 = uid;
+    } else if (uid >= 1) this.ranges.push((this.last = { uid1: uid, uid2: uid }));
   }
-  return out;
+
+  get isEmpty(): boolean {
+    return this.last === undefined;
+  }
 }

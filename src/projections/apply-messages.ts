@@ -151,6 +151,12 @@ function applyFlagChange(ctx: ApplyContext, first: number, last: number, u: Flag
   do {
     // The record index of leaf row i (effects only).
     const leafStart = cur.first - cur.from;
+    let owned = false;
+    // Consecutive rows with the same visible change, reported as one run (fx.flags).
+    let runFrom = -1;
+    let runTo = -1;
+    let runAdd = 0;
+    let runRemove = 0;
     for (let i = cur.from; i <= cur.to && error === undefined; i++) {
       const at = i * rs;
       const oldFlags = cur.bytes[at + 4];
@@ -161,13 +167,27 @@ function applyFlagChange(ctx: ApplyContext, first: number, last: number, u: Flag
       }
       if (newFlags === oldFlags) continue;
       dirtyDelta += ((newFlags & MailFlag.DIRTY) >> 7) - ((oldFlags & MailFlag.DIRTY) >> 7);
-      cur.writable();
+      if (!owned) {
+        cur.writable();
+        owned = true;
+      }
       cur.bytes[at + 4] = newFlags;
       if (fx === undefined) continue;
       // The one definition of a visible flag change: an IMAP flag bit that flipped.
       const changed = (oldFlags ^ newFlags) & MAIL_FLAGS_NONRECENT;
-      if (changed !== 0) fx.flags(leafStart + i, cur.words[at >>> 2], newFlags & changed, oldFlags & changed, external);
+      if (changed === 0) continue;
+      if (runFrom >= 0 && (runTo !== i - 1 || runAdd !== (newFlags & changed) || runRemove !== (oldFlags & changed))) {
+        fx.flags(leafStart + runFrom, cur.words[(runFrom * rs) >>> 2], leafStart + runTo, cur.words[(runTo * rs) >>> 2], runAdd, runRemove, external);
+        runFrom = -1;
+      }
+      if (runFrom < 0) {
+        runFrom = i;
+        runAdd = newFlags & changed;
+        runRemove = oldFlags & changed;
+      }
+      runTo = i;
     }
+    if (runFrom >= 0) fx!.flags(leafStart + runFrom, cur.words[(runFrom * rs) >>> 2], leafStart + runTo, cur.words[(runTo * rs) >>> 2], runAdd, runRemove, external);
   } while (error === undefined && cur.next());
   if (error !== undefined) throw ctx.corrupt(error);
   if (counted) writeCounters(ctx.header, c);

@@ -152,15 +152,32 @@ export function raiseMessageModseqs(ctx: ApplyContext, first: number, last: numb
   do {
     // The record index of leaf row i (effects only).
     const leafStart = cur.first - cur.from;
+    let owned = false;
+    // Consecutive rows raised, reported as one run (fx.modseqRun); explicit raises one each.
+    let runFrom = -1;
+    let runTo = -1;
     for (let i = cur.from; i <= cur.to; i++) {
       const w = (i * rs + offset) >>> 2;
       const curHi = cur.words[w + 1];
       if (curHi > hi || (curHi === hi && cur.words[w] >= lo)) continue;
-      cur.writable();
+      if (!owned) {
+        cur.writable();
+        owned = true;
+      }
       cur.words[w] = lo;
       cur.words[w + 1] = hi;
-      fx?.modseq(leafStart + i, cur.words[(i * rs) >>> 2], modseq, explicit);
+      if (fx === undefined) continue;
+      if (explicit) fx.modseq(leafStart + i, cur.words[(i * rs) >>> 2], modseq, true);
+      else {
+        if (runFrom >= 0 && runTo !== i - 1) {
+          fx.modseqRun(leafStart + runFrom, cur.words[(runFrom * rs) >>> 2], leafStart + runTo, cur.words[(runTo * rs) >>> 2], modseq);
+          runFrom = -1;
+        }
+        if (runFrom < 0) runFrom = i;
+        runTo = i;
+      }
     }
+    if (runFrom >= 0) fx!.modseqRun(leafStart + runFrom, cur.words[(runFrom * rs) >>> 2], leafStart + runTo, cur.words[(runTo * rs) >>> 2], modseq);
   } while (cur.next());
 }
 

@@ -139,14 +139,19 @@ export class EffectsCollector {
     this.push({ type: "append", uid, flags });
   }
 
-  /** Message at record `index` (uid `uid`) had visible bits `add` set and `remove` cleared. */
-  flags(index: number, uid: number, add: number, remove: number, external: boolean): void {
-    const open = this.extendable(index, "flags");
+  /**
+   * Messages at records index1..index2 (consecutive; uids uid1..uid2) had
+   * visible bits `add` set and `remove` cleared: the applier reports a run
+   * of rows with one change at once (a flag change of a whole mailbox is one
+   * call, not one per message).
+   */
+  flags(index1: number, uid1: number, index2: number, uid2: number, add: number, remove: number, external: boolean): void {
+    const open = this.extendable(index1, "flags");
     if (open !== undefined && open.type === "flags" && open.add === add && open.remove === remove && open.external === external) {
-      this.extend(index, open, uid);
+      this.extend(index2, open, uid2);
       return;
     }
-    this.startRun(index, { type: "flags", uid1: uid, uid2: uid, add, remove, external });
+    this.startRun(index2, { type: "flags", uid1, uid2, add, remove, external });
   }
 
   keyword(index: number, uid: number, keyword: string, action: "add" | "remove", external: boolean): void {
@@ -178,13 +183,19 @@ export class EffectsCollector {
 
   /** Message at record `index` had its modseq field raised to `modseq`. */
   modseq(index: number, uid: number, modseq: bigint, explicit: boolean): void {
-    const open = this.extendable(index, "modseq");
     // Explicit raises stay one UID each, as MODSEQ_UPDATE names them (change streams report them per UID).
-    if (!explicit && open !== undefined && open.type === "modseq" && !open.explicit && open.modseq === modseq) {
-      this.extend(index, open, uid);
+    if (explicit) this.startRun(index, { type: "modseq", uid1: uid, uid2: uid, modseq, explicit });
+    else this.modseqRun(index, uid, index, uid, modseq);
+  }
+
+  /** Messages at records index1..index2 (consecutive; uids uid1..uid2) had their modseq raised to `modseq` by a change to them (as flags()). */
+  modseqRun(index1: number, uid1: number, index2: number, uid2: number, modseq: bigint): void {
+    const open = this.extendable(index1, "modseq");
+    if (open !== undefined && open.type === "modseq" && !open.explicit && open.modseq === modseq) {
+      this.extend(index2, open, uid2);
       return;
     }
-    this.startRun(index, { type: "modseq", uid1: uid, uid2: uid, modseq, explicit });
+    this.startRun(index2, { type: "modseq", uid1, uid2, modseq, explicit: false });
   }
 
   attribute(key: string, scope: "private" | "shared", action: "set" | "unset"): void {

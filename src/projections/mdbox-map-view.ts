@@ -22,9 +22,10 @@ export function lookupMapEntry(state: IndexMapState, mapUid: number): MapEntry |
 /** lookupMapEntry for many map uids of one state: the extensions are looked up once (a fetch asks per message). */
 export function mapEntryReader(state: IndexMapState): (mapUid: number) => MapEntry | undefined {
   return placedRowReader(state, (row, map, ref) => {
-    const placed = { fileId: 0, offset: 0, size: 0 };
-    readMapRecordInto(row.bytes, row.offset + map.recordOffset, placed);
-    return { mapUid: row.words[row.offset >>> 2], ...placed, refcount: refcountIn(row.bytes, row.offset, ref) };
+    // One object per lookup, filled in place (a fetch looks up every message).
+    const entry = { mapUid: row.words[row.offset >>> 2], fileId: 0, offset: 0, size: 0, refcount: refcountIn(row.bytes, row.offset, ref) };
+    readMapRecordInto(row.bytes, row.offset + map.recordOffset, entry);
+    return entry;
   });
 }
 

@@ -420,6 +420,8 @@ export class RowSpan implements LeafCursor {
   private s = 0;
   private l = 0;
   private remaining = 0;
+  /** Whether writable() made the current leaf the editor's: a walk writing every row asks once per leaf, not per row. */
+  private owned = false;
 
   constructor(private readonly editor: RecordEditor) {
     this.bytes = EMPTY_BYTES;
@@ -450,9 +452,11 @@ export class RowSpan implements LeafCursor {
   }
 
   writable(): void {
+    if (this.owned) return;
     const leaf = this.editor.ownLeafAt(this.s, this.l);
     this.bytes = leaf.bytes;
     this.words = leaf.words;
+    this.owned = true;
   }
 
   private enter(i: number): void {
@@ -460,6 +464,7 @@ export class RowSpan implements LeafCursor {
     const n = Math.min(leaf.count - i, this.remaining);
     this.bytes = leaf.bytes;
     this.words = leaf.words;
+    this.owned = false;
     this.from = i;
     this.to = i + n - 1;
     this.remaining -= n;

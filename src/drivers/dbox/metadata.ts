@@ -130,14 +130,14 @@ export function skipDboxMetadata(bytes: Uint8Array, at: number, where: { path?: 
  * Finds where the metadata block starting at `bytes[at]` ends, without
  * checking it: used to learn how much of a file to read before decoding.
  * @returns the index after the terminating line, or undefined when `bytes`
- *   ends first.
+ *   (or what was read of them, up to `limit`) ends first.
  */
-export function findDboxMetadataEnd(bytes: Uint8Array, at: number): number | undefined {
+export function findDboxMetadataEnd(bytes: Uint8Array, at: number, limit = bytes.length): number | undefined {
   let pos = at + DBOX_MAGIC_POST.length;
-  if (pos > bytes.length) return undefined;
+  if (pos > limit) return undefined;
   for (;;) {
     const lf = bytes.indexOf(LF, pos);
-    if (lf < 0) return undefined;
+    if (lf < 0 || lf >= limit) return undefined;
     if (lf === pos || bytes[pos] === SPACE) return lf + 1;
     pos = lf + 1;
   }

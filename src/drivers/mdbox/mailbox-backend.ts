@@ -18,7 +18,7 @@ import type { DboxMessage } from "../dbox/file-format.js";
 import type { CommitIntent, MailboxBackend, NewMessage, PreparedSave, StorageLogAppend, StoredMessageInfo } from "../driver.js";
 import { storageNameOf, type MdboxContext } from "./context.js";
 import {
-  decodeMdboxHeader, decodeMdboxRecord, GUID_EXT_NAME, guidRecordRecords, initialMailboxRecords, MDBOX_EXT_NAME,
+  decodeMdboxHeader, decodeMdboxRecordAt, GUID_EXT_NAME, guidRecordRecords, initialMailboxRecords, MDBOX_EXT_NAME,
   MDBOX_HDR_EXT_NAME, MDBOX_RECORD_SIZE, mdboxMapUidAt, mdboxHeaderRecords, mdboxRecordRecords, type MdboxMailRecord,
 } from "./mailbox-format.js";
 import type { MapEntry } from "../../projections/mdbox-map-view.js";
@@ -41,8 +41,8 @@ export class MdboxMailboxBackend implements MailboxBackend {
   readonly storageName: string;
   /** Keeps the last m.N read open: a fetch reads mostly consecutive messages of a file. */
   private readonly reader = new DboxMessageReader();
-  /** The `mdbox` extension's reader for the last state resolved in (a fetch resolves every message of one state). */
-  private mdboxRecordsOf: { readonly state: IndexMapState; readonly at: (seq: number) => Uint8Array | undefined } | undefined;
+  /** Where the `mdbox` record is in a row of the last state resolved in (-1: none), looked up once for a fetch's messages of one state. */
+  private mdboxRecordsOf: { readonly state: IndexMapState; readonly at: number } | undefined;
 
   constructor(readonly name: string, private readonly ctx: MdboxContext) {
     this.indexPrefix = ctx.paths.indexPrefix(name);
@@ -112,8 +112,7 @@ export class MdboxMailboxBackend implements MailboxBackend {
    */
   async expungeMessages(state: IndexMapState, uids: readonly number[]): Promise<LogRecord[]> {
     const mapUids: number[] = [];
-    const mdboxExt = extension(state, MDBOX_EXT_NAME);
-    const mdboxAt = mdboxExt !== undefined && mdboxExt.recordSize >= MDBOX_RECORD_SIZE ? mdboxExt.recordOffset : -1;
+    const mdboxAt = mdboxRecordOffset(state);
     const guidExt = extension(state, GUID_EXT_NAME);
     const guidSize = Math.min(guidExt?.recordSize ?? 0, 16);
     const guidAt = guidExt?.recordOffset ?? 0;
@@ -146,10 +145,16 @@ export class MdboxMailboxBackend implements MailboxBackend {
   }
 
   async readMessage(state: IndexMapState, uid: number): Promise<Uint8Array> {
-    // The body only: its metadata block is not decoded.
-    const read = (file: string, entry: MapEntry) => this.reader.readBody(file, entry.offset, entry.size, this.ctx.map.state);
-    return (await this.readStoredWith(state, uid, read)).message.body;
+    return this.readStoredWith(state, uid, this.readBody).message.body;
   }
+
+  /** readMessage without a promise: an m.N read is synchronous (see DboxMessageReader). */
+  messageReader(state: IndexMapState): (uid: number) => Uint8Array {
+    return (uid) => this.readStoredWith(state, uid, this.readBody).message.body;
+  }
+
+  /** The body only: its metadata block is not decoded. */
+  private readonly readBody = (file: string, entry: MapEntry) => this.reader.readBody(file, entry.offset, entry.size, this.ctx.map.state);
 
   /**
    * What a copy of `m` can share when it copies a message of this storage
@@ -161,7 +166,7 @@ export class MdboxMailboxBackend implements MailboxBackend {
     if (!(origin?.backend instanceof MdboxMailboxBackend) || origin.backend.ctx.paths.root !== this.ctx.paths.root) return undefined;
     let stored;
     try {
-      stored = await origin.backend.readStored(origin.state, origin.uid);
+      stored = origin.backend.readStored(origin.state, origin.uid);
     } catch (err) {
       // Expunged (and purged) since it was read: the bytes in `m` are written as a new message.
       if (err instanceof MailstoreError && err.code === "NOT_FOUND") return undefined;
@@ -172,7 +177,7 @@ export class MdboxMailboxBackend implements MailboxBackend {
   }
 
   async messageInfo(state: IndexMapState, uid: number): Promise<StoredMessageInfo> {
-    const { message, resolved } = await this.readStored(state, uid);
+    const { message, resolved } = this.readStored(state, uid);
     const meta = readDboxMetadata(message.metadata);
     return {
       guid: meta.guid ?? guid128ToString(guid128At(state, resolved.seq)),
@@ -202,8 +207,10 @@ export class MdboxMailboxBackend implements MailboxBackend {
     // The two fields only, not the whole record (keywords, modseq): a fetch resolves every message.
     const seq = seqOfUid(state, uid);
     if (seq === 0) throw new MailstoreError("NOT_FOUND", `no message with uid ${uid}`, { path: this.indexPrefix });
-    if (this.mdboxRecordsOf?.state !== state) this.mdboxRecordsOf = { state, at: extRecordViewReader(state, MDBOX_EXT_NAME) };
-    const record = decodeMdboxRecord(this.mdboxRecordsOf.at(seq));
+    if (this.mdboxRecordsOf?.state !== state) this.mdboxRecordsOf = { state, at: mdboxRecordOffset(state) };
+    // Read in the row, not through a view of it per message.
+    const row = this.mdboxRecordsOf.at < 0 ? undefined : state.records.row(seq - 1);
+    const record = row === undefined ? undefined : decodeMdboxRecordAt(row.bytes, row.offset + this.mdboxRecordsOf.at);
     if (record === undefined) throw new IndexCorruptedError(`uid ${uid} has no map uid`, { path: this.indexPrefix });
     const entry = this.ctx.map.lookup(record.mapUid);
     if (entry === undefined) {
@@ -218,13 +225,13 @@ export class MdboxMailboxBackend implements MailboxBackend {
    * the map says where the copy is), so a missing file means: refresh the
    * map and look again.
    */
-  private readStored(state: IndexMapState, uid: number): Promise<{ message: DboxMessage; resolved: ResolvedMessage }> {
+  private readStored(state: IndexMapState, uid: number): { message: DboxMessage; resolved: ResolvedMessage } {
     // Read-ahead keyed to the map state the record came from (see DboxMessageReader).
     return this.readStoredWith(state, uid, (file, entry) => this.reader.read(file, entry.offset, entry.size, this.ctx.map.state));
   }
 
   /** readStored with `read` reading the record (the whole message, or its body only). */
-  private async readStoredWith<M extends { size: number }>(state: IndexMapState, uid: number, read: (filePath: string, entry: MapEntry) => M): Promise<{ message: M; resolved: ResolvedMessage }> {
+  private readStoredWith<M extends { size: number }>(state: IndexMapState, uid: number, read: (filePath: string, entry: MapEntry) => M): { message: M; resolved: ResolvedMessage } {
     for (let attempt = 0; ; attempt++) {
       const resolved = this.resolve(state, uid);
       const filePath = this.ctx.paths.readPath(resolved.entry.fileId);
@@ -266,6 +273,12 @@ export class MdboxMailboxBackend implements MailboxBackend {
     }
     return [];
   }
+}
+
+/** Where a row of `state` holds its `mdbox` record, or -1 when the extension is missing or too small for one. */
+function mdboxRecordOffset(state: IndexMapState): number {
+  const ext = extension(state, MDBOX_EXT_NAME);
+  return ext !== undefined && ext.recordSize >= MDBOX_RECORD_SIZE ? ext.recordOffset : -1;
 }
 
 /** The `guid` extension value of message `seq` (all zero when unset). */

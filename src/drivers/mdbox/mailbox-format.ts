@@ -67,9 +67,13 @@ function writeMdboxRecord(out: Uint8Array, at: number, r: MdboxMailRecord): void
 
 /** @returns the record, or undefined when map_uid is 0 (not an mdbox message). */
 export function decodeMdboxRecord(bytes: Uint8Array | undefined): MdboxMailRecord | undefined {
-  if (bytes === undefined || bytes.length < MDBOX_RECORD_SIZE) return undefined;
-  const mapUid = mdboxMapUidAt(bytes, 0);
-  return mapUid === 0 ? undefined : { mapUid, saveDate: readU32(bytes, 4) };
+  return bytes === undefined || bytes.length < MDBOX_RECORD_SIZE ? undefined : decodeMdboxRecordAt(bytes, 0);
+}
+
+/** decodeMdboxRecord of the record at `bytes[at]` (a row of the index: the caller checked the extension's size). */
+export function decodeMdboxRecordAt(bytes: Uint8Array, at: number): MdboxMailRecord | undefined {
+  const mapUid = mdboxMapUidAt(bytes, at);
+  return mapUid === 0 ? undefined : { mapUid, saveDate: readU32(bytes, at + 4) };
 }
 
 /** The map_uid of the `mdbox` record at `bytes[at]` (0: not an mdbox message), read without allocating. */

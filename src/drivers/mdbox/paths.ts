@@ -42,11 +42,17 @@ export class MdboxPaths extends DboxLayout {
     this.mapPrefix = path.join(this.indexRootDir, STORAGE_DIR_NAME, MAP_INDEX_PREFIX);
   }
 
+  /** The last primary path made: a fetch asks once per message, mostly for the file of the message before. */
+  private lastPrimary = { fileId: 0, path: "" };
+
   /** @returns the path `m.<fileId>` has in primary storage, or in ALT when `alt`. */
   filePath(fileId: number, alt = false): string {
     assert(!alt || this.altStorageDir !== undefined, "no ALT storage configured");
-    // Both directories are normalised already (path.join above): a fetch asks once per message.
-    return `${alt ? this.altStorageDir! : this.storageDir}${path.sep}${mdboxFileName(fileId)}`;
+    if (!alt && fileId === this.lastPrimary.fileId) return this.lastPrimary.path;
+    // Both directories are normalised already (path.join above).
+    const made = `${alt ? this.altStorageDir! : this.storageDir}${path.sep}${mdboxFileName(fileId)}`;
+    if (!alt) this.lastPrimary = { fileId, path: made };
+    return made;
   }
 
   /** @returns the file's location (primary first, then ALT, as Dovecot looks), or undefined when it exists in neither. */
