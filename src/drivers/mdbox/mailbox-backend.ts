@@ -8,7 +8,7 @@
 import * as path from "node:path";
 import { IndexCorruptedError, MailCorruptedError, MailstoreError } from "../../shared/errors.js";
 import type { ExpungeGuid, LogRecord } from "../../log/types.js";
-import { extension, extensionHeader, extRecordAt, extRecordViewAt, extRecordViewReader, seqOfUid } from "../../projections/read.js";
+import { extension, extensionHeader, extRecordAt, seqOfUid } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { DboxMessageReader } from "../dbox/files.js";
 import { generateGuid128, generateMessageGuid, guid128StringUnlessEmpty, guid128ToString, messageGuid128 } from "../dbox/guid.js";
