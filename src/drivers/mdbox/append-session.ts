@@ -46,6 +46,8 @@ export class AppendSession {
   private readonly tried = new Set<number>();
   private candidates: readonly FileEnd[] | undefined;
   private committed = false;
+  /** publish() named a new file: the map's highest_file_id of that transaction counts it. */
+  private named = false;
 
   constructor(private readonly paths: MdboxPaths, private readonly options: AppendSessionOptions = {}) {}
 
@@ -144,11 +146,17 @@ export class AppendSession {
       }
       published = true;
     }
+    this.named ||= published;
     if (published && (this.options.sync ?? true)) {
       fsyncDir(this.paths.storageDir);
       if (this.targets.some((t) => t.alt)) fsyncDir(this.paths.altStorageDir!);
     }
     return highest;
+  }
+
+  /** publish() gave a new file its name (the session's data can no longer go into another map transaction). */
+  get published(): boolean {
+    return this.named;
   }
 
   /** The map record of a placed message (after publish()). */

@@ -67,3 +67,29 @@ it("a failing commit ends the import with its error; the batches before it stay,
     await target.close();
   }
 });
+
+it("stages big messages into the target's files as they come; a refused commit takes its staged data back", async () => {
+  const big = (i: number) => `Subject: big ${i}\n\n`.padEnd(120_000, `line ${i} `) + "\n";
+  const from = openStorage(`sdbox:${dir}/big`);
+  const box = await from.openMailbox("INBOX");
+  const tx = box.transaction();
+  for (let i = 1; i <= 8; i++) tx.append({ body: big(i) });
+  await tx.commit();
+  await box.close();
+  let commits = 0;
+  const target = openStorage(`mdbox:${dir}/dst`, { commitHooks: { beforeCommit: async () => { if (++commits === 2) throw new Error("refused"); } } });
+  try {
+    await expect(importMailboxes(from, target, { batchMessages: 4 })).rejects.toThrow("refused");
+    const storageDir = path.join(dir, "dst", "storage");
+    // Four messages of 120 kB staged past the write buffer, then taken back: only the first batch's file is left.
+    expect(fs.readdirSync(storageDir).filter((f) => !f.startsWith("dovecot.map.index"))).toEqual(["m.1"]);
+    const dst = await target.openMailbox("INBOX");
+    const bodies: string[] = [];
+    for await (const m of dst.fetch(searchUids(await dst.refresh(), [{ type: "all" }]), ["body"])) bodies.push(Buffer.from(m.body).toString());
+    expect(bodies).toEqual([1, 2, 3, 4].map(big));
+    expect(fs.statSync(path.join(storageDir, "m.1")).size).toBeLessThan(5 * 120_000);
+  } finally {
+    await target.close();
+    await from.close();
+  }
+});
