@@ -47,7 +47,7 @@ export function newSaveSession(ctx: MdboxContext): AppendSession {
 }
 
 /** Writes one new message into `session`'s files (encoded straight into its staging buffer). */
-export function placeMessage(session: AppendSession, map: MdboxMap, m: { body: Uint8Array; guid: string; receivedTime: number }, origMailbox: string): Promise<Placement> {
+export function placeMessage(session: AppendSession, map: MdboxMap, m: { body: Uint8Array; guid: string; receivedTime: number }, origMailbox: string): Placement | Promise<Placement> {
   const metadata = buildDboxMetadata({ guid: m.guid, receivedTime: m.receivedTime, virtualSize: virtualSizeOf(m.body), origMailbox });
   return session.addMessage({ body: m.body, metadata }, () => map.recentFiles());
 }
