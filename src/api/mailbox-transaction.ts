@@ -1,9 +1,10 @@
-import type { NewMessage, PreparedSave } from "../drivers/driver.js";
-import { InvalidArgumentError } from "../shared/errors.js";
+import type { NewMessage, PreparedSave, SaveStage } from "../drivers/driver.js";
+import { InvalidArgumentError, LockTimeoutError } from "../shared/errors.js";
 import { parseFlagNames } from "../shared/flags.js";
 import type { LogRecord, UidRange } from "../log/types.js";
 import type { CommitResult, Mailbox } from "./mailbox.js";
 import { isLandedInLog } from "./landed-errors.js";
+import { cleanupAfter } from "../shared/cleanup.js";
 import { readCopies } from "./mailbox-copy.js";
 import { existingUids, normalizeRanges, toRanges, UidRangeBuilder } from "./uid-ranges.js";
 
@@ -50,11 +51,14 @@ type Op =
   | { kind: "expunge"; uids: UidRange[] };
 
 const internal = { external: false, sync: false } as const;
+/** The body of an append whose data stage() wrote (saveMessages takes it from the stage). */
+const STAGED_BODY = new Uint8Array(0);
 const external = { external: true, sync: false } as const;
 
 /**
  * Changes to one mailbox, written as one log transaction by `commit()`. UIDs
- * are allocated and message files written only then, under the log lock.
+ * are allocated and message files written only then, under the log lock
+ * (except data that stage() wrote ahead, which the commit records).
  * Operations on UIDs that no longer exist at commit time are skipped, as
  * Dovecot skips them.
  */
@@ -64,6 +68,11 @@ export class MailboxTransaction {
   private readonly requestedUids: Array<number | undefined> = [];
   private readonly ops: Op[] = [];
   private done = false;
+  /** What stage() wrote: the data of the first `saveStage.count` appends. */
+  private saveStage: SaveStage | undefined;
+  private staging = false;
+  /** Body bytes of the appends this transaction holds (not staged). */
+  private heldBytes = 0;
 
   constructor(private readonly mailbox: Mailbox) {}
 
@@ -76,8 +85,10 @@ export class MailboxTransaction {
       if (previous !== undefined && input.uid <= previous) throw new InvalidArgumentError(`append: UID ${input.uid} does not follow UID ${previous} appended before it`);
     }
     this.requestedUids.push(input.uid);
+    const body = typeof input.body === "string" ? Buffer.from(input.body) : input.body;
+    this.heldBytes += body.length;
     this.appends.push({
-      body: typeof input.body === "string" ? Buffer.from(input.body) : input.body,
+      body,
       flags,
       keywords,
       receivedTime: input.receivedDate ? Math.floor(input.receivedDate.getTime() / 1000) : undefined,
@@ -106,9 +117,64 @@ export class MailboxTransaction {
     return tx.commit();
   }
 
-  /** Writes everything in one log transaction. Resolves to the log range written. */
+  /**
+   * Writes the data of the messages appended so far into the storage's
+   * files now, where the format can (mdbox, as Dovecot's save writes each
+   * message into m.N as it comes), instead of holding their bodies until
+   * commit(): a transaction of many messages then holds little per message.
+   * The commit still syncs the data and records it; until then no reader
+   * sees it, and a transaction that will not be committed must be
+   * discard()ed to take it back. Copies (copyOf) and formats that write at
+   * commit keep their bodies.
+   * @returns the body bytes the transaction still holds.
+   */
+  async stage(): Promise<number> {
+    if (this.done) throw new InvalidArgumentError("transaction already committed");
+    if (this.staging) throw new InvalidArgumentError("stage() is already under way");
+    const backend = this.mailbox.backend;
+    const from = this.saveStage?.count ?? 0;
+    let end = from;
+    while (end < this.appends.length && this.appends[end].copyOf === undefined) end++;
+    if (backend.openSaveStage === undefined || end === from) return this.heldBytes;
+    this.saveStage ??= backend.openSaveStage();
+    this.staging = true;
+    try {
+      await this.saveStage.add(this.appends.slice(from, end));
+    } catch (err) {
+      // Part of it may be written: the transaction cannot say which of its appends are, so it ends here.
+      this.done = true;
+      await cleanupAfter(err, () => this.saveStage!.release());
+      throw err;
+    } finally {
+      this.staging = false;
+    }
+    for (let i = from; i < end; i++) {
+      this.heldBytes -= this.appends[i].body.length;
+      this.appends[i].body = STAGED_BODY;
+    }
+    return this.heldBytes;
+  }
+
+  /** Whether commit() may (still, or again after a LockTimeoutError) be called. */
+  get committable(): boolean {
+    return !this.done;
+  }
+
+  /** Drops the transaction without committing it; what stage() wrote is taken back. */
+  async discard(): Promise<void> {
+    if (this.staging) throw new InvalidArgumentError("stage() is under way");
+    this.done = true;
+    await this.saveStage?.release();
+  }
+
+  /**
+   * Writes everything in one log transaction. Resolves to the log range
+   * written. A commit that failed with LockTimeoutError wrote nothing and
+   * may be called again.
+   */
   async commit(): Promise<TransactionCommitResult> {
     if (this.done) throw new InvalidArgumentError("transaction already committed");
+    if (this.staging) throw new InvalidArgumentError("stage() is under way");
     this.done = true;
     let prepared: PreparedSave | undefined;
     let appendedUids: number[] = [];
@@ -119,7 +185,7 @@ export class MailboxTransaction {
         if (this.appends.length > 0) {
           const uids = assignAppendUids(state.header.nextUid, this.requestedUids);
           appendedUids = uids;
-          prepared = await this.mailbox.backend.saveMessages(state, this.appends, uids);
+          prepared = await this.mailbox.backend.saveMessages(state, this.appends, uids, this.saveStage);
           records.push({ type: "append", ...external, messages: this.appends.map((m, i) => ({ uid: uids[i], flags: m.flags })) });
           records.push(...prepared.records);
           const byKeyword = new Map<string, number[]>();
@@ -142,9 +208,13 @@ export class MailboxTransaction {
       // A commit hook failed after the log append (e.g. a publish): the log refers to the saved files, keep them.
       if (isLandedInLog(err)) await prepared?.commit();
       else await prepared?.rollback();
+      // Another process held a lock: nothing landed, and the staged data can still be recorded by another try.
+      if (err instanceof LockTimeoutError && !isLandedInLog(err) && (this.saveStage?.retryable ?? true)) this.done = false;
+      else await cleanupAfter(err, () => this.saveStage?.release());
       throw err;
     }
     await prepared?.commit();
+    await this.saveStage?.release();
     const end = result ?? { start: this.mailbox.position, end: this.mailbox.position, modseq: this.mailbox.state.logModseq };
     return { ...end, appendedUids };
   }

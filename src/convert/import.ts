@@ -19,12 +19,12 @@
  * already had is skipped (by GUID, or by content where GUIDs do not carry
  * over: present-messages.ts).
  */
-import { LockTimeoutError } from "../shared/errors.js";
+import { cleanupAfter } from "../shared/cleanup.js";
 import { messageCount } from "../projections/read.js";
 import { searchUids } from "../api/search.js";
 import type { Mailbox } from "../api/mailbox.js";
 import type { Storage } from "../api/storage.js";
-import type { AppendInput, TransactionCommitResult } from "../api/mailbox-transaction.js";
+import { ImportBatch } from "./import-batch.js";
 import { PresentMessages, usableGuid } from "./present-messages.js";
 
 /** Where an import is. */
@@ -43,9 +43,18 @@ export interface ImportOptions {
   onProgress?: (p: ImportProgress) => void;
   /** Only these mailboxes (default: all of the source). */
   mailboxes?: readonly string[];
-  /** Most messages per target transaction (default 500). */
+  /**
+   * Most messages per target transaction (default: no limit, one
+   * transaction per mailbox, as doveadm import commits: its data is synced
+   * once, at the end).
+   */
   batchMessages?: number;
-  /** Most body bytes per target transaction (default 32 MiB). */
+  /**
+   * Most body bytes a target transaction holds in memory (default 32 MiB):
+   * where the target writes data ahead of the commit (mdbox,
+   * MailboxTransaction.stage), it holds only what came since the last
+   * stage; elsewhere every body of the transaction until it commits.
+   */
   batchBytes?: number;
 }
 
@@ -66,27 +75,6 @@ export interface ImportedMailbox {
   readonly uidValidityKept: boolean;
   readonly sourceUidValidity: number;
   readonly targetUidValidity: number;
-}
-
-/** Attempts at committing one batch when the target is busy (LockTimeoutError). */
-const COMMIT_ATTEMPTS = 20;
-
-/**
- * Commits `batch` as one append transaction, again when another process held
- * a lock the target could not wait for (an mbox whose dotlock a delivering
- * MDA or a Dovecot save holds).
- */
-async function commitWithRetry(box: Mailbox, batch: readonly AppendInput[]): Promise<TransactionCommitResult> {
-  for (let attempt = 1; ; attempt++) {
-    const tx = box.transaction();
-    for (const m of batch) tx.append(m);
-    try {
-      return await tx.commit();
-    } catch (err) {
-      if (!(err instanceof LockTimeoutError) || attempt >= COMMIT_ATTEMPTS) throw err;
-      await new Promise((r) => setTimeout(r, 50 * attempt));
-    }
-  }
 }
 
 /** Whether the copies keep their source UIDs (see the module comment). */
@@ -137,7 +125,7 @@ interface MailboxImportContext extends ImportOptions {
 }
 
 async function importMailbox(source: Storage, target: Storage, name: string, exists: boolean, ctx: MailboxImportContext): Promise<ImportedMailbox> {
-  const batchMessages = ctx.batchMessages ?? 500;
+  const batchMessages = ctx.batchMessages ?? 2000;
   const batchBytes = ctx.batchBytes ?? 32 * 1024 * 1024;
   ctx.report();
   const src = await source.openMailbox(name);
@@ -153,40 +141,37 @@ async function importMailbox(source: Storage, target: Storage, name: string, exi
     let copied = 0;
     let bytes = 0;
     let skipped = 0;
-    let batch: AppendInput[] = [];
-    let pendingBytes = 0;
-    const flush = async () => {
-      if (batch.length === 0) return;
-      await commitWithRetry(dst!, batch);
-      ctx.progress.done += batch.length;
-      copied += batch.length;
-      batch = [];
-      pendingBytes = 0;
+    const batch = new ImportBatch(dst, { messages: batchMessages, bytes: batchBytes }, (n) => {
+      ctx.progress.done += n;
+      copied += n;
       ctx.report();
-    };
-    for await (const m of src.fetch(searchUids(state, [{ type: "all" }]), ["body", "flags", "receivedTime", "guid"])) {
-      if (await present.take(m.guid, m.body)) {
-        skipped++;
-        ctx.progress.done++;
-        continue;
+    });
+    try {
+      for await (const m of src.fetch(searchUids(state, [{ type: "all" }]), ["body", "flags", "receivedTime", "guid"])) {
+        if (await present.take(m.guid, m.body)) {
+          skipped++;
+          ctx.progress.done++;
+          continue;
+        }
+        if (numbering === undefined) {
+          numbering = numberingFor(dst, present.count, src.uidValidity, m.uid);
+          if (numbering.keep && numbering.setUidValidity) await dst.update({ uidValidity: src.uidValidity });
+        }
+        const guid = usableGuid(m.guid);
+        await batch.add({
+          body: m.body,
+          flags: m.flags,
+          receivedDate: new Date(m.receivedTime * 1000),
+          ...(guid !== undefined ? { guid } : {}),
+          ...(numbering.keep ? { uid: m.uid } : {}),
+        }, m.body.length);
+        bytes += m.body.length;
       }
-      if (numbering === undefined) {
-        numbering = numberingFor(dst, present.count, src.uidValidity, m.uid);
-        if (numbering.keep && numbering.setUidValidity) await dst.update({ uidValidity: src.uidValidity });
-      }
-      const guid = usableGuid(m.guid);
-      batch.push({
-        body: m.body,
-        flags: m.flags,
-        receivedDate: new Date(m.receivedTime * 1000),
-        ...(guid !== undefined ? { guid } : {}),
-        ...(numbering.keep ? { uid: m.uid } : {}),
-      });
-      bytes += m.body.length;
-      pendingBytes += m.body.length;
-      if (batch.length >= batchMessages || pendingBytes >= batchBytes) await flush();
+      await batch.commit();
+    } catch (err) {
+      await cleanupAfter(err, () => batch.discard());
+      throw err;
     }
-    await flush();
     if (numbering === undefined) {
       numbering = numberingFor(dst, present.count, src.uidValidity, undefined);
       if (numbering.keep && numbering.setUidValidity) await dst.update({ uidValidity: src.uidValidity });

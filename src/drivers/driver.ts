@@ -71,7 +71,16 @@ export interface MailboxBackend {
    * landed (for formats that stage files); `rollback` removes them if it
    * did not.
    */
-  saveMessages(state: IndexMapState, messages: readonly NewMessage[], uids: readonly number[]): Promise<PreparedSave>;
+  saveMessages(state: IndexMapState, messages: readonly NewMessage[], uids: readonly number[], stage?: SaveStage): Promise<PreparedSave>;
+
+  /**
+   * For formats whose message data can be written ahead of the commit
+   * (mdbox: into m.N files, named and recorded by the map at commit): a
+   * stage that writes it now, so a transaction of many messages need not
+   * hold their bodies until commit. saveMessages then gets it, standing for
+   * the first `stage.count` messages. Undefined: data is written at commit.
+   */
+  openSaveStage?(): SaveStage;
 
   /**
    * Brings the mail files in line with a change of the index header's
@@ -206,6 +215,25 @@ export interface FileSyncResult {
    * not run (another process holds the files' lock and will do it).
    */
   readonly filesSynced: boolean;
+}
+
+/** Message data a transaction wrote ahead of its commit (MailboxBackend.openSaveStage). */
+export interface SaveStage {
+  /** Messages written so far: the transaction's first appends, in order. */
+  readonly count: number;
+  /** Writes the data of these messages (the next appends after those written before; no copies). */
+  add(messages: readonly NewMessage[]): Promise<void>;
+  /**
+   * False once the commit got as far as naming new files under the map
+   * lock: a commit that failed after that cannot be tried again with this
+   * stage.
+   */
+  readonly retryable: boolean;
+  /**
+   * Ends the stage: after a commit that recorded it, closes its files;
+   * else takes back what it wrote. Idempotent.
+   */
+  release(): Promise<void>;
 }
 
 export interface PreparedSave {

@@ -53,6 +53,8 @@ export class AppendSession {
   private readonly tried = new Set<number>();
   private candidates: readonly FileEnd[] | undefined;
   private committed = false;
+  /** publish() named a new file: the map's highest_file_id of that transaction counts it. */
+  private named = false;
 
   constructor(private readonly paths: MdboxPaths, private readonly options: AppendSessionOptions = {}) {}
 
@@ -66,34 +68,40 @@ export class AppendSession {
    * map's last files as the caller last read it (the candidates for step 2,
    * asked once per session).
    */
-  add(record: Uint8Array, bodySize: number, recentFiles: () => readonly FileEnd[], alt = false): Promise<Placement> {
+  add(record: Uint8Array, bodySize: number, recentFiles: () => readonly FileEnd[], alt = false): Placement | Promise<Placement> {
     return this.place(record.length, bodySize, (out, at) => out.set(record, at), recentFiles, alt);
   }
 
   /** Like add(), for a message not encoded yet: it is encoded straight into the file's staging buffer. */
-  addMessage(message: DboxMessageInput, recentFiles: () => readonly FileEnd[], alt = false): Promise<Placement> {
+  addMessage(message: DboxMessageInput, recentFiles: () => readonly FileEnd[], alt = false): Placement | Promise<Placement> {
     const size = dboxMessageSize(message.body.length, message.metadata);
     return this.place(size, message.body.length, (out, at) => writeDboxMessage(out, at, message), recentFiles, alt);
   }
 
-  private async place(size: number, bodySize: number, encode: (out: Uint8Array, at: number) => void, recentFiles: () => readonly FileEnd[], alt: boolean): Promise<Placement> {
-    const target = this.targetWithRoom(bodySize, alt) ?? (await this.nextTarget(bodySize, recentFiles, alt));
-    target.appended = true;
-    return { target, offset: await target.queueEncoded(size, encode), size };
+  /**
+   * Places `size` bytes that `encode` writes. At once (no promise) when they
+   * fit a file this session writes to and its staging buffer: a purge or a
+   * save stage places thousands, and an await each (async hooks are on
+   * inside a storage change) was a tenth of a purge's CPU.
+   */
+  private place(size: number, bodySize: number, encode: (out: Uint8Array, at: number) => void, recentFiles: () => readonly FileEnd[], alt: boolean): Placement | Promise<Placement> {
+    const target = this.targetWithRoom(bodySize, alt);
+    if (target === undefined) return this.nextTarget(bodySize, recentFiles, alt).then((t) => this.queueOn(t, size, encode));
+    return this.queueOn(target, size, encode);
   }
 
-  /**
-   * Places records in order, as add() one at a time would, but waits only
-   * when one needs another file: a purge places thousands, and an await
-   * each (async hooks are on inside a storage change) was a tenth of its CPU.
-   */
+  private queueOn(target: AppendTarget, size: number, encode: (out: Uint8Array, at: number) => void): Placement | Promise<Placement> {
+    target.appended = true;
+    const queued = target.queueEncoded(size, encode);
+    return typeof queued === "number" ? { target, offset: queued, size } : queued.then((offset) => ({ target, offset, size }));
+  }
+
+  /** Places records in order, as add() one at a time would (waiting only when one needs another file or a write). */
   async addAll(items: ReadonlyArray<{ readonly record: Uint8Array; readonly bodySize: number; readonly alt: boolean }>, recentFiles: () => readonly FileEnd[]): Promise<Placement[]> {
     const placements: Placement[] = [];
     for (const { record, bodySize, alt } of items) {
-      const target = this.targetWithRoom(bodySize, alt) ?? (await this.nextTarget(bodySize, recentFiles, alt));
-      target.appended = true;
-      const queued = target.queue(record);
-      placements.push({ target, offset: typeof queued === "number" ? queued : await queued, size: record.length });
+      const placed = this.add(record, bodySize, recentFiles, alt);
+      placements.push(placed instanceof Promise ? await placed : placed);
     }
     return placements;
   }
@@ -160,8 +168,14 @@ export class AppendSession {
       }
       published = true;
     }
+    this.named ||= published;
     if (published && !this.options.deferDirSync) this.syncPublishedNames();
     return highest;
+  }
+
+  /** publish() gave a new file its name (the session's data can no longer go into another map transaction). */
+  get published(): boolean {
+    return this.named;
   }
 
   /** The ids publish() gave to new files. */

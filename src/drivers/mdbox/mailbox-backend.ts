@@ -6,7 +6,7 @@
  * files, found through the map.
  */
 import * as path from "node:path";
-import { IndexCorruptedError, MailCorruptedError, MailstoreError } from "../../shared/errors.js";
+import { AssertionFailure, IndexCorruptedError, MailCorruptedError, MailstoreError } from "../../shared/errors.js";
 import type { ExpungeGuid, LogRecord } from "../../log/types.js";
 import { extension, extensionHeader, extRecordAt, seqOfUid } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
@@ -15,7 +15,7 @@ import { generateGuid128, generateMessageGuid, guid128StringUnlessEmpty, guid128
 import { toLfLineEndings } from "../dbox/message-body.js";
 import { readDboxMetadata } from "../dbox/metadata.js";
 import type { DboxMessage } from "../dbox/file-format.js";
-import type { CommitIntent, MailboxBackend, NewMessage, PreparedSave, StorageLogAppend, StoredMessageInfo } from "../driver.js";
+import type { CommitIntent, MailboxBackend, NewMessage, PreparedSave, SaveStage, StorageLogAppend, StoredMessageInfo } from "../driver.js";
 import { storageNameOf, type MdboxContext } from "./context.js";
 import {
   decodeMdboxHeader, decodeMdboxRecordAt, GUID_EXT_NAME, guidRecordRecords, initialMailboxRecords, MDBOX_EXT_NAME,
@@ -23,6 +23,7 @@ import {
 } from "./mailbox-format.js";
 import type { MapEntry } from "../../projections/mdbox-map-view.js";
 import { releaseMapUids, saveToMap, type SaveItem } from "./save.js";
+import { MdboxSaveStage } from "./save-stage.js";
 
 /** A message of this mailbox, resolved through the map. */
 export interface ResolvedMessage {
@@ -73,17 +74,26 @@ export class MdboxMailboxBackend implements MailboxBackend {
     return initialMailboxRecords({ mapUidValidity: map.uidValidity, mailboxGuid: generateGuid128(), flags: 0 }, uidValidity);
   }
 
+  /** Message data is written into m.N as it is staged; the commit syncs it and records it in the map. */
+  openSaveStage(): MdboxSaveStage {
+    return new MdboxSaveStage(this.ctx, this.storageName);
+  }
+
   /**
    * Appends the data (or, for a copy of a message of this storage, raises
    * the source's refcount), commits the map, and returns the mailbox
    * records: `mdbox` {map_uid, save_date} and `guid` for each new uid.
    */
-  async saveMessages(state: IndexMapState, messages: readonly NewMessage[], uids: readonly number[]): Promise<PreparedSave> {
+  async saveMessages(state: IndexMapState, messages: readonly NewMessage[], uids: readonly number[], stage?: SaveStage): Promise<PreparedSave> {
+    if (stage !== undefined && !(stage instanceof MdboxSaveStage)) throw new AssertionFailure("mdbox saveMessages: a stage of another format");
     const map = this.ctx.map.open();
     const headerRecords = this.checkHeader(state, map.uidValidity);
     const now = Math.floor(Date.now() / 1000);
     const items: SaveItem[] = [];
-    for (const m of messages) {
+    const staged = stage?.count ?? 0;
+    for (let i = 0; i < staged; i++) items.push({ kind: "placed", ...stage!.at(i) });
+    for (let i = staged; i < messages.length; i++) {
+      const m = messages[i];
       const fresh = { body: toLfLineEndings(m.body), guid: m.guid ?? generateMessageGuid(), receivedTime: m.receivedTime ?? now };
       const src = await this.sharedSource(m);
       const isCopy = src !== undefined && src.mapUidValidity === map.uidValidity &&
@@ -91,7 +101,7 @@ export class MdboxMailboxBackend implements MailboxBackend {
         (m.receivedTime === undefined || src.receivedTime === undefined || m.receivedTime === src.receivedTime);
       items.push(isCopy ? { kind: "copy", mapUid: src.mapUid, fallback: { ...fresh, guid: src.guid } } : { kind: "new", ...fresh });
     }
-    const mapUids = await saveToMap(this.ctx, items, { origMailbox: this.storageName, nested: true });
+    const mapUids = await saveToMap(this.ctx, items, { origMailbox: this.storageName, nested: true, session: stage?.session });
     const records = [
       ...headerRecords,
       ...mdboxRecordRecords(uids.map((uid, i) => ({ uid, mapUid: mapUids[i], saveDate: now }))),
@@ -287,5 +297,5 @@ function guid128At(state: IndexMapState, seq: number): Uint8Array {
 }
 
 function guidOf(item: SaveItem): string {
-  return item.kind === "new" ? item.guid : item.fallback.guid;
+  return item.kind === "copy" ? item.fallback.guid : item.guid;
 }

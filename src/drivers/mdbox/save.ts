@@ -12,14 +12,19 @@ import { buildDboxMetadata } from "../dbox/metadata.js";
 import { virtualSizeOf } from "../dbox/message-body.js";
 import { AppendSession, type Placement } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
+import type { MdboxMap } from "./map.js";
 import { RefcountOverflowError } from "./errors.js";
 import { highestFileIdRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refIncRecordsOf, refSetRecords } from "../../projections/mdbox-map-format.js";
 import { lookupMapEntry, mapHeader, refcountsOf } from "../../projections/mdbox-map-view.js";
 import { AssertionFailure } from "../../shared/errors.js";
 
-/** One message to store: new data, or a copy of an existing map record. */
+/**
+ * One message to store: new data, data already placed in a session's files
+ * (MdboxSaveStage), or a copy of an existing map record.
+ */
 export type SaveItem =
   | { readonly kind: "new"; readonly body: Uint8Array; readonly guid: string; readonly receivedTime: number }
+  | { readonly kind: "placed"; readonly placement: Placement; readonly guid: string }
   | { readonly kind: "copy"; readonly mapUid: number; readonly fallback: { body: Uint8Array; guid: string; receivedTime: number } };
 
 /** Options of saveToMap(). */
@@ -28,27 +33,45 @@ export interface SaveOptions {
   readonly origMailbox: string;
   /** The caller holds a mailbox lock (see MdboxMap). */
   readonly nested: boolean;
+  /**
+   * The session the `placed` items were written in (MdboxSaveStage's): new
+   * items go there too, and its owner releases it (saveToMap then releases
+   * only a session of its own). Default: a session of its own.
+   */
+  readonly session?: AppendSession;
+}
+
+/** A session that saves messages into the storage's m.N files. */
+export function newSaveSession(ctx: MdboxContext): AppendSession {
+  return new AppendSession(ctx.paths, { rotateSizeBytes: ctx.settings.rotateSizeBytes, sync: ctx.settings.fsyncFiles ?? true });
+}
+
+/** Writes one new message into `session`'s files (encoded straight into its staging buffer). */
+export function placeMessage(session: AppendSession, map: MdboxMap, m: { body: Uint8Array; guid: string; receivedTime: number }, origMailbox: string): Placement | Promise<Placement> {
+  const metadata = buildDboxMetadata({ guid: m.guid, receivedTime: m.receivedTime, virtualSize: virtualSizeOf(m.body), origMailbox });
+  return session.addMessage({ body: m.body, metadata }, () => map.recentFiles());
 }
 
 /**
  * Stores `items` and commits the map transaction.
  * @returns the map uid of each item, in order.
  * @throws RefcountOverflowError when a copy would pass REFCOUNT_MAX (nothing
- *   is written then); LockTimeoutError; fs errors (written data is taken back).
+ *   is written then); LockTimeoutError; fs errors (written data is taken
+ *   back, unless the session is the caller's).
  */
 export async function saveToMap(ctx: MdboxContext, items: readonly SaveItem[], opts: SaveOptions): Promise<number[]> {
   const map = ctx.map.open();
-  const work = items.map((item) => ({ ...item }));
-  // A copy whose source was purged meanwhile becomes a new save; at most once per item.
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const session = new AppendSession(ctx.paths, { rotateSizeBytes: ctx.settings.rotateSizeBytes, sync: ctx.settings.fsyncFiles ?? true });
-    try {
-      const placements = new Map<number, Placement>();
+  const work = [...items];
+  const session = opts.session ?? newSaveSession(ctx);
+  // Where each new or placed item's data is; kept across attempts, so a retry writes only what became new.
+  const placements = new Map<number, Placement>();
+  try {
+    // A copy whose source was purged meanwhile becomes a new save; at most once per item.
+    for (let attempt = 0; attempt < 3; attempt++) {
       for (let i = 0; i < work.length; i++) {
         const w = work[i];
-        if (w.kind !== "new") continue;
-        const metadata = buildDboxMetadata({ guid: w.guid, receivedTime: w.receivedTime, virtualSize: virtualSizeOf(w.body), origMailbox: opts.origMailbox });
-        placements.set(i, await session.addMessage({ body: w.body, metadata }, () => map.recentFiles()));
+        if (w.kind === "placed") placements.set(i, w.placement);
+        else if (w.kind === "new" && !placements.has(i)) placements.set(i, await placeMessage(session, map, w, opts.origMailbox));
       }
       await session.flush();
       const mapUids: number[] = new Array(work.length).fill(0);
@@ -66,9 +89,9 @@ export async function saveToMap(ctx: MdboxContext, items: readonly SaveItem[], o
         const w = work[i];
         if (w.kind === "copy") work[i] = { kind: "new", ...w.fallback };
       }
-    } finally {
-      await session.release();
     }
+  } finally {
+    if (opts.session === undefined) await session.release();
   }
   throw new AssertionFailure("copy sources kept vanishing");
 }

@@ -48,12 +48,13 @@ it("lands every batch in order, with the source's UIDs, flags and bodies", async
 });
 
 it("a failing commit ends the import with its error; the batches before it stay, progress counted only them", async () => {
-  let commits = 0;
   const refusal = new Error("second batch refused");
   const target = openStorage(`mdbox:${dir}/dst`, {
     commitHooks: {
-      beforeCommit: async () => {
-        if (++commits === 2) throw refusal;
+      // The second batch commits onto the first one's 5 messages (counting commits instead missed the
+      // UIDVALIDITY update that comes first when source and target were created in different seconds).
+      beforeCommit: async (_box, state) => {
+        if (state.records.count === 5) throw refusal;
       },
     },
   });
@@ -65,5 +66,30 @@ it("a failing commit ends the import with its error; the batches before it stay,
     expect(searchUids(box.state, [{ type: "all" }])).toEqual([1, 2, 3, 4, 5]);
   } finally {
     await target.close();
+  }
+});
+
+it("stages big messages into the target's files as they come; a refused commit takes its staged data back", async () => {
+  const big = (i: number) => `Subject: big ${i}\n\n`.padEnd(120_000, `line ${i} `) + "\n";
+  const from = openStorage(`sdbox:${dir}/big`);
+  const box = await from.openMailbox("INBOX");
+  const tx = box.transaction();
+  for (let i = 1; i <= 8; i++) tx.append({ body: big(i) });
+  await tx.commit();
+  await box.close();
+  const target = openStorage(`mdbox:${dir}/dst`, { commitHooks: { beforeCommit: async (_box, state) => { if (state.records.count === 4) throw new Error("refused"); } } });
+  try {
+    await expect(importMailboxes(from, target, { batchMessages: 4 })).rejects.toThrow("refused");
+    const storageDir = path.join(dir, "dst", "storage");
+    // Four messages of 120 kB staged past the write buffer, then taken back: only the first batch's file is left.
+    expect(fs.readdirSync(storageDir).filter((f) => !f.startsWith("dovecot.map.index"))).toEqual(["m.1"]);
+    const dst = await target.openMailbox("INBOX");
+    const bodies: string[] = [];
+    for await (const m of dst.fetch(searchUids(await dst.refresh(), [{ type: "all" }]), ["body"])) bodies.push(Buffer.from(m.body).toString());
+    expect(bodies).toEqual([1, 2, 3, 4].map(big));
+    expect(fs.statSync(path.join(storageDir, "m.1")).size).toBeLessThan(5 * 120_000);
+  } finally {
+    await target.close();
+    await from.close();
   }
 });

@@ -30,4 +30,16 @@ describe("message body", () => {
       }),
     );
   });
+
+  it("virtual size and LF conversion agree with a byte-by-byte count, lone CRs and line ends at either edge included", () => {
+    const byteByByte = (b: Uint8Array) => b.reduce((n, c, i) => n + (c === 0x0a && (i === 0 || b[i - 1] !== 0x0d) ? 2 : 1), 0);
+    expect(virtualSizeOf(latin1("\nx\n"))).toBe(5);
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom("a", "\n", "\r", "\r\n", "xyz")), (parts) => {
+        const bytes = latin1(parts.join(""));
+        expect(virtualSizeOf(bytes)).toBe(byteByByte(bytes));
+        expect(text(toLfLineEndings(bytes))).toBe(parts.join("").replaceAll("\r\n", "\n"));
+      }),
+    );
+  });
 });
