@@ -27,6 +27,7 @@ import { openCreating } from "../shared/file-mode.js";
 import { fsyncDir } from "../shared/fsync-dir.js";
 import { makeDirs } from "../shared/make-dirs.js";
 import { mailboxSubject } from "./subjects.js";
+import { LogFollower } from "./follow.js";
 import { PendingSubscriptions } from "./outbox-subscriptions.js";
 import { lastOnSubject, OwnPublishLanded, publishTreeOp, replicatedStorageHooks, treeOpOf, type Publisher, type TreeOp } from "./publisher.js";
 
@@ -86,9 +87,21 @@ export class Outbox {
   private readonly logEnds = new WeakMap<MailboxTreeChange, LogPosition>();
   private readonly subscriptions: PendingSubscriptions;
 
+  /** What other programs append to the logs of mailboxes committed to is marked as this process's commits are (follow.ts). */
+  private readonly follower: LogFollower;
+
   constructor(private readonly publisher: Publisher, readonly dir: string) {
     makeDirs(dir);
     this.subscriptions = new PendingSubscriptions(dir);
+    this.follower = new LogFollower({
+      has: (mailbox, end) => publisher.has(mailbox, end),
+      publishNoticed: async (mailbox) => {
+        this.markCommit(mailbox);
+        this.kick();
+      },
+      // The drain reports its own errors (status().error); marking fails only as a commit's would.
+      onError: (err) => (this.failure = err),
+    });
   }
 
   /** Hooks for the storage's `commitHooks` (local mode). */
@@ -98,6 +111,7 @@ export class Outbox {
       afterCommit: async (mailbox) => {
         this.markCommit(mailbox);
         this.kick();
+        this.follower.follow(mailbox);
       },
     };
   }
@@ -195,6 +209,7 @@ export class Outbox {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.follower.stop();
     clearTimeout(this.retry);
     clearTimeout(this.soon);
     await this.draining;

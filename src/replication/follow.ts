@@ -1,0 +1,105 @@
+/**
+ * Publishing what other programs append to a mailbox's log outside this
+ * process's commits (doveadm's flag changes, a force-resync's records) as
+ * soon as this process notices them, rather than with the mailbox's next
+ * commit. The engine notices them already, for change streams
+ * (Mailbox.changes(): an inotify watch on the log, a refresh when it
+ * moves): a follower subscribes to that stream for each mailbox the hooks
+ * publish for, and when a batch ends past what the subject has, it has the
+ * log published up to its end (`publishNoticed`).
+ *
+ * This process's own commits come through the stream too, a turn of the
+ * event loop after their fold: by then their afterCommit publish is under
+ * way (Publisher.settled waits for it) and the subject has them, so they
+ * cost no request and no lock.
+ */
+import { AsyncResource } from "node:async_hooks";
+import { setImmediate as nextTurn } from "node:timers/promises";
+import type { Subscription } from "rxjs";
+import type { Mailbox } from "../api/mailbox.js";
+import { isBefore } from "../index-io/load-state.js";
+import type { LogPosition } from "../log/types.js";
+
+/** One followed mailbox. */
+interface Followed {
+  subscription: Subscription | undefined;
+  /** The end of the latest batch not looked at yet. */
+  noticed: LogPosition | undefined;
+  running: boolean;
+}
+
+export interface LogFollowerOptions {
+  /**
+   * Whether the subject has everything up to `end` of the mailbox's log
+   * already (after this process's own publishes under way settled).
+   */
+  has(mailbox: Mailbox, end: LogPosition): Promise<boolean>;
+  /** Has the mailbox's log published up to its end (what the follower noticed is in it). */
+  publishNoticed(mailbox: Mailbox): Promise<void>;
+  /**
+   * A publish that failed. The next commit of the mailbox publishes what
+   * it would have, or fails for the same reason (fenced, the stream
+   * unreachable): nothing is lost by going on.
+   */
+  onError?(err: Error, mailbox: Mailbox): void;
+}
+
+export class LogFollower {
+  /**
+   * The async context the follower was made in, outside every log lock.
+   * Batches are delivered in the context of the fold that made them, a
+   * commit's lock scope among them: a publish started there would share
+   * that lock (it is re-entrant per call chain) instead of waiting for it.
+   */
+  private readonly scope = new AsyncResource("mailstore.replication.follow");
+  private readonly followed = new Map<Mailbox, Followed>();
+
+  constructor(private readonly options: LogFollowerOptions) {}
+
+  /** Follows `mailbox` until it is closed (nothing when it is followed already). */
+  follow(mailbox: Mailbox): void {
+    if (this.followed.has(mailbox)) return;
+    const entry: Followed = { subscription: undefined, noticed: undefined, running: false };
+    this.followed.set(mailbox, entry);
+    // Subscribed in the follower's context: the log watch the first subscriber starts keeps it for its callbacks.
+    this.scope.runInAsyncScope(() => {
+      entry.subscription = mailbox.changes().subscribe({
+        next: (batch) => this.scope.runInAsyncScope(() => this.notice(mailbox, entry, batch.end)),
+        error: (err: unknown) => {
+          this.followed.delete(mailbox);
+          if (err instanceof Error) this.options.onError?.(err, mailbox);
+        },
+        complete: () => this.followed.delete(mailbox),
+      });
+    });
+  }
+
+  /** Stops following every mailbox. */
+  stop(): void {
+    for (const entry of this.followed.values()) entry.subscription?.unsubscribe();
+    this.followed.clear();
+  }
+
+  private notice(mailbox: Mailbox, entry: Followed, end: LogPosition): void {
+    if (entry.noticed === undefined || isBefore(entry.noticed, end)) entry.noticed = end;
+    if (entry.running) return;
+    entry.running = true;
+    void this.publishWhileNoticed(mailbox, entry).finally(() => (entry.running = false));
+  }
+
+  /** One publish at a time per mailbox; batches noticed meanwhile are looked at after it. */
+  private async publishWhileNoticed(mailbox: Mailbox, entry: Followed): Promise<void> {
+    // The rest of a burst of batches is delivered in this turn: one look covers them.
+    await nextTurn();
+    while (entry.noticed !== undefined && this.followed.get(mailbox) === entry) {
+      const end = entry.noticed;
+      entry.noticed = undefined;
+      try {
+        if (!(await this.options.has(mailbox, end))) await this.options.publishNoticed(mailbox);
+      } catch (err) {
+        if (!(err instanceof Error)) throw err;
+        this.options.onError?.(err, mailbox);
+      }
+    }
+  }
+}
