@@ -2,23 +2,29 @@
  * Publishing what other programs append to a mailbox's log outside this
  * process's commits (doveadm's flag changes, a force-resync's records) as
  * soon as this process notices them, rather than with the mailbox's next
- * commit. The engine notices them already, for change streams
- * (Mailbox.changes(): an inotify watch on the log, a refresh when it
- * moves): a follower subscribes to that stream for each mailbox the hooks
- * publish for, and when a batch ends past what the subject has, it has the
- * log published up to its end (`publishNoticed`).
+ * commit. Noticed as change streams notice them (followLog: an inotify
+ * watch on the log's directory, not persistent), for each mailbox the hooks
+ * publish for, until it is closed; when a transaction ends past what the
+ * subject has, the log is published up to its end (`publishNoticed`).
+ * Not through Mailbox.changes(): for Maildir and mbox a subscriber there
+ * also has the mail files watched, and every commit's own renames would
+ * resync the folder.
  *
- * This process's own commits come through the stream too, a turn of the
- * event loop after their fold: by then their afterCommit publish is under
- * way (Publisher.settled waits for it) and the subject has them, so they
- * cost no request and no lock.
+ * This process's own commits are noticed too, after their write: by then
+ * their afterCommit publish is under way (Publisher.has waits for it) and
+ * the subject has them, so they cost no request and no lock. A closed
+ * mailbox is let go at the next transaction noticed (a watch and a log
+ * descriptor stay until then), or when a publish of it fails (its next
+ * commit follows it again).
  */
 import { AsyncResource } from "node:async_hooks";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Subscription } from "rxjs";
 import type { Mailbox } from "../api/mailbox.js";
 import { isBefore } from "../index-io/load-state.js";
+import { followLog } from "../log/follow.js";
 import type { LogPosition } from "../log/types.js";
+import { MailstoreError } from "../shared/errors.js";
 
 /** One followed mailbox. */
 interface Followed {
@@ -61,15 +67,14 @@ export class LogFollower {
     if (this.followed.has(mailbox)) return;
     const entry: Followed = { subscription: undefined, noticed: undefined, running: false };
     this.followed.set(mailbox, entry);
-    // Subscribed in the follower's context: the log watch the first subscriber starts keeps it for its callbacks.
+    // Subscribed in the follower's context: the watch's callbacks keep it.
     this.scope.runInAsyncScope(() => {
-      entry.subscription = mailbox.changes().subscribe({
-        next: (batch) => this.scope.runInAsyncScope(() => this.notice(mailbox, entry, batch.end)),
+      entry.subscription = followLog(mailbox.indexPrefix, mailbox.position).subscribe({
+        next: (tx) => this.scope.runInAsyncScope(() => this.notice(mailbox, entry, tx.end)),
         error: (err: unknown) => {
           this.followed.delete(mailbox);
           if (err instanceof Error) this.options.onError?.(err, mailbox);
         },
-        complete: () => this.followed.delete(mailbox),
       });
     });
   }
@@ -81,10 +86,19 @@ export class LogFollower {
   }
 
   private notice(mailbox: Mailbox, entry: Followed, end: LogPosition): void {
+    if (!isOpen(mailbox)) {
+      this.unfollow(mailbox, entry);
+      return;
+    }
     if (entry.noticed === undefined || isBefore(entry.noticed, end)) entry.noticed = end;
     if (entry.running) return;
     entry.running = true;
     void this.publishWhileNoticed(mailbox, entry).finally(() => (entry.running = false));
+  }
+
+  private unfollow(mailbox: Mailbox, entry: Followed): void {
+    entry.subscription?.unsubscribe();
+    if (this.followed.get(mailbox) === entry) this.followed.delete(mailbox);
   }
 
   /** One publish at a time per mailbox; batches noticed meanwhile are looked at after it. */
@@ -98,8 +112,21 @@ export class LogFollower {
         if (!(await this.options.has(mailbox, end))) await this.options.publishNoticed(mailbox);
       } catch (err) {
         if (!(err instanceof Error)) throw err;
+        // Closed meanwhile, fenced, the stream unreachable: its next commit publishes (or fails the same way) and follows again.
+        this.unfollow(mailbox, entry);
         this.options.onError?.(err, mailbox);
       }
     }
+  }
+}
+
+/** Whether `mailbox` is still open: changes() checks that before it makes its (cold) stream. */
+function isOpen(mailbox: Mailbox): boolean {
+  try {
+    mailbox.changes();
+    return true;
+  } catch (err) {
+    if (err instanceof MailstoreError && err.code === "INVALID_ARGUMENT") return false;
+    throw err;
   }
 }

@@ -89,12 +89,18 @@ export class Outbox {
 
   /** What other programs append to the logs of mailboxes committed to is marked as this process's commits are (follow.ts). */
   private readonly follower: LogFollower;
+  /** The log end of each mailbox's last commit marked. */
+  private readonly markedEnds = new WeakMap<Mailbox, LogPosition>();
 
   constructor(private readonly publisher: Publisher, readonly dir: string) {
     makeDirs(dir);
     this.subscriptions = new PendingSubscriptions(dir);
     this.follower = new LogFollower({
-      has: (mailbox, end) => publisher.has(mailbox, end),
+      // A commit's own mark covers its log: a drain after it publishes up to the log's end then.
+      has: async (mailbox, end) => {
+        const marked = this.markedEnds.get(mailbox);
+        return (marked !== undefined && !isBefore(marked, end)) || publisher.has(mailbox, end);
+      },
       publishNoticed: async (mailbox) => {
         this.markCommit(mailbox);
         this.kick();
@@ -108,8 +114,9 @@ export class Outbox {
   get hooks(): CommitHooks {
     return {
       beforeCommit: async () => this.publisher.checkNotFenced(),
-      afterCommit: async (mailbox) => {
+      afterCommit: async (mailbox, committed) => {
         this.markCommit(mailbox);
+        this.markedEnds.set(mailbox, committed.end);
         this.kick();
         this.follower.follow(mailbox);
       },
