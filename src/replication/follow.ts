@@ -29,7 +29,7 @@ import { MailstoreError } from "../shared/errors.js";
 /** One followed mailbox. */
 interface Followed {
   subscription: Subscription | undefined;
-  /** The end of the latest batch not looked at yet. */
+  /** The end of the latest transaction not looked at yet. */
   noticed: LogPosition | undefined;
   running: boolean;
 }
@@ -53,9 +53,10 @@ export interface LogFollowerOptions {
 export class LogFollower {
   /**
    * The async context the follower was made in, outside every log lock.
-   * Batches are delivered in the context of the fold that made them, a
-   * commit's lock scope among them: a publish started there would share
-   * that lock (it is re-entrant per call chain) instead of waiting for it.
+   * follow() runs in a commit's afterCommit, inside its lock scope: a watch
+   * made there would call back in that scope, and a publish started from
+   * it would share the lock (it is re-entrant per call chain) instead of
+   * waiting for it.
    */
   private readonly scope = new AsyncResource("mailstore.replication.follow");
   private readonly followed = new Map<Mailbox, Followed>();
@@ -101,9 +102,9 @@ export class LogFollower {
     if (this.followed.get(mailbox) === entry) this.followed.delete(mailbox);
   }
 
-  /** One publish at a time per mailbox; batches noticed meanwhile are looked at after it. */
+  /** One publish at a time per mailbox; transactions noticed meanwhile are looked at after it. */
   private async publishWhileNoticed(mailbox: Mailbox, entry: Followed): Promise<void> {
-    // The rest of a burst of batches is delivered in this turn: one look covers them.
+    // The rest of a burst of transactions is read in this turn: one look covers them.
     await nextTurn();
     while (entry.noticed !== undefined && this.followed.get(mailbox) === entry) {
       const end = entry.noticed;
