@@ -27,12 +27,13 @@ import { NEXT_UID_OFFSET, UID_VALIDITY_OFFSET, type MailboxUpdate } from "../api
 import type { Storage } from "../api/storage.js";
 import type { NewMessage, PreparedSave } from "../drivers/driver.js";
 import { decodeLogSegment } from "../log/segments.js";
-import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord, type LogTransaction } from "../log/types.js";
+import type { LogRecord, LogTransaction } from "../log/types.js";
 import { lookupUid, messageCount } from "../projections/read.js";
-import { MODSEQ_EXT_NAME, MODSEQ_HDR_SIZE, modseqFieldOffset } from "../projections/apply-modseq.js";
+import { modseqFieldOffset } from "../projections/apply-modseq.js";
 import type { IndexMapState } from "../projections/state.js";
 import { ReplicationError } from "../shared/errors.js";
 import type { BodyStore } from "./bodies.js";
+import { keywordRegistrationRecords, modseqEnableRecords } from "./seed-records.js";
 import { toRanges } from "../api/uid-ranges.js";
 import { flagNames } from "../shared/flags.js";
 import type { SeededMessage, ShippedBody, ShippedCommit } from "./wire.js";
@@ -335,35 +336,19 @@ export async function applySeed(box: Mailbox, c: ShippedCommit, bodies: BodyStor
  * Registers the primary's keywords the replica lacks, in the primary's
  * order, before the seed's appends (which would register them in the order
  * the messages first use them): the keyword lists, and so every message's
- * keyword bits, then match. A keyword record registers its name whatever it
- * does (Dovecot's keyword sync adds the name first): a remove from `uids`,
- * which the replica does not have yet, changes no message.
+ * keyword bits, then match. The registering records remove the keywords
+ * from `uids`, which the replica does not have yet.
  */
 async function registerKeywords(box: Mailbox, keywords: readonly string[], uids: readonly number[]) {
   const missing = keywords.filter((k) => !box.state.keywords.includes(k));
   if (missing.length === 0) return undefined;
-  const ranges = toRanges(uids);
-  return box.commitWith(async () => [missing.map((name): LogRecord => ({ type: "keyword-update", external: false, sync: false, modifyType: "remove", name, ranges }))]);
+  return box.commitWith(async () => [keywordRegistrationRecords(missing, toRanges(uids))]);
 }
 
-/**
- * Starts keeping a modseq per message, as Dovecot's mail_index_modseq_enable
- * does (the records doveadm writes at its first `fetch modseq`): EXT_INTRO
- * `modseq` (8-byte records, a 16-byte header), then the header's
- * highest_modseq set to the log's counter, which the messages already there
- * take as theirs. Nothing when the replica keeps them already.
- */
+/** Starts keeping a modseq per message (modseqEnableRecords) at the replica log's counter; nothing when the replica keeps them already. */
 async function enableModseqs(box: Mailbox) {
   if (modseqFieldOffset(box.state.extensions) >= 0) return undefined;
-  const hdr = new Uint8Array(MODSEQ_HDR_SIZE);
-  new DataView(hdr.buffer).setBigUint64(0, box.state.logModseq, true);
-  return box.commitWith(async () => [[
-    {
-      type: "ext-intro", external: false, sync: false,
-      intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: MODSEQ_HDR_SIZE, recordSize: 8, recordAlign: 8, flags: EXT_INTRO_FLAG_NO_SHRINK, name: MODSEQ_EXT_NAME }],
-    },
-    { type: "ext-hdr", external: false, sync: false, patches: [{ offset: 0, data: hdr }] },
-  ]]);
+  return box.commitWith(async () => [modseqEnableRecords(box.state.logModseq)]);
 }
 
 /** Whether the replica has every message of seed part `c` (a part before the last moves no modseq there by itself). */

@@ -27,6 +27,7 @@ import { openCreating } from "../shared/file-mode.js";
 import { fsyncDir } from "../shared/fsync-dir.js";
 import { makeDirs } from "../shared/make-dirs.js";
 import { mailboxSubject } from "./subjects.js";
+import { LogFollower } from "./follow.js";
 import { PendingSubscriptions } from "./outbox-subscriptions.js";
 import { lastOnSubject, OwnPublishLanded, publishTreeOp, replicatedStorageHooks, treeOpOf, type Publisher, type TreeOp } from "./publisher.js";
 
@@ -86,18 +87,38 @@ export class Outbox {
   private readonly logEnds = new WeakMap<MailboxTreeChange, LogPosition>();
   private readonly subscriptions: PendingSubscriptions;
 
+  /** What other programs append to the logs of mailboxes committed to is marked as this process's commits are (follow.ts). */
+  private readonly follower: LogFollower;
+  /** The log end of each mailbox's last commit marked. */
+  private readonly markedEnds = new WeakMap<Mailbox, LogPosition>();
+
   constructor(private readonly publisher: Publisher, readonly dir: string) {
     makeDirs(dir);
     this.subscriptions = new PendingSubscriptions(dir);
+    this.follower = new LogFollower({
+      // A commit's own mark covers its log: a drain after it publishes up to the log's end then.
+      has: async (mailbox, end) => {
+        const marked = this.markedEnds.get(mailbox);
+        return (marked !== undefined && !isBefore(marked, end)) || publisher.has(mailbox, end);
+      },
+      publishNoticed: async (mailbox) => {
+        this.markCommit(mailbox);
+        this.kick();
+      },
+      // The drain reports its own errors (status().error); marking fails only as a commit's would.
+      onError: (err) => (this.failure = err),
+    });
   }
 
   /** Hooks for the storage's `commitHooks` (local mode). */
   get hooks(): CommitHooks {
     return {
       beforeCommit: async () => this.publisher.checkNotFenced(),
-      afterCommit: async (mailbox) => {
+      afterCommit: async (mailbox, committed) => {
         this.markCommit(mailbox);
+        this.markedEnds.set(mailbox, committed.end);
         this.kick();
+        this.follower.follow(mailbox);
       },
     };
   }
@@ -195,6 +216,7 @@ export class Outbox {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.follower.stop();
     clearTimeout(this.retry);
     clearTimeout(this.soon);
     await this.draining;

@@ -19,13 +19,15 @@ import type { CommitHooks, CommittedRange, Mailbox } from "../api/mailbox.js";
 import type { MailboxTreeChange, MailboxTreeHooks, Storage, StorageChange, StorageHooks } from "../api/storage.js";
 import type { StorageLogAppend } from "../drivers/driver.js";
 import type { IndexMapState } from "../projections/state.js";
-import { lookupUid, messageCount, recordAt } from "../projections/read.js";
+import { lookupUid, messageCount, position, recordAt } from "../projections/read.js";
 import { modseqFieldOffset } from "../projections/apply-modseq.js";
 import { decodeLogHeader } from "../log/header.js";
 import { decodeLogSegment, readLogSegments } from "../log/segments.js";
 import type { LogPosition } from "../log/types.js";
 import { ReplicationError, ReplicationFencedError } from "../shared/errors.js";
 import { INLINE_BUDGET_BYTES } from "./bodies.js";
+import { LogFollower } from "./follow.js";
+import { underLogLock } from "./log-lock.js";
 import { asReplicationError, type ReplicationConnection } from "./connection.js";
 import { mailboxSubject, checkToken, isStoreLevelSubject, storageSubject, subscriptionsSubject } from "./subjects.js";
 import {
@@ -75,6 +77,8 @@ export class Publisher {
   /** Each storage's identity as the storage subject's writer (storageWriterGuid). */
   private readonly storageGuids = new WeakMap<Storage, string>();
   private readonly seedPartMessages: number;
+  /** publishCommit calls under way, by subject (settled either way). */
+  private readonly publishing = new Map<string, Promise<void>>();
 
   /**
    * @param subjectGuids by mailbox name: the subject GUID of mailboxes whose
@@ -340,20 +344,26 @@ export class Publisher {
    * to an existing store, before its first commit): when the subject has no
    * complete seed or commit yet, publishes a seed of the mailbox's current
    * state, whether or not its log reaches back to its creation. Nothing
-   * when the subject has messages already. Call it while no other process
-   * writes the mailbox: the state is read at the log's end, outside the
-   * log lock (a commit of this process publishes after it, from its end).
+   * when the subject has messages already. The state, its position and the
+   * bodies are read under the mailbox's log lock (underLogLock), so another
+   * process's expunge waits for the seed rather than removing a body it
+   * still has to read; what others commit after it follows it on the subject.
    * @returns whether a seed was published.
    * @throws ReplicationFencedError, ReplicationError as publish().
    */
   async seed(mailbox: Mailbox): Promise<boolean> {
     await this.verifyCursor(mailbox);
     const subject = this.subjectOf(mailbox);
-    const cursor = await this.cursor(subject);
-    if (cursor.end !== undefined) return false;
-    const state = await mailbox.refresh();
-    await this.publishSeed(mailbox, subject, mailbox.position, state, cursor);
-    return true;
+    if ((await this.cursor(subject)).end !== undefined) return false;
+    let seeded = false;
+    await underLogLock(mailbox, async (state) => {
+      // A commit of this process may have published while the lock was waited for.
+      const cursor = await this.cursor(subject);
+      if (cursor.end !== undefined) return;
+      await this.publishSeed(mailbox, subject, position(state), state, cursor);
+      seeded = true;
+    });
+    return seeded;
   }
 
   /**
@@ -364,6 +374,28 @@ export class Publisher {
    */
   async publishCommit(mailbox: Mailbox, committed: Pick<CommittedRange, "end" | "state"> & Partial<Pick<CommittedRange, "storageLog">>): Promise<void> {
     const subject = this.subjectOf(mailbox);
+    const run = this.publishCommitTo(subject, mailbox, committed);
+    const settled = run.then(() => undefined, () => undefined);
+    this.publishing.set(subject, settled);
+    void settled.then(() => {
+      if (this.publishing.get(subject) === settled) this.publishing.delete(subject);
+    });
+    return run;
+  }
+
+  /**
+   * Whether the mailbox's subject has its log up to `end` as far as this
+   * writer knows, once the publishes of it under way settled (no request).
+   */
+  async has(mailbox: Mailbox, end: LogPosition): Promise<boolean> {
+    if (this.guidOf(mailbox) === undefined) return false;
+    const subject = this.subjectOf(mailbox);
+    await this.publishing.get(subject);
+    const cursor = this.cursors.get(subject);
+    return cursor?.end !== undefined && !isBefore(cursor.end, end);
+  }
+
+  private async publishCommitTo(subject: string, mailbox: Mailbox, committed: Pick<CommittedRange, "end" | "state"> & Partial<Pick<CommittedRange, "storageLog">>): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       const cursor = await this.cursor(subject);
       if (cursor.end !== undefined && !isBefore(cursor.end, committed.end)) return; // already there
@@ -835,24 +867,48 @@ export interface ReplicatedHooksOptions {
    * compare-and-append refuses it at publish.
    */
   precheck?: boolean;
+  /**
+   * Publish what other programs append to a mailbox's log (doveadm, a
+   * force-resync) as soon as this process notices it (default true): each
+   * mailbox published for is followed (follow.ts) until it is closed.
+   * Without it, those appends go with the mailbox's next commit.
+   */
+  followExternal?: boolean;
+  /** Told why a publish of noticed appends failed (the next commit publishes them, or fails the same way). */
+  onFollowError?(err: Error, mailbox: Mailbox): void;
 }
 
-/** Commit hooks that publish every commit before `commit()` returns (`replicated` mode). */
+/**
+ * Commit hooks that publish every commit before `commit()` returns
+ * (`replicated` mode), and, between commits, what other programs append to
+ * the mailboxes they published for (ReplicatedHooksOptions.followExternal).
+ */
 export function replicatedCommitHooks(publisher: Publisher, options: ReplicatedHooksOptions = {}): CommitHooks {
   const precheck = options.precheck ?? true;
+  // Made here, outside every lock: the follower publishes from this context (see LogFollower.scope).
+  const follower = options.followExternal === false ? undefined : new LogFollower({
+    has: (mailbox, end) => publisher.has(mailbox, end),
+    // Under the log lock, as a commit: the state and bodies read are the log end's, and this process's commits wait.
+    publishNoticed: (mailbox) => underLogLock(mailbox, (state) => publishLogEnd(publisher, mailbox, { end: position(state), state })),
+    onError: options.onFollowError,
+  });
   return {
     beforeCommit: async (mailbox) => (precheck ? publisher.verifyCursor(mailbox) : publisher.checkNotFenced()),
     afterCommit: async (mailbox, committed) => {
       try {
-        const subject = publisher.subjectOf(mailbox);
-        // The subject's first look checks whose it is (a new mailbox's GUID is known only now, or no precheck ran).
-        if (!publisher.knows(subject)) await publisher.verifyCursor(mailbox);
-        await publisher.publishCommit(mailbox, committed);
+        await publishLogEnd(publisher, mailbox, committed);
       } catch (err) {
         // A refresh that logged others' changes to the mail files does not fail for want of the stream: the next commit publishes them, or reports why not.
         if (committed.sync && err instanceof ReplicationError) return;
         throw err;
       }
+      follower?.follow(mailbox);
     },
   };
+}
+
+/** Publishes the mailbox's log up to `committed.end`; the subject's first look checks whose it is (a new mailbox's GUID is known only now, or no precheck ran). */
+async function publishLogEnd(publisher: Publisher, mailbox: Mailbox, committed: Pick<CommittedRange, "end" | "state"> & Partial<Pick<CommittedRange, "storageLog">>): Promise<void> {
+  if (!publisher.knows(publisher.subjectOf(mailbox))) await publisher.verifyCursor(mailbox);
+  await publisher.publishCommit(mailbox, committed);
 }

@@ -5,9 +5,9 @@
  * batch has the same shape, and the primary's positions and modseqs.
  *
  * The state behind the batches is folded from the subject's first message
- * (the primary's log from its start), so resuming from a position costs a
- * read of the subject's history; batches before `from` are folded but not
- * delivered. Without `from`, delivery starts after the subject's last
+ * (the primary's log from its start, or a seed of its state: seeded-state.ts),
+ * so resuming from a position costs a read of the subject's history;
+ * batches before `from` are folded but not delivered. Without `from`, delivery starts after the subject's last
  * message at subscription time (as a local `changes()` starts at the
  * mailbox's current position).
  */
@@ -21,6 +21,7 @@ import { advanceWithEffects } from "../projections/apply.js";
 import { emptyIndexMap, type IndexMapState } from "../projections/state.js";
 import { InvalidArgumentError } from "../shared/errors.js";
 import type { ReplicationConnection } from "./connection.js";
+import { SeedCollector } from "./seeded-state.js";
 import { isStoreLevelSubject, mailboxSubject, storageSubjects } from "./subjects.js";
 import { decodeCommit } from "./wire.js";
 
@@ -52,11 +53,17 @@ export function remoteChanges(conn: ReplicationConnection, opts: RemoteChangesOp
         return;
       }
       let state: IndexMapState | undefined;
+      const seeds = new SeedCollector();
       for await (const m of sub) {
         // Purges, altmoves and subscriptions change no mailbox's log (subjects of their own, under the same filter).
         if (isStoreLevelSubject(m.subject)) continue;
         const c = decodeCommit(m.data, m.subject, m.seq);
         if (opts.mailbox !== undefined && c.mailbox !== opts.mailbox) continue;
+        // A seed has no log bytes: the commits after it fold onto the state it describes (no batches of its own).
+        if (c.seed) {
+          state = seeds.add(c) ?? state;
+          continue;
+        }
         for (const seg of c.segments) {
           const header: LogFileHeader = decodeLogHeader(seg.headerBytes, m.subject);
           state ??= emptyIndexMap({ indexId: header.indexId });

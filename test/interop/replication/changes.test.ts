@@ -103,4 +103,47 @@ describeNats("change streams across nodes", () => {
       await connB.close();
     }
   });
+  it("on a seeded subject, node B's batches start from the seeded state: changes to seeded messages are in them, as in A's local stream", async () => {
+    const a = createOracle("sdbox");
+    oracles.push(a);
+    // Written before replication: the subject starts with an explicit seed (no log bytes), in three parts.
+    const plain = openStorage(a.location);
+    const before = await plain.openMailbox("INBOX");
+    for (let i = 1; i <= 5; i++) await before.transaction().append({ body: sampleMessage(i), flags: i % 2 ? ["\\Seen", "work"] : ["$Label1"] }).commit();
+    await before.transaction().expunge([{ uid1: 2, uid2: 2 }]).commit();
+    await before.close();
+    await plain.close();
+    // A CONDSTORE client's first use: the primary keeps a modseq per message, and the seed carries them.
+    await a.chownRoot();
+    await a.run(["fetch", "modseq", "mailbox", "INBOX", "all"]);
+    const connA = await ReplicationConnection.open({ servers: [nats.cluster.servers[0]] });
+    const connB = await ReplicationConnection.open({ servers: [nats.cluster.servers[1]] });
+    try {
+      const storageId = "changes-seeded";
+      const publisher = new Publisher(connA, storageId, new Map(), { seedPartMessages: 2 });
+      const primary = openStorage(a.location, { commitHooks: replicatedCommitHooks(publisher) });
+      const inbox = await primary.openMailbox("INBOX");
+      expect(await publisher.seed(inbox)).toBe(true);
+      const local = received();
+      const remote = received();
+      const localSub = inbox.changes().subscribe((batch) => local.push(batch));
+      const remoteSub = remoteChanges(connB, { storageId, mailboxGuid: inbox.guid()!, from: inbox.position }).subscribe({ next: (batch) => remote.push(batch) });
+
+      await inbox.transaction().flags([{ uid1: 1, uid2: 5 }], "add", ["\\Flagged", "\\Seen"]).commit();
+      await inbox.transaction().flags([{ uid1: 3, uid2: 4 }], "remove", ["work", "$Label1"]).commit();
+      await inbox.transaction().append({ body: sampleMessage(6), flags: ["work"] }).commit();
+      await inbox.transaction().expunge([{ uid1: 1, uid2: 4 }]).commit();
+      await local.count(4);
+      await remote.count(4);
+      expect(local.batches.every((b) => b.changes.length > 0)).toBe(true);
+      expect(remote.batches).toEqual(local.batches);
+
+      for (const s of [localSub, remoteSub]) s.unsubscribe();
+      await inbox.close();
+      await primary.close();
+    } finally {
+      await connA.close();
+      await connB.close();
+    }
+  });
 }, { doveadm: true });

@@ -21,7 +21,7 @@ import { decodeCommit, type ShippedCommit } from "../../../src/replication/wire.
 import type { SubjectCursor } from "../../../src/replication/publisher.js";
 import { sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
-import { catchUpOnce, closeAndCompareInDoveadm, expectSameStores, localModeStorage, replicationCli } from "../../helpers/replication.js";
+import { catchUpOnce, closeAndCompareInDoveadm, expectSameStores, localModeStorage, replicationCli, saveSamples } from "../../helpers/replication.js";
 
 interface HistoryOptions {
   bigEvery?: number;
@@ -97,6 +97,26 @@ async function seedParts(conn: ReplicationConnection, subject: string): Promise<
     if (c.seed) out.push(c.seed);
   }
   return out;
+}
+
+/**
+ * Resolves once `pending` settled, or once another process waits for an
+ * fcntl lock on `logPath` (a blocked request in /proc/locks), whichever
+ * comes first: the other process either did its work or is held off by a
+ * lock this process holds. Looked at every 5 ms; fails after 30 s.
+ */
+async function doneOrWaitingForLock(pending: Promise<unknown>, logPath: string): Promise<"done" | "waiting"> {
+  const ino = fs.statSync(logPath).ino;
+  let settled = false;
+  void pending.then(() => (settled = true), () => (settled = true));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (settled) return "done";
+    const blocked = fs.readFileSync("/proc/locks", "utf8").split("\n").some((l) => l.includes("->") && new RegExp(`:${ino} `).test(l));
+    if (blocked) return "waiting";
+    if (Date.now() > deadline) throw new Error(`neither done nor waiting for the lock on ${logPath} after 30 s`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 describeNats("replication: seeding a mailbox whose log rotated away before replication started", () => {
@@ -203,6 +223,48 @@ describeNats("replication: seeding a mailbox whose log rotated away before repli
       await expectSameStores(replicaStore, primary, "seeded by the CLI");
       await closeAndCompareInDoveadm([primary, replicaStore], r, p, ["INBOX", "Quiet"]);
       expect((await r.mailboxListSubscribed()).sort(), "the replica's subscriptions, seeded").toEqual(["Not/Here", "Quiet"]);
+    });
+  });
+  it("the explicit seed reads under the log lock: doveadm's expunge during it waits, the seed has every message, the expunge follows it", async () => {
+    const [p, r] = nats.newOracles("sdbox", "maildir");
+    const plain = openStorage(p.location);
+    await saveSamples(plain, "INBOX", [1, 2, 3, 4, 5, 6], ["\\Seen"]);
+    // A modseq per message: the replica's own count of the seed's transactions stays below the primary's at the seed.
+    const history = await plain.openMailbox("INBOX");
+    for (let uid = 1; uid <= 6; uid++) await history.transaction().flags([{ uid1: uid, uid2: uid }], "add", ["\\Answered"]).commit();
+    await history.close();
+    await plain.close();
+    await p.chownRoot();
+    await nats.withConnection(async (conn) => {
+      const storageId = "t-seed-expunge";
+      // After the seed's first part, doveadm expunges messages of a later part, and the seed goes on once doveadm
+      // either finished (a seed outside the lock would then miss those bodies) or waits for the log lock.
+      let expunge: Promise<void> | undefined;
+      let seen: "done" | "waiting" | undefined;
+      const publisher = new class extends Publisher {
+        override async publish(subject: string, shipped: ShippedCommit, cursor: SubjectCursor): Promise<number> {
+          const seq = await super.publish(subject, shipped, cursor);
+          if (shipped.seed?.part === 0) {
+            expunge = p.expunge(["mailbox", "INBOX", "uid", "5:6"]);
+            seen = await doneOrWaitingForLock(expunge, p.mailboxLogPath("INBOX"));
+          }
+          return seq;
+        }
+      }(conn, storageId, new Map(), { seedPartMessages: 2 });
+      const primary = seedingPrimary(publisher, p.location);
+      const inbox = await primary.openMailbox("INBOX");
+      expect(await publisher.seed(inbox)).toBe(true);
+      expect(seen, "doveadm's expunge during the seed").toBe("waiting");
+      await expunge;
+      const parts = await seedParts(conn, publisher.subjectOf(inbox));
+      expect(parts.flatMap((s) => s!.messages.map((m) => m.uid)), "the seed holds the state before the expunge").toEqual([1, 2, 3, 4, 5, 6]);
+      // The expunge is published after the seed (with the next commit, or when the primary notices it).
+      await inbox.transaction().flags([{ uid1: 1, uid2: 1 }], "add", ["\\Flagged"]).commit();
+      await inbox.close();
+      const replicaStore = openStorage(r.location);
+      await catchUpOnce(conn, replicaStore, storageId, path.join(r.dir, "replica-position.json"));
+      await expectSameStores(replicaStore, primary, "seeded, then doveadm's expunge");
+      await closeAndCompareInDoveadm([primary, replicaStore], r, p, ["INBOX"]);
     });
   });
 }, { doveadm: true });

@@ -1,0 +1,114 @@
+/**
+ * What another program appends to a primary's mailbox log outside the
+ * primary's commits (doveadm's flag changes and expunges) is published by
+ * the running primary as soon as it notices the append (the same log watch
+ * change streams use), not with the mailbox's next commit: a replica
+ * converges with nothing committed on the primary after doveadm ran, in
+ * replicated mode and through local mode's outbox.
+ */
+import * as path from "node:path";
+import { expect, it } from "vitest";
+import { openStorage, type Storage } from "../../../src/index.js";
+import { Replica, type ReplicationConnection } from "../../../src/replication/index.js";
+import type { DovecotOracle } from "../../helpers/dovecot.js";
+import { describeNats, useNatsCluster } from "../../helpers/nats.js";
+import { closeAndCompareInDoveadm, expectSameStores, localModeStorage, portableState, replicatingStorage, saveSamples as save, sortedNames } from "../../helpers/replication.js";
+
+/**
+ * A replica of `storageId` on `r`, caught up, and `converges`: a wait until
+ * its mailboxes equal the primary's, looked at again after each message it
+ * applies (told by the replica: no polling, no sleep).
+ */
+async function liveReplica(conn: ReplicationConnection, r: DovecotOracle, storageId: string) {
+  const store = openStorage(r.location);
+  let applied: (() => void) | undefined;
+  const replica = await Replica.start(conn, store, { storageId, positionFile: path.join(r.dir, "replica-position.json"), onApplied: () => applied?.() });
+  await replica.caughtUp();
+  /** Resolves once the replica applied a message past stream sequence `after`. */
+  const appliedPast = (after: number, what: string) => new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what}: the replica applied nothing after stream sequence ${after} within 15 s (the primary did not publish)`)), 15_000);
+    applied = () => {
+      if (replica.status().appliedSeq <= after) return;
+      clearTimeout(timer);
+      applied = undefined;
+      resolve();
+    };
+    applied();
+  });
+  return {
+    store,
+    replica,
+    async converges(primary: Storage, what: string): Promise<void> {
+      for (;;) {
+        const after = replica.status().appliedSeq;
+        if (JSON.stringify(await states(store)) === JSON.stringify(await states(primary))) break;
+        await appliedPast(after, what);
+      }
+      await expectSameStores(store, primary, what);
+    },
+  };
+}
+
+async function states(storage: Storage): Promise<unknown[]> {
+  return Promise.all((await sortedNames(storage)).map((name) => portableState(storage, name)));
+}
+
+/** doveadm flags and expunges messages of the primary's INBOX (its own log appends), while `primary` has it open. */
+async function doveadmWrites(p: DovecotOracle): Promise<void> {
+  await p.chownRoot();
+  await p.flags("add", "\\Flagged $Doveadm", ["mailbox", "INBOX", "uid", "1:2"]);
+}
+
+describeNats("replication: a primary publishes what others append to its logs when it notices it", () => {
+  const nats = useNatsCluster();
+
+  it("replicated mode (mdbox → Maildir): doveadm's flags and expunge reach the replica with no commit after them", async () => {
+    const [p, r] = nats.newOracles("mdbox", "maildir");
+    await nats.withConnection(async (conn) => {
+      const storageId = "t-external";
+      const primary = replicatingStorage(conn, p.location, storageId);
+      await save(primary, "INBOX", [1, 2, 3]);
+      // The primary keeps INBOX open, as a server does: its engine watches the log.
+      const inbox = await primary.openMailbox("INBOX");
+      await inbox.transaction().flags([{ uid1: 3, uid2: 3 }], "add", ["\\Seen"]).commit();
+      const live = await liveReplica(conn, r, storageId);
+
+      await doveadmWrites(p);
+      await live.converges(primary, "after doveadm's flags");
+      await p.expunge(["mailbox", "INBOX", "uid", "2"]);
+      await live.converges(primary, "after doveadm's expunge");
+      expect(live.replica.status().error).toBeUndefined();
+
+      // The primary's own commits go on from there.
+      await inbox.transaction().flags([{ uid1: 1, uid2: 1 }], "add", ["\\Answered"]).commit();
+      await live.replica.caughtUp();
+      await live.replica.stop();
+      await inbox.close();
+      await expectSameStores(live.store, primary, "after a commit");
+      await closeAndCompareInDoveadm([primary, live.store], r, p, ["INBOX"]);
+    });
+  });
+
+  it("local mode (sdbox → mdbox): doveadm's flags are marked in the outbox and drained", async () => {
+    const [p, r] = nats.newOracles("sdbox", "mdbox");
+    await nats.withConnection(async (conn) => {
+      const storageId = "t-external-local";
+      const { storage: primary, outbox } = localModeStorage(conn, p.location, storageId, path.join(p.dir, "outbox"));
+      await outbox.attach(primary);
+      await save(primary, "INBOX", [4, 5]);
+      const inbox = await primary.openMailbox("INBOX");
+      await inbox.transaction().flags([{ uid1: 1, uid2: 1 }], "add", ["\\Seen"]).commit();
+      await outbox.flush();
+      const live = await liveReplica(conn, r, storageId);
+
+      await doveadmWrites(p);
+      await live.converges(primary, "after doveadm's flags");
+      expect(live.replica.status().error).toBeUndefined();
+      await live.replica.stop();
+      await inbox.close();
+      await outbox.close();
+      await expectSameStores(live.store, primary, "after doveadm's flags");
+      await closeAndCompareInDoveadm([primary, live.store], r, p, ["INBOX"]);
+    });
+  });
+}, { doveadm: true });
