@@ -105,13 +105,15 @@ export async function saveToMbox(hold: WriteHold, state: IndexMapState, messages
     pos += p.length;
   });
   const bytes = Buffer.concat([needLf ? Buffer.from("\n") : Buffer.alloc(0), ...parts]);
-  hold.write(bytes, size);
+  // X-IMAPbase first, the messages last: a kill between the writes then leaves at worst an unused
+  // UID or keyword name, never saved text whose keywords a reader without the index drops.
   const oldLast = raiseUidLast(hold, lastUid);
   // A keyword new to the mailbox must be in the first message's X-IMAPbase list, or a reader without
   // the index ignores the X-Keywords naming it. (Left listed if the save is undone: an unused name is harmless.)
   if (start > 0 && messages.some((m) => m.keywords.some((k) => !state.keywords.includes(k)))) {
     listKeywordsInImapBase(hold, new FileSource(hold.fd), lastUid, state.header.uidValidity, keywordsWith(state, messages));
   }
+  hold.write(bytes, size);
   hold.syncData();
   const records = [...fromOffsetRecords(offsets), ...headerMd5Records(parts.map((p, i) => ({ uid: uids[i], md5: formattedHeaderMd5(p) })))];
   if (inSync) records.unshift(...mboxHeaderRecords(stampedHeader(state, hold.fd)));
