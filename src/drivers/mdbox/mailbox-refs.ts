@@ -9,6 +9,8 @@ import { loadState } from "../../index-io/load-state.js";
 import { extension, extensionHeader, keywordsAt } from "../../projections/read.js";
 import { readCheckpoint } from "../../index-io/checkpoint-file.js";
 import { isCorruptionError } from "../../shared/errors.js";
+import type { ClosedIndexCache } from "../../index-io/closed-index-cache.js";
+import { IndexWriter } from "../../index-io/writer.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { listDboxMailboxes } from "../dbox/mailbox-tree.js";
 import type { DboxLayout } from "../dbox/layout.js";
@@ -159,13 +161,16 @@ export function countReferences(snapshots: readonly MailboxSnapshot[]): Map<numb
 
 /**
  * As countReferences(snapshotAllMailboxes(layout)), reading only the map
- * uid of each record: what a rebuild's last phase recounts.
+ * uid of each record: what a rebuild's last phase recounts. A mailbox whose
+ * state `closed` holds (written a moment ago) is caught up from there
+ * instead of read from its files again.
  * @throws as snapshotMailbox (not for corrupt index files).
  */
-export function countReferencesInLogs(layout: DboxLayout): Map<number, number> {
+export async function countReferencesInLogs(layout: DboxLayout, closed?: ClosedIndexCache): Promise<Map<number, number>> {
   const counts = new Map<number, number>();
   for (const name of listDboxMailboxes(layout.root)) {
-    const state = readLogState(layout.indexPrefix(name));
+    const prefix = layout.indexPrefix(name);
+    const state = closed?.holds(prefix) ? await resumeLogState(prefix, closed) : readLogState(prefix);
     if (state === undefined) continue;
     const at = mdboxFieldOffset(state);
     if (at < 0) continue;
@@ -178,4 +183,21 @@ export function countReferencesInLogs(layout: DboxLayout): Map<number, number> {
     });
   }
   return counts;
+}
+
+/** readLogState through the state `closed` holds, with what was appended since (loaded from the files when it is stale). */
+async function resumeLogState(prefix: string, closed: ClosedIndexCache): Promise<IndexMapState | undefined> {
+  let writer: IndexWriter;
+  try {
+    writer = IndexWriter.open(prefix, { closedIndexes: closed });
+  } catch (err) {
+    // Stale, and then the files are what readLogState would have found: gone, or corrupt.
+    if ((err as NodeJS.ErrnoException).code === "ENOENT" || isCorruptionError(err)) return undefined;
+    throw err;
+  }
+  try {
+    return writer.state;
+  } finally {
+    await writer.close();
+  }
 }

@@ -7,9 +7,10 @@
 import * as fs from "node:fs";
 import type { FsyncMode } from "../../log/log.js";
 import type { LogRecord } from "../../log/types.js";
+import type { ClosedIndexCache } from "../../index-io/closed-index-cache.js";
 import { IndexWriter } from "../../index-io/writer.js";
 import type { IndexMapState } from "../../projections/state.js";
-import { guidRecordRecords, mdboxRecordRecords } from "./mailbox-format.js";
+import { guidIntro, guidRecordRecords, mdboxIntro, mdboxRecordRecords } from "./mailbox-format.js";
 
 /** A message to add to a mailbox index, pointing at an existing map record. */
 export interface MailboxAppend {
@@ -27,6 +28,8 @@ export interface WriteMailboxOptions {
   fsync?: FsyncMode;
   /** Creates the log with these records when it does not exist. */
   initialRecords?: () => LogRecord[];
+  /** Leave the state here on close (a rebuild recounts references from it afterwards). */
+  closedIndexes?: ClosedIndexCache;
 }
 
 /**
@@ -40,7 +43,7 @@ export async function writeMailbox(
   opts: WriteMailboxOptions = {},
 ): Promise<IndexMapState> {
   const create = opts.initialRecords && !fs.existsSync(prefix + ".log") ? { initialRecords: opts.initialRecords() } : undefined;
-  const writer = IndexWriter.open(prefix, { fsync: opts.fsync, create, keepsIndexBackup: true });
+  const writer = IndexWriter.open(prefix, { fsync: opts.fsync, create, keepsIndexBackup: true, closedIndexes: opts.closedIndexes });
   try {
     await writer.sync(async (sync) => sync.append(await build(sync.state)));
     return writer.state;
@@ -63,6 +66,10 @@ export function appendRecords(nextUid: number, items: readonly MailboxAppend[]):
   });
   if (items.length === 0) return { records: [], uids };
   const records: LogRecord[] = [
+    // The extensions first: a mailbox that does not have them yet (a new one) then lays its
+    // records out once, not again for each intro after the appends (a rebuild adds every message).
+    mdboxIntro(),
+    guidIntro(),
     { type: "append", external: true, sync: false, messages: items.map((item, i) => ({ uid: uids[i], flags: item.flags & 0x1f })) },
   ];
   const byKeyword = new Map<string, number[]>();

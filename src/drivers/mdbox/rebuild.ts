@@ -28,12 +28,13 @@ import type { MdboxContext } from "./context.js";
 import { guidRecordRecords, initialMailboxRecords, mdboxHeaderRecords, mdboxRecordRecords } from "./mailbox-format.js";
 import { countReferencesInLogs, mdboxHeaderOf, messageRefs, snapshotAllMailboxes } from "./mailbox-refs.js";
 import { appendRecords, writeMailbox, type MailboxAppend } from "./mailbox-writer.js";
-import { mapHeaderRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refSetRecords } from "../../projections/mdbox-map-format.js";
+import { mapHeaderRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refIntro, refSetRecords } from "../../projections/mdbox-map-format.js";
 import { forEachMapRow, forEachRefcount, mapHeader } from "../../projections/mdbox-map-view.js";
 import { MessageIndex, planMailboxes, planMap, type MailboxPlan, type PlacedMessages } from "./rebuild-plan.js";
 import { scanStorageFiles, type BrokenSpot } from "./rebuild-scan.js";
 import { expungedGuids } from "./expunged-guids.js";
 import { isCorruptionError, MailstoreError } from "../../shared/errors.js";
+import { ClosedIndexCache } from "../../index-io/closed-index-cache.js";
 
 /** What a rebuild needs from the storage. */
 export interface RebuildOptions {
@@ -95,6 +96,8 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
     const header = mapHeader(state);
     const records: LogRecord[] = [
       ...mapHeaderRecords({ highestFileId: Math.max(header.highestFileId, scan.highestFileId), rebuildCount: header.rebuildCount + 1 }, flags),
+      // `ref` before the appends: a new map lays its records out once, not again for the intro after them.
+      refIntro(flags),
     ];
     if (mapPlan.expunge.length > 0) {
       records.push({ type: "expunge-guid", external: true, sync: false, expunges: mapPlan.expunge.map((uid) => ({ uid, guid: new Uint8Array(16) })) });
@@ -119,11 +122,20 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
     return [records];
   });
 
-  // Phase 3: the mailboxes.
-  for (const plan of plans) await fixMailbox(ctx, plan, index!, placed!, oldMapUidValidity, opts, result);
+  // Phase 3: the mailboxes; their states are kept for phase 4's count.
+  const closed = new ClosedIndexCache();
+  try {
+    for (const plan of plans) await fixMailbox(ctx, plan, index!, placed!, oldMapUidValidity, opts, result, closed);
+    // Phase 4: nothing may point at a message more often than its refcount says.
+    await raiseRefcounts(ctx, await countReferencesInLogs(ctx.paths, closed), result);
+  } finally {
+    closed.clear();
+  }
+  return result;
+}
 
-  // Phase 4: nothing may point at a message more often than its refcount says.
-  const counts = countReferencesInLogs(ctx.paths);
+/** Phase 4: raises every refcount below `counts` (references now in the mailbox logs). */
+async function raiseRefcounts(ctx: MdboxContext, counts: Map<number, number>, result: RebuildResult): Promise<void> {
   await ctx.map.transact(async (state) => {
     const raise: Array<{ mapUid: number; diff: number }> = [];
     forEachRefcount(state, (mapUid, refcount) => {
@@ -134,7 +146,6 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
     const records = refIncRecords(raise, { external: true });
     return records.length > 0 ? [records] : [];
   });
-  return result;
 }
 
 /**
@@ -177,7 +188,10 @@ function toAppend(placed: PlacedMessages, msg: number, now: number): MailboxAppe
   return { mapUid: placed.mapUids[msg], guid128: placed.found.guid128(msg), flags: 0, keywords: NO_KEYWORDS, saveDate: now };
 }
 
-async function fixMailbox(ctx: MdboxContext, plan: MailboxPlan, index: MessageIndex, placed: PlacedMessages, oldMapUidValidity: number | undefined, opts: RebuildOptions, result: RebuildResult): Promise<void> {
+async function fixMailbox(
+  ctx: MdboxContext, plan: MailboxPlan, index: MessageIndex, placed: PlacedMessages, oldMapUidValidity: number | undefined,
+  opts: RebuildOptions, result: RebuildResult, closed: ClosedIndexCache,
+): Promise<void> {
   const snapshot = plan.snapshot;
   const prefix = ctx.paths.indexPrefix(plan.name);
   const mapUidValidity = ctx.map.uidValidity;
@@ -217,7 +231,7 @@ async function fixMailbox(ctx: MdboxContext, plan: MailboxPlan, index: MessageIn
       if (expunges.length > 0) records.push({ type: "expunge-guid", external: true, sync: false, expunges });
       records.push(...restore(state.header.nextUid));
       return records.length > 0 ? [records] : [];
-    }, { fsync: ctx.settings.fsync });
+    }, { fsync: ctx.settings.fsync, closedIndexes: closed });
     return;
   }
 
@@ -239,6 +253,7 @@ async function fixMailbox(ctx: MdboxContext, plan: MailboxPlan, index: MessageIn
     return records.length > 0 ? [records] : [];
   }, {
     fsync: ctx.settings.fsync,
+    closedIndexes: closed,
     initialRecords: () => initialMailboxRecords({ mapUidValidity, mailboxGuid, flags: 0 }, uidValidity),
   });
   result.recreatedMailboxes.push({ mailbox: plan.name, from: snapshot?.source === "index" || snapshot?.source === "backup" ? snapshot.source : "none" });

@@ -8,6 +8,8 @@ import { MdboxPaths } from "../../../../src/drivers/mdbox/paths.js";
 import { loadState } from "../../../../src/index-io/load-state.js";
 import { recordAt } from "../../../../src/projections/read.js";
 import { openStorage, type Storage } from "../../../../src/index.js";
+import { ClosedIndexCache } from "../../../../src/index-io/closed-index-cache.js";
+import { appendRecords, writeMailbox } from "../../../../src/drivers/mdbox/mailbox-writer.js";
 
 /** messageRefs and countReferencesInLogs read rows in place; these compare them with the record-by-record reading. */
 let root: string;
@@ -48,14 +50,33 @@ describe("mailbox refs", () => {
     expect(messageRefs(state)).toEqual(want);
   });
 
-  it("countReferencesInLogs counts what countReferences counts of every snapshot, and not a mailbox whose log is corrupt", () => {
+  it("countReferencesInLogs counts what countReferences counts of every snapshot, and not a mailbox whose log is corrupt", async () => {
     const paths = new MdboxPaths(root);
-    const counts = countReferencesInLogs(paths);
-    expect([...counts].sort((a, b) => a[0] - b[0])).toEqual([...countReferences(snapshotAllMailboxes(paths))].sort((a, b) => a[0] - b[0]));
+    const counts = await countReferencesInLogs(paths);
+    expect(sorted(counts)).toEqual(sorted(countReferences(snapshotAllMailboxes(paths))));
     expect(Math.max(...counts.values())).toBe(2);
     fs.writeFileSync(paths.indexPrefix("Other") + ".log", "garbage, not a log");
-    const withoutOther = countReferencesInLogs(paths);
-    expect([...withoutOther].sort((a, b) => a[0] - b[0])).toEqual([...countReferences(snapshotAllMailboxes(paths))].sort((a, b) => a[0] - b[0]));
+    const withoutOther = await countReferencesInLogs(paths);
+    expect(sorted(withoutOther)).toEqual(sorted(countReferences(snapshotAllMailboxes(paths))));
     expect(Math.max(...withoutOther.values())).toBe(1);
   });
+
+  it("countReferencesInLogs takes a state a writer left in the cache, caught up with what another writer appended after it", async () => {
+    const paths = new MdboxPaths(root);
+    const prefix = paths.indexPrefix("INBOX");
+    const closed = new ClosedIndexCache();
+    try {
+      await writeMailbox(prefix, () => [], { fsync: "never", closedIndexes: closed });
+      expect(closed.holds(prefix)).toBe(true);
+      // A save by someone else meanwhile: a record pointing at map uid 999.
+      await writeMailbox(prefix, (state) => [appendRecords(state.header.nextUid, [{ mapUid: 999, guid128: new Uint8Array(16).fill(7), flags: 0, keywords: [], saveDate: 1 }]).records], { fsync: "never" });
+      const counts = await countReferencesInLogs(paths, closed);
+      expect(counts.get(999)).toBe(1);
+      expect(sorted(counts)).toEqual(sorted(countReferences(snapshotAllMailboxes(paths))));
+    } finally {
+      closed.clear();
+    }
+  });
 });
+
+const sorted = (counts: Map<number, number>) => [...counts].sort((a, b) => a[0] - b[0]);
