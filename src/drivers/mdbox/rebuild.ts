@@ -26,7 +26,7 @@ import { generateGuid128 } from "../dbox/guid.js";
 import { mailboxDir } from "../dbox/layout.js";
 import type { MdboxContext } from "./context.js";
 import { guidRecordRecords, initialMailboxRecords, mdboxHeaderRecords, mdboxRecordRecords } from "./mailbox-format.js";
-import { countReferencesInLogs, mdboxHeaderOf, messageRefs, snapshotAllMailboxes } from "./mailbox-refs.js";
+import { referencedMapUidsInLogs, mdboxHeaderOf, messageRefs, snapshotAllMailboxes } from "./mailbox-refs.js";
 import { appendRecords, writeMailbox, type MailboxAppend } from "./mailbox-writer.js";
 import { mapHeaderRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refIntro, refSetRecords } from "../../projections/mdbox-map-format.js";
 import { forEachMapRow, forEachRefcount, mapHeader } from "../../projections/mdbox-map-view.js";
@@ -127,22 +127,30 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
   try {
     for (const plan of plans) await fixMailbox(ctx, plan, index!, placed!, oldMapUidValidity, opts, result, closed);
     // Phase 4: nothing may point at a message more often than its refcount says.
-    await raiseRefcounts(ctx, await countReferencesInLogs(ctx.paths, closed), result);
+    await raiseRefcounts(ctx, await referencedMapUidsInLogs(ctx.paths, closed), result);
   } finally {
     closed.clear();
   }
   return result;
 }
 
-/** Phase 4: raises every refcount below `counts` (references now in the mailbox logs). */
-async function raiseRefcounts(ctx: MdboxContext, counts: Map<number, number>, result: RebuildResult): Promise<void> {
+/**
+ * Phase 4: raises every refcount below the number of mailbox records now
+ * pointing at it. `referenced` (sorted, a map uid once per record) is
+ * merged with the map's rows, which come in map uid order too.
+ */
+async function raiseRefcounts(ctx: MdboxContext, referenced: Uint32Array, result: RebuildResult): Promise<void> {
   await ctx.map.transact(async (state) => {
     const raise: Array<{ mapUid: number; diff: number }> = [];
+    let at = 0;
     forEachRefcount(state, (mapUid, refcount) => {
-      const count = counts.get(mapUid);
-      if (count !== undefined && count > refcount) raise.push({ mapUid, diff: Math.min(count, REFCOUNT_MAX) - refcount });
+      while (at < referenced.length && referenced[at] < mapUid) at++;
+      const first = at;
+      while (at < referenced.length && referenced[at] === mapUid) at++;
+      const count = at - first;
+      if (count > refcount) raise.push({ mapUid, diff: Math.min(count, REFCOUNT_MAX) - refcount });
     });
-    result.refcountsRaised.push(...raise.map((r) => r.mapUid));
+    for (const r of raise) result.refcountsRaised.push(r.mapUid);
     const records = refIncRecords(raise, { external: true });
     return records.length > 0 ? [records] : [];
   });
