@@ -205,10 +205,15 @@ async function fixMailbox(
   const mapUidValidity = ctx.map.uidValidity;
   const now = Math.floor(Date.now() / 1000);
   const wasBroken = snapshot !== undefined && snapshot.source !== "log" && (snapshot.source !== "none" || snapshot.error !== undefined);
+  // What the last records built put back, reported once they are written (writeMailbox may build twice).
+  let restored: RebuildResult["restored"] = [];
   const restore = (nextUid: number) => {
     const { records, uids } = appendRecords(nextUid, plan.restore.map((m) => toAppend(placed, m, now)));
-    uids.forEach((uid, i) => result.restored.push({ mailbox: plan.name, uid, mapUid: placed.mapUids[plan.restore[i]] }));
+    restored = uids.map((uid, i) => ({ mailbox: plan.name, uid, mapUid: placed.mapUids[plan.restore[i]] }));
     return records;
+  };
+  const reportRestored = () => {
+    for (const r of restored) result.restored.push(r);
   };
 
   if (!plan.recreate) {
@@ -240,6 +245,7 @@ async function fixMailbox(
       records.push(...restore(state.header.nextUid));
       return records.length > 0 ? [records] : [];
     }, { fsync: ctx.settings.fsync, closedIndexes: closed });
+    reportRestored();
     return;
   }
 
@@ -251,18 +257,22 @@ async function fixMailbox(
   const oldHeader = snapshot?.header;
   const mailboxGuid = oldHeader !== undefined && oldHeader.mailboxGuid.some((b) => b !== 0) ? oldHeader.mailboxGuid : generateGuid128();
   const uidValidity = await opts.newUidValidity();
-  await writeMailbox(prefix, (state) => {
+  const transactions = (nextUid: number) => {
     const kept = [...plan.kept].sort((a, b) => a.ref.uid - b.ref.uid).map(({ ref, msg }) => ({
       uid: ref.uid, flags: ref.flags, keywords: ref.keywords, mapUid: placed.mapUids[msg], guid128: placed.found.guid128(msg), saveDate: ref.saveDate || now,
     }));
-    const first = appendRecords(state.header.nextUid, kept);
-    const next = first.uids.length > 0 ? first.uids[first.uids.length - 1] + 1 : state.header.nextUid;
+    const first = appendRecords(nextUid, kept);
+    const next = first.uids.length > 0 ? first.uids[first.uids.length - 1] + 1 : nextUid;
     const records = [...first.records, ...restore(next)];
     return records.length > 0 ? [records] : [];
-  }, {
+  };
+  await writeMailbox(prefix, (state) => transactions(state.header.nextUid), {
     fsync: ctx.settings.fsync,
     closedIndexes: closed,
     initialRecords: () => initialMailboxRecords({ mapUidValidity, mailboxGuid, flags: 0 }, uidValidity),
+    // The log is new (removed above): it is written with the records in it.
+    createWith: transactions,
   });
+  reportRestored();
   result.recreatedMailboxes.push({ mailbox: plan.name, from: snapshot?.source === "index" || snapshot?.source === "backup" ? snapshot.source : "none" });
 }
