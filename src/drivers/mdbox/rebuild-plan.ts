@@ -151,13 +151,6 @@ export class MessageIndex {
 
   constructor(private readonly plan: MapPlan) {}
 
-  /** Canonical messages (first of each GUID), in found order. */
-  canonical(): number[] {
-    const out: number[] = [];
-    for (let i = 0; i < this.plan.placed.count; i++) if (!this.plan.placed.duplicate(i)) out.push(i);
-    return out;
-  }
-
   /**
    * The message a mailbox record stands for: by GUID, else by map uid when
    * `trustMapUid` (the mailbox header names the map those uids are from).
@@ -240,7 +233,8 @@ export function planMailboxes(
   // The target of each original mailbox once (few names, many messages); the last slot for none.
   const found = placed.found;
   const targets: Array<MailboxPlan | undefined> = new Array(found.mailboxNames.length + 1);
-  for (const msg of index.canonical()) {
+  // Canonical messages only (a duplicate is seenZero).
+  for (let msg = 0; msg < placed.count; msg++) {
     // A message the map still counts (refcount > 0) goes back even if some log expunged its GUID:
     // a copy in another mailbox whose index is lost shares the GUID.
     if (refcounts[msg] > 0 || placed.seenZero(msg) || (placed.unmapped(msg) && expunged.size > 0 && expunged.has(found.guidHex(msg)))) continue;
