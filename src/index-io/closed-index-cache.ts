@@ -61,6 +61,11 @@ export class ClosedIndexCache {
     return undefined;
   }
 
+  /** Whether an entry for `prefix` is kept (take() may still find it stale). */
+  holds(prefix: string): boolean {
+    return this.entries.has(prefix);
+  }
+
   /** Forgets `prefix`'s entry, or all entries (a mailbox deleted, renamed or rebuilt; the storage closed). */
   clear(prefix?: string): void {
     if (prefix !== undefined) this.drop(prefix);

@@ -66,6 +66,12 @@ export interface CreateLogOptions {
   initialModseq?: bigint;
   /** Records written first, unframed, e.g. a storage's initial ext intro + header. */
   initialRecords?: LogRecord[];
+  /**
+   * Transactions after them (framed as appends are), in the same file:
+   * it is synced once, whole, before it is linked in place (a mailbox a
+   * rebuild creates with its messages).
+   */
+  transactions?: ReadonlyArray<readonly LogRecord[]>;
 }
 
 /**
@@ -169,10 +175,14 @@ export class TransactionLog {
     }
   }
 
-  /** Creates `<prefix>.log` (atomically, see open()) unless it exists. */
-  static createIfMissing(prefix: string, create: CreateLogOptions, fsync: FsyncMode = "optimized"): void {
+  /**
+   * Creates `<prefix>.log` (atomically, see open()) unless it exists.
+   * @returns true when this call created it (false: it existed, or another
+   *   process created it first).
+   */
+  static createIfMissing(prefix: string, create: CreateLogOptions, fsync: FsyncMode = "optimized"): boolean {
     const headPath = prefix + HEAD_SUFFIX;
-    if (inodeAt(headPath) === undefined) createLogFile(headPath, create, fsync !== "never");
+    return inodeAt(headPath) === undefined && createLogFile(headPath, create, fsync !== "never");
   }
 
   get headPath(): string {
@@ -583,7 +593,8 @@ function openCursor(head: SharedLogFile, headPath: string, known: KnownLogEnd | 
 const LOG_HEADER_PEEK = 64;
 
 /** Writes a complete new log file at `path` unless one is already there. */
-function createLogFile(path: string, options: CreateLogOptions, sync: boolean): void {
+/** @returns false when someone else created the file first. */
+function createLogFile(path: string, options: CreateLogOptions, sync: boolean): boolean {
   const now = Math.floor(Date.now() / 1000);
   const header = encodeLogHeader({
     indexId: options.indexId ?? now,
@@ -597,13 +608,16 @@ function createLogFile(path: string, options: CreateLogOptions, sync: boolean): 
   out.raw(header);
   // Dovecot writes a storage's initial extension records without a boundary.
   for (const record of options.initialRecords ?? []) encodeTransactionInto([record], out, false);
+  for (const records of options.transactions ?? []) if (records.length > 0) encodeTransactionInto(records, out);
   const tmpPath = `${path}.newlock.${process.pid}`;
   writeNewFile(tmpPath, out.result(), sync);
   try {
     fs.linkSync(tmpPath, path);
+    return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     // Someone else created it first: theirs is as good as ours.
+    return false;
   } finally {
     fs.rmSync(tmpPath, { force: true });
   }

@@ -91,14 +91,29 @@ export function guid128ToString(guid: Uint8Array): string {
 export function guid128FromString(text: string, out?: Uint8Array): Uint8Array | undefined {
   // Digit by digit, not a regex and a Buffer: a rebuild parses every message's GUID.
   if (text.length !== 2 * GUID_128_SIZE) return undefined;
+  // A char code above a byte is no hex digit: 0 stands for it (not one either).
+  for (let i = 0; i < text.length; i++) digitScratch[i] = text.charCodeAt(i) > 0xff ? 0 : text.charCodeAt(i);
   out ??= new Uint8Array(GUID_128_SIZE);
+  return guid128FromBytes(digitScratch, 0, digitScratch.length, out, 0) ? out : undefined;
+}
+
+const digitScratch = new Uint8Array(2 * GUID_128_SIZE);
+
+/**
+ * Parses `bytes[start, end)` as a 32-hex-digit GUID (either case) into
+ * `out[outAt, outAt + 16)`, straight from the bytes: a rebuild reads every
+ * message's `G` this way, without a string per message.
+ * @returns false when the range is not 32 hex digits (`out` may then hold part of it).
+ */
+export function guid128FromBytes(bytes: Uint8Array, start: number, end: number, out: Uint8Array, outAt: number): boolean {
+  if (end - start !== 2 * GUID_128_SIZE) return false;
   for (let i = 0; i < GUID_128_SIZE; i++) {
-    const hi = hexDigit(text.charCodeAt(2 * i));
-    const lo = hexDigit(text.charCodeAt(2 * i + 1));
-    if (hi < 0 || lo < 0) return undefined;
-    out[i] = hi * 16 + lo;
+    const hi = hexDigit(bytes[start + 2 * i]);
+    const lo = hexDigit(bytes[start + 2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[outAt + i] = hi * 16 + lo;
   }
-  return out;
+  return true;
 }
 
 /**

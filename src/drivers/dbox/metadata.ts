@@ -158,37 +158,42 @@ function checkValue(bytes: Uint8Array, line: number, lf: number, path: string | 
   }
 }
 
-/** What a rebuild needs of a message's metadata: GUID, received time, original mailbox. */
+/**
+ * What a rebuild needs of a message's metadata (GUID, original mailbox), as places in the bytes read
+ * (set by readDboxMetadataForRebuild into one reused object: no string
+ * per message for values that are mostly compared or parsed as bytes).
+ */
 export interface DboxMetadataForRebuild {
   /** Index after the block: where the next message starts. */
-  readonly end: number;
-  /** `G` as written (its bytes as single-byte characters). */
-  readonly guid: string | undefined;
-  readonly receivedTime: number | undefined;
-  /** `B` decoded as UTF-8 (a storage name). */
-  readonly origMailbox: string | undefined;
+  end: number;
+  /** `G`'s value is bytes[guidStart, guidEnd); guidStart -1: no `G`. */
+  guidStart: number;
+  guidEnd: number;
+  /** `B`'s value (a storage name, UTF-8) is bytes[origStart, origEnd); origStart -1: no `B`. */
+  origStart: number;
+  origEnd: number;
 }
 
 const GUID_BYTE = DboxMetadataKey.GUID.charCodeAt(0);
-const RECEIVED_TIME_BYTE = DboxMetadataKey.RECEIVED_TIME.charCodeAt(0);
 const ORIG_MAILBOX_BYTE = DboxMetadataKey.ORIG_MAILBOX.charCodeAt(0);
 
 /**
  * Reads the block at `bytes[at]` as decodeDboxMetadata() + readDboxMetadata()
  * would (same checks, first item of a key wins), keeping only the fields a
- * storage rebuild matches messages by, straight from the bytes: a rebuild
- * reads every message of every file.
+ * storage rebuild matches messages by, straight from the bytes into `out`:
+ * a rebuild reads every message of every file.
  */
-export function readDboxMetadataForRebuild(bytes: Uint8Array, at: number, where: { path?: string; baseOffset?: number } = {}): DboxMetadataForRebuild {
-  let guid: string | undefined;
-  let receivedTime: number | undefined;
-  let origMailbox: string | undefined;
-  const end = walkDboxMetadata(bytes, at, where, (key, start, stop) => {
-    if (key === GUID_BYTE) guid ??= textAt(bytes, start, stop);
-    else if (key === RECEIVED_TIME_BYTE) receivedTime ??= parseHexBytes(bytes, start, stop);
-    else if (key === ORIG_MAILBOX_BYTE) origMailbox ??= textAt(bytes, start, stop);
+export function readDboxMetadataForRebuild(bytes: Uint8Array, at: number, where: { path?: string; baseOffset?: number }, out: DboxMetadataForRebuild): void {
+  out.guidStart = out.origStart = -1;
+  out.end = walkDboxMetadata(bytes, at, where, (key, start, stop) => {
+    if (key === GUID_BYTE && out.guidStart < 0) {
+      out.guidStart = start;
+      out.guidEnd = stop;
+    } else if (key === ORIG_MAILBOX_BYTE && out.origStart < 0) {
+      out.origStart = start;
+      out.origEnd = stop;
+    }
   });
-  return { end, guid, receivedTime, origMailbox };
 }
 
 /** @returns the encoded length of the block for `items` (magic to final empty line). */
@@ -256,7 +261,7 @@ function textOf(value: string): string {
 }
 
 /** `bytes[start, end)` decoded as UTF-8 (as textOf(), without the detour through a string when it is ASCII). */
-function textAt(bytes: Uint8Array, start: number, end: number): string {
+export function textAt(bytes: Uint8Array, start: number, end: number): string {
   for (let i = start; i < end; i++) if (bytes[i] >= 0x80) return utf8.decode(bytes.subarray(start, end));
   return bytesToString(bytes, start, end);
 }

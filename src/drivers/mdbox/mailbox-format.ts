@@ -111,6 +111,22 @@ export function mdboxHeaderRecords(h: MdboxIndexHeader, introFlags = EXT_INTRO_F
   ];
 }
 
+/** EXT_INTRO selecting `mdbox` by name (NO_SHRINK, full size). */
+export function mdboxIntro(): LogRecord {
+  return {
+    type: "ext-intro", external: true, sync: false,
+    intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: 0, recordSize: MDBOX_RECORD_SIZE, recordAlign: MDBOX_RECORD_ALIGN, flags: EXT_INTRO_FLAG_NO_SHRINK, name: MDBOX_EXT_NAME }],
+  };
+}
+
+/** EXT_INTRO selecting `guid` by name (NO_SHRINK, full size). */
+export function guidIntro(): LogRecord {
+  return {
+    type: "ext-intro", external: true, sync: false,
+    intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: 0, recordSize: GUID_RECORD_SIZE, recordAlign: 1, flags: EXT_INTRO_FLAG_NO_SHRINK, name: GUID_EXT_NAME }],
+  };
+}
+
 /**
  * [intro mdbox, EXT_REC_UPDATE] for each uid: each update's own, or `uids[i]`
  * for the i-th (so that a caller with the uids apart need not build an
@@ -121,10 +137,7 @@ export function mdboxRecordRecords(updates: readonly MdboxMailRecord[], uids: re
 export function mdboxRecordRecords(updates: ReadonlyArray<MdboxMailRecord & { uid?: number }>, uids?: readonly number[]): LogRecord[] {
   if (updates.length === 0) return [];
   return [
-    {
-      type: "ext-intro", external: true, sync: false,
-      intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: 0, recordSize: MDBOX_RECORD_SIZE, recordAlign: MDBOX_RECORD_ALIGN, flags: EXT_INTRO_FLAG_NO_SHRINK, name: MDBOX_EXT_NAME }],
-    },
+    mdboxIntro(),
     { type: "ext-rec", external: true, sync: false, recordSize: MDBOX_RECORD_SIZE, updates: extRecUpdates(updates, MDBOX_RECORD_SIZE, (u, i) => uids?.[i] ?? u.uid!, writeMdboxRecord) },
   ];
 }
@@ -135,10 +148,7 @@ export function guidRecordRecords(updates: ReadonlyArray<{ guid128: Uint8Array }
 export function guidRecordRecords(updates: ReadonlyArray<{ uid?: number; guid128: Uint8Array }>, uids?: readonly number[]): LogRecord[] {
   if (updates.length === 0) return [];
   return [
-    {
-      type: "ext-intro", external: true, sync: false,
-      intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: 0, recordSize: GUID_RECORD_SIZE, recordAlign: 1, flags: EXT_INTRO_FLAG_NO_SHRINK, name: GUID_EXT_NAME }],
-    },
+    guidIntro(),
     { type: "ext-rec", external: true, sync: false, recordSize: GUID_RECORD_SIZE, updates: updates.map((u, i) => ({ uid: uids?.[i] ?? u.uid!, data: u.guid128 })) },
   ];
 }

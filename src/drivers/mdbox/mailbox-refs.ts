@@ -9,6 +9,9 @@ import { loadState } from "../../index-io/load-state.js";
 import { extension, extensionHeader, keywordsAt } from "../../projections/read.js";
 import { readCheckpoint } from "../../index-io/checkpoint-file.js";
 import { isCorruptionError } from "../../shared/errors.js";
+import type { ClosedIndexCache } from "../../index-io/closed-index-cache.js";
+import { IndexWriter } from "../../index-io/writer.js";
+import { forEachMailboxMapUid } from "./referenced-map-uids.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { listDboxMailboxes } from "../dbox/mailbox-tree.js";
 import type { DboxLayout } from "../dbox/layout.js";
@@ -158,24 +161,45 @@ export function countReferences(snapshots: readonly MailboxSnapshot[]): Map<numb
 }
 
 /**
- * As countReferences(snapshotAllMailboxes(layout)), reading only the map
- * uid of each record: what a rebuild's last phase recounts.
+ * The map uid of every record of the readable (`log`) mailboxes, sorted:
+ * a map uid appears once per record pointing at it, so runs of it are what
+ * countReferences(snapshotAllMailboxes(layout)) counts. Only the map uid of
+ * each record is read, into one typed array instead of a Map entry per map
+ * uid: what a rebuild's last phase recounts, merged with the map's rows in
+ * map uid order. A mailbox whose state `closed` holds (written a moment
+ * ago) is caught up from there instead of read from its files again.
  * @throws as snapshotMailbox (not for corrupt index files).
  */
-export function countReferencesInLogs(layout: DboxLayout): Map<number, number> {
-  const counts = new Map<number, number>();
+export async function referencedMapUidsInLogs(layout: DboxLayout, closed?: ClosedIndexCache): Promise<Uint32Array> {
+  let out = new Uint32Array(1024);
+  let count = 0;
   for (const name of listDboxMailboxes(layout.root)) {
-    const state = readLogState(layout.indexPrefix(name));
+    const prefix = layout.indexPrefix(name);
+    const state = closed?.holds(prefix) ? await resumeLogState(prefix, closed) : readLogState(prefix);
     if (state === undefined) continue;
-    const at = mdboxFieldOffset(state);
-    if (at < 0) continue;
-    const rs = state.records.recordSize;
-    state.records.forEachChunk((rows) => {
-      for (let o = at; o < rows.length; o += rs) {
-        const mapUid = u32At(rows, o);
-        if (mapUid !== 0) counts.set(mapUid, (counts.get(mapUid) ?? 0) + 1);
-      }
-    });
+    if (count + state.records.count > out.length) {
+      const grown = new Uint32Array(Math.max(2 * out.length, count + state.records.count));
+      grown.set(out.subarray(0, count));
+      out = grown;
+    }
+    forEachMailboxMapUid(state, (mapUid) => (out[count++] = mapUid));
   }
-  return counts;
+  return out.subarray(0, count).sort();
+}
+
+/** readLogState through the state `closed` holds, with what was appended since (loaded from the files when it is stale). */
+async function resumeLogState(prefix: string, closed: ClosedIndexCache): Promise<IndexMapState | undefined> {
+  let writer: IndexWriter;
+  try {
+    writer = IndexWriter.open(prefix, { closedIndexes: closed });
+  } catch (err) {
+    // Stale, and then the files are what readLogState would have found: gone, or corrupt.
+    if ((err as NodeJS.ErrnoException).code === "ENOENT" || isCorruptionError(err)) return undefined;
+    throw err;
+  }
+  try {
+    return writer.state;
+  } finally {
+    await writer.close();
+  }
 }

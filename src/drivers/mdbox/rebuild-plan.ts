@@ -20,117 +20,161 @@
  *   `B`), else INBOX, without flags (Dovecot loses them too);
  * - refcounts become the number of mailbox records pointing at each message.
  */
-import type { FoundMessage } from "./rebuild-scan.js";
+import { GUID_128_SIZE } from "../dbox/guid.js";
+import type { FoundMessages } from "./found-messages.js";
+import { GuidTable } from "./guid-table.js";
 import type { MailboxMessageRef, MailboxSnapshot } from "./mailbox-refs.js";
-import type { MapEntry } from "../../projections/mdbox-map-view.js";
+import type { MapRow } from "../../projections/mdbox-map-view.js";
 
-/** A found message with the map uid it will have. */
-export interface PlacedMessage extends FoundMessage {
-  readonly mapUid: number;
-  /** The old map had it at refcount 0: it stays deleted when nothing points at it. */
-  readonly seenZero: boolean;
-  /** An earlier message has the same GUID. */
-  readonly duplicate: boolean;
+const SEEN_ZERO = 1;
+const DUPLICATE = 2;
+const UNMAPPED = 4;
+
+/**
+ * The found messages with the map uid each will have, named by their index
+ * in `found` (typed arrays, no object per message: issue #11).
+ */
+export class PlacedMessages {
+  constructor(
+    readonly found: FoundMessages,
+    /** The map uid of each. */
+    readonly mapUids: Uint32Array,
+    private readonly marks: Uint8Array,
+  ) {}
+
+  get count(): number {
+    return this.found.count;
+  }
+
+  /** The old map had it at refcount 0, or it is a duplicate: it stays deleted when nothing points at it. */
+  seenZero(i: number): boolean {
+    return (this.marks[i] & SEEN_ZERO) !== 0;
+  }
+
+  /** An earlier message (or the one a map record points at) has the same GUID. */
+  duplicate(i: number): boolean {
+    return (this.marks[i] & DUPLICATE) !== 0;
+  }
+
   /** The old map had no record of it (new, or left in a file a killed purge had replaced). */
-  readonly unmapped: boolean;
+  unmapped(i: number): boolean {
+    return (this.marks[i] & UNMAPPED) !== 0;
+  }
 }
 
 /** The map half of a rebuild plan. */
 export interface MapPlan {
-  readonly placed: PlacedMessage[];
+  readonly placed: PlacedMessages;
   /** Map uids whose record points at nothing found (or at a message another record took). */
   readonly expunge: number[];
-  /** Found messages that get a new map record, in map uid order. */
-  readonly append: PlacedMessage[];
+  /** Found messages (indexes) that get a new map record, in map uid order. */
+  readonly append: number[];
+  /** The canonical message of each GUID. */
+  readonly canonical: GuidTable;
 }
 
-/** Found messages by {file_id, offset}: numbers, not a string key per message (that cost ~60 ms at 20k). */
-class Places<T> {
-  private readonly byFile = new Map<number, Map<number, T>>();
+/**
+ * Found messages by {file_id, offset}: the messages of a file are one run
+ * of `found`, in offset order, searched by halves (no Map entry per message).
+ */
+class FilePlaces {
+  private readonly runs = new Map<number, { start: number; end: number }>();
 
-  set(fileId: number, offset: number, value: T): void {
-    let file = this.byFile.get(fileId);
-    if (file === undefined) this.byFile.set(fileId, (file = new Map()));
-    file.set(offset, value);
-  }
-
-  get(fileId: number, offset: number): T | undefined {
-    return this.byFile.get(fileId)?.get(offset);
-  }
-}
-
-/** @returns the map plan; new map uids start at `nextMapUid`. */
-export function planMap(found: readonly FoundMessage[], entries: readonly MapEntry[], nextMapUid: number): MapPlan {
-  // Messages are named by their index in `found`, with the map entry of each in a parallel
-  // array: no slot object per message, which lived long enough to be copied by the GC (issue #11).
-  const at = new Places<number>();
-  for (let i = 0; i < found.length; i++) at.set(found[i].fileId, found[i].offset, i);
-  const entryOf: Array<MapEntry | undefined> = new Array(found.length).fill(undefined);
-  const expunge: number[] = [];
-  for (const e of entries) {
-    const i = at.get(e.fileId, e.offset);
-    if (i === undefined || entryOf[i] !== undefined || found[i].size !== e.size) expunge.push(e.mapUid);
-    else entryOf[i] = e;
-  }
-  // Of messages sharing a GUID, the first the map knows is the one kept: a purge killed
-  // before its unlink leaves the old file, whose copies come first but are no longer mapped.
-  const canonical = new Map<string, number>();
-  for (let i = 0; i < found.length; i++) {
-    const cur = canonical.get(found[i].guidKey);
-    if (cur === undefined || (entryOf[cur] === undefined && entryOf[i] !== undefined)) canonical.set(found[i].guidKey, i);
-  }
-  const placed: PlacedMessage[] = [];
-  const append: PlacedMessage[] = [];
-  let next = nextMapUid;
-  for (let i = 0; i < found.length; i++) {
-    const m = found[i];
-    const entry = entryOf[i];
-    const duplicate = canonical.get(m.guidKey) !== i;
-    // Field by field, not a spread of `m`: a spread per message cost more than the rest of the plan.
-    const p: PlacedMessage = {
-      fileId: m.fileId, alt: m.alt, offset: m.offset, size: m.size, guid: m.guid, guidKey: m.guidKey,
-      guid128: m.guid128, receivedTime: m.receivedTime, origMailbox: m.origMailbox,
-      mapUid: entry?.mapUid ?? next++,
-      seenZero: duplicate || entry?.refcount === 0,
-      duplicate,
-      unmapped: entry === undefined,
-    };
-    placed.push(p);
-    if (entry === undefined) append.push(p);
-  }
-  append.sort((a, b) => a.mapUid - b.mapUid);
-  return { placed, expunge, append };
-}
-
-/** Lookup tables for matching mailbox records to placed messages. */
-export class MessageIndex {
-  private readonly byGuid = new Map<string, PlacedMessage>();
-  private readonly byMapUid = new Map<number, PlacedMessage>();
-
-  constructor(placed: readonly PlacedMessage[]) {
-    for (const p of placed) {
-      if (!p.duplicate) this.byGuid.set(p.guidKey, p);
-      this.byMapUid.set(p.mapUid, p);
+  constructor(private readonly found: FoundMessages) {
+    for (let i = 0; i < found.count; i++) {
+      const run = this.runs.get(found.fileIds[i]);
+      if (run === undefined) this.runs.set(found.fileIds[i], { start: i, end: i + 1 });
+      else run.end = i + 1;
     }
   }
 
-  /** Canonical messages (first of each GUID). */
-  canonical(): PlacedMessage[] {
-    return [...this.byGuid.values()];
+  /** @returns the index of the message at `offset` of file `fileId`, or -1. */
+  find(fileId: number, offset: number): number {
+    const run = this.runs.get(fileId);
+    if (run === undefined) return -1;
+    const offsets = this.found.offsets;
+    let lo = run.start;
+    let hi = run.end;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (offsets[mid] < offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < run.end && offsets[lo] === offset ? lo : -1;
   }
+}
+
+/** Calls `visit` with every placed map record (forEachMapRow over the map's state). */
+export type MapRowWalk = (visit: (row: Readonly<MapRow>) => void) => void;
+
+/** @returns the map plan; new map uids start at `nextMapUid`. */
+export function planMap(found: FoundMessages, forEachMapRow: MapRowWalk, nextMapUid: number): MapPlan {
+  const n = found.count;
+  const places = new FilePlaces(found);
+  // 0 until a map record is found for the message (map uids start at 1).
+  const mapUids = new Uint32Array(n);
+  const marks = new Uint8Array(n);
+  const expunge: number[] = [];
+  forEachMapRow((e) => {
+    const i = places.find(e.fileId, e.offset);
+    if (i < 0 || mapUids[i] !== 0 || found.sizes[i] !== e.size) {
+      expunge.push(e.mapUid);
+    } else {
+      mapUids[i] = e.mapUid;
+      if (e.refcount === 0) marks[i] |= SEEN_ZERO;
+    }
+  });
+  // Of messages sharing a GUID, the first the map knows is the one kept: a purge killed
+  // before its unlink leaves the old file, whose copies come first but are no longer mapped.
+  const canonical = new GuidTable(found.guids, n);
+  for (let i = 0; i < n; i++) {
+    const slot = canonical.slotOf(found.guids, i * GUID_128_SIZE);
+    const cur = canonical.indexIn(slot);
+    if (cur < 0 || (mapUids[cur] === 0 && mapUids[i] !== 0)) canonical.put(slot, i);
+  }
+  const append: number[] = [];
+  let next = nextMapUid;
+  for (let i = 0; i < n; i++) {
+    if (canonical.find(found.guids, i * GUID_128_SIZE) !== i) marks[i] |= DUPLICATE | SEEN_ZERO;
+    if (mapUids[i] === 0) {
+      marks[i] |= UNMAPPED;
+      mapUids[i] = next++;
+      append.push(i);
+    }
+  }
+  return { placed: new PlacedMessages(found, mapUids, marks), expunge, append, canonical };
+}
+
+/** Matching mailbox records to placed messages. */
+export class MessageIndex {
+  private byMapUid: Map<number, number> | undefined;
+
+  constructor(private readonly plan: MapPlan) {}
 
   /**
    * The message a mailbox record stands for: by GUID, else by map uid when
    * `trustMapUid` (the mailbox header names the map those uids are from).
+   * @returns its index, or -1.
    */
-  match(ref: MailboxMessageRef, trustMapUid: boolean): PlacedMessage | undefined {
-    if (ref.guid128.some((b) => b !== 0)) {
-      const byGuid = this.byGuid.get(Buffer.from(ref.guid128).toString("hex"));
-      if (byGuid !== undefined) return byGuid;
+  match(ref: MailboxMessageRef, trustMapUid: boolean): number {
+    if (ref.guid128.length === GUID_128_SIZE && ref.guid128.some((b) => b !== 0)) {
+      const byGuid = this.plan.canonical.find(ref.guid128, 0);
+      if (byGuid >= 0) return byGuid;
     }
-    if (!trustMapUid || ref.mapUid === 0) return undefined;
-    const m = this.byMapUid.get(ref.mapUid);
-    return m === undefined ? undefined : this.byGuid.get(m.guidKey);
+    if (!trustMapUid || ref.mapUid === 0) return -1;
+    const m = this.indexOfMapUid(ref.mapUid);
+    return m < 0 ? -1 : this.plan.canonical.find(this.plan.placed.found.guids, m * GUID_128_SIZE);
+  }
+
+  /** @returns the index of the placed message with map uid `mapUid`, or -1. */
+  indexOfMapUid(mapUid: number): number {
+    // Built on first use: a rebuild after index loss matches nothing by map uid.
+    if (this.byMapUid === undefined) {
+      this.byMapUid = new Map();
+      const mapUids = this.plan.placed.mapUids;
+      for (let i = 0; i < mapUids.length; i++) this.byMapUid.set(mapUids[i], i);
+    }
+    return this.byMapUid.get(mapUid) ?? -1;
   }
 }
 
@@ -141,17 +185,17 @@ export interface MailboxPlan {
   readonly snapshot: MailboxSnapshot | undefined;
   /** The mailbox log is unreadable or missing: write a new one. */
   readonly recreate: boolean;
-  /** Records that point at a found message (for a recreated mailbox: the ones to re-add). */
-  readonly kept: Array<{ ref: MailboxMessageRef; msg: PlacedMessage }>;
-  /** Messages put back here. */
-  readonly restore: PlacedMessage[];
+  /** Records that point at a found message (for a recreated mailbox: the ones to re-add), with its index. */
+  readonly kept: Array<{ ref: MailboxMessageRef; msg: number }>;
+  /** Messages (indexes) put back here. */
+  readonly restore: number[];
 }
 
 /** The mailbox half of a rebuild plan. */
 export interface MailboxesPlan {
   readonly mailboxes: MailboxPlan[];
-  /** Final refcount of every placed map uid. */
-  readonly refcounts: Map<number, number>;
+  /** Final refcount of every placed message, by index. */
+  readonly refcounts: Uint32Array;
 }
 
 /**
@@ -163,41 +207,51 @@ export interface MailboxesPlan {
  */
 export function planMailboxes(
   index: MessageIndex,
-  placed: readonly PlacedMessage[],
+  placed: PlacedMessages,
   snapshots: readonly MailboxSnapshot[],
   oldMapUidValidity: number | undefined,
   restoreTarget: (orig: string | undefined) => string,
   expunged: ReadonlySet<string> = new Set(),
 ): MailboxesPlan {
-  const refcounts = new Map<number, number>(placed.map((p) => [p.mapUid, 0]));
+  const refcounts = new Uint32Array(placed.count);
   const plans = new Map<string, MailboxPlan>();
   for (const s of snapshots) {
     const trust = oldMapUidValidity !== undefined && s.header?.mapUidValidity === oldMapUidValidity;
     const plan: MailboxPlan = { name: s.name, snapshot: s, recreate: s.source !== "log", kept: [], restore: [] };
     for (const ref of s.messages) {
       const msg = index.match(ref, trust);
-      if (msg === undefined) continue;
+      if (msg < 0) continue;
       // A record read from dovecot.index or its backup (the log is gone) may be
       // older than its expunge: the map counting its message as deleted says so.
       // It stays expunged, as with Dovecot, whose rebuild does not read them.
-      if (s.source !== "log" && msg.seenZero) continue;
+      if (s.source !== "log" && placed.seenZero(msg)) continue;
       plan.kept.push({ ref, msg });
-      refcounts.set(msg.mapUid, refcounts.get(msg.mapUid)! + 1);
+      refcounts[msg]++;
     }
     plans.set(s.name, plan);
   }
-  for (const msg of index.canonical()) {
+  // The target of each original mailbox once (few names, many messages); the last slot for none.
+  const found = placed.found;
+  const targets: Array<MailboxPlan | undefined> = new Array(found.mailboxNames.length + 1);
+  // Canonical messages only (a duplicate is seenZero).
+  for (let msg = 0; msg < placed.count; msg++) {
     // A message the map still counts (refcount > 0) goes back even if some log expunged its GUID:
     // a copy in another mailbox whose index is lost shares the GUID.
-    if (refcounts.get(msg.mapUid)! > 0 || msg.seenZero || (msg.unmapped && expunged.has(msg.guidKey))) continue;
-    const name = restoreTarget(msg.origMailbox);
-    let plan = plans.get(name);
+    if (refcounts[msg] > 0 || placed.seenZero(msg) || (placed.unmapped(msg) && expunged.size > 0 && expunged.has(found.guidHex(msg)))) continue;
+    const orig = found.origMailboxes[msg];
+    const slot = orig < 0 ? found.mailboxNames.length : orig;
+    let plan = targets[slot];
     if (plan === undefined) {
-      plan = { name, snapshot: undefined, recreate: true, kept: [], restore: [] };
-      plans.set(name, plan);
+      const name = restoreTarget(found.origMailbox(msg));
+      plan = plans.get(name);
+      if (plan === undefined) {
+        plan = { name, snapshot: undefined, recreate: true, kept: [], restore: [] };
+        plans.set(name, plan);
+      }
+      targets[slot] = plan;
     }
     plan.restore.push(msg);
-    refcounts.set(msg.mapUid, 1);
+    refcounts[msg] = 1;
   }
   return { mailboxes: [...plans.values()], refcounts };
 }

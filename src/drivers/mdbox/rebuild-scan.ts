@@ -7,26 +7,12 @@
 import { MailCorruptedError } from "../../shared/errors.js";
 import { decodeDboxFileHeader } from "../dbox/file-header.js";
 import { FileWindow } from "../dbox/file-window.js";
-import { GUID_128_SIZE, guid128FromString, messageGuid128 } from "../dbox/guid.js";
+import { guid128FromBytes, messageGuid128 } from "../dbox/guid.js";
 import { decodeDboxMessageHeader } from "../dbox/message-header.js";
-import { findDboxMetadataEnd, readDboxMetadataForRebuild, type DboxMetadataForRebuild } from "../dbox/metadata.js";
+import { findDboxMetadataEnd, readDboxMetadataForRebuild, textAt, type DboxMetadataForRebuild } from "../dbox/metadata.js";
 import { mailboxNameOfStorageName } from "./deleted.js";
+import { FoundMessages } from "./found-messages.js";
 import type { MdboxPaths } from "./paths.js";
-
-/** A message found in an m.N file. */
-export interface FoundMessage {
-  readonly fileId: number;
-  readonly alt: boolean;
-  readonly offset: number;
-  readonly size: number;
-  readonly guid: string;
-  /** Hex of the 128-bit GUID: the key messages are matched by. */
-  readonly guidKey: string;
-  readonly guid128: Uint8Array;
-  readonly receivedTime: number | undefined;
-  /** Metadata `B`, decoded to a mailbox name. */
-  readonly origMailbox: string | undefined;
-}
 
 /** Where a file stopped making sense. */
 export interface BrokenSpot {
@@ -39,25 +25,18 @@ export interface BrokenSpot {
 /** Everything found in the m.N files. */
 export interface ScanResult {
   /** In (file_id, offset) order. */
-  readonly messages: FoundMessage[];
+  readonly messages: FoundMessages;
   readonly broken: BrokenSpot[];
   readonly highestFileId: number;
 }
 
 /** Reads every m.N; a file id present in both storages is read from primary (as readers look there first). */
 export async function scanStorageFiles(paths: MdboxPaths): Promise<ScanResult> {
-  const messages: FoundMessage[] = [];
+  const messages = new FoundMessages();
   const broken: BrokenSpot[] = [];
   let highestFileId = 0;
   const seen = new Set<number>();
-  // Few mailboxes, many messages: decode each `B` once.
-  const names = new Map<string, string>();
-  const mailboxNames = (storageName: string): string => {
-    let name = names.get(storageName);
-    if (name === undefined) names.set(storageName, (name = mailboxNameOfStorageName(storageName)));
-    return name;
-  };
-  const guids = new GuidSlab();
+  const origMailboxes = new OrigMailboxes(messages);
   for (const f of await paths.listFiles()) {
     highestFileId = Math.max(highestFileId, f.fileId);
     if (seen.has(f.fileId)) continue;
@@ -72,18 +51,18 @@ export async function scanStorageFiles(paths: MdboxPaths): Promise<ScanResult> {
       continue;
     }
     try {
-      scanFile(file, f, (m) => {
-        if (m.guid === undefined || m.guid === "") {
-          broken.push({ fileId: f.fileId, path: f.path, offset: m.offset, reason: "message is missing GUID" });
+      scanFile(file, f, (offset, bytes, meta) => {
+        if (meta.guidStart < 0 || meta.guidStart === meta.guidEnd) {
+          broken.push({ fileId: f.fileId, path: f.path, offset, reason: "message is missing GUID" });
           return;
         }
-        const direct = guid128FromString(m.guid, guids.next());
-        const guid128 = direct ?? messageGuid128(m.guid);
-        messages.push({
-          fileId: f.fileId, alt: f.alt, offset: m.offset, size: m.size, guid: m.guid, guid128,
-          guidKey: direct !== undefined && !UPPER_HEX.test(m.guid) ? m.guid : Buffer.from(guid128).toString("hex"), receivedTime: m.receivedTime,
-          origMailbox: m.origMailbox === undefined ? undefined : mailboxNames(m.origMailbox),
-        });
+        const guidAt = messages.nextGuidAt();
+        if (!guid128FromBytes(bytes, meta.guidStart, meta.guidEnd, messages.guids, guidAt)) {
+          // Not 32 hex digits: the 128-bit form is a hash of the string.
+          messages.guids.set(messageGuid128(textAt(bytes, meta.guidStart, meta.guidEnd)), guidAt);
+        }
+        const orig = meta.origStart < 0 ? -1 : origMailboxes.indexOf(bytes, meta.origStart, meta.origEnd);
+        messages.add(f.fileId, f.alt, offset, file.base + meta.end - offset, orig);
       }, (offset, reason) => broken.push({ fileId: f.fileId, path: f.path, offset, reason }));
     } finally {
       file.close();
@@ -93,43 +72,55 @@ export async function scanStorageFiles(paths: MdboxPaths): Promise<ScanResult> {
 }
 
 /**
- * 16-byte places for GUIDs, cut from shared buffers: a view per message
- * instead of an array with its own buffer, each of which the GC copied
- * while the scan went on (issue #11).
+ * Metadata `B` values to mailbox name indexes. Few mailboxes, many messages,
+ * and runs of messages from one mailbox: the last value's bytes are
+ * compared first, and each value is decoded once.
  */
-class GuidSlab {
-  private slab = new Uint8Array(0);
-  private used = 0;
+class OrigMailboxes {
+  private last = new Uint8Array(0);
+  private lastIndex = -1;
+  private readonly byStorageName = new Map<string, number>();
 
-  next(): Uint8Array {
-    if (this.used === this.slab.length) {
-      this.slab = new Uint8Array(GUID_128_SIZE * 4096);
-      this.used = 0;
+  constructor(private readonly messages: FoundMessages) {}
+
+  indexOf(bytes: Uint8Array, start: number, end: number): number {
+    if (end - start === this.last.length && this.lastIndex >= 0 && sameBytes(bytes, start, this.last)) return this.lastIndex;
+    const storageName = textAt(bytes, start, end);
+    let index = this.byStorageName.get(storageName);
+    if (index === undefined) {
+      index = this.messages.mailboxIndex(mailboxNameOfStorageName(storageName));
+      this.byStorageName.set(storageName, index);
     }
-    this.used += GUID_128_SIZE;
-    return this.slab.subarray(this.used - GUID_128_SIZE, this.used);
+    this.last = bytes.slice(start, end);
+    this.lastIndex = index;
+    return index;
   }
 }
 
-/** A GUID of 32 hex digits is its own key when they are lowercase (the hex of its 128 bits). */
-const UPPER_HEX = /[A-F]/;
+function sameBytes(bytes: Uint8Array, start: number, other: Uint8Array): boolean {
+  for (let i = 0; i < other.length; i++) if (bytes[start + i] !== other[i]) return false;
+  return true;
+}
 
 /** Bytes first read for a metadata block (Dovecot's blocks are ~100 bytes), and for the file header line. */
 const MIN_METADATA_BYTES = 256;
 
 /**
  * Walks one m.N through `file`, reading message headers and metadata and
- * skipping bodies. Each message's metadata goes to `onMessage`; where the
+ * skipping bodies. Each message's metadata goes to `onMessage` (places in
+ * `bytes`, the window, whose file offset is `file.base`; both valid during
+ * the call only); where the
  * file stops making sense, `onBroken` is told and the walk ends (the
  * messages before stay).
  */
 function scanFile(
   file: FileWindow,
   where: { path: string },
-  onMessage: (m: { offset: number; size: number; guid: string | undefined; receivedTime: number | undefined; origMailbox: string | undefined }) => void,
+  onMessage: (offset: number, bytes: Uint8Array, meta: DboxMetadataForRebuild) => void,
   onBroken: (offset: number, reason: string) => void,
 ): void {
   let offset = 0;
+  const meta: DboxMetadataForRebuild = { end: 0, guidStart: -1, guidEnd: -1, origStart: -1, origEnd: -1 };
   try {
     const { header, headerSize } = decodeDboxFileHeader(file.at(0, MIN_METADATA_BYTES), { path: where.path });
     const msgHeaderSize = header.msgHeaderSize;
@@ -146,9 +137,9 @@ function scanFile(
       if (bodySize > file.size - offset - msgHeaderSize) {
         throw new MailCorruptedError(`message size ${bodySize} reaches past the end of the file`, at);
       }
-      const meta = readMetadataAt(file, bodyEnd, where.path);
-      onMessage({ offset, size: meta.end - offset, guid: meta.guid, receivedTime: meta.receivedTime, origMailbox: meta.origMailbox });
-      offset = meta.end;
+      const bytes = readMetadataAt(file, bodyEnd, where.path, meta);
+      onMessage(offset, bytes, meta);
+      offset = file.base + meta.end;
     }
   } catch (err) {
     // The file stops making sense here: the messages before stay, the rest is reported.
@@ -157,15 +148,18 @@ function scanFile(
   }
 }
 
-/** The metadata block at file offset `offset`, with `end` as a file offset; the window grows until the block fits. */
-function readMetadataAt(file: FileWindow, offset: number, path: string): DboxMetadataForRebuild {
+/**
+ * Reads the metadata block at file offset `offset` into `out` (places in
+ * the returned window bytes); the window grows until the block fits.
+ */
+function readMetadataAt(file: FileWindow, offset: number, path: string, out: DboxMetadataForRebuild): Uint8Array {
   for (let want = MIN_METADATA_BYTES; ; want *= 2) {
     const bytes = file.at(offset, want);
     const start = offset - file.base;
     // The end is found unchecked first; readDboxMetadataForRebuild checks it, and says what is wrong when the file ends first.
     if (findDboxMetadataEnd(bytes, start) !== undefined || file.base + bytes.length >= file.size) {
-      const meta = readDboxMetadataForRebuild(bytes, start, { path, baseOffset: file.base });
-      return { ...meta, end: file.base + meta.end };
+      readDboxMetadataForRebuild(bytes, start, { path, baseOffset: file.base }, out);
+      return bytes;
     }
   }
 }

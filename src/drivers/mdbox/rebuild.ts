@@ -26,14 +26,15 @@ import { generateGuid128 } from "../dbox/guid.js";
 import { mailboxDir } from "../dbox/layout.js";
 import type { MdboxContext } from "./context.js";
 import { guidRecordRecords, initialMailboxRecords, mdboxHeaderRecords, mdboxRecordRecords } from "./mailbox-format.js";
-import { countReferencesInLogs, mdboxHeaderOf, messageRefs, snapshotAllMailboxes } from "./mailbox-refs.js";
+import { referencedMapUidsInLogs, mdboxHeaderOf, messageRefs, snapshotAllMailboxes } from "./mailbox-refs.js";
 import { appendRecords, writeMailbox, type MailboxAppend } from "./mailbox-writer.js";
-import { mapHeaderRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refSetRecords } from "../../projections/mdbox-map-format.js";
-import { forEachRefcount, mapEntries, mapHeader } from "../../projections/mdbox-map-view.js";
-import { MessageIndex, planMailboxes, planMap, type MailboxPlan, type PlacedMessage } from "./rebuild-plan.js";
+import { mapHeaderRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refIntro, refSetRecords } from "../../projections/mdbox-map-format.js";
+import { forEachMapRow, forEachRefcount, mapHeader } from "../../projections/mdbox-map-view.js";
+import { MessageIndex, planMailboxes, planMap, type MailboxPlan, type PlacedMessages } from "./rebuild-plan.js";
 import { scanStorageFiles, type BrokenSpot } from "./rebuild-scan.js";
 import { expungedGuids } from "./expunged-guids.js";
 import { isCorruptionError, MailstoreError } from "../../shared/errors.js";
+import { ClosedIndexCache } from "../../index-io/closed-index-cache.js";
 
 /** What a rebuild needs from the storage. */
 export interface RebuildOptions {
@@ -78,55 +79,81 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
 
   // Phase 2: the map.
   let index: MessageIndex | undefined;
+  let placed: PlacedMessages | undefined;
   let plans: MailboxPlan[] = [];
   await ctx.map.transact(async (state) => {
-    const entries = mapEntries(state);
-    const mapPlan = planMap(scan.messages, entries, state.header.nextUid);
-    index = new MessageIndex(mapPlan.placed);
+    const mapPlan = planMap(scan.messages, (visit) => forEachMapRow(state, visit), state.header.nextUid);
+    index = new MessageIndex(mapPlan);
+    placed = mapPlan.placed;
+    const { found, mapUids } = mapPlan.placed;
     const planned = planMailboxes(index, mapPlan.placed, snapshots, oldMapUidValidity, (orig) => restoreTarget(ctx.paths.root, orig), expunged);
     plans = planned.mailboxes;
-    result.mapExpunged.push(...mapPlan.expunge);
-    result.mapAdded.push(...mapPlan.append.map((p) => p.mapUid));
+    // Element by element, not push(...list): a spread of 100k arguments can overflow the stack.
+    for (const mapUid of mapPlan.expunge) result.mapExpunged.push(mapUid);
+    for (const i of mapPlan.append) result.mapAdded.push(mapUids[i]);
 
     const flags = { external: true };
     const header = mapHeader(state);
     const records: LogRecord[] = [
       ...mapHeaderRecords({ highestFileId: Math.max(header.highestFileId, scan.highestFileId), rebuildCount: header.rebuildCount + 1 }, flags),
+      // `ref` before the appends: a new map lays its records out once, not again for the intro after them.
+      refIntro(flags),
     ];
     if (mapPlan.expunge.length > 0) {
       records.push({ type: "expunge-guid", external: true, sync: false, expunges: mapPlan.expunge.map((uid) => ({ uid, guid: new Uint8Array(16) })) });
     }
     if (mapPlan.append.length > 0) {
-      records.push({ type: "append", external: true, sync: false, messages: mapPlan.append.map((p) => ({ uid: p.mapUid, flags: 0 })) });
-      records.push(...mapRecordRecords(mapPlan.append, flags));
+      records.push({ type: "append", external: true, sync: false, messages: mapPlan.append.map((i) => ({ uid: mapUids[i], flags: 0 })) });
+      records.push(...mapRecordRecords(mapPlan.append, flags, (i) => mapUids[i], (i, out) => {
+        out.fileId = found.fileIds[i];
+        out.offset = found.offsets[i];
+        out.size = found.sizes[i];
+      }));
     }
     // One pass over the map for the refcounts already right, not a lookup per planned map uid.
-    const right = new Set<number>();
+    const right = new Uint8Array(mapUids.length);
     forEachRefcount(state, (mapUid, refcount) => {
-      if (planned.refcounts.get(mapUid) === refcount) right.add(mapUid);
+      const i = index!.indexOfMapUid(mapUid);
+      if (i >= 0 && planned.refcounts[i] === refcount) right[i] = 1;
     });
-    const refs: Array<{ mapUid: number; refcount: number }> = [];
-    for (const [mapUid, count] of planned.refcounts) if (!right.has(mapUid)) refs.push({ mapUid, refcount: Math.min(count, REFCOUNT_MAX) });
-    records.push(...refSetRecords(refs, flags));
+    const refs: number[] = [];
+    for (let i = 0; i < right.length; i++) if (right[i] === 0) refs.push(i);
+    records.push(...refSetRecords(refs, flags, (i) => mapUids[i], (i) => Math.min(planned.refcounts[i], REFCOUNT_MAX)));
     return [records];
   });
 
-  // Phase 3: the mailboxes.
-  for (const plan of plans) await fixMailbox(ctx, plan, index!, oldMapUidValidity, opts, result);
+  // Phase 3: the mailboxes; their states are kept for phase 4's count.
+  const closed = new ClosedIndexCache();
+  try {
+    for (const plan of plans) await fixMailbox(ctx, plan, index!, placed!, oldMapUidValidity, opts, result, closed);
+    // Phase 4: nothing may point at a message more often than its refcount says.
+    await raiseRefcounts(ctx, await referencedMapUidsInLogs(ctx.paths, closed), result);
+  } finally {
+    closed.clear();
+  }
+  return result;
+}
 
-  // Phase 4: nothing may point at a message more often than its refcount says.
-  const counts = countReferencesInLogs(ctx.paths);
+/**
+ * Phase 4: raises every refcount below the number of mailbox records now
+ * pointing at it. `referenced` (sorted, a map uid once per record) is
+ * merged with the map's rows, which come in map uid order too.
+ */
+async function raiseRefcounts(ctx: MdboxContext, referenced: Uint32Array, result: RebuildResult): Promise<void> {
   await ctx.map.transact(async (state) => {
     const raise: Array<{ mapUid: number; diff: number }> = [];
+    let at = 0;
     forEachRefcount(state, (mapUid, refcount) => {
-      const count = counts.get(mapUid);
-      if (count !== undefined && count > refcount) raise.push({ mapUid, diff: Math.min(count, REFCOUNT_MAX) - refcount });
+      while (at < referenced.length && referenced[at] < mapUid) at++;
+      const first = at;
+      while (at < referenced.length && referenced[at] === mapUid) at++;
+      const count = at - first;
+      if (count > refcount) raise.push({ mapUid, diff: Math.min(count, REFCOUNT_MAX) - refcount });
     });
-    result.refcountsRaised.push(...raise.map((r) => r.mapUid));
+    for (const r of raise) result.refcountsRaised.push(r.mapUid);
     const records = refIncRecords(raise, { external: true });
     return records.length > 0 ? [records] : [];
   });
-  return result;
 }
 
 /**
@@ -163,20 +190,30 @@ function restoreTarget(root: string, orig: string | undefined): string {
   }
 }
 
-function toAppend(msg: PlacedMessage, now: number): MailboxAppend {
-  return { mapUid: msg.mapUid, guid128: msg.guid128, flags: 0, keywords: [], saveDate: now };
+const NO_KEYWORDS: readonly string[] = Object.freeze([]);
+
+function toAppend(placed: PlacedMessages, msg: number, now: number): MailboxAppend {
+  return { mapUid: placed.mapUids[msg], guid128: placed.found.guid128(msg), flags: 0, keywords: NO_KEYWORDS, saveDate: now };
 }
 
-async function fixMailbox(ctx: MdboxContext, plan: MailboxPlan, index: MessageIndex, oldMapUidValidity: number | undefined, opts: RebuildOptions, result: RebuildResult): Promise<void> {
+async function fixMailbox(
+  ctx: MdboxContext, plan: MailboxPlan, index: MessageIndex, placed: PlacedMessages, oldMapUidValidity: number | undefined,
+  opts: RebuildOptions, result: RebuildResult, closed: ClosedIndexCache,
+): Promise<void> {
   const snapshot = plan.snapshot;
   const prefix = ctx.paths.indexPrefix(plan.name);
   const mapUidValidity = ctx.map.uidValidity;
   const now = Math.floor(Date.now() / 1000);
   const wasBroken = snapshot !== undefined && snapshot.source !== "log" && (snapshot.source !== "none" || snapshot.error !== undefined);
+  // What the last records built put back, reported once they are written (writeMailbox may build twice).
+  let restored: RebuildResult["restored"] = [];
   const restore = (nextUid: number) => {
-    const { records, uids } = appendRecords(nextUid, plan.restore.map((m) => toAppend(m, now)));
-    uids.forEach((uid, i) => result.restored.push({ mailbox: plan.name, uid, mapUid: plan.restore[i].mapUid }));
+    const { records, uids } = appendRecords(nextUid, plan.restore.map((m) => toAppend(placed, m, now)));
+    restored = uids.map((uid, i) => ({ mailbox: plan.name, uid, mapUid: placed.mapUids[plan.restore[i]] }));
     return records;
+  };
+  const reportRestored = () => {
+    for (const r of restored) result.restored.push(r);
   };
 
   if (!plan.recreate) {
@@ -193,19 +230,22 @@ async function fixMailbox(ctx: MdboxContext, plan: MailboxPlan, index: MessageIn
       const expunges: Array<{ uid: number; guid: Uint8Array }> = [];
       for (const ref of messageRefs(state)) {
         const msg = index.match(ref, trust);
-        if (msg === undefined) {
+        if (msg < 0) {
           expunges.push({ uid: ref.uid, guid: ref.guid128 });
           result.droppedRecords.push({ mailbox: plan.name, uid: ref.uid });
           continue;
         }
-        if (ref.mapUid !== msg.mapUid) mdboxUpdates.push({ uid: ref.uid, mapUid: msg.mapUid, saveDate: ref.saveDate || now });
-        if (Buffer.compare(ref.guid128, msg.guid128) !== 0) guidUpdates.push({ uid: ref.uid, guid128: msg.guid128 });
+        const mapUid = placed.mapUids[msg];
+        if (ref.mapUid !== mapUid) mdboxUpdates.push({ uid: ref.uid, mapUid, saveDate: ref.saveDate || now });
+        const guid128 = placed.found.guid128(msg);
+        if (Buffer.compare(ref.guid128, guid128) !== 0) guidUpdates.push({ uid: ref.uid, guid128 });
       }
       records.push(...mdboxRecordRecords(mdboxUpdates), ...guidRecordRecords(guidUpdates));
       if (expunges.length > 0) records.push({ type: "expunge-guid", external: true, sync: false, expunges });
       records.push(...restore(state.header.nextUid));
       return records.length > 0 ? [records] : [];
-    }, { fsync: ctx.settings.fsync });
+    }, { fsync: ctx.settings.fsync, closedIndexes: closed });
+    reportRestored();
     return;
   }
 
@@ -217,17 +257,22 @@ async function fixMailbox(ctx: MdboxContext, plan: MailboxPlan, index: MessageIn
   const oldHeader = snapshot?.header;
   const mailboxGuid = oldHeader !== undefined && oldHeader.mailboxGuid.some((b) => b !== 0) ? oldHeader.mailboxGuid : generateGuid128();
   const uidValidity = await opts.newUidValidity();
-  await writeMailbox(prefix, (state) => {
+  const transactions = (nextUid: number) => {
     const kept = [...plan.kept].sort((a, b) => a.ref.uid - b.ref.uid).map(({ ref, msg }) => ({
-      uid: ref.uid, flags: ref.flags, keywords: ref.keywords, mapUid: msg.mapUid, guid128: msg.guid128, saveDate: ref.saveDate || now,
+      uid: ref.uid, flags: ref.flags, keywords: ref.keywords, mapUid: placed.mapUids[msg], guid128: placed.found.guid128(msg), saveDate: ref.saveDate || now,
     }));
-    const first = appendRecords(state.header.nextUid, kept);
-    const next = first.uids.length > 0 ? first.uids[first.uids.length - 1] + 1 : state.header.nextUid;
+    const first = appendRecords(nextUid, kept);
+    const next = first.uids.length > 0 ? first.uids[first.uids.length - 1] + 1 : nextUid;
     const records = [...first.records, ...restore(next)];
     return records.length > 0 ? [records] : [];
-  }, {
+  };
+  await writeMailbox(prefix, (state) => transactions(state.header.nextUid), {
     fsync: ctx.settings.fsync,
+    closedIndexes: closed,
     initialRecords: () => initialMailboxRecords({ mapUidValidity, mailboxGuid, flags: 0 }, uidValidity),
+    // The log is new (removed above): it is written with the records in it.
+    createWith: transactions,
   });
+  reportRestored();
   result.recreatedMailboxes.push({ mailbox: plan.name, from: snapshot?.source === "index" || snapshot?.source === "backup" ? snapshot.source : "none" });
 }
