@@ -34,11 +34,10 @@ export function nextModseq(counter: bigint, record: LogRecord, header: LogFileHe
 }
 
 /**
- * The counter after a record of `type` known without its payload (a
- * counter above 0 only): undefined when the payload decides (ext intros
- * while the counter is 0, flag and modseq updates), else whether it moves.
- * A scan that only needs the modseq (the log before a checkpoint) decodes
- * just the records this leaves undecided.
+ * The counter after a record of `type`, when the type alone tells:
+ * undefined when the payload decides (an ext intro while the counter is 0,
+ * flag and modseq updates). A scan that only needs the modseq (the log
+ * before a checkpoint) decodes just the records this leaves undecided.
  */
 export function skimModseq(counter: bigint, type: LogRecordType, external: boolean): bigint | undefined {
   if (counter === 0n) return type === "ext-intro" ? undefined : 0n;
