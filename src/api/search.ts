@@ -22,10 +22,13 @@ export function searchUids(state: IndexMapState, query: SearchQuery): number[] {
   const count = state.records.count;
   if (count === 0) return out;
   const lastUid = state.records.uidAt(count - 1);
+  const rows = rowsInReach(state, query, count, lastUid);
+  if (rows === undefined) return out;
+  const [first, last] = rows;
   if (query.some(needsKeywords)) {
     // Keyword names are looked up only for queries that need them: building every
     // record showed in a whole-mailbox `flags add … all`.
-    for (let seq = 1; seq <= count; seq++) {
+    for (let seq = first + 1; seq <= last + 1; seq++) {
       const record = recordAt(state, seq)!;
       if (query.every((key) => matches(key, seq, record.uid, record.flags, record.keywords, count, lastUid))) out.push(record.uid);
     }
@@ -33,7 +36,7 @@ export function searchUids(state: IndexMapState, query: SearchQuery): number[] {
   }
   // Straight from the rows: uid and system flags (the u8 at offset 4 of Dovecot's record).
   const everything = query.every((key) => key.type === "all");
-  state.records.visitRows(0, count - 1, (bytes, words, offset, index) => {
+  state.records.visitRows(first, last, (bytes, words, offset, index) => {
     const uid = words[offset >>> 2];
     if (everything || query.every((key) => matches(key, index + 1, uid, bytes[offset + 4], NO_KEYWORDS, count, lastUid))) out.push(uid);
   });
@@ -41,6 +44,39 @@ export function searchUids(state: IndexMapState, query: SearchQuery): number[] {
 }
 
 const NO_KEYWORDS: readonly string[] = [];
+
+/**
+ * The rows (0-based, inclusive) a message must be in to match: those between
+ * the lowest and highest value of each top-level uid and sequence key, or
+ * undefined when none can match. `flags add … uid 10001` then reads one row,
+ * not the whole mailbox; every row in reach is still matched key by key.
+ */
+function rowsInReach(state: IndexMapState, query: SearchQuery, count: number, lastUid: number): [number, number] | undefined {
+  let first = 0;
+  let last = count - 1;
+  for (const key of query) {
+    if (key.type !== "uid" && key.type !== "seq") continue;
+    const [low, high] = span(key.ranges, key.type === "uid" ? lastUid : count);
+    const rows = key.type === "uid" ? state.records.rangeOfUids(low, high) : high < 1 || low > count ? undefined : [Math.max(low, 1) - 1, Math.min(high, count) - 1];
+    if (rows === undefined) return undefined;
+    first = Math.max(first, rows[0]);
+    last = Math.min(last, rows[1]);
+  }
+  return first <= last ? [first, last] : undefined;
+}
+
+/** The lowest and highest value the ranges cover, `*` read as `highest` (as inRanges reads it). */
+function span(ranges: readonly UidRange[], highest: number): [number, number] {
+  let low = Infinity;
+  let high = -Infinity;
+  for (const r of ranges) {
+    const a = r.uid1 === 0xffffffff ? highest : r.uid1;
+    const b = r.uid2 === 0xffffffff ? highest : r.uid2;
+    low = Math.min(low, a, b);
+    high = Math.max(high, a, b);
+  }
+  return [low, high];
+}
 
 function needsKeywords(key: SearchKey): boolean {
   if (key.type === "keyword") return true;

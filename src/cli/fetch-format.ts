@@ -1,4 +1,4 @@
-import type { FetchField, Mailbox } from "../index.js";
+import type { FetchedMessage, FetchField } from "../index.js";
 
 /** Fields `mailstore fetch` knows, named as doveadm names them. */
 export const FETCH_FIELDS = [
@@ -26,37 +26,45 @@ const API_FIELDS: Record<CliFetchField, FetchField | undefined> = {
 /** Field → value; `text` stays bytes (printed as they are, as doveadm prints them). */
 export type FetchRow = Record<string, string | string[] | Uint8Array>;
 
-/**
- * The rows `mailstore fetch` prints for messages `uids` of `box`, one at a
- * time: `fields` (FETCH_FIELDS, checked by the caller) in the order asked,
- * values as doveadm prints them, except `flags`: an array of flag and
- * keyword names (no \Recent).
- */
-export async function* fetchRows(box: Mailbox, uids: readonly number[], fields: readonly CliFetchField[]): AsyncGenerator<FetchRow> {
-  const apiFields = [...new Set(fields.map((f) => API_FIELDS[f]).filter((f) => f !== undefined))];
-  for await (const message of box.fetch(uids, apiFields)) {
-    const row: FetchRow = {};
-    for (const field of fields) {
-      const value = field === "mailbox" ? box.name : message[API_FIELDS[field]!];
-      row[field] = Array.isArray(value) || value instanceof Uint8Array ? value : String(value);
-    }
-    yield row;
-  }
+/** The Mailbox.fetch fields that `fields` (FETCH_FIELDS, checked by the caller) need. */
+export function apiFieldsOf(fields: readonly CliFetchField[]): FetchField[] {
+  return [...new Set(fields.map((f) => API_FIELDS[f]).filter((f) => f !== undefined))];
 }
 
 /**
- * One message in doveadm's default ("pager") layout: `field: value` lines,
- * text fields on their own lines (their bytes as stored: a Latin-1 body is
- * not turned into U+FFFD); messages are separated by \f.
- * @returns the pieces to write in order.
+ * The row `mailstore fetch` prints for `message` (fetched with
+ * apiFieldsOf(fields)) of mailbox `mailbox`: `fields` in the order asked,
+ * values as doveadm prints them, except `flags`: an array of flag and
+ * keyword names (no \Recent).
  */
-export function pagerParts(row: FetchRow): Array<string | Uint8Array> {
-  return Object.entries(row).flatMap(([k, v]) => {
-    if (v instanceof Uint8Array) return [`${k}:\n`, v];
-    const value = Array.isArray(v) ? v.join(" ") : v;
-    return [`${k}: ${value}\n`];
-  });
+export function rowOf(mailbox: string, message: FetchedMessage, fields: readonly CliFetchField[]): FetchRow {
+  const row: FetchRow = {};
+  for (const field of fields) {
+    const value = field === "mailbox" ? mailbox : message[API_FIELDS[field]!];
+    row[field] = Array.isArray(value) || value instanceof Uint8Array ? value : String(value);
+  }
+  return row;
 }
+
+/**
+ * Writes one message in doveadm's default ("pager") layout: `field: value`
+ * lines, text fields on their own lines (their bytes as stored: a Latin-1
+ * body is not turned into U+FFFD); messages are separated by \f. A text
+ * field's label is encoded once per field name, not once per message.
+ */
+export function printPager(row: FetchRow, out: (data: string | Uint8Array) => void): void {
+  for (const k in row) {
+    const v = row[k];
+    if (v instanceof Uint8Array) {
+      let label = textLabels.get(k);
+      if (label === undefined) textLabels.set(k, (label = Buffer.from(`${k}:\n`)));
+      out(label);
+      out(v);
+    } else out(`${k}: ${Array.isArray(v) ? v.join(" ") : v}\n`);
+  }
+}
+
+const textLabels = new Map<string, Uint8Array>();
 
 /**
  * Whether doveadm's pager puts "\f\n" between two messages: only when a

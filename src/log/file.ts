@@ -1,13 +1,13 @@
 import { LogCorruptedError } from "../shared/errors.js";
 import { dataViewOf } from "./bytes.js";
-import { decodeRecord, typeFieldOf } from "./codec.js";
+import { decodeRecord, recordTypeOf, typeFieldOf } from "./codec.js";
 import { decodeLogHeader } from "./header.js";
-import { nextModseq } from "./modseq.js";
+import { nextModseq, skimModseq } from "./modseq.js";
 import { decodesToItself } from "./own-records.js";
 import { ScanPool } from "./scan-reuse.js";
 import type { PayloadSource } from "./records/context.js";
 import { decodeRecordSize } from "./size-encoding.js";
-import { RecordType, TYPE_MASK, type LogEntry, type LogFileHeader, type LogRecord, type LogTransaction } from "./types.js";
+import { RecordType, TYPE_EXTERNAL, TYPE_MASK, type LogEntry, type LogFileHeader, type LogRecord, type LogTransaction } from "./types.js";
 
 /** One log file's bytes, decoded up to its last complete transaction. */
 export interface ParsedLogFile {
@@ -55,9 +55,14 @@ export function scanTransactions(
    * `reuse`: hand the same transaction, entry and (flag, keyword and ext-rec update)
    * record objects to every call, overwritten by the next one (see
    * scan-reuse.ts); for a consumer that keeps nothing of a transaction.
+   * `skimBefore` (a file offset): transactions that end at or before it are
+   * walked for their modseq only, their records decoded only where the
+   * modseq depends on the payload, and handed over with no entries (the log
+   * before a checkpoint, which a load only needs the modseq of).
    */
   options: {
     reuse?: boolean;
+    skimBefore?: number;
     /**
      * `written`: the records `bytes` were just encoded from, in order (an
      * append's own): those that decodesToItself stand for their bytes
@@ -79,6 +84,7 @@ export function scanTransactions(
   const pool = options.reuse === true ? new ScanPool() : undefined;
   const written = options.written;
   let recordNo = 0;
+  const skimBefore = options.skimBefore ?? -1;
 
   while (pos + 8 <= length) {
     const size = decodeRecordSize(bytes, pos);
@@ -107,6 +113,7 @@ export function scanTransactions(
       framed = true;
       pos += size;
       src.extRecordSize = undefined;
+      const skim = txEnd + delta <= skimBefore;
       while (pos < txEnd) {
         const recSize = decodeRecordSize(bytes, pos);
         if (recSize === 0 || pos + recSize > txEnd) {
@@ -115,15 +122,27 @@ export function scanTransactions(
           });
         }
         checkRecordSize(recSize, path, fileSeq, pos + delta);
-        const entry = decodeEntryAt(src, pos, recSize, modseq, header, pool, count, written?.[recordNo++]);
-        if ((view.getUint32(pos + 4, true) & TYPE_MASK) === RecordType.BOUNDARY) {
+        const recType = view.getUint32(pos + 4, true);
+        if (skim) {
+          modseq = skimEntryAt(src, pos, recSize, modseq, header);
+          external &&= (recType & TYPE_EXTERNAL) !== 0;
+          recordNo++;
+        } else {
+          const entry = decodeEntryAt(src, pos, recSize, modseq, header, pool, count, written?.[recordNo++]);
+          modseq = entry.modseq;
+          external &&= entry.record.external;
+          entries[count++] = entry;
+        }
+        if ((recType & TYPE_MASK) === RecordType.BOUNDARY) {
           throw new LogCorruptedError("boundary inside a transaction", { path, fileSeq, offset: pos + delta });
         }
-        modseq = entry.modseq;
-        external &&= entry.record.external;
-        entries[count++] = entry;
         pos += recSize;
       }
+    } else if (txEnd + delta <= skimBefore) {
+      modseq = skimEntryAt(src, pos, size, modseq, header);
+      external = (typeField & TYPE_EXTERNAL) !== 0;
+      recordNo++;
+      pos += size;
     } else {
       const entry = decodeEntryAt(src, pos, size, modseq, header, pool, 0, written?.[recordNo++]);
       modseq = entry.modseq;
@@ -183,6 +202,18 @@ function decodeEntryAt(
   const next = nextModseq(modseq, record, header);
   if (pool === undefined) return { position: { fileSeq: src.fileSeq, offset: pos + src.delta }, size, modseq: next, record };
   return pool.entry(index, src.fileSeq, pos + src.delta, size, next, record);
+}
+
+/**
+ * The modseq after the record at `pos`, for a skimmed transaction: from its
+ * type alone where that tells, else (and for ext intros, whose record size
+ * later EXT_REC_UPDATEs of the transaction are read with) from the decoded record.
+ */
+function skimEntryAt(src: PayloadSource, pos: number, size: number, modseq: bigint, header: LogFileHeader): bigint {
+  const typeField = src.view.getUint32(pos + 4, true);
+  const type = recordTypeOf(typeField, src, pos);
+  const known = type === "ext-intro" ? undefined : skimModseq(modseq, type, (typeField & TYPE_EXTERNAL) !== 0);
+  return known ?? decodeEntryAt(src, pos, size, modseq, header, undefined, 0, undefined).modseq;
 }
 
 function plainBytes(bytes: Uint8Array): Uint8Array {

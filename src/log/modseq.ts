@@ -1,6 +1,6 @@
 import { assertNever } from "../shared/errors.js";
 import { isInternalFlagUpdate } from "./records/flag-update.js";
-import type { LogFileHeader, LogRecord } from "./types.js";
+import type { LogFileHeader, LogRecord, LogRecordType } from "./types.js";
 
 /** Dovecot counts in a uint64_t: past its largest value the counter wraps to 0. */
 const U64_MAX = 0xffffffffffffffffn;
@@ -18,14 +18,6 @@ export function nextModseq(counter: bigint, record: LogRecord, header: LogFileHe
     return 0n;
   }
   switch (record.type) {
-    case "expunge":
-    case "expunge-guid":
-      return record.external ? inc(counter) : counter;
-    case "append":
-    case "keyword-update":
-    case "keyword-reset":
-    case "attribute-update":
-      return inc(counter);
     case "flag-update": {
       const hidesInternal = header.majorVersion > 1 || header.minorVersion >= 3;
       if (!hidesInternal) return inc(counter);
@@ -36,6 +28,34 @@ export function nextModseq(counter: bigint, record: LogRecord, header: LogFileHe
       for (const u of record.updates) if (u.modseq > max) max = u.modseq;
       return max;
     }
+    default:
+      return movesModseq(record.type, record.external) ? inc(counter) : counter;
+  }
+}
+
+/**
+ * The counter after a record of `type`, when the type alone tells:
+ * undefined when the payload decides (an ext intro while the counter is 0,
+ * flag and modseq updates). A scan that only needs the modseq (the log
+ * before a checkpoint) decodes just the records this leaves undecided.
+ */
+export function skimModseq(counter: bigint, type: LogRecordType, external: boolean): bigint | undefined {
+  if (counter === 0n) return type === "ext-intro" ? undefined : 0n;
+  if (type === "flag-update" || type === "modseq-update") return undefined;
+  return movesModseq(type, external) ? inc(counter) : counter;
+}
+
+/** Whether a record of `type` (one whose payload does not matter) moves the counter by one. */
+function movesModseq(type: Exclude<LogRecordType, "flag-update" | "modseq-update">, external: boolean): boolean {
+  switch (type) {
+    case "expunge":
+    case "expunge-guid":
+      return external;
+    case "append":
+    case "keyword-update":
+    case "keyword-reset":
+    case "attribute-update":
+      return true;
     // Records that change no message's modseq.
     case "header-update":
     case "ext-intro":
@@ -47,8 +67,8 @@ export function nextModseq(counter: bigint, record: LogRecord, header: LogFileHe
     case "index-deleted":
     case "index-undeleted":
     case "boundary":
-      return counter;
+      return false;
     default:
-      return assertNever(record);
+      return assertNever(type);
   }
 }

@@ -97,6 +97,7 @@ export function streamLog(prefix: string, from: LogPosition | undefined, handler
     // A position before the first record (a state that has seen no record of this file yet) is its start.
     const minOffset = isStart && from ? Math.max(from.offset, file.header.hdrSize) : 0;
     let found = !isStart || !from || minOffset === file.header.hdrSize;
+    // What lies before `from` is skimmed: only its modseq and boundaries matter.
     const scan = scanTransactions(file.bytes, file.header, file.path, (tx) => {
       if (tx.position.offset < minOffset) {
         if (tx.end.offset <= minOffset) startModseq = tx.modseq;
@@ -106,7 +107,7 @@ export function streamLog(prefix: string, from: LogPosition | undefined, handler
       if (!found && tx.position.offset !== minOffset) throw notABoundary(file.path, from!);
       found = true;
       onTransaction(tx);
-    }, undefined, { reuse: handlers.reuse });
+    }, undefined, { reuse: handlers.reuse, skimBefore: minOffset });
     if (!found) throw notABoundary(file.path, from!);
     const next = files[i + 1];
     if (next && scan.syncOffset !== next.header.prevFileOffset) {

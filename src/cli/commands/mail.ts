@@ -4,7 +4,7 @@ import { toRanges, type FlagAction } from "../../index.js";
 import { parseFlagNames } from "../../shared/flags.js";
 import { noteUnindexedChanges, withStorage } from "../context.js";
 import { forEachMatch } from "../match.js";
-import { FETCH_FIELDS, fetchRows, jsonRow, pagerParts, pagerSeparates } from "../fetch-format.js";
+import { apiFieldsOf, FETCH_FIELDS, jsonRow, printPager, pagerSeparates, rowOf } from "../fetch-format.js";
 import type { CliIo } from "../io.js";
 import { parseQuery } from "../query.js";
 
@@ -35,11 +35,16 @@ export function registerMail(program: Command, io: CliIo): void {
       let printed = 0;
       await withStorage(program, io, (storage) => forEachMatch(storage, parseQuery(queryArgs), async (box, uids) => {
         noteUnindexedChanges(io, box);
-        for await (const row of fetchRows(box, uids, fields as Array<(typeof FETCH_FIELDS)[number]>)) {
+        const known = fields as Array<(typeof FETCH_FIELDS)[number]>;
+        const separates = pagerSeparates(fields);
+        const out = (data: string | Uint8Array) => io.out(data);
+        // The fetch's own iterator, not another async generator around it: one fewer set of promises per message.
+        for await (const message of box.fetch(uids, apiFieldsOf(known))) {
+          const row = rowOf(box.name, message, known);
           if (opts.json) io.out((printed === 0 ? "[" : ",") + JSON.stringify(jsonRow(row)));
           else {
-            if (printed > 0 && pagerSeparates(fields)) io.out("\f\n");
-            for (const part of pagerParts(row)) io.out(part);
+            if (printed > 0 && separates) io.out("\f\n");
+            printPager(row, out);
           }
           printed++;
         }

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MailFlag } from "../../../src/log/types.js";
 import { applyTransaction, replay } from "../../../src/projections/apply.js";
@@ -30,6 +31,33 @@ describe("searchUids (doveadm's search query subset)", () => {
     ["not keyword Work", [{ type: "not", key: { type: "keyword", name: "Work", set: true } }], [1, 2, 5]],
     ["or seen keyword Work", [{ type: "or", keys: [{ type: "flag", ...FLAG_KEYS.seen }, { type: "keyword", name: "Work", set: true }] }], [2, 3, 5, 8]],
     ["seen uid 3:*", [{ type: "flag", ...FLAG_KEYS.seen }, { type: "uid", ranges: [{ uid1: 3, uid2: STAR }] }], [5]],
+    ["uid 4 (no such message)", [{ type: "uid", ranges: [{ uid1: 4, uid2: 4 }] }], []],
+    ["uid 9:20 (past the last)", [{ type: "uid", ranges: [{ uid1: 9, uid2: 20 }] }], []],
+    ["uid 20:4 (reversed)", [{ type: "uid", ranges: [{ uid1: 20, uid2: 4 }] }], [5, 8]],
+    ["uid 1,8 keyword Work", [{ type: "uid", ranges: [{ uid1: 1, uid2: 1 }, { uid1: 8, uid2: 8 }] }, { type: "keyword", name: "Work", set: true }], [8]],
+    ["sequence 6:9 (past the count)", [{ type: "seq", ranges: [{ uid1: 6, uid2: 9 }] }], []],
+    ["uid 2:5 sequence 4:*", [{ type: "uid", ranges: [{ uid1: 2, uid2: 5 }] }, { type: "seq", ranges: [{ uid1: 4, uid2: STAR }] }], [5]],
+    ["not uid 2:5", [{ type: "not", key: { type: "uid", ranges: [{ uid1: 2, uid2: 5 }] } }], [1, 8]],
   ];
   for (const [label, query, uids] of cases) it(label, () => expect(searchUids(s, query)).toEqual(uids));
+});
+
+describe("searchUids with uid and sequence keys (property)", () => {
+  const uids = [1, 2, 3, 5, 8];
+  const s = mailbox();
+  const value = fc.oneof(fc.integer({ min: 0, max: 10 }), fc.constant(STAR));
+  const ranges = fc.array(fc.record({ uid1: value, uid2: value }), { maxLength: 3 });
+  const key = fc.record({ type: fc.constantFrom("uid" as const, "seq" as const), ranges });
+  const inRanges = (v: number, rs: Array<{ uid1: number; uid2: number }>, highest: number) =>
+    rs.some((r) => {
+      const a = r.uid1 === STAR ? highest : r.uid1;
+      const b = r.uid2 === STAR ? highest : r.uid2;
+      return v >= Math.min(a, b) && v <= Math.max(a, b);
+    });
+  it("finds exactly the messages every key names, whatever rows the keys reach", () => {
+    fc.assert(fc.property(fc.array(key, { minLength: 1, maxLength: 3 }), (query) => {
+      const want = uids.filter((uid, i) => query.every((k) => (k.type === "uid" ? inRanges(uid, k.ranges, 8) : inRanges(i + 1, k.ranges, uids.length))));
+      expect(searchUids(s, query)).toEqual(want);
+    }), { numRuns: 500 });
+  });
 });

@@ -1,0 +1,59 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { encodeTransaction } from "../../../src/log/encode-file.js";
+import { decodeLogHeader, encodeLogHeader } from "../../../src/log/header.js";
+import { scanTransactions } from "../../../src/log/file.js";
+import type { LogRecord, LogTransaction } from "../../../src/log/types.js";
+import { logTransaction } from "../../helpers/log-arbitraries.js";
+
+const int = { external: false, sync: false };
+
+function logOf(initialModseq: bigint, transactions: ReadonlyArray<{ records: LogRecord[]; framed?: boolean }>): Uint8Array {
+  const header = { indexId: 0x65000000, fileSeq: 1, prevFileSeq: 0, prevFileOffset: 0, createStamp: 0x65000000, initialModseq };
+  return Buffer.concat([encodeLogHeader(header), ...transactions.map((t) => encodeTransaction(t.records, t.framed))]);
+}
+
+function scan(bytes: Uint8Array, skimBefore?: number): LogTransaction[] {
+  const seen: LogTransaction[] = [];
+  scanTransactions(bytes, decodeLogHeader(bytes, "t.log"), "t.log", (tx) => void seen.push(tx), undefined, { skimBefore });
+  return seen;
+}
+
+/** What a skimming scan must hand over: the plain scan's transactions, those ending by `skimBefore` without entries. */
+function expected(plain: LogTransaction[], skimBefore: number): LogTransaction[] {
+  return plain.map((tx) => (tx.end.offset <= skimBefore ? { ...tx, entries: [] } : tx));
+}
+
+describe("skimming scan (scanTransactions with skimBefore)", () => {
+  it("gives every transaction the plain scan's modseq and bounds, and decodes those after the skimmed part alike (property)", () => {
+    const arb = fc.record({
+      txs: fc.array(fc.record({ records: logTransaction, framed: fc.boolean() }), { minLength: 1, maxLength: 8 }),
+      initialModseq: fc.constantFrom(0n, 1n, 41n),
+      cut: fc.nat(),
+    });
+    fc.assert(fc.property(arb, ({ txs, initialModseq, cut }) => {
+      // A transaction of several records without a boundary is several transactions: keep those with one record unframed only.
+      const bytes = logOf(initialModseq, txs.map((t) => ({ records: t.records, framed: t.framed || t.records.length > 1 })));
+      const plain = scan(bytes);
+      const skimBefore = plain[cut % plain.length].end.offset;
+      expect(scan(bytes, skimBefore)).toEqual(expected(plain, skimBefore));
+    }), { numRuns: 300 });
+  });
+
+  it("counts flag updates by their flags, modseq updates by their values, and keeps an unframed intro for the EXT_REC_UPDATE after the cut", () => {
+    const intro = { type: "ext-intro" as const, ...int, intros: [{ extId: 0xffffffff, resetId: 0, hdrSize: 0, recordSize: 4, recordAlign: 4, flags: 0, name: "x" }] };
+    const bytes = logOf(1n, [
+      { records: [{ type: "append", ...int, messages: [{ uid: 1, flags: 0 }, { uid: 2, flags: 0 }] }] },
+      // Internal only (no visible flag, no modseq inc flag): the modseq stays.
+      { records: [{ type: "flag-update", ...int, updates: [{ uid1: 1, uid2: 2, addFlags: 0x40, removeFlags: 0, modseqIncFlag: 0 }] }] },
+      { records: [{ type: "flag-update", ...int, updates: [{ uid1: 1, uid2: 1, addFlags: 8, removeFlags: 0, modseqIncFlag: 0 }] }] },
+      { records: [{ type: "modseq-update", ...int, updates: [{ uid: 0, modseq: 40n }] }] },
+      { records: [{ type: "expunge", external: true, sync: false, ranges: [{ uid1: 2, uid2: 2 }] }] },
+      { records: [intro] },
+      { records: [{ type: "ext-rec", ...int, recordSize: 4, updates: [{ uid: 1, data: Uint8Array.of(1, 2, 3, 4) }] }] },
+    ]);
+    const plain = scan(bytes);
+    expect(plain.map((tx) => tx.modseq)).toEqual([2n, 2n, 3n, 40n, 41n, 41n, 41n]);
+    for (const tx of plain) expect(scan(bytes, tx.end.offset)).toEqual(expected(plain, tx.end.offset));
+  });
+});
