@@ -139,21 +139,31 @@ export function applyFlagUpdate(ctx: ApplyContext, record: FlagUpdateRecord): vo
 }
 
 /**
- * The fold of one range of one flag update: a count pass (read only) moves
- * the counters and low-water marks once for the range, then a write pass
- * sets the flags (a call and its checks per row made flag-all cost
- * 1.4× doveadm at 20k). Within one update each flag flips one way only, so the
- * counts come out as updateCounts row by row would.
+ * The fold of one range of one flag update: the rows' flags are set and their
+ * flips counted in one pass, and the counters and low-water marks move once
+ * for the range (a call and its checks per row made flag-all cost 1.4×
+ * doveadm at 20k). Within one update each flag flips one way only, so they
+ * come out as updateLowwaters and updateCounts row by row would. The checks
+ * are made before anything is written: at once when even every row flipping
+ * would keep the counters valid, else by a read-only count pass.
  */
 function applyFlagChange(ctx: ApplyContext, first: number, last: number, u: FlagUpdate): void {
   const keep = ~u.removeFlags & 0xff;
   const add = u.addFlags;
+  const counted = ((add | u.removeFlags) & (MailFlag.SEEN | MailFlag.DELETED)) !== 0;
   const editor = ctx.edit();
-  if (((add | u.removeFlags) & (MailFlag.SEEN | MailFlag.DELETED)) !== 0) {
-    const c = readCounters(ctx.header, editor.count);
-    if (!countFlagChange(editor, first, last, keep, add, c)) throw ctx.corrupt(firstCountError(editor, first, last, c, keep, add, false));
-    writeCounters(ctx.header, c);
+  const c = readCounters(ctx.header, editor.count);
+  if (counted && !flipsFit(c, keep, add, last - first + 1) && !countedFlipsFit(editor, first, last, keep, add, c)) {
+    throw ctx.corrupt(firstCountError(editor, first, last, c, keep, add, false));
   }
+  // Flips counted in place (SEEN is 8, DELETED 4): one direction each per update.
+  let seenUp = 0;
+  let seenDown = 0;
+  let deletedUp = 0;
+  let deletedDown = 0;
+  // Uids ascend: the first unseen (deleted) row after the change is the lowest.
+  let unseenUid = -1;
+  let deletedUid = -1;
   let dirtyDelta = 0;
   const rs = editor.recordSize;
   const fx = ctx.effects;
@@ -172,7 +182,15 @@ function applyFlagChange(ctx: ApplyContext, first: number, last: number, u: Flag
       const at = i * rs;
       const oldFlags = cur.bytes[at + 4];
       const newFlags = (oldFlags & keep) | add;
+      if (counted) {
+        if (unseenUid < 0 && (newFlags & MailFlag.SEEN) === 0) unseenUid = cur.words[at >>> 2];
+        if (deletedUid < 0 && (newFlags & MailFlag.DELETED) !== 0) deletedUid = cur.words[at >>> 2];
+      }
       if (newFlags === oldFlags) continue;
+      seenUp += newFlags & ~oldFlags & MailFlag.SEEN;
+      seenDown += oldFlags & ~newFlags & MailFlag.SEEN;
+      deletedUp += newFlags & ~oldFlags & MailFlag.DELETED;
+      deletedDown += oldFlags & ~newFlags & MailFlag.DELETED;
       dirtyDelta += ((newFlags & MailFlag.DIRTY) >> 7) - ((oldFlags & MailFlag.DIRTY) >> 7);
       if (!owned) {
         cur.writable();
@@ -196,25 +214,31 @@ function applyFlagChange(ctx: ApplyContext, first: number, last: number, u: Flag
     }
     if (runFrom >= 0) fx!.flags(leafStart + runFrom, cur.words[(runFrom * rs) >>> 2], leafStart + runTo, cur.words[(runTo * rs) >>> 2], runAdd, runRemove, external);
   } while (cur.next());
+  if (counted) {
+    foldCounts(c, seenUp >>> 3, seenDown >>> 3, deletedUp >>> 2, deletedDown >>> 2);
+    if (unseenUid >= 0 && unseenUid < c.unseenLowwater) c.unseenLowwater = unseenUid;
+    if (deletedUid >= 0 && deletedUid < c.deletedLowwater) c.deletedLowwater = deletedUid;
+    writeCounters(ctx.header, c);
+  }
   if (dirtyDelta !== 0) ctx.draft.dirtyCount += dirtyDelta;
 }
 
-/**
- * Moves the counters and low-water marks for setting records first..last to
- * (flags & keep) | add, as updateLowwaters and updateCounts row by row would.
- * @returns false (counters untouched) when some row would break a counter:
- *   firstCountError then names it.
- */
-function countFlagChange(editor: RecordEditor, first: number, last: number, keep: number, add: number, c: Counters): boolean {
+/** Whether the counters stay valid even if all `rows` rows flip every \Seen and \Deleted bit the change touches. */
+function flipsFit(c: Counters, keep: number, add: number, rows: number): boolean {
+  const seenUp = add & MailFlag.SEEN ? rows : 0;
+  const seenDown = (keep | add) & MailFlag.SEEN ? 0 : rows;
+  const deletedUp = add & MailFlag.DELETED ? rows : 0;
+  const deletedDown = (keep | add) & MailFlag.DELETED ? 0 : rows;
+  return countsFit(c, seenUp, seenDown, deletedUp, deletedDown);
+}
+
+/** Whether records first..last can take the change (flags & keep) | add without breaking a counter: their flips counted, nothing written. */
+function countedFlipsFit(editor: RecordEditor, first: number, last: number, keep: number, add: number, c: Counters): boolean {
   const rs = editor.recordSize;
-  // Flips counted in place (SEEN is 8, DELETED 4): one direction each per update.
   let seenUp = 0;
   let seenDown = 0;
   let deletedUp = 0;
   let deletedDown = 0;
-  // Uids ascend: the first unseen (deleted) row after the change is the lowest.
-  let unseenUid = -1;
-  let deletedUid = -1;
   const span = editor.span(first, last);
   do {
     const bytes = span.bytes;
@@ -225,33 +249,30 @@ function countFlagChange(editor: RecordEditor, first: number, last: number, keep
       seenDown += oldFlags & ~newFlags & MailFlag.SEEN;
       deletedUp += newFlags & ~oldFlags & MailFlag.DELETED;
       deletedDown += oldFlags & ~newFlags & MailFlag.DELETED;
-      if (unseenUid < 0 && (newFlags & MailFlag.SEEN) === 0) unseenUid = span.words[(i * rs) >>> 2];
-      if (deletedUid < 0 && (newFlags & MailFlag.DELETED) !== 0) deletedUid = span.words[(i * rs) >>> 2];
     }
   } while (span.next());
-  if (!foldCounts(c, seenUp >>> 3, seenDown >>> 3, deletedUp >>> 2, deletedDown >>> 2)) return false;
-  if (unseenUid >= 0 && unseenUid < c.unseenLowwater) c.unseenLowwater = unseenUid;
-  if (deletedUid >= 0 && deletedUid < c.deletedLowwater) c.deletedLowwater = deletedUid;
-  return true;
+  return countsFit(c, seenUp >>> 3, seenDown >>> 3, deletedUp >>> 2, deletedDown >>> 2);
 }
 
 /**
- * updateCounts for many rows at once: `up`/`down` rows gaining/losing \Seen
- * and \Deleted, at most one of each pair non-zero (a change flips one way).
- * Row by row, a counter stays valid through every step exactly when it does
- * at the end, so the checks are made once.
- * @returns false (counters untouched) when some row would break a counter.
+ * Whether updateCounts row by row would keep the counters valid for `up`/`down`
+ * rows gaining/losing \Seen and \Deleted (at most one of each pair non-zero:
+ * a change flips one way). A counter moving one way is valid through every
+ * step exactly when it is at the end, so the checks are made once.
  */
-function foldCounts(c: Counters, seenUp: number, seenDown: number, deletedUp: number, deletedDown: number): boolean {
+function countsFit(c: Counters, seenUp: number, seenDown: number, deletedUp: number, deletedDown: number): boolean {
   if (seenUp > 0 && c.seen + seenUp > c.messagesCount) return false;
   if (seenDown > c.seen) return false;
   if (deletedUp > 0 && c.deleted + deletedUp > c.messagesCount) return false;
-  if (deletedDown > 0 && (deletedDown > c.deleted || c.deleted > c.messagesCount)) return false;
+  return deletedDown === 0 || (deletedDown <= c.deleted && c.deleted <= c.messagesCount);
+}
+
+/** updateCounts for many rows at once, once countsFit said they fit. */
+function foldCounts(c: Counters, seenUp: number, seenDown: number, deletedUp: number, deletedDown: number): void {
   c.seen += seenUp - seenDown;
   if (seenUp > 0 && c.seen === c.messagesCount) c.unseenLowwater = c.nextUid;
   c.deleted += deletedUp - deletedDown;
   if (deletedDown > 0 && c.deleted === 0) c.deletedLowwater = c.nextUid;
-  return true;
 }
 
 /** EXPUNGE (EXTERNAL only; a request changes nothing): remove every existing message in the ranges. */
@@ -330,7 +351,8 @@ function countExpunged(editor: RecordEditor, first: number, last: number, c: Cou
     // Uids ascend: the range's last is its highest.
     lastUid = span.words[(span.to * rs) >>> 2];
   } while (span.next());
-  if (lastUid >= c.nextUid || !foldCounts(c, 0, seen, 0, deleted)) return -1;
+  if (lastUid >= c.nextUid || !countsFit(c, 0, seen, 0, deleted)) return -1;
+  foldCounts(c, 0, seen, 0, deleted);
   return dirty;
 }
 
