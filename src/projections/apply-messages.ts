@@ -153,8 +153,9 @@ function applyFlagChange(ctx: ApplyContext, first: number, last: number, u: Flag
   const counted = ((add | u.removeFlags) & (MailFlag.SEEN | MailFlag.DELETED)) !== 0;
   const editor = ctx.edit();
   const c = readCounters(ctx.header, editor.count);
-  if (counted && !flipsFit(c, keep, add, last - first + 1) && !countedFlipsFit(editor, first, last, keep, add, c)) {
-    throw ctx.corrupt(firstCountError(editor, first, last, c, keep, add, false));
+  if (counted && !flipsFit(c, keep, add, last - first + 1)) {
+    const f = countFlips(editor, first, last, keep, add);
+    if (!countsFit(c, f.seenUp, f.seenDown, f.deletedUp, f.deletedDown)) throw ctx.corrupt(firstCountError(editor, first, last, c, keep, add, false));
   }
   // Flips counted in place (SEEN is 8, DELETED 4): one direction each per update.
   let seenUp = 0;
@@ -232,13 +233,18 @@ function flipsFit(c: Counters, keep: number, add: number, rows: number): boolean
   return countsFit(c, seenUp, seenDown, deletedUp, deletedDown);
 }
 
-/** Whether records first..last can take the change (flags & keep) | add without breaking a counter: their flips counted, nothing written. */
-function countedFlipsFit(editor: RecordEditor, first: number, last: number, keep: number, add: number, c: Counters): boolean {
+/** Flips of records first..last under a change, as countFlips leaves them (one object: no garbage per range). */
+const flips = { seenUp: 0, seenDown: 0, deletedUp: 0, deletedDown: 0, dirtyDown: 0, lastUid: 0 };
+
+/** Counts, without writing, what setting records first..last to (flags & keep) | add would flip, into `flips`. */
+function countFlips(editor: RecordEditor, first: number, last: number, keep: number, add: number): typeof flips {
   const rs = editor.recordSize;
+  // Flips counted in place (SEEN is 8, DELETED 4, DIRTY 0x80): one direction each per change.
   let seenUp = 0;
   let seenDown = 0;
   let deletedUp = 0;
   let deletedDown = 0;
+  let dirtyDown = 0;
   const span = editor.span(first, last);
   do {
     const bytes = span.bytes;
@@ -249,9 +255,17 @@ function countedFlipsFit(editor: RecordEditor, first: number, last: number, keep
       seenDown += oldFlags & ~newFlags & MailFlag.SEEN;
       deletedUp += newFlags & ~oldFlags & MailFlag.DELETED;
       deletedDown += oldFlags & ~newFlags & MailFlag.DELETED;
+      dirtyDown += oldFlags & ~newFlags & MailFlag.DIRTY;
     }
+    // Uids ascend: the range's last is its highest.
+    flips.lastUid = span.words[(span.to * rs) >>> 2];
   } while (span.next());
-  return countsFit(c, seenUp >>> 3, seenDown >>> 3, deletedUp >>> 2, deletedDown >>> 2);
+  flips.seenUp = seenUp >>> 3;
+  flips.seenDown = seenDown >>> 3;
+  flips.deletedUp = deletedUp >>> 2;
+  flips.deletedDown = deletedDown >>> 2;
+  flips.dirtyDown = dirtyDown >>> 7;
+  return flips;
 }
 
 /**
@@ -334,26 +348,10 @@ export function applyExpungeGuid(ctx: ApplyContext, record: ExpungeGuidRecord): 
  *   names it.
  */
 function countExpunged(editor: RecordEditor, first: number, last: number, c: Counters): number {
-  const rs = editor.recordSize;
-  let seen = 0;
-  let deleted = 0;
-  let dirty = 0;
-  let lastUid = 0;
-  const span = editor.span(first, last);
-  do {
-    const bytes = span.bytes;
-    for (let i = span.from; i <= span.to; i++) {
-      const flags = bytes[i * rs + 4];
-      if (flags & MailFlag.SEEN) seen++;
-      if (flags & MailFlag.DELETED) deleted++;
-      if (flags & MailFlag.DIRTY) dirty++;
-    }
-    // Uids ascend: the range's last is its highest.
-    lastUid = span.words[(span.to * rs) >>> 2];
-  } while (span.next());
-  if (lastUid >= c.nextUid || !countsFit(c, 0, seen, 0, deleted)) return -1;
-  foldCounts(c, 0, seen, 0, deleted);
-  return dirty;
+  const f = countFlips(editor, first, last, 0, 0);
+  if (f.lastUid >= c.nextUid || !countsFit(c, 0, f.seenDown, 0, f.deletedDown)) return -1;
+  foldCounts(c, 0, f.seenDown, 0, f.deletedDown);
+  return f.dirtyDown;
 }
 
 /**
