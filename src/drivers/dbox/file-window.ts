@@ -13,8 +13,12 @@ import { readFullyAt } from "../../shared/read-at.js";
 const CHUNK_BYTES = 256 * 1024;
 
 export class FileWindow {
-  /** The file's size when opened (a rebuild holds no lock on m.N files that are only appended to). */
-  readonly size: number;
+  /**
+   * The file's size when opened (a rebuild holds no lock on m.N files that
+   * are only appended to), lowered to where a read found the end first (a
+   * save's rollback cut the file): walks that stop at `size` then end.
+   */
+  size: number;
   /** The file offset of the window's first byte. */
   base = 0;
   private buffer = new Uint8Array(CHUNK_BYTES);
@@ -48,8 +52,11 @@ export class FileWindow {
 
   private fill(offset: number, bytes: number): void {
     if (this.buffer.length < bytes) this.buffer = new Uint8Array(bytes);
-    // Short only when the file shrank under us: what is there is all there is.
-    const read = readFullyAt(this.fd, this.buffer, offset, Math.min(bytes, this.size - offset));
+    const asked = Math.min(bytes, this.size - offset);
+    const read = readFullyAt(this.fd, this.buffer, offset, asked);
+    // Short only when the file shrank under us: what is there is all there is, and the
+    // file ends there (else a walk waiting for bytes up to the old size would read forever).
+    if (read < asked) this.size = offset + read;
     this.base = offset;
     this.view = this.buffer.subarray(0, read);
   }
