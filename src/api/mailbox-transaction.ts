@@ -175,6 +175,9 @@ export class MailboxTransaction {
   async commit(): Promise<TransactionCommitResult> {
     if (this.done) throw new InvalidArgumentError("transaction already committed");
     if (this.staging) throw new InvalidArgumentError("stage() is under way");
+    // With a stage open, the appends since its last add() go there too, so that a commit that
+    // fails on a lock leaves only staged data behind and may run again (see SaveStage.retryable).
+    if (this.saveStage !== undefined) await this.stage();
     this.done = true;
     let prepared: PreparedSave | undefined;
     let appendedUids: number[] = [];

@@ -55,6 +55,8 @@ export class AppendSession {
   private committed = false;
   /** publish() named a new file: the map's highest_file_id of that transaction counts it. */
   private named = false;
+  /** Messages placed so far (a save stage's retry needs to know that all of them are its own). */
+  private placedCount = 0;
 
   constructor(private readonly paths: MdboxPaths, private readonly options: AppendSessionOptions = {}) {}
 
@@ -92,6 +94,7 @@ export class AppendSession {
 
   private queueOn(target: AppendTarget, size: number, encode: (out: Uint8Array, at: number) => void): Placement | Promise<Placement> {
     target.appended = true;
+    this.placedCount++;
     const queued = target.queueEncoded(size, encode);
     return typeof queued === "number" ? { target, offset: queued, size } : queued.then((offset) => ({ target, offset, size }));
   }
@@ -171,6 +174,11 @@ export class AppendSession {
     this.named ||= published;
     if (published && !this.options.deferDirSync) this.syncPublishedNames();
     return highest;
+  }
+
+  /** How many messages were placed in this session. */
+  get placed(): number {
+    return this.placedCount;
   }
 
   /** publish() gave a new file its name (the session's data can no longer go into another map transaction). */

@@ -32,8 +32,14 @@ export class MdboxSaveStage implements SaveStage {
     return this.guids.length;
   }
 
+  /**
+   * Whether a commit that failed may run again with this stage: nothing
+   * released or named yet, and nothing in the session but what add() placed
+   * (a commit that placed more there has no record of where, and its retry
+   * would write those messages again after them, bytes no map record covers).
+   */
   get retryable(): boolean {
-    return !this.released && !this.session.published;
+    return !this.released && !this.session.published && this.session.placed === this.count;
   }
 
   async add(messages: readonly NewMessage[]): Promise<void> {

@@ -7,7 +7,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { afterEach, beforeEach, expect, it } from "vitest";
+import { afterEach, beforeEach, expect, it, vi } from "vitest";
+import { MdboxMap } from "../../../../src/drivers/mdbox/map.js";
 import { MdboxStorageBackend } from "../../../../src/drivers/mdbox/storage-backend.js";
 import { LockTimeoutError, openStorage, searchUids, type Mailbox, type Storage, type StorageOptions } from "../../../../src/index.js";
 
@@ -94,6 +95,32 @@ it("a commit that failed on a lock can run again with the staged data; one that 
   expect(await again.commit()).toMatchObject({ appendedUids: [1] });
   expect(storageFiles()).toEqual(["m.1"]);
   expect(await bodiesOf(box)).toEqual([msg(2)]);
+  await box.close();
+});
+
+it("a commit whose map lock timed out, with appends after the last stage(), runs again without writing them twice", async () => {
+  open();
+  const box = await storage.openMailbox("INBOX");
+  const tx = box.transaction().append({ body: msg(1) });
+  await tx.stage();
+  tx.append({ body: msg(2) });
+  // Another process holds the map lock when the commit records the messages.
+  const transact = vi.spyOn(MdboxMap.prototype, "transact").mockRejectedValueOnce(new LockTimeoutError("map held elsewhere", { path: root }));
+  try {
+    await expect(tx.commit()).rejects.toBeInstanceOf(LockTimeoutError);
+  } finally {
+    transact.mockRestore();
+  }
+  expect(tx.committable).toBe(true);
+  expect(await tx.commit()).toMatchObject({ appendedUids: [1, 2] });
+  expect(await bodiesOf(box)).toEqual([msg(1), msg(2)]);
+  // Every byte of m.1 is a mapped message: nothing written twice behind the map's back (a purge would call it corrupt).
+  const map = (storage.backend as MdboxStorageBackend).map;
+  map.refresh();
+  const entries = map.entries();
+  expect(entries.map((e) => e.fileId)).toEqual([1, 1]);
+  expect(entries[1].offset).toBe(entries[0].offset + entries[0].size);
+  expect(fs.statSync(path.join(root, "storage", "m.1")).size).toBe(entries[1].offset + entries[1].size);
   await box.close();
 });
 
