@@ -37,12 +37,12 @@ export function stringToBytes(text: string): Uint8Array {
   return out;
 }
 
-/** Writes `v` as a little-endian u32 at `out[at]`, without a DataView (per-message encoders). */
 /** The little-endian u32 at bytes[at], by hand (no DataView): for per-record reads. */
 export function readU32LE(bytes: Uint8Array, at: number): number {
   return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
 }
 
+/** Writes `v` as a little-endian u32 at `out[at]`, without a DataView (per-message encoders). */
 export function writeU32LE(out: Uint8Array, at: number, v: number): void {
   out[at] = v;
   out[at + 1] = v >>> 8;

@@ -150,7 +150,6 @@ export function applyExtAtomicInc(ctx: ApplyContext, record: Rec<"ext-atomic-inc
     const span = editor.span(index, index + (runEnd - k) - 1);
     const stride = editor.recordSize >>> 2;
     walk: do {
-      let owned = false;
       for (let row = span.from; row <= span.to; row++) {
         const v = updates[k];
         if (span.words[row * stride] !== v.uid) break walk;
@@ -163,8 +162,7 @@ export function applyExtAtomicInc(ctx: ApplyContext, record: Rec<"ext-atomic-inc
         if (value > max) throw ctx.corrupt(`Extension record inc overflows number (uid=${v.uid}, diff=${v.diff}, orig=${orig})`);
         k++;
         if (v.diff === 0) continue;
-        if (!owned) span.writable();
-        owned = true;
+        span.writable();
         writeUnsigned(span.bytes, o, size, value);
       }
     } while (span.next());

@@ -173,7 +173,6 @@ function applyFlagChange(ctx: ApplyContext, first: number, last: number, u: Flag
   do {
     // The record index of leaf row i (effects only).
     const leafStart = cur.first - cur.from;
-    let owned = false;
     // Consecutive rows with the same visible change, reported as one run (fx.flags).
     let runFrom = -1;
     let runTo = -1;
@@ -193,10 +192,7 @@ function applyFlagChange(ctx: ApplyContext, first: number, last: number, u: Flag
       deletedUp += newFlags & ~oldFlags & MailFlag.DELETED;
       deletedDown += oldFlags & ~newFlags & MailFlag.DELETED;
       dirtyDelta += ((newFlags & MailFlag.DIRTY) >> 7) - ((oldFlags & MailFlag.DIRTY) >> 7);
-      if (!owned) {
-        cur.writable();
-        owned = true;
-      }
+      cur.writable();
       cur.bytes[at + 4] = newFlags;
       if (fx === undefined) continue;
       // The one definition of a visible flag change: an IMAP flag bit that flipped.

@@ -152,7 +152,6 @@ export function raiseMessageModseqs(ctx: ApplyContext, first: number, last: numb
   do {
     // The record index of leaf row i (effects only).
     const leafStart = cur.first - cur.from;
-    let owned = false;
     // Consecutive rows raised, reported as one run (fx.modseqRun); explicit raises one each.
     let runFrom = -1;
     let runTo = -1;
@@ -160,10 +159,7 @@ export function raiseMessageModseqs(ctx: ApplyContext, first: number, last: numb
       const w = (i * rs + offset) >>> 2;
       const curHi = cur.words[w + 1];
       if (curHi > hi || (curHi === hi && cur.words[w] >= lo)) continue;
-      if (!owned) {
-        cur.writable();
-        owned = true;
-      }
+      cur.writable();
       cur.words[w] = lo;
       cur.words[w + 1] = hi;
       if (fx === undefined) continue;

@@ -7,7 +7,7 @@
  *     mdbox record      (8): map_uid u32, save_date u32          align 4
  *     guid record      (16): binary 128-bit message GUID         align 1
  */
-import { writeU32LE } from "../../log/bytes.js";
+import { readU32LE, writeU32LE } from "../../log/bytes.js";
 import { extRecUpdates } from "../../log/records/ext-rec-update.js";
 import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord } from "../../log/types.js";
 
@@ -73,17 +73,12 @@ export function decodeMdboxRecord(bytes: Uint8Array | undefined): MdboxMailRecor
 /** decodeMdboxRecord of the record at `bytes[at]` (a row of the index: the caller checked the extension's size). */
 export function decodeMdboxRecordAt(bytes: Uint8Array, at: number): MdboxMailRecord | undefined {
   const mapUid = mdboxMapUidAt(bytes, at);
-  return mapUid === 0 ? undefined : { mapUid, saveDate: readU32(bytes, at + 4) };
+  return mapUid === 0 ? undefined : { mapUid, saveDate: readU32LE(bytes, at + 4) };
 }
 
 /** The map_uid of the `mdbox` record at `bytes[at]` (0: not an mdbox message), read without allocating. */
 export function mdboxMapUidAt(bytes: Uint8Array, at: number): number {
-  return readU32(bytes, at);
-}
-
-// By hand, not through a DataView: a fetch decodes one record per message, a purge one per record of every mailbox.
-function readU32(bytes: Uint8Array, at: number): number {
-  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+  return readU32LE(bytes, at);
 }
 
 /**

@@ -5,6 +5,7 @@
  * to put messages back.
  */
 import * as fs from "node:fs";
+import { readU32LE } from "../../log/bytes.js";
 import { loadState } from "../../index-io/load-state.js";
 import { extension, extensionHeader, keywordsAt } from "../../projections/read.js";
 import { readCheckpoint } from "../../index-io/checkpoint-file.js";
@@ -52,10 +53,6 @@ function mdboxFieldOffset(state: IndexMapState): number {
   return ext !== undefined && ext.recordSize >= MDBOX_RECORD_SIZE ? ext.recordOffset : -1;
 }
 
-function u32At(bytes: Uint8Array, at: number): number {
-  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
-}
-
 const NO_KEYWORDS: readonly string[] = Object.freeze([]);
 
 /**
@@ -74,7 +71,7 @@ export function messageRefs(state: IndexMapState): MailboxMessageRef[] {
   let index = 0;
   state.records.forEachChunk((rows) => {
     for (let o = 0; o < rows.length; o += rs, index++) {
-      const mapUid = mdboxAt < 0 ? 0 : u32At(rows, o + mdboxAt);
+      const mapUid = mdboxAt < 0 ? 0 : readU32LE(rows, o + mdboxAt);
       let guid128: Uint8Array;
       if (guidSize > 0) {
         guid128 = guids.subarray(index * guidSize, (index + 1) * guidSize);
@@ -83,10 +80,10 @@ export function messageRefs(state: IndexMapState): MailboxMessageRef[] {
         guid128 = guids.subarray(index * GUID_RECORD_SIZE, (index + 1) * GUID_RECORD_SIZE);
       }
       out.push({
-        uid: u32At(rows, o), flags: rows[o + 4],
+        uid: readU32LE(rows, o), flags: rows[o + 4],
         keywords: state.keywords.length === 0 ? NO_KEYWORDS : keywordsAt(state, index),
         // A map uid of 0 is no mdbox record (decodeMdboxRecord), and then no save date either.
-        mapUid, saveDate: mapUid === 0 ? 0 : u32At(rows, o + mdboxAt + 4),
+        mapUid, saveDate: mapUid === 0 ? 0 : readU32LE(rows, o + mdboxAt + 4),
         guid128,
       });
     }
