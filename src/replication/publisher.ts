@@ -27,7 +27,6 @@ import type { LogPosition } from "../log/types.js";
 import { ReplicationError, ReplicationFencedError } from "../shared/errors.js";
 import { INLINE_BUDGET_BYTES } from "./bodies.js";
 import { LogFollower } from "./follow.js";
-import { underLogLock } from "./log-lock.js";
 import { asReplicationError, type ReplicationConnection } from "./connection.js";
 import { mailboxSubject, checkToken, isStoreLevelSubject, storageSubject, subscriptionsSubject } from "./subjects.js";
 import {
@@ -345,7 +344,7 @@ export class Publisher {
    * complete seed or commit yet, publishes a seed of the mailbox's current
    * state, whether or not its log reaches back to its creation. Nothing
    * when the subject has messages already. The state, its position and the
-   * bodies are read under the mailbox's log lock (underLogLock), so another
+   * bodies are read under the mailbox's log lock (Mailbox.withLogLock), so another
    * process's expunge waits for the seed rather than removing a body it
    * still has to read; what others commit after it follows it on the subject.
    * @returns whether a seed was published.
@@ -356,7 +355,7 @@ export class Publisher {
     const subject = this.subjectOf(mailbox);
     if ((await this.cursor(subject)).end !== undefined) return false;
     let seeded = false;
-    await underLogLock(mailbox, async (state) => {
+    await mailbox.withLogLock(async (state) => {
       // A commit of this process may have published while the lock was waited for.
       const cursor = await this.cursor(subject);
       if (cursor.end !== undefined) return;
@@ -889,7 +888,7 @@ export function replicatedCommitHooks(publisher: Publisher, options: ReplicatedH
   const follower = options.followExternal === false ? undefined : new LogFollower({
     has: (mailbox, end) => publisher.has(mailbox, end),
     // Under the log lock, as a commit: the state and bodies read are the log end's, and this process's commits wait.
-    publishNoticed: (mailbox) => underLogLock(mailbox, (state) => publishLogEnd(publisher, mailbox, { end: position(state), state })),
+    publishNoticed: (mailbox) => mailbox.withLogLock((state) => publishLogEnd(publisher, mailbox, { end: position(state), state })),
     onError: options.onFollowError,
   });
   return {
