@@ -44,9 +44,9 @@ export interface ImportOptions {
   /** Only these mailboxes (default: all of the source). */
   mailboxes?: readonly string[];
   /**
-   * Most messages per target transaction (default: no limit, one
-   * transaction per mailbox, as doveadm import commits: its data is synced
-   * once, at the end).
+   * Most messages per target transaction (default 2,000: doveadm import
+   * commits once per mailbox; batches bound what a failed import leaves to
+   * redo, and an mdbox target stages the data as it comes either way).
    */
   batchMessages?: number;
   /**

@@ -592,8 +592,10 @@ function openCursor(head: SharedLogFile, headPath: string, known: KnownLogEnd | 
 /** Bytes read to decode a log header (Dovecot's is 40; a longer one is skipped by its hdr_size). */
 const LOG_HEADER_PEEK = 64;
 
-/** Writes a complete new log file at `path` unless one is already there. */
-/** @returns false when someone else created the file first. */
+/**
+ * Writes a complete new log file at `path` unless one is already there.
+ * @returns false when someone else created the file first.
+ */
 function createLogFile(path: string, options: CreateLogOptions, sync: boolean): boolean {
   const now = Math.floor(Date.now() / 1000);
   const header = encodeLogHeader({

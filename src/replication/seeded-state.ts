@@ -40,7 +40,7 @@ export class SeedCollector {
 }
 
 /** The state seed `last` (its last part) describes, with the messages and modseqs of all its parts. */
-export function seededState(last: ShippedCommit, messages: readonly SeededMessage[], modseqs: readonly SeededModseq[]): IndexMapState {
+function seededState(last: ShippedCommit, messages: readonly SeededMessage[], modseqs: readonly SeededModseq[]): IndexMapState {
   const seed = last.seed!;
   const ranges = toRanges(messages.map((m) => m.uid));
   const records: LogRecord[] = [

@@ -85,15 +85,15 @@ export function guid128ToString(guid: Uint8Array): string {
 }
 
 /**
- * @returns the 16 bytes of a 32-hex-digit GUID string (written into `out`
- *   when given), or undefined if it is not one (either case accepted).
+ * @returns the 16 bytes of a 32-hex-digit GUID string, or undefined if it
+ *   is not one (either case accepted).
  */
-export function guid128FromString(text: string, out?: Uint8Array): Uint8Array | undefined {
+export function guid128FromString(text: string): Uint8Array | undefined {
   // Digit by digit, not a regex and a Buffer: a rebuild parses every message's GUID.
   if (text.length !== 2 * GUID_128_SIZE) return undefined;
   // A char code above a byte is no hex digit: 0 stands for it (not one either).
   for (let i = 0; i < text.length; i++) digitScratch[i] = text.charCodeAt(i) > 0xff ? 0 : text.charCodeAt(i);
-  out ??= new Uint8Array(GUID_128_SIZE);
+  const out = new Uint8Array(GUID_128_SIZE);
   return guid128FromBytes(digitScratch, 0, digitScratch.length, out, 0) ? out : undefined;
 }
 

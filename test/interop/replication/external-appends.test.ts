@@ -53,7 +53,7 @@ async function states(storage: Storage): Promise<unknown[]> {
   return Promise.all((await sortedNames(storage)).map((name) => portableState(storage, name)));
 }
 
-/** doveadm flags and expunges messages of the primary's INBOX (its own log appends), while `primary` has it open. */
+/** doveadm flags messages of the primary's INBOX (its own log appends), while `primary` has it open. */
 async function doveadmWrites(p: DovecotOracle): Promise<void> {
   await p.chownRoot();
   await p.flags("add", "\\Flagged $Doveadm", ["mailbox", "INBOX", "uid", "1:2"]);
