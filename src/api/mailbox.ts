@@ -445,6 +445,11 @@ export class Mailbox {
     if (this.options.readOnly) throw new MailstoreError("UNSUPPORTED", `mailbox ${this.name} is open read-only`, { path: this.backend.indexPrefix });
   }
 
+  /** Whether close() was called. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   private checkOpen(): void {
     if (this.closed) throw new MailstoreError("INVALID_ARGUMENT", `mailbox ${this.name} is closed`);
   }

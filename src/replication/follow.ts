@@ -24,7 +24,6 @@ import type { Mailbox } from "../api/mailbox.js";
 import { isBefore } from "../index-io/load-state.js";
 import { followLog } from "../log/follow.js";
 import type { LogPosition } from "../log/types.js";
-import { MailstoreError } from "../shared/errors.js";
 
 /** One followed mailbox. */
 interface Followed {
@@ -87,7 +86,7 @@ export class LogFollower {
   }
 
   private notice(mailbox: Mailbox, entry: Followed, end: LogPosition): void {
-    if (!isOpen(mailbox)) {
+    if (mailbox.isClosed) {
       this.unfollow(mailbox, entry);
       return;
     }
@@ -118,16 +117,5 @@ export class LogFollower {
         this.options.onError?.(err, mailbox);
       }
     }
-  }
-}
-
-/** Whether `mailbox` is still open: changes() checks that before it makes its (cold) stream. */
-function isOpen(mailbox: Mailbox): boolean {
-  try {
-    mailbox.changes();
-    return true;
-  } catch (err) {
-    if (err instanceof MailstoreError && err.code === "INVALID_ARGUMENT") return false;
-    throw err;
   }
 }
