@@ -159,12 +159,32 @@ function readFileHeader(fd: number, fileSize: number, filePath: string): Decoded
   }
 }
 
+/** The file a DboxMessageReader holds open. */
+interface OpenDboxFile {
+  readonly path: string;
+  readonly fd: number;
+  /** Its size when last looked at: raised by fstat when a read starts past it, lowered by a read that finds the end first. */
+  size: number;
+  readonly headerSize: number;
+  readonly msgHeaderSize: number;
+}
+
+/** @returns whether `f` is larger now than `f.size`, which it then becomes. */
+function grew(f: OpenDboxFile): boolean {
+  const size = fs.fstatSync(f.fd).size;
+  if (size <= f.size) return false;
+  f.size = size;
+  return true;
+}
+
 /**
  * Reads messages out of dbox files, keeping the last file open with its
  * header decoded: an mdbox mailbox's consecutive UIDs mostly share an m.N
  * file, so a fetch of all of them opens each file once, and with the map's
  * record size each message is one pread (20,000 messages: ~3 syscalls each
- * instead of 6). The file can only grow while open (appends); a file
+ * instead of 6). The file grows while open (appends), and may be cut (a
+ * save's rollback): a read that comes back short lowers the size it holds,
+ * one that needs bytes past it looks at the file's size again. A file
  * replaced under the same name is seen through `forget()`, which callers
  * use when what they read disagrees with the map.
  *
@@ -182,7 +202,7 @@ function readFileHeader(fd: number, fileSize: number, filePath: string): Decoded
  * map state, whose key drops the old read-ahead.
  */
 export class DboxMessageReader {
-  private file: { path: string; fd: number; size: number; headerSize: number; msgHeaderSize: number } | undefined;
+  private file: OpenDboxFile | undefined;
   /** The read-ahead window: `length` bytes of `path` from `start`, read for `key`. */
   private ahead: { key: object; path: string; start: number; length: number; buffer: Uint8Array } | undefined;
   /** Where the last read ended, in `lastPath`: the next read starting there is sequential. */
@@ -236,10 +256,19 @@ export class DboxMessageReader {
    */
   private readRecord(filePath: string, offset: number, sizeHint: number | undefined, readAheadKey: object | undefined): Uint8Array {
     const f = this.fileFor(filePath, offset);
-    const m = f.msgHeaderSize;
     if (!Number.isSafeInteger(offset) || offset < f.headerSize || offset >= f.size) {
       throw new MailCorruptedError(`message offset ${offset} is outside the messages (${f.headerSize}..${f.size})`, { path: filePath, offset });
     }
+    const bytes = this.readRecordUpToSize(f, offset, sizeHint, readAheadKey);
+    // Not all there by the size we had: the file may have grown since (appended to after it was opened,
+    // or after a cut seen here). One look before the decode calls the record broken; one, so it ends.
+    if (this.found.end >= 0 || !grew(f)) return bytes;
+    return this.readRecordUpToSize(f, offset, sizeHint, undefined);
+  }
+
+  /** readRecord's reads, none past `f.size`, which a short read lowers (the file was cut). */
+  private readRecordUpToSize(f: OpenDboxFile, offset: number, sizeHint: number | undefined, readAheadKey: object | undefined): Uint8Array {
+    const m = f.msgHeaderSize;
     const found = this.found;
     found.end = -1;
     // Sizes come from the file (and a hint from the map): never read more than what is there.
@@ -248,8 +277,11 @@ export class DboxMessageReader {
       const bytes = first ? this.readFirst(f, offset, length, readAheadKey) : this.readOwn(f.fd, offset, length);
       const at = found.at;
       const got = found.limit - at;
+      // Short: the file was cut since its size was taken (a rollback, or by hand). It ends here now, so the
+      // checks below stop at the cut instead of asking again for the bytes up to the old size, forever.
+      if (got < length) f.size = offset + got;
       if (got < m) return bytes; // the decode throws: truncated header
-      const bodySize = decodeDboxMessageHeader(bytes, at, m, { path: filePath, offset });
+      const bodySize = decodeDboxMessageHeader(bytes, at, m, { path: f.path, offset });
       if (bodySize > f.size - offset - m) return bytes; // the decode throws: past EOF
       const end = got > m + bodySize ? findDboxMetadataEnd(bytes, at + m + bodySize, found.limit) : undefined;
       if (end !== undefined) {
@@ -279,7 +311,7 @@ export class DboxMessageReader {
   }
 
   /** A message's first read: from the read-ahead window when sequential, else one pread into a buffer of its own (`found` says where). */
-  private readFirst(f: { path: string; fd: number; size: number }, offset: number, length: number, key: object | undefined): Uint8Array {
+  private readFirst(f: OpenDboxFile, offset: number, length: number, key: object | undefined): Uint8Array {
     const sequential = key !== undefined && offset === this.lastEnd && f.path === this.lastPath;
     this.lastEnd = offset + length;
     this.lastPath = f.path;
@@ -312,7 +344,7 @@ export class DboxMessageReader {
         throw err;
       }
     } else if (offset >= this.file.size) {
-      this.file.size = fs.fstatSync(this.file.fd).size; // appended to since
+      grew(this.file); // appended to since
     }
     return this.file;
   }
