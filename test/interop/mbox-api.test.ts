@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { openStorage, recordAt, messageCount, flagNames, type Storage } from "../../src/index.js";
-import { createOracle, describeInterop, sampleMessage, type DovecotOracle } from "../helpers/dovecot.js";
+import { createOracle, describeInterop, parseFlags, sampleMessage, type DovecotOracle } from "../helpers/dovecot.js";
 import { doveadmFetch, engineFetch } from "../helpers/fetch-compare.js";
 
 const FROM_BODY = sampleMessage(7, { body: "First line\nFrom the start of a line\n>From quoted\nFrom someone@example.com Thu Nov 29 22:33:52 2001\nlast\n" });
@@ -135,6 +135,26 @@ describeInterop("mbox through the public API, against Dovecot", () => {
     await box.close();
     await o.chownRoot();
     expect(await doveadmFetch(o, "INBOX")).toEqual(await engineFetch(storage, "INBOX"));
+    o.assertNoStderrProblems();
+  });
+
+  it("a save with a new keyword that goes before an MDA's message: Dovecot reading the file without the index keeps the keyword", async () => {
+    const box = await storage.openMailbox("INBOX");
+    await box.refresh();
+    await box.transaction().append({ body: sampleMessage(1) }).commit();
+    // Delivered behind the index's back: the next save goes before it (UIDs grow through the file).
+    fs.appendFileSync(path.join(o.root, "inbox"), "From mda@example.com  Mon Nov 23 10:00:00 2026\nFrom: x@y\nSubject: delivered\n\nhello\n\n");
+    await box.transaction().append({ body: sampleMessage(2), flags: ["\\Seen", "$Work"] }).commit();
+    await box.close();
+    await o.chownRoot();
+    // No index: what X-IMAPbase and X-Keywords say is all there is.
+    const { stdout } = await o.run(["-f", "json", "fetch", "uid flags hdr.subject", "mailbox", "INBOX", "all"], { extraSettings: { mail_location: `${o.location}:INDEX=MEMORY` } });
+    const rows = (JSON.parse(stdout) as Array<Record<string, string>>).map((r) => ({ subject: r["hdr.subject"], flags: parseFlags(r.flags).sort() }));
+    expect(rows).toEqual([
+      { subject: `Test message 1`, flags: [] },
+      { subject: `Test message 2`, flags: ["$Work", "\\Seen"] },
+      { subject: "delivered", flags: [] },
+    ]);
     o.assertNoStderrProblems();
   });
 

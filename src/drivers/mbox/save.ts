@@ -5,10 +5,12 @@
  *
  * Normally the messages are appended at the end in Dovecot's layout
  * (write.ts): a separator LF is added first when the file does not end in
- * one; the first message of an empty file carries X-IMAPbase. Then, as
- * Dovecot's sync does, the 10-digit last-UID field of the first message's
- * X-IMAPbase (or the pseudo message's X-IMAP) is raised in place, so the
- * UIDs stay safe should the index be lost.
+ * one; the first message of an empty file carries X-IMAPbase. Before the
+ * messages are written (here and below), as Dovecot's sync does, the
+ * 10-digit last-UID field of the first message's X-IMAPbase (or the pseudo
+ * message's X-IMAP) is raised in place and keywords new to the mailbox are
+ * added to its list, so that UIDs and keywords stay safe should the index
+ * be lost (prepareImapBase).
  *
  * The UIDs are fixed by the caller (the index's next UIDs), and UIDs must
  * grow through the file. So when the file changed behind the index and
@@ -105,14 +107,7 @@ export async function saveToMbox(hold: WriteHold, state: IndexMapState, messages
     pos += p.length;
   });
   const bytes = Buffer.concat([needLf ? Buffer.from("\n") : Buffer.alloc(0), ...parts]);
-  // X-IMAPbase first, the messages last: a kill between the writes then leaves at worst an unused
-  // UID or keyword name, never saved text whose keywords a reader without the index drops.
-  const oldLast = raiseUidLast(hold, lastUid);
-  // A keyword new to the mailbox must be in the first message's X-IMAPbase list, or a reader without
-  // the index ignores the X-Keywords naming it. (Left listed if the save is undone: an unused name is harmless.)
-  if (start > 0 && messages.some((m) => m.keywords.some((k) => !state.keywords.includes(k)))) {
-    listKeywordsInImapBase(hold, new FileSource(hold.fd), lastUid, state.header.uidValidity, keywordsWith(state, messages));
-  }
+  const oldLast = start > 0 ? prepareImapBase(hold, state, messages, lastUid) : undefined;
   hold.write(bytes, size);
   hold.syncData();
   const records = [...fromOffsetRecords(offsets), ...headerMd5Records(parts.map((p, i) => ({ uid: uids[i], md5: formattedHeaderMd5(p) })))];
@@ -126,6 +121,24 @@ export async function saveToMbox(hold: WriteHold, state: IndexMapState, messages
       hold.syncData();
     },
   };
+}
+
+/**
+ * Readies the first message's X-IMAPbase (or X-IMAP) for `messages`, which
+ * go after it: raises its last UID to `lastUid`, and lists the keywords new
+ * to the mailbox (a reader without the index ignores an X-Keywords naming a
+ * keyword that list lacks). Done before any message is written: a kill in
+ * between then leaves at worst an unused UID or keyword name, never saved
+ * text whose keywords such a reader drops. (Left as is if the save is
+ * undone: an unused name is harmless.)
+ * @returns the old last UID and where it is, to undo; undefined when not changed.
+ */
+function prepareImapBase(hold: WriteHold, state: IndexMapState, messages: readonly NewMessage[], lastUid: number): { offset: number; value: number } | undefined {
+  const oldLast = raiseUidLast(hold, lastUid);
+  if (messages.some((m) => m.keywords.some((k) => !state.keywords.includes(k)))) {
+    listKeywordsInImapBase(hold, new FileSource(hold.fd), lastUid, state.header.uidValidity, keywordsWith(state, messages));
+  }
+  return oldLast;
 }
 
 /** The file's messages matched to the index, nothing pending (read only). */
@@ -148,6 +161,8 @@ function insertBefore(
   saved: IndexedMessage[],
 ): SaveOutcome {
   const parts = formatAll(state, messages, uids, insertAt === 0);
+  // At the file's start the first new message carries X-IMAPbase itself, written with it.
+  if (insertAt > 0) prepareImapBase(hold, state, messages, uids[uids.length - 1]);
   const msgs = plan.messages;
   const src = new FileSource(hold.fd);
   const units = msgs.map((m, i) => ({ start: m.msg.fromLineOffset, end: i + 1 < msgs.length ? msgs[i + 1].msg.fromLineOffset : src.size }));
