@@ -158,6 +158,19 @@ describeInterop("mbox through the public API, against Dovecot", () => {
     o.assertNoStderrProblems();
   });
 
+  it("a keyword new to the mailbox saved after Dovecot's pseudo message: Dovecot reading the file without the index keeps it", async () => {
+    const box = await storage.openMailbox("INBOX");
+    await box.refresh();
+    await box.transaction().append({ body: sampleMessage(1) }).commit();
+    await box.transaction().expunge([{ uid1: 1, uid2: 1 }]).commit();
+    await box.transaction().append({ body: sampleMessage(2), flags: ["$Work"] }).commit();
+    await box.close();
+    await o.chownRoot();
+    const { stdout } = await o.run(["-f", "json", "fetch", "uid flags", "mailbox", "INBOX", "all"], { extraSettings: { mail_location: `${o.location}:INDEX=MEMORY` } });
+    expect((JSON.parse(stdout) as Array<Record<string, string>>).map((r) => ({ uid: r.uid, flags: parseFlags(r.flags) }))).toEqual([{ uid: "2", flags: ["$Work"] }]);
+    o.assertNoStderrProblems();
+  });
+
   it("engine copies and moves between mbox folders; doveadm sees the same", async () => {
     await storage.createMailbox("Archive/2024");
     const inbox = await storage.openMailbox("INBOX");

@@ -47,7 +47,7 @@ function rfc822Date(unixTime: number): string {
  */
 export function formatPseudoMessage(uidValidity: number, uidLast: number, keywords: readonly string[], unixTime = Math.floor(Date.now() / 1000)): Buffer {
   const host = os.hostname();
-  const imap = `X-IMAP: ${uidValidity} ${String(uidLast).padStart(10, "0")}${keywords.map((k) => ` ${k}`).join("")}${" ".repeat(PADDING)}`;
+  const imap = `${imapLine(uidValidity, uidLast, keywords)}${" ".repeat(PADDING)}`;
   return Buffer.from(
     formatFromLine("MAILER_DAEMON", unixTime) +
       `Date: ${rfc822Date(unixTime)}\n` +
@@ -61,4 +61,28 @@ export function formatPseudoMessage(uidValidity: number, uidLast: number, keywor
       "\n",
     "utf8",
   );
+}
+
+/** The X-IMAP line without padding or LF. */
+function imapLine(uidValidity: number, uidLast: number, keywords: readonly string[]): string {
+  return `X-IMAP: ${uidValidity} ${String(uidLast).padStart(10, "0")}${keywords.map((k) => ` ${k}`).join("")}`;
+}
+
+const X_IMAP_LINE = /^X-IMAP:[^\r\n]*/im;
+
+/**
+ * The pseudo message's header lines (`header`, without the empty line) with
+ * its X-IMAP line saying `uidValidity`, `uidLast` and `keywords`, written
+ * into the line's own padding: the same length, so that it can be written
+ * in place.
+ * @returns the new header, or undefined when the line has no room for it
+ *   (or there is no X-IMAP line).
+ */
+export function relistPseudoImap(header: Uint8Array, uidValidity: number, uidLast: number, keywords: readonly string[]): Buffer | undefined {
+  const text = Buffer.from(header).toString("latin1");
+  const m = X_IMAP_LINE.exec(text);
+  if (!m) return undefined;
+  const line = imapLine(uidValidity, uidLast, keywords);
+  if (Buffer.byteLength(line, "latin1") > m[0].length || /[^\x20-\x7e]/.test(line)) return undefined;
+  return Buffer.from(text.slice(0, m.index) + line.padEnd(m[0].length, " ") + text.slice(m.index + m[0].length), "latin1");
 }

@@ -24,7 +24,7 @@ import { fromOffsetOf, headerMd5Of, mboxHeaderRecords, newMboxSyncHeader, readMb
 import { indexedMessages, type IndexedMessage, type PendingChanges } from "./index-view.js";
 import { rebuildHeader, type ManagedFields } from "./managed-headers.js";
 import type { WriteHold } from "./mbox-file.js";
-import { formatPseudoMessage } from "./pseudo.js";
+import { formatPseudoMessage, relistPseudoImap } from "./pseudo.js";
 import { repairInterruptedTrim, rewriteInPlace, writeHeaderInPlace, type InPlacePlan } from "./in-place.js";
 import { bytesPiece, messagePiece, type Piece } from "./pieces.js";
 import type { MboxMessage } from "./scan.js";
@@ -190,31 +190,27 @@ export function fullSync(hold: WriteHold, state: IndexMapState, pending: Pending
 }
 
 /**
- * Adds keywords the first message's X-IMAPbase does not list yet, in place
- * when its padding allows (Dovecot, reading the file without its index,
- * ignores an X-Keywords naming a keyword that list lacks). Best effort, as
- * Dovecot's own imapbase_rewrite: a list that does not fit waits for the
- * next rewrite of that message.
+ * Adds keywords the first message's X-IMAPbase (the pseudo message's
+ * X-IMAP) does not list yet, in place when its padding allows (Dovecot,
+ * reading the file without its index, ignores an X-Keywords naming a keyword
+ * that list lacks). Best effort, as Dovecot's own imapbase_rewrite: a list
+ * that does not fit waits for the next rewrite of that message.
  * @returns whether the list now holds every one of `keywords`.
  */
 export function listKeywordsInImapBase(hold: WriteHold, src: ByteSource, uidLast: number, uidValidity: number, keywords: readonly string[]): boolean {
   const first = messageAt(src, 0, "");
   const base = first?.imapBase;
-  if (!first || first.pseudo || !base || first.rawUid === undefined) return false;
+  if (!first || !base || (!first.pseudo && first.rawUid === undefined)) return false;
   if (keywords.every((k) => base.keywords.includes(k))) return true;
   const block = headerBlock(src, first);
-  const header = rebuildHeader(
-    block,
-    {
-      uid: first.rawUid,
-      flags: first.flags & MAIL_FLAGS_NONRECENT,
-      keywords: first.rawKeywords,
-      recent: first.recent,
-      bodyLength: first.endOffset - first.bodyOffset,
-      imapBase: { uidValidity, uidLast: Math.max(uidLast, base.uidLast), keywords: [...base.keywords, ...keywords.filter((k) => !base.keywords.includes(k))] },
-    },
-    block.length,
-  );
+  const imapBase = { uidValidity, uidLast: Math.max(uidLast, base.uidLast), keywords: [...base.keywords, ...keywords.filter((k) => !base.keywords.includes(k))] };
+  const header = first.pseudo
+    ? relistPseudoImap(block, imapBase.uidValidity, imapBase.uidLast, imapBase.keywords)
+    : rebuildHeader(
+        block,
+        { uid: first.rawUid!, flags: first.flags & MAIL_FLAGS_NONRECENT, keywords: first.rawKeywords, recent: first.recent, bodyLength: first.endOffset - first.bodyOffset, imapBase },
+        block.length,
+      );
   if (header) writeHeaderInPlace(hold, first, header);
   return header !== undefined;
 }

@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseMbox } from "../../../../src/drivers/mbox/scan.js";
 import { rebuildHeader } from "../../../../src/drivers/mbox/managed-headers.js";
+import { formatPseudoMessage, relistPseudoImap } from "../../../../src/drivers/mbox/pseudo.js";
 import { MailFlag } from "../../../../src/log/types.js";
 import { openStorage, flagNames, lookupUid, messageCount, recordAt, type Storage } from "../../../../src/index.js";
 
@@ -20,6 +21,20 @@ describe("rebuildHeader", () => {
     const exact = rebuildHeader(header, { uid: 3, flags: 0, keywords: ["a"], recent: false, bodyLength: 5 }, header.length)!;
     expect(exact.length).toBe(header.length);
     expect(rebuildHeader(header, { uid: 3, flags: 0x1f, keywords: ["a-very-long-keyword-that-cannot-fit-in-there"], recent: false, bodyLength: 5 }, header.length)).toBeUndefined();
+  });
+});
+
+describe("relistPseudoImap", () => {
+  const header = formatPseudoMessage(1700000000, 7, ["a"]);
+  const block = header.subarray(header.indexOf(0x0a) + 1, header.indexOf("\n\n") + 1);
+  it("lists keywords within the X-IMAP line's padding, keeping the header's length", () => {
+    const out = relistPseudoImap(block, 1700000000, 9, ["a", "$Work"])!;
+    expect(out.length).toBe(block.length);
+    expect(out.toString("latin1")).toMatch(/^X-IMAP: 1700000000 0000000009 a \$Work {10,}$/m);
+    expect(out.toString("latin1").replace(/^X-IMAP:.*$/m, "")).toBe(block.toString("latin1").replace(/^X-IMAP:.*$/m, ""));
+  });
+  it("reports a list that does not fit", () => {
+    expect(relistPseudoImap(block, 1700000000, 9, ["a", "x".repeat(60)])).toBeUndefined();
   });
 });
 
@@ -103,6 +118,30 @@ describe("mbox mailbox (engine only)", () => {
     const st = await again.refresh();
     expect(recordAt(st, 1)!.uid).toBe(3);
     await again.close();
+  });
+
+  it("after the pseudo message, a keyword new to the mailbox is listed in its X-IMAP: a save's, an MDA-then-save's and a flag change's (a reader without the index keeps them)", async () => {
+    const box = await storage.openMailbox("INBOX");
+    await box.refresh();
+    await box.transaction().append({ body: msg(1) }).commit();
+    await box.transaction().expunge([{ uid1: 1, uid2: 1 }]).commit();
+    await box.transaction().append({ body: msg(2), flags: ["$Work"] }).commit();
+    let parsed = parseMbox(fs.readFileSync(inbox()));
+    expect(parsed.messages.map((m) => [m.pseudo, m.uid, m.keywords])).toEqual([[true, 0, []], [false, 2, ["$Work"]]]);
+    expect(parsed.imapBase).toMatchObject({ uidLast: 2, keywords: ["$Work"] });
+    // The save goes before a message an MDA delivered (insertBefore).
+    fs.appendFileSync(inbox(), "From mda@example.com Mon Dec  7 04:00:00 2026\nFrom: mda@example.com\nSubject: delivered\n\nThree\n\n");
+    await box.transaction().append({ body: msg(3), flags: ["$Home"] }).commit();
+    parsed = parseMbox(fs.readFileSync(inbox()));
+    expect(parsed.messages.map((m) => [m.pseudo, m.uid, m.keywords])).toEqual([[true, 0, []], [false, 2, ["$Work"]], [false, 3, ["$Home"]], [false, 4, []]]);
+    expect(parsed.imapBase).toMatchObject({ uidLast: 3, keywords: ["$Work", "$Home"] });
+    await box.refresh();
+    await box.transaction().flags([{ uid1: 2, uid2: 2 }], "add", ["later"]).commit();
+    await box.refresh();
+    parsed = parseMbox(fs.readFileSync(inbox()));
+    expect(parsed.imapBase?.keywords).toEqual(["$Work", "$Home", "later"]);
+    expect(parsed.messages[1].keywords).toEqual(["$Work", "later"]);
+    await box.close();
   });
 
   it("an MDA's message is taken lazily (DIRTY, header MD5) and gets its X-UID at the next rewrite", async () => {
