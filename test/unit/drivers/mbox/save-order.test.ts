@@ -54,7 +54,8 @@ describe("mbox save: the order of its writes", () => {
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it("writes the messages last: killed right after them, the file still lists their new keyword in X-IMAPbase", async () => {
+  /** An mbox INBOX with one committed message ("Subject: first"), and its index state. */
+  async function oneMessageMbox() {
     const inbox = path.join(dir, "inbox");
     const storage = openStorage(`mbox:${dir}:INBOX=${inbox}`);
     const box = await storage.openMailbox("INBOX");
@@ -63,6 +64,11 @@ describe("mbox save: the order of its writes", () => {
     const state = box.state;
     await box.close();
     await storage.close();
+    return { inbox, state };
+  }
+
+  it("writes the messages last: killed right after them, the file still lists their new keyword in X-IMAPbase", async () => {
+    const { inbox, state } = await oneMessageMbox();
 
     const marker = "Subject: second-with-keyword";
     const fd = fs.openSync(inbox, "r+");
@@ -82,14 +88,7 @@ describe("mbox save: the order of its writes", () => {
   });
 
   it("a save that goes before a message the index does not know (an MDA's): killed after any of its writes, every message is there once and the new keyword is listed in X-IMAPbase", async () => {
-    const inbox = path.join(dir, "inbox");
-    const storage = openStorage(`mbox:${dir}:INBOX=${inbox}`);
-    const box = await storage.openMailbox("INBOX");
-    await box.refresh();
-    await box.transaction().append({ body: "From: a@b\nSubject: first\n\nOne\n", flags: [] }).commit();
-    const state = box.state;
-    await box.close();
-    await storage.close();
+    const { inbox, state } = await oneMessageMbox();
     // Delivered behind the index's back: the save must go before it (UIDs grow through the file).
     fs.appendFileSync(inbox, "From mda@example.com Mon Dec  7 04:00:00 2026\nFrom: mda@example.com\nSubject: delivered\n\nThree\n\n");
     const before = fs.readFileSync(inbox);
