@@ -14,8 +14,8 @@ import { MAILDIR_SYNC_SECS, type FileStamp } from "./index-header.js";
 import * as path from "node:path";
 
 interface DirState {
-  /** base name → the file (kept as objects: lookups during a sync allocate nothing) */
-  readonly files: Map<string, MaildirFile>;
+  /** base name → full name (strings only: no object per file of a 100k listing) */
+  readonly files: Map<string, string>;
   /** Names whose base name an earlier name of the same directory has, or that have none. */
   readonly dups: readonly string[];
   readonly stamp: FileStamp;
@@ -59,8 +59,8 @@ export class MaildirFileMemo {
     const c = this.dirs.cur!;
     // A base in both directories: Dovecot keeps the one in new/ (read first).
     for (const base of n.files.keys()) {
-      const file = c.files.get(base);
-      if (file !== undefined) strays.push(file);
+      const name = c.files.get(base);
+      if (name !== undefined) strays.push({ dir: "cur", name });
     }
     for (const [dir, d] of [["new", n], ["cur", c]] as const) for (const name of d.dups) strays.push({ dir, name });
     return { newStamp: n.stamp, newCheckTime: n.checkTime, curStamp: c.stamp, curCheckTime: c.checkTime, readNew, readCur, strays };
@@ -70,7 +70,7 @@ export class MaildirFileMemo {
     const old = this.dirs[sub];
     if (old && sameStamp(old.stamp, statDirStamp(path.join(this.mailDir, sub))) && old.checkTime > old.stamp.mtime + MAILDIR_SYNC_SECS) return false;
     const listing = listMaildirSubdir(this.mailDir, sub);
-    const files = new Map<string, MaildirFile>();
+    const files = new Map<string, string>();
     const dups: string[] = [];
     for (const name of listing.names) {
       // ":…" has no base name: a stray for the caller to rename, as Dovecot does.
@@ -80,7 +80,7 @@ export class MaildirFileMemo {
       }
       const base = maildirBaseName(name);
       if (files.has(base)) dups.push(name);
-      else files.set(base, { dir: sub, name });
+      else files.set(base, name);
     }
     this.dirs[sub] = { files, dups, stamp: listing.stamp, checkTime: listing.checkTime };
     return true;
@@ -88,27 +88,30 @@ export class MaildirFileMemo {
 
   /** @returns where the file with base name `base` was seen, if anywhere. */
   find(base: string): MaildirFile | undefined {
-    return this.dirs.new?.files.get(base) ?? this.dirs.cur?.files.get(base);
+    const fresh = this.dirs.new?.files.get(base);
+    if (fresh !== undefined) return { dir: "new", name: fresh };
+    const name = this.dirs.cur?.files.get(base);
+    return name === undefined ? undefined : { dir: "cur", name };
   }
 
   /** Every file by base name (new/ wins over cur/ for a base in both). */
   *entries(): IterableIterator<[string, MaildirFile]> {
-    const n = this.dirs.new?.files ?? new Map<string, MaildirFile>();
-    yield* n;
-    for (const [base, file] of this.dirs.cur?.files ?? []) if (!n.has(base)) yield [base, file];
+    const n = this.dirs.new?.files ?? new Map<string, string>();
+    for (const [base, name] of n) yield [base, { dir: "new", name }];
+    for (const [base, name] of this.dirs.cur?.files ?? []) if (!n.has(base)) yield [base, { dir: "cur", name }];
   }
 
   /** Records a file we created or renamed. */
   put(base: string, file: MaildirFile): void {
     const other = file.dir === "new" ? "cur" : "new";
     this.dirs[other]?.files.delete(base);
-    this.dirs[file.dir]?.files.set(base, file);
+    this.dirs[file.dir]?.files.set(base, file.name);
   }
 
   /** Number of distinct base names. */
   count(): number {
-    const n = this.dirs.new?.files ?? new Map<string, MaildirFile>();
-    const c = this.dirs.cur?.files ?? new Map<string, MaildirFile>();
+    const n = this.dirs.new?.files ?? new Map<string, string>();
+    const c = this.dirs.cur?.files ?? new Map<string, string>();
     let both = 0;
     for (const base of n.keys()) if (c.has(base)) both++;
     return n.size + c.size - both;
@@ -119,7 +122,7 @@ export class MaildirFileMemo {
     const d = this.dirs[file.dir];
     if (!d) return;
     const base = maildirBaseName(file.name);
-    if (d.files.get(base)?.name === file.name) d.files.delete(base);
+    if (d.files.get(base) === file.name) d.files.delete(base);
     const i = d.dups.indexOf(file.name);
     if (i >= 0) (d.dups as string[]).splice(i, 1);
   }
