@@ -60,6 +60,8 @@ export interface ParsedUidlist extends Uidlist {
   readonly partialLine: string;
   /** Extension tokens dropped because their key is not A–Z (Dovecot rewrites the file then). */
   readonly droppedExtensions: readonly string[];
+  /** The records by base file name (made while reading: a caller may keep it as its own). */
+  readonly byBase: Map<string, UidlistRecord>;
 }
 
 const MAX_UID = 0xfffffffe;
@@ -235,7 +237,7 @@ export function parseUidlist(data: Uint8Array | string, path?: string): ParsedUi
   }
   // A replaced record moved to a later UID: keep the list in UID order.
   if (replaced) records.sort((a, b) => a.uid - b.uid);
-  return { header, records, partialLine, droppedExtensions: dropped };
+  return { header, records, partialLine, droppedExtensions: dropped, byBase: byName };
 }
 
 /** @returns the line Dovecot writes for `rec` (with its LF); v1 writes `<uid> <name>`. */
