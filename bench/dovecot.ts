@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { median } from "./util.js";
 
 /** A whole process measured: wall-clock seconds and, where GNU time(1) is installed, peak RSS. */
 export interface Measured {
@@ -89,6 +90,51 @@ export function timeMailstore(args: string[], input?: Buffer): number {
 export function measureMailstore(args: string[], input?: Buffer): Measured {
   const bin = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../../bin/mailstore.js");
   return runMeasured(process.execPath, [bin, ...args], { env: { ...process.env, MAIL: "" }, input });
+}
+
+/** Each tool's whole-process no-op, medians of 5 (seconds). */
+export interface Noops {
+  readonly doveadm: number;
+  readonly engine: number;
+  /** `node -e 0`: what any Node process costs. */
+  readonly node: number;
+}
+
+/**
+ * Each tool's cost of doing nothing: start, open an empty mailbox
+ * (`mailbox status messages Empty`), report. Side-by-side benchmarks
+ * subtract these from whole-process times to compare the work done.
+ * @param location the mail location of a fresh store under `dir`.
+ */
+export function measureNoops(dovecot: DoveadmRunner, location: (dir: string) => string): Noops {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-bench-noop-"));
+  try {
+    fs.chmodSync(work, 0o755);
+    const dl = location(path.join(work, "dovecot"));
+    const el = location(path.join(work, "engine"));
+    dovecot.chown(work);
+    dovecot.run(dl, ["mailbox", "create", "Empty"]);
+    measureMailstore(["-l", el, "mailbox", "create", "Empty"]);
+    const d: number[] = [];
+    const e: number[] = [];
+    const n: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      d.push(dovecot.measure(dl, ["mailbox", "status", "messages", "Empty"]).seconds);
+      e.push(measureMailstore(["-l", el, "mailbox", "status", "messages", "Empty"]).seconds);
+      n.push(runMeasured(process.execPath, ["-e", "0"]).seconds);
+    }
+    return { doveadm: median(d), engine: median(e), node: median(n) };
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The whole-process *work* ratio: engine over doveadm, each with its own
+ * no-op subtracted first.
+ */
+export function workRatio(engineSeconds: number, doveadmSeconds: number, noop: Noops): number {
+  return Math.max(engineSeconds - noop.engine, 0) / Math.max(doveadmSeconds - noop.doveadm, 1e-3);
 }
 
 /** A synthetic mbox of `count` distinct messages of about `sizeBytes` each. */

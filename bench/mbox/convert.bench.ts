@@ -1,15 +1,16 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { DoveadmRunner, writeSampleMbox } from "../dovecot.js";
+import { DoveadmRunner, measureNoops, timeMailstore, workRatio, writeSampleMbox } from "../dovecot.js";
 import { fmt, versusDovecot } from "../util.js";
-import { timeEngineTask } from "./process.js";
 
 /**
  * Converting an mbox (as an MDA leaves it: From_ lines, no Dovecot headers)
  * into another format, whole processes side by side: `doveadm import`
- * against the engine's import (src/convert), each from its own copy of the
- * source and into an empty target.
+ * against `mailstore import` (src/convert), each from its own copy of the
+ * source and into an empty target. Also the whole-process work ratio:
+ * each tool's no-op (`mailbox status` of an empty mailbox of the target
+ * format) subtracted first.
  * @returns markdown table rows.
  */
 export async function mboxConvertBench(format = "maildir", count = 20_000, messageBytes = 2250): Promise<string[]> {
@@ -30,8 +31,9 @@ export async function mboxConvertBench(format = "maildir", count = 20_000, messa
     fs.mkdirSync(sides[0].dst);
     dovecot.chown(path.join(work, "dovecot"));
     const d = dovecot.run(sides[0].target, ["import", sides[0].source, "", "all"]);
-    const e = timeEngineTask(["import", sides[1].source, sides[1].target]);
-    return [`| ${label} (${fmt(bytes / 1e6)} MB mbox) | engine ${fmt(e)} s | Dovecot ${fmt(d)} s | ${versusDovecot(e, d)} |`];
+    const e = timeMailstore(["-l", sides[1].target, "import", sides[1].source]);
+    const noop = measureNoops(dovecot, (dir) => `${format}:${dir}`);
+    return [`| ${label} (${fmt(bytes / 1e6)} MB mbox) | engine ${fmt(e)} s | Dovecot ${fmt(d)} s | ${versusDovecot(e, d)}; work ratio (no-ops ${fmt(noop.engine)} / ${fmt(noop.doveadm)} s subtracted) ${fmt(workRatio(e, d, noop))}× |`];
   } finally {
     dovecot.cleanup();
     fs.rmSync(work, { recursive: true, force: true });

@@ -1,8 +1,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fmt, median } from "../util.js";
-import { DoveadmRunner, measureMailstore, runMeasured, writeSampleMbox, type Measured } from "../dovecot.js";
+import { fmt } from "../util.js";
+import { DoveadmRunner, measureMailstore, measureNoops, workRatio, writeSampleMbox, type Measured } from "../dovecot.js";
 import { EmbeddedSteps } from "./embedded-steps.js";
 
 /**
@@ -32,7 +32,7 @@ export async function vsDovecotBench(opts: VsDovecotOptions): Promise<string[]> 
   if (!DoveadmRunner.available()) return ["| vs-dovecot | (needs doveadm and root) | | |"];
   const dovecot = new DoveadmRunner();
   try {
-    const noop = measureNoops(dovecot);
+    const noop = measureNoops(dovecot, (dir) => `mdbox:${dir}`);
     const rows = [
       "",
       `No-op (\`mailbox status messages Empty\` on an empty mailbox, median of 5): doveadm ${fmt(noop.doveadm)} s, mailstore ${fmt(noop.engine)} s, \`node -e 0\` ${fmt(noop.node)} s: the engine's no-op is ${fmt(noop.engine / noop.node)}× \`node -e 0\`.`,
@@ -42,7 +42,7 @@ export async function vsDovecotBench(opts: VsDovecotOptions): Promise<string[]> 
     ];
     for (const size of opts.sizes) {
       for (const t of await runSize(dovecot, size)) {
-        const work = Math.max(t.engine.seconds - noop.engine, 0) / Math.max(t.doveadm.seconds - noop.doveadm, 1e-3);
+        const work = workRatio(t.engine.seconds, t.doveadm.seconds, noop);
         rows.push(`| ${size.toLocaleString("en")} | ${t.step} | ${fmt(t.doveadm.seconds)} | ${fmt(t.engine.seconds)} | ${fmt(t.embedded)} | ${fmt(work)} | ${fmt(t.embedded / t.doveadm.seconds)} | ${mib(t.doveadm.peakRss)} | ${mib(t.engine.peakRss)} |`);
       }
     }
@@ -54,30 +54,6 @@ export async function vsDovecotBench(opts: VsDovecotOptions): Promise<string[]> 
 
 function mib(bytes: number | undefined): string {
   return bytes === undefined ? "n/a" : `${fmt(bytes / 2 ** 20)} MiB`;
-}
-
-/** Each tool's cost of doing nothing: start, open an empty mailbox, report. */
-function measureNoops(dovecot: DoveadmRunner): { doveadm: number; engine: number; node: number } {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-bench-noop-"));
-  try {
-    fs.chmodSync(work, 0o755);
-    const dl = `mdbox:${work}/dovecot`;
-    const el = `mdbox:${work}/engine`;
-    dovecot.chown(work);
-    dovecot.run(dl, ["mailbox", "create", "Empty"]);
-    measureMailstore(["-l", el, "mailbox", "create", "Empty"]);
-    const d: number[] = [];
-    const e: number[] = [];
-    const n: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      d.push(dovecot.measure(dl, ["mailbox", "status", "messages", "Empty"]).seconds);
-      e.push(measureMailstore(["-l", el, "mailbox", "status", "messages", "Empty"]).seconds);
-      n.push(runMeasured(process.execPath, ["-e", "0"]).seconds);
-    }
-    return { doveadm: median(d), engine: median(e), node: median(n) };
-  } finally {
-    fs.rmSync(work, { recursive: true, force: true });
-  }
 }
 
 /** One size: a fresh mbox, three fresh mdbox stores, every step on each. */

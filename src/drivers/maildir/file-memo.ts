@@ -14,12 +14,22 @@ import { MAILDIR_SYNC_SECS, type FileStamp } from "./index-header.js";
 import * as path from "node:path";
 
 interface DirState {
-  /** base name → the file (kept as objects: lookups during a sync allocate nothing) */
-  readonly files: Map<string, MaildirFile>;
-  /** Names whose base name an earlier name of the same directory has, or that have none. */
-  readonly dups: readonly string[];
+  /** The names as read (dot files skipped). */
+  readonly names: readonly string[];
   readonly stamp: FileStamp;
   readonly checkTime: number;
+  /**
+   * The names by base name, made at the first lookup: a read-only check
+   * that walks the names once (unindexed.ts) needs none.
+   */
+  byBase?: BaseIndex;
+}
+
+interface BaseIndex {
+  /** base name → full name (strings only: no object per file of a 100k listing) */
+  readonly files: Map<string, string>;
+  /** Names whose base name an earlier name of the same directory has, or that have none. */
+  readonly dups: string[];
 }
 
 /** The result of a scan: what was read or reused, and the stamps the index header records. */
@@ -31,8 +41,6 @@ export interface ScanResult {
   /** Which directories were actually read now. */
   readonly readNew: boolean;
   readonly readCur: boolean;
-  /** Files seen twice (the second copy), or without a base name. */
-  readonly strays: MaildirFile[];
 }
 
 export class MaildirFileMemo {
@@ -54,25 +62,59 @@ export class MaildirFileMemo {
   scan(): ScanResult {
     const readNew = this.refresh("new");
     const readCur = this.refresh("cur");
-    const strays: MaildirFile[] = [];
     const n = this.dirs.new!;
     const c = this.dirs.cur!;
+    return { newStamp: n.stamp, newCheckTime: n.checkTime, curStamp: c.stamp, curCheckTime: c.checkTime, readNew, readCur };
+  }
+
+  /** Files seen twice (the second copy), or without a base name, as of the last scan(). */
+  strays(): MaildirFile[] {
+    const strays: MaildirFile[] = [];
+    const n = this.index("new");
+    const c = this.index("cur");
     // A base in both directories: Dovecot keeps the one in new/ (read first).
     for (const base of n.files.keys()) {
-      const file = c.files.get(base);
-      if (file !== undefined) strays.push(file);
+      const name = c.files.get(base);
+      if (name !== undefined) strays.push({ dir: "cur", name });
     }
     for (const [dir, d] of [["new", n], ["cur", c]] as const) for (const name of d.dups) strays.push({ dir, name });
-    return { newStamp: n.stamp, newCheckTime: n.checkTime, curStamp: c.stamp, curCheckTime: c.checkTime, readNew, readCur, strays };
+    return strays;
+  }
+
+  /**
+   * Calls `visit` with each file's name, new/ first, as last scanned (and
+   * changed by put() and the rest since), until it returns false.
+   * @returns false when `visit` stopped the walk.
+   */
+  everyName(visit: (name: string) => boolean): boolean {
+    for (const sub of ["new", "cur"] as const) {
+      const d = this.dirs[sub];
+      if (d === undefined) continue;
+      if (d.byBase === undefined) {
+        for (const name of d.names) if (!visit(name)) return false;
+      } else {
+        for (const name of d.byBase.files.values()) if (!visit(name)) return false;
+        for (const name of d.byBase.dups) if (!visit(name)) return false;
+      }
+    }
+    return true;
   }
 
   private refresh(sub: MaildirSubdir): boolean {
     const old = this.dirs[sub];
     if (old && sameStamp(old.stamp, statDirStamp(path.join(this.mailDir, sub))) && old.checkTime > old.stamp.mtime + MAILDIR_SYNC_SECS) return false;
-    const listing = listMaildirSubdir(this.mailDir, sub);
-    const files = new Map<string, MaildirFile>();
+    this.dirs[sub] = listMaildirSubdir(this.mailDir, sub);
+    return true;
+  }
+
+  /** `sub`'s names by base name (an empty index when it was never read). */
+  private index(sub: MaildirSubdir): BaseIndex {
+    const d = this.dirs[sub];
+    if (d === undefined) return { files: new Map(), dups: [] };
+    if (d.byBase !== undefined) return d.byBase;
+    const files = new Map<string, string>();
     const dups: string[] = [];
-    for (const name of listing.names) {
+    for (const name of d.names) {
       // ":…" has no base name: a stray for the caller to rename, as Dovecot does.
       if (name.charCodeAt(0) === 58) {
         dups.push(name);
@@ -80,35 +122,37 @@ export class MaildirFileMemo {
       }
       const base = maildirBaseName(name);
       if (files.has(base)) dups.push(name);
-      else files.set(base, { dir: sub, name });
+      else files.set(base, name);
     }
-    this.dirs[sub] = { files, dups, stamp: listing.stamp, checkTime: listing.checkTime };
-    return true;
+    return (d.byBase = { files, dups });
   }
 
   /** @returns where the file with base name `base` was seen, if anywhere. */
   find(base: string): MaildirFile | undefined {
-    return this.dirs.new?.files.get(base) ?? this.dirs.cur?.files.get(base);
+    const fresh = this.index("new").files.get(base);
+    if (fresh !== undefined) return { dir: "new", name: fresh };
+    const name = this.index("cur").files.get(base);
+    return name === undefined ? undefined : { dir: "cur", name };
   }
 
   /** Every file by base name (new/ wins over cur/ for a base in both). */
   *entries(): IterableIterator<[string, MaildirFile]> {
-    const n = this.dirs.new?.files ?? new Map<string, MaildirFile>();
-    yield* n;
-    for (const [base, file] of this.dirs.cur?.files ?? []) if (!n.has(base)) yield [base, file];
+    const n = this.index("new").files;
+    for (const [base, name] of n) yield [base, { dir: "new", name }];
+    for (const [base, name] of this.index("cur").files) if (!n.has(base)) yield [base, { dir: "cur", name }];
   }
 
   /** Records a file we created or renamed. */
   put(base: string, file: MaildirFile): void {
     const other = file.dir === "new" ? "cur" : "new";
-    this.dirs[other]?.files.delete(base);
-    this.dirs[file.dir]?.files.set(base, file);
+    if (this.dirs[other]) this.index(other).files.delete(base);
+    if (this.dirs[file.dir]) this.index(file.dir).files.set(base, file.name);
   }
 
   /** Number of distinct base names. */
   count(): number {
-    const n = this.dirs.new?.files ?? new Map<string, MaildirFile>();
-    const c = this.dirs.cur?.files ?? new Map<string, MaildirFile>();
+    const n = this.index("new").files;
+    const c = this.index("cur").files;
     let both = 0;
     for (const base of n.keys()) if (c.has(base)) both++;
     return n.size + c.size - both;
@@ -116,18 +160,18 @@ export class MaildirFileMemo {
 
   /** Forgets one listed name (a stray we renamed away), leaving the base's other file. */
   dropName(file: MaildirFile): void {
-    const d = this.dirs[file.dir];
-    if (!d) return;
+    if (!this.dirs[file.dir]) return;
+    const d = this.index(file.dir);
     const base = maildirBaseName(file.name);
-    if (d.files.get(base)?.name === file.name) d.files.delete(base);
+    if (d.files.get(base) === file.name) d.files.delete(base);
     const i = d.dups.indexOf(file.name);
     if (i >= 0) (d.dups as string[]).splice(i, 1);
   }
 
   /** Records a file we removed (or found missing). */
   remove(base: string): void {
-    this.dirs.new?.files.delete(base);
-    this.dirs.cur?.files.delete(base);
+    if (this.dirs.new) this.index("new").files.delete(base);
+    if (this.dirs.cur) this.index("cur").files.delete(base);
   }
 
   /** Forgets everything: the next scan reads both directories. */

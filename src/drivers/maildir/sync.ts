@@ -96,7 +96,7 @@ async function runSync(ctx: MaildirContext, state: IndexMapState, req: SyncReque
   const uidlist = await openUidlist(ctx, state);
   const scan = ctx.files.scan();
   const timeBeforeSync = Math.floor(Date.now() / 1000);
-  const outcome = await reconcileMessages(ctx, state, uidlist, { full: req.full, pending: req.pending, strays: scan.strays });
+  const outcome = await reconcileMessages(ctx, state, uidlist, { full: req.full, pending: req.pending, strays: ctx.files.strays() });
   if (state.header.uidValidity === 0) outcome.uidValidity = uidlist.header.uidValidity;
   // Dovecot's maildir_sync_index_update_ext_header(): the listings the index now
   // matches, then cur/ stat()ed again (our renames moved its mtime) with a check

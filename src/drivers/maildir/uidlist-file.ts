@@ -27,12 +27,10 @@ const COMPRESS_PERCENTAGE = 75;
 /**
  * The file as last read or written. Valid until the next write through the
  * same UidlistFile: appends extend its records in place, so that adding one
- * record to a 100k-record list does not copy it. The by-name map is built
- * only when asked for (a sync walks the records in order and needs none).
+ * record to a 100k-record list does not copy it. The by-name map is the
+ * parse's, or built when first asked for.
  */
 export class UidlistSnapshot {
-  private base: Map<string, UidlistRecord> | undefined;
-
   constructor(
     readonly header: UidlistHeader,
     /** Records in UID order (a later line for the same base name replaced the earlier one). */
@@ -44,6 +42,8 @@ export class UidlistSnapshot {
     readonly sizeBytes: number,
     readonly mtimeNs: bigint,
     readonly ino: bigint,
+    /** Records by base name: the parse's map, else made when first asked for. */
+    private base?: Map<string, UidlistRecord>,
   ) {}
 
   get records(): readonly UidlistRecord[] {
@@ -83,9 +83,9 @@ export class UidlistSnapshot {
   }
 }
 
-function snapshotOf(header: UidlistHeader, records: readonly UidlistRecord[], lineCount: number, torn: boolean, st: fs.BigIntStats): UidlistSnapshot {
+function snapshotOf(header: UidlistHeader, records: readonly UidlistRecord[], lineCount: number, torn: boolean, st: fs.BigIntStats, byBase?: Map<string, UidlistRecord>): UidlistSnapshot {
   // Our own copy: appends extend it in place.
-  return new UidlistSnapshot(header, records.slice(), lineCount, torn, Number(st.size), st.mtimeNs, st.ino);
+  return new UidlistSnapshot(header, records.slice(), lineCount, torn, Number(st.size), st.mtimeNs, st.ino, byBase);
 }
 
 /** @returns the UID the next new file gets (N, raised past the last record). */
@@ -159,7 +159,7 @@ export class UidlistFile {
     const bytes = readRange(held.fd, 0, Number(st.size));
     const parsed = parseUidlist(bytes, this.path);
     const lines = countLines(bytes) - 1;
-    return (this.cache = snapshotOf(parsed.header, parsed.records, Math.max(lines, 0), parsed.partialLine !== "", st));
+    return (this.cache = snapshotOf(parsed.header, parsed.records, Math.max(lines, 0), parsed.partialLine !== "", st, parsed.byBase));
   }
 
   /** Closes the held file (the next read opens it again). */

@@ -60,6 +60,8 @@ export interface ParsedUidlist extends Uidlist {
   readonly partialLine: string;
   /** Extension tokens dropped because their key is not A–Z (Dovecot rewrites the file then). */
   readonly droppedExtensions: readonly string[];
+  /** The records by base file name (made while reading: a caller may keep it as its own). */
+  readonly byBase: Map<string, UidlistRecord>;
 }
 
 const MAX_UID = 0xfffffffe;
@@ -81,21 +83,42 @@ function strtoul(s: string): number {
   return v > 0xffffffff ? 0xffffffff : v;
 }
 
+/**
+ * The complete lines of a uidlist text, one at a time, as positions in the
+ * text (a 100k-line file is not split into strings first). The byte offset
+ * a corruption error names is counted only when one is thrown.
+ */
 class LineReader {
-  private byteOffset = 0;
+  /** Start and end (at the LF) of the current line. */
+  start = 0;
+  end = -1;
   private lineNo = 0;
   constructor(
-    private readonly lines: string[],
+    readonly text: string,
+    /** Where the complete lines end (after the last LF). */
+    private readonly limit: number,
     private readonly path: string | undefined,
   ) {}
-  next(): string | undefined {
-    if (this.lineNo > 0) this.byteOffset += Buffer.byteLength(this.lines[this.lineNo - 1]) + 1;
-    return this.lineNo < this.lines.length ? this.lines[this.lineNo++] : undefined;
+  /** @returns false after the last complete line. */
+  advance(): boolean {
+    const start = this.end + 1;
+    if (start >= this.limit) return false;
+    this.start = start;
+    this.end = this.text.indexOf("\n", start);
+    this.lineNo++;
+    return true;
+  }
+  line(): string {
+    return this.text.slice(this.start, this.end);
   }
   corrupted(message: string): MailCorruptedError {
-    return new MailCorruptedError(`dovecot-uidlist line ${this.lineNo}: ${message}`, { path: this.path, offset: this.byteOffset });
+    const offset = Buffer.byteLength(this.text.slice(0, this.start));
+    return new MailCorruptedError(`dovecot-uidlist line ${this.lineNo}: ${message}`, { path: this.path, offset });
   }
 }
+
+/** The extensions of the many records that have none (one shared array). */
+const NO_EXTENSIONS: readonly UidlistField[] = Object.freeze([]);
 
 function parseHeader(line: string, r: LineReader): UidlistHeader {
   if (!/^[0-9] /.test(line)) throw r.corrupted("Corrupted header (invalid version number)");
@@ -156,7 +179,23 @@ function parseRecord(line: string, header: UidlistHeader, prevUid: number, r: Li
   }
   const fileName = line.slice(i);
   if (fileName.includes("/")) throw r.corrupted(`Broken filename: ${fileName}`);
-  return { uid, extensions, fileName };
+  return { uid, extensions: extensions.length > 0 ? extensions : NO_EXTENSIONS, fileName };
+}
+
+/**
+ * Dovecot's usual v3 line, `<uid> :<name>` with no extension fields, read
+ * in place; undefined for any other line (parseRecord() reads it, and
+ * names what is wrong).
+ */
+function quickRecord(r: LineReader, prevUid: number): UidlistRecord | undefined {
+  const { text, start, end } = r;
+  let i = start;
+  let uid = 0;
+  for (let c = text.charCodeAt(i); c >= 48 && c <= 57; c = text.charCodeAt(++i)) uid = uid * 10 + (c - 48);
+  if (i === start || i + 2 >= end || text.charCodeAt(i) !== 32 || text.charCodeAt(i + 1) !== 58 /* ":" */) return undefined;
+  if (uid === 0 || uid <= prevUid || uid > MAX_UID) return undefined;
+  const fileName = text.slice(i + 2, end);
+  return fileName.includes("/") ? undefined : { uid, extensions: NO_EXTENSIONS, fileName };
 }
 
 function baseKey(fileName: string): string {
@@ -173,31 +212,32 @@ function baseKey(fileName: string): string {
 export function parseUidlist(data: Uint8Array | string, path?: string): ParsedUidlist {
   const text = typeof data === "string" ? data : decoder.decode(data);
   const lastLf = text.lastIndexOf("\n");
-  const complete = lastLf < 0 ? "" : text.slice(0, lastLf);
   const partialLine = text.slice(lastLf + 1);
-  const r = new LineReader(lastLf < 0 ? [] : complete.split("\n"), path);
-  const first = r.next();
-  if (first === undefined) throw r.corrupted("Corrupted header (no complete header line)");
-  const header = parseHeader(first, r);
+  const r = new LineReader(text, lastLf + 1, path);
+  if (!r.advance()) throw r.corrupted("Corrupted header (no complete header line)");
+  const header = parseHeader(r.line(), r);
 
   const records: UidlistRecord[] = [];
-  const byName = new Map<string, number>();
+  const byName = new Map<string, UidlistRecord>();
   const dropped: string[] = [];
+  let replaced = false;
   let prevUid = 0;
-  for (let line = r.next(); line !== undefined; line = r.next()) {
-    const rec = parseRecord(line, header, prevUid, r, dropped);
+  while (r.advance()) {
+    const rec = (header.version === 3 ? quickRecord(r, prevUid) : undefined) ?? parseRecord(r.line(), header, prevUid, r, dropped);
     prevUid = rec.uid;
     const key = baseKey(rec.fileName);
     const old = byName.get(key);
-    if (old !== undefined) records.splice(old, 1, rec); // the file got a new UID
+    byName.set(key, rec);
+    if (old === undefined) records.push(rec);
     else {
-      byName.set(key, records.length);
-      records.push(rec);
+      // The file got a new UID (rare: a linear search is fine).
+      records[records.indexOf(old)] = rec;
+      replaced = true;
     }
   }
   // A replaced record moved to a later UID: keep the list in UID order.
-  records.sort((a, b) => a.uid - b.uid);
-  return { header, records, partialLine, droppedExtensions: dropped };
+  if (replaced) records.sort((a, b) => a.uid - b.uid);
+  return { header, records, partialLine, droppedExtensions: dropped, byBase: byName };
 }
 
 /** @returns the line Dovecot writes for `rec` (with its LF); v1 writes `<uid> <name>`. */

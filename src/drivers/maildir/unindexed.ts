@@ -14,7 +14,6 @@ import type { MaildirContext } from "./context.js";
 import { statDirStamp } from "./dir-scan.js";
 import { maildirBaseName, parseMaildirFileName, quickMaildirFlags } from "./filename.js";
 import { maildirHeaderOf, type FileStamp } from "./index-header.js";
-import { forEachIndexMessage } from "./index-walk.js";
 
 const SYSTEM_FLAGS = 0x1f;
 
@@ -24,22 +23,25 @@ export function maildirHasUnindexedChanges(ctx: MaildirContext, state: IndexMapS
   if (hdr.newMtime !== 0 && same("new", hdr.newMtime, hdr.newMtimeNsecs) && same("cur", hdr.curMtime, hdr.curMtimeNsecs)) return false;
   ctx.files.scan();
   const list = ctx.uidlist.read();
-  let matched = 0;
-  let changed = false;
-  forEachIndexMessage(state, (m) => {
-    if (changed) return;
-    const rec = list?.recordOf(m.uid);
-    const file = rec && ctx.files.find(maildirBaseName(rec.fileName));
-    if (!file) {
-      changed = true;
-      return;
-    }
-    matched++;
-    const quick = quickMaildirFlags(file.name);
-    const flags = quick >= 0 ? quick : parseMaildirFileName(file.name).flags;
-    changed = flags !== (m.flags & SYSTEM_FLAGS);
+  // File by file, in directory order (no map of the names by base needed):
+  // each must be listed, for an indexed message no other file took, with
+  // that message's system flags; then as many files as messages means
+  // every message has its file. The first difference ends the walk.
+  const records = state.records;
+  const taken = new Uint8Array(records.count);
+  let files = 0;
+  const matches = ctx.files.everyName((name) => {
+    files++;
+    const rec = list?.byBase.get(maildirBaseName(name));
+    const index = rec === undefined ? -1 : records.indexOfUid(rec.uid);
+    if (index < 0 || taken[index] !== 0) return false;
+    taken[index] = 1;
+    const quick = quickMaildirFlags(name);
+    const flags = quick >= 0 ? quick : parseMaildirFileName(name).flags;
+    const row = records.row(index);
+    return flags === (row.bytes[row.offset + 4] & SYSTEM_FLAGS);
   });
-  return changed || ctx.files.count() > matched;
+  return !matches || files !== records.count;
 }
 
 function sameStamp(s: FileStamp, mtime: number, nsecs: number): boolean {

@@ -48,6 +48,11 @@ describe("parseUidlist", () => {
     expect(list.records.map((r) => [r.uid, r.fileName])).toEqual([[2, "b"], [4, "a"]]);
   });
 
+  it("replaces a file's record each time it comes again, and reads records with extra spaces or fields alike", () => {
+    const list = parseUidlist("3 V5 N9\n1 :a\n2  :b\n3 :a\n4 W7 :c\n6 :a\n");
+    expect(list.records.map((r) => [r.uid, r.fileName, r.extensions])).toEqual([[2, "b", []], [4, "c", [["W", "7"]]], [6, "a", []]]);
+  });
+
   it("raises the next UID past appended records", () => {
     expect(uidlistNextUid(parseUidlist("3 V5 N2\n1 :a\n5 :b\n"))).toBe(6);
     expect(uidlistNextUid(parseUidlist("3 V5 N9\n1 :a\n"))).toBe(9);
@@ -78,6 +83,9 @@ describe("parseUidlist", () => {
       ["3 V1 N2\n1 W5\n", 8],
       ["3 V1 N2\n1 :a/b\n", 8],
       ["1 1 2\n2 a\n", 6],
+      // Offsets count bytes: é is two.
+      ["3 V1 N2\n1 :é\n2 :a/b\n", 14],
+      ["3 V1 N2\n1  :a\n2 W1 :b\n3 :\n", 22],
     ];
     for (const [text, offset] of cases) {
       let err: unknown;
