@@ -71,8 +71,7 @@ export class MailboxTransaction {
   /** What stage() wrote: the data of the first `saveStage.count` appends. */
   private saveStage: SaveStage | undefined;
   private staging = false;
-  /** Body bytes of the appends this transaction holds (not staged). */
-  private heldBytes = 0;
+  private heldBodyBytes = 0;
 
   constructor(private readonly mailbox: Mailbox) {}
 
@@ -86,7 +85,7 @@ export class MailboxTransaction {
     }
     this.requestedUids.push(input.uid);
     const body = typeof input.body === "string" ? Buffer.from(input.body) : input.body;
-    this.heldBytes += body.length;
+    this.heldBodyBytes += body.length;
     this.appends.push({
       body,
       flags,
@@ -135,7 +134,7 @@ export class MailboxTransaction {
     const from = this.saveStage?.count ?? 0;
     let end = from;
     while (end < this.appends.length && this.appends[end].copyOf === undefined) end++;
-    if (backend.openSaveStage === undefined || end === from) return this.heldBytes;
+    if (backend.openSaveStage === undefined || end === from) return this.heldBodyBytes;
     this.saveStage ??= backend.openSaveStage();
     this.staging = true;
     try {
@@ -149,10 +148,15 @@ export class MailboxTransaction {
       this.staging = false;
     }
     for (let i = from; i < end; i++) {
-      this.heldBytes -= this.appends[i].body.length;
+      this.heldBodyBytes -= this.appends[i].body.length;
       this.appends[i].body = STAGED_BODY;
     }
-    return this.heldBytes;
+    return this.heldBodyBytes;
+  }
+
+  /** Body bytes of the appends this transaction holds (not staged). */
+  get heldBytes(): number {
+    return this.heldBodyBytes;
   }
 
   /** Whether commit() may (still, or again after a LockTimeoutError) be called. */
