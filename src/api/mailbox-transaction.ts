@@ -66,6 +66,8 @@ export class MailboxTransaction {
   private readonly appends: NewMessage[] = [];
   /** AppendInput.uid of each append (undefined: the next free one). */
   private readonly requestedUids: Array<number | undefined> = [];
+  /** The last AppendInput.uid given (a closure and a search back per append before, issue #11). */
+  private lastRequestedUid: number | undefined;
   private readonly ops: Op[] = [];
   private done = false;
   /** What stage() wrote: the data of the first `saveStage.count` appends. */
@@ -79,9 +81,10 @@ export class MailboxTransaction {
   append(input: AppendInput): this {
     const { flags, keywords } = parseFlagNames(input.flags ?? []);
     if (input.uid !== undefined) {
-      const previous = this.requestedUids.findLast((uid) => uid !== undefined);
+      const previous = this.lastRequestedUid;
       if (!Number.isInteger(input.uid) || input.uid < 1 || input.uid > MAX_UID) throw new InvalidArgumentError(`append: ${input.uid} is not a UID`);
       if (previous !== undefined && input.uid <= previous) throw new InvalidArgumentError(`append: UID ${input.uid} does not follow UID ${previous} appended before it`);
+      this.lastRequestedUid = input.uid;
     }
     this.requestedUids.push(input.uid);
     const body = typeof input.body === "string" ? Buffer.from(input.body) : input.body;
