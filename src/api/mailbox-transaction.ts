@@ -66,13 +66,14 @@ export class MailboxTransaction {
   private readonly appends: NewMessage[] = [];
   /** AppendInput.uid of each append (undefined: the next free one). */
   private readonly requestedUids: Array<number | undefined> = [];
+  /** The last AppendInput.uid given (a closure and a search back per append before, issue #11). */
+  private lastRequestedUid: number | undefined;
   private readonly ops: Op[] = [];
   private done = false;
   /** What stage() wrote: the data of the first `saveStage.count` appends. */
   private saveStage: SaveStage | undefined;
   private staging = false;
-  /** Body bytes of the appends this transaction holds (not staged). */
-  private heldBytes = 0;
+  private heldBodyBytes = 0;
 
   constructor(private readonly mailbox: Mailbox) {}
 
@@ -80,13 +81,14 @@ export class MailboxTransaction {
   append(input: AppendInput): this {
     const { flags, keywords } = parseFlagNames(input.flags ?? []);
     if (input.uid !== undefined) {
-      const previous = this.requestedUids.findLast((uid) => uid !== undefined);
+      const previous = this.lastRequestedUid;
       if (!Number.isInteger(input.uid) || input.uid < 1 || input.uid > MAX_UID) throw new InvalidArgumentError(`append: ${input.uid} is not a UID`);
       if (previous !== undefined && input.uid <= previous) throw new InvalidArgumentError(`append: UID ${input.uid} does not follow UID ${previous} appended before it`);
+      this.lastRequestedUid = input.uid;
     }
     this.requestedUids.push(input.uid);
     const body = typeof input.body === "string" ? Buffer.from(input.body) : input.body;
-    this.heldBytes += body.length;
+    this.heldBodyBytes += body.length;
     this.appends.push({
       body,
       flags,
@@ -135,7 +137,7 @@ export class MailboxTransaction {
     const from = this.saveStage?.count ?? 0;
     let end = from;
     while (end < this.appends.length && this.appends[end].copyOf === undefined) end++;
-    if (backend.openSaveStage === undefined || end === from) return this.heldBytes;
+    if (backend.openSaveStage === undefined || end === from) return this.heldBodyBytes;
     this.saveStage ??= backend.openSaveStage();
     this.staging = true;
     try {
@@ -149,10 +151,15 @@ export class MailboxTransaction {
       this.staging = false;
     }
     for (let i = from; i < end; i++) {
-      this.heldBytes -= this.appends[i].body.length;
+      this.heldBodyBytes -= this.appends[i].body.length;
       this.appends[i].body = STAGED_BODY;
     }
-    return this.heldBytes;
+    return this.heldBodyBytes;
+  }
+
+  /** Body bytes of the appends this transaction holds (not staged). */
+  get heldBytes(): number {
+    return this.heldBodyBytes;
   }
 
   /** Whether commit() may (still, or again after a LockTimeoutError) be called. */

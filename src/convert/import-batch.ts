@@ -23,8 +23,6 @@ export class ImportBatch {
   private tx: MailboxTransaction | undefined;
   /** Messages in the open transaction. */
   private count = 0;
-  /** Body bytes the open transaction holds (not staged). */
-  private held = 0;
   /** Body bytes appended since the last stage(). */
   private unstaged = 0;
 
@@ -38,16 +36,15 @@ export class ImportBatch {
   ) {}
 
   async add(input: AppendInput, bodyBytes: number): Promise<void> {
-    this.tx ??= this.box.transaction();
-    this.tx.append(input);
+    const tx = (this.tx ??= this.box.transaction());
+    tx.append(input);
     this.count++;
-    this.held += bodyBytes;
     this.unstaged += bodyBytes;
     if (this.unstaged >= STAGE_BYTES) {
-      this.held = await this.tx.stage();
+      await tx.stage();
       this.unstaged = 0;
     }
-    if (this.count >= this.limits.messages || this.held >= this.limits.bytes) await this.commit();
+    if (this.count >= this.limits.messages || tx.heldBytes >= this.limits.bytes) await this.commit();
   }
 
   /**
@@ -73,7 +70,7 @@ export class ImportBatch {
     }
     const n = this.count;
     this.tx = undefined;
-    this.count = this.held = this.unstaged = 0;
+    this.count = this.unstaged = 0;
     this.onCommit(n);
   }
 

@@ -6,6 +6,7 @@ import { importMailboxes, openStorage, resolveMailLocation, type ImportedMailbox
 import { matchMailboxes, withStorage } from "../context.js";
 import type { CliIo } from "../io.js";
 import { progressBar } from "../progress.js";
+import { boundImportHeap } from "../import-heap.js";
 
 /**
  * `mailstore [-l TARGET] import SOURCE [patterns…]`: copies the mailboxes of
@@ -34,10 +35,18 @@ export function registerImport(program: Command, io: CliIo): void {
         await withStorage(program, io, async (target) => {
           const mailboxes = patterns.length > 0 ? matchMailboxes(await source.listMailboxes(), patterns) : undefined;
           const bar = progressBar(io, "import");
+          const heap = boundImportHeap();
           let imported: ImportedMailbox[];
           try {
-            imported = await importMailboxes(source, target, { ...(mailboxes ? { mailboxes } : {}), onProgress: (p) => bar.update(p.messagesDone, p.messagesTotal) });
+            imported = await importMailboxes(source, target, {
+              ...(mailboxes ? { mailboxes } : {}),
+              onProgress: (p) => {
+                heap.check();
+                bar.update(p.messagesDone, p.messagesTotal);
+              },
+            });
           } finally {
+            heap.restore();
             bar.stop();
           }
           for (const m of imported) io.out(`${importSummaryLine(m)}\n`);

@@ -219,8 +219,12 @@ export function writeDboxMetadata(out: Uint8Array, at: number, items: readonly D
       throw new InvalidArgumentError(`metadata item ${JSON.stringify(key + value)} cannot be written`);
     }
     out[pos++] = key.charCodeAt(0);
-    out.set(stringToBytes(value), pos);
-    pos += value.length;
+    // Byte by byte into `out`: no array per item (four per saved message).
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      if (c > 0xff) throw new InvalidArgumentError(`metadata item ${JSON.stringify(key + value)} cannot be written`);
+      out[pos++] = c;
+    }
     out[pos++] = LF;
   }
   out[pos++] = LF;

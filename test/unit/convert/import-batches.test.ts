@@ -47,6 +47,20 @@ it("lands every batch in order, with the source's UIDs, flags and bodies", async
   }
 });
 
+it("a target that holds bodies until its commit (sdbox) commits when they reach batchBytes", async () => {
+  const target = openStorage(`sdbox:${dir}/dst`);
+  try {
+    const done: number[] = [];
+    // Each body is about 20 bytes: three of them reach 50.
+    await importMailboxes(source, target, { batchBytes: 50, onProgress: (p) => done.push(p.messagesDone) });
+    expect(done).toEqual([0, 3, 6, 9, 12]);
+    const box = await target.openMailbox("INBOX");
+    expect(searchUids(box.state, [{ type: "all" }])).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+  } finally {
+    await target.close();
+  }
+});
+
 it("a failing commit ends the import with its error; the batches before it stay, progress counted only them", async () => {
   const refusal = new Error("second batch refused");
   const target = openStorage(`mdbox:${dir}/dst`, {

@@ -129,7 +129,9 @@ it("keeps copies and the bodies of formats that write at commit: stage() reports
   const box = await storage.openMailbox("INBOX");
   await box.transaction().append({ body: msg(1) }).commit();
   const tx = box.transaction().append({ body: msg(2) }).append({ body: msg(1), copyOf: { mailbox: box, uid: 1 } });
+  expect(tx.heldBytes).toBe(msg(2).length + msg(1).length);
   expect(await tx.stage()).toBe(msg(1).length);
+  expect(tx.heldBytes).toBe(msg(1).length);
   await tx.commit();
   expect(mapEntries()).toEqual([[1, 1, 2], [2, 1, 1]]);
   const sdbox = openStorage(`sdbox:${root}-sdbox`, { fsync: "never" });
