@@ -84,6 +84,13 @@ export interface CommittedRange {
 export interface CommitHooks {
   beforeCommit?(mailbox: Mailbox, state: IndexMapState): Promise<void>;
   afterCommit?(mailbox: Mailbox, committed: CommittedRange): Promise<void>;
+  /**
+   * Runs first in close(), with the mailbox still open: what the hooks keep
+   * for it (replication's log watch) ends there, and what they have under
+   * way for it may finish. What it throws, close() throws, once the mailbox
+   * is closed.
+   */
+  beforeClose?(mailbox: Mailbox): Promise<void>;
 }
 
 /**
@@ -105,6 +112,8 @@ export class Mailbox {
   private foldTap: ((effects: TransactionEffects) => void) | undefined;
   private readonly options: MailboxOptions;
   private closed = false;
+  /** The close under way (a second close() waits for the first). */
+  private closing: Promise<void> | undefined;
 
   private constructor(name: string, backend: MailboxBackend, writer: IndexWriter, options: MailboxOptions) {
     this.name = name;
@@ -380,16 +389,24 @@ export class Mailbox {
     return this.subscriberCount;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.externalFollow?.unsubscribe();
-    this.externalFollow = undefined;
-    this.stopMailFileWatch?.();
-    this.stopMailFileWatch = undefined;
-    this.live.complete();
-    await this.writer.close();
-    await this.backend.close();
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
+    try {
+      await this.options.commitHooks?.beforeClose?.(this);
+    } finally {
+      this.closed = true;
+      this.externalFollow?.unsubscribe();
+      this.externalFollow = undefined;
+      this.stopMailFileWatch?.();
+      this.stopMailFileWatch = undefined;
+      this.live.complete();
+      await this.writer.close();
+      await this.backend.close();
+    }
   }
 
   private retainExternalFollow(): void {

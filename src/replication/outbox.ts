@@ -120,6 +120,7 @@ export class Outbox {
         this.kick();
         this.follower.follow(mailbox);
       },
+      beforeClose: (mailbox) => this.follower.unfollow(mailbox),
     };
   }
 
@@ -216,7 +217,7 @@ export class Outbox {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.follower.stop();
+    await this.follower.stop();
     clearTimeout(this.retry);
     clearTimeout(this.soon);
     await this.draining;

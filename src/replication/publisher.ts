@@ -873,7 +873,14 @@ export interface ReplicatedHooksOptions {
    * Without it, those appends go with the mailbox's next commit.
    */
   followExternal?: boolean;
-  /** Told why a publish of noticed appends failed (the next commit publishes them, or fails the same way). */
+  /**
+   * Told why a publish of noticed appends, or the watch of a mailbox's log,
+   * failed (anything thrown that is not an Error comes as a
+   * ReplicationError). The mailbox is not followed from then until its
+   * next commit, which publishes what was noticed or fails the same way
+   * (fenced, the stream unreachable). Without it, that commit is the only
+   * report.
+   */
   onFollowError?(err: Error, mailbox: Mailbox): void;
 }
 
@@ -903,6 +910,8 @@ export function replicatedCommitHooks(publisher: Publisher, options: ReplicatedH
       }
       follower?.follow(mailbox);
     },
+    // Its watch and log descriptor go with it; a publish of what was noticed before finishes first.
+    beforeClose: async (mailbox) => follower?.unfollow(mailbox),
   };
 }
 
