@@ -85,6 +85,13 @@ export interface CommitHooks {
   beforeCommit?(mailbox: Mailbox, state: IndexMapState): Promise<void>;
   afterCommit?(mailbox: Mailbox, committed: CommittedRange): Promise<void>;
   /**
+   * Runs when Storage.openMailbox opened the mailbox for writing (not for
+   * the mailboxes a storage opens for its own work: a create's, rename's
+   * or delete's hooks, a move's recovery): replication follows its log
+   * from there. Throwing there fails the open (the mailbox is closed).
+   */
+  afterOpen?(mailbox: Mailbox): Promise<void>;
+  /**
    * Runs first in close(), with the mailbox still open: what the hooks keep
    * for it (replication's log watch) ends there, and what they have under
    * way for it may finish. What it throws, close() throws, once the mailbox

@@ -3,19 +3,22 @@
  * process's commits (doveadm's flag changes, a force-resync's records) as
  * soon as this process notices them, rather than with the mailbox's next
  * commit. Noticed as change streams notice them (followLog: an inotify
- * watch on the log's directory, not persistent), for each mailbox the hooks
- * publish for, until it is closed; when a transaction ends past what the
- * subject has, the log is published up to its end (`publishNoticed`).
- * Not through Mailbox.changes(): for Maildir and mbox a subscriber there
- * also has the mail files watched, and every commit's own renames would
- * resync the folder.
+ * watch on the log's directory, not persistent), for each mailbox from its
+ * open (the hooks' afterOpen) or, for one the storage opened for its own
+ * work, its first commit, until it is closed; when a transaction ends past
+ * what the subject has, the log is published up to its end
+ * (`publishNoticed`). Not through Mailbox.changes(): for Maildir and mbox a
+ * subscriber there also has the mail files watched, and every commit's own
+ * renames would resync the folder.
  *
  * This process's own commits are noticed too, after their write: by then
  * their afterCommit publish is under way (Publisher.has waits for it) and
  * the subject has them, so they cost no request and no lock. A mailbox is
  * let go when it closes (the hooks' beforeClose: its watch and log
  * descriptor go at once, after the publish under way), or when a watch or a
- * publish of it fails (its next commit follows it again).
+ * publish of it fails (its next commit follows it again). A mailbox not
+ * open here is not followed: what others append to it goes with the next
+ * publish of its log (an append noticed while it is open, a commit).
  */
 import { AsyncResource } from "node:async_hooks";
 import { setImmediate as nextTurn } from "node:timers/promises";

@@ -869,7 +869,8 @@ export interface ReplicatedHooksOptions {
   /**
    * Publish what other programs append to a mailbox's log (doveadm, a
    * force-resync) as soon as this process notices it (default true): each
-   * mailbox published for is followed (follow.ts) until it is closed.
+   * mailbox opened (Storage.openMailbox) or committed to is followed
+   * (follow.ts) until it is closed.
    * Without it, those appends go with the mailbox's next commit.
    */
   followExternal?: boolean;
@@ -887,7 +888,7 @@ export interface ReplicatedHooksOptions {
 /**
  * Commit hooks that publish every commit before `commit()` returns
  * (`replicated` mode), and, between commits, what other programs append to
- * the mailboxes they published for (ReplicatedHooksOptions.followExternal).
+ * the mailboxes open here (ReplicatedHooksOptions.followExternal).
  */
 export function replicatedCommitHooks(publisher: Publisher, options: ReplicatedHooksOptions = {}): CommitHooks {
   const precheck = options.precheck ?? true;
@@ -910,6 +911,8 @@ export function replicatedCommitHooks(publisher: Publisher, options: ReplicatedH
       }
       follower?.follow(mailbox);
     },
+    // Followed from its open, not its first commit here: what others append to a mailbox this process only reads is published too.
+    afterOpen: async (mailbox) => follower?.follow(mailbox),
     // Its watch and log descriptor go with it; a publish of what was noticed before finishes first.
     beforeClose: async (mailbox) => follower?.unfollow(mailbox),
   };
