@@ -76,7 +76,8 @@ export class LogFollower {
     this.followed.set(mailbox, entry);
     // Subscribed in the follower's context: the watch's callbacks keep it.
     this.scope.runInAsyncScope(() => {
-      entry.subscription = followLog(mailbox.indexPrefix, mailbox.position).subscribe({
+      // From the state's position and modseq: only what is past it is read, not the whole log.
+      entry.subscription = followLog(mailbox.indexPrefix, mailbox.position, mailbox.state.logModseq).subscribe({
         next: (tx) => this.scope.runInAsyncScope(() => this.notice(mailbox, entry, tx.end)),
         error: (err: unknown) => {
           // The watch is gone already (a failed stream closes it).
