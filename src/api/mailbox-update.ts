@@ -48,7 +48,7 @@ export async function updateMailbox(mailbox: Mailbox, update: MailboxUpdate): Pr
     const values = changedValues(state, update);
     if (values.uidValidity === undefined && values.nextUid === undefined) return [];
     const fileRecords = (await mailbox.backend.updateMailbox?.(state, values)) ?? [];
-    return [[headerUpdateRecord(state, values), ...fileRecords]];
+    return [[headerUpdateRecord(values), ...fileRecords]];
   }, { changesMessages: false });
 }
 
@@ -64,14 +64,17 @@ function changedValues(state: IndexMapState, update: MailboxUpdate): { uidValidi
   return out;
 }
 
-/** One patch over the changed fields, as Dovecot merges adjacent changed bytes. */
-function headerUpdateRecord(state: IndexMapState, values: { uidValidity?: number; nextUid?: number }): LogRecord {
-  const data = new Uint8Array(8);
+/**
+ * A base-header update setting the fields given: one patch over them, as
+ * Dovecot merges adjacent changed bytes (replication's seeds log both).
+ */
+export function headerUpdateRecord(values: { uidValidity?: number; nextUid?: number }): LogRecord {
+  const data = new Uint8Array(NEXT_UID_OFFSET + 4 - UID_VALIDITY_OFFSET);
   const view = new DataView(data.buffer);
-  view.setUint32(0, values.uidValidity ?? state.header.uidValidity, true);
-  view.setUint32(4, values.nextUid ?? state.header.nextUid, true);
+  view.setUint32(0, values.uidValidity ?? 0, true);
+  view.setUint32(NEXT_UID_OFFSET - UID_VALIDITY_OFFSET, values.nextUid ?? 0, true);
   let patch: HeaderPatch;
-  if (values.uidValidity === undefined) patch = { offset: NEXT_UID_OFFSET, data: data.subarray(4) };
+  if (values.uidValidity === undefined) patch = { offset: NEXT_UID_OFFSET, data: data.subarray(NEXT_UID_OFFSET - UID_VALIDITY_OFFSET) };
   else if (values.nextUid === undefined) patch = { offset: UID_VALIDITY_OFFSET, data: data.subarray(0, 4) };
   else patch = { offset: UID_VALIDITY_OFFSET, data };
   return { type: "header-update", external: false, sync: false, patches: [patch] };

@@ -84,6 +84,20 @@ export interface CommittedRange {
 export interface CommitHooks {
   beforeCommit?(mailbox: Mailbox, state: IndexMapState): Promise<void>;
   afterCommit?(mailbox: Mailbox, committed: CommittedRange): Promise<void>;
+  /**
+   * Runs when Storage.openMailbox opened the mailbox for writing (not for
+   * the mailboxes a storage opens for its own work: a create's, rename's
+   * or delete's hooks, a move's recovery): replication follows its log
+   * from there. Throwing there fails the open (the mailbox is closed).
+   */
+  afterOpen?(mailbox: Mailbox): Promise<void>;
+  /**
+   * Runs first in close(), with the mailbox still open: what the hooks keep
+   * for it (replication's log watch) ends there, and what they have under
+   * way for it may finish. What it throws, close() throws, once the mailbox
+   * is closed.
+   */
+  beforeClose?(mailbox: Mailbox): Promise<void>;
 }
 
 /**
@@ -105,6 +119,8 @@ export class Mailbox {
   private foldTap: ((effects: TransactionEffects) => void) | undefined;
   private readonly options: MailboxOptions;
   private closed = false;
+  /** The close under way (a second close() waits for the first). */
+  private closing: Promise<void> | undefined;
 
   private constructor(name: string, backend: MailboxBackend, writer: IndexWriter, options: MailboxOptions) {
     this.name = name;
@@ -380,16 +396,24 @@ export class Mailbox {
     return this.subscriberCount;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.externalFollow?.unsubscribe();
-    this.externalFollow = undefined;
-    this.stopMailFileWatch?.();
-    this.stopMailFileWatch = undefined;
-    this.live.complete();
-    await this.writer.close();
-    await this.backend.close();
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
+    try {
+      await this.options.commitHooks?.beforeClose?.(this);
+    } finally {
+      this.closed = true;
+      this.externalFollow?.unsubscribe();
+      this.externalFollow = undefined;
+      this.stopMailFileWatch?.();
+      this.stopMailFileWatch = undefined;
+      this.live.complete();
+      await this.writer.close();
+      await this.backend.close();
+    }
   }
 
   private retainExternalFollow(): void {

@@ -174,7 +174,17 @@ export class Storage {
       closedIndexes: this.closedIndexes,
     });
     this.open.add(box);
-    if (!this.readOnly) await box.finishInterruptedMoves((other) => this.openIndexed(other));
+    if (this.readOnly) return box;
+    await box.finishInterruptedMoves((other) => this.openIndexed(other));
+    const afterOpen = this.options.commitHooks?.afterOpen;
+    if (afterOpen) {
+      try {
+        await afterOpen(box);
+      } catch (err) {
+        await box.close();
+        throw err;
+      }
+    }
     return box;
   }
 

@@ -60,7 +60,8 @@ export async function openCliReplication(program: Command, root: () => string): 
     const publisher = promotedPublisher(conn, o.replicaPosition ?? path.join(root(), "mailstore-replica.json"), o.replicateId);
     if (o.commitMode === "replicated") {
       return {
-        publisher, hooks: replicatedCommitHooks(publisher), treeHooks: replicatedTreeHooks(publisher), storageHooks: replicatedStorageHooks(publisher),
+        // No log watch per open mailbox (followExternal): the process ends with its verb, whose commits publish the log up to its end, others' appends included.
+        publisher, hooks: replicatedCommitHooks(publisher, { followExternal: false }), treeHooks: replicatedTreeHooks(publisher), storageHooks: replicatedStorageHooks(publisher),
         attach: async () => undefined, close: () => conn.close(),
       };
     }

@@ -7,20 +7,23 @@ import { parseLogBytes, scanTransactions } from "./file.js";
 import { decodeLogHeader } from "./header.js";
 import { acquireLogFile, readRange, readWhole, releaseLogFile, type SharedLogFile } from "./shared-file.js";
 import type { LogFileHeader, LogPosition, LogTransaction } from "./types.js";
-import { HEAD_SUFFIX, readLog } from "./view.js";
+import { HEAD_SUFFIX, readLog, readLogTail } from "./view.js";
 
 /**
  * Every complete transaction after `from`, then each new one as any process
  * (Dovecot included) commits it, in log order, across rotations. Backed by
  * an inotify watch on the log's directory, not by polling. Errors (a
  * position that was rotated away, corruption) end the stream with the typed
- * error; unsubscribing closes the watch and the file.
+ * error; unsubscribing closes the watch and the file. `modseqAtFrom`, the
+ * log's running modseq at `from` when the caller knows it (above 0), lets
+ * the start read only the bytes after `from` (readLogTail), not the log
+ * from its first transaction.
  */
-export function followLog(prefix: string, from: LogPosition): Observable<LogTransaction> {
+export function followLog(prefix: string, from: LogPosition, modseqAtFrom = 0n): Observable<LogTransaction> {
   return new Observable<LogTransaction>((subscriber) => {
     let follower: LogFollower | undefined;
     try {
-      follower = new LogFollower(prefix, from, (tx) => subscriber.next(tx), (err) => subscriber.error(err));
+      follower = new LogFollower(prefix, from, modseqAtFrom, (tx) => subscriber.next(tx), (err) => subscriber.error(err));
       follower.start();
     } catch (err) {
       follower?.close();
@@ -42,6 +45,7 @@ class LogFollower {
   constructor(
     private readonly prefix: string,
     private readonly from: LogPosition,
+    private readonly modseqAtFrom: bigint,
     private readonly emit: (tx: LogTransaction) => void,
     private readonly fail: (err: unknown) => void,
   ) {
@@ -55,7 +59,7 @@ class LogFollower {
       if (name === null || name === headName || name.startsWith(headName)) this.schedule();
     });
     this.watcher.on("error", (err) => this.stop(err));
-    const backlog = readLog(this.prefix, this.from);
+    const backlog = this.modseqAtFrom > 0n ? readLogTail(this.prefix, this.from, this.modseqAtFrom) : readLog(this.prefix, this.from);
     for (const tx of backlog.transactions) this.emit(tx);
     this.file = acquireLogFile(this.prefix + HEAD_SUFFIX);
     this.header = decodeLogHeader(readRange(this.file, 0, 40), this.file.path);

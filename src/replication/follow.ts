@@ -3,19 +3,22 @@
  * process's commits (doveadm's flag changes, a force-resync's records) as
  * soon as this process notices them, rather than with the mailbox's next
  * commit. Noticed as change streams notice them (followLog: an inotify
- * watch on the log's directory, not persistent), for each mailbox the hooks
- * publish for, until it is closed; when a transaction ends past what the
- * subject has, the log is published up to its end (`publishNoticed`).
- * Not through Mailbox.changes(): for Maildir and mbox a subscriber there
- * also has the mail files watched, and every commit's own renames would
- * resync the folder.
+ * watch on the log's directory, not persistent), for each mailbox from its
+ * open (the hooks' afterOpen) or, for one the storage opened for its own
+ * work, its first commit, until it is closed; when a transaction ends past
+ * what the subject has, the log is published up to its end
+ * (`publishNoticed`). Not through Mailbox.changes(): for Maildir and mbox a
+ * subscriber there also has the mail files watched, and every commit's own
+ * renames would resync the folder.
  *
  * This process's own commits are noticed too, after their write: by then
  * their afterCommit publish is under way (Publisher.has waits for it) and
- * the subject has them, so they cost no request and no lock. A closed
- * mailbox is let go at the next transaction noticed (a watch and a log
- * descriptor stay until then), or when a publish of it fails (its next
- * commit follows it again).
+ * the subject has them, so they cost no request and no lock. A mailbox is
+ * let go when it closes (the hooks' beforeClose: its watch and log
+ * descriptor go at once, after the publish under way), or when a watch or a
+ * publish of it fails (its next commit follows it again). A mailbox not
+ * open here is not followed: what others append to it goes with the next
+ * publish of its log (an append noticed while it is open, a commit).
  */
 import { AsyncResource } from "node:async_hooks";
 import { setImmediate as nextTurn } from "node:timers/promises";
@@ -24,13 +27,15 @@ import type { Mailbox } from "../api/mailbox.js";
 import { isBefore } from "../index-io/load-state.js";
 import { followLog } from "../log/follow.js";
 import type { LogPosition } from "../log/types.js";
+import { ReplicationError } from "../shared/errors.js";
 
 /** One followed mailbox. */
 interface Followed {
   subscription: Subscription | undefined;
   /** The end of the latest transaction not looked at yet. */
   noticed: LogPosition | undefined;
-  running: boolean;
+  /** The publish under way (undefined: none). */
+  running: Promise<void> | undefined;
 }
 
 export interface LogFollowerOptions {
@@ -42,9 +47,11 @@ export interface LogFollowerOptions {
   /** Has the mailbox's log published up to its end (what the follower noticed is in it). */
   publishNoticed(mailbox: Mailbox): Promise<void>;
   /**
-   * A publish that failed. The next commit of the mailbox publishes what
-   * it would have, or fails for the same reason (fenced, the stream
-   * unreachable): nothing is lost by going on.
+   * A publish or the log's watch failed (anything thrown that is not an
+   * Error comes as a ReplicationError); the mailbox is not followed any
+   * more. The next commit of the mailbox publishes what the follower would
+   * have, or fails for the same reason (fenced, the stream unreachable),
+   * and follows it again: nothing is lost by going on.
    */
   onError?(err: Error, mailbox: Mailbox): void;
 }
@@ -64,58 +71,80 @@ export class LogFollower {
 
   /** Follows `mailbox` until it is closed (nothing when it is followed already). */
   follow(mailbox: Mailbox): void {
-    if (this.followed.has(mailbox)) return;
-    const entry: Followed = { subscription: undefined, noticed: undefined, running: false };
+    if (this.followed.has(mailbox) || mailbox.isClosed) return;
+    const entry: Followed = { subscription: undefined, noticed: undefined, running: undefined };
     this.followed.set(mailbox, entry);
     // Subscribed in the follower's context: the watch's callbacks keep it.
     this.scope.runInAsyncScope(() => {
-      entry.subscription = followLog(mailbox.indexPrefix, mailbox.position).subscribe({
+      // From the state's position and modseq: only what is past it is read, not the whole log.
+      entry.subscription = followLog(mailbox.indexPrefix, mailbox.position, mailbox.state.logModseq).subscribe({
         next: (tx) => this.scope.runInAsyncScope(() => this.notice(mailbox, entry, tx.end)),
         error: (err: unknown) => {
-          this.followed.delete(mailbox);
-          if (err instanceof Error) this.options.onError?.(err, mailbox);
+          // The watch is gone already (a failed stream closes it).
+          if (this.followed.get(mailbox) === entry) this.followed.delete(mailbox);
+          this.report(err, mailbox);
         },
       });
     });
   }
 
-  /** Stops following every mailbox. */
-  stop(): void {
-    for (const entry of this.followed.values()) entry.subscription?.unsubscribe();
-    this.followed.clear();
+  /**
+   * Stops following `mailbox` (its watch and log descriptor go at once),
+   * then waits for the publish under way for it: what was noticed before
+   * is published while the mailbox is still open.
+   */
+  async unfollow(mailbox: Mailbox): Promise<void> {
+    const entry = this.followed.get(mailbox);
+    if (entry === undefined) return;
+    this.followed.delete(mailbox);
+    entry.subscription?.unsubscribe();
+    await entry.running;
+  }
+
+  /** Stops following every mailbox (as unfollow). */
+  async stop(): Promise<void> {
+    await Promise.all([...this.followed.keys()].map((mailbox) => this.unfollow(mailbox)));
   }
 
   private notice(mailbox: Mailbox, entry: Followed, end: LogPosition): void {
+    // Closed without the hooks' beforeClose (hooks shared with another storage's mailbox): let go now.
     if (mailbox.isClosed) {
-      this.unfollow(mailbox, entry);
+      void this.unfollow(mailbox);
       return;
     }
     if (entry.noticed === undefined || isBefore(entry.noticed, end)) entry.noticed = end;
     if (entry.running) return;
-    entry.running = true;
-    void this.publishWhileNoticed(mailbox, entry).finally(() => (entry.running = false));
+    entry.running = this.publishWhileNoticed(mailbox, entry);
   }
 
-  private unfollow(mailbox: Mailbox, entry: Followed): void {
-    entry.subscription?.unsubscribe();
-    if (this.followed.get(mailbox) === entry) this.followed.delete(mailbox);
+  /** Tells onError, as an Error. */
+  private report(err: unknown, mailbox: Mailbox): void {
+    const error = err instanceof Error ? err : new ReplicationError(`following the log of ${mailbox.name}: ${String(err)}`, { path: mailbox.indexPrefix + ".log" });
+    this.options.onError?.(error, mailbox);
   }
 
-  /** One publish at a time per mailbox; transactions noticed meanwhile are looked at after it. */
+  /**
+   * One publish at a time per mailbox; transactions noticed meanwhile are
+   * looked at after it. Never rejects: a failure goes to onError.
+   */
   private async publishWhileNoticed(mailbox: Mailbox, entry: Followed): Promise<void> {
-    // The rest of a burst of transactions is read in this turn: one look covers them.
-    await nextTurn();
-    while (entry.noticed !== undefined && this.followed.get(mailbox) === entry) {
-      const end = entry.noticed;
-      entry.noticed = undefined;
-      try {
+    try {
+      // The rest of a burst of transactions is read in this turn: one look covers them.
+      await nextTurn();
+      // Unfollowed meanwhile (the mailbox closing) still publishes what was noticed: close() waits for it.
+      while (entry.noticed !== undefined && !mailbox.isClosed) {
+        const end = entry.noticed;
+        entry.noticed = undefined;
         if (!(await this.options.has(mailbox, end))) await this.options.publishNoticed(mailbox);
-      } catch (err) {
-        if (!(err instanceof Error)) throw err;
-        // Closed meanwhile, fenced, the stream unreachable: its next commit publishes (or fails the same way) and follows again.
-        this.unfollow(mailbox, entry);
-        this.options.onError?.(err, mailbox);
       }
+    } catch (err) {
+      // Fenced, the stream unreachable: its next commit publishes (or fails the same way) and follows again.
+      if (this.followed.get(mailbox) === entry) this.followed.delete(mailbox);
+      entry.subscription?.unsubscribe();
+      this.report(err, mailbox);
+    } finally {
+      // At once, not a turn later: a transaction noticed from here on starts the next publish.
+      entry.running = undefined;
     }
   }
 }

@@ -87,7 +87,7 @@ export class Outbox {
   private readonly logEnds = new WeakMap<MailboxTreeChange, LogPosition>();
   private readonly subscriptions: PendingSubscriptions;
 
-  /** What other programs append to the logs of mailboxes committed to is marked as this process's commits are (follow.ts). */
+  /** What other programs append to the logs of mailboxes open here is marked as this process's commits are (follow.ts). */
   private readonly follower: LogFollower;
   /** The log end of each mailbox's last commit marked. */
   private readonly markedEnds = new WeakMap<Mailbox, LogPosition>();
@@ -120,6 +120,8 @@ export class Outbox {
         this.kick();
         this.follower.follow(mailbox);
       },
+      afterOpen: async (mailbox) => this.follower.follow(mailbox),
+      beforeClose: (mailbox) => this.follower.unfollow(mailbox),
     };
   }
 
@@ -216,7 +218,7 @@ export class Outbox {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.follower.stop();
+    await this.follower.stop();
     clearTimeout(this.retry);
     clearTimeout(this.soon);
     await this.draining;

@@ -344,7 +344,7 @@ export class Publisher {
    * complete seed or commit yet, publishes a seed of the mailbox's current
    * state, whether or not its log reaches back to its creation. Nothing
    * when the subject has messages already. The state, its position and the
-   * bodies are read under the mailbox's log lock (Mailbox.withLogLock), so another
+   * bodies are read under the mailbox's log lock (underLogLock), so another
    * process's expunge waits for the seed rather than removing a body it
    * still has to read; what others commit after it follows it on the subject.
    * @returns whether a seed was published.
@@ -355,7 +355,7 @@ export class Publisher {
     const subject = this.subjectOf(mailbox);
     if ((await this.cursor(subject)).end !== undefined) return false;
     let seeded = false;
-    await mailbox.withLogLock(async (state) => {
+    await underLogLock(mailbox, async (state) => {
       // A commit of this process may have published while the lock was waited for.
       const cursor = await this.cursor(subject);
       if (cursor.end !== undefined) return;
@@ -869,18 +869,26 @@ export interface ReplicatedHooksOptions {
   /**
    * Publish what other programs append to a mailbox's log (doveadm, a
    * force-resync) as soon as this process notices it (default true): each
-   * mailbox published for is followed (follow.ts) until it is closed.
+   * mailbox opened (Storage.openMailbox) or committed to is followed
+   * (follow.ts) until it is closed.
    * Without it, those appends go with the mailbox's next commit.
    */
   followExternal?: boolean;
-  /** Told why a publish of noticed appends failed (the next commit publishes them, or fails the same way). */
+  /**
+   * Told why a publish of noticed appends, or the watch of a mailbox's log,
+   * failed (anything thrown that is not an Error comes as a
+   * ReplicationError). The mailbox is not followed from then until its
+   * next commit, which publishes what was noticed or fails the same way
+   * (fenced, the stream unreachable). Without it, that commit is the only
+   * report.
+   */
   onFollowError?(err: Error, mailbox: Mailbox): void;
 }
 
 /**
  * Commit hooks that publish every commit before `commit()` returns
  * (`replicated` mode), and, between commits, what other programs append to
- * the mailboxes they published for (ReplicatedHooksOptions.followExternal).
+ * the mailboxes open here (ReplicatedHooksOptions.followExternal).
  */
 export function replicatedCommitHooks(publisher: Publisher, options: ReplicatedHooksOptions = {}): CommitHooks {
   const precheck = options.precheck ?? true;
@@ -888,7 +896,7 @@ export function replicatedCommitHooks(publisher: Publisher, options: ReplicatedH
   const follower = options.followExternal === false ? undefined : new LogFollower({
     has: (mailbox, end) => publisher.has(mailbox, end),
     // Under the log lock, as a commit: the state and bodies read are the log end's, and this process's commits wait.
-    publishNoticed: (mailbox) => mailbox.withLogLock((state) => publishLogEnd(publisher, mailbox, { end: position(state), state })),
+    publishNoticed: (mailbox) => underLogLock(mailbox, (state) => publishLogEnd(publisher, mailbox, { end: position(state), state })),
     onError: options.onFollowError,
   });
   return {
@@ -903,7 +911,30 @@ export function replicatedCommitHooks(publisher: Publisher, options: ReplicatedH
       }
       follower?.follow(mailbox);
     },
+    // Followed from its open, not its first commit here: what others append to a mailbox this process only reads is published too.
+    afterOpen: async (mailbox) => follower?.follow(mailbox),
+    // Its watch and log descriptor go with it; a publish of what was noticed before finishes first.
+    beforeClose: async (mailbox) => follower?.unfollow(mailbox),
   };
+}
+
+/**
+ * Runs `fn` (a publish of the mailbox's log up to its end: the follower's,
+ * a seed's) under the mailbox's log lock, which orders its reads against
+ * the log's writers: nothing is appended or expunged between the state it
+ * reads and the bodies it ships. Not under mdbox's map lock, which a
+ * commit that changes messages holds too: that lock is storage-wide, and
+ * the publish's JetStream round trip would hold up every other process's
+ * save, copy and expunge in any mailbox. The map lock keeps a purge from
+ * moving bodies, and the publish needs no such promise, as a fetch does
+ * not: a message of the state is referenced by this mailbox (its expunge
+ * needs the log lock held here), so a purge keeps its body, perhaps in
+ * another m.N, and a read that misses it there reads the map again (the
+ * mdbox driver's readStored). A move changes no byte of a body: what is
+ * shipped is the same whether a purge ran before, during or after.
+ */
+function underLogLock<T>(mailbox: Mailbox, fn: (state: IndexMapState) => Promise<T>): Promise<T> {
+  return mailbox.withLogLock(fn, { changesMessages: false });
 }
 
 /** Publishes the mailbox's log up to `committed.end`; the subject's first look checks whose it is (a new mailbox's GUID is known only now, or no precheck ran). */

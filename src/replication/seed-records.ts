@@ -3,7 +3,6 @@
  * replica that applies one to its store (apply.ts) and the change stream
  * that folds one into a state (seeded-state.ts).
  */
-import { NEXT_UID_OFFSET, UID_VALIDITY_OFFSET } from "../api/mailbox-update.js";
 import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord, type UidRange } from "../log/types.js";
 import { MODSEQ_EXT_NAME, MODSEQ_HDR_SIZE } from "../projections/apply-modseq.js";
 
@@ -33,13 +32,4 @@ export function modseqEnableRecords(logModseq: bigint): LogRecord[] {
  */
 export function keywordRegistrationRecords(names: readonly string[], ranges: UidRange[]): LogRecord[] {
   return names.map((name): LogRecord => ({ type: "keyword-update", external: false, sync: false, modifyType: "remove", name, ranges }));
-}
-
-/** A base-header update setting UIDVALIDITY and the next UID (adjacent fields: one patch). */
-export function uidHeaderRecord(uidValidity: number, nextUid: number): LogRecord {
-  const data = new Uint8Array(NEXT_UID_OFFSET + 4 - UID_VALIDITY_OFFSET);
-  const view = new DataView(data.buffer);
-  view.setUint32(0, uidValidity, true);
-  view.setUint32(NEXT_UID_OFFSET - UID_VALIDITY_OFFSET, nextUid, true);
-  return { type: "header-update", external: false, sync: false, patches: [{ offset: UID_VALIDITY_OFFSET, data }] };
 }

@@ -14,7 +14,8 @@ import { toRanges } from "../api/uid-ranges.js";
 import type { LogEntry, LogRecord, LogTransaction } from "../log/types.js";
 import { advance } from "../projections/apply.js";
 import { emptyIndexMap, type IndexMapState } from "../projections/state.js";
-import { keywordRegistrationRecords, modseqEnableRecords, uidHeaderRecord } from "./seed-records.js";
+import { headerUpdateRecord } from "../api/mailbox-update.js";
+import { keywordRegistrationRecords, modseqEnableRecords } from "./seed-records.js";
 import type { SeededMessage, SeededModseq, ShippedCommit } from "./wire.js";
 
 /** Collects a seed's parts, in subject order, until its last. */
@@ -51,7 +52,7 @@ function seededState(last: ShippedCommit, messages: readonly SeededMessage[], mo
       type: "keyword-update", external: false, sync: false, modifyType: "add", name, ranges: toRanges(messages.filter((m) => m.keywords.includes(name)).map((m) => m.uid)),
     })),
     ...(modseqs.length > 0 ? [{ type: "modseq-update", external: false, sync: false, updates: modseqs.map((m) => ({ uid: m.uid, modseq: m.modseq })) } as LogRecord] : []),
-    uidHeaderRecord(last.uidValidity, seed.nextUid),
+    headerUpdateRecord({ uidValidity: last.uidValidity, nextUid: seed.nextUid }),
   ];
   // Each change stamps the lowest modseq: the modseq updates then raise every message to the primary's.
   const entries: LogEntry[] = records.map((record) => ({ position: last.end, size: 0, modseq: 1n, record }));

@@ -4,7 +4,8 @@
  * the running primary as soon as it notices the append (the same log watch
  * change streams use), not with the mailbox's next commit: a replica
  * converges with nothing committed on the primary after doveadm ran, in
- * replicated mode and through local mode's outbox.
+ * replicated mode and through local mode's outbox, also for a mailbox the
+ * primary process only has open (followed from its open).
  */
 import * as path from "node:path";
 import { expect, it } from "vitest";
@@ -109,6 +110,37 @@ describeNats("replication: a primary publishes what others append to its logs wh
       await outbox.close();
       await expectSameStores(live.store, primary, "after doveadm's flags");
       await closeAndCompareInDoveadm([primary, live.store], r, p, ["INBOX"]);
+    });
+  });
+
+  it("a mailbox this process only opened (replicated mode, sdbox → Maildir, and local mode, mdbox → sdbox): doveadm's flags reach the replica", async () => {
+    const [p, r, pLocal, rLocal] = nats.newOracles("sdbox", "maildir", "mdbox", "sdbox");
+    await nats.withConnection(async (conn) => {
+      for (const [o, replicaOracle, mode] of [[p, r, "replicated"], [pLocal, rLocal, "local"]] as const) {
+        const storageId = `t-external-open-${mode}`;
+        const outboxDir = path.join(o.dir, "outbox");
+        const open = () => (mode === "replicated" ? { storage: replicatingStorage(conn, o.location, storageId), outbox: undefined } : localModeStorage(conn, o.location, storageId, outboxDir));
+        // An earlier process committed and published INBOX.
+        const earlier = open();
+        await earlier.outbox?.attach(earlier.storage);
+        await save(earlier.storage, "INBOX", [6, 7]);
+        await earlier.outbox?.flush();
+        await earlier.storage.close();
+        await earlier.outbox?.close();
+
+        // This one opens INBOX, as a server does for a reading client, and commits nothing.
+        const { storage: primary, outbox } = open();
+        await outbox?.attach(primary);
+        const inbox = await primary.openMailbox("INBOX");
+        const live = await liveReplica(conn, replicaOracle, storageId);
+        await doveadmWrites(o);
+        await live.converges(primary, `${mode} mode: after doveadm's flags`);
+        expect(live.replica.status().error).toBeUndefined();
+        await live.replica.stop();
+        await inbox.close();
+        await outbox?.close();
+        await closeAndCompareInDoveadm([primary, live.store], replicaOracle, o, ["INBOX"]);
+      }
     });
   });
 }, { doveadm: true });

@@ -37,6 +37,20 @@ describe("followLog", () => {
     await log.close();
   });
 
+  it("from a position with its modseq (read from there only), delivers what it does without it, modseqs included", async () => {
+    const log = TransactionLog.open(prefix, { create: {}, fsync: "never" });
+    await log.append([append(1)]);
+    const second = await log.append([append(2)]);
+    await log.append([append(3)]);
+    const tail = firstValueFrom(followLog(prefix, second.end, second.modseq).pipe(take(2), toArray()));
+    const whole = firstValueFrom(followLog(prefix, second.end).pipe(take(2), toArray()));
+    await log.append([append(4)]);
+    const [fromTail, fromWhole] = await Promise.all([tail, whole]);
+    expect(fromTail.map(uidOf)).toEqual([3, 4]);
+    expect(fromTail.map((t) => [t.position, t.end, t.modseq])).toEqual(fromWhole.map((t) => [t.position, t.end, t.modseq]));
+    await log.close();
+  });
+
   it("errors with a typed error when the position was rotated away, and releases the watch on unsubscribe", async () => {
     const log = TransactionLog.open(prefix, { create: {}, fsync: "never" });
     await log.append([append(1)]);
