@@ -118,12 +118,15 @@ export class Mailbox {
   /** Collects the effects a commit folds, for CommitHooks.afterCommit. */
   private foldTap: ((effects: TransactionEffects) => void) | undefined;
   private readonly options: MailboxOptions;
+  /** Told once the mailbox is closed (its Storage forgets it). */
+  private readonly onClosed: ((box: Mailbox) => void) | undefined;
   private closed = false;
   /** The close under way (a second close() waits for the first). */
   private closing: Promise<void> | undefined;
 
-  private constructor(name: string, backend: MailboxBackend, writer: IndexWriter, options: MailboxOptions) {
+  private constructor(name: string, backend: MailboxBackend, writer: IndexWriter, options: MailboxOptions, onClosed?: (box: Mailbox) => void) {
     this.name = name;
+    this.onClosed = onClosed;
     this.backend = backend;
     this.writer = writer;
     this.options = options;
@@ -140,7 +143,11 @@ export class Mailbox {
    * `uidValidity` is given and none exists. Users open mailboxes through
    * Storage.openMailbox.
    */
-  static open(name: string, backend: MailboxBackend, options: MailboxOptions & { createWithUidValidity?: number; closedIndexes?: ClosedIndexCache } = {}): Mailbox {
+  static open(
+    name: string,
+    backend: MailboxBackend,
+    options: MailboxOptions & { createWithUidValidity?: number; closedIndexes?: ClosedIndexCache; onClosed?: (box: Mailbox) => void } = {},
+  ): Mailbox {
     const create = options.createWithUidValidity !== undefined
       ? { initialRecords: backend.initialRecords(options.createWithUidValidity) }
       : undefined;
@@ -152,7 +159,7 @@ export class Mailbox {
       filesFollowTail: backend.syncExternalChanges !== undefined,
       closedIndexes: options.closedIndexes,
     });
-    return new Mailbox(name, backend, writer, options);
+    return new Mailbox(name, backend, writer, options, options.onClosed);
   }
 
   /** The state as of the last refresh or commit. */
@@ -411,8 +418,12 @@ export class Mailbox {
       this.stopMailFileWatch?.();
       this.stopMailFileWatch = undefined;
       this.live.complete();
-      await this.writer.close();
-      await this.backend.close();
+      try {
+        await this.writer.close();
+        await this.backend.close();
+      } finally {
+        this.onClosed?.(this);
+      }
     }
   }
 

@@ -92,6 +92,7 @@ export interface StorageOptions extends MailboxOptions {
 
 /** A mail location opened for use: its mailbox tree and open mailboxes. */
 export class Storage {
+  /** Mailboxes open now: a mailbox leaves it when it closes. */
   private readonly open = new Set<Mailbox>();
   /** States of mailboxes closed a moment ago: opening one again reads only its new log (see closed-index-cache.ts). */
   private readonly closedIndexes = new ClosedIndexCache();
@@ -172,6 +173,8 @@ export class Storage {
       ...this.options,
       createWithUidValidity: isNew ? await this.backend.nextUidValidity() : undefined,
       closedIndexes: this.closedIndexes,
+      // A long-running server opens and closes mailboxes for ever: a closed one (its whole state) is let go.
+      onClosed: (closed) => this.open.delete(closed),
     });
     this.open.add(box);
     if (this.readOnly) return box;
