@@ -20,7 +20,7 @@ afterEach(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-it("hold what the map's walks read: every placed record, each file's records in offset order, the newest files with their ends", async () => {
+it("hold what the map's walks read: every placed record, each file's records in offset order, the newest files with their ends, the files in use", async () => {
   backend().settings.rotateSizeBytes = 300;
   const box = await storage.openMailbox("INBOX");
   for (let i = 1; i <= 12; i++) await box.transaction().append({ body: `Subject: ${i}\n\n`.padEnd(60 + 7 * i, "x") + "\n" }).commit();
@@ -42,6 +42,7 @@ it("hold what the map's walks read: every placed record, each file's records in 
     expect(byFile.get(fileId)).toEqual(all.filter((e) => e.fileId === fileId).sort((a, b) => a.offset - b.offset));
   }
   for (const max of [1, 2, 10]) expect(columns.recentFileEnds(max)).toEqual(recentFileEnds(state, max));
+  expect(columns.fileIdsInUse()).toEqual(files);
   expect(recentFileEnds(state, 10)).toEqual(
     [...files]
       .map((fileId) => ({ fileId, newest: Math.max(...all.filter((e) => e.fileId === fileId).map((e) => e.mapUid)), end: Math.max(...all.filter((e) => e.fileId === fileId).map((e) => e.offset + e.size)) }))
