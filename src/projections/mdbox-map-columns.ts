@@ -51,18 +51,37 @@ export class MapColumns {
     return { mapUid: this.mapUids[i], fileId: this.fileIds[i], offset: this.offsets[i], size: this.sizes[i], refcount: this.refcounts[i] };
   }
 
-  /** The records of each of `fileIds` that has any, in offset order: objects only for those files' records. */
-  entriesOfFiles(fileIds: ReadonlySet<number>): Map<number, MapEntry[]> {
-    const byFile = new Map<number, MapEntry[]>();
+  /**
+   * For each of `fileIds` that has records, the columns of its records in
+   * offset order: indexes rather than an object per record (a purge lists
+   * every record of the files it rewrites, and reads each once).
+   */
+  rowsOfFiles(fileIds: ReadonlySet<number>): Map<number, Uint32Array> {
+    const lists = new Map<number, number[]>();
+    // Records come grouped by file mostly (saves append in map-uid order): a lookup per change of file.
+    let lastFileId = -1;
+    let list: number[] | undefined;
     for (let i = 0; i < this.count; i++) {
       const fileId = this.fileIds[i];
-      if (!fileIds.has(fileId)) continue;
-      const list = byFile.get(fileId);
-      if (list === undefined) byFile.set(fileId, [this.entry(i)]);
-      else list.push(this.entry(i));
+      if (fileId !== lastFileId) {
+        lastFileId = fileId;
+        list = fileIds.has(fileId) ? lists.get(fileId) : undefined;
+        if (list === undefined && fileIds.has(fileId)) lists.set(fileId, (list = []));
+      }
+      list?.push(i);
     }
-    for (const list of byFile.values()) list.sort((a, b) => a.offset - b.offset);
+    const byFile = new Map<number, Uint32Array>();
+    for (const [fileId, rows] of lists) byFile.set(fileId, this.inOffsetOrder(Uint32Array.from(rows)));
     return byFile;
+  }
+
+  /** `rows` sorted by offset (a purge's copies put old map uids after newer ones), in place. */
+  private inOffsetOrder(rows: Uint32Array): Uint32Array {
+    const offsets = this.offsets;
+    for (let k = 1; k < rows.length; k++) {
+      if (offsets[rows[k]] < offsets[rows[k - 1]]) return rows.sort((a, b) => offsets[a] - offsets[b]);
+    }
+    return rows;
   }
 
   /** The files the records point at. */

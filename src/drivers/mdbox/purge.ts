@@ -215,7 +215,7 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
       await allEnded(planned.map((file) => fsp.unlink(file.path)));
       for (const file of planned) {
         result.movedMapUids.push(...file.plan.live.map((m) => m.entry.mapUid));
-        result.expungedMapUids.push(...file.plan.dead.map((d) => d.mapUid));
+        result.expungedMapUids.push(...file.plan.dead);
         result.purgedFileIds.push(file.fileId);
       }
     }
@@ -262,7 +262,7 @@ async function openAndPlan(ctx: MdboxContext, fileId: number, job: FileJob, resu
 
     const listed = job.listing.entriesOf(fileId);
     const bytes = await job.reader.read(fh, st.size);
-    const plan = planCopies(bytes, located.path, listed.entries, job, located.alt);
+    const plan = planCopies(bytes, located.path, listed.columns, listed.rows, job, located.alt);
     if (plan === undefined) {
       result.corruptFileIds.push(fileId);
       return undefined;
@@ -333,7 +333,7 @@ async function batchRecords(ctx: MdboxContext, session: AppendSession, planned: 
     return { mapUid: m.entry.mapUid, fileId: at.fileId, offset: at.offset, size: at.size };
   }));
   records.push(...mapRecordRecords(moved, flags));
-  const dead = planned.flatMap((f) => f.plan.dead.map((d) => ({ uid: d.mapUid, guid: ZERO_GUID })));
+  const dead = planned.flatMap((f) => f.plan.dead.map((uid) => ({ uid, guid: ZERO_GUID })));
   if (dead.length > 0) records.push({ type: "expunge-guid", external: true, sync: false, expunges: dead });
   if (job.orphans !== undefined && !job.orphansLooked.done) {
     // Before this commit the files just named have no records yet: they are not orphans.
