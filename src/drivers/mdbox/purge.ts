@@ -15,7 +15,7 @@
 import * as fs from "node:fs";
 import { promises as fsp } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
-import type { LogRecord } from "../../log/types.js";
+import type { ExpungeGuid, LogRecord } from "../../log/types.js";
 import { tryFlockExclusive } from "../dbox/flock.js";
 import { AppendSession, type Placement } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
@@ -328,12 +328,17 @@ async function batchRecords(ctx: MdboxContext, session: AppendSession, planned: 
   const highest = mapHeader(state).highestFileId;
   const newHighest = await session.publish(highest);
   if (newHighest !== highest) records.push(...highestFileIdRecords(newHighest, flags));
-  const moved = planned.flatMap((f) => f.plan.live.map((m, i) => {
-    const at = session.resolve(f.placements[i]);
-    return { mapUid: m.entry.mapUid, fileId: at.fileId, offset: at.offset, size: at.size };
-  }));
+  // Plain loops: this runs once per purge, cold, where a closure call per message costs.
+  const moved = [];
+  const dead: ExpungeGuid[] = [];
+  for (const f of planned) {
+    for (let i = 0; i < f.plan.live.length; i++) {
+      const at = session.resolve(f.placements[i]);
+      moved.push({ mapUid: f.plan.live[i].entry.mapUid, fileId: at.fileId, offset: at.offset, size: at.size });
+    }
+    for (const uid of f.plan.dead) dead.push({ uid, guid: ZERO_GUID });
+  }
   records.push(...mapRecordRecords(moved, flags));
-  const dead = planned.flatMap((f) => f.plan.dead.map((uid) => ({ uid, guid: ZERO_GUID })));
   if (dead.length > 0) records.push({ type: "expunge-guid", external: true, sync: false, expunges: dead });
   if (job.orphans !== undefined && !job.orphansLooked.done) {
     // Before this commit the files just named have no records yet: they are not orphans.
