@@ -1,7 +1,8 @@
 /**
  * Every placed record of one map state, column by column: what a purge
  * reads of the map (its refcount-0 records, the records of the files it
- * rewrites, the files new copies may go to), gathered in one walk. Each
+ * rewrites, the files new copies may go to, the files in use), gathered in
+ * one walk. Each
  * pass is then a plain loop over typed arrays instead of a walk of the
  * map calling back per row: a purge runs once, with cold code, where a
  * few walks of 20,000 rows through closures were a tenth of its CPU.
@@ -19,6 +20,8 @@ export class MapColumns {
     readonly offsets: Uint32Array,
     readonly sizes: Uint32Array,
     readonly refcounts: Uint16Array,
+    /** The files of the records, fed in the same walk. */
+    private readonly files: FileEndsTracker,
   ) {}
 
   /** The columns of `state`'s placed records (one walk of the map). */
@@ -29,6 +32,7 @@ export class MapColumns {
     const offsets = new Uint32Array(max);
     const sizes = new Uint32Array(max);
     const refcounts = new Uint16Array(max);
+    const files = new FileEndsTracker();
     let n = 0;
     forEachMapRow(state, (row) => {
       mapUids[n] = row.mapUid;
@@ -36,9 +40,10 @@ export class MapColumns {
       offsets[n] = row.offset;
       sizes[n] = row.size;
       refcounts[n] = row.refcount;
+      files.add(row.fileId, row.mapUid, row.offset + row.size);
       n++;
     });
-    return new MapColumns(state, n, mapUids, fileIds, offsets, sizes, refcounts);
+    return new MapColumns(state, n, mapUids, fileIds, offsets, sizes, refcounts, files);
   }
 
   /** The record in column `i`, as an object of its own. */
@@ -46,37 +51,46 @@ export class MapColumns {
     return { mapUid: this.mapUids[i], fileId: this.fileIds[i], offset: this.offsets[i], size: this.sizes[i], refcount: this.refcounts[i] };
   }
 
-  /** The records of each of `fileIds` that has any, in offset order: objects only for those files' records. */
-  entriesOfFiles(fileIds: ReadonlySet<number>): Map<number, MapEntry[]> {
-    const byFile = new Map<number, MapEntry[]>();
+  /**
+   * For each of `fileIds` that has records, the columns of its records in
+   * offset order: indexes rather than an object per record (a purge lists
+   * every record of the files it rewrites, and reads each once).
+   */
+  rowsOfFiles(fileIds: ReadonlySet<number>): Map<number, Uint32Array> {
+    const lists = new Map<number, number[]>();
+    // Records come grouped by file mostly (saves append in map-uid order): a lookup per change of file.
+    let lastFileId = -1;
+    let list: number[] | undefined;
     for (let i = 0; i < this.count; i++) {
       const fileId = this.fileIds[i];
-      if (!fileIds.has(fileId)) continue;
-      const list = byFile.get(fileId);
-      if (list === undefined) byFile.set(fileId, [this.entry(i)]);
-      else list.push(this.entry(i));
+      if (fileId !== lastFileId) {
+        lastFileId = fileId;
+        list = fileIds.has(fileId) ? lists.get(fileId) : undefined;
+        if (list === undefined && fileIds.has(fileId)) lists.set(fileId, (list = []));
+      }
+      list?.push(i);
     }
-    for (const list of byFile.values()) list.sort((a, b) => a.offset - b.offset);
+    const byFile = new Map<number, Uint32Array>();
+    for (const [fileId, rows] of lists) byFile.set(fileId, this.inOffsetOrder(Uint32Array.from(rows)));
     return byFile;
+  }
+
+  /** `rows` sorted by offset (a purge's copies put old map uids after newer ones), in place. */
+  private inOffsetOrder(rows: Uint32Array): Uint32Array {
+    const offsets = this.offsets;
+    for (let k = 1; k < rows.length; k++) {
+      if (offsets[rows[k]] < offsets[rows[k - 1]]) return rows.sort((a, b) => offsets[a] - offsets[b]);
+    }
+    return rows;
   }
 
   /** The files the records point at. */
   fileIdsInUse(): Set<number> {
-    const used = new Set<number>();
-    // Records come grouped by file mostly (saves append in map-uid order): a Set add per change of file.
-    let last = -1;
-    for (let i = 0; i < this.count; i++) {
-      if (this.fileIds[i] === last) continue;
-      last = this.fileIds[i];
-      used.add(last);
-    }
-    return used;
+    return this.files.inUse();
   }
 
-  /** recentFileEnds() of the state, from the columns. */
+  /** recentFileEnds() of the state. */
   recentFileEnds(max: number): FileEnd[] {
-    const files = new FileEndsTracker();
-    for (let i = 0; i < this.count; i++) files.add(this.fileIds[i], this.mapUids[i], this.offsets[i] + this.sizes[i]);
-    return files.newest(max);
+    return this.files.newest(max);
   }
 }

@@ -131,9 +131,14 @@ export interface FileEnd {
  * O(messages²) in retained objects.
  */
 export function recentFileEnds(state: IndexMapState, max: number): FileEnd[] {
+  return fileEndsOf(state).newest(max);
+}
+
+/** The files of `state`'s placed records, with their newest map uids and ends (one walk of the rows). */
+export function fileEndsOf(state: IndexMapState): FileEndsTracker {
   const files = new FileEndsTracker();
   forEachMapRow(state, (e) => files.add(e.fileId, e.mapUid, e.offset + e.size));
-  return files.newest(max);
+  return files;
 }
 
 /**
@@ -154,6 +159,11 @@ export class FileEndsTracker {
       this.end[fileId] = end;
     } else if (end > this.end[fileId]) this.end[fileId] = end;
     this.lastMapUid[fileId] = mapUid;
+  }
+
+  /** Every file seen: the files the map's records point at. */
+  inUse(): Set<number> {
+    return new Set(this.fileIds);
   }
 
   /** The `max` files with the newest map uids, newest first. */

@@ -29,7 +29,7 @@ import { cleanupAfter } from "../../shared/cleanup.js";
  * Size of a target's staging buffer: a few writes per transaction of small
  * messages, and little held for a transaction of many.
  */
-const STAGING_BYTES = 256 * 1024;
+export const STAGING_BYTES = 256 * 1024;
 
 /**
  * A staging buffer a closed target left, for the next one: a save per
@@ -60,6 +60,8 @@ export class AppendTarget {
     public fileId: number,
     /** Size when opened: where a rollback cuts an existing file back to. */
     readonly startSize: number,
+    /** Bytes staged before a write (STAGING_BYTES unless the session says). */
+    private readonly stagingBytes: number,
   ) {
     this.written = startSize;
     this.size = startSize;
@@ -76,7 +78,7 @@ export class AppendTarget {
    * headers.
    * @returns the target, or undefined when the file is not usable.
    */
-  static async openExisting(filePath: string, fileId: number, alt: boolean, expectedSizeBytes: number): Promise<AppendTarget | undefined> {
+  static async openExisting(filePath: string, fileId: number, alt: boolean, expectedSizeBytes: number, stagingBytes = STAGING_BYTES): Promise<AppendTarget | undefined> {
     let fh: FileHandle;
     try {
       fh = await fsp.open(filePath, "r+");
@@ -101,7 +103,7 @@ export class AppendTarget {
         ok = false;
       }
       if (!ok) return close(fh);
-      return new AppendTarget("existing", alt, fh, filePath, fileId, st.size);
+      return new AppendTarget("existing", alt, fh, filePath, fileId, st.size, stagingBytes);
     } catch (err) {
       await cleanupAfter(err, () => fh.close());
       throw err;
@@ -109,12 +111,12 @@ export class AppendTarget {
   }
 
   /** Creates a new temp file in `dir` holding just the file header line (`2 M1e C<now>`). */
-  static async createNew(dir: string, alt: boolean): Promise<AppendTarget> {
+  static async createNew(dir: string, alt: boolean, stagingBytes = STAGING_BYTES): Promise<AppendTarget> {
     const tempPath = path.join(dir, dboxTempFileName());
     const perm = newFilePermissionsIn(dir);
     const fh = await fsp.open(tempPath, "wx", perm.mode);
     finishNewFile(fh.fd, perm, tempPath);
-    const target = new AppendTarget("new", alt, fh, tempPath, 0, 0);
+    const target = new AppendTarget("new", alt, fh, tempPath, 0, 0, stagingBytes);
     await target.queue(encodeDboxFileHeader({ msgHeaderSize: DBOX_MSG_HEADER_SIZE, createStamp: Math.floor(Date.now() / 1000), unknownItems: [] }));
     return target;
   }
@@ -132,7 +134,7 @@ export class AppendTarget {
    *   each was a tenth of its CPU), else once the staged bytes are written.
    */
   queueEncoded(size: number, encode: (out: Uint8Array, at: number) => void): number | Promise<number> {
-    if (this.staged + size > STAGING_BYTES) return this.queueAfterWrite(size, encode);
+    if (this.staged + size > this.stagingBytes) return this.queueAfterWrite(size, encode);
     const offset = this.size;
     this.stage(size, encode);
     this.size += size;
@@ -142,7 +144,7 @@ export class AppendTarget {
   private async queueAfterWrite(size: number, encode: (out: Uint8Array, at: number) => void): Promise<number> {
     const offset = this.size;
     await this.writeStaged();
-    if (size > STAGING_BYTES) {
+    if (size > this.stagingBytes) {
       const own = new Uint8Array(size);
       encode(own, 0);
       await this.writeOut(own);
@@ -154,8 +156,10 @@ export class AppendTarget {
   /** Encodes `size` bytes at the end of the staging buffer, which has room. */
   private stage(size: number, encode: (out: Uint8Array, at: number) => void): void {
     if (this.staging === undefined) {
-      this.staging = spareStaging ?? new Uint8Array(STAGING_BYTES);
-      spareStaging = undefined;
+      if (this.stagingBytes === STAGING_BYTES && spareStaging !== undefined) {
+        this.staging = spareStaging;
+        spareStaging = undefined;
+      } else this.staging = new Uint8Array(this.stagingBytes);
     }
     encode(this.staging, this.staged);
     this.staged += size;
@@ -217,7 +221,7 @@ export class AppendTarget {
   /** Closes the file, which releases the flock. */
   async close(): Promise<void> {
     // Nothing staged is still to be written once the file closes: the buffer can serve another target.
-    spareStaging ??= this.staging;
+    if (this.stagingBytes === STAGING_BYTES) spareStaging ??= this.staging;
     this.staging = undefined;
     this.staged = 0;
     const fh = this.fh;

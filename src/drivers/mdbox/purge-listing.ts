@@ -6,15 +6,19 @@
  * O(files × messages) (issue #11: most of its CPU at 100k).
  */
 import type { IndexMapState } from "../../projections/state.js";
-import type { FileEnd, MapEntry } from "../../projections/mdbox-map-view.js";
+import type { FileEnd } from "../../projections/mdbox-map-view.js";
 import { MapColumns } from "../../projections/mdbox-map-columns.js";
 import { MAX_CANDIDATE_FILES } from "./append-session.js";
 import type { MdboxMap } from "./map.js";
 
+const NO_ROWS = new Uint32Array(0);
+
 /** The records of the files being purged, as of one map state. */
 export class PurgeListing {
   private state: IndexMapState;
-  private byFile: Map<number, MapEntry[]>;
+  private byFile: Map<number, Uint32Array>;
+  /** The columns the lists index. */
+  private listed: MapColumns;
   /** The columns the lists came from, while their state is the map's. */
   private columns: MapColumns | undefined;
 
@@ -22,23 +26,26 @@ export class PurgeListing {
   constructor(private readonly map: MdboxMap, private readonly fileIds: ReadonlySet<number>, columns = MapColumns.of(map.state)) {
     this.state = columns.state;
     this.columns = columns;
-    this.byFile = columns.entriesOfFiles(fileIds);
+    this.listed = columns;
+    this.byFile = columns.rowsOfFiles(fileIds);
   }
 
   /**
-   * The records of `fileId` in offset order as the map has them now, and the
-   * state they were read from. Call holding the file's flock, so that no
-   * save can add to the file afterwards. Walks the map again only when it
-   * changed since the last listing other than by afterOwnCommit().
+   * The records of `fileId` in offset order as the map has them now (their
+   * indexes in `columns`), and the state they were read from. Call holding
+   * the file's flock, so that no save can add to the file afterwards. Walks
+   * the map again only when it changed since the last listing other than by
+   * afterOwnCommit().
    */
-  entriesOf(fileId: number): { readonly state: IndexMapState; readonly entries: readonly MapEntry[] } {
+  entriesOf(fileId: number): { readonly state: IndexMapState; readonly columns: MapColumns; readonly rows: Uint32Array } {
     const state = this.map.refresh();
     if (state !== this.state) {
       this.columns = MapColumns.of(state);
+      this.listed = this.columns;
       this.state = state;
-      this.byFile = this.columns.entriesOfFiles(this.fileIds);
+      this.byFile = this.columns.rowsOfFiles(this.fileIds);
     }
-    return { state, entries: this.byFile.get(fileId) ?? [] };
+    return { state, columns: this.listed, rows: this.byFile.get(fileId) ?? NO_ROWS };
   }
 
   /** MdboxMap.recentFiles(), from the columns while they are the map's state. */

@@ -7,14 +7,16 @@ import { locateDboxBody } from "../dbox/file-format.js";
 import { skipDboxMetadata } from "../dbox/metadata.js";
 import { decodeDboxFileHeader } from "../dbox/file-header.js";
 import { forEachMapRow, type MapEntry } from "../../projections/mdbox-map-view.js";
+import type { MapColumns } from "../../projections/mdbox-map-columns.js";
 import type { IndexMapState } from "../../projections/state.js";
 
 /** The file's messages, sorted by what the purge does with them. */
 export interface CopyPlan {
   readonly live: Array<{ entry: MapEntry; bodySize: number; alt: boolean }>;
-  readonly dead: MapEntry[];
-  /** Messages that must stay (still referenced per the mailboxes): the file cannot go. */
-  readonly kept: MapEntry[];
+  /** Map uids of the messages dropped. */
+  readonly dead: number[];
+  /** Map uids of messages that must stay (still referenced per the mailboxes): the file cannot go. */
+  readonly kept: number[];
 }
 
 /** Which messages stay and where live ones go. */
@@ -27,31 +29,35 @@ export interface PlanRules {
 
 /**
  * Walks the file from its header, checking that the map's records for it
- * are exactly where the messages are (Dovecot: "purging found mismatched
- * offsets"). Bytes after the last mapped message are the remains of an
- * append that never committed; they go with the file.
+ * (`rows` of `columns`, in offset order) are exactly where the messages are
+ * (Dovecot: "purging found mismatched offsets"). Bytes after the last
+ * mapped message are the remains of an append that never committed; they
+ * go with the file. An object is made for live messages only.
  * @returns the plan, or undefined when the file and the map disagree
  *   (including a file that cannot be read as dbox: MailCorruptedError).
  */
-export function planCopies(bytes: Uint8Array, filePath: string, msgs: readonly MapEntry[], rules: PlanRules, fileInAlt: boolean): CopyPlan | undefined {
+export function planCopies(bytes: Uint8Array, filePath: string, columns: MapColumns, rows: Uint32Array, rules: PlanRules, fileInAlt: boolean): CopyPlan | undefined {
   const plan: CopyPlan = { live: [], dead: [], kept: [] };
+  const { offsets, sizes, mapUids, refcounts } = columns;
   try {
     const { header, headerSize } = decodeDboxFileHeader(bytes, { path: filePath });
     const source = { path: filePath };
     let offset = headerSize;
-    for (const e of msgs) {
-      if (e.offset !== offset) return undefined;
+    for (let k = 0; k < rows.length; k++) {
+      const i = rows[k];
+      if (offsets[i] !== offset) return undefined;
       // The metadata is only skipped: purge copies it as bytes.
       const { bodyStart, bodyEnd } = locateDboxBody(bytes, offset, header.msgHeaderSize, source);
       const end = skipDboxMetadata(bytes, bodyEnd, source);
-      if (end - offset !== e.size) return undefined;
-      if (e.refcount === 0 && rules.keep.has(e.mapUid)) {
-        plan.kept.push(e);
-      } else if (e.refcount === 0) {
-        plan.dead.push(e);
+      if (end - offset !== sizes[i]) return undefined;
+      const mapUid = mapUids[i];
+      if (refcounts[i] !== 0) {
+        const alt = rules.moveToAlt?.has(mapUid) ? true : rules.moveFromAlt?.has(mapUid) ? false : fileInAlt;
+        plan.live.push({ entry: columns.entry(i), bodySize: bodyEnd - bodyStart, alt });
+      } else if (rules.keep.size > 0 && rules.keep.has(mapUid)) {
+        plan.kept.push(mapUid);
       } else {
-        const alt = rules.moveToAlt?.has(e.mapUid) ? true : rules.moveFromAlt?.has(e.mapUid) ? false : fileInAlt;
-        plan.live.push({ entry: e, bodySize: bodyEnd - bodyStart, alt });
+        plan.dead.push(mapUid);
       }
       offset = end;
     }
@@ -70,10 +76,11 @@ export function planCopies(bytes: Uint8Array, filePath: string, msgs: readonly M
  * message.
  */
 export function plansStillHold(state: IndexMapState, plans: ReadonlyMap<number, CopyPlan>): boolean {
-  const wanted = new Map<number, { readonly entry: MapEntry; readonly dead: boolean }>();
-  for (const plan of plans.values()) {
-    for (const entry of plan.dead) wanted.set(entry.mapUid, { entry, dead: true });
-    for (const m of plan.live) wanted.set(m.entry.mapUid, { entry: m.entry, dead: false });
+  /** Per map uid: its file, and its offset there (live) or -1 (dead). */
+  const wanted = new Map<number, { readonly fileId: number; readonly offset: number }>();
+  for (const [fileId, plan] of plans) {
+    for (const mapUid of plan.dead) wanted.set(mapUid, { fileId, offset: -1 });
+    for (const m of plan.live) wanted.set(m.entry.mapUid, { fileId, offset: m.entry.offset });
   }
   let holding = 0;
   let inFiles = 0;
@@ -81,7 +88,7 @@ export function plansStillHold(state: IndexMapState, plans: ReadonlyMap<number, 
     if (!plans.has(e.fileId)) return;
     inFiles++;
     const w = wanted.get(e.mapUid);
-    if (w !== undefined && w.entry.fileId === e.fileId && (w.dead ? e.refcount === 0 : e.offset === w.entry.offset)) holding++;
+    if (w !== undefined && w.fileId === e.fileId && (w.offset < 0 ? e.refcount === 0 : e.offset === w.offset)) holding++;
   });
   return holding === wanted.size && inFiles === wanted.size;
 }

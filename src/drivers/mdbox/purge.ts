@@ -12,18 +12,19 @@
  * (altmove): their file is purged with those messages written to the other
  * storage.
  */
+import * as fs from "node:fs";
 import { promises as fsp } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
-import type { LogRecord } from "../../log/types.js";
+import type { ExpungeGuid, LogRecord } from "../../log/types.js";
 import { tryFlockExclusive } from "../dbox/flock.js";
 import { AppendSession, type Placement } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
 import { highestFileIdRecords, mapRecordRecords } from "../../projections/mdbox-map-format.js";
-import { forEachMapRow, mapHeader } from "../../projections/mdbox-map-view.js";
+import { fileEndsOf, forEachMapRow, mapHeader } from "../../projections/mdbox-map-view.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { findReferencedMapUids } from "./referenced-map-uids.js";
 import { repairLowRefcounts } from "./refcount-repair.js";
-import { statIfExists } from "../../shared/stat-if-exists.js";
+import { allEnded } from "../../shared/all-ended.js";
 import { WholeFileReader } from "../../shared/whole-file-reader.js";
 import { PurgeListing } from "./purge-listing.js";
 import { MapColumns } from "../../projections/mdbox-map-columns.js";
@@ -78,10 +79,9 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
   let found = refcountZeroAndMoved(ctx, columns, opts);
   const keep = new Set<number>();
   if (opts.verifyReferences ?? true) {
-    const unreferenced = new Set(found.deadMapUids);
-    const refs = findReferencedMapUids(ctx.paths, unreferenced);
+    const refs = findReferencedMapUids(ctx.paths, found.deadMapUids);
     // In map-uid order, as the map lists them.
-    for (const mapUid of unreferenced) if (refs.referenced.has(mapUid)) keep.add(mapUid);
+    for (const mapUid of [...refs.referenced].sort((a, b) => a - b)) keep.add(mapUid);
     result.stillReferencedMapUids.push(...keep);
     if (keep.size > 0) {
       // The look took no lock, so most of these are an expunge still under way elsewhere; the
@@ -94,9 +94,14 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
     }
   }
   const fileIds = new Set(found.movedFileIds);
-  found.deadMapUids.forEach((mapUid, i) => {
-    if (!keep.has(mapUid)) fileIds.add(found.deadFileIds[i]);
-  });
+  // A file's records mostly come together (saves append in map-uid order): an add per change of file.
+  let lastFileId = -1;
+  for (let i = 0; i < found.deadMapUids.length; i++) {
+    const fileId = found.deadFileIds[i];
+    if (fileId === lastFileId || (keep.size > 0 && keep.has(found.deadMapUids[i]))) continue;
+    fileIds.add(fileId);
+    lastFileId = fileId;
+  }
   const job: FileJob = { ...opts, keep, exclude: fileIds, listing: new PurgeListing(ctx.map, fileIds, columns), reader: new WholeFileReader(), orphansLooked: { done: false } };
   const order = [...fileIds].sort((a, b) => a - b);
   for (let i = 0; i < order.length; i += MAX_BATCH_FILES) {
@@ -144,6 +149,9 @@ function refcountZeroAndMoved(ctx: MdboxContext, columns: MapColumns, opts: Purg
  */
 const MAX_BATCH_FILES = 32;
 
+/** What each file the copies go to stages before a write: a 10 MiB file in about ten writes. */
+const COPY_STAGING_BYTES = 1024 * 1024;
+
 /** The map's expunges carry zero GUIDs (observed). One array for all of them: log records are never modified. */
 const ZERO_GUID = new Uint8Array(16);
 
@@ -184,7 +192,7 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
   const planned: PlannedFile[] = [];
   // The directory sync of new files waits until just before the unlinks: until then the files
   // being purged still hold every message, so a name lost in a crash loses nothing.
-  const session = new AppendSession(ctx.paths, { rotateSizeBytes: ctx.settings.rotateSizeBytes, sync: ctx.settings.fsyncFiles ?? true, excludeFileIds: job.exclude, deferDirSync: true });
+  const session = new AppendSession(ctx.paths, { rotateSizeBytes: ctx.settings.rotateSizeBytes, sync: ctx.settings.fsyncFiles ?? true, excludeFileIds: job.exclude, deferDirSync: true, stagingBytes: COPY_STAGING_BYTES });
   let held: boolean;
   try {
     for (const fileId of fileIds) {
@@ -202,17 +210,18 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
     if (held && planned.length > 0) {
       session.markCommitted();
       session.syncPublishedNames();
+      // Unlink after the map commit (readers follow the map to the copies), still holding the
+      // flocks; all at once, as one wait.
+      await allEnded(planned.map((file) => fsp.unlink(file.path)));
       for (const file of planned) {
         result.movedMapUids.push(...file.plan.live.map((m) => m.entry.mapUid));
-        result.expungedMapUids.push(...file.plan.dead.map((d) => d.mapUid));
-        // Unlink after the map commit (readers follow the map to the copies), still holding the flock.
-        await fsp.unlink(file.path);
+        result.expungedMapUids.push(...file.plan.dead);
         result.purgedFileIds.push(file.fileId);
       }
     }
   } finally {
     await session.release();
-    for (const file of planned) await file.fh.close();
+    await allEnded(planned.map((file) => file.fh.close()));
   }
   if (held) return;
   // Unlocked and taken back above: each file again, alone.
@@ -245,14 +254,15 @@ async function openAndPlan(ctx: MdboxContext, fileId: number, job: FileJob, resu
       result.skippedFileIds.push(fileId);
       return undefined;
     }
-    // Another purge may have deleted it between our open and our lock.
-    const st = await fh.stat();
-    const now = await statIfExists(located.path);
+    // Another purge may have deleted it between our open and our lock. Stats without a wait on
+    // libuv's pool: each costs a wake-up on a busy machine, and a stat takes microseconds.
+    const st = fs.fstatSync(fh.fd);
+    const now = fs.statSync(located.path, { throwIfNoEntry: false });
     if (now === undefined || now.ino !== st.ino) return undefined;
 
     const listed = job.listing.entriesOf(fileId);
     const bytes = await job.reader.read(fh, st.size);
-    const plan = planCopies(bytes, located.path, listed.entries, job, located.alt);
+    const plan = planCopies(bytes, located.path, listed.columns, listed.rows, job, located.alt);
     if (plan === undefined) {
       result.corruptFileIds.push(fileId);
       return undefined;
@@ -271,40 +281,73 @@ async function openAndPlan(ctx: MdboxContext, fileId: number, job: FileJob, resu
 }
 
 /**
- * The batch's map transaction, once the copies are on disk: new files
- * named, live records pointed at their copies, dead ones expunged. Re-checks the plans under the lock,
- * unless the map is still the state they were made from: a copy may have
- * referenced a dead message again, or a rebuild moved things.
+ * The batch's map transaction, appended once the copies are on disk: new
+ * files named, live records pointed at their copies, dead ones expunged.
+ * Re-checks the plans under the lock, unless the map is still the state
+ * they were made from: a copy may have referenced a dead message again, or
+ * a rebuild moved things.
  * @returns false when a plan no longer holds (nothing written).
  */
 async function commitBatch(ctx: MdboxContext, session: AppendSession, planned: readonly PlannedFile[], job: FileJob): Promise<boolean> {
-  await session.flush();
+  // The copies' last writes and data syncs run in libuv's pool while the map transaction is
+  // built (its records, the orphan look): only the append waits for them. Handled at once, so
+  // that a failed sync is not an unhandled rejection before the append awaits it.
+  const flushed = session.flush();
+  const settled = Promise.allSettled([flushed]);
   let held = false;
   let onListedState = false;
-  await ctx.map.transact(async (state) => {
-    onListedState = planned.every((f) => f.listedState === state);
-    if (!onListedState && !plansStillHold(state, new Map(planned.map((f) => [f.fileId, f.plan])))) return [];
-    held = true;
-    const flags = { external: true };
-    const records: LogRecord[] = [];
-    const highest = mapHeader(state).highestFileId;
-    const newHighest = await session.publish(highest);
-    if (newHighest !== highest) records.push(...highestFileIdRecords(newHighest, flags));
-    const moved = planned.flatMap((f) => f.plan.live.map((m, i) => ({ mapUid: m.entry.mapUid, ...session.resolve(f.placements[i]) })));
-    records.push(...mapRecordRecords(moved, flags));
-    const dead = planned.flatMap((f) => f.plan.dead.map((d) => ({ uid: d.mapUid, guid: ZERO_GUID })));
-    if (dead.length > 0) records.push({ type: "expunge-guid", external: true, sync: false, expunges: dead });
-    if (job.orphans !== undefined && !job.orphansLooked.done) {
-      // Before this commit the files just named have no records yet: they are not orphans.
-      const named = new Set(session.publishedFileIds());
-      const used = job.listing.fileIdsInUse(state) ?? fileIdsInUse(state);
-      job.orphans.push(...(await orphanFiles(ctx, used)).filter((fileId) => !named.has(fileId)));
-      job.orphansLooked.done = true;
-    }
-    return records.length > 0 ? [records] : [];
-  });
+  try {
+    await ctx.map.transact(async (state) => {
+      onListedState = planned.every((f) => f.listedState === state);
+      const records = await batchRecords(ctx, session, planned, job, state, onListedState);
+      held = records !== undefined;
+      if (records === undefined) return [];
+      // Every new m.N's data is on disk before the map commit that points at it.
+      await flushed;
+      return records.length > 0 ? [records] : [];
+    });
+  } finally {
+    // Never leave with a write in flight: release() may take the copies back.
+    await settled;
+  }
   if (held && onListedState) job.listing.afterOwnCommit(ctx.map.state);
   return held;
+}
+
+/**
+ * The records of the batch's map transaction on `state` (under the map
+ * lock): new files named, live records pointed at their copies, dead ones
+ * expunged, and the orphan files looked for when this is the last batch.
+ * `onListedState`: `state` is the one every plan was made from.
+ * @returns undefined when a plan no longer holds.
+ */
+async function batchRecords(ctx: MdboxContext, session: AppendSession, planned: readonly PlannedFile[], job: FileJob, state: IndexMapState, onListedState: boolean): Promise<LogRecord[] | undefined> {
+  if (!onListedState && !plansStillHold(state, new Map(planned.map((f) => [f.fileId, f.plan])))) return undefined;
+  const flags = { external: true };
+  const records: LogRecord[] = [];
+  const highest = mapHeader(state).highestFileId;
+  const newHighest = await session.publish(highest);
+  if (newHighest !== highest) records.push(...highestFileIdRecords(newHighest, flags));
+  // Plain loops: this runs once per purge, cold, where a closure call per message costs.
+  const moved = [];
+  const dead: ExpungeGuid[] = [];
+  for (const f of planned) {
+    for (let i = 0; i < f.plan.live.length; i++) {
+      const at = session.resolve(f.placements[i]);
+      moved.push({ mapUid: f.plan.live[i].entry.mapUid, fileId: at.fileId, offset: at.offset, size: at.size });
+    }
+    for (const uid of f.plan.dead) dead.push({ uid, guid: ZERO_GUID });
+  }
+  records.push(...mapRecordRecords(moved, flags));
+  if (dead.length > 0) records.push({ type: "expunge-guid", external: true, sync: false, expunges: dead });
+  if (job.orphans !== undefined && !job.orphansLooked.done) {
+    // Before this commit the files just named have no records yet: they are not orphans.
+    const named = new Set(session.publishedFileIds());
+    const used = job.listing.fileIdsInUse(state) ?? fileEndsOf(state).inUse();
+    job.orphans.push(...(await orphanFiles(ctx, used)).filter((fileId) => !named.has(fileId)));
+    job.orphansLooked.done = true;
+  }
+  return records;
 }
 
 /** The file is gone: its refcount-0 records have nothing left to purge (mdbox_map_remove_file_id). */
@@ -325,7 +368,7 @@ async function expungeDeadRecordsOf(ctx: MdboxContext, fileId: number, keep: Rea
 async function findOrphanFiles(ctx: MdboxContext): Promise<number[]> {
   let orphans: number[] = [];
   await ctx.map.transact(async (state) => {
-    orphans = await orphanFiles(ctx, fileIdsInUse(state));
+    orphans = await orphanFiles(ctx, fileEndsOf(state).inUse());
     return [];
   });
   return orphans;
@@ -336,9 +379,4 @@ async function orphanFiles(ctx: MdboxContext, used: ReadonlySet<number>): Promis
   return (await ctx.paths.listFiles()).filter((f) => !used.has(f.fileId)).map((f) => f.fileId);
 }
 
-/** The files the map's records point at. */
-function fileIdsInUse(state: IndexMapState): Set<number> {
-  const used = new Set<number>();
-  forEachMapRow(state, (e) => used.add(e.fileId));
-  return used;
-}
+

@@ -29,22 +29,50 @@ export interface MapUidReferences {
  * there.
  * @throws fs errors other than corruption (an unreadable mailbox must not pass for one without references).
  */
-export function findReferencedMapUids(layout: DboxLayout, candidates: ReadonlySet<number>): MapUidReferences {
+export function findReferencedMapUids(layout: DboxLayout, candidates: ArrayLike<number>): MapUidReferences {
   const found: MapUidReferences = { referenced: new Set(), mailboxPrefixes: [] };
-  if (candidates.size === 0) return found;
+  if (candidates.length === 0) return found;
+  const isCandidate = bitSetOf(candidates);
   for (const name of listDboxMailboxes(layout.root)) {
     const prefix = layout.indexPrefix(name);
     const state = loadIfReadable(prefix);
     if (state === undefined) continue;
     let hit = false;
     forEachMailboxMapUid(state, (mapUid) => {
-      if (!candidates.has(mapUid)) return;
+      if (!isCandidate(mapUid)) return;
       found.referenced.add(mapUid);
       hit = true;
     });
     if (hit) found.mailboxPrefixes.push(prefix);
   }
   return found;
+}
+
+/**
+ * Membership in `values` as a bit per value from the least to the most:
+ * every record of every mailbox is tested, and a Set lookup each was most
+ * of the look (issue #11: a purge after expunging half of the mailbox tests
+ * against the other half's map uids).
+ */
+function bitSetOf(values: ArrayLike<number>): (value: number) => boolean {
+  let min = values[0];
+  let max = values[0];
+  for (let i = 1; i < values.length; i++) {
+    if (values[i] < min) min = values[i];
+    else if (values[i] > max) max = values[i];
+  }
+  const words = Math.floor((max - min) / 32) + 1;
+  // Sparse values far apart (map uids are u32s): a Set rather than a huge bitmap.
+  if (words > 4 * values.length + 1024) {
+    const set = new Set(Array.from(values));
+    return (value) => set.has(value);
+  }
+  const bits = new Uint32Array(words);
+  for (let i = 0; i < values.length; i++) {
+    const at = values[i] - min;
+    bits[at >>> 5] |= 1 << (at & 31);
+  }
+  return (value) => value >= min && value <= max && (bits[(value - min) >>> 5] & (1 << ((value - min) & 31))) !== 0;
 }
 
 /** Calls `visit` with the map uid of every record of a mailbox `state` that has one, reading the rows in place. */

@@ -20,7 +20,7 @@ afterEach(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-it("hold what the map's walks read: every placed record, each file's records in offset order, the newest files with their ends", async () => {
+it("hold what the map's walks read: every placed record, each file's records in offset order, the newest files with their ends, the files in use", async () => {
   backend().settings.rotateSizeBytes = 300;
   const box = await storage.openMailbox("INBOX");
   for (let i = 1; i <= 12; i++) await box.transaction().append({ body: `Subject: ${i}\n\n`.padEnd(60 + 7 * i, "x") + "\n" }).commit();
@@ -37,11 +37,15 @@ it("hold what the map's walks read: every placed record, each file's records in 
   expect(Array.from({ length: columns.count }, (_, i) => columns.entry(i))).toEqual(all);
   const files = new Set(all.map((e) => e.fileId));
   expect(files.size).toBeGreaterThan(2);
-  const byFile = columns.entriesOfFiles(files);
+  const byFile = columns.rowsOfFiles(files);
   for (const fileId of files) {
-    expect(byFile.get(fileId)).toEqual(all.filter((e) => e.fileId === fileId).sort((a, b) => a.offset - b.offset));
+    expect(Array.from(byFile.get(fileId)!, (i) => columns.entry(i))).toEqual(all.filter((e) => e.fileId === fileId).sort((a, b) => a.offset - b.offset));
   }
+  expect(columns.rowsOfFiles(new Set([...files].slice(1)))).toEqual(new Map([...byFile].filter(([fileId]) => fileId !== [...files][0])));
+  // The purge moved old map uids behind newer ones: some file's records are not in map uid order.
+  expect([...byFile.values()].some((rows) => rows.some((row, k) => k > 0 && row < rows[k - 1]))).toBe(true);
   for (const max of [1, 2, 10]) expect(columns.recentFileEnds(max)).toEqual(recentFileEnds(state, max));
+  expect(columns.fileIdsInUse()).toEqual(files);
   expect(recentFileEnds(state, 10)).toEqual(
     [...files]
       .map((fileId) => ({ fileId, newest: Math.max(...all.filter((e) => e.fileId === fileId).map((e) => e.mapUid)), end: Math.max(...all.filter((e) => e.fileId === fileId).map((e) => e.offset + e.size)) }))

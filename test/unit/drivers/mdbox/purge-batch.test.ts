@@ -1,6 +1,7 @@
 /**
  * A purge of several files commits them in one map transaction: one map
- * log fdatasync, the new file's name made durable before any old file is
+ * log fdatasync, after the copies' data syncs, which overlap with building
+ * it; the new file's name made durable before any old file is
  * deleted, orphan files looked for in that same transaction; and when the map changes under the batch, nothing of it is
  * committed and each file is purged on its own.
  */
@@ -57,7 +58,7 @@ async function expectLiveMessages(box: Mailbox): Promise<void> {
   for (const uid of [2, 4, 6, 8]) expect(Buffer.from(await box.readMessage(uid)).toString()).toBe(msg(uid));
 }
 
-it("purges several files in one map transaction: the map log synced once, the new name before any old file goes", async () => {
+it("purges several files in one map transaction: the copies synced before the map log, the map log synced once, the new name before any old file goes", async () => {
   const box = await threeFilesHalfExpunged();
   watchSyncs((name, fd) => {
     const file = fs.readlinkSync(`/proc/self/fd/${fd}`);
@@ -67,6 +68,18 @@ it("purges several files in one map transaction: the map log synced once, the ne
   vi.spyOn(fs.promises, "unlink").mockImplementation(async (p) => {
     events.push(`unlink ${path.basename(String(p))}`);
     return realUnlink(p);
+  });
+
+  // The copies' data syncs run while the map transaction is built: each must have ended before the map log is written.
+  const probe = await fs.promises.open(path.join(root, "storage", "m.1"), "r");
+  const handleProto = Object.getPrototypeOf(probe) as { datasync(): Promise<void> };
+  await probe.close();
+  const realDatasync = handleProto.datasync;
+  vi.spyOn(handleProto, "datasync").mockImplementation(async function (this: unknown) {
+    await realDatasync.call(this);
+    // A few turns of the event loop later than the real sync: an append that did not wait would come first.
+    for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+    events.push("datasync done");
   });
 
   // A file no record points at: found in the batch's own map transaction, not in one more.
@@ -82,6 +95,8 @@ it("purges several files in one map transaction: the map log synced once, the ne
   const dirSync = events.indexOf("dirsync storage");
   const firstUnlink = events.findIndex((e) => /^unlink m\.\d+$/.test(e));
   expect(mapSync).toBeGreaterThanOrEqual(0);
+  expect(events.filter((e) => e === "datasync done").length).toBeGreaterThan(0);
+  expect(events.lastIndexOf("datasync done")).toBeLessThan(mapSync);
   expect(dirSync).toBeGreaterThan(mapSync);
   expect(firstUnlink).toBeGreaterThan(dirSync);
   await expectLiveMessages(box);
