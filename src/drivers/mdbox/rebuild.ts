@@ -35,6 +35,7 @@ import { scanStorageFiles, type BrokenSpot } from "./rebuild-scan.js";
 import { expungedGuids } from "./expunged-guids.js";
 import { isCorruptionError, MailstoreError } from "../../shared/errors.js";
 import { ClosedIndexCache } from "../../index-io/closed-index-cache.js";
+import { NO_KEYWORDS } from "../../projections/read.js";
 
 /** What a rebuild needs from the storage. */
 export interface RebuildOptions {
@@ -110,14 +111,9 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
         out.size = found.sizes[i];
       }));
     }
-    // One pass over the map for the refcounts already right, not a lookup per planned map uid.
-    const right = new Uint8Array(mapUids.length);
-    forEachRefcount(state, (mapUid, refcount) => {
-      const i = index!.indexOfMapUid(mapUid);
-      if (i >= 0 && planned.refcounts[i] === refcount) right[i] = 1;
-    });
+    // The refcounts planMap read from the map's rows: only those that change are written.
     const refs: number[] = [];
-    for (let i = 0; i < right.length; i++) if (right[i] === 0) refs.push(i);
+    for (let i = 0; i < mapUids.length; i++) if (!mapPlan.placed.refcountIs(i, Math.min(planned.refcounts[i], REFCOUNT_MAX))) refs.push(i);
     records.push(...refSetRecords(refs, flags, (i) => mapUids[i], (i) => Math.min(planned.refcounts[i], REFCOUNT_MAX)));
     return [records];
   });
@@ -189,8 +185,6 @@ function restoreTarget(root: string, orig: string | undefined): string {
     throw err;
   }
 }
-
-const NO_KEYWORDS: readonly string[] = Object.freeze([]);
 
 function toAppend(placed: PlacedMessages, msg: number, now: number): MailboxAppend {
   return { mapUid: placed.mapUids[msg], guid128: placed.found.guid128(msg), flags: 0, keywords: NO_KEYWORDS, saveDate: now };
