@@ -19,6 +19,18 @@
  *
  * Assumes nobody else rebuilds at the same time; open Mailbox objects of
  * this process should be closed first (their logs may be replaced).
+ *
+ * Syncs: the rebuild never changes an m.N file, so a crash can only lose a
+ * message later, through a purge trusting a map that does not count it.
+ * What prevents that is the order: phase 2's map append is fdatasynced
+ * before any mailbox record pointing at it is written (phase 3 syncs each
+ * mailbox log before linking it in place, then its dovecot.index). A map
+ * log the rebuild creates is not synced on its own: the append's fdatasync
+ * flushes the whole file, and a crash before it leaves an empty or torn
+ * log that no durable record relies on yet, which every open refuses as
+ * corrupt (a purge stops; the next rebuild recreates it), as with
+ * Dovecot, which never syncs a new log and keeps its rebuilt map in
+ * dovecot.map.index (synced) instead.
  */
 import * as fs from "node:fs";
 import type { LogRecord } from "../../log/types.js";
@@ -161,14 +173,14 @@ async function raiseRefcounts(ctx: MdboxContext, referenced: Uint32Array, result
 async function openOrRecreateMap(ctx: MdboxContext): Promise<boolean> {
   const existed = ctx.map.exists();
   try {
-    ctx.map.open().refresh();
+    ctx.map.open({ newLogUnsynced: true }).refresh();
     return !existed;
   } catch (err) {
     // Only a map shown to be corrupt is removed; it is rebuilt from the m.N files below.
     if (!isCorruptionError(err)) throw err;
     await ctx.map.close();
     for (const suffix of ["", ".log", ".log.2", ".cache"]) fs.rmSync(ctx.paths.mapPrefix + suffix, { force: true });
-    ctx.map.open();
+    ctx.map.open({ newLogUnsynced: true });
     return true;
   }
 }
