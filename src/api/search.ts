@@ -1,7 +1,7 @@
 import { MailFlag } from "../log/types.js";
 import type { UidRange } from "../log/types.js";
 import type { IndexMapState } from "../projections/state.js";
-import { recordAt } from "../projections/read.js";
+import { NO_KEYWORDS, recordAt } from "../projections/read.js";
 
 /** The part of IMAP SEARCH that administrators use most (doveadm's search query). */
 export type SearchKey =
@@ -42,8 +42,6 @@ export function searchUids(state: IndexMapState, query: SearchQuery): number[] {
   });
   return out;
 }
-
-const NO_KEYWORDS: readonly string[] = [];
 
 /**
  * The rows (0-based, inclusive) a message must be in to match: those between

@@ -192,7 +192,7 @@ function decodeEntryAt(
   src.end = pos + size;
   const typeField = src.view.getUint32(pos + 4, true);
   const record =
-    written !== undefined && typeFieldOf(written) === typeField && decodesToItself(written) ? written
+    written !== undefined && typeFieldOf(written) === typeField && decodesToItself(written, src.extRecordSize) ? written
     : pool === undefined ? decodeRecord(typeField, src, pos)
     : pool.decode(index, typeField, src, pos);
   if (record.type === "ext-intro") {

@@ -4,12 +4,17 @@
  * back an equal record (every field already in its on-disk form, nothing
  * the decoder would refuse or change). Only the per-message types a mass
  * change writes by the thousand (issue #11: an mdbox expunge's EXPUNGE_GUID
- * and refcount EXT_ATOMIC_INC); every other record is decoded from the
- * written bytes. test/unit/log/own-records.test.ts checks both ways agree.
+ * and refcount EXT_ATOMIC_INC, a rebuild's or import's EXT_REC_UPDATE);
+ * every other record is decoded from the written bytes.
+ * test/unit/log/own-records.test.ts checks both ways agree.
  */
 import type { LogRecord } from "./types.js";
 
-export function decodesToItself(record: LogRecord): boolean {
+/**
+ * @param extRecordSize the record size of the ext intro before `record` in
+ *   its transaction (what an EXT_REC_UPDATE is decoded with), if any.
+ */
+export function decodesToItself(record: LogRecord, extRecordSize?: number): boolean {
   if (typeof record.external !== "boolean" || typeof record.sync !== "boolean") return false;
   switch (record.type) {
     case "expunge-guid":
@@ -21,6 +26,17 @@ export function decodesToItself(record: LogRecord): boolean {
     case "ext-atomic-inc":
       for (const u of record.updates) if (!isUid(u.uid) || (u.diff | 0) !== u.diff) return false;
       return true;
+    case "ext-rec": {
+      // The decoder reads the entries with the intro's size (cutting or padding the data to
+      // it) and gives each entry's data as a Uint8Array of exactly that size; no `packed`.
+      if (record.recordSize !== extRecordSize || "packed" in record) return false;
+      const updates = record.updates;
+      for (let i = 0; i < updates.length; i++) {
+        const u = updates[i];
+        if (!isUid(u.uid) || u.data.length !== extRecordSize || u.data.constructor !== Uint8Array) return false;
+      }
+      return true;
+    }
     default:
       return false;
   }

@@ -141,6 +141,9 @@ export function lookupUid(state: IndexMapState, uid: number): MessageRecord | un
   return index < 0 ? undefined : buildRecord(state, index + 1);
 }
 
+/** A message without keywords: one shared empty list, not an array per message. */
+export const NO_KEYWORDS: readonly string[] = Object.freeze([]);
+
 /** Keyword names set in the bitmap of the message at 0-based `index`. */
 export function keywordsAt(state: IndexMapState, index: number): string[] {
   const ext = extension(state, KEYWORDS_EXT_NAME);

@@ -4,15 +4,13 @@
  * second opinion before deleting data; rebuild to recount references and
  * to put messages back.
  */
-import * as fs from "node:fs";
 import { readU32LE } from "../../log/bytes.js";
-import { loadState } from "../../index-io/load-state.js";
-import { extension, extensionHeader, keywordsAt } from "../../projections/read.js";
+import { extension, extensionHeader, keywordsAt, NO_KEYWORDS } from "../../projections/read.js";
 import { readCheckpoint } from "../../index-io/checkpoint-file.js";
 import { isCorruptionError } from "../../shared/errors.js";
 import type { ClosedIndexCache } from "../../index-io/closed-index-cache.js";
 import { IndexWriter } from "../../index-io/writer.js";
-import { forEachMailboxMapUid } from "./referenced-map-uids.js";
+import { forEachMailboxMapUid, loadIfReadable, loadLogState } from "./referenced-map-uids.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { listDboxMailboxes } from "../dbox/mailbox-tree.js";
 import type { DboxLayout } from "../dbox/layout.js";
@@ -52,8 +50,6 @@ function mdboxFieldOffset(state: IndexMapState): number {
   const ext = extension(state, MDBOX_EXT_NAME);
   return ext !== undefined && ext.recordSize >= MDBOX_RECORD_SIZE ? ext.recordOffset : -1;
 }
-
-const NO_KEYWORDS: readonly string[] = Object.freeze([]);
 
 /**
  * @returns the message records of `state`. Fields are read from the rows
@@ -126,22 +122,6 @@ export function snapshotMailbox(layout: DboxLayout, name: string): MailboxSnapsh
   return { name, dir, prefix, source: "none", state: undefined, header: undefined, messages: [], error };
 }
 
-/** The state from the mailbox's log (and dovecot.index), or undefined when it has neither. @throws as loadState. */
-function loadLogState(prefix: string): IndexMapState | undefined {
-  return fs.existsSync(prefix + ".log") || fs.existsSync(prefix) ? loadState(prefix) : undefined;
-}
-
-/** The state from the mailbox's log, or undefined when there is none or it is corrupt (snapshotMailbox's source "log"). */
-function readLogState(prefix: string): IndexMapState | undefined {
-  try {
-    return loadLogState(prefix);
-  } catch (err) {
-    // A corrupt log: snapshotMailbox falls back to other files, whose records are not counted.
-    if (!isCorruptionError(err)) throw err;
-    return undefined;
-  }
-}
-
 /** Snapshots of every mailbox in the tree. */
 export function snapshotAllMailboxes(layout: DboxLayout): MailboxSnapshot[] {
   return listDboxMailboxes(layout.root).map((name) => snapshotMailbox(layout, name));
@@ -172,7 +152,7 @@ export async function referencedMapUidsInLogs(layout: DboxLayout, closed?: Close
   let count = 0;
   for (const name of listDboxMailboxes(layout.root)) {
     const prefix = layout.indexPrefix(name);
-    const state = closed?.holds(prefix) ? await resumeLogState(prefix, closed) : readLogState(prefix);
+    const state = closed?.holds(prefix) ? await resumeLogState(prefix, closed) : loadIfReadable(prefix);
     if (state === undefined) continue;
     if (count + state.records.count > out.length) {
       const grown = new Uint32Array(Math.max(2 * out.length, count + state.records.count));
@@ -184,13 +164,13 @@ export async function referencedMapUidsInLogs(layout: DboxLayout, closed?: Close
   return out.subarray(0, count).sort();
 }
 
-/** readLogState through the state `closed` holds, with what was appended since (loaded from the files when it is stale). */
+/** loadIfReadable through the state `closed` holds, with what was appended since (loaded from the files when it is stale). */
 async function resumeLogState(prefix: string, closed: ClosedIndexCache): Promise<IndexMapState | undefined> {
   let writer: IndexWriter;
   try {
     writer = IndexWriter.open(prefix, { closedIndexes: closed });
   } catch (err) {
-    // Stale, and then the files are what readLogState would have found: gone, or corrupt.
+    // Stale, and then the files are what loadIfReadable would have found: gone, or corrupt.
     if ((err as NodeJS.ErrnoException).code === "ENOENT" || isCorruptionError(err)) return undefined;
     throw err;
   }

@@ -16,7 +16,7 @@
 import { CallScope } from "../../shared/call-scope.js";
 import * as fs from "node:fs";
 import { LockTimeoutError } from "../../shared/errors.js";
-import type { AppendResult, FsyncMode } from "../../log/log.js";
+import { TransactionLog, type AppendResult, type FsyncMode } from "../../log/log.js";
 import type { LogRecord } from "../../log/types.js";
 import { readCheckpoint } from "../../index-io/checkpoint-file.js";
 import { IndexWriter } from "../../index-io/writer.js";
@@ -76,9 +76,10 @@ export class MdboxMap {
    * Opens the map, creating it when missing as Dovecot does: a new log whose
    * first record sets uid_validity (and indexid) to the current time.
    * Synchronous, because a new mailbox needs the map's uid_validity for its
-   * first records.
+   * first records. `newLogUnsynced`: a log created here is not synced before
+   * it is linked in place (a rebuild, whose first map append syncs it).
    */
-  open(): this {
+  open(options: { newLogUnsynced?: boolean } = {}): this {
     if (this.writer !== undefined) return this;
     this.paths.ensureDirs();
     const prefix = this.paths.mapPrefix;
@@ -87,6 +88,7 @@ export class MdboxMap {
     const create = checkpoint
       ? { indexId: checkpoint.header.indexId }
       : { indexId: now, initialRecords: initialMapRecords(now) };
+    if (options.newLogUnsynced) TransactionLog.createIfMissing(prefix, create, "never");
     this.writer = IndexWriter.open(prefix, { fsync: mapLogFsync(this.options.fsync), lockTimeoutMs: this.options.lockTimeoutMs, create });
     return this;
   }

@@ -40,7 +40,14 @@ export class PlacedMessages {
     /** The map uid of each. */
     readonly mapUids: Uint32Array,
     private readonly marks: Uint8Array,
+    /** The refcount the old map's record of each has (0 where unmapped). */
+    private readonly oldRefcounts: Uint32Array,
   ) {}
+
+  /** The old map's record of message i has refcount `refcount` already. */
+  refcountIs(i: number, refcount: number): boolean {
+    return (this.marks[i] & UNMAPPED) === 0 && this.oldRefcounts[i] === refcount;
+  }
 
   get count(): number {
     return this.found.count;
@@ -114,6 +121,7 @@ export function planMap(found: FoundMessages, forEachMapRow: MapRowWalk, nextMap
   // 0 until a map record is found for the message (map uids start at 1).
   const mapUids = new Uint32Array(n);
   const marks = new Uint8Array(n);
+  const oldRefcounts = new Uint32Array(n);
   const expunge: number[] = [];
   forEachMapRow((e) => {
     const i = places.find(e.fileId, e.offset);
@@ -121,6 +129,7 @@ export function planMap(found: FoundMessages, forEachMapRow: MapRowWalk, nextMap
       expunge.push(e.mapUid);
     } else {
       mapUids[i] = e.mapUid;
+      oldRefcounts[i] = e.refcount;
       if (e.refcount === 0) marks[i] |= SEEN_ZERO;
     }
   });
@@ -142,7 +151,7 @@ export function planMap(found: FoundMessages, forEachMapRow: MapRowWalk, nextMap
       append.push(i);
     }
   }
-  return { placed: new PlacedMessages(found, mapUids, marks), expunge, append, canonical };
+  return { placed: new PlacedMessages(found, mapUids, marks, oldRefcounts), expunge, append, canonical };
 }
 
 /** Matching mailbox records to placed messages. */

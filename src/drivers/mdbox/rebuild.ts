@@ -19,6 +19,18 @@
  *
  * Assumes nobody else rebuilds at the same time; open Mailbox objects of
  * this process should be closed first (their logs may be replaced).
+ *
+ * Syncs: the rebuild never changes an m.N file, so a crash can only lose a
+ * message later, through a purge trusting a map that does not count it.
+ * What prevents that is the order: phase 2's map append is fdatasynced
+ * before any mailbox record pointing at it is written (phase 3 syncs each
+ * mailbox log before linking it in place, then its dovecot.index). A map
+ * log the rebuild creates is not synced on its own: the append's fdatasync
+ * flushes the whole file, and a crash before it leaves an empty or torn
+ * log that no durable record relies on yet, which every open refuses as
+ * corrupt (a purge stops; the next rebuild recreates it), as with
+ * Dovecot, which never syncs a new log and keeps its rebuilt map in
+ * dovecot.map.index (synced) instead.
  */
 import * as fs from "node:fs";
 import type { LogRecord } from "../../log/types.js";
@@ -35,6 +47,7 @@ import { scanStorageFiles, type BrokenSpot } from "./rebuild-scan.js";
 import { expungedGuids } from "./expunged-guids.js";
 import { isCorruptionError, MailstoreError } from "../../shared/errors.js";
 import { ClosedIndexCache } from "../../index-io/closed-index-cache.js";
+import { NO_KEYWORDS } from "../../projections/read.js";
 
 /** What a rebuild needs from the storage. */
 export interface RebuildOptions {
@@ -110,14 +123,9 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
         out.size = found.sizes[i];
       }));
     }
-    // One pass over the map for the refcounts already right, not a lookup per planned map uid.
-    const right = new Uint8Array(mapUids.length);
-    forEachRefcount(state, (mapUid, refcount) => {
-      const i = index!.indexOfMapUid(mapUid);
-      if (i >= 0 && planned.refcounts[i] === refcount) right[i] = 1;
-    });
+    // The refcounts planMap read from the map's rows: only those that change are written.
     const refs: number[] = [];
-    for (let i = 0; i < right.length; i++) if (right[i] === 0) refs.push(i);
+    for (let i = 0; i < mapUids.length; i++) if (!mapPlan.placed.refcountIs(i, Math.min(planned.refcounts[i], REFCOUNT_MAX))) refs.push(i);
     records.push(...refSetRecords(refs, flags, (i) => mapUids[i], (i) => Math.min(planned.refcounts[i], REFCOUNT_MAX)));
     return [records];
   });
@@ -165,14 +173,14 @@ async function raiseRefcounts(ctx: MdboxContext, referenced: Uint32Array, result
 async function openOrRecreateMap(ctx: MdboxContext): Promise<boolean> {
   const existed = ctx.map.exists();
   try {
-    ctx.map.open().refresh();
+    ctx.map.open({ newLogUnsynced: true }).refresh();
     return !existed;
   } catch (err) {
     // Only a map shown to be corrupt is removed; it is rebuilt from the m.N files below.
     if (!isCorruptionError(err)) throw err;
     await ctx.map.close();
     for (const suffix of ["", ".log", ".log.2", ".cache"]) fs.rmSync(ctx.paths.mapPrefix + suffix, { force: true });
-    ctx.map.open();
+    ctx.map.open({ newLogUnsynced: true });
     return true;
   }
 }
@@ -189,8 +197,6 @@ function restoreTarget(root: string, orig: string | undefined): string {
     throw err;
   }
 }
-
-const NO_KEYWORDS: readonly string[] = Object.freeze([]);
 
 function toAppend(placed: PlacedMessages, msg: number, now: number): MailboxAppend {
   return { mapUid: placed.mapUids[msg], guid128: placed.found.guid128(msg), flags: 0, keywords: NO_KEYWORDS, saveDate: now };

@@ -88,12 +88,20 @@ export function forEachMailboxMapUid(state: IndexMapState, visit: (mapUid: numbe
   });
 }
 
-function loadIfReadable(prefix: string): IndexMapState | undefined {
-  if (!fs.existsSync(prefix + ".log") && !fs.existsSync(prefix)) return undefined;
+/** The state from a mailbox's log (and dovecot.index), or undefined when it has neither. @throws as loadState. */
+export function loadLogState(prefix: string): IndexMapState | undefined {
+  return fs.existsSync(prefix + ".log") || fs.existsSync(prefix) ? loadState(prefix) : undefined;
+}
+
+/**
+ * loadLogState, or undefined when the log is corrupt: its records count for
+ * nothing, as in countReferences() (snapshotMailbox's source "log" only).
+ */
+export function loadIfReadable(prefix: string): IndexMapState | undefined {
   try {
-    return loadState(prefix);
+    return loadLogState(prefix);
   } catch (err) {
-    // Not readable as a log: its records count for nothing, as in countReferences().
+    // A corrupt log: a snapshot falls back to other files, whose records are not counted.
     if (!isCorruptionError(err)) throw err;
     return undefined;
   }

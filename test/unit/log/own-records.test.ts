@@ -33,17 +33,41 @@ const atomicInc: fc.Arbitrary<LogRecord> = fc.tuple(flags, fc.array(fc.record({
   diff: fc.oneof({ weight: 20, arbitrary: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }) }, { weight: 1, arbitrary: fc.constantFrom(2 ** 31, -(2 ** 31) - 1, 0.5) }),
 }), { minLength: 1, maxLength: 40 })).map(([f, updates]) => ({ type: "ext-atomic-inc", ...f, updates }));
 
+/**
+ * A rebuild's or import's EXT_REC_UPDATE after its intro, now and then with
+ * a field the decoder would refuse, cut or pad (uid 0, data not of the
+ * intro's size or a Buffer, a record size other than the intro's).
+ */
+const extRec: fc.Arbitrary<LogRecord[]> = fc.tuple(
+  flags,
+  fc.integer({ min: 1, max: 24 }),
+  fc.oneof({ weight: 20, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: -3, max: 3 }) }),
+).chain(([f, introSize, skew]) => fc.array(fc.record({
+  uid: fc.oneof({ weight: 20, arbitrary: uid }, { weight: 1, arbitrary: fc.constantFrom(0, 2 ** 32 + 3) }),
+  data: fc.oneof(
+    { weight: 20, arbitrary: fc.uint8Array({ minLength: introSize, maxLength: introSize }) },
+    { weight: 1, arbitrary: fc.uint8Array({ minLength: 0, maxLength: 30 }) },
+    { weight: 1, arbitrary: fc.uint8Array({ minLength: introSize, maxLength: introSize }).map((b) => Buffer.from(b)) },
+  ),
+}), { minLength: 1, maxLength: 40 }).map((updates): LogRecord[] => [
+  { type: "ext-intro", ...f, intros: [{ extId: 0xffffffff, resetId: 0, hdrSize: 0, recordSize: introSize, recordAlign: 1, flags: 1, name: "mass-ext" }] },
+  { type: "ext-rec", ...f, recordSize: Math.max(1, introSize + skew), updates },
+]));
+
 /** fc.record's objects have no prototype; the engine's records and the decoder's have Object's. */
 function plain(r: LogRecord): LogRecord {
   if (r.type === "expunge-guid") return { ...r, expunges: r.expunges.map((e) => ({ ...e })) };
-  if (r.type === "ext-atomic-inc") return { ...r, updates: r.updates.map((u) => ({ ...u })) };
+  if (r.type === "ext-atomic-inc" || r.type === "ext-rec") return { ...r, updates: r.updates.map((u) => ({ ...u })) } as LogRecord;
   return r;
 }
 
 /** Transactions of any records, the mass ones mixed in, all sharing one sync flag as a real transaction does. */
-const transaction = fc.tuple(logTransaction, fc.array(fc.oneof(expungeGuid, atomicInc, logRecord), { maxLength: 3 })).map(([base, more]) => {
+const transaction = fc.tuple(
+  logTransaction,
+  fc.array(fc.oneof(expungeGuid.map((r) => [r]), atomicInc.map((r) => [r]), logRecord.map((r) => [r]), extRec), { maxLength: 3 }),
+).map(([base, more]) => {
   const sync = base[0].sync;
-  return [...base, ...more].map((r) => plain(r.type === "ext-rec" ? r : { ...r, sync }));
+  return [...base, ...more.flat()].map((r) => plain(r.type === "ext-rec" ? r : { ...r, sync }));
 });
 
 /** What appending did before records could stand for their bytes: every record decoded from the written bytes. */
@@ -110,5 +134,14 @@ describe("own records: folded as made instead of decoded back", () => {
     expect(decodesToItself({ type: "ext-atomic-inc", ...base, updates: [{ uid: 2 ** 32, diff: 1 }] })).toBe(false);
     expect(decodesToItself({ type: "ext-atomic-inc", sync: false, updates: [{ uid: 3, diff: 1 }] } as unknown as LogRecord)).toBe(false);
     expect(decodesToItself({ type: "append", ...base, messages: [{ uid: 1, flags: 0 }] })).toBe(false);
+    const data = new Uint8Array(8).fill(3);
+    const extRec = (recordSize: number, updates: Array<{ uid: number; data: Uint8Array }>): LogRecord => ({ type: "ext-rec", ...base, recordSize, updates });
+    expect(decodesToItself(extRec(8, [{ uid: 9, data }]), 8)).toBe(true);
+    expect(decodesToItself(extRec(8, [{ uid: 9, data }]))).toBe(false);
+    expect(decodesToItself(extRec(8, [{ uid: 9, data }]), 4)).toBe(false);
+    expect(decodesToItself(extRec(4, [{ uid: 9, data }]), 4)).toBe(false);
+    expect(decodesToItself(extRec(8, [{ uid: 0, data }]), 8)).toBe(false);
+    expect(decodesToItself(extRec(8, [{ uid: 9, data: Buffer.from(data) }]), 8)).toBe(false);
+    expect(decodesToItself({ type: "ext-rec", ...base, recordSize: 8, updates: [{ uid: 9, data }], packed: undefined }, 8)).toBe(false);
   });
 });

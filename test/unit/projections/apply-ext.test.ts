@@ -195,11 +195,19 @@ describe("EXT_REC_UPDATE", () => {
         entries.push([uid, data]);
         if (!gone.includes(uid)) want.set(uid, data);
       }
+      const before = s;
       s = applyTransaction(s, b.tx(R.intro({ name: "y", recordSize: 4, recordAlign: 4 }), R.extRec(4, entries)));
       for (const u of uids) {
         if (gone.includes(u)) continue;
         expect([...lookupUid(s, u)!.ext("y")!], `round ${round} uid ${u}`).toEqual(want.get(u) ?? [0, 0, 0, 0]);
+        // The state it was applied to keeps its values (leaves copied, not written through).
+        expect([...lookupUid(before, u)!.ext("y")!], `round ${round} uid ${u}`).toEqual([0, 0, 0, 0]);
       }
+      // A run reaching past next_uid fails as an entry at a time does, naming that uid, and changes nothing.
+      const last = uids.length;
+      const sel = applyEntry(s, b.entry(R.intro({ name: "y", recordSize: 4, recordAlign: 4 })));
+      expect(error(() => applyEntry(sel, b.entry(R.extRec(4, [[last, [9, 9, 9, 9]], [last + 1, [9, 9, 9, 9]]])))).message, `round ${round}`).toContain(`invalid uid=${last + 1}`);
+      if (!gone.includes(last)) expect([...lookupUid(sel, last)!.ext("y")!]).toEqual(want.get(last) ?? [0, 0, 0, 0]);
     }
   });
 
