@@ -106,11 +106,17 @@ export function applyExtRecUpdate(ctx: ApplyContext, record: Rec<"ext-rec">): vo
     // rebuild or import writes one entry per message (issue #11: ~50 MB of garbage at 100k).
     const span = editor.span(index, index);
     const o = span.from * editor.recordSize + ext.recordOffset;
+    // The row's bytes in a local, and the entry's bytes and the zero padding in loops of
+    // their own: these loops run per byte of every entry, mostly before V8 optimizes them.
+    let row = span.bytes;
     let same = true;
-    for (let k = 0; k < fieldSize && same; k++) same = span.bytes[o + k] === (k < size ? data[at + k] : 0);
+    for (let k = 0; k < size && same; k++) same = row[o + k] === data[at + k];
+    for (let k = size; k < fieldSize && same; k++) same = row[o + k] === 0;
     if (same) continue;
     span.writable();
-    for (let k = 0; k < fieldSize; k++) span.bytes[o + k] = k < size ? data[at + k] : 0;
+    row = span.bytes;
+    for (let k = 0; k < size; k++) row[o + k] = data[at + k];
+    row.fill(0, o + size, o + fieldSize);
   }
 }
 
