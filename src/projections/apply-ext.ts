@@ -7,6 +7,7 @@ import type { HeaderPatch, LogRecord } from "../log/types.js";
 import type { ApplyContext } from "./apply-context.js";
 import { fillMissingModseqs, MODSEQ_EXT_NAME } from "./apply-modseq.js";
 import { applyIntro } from "./ext-registry.js";
+import type { RowSpan } from "./record-store.js";
 import type { CurrentExt } from "./state.js";
 
 type Rec<T extends LogRecord["type"]> = Extract<LogRecord, { type: T }>;
@@ -81,6 +82,12 @@ export function applyExtRecUpdate(ctx: ApplyContext, record: Rec<"ext-rec">): vo
   const updates = record.updates;
   const packed = record.packed;
   const count = packed === undefined ? updates.length : packed.count;
+  // The row of the entry before (r, in the editor's shared span, which runs to the last
+  // record): entries mostly name one message after another (an import's or a rebuild's
+  // entry per message), so the next row is tried before a search.
+  let span: RowSpan | undefined;
+  let r = 0;
+  let stride = 0;
   // Indexed, not for-of: a loop over every message of a big transaction runs once, mostly
   // before it is optimized, and there for-of allocates an iterator result per element.
   for (let n = 0; n < count; n++) {
@@ -99,22 +106,41 @@ export function applyExtRecUpdate(ctx: ApplyContext, record: Rec<"ext-rec">): vo
       at = p + 4;
     }
     if (uid === 0 || uid >= nextUid) throw ctx.corrupt(`Extension record update for invalid uid=${uid}`);
-    const index = ctx.records.indexOfUid(uid);
-    if (index < 0) continue;
-    const editor = ctx.edit();
-    // The editor's shared span and byte loops, not forRange's closure and subarrays: a
-    // rebuild or import writes one entry per message (issue #11: ~50 MB of garbage at 100k).
-    const span = editor.span(index, index);
-    const o = span.from * editor.recordSize + ext.recordOffset;
+    let next = false;
+    if (span !== undefined) {
+      if (r < span.to) {
+        if (span.words[(r + 1) * stride] === uid) {
+          r++;
+          next = true;
+        }
+      } else if (span.next() && span.words[span.from * stride] === uid) {
+        r = span.from;
+        next = true;
+      }
+    }
+    if (!next) {
+      const index = ctx.records.indexOfUid(uid);
+      if (index < 0) {
+        span = undefined;
+        continue;
+      }
+      const editor = ctx.edit();
+      // The editor's shared span and byte loops, not forRange's closure and subarrays: a
+      // rebuild or import writes one entry per message (issue #11: ~50 MB of garbage at 100k).
+      span = editor.span(index, editor.count - 1);
+      stride = editor.recordSize >>> 2;
+      r = span.from;
+    }
+    const o = r * stride * 4 + ext.recordOffset;
     // The row's bytes in a local, and the entry's bytes and the zero padding in loops of
     // their own: these loops run per byte of every entry, mostly before V8 optimizes them.
-    let row = span.bytes;
+    let row = span!.bytes;
     let same = true;
     for (let k = 0; k < size && same; k++) same = row[o + k] === data[at + k];
     for (let k = size; k < fieldSize && same; k++) same = row[o + k] === 0;
     if (same) continue;
-    span.writable();
-    row = span.bytes;
+    span!.writable();
+    row = span!.bytes;
     for (let k = 0; k < size; k++) row[o + k] = data[at + k];
     row.fill(0, o + size, o + fieldSize);
   }
