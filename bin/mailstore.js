@@ -60,10 +60,23 @@ function loadBundle() {
   return mod.exports;
 }
 
-// `mailstore … | head` closes the pipe early: that is not an error.
-process.stdout.on("error", (err) => {
-  if (err.code === "EPIPE") process.exit(0);
-  throw err;
+// `mailstore … | head` closes the pipe early: that is not an error. The handler is
+// added when something first asks for process.stdout, not here: making the stream
+// loads Node's stream modules, which a command that prints nothing, or prints
+// straight to a file or /dev/null (src/cli/io.ts), never needs.
+const stdoutProperty = Object.getOwnPropertyDescriptor(process, "stdout");
+Object.defineProperty(process, "stdout", {
+  configurable: true,
+  enumerable: stdoutProperty.enumerable,
+  get() {
+    Object.defineProperty(process, "stdout", stdoutProperty);
+    const stream = process.stdout;
+    stream.on("error", (err) => {
+      if (err.code === "EPIPE") process.exit(0);
+      throw err;
+    });
+    return stream;
+  },
 });
 
 const compiled = path.join(dist, "src", "cli", "main.js");

@@ -122,7 +122,10 @@ export const processIo: CliIo = {
     stdout.flush(); // what was printed before an error comes before it
     process.stderr.write(text);
   },
-  isTTY: Boolean(process.stdout.isTTY),
+  // Asked when needed: process.stdout is made on first use (bin/mailstore.js).
+  get isTTY() {
+    return Boolean(process.stdout.isTTY);
+  },
   readStdin: async () => {
     const chunks: Buffer[] = [];
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);

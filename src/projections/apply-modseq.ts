@@ -155,7 +155,8 @@ export function raiseMessageModseqs(ctx: ApplyContext, first: number, last: numb
     // Consecutive rows raised, reported as one run (fx.modseqRun); explicit raises one each.
     let runFrom = -1;
     let runTo = -1;
-    for (let i = cur.from; i <= cur.to; i++) {
+    const to = cur.to;
+    for (let i = cur.from; i <= to; i++) {
       const w = (i * rs + offset) >>> 2;
       const curHi = cur.words[w + 1];
       if (curHi > hi || (curHi === hi && cur.words[w] >= lo)) continue;

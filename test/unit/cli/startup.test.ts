@@ -4,7 +4,7 @@
  * scripts/bundle.mjs defers (issue #11 goal 2: start-up within 1.5× `node -e
  * 0`), while a verb that needs one still gets it.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -16,17 +16,23 @@ let dir: string;
 beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-startup-")); });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** Runs the CLI; returns its output and the builtins it had loaded at exit. */
-function run(args: string[], input = ""): { stdout: string; loaded: string[] } {
+/**
+ * Runs the CLI; returns its output and the builtins it had loaded at exit.
+ * `toFile`: standard output is a file (read back), not a pipe.
+ */
+function run(args: string[], input = "", toFile = false): { stdout: string; loaded: string[] } {
   const hook = path.join(dir, "hook.cjs");
   const list = path.join(dir, "loaded.json");
   fs.writeFileSync(hook, `process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(list)}, JSON.stringify(process.moduleLoadList)));\n`);
+  const outFile = path.join(dir, "stdout");
+  const out = toFile ? fs.openSync(outFile, "w") : "pipe";
   // --require changes no V8 flag: the code cache is used as in a plain run.
-  const r = spawnSync(process.execPath, ["--require", hook, BIN, "-l", `mdbox:${dir}/mail`, ...args], { input, encoding: "utf8" });
+  const r = spawnSync(process.execPath, ["--require", hook, BIN, "-l", `mdbox:${dir}/mail`, ...args], { input, encoding: "utf8", stdio: ["pipe", out, "pipe"] });
+  if (typeof out === "number") fs.closeSync(out);
   expect(r.stderr).toBe("");
   expect(r.status).toBe(0);
   const loaded = (JSON.parse(fs.readFileSync(list, "utf8")) as string[]).filter((m) => m.startsWith("NativeModule ")).map((m) => m.slice("NativeModule ".length));
-  return { stdout: r.stdout, loaded };
+  return { stdout: toFile ? fs.readFileSync(outFile, "utf8") : r.stdout, loaded };
 }
 
 it("a no-op command loads neither child_process, crypto nor fs/promises; a save loads crypto when it needs it", () => {
@@ -37,6 +43,26 @@ it("a no-op command loads neither child_process, crypto nor fs/promises; a save 
   expect(noop.loaded.filter((m) => ["child_process", "crypto", "fs/promises"].includes(m))).toEqual([]);
   expect(run(["save", "-m", "INBOX"], "Subject: hi\n\nbody\n").loaded).toContain("crypto"); // the message's GUID
   expect(run(["mailbox", "status", "messages", "INBOX"]).stdout).toBe("INBOX messages=1\n");
+});
+
+it("a no-op printing to a file loads neither zlib nor Node's streams (process.stdout is made on first use only)", () => {
+  run(["mailbox", "create", "INBOX"]);
+  const noop = run(["mailbox", "status", "messages", "INBOX"], "", true);
+  expect(noop.stdout).toBe("INBOX messages=0\n");
+  expect(noop.loaded.filter((m) => m === "zlib" || m === "stream" || m === "internal/streams/readable" || m === "internal/fs/sync_write_stream")).toEqual([]);
+});
+
+it("a reader that closes the pipe early (`mailstore … | head`) ends the command without an error", async () => {
+  run(["mailbox", "create", "INBOX"]);
+  for (let i = 0; i < 3; i++) run(["save", "-m", "INBOX"], `Subject: ${i}\n\n${"body\n".repeat(1000)}`);
+  const child = spawn(process.execPath, [BIN, "-l", `mdbox:${dir}/mail`, "fetch", "text", "mailbox", "INBOX", "all"], { stdio: ["ignore", "pipe", "pipe"] });
+  // Closed before the command is even running: its first write meets EPIPE.
+  child.stdout.destroy();
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => void (stderr += d.toString("utf8")));
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  expect(stderr).toBe("");
+  expect(code).toBe(0);
 });
 
 it("each of Node's modules is made into an ES namespace once in the bundle, not once per importing module", () => {

@@ -106,6 +106,21 @@ describe("decodeIndexFile", () => {
     expect(err.message).toMatch(message);
   });
 
+  it("names the record and offset of a uid out of order past the first leaf of 1,024 records, and counts flags over every leaf", () => {
+    const b = new LogBuilder();
+    const uids = Array.from({ length: 1030 }, (_, i): [number, number] => [i + 1, i % 3 === 0 ? MailFlag.SEEN : i % 5 === 0 ? MailFlag.DELETED : 0]);
+    const bytes = encodeIndexFile(replay([b.tx(R.headerU32(HDR.uidValidity, 1), R.append(uids))], emptyIndexMap()));
+    const state = decodeIndexFile(bytes, "/x/dovecot.index");
+    expect(getHeader(state).seenMessagesCount).toBe(uids.filter(([, f]) => f === MailFlag.SEEN).length);
+    expect(getHeader(state).deletedMessagesCount).toBe(uids.filter(([, f]) => f === MailFlag.DELETED).length);
+    const headerSize = u32At(bytes, 4) & 0xffff;
+    const recordSize = u32At(bytes, 8) & 0xffff;
+    const at = headerSize + 1025 * recordSize; // record 1026, in the second leaf
+    const err = corrupt(patched(bytes, at, 5));
+    expect(err.offset).toBe(at);
+    expect(err.message).toMatch(/record 1026 has uid 5 after 1025/);
+  });
+
   it("rejects a keywords header that does not end with NUL", () => {
     const b = new LogBuilder();
     const bytes = encodeIndexFile(replay([b.tx(R.headerU32(HDR.uidValidity, 1), R.append([1])), b.tx(R.keyword("add", "k", [[1, 1]]))], emptyIndexMap()));
