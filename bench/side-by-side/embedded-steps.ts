@@ -1,3 +1,5 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { importMailboxes } from "../../src/convert/import.js";
 import { openStorage, type Mailbox, type Storage } from "../../src/index.js";
 
@@ -82,4 +84,16 @@ export class EmbeddedSteps {
   close(): Promise<void> {
     return this.storage.close();
   }
+}
+
+/** Deletes every index file (mailbox indexes and the map), keeping the m.N files. */
+export function dropIndexes(root: string): void {
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.startsWith("dovecot.index") || e.name.startsWith("dovecot.map.index")) fs.rmSync(p);
+    }
+  };
+  walk(root);
 }

@@ -3,7 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fmt } from "../util.js";
 import { DoveadmRunner, measureMailstore, measureNoops, workRatio, writeSampleMbox, type Measured } from "../dovecot.js";
-import { EmbeddedSteps } from "./embedded-steps.js";
+import { dropIndexes, EmbeddedSteps } from "./embedded-steps.js";
 
 /**
  * Issue #11's side-by-side run (`vs-dovecot`): doveadm and the engine do the
@@ -101,16 +101,4 @@ async function runSize(dovecot: DoveadmRunner, count: number): Promise<StepTimes
     fs.rmSync(work, { recursive: true, force: true });
   }
   return out;
-}
-
-/** Deletes every index file (mailbox indexes and the map), keeping the m.N files. */
-function dropIndexes(root: string): void {
-  const walk = (dir: string) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.startsWith("dovecot.index") || e.name.startsWith("dovecot.map.index")) fs.rmSync(p);
-    }
-  };
-  walk(root);
 }
