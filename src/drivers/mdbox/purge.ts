@@ -289,27 +289,18 @@ async function openAndPlan(ctx: MdboxContext, fileId: number, job: FileJob, resu
  * @returns false when a plan no longer holds (nothing written).
  */
 async function commitBatch(ctx: MdboxContext, session: AppendSession, planned: readonly PlannedFile[], job: FileJob): Promise<boolean> {
-  // The copies' last writes and data syncs run in libuv's pool while the map transaction is
-  // built (its records, the orphan look): only the append waits for them. Handled at once, so
-  // that a failed sync is not an unhandled rejection before the append awaits it.
-  const flushed = session.flush();
-  const settled = Promise.allSettled([flushed]);
+  // The copies' last writes and data syncs end before the map lock is taken, as Dovecot's purge
+  // flushes before it locks the map: the lock is storage-wide (every save, copy and expunge,
+  // doveadm's too, waits on it), and a sync of a batch's copied files takes as long as the disk.
+  await session.flush();
   let held = false;
   let onListedState = false;
-  try {
-    await ctx.map.transact(async (state) => {
-      onListedState = planned.every((f) => f.listedState === state);
-      const records = await batchRecords(ctx, session, planned, job, state, onListedState);
-      held = records !== undefined;
-      if (records === undefined) return [];
-      // Every new m.N's data is on disk before the map commit that points at it.
-      await flushed;
-      return records.length > 0 ? [records] : [];
-    });
-  } finally {
-    // Never leave with a write in flight: release() may take the copies back.
-    await settled;
-  }
+  await ctx.map.transact(async (state) => {
+    onListedState = planned.every((f) => f.listedState === state);
+    const records = await batchRecords(ctx, session, planned, job, state, onListedState);
+    held = records !== undefined;
+    return records !== undefined && records.length > 0 ? [records] : [];
+  });
   if (held && onListedState) job.listing.afterOwnCommit(ctx.map.state);
   return held;
 }
@@ -378,5 +369,3 @@ async function findOrphanFiles(ctx: MdboxContext): Promise<number[]> {
 async function orphanFiles(ctx: MdboxContext, used: ReadonlySet<number>): Promise<number[]> {
   return (await ctx.paths.listFiles()).filter((f) => !used.has(f.fileId)).map((f) => f.fileId);
 }
-
-

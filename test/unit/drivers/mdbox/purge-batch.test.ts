@@ -1,7 +1,7 @@
 /**
  * A purge of several files commits them in one map transaction: one map
- * log fdatasync, after the copies' data syncs, which overlap with building
- * it; the new file's name made durable before any old file is
+ * log fdatasync, after the copies' data syncs, which end before the
+ * storage-wide map lock is taken (as Dovecot's purge flushes first); the new file's name made durable before any old file is
  * deleted, orphan files looked for in that same transaction; and when the map changes under the batch, nothing of it is
  * committed and each file is purged on its own.
  */
@@ -70,7 +70,7 @@ it("purges several files in one map transaction: the copies synced before the ma
     return realUnlink(p);
   });
 
-  // The copies' data syncs run while the map transaction is built: each must have ended before the map log is written.
+  // The copies' data syncs end before the map lock is taken (every writer of the storage waits on it).
   const probe = await fs.promises.open(path.join(root, "storage", "m.1"), "r");
   const handleProto = Object.getPrototypeOf(probe) as { datasync(): Promise<void> };
   await probe.close();
@@ -84,7 +84,12 @@ it("purges several files in one map transaction: the copies synced before the ma
 
   // A file no record points at: found in the batch's own map transaction, not in one more.
   fs.copyFileSync(path.join(root, "storage", "m.1"), path.join(root, "storage", "m.9"));
-  const transact = vi.spyOn(backend().map, "transact");
+  const map = backend().map;
+  const realTransact = map.transact.bind(map);
+  const transact = vi.spyOn(map, "transact").mockImplementation((...args: Parameters<typeof map.transact>) => {
+    events.push("map lock");
+    return realTransact(...args);
+  });
 
   const result = await backend().purge();
   expect(result).toMatchObject({ purgedFileIds: [1, 2, 3], movedMapUids: [2, 4, 6, 8], expungedMapUids: [1, 3, 5, 7, 9], skippedFileIds: [], orphanFileIds: [9] });
@@ -96,7 +101,8 @@ it("purges several files in one map transaction: the copies synced before the ma
   const firstUnlink = events.findIndex((e) => /^unlink m\.\d+$/.test(e));
   expect(mapSync).toBeGreaterThanOrEqual(0);
   expect(events.filter((e) => e === "datasync done").length).toBeGreaterThan(0);
-  expect(events.lastIndexOf("datasync done")).toBeLessThan(mapSync);
+  expect(events.lastIndexOf("datasync done")).toBeLessThan(events.indexOf("map lock"));
+  expect(events.indexOf("map lock")).toBeLessThan(mapSync);
   expect(dirSync).toBeGreaterThan(mapSync);
   expect(firstUnlink).toBeGreaterThan(dirSync);
   await expectLiveMessages(box);
