@@ -15,13 +15,15 @@ const LAZY_CJS = "mailstore-lazy-builtin-cjs";
 /**
  * Builtins that no-op start-up does not need: loading them costs ~1.5–2 ms each.
  * child_process: commander's executable subcommands (unused); crypto: hashes and
- * random names when writing; zlib: the mbox redo journal's CRC-32 (zlib loads
- * Node's ~25 stream modules, ~7 ms of CPU). An ES import gets forwarding functions
+ * random names when writing; v8: the import's heap bound (it loads Node's stream
+ * modules, as zlib does). (node:zlib, which loads Node's ~25 stream modules,
+ * ~7 ms of CPU, is loaded on first use by its one user, the mbox redo journal,
+ * itself: a forwarder would make its feature check see the build's Node.) An ES import gets forwarding functions
  * (importing anything else from them fails the build; a forwarder has none of the
  * original's properties, such as util.promisify.custom; the functions are those of
  * the Node that builds the bundle, npm ci's); a require() gets a proxy of the module.
  */
-const LAZY = new Set(["node:child_process", "node:crypto", "node:zlib"]);
+const LAZY = new Set(["node:child_process", "node:crypto", "node:v8"]);
 
 /** The module's own functions named in lower case (not its classes, constants or getters). */
 function functionNames(builtin) {
@@ -50,7 +52,7 @@ function lazyCjsModule(builtin) {
 const builtins = {
   name: "builtins",
   setup(b) {
-    b.onResolve({ filter: /^node:[a-z_/]+$/ }, (args) => {
+    b.onResolve({ filter: /^node:[a-z0-9_/]+$/ }, (args) => {
       if (args.namespace === SHARED || args.namespace === LAZY_NS || args.namespace === LAZY_CJS) return { path: args.path, external: true };
       if (LAZY.has(args.path)) return { path: args.path, namespace: args.kind === "require-call" ? LAZY_CJS : LAZY_NS };
       // Only the project's own ES imports: a dependency's require() must get the module itself.
