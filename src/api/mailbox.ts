@@ -480,9 +480,14 @@ export class Mailbox {
     if (this.options.readOnly) throw new MailstoreError("UNSUPPORTED", `mailbox ${this.name} is open read-only`, { path: this.backend.indexPrefix });
   }
 
-  /** Whether close() was called. */
+  /** Whether the mailbox is closed: close() was called and has run its beforeClose hook. */
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** Whether close() was called, finished or not (its beforeClose hook may still be waiting). */
+  get isClosing(): boolean {
+    return this.closing !== undefined;
   }
 
   private checkOpen(): void {

@@ -69,9 +69,13 @@ export class LogFollower {
 
   constructor(private readonly options: LogFollowerOptions) {}
 
-  /** Follows `mailbox` until it is closed (nothing when it is followed already). */
+  /**
+   * Follows `mailbox` until it is closed (nothing when it is followed
+   * already, or closing: a commit ending while its close waits in
+   * beforeClose must not follow it again, past the unfollow).
+   */
   follow(mailbox: Mailbox): void {
-    if (this.followed.has(mailbox) || mailbox.isClosed) return;
+    if (this.followed.has(mailbox) || mailbox.isClosing) return;
     const entry: Followed = { subscription: undefined, noticed: undefined, running: undefined };
     this.followed.set(mailbox, entry);
     // Subscribed in the follower's context: the watch's callbacks keep it.
