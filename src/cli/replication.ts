@@ -65,7 +65,8 @@ export async function openCliReplication(program: Command, root: () => string): 
         attach: async () => undefined, close: () => conn.close(),
       };
     }
-    return localModeReplication(conn, publisher, new Outbox(publisher, o.outbox ?? path.join(root(), "mailstore-outbox")));
+    // No log watch per open mailbox either (see the replicated mode above): the outbox marks each commit's log to its end.
+    return localModeReplication(conn, publisher, new Outbox(publisher, o.outbox ?? path.join(root(), "mailstore-outbox"), { followExternal: false }));
   } catch (err) {
     // An open connection would keep the process from exiting (an outbox directory it may not create, say).
     await conn.close();

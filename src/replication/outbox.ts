@@ -87,15 +87,25 @@ export class Outbox {
   private readonly logEnds = new WeakMap<MailboxTreeChange, LogPosition>();
   private readonly subscriptions: PendingSubscriptions;
 
-  /** What other programs append to the logs of mailboxes open here is marked as this process's commits are (follow.ts). */
-  private readonly follower: LogFollower;
+  /**
+   * What other programs append to the logs of mailboxes open here is marked
+   * as this process's commits are (follow.ts); none with followExternal
+   * false.
+   */
+  private readonly follower: LogFollower | undefined;
   /** The log end of each mailbox's last commit marked. */
   private readonly markedEnds = new WeakMap<Mailbox, LogPosition>();
 
-  constructor(private readonly publisher: Publisher, readonly dir: string) {
+  /**
+   * `options.followExternal` (default true): follow each mailbox from its
+   * open or commit to its close, as ReplicatedHooksOptions.followExternal.
+   * A process that ends with one command needs none: its commits' marks
+   * cover the log up to its end, others' appends included.
+   */
+  constructor(private readonly publisher: Publisher, readonly dir: string, options: { followExternal?: boolean } = {}) {
     makeDirs(dir);
     this.subscriptions = new PendingSubscriptions(dir);
-    this.follower = new LogFollower({
+    this.follower = options.followExternal === false ? undefined : new LogFollower({
       // A commit's own mark covers its log: a drain after it publishes up to the log's end then.
       has: async (mailbox, end) => {
         const marked = this.markedEnds.get(mailbox);
@@ -118,10 +128,10 @@ export class Outbox {
         this.markCommit(mailbox);
         this.markedEnds.set(mailbox, committed.end);
         this.kick();
-        this.follower.follow(mailbox);
+        this.follower?.follow(mailbox);
       },
-      afterOpen: async (mailbox) => this.follower.follow(mailbox),
-      beforeClose: (mailbox) => this.follower.unfollow(mailbox),
+      afterOpen: async (mailbox) => this.follower?.follow(mailbox),
+      beforeClose: async (mailbox) => this.follower?.unfollow(mailbox),
     };
   }
 
@@ -218,7 +228,7 @@ export class Outbox {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.follower.stop();
+    await this.follower?.stop();
     clearTimeout(this.retry);
     clearTimeout(this.soon);
     await this.draining;
