@@ -338,10 +338,21 @@ export class Storage {
 
   /** Closes every mailbox opened through this storage (handles, locks, watches). */
   async close(): Promise<void> {
-    for (const box of this.open) await box.close();
+    // One at a time, as before, but every one: a close that throws (a beforeClose hook's
+    // failure) must not leave the others and the backend open. The first failure is rethrown.
+    const closing = [...this.open].map((box) => () => box.close());
+    let failure: { err: unknown } | undefined;
+    for (const close of closing) {
+      try {
+        await close();
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
     this.open.clear();
     this.closedIndexes.clear();
     await this.backend.close();
+    if (failure !== undefined) throw failure.err;
   }
 }
 

@@ -43,3 +43,23 @@ it("forgets a mailbox once it is closed, and still closes the open ones with it"
   expect(kept.isClosed).toBe(true);
   expect(openCount(storage)).toBe(0);
 });
+
+it("closes every mailbox even when one's close throws, and rethrows that failure", async () => {
+  await storage.close();
+  let failing: unknown;
+  storage = openStorage(`mdbox:${dir}`, {
+    commitHooks: {
+      beforeClose: async (box) => {
+        if (box === failing) throw new Error("hook failed");
+      },
+    },
+  });
+  await storage.createMailbox("Other");
+  const first = await storage.openMailbox("INBOX");
+  const second = await storage.openMailbox("Other");
+  failing = first;
+  await expect(storage.close()).rejects.toThrow("hook failed");
+  expect(first.isClosed).toBe(true);
+  expect(second.isClosed).toBe(true);
+  expect(openCount(storage)).toBe(0);
+});
