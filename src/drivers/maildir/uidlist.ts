@@ -24,6 +24,7 @@
  */
 import { MailCorruptedError } from "../../shared/errors.js";
 import { assert } from "../../shared/errors.js";
+import { maildirBaseName } from "./filename.js";
 
 /** File name of the UID list in a mailbox's control directory. */
 export const MAILDIR_UIDLIST_FILE_NAME = "dovecot-uidlist";
@@ -198,11 +199,6 @@ function quickRecord(r: LineReader, prevUid: number): UidlistRecord | undefined 
   return fileName.includes("/") ? undefined : { uid, extensions: NO_EXTENSIONS, fileName };
 }
 
-function baseKey(fileName: string): string {
-  const colon = fileName.indexOf(":");
-  return colon < 0 ? fileName : fileName.slice(0, colon);
-}
-
 /**
  * Parses a dovecot-uidlist file (bytes are read as UTF-8).
  * @returns header, records in UID order, and what was skipped.
@@ -225,7 +221,7 @@ export function parseUidlist(data: Uint8Array | string, path?: string): ParsedUi
   while (r.advance()) {
     const rec = (header.version === 3 ? quickRecord(r, prevUid) : undefined) ?? parseRecord(r.line(), header, prevUid, r, dropped);
     prevUid = rec.uid;
-    const key = baseKey(rec.fileName);
+    const key = maildirBaseName(rec.fileName);
     const old = byName.get(key);
     byName.set(key, rec);
     if (old === undefined) records.push(rec);
@@ -251,7 +247,7 @@ export function formatUidlistRecord(rec: UidlistRecord, version: 1 | 3 = 3): str
     line += ` ${key}${value}`;
   }
   // Dovecot stores the base name: the part before any ':'.
-  return `${line} :${baseKey(rec.fileName)}\n`;
+  return `${line} :${maildirBaseName(rec.fileName)}\n`;
 }
 
 /** @returns the header line Dovecot writes (with its LF). */
@@ -295,5 +291,5 @@ export function uidlistNextUid(list: Uidlist): number {
 
 /** @returns the message GUID of a record: its `G` extension, else the base file name. */
 export function uidlistMessageGuid(rec: UidlistRecord): string {
-  return uidlistRecordExtension(rec, "G") ?? baseKey(rec.fileName);
+  return uidlistRecordExtension(rec, "G") ?? maildirBaseName(rec.fileName);
 }

@@ -29,7 +29,7 @@ import { cleanupAfter } from "../../shared/cleanup.js";
  * Size of a target's staging buffer: a few writes per transaction of small
  * messages, and little held for a transaction of many.
  */
-export const STAGING_BYTES = 256 * 1024;
+const STAGING_BYTES = 256 * 1024;
 
 /**
  * A staging buffer a closed target left, for the next one: a save per
