@@ -1,5 +1,6 @@
 import { IndexCorruptedError, LogPositionLostError } from "../shared/errors.js";
 import * as fs from "node:fs";
+import type { CreatedLog } from "../log/log.js";
 import type { LogFileHeader, LogPosition, LogTransaction } from "../log/types.js";
 import { readLog, readLogTail, streamLog, type LogReadResult } from "../log/view.js";
 import { applyTransaction, enterLogFile, Replay, withLogModseq } from "../projections/apply.js";
@@ -70,17 +71,33 @@ export function loadState(prefix: string, options: LoadOptions = {}): IndexMapSt
     // The replay folds each transaction as it comes and keeps nothing of it.
     reuse: true,
   });
-  let state = run.finish();
   options.onProgress?.(doneBytes, totalBytes);
   if (!checkpoint && !summary.fromScratch) {
     const why = broken ? `dovecot.index is unreadable (${broken.message})` : "there is no dovecot.index";
     throw new IndexCorruptedError(`the log's older files are gone and ${why}: the mailbox needs a rebuild (force-resync)`, { path: prefix });
   }
+  return finishReplay(run, summary.headers[summary.headers.length - 1], summary.endModseq);
+}
+
+/**
+ * The state of a log this process just created and has not written to
+ * since (with no dovecot.index): what loadState would read back from it,
+ * folded from what its creation decoded instead.
+ */
+export function stateOfCreatedLog(created: CreatedLog): IndexMapState {
+  const run = new Replay(emptyIndexMap({ indexId: created.header.indexId }));
+  run.addHeader(created.header);
+  for (const tx of created.transactions) run.push(tx);
+  return finishReplay(run, created.header, created.end.modseq);
+}
+
+/** A replay's state, moved into the head file `head` and given the log's running modseq at its end. */
+function finishReplay(run: Replay, head: LogFileHeader, endModseq: bigint): IndexMapState {
+  let state = run.finish();
   // A rotated-to file with no transactions yet still moves the state into it.
-  const head = summary.headers[summary.headers.length - 1];
   if (head.fileSeq !== state.header.logFileSeq) state = enterLogFile(state, head);
   // A decoded checkpoint cannot know the log's running modseq; the log read can.
-  return withLogModseq(state, summary.endModseq);
+  return withLogModseq(state, endModseq);
 }
 
 /** Transactions between two progress reports. */

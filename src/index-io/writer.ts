@@ -22,7 +22,7 @@
 import * as fs from "node:fs";
 import type { FsyncMode } from "../log/log.js";
 import { LogPositionLostError } from "../shared/errors.js";
-import { TransactionLog, type AppendResult, type CreateLogOptions } from "../log/log.js";
+import { TransactionLog, type AppendResult, type CreatedLog, type CreateLogOptions } from "../log/log.js";
 import { releaseLogFile } from "../log/shared-file.js";
 import type { LogFileHeader, LogPosition, LogRecord, LogTransaction } from "../log/types.js";
 import { advance, advanceWithEffects, enterLogFile } from "../projections/apply.js";
@@ -32,7 +32,7 @@ import type { IndexMapState } from "../projections/state.js";
 import { tailOffsetUpdate } from "../projections/tail-offset.js";
 import { writeCheckpoint } from "./checkpoint-file.js";
 import type { ClosedIndex, ClosedIndexCache } from "./closed-index-cache.js";
-import { isBefore, loadState, readSince } from "./load-state.js";
+import { isBefore, loadState, readSince, stateOfCreatedLog } from "./load-state.js";
 
 /** Dovecot's mail_index_rewrite_max_log_bytes: rewrite dovecot.index past this much unindexed log. */
 export const REWRITE_MAX_LOG_BYTES = 128 * 1024;
@@ -134,6 +134,17 @@ export class IndexWriter {
     const knownEnd = state.logModseq > 0n ? { position: position(state), modseq: state.logModseq } : undefined;
     const log = TransactionLog.open(prefix, { fsync: options.fsync, lockTimeoutMs: options.lockTimeoutMs, knownEnd });
     return new IndexWriter(prefix, log, state, indexedAt, options);
+  }
+
+  /**
+   * Opens a log this process just created (TransactionLog.createIfMissingDecoded,
+   * no dovecot.index beside it) from what the creation decoded: the file is
+   * not read back. Whatever others appended since is read by the next sync.
+   */
+  static openCreated(prefix: string, created: CreatedLog, options: IndexWriterOptions = {}): IndexWriter {
+    const state = stateOfCreatedLog(created);
+    const log = TransactionLog.open(prefix, { fsync: options.fsync, lockTimeoutMs: options.lockTimeoutMs, knownEnd: created.end });
+    return new IndexWriter(prefix, log, state, undefined, options);
   }
 
   /** Continues a state closed a moment ago in this process: only what was appended since is read. */

@@ -74,6 +74,13 @@ export interface CreateLogOptions {
   transactions?: ReadonlyArray<readonly LogRecord[]>;
 }
 
+/** A log file this process just created: its header, transactions and end. */
+export interface CreatedLog {
+  readonly header: LogFileHeader;
+  readonly transactions: LogTransaction[];
+  readonly end: KnownLogEnd;
+}
+
 /**
  * Where the caller already knows the head log ends (it just read the log up
  * to there, e.g. loading a mailbox's state): open() then reads only the
@@ -182,7 +189,19 @@ export class TransactionLog {
    */
   static createIfMissing(prefix: string, create: CreateLogOptions, fsync: FsyncMode = "optimized"): boolean {
     const headPath = prefix + HEAD_SUFFIX;
-    return inodeAt(headPath) === undefined && createLogFile(headPath, create, fsync !== "never");
+    return inodeAt(headPath) === undefined && createLogFile(headPath, create, fsync !== "never") !== undefined;
+  }
+
+  /**
+   * createIfMissing(), also handing back what the new file holds, decoded
+   * as a reader would (records that decode to themselves are not decoded,
+   * see own-records.ts): its owner folds that instead of reading it back.
+   * @returns undefined when the log existed or another process created it first.
+   */
+  static createIfMissingDecoded(prefix: string, create: CreateLogOptions, fsync: FsyncMode = "optimized"): CreatedLog | undefined {
+    const headPath = prefix + HEAD_SUFFIX;
+    const bytes = inodeAt(headPath) === undefined ? createLogFile(headPath, create, fsync !== "never") : undefined;
+    return bytes && decodeCreated(bytes, create, headPath);
   }
 
   get headPath(): string {
@@ -594,9 +613,9 @@ const LOG_HEADER_PEEK = 64;
 
 /**
  * Writes a complete new log file at `path` unless one is already there.
- * @returns false when someone else created the file first.
+ * @returns the bytes written, or undefined when someone else created the file first.
  */
-function createLogFile(path: string, options: CreateLogOptions, sync: boolean): boolean {
+function createLogFile(path: string, options: CreateLogOptions, sync: boolean): Uint8Array | undefined {
   const now = Math.floor(Date.now() / 1000);
   const header = encodeLogHeader({
     indexId: options.indexId ?? now,
@@ -611,18 +630,32 @@ function createLogFile(path: string, options: CreateLogOptions, sync: boolean): 
   // Dovecot writes a storage's initial extension records without a boundary.
   for (const record of options.initialRecords ?? []) encodeTransactionInto([record], out, false);
   for (const records of options.transactions ?? []) if (records.length > 0) encodeTransactionInto(records, out);
+  const bytes = out.result();
   const tmpPath = `${path}.newlock.${process.pid}`;
-  writeNewFile(tmpPath, out.result(), sync);
+  writeNewFile(tmpPath, bytes, sync);
   try {
     fs.linkSync(tmpPath, path);
-    return true;
+    return bytes;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     // Someone else created it first: theirs is as good as ours.
-    return false;
+    return undefined;
   } finally {
     fs.rmSync(tmpPath, { force: true });
   }
+}
+
+/** A new log file's bytes scanned back, its own records standing for their bytes (as an append's are). */
+function decodeCreated(bytes: Uint8Array, options: CreateLogOptions, path: string): CreatedLog {
+  const header = decodeLogHeader(bytes, path);
+  // The scan's entries, one for one: each initial record alone, then each transaction's records.
+  const written: LogRecord[] = [...(options.initialRecords ?? [])];
+  for (const records of options.transactions ?? []) for (const r of records) written.push(r);
+  const transactions: LogTransaction[] = [];
+  const end = scanTransactions(bytes, header, path, (tx) => transactions.push(tx), undefined, {
+    written: written.some((r) => r.type === "boundary") ? undefined : written,
+  });
+  return { header, transactions, end: { position: { fileSeq: header.fileSeq, offset: end.syncOffset }, modseq: end.modseq } };
 }
 
 function writeNewFile(path: string, bytes: Uint8Array, sync: boolean): void {

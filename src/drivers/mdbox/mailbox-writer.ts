@@ -5,7 +5,7 @@
  * Never called with the map locked (see MdboxMap on lock order).
  */
 import * as fs from "node:fs";
-import { TransactionLog, type FsyncMode } from "../../log/log.js";
+import { TransactionLog, type CreatedLog, type FsyncMode } from "../../log/log.js";
 import type { LogRecord } from "../../log/types.js";
 import type { ClosedIndexCache } from "../../index-io/closed-index-cache.js";
 import { IndexWriter } from "../../index-io/writer.js";
@@ -35,8 +35,8 @@ export interface WriteMailboxOptions {
    * With initialRecords: the transactions a log this call creates starts
    * with, given its next uid (1: the initial records add no messages). They
    * go into the new file in the same write, synced once before it is linked
-   * in place, and the state is read back from the file instead of folded (a
-   * rebuild's recreated mailbox: one fdatasync instead of two). A log that
+   * in place, and the state is folded from what was written, not read back
+   * from the file (a rebuild's recreated mailbox: one fdatasync instead of two). A log that
    * exists, or that someone else creates first, gets `build`'s appended as usual.
    */
   createWith?: (nextUid: number) => ReadonlyArray<readonly LogRecord[]>;
@@ -55,11 +55,15 @@ export async function writeMailbox(
   opts: WriteMailboxOptions = {},
 ): Promise<IndexMapState> {
   let createdWithTransactions = false;
+  let created: CreatedLog | undefined;
   if (opts.initialRecords && !fs.existsSync(prefix + ".log")) {
     const create = { initialRecords: opts.initialRecords(), transactions: opts.createWith?.(FIRST_UID) };
-    createdWithTransactions = TransactionLog.createIfMissing(prefix, create, opts.fsync) && create.transactions !== undefined;
+    created = TransactionLog.createIfMissingDecoded(prefix, create, opts.fsync);
+    createdWithTransactions = created !== undefined && create.transactions !== undefined;
   }
-  const writer = IndexWriter.open(prefix, { fsync: opts.fsync, keepsIndexBackup: true, closedIndexes: opts.closedIndexes });
+  const writerOptions = { fsync: opts.fsync, keepsIndexBackup: true, closedIndexes: opts.closedIndexes };
+  // A log just created is folded from what was written, not read back; a dovecot.index left beside it is what a load would start from.
+  const writer = created !== undefined && !fs.existsSync(prefix) ? IndexWriter.openCreated(prefix, created, writerOptions) : IndexWriter.open(prefix, writerOptions);
   try {
     // Created with its transactions: what is left is dovecot.index, when due.
     await writer.sync(async (sync) => (createdWithTransactions ? undefined : sync.append(await build(sync.state))));

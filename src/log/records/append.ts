@@ -1,3 +1,4 @@
+import { assert } from "../../shared/errors.js";
 import type { AppendedMessage, LogRecordBody } from "../types.js";
 import { requireMultiple, type RecordCodec } from "./context.js";
 
@@ -19,13 +20,16 @@ export const appendCodec: RecordCodec<Append> = {
   },
   encode(body, out) {
     const messages = body.messages;
+    // One reserve for the whole payload, one store per field (a rebuild or import appends thousands):
+    // the flags word is the flags byte with its zero padding, little-endian.
+    const at = out.reserve(messages.length * 8);
+    const words = out.words(at);
     // Indexed, not for-of: run once per big transaction, mostly unoptimized, where for-of allocates per element.
-    for (let i = 0; i < messages.length; i++) {
+    for (let i = 0, w = at >>> 2; i < messages.length; i++, w += 2) {
       const m = messages[i];
-      out.u32(m.uid);
-      out.u8(m.flags);
-      out.u8(0);
-      out.u16(0);
+      assert(m.flags >= 0 && m.flags <= 0xff && Number.isInteger(m.flags), `${m.flags} does not fit a u8 field`);
+      words[w] = m.uid;
+      words[w + 1] = m.flags;
     }
   },
 };

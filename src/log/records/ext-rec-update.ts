@@ -27,14 +27,18 @@ export const extRecUpdateCodec: RecordCodec<ExtRecUpdateBody> = {
     const entrySize = pad4(4 + recordSize);
     // Straight into the writer, not a padded copy of each entry's data: one entry per message of a rebuild or import.
     const updates = body.updates;
+    // One reserve for all entries (it may move the buffer, so bytes and words are taken after it).
+    const start = out.reserve(updates.length * entrySize);
+    const bytes = out.bytes;
+    const words = out.words(start);
     // Indexed, not for-of: run once per big transaction, mostly unoptimized, where for-of allocates per element.
-    for (let i = 0; i < updates.length; i++) {
+    for (let i = 0, at = start; i < updates.length; i++, at += entrySize) {
       const u = updates[i];
-      const at = out.reserve(entrySize);
-      out.view.setUint32(at, u.uid >>> 0, true);
-      const n = Math.min(recordSize, u.data.length);
-      for (let k = 0; k < n; k++) out.bytes[at + 4 + k] = u.data[k];
-      out.bytes.fill(0, at + 4 + n, at + entrySize);
+      words[at >>> 2] = u.uid;
+      const data = u.data;
+      const n = Math.min(recordSize, data.length);
+      for (let k = 0; k < n; k++) bytes[at + 4 + k] = data[k];
+      bytes.fill(0, at + 4 + n, at + entrySize);
     }
   },
 };

@@ -183,4 +183,10 @@ describe("encoders refuse values that do not fit their fields", () => {
     expect(() => encodeRecord({ type: "keyword-update", ...req, modifyType: "add", name: "k".repeat(70_000), ranges: [{ uid1: 1, uid2: 1 }] })).toThrow(/does not fit a u16 field/);
     expect(() => encodeRecord({ type: "header-update", ...req, patches: [{ offset: 70_000, data: new Uint8Array(4) }] })).toThrow(/does not fit a u16 field/);
   });
+
+  it("an append's flags past a u8 are an assertion, not bits written into the padding", () => {
+    const req = { external: true, sync: false } as const;
+    expect(() => encodeRecord({ type: "append", ...req, messages: [{ uid: 1, flags: 1 }, { uid: 2, flags: 0x100 }] })).toThrow(/does not fit a u8 field/);
+    expect(() => encodeRecord({ type: "append", ...req, messages: [{ uid: 1, flags: -1 }] })).toThrow(/does not fit a u8 field/);
+  });
 });
