@@ -86,7 +86,7 @@ describeNats("replication: a publish under the log lock leaves mdbox's map lock 
     });
   });
 
-  it("the follower: doveadm saves to another mailbox while the publish of doveadm's flags waits", async () => {
+  it("the follower: doveadm saves to another mailbox while the publish of another writer's flags waits", async () => {
     const [p] = nats.newOracles("mdbox");
     await nats.withConnection(async (conn) => {
       const failures: Error[] = [];
@@ -96,22 +96,36 @@ describeNats("replication: a publish under the log lock leaves mdbox's map lock 
       const inbox = await primary.openMailbox("INBOX");
       await inbox.transaction().append({ body: sampleMessage(1) }).commit();
       await p.chownRoot();
+      // doveadm's first save here also brings its list index up to date, which syncs INBOX (its log lock, held by the follower below).
+      await p.save("Other", sampleMessage(76));
 
       const before = await lastSeqOf(conn, "t-maplock-follow", inbox.guid()!);
       const gate = gatePublishes(conn);
-      await p.flags("add", "\\Flagged", ["mailbox", "INBOX", "uid", "1"]);
+      // Another writer's flags, from a storage without hooks: the follower publishes them. Not
+      // doveadm's: its flags command takes INBOX's log lock more than once, and a follower that
+      // noticed its first append holds that lock through the publish this test keeps waiting, so
+      // doveadm would wait for it and the test for doveadm (a deadlock only the gate makes).
+      // Not awaited before the gate holds a publish: the follower may be publishing a late write of
+      // doveadm's to INBOX already (its list index sync), under the log lock this commit waits for.
+      const other = openStorage(p.location);
+      const flagged = (async () => {
+        const otherInbox = await other.openMailbox("INBOX");
+        await otherInbox.transaction().flags([{ uid1: 1, uid2: 1 }], "add", ["\\Flagged"]).commit();
+      })();
       try {
         await gate.held;
         await doveadmSavesMeanwhile(p, "Other", "the follower's publish of INBOX");
       } finally {
         gate.release();
       }
+      await flagged;
+      await other.close();
       // The close waits for the follower's publish under way.
       const guid = inbox.guid()!;
       await inbox.close();
       await primary.close();
       expect(failures).toEqual([]);
-      expect(await lastSeqOf(conn, "t-maplock-follow", guid), "doveadm's flags published").toBeGreaterThan(before);
+      expect(await lastSeqOf(conn, "t-maplock-follow", guid), "the other writer's flags published").toBeGreaterThan(before);
     });
   });
 }, { doveadm: true });
