@@ -134,10 +134,12 @@ export class MailboxTransaction {
     if (this.done) throw new InvalidArgumentError("transaction already committed");
     if (this.staging) throw new InvalidArgumentError("stage() is already under way");
     const backend = this.mailbox.backend;
+    // Formats that write at commit: nothing to stage (and no walk of the appends for it).
+    if (backend.openSaveStage === undefined) return this.heldBodyBytes;
     const from = this.saveStage?.count ?? 0;
     let end = from;
     while (end < this.appends.length && this.appends[end].copyOf === undefined) end++;
-    if (backend.openSaveStage === undefined || end === from) return this.heldBodyBytes;
+    if (end === from) return this.heldBodyBytes;
     this.saveStage ??= backend.openSaveStage();
     this.staging = true;
     try {

@@ -322,7 +322,6 @@ export class Mailbox {
     });
   }
 
-  /** Commits built records under the log lock. Used by MailboxTransaction. */
   /**
    * Runs `fn` under the mailbox's log lock, after the format's commit locks
    * for `intent` (taken in a commit's order; by default as for a change of
@@ -338,6 +337,7 @@ export class Mailbox {
     return this.backend.withCommitLocks ? this.backend.withCommitLocks(run, intent) : run();
   }
 
+  /** Commits built records under the log lock. Used by MailboxTransaction. */
   async commitWith(build: (state: IndexMapState) => Promise<LogTransactionRecords>, intent?: CommitIntent): Promise<CommitResult | undefined> {
     this.checkOpen();
     this.checkWritable();
@@ -430,7 +430,8 @@ export class Mailbox {
   private retainExternalFollow(): void {
     if (this.subscriberCount++ > 0) return;
     // One watch per mailbox, however many subscribers: it only triggers a catch-up read.
-    this.externalFollow = followLog(this.backend.indexPrefix, this.position).subscribe({
+    // From the state's position and modseq: only what is past it is read, not the whole log.
+    this.externalFollow = followLog(this.backend.indexPrefix, this.position, this.state.logModseq).subscribe({
       next: (tx) => {
         // Our own commits come back through the watch too: those are already applied.
         if (!isBefore(this.position, tx.end)) return;

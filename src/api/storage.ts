@@ -7,6 +7,7 @@ import { SdboxStorageBackend } from "../drivers/sdbox/storage-backend.js";
 import { MaildirStorageBackend } from "../drivers/maildir/storage-backend.js";
 import { MboxStorageBackend } from "../drivers/mbox/storage-backend.js";
 import { MdboxStorageBackend } from "../drivers/mdbox/storage-backend.js";
+import { cleanupAfter } from "../shared/cleanup.js";
 import { MailstoreError } from "../shared/errors.js";
 import { checkNewMailboxName } from "../drivers/mailbox-names.js";
 import { listSubscriptions, setSubscription } from "../drivers/subscriptions.js";
@@ -338,21 +339,25 @@ export class Storage {
 
   /** Closes every mailbox opened through this storage (handles, locks, watches). */
   async close(): Promise<void> {
-    // One at a time, as before, but every one: a close that throws (a beforeClose hook's
-    // failure) must not leave the others and the backend open. The first failure is rethrown.
-    const closing = [...this.open].map((box) => () => box.close());
+    // One at a time, but every one: a close that throws (a beforeClose hook's failure) must not
+    // leave the others and the backend open. The first failure is rethrown, later ones ride on it.
     let failure: { err: unknown } | undefined;
-    for (const close of closing) {
+    for (const box of [...this.open]) {
+      if (failure !== undefined) {
+        await cleanupAfter(failure.err, () => box.close());
+        continue;
+      }
       try {
-        await close();
+        await box.close();
       } catch (err) {
-        failure ??= { err };
+        failure = { err };
       }
     }
     this.open.clear();
     this.closedIndexes.clear();
-    await this.backend.close();
-    if (failure !== undefined) throw failure.err;
+    if (failure === undefined) return this.backend.close();
+    await cleanupAfter(failure.err, () => this.backend.close());
+    throw failure.err;
   }
 }
 
