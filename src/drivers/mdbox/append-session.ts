@@ -16,7 +16,6 @@ import { AppendTarget } from "./append-target.js";
 import { mdboxFileHasRoom, MDBOX_ROTATE_SIZE_DEFAULT } from "../dbox/rotation.js";
 import { dboxMessageSize, writeDboxMessage, type DboxMessageInput } from "../dbox/file-format.js";
 import type { FileEnd } from "../../projections/mdbox-map-view.js";
-import * as fs from "node:fs";
 import { assert } from "../../shared/errors.js";
 import { fsyncDir } from "../../shared/fsync-dir.js";
 import { allEnded } from "../../shared/all-ended.js";

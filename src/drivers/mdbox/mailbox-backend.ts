@@ -18,8 +18,8 @@ import type { DboxMessage } from "../dbox/file-format.js";
 import type { CommitIntent, MailboxBackend, NewMessage, PreparedSave, SaveStage, StorageLogAppend, StoredMessageInfo } from "../driver.js";
 import { storageNameOf, type MdboxContext } from "./context.js";
 import {
-  decodeMdboxHeader, decodeMdboxRecordAt, GUID_EXT_NAME, guidRecordRecords, initialMailboxRecords, MDBOX_EXT_NAME,
-  MDBOX_HDR_EXT_NAME, MDBOX_RECORD_SIZE, mdboxMapUidAt, mdboxHeaderRecords, mdboxRecordRecords, type MdboxMailRecord,
+  decodeMdboxHeader, decodeMdboxRecordAt, GUID_EXT_NAME, guidRecordRecords, initialMailboxRecords,
+  MDBOX_HDR_EXT_NAME, mdboxMapUidAt, mdboxHeaderRecords, mdboxRecordOffset, mdboxRecordRecords, type MdboxMailRecord,
 } from "./mailbox-format.js";
 import type { MapEntry } from "../../projections/mdbox-map-view.js";
 import { releaseMapUids, saveToMap, type SaveItem } from "./save.js";
@@ -283,12 +283,6 @@ export class MdboxMailboxBackend implements MailboxBackend {
     }
     return [];
   }
-}
-
-/** Where a row of `state` holds its `mdbox` record, or -1 when the extension is missing or too small for one. */
-function mdboxRecordOffset(state: IndexMapState): number {
-  const ext = extension(state, MDBOX_EXT_NAME);
-  return ext !== undefined && ext.recordSize >= MDBOX_RECORD_SIZE ? ext.recordOffset : -1;
 }
 
 /** The `guid` extension value of message `seq` (all zero when unset). */

@@ -10,6 +10,8 @@
 import { readU32LE, writeU32LE } from "../../log/bytes.js";
 import { extRecUpdates } from "../../log/records/ext-rec-update.js";
 import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord } from "../../log/types.js";
+import { extension } from "../../projections/read.js";
+import type { IndexMapState } from "../../projections/state.js";
 
 /** Extension names, sizes and alignments (dbox.md §4.1). */
 export const MDBOX_HDR_EXT_NAME = "mdbox-hdr";
@@ -74,6 +76,12 @@ export function decodeMdboxRecord(bytes: Uint8Array | undefined): MdboxMailRecor
 export function decodeMdboxRecordAt(bytes: Uint8Array, at: number): MdboxMailRecord | undefined {
   const mapUid = mdboxMapUidAt(bytes, at);
   return mapUid === 0 ? undefined : { mapUid, saveDate: readU32LE(bytes, at + 4) };
+}
+
+/** Where a row of `state` holds its `mdbox` record, or -1 when the extension is missing or too small for one. */
+export function mdboxRecordOffset(state: IndexMapState): number {
+  const ext = extension(state, MDBOX_EXT_NAME);
+  return ext !== undefined && ext.recordSize >= MDBOX_RECORD_SIZE ? ext.recordOffset : -1;
 }
 
 /** The map_uid of the `mdbox` record at `bytes[at]` (0: not an mdbox message), read without allocating. */

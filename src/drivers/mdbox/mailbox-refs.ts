@@ -14,7 +14,7 @@ import { forEachMailboxMapUid, loadIfReadable, loadLogState } from "./referenced
 import type { IndexMapState } from "../../projections/state.js";
 import { listDboxMailboxes } from "../dbox/mailbox-tree.js";
 import type { DboxLayout } from "../dbox/layout.js";
-import { decodeMdboxHeader, GUID_EXT_NAME, GUID_RECORD_SIZE, MDBOX_EXT_NAME, MDBOX_HDR_EXT_NAME, MDBOX_RECORD_SIZE, type MdboxIndexHeader } from "./mailbox-format.js";
+import { decodeMdboxHeader, GUID_EXT_NAME, GUID_RECORD_SIZE, MDBOX_HDR_EXT_NAME, mdboxRecordOffset, type MdboxIndexHeader } from "./mailbox-format.js";
 
 /** One mailbox record as rebuild and purge need it. */
 export interface MailboxMessageRef {
@@ -45,12 +45,6 @@ export interface MailboxSnapshot {
   readonly error?: string;
 }
 
-/** Byte offset of the `mdbox` field in a record, or -1 when records have none. */
-function mdboxFieldOffset(state: IndexMapState): number {
-  const ext = extension(state, MDBOX_EXT_NAME);
-  return ext !== undefined && ext.recordSize >= MDBOX_RECORD_SIZE ? ext.recordOffset : -1;
-}
-
 /**
  * @returns the message records of `state`. Fields are read from the rows
  * with extension offsets looked up once, not through a MessageRecord per
@@ -58,7 +52,7 @@ function mdboxFieldOffset(state: IndexMapState): number {
  */
 export function messageRefs(state: IndexMapState): MailboxMessageRef[] {
   const out: MailboxMessageRef[] = [];
-  const mdboxAt = mdboxFieldOffset(state);
+  const mdboxAt = mdboxRecordOffset(state);
   const guidExt = extension(state, GUID_EXT_NAME);
   const guidSize = guidExt?.recordSize ?? 0;
   // Every GUID copied into one buffer: a view each, not a buffer each.

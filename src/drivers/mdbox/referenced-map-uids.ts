@@ -7,12 +7,11 @@
  */
 import * as fs from "node:fs";
 import { loadState } from "../../index-io/load-state.js";
-import { extension } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { isCorruptionError } from "../../shared/errors.js";
 import { listDboxMailboxes } from "../dbox/mailbox-tree.js";
 import type { DboxLayout } from "../dbox/layout.js";
-import { MDBOX_EXT_NAME, MDBOX_RECORD_SIZE, mdboxMapUidAt } from "./mailbox-format.js";
+import { mdboxMapUidAt, mdboxRecordOffset } from "./mailbox-format.js";
 
 /** What findReferencedMapUids() found. */
 export interface MapUidReferences {
@@ -77,11 +76,11 @@ function bitSetOf(values: ArrayLike<number>): (value: number) => boolean {
 
 /** Calls `visit` with the map uid of every record of a mailbox `state` that has one, reading the rows in place. */
 export function forEachMailboxMapUid(state: IndexMapState, visit: (mapUid: number) => void): void {
-  const ext = extension(state, MDBOX_EXT_NAME);
-  if (ext === undefined || ext.recordSize < MDBOX_RECORD_SIZE) return;
+  const mdboxAt = mdboxRecordOffset(state);
+  if (mdboxAt < 0) return;
   const recordSize = state.records.recordSize;
   state.records.forEachChunk((rows) => {
-    for (let at = ext.recordOffset; at < rows.length; at += recordSize) {
+    for (let at = mdboxAt; at < rows.length; at += recordSize) {
       const mapUid = mdboxMapUidAt(rows, at);
       if (mapUid !== 0) visit(mapUid);
     }
