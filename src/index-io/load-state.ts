@@ -168,10 +168,6 @@ export function readSince(prefix: string, state: IndexMapState): LogReadResult {
   return state.logModseq > 0n ? readLogTail(prefix, from, state.logModseq) : readLog(prefix, from);
 }
 
-function readFromCheckpoint(prefix: string, checkpoint: IndexMapState): LogReadResult {
-  return readLog(prefix, position(checkpoint));
-}
-
 export function isBefore(a: LogPosition, b: LogPosition): boolean {
   return a.fileSeq < b.fileSeq || (a.fileSeq === b.fileSeq && a.offset < b.offset);
 }

@@ -1,6 +1,5 @@
 import { CallScope } from "../shared/call-scope.js";
 import * as fs from "node:fs";
-import * as nodePath from "node:path";
 import { InvalidArgumentError, LogCorruptedError, MailstoreError } from "../shared/errors.js";
 import { createNewFile } from "../shared/file-mode.js";
 import { prepareAppend, writeAt, type AppendCursor } from "./append.js";

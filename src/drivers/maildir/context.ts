@@ -13,7 +13,6 @@
  * finds.
  */
 import { CallScope } from "../../shared/call-scope.js";
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { MAILDIR_LOCK_TOUCH_MS, takeDotlock, type Dotlock } from "../dotlock.js";
 import { cleanupMaildirTmp } from "./tmp-cleanup.js";

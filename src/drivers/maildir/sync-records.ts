@@ -10,9 +10,7 @@
  * record: "the files have caught up with everything up to here" (observed
  * after `doveadm flags` and after every index sync).
  */
-import { encodeTransaction } from "../../log/encode-file.js";
 import type { LogRecord, UidRange } from "../../log/types.js";
-import { TAIL_OFFSET_FIELD_OFFSET } from "../../projections/base-header.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { maildirHeaderRecords, type MaildirIndexHeader } from "./index-header.js";
 

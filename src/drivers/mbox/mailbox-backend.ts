@@ -27,7 +27,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { LockTimeoutError, MailCorruptedError, MailstoreError } from "../../shared/errors.js";
-import { encodeTransaction } from "../../log/encode-file.js";
 import { type LogRecord } from "../../log/types.js";
 import { getHeader, position } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";

@@ -41,7 +41,6 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { createRequire } from "node:module";
-import * as path from "node:path";
 import { openCreating } from "../../shared/file-mode.js";
 
 /** The journal's name in the mailbox's index directory. */
