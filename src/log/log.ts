@@ -181,14 +181,10 @@ export class TransactionLog {
     }
   }
 
-  /**
-   * Creates `<prefix>.log` (atomically, see open()) unless it exists.
-   * @returns true when this call created it (false: it existed, or another
-   *   process created it first).
-   */
-  static createIfMissing(prefix: string, create: CreateLogOptions, fsync: FsyncMode = "optimized"): boolean {
+  /** Creates `<prefix>.log` (atomically, see open()) unless it exists. */
+  static createIfMissing(prefix: string, create: CreateLogOptions, fsync: FsyncMode = "optimized"): void {
     const headPath = prefix + HEAD_SUFFIX;
-    return inodeAt(headPath) === undefined && createLogFile(headPath, create, fsync !== "never") !== undefined;
+    if (inodeAt(headPath) === undefined) createLogFile(headPath, create, fsync !== "never");
   }
 
   /**

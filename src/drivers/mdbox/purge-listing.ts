@@ -17,15 +17,12 @@ const NO_ROWS = new Uint32Array(0);
 export class PurgeListing {
   private state: IndexMapState;
   private byFile: Map<number, Uint32Array>;
-  /** The columns the lists index. */
+  /** The columns the lists index (their state is the map's until a commit, see afterOwnCommit). */
   private listed: MapColumns;
-  /** The columns the lists came from, while their state is the map's. */
-  private columns: MapColumns | undefined;
 
   /** `columns`: of the map's current state, when the caller has them already. */
   constructor(private readonly map: MdboxMap, private readonly fileIds: ReadonlySet<number>, columns = MapColumns.of(map.state)) {
     this.state = columns.state;
-    this.columns = columns;
     this.listed = columns;
     this.byFile = columns.rowsOfFiles(fileIds);
   }
@@ -40,22 +37,21 @@ export class PurgeListing {
   entriesOf(fileId: number): { readonly state: IndexMapState; readonly columns: MapColumns; readonly rows: Uint32Array } {
     const state = this.map.refresh();
     if (state !== this.state) {
-      this.columns = MapColumns.of(state);
-      this.listed = this.columns;
+      this.listed = MapColumns.of(state);
       this.state = state;
-      this.byFile = this.columns.rowsOfFiles(this.fileIds);
+      this.byFile = this.listed.rowsOfFiles(this.fileIds);
     }
     return { state, columns: this.listed, rows: this.byFile.get(fileId) ?? NO_ROWS };
   }
 
   /** MdboxMap.recentFiles(), from the columns while they are the map's state. */
   recentFiles(): readonly FileEnd[] {
-    return this.columns?.state === this.map.state ? this.columns.recentFileEnds(MAX_CANDIDATE_FILES) : this.map.recentFiles();
+    return this.listed.state === this.map.state ? this.listed.recentFileEnds(MAX_CANDIDATE_FILES) : this.map.recentFiles();
   }
 
   /** The files `state`'s records point at, from the columns when they are of `state`. */
   fileIdsInUse(state: IndexMapState): Set<number> | undefined {
-    return this.columns?.state === state ? this.columns.fileIdsInUse() : undefined;
+    return this.listed.state === state ? this.listed.fileIdsInUse() : undefined;
   }
 
   /**
@@ -67,6 +63,5 @@ export class PurgeListing {
    */
   afterOwnCommit(state: IndexMapState): void {
     this.state = state;
-    this.columns = undefined;
   }
 }
