@@ -15,7 +15,7 @@ export interface AppendCursor {
  * Encodes `transactions` for appending at `cursor` and scans them back, so
  * that the caller learns the positions and modseqs Dovecot will see without
  * re-reading the file (records that decode to themselves are not decoded:
- * see own-records.ts). Each transaction is framed by a BOUNDARY when it has
+ * see codec.ts decodesToItself). Each transaction is framed by a BOUNDARY when it has
  * more than one record.
  */
 export function prepareAppend(

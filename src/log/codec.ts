@@ -96,6 +96,21 @@ export function decodeRecord(typeField: number, src: PayloadSource, headerOffset
   return record;
 }
 
+/**
+ * Whether an append may fold `record` as its caller made it instead of
+ * decoding the bytes it just encoded from it: its codec says a decode gives
+ * back an equal record (RecordCodec.decodesToItself; issue #11: an mdbox
+ * expunge's EXPUNGE_GUID and refcount EXT_ATOMIC_INC, a rebuild's or
+ * import's EXT_REC_UPDATE). Every other record is decoded from the written
+ * bytes. test/unit/log/own-records.test.ts checks both ways agree.
+ * @param extRecordSize the record size of the ext intro before `record` in
+ *   its transaction (what an EXT_REC_UPDATE is decoded with), if any.
+ */
+export function decodesToItself(record: LogRecord, extRecordSize?: number): boolean {
+  if (typeof record.external !== "boolean" || typeof record.sync !== "boolean") return false;
+  return (CODECS[record.type] as RecordCodec).decodesToItself?.(record, extRecordSize) ?? false;
+}
+
 /** The type field Dovecot would write for `record`. */
 export function typeFieldOf(record: LogRecord): number {
   let value = RECORD_TYPE_VALUES[record.type];

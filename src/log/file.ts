@@ -1,9 +1,8 @@
 import { LogCorruptedError } from "../shared/errors.js";
 import { dataViewOf } from "./bytes.js";
-import { decodeRecord, recordTypeOf, typeFieldOf } from "./codec.js";
+import { decodeRecord, decodesToItself, recordTypeOf, typeFieldOf } from "./codec.js";
 import { decodeLogHeader } from "./header.js";
 import { nextModseq, skimModseq } from "./modseq.js";
-import { decodesToItself } from "./own-records.js";
 import { ScanPool } from "./scan-reuse.js";
 import type { PayloadSource } from "./records/context.js";
 import { decodeRecordSize } from "./size-encoding.js";

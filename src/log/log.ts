@@ -190,7 +190,7 @@ export class TransactionLog {
   /**
    * createIfMissing(), also handing back what the new file holds, decoded
    * as a reader would (records that decode to themselves are not decoded,
-   * see own-records.ts): its owner folds that instead of reading it back.
+   * see codec.ts decodesToItself): its owner folds that instead of reading it back.
    * @returns undefined when the log existed or another process created it first.
    */
   static createIfMissingDecoded(prefix: string, create: CreateLogOptions, fsync: FsyncMode = "optimized"): CreatedLog | undefined {

@@ -22,6 +22,20 @@ export interface PayloadSource {
 export interface RecordCodec<B extends LogRecordBody = LogRecordBody> {
   decode(src: PayloadSource): B;
   encode(body: B, out: ByteWriter): void;
+  /**
+   * Whether decode() of what encode() writes for `body` gives back an equal
+   * body (every field already in its on-disk form, nothing the decoder would
+   * refuse or change), so that an append may fold `body` itself instead of
+   * decoding the bytes it just wrote (see codec.ts decodesToItself). Only
+   * the per-message types a mass change writes by the thousand have one.
+   * @param extRecordSize the record size of the ext intro before it in its transaction, if any.
+   */
+  decodesToItself?(body: B, extRecordSize: number | undefined): boolean;
+}
+
+/** A u32 other than 0, as the decoders read a uid. */
+export function isUid(v: number): boolean {
+  return v >>> 0 === v && v !== 0;
 }
 
 export function corrupt(src: PayloadSource, message: string, offset = src.start): LogCorruptedError {

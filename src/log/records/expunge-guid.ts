@@ -1,5 +1,5 @@
 import type { ExpungeGuid, LogRecordBody } from "../types.js";
-import { corrupt, requireMultiple, type RecordCodec } from "./context.js";
+import { corrupt, isUid, requireMultiple, type RecordCodec } from "./context.js";
 
 type ExpungeGuidBody = Extract<LogRecordBody, { type: "expunge-guid" }>;
 
@@ -18,6 +18,13 @@ export const expungeGuidCodec: RecordCodec<ExpungeGuidBody> = {
       expunges[i] = { uid, guid: payload.subarray(at, at + 16) };
     }
     return { type: "expunge-guid", expunges };
+  },
+  decodesToItself(body) {
+    for (const e of body.expunges) {
+      // The decoder refuses uid 0 and gives each GUID as a 16-byte Uint8Array.
+      if (!isUid(e.uid) || e.guid.length !== 16 || e.guid.constructor !== Uint8Array) return false;
+    }
+    return true;
   },
   encode(body, out) {
     // One reserve for the whole payload, then byte stores in place: a mass expunge encodes

@@ -1,5 +1,5 @@
 import type { ExtAtomicInc, LogRecordBody } from "../types.js";
-import { corrupt, requireMultiple, type RecordCodec } from "./context.js";
+import { corrupt, isUid, requireMultiple, type RecordCodec } from "./context.js";
 
 type ExtAtomicIncBody = Extract<LogRecordBody, { type: "ext-atomic-inc" }>;
 
@@ -14,6 +14,10 @@ export const extAtomicIncCodec: RecordCodec<ExtAtomicIncBody> = {
       updates[i] = { uid, diff: src.view.getInt32(p + 4, true) };
     }
     return { type: "ext-atomic-inc", updates };
+  },
+  decodesToItself(body) {
+    for (const u of body.updates) if (!isUid(u.uid) || (u.diff | 0) !== u.diff) return false;
+    return true;
   },
   encode(body, out) {
     // One reserve for the whole payload, one store per field (issue #11: an mdbox expunge

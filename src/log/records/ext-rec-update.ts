@@ -1,6 +1,6 @@
 import { pad4 } from "../bytes.js";
 import type { ExtRecUpdate, LogRecordBody, PackedExtRecUpdates } from "../types.js";
-import { corrupt, requireMultiple, type PayloadSource, type RecordCodec } from "./context.js";
+import { corrupt, isUid, requireMultiple, type PayloadSource, type RecordCodec } from "./context.js";
 
 type ExtRecUpdateBody = Extract<LogRecordBody, { type: "ext-rec" }>;
 
@@ -21,6 +21,17 @@ export const extRecUpdateCodec: RecordCodec<ExtRecUpdateBody> = {
       updates[i] = { uid: src.view.getUint32(p, true), data: copy.subarray(at, at + recordSize) };
     }
     return { type: "ext-rec", recordSize, updates };
+  },
+  decodesToItself(body, extRecordSize) {
+    // The decoder reads the entries with the intro's size (cutting or padding the data to
+    // it) and gives each entry's data as a Uint8Array of exactly that size; no `packed`.
+    if (body.recordSize !== extRecordSize || "packed" in body) return false;
+    const updates = body.updates;
+    for (let i = 0; i < updates.length; i++) {
+      const u = updates[i];
+      if (!isUid(u.uid) || u.data.length !== extRecordSize || u.data.constructor !== Uint8Array) return false;
+    }
+    return true;
   },
   encode(body, out) {
     const recordSize = body.recordSize;

@@ -4,7 +4,7 @@ import { prepareAppend } from "../../../src/log/append.js";
 import { ByteWriter } from "../../../src/log/bytes.js";
 import { encodeTransactionInto } from "../../../src/log/encode-file.js";
 import { scanTransactions } from "../../../src/log/file.js";
-import { decodesToItself } from "../../../src/log/own-records.js";
+import { decodesToItself } from "../../../src/log/codec.js";
 import type { LogFileHeader, LogRecord, LogTransaction } from "../../../src/log/types.js";
 import { tailOffsetUpdate } from "../../../src/projections/tail-offset.js";
 import { LogCorruptedError } from "../../../src/shared/errors.js";
