@@ -25,9 +25,7 @@ export function prepareAppend(
   syncTail?: (tailOffset: number) => LogRecord,
 ): { bytes: Uint8Array; decoded: LogTransaction[]; end: AppendCursor } {
   const out = new ByteWriter(256);
-  // Every record in the order written: the scan's entries, one for one (the boundaries the
-  // encoder frames transactions with are no entries; a caller's own would be, so with one
-  // the scan decodes everything).
+  // Every record in the order written: the scan's entries, one for one (see its `written`).
   const written: LogRecord[] = [];
   for (const records of transactions) {
     if (records.length === 0) continue;
@@ -49,7 +47,7 @@ export function prepareAppend(
     offset: cursor.syncOffset,
     modseq: cursor.modseq,
     delta: cursor.syncOffset,
-  }, { written: written.some((r) => r.type === "boundary") ? undefined : written });
+  }, { written });
   return {
     bytes,
     decoded,

@@ -65,7 +65,10 @@ export function scanTransactions(
     /**
      * `written`: the records `bytes` were just encoded from, in order (an
      * append's own): those that decodesToItself stand for their bytes
-     * instead of a decode of them. Not with `reuse`.
+     * instead of a decode of them. Not with `reuse`. Ignored when it holds
+     * a BOUNDARY: the encoder's own frames are no entries, so with a
+     * caller's one among them the records no longer match the entries one
+     * for one, and everything is decoded.
      */
     written?: readonly LogRecord[];
   } = {},
@@ -81,7 +84,7 @@ export function scanTransactions(
   let modseq = resume?.modseq ?? header.initialModseq;
   const length = bytes.length;
   const pool = options.reuse === true ? new ScanPool() : undefined;
-  const written = options.written;
+  const written = options.written?.some((r) => r.type === "boundary") ? undefined : options.written;
   let recordNo = 0;
   const skimBefore = options.skimBefore ?? -1;
 

@@ -647,9 +647,7 @@ function decodeCreated(bytes: Uint8Array, options: CreateLogOptions, path: strin
   const written: LogRecord[] = [...(options.initialRecords ?? [])];
   for (const records of options.transactions ?? []) for (const r of records) written.push(r);
   const transactions: LogTransaction[] = [];
-  const end = scanTransactions(bytes, header, path, (tx) => transactions.push(tx), undefined, {
-    written: written.some((r) => r.type === "boundary") ? undefined : written,
-  });
+  const end = scanTransactions(bytes, header, path, (tx) => transactions.push(tx), undefined, { written });
   return { header, transactions, end: { position: { fileSeq: header.fileSeq, offset: end.syncOffset }, modseq: end.modseq } };
 }
 
