@@ -204,7 +204,7 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
       session.beginTransaction();
       // Views of the shared read buffer: addAll() has copied them all when it returns, before the next read.
       const records = file.plan.live.map((m) => ({ record: bytes.subarray(m.entry.offset, m.entry.offset + m.entry.size), bodySize: m.bodySize, alt: m.alt }));
-      file.placements = await session.addAll(records, () => job.listing.recentFiles());
+      file.placements = session.addAll(records, () => job.listing.recentFiles());
     }
     held = planned.length === 0 || (await commitBatch(ctx, session, planned, job));
     if (held && planned.length > 0) {
