@@ -23,6 +23,7 @@ import { highestFileIdRecords, mapRecordRecords } from "../../projections/mdbox-
 import { fileEndsOf, forEachMapRow, mapHeader } from "../../projections/mdbox-map-view.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { findReferencedMapUids } from "./referenced-map-uids.js";
+import type { ClosedIndexCache } from "../../index-io/closed-index-cache.js";
 import { repairLowRefcounts } from "./refcount-repair.js";
 import { allEnded } from "../../shared/all-ended.js";
 import { WholeFileReader } from "../../shared/whole-file-reader.js";
@@ -42,6 +43,12 @@ export interface PurgeOptions {
    * its mailbox record leaves a refcount too low; this keeps such a message.
    */
   readonly verifyReferences?: boolean;
+  /**
+   * States of mailboxes closed a moment ago in this process (the Storage's):
+   * the reference check reads only what their logs gained since, instead
+   * of loading their indexes.
+   */
+  readonly closedIndexes?: ClosedIndexCache;
 }
 
 /** What a purge did, file by file and message by message. */
@@ -79,7 +86,7 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
   let found = refcountZeroAndMoved(ctx, columns, opts);
   const keep = new Set<number>();
   if (opts.verifyReferences ?? true) {
-    const refs = findReferencedMapUids(ctx.paths, found.deadMapUids);
+    const refs = findReferencedMapUids(ctx.paths, found.deadMapUids, opts.closedIndexes && ((prefix) => opts.closedIndexes!.stateOf(prefix)));
     // In map-uid order, as the map lists them.
     for (const mapUid of [...refs.referenced].sort((a, b) => a - b)) keep.add(mapUid);
     result.stillReferencedMapUids.push(...keep);
