@@ -274,7 +274,8 @@ export class Storage {
     this.checkWritable("purge");
     const backend = this.backend;
     if (!backend.purge) return;
-    await this.storageChange({ type: "purge" }, () => backend.purge!());
+    // Mailboxes closed a moment ago are still in memory: the purge's reference check starts from them.
+    await this.storageChange({ type: "purge" }, () => backend.purge!({ closedIndexes: this.closedIndexes }));
   }
 
   /** Moves messages to the alternate storage (`toAlt` false: back to the primary). */

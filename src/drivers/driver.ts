@@ -1,6 +1,7 @@
 import type { LogPosition, LogRecord } from "../log/types.js";
 import type { TransactionEffects } from "../projections/effects.js";
 import type { IndexMapState } from "../projections/state.js";
+import type { ClosedIndexCache } from "../index-io/closed-index-cache.js";
 
 /** The mail storage formats the engine keeps in Dovecot's layouts. */
 export type MailFormat = "sdbox" | "mdbox" | "maildir" | "mbox";
@@ -290,7 +291,7 @@ export interface StorageBackend {
   /** Where the IMAP subscriptions of this storage live. */
   subscriptionsLocation(): SubscriptionsLocation;
   /** mdbox: rewrite files holding refcount-0 messages (a no-op elsewhere, as in Dovecot). */
-  purge?(): Promise<unknown>;
+  purge?(opts?: { closedIndexes?: ClosedIndexCache }): Promise<unknown>;
   /** mdbox/sdbox with ALT: move messages to (or back from) the alternate storage. */
   altMove?(mailbox: string, uids: readonly number[], toAlt: boolean): Promise<unknown>;
   /** Rebuild indexes from the mail files (doveadm force-resync). */

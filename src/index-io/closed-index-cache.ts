@@ -61,6 +61,20 @@ export class ClosedIndexCache {
     return undefined;
   }
 
+  /**
+   * The state kept for `prefix` when it still continues the log at the
+   * path, for a reader that only looks (the entry stays, for the next
+   * open); a stale entry is dropped. The state may lag the log: read what
+   * follows it (loadStateFrom).
+   */
+  stateOf(prefix: string): IndexMapState | undefined {
+    const entry = this.entries.get(prefix);
+    if (!entry) return undefined;
+    if (Date.now() - entry.closedAt <= this.keepMs && continuesLog(prefix, entry)) return entry.state;
+    this.drop(prefix);
+    return undefined;
+  }
+
   /** Whether an entry for `prefix` is kept (take() may still find it stale). */
   holds(prefix: string): boolean {
     return this.entries.has(prefix);

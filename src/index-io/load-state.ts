@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import type { CreatedLog } from "../log/log.js";
 import type { LogFileHeader, LogPosition, LogTransaction } from "../log/types.js";
 import { readLog, readLogTail, streamLog, type LogReadResult } from "../log/view.js";
-import { applyTransaction, enterLogFile, Replay, withLogModseq } from "../projections/apply.js";
+import { advance, applyTransaction, enterLogFile, Replay, withLogModseq } from "../projections/apply.js";
 import { readCheckpoint } from "./checkpoint-file.js";
 import { position } from "../projections/read.js";
 import { emptyIndexMap, type IndexMapState } from "../projections/state.js";
@@ -160,6 +160,25 @@ export function stateAt(prefix: string, at: LogPosition): IndexMapState {
     state = applyTransaction(state, tx);
   }
   return state;
+}
+
+/**
+ * loadState from `known`, a state of this very log kept in this process
+ * (ClosedIndexCache.stateOf): only what was appended since is read and
+ * folded, instead of dovecot.index and its log tail. Falls back to
+ * loadState when the log no longer reaches back to it.
+ */
+export function loadStateFrom(prefix: string, known: IndexMapState): IndexMapState {
+  let read: LogReadResult;
+  try {
+    read = readSince(prefix, known);
+  } catch (err) {
+    if (!(err instanceof LogPositionLostError)) throw err;
+    return loadState(prefix);
+  }
+  const here = position(known);
+  const fresh = read.transactions.filter((tx) => !isBefore(tx.position, here));
+  return fresh.length === 0 && read.headers.every((h) => h.fileSeq === here.fileSeq) ? known : advance(known, fresh, read.headers);
 }
 
 /** What was appended since `state` (cheap when the state is in the head file). */

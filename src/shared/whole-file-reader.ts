@@ -8,19 +8,19 @@
  * builtin rather than Buffer's binding call (the dbox metadata walk
  * searches for a line feed per item).
  */
-import type { FileHandle } from "node:fs/promises";
+import * as fs from "node:fs";
 
 /** One growing buffer that whole files are read into in turn. */
 export class WholeFileReader {
   private buffer = new Uint8Array(0);
 
   /**
-   * Reads `fh` from offset 0 up to `sizeBytes` (its size as stat()ed by the
+   * Reads descriptor `fd` from offset 0 up to `sizeBytes` (its size as stat()ed by the
    * caller, who keeps it from growing, e.g. under a lock).
    * @returns the bytes, a view of the shared buffer valid until the next
    *   read(); shorter than `sizeBytes` only if the file shrank meanwhile.
    */
-  async read(fh: FileHandle, sizeBytes: number): Promise<Uint8Array> {
+  async read(fd: number, sizeBytes: number): Promise<Uint8Array> {
     if (this.buffer.length < sizeBytes) {
       // Not zero-filled first: every byte returned is read from the file.
       const fresh = Buffer.allocUnsafeSlow(sizeBytes);
@@ -29,10 +29,15 @@ export class WholeFileReader {
     const bytes = this.buffer.subarray(0, sizeBytes);
     let done = 0;
     while (done < sizeBytes) {
-      const { bytesRead } = await fh.read(bytes, done, sizeBytes - done, done);
+      const bytesRead = await readAt(fd, bytes, done, sizeBytes - done);
       if (bytesRead === 0) break;
       done += bytesRead;
     }
     return done === sizeBytes ? bytes : bytes.subarray(0, done);
   }
+}
+
+/** pread(2) on libuv's pool (a whole m.N is megabytes: the event loop goes on meanwhile). */
+function readAt(fd: number, into: Uint8Array, at: number, length: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.read(fd, into, at, length, at, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead))));
 }

@@ -30,7 +30,7 @@ function flockError(err: unknown, what: string, path: string | undefined): Mails
  *   false when another process (or another open of the file) holds a lock on it.
  * @throws MailstoreError (UNSUPPORTED) when flock(2) fails otherwise (e.g. EBADF, ENOLCK).
  */
-export async function tryFlockExclusive(fd: number, path?: string): Promise<boolean> {
+export function tryFlockExclusive(fd: number, path?: string): boolean {
   try {
     flockSync(fd, "exnb");
     return true;

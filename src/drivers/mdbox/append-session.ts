@@ -76,41 +76,35 @@ export class AppendSession {
    * map's last files as the caller last read it (the candidates for step 2,
    * asked once per session).
    */
-  add(record: Uint8Array, bodySize: number, recentFiles: () => readonly FileEnd[], alt = false): Placement | Promise<Placement> {
+  add(record: Uint8Array, bodySize: number, recentFiles: () => readonly FileEnd[], alt = false): Placement {
     return this.place(record.length, bodySize, (out, at) => out.set(record, at), recentFiles, alt);
   }
 
   /** Like add(), for a message not encoded yet: it is encoded straight into the file's staging buffer. */
-  addMessage(message: DboxMessageInput, recentFiles: () => readonly FileEnd[], alt = false): Placement | Promise<Placement> {
+  addMessage(message: DboxMessageInput, recentFiles: () => readonly FileEnd[], alt = false): Placement {
     const size = dboxMessageSize(message.body.length, message.metadata);
     return this.place(size, message.body.length, (out, at) => writeDboxMessage(out, at, message), recentFiles, alt);
   }
 
   /**
-   * Places `size` bytes that `encode` writes. At once (no promise) when they
-   * fit a file this session writes to and its staging buffer: a purge or a
-   * save stage places thousands, and an await each (async hooks are on
-   * inside a storage change) was a tenth of a purge's CPU.
+   * Places `size` bytes that `encode` writes, without a promise: a purge or
+   * a save stage places thousands, and an await each (async hooks are on
+   * inside a storage change) was a tenth of a purge's CPU. Opening files
+   * and writing full staging buffers are synchronous (see append-target.ts).
    */
-  private place(size: number, bodySize: number, encode: (out: Uint8Array, at: number) => void, recentFiles: () => readonly FileEnd[], alt: boolean): Placement | Promise<Placement> {
-    const target = this.targetWithRoom(bodySize, alt);
-    if (target === undefined) return this.nextTarget(bodySize, recentFiles, alt).then((t) => this.queueOn(t, size, encode));
-    return this.queueOn(target, size, encode);
-  }
-
-  private queueOn(target: AppendTarget, size: number, encode: (out: Uint8Array, at: number) => void): Placement | Promise<Placement> {
+  private place(size: number, bodySize: number, encode: (out: Uint8Array, at: number) => void, recentFiles: () => readonly FileEnd[], alt: boolean): Placement {
+    const target = this.targetWithRoom(bodySize, alt) ?? this.nextTarget(bodySize, recentFiles, alt);
     target.appended = true;
     this.placedCount++;
-    const queued = target.queueEncoded(size, encode);
-    return typeof queued === "number" ? { target, offset: queued, size } : queued.then((offset) => ({ target, offset, size }));
+    return { target, offset: target.queueEncoded(size, encode), size };
   }
 
-  /** Places records in order, as add() one at a time would (waiting only when one needs another file or a write). */
-  async addAll(items: ReadonlyArray<{ readonly record: Uint8Array; readonly bodySize: number; readonly alt: boolean }>, recentFiles: () => readonly FileEnd[]): Promise<Placement[]> {
-    const placements: Placement[] = [];
-    for (const { record, bodySize, alt } of items) {
-      const placed = this.add(record, bodySize, recentFiles, alt);
-      placements.push(placed instanceof Promise ? await placed : placed);
+  /** Places records in order, as add() one at a time would. */
+  addAll(items: ReadonlyArray<{ readonly record: Uint8Array; readonly bodySize: number; readonly alt: boolean }>, recentFiles: () => readonly FileEnd[]): Placement[] {
+    const placements: Placement[] = new Array(items.length);
+    for (let i = 0; i < items.length; i++) {
+      const { record, bodySize, alt } = items[i];
+      placements[i] = this.add(record, bodySize, recentFiles, alt);
     }
     return placements;
   }
@@ -133,11 +127,11 @@ export class AppendSession {
   }
 
   /** Steps 2 and 3: an existing file of the map with room, else a new one. */
-  private async nextTarget(bodySize: number, recentFiles: () => readonly FileEnd[], alt: boolean): Promise<AppendTarget> {
-    const candidate = bodySize < this.rotate ? await this.openCandidate(bodySize, recentFiles, alt) : undefined;
+  private nextTarget(bodySize: number, recentFiles: () => readonly FileEnd[], alt: boolean): AppendTarget {
+    const candidate = bodySize < this.rotate ? this.openCandidate(bodySize, recentFiles, alt) : undefined;
     if (candidate !== undefined) return candidate;
     this.paths.ensureDirs(alt);
-    const target = await AppendTarget.createNew(alt ? this.paths.altStorageDir! : this.paths.storageDir, alt, this.options.stagingBytes);
+    const target = AppendTarget.createNew(alt ? this.paths.altStorageDir! : this.paths.storageDir, alt, this.options.stagingBytes);
     this.targets.push(target);
     return target;
   }
@@ -171,7 +165,7 @@ export class AppendSession {
       for (;;) {
         const id = ++highest;
         if (this.paths.locate(id) !== undefined) continue;
-        if (await t.publish(this.paths.filePath(id, t.alt), id)) break;
+        if (t.publish(this.paths.filePath(id, t.alt), id)) break;
       }
       published = true;
     }
@@ -217,14 +211,14 @@ export class AppendSession {
   /** Undoes the session's writes unless committed, then closes (unlocks) every file. */
   async release(): Promise<void> {
     try {
-      if (!this.committed) for (const t of this.targets) await t.rollback();
+      if (!this.committed) for (const t of this.targets) t.rollback();
     } finally {
-      for (const t of this.targets) await t.close();
+      for (const t of this.targets) t.close();
     }
   }
 
   /** Step 2: an existing file from the map with room, lockable, ending where the map says. */
-  private async openCandidate(bodySize: number, recentFiles: () => readonly FileEnd[], alt: boolean): Promise<AppendTarget | undefined> {
+  private openCandidate(bodySize: number, recentFiles: () => readonly FileEnd[], alt: boolean): AppendTarget | undefined {
     this.candidates ??= recentFiles();
     for (const c of this.candidates) {
       if (this.tried.has(c.fileId) || this.options.excludeFileIds?.has(c.fileId)) continue;
@@ -232,7 +226,7 @@ export class AppendSession {
       const located = this.paths.locate(c.fileId);
       if (located === undefined || located.alt !== alt) continue;
       this.tried.add(c.fileId);
-      const target = await AppendTarget.openExisting(located.path, c.fileId, alt, c.end, this.options.stagingBytes);
+      const target = AppendTarget.openExisting(located.path, c.fileId, alt, c.end, this.options.stagingBytes);
       if (target !== undefined) {
         this.targets.push(target);
         return target;

@@ -14,16 +14,18 @@
  * here, instead of a copy of every record until flush() and then their
  * concatenation.
  */
-import { promises as fsp } from "node:fs";
-import type { FileHandle } from "node:fs/promises";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { MailCorruptedError } from "../../shared/errors.js";
 import { DBOX_MSG_HEADER_SIZE, decodeDboxFileHeader, encodeDboxFileHeader } from "../dbox/file-header.js";
 import { tryFlockExclusive } from "../dbox/flock.js";
 import { dboxTempFileName } from "../dbox/temp-name.js";
 import { newFilePermissionsIn, finishNewFile } from "../../shared/file-mode.js";
-import { statIfExists } from "../../shared/stat-if-exists.js";
-import { cleanupAfter } from "../../shared/cleanup.js";
+
+/** fdatasync(2) on libuv's pool: it waits for the disk, and the syncs of a session's files overlap. */
+function fdatasync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+}
 
 /**
  * Size of a target's staging buffer: a few writes per transaction of small
@@ -53,7 +55,8 @@ export class AppendTarget {
   private constructor(
     readonly kind: "existing" | "new",
     readonly alt: boolean,
-    private fh: FileHandle | undefined,
+    /** The open descriptor; undefined once closed. */
+    private fd: number | undefined,
     /** Existing: m.N; new: the temp path until published, then m.N. */
     public path: string,
     /** Existing: its id; new: 0 until published. */
@@ -78,77 +81,66 @@ export class AppendTarget {
    * headers.
    * @returns the target, or undefined when the file is not usable.
    */
-  static async openExisting(filePath: string, fileId: number, alt: boolean, expectedSizeBytes: number, stagingBytes = STAGING_BYTES): Promise<AppendTarget | undefined> {
-    let fh: FileHandle;
+  static openExisting(filePath: string, fileId: number, alt: boolean, expectedSizeBytes: number, stagingBytes = STAGING_BYTES): AppendTarget | undefined {
+    let fd: number;
     try {
-      fh = await fsp.open(filePath, "r+");
+      fd = fs.openSync(filePath, "r+");
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw err;
     }
+    let target: AppendTarget | undefined;
     try {
-      if (!(await tryFlockExclusive(fh.fd, filePath))) return close(fh);
-      const st = await fh.stat();
-      const now = await statIfExists(filePath);
-      if (now === undefined || now.ino !== st.ino || now.dev !== st.dev) return close(fh);
-      if (st.size !== expectedSizeBytes) return close(fh);
-      const head = Buffer.alloc(Math.min(256, st.size));
-      await fh.read(head, 0, head.length, 0);
-      let ok = false;
-      try {
-        ok = decodeDboxFileHeader(head, { path: filePath }).header.msgHeaderSize === DBOX_MSG_HEADER_SIZE;
-      } catch (err) {
-        // A header Dovecot would not append to either: a new file takes the message.
-        if (!(err instanceof MailCorruptedError)) throw err;
-        ok = false;
-      }
-      if (!ok) return close(fh);
-      return new AppendTarget("existing", alt, fh, filePath, fileId, st.size, stagingBytes);
-    } catch (err) {
-      await cleanupAfter(err, () => fh.close());
-      throw err;
+      if (!usableForAppend(fd, filePath, expectedSizeBytes)) return undefined;
+      target = new AppendTarget("existing", alt, fd, filePath, fileId, expectedSizeBytes, stagingBytes);
+      return target;
+    } finally {
+      // Closing releases the flock when it was taken; on a throw the error above is the one to report.
+      if (target === undefined) fs.closeSync(fd);
     }
   }
 
   /** Creates a new temp file in `dir` holding just the file header line (`2 M1e C<now>`). */
-  static async createNew(dir: string, alt: boolean, stagingBytes = STAGING_BYTES): Promise<AppendTarget> {
+  static createNew(dir: string, alt: boolean, stagingBytes = STAGING_BYTES): AppendTarget {
     const tempPath = path.join(dir, dboxTempFileName());
     const perm = newFilePermissionsIn(dir);
-    const fh = await fsp.open(tempPath, "wx", perm.mode);
-    finishNewFile(fh.fd, perm, tempPath);
-    const target = new AppendTarget("new", alt, fh, tempPath, 0, 0, stagingBytes);
-    await target.queue(encodeDboxFileHeader({ msgHeaderSize: DBOX_MSG_HEADER_SIZE, createStamp: Math.floor(Date.now() / 1000), unknownItems: [] }));
+    const fd = fs.openSync(tempPath, "wx", perm.mode);
+    try {
+      finishNewFile(fd, perm, tempPath);
+    } catch (err) {
+      fs.closeSync(fd);
+      fs.rmSync(tempPath, { force: true });
+      throw err;
+    }
+    const target = new AppendTarget("new", alt, fd, tempPath, 0, 0, stagingBytes);
+    target.queue(encodeDboxFileHeader({ msgHeaderSize: DBOX_MSG_HEADER_SIZE, createStamp: Math.floor(Date.now() / 1000), unknownItems: [] }));
     return target;
   }
 
   /** Queues `bytes` at the end (copied). @returns the offset they will have (see queueEncoded). */
-  queue(bytes: Uint8Array): number | Promise<number> {
+  queue(bytes: Uint8Array): number {
     return this.queueEncoded(bytes.length, (out, at) => out.set(bytes, at));
   }
 
   /**
    * Queues `size` bytes at the end, which `encode` writes into `out` at `at`
-   * (the staging buffer, or one of their own when they do not fit it).
-   * @returns the offset they will have: at once when they fit the staging
-   *   buffer (a purge places thousands under the map lock, where an await
-   *   each was a tenth of its CPU), else once the staged bytes are written.
+   * (the staging buffer, or one of their own when they do not fit it; the
+   * staged bytes are written first when it is full).
+   * @returns the offset they will have.
    */
-  queueEncoded(size: number, encode: (out: Uint8Array, at: number) => void): number | Promise<number> {
-    if (this.staged + size > this.stagingBytes) return this.queueAfterWrite(size, encode);
+  queueEncoded(size: number, encode: (out: Uint8Array, at: number) => void): number {
     const offset = this.size;
+    if (this.staged + size > this.stagingBytes) {
+      this.writeStaged();
+      if (size > this.stagingBytes) {
+        const own = new Uint8Array(size);
+        encode(own, 0);
+        this.writeOut(own);
+        this.size += size;
+        return offset;
+      }
+    }
     this.stage(size, encode);
-    this.size += size;
-    return offset;
-  }
-
-  private async queueAfterWrite(size: number, encode: (out: Uint8Array, at: number) => void): Promise<number> {
-    const offset = this.size;
-    await this.writeStaged();
-    if (size > this.stagingBytes) {
-      const own = new Uint8Array(size);
-      encode(own, 0);
-      await this.writeOut(own);
-    } else this.stage(size, encode);
     this.size += size;
     return offset;
   }
@@ -167,24 +159,21 @@ export class AppendTarget {
 
   /** Writes what is queued and (when `sync`) fdatasyncs all that was written since the last sync. */
   async flush(sync: boolean): Promise<void> {
-    await this.writeStaged();
-    if (sync && this.unsynced) await this.fh!.datasync();
+    this.writeStaged();
+    if (sync && this.unsynced) await fdatasync(this.fd!);
     this.unsynced = false;
   }
 
-  private async writeStaged(): Promise<void> {
+  private writeStaged(): void {
     if (this.staged === 0) return;
-    await this.writeOut(this.staging!.subarray(0, this.staged));
+    this.writeOut(this.staging!.subarray(0, this.staged));
     this.staged = 0;
   }
 
   /** Writes `bytes` at the end of what is on disk. */
-  private async writeOut(bytes: Uint8Array): Promise<void> {
+  private writeOut(bytes: Uint8Array): void {
     let done = 0;
-    while (done < bytes.length) {
-      const { bytesWritten } = await this.fh!.write(bytes, done, bytes.length - done, this.written + done);
-      done += bytesWritten;
-    }
+    while (done < bytes.length) done += fs.writeSync(this.fd!, bytes, done, bytes.length - done, this.written + done);
     this.written += bytes.length;
     this.unsynced = true;
   }
@@ -194,43 +183,60 @@ export class AppendTarget {
    * of the temp name.
    * @returns false when `finalPath` exists (pick another id).
    */
-  async publish(finalPath: string, fileId: number): Promise<boolean> {
+  publish(finalPath: string, fileId: number): boolean {
     try {
-      await fsp.link(this.path, finalPath);
+      fs.linkSync(this.path, finalPath);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
       throw err;
     }
-    await fsp.unlink(this.path);
+    fs.unlinkSync(this.path);
     this.path = finalPath;
     this.fileId = fileId;
     return true;
   }
 
   /** Takes back what this session wrote: an existing file is cut back (we hold its flock), a new one removed. */
-  async rollback(): Promise<void> {
+  rollback(): void {
     this.staged = 0;
     if (this.kind === "existing") {
       // Whatever was queued may be on disk in part (a write that failed half-way included).
-      if (this.size > this.startSize) await this.fh!.truncate(this.startSize);
+      if (this.size > this.startSize) fs.ftruncateSync(this.fd!, this.startSize);
     } else {
-      await fsp.rm(this.path, { force: true });
+      fs.rmSync(this.path, { force: true });
     }
   }
 
   /** Closes the file, which releases the flock. */
-  async close(): Promise<void> {
+  close(): void {
     // Nothing staged is still to be written once the file closes: the buffer can serve another target.
     if (this.stagingBytes === STAGING_BYTES) spareStaging ??= this.staging;
     this.staging = undefined;
     this.staged = 0;
-    const fh = this.fh;
-    this.fh = undefined;
-    await fh?.close();
+    const fd = this.fd;
+    this.fd = undefined;
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 
-async function close(fh: FileHandle): Promise<undefined> {
-  await fh.close();
-  return undefined;
+/**
+ * Whether Dovecot would append to the m.N open at `fd`: its flock taken
+ * (held from here on), still the file at `filePath`, ending where the map
+ * says, with a version 2 header of 30-byte message headers.
+ */
+function usableForAppend(fd: number, filePath: string, expectedSizeBytes: number): boolean {
+  if (!tryFlockExclusive(fd, filePath)) return false;
+  const st = fs.fstatSync(fd);
+  const now = fs.statSync(filePath, { throwIfNoEntry: false });
+  if (now === undefined || now.ino !== st.ino || now.dev !== st.dev) return false;
+  if (st.size !== expectedSizeBytes) return false;
+  const head = Buffer.alloc(Math.min(256, st.size));
+  fs.readSync(fd, head, 0, head.length, 0);
+  try {
+    return decodeDboxFileHeader(head, { path: filePath }).header.msgHeaderSize === DBOX_MSG_HEADER_SIZE;
+  } catch (err) {
+    // A header Dovecot would not append to either: a new file takes the message.
+    if (!(err instanceof MailCorruptedError)) throw err;
+    return false;
+  }
 }

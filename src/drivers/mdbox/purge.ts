@@ -14,7 +14,6 @@
  */
 import * as fs from "node:fs";
 import { promises as fsp } from "node:fs";
-import type { FileHandle } from "node:fs/promises";
 import type { ExpungeGuid, LogRecord } from "../../log/types.js";
 import { tryFlockExclusive } from "../dbox/flock.js";
 import { AppendSession, type Placement } from "./append-session.js";
@@ -23,6 +22,7 @@ import { highestFileIdRecords, mapRecordRecords } from "../../projections/mdbox-
 import { fileEndsOf, forEachMapRow, mapHeader } from "../../projections/mdbox-map-view.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { findReferencedMapUids } from "./referenced-map-uids.js";
+import type { ClosedIndexCache } from "../../index-io/closed-index-cache.js";
 import { repairLowRefcounts } from "./refcount-repair.js";
 import { allEnded } from "../../shared/all-ended.js";
 import { WholeFileReader } from "../../shared/whole-file-reader.js";
@@ -42,6 +42,12 @@ export interface PurgeOptions {
    * its mailbox record leaves a refcount too low; this keeps such a message.
    */
   readonly verifyReferences?: boolean;
+  /**
+   * States of mailboxes closed a moment ago in this process (the Storage's):
+   * the reference check reads only what their logs gained since, instead
+   * of loading their indexes.
+   */
+  readonly closedIndexes?: ClosedIndexCache;
 }
 
 /** What a purge did, file by file and message by message. */
@@ -79,7 +85,7 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
   let found = refcountZeroAndMoved(ctx, columns, opts);
   const keep = new Set<number>();
   if (opts.verifyReferences ?? true) {
-    const refs = findReferencedMapUids(ctx.paths, found.deadMapUids);
+    const refs = findReferencedMapUids(ctx.paths, found.deadMapUids, opts.closedIndexes && ((prefix) => opts.closedIndexes!.stateOf(prefix)));
     // In map-uid order, as the map lists them.
     for (const mapUid of [...refs.referenced].sort((a, b) => a - b)) keep.add(mapUid);
     result.stillReferencedMapUids.push(...keep);
@@ -169,7 +175,8 @@ interface FileJob extends PlanRules {
 interface PlannedFile {
   readonly fileId: number;
   readonly path: string;
-  readonly fh: FileHandle;
+  /** Open read-only, holding the flock. */
+  readonly fd: number;
   /** The map state its records were listed from. */
   readonly listedState: IndexMapState;
   readonly plan: CopyPlan;
@@ -204,7 +211,7 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
       session.beginTransaction();
       // Views of the shared read buffer: addAll() has copied them all when it returns, before the next read.
       const records = file.plan.live.map((m) => ({ record: bytes.subarray(m.entry.offset, m.entry.offset + m.entry.size), bodySize: m.bodySize, alt: m.alt }));
-      file.placements = await session.addAll(records, () => job.listing.recentFiles());
+      file.placements = session.addAll(records, () => job.listing.recentFiles());
     }
     held = planned.length === 0 || (await commitBatch(ctx, session, planned, job));
     if (held && planned.length > 0) {
@@ -221,7 +228,7 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
     }
   } finally {
     await session.release();
-    await allEnded(planned.map((file) => file.fh.close()));
+    await allEnded(planned.map((file) => closeOnPool(file.fd)));
   }
   if (held) return;
   // Unlocked and taken back above: each file again, alone.
@@ -241,27 +248,28 @@ async function openAndPlan(ctx: MdboxContext, fileId: number, job: FileJob, resu
     await expungeDeadRecordsOf(ctx, fileId, job.keep, result);
     return undefined;
   }
-  let fh: FileHandle;
+  // Opened, locked and stat()ed synchronously: microseconds each, where a trip through libuv's
+  // pool cost a wake-up (often a millisecond on a busy machine).
+  let fd: number;
   try {
-    fh = await fsp.open(located.path, "r");
+    fd = fs.openSync(located.path, "r");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
   }
   let file: PlannedFile | undefined;
   try {
-    if (!(await tryFlockExclusive(fh.fd, located.path))) {
+    if (!tryFlockExclusive(fd, located.path)) {
       result.skippedFileIds.push(fileId);
       return undefined;
     }
-    // Another purge may have deleted it between our open and our lock. Stats without a wait on
-    // libuv's pool: each costs a wake-up on a busy machine, and a stat takes microseconds.
-    const st = fs.fstatSync(fh.fd);
+    // Another purge may have deleted it between our open and our lock.
+    const st = fs.fstatSync(fd);
     const now = fs.statSync(located.path, { throwIfNoEntry: false });
     if (now === undefined || now.ino !== st.ino) return undefined;
 
     const listed = job.listing.entriesOf(fileId);
-    const bytes = await job.reader.read(fh, st.size);
+    const bytes = await job.reader.read(fd, st.size);
     const plan = planCopies(bytes, located.path, listed.columns, listed.rows, job, located.alt);
     if (plan === undefined) {
       result.corruptFileIds.push(fileId);
@@ -273,11 +281,20 @@ async function openAndPlan(ctx: MdboxContext, fileId: number, job: FileJob, resu
       result.skippedFileIds.push(fileId);
       return undefined;
     }
-    file = { fileId, path: located.path, fh, listedState: listed.state, plan, placements: [] };
+    file = { fileId, path: located.path, fd, listedState: listed.state, plan, placements: [] };
     return { file, bytes };
   } finally {
-    if (file === undefined) await fh.close();
+    if (file === undefined) await closeOnPool(fd);
   }
+}
+
+/**
+ * close(2) on libuv's pool: the last close of a purged (unlinked) m.N frees
+ * its page cache, milliseconds of kernel work per 10 MiB file, and the
+ * closes of a batch overlap there.
+ */
+function closeOnPool(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 /**

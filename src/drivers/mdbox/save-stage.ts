@@ -49,8 +49,7 @@ export class MdboxSaveStage implements SaveStage {
     for (const m of messages) {
       if (m.copyOf !== undefined) throw new InvalidArgumentError("a copy is not staged: saveMessages decides whether it shares the source's data");
       const fresh = { body: toLfLineEndings(m.body), guid: m.guid ?? generateMessageGuid(), receivedTime: m.receivedTime ?? now };
-      const placed = placeMessage(this.session, map, fresh, this.origMailbox);
-      const { target, offset, size } = placed instanceof Promise ? await placed : placed;
+      const { target, offset, size } = placeMessage(this.session, map, fresh, this.origMailbox);
       this.targets.push(target);
       this.offsets.push(offset);
       this.sizes.push(size);

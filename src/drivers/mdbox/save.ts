@@ -47,7 +47,7 @@ export function newSaveSession(ctx: MdboxContext): AppendSession {
 }
 
 /** Writes one new message into `session`'s files (encoded straight into its staging buffer). */
-export function placeMessage(session: AppendSession, map: MdboxMap, m: { body: Uint8Array; guid: string; receivedTime: number }, origMailbox: string): Placement | Promise<Placement> {
+export function placeMessage(session: AppendSession, map: MdboxMap, m: { body: Uint8Array; guid: string; receivedTime: number }, origMailbox: string): Placement {
   const metadata = buildDboxMetadata({ guid: m.guid, receivedTime: m.receivedTime, virtualSize: virtualSizeOf(m.body), origMailbox });
   return session.addMessage({ body: m.body, metadata }, () => map.recentFiles());
 }
@@ -71,7 +71,7 @@ export async function saveToMap(ctx: MdboxContext, items: readonly SaveItem[], o
       for (let i = 0; i < work.length; i++) {
         const w = work[i];
         if (w.kind === "placed") placements.set(i, w.placement);
-        else if (w.kind === "new" && !placements.has(i)) placements.set(i, await placeMessage(session, map, w, opts.origMailbox));
+        else if (w.kind === "new" && !placements.has(i)) placements.set(i, placeMessage(session, map, w, opts.origMailbox));
       }
       await session.flush();
       const mapUids: number[] = new Array(work.length).fill(0);

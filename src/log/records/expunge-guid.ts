@@ -20,7 +20,11 @@ export const expungeGuidCodec: RecordCodec<ExpungeGuidBody> = {
     return { type: "expunge-guid", expunges };
   },
   decodesToItself(body) {
-    for (const e of body.expunges) {
+    // Indexed, not for-of: asked once per appended record, in code that mostly runs unoptimized,
+    // where for-of costs an iterator step per entry (a purge's map expunges 10,000 at 20k).
+    const expunges = body.expunges;
+    for (let i = 0; i < expunges.length; i++) {
+      const e = expunges[i];
       // The decoder refuses uid 0 and gives each GUID as a 16-byte Uint8Array.
       if (!isUid(e.uid) || e.guid.length !== 16 || e.guid.constructor !== Uint8Array) return false;
     }

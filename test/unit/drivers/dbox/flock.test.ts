@@ -94,7 +94,12 @@ describe.skipIf(!haveFlock1)("flock(2) through fs-ext, seen by other processes",
   it("throws a typed error for a descriptor that is not open", async () => {
     const fd = fs.openSync(file, "r");
     fs.closeSync(fd);
-    const err = await tryFlockExclusive(fd, file).catch((e: unknown) => e);
+    let err: unknown;
+    try {
+      tryFlockExclusive(fd, file);
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(MailstoreError);
     expect((err as MailstoreError).code).toBe("UNSUPPORTED");
     expect((err as MailstoreError).message).toContain("EBADF");

@@ -8,6 +8,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { createRequire, syncBuiltinESMExports } from "node:module";
 import { afterEach, beforeEach, expect, it, vi } from "vitest";
 import { stopWatchingSyncs, watchSyncs } from "../../../helpers/sync-spy.js";
 import { refIncRecords } from "../../../../src/projections/mdbox-map-format.js";
@@ -71,16 +72,17 @@ it("purges several files in one map transaction: the copies synced before the ma
   });
 
   // The copies' data syncs end before the map lock is taken (every writer of the storage waits on it).
-  const probe = await fs.promises.open(path.join(root, "storage", "m.1"), "r");
-  const handleProto = Object.getPrototypeOf(probe) as { datasync(): Promise<void> };
-  await probe.close();
-  const realDatasync = handleProto.datasync;
-  vi.spyOn(handleProto, "datasync").mockImplementation(async function (this: unknown) {
-    await realDatasync.call(this);
-    // A few turns of the event loop later than the real sync: an append that did not wait would come first.
-    for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
-    events.push("datasync done");
-  });
+  const fsModule = createRequire(import.meta.url)("node:fs") as typeof fs;
+  const realDatasync = fsModule.fdatasync;
+  vi.spyOn(fsModule, "fdatasync").mockImplementation(((fd: number, done: (err: NodeJS.ErrnoException | null) => void) => {
+    realDatasync(fd, async (err) => {
+      // A few turns of the event loop later than the real sync: an append that did not wait would come first.
+      for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+      events.push("datasync done");
+      done(err);
+    });
+  }) as typeof fs.fdatasync);
+  syncBuiltinESMExports();
 
   // A file no record points at: found in the batch's own map transaction, not in one more.
   fs.copyFileSync(path.join(root, "storage", "m.1"), path.join(root, "storage", "m.9"));

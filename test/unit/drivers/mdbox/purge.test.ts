@@ -1,11 +1,12 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { mapRecordRecords } from "../../../../src/projections/mdbox-map-format.js";
 import { releaseMapUids } from "../../../../src/drivers/mdbox/save.js";
 import { MdboxStorageBackend } from "../../../../src/drivers/mdbox/storage-backend.js";
 import { openStorage, type Storage } from "../../../../src/index.js";
+import { ClosedIndexCache } from "../../../../src/index-io/closed-index-cache.js";
 
 let root: string;
 let storage: Storage;
@@ -67,6 +68,28 @@ describe("purge", () => {
     expect(Buffer.from(await box.readMessage(2)).toString()).toBe(msg(2));
     expect(await backend().listDeleted()).toEqual([]);
     await box.close();
+  });
+
+  it("checks references from the state of a mailbox closed a moment ago, with what its log gained since", async () => {
+    const box = await inbox(1);
+    await box.close();
+    // Another writer then adds a message whose map refcount a crash left at 0 (the records are only in the log).
+    const other = openStorage(`mdbox:${root}`, { fsync: "never" });
+    const otherBox = await other.openMailbox("INBOX");
+    await otherBox.transaction().append({ body: msg(2) }).commit();
+    await otherBox.close();
+    await other.close();
+    await releaseMapUids({ paths: backend().paths, map: backend().map, settings: backend().settings }, [2], { nested: false });
+    const stateOf = vi.spyOn(ClosedIndexCache.prototype, "stateOf");
+    await storage.purge();
+    expect(stateOf.mock.results.some((r) => r.value !== undefined)).toBe(true);
+    // Kept (and its refcount repaired) because the tail after the kept state was read.
+    expect(backend().map.refresh() && backend().map.lookup(2)!.refcount).toBe(1);
+    expect(mFiles()).toEqual(["m.1"]);
+    const again = await storage.openMailbox("INBOX");
+    expect(Buffer.from(await again.readMessage(2)).toString()).toBe(msg(2));
+    await again.close();
+    vi.restoreAllMocks();
   });
 
   it("reports m.N files no map record points at instead of deleting them", async () => {
