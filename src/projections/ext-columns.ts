@@ -10,7 +10,7 @@
  * are fresh, and take the entry's bytes zero-padded to the field).
  */
 import { produce, castDraft } from "immer";
-import type { LogRecord, LogTransaction } from "../log/types.js";
+import type { ExtRecUpdate, LogRecord, LogTransaction } from "../log/types.js";
 import type { IndexMapState } from "./state.js";
 import { extIdOf } from "./state.js";
 
@@ -58,39 +58,46 @@ export function fillExtColumns(state: IndexMapState, columns: readonly ExtColumn
       const first = editor.indexOfUid(updates[0].uid);
       if (ext === undefined || size > ext.recordSize || first < 0 || first + count > editor.count) throw notRows(extName, record);
       const span = editor.span(first, first + count - 1);
-      const recordSize = editor.recordSize;
-      const stride = recordSize >>> 2;
-      // Whole words where the field, the entries and their data allow: this loop runs once per
-      // message and field, cold, where every operation counts (a view per entry would allocate).
-      const byWords = ((recordSize | ext.recordOffset | size | ext.recordSize) & 3) === 0;
-      let dataBuffer: ArrayBufferLike | undefined;
-      let dataWords: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+      const field = { recordSize: editor.recordSize, offset: ext.recordOffset, size, fieldSize: ext.recordSize };
       let k = 0;
       do {
         span.writable();
-        const rows = span.bytes;
-        const words = span.words;
-        for (let row = span.from; row <= span.to; row++, k++) {
-          const u = updates[k];
-          if (words[row * stride] !== u.uid) throw notRows(extName, record);
-          const o = row * recordSize + ext.recordOffset;
-          const data = u.data;
-          if (byWords && (data.byteOffset & 3) === 0 && data.length >= size) {
-            if (data.buffer !== dataBuffer) {
-              dataBuffer = data.buffer;
-              dataWords = new Uint32Array(dataBuffer, 0, dataBuffer.byteLength >>> 2);
-            }
-            for (let w = o >>> 2, from = data.byteOffset >>> 2, end = w + (size >>> 2); w < end; w++, from++) words[w] = dataWords[from];
-            for (let w = (o + size) >>> 2, end = (o + ext.recordSize) >>> 2; w < end; w++) words[w] = 0;
-            continue;
-          }
-          for (let b = 0; b < size; b++) rows[o + b] = data[b];
-          for (let b = size; b < ext.recordSize; b++) rows[o + b] = 0;
-        }
+        k = copyRows(span.bytes, span.words, span.from, span.to, updates, k, field);
+        if (k < 0) throw notRows(extName, record);
       } while (span.next());
     }
     draft.records = castDraft(editor.finish());
   });
+}
+
+/** Where a column's entries go in a row: the row size, the field's offset and size, and the entries' size. */
+interface FieldPlace {
+  readonly recordSize: number;
+  readonly offset: number;
+  readonly fieldSize: number;
+  readonly size: number;
+}
+
+/**
+ * Copies entries k… into rows from..to of one leaf (`bytes`/`words`).
+ * A function of its own, with typed arrays and numbers only: it runs once
+ * per message and field, mostly cold, and a small loop is optimized early.
+ * @returns the next entry, or -1 when an entry does not name its row's uid.
+ */
+function copyRows(bytes: Uint8Array, words: Uint32Array, from: number, to: number, updates: readonly ExtRecUpdate[], k: number, f: FieldPlace): number {
+  const recordSize = f.recordSize;
+  const stride = recordSize >>> 2;
+  const size = f.size;
+  const end = f.offset + f.fieldSize;
+  for (let row = from; row <= to; row++, k++) {
+    const u = updates[k];
+    if (words[row * stride] !== u.uid) return -1;
+    const data = u.data;
+    const o = row * recordSize + f.offset;
+    for (let b = 0; b < size; b++) bytes[o + b] = data[b];
+    for (let b = o + size, e = row * recordSize + end; b < e; b++) bytes[b] = 0;
+  }
+  return k;
 }
 
 function notRows(extName: string, record: ExtColumn["record"]): Error {
