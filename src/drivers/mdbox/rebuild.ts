@@ -31,6 +31,17 @@
  * corrupt (a purge stops; the next rebuild recreates it), as with
  * Dovecot, which never syncs a new log and keeps its rebuilt map in
  * dovecot.map.index (synced) instead.
+ *
+ * A map or mailbox log the rebuild creates (index loss) gets the same
+ * records Dovecot's force-resync writes to its new logs (an APPEND and one
+ * EXT_REC_UPDATE per record extension, naming every message; checked at
+ * 20k messages), and its in-memory state takes those EXT_REC_UPDATEs as
+ * columns copied from what was found instead of folding them entry by
+ * entry (projections/ext-columns.ts; issue #11). The order above is kept:
+ * the state is built only after its log append returned (synced, for the
+ * map), and dovecot.map.index / dovecot.index are written from it only
+ * through writeCheckpoint (a temp file, fdatasynced, renamed over), as
+ * Dovecot writes them, once the log holds everything they say.
  */
 import * as fs from "node:fs";
 import type { LogRecord } from "../../log/types.js";
