@@ -10,20 +10,26 @@
  * are fresh, and take the entry's bytes zero-padded to the field).
  */
 import { produce, castDraft } from "immer";
-import type { ExtRecUpdate, LogRecord, LogTransaction } from "../log/types.js";
+import type { LogRecord, LogTransaction, PackedExtRecUpdates } from "../log/types.js";
 import type { IndexMapState } from "./state.js";
 import { extIdOf } from "./state.js";
 
-/** An EXT_REC_UPDATE record (as written) whose entries name consecutive uids, and the extension it updates. */
+/**
+ * An EXT_REC_UPDATE record as written, its entries built packed
+ * (packedExtRecUpdates) and naming consecutive uids, and the extension it
+ * updates.
+ */
 export interface ExtColumn {
-  readonly record: Extract<LogRecord, { type: "ext-rec" }>;
+  readonly record: ExtRecRecord & { readonly packed: PackedExtRecUpdates };
   readonly extName: string;
 }
 
-/** `record` (an EXT_REC_UPDATE, e.g. the second of an [intro, update] pair) as a column of extension `extName`. */
+type ExtRecRecord = Extract<LogRecord, { type: "ext-rec" }>;
+
+/** `record` (a packed EXT_REC_UPDATE, e.g. the second of an [intro, update] pair) as a column of extension `extName`. */
 export function extRecColumn(record: LogRecord, extName: string): ExtColumn {
-  if (record.type !== "ext-rec") throw new Error(`expected an ext-rec record for ${extName}, got ${record.type}`);
-  return { record, extName };
+  if (record.type !== "ext-rec" || record.packed === undefined) throw new Error(`expected a packed ext-rec record for ${extName}, got ${record.type}`);
+  return { record: record as ExtColumn["record"], extName };
 }
 
 /**
@@ -34,9 +40,10 @@ export function extRecColumn(record: LogRecord, extName: string): ExtColumn {
  */
 export function withoutColumns(transactions: readonly LogTransaction[], columns: readonly ExtColumn[]): LogTransaction[] {
   const skip = new Set<LogRecord>(columns.map((c) => c.record));
+  const empty = (r: LogRecord): LogRecord => ({ ...(r as ExtRecRecord), updates: [], packed: undefined });
   return transactions.map((tx) => {
     if (!tx.entries.some((e) => skip.has(e.record))) return tx;
-    return { ...tx, entries: tx.entries.map((e) => (skip.has(e.record) ? { ...e, record: { ...e.record, updates: [] } as LogRecord } : e)) };
+    return { ...tx, entries: tx.entries.map((e) => (skip.has(e.record) ? { ...e, record: empty(e.record) } : e)) };
   });
 }
 
@@ -50,20 +57,20 @@ export function fillExtColumns(state: IndexMapState, columns: readonly ExtColumn
   return produce(state, (draft) => {
     const editor = state.records.edit({});
     for (const { record, extName } of columns) {
-      const updates = record.updates;
-      const count = updates.length;
+      const packed = record.packed;
+      const count = packed.count;
       if (count === 0) continue;
       const ext = state.extensions[extIdOf(state, extName)];
       const size = record.recordSize;
-      const first = editor.indexOfUid(updates[0].uid);
-      if (ext === undefined || size > ext.recordSize || first < 0 || first + count > editor.count) throw notRows(extName, record);
+      const first = editor.indexOfUid(packed.view.getUint32(packed.start, true));
+      if (ext === undefined || size > ext.recordSize || first < 0 || first + count > editor.count) throw notRows(extName, packed);
       const span = editor.span(first, first + count - 1);
       const field = { recordSize: editor.recordSize, offset: ext.recordOffset, size, fieldSize: ext.recordSize };
       let k = 0;
       do {
         span.writable();
-        k = copyRows(span.bytes, span.words, span.from, span.to, updates, k, field);
-        if (k < 0) throw notRows(extName, record);
+        k = copyRows(span.bytes, span.words, span.from, span.to, packed, k, field);
+        if (k < 0) throw notRows(extName, packed);
       } while (span.next());
     }
     draft.records = castDraft(editor.finish());
@@ -84,23 +91,23 @@ interface FieldPlace {
  * per message and field, mostly cold, and a small loop is optimized early.
  * @returns the next entry, or -1 when an entry does not name its row's uid.
  */
-function copyRows(bytes: Uint8Array, words: Uint32Array, from: number, to: number, updates: readonly ExtRecUpdate[], k: number, f: FieldPlace): number {
+function copyRows(bytes: Uint8Array, words: Uint32Array, from: number, to: number, packed: PackedExtRecUpdates, k: number, f: FieldPlace): number {
   const recordSize = f.recordSize;
   const stride = recordSize >>> 2;
   const size = f.size;
   const end = f.offset + f.fieldSize;
-  for (let row = from; row <= to; row++, k++) {
-    const u = updates[k];
-    if (words[row * stride] !== u.uid) return -1;
-    const data = u.data;
+  const src = packed.bytes;
+  const view = packed.view;
+  for (let row = from, p = packed.start + k * packed.entrySize; row <= to; row++, k++, p += packed.entrySize) {
+    if (words[row * stride] !== view.getUint32(p, true)) return -1;
     const o = row * recordSize + f.offset;
-    for (let b = 0; b < size; b++) bytes[o + b] = data[b];
+    for (let b = 0; b < size; b++) bytes[o + b] = src[p + 4 + b];
     for (let b = o + size, e = row * recordSize + end; b < e; b++) bytes[b] = 0;
   }
   return k;
 }
 
-function notRows(extName: string, record: ExtColumn["record"]): Error {
-  const u = record.updates;
-  return new Error(`ext column ${extName}: entries for uids ${u[0].uid}..${u[u.length - 1].uid} are not consecutive rows of the state`);
+function notRows(extName: string, packed: PackedExtRecUpdates): Error {
+  const uidAt = (i: number) => packed.view.getUint32(packed.start + i * packed.entrySize, true);
+  return new Error(`ext column ${extName}: entries for uids ${uidAt(0)}..${uidAt(packed.count - 1)} are not consecutive rows of the state`);
 }
