@@ -85,6 +85,7 @@ function unpacked(txs: readonly LogTransaction[]): LogTransaction[] {
 /** fc.record's objects have no prototype; the engine's records and the decoder's have Object's. */
 function plain(r: LogRecord): LogRecord {
   if (r.type === "expunge-guid") return { ...r, expunges: r.expunges.map((e) => ({ ...e })) };
+  if (r.type === "append") return { ...r, messages: r.messages.map((m) => ({ ...m })) };
   if (r.type === "ext-atomic-inc" || (r.type === "ext-rec" && r.packed === undefined)) return { ...r, updates: r.updates.map((u) => ({ ...u })) } as LogRecord;
   return r;
 }
@@ -161,7 +162,10 @@ describe("own records: folded as made instead of decoded back", () => {
     expect(decodesToItself({ type: "ext-atomic-inc", ...base, updates: [{ uid: 3, diff: 2 ** 31 }] })).toBe(false);
     expect(decodesToItself({ type: "ext-atomic-inc", ...base, updates: [{ uid: 2 ** 32, diff: 1 }] })).toBe(false);
     expect(decodesToItself({ type: "ext-atomic-inc", sync: false, updates: [{ uid: 3, diff: 1 }] } as unknown as LogRecord)).toBe(false);
-    expect(decodesToItself({ type: "append", ...base, messages: [{ uid: 1, flags: 0 }] })).toBe(false);
+    expect(decodesToItself({ type: "append", ...base, messages: [{ uid: 1, flags: 0 }, { uid: 0xffffffff, flags: 0xff }] })).toBe(true);
+    expect(decodesToItself({ type: "append", ...base, messages: [{ uid: 2 ** 32, flags: 0 }] })).toBe(false);
+    expect(decodesToItself({ type: "append", ...base, messages: [{ uid: 1, flags: 0x100 }] })).toBe(false);
+    expect(decodesToItself({ type: "append", ...base, messages: [{ uid: 1, flags: 1.5 }] })).toBe(false);
     const data = new Uint8Array(8).fill(3);
     const extRec = (recordSize: number, updates: Array<{ uid: number; data: Uint8Array }>): LogRecord => ({ type: "ext-rec", ...base, recordSize, updates });
     expect(decodesToItself(extRec(8, [{ uid: 9, data }]), 8)).toBe(true);
