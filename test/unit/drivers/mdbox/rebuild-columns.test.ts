@@ -14,6 +14,7 @@ import { loadState } from "../../../../src/index-io/load-state.js";
 import { encodeIndexFile } from "../../../../src/projections/index-file.js";
 import type { IndexMapState } from "../../../../src/projections/state.js";
 import { openStorage, type Storage } from "../../../../src/index.js";
+import { prng } from "../../../../campaign/lib/rng.js";
 
 let dir: string;
 beforeEach(() => {
@@ -22,18 +23,6 @@ beforeEach(() => {
 afterEach(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
-
-/** Mulberry32: a small seeded generator, so that a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What a state is on disk (dovecot.index bytes) plus the log position and modseq it stands at. */
 function fingerprint(state: IndexMapState): unknown {
@@ -52,7 +41,7 @@ const seeds = (process.env.SEED ? [Number(process.env.SEED)] : [1, 2, 3, 4, 5, 6
 describe("ext columns: a created mailbox log", () => {
   it.each(seeds)("the state with columns is the fold of the written log (seed %i)", async (seed) => {
     console.log(`rebuild-columns mailbox seed ${seed}`);
-    const rand = rng(seed);
+    const rand = prng(seed);
     const n = 1 + Math.floor(rand() * 3000);
     const items: MailboxAppend[] = Array.from({ length: n }, () => ({
       mapUid: 1 + Math.floor(rand() * 1e6),
@@ -82,7 +71,7 @@ describe("ext columns: a rebuild after index loss", () => {
 
   it.each(seeds)("the rebuilt map's state is the fold of its log, and so is every index file written (seed %i)", async (seed) => {
     console.log(`rebuild-columns storage seed ${seed}`);
-    const rand = rng(seed);
+    const rand = prng(seed);
     const root = path.join(dir, "mail");
     storage = openStorage(`mdbox:${root}`, { fsync: "never" });
     const names = ["INBOX", "A", "B/C"];
