@@ -14,7 +14,7 @@
  * `m.<file_id>`; `size` covers header + body + metadata block.
  */
 import { readU32LE, writeU32LE } from "../log/bytes.js";
-import { extRecUpdates } from "../log/records/ext-rec-update.js";
+import { packedExtRecUpdates } from "../log/records/ext-rec-update.js";
 import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type ExtAtomicInc, type LogRecord } from "../log/types.js";
 
 /** Extension names, sizes and alignments (dbox.md §4.2). */
@@ -164,7 +164,7 @@ export function mapRecordRecords<T>(updates: readonly T[], f: RecordFlags, mapUi
     };
   return [
     mapIntro(f),
-    { type: "ext-rec", external: f.external, sync: false, recordSize: MAP_RECORD_SIZE, updates: extRecUpdates(updates, MAP_RECORD_SIZE, uidOf, write) },
+    { type: "ext-rec", external: f.external, sync: false, recordSize: MAP_RECORD_SIZE, updates: [], packed: packedExtRecUpdates(updates, MAP_RECORD_SIZE, uidOf, write) },
   ];
 }
 
@@ -186,7 +186,8 @@ export function refSetRecords<T>(updates: readonly T[], f: RecordFlags, mapUidOf
     refIntro(f),
     {
       type: "ext-rec", external: f.external, sync: false, recordSize: REF_RECORD_SIZE,
-      updates: extRecUpdates(updates, REF_RECORD_SIZE, uidOf, (out, at, u) => {
+      updates: [],
+      packed: packedExtRecUpdates(updates, REF_RECORD_SIZE, uidOf, (out, at, u) => {
         const refcount = countOf(u);
         out[at] = refcount & 0xff;
         out[at + 1] = refcount >> 8;

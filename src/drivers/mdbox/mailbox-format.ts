@@ -8,7 +8,7 @@
  *     guid record      (16): binary 128-bit message GUID         align 1
  */
 import { readU32LE, writeU32LE } from "../../log/bytes.js";
-import { extRecUpdates } from "../../log/records/ext-rec-update.js";
+import { packedExtRecUpdates } from "../../log/records/ext-rec-update.js";
 import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord } from "../../log/types.js";
 import { extension } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
@@ -122,6 +122,12 @@ export function mdboxIntro(): LogRecord {
   };
 }
 
+/** Writes a GUID (cut or zero-padded to the field) at `out[at]`, byte by byte: no view per message. */
+function writeGuid(out: Uint8Array, at: number, u: { guid128: Uint8Array }): void {
+  const g = u.guid128;
+  for (let k = 0, n = Math.min(GUID_RECORD_SIZE, g.length); k < n; k++) out[at + k] = g[k];
+}
+
 /** EXT_INTRO selecting `guid` by name (NO_SHRINK, full size). */
 export function guidIntro(): LogRecord {
   return {
@@ -141,7 +147,7 @@ export function mdboxRecordRecords(updates: ReadonlyArray<MdboxMailRecord & { ui
   if (updates.length === 0) return [];
   return [
     mdboxIntro(),
-    { type: "ext-rec", external: true, sync: false, recordSize: MDBOX_RECORD_SIZE, updates: extRecUpdates(updates, MDBOX_RECORD_SIZE, (u, i) => uids?.[i] ?? u.uid!, writeMdboxRecord) },
+    { type: "ext-rec", external: true, sync: false, recordSize: MDBOX_RECORD_SIZE, updates: [], packed: packedExtRecUpdates(updates, MDBOX_RECORD_SIZE, (u, i) => uids?.[i] ?? u.uid!, writeMdboxRecord) },
   ];
 }
 
@@ -152,6 +158,7 @@ export function guidRecordRecords(updates: ReadonlyArray<{ uid?: number; guid128
   if (updates.length === 0) return [];
   return [
     guidIntro(),
-    { type: "ext-rec", external: true, sync: false, recordSize: GUID_RECORD_SIZE, updates: updates.map((u, i) => ({ uid: uids?.[i] ?? u.uid!, data: u.guid128 })) },
+    { type: "ext-rec", external: true, sync: false, recordSize: GUID_RECORD_SIZE, updates: [],
+      packed: packedExtRecUpdates(updates, GUID_RECORD_SIZE, (u, i) => uids?.[i] ?? u.uid!, writeGuid) },
   ];
 }

@@ -31,6 +31,17 @@
  * corrupt (a purge stops; the next rebuild recreates it), as with
  * Dovecot, which never syncs a new log and keeps its rebuilt map in
  * dovecot.map.index (synced) instead.
+ *
+ * A map or mailbox log the rebuild creates (index loss) gets the same
+ * records Dovecot's force-resync writes to its new logs (an APPEND and one
+ * EXT_REC_UPDATE per record extension, naming every message; checked at
+ * 20k messages), and its in-memory state takes those EXT_REC_UPDATEs as
+ * columns copied from what was found instead of folding them entry by
+ * entry (projections/ext-columns.ts; issue #11). The order above is kept:
+ * the state is built only after its log append returned (synced, for the
+ * map), and dovecot.map.index / dovecot.index are written from it only
+ * through writeCheckpoint (a temp file, fdatasynced, renamed over), as
+ * Dovecot writes them, once the log holds everything they say.
  */
 import * as fs from "node:fs";
 import type { LogRecord } from "../../log/types.js";
@@ -39,8 +50,9 @@ import { mailboxDir } from "../dbox/layout.js";
 import type { MdboxContext } from "./context.js";
 import { guidRecordRecords, initialMailboxRecords, mdboxHeaderRecords, mdboxRecordRecords } from "./mailbox-format.js";
 import { referencedMapUidsInLogs, mdboxHeaderOf, messageRefs, snapshotAllMailboxes } from "./mailbox-refs.js";
-import { appendRecords, writeMailbox, type MailboxAppend } from "./mailbox-writer.js";
-import { mapHeaderRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refIntro, refSetRecords } from "../../projections/mdbox-map-format.js";
+import { appendRecords, writeMailbox, type CreatedTransactions, type MailboxAppend } from "./mailbox-writer.js";
+import { MAP_EXT_NAME, mapHeaderRecords, mapRecordRecords, REF_EXT_NAME, REFCOUNT_MAX, refIncRecords, refIntro, refSetRecords } from "../../projections/mdbox-map-format.js";
+import { extRecColumn } from "../../projections/ext-columns.js";
 import { forEachMapRow, forEachRefcount, mapHeader } from "../../projections/mdbox-map-view.js";
 import { MessageIndex, planMailboxes, planMap, type MailboxPlan, type PlacedMessages } from "./rebuild-plan.js";
 import { scanStorageFiles, type BrokenSpot } from "./rebuild-scan.js";
@@ -115,19 +127,27 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
     if (mapPlan.expunge.length > 0) {
       records.push({ type: "expunge-guid", external: true, sync: false, expunges: mapPlan.expunge.map((uid) => ({ uid, guid: new Uint8Array(16) })) });
     }
+    let placeRecords: LogRecord[] = [];
     if (mapPlan.append.length > 0) {
       records.push({ type: "append", external: true, sync: false, messages: mapPlan.append.map((i) => ({ uid: mapUids[i], flags: 0 })) });
-      records.push(...mapRecordRecords(mapPlan.append, flags, (i) => mapUids[i], (i, out) => {
+      placeRecords = mapRecordRecords(mapPlan.append, flags, (i) => mapUids[i], (i, out) => {
         out.fileId = found.fileIds[i];
         out.offset = found.offsets[i];
         out.size = found.sizes[i];
-      }));
+      });
+      records.push(...placeRecords);
     }
     // The refcounts planMap read from the map's rows: only those that change are written.
     const refs: number[] = [];
     for (let i = 0; i < mapUids.length; i++) if (!mapPlan.placed.refcountIs(i, Math.min(planned.refcounts[i], REFCOUNT_MAX))) refs.push(i);
-    records.push(...refSetRecords(refs, flags, (i) => mapUids[i], (i) => Math.min(planned.refcounts[i], REFCOUNT_MAX)));
-    return [records];
+    const refRecords = refSetRecords(refs, flags, (i) => mapUids[i], (i) => Math.min(planned.refcounts[i], REFCOUNT_MAX));
+    records.push(...refRecords);
+    // A map with no records (created by this rebuild) gets every row from the APPEND above, in
+    // map uid order, and a place and refcount for each: the state takes those as columns.
+    if (state.records.count > 0 || placeRecords.length === 0) return [records];
+    const columns = [extRecColumn(placeRecords[1], MAP_EXT_NAME)];
+    if (refRecords.length > 0) columns.push(extRecColumn(refRecords[1], REF_EXT_NAME));
+    return { transactions: [records], columns };
   });
 
   // Phase 3: the mailboxes; their states are kept for phase 4's count.
@@ -214,9 +234,9 @@ async function fixMailbox(
   // What the last records built put back, reported once they are written (writeMailbox may build twice).
   let restored: RebuildResult["restored"] = [];
   const restore = (nextUid: number) => {
-    const { records, uids } = appendRecords(nextUid, plan.restore.map((m) => toAppend(placed, m, now)));
-    restored = uids.map((uid, i) => ({ mailbox: plan.name, uid, mapUid: placed.mapUids[plan.restore[i]] }));
-    return records;
+    const put = appendRecords(nextUid, plan.restore.map((m) => toAppend(placed, m, now)));
+    restored = put.uids.map((uid, i) => ({ mailbox: plan.name, uid, mapUid: placed.mapUids[plan.restore[i]] }));
+    return put;
   };
   const reportRestored = () => {
     for (const r of restored) result.restored.push(r);
@@ -248,7 +268,7 @@ async function fixMailbox(
       }
       records.push(...mdboxRecordRecords(mdboxUpdates), ...guidRecordRecords(guidUpdates));
       if (expunges.length > 0) records.push({ type: "expunge-guid", external: true, sync: false, expunges });
-      records.push(...restore(state.header.nextUid));
+      records.push(...restore(state.header.nextUid).records);
       return records.length > 0 ? [records] : [];
     }, { fsync: ctx.settings.fsync, closedIndexes: closed });
     reportRestored();
@@ -263,21 +283,22 @@ async function fixMailbox(
   const oldHeader = snapshot?.header;
   const mailboxGuid = oldHeader !== undefined && oldHeader.mailboxGuid.some((b) => b !== 0) ? oldHeader.mailboxGuid : generateGuid128();
   const uidValidity = await opts.newUidValidity();
-  const transactions = (nextUid: number) => {
+  const created = (nextUid: number): CreatedTransactions => {
     const kept = [...plan.kept].sort((a, b) => a.ref.uid - b.ref.uid).map(({ ref, msg }) => ({
       uid: ref.uid, flags: ref.flags, keywords: ref.keywords, mapUid: placed.mapUids[msg], guid128: placed.found.guid128(msg), saveDate: ref.saveDate || now,
     }));
     const first = appendRecords(nextUid, kept);
     const next = first.uids.length > 0 ? first.uids[first.uids.length - 1] + 1 : nextUid;
-    const records = [...first.records, ...restore(next)];
-    return records.length > 0 ? [records] : [];
+    const put = restore(next);
+    const records = [...first.records, ...put.records];
+    return { transactions: records.length > 0 ? [records] : [], columns: [...first.columns, ...put.columns] };
   };
-  await writeMailbox(prefix, (state) => transactions(state.header.nextUid), {
+  await writeMailbox(prefix, (state) => created(state.header.nextUid).transactions, {
     fsync: ctx.settings.fsync,
     closedIndexes: closed,
     initialRecords: () => initialMailboxRecords({ mapUidValidity, mailboxGuid, flags: 0 }, uidValidity),
     // The log is new (removed above): it is written with the records in it.
-    createWith: transactions,
+    createWith: created,
   });
   reportRestored();
   result.recreatedMailboxes.push({ mailbox: plan.name, from: snapshot?.source === "index" || snapshot?.source === "backup" ? snapshot.source : "none" });

@@ -18,6 +18,15 @@ export const appendCodec: RecordCodec<Append> = {
     }
     return { type: "append", messages };
   },
+  decodesToItself(body) {
+    // The decoder gives each message's u32 uid and flags byte (uid 0 included: the fold refuses it).
+    const messages = body.messages;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i];
+      if (m.uid >>> 0 !== m.uid || (m.flags & 0xff) !== m.flags) return false;
+    }
+    return true;
+  },
   encode(body, out) {
     const messages = body.messages;
     // One reserve for the whole payload, one store per field (a rebuild or import appends thousands):

@@ -23,9 +23,12 @@ export const extRecUpdateCodec: RecordCodec<ExtRecUpdateBody> = {
     return { type: "ext-rec", recordSize, updates };
   },
   decodesToItself(body, extRecordSize) {
+    if (body.recordSize !== extRecordSize) return false;
+    // Entries built packed are written as they are: their decode is the same entries.
+    if (body.packed !== undefined) return body.updates.length === 0 && packedDecodesToItself(body.packed, body.recordSize);
     // The decoder reads the entries with the intro's size (cutting or padding the data to
-    // it) and gives each entry's data as a Uint8Array of exactly that size; no `packed`.
-    if (body.recordSize !== extRecordSize || "packed" in body) return false;
+    // it) and gives each entry's data as a Uint8Array of exactly that size.
+    if ("packed" in body) return false;
     const updates = body.updates;
     for (let i = 0; i < updates.length; i++) {
       const u = updates[i];
@@ -36,6 +39,13 @@ export const extRecUpdateCodec: RecordCodec<ExtRecUpdateBody> = {
   encode(body, out) {
     const recordSize = body.recordSize;
     const entrySize = pad4(4 + recordSize);
+    const packed = body.packed;
+    if (packed !== undefined) {
+      // Already in the record's layout (a reusing scan's, or built packed): one copy.
+      if (packed.entrySize !== entrySize) throw new Error(`ext-rec: packed entries of ${packed.entrySize} bytes for a record size of ${recordSize}`);
+      out.raw(packed.bytes.subarray(packed.start, packed.start + packed.count * entrySize));
+      return;
+    }
     // Straight into the writer, not a padded copy of each entry's data: one entry per message of a rebuild or import.
     const updates = body.updates;
     // One reserve for all entries (it may move the buffer, so bytes and words are taken after it).
@@ -84,24 +94,31 @@ function checkedLayout(src: PayloadSource): { recordSize: number; entrySize: num
   return { recordSize, entrySize, count };
 }
 
+/** Whether decoding `packed`'s bytes gives them back: the record's own entry size, no uid 0 (the decoder refuses it). */
+function packedDecodesToItself(packed: PackedExtRecUpdates, recordSize: number): boolean {
+  if (packed.entrySize !== pad4(4 + recordSize)) return false;
+  for (let i = 0, p = packed.start; i < packed.count; i++, p += packed.entrySize) if (packed.view.getUint32(p, true) === 0) return false;
+  return true;
+}
+
 /**
- * EXT_REC_UPDATE entries for `items`, each one's data written by `write`
- * into one buffer shared by all (each entry's data is a view of it): one
- * buffer instead of one per message for records that name every message,
- * as a rebuild's do (issue #11).
+ * EXT_REC_UPDATE entries for `items` laid out as the record holds them
+ * ({uid, data, pad4} each, in one buffer): no object or view per entry, and
+ * the record is encoded with one copy (issue #11: a rebuild writes one
+ * entry per message per field).
  */
-export function extRecUpdates<T>(
+export function packedExtRecUpdates<T>(
   items: readonly T[],
   recordSize: number,
   uidOf: (item: T, index: number) => number,
   write: (out: Uint8Array, at: number, item: T) => void,
-): ExtRecUpdate[] {
-  const data = new Uint8Array(items.length * recordSize);
-  const updates: ExtRecUpdate[] = new Array(items.length);
-  for (let i = 0; i < items.length; i++) {
-    const at = i * recordSize;
-    write(data, at, items[i]);
-    updates[i] = { uid: uidOf(items[i], i), data: data.subarray(at, at + recordSize) };
+): PackedExtRecUpdates {
+  const entrySize = pad4(4 + recordSize);
+  const bytes = new Uint8Array(items.length * entrySize);
+  const words = new Uint32Array(bytes.buffer);
+  for (let i = 0, at = 0; i < items.length; i++, at += entrySize) {
+    words[at >>> 2] = uidOf(items[i], i);
+    write(bytes, at + 4, items[i]);
   }
-  return updates;
+  return { bytes, view: new DataView(bytes.buffer), start: 0, count: items.length, entrySize };
 }

@@ -5,6 +5,7 @@ import { ByteWriter } from "../../../src/log/bytes.js";
 import { encodeTransactionInto } from "../../../src/log/encode-file.js";
 import { scanTransactions } from "../../../src/log/file.js";
 import { decodesToItself } from "../../../src/log/codec.js";
+import { packedExtRecUpdates } from "../../../src/log/records/ext-rec-update.js";
 import type { LogFileHeader, LogRecord, LogTransaction } from "../../../src/log/types.js";
 import { tailOffsetUpdate } from "../../../src/projections/tail-offset.js";
 import { LogCorruptedError } from "../../../src/shared/errors.js";
@@ -54,17 +55,45 @@ const extRec: fc.Arbitrary<LogRecord[]> = fc.tuple(
   { type: "ext-rec", ...f, recordSize: Math.max(1, introSize + skew), updates },
 ]));
 
+/** The same EXT_REC_UPDATEs built packed (a rebuild's), now and then with uid 0 (the decoder refuses it). */
+const packedExtRec: fc.Arbitrary<LogRecord[]> = fc.tuple(flags, fc.integer({ min: 1, max: 24 })).chain(([f, size]) => fc.array(fc.record({
+  uid: fc.oneof({ weight: 20, arbitrary: uid }, { weight: 1, arbitrary: fc.constant(0) }),
+  data: fc.uint8Array({ minLength: size, maxLength: size }),
+}), { minLength: 1, maxLength: 40 }).map((entries): LogRecord[] => [
+  { type: "ext-intro", ...f, intros: [{ extId: 0xffffffff, resetId: 0, hdrSize: 0, recordSize: size, recordAlign: 1, flags: 1, name: "mass-ext" }] },
+  { type: "ext-rec", ...f, recordSize: size, updates: [], packed: packedExtRecUpdates(entries, size, (e) => e.uid, (out, at, e) => out.set(e.data, at)) },
+]));
+
+/** Records with packed EXT_REC_UPDATE entries as the decoder gives them (an object per entry): what both forms must agree on. */
+function unpacked(txs: readonly LogTransaction[]): LogTransaction[] {
+  return txs.map((tx) => ({
+    ...tx,
+    entries: tx.entries.map((e) => {
+      const r = e.record;
+      if (r.type !== "ext-rec" || r.packed === undefined) return e;
+      const p = r.packed;
+      const updates = Array.from({ length: p.count }, (_, i) => {
+        const at = p.start + i * p.entrySize;
+        return { uid: p.view.getUint32(at, true), data: p.bytes.slice(at + 4, at + 4 + r.recordSize) };
+      });
+      const { packed: _packed, ...rest } = r;
+      return { ...e, record: { ...rest, updates } as LogRecord };
+    }),
+  }));
+}
+
 /** fc.record's objects have no prototype; the engine's records and the decoder's have Object's. */
 function plain(r: LogRecord): LogRecord {
   if (r.type === "expunge-guid") return { ...r, expunges: r.expunges.map((e) => ({ ...e })) };
-  if (r.type === "ext-atomic-inc" || r.type === "ext-rec") return { ...r, updates: r.updates.map((u) => ({ ...u })) } as LogRecord;
+  if (r.type === "append") return { ...r, messages: r.messages.map((m) => ({ ...m })) };
+  if (r.type === "ext-atomic-inc" || (r.type === "ext-rec" && r.packed === undefined)) return { ...r, updates: r.updates.map((u) => ({ ...u })) } as LogRecord;
   return r;
 }
 
 /** Transactions of any records, the mass ones mixed in, all sharing one sync flag as a real transaction does. */
 const transaction = fc.tuple(
   logTransaction,
-  fc.array(fc.oneof(expungeGuid.map((r) => [r]), atomicInc.map((r) => [r]), logRecord.map((r) => [r]), extRec), { maxLength: 3 }),
+  fc.array(fc.oneof(expungeGuid.map((r) => [r]), atomicInc.map((r) => [r]), logRecord.map((r) => [r]), extRec, packedExtRec), { maxLength: 3 }),
 ).map(([base, more]) => {
   const sync = base[0].sync;
   return [...base, ...more.flat()].map((r) => plain(r.type === "ext-rec" ? r : { ...r, sync }));
@@ -114,7 +143,7 @@ describe("own records: folded as made instead of decoded back", () => {
           const a = got.value as ReturnType<typeof prepareAppend>;
           const b = reference.value as { bytes: Uint8Array; decoded: LogTransaction[]; syncOffset: number; modseq: bigint };
           expect(Buffer.from(a.bytes).equals(Buffer.from(b.bytes))).toBe(true);
-          expect(a.decoded).toStrictEqual(b.decoded);
+          expect(unpacked(a.decoded)).toStrictEqual(unpacked(b.decoded));
           expect(a.end).toEqual({ header, syncOffset: b.syncOffset, modseq: b.modseq });
         },
       ),
@@ -133,10 +162,17 @@ describe("own records: folded as made instead of decoded back", () => {
     expect(decodesToItself({ type: "ext-atomic-inc", ...base, updates: [{ uid: 3, diff: 2 ** 31 }] })).toBe(false);
     expect(decodesToItself({ type: "ext-atomic-inc", ...base, updates: [{ uid: 2 ** 32, diff: 1 }] })).toBe(false);
     expect(decodesToItself({ type: "ext-atomic-inc", sync: false, updates: [{ uid: 3, diff: 1 }] } as unknown as LogRecord)).toBe(false);
-    expect(decodesToItself({ type: "append", ...base, messages: [{ uid: 1, flags: 0 }] })).toBe(false);
+    expect(decodesToItself({ type: "append", ...base, messages: [{ uid: 1, flags: 0 }, { uid: 0xffffffff, flags: 0xff }] })).toBe(true);
+    expect(decodesToItself({ type: "append", ...base, messages: [{ uid: 2 ** 32, flags: 0 }] })).toBe(false);
+    expect(decodesToItself({ type: "append", ...base, messages: [{ uid: 1, flags: 0x100 }] })).toBe(false);
+    expect(decodesToItself({ type: "append", ...base, messages: [{ uid: 1, flags: 1.5 }] })).toBe(false);
     const data = new Uint8Array(8).fill(3);
     const extRec = (recordSize: number, updates: Array<{ uid: number; data: Uint8Array }>): LogRecord => ({ type: "ext-rec", ...base, recordSize, updates });
     expect(decodesToItself(extRec(8, [{ uid: 9, data }]), 8)).toBe(true);
+    const packed = (uids: number[]): LogRecord => ({ type: "ext-rec", ...base, recordSize: 8, updates: [], packed: packedExtRecUpdates(uids, 8, (u) => u, (out, at) => out.set(data, at)) });
+    expect(decodesToItself(packed([9, 10]), 8)).toBe(true);
+    expect(decodesToItself(packed([9, 0]), 8)).toBe(false);
+    expect(decodesToItself(packed([9]), 6)).toBe(false);
     expect(decodesToItself(extRec(8, [{ uid: 9, data }]))).toBe(false);
     expect(decodesToItself(extRec(8, [{ uid: 9, data }]), 4)).toBe(false);
     expect(decodesToItself(extRec(4, [{ uid: 9, data }]), 4)).toBe(false);

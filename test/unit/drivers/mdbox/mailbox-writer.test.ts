@@ -30,7 +30,7 @@ describe("writeMailbox createWith (a rebuild's recreated mailbox)", () => {
     watchSyncs(() => syncs++);
     const tx = (nextUid: number) => [appendRecords(nextUid, items(3)).records];
     const built: number[] = [];
-    const state = await writeMailbox(prefix, (s) => (built.push(s.header.nextUid), tx(s.header.nextUid)), { initialRecords, createWith: tx });
+    const state = await writeMailbox(prefix, (s) => (built.push(s.header.nextUid), tx(s.header.nextUid)), { initialRecords, createWith: (n) => ({ transactions: tx(n) }) });
     expect(built).toEqual([]);
     expect(syncs).toBe(1);
     expect(refsOf(state)).toEqual([[1, 100, 1], [2, 101, 2], [3, 102, 3]]);
