@@ -1,18 +1,23 @@
 import { MailstoreError } from "../shared/errors.js";
 import { searchUids, type Mailbox, type Storage } from "../index.js";
-import { matchMailboxes } from "./context.js";
+import { isMailboxPattern, matchMailboxes } from "./context.js";
 import type { CliQuery } from "./query.js";
 
 /** Runs `fn` for each mailbox the query names (all when none), with the matching UIDs. */
 export async function forEachMatch(storage: Storage, query: CliQuery, fn: (box: Mailbox, uids: number[]) => Promise<void>): Promise<void> {
-  const listed = await storage.listMailboxes();
-  for (const name of matchMailboxes(listed, query.mailboxes)) {
+  // Names alone need no listing, which walks the whole mailbox tree (as `mailbox status` does): it is made
+  // only when a name cannot be opened, to tell a missing mailbox from one without an index.
+  const all = query.mailboxes.length === 0 || query.mailboxes.some(isMailboxPattern);
+  let listed = all ? await storage.listMailboxes() : undefined;
+  for (const name of matchMailboxes(listed ?? [], query.mailboxes)) {
     let box: Mailbox;
     try {
       box = await storage.openMailbox(name);
     } catch (err) {
       // doveadm prints nothing for a search in a mailbox that does not exist (a listed one without an index, read-only, is an error).
-      if (err instanceof MailstoreError && err.code === "NOT_FOUND" && !listed.includes(name)) continue;
+      if (!(err instanceof MailstoreError && err.code === "NOT_FOUND")) throw err;
+      listed ??= await storage.listMailboxes();
+      if (!listed.includes(name)) continue;
       throw err;
     }
     const state = await box.refresh();
