@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { MailFlag } from "../../../src/log/types.js";
 import { applyTransaction, replay } from "../../../src/projections/apply.js";
 import { emptyIndexMap } from "../../../src/projections/state.js";
-import { FLAG_KEYS, searchUids, type SearchQuery } from "../../../src/api/search.js";
+import { FLAG_KEYS, searchRanges, searchUids, type SearchQuery } from "../../../src/api/search.js";
+import { toRanges } from "../../../src/api/uid-ranges.js";
 import { LogBuilder, R } from "../projections/log-builder.js";
 
 /** uids 1, 2, 3, 5, 8; \Seen on 2 and 5, \Flagged on 5, keyword Work on 3 and 8. */
@@ -40,6 +41,17 @@ describe("searchUids (doveadm's search query subset)", () => {
     ["not uid 2:5", [{ type: "not", key: { type: "uid", ranges: [{ uid1: 2, uid2: 5 }] } }], [1, 8]],
   ];
   for (const [label, query, uids] of cases) it(label, () => expect(searchUids(s, query)).toEqual(uids));
+
+  // A transaction acts on the messages its ranges hold: those must be exactly the ones searchUids finds.
+  const existing = [1, 2, 3, 5, 8];
+  for (const [label, query, uids] of cases) {
+    it(`searchRanges: ${label}`, () => {
+      const ranges = searchRanges(s, query);
+      expect(existing.filter((uid) => ranges.some((r) => uid >= r.uid1 && uid <= r.uid2))).toEqual(uids);
+      // One range over the whole mailbox for `all` (gaps of expunged uids included), else as toRanges gives them.
+      expect(ranges).toEqual(label === "all" ? [{ uid1: 1, uid2: 8 }] : toRanges(uids));
+    });
+  }
 });
 
 describe("searchUids with uid and sequence keys (property)", () => {
