@@ -27,8 +27,9 @@ export function searchUids(state: IndexMapState, query: SearchQuery): number[] {
 /**
  * searchUids as the ranges a transaction takes (toRanges of it), without
  * the array of every uid: a flag change or expunge of 20,000 messages
- * builds one range. A range may span uids no message has (expunged ones):
- * transactions act on the messages there are.
+ * builds one range, and `all` or one uid or sequence range walks no row.
+ * A range may span uids no message has (expunged ones): transactions act
+ * on the messages there are.
  */
 export function searchRanges(state: IndexMapState, query: SearchQuery): UidRange[] {
   const ranges = new UidRangeBuilder();
@@ -61,7 +62,7 @@ function visitMatches(state: IndexMapState, query: SearchQuery, visit: (uid: num
     return;
   }
   // Straight from the rows: uid and system flags (the u8 at offset 4 of Dovecot's record).
-  const everything = query.every((key) => key.type === "all");
+  const everything = everyRowInReach(query);
   if (everything && everyRow) {
     everyRow(first, last);
     return;
@@ -103,6 +104,20 @@ function span(ranges: readonly UidRange[], highest: number): [number, number] {
     high = Math.max(high, a, b);
   }
   return [low, high];
+}
+
+/**
+ * Whether every row rowsInReach gives matches: the query narrows by one uid
+ * or sequence range at most (`uid 1:10000`, `all`), and those rows are
+ * exactly that range's messages.
+ */
+function everyRowInReach(query: SearchQuery): boolean {
+  let narrowing = 0;
+  for (const key of query) {
+    if (key.type === "all") continue;
+    if ((key.type !== "uid" && key.type !== "seq") || key.ranges.length !== 1 || ++narrowing > 1) return false;
+  }
+  return true;
 }
 
 function needsKeywords(key: SearchKey): boolean {
