@@ -8,7 +8,7 @@ export { resolveMailLocation, type ResolvedMailLocation, type ResolveOptions } f
 export { Mailbox, type MailboxOptions, type CommitResult, type CommitHooks, type CommittedRange, SubscriberOverflowError } from "./api/mailbox.js";
 export { STATUS_ITEMS, type StatusItem, type MailboxStatus } from "./api/mailbox-status.js";
 export { FETCH_FIELDS, type FetchField, type FetchedMessage } from "./api/mailbox-fetch.js";
-export { searchUids, FLAG_KEYS, type SearchKey, type SearchQuery } from "./api/search.js";
+export { searchUids, searchRanges, FLAG_KEYS, type SearchKey, type SearchQuery } from "./api/search.js";
 export { MailboxTransaction, toRanges, type AppendInput, type FlagAction, type TransactionCommitResult } from "./api/mailbox-transaction.js";
 export type { MoveResult } from "./api/mailbox-move.js";
 export type { MailboxUpdate } from "./api/mailbox-update.js";

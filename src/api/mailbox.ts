@@ -131,8 +131,17 @@ export class Mailbox {
     this.writer = writer;
     this.options = options;
     this.live = new ChangeFanout(options.subscriberBufferMax ?? 10_000);
-    // Every transaction the writer folds (ours and others') is published once, from its effects.
-    writer.onFold = (effects) => {
+  }
+
+  /**
+   * Every transaction the writer folds (ours and others') is published once,
+   * from its effects, while someone listens: a subscriber or a commit hook.
+   * With no one, the writer folds without effects, and folds a commit only
+   * when the state is next read (a flags command never reads it).
+   */
+  private listenToFolds(): void {
+    const listened = this.live.size > 0 || this.foldTap !== undefined;
+    this.writer.onFold = !listened ? undefined : (effects) => {
       this.foldTap?.(effects);
       this.live.publish(changeBatchFromEffects(effects));
     };
@@ -186,6 +195,18 @@ export class Mailbox {
       await this.writer.sync((sync) => this.reportingWrites(sync, () => this.syncMailFiles(sync), true));
     } else this.writer.refresh();
     return this.state;
+  }
+
+  /**
+   * Rewrites dovecot.index when the log holds 8 KB or more it does not cover
+   * (Dovecot's rewrite_min_log_bytes), under the log lock: after a bulk
+   * write (an import), so that later opens start from the index instead of
+   * replaying its last batches.
+   */
+  async indexLogTail(): Promise<void> {
+    this.checkOpen();
+    this.checkWritable();
+    await this.writer.indexTail();
   }
 
   /**
@@ -308,7 +329,12 @@ export class Mailbox {
           next = fx.end;
         }
       }
-      const leave = this.live.join(subscriber, next);
+      const leaveFanout = this.live.join(subscriber, next);
+      const leave = () => {
+        leaveFanout();
+        this.listenToFolds();
+      };
+      this.listenToFolds();
       try {
         this.retainExternalFollow();
       } catch (err) {
@@ -379,12 +405,16 @@ export class Mailbox {
     const start = sync.logHead;
     const modseqBefore = sync.state.logModseq;
     const effects: TransactionEffects[] = [];
-    if (after) this.foldTap = (fx) => effects.push(fx);
+    if (after) {
+      this.foldTap = (fx) => effects.push(fx);
+      this.listenToFolds();
+    }
     let written: T;
     try {
       written = await write();
     } finally {
       this.foldTap = undefined;
+      this.listenToFolds();
     }
     if (after && effects.length > 0) {
       try {

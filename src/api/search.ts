@@ -2,6 +2,7 @@ import { MailFlag } from "../log/types.js";
 import type { UidRange } from "../log/types.js";
 import type { IndexMapState } from "../projections/state.js";
 import { NO_KEYWORDS, recordAt } from "../projections/read.js";
+import { UidRangeBuilder } from "./uid-ranges.js";
 
 /** The part of IMAP SEARCH that administrators use most (doveadm's search query). */
 export type SearchKey =
@@ -19,28 +20,57 @@ export type SearchQuery = SearchKey[];
 /** UIDs of the messages in `state` matching every key, ascending. `*` in a set is the highest. */
 export function searchUids(state: IndexMapState, query: SearchQuery): number[] {
   const out: number[] = [];
+  visitMatches(state, query, (uid) => out.push(uid));
+  return out;
+}
+
+/**
+ * searchUids as the ranges a transaction takes (toRanges of it), without
+ * the array of every uid: a flag change or expunge of 20,000 messages
+ * builds one range, and `all` or one uid or sequence range walks no row.
+ * A range may span uids no message has (expunged ones): transactions act
+ * on the messages there are.
+ */
+export function searchRanges(state: IndexMapState, query: SearchQuery): UidRange[] {
+  const ranges = new UidRangeBuilder();
+  let whole: UidRange[] | undefined;
+  visitMatches(state, query, (uid) => ranges.add(uid), (first, last) => {
+    whole = [{ uid1: state.records.uidAt(first), uid2: state.records.uidAt(last) }];
+  });
+  return whole ?? ranges.ranges;
+}
+
+/**
+ * Calls `visit` with the uid of each matching message, ascending; when
+ * every row in reach matches (the query is all `all`) and `everyRow` is
+ * given, calls that with the rows (0-based, inclusive) instead.
+ */
+function visitMatches(state: IndexMapState, query: SearchQuery, visit: (uid: number) => void, everyRow?: (first: number, last: number) => void): void {
   const count = state.records.count;
-  if (count === 0) return out;
+  if (count === 0) return;
   const lastUid = state.records.uidAt(count - 1);
   const rows = rowsInReach(state, query, count, lastUid);
-  if (rows === undefined) return out;
+  if (rows === undefined) return;
   const [first, last] = rows;
   if (query.some(needsKeywords)) {
     // Keyword names are looked up only for queries that need them: building every
     // record showed in a whole-mailbox `flags add … all`.
     for (let seq = first + 1; seq <= last + 1; seq++) {
       const record = recordAt(state, seq)!;
-      if (query.every((key) => matches(key, seq, record.uid, record.flags, record.keywords, count, lastUid))) out.push(record.uid);
+      if (query.every((key) => matches(key, seq, record.uid, record.flags, record.keywords, count, lastUid))) visit(record.uid);
     }
-    return out;
+    return;
   }
   // Straight from the rows: uid and system flags (the u8 at offset 4 of Dovecot's record).
-  const everything = query.every((key) => key.type === "all");
+  const everything = everyRowInReach(query);
+  if (everything && everyRow) {
+    everyRow(first, last);
+    return;
+  }
   state.records.visitRows(first, last, (bytes, words, offset, index) => {
     const uid = words[offset >>> 2];
-    if (everything || query.every((key) => matches(key, index + 1, uid, bytes[offset + 4], NO_KEYWORDS, count, lastUid))) out.push(uid);
+    if (everything || query.every((key) => matches(key, index + 1, uid, bytes[offset + 4], NO_KEYWORDS, count, lastUid))) visit(uid);
   });
-  return out;
 }
 
 /**
@@ -74,6 +104,20 @@ function span(ranges: readonly UidRange[], highest: number): [number, number] {
     high = Math.max(high, a, b);
   }
   return [low, high];
+}
+
+/**
+ * Whether every row rowsInReach gives matches: the query narrows by one uid
+ * or sequence range at most (`uid 1:10000`, `all`), and those rows are
+ * exactly that range's messages.
+ */
+function everyRowInReach(query: SearchQuery): boolean {
+  let narrowing = 0;
+  for (const key of query) {
+    if (key.type === "all") continue;
+    if ((key.type !== "uid" && key.type !== "seq") || key.ranges.length !== 1 || ++narrowing > 1) return false;
+  }
+  return true;
 }
 
 function needsKeywords(key: SearchKey): boolean {

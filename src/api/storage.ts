@@ -269,6 +269,12 @@ export class Storage {
     return listSubscriptions(this.backend.subscriptionsLocation());
   }
 
+  /** The storage-wide index (mdbox: dovecot.map.index) as Mailbox.indexLogTail leaves a mailbox's: after a bulk write. */
+  async indexLogTail(): Promise<void> {
+    this.checkWritable("index the log");
+    await this.backend.indexLogTail?.();
+  }
+
   /** mdbox: reclaims the space of expunged messages (a no-op for other formats, as in Dovecot). */
   async purge(): Promise<void> {
     this.checkWritable("purge");

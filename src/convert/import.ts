@@ -116,6 +116,8 @@ export async function importMailboxes(source: Storage, target: Storage, opts: Im
     const report = () => opts.onProgress?.({ mailbox: names[m], mailboxIndex: m, mailboxCount: names.length, messagesDone: progress.done, messagesTotal: progress.total });
     results.push(await importMailbox(source, target, names[m], existing.has(names[m]), { ...opts, report, progress }));
   }
+  // mdbox: the map's last batches too (a later expunge, fetch or purge would replay them).
+  await target.indexLogTail();
   return results;
 }
 
@@ -180,6 +182,8 @@ async function importMailbox(source: Storage, target: Storage, name: string, exi
     if (numbering.keep) await dst.update({ minNextUid: state.header.nextUid });
     // Let drivers that write flags back lazily (mbox, Maildir) settle now.
     await dst.refresh();
+    // The last batches are not replayed by every later open (issue #11): up to 128 KB of log otherwise.
+    await dst.indexLogTail();
     return {
       name,
       messages: copied,

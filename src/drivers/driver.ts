@@ -292,6 +292,8 @@ export interface StorageBackend {
   subscriptionsLocation(): SubscriptionsLocation;
   /** mdbox: rewrite files holding refcount-0 messages (a no-op elsewhere, as in Dovecot). */
   purge?(opts?: { closedIndexes?: ClosedIndexCache }): Promise<unknown>;
+  /** mdbox: rewrite dovecot.map.index when its log holds 8 KB or more it does not cover (see IndexWriter.indexTail). */
+  indexLogTail?(): Promise<void>;
   /** mdbox/sdbox with ALT: move messages to (or back from) the alternate storage. */
   altMove?(mailbox: string, uids: readonly number[], toAlt: boolean): Promise<unknown>;
   /** Rebuild indexes from the mail files (doveadm force-resync). */

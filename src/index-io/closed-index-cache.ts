@@ -25,7 +25,9 @@ export interface ClosedIndex {
   readonly file: SharedLogFile;
 }
 
-interface Entry extends ClosedIndex {
+/** Kept as given, not spread: a writer's state may be a getter that folds what it appended last only when read. */
+interface Entry {
+  readonly closed: ClosedIndex;
   readonly closedAt: number;
 }
 
@@ -43,7 +45,7 @@ export class ClosedIndexCache {
   /** Keeps `closed` for `prefix`, replacing (and releasing) an older entry. Takes over the file's reference. */
   put(prefix: string, closed: ClosedIndex): void {
     this.drop(prefix);
-    this.entries.set(prefix, { ...closed, closedAt: Date.now() });
+    this.entries.set(prefix, { closed, closedAt: Date.now() });
     while (this.entries.size > this.maxEntries) this.drop(this.entries.keys().next().value!);
     this.scheduleSweep();
   }
@@ -56,8 +58,8 @@ export class ClosedIndexCache {
     const entry = this.entries.get(prefix);
     if (!entry) return undefined;
     this.entries.delete(prefix);
-    if (Date.now() - entry.closedAt <= this.keepMs && continuesLog(prefix, entry)) return entry;
-    releaseLogFile(entry.file);
+    if (Date.now() - entry.closedAt <= this.keepMs && continuesLog(prefix, entry.closed)) return entry.closed;
+    releaseLogFile(entry.closed.file);
     return undefined;
   }
 
@@ -70,7 +72,7 @@ export class ClosedIndexCache {
   stateOf(prefix: string): IndexMapState | undefined {
     const entry = this.entries.get(prefix);
     if (!entry) return undefined;
-    if (Date.now() - entry.closedAt <= this.keepMs && continuesLog(prefix, entry)) return entry.state;
+    if (Date.now() - entry.closedAt <= this.keepMs && continuesLog(prefix, entry.closed)) return entry.closed.state;
     this.drop(prefix);
     return undefined;
   }
@@ -90,7 +92,7 @@ export class ClosedIndexCache {
     const entry = this.entries.get(prefix);
     if (!entry) return;
     this.entries.delete(prefix);
-    releaseLogFile(entry.file);
+    releaseLogFile(entry.closed.file);
   }
 
   private scheduleSweep(): void {
@@ -106,7 +108,7 @@ export class ClosedIndexCache {
 }
 
 /** The log at `prefix` is the held file, still in the state's log file. */
-function continuesLog(prefix: string, entry: Entry): boolean {
+function continuesLog(prefix: string, entry: ClosedIndex): boolean {
   let st: fs.Stats;
   try {
     st = fs.statSync(prefix + ".log");

@@ -6,7 +6,10 @@
  *   Dovecot's order), catches the state up ONCE from the bytes the log read
  *   while locking, and hands the caller a locked IndexSync.
  * - IndexSync.append() writes transactions with one write and folds exactly
- *   what it wrote (the log's decoded AppendResult), never re-reading.
+ *   what it wrote (the log's decoded AppendResult), never re-reading. With
+ *   no one listening to folds, that fold waits until the state is read: a
+ *   short command that commits and closes (doveadm flags) never pays for it
+ *   unless dovecot.index is rewritten.
  * - `syncTail` ends a write with the log_file_tail_offset update, as
  *   Dovecot's syncing commits do: "the mail files have everything up to here".
  * - Before the lock is released, dovecot.index is rewritten by one policy
@@ -87,9 +90,11 @@ export interface IndexSync {
 /**
  * When sync() rewrites dovecot.index before releasing the lock: when the
  * policy says so, always, or never ("none": the caller replaced the index
- * files itself, e.g. a rebuild that wrote a new log).
+ * files itself, e.g. a rebuild that wrote a new log). "min": past
+ * rewriteMinLogBytes too, as after an open that read that much (Dovecot's
+ * index_min_write).
  */
-export type CheckpointPolicy = "due" | "always" | "none";
+export type CheckpointPolicy = "due" | "min" | "always" | "none";
 
 export class IndexWriter {
   readonly prefix: string;
@@ -104,6 +109,12 @@ export class IndexWriter {
   private unsynced: TransactionEffects[] | undefined;
   /** Opening read more unindexed log than rewriteMinLogBytes: the next sync past it rewrites dovecot.index. */
   private minWrite: boolean;
+  /**
+   * Transactions this writer appended and has not folded into `current`
+   * yet, in log order: folded when the state is next read (settle()).
+   * Only kept while no effects are wanted (no onFold, no unsynced).
+   */
+  private unfolded: LogTransaction[] = [];
 
   private constructor(prefix: string, log: TransactionLog, state: IndexMapState, indexedAt: LogPosition | undefined, options: IndexWriterOptions) {
     this.prefix = prefix;
@@ -163,7 +174,7 @@ export class IndexWriter {
   }
 
   get state(): IndexMapState {
-    return this.current;
+    return this.settle();
   }
 
   /** The end of the log as this writer last saw it. */
@@ -180,7 +191,7 @@ export class IndexWriter {
   refresh(): IndexMapState {
     this.log.readNew();
     this.foldNew();
-    return this.current;
+    return this.settle();
   }
 
   /**
@@ -192,24 +203,39 @@ export class IndexWriter {
     return this.log.holdLock(async () => {
       this.foldNew();
       const result = await fn(this.lockedView());
-      if (checkpoint !== "none") await this.checkpointLocked(checkpoint === "always");
+      if (checkpoint !== "none") await this.checkpointLocked(checkpoint);
       return result;
     }, options);
+  }
+
+  /**
+   * Rewrites dovecot.index when it leaves rewriteMinLogBytes or more of the
+   * log uncovered: the end of a bulk write (an import), whose last batches
+   * would otherwise be replayed by every later open (up to
+   * rewriteMaxLogBytes: a cold command's largest fold). Writes nothing when
+   * the index is closer to the log's end than that.
+   */
+  async indexTail(): Promise<void> {
+    if (this.unindexedBytes() < this.rewriteMinLogBytes()) return;
+    await this.sync(async () => undefined, "min");
   }
 
   async close(): Promise<void> {
     const cache = this.options.closedIndexes;
     // A state whose running modseq is unknown cannot resume a log read (knownEnd): it is loaded again instead.
-    const keep = cache && this.current.logModseq > 0n ? this.log.retainHead() : undefined;
+    // (Appending gives it one: only then does the check need what is still unfolded.)
+    const keep = cache && (this.current.logModseq > 0n || this.settle().logModseq > 0n) ? this.log.retainHead() : undefined;
     await this.log.close();
-    if (keep) cache!.put(this.prefix, { state: this.current, indexedAt: this.indexedAt, file: keep });
+    // The state is folded only if a later open in this process takes it (a short command closes its storage unread).
+    const writer = this;
+    if (keep) cache!.put(this.prefix, { get state() { return writer.settle(); }, indexedAt: this.indexedAt, file: keep });
   }
 
   private lockedView(): IndexSync {
     const writer = this;
     return {
       get state() {
-        return writer.current;
+        return writer.settle();
       },
       get logHead() {
         return writer.log.headPosition;
@@ -224,7 +250,7 @@ export class IndexWriter {
   private async appendLocked(transactions: ReadonlyArray<readonly LogRecord[]>, syncTail: boolean, columns?: readonly ExtColumn[]): Promise<AppendResult | undefined> {
     const nonEmpty = transactions.some((t) => t.length > 0);
     // Dovecot skips the tail update when it would not move (saved_tail_offset == offset).
-    const writeTail = syncTail && (nonEmpty || tailLags(this.current));
+    const writeTail = syncTail && (nonEmpty || tailLags(this.settle()));
     if (!nonEmpty && !writeTail) return undefined;
     const result = await this.log.transact(async () => {
       // Nothing else writes under our lock, unless a sibling log object of
@@ -235,16 +261,35 @@ export class IndexWriter {
     if (!result) return result;
     // Columns only where nobody is told the effects: a column reports none.
     if (columns !== undefined && columns.length > 0 && this.unsynced === undefined && this.onFold === undefined) {
-      this.fold(withoutColumns(result.transactions, columns), []);
+      this.fold(this.settleInto(withoutColumns(result.transactions, columns)), []);
       this.current = fillExtColumns(this.current, columns);
+    } else if (this.onFold === undefined && this.unsynced === undefined) {
+      // No effects wanted: folded when the state is next read.
+      this.unfolded.push(...result.transactions);
     } else {
-      this.fold(result.transactions, []);
+      // Effects wanted (listeners, a file sync to come): folded now, in order.
+      this.fold(this.settleInto(result.transactions), []);
     }
     return result;
   }
 
+  /** Folds what this writer appended and has not folded yet; the state, caught up with it. */
+  private settle(): IndexMapState {
+    if (this.unfolded.length > 0) this.fold(this.settleInto([]), []);
+    return this.current;
+  }
+
+  /** The unfolded transactions followed by `transactions`, taking them out of `unfolded`. */
+  private settleInto(transactions: readonly LogTransaction[]): readonly LogTransaction[] {
+    if (this.unfolded.length === 0) return transactions;
+    const all = [...this.unfolded, ...transactions];
+    this.unfolded = [];
+    return all;
+  }
+
   /** Folds what the log read since the last fold: from its own catch-up when that continues the state, else from the log. */
   private foldNew(): void {
+    this.settle();
     // A state that has seen no transaction of its file yet sits before the file's header.
     const at = position(this.current);
     const header = this.log.header;
@@ -306,11 +351,13 @@ export class IndexWriter {
    * rewriteMinLogBytes when opening already had to read that much (so that
    * the next open does not read it again).
    */
-  private async checkpointLocked(always: boolean): Promise<void> {
-    const rotate = this.log.shouldRotate() && !(this.options.filesFollowTail && tailLags(this.current));
+  private async checkpointLocked(policy: Exclude<CheckpointPolicy, "none">): Promise<void> {
+    const rotate = this.log.shouldRotate() && !(this.options.filesFollowTail && tailLags(this.settle()));
     const unindexed = this.unindexedBytes();
-    const due = unindexed >= (this.options.rewriteMaxLogBytes ?? REWRITE_MAX_LOG_BYTES) || (this.minWrite && unindexed >= this.rewriteMinLogBytes());
-    if (!always && !rotate && !due) return;
+    const minWrite = this.minWrite || policy === "min";
+    const due = unindexed >= (this.options.rewriteMaxLogBytes ?? REWRITE_MAX_LOG_BYTES) || (minWrite && unindexed >= this.rewriteMinLogBytes());
+    if (policy !== "always" && !rotate && !due) return;
+    this.settle();
     if (rotate) {
       const header = await this.log.rotateLocked();
       this.current = enterLogFile(this.current, header);

@@ -3,7 +3,7 @@ import { InvalidArgumentError } from "../../shared/errors.js";
 import { toRanges, type FlagAction } from "../../index.js";
 import { parseFlagNames } from "../../shared/flags.js";
 import { noteUnindexedChanges, withStorage } from "../context.js";
-import { forEachMatch } from "../match.js";
+import { forEachMatch, forEachMatchRanges } from "../match.js";
 import { apiFieldsOf, FETCH_FIELDS, jsonRow, printPager, pagerSeparates, rowOf } from "../fetch-format.js";
 import type { CliIo } from "../io.js";
 import { parseQuery } from "../query.js";
@@ -62,8 +62,8 @@ export function registerMail(program: Command, io: CliIo): void {
       if (!["add", "remove", "replace"].includes(action)) throw new InvalidArgumentError(`flags action must be add, remove or replace, not ${action}`);
       const names = flags.split(/\s+/).filter(Boolean);
       parseFlagNames(names); // refused before any mailbox is opened, as doveadm does, whether anything matches or not
-      await withStorage(program, io, (storage) => forEachMatch(storage, parseQuery(queryArgs), async (box, uids) => {
-        if (uids.length > 0) await box.transaction().flags(toRanges(uids), action as FlagAction, names).commit();
+      await withStorage(program, io, (storage) => forEachMatchRanges(storage, parseQuery(queryArgs), async (box, ranges) => {
+        if (ranges.length > 0) await box.transaction().flags(ranges, action as FlagAction, names).commit();
       }), { existing: true });
     });
 
@@ -72,8 +72,8 @@ export function registerMail(program: Command, io: CliIo): void {
     .description("expunge the messages matching QUERY")
     .argument("<query...>")
     .action(async (queryArgs: string[]) => {
-      await withStorage(program, io, (storage) => forEachMatch(storage, parseQuery(queryArgs), async (box, uids) => {
-        if (uids.length > 0) await box.transaction().expunge(toRanges(uids)).commit();
+      await withStorage(program, io, (storage) => forEachMatchRanges(storage, parseQuery(queryArgs), async (box, ranges) => {
+        if (ranges.length > 0) await box.transaction().expunge(ranges).commit();
       }), { existing: true });
     });
 

@@ -96,6 +96,10 @@ export class MdboxStorageBackend implements StorageBackend {
     return { file: path.join(this.root, "subscriptions"), mailboxLogDir: this.paths.indexRootDir, separator: "/", utf8: false };
   }
 
+  indexLogTail(): Promise<void> {
+    return this.map.indexTail();
+  }
+
   /**
    * `doveadm purge`: rewrites every m.N holding refcount-0 messages without
    * them, and deletes the old file. See purge.ts.

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { MailFlag } from "../../../src/log/types.js";
 import { applyTransaction, replay } from "../../../src/projections/apply.js";
 import { emptyIndexMap } from "../../../src/projections/state.js";
-import { FLAG_KEYS, searchUids, type SearchQuery } from "../../../src/api/search.js";
+import { FLAG_KEYS, searchRanges, searchUids, type SearchQuery } from "../../../src/api/search.js";
+import { toRanges } from "../../../src/api/uid-ranges.js";
 import { LogBuilder, R } from "../projections/log-builder.js";
 
 /** uids 1, 2, 3, 5, 8; \Seen on 2 and 5, \Flagged on 5, keyword Work on 3 and 8. */
@@ -40,6 +41,19 @@ describe("searchUids (doveadm's search query subset)", () => {
     ["not uid 2:5", [{ type: "not", key: { type: "uid", ranges: [{ uid1: 2, uid2: 5 }] } }], [1, 8]],
   ];
   for (const [label, query, uids] of cases) it(label, () => expect(searchUids(s, query)).toEqual(uids));
+
+  // A transaction acts on the messages its ranges hold: those must be exactly the ones searchUids finds.
+  const existing = [1, 2, 3, 5, 8];
+  for (const [label, query, uids] of cases) {
+    it(`searchRanges: ${label}`, () => {
+      const ranges = searchRanges(s, query);
+      expect(existing.filter((uid) => ranges.some((r) => uid >= r.uid1 && uid <= r.uid2))).toEqual(uids);
+      // As toRanges gives them, except that `all` and one uid or sequence range give one range over
+      // the messages found (gaps of expunged uids included).
+      const oneRange = label === "all" || /^(uid|sequence) [^ ,]+( \(.*\))?$/.test(label);
+      expect(ranges).toEqual(oneRange && uids.length > 0 ? [{ uid1: uids[0], uid2: uids.at(-1) }] : toRanges(uids));
+    });
+  }
 });
 
 describe("searchUids with uid and sequence keys (property)", () => {

@@ -7,6 +7,7 @@ import { registerImport } from "../../../src/cli/commands/import.js";
 import type { CliIo } from "../../../src/cli/io.js";
 import { importMailboxes, type ImportProgress } from "../../../src/convert/import.js";
 import { flagNames, messageCount, openStorage, recordAt, type Storage } from "../../../src/index.js";
+import { readCheckpoint } from "../../../src/index-io/checkpoint-file.js";
 
 async function contents(storage: Storage) {
   const out: Record<string, Array<[number, string[], string]>> = {};
@@ -51,6 +52,24 @@ describe("importMailboxes", () => {
     expect(await contents(target)).toEqual(await contents(source));
     expect(seen.at(-1)).toMatchObject({ messagesDone: 14, messagesTotal: 14 });
     expect(seen.filter((p) => p.mailbox === "INBOX").map((p) => p.messagesDone)).toEqual([7, 10, 13, 14]);
+    await source.close();
+    await target.close();
+  });
+
+  it("leaves no log tail behind in mdbox: dovecot.map.index and the mailbox's dovecot.index cover their logs", async () => {
+    const source = openStorage(`sdbox:${dir}/src`);
+    const box = await source.openMailbox("INBOX");
+    const tx = box.transaction();
+    // 300 messages in batches of 40: each batch logs ~0.6 KB to the map, below the 128 KB rewrite size.
+    for (let i = 1; i <= 300; i++) tx.append({ body: `Subject: ${i}\n\nbody ${i}\n`, flags: [] });
+    await tx.commit();
+    await box.close();
+    const target = openStorage(`mdbox:${dir}/dst`);
+    await importMailboxes(source, target, { batchMessages: 40 });
+    for (const prefix of [`${dir}/dst/storage/dovecot.map.index`, `${dir}/dst/mailboxes/INBOX/dbox-Mails/dovecot.index`]) {
+      // (The tail offset is the map's business only: mdbox mailbox logs leave it at 0, as Dovecot does.)
+      expect(readCheckpoint(prefix)!.header.logFileHeadOffset).toBe(fs.statSync(prefix + ".log").size);
+    }
     await source.close();
     await target.close();
   });

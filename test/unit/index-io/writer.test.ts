@@ -3,6 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { IndexWriter } from "../../../src/index-io/writer.js";
+import { ClosedIndexCache } from "../../../src/index-io/closed-index-cache.js";
 import { loadState } from "../../../src/index-io/load-state.js";
 import { readCheckpoint } from "../../../src/index-io/checkpoint-file.js";
 import { TransactionLog } from "../../../src/log/log.js";
@@ -78,6 +79,44 @@ describe("index writer", () => {
     await other.append([append(3)]);
     expect(writer.refresh().records.count).toBe(3);
     await other.close();
+    await writer.close();
+  });
+
+  it("folds what it appended when the state is next read, or when a cache entry it closed into is taken: the same state as a fresh load", async () => {
+    const closedIndexes = new ClosedIndexCache();
+    const writer = IndexWriter.open(prefix, { create: {}, closedIndexes });
+    await writer.sync(async (s) => {
+      await s.append([[append(1)], [append(2)]]);
+      // Read under the lock: caught up with what was just written.
+      expect(s.state.records.count).toBe(2);
+      await s.append([[seen(2)]]);
+    });
+    await writer.sync(async (s) => void (await s.append([[seen(1)]])));
+    const fresh = loadState(prefix);
+    expect(writer.state.header).toEqual(fresh.header);
+    expect(writer.state.logModseq).toBe(fresh.logModseq);
+    await writer.sync(async (s) => void (await s.append([[append(3)]])));
+    await writer.close();
+    // Closed with its last append unfolded: the next open in this process continues from the cache entry.
+    const reopened = IndexWriter.open(prefix, { closedIndexes });
+    const again = loadState(prefix);
+    expect(reopened.state.records.count).toBe(3);
+    expect(reopened.state.header).toEqual(again.header);
+    expect(position(reopened.state)).toEqual(position(again));
+    await reopened.close();
+    closedIndexes.clear();
+  });
+
+  it("indexTail rewrites dovecot.index once rewriteMinLogBytes of log is not in it, and not below", async () => {
+    const uidValidity: LogRecord = { type: "header-update", external: true, sync: false, patches: [{ offset: 24, data: new Uint8Array([1, 0, 0, 0]) }] };
+    const writer = IndexWriter.open(prefix, { create: { initialRecords: [uidValidity] }, rewriteMinLogBytes: 512, rewriteMaxLogBytes: 1 << 20 });
+    await writer.sync(async (s) => void (await s.append([[append(1)]])));
+    await writer.indexTail();
+    expect(fs.existsSync(prefix)).toBe(false);
+    for (let uid = 2; fs.statSync(prefix + ".log").size < 1024; uid++) await writer.sync(async (s) => void (await s.append([[append(uid)]])));
+    expect(fs.existsSync(prefix)).toBe(false);
+    await writer.indexTail();
+    expect(position(readCheckpoint(prefix)!)).toEqual(position(writer.state));
     await writer.close();
   });
 
