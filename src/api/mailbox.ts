@@ -14,6 +14,7 @@ import type { ClosedIndexCache } from "../index-io/closed-index-cache.js";
 import { fetchMessages, type FetchedMessage, type FetchField } from "./mailbox-fetch.js";
 import { mailboxStatus, type MailboxStatus, type StatusItem } from "./mailbox-status.js";
 import { updateMailbox, type MailboxUpdate } from "./mailbox-update.js";
+import { enableModseqs } from "./mailbox-modseqs.js";
 import { MailboxTransaction } from "./mailbox-transaction.js";
 import { finishInterruptedMoves, moveMessages, type MoveResult } from "./mailbox-move.js";
 import { MailboxViewHandle } from "./mailbox-view.js";
@@ -272,6 +273,15 @@ export class Mailbox {
    */
   async update(update: MailboxUpdate): Promise<CommitResult | undefined> {
     return updateMailbox(this, update);
+  }
+
+  /**
+   * Dovecot's mail_index_modseq_enable (a CONDSTORE or QRESYNC client's
+   * first use): a modseq per message from now on (see mailbox-modseqs.ts).
+   * @returns the log range written, or undefined when they were kept already.
+   */
+  async enableModseqs(): Promise<CommitResult | undefined> {
+    return enableModseqs(this);
   }
 
   /** `fields` of messages `uids`, streamed one at a time (absent UIDs skipped): see mailbox-fetch.ts. */
