@@ -66,6 +66,16 @@ export interface CommittedRange {
    */
   storageLog: readonly StorageLogAppend[];
   /**
+   * Lets go of the storage-wide lock the commit holds (mdbox's map lock,
+   * which a save, copy or expunge takes before the mailbox's log lock)
+   * before the commit ends; the mailbox's log lock stays until then. For a
+   * hook that has what it needs of the storage (`storageLog` above) and
+   * then waits on something slow, replication's JetStream round trip: the
+   * other mailboxes' commits need not wait with it. Nothing after it may
+   * write the storage-wide log. A no-op where the commit holds none.
+   */
+  releaseStorageLock?(): Promise<void>;
+  /**
    * True for a refresh that logged what others changed in the mail files
    * (Maildir, mbox: an MDA's delivery, a flag changed by another program):
    * not a commit, and `beforeCommit` did not run for it (it records what
@@ -399,7 +409,11 @@ export class Mailbox {
     if (after && effects.length > 0) {
       try {
         const storageLog = this.backend.storageLogAppends?.() ?? [];
-        await after(this, { start, end: sync.logHead, modseqBefore, modseq: sync.state.logModseq, effects, state: sync.state, storageLog, ...(isSync ? { sync: true } : {}) });
+        const releaseStorageLock = this.backend.releaseStorageLocks?.bind(this.backend);
+        await after(this, {
+          start, end: sync.logHead, modseqBefore, modseq: sync.state.logModseq, effects, state: sync.state, storageLog,
+          ...(releaseStorageLock ? { releaseStorageLock } : {}), ...(isSync ? { sync: true } : {}),
+        });
       } catch (err) {
         markLandedInLog(err);
         throw err;
