@@ -11,6 +11,7 @@ import { maildirSyncBench } from "./maildir/sync.bench.js";
 import { mboxConvertBench, mboxToMdboxBench } from "./mbox/convert.bench.js";
 import { mboxExpungeBench } from "./mbox/expunge.bench.js";
 import { replicationBench } from "./replication/replication.bench.js";
+import { concurrentCommitsBench } from "./replication/concurrent.bench.js";
 import { noopStartupBench } from "./startup/noop.bench.js";
 
 /**
@@ -40,6 +41,7 @@ const benches: Record<string, () => Promise<string[]>> = {
   "mbox-to-maildir": () => mboxConvertBench("maildir"),
   "mbox-to-mdbox": () => mboxToMdboxBench(),
   replication: () => replicationBench(),
+  "replication-concurrent": () => concurrentCommitsBench(),
   "noop-startup": () => Promise.resolve(noopStartupBench({ otherBin: vsBin })),
 };
 

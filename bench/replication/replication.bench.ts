@@ -3,7 +3,8 @@
  * (started here, stopped by PID):
  * - commit throughput and latency (p50/p99): local-only commits, `replicated`
  *   commits (return after JetStream's acknowledgement), `local` commits
- *   (return after the local log and the outbox marker);
+ *   (return after the local log and the outbox marker); 1 and 4 replicated
+ *   committers at once on distinct mdbox mailboxes (concurrent.bench.ts);
  * - cross-node change-stream latency: from commit() start on node A, and
  *   from A's own local change stream, to remoteChanges() on node B
  *   (a connection to another cluster node);
@@ -16,6 +17,7 @@ import { openStorage, type CommitHooks, type Storage } from "../../src/index.js"
 import { Outbox, Publisher, remoteChanges, Replica, ReplicationConnection, replicatedCommitHooks } from "../../src/replication/index.js";
 import { fmt } from "../util.js";
 import { NatsCluster } from "./nats-cluster.js";
+import { concurrentCommitsRow } from "./concurrent.bench.js";
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -65,6 +67,8 @@ export async function replicationBench(): Promise<string[]> {
       }));
       rows.push(`| \`local\` mode: what the outbox still held when the last commit returned, published in | ${fmt(drainSeconds)} s | | drained alongside the commits (every 5 ms at most), up to 256 KiB of log per stream message |`);
       await outbox.close();
+      rows.push(await concurrentCommitsRow(connA, `${tmp}/concurrent-one`, 1, 400));
+      rows.push(await concurrentCommitsRow(connA, `${tmp}/concurrent-four`, 4, 100));
 
       // Cross-node change streams.
       const storage = openStorage(`sdbox:${tmp}/changes`, { commitHooks: replicatedCommitHooks(new Publisher(connA, "bench-changes")) });

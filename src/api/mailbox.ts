@@ -14,6 +14,7 @@ import type { ClosedIndexCache } from "../index-io/closed-index-cache.js";
 import { fetchMessages, type FetchedMessage, type FetchField } from "./mailbox-fetch.js";
 import { mailboxStatus, type MailboxStatus, type StatusItem } from "./mailbox-status.js";
 import { updateMailbox, type MailboxUpdate } from "./mailbox-update.js";
+import { enableModseqs } from "./mailbox-modseqs.js";
 import { MailboxTransaction } from "./mailbox-transaction.js";
 import { finishInterruptedMoves, moveMessages, type MoveResult } from "./mailbox-move.js";
 import { MailboxViewHandle } from "./mailbox-view.js";
@@ -64,6 +65,16 @@ export interface CommittedRange {
    * and for commits that leave the map alone (flags, keywords).
    */
   storageLog: readonly StorageLogAppend[];
+  /**
+   * Lets go of the storage-wide lock the commit holds (mdbox's map lock,
+   * which a save, copy or expunge takes before the mailbox's log lock)
+   * before the commit ends; the mailbox's log lock stays until then. For a
+   * hook that has what it needs of the storage (`storageLog` above) and
+   * then waits on something slow, replication's JetStream round trip: the
+   * other mailboxes' commits need not wait with it. Nothing after it may
+   * write the storage-wide log. A no-op where the commit holds none.
+   */
+  releaseStorageLock?(): Promise<void>;
   /**
    * True for a refresh that logged what others changed in the mail files
    * (Maildir, mbox: an MDA's delivery, a flag changed by another program):
@@ -295,6 +306,15 @@ export class Mailbox {
     return updateMailbox(this, update);
   }
 
+  /**
+   * Dovecot's mail_index_modseq_enable (a CONDSTORE or QRESYNC client's
+   * first use): a modseq per message from now on (see mailbox-modseqs.ts).
+   * @returns the log range written, or undefined when they were kept already.
+   */
+  async enableModseqs(): Promise<CommitResult | undefined> {
+    return enableModseqs(this);
+  }
+
   /** `fields` of messages `uids`, streamed one at a time (absent UIDs skipped): see mailbox-fetch.ts. */
   fetch<F extends FetchField>(uids: Iterable<number>, fields: readonly F[]): AsyncGenerator<Pick<FetchedMessage, F | "uid">, void, undefined> {
     // fetchMessages' generator itself, not one delegating to it: a yield* costs each message another round of promises (issue #11).
@@ -419,7 +439,11 @@ export class Mailbox {
     if (after && effects.length > 0) {
       try {
         const storageLog = this.backend.storageLogAppends?.() ?? [];
-        await after(this, { start, end: sync.logHead, modseqBefore, modseq: sync.state.logModseq, effects, state: sync.state, storageLog, ...(isSync ? { sync: true } : {}) });
+        const releaseStorageLock = this.backend.releaseStorageLocks?.bind(this.backend);
+        await after(this, {
+          start, end: sync.logHead, modseqBefore, modseq: sync.state.logModseq, effects, state: sync.state, storageLog,
+          ...(releaseStorageLock ? { releaseStorageLock } : {}), ...(isSync ? { sync: true } : {}),
+        });
       } catch (err) {
         markLandedInLog(err);
         throw err;

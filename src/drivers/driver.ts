@@ -142,6 +142,14 @@ export interface MailboxBackend {
   storageLogAppends?(): readonly StorageLogAppend[];
 
   /**
+   * Inside `withCommitLocks`' `fn`: lets go of the storage-wide lock it
+   * took (mdbox: the map's) before `fn` ends, keeping the mailbox's own
+   * locks; nothing when it took none. Nothing after it in `fn` may write
+   * the storage-wide log (CommittedRange.releaseStorageLock).
+   */
+  releaseStorageLocks?(): Promise<void>;
+
+  /**
    * Brings the mail files and the index together (Maildir, mbox): changes
    * made to the files outside the engine become transactions to log, and
    * the engine's own changes still owed to the files (after the index's

@@ -41,6 +41,9 @@ interface LockScope {
 
 const heldLocks = new CallScope<LockScope>();
 
+/** What holdLock gives `fn` when it re-entered a lock an outer scope holds: that scope lets it go. */
+const heldByOuterScope = async (): Promise<void> => undefined;
+
 function scopeHolding(scope: LockScope | undefined, file: SharedLogFile): LockScope | undefined {
   for (let s = scope; s; s = s.parent) if (s.files.has(file)) return s;
   return undefined;
@@ -301,8 +304,13 @@ export class TransactionLog {
    * object of this process) re-enter it instead of waiting. This is how a
    * caller takes locks in a fixed order (Dovecot locks the mdbox map before
    * a mailbox).
+   * `fn` gets `release`, which lets the lock go before `fn` ends (a commit
+   * that keeps an inner lock while it waits on something slow): from then
+   * on its call chain holds it no more, and a write there would lock it
+   * again. A no-op when an outer scope held the lock already (re-entered:
+   * that scope releases it).
    */
-  async holdLock<T>(fn: () => Promise<T>, options: { lockTimeoutMs?: number } = {}): Promise<T> {
+  async holdLock<T>(fn: (release: () => Promise<void>) => Promise<T>, options: { lockTimeoutMs?: number } = {}): Promise<T> {
     this.checkOpen();
     return this.withLock(fn, options.lockTimeoutMs);
   }
@@ -458,7 +466,7 @@ export class TransactionLog {
    * `.log`, with the cursor caught up to the file's end. If the file was
    * rotated by someone else meanwhile, follows the rotation first.
    */
-  private async withLock<T>(fn: () => Promise<T>, lockTimeoutMs = this.lockTimeoutMs): Promise<T> {
+  private async withLock<T>(fn: (release: () => Promise<void>) => Promise<T>, lockTimeoutMs = this.lockTimeoutMs): Promise<T> {
     const scope = heldLocks.getStore();
     if (scopeHolding(scope, this.head)) {
       // This async call chain already holds this file's lock (a commit that
@@ -467,7 +475,7 @@ export class TransactionLog {
       if (!this.headIsAtPath()) this.followRotation();
       if (scopeHolding(scope, this.head)) {
         this.catchUp();
-        return fn();
+        return fn(heldByOuterScope);
       }
       // The path moved to a file this scope never locked: lock it below.
     }
@@ -478,6 +486,21 @@ export class TransactionLog {
       const releaseMutex = await acquireFileMutex(file);
       const inner: LockScope = { parent: scope, files: new Set([file]), onExit: [] };
       let locked = false;
+      let released = false;
+      const release = async (): Promise<void> => {
+        if (released) return;
+        released = true;
+        // Held no more by this call chain, early or at its end: a later write in it locks again.
+        inner.files.clear();
+        try {
+          // Files a rotation locked inside fn, newest first, then this one.
+          for (const releaseRotated of inner.onExit.reverse()) await releaseRotated();
+          if (locked) await unlockFile(file.fd);
+        } finally {
+          releaseMutex();
+          releaseLogFile(file);
+        }
+      };
       try {
         if (file !== this.head) continue;
         await lockExclusive(file.fd, this.headPath, lockTimeoutMs);
@@ -489,16 +512,9 @@ export class TransactionLog {
           continue;
         }
         this.catchUp();
-        return await heldLocks.run(inner, fn);
+        return await heldLocks.run(inner, () => fn(release));
       } finally {
-        try {
-          // Files a rotation locked inside fn, newest first, then this one.
-          for (const release of inner.onExit.reverse()) await release();
-          if (locked) await unlockFile(file.fd);
-        } finally {
-          releaseMutex();
-          releaseLogFile(file);
-        }
+        await release();
       }
     }
   }

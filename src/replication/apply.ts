@@ -15,9 +15,14 @@
  *   a driver's sync): repeated with the replica's Mailbox.update, so that its
  *   driver writes its own files too (Maildir's dovecot-uidlist, mbox's
  *   X-IMAPbase); they change no modseq, on either side;
- * - other format records (ext intros and record updates, other header
- *   updates, the mdbox map's references): left out; the replica's driver
- *   writes its own.
+ * - the modseq extension's first intro and its header (Dovecot's modseq
+ *   enable, a CONDSTORE client's first use): copied, in a replica that does
+ *   not keep modseqs yet, so that it keeps a modseq per message from the
+ *   same point of its log as the primary (the messages there then take the
+ *   same highest modseq, the log counting alike);
+ * - other format records (other ext intros and record updates, other
+ *   header updates, the mdbox map's references): left out; the replica's
+ *   driver writes its own.
  * A transaction whose modseq the replica's log already reached was applied
  * before (a replica restarted between applying and saving its position):
  * it is skipped, so nothing is applied twice.
@@ -33,7 +38,8 @@ import { modseqFieldOffset } from "../projections/apply-modseq.js";
 import type { IndexMapState } from "../projections/state.js";
 import { ReplicationError } from "../shared/errors.js";
 import type { BodyStore } from "./bodies.js";
-import { keywordRegistrationRecords, modseqEnableRecords } from "./seed-records.js";
+import { introducesModseqs, isModseqIntro } from "../api/mailbox-modseqs.js";
+import { keywordRegistrationRecords } from "./seed-records.js";
 import { toRanges } from "../api/uid-ranges.js";
 import { flagNames } from "../shared/flags.js";
 import type { SeededMessage, ShippedBody, ShippedCommit } from "./wire.js";
@@ -183,7 +189,9 @@ export async function applyShipped(box: Mailbox, c: ShippedCommit, bodies: BodyS
       const before = box.state.logModseq;
       const changesModseq = tx.modseq !== primaryBefore;
       primaryBefore = tx.modseq;
-      if (!changesModseq || tx.modseq <= before) {
+      // The primary's modseq enable changes no modseq itself; repeated where the replica's count is at it (not past: see README, Not done).
+      const enables = introducesModseqs(tx) && modseqFieldOffset(box.state.extensions) < 0 && (changesModseq ? tx.modseq > before : tx.modseq === before);
+      if (!enables && (!changesModseq || tx.modseq <= before)) {
         // A transaction that changes no modseq may still be a Mailbox.update (repeating one is a no-op).
         if (await applyHeaderUpdate(box, tx)) result.applied++;
         else result.skipped++;
@@ -301,7 +309,7 @@ export async function applySeed(box: Mailbox, c: ShippedCommit, bodies: BodyStor
   }
   let applied = 0;
   // The primary keeps a modseq per message (a CONDSTORE client enabled them): so does the replica, before it appends.
-  if (seed.tracksModseqs && (await enableModseqs(box)) !== undefined) applied++;
+  if (seed.tracksModseqs && (await box.enableModseqs()) !== undefined) applied++;
   if (wanted.length > 0 && (await registerKeywords(box, seed.keywords, wanted.map((m) => m.uid))) !== undefined) applied++;
   if (wanted.length > 0) {
     // Saved as an import saves: the primary's UIDs, GUIDs and INTERNALDATEs kept.
@@ -345,12 +353,6 @@ async function registerKeywords(box: Mailbox, keywords: readonly string[], uids:
   return box.commitWith(async () => [keywordRegistrationRecords(missing, toRanges(uids))]);
 }
 
-/** Starts keeping a modseq per message (modseqEnableRecords) at the replica log's counter; nothing when the replica keeps them already. */
-async function enableModseqs(box: Mailbox) {
-  if (modseqFieldOffset(box.state.extensions) >= 0) return undefined;
-  return box.commitWith(async () => [modseqEnableRecords(box.state.logModseq)]);
-}
-
 /** Whether the replica has every message of seed part `c` (a part before the last moves no modseq there by itself). */
 function seedPartApplied(box: Mailbox, c: ShippedCommit): boolean {
   return c.seed!.messages.every((m) => lookupUid(box.state, m.uid) !== undefined || m.uid < box.state.header.nextUid);
@@ -365,8 +367,19 @@ async function translate(
 ): Promise<{ records: LogRecord[]; prepared: PreparedSave | undefined }> {
   const records: LogRecord[] = [];
   let prepared: PreparedSave | undefined;
+  // Whether the last ext intro copied is the modseq extension's: its header updates follow it (the others' are left out with them).
+  let modseqSelected = false;
   for (const { record } of tx.entries) {
     switch (record.type) {
+      case "ext-intro": {
+        modseqSelected = modseqFieldOffset(state.extensions) < 0 && isModseqIntro(record);
+        if (modseqSelected) records.push(record);
+        break;
+      }
+      case "ext-hdr":
+      case "ext-hdr32":
+        if (modseqSelected) records.push(record);
+        break;
       case "append": {
         const messages: NewMessage[] = [];
         const uids: number[] = [];
@@ -380,6 +393,7 @@ async function translate(
         }
         prepared = await box.backend.saveMessages(state, messages, uids);
         records.push({ ...record, messages: record.messages.map((m) => ({ ...m })) }, ...prepared.records);
+        modseqSelected = false;
         break;
       }
       case "flag-update":
@@ -396,6 +410,7 @@ async function translate(
           ? record.ranges.flatMap((r) => uidsIn(state, r.uid1, r.uid2))
           : record.expunges.map((e) => e.uid).filter((uid) => lookupUid(state, uid) !== undefined);
         if (uids.length > 0) records.push(...(await box.backend.expungeMessages(state, uids)));
+        modseqSelected = false;
         break;
       }
       default:

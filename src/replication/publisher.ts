@@ -371,7 +371,7 @@ export class Publisher {
    * publish of this writer turns out to have been stored late).
    * @throws as publish().
    */
-  async publishCommit(mailbox: Mailbox, committed: Pick<CommittedRange, "end" | "state"> & Partial<Pick<CommittedRange, "storageLog">>): Promise<void> {
+  async publishCommit(mailbox: Mailbox, committed: Pick<CommittedRange, "end" | "state"> & Partial<Pick<CommittedRange, "storageLog" | "releaseStorageLock">>): Promise<void> {
     const subject = this.subjectOf(mailbox);
     const run = this.publishCommitTo(subject, mailbox, committed);
     const settled = run.then(() => undefined, () => undefined);
@@ -379,7 +379,16 @@ export class Publisher {
     void settled.then(() => {
       if (this.publishing.get(subject) === settled) this.publishing.delete(subject);
     });
+    // A commit's map lock is let go for the round trip (its map records are in `committed` already, its bodies
+    // are safe under the log lock: see underLogLock), so other mailboxes' commits do not wait for this ack. Once
+    // registered above: a purge that takes the map lock next publishes after this (settled()).
+    await committed.releaseStorageLock?.();
     return run;
+  }
+
+  /** Resolves once every publish of a commit under way in this writer settled (a purge's event then follows the expunges it reclaims). */
+  async settled(): Promise<void> {
+    await Promise.all(this.publishing.values());
   }
 
   /**
@@ -667,6 +676,8 @@ export function replicatedStorageHooks(publisher: Publisher): StorageHooks {
         await publisher.publishSubscriptions(storage);
         return;
       }
+      // Commits publish without the map lock: the expunges this purge reclaimed may still be on their way.
+      await publisher.settled();
       await publisher.publishStorageEvent(storageEventOf(publisher, await publisher.storageWriterGuid(storage), storageOpOf(publisher, change), storageLog));
     },
   };
@@ -938,7 +949,7 @@ function underLogLock<T>(mailbox: Mailbox, fn: (state: IndexMapState) => Promise
 }
 
 /** Publishes the mailbox's log up to `committed.end`; the subject's first look checks whose it is (a new mailbox's GUID is known only now, or no precheck ran). */
-async function publishLogEnd(publisher: Publisher, mailbox: Mailbox, committed: Pick<CommittedRange, "end" | "state"> & Partial<Pick<CommittedRange, "storageLog">>): Promise<void> {
+async function publishLogEnd(publisher: Publisher, mailbox: Mailbox, committed: Pick<CommittedRange, "end" | "state"> & Partial<Pick<CommittedRange, "storageLog" | "releaseStorageLock">>): Promise<void> {
   if (!publisher.knows(publisher.subjectOf(mailbox))) await publisher.verifyCursor(mailbox);
   await publisher.publishCommit(mailbox, committed);
 }

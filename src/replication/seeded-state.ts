@@ -15,7 +15,8 @@ import type { LogEntry, LogRecord, LogTransaction } from "../log/types.js";
 import { advance } from "../projections/apply.js";
 import { emptyIndexMap, type IndexMapState } from "../projections/state.js";
 import { headerUpdateRecord } from "../api/mailbox-update.js";
-import { keywordRegistrationRecords, modseqEnableRecords } from "./seed-records.js";
+import { modseqEnableRecords } from "../api/mailbox-modseqs.js";
+import { keywordRegistrationRecords } from "./seed-records.js";
 import type { SeededMessage, SeededModseq, ShippedCommit } from "./wire.js";
 
 /** Collects a seed's parts, in subject order, until its last. */

@@ -59,12 +59,17 @@ export class MdboxMailboxBackend implements MailboxBackend {
   withCommitLocks<T>(fn: () => Promise<T>, intent: CommitIntent = { changesMessages: true }): Promise<T> {
     // The map records the commit writes (refcounts of its saves, copies, expunges) are noted for its hooks (storageLogAppends);
     // a scope of its own for a flag change too, so that one made inside a purge or altmove never reports theirs.
-    const collect = async () => (await this.ctx.map.collectAppends(fn)).value;
+    const collect = async (releaseLock?: () => Promise<void>) => (await this.ctx.map.collectAppends(fn, releaseLock)).value;
     return intent.changesMessages ? this.ctx.map.holdLock(collect) : collect();
   }
 
   storageLogAppends(): readonly StorageLogAppend[] {
     return this.ctx.map.appendsInScope();
+  }
+
+  /** The map lock this commit took (withCommitLocks), let go before the commit ends; the mailbox's log lock stays. */
+  releaseStorageLocks(): Promise<void> {
+    return this.ctx.map.releaseLockOfScope();
   }
 
   /** The map must exist first: the mailbox header repeats its uid_validity (mdbox_write_index_header). */

@@ -78,7 +78,8 @@ export class MdboxMap {
    * concurrently (their map writes serialised by the lock), and each
    * commit's hooks must get its own map records only.
    */
-  private readonly appendScopes = new CallScope<StorageLogAppend[]>();
+  /** Per collectAppends scope: the map appends made in it, and how to let go early of the map lock it took (if any). */
+  private readonly appendScopes = new CallScope<{ appends: StorageLogAppend[]; releaseLock: (() => Promise<void>) | undefined }>();
 
   constructor(readonly paths: MdboxPaths, private readonly options: MdboxMapOptions = {}) {}
 
@@ -163,7 +164,7 @@ export class MdboxMap {
    * commits that change the map run inside this, so the map is locked
    * before the mailbox, in Dovecot's order.
    */
-  holdLock<T>(fn: () => Promise<T>): Promise<T> {
+  holdLock<T>(fn: (release: () => Promise<void>) => Promise<T>): Promise<T> {
     return this.open().writer!.transactionLog.holdLock(fn);
   }
 
@@ -201,15 +202,25 @@ export class MdboxMap {
    * what a mailbox commit, purge or altmove wrote to the map, for hooks
    * that ship it (StorageLogAppend).
    */
-  async collectAppends<T>(fn: () => Promise<T>): Promise<{ value: T; appends: StorageLogAppend[] }> {
+  async collectAppends<T>(fn: () => Promise<T>, releaseLock?: () => Promise<void>): Promise<{ value: T; appends: StorageLogAppend[] }> {
     const appends: StorageLogAppend[] = [];
-    const value = await this.appendScopes.run(appends, fn);
+    const value = await this.appendScopes.run({ appends, releaseLock }, fn);
     return { value, appends };
   }
 
   /** The appends noted so far in the innermost collectAppends scope around the caller (none outside one). */
   appendsInScope(): readonly StorageLogAppend[] {
-    return this.appendScopes.getStore() ?? [];
+    return this.appendScopes.getStore()?.appends ?? [];
+  }
+
+  /**
+   * Lets go of the map lock that the innermost collectAppends scope around
+   * the caller took (its `releaseLock`, holdLock's release) before the
+   * scope ends; nothing when that scope took none (a flag change, or a
+   * commit inside a purge, whose lock the purge holds).
+   */
+  async releaseLockOfScope(): Promise<void> {
+    await this.appendScopes.getStore()?.releaseLock?.();
   }
 
   /**
@@ -217,7 +228,7 @@ export class MdboxMap {
    * inside a purge's scope ships its map records once, with the commit.
    */
   private noteAppend(append: StorageLogAppend): void {
-    this.appendScopes.getStore()?.push(append);
+    this.appendScopes.getStore()?.appends.push(append);
   }
 
   async close(): Promise<void> {

@@ -9,50 +9,9 @@
  */
 import * as path from "node:path";
 import { expect, it } from "vitest";
-import { openStorage, type Storage } from "../../../src/index.js";
-import { Replica, type ReplicationConnection } from "../../../src/replication/index.js";
 import type { DovecotOracle } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
-import { closeAndCompareInDoveadm, expectSameStores, localModeStorage, portableState, replicatingStorage, saveSamples as save, sortedNames } from "../../helpers/replication.js";
-
-/**
- * A replica of `storageId` on `r`, caught up, and `converges`: a wait until
- * its mailboxes equal the primary's, looked at again after each message it
- * applies (told by the replica: no polling, no sleep).
- */
-async function liveReplica(conn: ReplicationConnection, r: DovecotOracle, storageId: string) {
-  const store = openStorage(r.location);
-  let applied: (() => void) | undefined;
-  const replica = await Replica.start(conn, store, { storageId, positionFile: path.join(r.dir, "replica-position.json"), onApplied: () => applied?.() });
-  await replica.caughtUp();
-  /** Resolves once the replica applied a message past stream sequence `after`. */
-  const appliedPast = (after: number, what: string) => new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: the replica applied nothing after stream sequence ${after} within 15 s (the primary did not publish)`)), 15_000);
-    applied = () => {
-      if (replica.status().appliedSeq <= after) return;
-      clearTimeout(timer);
-      applied = undefined;
-      resolve();
-    };
-    applied();
-  });
-  return {
-    store,
-    replica,
-    async converges(primary: Storage, what: string): Promise<void> {
-      for (;;) {
-        const after = replica.status().appliedSeq;
-        if (JSON.stringify(await states(store)) === JSON.stringify(await states(primary))) break;
-        await appliedPast(after, what);
-      }
-      await expectSameStores(store, primary, what);
-    },
-  };
-}
-
-async function states(storage: Storage): Promise<unknown[]> {
-  return Promise.all((await sortedNames(storage)).map((name) => portableState(storage, name)));
-}
+import { closeAndCompareInDoveadm, expectSameStores, liveReplica, localModeStorage, replicatingStorage, saveSamples as save } from "../../helpers/replication.js";
 
 /** doveadm flags messages of the primary's INBOX (its own log appends), while `primary` has it open. */
 async function doveadmWrites(p: DovecotOracle): Promise<void> {

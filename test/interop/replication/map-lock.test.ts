@@ -4,10 +4,14 @@
  * lock, which is storage-wide: while its JetStream publish is held back
  * (a gate in front of the connection's real publish), doveadm saves to
  * another mailbox of the store, which needs the map lock, and finishes.
+ * Nor does a replicated commit's own publish: while the first of two
+ * commits to different mailboxes waits for its ack, the second (a save,
+ * which takes the map lock) commits and is published; and a purge made
+ * meanwhile is published after the held expunge it reclaims.
  */
 import { expect, it } from "vitest";
 import { openStorage } from "../../../src/index.js";
-import { mailboxSubject, Publisher, replicatedCommitHooks, type ReplicationConnection } from "../../../src/replication/index.js";
+import { mailboxSubject, Publisher, replicatedCommitHooks, replicatedStorageHooks, storageSubject, type ReplicationConnection } from "../../../src/replication/index.js";
 import { sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
 import { saveSamples as save } from "../../helpers/replication.js";
@@ -16,38 +20,47 @@ import { saveSamples as save } from "../../helpers/replication.js";
 const SAVE_DEADLINE_MS = 10_000;
 
 /**
- * Holds every JetStream publish of `conn` from now on until `release()`:
- * `held` resolves when the first one is waiting.
+ * Holds every JetStream publish of `conn` from now on (`onlyFirst`: the
+ * first one; the others go through) until `release()`: `held` resolves when
+ * the first one is waiting.
  */
-function gatePublishes(conn: ReplicationConnection): { held: Promise<void>; release(): void } {
+function gatePublishes(conn: ReplicationConnection, { onlyFirst = false } = {}): { held: Promise<void>; release(): void } {
   const js = conn.js;
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
   let entered!: () => void;
   const held = new Promise<void>((resolve) => (entered = resolve));
+  let first = true;
   const publish: typeof js.publish = async (...args) => {
-    entered();
-    await released;
+    if (first || !onlyFirst) {
+      first = false;
+      entered();
+      await released;
+    }
     return js.publish(...args);
   };
   Object.defineProperty(conn, "js", { value: Object.assign(Object.create(js) as typeof js, { publish }), configurable: true });
   return { held, release };
 }
 
-/** doveadm saves a message to `mailbox` of `o` within SAVE_DEADLINE_MS, or the test fails naming `what`. */
-async function doveadmSavesMeanwhile(o: DovecotOracle, mailbox: string, what: string): Promise<void> {
+/** `work` finishes within SAVE_DEADLINE_MS, or the test fails naming `what` (it waited for a lock the held publish kept). */
+async function finishesMeanwhile<T>(work: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`doveadm save -m ${mailbox} did not finish within ${SAVE_DEADLINE_MS} ms while ${what} was publishing: it waited for the map lock`)), SAVE_DEADLINE_MS);
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${SAVE_DEADLINE_MS} ms while a publish was held`)), SAVE_DEADLINE_MS);
   });
-  const saved = o.save(mailbox, sampleMessage(77));
   try {
-    await Promise.race([saved, late]);
+    return await Promise.race([work, late]);
   } finally {
     clearTimeout(timer);
-    // On failure the save goes on once the publish is let through: not left running past the test.
-    void saved.catch(() => undefined);
+    // On failure the work goes on once the publish is let through: not left running past the test.
+    void work.catch(() => undefined);
   }
+}
+
+/** doveadm saves a message to `mailbox` of `o` within SAVE_DEADLINE_MS, or the test fails naming `what`. */
+async function doveadmSavesMeanwhile(o: DovecotOracle, mailbox: string, what: string): Promise<void> {
+  await finishesMeanwhile(o.save(mailbox, sampleMessage(77)), `doveadm save -m ${mailbox} (it waited for the map lock while ${what} was publishing)`);
 }
 
 /** Stream sequence of the last message on the subject of mailbox GUID `guid`. */
@@ -126,6 +139,57 @@ describeNats("replication: a publish under the log lock leaves mdbox's map lock 
       await primary.close();
       expect(failures).toEqual([]);
       expect(await lastSeqOf(conn, "t-maplock-follow", guid), "the other writer's flags published").toBeGreaterThan(before);
+    });
+  });
+
+  it("a commit's own publish: a save to another mailbox commits and is published while the first commit waits for its ack; a purge meanwhile is published after the expunge it reclaims", async () => {
+    const [p] = nats.newOracles("mdbox");
+    await nats.withConnection(async (conn) => {
+      const storageId = "t-maplock-commit";
+      const publisher = new Publisher(conn, storageId);
+      const primary = openStorage(p.location, { commitHooks: replicatedCommitHooks(publisher, { followExternal: false }), storageHooks: replicatedStorageHooks(publisher) });
+      await primary.createMailbox("Other");
+      const inbox = await primary.openMailbox("INBOX");
+      const other = await primary.openMailbox("Other");
+      await save(primary, "INBOX", [1, 2]);
+      await save(primary, "Other", [3]);
+
+      // INBOX's save holds its log lock until JetStream acknowledges it, as the fencing order wants; the map lock it lets go.
+      let gate = gatePublishes(conn, { onlyFirst: true });
+      const first = inbox.transaction().append({ body: sampleMessage(4) }).commit();
+      await gate.held;
+      const second = await finishesMeanwhile(other.transaction().append({ body: sampleMessage(5) }).commit(), "a save to Other (it needs the map lock)");
+      const otherSeq = await lastSeqOf(conn, storageId, other.guid()!);
+      gate.release();
+      const firstDone = await first;
+      const inboxSeq = await lastSeqOf(conn, storageId, inbox.guid()!);
+      expect(otherSeq, "Other's commit was stored before INBOX's, which waited").toBeLessThan(inboxSeq);
+      expect(firstDone.end).toEqual(inbox.position);
+      expect(second.end).toEqual(other.position);
+
+      // An expunge whose publish is held, then a purge: it reclaims the expunged message (the map lock is free) and waits for that
+      // publish before its own. In Other: the purge's fencing check opens INBOX (the storage subject's writer is named by its GUID).
+      gate = gatePublishes(conn, { onlyFirst: true });
+      const expunged = other.transaction().expunge([{ uid1: 1, uid2: 1 }]).commit();
+      await gate.held;
+      let purgeWaits!: () => void;
+      const waiting = new Promise<void>((resolve) => (purgeWaits = resolve));
+      const settled = publisher.settled.bind(publisher);
+      publisher.settled = () => {
+        purgeWaits();
+        return settled();
+      };
+      const purged = primary.purge();
+      await waiting;
+      gate.release();
+      await expunged;
+      const expungeSeq = await lastSeqOf(conn, storageId, other.guid()!);
+      await purged;
+      const purgeSeq = await conn.lastSequence(storageSubject(conn.names, storageId), Date.now() + conn.timeoutMs);
+      expect(expungeSeq, "the expunge is in the stream before the purge that reclaimed it").toBeLessThan(purgeSeq);
+      await inbox.close();
+      await other.close();
+      await primary.close();
     });
   });
 }, { doveadm: true });

@@ -15,7 +15,7 @@ import { openStorage } from "../../../src/index.js";
 import { Publisher, Replica, ReplicationConnection, replicatedCommitHooks } from "../../../src/replication/index.js";
 import { createOracle, type DovecotOracle, type MailFormat } from "../../helpers/dovecot.js";
 import { describeNats } from "../../helpers/nats.js";
-import { doveadmView, portableState, randomWork, REPLICATED_MAILBOXES } from "../../helpers/replication.js";
+import { doveadmView, expectSameDoveadmViews, portableState, randomWork, REPLICATED_MAILBOXES } from "../../helpers/replication.js";
 
 describeNats("replication through JetStream: random work on a primary, a replica of another format", () => {
   let cluster: NatsCluster;
@@ -60,11 +60,7 @@ describeNats("replication through JetStream: random work on a primary, a replica
         }
         await primary.close();
         await replicaStore.close();
-        const withoutGuids = (v: unknown) => ({ ...(v as object), messages: (v as { messages: Array<{ guid: string }> }).messages.map((m) => ({ ...m, guid: "" })) });
-        for (const name of REPLICATED_MAILBOXES) {
-          const [theirs, ours] = [await doveadmView(r, name), await doveadmView(p, name)];
-          expect(sameGuids ? theirs : withoutGuids(theirs), `doveadm ${name}`).toEqual(sameGuids ? ours : withoutGuids(ours));
-        }
+        await expectSameDoveadmViews(r, p, REPLICATED_MAILBOXES, { guids: sameGuids });
         p.assertNoStderrProblems();
         r.assertNoStderrProblems();
       } finally {

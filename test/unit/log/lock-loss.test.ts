@@ -206,3 +206,42 @@ describe("rotation inside a lock scope", () => {
     await log.close();
   });
 });
+
+describe("a lock let go before its scope ends (holdLock's release)", () => {
+  it("frees the file for other processes and for this process's other call chains while the scope runs on; a write after it locks again", async () => {
+    const log = TransactionLog.open(prefix, { create: {}, fsync: "never" });
+    const sibling = TransactionLog.open(prefix, { fsync: "never" });
+    await log.append([append(1)]);
+    await log.holdLock(async (release) => {
+      expect(await probeLock()).toBe("locked");
+      await release();
+      expect(await probeLock()).toBe("free");
+      // Another object of this process writes before this scope ends: it takes the lock (the in-process mutex was let go too), as this
+      // chain holds it no more; and so does this chain's own next write.
+      await sibling.append([append(2)]);
+      const r = await log.append([append(3)]);
+      expect(r.start.offset).toBeGreaterThan(40);
+      await release();
+    });
+    expect(await probeLock()).toBe("free");
+    expect(readLog(prefix).transactions).toHaveLength(3);
+    await log.close();
+    await sibling.close();
+  });
+
+  it("is a no-op where an outer scope holds the lock (a commit inside a purge): the outer scope keeps it", async () => {
+    const outer = TransactionLog.open(prefix, { create: {}, fsync: "never" });
+    const nested = TransactionLog.open(prefix, { fsync: "never" });
+    await outer.holdLock(async () => {
+      await nested.holdLock(async (release) => {
+        await release();
+        expect(await probeLock()).toBe("locked");
+        await nested.append([append(1)]);
+      });
+      expect(await probeLock()).toBe("locked");
+    });
+    expect(await probeLock()).toBe("free");
+    await outer.close();
+    await nested.close();
+  });
+});
