@@ -11,7 +11,7 @@ import { appendRecords, writeMailbox, type MailboxAppend } from "../../../../src
 import { initialMailboxRecords } from "../../../../src/drivers/mdbox/mailbox-format.js";
 import { MdboxStorageBackend } from "../../../../src/drivers/mdbox/storage-backend.js";
 import { loadState } from "../../../../src/index-io/load-state.js";
-import { encodeIndexFile } from "../../../../src/projections/index-file.js";
+import { fingerprint, replayedLog as replayedLogIn } from "../../../helpers/state-fingerprint.js";
 import type { IndexMapState } from "../../../../src/projections/state.js";
 import { openStorage, type Storage } from "../../../../src/index.js";
 import { prng } from "../../../../campaign/lib/rng.js";
@@ -24,17 +24,7 @@ afterEach(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** What a state is on disk (dovecot.index bytes) plus the log position and modseq it stands at. */
-function fingerprint(state: IndexMapState): unknown {
-  return { index: Buffer.from(encodeIndexFile(state)).toString("hex"), modseq: state.logModseq, header: state.header };
-}
-
-/** The state of the log at `prefix` folded from the log alone (dovecot.index left out). */
-function replayedLog(prefix: string): IndexMapState {
-  const copy = path.join(fs.mkdtempSync(path.join(dir, "replay-")), "dovecot.index");
-  fs.copyFileSync(prefix + ".log", copy + ".log");
-  return loadState(copy);
-}
+const replayedLog = (prefix: string): IndexMapState => replayedLogIn(prefix, dir);
 
 const seeds = (process.env.SEED ? [Number(process.env.SEED)] : [1, 2, 3, 4, 5, 6, 7, 8].map((n) => (Date.now() + n * 7919) >>> 0));
 
