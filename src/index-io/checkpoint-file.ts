@@ -48,7 +48,8 @@ export function readCheckpoint(indexPath: string): IndexMapState | undefined {
   } finally {
     fs.closeSync(fd);
   }
-  return decodeIndexFile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), indexPath);
+  // The buffer is this read's alone: the records may stay views of it.
+  return decodeIndexFile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), indexPath, { adopt: true });
 }
 
 /** Writes `state` as `indexPath` the way Dovecot replaces dovecot.index. */

@@ -35,8 +35,10 @@ const PRINTABLE_NAME = /^[\x20-\x7e]+$/;
  * version or byte order, the CORRUPTED flag, inconsistent sizes, broken
  * extension entries, a header that contradicts its records (uids not
  * ascending or not below next_uid, counters that do not match).
+ * `adopt`: `bytes` are the caller's to give away (never written again); the
+ * records are views of them instead of a copy.
  */
-export function decodeIndexFile(bytes: Uint8Array, path: string): IndexMapState {
+export function decodeIndexFile(bytes: Uint8Array, path: string, options: { adopt?: boolean } = {}): IndexMapState {
   const fail = (message: string, offset: number): IndexCorruptedError => new IndexCorruptedError(message, { path, offset });
   if (bytes.length < BASE_HEADER_SIZE) throw fail(`file of ${bytes.length} bytes is shorter than the base header`, 0);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -55,7 +57,7 @@ export function decodeIndexFile(bytes: Uint8Array, path: string): IndexMapState 
 
   const extensions = decodeExtensions(bytes, view, hdr, fail);
   checkHeader(hdr, fail);
-  const records = RecordStore.fromRows(bytes, hdr.headerSize, hdr.messagesCount, hdr.recordSize);
+  const records = RecordStore.fromRows(bytes, hdr.headerSize, hdr.messagesCount, hdr.recordSize, options.adopt === true);
   const counts = checkRecords(records, hdr, fail);
 
   let keywords: string[] = [];

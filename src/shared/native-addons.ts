@@ -9,23 +9,43 @@
  */
 import { createRequire } from "node:module";
 
-type OsLock = typeof import("os-lock");
 type FsExt = typeof import("fs-ext");
 
-const load = createRequire(import.meta.url);
-let osLock: OsLock | undefined;
-let fsExt: FsExt | undefined;
-
-/** os-lock's lock(): fcntl F_SETLK/F_SETLKW on [start, start+length). */
-export function fcntlLock(...args: Parameters<OsLock["lock"]>): ReturnType<OsLock["lock"]> {
-  osLock ??= load("os-lock") as OsLock;
-  return osLock.lock(...args);
+/**
+ * os-lock's compiled addon, required by its own path: os-lock's index.js only
+ * wraps these two functions in util.promisify, and resolving and compiling it
+ * (a second resolution for the addon, with extension probing) was half of the
+ * ~1.7 ms the first lock of a command paid to load it. Each function takes a
+ * Node callback (err with `code`, e.g. EAGAIN) after its arguments.
+ */
+interface OsLockAddon {
+  lock(fd: number, start: number, length: number, exclusive: boolean, immediate: boolean, done: (err: Error | null) => void): void;
+  unlock(fd: number, start: number, length: number, done: (err: Error | null) => void): void;
 }
 
-/** os-lock's unlock(). */
-export function fcntlUnlock(...args: Parameters<OsLock["unlock"]>): ReturnType<OsLock["unlock"]> {
-  osLock ??= load("os-lock") as OsLock;
-  return osLock.unlock(...args);
+const load = createRequire(import.meta.url);
+let osLock: OsLockAddon | undefined;
+let fsExt: FsExt | undefined;
+
+function osLockAddon(): OsLockAddon {
+  osLock ??= load("os-lock/build/Release/addon.node") as OsLockAddon;
+  return osLock;
+}
+
+function settle(resolve: () => void, reject: (err: Error) => void): (err: Error | null) => void {
+  return (err) => (err === null ? resolve() : reject(err));
+}
+
+/** fcntl F_SETLK (immediate) or F_SETLKW on [start, start+length); length 0: to the end of the file. */
+export function fcntlLock(fd: number, start: number, length: number, mode: { exclusive: boolean; immediate: boolean }): Promise<void> {
+  const addon = osLockAddon();
+  return new Promise((resolve, reject) => addon.lock(fd, start, length, mode.exclusive, mode.immediate, settle(resolve, reject)));
+}
+
+/** fcntl F_UNLCK on [start, start+length). */
+export function fcntlUnlock(fd: number, start: number, length: number): Promise<void> {
+  const addon = osLockAddon();
+  return new Promise((resolve, reject) => addon.unlock(fd, start, length, settle(resolve, reject)));
 }
 
 /** fs-ext's flockSync(): flock(2) on `fd` in this process. */
