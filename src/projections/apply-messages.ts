@@ -108,7 +108,6 @@ export function applyAppend(ctx: ApplyContext, record: AppendRecord): void {
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i];
     if (m.uid < c.nextUid) throw ctx.corrupt(`Append with UID ${m.uid}, but next_uid = ${c.nextUid}`);
-    editor.append(m.uid, m.flags);
     fx?.append(m.uid, m.flags);
     c.messagesCount++;
     c.nextUid = m.uid + 1;
@@ -117,6 +116,8 @@ export function applyAppend(ctx: ApplyContext, record: AppendRecord): void {
     const error = updateCounts(c, 0, m.flags);
     if (error !== undefined) throw ctx.corrupt(error);
   }
+  // The rows after the checks, all at once: a bad record throws before any is added, and the fold is dropped.
+  editor.appendMessages(messages);
   writeCounters(ctx.header, c);
   if (dirty > 0) {
     ctx.header.flags |= IndexHeaderFlag.HAVE_DIRTY;

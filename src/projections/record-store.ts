@@ -572,37 +572,52 @@ export class RecordEditor extends RecordReader {
     return this.ownLeaf(s, l);
   }
 
-  /** Adds a record at the end: uid and flags set, every other byte zero. */
-  append(uid: number, flags: number): void {
+  /**
+   * Adds a record at the end for each of `messages`: uid and flags set, every
+   * other byte zero. A leaf is made ready once per run of rows it takes, not
+   * once per row (a rebuild or an import appends thousands in one record).
+   */
+  appendMessages(messages: ReadonlyArray<{ readonly uid: number; readonly flags: number }>): void {
+    if (messages.length === 0) return;
     this.ownTop();
     // Record positions are unchanged, but the last leaf may be replaced by a new one.
     this.found.index = -1;
     const rs = this.recordSize;
-    let s = this.segments.length - 1;
-    let seg = s < 0 ? undefined : this.segments[s];
-    let lastLeaf = seg === undefined ? undefined : seg.leaves[seg.leaves.length - 1];
-    if (lastLeaf === undefined || lastLeaf.count === LEAF_RECORDS) {
-      if (seg === undefined || seg.leaves.length === SEGMENT_LEAVES) {
-        this.segments.push({ leaves: [], ends: [], owner: this.token });
-        this.segEnds.push(this.count);
-        s++;
+    const wordsPerRecord = rs >>> 2;
+    let m = 0;
+    while (m < messages.length) {
+      let s = this.segments.length - 1;
+      let seg = s < 0 ? undefined : this.segments[s];
+      const lastLeaf = seg === undefined ? undefined : seg.leaves[seg.leaves.length - 1];
+      if (lastLeaf === undefined || lastLeaf.count === LEAF_RECORDS) {
+        if (seg === undefined || seg.leaves.length === SEGMENT_LEAVES) {
+          this.segments.push({ leaves: [], ends: [], owner: this.token });
+          this.segEnds.push(this.count);
+          s++;
+        }
+        seg = this.ownSegment(s);
+        seg.leaves.push(newLeaf(LEAF_RECORDS, rs, this.token));
+        seg.ends.push(seg.ends.length === 0 ? 0 : seg.ends[seg.ends.length - 1]);
+      } else {
+        seg = this.ownSegment(s);
       }
-      seg = this.ownSegment(s);
-      seg.leaves.push(newLeaf(LEAF_RECORDS, rs, this.token));
-      seg.ends.push(seg.ends.length === 0 ? 0 : seg.ends[seg.ends.length - 1]);
-    } else {
-      seg = this.ownSegment(s);
+      const l = seg.leaves.length - 1;
+      const leaf = this.ownLeaf(s, l, LEAF_RECORDS);
+      const n = Math.min(LEAF_RECORDS - leaf.count, messages.length - m);
+      const at = leaf.count * rs;
+      leaf.bytes.fill(0, at, at + n * rs);
+      // Record sizes are multiples of 4 (the uid is a u32 at the start of each).
+      for (let i = 0, w = at >>> 2; i < n; i++, w += wordsPerRecord) {
+        const msg = messages[m + i];
+        leaf.words[w] = msg.uid;
+        leaf.bytes[(w << 2) + 4] = msg.flags;
+      }
+      m += n;
+      leaf.count += n;
+      seg.ends[l] += n;
+      this.segEnds[s] += n;
+      this.count += n;
     }
-    const l = seg.leaves.length - 1;
-    const leaf = this.ownLeaf(s, l, LEAF_RECORDS);
-    const at = leaf.count * rs;
-    leaf.bytes.fill(0, at, at + rs);
-    leaf.words[at >>> 2] = uid;
-    leaf.bytes[at + 4] = flags;
-    leaf.count++;
-    seg.ends[l]++;
-    this.segEnds[s]++;
-    this.count++;
   }
 
   /**

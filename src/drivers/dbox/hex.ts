@@ -7,12 +7,18 @@
 /** Largest value kept exactly: sizes and times beyond it cannot be in a real file. */
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
+/** Digit values by char code, -1 for the rest: one load per byte where a rebuild parses every message's GUID and sizes. */
+const HEX_DIGITS = (() => {
+  const t = new Int8Array(256).fill(-1);
+  for (let d = 0; d < 10; d++) t[0x30 + d] = d;
+  for (let d = 0; d < 6; d++) t[0x61 + d] = t[0x41 + d] = 10 + d;
+  return t;
+})();
+
 /** @returns the value of the hex digit with char code `c` (either case), or -1. */
 export function hexDigit(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x61 && c <= 0x66) return c - 0x57;
-  if (c >= 0x41 && c <= 0x46) return c - 0x37;
-  return -1;
+  // `& 0xff` keeps an out-of-range code from reading past the table; such a code is not a digit.
+  return c === (c & 0xff) ? HEX_DIGITS[c] : -1;
 }
 
 /**

@@ -75,7 +75,10 @@ export function decodeDboxMetadata(bytes: Uint8Array, at: number, where: { path?
  * Walks the metadata block starting at `bytes[at]` item by item, checking
  * each value as decodeDboxMetadata() documents, and calls `onItem` with the
  * key byte and the value's range in `bytes` (nothing is allocated per item).
- * @returns the index after the terminating line.
+ * @param more the file goes on past `bytes` (a window over it): a block that
+ *   does not end within them gives -1, so the caller reads more and walks
+ *   again, instead of an error (one walk, not a search for the end first).
+ * @returns the index after the terminating line, or -1 (only with `more`).
  * @throws MailCorruptedError as decodeDboxMetadata().
  */
 export function walkDboxMetadata(
@@ -83,14 +86,17 @@ export function walkDboxMetadata(
   at: number,
   where: { path?: string; baseOffset?: number },
   onItem: (key: number, valueStart: number, valueEnd: number) => void,
+  more = false,
 ): number {
   const base = where.baseOffset ?? 0;
   const path = where.path;
+  if (more && at + DBOX_MAGIC_POST.length > bytes.length) return -1;
   checkMetadataMagic(bytes, at, path, base);
   let pos = at + DBOX_MAGIC_POST.length;
   for (;;) {
     const lf = bytes.indexOf(LF, pos);
     if (lf < 0) {
+      if (more) return -1;
       throw new MailCorruptedError("missing end-of-metadata line", { path, offset: base + pos });
     }
     if (lf === pos || bytes[pos] === SPACE) return lf + 1;
@@ -182,8 +188,16 @@ const ORIG_MAILBOX_BYTE = DboxMetadataKey.ORIG_MAILBOX.charCodeAt(0);
  * would (same checks, first item of a key wins), keeping only the fields a
  * storage rebuild matches messages by, straight from the bytes into `out`:
  * a rebuild reads every message of every file.
+ * @param more as walkDboxMetadata().
+ * @returns false when `more` and the block goes on past `bytes` (`out` then holds nothing useful).
  */
-export function readDboxMetadataForRebuild(bytes: Uint8Array, at: number, where: { path?: string; baseOffset?: number }, out: DboxMetadataForRebuild): void {
+export function readDboxMetadataForRebuild(
+  bytes: Uint8Array,
+  at: number,
+  where: { path?: string; baseOffset?: number },
+  out: DboxMetadataForRebuild,
+  more = false,
+): boolean {
   out.guidStart = out.origStart = -1;
   out.end = walkDboxMetadata(bytes, at, where, (key, start, stop) => {
     if (key === GUID_BYTE && out.guidStart < 0) {
@@ -193,7 +207,8 @@ export function readDboxMetadataForRebuild(bytes: Uint8Array, at: number, where:
       out.origStart = start;
       out.origEnd = stop;
     }
-  });
+  }, more);
+  return out.end >= 0;
 }
 
 /** @returns the encoded length of the block for `items` (magic to final empty line). */

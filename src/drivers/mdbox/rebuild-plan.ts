@@ -136,15 +136,19 @@ export function planMap(found: FoundMessages, forEachMapRow: MapRowWalk, nextMap
   // Of messages sharing a GUID, the first the map knows is the one kept: a purge killed
   // before its unlink leaves the old file, whose copies come first but are no longer mapped.
   const canonical = new GuidTable(found.guids, n);
+  // Each message's slot, kept for the pass below: a GUID's slot never moves (nothing is
+  // removed from the table), so each GUID is hashed and probed once, not twice.
+  const slots = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const slot = canonical.slotOf(found.guids, i * GUID_128_SIZE);
+    slots[i] = slot;
     const cur = canonical.indexIn(slot);
     if (cur < 0 || (mapUids[cur] === 0 && mapUids[i] !== 0)) canonical.put(slot, i);
   }
   const append: number[] = [];
   let next = nextMapUid;
   for (let i = 0; i < n; i++) {
-    if (canonical.find(found.guids, i * GUID_128_SIZE) !== i) marks[i] |= DUPLICATE | SEEN_ZERO;
+    if (canonical.indexIn(slots[i]) !== i) marks[i] |= DUPLICATE | SEEN_ZERO;
     if (mapUids[i] === 0) {
       marks[i] |= UNMAPPED;
       mapUids[i] = next++;

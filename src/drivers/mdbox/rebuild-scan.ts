@@ -9,7 +9,7 @@ import { decodeDboxFileHeader } from "../dbox/file-header.js";
 import { FileWindow } from "../dbox/file-window.js";
 import { guid128FromBytes, messageGuid128 } from "../dbox/guid.js";
 import { decodeDboxMessageHeader } from "../dbox/message-header.js";
-import { findDboxMetadataEnd, readDboxMetadataForRebuild, textAt, type DboxMetadataForRebuild } from "../dbox/metadata.js";
+import { readDboxMetadataForRebuild, textAt, type DboxMetadataForRebuild } from "../dbox/metadata.js";
 import { mailboxNameOfStorageName } from "./deleted.js";
 import { FoundMessages } from "./found-messages.js";
 import type { MdboxPaths } from "./paths.js";
@@ -121,6 +121,8 @@ function scanFile(
 ): void {
   let offset = 0;
   const meta: DboxMetadataForRebuild = { end: 0, guidStart: -1, guidEnd: -1, origStart: -1, origEnd: -1 };
+  // One object for the whole walk, its base moved with the window (not one per message).
+  const metaWhere = { path: where.path, baseOffset: 0 };
   try {
     const { header, headerSize } = decodeDboxFileHeader(file.at(0, MIN_METADATA_BYTES), { path: where.path });
     const msgHeaderSize = header.msgHeaderSize;
@@ -137,7 +139,7 @@ function scanFile(
       if (bodySize > file.size - offset - msgHeaderSize) {
         throw new MailCorruptedError(`message size ${bodySize} reaches past the end of the file`, at);
       }
-      const bytes = readMetadataAt(file, bodyEnd, where.path, meta);
+      const bytes = readMetadataAt(file, bodyEnd, metaWhere, meta);
       onMessage(offset, bytes, meta);
       offset = file.base + meta.end;
     }
@@ -151,15 +153,14 @@ function scanFile(
 /**
  * Reads the metadata block at file offset `offset` into `out` (places in
  * the returned window bytes); the window grows until the block fits.
+ * `where` is the file's path and a scratch base offset, set here.
  */
-function readMetadataAt(file: FileWindow, offset: number, path: string, out: DboxMetadataForRebuild): Uint8Array {
+function readMetadataAt(file: FileWindow, offset: number, where: { path: string; baseOffset: number }, out: DboxMetadataForRebuild): Uint8Array {
   for (let want = MIN_METADATA_BYTES; ; want *= 2) {
     const bytes = file.at(offset, want);
-    const start = offset - file.base;
-    // The end is found unchecked first; readDboxMetadataForRebuild checks it, and says what is wrong when the file ends first.
-    if (findDboxMetadataEnd(bytes, start) !== undefined || file.base + bytes.length >= file.size) {
-      readDboxMetadataForRebuild(bytes, start, { path, baseOffset: file.base }, out);
-      return bytes;
-    }
+    where.baseOffset = file.base;
+    // Walked once: a block cut by the window's end is walked again after a bigger read; one cut by the file's end is an error.
+    const more = file.base + bytes.length < file.size;
+    if (readDboxMetadataForRebuild(bytes, offset - file.base, where, out, more)) return bytes;
   }
 }

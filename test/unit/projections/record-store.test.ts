@@ -18,7 +18,10 @@ function rows(store: RecordStore): Row[] {
 
 function build(uids: number[], token = {}): RecordStore {
   const ed = RecordStore.empty(RS).edit(token);
-  for (const uid of uids) ed.append(uid, uid & 0x1f);
+  // In runs of changing lengths (1, 8, 57, 400, …), so runs start and end inside leaves and span them.
+  for (let i = 0, k = 1; i < uids.length; i += k, k = ((k * 7) % 1500) + 1) {
+    ed.appendMessages(uids.slice(i, i + k).map((uid) => ({ uid, flags: uid & 0x1f })));
+  }
   return ed.finish();
 }
 
@@ -47,7 +50,7 @@ describe("RecordStore", () => {
       cur.writable();
       for (let i = from; i <= to; i++) cur.bytes[i * RS + 8] = 0xee;
     });
-    ed.append(9, 1);
+    ed.appendMessages([{ uid: 9, flags: 1 }]);
     ed.expunge([[0, 0]]);
     const b = ed.finish();
     expect(rows(a)).toEqual(before);
@@ -127,10 +130,12 @@ describe("RecordStore", () => {
           const ed = store.edit(sameToken ? token : {});
           lookupsMatch(ed, 3);
           if (o.kind === "append") {
+            const run: Array<{ uid: number; flags: number }> = [];
             for (let k = 0; k < o.n; k++, nextUid++) {
-              ed.append(nextUid, nextUid & 0x1f);
+              run.push({ uid: nextUid, flags: nextUid & 0x1f });
               model.push([nextUid, nextUid & 0x1f, 0]);
             }
+            ed.appendMessages(run);
           } else if (o.kind === "set" && model.length > 0) {
             const a = o.a % model.length;
             const b = a + (o.b % (model.length - a));
@@ -179,7 +184,7 @@ describe("RecordStore", () => {
         (n, cuts, picks) => {
           // uids 1, 3, 5…, then a few runs cut out: leaves of every fill, gaps in the uids.
           const ed = RecordStore.empty(RS).edit({});
-          for (let i = 0; i < n; i++) ed.append(2 * i + 1, (2 * i + 1) & 0x1f);
+          ed.appendMessages(Array.from({ length: n }, (_, i) => ({ uid: 2 * i + 1, flags: (2 * i + 1) & 0x1f })));
           const marks = new Set<number>();
           for (const [start, len] of cuts) for (let i = start % Math.max(n, 1); i < Math.min(n, (start % Math.max(n, 1)) + len); i++) marks.add(i);
           const ranges: Array<[number, number]> = [];
