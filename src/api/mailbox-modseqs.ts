@@ -43,5 +43,7 @@ export function introducesModseqs(tx: LogTransaction): boolean {
  * @returns the log range written, or undefined when nothing changed.
  */
 export async function enableModseqs(mailbox: Mailbox): Promise<CommitResult | undefined> {
+  // Kept already (a CONDSTORE client enables at every SELECT): no lock, no commit hooks. Checked again under the lock.
+  if (modseqFieldOffset(mailbox.state.extensions) >= 0) return undefined;
   return mailbox.commitWith(async (state) => (modseqFieldOffset(state.extensions) >= 0 ? [] : [modseqEnableRecords(state.logModseq)]), { changesMessages: false });
 }

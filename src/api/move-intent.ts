@@ -104,7 +104,7 @@ function slotPath(indexDir: string, n: number): string {
 /** Opens slot `n` and flocks it without waiting. @returns the slot, or undefined when a live mover holds it. */
 async function lockSlot(file: string, fd: number, fsync: boolean): Promise<MoveIntentSlot | undefined> {
   try {
-    if (await tryFlockExclusive(fd, file)) return new MoveIntentSlot(file, fd, fsync);
+    if (tryFlockExclusive(fd, file)) return new MoveIntentSlot(file, fd, fsync);
   } catch (err) {
     fs.closeSync(fd);
     throw err;

@@ -90,11 +90,9 @@ export interface IndexSync {
 /**
  * When sync() rewrites dovecot.index before releasing the lock: when the
  * policy says so, always, or never ("none": the caller replaced the index
- * files itself, e.g. a rebuild that wrote a new log). "min": past
- * rewriteMinLogBytes too, as after an open that read that much (Dovecot's
- * index_min_write).
+ * files itself, e.g. a rebuild that wrote a new log).
  */
-export type CheckpointPolicy = "due" | "min" | "always" | "none";
+export type CheckpointPolicy = "due" | "always" | "none";
 
 export class IndexWriter {
   readonly prefix: string;
@@ -217,14 +215,15 @@ export class IndexWriter {
    */
   async indexTail(): Promise<void> {
     if (this.unindexedBytes() < this.rewriteMinLogBytes()) return;
-    await this.sync(async () => undefined, "min");
+    this.minWrite = true;
+    await this.sync(async () => undefined, "due");
   }
 
   async close(): Promise<void> {
     const cache = this.options.closedIndexes;
     // A state whose running modseq is unknown cannot resume a log read (knownEnd): it is loaded again instead.
     // (Appending gives it one: only then does the check need what is still unfolded.)
-    const keep = cache && (this.current.logModseq > 0n || this.settle().logModseq > 0n) ? this.log.retainHead() : undefined;
+    const keep = cache && (this.current.logModseq > 0n || this.unfolded.length > 0) ? this.log.retainHead() : undefined;
     await this.log.close();
     // The state is folded only if a later open in this process takes it (a short command closes its storage unread).
     const writer = this;
@@ -354,8 +353,7 @@ export class IndexWriter {
   private async checkpointLocked(policy: Exclude<CheckpointPolicy, "none">): Promise<void> {
     const rotate = this.log.shouldRotate() && !(this.options.filesFollowTail && tailLags(this.settle()));
     const unindexed = this.unindexedBytes();
-    const minWrite = this.minWrite || policy === "min";
-    const due = unindexed >= (this.options.rewriteMaxLogBytes ?? REWRITE_MAX_LOG_BYTES) || (minWrite && unindexed >= this.rewriteMinLogBytes());
+    const due = unindexed >= (this.options.rewriteMaxLogBytes ?? REWRITE_MAX_LOG_BYTES) || (this.minWrite && unindexed >= this.rewriteMinLogBytes());
     if (policy !== "always" && !rotate && !due) return;
     this.settle();
     if (rotate) {

@@ -351,20 +351,28 @@ function rowRangesOfUids(records: ApplyContext["records"], uids: Uint32Array): A
     if (last !== undefined && last[1] + 1 === index) last[1] = index;
     else ranges.push((last = [index, index]));
   };
+  // Uids not in a run found whole wait here, visited in one walk per stretch (a walk steps row to row).
+  let pending = 0;
+  const visitPending = (upTo: number): void => {
+    if (upTo > pending) records.visitUids(uids.subarray(pending, upTo), (_bytes, _words, _offset, _k, index) => addRow(index));
+  };
   let start = 0;
   while (start < uids.length) {
     let end = start + 1;
     while (end < uids.length && uids[end] === uids[end - 1] + 1) end++;
-    const first = records.indexOfUid(uids[start]);
-    const lastRow = first + (end - start - 1);
-    if (end - start > 1 && first >= 0 && lastRow < records.count && records.uidAt(lastRow) === uids[end - 1]) {
-      if (last !== undefined && last[1] + 1 === first) last[1] = lastRow;
-      else ranges.push((last = [first, lastRow]));
-    } else {
-      records.visitUids(uids.subarray(start, end), (_bytes, _words, _offset, _k, index) => addRow(index));
+    if (end - start > 1) {
+      const first = records.indexOfUid(uids[start]);
+      const lastRow = first + (end - start - 1);
+      if (first >= 0 && lastRow < records.count && records.uidAt(lastRow) === uids[end - 1]) {
+        visitPending(start);
+        if (last !== undefined && last[1] + 1 === first) last[1] = lastRow;
+        else ranges.push((last = [first, lastRow]));
+        pending = end;
+      }
     }
     start = end;
   }
+  visitPending(uids.length);
   return ranges;
 }
 

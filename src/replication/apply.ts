@@ -189,8 +189,8 @@ export async function applyShipped(box: Mailbox, c: ShippedCommit, bodies: BodyS
       const before = box.state.logModseq;
       const changesModseq = tx.modseq !== primaryBefore;
       primaryBefore = tx.modseq;
-      // The primary's modseq enable changes no modseq itself; repeated where the replica's count is at it (not past: see README, Not done).
-      const enables = introducesModseqs(tx) && modseqFieldOffset(box.state.extensions) < 0 && (changesModseq ? tx.modseq > before : tx.modseq === before);
+      // The primary's modseq enable changes no modseq itself: repeated where the replica's count is at it (not past: see README, Not done).
+      const enables = !changesModseq && tx.modseq === before && introducesModseqs(tx) && modseqFieldOffset(box.state.extensions) < 0;
       if (!enables && (!changesModseq || tx.modseq <= before)) {
         // A transaction that changes no modseq may still be a Mailbox.update (repeating one is a no-op).
         if (await applyHeaderUpdate(box, tx)) result.applied++;

@@ -16,9 +16,22 @@ export async function cleanupAfter(failure: unknown, step: () => unknown): Promi
   try {
     await step();
   } catch (stepError) {
-    if (failure instanceof Error) {
-      const f = failure as ErrorWithSuppressed;
-      f.suppressed = [...(f.suppressed ?? []), stepError];
-    }
+    suppress(failure, stepError);
+  }
+}
+
+/** cleanupAfter for a synchronous step. */
+export function cleanupAfterSync(failure: unknown, step: () => void): void {
+  try {
+    step();
+  } catch (stepError) {
+    suppress(failure, stepError);
+  }
+}
+
+function suppress(failure: unknown, stepError: unknown): void {
+  if (failure instanceof Error) {
+    const f = failure as ErrorWithSuppressed;
+    f.suppressed = [...(f.suppressed ?? []), stepError];
   }
 }

@@ -412,7 +412,7 @@ export async function appendMdboxMessages(
   }
   try {
     // Closing fh at the end releases the flock (its only descriptor).
-    if (!(await tryFlockExclusive(fh.fd, filePath))) return { status: "locked" };
+    if (!tryFlockExclusive(fh.fd, filePath)) return { status: "locked" };
     const fileSize = (await fh.stat()).size;
     const { header } = readFileHeader(fh.fd, fileSize, filePath);
     if (header.msgHeaderSize !== DBOX_MSG_HEADER_SIZE) return { status: "not-appendable" };

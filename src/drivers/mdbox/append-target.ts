@@ -17,6 +17,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { MailCorruptedError } from "../../shared/errors.js";
+import { cleanupAfterSync } from "../../shared/cleanup.js";
 import { DBOX_MSG_HEADER_SIZE, decodeDboxFileHeader, encodeDboxFileHeader } from "../dbox/file-header.js";
 import { tryFlockExclusive } from "../dbox/flock.js";
 import { dboxTempFileName } from "../dbox/temp-name.js";
@@ -89,15 +90,19 @@ export class AppendTarget {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw err;
     }
-    let target: AppendTarget | undefined;
+    let usable: boolean;
     try {
-      if (!usableForAppend(fd, filePath, expectedSizeBytes)) return undefined;
-      target = new AppendTarget("existing", alt, fd, filePath, fileId, expectedSizeBytes, stagingBytes);
-      return target;
-    } finally {
-      // Closing releases the flock when it was taken; on a throw the error above is the one to report.
-      if (target === undefined) fs.closeSync(fd);
+      usable = usableForAppend(fd, filePath, expectedSizeBytes);
+    } catch (err) {
+      // Closing releases the flock when it was taken; the error above is the one to report.
+      cleanupAfterSync(err, () => fs.closeSync(fd));
+      throw err;
     }
+    if (!usable) {
+      fs.closeSync(fd);
+      return undefined;
+    }
+    return new AppendTarget("existing", alt, fd, filePath, fileId, expectedSizeBytes, stagingBytes);
   }
 
   /** Creates a new temp file in `dir` holding just the file header line (`2 M1e C<now>`). */
@@ -108,8 +113,8 @@ export class AppendTarget {
     try {
       finishNewFile(fd, perm, tempPath);
     } catch (err) {
-      fs.closeSync(fd);
-      fs.rmSync(tempPath, { force: true });
+      cleanupAfterSync(err, () => fs.closeSync(fd));
+      cleanupAfterSync(err, () => fs.rmSync(tempPath, { force: true }));
       throw err;
     }
     const target = new AppendTarget("new", alt, fd, tempPath, 0, 0, stagingBytes);

@@ -74,11 +74,11 @@ export class MdboxMap {
   private entriesOf: { readonly state: IndexMapState; readonly entries: readonly MapEntry[] } | undefined;
   private readerOf: { readonly state: IndexMapState; readonly read: (mapUid: number) => MapEntry | undefined } | undefined;
   /**
-   * Per async scope, not per map: two mailboxes of one process may commit
-   * concurrently (their map writes serialised by the lock), and each
-   * commit's hooks must get its own map records only.
+   * Per collectAppends scope, not per map (two mailboxes of one process may
+   * commit concurrently, their map writes serialised by the lock, and each
+   * commit's hooks must get its own map records only): the map appends made
+   * in it, and how to let go early of the map lock it took (if any).
    */
-  /** Per collectAppends scope: the map appends made in it, and how to let go early of the map lock it took (if any). */
   private readonly appendScopes = new CallScope<{ appends: StorageLogAppend[]; releaseLock: (() => Promise<void>) | undefined }>();
 
   constructor(readonly paths: MdboxPaths, private readonly options: MdboxMapOptions = {}) {}

@@ -18,8 +18,7 @@ import type { ExpungeGuid, LogRecord } from "../../log/types.js";
 import { tryFlockExclusive } from "../dbox/flock.js";
 import { AppendSession, type Placement } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
-import { highestFileIdRecords, MAP_EXT_NAME, mapRecordRecords } from "../../projections/mdbox-map-format.js";
-import { extRecColumn, type ExtColumn } from "../../projections/ext-columns.js";
+import { highestFileIdRecords, mapRecordRecords } from "../../projections/mdbox-map-format.js";
 import { fileEndsOf, forEachMapRow, mapHeader } from "../../projections/mdbox-map-view.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { findReferencedMapUids } from "./referenced-map-uids.js";
@@ -315,10 +314,9 @@ async function commitBatch(ctx: MdboxContext, session: AppendSession, planned: r
   let onListedState = false;
   await ctx.map.transact(async (state) => {
     onListedState = planned.every((f) => f.listedState === state);
-    const built = await batchRecords(ctx, session, planned, job, state, onListedState);
-    held = built !== undefined;
-    if (built === undefined || built.records.length === 0) return [];
-    return { transactions: [built.records], columns: built.columns };
+    const records = await batchRecords(ctx, session, planned, job, state, onListedState);
+    held = records !== undefined;
+    return records !== undefined && records.length > 0 ? [records] : [];
   });
   if (held && onListedState) job.listing.afterOwnCommit(ctx.map.state);
   return held;
@@ -329,10 +327,9 @@ async function commitBatch(ctx: MdboxContext, session: AppendSession, planned: r
  * lock): new files named, live records pointed at their copies, dead ones
  * expunged, and the orphan files looked for when this is the last batch.
  * `onListedState`: `state` is the one every plan was made from.
- * @returns the records, and the `map` update as a column when it can be
- *   folded as one; undefined when a plan no longer holds.
+ * @returns undefined when a plan no longer holds.
  */
-async function batchRecords(ctx: MdboxContext, session: AppendSession, planned: readonly PlannedFile[], job: FileJob, state: IndexMapState, onListedState: boolean): Promise<{ records: LogRecord[]; columns: ExtColumn[] } | undefined> {
+async function batchRecords(ctx: MdboxContext, session: AppendSession, planned: readonly PlannedFile[], job: FileJob, state: IndexMapState, onListedState: boolean): Promise<LogRecord[] | undefined> {
   if (!onListedState && !plansStillHold(state, new Map(planned.map((f) => [f.fileId, f.plan])))) return undefined;
   const flags = { external: true };
   const records: LogRecord[] = [];
@@ -349,13 +346,7 @@ async function batchRecords(ctx: MdboxContext, session: AppendSession, planned: 
     }
     for (const uid of f.plan.dead) dead.push({ uid, guid: ZERO_GUID });
   }
-  const placeRecords = mapRecordRecords(moved, flags);
-  records.push(...placeRecords);
-  // The moves of a purge after an expunge of the oldest messages are one run of map uids (the
-  // live rest of the last file purged): folded as a column, a copy per row, instead of
-  // applyExtRecUpdate's per-entry walk. The expunges in the same transaction take only dead rows,
-  // so consecutive live rows stay consecutive.
-  const columns = isRowRun(state, moved) ? [extRecColumn(placeRecords[1], MAP_EXT_NAME)] : [];
+  records.push(...mapRecordRecords(moved, flags));
   if (dead.length > 0) records.push({ type: "expunge-guid", external: true, sync: false, expunges: dead });
   if (job.orphans !== undefined && !job.orphansLooked.done) {
     // Before this commit the files just named have no records yet: they are not orphans.
@@ -364,17 +355,7 @@ async function batchRecords(ctx: MdboxContext, session: AppendSession, planned: 
     job.orphans.push(...(await orphanFiles(ctx, used)).filter((fileId) => !named.has(fileId)));
     job.orphansLooked.done = true;
   }
-  return { records, columns };
-}
-
-/** Whether `moved` names consecutive map uids, each a row of `state` (what ext-columns.ts folds as a column). */
-function isRowRun(state: IndexMapState, moved: ReadonlyArray<{ mapUid: number }>): boolean {
-  const n = moved.length;
-  if (n === 0) return false;
-  const first = moved[0].mapUid;
-  for (let i = 1; i < n; i++) if (moved[i].mapUid !== first + i) return false;
-  const at = state.records.indexOfUid(first);
-  return at >= 0 && state.records.indexOfUid(first + n - 1) === at + n - 1;
+  return records;
 }
 
 /** The file is gone: its refcount-0 records have nothing left to purge (mdbox_map_remove_file_id). */

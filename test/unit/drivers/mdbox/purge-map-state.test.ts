@@ -1,9 +1,8 @@
 /**
- * A purge whose moved map uids are one run of rows folds its `map` update
- * as a column (projections/ext-columns.ts): the map's state after the purge
- * must be the one the fold of the written log gives, which is what every
- * later open reads. Expunging a prefix gives such a run; a random expunge
- * mostly does not (the per-entry fold), and must agree too.
+ * The map's state a purge leaves in memory (its transaction folded, or
+ * left to fold when next read) must be the one the fold of the written log
+ * gives, which is what every later open reads: after an expunge of a
+ * prefix (the moved map uids one run) and after a scattered one.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -19,7 +18,7 @@ import { prng } from "../../../../campaign/lib/rng.js";
 let dir: string;
 let storage: Storage;
 beforeEach(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "purge-columns-"));
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "purge-map-state-"));
 });
 afterEach(async () => {
   await storage.close();
@@ -32,7 +31,6 @@ const seeds = process.env.SEED ? [Number(process.env.SEED)] : [1, 2, 3, 4].map((
 const cases = seeds.flatMap((seed) => [[seed, "prefix"], [seed, "scattered"]] as const);
 
 it.each(cases)("the map's state after a purge is the fold of its log (seed %i, %s expunge)", async (seed, expunged) => {
-  console.log(`purge-columns seed ${seed} ${expunged}`);
   const rand = prng(seed);
   const root = path.join(dir, "mail");
   storage = openStorage(`mdbox:${root}`, { fsync: "never" });
