@@ -7,7 +7,6 @@ import { advance, applyTransaction, enterLogFile, Replay, withLogModseq } from "
 import { readCheckpoint } from "./checkpoint-file.js";
 import { position } from "../projections/read.js";
 import { emptyIndexMap, type IndexMapState } from "../projections/state.js";
-import { fillExtColumns, withoutColumns, type ExtColumn } from "../projections/ext-columns.js";
 
 /**
  * Loading a mailbox's state from its files: `dovecot.index` (when present)
@@ -83,14 +82,13 @@ export function loadState(prefix: string, options: LoadOptions = {}): IndexMapSt
 /**
  * The state of a log this process just created and has not written to
  * since (with no dovecot.index): what loadState would read back from it,
- * folded from what its creation decoded instead; `columns` (records of
- * those transactions) folded as columns (ext-columns.ts).
+ * folded from what its creation decoded instead.
  */
-export function stateOfCreatedLog(created: CreatedLog, columns: readonly ExtColumn[] = []): IndexMapState {
+export function stateOfCreatedLog(created: CreatedLog): IndexMapState {
   const run = new Replay(emptyIndexMap({ indexId: created.header.indexId }));
   run.addHeader(created.header);
-  for (const tx of columns.length > 0 ? withoutColumns(created.transactions, columns) : created.transactions) run.push(tx);
-  return fillExtColumns(finishReplay(run, created.header, created.end.modseq), columns);
+  for (const tx of created.transactions) run.push(tx);
+  return finishReplay(run, created.header, created.end.modseq);
 }
 
 /** A replay's state, moved into the head file `head` and given the log's running modseq at its end. */

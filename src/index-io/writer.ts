@@ -33,7 +33,6 @@ import type { TransactionEffects } from "../projections/effects.js";
 import { position } from "../projections/read.js";
 import type { IndexMapState } from "../projections/state.js";
 import { tailOffsetUpdate } from "../projections/tail-offset.js";
-import { fillExtColumns, withoutColumns, type ExtColumn } from "../projections/ext-columns.js";
 import { writeCheckpoint } from "./checkpoint-file.js";
 import type { ClosedIndex, ClosedIndexCache } from "./closed-index-cache.js";
 import { isBefore, loadState, readSince, stateOfCreatedLog } from "./load-state.js";
@@ -81,10 +80,8 @@ export interface IndexSync {
    * `syncTail`: the mail files have everything up to the end of this write,
    * so it ends with the tail-offset update (written alone when there are no
    * transactions but the tail lags; nothing is written when neither).
-   * `columns`: EXT_REC_UPDATE records of `transactions` naming rows the same
-   * write appended, folded as columns (see ext-columns.ts).
    */
-  append(transactions: ReadonlyArray<readonly LogRecord[]>, options?: { syncTail?: boolean; columns?: readonly ExtColumn[] }): Promise<AppendResult | undefined>;
+  append(transactions: ReadonlyArray<readonly LogRecord[]>, options?: { syncTail?: boolean }): Promise<AppendResult | undefined>;
 }
 
 /**
@@ -152,11 +149,9 @@ export class IndexWriter {
    * Opens a log this process just created (TransactionLog.createIfMissingDecoded,
    * no dovecot.index beside it) from what the creation decoded: the file is
    * not read back. Whatever others appended since is read by the next sync.
-   * `columns`: EXT_REC_UPDATE records of the created transactions folded as
-   * columns (see ext-columns.ts).
    */
-  static openCreated(prefix: string, created: CreatedLog, options: IndexWriterOptions = {}, columns: readonly ExtColumn[] = []): IndexWriter {
-    const state = stateOfCreatedLog(created, columns);
+  static openCreated(prefix: string, created: CreatedLog, options: IndexWriterOptions = {}): IndexWriter {
+    const state = stateOfCreatedLog(created);
     const log = TransactionLog.open(prefix, { fsync: options.fsync, lockTimeoutMs: options.lockTimeoutMs, knownEnd: created.end });
     return new IndexWriter(prefix, log, state, undefined, options);
   }
@@ -242,11 +237,11 @@ export class IndexWriter {
       get unsyncedEffects() {
         return writer.unsynced;
       },
-      append: (transactions, options = {}) => this.appendLocked(transactions, options.syncTail ?? false, options.columns),
+      append: (transactions, options = {}) => this.appendLocked(transactions, options.syncTail ?? false),
     };
   }
 
-  private async appendLocked(transactions: ReadonlyArray<readonly LogRecord[]>, syncTail: boolean, columns?: readonly ExtColumn[]): Promise<AppendResult | undefined> {
+  private async appendLocked(transactions: ReadonlyArray<readonly LogRecord[]>, syncTail: boolean): Promise<AppendResult | undefined> {
     const nonEmpty = transactions.some((t) => t.length > 0);
     // Dovecot skips the tail update when it would not move (saved_tail_offset == offset).
     const writeTail = syncTail && (nonEmpty || tailLags(this.settle()));
@@ -258,11 +253,7 @@ export class IndexWriter {
       return transactions;
     }, writeTail ? { syncTail: tailOffsetUpdate } : {});
     if (!result) return result;
-    // Columns only where nobody is told the effects: a column reports none.
-    if (columns !== undefined && columns.length > 0 && this.unsynced === undefined && this.onFold === undefined) {
-      this.fold(this.settleInto(withoutColumns(result.transactions, columns)), []);
-      this.current = fillExtColumns(this.current, columns);
-    } else if (this.onFold === undefined && this.unsynced === undefined) {
+    if (this.onFold === undefined && this.unsynced === undefined) {
       // No effects wanted: folded when the state is next read.
       this.unfolded.push(...result.transactions);
     } else {

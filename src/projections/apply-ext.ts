@@ -3,10 +3,12 @@
  * or creates an extension, and EXT_RESET, EXT_HDR_UPDATE(32), EXT_REC_UPDATE
  * and EXT_ATOMIC_INC act on the extension it selected.
  */
-import type { HeaderPatch, LogRecord } from "../log/types.js";
+import { packedExtRecUpdates } from "../log/records/ext-rec-update.js";
+import type { HeaderPatch, LogRecord, PackedExtRecUpdates } from "../log/types.js";
 import type { ApplyContext } from "./apply-context.js";
 import { fillMissingModseqs, MODSEQ_EXT_NAME } from "./apply-modseq.js";
 import { applyIntro } from "./ext-registry.js";
+import type { RowSpan } from "./record-store.js";
 import type { CurrentExt } from "./state.js";
 
 type Rec<T extends LogRecord["type"]> = Extract<LogRecord, { type: T }>;
@@ -63,9 +65,9 @@ function patched(ctx: ApplyContext, hdrData: Uint8Array, hdrSize: number, patche
 
 /**
  * EXT_REC_UPDATE: each entry overwrites its message's field; unknown uids are
- * skipped. The entries come as objects (`updates`) or, from a reusing scan, in
- * place in the log's bytes (`packed`); one loop reads either, so both get the
- * same checks and errors.
+ * skipped. The entries come packed as the record holds them (`packed`: from a
+ * reusing scan, or built so by a writer) or as objects (`updates`), which are
+ * packed here first: one walk reads them, so both get the same checks and errors.
  */
 export function applyExtRecUpdate(ctx: ApplyContext, record: Rec<"ext-rec">): void {
   const cur = current(ctx, "Extension record updated");
@@ -77,65 +79,80 @@ export function applyExtRecUpdate(ctx: ApplyContext, record: Rec<"ext-rec">): vo
   const nextUid = ctx.header.nextUid;
   const size = cur.recordSize;
   if (size > ext.recordSize) throw ctx.corrupt(`entries of ${size} bytes for a ${ext.recordSize}-byte field`);
-  const fieldSize = ext.recordSize;
-  const updates = record.updates;
-  const packed = record.packed;
-  const count = packed === undefined ? updates.length : packed.count;
-  const uidOf = (n: number): number => (packed === undefined ? updates[n].uid : packed.view.getUint32(packed.start + n * packed.entrySize, true));
-  // Indexed, not for-of: a loop over every message of a big transaction runs once, mostly
-  // before it is optimized, and there for-of allocates an iterator result per element.
+  const packed = record.packed ?? packedExtRecUpdates(record.updates, size, (u) => u.uid, (out, at, u) => out.set(u.data.subarray(0, size), at));
+  const count = packed.count;
+  let field: FieldPlace | undefined;
   let n = 0;
   while (n < count) {
-    const first = uidOf(n);
-    if (first === 0 || first >= nextUid) throw ctx.corrupt(`Extension record update for invalid uid=${first}`);
-    const index = ctx.records.indexOfUid(first);
+    const uid = packed.view.getUint32(packed.start + n * packed.entrySize, true);
+    if (uid === 0 || uid >= nextUid) throw ctx.corrupt(`Extension record update for invalid uid=${uid}`);
+    const index = ctx.records.indexOfUid(uid);
     if (index < 0) {
       n++;
       continue;
     }
-    // A run of entries naming consecutive uids, walked as one span in the editor's byte loops
-    // (issue #11: a rebuild or import writes one entry per message, and a lookup, a span and
-    // a leaf check each were most of it). A record the run does not find in its row ends the
-    // walk; the loop looks that entry up on its own.
+    // The entries from n on, walked over the rows from `index` on a leaf at a time, as long
+    // as each names its row's uid (issue #11: a rebuild or import writes one entry per
+    // message, for consecutive uids, and a lookup per entry was most of it). An entry the
+    // walk does not find in its row ends it; the loop looks that entry up on its own.
     const editor = ctx.edit();
-    let runEnd = n + 1;
-    while (runEnd < count && index + (runEnd - n) < editor.count && uidOf(runEnd) === uidOf(runEnd - 1) + 1) runEnd++;
-    const span = editor.span(index, index + (runEnd - n) - 1);
-    const stride = editor.recordSize >>> 2;
-    walk: do {
-      for (let row = span.from; row <= span.to; row++) {
-        // Entry n's uid, and its data as `data` from `at`.
-        let uid: number;
-        let data: Uint8Array;
-        let at: number;
-        if (packed === undefined) {
-          uid = updates[n].uid;
-          data = updates[n].data;
-          at = 0;
-        } else {
-          const p = packed.start + n * packed.entrySize;
-          uid = packed.view.getUint32(p, true);
-          data = packed.bytes;
-          at = p + 4;
-        }
-        if (span.words[row * stride] !== uid) break walk;
-        if (uid >= nextUid) throw ctx.corrupt(`Extension record update for invalid uid=${uid}`);
-        n++;
-        const o = row * editor.recordSize + ext.recordOffset;
-        // The row's bytes in a local, and the entry's bytes and the zero padding in loops of
-        // their own: these loops run per byte of every entry, mostly before V8 optimizes them.
-        let bytes = span.bytes;
-        let same = true;
-        for (let k = 0; k < size && same; k++) same = bytes[o + k] === data[at + k];
-        for (let k = size; k < fieldSize && same; k++) same = bytes[o + k] === 0;
-        if (same) continue;
-        span.writable();
-        bytes = span.bytes;
-        for (let k = 0; k < size; k++) bytes[o + k] = data[at + k];
-        bytes.fill(0, o + size, o + fieldSize);
-      }
-    } while (span.next());
+    field ??= { recordSize: editor.recordSize, offset: ext.recordOffset, size, fieldSize: ext.recordSize, nextUid };
+    const span = editor.span(index, Math.min(editor.count, index + count - n) - 1);
+    let more: boolean;
+    do {
+      const end = n + span.to - span.from + 1;
+      n = copyRows(span, packed, n, field);
+      more = n === end && span.next();
+    } while (more);
   }
+}
+
+/** Where entries go in a row: the row size, the field's offset and size, the entries' data size; and the first uid not allocated. */
+interface FieldPlace {
+  readonly recordSize: number;
+  readonly offset: number;
+  readonly fieldSize: number;
+  readonly size: number;
+  readonly nextUid: number;
+}
+
+/**
+ * Copies entries k… into the span's rows of its current leaf, the entry's
+ * data zero-padded to the field, while each entry names its row's uid. The
+ * leaf is made writable at the first row that changes: a record that changes
+ * nothing copies no leaf (and the fold returns the same state). A function
+ * of typed arrays and numbers: it runs once per message and field, mostly
+ * cold, and a small loop is optimized early.
+ * @returns the next entry: the one that did not name its row's uid (or an
+ *   unallocated uid), or the one after the leaf's last row.
+ */
+function copyRows(span: RowSpan, packed: PackedExtRecUpdates, k: number, f: FieldPlace): number {
+  const recordSize = f.recordSize;
+  const stride = recordSize >>> 2;
+  const size = f.size;
+  const src = packed.bytes;
+  const view = packed.view;
+  const words = span.words;
+  let bytes = span.bytes;
+  let owned = false;
+  for (let row = span.from, p = packed.start + k * packed.entrySize; row <= span.to; row++, k++, p += packed.entrySize) {
+    const uid = view.getUint32(p, true);
+    if (words[row * stride] !== uid || uid >= f.nextUid) return k;
+    const o = row * recordSize + f.offset;
+    const end = o + f.fieldSize;
+    if (!owned) {
+      let same = true;
+      for (let b = 0; b < size && same; b++) same = bytes[o + b] === src[p + 4 + b];
+      for (let b = o + size; b < end && same; b++) same = bytes[b] === 0;
+      if (same) continue;
+      span.writable();
+      bytes = span.bytes;
+      owned = true;
+    }
+    for (let b = 0; b < size; b++) bytes[o + b] = src[p + 4 + b];
+    for (let b = o + size; b < end; b++) bytes[b] = 0;
+  }
+  return k;
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Comparing an in-memory index state with what its files give: for code
- * that folds a state some other way than the log's own fold (columns, see
- * projections/ext-columns.ts), whose result every later open must match.
+ * that builds a state from what it wrote instead of reading the log back (a
+ * created log, IndexWriter.openCreated), whose result every later open must match.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";

@@ -92,7 +92,7 @@ describeInterop("mdbox rebuild, against Dovecot", () => {
     o.assertNoStderrProblems();
   });
 
-  it("all indexes deleted at size (index files written whole, records taken as columns): doveadm reads what it reads after its own force-resync, and works on", async () => {
+  it("all indexes deleted at size (index files written whole): doveadm reads what it reads after its own force-resync, and works on", async () => {
     // Enough messages that the rebuilt map and INBOX logs pass the rewrite limit: both index files are written.
     const n = 4500;
     await storage.createMailbox("Big");

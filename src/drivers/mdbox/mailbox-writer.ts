@@ -10,8 +10,7 @@ import type { LogRecord } from "../../log/types.js";
 import type { ClosedIndexCache } from "../../index-io/closed-index-cache.js";
 import { IndexWriter } from "../../index-io/writer.js";
 import type { IndexMapState } from "../../projections/state.js";
-import { extRecColumn, type ExtColumn } from "../../projections/ext-columns.js";
-import { GUID_EXT_NAME, guidIntro, guidRecordRecords, MDBOX_EXT_NAME, mdboxIntro, mdboxRecordRecords } from "./mailbox-format.js";
+import { guidIntro, guidRecordRecords, mdboxIntro, mdboxRecordRecords } from "./mailbox-format.js";
 
 /** A new mailbox's next uid. */
 const FIRST_UID = 1;
@@ -27,10 +26,9 @@ export interface MailboxAppend {
   readonly uid?: number;
 }
 
-/** The transactions a created log starts with, and EXT_REC_UPDATE records of them folded as columns (ext-columns.ts). */
+/** The transactions a created log starts with. */
 export interface CreatedTransactions {
   readonly transactions: ReadonlyArray<readonly LogRecord[]>;
-  readonly columns?: readonly ExtColumn[];
 }
 
 /** Options of writeMailbox(). */
@@ -63,17 +61,15 @@ export async function writeMailbox(
 ): Promise<IndexMapState> {
   let createdWithTransactions = false;
   let created: CreatedLog | undefined;
-  let columns: readonly ExtColumn[] = [];
   if (opts.initialRecords && !fs.existsSync(prefix + ".log")) {
     const first = opts.createWith?.(FIRST_UID);
-    columns = first?.columns ?? [];
     const create = { initialRecords: opts.initialRecords(), transactions: first?.transactions };
     created = TransactionLog.createIfMissingDecoded(prefix, create, opts.fsync);
     createdWithTransactions = created !== undefined && create.transactions !== undefined;
   }
   const writerOptions = { fsync: opts.fsync, keepsIndexBackup: true, closedIndexes: opts.closedIndexes };
   // A log just created is folded from what was written, not read back; a dovecot.index left beside it is what a load would start from.
-  const writer = created !== undefined && !fs.existsSync(prefix) ? IndexWriter.openCreated(prefix, created, writerOptions, createdWithTransactions ? columns : []) : IndexWriter.open(prefix, writerOptions);
+  const writer = created !== undefined && !fs.existsSync(prefix) ? IndexWriter.openCreated(prefix, created, writerOptions) : IndexWriter.open(prefix, writerOptions);
   try {
     // Created with its transactions: what is left is dovecot.index, when due.
     await writer.sync(async (sync) => (createdWithTransactions ? undefined : sync.append(await build(sync.state))));
@@ -86,18 +82,16 @@ export async function writeMailbox(
 /**
  * The records that add `items` to a mailbox whose next uid is `nextUid`:
  * EXTERNAL APPEND (flags included), keywords, `mdbox` and `guid` records.
- * @returns the records, the uid each item got, and the `mdbox` and `guid`
- *   updates as columns when the uids are consecutive (they name the rows
- *   the APPEND adds: a state may take them as columns, see ext-columns.ts).
+ * @returns the records, and the uid each item got.
  */
-export function appendRecords(nextUid: number, items: readonly MailboxAppend[]): { records: LogRecord[]; uids: number[]; columns: ExtColumn[] } {
+export function appendRecords(nextUid: number, items: readonly MailboxAppend[]): { records: LogRecord[]; uids: number[] } {
   let next = nextUid;
   const uids = items.map((item) => {
     const uid = item.uid !== undefined && item.uid >= next ? item.uid : next;
     next = uid + 1;
     return uid;
   });
-  if (items.length === 0) return { records: [], uids, columns: [] };
+  if (items.length === 0) return { records: [], uids };
   const records: LogRecord[] = [
     // The extensions first: a mailbox that does not have them yet (a new one) then lays its
     // records out once, not again for each intro after the appends (a rebuild adds every message).
@@ -111,12 +105,8 @@ export function appendRecords(nextUid: number, items: readonly MailboxAppend[]):
     records.push({ type: "keyword-update", external: true, sync: false, modifyType: "add", name, ranges: mergeRanges(list) });
   }
   // The items themselves with the uids apart: no joined object per message (a rebuild adds every message).
-  const mdbox = mdboxRecordRecords(items, uids);
-  const guid = guidRecordRecords(items, uids);
-  records.push(...mdbox, ...guid);
-  const consecutive = uids[uids.length - 1] - uids[0] === uids.length - 1;
-  const columns = consecutive ? [extRecColumn(mdbox[1], MDBOX_EXT_NAME), extRecColumn(guid[1], GUID_EXT_NAME)] : [];
-  return { records, uids, columns };
+  records.push(...mdboxRecordRecords(items, uids), ...guidRecordRecords(items, uids));
+  return { records, uids };
 }
 
 /** Ascending uids as merged ranges (log records want sorted, non-overlapping ranges). */

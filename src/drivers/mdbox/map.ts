@@ -21,7 +21,6 @@ import type { LogRecord } from "../../log/types.js";
 import { readCheckpoint } from "../../index-io/checkpoint-file.js";
 import { IndexWriter } from "../../index-io/writer.js";
 import type { IndexMapState } from "../../projections/state.js";
-import type { ExtColumn } from "../../projections/ext-columns.js";
 import { initialMapRecords } from "../../projections/mdbox-map-format.js";
 import { mapEntries, mapEntryReader, mapHeader, recentFileEnds, type FileEnd, type MapEntry } from "../../projections/mdbox-map-view.js";
 import { MAX_CANDIDATE_FILES } from "./append-session.js";
@@ -61,12 +60,6 @@ function createOptions(prefix: string): CreateLogOptions {
 
 /** What a map transaction's build function returns: transactions to append (none: nothing written). */
 export type MapTransactions = ReadonlyArray<readonly LogRecord[]>;
-
-/** … or transactions with EXT_REC_UPDATE records of rows they append, folded as columns (ext-columns.ts). */
-export interface MapWrite {
-  readonly transactions: MapTransactions;
-  readonly columns: readonly ExtColumn[];
-}
 
 /** The map of one mdbox storage: its state (a projection of the map log) and its writer. */
 export class MdboxMap {
@@ -177,15 +170,14 @@ export class MdboxMap {
    * briefly for the map (LockTimeoutError otherwise).
    * @returns the append, or undefined when build returned nothing.
    */
-  async transact(build: (state: IndexMapState) => Promise<MapTransactions | MapWrite>, opts: { nested?: boolean } = {}): Promise<AppendResult | undefined> {
+  async transact(build: (state: IndexMapState) => Promise<MapTransactions>, opts: { nested?: boolean } = {}): Promise<AppendResult | undefined> {
     const writer = this.open().writer!;
     const lockTimeoutMs = opts.nested ? this.options.nestedLockTimeoutMs ?? DEFAULT_NESTED_LOCK_TIMEOUT_MS : undefined;
     try {
       return await writer.sync(async (sync) => {
-        const built = await build(sync.state);
-        const { transactions, columns } = "columns" in built ? built : { transactions: built as MapTransactions, columns: undefined };
+        const transactions = await build(sync.state);
         const modseqBefore = sync.state.logModseq;
-        const written = await sync.append(transactions, { syncTail: transactions.some((t) => t.length > 0), columns });
+        const written = await sync.append(transactions, { syncTail: transactions.some((t) => t.length > 0) });
         if (written !== undefined && written.transactions.length > 0) this.noteAppend({ log: "map", indexPrefix: writer.prefix, start: written.start, end: written.end, modseqBefore });
         return written;
       }, "due", { lockTimeoutMs });

@@ -35,9 +35,8 @@
  * A map or mailbox log the rebuild creates (index loss) gets the same
  * records Dovecot's force-resync writes to its new logs (an APPEND and one
  * EXT_REC_UPDATE per record extension, naming every message; checked at
- * 20k messages), and its in-memory state takes those EXT_REC_UPDATEs as
- * columns copied from what was found instead of folding them entry by
- * entry (projections/ext-columns.ts; issue #11). The order above is kept:
+ * 20k messages), folded as any log is (the fold copies an EXT_REC_UPDATE's
+ * entries for consecutive rows a leaf at a time; issue #11). The order above is kept:
  * the state is built only after its log append returned (synced, for the
  * map), and dovecot.map.index / dovecot.index are written from it only
  * through writeCheckpoint (a temp file, fdatasynced, renamed over), as
@@ -51,8 +50,7 @@ import type { MdboxContext } from "./context.js";
 import { guidRecordRecords, initialMailboxRecords, mdboxHeaderRecords, mdboxRecordRecords } from "./mailbox-format.js";
 import { referencedMapUidsInLogs, mdboxHeaderOf, messageRefs, snapshotAllMailboxes } from "./mailbox-refs.js";
 import { appendRecords, writeMailbox, type CreatedTransactions, type MailboxAppend } from "./mailbox-writer.js";
-import { MAP_EXT_NAME, mapHeaderRecords, mapRecordRecords, REF_EXT_NAME, REFCOUNT_MAX, refIncRecords, refIntro, refSetRecords } from "../../projections/mdbox-map-format.js";
-import { extRecColumn } from "../../projections/ext-columns.js";
+import { mapHeaderRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refIntro, refSetRecords } from "../../projections/mdbox-map-format.js";
 import { forEachMapRow, forEachRefcount, mapHeader } from "../../projections/mdbox-map-view.js";
 import { MessageIndex, planMailboxes, planMap, type MailboxPlan, type PlacedMessages } from "./rebuild-plan.js";
 import { scanStorageFiles, type BrokenSpot } from "./rebuild-scan.js";
@@ -127,27 +125,19 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
     if (mapPlan.expunge.length > 0) {
       records.push({ type: "expunge-guid", external: true, sync: false, expunges: mapPlan.expunge.map((uid) => ({ uid, guid: new Uint8Array(16) })) });
     }
-    let placeRecords: LogRecord[] = [];
     if (mapPlan.append.length > 0) {
       records.push({ type: "append", external: true, sync: false, messages: mapPlan.append.map((i) => ({ uid: mapUids[i], flags: 0 })) });
-      placeRecords = mapRecordRecords(mapPlan.append, flags, (i) => mapUids[i], (i, out) => {
+      records.push(...mapRecordRecords(mapPlan.append, flags, (i) => mapUids[i], (i, out) => {
         out.fileId = found.fileIds[i];
         out.offset = found.offsets[i];
         out.size = found.sizes[i];
-      });
-      records.push(...placeRecords);
+      }));
     }
     // The refcounts planMap read from the map's rows: only those that change are written.
     const refs: number[] = [];
     for (let i = 0; i < mapUids.length; i++) if (!mapPlan.placed.refcountIs(i, Math.min(planned.refcounts[i], REFCOUNT_MAX))) refs.push(i);
-    const refRecords = refSetRecords(refs, flags, (i) => mapUids[i], (i) => Math.min(planned.refcounts[i], REFCOUNT_MAX));
-    records.push(...refRecords);
-    // A map with no records (created by this rebuild) gets every row from the APPEND above, in
-    // map uid order, and a place and refcount for each: the state takes those as columns.
-    if (state.records.count > 0 || placeRecords.length === 0) return [records];
-    const columns = [extRecColumn(placeRecords[1], MAP_EXT_NAME)];
-    if (refRecords.length > 0) columns.push(extRecColumn(refRecords[1], REF_EXT_NAME));
-    return { transactions: [records], columns };
+    records.push(...refSetRecords(refs, flags, (i) => mapUids[i], (i) => Math.min(planned.refcounts[i], REFCOUNT_MAX)));
+    return [records];
   });
 
   // Phase 3: the mailboxes; their states are kept for phase 4's count.
@@ -291,7 +281,7 @@ async function fixMailbox(
     const next = first.uids.length > 0 ? first.uids[first.uids.length - 1] + 1 : nextUid;
     const put = restore(next);
     const records = [...first.records, ...put.records];
-    return { transactions: records.length > 0 ? [records] : [], columns: [...first.columns, ...put.columns] };
+    return { transactions: records.length > 0 ? [records] : [] };
   };
   await writeMailbox(prefix, (state) => created(state.header.nextUid).transactions, {
     fsync: ctx.settings.fsync,
