@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "../../shared/errors.js";
-import { toRanges, type FlagAction } from "../../index.js";
+import type { FlagAction } from "../../index.js";
 import { parseFlagNames } from "../../shared/flags.js";
 import { noteUnindexedChanges, withStorage } from "../context.js";
 import { forEachMatch, forEachMatchRanges } from "../match.js";
@@ -86,10 +86,10 @@ export function registerMail(program: Command, io: CliIo): void {
       .action(async (dest: string, queryArgs: string[]) => {
         await withStorage(program, io, async (storage) => {
           const target = await storage.openMailbox(dest);
-          await forEachMatch(storage, parseQuery(queryArgs), async (box, uids) => {
-            if (uids.length === 0 || box.name === target.name) return;
-            if (verb === "move") await box.moveTo(target, toRanges(uids));
-            else await box.transaction().copyTo(target, toRanges(uids));
+          await forEachMatchRanges(storage, parseQuery(queryArgs), async (box, ranges) => {
+            if (ranges.length === 0 || box.name === target.name) return;
+            if (verb === "move") await box.moveTo(target, ranges);
+            else await box.transaction().copyTo(target, ranges);
           });
         }, { existing: true });
       });
