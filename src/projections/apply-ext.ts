@@ -8,7 +8,6 @@ import type { HeaderPatch, LogRecord, PackedExtRecUpdates } from "../log/types.j
 import type { ApplyContext } from "./apply-context.js";
 import { fillMissingModseqs, MODSEQ_EXT_NAME } from "./apply-modseq.js";
 import { applyIntro } from "./ext-registry.js";
-import type { RowSpan } from "./record-store.js";
 import type { CurrentExt } from "./state.js";
 
 type Rec<T extends LogRecord["type"]> = Extract<LogRecord, { type: T }>;
@@ -101,7 +100,15 @@ export function applyExtRecUpdate(ctx: ApplyContext, record: Rec<"ext-rec">): vo
     let more: boolean;
     do {
       const end = n + span.to - span.from + 1;
-      n = copyRows(span, packed, n, field);
+      // Rows that hold their entry's bytes already are passed over: a record that changes
+      // nothing copies no leaf (and the fold gives back the same state).
+      const found = unchangedRows(span.bytes, span.words, span.from, span.to, packed, n, field);
+      const row = found < 0 ? ~found : found;
+      n += row - span.from;
+      if (found >= 0 && row <= span.to) {
+        span.writable();
+        n = copyRows(span.bytes, span.words, row, span.to, packed, n, field);
+      }
       more = n === end && span.next();
     } while (more);
   }
@@ -117,40 +124,46 @@ interface FieldPlace {
 }
 
 /**
- * Copies entries k… into the span's rows of its current leaf, the entry's
- * data zero-padded to the field, while each entry names its row's uid. The
- * leaf is made writable at the first row that changes: a record that changes
- * nothing copies no leaf (and the fold returns the same state). A function
- * of typed arrays and numbers: it runs once per message and field, mostly
- * cold, and a small loop is optimized early.
- * @returns the next entry: the one that did not name its row's uid (or an
- *   unallocated uid), or the one after the leaf's last row.
+ * The first of rows from..to (entries k… naming them) whose field differs
+ * from its entry's data zero-padded, to+1 when none does, or ~row for the
+ * first row whose entry does not name its uid (or names an unallocated one).
  */
-function copyRows(span: RowSpan, packed: PackedExtRecUpdates, k: number, f: FieldPlace): number {
+function unchangedRows(bytes: Uint8Array, words: Uint32Array, from: number, to: number, packed: PackedExtRecUpdates, k: number, f: FieldPlace): number {
+  const stride = f.recordSize >>> 2;
+  const size = f.size;
+  const src = packed.bytes;
+  for (let row = from, p = packed.start + k * packed.entrySize; row <= to; row++, p += packed.entrySize) {
+    const uid = packed.view.getUint32(p, true);
+    if (words[row * stride] !== uid || uid >= f.nextUid) return ~row;
+    const o = row * f.recordSize + f.offset;
+    for (let b = 0; b < size; b++) if (bytes[o + b] !== src[p + 4 + b]) return row;
+    for (let b = o + size, end = o + f.fieldSize; b < end; b++) if (bytes[b] !== 0) return row;
+  }
+  return to + 1;
+}
+
+/**
+ * Copies entries k… into rows from..to of one leaf (`bytes`/`words`), each
+ * entry's data zero-padded to the field, while each entry names its row's
+ * uid. A function of typed arrays and numbers only: it runs once per
+ * message and field, mostly cold, and a small loop is optimized early.
+ * @returns the next entry: the first that did not name its row's uid (or
+ *   named an unallocated one), or the one after row `to`'s.
+ */
+function copyRows(bytes: Uint8Array, words: Uint32Array, from: number, to: number, packed: PackedExtRecUpdates, k: number, f: FieldPlace): number {
   const recordSize = f.recordSize;
   const stride = recordSize >>> 2;
   const size = f.size;
+  const end = f.offset + f.fieldSize;
+  const nextUid = f.nextUid;
   const src = packed.bytes;
   const view = packed.view;
-  const words = span.words;
-  let bytes = span.bytes;
-  let owned = false;
-  for (let row = span.from, p = packed.start + k * packed.entrySize; row <= span.to; row++, k++, p += packed.entrySize) {
+  for (let row = from, p = packed.start + k * packed.entrySize; row <= to; row++, k++, p += packed.entrySize) {
     const uid = view.getUint32(p, true);
-    if (words[row * stride] !== uid || uid >= f.nextUid) return k;
+    if (words[row * stride] !== uid || uid >= nextUid) return k;
     const o = row * recordSize + f.offset;
-    const end = o + f.fieldSize;
-    if (!owned) {
-      let same = true;
-      for (let b = 0; b < size && same; b++) same = bytes[o + b] === src[p + 4 + b];
-      for (let b = o + size; b < end && same; b++) same = bytes[b] === 0;
-      if (same) continue;
-      span.writable();
-      bytes = span.bytes;
-      owned = true;
-    }
     for (let b = 0; b < size; b++) bytes[o + b] = src[p + 4 + b];
-    for (let b = o + size; b < end; b++) bytes[b] = 0;
+    for (let b = o + size, e = row * recordSize + end; b < e; b++) bytes[b] = 0;
   }
   return k;
 }
