@@ -8,7 +8,7 @@
  * builtin rather than Buffer's binding call (the dbox metadata walk
  * searches for a line feed per item).
  */
-import * as fs from "node:fs";
+import { readOnPool } from "./fd-pool.js";
 
 /** One growing buffer that whole files are read into in turn. */
 export class WholeFileReader {
@@ -29,15 +29,11 @@ export class WholeFileReader {
     const bytes = this.buffer.subarray(0, sizeBytes);
     let done = 0;
     while (done < sizeBytes) {
-      const bytesRead = await readAt(fd, bytes, done, sizeBytes - done);
+      // On libuv's pool: a whole m.N is megabytes, and the event loop goes on meanwhile.
+      const { bytesRead } = await readOnPool(fd, bytes, done, sizeBytes - done, done);
       if (bytesRead === 0) break;
       done += bytesRead;
     }
     return done === sizeBytes ? bytes : bytes.subarray(0, done);
   }
-}
-
-/** pread(2) on libuv's pool (a whole m.N is megabytes: the event loop goes on meanwhile). */
-function readAt(fd: number, into: Uint8Array, at: number, length: number): Promise<number> {
-  return new Promise((resolve, reject) => fs.read(fd, into, at, length, at, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead))));
 }

@@ -22,11 +22,7 @@ import { DBOX_MSG_HEADER_SIZE, decodeDboxFileHeader, encodeDboxFileHeader } from
 import { tryFlockExclusive } from "../dbox/flock.js";
 import { dboxTempFileName } from "../dbox/temp-name.js";
 import { newFilePermissionsIn, finishNewFile } from "../../shared/file-mode.js";
-
-/** fdatasync(2) on libuv's pool: it waits for the disk, and the syncs of a session's files overlap. */
-function fdatasync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
-}
+import { fdatasyncOnPool } from "../../shared/fd-pool.js";
 
 /**
  * Size of a target's staging buffer: a few writes per transaction of small
@@ -165,7 +161,8 @@ export class AppendTarget {
   /** Writes what is queued and (when `sync`) fdatasyncs all that was written since the last sync. */
   async flush(sync: boolean): Promise<void> {
     this.writeStaged();
-    if (sync && this.unsynced) await fdatasync(this.fd!);
+    // On libuv's pool: it waits for the disk, and the syncs of a session's files overlap.
+    if (sync && this.unsynced) await fdatasyncOnPool(this.fd!);
     this.unsynced = false;
   }
 

@@ -25,6 +25,7 @@ import { findReferencedMapUids } from "./referenced-map-uids.js";
 import type { ClosedIndexCache } from "../../index-io/closed-index-cache.js";
 import { repairLowRefcounts } from "./refcount-repair.js";
 import { allEnded } from "../../shared/all-ended.js";
+import { closeOnPool } from "../../shared/fd-pool.js";
 import { WholeFileReader } from "../../shared/whole-file-reader.js";
 import { PurgeListing } from "./purge-listing.js";
 import { MapColumns } from "../../projections/mdbox-map-columns.js";
@@ -228,6 +229,8 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
     }
   } finally {
     await session.release();
+    // On libuv's pool: the last close of a purged (unlinked) m.N frees its page cache,
+    // milliseconds of kernel work per 10 MiB file, and the closes of a batch overlap there.
     await allEnded(planned.map((file) => closeOnPool(file.fd)));
   }
   if (held) return;
@@ -286,15 +289,6 @@ async function openAndPlan(ctx: MdboxContext, fileId: number, job: FileJob, resu
   } finally {
     if (file === undefined) await closeOnPool(fd);
   }
-}
-
-/**
- * close(2) on libuv's pool: the last close of a purged (unlinked) m.N frees
- * its page cache, milliseconds of kernel work per 10 MiB file, and the
- * closes of a batch overlap there.
- */
-function closeOnPool(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 /**
