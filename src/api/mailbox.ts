@@ -370,13 +370,13 @@ export class Mailbox {
 
   /**
    * Runs `fn` under the mailbox's log lock, after the format's commit locks
-   * for `intent` (taken in a commit's order; by default as for a change of
-   * messages: mdbox then holds the map lock, so no purge moves the bodies
-   * `fn` reads), with the state caught up to the log's end; another writer
-   * (doveadm's expunge among them) waits until it is done. Writes nothing:
-   * no commit hooks, no leftovers adopted, no mail-file sync, no checkpoint.
+   * for `intent` (taken in a commit's order: for a change of messages, mdbox
+   * holds the map lock, so no purge moves the bodies `fn` reads), with the
+   * state caught up to the log's end; another writer (doveadm's expunge
+   * among them) waits until it is done. Writes nothing: no commit hooks, no
+   * leftovers adopted, no mail-file sync, no checkpoint.
    */
-  async withLogLock<T>(fn: (state: IndexMapState) => Promise<T>, intent?: CommitIntent): Promise<T> {
+  async withLogLock<T>(fn: (state: IndexMapState) => Promise<T>, intent: CommitIntent): Promise<T> {
     this.checkOpen();
     this.checkWritable();
     const run = () => this.writer.sync((sync) => fn(sync.state), "none");

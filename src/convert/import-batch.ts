@@ -23,8 +23,8 @@ export class ImportBatch {
   private tx: MailboxTransaction | undefined;
   /** Messages in the open transaction. */
   private count = 0;
-  /** Body bytes appended since the last stage(). */
-  private unstaged = 0;
+  /** Body bytes the open transaction still held after its last stage(): it stages again once it holds STAGE_BYTES more. */
+  private heldAfterStage = 0;
 
   /**
    * @param onCommit told how many messages each commit recorded.
@@ -35,15 +35,11 @@ export class ImportBatch {
     private readonly onCommit: (messages: number) => void,
   ) {}
 
-  async add(input: AppendInput, bodyBytes: number): Promise<void> {
+  async add(input: AppendInput): Promise<void> {
     const tx = (this.tx ??= this.box.transaction());
     tx.append(input);
     this.count++;
-    this.unstaged += bodyBytes;
-    if (this.unstaged >= STAGE_BYTES) {
-      await tx.stage();
-      this.unstaged = 0;
-    }
+    if (tx.heldBytes - this.heldAfterStage >= STAGE_BYTES) this.heldAfterStage = await tx.stage();
     if (this.count >= this.limits.messages || tx.heldBytes >= this.limits.bytes) await this.commit();
   }
 
@@ -70,7 +66,7 @@ export class ImportBatch {
     }
     const n = this.count;
     this.tx = undefined;
-    this.count = this.unstaged = 0;
+    this.count = this.heldAfterStage = 0;
     this.onCommit(n);
   }
 

@@ -166,7 +166,7 @@ async function importMailbox(source: Storage, target: Storage, name: string, exi
           receivedDate: new Date(m.receivedTime * 1000),
           ...(guid !== undefined ? { guid } : {}),
           ...(numbering.keep ? { uid: m.uid } : {}),
-        }, m.body.length);
+        });
         bytes += m.body.length;
       }
       await batch.commit();
