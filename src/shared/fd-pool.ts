@@ -4,14 +4,30 @@
  * close of a purged m.N (freeing its page cache), fdatasync. Elsewhere the
  * engine uses the synchronous calls on purpose (a small read is a few µs, a
  * pool round trip more). fs.promises works on FileHandles, not on the
- * descriptors these callers hold.
+ * descriptors these callers hold; and util.promisify would keep the fs
+ * function of the moment this module loaded, where `fs` is looked up at each
+ * call here, so that a test's spy on node:fs sees these calls too.
  */
 import * as fs from "node:fs";
-import { promisify } from "node:util";
 
-/** pread(2): resolves to `{ bytesRead }`. */
-export const readOnPool = promisify(fs.read);
+type Done<T> = (err: NodeJS.ErrnoException | null | undefined, value?: T) => void;
+
+/** `start`'s callback call as a promise. */
+function onPool<T>(start: (done: Done<T>) => void): Promise<T> {
+  return new Promise((resolve, reject) => start((err, value) => (err ? reject(err) : resolve(value as T))));
+}
+
+/** pread(2) of up to `length` bytes at file offset `position`, into `into` at the same offset. @returns how many were read. */
+export function readOnPool(fd: number, into: Uint8Array, position: number, length: number): Promise<number> {
+  return onPool<number>((done) => fs.read(fd, into, position, length, position, done));
+}
+
 /** close(2). */
-export const closeOnPool = promisify(fs.close);
+export function closeOnPool(fd: number): Promise<void> {
+  return onPool<void>((done) => fs.close(fd, done));
+}
+
 /** fdatasync(2). */
-export const fdatasyncOnPool = promisify(fs.fdatasync);
+export function fdatasyncOnPool(fd: number): Promise<void> {
+  return onPool<void>((done) => fs.fdatasync(fd, done));
+}

@@ -30,7 +30,7 @@ export class WholeFileReader {
     let done = 0;
     while (done < sizeBytes) {
       // On libuv's pool: a whole m.N is megabytes, and the event loop goes on meanwhile.
-      const { bytesRead } = await readOnPool(fd, bytes, done, sizeBytes - done, done);
+      const bytesRead = await readOnPool(fd, bytes, done, sizeBytes - done);
       if (bytesRead === 0) break;
       done += bytesRead;
     }
