@@ -15,7 +15,6 @@
 import * as fs from "node:fs";
 import { promises as fsp } from "node:fs";
 import type { ExpungeGuid, LogRecord } from "../../log/types.js";
-import { tryFlockExclusive } from "../dbox/flock.js";
 import { AppendSession, type Placement } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
 import { highestFileIdRecords, mapRecordRecords } from "../../projections/mdbox-map-format.js";
@@ -27,6 +26,7 @@ import { repairLowRefcounts } from "./refcount-repair.js";
 import { allEnded } from "../../shared/all-ended.js";
 import { WholeFileReader } from "../../shared/whole-file-reader.js";
 import { PurgeListing } from "./purge-listing.js";
+import { bytesOf, openForPurge, type OpenOutcome } from "./purge-open.js";
 import { MapColumns } from "../../projections/mdbox-map-columns.js";
 import { planCopies, plansStillHold, type CopyPlan, type PlanRules } from "./purge-plan.js";
 
@@ -108,7 +108,7 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
     fileIds.add(fileId);
     lastFileId = fileId;
   }
-  const job: FileJob = { ...opts, keep, exclude: fileIds, listing: new PurgeListing(ctx.map, fileIds, columns), reader: new WholeFileReader(), orphansLooked: { done: false } };
+  const job: FileJob = { ...opts, keep, exclude: fileIds, listing: new PurgeListing(ctx.map, fileIds, columns), readers: [new WholeFileReader(), new WholeFileReader()], orphansLooked: { done: false } };
   const order = [...fileIds].sort((a, b) => a - b);
   for (let i = 0; i < order.length; i += MAX_BATCH_FILES) {
     const last = i + MAX_BATCH_FILES >= order.length;
@@ -164,8 +164,12 @@ const ZERO_GUID = new Uint8Array(16);
 interface FileJob extends PlanRules {
   readonly exclude: ReadonlySet<number>;
   readonly listing: PurgeListing;
-  /** Each file is read into the same buffer: its live messages are queued (copied) before the next file is read. */
-  readonly reader: WholeFileReader;
+  /**
+   * Files are read into these in turn, the next while the current is
+   * planned: a file's live messages are queued (copied) before the one
+   * after the next is read into its buffer.
+   */
+  readonly readers: readonly [WholeFileReader, WholeFileReader];
   /** Where the batch's map transaction adds the orphan files it finds (the last batch: saves a lock and a walk of its own). */
   readonly orphans?: number[];
   readonly orphansLooked: { done: boolean };
@@ -201,15 +205,21 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
   // being purged still hold every message, so a name lost in a crash loses nothing.
   const session = new AppendSession(ctx.paths, { rotateSizeBytes: ctx.settings.rotateSizeBytes, sync: ctx.settings.fsyncFiles ?? true, excludeFileIds: job.exclude, deferDirSync: true, stagingBytes: COPY_STAGING_BYTES });
   let held: boolean;
+  // File k + 1 is opened and its read started before file k is planned (purge-open.ts).
+  const opening: OpenOutcome[] = [];
+  let k = 0;
   try {
-    for (const fileId of fileIds) {
-      const opened = await openAndPlan(ctx, fileId, job, result);
+    if (fileIds.length > 0) opening.push(openForPurge(ctx.paths, fileIds[0], job.readers[0]));
+    for (; k < fileIds.length; k++) {
+      // Into the other buffer: file k's bytes are used until its copies are queued.
+      if (k + 1 < fileIds.length) opening.push(openForPurge(ctx.paths, fileIds[k + 1], job.readers[(k + 1) % 2]));
+      const opened = await planOpened(ctx, fileIds[k], opening[k], job, result);
       if (opened === undefined) continue;
       const { file, bytes } = opened;
       planned.push(file);
       // Dovecot purges each file in a transaction of its own (the rotation rule depends on it).
       session.beginTransaction();
-      // Views of the shared read buffer: addAll() has copied them all when it returns, before the next read.
+      // Views of file k's read buffer: addAll() has copied them all when it returns, before that buffer is read into again.
       const records = file.plan.live.map((m) => ({ record: bytes.subarray(m.entry.offset, m.entry.offset + m.entry.size), bodySize: m.bodySize, alt: m.alt }));
       file.placements = session.addAll(records, () => job.listing.recentFiles());
     }
@@ -227,6 +237,12 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
       }
     }
   } finally {
+    // A file opened ahead is left only when the loop above failed: its read ends before it closes.
+    const left = opening[k + 1];
+    if (typeof left === "object") {
+      await left.read;
+      await closeOnPool(left.fd);
+    }
     await session.release();
     await allEnded(planned.map((file) => closeOnPool(file.fd)));
   }
@@ -237,40 +253,26 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
 }
 
 /**
- * Opens, locks, reads and plans one file. Files that cannot be purged now
- * are reported in `result` (skipped, corrupt) and closed.
- * @returns the planned file, its flock held, and its bytes (the reader's
- *   buffer, valid until the next read); undefined when it is not purged now.
+ * Lists and plans one file opened by openForPurge. Files that cannot be
+ * purged now are reported in `result` (skipped, corrupt) and closed; a
+ * missing one has its dead records expunged.
+ * @returns the planned file, its flock held, and its bytes (its reader's
+ *   buffer, valid until that reader's next read); undefined when it is not
+ *   purged now.
  */
-async function openAndPlan(ctx: MdboxContext, fileId: number, job: FileJob, result: PurgeResult): Promise<{ file: PlannedFile; bytes: Uint8Array } | undefined> {
-  const located = ctx.paths.locate(fileId);
-  if (located === undefined) {
+async function planOpened(ctx: MdboxContext, fileId: number, opened: OpenOutcome, job: FileJob, result: PurgeResult): Promise<{ file: PlannedFile; bytes: Uint8Array } | undefined> {
+  if (opened === "missing") {
     await expungeDeadRecordsOf(ctx, fileId, job.keep, result);
     return undefined;
   }
-  // Opened, locked and stat()ed synchronously: microseconds each, where a trip through libuv's
-  // pool cost a wake-up (often a millisecond on a busy machine).
-  let fd: number;
-  try {
-    fd = fs.openSync(located.path, "r");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
+  if (opened === "locked") result.skippedFileIds.push(fileId);
+  if (typeof opened !== "object") return undefined;
   let file: PlannedFile | undefined;
   try {
-    if (!tryFlockExclusive(fd, located.path)) {
-      result.skippedFileIds.push(fileId);
-      return undefined;
-    }
-    // Another purge may have deleted it between our open and our lock.
-    const st = fs.fstatSync(fd);
-    const now = fs.statSync(located.path, { throwIfNoEntry: false });
-    if (now === undefined || now.ino !== st.ino) return undefined;
-
+    // Listed under the flock (taken when opened): no save can add to the file afterwards.
     const listed = job.listing.entriesOf(fileId);
-    const bytes = await job.reader.read(fd, st.size);
-    const plan = planCopies(bytes, located.path, listed.columns, listed.rows, job, located.alt);
+    const bytes = await bytesOf(opened);
+    const plan = planCopies(bytes, opened.path, listed.columns, listed.rows, job, opened.alt);
     if (plan === undefined) {
       result.corruptFileIds.push(fileId);
       return undefined;
@@ -281,10 +283,13 @@ async function openAndPlan(ctx: MdboxContext, fileId: number, job: FileJob, resu
       result.skippedFileIds.push(fileId);
       return undefined;
     }
-    file = { fileId, path: located.path, fd, listedState: listed.state, plan, placements: [] };
+    file = { fileId, path: opened.path, fd: opened.fd, listedState: listed.state, plan, placements: [] };
     return { file, bytes };
   } finally {
-    if (file === undefined) await closeOnPool(fd);
+    if (file === undefined) {
+      await opened.read;
+      await closeOnPool(opened.fd);
+    }
   }
 }
 
