@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import { tryFlockExclusive } from "../dbox/flock.js";
 import type { WholeFileReader } from "../../shared/whole-file-reader.js";
 import type { MdboxPaths } from "./paths.js";
+import { outcomeOf, type Outcome } from "../../shared/outcome.js";
 
 /** An m.N open read-only under its flock, its bytes on the way. */
 export interface OpenedFile {
@@ -17,11 +18,8 @@ export interface OpenedFile {
   readonly alt: boolean;
   /** Holds the flock until closed. */
   readonly fd: number;
-  /**
-   * The read's outcome, never a rejection: a read nobody waits for yet
-   * (the file after the current one) must not fail unhandled.
-   */
-  readonly read: Promise<{ readonly bytes: Uint8Array } | { readonly error: unknown }>;
+  /** The read's outcome: nobody waits for the next file's read yet. */
+  readonly read: Promise<Outcome<Uint8Array>>;
 }
 
 /**
@@ -54,18 +52,11 @@ export function openForPurge(paths: MdboxPaths, fileId: number, reader: WholeFil
     const st = fs.fstatSync(fd);
     const now = fs.statSync(located.path, { throwIfNoEntry: false });
     if (now === undefined || now.ino !== st.ino) return "gone";
-    const read = reader.read(fd, st.size).then((bytes) => ({ bytes }), (error: unknown) => ({ error }));
+    const read = outcomeOf(reader.read(fd, st.size));
     opened = { fileId, path: located.path, alt: located.alt, fd, read };
     return opened;
   } finally {
     // Not unlinked by us: its close frees nothing and is quick.
     if (opened === undefined) fs.closeSync(fd);
   }
-}
-
-/** The bytes of `file`. @throws the read's error. */
-export async function bytesOf(file: OpenedFile): Promise<Uint8Array> {
-  const outcome = await file.read;
-  if ("error" in outcome) throw outcome.error;
-  return outcome.bytes;
 }

@@ -13,7 +13,6 @@
  * storage.
  */
 import * as fs from "node:fs";
-import { promises as fsp } from "node:fs";
 import type { ExpungeGuid, LogRecord } from "../../log/types.js";
 import { AppendSession, type Placement } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
@@ -26,7 +25,8 @@ import { repairLowRefcounts } from "./refcount-repair.js";
 import { allEnded } from "../../shared/all-ended.js";
 import { WholeFileReader } from "../../shared/whole-file-reader.js";
 import { PurgeListing } from "./purge-listing.js";
-import { bytesOf, openForPurge, type OpenOutcome } from "./purge-open.js";
+import { openForPurge, type OpenOutcome } from "./purge-open.js";
+import { outcomeOf, valueOf, type Outcome } from "../../shared/outcome.js";
 import { MapColumns } from "../../projections/mdbox-map-columns.js";
 import { planCopies, plansStillHold, type CopyPlan, type PlanRules } from "./purge-plan.js";
 
@@ -201,13 +201,18 @@ interface PlannedFile {
  */
 async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: FileJob, result: PurgeResult): Promise<void> {
   const planned: PlannedFile[] = [];
-  // The directory sync of new files waits until just before the unlinks: until then the files
+  // The directory sync of new files need only end before the unlinks: until then the files
   // being purged still hold every message, so a name lost in a crash loses nothing.
   const session = new AppendSession(ctx.paths, { rotateSizeBytes: ctx.settings.rotateSizeBytes, sync: ctx.settings.fsyncFiles ?? true, excludeFileIds: job.exclude, deferDirSync: true, stagingBytes: COPY_STAGING_BYTES });
   let held: boolean;
   // File k + 1 is opened and its read started before file k is planned (purge-open.ts).
   const opening: OpenOutcome[] = [];
   let k = 0;
+  /** The closes of the old files, started once they are unlinked. */
+  let closing: Promise<Outcome<void[]>> | undefined;
+  const deleteOld = async () => {
+    closing = (await deletePurged(session, planned)).closed;
+  };
   try {
     if (fileIds.length > 0) opening.push(openForPurge(ctx.paths, fileIds[0], job.readers[0]));
     for (; k < fileIds.length; k++) {
@@ -223,13 +228,9 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
       const records = file.plan.live.map((m) => ({ record: bytes.subarray(m.entry.offset, m.entry.offset + m.entry.size), bodySize: m.bodySize, alt: m.alt }));
       file.placements = session.addAll(records, () => job.listing.recentFiles());
     }
-    held = planned.length === 0 || (await commitBatch(ctx, session, planned, job));
+    held = planned.length === 0 || (await commitBatch(ctx, session, planned, job, deleteOld));
     if (held && planned.length > 0) {
-      session.markCommitted();
-      session.syncPublishedNames();
-      // Unlink after the map commit (readers follow the map to the copies), still holding the
-      // flocks; all at once, as one wait.
-      await allEnded(planned.map((file) => fsp.unlink(file.path)));
+      if (closing === undefined) await deleteOld();
       for (const file of planned) {
         result.movedMapUids.push(...file.plan.live.map((m) => m.entry.mapUid));
         result.expungedMapUids.push(...file.plan.dead);
@@ -244,7 +245,8 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
       await closeOnPool(left.fd);
     }
     await session.release();
-    await allEnded(planned.map((file) => closeOnPool(file.fd)));
+    if (closing !== undefined) await valueOf(closing);
+    else await allEnded(planned.map((file) => closeOnPool(file.fd)));
   }
   if (held) return;
   // Unlocked and taken back above: each file again, alone.
@@ -271,7 +273,7 @@ async function planOpened(ctx: MdboxContext, fileId: number, opened: OpenOutcome
   try {
     // Listed under the flock (taken when opened): no save can add to the file afterwards.
     const listed = job.listing.entriesOf(fileId);
-    const bytes = await bytesOf(opened);
+    const bytes = await valueOf(opened.read);
     const plan = planCopies(bytes, opened.path, listed.columns, listed.rows, job, opened.alt);
     if (plan === undefined) {
       result.corruptFileIds.push(fileId);
@@ -303,6 +305,22 @@ function closeOnPool(fd: number): Promise<void> {
 }
 
 /**
+ * The batch's old files, once its map commit is durable: the new names
+ * made durable first, then each old file unlinked (readers follow the map
+ * to the copies) while its flock is still held, and its close started on
+ * the pool: the last close of an unlinked m.N is the kernel freeing its
+ * pages, milliseconds per 10 MiB, which overlap the map index rewrite.
+ * @returns the closes.
+ */
+async function deletePurged(session: AppendSession, planned: readonly PlannedFile[]): Promise<{ readonly closed: Promise<Outcome<void[]>> }> {
+  session.markCommitted();
+  await session.syncPublishedNames();
+  // Synchronous: microseconds each, where a trip through the pool costs a wake-up.
+  for (const file of planned) fs.unlinkSync(file.path);
+  return { closed: outcomeOf(allEnded(planned.map((file) => closeOnPool(file.fd)))) };
+}
+
+/**
  * The batch's map transaction, appended once the copies are on disk: new
  * files named, live records pointed at their copies, dead ones expunged.
  * Re-checks the plans under the lock, unless the map is still the state
@@ -310,7 +328,7 @@ function closeOnPool(fd: number): Promise<void> {
  * a rebuild moved things.
  * @returns false when a plan no longer holds (nothing written).
  */
-async function commitBatch(ctx: MdboxContext, session: AppendSession, planned: readonly PlannedFile[], job: FileJob): Promise<boolean> {
+async function commitBatch(ctx: MdboxContext, session: AppendSession, planned: readonly PlannedFile[], job: FileJob, afterAppend: () => Promise<void>): Promise<boolean> {
   // The copies' last writes and data syncs end before the map lock is taken, as Dovecot's purge
   // flushes before it locks the map: the lock is storage-wide (every save, copy and expunge,
   // doveadm's too, waits on it), and a sync of a batch's copied files takes as long as the disk.
@@ -322,7 +340,7 @@ async function commitBatch(ctx: MdboxContext, session: AppendSession, planned: r
     const records = await batchRecords(ctx, session, planned, job, state, onListedState);
     held = records !== undefined;
     return records !== undefined && records.length > 0 ? [records] : [];
-  });
+  }, { afterAppend });
   if (held && onListedState) job.listing.afterOwnCommit(ctx.map.state);
   return held;
 }
