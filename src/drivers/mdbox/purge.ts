@@ -25,7 +25,7 @@ import { repairLowRefcounts } from "./refcount-repair.js";
 import { allEnded } from "../../shared/all-ended.js";
 import { WholeFileReader } from "../../shared/whole-file-reader.js";
 import { PurgeListing } from "./purge-listing.js";
-import { openForPurge, type OpenOutcome } from "./purge-open.js";
+import { closeOnPool, closeUnplanned, openForPurge, type OpenOutcome } from "./purge-open.js";
 import { outcomeOf, valueOf, type Outcome } from "../../shared/outcome.js";
 import { MapColumns } from "../../projections/mdbox-map-columns.js";
 import { planCopies, plansStillHold, type CopyPlan, type PlanRules } from "./purge-plan.js";
@@ -81,8 +81,49 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
     stillReferencedMapUids: [], repairedMapUids: [], orphanFileIds: [],
   };
   if (!ctx.map.exists()) return result;
-  let columns = MapColumns.of(ctx.map.open().refresh());
-  let found = refcountZeroAndMoved(ctx, columns, opts);
+  const columns = MapColumns.of(ctx.map.open().refresh());
+  const found = refcountZeroAndMoved(ctx, columns, opts);
+  const readers: FileJob["readers"] = [new WholeFileReader(), new WholeFileReader()];
+  // The file most likely purged first is opened and read while the references are checked and
+  // the files listed: the read on the pool, the rest on this thread.
+  const guess = firstFileOf(found);
+  let first = guess === undefined ? undefined : openForPurge(ctx.paths, guess, readers[0]);
+  try {
+    const chosen = await filesToPurge(ctx, opts, columns, found, result);
+    const { keep, fileIds } = chosen;
+    const job: FileJob = { ...opts, keep, exclude: fileIds, listing: new PurgeListing(ctx.map, fileIds, chosen.columns), readers, orphansLooked: { done: false } };
+    const order = [...fileIds].sort((a, b) => a - b);
+    // Handed to the first batch, which closes it; closed here when a kept reference spared that file.
+    const opened = first;
+    first = undefined;
+    if (order[0] !== guess) await closeUnplanned(opened);
+    for (let i = 0; i < order.length; i += MAX_BATCH_FILES) {
+      const last = i + MAX_BATCH_FILES >= order.length;
+      await purgeBatch(ctx, order.slice(i, i + MAX_BATCH_FILES), { ...job, orphans: last ? result.orphanFileIds : undefined }, result, i === 0 && order[0] === guess ? opened : undefined);
+    }
+    // Looked at in the last batch's map transaction, unless that did not commit.
+    if (!job.orphansLooked.done) result.orphanFileIds.push(...(await findOrphanFiles(ctx)));
+  } finally {
+    await closeUnplanned(first);
+  }
+  return result;
+}
+
+/** The lowest file id of the candidates: the batches' first file unless a reference keeps it. */
+function firstFileOf(found: PurgeCandidates): number | undefined {
+  let lowest = Infinity;
+  for (const fileId of found.deadFileIds) if (fileId < lowest) lowest = fileId;
+  for (const fileId of found.movedFileIds) if (fileId < lowest) lowest = fileId;
+  return lowest === Infinity ? undefined : lowest;
+}
+
+/**
+ * The files to purge, and the refcount-0 map uids to keep because a
+ * mailbox index still points at them (opts.verifyReferences; reported in
+ * `result`): the candidates' files, less those that hold only kept ones.
+ * `columns` are read again when a repair changed the map.
+ */
+async function filesToPurge(ctx: MdboxContext, opts: PurgeOptions, columns: MapColumns, found: PurgeCandidates, result: PurgeResult): Promise<{ keep: Set<number>; fileIds: Set<number>; columns: MapColumns }> {
   const keep = new Set<number>();
   if (opts.verifyReferences ?? true) {
     const refs = findReferencedMapUids(ctx.paths, found.deadMapUids, opts.closedIndexes && ((prefix) => opts.closedIndexes!.stateOf(prefix)));
@@ -108,15 +149,7 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
     fileIds.add(fileId);
     lastFileId = fileId;
   }
-  const job: FileJob = { ...opts, keep, exclude: fileIds, listing: new PurgeListing(ctx.map, fileIds, columns), readers: [new WholeFileReader(), new WholeFileReader()], orphansLooked: { done: false } };
-  const order = [...fileIds].sort((a, b) => a - b);
-  for (let i = 0; i < order.length; i += MAX_BATCH_FILES) {
-    const last = i + MAX_BATCH_FILES >= order.length;
-    await purgeBatch(ctx, order.slice(i, i + MAX_BATCH_FILES), { ...job, orphans: last ? result.orphanFileIds : undefined }, result);
-  }
-  // Looked at in the last batch's map transaction, unless that did not commit.
-  if (!job.orphansLooked.done) result.orphanFileIds.push(...(await findOrphanFiles(ctx)));
-  return result;
+  return { keep, fileIds, columns };
 }
 
 /** What one walk of the map finds for a purge. */
@@ -199,7 +232,7 @@ interface PlannedFile {
  * longer holds, nothing is committed (the copies are taken back) and each
  * file is tried again on its own.
  */
-async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: FileJob, result: PurgeResult): Promise<void> {
+async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: FileJob, result: PurgeResult, first?: OpenOutcome): Promise<void> {
   const planned: PlannedFile[] = [];
   // The directory sync of new files need only end before the unlinks: until then the files
   // being purged still hold every message, so a name lost in a crash loses nothing.
@@ -208,16 +241,20 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
   // File k + 1 is opened and its read started before file k is planned (purge-open.ts).
   const opening: OpenOutcome[] = [];
   let k = 0;
+  /** opening[unplanned…] are not handed to planOpened (which closes what it does not plan). */
+  let unplanned = 0;
   /** The closes of the old files, started once they are unlinked. */
   let closing: Promise<Outcome<void[]>> | undefined;
   const deleteOld = async () => {
     closing = (await deletePurged(session, planned)).closed;
   };
   try {
-    if (fileIds.length > 0) opening.push(openForPurge(ctx.paths, fileIds[0], job.readers[0]));
+    if (first !== undefined) opening.push(first);
+    else if (fileIds.length > 0) opening.push(openForPurge(ctx.paths, fileIds[0], job.readers[0]));
     for (; k < fileIds.length; k++) {
       // Into the other buffer: file k's bytes are used until its copies are queued.
       if (k + 1 < fileIds.length) opening.push(openForPurge(ctx.paths, fileIds[k + 1], job.readers[(k + 1) % 2]));
+      unplanned = k + 1;
       const opened = await planOpened(ctx, fileIds[k], opening[k], job, result);
       if (opened === undefined) continue;
       const { file, bytes } = opened;
@@ -238,12 +275,8 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
       }
     }
   } finally {
-    // A file opened ahead is left only when the loop above failed: its read ends before it closes.
-    const left = opening[k + 1];
-    if (typeof left === "object") {
-      await left.read;
-      await closeOnPool(left.fd);
-    }
+    // Files opened and not planned are left only when the loop above failed.
+    for (const left of opening.slice(unplanned)) await closeUnplanned(left);
     await session.release();
     if (closing !== undefined) await valueOf(closing);
     else await allEnded(planned.map((file) => closeOnPool(file.fd)));
@@ -288,20 +321,8 @@ async function planOpened(ctx: MdboxContext, fileId: number, opened: OpenOutcome
     file = { fileId, path: opened.path, fd: opened.fd, listedState: listed.state, plan, placements: [] };
     return { file, bytes };
   } finally {
-    if (file === undefined) {
-      await opened.read;
-      await closeOnPool(opened.fd);
-    }
+    if (file === undefined) await closeUnplanned(opened);
   }
-}
-
-/**
- * close(2) on libuv's pool: the last close of a purged (unlinked) m.N frees
- * its page cache, milliseconds of kernel work per 10 MiB file, and the
- * closes of a batch overlap there.
- */
-function closeOnPool(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 /**
