@@ -388,7 +388,7 @@ async function batchRecords(ctx: MdboxContext, session: AppendSession, planned: 
       const at = session.resolve(f.placements[i]);
       moved.push({ mapUid: f.plan.live[i].entry.mapUid, fileId: at.fileId, offset: at.offset, size: at.size });
     }
-    for (const uid of f.plan.dead) dead.push({ uid, guid: ZERO_GUID });
+    for (let i = 0; i < f.plan.dead.length; i++) dead.push({ uid: f.plan.dead[i], guid: ZERO_GUID });
   }
   records.push(...mapRecordRecords(moved, flags));
   if (dead.length > 0) records.push({ type: "expunge-guid", external: true, sync: false, expunges: dead });
