@@ -86,22 +86,37 @@ export class MapColumns {
    * every record of the files it rewrites, and reads each once).
    */
   rowsOfFiles(fileIds: ReadonlySet<number>): Map<number, Uint32Array> {
-    const lists = new Map<number, number[]>();
-    // Records come grouped by file mostly (saves append in map-uid order): a lookup per change of file.
-    let lastFileId = -1;
-    let list: number[] | undefined;
-    for (let i = 0; i < this.count; i++) {
-      const fileId = this.fileIds[i];
-      if (fileId !== lastFileId) {
-        lastFileId = fileId;
-        list = fileIds.has(fileId) ? lists.get(fileId) : undefined;
-        if (list === undefined && fileIds.has(fileId)) lists.set(fileId, (list = []));
-      }
-      list?.push(i);
-    }
+    // Two walks: the rows of each file counted, then filled in (no array grown per row).
+    const counts = new Map<number, number>();
+    this.forEachRunIn(fileIds, (fileId, from, to) => counts.set(fileId, (counts.get(fileId) ?? 0) + to - from));
     const byFile = new Map<number, Uint32Array>();
-    for (const [fileId, rows] of lists) byFile.set(fileId, this.inOffsetOrder(Uint32Array.from(rows)));
+    const filled = new Map<number, number>();
+    for (const [fileId, count] of counts) {
+      byFile.set(fileId, new Uint32Array(count));
+      filled.set(fileId, 0);
+    }
+    this.forEachRunIn(fileIds, (fileId, from, to) => {
+      const rows = byFile.get(fileId)!;
+      let at = filled.get(fileId)!;
+      for (let i = from; i < to; i++) rows[at++] = i;
+      filled.set(fileId, at);
+    });
+    for (const [fileId, rows] of byFile) byFile.set(fileId, this.inOffsetOrder(rows));
     return byFile;
+  }
+
+  /**
+   * Calls `visit` with each run of consecutive columns [from, to) of one of
+   * `fileIds`: records come grouped by file mostly (saves append in map-uid
+   * order), so a lookup per change of file rather than per record.
+   */
+  private forEachRunIn(fileIds: ReadonlySet<number>, visit: (fileId: number, from: number, to: number) => void): void {
+    let from = 0;
+    for (let i = 1; i <= this.count; i++) {
+      if (i < this.count && this.fileIds[i] === this.fileIds[from]) continue;
+      if (fileIds.has(this.fileIds[from])) visit(this.fileIds[from], from, i);
+      from = i;
+    }
   }
 
   /** `rows` sorted by offset (a purge's copies put old map uids after newer ones), in place. */

@@ -124,7 +124,9 @@ export class AppendSession {
 
   /** Step 1: a file this session already writes to, with room. */
   private targetWithRoom(bodySize: number, alt: boolean): AppendTarget | undefined {
-    for (const t of this.targets) {
+    // By index: an iterator per message placed was garbage (a purge places thousands).
+    for (let i = 0; i < this.targets.length; i++) {
+      const t = this.targets[i];
       if (t.alt === alt && mdboxFileHasRoom({ fileSizeBytes: t.size, mailSizeBytes: bodySize, rotateSizeBytes: this.rotate, appendedInTransaction: t.appended })) return t;
     }
     return undefined;

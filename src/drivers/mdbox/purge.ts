@@ -112,7 +112,7 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
 /** The lowest file id of the candidates: the batches' first file unless a reference keeps it. */
 function firstFileOf(found: PurgeCandidates): number | undefined {
   let lowest = Infinity;
-  for (const fileId of found.deadFileIds) if (fileId < lowest) lowest = fileId;
+  for (let i = 0; i < found.deadFileIds.length; i++) if (found.deadFileIds[i] < lowest) lowest = found.deadFileIds[i];
   for (const fileId of found.movedFileIds) if (fileId < lowest) lowest = fileId;
   return lowest === Infinity ? undefined : lowest;
 }
@@ -155,22 +155,26 @@ async function filesToPurge(ctx: MdboxContext, opts: PurgeOptions, columns: MapC
 /** What one walk of the map finds for a purge. */
 interface PurgeCandidates {
   /** The refcount-0 records, in map-uid order, and the file of each. */
-  readonly deadMapUids: number[];
-  readonly deadFileIds: number[];
+  readonly deadMapUids: Uint32Array;
+  readonly deadFileIds: Uint32Array;
   /** Files holding a record that moves to the other storage (altmove). */
   readonly movedFileIds: Set<number>;
 }
 
 function refcountZeroAndMoved(ctx: MdboxContext, columns: MapColumns, opts: PurgeOptions): PurgeCandidates {
-  const found: PurgeCandidates = { deadMapUids: [], deadFileIds: [], movedFileIds: new Set() };
+  // Counted first: typed arrays of the right size instead of arrays grown by a push per record.
+  let deadCount = 0;
+  for (let i = 0; i < columns.count; i++) if (columns.refcounts[i] === 0) deadCount++;
+  const found: PurgeCandidates = { deadMapUids: new Uint32Array(deadCount), deadFileIds: new Uint32Array(deadCount), movedFileIds: new Set() };
   const { moveToAlt, moveFromAlt } = opts;
   const moves = moveToAlt !== undefined || moveFromAlt !== undefined;
+  let dead = 0;
   for (let i = 0; i < columns.count; i++) {
     const mapUid = columns.mapUids[i];
     const fileId = columns.fileIds[i];
     if (columns.refcounts[i] === 0) {
-      found.deadMapUids.push(mapUid);
-      found.deadFileIds.push(fileId);
+      found.deadMapUids[dead] = mapUid;
+      found.deadFileIds[dead++] = fileId;
     }
     if (!moves) continue;
     const toAlt = moveToAlt?.has(mapUid) ?? false;
