@@ -86,37 +86,32 @@ export class MapColumns {
    * every record of the files it rewrites, and reads each once).
    */
   rowsOfFiles(fileIds: ReadonlySet<number>): Map<number, Uint32Array> {
-    // Two walks: the rows of each file counted, then filled in (no array grown per row).
-    const counts = new Map<number, number>();
-    this.forEachRunIn(fileIds, (fileId, from, to) => counts.set(fileId, (counts.get(fileId) ?? 0) + to - from));
-    const byFile = new Map<number, Uint32Array>();
-    const filled = new Map<number, number>();
-    for (const [fileId, count] of counts) {
-      byFile.set(fileId, new Uint32Array(count));
-      filled.set(fileId, 0);
-    }
-    this.forEachRunIn(fileIds, (fileId, from, to) => {
-      const rows = byFile.get(fileId)!;
-      let at = filled.get(fileId)!;
-      for (let i = from; i < to; i++) rows[at++] = i;
-      filled.set(fileId, at);
-    });
-    for (const [fileId, rows] of byFile) byFile.set(fileId, this.inOffsetOrder(rows));
-    return byFile;
-  }
-
-  /**
-   * Calls `visit` with each run of consecutive columns [from, to) of one of
-   * `fileIds`: records come grouped by file mostly (saves append in map-uid
-   * order), so a lookup per change of file rather than per record.
-   */
-  private forEachRunIn(fileIds: ReadonlySet<number>, visit: (fileId: number, from: number, to: number) => void): void {
+    // One walk of the columns for the runs of each file (records come grouped by file mostly:
+    // saves append in map-uid order), then the rows filled in from the runs, without an
+    // array grown per row.
+    const runs = new Map<number, number[]>();
+    const columnFileIds = this.fileIds;
     let from = 0;
     for (let i = 1; i <= this.count; i++) {
-      if (i < this.count && this.fileIds[i] === this.fileIds[from]) continue;
-      if (fileIds.has(this.fileIds[from])) visit(this.fileIds[from], from, i);
+      if (i < this.count && columnFileIds[i] === columnFileIds[from]) continue;
+      const fileId = columnFileIds[from];
+      if (fileIds.has(fileId)) {
+        const list = runs.get(fileId);
+        if (list === undefined) runs.set(fileId, [from, i]);
+        else list.push(from, i);
+      }
       from = i;
     }
+    const byFile = new Map<number, Uint32Array>();
+    for (const [fileId, list] of runs) {
+      let count = 0;
+      for (let r = 0; r < list.length; r += 2) count += list[r + 1] - list[r];
+      const rows = new Uint32Array(count);
+      let at = 0;
+      for (let r = 0; r < list.length; r += 2) for (let i = list[r]; i < list[r + 1]; i++) rows[at++] = i;
+      byFile.set(fileId, this.inOffsetOrder(rows));
+    }
+    return byFile;
   }
 
   /** `rows` sorted by offset (a purge's copies put old map uids after newer ones), in place. */

@@ -86,7 +86,7 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
   const readers: FileJob["readers"] = [new WholeFileReader(), new WholeFileReader()];
   // The file most likely purged first is opened and read while the references are checked and
   // the files listed: the read on the pool, the rest on this thread.
-  const guess = firstFileOf(found);
+  const guess = found.lowestFileId;
   let first = guess === undefined ? undefined : openForPurge(ctx.paths, guess, readers[0]);
   try {
     const chosen = await filesToPurge(ctx, opts, columns, found, result);
@@ -107,14 +107,6 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
     await closeUnplanned(first);
   }
   return result;
-}
-
-/** The lowest file id of the candidates: the batches' first file unless a reference keeps it. */
-function firstFileOf(found: PurgeCandidates): number | undefined {
-  let lowest = Infinity;
-  for (let i = 0; i < found.deadFileIds.length; i++) if (found.deadFileIds[i] < lowest) lowest = found.deadFileIds[i];
-  for (const fileId of found.movedFileIds) if (fileId < lowest) lowest = fileId;
-  return lowest === Infinity ? undefined : lowest;
 }
 
 /**
@@ -159,29 +151,37 @@ interface PurgeCandidates {
   readonly deadFileIds: Uint32Array;
   /** Files holding a record that moves to the other storage (altmove). */
   readonly movedFileIds: Set<number>;
+  /** The lowest file id of the candidates: the batches' first file unless a reference keeps it. */
+  readonly lowestFileId: number | undefined;
 }
 
 function refcountZeroAndMoved(ctx: MdboxContext, columns: MapColumns, opts: PurgeOptions): PurgeCandidates {
-  // Counted first: typed arrays of the right size instead of arrays grown by a push per record.
-  let deadCount = 0;
-  for (let i = 0; i < columns.count; i++) if (columns.refcounts[i] === 0) deadCount++;
-  const found: PurgeCandidates = { deadMapUids: new Uint32Array(deadCount), deadFileIds: new Uint32Array(deadCount), movedFileIds: new Set() };
+  // One walk (it runs cold, once per purge), into typed arrays as long as the map rather than
+  // arrays grown by a push per record.
+  const deadMapUids = new Uint32Array(columns.count);
+  const deadFileIds = new Uint32Array(columns.count);
+  const movedFileIds = new Set<number>();
   const { moveToAlt, moveFromAlt } = opts;
   const moves = moveToAlt !== undefined || moveFromAlt !== undefined;
   let dead = 0;
+  let lowest = Infinity;
   for (let i = 0; i < columns.count; i++) {
     const mapUid = columns.mapUids[i];
     const fileId = columns.fileIds[i];
     if (columns.refcounts[i] === 0) {
-      found.deadMapUids[dead] = mapUid;
-      found.deadFileIds[dead++] = fileId;
+      deadMapUids[dead] = mapUid;
+      deadFileIds[dead++] = fileId;
+      if (fileId < lowest) lowest = fileId;
     }
     if (!moves) continue;
     const toAlt = moveToAlt?.has(mapUid) ?? false;
     const located = toAlt || moveFromAlt?.has(mapUid) ? ctx.paths.locate(fileId) : undefined;
-    if (located !== undefined && located.alt !== toAlt) found.movedFileIds.add(fileId);
+    if (located !== undefined && located.alt !== toAlt) {
+      movedFileIds.add(fileId);
+      if (fileId < lowest) lowest = fileId;
+    }
   }
-  return found;
+  return { deadMapUids: deadMapUids.subarray(0, dead), deadFileIds: deadFileIds.subarray(0, dead), movedFileIds, lowestFileId: lowest === Infinity ? undefined : lowest };
 }
 
 /**
