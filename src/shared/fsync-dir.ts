@@ -12,3 +12,17 @@ export function fsyncDir(dir: string): void {
     fs.closeSync(fd);
   }
 }
+
+/** fsyncDir on libuv's pool: the sync waits for the disk while the caller goes on (a purge: with its map commit). */
+export function fsyncDirOnPool(dir: string): Promise<void> {
+  const fd = fs.openSync(dir, "r");
+  return new Promise((resolve, reject) => {
+    fs.fsync(fd, (err) => {
+      fs.close(fd, (closeErr) => {
+        const failed = err ?? closeErr;
+        if (failed) reject(failed);
+        else resolve();
+      });
+    });
+  });
+}

@@ -10,7 +10,7 @@
 import { MailCorruptedError } from "../../shared/errors.js";
 import { decodeDboxFileHeader, encodeDboxFileHeader, DBOX_MSG_HEADER_SIZE, type DboxFileHeader } from "./file-header.js";
 import type { DboxItem, DboxSource } from "./item.js";
-import { decodeDboxMessageHeader, writeDboxMessageHeader } from "./message-header.js";
+import { dboxMessageSizeIfSound, decodeDboxMessageHeader, writeDboxMessageHeader } from "./message-header.js";
 import { dboxMetadataSize, decodeDboxMetadata, writeDboxMetadata } from "./metadata.js";
 
 /** One stored message. */
@@ -61,17 +61,26 @@ export function decodeDboxMessageAt(bytes: Uint8Array, at: number, msgHeaderSize
  *   the body reaches past the end of `bytes`.
  */
 export function locateDboxBody(bytes: Uint8Array, at: number, msgHeaderSize: number, source: DboxSource = {}): { bodyStart: number; bodyEnd: number } {
+  return { bodyStart: at + msgHeaderSize, bodyEnd: dboxBodyEnd(bytes, at, msgHeaderSize, source) };
+}
+
+/**
+ * Where the body of the message at `bytes[at]` ends (its metadata block
+ * starts), as locateDboxBody() without an object: a purge asks for every
+ * message of the files it rewrites.
+ * @throws as locateDboxBody().
+ */
+export function dboxBodyEnd(bytes: Uint8Array, at: number, msgHeaderSize: number, source: DboxSource = {}): number {
+  const bodyStart = at + msgHeaderSize;
+  const size = bodyStart <= bytes.length ? dboxMessageSizeIfSound(bytes, at, msgHeaderSize) : -1;
+  if (size >= 0 && size <= bytes.length - bodyStart) return bodyStart + size;
   const where = { path: source.path, offset: (source.baseOffset ?? 0) + at };
   if (at + msgHeaderSize > bytes.length) {
     throw new MailCorruptedError(`message header is truncated (${bytes.length - at} of ${msgHeaderSize} bytes)`, where);
   }
   const messageSize = decodeDboxMessageHeader(bytes, at, msgHeaderSize, where);
-  const bodyStart = at + msgHeaderSize;
-  // Compare before slicing: the size field is untrusted.
-  if (messageSize > bytes.length - bodyStart) {
-    throw new MailCorruptedError(`message size ${messageSize} reaches past the end of the file`, where);
-  }
-  return { bodyStart, bodyEnd: bodyStart + messageSize };
+  // A sound header whose (untrusted) size reaches too far.
+  throw new MailCorruptedError(`message size ${messageSize} reaches past the end of the file`, where);
 }
 
 /**

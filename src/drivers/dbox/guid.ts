@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import * as os from "node:os";
 import { InvalidArgumentError } from "../../shared/errors.js";
 import { hexDigit } from "./hex.js";
+import { wallClockMs } from "../../shared/wall-clock.js";
 
 /** GUID_128_SIZE */
 export const GUID_128_SIZE = 16;
@@ -25,7 +26,7 @@ let lastNsecs = 0;
 
 /** Wall-clock time with sub-millisecond digits from the high-resolution clock. */
 function nowSecsNsecs(): { secs: number; nsecs: number } {
-  const ms = performance.timeOrigin + performance.now();
+  const ms = wallClockMs();
   const secs = Math.floor(ms / 1000);
   const nsecs = Math.floor((ms - secs * 1000) * 1e6);
   return { secs, nsecs: Math.min(nsecs, 999_999_999) };

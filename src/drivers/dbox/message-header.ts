@@ -36,15 +36,25 @@ export function decodeDboxMessageHeader(
   msgHeaderSize: number,
   where: { path?: string; offset: number },
 ): number {
+  const size = dboxMessageSizeIfSound(bytes, at, msgHeaderSize);
+  if (size >= 0) return size;
   if (bytes[at] !== MAGIC_PRE_0 || bytes[at + 1] !== MAGIC_PRE_1) {
     throw new MailCorruptedError("wrong magic in message header", where);
   }
   if (bytes[at + msgHeaderSize - 1] !== LF) {
     throw new MailCorruptedError("message header does not end in LF", where);
   }
-  const size = parseHexBytes(bytes, at + SIZE_OFFSET, at + SIZE_OFFSET + SIZE_DIGITS);
-  if (size === undefined) throw new MailCorruptedError("message size field is not a hex number (or is beyond 2^53)", where);
-  return size;
+  throw new MailCorruptedError("message size field is not a hex number (or is beyond 2^53)", where);
+}
+
+/**
+ * decodeDboxMessageHeader without the error: the body size, or -1 when
+ * the header is malformed. Allocates nothing (a purge reads every header
+ * of the files it rewrites).
+ */
+export function dboxMessageSizeIfSound(bytes: Uint8Array, at: number, msgHeaderSize: number): number {
+  if (bytes[at] !== MAGIC_PRE_0 || bytes[at + 1] !== MAGIC_PRE_1 || bytes[at + msgHeaderSize - 1] !== LF) return -1;
+  return parseHexBytes(bytes, at + SIZE_OFFSET, at + SIZE_OFFSET + SIZE_DIGITS) ?? -1;
 }
 
 const TEMPLATE = new TextEncoder().encode("\x01\x02N          0000000000000000\n");

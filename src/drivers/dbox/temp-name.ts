@@ -6,6 +6,7 @@
  * names and delete the ones older than 36 hours.
  */
 import * as os from "node:os";
+import { wallClockMs } from "../../shared/wall-clock.js";
 
 /** Prefix of every dbox temp file name. */
 export const DBOX_TEMP_FILE_PREFIX = ".temp.";
@@ -24,7 +25,7 @@ export interface TempNameParts {
 
 /** @returns a new temp file name (no directory), unique within this process. */
 export function dboxTempFileName(parts: TempNameParts = {}): string {
-  const ms = parts.nowMs ?? performance.timeOrigin + performance.now();
+  const ms = parts.nowMs ?? wallClockMs();
   const secs = Math.floor(ms / 1000);
   const usecs = Math.min(Math.round((ms - secs * 1000) * 1000), 999_999);
   const pid = parts.pid ?? process.pid;

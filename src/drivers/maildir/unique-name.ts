@@ -7,6 +7,7 @@
  */
 import * as os from "node:os";
 import { InvalidArgumentError } from "../../shared/errors.js";
+import { wallClockMs } from "../../shared/wall-clock.js";
 
 export interface UniqueNameParts {
   /** Wall-clock time in microseconds since the epoch; default now. */
@@ -16,7 +17,7 @@ export interface UniqueNameParts {
 }
 
 function nowUsecs(): number {
-  return Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  return Math.floor(wallClockMs() * 1000);
 }
 
 /** Makes unique base names; one instance per process is what Dovecot has. */

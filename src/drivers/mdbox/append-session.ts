@@ -17,8 +17,9 @@ import { mdboxFileHasRoom, MDBOX_ROTATE_SIZE_DEFAULT } from "../dbox/rotation.js
 import { dboxMessageSize, writeDboxMessage, type DboxMessageInput } from "../dbox/file-format.js";
 import type { FileEnd } from "../../projections/mdbox-map-view.js";
 import { assert } from "../../shared/errors.js";
-import { fsyncDir } from "../../shared/fsync-dir.js";
+import { fsyncDir, fsyncDirOnPool } from "../../shared/fsync-dir.js";
 import { allEnded } from "../../shared/all-ended.js";
+import { outcomeOf, valueOf, type Outcome } from "../../shared/outcome.js";
 
 /** Dovecot looks at most this many distinct files when looking for one to append to. */
 export const MAX_CANDIDATE_FILES = 10;
@@ -32,10 +33,11 @@ export interface AppendSessionOptions {
   /** Never append to these files (purge: the files being purged). */
   excludeFileIds?: ReadonlySet<number>;
   /**
-   * publish() leaves the directory sync to syncPublishedNames() (purge: the
-   * files it copies from still hold every message until it deletes them,
-   * so the new names need to be durable before those unlinks, not before
-   * the map commit).
+   * publish() starts the directory sync without waiting for it, and
+   * syncPublishedNames() waits (purge: the files it copies from still hold
+   * every message until it deletes them, so the new names need to be
+   * durable before those unlinks, not before the map commit; the sync
+   * overlaps the map log's).
    */
   deferDirSync?: boolean;
   /**
@@ -63,6 +65,8 @@ export class AppendSession {
   private named = false;
   /** Messages placed so far (a save stage's retry needs to know that all of them are its own). */
   private placedCount = 0;
+  /** The directory sync publish() started (deferDirSync), as an outcome: nobody may be waiting for it yet. */
+  private dirSync: Promise<Outcome<unknown>> | undefined;
 
   constructor(private readonly paths: MdboxPaths, private readonly options: AppendSessionOptions = {}) {}
 
@@ -120,7 +124,9 @@ export class AppendSession {
 
   /** Step 1: a file this session already writes to, with room. */
   private targetWithRoom(bodySize: number, alt: boolean): AppendTarget | undefined {
-    for (const t of this.targets) {
+    // By index: an iterator per message placed was garbage (a purge places thousands).
+    for (let i = 0; i < this.targets.length; i++) {
+      const t = this.targets[i];
       if (t.alt === alt && mdboxFileHasRoom({ fileSizeBytes: t.size, mailSizeBytes: bodySize, rotateSizeBytes: this.rotate, appendedInTransaction: t.appended })) return t;
     }
     return undefined;
@@ -170,7 +176,10 @@ export class AppendSession {
       published = true;
     }
     this.named ||= published;
-    if (published && !this.options.deferDirSync) this.syncPublishedNames();
+    if (published && this.syncs) {
+      if (!this.options.deferDirSync) for (const dir of this.publishedDirs()) fsyncDir(dir);
+      else this.dirSync = outcomeOf(allEnded(this.publishedDirs().map(fsyncDirOnPool)));
+    }
     return highest;
   }
 
@@ -189,12 +198,22 @@ export class AppendSession {
     return this.targets.filter((t) => t.kind === "new" && t.fileId !== 0).map((t) => t.fileId);
   }
 
-  /** Makes the names publish() gave durable (fsyncs the storage directories), unless syncs are off. */
-  syncPublishedNames(): void {
-    if (!(this.options.sync ?? true)) return;
+  /** deferDirSync: waits until the names publish() gave are durable (the sync of their directories it started). */
+  async syncPublishedNames(): Promise<void> {
+    if (this.dirSync !== undefined) await valueOf(this.dirSync);
+  }
+
+  private get syncs(): boolean {
+    return this.options.sync ?? true;
+  }
+
+  /** The storage directories that publish() named files in. */
+  private publishedDirs(): string[] {
     const named = this.targets.filter((t) => t.kind === "new" && t.fileId !== 0);
-    if (named.some((t) => !t.alt)) fsyncDir(this.paths.storageDir);
-    if (named.some((t) => t.alt)) fsyncDir(this.paths.altStorageDir!);
+    const dirs: string[] = [];
+    if (named.some((t) => !t.alt)) dirs.push(this.paths.storageDir);
+    if (named.some((t) => t.alt)) dirs.push(this.paths.altStorageDir!);
+    return dirs;
   }
 
   /** The map record of a placed message (after publish()). */
@@ -210,6 +229,8 @@ export class AppendSession {
 
   /** Undoes the session's writes unless committed, then closes (unlocks) every file. */
   async release(): Promise<void> {
+    // A directory sync still under way ends first (its descriptor closes with it); a failure of it was the caller's to see.
+    await this.dirSync;
     try {
       if (!this.committed) for (const t of this.targets) t.rollback();
     } finally {

@@ -167,10 +167,14 @@ export class MdboxMap {
    * update (a map whose tail stops short of the head tells Dovecot that
    * someone crashed mid-sync: "Inconsistency in map index", and it rebuilds
    * the storage). `nested` = the caller holds a mailbox lock: wait only
-   * briefly for the map (LockTimeoutError otherwise).
+   * briefly for the map (LockTimeoutError otherwise). `afterAppend` runs
+   * once what build returned is written (and synced, as the map's fsync
+   * mode says), still under the lock and before dovecot.map.index may be
+   * rewritten: a purge deletes its old files there, so that their last
+   * closes (the kernel freeing their pages) overlap that rewrite.
    * @returns the append, or undefined when build returned nothing.
    */
-  async transact(build: (state: IndexMapState) => Promise<MapTransactions>, opts: { nested?: boolean } = {}): Promise<AppendResult | undefined> {
+  async transact(build: (state: IndexMapState) => Promise<MapTransactions>, opts: { nested?: boolean; afterAppend?: () => Promise<void> } = {}): Promise<AppendResult | undefined> {
     const writer = this.open().writer!;
     const lockTimeoutMs = opts.nested ? this.options.nestedLockTimeoutMs ?? DEFAULT_NESTED_LOCK_TIMEOUT_MS : undefined;
     try {
@@ -178,7 +182,10 @@ export class MdboxMap {
         const transactions = await build(sync.state);
         const modseqBefore = sync.state.logModseq;
         const written = await sync.append(transactions, { syncTail: transactions.some((t) => t.length > 0) });
-        if (written !== undefined && written.transactions.length > 0) this.noteAppend({ log: "map", indexPrefix: writer.prefix, start: written.start, end: written.end, modseqBefore });
+        if (written !== undefined && written.transactions.length > 0) {
+          this.noteAppend({ log: "map", indexPrefix: writer.prefix, start: written.start, end: written.end, modseqBefore });
+          await opts.afterAppend?.();
+        }
         return written;
       }, "due", { lockTimeoutMs });
     } catch (err) {

@@ -3,7 +3,7 @@
  * which are dropped, and whether the map still says so when it commits.
  */
 import { MailCorruptedError } from "../../shared/errors.js";
-import { locateDboxBody } from "../dbox/file-format.js";
+import { dboxBodyEnd } from "../dbox/file-format.js";
 import { skipDboxMetadata } from "../dbox/metadata.js";
 import { decodeDboxFileHeader } from "../dbox/file-header.js";
 import { forEachMapRow, type MapEntry } from "../../projections/mdbox-map-view.js";
@@ -47,13 +47,13 @@ export function planCopies(bytes: Uint8Array, filePath: string, columns: MapColu
       const i = rows[k];
       if (offsets[i] !== offset) return undefined;
       // The metadata is only skipped: purge copies it as bytes.
-      const { bodyStart, bodyEnd } = locateDboxBody(bytes, offset, header.msgHeaderSize, source);
+      const bodyEnd = dboxBodyEnd(bytes, offset, header.msgHeaderSize, source);
       const end = skipDboxMetadata(bytes, bodyEnd, source);
       if (end - offset !== sizes[i]) return undefined;
       const mapUid = mapUids[i];
       if (refcounts[i] !== 0) {
         const alt = rules.moveToAlt?.has(mapUid) ? true : rules.moveFromAlt?.has(mapUid) ? false : fileInAlt;
-        plan.live.push({ entry: columns.entry(i), bodySize: bodyEnd - bodyStart, alt });
+        plan.live.push({ entry: columns.entry(i), bodySize: bodyEnd - offset - header.msgHeaderSize, alt });
       } else if (rules.keep.size > 0 && rules.keep.has(mapUid)) {
         plan.kept.push(mapUid);
       } else {

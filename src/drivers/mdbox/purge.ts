@@ -13,9 +13,7 @@
  * storage.
  */
 import * as fs from "node:fs";
-import { promises as fsp } from "node:fs";
 import type { ExpungeGuid, LogRecord } from "../../log/types.js";
-import { tryFlockExclusive } from "../dbox/flock.js";
 import { AppendSession, type Placement } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
 import { highestFileIdRecords, mapRecordRecords } from "../../projections/mdbox-map-format.js";
@@ -28,6 +26,8 @@ import { allEnded } from "../../shared/all-ended.js";
 import { closeOnPool } from "../../shared/fd-pool.js";
 import { WholeFileReader } from "../../shared/whole-file-reader.js";
 import { PurgeListing } from "./purge-listing.js";
+import { closeUnplanned, openForPurge, type OpenOutcome } from "./purge-open.js";
+import { outcomeOf, valueOf, type Outcome } from "../../shared/outcome.js";
 import { MapColumns } from "../../projections/mdbox-map-columns.js";
 import { planCopies, plansStillHold, type CopyPlan, type PlanRules } from "./purge-plan.js";
 
@@ -82,8 +82,41 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
     stillReferencedMapUids: [], repairedMapUids: [], orphanFileIds: [],
   };
   if (!ctx.map.exists()) return result;
-  let columns = MapColumns.of(ctx.map.open().refresh());
-  let found = refcountZeroAndMoved(ctx, columns, opts);
+  const columns = MapColumns.of(ctx.map.open().refresh());
+  const found = refcountZeroAndMoved(ctx, columns, opts);
+  const readers: FileJob["readers"] = [new WholeFileReader(), new WholeFileReader()];
+  // The file most likely purged first is opened and read while the references are checked and
+  // the files listed: the read on the pool, the rest on this thread.
+  const guess = found.lowestFileId;
+  let first = guess === undefined ? undefined : openForPurge(ctx.paths, guess, readers[0]);
+  try {
+    const chosen = await filesToPurge(ctx, opts, columns, found, result);
+    const { keep, fileIds } = chosen;
+    const job: FileJob = { ...opts, keep, exclude: fileIds, listing: new PurgeListing(ctx.map, fileIds, chosen.columns), readers, orphansLooked: { done: false } };
+    const order = [...fileIds].sort((a, b) => a - b);
+    // Handed to the first batch, which closes it; closed here when a kept reference spared that file.
+    const opened = first;
+    first = undefined;
+    if (order[0] !== guess) await closeUnplanned(opened);
+    for (let i = 0; i < order.length; i += MAX_BATCH_FILES) {
+      const last = i + MAX_BATCH_FILES >= order.length;
+      await purgeBatch(ctx, order.slice(i, i + MAX_BATCH_FILES), { ...job, orphans: last ? result.orphanFileIds : undefined }, result, i === 0 && order[0] === guess ? opened : undefined);
+    }
+    // Looked at in the last batch's map transaction, unless that did not commit.
+    if (!job.orphansLooked.done) result.orphanFileIds.push(...(await findOrphanFiles(ctx)));
+  } finally {
+    await closeUnplanned(first);
+  }
+  return result;
+}
+
+/**
+ * The files to purge, and the refcount-0 map uids to keep because a
+ * mailbox index still points at them (opts.verifyReferences; reported in
+ * `result`): the candidates' files, less those that hold only kept ones.
+ * `columns` are read again when a repair changed the map.
+ */
+async function filesToPurge(ctx: MdboxContext, opts: PurgeOptions, columns: MapColumns, found: PurgeCandidates, result: PurgeResult): Promise<{ keep: Set<number>; fileIds: Set<number>; columns: MapColumns }> {
   const keep = new Set<number>();
   if (opts.verifyReferences ?? true) {
     const refs = findReferencedMapUids(ctx.paths, found.deadMapUids, opts.closedIndexes && ((prefix) => opts.closedIndexes!.stateOf(prefix)));
@@ -109,43 +142,47 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
     fileIds.add(fileId);
     lastFileId = fileId;
   }
-  const job: FileJob = { ...opts, keep, exclude: fileIds, listing: new PurgeListing(ctx.map, fileIds, columns), reader: new WholeFileReader(), orphansLooked: { done: false } };
-  const order = [...fileIds].sort((a, b) => a - b);
-  for (let i = 0; i < order.length; i += MAX_BATCH_FILES) {
-    const last = i + MAX_BATCH_FILES >= order.length;
-    await purgeBatch(ctx, order.slice(i, i + MAX_BATCH_FILES), { ...job, orphans: last ? result.orphanFileIds : undefined }, result);
-  }
-  // Looked at in the last batch's map transaction, unless that did not commit.
-  if (!job.orphansLooked.done) result.orphanFileIds.push(...(await findOrphanFiles(ctx)));
-  return result;
+  return { keep, fileIds, columns };
 }
 
 /** What one walk of the map finds for a purge. */
 interface PurgeCandidates {
   /** The refcount-0 records, in map-uid order, and the file of each. */
-  readonly deadMapUids: number[];
-  readonly deadFileIds: number[];
+  readonly deadMapUids: Uint32Array;
+  readonly deadFileIds: Uint32Array;
   /** Files holding a record that moves to the other storage (altmove). */
   readonly movedFileIds: Set<number>;
+  /** The lowest file id of the candidates: the batches' first file unless a reference keeps it. */
+  readonly lowestFileId: number | undefined;
 }
 
 function refcountZeroAndMoved(ctx: MdboxContext, columns: MapColumns, opts: PurgeOptions): PurgeCandidates {
-  const found: PurgeCandidates = { deadMapUids: [], deadFileIds: [], movedFileIds: new Set() };
+  // One walk (it runs cold, once per purge), into typed arrays as long as the map rather than
+  // arrays grown by a push per record.
+  const deadMapUids = new Uint32Array(columns.count);
+  const deadFileIds = new Uint32Array(columns.count);
+  const movedFileIds = new Set<number>();
   const { moveToAlt, moveFromAlt } = opts;
   const moves = moveToAlt !== undefined || moveFromAlt !== undefined;
+  let dead = 0;
+  let lowest = Infinity;
   for (let i = 0; i < columns.count; i++) {
     const mapUid = columns.mapUids[i];
     const fileId = columns.fileIds[i];
     if (columns.refcounts[i] === 0) {
-      found.deadMapUids.push(mapUid);
-      found.deadFileIds.push(fileId);
+      deadMapUids[dead] = mapUid;
+      deadFileIds[dead++] = fileId;
+      if (fileId < lowest) lowest = fileId;
     }
     if (!moves) continue;
     const toAlt = moveToAlt?.has(mapUid) ?? false;
     const located = toAlt || moveFromAlt?.has(mapUid) ? ctx.paths.locate(fileId) : undefined;
-    if (located !== undefined && located.alt !== toAlt) found.movedFileIds.add(fileId);
+    if (located !== undefined && located.alt !== toAlt) {
+      movedFileIds.add(fileId);
+      if (fileId < lowest) lowest = fileId;
+    }
   }
-  return found;
+  return { deadMapUids: deadMapUids.subarray(0, dead), deadFileIds: deadFileIds.subarray(0, dead), movedFileIds, lowestFileId: lowest === Infinity ? undefined : lowest };
 }
 
 /**
@@ -165,8 +202,12 @@ const ZERO_GUID = new Uint8Array(16);
 interface FileJob extends PlanRules {
   readonly exclude: ReadonlySet<number>;
   readonly listing: PurgeListing;
-  /** Each file is read into the same buffer: its live messages are queued (copied) before the next file is read. */
-  readonly reader: WholeFileReader;
+  /**
+   * Files are read into these in turn, the next while the current is
+   * planned: a file's live messages are queued (copied) before the one
+   * after the next is read into its buffer.
+   */
+  readonly readers: readonly [WholeFileReader, WholeFileReader];
   /** Where the batch's map transaction adds the orphan files it finds (the last batch: saves a lock and a walk of its own). */
   readonly orphans?: number[];
   readonly orphansLooked: { done: boolean };
@@ -196,31 +237,42 @@ interface PlannedFile {
  * longer holds, nothing is committed (the copies are taken back) and each
  * file is tried again on its own.
  */
-async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: FileJob, result: PurgeResult): Promise<void> {
+async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: FileJob, result: PurgeResult, first?: OpenOutcome): Promise<void> {
   const planned: PlannedFile[] = [];
-  // The directory sync of new files waits until just before the unlinks: until then the files
+  // The directory sync of new files need only end before the unlinks: until then the files
   // being purged still hold every message, so a name lost in a crash loses nothing.
   const session = new AppendSession(ctx.paths, { rotateSizeBytes: ctx.settings.rotateSizeBytes, sync: ctx.settings.fsyncFiles ?? true, excludeFileIds: job.exclude, deferDirSync: true, stagingBytes: COPY_STAGING_BYTES });
   let held: boolean;
+  // File k + 1 is opened and its read started before file k is planned (purge-open.ts).
+  const opening: OpenOutcome[] = [];
+  let k = 0;
+  /** opening[unplanned…] are not handed to planOpened (which closes what it does not plan). */
+  let unplanned = 0;
+  /** The closes of the old files, started once they are unlinked. */
+  let closing: Promise<Outcome<void[]>> | undefined;
+  const deleteOld = async () => {
+    closing = (await deletePurged(session, planned)).closed;
+  };
   try {
-    for (const fileId of fileIds) {
-      const opened = await openAndPlan(ctx, fileId, job, result);
+    if (first !== undefined) opening.push(first);
+    else if (fileIds.length > 0) opening.push(openForPurge(ctx.paths, fileIds[0], job.readers[0]));
+    for (; k < fileIds.length; k++) {
+      // Into the other buffer: file k's bytes are used until its copies are queued.
+      if (k + 1 < fileIds.length) opening.push(openForPurge(ctx.paths, fileIds[k + 1], job.readers[(k + 1) % 2]));
+      unplanned = k + 1;
+      const opened = await planOpened(ctx, fileIds[k], opening[k], job, result);
       if (opened === undefined) continue;
       const { file, bytes } = opened;
       planned.push(file);
       // Dovecot purges each file in a transaction of its own (the rotation rule depends on it).
       session.beginTransaction();
-      // Views of the shared read buffer: addAll() has copied them all when it returns, before the next read.
+      // Views of file k's read buffer: addAll() has copied them all when it returns, before that buffer is read into again.
       const records = file.plan.live.map((m) => ({ record: bytes.subarray(m.entry.offset, m.entry.offset + m.entry.size), bodySize: m.bodySize, alt: m.alt }));
       file.placements = session.addAll(records, () => job.listing.recentFiles());
     }
-    held = planned.length === 0 || (await commitBatch(ctx, session, planned, job));
+    held = planned.length === 0 || (await commitBatch(ctx, session, planned, job, deleteOld));
     if (held && planned.length > 0) {
-      session.markCommitted();
-      session.syncPublishedNames();
-      // Unlink after the map commit (readers follow the map to the copies), still holding the
-      // flocks; all at once, as one wait.
-      await allEnded(planned.map((file) => fsp.unlink(file.path)));
+      if (closing === undefined) await deleteOld();
       for (const file of planned) {
         result.movedMapUids.push(...file.plan.live.map((m) => m.entry.mapUid));
         result.expungedMapUids.push(...file.plan.dead);
@@ -228,10 +280,11 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
       }
     }
   } finally {
+    // Files opened and not planned are left only when the loop above failed.
+    for (const left of opening.slice(unplanned)) await closeUnplanned(left);
     await session.release();
-    // On libuv's pool: the last close of a purged (unlinked) m.N frees its page cache,
-    // milliseconds of kernel work per 10 MiB file, and the closes of a batch overlap there.
-    await allEnded(planned.map((file) => closeOnPool(file.fd)));
+    if (closing !== undefined) await valueOf(closing);
+    else await allEnded(planned.map((file) => closeOnPool(file.fd)));
   }
   if (held) return;
   // Unlocked and taken back above: each file again, alone.
@@ -240,40 +293,26 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
 }
 
 /**
- * Opens, locks, reads and plans one file. Files that cannot be purged now
- * are reported in `result` (skipped, corrupt) and closed.
- * @returns the planned file, its flock held, and its bytes (the reader's
- *   buffer, valid until the next read); undefined when it is not purged now.
+ * Lists and plans one file opened by openForPurge. Files that cannot be
+ * purged now are reported in `result` (skipped, corrupt) and closed; a
+ * missing one has its dead records expunged.
+ * @returns the planned file, its flock held, and its bytes (its reader's
+ *   buffer, valid until that reader's next read); undefined when it is not
+ *   purged now.
  */
-async function openAndPlan(ctx: MdboxContext, fileId: number, job: FileJob, result: PurgeResult): Promise<{ file: PlannedFile; bytes: Uint8Array } | undefined> {
-  const located = ctx.paths.locate(fileId);
-  if (located === undefined) {
+async function planOpened(ctx: MdboxContext, fileId: number, opened: OpenOutcome, job: FileJob, result: PurgeResult): Promise<{ file: PlannedFile; bytes: Uint8Array } | undefined> {
+  if (opened === "missing") {
     await expungeDeadRecordsOf(ctx, fileId, job.keep, result);
     return undefined;
   }
-  // Opened, locked and stat()ed synchronously: microseconds each, where a trip through libuv's
-  // pool cost a wake-up (often a millisecond on a busy machine).
-  let fd: number;
-  try {
-    fd = fs.openSync(located.path, "r");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
+  if (opened === "locked") result.skippedFileIds.push(fileId);
+  if (typeof opened !== "object") return undefined;
   let file: PlannedFile | undefined;
   try {
-    if (!tryFlockExclusive(fd, located.path)) {
-      result.skippedFileIds.push(fileId);
-      return undefined;
-    }
-    // Another purge may have deleted it between our open and our lock.
-    const st = fs.fstatSync(fd);
-    const now = fs.statSync(located.path, { throwIfNoEntry: false });
-    if (now === undefined || now.ino !== st.ino) return undefined;
-
+    // Listed under the flock (taken when opened): no save can add to the file afterwards.
     const listed = job.listing.entriesOf(fileId);
-    const bytes = await job.reader.read(fd, st.size);
-    const plan = planCopies(bytes, located.path, listed.columns, listed.rows, job, located.alt);
+    const bytes = await valueOf(opened.read);
+    const plan = planCopies(bytes, opened.path, listed.columns, listed.rows, job, opened.alt);
     if (plan === undefined) {
       result.corruptFileIds.push(fileId);
       return undefined;
@@ -284,11 +323,27 @@ async function openAndPlan(ctx: MdboxContext, fileId: number, job: FileJob, resu
       result.skippedFileIds.push(fileId);
       return undefined;
     }
-    file = { fileId, path: located.path, fd, listedState: listed.state, plan, placements: [] };
+    file = { fileId, path: opened.path, fd: opened.fd, listedState: listed.state, plan, placements: [] };
     return { file, bytes };
   } finally {
-    if (file === undefined) await closeOnPool(fd);
+    if (file === undefined) await closeUnplanned(opened);
   }
+}
+
+/**
+ * The batch's old files, once its map commit is durable: the new names
+ * made durable first, then each old file unlinked (readers follow the map
+ * to the copies) while its flock is still held, and its close started on
+ * the pool: the last close of an unlinked m.N is the kernel freeing its
+ * pages, milliseconds per 10 MiB, which overlap the map index rewrite.
+ * @returns the closes.
+ */
+async function deletePurged(session: AppendSession, planned: readonly PlannedFile[]): Promise<{ readonly closed: Promise<Outcome<void[]>> }> {
+  session.markCommitted();
+  await session.syncPublishedNames();
+  // Synchronous: microseconds each, where a trip through the pool costs a wake-up.
+  for (const file of planned) fs.unlinkSync(file.path);
+  return { closed: outcomeOf(allEnded(planned.map((file) => closeOnPool(file.fd)))) };
 }
 
 /**
@@ -299,7 +354,7 @@ async function openAndPlan(ctx: MdboxContext, fileId: number, job: FileJob, resu
  * a rebuild moved things.
  * @returns false when a plan no longer holds (nothing written).
  */
-async function commitBatch(ctx: MdboxContext, session: AppendSession, planned: readonly PlannedFile[], job: FileJob): Promise<boolean> {
+async function commitBatch(ctx: MdboxContext, session: AppendSession, planned: readonly PlannedFile[], job: FileJob, afterAppend: () => Promise<void>): Promise<boolean> {
   // The copies' last writes and data syncs end before the map lock is taken, as Dovecot's purge
   // flushes before it locks the map: the lock is storage-wide (every save, copy and expunge,
   // doveadm's too, waits on it), and a sync of a batch's copied files takes as long as the disk.
@@ -311,7 +366,7 @@ async function commitBatch(ctx: MdboxContext, session: AppendSession, planned: r
     const records = await batchRecords(ctx, session, planned, job, state, onListedState);
     held = records !== undefined;
     return records !== undefined && records.length > 0 ? [records] : [];
-  });
+  }, { afterAppend });
   if (held && onListedState) job.listing.afterOwnCommit(ctx.map.state);
   return held;
 }
@@ -338,7 +393,7 @@ async function batchRecords(ctx: MdboxContext, session: AppendSession, planned: 
       const at = session.resolve(f.placements[i]);
       moved.push({ mapUid: f.plan.live[i].entry.mapUid, fileId: at.fileId, offset: at.offset, size: at.size });
     }
-    for (const uid of f.plan.dead) dead.push({ uid, guid: ZERO_GUID });
+    for (let i = 0; i < f.plan.dead.length; i++) dead.push({ uid: f.plan.dead[i], guid: ZERO_GUID });
   }
   records.push(...mapRecordRecords(moved, flags));
   if (dead.length > 0) records.push({ type: "expunge-guid", external: true, sync: false, expunges: dead });

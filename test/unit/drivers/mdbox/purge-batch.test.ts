@@ -1,8 +1,8 @@
 /**
  * A purge of several files commits them in one map transaction: one map
  * log fdatasync, after the copies' data syncs, which end before the
- * storage-wide map lock is taken (as Dovecot's purge flushes first); the new file's name made durable before any old file is
- * deleted, orphan files looked for in that same transaction; and when the map changes under the batch, nothing of it is
+ * storage-wide map lock is taken (as Dovecot's purge flushes first); the new file's name made durable (its directory
+ * synced alongside the map log) before any old file is deleted; orphan files looked for in that same transaction; and when the map changes under the batch, nothing of it is
  * committed and each file is purged on its own.
  */
 import * as fs from "node:fs";
@@ -65,14 +65,23 @@ it("purges several files in one map transaction: the copies synced before the ma
     const file = fs.readlinkSync(`/proc/self/fd/${fd}`);
     events.push(`${name === "fsyncSync" && fs.statSync(file).isDirectory() ? "dirsync" : "sync"} ${path.basename(file)}`);
   });
-  const realUnlink = fs.promises.unlink;
-  vi.spyOn(fs.promises, "unlink").mockImplementation(async (p) => {
+  const fsModule = createRequire(import.meta.url)("node:fs") as typeof fs;
+  const realUnlink = fsModule.unlinkSync;
+  vi.spyOn(fsModule, "unlinkSync").mockImplementation((p) => {
     events.push(`unlink ${path.basename(String(p))}`);
-    return realUnlink(p);
+    realUnlink(p);
   });
+  // The directory sync runs on the pool, alongside the map log's: what counts is that it has ended before any unlink.
+  const realFsync = fsModule.fsync;
+  vi.spyOn(fsModule, "fsync").mockImplementation(((fd: number, done: (err: NodeJS.ErrnoException | null) => void) => {
+    const file = path.basename(fs.readlinkSync(`/proc/self/fd/${fd}`));
+    realFsync(fd, (err) => {
+      events.push(`dirsync done ${file}`);
+      done(err);
+    });
+  }) as typeof fs.fsync);
 
   // The copies' data syncs end before the map lock is taken (every writer of the storage waits on it).
-  const fsModule = createRequire(import.meta.url)("node:fs") as typeof fs;
   const realDatasync = fsModule.fdatasync;
   vi.spyOn(fsModule, "fdatasync").mockImplementation(((fd: number, done: (err: NodeJS.ErrnoException | null) => void) => {
     realDatasync(fd, async (err) => {
@@ -99,13 +108,14 @@ it("purges several files in one map transaction: the copies synced before the ma
   expect(mFiles()).toEqual(["m.4", "m.9"]);
   expect(events.filter((e) => e === "sync dovecot.map.index.log")).toHaveLength(1);
   const mapSync = events.indexOf("sync dovecot.map.index.log");
-  const dirSync = events.indexOf("dirsync storage");
+  const dirSync = events.indexOf("dirsync done storage");
   const firstUnlink = events.findIndex((e) => /^unlink m\.\d+$/.test(e));
   expect(mapSync).toBeGreaterThanOrEqual(0);
   expect(events.filter((e) => e === "datasync done").length).toBeGreaterThan(0);
   expect(events.lastIndexOf("datasync done")).toBeLessThan(events.indexOf("map lock"));
   expect(events.indexOf("map lock")).toBeLessThan(mapSync);
-  expect(dirSync).toBeGreaterThan(mapSync);
+  expect(dirSync).toBeGreaterThan(events.indexOf("map lock"));
+  expect(firstUnlink).toBeGreaterThan(mapSync);
   expect(firstUnlink).toBeGreaterThan(dirSync);
   await expectLiveMessages(box);
   await box.close();
