@@ -93,6 +93,16 @@ export interface CommittedRange {
  * the mail files (`committed.sync`); throwing there fails the refresh.
  */
 export interface CommitHooks {
+  /**
+   * Runs before the commit takes any lock, for a check that waits on
+   * something slow (replication's fencing round trip): under mdbox's
+   * storage-wide map lock, which a save takes before the log lock, every
+   * other mailbox's save would wait with it. Throwing there fails the
+   * commit with nothing written. What it returns runs under the log lock,
+   * before `beforeCommit`: there it confirms what the check found, which
+   * the lock's wait may have made stale.
+   */
+  beforeCommitLocks?(mailbox: Mailbox): Promise<(() => Promise<void>) | undefined>;
   beforeCommit?(mailbox: Mailbox, state: IndexMapState): Promise<void>;
   afterCommit?(mailbox: Mailbox, committed: CommittedRange): Promise<void>;
   /**
@@ -388,7 +398,9 @@ export class Mailbox {
     this.checkOpen();
     this.checkWritable();
     const hooks = this.options.commitHooks;
+    let confirm: (() => Promise<void>) | undefined;
     const commit = () => this.writer.sync(async (sync) => {
+      await confirm?.();
       await hooks?.beforeCommit?.(this, sync.state);
       return this.reportingWrites(sync, async () => {
         // What a crashed writer left is logged first, in its own transaction;
@@ -403,6 +415,7 @@ export class Mailbox {
     });
     let result;
     try {
+      confirm = await hooks?.beforeCommitLocks?.(this);
       result = this.backend.withCommitLocks ? await this.backend.withCommitLocks(commit, intent) : await commit();
     } catch (err) {
       await this.backend.afterCommit?.(isLandedInLog(err));
