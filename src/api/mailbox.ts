@@ -395,6 +395,17 @@ export class Mailbox {
 
   /** Commits built records under the log lock. Used by MailboxTransaction. */
   async commitWith(build: (state: IndexMapState) => Promise<LogTransactionRecords>, intent?: CommitIntent): Promise<CommitResult | undefined> {
+    return this.commitSteps([build], intent);
+  }
+
+  /**
+   * commitWith for records built in steps, each from the state the steps
+   * before it appended (a replica's backlog: one primary transaction a
+   * step): one hold of the locks, one sync of the mail files and one
+   * `afterCommit` for all of them. A step that builds nothing appends
+   * nothing.
+   */
+  async commitSteps(steps: ReadonlyArray<(state: IndexMapState) => Promise<LogTransactionRecords>>, intent?: CommitIntent): Promise<CommitResult | undefined> {
     this.checkOpen();
     this.checkWritable();
     const hooks = this.options.commitHooks;
@@ -407,7 +418,11 @@ export class Mailbox {
         // then the commit is built on top of it, under the same lock.
         const found = (await this.backend.adoptLeftovers?.(sync.state)) ?? [];
         if (found.length > 0) await sync.append(found);
-        const written = await sync.append(await build(sync.state));
+        let written: CommitResult | undefined;
+        for (const build of steps) {
+          const step = await sync.append(await build(sync.state));
+          if (step !== undefined) written = { start: written?.start ?? step.start, end: step.end, modseq: step.modseq };
+        }
         // Like doveadm, the change reaches the mail files (Maildir names, mbox headers) before the commit returns.
         if (this.backend.syncExternalChanges) await this.syncMailFiles(sync);
         return written;
