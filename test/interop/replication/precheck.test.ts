@@ -16,6 +16,12 @@ import { describeNats, useNatsCluster } from "../../helpers/nats.js";
 import { finishesMeanwhile, gateLastLookup, gatePublishes } from "../../helpers/nats-gates.js";
 import { saveSamples as save } from "../../helpers/replication.js";
 
+/** `location` opened with replicated commit hooks (no follower: only its own commits publish). */
+function replicatedPrimary(conn: ReplicationConnection, location: string, storageId: string) {
+  const publisher = new Publisher(conn, storageId);
+  return { publisher, primary: openStorage(location, { commitHooks: replicatedCommitHooks(publisher, { followExternal: false }) }) };
+}
+
 function lastSeqOf(conn: ReplicationConnection, subject: string): Promise<number> {
   return conn.lastSequence(subject, Date.now() + conn.timeoutMs);
 }
@@ -27,8 +33,7 @@ describeNats("replication: the pre-commit fencing check holds no lock during its
     const [p] = nats.newOracles("mdbox");
     await nats.withConnection(async (conn) => {
       const storageId = "t-precheck-maplock";
-      const publisher = new Publisher(conn, storageId);
-      const primary = openStorage(p.location, { commitHooks: replicatedCommitHooks(publisher, { followExternal: false }) });
+      const { primary } = replicatedPrimary(conn, p.location, storageId);
       await primary.createMailbox("Other");
       const inbox = await primary.openMailbox("INBOX");
       const other = await primary.openMailbox("Other");
@@ -61,8 +66,7 @@ describeNats("replication: the pre-commit fencing check holds no lock during its
     const [p] = nats.newOracles("sdbox");
     await nats.withConnection(async (conn) => {
       const storageId = "t-precheck-own";
-      const publisher = new Publisher(conn, storageId);
-      const primary = openStorage(p.location, { commitHooks: replicatedCommitHooks(publisher, { followExternal: false }) });
+      const { publisher, primary } = replicatedPrimary(conn, p.location, storageId);
       const inbox = await primary.openMailbox("INBOX");
       await save(primary, "INBOX", [1]);
       const subject = mailboxSubject(conn.names, storageId, inbox.guid()!);
