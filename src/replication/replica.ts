@@ -168,8 +168,8 @@ export class Replica {
   }
 
   private async run(sub: JetStreamSubscription): Promise<void> {
+    const reader = new MessageReader(sub);
     try {
-      const reader = new MessageReader(sub);
       for (let m = await reader.next(); m !== undefined; m = await reader.next()) {
         this.inFlight = 1;
         this.pending = m.info.pending;
@@ -184,6 +184,8 @@ export class Replica {
       if (!this.stopping) this.failure = new ReplicationError(`the replica's subscription to ${this.options.storageId} ended`, { path: this.options.positionFile });
     } catch (err) {
       this.failure = err as Error;
+      // Nothing reads the subscription any more (a `for await` left by a throw would end it too).
+      sub.unsubscribe();
     } finally {
       this.savePosition(true);
       this.wake();
