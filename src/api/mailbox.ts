@@ -93,6 +93,16 @@ export interface CommittedRange {
  * the mail files (`committed.sync`); throwing there fails the refresh.
  */
 export interface CommitHooks {
+  /**
+   * Runs before the commit takes any lock, for a check that waits on
+   * something slow (replication's fencing round trip): under mdbox's
+   * storage-wide map lock, which a save takes before the log lock, every
+   * other mailbox's save would wait with it. Throwing there fails the
+   * commit with nothing written. What it returns runs under the log lock,
+   * before `beforeCommit`: there it confirms what the check found, which
+   * the lock's wait may have made stale.
+   */
+  beforeCommitLocks?(mailbox: Mailbox): Promise<(() => Promise<void>) | undefined>;
   beforeCommit?(mailbox: Mailbox, state: IndexMapState): Promise<void>;
   afterCommit?(mailbox: Mailbox, committed: CommittedRange): Promise<void>;
   /**
@@ -385,17 +395,34 @@ export class Mailbox {
 
   /** Commits built records under the log lock. Used by MailboxTransaction. */
   async commitWith(build: (state: IndexMapState) => Promise<LogTransactionRecords>, intent?: CommitIntent): Promise<CommitResult | undefined> {
+    return this.commitSteps([build], intent);
+  }
+
+  /**
+   * commitWith for records built in steps, each from the state the steps
+   * before it appended (a replica's backlog: one primary transaction a
+   * step): one hold of the locks, one sync of the mail files and one
+   * `afterCommit` for all of them. A step that builds nothing appends
+   * nothing.
+   */
+  async commitSteps(steps: ReadonlyArray<(state: IndexMapState) => Promise<LogTransactionRecords>>, intent?: CommitIntent): Promise<CommitResult | undefined> {
     this.checkOpen();
     this.checkWritable();
     const hooks = this.options.commitHooks;
+    let confirm: (() => Promise<void>) | undefined;
     const commit = () => this.writer.sync(async (sync) => {
+      await confirm?.();
       await hooks?.beforeCommit?.(this, sync.state);
       return this.reportingWrites(sync, async () => {
         // What a crashed writer left is logged first, in its own transaction;
         // then the commit is built on top of it, under the same lock.
         const found = (await this.backend.adoptLeftovers?.(sync.state)) ?? [];
         if (found.length > 0) await sync.append(found);
-        const written = await sync.append(await build(sync.state));
+        let written: CommitResult | undefined;
+        for (const build of steps) {
+          const step = await sync.append(await build(sync.state));
+          if (step !== undefined) written = { start: written?.start ?? step.start, end: step.end, modseq: step.modseq };
+        }
         // Like doveadm, the change reaches the mail files (Maildir names, mbox headers) before the commit returns.
         if (this.backend.syncExternalChanges) await this.syncMailFiles(sync);
         return written;
@@ -403,6 +430,7 @@ export class Mailbox {
     });
     let result;
     try {
+      confirm = await hooks?.beforeCommitLocks?.(this);
       result = this.backend.withCommitLocks ? await this.backend.withCommitLocks(commit, intent) : await commit();
     } catch (err) {
       await this.backend.afterCommit?.(isLandedInLog(err));

@@ -2,7 +2,8 @@
  * Applying a shipped commit to a replica store of any format. The primary's
  * records are translated, transaction by transaction, into one replica
  * transaction each, so that the replica's log counts modseqs as the
- * primary's does:
+ * primary's does (a backlog's consecutive transactions go in one replica
+ * commit, still one log transaction each: applyShippedRun):
  * - append: the replica's driver saves the shipped bodies under the same
  *   UIDs and GUIDs (its own format's records for them), with the same append
  *   record (UIDs, system flags);
@@ -173,54 +174,118 @@ export async function applyTreeOp(storage: Storage, open: Map<string, Mailbox>, 
   return { applied: 1, skipped: 0 };
 }
 
-/**
- * Applies every transaction of `c` that `box` has not applied yet.
- * @throws ReplicationError when a body the commit needs is missing, or the
- *   replica's modseq does not follow the primary's (a diverged replica).
- */
-export async function applyShipped(box: Mailbox, c: ShippedCommit, bodies: BodyStore, subject: string): Promise<ApplyResult> {
-  const result: ApplyResult = { applied: 0, skipped: 0 };
-  const byUid = new Map(c.bodies.map((b) => [b.uid, b]));
-  for (const seg of c.segments) {
-    // The primary's running modseq before each transaction: one that leaves it
-    // unchanged (Dovecot's mail_transaction_header_has_modseq false) is not repeated.
-    let primaryBefore = seg.modseqAtFrom;
-    for (const tx of decodeLogSegment(seg, subject)) {
-      const before = box.state.logModseq;
-      const changesModseq = tx.modseq !== primaryBefore;
-      primaryBefore = tx.modseq;
-      // The primary's modseq enable changes no modseq itself: repeated where the replica's count is at it (not past: see README, Not done).
-      const enables = !changesModseq && tx.modseq === before && introducesModseqs(tx) && modseqFieldOffset(box.state.extensions) < 0;
-      if (!enables && (!changesModseq || tx.modseq <= before)) {
-        // A transaction that changes no modseq may still be a Mailbox.update (repeating one is a no-op).
-        if (await applyHeaderUpdate(box, tx)) result.applied++;
-        else result.skipped++;
-        continue;
+/** A primary transaction of a shipped commit, with what applying it needs. */
+interface ShippedTransaction {
+  tx: LogTransaction;
+  /** Whether it moved the primary's modseq (Dovecot's mail_transaction_header_has_modseq). */
+  changesModseq: boolean;
+  byUid: ReadonlyMap<number, ShippedBody>;
+}
+
+/** Every transaction of `commits`, in order. */
+function shippedTransactions(commits: readonly ShippedCommit[], subject: string): ShippedTransaction[] {
+  const out: ShippedTransaction[] = [];
+  for (const c of commits) {
+    const byUid = new Map(c.bodies.map((b) => [b.uid, b]));
+    for (const seg of c.segments) {
+      // The primary's running modseq before each transaction.
+      let primaryBefore = seg.modseqAtFrom;
+      for (const tx of decodeLogSegment(seg, subject)) {
+        out.push({ tx, changesModseq: tx.modseq !== primaryBefore, byUid });
+        primaryBefore = tx.modseq;
       }
-      let prepared: PreparedSave | undefined;
-      const committed = await box.commitWith(async (state) => {
-        const built = await translate(box, state, tx, byUid, bodies, subject);
-        prepared = built.prepared;
-        return built.records.length > 0 ? [built.records] : [];
-      }, { changesMessages: tx.entries.some((e) => e.record.type === "append" || isExternalExpunge(e.record)) });
-      await prepared?.commit();
-      if (committed === undefined) {
-        result.skipped++;
-        continue;
-      }
-      result.applied++;
-      const after = box.state.logModseq;
-      if (after !== tx.modseq) {
-        throw new ReplicationError(
-          `replica modseq ${after} after applying the primary's transaction at ${tx.position.fileSeq}:${tx.position.offset} (modseq ${tx.modseq}): the replica diverged`,
-          { path: box.indexPrefix, fileSeq: committed.end.fileSeq, offset: committed.end.offset },
-        );
-      }
-      // After the transaction's appends, which move the next UID themselves: a header update raises it further.
-      await applyHeaderUpdate(box, tx);
     }
   }
+  return out;
+}
+
+/**
+ * Applies every transaction of `commits` (consecutive messages of one
+ * subject) that `box` has not applied yet. Each primary transaction stays
+ * one replica transaction, with its own modseq; consecutive ones that move
+ * the modseq go in one replica commit (Mailbox.commitSteps): one hold of
+ * the locks and one sync of the mail files, not one each. A run ends after
+ * a transaction that sets the UIDVALIDITY or next UID (repeated with
+ * Mailbox.update, a commit of its own).
+ * @throws ReplicationError when a body a transaction needs is missing, or
+ *   the replica's modseq does not follow the primary's (a diverged replica).
+ */
+export async function applyShippedRun(box: Mailbox, commits: readonly ShippedCommit[], bodies: BodyStore, subject: string): Promise<ApplyResult> {
+  const result: ApplyResult = { applied: 0, skipped: 0 };
+  const txs = shippedTransactions(commits, subject);
+  for (let i = 0; i < txs.length;) {
+    const { tx, changesModseq } = txs[i];
+    const before = box.state.logModseq;
+    // The primary's modseq enable changes no modseq itself: repeated where the replica's count is at it (not past: see README, Not done).
+    const enables = !changesModseq && tx.modseq === before && introducesModseqs(tx) && modseqFieldOffset(box.state.extensions) < 0;
+    if (!enables && (!changesModseq || tx.modseq <= before)) {
+      // A transaction that changes no modseq may still be a Mailbox.update (repeating one is a no-op).
+      if (await applyHeaderUpdate(box, tx)) result.applied++;
+      else result.skipped++;
+      i++;
+      continue;
+    }
+    let end = i + 1;
+    if (!enables) while (end < txs.length && txs[end].changesModseq && !setsHeaderValues(txs[end - 1].tx)) end++;
+    await applyTransactions(box, txs.slice(i, end), bodies, subject, result);
+    // After the transaction's appends, which move the next UID themselves: a header update raises it further.
+    await applyHeaderUpdate(box, txs[end - 1].tx);
+    i = end;
+  }
   return result;
+}
+
+/**
+ * Applies `run` in one replica commit, each transaction from the state the
+ * ones before it left; one the replica's modseq reached already is skipped.
+ * @throws ReplicationError when the replica's modseq after a transaction is not the primary's.
+ */
+async function applyTransactions(box: Mailbox, run: readonly ShippedTransaction[], bodies: BodyStore, subject: string, result: ApplyResult): Promise<void> {
+  // The save of the step before, ended once its records are in the log: the next step's driver work sees it done (mbox: no longer this commit's own save).
+  let prepared: PreparedSave | undefined;
+  const endPrepared = async () => {
+    const done = prepared;
+    prepared = undefined;
+    await done?.commit();
+  };
+  // The transaction last appended: the next step (or the end of the commit) checks the modseq it left.
+  let last: LogTransaction | undefined;
+  const checkLast = (state: IndexMapState) => {
+    if (last !== undefined && state.logModseq !== last.modseq) {
+      throw new ReplicationError(
+        `replica modseq ${state.logModseq} after applying the primary's transaction at ${last.position.fileSeq}:${last.position.offset} (modseq ${last.modseq}): the replica diverged`,
+        { path: box.indexPrefix },
+      );
+    }
+    last = undefined;
+  };
+  const steps = run.map(({ tx, byUid }, n) => async (state: IndexMapState) => {
+    checkLast(state);
+    await endPrepared();
+    // A transaction the replica has (a re-delivery) is skipped, as the modseq enable's first one is not (applyShippedRun).
+    if (n > 0 && tx.modseq <= state.logModseq) {
+      result.skipped++;
+      return [];
+    }
+    const built = await translate(box, state, tx, byUid, bodies, subject);
+    prepared = built.prepared;
+    if (built.records.length === 0) {
+      result.skipped++;
+      return [];
+    }
+    result.applied++;
+    last = tx;
+    return [built.records];
+  });
+  const changesMessages = run.some(({ tx }) => tx.entries.some((e) => e.record.type === "append" || isExternalExpunge(e.record)));
+  await box.commitSteps(steps, { changesMessages });
+  await endPrepared();
+  checkLast(box.state);
+}
+
+/** Whether `tx` sets the UIDVALIDITY or next UID (applyHeaderUpdate repeats it). */
+function setsHeaderValues(tx: LogTransaction): boolean {
+  return tx.entries.some(({ record }) => record.type === "header-update" && record.patches.some((p) => p.offset < NEXT_UID_OFFSET + 4 && p.offset + p.data.length > UID_VALIDITY_OFFSET));
 }
 
 /**
@@ -363,7 +428,7 @@ function isExternalExpunge(r: LogRecord): boolean {
 }
 
 async function translate(
-  box: Mailbox, state: IndexMapState, tx: LogTransaction, byUid: Map<number, ShippedBody>, bodies: BodyStore, subject: string,
+  box: Mailbox, state: IndexMapState, tx: LogTransaction, byUid: ReadonlyMap<number, ShippedBody>, bodies: BodyStore, subject: string,
 ): Promise<{ records: LogRecord[]; prepared: PreparedSave | undefined }> {
   const records: LogRecord[] = [];
   let prepared: PreparedSave | undefined;

@@ -55,6 +55,17 @@ export interface SubjectCursor {
   seedPart?: number;
 }
 
+/** What Publisher.precheck saw of a subject, outside the commit's locks. */
+export interface Precheck {
+  readonly subject: string;
+  /** The writer's cursor of the subject when it looked (the same object, advanced by publishes since). */
+  readonly cursor: SubjectCursor;
+  /** The cursor's last sequence before the look. */
+  readonly from: number;
+  /** The subject's last sequence the look found. */
+  readonly seen: number;
+}
+
 export interface PublisherOptions {
   /** At most this many messages per seed part (default 1000; bodies also split parts at the inline budget). */
   seedPartMessages?: number;
@@ -147,15 +158,16 @@ export class Publisher {
   }
 
   /**
-   * Before a commit, under the local log lock: may this writer publish the
-   * mailbox's next commit? One request (the subject's last message):
+   * Before a commit (a mailbox change, a seed): may this writer publish the
+   * mailbox's next message? One request (the subject's last message):
    * - a subject this writer published to before must still end with its
    *   last message (else another writer published since);
    * - a subject another store published last is not this writer's: a store
    *   takes a subject over only by promotion (promoteStore), which publishes
    *   a takeover message of its own.
    * The compare-and-append at publish still decides a race between this
-   * check and the publish.
+   * check and the publish. A commit's check is precheck, then
+   * confirmPrecheck under the log lock.
    * @throws ReplicationFencedError when it may not: nothing is written, locally or to the stream.
    */
   async verifyCursor(mailbox: Mailbox): Promise<void> {
@@ -174,20 +186,74 @@ export class Publisher {
   async verifySubject(subject: string, writerGuid: string, here: LogPosition): Promise<void> {
     this.checkNotFenced();
     const known = this.cursors.get(subject);
+    const from = known?.lastSeq ?? 0;
     const now = await lastOnSubject(this.conn, subject);
-    const fence = (why: string, expected: number) => {
-      this.cursors.delete(subject);
-      this.fenced = new ReplicationFencedError(`${why}; nothing was written`, subject, expected, { fileSeq: here.fileSeq, offset: here.offset });
-      throw this.fenced;
-    };
     if (known) {
-      if (now.lastSeq !== known.lastSeq) fence(`another writer published to ${subject}: its last stream sequence is ${now.lastSeq}, this writer expected ${known.lastSeq}`, known.lastSeq);
+      this.checkSeen(subject, here, { subject, cursor: known, from, seen: now.lastSeq });
       return;
     }
     if (now.lastSeq > 0 && now.writerGuid !== writerGuid) {
-      fence(`${subject} was last published by another store (mailbox GUID ${now.writerGuid}, stream sequence ${now.lastSeq}); promote this store to take it over`, now.lastSeq);
+      this.fence(subject, here, `${subject} was last published by another store (mailbox GUID ${now.writerGuid}, stream sequence ${now.lastSeq}); promote this store to take it over`, now.lastSeq);
     }
-    this.cursors.set(subject, now);
+    // A first look of another caller's that ended first keeps its cursor: a publish of theirs may be advancing it.
+    if (!this.cursors.has(subject)) this.cursors.set(subject, now);
+  }
+
+  /**
+   * verifyCursor's round trip, made before the commit's locks
+   * (CommitHooks.beforeCommitLocks): mdbox's map lock is storage-wide, and
+   * commits of other mailboxes would take turns on it during the round
+   * trip. What it saw is judged under the log lock (confirmPrecheck). A
+   * first look at the subject (whose it is) is judged at once.
+   * @returns what confirmPrecheck judges; undefined when the mailbox has no GUID yet, or another first look set the cursor.
+   * @throws ReplicationFencedError when this writer was fenced, or the subject is another store's: nothing is written.
+   */
+  async precheck(mailbox: Mailbox): Promise<Precheck | undefined> {
+    this.checkNotFenced();
+    if (this.guidOf(mailbox) === undefined) return undefined;
+    const subject = this.subjectOf(mailbox);
+    const known = this.cursors.get(subject);
+    if (known === undefined) {
+      await this.verifySubject(subject, mailbox.guid()!, mailbox.position);
+      const cursor = this.cursors.get(subject);
+      return cursor && { subject, cursor, from: cursor.lastSeq, seen: cursor.lastSeq };
+    }
+    const from = known.lastSeq;
+    return { subject, cursor: known, from, seen: (await lastOnSubject(this.conn, subject)).lastSeq };
+  }
+
+  /**
+   * Under the mailbox's log lock, before anything is written: judges what
+   * precheck saw. Where the cursor changed hands meanwhile (a publish that
+   * timed out, a rename), or precheck had nothing to look at, verifyCursor
+   * runs here, round trip and all.
+   * @throws ReplicationFencedError as verifyCursor: nothing is written.
+   */
+  async confirmPrecheck(mailbox: Mailbox, found: Precheck | undefined): Promise<void> {
+    this.checkNotFenced();
+    if (found === undefined || this.guidOf(mailbox) === undefined || this.subjectOf(mailbox) !== found.subject || this.cursors.get(found.subject) !== found.cursor) {
+      return this.verifyCursor(mailbox);
+    }
+    this.checkSeen(found.subject, mailbox.position, found);
+  }
+
+  /**
+   * Fences unless the subject's last sequence `seen` is one of this
+   * writer's: from `from` (the cursor's before the look) to the cursor's
+   * now. This writer's publishes during the look (its other commits of the
+   * mailbox, when the look held no lock) each expected the one before
+   * (compare-and-append), so no other writer's message is among them.
+   */
+  private checkSeen(subject: string, here: LogPosition, { cursor, from, seen }: Precheck): void {
+    if (seen < from || seen > cursor.lastSeq) {
+      this.fence(subject, here, `another writer published to ${subject}: its last stream sequence is ${seen}, this writer expected ${cursor.lastSeq}`, cursor.lastSeq);
+    }
+  }
+
+  private fence(subject: string, here: LogPosition, why: string, expected: number): never {
+    this.cursors.delete(subject);
+    this.fenced = new ReplicationFencedError(`${why}; nothing was written`, subject, expected, { fileSeq: here.fileSeq, offset: here.offset });
+    throw this.fenced;
   }
 
   /** The subject's last stream message, as a cursor (cached after the first look). */
@@ -870,9 +936,12 @@ export async function takeOverStorage(publisher: Publisher, storage: Storage, ap
 
 export interface ReplicatedHooksOptions {
   /**
-   * Check before each commit, under the log lock, that the subject still
-   * ends with this writer's last message (one JetStream request), so that a
-   * fenced writer writes nothing locally either (default true). Without it
+   * Check before each commit that the subject still ends with this
+   * writer's last message (one JetStream request, made before the commit
+   * takes its locks, judged under the log lock), so that a fenced writer
+   * writes nothing locally either (default true). A writer fenced between
+   * the request and the local write (the wait for the locks among it) is
+   * refused at publish, as below. Without it
    * a fenced writer's commit reaches its own log, and JetStream's
    * compare-and-append refuses it at publish.
    */
@@ -911,7 +980,13 @@ export function replicatedCommitHooks(publisher: Publisher, options: ReplicatedH
     onError: options.onFollowError,
   });
   return {
-    beforeCommit: async (mailbox) => (precheck ? publisher.verifyCursor(mailbox) : publisher.checkNotFenced()),
+    // Outside every lock: the precheck's round trip would otherwise hold mdbox's storage-wide map lock.
+    beforeCommitLocks: async (mailbox) => {
+      if (!precheck) return undefined;
+      const found = await publisher.precheck(mailbox);
+      return () => publisher.confirmPrecheck(mailbox, found);
+    },
+    beforeCommit: async () => publisher.checkNotFenced(),
     afterCommit: async (mailbox, committed) => {
       try {
         await publishLogEnd(publisher, mailbox, committed);

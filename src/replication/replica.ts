@@ -16,11 +16,12 @@ import { consumerOpts, ErrorCode, NatsError, type JetStreamSubscription, type Js
 import type { Mailbox } from "../api/mailbox.js";
 import type { Storage } from "../api/storage.js";
 import { ReplicationError } from "../shared/errors.js";
-import { applyCreate, applySeed, applyShipped, applyTreeOp, replicaMailbox, type ApplyResult } from "./apply.js";
+import { applyCreate, applySeed, applyShippedRun, applyTreeOp, replicaMailbox, type ApplyResult } from "./apply.js";
 import { asReplicationError, type ReplicationConnection } from "./connection.js";
 import { readPosition, writePosition } from "./position-file.js";
 import { storageSubjects, checkToken, isStorageSubject, isSubscriptionsSubject, subscriptionsSubject } from "./subjects.js";
-import { decodeCommit, decodeStorageEvent } from "./wire.js";
+import { decodeCommit, decodeStorageEvent, type ShippedCommit } from "./wire.js";
+import { MessageReader } from "./message-reader.js";
 import { Publisher, takeOver, takeOverStorage } from "./publisher.js";
 import { applyStorageEvent, type StorageEventResult } from "./storage-events.js";
 import type { ReplicaPosition } from "./position-file.js";
@@ -86,6 +87,17 @@ export interface ReplicaStatus {
   mapLogRanges: number;
   /** The error that stopped the replica, if one did. */
   error: Error | undefined;
+}
+
+/** A replica applies at most this many queued commits of a mailbox together (runFrom)… */
+const RUN_MESSAGES = 256;
+/** … and stops adding to them past this many bytes of messages (their bodies are in memory until applied). */
+const RUN_BYTES = 8 << 20;
+
+/** A stream message of a mailbox subject, decoded. */
+interface ShippedMessage {
+  m: JsMsg;
+  c: ShippedCommit;
 }
 
 /** Runs `fn` again (up to `tries` times) when JetStream does not answer in time: a leader election after a node died. */
@@ -156,11 +168,15 @@ export class Replica {
   }
 
   private async run(sub: JetStreamSubscription): Promise<void> {
+    const reader = new MessageReader(sub);
     try {
-      for await (const m of sub) {
+      for (let m = await reader.next(); m !== undefined; m = await reader.next()) {
         this.inFlight = 1;
         this.pending = m.info.pending;
-        await this.applyMessage(m);
+        const c = isStorageSubject(m.subject) || isSubscriptionsSubject(m.subject) ? undefined : decodeCommit(m.data, m.subject, m.seq);
+        if (c === undefined) await this.applyStorageMessage(m);
+        else if (c.op || c.seed) await this.applyMessage(m, c);
+        else await this.applyCommits(await this.runFrom(reader, { m, c }));
         this.inFlight = 0;
         this.wake();
       }
@@ -168,18 +184,70 @@ export class Replica {
       if (!this.stopping) this.failure = new ReplicationError(`the replica's subscription to ${this.options.storageId} ended`, { path: this.options.positionFile });
     } catch (err) {
       this.failure = err as Error;
+      // Nothing reads the subscription any more (a `for await` left by a throw would end it too).
+      sub.unsubscribe();
     } finally {
       this.savePosition(true);
       this.wake();
     }
   }
 
-  private async applyMessage(m: JsMsg): Promise<void> {
-    if (isStorageSubject(m.subject) || isSubscriptionsSubject(m.subject)) {
-      await this.applyStorageMessage(m);
-      return;
+  /**
+   * `first` (a commit: no op, no seed) and the same mailbox's commits queued
+   * behind it (a backlog), up to RUN_MESSAGES or RUN_BYTES: applied
+   * together (applyCommits). The first message that does not join is
+   * next()'s again.
+   */
+  private async runFrom(reader: MessageReader, first: ShippedMessage): Promise<ShippedMessage[]> {
+    const run = [first];
+    let bytes = first.m.data.length;
+    while (run.length < RUN_MESSAGES && bytes < RUN_BYTES) {
+      const m = await reader.queued();
+      if (m === undefined) break;
+      const c = m.subject === first.m.subject ? decodeCommit(m.data, m.subject, m.seq) : undefined;
+      if (c === undefined || c.op || c.seed || c.mailbox !== first.c.mailbox || c.uidValidity !== first.c.uidValidity) {
+        reader.putBack(m);
+        break;
+      }
+      run.push({ m, c });
+      bytes += m.data.length;
+      this.inFlight = run.length;
+      this.pending = m.info.pending;
     }
-    const c = decodeCommit(m.data, m.subject, m.seq);
+    return run;
+  }
+
+  /** Commits of one mailbox, consecutive in the stream (runFrom): their transactions in as few replica commits as keep each one's modseq (applyShippedRun). */
+  private async applyCommits(run: readonly ShippedMessage[]): Promise<void> {
+    const { m, c } = run[0];
+    const last = run[run.length - 1].m;
+    for (const r of run) this.mapRanges += r.c.mapLog?.length ?? 0;
+    const box = await this.liveMailbox(m, c, last.seq);
+    const result = box === undefined ? { applied: 0, skipped: run.length } : await applyShippedRun(box, run.map((r) => r.c), this.conn.bodies, m.subject);
+    this.appliedTx += result.applied;
+    this.skippedTx += result.skipped;
+    this.applied(last, false, { streamSeq: last.seq, mailbox: c.mailbox, result, lag: last.info.pending });
+  }
+
+  /**
+   * The replica's mailbox for commit or seed part `c` (message `m`, up to
+   * stream sequence `lastSeq` with those queued behind it), open, and
+   * recorded as applied to `lastSeq`; undefined when the mailbox ends
+   * deleted (its commits are not applied again, whether this replica
+   * applied the delete already or not), or lives on here under a later
+   * name (replicaMailbox).
+   */
+  private async liveMailbox(m: JsMsg, c: ShippedCommit, lastSeq: number): Promise<Mailbox | undefined> {
+    if (await this.deletedLater(m.subject, m.seq)) return undefined;
+    const box = await replicaMailbox(this.storage, this.open, c, this.mailboxes);
+    if (box === undefined) return undefined;
+    this.mailboxes[c.mailbox] = c.mailboxGuid;
+    this.appliedSeqs[c.mailbox] = lastSeq;
+    return box;
+  }
+
+  /** A create, rename, delete or seed part of a mailbox. */
+  private async applyMessage(m: JsMsg, c: ShippedCommit): Promise<void> {
     this.mapRanges += c.mapLog?.length ?? 0;
     let result: ApplyResult;
     if (c.op?.type === "create" && !(await this.deletedLater(m.subject, m.seq))) {
@@ -201,18 +269,9 @@ export class Replica {
         this.mailboxes[c.mailbox] = c.mailboxGuid;
         this.appliedSeqs[c.mailbox] = m.seq;
       }
-    } else if (await this.deletedLater(m.subject, m.seq)) {
-      // The mailbox ends deleted: its commits are not applied (again), whether this replica applied the delete already or not.
-      result = { applied: 0, skipped: 1 };
     } else {
-      const box = await replicaMailbox(this.storage, this.open, c, this.mailboxes);
-      if (box === undefined) {
-        result = { applied: 0, skipped: 1 };
-      } else {
-        this.mailboxes[c.mailbox] = c.mailboxGuid;
-        this.appliedSeqs[c.mailbox] = m.seq;
-        result = c.seed ? await applySeed(box, c, this.conn.bodies, m.subject) : await applyShipped(box, c, this.conn.bodies, m.subject);
-      }
+      const box = await this.liveMailbox(m, c, m.seq);
+      result = box === undefined ? { applied: 0, skipped: 1 } : await applySeed(box, c, this.conn.bodies, m.subject);
     }
     this.appliedTx += result.applied;
     this.skippedTx += result.skipped;

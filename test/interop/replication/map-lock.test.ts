@@ -14,51 +14,10 @@ import { openStorage } from "../../../src/index.js";
 import { mailboxSubject, Publisher, replicatedCommitHooks, replicatedStorageHooks, storageSubject, type ReplicationConnection } from "../../../src/replication/index.js";
 import { sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
+import { finishesMeanwhile, gatePublishes } from "../../helpers/nats-gates.js";
 import { saveSamples as save } from "../../helpers/replication.js";
 
-/** How long doveadm's save may take while the publish is held (it waits for the map lock much longer). */
-const SAVE_DEADLINE_MS = 10_000;
-
-/**
- * Holds every JetStream publish of `conn` from now on (`onlyFirst`: the
- * first one; the others go through) until `release()`: `held` resolves when
- * the first one is waiting.
- */
-function gatePublishes(conn: ReplicationConnection, { onlyFirst = false } = {}): { held: Promise<void>; release(): void } {
-  const js = conn.js;
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  let entered!: () => void;
-  const held = new Promise<void>((resolve) => (entered = resolve));
-  let first = true;
-  const publish: typeof js.publish = async (...args) => {
-    if (first || !onlyFirst) {
-      first = false;
-      entered();
-      await released;
-    }
-    return js.publish(...args);
-  };
-  Object.defineProperty(conn, "js", { value: Object.assign(Object.create(js) as typeof js, { publish }), configurable: true });
-  return { held, release };
-}
-
-/** `work` finishes within SAVE_DEADLINE_MS, or the test fails naming `what` (it waited for a lock the held publish kept). */
-async function finishesMeanwhile<T>(work: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${SAVE_DEADLINE_MS} ms while a publish was held`)), SAVE_DEADLINE_MS);
-  });
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-    // On failure the work goes on once the publish is let through: not left running past the test.
-    void work.catch(() => undefined);
-  }
-}
-
-/** doveadm saves a message to `mailbox` of `o` within SAVE_DEADLINE_MS, or the test fails naming `what`. */
+/** doveadm saves a message to `mailbox` of `o` within MEANWHILE_DEADLINE_MS, or the test fails naming `what`. */
 async function doveadmSavesMeanwhile(o: DovecotOracle, mailbox: string, what: string): Promise<void> {
   await finishesMeanwhile(o.save(mailbox, sampleMessage(77)), `doveadm save -m ${mailbox} (it waited for the map lock while ${what} was publishing)`);
 }
