@@ -89,6 +89,9 @@ interface FieldPlace {
  * Copies entries k… into rows from..to of one leaf (`bytes`/`words`).
  * A function of its own, with typed arrays and numbers only: it runs once
  * per message and field, mostly cold, and a small loop is optimized early.
+ * Whole words where the field and the entries allow (rows are word-aligned;
+ * `map`, `mdbox` are, and `guid` is where its offset is): a quarter of the
+ * stores of a byte copy.
  * @returns the next entry, or -1 when an entry does not name its row's uid.
  */
 function copyRows(bytes: Uint8Array, words: Uint32Array, from: number, to: number, packed: PackedExtRecUpdates, k: number, f: FieldPlace): number {
@@ -98,10 +101,17 @@ function copyRows(bytes: Uint8Array, words: Uint32Array, from: number, to: numbe
   const end = f.offset + f.fieldSize;
   const src = packed.bytes;
   const view = packed.view;
+  // The entries' bytes as words from the aligned start before them: entry data at p + 4 is word v = (shift + p + 4) / 4.
+  const shift = src.byteOffset % 4;
+  const byWords = (f.offset | size | (src.byteOffset + packed.start)) % 4 === 0 ? new Uint32Array(src.buffer, src.byteOffset - shift, (shift + src.length) >>> 2) : undefined;
   for (let row = from, p = packed.start + k * packed.entrySize; row <= to; row++, k++, p += packed.entrySize) {
     if (words[row * stride] !== view.getUint32(p, true)) return -1;
     const o = row * recordSize + f.offset;
-    for (let b = 0; b < size; b++) bytes[o + b] = src[p + 4 + b];
+    if (byWords !== undefined) {
+      for (let w = o >>> 2, v = (shift + p + 4) >>> 2, e = (o + size) >>> 2; w < e; w++, v++) words[w] = byWords[v];
+    } else {
+      for (let b = 0; b < size; b++) bytes[o + b] = src[p + 4 + b];
+    }
     for (let b = o + size, e = row * recordSize + end; b < e; b++) bytes[b] = 0;
   }
   return k;
