@@ -106,7 +106,14 @@ export function appendRecords(nextUid: number, items: readonly MailboxAppend[]):
     { type: "append", external: true, sync: false, messages: items.map((item, i) => ({ uid: uids[i], flags: item.flags & 0x1f })) },
   ];
   const byKeyword = new Map<string, number[]>();
-  items.forEach((item, i) => item.keywords.forEach((k) => byKeyword.set(k, [...(byKeyword.get(k) ?? []), uids[i]])));
+  for (let i = 0; i < items.length; i++) {
+    // Indexed, with no closure per item: a rebuild puts back every message, mostly without keywords.
+    for (const k of items[i].keywords) {
+      let list = byKeyword.get(k);
+      if (list === undefined) byKeyword.set(k, (list = []));
+      list.push(uids[i]);
+    }
+  }
   for (const [name, list] of byKeyword) {
     records.push({ type: "keyword-update", external: true, sync: false, modifyType: "add", name, ranges: mergeRanges(list) });
   }

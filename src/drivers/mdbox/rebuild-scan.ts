@@ -123,12 +123,14 @@ function scanFile(
   const meta: DboxMetadataForRebuild = { end: 0, guidStart: -1, guidEnd: -1, origStart: -1, origEnd: -1 };
   // One object for the whole walk, its base moved with the window (not one per message).
   const metaWhere = { path: where.path, baseOffset: 0 };
+  // The place errors name, moved with the walk (a walk throws on its first error, so none is kept past it).
+  const at = { path: where.path, offset: 0 };
   try {
     const { header, headerSize } = decodeDboxFileHeader(file.at(0, MIN_METADATA_BYTES), { path: where.path });
     const msgHeaderSize = header.msgHeaderSize;
     offset = headerSize;
     while (offset < file.size) {
-      const at = { path: where.path, offset };
+      at.offset = offset;
       if (offset + msgHeaderSize > file.size) {
         throw new MailCorruptedError(`message header is truncated (${file.size - offset} of ${msgHeaderSize} bytes)`, at);
       }
