@@ -8,7 +8,7 @@
  *     guid record      (16): binary 128-bit message GUID         align 1
  */
 import { readU32LE, writeU32LE } from "../../log/bytes.js";
-import { packedExtRecUpdates } from "../../log/records/ext-rec-update.js";
+import { packedExtRecUpdates, zeroedPackedExtRecUpdates } from "../../log/records/ext-rec-update.js";
 import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord } from "../../log/types.js";
 import { extension } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
@@ -149,6 +149,47 @@ export function mdboxRecordRecords(updates: ReadonlyArray<MdboxMailRecord & { ui
     mdboxIntro(),
     { type: "ext-rec", external: true, sync: false, recordSize: MDBOX_RECORD_SIZE, updates: [], packed: packedExtRecUpdates(updates, MDBOX_RECORD_SIZE, (u, i) => uids?.[i] ?? u.uid!, writeMdboxRecord) },
   ];
+}
+
+/**
+ * mdboxRecordRecords() for messages put back from columns: the k-th under
+ * uid `firstUid + k`, with map uid `mapUids[indexes[k]]` and save date
+ * `saveDate`, the entries' words stored in one loop with no call per
+ * message (a rebuild puts back every message of a lost index).
+ */
+export function mdboxRecordRecordsOfColumns(firstUid: number, indexes: readonly number[], mapUids: ArrayLike<number>, saveDate: number): LogRecord[] {
+  if (indexes.length === 0) return [];
+  const { packed, words, entryWords } = zeroedPackedExtRecUpdates(indexes.length, MDBOX_RECORD_SIZE);
+  // {uid, map_uid, save_date}: u32s, little-endian as the words are (writeMdboxRecord's layout).
+  for (let k = 0, w = 0; k < indexes.length; k++, w += entryWords) {
+    words[w] = firstUid + k;
+    words[w + 1] = mapUids[indexes[k]];
+    words[w + 2] = saveDate;
+  }
+  return [mdboxIntro(), { type: "ext-rec", external: true, sync: false, recordSize: MDBOX_RECORD_SIZE, updates: [], packed }];
+}
+
+/**
+ * guidRecordRecords() for messages put back from columns, uids as
+ * mdboxRecordRecordsOfColumns(): the k-th's GUID is the 16 bytes of
+ * `guids` at 16 × indexes[k].
+ */
+export function guidRecordRecordsOfColumns(firstUid: number, indexes: readonly number[], guids: Uint8Array): LogRecord[] {
+  if (indexes.length === 0) return [];
+  const { packed, words, entryWords } = zeroedPackedExtRecUpdates(indexes.length, GUID_RECORD_SIZE);
+  const wordsPerGuid = GUID_RECORD_SIZE >>> 2;
+  // By words where `guids` is word-aligned (a scan's column is), else a native copy per GUID.
+  const guidWords = guids.byteOffset % 4 === 0 ? new Uint32Array(guids.buffer, guids.byteOffset, guids.length >>> 2) : undefined;
+  for (let k = 0, w = 0; k < indexes.length; k++, w += entryWords) {
+    words[w] = firstUid + k;
+    const g = indexes[k] * wordsPerGuid;
+    if (guidWords !== undefined) {
+      for (let j = 0; j < wordsPerGuid; j++) words[w + 1 + j] = guidWords[g + j];
+    } else {
+      packed.bytes.set(guids.subarray(g * 4, g * 4 + GUID_RECORD_SIZE), (w + 1) * 4);
+    }
+  }
+  return [guidIntro(), { type: "ext-rec", external: true, sync: false, recordSize: GUID_RECORD_SIZE, updates: [], packed }];
 }
 
 /** [intro guid, EXT_REC_UPDATE] for each uid: each update's own, or `uids[i]` (as mdboxRecordRecords). */

@@ -50,8 +50,8 @@ import { mailboxDir } from "../dbox/layout.js";
 import type { MdboxContext } from "./context.js";
 import { guidRecordRecords, initialMailboxRecords, mdboxHeaderRecords, mdboxRecordRecords } from "./mailbox-format.js";
 import { referencedMapUidsInLogs, mdboxHeaderOf, messageRefs, snapshotAllMailboxes } from "./mailbox-refs.js";
-import { appendRecords, writeMailbox, type CreatedTransactions, type MailboxAppend } from "./mailbox-writer.js";
-import { MAP_EXT_NAME, mapHeaderRecords, mapRecordRecords, REF_EXT_NAME, REFCOUNT_MAX, refIncRecords, refIntro, refSetRecords } from "../../projections/mdbox-map-format.js";
+import { appendRecords, appendRecordsOfColumns, writeMailbox, type CreatedTransactions } from "./mailbox-writer.js";
+import { MAP_EXT_NAME, mapHeaderRecords, mapRecordRecordsOfColumns, REF_EXT_NAME, REFCOUNT_MAX, refIncRecords, refIntro, refSetRecordsOfColumns } from "../../projections/mdbox-map-format.js";
 import { extRecColumn } from "../../projections/ext-columns.js";
 import { forEachMapRow, forEachRefcount, mapHeader } from "../../projections/mdbox-map-view.js";
 import { MessageIndex, planMailboxes, planMap, type MailboxPlan, type PlacedMessages } from "./rebuild-plan.js";
@@ -59,7 +59,6 @@ import { scanStorageFiles, type BrokenSpot } from "./rebuild-scan.js";
 import { expungedGuids } from "./expunged-guids.js";
 import { isCorruptionError, MailstoreError } from "../../shared/errors.js";
 import { ClosedIndexCache } from "../../index-io/closed-index-cache.js";
-import { NO_KEYWORDS } from "../../projections/read.js";
 
 /** What a rebuild needs from the storage. */
 export interface RebuildOptions {
@@ -130,17 +129,14 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
     let placeRecords: LogRecord[] = [];
     if (mapPlan.append.length > 0) {
       records.push({ type: "append", external: true, sync: false, messages: mapPlan.append.map((i) => ({ uid: mapUids[i], flags: 0 })) });
-      placeRecords = mapRecordRecords(mapPlan.append, flags, (i) => mapUids[i], (i, out) => {
-        out.fileId = found.fileIds[i];
-        out.offset = found.offsets[i];
-        out.size = found.sizes[i];
-      });
+      placeRecords = mapRecordRecordsOfColumns(mapPlan.append, mapUids, found, flags);
       records.push(...placeRecords);
     }
     // The refcounts planMap read from the map's rows: only those that change are written.
+    const refcounts = planned.refcounts.map((n) => Math.min(n, REFCOUNT_MAX));
     const refs: number[] = [];
-    for (let i = 0; i < mapUids.length; i++) if (!mapPlan.placed.refcountIs(i, Math.min(planned.refcounts[i], REFCOUNT_MAX))) refs.push(i);
-    const refRecords = refSetRecords(refs, flags, (i) => mapUids[i], (i) => Math.min(planned.refcounts[i], REFCOUNT_MAX));
+    for (let i = 0; i < mapUids.length; i++) if (!mapPlan.placed.refcountIs(i, refcounts[i])) refs.push(i);
+    const refRecords = refSetRecordsOfColumns(refs, mapUids, refcounts, flags);
     records.push(...refRecords);
     // A map with no records (created by this rebuild) gets every row from the APPEND above, in
     // map uid order, and a place and refcount for each: the state takes those as columns.
@@ -218,10 +214,6 @@ function restoreTarget(root: string, orig: string | undefined): string {
   }
 }
 
-function toAppend(placed: PlacedMessages, msg: number, now: number): MailboxAppend {
-  return { mapUid: placed.mapUids[msg], guid128: placed.found.guid128(msg), flags: 0, keywords: NO_KEYWORDS, saveDate: now };
-}
-
 async function fixMailbox(
   ctx: MdboxContext, plan: MailboxPlan, index: MessageIndex, placed: PlacedMessages, oldMapUidValidity: number | undefined,
   opts: RebuildOptions, result: RebuildResult, closed: ClosedIndexCache,
@@ -234,7 +226,7 @@ async function fixMailbox(
   // What the last records built put back, reported once they are written (writeMailbox may build twice).
   let restored: RebuildResult["restored"] = [];
   const restore = (nextUid: number) => {
-    const put = appendRecords(nextUid, plan.restore.map((m) => toAppend(placed, m, now)));
+    const put = appendRecordsOfColumns(nextUid, plan.restore, { mapUids: placed.mapUids, guids: placed.found.guids }, now);
     restored = put.uids.map((uid, i) => ({ mailbox: plan.name, uid, mapUid: placed.mapUids[plan.restore[i]] }));
     return put;
   };
