@@ -105,11 +105,14 @@ function copyRows(bytes: Uint8Array, words: Uint32Array, from: number, to: numbe
   const shift = src.byteOffset % 4;
   const byWords = (f.offset | size | (src.byteOffset + packed.start)) % 4 === 0 ? new Uint32Array(src.buffer, src.byteOffset - shift, (shift + src.length) >>> 2) : undefined;
   for (let row = from, p = packed.start + k * packed.entrySize; row <= to; row++, k++, p += packed.entrySize) {
-    if (words[row * stride] !== view.getUint32(p, true)) return -1;
     const o = row * recordSize + f.offset;
     if (byWords !== undefined) {
-      for (let w = o >>> 2, v = (shift + p + 4) >>> 2, e = (o + size) >>> 2; w < e; w++, v++) words[w] = byWords[v];
+      // The entry's uid is the word before its data: no DataView call per row (slow in cold code).
+      let v = (shift + p) >>> 2;
+      if (words[row * stride] !== byWords[v++]) return -1;
+      for (let w = o >>> 2, e = (o + size) >>> 2; w < e; w++, v++) words[w] = byWords[v];
     } else {
+      if (words[row * stride] !== view.getUint32(p, true)) return -1;
       for (let b = 0; b < size; b++) bytes[o + b] = src[p + 4 + b];
     }
     for (let b = o + size, e = row * recordSize + end; b < e; b++) bytes[b] = 0;
