@@ -149,13 +149,18 @@ export function findDboxMetadataEnd(bytes: Uint8Array, at: number, limit = bytes
   }
 }
 
-const HEX_KEY_BYTES = new Set([...HEX_KEYS].map((k) => k.charCodeAt(0)));
+/** 1 for the key bytes whose value is checked (hex keys and `O`), by byte: a load per item line, not a Set lookup. */
+const CHECKED_KEY_BYTES = (() => {
+  const t = new Uint8Array(256);
+  for (const k of [...HEX_KEYS, DboxMetadataKey.POP3_ORDER]) t[k.charCodeAt(0)] = 1;
+  return t;
+})();
 const POP3_ORDER_BYTE = DboxMetadataKey.POP3_ORDER.charCodeAt(0);
 
 /** Checks the item line `bytes[line, lf)` (key byte, then value). */
 function checkValue(bytes: Uint8Array, line: number, lf: number, path: string | undefined, offset: number): void {
   const key = bytes[line];
-  if (key !== POP3_ORDER_BYTE && !HEX_KEY_BYTES.has(key)) return;
+  if (CHECKED_KEY_BYTES[key] === 0) return;
   const shown = () => JSON.stringify(bytesToString(bytes, line + 1, Math.min(lf, line + 41)));
   if (key === POP3_ORDER_BYTE) {
     if (parseDecimalString(bytesToString(bytes, line + 1, lf)) === undefined) throw new MailCorruptedError(`metadata O value ${shown()} is not decimal`, { path, offset });
