@@ -40,7 +40,13 @@ export function extRecColumn(record: LogRecord, extName: string): ExtColumn {
  */
 export function withoutColumns(transactions: readonly LogTransaction[], columns: readonly ExtColumn[]): LogTransaction[] {
   const skip = new Set<LogRecord>(columns.map((c) => c.record));
-  const empty = (r: LogRecord): LogRecord => ({ ...(r as ExtRecRecord), updates: [], packed: undefined });
+  // Built as the builders build packed records (same fields, same order, a packed object of no entries):
+  // a spread, or `packed: undefined`, gave the fold's optimized code a record of another shape, which
+  // threw it away and compiled it again in the middle of a rebuild.
+  const empty = (r: LogRecord): LogRecord => {
+    const { external, sync, recordSize, packed } = r as ExtColumn["record"];
+    return { type: "ext-rec", external, sync, recordSize, updates: [], packed: { bytes: packed.bytes, view: packed.view, start: packed.start, count: 0, entrySize: packed.entrySize } };
+  };
   return transactions.map((tx) => {
     if (!tx.entries.some((e) => skip.has(e.record))) return tx;
     return { ...tx, entries: tx.entries.map((e) => (skip.has(e.record) ? { ...e, record: empty(e.record) } : e)) };
