@@ -4,17 +4,16 @@
 // `run` does in one process what vs-dovecot's embedded column does before its rebuild (import,
 // fetch, flag all, flag one, expunge half, purge, reopen: the code they share with a rebuild is
 // as warm as there), drops the indexes as that step does, and times the rebuild alone. It prints
-// {wallMs, cpuMs (user + system of every thread), mainMs (the main thread's time on a CPU, from
-// /proc/thread-self/schedstat where Linux has it: what the rebuild's JavaScript and its syscalls
-// took, without the waits for a CPU that other processes' load adds to wallMs), …}; PROF=<file> also writes a .cpuprofile of
-// the rebuild alone. <dist> is a build's dist directory (another checkout's too): alternate two
-// builds run by run, as their timings drift with the machine's load.
+// timeStep's figures (timed-alone.mjs: wallMs, cpuMs, mainMs, …); PROF=<file> also writes a
+// .cpuprofile of the rebuild alone. <dist> is a build's dist directory (another checkout's too):
+// alternate two builds run by run, as their timings drift with the machine's load.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
 const [dist, mode, sizeArg] = process.argv.slice(2);
 const { EmbeddedSteps, dropIndexes } = await import(path.resolve(dist, "bench/side-by-side/embedded-steps.js"));
+const { timeStep } = await import("./timed-alone.mjs");
 const base = path.join(os.tmpdir(), "mailstore-rebuild-alone");
 if (mode === "setup") {
   const { writeSampleMbox } = await import(path.resolve(dist, "bench/dovecot.js"));
@@ -38,42 +37,12 @@ if (mode === "setup") {
     await steps.purge();
     await steps.reopen();
     dropIndexes(store);
-    let session;
-    if (process.env.PROF) {
-      const { Session } = await import("node:inspector/promises");
-      session = new Session();
-      session.connect();
-      await session.post("Profiler.enable");
-      await session.post("Profiler.setSamplingInterval", { interval: 100 });
-      await session.post("Profiler.start");
-    }
-    const m0 = mainThreadOnCpuNs();
-    const c0 = process.cpuUsage();
-    const t0 = process.hrtime.bigint();
-    await steps.rebuild();
-    const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
-    const c = process.cpuUsage(c0);
-    const mainMs = m0 === undefined ? undefined : +((mainThreadOnCpuNs() - m0) / 1e6).toFixed(2);
-    if (session) {
-      const { profile } = await session.post("Profiler.stop");
-      fs.writeFileSync(process.env.PROF, JSON.stringify(profile));
-      session.disconnect();
-    }
+    const measured = await timeStep(() => steps.rebuild());
     await steps.close();
-    console.log(JSON.stringify({ wallMs: +wallMs.toFixed(2), cpuMs: +((c.user + c.system) / 1000).toFixed(2), mainMs, userMs: c.user / 1000, sysMs: c.system / 1000 }));
+    console.log(JSON.stringify(measured));
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
 } else {
   throw new Error("usage: rebuild-alone.mjs <dist> setup <messages> | run");
-}
-
-/** Nanoseconds the calling thread has run on a CPU (the first field of /proc/thread-self/schedstat), or undefined without it. */
-function mainThreadOnCpuNs() {
-  try {
-    return Number(fs.readFileSync("/proc/thread-self/schedstat", "utf8").split(" ")[0]);
-  } catch (err) {
-    if (err.code === "ENOENT") return undefined;
-    throw err;
-  }
 }
