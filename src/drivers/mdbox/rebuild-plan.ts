@@ -147,7 +147,7 @@ export function planMap(found: FoundMessages, forEachMapRow: MapRowWalk, nextMap
   // removed from the table), so each GUID is hashed and probed once, not twice.
   const slots = new Int32Array(n);
   for (let i = 0; i < n; i++) {
-    const slot = canonical.slotOf(found.guids, i * GUID_128_SIZE);
+    const slot = canonical.slotOfIndex(i);
     slots[i] = slot;
     const cur = canonical.indexIn(slot);
     if (cur < 0 || (mapUids[cur] === 0 && mapUids[i] !== 0)) canonical.put(slot, i);
