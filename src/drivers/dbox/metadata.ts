@@ -161,12 +161,16 @@ const POP3_ORDER_BYTE = DboxMetadataKey.POP3_ORDER.charCodeAt(0);
 function checkValue(bytes: Uint8Array, line: number, lf: number, path: string | undefined, offset: number): void {
   const key = bytes[line];
   if (CHECKED_KEY_BYTES[key] === 0) return;
-  const shown = () => JSON.stringify(bytesToString(bytes, line + 1, Math.min(lf, line + 41)));
   if (key === POP3_ORDER_BYTE) {
-    if (parseDecimalString(bytesToString(bytes, line + 1, lf)) === undefined) throw new MailCorruptedError(`metadata O value ${shown()} is not decimal`, { path, offset });
+    if (parseDecimalString(bytesToString(bytes, line + 1, lf)) === undefined) throw new MailCorruptedError(`metadata O value ${shownValue(bytes, line, lf)} is not decimal`, { path, offset });
   } else if (parseHexBytes(bytes, line + 1, lf) === undefined) {
-    throw new MailCorruptedError(`metadata ${String.fromCharCode(key)} value ${shown()} is not hex`, { path, offset });
+    throw new MailCorruptedError(`metadata ${String.fromCharCode(key)} value ${shownValue(bytes, line, lf)} is not hex`, { path, offset });
   }
+}
+
+/** The value of the item line `bytes[line, lf)` as an error shows it (40 bytes at most); a function, not a closure made for every value checked. */
+function shownValue(bytes: Uint8Array, line: number, lf: number): string {
+  return JSON.stringify(bytesToString(bytes, line + 1, Math.min(lf, line + 41)));
 }
 
 /**
