@@ -9,7 +9,7 @@ import { decodeDboxFileHeader } from "../dbox/file-header.js";
 import { FileWindow } from "../dbox/file-window.js";
 import { guid128FromBytes, messageGuid128 } from "../dbox/guid.js";
 import { decodeDboxMessageHeader } from "../dbox/message-header.js";
-import { readDboxMetadataForRebuild, textAt, type DboxMetadataForRebuild } from "../dbox/metadata.js";
+import { DboxMetadataForRebuild, readDboxMetadataForRebuild, textAt } from "../dbox/metadata.js";
 import { mailboxNameOfStorageName } from "./deleted.js";
 import { FoundMessages } from "./found-messages.js";
 import type { LocatedFile, MdboxPaths } from "./paths.js";
@@ -137,7 +137,7 @@ const MIN_METADATA_BYTES = 256;
  */
 function scanFile(file: FileWindow, where: { path: string }, sink: ScanSink): void {
   let offset = 0;
-  const meta: DboxMetadataForRebuild = { end: 0, guidStart: -1, guidEnd: -1, origStart: -1, origEnd: -1 };
+  const meta = new DboxMetadataForRebuild();
   // One object for the whole walk, its base moved with the window (not one per message).
   const metaWhere = { path: where.path, baseOffset: 0 };
   // The place errors name, moved with the walk (a walk throws on its first error, so none is kept past it).
