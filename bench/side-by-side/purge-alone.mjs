@@ -1,7 +1,7 @@
 // The embedded purge step of vs-dovecot alone, for A/B runs of two builds by CPU time.
 //   node --expose-gc bench/side-by-side/purge-alone.mjs <dist> setup 20000   (once: import, flag all, flag one)
 //   node --expose-gc bench/side-by-side/purge-alone.mjs <dist> run           (a copy of that store: expunge half, then purge timed)
-// `run` prints {wallMs, cpuMs (user + system of every thread), …}; PROF=<file> also writes a
+// `run` prints timeStep's figures (timed-alone.mjs: wallMs, cpuMs, mainMs, …); PROF=<file> also writes a
 // .cpuprofile of the purge alone. <dist> is a build's dist directory (another checkout's too):
 // alternate two builds run by run, as their timings drift with the machine's load.
 import * as fs from "node:fs";
@@ -10,6 +10,7 @@ import * as path from "node:path";
 
 const [dist, mode, sizeArg] = process.argv.slice(2);
 const { EmbeddedSteps } = await import(path.resolve(dist, "bench/side-by-side/embedded-steps.js"));
+const { timeStep } = await import("./timed-alone.mjs");
 const base = path.join(os.tmpdir(), "mailstore-purge-alone");
 if (mode === "setup") {
   const { writeSampleMbox } = await import(path.resolve(dist, "bench/dovecot.js"));
@@ -32,27 +33,9 @@ if (mode === "setup") {
     const steps = new EmbeddedSteps(`mdbox:${work}/store`, "", size / 2);
     // As in vs-dovecot: the purge follows the expunge in the same process, the map in memory.
     await steps.expungeHalf();
-    let session;
-    if (process.env.PROF) {
-      const { Session } = await import("node:inspector/promises");
-      session = new Session();
-      session.connect();
-      await session.post("Profiler.enable");
-      await session.post("Profiler.setSamplingInterval", { interval: 100 });
-      await session.post("Profiler.start");
-    }
-    const c0 = process.cpuUsage();
-    const t0 = process.hrtime.bigint();
-    await steps.purge();
-    const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
-    const c = process.cpuUsage(c0);
-    if (session) {
-      const { profile } = await session.post("Profiler.stop");
-      fs.writeFileSync(process.env.PROF, JSON.stringify(profile));
-      session.disconnect();
-    }
+    const measured = await timeStep(() => steps.purge());
     await steps.close();
-    console.log(JSON.stringify({ wallMs: +wallMs.toFixed(2), cpuMs: +((c.user + c.system) / 1000).toFixed(2), userMs: c.user / 1000, sysMs: c.system / 1000 }));
+    console.log(JSON.stringify(measured));
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

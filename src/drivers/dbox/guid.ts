@@ -15,7 +15,7 @@
 import { createHash } from "node:crypto";
 import * as os from "node:os";
 import { InvalidArgumentError } from "../../shared/errors.js";
-import { hexDigit } from "./hex.js";
+import { HEX_DIGITS } from "./hex.js";
 import { wallClockMs } from "../../shared/wall-clock.js";
 
 /** GUID_128_SIZE */
@@ -109,8 +109,8 @@ const digitScratch = new Uint8Array(2 * GUID_128_SIZE);
 export function guid128FromBytes(bytes: Uint8Array, start: number, end: number, out: Uint8Array, outAt: number): boolean {
   if (end - start !== 2 * GUID_128_SIZE) return false;
   for (let i = 0; i < GUID_128_SIZE; i++) {
-    const hi = hexDigit(bytes[start + 2 * i]);
-    const lo = hexDigit(bytes[start + 2 * i + 1]);
+    const hi = HEX_DIGITS[bytes[start + 2 * i]];
+    const lo = HEX_DIGITS[bytes[start + 2 * i + 1]];
     if (hi < 0 || lo < 0) return false;
     out[outAt + i] = hi * 16 + lo;
   }

@@ -7,8 +7,13 @@
 /** Largest value kept exactly: sizes and times beyond it cannot be in a real file. */
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
-/** Digit values by char code, -1 for the rest: one load per byte where a rebuild parses every message's GUID and sizes. */
-const HEX_DIGITS = (() => {
+/**
+ * Digit values by byte (char code below 256), -1 for the rest: one load per
+ * byte where a rebuild parses every message's GUID and sizes. Bytes of a
+ * Uint8Array index it directly, with no call per byte (most of that parsing
+ * runs once, before it is optimized, where a call costs more than the load).
+ */
+export const HEX_DIGITS: Int8Array = (() => {
   const t = new Int8Array(256).fill(-1);
   for (let d = 0; d < 10; d++) t[0x30 + d] = d;
   for (let d = 0; d < 6; d++) t[0x61 + d] = t[0x41 + d] = 10 + d;
@@ -30,7 +35,7 @@ export function parseHexBytes(bytes: Uint8Array, start: number, end: number): nu
   if (end <= start) return undefined;
   let value = 0;
   for (let i = start; i < end; i++) {
-    const d = hexDigit(bytes[i]);
+    const d = HEX_DIGITS[bytes[i]];
     if (d < 0) return undefined;
     value = value * 16 + d;
     if (value > MAX_SAFE) return undefined;

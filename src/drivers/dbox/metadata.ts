@@ -149,39 +149,58 @@ export function findDboxMetadataEnd(bytes: Uint8Array, at: number, limit = bytes
   }
 }
 
-const HEX_KEY_BYTES = new Set([...HEX_KEYS].map((k) => k.charCodeAt(0)));
+/** 1 for the key bytes whose value is checked (hex keys and `O`), by byte: a load per item line, not a Set lookup. */
+const CHECKED_KEY_BYTES = (() => {
+  const t = new Uint8Array(256);
+  for (const k of [...HEX_KEYS, DboxMetadataKey.POP3_ORDER]) t[k.charCodeAt(0)] = 1;
+  return t;
+})();
 const POP3_ORDER_BYTE = DboxMetadataKey.POP3_ORDER.charCodeAt(0);
 
 /** Checks the item line `bytes[line, lf)` (key byte, then value). */
 function checkValue(bytes: Uint8Array, line: number, lf: number, path: string | undefined, offset: number): void {
   const key = bytes[line];
-  if (key !== POP3_ORDER_BYTE && !HEX_KEY_BYTES.has(key)) return;
-  const shown = () => JSON.stringify(bytesToString(bytes, line + 1, Math.min(lf, line + 41)));
+  if (CHECKED_KEY_BYTES[key] === 0) return;
   if (key === POP3_ORDER_BYTE) {
-    if (parseDecimalString(bytesToString(bytes, line + 1, lf)) === undefined) throw new MailCorruptedError(`metadata O value ${shown()} is not decimal`, { path, offset });
+    if (parseDecimalString(bytesToString(bytes, line + 1, lf)) === undefined) throw new MailCorruptedError(`metadata O value ${shownValue(bytes, line, lf)} is not decimal`, { path, offset });
   } else if (parseHexBytes(bytes, line + 1, lf) === undefined) {
-    throw new MailCorruptedError(`metadata ${String.fromCharCode(key)} value ${shown()} is not hex`, { path, offset });
+    throw new MailCorruptedError(`metadata ${String.fromCharCode(key)} value ${shownValue(bytes, line, lf)} is not hex`, { path, offset });
   }
 }
+
+/** The value of the item line `bytes[line, lf)` as an error shows it (40 bytes at most); a function, not a closure made for every value checked. */
+function shownValue(bytes: Uint8Array, line: number, lf: number): string {
+  return JSON.stringify(bytesToString(bytes, line + 1, Math.min(lf, line + 41)));
+}
+
+const GUID_BYTE = DboxMetadataKey.GUID.charCodeAt(0);
+const ORIG_MAILBOX_BYTE = DboxMetadataKey.ORIG_MAILBOX.charCodeAt(0);
 
 /**
  * What a rebuild needs of a message's metadata (GUID, original mailbox), as places in the bytes read
  * (set by readDboxMetadataForRebuild into one reused object: no string
  * per message for values that are mostly compared or parsed as bytes).
  */
-export interface DboxMetadataForRebuild {
+export class DboxMetadataForRebuild {
   /** Index after the block: where the next message starts. */
-  end: number;
+  end = 0;
   /** `G`'s value is bytes[guidStart, guidEnd); guidStart -1: no `G`. */
-  guidStart: number;
-  guidEnd: number;
+  guidStart = -1;
+  guidEnd = -1;
   /** `B`'s value (a storage name, UTF-8) is bytes[origStart, origEnd); origStart -1: no `B`. */
-  origStart: number;
-  origEnd: number;
+  origStart = -1;
+  origEnd = -1;
+  /** walkDboxMetadata's onItem keeping the fields above (the first item of a key wins): made once per object, not per block read. */
+  readonly take = (key: number, start: number, stop: number): void => {
+    if (key === GUID_BYTE && this.guidStart < 0) {
+      this.guidStart = start;
+      this.guidEnd = stop;
+    } else if (key === ORIG_MAILBOX_BYTE && this.origStart < 0) {
+      this.origStart = start;
+      this.origEnd = stop;
+    }
+  };
 }
-
-const GUID_BYTE = DboxMetadataKey.GUID.charCodeAt(0);
-const ORIG_MAILBOX_BYTE = DboxMetadataKey.ORIG_MAILBOX.charCodeAt(0);
 
 /**
  * Reads the block at `bytes[at]` as decodeDboxMetadata() + readDboxMetadata()
@@ -199,15 +218,7 @@ export function readDboxMetadataForRebuild(
   more = false,
 ): boolean {
   out.guidStart = out.origStart = -1;
-  out.end = walkDboxMetadata(bytes, at, where, (key, start, stop) => {
-    if (key === GUID_BYTE && out.guidStart < 0) {
-      out.guidStart = start;
-      out.guidEnd = stop;
-    } else if (key === ORIG_MAILBOX_BYTE && out.origStart < 0) {
-      out.origStart = start;
-      out.origEnd = stop;
-    }
-  }, more);
+  out.end = walkDboxMetadata(bytes, at, where, out.take, more);
   return out.end >= 0;
 }
 

@@ -13,9 +13,14 @@
  * below the highest are deleted and the highest is advanced; with no marker
  * at all, the current time is used (and a marker created), even when the main
  * file held a larger value.
+ *
+ * Every step is a small synchronous call, as writeMain's already were: a
+ * promise-based read and rename were four trips through libuv's thread pool
+ * per new mailbox (a rebuild's recreated one too), each a wait for a thread
+ * on a busy machine, for work the thread then did in microseconds.
  */
 import * as fs from "node:fs";
-import { constants, promises as fsp } from "node:fs";
+import { constants } from "node:fs";
 import * as path from "node:path";
 import { MailstoreError } from "../../shared/errors.js";
 import { newFilePermissionsIn, openCreating, finishNewFile } from "../../shared/file-mode.js";
@@ -46,7 +51,7 @@ function isErrno(err: unknown, code: string): boolean {
 export async function readUidValidity(dir: string): Promise<number | undefined> {
   let text: string;
   try {
-    text = await fsp.readFile(path.join(dir, UIDVALIDITY_FILE_NAME), "latin1");
+    text = fs.readFileSync(path.join(dir, UIDVALIDITY_FILE_NAME), "latin1");
   } catch (err) {
     if (isErrno(err, "ENOENT")) return undefined;
     throw err;
@@ -57,7 +62,7 @@ export async function readUidValidity(dir: string): Promise<number | undefined> 
 }
 
 /** Writes the main file: 8 hex digits at offset 0, without truncating (as Dovecot's pwrite). */
-async function writeMain(dir: string, value: number): Promise<void> {
+function writeMain(dir: string, value: number): void {
   const fd = openCreating(path.join(dir, UIDVALIDITY_FILE_NAME), constants.O_RDWR);
   try {
     fs.writeSync(fd, Buffer.from(hex8(value), "latin1"), 0, 8, 0);
@@ -77,22 +82,22 @@ function createMarker(dir: string, value: number): void {
 }
 
 /** Renames marker cur to cur+1 (0 skipped). @returns cur+1, or undefined if someone else moved the marker. */
-async function tryAdvance(dir: string, cur: number): Promise<number | undefined> {
+function tryAdvance(dir: string, cur: number): number | undefined {
   const next = cur >= 0xffffffff ? 1 : cur + 1;
   try {
-    await fsp.rename(markerPath(dir, cur), markerPath(dir, next));
+    fs.renameSync(markerPath(dir, cur), markerPath(dir, next));
   } catch (err) {
     if (isErrno(err, "ENOENT")) return undefined;
     throw err;
   }
-  await writeMain(dir, next);
+  writeMain(dir, next);
   return next;
 }
 
 /** @returns the marker values in `dir`, ascending. */
-async function scanMarkers(dir: string): Promise<number[]> {
+function scanMarkers(dir: string): number[] {
   const values: number[] = [];
-  for (const name of await fsp.readdir(dir)) {
+  for (const name of fs.readdirSync(dir)) {
     const m = MARKER_RE.exec(name);
     if (m) values.push(parseInt(m[1], 16));
   }
@@ -110,11 +115,11 @@ async function scanMarkers(dir: string): Promise<number[]> {
 export async function nextUidValidity(dir: string, nowSecs: number = Math.floor(Date.now() / 1000)): Promise<number> {
   const cur = await readUidValidity(dir);
   if (cur !== undefined) {
-    const next = await tryAdvance(dir, cur);
+    const next = tryAdvance(dir, cur);
     if (next !== undefined) return next;
   }
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const markers = await scanMarkers(dir);
+    const markers = scanMarkers(dir);
     if (markers.length === 0) {
       const value = nowSecs >>> 0 === 0 ? 1 : nowSecs >>> 0;
       try {
@@ -123,16 +128,19 @@ export async function nextUidValidity(dir: string, nowSecs: number = Math.floor(
         if (isErrno(err, "EEXIST")) continue; // another process created it first: rescan
         throw err;
       }
-      await writeMain(dir, value);
+      writeMain(dir, value);
       return value;
     }
     const highest = markers[markers.length - 1];
     for (const v of markers.slice(0, -1)) {
-      await fsp.unlink(markerPath(dir, v)).catch((err) => {
+      try {
+        fs.unlinkSync(markerPath(dir, v));
+      } catch (err) {
+        // Removed by a racing process already.
         if (!isErrno(err, "ENOENT")) throw err;
-      });
+      }
     }
-    const next = await tryAdvance(dir, highest);
+    const next = tryAdvance(dir, highest);
     if (next !== undefined) return next;
   }
   throw new MailstoreError("LOCK_TIMEOUT", `could not allocate a UIDVALIDITY after ${MAX_ATTEMPTS} attempts`, { path: dir });

@@ -8,7 +8,7 @@
  *     guid record      (16): binary 128-bit message GUID         align 1
  */
 import { readU32LE, writeU32LE } from "../../log/bytes.js";
-import { packedExtRecUpdates } from "../../log/records/ext-rec-update.js";
+import { packedExtRecUpdates, zeroedPackedExtRecUpdates } from "../../log/records/ext-rec-update.js";
 import { EXT_ID_BY_NAME, EXT_INTRO_FLAG_NO_SHRINK, type LogRecord } from "../../log/types.js";
 import { extension } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
@@ -122,10 +122,10 @@ export function mdboxIntro(): LogRecord {
   };
 }
 
-/** Writes a GUID (cut or zero-padded to the field) at `out[at]`, byte by byte: no view per message. */
+/** Writes a GUID (cut or zero-padded to the field: `out` is zeroed) at `out[at]`; one native copy, not a loop per byte run mostly cold. */
 function writeGuid(out: Uint8Array, at: number, u: { guid128: Uint8Array }): void {
   const g = u.guid128;
-  for (let k = 0, n = Math.min(GUID_RECORD_SIZE, g.length); k < n; k++) out[at + k] = g[k];
+  out.set(g.length > GUID_RECORD_SIZE ? g.subarray(0, GUID_RECORD_SIZE) : g, at);
 }
 
 /** EXT_INTRO selecting `guid` by name (NO_SHRINK, full size). */
@@ -149,6 +149,51 @@ export function mdboxRecordRecords(updates: ReadonlyArray<MdboxMailRecord & { ui
     mdboxIntro(),
     { type: "ext-rec", external: true, sync: false, recordSize: MDBOX_RECORD_SIZE, updates: [], packed: packedExtRecUpdates(updates, MDBOX_RECORD_SIZE, (u, i) => uids?.[i] ?? u.uid!, writeMdboxRecord) },
   ];
+}
+
+/**
+ * mdboxRecordRecords() for messages put back from columns: the k-th under
+ * uid `firstUid + k`, with map uid `mapUids[indexes[k]]` and save date
+ * `saveDate`, the entries' words stored in one loop with no call per
+ * message (a rebuild puts back every message of a lost index).
+ */
+export function mdboxRecordRecordsOfColumns(firstUid: number, indexes: readonly number[], mapUids: ArrayLike<number>, saveDate: number): LogRecord[] {
+  if (indexes.length === 0) return [];
+  const { packed, words, entryWords } = zeroedPackedExtRecUpdates(indexes.length, MDBOX_RECORD_SIZE);
+  // {uid, map_uid, save_date}: u32s, little-endian as the words are (writeMdboxRecord's layout).
+  for (let k = 0, w = 0; k < indexes.length; k++, w += entryWords) {
+    words[w] = firstUid + k;
+    words[w + 1] = mapUids[indexes[k]];
+    words[w + 2] = saveDate;
+  }
+  return [mdboxIntro(), { type: "ext-rec", external: true, sync: false, recordSize: MDBOX_RECORD_SIZE, updates: [], packed }];
+}
+
+/**
+ * guidRecordRecords() for messages put back from columns, uids as
+ * mdboxRecordRecordsOfColumns(): the k-th's GUID is the 16 bytes of
+ * `guids` at 16 × indexes[k].
+ */
+export function guidRecordRecordsOfColumns(firstUid: number, indexes: readonly number[], guids: Uint8Array): LogRecord[] {
+  if (indexes.length === 0) return [];
+  const { packed, words, entryWords } = zeroedPackedExtRecUpdates(indexes.length, GUID_RECORD_SIZE);
+  const wordsPerGuid = GUID_RECORD_SIZE >>> 2;
+  // By words where `guids` is word-aligned (a scan's column is), else a native copy per GUID.
+  const guidWords = guids.byteOffset % 4 === 0 ? new Uint32Array(guids.buffer, guids.byteOffset, guids.length >>> 2) : undefined;
+  for (let k = 0, w = 0; k < indexes.length; k++, w += entryWords) {
+    words[w] = firstUid + k;
+    const g = indexes[k] * wordsPerGuid;
+    if (guidWords !== undefined) {
+      // The four words by hand: a loop of four per message costs more than the stores when not yet optimized.
+      words[w + 1] = guidWords[g];
+      words[w + 2] = guidWords[g + 1];
+      words[w + 3] = guidWords[g + 2];
+      words[w + 4] = guidWords[g + 3];
+    } else {
+      packed.bytes.set(guids.subarray(g * 4, g * 4 + GUID_RECORD_SIZE), (w + 1) * 4);
+    }
+  }
+  return [guidIntro(), { type: "ext-rec", external: true, sync: false, recordSize: GUID_RECORD_SIZE, updates: [], packed }];
 }
 
 /** [intro guid, EXT_REC_UPDATE] for each uid: each update's own, or `uids[i]` (as mdboxRecordRecords). */

@@ -10,7 +10,7 @@ import type { LogRecord } from "../../log/types.js";
 import type { ClosedIndexCache } from "../../index-io/closed-index-cache.js";
 import { IndexWriter } from "../../index-io/writer.js";
 import type { IndexMapState } from "../../projections/state.js";
-import { guidIntro, guidRecordRecords, mdboxIntro, mdboxRecordRecords } from "./mailbox-format.js";
+import { guidIntro, guidRecordRecords, guidRecordRecordsOfColumns, mdboxIntro, mdboxRecordRecords, mdboxRecordRecordsOfColumns } from "./mailbox-format.js";
 
 /** A new mailbox's next uid. */
 const FIRST_UID = 1;
@@ -92,20 +92,50 @@ export function appendRecords(nextUid: number, items: readonly MailboxAppend[]):
     return uid;
   });
   if (items.length === 0) return { records: [], uids };
+  const byKeyword = new Map<string, number[]>();
+  for (let i = 0; i < items.length; i++) {
+    // Indexed, with no closure per item: a rebuild puts back every message, mostly without keywords.
+    for (const k of items[i].keywords) {
+      let list = byKeyword.get(k);
+      if (list === undefined) byKeyword.set(k, (list = []));
+      list.push(uids[i]);
+    }
+  }
+  const keywords: LogRecord[] = [];
+  for (const [name, list] of byKeyword) {
+    keywords.push({ type: "keyword-update", external: true, sync: false, modifyType: "add", name, ranges: mergeRanges(list) });
+  }
+  // The items themselves with the uids apart: no joined object per message (a rebuild adds every message).
+  return appended(uids, (i) => items[i].flags & 0x1f, keywords, mdboxRecordRecords(items, uids), guidRecordRecords(items, uids));
+}
+
+/**
+ * appendRecords() of messages put back from columns (a rebuild's found
+ * messages), without flags or keywords, all saved at `saveDate`: the
+ * message `indexes[k]` under uid nextUid + k, its map uid and GUID read
+ * from the columns in place (no object per message).
+ */
+export function appendRecordsOfColumns(
+  nextUid: number, indexes: readonly number[], columns: { readonly mapUids: ArrayLike<number>; readonly guids: Uint8Array }, saveDate: number,
+): { records: LogRecord[]; uids: number[] } {
+  const uids = indexes.map((_, k) => nextUid + k);
+  if (indexes.length === 0) return { records: [], uids };
+  const mdbox = mdboxRecordRecordsOfColumns(nextUid, indexes, columns.mapUids, saveDate);
+  return appended(uids, () => 0, [], mdbox, guidRecordRecordsOfColumns(nextUid, indexes, columns.guids));
+}
+
+/** The records of an append (as appendRecords() documents) from its parts. */
+function appended(uids: number[], flagsOf: (i: number) => number, keywords: LogRecord[], mdbox: LogRecord[], guid: LogRecord[]): { records: LogRecord[]; uids: number[] } {
   const records: LogRecord[] = [
     // The extensions first: a mailbox that does not have them yet (a new one) then lays its
     // records out once, not again for each intro after the appends (a rebuild adds every message).
     mdboxIntro(),
     guidIntro(),
-    { type: "append", external: true, sync: false, messages: items.map((item, i) => ({ uid: uids[i], flags: item.flags & 0x1f })) },
+    { type: "append", external: true, sync: false, messages: uids.map((uid, i) => ({ uid, flags: flagsOf(i) })) },
+    ...keywords,
+    ...mdbox,
+    ...guid,
   ];
-  const byKeyword = new Map<string, number[]>();
-  items.forEach((item, i) => item.keywords.forEach((k) => byKeyword.set(k, [...(byKeyword.get(k) ?? []), uids[i]])));
-  for (const [name, list] of byKeyword) {
-    records.push({ type: "keyword-update", external: true, sync: false, modifyType: "add", name, ranges: mergeRanges(list) });
-  }
-  // The items themselves with the uids apart: no joined object per message (a rebuild adds every message).
-  records.push(...mdboxRecordRecords(items, uids), ...guidRecordRecords(items, uids));
   return { records, uids };
 }
 

@@ -85,18 +85,14 @@ export interface MapPlan {
  * of `found`, in offset order, searched by halves (no Map entry per message).
  */
 class FilePlaces {
-  private readonly runs = new Map<number, { start: number; end: number }>();
+  private runs: Map<number, { start: number; end: number }> | undefined;
 
-  constructor(private readonly found: FoundMessages) {
-    for (let i = 0; i < found.count; i++) {
-      const run = this.runs.get(found.fileIds[i]);
-      if (run === undefined) this.runs.set(found.fileIds[i], { start: i, end: i + 1 });
-      else run.end = i + 1;
-    }
-  }
+  constructor(private readonly found: FoundMessages) {}
 
   /** @returns the index of the message at `offset` of file `fileId`, or -1. */
   find(fileId: number, offset: number): number {
+    // Built on the first map row: a map lost with the indexes has none.
+    this.runs ??= fileRuns(this.found);
     const run = this.runs.get(fileId);
     if (run === undefined) return -1;
     const offsets = this.found.offsets;
@@ -109,6 +105,17 @@ class FilePlaces {
     }
     return lo < run.end && offsets[lo] === offset ? lo : -1;
   }
+}
+
+/** The run of `found` each file's messages are. */
+function fileRuns(found: FoundMessages): Map<number, { start: number; end: number }> {
+  const runs = new Map<number, { start: number; end: number }>();
+  for (let i = 0; i < found.count; i++) {
+    const run = runs.get(found.fileIds[i]);
+    if (run === undefined) runs.set(found.fileIds[i], { start: i, end: i + 1 });
+    else run.end = i + 1;
+  }
+  return runs;
 }
 
 /** Calls `visit` with every placed map record (forEachMapRow over the map's state). */
@@ -140,7 +147,7 @@ export function planMap(found: FoundMessages, forEachMapRow: MapRowWalk, nextMap
   // removed from the table), so each GUID is hashed and probed once, not twice.
   const slots = new Int32Array(n);
   for (let i = 0; i < n; i++) {
-    const slot = canonical.slotOf(found.guids, i * GUID_128_SIZE);
+    const slot = canonical.slotOfIndex(i);
     slots[i] = slot;
     const cur = canonical.indexIn(slot);
     if (cur < 0 || (mapUids[cur] === 0 && mapUids[i] !== 0)) canonical.put(slot, i);

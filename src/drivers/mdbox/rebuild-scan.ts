@@ -9,10 +9,10 @@ import { decodeDboxFileHeader } from "../dbox/file-header.js";
 import { FileWindow } from "../dbox/file-window.js";
 import { guid128FromBytes, messageGuid128 } from "../dbox/guid.js";
 import { decodeDboxMessageHeader } from "../dbox/message-header.js";
-import { readDboxMetadataForRebuild, textAt, type DboxMetadataForRebuild } from "../dbox/metadata.js";
+import { DboxMetadataForRebuild, readDboxMetadataForRebuild, textAt } from "../dbox/metadata.js";
 import { mailboxNameOfStorageName } from "./deleted.js";
 import { FoundMessages } from "./found-messages.js";
-import type { MdboxPaths } from "./paths.js";
+import type { LocatedFile, MdboxPaths } from "./paths.js";
 
 /** Where a file stopped making sense. */
 export interface BrokenSpot {
@@ -32,11 +32,9 @@ export interface ScanResult {
 
 /** Reads every m.N; a file id present in both storages is read from primary (as readers look there first). */
 export async function scanStorageFiles(paths: MdboxPaths): Promise<ScanResult> {
-  const messages = new FoundMessages();
-  const broken: BrokenSpot[] = [];
+  const found = new ScanSink();
   let highestFileId = 0;
   const seen = new Set<number>();
-  const origMailboxes = new OrigMailboxes(messages);
   for (const f of await paths.listFiles()) {
     highestFileId = Math.max(highestFileId, f.fileId);
     if (seen.has(f.fileId)) continue;
@@ -47,28 +45,53 @@ export async function scanStorageFiles(paths: MdboxPaths): Promise<ScanResult> {
     } catch (err) {
       // Gone since the listing (a purge removed it): nothing to read. Other fs errors stop the rebuild.
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      broken.push({ fileId: f.fileId, path: f.path, offset: 0, reason: (err as Error).message });
+      found.broken.push({ fileId: f.fileId, path: f.path, offset: 0, reason: (err as Error).message });
       continue;
     }
     try {
-      scanFile(file, f, (offset, bytes, meta) => {
-        if (meta.guidStart < 0 || meta.guidStart === meta.guidEnd) {
-          broken.push({ fileId: f.fileId, path: f.path, offset, reason: "message is missing GUID" });
-          return;
-        }
-        const guidAt = messages.nextGuidAt();
-        if (!guid128FromBytes(bytes, meta.guidStart, meta.guidEnd, messages.guids, guidAt)) {
-          // Not 32 hex digits: the 128-bit form is a hash of the string.
-          messages.guids.set(messageGuid128(textAt(bytes, meta.guidStart, meta.guidEnd)), guidAt);
-        }
-        const orig = meta.origStart < 0 ? -1 : origMailboxes.indexOf(bytes, meta.origStart, meta.origEnd);
-        messages.add(f.fileId, f.alt, offset, file.base + meta.end - offset, orig);
-      }, (offset, reason) => broken.push({ fileId: f.fileId, path: f.path, offset, reason }));
+      found.file = f;
+      found.window = file;
+      scanFile(file, f, found);
     } finally {
       file.close();
     }
   }
-  return { messages, broken, highestFileId };
+  return { messages: found.messages, broken: found.broken, highestFileId };
+}
+
+/**
+ * What scanFile() finds, file after file: one object for the whole scan,
+ * told of the file being read, rather than callbacks made anew for each
+ * file (optimized code that inlined one file's callback was thrown away at
+ * the next file's, and the scan compiled again).
+ */
+class ScanSink {
+  readonly messages = new FoundMessages();
+  readonly broken: BrokenSpot[] = [];
+  private readonly origMailboxes = new OrigMailboxes(this.messages);
+  file: LocatedFile = { fileId: 0, path: "", alt: false };
+  window: FileWindow | undefined;
+
+  /** The message at `offset` of the file, its metadata `meta` (places in `bytes`, the window). */
+  message(offset: number, bytes: Uint8Array, meta: DboxMetadataForRebuild): void {
+    const messages = this.messages;
+    if (meta.guidStart < 0 || meta.guidStart === meta.guidEnd) {
+      this.brokenAt(offset, "message is missing GUID");
+      return;
+    }
+    const guidAt = messages.nextGuidAt();
+    if (!guid128FromBytes(bytes, meta.guidStart, meta.guidEnd, messages.guids, guidAt)) {
+      // Not 32 hex digits: the 128-bit form is a hash of the string.
+      messages.guids.set(messageGuid128(textAt(bytes, meta.guidStart, meta.guidEnd)), guidAt);
+    }
+    const orig = meta.origStart < 0 ? -1 : this.origMailboxes.indexOf(bytes, meta.origStart, meta.origEnd);
+    messages.add(this.file.fileId, this.file.alt, offset, this.window!.base + meta.end - offset, orig);
+  }
+
+  /** The file stops making sense at `offset`. */
+  brokenAt(offset: number, reason: string): void {
+    this.broken.push({ fileId: this.file.fileId, path: this.file.path, offset, reason });
+  }
 }
 
 /**
@@ -107,28 +130,24 @@ const MIN_METADATA_BYTES = 256;
 
 /**
  * Walks one m.N through `file`, reading message headers and metadata and
- * skipping bodies. Each message's metadata goes to `onMessage` (places in
- * `bytes`, the window, whose file offset is `file.base`; both valid during
- * the call only); where the
- * file stops making sense, `onBroken` is told and the walk ends (the
- * messages before stay).
+ * skipping bodies. Each message's metadata goes to `sink.message` (places
+ * in `bytes`, the window, whose file offset is `file.base`; both valid
+ * during the call only); where the file stops making sense, `sink.brokenAt`
+ * is told and the walk ends (the messages before stay).
  */
-function scanFile(
-  file: FileWindow,
-  where: { path: string },
-  onMessage: (offset: number, bytes: Uint8Array, meta: DboxMetadataForRebuild) => void,
-  onBroken: (offset: number, reason: string) => void,
-): void {
+function scanFile(file: FileWindow, where: { path: string }, sink: ScanSink): void {
   let offset = 0;
-  const meta: DboxMetadataForRebuild = { end: 0, guidStart: -1, guidEnd: -1, origStart: -1, origEnd: -1 };
+  const meta = new DboxMetadataForRebuild();
   // One object for the whole walk, its base moved with the window (not one per message).
   const metaWhere = { path: where.path, baseOffset: 0 };
+  // The place errors name, moved with the walk (a walk throws on its first error, so none is kept past it).
+  const at = { path: where.path, offset: 0 };
   try {
     const { header, headerSize } = decodeDboxFileHeader(file.at(0, MIN_METADATA_BYTES), { path: where.path });
     const msgHeaderSize = header.msgHeaderSize;
     offset = headerSize;
     while (offset < file.size) {
-      const at = { path: where.path, offset };
+      at.offset = offset;
       if (offset + msgHeaderSize > file.size) {
         throw new MailCorruptedError(`message header is truncated (${file.size - offset} of ${msgHeaderSize} bytes)`, at);
       }
@@ -140,13 +159,13 @@ function scanFile(
         throw new MailCorruptedError(`message size ${bodySize} reaches past the end of the file`, at);
       }
       const bytes = readMetadataAt(file, bodyEnd, metaWhere, meta);
-      onMessage(offset, bytes, meta);
+      sink.message(offset, bytes, meta);
       offset = file.base + meta.end;
     }
   } catch (err) {
     // The file stops making sense here: the messages before stay, the rest is reported.
     if (!(err instanceof MailCorruptedError)) throw err;
-    onBroken(offset, err.message);
+    sink.brokenAt(offset, err.message);
   }
 }
 

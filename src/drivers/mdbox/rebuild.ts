@@ -49,15 +49,14 @@ import { mailboxDir } from "../dbox/layout.js";
 import type { MdboxContext } from "./context.js";
 import { guidRecordRecords, initialMailboxRecords, mdboxHeaderRecords, mdboxRecordRecords } from "./mailbox-format.js";
 import { referencedMapUidsInLogs, mdboxHeaderOf, messageRefs, snapshotAllMailboxes } from "./mailbox-refs.js";
-import { appendRecords, writeMailbox, type CreatedTransactions, type MailboxAppend } from "./mailbox-writer.js";
-import { mapHeaderRecords, mapRecordRecords, REFCOUNT_MAX, refIncRecords, refIntro, refSetRecords } from "../../projections/mdbox-map-format.js";
+import { appendRecords, appendRecordsOfColumns, writeMailbox, type CreatedTransactions } from "./mailbox-writer.js";
+import { mapHeaderRecords, mapRecordRecordsOfColumns, REFCOUNT_MAX, refIncRecords, refIntro, refSetRecordsOfColumns } from "../../projections/mdbox-map-format.js";
 import { forEachMapRow, forEachRefcount, mapHeader } from "../../projections/mdbox-map-view.js";
 import { MessageIndex, planMailboxes, planMap, type MailboxPlan, type PlacedMessages } from "./rebuild-plan.js";
 import { scanStorageFiles, type BrokenSpot } from "./rebuild-scan.js";
 import { expungedGuids } from "./expunged-guids.js";
 import { isCorruptionError, MailstoreError } from "../../shared/errors.js";
 import { ClosedIndexCache } from "../../index-io/closed-index-cache.js";
-import { NO_KEYWORDS } from "../../projections/read.js";
 
 /** What a rebuild needs from the storage. */
 export interface RebuildOptions {
@@ -111,9 +110,10 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
     const { found, mapUids } = mapPlan.placed;
     const planned = planMailboxes(index, mapPlan.placed, snapshots, oldMapUidValidity, (orig) => restoreTarget(ctx.paths.root, orig), expunged);
     plans = planned.mailboxes;
-    // Element by element, not push(...list): a spread of 100k arguments can overflow the stack.
-    for (const mapUid of mapPlan.expunge) result.mapExpunged.push(mapUid);
-    for (const i of mapPlan.append) result.mapAdded.push(mapUids[i]);
+    // Element by element, not push(...list): a spread of 100k arguments can overflow the stack. Indexed,
+    // not for-of: run once, mostly unoptimized, where for-of allocates an iterator result per element.
+    for (let k = 0; k < mapPlan.expunge.length; k++) result.mapExpunged.push(mapPlan.expunge[k]);
+    for (let k = 0; k < mapPlan.append.length; k++) result.mapAdded.push(mapUids[mapPlan.append[k]]);
 
     const flags = { external: true };
     const header = mapHeader(state);
@@ -127,16 +127,13 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
     }
     if (mapPlan.append.length > 0) {
       records.push({ type: "append", external: true, sync: false, messages: mapPlan.append.map((i) => ({ uid: mapUids[i], flags: 0 })) });
-      records.push(...mapRecordRecords(mapPlan.append, flags, (i) => mapUids[i], (i, out) => {
-        out.fileId = found.fileIds[i];
-        out.offset = found.offsets[i];
-        out.size = found.sizes[i];
-      }));
+      records.push(...mapRecordRecordsOfColumns(mapPlan.append, mapUids, found, flags));
     }
     // The refcounts planMap read from the map's rows: only those that change are written.
+    const refcounts = planned.refcounts.map((n) => Math.min(n, REFCOUNT_MAX));
     const refs: number[] = [];
-    for (let i = 0; i < mapUids.length; i++) if (!mapPlan.placed.refcountIs(i, Math.min(planned.refcounts[i], REFCOUNT_MAX))) refs.push(i);
-    records.push(...refSetRecords(refs, flags, (i) => mapUids[i], (i) => Math.min(planned.refcounts[i], REFCOUNT_MAX)));
+    for (let i = 0; i < mapUids.length; i++) if (!mapPlan.placed.refcountIs(i, refcounts[i])) refs.push(i);
+    records.push(...refSetRecordsOfColumns(refs, mapUids, refcounts, flags));
     return [records];
   });
 
@@ -208,10 +205,6 @@ function restoreTarget(root: string, orig: string | undefined): string {
   }
 }
 
-function toAppend(placed: PlacedMessages, msg: number, now: number): MailboxAppend {
-  return { mapUid: placed.mapUids[msg], guid128: placed.found.guid128(msg), flags: 0, keywords: NO_KEYWORDS, saveDate: now };
-}
-
 async function fixMailbox(
   ctx: MdboxContext, plan: MailboxPlan, index: MessageIndex, placed: PlacedMessages, oldMapUidValidity: number | undefined,
   opts: RebuildOptions, result: RebuildResult, closed: ClosedIndexCache,
@@ -224,12 +217,12 @@ async function fixMailbox(
   // What the last records built put back, reported once they are written (writeMailbox may build twice).
   let restored: RebuildResult["restored"] = [];
   const restore = (nextUid: number) => {
-    const put = appendRecords(nextUid, plan.restore.map((m) => toAppend(placed, m, now)));
+    const put = appendRecordsOfColumns(nextUid, plan.restore, { mapUids: placed.mapUids, guids: placed.found.guids }, now);
     restored = put.uids.map((uid, i) => ({ mailbox: plan.name, uid, mapUid: placed.mapUids[plan.restore[i]] }));
     return put;
   };
   const reportRestored = () => {
-    for (const r of restored) result.restored.push(r);
+    for (let k = 0; k < restored.length; k++) result.restored.push(restored[k]);
   };
 
   if (!plan.recreate) {

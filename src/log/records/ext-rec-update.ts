@@ -113,12 +113,24 @@ export function packedExtRecUpdates<T>(
   uidOf: (item: T, index: number) => number,
   write: (out: Uint8Array, at: number, item: T) => void,
 ): PackedExtRecUpdates {
-  const entrySize = pad4(4 + recordSize);
-  const bytes = new Uint8Array(items.length * entrySize);
-  const words = new Uint32Array(bytes.buffer);
+  const { packed, words } = zeroedPackedExtRecUpdates(items.length, recordSize);
+  const entrySize = packed.entrySize;
   for (let i = 0, at = 0; i < items.length; i++, at += entrySize) {
     words[at >>> 2] = uidOf(items[i], i);
-    write(bytes, at + 4, items[i]);
+    write(packed.bytes, at + 4, items[i]);
   }
-  return { bytes, view: new DataView(bytes.buffer), start: 0, count: items.length, entrySize };
+  return packed;
+}
+
+/**
+ * `count` zeroed EXT_REC_UPDATE entries for `recordSize`-byte data, packed
+ * as packedExtRecUpdates() lays them out, and the same bytes as u32s: entry
+ * i's uid is words[i × entryWords], its data the words after it. For
+ * callers that fill them from columns in a loop of their own, with no call
+ * per entry (a rebuild's `map`, `ref`, `mdbox` and `guid` updates).
+ */
+export function zeroedPackedExtRecUpdates(count: number, recordSize: number): { packed: PackedExtRecUpdates; words: Uint32Array; entryWords: number } {
+  const entrySize = pad4(4 + recordSize);
+  const bytes = new Uint8Array(count * entrySize);
+  return { packed: { bytes, view: new DataView(bytes.buffer), start: 0, count, entrySize }, words: new Uint32Array(bytes.buffer), entryWords: entrySize >>> 2 };
 }
