@@ -409,7 +409,10 @@ export class Mailbox {
     this.checkOpen();
     this.checkWritable();
     const hooks = this.options.commitHooks;
-    let confirm: (() => Promise<void>) | undefined;
+    // Before the try below: nothing of this commit is built yet, and its
+    // afterCommit(false) would drop what the backend keeps for another
+    // commit in flight (sdbox's files to delete).
+    const confirm = await hooks?.beforeCommitLocks?.(this);
     const commit = () => this.writer.sync(async (sync) => {
       await confirm?.();
       await hooks?.beforeCommit?.(this, sync.state);
@@ -419,18 +422,24 @@ export class Mailbox {
         const found = (await this.backend.adoptLeftovers?.(sync.state)) ?? [];
         if (found.length > 0) await sync.append(found);
         let written: CommitResult | undefined;
-        for (const build of steps) {
-          const step = await sync.append(await build(sync.state));
-          if (step !== undefined) written = { start: written?.start ?? step.start, end: step.end, modseq: step.modseq };
+        try {
+          for (const build of steps) {
+            const step = await sync.append(await build(sync.state));
+            if (step !== undefined) written = { start: written?.start ?? step.start, end: step.end, modseq: step.modseq };
+          }
+          // Like doveadm, the change reaches the mail files (Maildir names, mbox headers) before the commit returns.
+          if (this.backend.syncExternalChanges) await this.syncMailFiles(sync);
+        } catch (err) {
+          // Steps already in the log: what they saved (an expunge's files
+          // to delete among it) is finished as landed, not rolled back.
+          if (written !== undefined) markLandedInLog(err);
+          throw err;
         }
-        // Like doveadm, the change reaches the mail files (Maildir names, mbox headers) before the commit returns.
-        if (this.backend.syncExternalChanges) await this.syncMailFiles(sync);
         return written;
       }, false);
     });
     let result;
     try {
-      confirm = await hooks?.beforeCommitLocks?.(this);
       result = this.backend.withCommitLocks ? await this.backend.withCommitLocks(commit, intent) : await commit();
     } catch (err) {
       await this.backend.afterCommit?.(isLandedInLog(err));

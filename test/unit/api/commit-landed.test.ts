@@ -1,0 +1,73 @@
+/**
+ * What an sdbox expunge unlinks once its commit is in the log, when
+ * something else fails around it: another commit's replication precheck
+ * (CommitHooks.beforeCommitLocks) failing while the expunge is in flight,
+ * or a later step of Mailbox.commitSteps throwing after the expunge's step
+ * was logged. Either way the log says expunged, so the file must go (a
+ * rebuild would bring it back otherwise).
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { messageCount, openStorage, type CommitHooks } from "../../../src/index.js";
+
+let dir: string;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "commit-landed-"));
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const fileOf = (uid: number) => path.join(dir, "mail/mailboxes/INBOX/dbox-Mails", `u.${uid}`);
+
+it("a failing precheck of one commit keeps another commit's expunged files to delete", async () => {
+  let holdAfterCommit = false;
+  let failPrecheck = false;
+  let reached!: () => void;
+  let release!: () => void;
+  const inAfterCommit = new Promise<void>((r) => (reached = r));
+  const released = new Promise<void>((r) => (release = r));
+  const commitHooks: CommitHooks = {
+    beforeCommitLocks: async () => {
+      if (failPrecheck) throw new Error("precheck failed (timeout)");
+      return undefined;
+    },
+    afterCommit: async () => {
+      if (!holdAfterCommit) return;
+      reached();
+      await released;
+    },
+  };
+  const storage = openStorage(`sdbox:${dir}/mail`, { commitHooks });
+  try {
+    const box = await storage.openMailbox("INBOX");
+    await box.transaction().append({ body: "Subject: one\n\n1\n" }).append({ body: "Subject: two\n\n2\n" }).commit();
+    holdAfterCommit = true;
+    const expunge = box.transaction().expunge([{ uid1: 1, uid2: 1 }]).commit();
+    await inAfterCommit; // the expunge is logged, its file not yet unlinked
+    failPrecheck = true;
+    await expect(box.transaction().flags([{ uid1: 2, uid2: 2 }], "add", ["\\Seen"]).commit()).rejects.toThrow(/precheck failed/);
+    release();
+    await expunge;
+    expect(fs.existsSync(fileOf(1)), "u.1 of the committed expunge").toBe(false);
+    expect(fs.existsSync(fileOf(2))).toBe(true);
+  } finally {
+    await storage.close();
+  }
+});
+
+it("commitSteps: a step that throws after an earlier step logged an expunge still unlinks its file", async () => {
+  const storage = openStorage(`sdbox:${dir}/mail`);
+  try {
+    const box = await storage.openMailbox("INBOX");
+    await box.transaction().append({ body: "Subject: one\n\n1\n" }).append({ body: "Subject: two\n\n2\n" }).commit();
+    await expect(box.commitSteps([
+      async (state) => [await box.backend.expungeMessages(state, [1])],
+      async () => { throw new Error("step 2: body missing"); },
+    ], { changesMessages: true })).rejects.toThrow(/step 2/);
+    expect(messageCount(await box.refresh()), "step 1's expunge is in the log").toBe(1);
+    expect(fs.existsSync(fileOf(1)), "u.1 of the logged expunge").toBe(false);
+  } finally {
+    await storage.close();
+  }
+});
