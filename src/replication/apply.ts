@@ -33,8 +33,9 @@ import { NEXT_UID_OFFSET, UID_VALIDITY_OFFSET, type MailboxUpdate } from "../api
 import type { Storage } from "../api/storage.js";
 import type { NewMessage, PreparedSave } from "../drivers/driver.js";
 import { decodeLogSegment } from "../log/segments.js";
-import type { LogRecord, LogTransaction } from "../log/types.js";
-import { lookupUid, messageCount } from "../projections/read.js";
+import type { LogPosition, LogRecord, LogTransaction } from "../log/types.js";
+import { isBefore } from "../index-io/load-state.js";
+import { lookupUid, messageCount, position } from "../projections/read.js";
 import { modseqFieldOffset } from "../projections/apply-modseq.js";
 import type { IndexMapState } from "../projections/state.js";
 import { ReplicationError } from "../shared/errors.js";
@@ -180,18 +181,20 @@ interface ShippedTransaction {
   /** Whether it moved the primary's modseq (Dovecot's mail_transaction_header_has_modseq). */
   changesModseq: boolean;
   byUid: ReadonlyMap<number, ShippedBody>;
+  /** Index of its commit in shippedTransactions' `commits`. */
+  commit: number;
 }
 
 /** Every transaction of `commits`, in order. */
 function shippedTransactions(commits: readonly ShippedCommit[], subject: string): ShippedTransaction[] {
   const out: ShippedTransaction[] = [];
-  for (const c of commits) {
+  for (const [commit, c] of commits.entries()) {
     const byUid = new Map(c.bodies.map((b) => [b.uid, b]));
     for (const seg of c.segments) {
       // The primary's running modseq before each transaction.
       let primaryBefore = seg.modseqAtFrom;
       for (const tx of decodeLogSegment(seg, subject)) {
-        out.push({ tx, changesModseq: tx.modseq !== primaryBefore, byUid });
+        out.push({ tx, changesModseq: tx.modseq !== primaryBefore, byUid, commit });
         primaryBefore = tx.modseq;
       }
     }
@@ -207,12 +210,18 @@ function shippedTransactions(commits: readonly ShippedCommit[], subject: string)
  * the locks and one sync of the mail files, not one each. A run ends after
  * a transaction that sets the UIDVALIDITY or next UID (repeated with
  * Mailbox.update, a commit of its own).
+ * @param landed called with n as soon as the first n commits are all in
+ *   the replica's log (applied or skipped), n growing; so a run that fails
+ *   partway has said what of it landed.
  * @throws ReplicationError when a body a transaction needs is missing, or
  *   the replica's modseq does not follow the primary's (a diverged replica).
  */
-export async function applyShippedRun(box: Mailbox, commits: readonly ShippedCommit[], bodies: BodyStore, subject: string): Promise<ApplyResult> {
+export async function applyShippedRun(
+  box: Mailbox, commits: readonly ShippedCommit[], bodies: BodyStore, subject: string, landed: (commits: number) => void = () => {},
+): Promise<ApplyResult> {
   const result: ApplyResult = { applied: 0, skipped: 0 };
   const txs = shippedTransactions(commits, subject);
+  const txsLanded = landedCommits(commits.length, txs, landed);
   for (let i = 0; i < txs.length;) {
     const { tx, changesModseq } = txs[i];
     const before = box.state.logModseq;
@@ -222,27 +231,50 @@ export async function applyShippedRun(box: Mailbox, commits: readonly ShippedCom
       // A transaction that changes no modseq may still be a Mailbox.update (repeating one is a no-op).
       if (await applyHeaderUpdate(box, tx)) result.applied++;
       else result.skipped++;
-      i++;
+      txsLanded(++i);
       continue;
     }
     let end = i + 1;
     if (!enables) while (end < txs.length && txs[end].changesModseq && !setsHeaderValues(txs[end - 1].tx)) end++;
-    await applyTransactions(box, txs.slice(i, end), bodies, subject, result);
+    // Only the run's last transaction may set header values: the ones before it are done once in the log (and reported then).
+    await applyTransactions(box, txs.slice(i, end), bodies, subject, result, (n) => txsLanded(i + n));
     // After the transaction's appends, which move the next UID themselves: a header update raises it further.
     await applyHeaderUpdate(box, txs[end - 1].tx);
     i = end;
+    txsLanded(i);
   }
+  txsLanded(txs.length);
   return result;
+}
+
+/** Turns "the first k transactions landed" into applyShippedRun's `landed` (whole commits; one without transactions with those before it). */
+function landedCommits(commits: number, txs: readonly ShippedTransaction[], landed: (commits: number) => void): (txs: number) => void {
+  // ends[c]: how many transactions commits 0..c hold.
+  const ends = new Array<number>(commits).fill(0);
+  for (const { commit } of txs) ends[commit]++;
+  for (let c = 1; c < commits; c++) ends[c] += ends[c - 1];
+  let reported = 0;
+  return (done) => {
+    let n = reported;
+    while (n < commits && ends[n] <= done) n++;
+    if (n > reported) landed((reported = n));
+  };
 }
 
 /**
  * Applies `run` in one replica commit, each transaction from the state the
  * ones before it left; one the replica's modseq reached already is skipped.
+ * `landed(n)`: the run's first n transactions are in the log (checked or not), for n
+ * below the run's length (the last one is the caller's: its header update follows).
  * @throws ReplicationError when the replica's modseq after a transaction is not the primary's.
  */
-async function applyTransactions(box: Mailbox, run: readonly ShippedTransaction[], bodies: BodyStore, subject: string, result: ApplyResult): Promise<void> {
+async function applyTransactions(
+  box: Mailbox, run: readonly ShippedTransaction[], bodies: BodyStore, subject: string, result: ApplyResult, landed: (n: number) => void,
+): Promise<void> {
   // The save of the step before, ended once its records are in the log: the next step's driver work sees it done (mbox: no longer this commit's own save).
   let prepared: PreparedSave | undefined;
+  // Where the log was when the prepared save's step was built: past it once its records landed.
+  let preparedAt: LogPosition | undefined;
   const endPrepared = async () => {
     const done = prepared;
     prepared = undefined;
@@ -254,14 +286,16 @@ async function applyTransactions(box: Mailbox, run: readonly ShippedTransaction[
     if (last !== undefined && state.logModseq !== last.modseq) {
       throw new ReplicationError(
         `replica modseq ${state.logModseq} after applying the primary's transaction at ${last.position.fileSeq}:${last.position.offset} (modseq ${last.modseq}): the replica diverged`,
-        { path: box.indexPrefix },
+        { path: box.indexPrefix, ...position(state) },
       );
     }
     last = undefined;
   };
   const steps = run.map(({ tx, byUid }, n) => async (state: IndexMapState) => {
-    checkLast(state);
+    // The step before is in the log: its save ends, and it counts as landed, whatever the check then finds.
     await endPrepared();
+    if (n > 0) landed(n);
+    checkLast(state);
     // A transaction the replica has (a re-delivery) is skipped, as the modseq enable's first one is not (applyShippedRun).
     if (n > 0 && tx.modseq <= state.logModseq) {
       result.skipped++;
@@ -269,6 +303,7 @@ async function applyTransactions(box: Mailbox, run: readonly ShippedTransaction[
     }
     const built = await translate(box, state, tx, byUid, bodies, subject);
     prepared = built.prepared;
+    preparedAt = position(state);
     if (built.records.length === 0) {
       result.skipped++;
       return [];
@@ -278,7 +313,15 @@ async function applyTransactions(box: Mailbox, run: readonly ShippedTransaction[
     return [built.records];
   });
   const changesMessages = run.some(({ tx }) => tx.entries.some((e) => e.record.type === "append" || isExternalExpunge(e.record)));
-  await box.commitSteps(steps, { changesMessages });
+  try {
+    await box.commitSteps(steps, { changesMessages });
+  } catch (err) {
+    // The last step's save: kept when its records reached the log (the log refers to them), else undone.
+    const done = prepared;
+    prepared = undefined;
+    if (done !== undefined) await (isBefore(preparedAt!, box.position) ? done.commit() : done.rollback());
+    throw err;
+  }
   await endPrepared();
   checkLast(box.state);
 }

@@ -222,27 +222,30 @@ export class Replica {
     const { m, c } = run[0];
     const last = run[run.length - 1].m;
     for (const r of run) this.mapRanges += r.c.mapLog?.length ?? 0;
-    const box = await this.liveMailbox(m, c, last.seq);
-    const result = box === undefined ? { applied: 0, skipped: run.length } : await applyShippedRun(box, run.map((r) => r.c), this.conn.bodies, m.subject);
+    const box = await this.liveMailbox(m, c);
+    // Recorded as each commit lands, not before: a run that fails partway leaves the sequence of what reached the log (promote's takeover expects it).
+    const landed = (n: number) => {
+      this.appliedSeqs[c.mailbox] = run[n - 1].m.seq;
+    };
+    const result = box === undefined ? { applied: 0, skipped: run.length } : await applyShippedRun(box, run.map((r) => r.c), this.conn.bodies, m.subject, landed);
     this.appliedTx += result.applied;
     this.skippedTx += result.skipped;
     this.applied(last, false, { streamSeq: last.seq, mailbox: c.mailbox, result, lag: last.info.pending });
   }
 
   /**
-   * The replica's mailbox for commit or seed part `c` (message `m`, up to
-   * stream sequence `lastSeq` with those queued behind it), open, and
-   * recorded as applied to `lastSeq`; undefined when the mailbox ends
+   * The replica's mailbox for commit or seed part `c` (message `m`), open
+   * (its applied sequence is the caller's to record, once applied);
+   * undefined when the mailbox ends
    * deleted (its commits are not applied again, whether this replica
    * applied the delete already or not), or lives on here under a later
    * name (replicaMailbox).
    */
-  private async liveMailbox(m: JsMsg, c: ShippedCommit, lastSeq: number): Promise<Mailbox | undefined> {
+  private async liveMailbox(m: JsMsg, c: ShippedCommit): Promise<Mailbox | undefined> {
     if (await this.deletedLater(m.subject, m.seq)) return undefined;
     const box = await replicaMailbox(this.storage, this.open, c, this.mailboxes);
     if (box === undefined) return undefined;
     this.mailboxes[c.mailbox] = c.mailboxGuid;
-    this.appliedSeqs[c.mailbox] = lastSeq;
     return box;
   }
 
@@ -270,8 +273,9 @@ export class Replica {
         this.appliedSeqs[c.mailbox] = m.seq;
       }
     } else {
-      const box = await this.liveMailbox(m, c, m.seq);
+      const box = await this.liveMailbox(m, c);
       result = box === undefined ? { applied: 0, skipped: 1 } : await applySeed(box, c, this.conn.bodies, m.subject);
+      if (box !== undefined) this.appliedSeqs[c.mailbox] = m.seq;
     }
     this.appliedTx += result.applied;
     this.skippedTx += result.skipped;
