@@ -181,22 +181,25 @@ export class Publisher {
   /**
    * verifyCursor for `subject`, written by the mailbox whose own GUID is
    * `writerGuid`, from its log at `here` (for the error).
+   * @returns whether this look set the writer's cursor for `subject` (its first look, not beaten by another caller's).
    * @throws ReplicationFencedError as verifyCursor.
    */
-  async verifySubject(subject: string, writerGuid: string, here: LogPosition): Promise<void> {
+  async verifySubject(subject: string, writerGuid: string, here: LogPosition): Promise<boolean> {
     this.checkNotFenced();
     const known = this.cursors.get(subject);
     const from = known?.lastSeq ?? 0;
     const now = await lastOnSubject(this.conn, subject);
     if (known) {
       this.checkSeen(subject, here, { subject, cursor: known, from, seen: now.lastSeq });
-      return;
+      return false;
     }
     if (now.lastSeq > 0 && now.writerGuid !== writerGuid) {
       this.fence(subject, here, `${subject} was last published by another store (mailbox GUID ${now.writerGuid}, stream sequence ${now.lastSeq}); promote this store to take it over`, now.lastSeq);
     }
     // A first look of another caller's that ended first keeps its cursor: a publish of theirs may be advancing it.
-    if (!this.cursors.has(subject)) this.cursors.set(subject, now);
+    if (this.cursors.has(subject)) return false;
+    this.cursors.set(subject, now);
+    return true;
   }
 
   /**
@@ -214,9 +217,10 @@ export class Publisher {
     const subject = this.subjectOf(mailbox);
     const known = this.cursors.get(subject);
     if (known === undefined) {
-      await this.verifySubject(subject, mailbox.guid()!, mailbox.position);
-      const cursor = this.cursors.get(subject);
-      return cursor && { subject, cursor, from: cursor.lastSeq, seen: cursor.lastSeq };
+      // Judged at once only if this look set the cursor: another's may have moved on by now.
+      if (!(await this.verifySubject(subject, mailbox.guid()!, mailbox.position))) return undefined;
+      const cursor = this.cursors.get(subject)!;
+      return { subject, cursor, from: cursor.lastSeq, seen: cursor.lastSeq };
     }
     const from = known.lastSeq;
     return { subject, cursor: known, from, seen: (await lastOnSubject(this.conn, subject)).lastSeq };

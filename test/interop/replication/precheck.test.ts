@@ -6,7 +6,8 @@
  * lock, commits and is published. And a check that found the subject
  * ending with this writer's own message whose ack had not come back yet
  * (another commit of the same mailbox, publishing while the check held no
- * lock) does not fence.
+ * lock) does not fence. A first look that another caller's first look
+ * beat is not judged at once.
  */
 import { expect, it } from "vitest";
 import { openStorage } from "../../../src/index.js";
@@ -87,6 +88,28 @@ describeNats("replication: the pre-commit fencing check holds no lock during its
       await second;
       expect(publisher.fencedBy).toBeUndefined();
       expect(await lastSeqOf(conn, subject)).toBe(before + 2);
+      await inbox.close();
+      await primary.close();
+    });
+  });
+
+  it("a first look that another caller's first look beat leaves the check to be made again under the locks", async () => {
+    const [p] = nats.newOracles("sdbox");
+    await nats.withConnection(async (conn) => {
+      const storageId = "t-precheck-first-looks";
+      const { primary } = replicatedPrimary(conn, p.location, storageId);
+      const inbox = await primary.openMailbox("INBOX");
+      await save(primary, "INBOX", [1]);
+      const subject = mailboxSubject(conn.names, storageId, inbox.guid()!);
+      // A writer that has not looked at the subject yet: two commits' checks both make the first look.
+      const fresh = new Publisher(conn, storageId);
+      const look = gateLastLookup(conn, subject, { after: true });
+      const slow = fresh.precheck(inbox);
+      await look.held;
+      const quick = await fresh.precheck(inbox);
+      look.release();
+      expect(quick, "the look that set the cursor is judged at once").toMatchObject({ subject, from: await lastSeqOf(conn, subject) });
+      expect(await slow, "the other's cursor is not this look's: confirmPrecheck looks again").toBeUndefined();
       await inbox.close();
       await primary.close();
     });
