@@ -1,9 +1,11 @@
 /**
  * A replay from a reusing scan applies EXT_REC_UPDATE entries in place from
- * the log's bytes; a plain scan decodes them into objects first. Both must
- * give the same state, or the same error (issue #11).
+ * the log's bytes; a plain scan decodes them into objects first. A bad
+ * entry gets the same error either way (issue #11). What the fold sets is
+ * checked against a per-entry model in ext-rec-model.test.ts: comparing
+ * the two scans' states compared the fold with itself (the objects are
+ * packed, then folded in place too).
  */
-import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { encodeTransaction } from "../../src/log/encode-file.js";
 import { scanTransactions } from "../../src/log/file.js";
@@ -34,54 +36,7 @@ function outcome(result: IndexMapState | LogCorruptedError): unknown {
   return result instanceof LogCorruptedError ? { error: result.constructor.name, message: result.message, details: { ...result } } : result;
 }
 
-/**
- * Messages 1..count appended, then transactions each introducing extension
- * "x" (the first one's size, so later ones may disagree with the field) and
- * updating its records: uids past next_uid, uid 0 and a size the intro does
- * not divide are all possible.
- */
-const extRecLog = fc.record({
-  count: fc.integer({ min: 1, max: 12 }),
-  fieldSize: fc.integer({ min: 1, max: 12 }),
-  txs: fc.array(fc.record({
-    introSize: fc.integer({ min: 1, max: 12 }),
-    records: fc.array(fc.record({
-      // Usually the intro's size; otherwise the payload may not be a multiple of its entries.
-      sizeDelta: fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: -3, max: 4 }) }),
-      updates: fc.array(fc.record({
-        uid: fc.oneof({ weight: 12, arbitrary: fc.integer({ min: 1, max: 14 }) }, { weight: 1, arbitrary: fc.constant(0) }),
-        data: fc.uint8Array({ minLength: 0, maxLength: 16 }),
-      }), { minLength: 1, maxLength: 6 }),
-    }), { minLength: 1, maxLength: 3 }),
-  }), { minLength: 1, maxLength: 3 }),
-}).map(({ count, fieldSize, txs }) => {
-  const intro = (recordSize: number): LogRecord => ({
-    type: "ext-intro", ...int, intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: 0, recordSize, recordAlign: 1, flags: 0, name: "x" }],
-  });
-  const transactions: LogRecord[][] = [
-    [{ type: "append", ...int, messages: Array.from({ length: count }, (_, i) => ({ uid: i + 1, flags: 0 })) }],
-    [intro(fieldSize)],
-    ...txs.map((tx) => [intro(tx.introSize), ...tx.records.map((r): LogRecord => {
-      const recordSize = Math.max(1, tx.introSize + r.sizeDelta);
-      return { type: "ext-rec", ...int, recordSize, updates: r.updates.map((u) => ({ uid: u.uid, data: u.data.slice(0, recordSize) })) };
-    })]),
-  ];
-  return Buffer.concat([encodeLogHeader(header), ...transactions.map((t) => encodeTransaction(t))]);
-});
-
 describe("EXT_REC_UPDATE applied in place (reusing scan) and from decoded objects", () => {
-  it("gives the same state or the same error (property)", () => {
-    let errors = 0;
-    fc.assert(fc.property(extRecLog, (bytes) => {
-      const inPlace = replayLog(bytes, true);
-      const objects = replayLog(bytes, false);
-      if (objects instanceof LogCorruptedError) errors++;
-      expect(outcome(inPlace)).toEqual(outcome(objects));
-    }), { numRuns: 400 });
-    // The generator must reach the error paths too, or the property proves little about them.
-    expect(errors).toBeGreaterThan(20);
-  });
-
   it.each([
     ["uid 0", [{ uid: 0, data: Uint8Array.of(1, 2, 3, 4) }], 4, /ext-rec-update: uid 0/],
     ["a uid past next_uid", [{ uid: 2, data: Uint8Array.of(1, 2, 3, 4) }, { uid: 9, data: Uint8Array.of(5, 6, 7, 8) }], 4, /invalid uid=9/],
