@@ -14,10 +14,29 @@ import * as path from "node:path";
 import { expect, it } from "vitest";
 import { MailstoreError, openStorage } from "../../../src/index.js";
 import { messageCount } from "../../../src/projections/read.js";
-import { mailboxSubject, Publisher, readReplicaPosition, Replica, replicatedCommitHooks } from "../../../src/replication/index.js";
+import { mailboxSubject, Publisher, readReplicaPosition, Replica, replicatedCommitHooks, type ReplicationConnection } from "../../../src/replication/index.js";
 import { writePosition } from "../../../src/replication/position-file.js";
 import { sampleMessage } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
+
+/**
+ * One replicated commit per body to the INBOX of a primary at `location`.
+ * @returns each commit's stream sequence, and the GUIDs of INBOX's messages by UID.
+ */
+async function commitEach(conn: ReplicationConnection, location: string, storageId: string, bodies: readonly string[]): Promise<{ seqs: number[]; guids: Map<number, string> }> {
+  const primary = openStorage(location, { commitHooks: replicatedCommitHooks(new Publisher(conn, storageId), { followExternal: false }) });
+  const inbox = await primary.openMailbox("INBOX");
+  const subject = mailboxSubject(conn.names, storageId, inbox.guid()!);
+  const seqs: number[] = [];
+  for (const body of bodies) {
+    await inbox.transaction().append({ body }).commit();
+    seqs.push(await conn.lastSequence(subject, Date.now() + conn.timeoutMs));
+  }
+  const guids = new Map<number, string>();
+  for await (const m of inbox.fetch(bodies.map((_, i) => i + 1), ["guid"])) guids.set(m.uid, m.guid);
+  await primary.close();
+  return { seqs, guids };
+}
 
 describeNats("replication: a run that fails partway records what landed", () => {
   const nats = useNatsCluster();
@@ -26,21 +45,11 @@ describeNats("replication: a run that fails partway records what landed", () => 
     const [p, r] = nats.newOracles("sdbox", "sdbox");
     await nats.withConnection(async (conn) => {
       const storageId = "t-partial-run";
-      const primary = openStorage(p.location, { commitHooks: replicatedCommitHooks(new Publisher(conn, storageId), { followExternal: false }) });
-      const inbox = await primary.openMailbox("INBOX");
-      const subject = mailboxSubject(conn.names, storageId, inbox.guid()!);
-      const seqs: number[] = [];
-      for (let i = 0; i < 6; i++) {
-        // The 4th body is above the inline budget: it travels through the object store.
-        await inbox.transaction().append({ body: sampleMessage(3100 + i, i === 3 ? { minSize: 700 * 1024 } : {}) }).commit();
-        seqs.push(await conn.lastSequence(subject, Date.now() + conn.timeoutMs));
-      }
-      let bigGuid = "";
-      for await (const m of inbox.fetch([4], ["guid"])) bigGuid = m.guid;
-      await inbox.close();
-      await primary.close();
+      // The 4th body is above the inline budget: it travels through the object store.
+      const bodies = [0, 1, 2, 3, 4, 5].map((i) => sampleMessage(3100 + i, i === 3 ? { minSize: 700 * 1024 } : {}));
+      const { seqs, guids } = await commitEach(conn, p.location, storageId, bodies);
       const bucket = await conn.js.views.os(conn.names.bodyBucket);
-      await bucket.delete(bigGuid);
+      await bucket.delete(guids.get(4)!);
 
       const replicaStore = openStorage(r.location);
       const positionFile = path.join(r.dir, "replica-position.json");
@@ -62,15 +71,7 @@ describeNats("replication: a run that fails partway records what landed", () => 
     const [p, r] = nats.newOracles("sdbox", "mbox");
     await nats.withConnection(async (conn) => {
       const storageId = "t-diverged-run";
-      const primary = openStorage(p.location, { commitHooks: replicatedCommitHooks(new Publisher(conn, storageId), { followExternal: false }) });
-      const inbox = await primary.openMailbox("INBOX");
-      const subject = mailboxSubject(conn.names, storageId, inbox.guid()!);
-      const seqs: number[] = [];
-      for (let i = 0; i < 5; i++) {
-        await inbox.transaction().append({ body: sampleMessage(3200 + i) }).commit();
-        seqs.push(await conn.lastSequence(subject, Date.now() + conn.timeoutMs));
-      }
-      await primary.close();
+      const { seqs } = await commitEach(conn, p.location, storageId, [0, 1, 2, 3, 4].map((i) => sampleMessage(3200 + i)));
 
       // The replica's position says it applied the first two commits; its store has none of them.
       const positionFile = path.join(r.dir, "replica-position.json");
