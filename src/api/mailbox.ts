@@ -409,43 +409,46 @@ export class Mailbox {
     this.checkOpen();
     this.checkWritable();
     const hooks = this.options.commitHooks;
-    // Before the try below: nothing of this commit is built yet, and its
-    // afterCommit(false) would drop what the backend keeps for another
-    // commit in flight (sdbox's files to delete).
+    // Outside the locks: nothing of this commit is built yet, and a failure
+    // here runs no backend afterCommit (whose false would drop what the
+    // backend keeps for another commit in flight: sdbox's files to delete).
     const confirm = await hooks?.beforeCommitLocks?.(this);
     const commit = () => this.writer.sync(async (sync) => {
       await confirm?.();
       await hooks?.beforeCommit?.(this, sync.state);
-      return this.reportingWrites(sync, async () => {
-        // What a crashed writer left is logged first, in its own transaction;
-        // then the commit is built on top of it, under the same lock.
-        const found = (await this.backend.adoptLeftovers?.(sync.state)) ?? [];
-        if (found.length > 0) await sync.append(found);
-        let written: CommitResult | undefined;
-        try {
-          for (const build of steps) {
-            const step = await sync.append(await build(sync.state));
-            if (step !== undefined) written = { start: written?.start ?? step.start, end: step.end, modseq: step.modseq };
+      let written: CommitResult | undefined;
+      try {
+        written = await this.reportingWrites(sync, async () => {
+          // What a crashed writer left is logged first, in its own transaction;
+          // then the commit is built on top of it, under the same lock.
+          const found = (await this.backend.adoptLeftovers?.(sync.state)) ?? [];
+          if (found.length > 0) await sync.append(found);
+          let appended: CommitResult | undefined;
+          try {
+            for (const build of steps) {
+              const step = await sync.append(await build(sync.state));
+              if (step !== undefined) appended = { start: appended?.start ?? step.start, end: step.end, modseq: step.modseq };
+            }
+            // Like doveadm, the change reaches the mail files (Maildir names, mbox headers) before the commit returns.
+            if (this.backend.syncExternalChanges) await this.syncMailFiles(sync);
+          } catch (err) {
+            // Steps already in the log: what they saved (an expunge's files
+            // to delete among it) is finished as landed, not rolled back.
+            if (appended !== undefined) markLandedInLog(err);
+            throw err;
           }
-          // Like doveadm, the change reaches the mail files (Maildir names, mbox headers) before the commit returns.
-          if (this.backend.syncExternalChanges) await this.syncMailFiles(sync);
-        } catch (err) {
-          // Steps already in the log: what they saved (an expunge's files
-          // to delete among it) is finished as landed, not rolled back.
-          if (written !== undefined) markLandedInLog(err);
-          throw err;
-        }
-        return written;
-      }, false);
+          return appended;
+        }, false);
+      } catch (err) {
+        await this.backend.afterCommit?.(isLandedInLog(err));
+        throw err;
+      }
+      // Under the lock that built it: what the backend keeps for this commit (sdbox's
+      // files to unlink) is this commit's alone, not also a next commit's built meanwhile.
+      await this.backend.afterCommit?.(written !== undefined);
+      return written;
     });
-    let result;
-    try {
-      result = this.backend.withCommitLocks ? await this.backend.withCommitLocks(commit, intent) : await commit();
-    } catch (err) {
-      await this.backend.afterCommit?.(isLandedInLog(err));
-      throw err;
-    }
-    await this.backend.afterCommit?.(result !== undefined);
+    const result = this.backend.withCommitLocks ? await this.backend.withCommitLocks(commit, intent) : await commit();
     if (!result) return undefined;
     return { start: result.start, end: result.end, modseq: result.modseq };
   }

@@ -176,6 +176,7 @@ export interface MailboxBackend {
   /**
    * Work a commit leaves until its records are in the log (sdbox: unlinking
    * expunged files), or drops when the commit failed (`committed` false).
+   * Called under the commit's log lock, by the commit that built that work.
    */
   afterCommit?(committed: boolean): Promise<void>;
 

@@ -71,3 +71,51 @@ it("commitSteps: a step that throws after an earlier step logged an expunge stil
     await storage.close();
   }
 });
+
+it("an expunge's files are unlinked under its own lock: the next commit's expunge, built but not logged yet, keeps its file", async () => {
+  let holdAfterCommit = true;
+  let reachedA!: () => void;
+  let releaseA!: () => void;
+  const inAfterCommit = new Promise<void>((r) => (reachedA = r));
+  const releasedA = new Promise<void>((r) => (releaseA = r));
+  const commitHooks: CommitHooks = {
+    afterCommit: async () => {
+      if (!holdAfterCommit) return;
+      holdAfterCommit = false;
+      reachedA();
+      await releasedA;
+    },
+  };
+  const storage = openStorage(`sdbox:${dir}/mail`, { commitHooks });
+  try {
+    const box = await storage.openMailbox("INBOX");
+    holdAfterCommit = false;
+    await box.transaction().append({ body: "Subject: one\n\n1\n" }).append({ body: "Subject: two\n\n2\n" }).commit();
+    holdAfterCommit = true;
+    const a = box.transaction().expunge([{ uid1: 1, uid2: 1 }]).commit();
+    await inAfterCommit; // A is logged and holds the lock; B waits for it
+    let reachedB!: () => void;
+    let releaseB!: () => void;
+    const bBuilt = new Promise<void>((r) => (reachedB = r));
+    const releasedB = new Promise<void>((r) => (releaseB = r));
+    const b = box.commitSteps([
+      async (state) => {
+        await box.backend.expungeMessages(state, [2]);
+        reachedB();
+        await releasedB;
+        throw new Error("B fails before its expunge is logged");
+      },
+    ], { changesMessages: true });
+    releaseA();
+    await a;
+    await bBuilt;
+    expect(fs.existsSync(fileOf(1)), "u.1 of A's logged expunge").toBe(false);
+    expect(fs.existsSync(fileOf(2)), "u.2 of B's expunge, not logged").toBe(true);
+    releaseB();
+    await expect(b).rejects.toThrow(/B fails/);
+    expect(fs.existsSync(fileOf(2)), "u.2 after B failed").toBe(true);
+    expect(messageCount(await box.refresh())).toBe(1);
+  } finally {
+    await storage.close();
+  }
+});
