@@ -23,6 +23,7 @@ import { findReferencedMapUids } from "./referenced-map-uids.js";
 import type { ClosedIndexCache } from "../../index-io/closed-index-cache.js";
 import { repairLowRefcounts } from "./refcount-repair.js";
 import { allEnded } from "../../shared/all-ended.js";
+import { cleanupAfter, cleanupAll } from "../../shared/cleanup.js";
 import { closeOnPool } from "../../shared/fd-pool.js";
 import { WholeFileReader } from "../../shared/whole-file-reader.js";
 import { PurgeListing } from "./purge-listing.js";
@@ -253,6 +254,13 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
   const deleteOld = async () => {
     closing = (await deletePurged(session, planned)).closed;
   };
+  // Every step runs, whichever fails: each holds descriptors and flocks of its own.
+  const release = () => cleanupAll([
+    // Files opened and not planned are left only when the loop below failed.
+    () => allEnded(opening.slice(unplanned).map(closeUnplanned)),
+    () => session.release(),
+    () => (closing !== undefined ? valueOf(closing) : allEnded(planned.map((file) => closeOnPool(file.fd)))),
+  ]);
   try {
     if (first !== undefined) opening.push(first);
     else if (fileIds.length > 0) opening.push(openForPurge(ctx.paths, fileIds[0], job.readers[0]));
@@ -279,13 +287,11 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
         result.purgedFileIds.push(file.fileId);
       }
     }
-  } finally {
-    // Files opened and not planned are left only when the loop above failed.
-    for (const left of opening.slice(unplanned)) await closeUnplanned(left);
-    await session.release();
-    if (closing !== undefined) await valueOf(closing);
-    else await allEnded(planned.map((file) => closeOnPool(file.fd)));
+  } catch (err) {
+    await cleanupAfter(err, release);
+    throw err;
   }
+  await release();
   if (held) return;
   // Unlocked and taken back above: each file again, alone.
   if (fileIds.length === 1) result.skippedFileIds.push(fileIds[0]);
