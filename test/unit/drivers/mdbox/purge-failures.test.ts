@@ -48,8 +48,8 @@ function expectNoFlocks(): void {
 }
 
 /** Installs `fn` in place of node:fs's `name` for the ES module importers too. */
-function replaceFs<K extends keyof typeof fs>(name: K, fn: (typeof fs)[K]): void {
-  vi.spyOn(fsModule, name as never).mockImplementation(fn as never);
+function replaceFs(name: "read" | "fstatSync" | "unlinkSync", fn: (...args: never[]) => unknown): void {
+  vi.spyOn(fsModule as unknown as Record<string, (...args: never[]) => unknown>, name).mockImplementation(fn);
   syncBuiltinESMExports();
 }
 
@@ -180,7 +180,8 @@ it("another holder of the first file's flock: that file is skipped, the rest pur
 
 it("a failing map index rewrite after the purge's map append leaves the copies the map points at", async () => {
   const box = await threeFiles();
-  vi.spyOn(IndexWriter.prototype as never, "checkpointLocked" as never).mockRejectedValue(new Error("rewrite injected") as never);
+  // Private: the map index rewrite that follows the map log append.
+  vi.spyOn(IndexWriter.prototype as unknown as { checkpointLocked: () => Promise<void> }, "checkpointLocked").mockRejectedValue(new Error("rewrite injected"));
   await expect(backend().purge()).rejects.toThrow(/rewrite injected/);
   restoreFs();
   expect(openMFds()).toEqual([]);
