@@ -340,8 +340,9 @@ async function planOpened(ctx: MdboxContext, fileId: number, opened: OpenOutcome
  * The batch's old files, once its map commit is written (and synced as
  * the map's fsync mode says): the new names made durable first, then each
  * old file unlinked (readers follow the map to the copies) while its flock
- * is still held, and its close started on the pool: the last close of an unlinked m.N is the kernel freeing its
- * pages, milliseconds per 10 MiB, which overlap the map index rewrite.
+ * is still held, and its close started on the pool: the last close of an
+ * unlinked m.N is the kernel freeing its pages, milliseconds per 10 MiB,
+ * which overlap the map index rewrite.
  * @returns the closes.
  */
 async function deletePurged(session: AppendSession, planned: readonly PlannedFile[]): Promise<{ readonly closed: Promise<Outcome<void[]>> }> {
