@@ -16,14 +16,14 @@ import { MdboxStorageBackend } from "../../../../src/drivers/mdbox/storage-backe
 import { tryFlockExclusive } from "../../../../src/drivers/dbox/flock.js";
 import { IndexWriter } from "../../../../src/index-io/writer.js";
 import { openStorage, type Mailbox, type Storage } from "../../../../src/index.js";
+import { expectLiveMessages, LIVE_UIDS, mFilesOf, msg, threeFilesHalfExpunged } from "./three-files.js";
 
 /** The CommonJS node:fs, whose spies reach the ES module bindings after syncBuiltinESMExports(). */
 const fsModule = createRequire(import.meta.url)("node:fs") as typeof fs;
 let root: string;
 let storage: Storage;
 const backend = () => storage.backend as MdboxStorageBackend;
-const msg = (i: number) => `Subject: ${i}\n\nbody of message ${i}\n`;
-const mFiles = () => fs.readdirSync(path.join(root, "storage")).filter((n) => /^m\.\d+$/.test(n)).sort();
+const mFiles = () => mFilesOf(root);
 
 /** Where descriptor `fd` points, or "" when it closed meanwhile (readdir's own descriptor). */
 function targetOf(fd: string): string {
@@ -58,9 +58,18 @@ function restoreFs(): void {
   syncBuiltinESMExports();
 }
 
-async function expectReadable(box: Mailbox, uids: readonly number[]): Promise<void> {
-  await box.refresh();
-  for (const uid of uids) expect(Buffer.from(await box.readMessage(uid)).toString()).toBe(msg(uid));
+/** Nothing of the purge is left held in this process, and every live message reads back. */
+async function expectNothingLeft(box: Mailbox): Promise<void> {
+  expect(openMFds()).toEqual([]);
+  expectNoFlocks();
+  await expectLiveMessages(box);
+}
+
+/** The purge fails with `error` (the spies are taken away then) and leaves nothing held. */
+async function expectPurgeFails(box: Mailbox, error: RegExp): Promise<void> {
+  await expect(backend().purge()).rejects.toThrow(error);
+  restoreFs();
+  await expectNothingLeft(box);
 }
 
 beforeEach(() => {
@@ -72,26 +81,6 @@ afterEach(async () => {
   await storage.close();
   fs.rmSync(root, { recursive: true, force: true });
 });
-
-/** INBOX with messages 1..9 in m.1, m.2, m.3 (three each), the odd ones expunged: a purge rewrites all three. */
-async function threeFiles(): Promise<Mailbox> {
-  const box = await storage.openMailbox("INBOX");
-  const three = async (first: number) => {
-    const tx = box.transaction();
-    for (let i = first; i < first + 3; i++) tx.append({ body: msg(i) });
-    await tx.commit();
-  };
-  await three(1);
-  backend().settings.rotateSizeBytes = fs.statSync(path.join(root, "storage", "m.1")).size;
-  await three(4);
-  await three(7);
-  expect(mFiles()).toEqual(["m.1", "m.2", "m.3"]);
-  await box.transaction().expunge([1, 3, 5, 7, 9].map((uid) => ({ uid1: uid, uid2: uid }))).commit();
-  backend().settings.rotateSizeBytes = undefined;
-  return box;
-}
-
-const LIVE = [2, 4, 6, 8];
 
 it("a kept reference spares the file opened ahead: it is closed", async () => {
   const box = await storage.openMailbox("INBOX");
@@ -107,7 +96,7 @@ it("a kept reference spares the file opened ahead: it is closed", async () => {
 });
 
 it("a read of the second file fails: the purge throws, no descriptor or flock left", async () => {
-  const box = await threeFiles();
+  const box = await threeFilesHalfExpunged(storage, root);
   const realRead = fsModule.read;
   let failed = false;
   replaceFs("read", ((...args: unknown[]) => {
@@ -119,74 +108,58 @@ it("a read of the second file fails: the purge throws, no descriptor or flock le
     }
     return (realRead as (...a: unknown[]) => void)(...args);
   }) as typeof fs.read);
-  await expect(backend().purge()).rejects.toThrow(/EIO injected/);
-  restoreFs();
-  expect(openMFds()).toEqual([]);
-  expectNoFlocks();
-  await expectReadable(box, LIVE);
+  await expectPurgeFails(box, /EIO injected/);
   expect((await backend().purge()).purgedFileIds).toEqual([1, 2, 3]);
-  await expectReadable(box, LIVE);
+  await expectLiveMessages(box);
   await box.close();
 });
 
 it("fstat of the file read ahead fails: no descriptor or flock left", async () => {
-  const box = await threeFiles();
+  const box = await threeFilesHalfExpunged(storage, root);
   const realFstat = fsModule.fstatSync;
   replaceFs("fstatSync", ((fd: number, o?: fs.StatSyncOptions) => {
     if (/m\.3$/.test(targetOf(String(fd)))) throw Object.assign(new Error("fstat injected"), { code: "EIO" });
     return realFstat(fd, o);
   }) as typeof fs.fstatSync);
-  await expect(backend().purge()).rejects.toThrow(/fstat injected/);
-  restoreFs();
-  expect(openMFds()).toEqual([]);
-  expectNoFlocks();
-  await expectReadable(box, LIVE);
+  await expectPurgeFails(box, /fstat injected/);
   await box.close();
 });
 
 it("an unlink fails after the map commit: no descriptor or flock left, every message readable", async () => {
-  const box = await threeFiles();
+  const box = await threeFilesHalfExpunged(storage, root);
   const realUnlink = fsModule.unlinkSync;
   let n = 0;
   replaceFs("unlinkSync", ((p: fs.PathLike) => {
     if (/m\.\d+$/.test(String(p)) && n++ === 1) throw Object.assign(new Error("unlink injected"), { code: "EIO" });
     return realUnlink(p);
   }) as typeof fs.unlinkSync);
-  await expect(backend().purge()).rejects.toThrow(/unlink injected/);
-  restoreFs();
-  expect(openMFds()).toEqual([]);
-  expectNoFlocks();
-  await expectReadable(box, LIVE);
+  await expectPurgeFails(box, /unlink injected/);
   // The files left behind are orphans now: the map points at the copies.
   const r = await backend().purge();
   expect(r.orphanFileIds.length).toBeGreaterThan(0);
-  await expectReadable(box, LIVE);
+  await expectLiveMessages(box);
   await box.close();
 });
 
 it("another holder of the first file's flock: that file is skipped, the rest purged, nothing left open", async () => {
-  const box = await threeFiles();
+  const box = await threeFilesHalfExpunged(storage, root);
   const fd = fs.openSync(path.join(root, "storage", "m.1"), "r");
   expect(tryFlockExclusive(fd, "m.1")).toBe(true);
   const r = await backend().purge();
   fs.closeSync(fd);
   expect(r.skippedFileIds).toEqual([1]);
   expect(r.purgedFileIds).toEqual([2, 3]);
-  expect(openMFds()).toEqual([]);
-  expectNoFlocks();
-  await expectReadable(box, LIVE);
+  await expectNothingLeft(box);
   await box.close();
 });
 
 it("a failing map index rewrite after the purge's map append leaves the copies the map points at", async () => {
-  const box = await threeFiles();
+  const box = await threeFilesHalfExpunged(storage, root);
   // Private: the map index rewrite that follows the map log append.
   vi.spyOn(IndexWriter.prototype as unknown as { checkpointLocked: () => Promise<void> }, "checkpointLocked").mockRejectedValue(new Error("rewrite injected"));
-  await expect(backend().purge()).rejects.toThrow(/rewrite injected/);
-  restoreFs();
-  expect(openMFds()).toEqual([]);
+  await expectPurgeFails(box, /rewrite injected/);
   await box.close();
   const again = await storage.openMailbox("INBOX");
-  for (const uid of LIVE) expect(Buffer.from(await again.readMessage(uid)).toString()).toBe(msg(uid));
+  for (const uid of LIVE_UIDS) expect(Buffer.from(await again.readMessage(uid)).toString()).toBe(msg(uid));
   await again.close();
 });
