@@ -14,6 +14,7 @@ import { afterEach, beforeEach, expect, it, vi } from "vitest";
 import { releaseMapUids } from "../../../../src/drivers/mdbox/save.js";
 import { MdboxStorageBackend } from "../../../../src/drivers/mdbox/storage-backend.js";
 import { tryFlockExclusive } from "../../../../src/drivers/dbox/flock.js";
+import type { ErrorWithSuppressed } from "../../../../src/shared/cleanup.js";
 import { IndexWriter } from "../../../../src/index-io/writer.js";
 import { openStorage, type Mailbox, type Storage } from "../../../../src/index.js";
 import { expectLiveMessages, LIVE_UIDS, mFilesOf, msg, threeFilesHalfExpunged } from "./three-files.js";
@@ -35,8 +36,8 @@ function targetOf(fd: string): string {
   }
 }
 
-/** This process's descriptors on m.N files, deleted ones too. */
-const openMFds = () => fs.readdirSync("/proc/self/fd").map(targetOf).filter((l) => /\/m\.\d+( \(deleted\))?$/.test(l));
+/** This process's descriptors on this test's m.N files, deleted ones too (a failing test's leak is its own). */
+const openMFds = () => fs.readdirSync("/proc/self/fd").map(targetOf).filter((l) => l.startsWith(root) && /\/m\.\d+( \(deleted\))?$/.test(l));
 
 /** Every m.N can be flock()ed: nobody in this process holds one. */
 function expectNoFlocks(): void {
@@ -48,7 +49,7 @@ function expectNoFlocks(): void {
 }
 
 /** Installs `fn` in place of node:fs's `name` for the ES module importers too. */
-function replaceFs(name: "read" | "fstatSync" | "unlinkSync", fn: (...args: never[]) => unknown): void {
+function replaceFs(name: "read" | "close" | "fstatSync" | "unlinkSync", fn: (...args: never[]) => unknown): void {
   vi.spyOn(fsModule as unknown as Record<string, (...args: never[]) => unknown>, name).mockImplementation(fn);
   syncBuiltinESMExports();
 }
@@ -111,6 +112,28 @@ it("a read of the second file fails: the purge throws, no descriptor or flock le
   await expectPurgeFails(box, /EIO injected/);
   expect((await backend().purge()).purgedFileIds).toEqual([1, 2, 3]);
   await expectLiveMessages(box);
+  await box.close();
+});
+
+it("a close failing in the cleanup after that does not stop the rest of it, nor replace the first error", async () => {
+  const box = await threeFilesHalfExpunged(storage, root);
+  const realRead = fsModule.read;
+  const realClose = fsModule.close;
+  replaceFs("read", ((...args: unknown[]) => {
+    if (!/m\.2$/.test(targetOf(String(args[0])))) return (realRead as (...a: unknown[]) => void)(...args);
+    const done = args[args.length - 1] as (err: Error) => void;
+    setImmediate(() => done(Object.assign(new Error("EIO injected"), { code: "EIO" })));
+  }) as typeof fs.read);
+  // m.3, opened ahead and never planned, is closed and then reported as failing to close.
+  replaceFs("close", ((fd: number, done: (err: Error | null) => void) => {
+    const ahead = /m\.3$/.test(targetOf(String(fd)));
+    realClose(fd, (err) => done(err ?? (ahead ? Object.assign(new Error("close injected"), { code: "EIO" }) : null)));
+  }) as typeof fs.close);
+  const err = (await backend().purge().catch((e: unknown) => e)) as ErrorWithSuppressed;
+  restoreFs();
+  expect(err.message).toMatch(/EIO injected/);
+  expect(err.suppressed?.map((e) => String(e))).toEqual([expect.stringMatching(/close injected/)]);
+  await expectNothingLeft(box);
   await box.close();
 });
 
