@@ -105,8 +105,10 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
     }
     // Looked at in the last batch's map transaction, unless that did not commit.
     if (!job.orphansLooked.done) result.orphanFileIds.push(...(await findOrphanFiles(ctx)));
-  } finally {
-    await closeUnplanned(first);
+  } catch (err) {
+    // Still ours only when the reference check or the listing failed.
+    await cleanupAfter(err, () => closeUnplanned(first));
+    throw err;
   }
   return result;
 }
