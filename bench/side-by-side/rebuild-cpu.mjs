@@ -6,7 +6,8 @@
 //   node --expose-gc bench/side-by-side/rebuild-cpu.mjs <dist> created 20000 (a mailbox log created with 20000 appends, folded once, cold)
 //   node --expose-gc bench/side-by-side/rebuild-cpu.mjs <dist> replay        (the setup store's map log replayed from scratch, cold)
 // <dist> is a build's dist directory (another checkout's too): alternate two builds process by
-// process, as their timings drift with the machine's load. Each mode prints one JSON line.
+// process, as their timings drift with the machine's load. Each mode prints one JSON line; each
+// figure is timed-alone.mjs's cpuMs (PROF=<file> also writes a .cpuprofile of the last step timed).
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -14,7 +15,7 @@ import * as path from "node:path";
 const [dist, mode, arg] = process.argv.slice(2);
 const load = (p) => import(path.resolve(dist, p));
 const base = path.join(os.tmpdir(), "mailstore-rebuild-cpu");
-const cpuMs = (c) => +((c.user + c.system) / 1000).toFixed(2);
+const { timeStep } = await import("./timed-alone.mjs");
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 if (mode === "setup") {
@@ -37,10 +38,10 @@ if (mode === "setup") {
       fs.cpSync(path.join(base, "store"), path.join(work, "store"), { recursive: true });
       dropIndexes(path.join(work, "store"));
       const steps = new EmbeddedSteps(`mdbox:${work}/store`, "", 0);
-      const c0 = process.cpuUsage();
-      await steps.rebuild();
-      await steps.close();
-      runs.push(cpuMs(process.cpuUsage(c0)));
+      runs.push((await timeStep(async () => {
+        await steps.rebuild();
+        await steps.close();
+      })).cpuMs);
     } finally {
       fs.rmSync(work, { recursive: true, force: true });
     }
@@ -61,9 +62,8 @@ if (mode === "setup") {
     const initialRecords = initialMailboxRecords({ mapUidValidity: 7, mailboxGuid: new Uint8Array(16).fill(3), flags: 0 }, 11);
     const created = TransactionLog.createIfMissingDecoded(path.join(work, "dovecot.index"), { initialRecords, transactions: [put.records] }, "never");
     // A build that folds the created log's EXT_REC_UPDATEs as columns takes them as a second argument.
-    const c0 = process.cpuUsage();
-    const state = stateOfCreatedLog(created, put.columns ?? []);
-    const foldMs = cpuMs(process.cpuUsage(c0));
+    let state;
+    const foldMs = (await timeStep(() => void (state = stateOfCreatedLog(created, put.columns ?? [])))).cpuMs;
     if (state.records.count !== count) throw new Error(`folded ${state.records.count} records, not ${count}`);
     console.log(JSON.stringify({ foldCpuMs: foldMs }));
   } finally {
@@ -74,12 +74,12 @@ if (mode === "setup") {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-rebuild-cpu-"));
   try {
     fs.copyFileSync(path.join(base, "store", "storage", "dovecot.map.index.log"), path.join(work, "dovecot.map.index.log"));
-    const c0 = process.cpuUsage();
-    const state = loadState(path.join(work, "dovecot.map.index"));
-    console.log(JSON.stringify({ replayCpuMs: cpuMs(process.cpuUsage(c0)), records: state.records.count }));
+    let state;
+    const replayMs = (await timeStep(() => void (state = loadState(path.join(work, "dovecot.map.index"))))).cpuMs;
+    console.log(JSON.stringify({ replayCpuMs: replayMs, records: state.records.count }));
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
 } else {
-  throw new Error("usage: rebuild-cpu.mjs <dist> setup <messages> | rebuild [runs] | created <messages> | replay");
+  throw new Error("usage: rebuild-cpu.mjs <dist> setup (after purge-alone.mjs setup <messages>) | rebuild [runs] | created <messages> | replay");
 }

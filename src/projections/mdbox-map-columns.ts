@@ -8,7 +8,8 @@
  * few walks of 20,000 rows through closures were a tenth of its CPU.
  */
 import type { IndexMapState } from "./state.js";
-import { FileEndsTracker, forEachMapRow, type FileEnd, type MapEntry } from "./mdbox-map-view.js";
+import { FileEndsTracker, type FileEnd, type MapEntry } from "./mdbox-map-view.js";
+import { IndexCorruptedError } from "../shared/errors.js";
 import { extension } from "./read.js";
 import { MAP_EXT_NAME, REF_EXT_NAME } from "./mdbox-map-format.js";
 
@@ -37,7 +38,13 @@ export class MapColumns {
     const files = new FileEndsTracker();
     let n = 0;
     const map = extension(state, MAP_EXT_NAME);
-    if (map !== undefined && map.recordSize >= 12 && map.recordOffset % 4 === 0) {
+    // As forEachMapRow: without a whole map record, no record is placed.
+    if (map !== undefined && map.recordSize >= 12) {
+      // Dovecot and this engine both introduce the map with 4-byte alignment; only a foreign log
+      // could place it otherwise, and reading it byte by byte too would be a second decoder.
+      if (map.recordOffset % 4 !== 0 || state.records.recordSize % 4 !== 0) {
+        throw new IndexCorruptedError(`map records not 4-byte aligned (offset ${map.recordOffset} in ${state.records.recordSize}-byte records)`, {});
+      }
       // The map record's three u32s read as words, in place: no call per row (a purge's cold
       // walk of 20,000 rows through forEachMapRow's callbacks took milliseconds).
       const ref = extension(state, REF_EXT_NAME);
@@ -60,16 +67,6 @@ export class MapColumns {
           files.add(fileId, mapUid, offset + size);
           n++;
         }
-      });
-    } else {
-      forEachMapRow(state, (row) => {
-        mapUids[n] = row.mapUid;
-        fileIds[n] = row.fileId;
-        offsets[n] = row.offset;
-        sizes[n] = row.size;
-        refcounts[n] = row.refcount;
-        files.add(row.fileId, row.mapUid, row.offset + row.size);
-        n++;
       });
     }
     return new MapColumns(state, n, mapUids, fileIds, offsets, sizes, refcounts, files);

@@ -144,27 +144,12 @@ export function mapHeaderRecords(h: MapHeader, f: RecordFlags): LogRecord[] {
   return [mapIntro(f), { type: "ext-hdr", external: f.external, sync: false, patches: [{ offset: 0, data: encodeMapHeader(h) }] }];
 }
 
-/**
- * [intro map, EXT_REC_UPDATE] setting where each map uid lives; none for an
- * empty list. Items of another shape are read through `mapUidOf` and
- * `placeOf` (which fills one reused object): a rebuild's are indexes into
- * columns, not an object per message.
- */
-export function mapRecordRecords(updates: ReadonlyArray<{ mapUid: number } & MapRecord>, f: RecordFlags): LogRecord[];
-export function mapRecordRecords<T>(updates: readonly T[], f: RecordFlags, mapUidOf: (u: T) => number, placeOf: (u: T, out: MapRecordFields) => void): LogRecord[];
-export function mapRecordRecords<T>(updates: readonly T[], f: RecordFlags, mapUidOf?: (u: T) => number, placeOf?: (u: T, out: MapRecordFields) => void): LogRecord[] {
+/** [intro map, EXT_REC_UPDATE] setting where each map uid lives; none for an empty list. */
+export function mapRecordRecords(updates: ReadonlyArray<{ mapUid: number } & MapRecord>, f: RecordFlags): LogRecord[] {
   if (updates.length === 0) return [];
-  const place: MapRecordFields = { fileId: 0, offset: 0, size: 0 };
-  const uidOf = mapUidOf ?? ((u: T) => (u as { mapUid: number }).mapUid);
-  const write = placeOf === undefined
-    ? (out: Uint8Array, at: number, u: T) => writeMapRecord(out, at, u as MapRecord)
-    : (out: Uint8Array, at: number, u: T) => {
-      placeOf(u, place);
-      writeMapRecord(out, at, place);
-    };
   return [
     mapIntro(f),
-    { type: "ext-rec", external: f.external, sync: false, recordSize: MAP_RECORD_SIZE, updates: [], packed: packedExtRecUpdates(updates, MAP_RECORD_SIZE, uidOf, write) },
+    { type: "ext-rec", external: f.external, sync: false, recordSize: MAP_RECORD_SIZE, updates: [], packed: packedExtRecUpdates(updates, MAP_RECORD_SIZE, (u) => u.mapUid, writeMapRecord) },
   ];
 }
 
@@ -212,29 +197,17 @@ export function refSetRecordsOfColumns(indexes: readonly number[], mapUids: Arra
   return [refIntro(f), { type: "ext-rec", external: f.external, sync: false, recordSize: REF_RECORD_SIZE, updates: [], packed }];
 }
 
-/** A map record to fill in. */
-export type MapRecordFields = { -readonly [K in keyof MapRecord]: MapRecord[K] };
-
-/**
- * [intro ref, EXT_REC_UPDATE] setting absolute refcounts (new saves: 1;
- * rebuild: recounted). Items of another shape are read through `mapUidOf`
- * and `refcountOf` (as mapRecordRecords).
- */
-export function refSetRecords(updates: ReadonlyArray<{ mapUid: number; refcount: number }>, f: RecordFlags): LogRecord[];
-export function refSetRecords<T>(updates: readonly T[], f: RecordFlags, mapUidOf: (u: T) => number, refcountOf: (u: T) => number): LogRecord[];
-export function refSetRecords<T>(updates: readonly T[], f: RecordFlags, mapUidOf?: (u: T) => number, refcountOf?: (u: T) => number): LogRecord[] {
+/** [intro ref, EXT_REC_UPDATE] setting absolute refcounts (new saves: 1); none for an empty list. */
+export function refSetRecords(updates: ReadonlyArray<{ mapUid: number; refcount: number }>, f: RecordFlags): LogRecord[] {
   if (updates.length === 0) return [];
-  const uidOf = mapUidOf ?? ((u: T) => (u as { mapUid: number }).mapUid);
-  const countOf = refcountOf ?? ((u: T) => (u as { refcount: number }).refcount);
   return [
     refIntro(f),
     {
       type: "ext-rec", external: f.external, sync: false, recordSize: REF_RECORD_SIZE,
       updates: [],
-      packed: packedExtRecUpdates(updates, REF_RECORD_SIZE, uidOf, (out, at, u) => {
-        const refcount = countOf(u);
-        out[at] = refcount & 0xff;
-        out[at + 1] = refcount >> 8;
+      packed: packedExtRecUpdates(updates, REF_RECORD_SIZE, (u) => u.mapUid, (out, at, u) => {
+        out[at] = u.refcount & 0xff;
+        out[at + 1] = u.refcount >> 8;
       }),
     },
   ];

@@ -35,3 +35,24 @@ function suppress(failure: unknown, stepError: unknown): void {
     f.suppressed = [...(f.suppressed ?? []), stepError];
   }
 }
+
+/**
+ * Runs every step, in order, whatever the earlier ones did: a close that
+ * fails must not leave the next descriptor or lock held.
+ * @throws the first step's error, the later ones on its `suppressed`.
+ */
+export async function cleanupAll(steps: ReadonlyArray<() => unknown>): Promise<void> {
+  let failure: { readonly err: unknown } | undefined;
+  for (const step of steps) {
+    if (failure !== undefined) {
+      await cleanupAfter(failure.err, step);
+      continue;
+    }
+    try {
+      await step();
+    } catch (err) {
+      failure = { err };
+    }
+  }
+  if (failure !== undefined) throw failure.err;
+}

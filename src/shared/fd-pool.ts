@@ -1,7 +1,7 @@
 /**
  * Calls on a bare descriptor run on libuv's thread pool, as promises, for
  * the few waits worth taking off the event loop: a whole m.N read, the last
- * close of a purged m.N (freeing its page cache), fdatasync. Elsewhere the
+ * close of a purged m.N (freeing its page cache), fdatasync and a directory's fsync. Elsewhere the
  * engine uses the synchronous calls on purpose (a small read is a few µs, a
  * pool round trip more). fs.promises works on FileHandles, not on the
  * descriptors these callers hold; and util.promisify would keep the fs
@@ -30,4 +30,9 @@ export function closeOnPool(fd: number): Promise<void> {
 /** fdatasync(2). */
 export function fdatasyncOnPool(fd: number): Promise<void> {
   return onPool<void>((done) => fs.fdatasync(fd, done));
+}
+
+/** fsync(2). */
+export function fsyncOnPool(fd: number): Promise<void> {
+  return onPool<void>((done) => fs.fsync(fd, done));
 }

@@ -1,4 +1,6 @@
 import * as fs from "node:fs";
+import { cleanupAfter } from "./cleanup.js";
+import { closeOnPool, fsyncOnPool } from "./fd-pool.js";
 
 /**
  * fsync()s a directory, so that a rename into it survives a crash (Dovecot's
@@ -13,16 +15,17 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-/** fsyncDir on libuv's pool: the sync waits for the disk while the caller goes on (a purge: with its map commit). */
-export function fsyncDirOnPool(dir: string): Promise<void> {
+/**
+ * fsyncDir on libuv's pool: the sync waits for the disk while the caller goes on (a purge: with its map commit).
+ * Async, so that an open error is a rejection like a sync's: callers start several and await them all.
+ */
+export async function fsyncDirOnPool(dir: string): Promise<void> {
   const fd = fs.openSync(dir, "r");
-  return new Promise((resolve, reject) => {
-    fs.fsync(fd, (err) => {
-      fs.close(fd, (closeErr) => {
-        const failed = err ?? closeErr;
-        if (failed) reject(failed);
-        else resolve();
-      });
-    });
-  });
+  try {
+    await fsyncOnPool(fd);
+  } catch (err) {
+    await cleanupAfter(err, () => closeOnPool(fd));
+    throw err;
+  }
+  await closeOnPool(fd);
 }

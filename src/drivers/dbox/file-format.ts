@@ -49,26 +49,18 @@ export interface DboxFile {
  */
 export function decodeDboxMessageAt(bytes: Uint8Array, at: number, msgHeaderSize: number, source: DboxSource = {}): DboxMessage {
   const base = source.baseOffset ?? 0;
-  const { bodyStart, bodyEnd } = locateDboxBody(bytes, at, msgHeaderSize, source);
+  const bodyStart = at + msgHeaderSize;
+  const bodyEnd = dboxBodyEnd(bytes, at, msgHeaderSize, source);
   const { items, end } = decodeDboxMetadata(bytes, bodyEnd, { path: source.path, baseOffset: base });
   return { offset: base + at, size: end - at, body: bytes.subarray(bodyStart, bodyEnd), metadata: items };
 }
 
 /**
- * Where the body of the message whose header starts at `bytes[at]` lies
- * (its metadata block starts at `bodyEnd`); `source` as decodeDboxMessageAt().
+ * Where the body of the message whose header starts at `bytes[at]` ends
+ * (its metadata block starts); `source` as decodeDboxMessageAt(). A number,
+ * not an object: a purge asks for every message of the files it rewrites.
  * @throws MailCorruptedError when the header is truncated or malformed, or
  *   the body reaches past the end of `bytes`.
- */
-export function locateDboxBody(bytes: Uint8Array, at: number, msgHeaderSize: number, source: DboxSource = {}): { bodyStart: number; bodyEnd: number } {
-  return { bodyStart: at + msgHeaderSize, bodyEnd: dboxBodyEnd(bytes, at, msgHeaderSize, source) };
-}
-
-/**
- * Where the body of the message at `bytes[at]` ends (its metadata block
- * starts), as locateDboxBody() without an object: a purge asks for every
- * message of the files it rewrites.
- * @throws as locateDboxBody().
  */
 export function dboxBodyEnd(bytes: Uint8Array, at: number, msgHeaderSize: number, source: DboxSource = {}): number {
   const bodyStart = at + msgHeaderSize;

@@ -3,6 +3,7 @@
  * and metadata, 16 uppercase zero-padded digits in the message header.
  * Readers accept either case, as Dovecot does.
  */
+import { assert } from "../../shared/errors.js";
 
 /** Largest value kept exactly: sizes and times beyond it cannot be in a real file. */
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -27,12 +28,16 @@ export function hexDigit(c: number): number {
 }
 
 /**
- * Parses `bytes[start, end)` as a hex number.
+ * Parses `bytes[start, end)` as a hex number; `end` ≤ bytes.length (the
+ * loop indexes HEX_DIGITS with each byte unchecked, and a byte past the end
+ * would read as NaN, not as a non-digit).
  * @returns the value, or undefined when the range is empty, holds a non-hex
  *   byte, or exceeds Number.MAX_SAFE_INTEGER.
+ * @throws AssertionFailure when `end` > bytes.length.
  */
 export function parseHexBytes(bytes: Uint8Array, start: number, end: number): number | undefined {
   if (end <= start) return undefined;
+  assert(end <= bytes.length, `hex digits [${start}, ${end}) past the end (${bytes.length})`);
   let value = 0;
   for (let i = start; i < end; i++) {
     const d = HEX_DIGITS[bytes[i]];

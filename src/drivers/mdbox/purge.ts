@@ -23,6 +23,7 @@ import { findReferencedMapUids } from "./referenced-map-uids.js";
 import type { ClosedIndexCache } from "../../index-io/closed-index-cache.js";
 import { repairLowRefcounts } from "./refcount-repair.js";
 import { allEnded } from "../../shared/all-ended.js";
+import { cleanupAfter, cleanupAll } from "../../shared/cleanup.js";
 import { closeOnPool } from "../../shared/fd-pool.js";
 import { WholeFileReader } from "../../shared/whole-file-reader.js";
 import { PurgeListing } from "./purge-listing.js";
@@ -104,8 +105,10 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
     }
     // Looked at in the last batch's map transaction, unless that did not commit.
     if (!job.orphansLooked.done) result.orphanFileIds.push(...(await findOrphanFiles(ctx)));
-  } finally {
-    await closeUnplanned(first);
+  } catch (err) {
+    // Still ours only when the reference check or the listing failed.
+    await cleanupAfter(err, () => closeUnplanned(first));
+    throw err;
   }
   return result;
 }
@@ -253,6 +256,13 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
   const deleteOld = async () => {
     closing = (await deletePurged(session, planned)).closed;
   };
+  // Every step runs, whichever fails: each holds descriptors and flocks of its own.
+  const release = () => cleanupAll([
+    // Files opened and not planned are left only when the loop below failed.
+    () => allEnded(opening.slice(unplanned).map(closeUnplanned)),
+    () => session.release(),
+    () => (closing !== undefined ? valueOf(closing) : allEnded(planned.map((file) => closeOnPool(file.fd)))),
+  ]);
   try {
     if (first !== undefined) opening.push(first);
     else if (fileIds.length > 0) opening.push(openForPurge(ctx.paths, fileIds[0], job.readers[0]));
@@ -279,13 +289,11 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
         result.purgedFileIds.push(file.fileId);
       }
     }
-  } finally {
-    // Files opened and not planned are left only when the loop above failed.
-    for (const left of opening.slice(unplanned)) await closeUnplanned(left);
-    await session.release();
-    if (closing !== undefined) await valueOf(closing);
-    else await allEnded(planned.map((file) => closeOnPool(file.fd)));
+  } catch (err) {
+    await cleanupAfter(err, release);
+    throw err;
   }
+  await release();
   if (held) return;
   // Unlocked and taken back above: each file again, alone.
   if (fileIds.length === 1) result.skippedFileIds.push(fileIds[0]);
@@ -331,11 +339,12 @@ async function planOpened(ctx: MdboxContext, fileId: number, opened: OpenOutcome
 }
 
 /**
- * The batch's old files, once its map commit is durable: the new names
- * made durable first, then each old file unlinked (readers follow the map
- * to the copies) while its flock is still held, and its close started on
- * the pool: the last close of an unlinked m.N is the kernel freeing its
- * pages, milliseconds per 10 MiB, which overlap the map index rewrite.
+ * The batch's old files, once its map commit is written (and synced as
+ * the map's fsync mode says): the new names made durable first, then each
+ * old file unlinked (readers follow the map to the copies) while its flock
+ * is still held, and its close started on the pool: the last close of an
+ * unlinked m.N is the kernel freeing its pages, milliseconds per 10 MiB,
+ * which overlap the map index rewrite.
  * @returns the closes.
  */
 async function deletePurged(session: AppendSession, planned: readonly PlannedFile[]): Promise<{ readonly closed: Promise<Outcome<void[]>> }> {

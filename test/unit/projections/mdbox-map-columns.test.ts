@@ -6,6 +6,7 @@ import { MapColumns } from "../../../src/projections/mdbox-map-columns.js";
 import { mapEntries, recentFileEnds } from "../../../src/projections/mdbox-map-view.js";
 import { MdboxStorageBackend } from "../../../src/drivers/mdbox/storage-backend.js";
 import { openStorage, type Storage } from "../../../src/index.js";
+import { IndexCorruptedError } from "../../../src/shared/errors.js";
 
 let root: string;
 let storage: Storage;
@@ -52,4 +53,14 @@ it("hold what the map's walks read: every placed record, each file's records in 
       .sort((a, b) => b.newest - a.newest)
       .map(({ fileId, end }) => ({ fileId, end })),
   );
+});
+
+it("a map record not 4-byte aligned in the rows (only a foreign log could place it so) is an IndexCorruptedError, not a second, byte-wise decoder", async () => {
+  const box = await storage.openMailbox("INBOX");
+  await box.transaction().append({ body: "Subject: 1\n\n1\n" }).commit();
+  await box.close();
+  const state = backend().map.refresh();
+  const shifted = { ...state, extensions: state.extensions.map((e) => (e.name === "map" ? { ...e, recordOffset: e.recordOffset + 2 } : e)) };
+  expect(() => MapColumns.of(shifted)).toThrow(IndexCorruptedError);
+  expect(MapColumns.of(state).count).toBe(1);
 });

@@ -14,15 +14,15 @@ import { stopWatchingSyncs, watchSyncs } from "../../../helpers/sync-spy.js";
 import { refIncRecords } from "../../../../src/projections/mdbox-map-format.js";
 import { MdboxMap } from "../../../../src/drivers/mdbox/map.js";
 import { MdboxStorageBackend } from "../../../../src/drivers/mdbox/storage-backend.js";
-import { openStorage, type Mailbox, type Storage } from "../../../../src/index.js";
+import { openStorage, type Storage } from "../../../../src/index.js";
+import { expectLiveMessages, mFilesOf, msg, threeFilesHalfExpunged } from "./three-files.js";
 
 let root: string;
 let storage: Storage;
 /** What the engine did, in order: "sync <file>" for fdatasync, "dirsync <dir>" for fsync, "unlink <file>". */
 let events: string[];
 const backend = () => storage.backend as MdboxStorageBackend;
-const msg = (i: number) => `Subject: ${i}\n\nbody of message ${i}\n`;
-const mFiles = () => fs.readdirSync(path.join(root, "storage")).filter((n) => /^m\.\d+$/.test(n)).sort();
+const mFiles = () => mFilesOf(root);
 
 beforeEach(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), "mdbox-purge-batch-"));
@@ -35,32 +35,8 @@ afterEach(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-/** INBOX with messages 1..n, three to a file; then the odd ones expunged (every file keeps a live one). */
-async function threeFilesHalfExpunged(): Promise<Mailbox> {
-  const box = await storage.openMailbox("INBOX");
-  const three = async (first: number) => {
-    const tx = box.transaction();
-    for (let i = first; i < first + 3; i++) tx.append({ body: msg(i) });
-    await tx.commit();
-  };
-  await three(1);
-  // m.1 as full as a file may be that takes three of these in one transaction: each transaction starts a file.
-  backend().settings.rotateSizeBytes = fs.statSync(path.join(root, "storage", "m.1")).size;
-  await three(4);
-  await three(7);
-  expect(mFiles()).toEqual(["m.1", "m.2", "m.3"]);
-  await box.transaction().expunge([1, 3, 5, 7, 9].map((uid) => ({ uid1: uid, uid2: uid }))).commit();
-  backend().settings.rotateSizeBytes = undefined;
-  return box;
-}
-
-async function expectLiveMessages(box: Mailbox): Promise<void> {
-  await box.refresh();
-  for (const uid of [2, 4, 6, 8]) expect(Buffer.from(await box.readMessage(uid)).toString()).toBe(msg(uid));
-}
-
 it("purges several files in one map transaction: the copies synced before the map log, the map log synced once, the new name before any old file goes", async () => {
-  const box = await threeFilesHalfExpunged();
+  const box = await threeFilesHalfExpunged(storage, root);
   watchSyncs((name, fd) => {
     const file = fs.readlinkSync(`/proc/self/fd/${fd}`);
     events.push(`${name === "fsyncSync" && fs.statSync(file).isDirectory() ? "dirsync" : "sync"} ${path.basename(file)}`);
@@ -122,7 +98,7 @@ it("purges several files in one map transaction: the copies synced before the ma
 });
 
 it("a dead message referenced again while the batch was planned: nothing of the batch is committed, each file is purged alone and that message kept", async () => {
-  const box = await threeFilesHalfExpunged();
+  const box = await threeFilesHalfExpunged(storage, root);
   const revived = 3;
   const fileOfRevived = backend().map.lookup(revived)!.fileId;
   // Another process raises the refcount (a copy of the message) just before the purge commits.

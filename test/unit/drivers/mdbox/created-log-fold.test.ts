@@ -19,7 +19,7 @@ import { prng } from "../../../../campaign/lib/rng.js";
 
 let dir: string;
 beforeEach(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "rebuild-columns-"));
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "created-log-fold-"));
 });
 afterEach(() => {
   fs.rmSync(dir, { recursive: true, force: true });
@@ -31,7 +31,7 @@ const seeds = (process.env.SEED ? [Number(process.env.SEED)] : [1, 2, 3, 4, 5, 6
 
 describe("EXT_REC_UPDATE rows: a created mailbox log", () => {
   it.each(seeds)("the state built from what was written is the fold of the written log (seed %i)", async (seed) => {
-    console.log(`rebuild-columns mailbox seed ${seed}`);
+    console.log(`created-log-fold mailbox seed ${seed}`);
     const rand = prng(seed);
     const n = 1 + Math.floor(rand() * 3000);
     const items: MailboxAppend[] = Array.from({ length: n }, () => ({
@@ -60,7 +60,7 @@ describe("EXT_REC_UPDATE rows: a rebuild after index loss", () => {
   });
 
   it.each(seeds)("the rebuilt map's state is the fold of its log, and so is every index file written (seed %i)", async (seed) => {
-    console.log(`rebuild-columns storage seed ${seed}`);
+    console.log(`created-log-fold storage seed ${seed}`);
     const rand = prng(seed);
     const root = path.join(dir, "mail");
     storage = openStorage(`mdbox:${root}`, { fsync: "never" });
