@@ -246,13 +246,13 @@ function incRows(span: RowSpan, updates: readonly ExtAtomicInc[], k: number, f: 
   for (let row = span.from, to = span.to; row <= to; row++, k++) {
     const v = updates[k];
     const uid = v.uid;
-    const diff = v.diff;
-    if (words[row * stride] !== uid || uid >= nextUid || diff > max) return k;
+    if (words[row * stride] !== uid || uid >= nextUid) return k;
     const o = row * recordSize + f.offset;
     const orig = size === 1 ? bytes[o] : size === 2 ? bytes[o] | (bytes[o + 1] << 8) : (bytes[o] | (bytes[o + 1] << 8) | (bytes[o + 2] << 16)) + bytes[o + 3] * 0x1000000;
-    const value = orig + diff;
+    const value = orig + v.diff;
+    // A diff past the maximum also ends up here (orig ≥ 0): incRow names it.
     if (value < 0 || value > max) return k;
-    if (diff === 0) continue;
+    if (value === orig) continue;
     if (!owned) {
       span.writable();
       bytes = span.bytes;

@@ -80,7 +80,7 @@ function perEntry(values: readonly bigint[], uids: readonly number[], entries: R
 }
 
 describe("EXT_ATOMIC_INC runs of consecutive uids", () => {
-  it(`fold as each entry applied alone does (property, SEED=${SEED})`, () => {
+  it(`fold as adding each entry on its own does (property, SEED=${SEED})`, () => {
     fc.assert(
       fc.property(scenario, ({ steps, size, atMax, runs }) => {
         const uids: number[] = [];
