@@ -243,12 +243,13 @@ function incRows(span: RowSpan, updates: readonly ExtAtomicInc[], k: number, f: 
   const words = span.words;
   let bytes = span.bytes;
   let owned = false;
-  for (let row = span.from, to = span.to; row <= to; row++, k++) {
+  // The row's uid word and field offset stepped, not multiplied: few operations per entry
+  // while this runs in the interpreter (a purge's fold is its first and only call).
+  for (let row = span.from, to = span.to, w = row * stride, o = row * recordSize + f.offset; row <= to; row++, k++, w += stride, o += recordSize) {
     const v = updates[k];
     const uid = v.uid;
-    if (words[row * stride] !== uid || uid >= nextUid) return k;
-    const o = row * recordSize + f.offset;
-    const orig = size === 1 ? bytes[o] : size === 2 ? bytes[o] | (bytes[o + 1] << 8) : (bytes[o] | (bytes[o + 1] << 8) | (bytes[o + 2] << 16)) + bytes[o + 3] * 0x1000000;
+    if (words[w] !== uid || uid >= nextUid) return k;
+    const orig = size === 2 ? bytes[o] | (bytes[o + 1] << 8) : size === 1 ? bytes[o] : (bytes[o] | (bytes[o + 1] << 8) | (bytes[o + 2] << 16)) + bytes[o + 3] * 0x1000000;
     const value = orig + v.diff;
     // A diff past the maximum also ends up here (orig ≥ 0): incRow names it.
     if (value < 0 || value > max) return k;
@@ -258,7 +259,12 @@ function incRows(span: RowSpan, updates: readonly ExtAtomicInc[], k: number, f: 
       bytes = span.bytes;
       owned = true;
     }
-    for (let i = 0; i < size; i++) bytes[o + i] = (value >>> (8 * i)) & 0xff;
+    bytes[o] = value;
+    if (size === 1) continue;
+    bytes[o + 1] = value >>> 8;
+    if (size === 2) continue;
+    bytes[o + 2] = value >>> 16;
+    bytes[o + 3] = value >>> 24;
   }
   return k;
 }
