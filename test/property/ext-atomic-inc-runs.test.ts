@@ -1,11 +1,12 @@
 /**
  * EXT_ATOMIC_INC entries walked over consecutive rows a leaf at a time (an
  * mdbox expunge decrements one map refcount per message) give what adding
- * each entry on its own gives: the same fields, or the same
- * error (a model of Dovecot's rules, entry by entry). Stores span several 1,024-record leaves, with gaps; records mix
- * runs, uids in gaps, repeats, uids past next_uid, diffs of 0 and diffs that
- * wrap past zero or the field's maximum; fields of 1, 2, 4 and 8 bytes
- * (and 3, which Dovecot refuses).
+ * each entry on its own gives (a model of Dovecot's rules, entry by entry):
+ * the same fields, or the same error. Stores span several 1,024-record
+ * leaves, with gaps; records mix runs, uids in gaps, repeats, uids past
+ * next_uid, diffs of 0 and diffs that wrap past zero or the field's
+ * maximum; fields of 1, 2, 4 and 8 bytes (and 3, which Dovecot refuses).
+ * SEED=<n> replays a run; the seed is in the test's name and messages.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
