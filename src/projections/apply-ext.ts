@@ -4,7 +4,8 @@
  * and EXT_ATOMIC_INC act on the extension it selected.
  */
 import { packedExtRecUpdates } from "../log/records/ext-rec-update.js";
-import type { HeaderPatch, LogRecord, PackedExtRecUpdates } from "../log/types.js";
+import type { ExtAtomicInc, HeaderPatch, LogRecord, PackedExtRecUpdates } from "../log/types.js";
+import type { RowSpan } from "./record-store.js";
 import type { ApplyContext } from "./apply-context.js";
 import { fillMissingModseqs, MODSEQ_EXT_NAME } from "./apply-modseq.js";
 import { applyIntro } from "./ext-registry.js";
@@ -179,14 +180,13 @@ export function applyExtAtomicInc(ctx: ApplyContext, record: Rec<"ext-atomic-inc
   const ext = ctx.exts[cur.extId];
   const nextUid = ctx.header.nextUid;
   const size = cur.recordSize;
-  // Plain numbers up to 4 bytes (exact in a double); BigInt only for 8.
-  const max = size === 8 ? MAX_U64 : 2 ** (size * 8) - 1;
   const updates = record.updates;
+  let place: IncPlace | undefined;
   let k = 0;
   while (k < updates.length) {
-    const u = updates[k];
-    checkIncUid(ctx, u.uid, nextUid);
-    const index = ctx.records.indexOfUid(u.uid);
+    const v = updates[k];
+    checkIncUid(ctx, v.uid, nextUid);
+    const index = ctx.records.indexOfUid(v.uid);
     if (index < 0) {
       k++;
       continue;
@@ -194,33 +194,94 @@ export function applyExtAtomicInc(ctx: ApplyContext, record: Rec<"ext-atomic-inc
     if ((size !== 1 && size !== 2 && size !== 4 && size !== 8) || size > ext.recordSize) {
       throw ctx.corrupt(`Extension record inc with invalid size=${size}`);
     }
-    // A run of updates naming consecutive uids, walked as one span (issue #11: an mdbox
-    // expunge decrements the refcounts of consecutive map uids, one lookup and one leaf
-    // copy per message before). A record the run does not find in its row ends the walk;
-    // the loop looks that update up on its own.
     const editor = ctx.edit();
-    let runEnd = k + 1;
-    while (runEnd < updates.length && index + (runEnd - k) < editor.count && updates[runEnd].uid === updates[runEnd - 1].uid + 1) runEnd++;
-    const span = editor.span(index, index + (runEnd - k) - 1);
-    const stride = editor.recordSize >>> 2;
-    walk: do {
-      for (let row = span.from; row <= span.to; row++) {
-        const v = updates[k];
-        if (span.words[row * stride] !== v.uid) break walk;
-        if (v !== u) checkIncUid(ctx, v.uid, nextUid);
-        if (v.diff > max) throw ctx.corrupt(`Extension record inc diff=${v.diff} larger than max value=${max} (uid=${v.uid})`);
-        const o = row * editor.recordSize + ext.recordOffset;
-        const orig = readUnsigned(span.bytes, o, size);
-        const value = typeof orig === "bigint" ? orig + BigInt(v.diff) : orig + v.diff;
-        if (value < 0) throw ctx.corrupt(`Extension record inc drops number below zero (uid=${v.uid}, diff=${v.diff}, orig=${orig})`);
-        if (value > max) throw ctx.corrupt(`Extension record inc overflows number (uid=${v.uid}, diff=${v.diff}, orig=${orig})`);
+    place ??= { recordSize: editor.recordSize, offset: ext.recordOffset, size, max: size === 8 ? MAX_U64 : 2 ** (size * 8) - 1, nextUid };
+    // The entries from k on, walked over the rows from `index` on a leaf at a time while each
+    // names its row's uid (issue #11: an mdbox expunge decrements the refcounts of consecutive
+    // map uids, and the purge after it folds them). The walk stops at an entry it does not find
+    // in its row, looked up alone by the loop, or at one it would not apply: an 8-byte field,
+    // or a check that fails, which incRow then throws with its message.
+    const span = editor.span(index, Math.min(editor.count, index + updates.length - k) - 1);
+    let more: boolean;
+    do {
+      const end = k + span.to - span.from + 1;
+      const from = k;
+      k = size === 8 ? k : incRows(span, updates, k, place);
+      const row = span.from + (k - from);
+      if (k < end && span.words[row * (place.recordSize >>> 2)] === updates[k].uid) {
+        incRow(ctx, span, row, updates[k], place);
         k++;
-        if (v.diff === 0) continue;
-        span.writable();
-        writeUnsigned(span.bytes, o, size, value);
+        break;
       }
-    } while (span.next());
+      more = k === end && span.next();
+    } while (more);
   }
+}
+
+/** Where incs go in a row: the row size, the field's offset, size and maximum; and the first uid not allocated. */
+interface IncPlace {
+  readonly recordSize: number;
+  readonly offset: number;
+  readonly size: 1 | 2 | 4 | 8;
+  readonly max: number | bigint;
+  readonly nextUid: number;
+}
+
+/**
+ * Adds entries k… to the span's current rows (a field of up to 4 bytes)
+ * while each names its row's uid and passes the checks; copies the leaf
+ * before the first change only (an entry of diff 0 changes nothing).
+ * Numbers and typed arrays only: it runs once per message, mostly cold.
+ * @returns the next entry: the first it did not apply, or the one after the span's last row's.
+ */
+function incRows(span: RowSpan, updates: readonly ExtAtomicInc[], k: number, f: IncPlace): number {
+  const recordSize = f.recordSize;
+  const stride = recordSize >>> 2;
+  const size = f.size;
+  const max = f.max as number;
+  const nextUid = f.nextUid;
+  const words = span.words;
+  let bytes = span.bytes;
+  let owned = false;
+  // The row's uid word and field offset stepped, not multiplied: few operations per entry
+  // while this runs in the interpreter (a purge's fold is its first and only call).
+  for (let row = span.from, to = span.to, w = row * stride, o = row * recordSize + f.offset; row <= to; row++, k++, w += stride, o += recordSize) {
+    const v = updates[k];
+    const uid = v.uid;
+    if (words[w] !== uid || uid >= nextUid) return k;
+    const orig = size === 2 ? bytes[o] | (bytes[o + 1] << 8) : size === 1 ? bytes[o] : (bytes[o] | (bytes[o + 1] << 8) | (bytes[o + 2] << 16)) + bytes[o + 3] * 0x1000000;
+    const value = orig + v.diff;
+    // A diff past the maximum also ends up here (orig ≥ 0): incRow names it.
+    if (value < 0 || value > max) return k;
+    if (value === orig) continue;
+    if (!owned) {
+      span.writable();
+      bytes = span.bytes;
+      owned = true;
+    }
+    bytes[o] = value;
+    if (size === 1) continue;
+    bytes[o + 1] = value >>> 8;
+    if (size === 2) continue;
+    bytes[o + 2] = value >>> 16;
+    bytes[o + 3] = value >>> 24;
+  }
+  return k;
+}
+
+/** One entry added to its row (found there), with Dovecot's checks: the path of 8-byte fields and of the entry incRows stopped at. */
+function incRow(ctx: ApplyContext, span: RowSpan, row: number, v: ExtAtomicInc, f: IncPlace): void {
+  checkIncUid(ctx, v.uid, f.nextUid);
+  const max = f.max;
+  if (v.diff > max) throw ctx.corrupt(`Extension record inc diff=${v.diff} larger than max value=${max} (uid=${v.uid})`);
+  const o = row * f.recordSize + f.offset;
+  const orig = readUnsigned(span.bytes, o, f.size);
+  const value = typeof orig === "bigint" ? orig + BigInt(v.diff) : orig + v.diff;
+  if (value < 0) throw ctx.corrupt(`Extension record inc drops number below zero (uid=${v.uid}, diff=${v.diff}, orig=${orig})`);
+  if (value > max) throw ctx.corrupt(`Extension record inc overflows number (uid=${v.uid}, diff=${v.diff}, orig=${orig})`);
+  if (v.diff === 0) return;
+  span.writable();
+  writeUnsigned(span.bytes, o, f.size, value);
 }
 
 /** Dovecot rejects an inc for uid 0 or one not yet allocated, whether or not the message still exists. */
