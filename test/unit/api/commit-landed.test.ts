@@ -18,15 +18,20 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+/** A one-shot ready signal: `fire` resolves `fired`. */
+function signal(): { fired: Promise<void>; fire: () => void } {
+  let fire!: () => void;
+  const fired = new Promise<void>((r) => (fire = r));
+  return { fired, fire };
+}
+
 const fileOf = (uid: number) => path.join(dir, "mail/mailboxes/INBOX/dbox-Mails", `u.${uid}`);
 
 it("a failing precheck of one commit keeps another commit's expunged files to delete", async () => {
   let holdAfterCommit = false;
   let failPrecheck = false;
-  let reached!: () => void;
-  let release!: () => void;
-  const inAfterCommit = new Promise<void>((r) => (reached = r));
-  const released = new Promise<void>((r) => (release = r));
+  const { fired: inAfterCommit, fire: reached } = signal();
+  const { fired: released, fire: release } = signal();
   const commitHooks: CommitHooks = {
     beforeCommitLocks: async () => {
       if (failPrecheck) throw new Error("precheck failed (timeout)");
@@ -74,10 +79,8 @@ it("commitSteps: a step that throws after an earlier step logged an expunge stil
 
 it("an expunge's files are unlinked under its own lock: the next commit's expunge, built but not logged yet, keeps its file", async () => {
   let holdAfterCommit = true;
-  let reachedA!: () => void;
-  let releaseA!: () => void;
-  const inAfterCommit = new Promise<void>((r) => (reachedA = r));
-  const releasedA = new Promise<void>((r) => (releaseA = r));
+  const { fired: inAfterCommit, fire: reachedA } = signal();
+  const { fired: releasedA, fire: releaseA } = signal();
   const commitHooks: CommitHooks = {
     afterCommit: async () => {
       if (!holdAfterCommit) return;
@@ -94,10 +97,8 @@ it("an expunge's files are unlinked under its own lock: the next commit's expung
     holdAfterCommit = true;
     const a = box.transaction().expunge([{ uid1: 1, uid2: 1 }]).commit();
     await inAfterCommit; // A is logged and holds the lock; B waits for it
-    let reachedB!: () => void;
-    let releaseB!: () => void;
-    const bBuilt = new Promise<void>((r) => (reachedB = r));
-    const releasedB = new Promise<void>((r) => (releaseB = r));
+    const { fired: bBuilt, fire: reachedB } = signal();
+    const { fired: releasedB, fire: releaseB } = signal();
     const b = box.commitSteps([
       async (state) => {
         await box.backend.expungeMessages(state, [2]);
