@@ -10,8 +10,8 @@ const { loadState } = await import(path.resolve(dist, "src/index-io/load-state.j
 const { MapColumns } = await import(path.resolve(dist, "src/projections/mdbox-map-columns.js"));
 const state = loadState(path.join(os.tmpdir(), "mailstore-purge-alone", "store", "storage", "dovecot.map.index"));
 const t0 = process.hrtime.bigint();
-const columns = MapColumns.of(state);
+const columns = MapColumns.of(state, {});
 const t1 = process.hrtime.bigint();
-for (let i = 0; i < 20; i++) MapColumns.of(state);
+for (let i = 0; i < 20; i++) MapColumns.of(state, {});
 const t2 = process.hrtime.bigint();
 console.log(JSON.stringify({ coldMs: Number(t1 - t0) / 1e6, warm20Ms: Number(t2 - t1) / 1e6, count: columns.count }));

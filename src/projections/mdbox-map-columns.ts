@@ -9,7 +9,7 @@
  */
 import type { IndexMapState } from "./state.js";
 import { FileEndsTracker, type FileEnd, type MapEntry } from "./mdbox-map-view.js";
-import { IndexCorruptedError } from "../shared/errors.js";
+import { IndexCorruptedError, type ErrorLocation } from "../shared/errors.js";
 import { extension } from "./read.js";
 import { MAP_EXT_NAME, REF_EXT_NAME } from "./mdbox-map-format.js";
 
@@ -27,8 +27,12 @@ export class MapColumns {
     private readonly files: FileEndsTracker,
   ) {}
 
-  /** The columns of `state`'s placed records (one walk of the map). */
-  static of(state: IndexMapState): MapColumns {
+  /**
+   * The columns of `state`'s placed records (one walk of the map).
+   * @param where the map index the state is of, for the error.
+   * @throws IndexCorruptedError when the map records are not 4-byte aligned.
+   */
+  static of(state: IndexMapState, where: ErrorLocation): MapColumns {
     const max = state.records.count;
     const mapUids = new Uint32Array(max);
     const fileIds = new Uint32Array(max);
@@ -43,7 +47,7 @@ export class MapColumns {
       // Dovecot and this engine both introduce the map with 4-byte alignment; only a foreign log
       // could place it otherwise, and reading it byte by byte too would be a second decoder.
       if (map.recordOffset % 4 !== 0 || state.records.recordSize % 4 !== 0) {
-        throw new IndexCorruptedError(`map records not 4-byte aligned (offset ${map.recordOffset} in ${state.records.recordSize}-byte records)`, {});
+        throw new IndexCorruptedError(`map records not 4-byte aligned (offset ${map.recordOffset} in ${state.records.recordSize}-byte records)`, where);
       }
       // The map record's three u32s read as words, in place: no call per row (a purge's cold
       // walk of 20,000 rows through forEachMapRow's callbacks took milliseconds).

@@ -21,7 +21,7 @@ export class PurgeListing {
   private listed: MapColumns;
 
   /** `columns`: of the map's current state, when the caller has them already. */
-  constructor(private readonly map: MdboxMap, private readonly fileIds: ReadonlySet<number>, columns = MapColumns.of(map.state)) {
+  constructor(private readonly map: MdboxMap, private readonly fileIds: ReadonlySet<number>, columns = MapColumns.of(map.state, { path: map.paths.mapPrefix })) {
     this.state = columns.state;
     this.listed = columns;
     this.byFile = columns.rowsOfFiles(fileIds);
@@ -37,7 +37,7 @@ export class PurgeListing {
   entriesOf(fileId: number): { readonly state: IndexMapState; readonly columns: MapColumns; readonly rows: Uint32Array } {
     const state = this.map.refresh();
     if (state !== this.state) {
-      this.listed = MapColumns.of(state);
+      this.listed = MapColumns.of(state, { path: this.map.paths.mapPrefix });
       this.state = state;
       this.byFile = this.listed.rowsOfFiles(this.fileIds);
     }

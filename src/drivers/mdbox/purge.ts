@@ -83,7 +83,7 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
     stillReferencedMapUids: [], repairedMapUids: [], orphanFileIds: [],
   };
   if (!ctx.map.exists()) return result;
-  const columns = MapColumns.of(ctx.map.open().refresh());
+  const columns = MapColumns.of(ctx.map.open().refresh(), { path: ctx.paths.mapPrefix });
   const found = refcountZeroAndMoved(ctx, columns, opts);
   const readers: FileJob["readers"] = [new WholeFileReader(), new WholeFileReader()];
   // The file most likely purged first is opened and read while the references are checked and
@@ -132,7 +132,7 @@ async function filesToPurge(ctx: MdboxContext, opts: PurgeOptions, columns: MapC
       const repaired = await repairLowRefcounts(ctx, keep, refs.mailboxPrefixes);
       result.repairedMapUids.push(...repaired);
       for (const mapUid of repaired) keep.delete(mapUid);
-      columns = MapColumns.of(ctx.map.refresh());
+      columns = MapColumns.of(ctx.map.refresh(), { path: ctx.paths.mapPrefix });
       found = refcountZeroAndMoved(ctx, columns, opts);
     }
   }

@@ -32,7 +32,7 @@ it("hold what the map's walks read: every placed record, each file's records in 
   await box.close();
 
   const state = backend().map.refresh();
-  const columns = MapColumns.of(state);
+  const columns = MapColumns.of(state, {});
   const all = mapEntries(state);
   expect(columns.count).toBe(all.length);
   expect(Array.from({ length: columns.count }, (_, i) => columns.entry(i))).toEqual(all);
@@ -61,6 +61,8 @@ it("a map record not 4-byte aligned in the rows (only a foreign log could place 
   await box.close();
   const state = backend().map.refresh();
   const shifted = { ...state, extensions: state.extensions.map((e) => (e.name === "map" ? { ...e, recordOffset: e.recordOffset + 2 } : e)) };
-  expect(() => MapColumns.of(shifted)).toThrow(IndexCorruptedError);
-  expect(MapColumns.of(state).count).toBe(1);
+  const where = { path: backend().paths.mapPrefix };
+  expect(() => MapColumns.of(shifted, where)).toThrow(IndexCorruptedError);
+  expect(() => MapColumns.of(shifted, where)).toThrow(expect.objectContaining({ path: where.path }));
+  expect(MapColumns.of(state, where).count).toBe(1);
 });
