@@ -24,6 +24,7 @@ import type { IndexMapState } from "../projections/state.js";
 import type { TransactionEffects } from "../projections/effects.js";
 import { ChangeFanout, SubscriberOverflowError } from "./subscribers.js";
 import { isLandedInLog, markLandedInLog } from "./landed-errors.js";
+import { cleanupAfter } from "../shared/cleanup.js";
 
 export interface MailboxOptions {
   fsync?: FsyncMode;
@@ -403,7 +404,9 @@ export class Mailbox {
    * before it appended (a replica's backlog: one primary transaction a
    * step): one hold of the locks, one sync of the mail files and one
    * `afterCommit` for all of them. A step that builds nothing appends
-   * nothing.
+   * nothing. When a step throws, the steps before it stay in the log and
+   * `afterCommit` runs for them (one call, their range), then the step's
+   * error is thrown, marked as landed when any step landed.
    */
   async commitSteps(steps: ReadonlyArray<(state: IndexMapState) => Promise<LogTransactionRecords>>, intent?: CommitIntent): Promise<CommitResult | undefined> {
     this.checkOpen();
@@ -456,9 +459,13 @@ export class Mailbox {
   /**
    * Runs `write` inside `sync`, then the `afterCommit` hook with the range
    * it appended, when it appended anything (`isSync`: a refresh's sync of
-   * the mail files, not a commit).
+   * the mail files, not a commit). When `write` throws after part of it
+   * reached the log (a later step of commitSteps), the hook still runs for
+   * that part: a hook publishing every commit (replication) must not skip
+   * transactions the log keeps; `write`'s error is then the one thrown.
    * @throws what afterCommit throws, marked as landed in the log: what was
-   *   written stays (no rollback), and the call still fails.
+   *   written stays (no rollback), and the call still fails; after a
+   *   `write` that failed, the hook's error is on that error's `suppressed`.
    */
   private async reportingWrites<T>(sync: IndexSync, write: () => Promise<T>, isSync: boolean): Promise<T> {
     const after = this.options.commitHooks?.afterCommit;
@@ -469,27 +476,37 @@ export class Mailbox {
       this.foldTap = (fx) => effects.push(fx);
       this.listenToFolds();
     }
-    let written: T;
-    try {
-      written = await write();
-    } finally {
-      this.foldTap = undefined;
-      this.listenToFolds();
-    }
-    if (after && effects.length > 0) {
+    const report = async (end: LogPosition) => {
+      if (!after || effects.length === 0) return;
       try {
         const storageLog = this.backend.storageLogAppends?.() ?? [];
         const releaseStorageLock = this.backend.releaseStorageLocks?.bind(this.backend);
         await after(this, {
-          start, end: sync.logHead, modseqBefore, modseq: sync.state.logModseq, effects, state: sync.state, storageLog,
+          start, end, modseqBefore, modseq: sync.state.logModseq, effects, state: sync.state, storageLog,
           ...(releaseStorageLock ? { releaseStorageLock } : {}), ...(isSync ? { sync: true } : {}),
         });
       } catch (err) {
         markLandedInLog(err);
         throw err;
       }
+    };
+    let written: T;
+    try {
+      written = await write();
+    } catch (err) {
+      this.stopFoldTap();
+      // Up to the last transaction folded: the failing part appended nothing the state (the hook's view) lacks.
+      if (effects.length > 0) await cleanupAfter(err, () => report(effects[effects.length - 1].end));
+      throw err;
     }
+    this.stopFoldTap();
+    await report(sync.logHead);
     return written;
+  }
+
+  private stopFoldTap(): void {
+    this.foldTap = undefined;
+    this.listenToFolds();
   }
 
   /** Number of live change-stream subscribers (for tests of teardown). */

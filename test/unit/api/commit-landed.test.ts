@@ -4,13 +4,15 @@
  * (CommitHooks.beforeCommitLocks) failing while the expunge is in flight,
  * or a later step of Mailbox.commitSteps throwing after the expunge's step
  * was logged. Either way the log says expunged, so the file must go (a
- * rebuild would bring it back otherwise).
+ * rebuild would bring it back otherwise). And the commit hooks see what
+ * such a commitSteps left in the log.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { afterEach, beforeEach, expect, it } from "vitest";
-import { messageCount, openStorage, type CommitHooks } from "../../../src/index.js";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { messageCount, openStorage, type CommitHooks, type CommittedRange } from "../../../src/index.js";
+import { isLandedInLog } from "../../../src/api/landed-errors.js";
 
 let dir: string;
 beforeEach(() => {
@@ -119,4 +121,54 @@ it("an expunge's files are unlinked under its own lock: the next commit's expung
   } finally {
     await storage.close();
   }
+});
+
+describe("commitSteps: afterCommit runs for the steps that landed before one threw", () => {
+  /** Two messages, then a commitSteps that expunges uid 1, then uid 2, then throws; `hookFails`: the hook throws too. */
+  async function landTwoThenThrow(hookFails: boolean) {
+    const calls: CommittedRange[] = [];
+    const commitHooks: CommitHooks = {
+      afterCommit: async (_box, committed) => {
+        calls.push(committed);
+        if (hookFails && calls.length > 1) throw new Error("publish failed");
+      },
+    };
+    const storage = openStorage(`sdbox:${dir}/mail`, { commitHooks });
+    try {
+      const box = await storage.openMailbox("INBOX");
+      await box.transaction().append({ body: "Subject: one\n\n1\n" }).append({ body: "Subject: two\n\n2\n" }).commit();
+      const before = box.position;
+      const modseqBefore = box.state.logModseq;
+      const err = await box.commitSteps([
+        async (state) => [await box.backend.expungeMessages(state, [1])],
+        async (state) => [await box.backend.expungeMessages(state, [2])],
+        async () => { throw new Error("step 3: body missing"); },
+      ], { changesMessages: true }).then(() => undefined, (e: unknown) => e as Error & { suppressed?: unknown[] });
+      const state = await box.refresh();
+      return { calls: calls.slice(1), err, before, modseqBefore, end: box.position, modseq: state.logModseq, count: messageCount(state) };
+    } finally {
+      await storage.close();
+    }
+  }
+
+  it("one call with both landed transactions, then the step's error, marked landed", async () => {
+    const r = await landTwoThenThrow(false);
+    expect(r.err?.message).toMatch(/step 3/);
+    expect(isLandedInLog(r.err)).toBe(true);
+    expect(r.count, "both expunges are in the log").toBe(0);
+    expect(r.calls, "afterCommit calls for the failed commitSteps").toHaveLength(1);
+    const c = r.calls[0];
+    expect(c.effects).toHaveLength(2);
+    expect(c.start).toEqual(r.before);
+    expect(c.end).toEqual(r.end);
+    expect(c.modseqBefore).toBe(r.modseqBefore);
+    expect(c.modseq).toBe(r.modseq);
+  });
+
+  it("a hook that fails too: the step's error is thrown, the hook's is on its `suppressed`", async () => {
+    const r = await landTwoThenThrow(true);
+    expect(r.err?.message).toMatch(/step 3/);
+    expect(r.calls).toHaveLength(1);
+    expect((r.err?.suppressed as Error[] | undefined)?.map((e) => e.message)).toEqual(["publish failed"]);
+  });
 });
