@@ -4,7 +4,7 @@
  * storage, replicated ×3 by default, so a commit JetStream acknowledged is
  * on a majority of the nodes' disks.
  */
-import { connect, ErrorCode, NatsError, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
+import { AckPolicy, connect, DeliverPolicy, ErrorCode, NatsError, nanos, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
 import { CLUSTER_NOT_AVAILABLE, whileSettling } from "./settling.js";
 import { ReplicationError } from "../shared/errors.js";
 import { BodyStore } from "./bodies.js";
@@ -75,6 +75,37 @@ export class ReplicationConnection {
       }
       await new Promise((resolve) => setTimeout(resolve, Math.min(100, Math.max(0, deadline - Date.now()))));
     }
+  }
+
+  /**
+   * How many messages on `filter` the stream has after sequence `seq`,
+   * counted by the server: a pull consumer starting at `seq + 1` is created
+   * (its info gives the count, num_pending) and deleted. Exact whatever a
+   * subscription's client holds, and whichever consumer it has now (an
+   * ordered consumer is made again after a gap); counted by the node the
+   * consumer is placed on, which may be behind the leader for a while after
+   * it was down (ReplicationConnection.lastSequence is the leader's).
+   * Asked again while the cluster settles (an election), until `deadline` (epoch ms).
+   * @throws ReplicationError when JetStream does not answer by then.
+   */
+  async countAfter(filter: string, seq: number, deadline: number): Promise<number> {
+    let info;
+    try {
+      info = await whileSettling(deadline, () => this.jsm.consumers.add(this.names.stream, {
+        filter_subject: filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq + 1, ack_policy: AckPolicy.None,
+        // Gone by itself if the delete below never reaches the server.
+        inactive_threshold: nanos(60_000), mem_storage: true,
+      }));
+    } catch (err) {
+      throw asReplicationError(err, `count of ${filter} after stream sequence ${seq}`);
+    }
+    try {
+      await this.jsm.consumers.delete(this.names.stream, info.name);
+    } catch (err) {
+      // Counted already; the consumer expires (inactive_threshold) if the delete was lost.
+      if (!(err instanceof NatsError)) throw err;
+    }
+    return info.num_pending;
   }
 
   async close(): Promise<void> {

@@ -70,7 +70,11 @@ export interface ReplicaOptions {
 export interface ReplicaStatus {
   /** Last stream sequence applied. */
   appliedSeq: number;
-  /** Stream messages of this storage not applied yet. */
+  /**
+   * Stream messages of this storage not applied yet, as of the last one
+   * the replica took (what the server had not delivered then, plus what it
+   * holds); lag() asks the server for now.
+   */
   lag: number;
   /** Transactions written to the replica since start, and left out (already there, or nothing to repeat). */
   appliedTransactions: number;
@@ -400,22 +404,27 @@ export class Replica {
   }
 
   /**
-   * Messages of the storage's subjects not applied yet: 0 once the replica
-   * applied the last one the stream's leader has. The ordered consumer is
-   * placed on any node of the stream (nats-server picks one at random), and
-   * a node that was down catches up for a while after it is back: its
-   * consumer counts only what that node holds, so that count (plus what the
-   * client queued and the message being applied) is the lag only when the
-   * replica is not behind the leader's last message; when it is, the lag is
-   * at least 1.
+   * Messages of the storage's subjects after the last one applied, as the
+   * stream has them now: those the client holds (queued behind the
+   * subscription's iterator, put back, being applied) and those the server
+   * has not delivered yet. Counted by the server from the applied sequence
+   * (ReplicationConnection.countAfter), not added up from the
+   * subscription: its getPending() is the inner subscription's, which does
+   * not see the iterator's queue (it said 1 for a replica holding 14). The
+   * count is made on one node, which may be behind the stream's leader
+   * after it was down: then, while the leader has a message after the
+   * applied one, the lag is at least 1; it is 0 exactly when the replica
+   * applied the leader's last message of the storage.
+   * @throws ReplicationError when JetStream does not answer.
    */
   async lag(): Promise<number> {
     if (!this.sub) return 0;
-    const last = await this.conn.lastSequence(storageSubjects(this.conn.names, this.options.storageId), Date.now() + this.conn.timeoutMs);
-    if (last <= this.appliedSeq) return 0;
-    const info = await this.sub.consumerInfo();
-    // Not delivered yet, delivered but queued in the client, and the one being applied.
-    return Math.max(1, info.num_pending + this.sub.getPending() + this.inFlight);
+    const subjects = storageSubjects(this.conn.names, this.options.storageId);
+    const applied = this.appliedSeq;
+    const deadline = Date.now() + 3 * this.conn.timeoutMs;
+    const last = await this.conn.lastSequence(subjects, deadline);
+    if (last <= applied) return 0;
+    return Math.max(1, await this.conn.countAfter(subjects, applied, deadline));
   }
 
   /**

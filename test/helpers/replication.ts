@@ -274,3 +274,14 @@ export async function liveReplica(conn: ReplicationConnection, r: DovecotOracle,
 async function states(storage: Storage): Promise<unknown[]> {
   return Promise.all((await sortedNames(storage)).map((name) => portableState(storage, name)));
 }
+
+/** Messages of the storage's subjects in the stream after `seq`, counted one by one (what a replica's lag must be). */
+export async function lagFrom(conn: ReplicationConnection, storageId: string, seq: number): Promise<number> {
+  const info = await conn.jsm.streams.info(conn.names.stream, { subjects_filter: `${conn.names.subjectPrefix}.${storageId}.>` });
+  let n = 0;
+  for (let s = seq + 1; s <= info.state.last_seq; s++) {
+    const m = await conn.jsm.streams.getMessage(conn.names.stream, { seq: s });
+    if (m.subject.startsWith(`${conn.names.subjectPrefix}.${storageId}.`)) n++;
+  }
+  return n;
+}

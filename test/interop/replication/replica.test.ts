@@ -15,7 +15,7 @@ import { openStorage } from "../../../src/index.js";
 import { Publisher, Replica, ReplicationConnection, replicatedCommitHooks } from "../../../src/replication/index.js";
 import { createOracle, type DovecotOracle, type MailFormat } from "../../helpers/dovecot.js";
 import { describeNats } from "../../helpers/nats.js";
-import { doveadmView, expectSameDoveadmViews, portableState, randomWork, REPLICATED_MAILBOXES } from "../../helpers/replication.js";
+import { doveadmView, expectSameDoveadmViews, lagFrom, portableState, randomWork, REPLICATED_MAILBOXES } from "../../helpers/replication.js";
 
 describeNats("replication through JetStream: random work on a primary, a replica of another format", () => {
   let cluster: NatsCluster;
@@ -121,14 +121,3 @@ describeNats("replication through JetStream: random work on a primary, a replica
     }
   });
 }, { doveadm: true });
-
-/** Messages of the storage's subjects in the stream after `seq`. */
-async function lagFrom(conn: ReplicationConnection, storageId: string, seq: number): Promise<number> {
-  const info = await conn.jsm.streams.info(conn.names.stream, { subjects_filter: `${conn.names.subjectPrefix}.${storageId}.>` });
-  let n = 0;
-  for (let s = seq + 1; s <= info.state.last_seq; s++) {
-    const m = await conn.jsm.streams.getMessage(conn.names.stream, { seq: s });
-    if (m.subject.startsWith(`${conn.names.subjectPrefix}.${storageId}.`)) n++;
-  }
-  return n;
-}
