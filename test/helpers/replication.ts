@@ -15,6 +15,7 @@ import { sampleMessage } from "./dovecot.js";
 import { prng } from "../../campaign/lib/rng.js";
 
 const exec = promisify(execFile);
+const MAILSTORE_BIN = path.resolve(__dirname, "../../bin/mailstore.js");
 
 export const REPLICATED_MAILBOXES = ["INBOX", "Other"];
 
@@ -25,7 +26,8 @@ export type Step = string;
 
 /**
  * `count` random operations on the primary (save, flags, keywords, copy,
- * move, expunge, purge) over INBOX and Other, which must exist.
+ * move, expunge, purge) over INBOX and Other, which must exist; the same
+ * `seed`, the same operations.
  * @returns the steps, in order.
  */
 export async function randomWork(storage: Storage, seed: number, count: number, opts: { bigBodyEvery?: number } = {}): Promise<Step[]> {
@@ -74,8 +76,8 @@ export async function randomWork(storage: Storage, seed: number, count: number, 
         steps.push(`${name}: copy ${chosen.join(",")}`);
       } else if (r < 0.85) {
         const chosen = some();
-        await box.transaction().copyTo(other, ranges(chosen));
-        await box.transaction().expunge(ranges(chosen)).commit();
+        // IMAP MOVE (Mailbox.moveTo: a copy commit there, an expunge commit here, journaled), not a copy and an expunge of our own.
+        await box.moveTo(other, ranges(chosen));
         steps.push(`${name}: move ${chosen.join(",")}`);
       } else if (r < 0.95) {
         const chosen = some();
@@ -113,6 +115,30 @@ export async function portableState(storage: Storage, mailbox: string): Promise<
   }
 }
 
+/**
+ * `mailstore replay DIR --json` of a mailbox (DIR: its index directory),
+ * run as a command, without what depends on the format or the files: the
+ * log position, index id, log offsets and extensions of the header.
+ */
+export async function replayJson(storage: Storage, mailbox: string): Promise<unknown> {
+  const box = await storage.openMailbox(mailbox);
+  let dir: string;
+  try {
+    dir = path.dirname(box.indexPrefix);
+  } finally {
+    await box.close();
+  }
+  const { stdout } = await exec(process.execPath, [MAILSTORE_BIN, "replay", dir, "--json"], { env: { ...process.env, MAIL: "" }, maxBuffer: 64 << 20 });
+  const { position: _p, extensions: _e, header, ...rest } = JSON.parse(stdout) as { position: unknown; extensions: unknown; header: Record<string, unknown> };
+  const { indexId: _i, logFileSeq: _s, logFileTailOffset: _t, logFileHeadOffset: _h, ...portableHeader } = header;
+  return { header: portableHeader, ...rest };
+}
+
+/** The replica's `replay --json` (replayJson) of each of `names` equals the primary's. */
+export async function expectSameReplays(replica: Storage, primary: Storage, names: readonly string[], what: string): Promise<void> {
+  for (const name of names) expect(await replayJson(replica, name), `replay --json ${name}; ${what}`).toEqual(await replayJson(primary, name));
+}
+
 /** What doveadm shows of a mailbox: status, then every message's uid, flags, GUID, modseq and text. */
 export async function doveadmView(o: DovecotOracle, mailbox: string): Promise<unknown> {
   await o.chownRoot();
@@ -123,7 +149,7 @@ export async function doveadmView(o: DovecotOracle, mailbox: string): Promise<un
 
 /** The mailstore CLI as a replicating process would run it: `--replicate URLS --replicate-id ID` on writes. */
 export function replicationCli(urls: string, storageId: string) {
-  const bin = path.resolve(__dirname, "../../bin/mailstore.js");
+  const bin = MAILSTORE_BIN;
   const env = { ...process.env, MAIL: "" };
   const replicate = ["--replicate", urls, "--replicate-id", storageId];
   return {
