@@ -4,7 +4,9 @@
  * commit is fenced with ReplicationFencedError and writes nothing, neither
  * to its own log nor to the stream. A writer whose cached expectation is
  * stale at the very publish (a race past the pre-commit check) is refused
- * by JetStream's compare-and-append, with the same typed error.
+ * by JetStream's compare-and-append, with the same typed error: also
+ * through real commits of two primaries in flight at once (one's publish
+ * held while the other is promoted and commits).
  */
 import * as path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -15,6 +17,7 @@ import { lastOnSubject, OwnPublishLanded, takeOver } from "../../../src/replicat
 import { createOracle, sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
 import { describeNats } from "../../helpers/nats.js";
 import { doveadmView, portableState } from "../../helpers/replication.js";
+import { gatePublishes } from "../../helpers/nats-gates.js";
 
 describeNats("fencing: two primaries writing one mailbox", () => {
   let cluster: NatsCluster;
@@ -99,6 +102,66 @@ describeNats("fencing: two primaries writing one mailbox", () => {
     await storeB.close();
     await storeC.close();
     expect(await doveadmView(c, "INBOX")).toEqual(await doveadmView(b, "INBOX"));
+  });
+
+  it("two primaries with commits in flight at once: the one whose publish comes second is fenced (typed error), and the stream has each acknowledged commit once", async () => {
+    const a = createOracle("sdbox");
+    const b = createOracle("mdbox");
+    const c = createOracle("maildir");
+    oracles.push(a, b, c);
+    const storageId = "fence-concurrent";
+    // Each primary its own connection: only A's publishes are held.
+    const connA = await ReplicationConnection.open({ servers: cluster.servers });
+    try {
+      const primaryA = openStorage(a.location, { commitHooks: replicatedCommitHooks(new Publisher(connA, storageId)) });
+      const inboxA = await primaryA.openMailbox("INBOX");
+      for (let i = 1; i <= 3; i++) await inboxA.transaction().append({ body: sampleMessage(i) }).commit();
+      const subject = mailboxSubject(conn.names, storageId, inboxA.guid()!);
+      const storeB = openStorage(b.location);
+      const replicaB = await Replica.start(conn, storeB, { storageId, positionFile: path.join(b.dir, "replica.json") });
+      await replicaB.caughtUp();
+
+      // A's 4th commit passed its fencing check and is in A's log; its publish is held.
+      const gate = gatePublishes(connA, { onlyFirst: true });
+      const inFlightA = inboxA.transaction().append({ body: sampleMessage(4) }).commit();
+      await gate.held;
+      const logA = inboxA.position;
+      // Meanwhile B, caught up with everything A published, is promoted and commits.
+      await replicaB.caughtUp();
+      const primaryB = openStorage(b.location, { commitHooks: replicatedCommitHooks(await replicaB.promote()) });
+      const inboxB = await primaryB.openMailbox("INBOX");
+      await inboxB.transaction().append({ body: sampleMessage(5) }).commit();
+      const afterB = (await lastOnSubject(conn, subject)).lastSeq;
+
+      // A's publish goes out now, expecting the sequence B's takeover moved: JetStream refuses it.
+      gate.release();
+      const err = await inFlightA.catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ReplicationFencedError);
+      expect((err as ReplicationFencedError).subject).toBe(subject);
+      expect((await lastOnSubject(conn, subject)).lastSeq, "nothing of A's after B's takeover").toBe(afterB);
+      // A stays fenced: its next commit writes nothing, locally or in the stream.
+      await expect(inboxA.transaction().append({ body: sampleMessage(6) }).commit()).rejects.toBeInstanceOf(ReplicationFencedError);
+      expect(inboxA.position).toEqual(logA);
+      expect((await lastOnSubject(conn, subject)).lastSeq).toBe(afterB);
+
+      // A third store following the stream: A's three acknowledged commits, then B's, each once; not A's refused one.
+      const storeC = openStorage(c.location);
+      const replicaC = await Replica.start(conn, storeC, { storageId, positionFile: path.join(c.dir, "replica.json") });
+      await replicaC.caughtUp();
+      await replicaC.stop();
+      await inboxB.close();
+      await inboxA.close();
+      expect(await portableState(storeC, "INBOX")).toEqual(await portableState(primaryB, "INBOX"));
+      await primaryA.close();
+      await primaryB.close();
+      await storeB.close();
+      await storeC.close();
+      const onC = (await doveadmView(c, "INBOX") as { messages: Array<{ text: string }> }).messages.map((m) => Number(/Subject: Test message (\d+)/.exec(m.text)?.[1]));
+      expect(onC, "doveadm on the third store: A's acknowledged commits and B's, once each").toEqual([1, 2, 3, 5]);
+      expect(await doveadmView(c, "INBOX")).toEqual(await doveadmView(b, "INBOX"));
+    } finally {
+      await connA.close();
+    }
   });
 
   it("at publish, JetStream's compare-and-append refuses a stale expectation: another writer's message fences (typed error, nothing in the stream); this writer's own late-stored message does not", async () => {
