@@ -16,7 +16,7 @@ import { Publisher, Replica, ReplicationConnection, replicatedCommitHooks, mailb
 import { lastOnSubject, OwnPublishLanded, takeOver } from "../../../src/replication/publisher.js";
 import { createOracle, sampleMessage, type DovecotOracle } from "../../helpers/dovecot.js";
 import { describeNats } from "../../helpers/nats.js";
-import { doveadmView, portableState } from "../../helpers/replication.js";
+import { catchUpOnce, doveadmView, portableState } from "../../helpers/replication.js";
 import { gatePublishes } from "../../helpers/nats-gates.js";
 
 describeNats("fencing: two primaries writing one mailbox", () => {
@@ -93,9 +93,7 @@ describeNats("fencing: two primaries writing one mailbox", () => {
 
     // A third store following the stream has A's commits, then B's, exactly once.
     const storeC = openStorage(c.location);
-    const replicaC = await Replica.start(conn, storeC, { storageId, positionFile: path.join(c.dir, "replica.json") });
-    await replicaC.caughtUp();
-    await replicaC.stop();
+    await catchUpOnce(conn, storeC, storageId, path.join(c.dir, "replica.json"));
     await inboxB.close();
     expect(await portableState(storeC, "INBOX")).toEqual(await portableState(primaryB, "INBOX"));
     await primaryB.close();
@@ -146,9 +144,7 @@ describeNats("fencing: two primaries writing one mailbox", () => {
 
       // A third store following the stream: A's three acknowledged commits, then B's, each once; not A's refused one.
       const storeC = openStorage(c.location);
-      const replicaC = await Replica.start(conn, storeC, { storageId, positionFile: path.join(c.dir, "replica.json") });
-      await replicaC.caughtUp();
-      await replicaC.stop();
+      await catchUpOnce(conn, storeC, storageId, path.join(c.dir, "replica.json"));
       await inboxB.close();
       await inboxA.close();
       expect(await portableState(storeC, "INBOX")).toEqual(await portableState(primaryB, "INBOX"));
