@@ -5,13 +5,15 @@
  * alike; `replica --promote` makes the replica the primary and the old
  * primary's next write is fenced (exit 65); `watch --nats --json` prints
  * the batches from the stream; `replica` without `--once` follows new
- * commits until Ctrl-C.
+ * commits until Ctrl-C; a `replica` process SIGKILLed mid-catch-up and
+ * started again ends at lag 0 with nothing applied twice.
  */
 import { spawn } from "node:child_process";
 import { expect, it } from "vitest";
 import { createOracle, sampleMessage } from "../../helpers/dovecot.js";
 import { describeNats, useNatsCluster } from "../../helpers/nats.js";
-import { doveadmView, replicationCli } from "../../helpers/replication.js";
+import { openStorage } from "../../../src/index.js";
+import { closeAndCompareInDoveadm, doveadmView, expectSameReplays, randomWork, REPLICATED_MAILBOXES, replicatingStorage, replicationCli } from "../../helpers/replication.js";
 
 describeNats("replication CLI: --replicate, replica, replica --promote, watch --nats", () => {
   const nats = useNatsCluster();
@@ -100,5 +102,41 @@ describeNats("replication CLI: --replicate, replica, replica --promote, watch --
     const status = JSON.parse(out.trim().split("\n").at(-1)!);
     expect(status).toMatchObject({ appliedSeq: applied().at(-1)!.streamSeq, appliedTransactions: 4 });
     expect(await doveadmView(r, "INBOX")).toEqual(await doveadmView(p, "INBOX"));
+  });
+  it("a replica process SIGKILLed mid-catch-up, started again with --once: lag 0, nothing applied twice, doveadm sees the primary's mailboxes (seed 1409)", async () => {
+    const [p, r] = nats.newOracles("mdbox", "sdbox");
+    const urls = nats.cluster.servers.join(",");
+    const storageId = "cli-kill-replica";
+    const { cli, env, bin } = replicationCli(urls, storageId);
+    await nats.withConnection(async (conn) => {
+      const primary = replicatingStorage(conn, p.location, storageId);
+      await primary.createMailbox("Other");
+      const steps = await randomWork(primary, 1409, 150);
+      const last = await conn.lastSequence(`${conn.names.subjectPrefix}.${storageId}.>`, Date.now() + conn.timeoutMs);
+
+      // Killed (by PID) once it reported its first applied run: in the middle of the backlog.
+      const child = spawn(process.execPath, [bin, "-l", r.location, "replica", "--from", urls, "--storage-id", storageId, "--json"], { env });
+      let out = "";
+      let err = "";
+      child.stderr.on("data", (d) => (err += d));
+      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", (d) => {
+          out += d;
+          if (out.includes("\"streamSeq\"")) resolve();
+        });
+        void exited.then(() => reject(new Error(`replica exited before applying anything: ${err}${out}`)));
+      });
+      child.kill("SIGKILL");
+      await exited;
+      const reported = out.split("\n").filter((l) => l.includes("\"streamSeq\"")).map((l) => (JSON.parse(l) as { streamSeq: number }).streamSeq);
+      expect(reported.at(-1), `killed before the end of the backlog (stream sequence ${last})`).toBeLessThan(last);
+
+      const again = (await cli(r.location, "replica", "--from", urls, "--storage-id", storageId, "--once", "--json")).trim().split("\n");
+      expect(JSON.parse(again.at(-1)!)).toMatchObject({ lag: 0, appliedSeq: last });
+      const replicaStore = openStorage(r.location);
+      await expectSameReplays(replicaStore, primary, REPLICATED_MAILBOXES, `steps:\n${steps.join("\n")}`);
+      await closeAndCompareInDoveadm([replicaStore, primary], r, p, REPLICATED_MAILBOXES);
+    });
   });
 }, { doveadm: true });
