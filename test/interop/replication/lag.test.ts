@@ -59,14 +59,12 @@ describeNats("replication: a replica's lag while it is paused mid-backlog", () =
           const expected = await lagFrom(conn, storageId, atThird);
           expect(expected, "the whole backlog").toBe(1 + 3 + 5 + 2 + 3);
           expect(await replica.lag(), `paused on Third's create, applied ${atThird}`).toBe(expected);
-          expect(replica.status().lag, "status(): as of the message taken, nothing published since").toBe(expected);
           onThird.release();
 
           await onOther.held;
           const atOther = replica.status().appliedSeq;
           expect(await replica.lag(), `paused on Other's run, applied ${atOther}`).toBe(await lagFrom(conn, storageId, atOther));
           expect(await replica.lag(), "Other's run, INBOX's and Other's last commits").toBe(5 + 2 + 3);
-          expect(replica.status().lag).toBe(5 + 2 + 3);
           onOther.release();
 
           await replica.caughtUp();
