@@ -86,7 +86,7 @@ export class ReplicationConnection {
    * consumer is placed on, which may be behind the leader for a while after
    * it was down (ReplicationConnection.lastSequence is the leader's); and
    * nats-server 2.9 sometimes counts too few for a wildcard filter on a new
-   * consumer (6 of 10 in 5 of 60 tries, on the leader too): a fallback, not
+   * consumer (6 of 10 in 7 of 60 tries, on the leader too): a fallback, not
    * the exact count Replica.lag() makes from delivery sequences.
    * Asked again while the cluster settles (an election), until `deadline` (epoch ms).
    * @throws ReplicationError when JetStream does not answer by then.
