@@ -15,8 +15,11 @@ hard-linked, index files copied. The store is re-imported when it is more than
 write and a flag command would also rewrite dovecot.index. The no-op
 (`mailbox status messages Empty` on a store holding one empty mailbox) is
 always measured too. Each pair runs A then B, the next B then A.
-Prints, per command: medians of A and B (ms of CPU, and wall) and the median of
-the pairs' B/A CPU ratios.
+Prints, per command: medians of A and B (ms of CPU, wall, and minor page faults,
+ru_minflt: steadier than time on a shared machine) and the median of the pairs'
+B/A CPU ratios. The machine's environment may set NODE_EXTRA_CA_CERTS, which
+makes every Node start read and parse a CA bundle (~55 ms of CPU here); run the
+harness under `env -u NODE_EXTRA_CA_CERTS` to keep that out of both sides.
 """
 import argparse
 import os
@@ -41,7 +44,7 @@ def run(checkout, location, args):
     wall = time.perf_counter() - t0
     if status != 0:
         sys.exit(f"{' '.join(shlex.quote(a) for a in argv)}: exit status {status}")
-    return ru.ru_utime + ru.ru_stime, wall
+    return ru.ru_utime + ru.ru_stime, wall, ru.ru_minflt
 
 
 def copy_store(src, dst):
@@ -104,7 +107,7 @@ def main():
     work = tempfile.mkdtemp(prefix="cold-pairs-")
     try:
         fx = Fixture(work, opts.b, opts.messages)
-        res = {name: {"a": [], "b": [], "wa": [], "wb": []} for name, _ in cmds}
+        res = {name: {"a": [], "b": [], "wa": [], "wb": [], "fa": [], "fb": []} for name, _ in cmds}
         print(f"load: {os.getloadavg()}", file=sys.stderr)
         for i in range(opts.pairs + 1):  # the first round warms the page cache, not counted
             for name, args in cmds:
@@ -116,19 +119,21 @@ def main():
                     loc = f"mdbox:{dst}"
                     if opts.prep and not noop:
                         run(opts.b, loc, shlex.split(opts.prep))
-                    cpu, wall = run(opts.a if side == "a" else opts.b, loc, args)
+                    cpu, wall, faults = run(opts.a if side == "a" else opts.b, loc, args)
                     shutil.rmtree(dst)
                     if i > 0:
                         res[name][side].append(cpu)
                         res[name]["w" + side].append(wall)
+                        res[name]["f" + side].append(faults)
         print(f"load: {os.getloadavg()}", file=sys.stderr)
-        print("| command | A cpu ms | B cpu ms | B/A (median of pair ratios) | A wall ms | B wall ms |")
-        print("|---|---|---|---|---|---|")
+        print("| command | A cpu ms | B cpu ms | B/A (median of pair ratios) | A wall ms | B wall ms | A page faults | B page faults |")
+        print("|---|---|---|---|---|---|---|---|")
         for name, _ in cmds:
             r = res[name]
             ratio = statistics.median(b / a for a, b in zip(r["a"], r["b"]))
             print(f"| {name} | {statistics.median(r['a'])*1e3:.1f} | {statistics.median(r['b'])*1e3:.1f} | "
-                  f"{ratio:.3f} | {statistics.median(r['wa'])*1e3:.1f} | {statistics.median(r['wb'])*1e3:.1f} |")
+                  f"{ratio:.3f} | {statistics.median(r['wa'])*1e3:.1f} | {statistics.median(r['wb'])*1e3:.1f} | "
+                  f"{statistics.median(r['fa']):.0f} | {statistics.median(r['fb']):.0f} |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
