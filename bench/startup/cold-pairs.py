@@ -94,6 +94,14 @@ class Fixture:
         return dst
 
 
+def split_args(command):
+    """Shell-like splitting that keeps backslashes: `\\Seen` is the system flag, not a keyword `Seen`."""
+    lex = shlex.shlex(command, posix=True)
+    lex.whitespace_split = True
+    lex.escape = ""
+    return list(lex)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--a", required=True, help="checkout A (the base build)")
@@ -103,7 +111,7 @@ def main():
     p.add_argument("--cmd", action="append", default=[], help="a command's arguments, shell-quoted")
     p.add_argument("--prep", default=None, help="a command run (not timed, B's build) on each copy before the timed one")
     opts = p.parse_args()
-    cmds = [("no-op", ["mailbox", "status", "messages", "Empty"])] + [(c, shlex.split(c)) for c in opts.cmd]
+    cmds = [("no-op", ["mailbox", "status", "messages", "Empty"])] + [(c, split_args(c)) for c in opts.cmd]
     work = tempfile.mkdtemp(prefix="cold-pairs-")
     try:
         fx = Fixture(work, opts.b, opts.messages)
