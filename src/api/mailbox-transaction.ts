@@ -337,7 +337,15 @@ function flagOpRecords(state: IndexMapState, op: Extract<Op, { kind: "flags" }>,
   const touched: Array<{ index: number; flags: number; keywords: number[] }> = [];
   // add or remove of system flags only (most flag changes): no keyword of a message is looked at.
   const flagsOnly = requested.length === 0 && op.action !== "replace";
-  forEachMessage(state, op.uids, pending, (m) => {
+  if (flagsOnly && !pending.track && pending.expunged.size === 0 && pending.changed.size === 0) {
+    // Each row's flags byte as it is (nothing earlier in the transaction changed a message):
+    // no cursor and two calls fewer per row. A flag change of a whole mailbox visits every
+    // record, in a short command before V8 has optimized the loop.
+    visitRanges(state, op.uids, (bytes, words, offset) => {
+      const flags = bytes[offset + 4];
+      if ((flags & add) !== add || (flags & remove) !== 0) flagRanges.add(words[offset >>> 2]);
+    });
+  } else forEachMessage(state, op.uids, pending, (m) => {
     const flagsChange = (m.flags & add) !== add || (m.flags & remove) !== 0;
     if (flagsChange) flagRanges.add(m.uid);
     let kwChange: boolean;
@@ -415,13 +423,19 @@ function forEachMessage(state: IndexMapState, ranges: readonly UidRange[], pendi
   const ext = extension(state, KEYWORDS_EXT_NAME);
   const cursor = new MessageCursor(ext === undefined ? 0 : ext.recordOffset, ext === undefined ? 0 : ext.recordSize * 8, pending.keywords);
   const { expunged, changed } = pending;
+  visitRanges(state, ranges, (bytes, words, offset, index) => {
+    if (expunged.size > 0 && expunged.has(index)) return;
+    visit(cursor.moveTo(bytes, words, offset, index, changed.size > 0 ? changed.get(index) : undefined));
+  });
+}
+
+/** Calls `visit` with each existing record of `ranges` (ascending uid ranges), as RecordReader.visitRows does. */
+function visitRanges(
+  state: IndexMapState, ranges: readonly UidRange[], visit: (bytes: Uint8Array, words: Uint32Array, offset: number, index: number) => void,
+): void {
   for (const r of ranges) {
     const span = state.records.rangeOfUids(r.uid1, r.uid2);
-    if (!span) continue;
-    state.records.visitRows(span[0], span[1], (bytes, words, offset, index) => {
-      if (expunged.size > 0 && expunged.has(index)) return;
-      visit(cursor.moveTo(bytes, words, offset, index, changed.size > 0 ? changed.get(index) : undefined));
-    });
+    if (span) state.records.visitRows(span[0], span[1], visit);
   }
 }
 

@@ -71,6 +71,13 @@ export function scanTransactions(
      * for one, and everything is decoded.
      */
     written?: readonly LogRecord[];
+    /**
+     * `fill`: `bytes` holds only the ranges asked for (LazyLogBytes): the scan
+     * calls fill(start, end) (offsets into `bytes`) before it reads any byte.
+     * A skimmed transaction asks for its record headers and the payloads its
+     * modseq depends on; every other one, for all of its bytes.
+     */
+    fill?: (start: number, end: number) => void;
   } = {},
 ): { syncOffset: number; modseq: bigint } {
   // A Buffer's slice() shares memory; decode from a plain Uint8Array so that
@@ -87,8 +94,10 @@ export function scanTransactions(
   const written = options.written?.some((r) => r.type === "boundary") ? undefined : options.written;
   let recordNo = 0;
   const skimBefore = options.skimBefore ?? -1;
+  const fill = options.fill ?? fillNothing;
 
   while (pos + 8 <= length) {
+    fill(pos, pos + 8);
     const size = decodeRecordSize(bytes, pos);
     if (size === 0 || pos + size > length) break;
     checkRecordSize(size, path, fileSeq, pos + delta);
@@ -102,6 +111,7 @@ export function scanTransactions(
     let count = 0;
 
     if ((typeField & TYPE_MASK) === RecordType.BOUNDARY) {
+      fill(pos + 8, pos + size);
       if (size !== 12) {
         throw new LogCorruptedError(`boundary record of ${size} bytes`, { path, fileSeq, offset: pos + delta });
       }
@@ -116,7 +126,9 @@ export function scanTransactions(
       pos += size;
       src.extRecordSize = undefined;
       const skim = txEnd + delta <= skimBefore;
+      if (!skim) fill(pos, txEnd);
       while (pos < txEnd) {
+        if (skim) fill(pos, pos + 8);
         const recSize = decodeRecordSize(bytes, pos);
         if (recSize === 0 || pos + recSize > txEnd) {
           throw new LogCorruptedError("record crosses the end of its transaction's boundary", {
@@ -126,7 +138,7 @@ export function scanTransactions(
         checkRecordSize(recSize, path, fileSeq, pos + delta);
         const recType = view.getUint32(pos + 4, true);
         if (skim) {
-          modseq = skimEntryAt(src, pos, recSize, modseq, header);
+          modseq = skimEntryAt(src, pos, recSize, modseq, header, fill);
           external &&= (recType & TYPE_EXTERNAL) !== 0;
           recordNo++;
         } else {
@@ -141,11 +153,12 @@ export function scanTransactions(
         pos += recSize;
       }
     } else if (txEnd + delta <= skimBefore) {
-      modseq = skimEntryAt(src, pos, size, modseq, header);
+      modseq = skimEntryAt(src, pos, size, modseq, header, fill);
       external = (typeField & TYPE_EXTERNAL) !== 0;
       recordNo++;
       pos += size;
     } else {
+      fill(pos, pos + size);
       const entry = decodeEntryAt(src, pos, size, modseq, header, pool, 0, written?.[recordNo++]);
       modseq = entry.modseq;
       external = entry.record.external;
@@ -211,12 +224,19 @@ function decodeEntryAt(
  * type alone where that tells, else (and for ext intros, whose record size
  * later EXT_REC_UPDATEs of the transaction are read with) from the decoded record.
  */
-function skimEntryAt(src: PayloadSource, pos: number, size: number, modseq: bigint, header: LogFileHeader): bigint {
+function skimEntryAt(
+  src: PayloadSource, pos: number, size: number, modseq: bigint, header: LogFileHeader, fill: (start: number, end: number) => void,
+): bigint {
   const typeField = src.view.getUint32(pos + 4, true);
   const type = recordTypeOf(typeField, src, pos);
   const known = type === "ext-intro" ? undefined : skimModseq(modseq, type, (typeField & TYPE_EXTERNAL) !== 0);
-  return known ?? decodeEntryAt(src, pos, size, modseq, header, undefined, 0, undefined).modseq;
+  if (known !== undefined) return known;
+  fill(pos + 8, pos + size);
+  return decodeEntryAt(src, pos, size, modseq, header, undefined, 0, undefined).modseq;
 }
+
+/** The fill of a scan over bytes read whole. */
+function fillNothing(): void {}
 
 function plainBytes(bytes: Uint8Array): Uint8Array {
   return Object.getPrototypeOf(bytes) === Uint8Array.prototype

@@ -2,8 +2,8 @@ import { LogChainError, LogPositionLostError } from "../shared/errors.js";
 import * as fs from "node:fs";
 import { scanTransactions } from "./file.js";
 import { decodeLogHeader } from "./header.js";
-import { acquireLogFile, readRange, readWhole, releaseLogFile } from "./shared-file.js";
-import { LOG_HEADER_SIZE, type LogFileHeader, type LogPosition, type LogTransaction } from "./types.js";
+import { acquireLogFile, LazyLogBytes, readRange, releaseLogFile, type SharedLogFile } from "./shared-file.js";
+import { LOG_HEADER_MIN_SIZE, LOG_HEADER_SIZE, type LogFileHeader, type LogPosition, type LogTransaction } from "./types.js";
 
 /** What a read of the log files returns. */
 export interface LogReadResult {
@@ -69,8 +69,16 @@ export type LogStreamSummary = Omit<LogReadResult, "transactions">;
  * stays bounded by the file sizes.
  */
 export function streamLog(prefix: string, from: LogPosition | undefined, handlers: LogStreamHandlers): LogStreamSummary {
-  const { onTransaction, onReset = () => undefined, onFile = () => undefined } = handlers;
   const files = chainFiles(prefix);
+  try {
+    return streamFiles(prefix, files, from, handlers);
+  } finally {
+    for (const f of files) releaseLogFile(f.file);
+  }
+}
+
+function streamFiles(prefix: string, files: ChainFile[], from: LogPosition | undefined, handlers: LogStreamHandlers): LogStreamSummary {
+  const { onTransaction, onReset = () => undefined, onFile = () => undefined } = handlers;
   let startIndex = 0;
   if (from !== undefined) {
     startIndex = files.findIndex((f) => f.header.fileSeq === from.fileSeq);
@@ -92,13 +100,16 @@ export function streamLog(prefix: string, from: LogPosition | undefined, handler
       fromScratch = true;
       startModseq = file.header.initialModseq;
     }
-    onFile(file.header, file.bytes.length);
+    onFile(file.header, file.lazy.bytes.length);
     const isStart = i === startIndex;
     // A position before the first record (a state that has seen no record of this file yet) is its start.
     const minOffset = isStart && from ? Math.max(from.offset, file.header.hdrSize) : 0;
     let found = !isStart || !from || minOffset === file.header.hdrSize;
-    // What lies before `from` is skimmed: only its modseq and boundaries matter.
-    const scan = scanTransactions(file.bytes, file.header, file.path, (tx) => {
+    // What lies before `from` is skimmed: only its modseq and boundaries matter, read
+    // piecemeal (complete transactions, never rewritten). What is decoded is read at once,
+    // as one snapshot: past the last complete transaction, a torn tail may be cut and rewritten.
+    file.lazy.fill(minOffset, file.lazy.bytes.length);
+    const scan = scanTransactions(file.lazy.bytes, file.header, file.path, (tx) => {
       if (tx.position.offset < minOffset) {
         if (tx.end.offset <= minOffset) startModseq = tx.modseq;
         if (tx.end.offset === minOffset) found = true;
@@ -107,7 +118,7 @@ export function streamLog(prefix: string, from: LogPosition | undefined, handler
       if (!found && tx.position.offset !== minOffset) throw notABoundary(file.path, from!);
       found = true;
       onTransaction(tx);
-    }, undefined, { reuse: handlers.reuse, skimBefore: minOffset });
+    }, undefined, { reuse: handlers.reuse, skimBefore: minOffset, fill: (start, end) => file.lazy.fill(start, end) });
     if (!found) throw notABoundary(file.path, from!);
     const next = files[i + 1];
     if (next && scan.syncOffset !== next.header.prevFileOffset) {
@@ -128,25 +139,36 @@ function notABoundary(path: string, at: LogPosition): LogPositionLostError {
   });
 }
 
+/** A log file of the chain: held open (the caller releases `file`), its bytes read as a scan asks. */
 interface ChainFile {
   path: string;
   header: LogFileHeader;
-  bytes: Uint8Array;
+  file: SharedLogFile;
+  lazy: LazyLogBytes;
 }
 
-/** The bytes and headers of `.log.2` (when it is the file `.log` continues) and `.log`, oldest first. */
+/**
+ * The headers of `.log.2` (when it is the file `.log` continues) and `.log`,
+ * oldest first, each held open for its bytes. The caller releases each `file`.
+ */
 function chainFiles(prefix: string): ChainFile[] {
-  const head = readRaw(prefix + HEAD_SUFFIX);
+  const head = openRaw(prefix + HEAD_SUFFIX);
   if (head === undefined) throw new LogPositionLostError("no transaction log", { path: prefix + HEAD_SUFFIX });
   const files = [head];
-  if (head.header.prevFileSeq !== 0) {
-    const rotated = readRaw(prefix + ROTATED_SUFFIX);
-    if (rotated !== undefined && rotated.header.fileSeq === head.header.prevFileSeq) files.unshift(rotated);
+  try {
+    if (head.header.prevFileSeq !== 0) {
+      const rotated = openRaw(prefix + ROTATED_SUFFIX);
+      if (rotated !== undefined && rotated.header.fileSeq === head.header.prevFileSeq) files.unshift(rotated);
+      else if (rotated !== undefined) releaseLogFile(rotated.file);
+    }
+  } catch (err) {
+    releaseLogFile(head.file);
+    throw err;
   }
   return files;
 }
 
-function readRaw(path: string): ChainFile | undefined {
+function openRaw(path: string): ChainFile | undefined {
   let file;
   try {
     file = acquireLogFile(path);
@@ -155,10 +177,14 @@ function readRaw(path: string): ChainFile | undefined {
     throw err;
   }
   try {
-    const bytes = readWhole(file);
-    return { path, header: decodeLogHeader(bytes, path), bytes };
-  } finally {
+    const lazy = new LazyLogBytes(file, fs.fstatSync(file.fd).size);
+    // The fixed header first, then as much as it says it is (hdr_size, at offset 2).
+    lazy.fill(0, LOG_HEADER_MIN_SIZE);
+    lazy.fill(0, lazy.bytes.length < 4 ? 0 : lazy.bytes[2] | (lazy.bytes[3] << 8));
+    return { path, header: decodeLogHeader(lazy.bytes, path), file, lazy };
+  } catch (err) {
     releaseLogFile(file);
+    throw err;
   }
 }
 

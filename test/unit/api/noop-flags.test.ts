@@ -69,6 +69,13 @@ it("adding a flag some messages have logs only the others", async () => {
   expect(box.state.logModseq).toBe(modseq + 1n);
 });
 
+it("removing a flag some messages have logs only those; adding one, only the messages without it", async () => {
+  const from = box.position;
+  await box.transaction().flags(ALL, "remove", ["\\Seen"]).commit();
+  await box.transaction().flags([{ uid1: 2, uid2: 5 }], "add", ["\\Flagged"]).commit();
+  expect(flagRecordsSince(from)).toEqual(["flags 1-2 +0-8", "flags 2-4 +2-0"]);
+});
+
 it("a change that changes nothing appends nothing and returns the current position", async () => {
   const from = box.position;
   const modseq = box.state.logModseq;
