@@ -89,7 +89,20 @@ export function timeMailstore(args: string[], input?: Buffer): number {
 /** Runs the mailstore CLI (bin/mailstore.js, as installed) as a whole process, measured. */
 export function measureMailstore(args: string[], input?: Buffer): Measured {
   const bin = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../../bin/mailstore.js");
-  return runMeasured(process.execPath, [bin, ...args], { env: { ...process.env, MAIL: "" }, input });
+  return runMeasured(process.execPath, [bin, ...args], { env: { ...nodeChildEnv(), MAIL: "" }, input });
+}
+
+/**
+ * The environment of a timed Node child: this one's, without
+ * NODE_EXTRA_CA_CERTS. Where it is set (this bench machine sets it to the
+ * system bundle), every Node start reads and parses those certificates:
+ * ~56 ms of CPU of `node -e 0`'s 137 (cold4, RESULTS.md). The engine opens no
+ * TLS connection in these steps; the cost would land equally on both sides
+ * of each no-op subtraction and only widen the spread of every figure.
+ */
+function nodeChildEnv(): NodeJS.ProcessEnv {
+  const { NODE_EXTRA_CA_CERTS: _certs, ...env } = process.env;
+  return env;
 }
 
 /** Each tool's whole-process no-op, medians of 5 (seconds). */
@@ -121,7 +134,7 @@ export function measureNoops(dovecot: DoveadmRunner, location: (dir: string) => 
     for (let i = 0; i < 5; i++) {
       d.push(dovecot.measure(dl, ["mailbox", "status", "messages", "Empty"]).seconds);
       e.push(measureMailstore(["-l", el, "mailbox", "status", "messages", "Empty"]).seconds);
-      n.push(runMeasured(process.execPath, ["-e", "0"]).seconds);
+      n.push(runMeasured(process.execPath, ["-e", "0"], { env: nodeChildEnv() }).seconds);
     }
     return { doveadm: median(d), engine: median(e), node: median(n) };
   } finally {
