@@ -103,16 +103,6 @@ export class AppendSession {
     return { target, offset: target.queueEncoded(size, encode), size };
   }
 
-  /** Places records in order, as add() one at a time would. */
-  addAll(items: ReadonlyArray<{ readonly record: Uint8Array; readonly bodySize: number; readonly alt: boolean }>, recentFiles: () => readonly FileEnd[]): Placement[] {
-    const placements: Placement[] = new Array(items.length);
-    for (let i = 0; i < items.length; i++) {
-      const { record, bodySize, alt } = items[i];
-      placements[i] = this.add(record, bodySize, recentFiles, alt);
-    }
-    return placements;
-  }
-
   /**
    * Starts what Dovecot would do in a transaction of its own (purge: one
    * per file): the files written so far take more mail under the rule for

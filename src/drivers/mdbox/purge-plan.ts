@@ -3,12 +3,15 @@
  * which are dropped, and whether the map still says so when it commits.
  */
 import { MailCorruptedError } from "../../shared/errors.js";
-import { dboxBodyEnd } from "../dbox/file-format.js";
-import { skipDboxMetadata } from "../dbox/metadata.js";
+import { dboxMessageEnd, type DboxBodyEnd } from "../dbox/message-end.js";
 import { decodeDboxFileHeader } from "../dbox/file-header.js";
+import type { FileWindow } from "../dbox/file-window.js";
 import { forEachMapRow, type MapEntry } from "../../projections/mdbox-map-view.js";
 import type { MapColumns } from "../../projections/mdbox-map-columns.js";
 import type { IndexMapState } from "../../projections/state.js";
+
+/** What the first read of a file asks for: its header line, which is short. */
+const FILE_HEADER_BYTES = 256;
 
 /** The file's messages, sorted by what the purge does with them. */
 export interface CopyPlan {
@@ -32,39 +35,47 @@ export interface PlanRules {
  * (`rows` of `columns`, in offset order) are exactly where the messages are
  * (Dovecot: "purging found mismatched offsets"). Bytes after the last
  * mapped message are the remains of an append that never committed; they
- * go with the file. An object is made for live messages only.
+ * go with the file. An object is made for live messages only. The file is
+ * read through `window` (the bodies too: messages are mostly small), its
+ * buffer reused, not into one of the file's size.
  * @returns the plan, or undefined when the file and the map disagree
- *   (including a file that cannot be read as dbox: MailCorruptedError).
+ *   (including a file that cannot be read as dbox).
  */
-export function planCopies(bytes: Uint8Array, filePath: string, columns: MapColumns, rows: Uint32Array, rules: PlanRules, fileInAlt: boolean): CopyPlan | undefined {
+export function planCopies(window: FileWindow, filePath: string, columns: MapColumns, rows: Uint32Array, rules: PlanRules, fileInAlt: boolean): CopyPlan | undefined {
   const plan: CopyPlan = { live: [], dead: [], kept: [] };
   const { offsets, sizes, mapUids, refcounts } = columns;
+  let msgHeaderSize: number;
+  let offset: number;
   try {
-    const { header, headerSize } = decodeDboxFileHeader(bytes, { path: filePath });
-    const source = { path: filePath };
-    let offset = headerSize;
-    for (let k = 0; k < rows.length; k++) {
-      const i = rows[k];
-      if (offsets[i] !== offset) return undefined;
-      // The metadata is only skipped: purge copies it as bytes.
-      const bodyEnd = dboxBodyEnd(bytes, offset, header.msgHeaderSize, source);
-      const end = skipDboxMetadata(bytes, bodyEnd, source);
-      if (end - offset !== sizes[i]) return undefined;
-      const mapUid = mapUids[i];
-      if (refcounts[i] !== 0) {
-        const alt = rules.moveToAlt?.has(mapUid) ? true : rules.moveFromAlt?.has(mapUid) ? false : fileInAlt;
-        plan.live.push({ entry: columns.entry(i), bodySize: bodyEnd - offset - header.msgHeaderSize, alt });
-      } else if (rules.keep.size > 0 && rules.keep.has(mapUid)) {
-        plan.kept.push(mapUid);
-      } else {
-        plan.dead.push(mapUid);
-      }
-      offset = end;
-    }
+    const { header, headerSize } = decodeDboxFileHeader(window.at(0, FILE_HEADER_BYTES), { path: filePath });
+    msgHeaderSize = header.msgHeaderSize;
+    offset = headerSize;
   } catch (err) {
-    // Not dbox where the map says a message is: the file is reported as corrupt and left alone.
+    // Not dbox: the file is reported as corrupt and left alone.
     if (err instanceof MailCorruptedError) return undefined;
     throw err;
+  }
+  const found: DboxBodyEnd = { bodyEnd: 0 };
+  for (let k = 0; k < rows.length; k++) {
+    const i = rows[k];
+    if (offsets[i] !== offset) return undefined;
+    // The window holds the whole message as the map sizes it; a message that is longer than that
+    // does not end where the map says, whatever follows.
+    const bytes = window.at(offset, sizes[i]);
+    const at = offset - window.base;
+    // The metadata is only skipped: purge copies it as bytes.
+    const end = dboxMessageEnd(bytes, at, msgHeaderSize, found);
+    if (end < 0 || end - at !== sizes[i]) return undefined;
+    const mapUid = mapUids[i];
+    if (refcounts[i] !== 0) {
+      const alt = rules.moveToAlt?.has(mapUid) ? true : rules.moveFromAlt?.has(mapUid) ? false : fileInAlt;
+      plan.live.push({ entry: columns.entry(i), bodySize: found.bodyEnd - at - msgHeaderSize, alt });
+    } else if (rules.keep.size > 0 && rules.keep.has(mapUid)) {
+      plan.kept.push(mapUid);
+    } else {
+      plan.dead.push(mapUid);
+    }
+    offset += sizes[i];
   }
   return plan;
 }
