@@ -40,12 +40,6 @@ export interface AppendSessionOptions {
    * overlaps the map log's).
    */
   deferDirSync?: boolean;
-  /**
-   * Bytes each file stages before a write (default 256 KiB). A purge copies
-   * megabytes at once: fewer, larger writes are fewer waits on libuv's pool,
-   * each of which costs a wake-up on a busy machine.
-   */
-  stagingBytes?: number;
 }
 
 /** Where one message was put; resolve() gives its map record after publish(). */
@@ -127,7 +121,7 @@ export class AppendSession {
     const candidate = bodySize < this.rotate ? this.openCandidate(bodySize, recentFiles, alt) : undefined;
     if (candidate !== undefined) return candidate;
     this.paths.ensureDirs(alt);
-    const target = AppendTarget.createNew(alt ? this.paths.altStorageDir! : this.paths.storageDir, alt, this.options.stagingBytes);
+    const target = AppendTarget.createNew(alt ? this.paths.altStorageDir! : this.paths.storageDir, alt);
     this.targets.push(target);
     return target;
   }
@@ -237,7 +231,7 @@ export class AppendSession {
       const located = this.paths.locate(c.fileId);
       if (located === undefined || located.alt !== alt) continue;
       this.tried.add(c.fileId);
-      const target = AppendTarget.openExisting(located.path, c.fileId, alt, c.end, this.options.stagingBytes);
+      const target = AppendTarget.openExisting(located.path, c.fileId, alt, c.end);
       if (target !== undefined) {
         this.targets.push(target);
         return target;

@@ -174,9 +174,6 @@ function refcountZeroAndMoved(ctx: MdboxContext, columns: MapColumns, opts: Purg
  */
 const MAX_BATCH_FILES = 32;
 
-/** What each file the copies go to stages before a write: a 10 MiB file in about ten writes. */
-const COPY_STAGING_BYTES = 1024 * 1024;
-
 /** The map's expunges carry zero GUIDs (observed). One array for all of them: log records are never modified. */
 const ZERO_GUID = new Uint8Array(16);
 
@@ -218,7 +215,7 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
   const planned: PlannedFile[] = [];
   // The directory sync of new files need only end before the unlinks: until then the files
   // being purged still hold every message, so a name lost in a crash loses nothing.
-  const session = new AppendSession(ctx.paths, { rotateSizeBytes: ctx.settings.rotateSizeBytes, sync: ctx.settings.fsyncFiles ?? true, excludeFileIds: job.exclude, deferDirSync: true, stagingBytes: COPY_STAGING_BYTES });
+  const session = new AppendSession(ctx.paths, { rotateSizeBytes: ctx.settings.rotateSizeBytes, sync: ctx.settings.fsyncFiles ?? true, excludeFileIds: job.exclude, deferDirSync: true });
   let held: boolean;
   /** The closes of the old files, started once they are unlinked. */
   let closing: Promise<Outcome<void[]>> | undefined;
