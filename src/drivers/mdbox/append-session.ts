@@ -13,7 +13,7 @@
  */
 import { MdboxPaths } from "./paths.js";
 import { AppendTarget } from "./append-target.js";
-import { mdboxFileHasRoom, MDBOX_ROTATE_SIZE_DEFAULT } from "../dbox/rotation.js";
+import { mdboxHasRoom, MDBOX_ROTATE_SIZE_DEFAULT } from "../dbox/rotation.js";
 import { dboxMessageSize, writeDboxMessage, type DboxMessageInput } from "../dbox/file-format.js";
 import type { FileEnd } from "../../projections/mdbox-map-view.js";
 import { assert } from "../../shared/errors.js";
@@ -75,26 +75,29 @@ export class AppendSession {
    * asked once per session).
    */
   add(record: Uint8Array, bodySize: number, recentFiles: () => readonly FileEnd[], alt = false): Placement {
-    return this.place(record.length, bodySize, (out, at) => out.set(record, at), recentFiles, alt);
+    // Copied as it is, without a closure: a purge adds thousands, with cold code.
+    const target = this.place(bodySize, recentFiles, alt);
+    return { target, offset: target.queue(record), size: record.length };
   }
 
   /** Like add(), for a message not encoded yet: it is encoded straight into the file's staging buffer. */
   addMessage(message: DboxMessageInput, recentFiles: () => readonly FileEnd[], alt = false): Placement {
     const size = dboxMessageSize(message.body.length, message.metadata);
-    return this.place(size, message.body.length, (out, at) => writeDboxMessage(out, at, message), recentFiles, alt);
+    const target = this.place(message.body.length, recentFiles, alt);
+    return { target, offset: target.queueEncoded(size, (out, at) => writeDboxMessage(out, at, message)), size };
   }
 
   /**
-   * Places `size` bytes that `encode` writes, without a promise: a purge or
-   * a save stage places thousands, and an await each (async hooks are on
-   * inside a storage change) was a tenth of a purge's CPU. Opening files
-   * and writing full staging buffers are synchronous (see append-target.ts).
+   * The file the next message goes to, without a promise: a purge or a save
+   * stage places thousands, and an await each (async hooks are on inside a
+   * storage change) was a tenth of a purge's CPU. Opening files and writing
+   * full staging buffers are synchronous (see append-target.ts).
    */
-  private place(size: number, bodySize: number, encode: (out: Uint8Array, at: number) => void, recentFiles: () => readonly FileEnd[], alt: boolean): Placement {
+  private place(bodySize: number, recentFiles: () => readonly FileEnd[], alt: boolean): AppendTarget {
     const target = this.targetWithRoom(bodySize, alt) ?? this.nextTarget(bodySize, recentFiles, alt);
     target.appended = true;
     this.placedCount++;
-    return { target, offset: target.queueEncoded(size, encode), size };
+    return target;
   }
 
   /**
@@ -111,7 +114,7 @@ export class AppendSession {
     // By index: an iterator per message placed was garbage (a purge places thousands).
     for (let i = 0; i < this.targets.length; i++) {
       const t = this.targets[i];
-      if (t.alt === alt && mdboxFileHasRoom({ fileSizeBytes: t.size, mailSizeBytes: bodySize, rotateSizeBytes: this.rotate, appendedInTransaction: t.appended })) return t;
+      if (t.alt === alt && mdboxHasRoom(t.size, bodySize, this.rotate, t.appended)) return t;
     }
     return undefined;
   }
@@ -227,7 +230,7 @@ export class AppendSession {
     this.candidates ??= recentFiles();
     for (const c of this.candidates) {
       if (this.tried.has(c.fileId) || this.options.excludeFileIds?.has(c.fileId)) continue;
-      if (!mdboxFileHasRoom({ fileSizeBytes: c.end, mailSizeBytes: bodySize, rotateSizeBytes: this.rotate })) continue;
+      if (!mdboxHasRoom(c.end, bodySize, this.rotate, false)) continue;
       const located = this.paths.locate(c.fileId);
       if (located === undefined || located.alt !== alt) continue;
       this.tried.add(c.fileId);

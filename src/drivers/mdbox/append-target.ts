@@ -119,9 +119,22 @@ export class AppendTarget {
     return target;
   }
 
-  /** Queues `bytes` at the end (copied). @returns the offset they will have (see queueEncoded). */
+  /**
+   * Queues `bytes` at the end (copied into the staging buffer, or written at
+   * once when they do not fit it; the staged bytes are written first when it
+   * is full), without a closure: a purge queues thousands of copies.
+   * @returns the offset they will have.
+   */
   queue(bytes: Uint8Array): number {
-    return this.queueEncoded(bytes.length, (out, at) => out.set(bytes, at));
+    const offset = this.size;
+    const staging = this.roomFor(bytes.length);
+    if (staging === undefined) this.writeOut(bytes);
+    else {
+      staging.set(bytes, this.staged);
+      this.staged += bytes.length;
+    }
+    this.size += bytes.length;
+    return offset;
   }
 
   /**
@@ -132,31 +145,34 @@ export class AppendTarget {
    */
   queueEncoded(size: number, encode: (out: Uint8Array, at: number) => void): number {
     const offset = this.size;
-    if (this.staged + size > STAGING_BYTES) {
-      this.writeStaged();
-      if (size > STAGING_BYTES) {
-        const own = new Uint8Array(size);
-        encode(own, 0);
-        this.writeOut(own);
-        this.size += size;
-        return offset;
-      }
+    const staging = this.roomFor(size);
+    if (staging === undefined) {
+      const own = new Uint8Array(size);
+      encode(own, 0);
+      this.writeOut(own);
+    } else {
+      encode(staging, this.staged);
+      this.staged += size;
     }
-    this.stage(size, encode);
     this.size += size;
     return offset;
   }
 
-  /** Encodes `size` bytes at the end of the staging buffer, which has room. */
-  private stage(size: number, encode: (out: Uint8Array, at: number) => void): void {
-    if (this.staging === undefined) {
-      if (spareStaging !== undefined) {
-        this.staging = spareStaging;
-        spareStaging = undefined;
-      } else this.staging = new Uint8Array(STAGING_BYTES);
+  /**
+   * Makes room for `size` more bytes in the staging buffer, writing what it
+   * holds when they would not fit.
+   * @returns the staging buffer, or undefined when `size` is larger than it.
+   */
+  private roomFor(size: number): Uint8Array | undefined {
+    if (this.staged + size > STAGING_BYTES) {
+      this.writeStaged();
+      if (size > STAGING_BYTES) return undefined;
     }
-    encode(this.staging, this.staged);
-    this.staged += size;
+    if (this.staging === undefined) {
+      this.staging = spareStaging ?? new Uint8Array(STAGING_BYTES);
+      spareStaging = undefined;
+    }
+    return this.staging;
   }
 
   /** Writes what is queued and (when `sync`) fdatasyncs all that was written since the last sync. */
