@@ -6,16 +6,27 @@ import { MailCorruptedError } from "../../shared/errors.js";
 import { dboxMessageEnd, type DboxBodyEnd } from "../dbox/message-end.js";
 import { decodeDboxFileHeader } from "../dbox/file-header.js";
 import type { FileWindow } from "../dbox/file-window.js";
-import { forEachMapRow, type MapEntry } from "../../projections/mdbox-map-view.js";
+import { forEachMapRow } from "../../projections/mdbox-map-view.js";
 import type { MapColumns } from "../../projections/mdbox-map-columns.js";
 import type { IndexMapState } from "../../projections/state.js";
 
 /** What the first read of a file asks for: its header line, which is short. */
 const FILE_HEADER_BYTES = 256;
 
-/** The file's messages, sorted by what the purge does with them. */
+/**
+ * The file's messages, sorted by what the purge does with them. The live
+ * ones (copied) are columns, not an object each: a purge plans thousands,
+ * and an object made only for live messages also deoptimized the walk at
+ * the first live message after files of dead ones.
+ */
 export interface CopyPlan {
-  readonly live: Array<{ entry: MapEntry; bodySize: number; alt: boolean }>;
+  /** What `live` indexes. */
+  readonly columns: MapColumns;
+  /** The live messages in offset order, as rows of `columns`. */
+  readonly live: Uint32Array;
+  /** Per live message: its body size (what the rotation rule counts), and 1 when its copy goes to ALT storage. */
+  readonly liveBodySizes: Uint32Array;
+  readonly liveAlt: Uint8Array;
   /** Map uids of the messages dropped. */
   readonly dead: number[];
   /** Map uids of messages that must stay (still referenced per the mailboxes): the file cannot go. */
@@ -42,8 +53,14 @@ export interface PlanRules {
  *   (including a file that cannot be read as dbox).
  */
 export function planCopies(window: FileWindow, filePath: string, columns: MapColumns, rows: Uint32Array, rules: PlanRules, fileInAlt: boolean): CopyPlan | undefined {
-  const plan: CopyPlan = { live: [], dead: [], kept: [] };
+  const dead: number[] = [];
+  const kept: number[] = [];
+  const live = new Uint32Array(rows.length);
+  const liveBodySizes = new Uint32Array(rows.length);
+  const liveAlt = new Uint8Array(rows.length);
+  let liveCount = 0;
   const { offsets, sizes, mapUids, refcounts } = columns;
+  const { moveToAlt, moveFromAlt } = rules;
   let msgHeaderSize: number;
   let offset: number;
   try {
@@ -68,16 +85,18 @@ export function planCopies(window: FileWindow, filePath: string, columns: MapCol
     if (end < 0 || end - at !== sizes[i]) return undefined;
     const mapUid = mapUids[i];
     if (refcounts[i] !== 0) {
-      const alt = rules.moveToAlt?.has(mapUid) ? true : rules.moveFromAlt?.has(mapUid) ? false : fileInAlt;
-      plan.live.push({ entry: columns.entry(i), bodySize: found.bodyEnd - at - msgHeaderSize, alt });
+      const alt = moveToAlt?.has(mapUid) ? true : moveFromAlt?.has(mapUid) ? false : fileInAlt;
+      live[liveCount] = i;
+      liveBodySizes[liveCount] = found.bodyEnd - at - msgHeaderSize;
+      liveAlt[liveCount++] = alt ? 1 : 0;
     } else if (rules.keep.size > 0 && rules.keep.has(mapUid)) {
-      plan.kept.push(mapUid);
+      kept.push(mapUid);
     } else {
-      plan.dead.push(mapUid);
+      dead.push(mapUid);
     }
     offset += sizes[i];
   }
-  return plan;
+  return { columns, live: live.subarray(0, liveCount), liveBodySizes: liveBodySizes.subarray(0, liveCount), liveAlt: liveAlt.subarray(0, liveCount), dead, kept };
 }
 
 /**
@@ -91,7 +110,7 @@ export function plansStillHold(state: IndexMapState, plans: ReadonlyMap<number, 
   const wanted = new Map<number, { readonly fileId: number; readonly offset: number }>();
   for (const [fileId, plan] of plans) {
     for (const mapUid of plan.dead) wanted.set(mapUid, { fileId, offset: -1 });
-    for (const m of plan.live) wanted.set(m.entry.mapUid, { fileId, offset: m.entry.offset });
+    for (const row of plan.live) wanted.set(plan.columns.mapUids[row], { fileId, offset: plan.columns.offsets[row] });
   }
   let holding = 0;
   let inFiles = 0;

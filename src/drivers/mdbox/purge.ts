@@ -240,7 +240,7 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
     if (held && planned.length > 0) {
       if (closing === undefined) await deleteOld();
       for (const file of planned) {
-        result.movedMapUids.push(...file.plan.live.map((m) => m.entry.mapUid));
+        for (const row of file.plan.live) result.movedMapUids.push(file.plan.columns.mapUids[row]);
         result.expungedMapUids.push(...file.plan.dead);
         result.purgedFileIds.push(file.fileId);
       }
@@ -263,13 +263,15 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
  */
 function queueCopies(session: AppendSession, plan: CopyPlan, window: FileWindow, job: FileJob): Placement[] {
   const recentFiles = () => job.listing.recentFiles();
-  const placements: Placement[] = new Array(plan.live.length);
-  for (let i = 0; i < plan.live.length; i++) {
-    const { entry, bodySize, alt } = plan.live[i];
-    const bytes = window.at(entry.offset, entry.size);
-    const at = entry.offset - window.base;
+  const { live, liveBodySizes, liveAlt, columns } = plan;
+  const placements: Placement[] = new Array(live.length);
+  for (let i = 0; i < live.length; i++) {
+    const offset = columns.offsets[live[i]];
+    const size = columns.sizes[live[i]];
+    const bytes = window.at(offset, size);
+    const at = offset - window.base;
     // A view of the window's buffer: add() has copied it when it returns, before the window reads again.
-    placements[i] = session.add(bytes.subarray(at, at + entry.size), bodySize, recentFiles, alt);
+    placements[i] = session.add(bytes.subarray(at, at + size), liveBodySizes[i], recentFiles, liveAlt[i] === 1);
   }
   return placements;
 }
@@ -372,9 +374,10 @@ async function batchRecords(ctx: MdboxContext, session: AppendSession, planned: 
   const moved = [];
   const dead: ExpungeGuid[] = [];
   for (const f of planned) {
-    for (let i = 0; i < f.plan.live.length; i++) {
+    const { live, columns } = f.plan;
+    for (let i = 0; i < live.length; i++) {
       const at = session.resolve(f.placements[i]);
-      moved.push({ mapUid: f.plan.live[i].entry.mapUid, fileId: at.fileId, offset: at.offset, size: at.size });
+      moved.push({ mapUid: columns.mapUids[live[i]], fileId: at.fileId, offset: at.offset, size: at.size });
     }
     for (let i = 0; i < f.plan.dead.length; i++) dead.push({ uid: f.plan.dead[i], guid: ZERO_GUID });
   }
