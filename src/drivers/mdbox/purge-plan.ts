@@ -63,8 +63,10 @@ export function planCopies(window: FileWindow, filePath: string, columns: MapCol
   const { moveToAlt, moveFromAlt } = rules;
   let msgHeaderSize: number;
   let offset: number;
+  let bytes = window.at(0, FILE_HEADER_BYTES);
+  let base = window.base;
   try {
-    const { header, headerSize } = decodeDboxFileHeader(window.at(0, FILE_HEADER_BYTES), { path: filePath });
+    const { header, headerSize } = decodeDboxFileHeader(bytes, { path: filePath });
     msgHeaderSize = header.msgHeaderSize;
     offset = headerSize;
   } catch (err) {
@@ -76,10 +78,13 @@ export function planCopies(window: FileWindow, filePath: string, columns: MapCol
   for (let k = 0; k < rows.length; k++) {
     const i = rows[k];
     if (offsets[i] !== offset) return undefined;
-    // The window holds the whole message as the map sizes it; a message that is longer than that
-    // does not end where the map says, whatever follows.
-    const bytes = window.at(offset, sizes[i]);
-    const at = offset - window.base;
+    // The window holds the whole message as the map sizes it (a message longer than that does not
+    // end where the map says, whatever follows); read on only when it does not yet.
+    if (offset + sizes[i] > base + bytes.length) {
+      bytes = window.at(offset, sizes[i]);
+      base = window.base;
+    }
+    const at = offset - base;
     // The metadata is only skipped: purge copies it as bytes.
     const end = dboxMessageEnd(bytes, at, msgHeaderSize, found);
     if (end < 0 || end - at !== sizes[i]) return undefined;

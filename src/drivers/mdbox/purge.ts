@@ -174,6 +174,8 @@ function refcountZeroAndMoved(ctx: MdboxContext, columns: MapColumns, opts: Purg
  */
 const MAX_BATCH_FILES = 32;
 
+const NO_BYTES: Uint8Array = new Uint8Array(0);
+
 /** The map's expunges carry zero GUIDs (observed). One array for all of them: log records are never modified. */
 const ZERO_GUID = new Uint8Array(16);
 
@@ -265,11 +267,17 @@ function queueCopies(session: AppendSession, plan: CopyPlan, window: FileWindow,
   const recentFiles = () => job.listing.recentFiles();
   const { live, liveBodySizes, liveAlt, columns } = plan;
   const placements: Placement[] = new Array(live.length);
+  let bytes = NO_BYTES;
+  let base = 0;
   for (let i = 0; i < live.length; i++) {
     const offset = columns.offsets[live[i]];
     const size = columns.sizes[live[i]];
-    const bytes = window.at(offset, size);
-    const at = offset - window.base;
+    // Read on only when the message is not all in the window (planCopies made sure the file has it).
+    if (offset < base || offset + size > base + bytes.length) {
+      bytes = window.at(offset, size);
+      base = window.base;
+    }
+    const at = offset - base;
     // A view of the window's buffer: add() has copied it when it returns, before the window reads again.
     placements[i] = session.add(bytes.subarray(at, at + size), liveBodySizes[i], recentFiles, liveAlt[i] === 1);
   }
