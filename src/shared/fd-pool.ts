@@ -1,7 +1,7 @@
 /**
  * Calls on a bare descriptor run on libuv's thread pool, as promises, for
- * the few waits worth taking off the event loop: a whole m.N read, the last
- * close of a purged m.N (freeing its page cache), fdatasync and a directory's fsync. Elsewhere the
+ * the few waits worth taking off the event loop: the last close of a purged
+ * m.N (freeing its page cache), fdatasync and a directory's fsync. Elsewhere the
  * engine uses the synchronous calls on purpose (a small read is a few µs, a
  * pool round trip more). fs.promises works on FileHandles, not on the
  * descriptors these callers hold; and util.promisify would keep the fs
@@ -15,11 +15,6 @@ type Done<T> = (err: NodeJS.ErrnoException | null | undefined, value?: T) => voi
 /** `start`'s callback call as a promise. */
 function onPool<T>(start: (done: Done<T>) => void): Promise<T> {
   return new Promise((resolve, reject) => start((err, value) => (err ? reject(err) : resolve(value as T))));
-}
-
-/** pread(2) of up to `length` bytes at file offset `position`, into `into` at the same offset. @returns how many were read. */
-export function readOnPool(fd: number, into: Uint8Array, position: number, length: number): Promise<number> {
-  return onPool<number>((done) => fs.read(fd, into, position, length, position, done));
 }
 
 /** close(2). */

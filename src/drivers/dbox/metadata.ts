@@ -119,20 +119,6 @@ function checkMetadataMagic(bytes: Uint8Array, at: number, path: string | undefi
 }
 
 /**
- * Where the metadata block starting at `bytes[at]` ends, its magic checked
- * but not its items: what a purge, which copies the block as bytes, needs
- * (Dovecot's purge too reads the lines up to the empty one, not their values).
- * @throws MailCorruptedError when the magic is wrong or no empty line ends the block.
- */
-export function skipDboxMetadata(bytes: Uint8Array, at: number, where: { path?: string; baseOffset?: number }): number {
-  const base = where.baseOffset ?? 0;
-  checkMetadataMagic(bytes, at, where.path, base);
-  const end = findDboxMetadataEnd(bytes, at);
-  if (end === undefined) throw new MailCorruptedError("missing end-of-metadata line", { path: where.path, offset: base + at });
-  return end;
-}
-
-/**
  * Finds where the metadata block starting at `bytes[at]` ends, without
  * checking it: used to learn how much of a file to read before decoding.
  * @returns the index after the terminating line, or undefined when `bytes`

@@ -23,7 +23,11 @@ export interface RotationCheck {
 
 /** @returns true when the message may be appended to the file under Dovecot's rotation rule. */
 export function mdboxFileHasRoom(check: RotationCheck): boolean {
-  const rotate = check.rotateSizeBytes ?? MDBOX_ROTATE_SIZE_DEFAULT;
-  const after = check.fileSizeBytes + check.mailSizeBytes;
-  return check.appendedInTransaction ? after <= rotate : after < rotate;
+  return mdboxHasRoom(check.fileSizeBytes, check.mailSizeBytes, check.rotateSizeBytes ?? MDBOX_ROTATE_SIZE_DEFAULT, check.appendedInTransaction ?? false);
+}
+
+/** mdboxFileHasRoom() without an object per check (a purge checks each message it copies). */
+export function mdboxHasRoom(fileSizeBytes: number, mailSizeBytes: number, rotateSizeBytes: number, appendedInTransaction: boolean): boolean {
+  const after = fileSizeBytes + mailSizeBytes;
+  return appendedInTransaction ? after <= rotateSizeBytes : after < rotateSizeBytes;
 }

@@ -13,7 +13,7 @@
  */
 import { MdboxPaths } from "./paths.js";
 import { AppendTarget } from "./append-target.js";
-import { mdboxFileHasRoom, MDBOX_ROTATE_SIZE_DEFAULT } from "../dbox/rotation.js";
+import { mdboxHasRoom, MDBOX_ROTATE_SIZE_DEFAULT } from "../dbox/rotation.js";
 import { dboxMessageSize, writeDboxMessage, type DboxMessageInput } from "../dbox/file-format.js";
 import type { FileEnd } from "../../projections/mdbox-map-view.js";
 import { assert } from "../../shared/errors.js";
@@ -40,12 +40,6 @@ export interface AppendSessionOptions {
    * overlaps the map log's).
    */
   deferDirSync?: boolean;
-  /**
-   * Bytes each file stages before a write (default 256 KiB). A purge copies
-   * megabytes at once: fewer, larger writes are fewer waits on libuv's pool,
-   * each of which costs a wake-up on a busy machine.
-   */
-  stagingBytes?: number;
 }
 
 /** Where one message was put; resolve() gives its map record after publish(). */
@@ -81,36 +75,29 @@ export class AppendSession {
    * asked once per session).
    */
   add(record: Uint8Array, bodySize: number, recentFiles: () => readonly FileEnd[], alt = false): Placement {
-    return this.place(record.length, bodySize, (out, at) => out.set(record, at), recentFiles, alt);
+    // Copied as it is, without a closure: a purge adds thousands, with cold code.
+    const target = this.place(bodySize, recentFiles, alt);
+    return { target, offset: target.queue(record), size: record.length };
   }
 
   /** Like add(), for a message not encoded yet: it is encoded straight into the file's staging buffer. */
   addMessage(message: DboxMessageInput, recentFiles: () => readonly FileEnd[], alt = false): Placement {
     const size = dboxMessageSize(message.body.length, message.metadata);
-    return this.place(size, message.body.length, (out, at) => writeDboxMessage(out, at, message), recentFiles, alt);
+    const target = this.place(message.body.length, recentFiles, alt);
+    return { target, offset: target.queueEncoded(size, (out, at) => writeDboxMessage(out, at, message)), size };
   }
 
   /**
-   * Places `size` bytes that `encode` writes, without a promise: a purge or
-   * a save stage places thousands, and an await each (async hooks are on
-   * inside a storage change) was a tenth of a purge's CPU. Opening files
-   * and writing full staging buffers are synchronous (see append-target.ts).
+   * The file the next message goes to, without a promise: a purge or a save
+   * stage places thousands, and an await each (async hooks are on inside a
+   * storage change) was a tenth of a purge's CPU. Opening files and writing
+   * full staging buffers are synchronous (see append-target.ts).
    */
-  private place(size: number, bodySize: number, encode: (out: Uint8Array, at: number) => void, recentFiles: () => readonly FileEnd[], alt: boolean): Placement {
+  private place(bodySize: number, recentFiles: () => readonly FileEnd[], alt: boolean): AppendTarget {
     const target = this.targetWithRoom(bodySize, alt) ?? this.nextTarget(bodySize, recentFiles, alt);
     target.appended = true;
     this.placedCount++;
-    return { target, offset: target.queueEncoded(size, encode), size };
-  }
-
-  /** Places records in order, as add() one at a time would. */
-  addAll(items: ReadonlyArray<{ readonly record: Uint8Array; readonly bodySize: number; readonly alt: boolean }>, recentFiles: () => readonly FileEnd[]): Placement[] {
-    const placements: Placement[] = new Array(items.length);
-    for (let i = 0; i < items.length; i++) {
-      const { record, bodySize, alt } = items[i];
-      placements[i] = this.add(record, bodySize, recentFiles, alt);
-    }
-    return placements;
+    return target;
   }
 
   /**
@@ -127,7 +114,7 @@ export class AppendSession {
     // By index: an iterator per message placed was garbage (a purge places thousands).
     for (let i = 0; i < this.targets.length; i++) {
       const t = this.targets[i];
-      if (t.alt === alt && mdboxFileHasRoom({ fileSizeBytes: t.size, mailSizeBytes: bodySize, rotateSizeBytes: this.rotate, appendedInTransaction: t.appended })) return t;
+      if (t.alt === alt && mdboxHasRoom(t.size, bodySize, this.rotate, t.appended)) return t;
     }
     return undefined;
   }
@@ -137,7 +124,7 @@ export class AppendSession {
     const candidate = bodySize < this.rotate ? this.openCandidate(bodySize, recentFiles, alt) : undefined;
     if (candidate !== undefined) return candidate;
     this.paths.ensureDirs(alt);
-    const target = AppendTarget.createNew(alt ? this.paths.altStorageDir! : this.paths.storageDir, alt, this.options.stagingBytes);
+    const target = AppendTarget.createNew(alt ? this.paths.altStorageDir! : this.paths.storageDir, alt);
     this.targets.push(target);
     return target;
   }
@@ -243,11 +230,11 @@ export class AppendSession {
     this.candidates ??= recentFiles();
     for (const c of this.candidates) {
       if (this.tried.has(c.fileId) || this.options.excludeFileIds?.has(c.fileId)) continue;
-      if (!mdboxFileHasRoom({ fileSizeBytes: c.end, mailSizeBytes: bodySize, rotateSizeBytes: this.rotate })) continue;
+      if (!mdboxHasRoom(c.end, bodySize, this.rotate, false)) continue;
       const located = this.paths.locate(c.fileId);
       if (located === undefined || located.alt !== alt) continue;
       this.tried.add(c.fileId);
-      const target = AppendTarget.openExisting(located.path, c.fileId, alt, c.end, this.options.stagingBytes);
+      const target = AppendTarget.openExisting(located.path, c.fileId, alt, c.end);
       if (target !== undefined) {
         this.targets.push(target);
         return target;

@@ -25,7 +25,7 @@ import { repairLowRefcounts } from "./refcount-repair.js";
 import { allEnded } from "../../shared/all-ended.js";
 import { cleanupAfter, cleanupAll } from "../../shared/cleanup.js";
 import { closeOnPool } from "../../shared/fd-pool.js";
-import { WholeFileReader } from "../../shared/whole-file-reader.js";
+import { FileWindow } from "../dbox/file-window.js";
 import { PurgeListing } from "./purge-listing.js";
 import { closeUnplanned, openForPurge, type OpenOutcome } from "./purge-open.js";
 import { outcomeOf, valueOf, type Outcome } from "../../shared/outcome.js";
@@ -85,31 +85,16 @@ export async function purgeStorage(ctx: MdboxContext, opts: PurgeOptions = {}): 
   if (!ctx.map.exists()) return result;
   const columns = MapColumns.of(ctx.map.open().refresh(), { path: ctx.paths.mapPrefix });
   const found = refcountZeroAndMoved(ctx, columns, opts);
-  const readers: FileJob["readers"] = [new WholeFileReader(), new WholeFileReader()];
-  // The file most likely purged first is opened and read while the references are checked and
-  // the files listed: the read on the pool, the rest on this thread.
-  const guess = found.lowestFileId;
-  let first = guess === undefined ? undefined : openForPurge(ctx.paths, guess, readers[0]);
-  try {
-    const chosen = await filesToPurge(ctx, opts, columns, found, result);
-    const { keep, fileIds } = chosen;
-    const job: FileJob = { ...opts, keep, exclude: fileIds, listing: new PurgeListing(ctx.map, fileIds, chosen.columns), readers, orphansLooked: { done: false } };
-    const order = [...fileIds].sort((a, b) => a - b);
-    // Handed to the first batch, which closes it; closed here when a kept reference spared that file.
-    const opened = first;
-    first = undefined;
-    if (order[0] !== guess) await closeUnplanned(opened);
-    for (let i = 0; i < order.length; i += MAX_BATCH_FILES) {
-      const last = i + MAX_BATCH_FILES >= order.length;
-      await purgeBatch(ctx, order.slice(i, i + MAX_BATCH_FILES), { ...job, orphans: last ? result.orphanFileIds : undefined }, result, i === 0 && order[0] === guess ? opened : undefined);
-    }
-    // Looked at in the last batch's map transaction, unless that did not commit.
-    if (!job.orphansLooked.done) result.orphanFileIds.push(...(await findOrphanFiles(ctx)));
-  } catch (err) {
-    // Still ours only when the reference check or the listing failed.
-    await cleanupAfter(err, () => closeUnplanned(first));
-    throw err;
+  const chosen = await filesToPurge(ctx, opts, columns, found, result);
+  const { keep, fileIds } = chosen;
+  const job: FileJob = { ...opts, keep, exclude: fileIds, listing: new PurgeListing(ctx.map, fileIds, chosen.columns), windows: { last: undefined }, orphansLooked: { done: false } };
+  const order = [...fileIds].sort((a, b) => a - b);
+  for (let i = 0; i < order.length; i += MAX_BATCH_FILES) {
+    const last = i + MAX_BATCH_FILES >= order.length;
+    await purgeBatch(ctx, order.slice(i, i + MAX_BATCH_FILES), { ...job, orphans: last ? result.orphanFileIds : undefined }, result);
   }
+  // Looked at in the last batch's map transaction, unless that did not commit.
+  if (!job.orphansLooked.done) result.orphanFileIds.push(...(await findOrphanFiles(ctx)));
   return result;
 }
 
@@ -155,8 +140,6 @@ interface PurgeCandidates {
   readonly deadFileIds: Uint32Array;
   /** Files holding a record that moves to the other storage (altmove). */
   readonly movedFileIds: Set<number>;
-  /** The lowest file id of the candidates: the batches' first file unless a reference keeps it. */
-  readonly lowestFileId: number | undefined;
 }
 
 function refcountZeroAndMoved(ctx: MdboxContext, columns: MapColumns, opts: PurgeOptions): PurgeCandidates {
@@ -168,24 +151,19 @@ function refcountZeroAndMoved(ctx: MdboxContext, columns: MapColumns, opts: Purg
   const { moveToAlt, moveFromAlt } = opts;
   const moves = moveToAlt !== undefined || moveFromAlt !== undefined;
   let dead = 0;
-  let lowest = Infinity;
   for (let i = 0; i < columns.count; i++) {
     const mapUid = columns.mapUids[i];
     const fileId = columns.fileIds[i];
     if (columns.refcounts[i] === 0) {
       deadMapUids[dead] = mapUid;
       deadFileIds[dead++] = fileId;
-      if (fileId < lowest) lowest = fileId;
     }
     if (!moves) continue;
     const toAlt = moveToAlt?.has(mapUid) ?? false;
     const located = toAlt || moveFromAlt?.has(mapUid) ? ctx.paths.locate(fileId) : undefined;
-    if (located !== undefined && located.alt !== toAlt) {
-      movedFileIds.add(fileId);
-      if (fileId < lowest) lowest = fileId;
-    }
+    if (located !== undefined && located.alt !== toAlt) movedFileIds.add(fileId);
   }
-  return { deadMapUids: deadMapUids.subarray(0, dead), deadFileIds: deadFileIds.subarray(0, dead), movedFileIds, lowestFileId: lowest === Infinity ? undefined : lowest };
+  return { deadMapUids: deadMapUids.subarray(0, dead), deadFileIds: deadFileIds.subarray(0, dead), movedFileIds };
 }
 
 /**
@@ -196,8 +174,7 @@ function refcountZeroAndMoved(ctx: MdboxContext, columns: MapColumns, opts: Purg
  */
 const MAX_BATCH_FILES = 32;
 
-/** What each file the copies go to stages before a write: a 10 MiB file in about ten writes. */
-const COPY_STAGING_BYTES = 1024 * 1024;
+const NO_BYTES: Uint8Array = new Uint8Array(0);
 
 /** The map's expunges carry zero GUIDs (observed). One array for all of them: log records are never modified. */
 const ZERO_GUID = new Uint8Array(16);
@@ -205,12 +182,8 @@ const ZERO_GUID = new Uint8Array(16);
 interface FileJob extends PlanRules {
   readonly exclude: ReadonlySet<number>;
   readonly listing: PurgeListing;
-  /**
-   * Files are read into these in turn, the next while the current is
-   * planned: a file's live messages are queued (copied) before the one
-   * after the next is read into its buffer.
-   */
-  readonly readers: readonly [WholeFileReader, WholeFileReader];
+  /** The last file's window, whose buffer the next file's reads reuse (one file is read at a time). */
+  readonly windows: { last: FileWindow | undefined };
   /** Where the batch's map transaction adds the orphan files it finds (the last batch: saves a lock and a walk of its own). */
   readonly orphans?: number[];
   readonly orphansLooked: { done: boolean };
@@ -240,17 +213,12 @@ interface PlannedFile {
  * longer holds, nothing is committed (the copies are taken back) and each
  * file is tried again on its own.
  */
-async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: FileJob, result: PurgeResult, first?: OpenOutcome): Promise<void> {
+async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: FileJob, result: PurgeResult): Promise<void> {
   const planned: PlannedFile[] = [];
   // The directory sync of new files need only end before the unlinks: until then the files
   // being purged still hold every message, so a name lost in a crash loses nothing.
-  const session = new AppendSession(ctx.paths, { rotateSizeBytes: ctx.settings.rotateSizeBytes, sync: ctx.settings.fsyncFiles ?? true, excludeFileIds: job.exclude, deferDirSync: true, stagingBytes: COPY_STAGING_BYTES });
+  const session = new AppendSession(ctx.paths, { rotateSizeBytes: ctx.settings.rotateSizeBytes, sync: ctx.settings.fsyncFiles ?? true, excludeFileIds: job.exclude, deferDirSync: true });
   let held: boolean;
-  // File k + 1 is opened and its read started before file k is planned (purge-open.ts).
-  const opening: OpenOutcome[] = [];
-  let k = 0;
-  /** opening[unplanned…] are not handed to planOpened (which closes what it does not plan). */
-  let unplanned = 0;
   /** The closes of the old files, started once they are unlinked. */
   let closing: Promise<Outcome<void[]>> | undefined;
   const deleteOld = async () => {
@@ -258,33 +226,23 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
   };
   // Every step runs, whichever fails: each holds descriptors and flocks of its own.
   const release = () => cleanupAll([
-    // Files opened and not planned are left only when the loop below failed.
-    () => allEnded(opening.slice(unplanned).map(closeUnplanned)),
     () => session.release(),
     () => (closing !== undefined ? valueOf(closing) : allEnded(planned.map((file) => closeOnPool(file.fd)))),
   ]);
   try {
-    if (first !== undefined) opening.push(first);
-    else if (fileIds.length > 0) opening.push(openForPurge(ctx.paths, fileIds[0], job.readers[0]));
-    for (; k < fileIds.length; k++) {
-      // Into the other buffer: file k's bytes are used until its copies are queued.
-      if (k + 1 < fileIds.length) opening.push(openForPurge(ctx.paths, fileIds[k + 1], job.readers[(k + 1) % 2]));
-      unplanned = k + 1;
-      const opened = await planOpened(ctx, fileIds[k], opening[k], job, result);
+    for (const fileId of fileIds) {
+      const opened = await planOpened(ctx, fileId, openForPurge(ctx.paths, fileId), job, result);
       if (opened === undefined) continue;
-      const { file, bytes } = opened;
-      planned.push(file);
+      planned.push(opened.file);
       // Dovecot purges each file in a transaction of its own (the rotation rule depends on it).
       session.beginTransaction();
-      // Views of file k's read buffer: addAll() has copied them all when it returns, before that buffer is read into again.
-      const records = file.plan.live.map((m) => ({ record: bytes.subarray(m.entry.offset, m.entry.offset + m.entry.size), bodySize: m.bodySize, alt: m.alt }));
-      file.placements = session.addAll(records, () => job.listing.recentFiles());
+      opened.file.placements = queueCopies(session, opened.file.plan, opened.window, job);
     }
     held = planned.length === 0 || (await commitBatch(ctx, session, planned, job, deleteOld));
     if (held && planned.length > 0) {
       if (closing === undefined) await deleteOld();
       for (const file of planned) {
-        result.movedMapUids.push(...file.plan.live.map((m) => m.entry.mapUid));
+        for (const row of file.plan.live) result.movedMapUids.push(file.plan.columns.mapUids[row]);
         result.expungedMapUids.push(...file.plan.dead);
         result.purgedFileIds.push(file.fileId);
       }
@@ -301,14 +259,39 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
 }
 
 /**
+ * Queues the live messages of a planned file in `session`, read again
+ * through its window (the plan only walked them).
+ * @returns where each of plan.live went, in the same order.
+ */
+function queueCopies(session: AppendSession, plan: CopyPlan, window: FileWindow, job: FileJob): Placement[] {
+  const recentFiles = () => job.listing.recentFiles();
+  const { live, liveBodySizes, liveAlt, columns } = plan;
+  const placements: Placement[] = new Array(live.length);
+  let bytes = NO_BYTES;
+  let base = 0;
+  for (let i = 0; i < live.length; i++) {
+    const offset = columns.offsets[live[i]];
+    const size = columns.sizes[live[i]];
+    // Read on only when the message is not all in the window (planCopies made sure the file has it).
+    if (offset < base || offset + size > base + bytes.length) {
+      bytes = window.at(offset, size);
+      base = window.base;
+    }
+    const at = offset - base;
+    // A view of the window's buffer: add() has copied it when it returns, before the window reads again.
+    placements[i] = session.add(bytes.subarray(at, at + size), liveBodySizes[i], recentFiles, liveAlt[i] === 1);
+  }
+  return placements;
+}
+
+/**
  * Lists and plans one file opened by openForPurge. Files that cannot be
  * purged now are reported in `result` (skipped, corrupt) and closed; a
  * missing one has its dead records expunged.
- * @returns the planned file, its flock held, and its bytes (its reader's
- *   buffer, valid until that reader's next read); undefined when it is not
- *   purged now.
+ * @returns the planned file, its flock held, and the window it was read
+ *   through; undefined when it is not purged now.
  */
-async function planOpened(ctx: MdboxContext, fileId: number, opened: OpenOutcome, job: FileJob, result: PurgeResult): Promise<{ file: PlannedFile; bytes: Uint8Array } | undefined> {
+async function planOpened(ctx: MdboxContext, fileId: number, opened: OpenOutcome, job: FileJob, result: PurgeResult): Promise<{ file: PlannedFile; window: FileWindow } | undefined> {
   if (opened === "missing") {
     await expungeDeadRecordsOf(ctx, fileId, job.keep, result);
     return undefined;
@@ -319,8 +302,9 @@ async function planOpened(ctx: MdboxContext, fileId: number, opened: OpenOutcome
   try {
     // Listed under the flock (taken when opened): no save can add to the file afterwards.
     const listed = job.listing.entriesOf(fileId);
-    const bytes = await valueOf(opened.read);
-    const plan = planCopies(bytes, opened.path, listed.columns, listed.rows, job, opened.alt);
+    const window = FileWindow.over(opened.fd, opened.sizeBytes, job.windows.last);
+    job.windows.last = window;
+    const plan = planCopies(window, opened.path, listed.columns, listed.rows, job, opened.alt);
     if (plan === undefined) {
       result.corruptFileIds.push(fileId);
       return undefined;
@@ -332,9 +316,9 @@ async function planOpened(ctx: MdboxContext, fileId: number, opened: OpenOutcome
       return undefined;
     }
     file = { fileId, path: opened.path, fd: opened.fd, listedState: listed.state, plan, placements: [] };
-    return { file, bytes };
+    return { file, window };
   } finally {
-    if (file === undefined) await closeUnplanned(opened);
+    if (file === undefined) closeUnplanned(opened);
   }
 }
 
@@ -398,9 +382,10 @@ async function batchRecords(ctx: MdboxContext, session: AppendSession, planned: 
   const moved = [];
   const dead: ExpungeGuid[] = [];
   for (const f of planned) {
-    for (let i = 0; i < f.plan.live.length; i++) {
+    const { live, columns } = f.plan;
+    for (let i = 0; i < live.length; i++) {
       const at = session.resolve(f.placements[i]);
-      moved.push({ mapUid: f.plan.live[i].entry.mapUid, fileId: at.fileId, offset: at.offset, size: at.size });
+      moved.push({ mapUid: columns.mapUids[live[i]], fileId: at.fileId, offset: at.offset, size: at.size });
     }
     for (let i = 0; i < f.plan.dead.length; i++) dead.push({ uid: f.plan.dead[i], guid: ZERO_GUID });
   }

@@ -1,10 +1,9 @@
 /**
  * A purge that fails part-way leaves no m.N descriptor or flock behind and
- * every message readable: the first file, opened and read ahead while the
- * references are checked, and the next file, opened before the current one
- * is planned, are closed on every failure path. And a failing map index
- * rewrite after the purge's map append does not take back copies the map
- * already points at.
+ * every message readable: the file being opened or planned, and the files
+ * of the batch planned before it, are closed on every failure path. And a
+ * failing map index rewrite after the purge's map append does not take back
+ * copies the map already points at.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -49,7 +48,7 @@ function expectNoFlocks(): void {
 }
 
 /** Installs `fn` in place of node:fs's `name` for the ES module importers too. */
-function replaceFs(name: "read" | "close" | "fstatSync" | "unlinkSync", fn: (...args: never[]) => unknown): void {
+function replaceFs(name: "readSync" | "close" | "fstatSync" | "unlinkSync", fn: (...args: never[]) => unknown): void {
   vi.spyOn(fsModule as unknown as Record<string, (...args: never[]) => unknown>, name).mockImplementation(fn);
   syncBuiltinESMExports();
 }
@@ -83,7 +82,7 @@ afterEach(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-it("a kept reference spares the file opened ahead: it is closed", async () => {
+it("a kept reference spares a file: nothing is left open", async () => {
   const box = await storage.openMailbox("INBOX");
   await box.transaction().append({ body: msg(1) }).append({ body: msg(2) }).commit();
   // Refcount 0 while the mailbox still points at it: the reference check keeps it, and m.1 is not purged.
@@ -96,19 +95,22 @@ it("a kept reference spares the file opened ahead: it is closed", async () => {
   await box.close();
 });
 
+/** Makes every read of m.`fileId` throw EIO (`once`: the first only). */
+function failReadsOf(fileId: number, once: boolean): void {
+  const realReadSync = fsModule.readSync;
+  let failed = false;
+  replaceFs("readSync", ((...args: unknown[]) => {
+    if (!(once && failed) && new RegExp(`m\\.${fileId}$`).test(targetOf(String(args[0])))) {
+      failed = true;
+      throw Object.assign(new Error("EIO injected"), { code: "EIO" });
+    }
+    return (realReadSync as (...a: unknown[]) => number)(...args);
+  }) as typeof fs.readSync);
+}
+
 it("a read of the second file fails: the purge throws, no descriptor or flock left", async () => {
   const box = await threeFilesHalfExpunged(storage, root);
-  const realRead = fsModule.read;
-  let failed = false;
-  replaceFs("read", ((...args: unknown[]) => {
-    if (!failed && /m\.2$/.test(targetOf(String(args[0])))) {
-      failed = true;
-      const done = args[args.length - 1] as (err: Error) => void;
-      setImmediate(() => done(Object.assign(new Error("EIO injected"), { code: "EIO" })));
-      return;
-    }
-    return (realRead as (...a: unknown[]) => void)(...args);
-  }) as typeof fs.read);
+  failReadsOf(2, true);
   await expectPurgeFails(box, /EIO injected/);
   expect((await backend().purge()).purgedFileIds).toEqual([1, 2, 3]);
   await expectLiveMessages(box);
@@ -117,17 +119,12 @@ it("a read of the second file fails: the purge throws, no descriptor or flock le
 
 it("a close failing in the cleanup after that does not stop the rest of it, nor replace the first error", async () => {
   const box = await threeFilesHalfExpunged(storage, root);
-  const realRead = fsModule.read;
   const realClose = fsModule.close;
-  replaceFs("read", ((...args: unknown[]) => {
-    if (!/m\.2$/.test(targetOf(String(args[0])))) return (realRead as (...a: unknown[]) => void)(...args);
-    const done = args[args.length - 1] as (err: Error) => void;
-    setImmediate(() => done(Object.assign(new Error("EIO injected"), { code: "EIO" })));
-  }) as typeof fs.read);
-  // m.3, opened ahead and never planned, is closed and then reported as failing to close.
+  failReadsOf(2, false);
+  // m.1, planned before m.2 failed, is closed by the batch's cleanup and then reported as failing to close.
   replaceFs("close", ((fd: number, done: (err: Error | null) => void) => {
-    const ahead = /m\.3$/.test(targetOf(String(fd)));
-    realClose(fd, (err) => done(err ?? (ahead ? Object.assign(new Error("close injected"), { code: "EIO" }) : null)));
+    const planned = /m\.1$/.test(targetOf(String(fd)));
+    realClose(fd, (err) => done(err ?? (planned ? Object.assign(new Error("close injected"), { code: "EIO" }) : null)));
   }) as typeof fs.close);
   const err = (await backend().purge().catch((e: unknown) => e)) as ErrorWithSuppressed;
   restoreFs();
@@ -137,7 +134,7 @@ it("a close failing in the cleanup after that does not stop the rest of it, nor 
   await box.close();
 });
 
-it("fstat of the file read ahead fails: no descriptor or flock left", async () => {
+it("fstat of a file being opened fails: no descriptor or flock left", async () => {
   const box = await threeFilesHalfExpunged(storage, root);
   const realFstat = fsModule.fstatSync;
   replaceFs("fstatSync", ((fd: number, o?: fs.StatSyncOptions) => {
