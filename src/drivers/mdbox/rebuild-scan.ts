@@ -71,6 +71,13 @@ class ScanSink {
   private readonly origMailboxes = new OrigMailboxes(this.messages);
   file: LocatedFile = { fileId: 0, path: "", alt: false };
   window: FileWindow | undefined;
+  /**
+   * One for the whole scan, not one per file: its `take` is the callback
+   * walkDboxMetadata calls for every item, and optimized code that inlined
+   * one file's `take` was thrown away at the next file's ("wrong call
+   * target" in --trace-deopt) and the metadata walk compiled again.
+   */
+  readonly meta = new DboxMetadataForRebuild();
 
   /** The message at `offset` of the file, its metadata `meta` (places in `bytes`, the window). */
   message(offset: number, bytes: Uint8Array, meta: DboxMetadataForRebuild): void {
@@ -137,7 +144,7 @@ const MIN_METADATA_BYTES = 256;
  */
 function scanFile(file: FileWindow, where: { path: string }, sink: ScanSink): void {
   let offset = 0;
-  const meta = new DboxMetadataForRebuild();
+  const meta = sink.meta;
   // One object for the whole walk, its base moved with the window (not one per message).
   const metaWhere = { path: where.path, baseOffset: 0 };
   // The place errors name, moved with the walk (a walk throws on its first error, so none is kept past it).
