@@ -590,13 +590,17 @@ export class RecordEditor extends RecordReader {
       let seg = s < 0 ? undefined : this.segments[s];
       const lastLeaf = seg === undefined ? undefined : seg.leaves[seg.leaves.length - 1];
       if (lastLeaf === undefined || lastLeaf.count === LEAF_RECORDS) {
+        // Stored at the end, not push()ed: an empty store's arrays start out holding no objects (V8's
+        // small-integer elements kind), and optimized code that inlined push() for the first store it met
+        // was thrown away at the next empty store's first segment (--trace-deopt "not a Smi": a rebuild
+        // appends to a new map, then to a new mailbox).
         if (seg === undefined || seg.leaves.length === SEGMENT_LEAVES) {
-          this.segments.push({ leaves: [], ends: [], owner: this.token });
+          this.segments[this.segments.length] = { leaves: [], ends: [], owner: this.token };
           this.segEnds.push(this.count);
           s++;
         }
         seg = this.ownSegment(s);
-        seg.leaves.push(newLeaf(LEAF_RECORDS, rs, this.token));
+        seg.leaves[seg.leaves.length] = newLeaf(LEAF_RECORDS, rs, this.token);
         seg.ends.push(seg.ends.length === 0 ? 0 : seg.ends[seg.ends.length - 1]);
       } else {
         seg = this.ownSegment(s);
