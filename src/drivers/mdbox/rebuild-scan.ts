@@ -46,9 +46,8 @@ export async function scanStorageFiles(paths: MdboxPaths): Promise<ScanResult> {
 class ScanSink {
   readonly messages = new FoundMessages();
   readonly broken: BrokenSpot[] = [];
-  private readonly origMailboxes = new OrigMailboxes(this.messages);
+  readonly origMailboxes = new OrigMailboxes(this.messages);
   file: LocatedFile = { fileId: 0, path: "", alt: false };
-  window: FileWindow | undefined;
   /**
    * One for the whole scan, not one per file: its `take` is the callback
    * walkDboxMetadata calls for every item, and optimized code that inlined
@@ -56,22 +55,6 @@ class ScanSink {
    * target" in --trace-deopt) and the metadata walk compiled again.
    */
   readonly meta = new DboxMetadataForRebuild();
-
-  /** The message at `offset` of the file, its metadata `meta` (places in `bytes`, the window). */
-  message(offset: number, bytes: Uint8Array, meta: DboxMetadataForRebuild): void {
-    const messages = this.messages;
-    if (meta.guidStart < 0 || meta.guidStart === meta.guidEnd) {
-      this.brokenAt(offset, "message is missing GUID");
-      return;
-    }
-    const guidAt = messages.nextGuidAt();
-    if (!guid128FromBytes(bytes, meta.guidStart, meta.guidEnd, messages.guids, guidAt)) {
-      // Not 32 hex digits: the 128-bit form is a hash of the string.
-      messages.guids.set(messageGuid128(textAt(bytes, meta.guidStart, meta.guidEnd)), guidAt);
-    }
-    const orig = meta.origStart < 0 ? -1 : this.origMailboxes.indexOf(bytes, meta.origStart, meta.origEnd);
-    messages.add(this.file.fileId, this.file.alt, offset, this.window!.base + meta.end - offset, orig);
-  }
 
   /** The file stops making sense at `offset`. */
   brokenAt(offset: number, reason: string): void {
@@ -115,22 +98,26 @@ const MIN_METADATA_BYTES = 256;
 
 /**
  * Walks every m.N of `files` (in file_id order, primary before ALT),
- * reading message headers and metadata and skipping bodies. Each message's
- * metadata goes to `sink.message` (places in `bytes`, the window, whose
- * file offset is `sink.window.base`; both valid during the call only);
- * where a file stops making sense, `sink.brokenAt` is told and the walk
- * goes on with the next file (the messages before stay).
+ * reading message headers and metadata and skipping bodies: each message
+ * found goes to `sink.messages`; where a file stops making sense,
+ * `sink.brokenAt` is told and the walk goes on with the next file (the
+ * messages before stay).
  * One call for the whole scan, the message loop inside the file loop: the
  * message loop's optimized code (V8 compiles it on the stack, "OSR", while
  * the first file is read) serves every file, where a call per file ran the
  * next file's first messages unoptimized until the function had compiled a
  * second time (--trace-opt: the file walk compiled twice per rebuild).
+ * What is done per message is written out here rather than in helpers
+ * (reading the metadata block, adding the message): V8 compiled each
+ * helper on its own as it got hot, and then again inlined into this loop,
+ * compile work on other threads that competed with the scan on two cores.
  * @returns the highest file id listed.
  */
 function scanFiles(files: readonly LocatedFile[], sink: ScanSink): number {
   let highestFileId = 0;
   const seen = new Set<number>();
   const meta = sink.meta;
+  const messages = sink.messages;
   for (const f of files) {
     highestFileId = Math.max(highestFileId, f.fileId);
     if (seen.has(f.fileId)) continue;
@@ -145,7 +132,6 @@ function scanFiles(files: readonly LocatedFile[], sink: ScanSink): number {
       continue;
     }
     sink.file = f;
-    sink.window = file;
     let offset = 0;
     // One object per file, its base moved with the window (not one per message).
     const metaWhere = { path: f.path, baseOffset: 0 };
@@ -167,8 +153,25 @@ function scanFiles(files: readonly LocatedFile[], sink: ScanSink): number {
         if (bodySize > file.size - offset - msgHeaderSize) {
           throw new MailCorruptedError(`message size ${bodySize} reaches past the end of the file`, at);
         }
-        const bytes = readMetadataAt(file, bodyEnd, metaWhere, meta);
-        sink.message(offset, bytes, meta);
+        // The metadata block, its window grown until the block fits. Walked once: a block cut by the
+        // window's end is walked again after a bigger read; one cut by the file's end is an error.
+        let bytes: Uint8Array;
+        for (let want = MIN_METADATA_BYTES; ; want *= 2) {
+          bytes = file.at(bodyEnd, want);
+          metaWhere.baseOffset = file.base;
+          if (readDboxMetadataForRebuild(bytes, bodyEnd - file.base, metaWhere, meta, file.base + bytes.length < file.size)) break;
+        }
+        if (meta.guidStart < 0 || meta.guidStart === meta.guidEnd) {
+          sink.brokenAt(offset, "message is missing GUID");
+        } else {
+          const guidAt = messages.nextGuidAt();
+          if (!guid128FromBytes(bytes, meta.guidStart, meta.guidEnd, messages.guids, guidAt)) {
+            // Not 32 hex digits: the 128-bit form is a hash of the string.
+            messages.guids.set(messageGuid128(textAt(bytes, meta.guidStart, meta.guidEnd)), guidAt);
+          }
+          const orig = meta.origStart < 0 ? -1 : sink.origMailboxes.indexOf(bytes, meta.origStart, meta.origEnd);
+          messages.add(f.fileId, f.alt, offset, file.base + meta.end - offset, orig);
+        }
         offset = file.base + meta.end;
       }
     } catch (err) {
@@ -180,19 +183,4 @@ function scanFiles(files: readonly LocatedFile[], sink: ScanSink): number {
     }
   }
   return highestFileId;
-}
-
-/**
- * Reads the metadata block at file offset `offset` into `out` (places in
- * the returned window bytes); the window grows until the block fits.
- * `where` is the file's path and a scratch base offset, set here.
- */
-function readMetadataAt(file: FileWindow, offset: number, where: { path: string; baseOffset: number }, out: DboxMetadataForRebuild): Uint8Array {
-  for (let want = MIN_METADATA_BYTES; ; want *= 2) {
-    const bytes = file.at(offset, want);
-    where.baseOffset = file.base;
-    // Walked once: a block cut by the window's end is walked again after a bigger read; one cut by the file's end is an error.
-    const more = file.base + bytes.length < file.size;
-    if (readDboxMetadataForRebuild(bytes, offset - file.base, where, out, more)) return bytes;
-  }
 }
