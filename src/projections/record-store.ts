@@ -81,6 +81,25 @@ function newLeaf(capacity: number, recordSize: number, owner: object | null): Le
   return { bytes, words: new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2), count: 0, owner };
 }
 
+/**
+ * Sets uid and flags of the n zeroed rows of `leaf` from word `w` on (one
+ * every `wordsPerRecord` words: record sizes are multiples of 4, the uid a
+ * u32 at the start of each) from messages[m, m + n). A function of its own,
+ * out of appendMessages: a rebuild or an import appends thousands of rows,
+ * and V8 then compiles this small loop rather than appendMessages with
+ * everything it inlines (twice the compile work on other threads, measured
+ * with --trace-opt in a rebuild).
+ */
+function writeAppendedRows(leaf: Leaf, w: number, wordsPerRecord: number, messages: ReadonlyArray<{ readonly uid: number; readonly flags: number }>, m: number, n: number): void {
+  const words = leaf.words;
+  const bytes = leaf.bytes;
+  for (let i = 0; i < n; i++, w += wordsPerRecord) {
+    const msg = messages[m + i];
+    words[w] = msg.uid;
+    bytes[(w << 2) + 4] = msg.flags;
+  }
+}
+
 /** An unowned leaf over `rows` as they are (count rows, capacity the same). */
 function viewLeaf(rows: Uint8Array, count: number): Leaf {
   return { bytes: rows, words: new Uint32Array(rows.buffer, rows.byteOffset, rows.length >>> 2), count, owner: null };
@@ -610,12 +629,7 @@ export class RecordEditor extends RecordReader {
       const n = Math.min(LEAF_RECORDS - leaf.count, messages.length - m);
       const at = leaf.count * rs;
       leaf.bytes.fill(0, at, at + n * rs);
-      // Record sizes are multiples of 4 (the uid is a u32 at the start of each).
-      for (let i = 0, w = at >>> 2; i < n; i++, w += wordsPerRecord) {
-        const msg = messages[m + i];
-        leaf.words[w] = msg.uid;
-        leaf.bytes[(w << 2) + 4] = msg.flags;
-      }
+      writeAppendedRows(leaf, at >>> 2, wordsPerRecord, messages, m, n);
       m += n;
       leaf.count += n;
       seg.ends[l] += n;
