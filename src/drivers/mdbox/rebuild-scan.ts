@@ -9,7 +9,7 @@ import { decodeDboxFileHeader } from "../dbox/file-header.js";
 import { FileWindow } from "../dbox/file-window.js";
 import { guid128FromBytes, messageGuid128 } from "../dbox/guid.js";
 import { decodeDboxMessageHeader } from "../dbox/message-header.js";
-import { DboxMetadataForRebuild, readDboxMetadataForRebuild, textAt } from "../dbox/metadata.js";
+import { DboxMetadataForRebuild, textAt, walkDboxMetadata } from "../dbox/metadata.js";
 import { mailboxNameOfStorageName } from "./deleted.js";
 import { FoundMessages } from "./found-messages.js";
 import type { LocatedFile, MdboxPaths } from "./paths.js";
@@ -159,7 +159,9 @@ function scanFiles(files: readonly LocatedFile[], sink: ScanSink): number {
         for (let want = MIN_METADATA_BYTES; ; want *= 2) {
           bytes = file.at(bodyEnd, want);
           metaWhere.baseOffset = file.base;
-          if (readDboxMetadataForRebuild(bytes, bodyEnd - file.base, metaWhere, meta, file.base + bytes.length < file.size)) break;
+          meta.reset();
+          meta.end = walkDboxMetadata(bytes, bodyEnd - file.base, metaWhere, meta.take, file.base + bytes.length < file.size);
+          if (meta.end >= 0) break;
         }
         if (meta.guidStart < 0 || meta.guidStart === meta.guidEnd) {
           sink.brokenAt(offset, "message is missing GUID");
