@@ -94,15 +94,17 @@ function isInternalFlagUpdate(u: FlagUpdate): boolean {
   return ((u.addFlags | u.removeFlags) & MAIL_FLAGS_NONRECENT) === 0 && u.modseqIncFlag === 0;
 }
 
-/** APPEND: new records with final flags; uids must not go below next_uid. */
-export function applyAppend(ctx: ApplyContext, record: AppendRecord): void {
-  if (record.messages.length === 0) return;
-  const editor = ctx.edit();
-  const firstNew = editor.count;
-  const c = readCounters(ctx.header, editor.count);
+/**
+ * applyAppend's checks and counts, message by message, into `c`.
+ * A function of its own: V8 then compiles this small loop, not
+ * applyAppend with all it inlines (a rebuild folds two appends of every
+ * message, and applyAppend compiled twice, on other threads, measured with
+ * --trace-opt).
+ * @returns how many messages carry DIRTY. @throws as applyAppend.
+ */
+function countAppended(ctx: ApplyContext, c: Counters, messages: AppendRecord["messages"]): number {
   let dirty = 0;
   const fx = ctx.effects;
-  const messages = record.messages;
   // Indexed, not for-of: a loop over every message of a big transaction runs once, mostly
   // before it is optimized, and there for-of allocates an iterator result per element.
   for (let i = 0; i < messages.length; i++) {
@@ -116,6 +118,17 @@ export function applyAppend(ctx: ApplyContext, record: AppendRecord): void {
     const error = updateCounts(c, 0, m.flags);
     if (error !== undefined) throw ctx.corrupt(error);
   }
+  return dirty;
+}
+
+/** APPEND: new records with final flags; uids must not go below next_uid. */
+export function applyAppend(ctx: ApplyContext, record: AppendRecord): void {
+  if (record.messages.length === 0) return;
+  const editor = ctx.edit();
+  const firstNew = editor.count;
+  const c = readCounters(ctx.header, editor.count);
+  const messages = record.messages;
+  const dirty = countAppended(ctx, c, messages);
   // The rows after the checks, all at once: a bad record throws before any is added, and the fold is dropped.
   editor.appendMessages(messages);
   writeCounters(ctx.header, c);

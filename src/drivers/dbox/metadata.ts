@@ -163,9 +163,14 @@ const GUID_BYTE = DboxMetadataKey.GUID.charCodeAt(0);
 const ORIG_MAILBOX_BYTE = DboxMetadataKey.ORIG_MAILBOX.charCodeAt(0);
 
 /**
- * What a rebuild needs of a message's metadata (GUID, original mailbox), as places in the bytes read
- * (set by readDboxMetadataForRebuild into one reused object: no string
- * per message for values that are mostly compared or parsed as bytes).
+ * What a rebuild needs of a message's metadata (GUID, original mailbox), as
+ * places in the bytes read, into one reused object: no string per message
+ * for values that are mostly compared or parsed as bytes. A block is read
+ * as decodeDboxMetadata() + readDboxMetadata() would (same checks, first
+ * item of a key wins) by `reset()`, then `end = walkDboxMetadata(bytes, at,
+ * where, take, more)`: the rebuild's scan does that in its loop, with no
+ * function of its own around the walk (V8 compiled such a wrapper as one
+ * more hot function, the walk inlined, on other threads).
  */
 export class DboxMetadataForRebuild {
   /** Index after the block: where the next message starts. */
@@ -176,6 +181,11 @@ export class DboxMetadataForRebuild {
   /** `B`'s value (a storage name, UTF-8) is bytes[origStart, origEnd); origStart -1: no `B`. */
   origStart = -1;
   origEnd = -1;
+  /** Forgets the last block's items (`end` is the walk's to set). */
+  reset(): void {
+    this.guidStart = this.origStart = -1;
+  }
+
   /** walkDboxMetadata's onItem keeping the fields above (the first item of a key wins): made once per object, not per block read. */
   readonly take = (key: number, start: number, stop: number): void => {
     if (key === GUID_BYTE && this.guidStart < 0) {
@@ -186,26 +196,6 @@ export class DboxMetadataForRebuild {
       this.origEnd = stop;
     }
   };
-}
-
-/**
- * Reads the block at `bytes[at]` as decodeDboxMetadata() + readDboxMetadata()
- * would (same checks, first item of a key wins), keeping only the fields a
- * storage rebuild matches messages by, straight from the bytes into `out`:
- * a rebuild reads every message of every file.
- * @param more as walkDboxMetadata().
- * @returns false when `more` and the block goes on past `bytes` (`out` then holds nothing useful).
- */
-export function readDboxMetadataForRebuild(
-  bytes: Uint8Array,
-  at: number,
-  where: { path?: string; baseOffset?: number },
-  out: DboxMetadataForRebuild,
-  more = false,
-): boolean {
-  out.guidStart = out.origStart = -1;
-  out.end = walkDboxMetadata(bytes, at, where, out.take, more);
-  return out.end >= 0;
 }
 
 /** @returns the encoded length of the block for `items` (magic to final empty line). */

@@ -8,8 +8,8 @@ import { MailCorruptedError } from "../../shared/errors.js";
 import { decodeDboxFileHeader } from "../dbox/file-header.js";
 import { FileWindow } from "../dbox/file-window.js";
 import { guid128FromBytes, messageGuid128 } from "../dbox/guid.js";
-import { decodeDboxMessageHeader } from "../dbox/message-header.js";
-import { DboxMetadataForRebuild, readDboxMetadataForRebuild, textAt } from "../dbox/metadata.js";
+import { dboxMessageSizeIfSound, decodeDboxMessageHeader } from "../dbox/message-header.js";
+import { DboxMetadataForRebuild, textAt, walkDboxMetadata } from "../dbox/metadata.js";
 import { mailboxNameOfStorageName } from "./deleted.js";
 import { FoundMessages } from "./found-messages.js";
 import type { LocatedFile, MdboxPaths } from "./paths.js";
@@ -32,35 +32,13 @@ export interface ScanResult {
 
 /** Reads every m.N; a file id present in both storages is read from primary (as readers look there first). */
 export async function scanStorageFiles(paths: MdboxPaths): Promise<ScanResult> {
-  const found = new ScanSink();
-  let highestFileId = 0;
-  const seen = new Set<number>();
-  for (const f of await paths.listFiles()) {
-    highestFileId = Math.max(highestFileId, f.fileId);
-    if (seen.has(f.fileId)) continue;
-    seen.add(f.fileId);
-    let file: FileWindow;
-    try {
-      file = FileWindow.open(f.path);
-    } catch (err) {
-      // Gone since the listing (a purge removed it): nothing to read. Other fs errors stop the rebuild.
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      found.broken.push({ fileId: f.fileId, path: f.path, offset: 0, reason: (err as Error).message });
-      continue;
-    }
-    try {
-      found.file = f;
-      found.window = file;
-      scanFile(file, f, found);
-    } finally {
-      file.close();
-    }
-  }
-  return { messages: found.messages, broken: found.broken, highestFileId };
+  const sink = new ScanSink();
+  const highestFileId = scanFiles(await paths.listFiles(), sink);
+  return { messages: sink.messages, broken: sink.broken, highestFileId };
 }
 
 /**
- * What scanFile() finds, file after file: one object for the whole scan,
+ * What scanFiles() finds, file after file: one object for the whole scan,
  * told of the file being read, rather than callbacks made anew for each
  * file (optimized code that inlined one file's callback was thrown away at
  * the next file's, and the scan compiled again).
@@ -68,25 +46,15 @@ export async function scanStorageFiles(paths: MdboxPaths): Promise<ScanResult> {
 class ScanSink {
   readonly messages = new FoundMessages();
   readonly broken: BrokenSpot[] = [];
-  private readonly origMailboxes = new OrigMailboxes(this.messages);
+  readonly origMailboxes = new OrigMailboxes(this.messages);
   file: LocatedFile = { fileId: 0, path: "", alt: false };
-  window: FileWindow | undefined;
-
-  /** The message at `offset` of the file, its metadata `meta` (places in `bytes`, the window). */
-  message(offset: number, bytes: Uint8Array, meta: DboxMetadataForRebuild): void {
-    const messages = this.messages;
-    if (meta.guidStart < 0 || meta.guidStart === meta.guidEnd) {
-      this.brokenAt(offset, "message is missing GUID");
-      return;
-    }
-    const guidAt = messages.nextGuidAt();
-    if (!guid128FromBytes(bytes, meta.guidStart, meta.guidEnd, messages.guids, guidAt)) {
-      // Not 32 hex digits: the 128-bit form is a hash of the string.
-      messages.guids.set(messageGuid128(textAt(bytes, meta.guidStart, meta.guidEnd)), guidAt);
-    }
-    const orig = meta.origStart < 0 ? -1 : this.origMailboxes.indexOf(bytes, meta.origStart, meta.origEnd);
-    messages.add(this.file.fileId, this.file.alt, offset, this.window!.base + meta.end - offset, orig);
-  }
+  /**
+   * One for the whole scan, not one per file: its `take` is the callback
+   * walkDboxMetadata calls for every item, and optimized code that inlined
+   * one file's `take` was thrown away at the next file's ("wrong call
+   * target" in --trace-deopt) and the metadata walk compiled again.
+   */
+  readonly meta = new DboxMetadataForRebuild();
 
   /** The file stops making sense at `offset`. */
   brokenAt(offset: number, reason: string): void {
@@ -129,57 +97,95 @@ function sameBytes(bytes: Uint8Array, start: number, other: Uint8Array): boolean
 const MIN_METADATA_BYTES = 256;
 
 /**
- * Walks one m.N through `file`, reading message headers and metadata and
- * skipping bodies. Each message's metadata goes to `sink.message` (places
- * in `bytes`, the window, whose file offset is `file.base`; both valid
- * during the call only); where the file stops making sense, `sink.brokenAt`
- * is told and the walk ends (the messages before stay).
+ * Walks every m.N of `files` (in file_id order, primary before ALT),
+ * reading message headers and metadata and skipping bodies: each message
+ * found goes to `sink.messages`; where a file stops making sense,
+ * `sink.brokenAt` is told and the walk goes on with the next file (the
+ * messages before stay).
+ * One call for the whole scan, the message loop inside the file loop: the
+ * message loop's optimized code (V8 compiles it on the stack, "OSR", while
+ * the first file is read) serves every file, where a call per file ran the
+ * next file's first messages unoptimized until the function had compiled a
+ * second time (--trace-opt: the file walk compiled twice per rebuild).
+ * What is done per message is written out here rather than in helpers
+ * (reading the metadata block, adding the message): V8 compiled each
+ * helper on its own as it got hot, and then again inlined into this loop,
+ * compile work on other threads that competed with the scan on two cores.
+ * @returns the highest file id listed.
  */
-function scanFile(file: FileWindow, where: { path: string }, sink: ScanSink): void {
-  let offset = 0;
-  const meta = new DboxMetadataForRebuild();
-  // One object for the whole walk, its base moved with the window (not one per message).
-  const metaWhere = { path: where.path, baseOffset: 0 };
-  // The place errors name, moved with the walk (a walk throws on its first error, so none is kept past it).
-  const at = { path: where.path, offset: 0 };
-  try {
-    const { header, headerSize } = decodeDboxFileHeader(file.at(0, MIN_METADATA_BYTES), { path: where.path });
-    const msgHeaderSize = header.msgHeaderSize;
-    offset = headerSize;
-    while (offset < file.size) {
-      at.offset = offset;
-      if (offset + msgHeaderSize > file.size) {
-        throw new MailCorruptedError(`message header is truncated (${file.size - offset} of ${msgHeaderSize} bytes)`, at);
-      }
-      const head = file.at(offset, msgHeaderSize);
-      const bodySize = decodeDboxMessageHeader(head, offset - file.base, msgHeaderSize, at);
-      const bodyEnd = offset + msgHeaderSize + bodySize;
-      // Compare before reading on: the size field is untrusted.
-      if (bodySize > file.size - offset - msgHeaderSize) {
-        throw new MailCorruptedError(`message size ${bodySize} reaches past the end of the file`, at);
-      }
-      const bytes = readMetadataAt(file, bodyEnd, metaWhere, meta);
-      sink.message(offset, bytes, meta);
-      offset = file.base + meta.end;
+function scanFiles(files: readonly LocatedFile[], sink: ScanSink): number {
+  let highestFileId = 0;
+  const seen = new Set<number>();
+  const meta = sink.meta;
+  const messages = sink.messages;
+  for (const f of files) {
+    highestFileId = Math.max(highestFileId, f.fileId);
+    if (seen.has(f.fileId)) continue;
+    seen.add(f.fileId);
+    let file: FileWindow;
+    try {
+      file = FileWindow.open(f.path);
+    } catch (err) {
+      // Gone since the listing (a purge removed it): nothing to read. Other fs errors stop the rebuild.
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      sink.broken.push({ fileId: f.fileId, path: f.path, offset: 0, reason: (err as Error).message });
+      continue;
     }
-  } catch (err) {
-    // The file stops making sense here: the messages before stay, the rest is reported.
-    if (!(err instanceof MailCorruptedError)) throw err;
-    sink.brokenAt(offset, err.message);
+    sink.file = f;
+    let offset = 0;
+    // One object per file, its base moved with the window (not one per message).
+    const metaWhere = { path: f.path, baseOffset: 0 };
+    // The place errors name, moved with the walk (a walk throws on its first error, so none is kept past it).
+    const at = { path: f.path, offset: 0 };
+    try {
+      const { header, headerSize } = decodeDboxFileHeader(file.at(0, MIN_METADATA_BYTES), { path: f.path });
+      const msgHeaderSize = header.msgHeaderSize;
+      offset = headerSize;
+      while (offset < file.size) {
+        at.offset = offset;
+        if (offset + msgHeaderSize > file.size) {
+          throw new MailCorruptedError(`message header is truncated (${file.size - offset} of ${msgHeaderSize} bytes)`, at);
+        }
+        const head = file.at(offset, msgHeaderSize);
+        // The header checked without an object (the check a dbox file walk makes of every header);
+        // decodeDboxMessageHeader only for the error it names.
+        let bodySize = dboxMessageSizeIfSound(head, offset - file.base, msgHeaderSize);
+        if (bodySize < 0) bodySize = decodeDboxMessageHeader(head, offset - file.base, msgHeaderSize, at);
+        const bodyEnd = offset + msgHeaderSize + bodySize;
+        // Compare before reading on: the size field is untrusted.
+        if (bodySize > file.size - offset - msgHeaderSize) {
+          throw new MailCorruptedError(`message size ${bodySize} reaches past the end of the file`, at);
+        }
+        // The metadata block, its window grown until the block fits. Walked once: a block cut by the
+        // window's end is walked again after a bigger read; one cut by the file's end is an error.
+        let bytes: Uint8Array;
+        for (let want = MIN_METADATA_BYTES; ; want *= 2) {
+          bytes = file.at(bodyEnd, want);
+          metaWhere.baseOffset = file.base;
+          meta.reset();
+          meta.end = walkDboxMetadata(bytes, bodyEnd - file.base, metaWhere, meta.take, file.base + bytes.length < file.size);
+          if (meta.end >= 0) break;
+        }
+        if (meta.guidStart < 0 || meta.guidStart === meta.guidEnd) {
+          sink.brokenAt(offset, "message is missing GUID");
+        } else {
+          const guidAt = messages.nextGuidAt();
+          if (!guid128FromBytes(bytes, meta.guidStart, meta.guidEnd, messages.guids, guidAt)) {
+            // Not 32 hex digits: the 128-bit form is a hash of the string.
+            messages.guids.set(messageGuid128(textAt(bytes, meta.guidStart, meta.guidEnd)), guidAt);
+          }
+          const orig = meta.origStart < 0 ? -1 : sink.origMailboxes.indexOf(bytes, meta.origStart, meta.origEnd);
+          messages.add(f.fileId, f.alt, offset, file.base + meta.end - offset, orig);
+        }
+        offset = file.base + meta.end;
+      }
+    } catch (err) {
+      // The file stops making sense here: the messages before stay, the rest is reported.
+      if (!(err instanceof MailCorruptedError)) throw err;
+      sink.brokenAt(offset, err.message);
+    } finally {
+      file.close();
+    }
   }
-}
-
-/**
- * Reads the metadata block at file offset `offset` into `out` (places in
- * the returned window bytes); the window grows until the block fits.
- * `where` is the file's path and a scratch base offset, set here.
- */
-function readMetadataAt(file: FileWindow, offset: number, where: { path: string; baseOffset: number }, out: DboxMetadataForRebuild): Uint8Array {
-  for (let want = MIN_METADATA_BYTES; ; want *= 2) {
-    const bytes = file.at(offset, want);
-    where.baseOffset = file.base;
-    // Walked once: a block cut by the window's end is walked again after a bigger read; one cut by the file's end is an error.
-    const more = file.base + bytes.length < file.size;
-    if (readDboxMetadataForRebuild(bytes, offset - file.base, where, out, more)) return bytes;
-  }
+  return highestFileId;
 }

@@ -113,7 +113,7 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
     // Element by element, not push(...list): a spread of 100k arguments can overflow the stack. Indexed,
     // not for-of: run once, mostly unoptimized, where for-of allocates an iterator result per element.
     for (let k = 0; k < mapPlan.expunge.length; k++) result.mapExpunged.push(mapPlan.expunge[k]);
-    for (let k = 0; k < mapPlan.append.length; k++) result.mapAdded.push(mapUids[mapPlan.append[k]]);
+    pushMapUids(result.mapAdded, mapPlan.append, mapUids);
 
     const flags = { external: true };
     const header = mapHeader(state);
@@ -129,11 +129,8 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
       records.push({ type: "append", external: true, sync: false, messages: mapPlan.append.map((i) => ({ uid: mapUids[i], flags: 0 })) });
       records.push(...mapRecordRecordsOfColumns(mapPlan.append, mapUids, found, flags));
     }
-    // The refcounts planMap read from the map's rows: only those that change are written.
-    const refcounts = planned.refcounts.map((n) => Math.min(n, REFCOUNT_MAX));
-    const refs: number[] = [];
-    for (let i = 0; i < mapUids.length; i++) if (!mapPlan.placed.refcountIs(i, refcounts[i])) refs.push(i);
-    records.push(...refSetRecordsOfColumns(refs, mapUids, refcounts, flags));
+    const { refcounts, changed } = changedRefcounts(mapPlan.placed, planned.refcounts);
+    records.push(...refSetRecordsOfColumns(changed, mapUids, refcounts, flags));
     return [records];
   });
 
@@ -147,6 +144,30 @@ export async function rebuildStorage(ctx: MdboxContext, opts: RebuildOptions): P
     closed.clear();
   }
   return result;
+}
+
+/** Adds the map uid of each found message `indexes` to `out` (a function of its own: see changedRefcounts). */
+function pushMapUids(out: number[], indexes: readonly number[], mapUids: Uint32Array): void {
+  for (let k = 0; k < indexes.length; k++) out.push(mapUids[indexes[k]]);
+}
+
+/**
+ * The refcounts to write (`planned`, capped at REFCOUNT_MAX), and the found
+ * messages whose map record does not have its refcount already: only those
+ * are written. A function of its own, not a loop in phase 2's callback: V8
+ * compiles a loop that runs long on the stack (OSR), and there it compiled
+ * the whole callback with all it inlines, on other threads (--trace-opt),
+ * for a loop that runs once.
+ */
+function changedRefcounts(placed: PlacedMessages, planned: Uint32Array): { refcounts: Uint32Array; changed: number[] } {
+  const refcounts = new Uint32Array(planned.length);
+  const changed: number[] = [];
+  for (let i = 0; i < planned.length; i++) {
+    const n = Math.min(planned[i], REFCOUNT_MAX);
+    refcounts[i] = n;
+    if (!placed.refcountIs(i, n)) changed.push(i);
+  }
+  return { refcounts, changed };
 }
 
 /**

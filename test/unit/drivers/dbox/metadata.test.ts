@@ -8,7 +8,7 @@ import {
   findDboxMetadataEnd,
   readDboxMetadata,
   DboxMetadataForRebuild,
-  readDboxMetadataForRebuild,
+  walkDboxMetadata,
 } from "../../../../src/drivers/dbox/metadata.js";
 
 const latin1 = (s: string) => new Uint8Array(Buffer.from(s, "latin1"));
@@ -85,15 +85,21 @@ describe("metadata block", () => {
     expect(findDboxMetadataEnd(bytes, 0)).toBe(bytes.length);
   });
 
-  it("readDboxMetadataForRebuild with more bytes to come: false for a cut block, the same read once whole", () => {
+  it("DboxMetadataForRebuild through walkDboxMetadata with more bytes to come: false for a cut block, the same read once whole", () => {
     const bytes = latin1("\n\x01\x03\nR1\nGabc\nBINBOX\n\nNEXT");
     const out = new DboxMetadataForRebuild();
-    for (let n = 0; n < 20; n++) expect(readDboxMetadataForRebuild(bytes.subarray(0, n), 0, {}, out, true)).toBe(false);
-    expect(readDboxMetadataForRebuild(bytes, 0, {}, out, true)).toBe(true);
+    // What the rebuild's scan does per block.
+    const readForRebuild = (b: Uint8Array, at: number, where: { path?: string; baseOffset?: number }, meta: DboxMetadataForRebuild, more = false) => {
+      meta.reset();
+      meta.end = walkDboxMetadata(b, at, where, meta.take, more);
+      return meta.end >= 0;
+    };
+    for (let n = 0; n < 20; n++) expect(readForRebuild(bytes.subarray(0, n), 0, {}, out, true)).toBe(false);
+    expect(readForRebuild(bytes, 0, {}, out, true)).toBe(true);
     expect({ ...out, take: undefined }).toEqual({ end: 20, guidStart: 8, guidEnd: 11, origStart: 13, origEnd: 18, take: undefined });
     // Without more to come, a cut block is an error, and a bad value is one either way.
-    expect(() => readDboxMetadataForRebuild(bytes.subarray(0, 12), 0, {}, out)).toThrow(MailCorruptedError);
-    expect(() => readDboxMetadataForRebuild(latin1("\n\x01\x03\nRzz\nG"), 0, {}, out, true)).toThrow(MailCorruptedError);
+    expect(() => readForRebuild(bytes.subarray(0, 12), 0, {}, out)).toThrow(MailCorruptedError);
+    expect(() => readForRebuild(latin1("\n\x01\x03\nRzz\nG"), 0, {}, out, true)).toThrow(MailCorruptedError);
   });
 
   it("errors carry path and file offset (baseOffset added)", () => {

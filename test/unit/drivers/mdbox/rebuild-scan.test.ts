@@ -98,6 +98,36 @@ describe("rebuild scan of m.N files", () => {
     await expectLikeWholeFile(bytes.subarray(0, got.messages[20].offset + got.messages[20].size - 3));
   });
 
+  it("walks every file in one pass: a file cut short keeps its messages before the cut, and the files after it are read whole", async () => {
+    // One scan loop serves every file (scanFiles): nothing of one file's walk may leak into the next.
+    const file = (n: number, body: number) => encodeDboxFile({
+      header: { msgHeaderSize: 30, createStamp: 1, unknownItems: [] },
+      messages: Array.from({ length: n }, (_, i) => ({
+        body: new Uint8Array(body).fill(0x63),
+        metadata: [{ key: "G", value: (body * 1000 + i).toString(16).padStart(32, "0") }, { key: "B", value: body === 2_000 ? "Sent" : "INBOX" }],
+      })),
+    });
+    const first = file(50, 1_000);
+    const whole = file(40, 2_000);
+    const cutAt = reference(whole).messages[25].offset + 40;
+    const last = file(30, 3_000);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rebuild-scan-"));
+    const files = [first, whole.subarray(0, cutAt), last].map((bytes, k) => {
+      const p = path.join(dir!, `m.${k + 1}`);
+      fs.writeFileSync(p, bytes);
+      return { fileId: k + 1, path: p, alt: false };
+    });
+    const paths = { listFiles: async () => files } as unknown as MdboxPaths;
+    const { messages, broken, highestFileId } = await scanStorageFiles(paths);
+    const perFile = [1, 2, 3].map((id) => Array.from({ length: messages.count }, (_, i) => i).filter((i) => messages.fileIds[i] === id));
+    expect(perFile.map((l) => l.length)).toEqual([50, 25, 30]);
+    expect(broken).toEqual([{ fileId: 2, path: files[1].path, offset: cutAt - 40, reason: expect.any(String) }]);
+    expect(highestFileId).toBe(3);
+    expect(perFile[2].map((i) => messages.guidHex(i))).toEqual(Array.from({ length: 30 }, (_, i) => (3_000_000 + i).toString(16).padStart(32, "0")));
+    expect(perFile[1].map((i) => messages.origMailbox(i))).toEqual(Array.from({ length: 25 }, () => "Sent"));
+    expect(perFile[2].map((i) => messages.origMailbox(i))).toEqual(Array.from({ length: 30 }, () => "INBOX"));
+  });
+
   it("a metadata value that is not what its key needs ends the file there, as a whole-file decode does", async () => {
     const messages = Array.from({ length: 200 }, (_, i) => ({
       body: new Uint8Array(3_000).fill(0x62),
