@@ -138,6 +138,7 @@ export function readRange(file: SharedLogFile, start: number, end: number): Uint
 
 /** Pages of LazyLogBytes: the unit a process pays a fault for when it first touches memory. */
 const PAGE_SHIFT = 12;
+const PAGE_SIZE = 1 << PAGE_SHIFT;
 /** The most pages one LazyLogBytes read takes when reads keep following each other. */
 const MAX_RUN_PAGES = 64;
 
@@ -152,8 +153,11 @@ const MAX_RUN_PAGES = 64;
  * nothing until touched; reading a whole 801 KB log (a 20k import's) cost a
  * short command ~2.3 ms of system time on the bench machine, the copy itself
  * ~0.05 ms. Only for bytes that do not change while read: a transaction
- * below a checkpoint's log position is complete and never rewritten (the
- * tail past the last complete transaction may be: read it with readRange).
+ * below a checkpoint's log position is complete and never rewritten. The
+ * tail past the last complete transaction may be cut (a writer cutting a
+ * crashed writer's torn tail) and written again: read it in one fill() and
+ * scan only `readBytes`, which ends where a read came up short, as a whole
+ * read would have: zeros past a file that shrank are not the file's.
  * Counts as one read of the log (logReadCount), as the whole read it stands for.
  */
 export class LazyLogBytes {
@@ -163,9 +167,12 @@ export class LazyLogBytes {
   /** Pages the next read takes at least: doubles while reads follow each other (a log of small records). */
   private runPages = 1;
   private lastEndPage = -1;
+  /** Where a read found the file ending before `bytes` does (it shrank since): nothing from here on is the file's. */
+  private shortAt: number;
 
   constructor(private readonly file: SharedLogFile, sizeBytes: number) {
     this.bytes = new Uint8Array(sizeBytes);
+    this.shortAt = sizeBytes;
     this.loaded = new Uint8Array((sizeBytes >>> PAGE_SHIFT) + 1);
     logReads++;
   }
@@ -192,13 +199,22 @@ export class LazyLogBytes {
     }
   }
 
+  /** `bytes` up to where the file was found to end, when a read came up short. */
+  get readBytes(): Uint8Array {
+    return this.shortAt < this.bytes.length ? this.bytes.subarray(0, this.shortAt) : this.bytes;
+  }
+
   private readPages(from: number, stop: number): void {
-    const start = from << PAGE_SHIFT;
-    const end = Math.min(stop << PAGE_SHIFT, this.bytes.length);
+    // Multiplied, not shifted: page numbers of a file past 2 GiB overflow a 32-bit shift.
+    const start = from * PAGE_SIZE;
+    const end = Math.min(stop * PAGE_SIZE, this.bytes.length);
     let done = start;
     while (done < end) {
       const n = fs.readSync(this.file.fd, this.bytes, done, end - done, done);
-      if (n === 0) break; // the file shrank: what is missing stays zero, an unfinished write to a scan
+      if (n === 0) {
+        this.shortAt = Math.min(this.shortAt, done);
+        break;
+      }
       done += n;
     }
     this.loaded.fill(1, from, stop);

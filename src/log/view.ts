@@ -109,7 +109,7 @@ function streamFiles(prefix: string, files: ChainFile[], from: LogPosition | und
     // piecemeal (complete transactions, never rewritten). What is decoded is read at once,
     // as one snapshot: past the last complete transaction, a torn tail may be cut and rewritten.
     file.lazy.fill(minOffset, file.lazy.bytes.length);
-    const scan = scanTransactions(file.lazy.bytes, file.header, file.path, (tx) => {
+    const scan = scanTransactions(file.lazy.readBytes, file.header, file.path, (tx) => {
       if (tx.position.offset < minOffset) {
         if (tx.end.offset <= minOffset) startModseq = tx.modseq;
         if (tx.end.offset === minOffset) found = true;
@@ -181,7 +181,7 @@ function openRaw(path: string): ChainFile | undefined {
     // The fixed header first, then as much as it says it is (hdr_size, at offset 2).
     lazy.fill(0, LOG_HEADER_MIN_SIZE);
     lazy.fill(0, lazy.bytes.length < 4 ? 0 : lazy.bytes[2] | (lazy.bytes[3] << 8));
-    return { path, header: decodeLogHeader(lazy.bytes, path), file, lazy };
+    return { path, header: decodeLogHeader(lazy.readBytes, path), file, lazy };
   } catch (err) {
     releaseLogFile(file);
     throw err;
