@@ -4,8 +4,8 @@
  * a storage rebuild reads every m.N, and reading each whole file (10 MB by
  * default, more when rotation is set higher) cost ~90 MiB of peak RSS at
  * 100k messages for buffers that were only looked at in small pieces
- * (issue #11). One buffer is reused for the whole file, and a purge passes
- * it on from file to file (FileWindow.over): memory touched for the first
+ * (issue #11). One buffer is reused for the whole file, and a purge or a
+ * rebuild passes it on from file to file (`previous`): memory touched for the first
  * time is slow on these VMs (40 ms for a fresh 10 MiB buffer, against 1 ms
  * to read into it again), and a purge's two whole-file read buffers were
  * most of its time at 20k messages.
@@ -38,10 +38,19 @@ export class FileWindow {
     this.size = size;
   }
 
-  /** Opens `path` for reading. @throws fs errors (ENOENT when it is gone). */
-  static open(path: string): FileWindow {
+  /**
+   * Opens `path` for reading. `previous`: a window done with, whose buffer
+   * this one reads into (a rebuild's walk from m.N to m.N).
+   * @throws fs errors (ENOENT when it is gone).
+   */
+  static open(path: string, previous?: FileWindow): FileWindow {
     const fd = fs.openSync(path, "r");
-    return new FileWindow(fd, fs.fstatSync(fd).size, new Uint8Array(CHUNK_BYTES), true);
+    try {
+      return new FileWindow(fd, fs.fstatSync(fd).size, previous?.buffer ?? new Uint8Array(CHUNK_BYTES), true);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
   }
 
   /**

@@ -118,13 +118,15 @@ function scanFiles(files: readonly LocatedFile[], sink: ScanSink): number {
   const seen = new Set<number>();
   const meta = sink.meta;
   const messages = sink.messages;
+  // The last file's window: the next one reads into its buffer (fresh memory is slow to touch first).
+  let previous: FileWindow | undefined;
   for (const f of files) {
     highestFileId = Math.max(highestFileId, f.fileId);
     if (seen.has(f.fileId)) continue;
     seen.add(f.fileId);
     let file: FileWindow;
     try {
-      file = FileWindow.open(f.path);
+      file = FileWindow.open(f.path, previous);
     } catch (err) {
       // Gone since the listing (a purge removed it): nothing to read. Other fs errors stop the rebuild.
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
@@ -186,6 +188,8 @@ function scanFiles(files: readonly LocatedFile[], sink: ScanSink): number {
     } finally {
       file.close();
     }
+    // Nothing keeps a view of the buffer past its file: the window refills it within a file already.
+    previous = file;
   }
   return highestFileId;
 }
