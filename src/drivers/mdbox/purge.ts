@@ -13,6 +13,7 @@
  * storage.
  */
 import * as fs from "node:fs";
+import { MailCorruptedError } from "../../shared/errors.js";
 import type { ExpungeGuid, LogRecord } from "../../log/types.js";
 import { AppendSession, type Placement } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
@@ -236,7 +237,7 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
       planned.push(opened.file);
       // Dovecot purges each file in a transaction of its own (the rotation rule depends on it).
       session.beginTransaction();
-      opened.file.placements = queueCopies(session, opened.file.plan, opened.window, job);
+      opened.file.placements = queueCopies(session, opened.file.plan, opened.window, job, opened.file.path);
     }
     held = planned.length === 0 || (await commitBatch(ctx, session, planned, job, deleteOld));
     if (held && planned.length > 0) {
@@ -263,7 +264,7 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
  * through its window (the plan only walked them).
  * @returns where each of plan.live went, in the same order.
  */
-function queueCopies(session: AppendSession, plan: CopyPlan, window: FileWindow, job: FileJob): Placement[] {
+function queueCopies(session: AppendSession, plan: CopyPlan, window: FileWindow, job: FileJob, path: string): Placement[] {
   const recentFiles = () => job.listing.recentFiles();
   const { live, liveBodySizes, liveAlt, columns } = plan;
   const placements: Placement[] = new Array(live.length);
@@ -278,6 +279,11 @@ function queueCopies(session: AppendSession, plan: CopyPlan, window: FileWindow,
       base = window.base;
     }
     const at = offset - base;
+    // Checked again, not trusted from the plan: a file cut since (a writer ignoring the flock)
+    // would give a short copy that the map then points at, and the original is unlinked.
+    if (at + size > bytes.length) {
+      throw new MailCorruptedError(`message of ${size} bytes ends past the file's end (${window.size} bytes) when copied`, { path, offset });
+    }
     // A view of the window's buffer: add() has copied it when it returns, before the window reads again.
     placements[i] = session.add(bytes.subarray(at, at + size), liveBodySizes[i], recentFiles, liveAlt[i] === 1);
   }
