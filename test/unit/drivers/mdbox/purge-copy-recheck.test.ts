@@ -28,14 +28,15 @@ it("a message cut after the plan: MailCorruptedError naming m.1, m.1 kept, the m
   const m1 = path.join(root, "storage", "m.1");
   let maxPos = -1;
   let cut = false;
-  const orig = fsModule.readSync as any;
-  vi.spyOn(fsModule as any, "readSync").mockImplementation(function (this: any, fd: number, buf: any, off: number, len: number, pos: number) {
+  const orig = fsModule.readSync as (...args: unknown[]) => number;
+  vi.spyOn(fsModule as unknown as Record<string, (...args: unknown[]) => unknown>, "readSync").mockImplementation(function (this: unknown, ...args: unknown[]) {
+    const [fd, , , , pos] = args as [number, unknown, unknown, unknown, unknown];
     if (typeof pos === "number" && fs.readlinkSync(`/proc/self/fd/${fd}`) === m1) {
       // The copies' first read goes back to the start: cut the last message's metadata off now.
       if (!cut && pos < maxPos) { cut = true; fs.truncateSync(m1, last.offset + last.size - 3); }
       maxPos = Math.max(maxPos, pos);
     }
-    return orig.call(this, fd, buf, off, len, pos);
+    return orig.apply(this, args);
   });
   syncBuiltinESMExports();
   let err: unknown;
