@@ -15,6 +15,8 @@ import { MdboxPaths } from "./paths.js";
 import { AppendTarget } from "./append-target.js";
 import { mdboxHasRoom, MDBOX_ROTATE_SIZE_DEFAULT } from "../dbox/rotation.js";
 import { dboxMessageSize, writeDboxMessage, type DboxMessageInput } from "../dbox/file-format.js";
+import { DBOX_MSG_HEADER_SIZE } from "../dbox/file-header.js";
+import { writeDboxMessageHeader } from "../dbox/message-header.js";
 import type { FileEnd } from "../../projections/mdbox-map-view.js";
 import { assert } from "../../shared/errors.js";
 import { fsyncDir, fsyncDirOnPool } from "../../shared/fsync-dir.js";
@@ -78,6 +80,23 @@ export class AppendSession {
     // Copied as it is, without a closure: a purge adds thousands, with cold code.
     const target = this.place(bodySize, recentFiles, alt);
     return { target, offset: target.queue(record), size: record.length };
+  }
+
+  /**
+   * Like add(), for a message of a file whose message headers are
+   * `headerSize` bytes, not the 30 this engine's and Dovecot 2.3's files
+   * use: written with a fresh 30-byte header, then its body and metadata
+   * as they are: copied as it was, the longer header would be read as body
+   * in the new file.
+   */
+  addReheadered(record: Uint8Array, headerSize: number, bodySize: number, recentFiles: () => readonly FileEnd[], alt = false): Placement {
+    const size = record.length - headerSize + DBOX_MSG_HEADER_SIZE;
+    const target = this.place(bodySize, recentFiles, alt);
+    const offset = target.queueEncoded(size, (out, at) => {
+      writeDboxMessageHeader(out, at, bodySize);
+      out.set(record.subarray(headerSize), at + DBOX_MSG_HEADER_SIZE);
+    });
+    return { target, offset, size };
   }
 
   /** Like add(), for a message not encoded yet: it is encoded straight into the file's staging buffer. */

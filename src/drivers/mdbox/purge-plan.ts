@@ -27,6 +27,8 @@ export interface CopyPlan {
   /** Per live message: its body size (what the rotation rule counts), and 1 when its copy goes to ALT storage. */
   readonly liveBodySizes: Uint32Array;
   readonly liveAlt: Uint8Array;
+  /** The file's message header size (its header's `M`): a copy gets a 30-byte one when it differs. */
+  readonly msgHeaderSize: number;
   /** Map uids of the messages dropped. */
   readonly dead: number[];
   /** Map uids of messages that must stay (still referenced per the mailboxes): the file cannot go. */
@@ -101,7 +103,7 @@ export function planCopies(window: FileWindow, filePath: string, columns: MapCol
     }
     offset += sizes[i];
   }
-  return { columns, live: live.subarray(0, liveCount), liveBodySizes: liveBodySizes.subarray(0, liveCount), liveAlt: liveAlt.subarray(0, liveCount), dead, kept };
+  return { columns, live: live.subarray(0, liveCount), liveBodySizes: liveBodySizes.subarray(0, liveCount), liveAlt: liveAlt.subarray(0, liveCount), msgHeaderSize, dead, kept };
 }
 
 /**

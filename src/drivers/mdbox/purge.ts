@@ -14,6 +14,7 @@
  */
 import * as fs from "node:fs";
 import { MailCorruptedError } from "../../shared/errors.js";
+import { DBOX_MSG_HEADER_SIZE } from "../dbox/file-header.js";
 import type { ExpungeGuid, LogRecord } from "../../log/types.js";
 import { AppendSession, type Placement } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
@@ -285,7 +286,10 @@ function queueCopies(session: AppendSession, plan: CopyPlan, window: FileWindow,
       throw new MailCorruptedError(`message of ${size} bytes ends past the file's end (${window.size} bytes) when copied`, { path, offset });
     }
     // A view of the window's buffer: add() has copied it when it returns, before the window reads again.
-    placements[i] = session.add(bytes.subarray(at, at + size), liveBodySizes[i], recentFiles, liveAlt[i] === 1);
+    const record = bytes.subarray(at, at + size);
+    placements[i] = plan.msgHeaderSize === DBOX_MSG_HEADER_SIZE
+      ? session.add(record, liveBodySizes[i], recentFiles, liveAlt[i] === 1)
+      : session.addReheadered(record, plan.msgHeaderSize, liveBodySizes[i], recentFiles, liveAlt[i] === 1);
   }
   return placements;
 }
