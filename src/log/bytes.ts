@@ -70,7 +70,8 @@ export class ByteWriter {
    */
   words(at: number): Uint32Array {
     // Records start 4-aligned in every log buffer (a 40-byte header, records padded to 4).
-    assert((at & 3) === 0, `u32 stores at unaligned offset ${at}`);
+    // The message built only on failure (an argument's template literal is built on every call).
+    if ((at & 3) !== 0) assert(false, `u32 stores at unaligned offset ${at}`);
     if (this.wordsOf?.buffer !== this.bytes.buffer) this.wordsOf = new Uint32Array(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length >>> 2);
     return this.wordsOf!;
   }
@@ -94,12 +95,12 @@ export class ByteWriter {
   // reserve() may replace the buffer, so it runs before this.view is read.
   // A value that does not fit would be written modulo the field's size (a name length of 70,000 as 4,464): refused instead.
   u8(v: number): void {
-    assert(v >= 0 && v <= 0xff && Number.isInteger(v), `${v} does not fit a u8 field`);
+    if (!(v >= 0 && v <= 0xff && Number.isInteger(v))) assert(false, `${v} does not fit a u8 field`);
     const at = this.reserve(1);
     this.view.setUint8(at, v);
   }
   u16(v: number): void {
-    assert(v >= 0 && v <= 0xffff && Number.isInteger(v), `${v} does not fit a u16 field`);
+    if (!(v >= 0 && v <= 0xffff && Number.isInteger(v))) assert(false, `${v} does not fit a u16 field`);
     const at = this.reserve(2);
     this.view.setUint16(at, v, true);
   }

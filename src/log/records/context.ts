@@ -105,7 +105,10 @@ export function isValidUidRange(uid1: number, uid2: number, prev: number): boole
 export function assertUidRanges(ranges: readonly UidRange[], what: string): void {
   let prev = 0;
   for (const r of ranges) {
-    assert(Number.isInteger(r.uid1) && Number.isInteger(r.uid2) && isValidUidRange(r.uid1, r.uid2, prev), `${what}: UID range ${r.uid1}..${r.uid2} after ${prev}`);
+    // The message only on failure: an argument's template literal is built on every call (a range per record).
+    if (!(Number.isInteger(r.uid1) && Number.isInteger(r.uid2) && isValidUidRange(r.uid1, r.uid2, prev))) {
+      assert(false, `${what}: UID range ${r.uid1}..${r.uid2} after ${prev}`);
+    }
     prev = r.uid2;
   }
 }

@@ -13,4 +13,6 @@ it("parseHexBytes reads either case, and says undefined for an empty range or a 
 
 it("parseHexBytes asserts the range ends within the bytes, where an unchecked byte would read as NaN", () => {
   expect(() => parseHexBytes(bytes, 10, bytes.length + 1)).toThrow(AssertionFailure);
+  // The message is built only on failure (a rebuild parses three numbers a message), and still says where.
+  expect(() => parseHexBytes(bytes, 10, bytes.length + 1)).toThrow(`hex digits [10, ${bytes.length + 1}) past the end (${bytes.length})`);
 });
