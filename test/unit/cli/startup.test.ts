@@ -70,3 +70,11 @@ it("each of Node's modules is made into an ES namespace once in the bundle, not 
   const copies = bundle.match(/__toESM\(require\("node:fs"\)/g) ?? [];
   expect(copies.length).toBeLessThanOrEqual(1);
 });
+
+it("the bundle is pure ASCII (the launcher reads it as latin1) and one function expression, CommonJS's wrapper", () => {
+  const bundle = fs.readFileSync(path.join(REPO, "dist/cli.cjs"));
+  expect(bundle.findIndex((byte) => byte > 0x7f)).toBe(-1);
+  const source = bundle.toString("latin1");
+  expect(source.startsWith("(function (exports, require, module, __filename, __dirname) {")).toBe(true);
+  expect(source.trimEnd().endsWith("})")).toBe(true);
+});
