@@ -28,13 +28,20 @@ function mtime(file) {
   }
 }
 
-function readIfThere(file) {
+function openIfThere(file) {
   try {
-    return fs.readFileSync(file);
+    return fs.openSync(file, "r");
   } catch (err) {
     if (err.code === "ENOENT") return undefined;
     throw err;
   }
+}
+
+/** Reads the file open as `fd` into the start of `bytes` (at most `sizeBytes`); returns the bytes read. */
+function readInto(fd, bytes, sizeBytes) {
+  let done = 0;
+  for (let n = -1; done < sizeBytes && n !== 0; done += n) n = fs.readSync(fd, bytes, done, sizeBytes - done, done);
+  return done;
 }
 
 /** Writes the code cache beside the bundle (atomically); a read-only install keeps running without. */
@@ -49,10 +56,33 @@ function saveCache(script) {
   }
 }
 
+/**
+ * The bundle's source and its code cache, read through one buffer: each page a
+ * fresh process first touches costs it a fault, and the source, once a string,
+ * needs its bytes no more. The bundle is pure ASCII (scripts/bundle.mjs), so a
+ * latin1 string is the one V8 would make of UTF-8, without the UTF-8 decoder's
+ * own copies.
+ */
+function readBundle() {
+  const sourceFd = fs.openSync(bundle, "r");
+  const cacheFd = openIfThere(cacheFile);
+  try {
+    const sourceSize = fs.fstatSync(sourceFd).size;
+    const cacheSize = cacheFd === undefined ? 0 : fs.fstatSync(cacheFd).size;
+    const bytes = Buffer.allocUnsafeSlow(Math.max(sourceSize, cacheSize));
+    const source = bytes.toString("latin1", 0, readInto(sourceFd, bytes, sourceSize));
+    const cachedData = cacheFd === undefined ? undefined : bytes.subarray(0, readInto(cacheFd, bytes, cacheSize));
+    return { source, cachedData };
+  } finally {
+    fs.closeSync(sourceFd);
+    if (cacheFd !== undefined) fs.closeSync(cacheFd);
+  }
+}
+
 function loadBundle() {
-  const cachedData = readIfThere(cacheFile);
-  const source = fs.readFileSync(bundle, "utf8");
-  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: bundle, cachedData });
+  const { source, cachedData } = readBundle();
+  // The source is CommonJS's module wrapper written out (a function expression).
+  const script = new vm.Script(source, { filename: bundle, cachedData });
   const mod = { exports: {} };
   script.runInThisContext()(mod.exports, createRequire(bundle), mod, bundle, dist);
   // After the command ran, the cache also holds the functions it compiled.

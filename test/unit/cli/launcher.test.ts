@@ -22,7 +22,8 @@ beforeEach(() => {
   fs.writeFileSync(path.join(root, "package.json"), '{ "type": "module" }\n');
   fs.mkdirSync(path.join(root, "dist/src/cli"), { recursive: true });
   fs.writeFileSync(path.join(root, "dist/src/cli/main.js"), 'export async function main(args) { process.stdout.write(`compiled ${args.join(" ")}\\n`); return 3; }\n');
-  fs.writeFileSync(path.join(root, "dist/cli.cjs"), 'exports.main = async (args) => { process.stdout.write(`bundle ${args.join(" ")} ${__filename === require.resolve("./cli.cjs")}\\n`); return 4; };\n');
+  // As scripts/bundle.mjs writes it: CommonJS's module wrapper written out.
+  fs.writeFileSync(path.join(root, "dist/cli.cjs"), '(function (exports, require, module, __filename, __dirname) {exports.main = async (args) => { process.stdout.write(`bundle ${args.join(" ")} ${__filename === require.resolve("./cli.cjs")}\\n`); return 4; };\n})\n');
   const later = new Date(Date.now() + 60_000);
   fs.utimesSync(path.join(root, "dist/cli.cjs"), later, later);
 });
