@@ -127,12 +127,16 @@ function checkMetadataMagic(bytes: Uint8Array, at: number, path: string | undefi
 export function findDboxMetadataEnd(bytes: Uint8Array, at: number, limit = bytes.length): number | undefined {
   let pos = at + DBOX_MAGIC_POST.length;
   if (pos > limit) return undefined;
-  for (;;) {
-    const lf = bytes.indexOf(LF, pos);
-    if (lf < 0 || lf >= limit) return undefined;
-    if (lf === pos || bytes[pos] === SPACE) return lf + 1;
-    pos = lf + 1;
+  // A loop over the bytes, not indexOf: the block's lines are short, and TypedArray indexOf is a call
+  // into the runtime per line (a fetch finds every message's end); it also ran past `limit` to the
+  // end of the buffer (a 256 KiB read-ahead window) when the line was not all read.
+  let line = pos;
+  for (; pos < limit; pos++) {
+    if (bytes[pos] !== LF) continue;
+    if (pos === line || bytes[line] === SPACE) return pos + 1;
+    line = pos + 1;
   }
+  return undefined;
 }
 
 /** 1 for the key bytes whose value is checked (hex keys and `O`), by byte: a load per item line, not a Set lookup. */

@@ -85,6 +85,17 @@ describe("metadata block", () => {
     expect(findDboxMetadataEnd(bytes, 0)).toBe(bytes.length);
   });
 
+  it("findDboxMetadataEnd looks no further than limit: bytes past it (a read-ahead window's) are not the block's", () => {
+    const bytes = latin1("\n\x01\x03\nR1\nG2\n\nNEXT\n\n");
+    const end = 11;
+    for (let limit = 0; limit < end; limit++) expect(findDboxMetadataEnd(bytes, 0, limit)).toBeUndefined();
+    for (let limit = end; limit <= bytes.length; limit++) expect(findDboxMetadataEnd(bytes, 0, limit)).toBe(end);
+    // From inside a buffer: the block at 4, its end line within limit.
+    const inner = latin1("BODY\n\x01\x03\nR1\n\nXX\n");
+    expect(findDboxMetadataEnd(inner, 4, 11)).toBeUndefined();
+    expect(findDboxMetadataEnd(inner, 4, 12)).toBe(12);
+  });
+
   it("DboxMetadataForRebuild through walkDboxMetadata with more bytes to come: false for a cut block, the same read once whole", () => {
     const bytes = latin1("\n\x01\x03\nR1\nGabc\nBINBOX\n\nNEXT");
     const out = new DboxMetadataForRebuild();
