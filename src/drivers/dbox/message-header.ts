@@ -17,9 +17,8 @@ import { parseHexBytes } from "./hex.js";
 
 const MAGIC_PRE_0 = 0x01;
 const MAGIC_PRE_1 = 0x02;
-/** Where the header's size field starts, and its digits (dboxMessageEnd reads it in place). */
-export const SIZE_OFFSET = 13;
-export const SIZE_DIGITS = 16;
+const SIZE_OFFSET = 13;
+const SIZE_DIGITS = 16;
 const LF = 0x0a;
 
 /**
