@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import { assert } from "../shared/errors.js";
+import { readFullyAt } from "../shared/read-at.js";
 
 /**
  * One descriptor per log file (inode) and process, shared by every reader and
@@ -208,15 +209,8 @@ export class LazyLogBytes {
     // Multiplied, not shifted: page numbers of a file past 2 GiB overflow a 32-bit shift.
     const start = from * PAGE_SIZE;
     const end = Math.min(stop * PAGE_SIZE, this.bytes.length);
-    let done = start;
-    while (done < end) {
-      const n = fs.readSync(this.file.fd, this.bytes, done, end - done, done);
-      if (n === 0) {
-        this.shortAt = Math.min(this.shortAt, done);
-        break;
-      }
-      done += n;
-    }
+    const got = readFullyAt(this.file.fd, this.bytes.subarray(start, end), start, end - start);
+    if (start + got < end) this.shortAt = Math.min(this.shortAt, start + got);
     this.loaded.fill(1, from, stop);
   }
 }
