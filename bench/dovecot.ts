@@ -105,7 +105,7 @@ function nodeChildEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Each tool's whole-process no-op, medians of 5 (seconds). */
+/** Each tool's whole-process no-op, medians of `runs` (seconds). */
 export interface Noops {
   readonly doveadm: number;
   readonly engine: number;
@@ -119,7 +119,7 @@ export interface Noops {
  * subtract these from whole-process times to compare the work done.
  * @param location the mail location of a fresh store under `dir`.
  */
-export function measureNoops(dovecot: DoveadmRunner, location: (dir: string) => string): Noops {
+export function measureNoops(dovecot: DoveadmRunner, location: (dir: string) => string, runs = 5): Noops {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-bench-noop-"));
   try {
     fs.chmodSync(work, 0o755);
@@ -131,7 +131,7 @@ export function measureNoops(dovecot: DoveadmRunner, location: (dir: string) => 
     const d: number[] = [];
     const e: number[] = [];
     const n: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < runs; i++) {
       d.push(dovecot.measure(dl, ["mailbox", "status", "messages", "Empty"]).seconds);
       e.push(measureMailstore(["-l", el, "mailbox", "status", "messages", "Empty"]).seconds);
       n.push(runMeasured(process.execPath, ["-e", "0"], { env: nodeChildEnv() }).seconds);

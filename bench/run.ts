@@ -20,9 +20,10 @@ import { noopStartupBench } from "./startup/noop.bench.js";
  * bench/RESULTS.md. `vs-dovecot` runs at 20,000 messages and at
  * `--messages N` (default 100,000), or at exactly `--sizes`; so does
  * `profile-steps` (its embedded steps under the sampling profiler).
+ * `--repeat N`: whole-process runs per step and tool in vs-dovecot (default 3).
  * `noop-startup [--vs-bin PATH]`: also times another checkout's bin/mailstore.js.
  */
-const { names: wanted, sizes, vsBin } = parseArgs(process.argv.slice(2));
+const { names: wanted, sizes, vsBin, repeat } = parseArgs(process.argv.slice(2));
 const benches: Record<string, () => Promise<string[]>> = {
   "log-decode": () => decodeBench(),
   "log-append": () => appendBench(),
@@ -33,8 +34,8 @@ const benches: Record<string, () => Promise<string[]>> = {
   "index-map-commit": () => commitBench(),
   "notify-latency": () => notifyLatencyBench(),
   "sync-path": () => syncPathBench(),
-  "vs-dovecot": () => vsDovecotBench({ sizes }),
-  "mdbox-workload": () => vsDovecotBench({ sizes: [20_000] }),
+  "vs-dovecot": () => vsDovecotBench({ sizes, repeat }),
+  "mdbox-workload": () => vsDovecotBench({ sizes: [20_000], repeat }),
   "profile-steps": () => profileStepsBench({ sizes }),
   "maildir-sync": () => maildirSyncBench(),
   "mbox-expunge": () => mboxExpungeBench(),
@@ -64,7 +65,7 @@ if (names.length === 1) {
   // Each in a fresh process: what one leaves on the heap slowed the next one's garbage
   // collection (a replay measured 2.7× slower after the memory benchmark).
   for (const name of names) {
-    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), name, "--sizes", sizes.join(","), ...(vsBin === undefined ? [] : ["--vs-bin", vsBin])], {
+    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), name, "--sizes", sizes.join(","), ...(vsBin === undefined ? [] : ["--vs-bin", vsBin]), ...(repeat === undefined ? [] : ["--repeat", String(repeat)])], {
       stdio: ["ignore", "inherit", "inherit"],
       env: { ...process.env, MAILSTORE_BENCH_CHILD: "1" },
     });
@@ -72,9 +73,10 @@ if (names.length === 1) {
   }
 }
 
-function parseArgs(argv: readonly string[]): { names: string[]; sizes: number[]; vsBin?: string } {
+function parseArgs(argv: readonly string[]): { names: string[]; sizes: number[]; vsBin?: string; repeat?: number } {
   const names: string[] = [];
   let vsBin: string | undefined;
+  let repeat: number | undefined;
   let sizes = [20_000, 100_000];
   const count = (v: string | undefined, flag: string): number => {
     const n = Number(v);
@@ -86,8 +88,12 @@ function parseArgs(argv: readonly string[]): { names: string[]; sizes: number[];
     if (a === "--messages") sizes = [...new Set([20_000, count(argv[++i], a)])].sort((x, y) => x - y);
     else if (a === "--sizes") sizes = (argv[++i] ?? "").split(",").map((v) => count(v, a));
     else if (a === "--vs-bin") vsBin = argv[++i];
+    else if (a === "--repeat") {
+      repeat = Number(argv[++i]);
+      if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`--repeat wants a whole number of runs ≥ 1, not ${argv[i]}`);
+    }
     else if (a.startsWith("--")) throw new Error(`unknown option ${a}`);
     else names.push(a);
   }
-  return { names, sizes, vsBin };
+  return { names, sizes, vsBin, repeat };
 }
