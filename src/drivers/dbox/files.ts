@@ -13,7 +13,7 @@ import { MailCorruptedError, MailstoreError } from "../../shared/errors.js";
 import { readFullyAt } from "../../shared/read-at.js";
 import { decodeDboxFileHeader, DBOX_MSG_HEADER_SIZE, type DecodedDboxFileHeader } from "./file-header.js";
 import { dboxMessageSize, decodeDboxFile, decodeDboxMessageAt, encodeDboxMessages, type DboxFile, type DboxMessage, type DboxMessageInput } from "./file-format.js";
-import { tryFlockExclusive } from "./flock.js";
+import { flockStillAt } from "./flock.js";
 import { decodeDboxMessageHeader } from "./message-header.js";
 import { findDboxMetadataEnd } from "./metadata.js";
 import { mdboxFileHasRoom } from "./rotation.js";
@@ -412,8 +412,11 @@ export async function appendMdboxMessages(
   }
   try {
     // Closing fh at the end releases the flock (its only descriptor).
-    if (!tryFlockExclusive(fh.fd, filePath)) return { status: "locked" };
-    const fileSize = (await fh.stat()).size;
+    const st = flockStillAt(fh.fd, filePath);
+    if (st === "locked") return { status: "locked" };
+    // Unlinked (purged) between our open and our lock: appending there would lose the messages.
+    if (st === "gone") return { status: "missing" };
+    const fileSize = st.size;
     const { header } = readFileHeader(fh.fd, fileSize, filePath);
     if (header.msgHeaderSize !== DBOX_MSG_HEADER_SIZE) return { status: "not-appendable" };
     if (opts.expectedSizeBytes !== undefined && opts.expectedSizeBytes !== fileSize) return { status: "size-mismatch" };

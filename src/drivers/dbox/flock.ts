@@ -13,6 +13,7 @@
  * An flock lock belongs to the open file description: it lasts until
  * unlockFlock() or until the last descriptor of that description is closed.
  */
+import * as fs from "node:fs";
 import { MailstoreError } from "../../shared/errors.js";
 import { flockSync } from "../../shared/native-addons.js";
 
@@ -38,6 +39,23 @@ export function tryFlockExclusive(fd: number, path?: string): boolean {
     if (err instanceof Error && CONFLICT_CODES.has((err as NodeJS.ErrnoException).code ?? "")) return false;
     throw flockError(err, "LOCK_EX|LOCK_NB", path);
   }
+}
+
+/**
+ * Takes the flock on `fd`, open at `path`, and checks that `path` still
+ * names that file: whoever held the lock before us (a purge) may have
+ * unlinked or replaced it between our open and our lock, and what we then
+ * wrote or read would be a file nobody sees.
+ * @returns the file's stat under the lock (held from here on; released by
+ *   closing `fd`), "locked" when someone else holds it, "gone" when `path`
+ *   no longer names the file.
+ */
+export function flockStillAt(fd: number, path: string): fs.Stats | "locked" | "gone" {
+  if (!tryFlockExclusive(fd, path)) return "locked";
+  const st = fs.fstatSync(fd);
+  const now = fs.statSync(path, { throwIfNoEntry: false });
+  if (now === undefined || now.ino !== st.ino || now.dev !== st.dev) return "gone";
+  return st;
 }
 
 /** Releases a lock taken with tryFlockExclusive(). @throws MailstoreError (UNSUPPORTED) when flock(2) fails. */

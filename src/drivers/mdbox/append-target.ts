@@ -19,7 +19,7 @@ import * as path from "node:path";
 import { MailCorruptedError } from "../../shared/errors.js";
 import { cleanupAfterSync } from "../../shared/cleanup.js";
 import { DBOX_MSG_HEADER_SIZE, decodeDboxFileHeader, encodeDboxFileHeader } from "../dbox/file-header.js";
-import { tryFlockExclusive } from "../dbox/flock.js";
+import { flockStillAt } from "../dbox/flock.js";
 import { dboxTempFileName } from "../dbox/temp-name.js";
 import { newFilePermissionsIn, finishNewFile } from "../../shared/file-mode.js";
 import { fdatasyncOnPool } from "../../shared/fd-pool.js";
@@ -244,10 +244,8 @@ export class AppendTarget {
  * says, with a version 2 header of 30-byte message headers.
  */
 function usableForAppend(fd: number, filePath: string, expectedSizeBytes: number): boolean {
-  if (!tryFlockExclusive(fd, filePath)) return false;
-  const st = fs.fstatSync(fd);
-  const now = fs.statSync(filePath, { throwIfNoEntry: false });
-  if (now === undefined || now.ino !== st.ino || now.dev !== st.dev) return false;
+  const st = flockStillAt(fd, filePath);
+  if (typeof st === "string") return false;
   if (st.size !== expectedSizeBytes) return false;
   const head = Buffer.alloc(Math.min(256, st.size));
   fs.readSync(fd, head, 0, head.length, 0);

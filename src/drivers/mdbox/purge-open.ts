@@ -7,7 +7,7 @@
  * purge's time on these VMs).
  */
 import * as fs from "node:fs";
-import { tryFlockExclusive } from "../dbox/flock.js";
+import { flockStillAt } from "../dbox/flock.js";
 import type { MdboxPaths } from "./paths.js";
 
 /** An m.N open read-only under its flock. */
@@ -45,11 +45,9 @@ export function openForPurge(paths: MdboxPaths, fileId: number): OpenOutcome {
   }
   let opened: OpenedFile | undefined;
   try {
-    if (!tryFlockExclusive(fd, located.path)) return "locked";
     // Another purge may have deleted it between our open and our lock.
-    const st = fs.fstatSync(fd);
-    const now = fs.statSync(located.path, { throwIfNoEntry: false });
-    if (now === undefined || now.ino !== st.ino) return "gone";
+    const st = flockStillAt(fd, located.path);
+    if (typeof st === "string") return st;
     opened = { fileId, path: located.path, alt: located.alt, fd, sizeBytes: st.size };
     return opened;
   } finally {
