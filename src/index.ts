@@ -7,7 +7,7 @@ export type { StorageLogAppend } from "./drivers/driver.js";
 export { resolveMailLocation, type ResolvedMailLocation, type ResolveOptions } from "./drivers/location-detect.js";
 export { Mailbox, type MailboxOptions, type CommitResult, type CommitHooks, type CommittedRange, SubscriberOverflowError } from "./api/mailbox.js";
 export { STATUS_ITEMS, type StatusItem, type MailboxStatus } from "./api/mailbox-status.js";
-export { FETCH_FIELDS, type FetchField, type FetchedMessage } from "./api/mailbox-fetch.js";
+export { FETCH_FIELDS, type FetchField, type FetchedMessage, type FetchOptions } from "./api/mailbox-fetch.js";
 export { searchUids, searchRanges, FLAG_KEYS, type SearchKey, type SearchQuery } from "./api/search.js";
 export { MailboxTransaction, toRanges, type AppendInput, type FlagAction, type TransactionCommitResult } from "./api/mailbox-transaction.js";
 export type { MoveResult } from "./api/mailbox-move.js";

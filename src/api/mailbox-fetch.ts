@@ -31,6 +31,19 @@ export interface FetchedMessage {
   body: Uint8Array;
 }
 
+/** How a fetch hands out what it read. */
+export interface FetchOptions {
+  /**
+   * `body` may be a view of a buffer the fetch reads its next message into:
+   * valid until the iterator is asked for the next message. For a consumer
+   * that is done with each body by then (writes it out, copies it into a
+   * socket's buffer): the fetch then reads every message through one reused
+   * buffer instead of fresh memory (mdbox; other formats read each message
+   * into a buffer of its own anyway).
+   */
+  readonly transientBodies?: boolean;
+}
+
 /**
  * `fields` of the messages `uids`, one message at a time and in the order
  * given, from the mailbox's state when iteration starts (`refresh()` first
@@ -39,7 +52,7 @@ export interface FetchedMessage {
  * message info only for `guid`, sizes and dates.
  * @throws InvalidArgumentError for a field not in FETCH_FIELDS (on the first `next()`).
  */
-export async function* fetchMessages<F extends FetchField>(box: Mailbox, uids: Iterable<number>, fields: readonly F[]): AsyncGenerator<Pick<FetchedMessage, F | "uid">, void, undefined> {
+export async function* fetchMessages<F extends FetchField>(box: Mailbox, uids: Iterable<number>, fields: readonly F[], options: FetchOptions = {}): AsyncGenerator<Pick<FetchedMessage, F | "uid">, void, undefined> {
   const unknown = fields.filter((f) => !(FETCH_FIELDS as readonly string[]).includes(f));
   if (unknown.length > 0) throw new InvalidArgumentError(`unknown fetch field(s): ${unknown.join(" ")}`);
   const wanted = new Set<FetchField>(fields);
@@ -52,7 +65,7 @@ export async function* fetchMessages<F extends FetchField>(box: Mailbox, uids: I
   const state = box.state;
   const backend = box.backend;
   // Read synchronously where the format can: no promise per message besides the yield's (issue #11).
-  const readBody = needsBody ? backend.messageReader?.(state) : undefined;
+  const readBody = needsBody ? backend.messageReader?.(state, { transient: options.transientBodies === true }) : undefined;
   for (const uid of uids) {
     const record = needsRecord ? lookupUid(state, uid) : undefined;
     if (needsRecord ? record === undefined : state.records.indexOfUid(uid) < 0) continue;

@@ -11,7 +11,7 @@ import { readLog } from "../log/view.js";
 import { isBefore, stateAt } from "../index-io/load-state.js";
 import { IndexWriter, type IndexSync } from "../index-io/writer.js";
 import type { ClosedIndexCache } from "../index-io/closed-index-cache.js";
-import { fetchMessages, type FetchedMessage, type FetchField } from "./mailbox-fetch.js";
+import { fetchMessages, type FetchedMessage, type FetchField, type FetchOptions } from "./mailbox-fetch.js";
 import { mailboxStatus, type MailboxStatus, type StatusItem } from "./mailbox-status.js";
 import { updateMailbox, type MailboxUpdate } from "./mailbox-update.js";
 import { enableModseqs } from "./mailbox-modseqs.js";
@@ -327,9 +327,9 @@ export class Mailbox {
   }
 
   /** `fields` of messages `uids`, streamed one at a time (absent UIDs skipped): see mailbox-fetch.ts. */
-  fetch<F extends FetchField>(uids: Iterable<number>, fields: readonly F[]): AsyncGenerator<Pick<FetchedMessage, F | "uid">, void, undefined> {
+  fetch<F extends FetchField>(uids: Iterable<number>, fields: readonly F[], options?: FetchOptions): AsyncGenerator<Pick<FetchedMessage, F | "uid">, void, undefined> {
     // fetchMessages' generator itself, not one delegating to it: a yield* costs each message another round of promises (issue #11).
-    return fetchMessages(this, uids, fields);
+    return fetchMessages(this, uids, fields, options);
   }
 
   /** The path prefix of this mailbox's index files (`dovecot.index`, `.log`, `.log.2`), as readLog, loadState and exportBundle take it. */

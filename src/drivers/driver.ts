@@ -40,6 +40,16 @@ export interface MailboxHeaderUpdate {
 }
 
 /** A message's identity in the storage, as `doveadm fetch guid` reports it. */
+/** How MailboxBackend.messageReader hands out bodies. */
+export interface MessageReaderOptions {
+  /**
+   * A body may be a view that the reader's next read overwrites (the
+   * caller is done with each before it reads the next): no fresh memory per
+   * message. Formats that read each message into its own buffer ignore it.
+   */
+  readonly transient?: boolean;
+}
+
 export interface StoredMessageInfo {
   guid: string;
   physicalSize: number;
@@ -105,7 +115,7 @@ export interface MailboxBackend {
    * (with 20,000 messages, those promises cost as much as the reads).
    * Throws as readMessage rejects.
    */
-  messageReader?(state: IndexMapState): (uid: number) => Uint8Array;
+  messageReader?(state: IndexMapState, options?: MessageReaderOptions): (uid: number) => Uint8Array;
 
   /** Identity and sizes of message `uid` as stored. */
   messageInfo(state: IndexMapState, uid: number): Promise<StoredMessageInfo>;

@@ -39,7 +39,8 @@ export function registerMail(program: Command, io: CliIo): void {
         const separates = pagerSeparates(fields);
         const out = (data: string | Uint8Array) => io.out(data);
         // The fetch's own iterator, not another async generator around it: one fewer set of promises per message.
-        for await (const message of box.fetch(uids, apiFieldsOf(known))) {
+        // Transient bodies: each message is printed (io.out copies) before the next is read over it.
+        for await (const message of box.fetch(uids, apiFieldsOf(known), { transientBodies: true })) {
           const row = rowOf(box.name, message, known);
           if (opts.json) io.out((printed === 0 ? "[" : ",") + JSON.stringify(jsonRow(row)));
           else {

@@ -10,12 +10,12 @@ import { AssertionFailure, IndexCorruptedError, MailCorruptedError, MailstoreErr
 import type { ExpungeGuid, LogRecord } from "../../log/types.js";
 import { extension, extensionHeader, extRecordAt, seqOfUid } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
-import { DboxMessageReader } from "../dbox/files.js";
+import { DboxMessageReader, TransientReadWindow } from "../dbox/files.js";
 import { generateGuid128, generateMessageGuid, guid128StringUnlessEmpty, guid128ToString, messageGuid128 } from "../dbox/guid.js";
 import { toLfLineEndings } from "../dbox/message-body.js";
 import { readDboxMetadata } from "../dbox/metadata.js";
 import type { DboxMessage } from "../dbox/file-format.js";
-import type { CommitIntent, MailboxBackend, NewMessage, PreparedSave, SaveStage, StorageLogAppend, StoredMessageInfo } from "../driver.js";
+import type { CommitIntent, MailboxBackend, MessageReaderOptions, NewMessage, PreparedSave, SaveStage, StorageLogAppend, StoredMessageInfo } from "../driver.js";
 import { storageNameOf, type MdboxContext } from "./context.js";
 import {
   decodeMdboxHeader, decodeMdboxRecordAt, GUID_EXT_NAME, guidRecordRecords, initialMailboxRecords,
@@ -163,9 +163,12 @@ export class MdboxMailboxBackend implements MailboxBackend {
     return this.readStoredWith(state, uid, this.readBody).message.body;
   }
 
-  /** readMessage without a promise: an m.N read is synchronous (see DboxMessageReader). */
-  messageReader(state: IndexMapState): (uid: number) => Uint8Array {
-    return (uid) => this.readStoredWith(state, uid, this.readBody).message.body;
+  /** readMessage without a promise: an m.N read is synchronous (see DboxMessageReader); `transient`: through a window of this reader's own (TransientReadWindow). */
+  messageReader(state: IndexMapState, options: MessageReaderOptions = {}): (uid: number) => Uint8Array {
+    if (!options.transient) return (uid) => this.readStoredWith(state, uid, this.readBody).message.body;
+    const window = new TransientReadWindow();
+    const readBody = (file: string, entry: MapEntry) => this.reader.readBody(file, entry.offset, entry.size, this.ctx.map.state, window);
+    return (uid) => this.readStoredWith(state, uid, readBody).message.body;
   }
 
   /** The body only: its metadata block is not decoded. */

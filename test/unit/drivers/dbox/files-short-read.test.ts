@@ -24,7 +24,7 @@ vi.mock("../../../../src/shared/read-at.js", async (importOriginal) => {
 });
 
 import { MailCorruptedError } from "../../../../src/shared/errors.js";
-import { DboxMessageReader, readDboxMessageAt, writeDboxFile } from "../../../../src/drivers/dbox/files.js";
+import { DboxMessageReader, readDboxMessageAt, TransientReadWindow, writeDboxFile } from "../../../../src/drivers/dbox/files.js";
 import { decodeDboxFile } from "../../../../src/drivers/dbox/file-format.js";
 import { openStorage } from "../../../../src/index.js";
 import { MDBOX_M1 } from "./fixtures.js";
@@ -77,6 +77,14 @@ describe("a dbox file shorter than the reader thinks", () => {
             const what = `cut ${cut}, hint ${hint}, ${key ? "read-ahead" : "no read-ahead"}`;
             expectCorrupted(() => reader.read(p, last.offset, hint, newKey), { path: p, offset: last.offset }, what);
             expectCorrupted(() => reader.readBody(p, last.offset, hint, newKey), { path: p, offset: last.offset }, `readBody, ${what}`);
+            // Through a fetch's own window (transient bodies), filled before the cut.
+            const window = new TransientReadWindow();
+            fs.writeFileSync(p, MDBOX_M1);
+            reader.forget();
+            reader.readBody(p, whole.messages[0].offset, whole.messages[0].size, key, window);
+            reader.readBody(p, whole.messages[1].offset, whole.messages[1].size, key, window);
+            fs.truncateSync(p, cut);
+            expectCorrupted(() => reader.readBody(p, last.offset, hint, newKey, window), { path: p, offset: last.offset }, `readBody through a window, ${what}`);
             // What is still there still reads.
             expect(reader.read(p, whole.messages[0].offset).size).toBe(whole.messages[0].size);
           } finally {
