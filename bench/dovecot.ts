@@ -100,7 +100,7 @@ export function measureMailstore(args: string[], input?: Buffer): Measured {
  * TLS connection in these steps; the cost would land equally on both sides
  * of each no-op subtraction and only widen the spread of every figure.
  */
-function nodeChildEnv(): NodeJS.ProcessEnv {
+export function nodeChildEnv(): NodeJS.ProcessEnv {
   const { NODE_EXTRA_CA_CERTS: _certs, ...env } = process.env;
   return env;
 }

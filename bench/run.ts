@@ -7,6 +7,7 @@ import { notifyLatencyBench } from "./api/notify-latency.bench.js";
 import { syncPathBench } from "./api/sync-path.bench.js";
 import { vsDovecotBench } from "./side-by-side/vs-dovecot.bench.js";
 import { profileStepsBench } from "./side-by-side/profile-steps.bench.js";
+import { profileWholeBench } from "./side-by-side/profile-whole.bench.js";
 import { maildirSyncBench } from "./maildir/sync.bench.js";
 import { mboxConvertBench, mboxToMdboxBench } from "./mbox/convert.bench.js";
 import { mboxExpungeBench } from "./mbox/expunge.bench.js";
@@ -19,7 +20,8 @@ import { noopStartupBench } from "./startup/noop.bench.js";
  * benchmarks (all by default) and prints markdown table rows for
  * bench/RESULTS.md. `vs-dovecot` runs at 20,000 messages and at
  * `--messages N` (default 100,000), or at exactly `--sizes`; so does
- * `profile-steps` (its embedded steps under the sampling profiler).
+ * `profile-steps` (its embedded steps under the sampling profiler) and
+ * `profile-whole` (its steps as whole CLI processes under --cpu-prof).
  * `--repeat N`: whole-process runs per step and tool in vs-dovecot (default 3).
  * `noop-startup [--vs-bin PATH]`: also times another checkout's bin/mailstore.js.
  */
@@ -37,6 +39,7 @@ const benches: Record<string, () => Promise<string[]>> = {
   "vs-dovecot": () => vsDovecotBench({ sizes, repeat }),
   "mdbox-workload": () => vsDovecotBench({ sizes: [20_000], repeat }),
   "profile-steps": () => profileStepsBench({ sizes }),
+  "profile-whole": () => profileWholeBench({ sizes }),
   "maildir-sync": () => maildirSyncBench(),
   "mbox-expunge": () => mboxExpungeBench(),
   "mbox-to-maildir": () => mboxConvertBench("maildir"),
@@ -47,9 +50,9 @@ const benches: Record<string, () => Promise<string[]>> = {
 };
 
 const INDEX_MAP_PARTS = ["index-map-memory", "index-map-open", "index-map-replay", "index-map-commit"];
-// By default every benchmark once (mdbox-workload is vs-dovecot at 20k; profile-steps is a
-// diagnostic, run when named); index-map is its four parts.
-const names = (wanted.length > 0 ? wanted : Object.keys(benches).filter((n) => !n.startsWith("index-map-") && n !== "mdbox-workload" && n !== "profile-steps")).flatMap((n) =>
+// By default every benchmark once (mdbox-workload is vs-dovecot at 20k; profile-steps and
+// profile-whole are diagnostics, run when named); index-map is its four parts.
+const names = (wanted.length > 0 ? wanted : Object.keys(benches).filter((n) => !n.startsWith("index-map-") && n !== "mdbox-workload" && !n.startsWith("profile-"))).flatMap((n) =>
   n === "index-map" ? INDEX_MAP_PARTS : [n],
 );
 for (const name of names) {

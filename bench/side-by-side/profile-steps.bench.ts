@@ -53,7 +53,7 @@ export async function profileStepsBench(opts: { sizes: readonly number[]; top?: 
 }
 
 /** "name file:line share%" of the `top` functions with the most samples of their own. */
-function topSelfTime(profile: Profiler.Profile, top: number): string {
+export function topSelfTime(profile: Profiler.Profile, top: number): string {
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<string, number>();
   for (const id of profile.samples ?? []) {
