@@ -41,7 +41,7 @@ export class EmbeddedSteps {
     return this.inbox(async (box) => {
       const all = { *[Symbol.iterator]() { for (let uid = 1; uid < box.state.header.nextUid; uid++) yield uid; } };
       let bytes = 0;
-      // Transient bodies: a server streaming each body out through its own buffer (FetchOptions).
+      // Transient bodies: a server copying each body into its own output buffer before the next (FetchOptions).
       for await (const m of box.fetch(all, ["body"], { transientBodies: true })) bytes += m.body.length;
       if (bytes === 0) throw new Error("fetch read nothing");
     });

@@ -36,10 +36,14 @@ export interface FetchOptions {
   /**
    * `body` may be a view of a buffer the fetch reads its next message into:
    * valid until the iterator is asked for the next message. For a consumer
-   * that is done with each body by then (writes it out, copies it into a
-   * socket's buffer): the fetch then reads every message through one reused
-   * buffer instead of fresh memory (mdbox; other formats read each message
-   * into a buffer of its own anyway).
+   * that is done with each body by then: one that copies it (the CLI copies
+   * it into its output buffer), not one that hands it to `stream.write()` or
+   * `socket.write()` and moves on (a stream keeps a reference to what it
+   * cannot send at once: copy, or wait for the write's callback or 'drain').
+   * A body-only fetch (`body`, `virtualSize`) then reads every message but
+   * those larger than 256 KiB through one reused buffer instead of fresh
+   * memory (mdbox; other formats read each message into memory of its own;
+   * `guid`, sizes and dates still read each message's stored info apart).
    */
   readonly transientBodies?: boolean;
 }

@@ -39,7 +39,6 @@ export interface MailboxHeaderUpdate {
   readonly nextUid?: number;
 }
 
-/** A message's identity in the storage, as `doveadm fetch guid` reports it. */
 /** How MailboxBackend.messageReader hands out bodies. */
 export interface MessageReaderOptions {
   /**
@@ -50,6 +49,7 @@ export interface MessageReaderOptions {
   readonly transient?: boolean;
 }
 
+/** A message's identity in the storage, as `doveadm fetch guid` reports it. */
 export interface StoredMessageInfo {
   guid: string;
   physicalSize: number;

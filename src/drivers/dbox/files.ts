@@ -181,15 +181,17 @@ function grew(f: OpenDboxFile): boolean {
  * The one buffer a transient read fills (DboxMessageReader.readBody's
  * `window`): each body read through it is a view of it, valid until the next
  * read through the same window. A fetch that is done with each body before it
- * asks for the next (the CLI copying it into its output, a server into its
- * socket's buffer) then touches 256 KiB of fresh memory in all instead of the
- * size of everything it read: on these VMs a page touched for the first time
- * costs ~15 µs, and a 20k fetch touched ~33 MiB of read-ahead windows.
- * Owned by one fetch, not by the reader: two fetches in turn on one mailbox
- * never overwrite each other's body.
+ * asks for the next (the CLI copies it into its output buffer) then touches
+ * one 256 KiB buffer instead of fresh memory for everything it read: on these
+ * VMs a page touched for the first time costs ~15 µs, and a 20k fetch touched
+ * ~33 MiB of read-ahead windows. A message larger than the window is read
+ * into a buffer of its own (the window keeps its size: one large attachment
+ * does not pin its size for the rest of a fetch). Owned by one fetch, not by
+ * the reader: two fetches in turn on one mailbox never overwrite each other's
+ * body.
  */
 export class TransientReadWindow {
-  /** Grown to the largest read asked for; allocated on first use. */
+  /** READ_AHEAD_BYTES, allocated on first use. */
   buffer: Uint8Array = new Uint8Array(0);
   /** What the window holds: `length` bytes from `start` of `file` (that open of it), read for `key`. */
   file: OpenDboxFile | undefined;
@@ -217,7 +219,9 @@ export class TransientReadWindow {
  * Messages are views of the window, which is never refilled (a new one each
  * time). Copying them out of one reused window instead measured slower
  * (fetch of 20,000 messages: CPU 182 -> 214 ms): the copies are fresh
- * memory too until a GC frees them, and cost a malloc and a memcpy each.
+ * memory too until a GC frees them, and cost a malloc and a memcpy each. A
+ * caller that is done with each body before the next read passes a
+ * TransientReadWindow instead: refilled in place, no memory per message.
  * The read-ahead belongs to the `readAheadKey` the caller gives (mdbox:
  * its map state): committed bytes of an m.N never change, but bytes past
  * them may be an append still in progress, which a rollback truncates and a
@@ -359,14 +363,16 @@ export class DboxMessageReader {
    * A message's first read through a fetch's own window (`found` says
    * where): served from it when it holds the bytes, else the window is
    * refilled in place, from `offset` on, with 256 KiB read ahead when the read
-   * follows the last one and may (`key`, as readFirst).
+   * follows the last one and may (`key`, as readFirst). A read larger than
+   * the window gets a buffer of its own.
    */
   private readThrough(w: TransientReadWindow, f: OpenDboxFile, offset: number, length: number, key: object | undefined): Uint8Array {
+    if (length > READ_AHEAD_BYTES) return this.readOwn(f.fd, offset, length);
     const holds = key !== undefined && w.key === key && w.file === f && offset >= w.start && offset + length <= w.start + w.length;
     if (!holds) {
       const sequential = key !== undefined && w.key === key && w.file === f && offset === w.lastEnd;
-      const want = Math.min(sequential ? Math.max(length, READ_AHEAD_BYTES) : length, f.size - offset);
-      if (w.buffer.length < want) w.buffer = new Uint8Array(Buffer.allocUnsafeSlow(Math.max(want, READ_AHEAD_BYTES)).buffer);
+      const want = Math.min(sequential ? READ_AHEAD_BYTES : length, f.size - offset);
+      if (w.buffer.length === 0) w.buffer = new Uint8Array(Buffer.allocUnsafeSlow(READ_AHEAD_BYTES).buffer, 0, READ_AHEAD_BYTES);
       w.length = readFullyAt(f.fd, w.buffer, offset, want);
       w.start = offset;
       w.file = f;
@@ -423,7 +429,7 @@ export type MdboxAppendResult =
       /** File size after the append. */
       readonly fileSizeBytes: number;
     }
-  /** missing: no such file; locked: another process holds its flock; full: rotation
+  /** missing: no such file (or it was unlinked or replaced between our open and our lock); locked: another process holds its flock; full: rotation
    * says no; size-mismatch: the file does not end where the map says;
    * not-appendable: msg header size is not 30. */
   | { readonly status: "missing" | "locked" | "full" | "size-mismatch" | "not-appendable" };
@@ -465,7 +471,7 @@ export async function appendMdboxMessages(
     if (st === "locked") return { status: "locked" };
     // Unlinked (purged) between our open and our lock: appending there would lose the messages.
     if (st === "gone") return { status: "missing" };
-    const fileSize = st.size;
+    const fileSize = st.sizeBytes;
     const { header } = readFileHeader(fh.fd, fileSize, filePath);
     if (header.msgHeaderSize !== DBOX_MSG_HEADER_SIZE) return { status: "not-appendable" };
     if (opts.expectedSizeBytes !== undefined && opts.expectedSizeBytes !== fileSize) return { status: "size-mismatch" };

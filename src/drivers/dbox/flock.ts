@@ -46,16 +46,17 @@ export function tryFlockExclusive(fd: number, path?: string): boolean {
  * names that file: whoever held the lock before us (a purge) may have
  * unlinked or replaced it between our open and our lock, and what we then
  * wrote or read would be a file nobody sees.
- * @returns the file's stat under the lock (held from here on; released by
+ * @returns the file's size under the lock (held from here on; released by
  *   closing `fd`), "locked" when someone else holds it, "gone" when `path`
  *   no longer names the file.
  */
-export function flockStillAt(fd: number, path: string): fs.Stats | "locked" | "gone" {
+export function flockStillAt(fd: number, path: string): { readonly sizeBytes: number } | "locked" | "gone" {
   if (!tryFlockExclusive(fd, path)) return "locked";
-  const st = fs.fstatSync(fd);
-  const now = fs.statSync(path, { throwIfNoEntry: false });
+  // As bigints: an inode number past 2^53 (some NFS servers) would compare equal to its neighbours as a double.
+  const st = fs.fstatSync(fd, { bigint: true });
+  const now = fs.statSync(path, { bigint: true, throwIfNoEntry: false });
   if (now === undefined || now.ino !== st.ino || now.dev !== st.dev) return "gone";
-  return st;
+  return { sizeBytes: Number(st.size) };
 }
 
 /** Releases a lock taken with tryFlockExclusive(). @throws MailstoreError (UNSUPPORTED) when flock(2) fails. */

@@ -246,8 +246,8 @@ export class AppendTarget {
 function usableForAppend(fd: number, filePath: string, expectedSizeBytes: number): boolean {
   const st = flockStillAt(fd, filePath);
   if (typeof st === "string") return false;
-  if (st.size !== expectedSizeBytes) return false;
-  const head = Buffer.alloc(Math.min(256, st.size));
+  if (st.sizeBytes !== expectedSizeBytes) return false;
+  const head = Buffer.alloc(Math.min(256, st.sizeBytes));
   fs.readSync(fd, head, 0, head.length, 0);
   try {
     return decodeDboxFileHeader(head, { path: filePath }).header.msgHeaderSize === DBOX_MSG_HEADER_SIZE;

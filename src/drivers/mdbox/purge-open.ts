@@ -48,7 +48,7 @@ export function openForPurge(paths: MdboxPaths, fileId: number): OpenOutcome {
     // Another purge may have deleted it between our open and our lock.
     const st = flockStillAt(fd, located.path);
     if (typeof st === "string") return st;
-    opened = { fileId, path: located.path, alt: located.alt, fd, sizeBytes: st.size };
+    opened = { fileId, path: located.path, alt: located.alt, fd, sizeBytes: st.sizeBytes };
     return opened;
   } finally {
     // Not unlinked by us: its close frees nothing and is quick.
