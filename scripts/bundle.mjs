@@ -1,7 +1,7 @@
 // Bundles the CLI into dist/cli.cjs and its lazy part dist/cli-lazy.cjs (run by `npm run bundle`;
 // bin/mailstore.js loads them). Four changes to what esbuild alone makes (and warnings fail the
 // build), all for start-up (a no-op command):
-// - What an mdbox command never runs (the other drivers, replication) is a second file, the
+// - What an mdbox command never runs (the other drivers, replication, rxjs) is a second file, the
 //   lazy part, read and compiled on first use only (see PART_ROOTS below).
 // - Each file is one function expression, CommonJS's module wrapper written out
 //   (`(function (exports, require, module, __filename, __dirname) {…})`), which the
@@ -120,6 +120,8 @@ const builtins = {
  * one instance of each module, so classes and module state are shared.
  */
 const PART_ROOTS = new Set(["mbox", "maildir", "sdbox"].map((d) => path.resolve(`dist/src/drivers/${d}/storage-backend.js`)));
+/** Packages whose static imports lead into the part too: rxjs's Observable (with ~15 rxjs modules) only for change streams. */
+const PART_PACKAGES = new Set(["rxjs/internal/Observable"]);
 const PART_FORWARDERS = "mailstore-part";
 const PART_DYNAMIC = "mailstore-part-dynamic";
 const PART_ENTRY = "mailstore-part-entry";
@@ -132,13 +134,14 @@ const key = (abs) => path.relative(process.cwd(), abs);
 
 /**
  * A static import of a root: forwarders that load the part on first call or `new`
- * (Storage only constructs the backends; a forwarder has none of the class's
- * statics and `instanceof` it is false, so anything but a function fails the build).
+ * (Storage only constructs the backends, and mailbox.ts and follow.ts Observables; a
+ * forwarder has none of the class's statics and `instanceof` it is false).
  */
 async function forwarders(abs) {
   const lines = [`const load = () => __mailstorePart(${JSON.stringify(key(abs))});`];
   for (const [k, v] of Object.entries(await import(pathToFileURL(abs).href))) {
-    if (typeof v !== "function") throw new Error(`${key(abs)} exports ${k}, not a function: the core cannot forward it to the lazy part`);
+    // Only functions are forwarded: an import of anything else from a root fails the build (esbuild: no such export).
+    if (typeof v !== "function" || k === "default") continue;
     lines.push(`export function ${k}(...args) { const f = load().${k}; return new.target === undefined ? f(...args) : Reflect.construct(f, args); }`);
   }
   return `${lines.join("\n")}\n`;
@@ -149,14 +152,18 @@ function splitPoints(roots) {
   return {
     name: "split-points",
     setup(b) {
-      b.onResolve({ filter: /^\./ }, (args) => {
-        if (!args.importer.startsWith(path.resolve("dist/src"))) return undefined;
-        const abs = path.resolve(args.resolveDir, args.path);
-        if (args.kind === "dynamic-import") {
+      const skip = Symbol("resolving");
+      b.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.pluginData === skip || !args.importer.startsWith(path.resolve("dist/src"))) return undefined;
+        const relative = args.path.startsWith(".");
+        if (args.kind === "dynamic-import" && relative) {
+          const abs = path.resolve(args.resolveDir, args.path);
           roots.add(abs);
           return { path: abs, namespace: PART_DYNAMIC };
         }
-        if (args.kind === "import-statement" && PART_ROOTS.has(abs)) {
+        if (args.kind !== "import-statement" || !(relative || PART_PACKAGES.has(args.path))) return undefined;
+        const abs = relative ? path.resolve(args.resolveDir, args.path) : (await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: skip })).path;
+        if (!relative || PART_ROOTS.has(abs)) {
           roots.add(abs);
           return { path: abs, namespace: PART_FORWARDERS };
         }
