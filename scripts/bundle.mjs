@@ -119,7 +119,11 @@ const builtins = {
  * of modules that the core bundle holds go to the core's (`__mailstoreCore`):
  * one instance of each module, so classes and module state are shared.
  */
-const PART_ROOTS = new Set(["mbox", "maildir", "sdbox"].map((d) => path.resolve(`dist/src/drivers/${d}/storage-backend.js`)));
+const PART_ROOTS = new Set([
+  ...["mbox", "maildir", "sdbox"].map((d) => `dist/src/drivers/${d}/storage-backend.js`),
+  // mdbox's maintenance verbs (purge, force-resync, deleted), with the modules only they use.
+  ...["purge", "rebuild", "deleted"].map((m) => `dist/src/drivers/mdbox/${m}.js`),
+].map((f) => path.resolve(f)));
 /** Packages whose static imports lead into the part too: rxjs's Observable (with ~15 rxjs modules) only for change streams. */
 const PART_PACKAGES = new Set(["rxjs/internal/Observable"]);
 const PART_FORWARDERS = "mailstore-part";
