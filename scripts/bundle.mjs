@@ -123,6 +123,9 @@ const PART_ROOTS = new Set([
   ...["mbox", "maildir", "sdbox"].map((d) => `dist/src/drivers/${d}/storage-backend.js`),
   // mdbox's maintenance verbs (purge, force-resync, deleted), with the modules only they use.
   ...["purge", "rebuild", "deleted"].map((m) => `dist/src/drivers/mdbox/${m}.js`),
+  // What the import, dump, export, replay, log and demo verbs do (their options are in the core, for help).
+  ...["convert/import", "forensics/dump", "forensics/export", "forensics/bundle", "forensics/state-diff"].map((m) => `dist/src/${m}.js`),
+  ...["log-dump-format", "index-dump-format", "state-format", "log-format", "demo-messages"].map((m) => `dist/src/cli/${m}.js`),
 ].map((f) => path.resolve(f)));
 /** Packages whose static imports lead into the part too: rxjs's Observable (with ~15 rxjs modules) only for change streams. */
 const PART_PACKAGES = new Set(["rxjs/internal/Observable"]);
