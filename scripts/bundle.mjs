@@ -210,7 +210,9 @@ function coreModules(core, used) {
  * The core bundle's entry: main.js's exports, the build id, and `__mailstoreCore`,
  * which hands the part the modules it imports from the core. An ES module's exports
  * are gathered into an object only when the part asks (a namespace object made by
- * esbuild would be built at start-up); a CommonJS module is its module.exports.
+ * esbuild would be built at start-up): their values then, so an `export let`
+ * reassigned later would not be seen (the project has none); a CommonJS module
+ * is its module.exports.
  */
 async function coreEntry(modules, formats) {
   const imports = [];
