@@ -3,8 +3,8 @@
 // Thin launcher (CommonJS: bin/package.json). `npm ci` (prepare) compiles to
 // dist/ and bundles the CLI with its dependencies into one script,
 // dist/cli.cjs, and what a command on an mdbox store never runs (the other
-// drivers, replication) into dist/cli-lazy.cjs, loaded on first use
-// (scripts/bundle.mjs; os-lock and fs-ext, native addons, and the NATS client
+// drivers, mdbox's maintenance, replication, ...) into dist/cli-lazy.cjs,
+// loaded on first use (scripts/bundle.mjs, bundle-split.mjs; os-lock and fs-ext, native addons, and the NATS client
 // stay outside, loaded on first use). Each is compiled through vm.Script with
 // V8's code cache, dist/cli.cache and dist/cli-lazy.cache: with it, start-up
 // skips most parsing and compiling (about 18% of a no-op command's CPU).
@@ -94,8 +94,8 @@ function loadBundle(file, cacheFile, link) {
 }
 
 /**
- * The core bundle, and the lazy part (dist/cli-lazy.cjs: the other drivers,
- * replication), loaded the first time the core asks it for one of its modules;
+ * The core bundle, and the lazy part (dist/cli-lazy.cjs), loaded the first time
+ * the core asks it for one of its modules (`key`, evaluated on that first ask);
  * the part takes the modules it shares with the core from the core.
  */
 function loadCore() {
