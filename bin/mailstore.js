@@ -102,14 +102,25 @@ function loadCore() {
   let part;
   const modules = new Map();
   const core = loadBundle(bundle, cacheFile, (key) => {
-    if (part === undefined) {
-      part = loadBundle(path.join(dist, "cli-lazy.cjs"), path.join(dist, "cli-lazy.cache"), core.__mailstoreCore);
-      if (part.buildId !== core.buildId) throw new Error(`${path.join(dist, "cli-lazy.cjs")} is not from the build of ${bundle}: run \`npm run build\``);
-    }
+    part ??= loadPart(core);
     if (!modules.has(key)) modules.set(key, part[key]());
     return modules.get(key);
   });
   return core;
+}
+
+function loadPart(core) {
+  const file = path.join(dist, "cli-lazy.cjs");
+  let part;
+  try {
+    part = loadBundle(file, path.join(dist, "cli-lazy.cache"), core.__mailstoreCore);
+  } catch (err) {
+    // Without its code: the command's own handling of ENOENT (a missing mailbox) must not take this for one.
+    if (err.code === "ENOENT") throw new Error(`${file} is missing: run \`npm run build\``);
+    throw err;
+  }
+  if (part.buildId !== core.buildId) throw new Error(`${file} is not from the build of ${bundle}: run \`npm run build\``);
+  return part;
 }
 
 // `mailstore … | head` closes the pipe early: that is not an error. The handler is
