@@ -4,8 +4,9 @@
 // dist/ and bundles the CLI with its dependencies into one script,
 // dist/cli.cjs, and what a command on an mdbox store never runs (the other
 // drivers, mdbox's maintenance, replication, ...) into dist/cli-lazy.cjs,
-// loaded on first use (scripts/bundle.mjs, bundle-split.mjs; os-lock and fs-ext, native addons, and the NATS client
-// stay outside, loaded on first use). Each is compiled through vm.Script with
+// loaded on first use (scripts/bundle.mjs, bundle-split.mjs; os-lock and
+// fs-ext, native addons, and the NATS client stay outside, loaded on first
+// use). Each is compiled through vm.Script with
 // V8's code cache, dist/cli.cache and dist/cli-lazy.cache: with it, start-up
 // skips most parsing and compiling (about 18% of a no-op command's CPU).
 // The cache is written after a run that had none or had it rejected (a new
@@ -109,6 +110,7 @@ function loadCore() {
   return core;
 }
 
+/** The lazy part, linked to `core`; one from another build is refused. */
 function loadPart(core) {
   const file = path.join(dist, "cli-lazy.cjs");
   let part;
