@@ -2,9 +2,12 @@
 "use strict";
 // Thin launcher (CommonJS: bin/package.json). `npm ci` (prepare) compiles to
 // dist/ and bundles the CLI with its dependencies into one script,
-// dist/cli.cjs (scripts/bundle.mjs; os-lock and fs-ext, native addons, and the
-// NATS client stay outside, loaded on first use). It is compiled
-// through vm.Script with V8's code cache, dist/cli.cache: with it, start-up
+// dist/cli.cjs, and what a command on an mdbox store never runs (the other
+// drivers, mdbox's maintenance, replication, ...) into dist/cli-lazy.cjs,
+// loaded on first use (scripts/bundle.mjs, bundle-split.mjs; os-lock and
+// fs-ext, native addons, and the NATS client stay outside, loaded on first
+// use). Each is compiled through vm.Script with
+// V8's code cache, dist/cli.cache and dist/cli-lazy.cache: with it, start-up
 // skips most parsing and compiling (about 18% of a no-op command's CPU).
 // The cache is written after a run that had none or had it rejected (a new
 // Node or bundle); where dist/ is read-only, runs go on without one. A
@@ -44,8 +47,8 @@ function readInto(fd, bytes, sizeBytes) {
   return done;
 }
 
-/** Writes the code cache beside the bundle (atomically); a read-only install keeps running without. */
-function saveCache(script) {
+/** Writes `script`'s code cache to `cacheFile` (atomically); a read-only install keeps running without. */
+function saveCache(script, cacheFile) {
   const tmp = `${cacheFile}.${process.pid}`;
   try {
     fs.writeFileSync(tmp, script.createCachedData(), { mode: 0o644 });
@@ -57,14 +60,14 @@ function saveCache(script) {
 }
 
 /**
- * The bundle's source and its code cache, read through one buffer: each page a
+ * A bundle file's source and its code cache, read through one buffer: each page a
  * fresh process first touches costs it a fault, and the source, once a string,
  * needs its bytes no more. The bundle is pure ASCII (scripts/bundle.mjs), so a
  * latin1 string is the one V8 would make of UTF-8, without the UTF-8 decoder's
  * own copies.
  */
-function readBundle() {
-  const sourceFd = fs.openSync(bundle, "r");
+function readBundle(file, cacheFile) {
+  const sourceFd = fs.openSync(file, "r");
   const cacheFd = openIfThere(cacheFile);
   try {
     const sourceSize = fs.fstatSync(sourceFd).size;
@@ -79,15 +82,47 @@ function readBundle() {
   }
 }
 
-function loadBundle() {
-  const { source, cachedData } = readBundle();
+/** Runs a bundle file (dist/cli.cjs or its lazy part) with its code cache; `link` is its last parameter. */
+function loadBundle(file, cacheFile, link) {
+  const { source, cachedData } = readBundle(file, cacheFile);
   // The source is CommonJS's module wrapper written out (a function expression).
-  const script = new vm.Script(source, { filename: bundle, cachedData });
+  const script = new vm.Script(source, { filename: file, cachedData });
   const mod = { exports: {} };
-  script.runInThisContext()(mod.exports, createRequire(bundle), mod, bundle, dist);
+  script.runInThisContext()(mod.exports, createRequire(file), mod, file, dist, link);
   // After the command ran, the cache also holds the functions it compiled.
-  if (cachedData === undefined || script.cachedDataRejected) process.once("exit", () => saveCache(script));
+  if (cachedData === undefined || script.cachedDataRejected) process.once("exit", () => saveCache(script, cacheFile));
   return mod.exports;
+}
+
+/**
+ * The core bundle, and the lazy part (dist/cli-lazy.cjs), loaded the first time
+ * the core asks it for one of its modules (`key`, evaluated on that first ask);
+ * the part takes the modules it shares with the core from the core.
+ */
+function loadCore() {
+  let part;
+  const modules = new Map();
+  const core = loadBundle(bundle, cacheFile, (key) => {
+    part ??= loadPart(core);
+    if (!modules.has(key)) modules.set(key, part[key]());
+    return modules.get(key);
+  });
+  return core;
+}
+
+/** The lazy part, linked to `core`; one from another build is refused. */
+function loadPart(core) {
+  const file = path.join(dist, "cli-lazy.cjs");
+  let part;
+  try {
+    part = loadBundle(file, path.join(dist, "cli-lazy.cache"), core.__mailstoreCore);
+  } catch (err) {
+    // Without its code: the command's own handling of ENOENT (a missing mailbox) must not take this for one.
+    if (err.code === "ENOENT") throw new Error(`${file} is missing: run \`npm run build\``);
+    throw err;
+  }
+  if (part.buildId !== core.buildId) throw new Error(`${file} is not from the build of ${bundle}: run \`npm run build\``);
+  return part;
 }
 
 // `mailstore … | head` closes the pipe early: that is not an error. The handler is
@@ -110,7 +145,7 @@ Object.defineProperty(process, "stdout", {
 });
 
 const compiled = path.join(dist, "src", "cli", "main.js");
-const cli = mtime(bundle) >= mtime(compiled) ? Promise.resolve(loadBundle()) : import(pathToFileURL(compiled).href);
+const cli = mtime(bundle) >= mtime(compiled) ? Promise.resolve(loadCore()) : import(pathToFileURL(compiled).href);
 cli.then((m) => m.main(process.argv.slice(2))).then((code) => {
   process.exitCode = code;
 });

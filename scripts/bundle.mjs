@@ -1,7 +1,11 @@
-// Bundles the CLI into dist/cli.cjs (run by `npm run bundle`; bin/mailstore.js loads it).
-// Three changes to what esbuild alone makes (and warnings fail the build), all for start-up (a no-op command):
-// - The file is one function expression, CommonJS's module wrapper written out
-//   (`(function (exports, require, module, __filename, __dirname) {…})`), which the
+// Bundles the CLI into dist/cli.cjs and its lazy part dist/cli-lazy.cjs (run by `npm run bundle`;
+// bin/mailstore.js loads them). Four changes to what esbuild alone makes (and warnings fail the
+// build), all for start-up (a no-op command):
+// - What an mdbox command never runs (the other drivers, mdbox's maintenance, replication,
+//   rxjs, ...) is a second file, the lazy part, read and compiled on first use only
+//   (scripts/bundle-split.mjs).
+// - Each file is one function expression, CommonJS's module wrapper written out
+//   (`(function (exports, require, module, __filename, __dirname, link) {…})`), which the
 //   launcher compiles as it is: wrapping the source at start-up made V8 flatten a
 //   second 700 KB copy of it (~200 page faults). `require()` of the file would only
 //   evaluate that expression. It is pure ASCII (charset), so the launcher reads it
@@ -11,8 +15,9 @@
 //   The project's imports of Node's modules go through one module per builtin that
 //   exports its properties by name (sharedModule), so that no namespace is copied.
 // - LAZY builtins are loaded on the first call of one of their functions, not at start-up.
+import * as fs from "node:fs";
 import { createRequire } from "node:module";
-import { build } from "esbuild";
+import { buildInTwo } from "./bundle-split.mjs";
 
 const SHARED = "mailstore-builtin";
 const LAZY_NS = "mailstore-lazy-builtin";
@@ -102,9 +107,7 @@ const builtins = {
   },
 };
 
-const result = await build({
-  entryPoints: ["dist/src/cli/main.js"],
-  outfile: "dist/cli.cjs",
+const options = {
   bundle: true,
   platform: "node",
   format: "cjs",
@@ -116,9 +119,13 @@ const result = await build({
   external: ["os-lock", "fs-ext", "nats", "msgpackr"],
   define: { "import.meta.url": "__mailstoreImportMetaUrl" },
   charset: "ascii",
-  banner: { js: "(function (exports, require, module, __filename, __dirname) {const __mailstoreImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   footer: { js: "})" },
   plugins: [builtins],
-});
-// A warning here is a bug in the bundle: e.g. a name imported from a builtin that the shared module lacks (undefined at run time).
-if (result.warnings.length > 0) throw new Error(`esbuild warned (${result.warnings.length}): see above`);
+};
+/** CommonJS's module wrapper written out, with the file's own last parameter (scripts/bundle-split.mjs). */
+const banner = (link) => ({ js: `(function (exports, require, module, __filename, __dirname, ${link}) {const __mailstoreImportMetaUrl = require('node:url').pathToFileURL(__filename).href;` });
+
+const { core, part } = await buildInTwo("dist/src/cli/main.js", options, banner);
+// The part first: a core is never newer than the part it expects.
+fs.writeFileSync("dist/cli-lazy.cjs", part);
+fs.writeFileSync("dist/cli.cjs", core);

@@ -4,7 +4,8 @@
   env -u NODE_EXTRA_CA_CERTS python3 bench/startup/noop-pairs.py --a /work/base-x --b /work/wt-x --rounds 30
 
 Each round runs, in an order that cycles through all six orders of the three:
-`node A/bin/mailstore.js -l mdbox:EMPTY mailbox status messages Empty`, the same
+`node A/bin/mailstore.js -l mdbox:EMPTY mailbox status messages Empty` (--format:
+another format than mdbox), the same
 with B, and `node -e 0`. Each is spawned with os.posix_spawn (stdout to
 /dev/null, as the vs-dovecot bench does) and measured by os.wait4's rusage
 (user + sys, minor page faults) and the wall clock. EMPTY is a store holding one
@@ -41,10 +42,11 @@ def main():
     p.add_argument("--a", required=True, help="checkout A (the base build)")
     p.add_argument("--b", required=True, help="checkout B (the build measured against A)")
     p.add_argument("--rounds", type=int, default=30)
+    p.add_argument("--format", default="mdbox", help="the empty store's format (mdbox, sdbox, maildir, mbox)")
     opts = p.parse_args()
     work = tempfile.mkdtemp(prefix="noop-pairs-")
     try:
-        store = f"mdbox:{work}/empty"
+        store = f"{opts.format}:{work}/empty"
         cmd = ["-l", store, "mailbox", "status", "messages", "Empty"]
         run([os.path.join(opts.b, "bin", "mailstore.js"), "-l", store, "mailbox", "create", "Empty"])
         sides = {"a": [os.path.join(opts.a, "bin", "mailstore.js"), *cmd],

@@ -62,3 +62,28 @@ it("falls back to the compiled modules when the bundle is older than them (tsc r
   fs.rmSync(path.join(root, "dist/cli.cjs"));
   expect(launch("d")).toEqual({ stdout: "compiled d\n", status: 3 });
 });
+
+it("loads the lazy part when the core first asks it for a module, with its own code cache, and refuses a part from another build or a missing one", () => {
+  const dist = path.join(root, "dist");
+  const later = new Date(Date.now() + 60_000);
+  const write = (file: string, source: string): void => {
+    fs.writeFileSync(path.join(dist, file), source);
+    fs.utimesSync(path.join(dist, file), later, later);
+  };
+  // As scripts/bundle.mjs writes them: the core's last parameter asks for the part's modules, the part's for the core's.
+  write("cli.cjs", '(function (exports, require, module, __filename, __dirname, __mailstorePart) {exports.buildId = "b1"; exports.__mailstoreCore = (key) => ({ name: `core ${key}` });\n'
+    + 'exports.main = async (args) => { if (args[0] !== "part") return 0; let m; try { m = __mailstorePart("m"); } catch (err) { process.stderr.write(`code=${err.code} ${err.message}\\n`); return 9; }\n'
+    + 'process.stdout.write(`${m.hello()} ${__mailstorePart("m") === m}\\n`); return 5; };\n})\n');
+  write("cli-lazy.cjs", '(function (exports, require, module, __filename, __dirname, __mailstoreCore) {exports.buildId = "b1"; exports.m = () => ({ hello: () => `part of ${__mailstoreCore("x").name}` });\n})\n');
+  expect(launch("none")).toEqual({ stdout: "", status: 0 });
+  expect(fs.readdirSync(dist).sort()).toEqual(["cli-lazy.cjs", "cli.cache", "cli.cjs", "src"]); // the part not compiled
+  expect(launch("part")).toEqual({ stdout: "part of core x true\n", status: 5 });
+  expect(fs.readFileSync(path.join(dist, "cli-lazy.cache")).length).toBeGreaterThan(0);
+  write("cli-lazy.cjs", '(function (exports, require, module, __filename, __dirname, __mailstoreCore) {exports.buildId = "b0"; exports.m = () => ({ hello: () => "stale" });\n})\n');
+  const stale = spawnSync(process.execPath, [path.join(root, "bin/mailstore.js"), "part"], { encoding: "utf8" });
+  expect([stale.status, stale.stderr]).toEqual([9, `code=undefined ${path.join(dist, "cli-lazy.cjs")} is not from the build of ${path.join(dist, "cli.cjs")}: run \`npm run build\`\n`]);
+  // Without an error code: a command's handling of ENOENT (a missing mailbox) must not take it for one.
+  fs.rmSync(path.join(dist, "cli-lazy.cjs"));
+  const missing = spawnSync(process.execPath, [path.join(root, "bin/mailstore.js"), "part"], { encoding: "utf8" });
+  expect([missing.status, missing.stderr]).toEqual([9, `code=undefined ${path.join(dist, "cli-lazy.cjs")} is missing: run \`npm run build\`\n`]);
+});
