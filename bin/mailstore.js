@@ -109,21 +109,6 @@ Object.defineProperty(process, "stdout", {
   },
 });
 
-/**
- * Ends the process with exit(3) once its event loop is empty, where Node would
- * otherwise go on to tear down what a finished process leaves (its environment,
- * V8's heap): 5-6% of a command's CPU (cold7, bench/RESULTS.md). All work,
- * timers and stream writes have finished by then ('beforeExit'); 'exit'
- * listeners still run. While a command has its own 'beforeExit' listener (it
- * may start more work), this one steps aside and Node ends the process itself.
- */
-function exitWhenIdle() {
-  process.on("beforeExit", () => {
-    if (process.listenerCount("beforeExit") === 1) process.exit();
-  });
-}
-
-exitWhenIdle();
 const compiled = path.join(dist, "src", "cli", "main.js");
 const cli = mtime(bundle) >= mtime(compiled) ? Promise.resolve(loadBundle()) : import(pathToFileURL(compiled).href);
 cli.then((m) => m.main(process.argv.slice(2))).then((code) => {

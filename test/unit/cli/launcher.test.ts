@@ -62,24 +62,3 @@ it("falls back to the compiled modules when the bundle is older than them (tsc r
   fs.rmSync(path.join(root, "dist/cli.cjs"));
   expect(launch("d")).toEqual({ stdout: "compiled d\n", status: 3 });
 });
-
-/** A stand-in bundle whose main() runs `body` and returns 5. */
-function bundleRunning(body: string): void {
-  fs.writeFileSync(path.join(root, "dist/cli.cjs"), `(function (exports, require, module, __filename, __dirname) {exports.main = async () => { ${body}; return 5; };\n})\n`);
-  const later = new Date(Date.now() + 60_000);
-  fs.utimesSync(path.join(root, "dist/cli.cjs"), later, later);
-}
-
-it("ends the process only when the work a command left running has finished, with the command's exit code", () => {
-  // A timer and an fs write still under way when main() returns.
-  bundleRunning(`const fs = require("node:fs"); setTimeout(() => fs.writeFile(__dirname + "/late", "done", (err) => { if (err) throw err; }), 50)`);
-  expect(launch()).toEqual({ stdout: "", status: 5 });
-  expect(fs.readFileSync(path.join(root, "dist/late"), "utf8")).toBe("done");
-});
-
-it("lets a command's own 'beforeExit' listener start more work, and runs 'exit' listeners", () => {
-  bundleRunning(`let rounds = 0;
-    process.on("beforeExit", () => { if (rounds++ < 2) setTimeout(() => process.stdout.write("round " + rounds + "\\n"), 10); });
-    process.on("exit", (code) => process.stdout.write("exit " + code + "\\n"))`);
-  expect(launch()).toEqual({ stdout: "round 1\nround 2\nexit 5\n", status: 5 });
-});
