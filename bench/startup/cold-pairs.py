@@ -10,10 +10,11 @@ os.posix_spawn (stdout to /dev/null, as the vs-dovecot bench does) and timed by
 os.wait4's rusage (user + sys) and the wall clock. COPY is a fresh copy of a
 store made by `mailstore import` (checkout B's build) of the bench's mbox
 (bench/dovecot.ts writeSampleMbox, --messages of 2250 bytes): m.N files
-hard-linked, index files copied (every file copied for a command with its
-own prep: purge may append to the newest m.N). The store is re-imported when it is more than
-240 s old: past 300 s, Dovecot's rotation rule would rotate the log at the next
-write and a flag command would also rewrite dovecot.index. The no-op
+hard-linked, index files copied; every file copied for a command with its own
+prep (below; purge may append to the newest m.N: time it only that way). The
+store is re-imported when it is more than 240 s old: past 300 s, Dovecot's
+rotation rule would rotate the log at the next write and a flag command would
+also rewrite dovecot.index. The no-op
 (`mailbox status messages Empty` on a store holding one empty mailbox) is
 always measured too. Each pair runs A then B, the next B then A.
 A --cmd of the form 'PREP ;; CMD' runs PREP (untimed, B's build) on each copy
