@@ -10,11 +10,17 @@ os.posix_spawn (stdout to /dev/null, as the vs-dovecot bench does) and timed by
 os.wait4's rusage (user + sys) and the wall clock. COPY is a fresh copy of a
 store made by `mailstore import` (checkout B's build) of the bench's mbox
 (bench/dovecot.ts writeSampleMbox, --messages of 2250 bytes): m.N files
-hard-linked, index files copied. The store is re-imported when it is more than
-240 s old: past 300 s, Dovecot's rotation rule would rotate the log at the next
-write and a flag command would also rewrite dovecot.index. The no-op
+hard-linked, index files copied; every file copied for a command with its own
+prep (below; purge may append to the newest m.N: time it only that way). The
+store is re-imported when it is more than 240 s old: past 300 s, Dovecot's
+rotation rule would rotate the log at the next write and a flag command would
+also rewrite dovecot.index. The no-op
 (`mailbox status messages Empty` on a store holding one empty mailbox) is
 always measured too. Each pair runs A then B, the next B then A.
+A --cmd of the form 'PREP ;; CMD' runs PREP (untimed, B's build) on each copy
+before CMD; PREP `drop-indexes` deletes dovecot.index* and dovecot.map.index*
+(as bench/side-by-side's rebuild step), e.g.
+  --cmd 'expunge mailbox INBOX uid 1:10000 ;; purge' --cmd 'drop-indexes ;; force-resync *'
 Prints, per command: medians of A and B (ms of CPU, wall, and minor page faults,
 ru_minflt: steadier than time on a shared machine) and the median of the pairs'
 B/A CPU ratios. The machine's environment may set NODE_EXTRA_CA_CERTS, which
@@ -47,8 +53,8 @@ def run(checkout, location, args):
     return ru.ru_utime + ru.ru_stime, wall, ru.ru_minflt
 
 
-def copy_store(src, dst):
-    """m.N and u.N hard-linked (never written by the commands timed here), the rest copied."""
+def copy_store(src, dst, link=True):
+    """m.N and u.N hard-linked (never written by the commands timed here) when `link`, the rest copied."""
     for root, dirs, files in os.walk(src):
         rel = os.path.relpath(root, src)
         target = os.path.join(dst, rel)
@@ -56,7 +62,7 @@ def copy_store(src, dst):
         shutil.copymode(root, target)
         for f in files:
             s, d = os.path.join(root, f), os.path.join(target, f)
-            if f.startswith(("m.", "u.")) and f[2:].isdigit():
+            if link and f.startswith(("m.", "u.")) and f[2:].isdigit():
                 os.link(s, d)
             else:
                 shutil.copy2(s, d)
@@ -87,11 +93,24 @@ class Fixture:
             run(self.checkout, f"mdbox:{self.store}", ["import", self.source])
             self.made = time.time()
 
-    def copy(self, noop):
+    def copy(self, noop, link=True):
         self.copies += 1
         dst = os.path.join(self.work, f"copy-{self.copies}")
-        copy_store(self.empty if noop else self.store, dst)
+        copy_store(self.empty if noop else self.store, dst, link)
         return dst
+
+
+def drop_indexes(root):
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            if f.startswith(("dovecot.index", "dovecot.map.index")):
+                os.remove(os.path.join(dirpath, f))
+
+
+def parse_cmd(command):
+    """'PREP ;; CMD' or 'CMD': (name, prep args or None, args)."""
+    prep, sep, cmd = command.rpartition(";;")
+    return command.strip(), split_args(prep) if sep else None, split_args(cmd)
 
 
 def split_args(command):
@@ -111,22 +130,27 @@ def main():
     p.add_argument("--cmd", action="append", default=[], help="a command's arguments, shell-quoted")
     p.add_argument("--prep", default=None, help="a command run (not timed, B's build) on each copy before the timed one")
     opts = p.parse_args()
-    cmds = [("no-op", ["mailbox", "status", "messages", "Empty"])] + [(c, split_args(c)) for c in opts.cmd]
+    opts.a, opts.b = os.path.abspath(opts.a), os.path.abspath(opts.b)
+    cmds = [("no-op", None, ["mailbox", "status", "messages", "Empty"])] + [parse_cmd(c) for c in opts.cmd]
     work = tempfile.mkdtemp(prefix="cold-pairs-")
     try:
         fx = Fixture(work, opts.b, opts.messages)
-        res = {name: {"a": [], "b": [], "wa": [], "wb": [], "fa": [], "fb": []} for name, _ in cmds}
+        res = {name: {"a": [], "b": [], "wa": [], "wb": [], "fa": [], "fb": []} for name, _, _ in cmds}
         print(f"load: {os.getloadavg()}", file=sys.stderr)
         for i in range(opts.pairs + 1):  # the first round warms the page cache, not counted
-            for name, args in cmds:
+            for name, own_prep, args in cmds:
                 noop = name == "no-op"
                 order = ("a", "b") if i % 2 == 0 else ("b", "a")
                 for side in order:
                     fx.fresh()
-                    dst = fx.copy(noop)
+                    dst = fx.copy(noop, link=own_prep is None)
                     loc = f"mdbox:{dst}"
                     if opts.prep and not noop:
                         run(opts.b, loc, shlex.split(opts.prep))
+                    if own_prep == ["drop-indexes"]:
+                        drop_indexes(dst)
+                    elif own_prep:
+                        run(opts.b, loc, own_prep)
                     cpu, wall, faults = run(opts.a if side == "a" else opts.b, loc, args)
                     shutil.rmtree(dst)
                     if i > 0:
@@ -136,7 +160,7 @@ def main():
         print(f"load: {os.getloadavg()}", file=sys.stderr)
         print("| command | A cpu ms | B cpu ms | B/A (median of pair ratios) | A wall ms | B wall ms | A page faults | B page faults |")
         print("|---|---|---|---|---|---|---|---|")
-        for name, _ in cmds:
+        for name, _, _ in cmds:
             r = res[name]
             ratio = statistics.median(b / a for a, b in zip(r["a"], r["b"]))
             print(f"| {name} | {statistics.median(r['a'])*1e3:.1f} | {statistics.median(r['b'])*1e3:.1f} | "
