@@ -32,8 +32,12 @@ function isErrno(err: unknown, code: string): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === code;
 }
 
-/** A file smaller than this is read whole: a few leaves cost less read at once than an open descriptor. */
-const LAZY_MIN_BYTES = 64 * 1024;
+/**
+ * `lazyMinBytes`: a file smaller than this is read whole even when asked to
+ * be read lazily (a few leaves cost less read at once than an open
+ * descriptor). Settable for tests comparing both ways on the same files.
+ */
+export const checkpointReading = { lazyMinBytes: 64 * 1024 };
 /** What a lazy read reads first: the header area of any usual dovecot.index (its extensions take a few hundred bytes). */
 const HEAD_READ_BYTES = 4096;
 
@@ -46,7 +50,7 @@ export interface ReadCheckpointOptions {
    * IndexCorruptedError when it is read, not here.
    */
   lazy?: boolean;
-  /** Files of fewer bytes are read whole even when `lazy` (default 64 KiB; tests lower it). */
+  /** Files of fewer bytes are read whole even when `lazy` (default checkpointReading.lazyMinBytes). */
   lazyMinBytes?: number;
 }
 
@@ -69,7 +73,7 @@ export function readCheckpoint(indexPath: string, opts: ReadCheckpointOptions = 
     const st = fs.fstatSync(fd);
     // A device (/dev/zero) would be read forever: only a regular file is an index.
     if (!st.isFile()) throw new IndexCorruptedError("not a regular file", { path: indexPath });
-    if (opts.lazy === true && st.size >= (opts.lazyMinBytes ?? LAZY_MIN_BYTES)) {
+    if (opts.lazy === true && st.size >= (opts.lazyMinBytes ?? checkpointReading.lazyMinBytes)) {
       // The descriptor is readLazily's from here: it closes it on failure or once every record is read.
       keepOpen = true;
       return readLazily(fd, st.size, indexPath);
