@@ -15,6 +15,7 @@ import * as path from "node:path";
 import { encodeIndexHeaderArea, decodeIndexFile, decodeIndexFileRows, indexHeaderSizeOf } from "../projections/index-file.js";
 import type { IndexHeader } from "../projections/base-header.js";
 import { readFullyAt } from "../shared/read-at.js";
+import { IndexRowsFile } from "./index-rows-file.js";
 import type { IndexMapState } from "../projections/state.js";
 import { assert, IndexCorruptedError } from "../shared/errors.js";
 import { newFilePermissionsIn, finishNewFile } from "../shared/file-mode.js";
@@ -108,14 +109,14 @@ function readLazily(fd: number, size: number, indexPath: string): IndexMapState 
     fs.closeSync(file.fd);
     file.fd = -1;
   };
-  const read = (first: number, count: number, hdr: IndexHeader): Uint8Array => {
-    const rows = new Uint8Array(count * hdr.recordSize);
-    const at = hdr.headerSize + first * hdr.recordSize;
+  const openFd = (): number => {
     assert(file.fd >= 0, `${indexPath}: records read after the file was closed`);
-    const got = readFullyAt(file.fd, rows, at, rows.length);
-    // The size was checked against messages_count on open: only a file changed in place could end early.
-    if (got < rows.length) throw new IndexCorruptedError(`file ended at ${at + got} reading record ${first + 1}`, { path: indexPath, offset: at + got });
-    return rows;
+    return file.fd;
+  };
+  let rows: IndexRowsFile | undefined;
+  const read = (first: number, count: number, hdr: IndexHeader): Uint8Array => {
+    rows ??= new IndexRowsFile(openFd, indexPath, hdr.headerSize, hdr.recordSize, hdr.messagesCount);
+    return rows.read(first, count);
   };
   unreadFiles.register(file, fd, file);
   try {
