@@ -113,14 +113,10 @@ function readLazily(fd: number, size: number, indexPath: string): IndexMapState 
     assert(file.fd >= 0, `${indexPath}: records read after the file was closed`);
     return file.fd;
   };
-  let rows: IndexRowsFile | undefined;
-  const read = (first: number, count: number, hdr: IndexHeader): Uint8Array => {
-    rows ??= new IndexRowsFile(openFd, indexPath, hdr.headerSize, hdr.recordSize, hdr.messagesCount);
-    return rows.read(first, count);
-  };
+  const openRows = (hdr: IndexHeader): IndexRowsFile => new IndexRowsFile(openFd, indexPath, hdr.headerSize, hdr.recordSize, hdr.messagesCount);
   unreadFiles.register(file, fd, file);
   try {
-    return decodeIndexFileRows(head, size, indexPath, read, { onAllRead: release });
+    return decodeIndexFileRows(head, size, indexPath, openRows, { onAllRead: release });
   } catch (err) {
     release();
     throw err;

@@ -13,11 +13,12 @@ import { Buffer } from "node:buffer";
 import { IndexCorruptedError } from "../shared/errors.js";
 import { readFullyAt } from "../shared/read-at.js";
 import { LEAF_RECORDS } from "../projections/record-store.js";
+import type { RowFile } from "../projections/index-rows.js";
 
-export class IndexRowsFile {
+export class IndexRowsFile implements RowFile {
   /** Not zeroed (allocUnsafeSlow): a leaf's bytes are read from the file before anyone looks at them. */
-  private readonly rows: Buffer;
-  /** Per leaf: 1 once its rows are in `rows`. */
+  private readonly buffer: Buffer;
+  /** Per leaf: 1 once its rows are in `buffer`. */
   private readonly present: Uint8Array;
   /** The leaf after the last run read. */
   private lastEnd = -1;
@@ -29,19 +30,19 @@ export class IndexRowsFile {
     private readonly recordSize: number,
     private readonly count: number,
   ) {
-    this.rows = Buffer.allocUnsafeSlow(count * recordSize);
+    this.buffer = Buffer.allocUnsafeSlow(count * recordSize);
     this.present = new Uint8Array(Math.ceil(count / LEAF_RECORDS));
   }
 
-  /** Records first..first+count-1 (a leaf's), as a view of the one buffer. */
-  read(first: number, count: number): Uint8Array {
-    const leaf = Math.floor(first / LEAF_RECORDS);
-    if (this.present[leaf] === 0) this.readRun(leaf);
+  /** Records first..first+count-1, as a view of the one buffer (fetched before). */
+  rows(first: number, count: number): Uint8Array {
     const rs = this.recordSize;
-    return new Uint8Array(this.rows.buffer, this.rows.byteOffset + first * rs, count * rs);
+    return new Uint8Array(this.buffer.buffer, this.buffer.byteOffset + first * rs, count * rs);
   }
 
-  private readRun(leaf: number): void {
+  /** Reads the rows of `leaf` unless they are in: @returns how many records from the leaf's first on this read (0: none). */
+  fetch(leaf: number): number {
+    if (this.present[leaf] !== 0) return 0;
     // The leaf after the last run: a walk, so up to the next leaf read already; anything else: a lookup, one leaf.
     const run = leaf === this.lastEnd ? this.present.length : 1;
     let end = leaf;
@@ -50,10 +51,11 @@ export class IndexRowsFile {
     const from = leaf * LEAF_RECORDS * rs;
     const length = Math.min(end * LEAF_RECORDS, this.count) * rs - from;
     const at = this.headerSize + from;
-    const got = readFullyAt(this.fd(), this.rows.subarray(from, from + length), at, length);
+    const got = readFullyAt(this.fd(), this.buffer.subarray(from, from + length), at, length);
     // The size was checked against messages_count on open: only a file changed in place could end early.
     if (got < length) throw new IndexCorruptedError(`file ended at ${at + got} reading record ${leaf * LEAF_RECORDS + 1}`, { path: this.path, offset: at + got });
     this.present.fill(1, leaf, end);
     this.lastEnd = end;
+    return length / rs;
   }
 }

@@ -22,8 +22,8 @@ import { parseKeywordsHeader } from "./apply-keywords.js";
 import { headerHighestModseq } from "./apply-modseq.js";
 import { EXT_HEADER_MAX_SIZE, EXT_RECORD_MAX_SIZE, KEYWORDS_EXT_NAME } from "./ext-registry.js";
 import { align8, EXT_HEADER_FIXED_SIZE, extDataOffset, fullHeader } from "./header-layout.js";
-import { RecordStore } from "./record-store.js";
-import { CheckedRows } from "./index-rows.js";
+import { LEAF_RECORDS, RecordStore } from "./record-store.js";
+import { CheckedRows, type RowFile } from "./index-rows.js";
 import type { ExtensionInfo, IndexMapState } from "./state.js";
 
 /** Dovecot's str_sanitize keeps printable ASCII; anything else marks a broken name. */
@@ -39,13 +39,27 @@ const PRINTABLE_NAME = /^[\x20-\x7e]+$/;
  * records are views of them instead of a copy.
  */
 export function decodeIndexFile(bytes: Uint8Array, path: string, options: { adopt?: boolean } = {}): IndexMapState {
-  const view = options.adopt === true;
-  return decodeIndexFileRows(bytes, bytes.length, path, (first, count, hdr) => {
-    const from = hdr.headerSize + first * hdr.recordSize;
-    const rows = bytes.subarray(from, from + count * hdr.recordSize);
+  const adopt = options.adopt === true;
+  return decodeIndexFileRows(bytes, bytes.length, path, (hdr) => {
+    const start = hdr.headerSize;
+    const area = bytes.subarray(start, start + hdr.messagesCount * hdr.recordSize);
     // A Uint32Array view needs 4-byte alignment (record_size is a multiple of 4).
-    return view && (bytes.byteOffset + from) % 4 === 0 ? rows : rows.slice();
+    return rowsInMemory(adopt && (bytes.byteOffset + start) % 4 === 0 ? area : area.slice(), hdr.recordSize);
   }, { eager: true });
+}
+
+/** A RowFile over records already in memory: the first fetch brings in everything from its leaf on. */
+function rowsInMemory(area: Uint8Array, recordSize: number): RowFile {
+  let fetched = false;
+  const count = area.length / recordSize;
+  return {
+    fetch: (leaf) => {
+      if (fetched) return 0;
+      fetched = true;
+      return count - leaf * LEAF_RECORDS;
+    },
+    rows: (first, n) => area.subarray(first * recordSize, (first + n) * recordSize),
+  };
 }
 
 /** header_size from the first bytes of dovecot.index (0 when fewer than 8): how much a reader must have for decodeIndexFileRows. */
@@ -56,7 +70,7 @@ export function indexHeaderSizeOf(bytes: Uint8Array): number {
 /**
  * Decodes a dovecot.index of `fileSize` bytes from `head`, its first bytes
  * (at least header_size of them when the file has that many), with the
- * records read through `read` as they are first touched (index-rows.ts), or
+ * records read from `openRows(header)` as they are first touched (index-rows.ts), or
  * all at once with `eager`. Header checks throw here; a record's when it is
  * read. A header with HAVE_DIRTY set reads every record now, for the
  * state's count of DIRTY records.
@@ -66,7 +80,7 @@ export function decodeIndexFileRows(
   head: Uint8Array,
   fileSize: number,
   path: string,
-  read: (first: number, count: number, hdr: IndexHeader) => Uint8Array,
+  openRows: (hdr: IndexHeader) => RowFile,
   options: { eager?: boolean; onAllRead?: () => void } = {},
 ): IndexMapState {
   const fail = (message: string, offset: number): IndexCorruptedError => new IndexCorruptedError(message, { path, offset });
@@ -95,7 +109,7 @@ export function decodeIndexFileRows(
     if (typeof parsed === "string") throw fail(parsed, hdr.baseHeaderSize);
     keywords = parsed;
   }
-  const rows = new CheckedRows(hdr, path, (first, count) => read(first, count, hdr), options.onAllRead);
+  const rows = new CheckedRows(hdr, path, openRows(hdr), options.onAllRead);
   const records = RecordStore.lazy(hdr.messagesCount, hdr.recordSize, rows);
   // Reading every leaf in order checks each against the one before, as one pass would.
   if (options.eager === true || hdr.flags & IndexHeaderFlag.HAVE_DIRTY) records.forEachChunk(() => {});

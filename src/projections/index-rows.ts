@@ -19,23 +19,31 @@ import { MailFlag } from "../log/types.js";
 import { IndexHeaderFlag, type IndexHeader } from "./base-header.js";
 import { LEAF_RECORDS, type RowSource } from "./record-store.js";
 
-/** Reads `count` rows of the file from record `first` on (4-byte aligned, the caller's to keep). */
-export type RowReader = (first: number, count: number) => Uint8Array;
+/**
+ * Where the rows come from: `fetch(leaf)` makes sure the leaf's rows are in
+ * memory and returns how many records from the leaf's first on it brought
+ * in (a whole run of leaves at once, e.g. the rest of the file for a walk;
+ * 0 when they were there already); `rows` views them (4-byte aligned).
+ */
+export interface RowFile {
+  fetch(leaf: number): number;
+  rows(first: number, count: number): Uint8Array;
+}
 
 export class CheckedRows implements RowSource {
-  /** Per leaf: its first and last uid once read, 0 before. */
+  /** Per leaf: its first and last uid once checked, 0 before. */
   private readonly firstUids: Uint32Array;
   private readonly lastUids: Uint32Array;
   private unread: number;
   private seen = 0;
   private deleted = 0;
-  /** DIRTY rows over the leaves read so far. */
+  /** DIRTY rows over the leaves checked so far. */
   dirty = 0;
 
   constructor(
     private readonly hdr: IndexHeader,
     private readonly path: string,
-    private readonly read: RowReader,
+    private readonly file: RowFile,
     /** Called once the last leaf has been read and checked (e.g. to close the file). */
     private readonly onAllRead: () => void = () => {},
   ) {
@@ -47,33 +55,37 @@ export class CheckedRows implements RowSource {
   }
 
   load(first: number, count: number): Uint8Array {
-    const rows = this.read(first, count);
     const leaf = first / LEAF_RECORDS;
-    const counted = this.lastUids[leaf] !== 0;
-    this.check(first, count, rows);
-    // A leaf is read again only after its first read threw (counters or a neighbour): count it once.
-    if (!counted && --this.unread === 0) this.onAllRead();
+    if (this.lastUids[leaf] === 0) {
+      // What one read brought in is checked in one pass (a walk: the rest of the file, as one loop
+      // that V8 optimizes once, not a call per leaf); a leaf read before whose check threw, alone.
+      const fetched = this.file.fetch(leaf);
+      this.check(first, fetched > 0 ? fetched : count);
+      if (this.unread === 0) this.onAllRead();
+    }
     // Checked on every read once all are in: a counter error stays an error, it does not pass on a second read.
     this.checkCounters();
-    return rows;
+    return this.file.rows(first, count);
   }
 
   private fail(message: string, offset: number): IndexCorruptedError {
     return new IndexCorruptedError(message, { path: this.path, offset });
   }
 
-  private check(first: number, count: number, rows: Uint8Array): void {
+  /** Checks records first..first+count-1 (whole leaves from `first`, none checked yet) and counts their flags. */
+  private check(first: number, count: number): void {
     const hdr = this.hdr;
     const rs = hdr.recordSize;
-    const leaf = first / LEAF_RECORDS;
+    const rows = this.file.rows(first, count);
+    const words = new Uint32Array(rows.buffer, rows.byteOffset, rows.length >>> 2);
+    const firstLeaf = first / LEAF_RECORDS;
     // Locals, not property loads per row: this runs once per row read, mostly before V8 optimizes it.
     const nextUid = hdr.nextUid;
     const SEEN = MailFlag.SEEN;
     const DELETED = MailFlag.DELETED;
     const DIRTY = MailFlag.DIRTY;
-    const words = new Uint32Array(rows.buffer, rows.byteOffset, rows.length >>> 2);
     let prevUid = 0;
-    for (let l = leaf - 1; l >= 0 && prevUid === 0; l--) prevUid = this.lastUids[l];
+    for (let l = firstLeaf - 1; l >= 0 && prevUid === 0; l--) prevUid = this.lastUids[l];
     // Each flag's bit summed as it is (SEEN 8, DELETED 4, DIRTY 0x80), divided once at the end.
     let seenBits = 0;
     let deletedBits = 0;
@@ -88,8 +100,9 @@ export class CheckedRows implements RowSource {
       deletedBits += flags & DELETED;
       dirtyBits += flags & DIRTY;
     }
+    const lastLeaf = Math.ceil((first + count) / LEAF_RECORDS) - 1;
     let next = 0;
-    let nextLeaf = leaf + 1;
+    let nextLeaf = lastLeaf + 1;
     for (; nextLeaf < this.firstUids.length && next === 0; nextLeaf++) next = this.firstUids[nextLeaf];
     if (next !== 0 && next <= prevUid) throw this.outOfOrder((nextLeaf - 1) * LEAF_RECORDS, next, prevUid);
     if (dirtyBits !== 0 && !(hdr.flags & IndexHeaderFlag.HAVE_DIRTY)) {
@@ -97,9 +110,15 @@ export class CheckedRows implements RowSource {
       while (!(rows[at + 4] & DIRTY)) at += rs;
       throw this.fail(`record ${first + at / rs + 1} is DIRTY, but the header's HAVE_DIRTY flag is not set`, hdr.headerSize + first * rs + at);
     }
-    if (this.lastUids[leaf] !== 0) return;
-    this.firstUids[leaf] = words[0];
-    this.lastUids[leaf] = prevUid;
+    // Every leaf checked: its first and last uid, for the checks of its neighbours read later.
+    const stride = rs >>> 2;
+    for (let l = firstLeaf; l <= lastLeaf; l++) {
+      const from = (l - firstLeaf) * LEAF_RECORDS;
+      const to = Math.min(from + LEAF_RECORDS, count) - 1;
+      this.firstUids[l] = words[from * stride];
+      this.lastUids[l] = words[to * stride];
+    }
+    this.unread -= lastLeaf - firstLeaf + 1;
     this.seen += seenBits / SEEN;
     this.deleted += deletedBits / DELETED;
     this.dirty += dirtyBits / DIRTY;
