@@ -162,6 +162,32 @@ describe("index writer", () => {
     await writer.close();
   });
 
+  it("rewrites dovecot.index once what it appended changes rewriteMinFoldRows rows (a flag on a whole mailbox: a few bytes of log that every open would fold again), not below", async () => {
+    const uidValidity: LogRecord = { type: "header-update", external: true, sync: false, patches: [{ offset: 24, data: new Uint8Array([1, 0, 0, 0]) }] };
+    const limits = { rewriteMinLogBytes: 1 << 20, rewriteMaxLogBytes: 1 << 20, rewriteMinFoldRows: 100 };
+    const writer = IndexWriter.open(prefix, { create: { initialRecords: [uidValidity] }, ...limits });
+    const many: LogRecord = { type: "append", external: true, sync: false, messages: Array.from({ length: 150 }, (_, i) => ({ uid: i + 1, flags: 0 })) };
+    await writer.sync(async (s) => void (await s.append([[many]])));
+    expect(fs.existsSync(prefix)).toBe(false);
+    const flags = (uid1: number, uid2: number, keyword = false): LogRecord =>
+      keyword
+        ? { type: "keyword-update", external: false, sync: false, modifyType: "add", name: "$Label1", ranges: [{ uid1, uid2 }] }
+        : { type: "flag-update", external: false, sync: false, updates: [{ uid1, uid2, addFlags: 8, removeFlags: 0, modseqIncFlag: 0 }] };
+    // 99 rows in all: under the limit.
+    await writer.sync(async (s) => void (await s.append([[flags(1, 60)], [flags(61, 99, true)]])));
+    expect(fs.existsSync(prefix)).toBe(false);
+    // 11 more: dovecot.index is written, with everything up to here.
+    await writer.sync(async (s) => void (await s.append([[flags(140, 150)]])));
+    expect(fs.existsSync(prefix)).toBe(true);
+    expect(position(readCheckpoint(prefix)!)).toEqual(position(writer.state));
+    expect(readCheckpoint(prefix)!.header.seenMessagesCount).toBe(60 + 11);
+    // Counted again from there: one more small change leaves it where it is.
+    const at = position(writer.state);
+    await writer.sync(async (s) => void (await s.append([[seen(3)]])));
+    expect(position(readCheckpoint(prefix)!)).toEqual(at);
+    await writer.close();
+  });
+
   it("rewrites dovecot.index at the lower limit once opening had to read that much log, as Dovecot's rewrite_min_log_bytes", async () => {
     const uidValidity: LogRecord = { type: "header-update", external: true, sync: false, patches: [{ offset: 24, data: new Uint8Array([1, 0, 0, 0]) }] };
     const limits = { rewriteMinLogBytes: 512, rewriteMaxLogBytes: 1 << 20 };
