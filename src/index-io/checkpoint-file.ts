@@ -12,12 +12,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { encodeIndexHeaderArea, decodeIndexFile, decodeIndexFileRows, indexHeaderSizeOf } from "../projections/index-file.js";
-import type { IndexHeader } from "../projections/base-header.js";
-import { readFullyAt } from "../shared/read-at.js";
-import { IndexRowsFile } from "./index-rows-file.js";
+import { encodeIndexHeaderArea, decodeIndexFile } from "../projections/index-file.js";
 import type { IndexMapState } from "../projections/state.js";
-import { assert, IndexCorruptedError } from "../shared/errors.js";
+import { IndexCorruptedError } from "../shared/errors.js";
 import { newFilePermissionsIn, finishNewFile } from "../shared/file-mode.js";
 
 export interface WriteCheckpointOptions {
@@ -33,33 +30,8 @@ function isErrno(err: unknown, code: string): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === code;
 }
 
-/**
- * `lazyMinBytes`: a file smaller than this is read whole even when asked to
- * be read lazily (a few leaves cost less read at once than an open
- * descriptor). Settable for tests comparing both ways on the same files.
- */
-export const checkpointReading = { lazyMinBytes: 64 * 1024 };
-/** What a lazy read reads first: the header area of any usual dovecot.index (its extensions take a few hundred bytes). */
-const HEAD_READ_BYTES = 4096;
-
-export interface ReadCheckpointOptions {
-  /**
-   * Read the records when first touched (index-rows.ts), from the file as
-   * it was opened: the descriptor stays open until every record has been
-   * read or the state is collected, so a dovecot.index renamed over it
-   * meanwhile is not mixed in. A record's corruption then throws
-   * IndexCorruptedError when it is read, not here.
-   */
-  lazy?: boolean;
-  /** Files of fewer bytes are read whole even when `lazy` (default checkpointReading.lazyMinBytes). */
-  lazyMinBytes?: number;
-}
-
-/** Closes the descriptor of a lazily read dovecot.index whose records nobody can read any more. */
-const unreadFiles = new FinalizationRegistry<number>((fd) => fs.closeSync(fd));
-
 /** Reads and decodes `indexPath` (e.g. `<dir>/dovecot.index`); undefined when the file does not exist. */
-export function readCheckpoint(indexPath: string, opts: ReadCheckpointOptions = {}): IndexMapState | undefined {
+export function readCheckpoint(indexPath: string): IndexMapState | undefined {
   let fd: number;
   try {
     // Non-blocking: a FIFO in its place must not hang the open.
@@ -69,58 +41,15 @@ export function readCheckpoint(indexPath: string, opts: ReadCheckpointOptions = 
     throw err;
   }
   let bytes: Buffer;
-  let keepOpen = false;
   try {
-    const st = fs.fstatSync(fd);
     // A device (/dev/zero) would be read forever: only a regular file is an index.
-    if (!st.isFile()) throw new IndexCorruptedError("not a regular file", { path: indexPath });
-    if (opts.lazy === true && st.size >= (opts.lazyMinBytes ?? checkpointReading.lazyMinBytes)) {
-      // The descriptor is readLazily's from here: it closes it on failure or once every record is read.
-      keepOpen = true;
-      return readLazily(fd, st.size, indexPath);
-    }
+    if (!fs.fstatSync(fd).isFile()) throw new IndexCorruptedError("not a regular file", { path: indexPath });
     bytes = fs.readFileSync(fd);
   } finally {
-    if (!keepOpen) fs.closeSync(fd);
+    fs.closeSync(fd);
   }
   // The buffer is this read's alone: the records may stay views of it.
   return decodeIndexFile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), indexPath, { adopt: true });
-}
-
-/**
- * The header area of the file open as `fd` now, its records when first
- * read. Every read is a pread of this descriptor: the rows come from the
- * file that was opened, whatever is renamed over its name later (Dovecot
- * and this engine replace dovecot.index by rename, never in place).
- */
-function readLazily(fd: number, size: number, indexPath: string): IndexMapState {
-  let head = new Uint8Array(Math.min(size, HEAD_READ_BYTES));
-  readFullyAt(fd, head, 0, head.length);
-  const headerSize = indexHeaderSizeOf(head);
-  if (headerSize > head.length && headerSize <= size) {
-    head = new Uint8Array(headerSize);
-    readFullyAt(fd, head, 0, headerSize);
-  }
-  // The descriptor lives while a leaf may still read it: `file` is held by the reader, the reader by the unread leaves.
-  const file = { fd };
-  const release = (): void => {
-    if (file.fd < 0) return;
-    unreadFiles.unregister(file);
-    fs.closeSync(file.fd);
-    file.fd = -1;
-  };
-  const openFd = (): number => {
-    assert(file.fd >= 0, `${indexPath}: records read after the file was closed`);
-    return file.fd;
-  };
-  const openRows = (hdr: IndexHeader): IndexRowsFile => new IndexRowsFile(openFd, indexPath, hdr.headerSize, hdr.recordSize, hdr.messagesCount);
-  unreadFiles.register(file, fd, file);
-  try {
-    return decodeIndexFileRows(head, size, indexPath, openRows, { onAllRead: release });
-  } catch (err) {
-    release();
-    throw err;
-  }
 }
 
 /** Writes `state` as `indexPath` the way Dovecot replaces dovecot.index. */

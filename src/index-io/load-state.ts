@@ -27,37 +27,18 @@ export interface LoadOptions {
  * reaches back to its start (the next checkpoint replaces it); otherwise
  * the caller says the mailbox needs a rebuild.
  */
-function usableCheckpoint(prefix: string, lazy = false): { checkpoint?: IndexMapState; broken?: IndexCorruptedError } {
+function usableCheckpoint(prefix: string): { checkpoint?: IndexMapState; broken?: IndexCorruptedError } {
   try {
-    return { checkpoint: readCheckpoint(prefix, { lazy }) };
+    return { checkpoint: readCheckpoint(prefix) };
   } catch (err) {
     if (err instanceof IndexCorruptedError) return { broken: err };
     throw err;
   }
 }
 
-/**
- * The state at the end of the log. dovecot.index's records are read when
- * first touched (readCheckpoint's `lazy`): a record found corrupt while the
- * log tail is folded makes the checkpoint unusable as one found on open did
- * (the load starts again without it); one found later throws where it is read.
- */
+/** The state at the end of the log. */
 export function loadState(prefix: string, options: LoadOptions = {}): IndexMapState {
-  const opened = usableCheckpoint(prefix, true);
-  if (opened.checkpoint === undefined) return loadFrom(prefix, opened, options);
-  try {
-    return loadFrom(prefix, opened, options);
-  } catch (err) {
-    if (!(err instanceof IndexCorruptedError) || err.path !== prefix || err.offset === undefined) throw err;
-    return loadFrom(prefix, { broken: err }, options);
-  }
-}
-
-function loadFrom(
-  prefix: string,
-  { checkpoint, broken }: { checkpoint?: IndexMapState; broken?: IndexCorruptedError },
-  options: LoadOptions,
-): IndexMapState {
+  const { checkpoint, broken } = usableCheckpoint(prefix);
   if (checkpoint) options.onCheckpoint?.(position(checkpoint));
   let indexId = checkpoint?.header.indexId ?? 0;
   let run = new Replay(checkpoint ?? emptyIndexMap({ indexId }));

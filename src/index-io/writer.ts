@@ -311,6 +311,7 @@ export class IndexWriter {
       if (!(err instanceof LogPositionLostError)) throw err;
       // Our position is gone (the log rotated twice, or was recreated): start over from the files, as Dovecot reopens its index.
       this.current = loadState(this.prefix);
+      this.unindexedRows = 0; // counted against the dovecot.index just loaded
       this.unsynced = undefined;
       this.trimUnsynced();
       return;

@@ -6,6 +6,7 @@
  */
 import { freeze } from "immer";
 import { assert, IndexCorruptedError } from "../shared/errors.js";
+import { MailFlag } from "../log/types.js";
 import {
   BASE_HEADER_SIZE,
   BASE_RECORD_SIZE,
@@ -22,8 +23,7 @@ import { parseKeywordsHeader } from "./apply-keywords.js";
 import { headerHighestModseq } from "./apply-modseq.js";
 import { EXT_HEADER_MAX_SIZE, EXT_RECORD_MAX_SIZE, KEYWORDS_EXT_NAME } from "./ext-registry.js";
 import { align8, EXT_HEADER_FIXED_SIZE, extDataOffset, fullHeader } from "./header-layout.js";
-import { LEAF_RECORDS, RecordStore } from "./record-store.js";
-import { CheckedRows, type RowFile } from "./index-rows.js";
+import { RecordStore } from "./record-store.js";
 import type { ExtensionInfo, IndexMapState } from "./state.js";
 
 /** Dovecot's str_sanitize keeps printable ASCII; anything else marks a broken name. */
@@ -39,53 +39,9 @@ const PRINTABLE_NAME = /^[\x20-\x7e]+$/;
  * records are views of them instead of a copy.
  */
 export function decodeIndexFile(bytes: Uint8Array, path: string, options: { adopt?: boolean } = {}): IndexMapState {
-  const adopt = options.adopt === true;
-  return decodeIndexFileRows(bytes, bytes.length, path, (hdr) => {
-    const start = hdr.headerSize;
-    const area = bytes.subarray(start, start + hdr.messagesCount * hdr.recordSize);
-    // A Uint32Array view needs 4-byte alignment (record_size is a multiple of 4).
-    return rowsInMemory(adopt && (bytes.byteOffset + start) % 4 === 0 ? area : area.slice(), hdr.recordSize);
-  }, { eager: true });
-}
-
-/** A RowFile over records already in memory: the first fetch brings in everything from its leaf on. */
-function rowsInMemory(area: Uint8Array, recordSize: number): RowFile {
-  let fetched = false;
-  const count = area.length / recordSize;
-  return {
-    fetch: (leaf) => {
-      if (fetched) return 0;
-      fetched = true;
-      return count - leaf * LEAF_RECORDS;
-    },
-    rows: (first, n) => area.subarray(first * recordSize, (first + n) * recordSize),
-  };
-}
-
-/** header_size from the first bytes of dovecot.index (0 when fewer than 8): how much a reader must have for decodeIndexFileRows. */
-export function indexHeaderSizeOf(bytes: Uint8Array): number {
-  return bytes.length < 8 ? 0 : new DataView(bytes.buffer, bytes.byteOffset, 8).getUint32(4, true);
-}
-
-/**
- * Decodes a dovecot.index of `fileSize` bytes from `head`, its first bytes
- * (at least header_size of them when the file has that many), with the
- * records read from `openRows(header)` as they are first touched (index-rows.ts), or
- * all at once with `eager`. Header checks throw here; a record's when it is
- * read. A header with HAVE_DIRTY set reads every record now, for the
- * state's count of DIRTY records.
- * `onAllRead` is called once every record has been read.
- */
-export function decodeIndexFileRows(
-  head: Uint8Array,
-  fileSize: number,
-  path: string,
-  openRows: (hdr: IndexHeader) => RowFile,
-  options: { eager?: boolean; onAllRead?: () => void } = {},
-): IndexMapState {
   const fail = (message: string, offset: number): IndexCorruptedError => new IndexCorruptedError(message, { path, offset });
-  if (fileSize < BASE_HEADER_SIZE) throw fail(`file of ${fileSize} bytes is shorter than the base header`, 0);
-  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (bytes.length < BASE_HEADER_SIZE) throw fail(`file of ${bytes.length} bytes is shorter than the base header`, 0);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const hdr = readBaseHeader(view, 0);
   if (hdr.majorVersion !== INDEX_MAJOR_VERSION) throw fail(`major version ${hdr.majorVersion}, expected ${INDEX_MAJOR_VERSION}`, 0);
   if (hdr.minorVersion < 2) throw fail(`minor version ${hdr.minorVersion} is too old to upgrade`, 1);
@@ -94,14 +50,16 @@ export function decodeIndexFileRows(
   if (hdr.baseHeaderSize < BASE_HEADER_SIZE || hdr.headerSize < hdr.baseHeaderSize) {
     throw fail(`Corrupted header sizes (base ${hdr.baseHeaderSize}, full ${hdr.headerSize})`, 2);
   }
-  if (hdr.headerSize > fileSize) throw fail(`Header size is larger than file (${hdr.headerSize} > ${fileSize})`, 4);
-  assert(head.length >= hdr.headerSize, `${head.length} bytes of a ${hdr.headerSize}-byte header`);
+  if (hdr.headerSize > bytes.length) throw fail(`Header size is larger than file (${hdr.headerSize} > ${bytes.length})`, 4);
   if (hdr.recordSize < BASE_RECORD_SIZE || hdr.recordSize % 4 !== 0) throw fail(`record_size ${hdr.recordSize}`, 8);
   const recordsEnd = hdr.headerSize + hdr.messagesCount * hdr.recordSize;
-  if (recordsEnd > fileSize) throw fail(`messages_count ${hdr.messagesCount} too large for a ${fileSize}-byte file`, 32);
+  if (recordsEnd > bytes.length) throw fail(`messages_count ${hdr.messagesCount} too large for a ${bytes.length}-byte file`, 32);
 
-  const extensions = decodeExtensions(head, view, hdr, fail);
+  const extensions = decodeExtensions(bytes, view, hdr, fail);
   checkHeader(hdr, fail);
+  const records = RecordStore.fromRows(bytes, hdr.headerSize, hdr.messagesCount, hdr.recordSize, options.adopt === true);
+  const counts = checkRecords(records, hdr, fail);
+
   let keywords: string[] = [];
   const kwExt = extensions.find((e) => e.name === KEYWORDS_EXT_NAME);
   if (kwExt !== undefined) {
@@ -109,10 +67,6 @@ export function decodeIndexFileRows(
     if (typeof parsed === "string") throw fail(parsed, hdr.baseHeaderSize);
     keywords = parsed;
   }
-  const rows = new CheckedRows(hdr, path, openRows(hdr), options.onAllRead);
-  const records = RecordStore.lazy(hdr.messagesCount, hdr.recordSize, rows);
-  // Reading every leaf in order checks each against the one before, as one pass would.
-  if (options.eager === true || hdr.flags & IndexHeaderFlag.HAVE_DIRTY) records.forEachChunk(() => {});
 
   const { headerSize: _h, recordSize: _r, messagesCount: _m, ...stored } = hdr;
   const header: IndexBaseHeader =
@@ -122,7 +76,7 @@ export function decodeIndexFileRows(
   return freeze(
     {
       header,
-      baseHeaderExtra: head.slice(BASE_HEADER_SIZE, hdr.baseHeaderSize),
+      baseHeaderExtra: bytes.slice(BASE_HEADER_SIZE, hdr.baseHeaderSize),
       extensions,
       keywords,
       records,
@@ -130,8 +84,7 @@ export function decodeIndexFileRows(
       currentExt: null,
       deleted: false,
       deleteRequested: false,
-      // Without HAVE_DIRTY a DIRTY row is refused when read (index-rows.ts): none.
-      dirtyCount: rows.dirty,
+      dirtyCount: counts.dirty,
     },
     true,
   );
@@ -199,6 +152,56 @@ function checkHeader(hdr: IndexHeader, fail: (message: string, offset: number) =
   if (hdr.firstRecentUid > hdr.nextUid) throw fail(`first_recent_uid ${hdr.firstRecentUid} > next_uid ${hdr.nextUid}`, 48);
   if (hdr.firstUnseenUidLowwater > hdr.nextUid) throw fail(`first_unseen_uid_lowwater ${hdr.firstUnseenUidLowwater} > next_uid ${hdr.nextUid}`, 52);
   if (hdr.firstDeletedUidLowwater > hdr.nextUid) throw fail(`first_deleted_uid_lowwater ${hdr.firstDeletedUidLowwater} > next_uid ${hdr.nextUid}`, 56);
+}
+
+/**
+ * One pass over the records: uids strictly ascending and below next_uid (the
+ * fold's uid lookups depend on it), the seen/deleted counters matching the
+ * flags (the fold's counter updates depend on that), and the DIRTY count.
+ */
+function checkRecords(
+  records: RecordStore,
+  hdr: IndexHeader,
+  fail: (message: string, offset: number) => IndexCorruptedError,
+): { dirty: number } {
+  let prevUid = 0;
+  // Each flag's bit summed as it is (SEEN 8, DELETED 4, DIRTY 0x80), divided once at the end.
+  let seenBits = 0;
+  let deletedBits = 0;
+  let dirtyBits = 0;
+  let chunkStart = 0;
+  const rs = hdr.recordSize;
+  // Locals, not property loads per row: every command opening a mailbox runs this loop
+  // once per record, mostly before V8 has optimized it.
+  const nextUid = hdr.nextUid;
+  const SEEN = MailFlag.SEEN;
+  const DELETED = MailFlag.DELETED;
+  const DIRTY = MailFlag.DIRTY;
+  records.forEachChunk((rows) => {
+    const words = new Uint32Array(rows.buffer, rows.byteOffset, rows.length >>> 2);
+    const end = rows.length;
+    for (let at = 0; at < end; at += rs) {
+      const uid = words[at >>> 2];
+      if (uid <= prevUid || uid >= nextUid) {
+        const index = chunkStart + at / rs;
+        throw fail(`record ${index + 1} has uid ${uid} after ${prevUid} (next_uid ${nextUid})`, hdr.headerSize + index * rs);
+      }
+      prevUid = uid;
+      const flags = rows[at + 4];
+      seenBits += flags & SEEN;
+      deletedBits += flags & DELETED;
+      dirtyBits += flags & DIRTY;
+    }
+    chunkStart += end / rs;
+  });
+  const seen = seenBits / SEEN;
+  const deleted = deletedBits / DELETED;
+  const dirty = dirtyBits / DIRTY;
+  if (seen !== hdr.seenMessagesCount) throw fail(`seen_messages_count ${hdr.seenMessagesCount}, but ${seen} records are \\Seen`, 40);
+  if (deleted !== hdr.deletedMessagesCount) {
+    throw fail(`deleted_messages_count ${hdr.deletedMessagesCount}, but ${deleted} records are \\Deleted`, 44);
+  }
+  return { dirty };
 }
 
 /** Encodes the state as Dovecot would write dovecot.index. */

@@ -36,24 +36,6 @@ interface Leaf {
   words: Uint32Array;
   count: number;
   owner: object | null;
-  /** Where rows not read yet come from (a lazily read dovecot.index), or null once `bytes` holds them. */
-  lazy: LazyLeaf | null;
-}
-
-/**
- * The rows of a file that are read when first touched (Dovecot mmaps
- * dovecot.index and reads only the pages it uses): `load` returns the
- * `count` rows from record `first` on, checked, or throws a typed error
- * naming the file and offset. Called at most once per leaf.
- */
-export interface RowSource {
-  load(first: number, count: number): Uint8Array;
-}
-
-interface LazyLeaf {
-  readonly source: RowSource;
-  /** The leaf's first record in the source. */
-  readonly first: number;
 }
 
 interface Segment {
@@ -96,25 +78,7 @@ export interface RowRef {
 
 function newLeaf(capacity: number, recordSize: number, owner: object | null): Leaf {
   const bytes = new Uint8Array(capacity * recordSize);
-  return { bytes, words: new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2), count: 0, owner, lazy: null };
-}
-
-/**
- * `leaf` with its rows read: a lazy leaf is filled in place, once (its
- * content is the file's either way, so every store sharing it sees the same
- * rows). Every read of a leaf's bytes goes through here.
- */
-function loaded(leaf: Leaf): Leaf {
-  if (leaf.lazy !== null) fill(leaf);
-  return leaf;
-}
-
-function fill(leaf: Leaf): void {
-  const lazy = leaf.lazy as LazyLeaf;
-  const rows = lazy.source.load(lazy.first, leaf.count);
-  leaf.bytes = rows;
-  leaf.words = new Uint32Array(rows.buffer, rows.byteOffset, rows.length >>> 2);
-  leaf.lazy = null;
+  return { bytes, words: new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2), count: 0, owner };
 }
 
 /**
@@ -138,12 +102,12 @@ function writeAppendedRows(leaf: Leaf, w: number, wordsPerRecord: number, messag
 
 /** An unowned leaf over `rows` as they are (count rows, capacity the same). */
 function viewLeaf(rows: Uint8Array, count: number): Leaf {
-  return { bytes: rows, words: new Uint32Array(rows.buffer, rows.byteOffset, rows.length >>> 2), count, owner: null, lazy: null };
+  return { bytes: rows, words: new Uint32Array(rows.buffer, rows.byteOffset, rows.length >>> 2), count, owner: null };
 }
 
 function copyLeaf(leaf: Leaf, capacity: number, recordSize: number, owner: object): Leaf {
   const copy = newLeaf(Math.max(capacity, leaf.count), recordSize, owner);
-  copy.bytes.set(loaded(leaf).bytes.subarray(0, leaf.count * recordSize));
+  copy.bytes.set(leaf.bytes.subarray(0, leaf.count * recordSize));
   copy.count = leaf.count;
   return copy;
 }
@@ -161,7 +125,7 @@ function upperBound(values: readonly number[], x: number): number {
 }
 
 function leafLastUid(leaf: Leaf, stride: number): number {
-  return loaded(leaf).words[(leaf.count - 1) * stride];
+  return leaf.words[(leaf.count - 1) * stride];
 }
 
 /** Index of the first record whose uid is ≥ `uid`, or `count`. */
@@ -170,7 +134,7 @@ function lowerBoundUid(t: Tree, uid: number): number {
   const segs = t.segments;
   const found = t.found;
   if (found.index >= 0) {
-    const leaf = loaded(segs[found.s].leaves[found.l]);
+    const leaf = segs[found.s].leaves[found.l];
     // The record found last has this uid (a transaction's records name the same messages).
     if (leaf.words[found.i * stride] === uid) return found.index;
     // Or the one after it: a transaction's updates and expunges mostly come in uid order (a purge's, one per message).
@@ -181,10 +145,10 @@ function lowerBoundUid(t: Tree, uid: number): number {
   }
   if (t.count > 0) {
     // Dense uids (nothing expunged before this one): its index is its distance from the first uid.
-    const guess = uid - loaded(segs[0].leaves[0]).words[0];
+    const guess = uid - segs[0].leaves[0].words[0];
     if (guess >= 0 && guess < t.count) {
       const at = locateIn(t, guess);
-      if (loaded(segs[at.s].leaves[at.l]).words[at.i * stride] === uid) return guess;
+      if (segs[at.s].leaves[at.l].words[at.i * stride] === uid) return guess;
     }
   }
   let lo = 0;
@@ -206,7 +170,7 @@ function lowerBoundUid(t: Tree, uid: number): number {
     else hi = mid;
   }
   const l = lo;
-  const leaf = loaded(seg.leaves[l]);
+  const leaf = seg.leaves[l];
   lo = 0;
   hi = leaf.count;
   while (lo < hi) {
@@ -272,14 +236,14 @@ abstract class RecordReader implements Tree {
   /** The row at 0-based `index` (a view into shared bytes: never write to it). */
   row(index: number): RowRef {
     const { s, l, i } = locateIn(this, index);
-    const leaf = loaded(this.segments[s].leaves[l]);
+    const leaf = this.segments[s].leaves[l];
     return { bytes: leaf.bytes, words: leaf.words, offset: i * this.recordSize };
   }
 
   uidAt(index: number): number {
     // Not through row(): a lookup per applied record must not allocate.
     const { s, l, i } = locateIn(this, index);
-    return loaded(this.segments[s].leaves[l]).words[(i * this.recordSize) >>> 2];
+    return this.segments[s].leaves[l].words[(i * this.recordSize) >>> 2];
   }
 
   /** Index of the first record with uid ≥ `uid` (`count` when none). */
@@ -332,7 +296,7 @@ abstract class RecordReader implements Tree {
     for (let index = first; index <= last; s++, l = 0) {
       const leaves = this.segments[s].leaves;
       for (; l < leaves.length && index <= last; l++, i = 0) {
-        const leaf = loaded(leaves[l]);
+        const leaf = leaves[l];
         for (; i < leaf.count && index <= last; i++, index++) visit(leaf.bytes, leaf.words, i * this.recordSize, index);
       }
     }
@@ -369,7 +333,7 @@ abstract class RecordReader implements Tree {
             ns++;
           }
         }
-        const next = ns < segs.length ? loaded(segs[ns].leaves[nl]) : undefined;
+        const next = ns < segs.length ? segs[ns].leaves[nl] : undefined;
         if (next !== undefined && next.words[ni * stride] === uid) {
           leaf = next;
           s = ns;
@@ -388,7 +352,7 @@ abstract class RecordReader implements Tree {
         s = at.s;
         l = at.l;
         i = at.i;
-        leaf = loaded(segs[s].leaves[l]);
+        leaf = segs[s].leaves[l];
         if (leaf.words[i * stride] !== uid) continue;
       }
       visit(leaf.bytes, leaf.words, i * this.recordSize, k, index);
@@ -398,10 +362,7 @@ abstract class RecordReader implements Tree {
   /** Calls `fn` with each leaf's rows, in order (`count × recordSize` bytes), and the leaf's whole buffer as u32s (row r's uid is `words[r × recordSize / 4]`). */
   forEachChunk(fn: (rows: Uint8Array, words: Uint32Array) => void): void {
     for (const seg of this.segments) {
-      for (const leaf of seg.leaves) {
-        loaded(leaf);
-        fn(leaf.bytes.subarray(0, leaf.count * this.recordSize), leaf.words);
-      }
+      for (const leaf of seg.leaves) fn(leaf.bytes.subarray(0, leaf.count * this.recordSize), leaf.words);
     }
   }
 }
@@ -436,33 +397,6 @@ export class RecordStore extends RecordReader {
   static fromRows(bytes: Uint8Array, start: number, count: number, recordSize: number, adopt = false): RecordStore {
     // A Uint32Array view needs 4-byte alignment (record_size is a multiple of 4).
     const view = adopt && (bytes.byteOffset + start) % 4 === 0;
-    return RecordStore.ofLeaves(count, recordSize, (first, n) => {
-      const rows = bytes.subarray(start + first * recordSize, start + (first + n) * recordSize);
-      const leaf = view ? viewLeaf(rows, n) : newLeaf(n, recordSize, null);
-      if (!view) leaf.bytes.set(rows);
-      leaf.count = n;
-      return leaf;
-    });
-  }
-
-  /**
-   * A store of `count` rows that `source` gives when a leaf is first read:
-   * the same leaves as fromRows (LEAF_RECORDS rows each from the first),
-   * none read yet. Walks over every row (forEachChunk, checkpoint writes)
-   * read them all.
-   */
-  static lazy(count: number, recordSize: number, source: RowSource): RecordStore {
-    return RecordStore.ofLeaves(count, recordSize, (first, n) => ({
-      bytes: EMPTY_BYTES,
-      words: EMPTY_WORDS,
-      count: n,
-      owner: null,
-      lazy: { source, first },
-    }));
-  }
-
-  /** `count` records in unowned leaves of LEAF_RECORDS rows from the first, `leafOf(first, n)` making each. */
-  private static ofLeaves(count: number, recordSize: number, leafOf: (first: number, n: number) => Leaf): RecordStore {
     const segments: Segment[] = [];
     const segEnds: number[] = [];
     let done = 0;
@@ -471,7 +405,11 @@ export class RecordStore extends RecordReader {
       let inSeg = 0;
       while (done < count && seg.leaves.length < SEGMENT_LEAVES) {
         const n = Math.min(LEAF_RECORDS, count - done);
-        seg.leaves.push(leafOf(done, n));
+        const rows = bytes.subarray(start + done * recordSize, start + (done + n) * recordSize);
+        const leaf = view ? viewLeaf(rows, n) : newLeaf(n, recordSize, null);
+        if (!view) leaf.bytes.set(rows);
+        leaf.count = n;
+        seg.leaves.push(leaf);
         inSeg += n;
         seg.ends.push(inSeg);
         done += n;
@@ -556,7 +494,7 @@ export class RowSpan implements LeafCursor {
   }
 
   private enter(i: number): void {
-    const leaf = loaded(this.editor.segments[this.s].leaves[this.l]);
+    const leaf = this.editor.segments[this.s].leaves[this.l];
     const n = Math.min(leaf.count - i, this.remaining);
     this.bytes = leaf.bytes;
     this.words = leaf.words;
@@ -737,7 +675,7 @@ export class RecordEditor extends RecordReader {
           const inLeaf = r < ranges.length && ranges[r][0] < leafEnd;
           const cut = inLeaf ? Math.max(ranges[r][0], pos) : leafEnd;
           if (cut > pos) {
-            kept.bytes.set(loaded(leaf).bytes.subarray((pos - leafStart) * rs, (cut - leafStart) * rs), kept.count * rs);
+            kept.bytes.set(leaf.bytes.subarray((pos - leafStart) * rs, (cut - leafStart) * rs), kept.count * rs);
             kept.count += cut - pos;
           }
           if (!inLeaf) break;
@@ -782,7 +720,7 @@ export class RecordEditor extends RecordReader {
       const seg = this.segments[s];
       const leaves = seg.leaves.map((leaf) => {
         const out = newLeaf(leaf.count, recordSize, this.token);
-        const src = loaded(leaf).bytes;
+        const src = leaf.bytes;
         const dst = out.bytes;
         for (let i = 0; i < leaf.count; i++) {
           const so = i * oldSize;
