@@ -47,11 +47,29 @@ function readInto(fd, bytes, sizeBytes) {
   return done;
 }
 
-/** Writes `script`'s code cache to `cacheFile` (atomically); a read-only install keeps running without. */
-function saveCache(script, cacheFile) {
+/**
+ * A code cache file starts with the stamp of the bundle file it was made from
+ * (size, mtime, inode, as read when the process started): V8 checks a cache
+ * only against the source's length, and two builds of one commit differ only
+ * in their build id, so a process still running from the old build (a
+ * `watch`) would otherwise leave its cache, for the old build id, in place of
+ * the new one's, and every later run would refuse the pair.
+ */
+const STAMP_BYTES = 24;
+
+function stampOf(st) {
+  const stamp = Buffer.alloc(STAMP_BYTES);
+  stamp.writeDoubleLE(st.size, 0);
+  stamp.writeDoubleLE(st.mtimeMs, 8);
+  stamp.writeDoubleLE(st.ino, 16);
+  return stamp;
+}
+
+/** Writes `script`'s code cache to `cacheFile` (atomically), after `stamp`; a read-only install keeps running without. */
+function saveCache(script, cacheFile, stamp) {
   const tmp = `${cacheFile}.${process.pid}`;
   try {
-    fs.writeFileSync(tmp, script.createCachedData(), { mode: 0o644 });
+    fs.writeFileSync(tmp, Buffer.concat([stamp, script.createCachedData()]), { mode: 0o644 });
     fs.renameSync(tmp, cacheFile);
   } catch (err) {
     fs.rmSync(tmp, { force: true });
@@ -70,12 +88,15 @@ function readBundle(file, cacheFile) {
   const sourceFd = fs.openSync(file, "r");
   const cacheFd = openIfThere(cacheFile);
   try {
-    const sourceSize = fs.fstatSync(sourceFd).size;
+    const sourceStat = fs.fstatSync(sourceFd);
+    const stamp = stampOf(sourceStat);
     const cacheSize = cacheFd === undefined ? 0 : fs.fstatSync(cacheFd).size;
-    const bytes = Buffer.allocUnsafeSlow(Math.max(sourceSize, cacheSize));
-    const source = bytes.toString("latin1", 0, readInto(sourceFd, bytes, sourceSize));
-    const cachedData = cacheFd === undefined ? undefined : bytes.subarray(0, readInto(cacheFd, bytes, cacheSize));
-    return { source, cachedData };
+    const bytes = Buffer.allocUnsafeSlow(Math.max(sourceStat.size, cacheSize));
+    const source = bytes.toString("latin1", 0, readInto(sourceFd, bytes, sourceStat.size));
+    const cached = cacheFd === undefined ? undefined : bytes.subarray(0, readInto(cacheFd, bytes, cacheSize));
+    // A cache made from another file (another build) is as good as none: not used, and rewritten.
+    const cachedData = cached !== undefined && cached.length > STAMP_BYTES && stamp.equals(cached.subarray(0, STAMP_BYTES)) ? cached.subarray(STAMP_BYTES) : undefined;
+    return { source, cachedData, stamp };
   } finally {
     fs.closeSync(sourceFd);
     if (cacheFd !== undefined) fs.closeSync(cacheFd);
@@ -84,13 +105,13 @@ function readBundle(file, cacheFile) {
 
 /** Runs a bundle file (dist/cli.cjs or its lazy part) with its code cache; `link` is its last parameter. */
 function loadBundle(file, cacheFile, link) {
-  const { source, cachedData } = readBundle(file, cacheFile);
+  const { source, cachedData, stamp } = readBundle(file, cacheFile);
   // The source is CommonJS's module wrapper written out (a function expression).
   const script = new vm.Script(source, { filename: file, cachedData });
   const mod = { exports: {} };
   script.runInThisContext()(mod.exports, createRequire(file), mod, file, dist, link);
   // After the command ran, the cache also holds the functions it compiled.
-  if (cachedData === undefined || script.cachedDataRejected) process.once("exit", () => saveCache(script, cacheFile));
+  if (cachedData === undefined || script.cachedDataRejected) process.once("exit", () => saveCache(script, cacheFile, stamp));
   return mod.exports;
 }
 

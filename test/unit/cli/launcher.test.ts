@@ -87,3 +87,23 @@ it("loads the lazy part when the core first asks it for a module, with its own c
   const missing = spawnSync(process.execPath, [path.join(root, "bin/mailstore.js"), "part"], { encoding: "utf8" });
   expect([missing.status, missing.stderr]).toEqual([9, `code=undefined ${path.join(dist, "cli-lazy.cjs")} is missing: run \`npm run build\`\n`]);
 });
+
+it("does not use a code cache made from another bundle file of the same length (a rebuild of the same source: V8 checks only the length), and replaces it", () => {
+  const dist = path.join(root, "dist");
+  const bundleOf = (id: string) => `(function (exports, require, module, __filename, __dirname) {exports.main = async () => { process.stdout.write("${id}\\n"); return 0; };\n})\n`;
+  const write = (source: string, at: Date): void => {
+    fs.writeFileSync(path.join(dist, "cli.cjs"), source);
+    fs.utimesSync(path.join(dist, "cli.cjs"), at, at);
+  };
+  const now = Math.floor(Date.now() / 1000) * 1000;
+  write(bundleOf("build-1"), new Date(now + 60_000));
+  expect(launch().stdout).toBe("build-1\n");
+  const cache = path.join(dist, "cli.cache");
+  const firstCache = fs.readFileSync(cache);
+  // A process still running from build 1 saves its cache after build 2 was written (here: put back by hand).
+  write(bundleOf("build-2"), new Date(now + 120_000));
+  fs.writeFileSync(cache, firstCache);
+  expect(launch().stdout).toBe("build-2\n"); // not build 1's code out of the old cache
+  expect(fs.readFileSync(cache).equals(firstCache)).toBe(false); // and the cache now is build 2's
+  expect(launch().stdout).toBe("build-2\n");
+});
