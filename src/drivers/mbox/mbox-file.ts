@@ -130,6 +130,16 @@ export class MboxFile {
   private readLockSize = 0;
   private readLocking: Promise<void> | undefined;
   private lingering: NodeJS.Immediate | undefined;
+  /**
+   * The read lock's unlock while it is in libuv's pool (fcntl runs there):
+   * a new lock waits for it, as the pool may run the two in either order and
+   * the unlock would then drop the new lock; and the descriptor is not closed
+   * under it, as a descriptor number closed and reused by another open (the
+   * log's, holding its lock) would get the unlock.
+   */
+  private dropping: Promise<void> | undefined;
+  /** Why a lingering read lock's unlock failed: reported to the next user. */
+  private dropFailure: unknown;
 
   constructor(
     readonly path: string,
@@ -166,7 +176,7 @@ export class MboxFile {
       if (this.readers === 0 && !this.writer && this.lingering === undefined) {
         this.lingering = setImmediate(() => {
           this.lingering = undefined;
-          if (this.readers === 0 && !this.writer) void this.dropReadLock();
+          if (this.readers === 0 && !this.writer) this.startDroppingReadLock();
         });
       }
     }
@@ -174,6 +184,7 @@ export class MboxFile {
 
   private async takeReadLock(opts: MboxLockOptions): Promise<void> {
     if (this.readLockHeld) return;
+    await this.droppedReadLock();
     for (;;) {
       this.openLatest();
       await fcntlRetry(this.fdValue, false, this.path, opts.timeoutMs);
@@ -185,10 +196,29 @@ export class MboxFile {
     this.readLockHeld = true;
   }
 
-  private async dropReadLock(): Promise<void> {
+  /** Starts unlocking the read lock (see `dropping`); droppedReadLock() waits for it. */
+  private startDroppingReadLock(): void {
     if (!this.readLockHeld) return;
     this.readLockHeld = false;
-    if (this.fdValue >= 0) await fcntlUnlock(this.fdValue, 0, 0);
+    if (this.fdValue < 0) return;
+    this.dropping = fcntlUnlock(this.fdValue, 0, 0).then(
+      () => {
+        this.dropping = undefined;
+      },
+      (err: unknown) => {
+        this.dropping = undefined;
+        this.dropFailure = err;
+      },
+    );
+  }
+
+  /** The read lock dropped, its unlock done; throws what a lingering lock's unlock failed with. */
+  private async droppedReadLock(): Promise<void> {
+    this.startDroppingReadLock();
+    if (this.dropping !== undefined) await this.dropping;
+    const failure = this.dropFailure;
+    this.dropFailure = undefined;
+    if (failure !== undefined) throw failure;
   }
 
   /**
@@ -201,7 +231,12 @@ export class MboxFile {
     await this.enter(true);
     if (this.lingering) clearImmediate(this.lingering);
     this.lingering = undefined;
-    await this.dropReadLock();
+    try {
+      await this.droppedReadLock();
+    } catch (err) {
+      this.leave(true);
+      throw err;
+    }
     let dotlock: Dotlock | undefined;
     try {
       for (;;) {
@@ -263,14 +298,17 @@ export class MboxFile {
     };
   }
 
-  /** Closes the descriptor (no lock may be held). */
+  /** Closes the descriptor (no lock may be held), once an unlock in flight on it is done (see `dropping`). */
   closeNow(): void {
     if (this.lingering) clearImmediate(this.lingering);
     this.lingering = undefined;
     this.readLockHeld = false;
-    if (this.fdValue >= 0) fs.closeSync(this.fdValue);
+    const fd = this.fdValue;
     this.fdValue = -1;
     this.ino = -1;
+    if (fd < 0) return;
+    if (this.dropping === undefined) fs.closeSync(fd);
+    else void this.dropping.then(() => fs.closeSync(fd));
   }
 
   /** @returns true when the path names the inode we have open. */
