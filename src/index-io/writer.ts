@@ -32,6 +32,7 @@ import { advance, advanceWithEffects, enterLogFile } from "../projections/apply.
 import type { TransactionEffects } from "../projections/effects.js";
 import { position } from "../projections/read.js";
 import type { IndexMapState } from "../projections/state.js";
+import { foldedRowsOf } from "../projections/fold-rows.js";
 import { tailOffsetUpdate } from "../projections/tail-offset.js";
 import { writeCheckpoint } from "./checkpoint-file.js";
 import type { ClosedIndex, ClosedIndexCache } from "./closed-index-cache.js";
@@ -44,7 +45,7 @@ export const REWRITE_MIN_LOG_BYTES = 8 * 1024;
 /**
  * Ours, beside Dovecot's byte rules: rewrite dovecot.index once the log
  * after it, as this writer appended it, changes this many rows (flag and
- * keyword updates, see foldRowsOf). A flag on all 20,000 messages of a
+ * keyword updates, see foldedRowsOf). A flag on all 20,000 messages of a
  * mailbox is 20 bytes of log, far under both byte thresholds, and Dovecot
  * refolds it in C at every open for next to nothing; a fresh process of ours
  * paid ~38 ms of CPU for it at every later open (a status: 139 against 101 ms,
@@ -122,7 +123,7 @@ export class IndexWriter {
    * Only kept while no effects are wanted (no onFold, no unsynced).
    */
   private unfolded: LogTransaction[] = [];
-  /** Rows the transactions this writer appended since dovecot.index was written change (foldRowsOf): what every later open refolds. */
+  /** Rows the transactions this writer appended since dovecot.index was written change (foldedRowsOf): what every later open refolds. */
   private unindexedRows = 0;
 
   private constructor(prefix: string, log: TransactionLog, state: IndexMapState, indexedAt: LogPosition | undefined, options: IndexWriterOptions) {
@@ -267,7 +268,7 @@ export class IndexWriter {
       return transactions;
     }, writeTail ? { syncTail: tailOffsetUpdate } : {});
     if (!result) return result;
-    for (const t of transactions) this.unindexedRows += foldRowsOf(t, this.current.records.count);
+    for (const t of transactions) this.unindexedRows += foldedRowsOf(t, this.current.records.count);
     if (this.onFold === undefined && this.unsynced === undefined) {
       // No effects wanted: folded when the state is next read.
       this.unfolded.push(...result.transactions);
@@ -392,21 +393,6 @@ export class IndexWriter {
     const at = this.indexedAt;
     return at !== undefined && at.fileSeq === this.log.headPosition.fileSeq ? at.offset : 0;
   }
-}
-
-/**
- * Rows of a mailbox of `messages` that folding `records` changes, at most
- * (uid ranges counted whole, capped at the mailbox): a flag change of a whole
- * mailbox is 20 bytes of log, far below Dovecot's byte thresholds, yet every
- * later open refolds it row by row.
- */
-function foldRowsOf(records: readonly LogRecord[], messages: number): number {
-  let rows = 0;
-  for (const r of records) {
-    if (r.type === "flag-update") for (const u of r.updates) rows += Math.min(u.uid2 - u.uid1 + 1, messages);
-    else if (r.type === "keyword-update" || r.type === "keyword-reset") for (const u of r.ranges) rows += Math.min(u.uid2 - u.uid1 + 1, messages);
-  }
-  return rows;
 }
 
 /** The mail files are behind the log: internal changes after the tail offset are not in them yet. */
