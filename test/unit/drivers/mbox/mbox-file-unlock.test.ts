@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, expect, it, vi } from "vitest";
 
-const events = vi.hoisted(() => ({ log: [] as string[], delayMs: 20 }));
+const events = vi.hoisted(() => ({ log: [] as string[], delayMs: 20, unlocks: [] as Promise<unknown>[] }));
 vi.mock("../../../../src/shared/native-addons.js", async (importOriginal) => {
   const real = await importOriginal<typeof import("../../../../src/shared/native-addons.js")>();
   return {
@@ -23,7 +23,7 @@ vi.mock("../../../../src/shared/native-addons.js", async (importOriginal) => {
     },
     // Runs when a pool thread would get to it: later, on whatever the descriptor is then.
     fcntlUnlock(fd: number, start: number, length: number): Promise<void> {
-      return new Promise((resolve, reject) =>
+      const done = new Promise<void>((resolve, reject) =>
         setTimeout(() => {
           try {
             fs.fstatSync(fd);
@@ -37,6 +37,9 @@ vi.mock("../../../../src/shared/native-addons.js", async (importOriginal) => {
           }, reject);
         }, events.delayMs),
       );
+      // What the test waits on (settled either way: a rejection is the file's to handle).
+      events.unlocks.push(done.then(() => undefined, () => undefined));
+      return done;
     },
   };
 });
@@ -48,11 +51,16 @@ beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-mbox-unlock-"));
   fs.writeFileSync(path.join(dir, "inbox"), "From a@b Mon Jan  1 00:00:00 2024\nSubject: x\n\nbody\n");
   events.log.length = 0;
+  events.unlocks.length = 0;
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Every unlock issued so far has run, and what the file chained to it (a deferred close) too. */
+const unlocksDone = async () => {
+  await Promise.all(events.unlocks);
+  await turn();
+};
 
 it("closing the file while the lingering read lock's unlock is in the pool waits for the unlock, and then closes", async () => {
   const file = openMboxFile(path.join(dir, "inbox"), path.join(dir, "journal"));
@@ -61,7 +69,7 @@ it("closing the file while the lingering read lock's unlock is in the pool waits
   await turn(); // the lingering lock's unlock starts
   await turn();
   releaseMboxFile(file); // the last user: closes the descriptor
-  await sleep(events.delayMs * 3);
+  await unlocksDone();
   expect(events.log).toEqual(["lock read", "unlocked"]);
   expect(() => fs.fstatSync(fd)).toThrow(expect.objectContaining({ code: "EBADF" }));
 });
@@ -77,7 +85,9 @@ it("a read lock taken while the lingering one's unlock is in the pool is taken a
     await file.beginWrite({ timeoutMs: 1000 }).then((hold) => hold.end());
     expect(events.log.slice(3)).toEqual(["unlocked", "lock write", "unlocked"]);
   } finally {
-    await sleep(events.delayMs * 3);
+    await turn();
+    await turn();
+    await unlocksDone();
     releaseMboxFile(file);
   }
 });
