@@ -81,6 +81,17 @@ export class DoveadmRunner {
   }
 }
 
+/**
+ * Waits until the dirty pages of earlier steps are written back (sync(1)),
+ * untimed, before a timed step: otherwise a step pays for the writeback of
+ * whatever ran before it (a `cp -a` of the store, the other tool's run), and
+ * its fsyncs wait behind it, by an amount that depends on the order of the
+ * steps rather than on the step. Both tools get the same.
+ */
+export function settleWriteback(): void {
+  spawnSync("sync", { stdio: "ignore" });
+}
+
 /** Runs the mailstore CLI as a whole process; returns wall-clock seconds. */
 export function timeMailstore(args: string[], input?: Buffer): number {
   return measureMailstore(args, input).seconds;

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { openStorage } from "../../src/index.js";
-import { DoveadmRunner, measureNoops, timeMailstore, workRatio, type Noops } from "../dovecot.js";
+import { DoveadmRunner, measureNoops, settleWriteback, timeMailstore, workRatio, type Noops } from "../dovecot.js";
 import { fmt, median } from "../util.js";
 
 /**
@@ -52,6 +52,8 @@ export async function maildirSyncBench(count = 100_000): Promise<string[]> {
       await (await s.openMailbox("INBOX")).refresh();
       await s.close();
     }));
+    // Whole processes after the build's writeback, not during it (settleWriteback).
+    settleWriteback();
     const dovecotQuiet = medianOf(5, status);
     const engineStatus = () => timeMailstore(["-l", location, "mailbox", "status", "messages", "INBOX"]);
     const processQuiet = medianOf(5, engineStatus);
@@ -71,6 +73,7 @@ export async function maildirSyncBench(count = 100_000): Promise<string[]> {
     const dovecotRenamed = medianOf(3, () => {
       renameAddSeen(root, onePercent(set++));
       dovecot.chown(work);
+      settleWriteback();
       return status();
     });
     const cold = await best(3, async () => {
@@ -85,6 +88,7 @@ export async function maildirSyncBench(count = 100_000): Promise<string[]> {
     });
     const processRenamed = medianOf(3, () => {
       renameAddSeen(root, onePercent(set++));
+      settleWriteback();
       return engineStatus();
     });
     rows.push(row(`refresh after ${(count / 100).toLocaleString("en")} files (1 %) renamed to add S`, warm, cold, processRenamed, dovecotRenamed, noop));

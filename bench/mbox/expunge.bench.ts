@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { formatMboxMessage } from "../../src/drivers/mbox/write.js";
-import { DoveadmRunner, measureNoops, timeMailstore, workRatio } from "../dovecot.js";
+import { DoveadmRunner, measureNoops, settleWriteback, timeMailstore, workRatio } from "../dovecot.js";
 import { fmt, versusDovecot } from "../util.js";
 
 /**
@@ -84,7 +84,9 @@ export async function mboxExpungeBench(targetBytes = 200e6, messageBytes = 8000)
     const list = [...uids].sort((a, b) => a - b).join(",");
 
     const expunge = ["expunge", "mailbox", "INBOX", "uid", list];
+    settleWriteback();
     const d = dovecot.run(sides[0].location, expunge);
+    settleWriteback();
     const e = timeMailstore(["-l", sides[1].location, ...expunge]);
     const sizes = sides.map((s) => fs.statSync(s.inbox).size);
     const noop = measureNoops(dovecot, (dir) => `mbox:${dir}/mail:INBOX=${dir}/inbox`);

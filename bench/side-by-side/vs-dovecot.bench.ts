@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fmt, median } from "../util.js";
-import { DoveadmRunner, measureMailstore, measureNoops, workRatio, writeSampleMbox, type Measured } from "../dovecot.js";
+import { DoveadmRunner, measureMailstore, measureNoops, settleWriteback, workRatio, writeSampleMbox, type Measured } from "../dovecot.js";
 import { dropIndexes, EmbeddedSteps } from "./embedded-steps.js";
 
 /**
@@ -20,7 +20,8 @@ import { dropIndexes, EmbeddedSteps } from "./embedded-steps.js";
  * A whole-process figure is the median of `repeat` runs (doveadm and the
  * engine in turns), each but the last on a fresh copy (`cp -a`) of the store
  * as it was before the step, the last on the store itself: a short step is a
- * few milliseconds above a no-op that itself varies by as much.
+ * few milliseconds above a no-op that itself varies by as much. Every timed
+ * run, embedded too, starts after a sync(1) (settleWriteback).
  */
 export interface VsDovecotOptions {
   readonly sizes: readonly number[];
@@ -107,6 +108,7 @@ async function runSize(dovecot: DoveadmRunner, count: number, repeat: number): P
         doveadm.push(onStore(dovecotRoot, last, theirs, (copy) => dovecot.chown(copy)));
         engine.push(onStore(engineRoot, last, ours));
       }
+      settleWriteback();
       out.push({ step, doveadm: medianOf(doveadm), engine: medianOf(engine), embedded: await inProcess() });
     }
   } finally {
@@ -127,7 +129,10 @@ const NOOP_RUNS = 9;
  * not made yet (before an import) gives a copy not made yet.
  */
 function onStore(root: string, last: boolean, step: WholeStep, prepare?: (copy: string) => void): Measured {
-  if (last) return step(root);
+  if (last) {
+    settleWriteback();
+    return step(root);
+  }
   const copy = `${root}-sample`;
   fs.rmSync(copy, { recursive: true, force: true });
   if (fs.existsSync(root)) {
@@ -135,6 +140,7 @@ function onStore(root: string, last: boolean, step: WholeStep, prepare?: (copy: 
     if (cp.status !== 0) throw new Error(`cp -a ${root} ${copy} exited ${cp.status}: ${cp.stderr?.toString("utf8") ?? ""}`);
     prepare?.(copy);
   }
+  settleWriteback();
   try {
     return step(copy);
   } finally {
