@@ -17,7 +17,7 @@ const COMMIT_ATTEMPTS = 20;
  * Body bytes appended before they are staged: a few dozen messages, so that
  * bodies do not pile up waiting for the garbage collector.
  */
-const STAGE_BYTES = 256 * 1024;
+export const STAGE_BYTES = 256 * 1024;
 
 export class ImportBatch {
   private tx: MailboxTransaction | undefined;

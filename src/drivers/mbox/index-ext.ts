@@ -86,16 +86,19 @@ export function mboxHeaderRecords(h: MboxSyncHeader): LogRecord[] {
 export function fromOffsetRecords(updates: ReadonlyArray<{ uid: number; offset: number }>): LogRecord[] {
   if (updates.length === 0) return [];
   const sorted = [...updates].sort((a, b) => a.uid - b.uid);
+  // One buffer for all of them, each record's data a view of it: a buffer and a DataView per
+  // message were most of what a first sync of a 100k-message mbox held besides its scan.
+  const all = new Uint8Array(8 * sorted.length);
+  const view = new DataView(all.buffer);
   return [
     mboxIntro(),
     {
       type: "ext-rec",
       ...noSync,
       recordSize: 8,
-      updates: sorted.map((u) => {
-        const data = new Uint8Array(8);
-        new DataView(data.buffer).setBigUint64(0, BigInt(u.offset), true);
-        return { uid: u.uid, data };
+      updates: sorted.map((u, i) => {
+        view.setBigUint64(8 * i, BigInt(u.offset), true);
+        return { uid: u.uid, data: all.subarray(8 * i, 8 * i + 8) };
       }),
     },
   ];

@@ -124,6 +124,12 @@ const FROM = Buffer.from("From ");
 const SEARCH_CHUNK_BYTES = 60 * 1024;
 const NAME_PROBE_BYTES = 32;
 const utf8 = new TextDecoder();
+/**
+ * The keyword lists of a message without X-Keywords (nearly all), shared:
+ * a first sync of a 100k-message mbox holds every message's at once, and
+ * three empty arrays each were 7.6 of its 39 MiB.
+ */
+const NO_KEYWORDS: readonly string[] = Object.freeze([]);
 
 function asBuffer(u8: Uint8Array): Buffer {
   return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
@@ -449,8 +455,8 @@ export function* scanMbox(src: ByteSource, opts: MboxScanOptions = {}): Generato
       }
     }
 
-    const known = new Set(mailboxKeywords);
-    const unknownKeywords = keywords.filter((k) => !known.has(k));
+    // No Set (nor filtered copy) per message without keywords: a first sync allocates one per message.
+    const unknownKeywords = keywords.length === 0 ? NO_KEYWORDS : unknownOf(keywords, mailboxKeywords);
 
     let uid = 0;
     let uidFromHeader = false;
@@ -477,19 +483,25 @@ export function* scanMbox(src: ByteSource, opts: MboxScanOptions = {}): Generato
       uidFromHeader,
       flags: flags & (MailFlag.ANSWERED | MailFlag.FLAGGED | MailFlag.DELETED | MailFlag.SEEN | MailFlag.DRAFT),
       recent: !old,
-      keywords: unknownKeywords.length === 0 ? keywords : [],
+      keywords: unknownKeywords.length === 0 && keywords.length > 0 ? keywords : NO_KEYWORDS,
       unknownKeywords,
       ...(imapBase !== undefined ? { imapBase } : {}),
       pseudo,
       crlfSeparator,
       ...(rawUid !== undefined ? { rawUid } : {}),
-      rawKeywords,
+      rawKeywords: rawKeywords.length > 0 ? rawKeywords : NO_KEYWORDS,
     };
     yield message;
     if (next === undefined || next === "eof") return;
     fromOffset = next.sepOffset;
     from = next.from;
   }
+}
+
+/** The names of `keywords` that `mailboxKeywords` (X-IMAPbase's list) lacks. */
+function unknownOf(keywords: readonly string[], mailboxKeywords: readonly string[]): readonly string[] {
+  const known = new Set(mailboxKeywords);
+  return keywords.filter((k) => !known.has(k));
 }
 
 /** The messages of an mbox and its X-IMAPbase. */

@@ -63,6 +63,8 @@ export interface PlanInput {
   readonly messages: readonly MboxMessage[];
 }
 
+const NO_KEYWORDS: readonly string[] = Object.freeze([]);
+
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   const s = new Set(a);
@@ -94,7 +96,8 @@ export function planSync(input: PlanInput): SyncPlan {
     const r = rec.messages[i];
     if (msg.pseudo) return { msg, uid: 0, drop: false, flags: 0, keywords: [], recent: false, stale: false, lacking: false, fileWins: false };
     const fileKeywordsOk = msg.rawKeywords.every((k) => known.has(k));
-    const fileKeywords = fileKeywordsOk ? [...new Set(msg.rawKeywords)] : [];
+    // No Set per message without keywords (nearly all): a first sync plans every message of the file.
+    const fileKeywords = fileKeywordsOk && msg.rawKeywords.length > 0 ? [...new Set(msg.rawKeywords)] : NO_KEYWORDS;
     const fileFlags = msg.flags & MAIL_FLAGS_NONRECENT;
     const ix = r.indexPos >= 0 ? indexed[r.indexPos] : undefined;
     let flags = fileFlags;
