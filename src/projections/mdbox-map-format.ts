@@ -166,7 +166,7 @@ export interface MapPlaceColumns {
  * columns, in one loop with no call per message (a rebuild writes one per
  * message, mostly in code run once).
  */
-export function mapRecordRecordsOfColumns(indexes: ArrayLike<number>, mapUids: ArrayLike<number>, places: MapPlaceColumns, f: RecordFlags): LogRecord[] {
+export function mapRecordRecordsOfColumns(indexes: readonly number[], mapUids: ArrayLike<number>, places: MapPlaceColumns, f: RecordFlags): LogRecord[] {
   if (indexes.length === 0) return [];
   const { packed, words, entryWords } = zeroedPackedExtRecUpdates(indexes.length, MAP_RECORD_SIZE);
   // {uid, file_id, offset, size}: u32s, little-endian as the words are (the layout writeMapRecord writes).

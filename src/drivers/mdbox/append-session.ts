@@ -224,13 +224,8 @@ export class AppendSession {
 
   /** The map record of a placed message (after publish()). */
   resolve(p: Placement): { fileId: number; offset: number; size: number } {
-    return { fileId: this.fileIdOf(p), offset: p.offset, size: p.size };
-  }
-
-  /** The file id of a placed message (after publish()), without an object per message as resolve() makes. */
-  fileIdOf(p: Placement): number {
     assert(p.target.fileId !== 0, "placement resolved before publish()");
-    return p.target.fileId;
+    return { fileId: p.target.fileId, offset: p.offset, size: p.size };
   }
 
   /** The map transaction landed: rollback() must no longer touch the data. */

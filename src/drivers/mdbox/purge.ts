@@ -18,7 +18,7 @@ import { DBOX_MSG_HEADER_SIZE } from "../dbox/file-header.js";
 import type { ExpungeGuid, LogRecord } from "../../log/types.js";
 import { AppendSession, type Placement } from "./append-session.js";
 import type { MdboxContext } from "./context.js";
-import { highestFileIdRecords, mapRecordRecordsOfColumns } from "../../projections/mdbox-map-format.js";
+import { highestFileIdRecords, mapRecordRecords } from "../../projections/mdbox-map-format.js";
 import { fileEndsOf, forEachMapRow, mapHeader } from "../../projections/mdbox-map-view.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { findReferencedMapUids } from "./referenced-map-uids.js";
@@ -405,26 +405,18 @@ async function batchRecords(ctx: MdboxContext, session: AppendSession, planned: 
   const highest = mapHeader(state).highestFileId;
   const newHighest = await session.publish(highest);
   if (newHighest !== highest) records.push(...highestFileIdRecords(newHighest, flags));
-  // Plain loops into columns: this runs once per purge, cold, where an object or a closure call per
-  // message costs.
-  let movedCount = 0;
-  for (const f of planned) movedCount += f.plan.live.length;
-  const moved = { order: new Uint32Array(movedCount), mapUids: new Uint32Array(movedCount), fileIds: new Uint32Array(movedCount), offsets: new Uint32Array(movedCount), sizes: new Uint32Array(movedCount) };
+  // Plain loops: this runs once per purge, cold, where a closure call per message costs.
+  const moved = [];
   const dead: ExpungeGuid[] = [];
-  let m = 0;
   for (const f of planned) {
     const { live, columns } = f.plan;
-    for (let i = 0; i < live.length; i++, m++) {
-      const p = f.placements[i];
-      moved.order[m] = m;
-      moved.mapUids[m] = columns.mapUids[live[i]];
-      moved.fileIds[m] = session.fileIdOf(p);
-      moved.offsets[m] = p.offset;
-      moved.sizes[m] = p.size;
+    for (let i = 0; i < live.length; i++) {
+      const at = session.resolve(f.placements[i]);
+      moved.push({ mapUid: columns.mapUids[live[i]], fileId: at.fileId, offset: at.offset, size: at.size });
     }
     for (let i = 0; i < f.plan.dead.length; i++) dead.push({ uid: f.plan.dead[i], guid: ZERO_GUID });
   }
-  records.push(...mapRecordRecordsOfColumns(moved.order, moved.mapUids, moved, flags));
+  records.push(...mapRecordRecords(moved, flags));
   if (dead.length > 0) records.push({ type: "expunge-guid", external: true, sync: false, expunges: dead });
   if (job.orphans !== undefined && !job.orphansLooked.done) {
     // Before this commit the files just named have no records yet: they are not orphans.
