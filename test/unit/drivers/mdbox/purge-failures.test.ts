@@ -121,7 +121,7 @@ it("a close failing in the cleanup after that does not stop the rest of it, nor 
   const box = await threeFilesHalfExpunged(storage, root);
   const realClose = fsModule.close;
   failReadsOf(2, false);
-  // m.1, planned before m.2 failed, is closed by the batch's cleanup and then reported as failing to close.
+  // m.1, opened before m.2 failed (the batch plans its files in one call), is closed by the batch's cleanup and then reported as failing to close.
   replaceFs("close", ((fd: number, done: (err: Error | null) => void) => {
     const planned = /m\.1$/.test(targetOf(String(fd)));
     realClose(fd, (err) => done(err ?? (planned ? Object.assign(new Error("close injected"), { code: "EIO" }) : null)));
