@@ -30,9 +30,9 @@ export interface CopyPlan {
   /** The file's message header size (its header's `M`): a copy gets a 30-byte one when it differs. */
   readonly msgHeaderSize: number;
   /** Map uids of the messages dropped. */
-  readonly dead: Uint32Array;
+  readonly dead: number[];
   /** Map uids of messages that must stay (still referenced per the mailboxes): the file cannot go. */
-  readonly kept: Uint32Array;
+  readonly kept: number[];
 }
 
 /** Which messages stay and where live ones go. */
@@ -88,15 +88,12 @@ export function planFiles(files: readonly PlanInput[], rules: PlanRules, previou
     if (start === undefined) continue;
     const { msgHeaderSize } = start;
     const { offsets, sizes, mapUids, refcounts } = columns;
-    // Columns as long as the file's records, filled to a count each: no array grown by a push per message.
-    const dead = new Uint32Array(rows.length);
-    const kept = new Uint32Array(rows.length);
+    const dead: number[] = [];
+    const kept: number[] = [];
     const live = new Uint32Array(rows.length);
     const liveBodySizes = new Uint32Array(rows.length);
     const liveAlt = new Uint8Array(rows.length);
     let liveCount = 0;
-    let deadCount = 0;
-    let keptCount = 0;
     let offset = start.offset;
     let bytes = start.bytes;
     let base = window.base;
@@ -127,13 +124,13 @@ export function planFiles(files: readonly PlanInput[], rules: PlanRules, previou
         liveBodySizes[liveCount] = found.bodyEnd - at - msgHeaderSize;
         liveAlt[liveCount++] = alt ? 1 : 0;
       } else if (keep.size > 0 && keep.has(mapUid)) {
-        kept[keptCount++] = mapUid;
+        kept.push(mapUid);
       } else {
-        dead[deadCount++] = mapUid;
+        dead.push(mapUid);
       }
       offset += sizes[i];
     }
-    if (matches) plans[f] = { columns, live: live.subarray(0, liveCount), liveBodySizes: liveBodySizes.subarray(0, liveCount), liveAlt: liveAlt.subarray(0, liveCount), msgHeaderSize, dead: dead.subarray(0, deadCount), kept: kept.subarray(0, keptCount) };
+    if (matches) plans[f] = { columns, live: live.subarray(0, liveCount), liveBodySizes: liveBodySizes.subarray(0, liveCount), liveAlt: liveAlt.subarray(0, liveCount), msgHeaderSize, dead, kept };
   }
   return { plans, last: window };
 }
