@@ -312,10 +312,12 @@ function queueCopies(session: AppendSession, planned: readonly PlannedFile[], jo
 async function planBatch(ctx: MdboxContext, fileIds: readonly number[], job: FileJob, result: PurgeResult, opened: OpenedFile[]): Promise<PlannedFile[]> {
   const inputs: PlanInput[] = [];
   const states: IndexMapState[] = [];
+  /** Files locked by another process or pinned by a kept message: reported in fileIds' order. */
+  const skipped = new Set<number>();
   for (const fileId of fileIds) {
     const outcome = openForPurge(ctx.paths, fileId);
     if (outcome === "missing") await expungeDeadRecordsOf(ctx, fileId, job.keep, result);
-    if (outcome === "locked") result.skippedFileIds.push(fileId);
+    if (outcome === "locked") skipped.add(fileId);
     if (typeof outcome !== "object") continue;
     opened.push(outcome);
     // Listed under the flock (taken when opened): no save can add to the file afterwards.
@@ -338,8 +340,9 @@ async function planBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fil
     if (plan === undefined) result.corruptFileIds.push(file.fileId);
     // A message still in use pins the file as it is: expunging only the others would
     // leave unmapped bytes between mapped ones, which Dovecot's purge calls corruption.
-    else result.skippedFileIds.push(file.fileId);
+    else skipped.add(file.fileId);
   }
+  for (const fileId of fileIds) if (skipped.has(fileId)) result.skippedFileIds.push(fileId);
   // Not purged now: their flocks are let go at once (not unlinked: quick closes). Taken out of
   // `opened` first, one by one: if a close throws, the caller closes the rest.
   for (const file of unplanned) {

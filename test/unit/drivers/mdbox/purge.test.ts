@@ -7,7 +7,7 @@ import { releaseMapUids } from "../../../../src/drivers/mdbox/save.js";
 import { MdboxStorageBackend } from "../../../../src/drivers/mdbox/storage-backend.js";
 import { openStorage, type Storage } from "../../../../src/index.js";
 import { ClosedIndexCache } from "../../../../src/index-io/closed-index-cache.js";
-import { expectLiveMessages, mFilesOf, threeFilesHalfExpunged } from "./three-files.js";
+import { expectLiveMessages, expectNoFlocksUnder, mFilesOf, openMFdsUnder, threeFilesHalfExpunged } from "./three-files.js";
 
 let root: string;
 let storage: Storage;
@@ -140,6 +140,9 @@ describe("purge of a batch with one file not matching the map", () => {
       expect(mFilesOf(root)).toContain(`m.${corrupt}`);
       expect(fs.readFileSync(path.join(root, "storage", `m.${corrupt}`)).equals(clobbered)).toBe(true);
       for (const id of [1, 2, 3]) if (id !== corrupt) expect(mFilesOf(root)).not.toContain(`m.${id}`);
+      // The file left as it is was closed and unlocked at once, like the purged ones.
+      expect(openMFdsUnder(root)).toEqual([]);
+      expectNoFlocksUnder(root);
       // Each purged file's live message was copied from that file's bytes, not from the window's last file.
       await expectLiveMessages(box);
       await box.close();
