@@ -29,10 +29,10 @@ import { cleanupAfter, cleanupAll } from "../../shared/cleanup.js";
 import { closeOnPool } from "../../shared/fd-pool.js";
 import { FileWindow } from "../dbox/file-window.js";
 import { PurgeListing } from "./purge-listing.js";
-import { closeUnplanned, openForPurge, type OpenOutcome } from "./purge-open.js";
+import { closeUnplanned, openForPurge, type OpenedFile } from "./purge-open.js";
 import { outcomeOf, valueOf, type Outcome } from "../../shared/outcome.js";
 import { MapColumns } from "../../projections/mdbox-map-columns.js";
-import { planCopies, plansStillHold, type CopyPlan, type PlanRules } from "./purge-plan.js";
+import { planFiles, plansStillHold, type CopyPlan, type PlanInput, type PlanRules } from "./purge-plan.js";
 
 /** What a purge should also do. */
 export interface PurgeOptions {
@@ -197,6 +197,8 @@ interface PlannedFile {
   readonly path: string;
   /** Open read-only, holding the flock. */
   readonly fd: number;
+  /** Its size under the flock. */
+  readonly sizeBytes: number;
   /** The map state its records were listed from. */
   readonly listedState: IndexMapState;
   readonly plan: CopyPlan;
@@ -217,6 +219,8 @@ interface PlannedFile {
  */
 async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: FileJob, result: PurgeResult): Promise<void> {
   const planned: PlannedFile[] = [];
+  /** Every file opened and not closed yet: the planned ones once planBatch returns. */
+  const opened: OpenedFile[] = [];
   // The directory sync of new files need only end before the unlinks: until then the files
   // being purged still hold every message, so a name lost in a crash loses nothing.
   const session = new AppendSession(ctx.paths, { rotateSizeBytes: ctx.settings.rotateSizeBytes, sync: ctx.settings.fsyncFiles ?? true, excludeFileIds: job.exclude, deferDirSync: true });
@@ -229,17 +233,11 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
   // Every step runs, whichever fails: each holds descriptors and flocks of its own.
   const release = () => cleanupAll([
     () => session.release(),
-    () => (closing !== undefined ? valueOf(closing) : allEnded(planned.map((file) => closeOnPool(file.fd)))),
+    () => (closing !== undefined ? valueOf(closing) : allEnded(opened.map((file) => closeOnPool(file.fd)))),
   ]);
   try {
-    for (const fileId of fileIds) {
-      const opened = await planOpened(ctx, fileId, openForPurge(ctx.paths, fileId), job, result);
-      if (opened === undefined) continue;
-      planned.push(opened.file);
-      // Dovecot purges each file in a transaction of its own (the rotation rule depends on it).
-      session.beginTransaction();
-      opened.file.placements = queueCopies(session, opened.file.plan, opened.window, job, opened.file.path);
-    }
+    planned.push(...(await planBatch(ctx, fileIds, job, result, opened)));
+    queueCopies(session, planned, job);
     held = planned.length === 0 || (await commitBatch(ctx, session, planned, job, deleteOld));
     if (held && planned.length > 0) {
       if (closing === undefined) await deleteOld();
@@ -261,75 +259,97 @@ async function purgeBatch(ctx: MdboxContext, fileIds: readonly number[], job: Fi
 }
 
 /**
- * Queues the live messages of a planned file in `session`, read again
- * through its window (the plan only walked them).
- * @returns where each of plan.live went, in the same order.
+ * Queues the live messages of the planned files in `session`, file after
+ * file, each in a transaction of its own as Dovecot purges them (the
+ * rotation rule depends on it), read again through a window over the file
+ * (the plan only walked them). One call for all the files, as planFiles.
+ * Sets each file's placements: where each of plan.live went, in order.
  */
-function queueCopies(session: AppendSession, plan: CopyPlan, window: FileWindow, job: FileJob, path: string): Placement[] {
+function queueCopies(session: AppendSession, planned: readonly PlannedFile[], job: FileJob): void {
   const recentFiles = () => job.listing.recentFiles();
-  const { live, liveBodySizes, liveAlt, columns } = plan;
-  const placements: Placement[] = new Array(live.length);
-  let bytes = NO_BYTES;
-  let base = 0;
-  for (let i = 0; i < live.length; i++) {
-    const offset = columns.offsets[live[i]];
-    const size = columns.sizes[live[i]];
-    // Read on only when the message is not all in the window (planCopies made sure the file has it).
-    if (offset < base || offset + size > base + bytes.length) {
-      bytes = window.at(offset, size);
-      base = window.base;
+  for (const file of planned) {
+    session.beginTransaction();
+    const { plan, path } = file;
+    const { live, liveBodySizes, liveAlt, columns } = plan;
+    const window = FileWindow.over(file.fd, file.sizeBytes, job.windows.last);
+    job.windows.last = window;
+    const placements: Placement[] = new Array(live.length);
+    let bytes = NO_BYTES;
+    let base = 0;
+    for (let i = 0; i < live.length; i++) {
+      const offset = columns.offsets[live[i]];
+      const size = columns.sizes[live[i]];
+      // Read on only when the message is not all in the window (the plan made sure the file has it).
+      if (offset < base || offset + size > base + bytes.length) {
+        bytes = window.at(offset, size);
+        base = window.base;
+      }
+      const at = offset - base;
+      // Checked again, not trusted from the plan: a file cut since (a writer ignoring the flock)
+      // would give a short copy that the map then points at, and the original is unlinked.
+      if (at + size > bytes.length) {
+        throw new MailCorruptedError(`message of ${size} bytes ends past the file's end (${window.size} bytes) when copied`, { path, offset });
+      }
+      // A view of the window's buffer: add() has copied it when it returns, before the window reads again.
+      const record = bytes.subarray(at, at + size);
+      placements[i] = plan.msgHeaderSize === DBOX_MSG_HEADER_SIZE
+        ? session.add(record, liveBodySizes[i], recentFiles, liveAlt[i] === 1)
+        : session.addReheadered(record, plan.msgHeaderSize, liveBodySizes[i], recentFiles, liveAlt[i] === 1);
     }
-    const at = offset - base;
-    // Checked again, not trusted from the plan: a file cut since (a writer ignoring the flock)
-    // would give a short copy that the map then points at, and the original is unlinked.
-    if (at + size > bytes.length) {
-      throw new MailCorruptedError(`message of ${size} bytes ends past the file's end (${window.size} bytes) when copied`, { path, offset });
-    }
-    // A view of the window's buffer: add() has copied it when it returns, before the window reads again.
-    const record = bytes.subarray(at, at + size);
-    placements[i] = plan.msgHeaderSize === DBOX_MSG_HEADER_SIZE
-      ? session.add(record, liveBodySizes[i], recentFiles, liveAlt[i] === 1)
-      : session.addReheadered(record, plan.msgHeaderSize, liveBodySizes[i], recentFiles, liveAlt[i] === 1);
+    file.placements = placements;
   }
-  return placements;
 }
 
 /**
- * Lists and plans one file opened by openForPurge. Files that cannot be
- * purged now are reported in `result` (skipped, corrupt) and closed; a
- * missing one has its dead records expunged.
- * @returns the planned file, its flock held, and the window it was read
- *   through; undefined when it is not purged now.
+ * Opens and lists each of `fileIds` under its flock, then plans them all
+ * (planFiles). Files that cannot be purged now are reported in `result`
+ * (skipped, corrupt) and closed; a missing one has its dead records
+ * expunged.
+ * @param opened where each file opened is added, and removed once closed:
+ *   the caller closes what is left, here on a failure too.
+ * @returns the planned files (the ones left in `opened`), their flocks held.
  */
-async function planOpened(ctx: MdboxContext, fileId: number, opened: OpenOutcome, job: FileJob, result: PurgeResult): Promise<{ file: PlannedFile; window: FileWindow } | undefined> {
-  if (opened === "missing") {
-    await expungeDeadRecordsOf(ctx, fileId, job.keep, result);
-    return undefined;
-  }
-  if (opened === "locked") result.skippedFileIds.push(fileId);
-  if (typeof opened !== "object") return undefined;
-  let file: PlannedFile | undefined;
-  try {
+async function planBatch(ctx: MdboxContext, fileIds: readonly number[], job: FileJob, result: PurgeResult, opened: OpenedFile[]): Promise<PlannedFile[]> {
+  const inputs: PlanInput[] = [];
+  const states: IndexMapState[] = [];
+  /** Files locked by another process or pinned by a kept message: reported in fileIds' order. */
+  const skipped = new Set<number>();
+  for (const fileId of fileIds) {
+    const outcome = openForPurge(ctx.paths, fileId);
+    if (outcome === "missing") await expungeDeadRecordsOf(ctx, fileId, job.keep, result);
+    if (outcome === "locked") skipped.add(fileId);
+    if (typeof outcome !== "object") continue;
+    opened.push(outcome);
     // Listed under the flock (taken when opened): no save can add to the file afterwards.
     const listed = job.listing.entriesOf(fileId);
-    const window = FileWindow.over(opened.fd, opened.sizeBytes, job.windows.last);
-    job.windows.last = window;
-    const plan = planCopies(window, opened.path, listed.columns, listed.rows, job, opened.alt);
-    if (plan === undefined) {
-      result.corruptFileIds.push(fileId);
-      return undefined;
-    }
-    if (plan.kept.length > 0) {
-      // A message still in use pins the file as it is: expunging only the others would
-      // leave unmapped bytes between mapped ones, which Dovecot's purge calls corruption.
-      result.skippedFileIds.push(fileId);
-      return undefined;
-    }
-    file = { fileId, path: opened.path, fd: opened.fd, listedState: listed.state, plan, placements: [] };
-    return { file, window };
-  } finally {
-    if (file === undefined) closeUnplanned(opened);
+    inputs.push({ fd: outcome.fd, sizeBytes: outcome.sizeBytes, path: outcome.path, columns: listed.columns, rows: listed.rows, alt: outcome.alt });
+    states.push(listed.state);
   }
+  const { plans, last } = planFiles(inputs, job, job.windows.last);
+  job.windows.last = last;
+  const planned: PlannedFile[] = [];
+  const unplanned: OpenedFile[] = [];
+  for (let k = 0; k < inputs.length; k++) {
+    const plan = plans[k];
+    const file = opened[k];
+    if (plan !== undefined && plan.kept.length === 0) {
+      planned.push({ fileId: file.fileId, path: file.path, fd: file.fd, sizeBytes: file.sizeBytes, listedState: states[k], plan, placements: [] });
+      continue;
+    }
+    unplanned.push(file);
+    if (plan === undefined) result.corruptFileIds.push(file.fileId);
+    // A message still in use pins the file as it is: expunging only the others would
+    // leave unmapped bytes between mapped ones, which Dovecot's purge calls corruption.
+    else skipped.add(file.fileId);
+  }
+  for (const fileId of fileIds) if (skipped.has(fileId)) result.skippedFileIds.push(fileId);
+  // Not purged now: their flocks are let go at once (not unlinked: quick closes). Taken out of
+  // `opened` first, one by one: if a close throws, the caller closes the rest.
+  for (const file of unplanned) {
+    opened.splice(opened.indexOf(file), 1);
+    closeUnplanned(file);
+  }
+  return planned;
 }
 
 /**

@@ -16,7 +16,7 @@ import { tryFlockExclusive } from "../../../../src/drivers/dbox/flock.js";
 import type { ErrorWithSuppressed } from "../../../../src/shared/cleanup.js";
 import { IndexWriter } from "../../../../src/index-io/writer.js";
 import { openStorage, type Mailbox, type Storage } from "../../../../src/index.js";
-import { expectLiveMessages, LIVE_UIDS, mFilesOf, msg, threeFilesHalfExpunged } from "./three-files.js";
+import { expectLiveMessages, expectNoFlocksUnder, LIVE_UIDS, mFilesOf, msg, openMFdsUnder, targetOf, threeFilesHalfExpunged } from "./three-files.js";
 
 /** The CommonJS node:fs, whose spies reach the ES module bindings after syncBuiltinESMExports(). */
 const fsModule = createRequire(import.meta.url)("node:fs") as typeof fs;
@@ -25,27 +25,8 @@ let storage: Storage;
 const backend = () => storage.backend as MdboxStorageBackend;
 const mFiles = () => mFilesOf(root);
 
-/** Where descriptor `fd` points, or "" when it closed meanwhile (readdir's own descriptor). */
-function targetOf(fd: string): string {
-  try {
-    return fs.readlinkSync(`/proc/self/fd/${fd}`);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return "";
-    throw err;
-  }
-}
-
-/** This process's descriptors on this test's m.N files, deleted ones too (a failing test's leak is its own). */
-const openMFds = () => fs.readdirSync("/proc/self/fd").map(targetOf).filter((l) => l.startsWith(root) && /\/m\.\d+( \(deleted\))?$/.test(l));
-
-/** Every m.N can be flock()ed: nobody in this process holds one. */
-function expectNoFlocks(): void {
-  for (const f of mFiles()) {
-    const fd = fs.openSync(path.join(root, "storage", f), "r");
-    expect(tryFlockExclusive(fd, f), f).toBe(true);
-    fs.closeSync(fd);
-  }
-}
+const openMFds = () => openMFdsUnder(root);
+const expectNoFlocks = () => expectNoFlocksUnder(root);
 
 /** Installs `fn` in place of node:fs's `name` for the ES module importers too. */
 function replaceFs(name: "readSync" | "close" | "fstatSync" | "unlinkSync", fn: (...args: never[]) => unknown): void {
@@ -121,7 +102,7 @@ it("a close failing in the cleanup after that does not stop the rest of it, nor 
   const box = await threeFilesHalfExpunged(storage, root);
   const realClose = fsModule.close;
   failReadsOf(2, false);
-  // m.1, planned before m.2 failed, is closed by the batch's cleanup and then reported as failing to close.
+  // m.1, opened before m.2 failed (the batch plans its files in one call), is closed by the batch's cleanup and then reported as failing to close.
   replaceFs("close", ((fd: number, done: (err: Error | null) => void) => {
     const planned = /m\.1$/.test(targetOf(String(fd)));
     realClose(fd, (err) => done(err ?? (planned ? Object.assign(new Error("close injected"), { code: "EIO" }) : null)));

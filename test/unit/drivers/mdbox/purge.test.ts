@@ -7,6 +7,7 @@ import { releaseMapUids } from "../../../../src/drivers/mdbox/save.js";
 import { MdboxStorageBackend } from "../../../../src/drivers/mdbox/storage-backend.js";
 import { openStorage, type Storage } from "../../../../src/index.js";
 import { ClosedIndexCache } from "../../../../src/index-io/closed-index-cache.js";
+import { expectLiveMessages, expectNoFlocksUnder, mFilesOf, openMFdsUnder, threeFilesHalfExpunged } from "./three-files.js";
 
 let root: string;
 let storage: Storage;
@@ -111,4 +112,40 @@ describe("purge", () => {
     expect(await backend().recoverDeleted(deleted[0].mapUid)).toEqual({ mailbox: "Trash", uid: 1 });
     expect(await storage.listMailboxes()).toContain("Trash");
   });
+});
+
+/** Clobbers the metadata magic ("\n\x01\x03\n") of the last message of m.`fileId`: its end no longer checks. */
+function clobberLastMagic(fileId: number): Buffer {
+  const file = path.join(root, "storage", `m.${fileId}`);
+  const bytes = fs.readFileSync(file);
+  const magicAt = bytes.lastIndexOf(Buffer.from("\n\x01\x03\n", "latin1"));
+  expect(magicAt).toBeGreaterThan(0);
+  bytes[magicAt + 2] = 0x04;
+  fs.writeFileSync(file, bytes);
+  return bytes;
+}
+
+// A batch's files are planned in one call (planFiles), read one after the other through windows
+// sharing a buffer: a file that does not match the map is reported and left as it is, whichever
+// of the batch it is, and the files before and after it are purged from their own bytes.
+describe("purge of a batch with one file not matching the map", () => {
+  for (const corrupt of [1, 2, 3]) {
+    it(`m.${corrupt} of three: it alone is reported and kept, the others are purged`, async () => {
+      const box = await threeFilesHalfExpunged(storage, root);
+      const clobbered = clobberLastMagic(corrupt);
+      const r = await backend().purge();
+      expect(r.corruptFileIds).toEqual([corrupt]);
+      expect(r.purgedFileIds).toEqual([1, 2, 3].filter((id) => id !== corrupt));
+      expect(r.skippedFileIds).toEqual([]);
+      expect(mFilesOf(root)).toContain(`m.${corrupt}`);
+      expect(fs.readFileSync(path.join(root, "storage", `m.${corrupt}`)).equals(clobbered)).toBe(true);
+      for (const id of [1, 2, 3]) if (id !== corrupt) expect(mFilesOf(root)).not.toContain(`m.${id}`);
+      // The file left as it is was closed and unlocked at once, like the purged ones.
+      expect(openMFdsUnder(root)).toEqual([]);
+      expectNoFlocksUnder(root);
+      // Each purged file's live message was copied from that file's bytes, not from the window's last file.
+      await expectLiveMessages(box);
+      await box.close();
+    });
+  }
 });

@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { expect } from "vitest";
 import type { MdboxStorageBackend } from "../../../../src/drivers/mdbox/storage-backend.js";
+import { tryFlockExclusive } from "../../../../src/drivers/dbox/flock.js";
 import type { Mailbox, Storage } from "../../../../src/index.js";
 
 export const msg = (i: number) => `Subject: ${i}\n\nbody of message ${i}\n`;
@@ -37,4 +38,27 @@ export async function threeFilesHalfExpunged(storage: Storage, root: string): Pr
 export async function expectLiveMessages(box: Mailbox): Promise<void> {
   await box.refresh();
   for (const uid of LIVE_UIDS) expect(Buffer.from(await box.readMessage(uid)).toString()).toBe(msg(uid));
+}
+
+/** Where descriptor `fd` points, or "" when it closed meanwhile (readdir's own descriptor). */
+export function targetOf(fd: string): string {
+  try {
+    return fs.readlinkSync(`/proc/self/fd/${fd}`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return "";
+    throw err;
+  }
+}
+
+/** This process's descriptors on the m.N files under `root`, deleted ones too (a failing test's leak is its own). */
+export const openMFdsUnder = (root: string) =>
+  fs.readdirSync("/proc/self/fd").map(targetOf).filter((l) => l.startsWith(root) && /\/m\.\d+( \(deleted\))?$/.test(l));
+
+/** Every m.N under `root` can be flock()ed: nobody in this process holds one. */
+export function expectNoFlocksUnder(root: string): void {
+  for (const f of mFilesOf(root)) {
+    const fd = fs.openSync(path.join(root, "storage", f), "r");
+    expect(tryFlockExclusive(fd, f), f).toBe(true);
+    fs.closeSync(fd);
+  }
 }
