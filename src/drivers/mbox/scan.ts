@@ -129,7 +129,7 @@ const utf8 = new TextDecoder();
  * a first sync of a 100k-message mbox holds every message's at once, and
  * three empty arrays each were 7.6 of its 39 MiB.
  */
-const NO_KEYWORDS: readonly string[] = Object.freeze([]);
+export const NO_KEYWORDS: readonly string[] = Object.freeze([]);
 
 function asBuffer(u8: Uint8Array): Buffer {
   return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);

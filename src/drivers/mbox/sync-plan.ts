@@ -15,7 +15,7 @@ import { headerBlock } from "./file-messages.js";
 import { mboxHeaderMd5 } from "./header-md5.js";
 import type { IndexedMessage, PendingChanges } from "./index-view.js";
 import { reconcileMbox } from "./reconcile.js";
-import type { MboxMessage } from "./scan.js";
+import { NO_KEYWORDS, type MboxMessage } from "./scan.js";
 import type { ByteSource } from "./source.js";
 
 /** The decision for one file message. */
@@ -63,7 +63,6 @@ export interface PlanInput {
   readonly messages: readonly MboxMessage[];
 }
 
-const NO_KEYWORDS: readonly string[] = Object.freeze([]);
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
