@@ -198,12 +198,17 @@ export class Mailbox {
     return this.writer.state;
   }
 
+  /** The state, whose rows may not have been read yet (IndexWriter.headerState): for what reads only its header. */
+  get headerState(): IndexMapState {
+    return this.writer.headerState;
+  }
+
   get uidValidity(): number {
-    return this.state.header.uidValidity;
+    return this.headerState.header.uidValidity;
   }
 
   get position(): LogPosition {
-    return position(this.state);
+    return position(this.headerState);
   }
 
   /**
@@ -212,11 +217,16 @@ export class Mailbox {
    * synced too, under the log lock (Dovecot's mailbox sync).
    */
   async refresh(): Promise<IndexMapState> {
+    await this.catchUp();
+    return this.state;
+  }
+
+  /** refresh() without reading the rows of a state that has not needed them yet. */
+  private async catchUp(): Promise<void> {
     this.checkOpen();
     if (this.backend.syncExternalChanges && !this.options.readOnly) {
       await this.writer.sync((sync) => this.reportingWrites(sync, () => this.syncMailFiles(sync), true));
-    } else this.writer.refresh();
-    return this.state;
+    } else this.writer.catchUp();
   }
 
   /**
@@ -303,8 +313,12 @@ export class Mailbox {
 
   // Status and fetch live in their own modules (mailbox-status.ts, mailbox-fetch.ts).
 
-  /** `doveadm mailbox status` items of the current state (`refresh()` first for other writers' changes): see mailbox-status.ts. */
-  async status<T extends StatusItem>(items: readonly T[]): Promise<Pick<MailboxStatus, T>> {
+  /**
+   * `doveadm mailbox status` items of the current state: see mailbox-status.ts.
+   * `refresh`: include other writers' changes first (as refresh()).
+   */
+  async status<T extends StatusItem>(items: readonly T[], options: { refresh?: boolean } = {}): Promise<Pick<MailboxStatus, T>> {
+    if (options.refresh) await this.catchUp();
     return mailboxStatus(this, items);
   }
 

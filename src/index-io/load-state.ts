@@ -19,6 +19,14 @@ export interface LoadOptions {
   onProgress?: (done: number, total: number) => void;
   /** Told where dovecot.index (the checkpoint the load started from) points, when one was used. */
   onCheckpoint?: (at: LogPosition) => void;
+  /**
+   * Read dovecot.index's header only; its rows when first used (an index
+   * writer's state: IndexWriter.open). A broken row found while folding the
+   * log tail starts the load again without it, as a broken file found on
+   * open does; one found later is thrown where the row is used, and the
+   * writer reloads (IndexWriter's ensureRows).
+   */
+  lazy?: boolean;
 }
 
 /**
@@ -27,9 +35,9 @@ export interface LoadOptions {
  * reaches back to its start (the next checkpoint replaces it); otherwise
  * the caller says the mailbox needs a rebuild.
  */
-function usableCheckpoint(prefix: string): { checkpoint?: IndexMapState; broken?: IndexCorruptedError } {
+function usableCheckpoint(prefix: string, lazy = false): { checkpoint?: IndexMapState; broken?: IndexCorruptedError } {
   try {
-    return { checkpoint: readCheckpoint(prefix) };
+    return { checkpoint: readCheckpoint(prefix, { lazy }) };
   } catch (err) {
     if (err instanceof IndexCorruptedError) return { broken: err };
     throw err;
@@ -38,8 +46,20 @@ function usableCheckpoint(prefix: string): { checkpoint?: IndexMapState; broken?
 
 /** The state at the end of the log. */
 export function loadState(prefix: string, options: LoadOptions = {}): IndexMapState {
-  const { checkpoint, broken } = usableCheckpoint(prefix);
-  if (checkpoint) options.onCheckpoint?.(position(checkpoint));
+  if (options.lazy) {
+    try {
+      return loadOnce(prefix, options, true);
+    } catch (err) {
+      // A row of the lazily read dovecot.index is broken (the fold read it): read it whole, which
+      // finds that and loads from the log alone, as when the open finds it.
+      if (!(err instanceof IndexCorruptedError && err.path === prefix)) throw err;
+    }
+  }
+  return loadOnce(prefix, options, false);
+}
+
+function loadOnce(prefix: string, options: LoadOptions, lazy: boolean): IndexMapState {
+  const { checkpoint, broken } = usableCheckpoint(prefix, lazy);
   let indexId = checkpoint?.header.indexId ?? 0;
   let run = new Replay(checkpoint ?? emptyIndexMap({ indexId }));
   let totalBytes = 0;
@@ -76,6 +96,8 @@ export function loadState(prefix: string, options: LoadOptions = {}): IndexMapSt
     const why = broken ? `dovecot.index is unreadable (${broken.message})` : "there is no dovecot.index";
     throw new IndexCorruptedError(`the log's older files are gone and ${why}: the mailbox needs a rebuild (force-resync)`, { path: prefix });
   }
+  // Told only now: a lazy load that starts again without the checkpoint must not have reported it.
+  if (checkpoint) options.onCheckpoint?.(position(checkpoint));
   return finishReplay(run, summary.headers[summary.headers.length - 1], summary.endModseq);
 }
 

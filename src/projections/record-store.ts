@@ -369,17 +369,69 @@ abstract class RecordReader implements Tree {
 
 /** An immutable set of message records. */
 export class RecordStore extends RecordReader {
-  /** @internal Use RecordStore.empty / fromRows / RecordEditor.finish. */
+  private segs: readonly Segment[] | undefined;
+  private ends: readonly number[] | undefined;
+  /** A lazy store's rows, still to be read (RecordStore.lazy). */
+  private pending: (() => RecordStore) | undefined;
+  /** What reading them threw: thrown again at every later access, never a half-read store. */
+  private failure: unknown;
+
+  /** @internal Use RecordStore.empty / fromRows / lazy / RecordEditor.finish. */
   constructor(
     readonly recordSize: number,
     readonly count: number,
-    readonly segments: readonly Segment[],
-    readonly segEnds: readonly number[],
+    segments: readonly Segment[] | undefined,
+    segEnds: readonly number[] | undefined,
     /** @internal The token of the editor that built it. */
     readonly owner: object | null,
   ) {
     super();
     assert(recordSize >= BASE_RECORD_SIZE && recordSize % 4 === 0, `record size ${recordSize}`);
+    this.segs = segments;
+    this.ends = segEnds;
+  }
+
+  /**
+   * A store of `count` rows that `read` gives on first access to any row
+   * (dovecot.index's rows, read and checked only when a command needs
+   * them: a status needs none). `read` may throw (a broken row): that
+   * error is thrown by every access, and the store is never half-read.
+   */
+  static lazy(recordSize: number, count: number, read: () => RecordStore): RecordStore {
+    const store = new RecordStore(recordSize, count, undefined, undefined, null);
+    store.pending = read;
+    return store;
+  }
+
+  get segments(): readonly Segment[] {
+    return this.segs ?? this.load().segs!;
+  }
+
+  get segEnds(): readonly number[] {
+    return this.ends ?? this.load().ends!;
+  }
+
+  /** Whether this is a lazy store whose rows have not been read yet. */
+  get unread(): boolean {
+    return this.segs === undefined;
+  }
+
+  /** Reads a lazy store's rows now (nothing for any other store). @throws what its read throws. */
+  load(): this {
+    if (this.segs !== undefined) return this;
+    if (this.pending === undefined) throw this.failure;
+    try {
+      const read = this.pending();
+      assert(read.count === this.count && read.recordSize === this.recordSize, "lazy rows of another shape");
+      this.ends = read.segEnds;
+      this.segs = read.segments;
+    } catch (err) {
+      this.failure = err;
+      throw err;
+    } finally {
+      this.pending = undefined;
+    }
+    return this;
   }
 
   static empty(recordSize: number): RecordStore {

@@ -1,0 +1,80 @@
+/**
+ * The records of a dovecot.index opened with its header only
+ * (readCheckpoint's `lazy`): read from the descriptor the header was read
+ * from, so that a dovecot.index renamed over the name meanwhile (another
+ * writer's checkpoint) is never mixed in. Descriptors are bounded: at most
+ * MAX_OPEN of them are held; opening one more reads the oldest one's rows
+ * into memory (unchecked: the check runs when a row is first used, as for
+ * any other) and closes it. A server opening thousands of mailboxes holds
+ * MAX_OPEN descriptors, not one per mailbox.
+ */
+import * as fs from "node:fs";
+import { IndexCorruptedError } from "../shared/errors.js";
+
+/** Descriptors held for rows not read yet. */
+export const MAX_OPEN = 8;
+
+/** The held ones, oldest first (a Set keeps insertion order). */
+const held = new Set<IndexRowsFile>();
+
+export class IndexRowsFile {
+  private fd: number | undefined;
+  private rows: Uint8Array | undefined;
+  private failure: unknown;
+
+  /** Takes over `fd` (closed once its rows are read, or when it is evicted); the records are `length` bytes at `offset`. */
+  constructor(
+    readonly path: string,
+    fd: number,
+    private readonly offset: number,
+    private readonly length: number,
+  ) {
+    this.fd = fd;
+    held.add(this);
+    while (held.size > MAX_OPEN) held.values().next().value!.evict();
+  }
+
+  /** The records, once (the descriptor is closed after). */
+  read(): Uint8Array {
+    if (this.rows === undefined && this.failure === undefined) this.readNow();
+    if (this.failure !== undefined) throw this.failure;
+    const rows = this.rows!;
+    this.rows = undefined;
+    return rows;
+  }
+
+  /** Rows read early, to free the descriptor; an error is kept for read() to throw (it concerns that mailbox, not the one opening). */
+  private evict(): void {
+    try {
+      this.readNow();
+    } catch (err) {
+      if (!(err instanceof Error)) throw err;
+      this.failure = err;
+    }
+  }
+
+  private readNow(): void {
+    const { offset, length } = this;
+    const fd = this.fd;
+    if (fd === undefined) throw new Error(`${this.path}: records read twice`);
+    this.fd = undefined;
+    held.delete(this);
+    try {
+      const rows = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const n = fs.readSync(fd, rows, done, length - done, offset + done);
+        if (n === 0) throw new IndexCorruptedError(`file ends at ${offset + done}, records end at ${offset + length}`, { path: this.path, offset: offset + done });
+        done += n;
+      }
+      this.rows = rows;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
+/** Descriptors held now (tests). */
+export function heldIndexRowsFiles(): number {
+  return held.size;
+}
