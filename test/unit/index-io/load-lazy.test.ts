@@ -1,0 +1,188 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { IndexWriter } from "../../../src/index-io/writer.js";
+import { loadState } from "../../../src/index-io/load-state.js";
+import { readCheckpoint } from "../../../src/index-io/checkpoint-file.js";
+import { searchUids } from "../../../src/api/search.js";
+import { openStorage } from "../../../src/index.js";
+import { MailFlag, type LogRecord } from "../../../src/log/types.js";
+import { encodeIndexFile } from "../../../src/projections/index-file.js";
+import { keywordsAt, position } from "../../../src/projections/read.js";
+import type { IndexMapState } from "../../../src/projections/state.js";
+import { HDR, R } from "../projections/log-builder.js";
+
+/*
+ * A dovecot.index an index writer opens reads its header only, and its rows
+ * when a command first needs one. A broken row (or counter) must end as it
+ * does when the whole file is read at open: the state comes from the log
+ * without the checkpoint, nothing is lost, and the next checkpoint repairs
+ * the file. Each case here failed on the first attempt (branch lazy1, 7292450).
+ */
+
+// 8-byte records: 80 KiB, past readCheckpoint's LAZY_MIN_BYTES (64 KiB).
+const N = 10 * 1024;
+const appendAll: LogRecord = {
+  type: "append", external: false, sync: false,
+  messages: Array.from({ length: N }, (_, i) => ({ uid: i + 1, flags: i % 3 === 0 ? MailFlag.SEEN : 0 })),
+};
+const flag = (uid: number, add: number): LogRecord => ({
+  type: "flag-update", external: false, sync: false, updates: [{ uid1: uid, uid2: uid, addFlags: add, removeFlags: 0, modseqIncFlag: 0 }],
+});
+/** Base header offsets (index-file.md §2). */
+const SEEN_COUNT_AT = 40;
+
+describe("index writer over a dovecot.index whose rows are read lazily", () => {
+  let dir: string;
+  let prefix: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-load-lazy-"));
+    prefix = path.join(dir, "dovecot.index");
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  async function append(writer: IndexWriter, records: LogRecord[]): Promise<void> {
+    await writer.sync(async (s) => {
+      await s.append([records]);
+    }, "none");
+  }
+
+  /**
+   * N messages logged, dovecot.index written as of them, then `tail` logged
+   * after it; `breakIt` changes the file's bytes (header size and record
+   * size given).
+   */
+  async function store(tail: LogRecord[], breakIt: (bytes: DataView, headerSize: number, recordSize: number) => void): Promise<void> {
+    const writer = IndexWriter.open(prefix, { create: {} });
+    await append(writer, [R.headerU32(HDR.uidValidity, 1), appendAll]);
+    const bytes = encodeIndexFile(writer.state);
+    for (const r of tail) await append(writer, [r]);
+    await writer.close();
+    const view = new DataView(bytes.buffer);
+    breakIt(view, view.getUint32(4, true), view.getUint32(8, true));
+    fs.writeFileSync(prefix, bytes);
+    expect(bytes.length).toBeGreaterThan(64 * 1024);
+  }
+
+  /** The state the log alone gives (no dovecot.index), as bytes. */
+  function fromLogAlone(): Uint8Array {
+    const copy = fs.mkdtempSync(path.join(dir, "log-"));
+    for (const f of fs.readdirSync(dir)) if (f.startsWith("dovecot.index.log")) fs.copyFileSync(path.join(dir, f), path.join(copy, f));
+    return encodeIndexFile(loadState(path.join(copy, "dovecot.index")));
+  }
+
+  const breakRow = (index: number) => (v: DataView, headerSize: number, recordSize: number) => v.setUint32(headerSize + index * recordSize, 1, true);
+
+  it("a broken row the tail fold did not touch is found, the state loaded from the log, and later commands work on", async () => {
+    // The tail touches uid 3 (first rows), the broken row is near the end.
+    await store([flag(3, MailFlag.FLAGGED)], breakRow(N - 5));
+    const writer = IndexWriter.open(prefix);
+    await append(writer, [flag(5, MailFlag.FLAGGED)]);
+    // Every row read (unseen walks them all): no error, the right answer.
+    expect(searchUids(writer.state, [{ type: "flag", flag: MailFlag.SEEN, set: false }]).length).toBe(N - Math.ceil(N / 3));
+    await writer.close();
+    const again = IndexWriter.open(prefix);
+    await append(again, [flag(N - 5, MailFlag.FLAGGED)]);
+    expect(encodeIndexFile(again.state)).toEqual(fromLogAlone());
+    await again.close();
+  });
+
+  it("a seen counter that does not match the rows is found before any fold trusts it: every later open works", async () => {
+    await store([flag(2, MailFlag.SEEN)], (v) => v.setUint32(SEEN_COUNT_AT, v.getUint32(SEEN_COUNT_AT, true) + 1, true));
+    for (let round = 0; round < 2; round++) {
+      const writer = IndexWriter.open(prefix);
+      await append(writer, [flag(5 + round, MailFlag.SEEN)]);
+      expect(writer.state.header.seenMessagesCount).toBe(Math.ceil(N / 3) + 2 + round);
+      expect(encodeIndexFile(writer.state)).toEqual(fromLogAlone());
+      await writer.close();
+    }
+    expect(encodeIndexFile(loadState(prefix))).toEqual(fromLogAlone());
+  });
+
+  it("after a restart without the checkpoint, dovecot.index counts as missing: the next sync rewrites it", async () => {
+    // The tail fold reads the rows and finds the broken one: loadState starts again from the log alone.
+    await store([flag(3, MailFlag.FLAGGED)], breakRow(N - 5));
+    expect(() => readCheckpoint(prefix)).toThrow(/record/);
+    const writer = IndexWriter.open(prefix);
+    // A sync that writes: the log (80 KiB of appends) is all unindexed, past rewrite_min_log_bytes.
+    await writer.sync(async (s) => {
+      await s.append([[flag(7, MailFlag.FLAGGED)]]);
+    });
+    const end = position(writer.state);
+    await writer.close();
+    const rewritten = readCheckpoint(prefix)!;
+    expect(position(rewritten)).toEqual(end);
+    expect(encodeIndexFile(rewritten)).toEqual(fromLogAlone());
+  });
+
+  it("a broken row found after the open (no tail to fold) reloads the writer's state from the log, and the next sync rewrites dovecot.index", async () => {
+    await store([], breakRow(N - 5));
+    const writer = IndexWriter.open(prefix);
+    await writer.sync(async (s) => {
+      expect(s.state.records.indexOfUid(N - 5)).toBe(N - 6);
+      await s.append([[flag(N - 5, MailFlag.FLAGGED)]]);
+    });
+    await writer.close();
+    expect(encodeIndexFile(readCheckpoint(prefix)!)).toEqual(fromLogAlone());
+  });
+
+  it("holds a bounded number of descriptors however many states are opened and kept unread", async () => {
+    await store([], () => undefined);
+    const fds = () => fs.readdirSync("/proc/self/fd").length;
+    const before = fds();
+    const states: IndexMapState[] = [];
+    for (let i = 0; i < 40; i++) states.push(loadState(prefix, { lazy: true }));
+    expect(fds() - before).toBeLessThanOrEqual(8);
+    // Each still reads its rows, the ones read early included.
+    for (const s of [states[0], states[39]]) expect(s.records.uidAt(N - 1)).toBe(N);
+  });
+});
+
+describe("force-resync of an mdbox mailbox whose dovecot.index has one broken row", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-load-lazy-mdbox-"));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("keeps the flags and keywords set since dovecot.index.backup (rebuilt from the log, not from the backup)", async () => {
+    const location = `mdbox:${dir}/mail`;
+    const messages = 3500;
+    let storage = openStorage(location);
+    await storage.createMailbox("INBOX");
+    let box = await storage.openMailbox("INBOX");
+    const t = box.transaction();
+    for (let i = 0; i < messages; i++) t.append({ body: `Subject: m${i}\r\n\r\nbody ${i}\r\n` });
+    await t.commit();
+    await box.indexLogTail();
+    // A second rewrite (its log changes more than 4,096 rows), so that dovecot.index.backup exists.
+    await box.transaction().flags([{ uid1: 1, uid2: messages }], "add", ["\\Answered"]).commit();
+    await box.transaction().flags([{ uid1: 1, uid2: messages }], "add", ["\\Draft"]).commit();
+    await storage.close();
+    const index = path.join(dir, "mail", "mailboxes", "INBOX", "dbox-Mails", "dovecot.index");
+    // Flags after the last checkpoint: in the log only.
+    storage = openStorage(location);
+    box = await storage.openMailbox("INBOX");
+    await box.transaction().flags([{ uid1: 10, uid2: 10 }], "add", ["\\Flagged", "$Label1"]).commit();
+    await storage.close();
+    expect(fs.existsSync(index + ".backup")).toBe(true);
+    // One broken row in a late leaf: its uid out of order.
+    const bytes = fs.readFileSync(index);
+    expect(bytes.length).toBeGreaterThan(64 * 1024);
+    const headerSize = bytes.readUInt32LE(4);
+    bytes.writeUInt32LE(1, headerSize + (messages - 10) * bytes.readUInt32LE(8));
+    fs.writeFileSync(index, bytes);
+
+    storage = openStorage(location);
+    await storage.forceResync("INBOX");
+    box = await storage.openMailbox("INBOX");
+    const state = box.state;
+    const i = state.records.indexOfUid(10);
+    expect(state.records.count).toBe(messages);
+    const row = state.records.row(i);
+    expect(row.bytes[row.offset + 4] & MailFlag.FLAGGED).toBe(MailFlag.FLAGGED);
+    expect(keywordsAt(state, i)).toEqual(["$Label1"]);
+    await storage.close();
+  });
+});
