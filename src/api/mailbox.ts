@@ -484,7 +484,7 @@ export class Mailbox {
   private async reportingWrites<T>(sync: IndexSync, write: () => Promise<T>, isSync: boolean): Promise<T> {
     const after = this.options.commitHooks?.afterCommit;
     const start = sync.logHead;
-    const modseqBefore = sync.state.logModseq;
+    const modseqBefore = sync.headerState.logModseq;
     const effects: TransactionEffects[] = [];
     if (after) {
       this.foldTap = (fx) => effects.push(fx);
@@ -496,7 +496,7 @@ export class Mailbox {
         const storageLog = this.backend.storageLogAppends?.() ?? [];
         const releaseStorageLock = this.backend.releaseStorageLocks?.bind(this.backend);
         await after(this, {
-          start, end, modseqBefore, modseq: sync.state.logModseq, effects, state: sync.state, storageLog,
+          start, end, modseqBefore, modseq: sync.headerState.logModseq, effects, state: sync.state, storageLog,
           ...(releaseStorageLock ? { releaseStorageLock } : {}), ...(isSync ? { sync: true } : {}),
         });
       } catch (err) {

@@ -60,7 +60,9 @@ export class IndexRowsFile {
     this.fd = undefined;
     held.delete(this);
     try {
-      const rows = new Uint8Array(length);
+      // Not zeroed first (as readFileSync's buffer): every byte is read into it, or this throws.
+      const buf = Buffer.allocUnsafeSlow(length);
+      const rows = new Uint8Array(buf.buffer, buf.byteOffset, length);
       let done = 0;
       while (done < length) {
         const n = fs.readSync(fd, rows, done, length - done, offset + done);

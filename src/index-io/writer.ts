@@ -80,6 +80,8 @@ export interface IndexWriterOptions {
 export interface IndexSync {
   /** The state, caught up to the end of the log; moves as append() folds. */
   readonly state: IndexMapState;
+  /** `state` whose rows may not have been read yet (IndexWriter.headerState): for its header alone. */
+  readonly headerState: IndexMapState;
   /** Where the next write lands (the log's end under the lock). */
   readonly logHead: LogPosition;
   /**
@@ -267,6 +269,9 @@ export class IndexWriter {
     return {
       get state() {
         return writer.state;
+      },
+      get headerState() {
+        return writer.headerState;
       },
       get logHead() {
         return writer.log.headPosition;
