@@ -346,11 +346,16 @@ export class IndexWriter {
   }
 
   private fold(transactions: readonly LogTransaction[], headers: readonly LogFileHeader[]): void {
-    // Rows first, where a broken one can still be recovered from (this may reload up to the log's end).
-    if (transactions.length > 0) this.ensureRows();
-    const here = position(this.current);
-    const fresh = transactions.filter((tx) => !isBefore(tx.position, here));
+    let here = position(this.current);
+    let fresh = transactions.filter((tx) => !isBefore(tx.position, here));
     if (fresh.length === 0) return;
+    if (this.current.records.unread) {
+      // Rows first, where a broken one can still be recovered from (a reload reaches the log's end).
+      this.ensureRows();
+      here = position(this.current);
+      fresh = fresh.filter((tx) => !isBefore(tx.position, here));
+      if (fresh.length === 0) return;
+    }
     // Effects are for the files' sync and for listeners: without either, they are not collected.
     if (this.unsynced === undefined && this.onFold === undefined) {
       this.current = advance(this.current, fresh, headers);

@@ -127,6 +127,22 @@ describe("index writer over a dovecot.index whose rows are read lazily", () => {
     expect(encodeIndexFile(readCheckpoint(prefix)!)).toEqual(fromLogAlone());
   });
 
+  it("a writer's catch-up and header state read no row; its state reads them all, and matches the whole read", async () => {
+    await store([flag(3, MailFlag.FLAGGED)], () => undefined);
+    fs.unlinkSync(prefix);
+    const whole = IndexWriter.open(prefix);
+    await whole.sync(async () => undefined, "always");
+    const expected = encodeIndexFile(whole.state);
+    await whole.close();
+    const writer = IndexWriter.open(prefix);
+    writer.catchUp();
+    expect(writer.headerState.records.unread).toBe(true);
+    expect(writer.headerState.header.nextUid).toBe(N + 1);
+    expect(writer.state.records.unread).toBe(false);
+    expect(encodeIndexFile(writer.state)).toEqual(expected);
+    await writer.close();
+  });
+
   it("holds a bounded number of descriptors however many states are opened and kept unread", async () => {
     await store([], () => undefined);
     const fds = () => fs.readdirSync("/proc/self/fd").length;
