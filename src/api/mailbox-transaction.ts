@@ -215,7 +215,9 @@ export class MailboxTransaction {
           records.push(...(await this.opRecords(state, op, pending)));
         }
         return records.length > 0 ? [records] : [];
-      }, { changesMessages: this.appends.length > 0 || this.ops.some((op) => op.kind === "expunge") });
+      }, { changesMessages: this.appends.length > 0 || this.ops.some((op) => op.kind === "expunge") },
+      // Flag changes alone only read the state: built on rows not read yet (Mailbox.commitWith).
+      { pureBuild: this.appends.length === 0 && this.ops.every((op) => op.kind === "flags") });
     } catch (err) {
       // A commit hook failed after the log append (e.g. a publish): the log refers to the saved files, keep them.
       if (isLandedInLog(err)) await prepared?.commit();

@@ -2,7 +2,7 @@
 import { Observable } from "rxjs/internal/Observable";
 import { changeBatchFromEffects, type ChangeBatch } from "./changes.js";
 import type { CommitIntent, MailboxBackend, StorageLogAppend } from "../drivers/driver.js";
-import { LockTimeoutError, MailstoreError } from "../shared/errors.js";
+import { IndexCorruptedError, LockTimeoutError, MailstoreError } from "../shared/errors.js";
 import { followLog } from "../log/follow.js";
 import { watchMailFiles } from "./mail-file-watch.js";
 import type { FsyncMode } from "../log/log.js";
@@ -203,6 +203,22 @@ export class Mailbox {
     return this.writer.headerState;
   }
 
+  /**
+   * `read(state)` for a read that only looks (a search): on the state whose
+   * rows may not have been read yet (a lookup of one uid reads the leaves it
+   * needs, not all of dovecot.index); when a row it reads is broken, again
+   * on `state`, which loads the mailbox as if the open had found it.
+   */
+  readState<T>(read: (state: IndexMapState) => T): T {
+    const state = this.headerState;
+    try {
+      return read(state);
+    } catch (err) {
+      if (!(err instanceof IndexCorruptedError && state.records.unread)) throw err;
+      return read(this.state);
+    }
+  }
+
   get uidValidity(): number {
     return this.headerState.header.uidValidity;
   }
@@ -221,8 +237,11 @@ export class Mailbox {
     return this.state;
   }
 
-  /** refresh() without reading the rows of a state that has not needed them yet. */
-  private async catchUp(): Promise<void> {
+  /**
+   * refresh() without reading the rows of a state that has not needed them
+   * yet: for a caller that reads the state through readState().
+   */
+  async catchUp(): Promise<void> {
     this.checkOpen();
     if (this.backend.syncExternalChanges && !this.options.readOnly) {
       await this.writer.sync((sync) => this.reportingWrites(sync, () => this.syncMailFiles(sync), true));
@@ -409,8 +428,12 @@ export class Mailbox {
   }
 
   /** Commits built records under the log lock. Used by MailboxTransaction. */
-  async commitWith(build: (state: IndexMapState) => Promise<LogTransactionRecords>, intent?: CommitIntent): Promise<CommitResult | undefined> {
-    return this.commitSteps([build], intent);
+  async commitWith(
+    build: (state: IndexMapState) => Promise<LogTransactionRecords>,
+    intent?: CommitIntent,
+    options: { pureBuild?: boolean } = {},
+  ): Promise<CommitResult | undefined> {
+    return this.commitSteps([build], intent, options);
   }
 
   /**
@@ -422,7 +445,11 @@ export class Mailbox {
    * `afterCommit` runs for them (one call, their range), then the step's
    * error is thrown, marked as landed when any step landed.
    */
-  async commitSteps(steps: ReadonlyArray<(state: IndexMapState) => Promise<LogTransactionRecords>>, intent?: CommitIntent): Promise<CommitResult | undefined> {
+  async commitSteps(
+    steps: ReadonlyArray<(state: IndexMapState) => Promise<LogTransactionRecords>>,
+    intent?: CommitIntent,
+    options: { pureBuild?: boolean } = {},
+  ): Promise<CommitResult | undefined> {
     this.checkOpen();
     this.checkWritable();
     const hooks = this.options.commitHooks;
@@ -443,7 +470,7 @@ export class Mailbox {
           let appended: CommitResult | undefined;
           try {
             for (const build of steps) {
-              const step = await sync.append(await build(sync.state));
+              const step = await sync.append(await buildOn(sync, build, options.pureBuild === true));
               if (step !== undefined) appended = { start: appended?.start ?? step.start, end: step.end, modseq: step.modseq };
             }
             // Like doveadm, the change reaches the mail files (Maildir names, mbox headers) before the commit returns.
@@ -632,3 +659,22 @@ export interface CommitResult {
 
 export { SubscriberOverflowError };
 
+
+/**
+ * `build`'s records from the sync's state. `pure`: the build only reads the
+ * state (flag changes: no message files written, no backend called), so it
+ * runs on the state whose rows may not have been read yet (a flag of one
+ * message reads two leaves of dovecot.index, not all of it); when a row it
+ * reads is broken, the writer loads the state again (sync.state does) and
+ * the build runs again on that, as if the open had found the broken row.
+ */
+async function buildOn(sync: IndexSync, build: (state: IndexMapState) => Promise<LogTransactionRecords>, pure: boolean): Promise<LogTransactionRecords> {
+  if (!pure) return build(sync.state);
+  const state = sync.headerState;
+  try {
+    return await build(state);
+  } catch (err) {
+    if (!(err instanceof IndexCorruptedError && state.records.unread)) throw err;
+    return build(sync.state);
+  }
+}

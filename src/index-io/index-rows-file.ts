@@ -43,6 +43,13 @@ export class IndexRowsFile {
     return rows;
   }
 
+  /** `length` bytes at file offset `offset` (inside the records), leaving the rest to read() (a point lookup's leaf). */
+  readPart(offset: number, length: number): Uint8Array {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.rows !== undefined) return this.rows.slice(offset - this.offset, offset - this.offset + length);
+    return preadAll(this.fd!, this.path, offset, length);
+  }
+
   /** Rows read early, to free the descriptor; an error is kept for read() to throw (it concerns that mailbox, not the one opening). */
   private evict(): void {
     try {
@@ -60,16 +67,7 @@ export class IndexRowsFile {
     this.fd = undefined;
     held.delete(this);
     try {
-      // Not zeroed first (as readFileSync's buffer): every byte is read into it, or this throws.
-      const buf = Buffer.allocUnsafeSlow(length);
-      const rows = new Uint8Array(buf.buffer, buf.byteOffset, length);
-      let done = 0;
-      while (done < length) {
-        const n = fs.readSync(fd, rows, done, length - done, offset + done);
-        if (n === 0) throw new IndexCorruptedError(`file ends at ${offset + done}, records end at ${offset + length}`, { path: this.path, offset: offset + done });
-        done += n;
-      }
-      this.rows = rows;
+      this.rows = preadAll(fd, this.path, offset, length);
     } finally {
       fs.closeSync(fd);
     }
@@ -79,4 +77,18 @@ export class IndexRowsFile {
 /** Descriptors held now (tests). */
 export function heldIndexRowsFiles(): number {
   return held.size;
+}
+
+/** `length` bytes at `offset` of `fd`; a file ending before is an IndexCorruptedError. */
+function preadAll(fd: number, path: string, offset: number, length: number): Uint8Array {
+  // Not zeroed first (as readFileSync's buffer): every byte is read into it, or this throws.
+  const buf = Buffer.allocUnsafeSlow(length);
+  const rows = new Uint8Array(buf.buffer, buf.byteOffset, length);
+  let done = 0;
+  while (done < length) {
+    const n = fs.readSync(fd, rows, done, length - done, offset + done);
+    if (n === 0) throw new IndexCorruptedError(`file ends at ${offset + done}, records end at ${offset + length}`, { path, offset: offset + done });
+    done += n;
+  }
+  return rows;
 }

@@ -23,7 +23,7 @@ import { parseKeywordsHeader } from "./apply-keywords.js";
 import { headerHighestModseq } from "./apply-modseq.js";
 import { EXT_HEADER_MAX_SIZE, EXT_RECORD_MAX_SIZE, KEYWORDS_EXT_NAME } from "./ext-registry.js";
 import { align8, EXT_HEADER_FIXED_SIZE, extDataOffset, fullHeader } from "./header-layout.js";
-import { RecordStore } from "./record-store.js";
+import { LEAF_RECORDS, RecordStore } from "./record-store.js";
 import type { ExtensionInfo, IndexMapState } from "./state.js";
 
 /** Dovecot's str_sanitize keeps printable ASCII; anything else marks a broken name. */
@@ -64,6 +64,7 @@ export function decodeIndexFileLazy(
   fileSize: number,
   path: string,
   readRows: () => Uint8Array,
+  readPart?: (offset: number, length: number) => Uint8Array,
 ): IndexMapState | undefined {
   const decoded = decodeIndexHead(head, fileSize, path);
   const { hdr, fail } = decoded;
@@ -77,8 +78,36 @@ export function decodeIndexFileLazy(
     // The state said 0 DIRTY rows (no HAVE_DIRTY): a DIRTY row would make that count wrong.
     if (row.dirty > 0) throw fail(`a record is DIRTY but the header has no HAVE_DIRTY`, 20);
     return store;
-  });
+  }, readPart && ((l) => readLeafChecked(readPart, hdr, l, fail)));
   return stateOf(decoded, records, 0);
+}
+
+/**
+ * Leaf `l`'s rows (LEAF_RECORDS of them, fewer in the last) for a point
+ * lookup before the rest are read, checked alone: uids ascending and below
+ * next_uid, no DIRTY row. What needs every row (the order across leaves,
+ * the counters) is checked when they are all read, before any fold.
+ */
+function readLeafChecked(
+  readPart: (offset: number, length: number) => Uint8Array,
+  hdr: IndexHeader,
+  l: number,
+  fail: (message: string, offset: number) => IndexCorruptedError,
+): Uint8Array {
+  const rs = hdr.recordSize;
+  const first = l * LEAF_RECORDS;
+  const n = Math.min(LEAF_RECORDS, hdr.messagesCount - first);
+  const at = hdr.headerSize + first * rs;
+  const rows = readPart(at, n * rs);
+  const words = new Uint32Array(rows.buffer, rows.byteOffset, rows.length >>> 2);
+  let prev = 0;
+  for (let i = 0; i < n; i++) {
+    const uid = words[(i * rs) >>> 2];
+    if (uid <= prev || uid >= hdr.nextUid) throw fail(`record ${first + i + 1} has uid ${uid} after ${prev} (next_uid ${hdr.nextUid})`, at + i * rs);
+    if (rows[i * rs + 4] & MailFlag.DIRTY) throw fail(`a record is DIRTY but the header has no HAVE_DIRTY`, at + i * rs);
+    prev = uid;
+  }
+  return rows;
 }
 
 /** What decodeIndexHead read: the header, its extensions, and how to report a broken file. */

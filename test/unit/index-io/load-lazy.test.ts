@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { IndexWriter } from "../../../src/index-io/writer.js";
 import { loadState } from "../../../src/index-io/load-state.js";
 import { readCheckpoint } from "../../../src/index-io/checkpoint-file.js";
-import { searchUids } from "../../../src/api/search.js";
+import { searchRanges, searchUids } from "../../../src/api/search.js";
 import { openStorage } from "../../../src/index.js";
 import { MailFlag, type LogRecord } from "../../../src/log/types.js";
 import { encodeIndexFile } from "../../../src/projections/index-file.js";
@@ -152,6 +152,77 @@ describe("index writer over a dovecot.index whose rows are read lazily", () => {
     expect(fds() - before).toBeLessThanOrEqual(8);
     // Each still reads its rows, the ones read early included.
     for (const s of [states[0], states[39]]) expect(s.records.uidAt(N - 1)).toBe(N);
+  });
+});
+
+describe("a flag of one message over a dovecot.index read lazily (the leaves it needs only)", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-load-lazy-probe-"));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const messages = 3500;
+  /** An mdbox INBOX of `messages`, dovecot.index covering them (4 leaves of rows); `breakIt(index bytes, headerSize, recordSize)`. */
+  async function mdboxStore(breakIt: (bytes: Buffer, headerSize: number, recordSize: number) => void): Promise<string> {
+    const location = `mdbox:${dir}/mail`;
+    const storage = openStorage(location);
+    await storage.createMailbox("INBOX");
+    const box = await storage.openMailbox("INBOX");
+    const t = box.transaction();
+    for (let i = 0; i < messages; i++) t.append({ body: `Subject: m${i}\r\n\r\nbody ${i}\r\n`, flags: i % 2 === 0 ? ["\\Seen"] : [] });
+    await t.commit();
+    await box.indexLogTail();
+    await storage.close();
+    const index = path.join(dir, "mail", "mailboxes", "INBOX", "dbox-Mails", "dovecot.index");
+    const bytes = fs.readFileSync(index);
+    expect(bytes.length).toBeGreaterThan(64 * 1024);
+    breakIt(bytes, bytes.readUInt32LE(4), bytes.readUInt32LE(8));
+    fs.writeFileSync(index, bytes);
+    return location;
+  }
+
+  /** Flags uid 3000 (leaf 2) as the CLI's `flags add … uid 3000` does; the flags of 3000 and the seen count after, from a fresh open. */
+  async function flagOne(location: string): Promise<{ flags: number; seen: number; unreadAfterSearch: boolean }> {
+    let storage = openStorage(location);
+    let box = await storage.openMailbox("INBOX");
+    await box.catchUp();
+    const ranges = box.readState((state) => searchRanges(state, [{ type: "uid", ranges: [{ uid1: 3000, uid2: 3000 }] }]));
+    expect(ranges).toEqual([{ uid1: 3000, uid2: 3000 }]);
+    // Nothing folded yet: the header state is the one opened (its rows read only if a lookup met a broken one).
+    const unreadAfterSearch = box.headerState.records.unread;
+    await box.transaction().flags(ranges, "add", ["\\Flagged", "\\Seen"]).commit();
+    await storage.close();
+    storage = openStorage(location);
+    box = await storage.openMailbox("INBOX");
+    const state = box.state;
+    const row = state.records.row(state.records.indexOfUid(3000));
+    const out = { flags: row.bytes[row.offset + 4], seen: state.header.seenMessagesCount, unreadAfterSearch };
+    await storage.close();
+    return out;
+  }
+  const SEEN_FLAGGED = MailFlag.SEEN | MailFlag.FLAGGED;
+
+  it("reads no more than the leaves of the lookup: the same flag and counters as a whole read", async () => {
+    const r = await flagOne(await mdboxStore(() => undefined));
+    expect(r).toEqual({ flags: SEEN_FLAGGED, seen: messages / 2 + 1, unreadAfterSearch: true });
+  });
+
+  it("a broken row in the looked-up leaf: the mailbox is loaded again and the flag lands", async () => {
+    const r = await flagOne(await mdboxStore((b, hs, rs) => b.writeUInt32LE(1, hs + 3005 * rs)));
+    expect(r.flags).toBe(SEEN_FLAGGED);
+    expect(r.seen).toBe(messages / 2 + 1);
+    expect(r.unreadAfterSearch).toBe(false);
+  });
+
+  it("a broken row elsewhere, or a wrong seen counter: the flag lands, and the next reads of every row load from the log", async () => {
+    for (const breakIt of [(b: Buffer, hs: number, rs: number) => b.writeUInt32LE(1, hs + 1500 * rs), (b: Buffer) => b.writeUInt32LE(b.readUInt32LE(SEEN_COUNT_AT) + 1, SEEN_COUNT_AT)]) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.mkdirSync(dir);
+      const r = await flagOne(await mdboxStore(breakIt));
+      expect(r.flags).toBe(SEEN_FLAGGED);
+      expect(r.seen).toBe(messages / 2 + 1);
+    }
   });
 });
 
