@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { IndexWriter } from "../../../src/index-io/writer.js";
 import { loadState } from "../../../src/index-io/load-state.js";
@@ -141,6 +142,38 @@ describe("index writer over a dovecot.index whose rows are read lazily", () => {
     expect(writer.state.records.unread).toBe(false);
     expect(encodeIndexFile(writer.state)).toEqual(expected);
     await writer.close();
+  });
+
+  it("one-uid lookups on unread rows answer as the whole read does, dense or not (fast-check)", async () => {
+    // Expunged: a run early on (uids past it are no longer dense) and the last 7.
+    const expunge: LogRecord = { type: "expunge", external: true, sync: false, ranges: [{ uid1: 3000, uid2: 3010 }, { uid1: N - 6, uid2: N }] };
+    await store([expunge], () => undefined);
+    fs.unlinkSync(prefix);
+    const whole = IndexWriter.open(prefix);
+    await whole.sync(async () => undefined, "always");
+    const eager = whole.state;
+    await whole.close();
+    expect(eager.records.count).toBe(N - 18);
+    // Past the expunged run the dense guess misses: the whole read answers.
+    const probe = loadState(prefix, { lazy: true }).records;
+    expect(probe.indexOfUid(2000)).toBe(1999);
+    expect(probe.unread).toBe(true);
+    expect(probe.indexOfUid(5000)).toBe(4988);
+    expect(probe.unread).toBe(false);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: N + 2 }), fc.integer({ min: 0, max: eager.records.count - 1 }), (uid, index) => {
+        const lazy = () => loadState(prefix, { lazy: true }).records;
+        expect(lazy().rangeOfUids(uid, uid)).toEqual(eager.records.rangeOfUids(uid, uid));
+        expect(lazy().indexOfUid(uid)).toBe(eager.records.indexOfUid(uid));
+        expect(lazy().uidAt(index)).toBe(eager.records.uidAt(index));
+        const [a, b] = [lazy().row(index), eager.records.row(index)];
+        expect(a.bytes.subarray(a.offset, a.offset + 8)).toEqual(b.bytes.subarray(b.offset, b.offset + 8));
+        const seen: number[] = [];
+        lazy().visitRows(index, index, (_bytes, words, offset, i) => seen.push(words[offset >>> 2], i));
+        expect(seen).toEqual([eager.records.uidAt(index), index]);
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it("holds a bounded number of descriptors however many states are opened and kept unread", async () => {
