@@ -11,7 +11,7 @@ import { existingUids, normalizeRanges, toRanges, UidRangeBuilder } from "./uid-
 export { existingUids, normalizeRanges, toRanges } from "./uid-ranges.js";
 import { keywordIndex } from "../projections/apply-keywords.js";
 import { KEYWORDS_EXT_NAME } from "../projections/ext-registry.js";
-import { extension } from "../projections/read.js";
+import { extension, position } from "../projections/read.js";
 import type { IndexMapState } from "../projections/state.js";
 
 /** How a flag change combines with the current flags. */
@@ -229,7 +229,9 @@ export class MailboxTransaction {
     }
     await prepared?.commit();
     await this.saveStage?.release();
-    const end = result ?? { start: this.mailbox.position, end: this.mailbox.position, modseq: this.mailbox.state.logModseq };
+    // Nothing appended: the position and modseq of one state (its header: no row needs reading).
+    const at = this.mailbox.headerState;
+    const end = result ?? { start: position(at), end: position(at), modseq: at.logModseq };
     return { ...end, appendedUids };
   }
 

@@ -582,8 +582,9 @@ export class Mailbox {
   private retainExternalFollow(): void {
     if (this.subscriberCount++ > 0) return;
     // One watch per mailbox, however many subscribers: it only triggers a catch-up read.
-    // From the state's position and modseq: only what is past it is read, not the whole log.
-    this.externalFollow = followLog(this.backend.indexPrefix, this.position, this.state.logModseq).subscribe({
+    // From the state's position and modseq (one state: the two must belong together): only what is past it is read.
+    const from = this.headerState;
+    this.externalFollow = followLog(this.backend.indexPrefix, position(from), from.logModseq).subscribe({
       next: (tx) => {
         // Our own commits come back through the watch too: those are already applied.
         if (!isBefore(this.position, tx.end)) return;

@@ -338,7 +338,7 @@ export class IndexWriter {
     } catch (err) {
       if (!(err instanceof LogPositionLostError)) throw err;
       // Our position is gone (the log rotated twice, or was recreated): start over from the files, as Dovecot reopens its index.
-      this.reload();
+      this.reload(undefined);
       this.unindexedRows = 0; // counted against the dovecot.index just loaded
       return;
     }
@@ -350,7 +350,7 @@ export class IndexWriter {
     let fresh = transactions.filter((tx) => !isBefore(tx.position, here));
     if (fresh.length === 0) return;
     if (this.current.records.unread) {
-      // Rows first, where a broken one can still be recovered from (a reload reaches the log's end).
+      // Rows first, where a broken one can still be recovered from (a reload to `here`, then `fresh` folds onto it).
       this.ensureRows();
       here = position(this.current);
       fresh = fresh.filter((tx) => !isBefore(tx.position, here));
@@ -419,7 +419,9 @@ export class IndexWriter {
    * broken one (or seen/deleted counters that do not match them) is what a
    * whole read of dovecot.index at open would have found: the state is
    * loaded again the same way, from the log without the checkpoint, up to
-   * the log's end (which holds whatever this writer appended meanwhile).
+   * the state's own position, not the log's end: whatever comes after
+   * (what this writer or others appended) is then folded as usual, so its
+   * effects still reach listeners and commit hooks.
    */
   private ensureRows(): void {
     const records = this.current.records;
@@ -428,20 +430,27 @@ export class IndexWriter {
       records.load();
     } catch (err) {
       if (!(err instanceof IndexCorruptedError)) throw err;
-      this.reload();
+      this.reload(position(this.current));
     }
   }
 
-  /** The state loaded again from the files (read whole), up to the end of the log. */
-  private reload(): void {
+  /**
+   * The state loaded again from the files (read whole): at `until` (where
+   * the state was; the log past it is folded later), or at the end of the
+   * log when the position is lost.
+   */
+  private reload(until?: LogPosition): void {
     let indexedAt: LogPosition | undefined;
-    this.current = loadState(this.prefix, { onCheckpoint: (at) => (indexedAt = at) });
+    this.current = loadState(this.prefix, { onCheckpoint: (at) => (indexedAt = at), ...(until ? { until } : {}) });
     // Where dovecot.index points now: nowhere when the load could not use it, and then the
     // next sync past rewriteMinLogBytes rewrites it, as after an open that found it broken.
     this.indexedAt = indexedAt;
     this.minWrite = this.unindexedBytes() >= this.rewriteMinLogBytes();
-    this.unfolded = [];
-    this.unsynced = undefined;
+    if (until === undefined || !isSamePosition(position(this.current), until)) {
+      // A jump forward (lost position, or only a later checkpoint to start from): what lies between is not folded here.
+      this.unfolded = [];
+      this.unsynced = undefined;
+    }
     this.trimUnsynced();
   }
 
@@ -458,6 +467,10 @@ export class IndexWriter {
     const at = this.indexedAt;
     return at !== undefined && at.fileSeq === this.log.headPosition.fileSeq ? at.offset : 0;
   }
+}
+
+function isSamePosition(a: LogPosition, b: LogPosition): boolean {
+  return a.fileSeq === b.fileSeq && a.offset === b.offset;
 }
 
 /** The mail files are behind the log: internal changes after the tail offset are not in them yet. */

@@ -8,6 +8,7 @@ import { loadState } from "../../../src/index-io/load-state.js";
 import { readCheckpoint } from "../../../src/index-io/checkpoint-file.js";
 import { searchRanges, searchUids } from "../../../src/api/search.js";
 import { openStorage } from "../../../src/index.js";
+import type { ChangeBatch } from "../../../src/api/changes.js";
 import { MailFlag, type LogRecord } from "../../../src/log/types.js";
 import { encodeIndexFile } from "../../../src/projections/index-file.js";
 import { keywordsAt, position } from "../../../src/projections/read.js";
@@ -126,6 +127,28 @@ describe("index writer over a dovecot.index whose rows are read lazily", () => {
     });
     await writer.close();
     expect(encodeIndexFile(readCheckpoint(prefix)!)).toEqual(fromLogAlone());
+  });
+
+  it("a broken row found by a fold loads the state again where it was: the fold's own and others' transactions still reach onFold", async () => {
+    await store([], breakRow(N - 5));
+    const writer = IndexWriter.open(prefix);
+    const seen: number[] = [];
+    writer.onFold = (fx) => seen.push(fx.effects.length);
+    // Its own append: folded at once (a listener), after the rows are read and found broken.
+    await append(writer, [flag(5, MailFlag.FLAGGED)]);
+    expect(seen).toEqual([1]);
+    await writer.close();
+    // Another writer's transaction, caught up by refresh().
+    const reader = IndexWriter.open(prefix);
+    const other = IndexWriter.open(prefix);
+    await append(other, [flag(6, MailFlag.FLAGGED)]);
+    await other.close();
+    const folded: number[] = [];
+    reader.onFold = (fx) => folded.push(fx.effects.length);
+    reader.refresh();
+    expect(folded).toEqual([1]);
+    expect(encodeIndexFile(reader.state)).toEqual(fromLogAlone());
+    await reader.close();
   });
 
   it("a writer's catch-up and header state read no row; its state reads them all, and matches the whole read", async () => {
@@ -256,6 +279,60 @@ describe("a flag of one message over a dovecot.index read lazily (the leaves it 
       expect(r.flags).toBe(SEEN_FLAGGED);
       expect(r.seen).toBe(messages / 2 + 1);
     }
+  });
+});
+
+describe("commit hooks and change streams over a dovecot.index whose broken row a fold finds", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-load-lazy-fold-"));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** An mdbox INBOX of 3,000 messages, dovecot.index covering them, row 2900 broken (a leaf no flag of uid 100 or 200 reads). */
+  async function brokenStore(): Promise<string> {
+    const location = `mdbox:${dir}/mail`;
+    const storage = openStorage(location);
+    await storage.createMailbox("INBOX");
+    const box = await storage.openMailbox("INBOX");
+    const t = box.transaction();
+    for (let i = 0; i < 3000; i++) t.append({ body: `Subject: m${i}\r\n\r\nbody ${i}\r\n`, flags: [] });
+    await t.commit();
+    await box.indexLogTail();
+    await storage.close();
+    const index = path.join(dir, "mail", "mailboxes", "INBOX", "dbox-Mails", "dovecot.index");
+    const bytes = fs.readFileSync(index);
+    bytes.writeUInt32LE(1, bytes.readUInt32LE(4) + 2900 * bytes.readUInt32LE(8));
+    fs.writeFileSync(index, bytes);
+    return location;
+  }
+  const flagged = (batches: ChangeBatch[]) => batches.flatMap((b) => b.changes.map((c) => (c.type === "flags" ? c.uid1 : -1)));
+
+  it("a flag of one uid calls afterCommit once, with its effect", async () => {
+    const location = await brokenStore();
+    const calls: number[] = [];
+    const storage = openStorage(location, { commitHooks: { afterCommit: async (_box, committed) => void calls.push(committed.effects.length) } });
+    const box = await storage.openMailbox("INBOX");
+    await box.transaction().flags([{ uid1: 100, uid2: 100 }], "add", ["\\Flagged"]).commit();
+    await storage.close();
+    expect(calls).toEqual([1]);
+  });
+
+  it("a subscriber gets what another process committed between the open and the subscription", async () => {
+    const location = await brokenStore();
+    const a = openStorage(location);
+    const box = await a.openMailbox("INBOX");
+    const b = openStorage(location);
+    const other = await b.openMailbox("INBOX");
+    await other.transaction().flags([{ uid1: 200, uid2: 200 }], "add", ["\\Flagged"]).commit();
+    await b.close();
+    const batches: ChangeBatch[] = [];
+    const sub = box.changes().subscribe((batch) => batches.push(batch));
+    // The commit catches up first: 200 is folded (and published) before 300, in log order.
+    await box.transaction().flags([{ uid1: 300, uid2: 300 }], "add", ["\\Flagged"]).commit();
+    sub.unsubscribe();
+    await a.close();
+    expect(flagged(batches)).toEqual([200, 300]);
   });
 });
 
