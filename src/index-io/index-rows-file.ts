@@ -9,7 +9,7 @@
  * MAX_OPEN descriptors, not one per mailbox.
  */
 import * as fs from "node:fs";
-import { IndexCorruptedError } from "../shared/errors.js";
+import { IndexCorruptedError, InvalidArgumentError } from "../shared/errors.js";
 
 /** Descriptors held for rows not read yet. */
 export const MAX_OPEN = 8;
@@ -48,6 +48,22 @@ export class IndexRowsFile {
     if (this.failure !== undefined) throw this.failure;
     if (this.rows !== undefined) return this.rows.slice(offset - this.offset, offset - this.offset + length);
     return preadAll(this.fd!, this.path, offset, length);
+  }
+
+  /**
+   * The index writer is closed (IndexWriter.close): the descriptor is
+   * closed now, not when some later eviction reads rows nobody will use.
+   * A read after this throws a typed error (the rows are not read from a
+   * file that may have been replaced since).
+   */
+  close(): void {
+    if (this.failure !== undefined) return;
+    const fd = this.fd;
+    this.fd = undefined;
+    this.rows = undefined;
+    held.delete(this);
+    this.failure = new InvalidArgumentError("its index was closed before these records were read", { path: this.path });
+    if (fd !== undefined) fs.closeSync(fd);
   }
 
   /** Rows read early, to free the descriptor; an error is kept for read() to throw (it concerns that mailbox, not the one opening). */

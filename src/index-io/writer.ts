@@ -259,6 +259,8 @@ export class IndexWriter {
     // later reader of the kept state would meet a broken row outside this writer's recovery.
     const keep = cache && !this.current.records.unread && (this.current.logModseq > 0n || this.unfolded.length > 0) ? this.log.retainHead() : undefined;
     await this.log.close();
+    // dovecot.index's descriptor of rows never read is closed with the writer (a kept state has its rows).
+    if (!keep) this.current.records.release();
     // The state is folded only if a later open in this process takes it (a short command closes its storage unread).
     const writer = this;
     if (keep) cache!.put(this.prefix, { get state() { return writer.state; }, get indexedAt() { return writer.indexedAt; }, file: keep });
@@ -441,6 +443,7 @@ export class IndexWriter {
    */
   private reload(until?: LogPosition): void {
     let indexedAt: LogPosition | undefined;
+    const replaced = this.current.records;
     this.current = loadState(this.prefix, { onCheckpoint: (at) => (indexedAt = at), ...(until ? { until } : {}) });
     // Where dovecot.index points now: nowhere when the load could not use it, and then the
     // next sync past rewriteMinLogBytes rewrites it, as after an open that found it broken.
@@ -452,6 +455,8 @@ export class IndexWriter {
       this.unsynced = undefined;
     }
     this.trimUnsynced();
+    // Rows of the state replaced that were never read (a lost position): their descriptor is not needed.
+    replaced.release();
   }
 
   /** Log bytes an open would read after dovecot.index (all of the head file when the index is older). */

@@ -65,6 +65,7 @@ export function decodeIndexFileLazy(
   path: string,
   readRows: () => Uint8Array,
   readPart?: (offset: number, length: number) => Uint8Array,
+  release?: () => void,
 ): IndexMapState | undefined {
   const decoded = decodeIndexHead(head, fileSize, path);
   const { hdr, fail } = decoded;
@@ -78,7 +79,7 @@ export function decodeIndexFileLazy(
     // The state said 0 DIRTY rows (no HAVE_DIRTY): a DIRTY row would make that count wrong.
     if (row.dirty > 0) throw fail(`a record is DIRTY but the header has no HAVE_DIRTY`, 20);
     return store;
-  }, readPart && ((l) => readLeafChecked(readPart, hdr, l, fail)));
+  }, readPart && ((l) => readLeafChecked(readPart, hdr, l, fail)), release);
   return stateOf(decoded, records, 0);
 }
 

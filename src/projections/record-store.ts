@@ -378,6 +378,8 @@ export class RecordStore extends RecordReader {
   /** A lazy store's single leaves, read (and checked alone) for point lookups before the rest (probeIndexOf). */
   private readLeaf: ((l: number) => Uint8Array) | undefined;
   private probed: Map<number, Leaf> | undefined;
+  /** Frees what a lazy store's rows are read from (its descriptor): RecordStore.release. */
+  private releaseRows: (() => void) | undefined;
 
   /** @internal Use RecordStore.empty / fromRows / lazy / RecordEditor.finish. */
   constructor(
@@ -400,11 +402,23 @@ export class RecordStore extends RecordReader {
    * them: a status needs none). `read` may throw (a broken row): that
    * error is thrown by every access, and the store is never half-read.
    */
-  static lazy(recordSize: number, count: number, read: () => RecordStore, readLeaf?: (l: number) => Uint8Array): RecordStore {
+  static lazy(recordSize: number, count: number, read: () => RecordStore, readLeaf?: (l: number) => Uint8Array, release?: () => void): RecordStore {
     const store = new RecordStore(recordSize, count, undefined, undefined, null);
     store.pending = read;
     store.readLeaf = readLeaf;
+    store.releaseRows = release;
     return store;
+  }
+
+  /**
+   * Its owner is done with it (an index writer closing): a lazy store not
+   * read yet frees what its rows would be read from; reading them after
+   * this throws what `release` made its read throw. Nothing for any other store.
+   */
+  release(): void {
+    const release = this.releaseRows;
+    this.releaseRows = undefined;
+    if (this.segs === undefined) release?.();
   }
 
   /**
@@ -513,6 +527,7 @@ export class RecordStore extends RecordReader {
     } finally {
       this.pending = undefined;
       this.probed = undefined;
+      this.releaseRows = undefined;
     }
     return this;
   }

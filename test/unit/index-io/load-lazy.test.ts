@@ -264,6 +264,31 @@ describe("a flag of one message over a dovecot.index read lazily (the leaves it 
     expect(r).toEqual({ flags: SEEN_FLAGGED, seen: messages / 2 + 1, unreadAfterSearch: true });
   });
 
+  it("a status of header items reads no row, and storage.close() closes dovecot.index's descriptor (read-only or not)", async () => {
+    const location = await mdboxStore(() => undefined);
+    const index = fs.realpathSync(path.join(dir, "mail", "mailboxes", "INBOX", "dbox-Mails", "dovecot.index"));
+    const openIndexFds = () => fs.readdirSync("/proc/self/fd").filter((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`) === index;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") return false; // the listing's own descriptor, gone
+        throw err;
+      }
+    }).length;
+    for (const readOnly of [true, false]) {
+      const storage = openStorage(location, { readOnly });
+      const box = await storage.openMailbox("INBOX");
+      expect(await box.status(["messages", "uidnext", "highestmodseq"], { refresh: true })).toMatchObject({ messages, uidnext: messages + 1 });
+      expect(box.headerState.records.unread).toBe(true);
+      const unread = box.headerState;
+      expect(openIndexFds()).toBe(1);
+      await storage.close();
+      expect(openIndexFds()).toBe(0);
+      // Its rows are not read from a file that may have been replaced since: a typed error.
+      expect(() => unread.records.load()).toThrow(/closed before these records were read/);
+    }
+  });
+
   it("a broken row in the looked-up leaf: the mailbox is loaded again and the flag lands", async () => {
     const r = await flagOne(await mdboxStore((b, hs, rs) => b.writeUInt32LE(1, hs + 3005 * rs)));
     expect(r.flags).toBe(SEEN_FLAGGED);
