@@ -2,7 +2,7 @@
 import { Observable } from "rxjs/internal/Observable";
 import { changeBatchFromEffects, type ChangeBatch } from "./changes.js";
 import type { CommitIntent, MailboxBackend, StorageLogAppend } from "../drivers/driver.js";
-import { IndexCorruptedError, LockTimeoutError, MailstoreError } from "../shared/errors.js";
+import { IndexCorruptedError, InvalidArgumentError, LockTimeoutError, MailstoreError } from "../shared/errors.js";
 import { followLog } from "../log/follow.js";
 import { watchMailFiles } from "./mail-file-watch.js";
 import type { FsyncMode } from "../log/log.js";
@@ -206,17 +206,27 @@ export class Mailbox {
   /**
    * `read(state)` for a read that only looks (a search): on the state whose
    * rows may not have been read yet (a lookup of one uid reads the leaves it
-   * needs, not all of dovecot.index); when a row it reads is broken, again
-   * on `state`, which loads the mailbox as if the open had found it.
+   * needs, not all of dovecot.index); when a row of this mailbox's
+   * dovecot.index it reads is broken, again on `state`, which loads the
+   * mailbox as if the open had found it. `read` may run twice: it must be
+   * synchronous (a Promise returned is an InvalidArgumentError) and change
+   * nothing.
+   * @throws what `read` throws, other than that broken row.
    */
   readState<T>(read: (state: IndexMapState) => T): T {
     const state = this.headerState;
+    let result: T;
     try {
-      return read(state);
+      result = read(state);
     } catch (err) {
-      if (!(err instanceof IndexCorruptedError && state.records.unread)) throw err;
-      return read(this.state);
+      if (!isUnreadRowBroken(err, state, this.writer.prefix)) throw err;
+      result = read(this.state);
     }
+    if (typeof (result as { then?: unknown } | null)?.then === "function") {
+      // Its rejection would escape the retry above (and a second run would race the first).
+      throw new InvalidArgumentError("readState takes a synchronous read");
+    }
+    return result;
   }
 
   get uidValidity(): number {
@@ -470,7 +480,7 @@ export class Mailbox {
           let appended: CommitResult | undefined;
           try {
             for (const build of steps) {
-              const step = await sync.append(await buildOn(sync, build, options.pureBuild === true));
+              const step = await sync.append(await buildOn(sync, build, options.pureBuild === true, this.writer.prefix));
               if (step !== undefined) appended = { start: appended?.start ?? step.start, end: step.end, modseq: step.modseq };
             }
             // Like doveadm, the change reaches the mail files (Maildir names, mbox headers) before the commit returns.
@@ -669,13 +679,27 @@ export { SubscriberOverflowError };
  * reads is broken, the writer loads the state again (sync.state does) and
  * the build runs again on that, as if the open had found the broken row.
  */
-async function buildOn(sync: IndexSync, build: (state: IndexMapState) => Promise<LogTransactionRecords>, pure: boolean): Promise<LogTransactionRecords> {
+async function buildOn(
+  sync: IndexSync,
+  build: (state: IndexMapState) => Promise<LogTransactionRecords>,
+  pure: boolean,
+  prefix: string,
+): Promise<LogTransactionRecords> {
   if (!pure) return build(sync.state);
   const state = sync.headerState;
   try {
     return await build(state);
   } catch (err) {
-    if (!(err instanceof IndexCorruptedError && state.records.unread)) throw err;
+    if (!isUnreadRowBroken(err, state, prefix)) throw err;
     return build(sync.state);
   }
+}
+
+/**
+ * `err` is a broken row of `prefix` (the mailbox's dovecot.index) read from
+ * `state`'s rows not read before: what the loaded state recovers from.
+ * Corruption of any other file (the cache, mdbox's map) is not retried.
+ */
+function isUnreadRowBroken(err: unknown, state: IndexMapState, prefix: string): boolean {
+  return err instanceof IndexCorruptedError && err.path === prefix && state.records.unread;
 }

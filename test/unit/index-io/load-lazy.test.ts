@@ -9,6 +9,7 @@ import { readCheckpoint } from "../../../src/index-io/checkpoint-file.js";
 import { searchRanges, searchUids } from "../../../src/api/search.js";
 import { openStorage } from "../../../src/index.js";
 import type { ChangeBatch } from "../../../src/api/changes.js";
+import { IndexCorruptedError, InvalidArgumentError } from "../../../src/shared/errors.js";
 import { MailFlag, type LogRecord } from "../../../src/log/types.js";
 import { encodeIndexFile } from "../../../src/projections/index-file.js";
 import { keywordsAt, position } from "../../../src/projections/read.js";
@@ -287,6 +288,21 @@ describe("a flag of one message over a dovecot.index read lazily (the leaves it 
       // Its rows are not read from a file that may have been replaced since: a typed error.
       expect(() => unread.records.load()).toThrow(/closed before these records were read/);
     }
+  });
+
+  it("readState retries only a broken row of this dovecot.index, and refuses an async read", async () => {
+    const storage = openStorage(await mdboxStore(() => undefined), { readOnly: true });
+    const box = await storage.openMailbox("INBOX");
+    let calls = 0;
+    const otherFile = new IndexCorruptedError("broken", { path: path.join(dir, "elsewhere", "dovecot.map.index") });
+    expect(() => box.readState(() => {
+      calls++;
+      throw otherFile;
+    })).toThrow(otherFile);
+    expect(calls).toBe(1);
+    expect(box.headerState.records.unread).toBe(true);
+    expect(() => box.readState(async () => 1)).toThrow(InvalidArgumentError);
+    await storage.close();
   });
 
   it("a broken row in the looked-up leaf: the mailbox is loaded again and the flag lands", async () => {
