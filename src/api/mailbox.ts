@@ -249,7 +249,10 @@ export class Mailbox {
 
   /**
    * refresh() without reading the rows of a state that has not needed them
-   * yet: for a caller that reads the state through readState().
+   * yet: for a caller that reads the state through readState(). Reads no
+   * row only when the log holds nothing new (a fold needs every row) and
+   * there are no mail files to sync: dbox, or a read-only mailbox. A
+   * writable Maildir or mbox compares its files with every row.
    */
   async catchUp(): Promise<void> {
     this.checkOpen();
@@ -274,7 +277,7 @@ export class Mailbox {
    * Whether the mail files (Maildir's new/ and cur/, an mbox file) changed
    * since an index last synced them: a read-only mailbox does not show those
    * changes, a writing refresh() logs them. Always false for dbox, whose
-   * files change only with the index.
+   * files change only with the index. Reads every row (Maildir, mbox).
    */
   hasUnindexedFileChanges(): boolean {
     return this.backend.filesChangedSinceSync?.(this.state) ?? false;

@@ -52,7 +52,6 @@ export function decodeIndexFile(bytes: Uint8Array, path: string, options: { adop
  * `fileSize`: the whole file's), with every check that needs only the
  * header; the records are a lazy store (RecordStore.lazy) that calls
  * `readRows()` for the record bytes (from header_size on) on first access to any
- * row, on first access to any
  * row, then checks them as decodeIndexFile does (uids, the seen/deleted
  * counters) before anything reads or folds them: a broken row or counter
  * is an IndexCorruptedError naming file and offset, thrown there.
