@@ -4,7 +4,8 @@ import * as path from "node:path";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { IndexWriter } from "../../../src/index-io/writer.js";
-import { loadState } from "../../../src/index-io/load-state.js";
+import { isBefore, loadState, stateAt } from "../../../src/index-io/load-state.js";
+import { readLog } from "../../../src/log/view.js";
 import { readCheckpoint } from "../../../src/index-io/checkpoint-file.js";
 import { searchRanges, searchUids } from "../../../src/api/search.js";
 import { openStorage } from "../../../src/index.js";
@@ -150,6 +151,25 @@ describe("index writer over a dovecot.index whose rows are read lazily", () => {
     expect(folded).toEqual([1]);
     expect(encodeIndexFile(reader.state)).toEqual(fromLogAlone());
     await reader.close();
+  });
+
+  it("loadState's until: the state at each transaction boundary, before the checkpoint (not used) or after it, with its modseq", async () => {
+    await store([flag(3, MailFlag.FLAGGED), flag(4, MailFlag.SEEN)], () => undefined);
+    // dovecot.index at the end: every earlier `until` is before it, and the load starts from the log alone.
+    const writer = IndexWriter.open(prefix);
+    await writer.sync(async () => undefined, "always");
+    await writer.close();
+    const checkpointAt = position(readCheckpoint(prefix)!);
+    const { transactions } = readLog(prefix);
+    expect(transactions.length).toBe(3);
+    for (const tx of transactions) {
+      let told: unknown;
+      const at = loadState(prefix, { until: tx.end, onCheckpoint: (p) => (told = p) });
+      expect(position(at)).toEqual(tx.end);
+      expect(at.logModseq).toBe(tx.modseq);
+      expect(encodeIndexFile(at)).toEqual(encodeIndexFile(stateAt(prefix, tx.end)));
+      expect(told).toEqual(isBefore(tx.end, checkpointAt) ? undefined : checkpointAt);
+    }
   });
 
   it("a writer's catch-up and header state read no row; its state reads them all, and matches the whole read", async () => {
