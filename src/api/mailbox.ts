@@ -198,7 +198,10 @@ export class Mailbox {
     return this.writer.state;
   }
 
-  /** The state, whose rows may not have been read yet (IndexWriter.headerState): for what reads only its header. */
+  /**
+   * The state, whose rows may not have been read yet (IndexWriter.headerState): for what reads only its header.
+   * Rows not read before the mailbox closes cannot be read after (InvalidArgumentError): use `state` to keep one.
+   */
   get headerState(): IndexMapState {
     return this.writer.headerState;
   }

@@ -195,7 +195,8 @@ export class IndexWriter {
    * The state, whose rows may not have been read yet: for what reads only
    * the header (a status of messages, uidnext, highestmodseq). Reading a
    * row of it may throw IndexCorruptedError (a broken row of dovecot.index)
-   * where `state` would have loaded the mailbox again.
+   * where `state` would have loaded the mailbox again, and after close()
+   * InvalidArgumentError (its descriptor is closed with the writer).
    */
   get headerState(): IndexMapState {
     return this.settle();
