@@ -13,6 +13,9 @@ export const STATUS_ITEMS = ["messages", "recent", "uidnext", "uidvalidity", "un
 
 export type StatusItem = (typeof STATUS_ITEMS)[number];
 
+/** The items answered from the index header (and its modseq extension) alone. */
+const HEADER_ITEMS = ["messages", "uidnext", "uidvalidity", "highestmodseq"] as const;
+
 /** A mailbox's status (IMAP STATUS, Dovecot's `mailbox_status` and `mailbox_metadata`). */
 export interface MailboxStatus {
   /** Number of messages (EXISTS). */
@@ -42,7 +45,8 @@ export interface MailboxStatus {
 export async function mailboxStatus<T extends StatusItem>(box: Mailbox, items: readonly T[]): Promise<Pick<MailboxStatus, T>> {
   const unknown = items.filter((item) => !(STATUS_ITEMS as readonly string[]).includes(item));
   if (unknown.length > 0) throw new InvalidArgumentError(`unknown status item(s): ${unknown.join(" ")}`);
-  const state = box.state;
+  // Items of the header alone need no row read: a status of a fresh process reads dovecot.index's header only.
+  const state = items.every((item) => (HEADER_ITEMS as readonly string[]).includes(item)) ? box.headerState : box.state;
   const backend = box.backend;
   const out: Partial<Record<StatusItem, unknown>> = {};
   for (const item of STATUS_ITEMS) {

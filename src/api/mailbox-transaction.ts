@@ -11,7 +11,7 @@ import { existingUids, normalizeRanges, toRanges, UidRangeBuilder } from "./uid-
 export { existingUids, normalizeRanges, toRanges } from "./uid-ranges.js";
 import { keywordIndex } from "../projections/apply-keywords.js";
 import { KEYWORDS_EXT_NAME } from "../projections/ext-registry.js";
-import { extension } from "../projections/read.js";
+import { extension, position } from "../projections/read.js";
 import type { IndexMapState } from "../projections/state.js";
 
 /** How a flag change combines with the current flags. */
@@ -215,7 +215,9 @@ export class MailboxTransaction {
           records.push(...(await this.opRecords(state, op, pending)));
         }
         return records.length > 0 ? [records] : [];
-      }, { changesMessages: this.appends.length > 0 || this.ops.some((op) => op.kind === "expunge") });
+      }, { changesMessages: this.appends.length > 0 || this.ops.some((op) => op.kind === "expunge") },
+      // Flag changes alone only read the state: built on rows not read yet (Mailbox.commitWith).
+      { pureBuild: this.appends.length === 0 && this.ops.every((op) => op.kind === "flags") });
     } catch (err) {
       // A commit hook failed after the log append (e.g. a publish): the log refers to the saved files, keep them.
       if (isLandedInLog(err)) await prepared?.commit();
@@ -227,7 +229,9 @@ export class MailboxTransaction {
     }
     await prepared?.commit();
     await this.saveStage?.release();
-    const end = result ?? { start: this.mailbox.position, end: this.mailbox.position, modseq: this.mailbox.state.logModseq };
+    // Nothing appended: the position and modseq of one state (its header: no row needs reading).
+    const at = this.mailbox.headerState;
+    const end = result ?? { start: position(at), end: position(at), modseq: at.logModseq };
     return { ...end, appendedUids };
   }
 

@@ -2,7 +2,7 @@
 import { Observable } from "rxjs/internal/Observable";
 import { changeBatchFromEffects, type ChangeBatch } from "./changes.js";
 import type { CommitIntent, MailboxBackend, StorageLogAppend } from "../drivers/driver.js";
-import { LockTimeoutError, MailstoreError } from "../shared/errors.js";
+import { IndexCorruptedError, InvalidArgumentError, LockTimeoutError, MailstoreError } from "../shared/errors.js";
 import { followLog } from "../log/follow.js";
 import { watchMailFiles } from "./mail-file-watch.js";
 import type { FsyncMode } from "../log/log.js";
@@ -198,12 +198,46 @@ export class Mailbox {
     return this.writer.state;
   }
 
+  /**
+   * The state, whose rows may not have been read yet (IndexWriter.headerState): for what reads only its header.
+   * Rows not read before the mailbox closes cannot be read after (InvalidArgumentError): use `state` to keep one.
+   */
+  get headerState(): IndexMapState {
+    return this.writer.headerState;
+  }
+
+  /**
+   * `read(state)` for a read that only looks (a search): on the state whose
+   * rows may not have been read yet (a lookup of one uid reads the leaves it
+   * needs, not all of dovecot.index); when a row of this mailbox's
+   * dovecot.index it reads is broken, again on `state`, which loads the
+   * mailbox as if the open had found it. `read` may run twice: it must be
+   * synchronous (a Promise returned is an InvalidArgumentError) and change
+   * nothing.
+   * @throws what `read` throws, other than that broken row.
+   */
+  readState<T>(read: (state: IndexMapState) => T): T {
+    const state = this.headerState;
+    let result: T;
+    try {
+      result = read(state);
+    } catch (err) {
+      if (!isUnreadRowBroken(err, state, this.writer.prefix)) throw err;
+      result = read(this.state);
+    }
+    if (typeof (result as { then?: unknown } | null)?.then === "function") {
+      // Its rejection would escape the retry above (and a second run would race the first).
+      throw new InvalidArgumentError("readState takes a synchronous read");
+    }
+    return result;
+  }
+
   get uidValidity(): number {
-    return this.state.header.uidValidity;
+    return this.headerState.header.uidValidity;
   }
 
   get position(): LogPosition {
-    return position(this.state);
+    return position(this.headerState);
   }
 
   /**
@@ -212,11 +246,22 @@ export class Mailbox {
    * synced too, under the log lock (Dovecot's mailbox sync).
    */
   async refresh(): Promise<IndexMapState> {
+    await this.catchUp();
+    return this.state;
+  }
+
+  /**
+   * refresh() without reading the rows of a state that has not needed them
+   * yet: for a caller that reads the state through readState(). Reads no
+   * row only when the log holds nothing new (a fold needs every row) and
+   * there are no mail files to sync: dbox, or a read-only mailbox. A
+   * writable Maildir or mbox compares its files with every row.
+   */
+  async catchUp(): Promise<void> {
     this.checkOpen();
     if (this.backend.syncExternalChanges && !this.options.readOnly) {
       await this.writer.sync((sync) => this.reportingWrites(sync, () => this.syncMailFiles(sync), true));
-    } else this.writer.refresh();
-    return this.state;
+    } else this.writer.catchUp();
   }
 
   /**
@@ -235,7 +280,7 @@ export class Mailbox {
    * Whether the mail files (Maildir's new/ and cur/, an mbox file) changed
    * since an index last synced them: a read-only mailbox does not show those
    * changes, a writing refresh() logs them. Always false for dbox, whose
-   * files change only with the index.
+   * files change only with the index. Reads every row (Maildir, mbox).
    */
   hasUnindexedFileChanges(): boolean {
     return this.backend.filesChangedSinceSync?.(this.state) ?? false;
@@ -303,8 +348,12 @@ export class Mailbox {
 
   // Status and fetch live in their own modules (mailbox-status.ts, mailbox-fetch.ts).
 
-  /** `doveadm mailbox status` items of the current state (`refresh()` first for other writers' changes): see mailbox-status.ts. */
-  async status<T extends StatusItem>(items: readonly T[]): Promise<Pick<MailboxStatus, T>> {
+  /**
+   * `doveadm mailbox status` items of the current state: see mailbox-status.ts.
+   * `refresh`: include other writers' changes first (as refresh()).
+   */
+  async status<T extends StatusItem>(items: readonly T[], options: { refresh?: boolean } = {}): Promise<Pick<MailboxStatus, T>> {
+    if (options.refresh) await this.catchUp();
     return mailboxStatus(this, items);
   }
 
@@ -395,8 +444,12 @@ export class Mailbox {
   }
 
   /** Commits built records under the log lock. Used by MailboxTransaction. */
-  async commitWith(build: (state: IndexMapState) => Promise<LogTransactionRecords>, intent?: CommitIntent): Promise<CommitResult | undefined> {
-    return this.commitSteps([build], intent);
+  async commitWith(
+    build: (state: IndexMapState) => Promise<LogTransactionRecords>,
+    intent?: CommitIntent,
+    options: { pureBuild?: boolean } = {},
+  ): Promise<CommitResult | undefined> {
+    return this.commitSteps([build], intent, options);
   }
 
   /**
@@ -408,7 +461,11 @@ export class Mailbox {
    * `afterCommit` runs for them (one call, their range), then the step's
    * error is thrown, marked as landed when any step landed.
    */
-  async commitSteps(steps: ReadonlyArray<(state: IndexMapState) => Promise<LogTransactionRecords>>, intent?: CommitIntent): Promise<CommitResult | undefined> {
+  async commitSteps(
+    steps: ReadonlyArray<(state: IndexMapState) => Promise<LogTransactionRecords>>,
+    intent?: CommitIntent,
+    options: { pureBuild?: boolean } = {},
+  ): Promise<CommitResult | undefined> {
     this.checkOpen();
     this.checkWritable();
     const hooks = this.options.commitHooks;
@@ -429,7 +486,7 @@ export class Mailbox {
           let appended: CommitResult | undefined;
           try {
             for (const build of steps) {
-              const step = await sync.append(await build(sync.state));
+              const step = await sync.append(await buildOn(sync, build, options.pureBuild === true, this.writer.prefix));
               if (step !== undefined) appended = { start: appended?.start ?? step.start, end: step.end, modseq: step.modseq };
             }
             // Like doveadm, the change reaches the mail files (Maildir names, mbox headers) before the commit returns.
@@ -470,7 +527,7 @@ export class Mailbox {
   private async reportingWrites<T>(sync: IndexSync, write: () => Promise<T>, isSync: boolean): Promise<T> {
     const after = this.options.commitHooks?.afterCommit;
     const start = sync.logHead;
-    const modseqBefore = sync.state.logModseq;
+    const modseqBefore = sync.headerState.logModseq;
     const effects: TransactionEffects[] = [];
     if (after) {
       this.foldTap = (fx) => effects.push(fx);
@@ -482,7 +539,7 @@ export class Mailbox {
         const storageLog = this.backend.storageLogAppends?.() ?? [];
         const releaseStorageLock = this.backend.releaseStorageLocks?.bind(this.backend);
         await after(this, {
-          start, end, modseqBefore, modseq: sync.state.logModseq, effects, state: sync.state, storageLog,
+          start, end, modseqBefore, modseq: sync.headerState.logModseq, effects, state: sync.state, storageLog,
           ...(releaseStorageLock ? { releaseStorageLock } : {}), ...(isSync ? { sync: true } : {}),
         });
       } catch (err) {
@@ -541,8 +598,9 @@ export class Mailbox {
   private retainExternalFollow(): void {
     if (this.subscriberCount++ > 0) return;
     // One watch per mailbox, however many subscribers: it only triggers a catch-up read.
-    // From the state's position and modseq: only what is past it is read, not the whole log.
-    this.externalFollow = followLog(this.backend.indexPrefix, this.position, this.state.logModseq).subscribe({
+    // From the state's position and modseq (one state: the two must belong together): only what is past it is read.
+    const from = this.headerState;
+    this.externalFollow = followLog(this.backend.indexPrefix, position(from), from.logModseq).subscribe({
       next: (tx) => {
         // Our own commits come back through the watch too: those are already applied.
         if (!isBefore(this.position, tx.end)) return;
@@ -618,3 +676,36 @@ export interface CommitResult {
 
 export { SubscriberOverflowError };
 
+
+/**
+ * `build`'s records from the sync's state. `pure`: the build only reads the
+ * state (flag changes: no message files written, no backend called), so it
+ * runs on the state whose rows may not have been read yet (a flag of one
+ * message reads two leaves of dovecot.index, not all of it); when a row it
+ * reads is broken, the writer loads the state again (sync.state does) and
+ * the build runs again on that, as if the open had found the broken row.
+ */
+async function buildOn(
+  sync: IndexSync,
+  build: (state: IndexMapState) => Promise<LogTransactionRecords>,
+  pure: boolean,
+  prefix: string,
+): Promise<LogTransactionRecords> {
+  if (!pure) return build(sync.state);
+  const state = sync.headerState;
+  try {
+    return await build(state);
+  } catch (err) {
+    if (!isUnreadRowBroken(err, state, prefix)) throw err;
+    return build(sync.state);
+  }
+}
+
+/**
+ * `err` is a broken row of `prefix` (the mailbox's dovecot.index) read from
+ * `state`'s rows not read before: what the loaded state recovers from.
+ * Corruption of any other file (the cache, mdbox's map) is not retried.
+ */
+function isUnreadRowBroken(err: unknown, state: IndexMapState, prefix: string): boolean {
+  return err instanceof IndexCorruptedError && err.path === prefix && state.records.unread;
+}

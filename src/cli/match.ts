@@ -29,9 +29,10 @@ async function forEachSearched<T>(storage: Storage, query: CliQuery, search: (st
       if (!listed.includes(name)) continue;
       throw err;
     }
-    const state = await box.refresh();
+    await box.catchUp();
     const keys = query.keys.length > 0 ? query.keys : [{ type: "all" as const }];
-    await fn(box, search(state, keys));
+    // A search of one uid reads the rows it needs only (Mailbox.readState).
+    await fn(box, box.readState((state) => search(state, keys)));
   }
 }
 

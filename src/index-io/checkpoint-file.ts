@@ -12,7 +12,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { encodeIndexHeaderArea, decodeIndexFile } from "../projections/index-file.js";
+import { encodeIndexHeaderArea, decodeIndexFile, decodeIndexFileLazy } from "../projections/index-file.js";
+import { IndexRowsFile } from "./index-rows-file.js";
 import type { IndexMapState } from "../projections/state.js";
 import { IndexCorruptedError } from "../shared/errors.js";
 import { newFilePermissionsIn, finishNewFile } from "../shared/file-mode.js";
@@ -30,8 +31,23 @@ function isErrno(err: unknown, code: string): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === code;
 }
 
-/** Reads and decodes `indexPath` (e.g. `<dir>/dovecot.index`); undefined when the file does not exist. */
-export function readCheckpoint(indexPath: string): IndexMapState | undefined {
+/**
+ * Files from this size on are read lazily when asked (`lazy`): below it,
+ * reading the rows with the header costs next to nothing (64 KiB: 2,000
+ * mdbox rows).
+ */
+export const LAZY_MIN_BYTES = 64 * 1024;
+
+/** Bytes read first for the header area (most are under 1 KiB); more when header_size says so. */
+const HEAD_PEEK = 8 * 1024;
+
+/**
+ * Reads and decodes `indexPath` (e.g. `<dir>/dovecot.index`); undefined when the file does not exist.
+ * `lazy`: read the header area only and the records on first use
+ * (decodeIndexFileLazy): for an index writer's state, whose recovery from a
+ * broken row the writer handles; every other reader reads eagerly.
+ */
+export function readCheckpoint(indexPath: string, options: { lazy?: boolean } = {}): IndexMapState | undefined {
   let fd: number;
   try {
     // Non-blocking: a FIFO in its place must not hang the open.
@@ -41,15 +57,50 @@ export function readCheckpoint(indexPath: string): IndexMapState | undefined {
     throw err;
   }
   let bytes: Buffer;
+  let kept = false;
   try {
+    const st = fs.fstatSync(fd);
     // A device (/dev/zero) would be read forever: only a regular file is an index.
-    if (!fs.fstatSync(fd).isFile()) throw new IndexCorruptedError("not a regular file", { path: indexPath });
+    if (!st.isFile()) throw new IndexCorruptedError("not a regular file", { path: indexPath });
+    if (options.lazy && st.size >= LAZY_MIN_BYTES) {
+      const state = readLazily(indexPath, fd, st.size);
+      if (state !== undefined) {
+        kept = true; // the IndexRowsFile closes it
+        return state;
+      }
+    }
     bytes = fs.readFileSync(fd);
   } finally {
-    fs.closeSync(fd);
+    if (!kept) fs.closeSync(fd);
   }
   // The buffer is this read's alone: the records may stay views of it.
   return decodeIndexFile(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), indexPath, { adopt: true });
+}
+
+/** The header area of `fd` decoded, its rows left to an IndexRowsFile holding `fd`; undefined when the rows are needed now. */
+function readLazily(indexPath: string, fd: number, size: number): IndexMapState | undefined {
+  let head = readAt(fd, 0, Math.min(size, HEAD_PEEK));
+  const headerSize = head.length >= 8 ? new DataView(head.buffer, head.byteOffset).getUint32(4, true) : 0;
+  if (headerSize > head.length && headerSize <= size) head = readAt(fd, 0, headerSize);
+  let rows: IndexRowsFile | undefined;
+  const state = decodeIndexFileLazy(head, size, indexPath, () => rows!.read(), (offset, length) => rows!.readPart(offset, length), () => rows!.close());
+  if (state === undefined) return undefined;
+  // Checked by the decode: the records are where the header says, inside the file.
+  const view = new DataView(head.buffer, head.byteOffset);
+  rows = new IndexRowsFile(indexPath, fd, view.getUint32(4, true), view.getUint32(32, true) * view.getUint32(8, true));
+  return state;
+}
+
+/** `length` bytes at `offset` of `fd` (fewer at the end of the file). */
+function readAt(fd: number, offset: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const n = fs.readSync(fd, out, done, length - done, offset + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return out.subarray(0, done);
 }
 
 /** Writes `state` as `indexPath` the way Dovecot replaces dovecot.index. */

@@ -19,6 +19,22 @@ export interface LoadOptions {
   onProgress?: (done: number, total: number) => void;
   /** Told where dovecot.index (the checkpoint the load started from) points, when one was used. */
   onCheckpoint?: (at: LogPosition) => void;
+  /**
+   * Read dovecot.index's header only; its rows when first used (an index
+   * writer's state: IndexWriter.open). A broken row found while folding the
+   * log tail starts the load again without it, as a broken file found on
+   * open does; one found later is thrown where the row is used, and the
+   * writer reloads (IndexWriter's ensureRows).
+   */
+  lazy?: boolean;
+  /**
+   * Stop at this position (a transaction boundary the log reached): the
+   * state there, not at the log's end. A dovecot.index past it is not used
+   * unless the log cannot reach back to its start (then the state is the
+   * checkpoint's, past `until`). The writer's reload of a state whose rows
+   * turned out broken: what comes after is folded as usual, with effects.
+   */
+  until?: LogPosition;
 }
 
 /**
@@ -27,9 +43,9 @@ export interface LoadOptions {
  * reaches back to its start (the next checkpoint replaces it); otherwise
  * the caller says the mailbox needs a rebuild.
  */
-function usableCheckpoint(prefix: string): { checkpoint?: IndexMapState; broken?: IndexCorruptedError } {
+function usableCheckpoint(prefix: string, lazy = false): { checkpoint?: IndexMapState; broken?: IndexCorruptedError } {
   try {
-    return { checkpoint: readCheckpoint(prefix) };
+    return { checkpoint: readCheckpoint(prefix, { lazy }) };
   } catch (err) {
     if (err instanceof IndexCorruptedError) return { broken: err };
     throw err;
@@ -38,16 +54,54 @@ function usableCheckpoint(prefix: string): { checkpoint?: IndexMapState; broken?
 
 /** The state at the end of the log. */
 export function loadState(prefix: string, options: LoadOptions = {}): IndexMapState {
-  const { checkpoint, broken } = usableCheckpoint(prefix);
-  if (checkpoint) options.onCheckpoint?.(position(checkpoint));
+  if (options.lazy) {
+    try {
+      return loadOnce(prefix, options, true);
+    } catch (err) {
+      // A row of the lazily read dovecot.index is broken (the fold read it): read it whole, which
+      // finds that and loads from the log alone, as when the open finds it.
+      if (!(err instanceof IndexCorruptedError && err.path === prefix)) throw err;
+    }
+  }
+  return loadOnce(prefix, options, false);
+}
+
+function loadOnce(prefix: string, options: LoadOptions, lazy: boolean): IndexMapState {
+  const until = options.until;
+  if (until !== undefined) {
+    try {
+      return loadOnceUpTo(prefix, options, lazy, until, true);
+    } catch (err) {
+      // The log does not reach back to its start: a checkpoint past `until` is the nearest state.
+      if (!(err instanceof IndexCorruptedError && err.path === prefix)) throw err;
+    }
+  }
+  return loadOnceUpTo(prefix, options, lazy, until, false);
+}
+
+function loadOnceUpTo(prefix: string, options: LoadOptions, lazy: boolean, until: LogPosition | undefined, skipLaterCheckpoint: boolean): IndexMapState {
+  let { checkpoint, broken } = usableCheckpoint(prefix, lazy);
+  if (skipLaterCheckpoint && checkpoint && until && isBefore(until, position(checkpoint))) checkpoint = undefined;
   let indexId = checkpoint?.header.indexId ?? 0;
   let run = new Replay(checkpoint ?? emptyIndexMap({ indexId }));
   let totalBytes = 0;
   let doneBytes = 0;
   let sinceProgress = 0;
+  // With `until`: the last file header and transaction modseq at or before it.
+  let untilHeader: LogFileHeader | undefined;
+  let untilModseq: bigint | undefined;
+  let resetPending = false;
+  const past = (at: LogPosition): boolean => until !== undefined && !isBefore(at, until);
   // Streamed, not collected: a replay keeps only the state and one batch alive.
   const summary = streamLog(prefix, checkpoint ? position(checkpoint) : undefined, {
     onFile: (h) => {
+      if (until !== undefined && h.fileSeq > until.fileSeq) return;
+      if (resetPending) {
+        resetPending = false;
+        indexId = checkpoint?.header.indexId ?? 0;
+        run = new Replay(emptyIndexMap({ indexId }));
+      }
+      untilHeader = h;
       // The first file of a log that starts empty gives the state its indexid.
       if (indexId === 0) {
         indexId = h.indexId;
@@ -57,17 +111,17 @@ export function loadState(prefix: string, options: LoadOptions = {}): IndexMapSt
       totalBytes = statLogBytes(prefix);
     },
     onTransaction: (tx) => {
+      if (past(tx.position)) return;
       run.push(tx);
+      untilModseq = tx.modseq;
       doneBytes += tx.end.offset - tx.position.offset;
       if (++sinceProgress >= PROGRESS_EVERY) {
         sinceProgress = 0;
         options.onProgress?.(doneBytes, totalBytes);
       }
     },
-    onReset: () => {
-      indexId = checkpoint?.header.indexId ?? 0;
-      run = new Replay(emptyIndexMap({ indexId }));
-    },
+    // Told before the file's onFile, which decides (a reset past `until` does not count).
+    onReset: () => (resetPending = true),
     // The replay folds each transaction as it comes and keeps nothing of it.
     reuse: true,
   });
@@ -76,7 +130,10 @@ export function loadState(prefix: string, options: LoadOptions = {}): IndexMapSt
     const why = broken ? `dovecot.index is unreadable (${broken.message})` : "there is no dovecot.index";
     throw new IndexCorruptedError(`the log's older files are gone and ${why}: the mailbox needs a rebuild (force-resync)`, { path: prefix });
   }
-  return finishReplay(run, summary.headers[summary.headers.length - 1], summary.endModseq);
+  // Told only now: a lazy load that starts again without the checkpoint must not have reported it.
+  if (checkpoint) options.onCheckpoint?.(position(checkpoint));
+  if (until === undefined) return finishReplay(run, summary.headers[summary.headers.length - 1], summary.endModseq);
+  return finishReplay(run, untilHeader ?? summary.headers[0], untilModseq ?? summary.startModseq);
 }
 
 /**

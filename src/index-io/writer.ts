@@ -24,7 +24,7 @@
  */
 import * as fs from "node:fs";
 import type { FsyncMode } from "../log/log.js";
-import { LogPositionLostError } from "../shared/errors.js";
+import { IndexCorruptedError, LogPositionLostError } from "../shared/errors.js";
 import { TransactionLog, type AppendResult, type CreatedLog, type CreateLogOptions } from "../log/log.js";
 import { releaseLogFile } from "../log/shared-file.js";
 import type { LogFileHeader, LogPosition, LogRecord, LogTransaction } from "../log/types.js";
@@ -80,6 +80,8 @@ export interface IndexWriterOptions {
 export interface IndexSync {
   /** The state, caught up to the end of the log; moves as append() folds. */
   readonly state: IndexMapState;
+  /** `state` whose rows may not have been read yet (IndexWriter.headerState): for its header alone. */
+  readonly headerState: IndexMapState;
   /** Where the next write lands (the log's end under the lock). */
   readonly logHead: LogPosition;
   /**
@@ -154,7 +156,8 @@ export class IndexWriter {
     // A missing log fails here as TransactionLog.open would (ENOENT), before any reading.
     fs.statSync(prefix + ".log");
     let indexedAt: LogPosition | undefined;
-    const state = loadState(prefix, { onCheckpoint: (at) => (indexedAt = at) });
+    // Lazy: a command that needs no row (a status) reads dovecot.index's header only; ensureRows reads the rest.
+    const state = loadState(prefix, { lazy: true, onCheckpoint: (at) => (indexedAt = at) });
     const knownEnd = state.logModseq > 0n ? { position: position(state), modseq: state.logModseq } : undefined;
     const log = TransactionLog.open(prefix, { fsync: options.fsync, lockTimeoutMs: options.lockTimeoutMs, knownEnd });
     return new IndexWriter(prefix, log, state, indexedAt, options);
@@ -181,7 +184,21 @@ export class IndexWriter {
     return writer;
   }
 
+  /** The state, caught up with what this writer appended, its rows read (ensureRows). */
   get state(): IndexMapState {
+    this.settle();
+    this.ensureRows();
+    return this.current;
+  }
+
+  /**
+   * The state, whose rows may not have been read yet: for what reads only
+   * the header (a status of messages, uidnext, highestmodseq). Reading a
+   * row of it may throw IndexCorruptedError (a broken row of dovecot.index)
+   * where `state` would have loaded the mailbox again, and after close()
+   * InvalidArgumentError (its descriptor is closed with the writer).
+   */
+  get headerState(): IndexMapState {
     return this.settle();
   }
 
@@ -197,9 +214,15 @@ export class IndexWriter {
 
   /** Reads what other processes appended, without the lock (Dovecot's mail_index_refresh), and folds it. */
   refresh(): IndexMapState {
+    this.catchUp();
+    return this.state;
+  }
+
+  /** refresh() without reading the rows of a state that has not needed them yet. */
+  catchUp(): void {
     this.log.readNew();
     this.foldNew();
-    return this.settle();
+    this.settle();
   }
 
   /**
@@ -233,18 +256,25 @@ export class IndexWriter {
     const cache = this.options.closedIndexes;
     // A state whose running modseq is unknown cannot resume a log read (knownEnd): it is loaded again instead.
     // (Appending gives it one: only then does the check need what is still unfolded.)
-    const keep = cache && (this.current.logModseq > 0n || this.unfolded.length > 0) ? this.log.retainHead() : undefined;
+    // Nor is a state whose rows were never read: its next open reads the header again, and a
+    // later reader of the kept state would meet a broken row outside this writer's recovery.
+    const keep = cache && !this.current.records.unread && (this.current.logModseq > 0n || this.unfolded.length > 0) ? this.log.retainHead() : undefined;
     await this.log.close();
+    // dovecot.index's descriptor of rows never read is closed with the writer (a kept state has its rows).
+    if (!keep) this.current.records.release();
     // The state is folded only if a later open in this process takes it (a short command closes its storage unread).
     const writer = this;
-    if (keep) cache!.put(this.prefix, { get state() { return writer.settle(); }, indexedAt: this.indexedAt, file: keep });
+    if (keep) cache!.put(this.prefix, { get state() { return writer.state; }, get indexedAt() { return writer.indexedAt; }, file: keep });
   }
 
   private lockedView(): IndexSync {
     const writer = this;
     return {
       get state() {
-        return writer.settle();
+        return writer.state;
+      },
+      get headerState() {
+        return writer.headerState;
       },
       get logHead() {
         return writer.log.headPosition;
@@ -311,19 +341,24 @@ export class IndexWriter {
     } catch (err) {
       if (!(err instanceof LogPositionLostError)) throw err;
       // Our position is gone (the log rotated twice, or was recreated): start over from the files, as Dovecot reopens its index.
-      this.current = loadState(this.prefix);
+      this.reload(undefined);
       this.unindexedRows = 0; // counted against the dovecot.index just loaded
-      this.unsynced = undefined;
-      this.trimUnsynced();
       return;
     }
     this.fold(read.transactions, read.headers);
   }
 
   private fold(transactions: readonly LogTransaction[], headers: readonly LogFileHeader[]): void {
-    const here = position(this.current);
-    const fresh = transactions.filter((tx) => !isBefore(tx.position, here));
+    let here = position(this.current);
+    let fresh = transactions.filter((tx) => !isBefore(tx.position, here));
     if (fresh.length === 0) return;
+    if (this.current.records.unread) {
+      // Rows first, where a broken one can still be recovered from (a reload to `here`, then `fresh` folds onto it).
+      this.ensureRows();
+      here = position(this.current);
+      fresh = fresh.filter((tx) => !isBefore(tx.position, here));
+      if (fresh.length === 0) return;
+    }
     // Effects are for the files' sync and for listeners: without either, they are not collected.
     if (this.unsynced === undefined && this.onFold === undefined) {
       this.current = advance(this.current, fresh, headers);
@@ -369,6 +404,8 @@ export class IndexWriter {
       (unindexed > 0 && this.unindexedRows >= (this.options.rewriteMinFoldRows ?? REWRITE_MIN_FOLD_ROWS));
     if (policy !== "always" && !rotate && !due) return;
     this.settle();
+    // A broken row must not be copied into the new file: found here, the state is loaded again first.
+    this.ensureRows();
     if (rotate) {
       const header = await this.log.rotateLocked();
       this.current = enterLogFile(this.current, header);
@@ -378,6 +415,49 @@ export class IndexWriter {
     this.indexedAt = position(this.current);
     this.minWrite = false;
     this.unindexedRows = 0;
+  }
+
+  /**
+   * Reads the rows of a state loaded lazily (loadState's `lazy`), once. A
+   * broken one (or seen/deleted counters that do not match them) is what a
+   * whole read of dovecot.index at open would have found: the state is
+   * loaded again the same way, from the log without the checkpoint, up to
+   * the state's own position, not the log's end: whatever comes after
+   * (what this writer or others appended) is then folded as usual, so its
+   * effects still reach listeners and commit hooks.
+   */
+  private ensureRows(): void {
+    const records = this.current.records;
+    if (!records.unread) return;
+    try {
+      records.load();
+    } catch (err) {
+      if (!(err instanceof IndexCorruptedError)) throw err;
+      this.reload(position(this.current));
+    }
+  }
+
+  /**
+   * The state loaded again from the files (read whole): at `until` (where
+   * the state was; the log past it is folded later), or at the end of the
+   * log when the position is lost.
+   */
+  private reload(until?: LogPosition): void {
+    let indexedAt: LogPosition | undefined;
+    const replaced = this.current.records;
+    this.current = loadState(this.prefix, { onCheckpoint: (at) => (indexedAt = at), ...(until ? { until } : {}) });
+    // Where dovecot.index points now: nowhere when the load could not use it, and then the
+    // next sync past rewriteMinLogBytes rewrites it, as after an open that found it broken.
+    this.indexedAt = indexedAt;
+    this.minWrite = this.unindexedBytes() >= this.rewriteMinLogBytes();
+    if (until === undefined || !isSamePosition(position(this.current), until)) {
+      // A jump forward (lost position, or only a later checkpoint to start from): what lies between is not folded here.
+      this.unfolded = [];
+      this.unsynced = undefined;
+    }
+    this.trimUnsynced();
+    // Rows of the state replaced that were never read (a lost position): their descriptor is not needed.
+    replaced.release();
   }
 
   /** Log bytes an open would read after dovecot.index (all of the head file when the index is older). */
@@ -393,6 +473,10 @@ export class IndexWriter {
     const at = this.indexedAt;
     return at !== undefined && at.fileSeq === this.log.headPosition.fileSeq ? at.offset : 0;
   }
+}
+
+function isSamePosition(a: LogPosition, b: LogPosition): boolean {
+  return a.fileSeq === b.fileSeq && a.offset === b.offset;
 }
 
 /** The mail files are behind the log: internal changes after the tail offset are not in them yet. */

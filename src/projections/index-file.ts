@@ -23,7 +23,7 @@ import { parseKeywordsHeader } from "./apply-keywords.js";
 import { headerHighestModseq } from "./apply-modseq.js";
 import { EXT_HEADER_MAX_SIZE, EXT_RECORD_MAX_SIZE, KEYWORDS_EXT_NAME } from "./ext-registry.js";
 import { align8, EXT_HEADER_FIXED_SIZE, extDataOffset, fullHeader } from "./header-layout.js";
-import { RecordStore } from "./record-store.js";
+import { LEAF_RECORDS, RecordStore } from "./record-store.js";
 import type { ExtensionInfo, IndexMapState } from "./state.js";
 
 /** Dovecot's str_sanitize keeps printable ASCII; anything else marks a broken name. */
@@ -39,8 +39,90 @@ const PRINTABLE_NAME = /^[\x20-\x7e]+$/;
  * records are views of them instead of a copy.
  */
 export function decodeIndexFile(bytes: Uint8Array, path: string, options: { adopt?: boolean } = {}): IndexMapState {
+  const head = decodeIndexHead(bytes, bytes.length, path);
+  const { hdr, fail } = head;
+  const records = RecordStore.fromRows(bytes, hdr.headerSize, hdr.messagesCount, hdr.recordSize, options.adopt === true);
+  const counts = checkRecords(records, hdr, fail);
+  return stateOf(head, records, counts.dirty);
+}
+
+/**
+ * decodeIndexFile from the header area alone (`head`: the file's first
+ * bytes, at least header_size of them when the file has that many;
+ * `fileSize`: the whole file's), with every check that needs only the
+ * header; the records are a lazy store (RecordStore.lazy) that calls
+ * `readRows()` for the record bytes (from header_size on) on first access to any
+ * row, then checks them as decodeIndexFile does (uids, the seen/deleted
+ * counters) before anything reads or folds them: a broken row or counter
+ * is an IndexCorruptedError naming file and offset, thrown there.
+ * Undefined when the header has HAVE_DIRTY: the state's DIRTY count is
+ * counted from the rows, so they are needed now (read the file whole).
+ */
+export function decodeIndexFileLazy(
+  head: Uint8Array,
+  fileSize: number,
+  path: string,
+  readRows: () => Uint8Array,
+  readPart?: (offset: number, length: number) => Uint8Array,
+  release?: () => void,
+): IndexMapState | undefined {
+  const decoded = decodeIndexHead(head, fileSize, path);
+  const { hdr, fail } = decoded;
+  if (hdr.flags & IndexHeaderFlag.HAVE_DIRTY) return undefined;
+  const records = RecordStore.lazy(hdr.recordSize, hdr.messagesCount, () => {
+    const rows = readRows();
+    assert(rows.length === hdr.messagesCount * hdr.recordSize, `${rows.length} bytes of records`);
+    const store = RecordStore.fromRows(rows, 0, hdr.messagesCount, hdr.recordSize, true);
+    // Against the header this file was written with (captured here), not a later state's.
+    const row = checkRecords(store, hdr, fail);
+    // The state said 0 DIRTY rows (no HAVE_DIRTY): a DIRTY row would make that count wrong.
+    if (row.dirty > 0) throw fail(`a record is DIRTY but the header has no HAVE_DIRTY`, 20);
+    return store;
+  }, readPart && ((l) => readLeafChecked(readPart, hdr, l, fail)), release);
+  return stateOf(decoded, records, 0);
+}
+
+/**
+ * Leaf `l`'s rows (LEAF_RECORDS of them, fewer in the last) for a point
+ * lookup before the rest are read, checked alone: uids ascending and below
+ * next_uid, no DIRTY row. What needs every row (the order across leaves,
+ * the counters) is checked when they are all read, before any fold.
+ */
+function readLeafChecked(
+  readPart: (offset: number, length: number) => Uint8Array,
+  hdr: IndexHeader,
+  l: number,
+  fail: (message: string, offset: number) => IndexCorruptedError,
+): Uint8Array {
+  const rs = hdr.recordSize;
+  const first = l * LEAF_RECORDS;
+  const n = Math.min(LEAF_RECORDS, hdr.messagesCount - first);
+  const at = hdr.headerSize + first * rs;
+  const rows = readPart(at, n * rs);
+  const words = new Uint32Array(rows.buffer, rows.byteOffset, rows.length >>> 2);
+  let prev = 0;
+  for (let i = 0; i < n; i++) {
+    const uid = words[(i * rs) >>> 2];
+    if (uid <= prev || uid >= hdr.nextUid) throw fail(`record ${first + i + 1} has uid ${uid} after ${prev} (next_uid ${hdr.nextUid})`, at + i * rs);
+    if (rows[i * rs + 4] & MailFlag.DIRTY) throw fail(`a record is DIRTY but the header has no HAVE_DIRTY`, at + i * rs);
+    prev = uid;
+  }
+  return rows;
+}
+
+/** What decodeIndexHead read: the header, its extensions, and how to report a broken file. */
+interface IndexHead {
+  hdr: IndexHeader;
+  extensions: ExtensionInfo[];
+  keywords: string[];
+  baseHeaderExtra: Uint8Array;
+  fail: (message: string, offset: number) => IndexCorruptedError;
+}
+
+/** The header area's checks: `bytes` holds at least min(header_size, fileSize) bytes of a file of `fileSize`. */
+function decodeIndexHead(bytes: Uint8Array, fileSize: number, path: string): IndexHead {
   const fail = (message: string, offset: number): IndexCorruptedError => new IndexCorruptedError(message, { path, offset });
-  if (bytes.length < BASE_HEADER_SIZE) throw fail(`file of ${bytes.length} bytes is shorter than the base header`, 0);
+  if (fileSize < BASE_HEADER_SIZE) throw fail(`file of ${fileSize} bytes is shorter than the base header`, 0);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const hdr = readBaseHeader(view, 0);
   if (hdr.majorVersion !== INDEX_MAJOR_VERSION) throw fail(`major version ${hdr.majorVersion}, expected ${INDEX_MAJOR_VERSION}`, 0);
@@ -50,15 +132,14 @@ export function decodeIndexFile(bytes: Uint8Array, path: string, options: { adop
   if (hdr.baseHeaderSize < BASE_HEADER_SIZE || hdr.headerSize < hdr.baseHeaderSize) {
     throw fail(`Corrupted header sizes (base ${hdr.baseHeaderSize}, full ${hdr.headerSize})`, 2);
   }
-  if (hdr.headerSize > bytes.length) throw fail(`Header size is larger than file (${hdr.headerSize} > ${bytes.length})`, 4);
+  if (hdr.headerSize > fileSize) throw fail(`Header size is larger than file (${hdr.headerSize} > ${fileSize})`, 4);
   if (hdr.recordSize < BASE_RECORD_SIZE || hdr.recordSize % 4 !== 0) throw fail(`record_size ${hdr.recordSize}`, 8);
   const recordsEnd = hdr.headerSize + hdr.messagesCount * hdr.recordSize;
-  if (recordsEnd > bytes.length) throw fail(`messages_count ${hdr.messagesCount} too large for a ${bytes.length}-byte file`, 32);
+  if (recordsEnd > fileSize) throw fail(`messages_count ${hdr.messagesCount} too large for a ${fileSize}-byte file`, 32);
+  assert(bytes.length >= hdr.headerSize, `${bytes.length} bytes of a ${hdr.headerSize}-byte header area`);
 
   const extensions = decodeExtensions(bytes, view, hdr, fail);
   checkHeader(hdr, fail);
-  const records = RecordStore.fromRows(bytes, hdr.headerSize, hdr.messagesCount, hdr.recordSize, options.adopt === true);
-  const counts = checkRecords(records, hdr, fail);
 
   let keywords: string[] = [];
   const kwExt = extensions.find((e) => e.name === KEYWORDS_EXT_NAME);
@@ -67,24 +148,27 @@ export function decodeIndexFile(bytes: Uint8Array, path: string, options: { adop
     if (typeof parsed === "string") throw fail(parsed, hdr.baseHeaderSize);
     keywords = parsed;
   }
+  return { hdr, extensions, keywords, baseHeaderExtra: bytes.slice(BASE_HEADER_SIZE, hdr.baseHeaderSize), fail };
+}
 
-  const { headerSize: _h, recordSize: _r, messagesCount: _m, ...stored } = hdr;
+function stateOf(head: IndexHead, records: RecordStore, dirtyCount: number): IndexMapState {
+  const { headerSize: _h, recordSize: _r, messagesCount: _m, ...stored } = head.hdr;
   const header: IndexBaseHeader =
-    hdr.minorVersion === 2
+    head.hdr.minorVersion === 2
       ? { ...stored, minorVersion: INDEX_MINOR_VERSION, unusedOldSyncSizePart1: 0 } // Dovecot's silent v2.2 upgrade
       : stored;
   return freeze(
     {
       header,
-      baseHeaderExtra: bytes.slice(BASE_HEADER_SIZE, hdr.baseHeaderSize),
-      extensions,
-      keywords,
+      baseHeaderExtra: head.baseHeaderExtra,
+      extensions: head.extensions,
+      keywords: head.keywords,
       records,
-      logModseq: headerHighestModseq(extensions),
+      logModseq: headerHighestModseq(head.extensions),
       currentExt: null,
       deleted: false,
       deleteRequested: false,
-      dirtyCount: counts.dirty,
+      dirtyCount,
     },
     true,
   );

@@ -369,17 +369,167 @@ abstract class RecordReader implements Tree {
 
 /** An immutable set of message records. */
 export class RecordStore extends RecordReader {
-  /** @internal Use RecordStore.empty / fromRows / RecordEditor.finish. */
+  private segs: readonly Segment[] | undefined;
+  private ends: readonly number[] | undefined;
+  /** A lazy store's rows, still to be read (RecordStore.lazy). */
+  private pending: (() => RecordStore) | undefined;
+  /** What reading them threw: thrown again at every later access, never a half-read store. */
+  private failure: unknown;
+  /** A lazy store's single leaves, read (and checked alone) for point lookups before the rest (probeIndexOf). */
+  private readLeaf: ((l: number) => Uint8Array) | undefined;
+  private probed: Map<number, Leaf> | undefined;
+  /** Frees what a lazy store's rows are read from (its descriptor): RecordStore.release. */
+  private releaseRows: (() => void) | undefined;
+
+  /** @internal Use RecordStore.empty / fromRows / lazy / RecordEditor.finish. */
   constructor(
     readonly recordSize: number,
     readonly count: number,
-    readonly segments: readonly Segment[],
-    readonly segEnds: readonly number[],
+    segments: readonly Segment[] | undefined,
+    segEnds: readonly number[] | undefined,
     /** @internal The token of the editor that built it. */
     readonly owner: object | null,
   ) {
     super();
     assert(recordSize >= BASE_RECORD_SIZE && recordSize % 4 === 0, `record size ${recordSize}`);
+    this.segs = segments;
+    this.ends = segEnds;
+  }
+
+  /**
+   * A store of `count` rows that `read` gives on first access to any row
+   * (dovecot.index's rows, read and checked only when a command needs
+   * them: a status needs none). `read` may throw (a broken row): that
+   * error is thrown by every access, and the store is never half-read.
+   */
+  static lazy(recordSize: number, count: number, read: () => RecordStore, readLeaf?: (l: number) => Uint8Array, release?: () => void): RecordStore {
+    const store = new RecordStore(recordSize, count, undefined, undefined, null);
+    store.pending = read;
+    store.readLeaf = readLeaf;
+    store.releaseRows = release;
+    return store;
+  }
+
+  /**
+   * Its owner is done with it (an index writer closing): a lazy store not
+   * read yet frees what its rows would be read from; reading them after
+   * this throws what `release` made its read throw. Nothing for any other store.
+   */
+  release(): void {
+    const release = this.releaseRows;
+    this.releaseRows = undefined;
+    if (this.segs === undefined) release?.();
+  }
+
+  /**
+   * A lazy store not read yet answers a lookup of one uid, and the read of
+   * that one row, from the leaf the uid's index falls in when the uids are
+   * dense (no expunge before it: index = uid − first uid), reading leaf 0
+   * and that leaf only (`readLeaf`, which checks what it reads). Anything
+   * else reads every row.
+   */
+  private get probing(): boolean {
+    return this.segs === undefined && this.readLeaf !== undefined && this.pending !== undefined;
+  }
+
+  private probeLeaf(l: number): Leaf {
+    let leaf = this.probed?.get(l);
+    if (leaf === undefined) {
+      let rows: Uint8Array;
+      try {
+        rows = this.readLeaf!(l);
+      } catch (err) {
+        // As a failed whole read: every later access throws it.
+        this.failure = err;
+        this.pending = undefined;
+        throw err;
+      }
+      leaf = viewLeaf(rows, rows.length / this.recordSize);
+      (this.probed ??= new Map()).set(l, leaf);
+    }
+    return leaf;
+  }
+
+  /** The index of `uid` found by the dense guess, or -1 (not there, or not known without reading every row). */
+  private probeIndexOf(uid: number): number {
+    if (this.count === 0) return -1;
+    const guess = uid - this.probeLeaf(0).words[0];
+    if (guess < 0 || guess >= this.count) return -1;
+    const leaf = this.probeLeaf(guess >>> LEAF_SHIFT);
+    return leaf.words[((guess & (LEAF_RECORDS - 1)) * this.recordSize) >>> 2] === uid ? guess : -1;
+  }
+
+  override rangeOfUids(uid1: number, uid2: number): [number, number] | undefined {
+    if (uid1 === uid2 && this.probing) {
+      const i = this.probeIndexOf(uid1);
+      if (i >= 0) return [i, i];
+    }
+    return super.rangeOfUids(uid1, uid2);
+  }
+
+  override indexOfUid(uid: number): number {
+    if (this.probing) {
+      const i = this.probeIndexOf(uid);
+      if (i >= 0) return i;
+    }
+    return super.indexOfUid(uid);
+  }
+
+  override uidAt(index: number): number {
+    if (this.probing && index >= 0 && index < this.count) {
+      return this.probeLeaf(index >>> LEAF_SHIFT).words[((index & (LEAF_RECORDS - 1)) * this.recordSize) >>> 2];
+    }
+    return super.uidAt(index);
+  }
+
+  override row(index: number): RowRef {
+    if (this.probing && index >= 0 && index < this.count) {
+      const leaf = this.probeLeaf(index >>> LEAF_SHIFT);
+      return { bytes: leaf.bytes, words: leaf.words, offset: (index & (LEAF_RECORDS - 1)) * this.recordSize };
+    }
+    return super.row(index);
+  }
+
+  override visitRows(first: number, last: number, visit: (bytes: Uint8Array, words: Uint32Array, offset: number, index: number) => void): void {
+    if (first === last && this.probing && first >= 0 && first < this.count) {
+      const leaf = this.probeLeaf(first >>> LEAF_SHIFT);
+      visit(leaf.bytes, leaf.words, (first & (LEAF_RECORDS - 1)) * this.recordSize, first);
+      return;
+    }
+    super.visitRows(first, last, visit);
+  }
+
+  get segments(): readonly Segment[] {
+    return this.segs ?? this.load().segs!;
+  }
+
+  get segEnds(): readonly number[] {
+    return this.ends ?? this.load().ends!;
+  }
+
+  /** Whether this is a lazy store whose rows have not been read yet. */
+  get unread(): boolean {
+    return this.segs === undefined;
+  }
+
+  /** Reads a lazy store's rows now (nothing for any other store). @throws what its read throws. */
+  load(): this {
+    if (this.segs !== undefined) return this;
+    if (this.pending === undefined) throw this.failure;
+    try {
+      const read = this.pending();
+      assert(read.count === this.count && read.recordSize === this.recordSize, "lazy rows of another shape");
+      this.ends = read.segEnds;
+      this.segs = read.segments;
+    } catch (err) {
+      this.failure = err;
+      throw err;
+    } finally {
+      this.pending = undefined;
+      this.probed = undefined;
+      this.releaseRows = undefined;
+    }
+    return this;
   }
 
   static empty(recordSize: number): RecordStore {

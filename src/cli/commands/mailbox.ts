@@ -54,9 +54,9 @@ export function registerMailbox(program: Command, io: CliIo): void {
         const listed = patterns.some(isMailboxPattern) ? await storage.listMailboxes() : [];
         for (const name of matchMailboxes(listed, patterns)) {
           const box = await storage.openMailbox(name);
-          await box.refresh();
+          // Refreshed by status itself, which reads no row when the fields need none.
+          const status: Partial<MailboxStatus> = await box.status(fields, { refresh: true });
           noteUnindexedChanges(io, box);
-          const status: Partial<MailboxStatus> = await box.status(fields);
           const row: Record<string, string> = { mailbox: name };
           // As doveadm prints them: no GUID is empty, an empty mailbox's first save is "never".
           for (const f of fields) row[f] = status[f] === null ? (f === "firstsaved" ? "never" : "") : String(status[f]);
