@@ -152,6 +152,17 @@ describe("index writer over a dovecot.index whose rows are read lazily", () => {
     await reader.close();
   });
 
+  it("a next_uid at or below the last row's uid is found at the open (the last uid read alone), not answered from the header", async () => {
+    // Base header offset of next_uid (index-file.md §2).
+    await store([], (v) => v.setUint32(28, N - 50, true));
+    expect(() => readCheckpoint(prefix)).toThrow(/next_uid/);
+    const writer = IndexWriter.open(prefix);
+    writer.catchUp();
+    expect(writer.headerState.header.nextUid).toBe(N + 1);
+    expect(encodeIndexFile(writer.state)).toEqual(fromLogAlone());
+    await writer.close();
+  });
+
   it("a writer's catch-up and header state read no row; its state reads them all, and matches the whole read", async () => {
     await store([flag(3, MailFlag.FLAGGED)], () => undefined);
     fs.unlinkSync(prefix);
