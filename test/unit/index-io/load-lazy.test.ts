@@ -316,6 +316,25 @@ describe("a flag of one message over a dovecot.index read lazily (the leaves it 
     await storage.close();
   });
 
+  it("a flags byte that wrongly shows the change made already: decided again on every row, checked, and the flag lands", async () => {
+    // uid 3000 is unseen; its row says seen, which only the seen counter shows.
+    const location = await mdboxStore((b, hs, rs) => void (b[hs + 2999 * rs + 4] |= MailFlag.SEEN));
+    let storage = openStorage(location);
+    let box = await storage.openMailbox("INBOX");
+    await box.catchUp();
+    const ranges = box.readState((state) => searchRanges(state, [{ type: "uid", ranges: [{ uid1: 3000, uid2: 3000 }] }]));
+    const result = await box.transaction().flags(ranges, "add", ["\\Seen"]).commit();
+    expect(result).toBeDefined();
+    await storage.close();
+    storage = openStorage(location);
+    box = await storage.openMailbox("INBOX");
+    const state = box.state;
+    const row = state.records.row(state.records.indexOfUid(3000));
+    expect(row.bytes[row.offset + 4] & MailFlag.SEEN).toBe(MailFlag.SEEN);
+    expect(state.header.seenMessagesCount).toBe(messages / 2 + 1);
+    await storage.close();
+  });
+
   it("a broken row in the looked-up leaf: the mailbox is loaded again and the flag lands", async () => {
     const r = await flagOne(await mdboxStore((b, hs, rs) => b.writeUInt32LE(1, hs + 3005 * rs)));
     expect(r.flags).toBe(SEEN_FLAGGED);
