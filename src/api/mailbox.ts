@@ -693,12 +693,18 @@ async function buildOn(
 ): Promise<LogTransactionRecords> {
   if (!pure) return build(sync.state);
   const state = sync.headerState;
+  let records: LogTransactionRecords;
   try {
-    return await build(state);
+    records = await build(state);
   } catch (err) {
     if (!isUnreadRowBroken(err, state, prefix)) throw err;
     return build(sync.state);
   }
+  // Nothing to log, decided on rows checked alone: a flags byte that is wrong (which only
+  // the seen/deleted counters, checked once every row is read, can show) would drop the
+  // change for good. Decided again on the state whose rows are all read and checked.
+  if (state.records.unread && records.every((t) => t.length === 0)) return build(sync.state);
+  return records;
 }
 
 /**

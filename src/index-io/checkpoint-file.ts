@@ -83,7 +83,9 @@ function readLazily(indexPath: string, fd: number, size: number): IndexMapState 
   const headerSize = head.length >= 8 ? new DataView(head.buffer, head.byteOffset).getUint32(4, true) : 0;
   if (headerSize > head.length && headerSize <= size) head = readAt(fd, 0, headerSize);
   let rows: IndexRowsFile | undefined;
-  const state = decodeIndexFileLazy(head, size, indexPath, () => rows!.read(), (offset, length) => rows!.readPart(offset, length), () => rows!.close());
+  // Before `rows` exists the decode reads a part itself (the last row's uid, checked at once).
+  const readPart = (offset: number, length: number) => (rows ? rows.readPart(offset, length) : readAt(fd, offset, length));
+  const state = decodeIndexFileLazy(head, size, indexPath, () => rows!.read(), readPart, () => rows!.close());
   if (state === undefined) return undefined;
   // Checked by the decode: the records are where the header says, inside the file.
   const view = new DataView(head.buffer, head.byteOffset);

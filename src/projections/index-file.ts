@@ -69,6 +69,7 @@ export function decodeIndexFileLazy(
   const decoded = decodeIndexHead(head, fileSize, path);
   const { hdr, fail } = decoded;
   if (hdr.flags & IndexHeaderFlag.HAVE_DIRTY) return undefined;
+  if (readPart) checkLastUid(readPart, hdr, fail);
   const records = RecordStore.lazy(hdr.recordSize, hdr.messagesCount, () => {
     const rows = readRows();
     assert(rows.length === hdr.messagesCount * hdr.recordSize, `${rows.length} bytes of records`);
@@ -80,6 +81,26 @@ export function decodeIndexFileLazy(
     return store;
   }, readPart && ((l) => readLeafChecked(readPart, hdr, l, fail)), release);
   return stateOf(decoded, records, 0);
+}
+
+/**
+ * The last row's uid against the header, read alone (4 bytes): a next_uid
+ * at or below a row's uid would otherwise be answered from the header (a
+ * status' UIDNEXT) until something reads every row, where the whole read
+ * at open found it. Uids ascend from 1, so the last is at least the count.
+ */
+function checkLastUid(
+  readPart: (offset: number, length: number) => Uint8Array,
+  hdr: IndexHeader,
+  fail: (message: string, offset: number) => IndexCorruptedError,
+): void {
+  if (hdr.messagesCount === 0) return;
+  const at = hdr.headerSize + (hdr.messagesCount - 1) * hdr.recordSize;
+  const bytes = readPart(at, 4);
+  const uid = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
+  if (uid >= hdr.nextUid || uid < hdr.messagesCount) {
+    throw fail(`record ${hdr.messagesCount} (the last) has uid ${uid} (next_uid ${hdr.nextUid}, ${hdr.messagesCount} records)`, at);
+  }
 }
 
 /**

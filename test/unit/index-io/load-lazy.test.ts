@@ -172,6 +172,17 @@ describe("index writer over a dovecot.index whose rows are read lazily", () => {
     }
   });
 
+  it("a next_uid at or below the last row's uid is found at the open (the last uid read alone), not answered from the header", async () => {
+    // Base header offset of next_uid (index-file.md §2).
+    await store([], (v) => v.setUint32(28, N - 50, true));
+    expect(() => readCheckpoint(prefix)).toThrow(/next_uid/);
+    const writer = IndexWriter.open(prefix);
+    writer.catchUp();
+    expect(writer.headerState.header.nextUid).toBe(N + 1);
+    expect(encodeIndexFile(writer.state)).toEqual(fromLogAlone());
+    await writer.close();
+  });
+
   it("a writer's catch-up and header state read no row; its state reads them all, and matches the whole read", async () => {
     await store([flag(3, MailFlag.FLAGGED)], () => undefined);
     fs.unlinkSync(prefix);
@@ -322,6 +333,25 @@ describe("a flag of one message over a dovecot.index read lazily (the leaves it 
     expect(calls).toBe(1);
     expect(box.headerState.records.unread).toBe(true);
     expect(() => box.readState(async () => 1)).toThrow(InvalidArgumentError);
+    await storage.close();
+  });
+
+  it("a flags byte that wrongly shows the change made already: decided again on every row, checked, and the flag lands", async () => {
+    // uid 3000 is unseen; its row says seen, which only the seen counter shows.
+    const location = await mdboxStore((b, hs, rs) => void (b[hs + 2999 * rs + 4] |= MailFlag.SEEN));
+    let storage = openStorage(location);
+    let box = await storage.openMailbox("INBOX");
+    await box.catchUp();
+    const ranges = box.readState((state) => searchRanges(state, [{ type: "uid", ranges: [{ uid1: 3000, uid2: 3000 }] }]));
+    const result = await box.transaction().flags(ranges, "add", ["\\Seen"]).commit();
+    expect(result).toBeDefined();
+    await storage.close();
+    storage = openStorage(location);
+    box = await storage.openMailbox("INBOX");
+    const state = box.state;
+    const row = state.records.row(state.records.indexOfUid(3000));
+    expect(row.bytes[row.offset + 4] & MailFlag.SEEN).toBe(MailFlag.SEEN);
+    expect(state.header.seenMessagesCount).toBe(messages / 2 + 1);
     await storage.close();
   });
 
