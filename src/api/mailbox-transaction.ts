@@ -1,7 +1,7 @@
 import type { NewMessage, PreparedSave, SaveStage } from "../drivers/driver.js";
 import { InvalidArgumentError, LockTimeoutError } from "../shared/errors.js";
 import { parseFlagNames } from "../shared/flags.js";
-import type { LogRecord, UidRange } from "../log/types.js";
+import type { LogPosition, LogRecord, UidRange } from "../log/types.js";
 import type { CommitResult, Mailbox } from "./mailbox.js";
 import { isLandedInLog } from "./landed-errors.js";
 import { cleanupAfter } from "../shared/cleanup.js";
@@ -230,8 +230,8 @@ export class MailboxTransaction {
     await prepared?.commit();
     await this.saveStage?.release();
     // Nothing appended: the position and modseq of one state (its header: no row needs reading).
-    const at = this.mailbox.headerState;
-    const end = result ?? { start: position(at), end: position(at), modseq: at.logModseq };
+    // Only then: reading it settles (folds, reading every row) what a commit appended.
+    const end = result ?? nothingAppendedAt(this.mailbox.headerState);
     return { ...end, appendedUids };
   }
 
@@ -476,4 +476,9 @@ class MessageCursor implements Current {
     for (let k = 0; k < Math.min(this.keywordBits, this.names.length); k++) if (this.has(k)) set.push(k);
     return set;
   }
+}
+
+/** A commit result where nothing was appended: `at`'s position, both ends. */
+function nothingAppendedAt(at: IndexMapState): { start: LogPosition; end: LogPosition; modseq: bigint } {
+  return { start: position(at), end: position(at), modseq: at.logModseq };
 }

@@ -604,7 +604,13 @@ export class Mailbox {
       next: (tx) => {
         // Our own commits come back through the watch too: those are already applied.
         if (!isBefore(this.position, tx.end)) return;
-        this.writer.refresh();
+        // A fold that fails (a broken dovecot.index row the log cannot rebuild past, a log
+        // another process corrupted) ends the subscribers' streams, not the process.
+        try {
+          this.writer.refresh();
+        } catch (err) {
+          this.live.fail(err);
+        }
       },
       error: (err) => this.live.fail(err),
     });

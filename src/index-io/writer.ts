@@ -291,6 +291,10 @@ export class IndexWriter {
     // Dovecot skips the tail update when it would not move (saved_tail_offset == offset).
     const writeTail = syncTail && (nonEmpty || tailLags(this.settle()));
     if (!nonEmpty && !writeTail) return undefined;
+    // A fold follows at once (listeners, a file sync to come): the rows are read and checked
+    // before anything is written, so that a broken one the log cannot rebuild past fails
+    // the commit before it lands, not after it (a landed commit reported as failed).
+    if (nonEmpty && (this.onFold !== undefined || this.unsynced !== undefined)) this.ensureRows();
     const result = await this.log.transact(async () => {
       // Nothing else writes under our lock, unless a sibling log object of
       // this process in the same lock scope did: fold that first.
