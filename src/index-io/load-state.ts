@@ -130,6 +130,11 @@ function loadOnceUpTo(prefix: string, options: LoadOptions, lazy: boolean, until
     const why = broken ? `dovecot.index is unreadable (${broken.message})` : "there is no dovecot.index";
     throw new IndexCorruptedError(`the log's older files are gone and ${why}: the mailbox needs a rebuild (force-resync)`, { path: prefix });
   }
+  if (until !== undefined && untilHeader === undefined && !checkpoint) {
+    // No file the log holds is at or before `until` (a log recreated since), and no checkpoint
+    // past it to start from (loadOnce's second try): there is no state there.
+    throw new LogPositionLostError(`the log no longer holds position ${until.fileSeq}:${until.offset}`, { path: prefix + ".log", fileSeq: until.fileSeq, offset: until.offset });
+  }
   // Told only now: a lazy load that starts again without the checkpoint must not have reported it.
   if (checkpoint) options.onCheckpoint?.(position(checkpoint));
   if (until === undefined) return finishReplay(run, summary.headers[summary.headers.length - 1], summary.endModseq);

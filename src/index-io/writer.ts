@@ -449,7 +449,14 @@ export class IndexWriter {
   private reload(until?: LogPosition): void {
     let indexedAt: LogPosition | undefined;
     const replaced = this.current.records;
-    this.current = loadState(this.prefix, { onCheckpoint: (at) => (indexedAt = at), ...(until ? { until } : {}) });
+    try {
+      this.current = loadState(this.prefix, { onCheckpoint: (at) => (indexedAt = at), ...(until ? { until } : {}) });
+    } catch (err) {
+      // The log no longer holds `until` (recreated meanwhile): to its end, as a lost position.
+      if (!(until !== undefined && err instanceof LogPositionLostError)) throw err;
+      indexedAt = undefined;
+      this.current = loadState(this.prefix, { onCheckpoint: (at) => (indexedAt = at) });
+    }
     // Where dovecot.index points now: nowhere when the load could not use it, and then the
     // next sync past rewriteMinLogBytes rewrites it, as after an open that found it broken.
     this.indexedAt = indexedAt;

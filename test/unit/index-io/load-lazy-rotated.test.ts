@@ -7,7 +7,7 @@ import { loadState } from "../../../src/index-io/load-state.js";
 import { heldIndexRowsFiles } from "../../../src/index-io/index-rows-file.js";
 import { TransactionLog } from "../../../src/log/log.js";
 import { readLog } from "../../../src/log/view.js";
-import { IndexCorruptedError } from "../../../src/shared/errors.js";
+import { IndexCorruptedError, LogPositionLostError } from "../../../src/shared/errors.js";
 import { encodeIndexFile } from "../../../src/projections/index-file.js";
 
 /*
@@ -83,5 +83,22 @@ describe("lazy dovecot.index rows, a broken row and a log that no longer reaches
     expect(r.end).not.toEqual(r.start);
     expect(heldIndexRowsFiles()).toBe(held);
     await storage.close();
+  });
+});
+
+describe("loadState's until before every file the log holds", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailstore-load-until-lost-"));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("a log recreated at file_seq 2 and no dovecot.index: position 1:500 is lost (not an empty state)", async () => {
+    const prefix = path.join(dir, "dovecot.index");
+    const log = TransactionLog.open(prefix, { create: { fileSeq: 2, indexId: 1234 }, fsync: "never" });
+    await log.append([{ type: "flag-update", external: false, sync: false, updates: [{ uid1: 1, uid2: 1, addFlags: 8, removeFlags: 0, modseqIncFlag: 0 }] }]);
+    await log.close();
+    expect(() => loadState(prefix, { until: { fileSeq: 1, offset: 500 } })).toThrow(LogPositionLostError);
+    expect(loadState(prefix).header.indexId).toBe(1234);
   });
 });
