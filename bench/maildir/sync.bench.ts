@@ -52,6 +52,9 @@ export async function maildirSyncBench(count = 100_000): Promise<string[]> {
       await (await s.openMailbox("INBOX")).refresh();
       await s.close();
     }));
+    // The embedded refreshes above ran as root (this process): a file they made (a rotated
+    // log) would be root's, which doveadm, dropped to the store's user, cannot lock.
+    dovecot.chown(work);
     // Whole processes after the build's writeback, not during it (settleWriteback).
     settleWriteback();
     const dovecotQuiet = medianOf(5, status);
