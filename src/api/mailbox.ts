@@ -280,10 +280,14 @@ export class Mailbox {
    * Whether the mail files (Maildir's new/ and cur/, an mbox file) changed
    * since an index last synced them: a read-only mailbox does not show those
    * changes, a writing refresh() logs them. Always false for dbox, whose
-   * files change only with the index. Reads every row (Maildir, mbox).
+   * files change only with the index. Reads no row when the index's stamps
+   * (Maildir's new/ and cur/ mtimes, the mbox file's size and mtime, in the
+   * header) say nothing changed; else every row (readState).
    */
   hasUnindexedFileChanges(): boolean {
-    return this.backend.filesChangedSinceSync?.(this.state) ?? false;
+    const changed = this.backend.filesChangedSinceSync;
+    if (changed === undefined) return false;
+    return this.readState((state) => changed.call(this.backend, state));
   }
 
   /**

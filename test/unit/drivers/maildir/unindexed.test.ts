@@ -63,3 +63,42 @@ describe("maildir: files changed since the last sync (read-only)", () => {
     }
   });
 });
+
+describe("maildir: the read-only check over a dovecot.index read lazily", () => {
+  let dir: string;
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("reads no row when new/ and cur/ are as the index last saw them; a change is still found", async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "unindexed-lazy-"));
+    const maildir = path.join(dir, "Maildir");
+    for (const sub of ["new", "cur", "tmp"]) fs.mkdirSync(path.join(maildir, sub), { recursive: true });
+    // Enough messages for a dovecot.index of 64 KiB or more: its rows are read on first use.
+    for (let i = 1; i <= 9000; i++) fs.writeFileSync(path.join(maildir, "cur", `${1700000000 + i}.M${i}P1.host:2,`), `Subject: ${i}\n\nbody\n`);
+    const writer = openStorage(`maildir:${maildir}`);
+    const w = await writer.openMailbox("INBOX");
+    await w.refresh();
+    await w.indexLogTail();
+    await writer.close();
+    expect(fs.statSync(path.join(maildir, "dovecot.index")).size).toBeGreaterThanOrEqual(64 * 1024);
+    // Past the one-second window in which a sync leaves the directories' stamps unsaved.
+    const old = new Date(Date.now() - 10_000);
+    for (const sub of ["new", "cur"]) fs.utimesSync(path.join(maildir, sub), old, old);
+    const w2 = openStorage(`maildir:${maildir}`);
+    await (await w2.openMailbox("INBOX")).refresh();
+    await w2.close();
+
+    const ro = openStorage(`maildir:${maildir}`, { readOnly: true });
+    const box = await ro.openMailbox("INBOX");
+    expect((await box.status(["messages"], { refresh: true })).messages).toBe(9000);
+    expect(box.hasUnindexedFileChanges()).toBe(false);
+    expect(box.headerState.records.unread).toBe(true);
+    await ro.close();
+
+    const name = fs.readdirSync(path.join(maildir, "cur"))[0];
+    fs.renameSync(path.join(maildir, "cur", name), path.join(maildir, "cur", name + "S"));
+    const ro2 = openStorage(`maildir:${maildir}`, { readOnly: true });
+    const box2 = await ro2.openMailbox("INBOX");
+    expect(box2.hasUnindexedFileChanges()).toBe(true);
+    await ro2.close();
+  });
+});
