@@ -13,7 +13,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { encodeIndexHeaderArea, decodeIndexFile, decodeIndexFileLazy } from "../projections/index-file.js";
-import { IndexRowsFile } from "./index-rows-file.js";
+import { IndexRowsFile, preadAll } from "./index-rows-file.js";
 import type { IndexMapState } from "../projections/state.js";
 import { IndexCorruptedError } from "../shared/errors.js";
 import { newFilePermissionsIn, finishNewFile } from "../shared/file-mode.js";
@@ -84,7 +84,7 @@ function readLazily(indexPath: string, fd: number, size: number): IndexMapState 
   if (headerSize > head.length && headerSize <= size) head = readAt(fd, 0, headerSize);
   let rows: IndexRowsFile | undefined;
   // Before `rows` exists the decode reads a part itself (the last row's uid, checked at once).
-  const readPart = (offset: number, length: number) => (rows ? rows.readPart(offset, length) : readAt(fd, offset, length));
+  const readPart = (offset: number, length: number) => (rows ? rows.readPart(offset, length) : preadAll(fd, indexPath, offset, length));
   const state = decodeIndexFileLazy(head, size, indexPath, () => rows!.read(), readPart, () => rows!.close());
   if (state === undefined) return undefined;
   // Checked by the decode: the records are where the header says, inside the file.

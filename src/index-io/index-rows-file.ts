@@ -96,7 +96,7 @@ export function heldIndexRowsFiles(): number {
 }
 
 /** `length` bytes at `offset` of `fd`; a file ending before is an IndexCorruptedError. */
-function preadAll(fd: number, path: string, offset: number, length: number): Uint8Array {
+export function preadAll(fd: number, path: string, offset: number, length: number): Uint8Array {
   // Not zeroed first (as readFileSync's buffer): every byte is read into it, or this throws.
   const buf = Buffer.allocUnsafeSlow(length);
   const rows = new Uint8Array(buf.buffer, buf.byteOffset, length);
