@@ -27,29 +27,6 @@ export function timeCommand(cmd: string, args: string[], runs = 5): number {
   return best;
 }
 
-/**
- * Median seconds of each of `fns` over `rounds` rounds after one untimed
- * warm-up round, the order reversed every other round, with a full GC
- * (under --expose-gc) before each run: what one run leaves behind is not
- * collected in the next one's time.
- */
-export function alternatedMedians(fns: ReadonlyArray<() => void>, rounds: number): number[] {
-  const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
-  const times: number[][] = fns.map(() => []);
-  for (let round = -1; round < rounds; round++) {
-    const order = fns.map((_, i) => i);
-    if (round % 2 === 1) order.reverse();
-    for (const i of order) {
-      gc();
-      const t0 = process.hrtime.bigint();
-      fns[i]();
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      if (round >= 0) times[i].push(seconds);
-    }
-  }
-  return times.map(median);
-}
-
 /** The middle value (the upper one of an even count). */
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);

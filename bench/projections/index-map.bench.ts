@@ -1,15 +1,16 @@
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { fileURLToPath } from "node:url";
 import { TransactionLog } from "../../src/log/log.js";
 import type { LogRecord, LogTransaction } from "../../src/log/types.js";
 import { loadState } from "../../src/index-io/load-state.js";
-import { streamLog } from "../../src/log/view.js";
 import { IndexWriter } from "../../src/index-io/writer.js";
 import { applyTransaction, replay } from "../../src/projections/apply.js";
 import { writeCheckpoint } from "../../src/index-io/checkpoint-file.js";
 import { emptyIndexMap, type IndexMapState } from "../../src/projections/state.js";
-import { alternatedMedians, fmt, measure } from "../util.js";
+import { fmt, measure, median } from "../util.js";
 
 const ext = { external: true, sync: false };
 
@@ -53,17 +54,31 @@ export async function openBench(): Promise<string> {
   return `| open a ${count.toLocaleString("en")}-message mailbox: dovecot.index + 1,000-record log tail | ${fmt(r.meanSeconds * 1000)} ms ±${fmt(r.rme, 2)}% | | |`;
 }
 
-const REPLAY_ROUNDS = 7;
+const REPLAY_ROUNDS = 11;
+const REPLAY_CHILD = fileURLToPath(new URL("./replay-child.js", import.meta.url));
 
-/** Full replay (read, decode, fold) of a log with >= 1M records. */
+/** One fresh process running `op` twice on the log of `prefix` (see replay-child.ts): both calls' wall and CPU ms. */
+function replayChild(op: string, prefix: string): { wallMs: number[]; cpuMs: number[] } {
+  const child = spawnSync(process.execPath, ["--expose-gc", REPLAY_CHILD, op, prefix, "2"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  if (child.status !== 0) throw new Error(`replay-child ${op} exited ${child.status ?? child.signal}`);
+  return JSON.parse(child.stdout) as { wallMs: number[]; cpuMs: number[] };
+}
+
+/**
+ * Full replay (read, decode, fold) of a log with >= 1M records, against
+ * decoding it alone. Every figure comes from a fresh process that only reads
+ * the log (see replay-child.ts: in the process that wrote it, V8 pretenured
+ * the decoder's objects and the allocating decode measured 6-9× its cost),
+ * the three alternated, the order reversed every other round. Each child
+ * calls twice: the first call (cold: the JIT still compiling) is reported
+ * apart, the second is the figure.
+ */
 export async function replayBench(): Promise<string> {
   const { dir, prefix } = tmpPrefix();
   const log = TransactionLog.open(prefix, { create: {}, fsync: "never" });
   const appends = appendTransactions(100_000);
   let records = appends.reduce((n, t) => n + t.length + (t.length > 1 ? 1 : 0), 0);
   await log.appendTransactions(appends);
-  // Written in chunks and dropped: a heap still holding the 333k transactions written made
-  // every later allocation's garbage collection slower (replay measured 3× slower, decode 17×).
   for (let i = 0; records < 1_000_000; ) {
     const chunk: LogRecord[][] = [];
     for (; chunk.length < 10_000 && records < 1_000_000; i++) {
@@ -74,20 +89,28 @@ export async function replayBench(): Promise<string> {
     await log.appendTransactions(chunk);
   }
   await log.close();
-  (globalThis as { gc?: () => void }).gc?.();
   const size = fs.statSync(prefix + ".log").size;
-  // Decode alone (read + decode, each transaction dropped): what the fold is compared with,
-  // two ways. As the issue measured it (an object per transaction, as readLog hands them
-  // out), and as the replay itself decodes (`reuse`: one transaction object, overwritten),
-  // against which the ratio is the fold's alone. Plain alternated runs, not benchmark.js:
-  // called from its runner the allocating decode took 1.9-3.9 s per call this session.
-  const [decodeOnly, decodeReused, replaySeconds] = alternatedMedians([
-    () => void streamLog(prefix, undefined, { onTransaction: () => undefined }),
-    () => void streamLog(prefix, undefined, { onTransaction: () => undefined, reuse: true }),
-    () => void loadState(prefix),
-  ], REPLAY_ROUNDS);
+  const ops = ["decode", "decode-reused", "replay"];
+  const runs = ops.map(() => ({ warmWall: [] as number[], warmCpu: [] as number[], coldWall: [] as number[] }));
+  const ratios = { decode: [] as number[], reused: [] as number[], decodeCpu: [] as number[], reusedCpu: [] as number[] };
+  for (let round = 0; round < REPLAY_ROUNDS; round++) {
+    const order = round % 2 === 0 ? [0, 1, 2] : [2, 1, 0];
+    for (const i of order) {
+      const { wallMs, cpuMs } = replayChild(ops[i], prefix);
+      runs[i].coldWall.push(wallMs[0]);
+      runs[i].warmWall.push(wallMs[1]);
+      runs[i].warmCpu.push(cpuMs[1]);
+    }
+    const [d, r, p] = runs;
+    ratios.decode.push(p.warmWall[round] / d.warmWall[round]);
+    ratios.reused.push(p.warmWall[round] / r.warmWall[round]);
+    ratios.decodeCpu.push(p.warmCpu[round] / d.warmCpu[round]);
+    ratios.reusedCpu.push(p.warmCpu[round] / r.warmCpu[round]);
+  }
   fs.rmSync(dir, { recursive: true, force: true });
-  return `| full replay (read + decode + fold) of a ${records.toLocaleString("en")}-record log, ${fmt(size / 1e6)} MB, 100k messages | ${fmt(replaySeconds)} s (median of ${REPLAY_ROUNDS}) | ${fmt(records / replaySeconds / 1e6)} M records/s | ${fmt(replaySeconds / decodeOnly)}× the read + decode alone (${fmt(decodeOnly * 1000)} ms; ${fmt(replaySeconds / decodeReused)}× the decode the replay does, reused objects, ${fmt(decodeReused * 1000)} ms; medians of ${REPLAY_ROUNDS}, alternated) |`;
+  const [decode, reused, replayRun] = runs.map((r) => ({ wall: median(r.warmWall), cpu: median(r.warmCpu), cold: median(r.coldWall) }));
+  const seconds = replayRun.wall / 1000;
+  return `| full replay (read + decode + fold) of a ${records.toLocaleString("en")}-record log, ${fmt(size / 1e6)} MB, 100k messages | ${fmt(seconds)} s (CPU ${fmt(replayRun.cpu / 1000)} s; first call ${fmt(replayRun.cold / 1000)} s) | ${fmt(records / seconds / 1e6)} M records/s | ${fmt(median(ratios.decode))}× the read + decode alone (${fmt(decode.wall)} ms, CPU ${fmt(median(ratios.decodeCpu))}×; first call ${fmt(decode.cold)} ms); ${fmt(median(ratios.reused))}× the decode the replay does (reused objects, ${fmt(reused.wall)} ms, CPU ${fmt(median(ratios.reusedCpu))}×). Medians of ${REPLAY_ROUNDS} rounds of fresh processes, alternated; ratios are medians of each round's ratio |`;
 }
 
 /** One single-flag commit at 10k, 100k, 1M messages: log append under the lock + projection advance. */
