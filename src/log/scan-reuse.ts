@@ -5,6 +5,9 @@
  * themselves. A full replay decodes a million records; with fresh objects
  * each, garbage collection was a good part of its time (issue #11). Dovecot
  * applies records straight from the file buffer for the same reason.
+ * KEYWORD_UPDATE records are checked but left in the bytes too
+ * (RawKeywordUpdate): the replay reads their ranges from there and their
+ * keyword's index from the name cache's entry.
  * EXT_REC_UPDATE records are not even split into entries: the reused record
  * points at them in the log's bytes (`packed`) and the replay applies them
  * from there (after an mdbox import, one entry per message per field: most
@@ -18,13 +21,12 @@ import { decodeRecord } from "./codec.js";
 import type { PayloadSource } from "./records/context.js";
 import { decodeExtRecUpdateInto } from "./records/ext-rec-update.js";
 import { decodeFlagUpdateInto } from "./records/flag-update.js";
-import { decodeKeywordUpdateInto, KeywordNameCache } from "./records/keyword-update.js";
+import { checkKeywordUpdateInto, KeywordNameCache, RawKeywordUpdate } from "./records/keyword-update.js";
 import {
   RecordType, TYPE_EXTERNAL, TYPE_MASK, TYPE_SYNC, type LogEntry, type LogRecord, type LogTransaction, type PackedExtRecUpdates,
 } from "./types.js";
 
 type FlagUpdateRecord = Extract<LogRecord, { type: "flag-update" }>;
-type KeywordUpdateRecord = Extract<LogRecord, { type: "keyword-update" }>;
 type ExtRecRecord = Extract<LogRecord, { type: "ext-rec" }> & { packed: PackedExtRecUpdates };
 
 /** One entry's place in the reused transaction, with its own records (two entries of a transaction never share one). */
@@ -33,7 +35,7 @@ interface Slot {
   /** entry.position, writable. */
   position: { fileSeq: number; offset: number };
   flagUpdate: FlagUpdateRecord;
-  keywordUpdate: KeywordUpdateRecord;
+  keywordUpdate: RawKeywordUpdate;
   extRec: ExtRecRecord;
 }
 
@@ -81,7 +83,7 @@ export class ScanPool {
     const masked = typeField & TYPE_MASK;
     let record: LogRecord;
     if (masked === RecordType.FLAG_UPDATE) record = decodeFlagUpdateInto(src, this.slot(index).flagUpdate) as FlagUpdateRecord;
-    else if (masked === RecordType.KEYWORD_UPDATE) record = decodeKeywordUpdateInto(src, this.slot(index).keywordUpdate, this.names) as KeywordUpdateRecord;
+    else if (masked === RecordType.KEYWORD_UPDATE) record = checkKeywordUpdateInto(src, this.slot(index).keywordUpdate, this.names);
     else if (masked === RecordType.EXT_REC_UPDATE) record = decodeExtRecUpdateInto(src, this.slot(index).extRec) as ExtRecRecord;
     else return decodeRecord(typeField, src, headerOffset);
     record.external = (typeField & TYPE_EXTERNAL) !== 0;
@@ -98,7 +100,7 @@ export class ScanPool {
         entry: { position, size: 0, modseq: 0n, record: { type: "boundary", size: 0, external: true, sync: false } },
         position,
         flagUpdate: { type: "flag-update", updates: [], external: false, sync: false },
-        keywordUpdate: { type: "keyword-update", modifyType: "add", name: "", ranges: [], external: false, sync: false },
+        keywordUpdate: new RawKeywordUpdate(),
         extRec: {
           type: "ext-rec", recordSize: 0, updates: [], external: false, sync: false,
           packed: { bytes: EMPTY, view: new DataView(EMPTY.buffer), start: 0, count: 0, entrySize: 0 },

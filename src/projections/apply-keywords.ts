@@ -4,6 +4,7 @@
  * list in the extension header, one bitmap per message. No EXT_INTRO is ever
  * logged for it; it is created and grown here, taking the next ext_id.
  */
+import { RawKeywordUpdate, type KeywordName } from "../log/records/keyword-update.js";
 import { EXT_ID_BY_NAME, type LogRecord } from "../log/types.js";
 import type { ApplyContext } from "./apply-context.js";
 import { raiseMessageModseqs } from "./apply-modseq.js";
@@ -84,9 +85,8 @@ export function parseKeywordsHeader(data: Uint8Array, hdrSize: number): string[]
 
 /** KEYWORD_UPDATE: add or remove one keyword on uid ranges; an unknown name is registered first, even for a remove. */
 export function applyKeywordUpdate(ctx: ApplyContext, record: KeywordUpdateRecord): void {
-  if (record.name === "" || record.name.includes("\0")) throw ctx.corrupt("invalid keyword name");
-  let index = keywordIndex(ctx.keywords, record.name);
-  if (index < 0) index = addKeyword(ctx, record.name);
+  const raw = record instanceof RawKeywordUpdate ? record : undefined;
+  const index = raw === undefined ? keywordIndexToUpdate(ctx, record.name) : rawKeywordIndex(ctx, raw.nameEntry);
   const extId = ctx.extIdByName(KEYWORDS_EXT_NAME);
   let ext = ctx.exts[extId];
   if (index >> 3 >= ext.recordSize) {
@@ -96,33 +96,67 @@ export function applyKeywordUpdate(ctx: ApplyContext, record: KeywordUpdateRecor
   }
   const byteOffset = ext.recordOffset + (index >> 3);
   const mask = 1 << (index & 7);
+  if (raw !== undefined) {
+    // Ranges read from the log's bytes (checked by the scan): no range objects.
+    const view = raw.view;
+    for (let p = raw.rangesStart; p < raw.rangesEnd; p += 8) {
+      updateKeywordRange(ctx, record, index, byteOffset, mask, view.getUint32(p, true), view.getUint32(p + 4, true));
+    }
+  } else {
+    for (const r of record.ranges) updateKeywordRange(ctx, record, index, byteOffset, mask, r.uid1, r.uid2);
+  }
+}
+
+/** The index of keyword `name`, registered first when new. Throws LogCorruptedError for a name Dovecot refuses. */
+function keywordIndexToUpdate(ctx: ApplyContext, name: string): number {
+  if (name === "" || name.includes("\0")) throw ctx.corrupt("invalid keyword name");
+  const index = keywordIndex(ctx.keywords, name);
+  return index < 0 ? addKeyword(ctx, name) : index;
+}
+
+/**
+ * keywordIndexToUpdate for a raw record's name: remembered on the name
+ * cache's entry with the keyword list it holds for. Lists only grow, and a
+ * list changed within a fold is another object, so the same list object
+ * gives the same index.
+ */
+function rawKeywordIndex(ctx: ApplyContext, entry: KeywordName): number {
+  const keywords = ctx.keywords;
+  if (entry.keywords === keywords) return entry.index;
+  const index = keywordIndexToUpdate(ctx, entry.name);
+  // Read again: registering the name made the list the draft's.
+  entry.keywords = ctx.keywords;
+  entry.index = index;
+  return index;
+}
+
+/** Sets or clears keyword `index` (its bit: byteOffset in each row, mask) on the messages uid1..uid2. */
+function updateKeywordRange(ctx: ApplyContext, record: KeywordUpdateRecord, index: number, byteOffset: number, mask: number, uid1: number, uid2: number): void {
+  const records = ctx.records;
+  const first = records.firstOfUids(uid1, uid2);
+  if (first < 0) return;
+  const last = records.lastOfUids(first, uid1, uid2);
+  raiseMessageModseqs(ctx, first, last, ctx.entry.modseq);
   const add = record.modifyType === "add";
   const fx = ctx.effects;
   // The registered spelling: the one every reader of the state sees.
   const keyword = fx === undefined ? "" : ctx.keywords[index];
   const external = record.external;
-  for (const r of record.ranges) {
-    const records = ctx.records;
-    const first = records.firstOfUids(r.uid1, r.uid2);
-    if (first < 0) continue;
-    const last = records.lastOfUids(first, r.uid1, r.uid2);
-    raiseMessageModseqs(ctx, first, last, ctx.entry.modseq);
-    const editor = ctx.edit();
-    const rs = editor.recordSize;
-    const cur = editor.span(first, last);
-    do {
-      // The record index of leaf row i (effects only).
-      const leafStart = cur.first - cur.from;
-      for (let i = cur.from; i <= cur.to; i++) {
-        const at = i * rs + byteOffset;
-        const value = add ? cur.bytes[at] | mask : cur.bytes[at] & ~mask;
-        if (value === cur.bytes[at]) continue;
-        cur.writable();
-        cur.bytes[at] = value;
-        fx?.keyword(leafStart + i, cur.words[(i * rs) >>> 2], keyword, record.modifyType, external);
-      }
-    } while (cur.next());
-  }
+  const editor = ctx.edit();
+  const rs = editor.recordSize;
+  const cur = editor.span(first, last);
+  do {
+    // The record index of leaf row i (effects only).
+    const leafStart = cur.first - cur.from;
+    for (let i = cur.from; i <= cur.to; i++) {
+      const at = i * rs + byteOffset;
+      const value = add ? cur.bytes[at] | mask : cur.bytes[at] & ~mask;
+      if (value === cur.bytes[at]) continue;
+      cur.writable();
+      cur.bytes[at] = value;
+      fx?.keyword(leafStart + i, cur.words[(i * rs) >>> 2], keyword, record.modifyType, external);
+    }
+  } while (cur.next());
 }
 
 /** KEYWORD_RESET: clear every keyword of the messages in the ranges. */

@@ -64,19 +64,11 @@ export function readUidRanges(src: PayloadSource, at: number, what: string): Uid
  * reusing scan decodes every keyword update into the same array). Returns `out`.
  */
 export function readUidRangesInto(src: PayloadSource, at: number, what: string, out: UidRange[]): UidRange[] {
-  const length = src.end - at;
-  if (length <= 0 || length % 8 !== 0) {
-    throw corrupt(src, `${what}: UID range list of ${length} bytes`, at);
-  }
-  const count = length / 8;
-  let prev = 0;
+  checkUidRanges(src, at, what);
+  const count = (src.end - at) / 8;
   for (let i = 0, p = at; p < src.end; i++, p += 8) {
     const uid1 = src.view.getUint32(p, true);
     const uid2 = src.view.getUint32(p + 4, true);
-    if (!isValidUidRange(uid1, uid2, prev)) {
-      throw corrupt(src, `${what}: invalid UID range ${uid1}..${uid2}`, p);
-    }
-    prev = uid2;
     const r = out[i];
     if (r === undefined) out[i] = { uid1, uid2 };
     else {
@@ -86,6 +78,28 @@ export function readUidRangesInto(src: PayloadSource, at: number, what: string, 
   }
   if (out.length !== count) out.length = count;
   return out;
+}
+
+/**
+ * Checks {uid1, uid2} pairs from `at` to the payload end as Dovecot's log
+ * view does (uid1 != 0, uid1 <= uid2, ascending, no overlap), keeping
+ * nothing: readUidRangesInto decodes after it; a replay applies them from
+ * the bytes. Throws LogCorruptedError.
+ */
+export function checkUidRanges(src: PayloadSource, at: number, what: string): void {
+  const length = src.end - at;
+  if (length <= 0 || length % 8 !== 0) {
+    throw corrupt(src, `${what}: UID range list of ${length} bytes`, at);
+  }
+  let prev = 0;
+  for (let p = at; p < src.end; p += 8) {
+    const uid1 = src.view.getUint32(p, true);
+    const uid2 = src.view.getUint32(p + 4, true);
+    if (!isValidUidRange(uid1, uid2, prev)) {
+      throw corrupt(src, `${what}: invalid UID range ${uid1}..${uid2}`, p);
+    }
+    prev = uid2;
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import { bytesToString, pad4, stringToBytes } from "../bytes.js";
-import type { LogRecordBody } from "../types.js";
-import { corrupt, readUidRangesInto, writeUidRanges, type PayloadSource, type RecordCodec } from "./context.js";
+import type { LogRecordBody, UidRange } from "../types.js";
+import { checkUidRanges, corrupt, readUidRangesInto, writeUidRanges, type PayloadSource, type RecordCodec } from "./context.js";
 
 export type KeywordUpdate = Extract<LogRecordBody, { type: "keyword-update" }>;
 
@@ -33,44 +33,131 @@ export const keywordUpdateCodec: RecordCodec<KeywordUpdate> = {
  * LogCorruptedError for a payload Dovecot would reject. Returns `target`.
  */
 export function decodeKeywordUpdateInto(src: PayloadSource, target: KeywordUpdate, names?: KeywordNameCache): KeywordUpdate {
-  if (src.end - src.start < 4) throw corrupt(src, "keyword-update: truncated header");
-  const modify = src.bytes[src.start];
-  if (modify > 1) throw corrupt(src, `keyword-update: unknown modify type ${modify}`);
-  const nameSize = src.view.getUint16(src.start + 2, true);
-  if (nameSize === 0) throw corrupt(src, "keyword-update: empty keyword name");
+  const rangesStart = checkKeywordHeader(src);
   const nameStart = src.start + 4;
-  const rangesStart = src.start + pad4(4 + nameSize);
-  if (rangesStart >= src.end) throw corrupt(src, "keyword-update: no UID ranges after the name");
-  target.modifyType = modify === 0 ? "add" : "remove";
-  target.name = names?.lookup(src.bytes, nameStart, nameStart + nameSize) ?? bytesToString(src.bytes, nameStart, nameStart + nameSize);
+  const nameEnd = nameStart + src.view.getUint16(src.start + 2, true);
+  target.modifyType = src.bytes[src.start] === 0 ? "add" : "remove";
+  target.name = names?.lookup(src.bytes, nameStart, nameEnd) ?? bytesToString(src.bytes, nameStart, nameEnd);
   target.ranges = readUidRangesInto(src, rangesStart, "keyword-update", target.ranges);
   return target;
 }
 
 /**
- * The last few keyword names decoded, compared byte for byte with the next
- * one (names are latin1 here, one byte per character, as bytesToString reads them).
+ * Checks a KEYWORD_UPDATE's fixed part and name as Dovecot's reader does;
+ * returns where its uid ranges start. Throws LogCorruptedError.
+ */
+function checkKeywordHeader(src: PayloadSource): number {
+  if (src.end - src.start < 4) throw corrupt(src, "keyword-update: truncated header");
+  const modify = src.bytes[src.start];
+  if (modify > 1) throw corrupt(src, `keyword-update: unknown modify type ${modify}`);
+  const nameSize = src.view.getUint16(src.start + 2, true);
+  if (nameSize === 0) throw corrupt(src, "keyword-update: empty keyword name");
+  const rangesStart = src.start + pad4(4 + nameSize);
+  if (rangesStart >= src.end) throw corrupt(src, "keyword-update: no UID ranges after the name");
+  return rangesStart;
+}
+
+/** A keyword name as KeywordNameCache keeps it, with what a replay last learned of it. */
+export interface KeywordName {
+  readonly name: string;
+  /**
+   * The keyword list `index` was found in (a fold's ctx.keywords), and the
+   * name's index there: the fold of a raw update reads it instead of looking
+   * the name up again. Set by the fold (apply-keywords.ts), never here.
+   */
+  keywords: readonly string[] | undefined;
+  index: number;
+}
+
+/**
+ * Keyword names decoded, compared byte for byte with the next one (names are
+ * latin1 here, one byte per character, as bytesToString reads them). A
+ * small table with one place per hash of the name's length and last two
+ * bytes: a log cycling through a few names ($Label1..$Label5) finds each at
+ * once instead of comparing with every name kept (that walk was 40% of the
+ * reused decode's own time in a replay profile). Names that share a place
+ * replace each other: a miss decodes as before.
  */
 export class KeywordNameCache {
-  private readonly names: string[] = [];
-  private next = 0;
+  private readonly slots: (KeywordName | undefined)[] = new Array(KEYWORD_NAME_SLOTS).fill(undefined);
 
-  /** The name in bytes[start..end), decoded once and remembered. */
+  /** The name in bytes[start..end) (end > start), decoded once and remembered. */
   lookup(bytes: Uint8Array, start: number, end: number): string {
+    return this.entry(bytes, start, end).name;
+  }
+
+  /** lookup(), as the kept entry. */
+  entry(bytes: Uint8Array, start: number, end: number): KeywordName {
     const length = end - start;
-    for (const name of this.names) {
-      // The last character first: names like $Label1..$Label5 differ there.
-      if (name.length !== length || name.charCodeAt(length - 1) !== bytes[end - 1]) continue;
+    const slot = (length * 31 + bytes[end - 1] * 7 + bytes[end - 2 < start ? start : end - 2]) & (KEYWORD_NAME_SLOTS - 1);
+    const kept = this.slots[slot];
+    if (kept !== undefined && kept.name.length === length) {
+      const name = kept.name;
       let i = 0;
       while (i < length && name.charCodeAt(i) === bytes[start + i]) i++;
-      if (i === length) return name;
+      if (i === length) return kept;
     }
-    const name = bytesToString(bytes, start, end);
-    // A ring: a log cycling through more names than this only decodes as before.
-    this.names[this.next] = name;
-    this.next = (this.next + 1) % KEYWORD_NAMES_KEPT;
-    return name;
+    const entry: KeywordName = { name: bytesToString(bytes, start, end), keywords: undefined, index: -1 };
+    this.slots[slot] = entry;
+    return entry;
   }
 }
 
-const KEYWORD_NAMES_KEPT = 16;
+/** Places in a KeywordNameCache (a power of two). */
+const KEYWORD_NAME_SLOTS = 64;
+
+/**
+ * A KEYWORD_UPDATE left in the log's bytes, for a replay (a reusing scan's,
+ * see scan-reuse.ts): checked as decodeKeywordUpdateInto checks it, but
+ * neither its name nor its ranges are turned into objects. The fold reads
+ * the ranges from `view` (rangesStart to end, {uid1, uid2} pairs) and the
+ * keyword's index from `nameEntry`, as Dovecot applies records on the
+ * file's buffer. `name` and `ranges` are still there for any other reader,
+ * decoded when asked. Overwritten by the next record the scan checks into it.
+ */
+export class RawKeywordUpdate {
+  readonly type = "keyword-update" as const;
+  external = false;
+  sync = false;
+  modifyType: "add" | "remove" = "add";
+  view: DataView = new DataView(new ArrayBuffer(0));
+  /** File offsets (less the source's delta) of the uid ranges in `view`. */
+  rangesStart = 0;
+  rangesEnd = 0;
+  nameEntry: KeywordName = { name: "", keywords: undefined, index: -1 };
+  private readonly decodedRanges: UidRange[] = [];
+  private rangesOf: DataView | undefined;
+  private rangesOfStart = -1;
+
+  get name(): string {
+    return this.nameEntry.name;
+  }
+
+  get ranges(): UidRange[] {
+    // Decoded once per record checked into this object (a fold reads the bytes and never asks).
+    if (this.rangesOf !== this.view || this.rangesOfStart !== this.rangesStart) {
+      const out = this.decodedRanges;
+      out.length = 0;
+      for (let p = this.rangesStart; p < this.rangesEnd; p += 8) out.push({ uid1: this.view.getUint32(p, true), uid2: this.view.getUint32(p + 4, true) });
+      this.rangesOf = this.view;
+      this.rangesOfStart = this.rangesStart;
+    }
+    return this.decodedRanges;
+  }
+}
+
+/**
+ * Checks a KEYWORD_UPDATE payload as decodeKeywordUpdateInto does (same
+ * errors, same offsets) and points `target` at it. Returns `target`.
+ */
+export function checkKeywordUpdateInto(src: PayloadSource, target: RawKeywordUpdate, names: KeywordNameCache): RawKeywordUpdate {
+  const rangesStart = checkKeywordHeader(src);
+  checkUidRanges(src, rangesStart, "keyword-update");
+  const nameStart = src.start + 4;
+  target.modifyType = src.bytes[src.start] === 0 ? "add" : "remove";
+  target.nameEntry = names.entry(src.bytes, nameStart, nameStart + src.view.getUint16(src.start + 2, true));
+  target.view = src.view;
+  target.rangesStart = rangesStart;
+  target.rangesEnd = src.end;
+  return target;
+}
