@@ -1,5 +1,5 @@
 import { assertNever } from "../shared/errors.js";
-import { isInternalFlagUpdate } from "./records/flag-update.js";
+import { isInternalFlagUpdate, RawFlagUpdate } from "./records/flag-update.js";
 import type { LogFileHeader, LogRecord, LogRecordType } from "./types.js";
 
 /** Dovecot counts in a uint64_t: past its largest value the counter wraps to 0. */
@@ -21,7 +21,9 @@ export function nextModseq(counter: bigint, record: LogRecord, header: LogFileHe
     case "flag-update": {
       const hidesInternal = header.majorVersion > 1 || header.minorVersion >= 3;
       if (!hidesInternal) return inc(counter);
-      return record.updates.some((u) => !isInternalFlagUpdate(u)) ? inc(counter) : counter;
+      // A raw record (a replay's) knows from its check, without objects.
+      const moves = record instanceof RawFlagUpdate ? record.movesModseq : record.updates.some((u) => !isInternalFlagUpdate(u));
+      return moves ? inc(counter) : counter;
     }
     case "modseq-update": {
       let max = counter;

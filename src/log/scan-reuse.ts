@@ -5,9 +5,9 @@
  * themselves. A full replay decodes a million records; with fresh objects
  * each, garbage collection was a good part of its time (issue #11). Dovecot
  * applies records straight from the file buffer for the same reason.
- * KEYWORD_UPDATE records are checked but left in the bytes too
- * (RawKeywordUpdate): the replay reads their ranges from there and their
- * keyword's index from the name cache's entry.
+ * FLAG_UPDATE and KEYWORD_UPDATE records are checked but left in the bytes
+ * too (RawFlagUpdate, RawKeywordUpdate): the replay reads their updates and
+ * ranges from there, and a keyword's index from the name cache's entry.
  * EXT_REC_UPDATE records are not even split into entries: the reused record
  * points at them in the log's bytes (`packed`) and the replay applies them
  * from there (after an mdbox import, one entry per message per field: most
@@ -20,13 +20,12 @@
 import { decodeRecord } from "./codec.js";
 import type { PayloadSource } from "./records/context.js";
 import { decodeExtRecUpdateInto } from "./records/ext-rec-update.js";
-import { decodeFlagUpdateInto } from "./records/flag-update.js";
+import { checkFlagUpdateInto, RawFlagUpdate } from "./records/flag-update.js";
 import { checkKeywordUpdateInto, KeywordNameCache, RawKeywordUpdate } from "./records/keyword-update.js";
 import {
   RecordType, TYPE_EXTERNAL, TYPE_MASK, TYPE_SYNC, type LogEntry, type LogRecord, type LogTransaction, type PackedExtRecUpdates,
 } from "./types.js";
 
-type FlagUpdateRecord = Extract<LogRecord, { type: "flag-update" }>;
 type ExtRecRecord = Extract<LogRecord, { type: "ext-rec" }> & { packed: PackedExtRecUpdates };
 
 /** One entry's place in the reused transaction, with its own records (two entries of a transaction never share one). */
@@ -34,7 +33,7 @@ interface Slot {
   entry: LogEntry;
   /** entry.position, writable. */
   position: { fileSeq: number; offset: number };
-  flagUpdate: FlagUpdateRecord;
+  flagUpdate: RawFlagUpdate;
   keywordUpdate: RawKeywordUpdate;
   extRec: ExtRecRecord;
 }
@@ -82,7 +81,7 @@ export class ScanPool {
   decode(index: number, typeField: number, src: PayloadSource, headerOffset: number): LogRecord {
     const masked = typeField & TYPE_MASK;
     let record: LogRecord;
-    if (masked === RecordType.FLAG_UPDATE) record = decodeFlagUpdateInto(src, this.slot(index).flagUpdate) as FlagUpdateRecord;
+    if (masked === RecordType.FLAG_UPDATE) record = checkFlagUpdateInto(src, this.slot(index).flagUpdate);
     else if (masked === RecordType.KEYWORD_UPDATE) record = checkKeywordUpdateInto(src, this.slot(index).keywordUpdate, this.names);
     else if (masked === RecordType.EXT_REC_UPDATE) record = decodeExtRecUpdateInto(src, this.slot(index).extRec) as ExtRecRecord;
     else return decodeRecord(typeField, src, headerOffset);
@@ -99,7 +98,7 @@ export class ScanPool {
       slot = {
         entry: { position, size: 0, modseq: 0n, record: { type: "boundary", size: 0, external: true, sync: false } },
         position,
-        flagUpdate: { type: "flag-update", updates: [], external: false, sync: false },
+        flagUpdate: new RawFlagUpdate(),
         keywordUpdate: new RawKeywordUpdate(),
         extRec: {
           type: "ext-rec", recordSize: 0, updates: [], external: false, sync: false,

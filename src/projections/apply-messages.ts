@@ -7,7 +7,8 @@
  * by row walk only to name the error on bad counters.
  */
 import type { Draft } from "immer";
-import { MailFlag, MAIL_FLAGS_NONRECENT, type FlagUpdate, type LogRecord } from "../log/types.js";
+import { RawFlagUpdate } from "../log/records/flag-update.js";
+import { MailFlag, MAIL_FLAGS_NONRECENT, type LogRecord } from "../log/types.js";
 import type { ApplyContext } from "./apply-context.js";
 import { raiseHighestModseq, raiseMessageModseqs } from "./apply-modseq.js";
 import { IndexHeaderFlag, type IndexBaseHeader } from "./base-header.js";
@@ -90,8 +91,8 @@ function updateLowwaters(c: Counters, uid: number, flags: number): void {
   if ((flags & MailFlag.DELETED) !== 0 && uid < c.deletedLowwater) c.deletedLowwater = uid;
 }
 
-function isInternalFlagUpdate(u: FlagUpdate): boolean {
-  return ((u.addFlags | u.removeFlags) & MAIL_FLAGS_NONRECENT) === 0 && u.modseqIncFlag === 0;
+function isInternalFlagChange(addFlags: number, removeFlags: number, modseqIncFlag: number): boolean {
+  return ((addFlags | removeFlags) & MAIL_FLAGS_NONRECENT) === 0 && modseqIncFlag === 0;
 }
 
 /**
@@ -141,15 +142,27 @@ export function applyAppend(ctx: ApplyContext, record: AppendRecord): void {
 
 /** FLAG_UPDATE: flags = (flags & ~remove) | add on every existing message of each range. */
 export function applyFlagUpdate(ctx: ApplyContext, record: FlagUpdateRecord): void {
-  for (const u of record.updates) {
-    const records = ctx.records;
-    const first = records.firstOfUids(u.uid1, u.uid2);
-    if (first < 0) continue;
-    const last = records.lastOfUids(first, u.uid1, u.uid2);
-    if (!isInternalFlagUpdate(u)) raiseMessageModseqs(ctx, first, last, ctx.entry.modseq);
-    if (u.addFlags & MailFlag.DIRTY) ctx.header.flags |= IndexHeaderFlag.HAVE_DIRTY;
-    applyFlagChange(ctx, first, last, u);
+  if (record instanceof RawFlagUpdate) {
+    // Updates read from the log's bytes (checked by the scan): no update objects.
+    const view = record.view;
+    for (let p = record.start; p < record.end; p += 12) {
+      const flags = view.getUint32(p + 8, true);
+      applyFlagRange(ctx, view.getUint32(p, true), view.getUint32(p + 4, true), flags & 0xff, (flags >>> 8) & 0xff, (flags >>> 16) & 0xff);
+    }
+    return;
   }
+  for (const u of record.updates) applyFlagRange(ctx, u.uid1, u.uid2, u.addFlags, u.removeFlags, u.modseqIncFlag);
+}
+
+/** One update of a FLAG_UPDATE: the messages uid1..uid2 that exist. */
+function applyFlagRange(ctx: ApplyContext, uid1: number, uid2: number, addFlags: number, removeFlags: number, modseqIncFlag: number): void {
+  const records = ctx.records;
+  const first = records.firstOfUids(uid1, uid2);
+  if (first < 0) return;
+  const last = records.lastOfUids(first, uid1, uid2);
+  if (!isInternalFlagChange(addFlags, removeFlags, modseqIncFlag)) raiseMessageModseqs(ctx, first, last, ctx.entry.modseq);
+  if (addFlags & MailFlag.DIRTY) ctx.header.flags |= IndexHeaderFlag.HAVE_DIRTY;
+  applyFlagChange(ctx, first, last, addFlags, removeFlags);
 }
 
 /**
@@ -161,10 +174,9 @@ export function applyFlagUpdate(ctx: ApplyContext, record: FlagUpdateRecord): vo
  * are made before anything is written: at once when even every row flipping
  * would keep the counters valid, else by a read-only count pass.
  */
-function applyFlagChange(ctx: ApplyContext, first: number, last: number, u: FlagUpdate): void {
-  const keep = ~u.removeFlags & 0xff;
-  const add = u.addFlags;
-  const counted = ((add | u.removeFlags) & (MailFlag.SEEN | MailFlag.DELETED)) !== 0;
+function applyFlagChange(ctx: ApplyContext, first: number, last: number, add: number, removeFlags: number): void {
+  const keep = ~removeFlags & 0xff;
+  const counted = ((add | removeFlags) & (MailFlag.SEEN | MailFlag.DELETED)) !== 0;
   const editor = ctx.edit();
   const c = readCounters(ctx.header, editor.count);
   if (counted && !flipsFit(c, keep, add, last - first + 1)) {

@@ -27,20 +27,16 @@ export const flagUpdateCodec: RecordCodec<FlagUpdateBody> = {
 
 /**
  * Decodes a FLAG_UPDATE payload into `target`, reusing the update objects it
- * holds (a reusing scan decodes every flag update into the same one).
- * Throws LogCorruptedError for a payload Dovecot would reject. Returns `target`.
+ * holds. Throws LogCorruptedError for a payload Dovecot would reject
+ * (checkFlagUpdate). Returns `target`.
  */
 export function decodeFlagUpdateInto(src: PayloadSource, target: FlagUpdateBody): FlagUpdateBody {
-  const count = requireMultiple(src, 12, "flag-update");
+  checkFlagUpdate(src);
+  const count = (src.end - src.start) / 12;
   const updates = target.updates;
-  let prev = 0;
   for (let i = 0, p = src.start; i < count; i++, p += 12) {
     const uid1 = src.view.getUint32(p, true);
     const uid2 = src.view.getUint32(p + 4, true);
-    if (!isValidUidRange(uid1, uid2, prev)) {
-      throw corrupt(src, `flag-update: invalid UID range ${uid1}..${uid2}`, p);
-    }
-    prev = uid2;
     const u = updates[i];
     if (u === undefined) {
       updates[i] = { uid1, uid2, addFlags: src.bytes[p + 8], removeFlags: src.bytes[p + 9], modseqIncFlag: src.bytes[p + 10] };
@@ -53,6 +49,76 @@ export function decodeFlagUpdateInto(src: PayloadSource, target: FlagUpdateBody)
     }
   }
   if (updates.length !== count) updates.length = count;
+  return target;
+}
+
+/**
+ * Checks a FLAG_UPDATE payload as Dovecot's reader does (whole entries,
+ * valid ascending uid ranges). Returns whether any update is not internal
+ * (isInternalFlagUpdate): whether the record moves the modseq. Throws
+ * LogCorruptedError.
+ */
+function checkFlagUpdate(src: PayloadSource): boolean {
+  const count = requireMultiple(src, 12, "flag-update");
+  let prev = 0;
+  let visible = false;
+  for (let i = 0, p = src.start; i < count; i++, p += 12) {
+    const uid1 = src.view.getUint32(p, true);
+    const uid2 = src.view.getUint32(p + 4, true);
+    if (!isValidUidRange(uid1, uid2, prev)) {
+      throw corrupt(src, `flag-update: invalid UID range ${uid1}..${uid2}`, p);
+    }
+    prev = uid2;
+    visible ||= ((src.bytes[p + 8] | src.bytes[p + 9]) & 0x1f) !== 0 || src.bytes[p + 10] !== 0;
+  }
+  return visible;
+}
+
+/**
+ * A FLAG_UPDATE left in the log's bytes, for a replay (a reusing scan's, see
+ * scan-reuse.ts): checked as decodeFlagUpdateInto checks it, its updates not
+ * turned into objects. The fold reads them from `view` (start to end, 12
+ * bytes each: uid1 u32, uid2 u32, add_flags, remove_flags, modseq_inc_flag,
+ * pad), as Dovecot applies records on the file's buffer; `updates` is still
+ * there for any other reader, decoded when asked. Overwritten by the next
+ * record the scan checks into it.
+ */
+export class RawFlagUpdate {
+  readonly type = "flag-update" as const;
+  external = false;
+  sync = false;
+  view: DataView = new DataView(new ArrayBuffer(0));
+  /** Offsets in `view` of the first update and just past the last. */
+  start = 0;
+  end = 0;
+  /** Whether an update is not internal: the record moves the modseq (nextModseq). */
+  movesModseq = false;
+  private readonly decoded: FlagUpdate[] = [];
+  private decodedOf: DataView | undefined;
+  private decodedStart = -1;
+
+  get updates(): FlagUpdate[] {
+    // Decoded once per record checked into this object (a fold reads the bytes and never asks).
+    if (this.decodedOf !== this.view || this.decodedStart !== this.start) {
+      const out = this.decoded;
+      out.length = 0;
+      const bytes = new Uint8Array(this.view.buffer, this.view.byteOffset, this.view.byteLength);
+      for (let p = this.start; p < this.end; p += 12) {
+        out.push({ uid1: this.view.getUint32(p, true), uid2: this.view.getUint32(p + 4, true), addFlags: bytes[p + 8], removeFlags: bytes[p + 9], modseqIncFlag: bytes[p + 10] });
+      }
+      this.decodedOf = this.view;
+      this.decodedStart = this.start;
+    }
+    return this.decoded;
+  }
+}
+
+/** Checks a FLAG_UPDATE payload as decodeFlagUpdateInto does (same errors, same offsets) and points `target` at it. Returns `target`. */
+export function checkFlagUpdateInto(src: PayloadSource, target: RawFlagUpdate): RawFlagUpdate {
+  target.movesModseq = checkFlagUpdate(src);
+  target.view = src.view;
+  target.start = src.start;
+  target.end = src.end;
   return target;
 }
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { encodeTransaction } from "../../../src/log/encode-file.js";
 import { decodeLogHeader, encodeLogHeader } from "../../../src/log/header.js";
 import { scanTransactions } from "../../../src/log/file.js";
+import { RawFlagUpdate } from "../../../src/log/records/flag-update.js";
 import { RawKeywordUpdate } from "../../../src/log/records/keyword-update.js";
 import { LogCorruptedError } from "../../../src/shared/errors.js";
 import type { LogRecord, LogTransaction } from "../../../src/log/types.js";
@@ -18,7 +19,7 @@ function logOf(...transactions: LogRecord[][]): Uint8Array {
 /**
  * Every transaction, deep-copied while the callback runs (a reusing scan
  * overwrites it afterwards), a reusing scan's in-place ext-rec entries and
- * raw keyword updates turned into the objects a plain scan decodes.
+ * raw flag and keyword updates turned into the objects a plain scan decodes.
  */
 function scan(bytes: Uint8Array, reuse: boolean): LogTransaction[] {
   const seen: LogTransaction[] = [];
@@ -29,6 +30,10 @@ function scan(bytes: Uint8Array, reuse: boolean): LogTransaction[] {
 }
 
 function unpacked(record: LogRecord): LogRecord {
+  if (record instanceof RawFlagUpdate) {
+    const { type, updates, external, sync } = record;
+    return { type, updates: updates.map((u) => ({ ...u })), external, sync };
+  }
   if (record instanceof RawKeywordUpdate) {
     const { type, modifyType, name, ranges, external, sync } = record;
     return { type, modifyType, name, ranges: ranges.map((r) => ({ ...r })), external, sync };
