@@ -1,0 +1,141 @@
+/**
+ * A replay from a reusing scan applies FLAG_UPDATE and KEYWORD_UPDATE
+ * records from the log's bytes (RawFlagUpdate, RawKeywordUpdate); a plain
+ * scan decodes them into objects, which applyTransaction folds. On random
+ * logs of appends, flag updates and keyword updates (names in several
+ * spellings, ranges past the last message), both must give the same
+ * dovecot.index bytes; on the same logs with one byte changed, the same
+ * outcome (the same state, or the same LogCorruptedError at the same place).
+ *
+ * Failures print fast-check's seed and path; rerun one with
+ * PROP_SEED=<seed> PROP_PATH=<path> npx vitest run test/property/raw-updates-replay.test.ts
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { encodeTransaction } from "../../src/log/encode-file.js";
+import { scanTransactions } from "../../src/log/file.js";
+import { decodeLogHeader, encodeLogHeader } from "../../src/log/header.js";
+import type { LogRecord, LogTransaction, UidRange } from "../../src/log/types.js";
+import { applyTransaction, Replay } from "../../src/projections/apply.js";
+import { encodeIndexFile } from "../../src/projections/index-file.js";
+import { highestModseq, keywordNames } from "../../src/projections/read.js";
+import { emptyIndexMap, type IndexMapState } from "../../src/projections/state.js";
+import { LogCorruptedError } from "../../src/shared/errors.js";
+import { enableModseq } from "../unit/projections/log-builder.js";
+
+const SEED = Number(process.env.PROP_SEED ?? 20261208);
+const PATH = process.env.PROP_PATH;
+const RUNS = Number(process.env.PROP_RUNS ?? 200);
+
+const header = { indexId: 0x65000000, fileSeq: 1, prevFileSeq: 0, prevFileOffset: 0, createStamp: 0x65000000, initialModseq: 1n };
+const int = { external: false, sync: false };
+/** Spellings that fold to the same keyword, and a few others. */
+const NAMES = ["$Label1", "$label1", "$LABEL1", "$Label2", "$Label12", "kw0", "KW0", "a", "b", "$Junk"];
+/** Flag bits, DIRTY and a non-IMAP bit included. */
+const FLAG = fc.constantFrom(0, 1, 2, 4, 8, 16, 0x20, 0x40, 0x80, 8 | 4, 0x80 | 8);
+
+const ranges = (maxUid: number): fc.Arbitrary<UidRange[]> =>
+  fc.uniqueArray(fc.integer({ min: 1, max: maxUid }), { minLength: 1, maxLength: 6 }).map((xs) => {
+    const sorted = xs.sort((a, b) => a - b);
+    const out: UidRange[] = [];
+    // Pairs of the sorted uids, and a single uid for an odd one out.
+    for (let i = 0; i < sorted.length; i += 2) out.push({ uid1: sorted[i], uid2: sorted[Math.min(i + 1, sorted.length - 1)] });
+    return out;
+  });
+
+const flagUpdate = (maxUid: number): fc.Arbitrary<LogRecord> =>
+  ranges(maxUid).chain((rs) =>
+    fc.tuple(...rs.map(() => fc.tuple(FLAG, FLAG, fc.constantFrom(0, 0, 1)))).map((fl) => ({
+      type: "flag-update" as const, ...int,
+      updates: rs.map((r, i) => ({ ...r, addFlags: fl[i][0], removeFlags: fl[i][1], modseqIncFlag: fl[i][2] })),
+    })),
+  );
+
+const keywordUpdate = (maxUid: number): fc.Arbitrary<LogRecord> =>
+  fc.tuple(fc.constantFrom("add" as const, "remove" as const), fc.constantFrom(...NAMES), ranges(maxUid)).map(([modifyType, name, rs]) => ({
+    type: "keyword-update" as const, ...int, modifyType, name, ranges: rs,
+  }));
+
+/** A log: modseqs on or off, an append of 1-40 messages, then transactions of flag and keyword updates. */
+const logArb = fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 40 })).chain(([withModseq, count]) =>
+  fc.tuple(
+    fc.constant(withModseq),
+    fc.array(FLAG, { minLength: count, maxLength: count }),
+    fc.array(fc.array(fc.oneof(flagUpdate(count + 3), keywordUpdate(count + 3)), { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 30 }),
+  ),
+);
+
+function logBytes([withModseq, flags, updates]: [boolean, number[], LogRecord[][]]): Uint8Array {
+  const first: LogRecord[] = [
+    ...(withModseq ? enableModseq(1n) : []),
+    // Only uid and the IMAP flags on append: a DIRTY or \Seen count is what the updates test.
+    { type: "append", external: true, sync: false, messages: flags.map((f, i) => ({ uid: i + 1, flags: f & 0x1f })) },
+  ];
+  return Buffer.concat([encodeLogHeader(header), encodeTransaction(first), ...updates.map((t) => encodeTransaction(t))]);
+}
+
+/** The state of a Replay fed by a scan of `bytes` (reusing: raw records), or the LogCorruptedError it met. */
+function replayed(bytes: Uint8Array, reuse: boolean): IndexMapState | LogCorruptedError {
+  const h = decodeLogHeader(bytes, "t.log");
+  const run = new Replay(emptyIndexMap({ indexId: h.indexId }), [h]);
+  try {
+    scanTransactions(bytes, h, "t.log", (tx) => run.push(tx), undefined, { reuse });
+    return run.finish();
+  } catch (err) {
+    if (err instanceof LogCorruptedError) return err;
+    throw err;
+  }
+}
+
+/** The plain path: decoded transactions folded one by one with applyTransaction. */
+function folded(bytes: Uint8Array): IndexMapState | LogCorruptedError {
+  const h = decodeLogHeader(bytes, "t.log");
+  try {
+    const txs: LogTransaction[] = [];
+    scanTransactions(bytes, h, "t.log", (tx) => txs.push(tx));
+    let state = emptyIndexMap({ indexId: h.indexId });
+    for (const tx of txs) state = applyTransaction(state, tx);
+    return state;
+  } catch (err) {
+    if (err instanceof LogCorruptedError) return err;
+    throw err;
+  }
+}
+
+/** An outcome in comparable form: the error's class, message and place, or the state's dovecot.index bytes, highest modseq and keyword names. */
+function outcome(result: IndexMapState | LogCorruptedError): unknown {
+  if (result instanceof LogCorruptedError) return { error: result.constructor.name, message: result.message, details: { ...result } };
+  return { index: Buffer.from(encodeIndexFile(result)).toString("hex"), highest: highestModseq(result), keywords: keywordNames(result) };
+}
+
+describe("flag and keyword updates applied from the log's bytes (reusing scan) and from decoded objects", () => {
+  it("give the same state as applyTransaction over a plain scan (property)", () => {
+    fc.assert(
+      fc.property(logArb, (log) => {
+        const bytes = logBytes(log);
+        expect(outcome(replayed(bytes, true))).toEqual(outcome(folded(bytes)));
+      }),
+      { seed: SEED, numRuns: RUNS, path: PATH, verbose: 1 },
+    );
+  });
+
+  it("give the same outcome with one byte of the records changed (property)", () => {
+    fc.assert(
+      fc.property(logArb, fc.nat(), fc.integer({ min: 1, max: 255 }), (log, at, xor) => {
+        const bytes = logBytes(log);
+        const hdrSize = decodeLogHeader(bytes, "t.log").hdrSize;
+        bytes[hdrSize + (at % (bytes.length - hdrSize))] ^= xor;
+        expect(outcome(replayed(bytes, true))).toEqual(outcome(replayed(bytes, false)));
+      }),
+      { seed: SEED + 1, numRuns: RUNS, path: PATH, verbose: 1 },
+    );
+  });
+
+  it("rejects a keyword name with a NUL in it either way", () => {
+    const bytes = logBytes([false, [0, 0], [[{ type: "keyword-update", ...int, modifyType: "add", name: "a\0b", ranges: [{ uid1: 1, uid2: 1 }] }]]]);
+    const raw = replayed(bytes, true);
+    expect(raw).toBeInstanceOf(LogCorruptedError);
+    expect((raw as Error).message).toMatch(/invalid keyword name/);
+    expect(outcome(raw)).toEqual(outcome(replayed(bytes, false)));
+  });
+});
