@@ -8,28 +8,14 @@
  */
 import { describe, expect, it } from "vitest";
 import { encodeTransaction } from "../../src/log/encode-file.js";
-import { scanTransactions } from "../../src/log/file.js";
-import { decodeLogHeader, encodeLogHeader } from "../../src/log/header.js";
+import { encodeLogHeader } from "../../src/log/header.js";
 import { EXT_ID_BY_NAME, type LogRecord } from "../../src/log/types.js";
-import { Replay } from "../../src/projections/apply.js";
-import { emptyIndexMap, type IndexMapState } from "../../src/projections/state.js";
+import type { IndexMapState } from "../../src/projections/state.js";
 import { LogCorruptedError } from "../../src/shared/errors.js";
+import { replayScan } from "../helpers/replay-scan.js";
 
 const header = { indexId: 0x65000000, fileSeq: 1, prevFileSeq: 0, prevFileOffset: 0, createStamp: 0x65000000, initialModseq: 1n };
 const int = { external: false, sync: false };
-
-function replayLog(bytes: Uint8Array, reuse: boolean): IndexMapState | LogCorruptedError {
-  const h = decodeLogHeader(bytes, "t.log");
-  const run = new Replay(emptyIndexMap({ indexId: h.indexId }), [h]);
-  try {
-    scanTransactions(bytes, h, "t.log", (tx) => run.push(tx), undefined, { reuse });
-    return run.finish();
-  } catch (err) {
-    // Only the log's own complaint is an outcome to compare; anything else fails the test.
-    if (err instanceof LogCorruptedError) return err;
-    throw err;
-  }
-}
 
 /** An outcome in comparable form: the error's class, message and place, or the state. */
 function outcome(result: IndexMapState | LogCorruptedError): unknown {
@@ -48,9 +34,9 @@ describe("EXT_REC_UPDATE applied in place (reusing scan) and from decoded object
       encodeTransaction([{ type: "append", ...int, messages: [1, 2, 3].map((uid) => ({ uid, flags: 0 })) }]),
       encodeTransaction([intro, { type: "ext-rec", ...int, recordSize, updates }]),
     ]);
-    const inPlace = replayLog(bytes, true);
+    const inPlace = replayScan(bytes, true);
     expect(inPlace).toBeInstanceOf(LogCorruptedError);
     expect((inPlace as Error).message).toMatch(message);
-    expect(outcome(inPlace)).toEqual(outcome(replayLog(bytes, false)));
+    expect(outcome(inPlace)).toEqual(outcome(replayScan(bytes, false)));
   });
 });

@@ -16,12 +16,13 @@ import { encodeTransaction } from "../../src/log/encode-file.js";
 import { scanTransactions } from "../../src/log/file.js";
 import { decodeLogHeader, encodeLogHeader } from "../../src/log/header.js";
 import type { LogRecord, LogTransaction, UidRange } from "../../src/log/types.js";
-import { applyTransaction, Replay } from "../../src/projections/apply.js";
+import { applyTransaction } from "../../src/projections/apply.js";
 import { encodeIndexFile } from "../../src/projections/index-file.js";
 import { highestModseq, keywordNames } from "../../src/projections/read.js";
 import { emptyIndexMap, type IndexMapState } from "../../src/projections/state.js";
 import { LogCorruptedError } from "../../src/shared/errors.js";
 import { enableModseq } from "../unit/projections/log-builder.js";
+import { replayScan } from "../helpers/replay-scan.js";
 
 const SEED = Number(process.env.PROP_SEED ?? 20261208);
 const PATH = process.env.PROP_PATH;
@@ -74,19 +75,6 @@ function logBytes([withModseq, flags, updates]: [boolean, number[], LogRecord[][
   return Buffer.concat([encodeLogHeader(header), encodeTransaction(first), ...updates.map((t) => encodeTransaction(t))]);
 }
 
-/** The state of a Replay fed by a scan of `bytes` (reusing: raw records), or the LogCorruptedError it met. */
-function replayed(bytes: Uint8Array, reuse: boolean): IndexMapState | LogCorruptedError {
-  const h = decodeLogHeader(bytes, "t.log");
-  const run = new Replay(emptyIndexMap({ indexId: h.indexId }), [h]);
-  try {
-    scanTransactions(bytes, h, "t.log", (tx) => run.push(tx), undefined, { reuse });
-    return run.finish();
-  } catch (err) {
-    if (err instanceof LogCorruptedError) return err;
-    throw err;
-  }
-}
-
 /** The plain path: decoded transactions folded one by one with applyTransaction. */
 function folded(bytes: Uint8Array): IndexMapState | LogCorruptedError {
   const h = decodeLogHeader(bytes, "t.log");
@@ -113,7 +101,7 @@ describe("flag and keyword updates applied from the log's bytes (reusing scan) a
     fc.assert(
       fc.property(logArb, (log) => {
         const bytes = logBytes(log);
-        expect(outcome(replayed(bytes, true))).toEqual(outcome(folded(bytes)));
+        expect(outcome(replayScan(bytes, true))).toEqual(outcome(folded(bytes)));
       }),
       { seed: SEED, numRuns: RUNS, path: PATH, verbose: 1 },
     );
@@ -125,7 +113,7 @@ describe("flag and keyword updates applied from the log's bytes (reusing scan) a
         const bytes = logBytes(log);
         const hdrSize = decodeLogHeader(bytes, "t.log").hdrSize;
         bytes[hdrSize + (at % (bytes.length - hdrSize))] ^= xor;
-        expect(outcome(replayed(bytes, true))).toEqual(outcome(replayed(bytes, false)));
+        expect(outcome(replayScan(bytes, true))).toEqual(outcome(replayScan(bytes, false)));
       }),
       { seed: SEED + 1, numRuns: RUNS, path: PATH, verbose: 1 },
     );
@@ -133,9 +121,9 @@ describe("flag and keyword updates applied from the log's bytes (reusing scan) a
 
   it("rejects a keyword name with a NUL in it either way", () => {
     const bytes = logBytes([false, [0, 0], [[{ type: "keyword-update", ...int, modifyType: "add", name: "a\0b", ranges: [{ uid1: 1, uid2: 1 }] }]]]);
-    const raw = replayed(bytes, true);
+    const raw = replayScan(bytes, true);
     expect(raw).toBeInstanceOf(LogCorruptedError);
     expect((raw as Error).message).toMatch(/invalid keyword name/);
-    expect(outcome(raw)).toEqual(outcome(replayed(bytes, false)));
+    expect(outcome(raw)).toEqual(outcome(replayScan(bytes, false)));
   });
 });
