@@ -57,9 +57,32 @@ export async function openBench(): Promise<string> {
 const REPLAY_ROUNDS = 11;
 const REPLAY_CHILD = fileURLToPath(new URL("./replay-child.js", import.meta.url));
 
-/** One fresh process running `op` twice on the log of `prefix` (see replay-child.ts): both calls' wall and CPU ms. */
-function replayChild(op: string, prefix: string): { wallMs: number[]; cpuMs: number[] } {
-  const child = spawnSync(process.execPath, ["--expose-gc", REPLAY_CHILD, op, prefix, "2"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+/**
+ * Writes the replay benchmark's log at `prefix`: 100,000 appends, then
+ * transactions of a flag update and a keyword update of one message each,
+ * up to 1,000,000 records. Returns the number of records.
+ */
+export async function writeReplayLog(prefix: string): Promise<number> {
+  const log = TransactionLog.open(prefix, { create: {}, fsync: "never" });
+  const appends = appendTransactions(100_000);
+  let records = appends.reduce((n, t) => n + t.length + (t.length > 1 ? 1 : 0), 0);
+  await log.appendTransactions(appends);
+  for (let i = 0; records < 1_000_000; ) {
+    const chunk: LogRecord[][] = [];
+    for (; chunk.length < 10_000 && records < 1_000_000; i++) {
+      const uid = 1 + ((i * 7919) % 100_000);
+      chunk.push([flagRecord(uid, i % 2 === 0), { type: "keyword-update", external: false, sync: false, modifyType: i % 2 ? "remove" : "add", name: `$Label${i % 5}`, ranges: [{ uid1: uid, uid2: uid }] }]);
+      records += 3;
+    }
+    await log.appendTransactions(chunk);
+  }
+  await log.close();
+  return records;
+}
+
+/** One fresh process running `op` twice on the log of `prefix` (see replay-child.ts), with the code of `dist` (this checkout's by default): both calls' wall and CPU ms. */
+export function replayChild(op: string, prefix: string, dist?: string): { wallMs: number[]; cpuMs: number[] } {
+  const child = spawnSync(process.execPath, ["--expose-gc", REPLAY_CHILD, op, prefix, "2", ...(dist === undefined ? [] : [dist])], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
   if (child.status !== 0) throw new Error(`replay-child ${op} exited ${child.status ?? child.signal}`);
   return JSON.parse(child.stdout) as { wallMs: number[]; cpuMs: number[] };
 }
@@ -75,20 +98,7 @@ function replayChild(op: string, prefix: string): { wallMs: number[]; cpuMs: num
  */
 export async function replayBench(): Promise<string> {
   const { dir, prefix } = tmpPrefix();
-  const log = TransactionLog.open(prefix, { create: {}, fsync: "never" });
-  const appends = appendTransactions(100_000);
-  let records = appends.reduce((n, t) => n + t.length + (t.length > 1 ? 1 : 0), 0);
-  await log.appendTransactions(appends);
-  for (let i = 0; records < 1_000_000; ) {
-    const chunk: LogRecord[][] = [];
-    for (; chunk.length < 10_000 && records < 1_000_000; i++) {
-      const uid = 1 + ((i * 7919) % 100_000);
-      chunk.push([flagRecord(uid, i % 2 === 0), { type: "keyword-update", external: false, sync: false, modifyType: i % 2 ? "remove" : "add", name: `$Label${i % 5}`, ranges: [{ uid1: uid, uid2: uid }] }]);
-      records += 3;
-    }
-    await log.appendTransactions(chunk);
-  }
-  await log.close();
+  const records = await writeReplayLog(prefix);
   const size = fs.statSync(prefix + ".log").size;
   const ops = ["decode", "decode-reused", "replay"];
   const runs = ops.map(() => ({ warmWall: [] as number[], warmCpu: [] as number[], coldWall: [] as number[] }));
