@@ -53,7 +53,9 @@ export function scanTransactions(
   /**
    * `reuse`: hand the same transaction, entry and (flag, keyword and ext-rec update)
    * record objects to every call, overwritten by the next one (see
-   * scan-reuse.ts); for a consumer that keeps nothing of a transaction.
+   * scan-reuse.ts), those records possibly raw (left in the log's bytes);
+   * for a consumer that keeps nothing of a transaction, or copies what it
+   * keeps with detachTransaction (detach.ts).
    * `skimBefore` (a file offset): transactions that end at or before it are
    * walked for their modseq only, their records decoded only where the
    * modseq depends on the payload, and handed over with no entries (the log

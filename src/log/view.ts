@@ -53,9 +53,13 @@ export interface LogStreamHandlers {
   /** Before each file's transactions: its header and size. */
   onFile?: (header: LogFileHeader, sizeBytes: number) => void;
   /**
-   * Hand the same transaction object (entries and flag/keyword update records
-   * included) to every onTransaction call, overwritten by the next one: for a
-   * consumer that keeps nothing of it, such as a replay (see scan-reuse.ts).
+   * Hand the same transaction object (entries and flag/keyword/ext-rec update
+   * records included) to every onTransaction call, overwritten by the next
+   * one: for a consumer that keeps nothing of it, such as a replay (see
+   * scan-reuse.ts). Those records may be raw (RawFlagUpdate,
+   * RawKeywordUpdate, an ext-rec's `packed`: left in the log's bytes); a
+   * consumer that keeps a transaction copies it with detachTransaction
+   * (detach.ts), which gives what a plain scan decodes.
    */
   reuse?: boolean;
 }

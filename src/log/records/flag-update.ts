@@ -1,5 +1,5 @@
 import type { FlagUpdate, LogRecordBody } from "../types.js";
-import { assertUidRanges, corrupt, isValidUidRange, requireMultiple, type PayloadSource, type RecordCodec } from "./context.js";
+import { assertUidRanges, corrupt, defineHiddenView, isValidUidRange, requireMultiple, type PayloadSource, type RecordCodec } from "./context.js";
 
 export type FlagUpdateBody = Extract<LogRecordBody, { type: "flag-update" }>;
 
@@ -26,9 +26,10 @@ export const flagUpdateCodec: RecordCodec<FlagUpdateBody> = {
 };
 
 /**
- * Decodes a FLAG_UPDATE payload into `target`, reusing the update objects it
- * holds. Throws LogCorruptedError for a payload Dovecot would reject
- * (checkFlagUpdate). Returns `target`.
+ * Decodes a FLAG_UPDATE payload into `target`, reusing the objects already
+ * in `target.updates` (the codec's decode hands a fresh record; RawFlagUpdate
+ * decodes into its own array). Throws LogCorruptedError for a payload
+ * Dovecot would reject (checkFlagUpdate). Returns `target`.
  */
 export function decodeFlagUpdateInto(src: PayloadSource, target: FlagUpdateBody): FlagUpdateBody {
   checkFlagUpdate(src);
@@ -79,37 +80,47 @@ function checkFlagUpdate(src: PayloadSource): boolean {
  * scan-reuse.ts): checked as decodeFlagUpdateInto checks it, its updates not
  * turned into objects. The fold reads them from `view` (start to end, 12
  * bytes each: uid1 u32, uid2 u32, add_flags, remove_flags, modseq_inc_flag,
- * pad), as Dovecot applies records on the file's buffer; `updates` is still
- * there for any other reader, decoded when asked. Overwritten by the next
- * record the scan checks into it.
+ * pad), as Dovecot applies records on the file's buffer. `updates` is still
+ * there for any other reader, decoded when asked, as an own enumerable
+ * accessor so that a spread or structuredClone keeps it; `view` (the whole
+ * log file's buffer) is not enumerable, so they do not carry it. Overwritten
+ * by the next record the scan checks into it: detachRecord (scan-reuse.ts)
+ * gives the plain record to keep.
  */
 export class RawFlagUpdate {
   readonly type = "flag-update" as const;
   external = false;
   sync = false;
-  view: DataView = new DataView(new ArrayBuffer(0));
   /** Offsets in `view` of the first update and just past the last. */
   start = 0;
   end = 0;
   /** Whether an update is not internal: the record moves the modseq (nextModseq). */
   movesModseq = false;
-  private readonly decoded: FlagUpdate[] = [];
-  private decodedOf: DataView | undefined;
-  private decodedStart = -1;
+  declare view: DataView;
+  declare readonly updates: FlagUpdate[];
+  readonly #decoded: FlagUpdate[] = [];
+  #decodedOf: DataView | undefined;
+  #decodedStart = -1;
 
-  get updates(): FlagUpdate[] {
+  constructor() {
+    defineHiddenView(this);
+    // Only on an instance (not the prototype) is an accessor copied by a spread or structuredClone.
+    Object.defineProperty(this, "updates", { enumerable: true, get: () => this.#decode() });
+  }
+
+  #decode(): FlagUpdate[] {
     // Decoded once per record checked into this object (a fold reads the bytes and never asks).
-    if (this.decodedOf !== this.view || this.decodedStart !== this.start) {
-      const out = this.decoded;
+    if (this.#decodedOf !== this.view || this.#decodedStart !== this.start) {
+      const out = this.#decoded;
       out.length = 0;
       const bytes = new Uint8Array(this.view.buffer, this.view.byteOffset, this.view.byteLength);
       for (let p = this.start; p < this.end; p += 12) {
         out.push({ uid1: this.view.getUint32(p, true), uid2: this.view.getUint32(p + 4, true), addFlags: bytes[p + 8], removeFlags: bytes[p + 9], modseqIncFlag: bytes[p + 10] });
       }
-      this.decodedOf = this.view;
-      this.decodedStart = this.start;
+      this.#decodedOf = this.view;
+      this.#decodedStart = this.start;
     }
-    return this.decoded;
+    return this.#decoded;
   }
 }
 

@@ -1,6 +1,6 @@
 import { bytesToString, pad4, stringToBytes } from "../bytes.js";
 import type { LogRecordBody, UidRange } from "../types.js";
-import { checkUidRanges, corrupt, readUidRangesInto, writeUidRanges, type PayloadSource, type RecordCodec } from "./context.js";
+import { checkUidRanges, corrupt, defineHiddenView, readUidRangesInto, writeUidRanges, type PayloadSource, type RecordCodec } from "./context.js";
 
 export type KeywordUpdate = Extract<LogRecordBody, { type: "keyword-update" }>;
 
@@ -26,18 +26,14 @@ export const keywordUpdateCodec: RecordCodec<KeywordUpdate> = {
 };
 
 /**
- * Decodes a KEYWORD_UPDATE payload into `target`, reusing its range objects
- * (a reusing scan decodes every keyword update into the same one). `names`,
- * when given, is asked for the name first, so that a log naming the same
- * few keywords does not build the same string again per record. Throws
- * LogCorruptedError for a payload Dovecot would reject. Returns `target`.
+ * Decodes a KEYWORD_UPDATE payload into `target`, reusing its range objects.
+ * Throws LogCorruptedError for a payload Dovecot would reject. Returns `target`.
  */
-export function decodeKeywordUpdateInto(src: PayloadSource, target: KeywordUpdate, names?: KeywordNameCache): KeywordUpdate {
+export function decodeKeywordUpdateInto(src: PayloadSource, target: KeywordUpdate): KeywordUpdate {
   const rangesStart = checkKeywordHeader(src);
   const nameStart = src.start + 4;
-  const nameEnd = nameStart + src.view.getUint16(src.start + 2, true);
   target.modifyType = src.bytes[src.start] === 0 ? "add" : "remove";
-  target.name = names?.lookup(src.bytes, nameStart, nameEnd) ?? bytesToString(src.bytes, nameStart, nameEnd);
+  target.name = bytesToString(src.bytes, nameStart, nameStart + src.view.getUint16(src.start + 2, true));
   target.ranges = readUidRangesInto(src, rangesStart, "keyword-update", target.ranges);
   return target;
 }
@@ -81,12 +77,7 @@ export interface KeywordName {
 export class KeywordNameCache {
   private readonly slots: (KeywordName | undefined)[] = new Array(KEYWORD_NAME_SLOTS).fill(undefined);
 
-  /** The name in bytes[start..end) (end > start), decoded once and remembered. */
-  lookup(bytes: Uint8Array, start: number, end: number): string {
-    return this.entry(bytes, start, end).name;
-  }
-
-  /** lookup(), as the kept entry. */
+  /** The name in bytes[start..end) (end > start), decoded once and remembered, as the kept entry. */
   entry(bytes: Uint8Array, start: number, end: number): KeywordName {
     const length = end - start;
     const slot = (length * 31 + bytes[end - 1] * 7 + bytes[end - 2 < start ? start : end - 2]) & (KEYWORD_NAME_SLOTS - 1);
@@ -113,36 +104,45 @@ const KEYWORD_NAME_SLOTS = 64;
  * the ranges from `view` (rangesStart to end, {uid1, uid2} pairs) and the
  * keyword's index from `nameEntry`, as Dovecot applies records on the
  * file's buffer. `name` and `ranges` are still there for any other reader,
- * decoded when asked. Overwritten by the next record the scan checks into it.
+ * decoded when asked, as own enumerable accessors so that a spread or
+ * structuredClone keeps them; `view` (the whole log file's buffer) is not
+ * enumerable, so they do not carry it. Overwritten by the next record the
+ * scan checks into it: detachRecord (scan-reuse.ts) gives the plain record
+ * to keep.
  */
 export class RawKeywordUpdate {
   readonly type = "keyword-update" as const;
   external = false;
   sync = false;
   modifyType: "add" | "remove" = "add";
-  view: DataView = new DataView(new ArrayBuffer(0));
   /** File offsets (less the source's delta) of the uid ranges in `view`. */
   rangesStart = 0;
   rangesEnd = 0;
   nameEntry: KeywordName = { name: "", keywords: undefined, index: -1 };
-  private readonly decodedRanges: UidRange[] = [];
-  private rangesOf: DataView | undefined;
-  private rangesOfStart = -1;
+  declare view: DataView;
+  declare readonly name: string;
+  declare readonly ranges: UidRange[];
+  readonly #decodedRanges: UidRange[] = [];
+  #rangesOf: DataView | undefined;
+  #rangesOfStart = -1;
 
-  get name(): string {
-    return this.nameEntry.name;
+  constructor() {
+    defineHiddenView(this);
+    // Only on an instance (not the prototype) is an accessor copied by a spread or structuredClone.
+    Object.defineProperty(this, "name", { enumerable: true, get: () => this.nameEntry.name });
+    Object.defineProperty(this, "ranges", { enumerable: true, get: () => this.#decodeRanges() });
   }
 
-  get ranges(): UidRange[] {
+  #decodeRanges(): UidRange[] {
     // Decoded once per record checked into this object (a fold reads the bytes and never asks).
-    if (this.rangesOf !== this.view || this.rangesOfStart !== this.rangesStart) {
-      const out = this.decodedRanges;
+    if (this.#rangesOf !== this.view || this.#rangesOfStart !== this.rangesStart) {
+      const out = this.#decodedRanges;
       out.length = 0;
       for (let p = this.rangesStart; p < this.rangesEnd; p += 8) out.push({ uid1: this.view.getUint32(p, true), uid2: this.view.getUint32(p + 4, true) });
-      this.rangesOf = this.view;
-      this.rangesOfStart = this.rangesStart;
+      this.#rangesOf = this.view;
+      this.#rangesOfStart = this.rangesStart;
     }
-    return this.decodedRanges;
+    return this.#decodedRanges;
   }
 }
 

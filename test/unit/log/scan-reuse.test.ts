@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { encodeTransaction } from "../../../src/log/encode-file.js";
 import { decodeLogHeader, encodeLogHeader } from "../../../src/log/header.js";
 import { scanTransactions } from "../../../src/log/file.js";
+import { detachTransaction } from "../../../src/log/detach.js";
 import { RawFlagUpdate } from "../../../src/log/records/flag-update.js";
 import { RawKeywordUpdate } from "../../../src/log/records/keyword-update.js";
 import { LogCorruptedError } from "../../../src/shared/errors.js";
@@ -17,34 +18,16 @@ function logOf(...transactions: LogRecord[][]): Uint8Array {
 }
 
 /**
- * Every transaction, deep-copied while the callback runs (a reusing scan
- * overwrites it afterwards), a reusing scan's in-place ext-rec entries and
- * raw flag and keyword updates turned into the objects a plain scan decodes.
+ * Every transaction: a reusing scan's copied with detachTransaction while
+ * the callback runs (the scan overwrites it afterwards, and leaves flag,
+ * keyword and ext-rec updates in the log's bytes), a plain scan's as it is.
  */
 function scan(bytes: Uint8Array, reuse: boolean): LogTransaction[] {
   const seen: LogTransaction[] = [];
   scanTransactions(bytes, decodeLogHeader(bytes, "t.log"), "t.log", (tx) => {
-    seen.push(structuredClone({ ...tx, entries: tx.entries.map((e) => ({ ...e, record: unpacked(e.record) })) }));
+    seen.push(reuse ? detachTransaction(tx) : tx);
   }, undefined, { reuse });
   return seen;
-}
-
-function unpacked(record: LogRecord): LogRecord {
-  if (record instanceof RawFlagUpdate) {
-    const { type, updates, external, sync } = record;
-    return { type, updates: updates.map((u) => ({ ...u })), external, sync };
-  }
-  if (record instanceof RawKeywordUpdate) {
-    const { type, modifyType, name, ranges, external, sync } = record;
-    return { type, modifyType, name, ranges: ranges.map((r) => ({ ...r })), external, sync };
-  }
-  if (record.type !== "ext-rec" || record.packed === undefined) return record;
-  const { packed, ...rest } = record;
-  const updates = Array.from({ length: packed.count }, (_, i) => {
-    const p = packed.start + i * packed.entrySize;
-    return { uid: packed.view.getUint32(p, true), data: packed.bytes.slice(p + 4, p + 4 + record.recordSize) };
-  });
-  return { ...rest, updates };
 }
 
 describe("reusing scan (scanTransactions with reuse)", () => {
@@ -86,6 +69,24 @@ describe("reusing scan (scanTransactions with reuse)", () => {
       expect(second).toMatchObject({ packed: { count: 1, entrySize: 8 } });
     }, undefined, { reuse: true });
     expect(scan(bytes, true)).toEqual(scan(bytes, false));
+  });
+
+  it("hands out raw flag and keyword updates that a spread or structuredClone copies without the log's buffer", () => {
+    const flags = { type: "flag-update" as const, ...int, updates: [{ uid1: 1, uid2: 3, addFlags: 8, removeFlags: 2, modseqIncFlag: 1 }] };
+    const keyword = { type: "keyword-update" as const, ...int, modifyType: "remove" as const, name: "$Label1", ranges: [{ uid1: 2, uid2: 5 }] };
+    const bytes = logOf([flags, keyword]);
+    const seen: unknown[] = [];
+    scanTransactions(bytes, decodeLogHeader(bytes, "t.log"), "t.log", (tx) => {
+      const [f, k] = tx.entries.map((e) => e.record);
+      expect(f).toBeInstanceOf(RawFlagUpdate);
+      expect(k).toBeInstanceOf(RawKeywordUpdate);
+      for (const copy of [structuredClone(f), structuredClone(k), { ...f }, { ...k }]) {
+        expect(Object.keys(copy)).not.toContain("view");
+        expect(Object.values(copy).some((v) => ArrayBuffer.isView(v))).toBe(false);
+        seen.push(structuredClone(copy));
+      }
+    }, undefined, { reuse: true });
+    expect(seen).toMatchObject([flags, keyword, flags, keyword]);
   });
 
   it("still throws LogCorruptedError for a record Dovecot would reject", () => {
