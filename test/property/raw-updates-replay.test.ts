@@ -7,8 +7,13 @@
  * dovecot.index bytes; on the same logs with one byte changed, the same
  * outcome (the same state, or the same LogCorruptedError at the same place).
  *
+ * Logs of 300-900 keyword updates, over ~90 names, cross the replay's
+ * draft batches (REPLAY_BATCH) while registering new keywords.
+ *
  * Failures print fast-check's seed and path; rerun one with
  * PROP_SEED=<seed> PROP_PATH=<path> npx vitest run test/property/raw-updates-replay.test.ts
+ * (the long logs' test prints its seed: PROP_SEED=<seed> starts from it;
+ * PROP_LONG_RUNS sets how many logs it builds).
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -66,6 +71,87 @@ const logArb = fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 40 })).chain(([w
   ),
 );
 
+/**
+ * About 90 keyword names for the long logs: spellings that fold together
+ * (café/CAFé fold, CAFÉ does not: ASCII case only), same-length names
+ * sharing their last bytes (the name cache's slot is a hash of the length
+ * and the last two bytes, so these replace each other there), names over
+ * 16 bytes, and names of high latin1 bytes.
+ */
+const LONG_NAMES = [
+  ...["$Label1", "$label1", "$LABEL1", "$Label2", "$Label12", "$Junk", "$junk", "$NotJunk", "kw0", "KW0"],
+  ...[..."abcdefghijklmnopqrst"].map((c) => `${c}xyz`),
+  ...["Axyz", "BXYZ", "qq", "rq", "sq", "Qq"],
+  ...Array.from({ length: 12 }, (_, i) => `$VeryLongKeywordName${String(i).padStart(2, "0")}`),
+  ...Array.from({ length: 10 }, (_, i) => `${String.fromCharCode(0x61 + i)}-longer-than-sixteen-bytes-end`),
+  ...["$verylongkeywordname00", "$VERYLONGKEYWORDNAME01", "A-LONGER-THAN-SIXTEEN-BYTES-END"],
+  ...["café", "CAFé", "CAFÉ", "cafÉ", "naïve", "NAïVE", "ñandú", "Ñandú", "\xff\xfe", "\xfe\xfe", "\xe9\xe9\xe9", "\xc9\xe9\xe9"],
+  ...["x", "y", "X", "é", "É", "\xff", "1", "$", "$Forwarded", "$forwarded", "$MDNSent", "$mdnsent", "$Phishing"],
+];
+const LONG_RUNS = Number(process.env.PROP_LONG_RUNS ?? 6);
+
+/** mulberry32: a small seeded generator, so a failing log is rebuilt from its seed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A log of 300-900 transactions of 1-3 keyword updates (a flag update now
+ * and then), names drawn from a prefix of LONG_NAMES that grows over the
+ * log, so that every one of the replay's draft batches (REPLAY_BATCH, 256)
+ * registers keywords of its own while the name cache remembers the indexes
+ * found in earlier ones.
+ */
+function longKeywordLog(seed: number): [boolean, number[], LogRecord[][]] {
+  const rnd = random(seed);
+  const pick = (n: number): number => Math.floor(rnd() * n);
+  const count = 1 + pick(60);
+  const maxUid = count + 3;
+  const rangesOf = (): UidRange[] => {
+    const uids = [...new Set(Array.from({ length: 1 + pick(6) }, () => 1 + pick(maxUid)))].sort((a, b) => a - b);
+    const out: UidRange[] = [];
+    for (let i = 0; i < uids.length; i += 2) out.push({ uid1: uids[i], uid2: uids[Math.min(i + 1, uids.length - 1)] });
+    return out;
+  };
+  const total = 300 + pick(601);
+  const txs: LogRecord[][] = [];
+  for (let t = 0; t < total; t++) {
+    // From 4 names at the start to all of them by the last tenth of the log.
+    const known = Math.min(LONG_NAMES.length, 4 + Math.floor(((LONG_NAMES.length - 4) * t) / (total * 0.9)));
+    const tx: LogRecord[] = [];
+    for (let n = 1 + pick(3); n > 0; n--) {
+      if (rnd() < 0.1) {
+        tx.push({ type: "flag-update", ...int, updates: rangesOf().map((r) => ({ ...r, addFlags: 1 << pick(8), removeFlags: 1 << pick(8), modseqIncFlag: pick(2) })) });
+        continue;
+      }
+      // Mostly the newest names: a batch meets names that earlier batches have not registered.
+      const at = rnd() < 0.5 ? known - 1 - pick(Math.min(known, 6)) : pick(known);
+      tx.push({ type: "keyword-update", ...int, modifyType: rnd() < 0.7 ? "add" : "remove", name: LONG_NAMES[at], ranges: rangesOf() });
+    }
+    txs.push(tx);
+  }
+  return [rnd() < 0.5, Array.from({ length: count }, () => pick(0x20)), txs];
+}
+
+/** For each keyword (ASCII case folded), the index of the first update transaction naming it. */
+function firstSeenAt(txs: LogRecord[][]): number[] {
+  const first = new Map<string, number>();
+  txs.forEach((tx, t) => {
+    for (const r of tx) {
+      const folded = r.type === "keyword-update" ? r.name.replace(/[A-Z]/g, (c) => c.toLowerCase()) : undefined;
+      if (folded !== undefined && !first.has(folded)) first.set(folded, t);
+    }
+  });
+  return [...first.values()];
+}
+
 function logBytes([withModseq, flags, updates]: [boolean, number[], LogRecord[][]]): Uint8Array {
   const first: LogRecord[] = [
     ...(withModseq ? enableModseq(1n) : []),
@@ -117,6 +203,21 @@ describe("flag and keyword updates applied from the log's bytes (reusing scan) a
       }),
       { seed: SEED + 1, numRuns: RUNS, path: PATH, verbose: 1 },
     );
+  });
+
+  it("give the same state over logs of hundreds of keyword updates, across the replay's draft batches (seeded)", () => {
+    for (let run = 0; run < LONG_RUNS; run++) {
+      const seed = (SEED + run) >>> 0;
+      const log = longKeywordLog(seed);
+      const bytes = logBytes(log);
+      const message = `seed ${seed} (${log[2].length} transactions, modseqs ${log[0] ? "on" : "off"}): rerun with PROP_SEED=${seed}`;
+      const plain = folded(bytes);
+      expect(outcome(replayScan(bytes, true)), message).toEqual(outcome(plain));
+      // The log is what it is for: most names registered, the last ones in the last quarter of the log, past the first draft batch.
+      expect(plain, message).not.toBeInstanceOf(LogCorruptedError);
+      expect(keywordNames(plain as IndexMapState).length, message).toBeGreaterThan(50);
+      expect(Math.max(...firstSeenAt(log[2])), message).toBeGreaterThanOrEqual(Math.max(256, log[2].length * 0.75));
+    }
   });
 
   it("rejects a keyword name with a NUL in it either way", () => {
