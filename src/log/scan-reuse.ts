@@ -15,7 +15,8 @@
  *
  * Only for a consumer that is done with a transaction when its callback
  * returns (a replay folds it and keeps nothing): the next transaction
- * overwrites it.
+ * overwrites it. One that keeps a transaction copies it with
+ * detachTransaction (detach.ts).
  */
 import { decodeRecord } from "./codec.js";
 import type { PayloadSource } from "./records/context.js";

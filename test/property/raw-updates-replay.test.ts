@@ -17,6 +17,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { prng } from "../../campaign/lib/rng.js";
 import { encodeTransaction } from "../../src/log/encode-file.js";
 import { scanTransactions } from "../../src/log/file.js";
 import { decodeLogHeader, encodeLogHeader } from "../../src/log/header.js";
@@ -90,18 +91,6 @@ const LONG_NAMES = [
 ];
 const LONG_RUNS = Number(process.env.PROP_LONG_RUNS ?? 6);
 
-/** mulberry32: a small seeded generator, so a failing log is rebuilt from its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * A log of 300-900 transactions of 1-3 keyword updates (a flag update now
  * and then), names drawn from a prefix of LONG_NAMES that grows over the
@@ -110,7 +99,7 @@ function random(seed: number): () => number {
  * found in earlier ones.
  */
 function longKeywordLog(seed: number): [boolean, number[], LogRecord[][]] {
-  const rnd = random(seed);
+  const rnd = prng(seed);
   const pick = (n: number): number => Math.floor(rnd() * n);
   const count = 1 + pick(60);
   const maxUid = count + 3;

@@ -84,7 +84,7 @@ function checkFlagUpdate(src: PayloadSource): boolean {
  * there for any other reader, decoded when asked, as an own enumerable
  * accessor so that a spread or structuredClone keeps it; `view` (the whole
  * log file's buffer) is not enumerable, so they do not carry it. Overwritten
- * by the next record the scan checks into it: detachRecord (scan-reuse.ts)
+ * by the next record the scan checks into it: detachRecord (detach.ts)
  * gives the plain record to keep.
  */
 export class RawFlagUpdate {
@@ -102,10 +102,17 @@ export class RawFlagUpdate {
   #decodedOf: DataView | undefined;
   #decodedStart = -1;
 
+  /**
+   * One getter for every instance: with a closure each, every instance had
+   * its own V8 map, and the fold's reads of `view`, `start` and `end` went
+   * polymorphic over a transaction's records.
+   */
+  static readonly #updates: PropertyDescriptor = { enumerable: true, get(this: RawFlagUpdate) { return this.#decode(); } };
+
   constructor() {
     defineHiddenView(this);
     // Only on an instance (not the prototype) is an accessor copied by a spread or structuredClone.
-    Object.defineProperty(this, "updates", { enumerable: true, get: () => this.#decode() });
+    Object.defineProperty(this, "updates", RawFlagUpdate.#updates);
   }
 
   #decode(): FlagUpdate[] {

@@ -107,8 +107,8 @@ const KEYWORD_NAME_SLOTS = 64;
  * decoded when asked, as own enumerable accessors so that a spread or
  * structuredClone keeps them; `view` (the whole log file's buffer) is not
  * enumerable, so they do not carry it. Overwritten by the next record the
- * scan checks into it: detachRecord (scan-reuse.ts) gives the plain record
- * to keep.
+ * scan checks into it: detachRecord (detach.ts) gives the plain record to
+ * keep.
  */
 export class RawKeywordUpdate {
   readonly type = "keyword-update" as const;
@@ -126,11 +126,15 @@ export class RawKeywordUpdate {
   #rangesOf: DataView | undefined;
   #rangesOfStart = -1;
 
+  /** One getter each for every instance, so that all share one V8 map (see RawFlagUpdate). */
+  static readonly #name: PropertyDescriptor = { enumerable: true, get(this: RawKeywordUpdate) { return this.nameEntry.name; } };
+  static readonly #ranges: PropertyDescriptor = { enumerable: true, get(this: RawKeywordUpdate) { return this.#decodeRanges(); } };
+
   constructor() {
     defineHiddenView(this);
     // Only on an instance (not the prototype) is an accessor copied by a spread or structuredClone.
-    Object.defineProperty(this, "name", { enumerable: true, get: () => this.nameEntry.name });
-    Object.defineProperty(this, "ranges", { enumerable: true, get: () => this.#decodeRanges() });
+    Object.defineProperty(this, "name", RawKeywordUpdate.#name);
+    Object.defineProperty(this, "ranges", RawKeywordUpdate.#ranges);
   }
 
   #decodeRanges(): UidRange[] {
