@@ -7,7 +7,7 @@
  * lazy Dovecot sync, so that Dovecot writes them on its next rewrite and can
  * find them meanwhile.
  */
-import { MailFlag, type FlagUpdate, type LogRecord } from "../../log/types.js";
+import { MailFlag, type AppendedMessage, type FlagUpdate, type LogRecord } from "../../log/types.js";
 import { fromOffsetRecordsOf, headerMd5RecordsOf, mboxHeaderRecords, type MboxSyncHeader } from "./index-ext.js";
 import { PackedUpdatesBuilder } from "./packed-updates.js";
 import type { MessagePlan, SyncPlan } from "./sync-plan.js";
@@ -63,7 +63,15 @@ export interface RecordingEnd {
  * of a message is held but its append.
  */
 export class SyncRecordsBuilder {
-  private readonly appends: Array<{ uid: number; flags: number }> = [];
+  /**
+   * The appends' UIDs and flags, in columns until records() makes their
+   * objects: objects made message by message outlive many scavenges of
+   * the scan's garbage, and that grew V8's young generation to 16 MiB
+   * semi-spaces (+20 MiB peak RSS for a first sync of 100k messages).
+   */
+  private appendUids = new Uint32Array(64);
+  private appendFlags = new Uint8Array(64);
+  private appendCount = 0;
   private readonly flagUpdates: FlagUpdate[] = [];
   private readonly offsets = new PackedUpdatesBuilder(8);
   private readonly md5s = new PackedUpdatesBuilder(16);
@@ -89,7 +97,7 @@ export class SyncRecordsBuilder {
     if (!ix || ix.fromOffset !== offset) this.offsets.addU64(m.uid, offset);
     if (dirty && m.md5 && !(ix?.md5 && Buffer.from(ix.md5).equals(Buffer.from(m.md5)))) this.md5s.addBytes(m.uid, m.md5);
     if (!ix) {
-      this.appends.push({ uid: m.uid, flags: m.flags | dirty });
+      this.addAppend(m.uid, m.flags | dirty);
       for (const k of m.keywords) this.addKeyword(k, m.uid);
       return;
     }
@@ -108,7 +116,9 @@ export class SyncRecordsBuilder {
   records(end: RecordingEnd): LogRecord[] {
     const o = this.o;
     const { vanished, nextUid } = end;
-    const { appends, flagUpdates, keywordResets } = this;
+    const { flagUpdates, keywordResets } = this;
+    const appends: AppendedMessage[] = new Array(this.appendCount);
+    for (let i = 0; i < appends.length; i++) appends[i] = { uid: this.appendUids[i], flags: this.appendFlags[i] };
     const records: LogRecord[] = [];
     if (end.syncHeader) records.push(...mboxHeaderRecords(end.syncHeader));
     if (appends.length > 0) records.push({ type: "append", ...ext, messages: appends });
@@ -126,6 +136,19 @@ export class SyncRecordsBuilder {
       records.push({ type: "header-update", ...ext, patches: [{ offset: 28, data }] });
     }
     return records;
+  }
+
+  private addAppend(uid: number, flags: number): void {
+    if (this.appendCount === this.appendUids.length) {
+      const uids = new Uint32Array(2 * this.appendCount);
+      uids.set(this.appendUids);
+      this.appendUids = uids;
+      const flagBytes = new Uint8Array(2 * this.appendCount);
+      flagBytes.set(this.appendFlags);
+      this.appendFlags = flagBytes;
+    }
+    this.appendUids[this.appendCount] = uid;
+    this.appendFlags[this.appendCount++] = flags;
   }
 
   private addKeyword(name: string, uid: number): void {
