@@ -206,13 +206,10 @@ function firstSync(hold: WriteHold, state: IndexMapState): LogRecord[] {
   const reconciler = new MboxUidReconciler([], state.header.nextUid);
   const builder = new SyncRecordsBuilder({ written: new Set(), stateNextUid: state.header.nextUid });
   let ctx: MessagePlanContext | undefined;
-  let keywords: readonly string[] = [];
   let last: MboxMessage | undefined;
   for (const msg of scanMbox(src, { path: hold.file.path })) {
-    if (!ctx) {
-      keywords = syncKeywords(state, msg.imapBase);
-      ctx = { indexed: [], pending: { flags: new Set(), expunges: new Set(), any: false }, expunge: new Set(), known: new Set(keywords) };
-    }
+    // The mailbox's keywords need the first message's X-IMAPbase.
+    ctx ??= { indexed: [], pending: { flags: new Set(), expunges: new Set(), any: false }, expunge: new Set(), known: new Set(syncKeywords(state, msg.imapBase)) };
     const md5Of = lazyMd5(src, msg);
     builder.add(planMessage(ctx, msg, reconciler.next(uidInfoOf(msg, last === undefined), md5Of), md5Of));
     last = msg;
