@@ -8,7 +8,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { scanMbox } from "../../../../src/drivers/mbox/scan.js";
 import { bufferSource } from "../../../../src/drivers/mbox/source.js";
 import { fromOffsetRecords } from "../../../../src/drivers/mbox/index-ext.js";
@@ -20,6 +20,20 @@ import { syncRecords } from "../../../../src/drivers/mbox/sync-records.js";
 import type { LogRecord } from "../../../../src/log/types.js";
 import { emptyIndexMap } from "../../../../src/projections/state.js";
 import { extRecEntries } from "../../../helpers/ext-rec-entries.js";
+
+/** Bytes the mbox code read from files (FileSource reads through readFullyAt). */
+const reads = vi.hoisted(() => ({ bytes: 0 }));
+vi.mock("../../../../src/shared/read-at.js", async (importOriginal) => {
+  const real = await importOriginal<typeof import("../../../../src/shared/read-at.js")>();
+  return {
+    ...real,
+    readFullyAt: (...args: Parameters<typeof real.readFullyAt>) => {
+      const got = real.readFullyAt(...args);
+      reads.bytes += got;
+      return got;
+    },
+  };
+});
 
 it("messages without X-Keywords share their empty keyword lists; one with keywords keeps its own", () => {
   const mbox =
@@ -56,7 +70,10 @@ describe("the first sync of an mbox the index has no message of", () => {
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   const COUNT = 60;
-  /** X-IMAPbase with one keyword; messages with and without a usable X-UID, a known and an unknown keyword, read and unread. */
+  /**
+   * X-IMAPbase with one keyword; messages with and without a usable X-UID, a known and an unknown keyword, read and unread;
+   * ~2 KiB each, so that the file is larger than FileSource's 64 KiB window.
+   */
   function writeMbox(file: string): void {
     let text = "";
     for (let i = 1; i <= COUNT; i++) {
@@ -66,7 +83,7 @@ describe("the first sync of an mbox the index has no message of", () => {
       if (i % 7 === 0) text += "X-Keywords: foo\n";
       if (i === 11) text += "X-Keywords: bar\n";
       if (i % 2 === 0) text += "Status: RO\n";
-      text += `Subject: ${i}\nMessage-ID: <m${i}@x>\n\nbody ${i}\n\n`;
+      text += `Subject: ${i}\nMessage-ID: <m${i}@x>\n\nbody ${i}\n${`${"x".repeat(99)}\n`.repeat(20)}\n`;
     }
     fs.writeFileSync(file, text);
   }
@@ -76,7 +93,7 @@ describe("the first sync of an mbox the index has no message of", () => {
     return records.map((r) => (r.type === "ext-rec" ? { ...r, packed: undefined, updates: extRecEntries(r) } : r.type === "ext-hdr" ? { type: r.type } : r));
   }
 
-  it("records every message packed, nothing per message but its append, and the same records as the general path", async () => {
+  it("reads no more than a scan of the file, records every message packed, nothing per message but its append, and the same records as the general path", async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "mbox-first-sync-"));
     const inbox = path.join(dir, "inbox");
     writeMbox(inbox);
@@ -88,17 +105,31 @@ describe("the first sync of an mbox the index has no message of", () => {
     let first: LogRecord[];
     let general: LogRecord[];
     let lacking = 0;
+    let firstRead: number;
+    let scanRead: number;
+    let generalRead: number;
     try {
+      reads.bytes = 0;
       first = fullSync(hold, state, pending);
+      firstRead = reads.bytes;
+      reads.bytes = 0;
       const { src, messages } = scanFile(hold.fd, inbox);
+      scanRead = reads.bytes;
       const plan = planSync({ state, indexed: [], pending, expunge: new Set(), src, messages });
       lacking = plan.messages.filter((m) => m.lacking).length;
       general = syncRecords({ plan, written: new Set(), syncHeader: stampedHeader(state, hold.fd), stateNextUid: state.header.nextUid });
+      generalRead = reads.bytes;
     } finally {
       await hold.end();
       releaseMboxFile(file);
     }
     expect(fs.readFileSync(inbox).equals(before), "nothing written to the file").toBe(true);
+    // The streaming first sync, not the general path: each message's header MD5 is made while the scan's window still
+    // holds it, so it reads what a scan of the file reads and no more, where the general path scans the whole file
+    // first and then reads the lacking headers again (the file is larger than FileSource's 64 KiB window).
+    expect(before.length).toBeGreaterThan(64 * 1024);
+    expect(firstRead, "bytes the first sync read").toBe(scanRead);
+    expect(generalRead, "bytes the general path read").toBeGreaterThan(scanRead);
     expect(comparable(first)).toEqual(comparable(general));
     expect(lacking, "a mix of messages with and without a usable X-UID").toBe(40);
 
