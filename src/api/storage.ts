@@ -195,8 +195,14 @@ export class Storage {
   /** Whether mailbox `name` exists with an index (something of it was committed): opening it then creates nothing. */
   async hasIndex(name: string): Promise<boolean> {
     if (!(await this.backend.mailboxExists(name))) return false;
-    const prefix = this.backend.openMailbox(name).indexPrefix;
-    return fs.existsSync(prefix + ".log") || fs.existsSync(prefix);
+    // Opened for its index prefix only, and closed again: an mbox backend holds a reference on the file's shared
+    // descriptor, which would otherwise stay open after every later user of the file let go of it.
+    const backend = this.backend.openMailbox(name);
+    try {
+      return fs.existsSync(backend.indexPrefix + ".log") || fs.existsSync(backend.indexPrefix);
+    } finally {
+      await backend.close();
+    }
   }
 
   /** Opens mailbox `name` when it has an index (else undefined), outside `this.open`: the caller closes it. */

@@ -35,7 +35,8 @@ export function registerImport(program: Command, io: CliIo): void {
         await withStorage(program, io, async (target) => {
           const mailboxes = patterns.length > 0 ? matchMailboxes(await source.listMailboxes(), patterns) : undefined;
           const bar = progressBar(io, "import");
-          const heap = boundImportHeap();
+          const names = mailboxes ?? (await source.listMailboxes());
+          const heap = boundImportHeap({ unindexedSource: (await Promise.all(names.map((n) => source.hasIndex(n)))).includes(false) });
           let imported: ImportedMailbox[];
           try {
             imported = await importMailboxes(source, target, {

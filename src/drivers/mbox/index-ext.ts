@@ -24,6 +24,7 @@ import { EXT_ID_BY_NAME, type LogRecord } from "../../log/types.js";
 import { readU32LE } from "../../log/bytes.js";
 import { extension, extensionHeader, extRecordViewReader, type MessageRecord } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
+import { PackedUpdatesBuilder } from "./packed-updates.js";
 
 export const MBOX_EXT_NAME = "mbox";
 export const MBOX_EXT_HDR_SIZE = 32;
@@ -84,37 +85,34 @@ export function mboxHeaderRecords(h: MboxSyncHeader): LogRecord[] {
 
 /** @returns the records that set the from offsets of `updates` (none when empty). */
 export function fromOffsetRecords(updates: ReadonlyArray<{ uid: number; offset: number }>): LogRecord[] {
-  if (updates.length === 0) return [];
-  const sorted = [...updates].sort((a, b) => a.uid - b.uid);
-  // One buffer for all of them, each record's data a view of it: a buffer and a DataView per
-  // message were most of what a first sync of a 100k-message mbox held besides its scan.
-  const all = new Uint8Array(8 * sorted.length);
-  const view = new DataView(all.buffer);
-  return [
-    mboxIntro(),
-    {
-      type: "ext-rec",
-      ...noSync,
-      recordSize: 8,
-      updates: sorted.map((u, i) => {
-        view.setBigUint64(8 * i, BigInt(u.offset), true);
-        return { uid: u.uid, data: all.subarray(8 * i, 8 * i + 8) };
-      }),
-    },
-  ];
+  const entries = new PackedUpdatesBuilder(8, updates.length);
+  for (const u of updates) entries.addU64(u.uid, u.offset);
+  return fromOffsetRecordsOf(entries);
+}
+
+/** @returns the records that set the from offsets `entries` holds (none when empty; see packed-updates.ts). */
+export function fromOffsetRecordsOf(entries: PackedUpdatesBuilder): LogRecord[] {
+  if (entries.length === 0) return [];
+  return [mboxIntro(), { type: "ext-rec", ...noSync, recordSize: 8, updates: [], packed: entries.finish() }];
 }
 
 /** @returns the records that set the header MD5s of `updates` (none when empty). */
 export function headerMd5Records(updates: ReadonlyArray<{ uid: number; md5: Uint8Array }>): LogRecord[] {
-  if (updates.length === 0) return [];
-  const sorted = [...updates].sort((a, b) => a.uid - b.uid);
+  const entries = new PackedUpdatesBuilder(16, updates.length);
+  for (const u of updates) entries.addBytes(u.uid, u.md5);
+  return headerMd5RecordsOf(entries);
+}
+
+/** @returns the records that set the header MD5s `entries` holds (none when empty). */
+export function headerMd5RecordsOf(entries: PackedUpdatesBuilder): LogRecord[] {
+  if (entries.length === 0) return [];
   return [
     {
       type: "ext-intro",
       ...noSync,
       intros: [{ extId: EXT_ID_BY_NAME, resetId: 0, hdrSize: 0, recordSize: 16, recordAlign: 1, flags: 0, name: HEADER_MD5_EXT_NAME }],
     },
-    { type: "ext-rec", ...noSync, recordSize: 16, updates: sorted.map((u) => ({ uid: u.uid, data: u.md5 })) },
+    { type: "ext-rec", ...noSync, recordSize: 16, updates: [], packed: entries.finish() },
   ];
 }
 

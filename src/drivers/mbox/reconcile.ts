@@ -49,6 +49,76 @@ export interface ReconcileResult {
 }
 
 /**
+ * The rules above, one file message at a time (in file order), so that a
+ * sync can plan and record each message as the scan finds it instead of
+ * holding all of them (a first sync of a 100k-message mbox).
+ */
+export class MboxUidReconciler {
+  private nextUid: number;
+  private prevUid = 0;
+  /** Next index message not yet matched or passed over. */
+  private idx = 0;
+  private i = 0;
+  private readonly vanished: number[] = [];
+
+  constructor(
+    private readonly indexed: readonly IndexedMessage[],
+    private readonly indexNextUid: number,
+  ) {
+    this.nextUid = indexNextUid;
+  }
+
+  /** @param md5Of the message's header MD5 (asked only when needed). */
+  next(m: FileMessageUidInfo, md5Of: () => Uint8Array): ReconciledMessage {
+    const { indexed } = this;
+    const first = this.i++ === 0;
+    if (first && m.imapBaseUidLast !== undefined && this.nextUid - 1 <= m.imapBaseUidLast) this.nextUid = m.imapBaseUidLast + 1;
+    if (m.pseudo) return { uid: 0, indexPos: -1, needsUidHeader: false };
+    let uid = 0;
+    const raw = m.rawUid;
+    if (raw !== undefined && !(first && m.imapBaseUidLast === undefined)) {
+      if (raw === this.nextUid) {
+        this.nextUid++;
+        uid = raw;
+      } else if (raw < this.nextUid && raw > this.prevUid) uid = raw;
+    }
+    // The header is right only when its X-UID was taken as is (and, in the
+    // first message, X-IMAPbase is there).
+    let headerOk = uid !== 0;
+    let pos = -1;
+    if (uid !== 0) {
+      while (this.idx < indexed.length && indexed[this.idx].uid < uid) this.vanished.push(this.idx++);
+      if (this.idx < indexed.length && indexed[this.idx].uid === uid) pos = this.idx++;
+      else if (uid < this.indexNextUid) uid = 0; // reappeared after being expunged
+    }
+    if (uid === 0 && this.idx < indexed.length) {
+      const md5 = md5Of();
+      let found = this.idx;
+      while (found < indexed.length && !sameBytes(indexed[found].md5, md5)) found++;
+      if (found < indexed.length) {
+        while (this.idx < found) this.vanished.push(this.idx++);
+        pos = this.idx++;
+        uid = indexed[pos].uid;
+      }
+      headerOk = false;
+    }
+    if (uid === 0) {
+      while (this.idx < indexed.length) this.vanished.push(this.idx++);
+      uid = this.nextUid++;
+      headerOk = false;
+    }
+    this.prevUid = uid;
+    return { uid, indexPos: pos, needsUidHeader: !headerOk };
+  }
+
+  /** @returns the index positions no file message matched, and next_uid, once every file message was given. */
+  finish(): Omit<ReconcileResult, "messages"> {
+    while (this.idx < this.indexed.length) this.vanished.push(this.idx++);
+    return { vanished: this.vanished, nextUid: this.nextUid };
+  }
+}
+
+/**
  * @param md5Of the header MD5 of file message `i` (computed only when needed).
  */
 export function reconcileMbox(
@@ -57,57 +127,9 @@ export function reconcileMbox(
   indexNextUid: number,
   md5Of: (i: number) => Uint8Array,
 ): ReconcileResult {
-  const out: ReconciledMessage[] = [];
-  const vanished: number[] = [];
-  let nextUid = indexNextUid;
-  let prevUid = 0;
-  let idx = 0; // next index message not yet matched or passed over
-
-  for (let i = 0; i < messages.length; i++) {
-    const m = messages[i];
-    if (i === 0 && m.imapBaseUidLast !== undefined && nextUid - 1 <= m.imapBaseUidLast) nextUid = m.imapBaseUidLast + 1;
-    if (m.pseudo) {
-      out.push({ uid: 0, indexPos: -1, needsUidHeader: false });
-      continue;
-    }
-    let uid = 0;
-    const raw = m.rawUid;
-    if (raw !== undefined && !(i === 0 && m.imapBaseUidLast === undefined)) {
-      if (raw === nextUid) {
-        nextUid++;
-        uid = raw;
-      } else if (raw < nextUid && raw > prevUid) uid = raw;
-    }
-    // The header is right only when its X-UID was taken as is (and, in the
-    // first message, X-IMAPbase is there).
-    let headerOk = uid !== 0;
-    let pos = -1;
-    if (uid !== 0) {
-      while (idx < indexed.length && indexed[idx].uid < uid) vanished.push(idx++);
-      if (idx < indexed.length && indexed[idx].uid === uid) pos = idx++;
-      else if (uid < indexNextUid) uid = 0; // reappeared after being expunged
-    }
-    if (uid === 0 && idx < indexed.length) {
-      const md5 = md5Of(i);
-      let found = idx;
-      while (found < indexed.length && !sameBytes(indexed[found].md5, md5)) found++;
-      if (found < indexed.length) {
-        while (idx < found) vanished.push(idx++);
-        pos = idx++;
-        uid = indexed[pos].uid;
-      }
-      headerOk = false;
-    }
-    if (uid === 0) {
-      while (idx < indexed.length) vanished.push(idx++);
-      uid = nextUid++;
-      headerOk = false;
-    }
-    prevUid = uid;
-    out.push({ uid, indexPos: pos, needsUidHeader: !headerOk });
-  }
-  while (idx < indexed.length) vanished.push(idx++);
-  return { messages: out, vanished, nextUid };
+  const reconciler = new MboxUidReconciler(indexed, indexNextUid);
+  const out = messages.map((m, i) => reconciler.next(m, () => md5Of(i)));
+  return { messages: out, ...reconciler.finish() };
 }
 
 function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {

@@ -14,7 +14,7 @@ import type { IndexMapState } from "../../projections/state.js";
 import { headerBlock } from "./file-messages.js";
 import { mboxHeaderMd5 } from "./header-md5.js";
 import type { IndexedMessage, PendingChanges } from "./index-view.js";
-import { reconcileMbox } from "./reconcile.js";
+import { MboxUidReconciler, type FileMessageUidInfo, type ReconciledMessage } from "./reconcile.js";
 import { NO_KEYWORDS, type MboxMessage } from "./scan.js";
 import type { ByteSource } from "./source.js";
 
@@ -70,63 +70,82 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
   return b.every((k) => s.has(k));
 }
 
+/** What planning one message needs of the whole sync. */
+export interface MessagePlanContext {
+  readonly indexed: readonly IndexedMessage[];
+  readonly pending: PendingChanges;
+  readonly expunge: ReadonlySet<number>;
+  /** The mailbox's keywords (see SyncPlan.keywords), as a set. */
+  readonly known: ReadonlySet<string>;
+}
+
+/** @returns the mailbox's keywords after the sync: the index's, then X-IMAPbase's new ones (`base`: the first message's). */
+export function syncKeywords(state: IndexMapState, base: MboxMessage["imapBase"]): string[] {
+  const keywords = [...state.keywords];
+  for (const k of base?.keywords ?? []) if (!keywords.includes(k)) keywords.push(k);
+  return keywords;
+}
+
+/** @returns the header MD5 of `msg`, computed on the first call only. */
+export function lazyMd5(src: ByteSource, msg: MboxMessage): () => Uint8Array {
+  let md5: Uint8Array | undefined;
+  return () => (md5 ??= mboxHeaderMd5(headerBlock(src, msg)));
+}
+
+/** @returns the decision for file message `msg`, reconciled as `r` (see the module comment). */
+export function planMessage(ctx: MessagePlanContext, msg: MboxMessage, r: ReconciledMessage, md5Of: () => Uint8Array): MessagePlan {
+  if (msg.pseudo) return { msg, uid: 0, drop: false, flags: 0, keywords: [], recent: false, stale: false, lacking: false, fileWins: false };
+  const { pending } = ctx;
+  const fileKeywordsOk = msg.rawKeywords.every((k) => ctx.known.has(k));
+  // No Set per message without keywords (nearly all): a first sync plans every message of the file.
+  const fileKeywords = fileKeywordsOk && msg.rawKeywords.length > 0 ? [...new Set(msg.rawKeywords)] : NO_KEYWORDS;
+  const fileFlags = msg.flags & MAIL_FLAGS_NONRECENT;
+  const ix = r.indexPos >= 0 ? ctx.indexed[r.indexPos] : undefined;
+  let flags = fileFlags;
+  let kws: readonly string[] = fileKeywords;
+  let stale = false;
+  let fileWins = false;
+  if (ix) {
+    const indexWins = pending.flags === "all" || pending.flags.has(r.uid);
+    const differs = (ix.flags & MAIL_FLAGS_NONRECENT) !== fileFlags || !sameSet(ix.keywords, fileKeywords);
+    if (indexWins) {
+      flags = ix.flags & MAIL_FLAGS_NONRECENT;
+      kws = ix.keywords;
+      stale = differs;
+    } else fileWins = differs;
+  }
+  const lacking = r.needsUidHeader || !fileKeywordsOk;
+  const drop = ctx.expunge.has(r.uid) || pending.expunges.has(r.uid);
+  return {
+    msg,
+    uid: r.uid,
+    ...(ix ? { indexed: ix } : {}),
+    drop,
+    flags,
+    keywords: kws,
+    recent: msg.recent,
+    stale,
+    lacking,
+    fileWins,
+    ...(lacking ? { md5: md5Of() } : {}),
+  };
+}
+
+/** @returns what the reconciler needs of file message `msg`, the `first` of the file or not. */
+export function uidInfoOf(msg: MboxMessage, first: boolean): FileMessageUidInfo {
+  return { rawUid: msg.rawUid, pseudo: msg.pseudo, ...(first && msg.imapBase ? { imapBaseUidLast: msg.imapBase.uidLast } : {}) };
+}
+
 /** @returns the sync decisions for `input.messages` (see the module comment). */
 export function planSync(input: PlanInput): SyncPlan {
   const { state, indexed, pending, messages, src } = input;
-  const base = messages[0]?.imapBase;
-  const keywords = [...state.keywords];
-  for (const k of base?.keywords ?? []) if (!keywords.includes(k)) keywords.push(k);
-  const known = new Set(keywords);
-
-  const md5s = new Map<number, Uint8Array>();
-  const md5Of = (i: number) => {
-    let v = md5s.get(i);
-    if (!v) md5s.set(i, (v = mboxHeaderMd5(headerBlock(src, messages[i]))));
-    return v;
-  };
-  const rec = reconcileMbox(
-    messages.map((m, i) => ({ rawUid: m.rawUid, pseudo: m.pseudo, ...(i === 0 && m.imapBase ? { imapBaseUidLast: m.imapBase.uidLast } : {}) })),
-    indexed,
-    state.header.nextUid,
-    md5Of,
-  );
-
-  const plans: MessagePlan[] = messages.map((msg, i) => {
-    const r = rec.messages[i];
-    if (msg.pseudo) return { msg, uid: 0, drop: false, flags: 0, keywords: [], recent: false, stale: false, lacking: false, fileWins: false };
-    const fileKeywordsOk = msg.rawKeywords.every((k) => known.has(k));
-    // No Set per message without keywords (nearly all): a first sync plans every message of the file.
-    const fileKeywords = fileKeywordsOk && msg.rawKeywords.length > 0 ? [...new Set(msg.rawKeywords)] : NO_KEYWORDS;
-    const fileFlags = msg.flags & MAIL_FLAGS_NONRECENT;
-    const ix = r.indexPos >= 0 ? indexed[r.indexPos] : undefined;
-    let flags = fileFlags;
-    let kws: readonly string[] = fileKeywords;
-    let stale = false;
-    let fileWins = false;
-    if (ix) {
-      const indexWins = pending.flags === "all" || pending.flags.has(r.uid);
-      const differs = (ix.flags & MAIL_FLAGS_NONRECENT) !== fileFlags || !sameSet(ix.keywords, fileKeywords);
-      if (indexWins) {
-        flags = ix.flags & MAIL_FLAGS_NONRECENT;
-        kws = ix.keywords;
-        stale = differs;
-      } else fileWins = differs;
-    }
-    const lacking = r.needsUidHeader || !fileKeywordsOk;
-    const drop = input.expunge.has(r.uid) || pending.expunges.has(r.uid);
-    return {
-      msg,
-      uid: r.uid,
-      ...(ix ? { indexed: ix } : {}),
-      drop,
-      flags,
-      keywords: kws,
-      recent: msg.recent,
-      stale,
-      lacking,
-      fileWins,
-      ...(lacking ? { md5: md5Of(i) } : {}),
-    };
+  const keywords = syncKeywords(state, messages[0]?.imapBase);
+  const ctx: MessagePlanContext = { indexed, pending, expunge: input.expunge, known: new Set(keywords) };
+  const reconciler = new MboxUidReconciler(indexed, state.header.nextUid);
+  const plans = messages.map((msg, i) => {
+    const md5Of = lazyMd5(src, msg);
+    return planMessage(ctx, msg, reconciler.next(uidInfoOf(msg, i === 0), md5Of), md5Of);
   });
+  const rec = reconciler.finish();
   return { messages: plans, vanished: rec.vanished.map((p) => indexed[p].uid), nextUid: rec.nextUid, keywords };
 }

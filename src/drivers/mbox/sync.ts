@@ -27,10 +27,11 @@ import type { WriteHold } from "./mbox-file.js";
 import { formatPseudoMessage, relistPseudoImap } from "./pseudo.js";
 import { repairInterruptedTrim, rewriteInPlace, writeHeaderInPlace, type InPlacePlan } from "./in-place.js";
 import { bytesPiece, messagePiece, type Piece } from "./pieces.js";
-import type { MboxMessage } from "./scan.js";
 import { FileSource, type ByteSource } from "./source.js";
-import { planSync, type MessagePlan, type SyncPlan } from "./sync-plan.js";
-import { syncRecords } from "./sync-records.js";
+import { MboxUidReconciler } from "./reconcile.js";
+import { scanMbox, type MboxMessage } from "./scan.js";
+import { lazyMd5, planMessage, planSync, syncKeywords, uidInfoOf, type MessagePlan, type MessagePlanContext, type SyncPlan } from "./sync-plan.js";
+import { SyncRecordsBuilder, syncRecords } from "./sync-records.js";
 
 /** The file's size and mtime as the `mbox` header stores them. */
 export function fileSyncStamp(fd: number): { size: number; mtimeSecs: number } {
@@ -144,6 +145,8 @@ export interface FullSyncOptions {
 
 /** The full sync (see the module comment). @returns the records. */
 export function fullSync(hold: WriteHold, state: IndexMapState, pending: PendingChanges, opts: FullSyncOptions = {}): LogRecord[] {
+  const nothingIndexed = state.records.count === 0 && (opts.extraIndexed ?? []).length === 0;
+  if (nothingIndexed && (opts.expunge ?? new Set()).size === 0 && pending.expunges.size === 0) return firstSync(hold, state);
   let { src, messages } = scanFile(hold.fd, hold.file.path);
   if (repairInterruptedTrim(hold.fd, messages.at(-1), src.size)) ({ src, messages } = scanFile(hold.fd, hold.file.path));
   const indexed = [...indexedMessages(state), ...(opts.extraIndexed ?? [])].sort((a, b) => a.uid - b.uid);
@@ -187,6 +190,34 @@ export function fullSync(hold: WriteHold, state: IndexMapState, pending: Pending
     syncHeader: stampedHeader(state, hold.fd),
     stateNextUid: state.header.nextUid,
   });
+}
+
+/**
+ * The full sync of a file the index has no message of (its first sync, as
+ * a first import's source): nothing is expunged or stale, so nothing is
+ * written to the file, and each message is planned and recorded as the
+ * scan finds it, then let go — the scan, the plan and the records of all
+ * of them at once held ~90 MiB at 100k messages (issue #11, goal 5a). The
+ * same decisions (planMessage) and records (SyncRecordsBuilder) as the
+ * general path, so the same transaction.
+ */
+function firstSync(hold: WriteHold, state: IndexMapState): LogRecord[] {
+  const src = new FileSource(hold.fd);
+  const reconciler = new MboxUidReconciler([], state.header.nextUid);
+  const builder = new SyncRecordsBuilder({ written: new Set(), stateNextUid: state.header.nextUid });
+  let ctx: MessagePlanContext | undefined;
+  let last: MboxMessage | undefined;
+  for (const msg of scanMbox(src, { path: hold.file.path })) {
+    // The mailbox's keywords need the first message's X-IMAPbase.
+    ctx ??= { indexed: [], pending: { flags: new Set(), expunges: new Set(), any: false }, expunge: new Set(), known: new Set(syncKeywords(state, msg.imapBase)) };
+    const md5Of = lazyMd5(src, msg);
+    builder.add(planMessage(ctx, msg, reconciler.next(uidInfoOf(msg, last === undefined), md5Of), md5Of));
+    last = msg;
+  }
+  // As the general path: a trim a rewrite left half done is finished first, and the file read again.
+  if (repairInterruptedTrim(hold.fd, last, src.size)) return firstSync(hold, state);
+  const rec = reconciler.finish();
+  return builder.records({ vanished: [], nextUid: rec.nextUid, syncHeader: stampedHeader(state, hold.fd) });
 }
 
 /**

@@ -11,6 +11,7 @@ import { mboxMessageText } from "../../../../src/drivers/mbox/text.js";
 import type { LogRecord } from "../../../../src/log/types.js";
 import { openStorage } from "../../../../src/index.js";
 import type { IndexMapState } from "../../../../src/projections/state.js";
+import { extRecEntries } from "../../../helpers/ext-rec-entries.js";
 
 const body = (i: number) => `From: a${i}@b\nSubject: s${i}\nMessage-ID: <m${i}@x>\n\n${`line ${i}\n`.repeat(1 + (i % 7) * 40)}`;
 const NOTHING_PENDING: PendingChanges = { flags: new Set(), expunges: new Set(), any: false };
@@ -59,8 +60,9 @@ describe("mbox expunge from the index's offsets (expunge-in-sync.ts)", () => {
     expect(after).toEqual(before.filter(([uid]) => ![4, 17, 18, 30].includes(uid)));
     const offsets = records!.find((r): r is Extract<LogRecord, { type: "ext-rec" }> => r.type === "ext-rec")!;
     const scanned = new Map(parseMbox(fs.readFileSync(inbox())).messages.map((m) => [m.uid, m.fromOffset]));
-    expect(offsets.updates.map((u) => u.uid)).toEqual(before.map(([uid]) => uid).filter((uid) => uid > 4 && ![17, 18, 30].includes(uid)));
-    for (const u of offsets.updates) expect(Number(Buffer.from(u.data).readBigUInt64LE(0)), `uid ${u.uid}`).toBe(scanned.get(u.uid));
+    const entries = extRecEntries(offsets);
+    expect(entries.map((u) => u.uid)).toEqual(before.map(([uid]) => uid).filter((uid) => uid > 4 && ![17, 18, 30].includes(uid)));
+    for (const u of entries) expect(Number(Buffer.from(u.data).readBigUInt64LE(0)), `uid ${u.uid}`).toBe(scanned.get(u.uid));
     expect(records!.find((r) => r.type === "expunge-guid")).toMatchObject({ expunges: [4, 17, 18, 30].map((uid) => ({ uid })) });
   });
 
