@@ -11,6 +11,27 @@
  *   give it anyway — unless the directory is set-group-ID (the kernel does
  *   it), its group has no other rights than everyone (nothing to share), or
  *   it is already our effective group.
+ * - owner: a process whose effective uid is 0 (a server or script embedding
+ *   the library as root) gives a file or directory it creates in a
+ *   directory another user owns to that user: the directory's uid and
+ *   group, in one fchown() right after the creation — before a temporary
+ *   file is renamed or linked to its final name, so no root-owned file is
+ *   ever visible there. Dovecot, running as that user, must be able to lock
+ *   and rewrite every file of its store ("a store is never left with a file
+ *   owned by the wrong user"). The CLI gets the same result another way: it
+ *   switches to the store root's uid and gid (src/cli/store-owner.ts); the
+ *   library must not change the identity of the process it runs in.
+ *   With an owner, its group replaces the group rule's: the group rule gives
+ *   the directory's group except when the directory is set-group-ID (the
+ *   kernel gives the directory's group too), when that group has no more
+ *   rights than everyone (the file's group bits then equal its other bits,
+ *   so any group grants the same) or when it is the creator's own group
+ *   (the directory's group again). So the directory's group gives the same
+ *   access as the group the user itself would get. A root-owned directory
+ *   leaves the file root's, as the CLI leaves itself root there. A process
+ *   that is not root pays nothing: the euid is read once, on first use (the
+ *   CLI switches user before it touches any file), and the owner comes from
+ *   the directory's stat that the mode and group already need.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -25,7 +46,18 @@ export interface NewFilePermissions {
   readonly mode: number;
   /** The group to give the file after creating it; undefined when it gets the right one by itself. */
   readonly gid: number | undefined;
+  /** Acting as root in a directory another user owns: who gets the file (replaces `gid`). */
+  readonly owner?: FileOwner | undefined;
 }
+
+/** The uid and gid a file created as root is given. */
+export interface FileOwner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** Whether the effective uid is 0, read on first use (the library never changes it). */
+let actingAsRoot: boolean | undefined;
 
 /**
  * @returns the permissions for a new file (or directory: see makeDirs) in `dir`.
@@ -33,7 +65,24 @@ export interface NewFilePermissions {
  */
 export function newFilePermissionsIn(dir: string): NewFilePermissions {
   const st = fs.statSync(dir);
-  return { mode: (st.mode & 0o666) | 0o600, gid: groupToGive(st) };
+  return { mode: (st.mode & 0o666) | 0o600, gid: groupToGive(st), owner: ownerToGive(st) };
+}
+
+/**
+ * Who a file or directory created in (or with the permissions of) `dir`
+ * must belong to: `dir`'s owner and group when we are root and `dir` is
+ * not root's; undefined otherwise (the kernel's owner is right).
+ */
+export function ownerToGive(dir: fs.Stats): FileOwner | undefined {
+  if (dir.uid === 0) return undefined;
+  actingAsRoot ??= process.geteuid?.() === 0;
+  return actingAsRoot ? { uid: dir.uid, gid: dir.gid } : undefined;
+}
+
+/** ownerToGive() of the directory at `dir`, statted only when we are root. */
+export function ownerToGiveIn(dir: string): FileOwner | undefined {
+  actingAsRoot ??= process.geteuid?.() === 0;
+  return actingAsRoot ? ownerToGive(fs.statSync(dir)) : undefined;
 }
 
 /** Dovecot's file_create_gid for a directory with these stats. */
@@ -46,9 +95,9 @@ export function groupToGive(dir: fs.Stats): number | undefined {
 
 /**
  * Gives `file` (a descriptor, or a path), right after it was created, what
- * the umask and the kernel may have left out: its full mode and the group
- * `perm` asks for. A group we are not a member of fails with EPERM, as
- * Dovecot's save fails: the error names the file.
+ * the umask and the kernel may have left out: its full mode and the owner
+ * or group `perm` asks for. A group we are not a member of fails with
+ * EPERM, as Dovecot's save fails: the error names the file.
  */
 export function finishNewFile(file: number | string, perm: NewFilePermissions, filePath = String(file)): void {
   try {
@@ -56,9 +105,11 @@ export function finishNewFile(file: number | string, perm: NewFilePermissions, f
       if (typeof file === "number") fs.fchmodSync(file, perm.mode);
       else fs.chmodSync(file, perm.mode);
     }
-    if (perm.gid === undefined) return;
-    if (typeof file === "number") fs.fchownSync(file, -1, perm.gid);
-    else fs.chownSync(file, -1, perm.gid);
+    const uid = perm.owner?.uid ?? -1;
+    const gid = perm.owner?.gid ?? perm.gid;
+    if (uid === -1 && gid === undefined) return;
+    if (typeof file === "number") fs.fchownSync(file, uid, gid ?? -1);
+    else fs.chownSync(file, uid, gid ?? -1);
   } catch (err) {
     if (err instanceof Error && "code" in err && typeof file === "number") err.message = `${filePath}: ${err.message}`;
     throw err;
@@ -66,10 +117,12 @@ export function finishNewFile(file: number | string, perm: NewFilePermissions, f
 }
 
 /** makeDirs' counterpart of finishNewFile for a directory it just made with `mode`. */
-export function finishNewDir(dir: string, mode: number, gid: number | undefined): void {
+export function finishNewDir(dir: string, mode: number, gid: number | undefined, owner?: FileOwner): void {
   // The set-group-ID bit the kernel copies from a parent stays: a chmod without it would clear it.
   if ((mode & UMASK) !== 0) fs.chmodSync(dir, mode | (fs.statSync(dir).mode & SET_GROUP_ID));
-  if (gid !== undefined) fs.chownSync(dir, -1, gid);
+  // chown() keeps a directory's set-group-ID bit (it clears it on files only).
+  if (owner !== undefined) fs.chownSync(dir, owner.uid, owner.gid);
+  else if (gid !== undefined) fs.chownSync(dir, -1, gid);
 }
 
 /**
@@ -113,4 +166,19 @@ function createWith(filePath: string, flags: number, perm: NewFilePermissions): 
     throw err;
   }
   return fd;
+}
+
+/**
+ * Writes `bytes` as the new file `filePath` (createNewFile: its directory's
+ * permissions and, as root, owner), data-synced when `sync`.
+ * @throws EEXIST when the file is there.
+ */
+export function writeNewFile(filePath: string, bytes: Uint8Array, sync = false): void {
+  const fd = createNewFile(filePath);
+  try {
+    for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done);
+    if (sync) fs.fdatasyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }

@@ -10,11 +10,12 @@
  * storage root is 0700 (`newRoot`). An
  * ancestor with the sticky bit (/tmp) is nobody's store: what is created
  * under it is 0700 too. As Dovecot, the umask does not narrow them; nothing
- * is ever wider than the directory it is made in.
+ * is ever wider than the directory it is made in. Made by root, they belong
+ * to the owner of the directory whose mode they take (file-mode.ts).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { finishNewDir, groupToGive } from "./file-mode.js";
+import { finishNewDir, groupToGive, ownerToGive, ownerToGiveIn } from "./file-mode.js";
 
 export interface MakeDirsOptions {
   /** The directory is a storage root: every level created is 0700, as Dovecot creates a missing mail root. */
@@ -52,10 +53,12 @@ export function makeDirs(dir: string, opts: MakeDirsOptions = {}): void {
   const ownerOnly = opts.newRoot || ancestor === undefined || (ancestor.mode & STICKY) !== 0;
   const mode = ownerOnly ? OWNER_ONLY : ancestor!.mode & 0o777;
   const gid = ownerOnly ? undefined : groupToGive(ancestor!);
+  // Also for a new root: as root under a user's home, the CLI would have become that user.
+  const owner = ancestor === undefined ? undefined : ownerToGive(ancestor);
   for (const d of missing.reverse()) {
     try {
       fs.mkdirSync(d, mode);
-      finishNewDir(d, mode, gid);
+      finishNewDir(d, mode, gid, owner);
     } catch (err) {
       // Another process may create the same directory meanwhile.
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
@@ -67,8 +70,9 @@ export function makeDirs(dir: string, opts: MakeDirsOptions = {}): void {
  * Creates `dir` (parents as makeDirs) with the permissions Dovecot derives
  * from the mailbox it belongs to rather than from its parent: an mbox
  * file's mode with x added to every r (an 0600 INBOX gives a 0700 index
- * directory, an 0644 mailbox 0755) and its group. Without that file (not
- * created yet), as makeDirs.
+ * directory, an 0644 mailbox 0755) and its group; made by root, the owner
+ * of the directory it is made in. Without that file (not created yet), as
+ * makeDirs.
  */
 export function makeDirsFor(dir: string, mailboxFile: string): void {
   let file: fs.Stats;
@@ -87,5 +91,8 @@ export function makeDirsFor(dir: string, mailboxFile: string): void {
     if ((err as NodeJS.ErrnoException).code === "EEXIST") return;
     throw err;
   }
-  finishNewDir(dir, mode, groupToGive(file));
+  const gid = groupToGive(file);
+  const owner = ownerToGiveIn(path.dirname(dir));
+  // The mailbox file's group, when the group rule gives it, stays with the new owner.
+  finishNewDir(dir, mode, gid, owner && gid !== undefined ? { uid: owner.uid, gid } : owner);
 }

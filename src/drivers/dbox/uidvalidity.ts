@@ -75,7 +75,7 @@ function writeMain(dir: string, value: number): void {
 function createMarker(dir: string, value: number): void {
   const fd = fs.openSync(markerPath(dir, value), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o444);
   try {
-    finishNewFile(fd, { mode: 0o444, gid: newFilePermissionsIn(dir).gid }, markerPath(dir, value));
+    finishNewFile(fd, { ...newFilePermissionsIn(dir), mode: 0o444 }, markerPath(dir, value));
   } finally {
     fs.closeSync(fd);
   }

@@ -228,7 +228,8 @@ export class UidlistFile {
     assert(records[0].uid > (c.records.at(-1)?.uid ?? 0), "appended uidlist records must have higher UIDs");
     if (c.torn) return this.recreate(c.header, [...c.records, ...records]);
     const text = records.map((r) => formatUidlistRecord(r)).join("");
-    const fd = fs.openSync(this.path, "a");
+    // No O_CREAT: a file removed meanwhile is not recreated headerless (nor as ours, made by root).
+    const fd = fs.openSync(this.path, fs.constants.O_WRONLY | fs.constants.O_APPEND);
     try {
       fs.writeSync(fd, text);
       if (this.fsync) fs.fdatasyncSync(fd);

@@ -5,6 +5,7 @@ import { IndexWriter } from "../../index-io/writer.js";
 import { MailFlag } from "../../log/types.js";
 import { sdboxFileName } from "../dbox/files.js";
 import { makeDirs } from "../../shared/make-dirs.js";
+import { createNewFile } from "../../shared/file-mode.js";
 import type { DboxLayout } from "../dbox/layout.js";
 
 /**
@@ -28,10 +29,7 @@ export async function altMoveSdbox(layout: DboxLayout, name: string, uids: reado
         const to = path.join(toAlt ? altDir : dir, sdboxFileName(uid));
         if (!fs.existsSync(from)) continue;
         const tmp = `${to}.altmove.${process.pid}`;
-        fs.copyFileSync(from, tmp);
-        const fd = fs.openSync(tmp, "r");
-        fs.fsyncSync(fd);
-        fs.closeSync(fd);
+        copyToNewFile(from, tmp);
         fs.renameSync(tmp, to);
         fs.rmSync(from);
         moved.push(uid);
@@ -46,4 +44,29 @@ export async function altMoveSdbox(layout: DboxLayout, name: string, uids: reado
     await writer.close();
   }
   return moved;
+}
+
+/**
+ * Copies `from` into the new file `to`, synced. Not copyFileSync: its copy
+ * takes the source's mode and our uid, where a new file takes its
+ * directory's permissions and, made by root, owner (file-mode.ts).
+ */
+function copyToNewFile(from: string, to: string): void {
+  // Left by a crashed mover with our pid: never renamed into place, so not a message.
+  fs.rmSync(to, { force: true });
+  const out = createNewFile(to);
+  try {
+    const src = fs.openSync(from, "r");
+    try {
+      const buf = Buffer.allocUnsafe(1 << 16);
+      for (let n; (n = fs.readSync(src, buf, 0, buf.length, null)) > 0; ) {
+        for (let done = 0; done < n; ) done += fs.writeSync(out, buf, done, n - done);
+      }
+    } finally {
+      fs.closeSync(src);
+    }
+    fs.fsyncSync(out);
+  } finally {
+    fs.closeSync(out);
+  }
 }
