@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { openStorage } from "../../../src/index.js";
+import { exportBundle, importBundle, openStorage } from "../../../src/index.js";
 import { createNewFile, newFilePermissionsIn, openCreating, writeNewFile } from "../../../src/shared/file-mode.js";
 import { makeDirs, makeDirsFor } from "../../../src/shared/make-dirs.js";
 import { describeTree, modeBits } from "../../helpers/tree.js";
@@ -144,6 +144,28 @@ describe.runIf(isRoot || process.env.CI)("made by root, new files and directorie
     await storage.close();
     expect(owners(home).filter((e) => !e.endsWith(` ${MAIL_UID}:${MAIL_GID}`))).toEqual([]);
     expect(owners(home).some((e) => e.startsWith("mail/sdbox/mailboxes/INBOX/dbox-Mails/u.1 "))).toBe(true);
+  });
+
+  it("a missing INDEX= root, wherever it is, takes the mail root's owner with its mode (as its group)", async () => {
+    const mail = ownedDir(0o700);
+    const index = path.join(dir, "elsewhere", "index");
+    fs.mkdirSync(path.dirname(index), { mode: 0o755 });
+    const storage = openStorage(`mdbox:${mail}:INDEX=${index}`);
+    await (await storage.openMailbox("INBOX")).transaction().append({ body: "Subject: a\r\n\r\nbody\r\n" }).commit();
+    await storage.close();
+    const index1 = owners(index);
+    expect(index1.filter((e) => !e.endsWith(` ${MAIL_UID}:${MAIL_GID}`))).toEqual([]);
+    expect(index1.some((e) => e.startsWith("storage/dovecot.map.index.log "))).toBe(true);
+    expect(owners(mail).filter((e) => !e.endsWith(` ${MAIL_UID}:${MAIL_GID}`))).toEqual([]);
+  });
+
+  it("importBundle writes the mailbox's dovecot.index and log as the directory's owner", async () => {
+    const mail = ownedDir(0o700);
+    const storage = openStorage(`sdbox:${path.join(mail, "a")}`);
+    await (await storage.openMailbox("INBOX")).transaction().append({ body: "Subject: a\r\n\r\nbody\r\n" }).commit();
+    await storage.close();
+    importBundle(exportBundle(path.join(mail, "a", "mailboxes", "INBOX", "dbox-Mails", "dovecot.index")), path.join(mail, "imported"));
+    expect(owners(mail).filter((e) => e.startsWith("imported"))).toEqual([`imported.log 600 ${MAIL_UID}:${MAIL_GID}`]);
   });
 
   it("a root-owned directory leaves new files root's; a file that is there keeps its owner", () => {
