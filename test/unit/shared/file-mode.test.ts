@@ -159,7 +159,7 @@ describe.runIf(isRoot || process.env.CI)("made by root, new files and directorie
     expect(owners(mail).filter((e) => !e.endsWith(` ${MAIL_UID}:${MAIL_GID}`))).toEqual([]);
   });
 
-  it("importBundle writes the mailbox's dovecot.index and log as the directory's owner", async () => {
+  it("importBundle writes the imported log as its directory's owner", async () => {
     const mail = ownedDir(0o700);
     const storage = openStorage(`sdbox:${path.join(mail, "a")}`);
     await (await storage.openMailbox("INBOX")).transaction().append({ body: "Subject: a\r\n\r\nbody\r\n" }).commit();
