@@ -5,7 +5,7 @@ import { IndexWriter } from "../../index-io/writer.js";
 import { MailFlag } from "../../log/types.js";
 import { sdboxFileName } from "../dbox/files.js";
 import { makeDirs } from "../../shared/make-dirs.js";
-import { createNewFile } from "../../shared/file-mode.js";
+import { finishNewFile, newFilePermissionsIn } from "../../shared/file-mode.js";
 import type { DboxLayout } from "../dbox/layout.js";
 
 /**
@@ -48,25 +48,29 @@ export async function altMoveSdbox(layout: DboxLayout, name: string, uids: reado
 
 /**
  * Copies `from` into the new file `to`, synced. Not copyFileSync: its copy
- * takes the source's mode and our uid, where a new file takes its
- * directory's permissions and, made by root, owner (file-mode.ts).
+ * is ours (root's, embedded as root) where a new file takes its directory's
+ * group and owner (file-mode.ts). The mode is never wider than the
+ * source's (copyFileSync's) nor than the directory gives.
  */
 function copyToNewFile(from: string, to: string): void {
   // Left by a crashed mover with our pid: never renamed into place, so not a message.
   fs.rmSync(to, { force: true });
-  const out = createNewFile(to);
+  const src = fs.openSync(from, "r");
   try {
-    const src = fs.openSync(from, "r");
+    const dirPerm = newFilePermissionsIn(path.dirname(to));
+    const perm = { ...dirPerm, mode: dirPerm.mode & fs.fstatSync(src).mode };
+    const out = fs.openSync(to, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, perm.mode);
     try {
+      finishNewFile(out, perm, to);
       const buf = Buffer.allocUnsafe(1 << 16);
       for (let n; (n = fs.readSync(src, buf, 0, buf.length, null)) > 0; ) {
         for (let done = 0; done < n; ) done += fs.writeSync(out, buf, done, n - done);
       }
+      fs.fsyncSync(out);
     } finally {
-      fs.closeSync(src);
+      fs.closeSync(out);
     }
-    fs.fsyncSync(out);
   } finally {
-    fs.closeSync(out);
+    fs.closeSync(src);
   }
 }
