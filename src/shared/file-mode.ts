@@ -28,13 +28,20 @@
  *   so any group grants the same) or when it is the creator's own group
  *   (the directory's group again). So the directory's group gives the same
  *   access as the group the user itself would get. A root-owned directory
- *   leaves the file root's, as the CLI leaves itself root there. A process
- *   that is not root pays nothing: the euid is read once, on first use (the
- *   CLI switches user before it touches any file), and the owner comes from
- *   the directory's stat that the mode and group already need.
+ *   leaves the file root's, as the CLI leaves itself root there. The euid is
+ *   read each time (an embedder may seteuid() between calls), only where
+ *   the directory is statted anyway; the owner comes from that stat.
+ *
+ * Acting as root in a directory a user owns, that user can plant a symlink
+ * at any name we use there: every change of mode or owner goes through the
+ * descriptor we created (fchmod/fchown, never by path), new files are
+ * created with O_EXCL (which does not follow a symlink) and an existing one
+ * is opened with O_NOFOLLOW.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { MailstoreError } from "./errors.js";
+import { cleanupAfterSync } from "./cleanup.js";
 
 /** The process's umask, read once (library code never sets it). */
 const UMASK = process.umask();
@@ -53,11 +60,14 @@ export interface NewFilePermissions {
 /** The uid and gid a file created as root is given. */
 export interface FileOwner {
   readonly uid: number;
+  /** -1: the group the kernel gave stays. */
   readonly gid: number;
 }
 
-/** Whether the effective uid is 0, read on first use (the library never changes it). */
-let actingAsRoot: boolean | undefined;
+/** Whether the effective uid is 0 now (not cached: an embedder may seteuid() between calls). */
+function actingAsRoot(): boolean {
+  return process.geteuid?.() === 0;
+}
 
 /**
  * @returns the permissions for a new file (or directory: see makeDirs) in `dir`.
@@ -75,14 +85,12 @@ export function newFilePermissionsIn(dir: string): NewFilePermissions {
  */
 export function ownerToGive(dir: fs.Stats): FileOwner | undefined {
   if (dir.uid === 0) return undefined;
-  actingAsRoot ??= process.geteuid?.() === 0;
-  return actingAsRoot ? { uid: dir.uid, gid: dir.gid } : undefined;
+  return actingAsRoot() ? { uid: dir.uid, gid: dir.gid } : undefined;
 }
 
 /** ownerToGive() of the directory at `dir`, statted only when we are root. */
 export function ownerToGiveIn(dir: string): FileOwner | undefined {
-  actingAsRoot ??= process.geteuid?.() === 0;
-  return actingAsRoot ? ownerToGive(fs.statSync(dir)) : undefined;
+  return actingAsRoot() ? ownerToGive(fs.statSync(dir)) : undefined;
 }
 
 /** Dovecot's file_create_gid for a directory with these stats. */
@@ -94,35 +102,43 @@ export function groupToGive(dir: fs.Stats): number | undefined {
 }
 
 /**
- * Gives `file` (a descriptor, or a path), right after it was created, what
- * the umask and the kernel may have left out: its full mode and the owner
- * or group `perm` asks for. A group we are not a member of fails with
- * EPERM, as Dovecot's save fails: the error names the file.
+ * Gives the file open as `fd` (`filePath`), right after this process created
+ * it, what the umask and the kernel may have left out: its full mode and
+ * the owner or group `perm` asks for. By descriptor only: a path could
+ * have become a user's symlink meanwhile. A group we are not a member of
+ * fails with EPERM, as Dovecot's save fails: the error names the file.
  */
-export function finishNewFile(file: number | string, perm: NewFilePermissions, filePath = String(file)): void {
+export function finishNewFile(fd: number, perm: NewFilePermissions, filePath: string): void {
   try {
-    if ((perm.mode & UMASK) !== 0) {
-      if (typeof file === "number") fs.fchmodSync(file, perm.mode);
-      else fs.chmodSync(file, perm.mode);
-    }
+    if ((perm.mode & UMASK) !== 0) fs.fchmodSync(fd, perm.mode);
     const uid = perm.owner?.uid ?? -1;
     const gid = perm.owner?.gid ?? perm.gid;
     if (uid === -1 && gid === undefined) return;
-    if (typeof file === "number") fs.fchownSync(file, uid, gid ?? -1);
-    else fs.chownSync(file, uid, gid ?? -1);
+    fs.fchownSync(fd, uid, gid ?? -1);
   } catch (err) {
-    if (err instanceof Error && "code" in err && typeof file === "number") err.message = `${filePath}: ${err.message}`;
+    if (err instanceof Error && "code" in err) err.message = `${filePath}: ${err.message}`;
     throw err;
   }
 }
 
-/** makeDirs' counterpart of finishNewFile for a directory it just made with `mode`. */
+/**
+ * makeDirs' counterpart of finishNewFile for a directory it just made with
+ * `mode`: opened without following a symlink (the parent's owner could have
+ * swapped one in after the mkdir) and changed through that descriptor.
+ */
 export function finishNewDir(dir: string, mode: number, gid: number | undefined, owner?: FileOwner): void {
-  // The set-group-ID bit the kernel copies from a parent stays: a chmod without it would clear it.
-  if ((mode & UMASK) !== 0) fs.chmodSync(dir, mode | (fs.statSync(dir).mode & SET_GROUP_ID));
-  // chown() keeps a directory's set-group-ID bit (it clears it on files only).
-  if (owner !== undefined) fs.chownSync(dir, owner.uid, owner.gid);
-  else if (gid !== undefined) fs.chownSync(dir, -1, gid);
+  const chmod = (mode & UMASK) !== 0;
+  if (!chmod && owner === undefined && gid === undefined) return;
+  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+  try {
+    // The set-group-ID bit the kernel copies from a parent stays: a chmod without it would clear it.
+    if (chmod) fs.fchmodSync(fd, mode | (fs.fstatSync(fd).mode & SET_GROUP_ID));
+    // chown() keeps a directory's set-group-ID bit (it clears it on files only).
+    if (owner !== undefined) fs.fchownSync(fd, owner.uid, owner.gid);
+    else if (gid !== undefined) fs.fchownSync(fd, -1, gid);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /**
@@ -130,18 +146,22 @@ export function finishNewDir(dir: string, mode: number, gid: number | undefined,
  * given) with the permissions of its directory, mode and group.
  * @returns the descriptor. @throws EEXIST when the file is there.
  */
-export function createNewFile(filePath: string, flags: number = fs.constants.O_WRONLY): number {
-  return createWith(filePath, flags, newFilePermissionsIn(path.dirname(filePath)));
+export function createNewFile(filePath: string, flags: number = fs.constants.O_WRONLY, perm = newFilePermissionsIn(path.dirname(filePath))): number {
+  return createWith(filePath, flags, perm);
 }
 
 /**
  * Opens `filePath` with `flags`, creating it when missing: only a file this
  * call creates gets its directory's permissions; one that is there keeps its
- * own (another writer's, or Dovecot's).
+ * own (another writer's, or Dovecot's). As root in another user's
+ * directory, an existing file is opened with O_NOFOLLOW: a symlink there
+ * (the user's) would have us write, as root, wherever it points.
+ * @throws MailstoreError UNSUPPORTED naming the file when it is a symlink then.
  */
 export function openCreating(filePath: string, flags: number): number {
   const perm = newFilePermissionsIn(path.dirname(filePath));
   const plain = flags & ~(fs.constants.O_CREAT | fs.constants.O_EXCL);
+  const existing = perm.owner === undefined ? plain : plain | fs.constants.O_NOFOLLOW;
   for (;;) {
     try {
       return createWith(filePath, plain, perm);
@@ -149,10 +169,12 @@ export function openCreating(filePath: string, flags: number): number {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
     try {
-      return fs.openSync(filePath, plain);
+      return fs.openSync(filePath, existing);
     } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ELOOP") throw new MailstoreError("UNSUPPORTED", `a symlink in a directory of uid ${perm.owner?.uid}: not followed as root`, { path: filePath });
       // Removed between the two opens: create it after all.
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      if (code !== "ENOENT") throw err;
     }
   }
 }
@@ -162,7 +184,9 @@ function createWith(filePath: string, flags: number, perm: NewFilePermissions): 
   try {
     finishNewFile(fd, perm, filePath);
   } catch (err) {
-    fs.closeSync(fd);
+    // Ours (O_EXCL): not left behind with the wrong owner or group.
+    cleanupAfterSync(err, () => fs.closeSync(fd));
+    cleanupAfterSync(err, () => fs.rmSync(filePath, { force: true }));
     throw err;
   }
   return fd;

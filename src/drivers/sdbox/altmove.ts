@@ -5,7 +5,9 @@ import { IndexWriter } from "../../index-io/writer.js";
 import { MailFlag } from "../../log/types.js";
 import { sdboxFileName } from "../dbox/files.js";
 import { makeDirs } from "../../shared/make-dirs.js";
-import { finishNewFile, newFilePermissionsIn } from "../../shared/file-mode.js";
+import { createNewFile, newFilePermissionsIn } from "../../shared/file-mode.js";
+import { fsyncDir } from "../../shared/fsync-dir.js";
+import { cleanupAfterSync } from "../../shared/cleanup.js";
 import type { DboxLayout } from "../dbox/layout.js";
 
 /**
@@ -31,6 +33,9 @@ export async function altMoveSdbox(layout: DboxLayout, name: string, uids: reado
         const tmp = `${to}.altmove.${process.pid}`;
         copyToNewFile(from, tmp);
         fs.renameSync(tmp, to);
+        // The new name on disk before the old one goes (two directories: no
+        // single rename orders them), so a crash leaves two copies, never none.
+        fsyncDir(path.dirname(to));
         fs.rmSync(from);
         moved.push(uid);
       }
@@ -51,6 +56,7 @@ export async function altMoveSdbox(layout: DboxLayout, name: string, uids: reado
  * is ours (root's, embedded as root) where a new file takes its directory's
  * group and owner (file-mode.ts). The mode is never wider than the
  * source's (copyFileSync's) nor than the directory gives.
+ * @throws the fs error, naming both files; no partial `to` is left.
  */
 function copyToNewFile(from: string, to: string): void {
   // Left by a crashed mover with our pid: never renamed into place, so not a message.
@@ -58,18 +64,22 @@ function copyToNewFile(from: string, to: string): void {
   const src = fs.openSync(from, "r");
   try {
     const dirPerm = newFilePermissionsIn(path.dirname(to));
-    const perm = { ...dirPerm, mode: dirPerm.mode & fs.fstatSync(src).mode };
-    const out = fs.openSync(to, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, perm.mode);
+    const out = createNewFile(to, fs.constants.O_WRONLY, { ...dirPerm, mode: dirPerm.mode & fs.fstatSync(src).mode });
     try {
-      finishNewFile(out, perm, to);
       const buf = Buffer.allocUnsafe(1 << 16);
       for (let n; (n = fs.readSync(src, buf, 0, buf.length, null)) > 0; ) {
         for (let done = 0; done < n; ) done += fs.writeSync(out, buf, done, n - done);
       }
       fs.fsyncSync(out);
-    } finally {
-      fs.closeSync(out);
+    } catch (err) {
+      cleanupAfterSync(err, () => fs.closeSync(out));
+      cleanupAfterSync(err, () => fs.rmSync(to, { force: true }));
+      throw err;
     }
+    fs.closeSync(out);
+  } catch (err) {
+    if (err instanceof Error) err.message = `copying ${from} to ${to}: ${err.message}`;
+    throw err;
   } finally {
     fs.closeSync(src);
   }

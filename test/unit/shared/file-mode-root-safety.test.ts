@@ -1,0 +1,152 @@
+/**
+ * Embedded as root in a store the mail user owns, that user controls every
+ * name in it: a symlink planted where the library writes a temp file must
+ * not have root write or chown what it points to. Also: an mbox INBOX in a
+ * root-owned spool is the mail user's; altmove's copy keeps its mode and
+ * leaves no partial file; the euid is not cached.
+ */
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { openStorage } from "../../../src/index.js";
+import { finishNewDir, newFilePermissionsIn, openCreating } from "../../../src/shared/file-mode.js";
+import { describeTree, modeBits } from "../../helpers/tree.js";
+
+// chown to another user and seteuid need root; CI runs as root, so there it must run (elsewhere: skipped).
+const isRoot = process.geteuid?.() === 0;
+const MAIL_UID = 65534;
+const MAIL_GID = 65534;
+const SECRET = "root:secret:0:0\n";
+const body = "Subject: a\r\n\r\nbody\r\n";
+
+describe.runIf(isRoot || process.env.CI)("as root in a store the mail user owns (skipped unless root)", () => {
+  let dir: string;
+  let secret: string;
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  /** A 0755 root temp dir holding a root-owned 0600 `secret` and `mail`, `mode`, the mail user's. */
+  const setup = (mode = 0o700) => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "root-safety-"));
+    fs.chmodSync(dir, 0o755);
+    secret = path.join(dir, "secret");
+    fs.writeFileSync(secret, SECRET, { mode: 0o600 });
+    const mail = path.join(dir, "mail");
+    fs.mkdirSync(mail, mode);
+    fs.chownSync(mail, MAIL_UID, MAIL_GID);
+    return mail;
+  };
+  const expectSecretUntouched = () => {
+    const st = fs.lstatSync(secret);
+    expect(`${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)} ${fs.readFileSync(secret, "utf8")}`).toBe(`0:0 600 ${SECRET}`);
+  };
+
+  it("maildir: a symlink at dovecot-uidlist.new.<pid> (first append) or .tmp (append after a torn line) is not written through nor chowned", async () => {
+    const mail = setup();
+    for (const name of [`dovecot-uidlist.new.${process.pid}`, "dovecot-uidlist.tmp"]) fs.symlinkSync(secret, path.join(mail, name));
+    const storage = openStorage(`maildir:${mail}`);
+    const box = await storage.openMailbox("INBOX");
+    await box.transaction().append({ body }).commit();
+    // A torn last line (a killed writer's): the next append recreates the file via dovecot-uidlist.tmp.
+    fs.appendFileSync(path.join(mail, "dovecot-uidlist"), "2 :torn");
+    await box.transaction().append({ body }).commit();
+    await storage.close();
+    expectSecretUntouched();
+    expect(fs.readFileSync(path.join(mail, "dovecot-uidlist"), "utf8")).toMatch(/^3 V\d+ N\d+ .*\n1 :.*\n2 :.*\n$/);
+    expect(fs.statSync(path.join(mail, "dovecot-uidlist")).uid).toBe(MAIL_UID);
+  });
+
+  it("sdbox: a symlink at dovecot.index.log.rebuild.<pid> is not written through nor chowned by force-resync", async () => {
+    const mail = setup();
+    const storage = openStorage(`sdbox:${mail}`);
+    const box = await storage.openMailbox("INBOX");
+    await box.transaction().append({ body }).commit();
+    await box.close();
+    const boxDir = path.join(mail, "mailboxes", "INBOX", "dbox-Mails");
+    fs.symlinkSync(secret, path.join(boxDir, `dovecot.index.log.rebuild.${process.pid}`));
+    await storage.forceResync("INBOX");
+    await storage.close();
+    expectSecretUntouched();
+    expect(fs.statSync(path.join(boxDir, "dovecot.index.log")).uid).toBe(MAIL_UID);
+  });
+
+  it("openCreating does not open a user's symlink as root: a typed error naming the file", () => {
+    const mail = setup();
+    const file = path.join(mail, "dovecot.mailbox.log");
+    fs.symlinkSync(secret, file);
+    expect(() => openCreating(file, fs.constants.O_WRONLY | fs.constants.O_APPEND)).toThrow(expect.objectContaining({ code: "UNSUPPORTED", path: file }));
+    expectSecretUntouched();
+  });
+
+  it("finishNewDir changes the directory it made, never one a symlink swapped in after the mkdir points to", () => {
+    const mail = setup();
+    const target = path.join(dir, "rootdir");
+    fs.mkdirSync(target, 0o700);
+    const made = path.join(mail, "made");
+    fs.symlinkSync(target, made);
+    expect(() => finishNewDir(made, 0o770, undefined, { uid: MAIL_UID, gid: MAIL_GID })).toThrow(/ELOOP|ENOTDIR/);
+    const st = fs.statSync(target, { bigint: true });
+    expect(`${st.uid}:${st.gid} ${modeBits(st)}`).toBe("0:0 700");
+  });
+
+  it("mbox: an INBOX created in a root-owned spool (root:mail 2775) is the mail root's owner's, and that user can append to it", async () => {
+    const mail = setup();
+    const spool = path.join(dir, "spool");
+    fs.mkdirSync(spool);
+    fs.chownSync(spool, 0, 8);
+    fs.chmodSync(spool, 0o2775);
+    const inbox = path.join(spool, "user");
+    const storage = openStorage(`mbox:${mail}:INBOX=${inbox}`);
+    const box = await storage.openMailbox("INBOX");
+    await box.transaction().append({ body }).commit();
+    await storage.close();
+    const st = fs.statSync(inbox);
+    // The spool's group (set-group-ID: the kernel's) and its mode rule stay.
+    expect(`${st.uid}:${st.gid} ${(st.mode & 0o777).toString(8)}`).toBe(`${MAIL_UID}:8 664`);
+    execFileSync("setpriv", [`--reuid=${MAIL_UID}`, `--regid=${MAIL_GID}`, "--clear-groups", "sh", "-c", 'printf "\\n" >> "$1"', "sh", inbox]);
+    expect(fs.statSync(inbox).size).toBe(st.size + 1);
+  });
+
+  it("sdbox altmove: 0700 primary, 0755 ALT: the moved u.1 stays 0600, the mail user's", async () => {
+    const mail = setup();
+    const alt = path.join(dir, "alt");
+    fs.mkdirSync(alt, 0o755);
+    fs.chownSync(alt, MAIL_UID, MAIL_GID);
+    const storage = openStorage(`sdbox:${path.join(mail, "sdbox")}:ALT=${alt}`);
+    await (await storage.openMailbox("INBOX")).transaction().append({ body }).commit();
+    await storage.altMove("INBOX", [1]);
+    await storage.close();
+    const moved = [...describeTree(alt, (_, st) => `${modeBits(st)} ${st.uid}:${st.gid}`)].filter(([p]) => p.endsWith("u.1"));
+    expect(moved).toEqual([["mailboxes/INBOX/dbox-Mails/u.1", `600 ${MAIL_UID}:${MAIL_GID}`]]);
+  });
+
+  it("the euid is read each time: after seteuid() to the mail user, no chown is attempted", () => {
+    const mail = setup(0o755);
+    expect(newFilePermissionsIn(mail).owner).toEqual({ uid: MAIL_UID, gid: MAIL_GID });
+    process.seteuid!(MAIL_UID);
+    try {
+      expect(newFilePermissionsIn(mail).owner).toBeUndefined();
+    } finally {
+      process.seteuid!(0);
+    }
+    expect(newFilePermissionsIn(mail).owner).toEqual({ uid: MAIL_UID, gid: MAIL_GID });
+  });
+});
+
+describe("sdbox altmove: a copy that fails", () => {
+  let dir: string;
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("leaves no partial u.N.altmove.<pid> and names both files", async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "altmove-fail-"));
+    const storage = openStorage(`sdbox:${path.join(dir, "sdbox")}:ALT=${path.join(dir, "alt")}`);
+    await (await storage.openMailbox("INBOX")).transaction().append({ body }).commit();
+    // A directory where u.2 would be: it opens, and its read fails (EISDIR) after the temp file was created.
+    const from = path.join(dir, "sdbox", "mailboxes", "INBOX", "dbox-Mails", "u.2");
+    fs.mkdirSync(from);
+    const to = path.join(dir, "alt", "mailboxes", "INBOX", "dbox-Mails", "u.2");
+    await expect(storage.altMove("INBOX", [2])).rejects.toThrow(`copying ${from} to ${to}.altmove.${process.pid}: EISDIR`);
+    await storage.close();
+    expect(fs.readdirSync(path.dirname(to)).filter((n) => n.includes("altmove"))).toEqual([]);
+  });
+});
