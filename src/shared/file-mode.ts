@@ -36,7 +36,10 @@
  * at any name we use there: every change of mode or owner goes through the
  * descriptor we created (fchmod/fchown, never by path), new files are
  * created with O_EXCL (which does not follow a symlink) and an existing one
- * is opened with O_NOFOLLOW.
+ * is opened with O_NOFOLLOW; before giving a new entry to the user, where it
+ * really is is checked (checkRealParent: a directory above it could have
+ * been swapped for a symlink). Existing files opened by name elsewhere
+ * (mbox, uidlist, logs, ...) still follow symlinks: see README.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -110,27 +113,64 @@ export function groupToGive(dir: fs.Stats): number | undefined {
  */
 export function finishNewFile(fd: number, perm: NewFilePermissions, filePath: string): void {
   try {
+    if (perm.owner !== undefined) checkRealParent(fd, perm.owner, filePath);
     if ((perm.mode & UMASK) !== 0) fs.fchmodSync(fd, perm.mode);
     const uid = perm.owner?.uid ?? -1;
     const gid = perm.owner?.gid ?? perm.gid;
     if (uid === -1 && gid === undefined) return;
     fs.fchownSync(fd, uid, gid ?? -1);
   } catch (err) {
-    if (err instanceof Error && "code" in err) err.message = `${filePath}: ${err.message}`;
+    if (err instanceof Error && "code" in err && !(err instanceof MailstoreError)) err.message = `${filePath}: ${err.message}`;
     throw err;
   }
+}
+
+/**
+ * Before giving the entry we just created (open as `fd`) to `owner`: O_EXCL
+ * and O_NOFOLLOW guard only the last component of `filePath`, so the user
+ * could have swapped a directory above it for a symlink (to /root, say)
+ * between our stat and the creation. The kernel's name for the entry
+ * (/proc/self/fd) tells where it really is: it must be at `filePath` itself
+ * (no symlink on the way) or in a directory that user owns (a store reached
+ * through a symlink of root's). Without /proc we cannot tell: refused.
+ * @throws MailstoreError UNSUPPORTED naming the file, when the entry is elsewhere.
+ */
+function checkRealParent(fd: number, owner: FileOwner, filePath: string): void {
+  let real: string;
+  try {
+    real = fs.readlinkSync(`/proc/self/fd/${fd}`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    throw new MailstoreError("UNSUPPORTED", `/proc is not mounted: cannot check where the new entry is before giving it to uid ${owner.uid} as root`, { path: filePath });
+  }
+  const parent = path.dirname(real);
+  if (parent === path.dirname(path.resolve(filePath))) return;
+  const parentUid = fs.lstatSync(parent).uid;
+  if (parentUid === owner.uid) return;
+  throw new MailstoreError("UNSUPPORTED", `created as ${real}, in a directory of uid ${parentUid}: a symlink in its path? Not given to uid ${owner.uid} as root`, { path: filePath });
 }
 
 /**
  * makeDirs' counterpart of finishNewFile for a directory it just made with
  * `mode`: opened without following a symlink (the parent's owner could have
  * swapped one in after the mkdir) and changed through that descriptor.
+ * @throws MailstoreError UNSUPPORTED (checkRealParent) after removing the
+ * directory (empty, ours) when it is not where `dir` says.
  */
 export function finishNewDir(dir: string, mode: number, gid: number | undefined, owner?: FileOwner): void {
   const chmod = (mode & UMASK) !== 0;
   if (!chmod && owner === undefined && gid === undefined) return;
   const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
   try {
+    if (owner !== undefined) {
+      try {
+        checkRealParent(fd, owner, dir);
+      } catch (err) {
+        // Just made by us and empty: rmdir removes nothing else.
+        if (err instanceof MailstoreError) cleanupAfterSync(err, () => fs.rmdirSync(fs.readlinkSync(`/proc/self/fd/${fd}`)));
+        throw err;
+      }
+    }
     // The set-group-ID bit the kernel copies from a parent stays: a chmod without it would clear it.
     if (chmod) fs.fchmodSync(fd, mode | (fs.fstatSync(fd).mode & SET_GROUP_ID));
     // chown() keeps a directory's set-group-ID bit (it clears it on files only).
@@ -144,7 +184,8 @@ export function finishNewDir(dir: string, mode: number, gid: number | undefined,
 /**
  * Creates `filePath` (O_CREAT | O_EXCL, plus `flags`: O_WRONLY when not
  * given) with the permissions of its directory, mode and group.
- * @returns the descriptor. @throws EEXIST when the file is there.
+ * @returns the descriptor. @throws EEXIST when the file is there; when
+ * giving it its mode or owner fails, the file is left (createWith).
  */
 export function createNewFile(filePath: string, flags: number = fs.constants.O_WRONLY, perm = newFilePermissionsIn(path.dirname(filePath))): number {
   return createWith(filePath, flags, perm);
@@ -162,7 +203,7 @@ export function openCreating(filePath: string, flags: number): number {
   const perm = newFilePermissionsIn(path.dirname(filePath));
   const plain = flags & ~(fs.constants.O_CREAT | fs.constants.O_EXCL);
   const existing = perm.owner === undefined ? plain : plain | fs.constants.O_NOFOLLOW;
-  for (;;) {
+  for (let attempt = 1; ; attempt++) {
     try {
       return createWith(filePath, plain, perm);
     } catch (err) {
@@ -173,20 +214,32 @@ export function openCreating(filePath: string, flags: number): number {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ELOOP") throw new MailstoreError("UNSUPPORTED", `a symlink in a directory of uid ${perm.owner?.uid}: not followed as root`, { path: filePath });
-      // Removed between the two opens: create it after all.
       if (code !== "ENOENT") throw err;
     }
+    // EEXIST then ENOENT: a dangling symlink (O_EXCL does not follow it, open does) — or the
+    // file was removed between the two opens: create it after all, a bounded number of times.
+    if (fs.lstatSync(filePath, { throwIfNoEntry: false })?.isSymbolicLink()) {
+      throw new MailstoreError("UNSUPPORTED", "a symlink to a missing file: not followed", { path: filePath });
+    }
+    if (attempt === OPEN_CREATING_ATTEMPTS) throw new MailstoreError("LOCK_TIMEOUT", `created and removed by others ${attempt} times while we opened it`, { path: filePath });
   }
 }
 
+/** openCreating's tries when other processes keep creating and removing the file. */
+const OPEN_CREATING_ATTEMPTS = 100;
+
+/**
+ * O_CREAT | O_EXCL, then finishNewFile. When that fails the file is closed,
+ * not removed: under a shared name (outbox, dovecot.mailbox.log, a journal)
+ * a concurrent openCreating may already have it open and written to it.
+ * A caller that created a private temporary name removes it.
+ */
 function createWith(filePath: string, flags: number, perm: NewFilePermissions): number {
   const fd = fs.openSync(filePath, flags | fs.constants.O_CREAT | fs.constants.O_EXCL, perm.mode);
   try {
     finishNewFile(fd, perm, filePath);
   } catch (err) {
-    // Ours (O_EXCL): not left behind with the wrong owner or group.
     cleanupAfterSync(err, () => fs.closeSync(fd));
-    cleanupAfterSync(err, () => fs.rmSync(filePath, { force: true }));
     throw err;
   }
   return fd;

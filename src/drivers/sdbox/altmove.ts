@@ -55,32 +55,62 @@ export async function altMoveSdbox(layout: DboxLayout, name: string, uids: reado
  * Copies `from` into the new file `to`, synced. Not copyFileSync: its copy
  * is ours (root's, embedded as root) where a new file takes its directory's
  * group and owner (file-mode.ts). The mode is never wider than the
- * source's (copyFileSync's) nor than the directory gives.
- * @throws the fs error, naming both files; no partial `to` is left.
+ * source's (copyFileSync's) nor than the directory gives. `from` is opened
+ * without following a symlink and must be a regular file — as root, one
+ * the new owner already owns: otherwise the copy would hand the user a file
+ * it could not read (a symlink it planted to a root-only file).
+ * @throws MailstoreError UNSUPPORTED naming `from` then, nothing copied or
+ * removed; the fs error, naming both files; no partial `to` is left.
  */
 function copyToNewFile(from: string, to: string): void {
-  // Left by a crashed mover with our pid: never renamed into place, so not a message.
-  fs.rmSync(to, { force: true });
-  const src = fs.openSync(from, "r");
   try {
-    const dirPerm = newFilePermissionsIn(path.dirname(to));
-    const out = createNewFile(to, fs.constants.O_WRONLY, { ...dirPerm, mode: dirPerm.mode & fs.fstatSync(src).mode });
+    const src = openNoFollow(from);
     try {
-      const buf = Buffer.allocUnsafe(1 << 16);
-      for (let n; (n = fs.readSync(src, buf, 0, buf.length, null)) > 0; ) {
-        for (let done = 0; done < n; ) done += fs.writeSync(out, buf, done, n - done);
+      const dirPerm = newFilePermissionsIn(path.dirname(to));
+      const st = fs.fstatSync(src);
+      if (!st.isFile()) throw new MailstoreError("UNSUPPORTED", "not a regular file: not moved", { path: from });
+      if (dirPerm.owner !== undefined && st.uid !== dirPerm.owner.uid) {
+        throw new MailstoreError("UNSUPPORTED", `owned by uid ${st.uid}, not by uid ${dirPerm.owner.uid} who would own its copy: not moved as root`, { path: from });
       }
-      fs.fsyncSync(out);
-    } catch (err) {
-      cleanupAfterSync(err, () => fs.closeSync(out));
-      cleanupAfterSync(err, () => fs.rmSync(to, { force: true }));
-      throw err;
+      // Left by a crashed mover with our pid: never renamed into place, so not a message.
+      fs.rmSync(to, { force: true });
+      let out: number;
+      try {
+        out = createNewFile(to, fs.constants.O_WRONLY, { ...dirPerm, mode: dirPerm.mode & st.mode });
+      } catch (err) {
+        // Our private temp name, made but not given its owner (createNewFile closes it, leaves it):
+        // removed. Not after a MailstoreError: then `to` does not name what was made.
+        if (!(err instanceof MailstoreError) && (err as NodeJS.ErrnoException).code !== "EEXIST") cleanupAfterSync(err, () => fs.rmSync(to, { force: true }));
+        throw err;
+      }
+      try {
+        const buf = Buffer.allocUnsafe(1 << 16);
+        for (let n; (n = fs.readSync(src, buf, 0, buf.length, null)) > 0; ) {
+          for (let done = 0; done < n; ) done += fs.writeSync(out, buf, done, n - done);
+        }
+        fs.fsyncSync(out);
+      } catch (err) {
+        cleanupAfterSync(err, () => fs.closeSync(out));
+        cleanupAfterSync(err, () => fs.rmSync(to, { force: true }));
+        throw err;
+      }
+      fs.closeSync(out);
+    } finally {
+      fs.closeSync(src);
     }
-    fs.closeSync(out);
   } catch (err) {
+    if (err instanceof MailstoreError) throw err;
     if (err instanceof Error) err.message = `copying ${from} to ${to}: ${err.message}`;
     throw err;
-  } finally {
-    fs.closeSync(src);
+  }
+}
+
+/** Opens the message file `from` for reading, not through a symlink. @throws MailstoreError UNSUPPORTED for a symlink. */
+function openNoFollow(from: string): number {
+  try {
+    return fs.openSync(from, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ELOOP") throw new MailstoreError("UNSUPPORTED", "a symlink, not a message file: not moved", { path: from });
+    throw err;
   }
 }

@@ -7,12 +7,15 @@
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
+import fsDefault from "node:fs";
+import { syncBuiltinESMExports } from "node:module";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openStorage } from "../../../src/index.js";
-import { finishNewDir, newFilePermissionsIn, openCreating } from "../../../src/shared/file-mode.js";
+import { createNewFile, finishNewDir, newFilePermissionsIn, openCreating } from "../../../src/shared/file-mode.js";
 import { describeTree, modeBits } from "../../helpers/tree.js";
+import { makeDirs } from "../../../src/shared/make-dirs.js";
 
 // chown to another user and seteuid need root; CI runs as root, so there it must run (elsewhere: skipped).
 const isRoot = process.geteuid?.() === 0;
@@ -35,6 +38,14 @@ describe.runIf(isRoot || process.env.CI)("as root in a store the mail user owns 
     fs.mkdirSync(mail, mode);
     fs.chownSync(mail, MAIL_UID, MAIL_GID);
     return mail;
+  };
+  /** An sdbox store in the mail user's `mail` with an ALT directory of `mode`, also the mail user's. */
+  const openSdboxWithAlt = (mode: number) => {
+    const mail = setup();
+    const alt = path.join(dir, "alt");
+    fs.mkdirSync(alt, mode);
+    fs.chownSync(alt, MAIL_UID, MAIL_GID);
+    return { mail, alt, storage: openStorage(`sdbox:${path.join(mail, "sdbox")}:ALT=${alt}`) };
   };
   const expectSecretUntouched = () => {
     const st = fs.lstatSync(secret);
@@ -89,6 +100,56 @@ describe.runIf(isRoot || process.env.CI)("as root in a store the mail user owns 
     expect(`${st.uid}:${st.gid} ${modeBits(st)}`).toBe("0:0 700");
   });
 
+  it("a directory above a new entry swapped for a symlink to a root-only directory: neither the new file nor the new directory is given to the user", () => {
+    const mail = setup();
+    const rootDir = path.join(dir, "rootdir");
+    fs.mkdirSync(rootDir, 0o700);
+    // What makeDirs / createNewFile decided from the user's directory, before the user swapped `sub` for a symlink.
+    const perm = newFilePermissionsIn(mail);
+    expect(perm.owner).toEqual({ uid: MAIL_UID, gid: MAIL_GID });
+    fs.symlinkSync(rootDir, path.join(mail, "sub"));
+    const newDir = path.join(mail, "sub", "made");
+    fs.mkdirSync(newDir, 0o700);
+    expect(() => finishNewDir(newDir, 0o700, undefined, perm.owner)).toThrow(expect.objectContaining({ code: "UNSUPPORTED", path: newDir }));
+    expect(fs.readdirSync(rootDir)).toEqual([]);
+    const newFile = path.join(mail, "sub", "file");
+    expect(() => createNewFile(newFile, fs.constants.O_WRONLY, perm)).toThrow(expect.objectContaining({ code: "UNSUPPORTED", path: newFile }));
+    // Made (O_EXCL, ours, empty) and left as made: root's.
+    const st = fs.statSync(path.join(rootDir, "file"));
+    expect(`${fs.readdirSync(rootDir)} ${st.uid}:${st.gid} ${st.size}`).toBe("file 0:0 0");
+    const rootSt = fs.statSync(rootDir);
+    expect(`${rootSt.uid}:${rootSt.gid} ${(rootSt.mode & 0o7777).toString(8)}`).toBe("0:0 700");
+  });
+
+  it("a store reached through a symlink of root's still gives new entries to the user (the real parent is the user's)", () => {
+    const mail = setup();
+    const link = path.join(dir, "link");
+    fs.symlinkSync(mail, link);
+    const file = path.join(link, "f");
+    fs.closeSync(createNewFile(file));
+    makeDirs(path.join(link, "d", "e"));
+    for (const p of ["f", "d", "d/e"]) expect(fs.statSync(path.join(mail, p)).uid).toBe(MAIL_UID);
+  });
+
+  it("sdbox altmove: a message file the user swapped for a symlink to a root-only file, or a root-owned one, is not copied into a file the user owns", async () => {
+    const { mail, alt, storage } = openSdboxWithAlt(0o700);
+    const box = await storage.openMailbox("INBOX");
+    await box.transaction().append({ body }).append({ body }).commit();
+    const mails = path.join(mail, "sdbox", "mailboxes", "INBOX", "dbox-Mails");
+    const u1 = path.join(mails, "u.1");
+    fs.rmSync(u1);
+    fs.symlinkSync(secret, u1);
+    await expect(storage.altMove("INBOX", [1])).rejects.toThrow(expect.objectContaining({ code: "UNSUPPORTED", path: u1 }));
+    const u2 = path.join(mails, "u.2");
+    fs.chownSync(u2, 0, 0);
+    await expect(storage.altMove("INBOX", [2])).rejects.toThrow(expect.objectContaining({ code: "UNSUPPORTED", path: u2 }));
+    await storage.close();
+    expectSecretUntouched();
+    expect(fs.lstatSync(u1).isSymbolicLink()).toBe(true);
+    expect(fs.statSync(u2).uid).toBe(0);
+    expect(fs.readdirSync(alt, { recursive: true }).filter((p) => String(p).includes("u."))).toEqual([]);
+  });
+
   it("mbox: an INBOX created in a root-owned spool (root:mail 2775) is the mail root's owner's, and that user can append to it", async () => {
     const mail = setup();
     const spool = path.join(dir, "spool");
@@ -108,16 +169,27 @@ describe.runIf(isRoot || process.env.CI)("as root in a store the mail user owns 
   });
 
   it("sdbox altmove: 0700 primary, 0755 ALT: the moved u.1 stays 0600, the mail user's", async () => {
-    const mail = setup();
-    const alt = path.join(dir, "alt");
-    fs.mkdirSync(alt, 0o755);
-    fs.chownSync(alt, MAIL_UID, MAIL_GID);
-    const storage = openStorage(`sdbox:${path.join(mail, "sdbox")}:ALT=${alt}`);
+    const { alt, storage } = openSdboxWithAlt(0o755);
     await (await storage.openMailbox("INBOX")).transaction().append({ body }).commit();
     await storage.altMove("INBOX", [1]);
     await storage.close();
     const moved = [...describeTree(alt, (_, st) => `${modeBits(st)} ${st.uid}:${st.gid}`)].filter(([p]) => p.endsWith("u.1"));
     expect(moved).toEqual([["mailboxes/INBOX/dbox-Mails/u.1", `600 ${MAIL_UID}:${MAIL_GID}`]]);
+  });
+
+  it("openCreating whose group change fails leaves the shared file in place (a peer may already have it open and written to it)", () => {
+    const mail = setup();
+    // 0770, group mail (8): the group rule gives 8, which uid 65534 (egid 0, no groups) cannot give.
+    fs.chownSync(mail, MAIL_UID, 8);
+    fs.chmodSync(mail, 0o770);
+    const file = path.join(mail, "dovecot.mailbox.log");
+    process.seteuid!(MAIL_UID);
+    try {
+      expect(() => openCreating(file, fs.constants.O_WRONLY | fs.constants.O_APPEND)).toThrow(expect.objectContaining({ code: "EPERM" }));
+    } finally {
+      process.seteuid!(0);
+    }
+    expect(fs.existsSync(file)).toBe(true);
   });
 
   it("the euid is read each time: after seteuid() to the mail user, no chown is attempted", () => {
@@ -137,16 +209,41 @@ describe("sdbox altmove: a copy that fails", () => {
   let dir: string;
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it("leaves no partial u.N.altmove.<pid> and names both files", async () => {
+  it("a directory at u.N: refused, naming it, before any temp file is made", async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "altmove-fail-"));
     const storage = openStorage(`sdbox:${path.join(dir, "sdbox")}:ALT=${path.join(dir, "alt")}`);
     await (await storage.openMailbox("INBOX")).transaction().append({ body }).commit();
-    // A directory where u.2 would be: it opens, and its read fails (EISDIR) after the temp file was created.
     const from = path.join(dir, "sdbox", "mailboxes", "INBOX", "dbox-Mails", "u.2");
     fs.mkdirSync(from);
     const to = path.join(dir, "alt", "mailboxes", "INBOX", "dbox-Mails", "u.2");
-    await expect(storage.altMove("INBOX", [2])).rejects.toThrow(`copying ${from} to ${to}.altmove.${process.pid}: EISDIR`);
+    await expect(storage.altMove("INBOX", [2])).rejects.toThrow(expect.objectContaining({ code: "UNSUPPORTED", path: from }));
     await storage.close();
     expect(fs.readdirSync(path.dirname(to)).filter((n) => n.includes("altmove"))).toEqual([]);
+  });
+});
+
+describe("openCreating on a dangling symlink (any user)", () => {
+  let dir: string;
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("a typed error naming the file, not an endless EEXIST/ENOENT loop", () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "open-creating-"));
+    const file = path.join(dir, "dovecot.mailbox.log");
+    fs.symlinkSync(path.join(dir, "missing"), file);
+    // The old loop never returns: after 1000 opens of the file, fail instead of hanging the worker.
+    const openSync = fsDefault.openSync;
+    let opens = 0;
+    fsDefault.openSync = ((p: fs.PathLike, ...rest: unknown[]) => {
+      if (p === file && ++opens > 1000) throw new Error(`openSync(${file}) called ${opens} times: openCreating loops`);
+      return (openSync as (...a: unknown[]) => number)(p, ...rest);
+    }) as typeof fs.openSync;
+    syncBuiltinESMExports();
+    try {
+      expect(() => openCreating(file, fs.constants.O_WRONLY | fs.constants.O_APPEND)).toThrow(expect.objectContaining({ code: "UNSUPPORTED", path: file }));
+    } finally {
+      fsDefault.openSync = openSync;
+      syncBuiltinESMExports();
+    }
+    expect(fs.existsSync(path.join(dir, "missing"))).toBe(false);
   });
 });
