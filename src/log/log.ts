@@ -375,6 +375,9 @@ export class TransactionLog {
       initialModseq: old.modseq,
     };
     const tmpPath = this.headPath + ".newlock";
+    // Left by a rotation killed before its rename (we hold the log lock: no rotation is running): a
+    // stale one would make every rotation fail with EEXIST.
+    fs.rmSync(tmpPath, { force: true });
     writeNewFile(tmpPath, encodeLogHeader(header), this.fsyncMode !== "never");
     const next = acquireLogFile(tmpPath);
     // A brand-new inode: nobody else can hold its mutex yet.

@@ -43,7 +43,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { MailstoreError } from "./errors.js";
+import { LockTimeoutError, MailstoreError } from "./errors.js";
 import { cleanupAfterSync } from "./cleanup.js";
 
 /** The process's umask, read once (library code never sets it). */
@@ -58,6 +58,18 @@ export interface NewFilePermissions {
   readonly gid: number | undefined;
   /** Acting as root in a directory another user owns: who gets the file (replaces `gid`). */
   readonly owner?: FileOwner | undefined;
+  /** The directory whose stat decided these (the named one, symlinks resolved): where a new entry must really be to get `owner`. */
+  readonly parent: DirId;
+}
+
+/** A directory's identity: what checkRealParent compares, never a path (a path can be swapped). */
+export interface DirId {
+  readonly dev: number;
+  readonly ino: number;
+}
+
+export function dirId(st: fs.Stats): DirId {
+  return { dev: st.dev, ino: st.ino };
 }
 
 /** The uid and gid a file created as root is given. */
@@ -78,7 +90,7 @@ function actingAsRoot(): boolean {
  */
 export function newFilePermissionsIn(dir: string): NewFilePermissions {
   const st = fs.statSync(dir);
-  return { mode: (st.mode & 0o666) | 0o600, gid: groupToGive(st), owner: ownerToGive(st) };
+  return { mode: (st.mode & 0o666) | 0o600, gid: groupToGive(st), owner: ownerToGive(st), parent: dirId(st) };
 }
 
 /**
@@ -113,7 +125,7 @@ export function groupToGive(dir: fs.Stats): number | undefined {
  */
 export function finishNewFile(fd: number, perm: NewFilePermissions, filePath: string): void {
   try {
-    if (perm.owner !== undefined) checkRealParent(fd, perm.owner, filePath);
+    if (perm.owner !== undefined) checkRealParent(fd, perm.owner, perm.parent, filePath);
     if ((perm.mode & UMASK) !== 0) fs.fchmodSync(fd, perm.mode);
     const uid = perm.owner?.uid ?? -1;
     const gid = perm.owner?.gid ?? perm.gid;
@@ -130,52 +142,64 @@ export function finishNewFile(fd: number, perm: NewFilePermissions, filePath: st
  * and O_NOFOLLOW guard only the last component of `filePath`, so the user
  * could have swapped a directory above it for a symlink (to /root, say)
  * between our stat and the creation. The kernel's name for the entry
- * (/proc/self/fd) tells where it really is: it must be at `filePath` itself
- * (no symlink on the way) or in a directory that user owns (a store reached
- * through a symlink of root's). Without /proc we cannot tell: refused.
+ * (/proc/self/fd, as bytes: a path need not be UTF-8) tells where it really
+ * is: its directory must be `parent`, the one whose stat decided the
+ * permissions — any symlink on the way (a root-owned /var/mail -> spool/mail)
+ * was resolved by that stat. Never the named path re-statted here: that
+ * would follow the user's swapped-in symlink. Without /proc: refused.
  * @throws MailstoreError UNSUPPORTED naming the file, when the entry is elsewhere.
  */
-function checkRealParent(fd: number, owner: FileOwner, filePath: string): void {
-  let real: string;
+function checkRealParent(fd: number, owner: FileOwner, parent: DirId, filePath: string): void {
+  const real = realPathOf(fd, owner, filePath);
+  const slash = real.lastIndexOf(0x2f);
+  const st = fs.lstatSync(slash <= 0 ? Buffer.from("/") : real.subarray(0, slash));
+  if (st.dev === parent.dev && st.ino === parent.ino) return;
+  throw new MailstoreError("UNSUPPORTED", `created as ${real.toString()}, not in the directory its permissions came from: a symlink in its path? Not given to uid ${owner.uid} as root`, { path: filePath });
+}
+
+/** The kernel's path of `fd`, as bytes. @throws MailstoreError UNSUPPORTED without /proc. */
+function realPathOf(fd: number, owner: FileOwner, filePath: string): Buffer {
   try {
-    real = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    return fs.readlinkSync(`/proc/self/fd/${fd}`, { encoding: "buffer" });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     throw new MailstoreError("UNSUPPORTED", `/proc is not mounted: cannot check where the new entry is before giving it to uid ${owner.uid} as root`, { path: filePath });
   }
-  const parent = path.dirname(real);
-  if (parent === path.dirname(path.resolve(filePath))) return;
-  const parentUid = fs.lstatSync(parent).uid;
-  if (parentUid === owner.uid) return;
-  throw new MailstoreError("UNSUPPORTED", `created as ${real}, in a directory of uid ${parentUid}: a symlink in its path? Not given to uid ${owner.uid} as root`, { path: filePath });
 }
 
 /**
  * makeDirs' counterpart of finishNewFile for a directory it just made with
  * `mode`: opened without following a symlink (the parent's owner could have
  * swapped one in after the mkdir) and changed through that descriptor.
+ * With an `owner`, it must be in `parent` (checkRealParent).
+ * @returns the new directory's identity when it was given to `owner` (the
+ * `parent` of a level made inside it), else undefined.
  * @throws MailstoreError UNSUPPORTED (checkRealParent) after removing the
- * directory (empty, ours) when it is not where `dir` says.
+ * directory (empty, ours) when it is not in `parent`.
  */
-export function finishNewDir(dir: string, mode: number, gid: number | undefined, owner?: FileOwner): void {
+export function finishNewDir(dir: string, mode: number, gid: number | undefined, owner?: { owner: FileOwner; parent: DirId }): DirId | undefined {
   const chmod = (mode & UMASK) !== 0;
-  if (!chmod && owner === undefined && gid === undefined) return;
+  if (!chmod && owner === undefined && gid === undefined) return undefined;
   const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
   try {
     if (owner !== undefined) {
       try {
-        checkRealParent(fd, owner, dir);
+        checkRealParent(fd, owner.owner, owner.parent, dir);
       } catch (err) {
         // Just made by us and empty: rmdir removes nothing else.
-        if (err instanceof MailstoreError) cleanupAfterSync(err, () => fs.rmdirSync(fs.readlinkSync(`/proc/self/fd/${fd}`)));
+        if (err instanceof MailstoreError) cleanupAfterSync(err, () => fs.rmdirSync(fs.readlinkSync(`/proc/self/fd/${fd}`, { encoding: "buffer" })));
         throw err;
       }
     }
     // The set-group-ID bit the kernel copies from a parent stays: a chmod without it would clear it.
     if (chmod) fs.fchmodSync(fd, mode | (fs.fstatSync(fd).mode & SET_GROUP_ID));
     // chown() keeps a directory's set-group-ID bit (it clears it on files only).
-    if (owner !== undefined) fs.fchownSync(fd, owner.uid, owner.gid);
-    else if (gid !== undefined) fs.fchownSync(fd, -1, gid);
+    if (owner !== undefined) {
+      fs.fchownSync(fd, owner.owner.uid, owner.owner.gid);
+      return dirId(fs.fstatSync(fd));
+    }
+    if (gid !== undefined) fs.fchownSync(fd, -1, gid);
+    return undefined;
   } finally {
     fs.closeSync(fd);
   }
@@ -185,10 +209,13 @@ export function finishNewDir(dir: string, mode: number, gid: number | undefined,
  * Creates `filePath` (O_CREAT | O_EXCL, plus `flags`: O_WRONLY when not
  * given) with the permissions of its directory, mode and group.
  * @returns the descriptor. @throws EEXIST when the file is there; when
- * giving it its mode or owner fails, the file is left (createWith).
+ * giving it its mode or owner fails, the file (ours: O_EXCL) is removed —
+ * a caller would otherwise find its name taken (a mailbox half made, a
+ * fixed temp name) — except when checkRealParent refused it: `filePath`
+ * then does not name what we made.
  */
 export function createNewFile(filePath: string, flags: number = fs.constants.O_WRONLY, perm = newFilePermissionsIn(path.dirname(filePath))): number {
-  return createWith(filePath, flags, perm);
+  return createWith(filePath, flags, perm, true);
 }
 
 /**
@@ -205,7 +232,7 @@ export function openCreating(filePath: string, flags: number): number {
   const existing = perm.owner === undefined ? plain : plain | fs.constants.O_NOFOLLOW;
   for (let attempt = 1; ; attempt++) {
     try {
-      return createWith(filePath, plain, perm);
+      return createWith(filePath, plain, perm, false);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
@@ -221,7 +248,8 @@ export function openCreating(filePath: string, flags: number): number {
     if (fs.lstatSync(filePath, { throwIfNoEntry: false })?.isSymbolicLink()) {
       throw new MailstoreError("UNSUPPORTED", "a symlink to a missing file: not followed", { path: filePath });
     }
-    if (attempt === OPEN_CREATING_ATTEMPTS) throw new MailstoreError("LOCK_TIMEOUT", `created and removed by others ${attempt} times while we opened it`, { path: filePath });
+    // Contention, as a lock that is never free: callers retrying on LockTimeoutError retry this too.
+    if (attempt === OPEN_CREATING_ATTEMPTS) throw new LockTimeoutError(`created and removed by others ${attempt} times while we opened it`, { path: filePath });
   }
 }
 
@@ -230,19 +258,28 @@ const OPEN_CREATING_ATTEMPTS = 100;
 
 /**
  * O_CREAT | O_EXCL, then finishNewFile. When that fails the file is closed,
- * not removed: under a shared name (outbox, dovecot.mailbox.log, a journal)
- * a concurrent openCreating may already have it open and written to it.
- * A caller that created a private temporary name removes it.
+ * and removed only when `remove` (a name only its creator uses): under a
+ * shared name (outbox, dovecot.mailbox.log, a journal) a concurrent
+ * openCreating may already have it open and written to it. Never after a
+ * MailstoreError (checkRealParent: the path leads elsewhere), and only
+ * while the name still leads to our inode.
  */
-function createWith(filePath: string, flags: number, perm: NewFilePermissions): number {
+function createWith(filePath: string, flags: number, perm: NewFilePermissions, remove: boolean): number {
   const fd = fs.openSync(filePath, flags | fs.constants.O_CREAT | fs.constants.O_EXCL, perm.mode);
   try {
     finishNewFile(fd, perm, filePath);
   } catch (err) {
+    if (remove && !(err instanceof MailstoreError)) cleanupAfterSync(err, () => unlinkIfSame(filePath, fs.fstatSync(fd)));
     cleanupAfterSync(err, () => fs.closeSync(fd));
     throw err;
   }
   return fd;
+}
+
+/** Unlinks `filePath` when it is still the file `made` (not a symlink or another file put there meanwhile). */
+function unlinkIfSame(filePath: string, made: fs.Stats): void {
+  const st = fs.lstatSync(filePath, { throwIfNoEntry: false });
+  if (st !== undefined && st.dev === made.dev && st.ino === made.ino) fs.unlinkSync(filePath);
 }
 
 /**

@@ -15,7 +15,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { finishNewDir, groupToGive, ownerToGive, ownerToGiveIn } from "./file-mode.js";
+import { dirId, finishNewDir, groupToGive, ownerToGive, type DirId } from "./file-mode.js";
 
 export interface MakeDirsOptions {
   /** The directory is a storage root: every level created is 0700, as Dovecot creates a missing mail root. */
@@ -36,9 +36,10 @@ const STICKY = 0o1000;
 export function makeDirs(dir: string, opts: MakeDirsOptions = {}): void {
   const missing: string[] = [];
   let ancestor: fs.Stats | undefined;
+  let existing: fs.Stats | undefined;
   for (let d = path.resolve(dir); ; ) {
     try {
-      ancestor = fs.statSync(d);
+      ancestor = existing = fs.statSync(d);
       break; // exists (a file here makes the mkdir below fail with ENOTDIR)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
@@ -55,13 +56,17 @@ export function makeDirs(dir: string, opts: MakeDirsOptions = {}): void {
   const gid = ownerOnly ? undefined : groupToGive(ancestor!);
   // Also for a new root: as root under a user's home, the CLI would have become that user.
   const owner = ancestor === undefined ? undefined : ownerToGive(ancestor);
+  // Where each new level must really be to be given to `owner` (checkRealParent): the existing
+  // ancestor as statted above (symlinks resolved), then the level just made (by its descriptor).
+  let parent: DirId | undefined = existing === undefined ? undefined : dirId(existing);
   for (const d of missing.reverse()) {
     try {
       fs.mkdirSync(d, mode);
-      finishNewDir(d, mode, gid, owner);
+      parent = finishNewDir(d, mode, gid, owner && parent && { owner, parent });
     } catch (err) {
-      // Another process may create the same directory meanwhile.
+      // Another process may create the same directory meanwhile: the next level goes in it, as it is now.
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      parent = dirId(fs.statSync(d));
     }
   }
 }
@@ -83,6 +88,8 @@ export function makeDirsFor(dir: string, mailboxFile: string): void {
     return makeDirs(dir);
   }
   makeDirs(path.dirname(dir));
+  // Before the mkdir: the directory the new one must really be in (checkRealParent).
+  const parentSt = fs.statSync(path.dirname(dir));
   const mode = (file.mode & 0o666) | ((file.mode & 0o444) >> 2);
   try {
     fs.mkdirSync(dir, mode);
@@ -92,7 +99,7 @@ export function makeDirsFor(dir: string, mailboxFile: string): void {
     throw err;
   }
   const gid = groupToGive(file);
-  const owner = ownerToGiveIn(path.dirname(dir));
+  const owner = ownerToGive(parentSt);
   // The mailbox file's group, when the group rule gives it, stays with the new owner.
-  finishNewDir(dir, mode, gid, owner && gid !== undefined ? { uid: owner.uid, gid } : owner);
+  finishNewDir(dir, mode, gid, owner && { owner: gid !== undefined ? { uid: owner.uid, gid } : owner, parent: dirId(parentSt) });
 }

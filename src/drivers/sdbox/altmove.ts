@@ -5,7 +5,7 @@ import { IndexWriter } from "../../index-io/writer.js";
 import { MailFlag } from "../../log/types.js";
 import { sdboxFileName } from "../dbox/files.js";
 import { makeDirs } from "../../shared/make-dirs.js";
-import { createNewFile, newFilePermissionsIn } from "../../shared/file-mode.js";
+import { createNewFile, newFilePermissionsIn, type NewFilePermissions } from "../../shared/file-mode.js";
 import { fsyncDir } from "../../shared/fsync-dir.js";
 import { cleanupAfterSync } from "../../shared/cleanup.js";
 import type { DboxLayout } from "../dbox/layout.js";
@@ -25,13 +25,17 @@ export async function altMoveSdbox(layout: DboxLayout, name: string, uids: reado
   const moved: number[] = [];
   try {
     await writer.sync(async (sync) => {
-      makeDirs(toAlt ? altDir : dir);
-      for (const uid of uids) {
-        const from = path.join(toAlt ? dir : altDir, sdboxFileName(uid));
-        const to = path.join(toAlt ? altDir : dir, sdboxFileName(uid));
-        if (!fs.existsSync(from)) continue;
+      const toDir = toAlt ? altDir : dir;
+      makeDirs(toDir);
+      const dirPerm = newFilePermissionsIn(toDir);
+      // Every source checked before any is moved: a refusal part-way would leave moved files whose
+      // BACKEND flag is never logged (copyToNewFile checks again: they could change meanwhile).
+      const sources = uids.map((uid) => ({ uid, from: path.join(toAlt ? dir : altDir, sdboxFileName(uid)) }));
+      const present = sources.filter(({ from }) => withSource(from, dirPerm, () => undefined));
+      for (const { uid, from } of present) {
+        const to = path.join(toDir, sdboxFileName(uid));
         const tmp = `${to}.altmove.${process.pid}`;
-        copyToNewFile(from, tmp);
+        if (!copyToNewFile(from, tmp, dirPerm)) continue;
         fs.renameSync(tmp, to);
         // The new name on disk before the old one goes (two directories: no
         // single rename orders them), so a crash leaves two copies, never none.
@@ -52,37 +56,23 @@ export async function altMoveSdbox(layout: DboxLayout, name: string, uids: reado
 }
 
 /**
- * Copies `from` into the new file `to`, synced. Not copyFileSync: its copy
- * is ours (root's, embedded as root) where a new file takes its directory's
- * group and owner (file-mode.ts). The mode is never wider than the
- * source's (copyFileSync's) nor than the directory gives. `from` is opened
- * without following a symlink and must be a regular file — as root, one
- * the new owner already owns: otherwise the copy would hand the user a file
- * it could not read (a symlink it planted to a root-only file).
+ * Copies `from` into the new file `to` (in the directory `dirPerm` was
+ * taken from), synced. Not copyFileSync: its copy is ours (root's,
+ * embedded as root) where a new file takes its directory's group and owner
+ * (file-mode.ts). The mode is never wider than the source's
+ * (copyFileSync's) nor than the directory gives. `from` must be a message
+ * file (withSource).
+ * @returns false when `from` is missing (nothing copied).
  * @throws MailstoreError UNSUPPORTED naming `from` then, nothing copied or
  * removed; the fs error, naming both files; no partial `to` is left.
  */
-function copyToNewFile(from: string, to: string): void {
+function copyToNewFile(from: string, to: string, dirPerm: NewFilePermissions): boolean {
   try {
-    const src = openNoFollow(from);
-    try {
-      const dirPerm = newFilePermissionsIn(path.dirname(to));
-      const st = fs.fstatSync(src);
-      if (!st.isFile()) throw new MailstoreError("UNSUPPORTED", "not a regular file: not moved", { path: from });
-      if (dirPerm.owner !== undefined && st.uid !== dirPerm.owner.uid) {
-        throw new MailstoreError("UNSUPPORTED", `owned by uid ${st.uid}, not by uid ${dirPerm.owner.uid} who would own its copy: not moved as root`, { path: from });
-      }
+    return withSource(from, dirPerm, (src, st) => {
       // Left by a crashed mover with our pid: never renamed into place, so not a message.
       fs.rmSync(to, { force: true });
-      let out: number;
-      try {
-        out = createNewFile(to, fs.constants.O_WRONLY, { ...dirPerm, mode: dirPerm.mode & st.mode });
-      } catch (err) {
-        // Our private temp name, made but not given its owner (createNewFile closes it, leaves it):
-        // removed. Not after a MailstoreError: then `to` does not name what was made.
-        if (!(err instanceof MailstoreError) && (err as NodeJS.ErrnoException).code !== "EEXIST") cleanupAfterSync(err, () => fs.rmSync(to, { force: true }));
-        throw err;
-      }
+      // createNewFile removes `to` itself when giving it its owner fails.
+      const out = createNewFile(to, fs.constants.O_WRONLY, { ...dirPerm, mode: dirPerm.mode & st.mode });
       try {
         const buf = Buffer.allocUnsafe(1 << 16);
         for (let n; (n = fs.readSync(src, buf, 0, buf.length, null)) > 0; ) {
@@ -95,9 +85,7 @@ function copyToNewFile(from: string, to: string): void {
         throw err;
       }
       fs.closeSync(out);
-    } finally {
-      fs.closeSync(src);
-    }
+    });
   } catch (err) {
     if (err instanceof MailstoreError) throw err;
     if (err instanceof Error) err.message = `copying ${from} to ${to}: ${err.message}`;
@@ -105,12 +93,42 @@ function copyToNewFile(from: string, to: string): void {
   }
 }
 
-/** Opens the message file `from` for reading, not through a symlink. @throws MailstoreError UNSUPPORTED for a symlink. */
-function openNoFollow(from: string): number {
+/**
+ * Opens the message file `from` and runs `use` on it, if it is one we may
+ * copy into a file of the directory `dirPerm` describes:
+ * - a regular file;
+ * - as root (dirPerm.owner): not through a symlink (O_NOFOLLOW; a non-root
+ *   mover follows one, as before: it cannot read more than it may), and
+ *   when another uid than the new owner owns it (a u.N left by an older
+ *   root run, or by another member of a shared store), only with one link:
+ *   a hard link the user made to root's or another user's file would
+ *   otherwise be copied into a file the user owns. Our own sdbox COPY
+ *   hard-links u.N files (mailbox-backend linkCopy), but as root those
+ *   files are the owner's already (given at save): a foreign-owned u.N
+ *   with more links is a root run of before that, or not ours — refused.
+ * @returns false when `from` is missing (nothing to move).
+ * @throws MailstoreError UNSUPPORTED naming `from` otherwise.
+ */
+function withSource(from: string, dirPerm: NewFilePermissions, use: (fd: number, st: fs.Stats) => void): boolean {
+  const owner = dirPerm.owner;
+  let src: number;
   try {
-    return fs.openSync(from, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    src = fs.openSync(from, fs.constants.O_RDONLY | (owner === undefined ? 0 : fs.constants.O_NOFOLLOW));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ELOOP") throw new MailstoreError("UNSUPPORTED", "a symlink, not a message file: not moved", { path: from });
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return false;
+    if (code === "ELOOP") throw new MailstoreError("UNSUPPORTED", "a symlink, not a message file: not moved as root", { path: from });
     throw err;
+  }
+  try {
+    const st = fs.fstatSync(src);
+    if (!st.isFile()) throw new MailstoreError("UNSUPPORTED", "not a regular file: not moved", { path: from });
+    if (owner !== undefined && st.uid !== owner.uid && st.nlink > 1) {
+      throw new MailstoreError("UNSUPPORTED", `owned by uid ${st.uid} with ${st.nlink} links (a hard link to a file elsewhere?), not by uid ${owner.uid} who would own its copy: not moved as root`, { path: from });
+    }
+    use(src, st);
+    return true;
+  } finally {
+    fs.closeSync(src);
   }
 }

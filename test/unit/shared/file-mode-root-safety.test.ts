@@ -16,6 +16,8 @@ import { openStorage } from "../../../src/index.js";
 import { createNewFile, finishNewDir, newFilePermissionsIn, openCreating } from "../../../src/shared/file-mode.js";
 import { describeTree, modeBits } from "../../helpers/tree.js";
 import { makeDirs } from "../../../src/shared/make-dirs.js";
+import { TransactionLog } from "../../../src/log/log.js";
+import { LockTimeoutError } from "../../../src/shared/errors.js";
 
 // chown to another user and seteuid need root; CI runs as root, so there it must run (elsewhere: skipped).
 const isRoot = process.geteuid?.() === 0;
@@ -95,7 +97,7 @@ describe.runIf(isRoot || process.env.CI)("as root in a store the mail user owns 
     fs.mkdirSync(target, 0o700);
     const made = path.join(mail, "made");
     fs.symlinkSync(target, made);
-    expect(() => finishNewDir(made, 0o770, undefined, { uid: MAIL_UID, gid: MAIL_GID })).toThrow(/ELOOP|ENOTDIR/);
+    expect(() => finishNewDir(made, 0o770, undefined, { owner: { uid: MAIL_UID, gid: MAIL_GID }, parent: newFilePermissionsIn(mail).parent })).toThrow(/ELOOP|ENOTDIR/);
     const st = fs.statSync(target, { bigint: true });
     expect(`${st.uid}:${st.gid} ${modeBits(st)}`).toBe("0:0 700");
   });
@@ -110,7 +112,7 @@ describe.runIf(isRoot || process.env.CI)("as root in a store the mail user owns 
     fs.symlinkSync(rootDir, path.join(mail, "sub"));
     const newDir = path.join(mail, "sub", "made");
     fs.mkdirSync(newDir, 0o700);
-    expect(() => finishNewDir(newDir, 0o700, undefined, perm.owner)).toThrow(expect.objectContaining({ code: "UNSUPPORTED", path: newDir }));
+    expect(() => finishNewDir(newDir, 0o700, undefined, { owner: perm.owner!, parent: perm.parent })).toThrow(expect.objectContaining({ code: "UNSUPPORTED", path: newDir }));
     expect(fs.readdirSync(rootDir)).toEqual([]);
     const newFile = path.join(mail, "sub", "file");
     expect(() => createNewFile(newFile, fs.constants.O_WRONLY, perm)).toThrow(expect.objectContaining({ code: "UNSUPPORTED", path: newFile }));
@@ -131,7 +133,7 @@ describe.runIf(isRoot || process.env.CI)("as root in a store the mail user owns 
     for (const p of ["f", "d", "d/e"]) expect(fs.statSync(path.join(mail, p)).uid).toBe(MAIL_UID);
   });
 
-  it("sdbox altmove: a message file the user swapped for a symlink to a root-only file, or a root-owned one, is not copied into a file the user owns", async () => {
+  it("sdbox altmove: a message file the user swapped for a symlink to a root-only file, or a hard link to one, is not copied into a file the user owns", async () => {
     const { mail, alt, storage } = openSdboxWithAlt(0o700);
     const box = await storage.openMailbox("INBOX");
     await box.transaction().append({ body }).append({ body }).commit();
@@ -141,12 +143,14 @@ describe.runIf(isRoot || process.env.CI)("as root in a store the mail user owns 
     fs.symlinkSync(secret, u1);
     await expect(storage.altMove("INBOX", [1])).rejects.toThrow(expect.objectContaining({ code: "UNSUPPORTED", path: u1 }));
     const u2 = path.join(mails, "u.2");
-    fs.chownSync(u2, 0, 0);
+    fs.rmSync(u2);
+    // Same filesystem (the temp dir): what a user could link to root's file.
+    fs.linkSync(secret, u2);
     await expect(storage.altMove("INBOX", [2])).rejects.toThrow(expect.objectContaining({ code: "UNSUPPORTED", path: u2 }));
     await storage.close();
     expectSecretUntouched();
     expect(fs.lstatSync(u1).isSymbolicLink()).toBe(true);
-    expect(fs.statSync(u2).uid).toBe(0);
+    expect(fs.statSync(u2).nlink).toBe(2);
     expect(fs.readdirSync(alt, { recursive: true }).filter((p) => String(p).includes("u."))).toEqual([]);
   });
 
@@ -203,6 +207,91 @@ describe.runIf(isRoot || process.env.CI)("as root in a store the mail user owns 
     }
     expect(newFilePermissionsIn(mail).owner).toEqual({ uid: MAIL_UID, gid: MAIL_GID });
   });
+
+  it("mbox: INBOX=<root's symlink to the spool>/user (RHEL's /var/mail -> spool/mail) is created and given to the mail user", async () => {
+    const mail = setup();
+    const spool = path.join(dir, "spool");
+    fs.mkdirSync(spool);
+    fs.chownSync(spool, 0, 8);
+    fs.chmodSync(spool, 0o2775);
+    const varMail = path.join(dir, "varmail");
+    fs.symlinkSync(spool, varMail);
+    const inbox = path.join(varMail, "user");
+    const storage = openStorage(`mbox:${mail}:INBOX=${inbox}`);
+    const box = await storage.openMailbox("INBOX");
+    await box.transaction().append({ body }).commit();
+    await storage.close();
+    const st = fs.statSync(path.join(spool, "user"));
+    expect(`${st.uid}:${st.gid} ${(st.mode & 0o777).toString(8)}`).toBe(`${MAIL_UID}:8 664`);
+  });
+
+  it("sdbox: INDEX=<root's symlink to a root-owned directory>/user: the index tree is made and given to the mail user", async () => {
+    const mail = setup();
+    const realIndex = path.join(dir, "srv-index");
+    fs.mkdirSync(realIndex, 0o755);
+    const varIndex = path.join(dir, "var-index");
+    fs.symlinkSync(realIndex, varIndex);
+    const storage = openStorage(`sdbox:${path.join(mail, "sdbox")}:INDEX=${path.join(varIndex, "user")}`);
+    await (await storage.openMailbox("INBOX")).transaction().append({ body }).commit();
+    await storage.close();
+    const owners = new Set([...describeTree(path.join(realIndex, "user"), (_, st) => `${st.uid}`)].map(([, o]) => o));
+    expect([...owners]).toEqual([`${MAIL_UID}`]);
+  });
+
+  it("maildir: a store whose real path is not UTF-8 (reached through a symlink of root's) is created and given to the mail user", async () => {
+    setup();
+    const raw = Buffer.concat([Buffer.from(`${dir}/m`), Buffer.from([0xff, 0xfe])]);
+    fs.mkdirSync(raw, 0o700);
+    fs.chownSync(raw, MAIL_UID, MAIL_GID);
+    const link = path.join(dir, "link");
+    fs.symlinkSync(raw, link);
+    const storage = openStorage(`maildir:${link}`);
+    await (await storage.openMailbox("INBOX")).transaction().append({ body }).commit();
+    await storage.close();
+    for (const p of ["cur", "new", "tmp", "dovecot-uidlist"]) expect(`${p} ${fs.statSync(path.join(link, p)).uid}`).toBe(`${p} ${MAIL_UID}`);
+  });
+
+  it("a file whose group change fails (EPERM) is removed: no half-made mbox mailbox, a second createMailbox works", async () => {
+    const mail = setup();
+    const storage = openStorage(`mbox:${mail}`);
+    await storage.openMailbox("INBOX");
+    // 0770, group mail (8): the group rule gives 8, which uid 65534 (egid 0, no groups) cannot give.
+    fs.chownSync(mail, MAIL_UID, 8);
+    fs.chmodSync(mail, 0o770);
+    process.seteuid!(MAIL_UID);
+    try {
+      await expect(storage.createMailbox("box")).rejects.toThrow(expect.objectContaining({ code: "EPERM" }));
+    } finally {
+      process.seteuid!(0);
+    }
+    expect(fs.existsSync(path.join(mail, "box"))).toBe(false);
+    await storage.createMailbox("box");
+    await storage.close();
+    expect(fs.statSync(path.join(mail, "box")).uid).toBe(MAIL_UID);
+  });
+
+  it("sdbox altmove: a root-owned u.N (an older root run's) and a group member's, one link each, are moved with the rest of the batch and given to the owner; a hard link to root's file refuses the batch before anything moves", async () => {
+    const { mail, alt, storage } = openSdboxWithAlt(0o700);
+    const box = await storage.openMailbox("INBOX");
+    await box.transaction().append({ body }).append({ body }).append({ body }).commit();
+    const mails = path.join(mail, "sdbox", "mailboxes", "INBOX", "dbox-Mails");
+    fs.chownSync(path.join(mails, "u.1"), 0, 0);
+    fs.chownSync(path.join(mails, "u.2"), 1234, MAIL_GID);
+    const u3 = path.join(mails, "u.3");
+    fs.rmSync(u3);
+    fs.linkSync(secret, u3);
+    await expect(storage.altMove("INBOX", [1, 2, 3])).rejects.toThrow(expect.objectContaining({ code: "UNSUPPORTED", path: u3 }));
+    expect(fs.readdirSync(mails).filter((n) => n.startsWith("u.")).sort()).toEqual(["u.1", "u.2", "u.3"]);
+    await storage.altMove("INBOX", [1, 2]);
+    await storage.close();
+    const altMails = path.join(alt, "mailboxes", "INBOX", "dbox-Mails");
+    for (const n of ["u.1", "u.2"]) {
+      const st = fs.statSync(path.join(altMails, n));
+      expect(`${n} ${st.uid}:${st.gid} ${fs.readFileSync(path.join(altMails, n), "utf8").includes("body")}`).toBe(`${n} ${MAIL_UID}:${MAIL_GID} true`);
+      expect(fs.existsSync(path.join(mails, n))).toBe(false);
+    }
+    expectSecretUntouched();
+  });
 });
 
 describe("sdbox altmove: a copy that fails", () => {
@@ -245,5 +334,58 @@ describe("openCreating on a dangling symlink (any user)", () => {
       syncBuiltinESMExports();
     }
     expect(fs.existsSync(path.join(dir, "missing"))).toBe(false);
+  });
+});
+
+describe("any user", () => {
+  let dir: string;
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("a stale dovecot.index.log.newlock (a rotation killed before its rename) does not block rotate()", async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "newlock-"));
+    const prefix = path.join(dir, "dovecot.index");
+    const log = TransactionLog.open(prefix, { create: {}, fsync: "never" });
+    fs.writeFileSync(`${prefix}.log.newlock`, "stale");
+    await expect(log.rotate()).resolves.toMatchObject({ fileSeq: 2 });
+    await log.close();
+    expect(fs.existsSync(`${prefix}.log.newlock`)).toBe(false);
+  });
+
+  it("sdbox altmove by a non-root process follows a symlinked u.N (it reads only what it may)", async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "altmove-link-"));
+    const storage = openStorage(`sdbox:${path.join(dir, "sdbox")}:ALT=${path.join(dir, "alt")}`);
+    await (await storage.openMailbox("INBOX")).transaction().append({ body }).commit();
+    const u1 = path.join(dir, "sdbox", "mailboxes", "INBOX", "dbox-Mails", "u.1");
+    const elsewhere = path.join(dir, "elsewhere");
+    fs.renameSync(u1, elsewhere);
+    fs.symlinkSync(elsewhere, u1);
+    await storage.altMove("INBOX", [1]);
+    await storage.close();
+    const moved = path.join(dir, "alt", "mailboxes", "INBOX", "dbox-Mails", "u.1");
+    expect(fs.readFileSync(moved)).toEqual(fs.readFileSync(elsewhere));
+    expect(fs.existsSync(u1)).toBe(false);
+  });
+
+  it("openCreating whose file keeps being created and removed by others throws a LockTimeoutError naming it (retried as contention)", () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "open-creating-"));
+    const file = path.join(dir, "dovecot.mailbox.log");
+    // Every O_EXCL create finds it there, every plain open finds it gone.
+    const openSync = fsDefault.openSync;
+    fsDefault.openSync = ((p: fs.PathLike, flags: number, ...rest: unknown[]) => {
+      if (p !== file) return (openSync as (...a: unknown[]) => number)(p, flags, ...rest);
+      throw Object.assign(new Error(`fake ${p}`), { code: (flags & fs.constants.O_EXCL) !== 0 ? "EEXIST" : "ENOENT" });
+    }) as typeof fs.openSync;
+    syncBuiltinESMExports();
+    let thrown: unknown;
+    try {
+      openCreating(file, fs.constants.O_WRONLY | fs.constants.O_APPEND);
+    } catch (err) {
+      thrown = err;
+    } finally {
+      fsDefault.openSync = openSync;
+      syncBuiltinESMExports();
+    }
+    expect(thrown).toBeInstanceOf(LockTimeoutError);
+    expect(thrown).toMatchObject({ code: "LOCK_TIMEOUT", path: file });
   });
 });

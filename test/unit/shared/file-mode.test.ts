@@ -118,7 +118,7 @@ describe.runIf(isRoot || process.env.CI)("made by root, new files and directorie
 
   it("a 0700 directory of the mail user: files (created, opened creating, written, made by makeDirs) are that user's, modes as before", () => {
     const owned = ownedDir(0o700);
-    expect(newFilePermissionsIn(owned)).toEqual({ mode: 0o600, gid: undefined, owner: { uid: MAIL_UID, gid: MAIL_GID } });
+    expect(newFilePermissionsIn(owned)).toMatchObject({ mode: 0o600, gid: undefined, owner: { uid: MAIL_UID, gid: MAIL_GID } });
     fs.closeSync(createNewFile(path.join(owned, "f")));
     fs.closeSync(openCreating(path.join(owned, "g"), fs.constants.O_WRONLY));
     writeNewFile(path.join(owned, "h"), Buffer.from("x"), true);
