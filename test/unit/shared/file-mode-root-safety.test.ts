@@ -49,6 +49,14 @@ describe.runIf(isRoot || process.env.CI)("as root in a store the mail user owns 
     fs.chownSync(alt, MAIL_UID, MAIL_GID);
     return { mail, alt, storage: openStorage(`sdbox:${path.join(mail, "sdbox")}:ALT=${alt}`) };
   };
+  /** A root-owned spool, root:mail (8) 2775 as Debian's /var/mail. */
+  const makeSpool = () => {
+    const spool = path.join(dir, "spool");
+    fs.mkdirSync(spool);
+    fs.chownSync(spool, 0, 8);
+    fs.chmodSync(spool, 0o2775);
+    return spool;
+  };
   const expectSecretUntouched = () => {
     const st = fs.lstatSync(secret);
     expect(`${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)} ${fs.readFileSync(secret, "utf8")}`).toBe(`0:0 600 ${SECRET}`);
@@ -156,10 +164,7 @@ describe.runIf(isRoot || process.env.CI)("as root in a store the mail user owns 
 
   it("mbox: an INBOX created in a root-owned spool (root:mail 2775) is the mail root's owner's, and that user can append to it", async () => {
     const mail = setup();
-    const spool = path.join(dir, "spool");
-    fs.mkdirSync(spool);
-    fs.chownSync(spool, 0, 8);
-    fs.chmodSync(spool, 0o2775);
+    const spool = makeSpool();
     const inbox = path.join(spool, "user");
     const storage = openStorage(`mbox:${mail}:INBOX=${inbox}`);
     const box = await storage.openMailbox("INBOX");
@@ -210,10 +215,7 @@ describe.runIf(isRoot || process.env.CI)("as root in a store the mail user owns 
 
   it("mbox: INBOX=<root's symlink to the spool>/user (RHEL's /var/mail -> spool/mail) is created and given to the mail user", async () => {
     const mail = setup();
-    const spool = path.join(dir, "spool");
-    fs.mkdirSync(spool);
-    fs.chownSync(spool, 0, 8);
-    fs.chmodSync(spool, 0o2775);
+    const spool = makeSpool();
     const varMail = path.join(dir, "varmail");
     fs.symlinkSync(spool, varMail);
     const inbox = path.join(varMail, "user");
