@@ -29,6 +29,8 @@ export interface MakeDirsOptions {
 }
 
 const OWNER_ONLY = 0o700;
+/** Matches no directory: a level made under something that is not one is never given away. */
+const NO_DIR: DirId = { dev: -1, ino: -1 };
 /** S_ISVTX (not in Node's fs.constants). */
 const STICKY = 0o1000;
 
@@ -62,11 +64,13 @@ export function makeDirs(dir: string, opts: MakeDirsOptions = {}): void {
   for (const d of missing.reverse()) {
     try {
       fs.mkdirSync(d, mode);
-      parent = finishNewDir(d, mode, gid, owner && parent && { owner, parent });
+      parent = finishNewDir(d, mode, gid, owner && { owner, parent: parent ?? NO_DIR });
     } catch (err) {
-      // Another process may create the same directory meanwhile: the next level goes in it, as it is now.
+      // Another process may create the same directory meanwhile: the next level goes in it. lstat, not
+      // stat: a symlink put there instead (to /root, say) must not become where a level is given away.
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      parent = dirId(fs.statSync(d));
+      const st = fs.lstatSync(d);
+      parent = st.isDirectory() ? dirId(st) : undefined;
     }
   }
 }

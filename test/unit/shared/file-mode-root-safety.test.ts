@@ -131,6 +131,28 @@ describe.runIf(isRoot || process.env.CI)("as root in a store the mail user owns 
     expect(`${rootSt.uid}:${rootSt.gid} ${(rootSt.mode & 0o7777).toString(8)}`).toBe("0:0 700");
   });
 
+  it("makeDirs: a level that turns out to exist (EEXIST) as a symlink the user put there: the next level is not given to the user", () => {
+    const mail = setup();
+    const rootDir = path.join(dir, "rootdir");
+    fs.mkdirSync(rootDir, 0o700);
+    const level = path.join(mail, "a");
+    // The user wins the race: a symlink to a root-only directory appears at `a` just before our mkdir.
+    const mkdirSync = fsDefault.mkdirSync;
+    fsDefault.mkdirSync = ((p: fs.PathLike, ...rest: unknown[]) => {
+      if (p === level) fs.symlinkSync(rootDir, level);
+      return (mkdirSync as (...a: unknown[]) => unknown)(p, ...rest);
+    }) as typeof fs.mkdirSync;
+    syncBuiltinESMExports();
+    try {
+      expect(() => makeDirs(path.join(level, "b"))).toThrow(expect.objectContaining({ code: "UNSUPPORTED", path: path.join(level, "b") }));
+    } finally {
+      fsDefault.mkdirSync = mkdirSync;
+      syncBuiltinESMExports();
+    }
+    // Made as root, refused, removed: nothing of the user's in root's directory.
+    expect(fs.readdirSync(rootDir)).toEqual([]);
+  });
+
   it("a store reached through a symlink of root's still gives new entries to the user (the real parent is the user's)", () => {
     const mail = setup();
     const link = path.join(dir, "link");
