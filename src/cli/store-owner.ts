@@ -6,7 +6,9 @@
  * opened, so every file it creates is that user's and Dovecot, running as
  * that user, can use it. A root-owned place (e.g. under /tmp or /var/mail
  * as root made it) leaves the process as it is. Only the CLI process does
- * this: the library never changes the identity of the process it runs in.
+ * this: the library never changes the identity of the process it runs in
+ * (embedded as root, it gives each file it creates the owner of its
+ * directory instead: src/shared/file-mode.ts).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";

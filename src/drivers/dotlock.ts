@@ -192,7 +192,7 @@ function judge(lockPath: string, staleMs: number): { state: "gone" | "stale" | "
  */
 function lockFilePermissions(lockPath: string, mode: number): NewFilePermissions {
   const dirPerm = newFilePermissionsIn(path.dirname(lockPath));
-  return { mode: mode & dirPerm.mode, gid: dirPerm.gid };
+  return { ...dirPerm, mode: mode & dirPerm.mode };
 }
 
 /** Identity of a lock file we created: an inode number can be reused at once, so the content is compared too. */

@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import { InvalidArgumentError, LogPositionLostError } from "../shared/errors.js";
+import { writeNewFile } from "../shared/file-mode.js";
 import { ByteWriter } from "../log/bytes.js";
 import { encodeTransactionInto } from "../log/encode-file.js";
 import { encodeLogHeader } from "../log/header.js";
@@ -81,9 +82,9 @@ export function importBundle(bundle: EventBundle, prefix: string): LogPosition {
     view.setUint32(INDEX_LOG_FILE_SEQ, fileSeq, true);
     view.setUint32(INDEX_LOG_TAIL_OFFSET, firstRecord, true);
     view.setUint32(INDEX_LOG_HEAD_OFFSET, firstRecord, true);
-    fs.writeFileSync(prefix, checkpoint, { flag: "wx" });
+    writeNewFile(prefix, checkpoint);
   }
-  fs.writeFileSync(logPath, out.result(), { flag: "wx" });
+  writeNewFile(logPath, out.result());
   return { fileSeq, offset: out.length };
 }
 

@@ -115,9 +115,11 @@ export function writeCheckpoint(indexPath: string, state: IndexMapState, opts: W
   } catch (err) {
     if (!isErrno(err, "ENOENT")) throw err;
   }
+  // Statted before the creation: the directory the new file must really be in (finishNewFile as root).
+  const perm = newFilePermissionsIn(path.dirname(indexPath));
   const fd = fs.openSync(tmpPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
   try {
-    finishNewFile(fd, newFilePermissionsIn(path.dirname(indexPath)), tmpPath);
+    finishNewFile(fd, perm, tmpPath);
     try {
       writeAll(fd, head);
       // The records as the record store holds them, chunk by chunk: no copy of the whole index.

@@ -1,7 +1,7 @@
 import { CallScope } from "../shared/call-scope.js";
 import * as fs from "node:fs";
 import { InvalidArgumentError, LogCorruptedError, MailstoreError } from "../shared/errors.js";
-import { createNewFile } from "../shared/file-mode.js";
+import { writeNewFile } from "../shared/file-mode.js";
 import { prepareAppend, writeAt, type AppendCursor } from "./append.js";
 import { ByteWriter } from "./bytes.js";
 import { encodeTransactionInto } from "./encode-file.js";
@@ -375,6 +375,9 @@ export class TransactionLog {
       initialModseq: old.modseq,
     };
     const tmpPath = this.headPath + ".newlock";
+    // Left by a rotation killed before its rename (we hold the log lock: no rotation is running): a
+    // stale one would make every rotation fail with EEXIST.
+    fs.rmSync(tmpPath, { force: true });
     writeNewFile(tmpPath, encodeLogHeader(header), this.fsyncMode !== "never");
     const next = acquireLogFile(tmpPath);
     // A brand-new inode: nobody else can hold its mutex yet.
@@ -665,14 +668,4 @@ function decodeCreated(bytes: Uint8Array, options: CreateLogOptions, path: strin
   const transactions: LogTransaction[] = [];
   const end = scanTransactions(bytes, header, path, (tx) => transactions.push(tx), undefined, { written });
   return { header, transactions, end: { position: { fileSeq: header.fileSeq, offset: end.syncOffset }, modseq: end.modseq } };
-}
-
-function writeNewFile(path: string, bytes: Uint8Array, sync: boolean): void {
-  const fd = createNewFile(path);
-  try {
-    fs.writeSync(fd, bytes);
-    if (sync) fs.fdatasyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }

@@ -10,11 +10,12 @@
  * storage root is 0700 (`newRoot`). An
  * ancestor with the sticky bit (/tmp) is nobody's store: what is created
  * under it is 0700 too. As Dovecot, the umask does not narrow them; nothing
- * is ever wider than the directory it is made in.
+ * is ever wider than the directory it is made in. Made by root, they belong
+ * to the owner of the directory whose mode they take (file-mode.ts).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { finishNewDir, groupToGive } from "./file-mode.js";
+import { dirId, finishNewDir, groupToGive, ownerToGive, type DirId } from "./file-mode.js";
 
 export interface MakeDirsOptions {
   /** The directory is a storage root: every level created is 0700, as Dovecot creates a missing mail root. */
@@ -28,6 +29,8 @@ export interface MakeDirsOptions {
 }
 
 const OWNER_ONLY = 0o700;
+/** Matches no directory: a level made under something that is not one is never given away. */
+const NO_DIR: DirId = { dev: -1, ino: -1 };
 /** S_ISVTX (not in Node's fs.constants). */
 const STICKY = 0o1000;
 
@@ -35,9 +38,10 @@ const STICKY = 0o1000;
 export function makeDirs(dir: string, opts: MakeDirsOptions = {}): void {
   const missing: string[] = [];
   let ancestor: fs.Stats | undefined;
+  let existing: fs.Stats | undefined;
   for (let d = path.resolve(dir); ; ) {
     try {
-      ancestor = fs.statSync(d);
+      ancestor = existing = fs.statSync(d);
       break; // exists (a file here makes the mkdir below fail with ENOTDIR)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
@@ -52,13 +56,21 @@ export function makeDirs(dir: string, opts: MakeDirsOptions = {}): void {
   const ownerOnly = opts.newRoot || ancestor === undefined || (ancestor.mode & STICKY) !== 0;
   const mode = ownerOnly ? OWNER_ONLY : ancestor!.mode & 0o777;
   const gid = ownerOnly ? undefined : groupToGive(ancestor!);
+  // Also for a new root: as root under a user's home, the CLI would have become that user.
+  const owner = ancestor === undefined ? undefined : ownerToGive(ancestor);
+  // Where each new level must really be to be given to `owner` (checkRealParent): the existing
+  // ancestor as statted above (symlinks resolved), then the level just made (by its descriptor).
+  let parent: DirId | undefined = existing === undefined ? undefined : dirId(existing);
   for (const d of missing.reverse()) {
     try {
       fs.mkdirSync(d, mode);
-      finishNewDir(d, mode, gid);
+      parent = finishNewDir(d, mode, gid, owner && { owner, parent: parent ?? NO_DIR });
     } catch (err) {
-      // Another process may create the same directory meanwhile.
+      // Another process may create the same directory meanwhile: the next level goes in it. lstat, not
+      // stat: a symlink put there instead (to /root, say) must not become where a level is given away.
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const st = fs.lstatSync(d);
+      parent = st.isDirectory() ? dirId(st) : undefined;
     }
   }
 }
@@ -67,8 +79,9 @@ export function makeDirs(dir: string, opts: MakeDirsOptions = {}): void {
  * Creates `dir` (parents as makeDirs) with the permissions Dovecot derives
  * from the mailbox it belongs to rather than from its parent: an mbox
  * file's mode with x added to every r (an 0600 INBOX gives a 0700 index
- * directory, an 0644 mailbox 0755) and its group. Without that file (not
- * created yet), as makeDirs.
+ * directory, an 0644 mailbox 0755) and its group; made by root, the owner
+ * of the directory it is made in. Without that file (not created yet), as
+ * makeDirs.
  */
 export function makeDirsFor(dir: string, mailboxFile: string): void {
   let file: fs.Stats;
@@ -79,6 +92,8 @@ export function makeDirsFor(dir: string, mailboxFile: string): void {
     return makeDirs(dir);
   }
   makeDirs(path.dirname(dir));
+  // Before the mkdir: the directory the new one must really be in (checkRealParent).
+  const parentSt = fs.statSync(path.dirname(dir));
   const mode = (file.mode & 0o666) | ((file.mode & 0o444) >> 2);
   try {
     fs.mkdirSync(dir, mode);
@@ -87,5 +102,8 @@ export function makeDirsFor(dir: string, mailboxFile: string): void {
     if ((err as NodeJS.ErrnoException).code === "EEXIST") return;
     throw err;
   }
-  finishNewDir(dir, mode, groupToGive(file));
+  const gid = groupToGive(file);
+  const owner = ownerToGive(parentSt);
+  // The mailbox file's group, when the group rule gives it, stays with the new owner.
+  finishNewDir(dir, mode, gid, owner && { owner: gid !== undefined ? { uid: owner.uid, gid } : owner, parent: dirId(parentSt) });
 }

@@ -73,9 +73,11 @@ function writeMain(dir: string, value: number): void {
 
 /** An empty 0444 marker file (with the directory's group, as every new file). @throws EEXIST when it is there. */
 function createMarker(dir: string, value: number): void {
+  // Statted before the creation: the directory the marker must really be in (finishNewFile as root).
+  const perm = { ...newFilePermissionsIn(dir), mode: 0o444 };
   const fd = fs.openSync(markerPath(dir, value), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o444);
   try {
-    finishNewFile(fd, { mode: 0o444, gid: newFilePermissionsIn(dir).gid }, markerPath(dir, value));
+    finishNewFile(fd, perm, markerPath(dir, value));
   } finally {
     fs.closeSync(fd);
   }

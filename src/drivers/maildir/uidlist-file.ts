@@ -17,7 +17,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { assert } from "../../shared/errors.js";
-import { newFilePermissionsIn, openCreating, finishNewFile } from "../../shared/file-mode.js";
+import { createNewFile, writeNewFile } from "../../shared/file-mode.js";
 import { maildirBaseName } from "./filename.js";
 import { formatUidlist, formatUidlistHeader, formatUidlistRecord, parseUidlist, uidlistNextUid, type UidlistHeader, type UidlistRecord } from "./uidlist.js";
 
@@ -199,15 +199,11 @@ export class UidlistFile {
     const existing = this.read();
     if (existing) return existing;
     const tmp = `${this.path}.new.${process.pid}`;
-    const perm = newFilePermissionsIn(path.dirname(this.path));
-    fs.writeFileSync(tmp, formatUidlistHeader(header), { mode: perm.mode });
+    // A stale one (a crashed run with our pid, or anything planted there) is
+    // removed, not written through: O_EXCL never follows a symlink.
+    fs.rmSync(tmp, { force: true });
+    writeNewFile(tmp, Buffer.from(formatUidlistHeader(header)), this.fsync);
     try {
-      finishNewFile(tmp, perm);
-      if (this.fsync) {
-        const fd = fs.openSync(tmp, "r");
-        fs.fdatasyncSync(fd);
-        fs.closeSync(fd);
-      }
       fs.linkSync(tmp, this.path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
@@ -228,7 +224,8 @@ export class UidlistFile {
     assert(records[0].uid > (c.records.at(-1)?.uid ?? 0), "appended uidlist records must have higher UIDs");
     if (c.torn) return this.recreate(c.header, [...c.records, ...records]);
     const text = records.map((r) => formatUidlistRecord(r)).join("");
-    const fd = fs.openSync(this.path, "a");
+    // No O_CREAT: a file removed meanwhile is not recreated headerless (nor as ours, made by root).
+    const fd = fs.openSync(this.path, fs.constants.O_WRONLY | fs.constants.O_APPEND);
     try {
       fs.writeSync(fd, text);
       if (this.fsync) fs.fdatasyncSync(fd);
@@ -254,7 +251,10 @@ export class UidlistFile {
 
   private writeWhole(text: string): void {
     const tmp = `${this.path}.tmp`;
-    const fd = openCreating(tmp, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+    // Ours while we hold the uidlist lock: one left there is a crashed writer's
+    // (or planted), so it is replaced by a file we create, never opened.
+    fs.rmSync(tmp, { force: true });
+    const fd = createNewFile(tmp);
     try {
       fs.writeSync(fd, text);
       if (this.fsync) fs.fdatasyncSync(fd);

@@ -19,7 +19,7 @@ import * as path from "node:path";
 import { MailstoreError } from "../../shared/errors.js";
 import { decodeMutf7, encodeMutf7 } from "../mutf7.js";
 import { makeDirs, makeDirsFor } from "../../shared/make-dirs.js";
-import { createNewFile } from "../../shared/file-mode.js";
+import { createNewFile, newFilePermissionsIn, ownerToGiveIn, type NewFilePermissions } from "../../shared/file-mode.js";
 
 /** Dovecot's mbox index directory name. */
 export const MBOX_INDEX_DIR = ".imap";
@@ -117,12 +117,26 @@ export function createMboxMailbox(tree: MboxTree, name: string): void {
   const file = mboxFilePath(tree, name);
   makeDirs(path.dirname(file));
   try {
-    fs.closeSync(createNewFile(file));
+    fs.closeSync(createNewFile(file, fs.constants.O_WRONLY, mboxFilePermissions(tree, file)));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     if (!isInboxName(name)) throw new MailstoreError("ALREADY_EXISTS", `mailbox ${name} already exists`, { path: file });
   }
   makeDirsFor(mboxIndexDir(tree, name), file);
+}
+
+/**
+ * The new mbox file's permissions, from its directory; made by root in a
+ * root-owned directory (an INBOX in a spool such as Debian's /var/mail,
+ * root:mail 2775), its owner is the mail root's: Dovecot, running as that
+ * user, must write it. Its group stays the directory's rule's (the kernel's
+ * in a set-group-ID spool).
+ */
+function mboxFilePermissions(tree: MboxTree, file: string): NewFilePermissions {
+  const perm = newFilePermissionsIn(path.dirname(file));
+  if (perm.owner !== undefined) return perm;
+  const owner = ownerToGiveIn(tree.root);
+  return owner === undefined ? perm : { ...perm, owner: { uid: owner.uid, gid: perm.gid ?? -1 } };
 }
 
 /** Removes the mbox file and its index directory. */
