@@ -370,6 +370,8 @@ export function* scanMbox(src: ByteSource, opts: MboxScanOptions = {}): Generato
 
   for (;;) {
     seq++;
+    // Nothing before this message is read again; its header is, after the search for its end.
+    src.keepFrom?.(from.offset);
     const headerOffset = from.lfOffset + 1;
     const natural = findBoundary(src, headerOffset, maxFromLine);
     let naturalEnd: number;

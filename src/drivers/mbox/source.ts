@@ -27,6 +27,13 @@ export interface ByteSource {
    *   makes no view: the scanner asks for a byte or two on every line.
    */
   byteAt(offset: number): number;
+  /**
+   * The reader will ask for nothing before `offset` until it says otherwise
+   * (a scan: the start of the message it is in). A file source then keeps
+   * the bytes from there in its window when it reads on, instead of reading
+   * the message's start again once the scan comes back to its header.
+   */
+  keepFrom?(offset: number): void;
 }
 
 /** @returns a source over `data` (reads are zero-copy views). */
@@ -47,6 +54,8 @@ export class FileSource implements ByteSource {
   private window: Uint8Array;
   private windowOffset = 0;
   private windowLength = 0;
+  /** What keepFrom() said: bytes before it are not asked for again soon. */
+  private keep = -1;
 
   /**
    * `scratch`: a buffer to use as the window instead of a new one, for a
@@ -79,6 +88,10 @@ export class FileSource implements ByteSource {
     return offset < this.size ? this.read(offset, 1)[0] : -1;
   }
 
+  keepFrom(offset: number): void {
+    this.keep = offset;
+  }
+
   read(offset: number, length: number): Uint8Array {
     assert(offset >= 0 && length >= 0, "FileSource.read range");
     const end = Math.min(offset + length, this.size);
@@ -88,10 +101,20 @@ export class FileSource implements ByteSource {
     }
     // A request larger than the window gets its own buffer of exactly that size;
     // callers bound their requests.
-    if (end - offset > this.window.length) this.window = new Uint8Array(end - offset);
-    const got = readFullyAt(this.fd, this.window, offset, Math.min(this.window.length, this.size - offset));
-    this.windowOffset = offset;
+    const grown = end - offset > this.window.length;
+    if (grown) this.window = new Uint8Array(end - offset);
+    // The new window starts at the kept offset when the request still fits
+    // after it: a scan that searched past the window's end comes back to the
+    // message's header, which then is at hand instead of read a second time.
+    const start = this.keep >= 0 && this.keep <= offset && end - this.keep <= this.window.length ? this.keep : offset;
+    const windowEnd = this.windowOffset + this.windowLength;
+    // Bytes [start, windowEnd) the window holds already move to its front;
+    // only what follows them is read.
+    const held = !grown && start >= this.windowOffset && start < windowEnd ? windowEnd - start : 0;
+    if (held > 0) this.window.copyWithin(0, start - this.windowOffset, this.windowLength);
+    const got = held + readFullyAt(this.fd, this.window.subarray(held), start + held, Math.min(this.window.length, this.size - start) - held);
+    this.windowOffset = start;
     this.windowLength = got;
-    return this.window.subarray(0, Math.min(end - offset, got));
+    return this.window.subarray(offset - start, Math.min(end, start + got) - start);
   }
 }
