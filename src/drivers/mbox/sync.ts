@@ -147,6 +147,9 @@ export interface FullSyncOptions {
 export function fullSync(hold: WriteHold, state: IndexMapState, pending: PendingChanges, opts: FullSyncOptions = {}): LogRecord[] {
   const nothingIndexed = state.records.count === 0 && (opts.extraIndexed ?? []).length === 0;
   if (nothingIndexed && (opts.expunge ?? new Set()).size === 0 && pending.expunges.size === 0) return firstSync(hold, state);
+  // A command's first sync of an unindexed file (firstSync, under the catch-up's lock) scanned it just before,
+  // but kept no message (its memory bound) and let the lock go: a change that needs a rewrite (a header that
+  // must grow) scans again here, under this lock, for the offsets the rewrite moves.
   let { src, messages } = scanFile(hold.fd, hold.file.path);
   if (repairInterruptedTrim(hold.fd, messages.at(-1), src.size)) ({ src, messages } = scanFile(hold.fd, hold.file.path));
   const indexed = [...indexedMessages(state), ...(opts.extraIndexed ?? [])].sort((a, b) => a.uid - b.uid);
