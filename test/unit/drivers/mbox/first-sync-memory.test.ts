@@ -160,14 +160,14 @@ describe("a scan of an mbox file", () => {
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   /** ~2.3 KiB messages of varying size, so that many straddle a window's end; one with Dovecot's headers and a Content-Length. */
-  function sampleMbox(count: number): Buffer {
+  function sampleMbox(count: number, bodyLines = 70): Buffer {
     let text = "";
     for (let i = 1; i <= count; i++) {
       text += `From a${i}@b  Mon Nov 23 09:40:${String(i % 60).padStart(2, "0")} 2026\n`;
       if (i === 1) text += "X-IMAPbase: 1700000000 0000000000 foo\n";
       text += `Subject: ${i}\nStatus: ${i % 2 ? "RO" : "O"}\n`;
       if (i % 7 === 0) text += `X-UID: ${i}\nX-Keywords: foo\n`;
-      const body = "Lorem ipsum dolor sit amet.\n".repeat(70 + (i % 13)) + (i % 5 === 0 ? "From a body line\n" : "");
+      const body = "Lorem ipsum dolor sit amet.\n".repeat(bodyLines + (i % 13)) + (i % 5 === 0 ? "From a body line\n" : "");
       if (i % 9 === 0) text += `Content-Length: ${body.length}\n`;
       text += `\n${body}\n`;
     }
@@ -190,6 +190,21 @@ describe("a scan of an mbox file", () => {
     }
     // Was 3.3x the file: each window read again at the From_ line and the header of the message straddling its end.
     expect(reads.bytes).toBeGreaterThanOrEqual(data.length);
+    expect(reads.bytes).toBeLessThanOrEqual(data.length + FILE_SOURCE_WINDOW_BYTES);
+  });
+
+  it("messages of up to half a window are read once too", () => {
+    // ~30 KiB each: the search for the next From_ line runs far past the message's start before the window ends.
+    const data = sampleMbox(40, 1100);
+    expect(data.length).toBeGreaterThan(12 * FILE_SOURCE_WINDOW_BYTES);
+    const file = path.join(dir, "inbox");
+    fs.writeFileSync(file, data);
+    const fd = fs.openSync(file, "r");
+    try {
+      expect([...scanMbox(new FileSource(fd), { path: file })]).toEqual([...scanMbox(bufferSource(data), { path: file })]);
+    } finally {
+      fs.closeSync(fd);
+    }
     expect(reads.bytes).toBeLessThanOrEqual(data.length + FILE_SOURCE_WINDOW_BYTES);
   });
 
