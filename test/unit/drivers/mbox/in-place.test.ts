@@ -150,6 +150,47 @@ describe("rewriteInPlace", () => {
     );
   });
 
+  it("a file that grows at every message is planned in linear work: each piece's minimum size asked a bounded number of times", async () => {
+    // Every message gains a keyword, so the file only fits at its end: fit() was asked at every
+    // message about all of them (20,000 messages given an X-UID took ~30 s), now only once the
+    // least the pieces can be written in fits the room.
+    const count = 1500;
+    const msgs: Gen[] = Array.from({ length: count }, (_, i) => ({ id: i + 1, body: `body ${i}\n`, raw: true, keywords: [] }));
+    const file = path.join(dir, "grow-all");
+    fs.writeFileSync(file, Buffer.concat(msgs.map((g, i) => unitBytes(g, i + 1, i === 0))));
+    const mbox = openMboxFile(file, `${file}.redo`);
+    const hold = await mbox.beginWrite({ timeoutMs: 100 });
+    let minSizeReads = 0;
+    const counted = (p: Piece): Piece => ({
+      uid: p.uid,
+      preferred: p.preferred,
+      get minSize() {
+        minSizeReads++;
+        return p.minSize;
+      },
+      sizeOk: (size) => p.sizeOk(size),
+      render: (size) => p.render(size),
+    });
+    try {
+      const src = new FileSource(hold.fd);
+      const scanned = parseMbox(fs.readFileSync(file)).messages;
+      const units = scanned.map((m, i) => ({ start: m.fromLineOffset, end: i + 1 < scanned.length ? scanned[i + 1].fromLineOffset : src.size }));
+      rewriteInPlace(hold, {
+        units,
+        firstChange: 0,
+        windowBytes: 1,
+        pieceFor: (i, unit) => counted(messagePiece(unit, scanned[i], { uid: i + 1, flags: 0, keywords: ["long-keyword-number-1"], recent: true, bodyLength: scanned[i].endOffset - scanned[i].bodyOffset }, true)),
+        insertsBefore: () => [],
+      });
+      const after = parseMbox(fs.readFileSync(file)).messages;
+      expect(after.map((m) => m.rawKeywords)).toEqual(msgs.map(() => ["long-keyword-number-1"]));
+      expect(minSizeReads, `${minSizeReads} reads of minSize for ${count} pieces`).toBeLessThanOrEqual(4 * count);
+    } finally {
+      await hold.end();
+      releaseMboxFile(mbox);
+    }
+  });
+
   it("inserts before messages that must stay byte for byte (a save before an MDA's delivery)", async () => {
     const msgs: Gen[] = [1, 2, 3, 4].map((id) => ({ id, body: "b".repeat(50 * id) + "\n", raw: id > 2, keywords: [] }));
     const file = path.join(dir, "insert");
