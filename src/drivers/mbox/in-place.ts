@@ -103,10 +103,10 @@ function fit(pieces: readonly Piece[], room: number): number[] | undefined {
   return sizes;
 }
 
-/** The least bytes `pieces` can be written in: fit() fails for any less room. */
-function minSizeOf(pieces: readonly Piece[]): number {
+/** The bytes `pieces` take at their preferred sizes. */
+function preferredSizeOf(pieces: readonly Piece[]): number {
   let total = 0;
-  for (const p of pieces) total += p.minSize;
+  for (const p of pieces) total += p.preferred.length;
   return total;
 }
 
@@ -191,14 +191,23 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
     const pieces: Piece[] = [];
     let end = written;
     let j = u;
-    // The least the list can be written in: while it exceeds the room, fit() cannot succeed, so it is
-    // not asked (a file that grows reads to its end in one window, and asking at every message made
-    // the rewrite quadratic: 20,000 messages given an X-UID took ~30 s of fit()).
-    let minBytes = minSizeOf(tail);
+    // fit() is asked only when the window's pieces can be written in its room: their preferred sizes
+    // fit, or else the least sizes do. A file that grows reads to its end in one window, and asking
+    // fit() about every piece so far at each message made the rewrite quadratic (20,000 messages given
+    // an X-UID: ~30 s). The least sizes are summed only then, each piece's once: a piece's minSize
+    // may regenerate its header, which a shrinking rewrite (an expunge) never needs.
+    let preferredBytes = preferredSizeOf(tail);
+    let minBytes = 0;
+    let minCounted = 0;
+    const mayFit = (room: number): boolean => {
+      if (preferredBytes <= room) return true;
+      for (; minCounted < tail.length + pieces.length; minCounted++) minBytes += (minCounted < tail.length ? tail[minCounted] : pieces[minCounted - tail.length]).minSize;
+      return minBytes <= room;
+    };
     for (;;) {
       const inserts = plan.insertsBefore(j);
       pieces.push(...inserts);
-      minBytes += minSizeOf(inserts);
+      preferredBytes += preferredSizeOf(inserts);
       if (j === n) {
         insertsAtEndDone = true;
         break;
@@ -207,11 +216,11 @@ export function rewriteInPlace(hold: WriteHold, plan: InPlacePlan): InPlaceResul
       if (piece) {
         pieces.push(piece);
         unitStartOf.set(piece, units[j].start);
-        minBytes += piece.minSize;
+        preferredBytes += piece.preferred.length;
       }
       end = units[j].end;
       j++;
-      if (end - written >= windowBytes && minBytes <= end - tailStartAt && fit([...tail, ...pieces], end - tailStartAt)) break;
+      if (end - written >= windowBytes && mayFit(end - tailStartAt) && fit([...tail, ...pieces], end - tailStartAt)) break;
       if (j === n && plan.insertsBefore(n).length === 0) {
         insertsAtEndDone = true;
         break;

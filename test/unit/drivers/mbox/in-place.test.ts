@@ -191,6 +191,36 @@ describe("rewriteInPlace", () => {
     }
   });
 
+  it("a rewrite that shrinks the file (an expunge) never asks a piece for its least size (which may regenerate its header)", async () => {
+    const msgs: Gen[] = Array.from({ length: 300 }, (_, i) => ({ id: i + 1, body: `body ${i}\n`, raw: false, keywords: ["k1"] }));
+    const file = path.join(dir, "shrink-all");
+    fs.writeFileSync(file, Buffer.concat(msgs.map((g, i) => unitBytes(g, i + 1, i === 0))));
+    const mbox = openMboxFile(file, `${file}.redo`);
+    const hold = await mbox.beginWrite({ timeoutMs: 100 });
+    let minSizeReads = 0;
+    try {
+      const src = new FileSource(hold.fd);
+      const scanned = parseMbox(fs.readFileSync(file)).messages;
+      const units = scanned.map((m, i) => ({ start: m.fromLineOffset, end: i + 1 < scanned.length ? scanned[i + 1].fromLineOffset : src.size }));
+      rewriteInPlace(hold, {
+        units,
+        firstChange: 1,
+        windowBytes: 1,
+        pieceFor: (i, unit) => {
+          if (i % 10 === 1) return undefined; // expunged
+          const p = verbatimPiece(unit, scanned[i]);
+          return { uid: p.uid, preferred: p.preferred, get minSize() { minSizeReads++; return p.minSize; }, sizeOk: (size: number) => p.sizeOk(size), render: (size: number) => p.render(size) };
+        },
+        insertsBefore: () => [],
+      });
+      expect(parseMbox(fs.readFileSync(file)).messages.length).toBe(270);
+      expect(minSizeReads).toBe(0);
+    } finally {
+      await hold.end();
+      releaseMboxFile(mbox);
+    }
+  });
+
   it("inserts before messages that must stay byte for byte (a save before an MDA's delivery)", async () => {
     const msgs: Gen[] = [1, 2, 3, 4].map((id) => ({ id, body: "b".repeat(50 * id) + "\n", raw: id > 2, keywords: [] }));
     const file = path.join(dir, "insert");
