@@ -1,7 +1,7 @@
 import { CallScope } from "../shared/call-scope.js";
 import * as fs from "node:fs";
 import { InvalidArgumentError, LogCorruptedError, MailstoreError } from "../shared/errors.js";
-import { writeNewFile } from "../shared/file-mode.js";
+import { writeNewFile, writePrivateFile } from "../shared/file-mode.js";
 import { prepareAppend, writeAt, type AppendCursor } from "./append.js";
 import { ByteWriter } from "./bytes.js";
 import { encodeTransactionInto } from "./encode-file.js";
@@ -375,10 +375,9 @@ export class TransactionLog {
       initialModseq: old.modseq,
     };
     const tmpPath = this.headPath + ".newlock";
-    // Left by a rotation killed before its rename (we hold the log lock: no rotation is running): a
-    // stale one would make every rotation fail with EEXIST.
-    fs.rmSync(tmpPath, { force: true });
-    writeNewFile(tmpPath, encodeLogHeader(header), this.fsyncMode !== "never");
+    // Private while we hold the log lock: one left by a rotation killed before its rename is removed
+    // (else every rotation would fail with EEXIST).
+    writePrivateFile(tmpPath, encodeLogHeader(header), this.fsyncMode !== "never");
     const next = acquireLogFile(tmpPath);
     // A brand-new inode: nobody else can hold its mutex yet.
     const releaseMutex = await acquireFileMutex(next);

@@ -187,7 +187,7 @@ export function finishNewDir(dir: string, mode: number, gid: number | undefined,
         checkRealParent(fd, owner.owner, owner.parent, dir);
       } catch (err) {
         // Just made by us and empty: rmdir removes nothing else.
-        if (err instanceof MailstoreError) cleanupAfterSync(err, () => fs.rmdirSync(fs.readlinkSync(`/proc/self/fd/${fd}`, { encoding: "buffer" })));
+        if (err instanceof MailstoreError) cleanupAfterSync(err, () => fs.rmdirSync(realPathOf(fd, owner.owner, dir)));
         throw err;
       }
     }
@@ -283,12 +283,31 @@ function unlinkIfSame(filePath: string, made: fs.Stats): void {
 }
 
 /**
+ * createNewFile for a name only its creator uses (a temporary name with our
+ * pid, or one written only under a lock we hold): whatever is there — left
+ * by a crashed run, or a symlink a user planted — is removed first, never
+ * written through (O_EXCL does not follow a symlink).
+ */
+export function createPrivateFile(filePath: string, flags: number = fs.constants.O_WRONLY, perm = newFilePermissionsIn(path.dirname(filePath))): number {
+  fs.rmSync(filePath, { force: true });
+  return createNewFile(filePath, flags, perm);
+}
+
+/**
  * Writes `bytes` as the new file `filePath` (createNewFile: its directory's
  * permissions and, as root, owner), data-synced when `sync`.
  * @throws EEXIST when the file is there.
  */
 export function writeNewFile(filePath: string, bytes: Uint8Array, sync = false): void {
-  const fd = createNewFile(filePath);
+  writeAndClose(createNewFile(filePath), bytes, sync);
+}
+
+/** writeNewFile under a private name (createPrivateFile: what is there is removed first). */
+export function writePrivateFile(filePath: string, bytes: Uint8Array, sync = false): void {
+  writeAndClose(createPrivateFile(filePath), bytes, sync);
+}
+
+function writeAndClose(fd: number, bytes: Uint8Array, sync: boolean): void {
   try {
     for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done);
     if (sync) fs.fdatasyncSync(fd);

@@ -23,7 +23,7 @@ import * as fs from "node:fs";
 import { constants } from "node:fs";
 import * as path from "node:path";
 import { MailstoreError } from "../../shared/errors.js";
-import { newFilePermissionsIn, openCreating, finishNewFile } from "../../shared/file-mode.js";
+import { createNewFile, newFilePermissionsIn, openCreating } from "../../shared/file-mode.js";
 
 /** File name of the counter's main file. */
 export const UIDVALIDITY_FILE_NAME = "dovecot-uidvalidity";
@@ -73,14 +73,7 @@ function writeMain(dir: string, value: number): void {
 
 /** An empty 0444 marker file (with the directory's group, as every new file). @throws EEXIST when it is there. */
 function createMarker(dir: string, value: number): void {
-  // Statted before the creation: the directory the marker must really be in (finishNewFile as root).
-  const perm = { ...newFilePermissionsIn(dir), mode: 0o444 };
-  const fd = fs.openSync(markerPath(dir, value), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o444);
-  try {
-    finishNewFile(fd, perm, markerPath(dir, value));
-  } finally {
-    fs.closeSync(fd);
-  }
+  fs.closeSync(createNewFile(markerPath(dir, value), constants.O_WRONLY, { ...newFilePermissionsIn(dir), mode: 0o444 }));
 }
 
 /** Renames marker cur to cur+1 (0 skipped). @returns cur+1, or undefined if someone else moved the marker. */

@@ -17,7 +17,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { assert } from "../../shared/errors.js";
-import { createNewFile, writeNewFile } from "../../shared/file-mode.js";
+import { createPrivateFile, writePrivateFile } from "../../shared/file-mode.js";
 import { maildirBaseName } from "./filename.js";
 import { formatUidlist, formatUidlistHeader, formatUidlistRecord, parseUidlist, uidlistNextUid, type UidlistHeader, type UidlistRecord } from "./uidlist.js";
 
@@ -199,10 +199,7 @@ export class UidlistFile {
     const existing = this.read();
     if (existing) return existing;
     const tmp = `${this.path}.new.${process.pid}`;
-    // A stale one (a crashed run with our pid, or anything planted there) is
-    // removed, not written through: O_EXCL never follows a symlink.
-    fs.rmSync(tmp, { force: true });
-    writeNewFile(tmp, Buffer.from(formatUidlistHeader(header)), this.fsync);
+    writePrivateFile(tmp, Buffer.from(formatUidlistHeader(header)), this.fsync);
     try {
       fs.linkSync(tmp, this.path);
     } catch (err) {
@@ -251,10 +248,8 @@ export class UidlistFile {
 
   private writeWhole(text: string): void {
     const tmp = `${this.path}.tmp`;
-    // Ours while we hold the uidlist lock: one left there is a crashed writer's
-    // (or planted), so it is replaced by a file we create, never opened.
-    fs.rmSync(tmp, { force: true });
-    const fd = createNewFile(tmp);
+    // Ours while we hold the uidlist lock.
+    const fd = createPrivateFile(tmp);
     try {
       fs.writeSync(fd, text);
       if (this.fsync) fs.fdatasyncSync(fd);

@@ -5,7 +5,7 @@ import { IndexWriter } from "../../index-io/writer.js";
 import { MailFlag } from "../../log/types.js";
 import { sdboxFileName } from "../dbox/files.js";
 import { makeDirs } from "../../shared/make-dirs.js";
-import { createNewFile, newFilePermissionsIn, type NewFilePermissions } from "../../shared/file-mode.js";
+import { createPrivateFile, newFilePermissionsIn, type NewFilePermissions } from "../../shared/file-mode.js";
 import { fsyncDir } from "../../shared/fsync-dir.js";
 import { cleanupAfterSync } from "../../shared/cleanup.js";
 import type { DboxLayout } from "../dbox/layout.js";
@@ -69,10 +69,9 @@ export async function altMoveSdbox(layout: DboxLayout, name: string, uids: reado
 function copyToNewFile(from: string, to: string, dirPerm: NewFilePermissions): boolean {
   try {
     return withSource(from, dirPerm, (src, st) => {
-      // Left by a crashed mover with our pid: never renamed into place, so not a message.
-      fs.rmSync(to, { force: true });
-      // createNewFile removes `to` itself when giving it its owner fails.
-      const out = createNewFile(to, fs.constants.O_WRONLY, { ...dirPerm, mode: dirPerm.mode & st.mode });
+      // One left by a crashed mover with our pid was never renamed into place: not a message.
+      // createPrivateFile removes `to` itself when giving it its owner fails.
+      const out = createPrivateFile(to, fs.constants.O_WRONLY, { ...dirPerm, mode: dirPerm.mode & st.mode });
       try {
         const buf = Buffer.allocUnsafe(1 << 16);
         for (let n; (n = fs.readSync(src, buf, 0, buf.length, null)) > 0; ) {

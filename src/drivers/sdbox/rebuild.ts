@@ -12,7 +12,7 @@ import { extension, highestModseq, lookupUid } from "../../projections/read.js";
 import type { IndexMapState } from "../../projections/state.js";
 import { listDboxFiles, sdboxFileName } from "../dbox/files.js";
 import { generateGuid128 } from "../dbox/guid.js";
-import { writeNewFile } from "../../shared/file-mode.js";
+import { writePrivateFile } from "../../shared/file-mode.js";
 import type { DboxLayout } from "../dbox/layout.js";
 
 /** What a mailbox's rebuild found. */
@@ -144,10 +144,7 @@ async function rebuildFrom(
     out.raw(encodeLogHeader({ indexId: old?.header.indexId || Math.floor(Date.now() / 1000), fileSeq, prevFileSeq: 0, prevFileOffset: 0, createStamp: Math.floor(Date.now() / 1000), initialModseq }));
     encodeTransactionInto(records, out);
     const tmp = `${prefix}.log.rebuild.${process.pid}`;
-    // A stale one (a crashed rebuild with our pid, or anything planted there)
-    // is removed, not written through: O_EXCL never follows a symlink.
-    fs.rmSync(tmp, { force: true });
-    writeNewFile(tmp, out.result());
+    writePrivateFile(tmp, out.result());
     fs.renameSync(tmp, prefix + ".log");
     // The old snapshot and rotated log describe a history this log replaces.
     fs.rmSync(prefix + ".log.2", { force: true });

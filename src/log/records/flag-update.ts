@@ -70,7 +70,7 @@ function checkFlagUpdate(src: PayloadSource): boolean {
       throw corrupt(src, `flag-update: invalid UID range ${uid1}..${uid2}`, p);
     }
     prev = uid2;
-    visible ||= ((src.bytes[p + 8] | src.bytes[p + 9]) & 0x1f) !== 0 || src.bytes[p + 10] !== 0;
+    visible ||= !isInternalFlagChange(src.bytes[p + 8], src.bytes[p + 9], src.bytes[p + 10]);
   }
   return visible;
 }
@@ -142,5 +142,10 @@ export function checkFlagUpdateInto(src: PayloadSource, target: RawFlagUpdate): 
 
 /** True when the update touches no IMAP-visible flag and forces no modseq bump. */
 export function isInternalFlagUpdate(u: FlagUpdate): boolean {
-  return ((u.addFlags | u.removeFlags) & 0x1f) === 0 && u.modseqIncFlag === 0;
+  return isInternalFlagChange(u.addFlags, u.removeFlags, u.modseqIncFlag);
+}
+
+/** isInternalFlagUpdate over an update's three bytes (a raw record's check reads them from the log). */
+function isInternalFlagChange(addFlags: number, removeFlags: number, modseqIncFlag: number): boolean {
+  return ((addFlags | removeFlags) & 0x1f) === 0 && modseqIncFlag === 0;
 }
