@@ -55,35 +55,17 @@ export function requireMultiple(src: PayloadSource, entrySize: number, what: str
  * Dovecot's log view does: uid1 != 0, uid1 <= uid2, ascending, no overlap.
  */
 export function readUidRanges(src: PayloadSource, at: number, what: string): UidRange[] {
-  // Sized up front, as a fresh decode always was (a bad size throws inside).
-  return readUidRangesInto(src, at, what, new Array(Math.max(0, ((src.end - at) / 8) | 0)));
-}
-
-/**
- * readUidRanges into `out`, reusing the range objects it already holds (a
- * reusing scan decodes every keyword update into the same array). Returns `out`.
- */
-export function readUidRangesInto(src: PayloadSource, at: number, what: string, out: UidRange[]): UidRange[] {
   checkUidRanges(src, at, what);
-  const count = (src.end - at) / 8;
-  for (let i = 0, p = at; p < src.end; i++, p += 8) {
-    const uid1 = src.view.getUint32(p, true);
-    const uid2 = src.view.getUint32(p + 4, true);
-    const r = out[i];
-    if (r === undefined) out[i] = { uid1, uid2 };
-    else {
-      r.uid1 = uid1;
-      r.uid2 = uid2;
-    }
-  }
-  if (out.length !== count) out.length = count;
+  // Sized up front, as a fresh decode always was.
+  const out = new Array<UidRange>((src.end - at) / 8);
+  for (let i = 0, p = at; p < src.end; i++, p += 8) out[i] = { uid1: src.view.getUint32(p, true), uid2: src.view.getUint32(p + 4, true) };
   return out;
 }
 
 /**
  * Checks {uid1, uid2} pairs from `at` to the payload end as Dovecot's log
  * view does (uid1 != 0, uid1 <= uid2, ascending, no overlap), keeping
- * nothing: readUidRangesInto decodes after it; a replay applies them from
+ * nothing: readUidRanges decodes after it; a replay applies them from
  * the bytes. Throws LogCorruptedError.
  */
 export function checkUidRanges(src: PayloadSource, at: number, what: string): void {
@@ -143,4 +125,13 @@ export function writeUidRanges(ranges: readonly UidRange[], out: ByteWriter, wha
  */
 export function defineHiddenView(record: object): void {
   Object.defineProperty(record, "view", { value: new DataView(new ArrayBuffer(0)), writable: true, enumerable: false, configurable: false });
+}
+
+/**
+ * A raw record's payload (already checked by the scan) as a PayloadSource,
+ * for its decode when a reader other than the fold asks for its fields:
+ * `start` and `end` index `view` (delta 0; no error can name a file here).
+ */
+export function rawPayload(view: DataView, start: number, end: number): PayloadSource {
+  return { bytes: new Uint8Array(view.buffer, view.byteOffset, view.byteLength), view, start, end, path: "", fileSeq: 0, extRecordSize: undefined, delta: 0 };
 }

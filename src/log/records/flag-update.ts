@@ -1,5 +1,5 @@
 import type { FlagUpdate, LogRecordBody } from "../types.js";
-import { assertUidRanges, corrupt, defineHiddenView, isValidUidRange, requireMultiple, type PayloadSource, type RecordCodec } from "./context.js";
+import { assertUidRanges, corrupt, defineHiddenView, isValidUidRange, rawPayload, requireMultiple, type PayloadSource, type RecordCodec } from "./context.js";
 
 export type FlagUpdateBody = Extract<LogRecordBody, { type: "flag-update" }>;
 
@@ -8,10 +8,7 @@ export type FlagUpdateBody = Extract<LogRecordBody, { type: "flag-update" }>;
  * {uid1 u32, uid2 u32, add_flags u8, remove_flags u8, modseq_inc_flag u8, pad u8}[].
  */
 export const flagUpdateCodec: RecordCodec<FlagUpdateBody> = {
-  decode(src) {
-    // Sized up front, as a fresh decode always was (a bad size throws inside).
-    return decodeFlagUpdateInto(src, { type: "flag-update", updates: new Array(Math.max(0, ((src.end - src.start) / 12) | 0)) });
-  },
+  decode: decodeFlagUpdate,
   encode(body, out) {
     assertUidRanges(body.updates, "flag-update");
     for (const u of body.updates) {
@@ -25,32 +22,15 @@ export const flagUpdateCodec: RecordCodec<FlagUpdateBody> = {
   },
 };
 
-/**
- * Decodes a FLAG_UPDATE payload into `target`, reusing the objects already
- * in `target.updates` (the codec's decode hands a fresh record; RawFlagUpdate
- * decodes into its own array). Throws LogCorruptedError for a payload
- * Dovecot would reject (checkFlagUpdate). Returns `target`.
- */
-export function decodeFlagUpdateInto(src: PayloadSource, target: FlagUpdateBody): FlagUpdateBody {
+/** Decodes a FLAG_UPDATE payload. Throws LogCorruptedError for a payload Dovecot would reject (checkFlagUpdate). */
+function decodeFlagUpdate(src: PayloadSource): FlagUpdateBody {
   checkFlagUpdate(src);
-  const count = (src.end - src.start) / 12;
-  const updates = target.updates;
-  for (let i = 0, p = src.start; i < count; i++, p += 12) {
-    const uid1 = src.view.getUint32(p, true);
-    const uid2 = src.view.getUint32(p + 4, true);
-    const u = updates[i];
-    if (u === undefined) {
-      updates[i] = { uid1, uid2, addFlags: src.bytes[p + 8], removeFlags: src.bytes[p + 9], modseqIncFlag: src.bytes[p + 10] };
-    } else {
-      u.uid1 = uid1;
-      u.uid2 = uid2;
-      u.addFlags = src.bytes[p + 8];
-      u.removeFlags = src.bytes[p + 9];
-      u.modseqIncFlag = src.bytes[p + 10];
-    }
+  // Sized up front, as a fresh decode always was.
+  const updates = new Array<FlagUpdate>((src.end - src.start) / 12);
+  for (let i = 0, p = src.start; p < src.end; i++, p += 12) {
+    updates[i] = { uid1: src.view.getUint32(p, true), uid2: src.view.getUint32(p + 4, true), addFlags: src.bytes[p + 8], removeFlags: src.bytes[p + 9], modseqIncFlag: src.bytes[p + 10] };
   }
-  if (updates.length !== count) updates.length = count;
-  return target;
+  return { type: "flag-update", updates };
 }
 
 /**
@@ -77,7 +57,7 @@ function checkFlagUpdate(src: PayloadSource): boolean {
 
 /**
  * A FLAG_UPDATE left in the log's bytes, for a replay (a reusing scan's, see
- * scan-reuse.ts): checked as decodeFlagUpdateInto checks it, its updates not
+ * scan-reuse.ts): checked as decodeFlagUpdate checks it, its updates not
  * turned into objects. The fold reads them from `view` (start to end, 12
  * bytes each: uid1 u32, uid2 u32, add_flags, remove_flags, modseq_inc_flag,
  * pad), as Dovecot applies records on the file's buffer. `updates` is still
@@ -98,7 +78,7 @@ export class RawFlagUpdate {
   movesModseq = false;
   declare view: DataView;
   declare readonly updates: FlagUpdate[];
-  readonly #decoded: FlagUpdate[] = [];
+  #decoded: FlagUpdate[] = [];
   #decodedOf: DataView | undefined;
   #decodedStart = -1;
 
@@ -118,12 +98,7 @@ export class RawFlagUpdate {
   #decode(): FlagUpdate[] {
     // Decoded once per record checked into this object (a fold reads the bytes and never asks).
     if (this.#decodedOf !== this.view || this.#decodedStart !== this.start) {
-      const out = this.#decoded;
-      out.length = 0;
-      const bytes = new Uint8Array(this.view.buffer, this.view.byteOffset, this.view.byteLength);
-      for (let p = this.start; p < this.end; p += 12) {
-        out.push({ uid1: this.view.getUint32(p, true), uid2: this.view.getUint32(p + 4, true), addFlags: bytes[p + 8], removeFlags: bytes[p + 9], modseqIncFlag: bytes[p + 10] });
-      }
+      this.#decoded = decodeFlagUpdate(rawPayload(this.view, this.start, this.end)).updates;
       this.#decodedOf = this.view;
       this.#decodedStart = this.start;
     }
@@ -131,7 +106,7 @@ export class RawFlagUpdate {
   }
 }
 
-/** Checks a FLAG_UPDATE payload as decodeFlagUpdateInto does (same errors, same offsets) and points `target` at it. Returns `target`. */
+/** Checks a FLAG_UPDATE payload as decodeFlagUpdate does (same errors, same offsets) and points `target` at it. Returns `target`. */
 export function checkFlagUpdateInto(src: PayloadSource, target: RawFlagUpdate): RawFlagUpdate {
   target.movesModseq = checkFlagUpdate(src);
   target.view = src.view;

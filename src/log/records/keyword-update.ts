@@ -1,6 +1,6 @@
 import { bytesToString, pad4, stringToBytes } from "../bytes.js";
 import type { LogRecordBody, UidRange } from "../types.js";
-import { checkUidRanges, corrupt, defineHiddenView, readUidRangesInto, writeUidRanges, type PayloadSource, type RecordCodec } from "./context.js";
+import { checkUidRanges, corrupt, defineHiddenView, rawPayload, readUidRanges, writeUidRanges, type PayloadSource, type RecordCodec } from "./context.js";
 
 export type KeywordUpdate = Extract<LogRecordBody, { type: "keyword-update" }>;
 
@@ -11,7 +11,10 @@ export type KeywordUpdate = Extract<LogRecordBody, { type: "keyword-update" }>;
  */
 export const keywordUpdateCodec: RecordCodec<KeywordUpdate> = {
   decode(src) {
-    return decodeKeywordUpdateInto(src, { type: "keyword-update", modifyType: "add", name: "", ranges: [] });
+    const rangesStart = checkKeywordHeader(src);
+    const nameStart = src.start + 4;
+    const name = bytesToString(src.bytes, nameStart, nameStart + src.view.getUint16(src.start + 2, true));
+    return { type: "keyword-update", modifyType: src.bytes[src.start] === 0 ? "add" : "remove", name, ranges: readUidRanges(src, rangesStart, "keyword-update") };
   },
   encode(body, out) {
     const from = out.length;
@@ -24,19 +27,6 @@ export const keywordUpdateCodec: RecordCodec<KeywordUpdate> = {
     writeUidRanges(body.ranges, out);
   },
 };
-
-/**
- * Decodes a KEYWORD_UPDATE payload into `target`, reusing its range objects.
- * Throws LogCorruptedError for a payload Dovecot would reject. Returns `target`.
- */
-export function decodeKeywordUpdateInto(src: PayloadSource, target: KeywordUpdate): KeywordUpdate {
-  const rangesStart = checkKeywordHeader(src);
-  const nameStart = src.start + 4;
-  target.modifyType = src.bytes[src.start] === 0 ? "add" : "remove";
-  target.name = bytesToString(src.bytes, nameStart, nameStart + src.view.getUint16(src.start + 2, true));
-  target.ranges = readUidRangesInto(src, rangesStart, "keyword-update", target.ranges);
-  return target;
-}
 
 /**
  * Checks a KEYWORD_UPDATE's fixed part and name as Dovecot's reader does;
@@ -99,7 +89,7 @@ const KEYWORD_NAME_SLOTS = 64;
 
 /**
  * A KEYWORD_UPDATE left in the log's bytes, for a replay (a reusing scan's,
- * see scan-reuse.ts): checked as decodeKeywordUpdateInto checks it, but
+ * see scan-reuse.ts): checked as the codec's decode checks it, but
  * neither its name nor its ranges are turned into objects. The fold reads
  * the ranges from `view` (rangesStart to end, {uid1, uid2} pairs) and the
  * keyword's index from `nameEntry`, as Dovecot applies records on the
@@ -122,7 +112,7 @@ export class RawKeywordUpdate {
   declare view: DataView;
   declare readonly name: string;
   declare readonly ranges: UidRange[];
-  readonly #decodedRanges: UidRange[] = [];
+  #decodedRanges: UidRange[] = [];
   #rangesOf: DataView | undefined;
   #rangesOfStart = -1;
 
@@ -140,9 +130,7 @@ export class RawKeywordUpdate {
   #decodeRanges(): UidRange[] {
     // Decoded once per record checked into this object (a fold reads the bytes and never asks).
     if (this.#rangesOf !== this.view || this.#rangesOfStart !== this.rangesStart) {
-      const out = this.#decodedRanges;
-      out.length = 0;
-      for (let p = this.rangesStart; p < this.rangesEnd; p += 8) out.push({ uid1: this.view.getUint32(p, true), uid2: this.view.getUint32(p + 4, true) });
+      this.#decodedRanges = readUidRanges(rawPayload(this.view, this.rangesStart, this.rangesEnd), this.rangesStart, "keyword-update");
       this.#rangesOf = this.view;
       this.#rangesOfStart = this.rangesStart;
     }
@@ -151,7 +139,7 @@ export class RawKeywordUpdate {
 }
 
 /**
- * Checks a KEYWORD_UPDATE payload as decodeKeywordUpdateInto does (same
+ * Checks a KEYWORD_UPDATE payload as the codec's decode does (same
  * errors, same offsets) and points `target` at it. Returns `target`.
  */
 export function checkKeywordUpdateInto(src: PayloadSource, target: RawKeywordUpdate, names: KeywordNameCache): RawKeywordUpdate {
